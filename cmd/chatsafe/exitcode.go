@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"strings"
+)
+
+// Exit codes are part of the CLI contract (README, "Exit codes").
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitWrongKey    = 3
+	exitKeyErased   = 4
+	exitUnreachable = 5
+	exitIntegrity   = 6
+)
+
+// usageError marks bad flags, arguments or configuration.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErr(err error) error { return usageError{err} }
+
+// exitMappings are checked in order; the first match decides the exit code.
+// Packages contribute their sentinel errors here and only here.
+var exitMappings []struct {
+	target error
+	code   int
+}
+
+func mapExit(target error, code int) {
+	exitMappings = append(exitMappings, struct {
+		target error
+		code   int
+	}{target, code})
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	for _, m := range exitMappings {
+		if errors.Is(err, m.target) {
+			return m.code
+		}
+	}
+	// cobra's own flag and argument errors are usage errors.
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return exitUsage
+		}
+	}
+	return exitFailure
+}
