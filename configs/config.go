@@ -1,0 +1,226 @@
+// Package configs owns chatsafe's configuration: the YAML schema, strict
+// loading with line-numbered errors, defaults and default paths (XDG for a
+// user, /etc, /var/lib and /run for root), path expansion, exclude globs and
+// writing a commented config file for `chatsafe init`.
+package configs
+
+import (
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrConfig is wrapped by every error about the configuration itself
+// (syntax, unknown keys, bad values, missing files it names). The CLI maps it
+// to the "bad usage/config" exit code.
+var ErrConfig = errors.New("invalid configuration")
+
+// Config is a loaded, expanded and validated configuration.
+type Config struct {
+	// Source is the chat-history directory that is backed up (absolute).
+	Source string `yaml:"source"`
+	// StateDir holds the local state: key cache, file cache, spool.
+	StateDir string `yaml:"state_dir"`
+	// Remotes are the rclone remotes every backup is uploaded to.
+	Remotes []Remote `yaml:"remotes"`
+	// RcloneConfig is an rclone.conf to read remotes from ("" = rclone's default).
+	RcloneConfig string    `yaml:"rclone_config"`
+	Key          Key       `yaml:"key"`
+	Sync         Sync      `yaml:"sync"`
+	Retention    Retention `yaml:"retention"`
+	Prune        Prune     `yaml:"prune"`
+	// Exclude holds globs over slash paths relative to Source; see Excluded.
+	Exclude []string `yaml:"exclude"`
+	// StatusSocket is the unix socket the daemon serves its status API on.
+	StatusSocket string `yaml:"status_socket"`
+	Log          Log    `yaml:"log"`
+
+	// Path is the file the config was loaded from ("" for Default()).
+	Path string `yaml:"-"`
+
+	// lines maps a dotted key ("sync.quiet_period", "remotes[1].url") to
+	// the line it was set on, so later checks can point at it.
+	lines map[string]int
+}
+
+// Remote is one backup destination: anything rclone accepts as a remote
+// ("gdrive:chats", "s3:bucket/x", a connection string, or a local path).
+type Remote struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// BwLimit is an rclone --bwlimit value for this remote ("" = unlimited).
+	BwLimit string `yaml:"bwlimit"`
+}
+
+// Key says where the backup key comes from besides the local key cache.
+type Key struct {
+	Vault Vault `yaml:"vault"`
+	// PasswordFile holds the vault password (first line), for unattended use.
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Vault locates the Backup Key Vault account.
+type Vault struct {
+	// URL is one vault URL or a comma-separated list of replicas.
+	URL     string `yaml:"url"`
+	Account string `yaml:"account"`
+	// CAFile is a PEM bundle to trust for the vault's TLS certificate.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Enabled reports whether a vault is configured.
+func (v Vault) Enabled() bool { return strings.TrimSpace(v.URL) != "" }
+
+// URLs splits URL into its comma-separated parts, trimmed, empty parts dropped.
+func (v Vault) URLs() []string {
+	var out []string
+	for _, u := range strings.Split(v.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Sync tunes how file-system events become backup cycles.
+type Sync struct {
+	// QuietPeriod: a cycle starts once no change was seen for this long.
+	QuietPeriod Duration `yaml:"quiet_period"`
+	// MaxDelay caps how long a steady stream of changes can defer a cycle.
+	MaxDelay Duration `yaml:"max_delay"`
+	// FullScanEvery: a full rescan catches what events missed.
+	FullScanEvery Duration `yaml:"full_scan_every"`
+}
+
+// Retention is the snapshot policy, with restic's meanings: keep the newest
+// KeepLast snapshots, and the newest snapshot of each of the last KeepHourly
+// hours, KeepDaily days, and so on. -1 means unlimited; 0 means none by that
+// rule. The newest snapshot is always kept.
+type Retention struct {
+	KeepLast    int `yaml:"keep_last"`
+	KeepHourly  int `yaml:"keep_hourly"`
+	KeepDaily   int `yaml:"keep_daily"`
+	KeepWeekly  int `yaml:"keep_weekly"`
+	KeepMonthly int `yaml:"keep_monthly"`
+}
+
+// Prune schedules compaction of the repository.
+type Prune struct {
+	Every Duration `yaml:"every"`
+	// MaxUpload caps the bytes one prune run may rewrite (0 = unlimited).
+	MaxUpload Size `yaml:"max_upload"`
+}
+
+// Log configures the daemon's logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text (human-readable, zap's console encoder) or json.
+	Format string `yaml:"format"`
+}
+
+// Default values that are not paths.
+const (
+	DefaultQuietPeriod   = 2 * time.Second
+	DefaultMaxDelay      = 30 * time.Second
+	DefaultFullScanEvery = time.Hour
+	DefaultPruneEvery    = 24 * time.Hour
+	DefaultMaxUpload     = 500 << 20 // 500MiB
+	DefaultRemoteName    = "local"
+)
+
+// DefaultRetention is used when the config has no retention section.
+var DefaultRetention = Retention{KeepLast: 10, KeepHourly: 48, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 24}
+
+// Default returns the embedded defaults: no source (it must be given), state
+// and socket in the XDG directories (system directories as root), and one
+// local remote under DefaultDataDir.
+func Default() *Config {
+	return &Config{
+		StateDir:     defaultStateDir(),
+		Remotes:      []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
+		Sync:         Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
+		Retention:    DefaultRetention,
+		Prune:        Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
+		StatusSocket: defaultSocket(),
+		Log:          Log{Level: "info", Format: "text"},
+	}
+}
+
+// geteuid is replaced in tests to exercise the non-root and root layouts.
+var geteuid = os.Geteuid
+
+func isRoot() bool { return geteuid() == 0 }
+
+// xdgDir returns $env if it is an absolute path (the XDG spec says relative
+// values are to be ignored), else ~/fallback.
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); filepath.IsAbs(d) {
+		return filepath.Clean(d)
+	}
+	return filepath.Join(homeDir(), fallback)
+}
+
+func homeDir() string {
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return h
+	}
+	// No $HOME (a bare service environment): fall back to something that
+	// is at least absolute and private to the process owner.
+	return filepath.Join(os.TempDir(), "chatsafe-home")
+}
+
+// DefaultConfigPath is $XDG_CONFIG_HOME/chatsafe/config.yaml
+// (~/.config/chatsafe/config.yaml), or /etc/chatsafe/config.yaml as root.
+func DefaultConfigPath() string {
+	if isRoot() {
+		return "/etc/chatsafe/config.yaml"
+	}
+	return filepath.Join(xdgDir("XDG_CONFIG_HOME", ".config"), "chatsafe", "config.yaml")
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/chatsafe (~/.local/share/chatsafe), or
+// /var/lib/chatsafe/data as root. The default local remote lives under it.
+func DefaultDataDir() string {
+	if isRoot() {
+		return "/var/lib/chatsafe/data"
+	}
+	return filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "chatsafe")
+}
+
+func defaultStateDir() string {
+	if isRoot() {
+		return "/var/lib/chatsafe"
+	}
+	return filepath.Join(xdgDir("XDG_STATE_HOME", filepath.Join(".local", "state")), "chatsafe")
+}
+
+func defaultSocket() string {
+	if isRoot() {
+		return "/run/chatsafe/chatsafe.sock"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(d, "chatsafe", "chatsafe.sock")
+	}
+	// No runtime dir (no login session): keep the socket with the state.
+	return filepath.Join(defaultStateDir(), "chatsafe.sock")
+}
+
+// isLocalPath reports whether an rclone remote string is a plain local path
+// rather than "remote:path", ":backend:path" or a connection string.
+func isLocalPath(remote string) bool {
+	i := strings.IndexByte(remote, ':')
+	if i < 0 {
+		return true
+	}
+	j := strings.IndexByte(remote, '/')
+	return j >= 0 && j < i
+}
+
+func validVaultURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
