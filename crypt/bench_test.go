@@ -1,0 +1,75 @@
+package crypt
+
+import (
+	"fmt"
+	"testing"
+)
+
+var benchSizes = []int{4 << 10, 64 << 10}
+
+func BenchmarkSeal(b *testing.B) {
+	a := NewAEAD([32]byte{1})
+	ad := AssociatedData("chunk", [16]byte{2}, make([]byte, 32))
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			pt := make([]byte, size)
+			buf := make([]byte, 0, size+Overhead)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = a.Seal(buf[:0], pt, ad)
+			}
+		})
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	a := NewAEAD([32]byte{1})
+	ad := AssociatedData("chunk", [16]byte{2}, make([]byte, 32))
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			sealed := a.Seal(nil, make([]byte, size), ad)
+			buf := make([]byte, 0, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if buf, err = a.Open(buf[:0], sealed, ad); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkIDHasher(b *testing.B) {
+	h := NewIDHasher([32]byte{1})
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			data := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Sum(data)
+			}
+		})
+		b.Run(fmt.Sprintf("%dKiB-parallel", size>>10), func(b *testing.B) {
+			data := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					h.Sum(data)
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkSubkey(b *testing.B) {
+	k := Key{1}
+	b.ReportAllocs()
+	for b.Loop() {
+		k.Subkey(PurposeSeal)
+	}
+}
