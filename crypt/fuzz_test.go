@@ -23,7 +23,7 @@ func FuzzParseRecoveryKey(f *testing.F) {
 			}
 			// The message quotes the expected format, which may itself
 			// contain a short input; look for the input everywhere else.
-			msg := strings.ReplaceAll(err.Error(), recoveryFormat, "")
+			msg := strings.ReplaceAll(err.Error(), recoveryShape, "")
 			if len(s) > 8 && strings.Contains(msg, s) {
 				t.Fatalf("error %q echoes the input", err)
 			}

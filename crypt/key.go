@@ -59,8 +59,9 @@ const (
 	recoveryDigits = 2 * KeySize // 64 hex digits
 	recoveryGroup  = 4
 	upperHex       = "0123456789ABCDEF"
-	// recoveryFormat is what error messages show the user as the expected shape.
-	recoveryFormat = "64 hex digits (16 groups of 4 like 0A1B-2C3D-...)"
+	// recoveryShape is what error messages show the user as the expected shape.
+	recoveryShape  = "(16 groups of 4 like 0A1B-2C3D-...)"
+	recoveryFormat = "64 hex digits " + recoveryShape
 )
 
 // RecoveryKey returns the key as 64 uppercase hex digits in 16 groups of 4
@@ -102,7 +103,7 @@ func ParseRecoveryKey(s string) (Key, error) {
 		case 'A' <= r && r <= 'F':
 			v = byte(r-'A') + 10
 		default:
-			return Key{}, fmt.Errorf("%w: character %q at position %d is not a hex digit (0-9, A-F); want %s",
+			return Key{}, fmt.Errorf("%w: character %q at position %d is not a hex digit (0-9, A-F); a recovery key is %s",
 				ErrMalformedRecoveryKey, r, pos, recoveryFormat)
 		}
 		if n < recoveryDigits {
@@ -114,7 +115,7 @@ func ParseRecoveryKey(s string) (Key, error) {
 		return Key{}, fmt.Errorf("%w: it is empty, want %s", ErrMalformedRecoveryKey, recoveryFormat)
 	}
 	if n != recoveryDigits {
-		return Key{}, fmt.Errorf("%w: it has %d hex digits, want %s", ErrMalformedRecoveryKey, n, recoveryFormat)
+		return Key{}, fmt.Errorf("%w: it has %d hex digits, want 64 %s", ErrMalformedRecoveryKey, n, recoveryShape)
 	}
 	return k, nil
 }
