@@ -1,0 +1,353 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/source"
+)
+
+// BackupOptions configure one backup cycle.
+type BackupOptions struct {
+	Source   string
+	Exclude  func(relPath string, isDir bool) bool
+	Hostname string // "" = os.Hostname()
+}
+
+// Warning is a path the backup could not read; the rest was backed up.
+type Warning struct {
+	Path string
+	Err  error
+}
+
+// BackupResult reports one cycle.
+type BackupResult struct {
+	Snapshot   Snapshot
+	Unchanged  bool  // nothing changed since the last snapshot: no delta was written
+	Deltas     int   // delta objects written to the spool
+	NewBlobs   int   // blobs stored by this cycle
+	AddedBytes int64 // bytes of the delta objects written
+	ReadBytes  int64 // content bytes read from the source
+	Warnings   []Warning
+}
+
+// errStaleCache means the file cache points at blobs the repository no
+// longer has (pruned, or a rebuilt repository): the scan restarts without it.
+var errStaleCache = errors.New("file cache refers to blobs the repository does not hold")
+
+// Backup reads the source directory and commits one snapshot as a delta in
+// the local spool. Call Flush to upload it. When nothing changed, no delta
+// is written and Unchanged is set.
+func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
+	if r.dir() == "" || r.opts.ReadOnly {
+		return nil, errors.New("backup needs a writable state directory")
+	}
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+
+	src, err := filepath.Abs(opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	host := opts.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	cache, err := source.LoadFileCache(filepath.Join(r.dir(), "filecache"))
+	if err != nil {
+		r.log.Warn("file cache unreadable; reading every file", zap.Error(err))
+		cache = nil
+	}
+	var b *backupRun
+	for attempt := 0; ; attempt++ {
+		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}}
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log})
+		err = sc.Scan(ctx, b)
+		if errors.Is(err, errStaleCache) && attempt == 0 && cache != nil {
+			r.log.Info("file cache is stale; rescanning every file")
+			b.abort()
+			cache.Invalidate()
+			continue
+		}
+		break
+	}
+	if err == nil && !b.haveRoot {
+		err = errors.New("scan produced no root directory")
+	}
+	if err != nil {
+		b.abort()
+		return nil, fmt.Errorf("backing up %s: %w", src, err)
+	}
+
+	r.mu.RLock()
+	var last *Snapshot
+	if n := len(r.snapshots); n > 0 {
+		last = &r.snapshots[n-1]
+	}
+	unchanged := last != nil && last.Tree == b.root && b.res.NewBlobs == 0 && b.w == nil
+	r.mu.RUnlock()
+	if unchanged {
+		b.abort()
+		b.res.Unchanged = true
+		b.res.Snapshot = *last
+		r.saveCache(cache)
+		return b.res, nil
+	}
+
+	snap := Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes}
+	if _, err := rand.Read(snap.ID[:]); err != nil {
+		b.abort()
+		return nil, err
+	}
+	if b.w == nil {
+		if b.w, err = r.newDeltaWriter(r.HeadSeq() + 1); err != nil {
+			return nil, err
+		}
+	}
+	snap.Seq = b.w.seq
+	if err := b.commit([]Snapshot{snap}); err != nil {
+		return nil, err
+	}
+	b.res.Snapshot = snap
+	r.saveCache(cache)
+	return b.res, nil
+}
+
+func (r *Repository) saveCache(c *source.FileCache) {
+	if c == nil {
+		return
+	}
+	if err := c.Save(); err != nil {
+		r.log.Warn("saving the file cache failed; the next backup reads every file", zap.Error(err))
+	}
+}
+
+// backupRun is the source.Visitor of one backup: it stores new blobs in
+// the delta being written and builds the tree bottom-up (the scanner
+// visits a directory after its children).
+type backupRun struct {
+	r        *Repository
+	ctx      context.Context
+	w        *deltaWriter
+	dirs     map[string][]node // entries collected per directory path
+	root     crypt.ID
+	haveRoot bool
+	files    uint64
+	bytes    uint64
+	res      *BackupResult
+}
+
+func parentOf(p string) string {
+	if d := path.Dir(p); d != "." {
+		return d
+	}
+	return ""
+}
+
+func (b *backupRun) has(id crypt.ID) bool {
+	if b.w != nil {
+		if _, ok := b.w.has[id]; ok {
+			return true
+		}
+	}
+	b.r.mu.RLock()
+	_, ok := b.r.index[id]
+	b.r.mu.RUnlock()
+	return ok
+}
+
+// store adds a blob unless the repository already has it.
+func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+	if b.has(id) {
+		return nil
+	}
+	if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
+		// Past the size cap: commit what we have as a delta of its own
+		// (it commits no snapshot) and go on in a new one.
+		if err := b.commit(nil); err != nil {
+			return err
+		}
+	}
+	if b.w == nil {
+		w, err := b.r.newDeltaWriter(b.r.HeadSeq() + 1)
+		if err != nil {
+			return err
+		}
+		b.w = w
+	}
+	if err := b.w.add(id, typ, plain, incompressible); err != nil {
+		return err
+	}
+	b.res.NewBlobs++
+	return nil
+}
+
+// commit finishes the current delta and makes it the head.
+func (b *backupRun) commit(snaps []Snapshot) error {
+	r := b.r
+	r.mu.RLock()
+	live := r.liveRefs()
+	var parent deltaRef
+	if r.head != nil {
+		parent = r.head.ref
+	}
+	r.mu.RUnlock()
+	d, err := b.w.finish(parent, live, snaps, time.Now().UnixNano())
+	b.w = nil
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.deltas[d.ref.ID] = d
+	r.addToIndex(d)
+	r.head = d
+	r.mu.Unlock()
+	b.res.Deltas++
+	b.res.AddedBytes += d.size
+	return r.noteSeen(d.ref.Seq)
+}
+
+func (b *backupRun) abort() {
+	if b.w != nil {
+		b.w.abort()
+		b.w = nil
+	}
+}
+
+func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error) {
+	var refs []chunkRef
+	incompressible := c.Incompressible()
+	var n int64
+	for {
+		if err := b.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ch, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		id := b.r.ids.Sum(ch.Data)
+		if err := b.store(id, blobData, ch.Data, incompressible); err != nil {
+			return nil, err
+		}
+		refs = append(refs, chunkRef{ID: id, Len: uint32(len(ch.Data))})
+		n += int64(len(ch.Data))
+	}
+	b.res.ReadBytes += n
+	info.Size = n
+	cont, err := b.makeContent(refs)
+	if err != nil {
+		return nil, err
+	}
+	b.addFile(info, cont)
+	// The token lets an unchanged file be re-used without reading it.
+	e := &encoder{}
+	e.uvarint(uint64(n))
+	encodeContent(e, &cont)
+	return e.b, nil
+}
+
+// makeContent keeps short chunk lists inline and puts long ones into list
+// blobs, so that a small change to a big database rewrites one list blob.
+func (b *backupRun) makeContent(refs []chunkRef) (content, error) {
+	if len(refs) <= inlineChunks {
+		return content{Chunks: refs}, nil
+	}
+	c := content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
+	for i := 0; i < len(refs); i += listChunks {
+		plain := encodeList(refs[i:min(i+listChunks, len(refs))])
+		id := b.r.ids.Sum(plain)
+		if err := b.store(id, blobList, plain, true); err != nil {
+			return content{}, err
+		}
+		c.Lists = append(c.Lists, id)
+	}
+	return c, nil
+}
+
+func (b *backupRun) addFile(info source.FileInfo, c content) {
+	n := node{
+		Name:    path.Base(info.Path),
+		Kind:    info.Kind,
+		Mode:    info.Mode,
+		ModTime: info.ModTime.UnixNano(),
+		Size:    uint64(info.Size),
+		Content: c,
+	}
+	if info.Kind == source.KindSQLite {
+		n.PageSize = uint32(info.PageSize)
+	}
+	p := parentOf(info.Path)
+	b.dirs[p] = append(b.dirs[p], n)
+	b.files++
+	b.bytes += uint64(info.Size)
+}
+
+func (b *backupRun) Unchanged(info source.FileInfo, token []byte) error {
+	d := &decoder{b: token}
+	size := int64(d.uvarint())
+	c := decodeContent(d)
+	if err := d.done(); err != nil {
+		return errStaleCache
+	}
+	for _, id := range c.Lists {
+		if !b.has(id) {
+			return errStaleCache
+		}
+	}
+	for _, ch := range c.Chunks {
+		if !b.has(ch.ID) {
+			return errStaleCache
+		}
+	}
+	info.Size = size
+	b.addFile(info, c)
+	return nil
+}
+
+func (b *backupRun) Symlink(info source.FileInfo) error {
+	p := parentOf(info.Path)
+	b.dirs[p] = append(b.dirs[p], node{
+		Name: path.Base(info.Path), Kind: source.KindSymlink, Mode: info.Mode,
+		ModTime: info.ModTime.UnixNano(), Target: info.LinkTarget,
+	})
+	return nil
+}
+
+func (b *backupRun) Dir(info source.FileInfo) error {
+	nodes := b.dirs[info.Path]
+	delete(b.dirs, info.Path)
+	plain := encodeTree(nodes)
+	id := b.r.ids.Sum(plain)
+	if err := b.store(id, blobTree, plain, false); err != nil {
+		return err
+	}
+	if info.Path == "" {
+		b.root, b.haveRoot = id, true
+		return nil
+	}
+	p := parentOf(info.Path)
+	b.dirs[p] = append(b.dirs[p], node{
+		Name: path.Base(info.Path), Kind: source.KindDir, Mode: info.Mode,
+		ModTime: info.ModTime.UnixNano(), Subtree: id,
+	})
+	return nil
+}
+
+func (b *backupRun) Warn(p string, err error) {
+	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
+	b.r.log.Warn("skipped", zap.String("path", p), zap.Error(err))
+}

@@ -1,0 +1,170 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/source"
+)
+
+// CheckOptions configure Check.
+type CheckOptions struct {
+	// ReadData downloads every delta and verifies every blob, not just
+	// the structure.
+	ReadData bool
+	Progress func(done, total int64) // bytes read (ReadData only)
+}
+
+// CheckResult reports what Check looked at and found.
+type CheckResult struct {
+	Deltas    int
+	Snapshots int
+	Blobs     int
+	ReadBytes int64
+	Garbage   []string // objects under deltas/ that no live delta lists (prune removes them)
+	Errors    []error  // every problem found; Check's error is the first
+}
+
+// Check verifies the repository. Opening it already authenticated every
+// live trailer and the chain; Check then walks every snapshot's trees and
+// chunk lists and, with ReadData, reads and verifies every blob.
+func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
+	// Re-read the remote so the check sees what is there now.
+	r.backupMu.Lock()
+	r.mu.Lock()
+	err := r.load(ctx)
+	r.mu.Unlock()
+	r.backupMu.Unlock()
+	if err != nil {
+		return &CheckResult{Errors: []error{err}}, err
+	}
+	r.mu.RLock()
+	res := &CheckResult{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: len(r.index), Garbage: append([]string(nil), r.garbage...)}
+	snaps := append([]Snapshot(nil), r.snapshots...)
+	deltas := make([]*delta, 0, len(r.deltas))
+	for _, d := range r.deltas {
+		deltas = append(deltas, d)
+	}
+	r.mu.RUnlock()
+	sort.Slice(deltas, func(i, j int) bool { return deltas[i].ref.Seq < deltas[j].ref.Seq })
+
+	fail := func(err error) error {
+		res.Errors = append(res.Errors, err)
+		// Stop early on unreachable remotes and cancellation; keep
+		// collecting integrity problems.
+		if !errors.Is(err, ErrIntegrity) {
+			return err
+		}
+		return nil
+	}
+	seen := map[crypt.ID]bool{}
+	for _, s := range snaps {
+		if err := r.checkTree(ctx, s.Tree, seen); err != nil {
+			if stop := fail(fmt.Errorf("snapshot %s: %w", s.ShortID(), err)); stop != nil {
+				return res, stop
+			}
+		}
+	}
+	if opts.ReadData {
+		var total int64
+		for _, d := range deltas {
+			total += d.size
+		}
+		for _, d := range deltas {
+			err := r.verifyDelta(ctx, d)
+			res.ReadBytes += d.size
+			if opts.Progress != nil {
+				opts.Progress(res.ReadBytes, total)
+			}
+			if err != nil {
+				if stop := fail(err); stop != nil {
+					return res, stop
+				}
+			}
+		}
+	}
+	if len(res.Errors) > 0 {
+		return res, res.Errors[0]
+	}
+	return res, nil
+}
+
+// checkTree walks a tree, verifying every tree and list blob and that
+// every chunk it references is indexed.
+func (r *Repository) checkTree(ctx context.Context, id crypt.ID, seen map[crypt.ID]bool) error {
+	if seen[id] {
+		return nil
+	}
+	seen[id] = true
+	nodes, err := r.loadTree(ctx, id)
+	if err != nil {
+		return err
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		switch n.Kind {
+		case source.KindDir:
+			if err := r.checkTree(ctx, n.Subtree, seen); err != nil {
+				return err
+			}
+		case source.KindFile, source.KindSQLite:
+			if n.Content.Lists != nil && seen[n.Content.Lists[0]] && len(n.Content.Lists) == 1 {
+				continue
+			}
+			refs, err := r.chunkRefs(ctx, n.Content)
+			if err != nil {
+				return err
+			}
+			var size uint64
+			for _, ref := range refs {
+				size += uint64(ref.Len)
+				if seen[ref.ID] {
+					continue
+				}
+				seen[ref.ID] = true
+				r.mu.RLock()
+				_, ok := r.index[ref.ID]
+				r.mu.RUnlock()
+				if !ok {
+					return integrityErr("index", fmt.Sprintf("%s: chunk %s is referenced but stored nowhere", n.Name, ref.ID), nil)
+				}
+			}
+			if size != n.Size {
+				return integrityErr(r.locate(id), fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size), nil)
+			}
+		}
+	}
+	return nil
+}
+
+// verifyDelta reads a whole delta in large ranges and verifies every blob
+// in it, including duplicates the index points elsewhere for.
+func (r *Repository) verifyDelta(ctx context.Context, d *delta) error {
+	for start := 0; start < len(d.trailer.Blobs); {
+		lo := d.trailer.Blobs[start].Offset
+		end := start
+		for end < len(d.trailer.Blobs) && d.trailer.Blobs[end].Offset+uint64(d.trailer.Blobs[end].SealedLen)-lo <= mergeLimit {
+			end++
+		}
+		if end == start {
+			end = start + 1
+		}
+		last := d.trailer.Blobs[end-1]
+		raw, err := r.readRange(ctx, d, int64(lo), int64(last.Offset+uint64(last.SealedLen)-lo))
+		if err != nil {
+			return err
+		}
+		for i := start; i < end; i++ {
+			e := &d.trailer.Blobs[i]
+			off := e.Offset - lo
+			if _, err := r.openBlob(blobLoc{d: d, entry: e}, raw[off:off+uint64(e.SealedLen)], nil); err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}

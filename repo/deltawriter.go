@@ -1,0 +1,115 @@
+package repo
+
+import (
+	"bufio"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// deltaWriter builds one delta object in the spool: blobs are appended as
+// they come, the trailer is written last, and only a complete, fsynced file
+// is renamed to its final name. A crash leaves a .partial file that the
+// next run removes.
+type deltaWriter struct {
+	r       *Repository
+	f       *os.File
+	w       *bufio.Writer
+	partial string
+	id      [16]byte
+	seq     uint64
+	off     uint64
+	blobs   []blobEntry
+	has     map[crypt.ID]struct{}
+	sealBuf []byte
+	scratch []byte
+}
+
+func (r *Repository) newDeltaWriter(seq uint64) (*deltaWriter, error) {
+	w := &deltaWriter{r: r, seq: seq, has: map[crypt.ID]struct{}{}}
+	if _, err := rand.Read(w.id[:]); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.spoolDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the spool: %w", err)
+	}
+	w.partial = filepath.Join(r.spoolDir(), filepath.Base(deltaName(seq, w.id))+".partial")
+	f, err := os.OpenFile(w.partial, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating a delta in the spool: %w", err)
+	}
+	w.f = f
+	w.w = bufio.NewWriterSize(f, 1<<20)
+	return w, nil
+}
+
+// add seals and appends one blob. The caller has checked it is new.
+func (w *deltaWriter) add(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+	if len(plain) > maxBlobSize {
+		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
+	}
+	var comp compression
+	w.sealBuf, comp, w.scratch = w.r.sealBlob(w.sealBuf[:0], id, plain, incompressible, w.scratch)
+	if _, err := w.w.Write(w.sealBuf); err != nil {
+		return fmt.Errorf("writing to the spool: %w", err)
+	}
+	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Offset: w.off, SealedLen: uint32(len(w.sealBuf)), RawLen: uint32(len(plain))})
+	w.has[id] = struct{}{}
+	w.off += uint64(len(w.sealBuf))
+	return nil
+}
+
+func (w *deltaWriter) size() uint64 { return w.off }
+
+// finish writes the trailer and footer, makes the delta durable and moves
+// it to its final name in the spool.
+func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, now int64) (*delta, error) {
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps}
+	plain := t.encode()
+	sealed := w.r.aead.Seal(nil, plain, crypt.AssociatedData(adTrailer, w.r.cfg.RepoID, w.id[:]))
+	if _, err := w.w.Write(sealed); err != nil {
+		return nil, w.fail(err)
+	}
+	if _, err := w.w.Write(encodeFooter(len(sealed))); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.w.Flush(); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.f.Close(); err != nil {
+		return nil, w.fail(err)
+	}
+	final := filepath.Join(w.r.spoolDir(), filepath.Base(deltaName(w.seq, w.id)))
+	if err := os.Rename(w.partial, final); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := syncDir(w.r.spoolDir()); err != nil {
+		return nil, fmt.Errorf("syncing the spool: %w", err)
+	}
+	size := int64(w.off) + int64(len(sealed)) + int64(footerSize)
+	return &delta{
+		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
+		size:      size,
+		spoolPath: final,
+		trailer:   t,
+	}, nil
+}
+
+func (w *deltaWriter) fail(err error) error {
+	w.abort()
+	return fmt.Errorf("writing a delta to the spool: %w", err)
+}
+
+// abort discards an unfinished delta.
+func (w *deltaWriter) abort() {
+	if w.f != nil {
+		w.f.Close()
+	}
+	os.Remove(w.partial)
+}

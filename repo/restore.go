@@ -1,0 +1,247 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/source"
+)
+
+// ErrTargetNotEmpty means restore was pointed at a non-empty directory
+// without Force.
+var ErrTargetNotEmpty = errors.New("restore target is not empty")
+
+// RestoreOptions configure a restore.
+type RestoreOptions struct {
+	Snapshot string // id or prefix; "" or "latest" for the newest
+	Target   string
+	Force    bool                     // allow a non-empty target (files are replaced)
+	Progress func(done, total int64) // bytes written so far; may be nil
+}
+
+// RestoreResult reports a restore.
+type RestoreResult struct {
+	Snapshot Snapshot
+	Files    int
+	Bytes    int64
+}
+
+// CheckTarget reports whether target is usable for a restore: new, or an
+// empty directory, or anything with force.
+func CheckTarget(target string, force bool) error {
+	ents, err := os.ReadDir(target)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("restore target %s: %w", target, err)
+	}
+	if len(ents) > 0 && !force {
+		return fmt.Errorf("%w: %s has %d entries (restore into a new or empty directory, or pass --force to overwrite)", ErrTargetNotEmpty, target, len(ents))
+	}
+	return nil
+}
+
+// Restore writes a snapshot into opts.Target. Every byte is authenticated
+// and checked against its id before it is written; each file appears
+// atomically under its name with its mode and mtime.
+func (r *Repository) Restore(ctx context.Context, opts RestoreOptions) (*RestoreResult, error) {
+	snap, err := r.FindSnapshot(opts.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTarget(opts.Target, opts.Force); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
+		return nil, fmt.Errorf("creating restore target: %w", err)
+	}
+	rs := &restoreRun{r: r, ctx: ctx, total: int64(snap.Bytes), progress: opts.Progress, res: &RestoreResult{Snapshot: snap}}
+	if err := rs.dir(snap.Tree, opts.Target); err != nil {
+		return rs.res, err
+	}
+	return rs.res, nil
+}
+
+type restoreRun struct {
+	r        *Repository
+	ctx      context.Context
+	done     int64
+	total    int64
+	progress func(done, total int64)
+	res      *RestoreResult
+}
+
+func (r *Repository) loadTree(ctx context.Context, id crypt.ID) ([]node, error) {
+	plain, typ, err := r.readBlob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	loc := r.locate(id)
+	if typ != blobTree {
+		return nil, integrityErr(loc, fmt.Sprintf("blob %s is not a directory", id), nil)
+	}
+	nodes, err := decodeTree(plain)
+	if err != nil {
+		return nil, integrityErr(loc, fmt.Sprintf("directory blob %s is malformed", id), err)
+	}
+	return nodes, nil
+}
+
+// locate names the object holding a blob, for error messages.
+func (r *Repository) locate(id crypt.ID) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if loc, ok := r.index[id]; ok {
+		return loc.d.ref.name()
+	}
+	return "index"
+}
+
+// chunkRefs resolves a file's content into its chunk references.
+func (r *Repository) chunkRefs(ctx context.Context, c content) ([]chunkRef, error) {
+	if c.Lists == nil {
+		return c.Chunks, nil
+	}
+	var refs []chunkRef
+	for _, id := range c.Lists {
+		plain, typ, err := r.readBlob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if typ != blobList {
+			return nil, integrityErr(r.locate(id), fmt.Sprintf("blob %s is not a chunk list", id), nil)
+		}
+		l, err := decodeList(plain)
+		if err != nil {
+			return nil, integrityErr(r.locate(id), fmt.Sprintf("chunk list %s is malformed", id), err)
+		}
+		refs = append(refs, l...)
+	}
+	return refs, nil
+}
+
+func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
+	nodes, err := rs.r.loadTree(rs.ctx, tree)
+	if err != nil {
+		return err
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		p := filepath.Join(dst, n.Name)
+		switch n.Kind {
+		case source.KindDir:
+			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("restoring %s: %w", p, err)
+			}
+			if err := rs.dir(n.Subtree, p); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, n.Mode.Perm()); err != nil {
+				return fmt.Errorf("restoring %s: %w", p, err)
+			}
+			mt := time.Unix(0, n.ModTime)
+			_ = os.Chtimes(p, mt, mt)
+		case source.KindSymlink:
+			os.Remove(p)
+			if err := os.Symlink(n.Target, p); err != nil {
+				return fmt.Errorf("restoring %s: %w", p, err)
+			}
+			_ = lchtimes(p, n.ModTime)
+		case source.KindFile, source.KindSQLite:
+			if err := rs.file(n, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// file writes one file to a temporary name beside its destination, then
+// renames it, so a reader never sees it half-written.
+func (rs *restoreRun) file(n *node, dst string) error {
+	refs, err := rs.r.chunkRefs(rs.ctx, n.Content)
+	if err != nil {
+		return err
+	}
+	offsets := make(map[crypt.ID][]int64, len(refs))
+	ids := make([]crypt.ID, len(refs))
+	var size int64
+	for i, ref := range refs {
+		offsets[ref.ID] = append(offsets[ref.ID], size)
+		ids[i] = ref.ID
+		size += int64(ref.Len)
+	}
+	if size != int64(n.Size) {
+		return integrityErr(rs.r.locate(n.Content.firstID()), fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size), nil)
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".chatsafe-restore-*")
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	err = rs.r.fetchBlobs(rs.ctx, ids, func(id crypt.ID, plain []byte) error {
+		for _, off := range offsets[id] {
+			if _, err := f.WriteAt(plain, off); err != nil {
+				return fmt.Errorf("restoring %s: %w", dst, err)
+			}
+			rs.done += int64(len(plain))
+		}
+		if rs.progress != nil {
+			rs.progress(rs.done, rs.total)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	if err := f.Chmod(n.Mode.Perm()); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	ok = true
+	mt := time.Unix(0, n.ModTime)
+	if err := os.Chtimes(dst, mt, mt); err != nil {
+		return fmt.Errorf("restoring %s: %w", dst, err)
+	}
+	rs.res.Files++
+	rs.res.Bytes += size
+	return nil
+}
+
+func (c content) firstID() crypt.ID {
+	if len(c.Lists) > 0 {
+		return c.Lists[0]
+	}
+	if len(c.Chunks) > 0 {
+		return c.Chunks[0].ID
+	}
+	return crypt.ID{}
+}
+

@@ -1,0 +1,109 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// PendingDelta is a delta in the local spool waiting for upload.
+type PendingDelta struct {
+	Name string // remote object name
+	Path string // spool file
+	Size int64
+	Seq  uint64
+}
+
+// Pending lists the spooled deltas not yet marked uploaded, ascending by
+// sequence: the order they must reach a remote in.
+func (r *Repository) Pending() []PendingDelta {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []PendingDelta
+	for _, ref := range r.liveRefs() {
+		d := r.deltas[ref.ID]
+		if d.spoolPath != "" {
+			out = append(out, PendingDelta{Name: ref.name(), Path: d.spoolPath, Size: d.size, Seq: ref.Seq})
+		}
+	}
+	return out
+}
+
+// Upload puts one pending delta on dst. The remote makes it visible only
+// once complete, so an interrupted upload is never taken as committed.
+func (r *Repository) Upload(ctx context.Context, dst remotes.Remote, p PendingDelta) error {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return fmt.Errorf("opening spooled delta %s: %w", p.Name, err)
+	}
+	defer f.Close()
+	if err := dst.Put(ctx, p.Name, f, p.Size); err != nil {
+		return fmt.Errorf("uploading %s to %s: %w", p.Name, dst, err)
+	}
+	return nil
+}
+
+// Uploaded records that p is on every remote; it leaves the spool.
+func (r *Repository) Uploaded(p PendingDelta) error {
+	r.mu.Lock()
+	var d *delta
+	for _, cand := range r.deltas {
+		if cand.spoolPath == p.Path {
+			d = cand
+		}
+	}
+	if d == nil {
+		r.mu.Unlock()
+		return nil
+	}
+	sealedTrailer, _ := r.spooledTrailer(d)
+	d.onRemote = true
+	d.spoolPath = ""
+	r.mu.Unlock()
+	if sealedTrailer != nil {
+		r.storeTrailerCache(d, sealedTrailer)
+	}
+	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing uploaded delta from the spool: %w", err)
+	}
+	return syncDir(r.spoolDir())
+}
+
+// spooledTrailer reads the sealed trailer back from a spool file, for the
+// trailer cache.
+func (r *Repository) spooledTrailer(d *delta) ([]byte, error) {
+	f, err := os.Open(d.spoolPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	foot := make([]byte, footerSize)
+	if _, err := f.ReadAt(foot, d.size-int64(footerSize)); err != nil {
+		return nil, err
+	}
+	n, ok := decodeFooter(foot)
+	if !ok {
+		return nil, fmt.Errorf("bad footer")
+	}
+	b := make([]byte, n)
+	_, err = f.ReadAt(b, d.size-int64(footerSize)-int64(n))
+	return b, err
+}
+
+// Flush uploads every pending delta to the repository's remote, in order,
+// and removes each from the spool once it is there.
+func (r *Repository) Flush(ctx context.Context) (int, error) {
+	n := 0
+	for _, p := range r.Pending() {
+		if err := r.Upload(ctx, r.remote, p); err != nil {
+			return n, err
+		}
+		if err := r.Uploaded(p); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
