@@ -1,0 +1,308 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bytemare/opaque"
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// ClientOptions configures a Client.
+type ClientOptions struct {
+	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
+	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
+	Timeout time.Duration // per request; default 30s
+}
+
+// Client talks to a vault. It is safe for concurrent use.
+type Client struct {
+	urls []string
+	hc   *http.Client
+	// ksfParams overrides the Argon2id parameters (time, KiB, threads).
+	// Only tests set it, to keep suites fast; it must be the same for
+	// registration and recovery of an account.
+	ksfParams []uint64
+}
+
+// NewClient checks the options and prepares the HTTPS client.
+func NewClient(opts ClientOptions) (*Client, error) {
+	if len(opts.URLs) == 0 {
+		return nil, errors.New("no vault URL given (--vault URL)")
+	}
+	urls := make([]string, 0, len(opts.URLs))
+	for _, raw := range opts.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("vault URL %q must look like https://host:port", raw)
+		}
+		urls = append(urls, strings.TrimSuffix(u.String(), "/"))
+	}
+	tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the vault certificate to pin (--vault-ca): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("vault certificate %s holds no PEM certificate; give the vault's tls/cert.pem", opts.CAFile)
+		}
+		tcfg.RootCAs = pool
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     tcfg,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: opts.Timeout,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+}
+
+// CloseIdleConnections closes idle connections to the vault.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+func (c *Client) opaqueClient() (*opaque.Client, *opaque.ClientOptions, error) {
+	oc, err := opaqueConfig().Client()
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting up OPAQUE: %w", err)
+	}
+	return oc, &opaque.ClientOptions{KSFParameters: c.ksfParams}, nil
+}
+
+// ownerToken proves possession of the backup key for account.
+func ownerToken(key crypt.Key, account string) []byte {
+	t := crypt.MAC(key.Subkey(crypt.PurposeOwnerToken), []byte(account))
+	return t[:]
+}
+
+// wrapAEAD derives the key that wraps the backup key from OPAQUE's export
+// key, bound to the account name.
+func wrapAEAD(exportKey []byte, account string) (*crypt.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, exportKey, nil, "chatsafe/v1/vault-wrap/"+account, 32)
+	if err != nil {
+		return nil, err
+	}
+	a := crypt.NewAEAD([32]byte(k))
+	clear(k)
+	return a, nil
+}
+
+func wrapAD(account string) []byte { return []byte("chatsafe/v1/vault-backup-key/" + account) }
+
+// Register stores the backup key for account behind password. The first
+// registration of an account needs nothing else; replacing it (a password
+// change) needs the same backup key, proven by an owner token derived from it.
+func (c *Client) Register(ctx context.Context, account string, password []byte, key crypt.Key) error {
+	if err := checkAccount(account); err != nil {
+		return fmt.Errorf("vault account name: %w", err)
+	}
+	oc, opts, err := c.opaqueClient()
+	if err != nil {
+		return err
+	}
+	defer oc.ClearState()
+	regReq, err := oc.RegistrationInit(password)
+	if err != nil {
+		return fmt.Errorf("starting vault registration: %w", err)
+	}
+	token := ownerToken(key, account)
+	var start registerStartResp
+	base, err := c.call(ctx, "", pathRegisterStart, registerStartReq{Account: account, Request: regReq.Serialize(), OwnerToken: token}, &start)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w", account, err)
+	}
+	if len(start.Session) != sessionIDLen {
+		return fmt.Errorf("registering %q with the vault: %w: malformed answer", account, ErrUnreachable)
+	}
+	resp, err := oc.Deserialize.RegistrationResponse(start.Response)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w: malformed registration response", account, ErrUnreachable)
+	}
+	record, exportKey, err := oc.RegistrationFinalize(resp, []byte(account), nil, opts)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w: bad registration response", account, ErrUnreachable)
+	}
+	aead, err := wrapAEAD(exportKey, account)
+	clear(exportKey)
+	if err != nil {
+		return err
+	}
+	wrapped := aead.Seal(nil, key[:], wrapAD(account))
+	fin := registerFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token}
+	if _, err := c.call(ctx, base, pathRegisterFinish, fin, &okResp{}); err != nil {
+		return fmt.Errorf("registering %q with the vault: %w", account, err)
+	}
+	return nil
+}
+
+// Recover fetches the backup key of account with password. A wrong password
+// (or an account the vault does not know, which looks the same) returns a
+// WrongPasswordError; an erased record returns ErrErased.
+func (c *Client) Recover(ctx context.Context, account string, password []byte) (crypt.Key, error) {
+	var key crypt.Key
+	if err := checkAccount(account); err != nil {
+		return key, fmt.Errorf("vault account name: %w", err)
+	}
+	oc, opts, err := c.opaqueClient()
+	if err != nil {
+		return key, err
+	}
+	defer oc.ClearState()
+	ke1, err := oc.GenerateKE1(password)
+	if err != nil {
+		return key, fmt.Errorf("starting vault login: %w", err)
+	}
+	var start loginStartResp
+	base, err := c.call(ctx, "", pathLoginStart, loginStartReq{Account: account, KE1: ke1.Serialize()}, &start)
+	if err != nil {
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
+	}
+	ke2, err := oc.Deserialize.KE2(start.KE2)
+	if err != nil || len(start.Session) != sessionIDLen {
+		return key, fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, ErrUnreachable)
+	}
+	ke3, _, exportKey, err := oc.GenerateKE3(ke2, []byte(account), nil, opts)
+	if err != nil {
+		// Tell the vault now, so that a last attempt erases at once rather
+		// than when the session expires. Best effort: the attempt is spent.
+		_, _ = c.call(ctx, base, pathLoginAbort, loginAbortReq{Session: start.Session}, &okResp{})
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, WrongPasswordError{Left: max(start.AttemptsLeft, 0)})
+	}
+	defer clear(exportKey)
+	var fin loginFinishResp
+	if _, err := c.call(ctx, base, pathLoginFinish, loginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
+	}
+	aead, err := wrapAEAD(exportKey, account)
+	if err != nil {
+		return key, err
+	}
+	pt, err := aead.Open(nil, fin.WrappedKey, wrapAD(account))
+	if err != nil || len(pt) != crypt.KeySize {
+		return key, fmt.Errorf("recovering the backup key of %q: the vault returned a wrapped key that does not open; it was altered, restore with the recovery key: %w", account, crypt.ErrAuth)
+	}
+	copy(key[:], pt)
+	clear(pt)
+	return key, nil
+}
+
+// Delete removes account from the vault; it needs the account's backup key.
+func (c *Client) Delete(ctx context.Context, account string, key crypt.Key) error {
+	if err := checkAccount(account); err != nil {
+		return fmt.Errorf("vault account name: %w", err)
+	}
+	if _, err := c.call(ctx, "", pathDelete, deleteReq{Account: account, OwnerToken: ownerToken(key, account)}, &okResp{}); err != nil {
+		return fmt.Errorf("deleting %q from the vault: %w", account, err)
+	}
+	return nil
+}
+
+// call POSTs req to path and decodes the answer into resp. With base == ""
+// it tries every URL in order until one answers (a node that is down or
+// failing is skipped); otherwise it talks to base only, because sessions
+// live on the node that created them. It returns the base that answered.
+func (c *Client) call(ctx context.Context, base, path string, req, resp any) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	bases := c.urls
+	if base != "" {
+		bases = []string{base}
+	}
+	var errs []error
+	for _, b := range bases {
+		err := c.post(ctx, b+path, body, resp)
+		if err == nil {
+			return b, nil
+		}
+		var ne nodeError
+		if !errors.As(err, &ne) {
+			return b, err // an answer from the vault: do not ask another node
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
+}
+
+// nodeError is a failure of one node (network, TLS, 5xx) that makes the
+// client try the next URL.
+type nodeError struct{ err error }
+
+func (e nodeError) Error() string { return e.err.Error() }
+func (e nodeError) Unwrap() error { return e.err }
+
+func (c *Client) post(ctx context.Context, u string, body []byte, resp any) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hres, err := c.hc.Do(hreq)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // the URL is already in the message
+		}
+		return nodeError{fmt.Errorf("%s: %w", u, err)}
+	}
+	defer hres.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(hres.Body, 64<<10))
+	if err != nil {
+		return nodeError{fmt.Errorf("%s: reading the answer: %w", u, err)}
+	}
+	if hres.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(raw, resp); err != nil {
+			return nodeError{fmt.Errorf("%s: malformed answer: %w", u, err)}
+		}
+		return nil
+	}
+	var er errorResp
+	_ = json.Unmarshal(raw, &er)
+	switch {
+	case er.Error == codeWrongPassword:
+		left := 0
+		if er.AttemptsLeft != nil {
+			left = max(*er.AttemptsLeft, 0)
+		}
+		return WrongPasswordError{Left: left}
+	case er.Error == codeErased:
+		return ErrErased
+	case er.Error == codeNotOwner:
+		return ErrNotOwner
+	case er.Error == codeNotFound:
+		return ErrNotFound
+	case hres.StatusCode == http.StatusTooManyRequests:
+		return ErrRateLimited
+	case er.Error == codeRateLimited: // 503: this node is busy; another may not be
+		return nodeError{fmt.Errorf("%s: %w", u, ErrRateLimited)}
+	case hres.StatusCode >= 500:
+		return nodeError{fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
+	case er.Error == codeNoSession:
+		return fmt.Errorf("the vault dropped the session (too slow, or the vault restarted); try again")
+	default:
+		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
+	}
+}

@@ -1,0 +1,47 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the Client. They are wrapped with context; test with
+// errors.Is. The CLI maps them to exit codes in one place.
+var (
+	// ErrWrongPassword is matched by every WrongPasswordError.
+	ErrWrongPassword = errors.New("wrong password")
+	// ErrErased means the vault destroyed the account's key material after
+	// too many wrong passwords. Only the recovery key can restore now.
+	ErrErased = errors.New("the vault erased this backup key after too many wrong passwords; restore with the recovery key")
+	// ErrUnreachable means no vault URL answered (network, TLS or server failure).
+	ErrUnreachable = errors.New("vault unreachable")
+	// ErrNotOwner means the account exists and the presented owner proof
+	// (derived from the backup key) does not match the one registered.
+	ErrNotOwner = errors.New("account exists and the owner proof does not match")
+	// ErrRateLimited means the vault refused the request because of its
+	// per-address or per-account rate limits.
+	ErrRateLimited = errors.New("too many requests; try again later")
+	// ErrNotFound means Delete named an account the vault does not hold.
+	ErrNotFound = errors.New("no such account in the vault")
+)
+
+// WrongPasswordError reports a wrong password together with the number of
+// attempts the vault still allows before it erases the key. It matches
+// ErrWrongPassword with errors.Is.
+type WrongPasswordError struct {
+	Left int
+}
+
+func (e WrongPasswordError) Error() string {
+	switch e.Left {
+	case 0:
+		return "wrong password, no attempts left: the vault erases this backup key now; restore with the recovery key"
+	case 1:
+		return "wrong password, 1 attempt left"
+	default:
+		return fmt.Sprintf("wrong password, %d attempts left", e.Left)
+	}
+}
+
+// Is makes errors.Is(err, ErrWrongPassword) true.
+func (e WrongPasswordError) Is(target error) bool { return target == ErrWrongPassword }

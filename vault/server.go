@@ -1,0 +1,585 @@
+package vault
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ServerConfig configures a vault server. Zero values take the defaults.
+type ServerConfig struct {
+	Listen  string // host:port; port 0 picks a free one (see Server.Addr)
+	DataDir string // database, master key file, generated TLS certificate
+	// TLSCert and TLSKey are PEM files. Without them the server makes a
+	// self-signed certificate for the listen host on first start and keeps
+	// it in DataDir/tls/cert.pem; clients pin that file.
+	TLSCert, TLSKey string
+	MaxAttempts     int         // wrong passwords before the key is erased; default 10
+	Log             *zap.Logger // audit and operations log; default: no logging
+
+	// MasterKey seals secrets at rest; default: DataDir/master.key.
+	MasterKey MasterKey
+
+	// Rate limits (token buckets). Rates are per second; 0 takes the
+	// default, a negative rate disables that limit.
+	AddressRate    float64 // per client address (IPv6: per /64); default 5
+	AddressBurst   int     // default 20
+	AccountRate    float64 // per account name; default 0.1
+	AccountBurst   int     // default 10
+	SessionTTL     time.Duration
+	MaxSessions    int // pending logins and registrations; default 10000
+	MaxRateEntries int // addresses/accounts tracked at once; default 100000
+}
+
+// Defaults.
+const (
+	DefaultMaxAttempts = 10
+	defaultSessionTTL  = 30 * time.Second
+	defaultMaxSessions = 10000
+)
+
+func (c *ServerConfig) setDefaults() {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.AddressRate == 0 {
+		c.AddressRate = 5
+	}
+	if c.AddressBurst == 0 {
+		c.AddressBurst = 20
+	}
+	if c.AccountRate == 0 {
+		c.AccountRate = 0.1
+	}
+	if c.AccountBurst == 0 {
+		c.AccountBurst = 10
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = defaultSessionTTL
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = defaultMaxSessions
+	}
+	if c.MaxRateEntries == 0 {
+		c.MaxRateEntries = 100000
+	}
+}
+
+// Server is a single-node Backup Key Vault over HTTPS.
+type Server struct {
+	cfg    ServerConfig
+	log    *zap.Logger
+	mk     MasterKey
+	store  *Store
+	eng    *engine
+	ln     net.Listener
+	tlsCfg *tls.Config
+
+	logins   *sessionTable[loginSession]
+	regs     *sessionTable[regSession]
+	byAddr   *limiterSet[netip.Prefix]
+	byAcct   *limiterSet[[32]byte]
+	serveMu  sync.Mutex
+	served   bool
+	now      func() time.Time
+}
+
+type loginSession struct {
+	account    string
+	id         [32]byte
+	generation uint64
+	attempts   int
+	ghost      bool
+	clientMAC  []byte
+}
+
+type regSession struct {
+	account string
+	id      [32]byte
+	oprfKey []byte
+}
+
+// NewServer opens the data directory (creating the master key, database and
+// TLS certificate on first start), erases records whose attempts were spent
+// before a crash, and binds the listen address.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("vault: no data directory given (--data DIR)")
+	}
+	if cfg.Listen == "" {
+		return nil, errors.New("vault: no listen address given (--listen HOST:PORT)")
+	}
+	if cfg.MaxAttempts < 1 {
+		return nil, fmt.Errorf("vault: max attempts must be at least 1, got %d", cfg.MaxAttempts)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("vault: give both --tls-cert and --tls-key, or neither for a self-signed certificate")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("vault: creating data directory: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Log,
+		mk:     cfg.MasterKey,
+		logins: newSessionTable[loginSession](cfg.SessionTTL, cfg.MaxSessions),
+		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions),
+		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
+		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
+		now:    time.Now,
+	}
+	if s.mk == nil {
+		mk, err := OpenFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName))
+		if err != nil {
+			return nil, err
+		}
+		s.mk = mk
+	}
+	cert, err := loadOrCreateCert(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+
+	st, err := OpenStore(cfg.DataDir, cfg.MaxAttempts)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	fail := func(err error) (*Server, error) {
+		st.Close()
+		return nil, err
+	}
+	if s.eng, err = newEngine(st, s.mk); err != nil {
+		return fail(fmt.Errorf("vault: %w", err))
+	}
+	// No session survives a restart, so a record whose last attempt was
+	// spent before a crash can no longer succeed: erase it now.
+	res, err := st.Apply(context.Background(), Command{Op: OpSweep})
+	if err != nil {
+		return fail(err)
+	}
+	if res.Erased > 0 {
+		s.log.Info("vault audit: erased records whose attempts were spent before the restart", zap.String("event", "erase"), zap.Int("count", res.Erased))
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(fmt.Errorf("vault: listening on %s: %w", cfg.Listen, err))
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr is the bound listen address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve answers requests until ctx is done, then shuts down gracefully:
+// in-flight requests finish, pending sessions end as failed attempts, and
+// the database is closed. It may be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	s.serveMu.Lock()
+	if s.served {
+		s.serveMu.Unlock()
+		return errors.New("vault: Serve called twice")
+	}
+	s.served = true
+	s.serveMu.Unlock()
+
+	hs := &http.Server{
+		Handler:           s.handler(),
+		TLSConfig:         s.tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.log.Info("vault serving", zap.String("addr", s.ln.Addr().String()), zap.Int("max_attempts", s.cfg.MaxAttempts))
+
+	janitorDone := make(chan struct{})
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	go func() {
+		defer close(janitorDone)
+		s.janitor(janitorCtx)
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(s.ln, "", "") }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := hs.Shutdown(shutCtx); err != nil {
+			hs.Close()
+		}
+		cancel()
+		<-errc
+	case serveErr = <-errc:
+	}
+	stopJanitor()
+	<-janitorDone
+	for _, ls := range s.logins.drain() {
+		s.endFailed(context.Background(), ls)
+	}
+	s.regs.drain()
+	if err := s.store.Close(); err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("vault: closing database: %w", err)
+	}
+	s.log.Info("vault stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("vault: serving: %w", serveErr)
+	}
+	return nil
+}
+
+// janitor expires sessions and prunes rate-limit buckets.
+func (s *Server) janitor(ctx context.Context) {
+	period := s.cfg.SessionTTL / 4
+	period = max(period, 100*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := s.now()
+			for _, ls := range s.logins.expire(now) {
+				s.endFailed(ctx, ls)
+			}
+			s.regs.expire(now)
+			s.byAddr.prune(now)
+			s.byAcct.prune(now)
+		}
+	}
+}
+
+// endFailed closes a login session that will never succeed. Only a session
+// that spent the last allowed attempt changes state: its record is erased.
+func (s *Server) endFailed(ctx context.Context, ls loginSession) {
+	if ls.attempts < s.cfg.MaxAttempts {
+		return
+	}
+	res, err := s.store.Apply(context.WithoutCancel(ctx), Command{Op: OpFail, Account: ls.id, Generation: ls.generation})
+	if err != nil {
+		s.log.Error("vault: erasing a record at the attempt limit failed; it is erased at the next attempt or restart", zap.Error(err))
+		return
+	}
+	if res.Status == StatusErased {
+		s.log.Info("vault audit: record erased after the last allowed wrong password", zap.String("event", "erase"), zap.String("account", ls.account), zap.Bool("known", !ls.ghost))
+	}
+}
+
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathRegisterStart, s.handleRegisterStart)
+	mux.HandleFunc("POST "+pathRegisterFinish, s.handleRegisterFinish)
+	mux.HandleFunc("POST "+pathLoginStart, s.handleLoginStart)
+	mux.HandleFunc("POST "+pathLoginFinish, s.handleLoginFinish)
+	mux.HandleFunc("POST "+pathLoginAbort, s.handleLoginAbort)
+	mux.HandleFunc("POST "+pathDelete, s.handleDelete)
+	return s.limitByAddress(mux)
+}
+
+// clientPrefix is the rate-limit key of a remote address: the IPv4 address,
+// or the /64 of an IPv6 address (one host usually owns a whole /64).
+func clientPrefix(remote string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+func (s *Server) limitByAddress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.byAddr.allow(s.now(), clientPrefix(r.RemoteAddr)) {
+			s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", "address"), zap.String("remote", r.RemoteAddr))
+			writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests from this address; try again later", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readRequest reads and strictly decodes a bounded request body.
+func readRequest(w http.ResponseWriter, r *http.Request, v validator) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil {
+		err = decodeRequest(body, v)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, left *int) {
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "10")
+	}
+	writeJSON(w, status, errorResp{Error: code, Message: msg, AttemptsLeft: left})
+}
+
+func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
+	s.log.Error("vault: "+what, zap.Error(err))
+	writeError(w, http.StatusInternalServerError, codeInternal, "vault internal error; try again or another vault node", nil)
+}
+
+func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account string, id [32]byte) bool {
+	if s.byAcct.allow(s.now(), id) {
+		return false
+	}
+	s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", "account"), zap.String("account", account), zap.String("remote", r.RemoteAddr))
+	writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests for this account; try again later", nil)
+	return true
+}
+
+func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
+	var req registerStartReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	id := s.eng.accountID(req.Account)
+	if s.accountLimited(w, r, req.Account, id) {
+		return
+	}
+	// Early owner check so the client does not run its key stretching in
+	// vain; the authoritative check is in OpRegister.
+	st, found, err := s.store.view(id)
+	if err != nil {
+		s.internalError(w, "reading account", err)
+		return
+	}
+	if found && len(st.OwnerHash) > 0 && (req.OwnerToken == nil || !equalHash(st.OwnerHash, ownerHash(req.OwnerToken))) {
+		s.log.Info("vault audit: registration refused, owner proof does not match", zap.String("event", "register_refused"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
+		return
+	}
+	if !s.regs.reserve() {
+		writeError(w, http.StatusServiceUnavailable, codeRateLimited, "too many registrations in progress; try again later", nil)
+		return
+	}
+	resp, oprfKey, err := s.eng.registrationResponse(req.Request, id)
+	if err != nil {
+		s.regs.release()
+		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
+		return
+	}
+	sid, err := s.regs.fill(s.now(), regSession{account: req.Account, id: id, oprfKey: oprfKey})
+	if err != nil {
+		s.internalError(w, "creating session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, registerStartResp{Session: sid[:], Response: resp})
+}
+
+func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
+	var req registerFinishReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	rs, ok := s.regs.take(s.now(), req.Session)
+	if !ok {
+		writeError(w, http.StatusNotFound, codeNoSession, "registration session expired or unknown; start again", nil)
+		return
+	}
+	if err := s.eng.checkRecord(req.Record); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
+		return
+	}
+	sealed, err := s.eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey})
+	clear(rs.oprfKey)
+	if err != nil {
+		s.internalError(w, "sealing account secrets", err)
+		return
+	}
+	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed})
+	if err != nil {
+		s.internalError(w, "registering", err)
+		return
+	}
+	if res.Status == StatusNotOwner {
+		s.log.Info("vault audit: registration refused, owner proof does not match", zap.String("event", "register_refused"), zap.String("account", rs.account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
+		return
+	}
+	s.log.Info("vault audit: registered", zap.String("event", "register"), zap.String("account", rs.account), zap.Uint64("generation", res.Generation), zap.String("remote", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, okResp{OK: true})
+}
+
+func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
+	var req loginStartReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	// Parse KE1 before counting, so a malformed message costs nothing.
+	ke1, err := s.eng.server.Deserialize.KE1(req.KE1)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "bad KE1 message", nil)
+		return
+	}
+	id := s.eng.accountID(req.Account)
+	if s.accountLimited(w, r, req.Account, id) {
+		return
+	}
+	if !s.logins.reserve() {
+		writeError(w, http.StatusServiceUnavailable, codeRateLimited, "too many logins in progress; try again later", nil)
+		return
+	}
+	// The attempt is counted and committed before KE2 exists: a client can
+	// tell a wrong password from KE2 alone.
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpAttempt, Account: id})
+	if err != nil {
+		s.logins.release()
+		s.internalError(w, "counting attempt", err)
+		return
+	}
+	if res.Status == StatusErased {
+		s.logins.release()
+		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusGone, codeErased, ErrErased.Error(), nil)
+		return
+	}
+	var secrets *accountSecrets
+	if !res.Ghost {
+		if secrets, err = s.eng.openSecrets(s.mk, id, res.Sealed); err != nil {
+			s.logins.release()
+			s.internalError(w, "opening account secrets", err)
+			return
+		}
+	}
+	ke2, mac, err := s.eng.ke2(ke1, req.Account, id, secrets)
+	if secrets != nil {
+		clear(secrets.OPRFKey)
+		clear(secrets.WrappedKey)
+	}
+	if err != nil {
+		s.logins.release()
+		s.internalError(w, "answering KE1", err)
+		return
+	}
+	left := s.cfg.MaxAttempts - res.Attempts
+	sid, err := s.logins.fill(s.now(), loginSession{account: req.Account, id: id, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
+	if err != nil {
+		s.internalError(w, "creating session", err)
+		return
+	}
+	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, loginStartResp{Session: sid[:], KE2: ke2, AttemptsLeft: left})
+}
+
+func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
+	var req loginFinishReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	ls, ok := s.logins.take(s.now(), req.Session)
+	if !ok {
+		if ls.clientMAC != nil { // expired before the janitor saw it
+			s.endFailed(r.Context(), ls)
+		}
+		writeError(w, http.StatusNotFound, codeNoSession, "login session expired or unknown; start again", nil)
+		return
+	}
+	left := s.cfg.MaxAttempts - ls.attempts
+	if err := s.eng.finish(req.KE3, ls.clientMAC); err != nil {
+		s.endFailed(r.Context(), ls)
+		s.log.Info("vault audit: login failed", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusForbidden, codeWrongPassword, WrongPasswordError{Left: left}.Error(), &left)
+		return
+	}
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpSuccess, Account: ls.id, Generation: ls.generation})
+	if err != nil {
+		s.internalError(w, "resetting attempts", err)
+		return
+	}
+	switch res.Status {
+	case StatusOK:
+	case StatusErased:
+		writeError(w, http.StatusGone, codeErased, ErrErased.Error(), nil)
+		return
+	default:
+		writeError(w, http.StatusConflict, codeNoSession, "the account changed during the login; start again", nil)
+		return
+	}
+	secrets, err := s.eng.openSecrets(s.mk, ls.id, res.Sealed)
+	if err != nil {
+		s.internalError(w, "opening account secrets", err)
+		return
+	}
+	clear(secrets.OPRFKey)
+	s.log.Info("vault audit: login succeeded, attempts reset, key released", zap.String("event", "login"), zap.String("account", ls.account), zap.String("remote", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, loginFinishResp{WrappedKey: secrets.WrappedKey})
+}
+
+func (s *Server) handleLoginAbort(w http.ResponseWriter, r *http.Request) {
+	var req loginAbortReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	if ls, _ := s.logins.take(s.now(), req.Session); ls.clientMAC != nil {
+		s.endFailed(r.Context(), ls)
+		s.log.Info("vault audit: login abandoned by the client", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", s.cfg.MaxAttempts-ls.attempts), zap.String("remote", r.RemoteAddr))
+	}
+	writeJSON(w, http.StatusOK, okResp{OK: true})
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	var req deleteReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	id := s.eng.accountID(req.Account)
+	if s.accountLimited(w, r, req.Account, id) {
+		return
+	}
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpDelete, Account: id, OwnerHash: ownerHash(req.OwnerToken)})
+	if err != nil {
+		s.internalError(w, "deleting", err)
+		return
+	}
+	switch res.Status {
+	case StatusOK:
+		s.log.Info("vault audit: account deleted", zap.String("event", "delete"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeJSON(w, http.StatusOK, okResp{OK: true})
+	case StatusNotOwner:
+		s.log.Info("vault audit: deletion refused, owner proof does not match", zap.String("event", "delete_refused"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
+	default:
+		writeError(w, http.StatusNotFound, codeNotFound, ErrNotFound.Error(), nil)
+	}
+}

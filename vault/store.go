@@ -1,0 +1,144 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DBFileName is the bbolt database inside the data directory.
+const DBFileName = "vault.db"
+
+// Store is the single-node storage of the state machine: a bbolt file whose
+// writes go through apply. Concurrent Apply calls share one fsync through
+// bbolt's group commit (DB.Batch).
+type Store struct {
+	db          *bolt.DB
+	maxAttempts int
+}
+
+// OpenStore opens (creating if needed) the database in dir.
+func OpenStore(dir string, maxAttempts int) (*Store, error) {
+	if maxAttempts < 1 {
+		return nil, fmt.Errorf("vault max attempts must be at least 1, got %d", maxAttempts)
+	}
+	path := filepath.Join(dir, DBFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("vault database %s is in use by another process; stop the other vault first", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening vault database %s: %w", path, err)
+	}
+	// A short delay is enough to gather concurrent attempts into one commit
+	// without making a lone login wait noticeably.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAccounts, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialising vault database %s: %w", path, err)
+	}
+	return &Store{db: db, maxAttempts: maxAttempts}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Apply runs one command durably: it returns only after the change is
+// committed and synced to disk.
+func (s *Store) Apply(ctx context.Context, cmd Command) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this more than once; only the last run's result counts.
+		r, err := apply(tx, s.maxAttempts, cmd)
+		res = r
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("vault storage: %w", err)
+	}
+	return res, nil
+}
+
+// view returns a copy of the state of one account, for read-only checks
+// that an authoritative Apply repeats.
+func (s *Store) view(account [32]byte) (accountState, bool, error) {
+	var st accountState
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		st, found, err = loadState(tx.Bucket(bucketAccounts), account[:])
+		return err
+	})
+	return st, found, err
+}
+
+// metaSecret returns the secret stored sealed under name in the meta bucket,
+// creating it with gen on first use. ad binds the sealed value to its name.
+func (s *Store) metaSecret(mk MasterKey, name string, gen func() ([]byte, error)) ([]byte, error) {
+	ad := []byte("chatsafe-vault/meta/" + name)
+	var sealed []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get([]byte(name)); v != nil {
+			sealed = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sealed != nil {
+		pt, err := mk.Open(sealed, ad)
+		if err != nil {
+			return nil, fmt.Errorf("vault secret %q: %w", name, err)
+		}
+		return pt, nil
+	}
+	pt, err := gen()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err = mk.Seal(pt, ad)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if b.Get([]byte(name)) != nil {
+			return errMetaRace
+		}
+		return b.Put([]byte(name), sealed)
+	})
+	if errors.Is(err, errMetaRace) {
+		return s.metaSecret(mk, name, gen)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pt, nil
+}
+
+var errMetaRace = errors.New("meta secret created concurrently")
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
