@@ -90,13 +90,13 @@ type Server struct {
 	ln     net.Listener
 	tlsCfg *tls.Config
 
-	logins   *sessionTable[loginSession]
-	regs     *sessionTable[regSession]
-	byAddr   *limiterSet[netip.Prefix]
-	byAcct   *limiterSet[[32]byte]
-	serveMu  sync.Mutex
-	served   bool
-	now      func() time.Time
+	logins  *sessionTable[loginSession]
+	regs    *sessionTable[regSession]
+	byAddr  *limiterSet[netip.Prefix]
+	byAcct  *limiterSet[[32]byte]
+	serveMu sync.Mutex
+	served  bool
+	now     func() time.Time
 }
 
 type loginSession struct {

@@ -38,8 +38,8 @@ const (
 	// OPAQUE message sizes for ristretto255/SHA-512 (RFC 9807 section 4).
 	regRequestLen  = 32
 	regResponseLen = 64
-	regRecordLen   = 32 + 64 + 32 + 64 // client pk, masking key, envelope (nonce + MAC)
-	ke1Len         = 32 + 32 + 32      // blinded element, client nonce, client key share
+	regRecordLen   = 32 + 64 + 32 + 64                  // client pk, masking key, envelope (nonce + MAC)
+	ke1Len         = 32 + 32 + 32                       // blinded element, client nonce, client key share
 	ke2Len         = 32 + 32 + (32 + 96) + 32 + 32 + 64 // evaluation, masking nonce, masked response, key share, nonce, MAC
 	ke3Len         = 64
 )
