@@ -1,7 +1,10 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 
@@ -106,4 +109,67 @@ func (r *Repository) Flush(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// CopyConfig copies the repository's config object from src to dst, so
+// that dst can hold the same repository (a second remote, or one added
+// later and back-filled with every live delta).
+func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
+	rc, err := src.Get(ctx, configName, 0, -1)
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	if existing, err := dst.Get(ctx, configName, 0, -1); err == nil {
+		have, rerr := io.ReadAll(io.LimitReader(existing, 1<<20))
+		existing.Close()
+		if rerr == nil && bytes.Equal(have, b) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w (a different repository; point chatsafe at an empty location)", dst, ErrExists)
+	} else if !errors.Is(err, remotes.ErrNotFound) {
+		return fmt.Errorf("checking %s for a repository: %w", dst, err)
+	}
+	if err := dst.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("writing the config to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// DeltaInfo describes a live delta.
+type DeltaInfo struct {
+	Name      string
+	Seq       uint64
+	Size      int64
+	SpoolPath string // "" when it is no longer in the spool
+}
+
+// LiveDeltas lists every live delta, ascending by sequence: what a remote
+// must hold to be complete (for back-filling a remote added later).
+func (r *Repository) LiveDeltas() []DeltaInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []DeltaInfo
+	for _, ref := range r.liveRefs() {
+		d := r.deltas[ref.ID]
+		out = append(out, DeltaInfo{Name: ref.name(), Seq: ref.Seq, Size: d.size, SpoolPath: d.spoolPath})
+	}
+	return out
+}
+
+// CopyDelta copies a live delta that is no longer spooled from src to dst.
+func CopyDelta(ctx context.Context, src, dst remotes.Remote, d DeltaInfo) error {
+	rc, err := src.Get(ctx, d.Name, 0, -1)
+	if err != nil {
+		return fmt.Errorf("reading %s from %s: %w", d.Name, src, err)
+	}
+	defer rc.Close()
+	if err := dst.Put(ctx, d.Name, rc, d.Size); err != nil {
+		return fmt.Errorf("copying %s to %s: %w", d.Name, dst, err)
+	}
+	return nil
 }
