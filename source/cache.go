@@ -1,0 +1,205 @@
+package source
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// cacheMagic starts a cache file; the version is bumped whenever cacheEntry
+// changes shape, so an old file just reads as an empty cache.
+const cacheMagic = "chatsafe-source-filecache v1\n"
+
+// cacheEntry is what the cache knows about one path.
+type cacheEntry struct {
+	Kind     Kind
+	ID       statID // the file (for SQLite: the database file) when it was read
+	WalID    statID // SQLite only: the -wal file then (zero if none)
+	Mode     fs.FileMode
+	Size     int64 // content size, as in FileInfo.Size
+	PageSize int
+	DBHeader bool // the file starts with the SQLite header (its companions are skipped)
+	Token    []byte
+	// Reread: do not trust the stat identity next time (mtime too close to the
+	// read, content not verified, or left for the next cycle).
+	Reread bool
+}
+
+// FileCache remembers, per path, the stat identity and the visitor's token.
+// It is persisted in the state directory (mode 0600: it holds paths). A
+// FileCache is safe for concurrent use, but one Scan at a time should use it.
+type FileCache struct {
+	path string
+
+	mu      sync.Mutex
+	entries map[string]cacheEntry
+	gen     uint64 // bumped by Invalidate; a Scan begun before does not commit
+	// loadWarning explains why a cache file was ignored; the next Scan logs it.
+	loadWarning error
+}
+
+// LoadFileCache reads the cache at path. A missing file gives an empty cache;
+// so does a corrupt one (the next Scan logs a warning and every file is read
+// once). It fails only if the file exists but cannot be read, which the user
+// must fix (check permissions of the state directory).
+func LoadFileCache(path string) (*FileCache, error) {
+	c := &FileCache{path: path, entries: map[string]cacheEntry{}}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read file cache: %w (check the permissions of the state directory)", err)
+	}
+	defer f.Close()
+	entries, err := decodeCache(bufio.NewReader(f))
+	if err != nil {
+		c.loadWarning = fmt.Errorf("file cache %s is unreadable, every file will be read again: %w", path, err)
+		return c, nil
+	}
+	c.entries = entries
+	return c, nil
+}
+
+func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
+	magic := make([]byte, len(cacheMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != cacheMagic {
+		return nil, errors.New("not a chatsafe file cache of this version")
+	}
+	var entries map[string]cacheEntry
+	if err := gob.NewDecoder(r).Decode(&entries); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if entries == nil {
+		entries = map[string]cacheEntry{}
+	}
+	return entries, nil
+}
+
+// Save writes the cache atomically (temp file, fsync, rename, fsync of the
+// directory). After a complete Scan only the entries seen by it are kept, so
+// deleted files drop out.
+func (c *FileCache) Save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dir := filepath.Dir(c.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(c.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("save file cache: %w (check that the state directory %s is writable)", err, dir)
+	}
+	tmpName := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	// CreateTemp already uses 0600; chmod guards against an unusual umask path.
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	w := bufio.NewWriter(tmp)
+	if _, err := w.WriteString(cacheMagic); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if err := gob.NewEncoder(w).Encode(c.entries); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if err := os.Rename(tmpName, c.path); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		// The rename is durable only once the directory is synced.
+		syncErr := d.Sync()
+		d.Close()
+		if syncErr != nil {
+			return fmt.Errorf("save file cache: sync %s: %w", dir, syncErr)
+		}
+	}
+	return nil
+}
+
+// Invalidate forgets everything (e.g. after the repository was rebuilt): the
+// next Scan reads every file. A Scan running meanwhile does not restore it.
+func (c *FileCache) Invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = map[string]cacheEntry{}
+	c.gen++
+}
+
+// scanCache is one Scan's view of the cache: lookups go to the entries as
+// they were when the scan began, results collect in next.
+type scanCache struct {
+	c    *FileCache
+	old  map[string]cacheEntry
+	next map[string]cacheEntry
+	gen  uint64
+}
+
+func (c *FileCache) begin() (*scanCache, error) {
+	if c == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	warn := c.loadWarning
+	c.loadWarning = nil
+	return &scanCache{c: c, old: c.entries, next: make(map[string]cacheEntry, len(c.entries)), gen: c.gen}, warn
+}
+
+func (s *scanCache) lookup(rel string) (cacheEntry, bool) {
+	if s == nil {
+		return cacheEntry{}, false
+	}
+	e, ok := s.old[rel]
+	return e, ok
+}
+
+func (s *scanCache) put(rel string, e cacheEntry) {
+	if s != nil {
+		s.next[rel] = e
+	}
+}
+
+// commit installs the scan's results. A complete scan replaces the entries
+// (deleted files drop out); an interrupted one only updates what it saw.
+func (s *scanCache) commit(complete bool) {
+	if s == nil {
+		return
+	}
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if s.c.gen != s.gen {
+		return
+	}
+	if complete {
+		s.c.entries = s.next
+		return
+	}
+	merged := make(map[string]cacheEntry, len(s.c.entries)+len(s.next))
+	for k, v := range s.c.entries {
+		merged[k] = v
+	}
+	for k, v := range s.next {
+		merged[k] = v
+	}
+	s.c.entries = merged
+}

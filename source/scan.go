@@ -1,0 +1,207 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	// changedRetries is how often a file that changed while it was read is
+	// read again before it is left for the next cycle.
+	changedRetries = 3
+	// racyWindow: a file modified this close to the moment it was read may
+	// change again within the same timestamp tick without its stat changing
+	// (the racy-git problem), so its cache entry is not trusted next time.
+	// Two seconds also covers filesystems with 2 s mtime granularity (FAT).
+	racyWindow = 2 * time.Second
+	// headerSize is how much of a file is sniffed for the SQLite header and
+	// for magic bytes of compressed formats.
+	headerSize = 3072
+	// defaultBusyBudget bounds how long one scan waits for a database that a
+	// writer keeps locked before leaving it for the next cycle.
+	defaultBusyBudget = 30 * time.Second
+)
+
+// Scanner reads the chat directory. A Scanner runs one Scan at a time (a
+// second concurrent Scan waits for the first).
+type Scanner struct {
+	root string
+	opts Options
+	log  *zap.Logger
+
+	mu     sync.Mutex // one Scan at a time: the chunker buffer is shared
+	chunks cdc
+
+	// Injection points for tests; production uses the defaults.
+	now          func() time.Time
+	openFile     func(name string) (*os.File, error)
+	readDir      func(name string) ([]os.DirEntry, error)
+	beforeVerify func(rel string) // after a file's last byte, before the re-check
+	busyBudget   time.Duration
+}
+
+// NewScanner returns a Scanner of the directory root.
+func NewScanner(root string, opts Options) *Scanner {
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Scanner{
+		root:       root,
+		opts:       opts,
+		log:        log,
+		now:        time.Now,
+		openFile:   os.Open,
+		readDir:    os.ReadDir,
+		busyBudget: defaultBusyBudget,
+	}
+}
+
+// Scan walks root once, calling v for every entry. It returns an error
+// wrapping ErrSourceMissing if root does not exist or isn't a directory, the
+// context's error if ctx ends, and a visitor's error (wrapped) if one fails.
+// Problems with single paths go to v.Warn and the scan goes on.
+func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fi, err := os.Stat(s.root)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return fmt.Errorf("chat directory %s does not exist or is not a directory; check the configured source: %w", s.root, ErrSourceMissing)
+	}
+	if err != nil {
+		return fmt.Errorf("check chat directory %s: %w", s.root, err)
+	}
+	sc, warn := s.opts.Cache.begin()
+	if warn != nil {
+		s.log.Warn("ignoring file cache", zap.Error(warn))
+	}
+	w := &walker{s: s, v: v, ctx: ctx, cache: sc}
+	err = w.dir("", s.root, fi)
+	sc.commit(err == nil)
+	return err
+}
+
+// walker is the state of one Scan.
+type walker struct {
+	s     *Scanner
+	v     Visitor
+	ctx   context.Context
+	cache *scanCache
+	hdr   [headerSize]byte
+}
+
+func (w *walker) abs(rel string) string {
+	if rel == "" {
+		return w.s.root
+	}
+	return filepath.Join(w.s.root, filepath.FromSlash(rel))
+}
+
+func visitErr(what, rel string, err error) error {
+	return fmt.Errorf("backup of %q stopped (%s): %w", rel, what, err)
+}
+
+// dir visits the children of the directory rel, then the directory itself.
+func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
+	entries, err := w.s.readDir(abs)
+	if err != nil {
+		if rel == "" {
+			return fmt.Errorf("read chat directory %s: %w", abs, err)
+		}
+		// A partial listing would drop the missing entries from the backup
+		// silently; better to leave the whole directory out and say so.
+		w.v.Warn(rel, fmt.Errorf("cannot read directory, leaving it out of this backup: %w", err))
+		return nil
+	}
+	regular := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			regular[e.Name()] = true
+		}
+	}
+	// dbs records, per name in this directory, whether it starts with the
+	// SQLite header (or could not be checked), to skip its companions.
+	dbs := map[string]bool{}
+	for _, e := range entries { // os.ReadDir sorts by name
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		name := e.Name()
+		crel := path.Join(rel, name)
+		cabs := filepath.Join(abs, name)
+		if base, ok := companionBase(name); ok && regular[base] && w.isDatabase(dbs, path.Join(rel, base), filepath.Join(abs, base), base) {
+			w.s.log.Debug("skipping SQLite companion file", zap.String("path", crel))
+			continue
+		}
+		if w.s.opts.Exclude != nil && w.s.opts.Exclude(crel, e.IsDir()) {
+			continue
+		}
+		cfi, err := os.Lstat(cabs)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
+			} else {
+				w.v.Warn(crel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+			}
+			continue
+		}
+		switch m := cfi.Mode(); {
+		case m.IsDir():
+			if err := w.dir(crel, cabs, cfi); err != nil {
+				return err
+			}
+		case m&fs.ModeSymlink != 0:
+			target, err := os.Readlink(cabs)
+			if err != nil {
+				w.v.Warn(crel, fmt.Errorf("cannot read symlink, leaving it out of this backup: %w", err))
+				continue
+			}
+			info := FileInfo{Path: crel, Kind: KindSymlink, Mode: m, ModTime: cfi.ModTime(), LinkTarget: target}
+			if err := w.v.Symlink(info); err != nil {
+				return visitErr("symlink", crel, err)
+			}
+		case m.IsRegular():
+			isDB, err := w.file(crel, cabs, cfi)
+			dbs[name] = isDB
+			if err != nil {
+				return err
+			}
+		default:
+			// Sockets, FIFOs and devices have no content to back up.
+			w.s.log.Debug("skipping special file", zap.String("path", crel), zap.Stringer("mode", m))
+		}
+	}
+	info := FileInfo{Path: rel, Kind: KindDir, Mode: fi.Mode(), ModTime: fi.ModTime()}
+	if err := w.v.Dir(info); err != nil {
+		return visitErr("directory", rel, err)
+	}
+	return nil
+}
+
+// isDatabase reports whether the file name in this directory is (or may be)
+// a SQLite database, reading its header if it was not visited.
+func (w *walker) isDatabase(dbs map[string]bool, rel, abs, name string) bool {
+	if v, ok := dbs[name]; ok {
+		return v
+	}
+	isDB := true // unreadable: assume the worst, a -wal must never be copied
+	if e, ok := w.cache.lookup(rel); ok {
+		isDB = e.DBHeader
+	} else if f, err := w.s.openFile(abs); err == nil {
+		n, _ := io.ReadFull(f, w.hdr[:len(sqliteMagic)])
+		f.Close()
+		isDB = hasSQLiteHeader(w.hdr[:n])
+	}
+	dbs[name] = isDB
+	return isDB
+}

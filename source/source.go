@@ -1,0 +1,118 @@
+package source
+
+import (
+	"errors"
+	"io/fs"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Kind tells how an entry's content is represented.
+type Kind uint8
+
+const (
+	KindFile    Kind = 1 // regular file, content-defined chunks
+	KindSQLite  Kind = 2 // SQLite database, one chunk per page
+	KindDir     Kind = 3
+	KindSymlink Kind = 4
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindSQLite:
+		return "sqlite"
+	case KindDir:
+		return "dir"
+	case KindSymlink:
+		return "symlink"
+	}
+	return "unknown"
+}
+
+// FileInfo describes one entry. Path is slash-separated, relative to the root
+// ("" is the root itself; "media/a.jpg").
+type FileInfo struct {
+	Path    string
+	Kind    Kind
+	Mode    fs.FileMode // permission bits + type bits as os.FileInfo gives them
+	ModTime time.Time
+	// Size is the content length. For KindSQLite it is page size * page count
+	// of the snapshot read (the size of the restored file).
+	Size       int64
+	LinkTarget string // KindSymlink only
+	PageSize   int    // KindSQLite only
+}
+
+// Chunk is a piece of a file's content. Data is only valid until the next call
+// to Next.
+type Chunk struct {
+	Data []byte
+}
+
+// Content streams one file's content in order; concatenating all Data gives the
+// file (for SQLite: page 1..N of the consistent snapshot). Next returns io.EOF
+// at the end, but only after checking that the file did not change while it
+// was read (for KindFile: re-stat size/mtime/ctime/inode after reading; for
+// SQLite the read transaction guarantees it). If it changed, Next returns an
+// error wrapping ErrChanged instead of io.EOF.
+type Content interface {
+	Next() (Chunk, error)
+	// Incompressible reports a hint that the content is already compressed
+	// (jpeg, png, mp4, zip, ...) by extension or magic bytes, so the consumer
+	// can skip compression.
+	Incompressible() bool
+}
+
+// ErrChanged means a file changed while it was read; its content was not
+// delivered and it will be read again.
+var ErrChanged = errors.New("file changed while it was read")
+
+// ErrSourceMissing means the chat directory does not exist or is not a
+// directory.
+var ErrSourceMissing = errors.New("source directory missing")
+
+// Visitor receives the scan. Calls are sequential, in a deterministic order: a
+// directory's entries sorted by name, depth first; Dir(dir) is called after all
+// of dir's children (post-order), so a consumer can build a tree bottom-up.
+//
+// If a Visitor method returns an error (other than a File error wrapping
+// ErrChanged), Scan stops and returns it wrapped.
+type Visitor interface {
+	// File is called for a file whose content must be read. The visitor reads
+	// content to the end and returns an opaque token describing what it stored
+	// (the scanner keeps it in the file cache). If reading fails with
+	// ErrChanged the scanner retries up to 3 times, then reports Warn and uses
+	// the previous token if the cache has one (the file is "left for the next
+	// cycle"), else skips the file. Never a torn file.
+	File(info FileInfo, content Content) (token []byte, err error)
+	// Unchanged is called instead of File when the file cache says the file is
+	// unchanged (same size, mtime, ctime, inode, device; for a SQLite database
+	// also the same -wal file size/mtime/ctime/inode). No byte of it is read.
+	// It is also called with the previous token when a file is left for the
+	// next cycle; info then describes the version that token stands for.
+	Unchanged(info FileInfo, token []byte) error
+	// Dir is called for each directory (including the root, Path "") after its
+	// children.
+	Dir(info FileInfo) error
+	// Symlink is called for each symbolic link (never followed).
+	Symlink(info FileInfo) error
+	// Warn reports a problem with one path (unreadable file, vanished file,
+	// unreadable dir); the scan goes on.
+	Warn(path string, err error)
+}
+
+// Options configure a Scanner.
+type Options struct {
+	// Exclude reports whether a path (slash-separated, relative to the root)
+	// is left out; an excluded directory is not descended into. nil: nothing
+	// excluded. The scanner itself always skips SQLite's -wal, -shm and
+	// -journal companions of a recognised database.
+	Exclude func(relPath string, isDir bool) bool
+	// Cache makes unchanged files cost one lstat. nil: every file is read.
+	Cache *FileCache
+	// Log receives debug detail; problems go to Visitor.Warn. nil: zap.NewNop().
+	Log *zap.Logger
+}

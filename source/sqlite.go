@@ -1,0 +1,213 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteMagic starts every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+func hasSQLiteHeader(b []byte) bool { return bytes.HasPrefix(b, sqliteMagic) }
+
+// sqliteCompanions are the suffixes of the files SQLite keeps next to a
+// database; they are never copied, the pages read through SQLite include them.
+var sqliteCompanions = []string{"-wal", "-shm", "-journal"}
+
+// companionBase returns the database name a companion file belongs to.
+func companionBase(name string) (string, bool) {
+	for _, s := range sqliteCompanions {
+		if base, ok := strings.CutSuffix(name, s); ok && base != "" {
+			return base, true
+		}
+	}
+	return "", false
+}
+
+// errSQLiteLater means the database could not be read consistently right now
+// (locked by a writer, or a hot journal that a read-only reader cannot roll
+// back); the file is left for the next cycle.
+var errSQLiteLater = errors.New("database is locked by its writer")
+
+// sqliteDSN opens path read-only through a file: URI, so SQLite honours
+// mode=ro; the path is escaped because '?', '#' and '%' are special in URIs.
+func sqliteDSN(path string, busyMs int) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	// _busy_timeout lets SQLite itself wait briefly on a checkpointing or
+	// recovering writer; longer waits are retried in Go so ctx can stop them.
+	return "file:" + u.EscapedPath() + fmt.Sprintf("?mode=ro&_busy_timeout=%d&_pragma=query_only(1)", busyMs)
+}
+
+// retryLater reports whether err means "a writer holds the database now".
+func retryLater(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_READONLY_ROLLBACK, sqlite3.SQLITE_READONLY_RECOVERY, sqlite3.SQLITE_READONLY_CANTLOCK:
+		return true
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// sqliteContent streams the pages of one database snapshot. The read
+// transaction stays open until the last page was read (or close is called),
+// which is what makes the pages a consistent database.
+type sqliteContent struct {
+	ctx       context.Context
+	rel       string
+	db        *sql.DB
+	tx        *sql.Tx
+	rows      *sql.Rows
+	pageSize  int
+	pageCount int64
+	next      int64 // next expected page number
+	err       error
+	verified  bool
+}
+
+// openSQLite starts a read transaction on the database at abs, retrying while
+// a writer holds it, for at most budget (and never past ctx).
+func openSQLite(ctx context.Context, rel, abs string, budget time.Duration) (*sqliteContent, error) {
+	deadline := time.Now().Add(budget)
+	wait := 10 * time.Millisecond
+	for {
+		c, err := openSQLiteOnce(ctx, rel, abs)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !retryLater(err) {
+			return nil, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("%w (%v); it will be read in a later cycle", errSQLiteLater, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err error) {
+	db, err := sql.Open("sqlite", sqliteDSN(abs, 100))
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", rel, err)
+	}
+	db.SetMaxOpenConns(1)
+	c := &sqliteContent{ctx: ctx, rel: rel, db: db, next: 1}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
+		return nil, fmt.Errorf("begin read transaction on %q: %w", rel, err)
+	}
+	// BEGIN is deferred: the first read takes the snapshot (in WAL mode, the
+	// WAL read mark) that every later statement of this transaction sees.
+	var n int64
+	if err = c.tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		return nil, fmt.Errorf("read schema of %q: %w", rel, err)
+	}
+	if err = c.tx.QueryRowContext(ctx, "PRAGMA page_size").Scan(&c.pageSize); err != nil {
+		return nil, fmt.Errorf("read page size of %q: %w", rel, err)
+	}
+	if err = c.tx.QueryRowContext(ctx, "PRAGMA page_count").Scan(&c.pageCount); err != nil {
+		return nil, fmt.Errorf("read page count of %q: %w", rel, err)
+	}
+	if c.pageSize < 512 || c.pageSize > 65536 || c.pageCount < 1 {
+		return nil, fmt.Errorf("database %q reports page size %d and %d pages, which is not a valid database", rel, c.pageSize, c.pageCount)
+	}
+	// sqlite_dbpage consumes ORDER BY pgno itself (no sorter; see
+	// TestSQLitePagePlanStreams), so rows stream straight from the pager.
+	if c.rows, err = c.tx.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno"); err != nil {
+		return nil, fmt.Errorf("read pages of %q: %w", rel, err)
+	}
+	return c, nil
+}
+
+func (c *sqliteContent) Incompressible() bool { return false }
+
+func (c *sqliteContent) size() int64 { return int64(c.pageSize) * c.pageCount }
+
+func (c *sqliteContent) Next() (Chunk, error) {
+	if c.err != nil {
+		return Chunk{}, c.err
+	}
+	if !c.rows.Next() {
+		if err := c.rows.Err(); err != nil {
+			return Chunk{}, c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
+		}
+		if c.next-1 != c.pageCount {
+			return Chunk{}, c.fail(fmt.Errorf("database %q: read %d pages of %d in one transaction; the database may be damaged", c.rel, c.next-1, c.pageCount))
+		}
+		c.verified = true
+		c.err = io.EOF
+		c.close()
+		return Chunk{}, io.EOF
+	}
+	var pgno int64
+	var data sql.RawBytes
+	if err := c.rows.Scan(&pgno, &data); err != nil {
+		return Chunk{}, c.fail(fmt.Errorf("read page %d of %q: %w", c.next, c.rel, err))
+	}
+	if pgno != c.next || len(data) != c.pageSize {
+		return Chunk{}, c.fail(fmt.Errorf("database %q: got page %d of %d bytes, want page %d of %d bytes; the database may be damaged",
+			c.rel, pgno, len(data), c.next, c.pageSize))
+	}
+	c.next++
+	return Chunk{Data: data}, nil
+}
+
+func (c *sqliteContent) fail(err error) error {
+	c.err = err
+	c.close()
+	return err
+}
+
+// close ends the read transaction and the connection; safe to call twice.
+func (c *sqliteContent) close() {
+	if c.rows != nil {
+		c.rows.Close()
+		c.rows = nil
+	}
+	if c.tx != nil {
+		c.tx.Rollback()
+		c.tx = nil
+	}
+	if c.db != nil {
+		c.db.Close()
+		c.db = nil
+	}
+	if c.err == nil {
+		c.err = fmt.Errorf("database %q: content already closed", c.rel)
+	}
+}

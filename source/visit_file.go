@@ -1,0 +1,236 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// readResult is the outcome of one attempt at reading a file.
+type readResult int
+
+const (
+	readDone    readResult = iota // File succeeded, entry stored
+	readChanged                   // changed while read: try again
+	readLater                     // cannot be read consistently now: keep the previous version
+	readSkipped                   // unreadable or vanished: left out (Warn already sent)
+)
+
+// file visits one regular file and reports whether it carries the SQLite
+// header.
+func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
+	id := idOf(fi)
+	prev, hasPrev := w.cache.lookup(rel)
+	if hasPrev && w.unchanged(prev, id, fi.Mode(), abs) {
+		w.cache.put(rel, prev)
+		if err := w.v.Unchanged(prev.info(rel), prev.Token); err != nil {
+			return prev.DBHeader, visitErr("unchanged file", rel, err)
+		}
+		return prev.DBHeader, nil
+	}
+
+	var lastErr error
+	lastIsDB := prev.DBHeader
+	for attempt := 0; attempt <= changedRetries; attempt++ {
+		res, isDB, err := w.readOnce(rel, abs)
+		switch res {
+		case readDone, readSkipped:
+			return isDB, err
+		case readLater:
+			return isDB, w.leaveForNextCycle(rel, prev, hasPrev, err)
+		case readChanged:
+			lastErr, lastIsDB = err, isDB
+			w.s.log.Debug("file changed while it was read", zap.String("path", rel), zap.Int("attempt", attempt+1))
+		}
+	}
+	return lastIsDB, w.leaveForNextCycle(rel, prev, hasPrev,
+		fmt.Errorf("kept changing during %d reads: %w", changedRetries+1, lastErr))
+}
+
+// unchanged reports whether the cache entry still describes the file.
+func (w *walker) unchanged(prev cacheEntry, id statID, mode fs.FileMode, abs string) bool {
+	if prev.Reread || prev.ID != id || prev.Mode != mode {
+		return false
+	}
+	if prev.Kind != KindSQLite {
+		return true
+	}
+	// A commit in WAL mode touches only the -wal file.
+	wal, err := lstatID(abs + "-wal")
+	return err == nil && wal == prev.WalID
+}
+
+// info is the FileInfo of the version the entry's token stands for.
+func (e cacheEntry) info(rel string) FileInfo {
+	return FileInfo{Path: rel, Kind: e.Kind, Mode: e.Mode, ModTime: time.Unix(0, e.ID.MtimeNs), Size: e.Size, PageSize: e.PageSize}
+}
+
+// leaveForNextCycle reports why a file could not be read now and, if an
+// earlier version is stored, keeps that one in this backup.
+func (w *walker) leaveForNextCycle(rel string, prev cacheEntry, hasPrev bool, why error) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if !hasPrev || prev.Token == nil {
+		w.v.Warn(rel, fmt.Errorf("could not read a consistent copy, leaving it out of this backup: %w", why))
+		return nil
+	}
+	w.v.Warn(rel, fmt.Errorf("could not read a consistent copy, keeping the previous version until the next cycle: %w", why))
+	prev.Reread = true
+	w.cache.put(rel, prev)
+	if err := w.v.Unchanged(prev.info(rel), prev.Token); err != nil {
+		return visitErr("unchanged file", rel, err)
+	}
+	return nil
+}
+
+// readOnce opens the file, decides how to read it and hands it to File.
+func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error) {
+	start := w.s.now()
+	f, err := w.s.openFile(abs)
+	if err != nil {
+		return w.openFailed(rel, err), false, nil
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+		return readSkipped, false, nil
+	}
+	if !fi.Mode().IsRegular() {
+		// Replaced by something else between the listing and the open.
+		return readChanged, false, fmt.Errorf("%q is no longer a regular file: %w", rel, ErrChanged)
+	}
+	before := idOf(fi)
+	n, err := io.ReadFull(f, w.hdr[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
+		return readSkipped, false, nil
+	}
+	header := w.hdr[:n]
+	isDB = hasSQLiteHeader(header)
+
+	if isDB {
+		// Close our descriptor before SQLite locks the file: closing any
+		// descriptor of a file drops every POSIX lock this process holds on it.
+		f.Close()
+		f = nil
+		res, fallback, err := w.readSQLite(rel, abs, fi, before, start)
+		if !fallback {
+			return res, true, err
+		}
+		if f, err = w.s.openFile(abs); err != nil {
+			return w.openFailed(rel, err), true, nil
+		}
+		if fi, err = f.Stat(); err != nil {
+			w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+			return readSkipped, true, nil
+		}
+		before = idOf(fi)
+	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
+		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
+		return readSkipped, false, nil
+	}
+
+	content, err := newFileContent(w.ctx, rel, abs, f, before, &w.s.chunks, isIncompressible(rel, header), w.s.beforeVerify)
+	if err != nil {
+		return readSkipped, isDB, err
+	}
+	f = nil // content owns it now
+	defer content.close()
+	info := FileInfo{Path: rel, Kind: KindFile, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: before.Size}
+	token, err := w.v.File(info, content)
+	if content.changed || (err != nil && errors.Is(err, ErrChanged)) {
+		if err == nil {
+			err = fmt.Errorf("%q: %w", rel, ErrChanged)
+		}
+		return readChanged, isDB, err
+	}
+	if err != nil {
+		if ctxErr := w.ctx.Err(); ctxErr != nil {
+			return readSkipped, isDB, ctxErr
+		}
+		return readSkipped, isDB, visitErr("file", rel, err)
+	}
+	w.cache.put(rel, cacheEntry{
+		Kind: KindFile, ID: before, Mode: fi.Mode(), Size: before.Size, DBHeader: isDB,
+		Token:  cloneBytes(token),
+		Reread: !content.verified || w.racy(start, before),
+	})
+	return readDone, isDB, nil
+}
+
+// readSQLite reads a database through SQLite. fallback means it cannot be
+// opened as a database and must be read as a plain file (a Warn was sent).
+func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, start time.Time) (res readResult, fallback bool, err error) {
+	// Identities are taken before the snapshot: a commit in between makes
+	// them differ next time, which only costs a re-read.
+	wal, err := lstatID(abs + "-wal")
+	if err != nil {
+		w.v.Warn(rel, fmt.Errorf("cannot stat the database's -wal file, leaving it out of this backup: %w", err))
+		return readSkipped, false, nil
+	}
+	content, err := openSQLite(w.ctx, rel, abs, w.s.busyBudget)
+	if err != nil {
+		if ctxErr := w.ctx.Err(); ctxErr != nil {
+			return readSkipped, false, ctxErr
+		}
+		if errors.Is(err, errSQLiteLater) {
+			return readLater, false, err
+		}
+		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
+		return readSkipped, true, nil
+	}
+	defer content.close()
+	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
+	token, err := w.v.File(info, content)
+	if err != nil {
+		if ctxErr := w.ctx.Err(); ctxErr != nil {
+			return readSkipped, false, ctxErr
+		}
+		if errors.Is(err, ErrChanged) {
+			return readChanged, false, err
+		}
+		return readSkipped, false, visitErr("database", rel, err)
+	}
+	w.cache.put(rel, cacheEntry{
+		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
+		DBHeader: true, Token: cloneBytes(token),
+		Reread: !content.verified || w.racy(start, before) || w.racy(start, wal),
+	})
+	return readDone, false, nil
+}
+
+// openFailed warns about a file that cannot be opened.
+func (w *walker) openFailed(rel string, err error) readResult {
+	if errors.Is(err, fs.ErrNotExist) {
+		w.v.Warn(rel, fmt.Errorf("vanished during the scan: %w", err))
+	} else {
+		w.v.Warn(rel, fmt.Errorf("cannot open, leaving it out of this backup (check its permissions): %w", err))
+	}
+	return readSkipped
+}
+
+// racy reports whether id changed so close to start that a later change
+// could leave the same stat behind.
+func (w *walker) racy(start time.Time, id statID) bool {
+	if id == (statID{}) {
+		return false
+	}
+	return !id.changeTime().Before(start.Add(-racyWindow))
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return append([]byte(nil), b...)
+}
