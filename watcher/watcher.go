@@ -139,7 +139,7 @@ func New(root string, opts Options) (*Watcher, error) {
 }
 
 // Changes delivers the change sets; the first is a FullScan ("first run")
-// once the initial watches are in place. Read it until Run returns.
+// once the initial watches are in place. It is closed when Run returns.
 func (w *Watcher) Changes() <-chan ChangeSet { return w.agg.out }
 
 // Trigger asks for a change set now, without waiting for the quiet period
@@ -155,8 +155,8 @@ func (w *Watcher) Trigger(full bool) {
 	}
 }
 
-// Run watches until ctx is done, then stops every goroutine it started and
-// returns nil. It can be called once. Failing to watch is not an error: Run
+// Run watches until ctx is done, then stops every goroutine it started,
+// closes Changes and returns nil. It can be called once. Failing to watch is not an error: Run
 // falls back to scanning every PollInterval and logs one warning.
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
@@ -168,6 +168,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		cancel()
 		w.closeWatcher()
 		wg.Wait()
+		close(w.agg.out) // the aggregator, its only sender, has stopped
 	}()
 
 	var events chan fsnotify.Event
