@@ -3,6 +3,12 @@ package main
 import (
 	"errors"
 	"strings"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/repo"
 )
 
 // Exit codes are part of the CLI contract (README, "Exit codes").
@@ -36,6 +42,19 @@ func mapExit(target error, code int) {
 		target error
 		code   int
 	}{target, code})
+}
+
+func init() {
+	mapExit(repo.ErrWrongKey, exitWrongKey)
+	mapExit(repo.ErrIntegrity, exitIntegrity)
+	mapExit(repo.ErrRollback, exitIntegrity)
+	mapExit(crypt.ErrMalformedRecoveryKey, exitUsage)
+	mapExit(configs.ErrConfig, exitUsage)
+	mapExit(repo.ErrTargetNotEmpty, exitUsage)
+	mapExit(repo.ErrNoRepository, exitUsage)
+	mapExit(repo.ErrSnapshotNotFound, exitUsage)
+	mapExit(instance.ErrNoKey, exitUsage)
+	mapExit(remotes.ErrUnreachable, exitUnreachable)
 }
 
 func exitCode(err error) int {

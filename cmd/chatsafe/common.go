@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// configFlag adds the usual --config flag to a command.
+func configFlag(cmd *cobra.Command, dst *string) {
+	cmd.Flags().StringVar(dst, "config", "", "config file (default "+configs.DefaultConfigPath()+")")
+}
+
+// loadConfig loads the config named by --config, or the default one.
+func loadConfig(path string) (*configs.Config, error) {
+	if path == "" {
+		path = configs.DefaultConfigPath()
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, usageErr(fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", path))
+		}
+	}
+	return configs.Load(path)
+}
+
+// cliLogger logs warnings and errors to stderr for one-shot commands.
+func cliLogger() *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey = ""
+	enc.CallerKey = ""
+	enc.StacktraceKey = ""
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zapcore.WarnLevel)
+	return zap.New(core)
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// readRecoveryKey reads the recovery key from a file, or asks for it on a
+// terminal.
+func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, error) {
+	var text string
+	switch {
+	case file != "":
+		b, err := crypt.ReadSecretFile(file)
+		if err != nil {
+			return crypt.Key{}, usageErr(fmt.Errorf("reading the recovery key file: %w", err))
+		}
+		text = string(b)
+	case isTerminal(stdin):
+		fmt.Fprint(prompt, "Recovery key (64 hex digits): ")
+		b, err := term.ReadPassword(int(stdin.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return crypt.Key{}, fmt.Errorf("reading the recovery key: %w", err)
+		}
+		text = string(b)
+	default:
+		return crypt.Key{}, usageErr(errors.New("no recovery key: pass --recovery-key-file FILE (or run on a terminal to be asked for it)"))
+	}
+	return crypt.ParseRecoveryKey(text)
+}
+
+// openRemoteFlag opens a --remote given on the command line.
+func openRemoteFlag(ctx context.Context, spec, rcloneConfig string) (remotes.Remote, error) {
+	r, err := remotes.Open(ctx, spec, remotes.Options{RcloneConfig: rcloneConfig})
+	if err != nil {
+		return nil, fmt.Errorf("opening remote %s: %w", remotes.Redact(spec), err)
+	}
+	return remotes.WithRetry(r, remotes.RetryOptions{}), nil
+}
+
+// remoteName derives a short name for a remote spec given to init.
+func remoteName(spec string, i int) string {
+	name := ""
+	switch {
+	case strings.HasPrefix(spec, ":"):
+		name = strings.SplitN(strings.TrimPrefix(spec, ":"), ",", 2)[0]
+		name = strings.SplitN(name, ":", 2)[0]
+	case filepath.IsAbs(spec) || strings.HasPrefix(spec, ".") || !strings.Contains(spec, ":"):
+		name = "local"
+	default:
+		name = strings.SplitN(spec, ":", 2)[0]
+	}
+	if name == "" {
+		name = "remote"
+	}
+	if i > 0 {
+		name = fmt.Sprintf("%s-%d", name, i+1)
+	}
+	return name
+}
+
+// humanBytes formats a byte count like "20.1 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
