@@ -20,7 +20,7 @@ var ErrTargetNotEmpty = errors.New("restore target is not empty")
 type RestoreOptions struct {
 	Snapshot string // id or prefix; "" or "latest" for the newest
 	Target   string
-	Force    bool                     // allow a non-empty target (files are replaced)
+	Force    bool                    // allow a non-empty target (files are replaced)
 	Progress func(done, total int64) // bytes written so far; may be nil
 }
 
@@ -244,4 +244,3 @@ func (c content) firstID() crypt.ID {
 	}
 	return crypt.ID{}
 }
-
