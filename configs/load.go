@@ -51,6 +51,24 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, err
 		}
 	}
+	// A retention section is a whole policy, as restic's flags are: rules
+	// it does not name keep nothing rather than their defaults.
+	r := &c.Retention
+	rules := map[string]*int{"keep_last": &r.KeepLast, "keep_hourly": &r.KeepHourly,
+		"keep_daily": &r.KeepDaily, "keep_weekly": &r.KeepWeekly, "keep_monthly": &r.KeepMonthly}
+	named := 0
+	for k := range rules {
+		if _, ok := c.lines["retention."+k]; ok {
+			named++
+		}
+	}
+	if named > 0 {
+		for k, p := range rules {
+			if _, ok := c.lines["retention."+k]; !ok {
+				*p = 0
+			}
+		}
+	}
 	if err := c.expand(); err != nil {
 		return nil, err
 	}

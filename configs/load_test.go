@@ -92,6 +92,23 @@ func TestLoadAppliesDefaults(t *testing.T) {
 	}
 }
 
+func TestRetentionSectionIsAWholePolicy(t *testing.T) {
+	c, err := Load(writeConfig(t, "source: /src\nretention:\n  keep_daily: 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention != (Retention{KeepDaily: 7}) {
+		t.Errorf("retention = %+v, want only keep_daily 7", c.Retention)
+	}
+	c, err = Load(writeConfig(t, "source: /src\nretention:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention != DefaultRetention {
+		t.Errorf("retention = %+v, want the default %+v", c.Retention, DefaultRetention)
+	}
+}
+
 func TestLoadExpandsTildeAndVariables(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)

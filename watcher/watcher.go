@@ -78,8 +78,9 @@ type Watcher struct {
 	// addWatch adds one directory; tests replace it to inject ENOSPC.
 	addWatch func(fsw *fsnotify.Watcher, dir string) error
 
-	mu  sync.Mutex
-	fsw *fsnotify.Watcher // nil once fallen back to polling
+	mu      sync.Mutex
+	fsw     *fsnotify.Watcher   // nil once fallen back to polling
+	watched map[string]struct{} // absolute dirs we added, for cheap lookups
 }
 
 // New prepares a watcher of root, which must be an existing directory.
@@ -135,6 +136,7 @@ func New(root string, opts Options) (*Watcher, error) {
 		agg:      newAggregator(opts.QuietPeriod, opts.MaxDelay, opts.FullScanEvery),
 		trigSig:  make(chan struct{}, 1),
 		addWatch: func(fsw *fsnotify.Watcher, dir string) error { return fsw.Add(dir) },
+		watched:  make(map[string]struct{}),
 	}, nil
 }
 
@@ -332,19 +334,18 @@ func (w *Watcher) handle(ev fsnotify.Event) (input, error) {
 func (w *Watcher) unwatch(dir string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fsw == nil {
-		return false
+	if _, was := w.watched[dir]; !was || w.fsw == nil {
+		return false // a file, or a directory never watched: nothing to do
 	}
-	was := false
 	prefix := dir + string(filepath.Separator)
-	for _, p := range w.fsw.WatchList() {
+	for p := range w.watched {
 		if p == dir || strings.HasPrefix(p, prefix) {
-			was = was || p == dir
+			delete(w.watched, p)
 			// Already gone is fine: the kernel removed it with the directory.
 			_ = w.fsw.Remove(p)
 		}
 	}
-	return was
+	return true
 }
 
 // addTree watches the directory rel and every directory below it that is
@@ -397,6 +398,9 @@ func (w *Watcher) addTree(fsw *fsnotify.Watcher, rel string, collect bool) ([]st
 				return filepath.SkipDir
 			}
 		}
+		w.mu.Lock()
+		w.watched[p] = struct{}{}
+		w.mu.Unlock()
 		if collect && r != rel {
 			found = append(found, r)
 		}
