@@ -201,12 +201,33 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		}
 		return readSkipped, false, visitErr("database", rel, err)
 	}
+	content.close()
+	racy := w.racy(start, before) || w.racy(start, wal)
+	// Opening the -wal changes its ctime when running as root (SQLite
+	// fchowns it to the database's owner), so keep the later identity when
+	// only ctime moved: a commit during the read changes mtime or size too.
+	before, wal = settled(abs, before), settled(abs+"-wal", wal)
 	w.cache.put(rel, cacheEntry{
 		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
 		DBHeader: true, Token: cloneBytes(token),
-		Reread: !content.verified || w.racy(start, before) || w.racy(start, wal),
+		Reread: !content.verified || racy,
 	})
 	return readDone, false, nil
+}
+
+// settled returns the identity of path now if it differs from before only in
+// ctime, else before.
+func settled(path string, before statID) statID {
+	after, err := lstatID(path)
+	if err != nil {
+		return before
+	}
+	b := before
+	b.CtimeNs = after.CtimeNs
+	if b == after {
+		return after
+	}
+	return before
 }
 
 // openFailed warns about a file that cannot be opened.
