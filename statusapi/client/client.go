@@ -1,0 +1,179 @@
+// Package client is the typed client of the daemon's status API
+// (statusapi) over its unix socket, for the CLI.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// ErrNoDaemon means no daemon answers on the socket.
+var ErrNoDaemon = errors.New("no chatsafe daemon is running")
+
+// ErrRefused means the daemon refused the caller (another uid, or a
+// request from a browser).
+var ErrRefused = errors.New("the chatsafe daemon refused the request")
+
+// Client talks to one daemon.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// New returns a client of the daemon listening on socket.
+func New(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	resp, err := c.send(ctx, method, path, rd)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("reading the daemon's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://chatsafe"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isNoDaemon(err) {
+			return nil, fmt.Errorf("%w (nothing listens on %s): start it with `chatsafe daemon` or `chatsafe service start`", ErrNoDaemon, c.socket)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("%w: %s is not accessible to this user (run chatsafe as the user the daemon runs as): %w", ErrRefused, c.socket, err)
+		}
+		return nil, fmt.Errorf("asking the daemon on %s: %w", c.socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg := readErr(resp.Body)
+		if resp.StatusCode == http.StatusForbidden {
+			return nil, fmt.Errorf("%w: %s", ErrRefused, msg)
+		}
+		return nil, fmt.Errorf("the daemon answered %s %s with %s: %s", method, path, resp.Status, msg)
+	}
+	return resp, nil
+}
+
+func readErr(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 4096))
+	var e statusapi.ErrorBody
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func isNoDaemon(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// Status returns the daemon's status document.
+func (c *Client) Status(ctx context.Context) (statusapi.Status, error) {
+	var s statusapi.Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// Snapshots lists the committed snapshots, oldest first.
+func (c *Client) Snapshots(ctx context.Context) ([]statusapi.Snapshot, error) {
+	var s []statusapi.Snapshot
+	err := c.do(ctx, http.MethodGet, "/v1/snapshots", nil, &s)
+	return s, err
+}
+
+// Backup asks the daemon for a cycle now and waits until it is committed.
+func (c *Client) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
+	var res statusapi.BackupResult
+	err := c.do(ctx, http.MethodPost, "/v1/backup", req, &res)
+	return res, err
+}
+
+// SetLogLevel changes the daemon's log level; it returns the new level.
+func (c *Client) SetLogLevel(ctx context.Context, level string) (string, error) {
+	var res statusapi.LogLevel
+	err := c.do(ctx, http.MethodPut, "/v1/loglevel", statusapi.LogLevel{Level: level}, &res)
+	return res.Level, err
+}
+
+// Metrics returns the Prometheus text exposition.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// Events calls fn for every event until ctx is done, fn returns an error,
+// or the daemon ends the stream (io.EOF).
+func (c *Client) Events(ctx context.Context, fn func(statusapi.Event) error) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var ev statusapi.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("reading the event stream: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("reading the event stream: %w", err)
+	}
+	return io.EOF
+}

@@ -1,0 +1,100 @@
+// Package statusapi owns the daemon's local HTTP+JSON API on its unix
+// socket: the documents it exchanges (stable JSON, the `--json` output of
+// `chatsafe status`), the handlers, and the server that runs them behind
+// peercred.Require. The caller check lives in statusapi/peercred, the typed
+// client in statusapi/client, and the daemon supplies the data through the
+// Backend interface.
+package statusapi
+
+import "time"
+
+// States of the daemon, as reported in Status.State.
+const (
+	StateIdle      = "idle"      // nothing to do
+	StateScanning  = "scanning"  // a backup cycle reads the source
+	StateUploading = "uploading" // deltas are being sent to a remote
+	StateError     = "error"     // the last cycle failed, or a remote is failing
+)
+
+// Status is the document of GET /v1/status.
+type Status struct {
+	State         string         `json:"state"`
+	Source        string         `json:"source"`
+	LastSnapshot  *Snapshot      `json:"last_snapshot"` // null before the first snapshot
+	LastError     string         `json:"last_error,omitempty"`
+	PendingDeltas int            `json:"pending_deltas"` // spooled, not yet on every remote
+	Remotes       []RemoteStatus `json:"remotes"`
+	KeySource     string         `json:"key_source"` // cache, vault or recovery-key
+	UptimeS       int64          `json:"uptime_s"`
+	Version       string         `json:"version"`
+	PID           int            `json:"pid"`
+}
+
+// Snapshot describes one committed snapshot.
+type Snapshot struct {
+	ID       string    `json:"id"` // full id, hex
+	ShortID  string    `json:"short_id"`
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Hostname string    `json:"hostname,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	Files    uint64    `json:"files"`
+	Bytes    uint64    `json:"bytes"`
+}
+
+// RemoteStatus is one remote's upload queue. Name and URL never carry
+// credentials.
+type RemoteStatus struct {
+	Name       string     `json:"name"`
+	Remote     string     `json:"remote"` // redacted description
+	LastUpload *time.Time `json:"last_upload"`
+	Queued     int        `json:"queued"` // live deltas this remote does not hold yet
+	Uploading  bool       `json:"uploading"`
+	LastError  string     `json:"last_error"`
+}
+
+// BackupRequest is the body of POST /v1/backup.
+type BackupRequest struct {
+	// Full asks for a scan of the whole tree (the daemon always scans the
+	// whole tree today, using its file cache).
+	Full bool `json:"full"`
+}
+
+// BackupResult answers POST /v1/backup once the cycle committed (or
+// found nothing changed); uploads continue in the background.
+type BackupResult struct {
+	Snapshot      *Snapshot `json:"snapshot"`
+	Unchanged     bool      `json:"unchanged"`
+	AddedBytes    int64     `json:"added_bytes"`
+	PendingDeltas int       `json:"pending_deltas"`
+	Warnings      []string  `json:"warnings,omitempty"`
+}
+
+// LogLevel is the body of PUT /v1/loglevel and its answer.
+type LogLevel struct {
+	Level string `json:"level"`
+}
+
+// Event types of GET /v1/events.
+const (
+	EventState    = "state"    // the daemon's state changed
+	EventSnapshot = "snapshot" // a snapshot was committed
+	EventUploaded = "uploaded" // a delta reached a remote
+	EventError    = "error"    // a cycle or an upload failed
+)
+
+// Event is one line of the GET /v1/events stream (newline-delimited JSON).
+type Event struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	State    string    `json:"state,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Remote   string    `json:"remote,omitempty"`
+	Delta    string    `json:"delta,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// ErrorBody is what every non-2xx JSON answer holds.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
