@@ -157,6 +157,12 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 	}
 	info.backend = fsInfo.Name
 
+	// A root ending in "/" is a directory to rclone: it skips probing whether
+	// the root is a file (one request fewer; and some servers answer that
+	// probe with 200 for a directory prefix).
+	if parsed.Path != "" && !strings.HasSuffix(parsed.Path, "/") && !strings.HasSuffix(parsed.Path, "\\") {
+		spec += "/"
+	}
 	cfgCtx, ci := fs.AddConfig(context.Background())
 	ci.LowLevelRetries = lowLevelRetries
 	ci.AskPassword = false

@@ -84,7 +84,11 @@ func (r *rcloneRemote) upload(ctx context.Context, remote string, in io.Reader, 
 	var err error
 	switch {
 	case existing != nil:
-		err = existing.Update(ctx, src, info)
+		if err = existing.Update(ctx, src, info); err != nil {
+			// The backend kept (atomic) or dropped the old version: either way
+			// existing is not ours to remove.
+			return nil, err
+		}
 		obj = existing
 	case size < 0:
 		put := r.f.Features().PutStream
@@ -122,8 +126,9 @@ func (r *rcloneRemote) putInPlace(ctx context.Context, name string, in io.Reader
 		existing = nil
 	}
 	obj, err := r.upload(ctx, name, in, size, existing)
-	if err != nil && obj != nil && !r.atomic {
-		// A torn object under the final name must not look committed.
+	if err != nil && obj != nil {
+		// A torn or wrong-sized object under the final name must not look
+		// committed.
 		r.removeQuietly(ctx, obj)
 	}
 	return err
