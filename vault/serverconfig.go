@@ -1,0 +1,89 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// serverConfigFile is the YAML form of ServerConfig for `chatsafe vault
+// serve --config F`. Unknown keys are errors.
+type serverConfigFile struct {
+	Listen       string   `yaml:"listen"`
+	Data         string   `yaml:"data"`
+	TLSCert      string   `yaml:"tls_cert"`
+	TLSKey       string   `yaml:"tls_key"`
+	MaxAttempts  int      `yaml:"max_attempts"`
+	SessionTTL   string   `yaml:"session_ttl"`
+	MaxSessions  int      `yaml:"max_sessions"`
+	AddressRate  *float64 `yaml:"address_rate"`
+	AddressBurst int      `yaml:"address_burst"`
+	AccountRate  *float64 `yaml:"account_rate"`
+	AccountBurst int      `yaml:"account_burst"`
+}
+
+// LoadServerConfigFile reads a vault server config file (YAML) into cfg;
+// keys that are absent leave cfg unchanged. Example:
+//
+//	listen: vault.example.org:8443
+//	data: /var/lib/chatsafe-vault
+//	max_attempts: 10
+//	account_rate: 0.1   # per second; negative disables
+func LoadServerConfigFile(path string, cfg *ServerConfig) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading vault config: %w", err)
+	}
+	var f serverConfigFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("vault config %s: %w", path, err)
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, f.Listen)
+	set(&cfg.DataDir, f.Data)
+	set(&cfg.TLSCert, f.TLSCert)
+	set(&cfg.TLSKey, f.TLSKey)
+	if f.MaxAttempts != 0 {
+		if f.MaxAttempts < 1 {
+			return fmt.Errorf("vault config %s: max_attempts must be at least 1", path)
+		}
+		cfg.MaxAttempts = f.MaxAttempts
+	}
+	if f.SessionTTL != "" {
+		d, err := time.ParseDuration(f.SessionTTL)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("vault config %s: session_ttl %q is not a positive duration like 30s", path, f.SessionTTL)
+		}
+		cfg.SessionTTL = d
+	}
+	if f.MaxSessions < 0 || f.AddressBurst < 0 || f.AccountBurst < 0 {
+		return fmt.Errorf("vault config %s: max_sessions, address_burst and account_burst must not be negative", path)
+	}
+	if f.MaxSessions != 0 {
+		cfg.MaxSessions = f.MaxSessions
+	}
+	if f.AddressRate != nil {
+		cfg.AddressRate = *f.AddressRate
+	}
+	if f.AddressBurst != 0 {
+		cfg.AddressBurst = f.AddressBurst
+	}
+	if f.AccountRate != nil {
+		cfg.AccountRate = *f.AccountRate
+	}
+	if f.AccountBurst != 0 {
+		cfg.AccountBurst = f.AccountBurst
+	}
+	return nil
+}
