@@ -40,6 +40,29 @@ func companionBase(name string) (string, bool) {
 // back); the file is left for the next cycle.
 var errSQLiteLater = errors.New("database is locked by its writer")
 
+// errNotDatabase marks a file with the SQLite header that SQLite does not
+// accept as a database.
+var errNotDatabase = errors.New("not a valid SQLite database")
+
+// notADatabase reports whether err means the file is not a database SQLite
+// can read (damaged, or encrypted), as opposed to one it may not read now
+// (locked, or lacking permission to its -shm): only the former may be read
+// as plain bytes, since copying a live database's file is never consistent.
+func notADatabase(err error) bool {
+	if errors.Is(err, errNotDatabase) {
+		return true
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return true
+	}
+	return false
+}
+
 // sqliteDSN opens path read-only through a file: URI, so SQLite honours
 // mode=ro; the path is escaped because '?', '#' and '%' are special in URIs.
 func sqliteDSN(path string, busyMs int) string {
@@ -74,7 +97,6 @@ func retryLater(err error) bool {
 // transaction stays open until the last page was read (or close is called),
 // which is what makes the pages a consistent database.
 type sqliteContent struct {
-	ctx       context.Context
 	rel       string
 	db        *sql.DB
 	tx        *sql.Tx
@@ -122,7 +144,7 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 		return nil, fmt.Errorf("open database %q: %w", rel, err)
 	}
 	db.SetMaxOpenConns(1)
-	c := &sqliteContent{ctx: ctx, rel: rel, db: db, next: 1}
+	c := &sqliteContent{rel: rel, db: db, next: 1}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -144,7 +166,7 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 		return nil, fmt.Errorf("read page count of %q: %w", rel, err)
 	}
 	if c.pageSize < 512 || c.pageSize > 65536 || c.pageCount < 1 {
-		return nil, fmt.Errorf("database %q reports page size %d and %d pages, which is not a valid database", rel, c.pageSize, c.pageCount)
+		return nil, fmt.Errorf("database %q reports page size %d and %d pages: %w", rel, c.pageSize, c.pageCount, errNotDatabase)
 	}
 	// sqlite_dbpage consumes ORDER BY pgno itself (no sorter; see
 	// TestSQLitePagePlanStreams), so rows stream straight from the pager.

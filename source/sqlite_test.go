@@ -211,25 +211,29 @@ func TestSQLitePersistJournalSkipped(t *testing.T) {
 // TestSQLiteCorruptFallsBack: a file with the SQLite header that SQLite
 // cannot open is backed up byte for byte as a plain file, with a warning.
 func TestSQLiteCorruptFallsBack(t *testing.T) {
-	root := t.TempDir()
-	data := make([]byte, 40000)
-	rand.Read(data)
-	copy(data, sqliteMagic)
-	data[16], data[17] = 0x12, 0x34 // not a power-of-two page size
-	writeFile(t, filepath.Join(root, "broken.db"), data)
-	writeFile(t, filepath.Join(root, "broken.db-wal"), []byte("never copied"))
-	r := scan(t, NewScanner(root, Options{}))
-	if len(r.warns["broken.db"]) != 1 {
-		t.Fatalf("warnings = %v, want one for broken.db", r.warns)
-	}
-	if info := r.infos["broken.db"]; info.Kind != KindFile || info.Size != int64(len(data)) {
-		t.Fatalf("info = %+v, want a plain file of %d bytes", info, len(data))
-	}
-	if string(r.contents["broken.db"]) != string(data) {
-		t.Fatal("fallback content differs from the file")
-	}
-	if _, ok := r.infos["broken.db-wal"]; ok {
-		t.Fatal("the -wal of a file with the SQLite header was visited")
+	for name, pageSize := range map[string][2]byte{"bad page size": {0x12, 0x34}, "garbage pages": {0x10, 0x00}} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			data := make([]byte, 40960)
+			rand.Read(data)
+			copy(data, sqliteMagic)
+			data[16], data[17] = pageSize[0], pageSize[1]
+			writeFile(t, filepath.Join(root, "broken.db"), data)
+			writeFile(t, filepath.Join(root, "broken.db-wal"), []byte("never copied"))
+			r := scan(t, NewScanner(root, Options{}))
+			if len(r.warns["broken.db"]) != 1 || !notADatabase(r.warns["broken.db"][0]) {
+				t.Fatalf("warnings = %v, want one saying broken.db is not a database", r.warns)
+			}
+			if info := r.infos["broken.db"]; info.Kind != KindFile || info.Size != int64(len(data)) {
+				t.Fatalf("info = %+v, want a plain file of %d bytes", info, len(data))
+			}
+			if string(r.contents["broken.db"]) != string(data) {
+				t.Fatal("fallback content differs from the file")
+			}
+			if _, ok := r.infos["broken.db-wal"]; ok {
+				t.Fatal("the -wal of a file with the SQLite header was visited")
+			}
+		})
 	}
 }
 

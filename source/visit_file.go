@@ -186,6 +186,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		if errors.Is(err, errSQLiteLater) {
 			return readLater, false, err
 		}
+		if !notADatabase(err) {
+			return readLater, false, fmt.Errorf("cannot read the database: %w", err)
+		}
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
