@@ -298,3 +298,35 @@ func TestCorruptCacheIsEmptyWithWarning(t *testing.T) {
 		t.Fatalf("truncated cache: %v, %d entries", err, len(c.entries))
 	}
 }
+
+// TestInterruptedScanKeepsCache: a cancelled scan does not forget the files
+// it did not reach; Invalidate during a scan is not undone by it.
+func TestInterruptedScanKeepsCache(t *testing.T) {
+	root := t.TempDir()
+	buildTree(t, root)
+	cache := emptyCache(t)
+	s := NewScanner(root, Options{Cache: cache})
+	future(s)
+	scan(t, s)
+	full := len(cache.entries)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRecorder(t)
+	os.Chtimes(filepath.Join(root, "B"), time.Unix(1, 0), time.Unix(1, 0))
+	r.onFile = func(FileInfo, Content) ([]byte, error) { cancel(); return nil, ctx.Err() }
+	if err := s.Scan(ctx, r); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Scan = %v", err)
+	}
+	if len(cache.entries) != full {
+		t.Fatalf("after a cancelled scan the cache holds %d entries, want %d", len(cache.entries), full)
+	}
+
+	r = newRecorder(t)
+	r.onFile = func(FileInfo, Content) ([]byte, error) { cache.Invalidate(); return []byte("t"), nil }
+	if err := s.Scan(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if len(cache.entries) != 0 {
+		t.Fatalf("Invalidate during a scan was undone: %d entries", len(cache.entries))
+	}
+}

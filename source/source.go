@@ -116,3 +116,8 @@ type Options struct {
 	// Log receives debug detail; problems go to Visitor.Warn. nil: zap.NewNop().
 	Log *zap.Logger
 }
+
+var (
+	_ Content = (*fileContent)(nil)
+	_ Content = (*sqliteContent)(nil)
+)

@@ -308,3 +308,33 @@ func emptyCache(t testing.TB) *FileCache {
 	}
 	return c
 }
+
+// TestSQLiteWALClosedCleanly: a WAL database whose app has exited (no -wal,
+// no -shm) is read through SQLite too.
+func TestSQLiteWALClosedCleanly(t *testing.T) {
+	root := t.TempDir()
+	dbPath := filepath.Join(root, "m.db")
+	db := openDB(t, dbPath, "WAL")
+	createMessages(t, db, 50)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dbPath + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("test premise: the -wal should be gone after a clean close: %v", err)
+	}
+	s := NewScanner(root, Options{Cache: emptyCache(t)})
+	future(s)
+	r := scan(t, s)
+	if info := r.infos["m.db"]; info.Kind != KindSQLite || len(r.warns) != 0 {
+		t.Fatalf("info %+v, warnings %v", info, r.warns)
+	}
+	if k := restoreDB(t, r.contents["m.db"]); k != 50 {
+		t.Fatalf("restored %d rows", k)
+	}
+	// SQLite's reader created an empty -wal and a -shm (as the app would);
+	// they are companions, and the database counts as unchanged.
+	r = scan(t, s)
+	if got := strings.Join(r.events, " "); got != "unchanged:m.db dir:" {
+		t.Fatalf("second scan: %q", got)
+	}
+}

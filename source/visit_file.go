@@ -230,6 +230,11 @@ func settled(path string, before statID) statID {
 	if b == after {
 		return after
 	}
+	// A reader of a WAL database creates an empty -wal if none exists (SQLite
+	// does this for read-only connections too); empty, it holds no commit.
+	if before == (statID{}) && after.Size == 0 {
+		return after
+	}
 	return before
 }
 
