@@ -83,6 +83,7 @@ func BenchmarkSQLitePageScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(d.n)
+	b.ReportAllocs()
 	resetPeakRSS()
 	b.ResetTimer()
 	for b.Loop() {
