@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -106,3 +107,7 @@ func wrongLeft(tb testing.TB, err error) int {
 	}
 	return wp.Left
 }
+
+type boltTx = bolt.Tx
+
+func zapString(k, v string) zap.Field { return zap.String(k, v) }

@@ -262,15 +262,19 @@ func (s *Server) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := s.now()
-			for _, ls := range s.logins.expire(now) {
-				s.endFailed(ctx, ls)
-			}
-			s.regs.expire(now)
-			s.byAddr.prune(now)
-			s.byAcct.prune(now)
+			s.expire(ctx, s.now())
 		}
 	}
+}
+
+// expire ends the sessions expired at now and drops idle rate buckets.
+func (s *Server) expire(ctx context.Context, now time.Time) {
+	for _, ls := range s.logins.expire(now) {
+		s.endFailed(ctx, ls)
+	}
+	s.regs.expire(now)
+	s.byAddr.prune(now)
+	s.byAcct.prune(now)
 }
 
 // endFailed closes a login session that will never succeed. Only a session
