@@ -76,7 +76,7 @@ func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, 
 func openRemoteFlag(ctx context.Context, spec, rcloneConfig string) (remotes.Remote, error) {
 	r, err := remotes.Open(ctx, spec, remotes.Options{RcloneConfig: rcloneConfig})
 	if err != nil {
-		return nil, fmt.Errorf("opening remote %s: %w", remotes.Redact(spec), err)
+		return nil, err
 	}
 	return remotes.WithRetry(r, remotes.RetryOptions{}), nil
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// The CLI is tested as users run it: the real binary, built once.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chatsafe-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "chatsafe")
+	if runtime.GOOS == "windows" {
+		binary += ".exe"
+	}
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building chatsafe:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the binary with HOME and XDG dirs inside dir, so nothing
+// touches the real user's files.
+func run(t *testing.T, home string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), binary, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_STATE_HOME="+filepath.Join(home, ".state"), "XDG_DATA_HOME="+filepath.Join(home, ".data"),
+		"XDG_RUNTIME_DIR="+filepath.Join(home, ".run"))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func (r result) want(t *testing.T, code int, stderrHas string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stderr+r.stdout, stderrHas) {
+		t.Fatalf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", r.code, code, stderrHas, r.stdout, r.stderr)
+	}
+}
+
+type setup struct {
+	home, src, remote, cfg, keyFile string
+}
+
+func newSetup(t *testing.T) setup {
+	t.Helper()
+	home := t.TempDir()
+	s := setup{home: home, src: filepath.Join(home, "chats"), remote: filepath.Join(home, "remote"),
+		cfg: filepath.Join(home, "chatsafe.yaml"), keyFile: filepath.Join(home, "recovery-key.txt")}
+	if err := os.MkdirAll(filepath.Join(s.src, "Media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(s.src, "settings.json"), []byte(`{"a":1}`), 0o644)
+	os.WriteFile(filepath.Join(s.src, "Media", "IMG-1.jpg"), bytes.Repeat([]byte{0xff, 0xd8, 1, 2, 3}, 50000), 0o644)
+	run(t, home, "init", "--source", s.src, "--remote", s.remote, "--config", s.cfg, "--state-dir", filepath.Join(home, "state"), "--recovery-key-out", s.keyFile).want(t, 0, "recovery key")
+	return s
+}
+
+func TestInitBackupRestore(t *testing.T) {
+	s := newSetup(t)
+	info, err := os.Stat(s.keyFile)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("recovery key file: %v %v", info, err)
+	}
+	key, _ := os.ReadFile(s.keyFile)
+	r := run(t, s.home, "backup", "--config", s.cfg)
+	r.want(t, 0, "saved")
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "nothing changed")
+
+	r = run(t, s.home, "snapshots", "--config", s.cfg, "--json")
+	var snaps []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &snaps); err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots --json: %v %q", err, r.stdout)
+	}
+	for _, k := range []string{"id", "short_id", "seq", "time", "hostname", "source", "files", "bytes"} {
+		if _, ok := snaps[0][k]; !ok {
+			t.Errorf("snapshots --json lacks %q", k)
+		}
+	}
+	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 0, "no errors")
+
+	// A new device: only the remote and the recovery key.
+	dst := filepath.Join(t.TempDir(), "restored")
+	run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", dst).want(t, 0, "restored snapshot")
+	for _, f := range []string{"settings.json", "Media/IMG-1.jpg"} {
+		a, _ := os.ReadFile(filepath.Join(s.src, f))
+		b, err := os.ReadFile(filepath.Join(dst, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs after restore: %v", f, err)
+		}
+	}
+	// The recovery key printed by init is the one in the file.
+	if !strings.Contains(string(key), "-") || len(strings.TrimSpace(string(key))) != 79 {
+		t.Errorf("recovery key file holds %q", key)
+	}
+	// A non-empty target is refused without --force.
+	run(t, s.home, "restore", "--config", s.cfg, "--to", dst).want(t, 2, "--force")
+	run(t, s.home, "restore", "--config", s.cfg, "--to", dst, "--force").want(t, 0, "restored")
+}
+
+func TestBadKeys(t *testing.T) {
+	s := newSetup(t)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "out")
+
+	malformed := filepath.Join(dir, "malformed")
+	os.WriteFile(malformed, []byte("1234-5678-zz"), 0o600)
+	run(t, dir, "restore", "--remote", s.remote, "--recovery-key-file", malformed, "--to", dst).want(t, 2, "64 hex digits")
+
+	wrong := filepath.Join(dir, "wrong")
+	os.WriteFile(wrong, []byte(strings.Repeat("ABCD-", 15)+"ABCD\n"), 0o600)
+	run(t, dir, "restore", "--remote", s.remote, "--recovery-key-file", wrong, "--to", dst).want(t, 3, "wrong recovery key")
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("a wrong key created the target: %v", err)
+	}
+	// No key at all and no terminal: a usage error saying what to pass.
+	run(t, dir, "restore", "--remote", s.remote, "--to", dst).want(t, 2, "--recovery-key-file")
+}
+
+func TestTamperedRemoteExit6(t *testing.T) {
+	s := newSetup(t)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	deltas, _ := filepath.Glob(filepath.Join(s.remote, "deltas", "*"))
+	if len(deltas) != 1 {
+		t.Fatalf("deltas: %v", deltas)
+	}
+	b, _ := os.ReadFile(deltas[0])
+	b[len(b)/3] ^= 1
+	os.WriteFile(deltas[0], b, 0o644)
+	dst := filepath.Join(t.TempDir(), "out")
+	r := run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", dst)
+	r.want(t, 6, filepath.Base(deltas[0]))
+	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 6, filepath.Base(deltas[0]))
+}
+
+func TestUsageErrors(t *testing.T) {
+	home := t.TempDir()
+	run(t, home, "backup", "--no-such-flag").want(t, 2, "unknown flag")
+	run(t, home, "init").want(t, 2, "--source")
+	run(t, home, "init", "--source", filepath.Join(home, "missing")).want(t, 2, "not a directory")
+	run(t, home, "backup").want(t, 2, "chatsafe init")
+	bad := filepath.Join(home, "bad.yaml")
+	os.WriteFile(bad, []byte("source: /tmp\nsync:\n  quiet_perod: 2s\n"), 0o600)
+	run(t, home, "backup", "--config", bad).want(t, 2, "bad.yaml:3")
+}
+
+func TestUnreachableRemoteExit5(t *testing.T) {
+	s := newSetup(t)
+	dst := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), "restore", "--remote", ":webdav,url='http://127.0.0.1:1':x", "--recovery-key-file", s.keyFile, "--to", dst).want(t, 5, "unreachable")
+}
