@@ -7,8 +7,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/bytemare/opaque"
 )
@@ -92,30 +102,99 @@ func BenchmarkServerLogin(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }
 
-// BenchmarkLoginHTTPS is the end-to-end figure: Client.Recover over real
-// TLS connections (kept alive) to a serving vault, clients on the same cores.
-func BenchmarkLoginHTTPS(b *testing.B) {
-	tv := startVault(b, b.TempDir(), func(c *ServerConfig) { c.AccountRate = -1; c.AddressRate = -1; c.MaxSessions = 1 << 20 })
+// BenchmarkVaultNode is the server-side figure for one node: a real vault
+// serving HTTPS in this process, and the clients (Client.Recover, kept-alive
+// TLS connections) in a separate load-generator process, so the CPU this
+// process spends is the server's alone. It reports the wall-clock rate (the
+// load generator competes for the same cores) and the node's capacity:
+// available cores divided by the server CPU time per complete login.
+func BenchmarkVaultNode(b *testing.B) {
+	tv := startVault(b, b.TempDir(), func(c *ServerConfig) {
+		c.AccountRate, c.AddressRate, c.MaxSessions = -1, -1, 1<<20
+		c.Log = zap.NewNop()
+	})
 	tv.ksf = benchKSF
 	ctx := context.Background()
-	const accounts = 64
 	c := tv.client()
-	for i := range accounts {
+	for i := range loadgenAccounts {
 		if err := c.Register(ctx, fmt.Sprintf("user%d", i), []byte("pw"), newKey(b)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var next atomic.Int64
-	b.SetParallelism(16)
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(),
+		envLoadgen+"="+strings.Join([]string{tv.url, tv.ccfg.CAFile, strconv.Itoa(b.N)}, ","))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	before := processCPU(b)
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		acct := fmt.Sprintf("user%d", next.Add(1)%accounts)
-		for pb.Next() {
-			if _, err := c.Recover(ctx, acct, []byte("pw")); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("load generator: %v\n%s", err, out.String())
+	}
+	b.StopTimer()
+	cpu := processCPU(b) - before
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-cpu-µs/login")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0))*float64(b.N)/cpu.Seconds(), "node-capacity-logins/s")
+}
+
+const (
+	envLoadgen      = "CHATSAFE_VAULT_LOADGEN"
+	loadgenAccounts = 64
+	loadgenClients  = 64
+)
+
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestMain turns the test binary into BenchmarkVaultNode's load generator
+// when that benchmark starts it.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(envLoadgen); spec != "" {
+		if err := runLoadgen(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "load generator:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runLoadgen(spec string) error {
+	parts := strings.Split(spec, ",")
+	if len(parts) != 3 {
+		return fmt.Errorf("bad spec %q", spec)
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return err
+	}
+	c, err := NewClient(ClientOptions{URLs: []string{parts[0]}, CAFile: parts[1], Timeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	c.ksfParams = benchKSF
+	c.hc.Transport.(*http.Transport).MaxIdleConnsPerHost = loadgenClients
+	var next atomic.Int64
+	errc := make(chan error, loadgenClients)
+	var wg sync.WaitGroup
+	for w := range loadgenClients {
+		wg.Go(func() {
+			acct := fmt.Sprintf("user%d", w%loadgenAccounts)
+			for next.Add(1) <= int64(n) {
+				if _, err := c.Recover(context.Background(), acct, []byte("pw")); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
 }

@@ -272,7 +272,9 @@ func (s *Server) expire(ctx context.Context, now time.Time) {
 	for _, ls := range s.logins.expire(now) {
 		s.endFailed(ctx, ls)
 	}
-	s.regs.expire(now)
+	for _, rs := range s.regs.expire(now) {
+		clear(rs.oprfKey)
+	}
 	s.byAddr.prune(now)
 	s.byAcct.prune(now)
 }
