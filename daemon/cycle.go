@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/watcher"
+)
+
+type backupRequest struct {
+	req   statusapi.BackupRequest
+	reply chan backupReply
+}
+
+type backupReply struct {
+	res statusapi.BackupResult
+	err error
+}
+
+// backupLoop runs one backup cycle per change set, and one per request
+// from the socket. A change set's paths are only a hint: each cycle scans
+// the whole tree, and the repository's file cache makes unchanged files
+// cost a stat.
+func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case cs, ok := <-w.Changes():
+			if !ok {
+				return nil
+			}
+			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
+			d.cycle(ctx, cs.Reason)
+		case r := <-d.backupReq:
+			res, err := d.cycle(ctx, "requested")
+			r.reply <- backupReply{res, err}
+		}
+	}
+}
+
+// cycle runs one backup into the spool and wakes the uploaders.
+func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResult, error) {
+	cfg := d.config()
+	d.setScanning(true)
+	start := time.Now()
+	res, err := d.repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded})
+	d.setScanning(false)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Stopping: the cycle was abandoned and nothing was committed.
+			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
+		}
+		d.metrics.backups.WithLabelValues("failed").Inc()
+		d.mu.Lock()
+		d.lastErr = err.Error()
+		d.mu.Unlock()
+		d.errs.failed("backup", "backup cycle failed; retrying on the next change or scan", err)
+		d.events.publish(statusapi.Event{Type: statusapi.EventError, Error: err.Error()})
+		d.noteState()
+		return statusapi.BackupResult{}, err
+	}
+	d.mu.Lock()
+	d.lastErr = ""
+	d.mu.Unlock()
+	d.errs.ok("backup", "backup cycles work again")
+	d.metrics.lastSuccess.SetToCurrentTime()
+	out := statusapi.BackupResult{Unchanged: res.Unchanged, AddedBytes: res.AddedBytes}
+	snap := toAPISnapshot(res.Snapshot)
+	out.Snapshot = &snap
+	for _, w := range res.Warnings {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %v", w.Path, w.Err))
+		d.log.Warn("could not read a file; the rest was backed up", zap.String("path", w.Path), zap.Error(w.Err))
+	}
+	if res.Unchanged {
+		d.metrics.backups.WithLabelValues("unchanged").Inc()
+		d.log.Debug("nothing changed", zap.String("reason", reason), zap.Duration("took", time.Since(start)))
+	} else {
+		d.metrics.backups.WithLabelValues("committed").Inc()
+		d.metrics.deltaSize.Observe(float64(res.AddedBytes))
+		d.log.Info("snapshot committed", zap.String("snapshot", res.Snapshot.ShortID()), zap.Uint64("seq", res.Snapshot.Seq),
+			zap.Int64("delta_bytes", res.AddedBytes), zap.Int64("read_bytes", res.ReadBytes), zap.String("reason", reason),
+			zap.Duration("took", time.Since(start)))
+		d.events.publish(statusapi.Event{Type: statusapi.EventSnapshot, Snapshot: &snap})
+		d.wakeUploaders()
+	}
+	out.PendingDeltas = len(d.repo.Pending())
+	d.noteState()
+	return out, nil
+}
+
+func (d *Daemon) setScanning(v bool) {
+	d.mu.Lock()
+	d.scanning = v
+	d.mu.Unlock()
+	d.noteState()
+}
+
+func (d *Daemon) wakeUploaders() {
+	d.mu.Lock()
+	ups := d.uploaders
+	d.mu.Unlock()
+	for _, u := range ups {
+		u.wake()
+	}
+}
+
+// Backup implements statusapi.Backend: it runs a cycle now, in the backup
+// loop, so that it never races a cycle started by the watcher.
+func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
+	r := backupRequest{req: req, reply: make(chan backupReply, 1)}
+	select {
+	case d.backupReq <- r:
+	case <-ctx.Done():
+		return statusapi.BackupResult{}, ctx.Err()
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.res, rep.err
+	case <-ctx.Done():
+		return statusapi.BackupResult{}, errors.New("gave up waiting for the backup; it continues in the daemon")
+	}
+}
+
+func toAPISnapshot(s repo.Snapshot) statusapi.Snapshot {
+	return statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
+		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+}

@@ -1,0 +1,291 @@
+// Package daemon owns the running chatsafe service: start-up (config
+// check, the single-instance lock on the state directory, the backup key,
+// the remotes, the repository, the status socket), the backup cycles that
+// turn the watcher's change sets into spooled deltas, one uploader per
+// remote that moves the spool to every remote (back-filling remotes added
+// later), config reload, and clean shutdown. Every long-running part is a
+// service with Serve(ctx) under one supervisor (an errgroup in Run).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/logs"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/peercred"
+)
+
+// ErrAlreadyRunning means another daemon (or a CLI backup) holds this
+// installation's state directory or status socket.
+var ErrAlreadyRunning = errors.New("another chatsafe daemon is already running for this installation")
+
+// Options configure a Daemon.
+type Options struct {
+	Config *configs.Config
+	// Log is the daemon's logger; its level is what PUT /v1/loglevel changes.
+	Log     *logs.Logger
+	Version string
+	// Reload re-reads the configuration when Reload is called (SIGHUP);
+	// nil means the configuration cannot be reloaded.
+	Reload func() (*configs.Config, error)
+	// FetchKey gets the backup key when the local key cache is empty
+	// (the vault); nil means the cache must hold it.
+	FetchKey func(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error)
+	// WrapUpload wraps each remote as the uploaders see it (fault
+	// injection in tests, such as remotes.Faulty latency); nil = as is.
+	WrapUpload func(remotes.Remote) remotes.Remote
+}
+
+// Daemon is the running service. Create it with New and start it with Run.
+type Daemon struct {
+	opts    Options
+	log     *zap.Logger
+	started time.Time
+	metrics *metrics
+	events  *eventBus
+	errs    *errLog
+
+	reloadCh  chan struct{}
+	backupReq chan backupRequest
+
+	// Set during start-up, then fixed.
+	repo      *repo.Repository
+	keySource string
+	readFrom  remotes.Remote // the repository's remote; never closed before exit
+
+	mu        sync.Mutex
+	cfg       *configs.Config
+	open      map[string]openRemote // by config name
+	uploaders []*uploader
+	scanning  bool
+	lastErr   string
+	lastState string
+	releaseMu sync.Mutex
+}
+
+type openRemote struct {
+	conf   configs.Remote
+	remote remotes.Remote
+}
+
+// New checks the options; nothing is opened until Run.
+func New(opts Options) (*Daemon, error) {
+	if opts.Config == nil {
+		return nil, fmt.Errorf("%w: the daemon needs a configuration", configs.ErrConfig)
+	}
+	if opts.Log == nil {
+		l, err := logs.New(logs.Options{Level: opts.Config.Log.Level, Format: opts.Config.Log.Format})
+		if err != nil {
+			return nil, err
+		}
+		opts.Log = l
+	}
+	d := &Daemon{
+		opts:      opts,
+		log:       opts.Log.Logger,
+		cfg:       opts.Config,
+		events:    newEventBus(),
+		reloadCh:  make(chan struct{}, 1),
+		backupReq: make(chan backupRequest),
+		open:      map[string]openRemote{},
+		lastState: statusapi.StateIdle,
+	}
+	d.errs = &errLog{log: d.log, last: map[string]string{}}
+	d.metrics = newMetrics(d)
+	return d, nil
+}
+
+// Reload asks the running daemon to re-read its configuration. It never
+// blocks; reloads requested together are merged.
+func (d *Daemon) Reload() {
+	select {
+	case d.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) config() *configs.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Run starts the daemon and serves until ctx is done; then it stops every
+// part, waits for them and returns nil. What was committed to the spool
+// stays there for the next run; an interrupted cycle or upload leaves
+// nothing half-done behind.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = time.Now()
+	cfg := d.config()
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	key, src, err := instance.LoadKey(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Log: d.log})
+	if err != nil {
+		return err
+	}
+	d.keySource = src
+	rems, err := instance.OpenRemotes(ctx, cfg, d.log)
+	if err != nil {
+		return err
+	}
+	for i, r := range rems {
+		d.open[cfg.Remotes[i].Name] = openRemote{conf: cfg.Remotes[i], remote: r}
+	}
+	defer func() {
+		d.mu.Lock()
+		for _, o := range d.open {
+			o.remote.Close()
+		}
+		d.mu.Unlock()
+	}()
+	d.readFrom = rems[0]
+	d.repo, err = repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, Log: d.log})
+	if errors.Is(err, repo.ErrLocked) {
+		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	}
+	if err != nil {
+		return fmt.Errorf("opening the repository: %w", err)
+	}
+	defer d.repo.Close()
+
+	ln, err := peercred.Listen(cfg.StatusSocket)
+	if errors.Is(err, peercred.ErrInUse) {
+		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	}
+	if err != nil {
+		return err
+	}
+	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(rems)), zap.String("key_source", src),
+		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.repo.Pending())))
+
+	g, gctx := errgroup.WithContext(ctx)
+	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	g.Go(func() error { return d.serveSessions(gctx) })
+	err = g.Wait()
+	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.repo.Pending())))
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}
+
+// serveSessions runs the watcher, the backup loop and the uploaders, and
+// starts them again with the new configuration on Reload.
+func (d *Daemon) serveSessions(ctx context.Context) error {
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		s, err := d.newSession()
+		if err != nil {
+			cancel()
+			return err
+		}
+		go func() { done <- s.Serve(sctx) }()
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				cancel()
+				<-done
+				return nil
+			case err := <-done:
+				cancel()
+				if err != nil {
+					return err
+				}
+				return nil
+			case <-d.reloadCh:
+				if d.reload() {
+					cancel()
+					if err := <-done; err != nil {
+						return err
+					}
+					waiting = false
+				}
+			}
+		}
+	}
+}
+
+// reload reads the configuration again and applies it; it reports
+// whether the session must restart.
+func (d *Daemon) reload() bool {
+	if d.opts.Reload == nil {
+		d.log.Warn("reload requested, but this daemon was started without a config file to re-read")
+		return false
+	}
+	next, err := d.opts.Reload()
+	if err != nil {
+		d.log.Error("reloading the configuration failed; keeping the current one", zap.Error(err))
+		return false
+	}
+	cur := d.config()
+	for _, f := range []struct{ name, a, b string }{
+		{"source", cur.Source, next.Source}, {"state_dir", cur.StateDir, next.StateDir}, {"status_socket", cur.StatusSocket, next.StatusSocket},
+	} {
+		if f.a != f.b {
+			d.log.Warn("this setting changes only when the daemon restarts; keeping the current value", zap.String("setting", f.name), zap.String("current", f.a))
+		}
+	}
+	next.Source, next.StateDir, next.StatusSocket = cur.Source, cur.StateDir, cur.StatusSocket
+	if len(next.Remotes) == 0 || next.Remotes[0] != cur.Remotes[0] {
+		d.log.Warn("the first remote is the one the repository is read from; it changes only when the daemon restarts", zap.String("remote", cur.Remotes[0].Name))
+		next.Remotes = append([]configs.Remote{cur.Remotes[0]}, withoutName(next.Remotes, cur.Remotes[0].Name)...)
+	}
+	if lvl, err := logs.ParseLevel(next.Log.Level); err == nil && next.Log.Level != cur.Log.Level {
+		d.opts.Log.Level.SetLevel(lvl)
+	}
+	d.mu.Lock()
+	d.cfg = next
+	d.mu.Unlock()
+	d.log.Info("configuration reloaded", zap.String("config", next.Path), zap.Int("remotes", len(next.Remotes)))
+	return true
+}
+
+func withoutName(rs []configs.Remote, name string) []configs.Remote {
+	var out []configs.Remote
+	for _, r := range rs {
+		if r.Name != name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// SetLogLevel implements statusapi.Backend.
+func (d *Daemon) SetLogLevel(level string) error {
+	lvl, err := logs.ParseLevel(level)
+	if err != nil {
+		return err
+	}
+	d.opts.Log.Level.SetLevel(lvl)
+	d.log.Info("log level changed", zap.Stringer("level", lvl))
+	return nil
+}
+
+// LogLevel implements statusapi.Backend.
+func (d *Daemon) LogLevel() string {
+	l := d.opts.Log.Level.Level()
+	if l == zapcore.WarnLevel {
+		return "warn"
+	}
+	return l.String()
+}
+
+var pid = os.Getpid()

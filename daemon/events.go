@@ -1,0 +1,43 @@
+package daemon
+
+import (
+	"sync"
+	"time"
+
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// eventBus fans events out to the /v1/events streams. A subscriber that
+// does not keep up loses events rather than slowing the daemon.
+type eventBus struct {
+	mu   sync.Mutex
+	subs map[chan statusapi.Event]struct{}
+}
+
+func newEventBus() *eventBus { return &eventBus{subs: map[chan statusapi.Event]struct{}{}} }
+
+func (b *eventBus) publish(ev statusapi.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+func (b *eventBus) subscribe() (<-chan statusapi.Event, func()) {
+	ch := make(chan statusapi.Event, 64)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}

@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/watcher"
+)
+
+// session is one configuration's worth of running parts: the watcher,
+// the backup loop and one uploader per remote. A reload ends the session
+// and starts a new one; the repository and the socket stay.
+type session struct {
+	d         *Daemon
+	cfg       *configs.Config
+	w         *watcher.Watcher
+	uploaders []*uploader
+}
+
+// newSession opens what the current configuration names: remotes that
+// were already open are kept, removed ones are closed, new ones opened.
+func (d *Daemon) newSession() (*session, error) {
+	cfg := d.config()
+	w, err := watcher.New(cfg.Source, watcher.Options{
+		QuietPeriod:   time.Duration(cfg.Sync.QuietPeriod),
+		MaxDelay:      time.Duration(cfg.Sync.MaxDelay),
+		FullScanEvery: time.Duration(cfg.Sync.FullScanEvery),
+		Exclude:       cfg.Excluded,
+		Log:           d.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{d: d, cfg: cfg, w: w}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keep := map[string]bool{}
+	for _, rc := range cfg.Remotes {
+		keep[rc.Name] = true
+		o, ok := d.open[rc.Name]
+		if ok && o.conf != rc && o.remote != d.readFrom {
+			o.remote.Close()
+			ok = false
+		}
+		if !ok {
+			r, err := remotes.Open(context.Background(), rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
+			if err != nil {
+				// A remote that cannot even be opened (bad spec) must not
+				// stop the others; it shows in status as failing.
+				d.log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
+				s.uploaders = append(s.uploaders, newBrokenUploader(d, rc.Name, fmt.Errorf("opening remote %q: %w", rc.Name, err)))
+				continue
+			}
+			o = openRemote{conf: rc, remote: remotes.WithRetry(r, remotes.RetryOptions{Log: d.log})}
+			d.open[rc.Name] = o
+		}
+		up := o.remote
+		if d.opts.WrapUpload != nil {
+			up = d.opts.WrapUpload(up)
+		}
+		s.uploaders = append(s.uploaders, newUploader(d, rc.Name, up, o.remote == d.readFrom))
+	}
+	for name, o := range d.open {
+		if !keep[name] && o.remote != d.readFrom {
+			o.remote.Close()
+			delete(d.open, name)
+		}
+	}
+	d.uploaders = s.uploaders
+	return s, nil
+}
+
+// Serve runs the session until ctx is done.
+func (s *session) Serve(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.w.Run(ctx) })
+	g.Go(func() error { return s.d.backupLoop(ctx, s.w) })
+	for _, u := range s.uploaders {
+		g.Go(func() error { return u.Serve(ctx) })
+	}
+	return g.Wait()
+}

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/instance"
+)
+
+// Created reports a new installation made by LoadOrCreate. RecoveryKey
+// is a secret: show it to the person once and never log it.
+type Created struct {
+	ConfigPath      string
+	RecoveryKey     string
+	RecoveryKeyFile string // 0600
+}
+
+// RecoveryKeyFileName is the file, beside the config, that keeps the
+// recovery key of an installation made on embedded defaults.
+const RecoveryKeyFileName = "recovery-key.txt"
+
+// LoadOrCreate finds the configuration for `chatsafe daemon`. configPath
+// "" means the default path. A source given on the command line
+// overrides the config's. With no config file at the default path and a
+// source, it makes a new installation on the embedded defaults: config
+// and state under the XDG directories, a new backup key (its recovery key
+// returned in Created and written to a 0600 file beside the config), and
+// a local remote under the data directory.
+func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logger) (*configs.Config, *Created, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if source != "" {
+		abs, err := filepath.Abs(source)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: --source %s: %w", configs.ErrConfig, source, err)
+		}
+		source = abs
+	}
+	explicit := configPath != ""
+	if !explicit {
+		configPath = configs.DefaultConfigPath()
+	}
+	if _, err := os.Stat(configPath); err == nil || explicit || source == "" {
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			return nil, nil, fmt.Errorf("%w: no config at %s: run `chatsafe daemon --source DIR` to start on defaults, or `chatsafe init --source DIR`", configs.ErrConfig, configPath)
+		}
+		cfg, err := configs.Load(configPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if source != "" && source != cfg.Source {
+			log.Info("backing up the source given on the command line instead of the config's", zap.String("source", source), zap.String("config_source", cfg.Source))
+			cfg.Source = source
+		}
+		return cfg, nil, nil
+	}
+
+	cfg := configs.Default()
+	cfg.Source = source
+	cfg.Path = configPath
+	if err := cfg.Check(); err != nil {
+		return nil, nil, err
+	}
+	key, err := crypt.NewKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("making a backup key: %w", err)
+	}
+	// The recovery key is written before anything else exists, so that a
+	// crash cannot leave an installation whose key was never shown.
+	c := &Created{ConfigPath: configPath, RecoveryKey: key.RecoveryKey(), RecoveryKeyFile: filepath.Join(filepath.Dir(configPath), RecoveryKeyFileName)}
+	if err := crypt.WriteSecretFile(c.RecoveryKeyFile, []byte(c.RecoveryKey+"\n")); err != nil {
+		return nil, nil, fmt.Errorf("saving the recovery key: %w", err)
+	}
+	if err := instance.Create(ctx, cfg, configPath, key, log); err != nil {
+		return nil, nil, fmt.Errorf("setting up a new installation: %w", err)
+	}
+	loaded, err := configs.Load(configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("new installation on embedded defaults", zap.String("config", configPath), zap.String("state_dir", cfg.StateDir),
+		zap.String("remote", cfg.Remotes[0].URL), zap.String("key_shown_in", c.RecoveryKeyFile))
+	return loaded, c, nil
+}

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// state derives the daemon's state from what is really happening.
+func (d *Daemon) state() string {
+	d.mu.Lock()
+	scanning, lastErr, ups := d.scanning, d.lastErr, d.uploaders
+	d.mu.Unlock()
+	if scanning {
+		return statusapi.StateScanning
+	}
+	failing := lastErr != ""
+	for _, u := range ups {
+		u.mu.Lock()
+		up, e := u.uploading, u.lastErr
+		u.mu.Unlock()
+		if up {
+			return statusapi.StateUploading
+		}
+		failing = failing || e != ""
+	}
+	if failing {
+		return statusapi.StateError
+	}
+	return statusapi.StateIdle
+}
+
+// noteState publishes a state event when the state changed.
+func (d *Daemon) noteState() {
+	s := d.state()
+	d.mu.Lock()
+	changed := s != d.lastState
+	d.lastState = s
+	d.mu.Unlock()
+	if changed {
+		d.events.publish(statusapi.Event{Type: statusapi.EventState, State: s})
+	}
+}
+
+// Status implements statusapi.Backend.
+func (d *Daemon) Status() statusapi.Status {
+	cfg := d.config()
+	st := statusapi.Status{
+		State:     d.state(),
+		Source:    cfg.Source,
+		KeySource: d.keySource,
+		UptimeS:   int64(time.Since(d.started).Seconds()),
+		Version:   d.opts.Version,
+		PID:       pid,
+		Remotes:   []statusapi.RemoteStatus{},
+	}
+	d.mu.Lock()
+	st.LastError = d.lastErr
+	ups := d.uploaders
+	d.mu.Unlock()
+	if snaps := d.repo.Snapshots(); len(snaps) > 0 {
+		s := toAPISnapshot(snaps[len(snaps)-1])
+		st.LastSnapshot = &s
+	}
+	st.PendingDeltas = len(d.repo.Pending())
+	live := d.repo.LiveDeltas()
+	for _, u := range ups {
+		st.Remotes = append(st.Remotes, u.status(live))
+	}
+	return st
+}
+
+// Snapshots implements statusapi.Backend.
+func (d *Daemon) Snapshots() []statusapi.Snapshot {
+	snaps := d.repo.Snapshots()
+	out := make([]statusapi.Snapshot, 0, len(snaps))
+	for _, s := range snaps {
+		out = append(out, toAPISnapshot(s))
+	}
+	return out
+}
+
+// Subscribe implements statusapi.Backend.
+func (d *Daemon) Subscribe() (<-chan statusapi.Event, func()) { return d.events.subscribe() }
+
+// Metrics implements statusapi.Backend.
+func (d *Daemon) Metrics() http.Handler { return d.metrics.handler }
