@@ -26,12 +26,12 @@ const (
 // later is back-filled that way). Each remote has its own uploader, so a
 // remote that is down delays only itself.
 type uploader struct {
-	d      *Daemon
-	name   string
-	remote remotes.Remote // nil when the remote could not be opened
-	isRepo bool           // the remote the repository reads from
+	d       *Daemon
+	name    string
+	remote  remotes.Remote // nil when the remote could not be opened
+	isRepo  bool           // the remote the repository reads from
 	openErr error
-	wakeCh chan struct{}
+	wakeCh  chan struct{}
 
 	mu         sync.Mutex
 	listed     bool
