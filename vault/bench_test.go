@@ -198,3 +198,56 @@ func runLoadgen(spec string) error {
 	close(errc)
 	return <-errc
 }
+
+// BenchmarkKE2 compares the server's work for a registered and an unknown
+// account (the enumeration timing channel), storage excluded.
+func BenchmarkKE2(b *testing.B) {
+	dir := b.TempDir()
+	st, err := OpenStore(dir, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	mk, err := OpenFileMasterKey(dir + "/" + MasterKeyFileName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := newEngine(st, mk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := eng.accountID("known")
+	oc, _ := opaqueConfig().Client()
+	rr, _ := oc.RegistrationInit([]byte("pw"))
+	resp, key, err := eng.registrationResponse(rr.Serialize(), id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := oc.Deserialize.RegistrationResponse(resp)
+	rec, _, _ := oc.RegistrationFinalize(r, []byte("known"), nil, &opaque.ClientOptions{KSFParameters: benchKSF})
+	sealed, err := eng.sealSecrets(mk, id, &accountSecrets{OPRFKey: key, Record: rec.Serialize(), WrappedKey: make([]byte, 72)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	oc2, _ := opaqueConfig().Client()
+	ke1, _ := oc2.GenerateKE1([]byte("guess"))
+	b.Run("known", func(b *testing.B) {
+		for b.Loop() {
+			sec, err := eng.openSecrets(mk, id, sealed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := eng.ke2(ke1, "known", id, sec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	uid := eng.accountID("unknown")
+	b.Run("unknown", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := eng.ke2(ke1, "unknown", uid, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -32,6 +32,7 @@ type engine struct {
 	server   *opaque.Server
 	indexKey []byte // keys the account-name hash used as database key
 	ghostKey []byte // seeds the stable fake records of unknown accounts
+	ghostPK  []byte // client public key of every fake record
 }
 
 // accountSecrets is what a registered account's record holds, sealed by the
@@ -78,7 +79,8 @@ func newEngine(st *Store, mk MasterKey) (*engine, error) {
 	if err := srv.SetKeyMaterial(skm); err != nil {
 		return nil, fmt.Errorf("setting up OPAQUE: %w", err)
 	}
-	return &engine{conf: conf, server: srv, indexKey: indexKey, ghostKey: ghostKey}, nil
+	ghostPK := g.HashToGroup(ghostKey, []byte("chatsafe-vault-ghost-pk-v1")).Encode()
+	return &engine{conf: conf, server: srv, indexKey: indexKey, ghostKey: ghostKey, ghostPK: ghostPK}, nil
 }
 
 // accountID is the database key of an account name: a keyed hash, so the
@@ -166,7 +168,9 @@ func (e *engine) ke2(ke1 *message.KE1, account string, id [32]byte, secrets *acc
 		rec.RegistrationRecord = rr
 		opts = &opaque.ServerOptions{ClientOPRFKey: k}
 	} else {
-		rec.RegistrationRecord = e.ghostRecord(id)
+		if rec.RegistrationRecord, err = e.ghostRecord(id); err != nil {
+			return nil, nil, fmt.Errorf("fake record: %w", err)
+		}
 	}
 	m, out, err := e.server.GenerateKE2(ke1, rec, opts)
 	if err != nil {
@@ -176,7 +180,7 @@ func (e *engine) ke2(ke1 *message.KE1, account string, id [32]byte, secrets *acc
 }
 
 // ghostRecord derives a fake registration record for an unknown account.
-func (e *engine) ghostRecord(id [32]byte) *message.RegistrationRecord {
+func (e *engine) ghostRecord(id [32]byte) (*message.RegistrationRecord, error) {
 	g := e.conf.AKE.Group()
 	derive := func(label string) []byte {
 		m := hmac.New(sha512.New, e.ghostKey)
@@ -184,14 +188,19 @@ func (e *engine) ghostRecord(id [32]byte) *message.RegistrationRecord {
 		m.Write(id[:])
 		return m.Sum(nil)
 	}
-	// Hashing to the group costs about what decoding a stored public key
-	// costs, so the two paths take about the same time.
+	// The client public key only enters the key exchange, which nobody
+	// without the client's private key can check, so one per server will
+	// do. Decoding it, as for a stored record, keeps both paths alike in time.
+	pk := g.NewElement()
+	if err := pk.Decode(e.ghostPK); err != nil {
+		return nil, err
+	}
 	return &message.RegistrationRecord{
-		ClientPublicKey: g.HashToGroup(derive("client-key"), []byte("chatsafe-vault-ghost-v1")),
+		ClientPublicKey: pk,
 		MaskingKey:      derive("masking-key"),
 		// The envelope only ever travels masked; its content is never seen.
 		Envelope: make([]byte, 96),
-	}
+	}, nil
 }
 
 var errAuth = errors.New("KE3 does not authenticate")
