@@ -87,71 +87,78 @@ func (h host) supported() bool {
 	return false
 }
 
-// Manager installs and controls the chatsafe service on this machine.
+// Manager installs and controls the chatsafe service on this machine: the
+// system service, or the current user's.
 type Manager struct {
-	unit   Unit
-	host   host
-	script string // rendered unit file; "" when the Unit is not complete
-	config *kservice.Config
-	svc    kservice.Service
+	user bool
+	host host
+	svc  kservice.Service // for everything but Install
 }
 
-// New returns a Manager for the system service, or the user's with u.User.
-// Start, Stop, Status and Uninstall need only u.User; Install needs a
-// complete Unit (see FromConfig). It returns an error wrapping
-// ErrNoServiceManager when there is no service manager to talk to.
-func New(u Unit) (*Manager, error) { return newManager(u, thisHost()) }
+// New returns a Manager for the system service, or the user's with user
+// set. configPath only completes the hint in the error wrapping
+// ErrNoServiceManager, returned when there is no service manager here.
+func New(user bool, configPath string) (*Manager, error) {
+	return newManager(user, configPath, thisHost())
+}
 
-func newManager(u Unit, h host) (*Manager, error) {
+func newManager(user bool, configPath string, h host) (*Manager, error) {
 	if !h.supported() {
-		cfg := u.ConfigPath
-		if cfg == "" {
-			cfg = "FILE"
+		if configPath == "" {
+			configPath = "FILE"
 		}
-		return nil, fmt.Errorf("%w; run `chatsafe daemon --config %s` under your own supervisor", ErrNoServiceManager, cfg)
+		return nil, fmt.Errorf("%w; run `chatsafe daemon --config %s` under your own supervisor", ErrNoServiceManager, configPath)
 	}
-	if u.User && h.goos == "windows" {
+	if user && h.goos == "windows" {
 		return nil, errors.New("--user is not supported on Windows: install the service from an Administrator prompt without --user")
 	}
-	m := &Manager{unit: u, host: h}
+	m := &Manager{user: user, host: h}
+	c, err := m.libraryConfig(nil)
+	if err != nil {
+		return nil, err
+	}
+	if m.svc, err = h.system.New(program{}, c); err != nil {
+		return nil, fmt.Errorf("setting up the %s service: %w", h.system, err)
+	}
+	return m, nil
+}
+
+// libraryConfig is the kardianos/service configuration. With a unit it
+// carries the rendered service file (systemd, launchd) or the Windows
+// service settings, which is what Install needs.
+func (m *Manager) libraryConfig(u *Unit) (*kservice.Config, error) {
 	c := &kservice.Config{
 		Name:        Name,
 		DisplayName: "chatsafe",
 		Description: "End-to-end encrypted backups of chat history",
-		Arguments:   u.args(),
-		Executable:  u.Executable,
-		Option:      kservice.KeyValue{"UserService": u.User},
+		Option:      kservice.KeyValue{"UserService": m.user},
 	}
-	if u.Executable != "" && u.ConfigPath != "" {
-		var err error
-		switch h.goos {
-		case "linux":
-			m.script, err = RenderSystemd(u)
-			c.Option["SystemdScript"] = m.script
-		case "darwin":
-			if u.User && u.LogDir == "" {
-				u.LogDir = filepath.Join(h.home, "Library", "Logs")
-				m.unit = u
-			}
-			m.script, err = RenderLaunchd(u)
-			c.Option["LaunchdConfig"] = m.script
-		case "windows":
-			m.script = "windows"
-			for k, v := range windowsOptions() {
-				c.Option[k] = v
-			}
-		}
+	if u == nil {
+		return c, nil
+	}
+	c.Executable, c.Arguments = u.Executable, u.args()
+	switch m.host.goos {
+	case "linux":
+		script, err := RenderSystemd(*u)
 		if err != nil {
 			return nil, err
 		}
+		c.Option["SystemdScript"] = script
+	case "darwin":
+		if u.User && u.LogDir == "" {
+			u.LogDir = filepath.Join(m.host.home, "Library", "Logs")
+		}
+		script, err := RenderLaunchd(*u)
+		if err != nil {
+			return nil, err
+		}
+		c.Option["LaunchdConfig"] = script
+	case "windows":
+		for k, v := range windowsOptions() {
+			c.Option[k] = v
+		}
 	}
-	m.config = c
-	svc, err := h.system.New(program{}, c)
-	if err != nil {
-		return nil, fmt.Errorf("setting up the %s service: %w", h.system, err)
-	}
-	m.svc = svc
-	return m, nil
+	return c, nil
 }
 
 // windowsOptions make the Windows service start at boot (delayed, so the
@@ -181,12 +188,12 @@ func (m *Manager) Platform() string { return m.host.system.String() }
 func (m *Manager) Path() string {
 	switch m.host.goos {
 	case "linux":
-		if m.unit.User {
+		if m.user {
 			return filepath.Join(m.host.home, ".config", "systemd", "user", Name+".service")
 		}
 		return "/etc/systemd/system/" + Name + ".service"
 	case "darwin":
-		if m.unit.User {
+		if m.user {
 			return filepath.Join(m.host.home, "Library", "LaunchAgents", Name+".plist")
 		}
 		return "/Library/LaunchDaemons/" + Name + ".plist"
@@ -194,21 +201,18 @@ func (m *Manager) Path() string {
 	return ""
 }
 
-// Script is the rendered service file Install writes ("" if the Unit given
-// to New was not complete).
-func (m *Manager) Script() string { return m.script }
-
 func (m *Manager) flag() string {
-	if m.unit.User {
+	if m.user {
 		return " --user"
 	}
 	return ""
 }
 
-// needRoot refuses system-service changes without root, before the library
-// fails halfway with a bare "permission denied".
-func (m *Manager) needRoot() error {
-	if m.unit.User || m.host.goos == "windows" || m.host.euid == 0 {
+// CheckPrivileges refuses changes to the system service without root,
+// before the library fails halfway with a bare "permission denied". Reading
+// the status needs no privileges.
+func (m *Manager) CheckPrivileges() error {
+	if m.user || m.host.goos == "windows" || m.host.euid == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: run it with sudo, or add --user for a service of your own", ErrNeedsRoot)
@@ -235,15 +239,19 @@ type Installed struct {
 // Install writes the service file, enables the service so it starts at
 // boot (or at login for a user service) and starts it now: systemctl enable
 // --now. A user service on Linux gets a note about lingering.
-func (m *Manager) Install(ctx context.Context) (Installed, error) {
-	if m.script == "" {
-		return Installed{}, errors.New("service: Install needs the binary and config paths (see FromConfig)")
+func (m *Manager) Install(ctx context.Context, u Unit) (Installed, error) {
+	if u.User != m.user {
+		return Installed{}, errors.New("service: the unit's scope (User) differs from the Manager's")
 	}
-	if err := m.needRoot(); err != nil {
+	if err := m.CheckPrivileges(); err != nil {
 		return Installed{}, err
 	}
-	if inTempDir(m.unit.Executable) {
-		return Installed{}, fmt.Errorf("the chatsafe binary %s is in a temporary directory; copy it somewhere permanent (e.g. /usr/local/bin) and run install from there", m.unit.Executable)
+	c, err := m.libraryConfig(&u)
+	if err != nil {
+		return Installed{}, err
+	}
+	if inTempDir(u.Executable) {
+		return Installed{}, fmt.Errorf("the chatsafe binary %s is in a temporary directory; copy it somewhere permanent (e.g. /usr/local/bin) and run install from there", u.Executable)
 	}
 	if m.installed() {
 		return Installed{}, fmt.Errorf("%w (%s): run `chatsafe service uninstall%s` first to replace it", ErrAlreadyInstalled, m.Path(), m.flag())
@@ -251,14 +259,18 @@ func (m *Manager) Install(ctx context.Context) (Installed, error) {
 	if err := ctx.Err(); err != nil {
 		return Installed{}, err
 	}
+	svc, err := m.host.system.New(program{}, c)
+	if err != nil {
+		return Installed{}, fmt.Errorf("setting up the %s service: %w", m.host.system, err)
+	}
 	res := Installed{Path: m.Path()}
-	if err := m.svc.Install(); err != nil {
+	if err := svc.Install(); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return Installed{}, fmt.Errorf("writing %s: %w (%w)", res.Path, err, ErrNeedsRoot)
 		}
 		if res.Path != "" {
 			if _, serr := os.Stat(res.Path); serr == nil {
-				return res, fmt.Errorf("wrote %s but could not enable it: %w; fix that and run `chatsafe service start%s`, or `chatsafe service uninstall%s`", res.Path, err, m.flag(), m.flag())
+				return res, fmt.Errorf("wrote %s but could not enable it: %w; once that is fixed, delete %s and run `chatsafe service install%s` again", res.Path, err, res.Path, m.flag())
 			}
 		}
 		return Installed{}, fmt.Errorf("installing the service: %w", err)
@@ -266,10 +278,10 @@ func (m *Manager) Install(ctx context.Context) (Installed, error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	if err := m.svc.Start(); err != nil {
+	if err := svc.Start(); err != nil {
 		return res, fmt.Errorf("installed %s but could not start it: %w; see `chatsafe service status%s` and the logs", res.Path, err, m.flag())
 	}
-	if m.host.goos == "linux" && m.unit.User {
+	if m.host.goos == "linux" && m.user {
 		res.Notes = append(res.Notes, lingerNote())
 	}
 	return res, nil
@@ -290,7 +302,7 @@ func lingerNote() string {
 
 // Uninstall stops the service, disables it and removes its file.
 func (m *Manager) Uninstall(ctx context.Context) error {
-	if err := m.needRoot(); err != nil {
+	if err := m.CheckPrivileges(); err != nil {
 		return err
 	}
 	if !m.installed() {
@@ -318,7 +330,7 @@ func (m *Manager) scopeNote() string {
 	if m.host.goos == "windows" {
 		return ""
 	}
-	if m.unit.User {
+	if m.user {
 		return " as a user service (without --user for the system service)"
 	}
 	return " as a system service (add --user for your own service)"
@@ -335,7 +347,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 }
 
 func (m *Manager) control(ctx context.Context, doing string, f func() error) error {
-	if err := m.needRoot(); err != nil {
+	if err := m.CheckPrivileges(); err != nil {
 		return err
 	}
 	if !m.installed() {

@@ -17,7 +17,7 @@ const noManagerMsg = "no service manager found (is this a container?); run `chat
 // This machine (a container) runs no systemd: New must say so plainly
 // whatever kardianos/service fell back to.
 func TestNoServiceManagerOnThisHost(t *testing.T) {
-	_, err := New(systemUnit())
+	_, err := New(false, "/etc/chatsafe/config.yaml")
 	_, statErr := os.Stat("/run/systemd/system")
 	if statErr == nil {
 		// A host booted with systemd: the manager must be usable.
@@ -43,14 +43,14 @@ func TestNoServiceManagerCases(t *testing.T) {
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := newManager(systemUnit(), h)
+			_, err := newManager(false, "/etc/chatsafe/config.yaml", h)
 			if !errors.Is(err, ErrNoServiceManager) || err.Error() != noManagerMsg {
 				t.Fatalf("got %v, want %q", err, noManagerMsg)
 			}
 		})
 	}
 	// Without a config path the hint still reads as a command.
-	_, err := newManager(Unit{}, host{goos: "linux"})
+	_, err := newManager(true, "", host{goos: "linux"})
 	if err == nil || !strings.Contains(err.Error(), "`chatsafe daemon --config FILE`") {
 		t.Errorf("got %v", err)
 	}
@@ -73,7 +73,7 @@ func fakeHome(t *testing.T) string {
 func TestInstallUserUnitThroughLibrary(t *testing.T) {
 	home := fakeHome(t)
 	u := userUnit()
-	m, err := newManager(u, host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
+	m, err := newManager(true, u.ConfigPath, host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +89,11 @@ func TestInstallUserUnitThroughLibrary(t *testing.T) {
 		t.Fatalf("Start before install: got %v, want ErrNotInstalled", err)
 	}
 
-	res, err := m.Install(ctx)
+	res, err := m.Install(ctx, u)
 	if err == nil {
 		t.Fatal("Install succeeded without systemctl")
 	}
-	if !strings.Contains(err.Error(), "could not enable it") || !strings.Contains(err.Error(), "chatsafe service uninstall --user") {
+	if !strings.Contains(err.Error(), "could not enable it") || !strings.Contains(err.Error(), "chatsafe service install --user") {
 		t.Errorf("Install error does not say what happened and what to do: %v", err)
 	}
 	if res.Path != wantPath {
@@ -112,7 +112,7 @@ func TestInstallUserUnitThroughLibrary(t *testing.T) {
 	}
 	golden(t, "systemd-user", string(got))
 
-	_, err = m.Install(ctx)
+	_, err = m.Install(ctx, u)
 	if !errors.Is(err, ErrAlreadyInstalled) || !strings.Contains(err.Error(), wantPath) {
 		t.Errorf("second Install: got %v, want ErrAlreadyInstalled naming the file", err)
 	}
@@ -120,12 +120,12 @@ func TestInstallUserUnitThroughLibrary(t *testing.T) {
 
 func TestSystemServiceNeedsRoot(t *testing.T) {
 	home := fakeHome(t)
-	m, err := newManager(systemUnit(), host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
+	m, err := newManager(false, "/etc/chatsafe/config.yaml", host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := m.Install(ctx); !errors.Is(err, ErrNeedsRoot) || !strings.Contains(err.Error(), "--user") {
+	if _, err := m.Install(ctx, systemUnit()); !errors.Is(err, ErrNeedsRoot) || !strings.Contains(err.Error(), "--user") {
 		t.Errorf("Install as non-root: got %v, want ErrNeedsRoot suggesting --user", err)
 	}
 	for name, f := range map[string]func(context.Context) error{"Start": m.Start, "Stop": m.Stop, "Uninstall": m.Uninstall} {
@@ -139,11 +139,11 @@ func TestInstallRefusesTemporaryBinary(t *testing.T) {
 	home := fakeHome(t)
 	u := userUnit()
 	u.Executable = filepath.Join(os.TempDir(), "go-build1234", "exe", "chatsafe")
-	m, err := newManager(u, host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
+	m, err := newManager(true, u.ConfigPath, host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, euid: 1000, home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Install(context.Background()); err == nil || !strings.Contains(err.Error(), "temporary directory") {
+	if _, err := m.Install(context.Background(), u); err == nil || !strings.Contains(err.Error(), "temporary directory") {
 		t.Errorf("got %v, want a refusal naming the temporary directory", err)
 	}
 	if _, err := os.Stat(m.Path()); !errors.Is(err, os.ErrNotExist) {
@@ -151,26 +151,33 @@ func TestInstallRefusesTemporaryBinary(t *testing.T) {
 	}
 }
 
-func TestInstallNeedsCompleteUnit(t *testing.T) {
+func TestInstallChecksUnit(t *testing.T) {
 	home := fakeHome(t)
-	m, err := newManager(Unit{User: true}, host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, home: home})
+	m, err := newManager(true, "", host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Install(context.Background()); err == nil {
+	ctx := context.Background()
+	if _, err := m.Install(ctx, Unit{User: true}); err == nil {
 		t.Error("Install without binary and config paths succeeded")
+	}
+	if _, err := m.Install(ctx, systemUnit()); err == nil {
+		t.Error("a user Manager installed a system unit")
+	}
+	if _, err := os.Stat(m.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused Install wrote the unit")
 	}
 }
 
 func TestCancelledContext(t *testing.T) {
 	home := fakeHome(t)
-	m, err := newManager(userUnit(), host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, home: home})
+	m, err := newManager(true, "", host{goos: "linux", system: systemByName(t, "linux-systemd"), systemdBooted: true, home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.Install(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := m.Install(ctx, userUnit()); !errors.Is(err, context.Canceled) {
 		t.Errorf("Install: got %v, want context.Canceled", err)
 	}
 	if _, err := os.Stat(m.Path()); !errors.Is(err, os.ErrNotExist) {

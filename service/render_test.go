@@ -186,11 +186,15 @@ func TestGoldenLibraryConfig(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "windows"} {
 		t.Run(goos, func(t *testing.T) {
 			u := systemUnit()
-			m, err := newManager(u, host{goos: goos, system: linuxSystemd, systemdBooted: true, home: "/home/alice"})
+			m, err := newManager(false, u.ConfigPath, host{goos: goos, system: linuxSystemd, systemdBooted: true, home: "/home/alice"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "kardianos-"+goos, describe(m.config))
+			c, err := m.libraryConfig(&u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "kardianos-"+goos, describe(c))
 		})
 	}
 }

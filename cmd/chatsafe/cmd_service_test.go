@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/chatsafe/chatsafe/service"
+)
+
+// runService runs `chatsafe args...` with the service command's flags reset,
+// since cobra keeps flag values between Execute calls in one process.
+func runService(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	svc, _, err := rootCmd.Find([]string{"service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := func(fl *pflag.Flag) {
+		_ = fl.Value.Set(fl.DefValue)
+		fl.Changed = false
+	}
+	svc.PersistentFlags().VisitAll(reset)
+	var out bytes.Buffer
+	rootCmd.SetArgs(args)
+	rootCmd.SetOut(&out)
+	rootCmd.SetErr(&out)
+	t.Cleanup(func() { rootCmd.SetArgs(nil); rootCmd.SetOut(nil); rootCmd.SetErr(nil) })
+	err = rootCmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// isolate keeps the test away from a real service manager: a fresh $HOME,
+// and no systemctl on $PATH.
+func isolate(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	t.Setenv("PATH", t.TempDir())
+	return home
+}
+
+func TestServiceUsageErrors(t *testing.T) {
+	isolate(t)
+	for _, args := range [][]string{
+		{"service"},
+		{"service", "bogus"},
+		{"service", "install", "extra"},
+		{"service", "status", "--config"},
+		{"service", "stop", "--no-such-flag"},
+	} {
+		_, err := runService(t, args...)
+		if err == nil || exitCode(err) != exitUsage {
+			t.Errorf("chatsafe %s: got %v (exit %d), want a usage error (exit %d)", strings.Join(args, " "), err, exitCode(err), exitUsage)
+		}
+	}
+}
+
+// In this container there is no systemd: every action says so, names the
+// config the daemon should be run with, and wraps ErrNoServiceManager.
+func TestServiceWithoutServiceManager(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Log("systemd is running here; checking only that nothing is installed outside the temporary home")
+	}
+	home := isolate(t)
+	cfg := filepath.Join(home, "chatsafe.yaml")
+	src := filepath.Join(home, "chats")
+	if err := os.WriteFile(cfg, []byte("source: "+src+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"install", "uninstall", "start", "stop", "status"} {
+		t.Run(action, func(t *testing.T) {
+			out, err := runService(t, "service", action, "--user", "--config", cfg)
+			if _, serr := os.Stat("/run/systemd/system"); serr == nil {
+				// A systemd host: the test binary lives in a temporary
+				// directory, so install refuses; the rest find nothing installed.
+				if err == nil && action != "status" {
+					t.Fatalf("%s succeeded: %s", action, out)
+				}
+				return
+			}
+			if !errors.Is(err, service.ErrNoServiceManager) {
+				t.Fatalf("got %v, want ErrNoServiceManager", err)
+			}
+			want := "no service manager found (is this a container?); run `chatsafe daemon --config " + cfg + "` under your own supervisor"
+			if err.Error() != want {
+				t.Errorf("message:\n got %s\nwant %s", err, want)
+			}
+			if code := exitCode(err); code == exitOK {
+				t.Errorf("exit code %d", code)
+			}
+		})
+	}
+}
+
+// --config is made absolute, so the unit never depends on a working directory.
+func TestServiceConfigFlagIsAbsolute(t *testing.T) {
+	isolate(t)
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Log("systemd is running here: the message is not printed")
+		return
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runService(t, "service", "status", "--config", "rel/config.yaml")
+	if err == nil || !strings.Contains(err.Error(), "--config "+filepath.Join(wd, "rel", "config.yaml")+"`") {
+		t.Errorf("got %v, want the absolute config path in the hint", err)
+	}
+}
