@@ -128,7 +128,7 @@ your own supervisor instead. See docs/service.md.`,
 	})
 	for _, c := range []struct {
 		verb, short, done string
-		run              func(*service.Manager, *cobra.Command) error
+		run               func(*service.Manager, *cobra.Command) error
 	}{
 		{"start", "Start the installed service", "started", func(m *service.Manager, cmd *cobra.Command) error { return m.Start(cmd.Context()) }},
 		{"stop", "Stop the service (it starts again at boot)", "stopped", func(m *service.Manager, cmd *cobra.Command) error { return m.Stop(cmd.Context()) }},
