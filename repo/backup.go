@@ -198,11 +198,13 @@ func (b *backupRun) commit(snaps []Snapshot) error {
 	r.mu.RLock()
 	live := r.liveRefs()
 	var parent deltaRef
+	var forgotten [][16]byte
 	if r.head != nil {
 		parent = r.head.ref
+		forgotten = r.head.trailer.Forgotten
 	}
 	r.mu.RUnlock()
-	d, err := b.w.finish(parent, live, snaps, time.Now().UnixNano())
+	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano())
 	b.w = nil
 	if err != nil {
 		return err
@@ -211,6 +213,7 @@ func (b *backupRun) commit(snaps []Snapshot) error {
 	r.deltas[d.ref.ID] = d
 	r.addToIndex(d)
 	r.head = d
+	r.rebuildSnapshots()
 	r.mu.Unlock()
 	b.res.Deltas++
 	b.res.AddedBytes += d.size

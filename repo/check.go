@@ -143,6 +143,12 @@ func (r *Repository) checkTree(ctx context.Context, id crypt.ID, seen map[crypt.
 // verifyDelta reads a whole delta in large ranges and verifies every blob
 // in it, including duplicates the index points elsewhere for.
 func (r *Repository) verifyDelta(ctx context.Context, d *delta) error {
+	return r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil })
+}
+
+// forEachBlob reads a delta in large ranges, verifies every blob and calls
+// fn with its entry and its sealed bytes (valid during the call).
+func (r *Repository) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry, sealed []byte) error) error {
 	for start := 0; start < len(d.trailer.Blobs); {
 		lo := d.trailer.Blobs[start].Offset
 		end := start
@@ -160,7 +166,11 @@ func (r *Repository) verifyDelta(ctx context.Context, d *delta) error {
 		for i := start; i < end; i++ {
 			e := &d.trailer.Blobs[i]
 			off := e.Offset - lo
-			if _, err := r.openBlob(blobLoc{d: d, entry: e}, raw[off:off+uint64(e.SealedLen)], nil); err != nil {
+			sealed := raw[off : off+uint64(e.SealedLen)]
+			if _, err := r.openBlob(blobLoc{d: d, entry: e}, sealed, nil); err != nil {
+				return err
+			}
+			if err := fn(e, sealed); err != nil {
 				return err
 			}
 		}

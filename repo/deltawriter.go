@@ -62,12 +62,27 @@ func (w *deltaWriter) add(id crypt.ID, typ BlobType, plain []byte, incompressibl
 	return nil
 }
 
+// addSealed appends a blob that is already sealed (compaction copies
+// verified blobs without re-encrypting them: their associated data binds
+// them to their id and repository, not to a delta).
+func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
+	if _, err := w.w.Write(sealed); err != nil {
+		return fmt.Errorf("writing to the spool: %w", err)
+	}
+	ne := *e
+	ne.Offset = w.off
+	w.blobs = append(w.blobs, ne)
+	w.has[e.ID] = struct{}{}
+	w.off += uint64(len(sealed))
+	return nil
+}
+
 func (w *deltaWriter) size() uint64 { return w.off }
 
 // finish writes the trailer and footer, makes the delta durable and moves
 // it to its final name in the spool.
-func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, now int64) (*delta, error) {
-	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps}
+func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64) (*delta, error) {
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten}
 	plain := t.encode()
 	sealed := w.r.aead.Seal(nil, plain, crypt.AssociatedData(adTrailer, w.r.cfg.RepoID, w.id[:]))
 	if _, err := w.w.Write(sealed); err != nil {

@@ -124,6 +124,10 @@ type trailer struct {
 	Live      []deltaRef // every other live delta, ascending seq
 	Blobs     []blobEntry
 	Snapshots []Snapshot
+	// Forgotten lists snapshots, committed by live deltas, that retention
+	// has dropped; each head carries the list forward until the deltas
+	// holding those records are compacted away.
+	Forgotten [][16]byte
 }
 
 func encodeSnapshot(e *encoder, s *Snapshot) {
@@ -192,6 +196,10 @@ func (t *trailer) encode() []byte {
 	for i := range t.Snapshots {
 		encodeSnapshot(e, &t.Snapshots[i])
 	}
+	e.uvarint(uint64(len(t.Forgotten)))
+	for _, id := range t.Forgotten {
+		e.raw(id[:])
+	}
 	return e.b
 }
 
@@ -230,6 +238,10 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	t.Snapshots = make([]Snapshot, d.count(70))
 	for i := range t.Snapshots {
 		t.Snapshots[i] = decodeSnapshot(d)
+	}
+	t.Forgotten = make([][16]byte, d.count(16))
+	for i := range t.Forgotten {
+		copy(t.Forgotten[i][:], d.raw(16))
 	}
 	if err := d.done(); err != nil {
 		return nil, err

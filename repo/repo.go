@@ -271,7 +271,7 @@ func (r *Repository) load(ctx context.Context) error {
 		r.addToIndex(d)
 	}
 	r.head = head
-	sort.Slice(r.snapshots, func(i, j int) bool { return r.snapshots[i].Seq < r.snapshots[j].Seq })
+	r.rebuildSnapshots()
 	return r.noteSeen(head.ref.Seq)
 }
 
@@ -283,7 +283,26 @@ func (r *Repository) addToIndex(d *delta) {
 			r.index[e.ID] = blobLoc{d: d, entry: e}
 		}
 	}
-	r.snapshots = append(r.snapshots, t.Snapshots...)
+}
+
+// rebuildSnapshots derives the snapshot list: every live delta's
+// snapshot records, less those the head says were forgotten.
+func (r *Repository) rebuildSnapshots() {
+	forgotten := map[[16]byte]bool{}
+	if r.head != nil {
+		for _, id := range r.head.trailer.Forgotten {
+			forgotten[id] = true
+		}
+	}
+	r.snapshots = r.snapshots[:0]
+	for _, d := range r.deltas {
+		for _, s := range d.trailer.Snapshots {
+			if !forgotten[s.ID] {
+				r.snapshots = append(r.snapshots, s)
+			}
+		}
+	}
+	sort.Slice(r.snapshots, func(i, j int) bool { return r.snapshots[i].Seq < r.snapshots[j].Seq })
 }
 
 // liveRefs lists every live delta, ascending by sequence.

@@ -166,3 +166,5 @@ func (r *Repository) spooled() []spoolFile {
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out
 }
+
+func removeQuiet(p string) { _ = os.Remove(p) }
