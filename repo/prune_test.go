@@ -178,7 +178,7 @@ func TestPolicy(t *testing.T) {
 		{repo.Policy{KeepLast: 5}, 5},
 		{repo.Policy{KeepDaily: 7}, 7},
 		{repo.Policy{KeepLast: 2, KeepDaily: 7}, 8}, // the newest is both last and daily
-		{repo.Policy{KeepMonthly: 12}, 3},          // Jan, Feb, Mar 2026
+		{repo.Policy{KeepMonthly: 12}, 3},           // Jan, Feb, Mar 2026
 		{repo.Policy{KeepDaily: -1}, 60},
 		{repo.Policy{}, 240},
 	} {
