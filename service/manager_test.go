@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -272,5 +273,22 @@ func TestStatusString(t *testing.T) {
 		if st.String() != want {
 			t.Errorf("%d.String() = %q, want %q", st, st, want)
 		}
+	}
+}
+
+func TestLingerNote(t *testing.T) {
+	note := lingerNote()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join("/var/lib/systemd/linger", u.Username)); err == nil {
+		if !strings.Contains(note, "lingering is enabled") {
+			t.Errorf("linger is on but the note says %q", note)
+		}
+		return
+	}
+	if !strings.HasSuffix(note, "loginctl enable-linger "+u.Username) {
+		t.Errorf("note %q does not end with the command to run", note)
 	}
 }

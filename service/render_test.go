@@ -227,3 +227,22 @@ func systemByName(t *testing.T, name string) kservice.System {
 	t.Fatalf("kardianos/service has no %q system on this platform", name)
 	return nil
 }
+
+func TestSystemdQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/chatsafe": "/usr/bin/chatsafe",
+		"":                  `""`,
+		"a b":               `"a b"`,
+		"50%":               "50%%",
+		"$HOME":             "$$HOME",
+		`back\slash`:        `"back\\slash"`,
+		`say "hi"`:          `"say \"hi\""`,
+		"it's":              `"it's"`,
+		"a;b":               `"a;b"`,
+		"tab\there":         `"tab\there"`,
+	} {
+		if got := systemdQuote(in); got != want {
+			t.Errorf("systemdQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
