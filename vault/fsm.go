@@ -117,6 +117,9 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 
 	switch cmd.Op {
 	case OpRegister:
+		if len(cmd.OwnerHash) != 32 || len(cmd.Sealed) == 0 {
+			return Result{}, fmt.Errorf("malformed register command: owner hash and sealed secrets are required")
+		}
 		if owned && subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
 			return Result{Status: StatusNotOwner, Generation: st.Generation}, nil
 		}
