@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/repo"
 )
@@ -143,6 +144,9 @@ func (i *Instance) Flush(ctx context.Context) (int, error) {
 	for _, p := range i.Repo.Pending() {
 		for _, r := range i.Remotes {
 			if err := i.Repo.Upload(ctx, r, p); err != nil {
+				return n, err
+			}
+			if err := faults.Point("upload:put"); err != nil {
 				return n, err
 			}
 		}

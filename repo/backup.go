@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/source"
 )
 
@@ -116,6 +117,9 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	}
 	snap.Seq = b.w.seq
 	if err := b.commit([]Snapshot{snap}); err != nil {
+		return nil, err
+	}
+	if err := faults.Point("backup:spooled"); err != nil {
 		return nil, err
 	}
 	b.res.Snapshot = snap

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
@@ -101,6 +102,9 @@ func (r *Repository) Flush(ctx context.Context) (int, error) {
 	n := 0
 	for _, p := range r.Pending() {
 		if err := r.Upload(ctx, r.remote, p); err != nil {
+			return n, err
+		}
+		if err := faults.Point("upload:put"); err != nil {
 			return n, err
 		}
 		if err := r.Uploaded(p); err != nil {

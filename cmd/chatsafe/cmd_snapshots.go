@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +23,10 @@ type snapshotJSON struct {
 	Source   string    `json:"source"`
 	Files    uint64    `json:"files"`
 	Bytes    uint64    `json:"bytes"`
+	// Keep and KeepReasons: the retention policy's verdict (what the next
+	// prune does); absent where no policy applies.
+	Keep        *bool    `json:"keep,omitempty"`
+	KeepReasons []string `json:"keep_reasons,omitempty"`
 }
 
 func toSnapshotJSON(s repo.Snapshot) snapshotJSON {
@@ -47,7 +52,7 @@ without locking it, so it works beside a running daemon.`,
 				return err
 			}
 			defer inst.Close()
-			return printSnapshots(cmd, inst.Repo.Snapshots(), asJSON)
+			return printSnapshots(cmd, inst.Repo.Snapshots(), policyFromConfig(cfg), asJSON)
 		},
 	}
 	configFlag(cmd, &config)
@@ -55,11 +60,18 @@ without locking it, so it works beside a running daemon.`,
 	rootCmd.AddCommand(cmd)
 }
 
-func printSnapshots(cmd *cobra.Command, snaps []repo.Snapshot, asJSON bool) error {
+func printSnapshots(cmd *cobra.Command, snaps []repo.Snapshot, policy repo.Policy, asJSON bool) error {
+	verdict := map[string]repo.Decision{}
+	for _, d := range repo.ApplyPolicy(snaps, policy) {
+		verdict[d.Snapshot.IDString()] = d
+	}
 	if asJSON {
 		out := make([]snapshotJSON, 0, len(snaps))
 		for _, s := range snaps {
-			out = append(out, toSnapshotJSON(s))
+			j := toSnapshotJSON(s)
+			d := verdict[s.IDString()]
+			j.Keep, j.KeepReasons = &d.Keep, d.Reasons
+			out = append(out, j)
 		}
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
@@ -70,9 +82,13 @@ func printSnapshots(cmd *cobra.Command, snaps []repo.Snapshot, asJSON bool) erro
 		return nil
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tSEQ\tFILES\tSIZE\tHOST")
+	fmt.Fprintln(tw, "ID\tTIME\tSEQ\tFILES\tSIZE\tHOST\tKEPT BY")
 	for _, s := range snaps {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Seq, s.Files, humanBytes(int64(s.Bytes)), s.Hostname)
+		why := "(forgotten at next prune)"
+		if d := verdict[s.IDString()]; d.Keep {
+			why = strings.Join(d.Reasons, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Seq, s.Files, humanBytes(int64(s.Bytes)), s.Hostname, why)
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/service"
 )
 
 // Exit codes are part of the CLI contract (README, "Exit codes").
@@ -55,6 +56,7 @@ func init() {
 	mapExit(repo.ErrSnapshotNotFound, exitUsage)
 	mapExit(instance.ErrNoKey, exitUsage)
 	mapExit(remotes.ErrUnreachable, exitUnreachable)
+	mapExit(service.ErrNoServiceManager, exitUsage)
 }
 
 func exitCode(err error) int {
