@@ -77,10 +77,10 @@ func TestJanitorExpiresSessions(t *testing.T) {
 		}
 		ctx := context.Background()
 		spent, notSpent := [32]byte{1}, [32]byte{2}
-		if _, err := st.Apply(ctx, Command{Op: OpRegister, Account: spent, OwnerHash: []byte("o"), Sealed: []byte("s")}); err != nil {
+		if _, err := st.Apply(ctx, Command{Op: OpRegister, Account: spent, OwnerHash: make([]byte, 32), Sealed: []byte("s")}); err != nil {
 			t.Fatal(err)
 		}
-		st.Apply(ctx, Command{Op: OpRegister, Account: notSpent, OwnerHash: []byte("o"), Sealed: []byte("s")})
+		st.Apply(ctx, Command{Op: OpRegister, Account: notSpent, OwnerHash: make([]byte, 32), Sealed: []byte("s")})
 		st.Apply(ctx, Command{Op: OpAttempt, Account: spent})
 		st.Apply(ctx, Command{Op: OpAttempt, Account: spent})
 		st.Apply(ctx, Command{Op: OpAttempt, Account: notSpent})
