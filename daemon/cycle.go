@@ -116,6 +116,11 @@ func (d *Daemon) wakeUploaders() {
 func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
 	r := backupRequest{req: req, reply: make(chan backupReply, 1)}
 	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return statusapi.BackupResult{}, ctx.Err()
+	}
+	select {
 	case d.backupReq <- r:
 	case <-ctx.Done():
 		return statusapi.BackupResult{}, ctx.Err()

@@ -59,6 +59,7 @@ type Daemon struct {
 	events  *eventBus
 	errs    *errLog
 
+	ready     chan struct{} // closed once start-up is done
 	reloadCh  chan struct{}
 	backupReq chan backupRequest
 
@@ -99,6 +100,8 @@ func New(opts Options) (*Daemon, error) {
 		log:       opts.Log.Logger,
 		cfg:       opts.Config,
 		events:    newEventBus(),
+		ready:     make(chan struct{}),
+		started:   time.Now(),
 		reloadCh:  make(chan struct{}, 1),
 		backupReq: make(chan backupRequest),
 		open:      map[string]openRemote{},
@@ -107,6 +110,19 @@ func New(opts Options) (*Daemon, error) {
 	d.errs = &errLog{log: d.log, last: map[string]string{}}
 	d.metrics = newMetrics(d)
 	return d, nil
+}
+
+// Ready is closed once Run has started every part; Status, Snapshots and
+// Backup need it.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+func (d *Daemon) isReady() bool {
+	select {
+	case <-d.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // Reload asks the running daemon to re-read its configuration. It never
@@ -129,7 +145,6 @@ func (d *Daemon) config() *configs.Config {
 // stays there for the next run; an interrupted cycle or upload leaves
 // nothing half-done behind.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.started = time.Now()
 	cfg := d.config()
 	if err := cfg.Check(); err != nil {
 		return err
@@ -174,6 +189,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(rems)), zap.String("key_source", src),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.repo.Pending())))
 
+	close(d.ready)
 	g, gctx := errgroup.WithContext(ctx)
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })

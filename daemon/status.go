@@ -55,6 +55,10 @@ func (d *Daemon) Status() statusapi.Status {
 		PID:       pid,
 		Remotes:   []statusapi.RemoteStatus{},
 	}
+	if !d.isReady() {
+		st.State = statusapi.StateStarting
+		return st
+	}
 	d.mu.Lock()
 	st.LastError = d.lastErr
 	ups := d.uploaders
@@ -73,6 +77,9 @@ func (d *Daemon) Status() statusapi.Status {
 
 // Snapshots implements statusapi.Backend.
 func (d *Daemon) Snapshots() []statusapi.Snapshot {
+	if !d.isReady() {
+		return nil
+	}
 	snaps := d.repo.Snapshots()
 	out := make([]statusapi.Snapshot, 0, len(snaps))
 	for _, s := range snaps {

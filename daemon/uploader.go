@@ -84,14 +84,18 @@ func (u *uploader) Serve(ctx context.Context) error {
 		u.d.metrics.remoteErrors.WithLabelValues(u.name).Inc()
 		u.d.errs.failed("remote:"+u.name, "uploading to a remote failed; retrying with backoff", err, zap.String("remote", u.name), zap.Duration("retry_in", backoff))
 		u.d.events.publish(statusapi.Event{Type: statusapi.EventError, Remote: u.name, Error: err.Error()})
+		// New work (a new delta, a reload) tries again before the backoff
+		// ends; retries without it back off up to backoffMax.
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		case <-u.wakeCh:
+			t.Stop()
 		case <-t.C:
+			backoff = min(2*backoff, backoffMax)
 		}
-		backoff = min(2*backoff, backoffMax)
 	}
 }
 

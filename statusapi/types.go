@@ -14,6 +14,9 @@ const (
 	StateScanning  = "scanning"  // a backup cycle reads the source
 	StateUploading = "uploading" // deltas are being sent to a remote
 	StateError     = "error"     // the last cycle failed, or a remote is failing
+	// StateStarting is seen only in-process, before the daemon is ready;
+	// the socket opens after start-up.
+	StateStarting = "starting"
 )
 
 // Status is the document of GET /v1/status.
