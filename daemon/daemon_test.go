@@ -94,6 +94,17 @@ func TestBackupAndRestore(t *testing.T) {
 	if err != nil || !strings.Contains(string(human), "idle") || !strings.Contains(string(human), res.Snapshot.ShortID) || !strings.Contains(string(human), "up to date") {
 		t.Fatalf("status: %v\n%s", err, human)
 	}
+	// `chatsafe backup` asks the daemon instead of fighting over the state.
+	chat.write(t, 1)
+	bk, err := exec.Command(binary, "backup", "--config", in.cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(bk), "daemon") {
+		t.Fatalf("backup beside the daemon: %v\n%s", err, bk)
+	}
+	// `chatsafe snapshots --json` works beside it.
+	sj, err := exec.Command(binary, "snapshots", "--json", "--config", in.cfgPath).Output()
+	if err != nil || !strings.Contains(string(sj), res.Snapshot.ID) {
+		t.Fatalf("snapshots beside the daemon: %v\n%s", err, sj)
+	}
 	code, took := p.stop(t)
 	if code != 0 || took > 10*time.Second {
 		t.Fatalf("SIGTERM: exit %d after %s", code, took)

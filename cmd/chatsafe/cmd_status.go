@@ -53,6 +53,44 @@ Exits 5 when no daemon is running.`,
 	cmd.Flags().StringVar(&configPath, "config", "", "config file (default "+configs.DefaultConfigPath()+")")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status document as JSON")
 	rootCmd.AddCommand(cmd)
+	backupHook = backupThroughDaemon
+}
+
+// backupThroughDaemon runs `chatsafe backup` in the running daemon, which
+// holds the state directory; with no daemon the backup runs locally.
+func backupThroughDaemon(cmd *cobra.Command, socket string, asJSON bool) (bool, error) {
+	c := client.New(socket)
+	defer c.Close()
+	res, err := c.Backup(cmd.Context(), statusapi.BackupRequest{})
+	if errors.Is(err, client.ErrNoDaemon) {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("backup through the running daemon: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		if res.Warnings == nil {
+			res.Warnings = []string{}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(res)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+	}
+	s := res.Snapshot
+	switch {
+	case s == nil:
+		fmt.Fprintln(out, "the daemon ran a backup")
+	case res.Unchanged:
+		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
+	default:
+		fmt.Fprintf(out, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
+			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
+	}
+	return true, nil
 }
 
 // statusSocket finds the daemon's socket: from the config file, or the
