@@ -29,6 +29,7 @@ type testVault struct {
 	tb    testing.TB
 	cfg   ServerConfig
 	alive bool
+	conns []*Client
 }
 
 // startVault starts a real vault over HTTPS on loopback with a data
@@ -68,6 +69,10 @@ func (tv *testVault) Stop() {
 		return
 	}
 	tv.alive = false
+	// Idle HTTP/2 connections would hold a graceful shutdown for a while.
+	for _, c := range tv.conns {
+		c.CloseIdleConnections()
+	}
 	tv.stop()
 	if err := <-tv.errc; err != nil {
 		tv.tb.Errorf("Serve: %v", err)
@@ -87,6 +92,7 @@ func (tv *testVault) client() *Client {
 		tv.tb.Fatalf("NewClient: %v", err)
 	}
 	c.ksfParams = tv.ksf
+	tv.conns = append(tv.conns, c)
 	tv.tb.Cleanup(c.CloseIdleConnections)
 	return c
 }

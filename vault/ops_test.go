@@ -174,6 +174,7 @@ func TestFailoverAndUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.ksfParams = testKSF
+	tv.conns = append(tv.conns, c)
 	key := newKey(t)
 	if err := c.Register(ctx, "nina", []byte("pw"), key); err != nil {
 		t.Fatalf("Register with a dead first node: %v", err)
