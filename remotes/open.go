@@ -52,6 +52,10 @@ var (
 	cfgUsers int
 )
 
+// rclone is set up before anything can use it: its logger and global config
+// are not safe to change while rclone goroutines run.
+func init() { setupRclone() }
+
 // setupRclone makes rclone a quiet library: warnings and errors go to our
 // logger, it never prompts for a password, and configuration is read from
 // (and OAuth tokens written back to) the file we name.

@@ -139,10 +139,9 @@ func (r *rcloneRemote) putAndMove(ctx context.Context, name string, in io.Reader
 	tmp := tmpName(name)
 	obj, err := r.upload(ctx, tmp, in, size, nil)
 	if err != nil {
-		if obj == nil {
-			obj, _ = r.f.NewObject(context.WithoutCancel(ctx), tmp)
-		}
-		if obj != nil {
+		// Tidy up at once unless the remote is unreachable (the removal would
+		// only queue behind rclone's pacer); CleanupPartial catches the rest.
+		if obj != nil && classify(err) != ErrUnreachable {
 			r.removeQuietly(ctx, obj)
 		}
 		return err
