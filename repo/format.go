@@ -235,7 +235,7 @@ func decodeTrailer(p []byte) (*trailer, error) {
 		}
 		prevEnd = b.Offset + uint64(b.SealedLen)
 	}
-	t.Snapshots = make([]Snapshot, d.count(70))
+	t.Snapshots = make([]Snapshot, d.count(54))
 	for i := range t.Snapshots {
 		t.Snapshots[i] = decodeSnapshot(d)
 	}
