@@ -31,6 +31,7 @@ var netOpError = net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 // TestRetryOverFaulty: with 30 % of calls failing and some uploads cut, every
 // Put through WithRetry succeeds and every object reads back intact.
 func TestRetryOverFaulty(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, "webdav", t.TempDir(), "", nil)
 	inner := mustOpen(t, webdavSpec(srv, "chats"), Options{})
 	r := WithRetry(Faulty(inner, FaultOptions{Seed: 7, FailRate: 0.3, CutUploadRate: 0.1}),
@@ -66,6 +67,7 @@ func TestRetryOverFaulty(t *testing.T) {
 // TestServerStopped: a stopped WebDAV server gives ErrUnreachable after the
 // bounded retries; started again on the same port, the same Remote works.
 func TestServerStopped(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, "webdav", t.TempDir(), "", nil)
 	r := WithRetry(mustOpen(t, webdavSpec(srv, "chats"), Options{}),
 		RetryOptions{Attempts: 2, Initial: time.Millisecond, Max: 10 * time.Millisecond})
@@ -192,6 +194,7 @@ func TestFaultyDownAndLatency(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ spec, want string }{
 		{":s3,provider=Minio,endpoint='http://127.0.0.1:9000',access_key_id=AKIA,secret_access_key=SECRETKEY:bucket/x",
 			":s3,endpoint='http://127.0.0.1:9000',provider='Minio':bucket/x"},
@@ -222,6 +225,7 @@ func TestRedact(t *testing.T) {
 }
 
 func TestWebDAVWrongPassword(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, "webdav", t.TempDir(), "", rc.Params{"user": "alice", "pass": "right"})
 	good := mustOpen(t, fmt.Sprintf(":webdav,vendor=rclone,url='%s',user=alice,pass=%s:chats", srv.url(), obscure(t, "right")), Options{})
 	put(t, good, "config", []byte("ok"))

@@ -335,6 +335,7 @@ func TestRcloneConfRemote(t *testing.T) {
 }
 
 func TestWebDAV(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, "webdav", t.TempDir(), "", nil)
 	r := mustOpen(t, webdavSpec(srv, "chats"), Options{})
 	testRemote(t, r)
@@ -344,6 +345,7 @@ func TestWebDAV(t *testing.T) {
 }
 
 func TestS3(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "bucket"), 0o700); err != nil {
 		t.Fatal(err)
