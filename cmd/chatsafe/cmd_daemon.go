@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
 )
@@ -59,9 +60,10 @@ your backups can be restored if this device is lost. It was also saved to
 			}
 			defer log.Sync()
 			opts := daemon.Options{
-				Config:  cfg,
-				Log:     log,
-				Version: version,
+				Config:   cfg,
+				Log:      log,
+				Version:  version,
+				FetchKey: instance.FetchKeyFromVault,
 				Reload: func() (*configs.Config, error) {
 					next, err := configs.Load(cfg.Path)
 					if err == nil && source != "" {

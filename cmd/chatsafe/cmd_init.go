@@ -20,6 +20,7 @@ type initFlags struct {
 	stateDir       string
 	rcloneConfig   string
 	recoveryKeyOut string
+	vault          vaultFlags
 }
 
 func init() {
@@ -46,6 +47,7 @@ or a plain path. Without --remote, backups go to a local directory under
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "local state directory (default "+configs.Default().StateDir+")")
 	cmd.Flags().StringVar(&f.rcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (default rclone's own)")
 	cmd.Flags().StringVar(&f.recoveryKeyOut, "recovery-key-out", "", "also write the recovery key to this file (mode 0600)")
+	f.vault.register(cmd)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -81,6 +83,13 @@ func runInit(cmd *cobra.Command, f initFlags) error {
 			cfg.Remotes = append(cfg.Remotes, configs.Remote{Name: remoteName(spec, i), URL: spec})
 		}
 	}
+	if f.vault.given() {
+		cfg.Key.Vault = f.vault.config()
+		cfg.Key.PasswordFile = f.vault.passwordFile
+		if _, err := f.vault.client(); err != nil {
+			return err
+		}
+	}
 	key, err := crypt.NewKey()
 	if err != nil {
 		return err
@@ -105,6 +114,14 @@ func runInit(cmd *cobra.Command, f initFlags) error {
 	if f.recoveryKeyOut != "" {
 		fmt.Fprintf(out, "It was also written to %s.\n", f.recoveryKeyOut)
 	}
+	var vaultErr error
+	if f.vault.given() {
+		if vaultErr = f.vault.registerKey(cmd, key); vaultErr == nil {
+			fmt.Fprintf(out, "\nThe backup key is also kept by the vault at %s for account %q, behind your password.\n", f.vault.urls, f.vault.account)
+		} else {
+			fmt.Fprintf(out, "\nThe vault did not take the key (see the error); run `chatsafe key set-password` to try again.\n")
+		}
+	}
 	fmt.Fprintln(out, "\nNext: `chatsafe backup` for a backup now, or `chatsafe daemon` to back up continuously.")
-	return nil
+	return vaultErr
 }

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // vaultFlags name a Backup Key Vault account: --vault, --vault-ca,
@@ -16,13 +23,117 @@ type vaultFlags struct {
 
 func (v *vaultFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&v.urls, "vault", "", "Backup Key Vault URL(s), comma-separated")
-	cmd.Flags().StringVar(&v.ca, "vault-ca", "", "PEM certificate to trust for the vault (its tls/cert.pem)")
+	cmd.Flags().StringVar(&v.ca, "vault-ca", "", "PEM certificate to trust for the vault (the vault's tls/cert.pem)")
 	cmd.Flags().StringVar(&v.account, "account", "", "vault account name")
 	cmd.Flags().StringVar(&v.passwordFile, "password-file", "", "file whose first line is the vault password (else asked on a terminal)")
 }
 
 func (v *vaultFlags) given() bool { return v.urls != "" }
 
+// withDefaults fills unset flags from a config's key.vault section.
+func (v *vaultFlags) withDefaults(cfg *configs.Config) {
+	if v.urls == "" {
+		v.urls = cfg.Key.Vault.URL
+	}
+	if v.ca == "" {
+		v.ca = cfg.Key.Vault.CAFile
+	}
+	if v.account == "" {
+		v.account = cfg.Key.Vault.Account
+	}
+	if v.passwordFile == "" {
+		v.passwordFile = cfg.Key.PasswordFile
+	}
+}
+
+func (v *vaultFlags) config() configs.Vault {
+	return configs.Vault{URL: v.urls, Account: v.account, CAFile: v.ca}
+}
+
+func (v *vaultFlags) client() (*vault.Client, error) {
+	if v.urls == "" {
+		return nil, usageErr(errors.New("no vault: pass --vault URL (and --vault-ca, --account)"))
+	}
+	if v.account == "" {
+		return nil, usageErr(errors.New("--account is required with --vault"))
+	}
+	var urls []string
+	for _, u := range strings.Split(v.urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	c, err := vault.NewClient(vault.ClientOptions{URLs: urls, CAFile: v.ca})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return c, nil
+}
+
+// password reads the vault password from --password-file, or asks on a
+// terminal (twice when confirm is set, for a new password).
+func (v *vaultFlags) password(cmd *cobra.Command, confirm bool) ([]byte, error) {
+	if v.passwordFile != "" {
+		b, err := crypt.ReadSecretFile(v.passwordFile)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("reading the password file: %w", err))
+		}
+		if len(b) == 0 {
+			return nil, usageErr(fmt.Errorf("the password file %s is empty", v.passwordFile))
+		}
+		return b, nil
+	}
+	if !isTerminal(os.Stdin) {
+		return nil, usageErr(errors.New("no vault password: pass --password-file FILE (or run on a terminal to be asked)"))
+	}
+	ask := func(prompt string) ([]byte, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return b, err
+	}
+	pw, err := ask("Vault password: ")
+	if err != nil {
+		return nil, err
+	}
+	if len(pw) == 0 {
+		return nil, usageErr(errors.New("empty password"))
+	}
+	if confirm {
+		again, err := ask("Repeat the password: ")
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(pw, again) {
+			return nil, usageErr(errors.New("the passwords do not match"))
+		}
+	}
+	return pw, nil
+}
+
 func (v *vaultFlags) recover(cmd *cobra.Command) (crypt.Key, error) {
-	return crypt.Key{}, usageErr(errors.New("the vault is not available in this build yet"))
+	c, err := v.client()
+	if err != nil {
+		return crypt.Key{}, err
+	}
+	defer c.CloseIdleConnections()
+	pw, err := v.password(cmd, false)
+	if err != nil {
+		return crypt.Key{}, err
+	}
+	return c.Recover(cmd.Context(), v.account, pw)
+}
+
+// registerKey stores key in the vault behind a (new) password.
+func (v *vaultFlags) registerKey(cmd *cobra.Command, key crypt.Key) error {
+	c, err := v.client()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	pw, err := v.password(cmd, true)
+	if err != nil {
+		return err
+	}
+	return c.Register(cmd.Context(), v.account, pw, key)
 }

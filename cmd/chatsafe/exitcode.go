@@ -10,6 +10,8 @@ import (
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/service"
+	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // Exit codes are part of the CLI contract (README, "Exit codes").
@@ -57,6 +59,10 @@ func init() {
 	mapExit(instance.ErrNoKey, exitUsage)
 	mapExit(remotes.ErrUnreachable, exitUnreachable)
 	mapExit(service.ErrNoServiceManager, exitUsage)
+	mapExit(client.ErrNoDaemon, exitUnreachable)
+	mapExit(vault.ErrWrongPassword, exitWrongKey)
+	mapExit(vault.ErrErased, exitKeyErased)
+	mapExit(vault.ErrUnreachable, exitUnreachable)
 }
 
 func exitCode(err error) int {

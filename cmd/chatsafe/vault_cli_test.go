@@ -1,0 +1,88 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
+)
+
+// startVault runs a real vault server over HTTPS on loopback and returns
+// its URL and the certificate to pin.
+func startVault(t *testing.T) (url, ca string) {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := vault.NewServer(vault.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(t.Context()) }()
+	t.Cleanup(func() { <-done })
+	return "https://" + srv.Addr().String(), filepath.Join(dir, vault.TLSCertFile)
+}
+
+func TestVaultPasswordRecovery(t *testing.T) {
+	url, ca := startVault(t)
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "msg.txt"), []byte("kept behind a password"), 0o644)
+	pw := filepath.Join(home, "pw")
+	os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600)
+	remote := filepath.Join(home, "remote")
+	cfg := filepath.Join(home, "cfg.yaml")
+	vaultArgs := func(pwFile string) []string {
+		return []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pwFile}
+	}
+	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", cfg, "--state-dir", filepath.Join(home, "state")}, vaultArgs(pw)...)...).want(t, 0, "kept by the vault")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
+
+	// A new device with the password.
+	dst := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", dst}, vaultArgs(pw)...)...).want(t, 0, "restored")
+	if b, _ := os.ReadFile(filepath.Join(dst, "msg.txt")); string(b) != "kept behind a password" {
+		t.Fatalf("restored %q", b)
+	}
+
+	// Wrong passwords: exit 3 with the attempts left, nothing written.
+	bad := filepath.Join(home, "bad")
+	os.WriteFile(bad, []byte("wrong"), 0o600)
+	dst2 := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", dst2}, vaultArgs(bad)...)...).want(t, 3, "wrong password, 9 attempts left")
+	if _, err := os.Stat(dst2); !os.IsNotExist(err) {
+		t.Fatal("a wrong password created the target")
+	}
+
+	// Changing the password needs only this device's key; the old one stops working.
+	pw2 := filepath.Join(home, "pw2")
+	os.WriteFile(pw2, []byte("a new password"), 0o600)
+	run(t, home, "key", "set-password", "--config", cfg, "--password-file", pw2).want(t, 0, "kept by the vault")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", dst2}, vaultArgs(pw2)...)...).want(t, 0, "restored")
+
+	// Ten wrong passwords erase the key: then even the right one gets exit 4.
+	for i := 0; i < 10; i++ {
+		r := run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "x")}, vaultArgs(bad)...)...)
+		if r.code != 3 && r.code != 4 {
+			t.Fatalf("wrong password %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "y")}, vaultArgs(pw2)...)...).want(t, 4, "restore with the recovery key")
+	// The recovery key still works.
+	key := run(t, home, "key", "show", "--config", cfg)
+	key.want(t, 0, "-")
+	kf := filepath.Join(home, "rk")
+	os.WriteFile(kf, []byte(key.stdout), 0o600)
+	run(t, t.TempDir(), "restore", "--remote", remote, "--recovery-key-file", kf, "--to", filepath.Join(t.TempDir(), "z")).want(t, 0, "restored")
+}
+
+func TestVaultUnreachableExit5(t *testing.T) {
+	s := newSetup(t)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	pw := filepath.Join(s.home, "pw")
+	os.WriteFile(pw, []byte("pw"), 0o600)
+	r := run(t, t.TempDir(), "restore", "--remote", s.remote, "--to", filepath.Join(t.TempDir(), "o"),
+		"--vault", "https://127.0.0.1:1", "--account", "a", "--password-file", pw)
+	r.want(t, 5, "unreachable")
+}
