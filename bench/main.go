@@ -1,0 +1,318 @@
+// Command bench measures chatsafe against restic, borg and rclone (crypt
+// remote, copy) on one generated chat-history corpus, on this machine, in
+// one run: first backup time, bytes stored, bytes a small change writes,
+// restore time, peak RSS and the daemon's commit → snapshot latency. It
+// owns the corpus generator and the reports (a markdown table on stdout,
+// bench/out/results.json, bench/out/chart.svg).
+//
+//	go run ./bench --quick            # ~20 MB database + ~30 MB media
+//	go run ./bench --full             # ~280 MB database + ~1 GB media
+//	go run ./bench --quick --profile  # also profile chatsafe's backup in-process
+//
+// Every tool runs as a subprocess and is measured the same way: wall time
+// and the child's peak RSS from its rusage. Missing tools are skipped with
+// the command that installs them; the bench installs nothing.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	spec        Spec
+	out         string
+	work        string
+	keep        bool
+	profile     bool
+	tools       []string
+	chatsafeBin string
+	daemon      bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := realMain(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "quick corpus: ~20 MB database + ~30 MB media (the default)")
+	full := fs.Bool("full", false, "full corpus: ~280 MB database + ~1 GB media")
+	seed := fs.Uint64("seed", 1, "corpus seed (same seed, same bytes)")
+	var o options
+	fs.StringVar(&o.out, "out", filepath.Join("bench", "out"), "directory for results.json, chart.svg and profiles")
+	fs.StringVar(&o.work, "workdir", "", "scratch directory for the corpus and repositories (default: a new temporary one)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
+	fs.BoolVar(&o.profile, "profile", false, "also run chatsafe's backup in-process under pprof: OUT/backup.pprof, OUT/backup-change.pprof, OUT/backup-allocs.pprof")
+	toolList := fs.String("tools", "chatsafe,restic,borg,rclone", "tools to run, comma-separated")
+	fs.StringVar(&o.chatsafeBin, "chatsafe", "", "a chatsafe binary to measure (default: build ./cmd/chatsafe)")
+	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; see -h)", fs.Args())
+	}
+	switch {
+	case *quick && *full:
+		return errors.New("give --quick or --full, not both")
+	case *full:
+		o.spec = FullSpec
+	default:
+		o.spec = QuickSpec
+	}
+	o.spec.Seed = *seed
+	for _, t := range strings.Split(*toolList, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			o.tools = append(o.tools, t)
+		}
+	}
+	return runBench(ctx, o)
+}
+
+// logf reports progress on stderr; stdout carries only the table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func runBench(ctx context.Context, o options) (err error) {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("creating the output directory: %w", err)
+	}
+	work := o.work
+	if work == "" {
+		if work, err = os.MkdirTemp("", "chatsafe-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	if work, err = filepath.Abs(work); err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(work)
+	} else {
+		logf("scratch directory kept at %s", work)
+	}
+
+	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}
+
+	bin := o.chatsafeBin
+	if bin == "" && contains(o.tools, "chatsafe") {
+		bin = filepath.Join(work, "bin", "chatsafe")
+		logf("building chatsafe (go build -o %s ./cmd/chatsafe)", bin)
+		if _, err := run(ctx, command{name: "go", args: []string{"build", "-o", bin, "./cmd/chatsafe"}}); err != nil {
+			return fmt.Errorf("building chatsafe (run the bench from the module root, or pass --chatsafe BIN): %w", err)
+		}
+	}
+
+	src := filepath.Join(work, "chats")
+	logf("generating the %s corpus (seed %d) in %s", o.spec.Name, o.spec.Seed, src)
+	start := time.Now()
+	corpus, err := Generate(ctx, src, o.spec)
+	if err != nil {
+		return fmt.Errorf("generating the corpus: %w", err)
+	}
+	defer corpus.Writer.Close()
+	res.Corpus.Files, res.Corpus.Bytes = corpus.Files, corpus.Bytes
+	if fi, err := os.Stat(corpus.DBPath); err == nil {
+		res.Corpus.DBBytes = fi.Size()
+	}
+	res.Corpus.GenerateS = time.Since(start).Seconds()
+	logf("corpus: %d files, %s (database %s) in %.1fs", corpus.Files, mb(corpus.Bytes), mb(res.Corpus.DBBytes), res.Corpus.GenerateS)
+
+	tools, skipped := newTools(o.tools, work, src, bin)
+	for name, why := range skipped {
+		logf("skipping %s: %s", name, why)
+		res.Skipped = append(res.Skipped, SkippedTool{Tool: name, Reason: why})
+	}
+	runs := make([]*ToolResult, len(tools))
+	for i, t := range tools {
+		runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
+		if err := t.Init(ctx); err != nil {
+			runs[i].fail("init", err)
+		}
+	}
+
+	// Phase 1: the first backup, each tool in turn on the same corpus.
+	listings := make([]listing, len(tools))
+	each(tools, runs, func(i int, t tool, r *ToolResult) error {
+		logf("%s: first backup", t.Name())
+		p, err := t.Backup(ctx, 1)
+		if err != nil {
+			return fmt.Errorf("first backup: %w", err)
+		}
+		r.FirstBackupS, r.FirstBackupRSS = p.Wall.Seconds(), p.MaxRSS
+		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
+			return err
+		}
+		listings[i], err = listTree(t.RepoDir())
+		return err
+	})
+
+	// Phase 2: the app commits 100 new messages and edits 100 scattered
+	// ones; the commits sit in the -wal. Then every tool backs up.
+	logf("writer: 100 inserts + 100 scattered updates, one commit each")
+	if _, err := corpus.Writer.SmallChange(ctx, 100, 100); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(corpus.DBPath + "-wal"); err == nil {
+		res.Corpus.ChangeWALBytes = fi.Size()
+	}
+	changeBackup := func(phase string, add func(r *ToolResult, wrote int64, p procResult)) {
+		each(tools, runs, func(i int, t tool, r *ToolResult) error {
+			p, err := t.Backup(ctx, len(r.backups)+2)
+			if err != nil {
+				return fmt.Errorf("backup after the %s: %w", phase, err)
+			}
+			r.backups = append(r.backups, p)
+			r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+			after, err := listTree(t.RepoDir())
+			if err != nil {
+				return err
+			}
+			w := written(listings[i], after)
+			listings[i] = after
+			add(r, w, p)
+			logf("%s: backup after the %s wrote %s in %.2fs", t.Name(), phase, mb(w), p.Wall.Seconds())
+			return nil
+		})
+	}
+	changeBackup("commits", func(r *ToolResult, w int64, p procResult) {
+		r.ChangeWALBytes, r.ChangeBackupS = w, p.Wall.Seconds()
+	})
+	// Phase 3: the app's (auto-)checkpoint moves the pages into the
+	// database file, as SQLite does when the -wal grows or the app idles.
+	logf("writer: checkpoint (PASSIVE, as auto-checkpoint)")
+	if err := corpus.Writer.Checkpoint(ctx); err != nil {
+		return err
+	}
+	changeBackup("checkpoint", func(r *ToolResult, w int64, p procResult) {
+		r.ChangeCheckpointBytes, r.CheckpointBackupS = w, p.Wall.Seconds()
+		r.SmallChangeBytes = r.ChangeWALBytes + r.ChangeCheckpointBytes
+	})
+
+	// Phase 4: restore the newest backup and check it.
+	want, err := corpus.Writer.Summary(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the source database: %w", err)
+	}
+	each(tools, runs, func(i int, t tool, r *ToolResult) error {
+		dst := filepath.Join(work, "restore-"+t.Name())
+		defer os.RemoveAll(dst)
+		logf("%s: restore", t.Name())
+		p, root, err := t.Restore(ctx, dst)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		r.RestoreS, r.RestoreRSS = p.Wall.Seconds(), p.MaxRSS
+		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		if err := compareTrees(src, root); err != nil {
+			return fmt.Errorf("checking the restore: %w", err)
+		}
+		got, err := SummarizeDB(ctx, filepath.Join(root, DBRelPath))
+		if err != nil {
+			return fmt.Errorf("checking the restored database: %w", err)
+		}
+		if got != want {
+			return fmt.Errorf("restored database %+v, source %+v", got, want)
+		}
+		r.RestoreVerified = true
+		return nil
+	})
+
+	// Phase 5: the daemon's commit → snapshot latency.
+	for i, t := range tools {
+		if ct, ok := t.(*chatsafeTool); ok && runs[i].Error == "" {
+			if !o.daemon {
+				res.Daemon = daemonResult{Note: "not measured (--daemon=false)"}
+				break
+			}
+			logf("chatsafe daemon: commit → snapshot, quiet period %s, 5 trials", daemonQuietPeriod)
+			res.Daemon = measureDaemon(ctx, ct, corpus.Writer, 5)
+			if res.Daemon.Measured {
+				logf("chatsafe daemon: median %.2fs to a snapshot, %.2fs to the remote", res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS)
+			} else {
+				logf("chatsafe daemon: %s", res.Daemon.Note)
+			}
+		}
+	}
+
+	for _, r := range runs {
+		res.Tools = append(res.Tools, *r)
+	}
+	res.evaluate()
+
+	if o.profile && contains(o.tools, "chatsafe") {
+		logf("profiling chatsafe's backup in-process")
+		prof, err := profileBackup(ctx, corpus, filepath.Join(work, "profile"), o.out)
+		if err != nil {
+			return fmt.Errorf("profiling: %w", err)
+		}
+		res.Profile = prof
+	}
+	return writeReports(res, o.out)
+}
+
+// each runs fn for every tool that has not failed yet; a failure is
+// recorded on the tool's result and the tool drops out of later phases.
+func each(tools []tool, runs []*ToolResult, fn func(i int, t tool, r *ToolResult) error) {
+	for i, t := range tools {
+		if runs[i].Error != "" {
+			continue
+		}
+		if err := fn(i, t, runs[i]); err != nil {
+			runs[i].fail("", err)
+		}
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// machineInfo describes where the run happened.
+func machineInfo() Machine {
+	m := Machine{NProc: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			m.MemMB = kb / 1024
+		}
+	}
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	return m
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// procResult is one measured run of a tool.
+type procResult struct {
+	Wall   time.Duration
+	MaxRSS int64 // bytes, from the child's rusage
+	Stdout []byte
+}
+
+// command describes one tool invocation.
+type command struct {
+	name string
+	args []string
+	dir  string
+	env  []string // added to the bench's own environment
+}
+
+// run executes c, measuring wall time and peak RSS the same way for
+// every tool. A failure carries the end of the tool's stderr.
+func run(ctx context.Context, c command) (procResult, error) {
+	cmd := exec.CommandContext(ctx, c.name, c.args...)
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), c.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.MaxRSS = ru.Maxrss * 1024 // Linux reports KiB
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s %s: %w\n%s", c.name, strings.Join(c.args, " "), err, tail(stderr.String(), 2000))
+	}
+	return res, nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// errSkip marks a tool that is not installed.
+var errSkip = errors.New("not installed")

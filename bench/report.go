@@ -1,0 +1,402 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Results is everything one run measured; results.json is this, indented.
+type Results struct {
+	Date    string        `json:"date"`
+	Machine Machine       `json:"machine"`
+	Corpus  CorpusInfo    `json:"corpus"`
+	Tools   []ToolResult  `json:"tools"`
+	Skipped []SkippedTool `json:"skipped,omitempty"`
+	Daemon  daemonResult  `json:"daemon"`
+	Targets []Target      `json:"targets"`
+	Profile *ProfileInfo  `json:"profile,omitempty"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU    string `json:"cpu"`
+	NProc  int    `json:"nproc"`
+	MemMB  int64  `json:"mem_mb"`
+	Kernel string `json:"kernel"`
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
+	Go     string `json:"go"`
+}
+
+// CorpusInfo describes the generated corpus.
+type CorpusInfo struct {
+	Spec      Spec    `json:"spec"`
+	Files     int     `json:"files"`
+	Bytes     int64   `json:"bytes"`
+	DBBytes   int64   `json:"db_bytes"`
+	GenerateS float64 `json:"generate_s"`
+	// ChangeWALBytes is the -wal's size after the small change's commits.
+	ChangeWALBytes int64 `json:"change_wal_bytes"`
+}
+
+// SkippedTool is a tool that did not run.
+type SkippedTool struct {
+	Tool   string `json:"tool"`
+	Reason string `json:"reason"`
+}
+
+// ToolResult is one tool's figures.
+type ToolResult struct {
+	Tool           string  `json:"tool"`
+	Version        string  `json:"version"`
+	FirstBackupS   float64 `json:"first_backup_s"`
+	FirstBackupRSS int64   `json:"first_backup_rss_bytes"`
+	// StoredBytes is the repository directory's size after the first backup.
+	StoredBytes int64 `json:"stored_bytes"`
+	// Bytes of new or rewritten files in the repository directory: after
+	// the small change's commits (still in the -wal), after the
+	// checkpoint, and both (the whole cost of the change).
+	ChangeWALBytes        int64   `json:"change_wal_written_bytes"`
+	ChangeCheckpointBytes int64   `json:"change_checkpoint_written_bytes"`
+	SmallChangeBytes      int64   `json:"small_change_written_bytes"`
+	ChangeBackupS         float64 `json:"change_backup_s"`
+	CheckpointBackupS     float64 `json:"checkpoint_backup_s"`
+	RestoreS              float64 `json:"restore_s"`
+	RestoreRSS            int64   `json:"restore_rss_bytes"`
+	// PeakRSS is the largest peak RSS of any backup or restore process.
+	PeakRSS         int64  `json:"peak_rss_bytes"`
+	RestoreVerified bool   `json:"restore_verified"`
+	Error           string `json:"error,omitempty"`
+
+	backups []procResult
+}
+
+func (r *ToolResult) fail(phase string, err error) {
+	if phase != "" {
+		err = fmt.Errorf("%s: %w", phase, err)
+	}
+	r.Error = err.Error()
+	logf("%s failed: %v", r.Tool, err)
+}
+
+// Target is one of issue 8's goals, judged on this run.
+type Target struct {
+	Name     string  `json:"name"`
+	Goal     string  `json:"goal"`
+	Measured string  `json:"measured"`
+	Value    float64 `json:"value"`
+	Limit    float64 `json:"limit"`
+	Met      *bool   `json:"met"` // null: could not be judged
+	Note     string  `json:"note,omitempty"`
+}
+
+func (res *Results) tool(name string) *ToolResult {
+	for i := range res.Tools {
+		if res.Tools[i].Tool == name && res.Tools[i].Error == "" {
+			return &res.Tools[i]
+		}
+	}
+	return nil
+}
+
+// metric is one column of the comparison.
+type metric struct {
+	name, short string
+	value       func(*ToolResult) float64
+	format      func(float64) string
+}
+
+var metrics = []metric{
+	{"first backup", "first backup", func(r *ToolResult) float64 { return r.FirstBackupS }, secs},
+	{"bytes stored", "stored", func(r *ToolResult) float64 { return float64(r.StoredBytes) }, mbf},
+	{"small change: bytes written", "small change", func(r *ToolResult) float64 { return float64(r.SmallChangeBytes) }, mbf},
+	{"restore", "restore", func(r *ToolResult) float64 { return r.RestoreS }, secs},
+	{"peak RSS", "peak RSS", func(r *ToolResult) float64 { return float64(r.PeakRSS) }, mbf},
+}
+
+func secs(v float64) string { return fmt.Sprintf("%.2f s", v) }
+func mbf(v float64) string  { return mb(int64(v)) }
+
+// mb formats a byte count in MB (10^6), with more digits when small.
+func mb(n int64) string {
+	v := float64(n) / 1e6
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f MB", v)
+	case v >= 1:
+		return fmt.Sprintf("%.1f MB", v)
+	default:
+		return fmt.Sprintf("%.3f MB", v)
+	}
+}
+
+// ratio is v / restic's v, or NaN when there is nothing to compare with.
+func (res *Results) ratio(m metric, r *ToolResult) float64 {
+	base := res.tool("restic")
+	if base == nil || r.Error != "" {
+		return math.NaN()
+	}
+	b := m.value(base)
+	if b == 0 {
+		return math.NaN()
+	}
+	return m.value(r) / b
+}
+
+func fmtRatio(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "n/a"
+	case x < 0.1:
+		return fmt.Sprintf("%.3f×", x)
+	default:
+		return fmt.Sprintf("%.2f×", x)
+	}
+}
+
+func boolp(b bool) *bool { return &b }
+
+// evaluate judges the issue's targets.
+func (res *Results) evaluate() {
+	cs := res.tool("chatsafe")
+	add := func(t Target) { res.Targets = append(res.Targets, t) }
+	for _, m := range []struct {
+		metric metric
+		goal   string
+		limit  float64
+	}{
+		{metrics[0], "first backup ≤ 0.5× restic's time", 0.5},
+		{metrics[2], "small-change bytes ≤ 0.05× restic's", 0.05},
+		{metrics[3], "restore ≤ 1.0× restic's time", 1.0},
+	} {
+		t := Target{Name: m.metric.name, Goal: m.goal, Limit: m.limit}
+		if cs != nil {
+			t.Value = res.ratio(m.metric, cs)
+		}
+		if cs == nil || math.IsNaN(t.Value) {
+			t.Value = 0
+			t.Measured = "n/a (needs chatsafe and restic)"
+		} else {
+			t.Measured = fmtRatio(t.Value)
+			t.Met = boolp(t.Value <= m.limit)
+			if !*t.Met {
+				t.Note = fmt.Sprintf("missed by %.0f%%", (t.Value/m.limit-1)*100)
+			}
+		}
+		add(t)
+	}
+	limit := res.Daemon.QuietS + 1
+	t := Target{Name: "commit → snapshot", Goal: fmt.Sprintf("≤ quiet period + 1 s (%.0f s)", limit), Limit: limit}
+	if res.Daemon.Measured {
+		t.Value = res.Daemon.SnapshotMedianS
+		t.Measured = fmt.Sprintf("%.2f s (median of %d)", t.Value, len(res.Daemon.SnapshotS))
+		t.Met = boolp(t.Value <= limit)
+		if !*t.Met {
+			t.Note = fmt.Sprintf("missed by %.2f s", t.Value-limit)
+		}
+	} else {
+		t.Measured = res.Daemon.Note
+		if t.Measured == "" {
+			t.Measured = "not measured"
+		}
+	}
+	add(t)
+	t = Target{Name: "peak RSS", Goal: "≤ 150 MB on the --full corpus", Limit: 150}
+	if cs != nil {
+		t.Value = float64(cs.PeakRSS) / 1e6
+		t.Measured = mb(cs.PeakRSS)
+		if res.Corpus.Spec.Name == FullSpec.Name {
+			t.Met = boolp(t.Value <= t.Limit)
+			if !*t.Met {
+				t.Note = fmt.Sprintf("missed by %.0f MB", t.Value-t.Limit)
+			}
+		} else {
+			t.Note = "judged on --full only"
+		}
+	} else {
+		t.Measured = "n/a"
+	}
+	add(t)
+}
+
+// writeReports prints the markdown table and writes results.json,
+// results.md and chart.svg into out.
+func writeReports(res *Results, out string) error {
+	var md strings.Builder
+	writeMarkdown(&md, res)
+	fmt.Print(md.String())
+	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "chart.svg"), []byte(chartSVG(res)), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s, %s and %s", filepath.Join(out, "results.json"), filepath.Join(out, "results.md"), filepath.Join(out, "chart.svg"))
+	return nil
+}
+
+func writeMarkdown(w io.Writer, res *Results) {
+	m := res.Machine
+	fmt.Fprintf(w, "Run %s on %s, %d cores, %d MB RAM, %s, %s.\n\n", res.Date, m.CPU, m.NProc, m.MemMB, m.Kernel, m.Go)
+	c := res.Corpus
+	fmt.Fprintf(w, "Corpus `--%s` (seed %d): %d files, %s; message database %s (%d messages, WAL mode, held open by the writer); the small change's commits grew the -wal to %s.\n\n",
+		c.Spec.Name, c.Spec.Seed, c.Files, mb(c.Bytes), mb(c.DBBytes), c.Spec.Messages, mb(c.ChangeWALBytes))
+	fmt.Fprint(w, "| tool |")
+	for _, mt := range metrics {
+		fmt.Fprintf(w, " %s |", mt.name)
+	}
+	fmt.Fprint(w, " commit → snapshot |\n|---|")
+	for range metrics {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprint(w, "---:|\n")
+	for i := range res.Tools {
+		r := &res.Tools[i]
+		fmt.Fprintf(w, "| %s |", r.Tool)
+		if r.Error != "" {
+			for range metrics {
+				fmt.Fprint(w, " failed |")
+			}
+			fmt.Fprint(w, " |\n")
+			continue
+		}
+		for _, mt := range metrics {
+			fmt.Fprintf(w, " %s (%s) |", mt.format(mt.value(r)), fmtRatio(res.ratio(mt, r)))
+		}
+		switch {
+		case r.Tool != "chatsafe":
+			fmt.Fprint(w, " – |\n")
+		case res.Daemon.Measured:
+			fmt.Fprintf(w, " %.2f s |\n", res.Daemon.SnapshotMedianS)
+		default:
+			fmt.Fprintf(w, " %s |\n", orDefault(res.Daemon.Note, "not measured"))
+		}
+	}
+	fmt.Fprint(w, "\nRatios are to restic in the same run (lower is better). Small change = 100 new + 100 edited messages, one commit each; bytes written = new or rewritten files in the repository directory, summed over the backup right after the commits (still in the -wal) and the one after the app's checkpoint:\n\n")
+	fmt.Fprint(w, "| tool | after the commits (-wal) | after the checkpoint | backup time after the commits |\n|---|---:|---:|---:|\n")
+	for _, r := range res.Tools {
+		if r.Error == "" {
+			fmt.Fprintf(w, "| %s | %s | %s | %.2f s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes), r.ChangeBackupS)
+		}
+	}
+	if res.Daemon.Measured {
+		fmt.Fprintf(w, "\nDaemon (quiet period %.0f s): commit → committed snapshot %s s (median %.2f s); → on the remote median %.2f s; daemon peak RSS %s.\n",
+			res.Daemon.QuietS, joinFloats(res.Daemon.SnapshotS), res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS, mb(res.Daemon.MaxRSS))
+	}
+	fmt.Fprint(w, "\n| target | goal | measured | met |\n|---|---|---|---|\n")
+	for _, t := range res.Targets {
+		met := "–"
+		if t.Met != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[*t.Met]
+		}
+		note := ""
+		if t.Note != "" {
+			note = " (" + t.Note + ")"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s%s |\n", t.Name, t.Goal, t.Measured, met, note)
+	}
+	fmt.Fprintln(w)
+	for _, r := range res.Tools {
+		if r.Error != "" {
+			fmt.Fprintf(w, "- %s failed: %s\n", r.Tool, firstLine([]byte(r.Error)))
+		}
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "- %s skipped: %s\n", s.Tool, s.Reason)
+	}
+	fmt.Fprint(w, "\nVersions: ")
+	for i, r := range res.Tools {
+		if i > 0 {
+			fmt.Fprint(w, "; ")
+		}
+		fmt.Fprintf(w, "%s", r.Version)
+	}
+	fmt.Fprintln(w, ".")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func joinFloats(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// chartSVG draws, for every metric, one bar per tool: its ratio to
+// restic on a log scale from 0.001× to 100×, with restic's 1× marked.
+func chartSVG(res *Results) string {
+	const (
+		left, top, width, barH, gap, groupGap = 190, 50, 520, 16, 3, 22
+		lo, hi                                = -3.0, 2.0 // log10 of the axis ends
+	)
+	colors := map[string]string{"chatsafe": "#2e7d32", "restic": "#1565c0", "borg": "#ef6c00", "rclone": "#6a1b9a"}
+	var tools []*ToolResult
+	for i := range res.Tools {
+		if res.Tools[i].Error == "" {
+			tools = append(tools, &res.Tools[i])
+		}
+	}
+	groupH := 18 + len(tools)*(barH+gap) + groupGap
+	height := top + len(metrics)*groupH + 40
+	x := func(r float64) float64 {
+		l := math.Log10(r)
+		l = math.Max(lo, math.Min(hi, l))
+		return left + (l-lo)/(hi-lo)*width
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+90, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">chatsafe bench (--%s corpus, %s): ratio to restic, log scale, lower is better</text>`+"\n", res.Corpus.Spec.Name, xmlEscape(res.Date[:10]))
+	for e := lo; e <= hi; e++ {
+		gx := x(math.Pow(10, e))
+		stroke := "#ddd"
+		if e == 0 {
+			stroke = "#333"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`+"\n", gx, top-10, gx, height-30, stroke)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%g×</text>`+"\n", gx, height-15, math.Pow(10, e))
+	}
+	y := top
+	for _, m := range metrics {
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+12, xmlEscape(m.name))
+		y += 18
+		for _, r := range tools {
+			ratio := res.ratio(m, r)
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="#333">%s</text>`+"\n", left-6, y+barH-4, xmlEscape(r.Tool))
+			if !math.IsNaN(ratio) && ratio > 0 {
+				w := x(ratio) - left
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, w, barH, orDefault(colors[r.Tool], "#777"))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#333">%s (%s)</text>`+"\n", left+w+4, y+barH-4, fmtRatio(ratio), xmlEscape(m.format(m.value(r))))
+			} else {
+				fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#999">n/a</text>`+"\n", left+4, y+barH-4)
+			}
+			y += barH + gap
+		}
+		y += groupGap
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}

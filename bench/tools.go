@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chatsafe/chatsafe/configs"
+)
+
+// benchPassword protects the throw-away repositories of the comparison
+// tools. It is not a secret: the repositories are deleted after the run.
+const benchPassword = "chatsafe-bench-not-a-secret"
+
+// tool is one backup program driven as a subprocess.
+type tool interface {
+	Name() string
+	// Version returns the tool's version line.
+	Version(ctx context.Context) string
+	// Init creates an empty repository.
+	Init(ctx context.Context) error
+	// Backup backs up the corpus; step numbers the backups from 1.
+	Backup(ctx context.Context, step int) (procResult, error)
+	// Restore restores the newest backup into dst and returns where the
+	// corpus's root landed.
+	Restore(ctx context.Context, dst string) (procResult, string, error)
+	// RepoDir is the repository directory whose size is "bytes stored".
+	RepoDir() string
+}
+
+// installHint says how to get each comparison tool on Debian.
+var installHint = map[string]string{
+	"restic": "apt-get install -y restic",
+	"borg":   "apt-get install -y borgbackup",
+	"rclone": "apt-get install -y rclone",
+}
+
+// newTools returns the tools named in names that can run; the missing
+// ones are reported in skipped with how to install them.
+func newTools(names []string, work, src, chatsafeBin string) (tools []tool, skipped map[string]string) {
+	skipped = map[string]string{}
+	for _, name := range names {
+		dir := filepath.Join(work, name)
+		switch name {
+		case "chatsafe":
+			tools = append(tools, &chatsafeTool{bin: chatsafeBin, dir: dir, src: src})
+		case "restic", "borg", "rclone":
+			bin, err := exec.LookPath(name)
+			if err != nil {
+				skipped[name] = fmt.Sprintf("%s is not installed; install it with `%s` to compare", name, installHint[name])
+				continue
+			}
+			switch name {
+			case "restic":
+				tools = append(tools, &resticTool{bin: bin, dir: dir, src: src})
+			case "borg":
+				tools = append(tools, &borgTool{bin: bin, dir: dir, src: src})
+			case "rclone":
+				tools = append(tools, &rcloneTool{bin: bin, dir: dir, src: src})
+			}
+		default:
+			skipped[name] = "unknown tool (known: chatsafe, restic, borg, rclone)"
+		}
+	}
+	return tools, skipped
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
+
+// --- chatsafe ---
+
+type chatsafeTool struct {
+	bin, dir, src string
+	// lastAdded is the added_bytes the last backup reported.
+	lastAdded int64
+}
+
+func (t *chatsafeTool) Name() string    { return "chatsafe" }
+func (t *chatsafeTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *chatsafeTool) config() string  { return filepath.Join(t.dir, "config.yaml") }
+func (t *chatsafeTool) socket() string  { return filepath.Join(t.dir, "chatsafe.sock") }
+
+func (t *chatsafeTool) Version(ctx context.Context) string {
+	r, err := run(ctx, command{name: t.bin, args: []string{"--version"}})
+	if err != nil {
+		return "unknown"
+	}
+	return firstLine(r.Stdout)
+}
+
+func (t *chatsafeTool) Init(ctx context.Context) error {
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return err
+	}
+	_, err := run(ctx, command{name: t.bin, args: []string{"init",
+		"--source", t.src, "--remote", t.RepoDir(), "--config", t.config(),
+		"--state-dir", filepath.Join(t.dir, "state"), "--recovery-key-out", filepath.Join(t.dir, "recovery-key")}})
+	if err != nil {
+		return err
+	}
+	// A socket of its own (not the machine's default), and the quiet
+	// period the daemon measurement is judged against.
+	cfg, err := configs.Load(t.config())
+	if err != nil {
+		return fmt.Errorf("reading the config chatsafe init wrote: %w", err)
+	}
+	cfg.StatusSocket = t.socket()
+	cfg.Sync.QuietPeriod = configs.Duration(daemonQuietPeriod)
+	return cfg.Write(t.config())
+}
+
+func (t *chatsafeTool) Backup(ctx context.Context, _ int) (procResult, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"backup", "--config", t.config(), "--json"}})
+	if err != nil {
+		return r, err
+	}
+	var out struct {
+		AddedBytes int64 `json:"added_bytes"`
+	}
+	if err := json.Unmarshal(r.Stdout, &out); err != nil {
+		return r, fmt.Errorf("reading chatsafe backup --json: %w", err)
+	}
+	t.lastAdded = out.AddedBytes
+	return r, nil
+}
+
+func (t *chatsafeTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "--config", t.config(), "--to", dst}})
+	return r, dst, err
+}
+
+// --- restic ---
+
+type resticTool struct{ bin, dir, src string }
+
+func (t *resticTool) Name() string    { return "restic" }
+func (t *resticTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *resticTool) env() []string {
+	return []string{"RESTIC_REPOSITORY=" + t.RepoDir(), "RESTIC_PASSWORD=" + benchPassword,
+		"RESTIC_CACHE_DIR=" + filepath.Join(t.dir, "cache")}
+}
+
+func (t *resticTool) Version(ctx context.Context) string {
+	r, err := run(ctx, command{name: t.bin, args: []string{"version"}})
+	if err != nil {
+		return "unknown"
+	}
+	return firstLine(r.Stdout)
+}
+
+func (t *resticTool) Init(ctx context.Context) error {
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return err
+	}
+	_, err := run(ctx, command{name: t.bin, args: []string{"init"}, env: t.env()})
+	return err
+}
+
+func (t *resticTool) Backup(ctx context.Context, _ int) (procResult, error) {
+	return run(ctx, command{name: t.bin, args: []string{"backup", "--quiet", "--host", "bench", t.src}, env: t.env()})
+}
+
+func (t *resticTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "latest", "--host", "bench", "--target", dst}, env: t.env()})
+	// restic restores the absolute source path below the target.
+	return r, filepath.Join(dst, t.src), err
+}
+
+// --- borg ---
+
+type borgTool struct{ bin, dir, src string }
+
+func (t *borgTool) Name() string    { return "borg" }
+func (t *borgTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *borgTool) env() []string {
+	return []string{"BORG_REPO=" + t.RepoDir(), "BORG_PASSPHRASE=" + benchPassword,
+		"BORG_BASE_DIR=" + filepath.Join(t.dir, "base"), "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes"}
+}
+
+func (t *borgTool) Version(ctx context.Context) string {
+	r, err := run(ctx, command{name: t.bin, args: []string{"--version"}})
+	if err != nil {
+		return "unknown"
+	}
+	return firstLine(r.Stdout)
+}
+
+func (t *borgTool) Init(ctx context.Context) error {
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return err
+	}
+	_, err := run(ctx, command{name: t.bin, args: []string{"init", "-e", "repokey"}, env: t.env()})
+	return err
+}
+
+func (t *borgTool) Backup(ctx context.Context, step int) (procResult, error) {
+	// Relative paths (".") so that extract puts the corpus at the target.
+	return run(ctx, command{name: t.bin, args: []string{"create", fmt.Sprintf("::bench-%d", step), "."}, dir: t.src, env: t.env()})
+}
+
+func (t *borgTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return procResult{}, dst, err
+	}
+	r, err := run(ctx, command{name: t.bin, args: []string{"list", "--last", "1", "--format", "{archive}"}, env: t.env()})
+	if err != nil {
+		return r, dst, err
+	}
+	last := strings.TrimSpace(string(r.Stdout))
+	r, err = run(ctx, command{name: t.bin, args: []string{"extract", "::" + last}, dir: dst, env: t.env()})
+	return r, dst, err
+}
+
+// --- rclone crypt ---
+
+type rcloneTool struct{ bin, dir, src string }
+
+func (t *rcloneTool) Name() string    { return "rclone" }
+func (t *rcloneTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *rcloneTool) conf() string    { return filepath.Join(t.dir, "rclone.conf") }
+
+func (t *rcloneTool) Version(ctx context.Context) string {
+	r, err := run(ctx, command{name: t.bin, args: []string{"version"}})
+	if err != nil {
+		return "unknown"
+	}
+	return firstLine(r.Stdout) + " (crypt remote, copy)"
+}
+
+func (t *rcloneTool) Init(ctx context.Context) error {
+	if err := os.MkdirAll(t.RepoDir(), 0o700); err != nil {
+		return err
+	}
+	r, err := run(ctx, command{name: t.bin, args: []string{"obscure", benchPassword}})
+	if err != nil {
+		return err
+	}
+	conf := fmt.Sprintf("[benchcrypt]\ntype = crypt\nremote = %s\npassword = %s\n", t.RepoDir(), strings.TrimSpace(string(r.Stdout)))
+	return os.WriteFile(t.conf(), []byte(conf), 0o600)
+}
+
+func (t *rcloneTool) Backup(ctx context.Context, _ int) (procResult, error) {
+	return run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", t.src, "benchcrypt:"}})
+}
+
+func (t *rcloneTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", "benchcrypt:", dst}})
+	return r, dst, err
+}
+
+// daemonQuietPeriod is the quiet period the daemon runs with in the
+// commit → snapshot measurement (the default).
+const daemonQuietPeriod = 2 * time.Second
