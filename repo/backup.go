@@ -71,17 +71,22 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	}
 	var b *backupRun
 	for attempt := 0; ; attempt++ {
-		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}}
+		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r)}
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log})
 		err = sc.Scan(ctx, b)
+		if err == nil {
+			err = b.seal.drain()
+		}
 		if errors.Is(err, errStaleCache) && attempt == 0 && cache != nil {
 			r.log.Info("file cache is stale; rescanning every file")
 			b.abort()
+			b.seal.stop()
 			cache.Invalidate()
 			continue
 		}
 		break
 	}
+	defer b.seal.stop()
 	if err == nil && !b.haveRoot {
 		err = errors.New("scan produced no root directory")
 	}
@@ -142,6 +147,7 @@ func (r *Repository) saveCache(c *source.FileCache) {
 type backupRun struct {
 	r        *Repository
 	ctx      context.Context
+	seal     *sealPipeline
 	w        *deltaWriter
 	dirs     map[string][]node // entries collected per directory path
 	root     crypt.ID
@@ -189,7 +195,11 @@ func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressibl
 		}
 		b.w = w
 	}
-	if err := b.w.add(id, typ, plain, incompressible); err != nil {
+	if len(plain) > maxBlobSize {
+		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
+	}
+	b.w.has[id] = struct{}{}
+	if err := b.seal.submit(b.w, id, typ, plain, incompressible); err != nil {
 		return err
 	}
 	b.res.NewBlobs++
@@ -199,6 +209,10 @@ func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressibl
 // commit finishes the current delta and makes it the head.
 func (b *backupRun) commit(snaps []Snapshot) error {
 	r := b.r
+	if err := b.seal.drain(); err != nil {
+		b.abort()
+		return err
+	}
 	r.mu.RLock()
 	live := r.liveRefs()
 	var parent deltaRef
@@ -225,6 +239,7 @@ func (b *backupRun) commit(snaps []Snapshot) error {
 }
 
 func (b *backupRun) abort() {
+	b.seal.drain()
 	if b.w != nil {
 		b.w.abort()
 		b.w = nil

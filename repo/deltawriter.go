@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -15,7 +16,13 @@ import (
 // is renamed to its final name. A crash leaves a .partial file that the
 // next run removes.
 type deltaWriter struct {
-	r       *Repository
+	r *Repository
+	// has is the set of blobs this delta holds or will hold; only the
+	// goroutine that decides what to store touches it.
+	has map[crypt.ID]struct{}
+
+	mu      sync.Mutex // guards what follows: appends come from the sealing workers
+	
 	f       *os.File
 	w       *bufio.Writer
 	partial string
@@ -23,7 +30,6 @@ type deltaWriter struct {
 	seq     uint64
 	off     uint64
 	blobs   []blobEntry
-	has     map[crypt.ID]struct{}
 	sealBuf []byte
 	scratch []byte
 }
@@ -46,19 +52,15 @@ func (r *Repository) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 	return w, nil
 }
 
-// add seals and appends one blob. The caller has checked it is new.
-func (w *deltaWriter) add(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
-	if len(plain) > maxBlobSize {
-		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
-	}
-	var comp compression
-	w.sealBuf, comp, w.scratch = w.r.sealBlob(w.sealBuf[:0], id, plain, incompressible, w.scratch)
-	if _, err := w.w.Write(w.sealBuf); err != nil {
+// appendSealed appends one sealed blob; safe for concurrent use.
+func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, rawLen int, sealed []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.w.Write(sealed); err != nil {
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
-	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Offset: w.off, SealedLen: uint32(len(w.sealBuf)), RawLen: uint32(len(plain))})
-	w.has[id] = struct{}{}
-	w.off += uint64(len(w.sealBuf))
+	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Offset: w.off, SealedLen: uint32(len(sealed)), RawLen: uint32(rawLen)})
+	w.off += uint64(len(sealed))
 	return nil
 }
 
@@ -66,6 +68,8 @@ func (w *deltaWriter) add(id crypt.ID, typ BlobType, plain []byte, incompressibl
 // verified blobs without re-encrypting them: their associated data binds
 // them to their id and repository, not to a delta).
 func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if _, err := w.w.Write(sealed); err != nil {
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
@@ -77,7 +81,11 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	return nil
 }
 
-func (w *deltaWriter) size() uint64 { return w.off }
+func (w *deltaWriter) size() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.off
+}
 
 // finish writes the trailer and footer, makes the delta durable and moves
 // it to its final name in the spool.

@@ -47,7 +47,9 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func openRemote(t *testing.T, dir string) remotes.Remote {
+func openRemote(t *testing.T, dir string) remotes.Remote { return openRemoteB(t, dir) }
+
+func openRemoteB(t testing.TB, dir string) remotes.Remote {
 	t.Helper()
 	rem, err := remotes.Open(t.Context(), dir, remotes.Options{})
 	if err != nil {
@@ -130,11 +132,13 @@ func randBytes(seed uint64, n int) []byte {
 
 // chatDB is a messaging app's WAL-mode message database.
 type chatDB struct {
-	t  *testing.T
+	t  testing.TB
 	db *sql.DB
 }
 
-func openChatDB(t *testing.T, path string) *chatDB {
+func openChatDB(t *testing.T, path string) *chatDB { return openChatDBB(t, path) }
+
+func openChatDBB(t testing.TB, path string) *chatDB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
 	if err != nil {
