@@ -21,8 +21,8 @@ type deltaWriter struct {
 	// goroutine that decides what to store touches it.
 	has map[crypt.ID]struct{}
 
-	mu      sync.Mutex // guards what follows: appends come from the sealing workers
-	
+	mu sync.Mutex // guards what follows: appends come from the sealing workers
+
 	f       *os.File
 	w       *bufio.Writer
 	partial string
