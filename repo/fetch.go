@@ -2,23 +2,86 @@ package repo
 
 import (
 	"context"
+	"runtime"
 	"sort"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
 
 // Reading many blobs: requests are grouped per delta and neighbouring blobs
 // are fetched in one ranged read, so restoring a database whose pages sit
-// together costs a few requests rather than one per page.
+// together costs a few requests rather than one per page. One goroutine
+// reads ranges while the others authenticate, decompress and verify.
 const (
 	mergeGap   = 64 << 10
-	mergeLimit = 16 << 20
+	mergeLimit = 4 << 20
 )
 
+type fetchRange struct {
+	d    *delta
+	lo   uint64
+	hi   uint64
+	locs []blobLoc
+}
+
 // fetchBlobs reads, authenticates and verifies every blob in ids, calling
-// fn for each (in storage order, once per distinct id). plain is only
-// valid during the call.
+// fn once per distinct id, concurrently from several goroutines and in no
+// particular order. plain is only valid during the call.
 func (r *Repository) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error {
+	ranges, err := r.planRanges(ids)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	type job struct {
+		fr  fetchRange
+		raw []byte
+	}
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan job, workers)
+	g.Go(func() error {
+		defer close(jobs)
+		for _, fr := range ranges {
+			raw, err := r.readRange(ctx, fr.d, int64(fr.lo), int64(fr.hi-fr.lo))
+			if err != nil {
+				return err
+			}
+			select {
+			case jobs <- job{fr, raw}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range workers {
+		g.Go(func() error {
+			var buf []byte
+			for j := range jobs {
+				for _, loc := range j.fr.locs {
+					off := loc.entry.Offset - j.fr.lo
+					plain, err := r.openBlob(loc, j.raw[off:off+uint64(loc.entry.SealedLen)], buf)
+					if err != nil {
+						return err
+					}
+					if err := fn(loc.entry.ID, plain); err != nil {
+						return err
+					}
+					if loc.entry.Comp == compNone {
+						buf = plain[:0]
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// planRanges groups the blobs by delta and merges neighbours into ranges.
+func (r *Repository) planRanges(ids []crypt.ID) ([]fetchRange, error) {
 	r.mu.RLock()
 	seen := make(map[crypt.ID]struct{}, len(ids))
 	byDelta := map[*delta][]blobLoc{}
@@ -30,7 +93,7 @@ func (r *Repository) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id 
 		loc, ok := r.index[id]
 		if !ok {
 			r.mu.RUnlock()
-			return integrityErr("index", "blob "+id.String()+" is referenced but stored nowhere", nil)
+			return nil, integrityErr("index", "blob "+id.String()+" is referenced but stored nowhere", nil)
 		}
 		byDelta[loc.d] = append(byDelta[loc.d], loc)
 	}
@@ -41,7 +104,7 @@ func (r *Repository) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id 
 		deltas = append(deltas, d)
 	}
 	sort.Slice(deltas, func(i, j int) bool { return deltas[i].ref.Seq < deltas[j].ref.Seq })
-	var buf []byte
+	var out []fetchRange
 	for _, d := range deltas {
 		locs := byDelta[d]
 		sort.Slice(locs, func(i, j int) bool { return locs[i].entry.Offset < locs[j].entry.Offset })
@@ -57,25 +120,9 @@ func (r *Repository) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id 
 				hi = max(hi, e.Offset+uint64(e.SealedLen))
 				end++
 			}
-			raw, err := r.readRange(ctx, d, int64(lo), int64(hi-lo))
-			if err != nil {
-				return err
-			}
-			for _, loc := range locs[start:end] {
-				off := loc.entry.Offset - lo
-				plain, err := r.openBlob(loc, raw[off:off+uint64(loc.entry.SealedLen)], buf)
-				if err != nil {
-					return err
-				}
-				if err := fn(loc.entry.ID, plain); err != nil {
-					return err
-				}
-				if loc.entry.Comp == compNone {
-					buf = plain[:0]
-				}
-			}
+			out = append(out, fetchRange{d: d, lo: lo, hi: hi, locs: locs[start:end]})
 			start = end
 		}
 	}
-	return nil
+	return out, nil
 }

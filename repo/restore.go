@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -69,6 +70,7 @@ func (r *Repository) Restore(ctx context.Context, opts RestoreOptions) (*Restore
 }
 
 type restoreRun struct {
+	mu       sync.Mutex // guards done and progress calls from the fetch workers
 	r        *Repository
 	ctx      context.Context
 	done     int64
@@ -200,8 +202,10 @@ func (rs *restoreRun) file(n *node, dst string) error {
 			if _, err := f.WriteAt(plain, off); err != nil {
 				return fmt.Errorf("restoring %s: %w", dst, err)
 			}
-			rs.done += int64(len(plain))
 		}
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		rs.done += int64(len(plain) * len(offsets[id]))
 		if rs.progress != nil {
 			rs.progress(rs.done, rs.total)
 		}
