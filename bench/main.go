@@ -159,7 +159,7 @@ func runBench(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return fmt.Errorf("first backup: %w", err)
 		}
-		r.FirstBackupS, r.FirstBackupRSS = p.Wall.Seconds(), p.MaxRSS
+		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
 			return err
@@ -223,7 +223,7 @@ func runBench(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		r.RestoreS, r.RestoreRSS = p.Wall.Seconds(), p.MaxRSS
+		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
 		if err := compareTrees(src, root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)

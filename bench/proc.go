@@ -15,7 +15,8 @@ import (
 // procResult is one measured run of a tool.
 type procResult struct {
 	Wall   time.Duration
-	MaxRSS int64 // bytes, from the child's rusage
+	MaxRSS int64   // bytes, from the child's rusage
+	CPU    float64 // user + system seconds of the child
 	Stdout []byte
 }
 
@@ -41,6 +42,7 @@ func run(ctx context.Context, c command) (procResult, error) {
 	err := cmd.Run()
 	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes()}
 	if cmd.ProcessState != nil {
+		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			res.MaxRSS = ru.Maxrss * 1024 // Linux reports KiB
 		}

@@ -18,20 +18,24 @@ import (
 
 // ProfileInfo reports the in-process profiling run.
 type ProfileInfo struct {
-	FirstBackupS  float64 `json:"first_backup_s"`
-	ChangeBackupS float64 `json:"change_backup_s"`
-	CPUProfile    string  `json:"cpu_profile"`
-	ChangeProfile string  `json:"change_cpu_profile"`
-	AllocsProfile string  `json:"allocs_profile"`
-	Top           string  `json:"top,omitempty"`
+	FirstBackupS   float64 `json:"first_backup_s"`
+	ChangeBackupS  float64 `json:"change_backup_s"`
+	RestoreS       float64 `json:"restore_s"`
+	CPUProfile     string  `json:"cpu_profile"`
+	ChangeProfile  string  `json:"change_cpu_profile"`
+	RestoreProfile string  `json:"restore_cpu_profile"`
+	AllocsProfile  string  `json:"allocs_profile"`
+	Top            string  `json:"top,omitempty"`
+	RestoreTop     string  `json:"restore_top,omitempty"`
 }
 
 // profileBackup runs chatsafe's backup in this process, the way `chatsafe
 // backup` does (instance.Open, Repository.Backup, Flush), into a fresh
 // repository under work, with the CPU profiler on: first the whole
 // corpus (OUT/backup.pprof), then a small change after a checkpoint
-// (OUT/backup-change.pprof); OUT/backup-allocs.pprof holds the
-// allocations of both.
+// (OUT/backup-change.pprof), then a restore of the result
+// (OUT/restore.pprof); OUT/backup-allocs.pprof holds the allocations of
+// all three.
 func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*ProfileInfo, error) {
 	cfg := configs.Default()
 	cfg.Source = corpus.Dir
@@ -54,7 +58,8 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 		return nil, err
 	}
 	defer inst.Close()
-	backup := func(name string) (float64, error) {
+	// profiled runs fn under the CPU profiler into OUT/name.
+	profiled := func(name string, fn func() error) (float64, error) {
 		f, err := os.Create(filepath.Join(out, name))
 		if err != nil {
 			return 0, err
@@ -65,16 +70,21 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 		}
 		defer pprof.StopCPUProfile()
 		start := time.Now()
-		if _, err := inst.Repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
-			return 0, err
-		}
-		if _, err := inst.Flush(ctx); err != nil {
-			return 0, err
-		}
-		return time.Since(start).Seconds(), nil
+		err = fn()
+		return time.Since(start).Seconds(), err
+	}
+	backup := func(name string) (float64, error) {
+		return profiled(name, func() error {
+			if _, err := inst.Repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
+				return err
+			}
+			_, err := inst.Flush(ctx)
+			return err
+		})
 	}
 	runtime.MemProfileRate = 64 << 10 // finer than the default, still cheap
-	info := &ProfileInfo{CPUProfile: filepath.Join(out, "backup.pprof"), ChangeProfile: filepath.Join(out, "backup-change.pprof"), AllocsProfile: filepath.Join(out, "backup-allocs.pprof")}
+	info := &ProfileInfo{CPUProfile: filepath.Join(out, "backup.pprof"), ChangeProfile: filepath.Join(out, "backup-change.pprof"),
+		RestoreProfile: filepath.Join(out, "restore.pprof"), AllocsProfile: filepath.Join(out, "backup-allocs.pprof")}
 	if info.FirstBackupS, err = backup("backup.pprof"); err != nil {
 		return nil, fmt.Errorf("first backup: %w", err)
 	}
@@ -87,6 +97,14 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	if info.ChangeBackupS, err = backup("backup-change.pprof"); err != nil {
 		return nil, fmt.Errorf("backup after a small change: %w", err)
 	}
+	dst := filepath.Join(work, "restored")
+	defer os.RemoveAll(dst)
+	if info.RestoreS, err = profiled("restore.pprof", func() error {
+		_, err := inst.Repo.Restore(ctx, repo.RestoreOptions{Target: dst})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	f, err := os.Create(info.AllocsProfile)
 	if err != nil {
 		return nil, err
@@ -95,11 +113,20 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		return nil, err
 	}
-	logf("profiles: first backup %.2fs, small change %.2fs; see `go tool pprof -top %s`", info.FirstBackupS, info.ChangeBackupS, info.CPUProfile)
-	// The top of the profile, when the go tool is at hand.
-	if top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", info.CPUProfile).Output(); err == nil {
-		info.Top = string(top)
-		fmt.Fprintf(os.Stderr, "%s\n", top)
-	}
+	logf("profiles: first backup %.2fs, small change %.2fs, restore %.2fs; see `go tool pprof -top %s`", info.FirstBackupS, info.ChangeBackupS, info.RestoreS, info.CPUProfile)
+	// The top of the profiles, when the go tool is at hand.
+	info.Top = pprofTop(ctx, info.CPUProfile)
+	info.RestoreTop = pprofTop(ctx, info.RestoreProfile)
 	return info, nil
+}
+
+// pprofTop returns `go tool pprof -top` of a profile (and logs it), or ""
+// when the go tool is not at hand.
+func pprofTop(ctx context.Context, profile string) string {
+	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", profile).Output()
+	if err != nil {
+		return ""
+	}
+	fmt.Fprintf(os.Stderr, "%s\n", top)
+	return string(top)
 }

@@ -56,6 +56,7 @@ type ToolResult struct {
 	Version        string  `json:"version"`
 	FirstBackupS   float64 `json:"first_backup_s"`
 	FirstBackupRSS int64   `json:"first_backup_rss_bytes"`
+	FirstBackupCPU float64 `json:"first_backup_cpu_s"` // user + system
 	// StoredBytes is the repository directory's size after the first backup.
 	StoredBytes int64 `json:"stored_bytes"`
 	// Bytes of new or rewritten files in the repository directory: after
@@ -68,6 +69,7 @@ type ToolResult struct {
 	CheckpointBackupS     float64 `json:"checkpoint_backup_s"`
 	RestoreS              float64 `json:"restore_s"`
 	RestoreRSS            int64   `json:"restore_rss_bytes"`
+	RestoreCPU            float64 `json:"restore_cpu_s"` // user + system
 	// PeakRSS is the largest peak RSS of any backup or restore process.
 	PeakRSS         int64  `json:"peak_rss_bytes"`
 	RestoreVerified bool   `json:"restore_verified"`
@@ -285,10 +287,11 @@ func writeMarkdown(w io.Writer, res *Results) {
 		}
 	}
 	fmt.Fprint(w, "\nRatios are to restic in the same run (lower is better). Small change = 100 new + 100 edited messages, one commit each; bytes written = new or rewritten files in the repository directory, summed over the backup right after the commits (still in the -wal) and the one after the app's checkpoint:\n\n")
-	fmt.Fprint(w, "| tool | after the commits (-wal) | after the checkpoint | backup time after the commits |\n|---|---:|---:|---:|\n")
+	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys) | restore CPU |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Tools {
 		if r.Error == "" {
-			fmt.Fprintf(w, "| %s | %s | %s | %.2f s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes), r.ChangeBackupS)
+			fmt.Fprintf(w, "| %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes),
+				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU)
 		}
 	}
 	if res.Daemon.Measured {
