@@ -60,12 +60,13 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		}
 		return nil
 	}
-	seen := map[crypt.ID]bool{}
-	for _, s := range snaps {
-		if err := r.checkTree(ctx, s.Tree, seen); err != nil {
-			if stop := fail(fmt.Errorf("snapshot %s: %w", s.ShortID(), err)); stop != nil {
-				return res, stop
-			}
+	roots := make([]crypt.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
+	if _, err := r.walkFiles(ctx, roots, r.checkFile); err != nil {
+		if stop := fail(err); stop != nil {
+			return res, stop
 		}
 	}
 	if opts.ReadData {
@@ -92,52 +93,83 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	return res, nil
 }
 
-// checkTree walks a tree, verifying every tree and list blob and that
-// every chunk it references is indexed.
-func (r *Repository) checkTree(ctx context.Context, id crypt.ID, seen map[crypt.ID]bool) error {
-	if seen[id] {
-		return nil
-	}
-	seen[id] = true
-	nodes, err := r.loadTree(ctx, id)
-	if err != nil {
-		return err
-	}
-	for i := range nodes {
-		n := &nodes[i]
-		switch n.Kind {
-		case source.KindDir:
-			if err := r.checkTree(ctx, n.Subtree, seen); err != nil {
-				return err
-			}
-		case source.KindFile, source.KindSQLite:
-			if n.Content.Lists != nil && seen[n.Content.Lists[0]] && len(n.Content.Lists) == 1 {
-				continue
-			}
-			refs, err := r.chunkRefs(ctx, n.Content)
-			if err != nil {
-				return err
-			}
-			var size uint64
-			for _, ref := range refs {
-				size += uint64(ref.Len)
-				if seen[ref.ID] {
-					continue
-				}
-				seen[ref.ID] = true
-				r.mu.RLock()
-				_, ok := r.index[ref.ID]
-				r.mu.RUnlock()
-				if !ok {
-					return integrityErr("index", fmt.Sprintf("%s: chunk %s is referenced but stored nowhere", n.Name, ref.ID), nil)
-				}
-			}
-			if size != n.Size {
-				return integrityErr(r.locate(id), fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size), nil)
-			}
+// checkFile verifies that every chunk of a file is indexed and that its
+// chunks add up to its size.
+func (r *Repository) checkFile(tree crypt.ID, n *node, refs []chunkRef) error {
+	var size uint64
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, ref := range refs {
+		size += uint64(ref.Len)
+		if _, ok := r.index[ref.ID]; !ok {
+			return integrityErr("index", fmt.Sprintf("%s: chunk %s is referenced but stored nowhere", n.Name, ref.ID), nil)
 		}
 	}
+	if size != n.Size {
+		loc := "index"
+		if l, ok := r.index[tree]; ok {
+			loc = l.d.ref.name()
+		}
+		return integrityErr(loc, fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size), nil)
+	}
 	return nil
+}
+
+// walkFiles visits every directory tree reachable from roots once, and
+// calls file once per distinct file content with its chunk references.
+// It returns every tree and list blob it read.
+func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *node, refs []chunkRef) error) (map[crypt.ID]struct{}, error) {
+	read := map[crypt.ID]struct{}{}
+	var walk func(id crypt.ID) error
+	walk = func(id crypt.ID) error {
+		if _, ok := read[id]; ok {
+			return nil
+		}
+		read[id] = struct{}{}
+		nodes, err := r.loadTree(ctx, id)
+		if err != nil {
+			return err
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			switch n.Kind {
+			case source.KindDir:
+				if err := walk(n.Subtree); err != nil {
+					return err
+				}
+			case source.KindFile, source.KindSQLite:
+				if n.Content.Lists != nil && allIn(n.Content.Lists, read) {
+					continue // the same content was visited under another tree
+				}
+				refs, err := r.chunkRefs(ctx, n.Content)
+				if err != nil {
+					return err
+				}
+				for _, l := range n.Content.Lists {
+					read[l] = struct{}{}
+				}
+				if err := file(id, n, refs); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, root := range roots {
+		if err := walk(root); err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
+func allIn(ids []crypt.ID, set map[crypt.ID]struct{}) bool {
+	for _, id := range ids {
+		if _, ok := set[id]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyDelta reads a whole delta in large ranges and verifies every blob

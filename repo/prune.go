@@ -12,7 +12,6 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/source"
 )
 
 // PruneOptions configure Prune.
@@ -133,43 +132,22 @@ func (r *Repository) uploadAll(ctx context.Context, rems []remotes.Remote) error
 
 // usedBlobs walks the snapshots and returns every blob they reference.
 func (r *Repository) usedBlobs(ctx context.Context, snaps []Snapshot) (map[crypt.ID]struct{}, error) {
-	used := map[crypt.ID]struct{}{}
-	var walk func(id crypt.ID) error
-	walk = func(id crypt.ID) error {
-		if _, ok := used[id]; ok {
-			return nil
-		}
-		used[id] = struct{}{}
-		nodes, err := r.loadTree(ctx, id)
-		if err != nil {
-			return err
-		}
-		for i := range nodes {
-			n := &nodes[i]
-			switch n.Kind {
-			case source.KindDir:
-				if err := walk(n.Subtree); err != nil {
-					return err
-				}
-			case source.KindFile, source.KindSQLite:
-				for _, l := range n.Content.Lists {
-					used[l] = struct{}{}
-				}
-				refs, err := r.chunkRefs(ctx, n.Content)
-				if err != nil {
-					return err
-				}
-				for _, c := range refs {
-					used[c.ID] = struct{}{}
-				}
-			}
+	roots := make([]crypt.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
+	var chunks []crypt.ID
+	used, err := r.walkFiles(ctx, roots, func(_ crypt.ID, _ *node, refs []chunkRef) error {
+		for _, c := range refs {
+			chunks = append(chunks, c.ID)
 		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range snaps {
-		if err := walk(s.Tree); err != nil {
-			return nil, err
-		}
+	for _, c := range chunks {
+		used[c] = struct{}{}
 	}
 	return used, nil
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/repo"
 )
 
@@ -24,11 +23,7 @@ downloads every delta and authenticates every blob. Exit code 6 means damage was
 found; the message names the object.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(config)
-			if err != nil {
-				return err
-			}
-			inst, err := instance.Open(cmd.Context(), cfg, instance.Options{ReadOnly: true, Log: cliLogger()})
+			inst, err := openInstance(cmd, config, true)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/configs"
-	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/repo"
 )
 
@@ -29,18 +28,14 @@ deleted, so an interrupted prune never loses a kept snapshot; run it again to
 finish. The daemon runs it by itself (prune.every in the config).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(config)
-			if err != nil {
-				return err
-			}
-			inst, err := instance.Open(cmd.Context(), cfg, instance.Options{Log: cliLogger()})
+			inst, err := openInstance(cmd, config, false)
 			if err != nil {
 				return err
 			}
 			defer inst.Close()
 			res, err := inst.Repo.Prune(cmd.Context(), repo.PruneOptions{
-				Policy:    policyFromConfig(cfg),
-				MaxUpload: int64(cfg.Prune.MaxUpload),
+				Policy:    policyFromConfig(inst.Config),
+				MaxUpload: int64(inst.Config.Prune.MaxUpload),
 				Remotes:   inst.Remotes,
 				DryRun:    dryRun,
 			})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/repo"
 )
 
@@ -43,16 +42,12 @@ func init() {
 without locking it, so it works beside a running daemon.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(config)
-			if err != nil {
-				return err
-			}
-			inst, err := instance.Open(cmd.Context(), cfg, instance.Options{ReadOnly: true, Log: cliLogger()})
+			inst, err := openInstance(cmd, config, true)
 			if err != nil {
 				return err
 			}
 			defer inst.Close()
-			return printSnapshots(cmd, inst.Repo.Snapshots(), policyFromConfig(cfg), asJSON)
+			return printSnapshots(cmd, inst.Repo.Snapshots(), policyFromConfig(inst.Config), asJSON)
 		},
 	}
 	configFlag(cmd, &config)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
@@ -33,6 +34,16 @@ func loadConfig(path string) (*configs.Config, error) {
 		}
 	}
 	return configs.Load(path)
+}
+
+// openInstance loads the config and opens the installation it describes.
+// readOnly opens the repository without its lock, beside a daemon.
+func openInstance(cmd *cobra.Command, configPath string, readOnly bool) (*instance.Instance, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return instance.Open(cmd.Context(), cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger()})
 }
 
 // cliLogger logs warnings and errors to stderr for one-shot commands.
