@@ -23,6 +23,8 @@ type BackupOptions struct {
 	Source   string
 	Exclude  func(relPath string, isDir bool) bool
 	Hostname string // "" = os.Hostname()
+	// Progress, if set, is called after each file with the running totals.
+	Progress func(files int64, readBytes int64)
 }
 
 // Warning is a path the backup could not read; the rest was backed up.
@@ -71,7 +73,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	}
 	var b *backupRun
 	for attempt := 0; ; attempt++ {
-		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r)}
+		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress}
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log})
 		err = sc.Scan(ctx, b)
 		if err == nil {
@@ -155,6 +157,7 @@ type backupRun struct {
 	files    uint64
 	bytes    uint64
 	res      *BackupResult
+	progress func(files, readBytes int64)
 }
 
 func parentOf(p string) string {
@@ -316,6 +319,9 @@ func (b *backupRun) addFile(info source.FileInfo, c content) {
 	b.dirs[p] = append(b.dirs[p], n)
 	b.files++
 	b.bytes += uint64(info.Size)
+	if b.progress != nil {
+		b.progress(int64(b.files), b.res.ReadBytes)
+	}
 }
 
 func (b *backupRun) Unchanged(info source.FileInfo, token []byte) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/configs"
@@ -38,7 +40,17 @@ and is uploaded by the next backup.`,
 				return err
 			}
 			defer inst.Close()
-			res, err := inst.Repo.Backup(cmd.Context(), repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded})
+			opts := repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}
+			var bar *progressbar.ProgressBar
+			if !asJSON && isTerminal(os.Stdout) {
+				bar = progressbar.DefaultBytes(-1, "backing up")
+				opts.Progress = func(files, read int64) { bar.Set64(read) }
+			}
+			res, err := inst.Repo.Backup(cmd.Context(), opts)
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(cmd.OutOrStdout())
+			}
 			if err != nil {
 				return err
 			}
