@@ -212,7 +212,7 @@ func BenchmarkKE2(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := newEngine(st, mk)
+	eng, err := newEngine(context.Background(), st, mk)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,8 +39,14 @@ const (
 	OpDelete Op = 5
 	// OpSweep erases every record whose attempts are spent and that has no
 	// session that could still succeed (used at start-up, when no session
-	// survives).
+	// survives). With Node set, only the records whose last allowed
+	// attempt was counted for a session on that node (a restarted cluster
+	// node: other nodes may still hold live sessions).
 	OpSweep Op = 6
+	// OpInitMeta stores a sealed server secret (Name) unless one is already
+	// stored; the Result carries the stored one. The first node to propose
+	// a secret wins, so every replica ends up with the same secrets.
+	OpInitMeta Op = 7
 )
 
 // Command is one state change. It is JSON-encoded in a Raft log entry, so
@@ -50,7 +56,9 @@ type Command struct {
 	Account    [32]byte `json:"account,omitempty"`    // keyed hash of the account name
 	Generation uint64   `json:"generation,omitempty"` // OpSuccess/OpFail: the record the session was opened on
 	OwnerHash  []byte   `json:"owner_hash,omitempty"` // OpRegister/OpDelete: SHA-256 of the presented owner token
-	Sealed     []byte   `json:"sealed,omitempty"`     // OpRegister: account secrets sealed by the master key
+	Sealed     []byte   `json:"sealed,omitempty"`     // OpRegister: account secrets sealed by the master key; OpInitMeta: the sealed secret
+	Node       string   `json:"node,omitempty"`       // OpAttempt: the node holding the session; OpSweep: sweep that node's records only
+	Name       string   `json:"name,omitempty"`       // OpInitMeta: which secret
 }
 
 // Status is the outcome of a command.
@@ -83,6 +91,9 @@ type accountState struct {
 	Erased     bool   `json:"erased,omitempty"`
 	OwnerHash  []byte `json:"owner,omitempty"`
 	Sealed     []byte `json:"sealed,omitempty"`
+	// LastNode is the node that holds the session of the last allowed
+	// attempt (set only when the limit is reached, in a cluster).
+	LastNode string `json:"node,omitempty"`
 }
 
 var (
@@ -98,8 +109,11 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 	if b == nil {
 		return Result{}, fmt.Errorf("vault database has no accounts bucket")
 	}
-	if cmd.Op == OpSweep {
-		return sweep(b, maxAttempts)
+	switch cmd.Op {
+	case OpSweep:
+		return sweep(b, maxAttempts, cmd.Node)
+	case OpInitMeta:
+		return initMeta(tx, cmd)
 	}
 	key := cmd.Account[:]
 	st, found, err := loadState(b, key)
@@ -144,6 +158,9 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 			return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
 		}
 		st.Attempts++
+		if st.Attempts == maxAttempts {
+			st.LastNode = cmd.Node
+		}
 		if err := put(st); err != nil {
 			return Result{}, err
 		}
@@ -198,7 +215,24 @@ func erase(st accountState) accountState {
 	return st
 }
 
-func sweep(b *bolt.Bucket, maxAttempts int) (Result, error) {
+func initMeta(tx *bolt.Tx, cmd Command) (Result, error) {
+	b := tx.Bucket(bucketMeta)
+	if b == nil {
+		return Result{}, fmt.Errorf("vault database has no meta bucket")
+	}
+	if cmd.Name == "" || len(cmd.Sealed) == 0 {
+		return Result{}, fmt.Errorf("malformed meta command: name and sealed secret are required")
+	}
+	if v := b.Get([]byte(cmd.Name)); v != nil {
+		return Result{Status: StatusOK, Sealed: append([]byte(nil), v...)}, nil
+	}
+	if err := b.Put([]byte(cmd.Name), cmd.Sealed); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusOK, Sealed: cmd.Sealed}, nil
+}
+
+func sweep(b *bolt.Bucket, maxAttempts int, node string) (Result, error) {
 	var keys [][]byte
 	var states []accountState
 	err := b.ForEach(func(k, v []byte) error {
@@ -206,7 +240,7 @@ func sweep(b *bolt.Bucket, maxAttempts int) (Result, error) {
 		if err := json.Unmarshal(v, &st); err != nil {
 			return fmt.Errorf("vault account record is corrupt: %w", err)
 		}
-		if !st.Erased && st.Attempts >= maxAttempts {
+		if !st.Erased && st.Attempts >= maxAttempts && (node == "" || st.LastNode == node) {
 			keys = append(keys, append([]byte(nil), k...))
 			states = append(states, erase(st))
 		}

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -43,10 +44,10 @@ type accountSecrets struct {
 	WrappedKey []byte `json:"wrapped"`  // backup key sealed by the client under its export key
 }
 
-func newEngine(st *Store, mk MasterKey) (*engine, error) {
+func newEngine(ctx context.Context, st stateMachine, mk MasterKey) (*engine, error) {
 	conf := opaqueConfig()
 	g := conf.AKE.Group()
-	skBytes, err := st.metaSecret(mk, "opaque_server_key", func() ([]byte, error) {
+	skBytes, err := metaSecret(ctx, st, mk, "opaque_server_key", func() ([]byte, error) {
 		sk, _ := conf.KeyGen()
 		return sk.Encode(), nil
 	})
@@ -57,11 +58,11 @@ func newEngine(st *Store, mk MasterKey) (*engine, error) {
 	if err := sk.Decode(skBytes); err != nil {
 		return nil, fmt.Errorf("vault OPAQUE server key is corrupt: %w", err)
 	}
-	indexKey, err := st.metaSecret(mk, "index_key", func() ([]byte, error) { return randomBytes(32) })
+	indexKey, err := metaSecret(ctx, st, mk, "index_key", func() ([]byte, error) { return randomBytes(32) })
 	if err != nil {
 		return nil, err
 	}
-	ghostKey, err := st.metaSecret(mk, "ghost_key", func() ([]byte, error) { return randomBytes(64) })
+	ghostKey, err := metaSecret(ctx, st, mk, "ghost_key", func() ([]byte, error) { return randomBytes(64) })
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func TestRestartErasesSpentRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := newEngine(st, mk)
+	eng, err := newEngine(context.Background(), st, mk)
 	if err != nil {
 		t.Fatal(err)
 	}

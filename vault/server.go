@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +42,10 @@ type ServerConfig struct {
 	SessionTTL     time.Duration
 	MaxSessions    int // pending logins and registrations; default 10000
 	MaxRateEntries int // addresses/accounts tracked at once; default 100000
+
+	// Cluster makes this node one replica of a Raft cluster; nil (the
+	// default) runs a single node with its embedded store.
+	Cluster *ClusterConfig
 }
 
 // Defaults.
@@ -85,8 +90,10 @@ type Server struct {
 	cfg    ServerConfig
 	log    *zap.Logger
 	mk     MasterKey
-	store  *Store
-	eng    *engine
+	store  stateMachine
+	node   *raftNode // nil on a single node
+	eng    atomic.Pointer[engine]
+	ready  chan struct{} // closed once eng is set
 	ln     net.Listener
 	tlsCfg *tls.Config
 
@@ -143,6 +150,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
 		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
 		now:    time.Now,
+		ready:  make(chan struct{}),
 	}
 	if s.mk == nil {
 		mk, err := OpenFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName))
@@ -162,21 +170,23 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	if cfg.Cluster != nil {
+		if s.node, err = startRaftNode(cfg, cert, st); err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.store = s.node
+	}
 	fail := func(err error) (*Server, error) {
-		st.Close()
+		s.store.Close()
 		return nil, err
 	}
-	if s.eng, err = newEngine(st, s.mk); err != nil {
-		return fail(fmt.Errorf("vault: %w", err))
-	}
-	// No session survives a restart, so a record whose last attempt was
-	// spent before a crash can no longer succeed: erase it now.
-	res, err := st.Apply(context.Background(), Command{Op: OpSweep})
-	if err != nil {
-		return fail(err)
-	}
-	if res.Erased > 0 {
-		s.log.Info("vault audit: erased records whose attempts were spent before the restart", zap.String("event", "erase"), zap.Int("count", res.Erased))
+	if s.node == nil {
+		// A single node is its own quorum: set up now. A cluster node does
+		// it in Serve, once a leader can commit.
+		if err := s.initState(context.Background()); err != nil {
+			return fail(err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -184,6 +194,40 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.ln = ln
 	return s, nil
+}
+
+// initState unseals (creating on first start) the server secrets and erases
+// records whose last allowed attempt was spent in a session this node held
+// before it stopped: no session survives a restart.
+func (s *Server) initState(ctx context.Context) error {
+	eng, err := newEngine(ctx, s.store, s.mk)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	sweep := Command{Op: OpSweep}
+	if s.node != nil {
+		sweep.Node = s.node.id
+	}
+	res, err := s.store.Apply(ctx, sweep)
+	if err != nil {
+		return fmt.Errorf("vault: erasing records at the attempt limit: %w", err)
+	}
+	if res.Erased > 0 {
+		s.log.Info("vault audit: erased records whose attempts were spent before the restart", zap.String("event", "erase"), zap.Int("count", res.Erased))
+	}
+	s.eng.Store(eng)
+	close(s.ready)
+	return nil
+}
+
+// engine returns the OPAQUE engine, or answers 503 while a cluster node
+// has not yet been able to set up (no quorum since it started).
+func (s *Server) engine(w http.ResponseWriter) *engine {
+	if e := s.eng.Load(); e != nil {
+		return e
+	}
+	writeError(w, http.StatusServiceUnavailable, codeNoQuorum, errNoQuorum.Error(), nil)
+	return nil
 }
 
 // Addr is the bound listen address.
@@ -221,6 +265,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.janitor(janitorCtx)
 	}()
 
+	initDone := make(chan struct{})
+	go func() {
+		defer close(initDone)
+		if s.node != nil {
+			s.initCluster(janitorCtx)
+		}
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(s.ln, "", "") }()
 
@@ -237,6 +289,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	stopJanitor()
 	<-janitorDone
+	<-initDone
 	for _, ls := range s.logins.drain() {
 		s.endFailed(context.Background(), ls)
 	}
@@ -365,6 +418,25 @@ func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
 	writeError(w, http.StatusInternalServerError, codeInternal, "vault internal error; try again or another vault node", nil)
 }
 
+// stateError answers a failed state change: 503 when the cluster has no
+// quorum (nothing was counted loosely; the client tries another node or
+// later), 500 otherwise.
+func (s *Server) stateError(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, errNoQuorum) {
+		s.log.Warn("vault: refused, no quorum", zap.String("doing", what), zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, codeNoQuorum, errNoQuorum.Error(), nil)
+		return
+	}
+	s.internalError(w, what, err)
+}
+
+func (s *Server) nodeID() string {
+	if s.node == nil {
+		return ""
+	}
+	return s.node.id
+}
+
 func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account string, id [32]byte) bool {
 	if s.byAcct.allow(s.now(), id) {
 		return false
@@ -375,11 +447,15 @@ func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account 
 }
 
 func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
 	var req registerStartReq
 	if !readRequest(w, r, &req) {
 		return
 	}
-	id := s.eng.accountID(req.Account)
+	id := eng.accountID(req.Account)
 	if s.accountLimited(w, r, req.Account, id) {
 		return
 	}
@@ -399,7 +475,7 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, codeRateLimited, "too many registrations in progress; try again later", nil)
 		return
 	}
-	resp, oprfKey, err := s.eng.registrationResponse(req.Request, id)
+	resp, oprfKey, err := eng.registrationResponse(req.Request, id)
 	if err != nil {
 		s.regs.release()
 		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
@@ -414,6 +490,10 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
 	var req registerFinishReq
 	if !readRequest(w, r, &req) {
 		return
@@ -423,11 +503,11 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNoSession, "registration session expired or unknown; start again", nil)
 		return
 	}
-	if err := s.eng.checkRecord(req.Record); err != nil {
+	if err := eng.checkRecord(req.Record); err != nil {
 		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
 		return
 	}
-	sealed, err := s.eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey})
+	sealed, err := eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey})
 	clear(rs.oprfKey)
 	if err != nil {
 		s.internalError(w, "sealing account secrets", err)
@@ -435,7 +515,7 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed})
 	if err != nil {
-		s.internalError(w, "registering", err)
+		s.stateError(w, "registering", err)
 		return
 	}
 	if res.Status == StatusNotOwner {
@@ -448,17 +528,21 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
 	var req loginStartReq
 	if !readRequest(w, r, &req) {
 		return
 	}
 	// Parse KE1 before counting, so a malformed message costs nothing.
-	ke1, err := s.eng.server.Deserialize.KE1(req.KE1)
+	ke1, err := eng.server.Deserialize.KE1(req.KE1)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "bad KE1 message", nil)
 		return
 	}
-	id := s.eng.accountID(req.Account)
+	id := eng.accountID(req.Account)
 	if s.accountLimited(w, r, req.Account, id) {
 		return
 	}
@@ -468,10 +552,10 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 	}
 	// The attempt is counted and committed before KE2 exists: a client can
 	// tell a wrong password from KE2 alone.
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpAttempt, Account: id})
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpAttempt, Account: id, Node: s.nodeID()})
 	if err != nil {
 		s.logins.release()
-		s.internalError(w, "counting attempt", err)
+		s.stateError(w, "counting attempt", err)
 		return
 	}
 	if res.Status == StatusErased {
@@ -482,13 +566,13 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 	}
 	var secrets *accountSecrets
 	if !res.Ghost {
-		if secrets, err = s.eng.openSecrets(s.mk, id, res.Sealed); err != nil {
+		if secrets, err = eng.openSecrets(s.mk, id, res.Sealed); err != nil {
 			s.logins.release()
 			s.internalError(w, "opening account secrets", err)
 			return
 		}
 	}
-	ke2, mac, err := s.eng.ke2(ke1, req.Account, id, secrets)
+	ke2, mac, err := eng.ke2(ke1, req.Account, id, secrets)
 	if secrets != nil {
 		clear(secrets.OPRFKey)
 		clear(secrets.WrappedKey)
@@ -509,6 +593,10 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
 	var req loginFinishReq
 	if !readRequest(w, r, &req) {
 		return
@@ -522,7 +610,7 @@ func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	left := s.cfg.MaxAttempts - ls.attempts
-	if err := s.eng.finish(req.KE3, ls.clientMAC); err != nil {
+	if err := eng.finish(req.KE3, ls.clientMAC); err != nil {
 		s.endFailed(r.Context(), ls)
 		s.log.Info("vault audit: login failed", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
 		writeError(w, http.StatusForbidden, codeWrongPassword, WrongPasswordError{Left: left}.Error(), &left)
@@ -530,7 +618,7 @@ func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpSuccess, Account: ls.id, Generation: ls.generation})
 	if err != nil {
-		s.internalError(w, "resetting attempts", err)
+		s.stateError(w, "resetting attempts", err)
 		return
 	}
 	switch res.Status {
@@ -542,7 +630,7 @@ func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, codeNoSession, "the account changed during the login; start again", nil)
 		return
 	}
-	secrets, err := s.eng.openSecrets(s.mk, ls.id, res.Sealed)
+	secrets, err := eng.openSecrets(s.mk, ls.id, res.Sealed)
 	if err != nil {
 		s.internalError(w, "opening account secrets", err)
 		return
@@ -565,17 +653,21 @@ func (s *Server) handleLoginAbort(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
 	var req deleteReq
 	if !readRequest(w, r, &req) {
 		return
 	}
-	id := s.eng.accountID(req.Account)
+	id := eng.accountID(req.Account)
 	if s.accountLimited(w, r, req.Account, id) {
 		return
 	}
 	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpDelete, Account: id, OwnerHash: ownerHash(req.OwnerToken)})
 	if err != nil {
-		s.internalError(w, "deleting", err)
+		s.stateError(w, "deleting", err)
 		return
 	}
 	switch res.Status {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,11 +15,15 @@ import (
 // DBFileName is the bbolt database inside the data directory.
 const DBFileName = "vault.db"
 
-// Store is the single-node storage of the state machine: a bbolt file whose
-// writes go through apply. Concurrent Apply calls share one fsync through
-// bbolt's group commit (DB.Batch).
+// Store is the storage of the state machine: a bbolt file whose writes go
+// through apply. On a single node it is driven directly (Apply); in a
+// cluster the Raft FSM drives it with committed log entries. Concurrent
+// Apply calls share one fsync through bbolt's group commit (DB.Batch).
 type Store struct {
+	// mu guards db against the swap done by a Raft snapshot restore.
+	mu          sync.RWMutex
 	db          *bolt.DB
+	path        string
 	maxAttempts int
 }
 
@@ -28,6 +33,14 @@ func OpenStore(dir string, maxAttempts int) (*Store, error) {
 		return nil, fmt.Errorf("vault max attempts must be at least 1, got %d", maxAttempts)
 	}
 	path := filepath.Join(dir, DBFileName)
+	db, err := openBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, path: path, maxAttempts: maxAttempts}, nil
+}
+
+func openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("vault database %s is in use by another process; stop the other vault first", path)
@@ -50,11 +63,15 @@ func OpenStore(dir string, maxAttempts int) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("initialising vault database %s: %w", path, err)
 	}
-	return &Store{db: db, maxAttempts: maxAttempts}, nil
+	return db, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
 
 // Apply runs one command durably: it returns only after the change is
 // committed and synced to disk.
@@ -62,6 +79,8 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var res Result
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		// Batch may run this more than once; only the last run's result counts.
@@ -78,6 +97,8 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (Result, error) {
 // view returns a copy of the state of one account, for read-only checks
 // that an authoritative Apply repeats.
 func (s *Store) view(account [32]byte) (accountState, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var st accountState
 	var found bool
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -88,10 +109,10 @@ func (s *Store) view(account [32]byte) (accountState, bool, error) {
 	return st, found, err
 }
 
-// metaSecret returns the secret stored sealed under name in the meta bucket,
-// creating it with gen on first use. ad binds the sealed value to its name.
-func (s *Store) metaSecret(mk MasterKey, name string, gen func() ([]byte, error)) ([]byte, error) {
-	ad := []byte("chatsafe-vault/meta/" + name)
+// meta returns a copy of the sealed server secret name, or nil.
+func (s *Store) meta(name string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var sealed []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get([]byte(name)); v != nil {
@@ -99,41 +120,51 @@ func (s *Store) metaSecret(mk MasterKey, name string, gen func() ([]byte, error)
 		}
 		return nil
 	})
+	return sealed, err
+}
+
+// stateMachine is the vault's state as the server sees it: the single-node
+// Store, or a Raft node in front of one.
+type stateMachine interface {
+	// Apply runs a state change durably (in a cluster: committed on a quorum).
+	Apply(ctx context.Context, cmd Command) (Result, error)
+	view(account [32]byte) (accountState, bool, error)
+	meta(name string) ([]byte, error)
+	Close() error
+}
+
+// metaSecret returns the server secret stored sealed under name, creating
+// it with gen on first use. Creation goes through the state machine, so in
+// a cluster the first proposal wins and every node uses the same secret.
+// ad binds the sealed value to its name.
+func metaSecret(ctx context.Context, sm stateMachine, mk MasterKey, name string, gen func() ([]byte, error)) ([]byte, error) {
+	ad := []byte("chatsafe-vault/meta/" + name)
+	sealed, err := sm.meta(name)
 	if err != nil {
 		return nil, err
 	}
-	if sealed != nil {
-		pt, err := mk.Open(sealed, ad)
+	if sealed == nil {
+		pt, err := gen()
 		if err != nil {
-			return nil, fmt.Errorf("vault secret %q: %w", name, err)
+			return nil, err
 		}
-		return pt, nil
-	}
-	pt, err := gen()
-	if err != nil {
-		return nil, err
-	}
-	sealed, err = mk.Seal(pt, ad)
-	if err != nil {
-		return nil, err
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMeta)
-		if b.Get([]byte(name)) != nil {
-			return errMetaRace
+		fresh, err := mk.Seal(pt, ad)
+		clear(pt)
+		if err != nil {
+			return nil, err
 		}
-		return b.Put([]byte(name), sealed)
-	})
-	if errors.Is(err, errMetaRace) {
-		return s.metaSecret(mk, name, gen)
+		res, err := sm.Apply(ctx, Command{Op: OpInitMeta, Name: name, Sealed: fresh})
+		if err != nil {
+			return nil, fmt.Errorf("storing vault secret %q: %w", name, err)
+		}
+		sealed = res.Sealed
 	}
+	pt, err := mk.Open(sealed, ad)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vault secret %q: %w", name, err)
 	}
 	return pt, nil
 }
-
-var errMetaRace = errors.New("meta secret created concurrently")
 
 func randomBytes(n int) ([]byte, error) {
 	b := make([]byte, n)

@@ -113,6 +113,7 @@ const (
 	codeRateLimited   = "rate_limited"
 	codeNoSession     = "no_session"
 	codeInternal      = "internal"
+	codeNoQuorum      = "no_quorum" // 503: a cluster node cannot commit now
 )
 
 // errBadMessage marks a request that failed strict decoding or validation.
