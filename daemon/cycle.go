@@ -26,8 +26,16 @@ type backupReply struct {
 // backupLoop runs one backup cycle per change set, and one per request
 // from the socket. A change set's paths are only a hint: each cycle scans
 // the whole tree, and the repository's file cache makes unchanged files
-// cost a stat.
+// cost a stat. Scheduled prunes (prune.every) run here too, so that a
+// prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
+	var pruneC <-chan time.Time
+	var pruneT *time.Timer
+	if every := time.Duration(d.config().Prune.Every); every > 0 {
+		pruneT = time.NewTimer(d.untilPrune(every))
+		defer pruneT.Stop()
+		pruneC = pruneT.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,6 +49,9 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 		case r := <-d.backupReq:
 			res, err := d.cycle(ctx, "requested")
 			r.reply <- backupReply{res, err}
+		case <-pruneC:
+			d.prune(ctx)
+			pruneT.Reset(time.Duration(d.config().Prune.Every))
 		}
 	}
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// WrapUpload wraps each remote as the uploaders see it (fault
 	// injection in tests, such as remotes.Faulty latency); nil = as is.
 	WrapUpload func(remotes.Remote) remotes.Remote
+	// Retry tunes the retries of each call to a remote (Log is the
+	// daemon's); zero values take remotes' defaults.
+	Retry remotes.RetryOptions
 }
 
 // Daemon is the running service. Create it with New and start it with Run.
@@ -61,6 +64,7 @@ type Daemon struct {
 
 	ready     chan struct{} // closed once start-up is done
 	reloadCh  chan struct{}
+	restartCh chan struct{} // the source came back: new session, same config
 	backupReq chan backupRequest
 
 	// Set during start-up, then fixed.
@@ -73,9 +77,12 @@ type Daemon struct {
 	open      map[string]openRemote // by config name
 	uploaders []*uploader
 	scanning  bool
+	pruning   bool
+	lastPrune PruneStatus
 	lastErr   string
 	lastState string
 	releaseMu sync.Mutex
+	gate      *uploadGate // prune pauses the uploaders through it
 }
 
 type openRemote struct {
@@ -103,9 +110,11 @@ func New(opts Options) (*Daemon, error) {
 		ready:     make(chan struct{}),
 		started:   time.Now(),
 		reloadCh:  make(chan struct{}, 1),
+		restartCh: make(chan struct{}, 1),
 		backupReq: make(chan backupRequest),
 		open:      map[string]openRemote{},
 		lastState: statusapi.StateIdle,
+		gate:      newUploadGate(),
 	}
 	d.errs = &errLog{log: d.log, last: map[string]string{}}
 	d.metrics = newMetrics(d)
@@ -154,13 +163,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.keySource = src
-	rems, err := instance.OpenRemotes(ctx, cfg, d.log)
+	// Only the repository's remote must open now; the others are opened
+	// by the session, where one that fails is reported without stopping
+	// the daemon.
+	if len(cfg.Remotes) == 0 {
+		return fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
+	}
+	first, err := d.openRemote(ctx, cfg, cfg.Remotes[0])
 	if err != nil {
 		return err
 	}
-	for i, r := range rems {
-		d.open[cfg.Remotes[i].Name] = openRemote{conf: cfg.Remotes[i], remote: r}
-	}
+	d.open[cfg.Remotes[0].Name] = openRemote{conf: cfg.Remotes[0], remote: first}
 	defer func() {
 		d.mu.Lock()
 		for _, o := range d.open {
@@ -168,8 +181,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.mu.Unlock()
 	}()
-	d.readFrom = rems[0]
-	d.repo, err = repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, Log: d.log})
+	d.readFrom = first
+	d.repo, err = repo.Open(ctx, first, key, repo.Options{StateDir: cfg.StateDir, Log: d.log})
 	if errors.Is(err, repo.ErrLocked) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
@@ -186,7 +199,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
-		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(rems)), zap.String("key_source", src),
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", src),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.repo.Pending())))
 
 	close(d.ready)
@@ -202,17 +215,39 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
+// openRemote opens one configured remote with the daemon's retries.
+func (d *Daemon) openRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote) (remotes.Remote, error) {
+	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
+	if err != nil {
+		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+	}
+	ro := d.opts.Retry
+	ro.Log = d.log
+	return remotes.WithRetry(r, ro), nil
+}
+
 // serveSessions runs the watcher, the backup loop and the uploaders, and
-// starts them again with the new configuration on Reload.
+// starts them again with the new configuration on Reload, or with the
+// same one when the source directory was removed and created again.
 func (d *Daemon) serveSessions(ctx context.Context) error {
+	restarted := false
 	for {
 		sctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
 		s, err := d.newSession()
 		if err != nil {
 			cancel()
-			return err
+			if !restarted {
+				return err
+			}
+			// The source went away again before the new session could
+			// watch it: wait for it rather than stop the daemon.
+			d.log.Error("cannot watch the source directory; waiting for it to be back", zap.Error(err))
+			if err := d.waitForSource(ctx); err != nil || ctx.Err() != nil {
+				return err
+			}
+			continue
 		}
+		done := make(chan error, 1)
 		go func() { done <- s.Serve(sctx) }()
 		for waiting := true; waiting; {
 			select {
@@ -226,17 +261,40 @@ func (d *Daemon) serveSessions(ctx context.Context) error {
 					return err
 				}
 				return nil
+			case <-d.restartCh:
+				cancel()
+				if err := <-done; err != nil {
+					return err
+				}
+				restarted, waiting = true, false
 			case <-d.reloadCh:
 				if d.reload() {
 					cancel()
 					if err := <-done; err != nil {
 						return err
 					}
-					waiting = false
+					restarted, waiting = false, false
 				}
 			}
 		}
 	}
+}
+
+// waitForSource returns once the source directory is back (a restart was
+// requested) or ctx is done; a reload request is kept for the next session.
+func (d *Daemon) waitForSource(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.watchSource(wctx, d.config().Source, true) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-ctx.Done():
+	case <-d.restartCh:
+	}
+	return nil
 }
 
 // reload reads the configuration again and applies it; it reports

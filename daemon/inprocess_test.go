@@ -20,11 +20,22 @@ import (
 // runInProcess starts a daemon in this process; it stops with the test.
 func runInProcess(t testing.TB, in *install, opts daemon.Options) *daemon.Daemon {
 	t.Helper()
+	return runInProcessLog(t, in, opts, io.Discard)
+}
+
+// runInProcessLog is runInProcess with the daemon's log (info and up,
+// JSON lines) written to out.
+func runInProcessLog(t testing.TB, in *install, opts daemon.Options, out io.Writer) *daemon.Daemon {
+	t.Helper()
 	cfg, err := configs.Load(in.cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := logs.New(logs.Options{Level: "warn", Format: "json", Out: io.Discard})
+	level := "warn"
+	if out != io.Discard {
+		level = "info"
+	}
+	l, err := logs.New(logs.Options{Level: level, Format: "json", Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

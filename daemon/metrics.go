@@ -15,6 +15,9 @@ type metrics struct {
 	remoteErrors  *prometheus.CounterVec
 	deltaSize     prometheus.Histogram
 	lastSuccess   prometheus.Gauge
+	prunes        *prometheus.CounterVec
+	lastPrune     prometheus.Gauge
+	prunedObjects prometheus.Counter
 	handler       http.Handler
 }
 
@@ -37,6 +40,15 @@ func newMetrics(d *Daemon) *metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chatsafe_last_success_timestamp_seconds", Help: "Unix time of the last successful backup cycle.",
 		}),
+		prunes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatsafe_prunes_total", Help: "Scheduled prunes by result (ok, failed).",
+		}, []string{"result"}),
+		lastPrune: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatsafe_last_prune_timestamp_seconds", Help: "Unix time of the last successful scheduled prune.",
+		}),
+		prunedObjects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatsafe_pruned_objects_total", Help: "Objects deleted from remotes by scheduled prunes.",
+		}),
 	}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chatsafe_pending_deltas", Help: "Deltas in the local spool, not yet on every remote.",
@@ -49,7 +61,10 @@ func newMetrics(d *Daemon) *metrics {
 	for _, r := range []string{"committed", "unchanged", "failed"} {
 		m.backups.WithLabelValues(r)
 	}
-	reg.MustRegister(m.backups, m.uploadedBytes, m.remoteErrors, m.deltaSize, m.lastSuccess, pending,
+	for _, r := range []string{"ok", "failed"} {
+		m.prunes.WithLabelValues(r)
+	}
+	reg.MustRegister(m.backups, m.uploadedBytes, m.remoteErrors, m.deltaSize, m.lastSuccess, m.prunes, m.lastPrune, m.prunedObjects, pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

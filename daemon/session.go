@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/configs"
-	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/watcher"
 )
 
@@ -50,15 +48,15 @@ func (d *Daemon) newSession() (*session, error) {
 			ok = false
 		}
 		if !ok {
-			r, err := remotes.Open(context.Background(), rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
+			r, err := d.openRemote(context.Background(), cfg, rc)
 			if err != nil {
 				// A remote that cannot even be opened (bad spec) must not
 				// stop the others; it shows in status as failing.
 				d.log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
-				s.uploaders = append(s.uploaders, newBrokenUploader(d, rc.Name, fmt.Errorf("opening remote %q: %w", rc.Name, err)))
+				s.uploaders = append(s.uploaders, newBrokenUploader(d, rc.Name, err))
 				continue
 			}
-			o = openRemote{conf: rc, remote: remotes.WithRetry(r, remotes.RetryOptions{Log: d.log})}
+			o = openRemote{conf: rc, remote: r}
 			d.open[rc.Name] = o
 		}
 		up := o.remote
@@ -82,6 +80,7 @@ func (s *session) Serve(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.w.Run(ctx) })
 	g.Go(func() error { return s.d.backupLoop(ctx, s.w) })
+	g.Go(func() error { return s.d.watchSource(ctx, s.cfg.Source, false) })
 	for _, u := range s.uploaders {
 		g.Go(func() error { return u.Serve(ctx) })
 	}

@@ -10,10 +10,15 @@ import (
 // state derives the daemon's state from what is really happening.
 func (d *Daemon) state() string {
 	d.mu.Lock()
-	scanning, lastErr, ups := d.scanning, d.lastErr, d.uploaders
+	scanning, pruning, lastErr, ups := d.scanning, d.pruning, d.lastErr, d.uploaders
 	d.mu.Unlock()
 	if scanning {
 		return statusapi.StateScanning
+	}
+	if pruning {
+		// A prune uploads compacted deltas and deletes obsolete ones:
+		// the remotes are changing, which is what "uploading" tells.
+		return statusapi.StateUploading
 	}
 	failing := lastErr != ""
 	for _, u := range ups {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -72,6 +73,9 @@ func (u *uploader) Serve(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errPaused) {
+			continue // the next pass waits for the prune to end
+		}
 		if err == nil {
 			backoff = backoffInitial
 			select {
@@ -103,7 +107,20 @@ func (u *uploader) Serve(ctx context.Context) error {
 // at the first failure (order matters: a delta's parent must be there
 // before it).
 func (u *uploader) sync(ctx context.Context) error {
-	err := u.syncOnce(ctx)
+	pctx, done, err := u.d.gate.enter(ctx)
+	if err != nil {
+		return err
+	}
+	err = u.syncOnce(pctx)
+	paused := err != nil && pctx.Err() != nil && ctx.Err() == nil
+	done()
+	if paused {
+		u.mu.Lock()
+		u.uploading = false
+		u.mu.Unlock()
+		u.d.noteState()
+		return errPaused
+	}
 	u.mu.Lock()
 	u.uploading = false
 	if err != nil && ctx.Err() == nil {
@@ -175,6 +192,28 @@ func (u *uploader) syncOnce(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// healthy reports whether the remote is open and its last pass worked.
+func (u *uploader) healthy() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.remote != nil && u.lastErr == ""
+}
+
+func (u *uploader) lastError() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lastErr
+}
+
+// forget drops what the uploader knew of its remote's contents, so that
+// its next pass lists the remote again (after a prune changed it).
+func (u *uploader) forget() {
+	u.mu.Lock()
+	u.listed = false
+	u.has = map[string]bool{}
+	u.mu.Unlock()
 }
 
 // holds reports whether the remote is known to hold delta name.
