@@ -140,6 +140,9 @@ func startRaftNode(cfg ServerConfig, cert tls.Certificate, st *Store) (n *raftNo
 			return nil, fmt.Errorf("vault cluster: --peers must list this node (%s) too", cc.NodeID)
 		}
 	}
+	if _, err := os.Stat(cc.CAFile); err != nil {
+		return nil, fmt.Errorf("vault cluster: peer CA file: %w (make each node's certificate with chatsafe vault cert and concatenate them, or use a cluster CA)", err)
+	}
 	srvTLS, cliTLS, err := peerTLS(cert, cc.CAFile)
 	if err != nil {
 		return nil, err
@@ -251,6 +254,16 @@ func startRaftNode(cfg ServerConfig, cert tls.Certificate, st *Store) (n *raftNo
 	has, err := raft.HasExistingState(logs, n.logStore, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("vault cluster: reading the raft state: %w", err)
+	}
+	if !has {
+		// A database from a single-node vault (or another cluster) would
+		// hold secrets and counters the other replicas never saw.
+		if used, err := st.inUse(); err != nil || used {
+			if err == nil {
+				err = fmt.Errorf("vault cluster: %s already holds a vault's data but %s holds no raft state; a node joins a cluster with an empty database (move the old one away)", st.path, dir)
+			}
+			return nil, err
+		}
 	}
 	if !has && len(cc.Peers) > 0 {
 		var conf raft.Configuration

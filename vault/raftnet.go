@@ -32,13 +32,9 @@ const (
 // nodes' own self-signed certificates concatenated. Host names are not
 // checked: membership is what caFile says, not what DNS says.
 func peerTLS(cert tls.Certificate, caFile string) (server, client *tls.Config, err error) {
-	pemBytes, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("vault cluster: reading the peer CA file (--cluster-ca): %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, nil, fmt.Errorf("vault cluster: %s holds no PEM certificate; give the cluster CA, or every node's tls/cert.pem concatenated", caFile)
+	cas := &caPool{path: caFile}
+	if _, err := cas.get(); err != nil {
+		return nil, nil, err
 	}
 	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 {
@@ -56,7 +52,11 @@ func peerTLS(cert tls.Certificate, caFile string) (server, client *tls.Config, e
 		for _, c := range certs[1:] {
 			inter.AddCert(c)
 		}
-		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		pool, err := cas.get()
+		if err != nil {
+			return err
+		}
+		_, err = certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err != nil {
 			return fmt.Errorf("vault peer certificate is not trusted by the cluster CA file: %w", err)
 		}
@@ -77,6 +77,45 @@ func peerTLS(cert tls.Certificate, caFile string) (server, client *tls.Config, e
 		MinVersion:            tls.VersionTLS13,
 	}
 	return server, client, nil
+}
+
+// caPool is the cluster CA file, read again when it changes, so that a
+// new node's certificate can be added to every node's file without a
+// restart.
+type caPool struct {
+	path string
+	mu   sync.Mutex
+	mod  time.Time
+	size int64
+	pool *x509.CertPool
+}
+
+func (c *caPool) get() (*x509.CertPool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := os.Stat(c.path)
+	if err == nil && c.pool != nil && st.ModTime().Equal(c.mod) && st.Size() == c.size {
+		return c.pool, nil
+	}
+	var pemBytes []byte
+	if err == nil {
+		pemBytes, err = os.ReadFile(c.path)
+	}
+	if err != nil {
+		if c.pool != nil {
+			return c.pool, nil // keep the last good one
+		}
+		return nil, fmt.Errorf("vault cluster: reading the peer CA file (--cluster-ca): %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		if c.pool != nil {
+			return c.pool, nil
+		}
+		return nil, fmt.Errorf("vault cluster: %s holds no PEM certificate; give the cluster CA, or every node's tls/cert.pem concatenated", c.path)
+	}
+	c.pool, c.mod, c.size = pool, st.ModTime(), st.Size()
+	return pool, nil
 }
 
 // streamLayer is raft's transport over TLS, sharing the port with the

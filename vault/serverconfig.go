@@ -25,6 +25,13 @@ type serverConfigFile struct {
 	AddressBurst int      `yaml:"address_burst"`
 	AccountRate  *float64 `yaml:"account_rate"`
 	AccountBurst int      `yaml:"account_burst"`
+
+	// Cluster (see ClusterConfig); node_id turns it on.
+	NodeID        string `yaml:"node_id"`
+	RaftListen    string `yaml:"raft_listen"`
+	RaftAdvertise string `yaml:"raft_advertise"`
+	Peers         string `yaml:"peers"` // 1=host:port,2=host:port,...
+	ClusterCA     string `yaml:"cluster_ca"`
 }
 
 // LoadServerConfigFile reads a vault server config file (YAML) into cfg;
@@ -85,5 +92,16 @@ func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 	if f.AccountBurst != 0 {
 		cfg.AccountBurst = f.AccountBurst
 	}
+	if f.NodeID == "" {
+		if f.RaftListen != "" || f.Peers != "" || f.ClusterCA != "" || f.RaftAdvertise != "" {
+			return fmt.Errorf("vault config %s: raft_listen, raft_advertise, peers and cluster_ca need node_id", path)
+		}
+		return nil
+	}
+	peers, err := ParsePeers(f.Peers)
+	if err != nil {
+		return fmt.Errorf("vault config %s: peers: %w", path, err)
+	}
+	cfg.Cluster = &ClusterConfig{NodeID: f.NodeID, RaftListen: f.RaftListen, RaftAdvertise: f.RaftAdvertise, Peers: peers, CAFile: f.ClusterCA}
 	return nil
 }

@@ -123,6 +123,22 @@ func (s *Store) meta(name string) ([]byte, error) {
 	return sealed, err
 }
 
+// inUse reports whether the database holds any account or server secret.
+func (s *Store) inUse() (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	used := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAccounts, bucketMeta} {
+			if k, _ := tx.Bucket(b).Cursor().First(); k != nil {
+				used = true
+			}
+		}
+		return nil
+	})
+	return used, err
+}
+
 // stateMachine is the vault's state as the server sees it: the single-node
 // Store, or a Raft node in front of one.
 type stateMachine interface {

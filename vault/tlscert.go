@@ -24,6 +24,17 @@ const (
 	tlsKeyFile  = "tls/key.pem"
 )
 
+// EnsureCertificate makes the self-signed certificate of a node (for the
+// listen host) in DataDir/tls if there is none yet, and returns its path:
+// cluster nodes need each other's certificates (--cluster-ca) before they
+// first start.
+func EnsureCertificate(listen, dataDir string) (string, error) {
+	if _, err := loadOrCreateCert(ServerConfig{Listen: listen, DataDir: dataDir}); err != nil {
+		return "", err
+	}
+	return filepath.Join(dataDir, TLSCertFile), nil
+}
+
 // loadOrCreateCert loads the configured certificate, or the generated one
 // in DataDir/tls, creating it on first start.
 func loadOrCreateCert(cfg ServerConfig) (tls.Certificate, error) {
