@@ -29,7 +29,9 @@ type daemonResult struct {
 	// Seconds until that snapshot was also on the remote (pending_deltas 0).
 	UploadedS       []float64 `json:"uploaded_s,omitempty"`
 	UploadedMedianS float64   `json:"uploaded_median_s,omitempty"`
-	MaxRSS          int64     `json:"max_rss_bytes,omitempty"`
+	// Bytes written to the repository directory per one-message snapshot.
+	WrittenBytes []int64 `json:"written_bytes,omitempty"`
+	MaxRSS       int64   `json:"max_rss_bytes,omitempty"`
 }
 
 // pollEvery is how often the daemon's status is asked for. The daemon is
@@ -91,6 +93,11 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		res.Note = fmt.Sprintf("not measured (daemon not ready: %v; see %s)", err, logf.Name())
 		return res
 	}
+	before, err := listTree(t.RepoDir())
+	if err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
+		return res
+	}
 	for range trials {
 		var prev uint64
 		if st.LastSnapshot != nil {
@@ -117,6 +124,13 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 			return res
 		}
 		res.UploadedS = append(res.UploadedS, time.Since(committed).Seconds())
+		after, err := listTree(t.RepoDir())
+		if err != nil {
+			res.Note = fmt.Sprintf("not measured: %v", err)
+			return res
+		}
+		res.WrittenBytes = append(res.WrittenBytes, written(before, after))
+		before = after
 	}
 	res.Measured = true
 	res.SnapshotMedianS = median(res.SnapshotS)

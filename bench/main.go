@@ -164,6 +164,11 @@ func runBench(ctx context.Context, o options) (err error) {
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
 			return err
 		}
+		if d := t.StateDir(); d != "" {
+			if _, r.LocalStateBytes, err = treeSize(d); err != nil {
+				return err
+			}
+		}
 		listings[i], err = listTree(t.RepoDir())
 		return err
 	})

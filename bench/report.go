@@ -59,6 +59,8 @@ type ToolResult struct {
 	FirstBackupCPU float64 `json:"first_backup_cpu_s"` // user + system
 	// StoredBytes is the repository directory's size after the first backup.
 	StoredBytes int64 `json:"stored_bytes"`
+	// LocalStateBytes is the tool's local state (cache, spool) then.
+	LocalStateBytes int64 `json:"local_state_bytes"`
 	// Bytes of new or rewritten files in the repository directory: after
 	// the small change's commits (still in the -wal), after the
 	// checkpoint, and both (the whole cost of the change).
@@ -287,16 +289,20 @@ func writeMarkdown(w io.Writer, res *Results) {
 		}
 	}
 	fmt.Fprint(w, "\nRatios are to restic in the same run (lower is better). Small change = 100 new + 100 edited messages, one commit each; bytes written = new or rewritten files in the repository directory, summed over the backup right after the commits (still in the -wal) and the one after the app's checkpoint:\n\n")
-	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys) | restore CPU |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys) | restore CPU | local state |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Tools {
 		if r.Error == "" {
-			fmt.Fprintf(w, "| %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes),
-				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU)
+			fmt.Fprintf(w, "| %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes),
+				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU, mb(r.LocalStateBytes))
 		}
 	}
 	if res.Daemon.Measured {
-		fmt.Fprintf(w, "\nDaemon (quiet period %.0f s): commit → committed snapshot %s s (median %.2f s); → on the remote median %.2f s; daemon peak RSS %s.\n",
-			res.Daemon.QuietS, joinFloats(res.Daemon.SnapshotS), res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS, mb(res.Daemon.MaxRSS))
+		var sizes []string
+		for _, n := range res.Daemon.WrittenBytes {
+			sizes = append(sizes, mb(n))
+		}
+		fmt.Fprintf(w, "\nDaemon (quiet period %.0f s): commit → committed snapshot %s s (median %.2f s); → on the remote median %.2f s; each one-message snapshot wrote %s; daemon peak RSS %s.\n",
+			res.Daemon.QuietS, joinFloats(res.Daemon.SnapshotS), res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS, strings.Join(sizes, ", "), mb(res.Daemon.MaxRSS))
 	}
 	fmt.Fprint(w, "\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range res.Targets {

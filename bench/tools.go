@@ -31,6 +31,9 @@ type tool interface {
 	Restore(ctx context.Context, dst string) (procResult, string, error)
 	// RepoDir is the repository directory whose size is "bytes stored".
 	RepoDir() string
+	// StateDir is the tool's local state on the device (caches, spool),
+	// or "" when it keeps none.
+	StateDir() string
 }
 
 // installHint says how to get each comparison tool on Debian.
@@ -83,10 +86,11 @@ type chatsafeTool struct {
 	lastAdded int64
 }
 
-func (t *chatsafeTool) Name() string    { return "chatsafe" }
-func (t *chatsafeTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
-func (t *chatsafeTool) config() string  { return filepath.Join(t.dir, "config.yaml") }
-func (t *chatsafeTool) socket() string  { return filepath.Join(t.dir, "chatsafe.sock") }
+func (t *chatsafeTool) Name() string     { return "chatsafe" }
+func (t *chatsafeTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
+func (t *chatsafeTool) config() string   { return filepath.Join(t.dir, "config.yaml") }
+func (t *chatsafeTool) socket() string   { return filepath.Join(t.dir, "chatsafe.sock") }
+func (t *chatsafeTool) StateDir() string { return filepath.Join(t.dir, "state") }
 
 func (t *chatsafeTool) Version(ctx context.Context) string {
 	r, err := run(ctx, command{name: t.bin, args: []string{"--version"}})
@@ -102,7 +106,7 @@ func (t *chatsafeTool) Init(ctx context.Context) error {
 	}
 	_, err := run(ctx, command{name: t.bin, args: []string{"init",
 		"--source", t.src, "--remote", t.RepoDir(), "--config", t.config(),
-		"--state-dir", filepath.Join(t.dir, "state"), "--recovery-key-out", filepath.Join(t.dir, "recovery-key")}})
+		"--state-dir", t.StateDir(), "--recovery-key-out", filepath.Join(t.dir, "recovery-key")}})
 	if err != nil {
 		return err
 	}
@@ -141,11 +145,12 @@ func (t *chatsafeTool) Restore(ctx context.Context, dst string) (procResult, str
 
 type resticTool struct{ bin, dir, src string }
 
-func (t *resticTool) Name() string    { return "restic" }
-func (t *resticTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *resticTool) Name() string     { return "restic" }
+func (t *resticTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
+func (t *resticTool) StateDir() string { return filepath.Join(t.dir, "cache") }
 func (t *resticTool) env() []string {
 	return []string{"RESTIC_REPOSITORY=" + t.RepoDir(), "RESTIC_PASSWORD=" + benchPassword,
-		"RESTIC_CACHE_DIR=" + filepath.Join(t.dir, "cache")}
+		"RESTIC_CACHE_DIR=" + t.StateDir()}
 }
 
 func (t *resticTool) Version(ctx context.Context) string {
@@ -178,11 +183,12 @@ func (t *resticTool) Restore(ctx context.Context, dst string) (procResult, strin
 
 type borgTool struct{ bin, dir, src string }
 
-func (t *borgTool) Name() string    { return "borg" }
-func (t *borgTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
+func (t *borgTool) Name() string     { return "borg" }
+func (t *borgTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
+func (t *borgTool) StateDir() string { return filepath.Join(t.dir, "base") }
 func (t *borgTool) env() []string {
 	return []string{"BORG_REPO=" + t.RepoDir(), "BORG_PASSPHRASE=" + benchPassword,
-		"BORG_BASE_DIR=" + filepath.Join(t.dir, "base"), "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes"}
+		"BORG_BASE_DIR=" + t.StateDir(), "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes"}
 }
 
 func (t *borgTool) Version(ctx context.Context) string {
@@ -223,9 +229,10 @@ func (t *borgTool) Restore(ctx context.Context, dst string) (procResult, string,
 
 type rcloneTool struct{ bin, dir, src string }
 
-func (t *rcloneTool) Name() string    { return "rclone" }
-func (t *rcloneTool) RepoDir() string { return filepath.Join(t.dir, "repo") }
-func (t *rcloneTool) conf() string    { return filepath.Join(t.dir, "rclone.conf") }
+func (t *rcloneTool) Name() string     { return "rclone" }
+func (t *rcloneTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
+func (t *rcloneTool) conf() string     { return filepath.Join(t.dir, "rclone.conf") }
+func (t *rcloneTool) StateDir() string { return "" }
 
 func (t *rcloneTool) Version(ctx context.Context) string {
 	r, err := run(ctx, command{name: t.bin, args: []string{"version"}})
