@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,13 +53,29 @@ func runInProcessLog(t testing.TB, in *install, opts daemon.Options, out io.Writ
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	stopFns.Store(d, stop)
 	return d
+}
+
+// stopFns holds each in-process daemon's stop function.
+var stopFns sync.Map
+
+// stopInProcess stops an in-process daemon before the test ends and
+// waits for Run to return.
+func stopInProcess(d *daemon.Daemon) {
+	if f, ok := stopFns.LoadAndDelete(d); ok {
+		f.(func())()
+	}
 }
 
 // waitFor re-checks the daemon's status after each of its events.

@@ -75,11 +75,15 @@ func (d *Daemon) prune(ctx context.Context) {
 	d.mu.Lock()
 	ups := d.uploaders
 	d.mu.Unlock()
+	var pruned []*uploader
 	defer func() {
-		// The remotes' contents changed under the uploaders: they list
-		// them again before uploading anything.
-		for _, u := range ups {
-			u.forget()
+		// Prune changed what the remotes it was given hold: their
+		// uploaders learn it again before uploading anything, and before
+		// the state says idle. The others were not touched.
+		for _, u := range pruned {
+			if err := u.relist(ctx); err != nil {
+				u.forget()
+			}
 		}
 		d.gate.resume()
 		d.wakeUploaders()
@@ -101,6 +105,7 @@ func (d *Daemon) prune(ctx context.Context) {
 			d.log.Info("prune leaves out a failing remote; it catches up later", zap.String("remote", u.name))
 			continue
 		}
+		pruned = append(pruned, u)
 		if u.isRepo {
 			rems = append([]remotes.Remote{u.remote}, rems...)
 			names = append([]string{u.name}, names...)

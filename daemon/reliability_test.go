@@ -175,3 +175,13 @@ func TestNetworkRemoteDownAtStart(t *testing.T) {
 	waitFor(t, d, "r1 to catch up", idle)
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
 }
+
+// waitCh waits for ch to close, for at most a minute.
+func waitCh(t testing.TB, ch <-chan struct{}, what string, log fmt.Stringer) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timed out waiting for %s; log:\n%s", what, log)
+	}
+}

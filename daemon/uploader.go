@@ -148,16 +148,9 @@ func (u *uploader) syncOnce(ctx context.Context) error {
 				return err
 			}
 		}
-		objs, err := u.remote.List(ctx, "deltas")
-		if err != nil {
-			return fmt.Errorf("listing %s: %w", u.name, err)
+		if err := u.relist(ctx); err != nil {
+			return err
 		}
-		u.mu.Lock()
-		for _, o := range objs {
-			u.has[o.Name] = true
-		}
-		u.listed = true
-		u.mu.Unlock()
 	}
 	for _, di := range u.d.repo.LiveDeltas() {
 		u.mu.Lock()
@@ -207,12 +200,27 @@ func (u *uploader) lastError() string {
 	return u.lastErr
 }
 
-// forget drops what the uploader knew of its remote's contents, so that
-// its next pass lists the remote again (after a prune changed it).
+// relist learns which deltas the remote holds, replacing what was known.
+func (u *uploader) relist(ctx context.Context) error {
+	objs, err := u.remote.List(ctx, "deltas")
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", u.name, err)
+	}
+	has := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		has[o.Name] = true
+	}
+	u.mu.Lock()
+	u.has = has
+	u.listed = true
+	u.mu.Unlock()
+	return nil
+}
+
+// forget makes the next pass list the remote again.
 func (u *uploader) forget() {
 	u.mu.Lock()
 	u.listed = false
-	u.has = map[string]bool{}
 	u.mu.Unlock()
 }
 
