@@ -3,8 +3,10 @@ package daemon_test
 import (
 	"bytes"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -74,6 +76,14 @@ func TestScheduledPrune(t *testing.T) {
 	}
 	if maxDeltas > 8 {
 		t.Fatalf("r0 held up to %d deltas between prunes every 4 cycles", maxDeltas)
+	}
+	rec := httptest.NewRecorder()
+	d.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, m := range []string{`chatsafe_prunes_total{result="ok"}`, "chatsafe_last_prune_timestamp_seconds", "chatsafe_pruned_objects_total"} {
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m) + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
+		if line == nil || line[1] == "0" {
+			t.Errorf("metric %s missing or zero:\n%s", m, rec.Body.String())
+		}
 	}
 	if n := len(d.Snapshots()); n != 3 {
 		t.Fatalf("%d snapshots after the prune, want 3", n)

@@ -29,8 +29,18 @@ var fastRetry = remotes.RetryOptions{Attempts: 2, Initial: 10 * time.Millisecond
 // and extra top-level YAML.
 func newInstallSpec(t testing.TB, specs []string, extra string) *install {
 	t.Helper()
+	return newInstallOn(t, specs, extra, "")
+}
+
+// newInstallOn is newInstallSpec with the state directory at state ("":
+// in the install's directory).
+func newInstallOn(t testing.TB, specs []string, extra, state string) *install {
+	t.Helper()
 	dir := t.TempDir()
-	in := &install{dir: dir, src: filepath.Join(dir, "chats"), state: filepath.Join(dir, "state"),
+	if state == "" {
+		state = filepath.Join(dir, "state")
+	}
+	in := &install{dir: dir, src: filepath.Join(dir, "chats"), state: state,
 		cfgPath: filepath.Join(dir, "chatsafe.yaml"), sock: filepath.Join(dir, "run", "chatsafe.sock"), remotes: specs}
 	if err := os.MkdirAll(filepath.Join(in.src, "Media"), 0o755); err != nil {
 		t.Fatal(err)

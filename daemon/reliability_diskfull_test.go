@@ -1,0 +1,97 @@
+package daemon_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/daemon"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
+// it when the test ends. CI runs the tests as root; where mounting is not
+// allowed the test fails rather than skips.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a %d-byte tmpfs (the disk-full test needs root): %v: %s", size, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("unmounting %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestStateDiskFull: the daemon's state directory (spool, caches) fills
+// up. The cycle fails with an error that says so, in the status; the
+// daemon keeps running; once space is back the next cycle completes and
+// the remote passes check --read-data and restores to the directory.
+func TestStateDiskFull(t *testing.T) {
+	state := mountTmpfs(t, 16<<20)
+	remote := filepath.Join(t.TempDir(), "remote")
+	in := newInstallOn(t, []string{remote}, "", state)
+	chat := openChat(t, in.src)
+	chat.write(t, 100)
+	d := runInProcess(t, in, daemon.Options{})
+	first := waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(state, &fs); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(state, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(fs.Bavail)*fs.Bsize-256<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in.src, "Media", "VID-1.mp4"), randomBytes(1, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chat.write(t, 10)
+	_, err := d.Backup(t.Context(), statusapi.BackupRequest{})
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("backup with the state directory full: %v; want an error that says the disk is full", err)
+	}
+	st := d.Status()
+	if st.State != statusapi.StateError || !strings.Contains(st.LastError, "no space left on device") || st.LastSnapshot.Seq != first.LastSnapshot.Seq {
+		t.Fatalf("status with the disk full: %+v", st)
+	}
+	if n := len(spoolFiles(t, in.state)); n != 0 {
+		t.Fatalf("%d files left in the spool by the failed cycle", n)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	res := backupNow(t, d)
+	if res.Snapshot == nil || res.Snapshot.Seq != first.LastSnapshot.Seq+1 {
+		t.Fatalf("backup once space is back: %+v", res)
+	}
+	waitFor(t, d, "the upload", func(st statusapi.Status) bool { return idle(st) && st.LastError == "" })
+	r, err := remotes.Open(t.Context(), remote, remotes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rp, err := repo.Open(t.Context(), r, in.key, repo.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	if _, err := rp.Check(t.Context(), repo.CheckOptions{ReadData: true}); err != nil {
+		t.Fatalf("check --read-data once space is back: %v", err)
+	}
+	sameTree(t, in.src, restoreFrom(t, remote, in.key))
+}
