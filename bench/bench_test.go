@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +154,54 @@ func TestSmallChangeCommitsToTheLiveDatabase(t *testing.T) {
 	}
 	if err := c.Writer.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWrittenCountsNewAndRewrittenFiles(t *testing.T) {
+	before := listing{"a": {size: 10, mtime: 1}, "b": {size: 20, mtime: 1}, "gone": {size: 5, mtime: 1}}
+	after := listing{"a": {size: 10, mtime: 1}, "b": {size: 25, mtime: 2}, "c": {size: 7, mtime: 3}}
+	if got := written(before, after); got != 32 {
+		t.Errorf("written = %d, want 25 (rewritten b) + 7 (new c) = 32", got)
+	}
+}
+
+func TestReportRatiosAndTargets(t *testing.T) {
+	res := &Results{
+		Date:   "2026-01-02T03:04:05Z",
+		Corpus: CorpusInfo{Spec: FullSpec},
+		Tools: []ToolResult{
+			{Tool: "chatsafe", FirstBackupS: 4, StoredBytes: 100, SmallChangeBytes: 1, RestoreS: 12, PeakRSS: 200e6},
+			{Tool: "restic", FirstBackupS: 10, StoredBytes: 100, SmallChangeBytes: 100, RestoreS: 10, PeakRSS: 100e6},
+			{Tool: "borg", Error: "create: exit status 2"},
+		},
+		Daemon: daemonResult{Measured: true, QuietS: 2, SnapshotS: []float64{2.1, 5, 2.0}, SnapshotMedianS: median([]float64{2.1, 5, 2.0})},
+	}
+	res.evaluate()
+	met := map[string]bool{}
+	for _, tg := range res.Targets {
+		if tg.Met == nil {
+			t.Fatalf("target %q was not judged: %+v", tg.Name, tg)
+		}
+		met[tg.Name] = *tg.Met
+	}
+	want := map[string]bool{"first backup": true, "small change: bytes written": true, "restore": false, "commit → snapshot": true, "peak RSS": false}
+	for name, w := range want {
+		if met[name] != w {
+			t.Errorf("target %q met = %v, want %v", name, met[name], w)
+		}
+	}
+	var md strings.Builder
+	writeMarkdown(&md, res)
+	for _, s := range []string{"4.00 s (0.40×)", "0.000 MB (0.010×)", "12.00 s (1.20×)", "2.10 s", "| borg | failed |", "missed by 20%"} {
+		if !strings.Contains(md.String(), s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md.String())
+		}
+	}
+	svg := chartSVG(res)
+	if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+		t.Errorf("chart is not well-formed XML: %v", err)
+	}
+	if !strings.Contains(svg, "0.40×") {
+		t.Error("chart lacks chatsafe's first-backup ratio")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -115,7 +116,7 @@ func runBench(ctx context.Context, o options) (err error) {
 	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}
 
 	bin := o.chatsafeBin
-	if bin == "" && contains(o.tools, "chatsafe") {
+	if bin == "" && slices.Contains(o.tools, "chatsafe") {
 		bin = filepath.Join(work, "bin", "chatsafe")
 		logf("building chatsafe (go build -o %s ./cmd/chatsafe)", bin)
 		if _, err := run(ctx, command{name: "go", args: []string{"build", "-o", bin, "./cmd/chatsafe"}}); err != nil {
@@ -266,7 +267,7 @@ func runBench(ctx context.Context, o options) (err error) {
 	}
 	res.evaluate()
 
-	if o.profile && contains(o.tools, "chatsafe") {
+	if o.profile && slices.Contains(o.tools, "chatsafe") {
 		logf("profiling chatsafe's backup in-process")
 		prof, err := profileBackup(ctx, corpus, filepath.Join(work, "profile"), o.out)
 		if err != nil {
@@ -288,15 +289,6 @@ func each(tools []tool, runs []*ToolResult, fn func(i int, t tool, r *ToolResult
 			runs[i].fail("", err)
 		}
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // machineInfo describes where the run happened.

@@ -365,7 +365,7 @@ func chartSVG(res *Results) string {
 		}
 	}
 	groupH := 18 + len(tools)*(barH+gap) + groupGap
-	height := top + len(metrics)*groupH + 40
+	height := top + len(metrics)*groupH + 48
 	x := func(r float64) float64 {
 		l := math.Log10(r)
 		l = math.Max(lo, math.Min(hi, l))
@@ -394,7 +394,7 @@ func chartSVG(res *Results) string {
 			if !math.IsNaN(ratio) && ratio > 0 {
 				w := x(ratio) - left
 				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, w, barH, orDefault(colors[r.Tool], "#777"))
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#333">%s (%s)</text>`+"\n", left+w+4, y+barH-4, fmtRatio(ratio), xmlEscape(m.format(m.value(r))))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#333" stroke="white" stroke-width="3" paint-order="stroke">%s (%s)</text>`+"\n", left+w+4, y+barH-4, fmtRatio(ratio), xmlEscape(m.format(m.value(r))))
 			} else {
 				fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#999">n/a</text>`+"\n", left+4, y+barH-4)
 			}
@@ -402,6 +402,11 @@ func chartSVG(res *Results) string {
 		}
 		y += groupGap
 	}
+	note := "commit → snapshot: " + orDefault(res.Daemon.Note, "not measured")
+	if res.Daemon.Measured {
+		note = fmt.Sprintf("chatsafe daemon, commit → snapshot: median %.2f s (quiet period %.0f s)", res.Daemon.SnapshotMedianS, res.Daemon.QuietS)
+	}
+	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#333">%s</text>`+"\n", height-2, xmlEscape(note))
 	b.WriteString("</svg>\n")
 	return b.String()
 }
