@@ -50,17 +50,26 @@ func (r *Repository) sealBlob(dst []byte, id crypt.ID, plain []byte, incompressi
 // openBlob authenticates, decompresses and verifies a sealed blob: the
 // plaintext must hash to the id the index gives, so a swapped or
 // substituted blob is caught even if it were sealed with our key.
-func (r *Repository) openBlob(loc blobLoc, sealed []byte, dst []byte) ([]byte, error) {
+// openScratch holds a reader's reusable buffers; the plaintext openBlob
+// returns lives in one of them until the next call.
+type openScratch struct{ payload, plain []byte }
+
+func (r *Repository) openBlob(loc blobLoc, sealed []byte, s *openScratch) ([]byte, error) {
+	if s == nil {
+		s = &openScratch{}
+	}
 	e := loc.entry
 	name := loc.d.ref.name()
-	payload, err := r.aead.Open(dst[:0], sealed, crypt.AssociatedData(adBlob, r.cfg.RepoID, e.ID[:]))
+	payload, err := r.aead.Open(s.payload[:0], sealed, crypt.AssociatedData(adBlob, r.cfg.RepoID, e.ID[:]))
+	s.payload = payload
 	if err != nil {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
 	}
 	plain := payload
 	if e.Comp == compZstd {
 		_, dec := zstdCodecs()
-		plain, err = dec.DecodeAll(payload, make([]byte, 0, e.RawLen))
+		plain, err = dec.DecodeAll(payload, s.plain[:0])
+		s.plain = plain
 		if err != nil {
 			return nil, integrityErr(name, fmt.Sprintf("blob %s does not decompress", e.ID), err)
 		}

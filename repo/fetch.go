@@ -58,21 +58,19 @@ func (r *Repository) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id 
 	})
 	for range workers {
 		g.Go(func() error {
-			var buf []byte
+			var scratch openScratch
 			for j := range jobs {
 				for _, loc := range j.fr.locs {
 					off := loc.entry.Offset - j.fr.lo
-					plain, err := r.openBlob(loc, j.raw[off:off+uint64(loc.entry.SealedLen)], buf)
+					plain, err := r.openBlob(loc, j.raw[off:off+uint64(loc.entry.SealedLen)], &scratch)
 					if err != nil {
 						return err
 					}
 					if err := fn(loc.entry.ID, plain); err != nil {
 						return err
 					}
-					if loc.entry.Comp == compNone {
-						buf = plain[:0]
-					}
 				}
+				putRangeBuf(j.raw)
 			}
 			return nil
 		})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -25,7 +26,7 @@ func (r *Repository) readRange(ctx context.Context, d *delta, off, length int64)
 		f, err := os.Open(d.spoolPath)
 		if err == nil {
 			defer f.Close()
-			buf := make([]byte, length)
+			buf := getRangeBuf(length)
 			if _, err := f.ReadAt(buf, off); err != nil {
 				return nil, integrityErr(name, "spooled copy is short", err)
 			}
@@ -40,7 +41,7 @@ func (r *Repository) readRange(ctx context.Context, d *delta, off, length int64)
 		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, length)
+	buf := getRangeBuf(length)
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, integrityErr(name, "is shorter than its index says", err)
@@ -48,6 +49,25 @@ func (r *Repository) readRange(ctx context.Context, d *delta, off, length int64)
 		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
 	}
 	return buf, nil
+}
+
+// Range buffers are pooled: restore and check read thousands of ranges of
+// up to mergeLimit bytes, and fresh buffers for each drove the peak RSS.
+var rangePool = sync.Pool{New: func() any { b := make([]byte, 0, mergeLimit); return &b }}
+
+func getRangeBuf(n int64) []byte {
+	if n > mergeLimit {
+		return make([]byte, n)
+	}
+	return (*rangePool.Get().(*[]byte))[:n]
+}
+
+// putRangeBuf returns a buffer from getRangeBuf once nothing refers to it.
+func putRangeBuf(b []byte) {
+	if cap(b) == mergeLimit {
+		b = b[:0]
+		rangePool.Put(&b)
+	}
 }
 
 // readTrailer fetches, authenticates and decodes a delta's trailer, and

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/source"
 )
@@ -62,15 +64,48 @@ func (r *Repository) Restore(ctx context.Context, opts RestoreOptions) (*Restore
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 		return nil, fmt.Errorf("creating restore target: %w", err)
 	}
-	rs := &restoreRun{r: r, ctx: ctx, total: int64(snap.Bytes), progress: opts.Progress, res: &RestoreResult{Snapshot: snap}}
-	if err := rs.dir(snap.Tree, opts.Target); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	// Files are restored concurrently (each also fetches in parallel);
+	// the walk itself, directory creation and the final directory modes
+	// stay on this goroutine.
+	g.SetLimit(restoreFileWorkers)
+	rs := &restoreRun{r: r, ctx: gctx, g: g, total: int64(snap.Bytes), progress: opts.Progress, res: &RestoreResult{Snapshot: snap}}
+	walkErr := rs.dir(snap.Tree, opts.Target)
+	if err := g.Wait(); err != nil {
 		return rs.res, err
+	}
+	if walkErr != nil {
+		return rs.res, walkErr
+	}
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		d := rs.dirs[i]
+		if err := os.Chmod(d.path, d.mode.Perm()); err != nil {
+			return rs.res, fmt.Errorf("restoring %s: %w", d.path, err)
+		}
+		mt := time.Unix(0, d.mtime)
+		_ = os.Chtimes(d.path, mt, mt)
+	}
+	// One sync of the target's file system instead of one fsync per file:
+	// a restore is only trusted once it has finished, and a crash before
+	// that means running it again.
+	if err := syncTarget(opts.Target); err != nil {
+		return rs.res, fmt.Errorf("syncing the restored files: %w", err)
 	}
 	return rs.res, nil
 }
 
+const restoreFileWorkers = 4
+
+type restoredDir struct {
+	path  string
+	mode  os.FileMode
+	mtime int64
+}
+
 type restoreRun struct {
-	mu       sync.Mutex // guards done and progress calls from the fetch workers
+	mu       sync.Mutex // guards done, res and progress calls from the workers
+	g        *errgroup.Group
+	dirs     []restoredDir // in pre-order; modes are applied in reverse
 	r        *Repository
 	ctx      context.Context
 	done     int64
@@ -144,14 +179,10 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("restoring %s: %w", p, err)
 			}
+			rs.dirs = append(rs.dirs, restoredDir{path: p, mode: n.Mode, mtime: n.ModTime})
 			if err := rs.dir(n.Subtree, p); err != nil {
 				return err
 			}
-			if err := os.Chmod(p, n.Mode.Perm()); err != nil {
-				return fmt.Errorf("restoring %s: %w", p, err)
-			}
-			mt := time.Unix(0, n.ModTime)
-			_ = os.Chtimes(p, mt, mt)
 		case source.KindSymlink:
 			os.Remove(p)
 			if err := os.Symlink(n.Target, p); err != nil {
@@ -159,9 +190,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			}
 			_ = lchtimes(p, n.ModTime)
 		case source.KindFile, source.KindSQLite:
-			if err := rs.file(n, p); err != nil {
-				return err
-			}
+			rs.g.Go(func() error { return rs.file(n, p) })
 		}
 	}
 	return nil
@@ -220,9 +249,6 @@ func (rs *restoreRun) file(n *node, dst string) error {
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
 		return fmt.Errorf("restoring %s: %w", dst, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
-	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("restoring %s: %w", dst, err)
 	}
@@ -234,8 +260,10 @@ func (rs *restoreRun) file(n *node, dst string) error {
 	if err := os.Chtimes(dst, mt, mt); err != nil {
 		return fmt.Errorf("restoring %s: %w", dst, err)
 	}
+	rs.mu.Lock()
 	rs.res.Files++
 	rs.res.Bytes += size
+	rs.mu.Unlock()
 	return nil
 }
 
