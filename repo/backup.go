@@ -73,7 +73,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	}
 	var b *backupRun
 	for attempt := 0; ; attempt++ {
-		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress}
+		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress, cache: cache}
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log})
 		err = sc.Scan(ctx, b)
 		if err == nil {
@@ -158,6 +158,7 @@ type backupRun struct {
 	bytes    uint64
 	res      *BackupResult
 	progress func(files, readBytes int64)
+	cache    *source.FileCache // may be nil
 }
 
 func parentOf(p string) string {
@@ -273,34 +274,109 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 	}
 	b.res.ReadBytes += n
 	info.Size = n
-	cont, err := b.makeContent(refs)
+	prev, _ := decodeToken(b.cache.Token(info.Path))
+	tok, err := b.makeContent(refs, prev)
 	if err != nil {
 		return nil, err
 	}
-	b.addFile(info, cont)
-	// The token lets an unchanged file be re-used without reading it.
+	tok.size = n
+	b.addFile(info, tok.content)
+	return tok.encode(), nil
+}
+
+// fileToken is what the file cache keeps for a file: its size and content
+// and, for list content, its chunk references and how many of them its
+// patches changed, so that the next version can be stored as a patch.
+type fileToken struct {
+	size    int64
+	content content
+	refs    []chunkRef // list content only
+	patched int
+}
+
+func (t *fileToken) encode() []byte {
 	e := &encoder{}
-	e.uvarint(uint64(n))
-	encodeContent(e, &cont)
-	return e.b, nil
+	e.uvarint(uint64(t.size))
+	encodeContent(e, &t.content)
+	if t.content.Lists != nil {
+		e.uvarint(uint64(t.patched))
+		encodeChunkRefs(e, t.refs)
+	}
+	return e.b
+}
+
+func decodeToken(p []byte) (*fileToken, error) {
+	if p == nil {
+		return nil, errStaleCache
+	}
+	d := &decoder{b: p}
+	t := &fileToken{size: int64(d.uvarint())}
+	t.content = decodeContent(d)
+	if t.content.Lists != nil {
+		t.patched = int(d.uvarint())
+		t.refs = decodeChunkRefs(d)
+	}
+	if err := d.done(); err != nil {
+		return nil, errStaleCache
+	}
+	return t, nil
 }
 
 // makeContent keeps short chunk lists inline and puts long ones into list
 // blobs, so that a small change to a big database rewrites one list blob.
-func (b *backupRun) makeContent(refs []chunkRef) (content, error) {
+// When the previous version was stored in lists, a version that differs in
+// few chunks is stored as a patch on those lists instead: scattered page
+// changes then cost a few references each, not a whole list each.
+func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, error) {
 	if len(refs) <= inlineChunks {
-		return content{Chunks: refs}, nil
+		return &fileToken{content: content{Chunks: refs}}, nil
+	}
+	if prev != nil && prev.content.Lists != nil && len(prev.content.Patches) < maxPatchChain && b.hasAll(prev.content) {
+		var diff []patchEntry
+		for i, ref := range refs {
+			if i >= len(prev.refs) || prev.refs[i] != ref {
+				diff = append(diff, patchEntry{Index: i, Ref: ref})
+			}
+		}
+		if patched := prev.patched + len(diff); patched <= len(refs)/4 {
+			c := prev.content
+			if len(diff) > 0 || len(refs) != len(prev.refs) {
+				plain := encodePatch(len(refs), diff)
+				id := b.r.ids.Sum(plain)
+				if err := b.store(id, blobPatch, plain, true); err != nil {
+					return nil, err
+				}
+				c.Patches = append(append([]crypt.ID(nil), prev.content.Patches...), id)
+			}
+			return &fileToken{content: c, refs: refs, patched: patched}, nil
+		}
 	}
 	c := content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
 	for i := 0; i < len(refs); i += listChunks {
 		plain := encodeList(refs[i:min(i+listChunks, len(refs))])
 		id := b.r.ids.Sum(plain)
 		if err := b.store(id, blobList, plain, true); err != nil {
-			return content{}, err
+			return nil, err
 		}
 		c.Lists = append(c.Lists, id)
 	}
-	return c, nil
+	return &fileToken{content: c, refs: refs}, nil
+}
+
+// hasAll reports whether the repository still holds every list and patch
+// of c (a prune may have dropped an old version's).
+func (b *backupRun) hasAll(c content) bool {
+	for _, id := range c.Lists {
+		if !b.has(id) {
+			return false
+		}
+	}
+	for _, id := range c.Patches {
+		if !b.has(id) {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *backupRun) addFile(info source.FileInfo, c content) {
@@ -325,24 +401,17 @@ func (b *backupRun) addFile(info source.FileInfo, c content) {
 }
 
 func (b *backupRun) Unchanged(info source.FileInfo, token []byte) error {
-	d := &decoder{b: token}
-	size := int64(d.uvarint())
-	c := decodeContent(d)
-	if err := d.done(); err != nil {
+	t, err := decodeToken(token)
+	if err != nil || !b.hasAll(t.content) {
 		return errStaleCache
 	}
-	for _, id := range c.Lists {
-		if !b.has(id) {
-			return errStaleCache
-		}
-	}
-	for _, ch := range c.Chunks {
+	for _, ch := range t.content.Chunks {
 		if !b.has(ch.ID) {
 			return errStaleCache
 		}
 	}
-	info.Size = size
-	b.addFile(info, c)
+	info.Size = t.size
+	b.addFile(info, t.content)
 	return nil
 }
 

@@ -120,6 +120,7 @@ func (r *Repository) checkFile(tree crypt.ID, n *node, refs []chunkRef) error {
 // It returns every tree and list blob it read.
 func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *node, refs []chunkRef) error) (map[crypt.ID]struct{}, error) {
 	read := map[crypt.ID]struct{}{}
+	contents := map[string]bool{} // list contents already visited, by encoding
 	var walk func(id crypt.ID) error
 	walk = func(id crypt.ID) error {
 		if _, ok := read[id]; ok {
@@ -138,8 +139,13 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 					return err
 				}
 			case source.KindFile, source.KindSQLite:
-				if n.Content.Lists != nil && allIn(n.Content.Lists, read) {
-					continue // the same content was visited under another tree
+				if n.Content.Lists != nil {
+					e := &encoder{}
+					encodeContent(e, &n.Content)
+					if contents[string(e.b)] {
+						continue // the same content was visited under another tree
+					}
+					contents[string(e.b)] = true
 				}
 				refs, err := r.chunkRefs(ctx, n.Content)
 				if err != nil {
@@ -147,6 +153,9 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 				}
 				for _, l := range n.Content.Lists {
 					read[l] = struct{}{}
+				}
+				for _, p := range n.Content.Patches {
+					read[p] = struct{}{}
 				}
 				if err := file(id, n, refs); err != nil {
 					return err
@@ -163,14 +172,6 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 	return read, nil
 }
 
-func allIn(ids []crypt.ID, set map[crypt.ID]struct{}) bool {
-	for _, id := range ids {
-		if _, ok := set[id]; !ok {
-			return false
-		}
-	}
-	return true
-}
 
 // verifyDelta reads a whole delta in large ranges and verifies every blob
 // in it, including duplicates the index points elsewhere for.

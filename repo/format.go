@@ -49,7 +49,15 @@ const (
 	blobData BlobType = 1 // file content: a SQLite page or a content-defined chunk
 	blobList BlobType = 2 // a list of chunk references
 	blobTree BlobType = 3 // one directory's entries
+	// blobPatch changes some chunk references of a file relative to its
+	// previous version, so that a few pages changed all over a large
+	// database cost a few references, not every list they fall in.
+	blobPatch BlobType = 4
 )
+
+// maxPatchChain bounds how many patches a file's content may stack on its
+// lists before the next version is written as full lists again.
+const maxPatchChain = 32
 
 type compression uint8
 
@@ -230,7 +238,7 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobTree || b.Comp > compZstd {
+		if b.Type < blobData || b.Type > blobPatch || b.Comp > compZstd {
 			d.fail("unknown blob type or compression")
 		}
 		prevEnd = b.Offset + uint64(b.SealedLen)
@@ -271,19 +279,39 @@ type chunkRef struct {
 	Len uint32
 }
 
-// content is a file's content: chunk references inline, or list blobs.
+// content is a file's content: chunk references inline, or list blobs,
+// optionally followed by patch blobs applied in order.
 type content struct {
-	Chunks []chunkRef
-	Lists  []crypt.ID
+	Chunks  []chunkRef
+	Lists   []crypt.ID
+	Patches []crypt.ID
+}
+
+func encodeIDs(e *encoder, ids []crypt.ID) {
+	e.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		e.raw(id[:])
+	}
+}
+
+func decodeIDs(d *decoder) []crypt.ID {
+	ids := make([]crypt.ID, d.count(32))
+	for i := range ids {
+		ids[i] = d.id()
+	}
+	return ids
 }
 
 func encodeContent(e *encoder, c *content) {
+	if c.Lists != nil && len(c.Patches) > 0 {
+		e.byte1(2)
+		encodeIDs(e, c.Lists)
+		encodeIDs(e, c.Patches)
+		return
+	}
 	if c.Lists != nil {
 		e.byte1(1)
-		e.uvarint(uint64(len(c.Lists)))
-		for _, id := range c.Lists {
-			e.raw(id[:])
-		}
+		encodeIDs(e, c.Lists)
 		return
 	}
 	e.byte1(0)
@@ -296,9 +324,12 @@ func decodeContent(d *decoder) content {
 	case 0:
 		c.Chunks = decodeChunkRefs(d)
 	case 1:
-		c.Lists = make([]crypt.ID, d.count(32))
-		for i := range c.Lists {
-			c.Lists[i] = d.id()
+		c.Lists = decodeIDs(d)
+	case 2:
+		c.Lists = decodeIDs(d)
+		c.Patches = decodeIDs(d)
+		if len(c.Patches) == 0 || len(c.Patches) > maxPatchChain {
+			d.fail("bad patch chain")
 		}
 	default:
 		d.fail("unknown content form")
@@ -409,6 +440,84 @@ func decodeTree(p []byte) ([]node, error) {
 // validName rejects names that would escape the restore target.
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// patchEntry replaces (or appends) the chunk reference at Index.
+type patchEntry struct {
+	Index int
+	Ref   chunkRef
+}
+
+// maxChunks bounds a file's chunk count as a patch may state it.
+const maxChunks = 1 << 28
+
+// A patch: uvarint(total chunks) ‖ uvarint(n) ‖ n × (uvarint(index gap) ‖
+// id ‖ uvarint(len)); indices strictly increase.
+func encodePatch(total int, entries []patchEntry) []byte {
+	e := &encoder{}
+	e.uvarint(uint64(total))
+	e.uvarint(uint64(len(entries)))
+	prev := -1
+	for _, p := range entries {
+		e.uvarint(uint64(p.Index - prev - 1))
+		e.raw(p.Ref.ID[:])
+		e.uvarint(uint64(p.Ref.Len))
+		prev = p.Index
+	}
+	return e.b
+}
+
+func decodePatch(p []byte) (int, []patchEntry, error) {
+	d := &decoder{b: p}
+	total := d.uvarint()
+	if total > maxChunks {
+		d.fail("patch states too many chunks")
+	}
+	entries := make([]patchEntry, d.count(34))
+	prev := -1
+	for i := range entries {
+		gap := d.uvarint()
+		if gap > maxChunks {
+			d.fail("patch index out of range")
+			break
+		}
+		entries[i].Index = prev + 1 + int(gap)
+		entries[i].Ref.ID = d.id()
+		l := d.uvarint()
+		if l > 1<<31 {
+			d.fail("chunk too large")
+		}
+		entries[i].Ref.Len = uint32(l)
+		prev = entries[i].Index
+		if prev >= int(total) {
+			d.fail("patch index beyond the file")
+			break
+		}
+	}
+	if err := d.done(); err != nil {
+		return 0, nil, err
+	}
+	return int(total), entries, nil
+}
+
+// applyPatch returns refs changed by a patch. Every reference past the old
+// end must be given by the patch.
+func applyPatch(refs []chunkRef, total int, entries []patchEntry) ([]chunkRef, error) {
+	out := make([]chunkRef, total)
+	n := copy(out, refs)
+	next := 0
+	for i := n; i < total; i++ {
+		for next < len(entries) && entries[next].Index < i {
+			next++
+		}
+		if next >= len(entries) || entries[next].Index != i {
+			return nil, fmt.Errorf("%w: patch leaves chunk %d undefined", errMalformed, i)
+		}
+	}
+	for _, p := range entries {
+		out[p.Index] = p.Ref
+	}
+	return out, nil
 }
 
 func encodeList(refs []chunkRef) []byte {

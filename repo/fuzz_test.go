@@ -44,6 +44,8 @@ func FuzzDecodeTree(f *testing.F) {
 		{Name: "l", Kind: source.KindSymlink, Target: "a.txt"},
 	}))
 	f.Add(encodeList([]chunkRef{{ID: crypt.ID{4}, Len: 4096}}))
+	f.Add(encodePatch(3, []patchEntry{{Index: 0, Ref: chunkRef{ID: crypt.ID{5}, Len: 4096}}, {Index: 2, Ref: chunkRef{ID: crypt.ID{6}, Len: 10}}}))
+	f.Add(encodeTree([]node{{Name: "p.db", Kind: source.KindSQLite, Size: 8192, PageSize: 4096, Content: content{Lists: []crypt.ID{{2}}, Patches: []crypt.ID{{7}}}}}))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		if nodes, err := decodeTree(p); err == nil {
 			for _, n := range nodes {
@@ -59,6 +61,12 @@ func FuzzDecodeTree(f *testing.F) {
 			if _, err := decodeList(encodeList(refs)); err != nil {
 				t.Fatalf("re-encoded list does not decode: %v", err)
 			}
+		}
+		if total, entries, err := decodePatch(p); err == nil {
+			if _, _, err := decodePatch(encodePatch(total, entries)); err != nil {
+				t.Fatalf("re-encoded patch does not decode: %v", err)
+			}
+			applyPatch(nil, total, entries)
 		}
 		decodeFooter(p)
 	})

@@ -247,3 +247,33 @@ func containsInTree(t *testing.T, dir string, needle []byte) []string {
 	})
 	return hits
 }
+
+// dbDigest hashes a database's rows, so two databases compare by content.
+func dbDigest(t *testing.T, path string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT id, chat, sender, body, ts FROM messages ORDER BY id")
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	defer rows.Close()
+	h := sha256.New()
+	n := 0
+	for rows.Next() {
+		var id, chat, ts int64
+		var sender, body string
+		if err := rows.Scan(&id, &chat, &sender, &body, &ts); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%d|%d|%s|%s|%d\n", id, chat, sender, body, ts)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d rows %x", n, h.Sum(nil))
+}

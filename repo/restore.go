@@ -158,6 +158,22 @@ func (r *Repository) chunkRefs(ctx context.Context, c content) ([]chunkRef, erro
 		}
 		refs = append(refs, l...)
 	}
+	for _, id := range c.Patches {
+		plain, typ, err := r.readBlob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if typ != blobPatch {
+			return nil, integrityErr(r.locate(id), fmt.Sprintf("blob %s is not a patch", id), nil)
+		}
+		total, entries, err := decodePatch(plain)
+		if err == nil {
+			refs, err = applyPatch(refs, total, entries)
+		}
+		if err != nil {
+			return nil, integrityErr(r.locate(id), fmt.Sprintf("patch %s is malformed", id), err)
+		}
+	}
 	return refs, nil
 }
 

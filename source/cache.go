@@ -203,3 +203,15 @@ func (s *scanCache) commit(complete bool) {
 	}
 	s.c.entries = merged
 }
+
+// Token returns the token the cache holds for rel from the last complete
+// scan, or nil. A consumer may use it to describe a new version of the file
+// relative to the previous one.
+func (c *FileCache) Token(rel string) []byte {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[rel].Token
+}
