@@ -172,7 +172,6 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 	return read, nil
 }
 
-
 // verifyDelta reads a whole delta in large ranges and verifies every blob
 // in it, including duplicates the index points elsewhere for.
 func (r *Repository) verifyDelta(ctx context.Context, d *delta) error {
