@@ -16,7 +16,7 @@ import (
 // reads ranges while the others authenticate, decompress and verify.
 const (
 	mergeGap   = 64 << 10
-	mergeLimit = 4 << 20
+	mergeLimit = 1 << 20
 )
 
 type fetchRange struct {

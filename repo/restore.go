@@ -92,7 +92,7 @@ func (r *Repository) Restore(ctx context.Context, opts RestoreOptions) (*Restore
 	return rs.res, nil
 }
 
-const restoreFileWorkers = 4
+const restoreFileWorkers = 3
 
 type restoredDir struct {
 	path  string

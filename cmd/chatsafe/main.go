@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
+
+const defaultMemoryLimit = 100 << 20
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -30,6 +33,11 @@ a password kept by a Backup Key Vault) can read them.`,
 }
 
 func main() {
+	// A soft memory limit keeps the collector ahead of short-lived buffers
+	// (a backup's live heap is small); GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
 	stop()
