@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rclone/rclone/fs/rc"
 
 	// rclone's own servers, registered with rc "serve/start".
@@ -29,6 +30,16 @@ const (
 	// Bucket is the bucket StartS3 creates; specs point below it.
 	Bucket = "bucket"
 )
+
+// rclone's serve webdav registers the WebDAV methods in chi's global
+// method table each time a server starts, while servers already running
+// read that table: a data race (rclone v1.76.0). Registering them once,
+// before any server runs, makes every later registration a read.
+func init() {
+	for _, m := range []string{"COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "UNLOCK"} {
+		chi.RegisterMethod(m)
+	}
+}
 
 // Server is an rclone server running in this process over Dir.
 type Server struct {
