@@ -65,6 +65,9 @@ func (r *rcloneRemote) Put(ctx context.Context, name string, in io.Reader, size 
 	if err != nil {
 		return err
 	}
+	if r.linkLocal(name, in, size) {
+		return nil
+	}
 	if r.atomic || r.f.Features().Move == nil {
 		return r.err(ctx, "put", name, r.putInPlace(cctx, name, in, size))
 	}

@@ -1,0 +1,56 @@
+package remotes
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// A whole local file put into a local-path remote is linked, not copied,
+// and reads back the same.
+func TestPutLinksLocalFile(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src := filepath.Join(t.TempDir(), "delta")
+	data := bytes.Repeat([]byte("chatsafe"), 10000)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
+	if err != nil || !os.SameFile(a, b) {
+		t.Fatalf("the remote object is not a link to the spooled file: %v", err)
+	}
+	rc, err := r.Get(t.Context(), "deltas/x", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("linked object reads back different bytes")
+	}
+	// A reader that is not at its start is copied normally (and the size
+	// check refuses the short upload).
+	f.Seek(10, io.SeekStart)
+	if err := r.Put(t.Context(), "deltas/y", f, int64(len(data))); err == nil {
+		t.Fatal("a short reader was accepted")
+	}
+	if left, _ := r.List(t.Context(), ""); len(left) != 1 {
+		t.Fatalf("objects after a refused upload: %v", left)
+	}
+}
