@@ -3,8 +3,10 @@
 // the remotes, the repository, the status socket), the backup cycles that
 // turn the watcher's change sets into spooled deltas, one uploader per
 // remote that moves the spool to every remote (back-filling remotes added
-// later), config reload, and clean shutdown. Every long-running part is a
-// service with Serve(ctx) under one supervisor (an errgroup in Run).
+// later), scheduled prunes (prune.every, run between cycles with the
+// uploaders paused), following the source directory when it is removed and
+// created again, config reload, and clean shutdown. Every long-running part
+// is a service with Serve(ctx) under one supervisor (an errgroup in Run).
 package daemon
 
 import (
