@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -102,7 +104,8 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	if n := len(r.snapshots); n > 0 {
 		last = &r.snapshots[n-1]
 	}
-	unchanged := last != nil && last.Tree == b.root && b.res.NewBlobs == 0 && b.w == nil
+	b.res.NewBlobs = int(b.newBlobs.Load())
+	unchanged := last != nil && last.Tree == b.root && b.res.NewBlobs == 0
 	r.mu.RUnlock()
 	if unchanged {
 		b.abort()
@@ -159,6 +162,9 @@ type backupRun struct {
 	res      *BackupResult
 	progress func(files, readBytes int64)
 	cache    *source.FileCache // may be nil
+
+	hasMu    sync.Mutex // guards the current writer's has set against the workers
+	newBlobs atomic.Int64
 }
 
 func parentOf(p string) string {
@@ -169,8 +175,14 @@ func parentOf(p string) string {
 }
 
 func (b *backupRun) has(id crypt.ID) bool {
-	if b.w != nil {
-		if _, ok := b.w.has[id]; ok {
+	b.hasMu.Lock()
+	defer b.hasMu.Unlock()
+	return b.hasLocked(b.w, id)
+}
+
+func (b *backupRun) hasLocked(w *deltaWriter, id crypt.ID) bool {
+	if w != nil {
+		if _, ok := w.has[id]; ok {
 			return true
 		}
 	}
@@ -180,34 +192,50 @@ func (b *backupRun) has(id crypt.ID) bool {
 	return ok
 }
 
-// store adds a blob unless the repository already has it.
-func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
-	if b.has(id) {
-		return nil
+// claim reserves id for w unless the repository (or w) already holds it;
+// the sealing workers call it for chunks they have just hashed.
+func (b *backupRun) claim(w *deltaWriter, id crypt.ID) bool {
+	b.hasMu.Lock()
+	defer b.hasMu.Unlock()
+	if b.hasLocked(w, id) {
+		return false
 	}
+	w.has[id] = struct{}{}
+	b.newBlobs.Add(1)
+	return true
+}
+
+// writer returns the delta being written, first committing it as a delta
+// of its own (committing no snapshot) once it is past the size cap.
+func (b *backupRun) writer() (*deltaWriter, error) {
 	if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
-		// Past the size cap: commit what we have as a delta of its own
-		// (it commits no snapshot) and go on in a new one.
 		if err := b.commit(nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if b.w == nil {
 		w, err := b.r.newDeltaWriter(b.r.HeadSeq() + 1)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b.w = w
 	}
+	return b.w, nil
+}
+
+// store adds a blob whose id is known unless the repository already has it.
+func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
 	if len(plain) > maxBlobSize {
 		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
 	}
-	b.w.has[id] = struct{}{}
-	if err := b.seal.submit(b.w, id, typ, plain, incompressible); err != nil {
+	w, err := b.writer()
+	if err != nil {
 		return err
 	}
-	b.res.NewBlobs++
-	return nil
+	if !b.claim(w, id) {
+		return nil
+	}
+	return b.seal.submit(w, id, typ, plain, incompressible)
 }
 
 // commit finishes the current delta and makes it the head.
@@ -251,7 +279,11 @@ func (b *backupRun) abort() {
 }
 
 func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error) {
-	var refs []chunkRef
+	// Chunks are hashed, deduplicated and sealed by the pipeline's workers
+	// while this goroutine reads on; each fills its slot in the file's map.
+	var slots []*chunkRef
+	var pending sync.WaitGroup
+	defer pending.Wait() // no worker may outlive the slots on an early return
 	incompressible := c.Incompressible()
 	var n int64
 	for {
@@ -265,12 +297,27 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		id := b.r.ids.Sum(ch.Data)
-		if err := b.store(id, blobData, ch.Data, incompressible); err != nil {
+		if len(ch.Data) > maxBlobSize {
+			return nil, fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(ch.Data), maxBlobSize)
+		}
+		w, err := b.writer()
+		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, chunkRef{ID: id, Len: uint32(len(ch.Data))})
+		slot := new(chunkRef)
+		slots = append(slots, slot)
+		if err := b.seal.submitChunk(w, ch.Data, incompressible, slot, b.claim, &pending); err != nil {
+			return nil, err
+		}
 		n += int64(len(ch.Data))
+	}
+	pending.Wait()
+	if err := b.seal.Err(); err != nil {
+		return nil, err
+	}
+	refs := make([]chunkRef, len(slots))
+	for i, s := range slots {
+		refs[i] = *s
 	}
 	b.res.ReadBytes += n
 	info.Size = n

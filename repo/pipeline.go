@@ -28,6 +28,12 @@ type sealJob struct {
 	typ            BlobType
 	buf            *[]byte // pooled copy of the plaintext
 	incompressible bool
+
+	// For a data chunk the worker computes the id, stores it in slot, and
+	// seals the chunk only if claim says the repository lacks it.
+	slot   *chunkRef
+	claim  func(w *deltaWriter, id crypt.ID) bool
+	fileWG *sync.WaitGroup
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
@@ -47,12 +53,22 @@ func (p *sealPipeline) work(r *Repository) {
 	var sealBuf, scratch []byte
 	for j := range p.jobs {
 		plain := *j.buf
-		var comp compression
-		sealBuf, comp, scratch = r.sealBlob(sealBuf[:0], j.id, plain, j.incompressible, scratch)
-		err := j.w.appendSealed(j.id, j.typ, comp, len(plain), sealBuf)
+		store := true
+		if j.slot != nil {
+			j.id = r.ids.Sum(plain)
+			*j.slot = chunkRef{ID: j.id, Len: uint32(len(plain))}
+			store = j.claim(j.w, j.id)
+		}
+		if store {
+			var comp compression
+			sealBuf, comp, scratch = r.sealBlob(sealBuf[:0], j.id, plain, j.incompressible, scratch)
+			if err := j.w.appendSealed(j.id, j.typ, comp, len(plain), sealBuf); err != nil {
+				p.fail(err)
+			}
+		}
 		plainPool.Put(j.buf)
-		if err != nil {
-			p.fail(err)
+		if j.fileWG != nil {
+			j.fileWG.Done()
 		}
 		p.pending.Done()
 	}
@@ -82,6 +98,19 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
 	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
+	return nil
+}
+
+// submitChunk queues a data chunk whose id the worker computes into slot.
+func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *chunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	buf := plainPool.Get().(*[]byte)
+	*buf = append((*buf)[:0], plain...)
+	p.pending.Add(1)
+	fileWG.Add(1)
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
 	return nil
 }
 
