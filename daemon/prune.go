@@ -15,10 +15,6 @@ import (
 	"github.com/chatsafe/chatsafe/statusapi"
 )
 
-// EventPruned is the /v1/events type published when a scheduled prune
-// ends; its Error is set when the prune failed.
-const EventPruned = "pruned"
-
 // PruneStatus reports the daemon's last scheduled prune.
 type PruneStatus struct {
 	Time          time.Time // when it ended; zero before the first
@@ -126,7 +122,7 @@ func (d *Daemon) prune(ctx context.Context) {
 		st.Forgotten, st.Rewritten, st.Written, st.Deleted = res.Forgotten, res.Rewritten, res.Written, res.Deleted
 		st.UploadedBytes, st.FreedBytes = res.UploadedBytes, res.FreedBytes
 	}
-	ev := statusapi.Event{Type: EventPruned}
+	ev := statusapi.Event{Type: statusapi.EventPruned}
 	if err != nil {
 		st.Err = err.Error()
 		ev.Error = st.Err

@@ -68,6 +68,9 @@ func TestScheduledPrune(t *testing.T) {
 	if prunes < 3 {
 		t.Fatalf("only %d scheduled prunes ran during 14 cycles", prunes)
 	}
+	if sp := d.Status().LastPrune; sp == nil || !sp.Time.Equal(p.Time) || sp.Error != "" {
+		t.Fatalf("/v1/status last_prune = %+v, want the last prune (%v)", sp, p.Time)
+	}
 	// 15 cycles, keep_last 3: without prune there would be 15 deltas.
 	for _, r := range []string{r0, r1} {
 		if n := len(deltaSeqs(t, r)); n > 4 {

@@ -73,6 +73,10 @@ func (d *Daemon) Status() statusapi.Status {
 		st.LastSnapshot = &s
 	}
 	st.PendingDeltas = len(d.repo.Pending())
+	if p := d.LastPrune(); !p.Time.IsZero() {
+		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
+			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}
+	}
 	live := d.repo.LiveDeltas()
 	for _, u := range ups {
 		st.Remotes = append(st.Remotes, u.status(live))

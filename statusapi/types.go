@@ -31,6 +31,7 @@ type Status struct {
 	UptimeS       int64          `json:"uptime_s"`
 	Version       string         `json:"version"`
 	PID           int            `json:"pid"`
+	LastPrune     *Prune         `json:"last_prune"` // null before the first scheduled prune
 }
 
 // Snapshot describes one committed snapshot.
@@ -78,12 +79,26 @@ type LogLevel struct {
 	Level string `json:"level"`
 }
 
+// Prune reports the daemon's last scheduled prune.
+type Prune struct {
+	Time          time.Time `json:"time"`
+	TookS         float64   `json:"took_s"`
+	Error         string    `json:"error,omitempty"`
+	Forgotten     int       `json:"forgotten"`
+	Rewritten     int       `json:"rewritten"`
+	Written       int       `json:"written"`
+	Deleted       int       `json:"deleted"`
+	UploadedBytes int64     `json:"uploaded_bytes"`
+	FreedBytes    int64     `json:"freed_bytes"`
+}
+
 // Event types of GET /v1/events.
 const (
 	EventState    = "state"    // the daemon's state changed
 	EventSnapshot = "snapshot" // a snapshot was committed
 	EventUploaded = "uploaded" // a delta reached a remote
 	EventError    = "error"    // a cycle or an upload failed
+	EventPruned   = "pruned"   // a scheduled prune ended (Error set if it failed)
 )
 
 // Event is one line of the GET /v1/events stream (newline-delimited JSON).
