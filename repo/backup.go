@@ -285,6 +285,9 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 	var pending sync.WaitGroup
 	defer pending.Wait() // no worker may outlive the slots on an early return
 	incompressible := c.Incompressible()
+	// A small file is hashed here: waiting for the workers at the end of
+	// every small file would stall the scan far more than hashing costs.
+	inline := info.Size <= inlineHashLimit
 	var n int64
 	for {
 		if err := b.ctx.Err(); err != nil {
@@ -306,7 +309,14 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 		}
 		slot := new(chunkRef)
 		slots = append(slots, slot)
-		if err := b.seal.submitChunk(w, ch.Data, incompressible, slot, b.claim, &pending); err != nil {
+		if inline {
+			*slot = chunkRef{ID: b.r.ids.Sum(ch.Data), Len: uint32(len(ch.Data))}
+			if b.claim(w, slot.ID) {
+				if err := b.seal.submit(w, slot.ID, blobData, ch.Data, incompressible); err != nil {
+					return nil, err
+				}
+			}
+		} else if err := b.seal.submitChunk(w, ch.Data, incompressible, slot, b.claim, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -330,6 +340,10 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 	b.addFile(info, tok.content)
 	return tok.encode(), nil
 }
+
+// inlineHashLimit: files up to this size are hashed on the scanning
+// goroutine; larger ones on the sealing workers.
+const inlineHashLimit = 1 << 20
 
 // fileToken is what the file cache keeps for a file: its size and content
 // and, for list content, its chunk references and how many of them its
