@@ -359,7 +359,7 @@ func (t *fileToken) encode() []byte {
 	e := &encoder{}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
-	if t.content.Lists != nil {
+	if t.content.isList() {
 		e.uvarint(uint64(t.patched))
 		encodeChunkRefs(e, t.refs)
 	}
@@ -373,7 +373,7 @@ func decodeToken(p []byte) (*fileToken, error) {
 	d := &decoder{b: p}
 	t := &fileToken{size: int64(d.uvarint())}
 	t.content = decodeContent(d)
-	if t.content.Lists != nil {
+	if t.content.isList() {
 		t.patched = int(d.uvarint())
 		t.refs = decodeChunkRefs(d)
 	}
@@ -392,7 +392,7 @@ func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, e
 	if len(refs) <= inlineChunks {
 		return &fileToken{content: content{Chunks: refs}}, nil
 	}
-	if prev != nil && prev.content.Lists != nil && len(prev.content.Patches) < maxPatchChain && b.hasAll(prev.content) {
+	if prev != nil && prev.content.isList() && len(prev.content.Patches) < maxPatchChain && b.hasAll(prev.content) {
 		var diff []patchEntry
 		for i, ref := range refs {
 			if i >= len(prev.refs) || prev.refs[i] != ref {
@@ -421,12 +421,24 @@ func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, e
 		}
 		c.Lists = append(c.Lists, id)
 	}
+	if len(c.Lists) > indexLists {
+		e := &encoder{}
+		encodeIDs(e, c.Lists)
+		id := b.r.ids.Sum(e.b)
+		if err := b.store(id, blobListIndex, e.b, true); err != nil {
+			return nil, err
+		}
+		c = content{Index: id}
+	}
 	return &fileToken{content: c, refs: refs}, nil
 }
 
 // hasAll reports whether the repository still holds every list and patch
 // of c (a prune may have dropped an old version's).
 func (b *backupRun) hasAll(c content) bool {
+	if c.Index != (crypt.ID{}) && !b.has(c.Index) {
+		return false
+	}
 	for _, id := range c.Lists {
 		if !b.has(id) {
 			return false

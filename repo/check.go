@@ -139,7 +139,7 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 					return err
 				}
 			case source.KindFile, source.KindSQLite:
-				if n.Content.Lists != nil {
+				if n.Content.isList() {
 					e := &encoder{}
 					encodeContent(e, &n.Content)
 					if contents[string(e.b)] {
@@ -151,8 +151,15 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 				if err != nil {
 					return err
 				}
-				for _, l := range n.Content.Lists {
+				lists, err := r.resolveLists(ctx, n.Content)
+				if err != nil {
+					return err
+				}
+				for _, l := range lists {
 					read[l] = struct{}{}
+				}
+				if n.Content.Index != (crypt.ID{}) {
+					read[n.Content.Index] = struct{}{}
 				}
 				for _, p := range n.Content.Patches {
 					read[p] = struct{}{}

@@ -53,7 +53,14 @@ const (
 	// previous version, so that a few pages changed all over a large
 	// database cost a few references, not every list they fall in.
 	blobPatch BlobType = 4
+	// blobListIndex holds the list ids of a large file, so that its tree
+	// entry stays small and unchanged while patches come and go.
+	blobListIndex BlobType = 5
 )
+
+// indexLists: a file with more lists than this keeps them in a list
+// index blob rather than in its tree entry.
+const indexLists = 8
 
 // maxPatchChain bounds how many patches a file's content may stack on its
 // lists before the next version is written as full lists again.
@@ -238,7 +245,7 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobPatch || b.Comp > compZstd {
+		if b.Type < blobData || b.Type > blobListIndex || b.Comp > compZstd {
 			d.fail("unknown blob type or compression")
 		}
 		prevEnd = b.Offset + uint64(b.SealedLen)
@@ -283,9 +290,14 @@ type chunkRef struct {
 // optionally followed by patch blobs applied in order.
 type content struct {
 	Chunks  []chunkRef
-	Lists   []crypt.ID
+	Lists   []crypt.ID // nil when Index holds them (and not yet resolved)
 	Patches []crypt.ID
+	Index   crypt.ID // list index blob; zero when Lists are inline
 }
+
+// isList reports whether the content is stored in lists (inline or
+// through an index) rather than as inline chunks.
+func (c *content) isList() bool { return c.Lists != nil || c.Index != (crypt.ID{}) }
 
 func encodeIDs(e *encoder, ids []crypt.ID) {
 	e.uvarint(uint64(len(ids)))
@@ -303,6 +315,12 @@ func decodeIDs(d *decoder) []crypt.ID {
 }
 
 func encodeContent(e *encoder, c *content) {
+	if c.Index != (crypt.ID{}) {
+		e.byte1(3)
+		e.raw(c.Index[:])
+		encodeIDs(e, c.Patches)
+		return
+	}
 	if c.Lists != nil && len(c.Patches) > 0 {
 		e.byte1(2)
 		encodeIDs(e, c.Lists)
@@ -329,6 +347,12 @@ func decodeContent(d *decoder) content {
 		c.Lists = decodeIDs(d)
 		c.Patches = decodeIDs(d)
 		if len(c.Patches) == 0 || len(c.Patches) > maxPatchChain {
+			d.fail("bad patch chain")
+		}
+	case 3:
+		c.Index = d.id()
+		c.Patches = decodeIDs(d)
+		if len(c.Patches) > maxPatchChain {
 			d.fail("bad patch chain")
 		}
 	default:

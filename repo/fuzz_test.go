@@ -46,6 +46,7 @@ func FuzzDecodeTree(f *testing.F) {
 	f.Add(encodeList([]chunkRef{{ID: crypt.ID{4}, Len: 4096}}))
 	f.Add(encodePatch(3, []patchEntry{{Index: 0, Ref: chunkRef{ID: crypt.ID{5}, Len: 4096}}, {Index: 2, Ref: chunkRef{ID: crypt.ID{6}, Len: 10}}}))
 	f.Add(encodeTree([]node{{Name: "p.db", Kind: source.KindSQLite, Size: 8192, PageSize: 4096, Content: content{Lists: []crypt.ID{{2}}, Patches: []crypt.ID{{7}}}}}))
+	f.Add(encodeTree([]node{{Name: "q.db", Kind: source.KindSQLite, Size: 8192, PageSize: 4096, Content: content{Index: crypt.ID{3}, Patches: []crypt.ID{{7}, {8}}}}}))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		if nodes, err := decodeTree(p); err == nil {
 			for _, n := range nodes {

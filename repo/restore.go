@@ -138,13 +138,38 @@ func (r *Repository) locate(id crypt.ID) string {
 	return "index"
 }
 
+// resolveLists returns a file's list ids, reading its list index if it
+// has one.
+func (r *Repository) resolveLists(ctx context.Context, c content) ([]crypt.ID, error) {
+	if c.Index == (crypt.ID{}) {
+		return c.Lists, nil
+	}
+	plain, typ, err := r.readBlob(ctx, c.Index)
+	if err != nil {
+		return nil, err
+	}
+	if typ != blobListIndex {
+		return nil, integrityErr(r.locate(c.Index), fmt.Sprintf("blob %s is not a list index", c.Index), nil)
+	}
+	d := &decoder{b: plain}
+	lists := decodeIDs(d)
+	if err := d.done(); err != nil || len(lists) == 0 {
+		return nil, integrityErr(r.locate(c.Index), fmt.Sprintf("list index %s is malformed", c.Index), err)
+	}
+	return lists, nil
+}
+
 // chunkRefs resolves a file's content into its chunk references.
 func (r *Repository) chunkRefs(ctx context.Context, c content) ([]chunkRef, error) {
-	if c.Lists == nil {
+	if !c.isList() {
 		return c.Chunks, nil
 	}
+	lists, err := r.resolveLists(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	var refs []chunkRef
-	for _, id := range c.Lists {
+	for _, id := range lists {
 		plain, typ, err := r.readBlob(ctx, id)
 		if err != nil {
 			return nil, err
@@ -282,6 +307,9 @@ func (rs *restoreRun) file(n *node, dst string) error {
 }
 
 func (c content) firstID() crypt.ID {
+	if c.Index != (crypt.ID{}) {
+		return c.Index
+	}
 	if len(c.Lists) > 0 {
 		return c.Lists[0]
 	}
