@@ -1,46 +1,25 @@
 package daemon_test
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/daemon"
+	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
-// it when the test ends. CI runs the tests as root; where mounting is not
-// allowed the test fails rather than skips.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a %d-byte tmpfs (the disk-full test needs root): %v: %s", size, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("unmounting %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // TestStateDiskFull: the daemon's state directory (spool, caches) fills
 // up. The cycle fails with an error that says so, in the status; the
 // daemon keeps running; once space is back the next cycle completes and
 // the remote passes check --read-data and restores to the directory.
 func TestStateDiskFull(t *testing.T) {
-	state := mountTmpfs(t, 16<<20)
+	state := tmpfs.Mount(t, 16<<20)
 	remote := filepath.Join(t.TempDir(), "remote")
 	in := newInstallOn(t, []string{remote}, "", state)
 	chat := openChat(t, in.src)

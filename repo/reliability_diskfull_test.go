@@ -4,35 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/repo"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
-// it when the test ends. The tests run as root on CI; a machine where
-// mounting is not allowed fails the test rather than skipping it.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a %d-byte tmpfs (the disk-full test needs root): %v: %s", size, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("unmounting %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // fillUp writes a filler file until the file system at dir has at most
 // leave bytes free.
@@ -55,7 +35,7 @@ func fillUp(t *testing.T, dir string, leave int64) string {
 // half-written and the committed history is intact; once space is back,
 // the next backup completes and check --read-data passes.
 func TestSpoolDiskFull(t *testing.T) {
-	state := mountTmpfs(t, 16<<20)
+	state := tmpfs.Mount(t, 16<<20)
 	ctx := t.Context()
 	src, remoteDir := t.TempDir(), t.TempDir()
 	key, err := crypt.NewKey()
