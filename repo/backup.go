@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +78,9 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 	var b *backupRun
 	for attempt := 0; ; attempt++ {
 		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress, cache: cache}
-		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log})
+		// Several files are read at once: chunking runs on the scanning
+		// goroutines, so one file at a time would leave cores idle.
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log, Parallel: max(2, runtime.GOMAXPROCS(0))})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = b.seal.drain()
@@ -149,11 +153,23 @@ func (r *Repository) saveCache(c *source.FileCache) {
 // backupRun is the source.Visitor of one backup: it stores new blobs in
 // the delta being written and builds the tree bottom-up (the scanner
 // visits a directory after its children).
+//
+// The scanner reads several files at once, so the Visitor methods run
+// concurrently: mu guards the tree being built and the counters, rot
+// guards which delta is being written (held shared while a blob is
+// submitted to it, exclusively to finish it and start the next), and hasMu
+// the deduplication set that the sealing workers update.
 type backupRun struct {
-	r        *Repository
-	ctx      context.Context
-	seal     *sealPipeline
-	w        *deltaWriter
+	r     *Repository
+	ctx   context.Context
+	seal  *sealPipeline
+	cache *source.FileCache // may be nil
+
+	rot sync.RWMutex
+	w   *deltaWriter                // guarded by rot
+	cur atomic.Pointer[deltaWriter] // w, for readers that hold no lock
+
+	mu       sync.Mutex
 	dirs     map[string][]node // entries collected per directory path
 	root     crypt.ID
 	haveRoot bool
@@ -161,9 +177,8 @@ type backupRun struct {
 	bytes    uint64
 	res      *BackupResult
 	progress func(files, readBytes int64)
-	cache    *source.FileCache // may be nil
 
-	hasMu    sync.Mutex // guards the current writer's has set against the workers
+	hasMu    sync.Mutex
 	newBlobs atomic.Int64
 }
 
@@ -177,7 +192,7 @@ func parentOf(p string) string {
 func (b *backupRun) has(id crypt.ID) bool {
 	b.hasMu.Lock()
 	defer b.hasMu.Unlock()
-	return b.hasLocked(b.w, id)
+	return b.hasLocked(b.cur.Load(), id)
 }
 
 func (b *backupRun) hasLocked(w *deltaWriter, id crypt.ID) bool {
@@ -205,22 +220,33 @@ func (b *backupRun) claim(w *deltaWriter, id crypt.ID) bool {
 	return true
 }
 
-// writer returns the delta being written, first committing it as a delta
-// of its own (committing no snapshot) once it is past the size cap.
-func (b *backupRun) writer() (*deltaWriter, error) {
-	if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
-		if err := b.commit(nil); err != nil {
-			return nil, err
+// acquire returns the delta being written with rot held shared (the
+// caller releases it once its blob is submitted). Past the size cap it
+// first commits that delta as one of its own, committing no snapshot.
+func (b *backupRun) acquire() (*deltaWriter, error) {
+	for {
+		b.rot.RLock()
+		if w := b.w; w != nil && int64(w.size()) < b.r.opts.DeltaSizeCap {
+			return w, nil
 		}
-	}
-	if b.w == nil {
-		w, err := b.r.newDeltaWriter(b.r.HeadSeq() + 1)
+		b.rot.RUnlock()
+		b.rot.Lock()
+		var err error
+		if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
+			err = b.commitLocked(nil)
+		}
+		if err == nil && b.w == nil {
+			var w *deltaWriter
+			if w, err = b.r.newDeltaWriter(b.r.HeadSeq() + 1); err == nil {
+				b.w = w
+				b.cur.Store(w)
+			}
+		}
+		b.rot.Unlock()
 		if err != nil {
 			return nil, err
 		}
-		b.w = w
 	}
-	return b.w, nil
 }
 
 // store adds a blob whose id is known unless the repository already has it.
@@ -228,10 +254,11 @@ func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressibl
 	if len(plain) > maxBlobSize {
 		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
 	}
-	w, err := b.writer()
+	w, err := b.acquire()
 	if err != nil {
 		return err
 	}
+	defer b.rot.RUnlock()
 	if !b.claim(w, id) {
 		return nil
 	}
@@ -240,9 +267,15 @@ func (b *backupRun) store(id crypt.ID, typ BlobType, plain []byte, incompressibl
 
 // commit finishes the current delta and makes it the head.
 func (b *backupRun) commit(snaps []Snapshot) error {
+	b.rot.Lock()
+	defer b.rot.Unlock()
+	return b.commitLocked(snaps)
+}
+
+func (b *backupRun) commitLocked(snaps []Snapshot) error {
 	r := b.r
 	if err := b.seal.drain(); err != nil {
-		b.abort()
+		b.abortLocked()
 		return err
 	}
 	r.mu.RLock()
@@ -256,6 +289,7 @@ func (b *backupRun) commit(snaps []Snapshot) error {
 	r.mu.RUnlock()
 	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano())
 	b.w = nil
+	b.cur.Store(nil)
 	if err != nil {
 		return err
 	}
@@ -272,10 +306,35 @@ func (b *backupRun) commit(snaps []Snapshot) error {
 
 func (b *backupRun) abort() {
 	b.seal.drain()
+	b.rot.Lock()
+	defer b.rot.Unlock()
+	b.abortLocked()
+}
+
+func (b *backupRun) abortLocked() {
+	b.cur.Store(nil)
 	if b.w != nil {
 		b.w.abort()
 		b.w = nil
 	}
+}
+
+// submitChunk hands one chunk to the sealing pipeline: hashed here when
+// inline, else by a worker that fills slot.
+func (b *backupRun) submitChunk(data []byte, incompressible, inline bool, slot *chunkRef, pending *sync.WaitGroup) error {
+	w, err := b.acquire()
+	if err != nil {
+		return err
+	}
+	defer b.rot.RUnlock()
+	if !inline {
+		return b.seal.submitChunk(w, data, incompressible, slot, b.claim, pending)
+	}
+	*slot = chunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
+	if !b.claim(w, slot.ID) {
+		return nil
+	}
+	return b.seal.submit(w, slot.ID, blobData, data, incompressible)
 }
 
 func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error) {
@@ -303,20 +362,9 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 		if len(ch.Data) > maxBlobSize {
 			return nil, fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(ch.Data), maxBlobSize)
 		}
-		w, err := b.writer()
-		if err != nil {
-			return nil, err
-		}
 		slot := new(chunkRef)
 		slots = append(slots, slot)
-		if inline {
-			*slot = chunkRef{ID: b.r.ids.Sum(ch.Data), Len: uint32(len(ch.Data))}
-			if b.claim(w, slot.ID) {
-				if err := b.seal.submit(w, slot.ID, blobData, ch.Data, incompressible); err != nil {
-					return nil, err
-				}
-			}
-		} else if err := b.seal.submitChunk(w, ch.Data, incompressible, slot, b.claim, &pending); err != nil {
+		if err := b.submitChunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -329,7 +377,9 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 	for i, s := range slots {
 		refs[i] = *s
 	}
+	b.mu.Lock()
 	b.res.ReadBytes += n
+	b.mu.Unlock()
 	info.Size = n
 	prev, _ := decodeToken(b.cache.Token(info.Path))
 	tok, err := b.makeContent(refs, prev)
@@ -465,6 +515,8 @@ func (b *backupRun) addFile(info source.FileInfo, c content) {
 		n.PageSize = uint32(info.PageSize)
 	}
 	p := parentOf(info.Path)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.dirs[p] = append(b.dirs[p], n)
 	b.files++
 	b.bytes += uint64(info.Size)
@@ -490,6 +542,8 @@ func (b *backupRun) Unchanged(info source.FileInfo, token []byte) error {
 
 func (b *backupRun) Symlink(info source.FileInfo) error {
 	p := parentOf(info.Path)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.dirs[p] = append(b.dirs[p], node{
 		Name: path.Base(info.Path), Kind: source.KindSymlink, Mode: info.Mode,
 		ModTime: info.ModTime.UnixNano(), Target: info.LinkTarget,
@@ -498,13 +552,20 @@ func (b *backupRun) Symlink(info source.FileInfo) error {
 }
 
 func (b *backupRun) Dir(info source.FileInfo) error {
+	b.mu.Lock()
 	nodes := b.dirs[info.Path]
 	delete(b.dirs, info.Path)
+	b.mu.Unlock()
+	// Children arrive in completion order when files are read at once;
+	// sorted, an unchanged directory encodes to the same blob as before.
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	plain := encodeTree(nodes)
 	id := b.r.ids.Sum(plain)
 	if err := b.store(id, blobTree, plain, false); err != nil {
 		return err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
 		return nil
@@ -518,6 +579,8 @@ func (b *backupRun) Dir(info source.FileInfo) error {
 }
 
 func (b *backupRun) Warn(p string, err error) {
+	b.mu.Lock()
 	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
+	b.mu.Unlock()
 	b.r.log.Warn("skipped", zap.String("path", p), zap.Error(err))
 }

@@ -148,6 +148,7 @@ func (c *FileCache) Invalidate() {
 // scanCache is one Scan's view of the cache: lookups go to the entries as
 // they were when the scan began, results collect in next.
 type scanCache struct {
+	mu   sync.Mutex // guards next: files may be read concurrently
 	c    *FileCache
 	old  map[string]cacheEntry
 	next map[string]cacheEntry
@@ -175,7 +176,9 @@ func (s *scanCache) lookup(rel string) (cacheEntry, bool) {
 
 func (s *scanCache) put(rel string, e cacheEntry) {
 	if s != nil {
+		s.mu.Lock()
 		s.next[rel] = e
+		s.mu.Unlock()
 	}
 }
 

@@ -39,8 +39,8 @@ type Scanner struct {
 	opts Options
 	log  *zap.Logger
 
-	mu     sync.Mutex // one Scan at a time: the chunker buffer is shared
-	chunks cdc
+	mu       sync.Mutex // one Scan at a time
+	chunkers sync.Pool  // of *cdc: one chunker (and its buffer) per file read at once
 
 	// Injection points for tests; production uses the defaults.
 	now          func() time.Time
@@ -64,6 +64,7 @@ func NewScanner(root string, opts Options) *Scanner {
 		openFile:   os.Open,
 		readDir:    os.ReadDir,
 		busyBudget: defaultBusyBudget,
+		chunkers:   sync.Pool{New: func() any { return new(cdc) }},
 	}
 }
 
@@ -86,6 +87,9 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 		s.log.Warn("ignoring file cache", zap.Error(warn))
 	}
 	w := &walker{s: s, v: v, ctx: ctx, cache: sc}
+	if s.opts.Parallel > 1 {
+		w.sem = make(chan struct{}, s.opts.Parallel)
+	}
 	err = w.dir("", s.root, fi)
 	sc.commit(err == nil)
 	return err
@@ -97,7 +101,25 @@ type walker struct {
 	v     Visitor
 	ctx   context.Context
 	cache *scanCache
-	hdr   [headerSize]byte
+	// sem bounds the files read at once (nil: one at a time, in order).
+	sem chan struct{}
+
+	errMu    sync.Mutex
+	firstErr error
+}
+
+func (w *walker) fail(err error) {
+	w.errMu.Lock()
+	if w.firstErr == nil {
+		w.firstErr = err
+	}
+	w.errMu.Unlock()
+}
+
+func (w *walker) err() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.firstErr
 }
 
 func (w *walker) abs(rel string) string {
@@ -131,9 +153,16 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 	}
 	// dbs records, per name in this directory, whether it starts with the
 	// SQLite header (or could not be checked), to skip its companions.
-	dbs := map[string]bool{}
+	dbs := &dbHeaders{m: map[string]bool{}}
+	// Files read concurrently must all be done before the directory itself
+	// is visited, and before returning at all.
+	var files sync.WaitGroup
+	defer files.Wait()
 	for _, e := range entries { // os.ReadDir sorts by name
 		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.err(); err != nil {
 			return err
 		}
 		name := e.Name()
@@ -171,15 +200,33 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 				return visitErr("symlink", crel, err)
 			}
 		case m.IsRegular():
-			isDB, err := w.file(crel, cabs, cfi)
-			dbs[name] = isDB
-			if err != nil {
-				return err
+			if w.sem == nil {
+				isDB, err := w.file(crel, cabs, cfi)
+				dbs.set(name, isDB)
+				if err != nil {
+					return err
+				}
+				continue
 			}
+			w.sem <- struct{}{}
+			files.Add(1)
+			go func() {
+				defer files.Done()
+				defer func() { <-w.sem }()
+				isDB, err := w.file(crel, cabs, cfi)
+				dbs.set(name, isDB)
+				if err != nil {
+					w.fail(err)
+				}
+			}()
 		default:
 			// Sockets, FIFOs and devices have no content to back up.
 			w.s.log.Debug("skipping special file", zap.String("path", crel), zap.Stringer("mode", m))
 		}
+	}
+	files.Wait()
+	if err := w.err(); err != nil {
+		return err
 	}
 	info := FileInfo{Path: rel, Kind: KindDir, Mode: fi.Mode(), ModTime: fi.ModTime()}
 	if err := w.v.Dir(info); err != nil {
@@ -190,18 +237,39 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 
 // isDatabase reports whether the file name in this directory is (or may be)
 // a SQLite database, reading its header if it was not visited.
-func (w *walker) isDatabase(dbs map[string]bool, rel, abs, name string) bool {
-	if v, ok := dbs[name]; ok {
+func (w *walker) isDatabase(dbs *dbHeaders, rel, abs, name string) bool {
+	if v, ok := dbs.get(name); ok {
 		return v
 	}
 	isDB := true // unreadable: assume the worst, a -wal must never be copied
 	if e, ok := w.cache.lookup(rel); ok {
 		isDB = e.DBHeader
 	} else if f, err := w.s.openFile(abs); err == nil {
-		n, _ := io.ReadFull(f, w.hdr[:len(sqliteMagic)])
+		var hdr [16]byte // len(sqliteMagic)
+		n, _ := io.ReadFull(f, hdr[:])
 		f.Close()
-		isDB = hasSQLiteHeader(w.hdr[:n])
+		isDB = hasSQLiteHeader(hdr[:n])
 	}
-	dbs[name] = isDB
+	dbs.set(name, isDB)
 	return isDB
+}
+
+// dbHeaders is a directory's record of which names carry the SQLite
+// header; files read concurrently fill it in.
+type dbHeaders struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (d *dbHeaders) get(name string) (bool, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.m[name]
+	return v, ok
+}
+
+func (d *dbHeaders) set(name string, v bool) {
+	d.mu.Lock()
+	d.m[name] = v
+	d.mu.Unlock()
 }

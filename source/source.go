@@ -115,6 +115,12 @@ type Options struct {
 	Cache *FileCache
 	// Log receives debug detail; problems go to Visitor.Warn. nil: zap.NewNop().
 	Log *zap.Logger
+	// Parallel is how many files may be read at once. Above 1, the
+	// Visitor's File, Unchanged and Warn are called concurrently (for
+	// different files) and a directory's children reach it in no fixed
+	// order; Dir(d) still comes after every child of d. 0 or 1: one file at
+	// a time, in name order.
+	Parallel int
 }
 
 var (

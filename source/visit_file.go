@@ -110,12 +110,13 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 		return readChanged, false, fmt.Errorf("%q is no longer a regular file: %w", rel, ErrChanged)
 	}
 	before := idOf(fi)
-	n, err := io.ReadFull(f, w.hdr[:])
+	var hdr [headerSize]byte
+	n, err := io.ReadFull(f, hdr[:])
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
 		return readSkipped, false, nil
 	}
-	header := w.hdr[:n]
+	header := hdr[:n]
 	isDB = hasSQLiteHeader(header)
 
 	if isDB {
@@ -140,7 +141,9 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 		return readSkipped, false, nil
 	}
 
-	content, err := newFileContent(w.ctx, rel, abs, f, before, &w.s.chunks, isIncompressible(rel, header), w.s.beforeVerify)
+	chunks := w.s.chunkers.Get().(*cdc)
+	defer w.s.chunkers.Put(chunks)
+	content, err := newFileContent(w.ctx, rel, abs, f, before, chunks, isIncompressible(rel, header), w.s.beforeVerify)
 	if err != nil {
 		return readSkipped, isDB, err
 	}
