@@ -18,8 +18,8 @@ func TestUploadGate(t *testing.T) {
 		ended := make(chan struct{})
 		go func() {
 			<-pctx.Done() // an upload that stops when cancelled
+			close(ended)  // its last work, before it reports the pass over
 			done()
-			close(ended)
 		}()
 		g.pause()
 		select {
