@@ -11,6 +11,10 @@ import (
 	// rclone's own servers, started in-process through its rc "serve/start".
 	_ "github.com/rclone/rclone/cmd/serve/s3"
 	_ "github.com/rclone/rclone/cmd/serve/webdav"
+
+	// Registers the WebDAV methods with chi once, before any server starts
+	// (rclone registers them per server start, racing with running ones).
+	_ "github.com/chatsafe/chatsafe/remotes/remotetest"
 )
 
 // testServer is an rclone "serve webdav"/"serve s3" running in this process
