@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
@@ -36,11 +36,6 @@ func (d *Daemon) LastPrune() PruneStatus {
 	p := d.lastPrune
 	p.Remotes = append([]string(nil), p.Remotes...)
 	return p
-}
-
-func policyFromConfig(c *configs.Config) repo.Policy {
-	r := c.Retention
-	return repo.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
 }
 
 // untilPrune is how long to wait for the next scheduled prune: every
@@ -112,7 +107,7 @@ func (d *Daemon) prune(ctx context.Context) {
 	}
 	var res *repo.PruneResult
 	if err == nil {
-		res, err = d.repo.Prune(ctx, repo.PruneOptions{Policy: policyFromConfig(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
+		res, err = d.repo.Prune(ctx, repo.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
 	}
 	if ctx.Err() != nil {
 		return // stopping: prune is crash-safe and resumes next time

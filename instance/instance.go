@@ -197,3 +197,10 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 	}
 	return nil
 }
+
+// RetentionPolicy is the config's retention section as the repository's
+// policy (restic's meanings).
+func RetentionPolicy(c *configs.Config) repo.Policy {
+	r := c.Retention
+	return repo.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+}

@@ -5,14 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/repo"
 )
-
-func policyFromConfig(c *configs.Config) repo.Policy {
-	r := c.Retention
-	return repo.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
-}
 
 func init() {
 	var config string
@@ -34,7 +29,7 @@ finish. The daemon runs it by itself (prune.every in the config).`,
 			}
 			defer inst.Close()
 			res, err := inst.Repo.Prune(cmd.Context(), repo.PruneOptions{
-				Policy:    policyFromConfig(inst.Config),
+				Policy:    instance.RetentionPolicy(inst.Config),
 				MaxUpload: int64(inst.Config.Prune.MaxUpload),
 				Remotes:   inst.Remotes,
 				DryRun:    dryRun,

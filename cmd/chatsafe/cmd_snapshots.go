@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/repo"
 )
 
@@ -47,7 +48,7 @@ without locking it, so it works beside a running daemon.`,
 				return err
 			}
 			defer inst.Close()
-			return printSnapshots(cmd, inst.Repo.Snapshots(), policyFromConfig(inst.Config), asJSON)
+			return printSnapshots(cmd, inst.Repo.Snapshots(), instance.RetentionPolicy(inst.Config), asJSON)
 		},
 	}
 	configFlag(cmd, &config)
