@@ -1,6 +1,6 @@
 module github.com/chatsafe/chatsafe
 
-go 1.26.0
+go 1.27.3
 
 require (
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
