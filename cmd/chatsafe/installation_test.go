@@ -36,7 +36,7 @@ func setSocket(t *testing.T, cfg, sock string) {
 func startDaemonBinary(t *testing.T, home, cfg, sock string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "daemon", "--config", cfg)
+	cmd := exec.CommandContext(ctx, chatsafeBinary(t), "daemon", "--config", cfg)
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	var errb strings.Builder
 	cmd.Stderr = &errb
@@ -120,6 +120,23 @@ func TestBackupRefusesAnotherInstallationsDaemon(t *testing.T) {
 		}
 	}
 
+	if !strings.Contains(r.stderr, "ran here instead") {
+		t.Errorf("backup --config B does not say it ran locally:\n%s", r.stderr)
+	}
+
+	// A's own daemon still takes A's backups and answers A's status,
+	// naming A's repository.
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "nothing changed")
+	ast := run(t, a.home, "status", "--config", a.cfg, "--json")
+	ast.want(t, 0, "")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(ast.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["config"] != a.cfg || doc["repository_id"] == "" || doc["repository_id"] == nil {
+		t.Fatalf("status --json does not name A's installation: %v", doc)
+	}
+
 	// status names both installations and fails.
 	st := run(t, b.home, "status", "--config", b.cfg)
 	st.want(t, 2, a.cfg)
@@ -140,7 +157,7 @@ func TestBackupRefusedWhenOwnStateIsLocked(t *testing.T) {
 	startDaemonBinary(t, b.home, b.cfg, sockB)
 	setSocket(t, b.cfg, sockA)
 	r := run(t, b.home, "backup", "--config", b.cfg)
-	r.want(t, 1, "another installation")
+	r.want(t, 2, "another installation")
 	if !strings.Contains(r.stderr, "another chatsafe process") {
 		t.Fatalf("backup does not say B's state is locked:\n%s", r.stderr)
 	}
