@@ -52,23 +52,30 @@ func startDaemonBinary(t *testing.T, home, cfg, sock string) {
 			t.Logf("daemon %s stderr:\n%s", cfg, errb.String())
 		}
 	})
+	waitSocket(t, sock, done, func() string { return errb.String() })
+}
+
+// waitSocket waits until a daemon answers on sock, failing the test if it
+// exits first (a value on exited) or does not answer within a minute.
+func waitSocket(t *testing.T, sock string, exited <-chan error, output func() string) {
+	t.Helper()
 	c := client.New(sock)
 	defer c.Close()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(60 * time.Second)
 	for {
-		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
 		_, err := c.Status(sctx)
 		scancel()
 		if err == nil {
 			return
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("daemon exited before its socket answered: %v\n%s", err, errb.String())
+		case err := <-exited:
+			t.Fatalf("daemon exited before its socket answered: %v\n%s", err, output())
 		case <-deadline:
-			t.Fatalf("daemon's socket %s never answered: %v\n%s", sock, err, errb.String())
+			t.Fatalf("daemon's socket %s never answered: %v\n%s", sock, err, output())
 		case <-tick.C:
 		}
 	}

@@ -24,3 +24,6 @@ func registerTestHooks(cmd *cobra.Command, opts *DaemonOptions) {
 		return remotes.Faulty(r, remotes.FaultOptions{Latency: latency})
 	}
 }
+
+// testHooks says this build has the testing-only flags.
+const testHooks = true
