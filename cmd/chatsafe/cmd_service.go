@@ -85,26 +85,7 @@ usage or config, wrong key, erased key), enables it and starts it.`,
 			return runServiceInstall(cmd.Context(), f, cmd.OutOrStdout())
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "uninstall [--user]",
-		Short: "Stop, disable and remove the service",
-		Long: `uninstall stops the service, disables it and removes its unit. The config,
-the state and the backups are left alone.`,
-		Example: `  chatsafe service uninstall --user`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, _, err := f.manager()
-			if err != nil {
-				return err
-			}
-			path := m.Path()
-			if err := m.Uninstall(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed the chatsafe%s service %s\n", f.scope(), path)
-			return nil
-		},
-	})
+	cmd.AddCommand(newServiceUninstallCommand(f))
 	for _, c := range []struct {
 		verb, short, long, done string
 		run                     func(*service.Manager, *cobra.Command) error
@@ -133,26 +114,7 @@ the state and the backups are left alone.`,
 			},
 		})
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "status [--user]",
-		Short: "Print running, stopped, failed or not installed",
-		Long: `status prints what the service manager says of the chatsafe service. What
-the daemon itself is doing is ` + "`chatsafe status`" + `.`,
-		Example: `  chatsafe service status --user`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, _, err := f.manager()
-			if err != nil {
-				return err
-			}
-			st, err := m.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), st)
-			return nil
-		},
-	})
+	cmd.AddCommand(newServiceStatusCommand(f))
 	return cmd
 }
 
@@ -190,4 +152,50 @@ func runServiceInstall(ctx context.Context, f *ServiceOptions, stdout io.Writer)
 		fmt.Fprintln(stdout, "note:", n)
 	}
 	return nil
+}
+
+func newServiceUninstallCommand(f *ServiceOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "uninstall [--user]",
+		Short: "Stop, disable and remove the service",
+		Long: `uninstall stops the service, disables it and removes its unit. The config,
+the state and the backups are left alone.`,
+		Example: `  chatsafe service uninstall --user`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, _, err := f.manager()
+			if err != nil {
+				return err
+			}
+			path := m.Path()
+			if err := m.Uninstall(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed the chatsafe%s service %s\n", f.scope(), path)
+			return nil
+		},
+	}
+}
+
+func newServiceStatusCommand(f *ServiceOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [--user]",
+		Short: "Print running, stopped, failed or not installed",
+		Long: `status prints what the service manager says of the chatsafe service. What
+the daemon itself is doing is ` + "`chatsafe status`" + `.`,
+		Example: `  chatsafe service status --user`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, _, err := f.manager()
+			if err != nil {
+				return err
+			}
+			st, err := m.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
 }

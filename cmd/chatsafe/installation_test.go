@@ -169,3 +169,22 @@ func TestBackupRefusedWhenOwnStateIsLocked(t *testing.T) {
 		t.Fatalf("backup does not say B's state is locked:\n%s", r.stderr)
 	}
 }
+
+// knownRepositoryIDs reads the repository's local state layout; it must
+// find exactly the repository the installation opens.
+func TestKnownRepositoryIDsIsTheRepository(t *testing.T) {
+	s := newSetup(t)
+	g := &globalOptions{defaultConfig: filepath.Join(s.home, "none.yaml")}
+	var errb strings.Builder
+	inst, err := g.openInstance(t.Context(), s.cfg, true, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if got := knownRepositoryIDs(inst.Config.StateDir); len(got) != 1 || got[0] != inst.Repo.ID() {
+		t.Fatalf("known repositories %v, the installation's is %s", got, inst.Repo.ID())
+	}
+	if got := knownRepositoryIDs(filepath.Join(s.home, "no-state")); len(got) != 0 {
+		t.Fatalf("an empty state directory knows %v", got)
+	}
+}
