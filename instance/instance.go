@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -92,7 +93,7 @@ func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]r
 			CloseRemotes(out)
 			return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
 		}
-		out = append(out, remotes.WithRetry(r, remotes.RetryOptions{Log: log}))
+		out = append(out, remotes.WithRetry(r, remotes.RetryOptions{Log: log, Budget: time.Duration(cfg.RetryFor)}))
 	}
 	return out, nil
 }

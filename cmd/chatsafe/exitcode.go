@@ -35,34 +35,26 @@ func usageErr(err error) error { return usageError{err} }
 
 // exitMappings are checked in order; the first match decides the exit code.
 // Packages contribute their sentinel errors here and only here.
-var exitMappings []struct {
+var exitMappings = []struct {
 	target error
 	code   int
-}
-
-func mapExit(target error, code int) {
-	exitMappings = append(exitMappings, struct {
-		target error
-		code   int
-	}{target, code})
-}
-
-func init() {
-	mapExit(repo.ErrWrongKey, exitWrongKey)
-	mapExit(repo.ErrIntegrity, exitIntegrity)
-	mapExit(repo.ErrRollback, exitIntegrity)
-	mapExit(crypt.ErrMalformedRecoveryKey, exitUsage)
-	mapExit(configs.ErrConfig, exitUsage)
-	mapExit(repo.ErrTargetNotEmpty, exitUsage)
-	mapExit(repo.ErrNoRepository, exitUsage)
-	mapExit(repo.ErrSnapshotNotFound, exitUsage)
-	mapExit(instance.ErrNoKey, exitUsage)
-	mapExit(remotes.ErrUnreachable, exitUnreachable)
-	mapExit(service.ErrNoServiceManager, exitUsage)
-	mapExit(client.ErrNoDaemon, exitUnreachable)
-	mapExit(vault.ErrWrongPassword, exitWrongKey)
-	mapExit(vault.ErrErased, exitKeyErased)
-	mapExit(vault.ErrUnreachable, exitUnreachable)
+}{
+	{repo.ErrWrongKey, exitWrongKey},
+	{repo.ErrIntegrity, exitIntegrity},
+	{repo.ErrRollback, exitIntegrity},
+	{crypt.ErrMalformedRecoveryKey, exitUsage},
+	{configs.ErrConfig, exitUsage},
+	{repo.ErrTargetNotEmpty, exitUsage},
+	{repo.ErrNoRepository, exitUsage},
+	{repo.ErrSnapshotNotFound, exitUsage},
+	{instance.ErrNoKey, exitUsage},
+	{errOtherInstallation, exitUsage},
+	{remotes.ErrUnreachable, exitUnreachable},
+	{service.ErrNoServiceManager, exitUsage},
+	{client.ErrNoDaemon, exitUnreachable},
+	{vault.ErrWrongPassword, exitWrongKey},
+	{vault.ErrErased, exitKeyErased},
+	{vault.ErrUnreachable, exitUnreachable},
 }
 
 func exitCode(err error) int {
