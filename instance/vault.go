@@ -9,7 +9,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // CredentialName is the systemd credential that carries the vault
@@ -17,8 +17,8 @@ import (
 const CredentialName = "vault-password"
 
 // VaultClient makes a client for a config's vault section.
-func VaultClient(v configs.Vault) (*vault.Client, error) {
-	return vault.NewClient(vault.ClientOptions{URLs: v.URLs(), CAFile: v.CAFile})
+func VaultClient(v configs.Vault) (*vaultclient.Client, error) {
+	return vaultclient.New(vaultclient.Options{URLs: v.URLs(), CAFile: v.CAFile})
 }
 
 // VaultPassword reads the vault password for unattended use: the systemd

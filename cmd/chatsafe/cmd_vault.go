@@ -9,16 +9,16 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/chatsafe/chatsafe/vault"
 	"github.com/chatsafe/chatsafe/vault/hsm"
+	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
 // clusterFlags applies the cluster flags over the config file's settings.
-func clusterFlags(cmd *cobra.Command, cfg *vault.ServerConfig, nodeID, raftListen, raftAdvertise, peers, clusterCA string) error {
+func clusterFlags(cmd *cobra.Command, cfg *vaultserver.ServerConfig, nodeID, raftListen, raftAdvertise, peers, clusterCA string) error {
 	f := cmd.Flags()
 	if f.Changed("node-id") {
 		if cfg.Cluster == nil {
-			cfg.Cluster = &vault.ClusterConfig{}
+			cfg.Cluster = &vaultserver.ClusterConfig{}
 		}
 		cfg.Cluster.NodeID = nodeID
 	}
@@ -41,7 +41,7 @@ func clusterFlags(cmd *cobra.Command, cfg *vault.ServerConfig, nodeID, raftListe
 		c.CAFile = clusterCA
 	}
 	if f.Changed("peers") {
-		p, err := vault.ParsePeers(peers)
+		p, err := vaultserver.ParsePeers(peers)
 		if err != nil {
 			return usageErr(fmt.Errorf("--peers: %w", err))
 		}
@@ -68,7 +68,7 @@ every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
 			if data == "" {
 				return usageErr(errors.New("give --data DIR"))
 			}
-			p, err := vault.EnsureCertificate(listen, data)
+			p, err := vaultserver.EnsureCertificate(listen, data)
 			if err != nil {
 				return err
 			}
@@ -89,18 +89,18 @@ every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
 // node's raft port with mutual TLS, as a node does.
 func membersCmd() *cobra.Command {
 	var via, clusterCA, data, tlsCert, tlsKey string
-	run := func(cmd *cobra.Command, req vault.MembersRequest) error {
+	run := func(cmd *cobra.Command, req vaultserver.MembersRequest) error {
 		if via == "" || clusterCA == "" {
 			return usageErr(errors.New("give --via HOST:PORT (a node's raft address) and --cluster-ca F"))
 		}
 		if tlsCert == "" && data != "" {
-			tlsCert = filepath.Join(data, vault.TLSCertFile)
+			tlsCert = filepath.Join(data, vaultserver.TLSCertFile)
 			tlsKey = filepath.Join(data, "tls", "key.pem")
 		}
 		if tlsCert == "" || tlsKey == "" {
 			return usageErr(errors.New("give --data DIR (a node's data directory) or --tls-cert and --tls-key trusted by the cluster CA"))
 		}
-		ms, err := vault.ClusterMembers(cmd.Context(), vault.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}, req)
+		ms, err := vaultserver.ClusterMembers(cmd.Context(), vaultserver.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}, req)
 		if err != nil {
 			return err
 		}
@@ -134,19 +134,19 @@ and --raft-listen but without --peers, then add it here.`,
 		&cobra.Command{
 			Use: "list", Short: "List the voters", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return run(cmd, vault.MembersRequest{Op: "list"})
+				return run(cmd, vaultserver.MembersRequest{Op: "list"})
 			},
 		},
 		&cobra.Command{
 			Use: "add ID HOST:PORT", Short: "Add a node (started with --node-id, without --peers)", Args: cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return run(cmd, vault.MembersRequest{Op: "add", ID: args[0], Addr: args[1]})
+				return run(cmd, vaultserver.MembersRequest{Op: "add", ID: args[0], Addr: args[1]})
 			},
 		},
 		&cobra.Command{
 			Use: "remove ID", Short: "Remove a node", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return run(cmd, vault.MembersRequest{Op: "remove", ID: args[0]})
+				return run(cmd, vaultserver.MembersRequest{Op: "remove", ID: args[0]})
 			},
 		},
 	)
@@ -170,9 +170,9 @@ passwords. Without --tls-cert/--tls-key it makes a self-signed certificate on
 first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg vault.ServerConfig
+			var cfg vaultserver.ServerConfig
 			if configPath != "" {
-				if err := vault.LoadServerConfigFile(configPath, &cfg); err != nil {
+				if err := vaultserver.LoadServerConfigFile(configPath, &cfg); err != nil {
 					return usageErr(err)
 				}
 			}
@@ -225,7 +225,7 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 			}
 			defer func() { _ = log.Sync() }()
 			cfg.Log = log
-			srv, err := vault.NewServer(cfg)
+			srv, err := vaultserver.NewServer(cfg)
 			if err != nil {
 				return err
 			}
@@ -235,7 +235,7 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 				fmt.Fprintf(out, "cluster node %s; peers connect to it on %s\n", cfg.Cluster.NodeID, cfg.Cluster.RaftListen)
 			}
 			if cfg.TLSCert == "" {
-				abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vault.TLSCertFile))
+				abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vaultserver.TLSCertFile))
 				fmt.Fprintf(out, "clients pin its certificate with --vault-ca %s\n", abs)
 			}
 			return srv.Serve(cmd.Context())
@@ -246,7 +246,7 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 	serve.Flags().StringVar(&data, "data", "", "data directory (database, master key, generated certificate)")
 	serve.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM); default: self-signed in DIR/tls/cert.pem")
 	serve.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
-	serve.Flags().IntVar(&maxAttempts, "max-attempts", vault.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
+	serve.Flags().IntVar(&maxAttempts, "max-attempts", vaultserver.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
 	serve.Flags().StringVar(&nodeID, "node-id", "", "run as this node of a Raft cluster (with --raft-listen, --cluster-ca, --peers)")
 	serve.Flags().StringVar(&raftListen, "raft-listen", "", "cluster: address for raft and node-to-node RPC (host:port, mutual TLS)")
 	serve.Flags().StringVar(&raftAdvertise, "raft-advertise", "", "cluster: address peers reach this node at (default: its --peers entry)")

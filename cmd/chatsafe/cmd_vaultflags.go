@@ -12,7 +12,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // vaultFlags name a Backup Key Vault account: --vault, --vault-ca,
@@ -50,7 +50,7 @@ func (v *vaultFlags) config() configs.Vault {
 	return configs.Vault{URL: v.urls, Account: v.account, CAFile: v.ca}
 }
 
-func (v *vaultFlags) client() (*vault.Client, error) {
+func (v *vaultFlags) client() (*vaultclient.Client, error) {
 	if v.urls == "" {
 		return nil, usageErr(errors.New("no vault: pass --vault URL (and --vault-ca, --account)"))
 	}
@@ -63,7 +63,7 @@ func (v *vaultFlags) client() (*vault.Client, error) {
 			urls = append(urls, u)
 		}
 	}
-	c, err := vault.NewClient(vault.ClientOptions{URLs: urls, CAFile: v.ca})
+	c, err := vaultclient.New(vaultclient.Options{URLs: urls, CAFile: v.ca})
 	if err != nil {
 		return nil, usageErr(err)
 	}

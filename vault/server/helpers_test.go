@@ -1,8 +1,14 @@
-package vault
+package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
+	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,12 +30,13 @@ type testVault struct {
 	logs  *observer.ObservedLogs
 	stop  func()
 	errc  chan error
-	ccfg  ClientOptions
+	ccfg  client.Options
 	ksf   []uint64
 	tb    testing.TB
 	cfg   ServerConfig
 	alive bool
-	conns []*Client
+	conns []*client.Client
+	hc    *http.Client
 }
 
 // startVault starts a real vault over HTTPS on loopback with a data
@@ -58,7 +65,7 @@ func startVault(tb testing.TB, dir string, mod func(*ServerConfig)) *testVault {
 	go func() { tv.errc <- srv.Serve(ctx) }()
 	tv.stop = cancel
 	tv.url = "https://" + srv.Addr().String()
-	tv.ccfg = ClientOptions{URLs: []string{tv.url}, CAFile: filepath.Join(dir, TLSCertFile), Timeout: 20 * time.Second}
+	tv.ccfg = client.Options{URLs: []string{tv.url}, CAFile: filepath.Join(dir, TLSCertFile), Timeout: 20 * time.Second}
 	tb.Cleanup(tv.Stop)
 	return tv
 }
@@ -73,6 +80,9 @@ func (tv *testVault) Stop() {
 	for _, c := range tv.conns {
 		c.CloseIdleConnections()
 	}
+	if tv.hc != nil {
+		tv.hc.CloseIdleConnections()
+	}
 	tv.stop()
 	if err := <-tv.errc; err != nil {
 		tv.tb.Errorf("Serve: %v", err)
@@ -85,13 +95,14 @@ func (tv *testVault) restart(mod func(*ServerConfig)) *testVault {
 	return startVault(tv.tb, tv.dir, mod)
 }
 
-func (tv *testVault) client() *Client {
+func (tv *testVault) client() *client.Client {
 	tv.tb.Helper()
-	c, err := NewClient(tv.ccfg)
+	opts := tv.ccfg
+	opts.KSFParameters = tv.ksf
+	c, err := client.New(opts)
 	if err != nil {
-		tv.tb.Fatalf("NewClient: %v", err)
+		tv.tb.Fatalf("client.New: %v", err)
 	}
-	c.ksfParams = tv.ksf
 	tv.conns = append(tv.conns, c)
 	tv.tb.Cleanup(c.CloseIdleConnections)
 	return c
@@ -107,9 +118,9 @@ func newKey(tb testing.TB) crypt.Key {
 
 func wrongLeft(tb testing.TB, err error) int {
 	tb.Helper()
-	var wp WrongPasswordError
-	if !errors.As(err, &wp) || !errors.Is(err, ErrWrongPassword) {
-		tb.Fatalf("want a WrongPasswordError, got %v", err)
+	var wp vault.WrongPasswordError
+	if !errors.As(err, &wp) || !errors.Is(err, vault.ErrWrongPassword) {
+		tb.Fatalf("want a vault.WrongPasswordError, got %v", err)
 	}
 	return wp.Left
 }
@@ -117,3 +128,22 @@ func wrongLeft(tb testing.TB, err error) int {
 type boltTx = bolt.Tx
 
 func zapString(k, v string) zap.Field { return zap.String(k, v) }
+
+// httpClient is a plain HTTPS client that pins the vault's certificate,
+// for tests that speak the wire protocol the way an attacker's own client
+// would.
+func (tv *testVault) httpClient() *http.Client {
+	tv.tb.Helper()
+	if tv.hc != nil {
+		return tv.hc
+	}
+	pem, err := os.ReadFile(tv.ccfg.CAFile)
+	if err != nil {
+		tv.tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tv.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
+	tv.tb.Cleanup(tv.hc.CloseIdleConnections)
+	return tv.hc
+}

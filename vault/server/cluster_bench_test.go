@@ -1,8 +1,9 @@
-package vault
+package server
 
 import (
 	"context"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault/client"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkClusterLogin(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	clients := make([]*Client, 3)
+	clients := make([]*client.Client, 3)
 	for i := range clients {
 		clients[i] = tc.client(i, (i+1)%3, (i+2)%3)
 	}

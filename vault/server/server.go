@@ -1,4 +1,4 @@
-package vault
+package server
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net"
 	"net/http"
@@ -226,7 +227,7 @@ func (s *Server) engine(w http.ResponseWriter) *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
 	}
-	writeError(w, http.StatusServiceUnavailable, codeNoQuorum, errNoQuorum.Error(), nil)
+	writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, errNoQuorum.Error(), nil)
 	return nil
 }
 
@@ -350,12 +351,12 @@ func (s *Server) endFailed(ctx context.Context, ls loginSession) {
 
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+pathRegisterStart, s.handleRegisterStart)
-	mux.HandleFunc("POST "+pathRegisterFinish, s.handleRegisterFinish)
-	mux.HandleFunc("POST "+pathLoginStart, s.handleLoginStart)
-	mux.HandleFunc("POST "+pathLoginFinish, s.handleLoginFinish)
-	mux.HandleFunc("POST "+pathLoginAbort, s.handleLoginAbort)
-	mux.HandleFunc("POST "+pathDelete, s.handleDelete)
+	mux.HandleFunc("POST "+vault.PathRegisterStart, s.handleRegisterStart)
+	mux.HandleFunc("POST "+vault.PathRegisterFinish, s.handleRegisterFinish)
+	mux.HandleFunc("POST "+vault.PathLoginStart, s.handleLoginStart)
+	mux.HandleFunc("POST "+vault.PathLoginFinish, s.handleLoginFinish)
+	mux.HandleFunc("POST "+vault.PathLoginAbort, s.handleLoginAbort)
+	mux.HandleFunc("POST "+vault.PathDelete, s.handleDelete)
 	return s.limitByAddress(mux)
 }
 
@@ -379,7 +380,7 @@ func (s *Server) limitByAddress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.byAddr.allow(s.now(), clientPrefix(r.RemoteAddr)) {
 			s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", "address"), zap.String("remote", r.RemoteAddr))
-			writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests from this address; try again later", nil)
+			writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, "too many requests from this address; try again later", nil)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -387,13 +388,13 @@ func (s *Server) limitByAddress(next http.Handler) http.Handler {
 }
 
 // readRequest reads and strictly decodes a bounded request body.
-func readRequest(w http.ResponseWriter, r *http.Request, v validator) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+func readRequest(w http.ResponseWriter, r *http.Request, v vault.Validator) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, vault.MaxBodyBytes))
 	if err == nil {
-		err = decodeRequest(body, v)
+		err = vault.DecodeRequest(body, v)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
+		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 		return false
 	}
 	return true
@@ -410,12 +411,12 @@ func writeError(w http.ResponseWriter, status int, code, msg string, left *int) 
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "10")
 	}
-	writeJSON(w, status, errorResp{Error: code, Message: msg, AttemptsLeft: left})
+	writeJSON(w, status, vault.ErrorResp{Error: code, Message: msg, AttemptsLeft: left})
 }
 
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
 	s.log.Error("vault: "+what, zap.Error(err))
-	writeError(w, http.StatusInternalServerError, codeInternal, "vault internal error; try again or another vault node", nil)
+	writeError(w, http.StatusInternalServerError, vault.CodeInternal, "vault internal error; try again or another vault node", nil)
 }
 
 // stateError answers a failed state change: 503 when the cluster has no
@@ -424,7 +425,7 @@ func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
 func (s *Server) stateError(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, errNoQuorum) {
 		s.log.Warn("vault: refused, no quorum", zap.String("doing", what), zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, codeNoQuorum, errNoQuorum.Error(), nil)
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, errNoQuorum.Error(), nil)
 		return
 	}
 	s.internalError(w, what, err)
@@ -442,242 +443,7 @@ func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account 
 		return false
 	}
 	s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", "account"), zap.String("account", account), zap.String("remote", r.RemoteAddr))
-	writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests for this account; try again later", nil)
+	writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, "too many requests for this account; try again later", nil)
 	return true
 }
 
-func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
-	eng := s.engine(w)
-	if eng == nil {
-		return
-	}
-	var req registerStartReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	id := eng.accountID(req.Account)
-	if s.accountLimited(w, r, req.Account, id) {
-		return
-	}
-	// Early owner check so the client does not run its key stretching in
-	// vain; the authoritative check is in OpRegister.
-	st, found, err := s.store.view(id)
-	if err != nil {
-		s.internalError(w, "reading account", err)
-		return
-	}
-	if found && len(st.OwnerHash) > 0 && (req.OwnerToken == nil || !equalHash(st.OwnerHash, ownerHash(req.OwnerToken))) {
-		s.log.Info("vault audit: registration refused, owner proof does not match", zap.String("event", "register_refused"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
-		return
-	}
-	if !s.regs.reserve() {
-		writeError(w, http.StatusServiceUnavailable, codeRateLimited, "too many registrations in progress; try again later", nil)
-		return
-	}
-	resp, oprfKey, err := eng.registrationResponse(req.Request, id)
-	if err != nil {
-		s.regs.release()
-		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
-		return
-	}
-	sid, err := s.regs.fill(s.now(), regSession{account: req.Account, id: id, oprfKey: oprfKey})
-	if err != nil {
-		s.internalError(w, "creating session", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, registerStartResp{Session: sid[:], Response: resp})
-}
-
-func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
-	eng := s.engine(w)
-	if eng == nil {
-		return
-	}
-	var req registerFinishReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	rs, ok := s.regs.take(s.now(), req.Session)
-	if !ok {
-		writeError(w, http.StatusNotFound, codeNoSession, "registration session expired or unknown; start again", nil)
-		return
-	}
-	if err := eng.checkRecord(req.Record); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error(), nil)
-		return
-	}
-	sealed, err := eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey})
-	clear(rs.oprfKey)
-	if err != nil {
-		s.internalError(w, "sealing account secrets", err)
-		return
-	}
-	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed})
-	if err != nil {
-		s.stateError(w, "registering", err)
-		return
-	}
-	if res.Status == StatusNotOwner {
-		s.log.Info("vault audit: registration refused, owner proof does not match", zap.String("event", "register_refused"), zap.String("account", rs.account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
-		return
-	}
-	s.log.Info("vault audit: registered", zap.String("event", "register"), zap.String("account", rs.account), zap.Uint64("generation", res.Generation), zap.String("remote", r.RemoteAddr))
-	writeJSON(w, http.StatusOK, okResp{OK: true})
-}
-
-func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
-	eng := s.engine(w)
-	if eng == nil {
-		return
-	}
-	var req loginStartReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	// Parse KE1 before counting, so a malformed message costs nothing.
-	ke1, err := eng.server.Deserialize.KE1(req.KE1)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "bad KE1 message", nil)
-		return
-	}
-	id := eng.accountID(req.Account)
-	if s.accountLimited(w, r, req.Account, id) {
-		return
-	}
-	if !s.logins.reserve() {
-		writeError(w, http.StatusServiceUnavailable, codeRateLimited, "too many logins in progress; try again later", nil)
-		return
-	}
-	// The attempt is counted and committed before KE2 exists: a client can
-	// tell a wrong password from KE2 alone.
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpAttempt, Account: id, Node: s.nodeID()})
-	if err != nil {
-		s.logins.release()
-		s.stateError(w, "counting attempt", err)
-		return
-	}
-	if res.Status == StatusErased {
-		s.logins.release()
-		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusGone, codeErased, ErrErased.Error(), nil)
-		return
-	}
-	var secrets *accountSecrets
-	if !res.Ghost {
-		if secrets, err = eng.openSecrets(s.mk, id, res.Sealed); err != nil {
-			s.logins.release()
-			s.internalError(w, "opening account secrets", err)
-			return
-		}
-	}
-	ke2, mac, err := eng.ke2(ke1, req.Account, id, secrets)
-	if secrets != nil {
-		clear(secrets.OPRFKey)
-		clear(secrets.WrappedKey)
-	}
-	if err != nil {
-		s.logins.release()
-		s.internalError(w, "answering KE1", err)
-		return
-	}
-	left := s.cfg.MaxAttempts - res.Attempts
-	sid, err := s.logins.fill(s.now(), loginSession{account: req.Account, id: id, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
-	if err != nil {
-		s.internalError(w, "creating session", err)
-		return
-	}
-	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
-	writeJSON(w, http.StatusOK, loginStartResp{Session: sid[:], KE2: ke2, AttemptsLeft: left})
-}
-
-func (s *Server) handleLoginFinish(w http.ResponseWriter, r *http.Request) {
-	eng := s.engine(w)
-	if eng == nil {
-		return
-	}
-	var req loginFinishReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	ls, ok := s.logins.take(s.now(), req.Session)
-	if !ok {
-		if ls.clientMAC != nil { // expired before the janitor saw it
-			s.endFailed(r.Context(), ls)
-		}
-		writeError(w, http.StatusNotFound, codeNoSession, "login session expired or unknown; start again", nil)
-		return
-	}
-	left := s.cfg.MaxAttempts - ls.attempts
-	if err := eng.finish(req.KE3, ls.clientMAC); err != nil {
-		s.endFailed(r.Context(), ls)
-		s.log.Info("vault audit: login failed", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusForbidden, codeWrongPassword, WrongPasswordError{Left: left}.Error(), &left)
-		return
-	}
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpSuccess, Account: ls.id, Generation: ls.generation})
-	if err != nil {
-		s.stateError(w, "resetting attempts", err)
-		return
-	}
-	switch res.Status {
-	case StatusOK:
-	case StatusErased:
-		writeError(w, http.StatusGone, codeErased, ErrErased.Error(), nil)
-		return
-	default:
-		writeError(w, http.StatusConflict, codeNoSession, "the account changed during the login; start again", nil)
-		return
-	}
-	secrets, err := eng.openSecrets(s.mk, ls.id, res.Sealed)
-	if err != nil {
-		s.internalError(w, "opening account secrets", err)
-		return
-	}
-	clear(secrets.OPRFKey)
-	s.log.Info("vault audit: login succeeded, attempts reset, key released", zap.String("event", "login"), zap.String("account", ls.account), zap.String("remote", r.RemoteAddr))
-	writeJSON(w, http.StatusOK, loginFinishResp{WrappedKey: secrets.WrappedKey})
-}
-
-func (s *Server) handleLoginAbort(w http.ResponseWriter, r *http.Request) {
-	var req loginAbortReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	if ls, _ := s.logins.take(s.now(), req.Session); ls.clientMAC != nil {
-		s.endFailed(r.Context(), ls)
-		s.log.Info("vault audit: login abandoned by the client", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", s.cfg.MaxAttempts-ls.attempts), zap.String("remote", r.RemoteAddr))
-	}
-	writeJSON(w, http.StatusOK, okResp{OK: true})
-}
-
-func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	eng := s.engine(w)
-	if eng == nil {
-		return
-	}
-	var req deleteReq
-	if !readRequest(w, r, &req) {
-		return
-	}
-	id := eng.accountID(req.Account)
-	if s.accountLimited(w, r, req.Account, id) {
-		return
-	}
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpDelete, Account: id, OwnerHash: ownerHash(req.OwnerToken)})
-	if err != nil {
-		s.stateError(w, "deleting", err)
-		return
-	}
-	switch res.Status {
-	case StatusOK:
-		s.log.Info("vault audit: account deleted", zap.String("event", "delete"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeJSON(w, http.StatusOK, okResp{OK: true})
-	case StatusNotOwner:
-		s.log.Info("vault audit: deletion refused, owner proof does not match", zap.String("event", "delete_refused"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusForbidden, codeNotOwner, ErrNotOwner.Error(), nil)
-	default:
-		writeError(w, http.StatusNotFound, codeNotFound, ErrNotFound.Error(), nil)
-	}
-}

@@ -1,7 +1,8 @@
-package vault
+package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,25 +23,30 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 )
 
-// ClientOptions configures a Client.
-type ClientOptions struct {
+// Options configures a Client.
+type Options struct {
 	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
 	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
 	Timeout time.Duration // per request; default 30s
+	// KSFParameters overrides the Argon2id parameters (time, KiB,
+	// threads); nil keeps the production ones. Only tests and benchmarks
+	// set it. It must be the same for registration and recovery of an
+	// account: other parameters derive another key (a wrong password).
+	KSFParameters []uint64
+	// MaxIdleConnsPerHost bounds kept-alive connections per vault node
+	// (default 4); a load generator raises it.
+	MaxIdleConnsPerHost int
 }
 
 // Client talks to a vault. It is safe for concurrent use.
 type Client struct {
-	urls []string
-	hc   *http.Client
-	// ksfParams overrides the Argon2id parameters (time, KiB, threads).
-	// Only tests set it, to keep suites fast; it must be the same for
-	// registration and recovery of an account.
-	ksfParams []uint64
+	urls      []string
+	hc        *http.Client
+	ksfParams []uint64 // Options.KSFParameters
 }
 
-// NewClient checks the options and prepares the HTTPS client.
-func NewClient(opts ClientOptions) (*Client, error) {
+// New checks the options and prepares the HTTPS client.
+func New(opts Options) (*Client, error) {
 	if len(opts.URLs) == 0 {
 		return nil, errors.New("no vault URL given (--vault URL)")
 	}
@@ -71,27 +78,21 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		TLSClientConfig:     tcfg,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: opts.Timeout,
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConnsPerHost: cmp.Or(opts.MaxIdleConnsPerHost, 4),
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters}, nil
 }
 
 // CloseIdleConnections closes idle connections to the vault.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 func (c *Client) opaqueClient() (*opaque.Client, *opaque.ClientOptions, error) {
-	oc, err := opaqueConfig().Client()
+	oc, err := vault.OpaqueConfig().Client()
 	if err != nil {
 		return nil, nil, fmt.Errorf("setting up OPAQUE: %w", err)
 	}
 	return oc, &opaque.ClientOptions{KSFParameters: c.ksfParams}, nil
-}
-
-// ownerToken proves possession of the backup key for account.
-func ownerToken(key crypt.Key, account string) []byte {
-	t := crypt.MAC(key.Subkey(crypt.PurposeOwnerToken), []byte(account))
-	return t[:]
 }
 
 // wrapAEAD derives the key that wraps the backup key from OPAQUE's export
@@ -112,7 +113,7 @@ func wrapAD(account string) []byte { return []byte("chatsafe/v1/vault-backup-key
 // registration of an account needs nothing else; replacing it (a password
 // change) needs the same backup key, proven by an owner token derived from it.
 func (c *Client) Register(ctx context.Context, account string, password []byte, key crypt.Key) error {
-	if err := checkAccount(account); err != nil {
+	if err := vault.CheckAccount(account); err != nil {
 		return fmt.Errorf("vault account name: %w", err)
 	}
 	oc, opts, err := c.opaqueClient()
@@ -124,22 +125,22 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 	if err != nil {
 		return fmt.Errorf("starting vault registration: %w", err)
 	}
-	token := ownerToken(key, account)
-	var start registerStartResp
-	base, err := c.call(ctx, "", pathRegisterStart, registerStartReq{Account: account, Request: regReq.Serialize(), OwnerToken: token}, &start)
+	token := vault.OwnerToken(key, account)
+	var start vault.RegisterStartResp
+	base, err := c.call(ctx, "", vault.PathRegisterStart, vault.RegisterStartReq{Account: account, Request: regReq.Serialize(), OwnerToken: token}, &start)
 	if err != nil {
 		return fmt.Errorf("registering %q with the vault: %w", account, err)
 	}
-	if len(start.Session) != sessionIDLen {
-		return fmt.Errorf("registering %q with the vault: %w: malformed answer", account, ErrUnreachable)
+	if len(start.Session) != vault.SessionIDLen {
+		return fmt.Errorf("registering %q with the vault: %w: malformed answer", account, vault.ErrUnreachable)
 	}
 	resp, err := oc.Deserialize.RegistrationResponse(start.Response)
 	if err != nil {
-		return fmt.Errorf("registering %q with the vault: %w: malformed registration response", account, ErrUnreachable)
+		return fmt.Errorf("registering %q with the vault: %w: malformed registration response", account, vault.ErrUnreachable)
 	}
 	record, exportKey, err := oc.RegistrationFinalize(resp, []byte(account), nil, opts)
 	if err != nil {
-		return fmt.Errorf("registering %q with the vault: %w: bad registration response", account, ErrUnreachable)
+		return fmt.Errorf("registering %q with the vault: %w: bad registration response", account, vault.ErrUnreachable)
 	}
 	aead, err := wrapAEAD(exportKey, account)
 	clear(exportKey)
@@ -147,8 +148,8 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 		return err
 	}
 	wrapped := aead.Seal(nil, key[:], wrapAD(account))
-	fin := registerFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token}
-	if _, err := c.call(ctx, base, pathRegisterFinish, fin, &okResp{}); err != nil {
+	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token}
+	if _, err := c.call(ctx, base, vault.PathRegisterFinish, fin, &vault.OKResp{}); err != nil {
 		return fmt.Errorf("registering %q with the vault: %w", account, err)
 	}
 	return nil
@@ -156,10 +157,10 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 
 // Recover fetches the backup key of account with password. A wrong password
 // (or an account the vault does not know, which looks the same) returns a
-// WrongPasswordError; an erased record returns ErrErased.
+// vault.WrongPasswordError; an erased record returns vault.ErrErased.
 func (c *Client) Recover(ctx context.Context, account string, password []byte) (crypt.Key, error) {
 	var key crypt.Key
-	if err := checkAccount(account); err != nil {
+	if err := vault.CheckAccount(account); err != nil {
 		return key, fmt.Errorf("vault account name: %w", err)
 	}
 	oc, opts, err := c.opaqueClient()
@@ -171,25 +172,25 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte) (
 	if err != nil {
 		return key, fmt.Errorf("starting vault login: %w", err)
 	}
-	var start loginStartResp
-	base, err := c.call(ctx, "", pathLoginStart, loginStartReq{Account: account, KE1: ke1.Serialize()}, &start)
+	var start vault.LoginStartResp
+	base, err := c.call(ctx, "", vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}, &start)
 	if err != nil {
 		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
 	}
 	ke2, err := oc.Deserialize.KE2(start.KE2)
-	if err != nil || len(start.Session) != sessionIDLen {
-		return key, fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, ErrUnreachable)
+	if err != nil || len(start.Session) != vault.SessionIDLen {
+		return key, fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, vault.ErrUnreachable)
 	}
 	ke3, _, exportKey, err := oc.GenerateKE3(ke2, []byte(account), nil, opts)
 	if err != nil {
 		// Tell the vault now, so that a last attempt erases at once rather
 		// than when the session expires. Best effort: the attempt is spent.
-		_, _ = c.call(ctx, base, pathLoginAbort, loginAbortReq{Session: start.Session}, &okResp{})
-		return key, fmt.Errorf("recovering the backup key of %q: %w", account, WrongPasswordError{Left: max(start.AttemptsLeft, 0)})
+		_, _ = c.call(ctx, base, vault.PathLoginAbort, vault.LoginAbortReq{Session: start.Session}, &vault.OKResp{})
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, vault.WrongPasswordError{Left: max(start.AttemptsLeft, 0)})
 	}
 	defer clear(exportKey)
-	var fin loginFinishResp
-	if _, err := c.call(ctx, base, pathLoginFinish, loginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
+	var fin vault.LoginFinishResp
+	if _, err := c.call(ctx, base, vault.PathLoginFinish, vault.LoginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
 		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
 	}
 	aead, err := wrapAEAD(exportKey, account)
@@ -207,10 +208,10 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte) (
 
 // Delete removes account from the vault; it needs the account's backup key.
 func (c *Client) Delete(ctx context.Context, account string, key crypt.Key) error {
-	if err := checkAccount(account); err != nil {
+	if err := vault.CheckAccount(account); err != nil {
 		return fmt.Errorf("vault account name: %w", err)
 	}
-	if _, err := c.call(ctx, "", pathDelete, deleteReq{Account: account, OwnerToken: ownerToken(key, account)}, &okResp{}); err != nil {
+	if _, err := c.call(ctx, "", vault.PathDelete, vault.DeleteReq{Account: account, OwnerToken: vault.OwnerToken(key, account)}, &vault.OKResp{}); err != nil {
 		return fmt.Errorf("deleting %q from the vault: %w", account, err)
 	}
 	return nil
@@ -244,7 +245,7 @@ func (c *Client) call(ctx context.Context, base, path string, req, resp any) (st
 			break
 		}
 	}
-	return "", fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
+	return "", fmt.Errorf("%w: %w", vault.ErrUnreachable, errors.Join(errs...))
 }
 
 // nodeError is a failure of one node (network, TLS, 5xx) that makes the
@@ -279,28 +280,28 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		}
 		return nil
 	}
-	var er errorResp
+	var er vault.ErrorResp
 	_ = json.Unmarshal(raw, &er)
 	switch {
-	case er.Error == codeWrongPassword:
+	case er.Error == vault.CodeWrongPassword:
 		left := 0
 		if er.AttemptsLeft != nil {
 			left = max(*er.AttemptsLeft, 0)
 		}
-		return WrongPasswordError{Left: left}
-	case er.Error == codeErased:
-		return ErrErased
-	case er.Error == codeNotOwner:
-		return ErrNotOwner
-	case er.Error == codeNotFound:
-		return ErrNotFound
+		return vault.WrongPasswordError{Left: left}
+	case er.Error == vault.CodeErased:
+		return vault.ErrErased
+	case er.Error == vault.CodeNotOwner:
+		return vault.ErrNotOwner
+	case er.Error == vault.CodeNotFound:
+		return vault.ErrNotFound
 	case hres.StatusCode == http.StatusTooManyRequests:
-		return ErrRateLimited
-	case er.Error == codeRateLimited: // 503: this node is busy; another may not be
-		return nodeError{fmt.Errorf("%s: %w", u, ErrRateLimited)}
+		return vault.ErrRateLimited
+	case er.Error == vault.CodeRateLimited: // 503: this node is busy; another may not be
+		return nodeError{fmt.Errorf("%s: %w", u, vault.ErrRateLimited)}
 	case hres.StatusCode >= 500:
 		return nodeError{fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
-	case er.Error == codeNoSession:
+	case er.Error == vault.CodeNoSession:
 		return fmt.Errorf("the vault dropped the session (too slow, or the vault restarted); try again")
 	default:
 		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)

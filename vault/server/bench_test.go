@@ -1,10 +1,12 @@
-package vault
+package server
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,10 +60,10 @@ func BenchmarkServerLogin(b *testing.B) {
 	opts := &opaque.ClientOptions{KSFParameters: benchKSF}
 	for i := range accounts {
 		acct := fmt.Sprintf("user%d", i)
-		oc, _ := opaqueConfig().Client()
+		oc, _ := vault.OpaqueConfig().Client()
 		rr, _ := oc.RegistrationInit([]byte("pw"))
-		var rs registerStartResp
-		if err := post(pathRegisterStart, registerStartReq{Account: acct, Request: rr.Serialize(), OwnerToken: make([]byte, 32)}, &rs); err != nil {
+		var rs vault.RegisterStartResp
+		if err := post(vault.PathRegisterStart, vault.RegisterStartReq{Account: acct, Request: rr.Serialize(), OwnerToken: make([]byte, 32)}, &rs); err != nil {
 			b.Fatal(err)
 		}
 		resp, _ := oc.Deserialize.RegistrationResponse(rs.Response)
@@ -69,7 +71,7 @@ func BenchmarkServerLogin(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := post(pathRegisterFinish, registerFinishReq{Session: rs.Session, Record: rec.Serialize(), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, 32)}, &okResp{}); err != nil {
+		if err := post(vault.PathRegisterFinish, vault.RegisterFinishReq{Session: rs.Session, Record: rec.Serialize(), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, 32)}, &vault.OKResp{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -79,10 +81,10 @@ func BenchmarkServerLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		acct := fmt.Sprintf("user%d", next.Add(1)%accounts)
 		for pb.Next() {
-			oc, _ := opaqueConfig().Client()
+			oc, _ := vault.OpaqueConfig().Client()
 			ke1, _ := oc.GenerateKE1([]byte("pw"))
-			var ls loginStartResp
-			if err := post(pathLoginStart, loginStartReq{Account: acct, KE1: ke1.Serialize()}, &ls); err != nil {
+			var ls vault.LoginStartResp
+			if err := post(vault.PathLoginStart, vault.LoginStartReq{Account: acct, KE1: ke1.Serialize()}, &ls); err != nil {
 				b.Error(err)
 				return
 			}
@@ -92,8 +94,8 @@ func BenchmarkServerLogin(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			var lf loginFinishResp
-			if err := post(pathLoginFinish, loginFinishReq{Session: ls.Session, KE3: ke3.Serialize()}, &lf); err != nil {
+			var lf vault.LoginFinishResp
+			if err := post(vault.PathLoginFinish, vault.LoginFinishReq{Session: ls.Session, KE3: ke3.Serialize()}, &lf); err != nil {
 				b.Error(err)
 				return
 			}
@@ -174,12 +176,10 @@ func runLoadgen(spec string) error {
 	if err != nil {
 		return err
 	}
-	c, err := NewClient(ClientOptions{URLs: []string{parts[0]}, CAFile: parts[1], Timeout: time.Minute})
+	c, err := client.New(client.Options{URLs: []string{parts[0]}, CAFile: parts[1], Timeout: time.Minute, KSFParameters: benchKSF, MaxIdleConnsPerHost: loadgenClients})
 	if err != nil {
 		return err
 	}
-	c.ksfParams = benchKSF
-	c.hc.Transport.(*http.Transport).MaxIdleConnsPerHost = loadgenClients
 	var next atomic.Int64
 	errc := make(chan error, loadgenClients)
 	var wg sync.WaitGroup
@@ -217,7 +217,7 @@ func BenchmarkKE2(b *testing.B) {
 		b.Fatal(err)
 	}
 	id := eng.accountID("known")
-	oc, _ := opaqueConfig().Client()
+	oc, _ := vault.OpaqueConfig().Client()
 	rr, _ := oc.RegistrationInit([]byte("pw"))
 	resp, key, err := eng.registrationResponse(rr.Serialize(), id)
 	if err != nil {
@@ -229,7 +229,7 @@ func BenchmarkKE2(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	oc2, _ := opaqueConfig().Client()
+	oc2, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc2.GenerateKE1([]byte("guess"))
 	b.Run("known", func(b *testing.B) {
 		for b.Loop() {

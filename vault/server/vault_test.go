@@ -1,4 +1,4 @@
-package vault
+package server
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/chatsafe/chatsafe/vault"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func TestRegisterRecoverOnNewDevice(t *testing.T) {
 
 	// Neither the password nor the key (nor the owner token) is in any file
 	// of the vault, in any usual encoding.
-	secrets := map[string][]byte{"password": password, "backup key": key[:], "owner token": ownerToken(key, "alice")}
+	secrets := map[string][]byte{"password": password, "backup key": key[:], "owner token": vault.OwnerToken(key, "alice")}
 	err = filepath.WalkDir(tv.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -103,15 +104,15 @@ func TestTenWrongErasesForGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 10 {
-		if _, err := c.Recover(ctx, "carol", []byte("wrong")); !errors.Is(err, ErrWrongPassword) {
+		if _, err := c.Recover(ctx, "carol", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("want a wrong password, got %v", err)
 		}
 	}
-	if _, err := c.Recover(ctx, "carol", []byte("right")); !errors.Is(err, ErrErased) {
-		t.Fatalf("right password after 10 wrong: want ErrErased, got %v", err)
+	if _, err := c.Recover(ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("right password after 10 wrong: want vault.ErrErased, got %v", err)
 	}
 	tv = tv.restart(nil)
-	if _, err := tv.client().Recover(ctx, "carol", []byte("right")); !errors.Is(err, ErrErased) {
-		t.Fatalf("after restart: want ErrErased, got %v", err)
+	if _, err := tv.client().Recover(ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("after restart: want vault.ErrErased, got %v", err)
 	}
 }

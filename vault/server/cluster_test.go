@@ -1,8 +1,10 @@
-package vault
+package server
 
 import (
 	"context"
 	"errors"
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 	"slices"
 	"sync"
 	"testing"
@@ -43,7 +45,7 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 	if err := tc.client().Register(ctx, "bob", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	per := []*Client{tc.client(0), tc.client(1), tc.client(2)}
+	per := []*client.Client{tc.client(0), tc.client(1), tc.client(2)}
 
 	// Nine wrong passwords, one node after the other: one shared counter.
 	for k := range DefaultMaxAttempts - 1 {
@@ -65,7 +67,7 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 	for k := range DefaultMaxAttempts {
 		wg.Go(func() {
 			_, err := per[k%3].Recover(ctx, "bob", []byte("wrong"))
-			var wp WrongPasswordError
+			var wp vault.WrongPasswordError
 			mu.Lock()
 			defer mu.Unlock()
 			if !errors.As(err, &wp) {
@@ -81,8 +83,8 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 		t.Fatalf("attempts left seen by the 10 concurrent attempts: %v, want %v", lefts, want)
 	}
 	for i, c := range per {
-		if _, err := c.Recover(ctx, "bob", []byte("right")); !errors.Is(err, ErrErased) {
-			t.Fatalf("right password on node %d after the limit: %v, want ErrErased", i+1, err)
+		if _, err := c.Recover(ctx, "bob", []byte("right")); !errors.Is(err, vault.ErrErased) {
+			t.Fatalf("right password on node %d after the limit: %v, want vault.ErrErased", i+1, err)
 		}
 	}
 	tc.syncAll()
@@ -122,12 +124,12 @@ func TestClusterRefusesWithoutQuorum(t *testing.T) {
 
 	c := tc.client(survivor)
 	for _, pw := range []string{"wrong", "right", "wrong"} {
-		if _, err := c.Recover(ctx, "carol", []byte(pw)); !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("attempt without a quorum: %v, want ErrUnreachable", err)
+		if _, err := c.Recover(ctx, "carol", []byte(pw)); !errors.Is(err, vault.ErrUnreachable) {
+			t.Fatalf("attempt without a quorum: %v, want vault.ErrUnreachable", err)
 		}
 	}
-	if err := c.Register(ctx, "dave", []byte("pw"), newKey(t)); !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("register without a quorum: %v, want ErrUnreachable", err)
+	if err := c.Register(ctx, "dave", []byte("pw"), newKey(t)); !errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("register without a quorum: %v, want vault.ErrUnreachable", err)
 	}
 	sv := tc.nodes[survivor]
 	st, _, err := sv.srv.store.view(sv.srv.eng.Load().accountID("carol"))

@@ -1,8 +1,9 @@
-package vault
+package server
 
 import (
 	"context"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault/client"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ type testCluster struct {
 	peers   []Peer
 	mod     func(*ServerConfig)
 	urls    []string
-	ksfOpts ClientOptions
+	ksfOpts client.Options
 }
 
 // startCluster starts n nodes and waits until every one is ready.
@@ -145,7 +146,7 @@ func (tc *testCluster) waitReady() {
 }
 
 // client talks to the given nodes (all when none is named), in that order.
-func (tc *testCluster) client(nodes ...int) *Client {
+func (tc *testCluster) client(nodes ...int) *client.Client {
 	tc.tb.Helper()
 	if len(nodes) == 0 {
 		for i := range tc.nodes {
@@ -156,11 +157,10 @@ func (tc *testCluster) client(nodes ...int) *Client {
 	for _, i := range nodes {
 		urls = append(urls, tc.urls[i])
 	}
-	c, err := NewClient(ClientOptions{URLs: urls, CAFile: tc.caFile, Timeout: 20 * time.Second})
+	c, err := client.New(client.Options{URLs: urls, CAFile: tc.caFile, Timeout: 20 * time.Second, KSFParameters: testKSF})
 	if err != nil {
 		tc.tb.Fatal(err)
 	}
-	c.ksfParams = testKSF
 	for _, i := range nodes {
 		tc.nodes[i].conns = append(tc.nodes[i].conns, c)
 	}

@@ -1,4 +1,4 @@
-package vault
+package server
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 	"net"
 	"net/http"
 	"os"
@@ -32,9 +34,9 @@ func TestProductionKSF(t *testing.T) {
 	}
 	// Parameters are part of the derivation: a client with other
 	// parameters is a wrong password, not a key.
+	tv.ksf = testKSF
 	cheap := tv.client()
-	cheap.ksfParams = testKSF
-	if _, err := cheap.Recover(ctx, "ivan", []byte("pw")); !errors.Is(err, ErrWrongPassword) {
+	if _, err := cheap.Recover(ctx, "ivan", []byte("pw")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("other KSF parameters: want wrong password, got %v", err)
 	}
 }
@@ -51,7 +53,7 @@ func TestLastAttemptErasedWhenSessionExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if status, body := rawPost(t, c, tv.url+pathLoginStart, loginStartReq{Account: "judy", KE1: newKE1(t, "guess")}); status != http.StatusOK {
+		if status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "judy", KE1: newKE1(t, "guess")}); status != http.StatusOK {
 			t.Fatalf("%d %s", status, body)
 		}
 	}
@@ -122,8 +124,8 @@ func TestRestartErasesSpentRecords(t *testing.T) {
 	if tv.logs.FilterField(zapString("event", "erase")).Len() != 1 {
 		t.Error("no audit entry for the erasure at start-up")
 	}
-	if _, err := tv.client().Recover(ctx, "ken", []byte("right")); !errors.Is(err, ErrErased) {
-		t.Fatalf("want ErrErased, got %v", err)
+	if _, err := tv.client().Recover(ctx, "ken", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("want vault.ErrErased, got %v", err)
 	}
 }
 
@@ -136,22 +138,22 @@ func TestRateLimits(t *testing.T) {
 	c := tv.client()
 	// Per account: two requests, then refused (and not counted).
 	for i := range 2 {
-		if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, ErrWrongPassword) {
+		if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("third request for one account: want ErrRateLimited, got %v", err)
+	if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrRateLimited) {
+		t.Fatalf("third request for one account: want vault.ErrRateLimited, got %v", err)
 	}
 	// Per address: the other account still works until the address's
 	// budget (6 requests: 2 logins of 2 requests + 1 refused + ...) is spent.
 	var err error
 	for range 10 {
-		if _, err = c.Recover(ctx, "mallory", []byte("x")); errors.Is(err, ErrRateLimited) {
+		if _, err = c.Recover(ctx, "mallory", []byte("x")); errors.Is(err, vault.ErrRateLimited) {
 			break
 		}
 	}
-	if !errors.Is(err, ErrRateLimited) {
+	if !errors.Is(err, vault.ErrRateLimited) {
 		t.Fatalf("per-address limit never hit: %v", err)
 	}
 }
@@ -169,11 +171,11 @@ func TestFailoverAndUnreachable(t *testing.T) {
 
 	opts := tv.ccfg
 	opts.URLs = []string{dead, tv.url}
-	c, err := NewClient(opts)
+	opts.KSFParameters = testKSF
+	c, err := client.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.ksfParams = testKSF
 	tv.conns = append(tv.conns, c)
 	key := newKey(t)
 	if err := c.Register(ctx, "nina", []byte("pw"), key); err != nil {
@@ -183,19 +185,19 @@ func TestFailoverAndUnreachable(t *testing.T) {
 		t.Fatalf("Recover with a dead first node: %v", err)
 	}
 	opts.URLs = []string{dead}
-	c, _ = NewClient(opts)
-	if _, err := c.Recover(ctx, "nina", []byte("pw")); !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("only a dead node: want ErrUnreachable, got %v", err)
+	c, _ = client.New(opts)
+	if _, err := c.Recover(ctx, "nina", []byte("pw")); !errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("only a dead node: want vault.ErrUnreachable, got %v", err)
 	}
 	// A vault whose certificate is not the pinned one is not our vault.
 	other := startVault(t, t.TempDir(), nil)
 	opts.URLs = []string{other.url}
-	c, _ = NewClient(opts)
+	c, _ = client.New(opts)
 	_, err = c.Recover(ctx, "nina", []byte("pw"))
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("unpinned certificate: want ErrUnreachable about the certificate, got %v", err)
+	if !errors.Is(err, vault.ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("unpinned certificate: want vault.ErrUnreachable about the certificate, got %v", err)
 	}
-	if _, err := NewClient(ClientOptions{URLs: []string{"http://plain.example"}}); err == nil {
+	if _, err := client.New(client.Options{URLs: []string{"http://plain.example"}}); err == nil {
 		t.Fatal("plain http URL accepted")
 	}
 }
@@ -211,24 +213,24 @@ func TestAuditLogHoldsNoSecrets(t *testing.T) {
 	if err := c.Register(ctx, "oscar", pw, key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Recover(ctx, "oscar", []byte("wrong-guess-xyz")); !errors.Is(err, ErrWrongPassword) {
+	if _, err := c.Recover(ctx, "oscar", []byte("wrong-guess-xyz")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatal(err)
 	}
 	if _, err := c.Recover(ctx, "oscar", pw); err != nil {
 		t.Fatal(err)
 	}
 	// A raw login whose messages we know.
-	oc, _ := opaqueConfig().Client()
+	oc, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc.GenerateKE1(pw)
-	_, body := rawPost(t, c, tv.url+pathLoginStart, loginStartReq{Account: "oscar", KE1: ke1.Serialize()})
-	var r loginStartResp
+	_, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "oscar", KE1: ke1.Serialize()})
+	var r vault.LoginStartResp
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)
 	}
 	ke2, _ := oc.Deserialize.KE2(r.KE2)
 	ke3, _, _, _ := oc.GenerateKE3(ke2, []byte("oscar"), nil, &opaque.ClientOptions{KSFParameters: testKSF})
-	_, fin := rawPost(t, c, tv.url+pathLoginFinish, loginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
-	var lf loginFinishResp
+	_, fin := rawPost(t, tv, tv.url+vault.PathLoginFinish, vault.LoginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
+	var lf vault.LoginFinishResp
 	if err := json.Unmarshal(fin, &lf); err != nil || len(lf.WrappedKey) == 0 {
 		t.Fatalf("raw login: %s", fin)
 	}
@@ -244,7 +246,7 @@ func TestAuditLogHoldsNoSecrets(t *testing.T) {
 		t.Fatalf("audit log lacks the expected events: %s", all.String())
 	}
 	secrets := map[string][]byte{
-		"password": pw, "wrong guess": []byte("wrong-guess-xyz"), "key": key[:], "owner token": ownerToken(key, "oscar"),
+		"password": pw, "wrong guess": []byte("wrong-guess-xyz"), "key": key[:], "owner token": vault.OwnerToken(key, "oscar"),
 		"KE1": ke1.Serialize(), "KE2": r.KE2, "KE3": ke3.Serialize(), "session": r.Session, "wrapped key": lf.WrappedKey,
 	}
 	for name, s := range secrets {

@@ -1,10 +1,11 @@
-package vault
+package server
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/chatsafe/chatsafe/vault"
 	"net/rpc"
 	"time"
 
@@ -92,7 +93,7 @@ func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) 
 	defer cancel()
 	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
 	}
 	c := rpc.NewClient(conn)
 	defer c.Close()
@@ -102,7 +103,7 @@ func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) 
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s did not answer: %w", ErrUnreachable, opts.Addr, ctx.Err())
+		return nil, fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
 	}
 	if call.Error != nil {
 		return nil, fmt.Errorf("vault cluster membership: %w", call.Error)

@@ -1,10 +1,11 @@
-package vault
+package server
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net/http"
 	"reflect"
@@ -18,13 +19,13 @@ import (
 
 // rawPost sends body to the vault and returns status and raw answer, the
 // way an attacker's own client would.
-func rawPost(t *testing.T, c *Client, url string, body any) (int, []byte) {
+func rawPost(t *testing.T, tv *testVault, url string, body any) (int, []byte) {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.hc.Post(url, "application/json", bytes.NewReader(b))
+	res, err := tv.httpClient().Post(url, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func rawPost(t *testing.T, c *Client, url string, body any) (int, []byte) {
 
 func newKE1(t *testing.T, password string) []byte {
 	t.Helper()
-	oc, err := opaqueConfig().Client()
+	oc, err := vault.OpaqueConfig().Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +61,11 @@ func TestStopAfterKE2SpendsAnAttempt(t *testing.T) {
 	// from KE2 is impossible, but a client can tell a wrong password from
 	// KE2 alone, so the attempt must already be spent).
 	for i := range 3 {
-		status, body := rawPost(t, c, tv.url+pathLoginStart, loginStartReq{Account: "dave", KE1: newKE1(t, "guess")})
+		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "dave", KE1: newKE1(t, "guess")})
 		if status != http.StatusOK {
 			t.Fatalf("login start: %d %s", status, body)
 		}
-		var r loginStartResp
+		var r vault.LoginStartResp
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -98,11 +99,11 @@ func TestConcurrentWrongAttemptsCountExactly(t *testing.T) {
 			_, err := c.Recover(ctx, "erin", []byte("wrong"))
 			mu.Lock()
 			defer mu.Unlock()
-			var wp WrongPasswordError
+			var wp vault.WrongPasswordError
 			switch {
 			case errors.As(err, &wp):
 				lefts = append(lefts, wp.Left)
-			case errors.Is(err, ErrErased):
+			case errors.Is(err, vault.ErrErased):
 				erased++
 			default:
 				t.Errorf("unexpected error: %v", err)
@@ -115,8 +116,8 @@ func TestConcurrentWrongAttemptsCountExactly(t *testing.T) {
 	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !reflect.DeepEqual(lefts, want) || erased != 10 {
 		t.Fatalf("20 concurrent wrong attempts: counted %v (want %v), %d erased (want 10)", lefts, want, erased)
 	}
-	if _, err := tv.client().Recover(ctx, "erin", []byte("right")); !errors.Is(err, ErrErased) {
-		t.Fatalf("right password after the limit: want ErrErased, got %v", err)
+	if _, err := tv.client().Recover(ctx, "erin", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("right password after the limit: want vault.ErrErased, got %v", err)
 	}
 }
 
@@ -134,11 +135,11 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 	type answer struct {
 		status int
 		body   []byte
-		resp   loginStartResp
+		resp   vault.LoginStartResp
 		fields []string
 	}
 	ask := func(account string) answer {
-		status, body := rawPost(t, c, tv.url+pathLoginStart, loginStartReq{Account: account, KE1: ke1})
+		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1})
 		var a answer
 		a.status, a.body = status, body
 		if err := json.Unmarshal(body, &a.resp); err != nil {
@@ -165,8 +166,8 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 		if !reflect.DeepEqual(known.fields, unknown.fields) {
 			t.Errorf("fields: known %v, unknown %v", known.fields, unknown.fields)
 		}
-		if len(known.resp.KE2) != ke2Len || len(unknown.resp.KE2) != ke2Len {
-			t.Errorf("KE2 sizes: known %d, unknown %d, want %d", len(known.resp.KE2), len(unknown.resp.KE2), ke2Len)
+		if len(known.resp.KE2) != vault.KE2Len || len(unknown.resp.KE2) != vault.KE2Len {
+			t.Errorf("KE2 sizes: known %d, unknown %d, want %d", len(known.resp.KE2), len(unknown.resp.KE2), vault.KE2Len)
 		}
 		if known.resp.AttemptsLeft != 9-round || unknown.resp.AttemptsLeft != 9-round {
 			t.Errorf("attempts left: known %d, unknown %d, want %d", known.resp.AttemptsLeft, unknown.resp.AttemptsLeft, 9-round)
@@ -203,19 +204,19 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A stranger with another backup key cannot replace the account.
-	if err := c.Register(ctx, "grace", []byte("mine now"), newKey(t)); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("re-registration with another key: want ErrNotOwner, got %v", err)
+	if err := c.Register(ctx, "grace", []byte("mine now"), newKey(t)); !errors.Is(err, vault.ErrNotOwner) {
+		t.Fatalf("re-registration with another key: want vault.ErrNotOwner, got %v", err)
 	}
 	// Nor by skipping the early check and going straight to finish with a
 	// forged token: start without a token is refused too.
-	oc, _ := opaqueConfig().Client()
+	oc, _ := vault.OpaqueConfig().Client()
 	rr, _ := oc.RegistrationInit([]byte("x"))
-	if status, body := rawPost(t, c, tv.url+pathRegisterStart, registerStartReq{Account: "grace", Request: rr.Serialize()}); status != http.StatusForbidden {
+	if status, body := rawPost(t, tv, tv.url+vault.PathRegisterStart, vault.RegisterStartReq{Account: "grace", Request: rr.Serialize()}); status != http.StatusForbidden {
 		t.Fatalf("register start without owner token: %d %s", status, body)
 	}
 	// Nor delete it.
-	if err := c.Delete(ctx, "grace", newKey(t)); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("delete with another key: want ErrNotOwner, got %v", err)
+	if err := c.Delete(ctx, "grace", newKey(t)); !errors.Is(err, vault.ErrNotOwner) {
+		t.Fatalf("delete with another key: want vault.ErrNotOwner, got %v", err)
 	}
 	if got, err := c.Recover(ctx, "grace", []byte("first")); err != nil || got != key {
 		t.Fatalf("the original password must still work: %v", err)
@@ -224,7 +225,7 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 	if err := c.Register(ctx, "grace", []byte("second"), key); err != nil {
 		t.Fatalf("password change by the owner: %v", err)
 	}
-	if _, err := c.Recover(ctx, "grace", []byte("first")); !errors.Is(err, ErrWrongPassword) {
+	if _, err := c.Recover(ctx, "grace", []byte("first")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("old password after change: want wrong password, got %v", err)
 	}
 	if got, err := c.Recover(ctx, "grace", []byte("second")); err != nil || got != key {
@@ -234,10 +235,10 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 	if err := c.Delete(ctx, "grace", key); err != nil {
 		t.Fatalf("delete by the owner: %v", err)
 	}
-	if err := c.Delete(ctx, "grace", key); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second delete: want ErrNotFound, got %v", err)
+	if err := c.Delete(ctx, "grace", key); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("second delete: want vault.ErrNotFound, got %v", err)
 	}
-	if _, err := c.Recover(ctx, "grace", []byte("second")); !errors.Is(err, ErrWrongPassword) {
+	if _, err := c.Recover(ctx, "grace", []byte("second")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("recover after delete: want wrong password, got %v", err)
 	}
 }
@@ -252,13 +253,13 @@ func TestSessionBoundToRecordGeneration(t *testing.T) {
 	if err := c.Register(ctx, "heidi", []byte("pw"), key); err != nil {
 		t.Fatal(err)
 	}
-	oc, _ := opaqueConfig().Client()
+	oc, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc.GenerateKE1([]byte("pw"))
-	status, body := rawPost(t, c, tv.url+pathLoginStart, loginStartReq{Account: "heidi", KE1: ke1.Serialize()})
+	status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "heidi", KE1: ke1.Serialize()})
 	if status != http.StatusOK {
 		t.Fatalf("%d %s", status, body)
 	}
-	var r loginStartResp
+	var r vault.LoginStartResp
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -274,12 +275,12 @@ func TestSessionBoundToRecordGeneration(t *testing.T) {
 	if err := c.Register(ctx, "heidi", []byte("pw"), key); err != nil {
 		t.Fatal(err)
 	}
-	status, body = rawPost(t, c, tv.url+pathLoginFinish, loginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
+	status, body = rawPost(t, tv, tv.url+vault.PathLoginFinish, vault.LoginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
 	if status != http.StatusConflict || bytes.Contains(body, []byte("wrapped")) {
 		t.Fatalf("KE3 of a replaced record: %d %s", status, body)
 	}
 	// A session is single-use.
-	status, _ = rawPost(t, c, tv.url+pathLoginFinish, loginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
+	status, _ = rawPost(t, tv, tv.url+vault.PathLoginFinish, vault.LoginFinishReq{Session: r.Session, KE3: ke3.Serialize()})
 	if status != http.StatusNotFound {
 		t.Fatalf("replayed KE3: status %d, want 404", status)
 	}

@@ -1,7 +1,8 @@
-package vault
+package server
 
 import (
 	"crypto/rand"
+	"github.com/chatsafe/chatsafe/vault"
 	"sync"
 	"time"
 )
@@ -15,7 +16,7 @@ type sessionTable[T any] struct {
 	ttl     time.Duration
 	max     int
 	pending int // slots reserved but not yet filled
-	m       map[[sessionIDLen]byte]*sessionEntry[T]
+	m       map[[vault.SessionIDLen]byte]*sessionEntry[T]
 }
 
 type sessionEntry[T any] struct {
@@ -24,7 +25,7 @@ type sessionEntry[T any] struct {
 }
 
 func newSessionTable[T any](ttl time.Duration, max int) *sessionTable[T] {
-	return &sessionTable[T]{ttl: ttl, max: max, m: make(map[[sessionIDLen]byte]*sessionEntry[T])}
+	return &sessionTable[T]{ttl: ttl, max: max, m: make(map[[vault.SessionIDLen]byte]*sessionEntry[T])}
 }
 
 // reserve takes a slot for a session about to be created; false when the
@@ -48,8 +49,8 @@ func (t *sessionTable[T]) release() {
 }
 
 // fill stores val in a reserved slot under a fresh random id.
-func (t *sessionTable[T]) fill(now time.Time, val T) ([sessionIDLen]byte, error) {
-	var id [sessionIDLen]byte
+func (t *sessionTable[T]) fill(now time.Time, val T) ([vault.SessionIDLen]byte, error) {
+	var id [vault.SessionIDLen]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		t.release()
 		return id, err
@@ -65,10 +66,10 @@ func (t *sessionTable[T]) fill(now time.Time, val T) ([sessionIDLen]byte, error)
 // expired.
 func (t *sessionTable[T]) take(now time.Time, id []byte) (T, bool) {
 	var zero T
-	if len(id) != sessionIDLen {
+	if len(id) != vault.SessionIDLen {
 		return zero, false
 	}
-	k := [sessionIDLen]byte(id)
+	k := [vault.SessionIDLen]byte(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[k]
