@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/rpc"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 )
 
@@ -109,177 +106,15 @@ type raftNode struct {
 
 	fwdMu sync.Mutex
 	fwd   map[string]*rpc.Client // by leader raft address
+
+	pins *peerPins
+	// raftPtr is raft for the goroutines that may run before NewRaft
+	// returns (the stream layer's pin checks).
+	raftPtr atomic.Pointer[raft.Raft]
 }
 
 // RaftDir is the raft log and snapshot directory inside the data directory.
 const RaftDir = "raft"
-
-func startRaftNode(cfg ServerConfig, cert tls.Certificate, st *Store) (n *raftNode, err error) {
-	cc := *cfg.Cluster
-	if cc.NodeID == "" {
-		return nil, errors.New("vault cluster: no node id (--node-id)")
-	}
-	if cc.CAFile == "" {
-		return nil, errors.New("vault cluster: no peer CA file (--cluster-ca): nodes authenticate each other with it")
-	}
-	if cc.ApplyTimeout <= 0 {
-		cc.ApplyTimeout = 5 * time.Second
-	}
-	advertise := cc.RaftAdvertise
-	if len(cc.Peers) > 0 {
-		found := false
-		for _, p := range cc.Peers {
-			if p.ID == cc.NodeID {
-				found = true
-				if advertise == "" {
-					advertise = p.Addr
-				}
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("vault cluster: --peers must list this node (%s) too", cc.NodeID)
-		}
-	}
-	if _, err := os.Stat(cc.CAFile); err != nil {
-		return nil, fmt.Errorf("vault cluster: peer CA file: %w (make each node's certificate with chatsafe vault cert and concatenate them, or use a cluster CA)", err)
-	}
-	srvTLS, cliTLS, err := peerTLS(cert, cc.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(cfg.DataDir, RaftDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("vault cluster: %w", err)
-	}
-	log := cfg.Log.Named("raft")
-	n = &raftNode{
-		id:           cc.NodeID,
-		st:           st,
-		fsm:          &raftFSM{st: st, log: log},
-		peerClient:   cliTLS,
-		applyTimeout: cc.ApplyTimeout,
-		log:          log,
-		fwd:          make(map[string]*rpc.Client),
-	}
-	var idx uint64
-	if err := st.db.View(func(tx *bolt.Tx) error { idx = appliedIndex(tx.Bucket(bucketMeta)); return nil }); err != nil {
-		return nil, fmt.Errorf("vault cluster: reading the database: %w", err)
-	}
-	n.fsm.setApplied(idx)
-	var cleanups []func()
-	defer func() {
-		if err != nil {
-			for i := len(cleanups) - 1; i >= 0; i-- {
-				cleanups[i]()
-			}
-		}
-	}()
-
-	ln := cc.listener
-	if ln == nil {
-		if cc.RaftListen == "" {
-			return nil, errors.New("vault cluster: no raft listen address (--raft-listen HOST:PORT)")
-		}
-		if ln, err = net.Listen("tcp", cc.RaftListen); err != nil {
-			return nil, fmt.Errorf("vault cluster: listening on %s: %w", cc.RaftListen, err)
-		}
-	}
-	if advertise == "" {
-		advertise = ln.Addr().String()
-		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-			ln.Close()
-			return nil, errors.New("vault cluster: raft listens on all interfaces; give the address peers reach this node at (--peers with this node, or raft_advertise)")
-		}
-	}
-	rs := rpc.NewServer()
-	if err := rs.RegisterName("Vault", &rpcService{n: n}); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("vault cluster: %w", err)
-	}
-	n.stream = newStreamLayer(ln, addr(advertise), srvTLS, cliTLS, rs, log)
-	cleanups = append(cleanups, func() { n.stream.Close() })
-
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{log}, DisableTime: true})
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  n.stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hlog,
-	})
-	cleanups = append(cleanups, func() { n.trans.Close() })
-
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
-	if err != nil {
-		return nil, fmt.Errorf("vault cluster: opening the raft log: %w", err)
-	}
-	cleanups = append(cleanups, func() { n.logStore.Close() })
-	logs, err := raft.NewLogCache(1024, n.logStore)
-	if err != nil {
-		return nil, fmt.Errorf("vault cluster: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
-	if err != nil {
-		return nil, fmt.Errorf("vault cluster: opening the snapshot store: %w", err)
-	}
-
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cc.NodeID)
-	rc.Logger = hlog
-	// The database is durable and carries its applied index, so it need
-	// not be rebuilt from the snapshot at every start; raft replays the
-	// log tail over it and applied entries are skipped.
-	rc.NoSnapshotRestoreOnStart = true
-	rc.BatchApplyCh = true
-	if cc.HeartbeatTimeout > 0 {
-		rc.HeartbeatTimeout = cc.HeartbeatTimeout
-	}
-	if cc.ElectionTimeout > 0 {
-		rc.ElectionTimeout = cc.ElectionTimeout
-	}
-	if cc.LeaderLeaseTimeout > 0 {
-		rc.LeaderLeaseTimeout = cc.LeaderLeaseTimeout
-	}
-	if cc.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cc.SnapshotThreshold
-	}
-	if cc.TrailingLogs > 0 {
-		rc.TrailingLogs = cc.TrailingLogs
-	}
-	if cc.SnapshotInterval > 0 {
-		rc.SnapshotInterval = cc.SnapshotInterval
-	}
-	if err := raft.ValidateConfig(rc); err != nil {
-		return nil, fmt.Errorf("vault cluster: %w", err)
-	}
-	has, err := raft.HasExistingState(logs, n.logStore, snaps)
-	if err != nil {
-		return nil, fmt.Errorf("vault cluster: reading the raft state: %w", err)
-	}
-	if !has {
-		// A database from a single-node vault (or another cluster) would
-		// hold secrets and counters the other replicas never saw.
-		if used, err := st.inUse(); err != nil || used {
-			if err == nil {
-				err = fmt.Errorf("vault cluster: %s already holds a vault's data but %s holds no raft state; a node joins a cluster with an empty database (move the old one away)", st.path, dir)
-			}
-			return nil, err
-		}
-	}
-	if !has && len(cc.Peers) > 0 {
-		var conf raft.Configuration
-		for _, p := range cc.Peers {
-			conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
-		}
-		if err := raft.BootstrapCluster(rc, logs, n.logStore, snaps, n.trans, conf); err != nil {
-			return nil, fmt.Errorf("vault cluster: bootstrapping: %w", err)
-		}
-	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.logStore, snaps, n.trans)
-	if err != nil {
-		return nil, fmt.Errorf("vault cluster: starting raft: %w", err)
-	}
-	return n, nil
-}
 
 // Apply commits cmd on a quorum and returns its result: directly on the
 // leader, through the leader on a follower.
@@ -364,7 +199,7 @@ func (n *raftNode) rpcClient(ctx context.Context, leader string) (*rpc.Client, e
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
 	defer cancel()
-	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC)
+	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins)
 	if err != nil {
 		return nil, err
 	}

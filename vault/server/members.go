@@ -91,7 +91,7 @@ func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC)
+	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
 	}

@@ -30,9 +30,11 @@ func TestRemovedPeerRefusedOnResumption(t *testing.T) {
 		MinVersion:         tls.VersionTLS13,
 		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 	}
+	var listAs func(id string) (bool, error)
 	// list asks target for the members over the internal RPC, as the
 	// victim's key holder; it reports whether the TLS session was resumed.
-	list := func() (resumed bool, err error) {
+	list := func() (bool, error) { return listAs(tc.peers[victim].ID) }
+	listAs = func(id string) (resumed bool, err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		conn, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", tc.raft[target])
@@ -41,7 +43,7 @@ func TestRemovedPeerRefusedOnResumption(t *testing.T) {
 		}
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := conn.Write([]byte{muxRPC}); err != nil {
+		if _, err := conn.Write(append([]byte{muxRPC, byte(len(id))}, id...)); err != nil {
 			return false, err
 		}
 		c := rpc.NewClient(conn)
@@ -52,6 +54,12 @@ func TestRemovedPeerRefusedOnResumption(t *testing.T) {
 	}
 	if _, err := list(); err != nil {
 		t.Fatalf("a member's certificate was refused: %v", err)
+	}
+	// The leader has replicated to target, so target pinned the leader's
+	// id to the leader's key: another member's key cannot speak for it.
+	tc.syncAll()
+	if _, err := listAs(tc.peers[l].ID); err == nil {
+		t.Fatalf("node %d's key was accepted as the leader's", victim+1)
 	}
 
 	// Remove the victim: from the membership and from the CA file.

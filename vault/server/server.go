@@ -446,4 +446,3 @@ func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account 
 	writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, "too many requests for this account; try again later", nil)
 	return true
 }
-
