@@ -1,8 +1,11 @@
 package server
 
 import (
+	"errors"
+
 	"bytes"
 	"context"
+	"github.com/hashicorp/raft"
 	"reflect"
 	"testing"
 
@@ -80,5 +83,33 @@ func TestApplyIsDeterministic(t *testing.T) {
 	}
 	if len(rows1) != 1 {
 		t.Errorf("want only account a left, got %d rows", len(rows1))
+	}
+}
+
+// TestGapCheck: entries that never reach the FSM (no-ops, barriers) are
+// no gap; a missing or unapplied command is.
+func TestGapCheck(t *testing.T) {
+	logs := raft.NewInmemStore()
+	if err := logs.StoreLogs([]*raft.Log{
+		{Index: 1, Type: raft.LogCommand},
+		{Index: 2, Type: raft.LogNoop},
+		{Index: 3, Type: raft.LogBarrier},
+		{Index: 4, Type: raft.LogCommand},
+		{Index: 6, Type: raft.LogCommand}, // 5 compacted away
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &raftFSM{logs: logs}
+	if err := f.checkGap(1, 4); err != nil {
+		t.Errorf("no-op and barrier between 1 and 4: %v", err)
+	}
+	if err := f.checkGap(3, 4); err != nil {
+		t.Errorf("consecutive: %v", err)
+	}
+	if err := f.checkGap(3, 5); !errors.Is(err, errGap) {
+		t.Errorf("command 4 skipped: %v, want errGap", err)
+	}
+	if err := f.checkGap(4, 6); !errors.Is(err, errGap) {
+		t.Errorf("entry 5 missing: %v, want errGap", err)
 	}
 }

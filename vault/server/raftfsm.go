@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +35,28 @@ type raftFSM struct {
 	appliedMu sync.Mutex
 	applied   uint64
 	advanced  chan struct{}
+
+	// logs is raft's log store, to tell a gap from entries that never
+	// reach the FSM (no-ops, barriers).
+	logs raft.LogStore
+	// restoring is the index of the snapshot raft is about to restore
+	// (set by snapshotStore.Open, read by Restore).
+	restoring atomic.Uint64
+}
+
+// snapshotStore tells the FSM which snapshot raft opens, so that Restore
+// knows the raft index the restored database stands at.
+type snapshotStore struct {
+	raft.SnapshotStore
+	fsm *raftFSM
+}
+
+func (s *snapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	meta, rc, err := s.SnapshotStore.Open(id)
+	if err == nil {
+		s.fsm.restoring.Store(meta.Index)
+	}
+	return meta, rc, err
 }
 
 func (f *raftFSM) setApplied(idx uint64) {
@@ -97,6 +122,9 @@ func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
 			if l.Index <= applied {
 				continue // replayed after a restart: already in the database
 			}
+			if err := f.checkGap(last, l.Index); err != nil {
+				return err
+			}
 			last = l.Index
 			if l.Type != raft.LogCommand {
 				continue
@@ -133,6 +161,29 @@ func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.setApplied(last)
 	return out
+}
+
+// errGap is a log entry that would be applied over missing ones.
+var errGap = errors.New("the vault database is behind the replicated log")
+
+// checkGap refuses to apply entry next over a database that stands at
+// last unless every entry between them is one raft never hands to the FSM
+// (a no-op or barrier). A missing entry means it was compacted into a
+// snapshot this database never got.
+func (f *raftFSM) checkGap(last, next uint64) error {
+	if next <= last+1 || f.logs == nil {
+		return nil
+	}
+	for i := last + 1; i < next; i++ {
+		var l raft.Log
+		if err := f.logs.GetLog(i, &l); err != nil {
+			return fmt.Errorf("%w: entry %d is missing before entry %d (restart the node: it rebuilds the database from its raft snapshot; if that fails, move DIR/vault.db and DIR/raft away and add the node again): %v", errGap, i, next, err)
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return fmt.Errorf("%w: entry %d was never applied before entry %d (restart the node to rebuild its database from the raft snapshot)", errGap, i, next)
+		}
+	}
+	return nil
 }
 
 func appliedIndex(meta *bolt.Bucket) uint64 {
@@ -173,6 +224,11 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	if err := os.Rename(tmp, f.st.path); err != nil {
 		return fmt.Errorf("vault snapshot restore: %w", err)
 	}
+	// Without this a crash could bring the old database back while raft
+	// counts the snapshot as installed.
+	if err := syncDir(filepath.Dir(f.st.path)); err != nil {
+		return fmt.Errorf("vault snapshot restore: %w", err)
+	}
 	db, err := openBolt(f.st.path)
 	if err != nil {
 		f.failed = fmt.Errorf("vault snapshot restore: %w", err)
@@ -180,12 +236,31 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	}
 	f.st.db = db
 	f.failed = nil
-	var idx uint64
-	if err := db.View(func(tx *bolt.Tx) error { idx = appliedIndex(tx.Bucket(bucketMeta)); return nil }); err != nil {
+	idx, err := f.markRestored(db, f.restoring.Swap(0))
+	if err != nil {
 		return fmt.Errorf("vault snapshot restore: %w", err)
 	}
 	f.setApplied(idx)
 	return nil
+}
+
+// markRestored records that the restored database stands at raft index
+// snap (the snapshot's), which can be past the last entry its content
+// applied when no-ops followed it, so the next entry is no gap.
+func (f *raftFSM) markRestored(db *bolt.DB, snap uint64) (uint64, error) {
+	var idx uint64
+	err := db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		idx = appliedIndex(meta)
+		if snap <= idx {
+			return nil
+		}
+		idx = snap
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], idx)
+		return meta.Put(keyAppliedIndex, b[:])
+	})
+	return idx, err
 }
 
 func writeRestoreFile(path string, r io.Reader) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 )
 
 // checkClusterConfig fills defaults and returns the address this node
@@ -63,7 +64,8 @@ func raftConfig(cc *ClusterConfig, hlog hclog.Logger) (*raft.Config, error) {
 	rc.Logger = hlog
 	// The database is durable and carries its applied index, so it need
 	// not be rebuilt from the snapshot at every start; raft replays the
-	// log tail over it and applied entries are skipped.
+	// log tail over it and applied entries are skipped. startRaft turns
+	// the restore back on for a database that is behind the snapshot.
 	rc.NoSnapshotRestoreOnStart = true
 	rc.BatchApplyCh = true
 	set := func(dst *time.Duration, v time.Duration) {
@@ -186,12 +188,17 @@ func (n *raftNode) startRaft(cc *ClusterConfig, dir string, hlog hclog.Logger) e
 	if err != nil {
 		return fmt.Errorf("vault cluster: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("vault cluster: opening the snapshot store: %w", err)
 	}
+	snaps := &snapshotStore{SnapshotStore: fileSnaps, fsm: n.fsm}
+	n.fsm.logs = n.logStore
 	rc, err := raftConfig(cc, hlog)
 	if err != nil {
+		return err
+	}
+	if rc.NoSnapshotRestoreOnStart, err = n.dbCoversSnapshot(snaps); err != nil {
 		return err
 	}
 	has, err := raft.HasExistingState(logs, n.logStore, snaps)
@@ -224,6 +231,31 @@ func (n *raftNode) startRaft(cc *ClusterConfig, dir string, hlog hclog.Logger) e
 	n.raftPtr.Store(r)
 	n.raft = r
 	return nil
+}
+
+// dbCoversSnapshot reports whether the database holds every entry up to
+// the latest raft snapshot. When it does not (vault.db put back from a
+// backup, or a crash that lost the rename of an installed snapshot), raft
+// must restore the snapshot at start: entries up to it are compacted away
+// and would never be applied again.
+func (n *raftNode) dbCoversSnapshot(snaps raft.SnapshotStore) (bool, error) {
+	list, err := snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("vault cluster: listing raft snapshots: %w", err)
+	}
+	if len(list) == 0 {
+		return true, nil
+	}
+	var applied uint64
+	if err := n.st.db.View(func(tx *bolt.Tx) error { applied = appliedIndex(tx.Bucket(bucketMeta)); return nil }); err != nil {
+		return false, fmt.Errorf("vault cluster: reading the database: %w", err)
+	}
+	if applied >= list[0].Index {
+		return true, nil
+	}
+	n.log.Warn("vault cluster: the database is behind the latest raft snapshot (restored from a backup, or a crash); rebuilding it from the snapshot",
+		zap.Uint64("db_applied", applied), zap.Uint64("snapshot_index", list[0].Index))
+	return false, nil
 }
 
 // memberAddrs returns the current voters for the pins: raft's latest
