@@ -60,11 +60,13 @@ type RegisterFinishReq struct {
 	Record     []byte `json:"record"`
 	WrappedKey []byte `json:"wrapped_key"`
 	OwnerToken []byte `json:"owner_token"`
+	Handle     []byte `json:"handle,omitempty"` // HandleLen; absent: an account without a handle
 }
 
 type LoginStartReq struct {
 	Account string `json:"account"`
 	KE1     []byte `json:"ke1"`
+	Handle  []byte `json:"handle,omitempty"` // HandleLen, when the owner has one
 }
 
 type LoginStartResp struct {
@@ -101,6 +103,8 @@ type ErrorResp struct {
 	Error        string `json:"error"`
 	Message      string `json:"message"`
 	AttemptsLeft *int   `json:"attempts_left,omitempty"`
+	// RetryAfterMS is the wait before the next attempt (CodeTooSoon).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // Error codes on the wire.
@@ -114,6 +118,7 @@ const (
 	CodeNoSession     = "no_session"
 	CodeInternal      = "internal"
 	CodeNoQuorum      = "no_quorum" // 503: a cluster node cannot commit now
+	CodeTooSoon       = "too_soon"  // 429: wait RetryAfterMS after wrong passwords
 )
 
 // ErrBadMessage marks a request that failed strict decoding or validation.
@@ -180,11 +185,21 @@ func (m *RegisterFinishReq) validate() error {
 	if len(m.WrappedKey) == 0 || len(m.WrappedKey) > MaxWrappedKeyLen {
 		return fmt.Errorf("%w: wrapped_key must be 1 to %d bytes", ErrBadMessage, MaxWrappedKeyLen)
 	}
-	return nil
+	return checkHandle(m.Handle)
+}
+
+func checkHandle(h []byte) error {
+	if h == nil {
+		return nil
+	}
+	return checkLen("handle", h, HandleLen)
 }
 
 func (m *LoginStartReq) validate() error {
 	if err := CheckAccount(m.Account); err != nil {
+		return err
+	}
+	if err := checkHandle(m.Handle); err != nil {
 		return err
 	}
 	return checkLen("ke1", m.KE1, KE1Len)

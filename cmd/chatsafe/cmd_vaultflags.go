@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/vault"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
@@ -121,7 +122,7 @@ func (v *vaultFlags) recover(cmd *cobra.Command) (crypt.Key, error) {
 	if err != nil {
 		return crypt.Key{}, err
 	}
-	return c.Recover(cmd.Context(), v.account, pw)
+	return c.Recover(cmd.Context(), v.account, pw, vault.Handle{})
 }
 
 // registerKey stores key in the vault behind a (new) password.
@@ -135,5 +136,5 @@ func (v *vaultFlags) registerKey(cmd *cobra.Command, key crypt.Key) error {
 	if err != nil {
 		return err
 	}
-	return c.Register(cmd.Context(), v.account, pw, key)
+	return c.RegisterWithoutHandle(cmd.Context(), v.account, pw, key)
 }

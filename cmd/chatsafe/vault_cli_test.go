@@ -13,7 +13,7 @@ import (
 func startVault(t *testing.T) (url, ca string) {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1})
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

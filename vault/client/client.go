@@ -36,13 +36,18 @@ type Options struct {
 	// MaxIdleConnsPerHost bounds kept-alive connections per vault node
 	// (default 4); a load generator raises it.
 	MaxIdleConnsPerHost int
+	// MaxAutoWait is the longest failure delay Recover waits out by
+	// itself before trying again (default 30s; negative: never wait, return
+	// the vault.RetryAfterError).
+	MaxAutoWait time.Duration
 }
 
 // Client talks to a vault. It is safe for concurrent use.
 type Client struct {
-	urls      []string
-	hc        *http.Client
-	ksfParams []uint64 // Options.KSFParameters
+	urls        []string
+	hc          *http.Client
+	ksfParams   []uint64 // Options.KSFParameters
+	maxAutoWait time.Duration
 }
 
 // New checks the options and prepares the HTTPS client.
@@ -81,7 +86,10 @@ func New(opts Options) (*Client, error) {
 		MaxIdleConnsPerHost: cmp.Or(opts.MaxIdleConnsPerHost, 4),
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters}, nil
+	if opts.MaxAutoWait == 0 {
+		opts.MaxAutoWait = 30 * time.Second
+	}
+	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait}, nil
 }
 
 // CloseIdleConnections closes idle connections to the vault.
@@ -109,10 +117,31 @@ func wrapAEAD(exportKey []byte, account string) (*crypt.AEAD, error) {
 
 func wrapAD(account string) []byte { return []byte("chatsafe/v1/vault-backup-key/" + account) }
 
-// Register stores the backup key for account behind password. The first
-// registration of an account needs nothing else; replacing it (a password
-// change) needs the same backup key, proven by an owner token derived from it.
-func (c *Client) Register(ctx context.Context, account string, password []byte, key crypt.Key) error {
+// Register stores the backup key for account behind password and returns
+// the account's new vault handle: keep it on the owner's side (the backup's
+// remote, see instance.SaveVaultHandle) and pass it to Recover. Without it
+// a login is answered as for an unknown account. The first registration of
+// an account needs nothing else; replacing it (a password change, which
+// also makes a new handle) needs the same backup key, proven by an owner
+// token derived from it.
+func (c *Client) Register(ctx context.Context, account string, password []byte, key crypt.Key) (vault.Handle, error) {
+	h, err := vault.NewHandle()
+	if err != nil {
+		return h, err
+	}
+	return h, c.register(ctx, account, password, key, h[:])
+}
+
+// RegisterWithoutHandle registers like Register but with no handle: any
+// login to the account, from anyone who knows its name, spends one of its
+// attempts, so a stranger can erase the key. It is only for callers that
+// cannot keep a handle yet (the CLI until it stores the handle on the
+// remote) and for accounts registered before handles existed.
+func (c *Client) RegisterWithoutHandle(ctx context.Context, account string, password []byte, key crypt.Key) error {
+	return c.register(ctx, account, password, key, nil)
+}
+
+func (c *Client) register(ctx context.Context, account string, password []byte, key crypt.Key, handle []byte) error {
 	if err := vault.CheckAccount(account); err != nil {
 		return fmt.Errorf("vault account name: %w", err)
 	}
@@ -148,17 +177,21 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 		return err
 	}
 	wrapped := aead.Seal(nil, key[:], wrapAD(account))
-	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token}
+	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle}
 	if _, err := c.call(ctx, base, vault.PathRegisterFinish, fin, &vault.OKResp{}); err != nil {
 		return fmt.Errorf("registering %q with the vault: %w", account, err)
 	}
 	return nil
 }
 
-// Recover fetches the backup key of account with password. A wrong password
-// (or an account the vault does not know, which looks the same) returns a
-// vault.WrongPasswordError; an erased record returns vault.ErrErased.
-func (c *Client) Recover(ctx context.Context, account string, password []byte) (crypt.Key, error) {
+// Recover fetches the backup key of account with password and the
+// account's handle (from Register; the zero Handle for an account
+// registered without one). A wrong password, a wrong handle or an account
+// the vault does not know all look the same: a vault.WrongPasswordError.
+// An erased record returns vault.ErrErased. After wrong passwords the
+// vault may ask to wait: Recover waits by itself up to Options.MaxAutoWait
+// and otherwise returns a vault.RetryAfterError.
+func (c *Client) Recover(ctx context.Context, account string, password []byte, handle vault.Handle) (crypt.Key, error) {
 	var key crypt.Key
 	if err := vault.CheckAccount(account); err != nil {
 		return key, fmt.Errorf("vault account name: %w", err)
@@ -172,8 +205,12 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte) (
 	if err != nil {
 		return key, fmt.Errorf("starting vault login: %w", err)
 	}
+	req := vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}
+	if !handle.IsZero() {
+		req.Handle = handle[:]
+	}
 	var start vault.LoginStartResp
-	base, err := c.call(ctx, "", vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}, &start)
+	base, err := c.loginStart(ctx, req, &start)
 	if err != nil {
 		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
 	}
@@ -204,6 +241,25 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte) (
 	copy(key[:], pt)
 	clear(pt)
 	return key, nil
+}
+
+// loginStart sends login/start, waiting out short failure delays. KE1 can
+// be sent again: an answer that asks to wait created no session.
+func (c *Client) loginStart(ctx context.Context, req vault.LoginStartReq, start *vault.LoginStartResp) (string, error) {
+	for tries := 0; ; tries++ {
+		base, err := c.call(ctx, "", vault.PathLoginStart, req, start)
+		var ra vault.RetryAfterError
+		if !errors.As(err, &ra) || ra.Wait > c.maxAutoWait || tries >= 3 {
+			return base, err
+		}
+		t := time.NewTimer(ra.Wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", fmt.Errorf("waiting %s for the vault to take the next attempt: %w", ra.Wait, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // Delete removes account from the vault; it needs the account's backup key.
@@ -295,6 +351,8 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		return vault.ErrNotOwner
 	case er.Error == vault.CodeNotFound:
 		return vault.ErrNotFound
+	case er.Error == vault.CodeTooSoon:
+		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:
 		return vault.ErrRateLimited
 	case er.Error == vault.CodeRateLimited: // 503: this node is busy; another may not be

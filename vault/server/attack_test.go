@@ -54,14 +54,14 @@ func TestStopAfterKE2SpendsAnAttempt(t *testing.T) {
 	tv := startVault(t, t.TempDir(), nil)
 	ctx := context.Background()
 	c := tv.client()
-	if err := c.Register(ctx, "dave", []byte("right"), newKey(t)); err != nil {
+	if err := reg(c, ctx, "dave", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	// An attacker sends KE1, reads KE2 and walks away (offline guessing
 	// from KE2 is impossible, but a client can tell a wrong password from
 	// KE2 alone, so the attempt must already be spent).
 	for i := range 3 {
-		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "dave", KE1: newKE1(t, "guess")})
+		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "dave", KE1: newKE1(t, "guess"), Handle: handleBytes("dave")})
 		if status != http.StatusOK {
 			t.Fatalf("login start: %d %s", status, body)
 		}
@@ -73,7 +73,7 @@ func TestStopAfterKE2SpendsAnAttempt(t *testing.T) {
 			t.Fatalf("KE2 #%d says %d left, want %d", i+1, r.AttemptsLeft, 9-i)
 		}
 	}
-	_, err := c.Recover(ctx, "dave", []byte("wrong"))
+	_, err := rec(c, ctx, "dave", []byte("wrong"))
 	if left := wrongLeft(t, err); left != 6 {
 		t.Fatalf("after 3 abandoned logins and a wrong password: %d left, want 6", left)
 	}
@@ -82,7 +82,7 @@ func TestStopAfterKE2SpendsAnAttempt(t *testing.T) {
 func TestConcurrentWrongAttemptsCountExactly(t *testing.T) {
 	tv := startVault(t, t.TempDir(), nil)
 	ctx := context.Background()
-	if err := tv.client().Register(ctx, "erin", []byte("right"), newKey(t)); err != nil {
+	if err := reg(tv.client(), ctx, "erin", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -96,7 +96,7 @@ func TestConcurrentWrongAttemptsCountExactly(t *testing.T) {
 		c := tv.client()
 		wg.Go(func() {
 			<-start
-			_, err := c.Recover(ctx, "erin", []byte("wrong"))
+			_, err := rec(c, ctx, "erin", []byte("wrong"))
 			mu.Lock()
 			defer mu.Unlock()
 			var wp vault.WrongPasswordError
@@ -116,7 +116,7 @@ func TestConcurrentWrongAttemptsCountExactly(t *testing.T) {
 	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !reflect.DeepEqual(lefts, want) || erased != 10 {
 		t.Fatalf("20 concurrent wrong attempts: counted %v (want %v), %d erased (want 10)", lefts, want, erased)
 	}
-	if _, err := tv.client().Recover(ctx, "erin", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if _, err := rec(tv.client(), ctx, "erin", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("right password after the limit: want vault.ErrErased, got %v", err)
 	}
 }
@@ -128,7 +128,7 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 	tv := startVault(t, t.TempDir(), nil)
 	ctx := context.Background()
 	c := tv.client()
-	if err := c.Register(ctx, "frank", []byte("right"), newKey(t)); err != nil {
+	if err := reg(c, ctx, "frank", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	ke1 := newKE1(t, "guess")
@@ -139,7 +139,7 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 		fields []string
 	}
 	ask := func(account string) answer {
-		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1})
+		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1, Handle: handleBytes(account)})
 		var a answer
 		a.status, a.body = status, body
 		if err := json.Unmarshal(body, &a.resp); err != nil {
@@ -185,8 +185,8 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 		}
 	}
 	// And the client reports the same thing for both.
-	_, errKnown := c.Recover(ctx, "frank", []byte("wrong"))
-	_, errUnknown := c.Recover(ctx, "frankie", []byte("wrong"))
+	_, errKnown := rec(c, ctx, "frank", []byte("wrong"))
+	_, errUnknown := rec(c, ctx, "frankie", []byte("wrong"))
 	if wrongLeft(t, errKnown) != wrongLeft(t, errUnknown) {
 		t.Errorf("client view differs: %v vs %v", errKnown, errUnknown)
 	}
@@ -200,11 +200,11 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 	ctx := context.Background()
 	c := tv.client()
 	key := newKey(t)
-	if err := c.Register(ctx, "grace", []byte("first"), key); err != nil {
+	if err := reg(c, ctx, "grace", []byte("first"), key); err != nil {
 		t.Fatal(err)
 	}
 	// A stranger with another backup key cannot replace the account.
-	if err := c.Register(ctx, "grace", []byte("mine now"), newKey(t)); !errors.Is(err, vault.ErrNotOwner) {
+	if err := reg(c, ctx, "grace", []byte("mine now"), newKey(t)); !errors.Is(err, vault.ErrNotOwner) {
 		t.Fatalf("re-registration with another key: want vault.ErrNotOwner, got %v", err)
 	}
 	// Nor by skipping the early check and going straight to finish with a
@@ -218,17 +218,17 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 	if err := c.Delete(ctx, "grace", newKey(t)); !errors.Is(err, vault.ErrNotOwner) {
 		t.Fatalf("delete with another key: want vault.ErrNotOwner, got %v", err)
 	}
-	if got, err := c.Recover(ctx, "grace", []byte("first")); err != nil || got != key {
+	if got, err := rec(c, ctx, "grace", []byte("first")); err != nil || got != key {
 		t.Fatalf("the original password must still work: %v", err)
 	}
 	// The owner can change the password ...
-	if err := c.Register(ctx, "grace", []byte("second"), key); err != nil {
+	if err := reg(c, ctx, "grace", []byte("second"), key); err != nil {
 		t.Fatalf("password change by the owner: %v", err)
 	}
-	if _, err := c.Recover(ctx, "grace", []byte("first")); !errors.Is(err, vault.ErrWrongPassword) {
+	if _, err := rec(c, ctx, "grace", []byte("first")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("old password after change: want wrong password, got %v", err)
 	}
-	if got, err := c.Recover(ctx, "grace", []byte("second")); err != nil || got != key {
+	if got, err := rec(c, ctx, "grace", []byte("second")); err != nil || got != key {
 		t.Fatalf("new password: %v", err)
 	}
 	// ... and delete the account.
@@ -238,7 +238,7 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 	if err := c.Delete(ctx, "grace", key); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("second delete: want vault.ErrNotFound, got %v", err)
 	}
-	if _, err := c.Recover(ctx, "grace", []byte("second")); !errors.Is(err, vault.ErrWrongPassword) {
+	if _, err := rec(c, ctx, "grace", []byte("second")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("recover after delete: want wrong password, got %v", err)
 	}
 }
@@ -250,12 +250,12 @@ func TestSessionBoundToRecordGeneration(t *testing.T) {
 	ctx := context.Background()
 	c := tv.client()
 	key := newKey(t)
-	if err := c.Register(ctx, "heidi", []byte("pw"), key); err != nil {
+	if err := reg(c, ctx, "heidi", []byte("pw"), key); err != nil {
 		t.Fatal(err)
 	}
 	oc, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc.GenerateKE1([]byte("pw"))
-	status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "heidi", KE1: ke1.Serialize()})
+	status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "heidi", KE1: ke1.Serialize(), Handle: handleBytes("heidi")})
 	if status != http.StatusOK {
 		t.Fatalf("%d %s", status, body)
 	}
@@ -272,7 +272,7 @@ func TestSessionBoundToRecordGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The owner changes the password in between.
-	if err := c.Register(ctx, "heidi", []byte("pw"), key); err != nil {
+	if err := reg(c, ctx, "heidi", []byte("pw"), key); err != nil {
 		t.Fatal(err)
 	}
 	status, body = rawPost(t, tv, tv.url+vault.PathLoginFinish, vault.LoginFinishReq{Session: r.Session, KE3: ke3.Serialize()})

@@ -119,7 +119,7 @@ func BenchmarkVaultNode(b *testing.B) {
 	ctx := context.Background()
 	c := tv.client()
 	for i := range loadgenAccounts {
-		if err := c.Register(ctx, fmt.Sprintf("user%d", i), []byte("pw"), newKey(b)); err != nil {
+		if err := reg(c, ctx, fmt.Sprintf("user%d", i), []byte("pw"), newKey(b)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -187,7 +187,7 @@ func runLoadgen(spec string) error {
 		wg.Go(func() {
 			acct := fmt.Sprintf("user%d", w%loadgenAccounts)
 			for next.Add(1) <= int64(n) {
-				if _, err := c.Recover(context.Background(), acct, []byte("pw")); err != nil {
+				if _, err := rec(c, context.Background(), acct, []byte("pw")); err != nil {
 					errc <- err
 					return
 				}

@@ -28,9 +28,9 @@ func BenchmarkClusterLogin(b *testing.B) {
 	ctx := context.Background()
 	const accounts = 64
 	key := newKey(b)
-	reg := tc.client()
+	regc := tc.client()
 	for i := range accounts {
-		if err := reg.Register(ctx, fmt.Sprint("bench", i), []byte("pw"), key); err != nil {
+		if err := reg(regc, ctx, fmt.Sprint("bench", i), []byte("pw"), key); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkClusterLogin(b *testing.B) {
 		n := next.Add(1)
 		c := clients[n%3]
 		for i := n; pb.Next(); i++ {
-			if _, err := c.Recover(ctx, fmt.Sprint("bench", i%accounts), []byte("pw")); err != nil {
+			if _, err := rec(c, ctx, fmt.Sprint("bench", i%accounts), []byte("pw")); err != nil {
 				b.Error(err)
 				return
 			}

@@ -17,7 +17,7 @@ func TestClusterSnapshotsAndRestarts(t *testing.T) {
 	})
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tc.client().Register(ctx, "frank", []byte("right"), key); err != nil {
+	if err := reg(tc.client(), ctx, "frank", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	l := tc.leader()
@@ -25,7 +25,7 @@ func TestClusterSnapshotsAndRestarts(t *testing.T) {
 	tc.stop(lag)
 	c := tc.client(l)
 	for k := range 4 {
-		_, err := c.Recover(ctx, "frank", []byte("wrong"))
+		_, err := rec(c, ctx, "frank", []byte("wrong"))
 		if left := wrongLeft(t, err); left != DefaultMaxAttempts-1-k {
 			t.Fatalf("wrong attempt %d: %d left", k+1, left)
 		}
@@ -61,11 +61,11 @@ func TestClusterSnapshotsAndRestarts(t *testing.T) {
 	}
 	tc.waitReady()
 	tc.waitLeader(true)
-	_, err = tc.client(lag).Recover(ctx, "frank", []byte("wrong"))
+	_, err = rec(tc.client(lag), ctx, "frank", []byte("wrong"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-5 {
 		t.Fatalf("after restarting the cluster: %d left, want %d", left, DefaultMaxAttempts-5)
 	}
-	if got, err := tc.client().Recover(ctx, "frank", []byte("right")); err != nil || got != key {
+	if got, err := rec(tc.client(), ctx, "frank", []byte("right")); err != nil || got != key {
 		t.Fatalf("Recover after restarting the cluster: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ func TestClusterRecoverAfterLeaderDies(t *testing.T) {
 	tc := startCluster(t, 3, nil)
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tc.client().Register(ctx, "alice", []byte("pw"), key); err != nil {
+	if err := reg(tc.client(), ctx, "alice", []byte("pw"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	l := tc.leader()
@@ -24,7 +24,7 @@ func TestClusterRecoverAfterLeaderDies(t *testing.T) {
 		t.Fatalf("stopped node %d is still leader", l+1)
 	}
 	// The client lists every node, the dead one included, and fails over.
-	got, err := tc.client().Recover(ctx, "alice", []byte("pw"))
+	got, err := rec(tc.client(), ctx, "alice", []byte("pw"))
 	if err != nil {
 		t.Fatalf("Recover through the survivors: %v", err)
 	}
@@ -32,7 +32,7 @@ func TestClusterRecoverAfterLeaderDies(t *testing.T) {
 		t.Fatal("recovered a different key")
 	}
 	// A wrong password is still counted by the survivors.
-	_, err = tc.client().Recover(ctx, "alice", []byte("nope"))
+	_, err = rec(tc.client(), ctx, "alice", []byte("nope"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
 		t.Fatalf("attempts left %d after the success reset, want %d", left, DefaultMaxAttempts-1)
 	}
@@ -42,19 +42,19 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 	tc := startCluster(t, 3, nil)
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tc.client().Register(ctx, "bob", []byte("right"), key); err != nil {
+	if err := reg(tc.client(), ctx, "bob", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	per := []*client.Client{tc.client(0), tc.client(1), tc.client(2)}
 
 	// Nine wrong passwords, one node after the other: one shared counter.
 	for k := range DefaultMaxAttempts - 1 {
-		_, err := per[k%3].Recover(ctx, "bob", []byte("wrong"))
+		_, err := rec(per[k%3], ctx, "bob", []byte("wrong"))
 		if left := wrongLeft(t, err); left != DefaultMaxAttempts-1-k {
 			t.Fatalf("attempt %d on node %d: %d left, want %d", k+1, k%3+1, left, DefaultMaxAttempts-1-k)
 		}
 	}
-	got, err := per[2].Recover(ctx, "bob", []byte("right"))
+	got, err := rec(per[2], ctx, "bob", []byte("right"))
 	if err != nil || got != key {
 		t.Fatalf("the right password after 9 wrong ones: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 	var wg sync.WaitGroup
 	for k := range DefaultMaxAttempts {
 		wg.Go(func() {
-			_, err := per[k%3].Recover(ctx, "bob", []byte("wrong"))
+			_, err := rec(per[k%3], ctx, "bob", []byte("wrong"))
 			var wp vault.WrongPasswordError
 			mu.Lock()
 			defer mu.Unlock()
@@ -83,7 +83,7 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 		t.Fatalf("attempts left seen by the 10 concurrent attempts: %v, want %v", lefts, want)
 	}
 	for i, c := range per {
-		if _, err := c.Recover(ctx, "bob", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		if _, err := rec(c, ctx, "bob", []byte("right")); !errors.Is(err, vault.ErrErased) {
 			t.Fatalf("right password on node %d after the limit: %v, want vault.ErrErased", i+1, err)
 		}
 	}
@@ -104,11 +104,11 @@ func TestClusterRefusesWithoutQuorum(t *testing.T) {
 	tc := startCluster(t, 3, nil)
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tc.client().Register(ctx, "carol", []byte("right"), key); err != nil {
+	if err := reg(tc.client(), ctx, "carol", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	for k := range 2 {
-		_, err := tc.client().Recover(ctx, "carol", []byte("wrong"))
+		_, err := rec(tc.client(), ctx, "carol", []byte("wrong"))
 		if left := wrongLeft(t, err); left != DefaultMaxAttempts-1-k {
 			t.Fatalf("wrong attempt %d: %d left", k+1, left)
 		}
@@ -124,11 +124,11 @@ func TestClusterRefusesWithoutQuorum(t *testing.T) {
 
 	c := tc.client(survivor)
 	for _, pw := range []string{"wrong", "right", "wrong"} {
-		if _, err := c.Recover(ctx, "carol", []byte(pw)); !errors.Is(err, vault.ErrUnreachable) {
+		if _, err := rec(c, ctx, "carol", []byte(pw)); !errors.Is(err, vault.ErrUnreachable) {
 			t.Fatalf("attempt without a quorum: %v, want vault.ErrUnreachable", err)
 		}
 	}
-	if err := c.Register(ctx, "dave", []byte("pw"), newKey(t)); !errors.Is(err, vault.ErrUnreachable) {
+	if err := reg(c, ctx, "dave", []byte("pw"), newKey(t)); !errors.Is(err, vault.ErrUnreachable) {
 		t.Fatalf("register without a quorum: %v, want vault.ErrUnreachable", err)
 	}
 	sv := tc.nodes[survivor]
@@ -141,11 +141,11 @@ func TestClusterRefusesWithoutQuorum(t *testing.T) {
 	tc.restart(other)
 	tc.waitReady()
 	tc.waitLeader(true)
-	_, err = tc.client().Recover(ctx, "carol", []byte("wrong"))
+	_, err = rec(tc.client(), ctx, "carol", []byte("wrong"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-3 {
 		t.Fatalf("after the restart: %d left, want %d (nothing counted while refused)", left, DefaultMaxAttempts-3)
 	}
-	got, err := tc.client(l).Recover(ctx, "carol", []byte("right"))
+	got, err := rec(tc.client(l), ctx, "carol", []byte("right"))
 	if err != nil || got != key {
 		t.Fatalf("recover on a restarted node: %v", err)
 	}

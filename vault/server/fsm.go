@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -59,6 +60,14 @@ type Command struct {
 	Sealed     []byte   `json:"sealed,omitempty"`     // OpRegister: account secrets sealed by the master key; OpInitMeta: the sealed secret
 	Node       string   `json:"node,omitempty"`       // OpAttempt: the node holding the session; OpSweep: sweep that node's records only
 	Name       string   `json:"name,omitempty"`       // OpInitMeta: which secret
+	// OpRegister: SHA-256 of the account's new handle (none: an account
+	// anyone may log in to). OpAttempt: of the handle the login showed.
+	HandleHash []byte `json:"handle,omitempty"`
+	// OpAttempt: the proposing node's clock (Unix ms) and the delay a
+	// failure costs after the free ones (ms). The state machine reads no
+	// clock of its own, so every replica decides alike.
+	Now       int64 `json:"now,omitempty"`
+	DelayBase int64 `json:"delay,omitempty"`
 }
 
 // Status is the outcome of a command.
@@ -71,7 +80,15 @@ const (
 	StatusErased          // attempts exhausted; the record's secrets are gone
 	StatusNotFound        // no such (real) account
 	StatusStale           // the record changed since the session began
+	StatusTooSoon         // OpAttempt before the failure delay has passed; Result.Wait says how long
 )
+
+// FreeFailures is how many wrong passwords cost no delay; each one after
+// costs twice the one before, starting at the delay base.
+const FreeFailures = 3
+
+// maxDelay caps the failure delay.
+const maxDelay = int64(24 * 60 * 60 * 1000)
 
 // Result is what a command returns.
 type Result struct {
@@ -81,6 +98,10 @@ type Result struct {
 	Ghost      bool   // OpAttempt on an account that was never registered
 	Sealed     []byte // OpAttempt/OpSuccess: the sealed secrets of a real account
 	Erased     int    // OpSweep: how many records were erased
+	Wait       int64  // StatusTooSoon: milliseconds until an attempt is taken
+	// Row is the row OpAttempt counted on: the account's, or its shadow
+	// row for a login without the account's handle. OpFail names it.
+	Row [32]byte
 }
 
 // accountState is one account's row. Ghost rows hold only a counter.
@@ -94,6 +115,12 @@ type accountState struct {
 	// LastNode is the node that holds the session of the last allowed
 	// attempt (set only when the limit is reached, in a cluster).
 	LastNode string `json:"node,omitempty"`
+	// HandleHash is the SHA-256 of the account's handle; a login that does
+	// not show it counts on the account's shadow row instead.
+	HandleHash []byte `json:"handle,omitempty"`
+	// NotBefore (Unix ms, proposer's clock) is when the next attempt is
+	// taken, after failures beyond the free ones.
+	NotBefore int64 `json:"nb,omitempty"`
 }
 
 var (
@@ -114,96 +141,171 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 		return sweep(b, maxAttempts, cmd.Node)
 	case OpInitMeta:
 		return initMeta(tx, cmd)
+	case OpRegister:
+		return applyRegister(b, cmd)
+	case OpAttempt:
+		return applyAttempt(b, maxAttempts, cmd)
+	case OpSuccess:
+		return applySuccess(b, cmd)
+	case OpFail:
+		return applyFail(b, maxAttempts, cmd)
+	case OpDelete:
+		return applyDelete(b, cmd)
 	}
+	return Result{}, fmt.Errorf("unknown vault command %d", cmd.Op)
+}
+
+func putState(b *bolt.Bucket, key []byte, s accountState) error {
+	enc, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, enc)
+}
+
+func applyRegister(b *bolt.Bucket, cmd Command) (Result, error) {
+	if len(cmd.OwnerHash) != 32 || len(cmd.Sealed) == 0 || (len(cmd.HandleHash) != 0 && len(cmd.HandleHash) != 32) {
+		return Result{}, fmt.Errorf("malformed register command: owner hash and sealed secrets are required")
+	}
+	st, found, err := loadState(b, cmd.Account[:])
+	if err != nil {
+		return Result{}, err
+	}
+	if found && len(st.OwnerHash) > 0 && subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
+		return Result{Status: StatusNotOwner, Generation: st.Generation}, nil
+	}
+	ns := accountState{Generation: st.Generation + 1, OwnerHash: cmd.OwnerHash, Sealed: cmd.Sealed, HandleHash: cmd.HandleHash}
+	if err := putState(b, cmd.Account[:], ns); err != nil {
+		return Result{}, err
+	}
+	// A new handle starts the shadow row afresh.
+	if err := b.Delete(shadowKey(cmd.Account)); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusOK, Generation: ns.Generation}, nil
+}
+
+// shadowKey is the row that counts the logins to an account that did not
+// show its handle: a ghost of its own, so that such a login is answered
+// exactly like one for an unknown name and spends none of the owner's
+// attempts.
+func shadowKey(account [32]byte) []byte {
+	h := sha256.Sum256(append([]byte("chatsafe-vault/shadow/v1/"), account[:]...))
+	return h[:]
+}
+
+func applyAttempt(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) {
 	key := cmd.Account[:]
 	st, found, err := loadState(b, key)
 	if err != nil {
 		return Result{}, err
 	}
-	put := func(s accountState) error {
-		enc, err := json.Marshal(s)
-		if err != nil {
-			return err
+	if found && !st.Ghost && len(st.HandleHash) > 0 && subtle.ConstantTimeCompare(st.HandleHash, cmd.HandleHash) != 1 {
+		key = shadowKey(cmd.Account)
+		if st, found, err = loadState(b, key); err != nil {
+			return Result{}, err
 		}
-		return b.Put(key, enc)
 	}
-	owned := found && len(st.OwnerHash) > 0
-
-	switch cmd.Op {
-	case OpRegister:
-		if len(cmd.OwnerHash) != 32 || len(cmd.Sealed) == 0 {
-			return Result{}, fmt.Errorf("malformed register command: owner hash and sealed secrets are required")
-		}
-		if owned && subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
-			return Result{Status: StatusNotOwner, Generation: st.Generation}, nil
-		}
-		ns := accountState{Generation: st.Generation + 1, OwnerHash: cmd.OwnerHash, Sealed: cmd.Sealed}
-		if err := put(ns); err != nil {
-			return Result{}, err
-		}
-		return Result{Status: StatusOK, Generation: ns.Generation}, nil
-
-	case OpAttempt:
-		if !found {
-			st = accountState{Ghost: true}
-		}
-		if st.Erased {
-			return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
-		}
-		if st.Attempts >= maxAttempts {
-			st = erase(st)
-			if err := put(st); err != nil {
-				return Result{}, err
-			}
-			return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
-		}
-		st.Attempts++
-		if st.Attempts == maxAttempts {
-			st.LastNode = cmd.Node
-		}
-		if err := put(st); err != nil {
-			return Result{}, err
-		}
-		return Result{Status: StatusOK, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost, Sealed: st.Sealed}, nil
-
-	case OpSuccess:
-		switch {
-		case !found || st.Ghost:
-			return Result{Status: StatusNotFound}, nil
-		case st.Erased:
-			return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation}, nil
-		case st.Generation != cmd.Generation:
-			return Result{Status: StatusStale, Attempts: st.Attempts, Generation: st.Generation}, nil
-		}
-		st.Attempts = 0
-		if err := put(st); err != nil {
-			return Result{}, err
-		}
-		return Result{Status: StatusOK, Generation: st.Generation, Sealed: st.Sealed}, nil
-
-	case OpFail:
-		if !found || st.Erased || st.Generation != cmd.Generation || st.Attempts < maxAttempts {
-			return Result{Status: StatusOK, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
-		}
+	if !found {
+		st = accountState{Ghost: true}
+	}
+	if st.Erased {
+		return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
+	}
+	if st.Attempts >= maxAttempts {
 		st = erase(st)
-		if err := put(st); err != nil {
+		if err := putState(b, key, st); err != nil {
 			return Result{}, err
 		}
 		return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
-
-	case OpDelete:
-		if !owned {
-			return Result{Status: StatusNotFound}, nil
-		}
-		if subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
-			return Result{Status: StatusNotOwner}, nil
-		}
-		if err := b.Delete(key); err != nil {
-			return Result{}, err
-		}
-		return Result{Status: StatusOK}, nil
 	}
-	return Result{}, fmt.Errorf("unknown vault command %d", cmd.Op)
+	if cmd.Now < st.NotBefore {
+		return Result{Status: StatusTooSoon, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost, Wait: st.NotBefore - cmd.Now}, nil
+	}
+	st.Attempts++
+	if st.Attempts == maxAttempts {
+		st.LastNode = cmd.Node
+	}
+	st.NotBefore = 0
+	if d := failureDelay(st.Attempts, cmd.DelayBase); d > 0 {
+		st.NotBefore = cmd.Now + d
+	}
+	if err := putState(b, key, st); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusOK, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost, Sealed: st.Sealed, Row: [32]byte(key)}, nil
+}
+
+// failureDelay is the wait (ms) before the attempt after the n-th counted
+// one: none for the first FreeFailures, then base, 2·base, 4·base, ...
+func failureDelay(n int, base int64) int64 {
+	if n <= FreeFailures || base <= 0 {
+		return 0
+	}
+	d := base
+	for i := FreeFailures + 1; i < n && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+func applySuccess(b *bolt.Bucket, cmd Command) (Result, error) {
+	st, found, err := loadState(b, cmd.Account[:])
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case !found || st.Ghost:
+		return Result{Status: StatusNotFound}, nil
+	case st.Erased:
+		return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation}, nil
+	case st.Generation != cmd.Generation:
+		return Result{Status: StatusStale, Attempts: st.Attempts, Generation: st.Generation}, nil
+	}
+	st.Attempts = 0
+	st.NotBefore = 0
+	if err := putState(b, cmd.Account[:], st); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusOK, Generation: st.Generation, Sealed: st.Sealed}, nil
+}
+
+// applyFail ends a session without success. Shadow sessions (a login
+// without the handle) name the shadow row by its key through Account.
+func applyFail(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) {
+	key := cmd.Account[:]
+	st, found, err := loadState(b, key)
+	if err != nil {
+		return Result{}, err
+	}
+	if !found || st.Erased || st.Generation != cmd.Generation || st.Attempts < maxAttempts {
+		return Result{Status: StatusOK, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
+	}
+	st = erase(st)
+	if err := putState(b, key, st); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
+}
+
+func applyDelete(b *bolt.Bucket, cmd Command) (Result, error) {
+	st, found, err := loadState(b, cmd.Account[:])
+	if err != nil {
+		return Result{}, err
+	}
+	if !found || len(st.OwnerHash) == 0 {
+		return Result{Status: StatusNotFound}, nil
+	}
+	if subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
+		return Result{Status: StatusNotOwner}, nil
+	}
+	if err := b.Delete(cmd.Account[:]); err != nil {
+		return Result{}, err
+	}
+	if err := b.Delete(shadowKey(cmd.Account)); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusOK}, nil
 }
 
 // erase destroys a record's secrets for good. The owner hash stays, so the

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -78,7 +80,7 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "sealing account secrets", err)
 		return
 	}
-	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed})
+	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed, HandleHash: vault.HandleHash(req.Handle)})
 	if err != nil {
 		s.stateError(w, "registering", err)
 		return
@@ -117,10 +119,19 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 	}
 	// The attempt is counted and committed before KE2 exists: a client can
 	// tell a wrong password from KE2 alone.
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{Op: OpAttempt, Account: id, Node: s.nodeID()})
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{
+		Op: OpAttempt, Account: id, Node: s.nodeID(), HandleHash: vault.HandleHash(req.Handle),
+		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(),
+	})
 	if err != nil {
 		s.logins.release()
 		s.stateError(w, "counting attempt", err)
+		return
+	}
+	if res.Status == StatusTooSoon {
+		s.logins.release()
+		s.log.Info("vault audit: attempt refused, failure delay running", zap.String("event", "too_soon"), zap.String("account", req.Account), zap.Int64("wait_ms", res.Wait), zap.String("remote", r.RemoteAddr))
+		writeTooSoon(w, res.Wait)
 		return
 	}
 	if res.Status == StatusErased {
@@ -148,7 +159,7 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	left := s.cfg.MaxAttempts - res.Attempts
-	sid, err := s.logins.fill(s.now(), loginSession{account: req.Account, id: id, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
+	sid, err := s.logins.fill(s.now(), loginSession{account: req.Account, id: res.Row, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
 	if err != nil {
 		s.internalError(w, "creating session", err)
 		return
@@ -245,4 +256,10 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, vault.CodeNotFound, vault.ErrNotFound.Error(), nil)
 	}
+}
+
+// writeTooSoon answers an attempt made before the failure delay passed.
+func writeTooSoon(w http.ResponseWriter, waitMS int64) {
+	w.Header().Set("Retry-After", strconv.FormatInt((waitMS+999)/1000, 10))
+	writeJSON(w, http.StatusTooManyRequests, vault.ErrorResp{Error: vault.CodeTooSoon, Message: vault.RetryAfterError{Wait: time.Duration(waitMS) * time.Millisecond}.Error(), RetryAfterMS: waitMS})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,9 @@ func startVault(tb testing.TB, dir string, mod func(*ServerConfig)) *testVault {
 		AccountBurst: 1000,
 		AddressRate:  100000,
 		AddressBurst: 100000,
+		// The failure delays have their own test; elsewhere they would
+		// only slow the attempt-counting tests down.
+		FailureDelay: -1,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -146,4 +150,39 @@ func (tv *testVault) httpClient() *http.Client {
 	tv.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
 	tv.tb.Cleanup(tv.hc.CloseIdleConnections)
 	return tv.hc
+}
+
+// testHandles keeps the handle of every account the tests register, the
+// way the owner keeps it on the remote. Tests run one at a time; a name
+// registered again gets its new handle.
+var testHandles sync.Map // account → vault.Handle
+
+// reg registers account through c and keeps its handle.
+func reg(c *client.Client, ctx context.Context, account string, password []byte, key crypt.Key) error {
+	h, err := c.Register(ctx, account, password, key)
+	if err == nil {
+		testHandles.Store(account, h)
+	}
+	return err
+}
+
+// handleOf is the handle reg kept for account (zero for an unknown name).
+func handleOf(account string) vault.Handle {
+	h, _ := testHandles.Load(account)
+	hh, _ := h.(vault.Handle)
+	return hh
+}
+
+// rec recovers account through c with the owner's handle.
+func rec(c *client.Client, ctx context.Context, account string, password []byte) (crypt.Key, error) {
+	return c.Recover(ctx, account, password, handleOf(account))
+}
+
+// handleBytes is account's handle as a wire field (nil for none).
+func handleBytes(account string) []byte {
+	h := handleOf(account)
+	if h.IsZero() {
+		return nil
+	}
+	return h[:]
 }

@@ -25,14 +25,14 @@ func TestVaultWithSoftHSM(t *testing.T) {
 	tv := startVault(t, dir, func(c *ServerConfig) { c.MasterKey = mk })
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tv.client().Register(ctx, "erin", []byte("pw"), key); err != nil {
+	if err := reg(tv.client(), ctx, "erin", []byte("pw"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	_, err = tv.client().Recover(ctx, "erin", []byte("wrong"))
+	_, err = rec(tv.client(), ctx, "erin", []byte("wrong"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
 		t.Fatalf("%d left", left)
 	}
-	if got, err := tv.client().Recover(ctx, "erin", []byte("pw")); err != nil || got != key {
+	if got, err := rec(tv.client(), ctx, "erin", []byte("pw")); err != nil || got != key {
 		t.Fatalf("Recover: %v", err)
 	}
 	tv.Stop()
@@ -63,7 +63,7 @@ func TestVaultWithSoftHSM(t *testing.T) {
 	}
 	defer mk.Close()
 	tv = startVault(t, dir, func(c *ServerConfig) { c.MasterKey = mk })
-	if got, err := tv.client().Recover(ctx, "erin", []byte("pw")); err != nil || got != key {
+	if got, err := rec(tv.client(), ctx, "erin", []byte("pw")); err != nil || got != key {
 		t.Fatalf("Recover with the token back: %v", err)
 	}
 	tv.Stop()

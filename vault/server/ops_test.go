@@ -26,17 +26,17 @@ func TestProductionKSF(t *testing.T) {
 	ctx := context.Background()
 	c := tv.client()
 	key := newKey(t)
-	if err := c.Register(ctx, "ivan", []byte("pw"), key); err != nil {
+	if err := reg(c, ctx, "ivan", []byte("pw"), key); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Recover(ctx, "ivan", []byte("pw")); err != nil || got != key {
+	if got, err := rec(c, ctx, "ivan", []byte("pw")); err != nil || got != key {
 		t.Fatalf("Recover with production parameters: %v", err)
 	}
 	// Parameters are part of the derivation: a client with other
 	// parameters is a wrong password, not a key.
 	tv.ksf = testKSF
 	cheap := tv.client()
-	if _, err := cheap.Recover(ctx, "ivan", []byte("pw")); !errors.Is(err, vault.ErrWrongPassword) {
+	if _, err := rec(cheap, ctx, "ivan", []byte("pw")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatalf("other KSF parameters: want wrong password, got %v", err)
 	}
 }
@@ -49,11 +49,11 @@ func TestLastAttemptErasedWhenSessionExpires(t *testing.T) {
 	tv := startVault(t, dir, func(c *ServerConfig) { c.MaxAttempts = 2; c.SessionTTL = time.Hour })
 	ctx := context.Background()
 	c := tv.client()
-	if err := c.Register(ctx, "judy", []byte("right"), newKey(t)); err != nil {
+	if err := reg(c, ctx, "judy", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "judy", KE1: newKE1(t, "guess")}); status != http.StatusOK {
+		if status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "judy", KE1: newKE1(t, "guess"), Handle: handleBytes("judy")}); status != http.StatusOK {
 			t.Fatalf("%d %s", status, body)
 		}
 	}
@@ -96,7 +96,7 @@ func TestRestartErasesSpentRecords(t *testing.T) {
 	tv := startVault(t, dir, func(c *ServerConfig) { c.MaxAttempts = 3 })
 	ctx := context.Background()
 	c := tv.client()
-	if err := c.Register(ctx, "ken", []byte("right"), newKey(t)); err != nil {
+	if err := reg(c, ctx, "ken", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	tv.Stop()
@@ -115,7 +115,7 @@ func TestRestartErasesSpentRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if r, err := st.Apply(ctx, Command{Op: OpAttempt, Account: eng.accountID("ken")}); err != nil || r.Status != StatusOK {
+		if r, err := st.Apply(ctx, Command{Op: OpAttempt, Account: eng.accountID("ken"), HandleHash: vault.HandleHash(handleBytes("ken"))}); err != nil || r.Status != StatusOK {
 			t.Fatalf("attempt: %v %v", r.Status, err)
 		}
 	}
@@ -124,7 +124,7 @@ func TestRestartErasesSpentRecords(t *testing.T) {
 	if tv.logs.FilterField(zapString("event", "erase")).Len() != 1 {
 		t.Error("no audit entry for the erasure at start-up")
 	}
-	if _, err := tv.client().Recover(ctx, "ken", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if _, err := rec(tv.client(), ctx, "ken", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("want vault.ErrErased, got %v", err)
 	}
 }
@@ -138,18 +138,18 @@ func TestRateLimits(t *testing.T) {
 	c := tv.client()
 	// Per account: two requests, then refused (and not counted).
 	for i := range 2 {
-		if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrWrongPassword) {
+		if _, err := rec(c, ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if _, err := c.Recover(ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrRateLimited) {
+	if _, err := rec(c, ctx, "laura", []byte("x")); !errors.Is(err, vault.ErrRateLimited) {
 		t.Fatalf("third request for one account: want vault.ErrRateLimited, got %v", err)
 	}
 	// Per address: the other account still works until the address's
 	// budget (6 requests: 2 logins of 2 requests + 1 refused + ...) is spent.
 	var err error
 	for range 10 {
-		if _, err = c.Recover(ctx, "mallory", []byte("x")); errors.Is(err, vault.ErrRateLimited) {
+		if _, err = rec(c, ctx, "mallory", []byte("x")); errors.Is(err, vault.ErrRateLimited) {
 			break
 		}
 	}
@@ -178,22 +178,22 @@ func TestFailoverAndUnreachable(t *testing.T) {
 	}
 	tv.conns = append(tv.conns, c)
 	key := newKey(t)
-	if err := c.Register(ctx, "nina", []byte("pw"), key); err != nil {
+	if err := reg(c, ctx, "nina", []byte("pw"), key); err != nil {
 		t.Fatalf("Register with a dead first node: %v", err)
 	}
-	if got, err := c.Recover(ctx, "nina", []byte("pw")); err != nil || got != key {
+	if got, err := rec(c, ctx, "nina", []byte("pw")); err != nil || got != key {
 		t.Fatalf("Recover with a dead first node: %v", err)
 	}
 	opts.URLs = []string{dead}
 	c, _ = client.New(opts)
-	if _, err := c.Recover(ctx, "nina", []byte("pw")); !errors.Is(err, vault.ErrUnreachable) {
+	if _, err := rec(c, ctx, "nina", []byte("pw")); !errors.Is(err, vault.ErrUnreachable) {
 		t.Fatalf("only a dead node: want vault.ErrUnreachable, got %v", err)
 	}
 	// A vault whose certificate is not the pinned one is not our vault.
 	other := startVault(t, t.TempDir(), nil)
 	opts.URLs = []string{other.url}
 	c, _ = client.New(opts)
-	_, err = c.Recover(ctx, "nina", []byte("pw"))
+	_, err = rec(c, ctx, "nina", []byte("pw"))
 	if !errors.Is(err, vault.ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("unpinned certificate: want vault.ErrUnreachable about the certificate, got %v", err)
 	}
@@ -210,19 +210,19 @@ func TestAuditLogHoldsNoSecrets(t *testing.T) {
 	c := tv.client()
 	key := newKey(t)
 	pw := []byte("hunter2-very-secret")
-	if err := c.Register(ctx, "oscar", pw, key); err != nil {
+	if err := reg(c, ctx, "oscar", pw, key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Recover(ctx, "oscar", []byte("wrong-guess-xyz")); !errors.Is(err, vault.ErrWrongPassword) {
+	if _, err := rec(c, ctx, "oscar", []byte("wrong-guess-xyz")); !errors.Is(err, vault.ErrWrongPassword) {
 		t.Fatal(err)
 	}
-	if _, err := c.Recover(ctx, "oscar", pw); err != nil {
+	if _, err := rec(c, ctx, "oscar", pw); err != nil {
 		t.Fatal(err)
 	}
 	// A raw login whose messages we know.
 	oc, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc.GenerateKE1(pw)
-	_, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "oscar", KE1: ke1.Serialize()})
+	_, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "oscar", KE1: ke1.Serialize(), Handle: handleBytes("oscar")})
 	var r vault.LoginStartResp
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,10 @@ type ServerConfig struct {
 	SessionTTL     time.Duration
 	MaxSessions    int // pending logins and registrations; default 10000
 	MaxRateEntries int // addresses/accounts tracked at once; default 100000
+	// FailureDelay is what the first wrong password after the free ones
+	// (FreeFailures) costs; each further one doubles it. Default 1s; a
+	// negative value disables the delays.
+	FailureDelay time.Duration
 
 	// Cluster makes this node one replica of a Raft cluster; nil (the
 	// default) runs a single node with its embedded store.
@@ -83,6 +87,9 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.MaxRateEntries == 0 {
 		c.MaxRateEntries = 100000
+	}
+	if c.FailureDelay == 0 {
+		c.FailureDelay = time.Second
 	}
 }
 

@@ -25,6 +25,7 @@ type serverConfigFile struct {
 	AddressBurst int      `yaml:"address_burst"`
 	AccountRate  *float64 `yaml:"account_rate"`
 	AccountBurst int      `yaml:"account_burst"`
+	FailureDelay string   `yaml:"failure_delay"` // e.g. 1s; "off" disables
 
 	// Cluster (see ClusterConfig); node_id turns it on.
 	NodeID        string `yaml:"node_id"`
@@ -73,6 +74,17 @@ func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 			return fmt.Errorf("vault config %s: session_ttl %q is not a positive duration like 30s", path, f.SessionTTL)
 		}
 		cfg.SessionTTL = d
+	}
+	if f.FailureDelay != "" {
+		d, err := time.ParseDuration(f.FailureDelay)
+		switch {
+		case f.FailureDelay == "off":
+			cfg.FailureDelay = -1
+		case err != nil || d <= 0:
+			return fmt.Errorf("vault config %s: failure_delay %q is not a positive duration like 1s (or off)", path, f.FailureDelay)
+		default:
+			cfg.FailureDelay = d
+		}
 	}
 	if f.MaxSessions < 0 || f.AddressBurst < 0 || f.AccountBurst < 0 {
 		return fmt.Errorf("vault config %s: max_sessions, address_burst and account_burst must not be negative", path)

@@ -24,7 +24,7 @@ func TestStaleDatabaseRestoredBackup(t *testing.T) {
 	})
 	ctx := context.Background()
 	key := newKey(t)
-	if err := tc.client().Register(ctx, "olga", []byte("right"), key); err != nil {
+	if err := reg(tc.client(), ctx, "olga", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	tc.syncAll()
@@ -39,11 +39,11 @@ func TestStaleDatabaseRestoredBackup(t *testing.T) {
 	tc.waitReady()
 
 	for range DefaultMaxAttempts {
-		if _, err := tc.client().Recover(ctx, "olga", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
+		if _, err := rec(tc.client(), ctx, "olga", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	if _, err := tc.client().Recover(ctx, "olga", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if _, err := rec(tc.client(), ctx, "olga", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("after %d wrong passwords: %v, want ErrErased", DefaultMaxAttempts, err)
 	}
 	tc.syncAll()
@@ -79,7 +79,7 @@ func TestStaleDatabaseRestoredBackup(t *testing.T) {
 	if tc.leader() != x {
 		t.Fatalf("node %d did not become leader", x+1)
 	}
-	if got, err := tc.client(x).Recover(ctx, "olga", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if got, err := rec(tc.client(x), ctx, "olga", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("the restored node as leader: %v (released key: %v), want ErrErased", err, got == key)
 	}
 }

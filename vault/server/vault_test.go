@@ -20,11 +20,11 @@ func TestRegisterRecoverOnNewDevice(t *testing.T) {
 	key := newKey(t)
 	password := []byte("correct horse battery staple")
 
-	if err := tv.client().Register(ctx, "alice", password, key); err != nil {
+	if err := reg(tv.client(), ctx, "alice", password, key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	// A new device: a fresh client with nothing but the password.
-	got, err := tv.client().Recover(ctx, "alice", password)
+	got, err := rec(tv.client(), ctx, "alice", password)
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
@@ -75,21 +75,21 @@ func TestNineWrongThenRightResetsCounter(t *testing.T) {
 	ctx := context.Background()
 	c := tv.client()
 	key := newKey(t)
-	if err := c.Register(ctx, "bob", []byte("right"), key); err != nil {
+	if err := reg(c, ctx, "bob", []byte("right"), key); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 9 {
-		_, err := c.Recover(ctx, "bob", []byte("wrong"))
+		_, err := rec(c, ctx, "bob", []byte("wrong"))
 		if left := wrongLeft(t, err); left != 9-i {
 			t.Fatalf("attempt %d: %d left, want %d", i+1, left, 9-i)
 		}
 	}
-	got, err := c.Recover(ctx, "bob", []byte("right"))
+	got, err := rec(c, ctx, "bob", []byte("right"))
 	if err != nil || got != key {
 		t.Fatalf("right password after 9 wrong: %v", err)
 	}
 	// The counter is back to the full allowance.
-	_, err = c.Recover(ctx, "bob", []byte("wrong"))
+	_, err = rec(c, ctx, "bob", []byte("wrong"))
 	if left := wrongLeft(t, err); left != 9 {
 		t.Fatalf("after a success: %d left, want 9", left)
 	}
@@ -100,19 +100,19 @@ func TestTenWrongErasesForGood(t *testing.T) {
 	ctx := context.Background()
 	c := tv.client()
 	key := newKey(t)
-	if err := c.Register(ctx, "carol", []byte("right"), key); err != nil {
+	if err := reg(c, ctx, "carol", []byte("right"), key); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
-		if _, err := c.Recover(ctx, "carol", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
+		if _, err := rec(c, ctx, "carol", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("want a wrong password, got %v", err)
 		}
 	}
-	if _, err := c.Recover(ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if _, err := rec(c, ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("right password after 10 wrong: want vault.ErrErased, got %v", err)
 	}
 	tv = tv.restart(nil)
-	if _, err := tv.client().Recover(ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
+	if _, err := rec(tv.client(), ctx, "carol", []byte("right")); !errors.Is(err, vault.ErrErased) {
 		t.Fatalf("after restart: want vault.ErrErased, got %v", err)
 	}
 }
