@@ -48,6 +48,10 @@ const (
 	// stored; the Result carries the stored one. The first node to propose
 	// a secret wins, so every replica ends up with the same secrets.
 	OpInitMeta Op = 7
+	// OpExpire deletes ghost and shadow rows (names nobody registered, and
+	// logins without an account's handle) not tried for TTL ms before
+	// Now, so that tried names do not pile up for good.
+	OpExpire Op = 8
 )
 
 // Command is one state change. It is JSON-encoded in a Raft log entry, so
@@ -68,6 +72,7 @@ type Command struct {
 	// clock of its own, so every replica decides alike.
 	Now       int64 `json:"now,omitempty"`
 	DelayBase int64 `json:"delay,omitempty"`
+	TTL       int64 `json:"ttl,omitempty"` // OpExpire, ms
 }
 
 // Status is the outcome of a command.
@@ -121,6 +126,9 @@ type accountState struct {
 	// NotBefore (Unix ms, proposer's clock) is when the next attempt is
 	// taken, after failures beyond the free ones.
 	NotBefore int64 `json:"nb,omitempty"`
+	// Seen (Unix ms, proposer's clock) is a ghost row's last attempt;
+	// OpExpire deletes ghost rows unseen for a while.
+	Seen int64 `json:"seen,omitempty"`
 }
 
 var (
@@ -141,6 +149,8 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 		return sweep(b, maxAttempts, cmd.Node)
 	case OpInitMeta:
 		return initMeta(tx, cmd)
+	case OpExpire:
+		return expireGhosts(b, cmd)
 	case OpRegister:
 		return applyRegister(b, cmd)
 	case OpAttempt:
@@ -208,6 +218,15 @@ func applyAttempt(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) 
 	}
 	if !found {
 		st = accountState{Ghost: true}
+	}
+	if st.Ghost && cmd.Now > st.Seen {
+		st.Seen = cmd.Now
+		if found && (st.Erased || st.Attempts >= maxAttempts) {
+			// Keep an erased ghost from expiring while it is being tried.
+			if err := putState(b, key, st); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	if st.Erased {
 		return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
@@ -315,6 +334,32 @@ func erase(st accountState) accountState {
 	st.Erased = true
 	st.Sealed = nil
 	return st
+}
+
+func expireGhosts(b *bolt.Bucket, cmd Command) (Result, error) {
+	if cmd.TTL <= 0 {
+		return Result{}, fmt.Errorf("malformed expire command: no TTL")
+	}
+	var old [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var st accountState
+		if err := json.Unmarshal(v, &st); err != nil {
+			return fmt.Errorf("vault account record is corrupt: %w", err)
+		}
+		if st.Ghost && st.Seen+cmd.TTL < cmd.Now {
+			old = append(old, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Status: StatusOK, Erased: len(old)}, nil
 }
 
 func initMeta(tx *bolt.Tx, cmd Command) (Result, error) {

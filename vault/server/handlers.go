@@ -38,17 +38,18 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, vault.CodeNotOwner, vault.ErrNotOwner.Error(), nil)
 		return
 	}
-	if !s.regs.reserve() {
+	p := sessionPrefix(r.RemoteAddr)
+	if !s.regs.reserve(p) {
 		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many registrations in progress; try again later", nil)
 		return
 	}
 	resp, oprfKey, err := eng.registrationResponse(req.Request, id)
 	if err != nil {
-		s.regs.release()
+		s.regs.release(p)
 		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 		return
 	}
-	sid, err := s.regs.fill(s.now(), regSession{account: req.Account, id: id, oprfKey: oprfKey})
+	sid, err := s.regs.fill(s.now(), p, regSession{account: req.Account, id: id, oprfKey: oprfKey})
 	if err != nil {
 		s.internalError(w, "creating session", err)
 		return
@@ -113,7 +114,8 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 	if s.accountLimited(w, r, req.Account, id) {
 		return
 	}
-	if !s.logins.reserve() {
+	p := sessionPrefix(r.RemoteAddr)
+	if !s.logins.reserve(p) {
 		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many logins in progress; try again later", nil)
 		return
 	}
@@ -124,26 +126,28 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(),
 	})
 	if err != nil {
-		s.logins.release()
+		s.logins.release(p)
 		s.stateError(w, "counting attempt", err)
 		return
 	}
 	if res.Status == StatusTooSoon {
-		s.logins.release()
+		s.logins.release(p)
 		s.log.Info("vault audit: attempt refused, failure delay running", zap.String("event", "too_soon"), zap.String("account", req.Account), zap.Int64("wait_ms", res.Wait), zap.String("remote", r.RemoteAddr))
 		writeTooSoon(w, res.Wait)
 		return
 	}
 	if res.Status == StatusErased {
-		s.logins.release()
+		s.logins.release(p)
 		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
 		writeError(w, http.StatusGone, vault.CodeErased, vault.ErrErased.Error(), nil)
 		return
 	}
 	var secrets *accountSecrets
-	if !res.Ghost {
+	if res.Ghost {
+		eng.openDummy(s.mk) // constant work: see engine.dummySealed
+	} else {
 		if secrets, err = eng.openSecrets(s.mk, id, res.Sealed); err != nil {
-			s.logins.release()
+			s.logins.release(p)
 			s.internalError(w, "opening account secrets", err)
 			return
 		}
@@ -154,12 +158,12 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		clear(secrets.WrappedKey)
 	}
 	if err != nil {
-		s.logins.release()
+		s.logins.release(p)
 		s.internalError(w, "answering KE1", err)
 		return
 	}
 	left := s.cfg.MaxAttempts - res.Attempts
-	sid, err := s.logins.fill(s.now(), loginSession{account: req.Account, id: res.Row, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
+	sid, err := s.logins.fill(s.now(), p, loginSession{account: req.Account, id: res.Row, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost, clientMAC: mac})
 	if err != nil {
 		s.internalError(w, "creating session", err)
 		return

@@ -23,6 +23,40 @@ type engine struct {
 	indexKey []byte // keys the account-name hash used as database key
 	ghostKey []byte // seeds the stable fake records of unknown accounts
 	ghostPK  []byte // client public key of every fake record
+
+	// dummySealed is account secrets sealed under dummyID, opened for an
+	// unknown name so that it costs the same unseal (a round trip to a
+	// network HSM) as a known one.
+	dummyID     [32]byte
+	dummySealed []byte
+}
+
+// sealDummy makes the sealed secrets a ghost login opens instead of a
+// real account's: random values of the real sizes.
+func (e *engine) sealDummy(mk MasterKey) error {
+	parts := make([][]byte, 4)
+	for i, n := range []int{32, 32, vault.RegRecordLen, 72} {
+		b, err := randomBytes(n)
+		if err != nil {
+			return err
+		}
+		parts[i] = b
+	}
+	copy(e.dummyID[:], parts[0])
+	sealed, err := e.sealSecrets(mk, e.dummyID, &accountSecrets{OPRFKey: parts[1], Record: parts[2], WrappedKey: parts[3]})
+	if err != nil {
+		return fmt.Errorf("sealing the stand-in secrets for unknown accounts: %w", err)
+	}
+	e.dummySealed = sealed
+	return nil
+}
+
+// openDummy does the unseal a known account's login does, for a ghost.
+func (e *engine) openDummy(mk MasterKey) {
+	if s, err := e.openSecrets(mk, e.dummyID, e.dummySealed); err == nil {
+		clear(s.OPRFKey)
+		clear(s.WrappedKey)
+	}
 }
 
 // accountSecrets is what a registered account's record holds, sealed by the

@@ -36,13 +36,19 @@ type ServerConfig struct {
 
 	// Rate limits (token buckets). Rates are per second; 0 takes the
 	// default, a negative rate disables that limit.
-	AddressRate    float64 // per client address (IPv6: per /64); default 5
-	AddressBurst   int     // default 20
-	AccountRate    float64 // per account name; default 0.1
-	AccountBurst   int     // default 10
-	SessionTTL     time.Duration
-	MaxSessions    int // pending logins and registrations; default 10000
-	MaxRateEntries int // addresses/accounts tracked at once; default 100000
+	AddressRate  float64 // per client address (IPv6: per /64); default 5
+	AddressBurst int     // default 20
+	AccountRate  float64 // per account name; default 0.1
+	AccountBurst int     // default 10
+	SessionTTL   time.Duration
+	MaxSessions  int // pending logins and registrations; default 10000
+	// MaxSessionsPerPrefix bounds the pending sessions of one client
+	// network (an IPv4 address, an IPv6 /48); default 100, negative: none.
+	MaxSessionsPerPrefix int
+	MaxRateEntries       int // addresses/accounts tracked at once; default 100000
+	// GhostTTL is how long the attempt counter of a name nobody registered
+	// is kept after its last attempt; default 30 days.
+	GhostTTL time.Duration
 	// FailureDelay is what the first wrong password after the free ones
 	// (FreeFailures) costs; each further one doubles it. Default 1s; a
 	// negative value disables the delays.
@@ -85,8 +91,14 @@ func (c *ServerConfig) setDefaults() {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = defaultMaxSessions
 	}
+	if c.MaxSessionsPerPrefix == 0 {
+		c.MaxSessionsPerPrefix = 100
+	}
 	if c.MaxRateEntries == 0 {
 		c.MaxRateEntries = 100000
+	}
+	if c.GhostTTL <= 0 {
+		c.GhostTTL = 30 * 24 * time.Hour
 	}
 	if c.FailureDelay == 0 {
 		c.FailureDelay = time.Second
@@ -153,8 +165,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg:    cfg,
 		log:    cfg.Log,
 		mk:     cfg.MasterKey,
-		logins: newSessionTable[loginSession](cfg.SessionTTL, cfg.MaxSessions),
-		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions),
+		logins: newSessionTable[loginSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
+		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
 		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
 		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
 		now:    time.Now,
@@ -210,6 +222,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) initState(ctx context.Context) error {
 	eng, err := newEngine(ctx, s.store, s.mk)
 	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	if err := eng.sealDummy(s.mk); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
 	sweep := Command{Op: OpSweep}
@@ -318,13 +333,38 @@ func (s *Server) janitor(ctx context.Context) {
 	period = max(period, 100*time.Millisecond)
 	t := time.NewTicker(period)
 	defer t.Stop()
+	ghosts := time.NewTicker(ghostSweepEvery)
+	defer ghosts.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.expire(ctx, s.now())
+		case <-ghosts.C:
+			s.expireGhosts(ctx, s.now())
 		}
+	}
+}
+
+// ghostSweepEvery is how often the janitor deletes ghost rows unseen for
+// GhostTTL.
+const ghostSweepEvery = time.Hour
+
+// expireGhosts deletes the rows of names nobody registered (and of logins
+// without an account's handle) that nobody tried for GhostTTL. In a
+// cluster only the leader proposes it; the command carries its clock.
+func (s *Server) expireGhosts(ctx context.Context, now time.Time) {
+	if s.eng.Load() == nil || !s.Leader() {
+		return
+	}
+	res, err := s.store.Apply(ctx, Command{Op: OpExpire, Now: now.UnixMilli(), TTL: s.cfg.GhostTTL.Milliseconds()})
+	if err != nil {
+		s.log.Warn("vault: expiring the rows of unknown names failed; retrying in an hour", zap.Error(err))
+		return
+	}
+	if res.Erased > 0 {
+		s.log.Info("vault: expired the rows of names nobody registered", zap.String("event", "expire_ghosts"), zap.Int("count", res.Erased))
 	}
 }
 

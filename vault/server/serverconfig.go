@@ -26,6 +26,8 @@ type serverConfigFile struct {
 	AccountRate  *float64 `yaml:"account_rate"`
 	AccountBurst int      `yaml:"account_burst"`
 	FailureDelay string   `yaml:"failure_delay"` // e.g. 1s; "off" disables
+	MaxPerPrefix int      `yaml:"max_sessions_per_prefix"`
+	GhostTTL     string   `yaml:"ghost_ttl"`
 
 	// Cluster (see ClusterConfig); node_id turns it on.
 	NodeID        string `yaml:"node_id"`
@@ -85,6 +87,16 @@ func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 		default:
 			cfg.FailureDelay = d
 		}
+	}
+	if f.GhostTTL != "" {
+		d, err := time.ParseDuration(f.GhostTTL)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("vault config %s: ghost_ttl %q is not a positive duration like 720h", path, f.GhostTTL)
+		}
+		cfg.GhostTTL = d
+	}
+	if f.MaxPerPrefix != 0 {
+		cfg.MaxSessionsPerPrefix = f.MaxPerPrefix
 	}
 	if f.MaxSessions < 0 || f.AddressBurst < 0 || f.AccountBurst < 0 {
 		return fmt.Errorf("vault config %s: max_sessions, address_burst and account_burst must not be negative", path)

@@ -2,9 +2,11 @@ package server
 
 import (
 	"crypto/rand"
-	"github.com/chatsafe/chatsafe/vault"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // sessionTable holds the in-memory state between two messages of a flow
@@ -14,51 +16,84 @@ import (
 type sessionTable[T any] struct {
 	mu      sync.Mutex
 	ttl     time.Duration
-	max     int
+	max     int // pending sessions in all
+	maxPer  int // pending sessions per client prefix (sessionPrefix)
 	pending int // slots reserved but not yet filled
 	m       map[[vault.SessionIDLen]byte]*sessionEntry[T]
+	// per counts reserved and filled slots by client prefix, so that one
+	// network cannot hold the whole table.
+	per map[netip.Prefix]int
 }
 
 type sessionEntry[T any] struct {
 	expires time.Time
+	prefix  netip.Prefix
 	val     T
 }
 
-func newSessionTable[T any](ttl time.Duration, max int) *sessionTable[T] {
-	return &sessionTable[T]{ttl: ttl, max: max, m: make(map[[vault.SessionIDLen]byte]*sessionEntry[T])}
+func newSessionTable[T any](ttl time.Duration, max, maxPer int) *sessionTable[T] {
+	return &sessionTable[T]{ttl: ttl, max: max, maxPer: maxPer, m: make(map[[vault.SessionIDLen]byte]*sessionEntry[T]), per: make(map[netip.Prefix]int)}
 }
 
-// reserve takes a slot for a session about to be created; false when the
-// table is full. Reserving before counting an attempt means a full table
-// refuses the login instead of counting an attempt it cannot finish.
-func (t *sessionTable[T]) reserve() bool {
+// sessionPrefix is what pending sessions are counted by: the IPv4 address,
+// or the /48 of an IPv6 address (a site; a /64 is one host's LAN, and
+// anyone can have many).
+func sessionPrefix(remote string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 48
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// reserve takes a slot for a session about to be created by a client in
+// prefix p; false when the table, or p's share of it, is full. Reserving
+// before counting an attempt means a full table refuses the login instead
+// of counting an attempt it cannot finish.
+func (t *sessionTable[T]) reserve(p netip.Prefix) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.m)+t.pending >= t.max {
+	if len(t.m)+t.pending >= t.max || (t.maxPer > 0 && t.per[p] >= t.maxPer) {
 		return false
 	}
 	t.pending++
+	t.per[p]++
 	return true
 }
 
-// release gives back a reserved slot that will not be filled.
-func (t *sessionTable[T]) release() {
+// release gives back a slot reserved for p that will not be filled.
+func (t *sessionTable[T]) release(p netip.Prefix) {
 	t.mu.Lock()
 	t.pending--
+	t.dropLocked(p)
 	t.mu.Unlock()
 }
 
-// fill stores val in a reserved slot under a fresh random id.
-func (t *sessionTable[T]) fill(now time.Time, val T) ([vault.SessionIDLen]byte, error) {
+func (t *sessionTable[T]) dropLocked(p netip.Prefix) {
+	if t.per[p] <= 1 {
+		delete(t.per, p)
+		return
+	}
+	t.per[p]--
+}
+
+// fill stores val in the slot reserved for p under a fresh random id.
+func (t *sessionTable[T]) fill(now time.Time, p netip.Prefix, val T) ([vault.SessionIDLen]byte, error) {
 	var id [vault.SessionIDLen]byte
 	if _, err := rand.Read(id[:]); err != nil {
-		t.release()
+		t.release(p)
 		return id, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pending--
-	t.m[id] = &sessionEntry[T]{expires: now.Add(t.ttl), val: val}
+	t.m[id] = &sessionEntry[T]{expires: now.Add(t.ttl), prefix: p, val: val}
 	return id, nil
 }
 
@@ -77,6 +112,7 @@ func (t *sessionTable[T]) take(now time.Time, id []byte) (T, bool) {
 		return zero, false
 	}
 	delete(t.m, k)
+	t.dropLocked(e.prefix)
 	if !now.Before(e.expires) {
 		// Expired: the caller treats it as missing; expire() reported it
 		// already or will not see it, so hand it back for clean-up.
@@ -94,6 +130,7 @@ func (t *sessionTable[T]) expire(now time.Time) []T {
 		if !now.Before(e.expires) {
 			out = append(out, e.val)
 			delete(t.m, k)
+			t.dropLocked(e.prefix)
 		}
 	}
 	return out
@@ -108,6 +145,7 @@ func (t *sessionTable[T]) drain() []T {
 		out = append(out, e.val)
 		delete(t.m, k)
 	}
+	clear(t.per)
 	return out
 }
 
