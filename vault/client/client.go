@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/bytemare/opaque"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // Options configures a Client.

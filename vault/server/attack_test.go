@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net/http"
 	"reflect"
@@ -15,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/bytemare/opaque"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // rawPost sends body to the vault and returns status and raw answer, the

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +21,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bytemare/opaque"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 // benchKSF is the cheapest Argon2id the library accepts: the client's key

@@ -3,11 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 func cpuTime(tb testing.TB) time.Duration {

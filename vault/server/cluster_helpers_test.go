@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 // testCluster is n real vault nodes on loopback: HTTPS for clients, raft

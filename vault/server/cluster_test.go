@@ -3,11 +3,12 @@ package server
 import (
 	"context"
 	"errors"
-	"github.com/chatsafe/chatsafe/vault"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 func TestClusterRecoverAfterLeaderDies(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"github.com/chatsafe/chatsafe/vault"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +16,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 // testKSF keeps Argon2id real but cheap so the suite stays fast; one test

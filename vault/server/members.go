@@ -5,12 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault"
 	"net/rpc"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // MembersRequest changes or lists the cluster's voters.

@@ -9,10 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault"
 
 	"github.com/bytemare/opaque"
 	"github.com/bytemare/opaque/message"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // engine holds the server side of OPAQUE and the secrets it needs, all

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"github.com/chatsafe/chatsafe/vault"
-	"github.com/chatsafe/chatsafe/vault/client"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +16,9 @@ import (
 	"time"
 
 	"github.com/bytemare/opaque"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 func TestProductionKSF(t *testing.T) {

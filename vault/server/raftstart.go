@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -8,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"crypto/tls"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"

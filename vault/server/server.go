@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chatsafe/chatsafe/vault"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // ServerConfig configures a vault server. Zero values take the defaults.

@@ -6,12 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"github.com/chatsafe/chatsafe/vault"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 func TestRegisterRecoverOnNewDevice(t *testing.T) {
