@@ -248,7 +248,7 @@ func TestAuditLogHoldsNoSecrets(t *testing.T) {
 	}
 	secrets := map[string][]byte{
 		"password": pw, "wrong guess": []byte("wrong-guess-xyz"), "key": key[:], "owner token": vault.OwnerToken(key, "oscar"),
-		"KE1": ke1.Serialize(), "KE2": r.KE2, "KE3": ke3.Serialize(), "session": r.Session, "wrapped key": lf.WrappedKey,
+		"handle": handleBytes("oscar"), "KE1": ke1.Serialize(), "KE2": r.KE2, "KE3": ke3.Serialize(), "session": r.Session, "wrapped key": lf.WrappedKey,
 	}
 	for name, s := range secrets {
 		for _, form := range [][]byte{s, []byte(hex.EncodeToString(s)), []byte(base64.StdEncoding.EncodeToString(s))} {

@@ -36,7 +36,7 @@ func TestRegisterRecoverOnNewDevice(t *testing.T) {
 
 	// Neither the password nor the key (nor the owner token) is in any file
 	// of the vault, in any usual encoding.
-	secrets := map[string][]byte{"password": password, "backup key": key[:], "owner token": vault.OwnerToken(key, "alice")}
+	secrets := map[string][]byte{"password": password, "backup key": key[:], "owner token": vault.OwnerToken(key, "alice"), "handle": handleBytes("alice")}
 	err = filepath.WalkDir(tv.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
