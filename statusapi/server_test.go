@@ -299,3 +299,43 @@ func TestOtherUIDRefused(t *testing.T) {
 		t.Fatalf("root: %q", out)
 	}
 }
+
+// TestSharedSocketDirRefused: a status_socket in a directory others can
+// write or read (/tmp, mode 1777) is refused, and the directory is left as
+// it was; only a directory chatsafe creates gets its mode set.
+func TestSharedSocketDirRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{os.ModeSticky | 0o777, 0o750, 0o705} {
+		t.Run(mode.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "shared")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			// Chmod, not Mkdir's mode: the umask would clear the bits.
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			ln, err := peercred.Listen(filepath.Join(dir, "chatsafe.sock"))
+			if err == nil {
+				ln.Close()
+				t.Fatalf("a socket in a directory of mode %s was accepted", mode)
+			}
+			if !strings.Contains(err.Error(), "put the socket in a directory only you can write") {
+				t.Errorf("error does not say what to do: %v", err)
+			}
+			fi, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() & (os.ModePerm | os.ModeSticky); got != mode&(os.ModePerm|os.ModeSticky) {
+				t.Errorf("the directory's mode was changed from %s to %s", mode, got)
+			}
+		})
+	}
+	// A private existing directory is used as it is.
+	dir := t.TempDir()
+	ln, err := peercred.Listen(filepath.Join(dir, "chatsafe.sock"))
+	if err != nil {
+		t.Fatalf("private directory refused: %v", err)
+	}
+	ln.Close()
+}
