@@ -14,13 +14,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/bytemare/opaque"
+
+	"github.com/chatsafe/chatsafe/internal/cputime"
 )
 
 // benchKSF is the cheapest Argon2id the library accepts: the client's key
@@ -145,11 +146,11 @@ const (
 )
 
 func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := cputime.Process()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // TestMain turns the test binary into BenchmarkVaultNode's load generator
