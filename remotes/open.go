@@ -14,6 +14,7 @@ import (
 	"github.com/rclone/rclone/fs/config"
 	"github.com/rclone/rclone/fs/config/configfile"
 	"github.com/rclone/rclone/fs/fspath"
+	"github.com/rclone/rclone/lib/atexit"
 )
 
 // Options tune how Open opens a remote.
@@ -57,10 +58,19 @@ var (
 func init() { setupRclone() }
 
 // setupRclone makes rclone a quiet library: warnings and errors go to our
-// logger, it never prompts for a password, and configuration is read from
-// (and OAuth tokens written back to) the file we name.
+// logger, it never prompts for a password, configuration is read from
+// (and OAuth tokens written back to) the file we name, and signals stay the
+// program's own.
 func setupRclone() {
 	initOnce.Do(func() {
+		// rclone's lib/atexit installs a SIGINT/SIGTERM handler the first
+		// time a backend registers a clean-up (an S3 multipart upload does),
+		// and that handler calls os.Exit(143) before the daemon can stop
+		// cleanly. Without it the program's own signal handling decides; the
+		// clean-ups it would have run (aborting an unfinished multipart
+		// upload) run anyway, because cancelling an upload's context fails
+		// it and rclone runs them on failure (atexit.OnError).
+		atexit.IgnoreSignals()
 		defaultConfigPath = config.GetConfigPath()
 		ci := fs.GetConfig(context.Background())
 		ci.AskPassword = false
