@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/config"
@@ -31,7 +32,18 @@ type Options struct {
 	// Name is a friendly name for String() (our config's remotes: [{name,
 	// url}]); "" = derived from the spec, credentials redacted.
 	Name string
+	// StalePartialAge is the age past which the temporary object of an
+	// upload (tmp/....partial, on backends without atomic uploads) counts
+	// as left by an interrupted upload: such objects are removed when this
+	// process first writes to the remote. 0 = DefaultStalePartialAge;
+	// negative = never at open (CleanupPartial still does).
+	StalePartialAge time.Duration
 }
+
+// DefaultStalePartialAge is long enough that an upload still running
+// elsewhere (another device that has not yet seen it was taken over, a slow
+// link) keeps its temporary object.
+const DefaultStalePartialAge = time.Hour
 
 // lowLevelRetries bounds rclone's own per-request retries (its pacer still
 // spaces them). WithRetry adds the long, jittered backoff on top, so rclone's
@@ -196,14 +208,22 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 		return fail(wrapErr(ctx, "connect", "", "", info, err))
 	}
 	return &rcloneRemote{
-		f:       f,
-		desc:    desc,
-		info:    info,
-		cfgCtx:  cfgCtx,
-		limiter: limiter,
-		named:   named,
-		atomic:  atomicBackends[info.backend],
+		f:        f,
+		desc:     desc,
+		info:     info,
+		cfgCtx:   cfgCtx,
+		limiter:  limiter,
+		named:    named,
+		atomic:   atomicBackends[info.backend],
+		staleAge: staleAge(opts.StalePartialAge),
 	}, nil
+}
+
+func staleAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultStalePartialAge
+	}
+	return d
 }
 
 // shownParams are connection-string parameters that identify a remote without
