@@ -16,6 +16,7 @@ import (
 	"github.com/rclone/rclone/fs/config/configfile"
 	"github.com/rclone/rclone/fs/fspath"
 	"github.com/rclone/rclone/lib/atexit"
+	"go.uber.org/zap"
 )
 
 // Options tune how Open opens a remote.
@@ -38,6 +39,10 @@ type Options struct {
 	// process first writes to the remote. 0 = DefaultStalePartialAge;
 	// negative = never at open (CleanupPartial still does).
 	StalePartialAge time.Duration
+	// Log receives rclone's own notices, warnings and errors (the caller's
+	// logger: the daemon's, the CLI's). rclone's logging is process-wide,
+	// so the last non-nil Log given to Open wins; nil leaves it as it is.
+	Log *zap.Logger
 }
 
 // DefaultStalePartialAge is long enough that an upload still running
@@ -86,7 +91,8 @@ func setupRclone() {
 		defaultConfigPath = config.GetConfigPath()
 		ci := fs.GetConfig(context.Background())
 		ci.AskPassword = false
-		ci.LogLevel = fs.LogLevelWarning
+		// NOTICE is what rclone's own command line shows by default.
+		ci.LogLevel = fs.LogLevelNotice
 		fs.SetLogger(&rcloneLogHandler{})
 	})
 }
@@ -138,6 +144,9 @@ func releaseConfig() {
 // concurrent use; Close it when done.
 func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 	setupRclone()
+	if opts.Log != nil {
+		SetRcloneLogger(opts.Log)
+	}
 	desc := opts.Name
 	if desc == "" {
 		desc = Redact(spec)
