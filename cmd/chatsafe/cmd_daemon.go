@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/service"
 )
 
 func init() {
@@ -98,7 +99,7 @@ your backups can be restored if this device is lost. It was also saved to
 					}
 				}
 			}()
-			err = d.Run(ctx)
+			err = service.Run(ctx, d.Run, exitCode) // launchd and Windows: final exit codes stop the service for good
 			close(stop)
 			<-done
 			return err
