@@ -3,6 +3,7 @@ module github.com/chatsafe/chatsafe
 go 1.27.3
 
 require (
+	github.com/Microsoft/go-winio v0.6.2
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
 	github.com/ThalesGroup/crypto11 v1.5.0
 	github.com/bmatcuk/doublestar/v4 v4.9.1
@@ -44,7 +45,6 @@ require (
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
 	github.com/IBM/go-sdk-core/v5 v5.25.1 // indirect
 	github.com/Max-Sum/base32768 v0.0.0-20230304063302-18e6ce5945fd // indirect
-	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/aalpar/deheap v1.1.2 // indirect
 	github.com/adrg/xdg v0.5.3 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect

@@ -78,9 +78,7 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 	defer func() {
 		stop()
 		<-exited
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.MaxRSS = ru.Maxrss * 1024
-		}
+		res.MaxRSS = maxRSS(cmd.ProcessState)
 	}()
 
 	c := client.New(t.socket())

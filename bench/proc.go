@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -42,9 +41,7 @@ func run(ctx context.Context, c command) (procResult, error) {
 	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes()}
 	if cmd.ProcessState != nil {
 		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.MaxRSS = ru.Maxrss * 1024 // Linux reports KiB
-		}
+		res.MaxRSS = maxRSS(cmd.ProcessState)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w\n%s", c.name, strings.Join(c.args, " "), err, tail(stderr.String(), 2000))

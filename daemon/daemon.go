@@ -219,7 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // openRemote opens one configured remote with the daemon's retries.
 func (d *Daemon) openRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote) (remotes.Remote, error) {
-	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
+	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
 	}

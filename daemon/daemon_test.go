@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -190,7 +189,7 @@ func TestSocketRefusals(t *testing.T) {
 	}
 	cmd := exec.CommandContext(t.Context(), exe)
 	cmd.Env = append(os.Environ(), childEnv+"="+in.sock)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	runAs(cmd, &credential{Uid: 65534, Gid: 65534})
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "REFUSED:") {
 		t.Fatalf("uid 65534: %v: %s", err, out)
@@ -254,7 +253,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 		os.MkdirAll(xdg[k], 0o700)
 	}
 	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
-	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	nobody := &credential{Uid: 65534, Gid: 65534}
 	sock := filepath.Join(xdg["XDG_RUNTIME_DIR"], "chatsafe", "chatsafe.sock")
 
 	p := startDaemon(t, env, nobody, "--source", src)

@@ -153,15 +153,13 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func startDaemon(t testing.TB, env []string, cred *syscall.Credential, args ...string) *proc {
+func startDaemon(t testing.TB, env []string, cred *credential, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"daemon"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, out: &syncBuf{}, errOut: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.errOut
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
+	runAs(cmd, cred)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

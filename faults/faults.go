@@ -1,20 +1,28 @@
 // Package faults holds named crash points for crash-consistency tests.
-// When the environment variable CHATSAFE_CRASH_AT names a point, the
-// process kills itself with SIGKILL the moment it reaches that point (a real
-// kill -9: no deferred cleanup, no buffered writes flushed). In normal
-// operation a point costs one string comparison.
+//
+// In a binary built with the build tag chatsafe_testhooks, when the
+// environment variable CHATSAFE_CRASH_AT names a point, the process kills
+// itself the moment it reaches that point (os.Process.Kill: SIGKILL on
+// Unix, TerminateProcess on Windows; no deferred cleanup, no buffered writes
+// flushed). Every other build ignores the variable, so a stray environment
+// cannot crash a user's daemon. In normal operation a point costs one map
+// lookup on a nil map.
+//
+// Hook serves in-process tests in every build.
 package faults
 
 import (
 	"os"
 	"strings"
-	"syscall"
 )
 
-// EnvVar names the crash point(s), comma-separated.
+// EnvVar names the crash point(s), comma-separated; honoured only with the
+// build tag chatsafe_testhooks.
 const EnvVar = "CHATSAFE_CRASH_AT"
 
-var points = parse(os.Getenv(EnvVar))
+// points are the armed crash points: read from EnvVar by the
+// chatsafe_testhooks build, nil otherwise (see armed).
+var points = armed()
 
 func parse(v string) map[string]bool {
 	if v == "" {
@@ -35,11 +43,18 @@ var Hook func(point string) error
 // Point marks a crash point.
 func Point(name string) error {
 	if points[name] {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL cannot be caught; never returns
+		crash()
 	}
 	if Hook != nil {
 		return Hook(name)
 	}
 	return nil
+}
+
+// crash kills this process the way kill -9 would and never returns.
+func crash() {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Kill()
+	}
+	select {} // the kill cannot be caught; wait for it
 }

@@ -88,7 +88,7 @@ func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]r
 	}
 	var out []remotes.Remote
 	for _, rc := range cfg.Remotes {
-		r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
+		r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: log})
 		if err != nil {
 			CloseRemotes(out)
 			return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)

@@ -5,16 +5,20 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
-// rcloneLog receives rclone's own warnings and errors; rclone's logger is
-// process-wide, hence this is too. Nothing by default.
+// rcloneLog receives rclone's own notices, warnings and errors; rclone's
+// logger is process-wide, hence this is too. Nothing until Open is given a
+// logger (Options.Log) or SetRcloneLogger is called.
 var rcloneLog atomic.Pointer[zap.Logger]
 
-// SetRcloneLogger sends rclone's warnings and errors (never its info or debug
-// chatter) to l; nil silences them. rclone's logging is process-wide.
+// SetRcloneLogger sends rclone's notices and warnings (as warnings) and its
+// errors (as errors) to l, never its info or debug chatter; nil silences
+// them. rclone's logging is process-wide: the last logger set wins. Open
+// calls it with Options.Log.
 func SetRcloneLogger(l *zap.Logger) {
 	setupRclone()
 	if l != nil {
@@ -23,19 +27,34 @@ func SetRcloneLogger(l *zap.Logger) {
 	rcloneLog.Store(l)
 }
 
-// rcloneLogHandler is a slog.Handler that forwards rclone's records at warn
-// and above to rcloneLog.
+// rcloneLogHandler is a slog.Handler that forwards rclone's records at
+// notice and above to rcloneLog.
 type rcloneLogHandler struct {
 	attrs []slog.Attr
 }
 
+// rcloneLevel maps rclone's slog levels to ours. rclone's NOTICE is what its
+// own command line shows by default: in practice warnings ("Can't follow
+// symlink", "Time may be set wrong"). ok is false for info and debug.
+func rcloneLevel(l slog.Level) (level zapcore.Level, ok bool) {
+	switch {
+	case l >= slog.LevelError:
+		return zapcore.ErrorLevel, true
+	case l >= fs.SlogLevelNotice:
+		return zapcore.WarnLevel, true
+	}
+	return zapcore.DebugLevel, false
+}
+
 func (h *rcloneLogHandler) Enabled(_ context.Context, level slog.Level) bool {
-	return level >= slog.LevelWarn && rcloneLog.Load() != nil
+	_, ok := rcloneLevel(level)
+	return ok && rcloneLog.Load() != nil
 }
 
 func (h *rcloneLogHandler) Handle(_ context.Context, rec slog.Record) error {
 	l := rcloneLog.Load()
-	if l == nil || rec.Level < slog.LevelWarn {
+	level, ok := rcloneLevel(rec.Level)
+	if l == nil || !ok {
 		return nil
 	}
 	fields := make([]zap.Field, 0, rec.NumAttrs()+len(h.attrs))
@@ -53,10 +72,6 @@ func (h *rcloneLogHandler) Handle(_ context.Context, rec slog.Record) error {
 		fields = append(fields, zap.Any(a.Key, a.Value.Any()))
 		return true
 	})
-	level := zapcore.WarnLevel
-	if rec.Level >= slog.LevelError {
-		level = zapcore.ErrorLevel
-	}
 	if ce := l.Check(level, rec.Message); ce != nil {
 		ce.Write(fields...)
 	}

@@ -9,11 +9,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/config"
 	"github.com/rclone/rclone/fs/config/configfile"
 	"github.com/rclone/rclone/fs/fspath"
+	"github.com/rclone/rclone/lib/atexit"
+	"go.uber.org/zap"
 )
 
 // Options tune how Open opens a remote.
@@ -30,7 +33,22 @@ type Options struct {
 	// Name is a friendly name for String() (our config's remotes: [{name,
 	// url}]); "" = derived from the spec, credentials redacted.
 	Name string
+	// StalePartialAge is the age past which the temporary object of an
+	// upload (tmp/....partial, on backends without atomic uploads) counts
+	// as left by an interrupted upload: such objects are removed when this
+	// process first writes to the remote. 0 = DefaultStalePartialAge;
+	// negative = never at open (CleanupPartial still does).
+	StalePartialAge time.Duration
+	// Log receives rclone's own notices, warnings and errors (the caller's
+	// logger: the daemon's, the CLI's). rclone's logging is process-wide,
+	// so the last non-nil Log given to Open wins; nil leaves it as it is.
+	Log *zap.Logger
 }
+
+// DefaultStalePartialAge is long enough that an upload still running
+// elsewhere (another device that has not yet seen it was taken over, a slow
+// link) keeps its temporary object.
+const DefaultStalePartialAge = time.Hour
 
 // lowLevelRetries bounds rclone's own per-request retries (its pacer still
 // spaces them). WithRetry adds the long, jittered backoff on top, so rclone's
@@ -57,14 +75,24 @@ var (
 func init() { setupRclone() }
 
 // setupRclone makes rclone a quiet library: warnings and errors go to our
-// logger, it never prompts for a password, and configuration is read from
-// (and OAuth tokens written back to) the file we name.
+// logger, it never prompts for a password, configuration is read from
+// (and OAuth tokens written back to) the file we name, and signals stay the
+// program's own.
 func setupRclone() {
 	initOnce.Do(func() {
+		// rclone's lib/atexit installs a SIGINT/SIGTERM handler the first
+		// time a backend registers a clean-up (an S3 multipart upload does),
+		// and that handler calls os.Exit(143) before the daemon can stop
+		// cleanly. Without it the program's own signal handling decides; the
+		// clean-ups it would have run (aborting an unfinished multipart
+		// upload) run anyway, because cancelling an upload's context fails
+		// it and rclone runs them on failure (atexit.OnError).
+		atexit.IgnoreSignals()
 		defaultConfigPath = config.GetConfigPath()
 		ci := fs.GetConfig(context.Background())
 		ci.AskPassword = false
-		ci.LogLevel = fs.LogLevelWarning
+		// NOTICE is what rclone's own command line shows by default.
+		ci.LogLevel = fs.LogLevelNotice
 		fs.SetLogger(&rcloneLogHandler{})
 	})
 }
@@ -116,6 +144,9 @@ func releaseConfig() {
 // concurrent use; Close it when done.
 func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 	setupRclone()
+	if opts.Log != nil {
+		SetRcloneLogger(opts.Log)
+	}
 	desc := opts.Name
 	if desc == "" {
 		desc = Redact(spec)
@@ -186,14 +217,22 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 		return fail(wrapErr(ctx, "connect", "", "", info, err))
 	}
 	return &rcloneRemote{
-		f:       f,
-		desc:    desc,
-		info:    info,
-		cfgCtx:  cfgCtx,
-		limiter: limiter,
-		named:   named,
-		atomic:  atomicBackends[info.backend],
+		f:        f,
+		desc:     desc,
+		info:     info,
+		cfgCtx:   cfgCtx,
+		limiter:  limiter,
+		named:    named,
+		atomic:   atomicBackends[info.backend],
+		staleAge: staleAge(opts.StalePartialAge),
 	}, nil
+}
+
+func staleAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultStalePartialAge
+	}
+	return d
 }
 
 // shownParams are connection-string parameters that identify a remote without

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,11 @@ type rcloneRemote struct {
 	named   bool            // holds a user of the rclone.conf (released on Close)
 	atomic  bool            // uploads commit atomically: no temp+move
 	closed  atomic.Bool
+
+	// staleAge is Options.StalePartialAge; cleanOnce runs the clean-up of
+	// stale temporary objects before the first Put.
+	staleAge  time.Duration
+	cleanOnce sync.Once
 }
 
 func (r *rcloneRemote) String() string { return r.desc }
@@ -64,6 +70,9 @@ func (r *rcloneRemote) Put(ctx context.Context, name string, in io.Reader, size 
 	cctx, err := r.call(ctx, "put", name)
 	if err != nil {
 		return err
+	}
+	if !r.atomic {
+		r.cleanOnce.Do(func() { r.cleanStale(cctx) })
 	}
 	if r.linkLocal(name, in, size) {
 		return nil
@@ -303,6 +312,18 @@ func (r *rcloneRemote) CleanupPartial(ctx context.Context, olderThan time.Durati
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cleanStale removes what interrupted uploads left in tmp/ (a daemon killed
+// mid-upload, a lost connection) once this process starts writing, rather
+// than at the next prune. It runs inside the first Put, so none of this
+// remote's own uploads is in flight; another writer's fresh upload is spared
+// by the age. Failures only leave the objects for CleanupPartial in prune.
+func (r *rcloneRemote) cleanStale(ctx context.Context) {
+	if r.staleAge < 0 {
+		return
+	}
+	_ = r.CleanupPartial(ctx, r.staleAge)
 }
 
 func (r *rcloneRemote) Close() error {

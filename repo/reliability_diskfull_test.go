@@ -1,3 +1,5 @@
+//go:build linux
+
 package repo_test
 
 import (

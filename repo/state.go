@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/internal/flock"
 )
 
 // localState is what this device remembers about the repository between
@@ -113,9 +114,9 @@ func lockState(dir string) (*stateLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the state lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, flock.ErrLocked) {
 			return nil, fmt.Errorf("%w (%s): is the daemon running? Use `chatsafe status`, or stop it first", ErrLocked, dir)
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
@@ -124,7 +125,7 @@ func lockState(dir string) (*stateLock, error) {
 }
 
 func (l *stateLock) release() {
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	flock.Unlock(l.f)
 	l.f.Close()
 }
 

@@ -12,6 +12,10 @@ import (
 // launchdPlist keeps the daemon alive only after a failure (KeepAlive with
 // SuccessfulExit=false is launchd's Restart=on-failure), throttles restarts
 // to one per 30 s, and gives it 15 s to stop, as the systemd unit does.
+// launchd has no key for "do not restart on these exit codes" (KeepAlive
+// knows SuccessfulExit, Crashed, PathState, NetworkState, OtherJobEnabled),
+// so the plist tells the daemon which codes are final (NoRestartEnv) and
+// the daemon exits 0 on them (Run), which SuccessfulExit=false leaves be.
 const launchdPlist = `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
@@ -24,6 +28,13 @@ const launchdPlist = `<?xml version="1.0" encoding="UTF-8"?>
 		<string>{{.}}</string>
 {{- end}}
 	</array>
+{{- if .NoRestart}}
+	<key>EnvironmentVariables</key>
+	<dict>
+		<key>{{.NoRestartEnv}}</key>
+		<string>{{.NoRestart}}</string>
+	</dict>
+{{- end}}
 	<key>RunAtLoad</key>
 	<true/>
 	<key>KeepAlive</key>
@@ -65,10 +76,13 @@ func RenderLaunchd(u Unit) (string, error) {
 		logDir = "/Library/Logs"
 	}
 	data := struct {
-		Label string
-		Args  []string
-		Log   string
-	}{Label: xmlText(Name), Log: xmlText(filepath.Join(logDir, Name+".log"))}
+		Label        string
+		Args         []string
+		Log          string
+		NoRestartEnv string
+		NoRestart    string
+	}{Label: xmlText(Name), Log: xmlText(filepath.Join(logDir, Name+".log")),
+		NoRestartEnv: NoRestartEnv, NoRestart: u.noRestart()}
 	for _, a := range append([]string{u.Executable}, u.args()...) {
 		data.Args = append(data.Args, xmlText(a))
 	}

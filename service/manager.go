@@ -157,12 +157,20 @@ func (m *Manager) libraryConfig(u *Unit) (*kservice.Config, error) {
 		for k, v := range windowsOptions() {
 			c.Option[k] = v
 		}
+		// The service's environment (in the registry) tells the daemon
+		// which exit codes must end it for good (see Run).
+		if codes := u.noRestart(); codes != "" {
+			c.EnvVars = map[string]string{NoRestartEnv: codes}
+		}
 	}
 	return c, nil
 }
 
 // windowsOptions make the Windows service start at boot (delayed, so the
-// network is up) and restart 30 s after a failure.
+// network is up) and restart 30 s after a failure. A failure is a daemon
+// that ends without reporting to the service control manager; one that
+// reports its stop (a clean stop, or a final exit code: Run) is not
+// restarted, as "restart on stops with errors" stays off.
 func windowsOptions() kservice.KeyValue {
 	return kservice.KeyValue{
 		"StartType":              "automatic",

@@ -70,6 +70,7 @@ func TestGoldenSystemdSystem(t *testing.T) {
 		"LoadCredential=vault-password:/etc/chatsafe/vault-password",
 		"ProtectHome=read-only", "ProtectSystem=strict", "ReadWritePaths=-/srv/backup/chatsafe",
 		"WantedBy=multi-user.target",
+		"RestartPreventExitStatus=2 3 4",
 	} {
 		if !strings.Contains(got, "\n"+line+"\n") {
 			t.Errorf("system unit lacks %q", line)
@@ -158,6 +159,16 @@ func TestGoldenLaunchdDaemon(t *testing.T) {
 	if !strings.Contains(got, "<string>/Library/Application Support/chatsafe/config &amp; more.yaml</string>") {
 		t.Error("plist strings must be XML-escaped")
 	}
+	// launchd restarts on any non-zero exit: the daemon learns which codes
+	// are final from the plist and exits 0 on them (see TestRunFinalExit).
+	for _, want := range []string{
+		"<key>EnvironmentVariables</key>\n\t<dict>\n\t\t<key>" + NoRestartEnv + "</key>\n\t\t<string>2 3 4</string>",
+		"<key>KeepAlive</key>\n\t<dict>\n\t\t<key>SuccessfulExit</key>\n\t\t<false/>",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plist lacks\n%s", want)
+		}
+	}
 }
 
 func TestGoldenLaunchdAgent(t *testing.T) {
@@ -172,6 +183,9 @@ func TestGoldenLaunchdAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "launchd-agent", got)
+	if strings.Contains(got, "EnvironmentVariables") {
+		t.Error("a unit without final exit codes got an environment")
+	}
 	u.LogDir = ""
 	if _, err := RenderLaunchd(u); err == nil {
 		t.Error("an agent without a log directory was accepted")
@@ -202,6 +216,9 @@ func TestGoldenLibraryConfig(t *testing.T) {
 func describe(c *kservice.Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Name=%s\nDisplayName=%s\nDescription=%s\nExecutable=%s\nArguments=%q\n", c.Name, c.DisplayName, c.Description, c.Executable, c.Arguments)
+	if len(c.EnvVars) > 0 {
+		fmt.Fprintf(&b, "EnvVars=%v\n", c.EnvVars)
+	}
 	keys := make([]string, 0, len(c.Option))
 	for k := range c.Option {
 		keys = append(keys, k)

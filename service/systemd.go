@@ -2,7 +2,6 @@ package service
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"text/template"
 )
@@ -81,10 +80,6 @@ func RenderSystemd(u Unit) (string, error) {
 	for _, a := range u.args() {
 		words = append(words, systemdQuote(a))
 	}
-	var codes []string
-	for _, c := range u.NoRestartExitCodes {
-		codes = append(codes, strconv.Itoa(c))
-	}
 	data := struct {
 		User       bool
 		Exe        string
@@ -96,7 +91,7 @@ func RenderSystemd(u Unit) (string, error) {
 		User:      u.User,
 		Exe:       systemdSpecifiers(u.Executable),
 		ExecStart: strings.Join(words, " "),
-		NoRestart: strings.Join(codes, " "),
+		NoRestart: u.noRestart(),
 	}
 	if u.PasswordFile != "" {
 		data.Credential = CredentialName + ":" + systemdSpecifiers(u.PasswordFile)

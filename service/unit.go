@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/chatsafe/chatsafe/configs"
@@ -121,6 +122,16 @@ func FromConfig(exe string, cfg *configs.Config, user bool) (Unit, error) {
 func within(p, dir string) bool {
 	rel, err := filepath.Rel(dir, filepath.Clean(p))
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// noRestart is NoRestartExitCodes, space separated, as systemd's
+// RestartPreventExitStatus= and NoRestartEnv take them.
+func (u Unit) noRestart() string {
+	var codes []string
+	for _, c := range u.NoRestartExitCodes {
+		codes = append(codes, strconv.Itoa(c))
+	}
+	return strings.Join(codes, " ")
 }
 
 // args is the daemon's command line after the executable.

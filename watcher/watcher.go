@@ -4,7 +4,8 @@
 // ChangeSets (quiet period capped by a max delay), mapping SQLite -wal,
 // -shm and -journal files to their database, and the fallbacks: a full
 // rescan on event-queue overflow, periodic scanning when the inotify watch
-// limit is hit or the watcher fails, and a jittered periodic full scan that
+// limit is hit, file descriptors run out (kqueue: one per watched entry;
+// see fdbudget.go) or the watcher fails, and a jittered periodic full scan that
 // catches whatever events missed. Idle, it runs no timer but that one.
 package watcher
 
@@ -81,6 +82,11 @@ type Watcher struct {
 	mu      sync.Mutex
 	fsw     *fsnotify.Watcher   // nil once fallen back to polling
 	watched map[string]struct{} // absolute dirs we added, for cheap lookups
+	// fdBudget bounds the descriptors watches may use where each watched
+	// entry costs one (kqueue; see fdbudget.go); 0 = no bound. fdSpent is
+	// what they use now.
+	fdBudget int
+	fdSpent  int
 }
 
 // New prepares a watcher of root, which must be an existing directory.
@@ -137,6 +143,7 @@ func New(root string, opts Options) (*Watcher, error) {
 		trigSig:  make(chan struct{}, 1),
 		addWatch: func(fsw *fsnotify.Watcher, dir string) error { return fsw.Add(dir) },
 		watched:  make(map[string]struct{}),
+		fdBudget: defaultFDBudget(),
 	}, nil
 }
 
@@ -261,7 +268,11 @@ func (w *Watcher) closeWatcher() {
 // ticker. Run calls it at most once.
 func (w *Watcher) fallBack(cause error) *time.Ticker {
 	w.closeWatcher()
-	if errors.Is(cause, syscall.ENOSPC) {
+	if outOfDescriptors(cause) {
+		w.log.Warn("out of file descriptors for file-system watches (on macOS every watched file and directory holds one open); falling back to scanning the whole source periodically. "+
+			"Raise the open-file limit (the service's SoftResourceLimits/NumberOfFiles, or ulimit -n) or exclude large directories, and restart chatsafe for instant backups",
+			zap.Duration("scan_every", w.opts.PollInterval), zap.Error(cause))
+	} else if errors.Is(cause, syscall.ENOSPC) {
 		w.log.Warn("inotify watch limit reached; falling back to scanning the whole source periodically. "+
 			"Raise fs.inotify.max_user_watches (e.g. sysctl fs.inotify.max_user_watches=524288) and restart chatsafe for instant backups",
 			zap.Duration("scan_every", w.opts.PollInterval), zap.Error(cause))
@@ -298,6 +309,7 @@ func (w *Watcher) handle(ev fsnotify.Event) (input, error) {
 		return input{}, nil
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		w.refund(1)
 		wasDir := w.unwatch(ev.Name)
 		if w.opts.Exclude(rel, wasDir) {
 			return input{}, nil
@@ -305,6 +317,10 @@ func (w *Watcher) handle(ev fsnotify.Event) (input, error) {
 		return input{paths: []string{sqliteMain(rel)}}, nil
 	}
 	if ev.Has(fsnotify.Create) {
+		// kqueue watches the new entry itself (fsnotify does, inside).
+		if err := w.spend(1); err != nil {
+			return input{}, err
+		}
 		if st, err := os.Lstat(ev.Name); err == nil && st.IsDir() {
 			if w.opts.Exclude(rel, true) {
 				return input{}, nil
@@ -373,6 +389,14 @@ func (w *Watcher) addTree(fsw *fsnotify.Watcher, rel string, collect bool) ([]st
 			}
 			return nil
 		}
+		// Under kqueue every entry of a watched directory holds a
+		// descriptor, excluded or not; the new directory's own entry was
+		// counted with its Create event.
+		if p != start || rel == "." {
+			if err := w.spend(1); err != nil {
+				return err
+			}
+		}
 		if r != "." && w.opts.Exclude(r, d.IsDir()) {
 			if d.IsDir() {
 				return filepath.SkipDir
@@ -387,7 +411,9 @@ func (w *Watcher) addTree(fsw *fsnotify.Watcher, rel string, collect bool) ([]st
 		}
 		if err := w.addWatch(fsw, p); err != nil {
 			switch {
-			case errors.Is(err, syscall.ENOSPC), errors.Is(err, fsnotify.ErrClosed):
+			case errors.Is(err, syscall.ENOSPC), outOfDescriptors(err), errors.Is(err, fsnotify.ErrClosed):
+				// Out of watches or descriptors: the next directory would
+				// fail the same way, so stop and poll instead.
 				return err
 			case errors.Is(err, fs.ErrNotExist):
 				return filepath.SkipDir

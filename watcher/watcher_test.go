@@ -294,14 +294,21 @@ func failAfter(n int64) func(w *Watcher) {
 
 func (h *harness) expectPolling(n int) {
 	h.t.Helper()
+	h.expectPollingWarned(n, "watch limit")
+}
+
+// expectPollingWarned expects n polling full scans and exactly one warning,
+// containing warn.
+func (h *harness) expectPollingWarned(n int, warn string) {
+	h.t.Helper()
 	for range n {
 		if cs := h.next(); !cs.FullScan || cs.Reason != ReasonPolling {
 			h.t.Fatalf("set = %+v, want a polling full scan", cs)
 		}
 	}
 	warns := h.logs.FilterLevelExact(zapcore.WarnLevel).All()
-	if len(warns) != 1 || !strings.Contains(warns[0].Message, "watch limit") {
-		h.t.Errorf("warnings = %v, want exactly one about the watch limit", warns)
+	if len(warns) != 1 || !strings.Contains(warns[0].Message, warn) {
+		h.t.Errorf("warnings = %v, want exactly one containing %q", warns, warn)
 	}
 	if wl := h.w.watchList(); wl != nil {
 		h.t.Errorf("still watching %v after falling back", wl)

@@ -17,6 +17,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/service"
 )
 
 // DaemonOptions are the flags of `chatsafe daemon`.
@@ -133,7 +134,8 @@ func runWithReload(ctx context.Context, d *daemon.Daemon, log *logs.Logger) erro
 			}
 		}
 	}()
-	err := d.Run(ctx)
+	// launchd and Windows: final exit codes stop the service for good.
+	err := service.Run(ctx, d.Run, exitCode)
 	close(stop)
 	<-done
 	return err

@@ -1,5 +1,5 @@
 // Package client is the typed client of the daemon's status API
-// (statusapi) over its unix socket, for the CLI.
+// (statusapi) over its unix socket (a named pipe on Windows), for the CLI.
 package client
 
 import (
@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/peercred"
 )
 
 // ErrNoDaemon means no daemon answers on the socket.
@@ -35,8 +36,7 @@ type Client struct {
 func New(socket string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
+			return peercred.Dial(ctx, socket)
 		},
 		DisableCompression: true,
 	}

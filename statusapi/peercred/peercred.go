@@ -1,10 +1,29 @@
-// Package peercred owns who may talk to the daemon's unix socket: it
-// creates the socket (directory 0700, socket 0600, stale sockets of a dead
-// daemon removed, a live one refused), takes the peer's credentials once
-// per connection with SO_PEERCRED, and checks them in one place (Require):
-// only the daemon's own uid and root get through, and requests that carry
+// Package peercred owns who may talk to the daemon's status socket. The
+// portable API is tiny: Listen creates the endpoint closed to everyone but
+// its owner, Dial reaches it, ConnContext takes the peer's identity once per
+// connection, and Require checks it in one place: only the daemon's own user
+// and root (administrators on Windows) get through, and requests that carry
 // Origin or Referer (a browser tricked into talking to the socket through a
 // proxy) are refused.
+//
+// The operating systems differ only in the files named after them:
+//
+//   - Linux: a unix socket; the peer's uid from SO_PEERCRED.
+//   - macOS: a unix socket; the peer's uid from LOCAL_PEERCRED (the same
+//     xucred getpeereid(3) reads) and its pid from LOCAL_PEERPID.
+//   - Windows: a named pipe (github.com/Microsoft/go-winio) whose security
+//     descriptor admits only the owner, SYSTEM and Administrators; the
+//     peer's account is read from its process token. A named pipe rather
+//     than an AF_UNIX socket in an ACL'd directory: the pipe's own
+//     descriptor is checked by the kernel on every open, whatever directory
+//     ACLs inheritance did to a socket file, and the server can name its
+//     client (GetNamedPipeClientProcessId), which Windows' AF_UNIX cannot
+//     portably do. The configured socket path names the pipe (see PipeName).
+//   - Other systems: no peer credentials, so every request is refused.
+//
+// On Unix only a directory this package creates gets its mode set: an
+// existing socket directory that others can read or write is refused, never
+// changed (a status_socket in /tmp must not make /tmp private).
 package peercred
 
 import (
@@ -13,11 +32,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrInUse means another process is serving on the socket path.
@@ -26,8 +40,22 @@ var ErrInUse = errors.New("the status socket is in use by another process")
 // Cred is the identity of a connection's peer process.
 type Cred struct {
 	PID int32
+	// UID and GID are the peer's on Unix.
 	UID uint32
 	GID uint32
+	// SID is the peer's account on Windows ("S-1-5-21-...").
+	SID string
+	// Admin is set for root on Unix, and for SYSTEM or an elevated member
+	// of Administrators on Windows.
+	Admin bool
+}
+
+// account names the peer's account for messages: its uid or its SID.
+func (c Cred) account() string {
+	if c.SID != "" {
+		return "account " + c.SID
+	}
+	return fmt.Sprintf("uid %d", c.UID)
 }
 
 type ctxKey struct{}
@@ -37,70 +65,22 @@ type connCred struct {
 	err  error
 }
 
-// Listen creates a unix socket at path, owned by the caller and closed to
-// everyone else: the directory is created 0700 (an existing one is
-// tightened to 0700) and the socket is 0600. A socket left by a daemon
-// that died is removed; one that still answers gives ErrInUse.
+// Listen creates the status endpoint at path, closed to everyone but the
+// caller. On Unix the socket's directory is created 0700 when missing and
+// refused when others can read or write it, and the socket is 0600. A socket
+// left by a daemon that died is removed; one that still answers gives
+// ErrInUse.
 func Listen(path string) (net.Listener, error) {
 	return ListenMode(path, 0o700, 0o600)
 }
 
-// ListenMode is Listen with explicit modes. Tests use it to let other
-// users reach the socket so that the uid check itself is exercised.
-func ListenMode(path string, dirMode, sockMode os.FileMode) (net.Listener, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return nil, fmt.Errorf("creating the socket directory %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, dirMode); err != nil {
-		return nil, fmt.Errorf("restricting the socket directory %s: %w", dir, err)
-	}
-	if _, err := os.Lstat(path); err == nil {
-		c, derr := net.DialTimeout("unix", path, time.Second)
-		if derr == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s (is another chatsafe daemon running? check with `chatsafe status`)", ErrInUse, path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing the stale socket %s: %w", path, err)
-		}
-	}
-	// The umask keeps the socket private between bind and chmod.
-	old := unix.Umask(0o777 &^ int(sockMode))
-	ln, err := net.Listen("unix", path)
-	unix.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, sockMode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restricting the socket %s: %w", path, err)
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	return ln, nil
-}
-
-// Get reads the peer credentials of a unix connection.
+// Get reads the peer credentials of a connection accepted from Listen.
 func Get(c net.Conn) (Cred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return Cred{}, fmt.Errorf("peer credentials: %T is not a unix socket connection", c)
-	}
-	raw, err := uc.SyscallConn()
+	cred, err := getCred(c)
 	if err != nil {
 		return Cred{}, fmt.Errorf("peer credentials: %w", err)
 	}
-	var uc2 *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		uc2, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return Cred{}, fmt.Errorf("peer credentials: %w", err)
-	}
-	if serr != nil {
-		return Cred{}, fmt.Errorf("peer credentials: %w", serr)
-	}
-	return Cred{PID: uc2.Pid, UID: uc2.Uid, GID: uc2.Gid}, nil
+	return cred, nil
 }
 
 // ConnContext is an http.Server ConnContext: it takes the peer's
@@ -119,10 +99,27 @@ func FromContext(ctx context.Context) (Cred, error) {
 	return v.cred, v.err
 }
 
-// Allowed reports whether a peer may use the API: the same uid as this
-// process, or root.
-func Allowed(c Cred) bool {
-	return c.UID == 0 || c.UID == uint32(os.Getuid())
+// Allowed reports whether a peer may use the API: the same user as this
+// process, or root (an administrator on Windows).
+func Allowed(c Cred) bool { return allowed(c, self()) }
+
+// allowed is the decision, apart from where the identities come from.
+func allowed(peer, me Cred) bool {
+	if peer.Admin {
+		return true
+	}
+	if me.SID != "" || peer.SID != "" {
+		return me.SID != "" && peer.SID == me.SID
+	}
+	return peer.UID == me.UID
+}
+
+// refusal says why peer was refused and what to do.
+func refusal(peer, me Cred) string {
+	if me.SID != "" {
+		return fmt.Sprintf("%s may not use this daemon: run chatsafe as %s or from an elevated (Administrator) prompt", peer.account(), me.SID)
+	}
+	return fmt.Sprintf("%s may not use this daemon: run chatsafe as uid %d or root", peer.account(), me.UID)
 }
 
 // Require lets a request through only from an allowed peer and without
@@ -138,8 +135,8 @@ func Require(next http.Handler) http.Handler {
 			http.Error(w, "cannot identify the caller", http.StatusForbidden)
 			return
 		}
-		if !Allowed(cred) {
-			http.Error(w, fmt.Sprintf("uid %d may not use this daemon: run chatsafe as uid %d or root", cred.UID, os.Getuid()), http.StatusForbidden)
+		if me := self(); !allowed(cred, me) {
+			http.Error(w, refusal(cred, me), http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)

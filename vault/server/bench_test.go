@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bytemare/opaque"
 
+	"github.com/chatsafe/chatsafe/internal/cputime"
 	"github.com/chatsafe/chatsafe/vault"
 	"github.com/chatsafe/chatsafe/vault/client"
 )
@@ -148,11 +148,11 @@ const (
 )
 
 func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := cputime.Process()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // TestMain turns the test binary into BenchmarkVaultNode's load generator

@@ -1,0 +1,43 @@
+package remotes
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestOpenWiresRcloneLog: a remote opened with a logger gets rclone's own
+// warnings there. The local backend warns (NOTICE, rclone's default level)
+// that it cannot follow a symlink while listing.
+func TestOpenWiresRcloneLog(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nonexistent/target", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	r := mustOpen(t, dir, Options{Log: zap.New(core)})
+	if got := names(t, r, ""); len(got) != 1 || got[0] != "config" {
+		t.Fatalf("listed %q", got)
+	}
+	var warned bool
+	for _, e := range logs.All() {
+		if e.LoggerName == "rclone" && e.Level == zapcore.WarnLevel && strings.Contains(e.Message, "symlink") {
+			warned = true
+		}
+		if e.Level < zapcore.WarnLevel {
+			t.Errorf("rclone chatter below warn reached the log: %+v", e)
+		}
+	}
+	if !warned {
+		t.Fatalf("rclone's symlink warning did not reach the logger: %+v", logs.All())
+	}
+}

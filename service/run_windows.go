@@ -1,0 +1,66 @@
+package service
+
+import (
+	"context"
+	"os"
+
+	"golang.org/x/sys/windows/svc"
+)
+
+// runService runs the daemon under the service control manager when it
+// started the process (a console run is a plain run): Stop and Shutdown
+// cancel the daemon's context, and its end is reported as scmOutcome says.
+func runService(ctx context.Context, run func(context.Context) error, exitCode func(error) int) error {
+	isService, err := svc.IsWindowsService()
+	if err != nil || !isService {
+		return finalError(run(ctx), exitCode)
+	}
+	h := &scmHandler{ctx: ctx, run: run, exitCode: exitCode}
+	if err := svc.Run(Name, h); err != nil {
+		return err
+	}
+	return h.err
+}
+
+type scmHandler struct {
+	ctx      context.Context
+	run      func(context.Context) error
+	exitCode func(error) int
+	err      error // run's error, once Execute returns
+}
+
+func (h *scmHandler) Execute(_ []string, reqs <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
+	status <- svc.Status{State: svc.StartPending}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.run(ctx) }()
+	status <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
+	for {
+		select {
+		case err := <-done:
+			h.err = err
+			code := 0
+			if err != nil {
+				code = h.exitCode(err)
+			}
+			out := scmOutcome(code, noRestartCodes(os.Getenv(NoRestartEnv)))
+			if !out.report {
+				// Unreported, the end counts as a failure: the manager
+				// restarts the service after its recovery delay.
+				os.Exit(int(out.code))
+			}
+			return out.code != 0, out.code
+		case r := <-reqs:
+			switch r.Cmd {
+			case svc.Interrogate:
+				status <- r.CurrentStatus
+			case svc.Stop, svc.Shutdown:
+				status <- svc.Status{State: svc.StopPending}
+				cancel()
+				h.err = <-done
+				return false, 0
+			}
+		}
+	}
+}

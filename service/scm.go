@@ -1,0 +1,25 @@
+package service
+
+import "slices"
+
+// scmStop is how the daemon's end is reported to Windows' service control
+// manager. The service's recovery action (restart after 30 s) runs only
+// after a failure, which by default is a process that ends without
+// reporting SERVICE_STOPPED; a reported stop, whatever its exit code, is
+// final. So a final exit code is reported (and shows in `sc query
+// chatsafe` as SERVICE_EXIT_CODE), and any other failure ends the process
+// unreported, for the manager to restart it.
+type scmStop struct {
+	report bool   // report SERVICE_STOPPED; false: exit the process without
+	code   uint32 // the service-specific exit code reported, or the process's exit code
+}
+
+func scmOutcome(code int, final []int) scmStop {
+	switch {
+	case code == 0:
+		return scmStop{report: true}
+	case slices.Contains(final, code):
+		return scmStop{report: true, code: uint32(code)}
+	}
+	return scmStop{code: uint32(code)}
+}
