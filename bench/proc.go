@@ -56,4 +56,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
