@@ -13,7 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // ProfileInfo reports the in-process profiling run.
@@ -75,7 +75,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	}
 	backup := func(name string) (float64, error) {
 		return profiled(name, func() error {
-			if _, err := inst.Repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
+			if _, err := inst.Store.Backup(ctx, store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
 				return err
 			}
 			_, err := inst.Flush(ctx)
@@ -100,7 +100,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	dst := filepath.Join(work, "restored")
 	defer os.RemoveAll(dst)
 	if info.RestoreS, err = profiled("restore.pprof", func() error {
-		_, err := inst.Repo.Restore(ctx, repo.RestoreOptions{Target: dst})
+		_, err := inst.Store.Restore(ctx, store.RestoreOptions{Target: dst})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)

@@ -26,9 +26,9 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // ErrAlreadyRunning means another daemon (or a CLI backup) holds this
@@ -70,7 +70,7 @@ type Daemon struct {
 	backupReq chan backupRequest
 
 	// Set during start-up, then fixed.
-	repo      *repo.Repository
+	store     *store.Store
 	keySource string
 	readFrom  remotes.Remote // the repository's remote; never closed before exit
 
@@ -184,14 +184,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Unlock()
 	}()
 	d.readFrom = first
-	d.repo, err = repo.Open(ctx, first, key, repo.Options{StateDir: cfg.StateDir, Log: d.log})
-	if errors.Is(err, repo.ErrLocked) {
+	d.store, err = store.Open(ctx, first, key, store.Options{StateDir: cfg.StateDir, Log: d.log})
+	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
 	if err != nil {
 		return fmt.Errorf("opening the repository: %w", err)
 	}
-	defer d.repo.Close()
+	defer d.store.Close()
 
 	ln, err := peercred.Listen(cfg.StatusSocket)
 	if errors.Is(err, peercred.ErrInUse) {
@@ -202,7 +202,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", src),
-		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.repo.Pending())))
+		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
 
 	close(d.ready)
 	g, gctx := errgroup.WithContext(ctx)
@@ -210,7 +210,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.serveSessions(gctx) })
 	err = g.Wait()
-	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.repo.Pending())))
+	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // PruneStatus reports the daemon's last scheduled prune.
@@ -105,9 +105,9 @@ func (d *Daemon) prune(ctx context.Context) {
 			names = append(names, u.name)
 		}
 	}
-	var res *repo.PruneResult
+	var res *store.PruneResult
 	if err == nil {
-		res, err = d.repo.Prune(ctx, repo.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
+		res, err = d.store.Prune(ctx, store.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
 	}
 	if ctx.Err() != nil {
 		return // stopping: prune is crash-safe and resumes next time

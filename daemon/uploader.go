@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // Backoff between attempts on a failing remote (on top of the retries
@@ -144,7 +144,7 @@ func (u *uploader) syncOnce(ctx context.Context) error {
 		// A remote new to this installation gets the repository's config
 		// object first (a no-op when it already has it).
 		if !u.isRepo {
-			if err := repo.CopyConfig(ctx, u.d.readFrom, u.remote); err != nil {
+			if err := store.CopyConfig(ctx, u.d.readFrom, u.remote); err != nil {
 				return err
 			}
 		}
@@ -152,7 +152,7 @@ func (u *uploader) syncOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, di := range u.d.repo.LiveDeltas() {
+	for _, di := range u.d.store.LiveDeltas() {
 		u.mu.Lock()
 		have := u.has[di.Name]
 		if !have && !u.uploading {
@@ -165,9 +165,9 @@ func (u *uploader) syncOnce(ctx context.Context) error {
 		u.d.noteState()
 		var err error
 		if di.SpoolPath != "" {
-			err = u.d.repo.Upload(ctx, u.remote, repo.PendingDelta{Name: di.Name, Path: di.SpoolPath, Size: di.Size, Seq: di.Seq})
+			err = u.d.store.Upload(ctx, u.remote, store.PendingDelta{Name: di.Name, Path: di.SpoolPath, Size: di.Size, Seq: di.Seq})
 		} else {
-			err = repo.CopyDelta(ctx, u.d.readFrom, u.remote, di)
+			err = store.CopyDelta(ctx, u.d.readFrom, u.remote, di)
 		}
 		if err != nil {
 			return err
@@ -231,7 +231,7 @@ func (u *uploader) holds(name string) bool {
 	return u.remote != nil && u.has[name]
 }
 
-func (u *uploader) status(live []repo.DeltaInfo) statusapi.RemoteStatus {
+func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rs := statusapi.RemoteStatus{Name: u.name, Uploading: u.uploading, LastError: u.lastErr}
@@ -258,13 +258,13 @@ func (d *Daemon) release() error {
 	d.mu.Lock()
 	ups := d.uploaders
 	d.mu.Unlock()
-	for _, p := range d.repo.Pending() {
+	for _, p := range d.store.Pending() {
 		for _, u := range ups {
 			if !u.holds(p.Name) {
 				return nil // later deltas cannot be everywhere either
 			}
 		}
-		if err := d.repo.Uploaded(p); err != nil {
+		if err := d.store.Uploaded(p); err != nil {
 			return fmt.Errorf("releasing %s from the spool: %w", p.Name, err)
 		}
 		d.log.Debug("delta left the spool", zap.String("delta", p.Name))

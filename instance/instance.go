@@ -18,7 +18,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // Key sources, as reported in status.
@@ -41,7 +41,7 @@ type Instance struct {
 	Key       crypt.Key
 	KeySource string
 	Remotes   []remotes.Remote // in config order; the first is read from
-	Repo      *repo.Repository
+	Store     *store.Store
 	Log       *zap.Logger
 }
 
@@ -121,17 +121,17 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
 	if err != nil {
 		CloseRemotes(rems)
 		return nil, err
 	}
-	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Repo: r, Log: log}, nil
+	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Store: r, Log: log}, nil
 }
 
 // Close closes the repository and the remotes.
 func (i *Instance) Close() error {
-	i.Repo.Close()
+	i.Store.Close()
 	CloseRemotes(i.Remotes)
 	return nil
 }
@@ -141,16 +141,16 @@ func (i *Instance) Close() error {
 // were uploaded everywhere and the first error.
 func (i *Instance) Flush(ctx context.Context) (int, error) {
 	n := 0
-	for _, p := range i.Repo.Pending() {
+	for _, p := range i.Store.Pending() {
 		for _, r := range i.Remotes {
-			if err := i.Repo.Upload(ctx, r, p); err != nil {
+			if err := i.Store.Upload(ctx, r, p); err != nil {
 				return n, err
 			}
 			if err := faults.Point("upload:put"); err != nil {
 				return n, err
 			}
 		}
-		if err := i.Repo.Uploaded(p); err != nil {
+		if err := i.Store.Uploaded(p); err != nil {
 			return n, err
 		}
 		n++
@@ -175,7 +175,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 		return err
 	}
 	defer CloseRemotes(rems)
-	r, err := repo.Init(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, Log: log})
+	r, err := store.Init(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, Log: log})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 	// Further remotes receive the same config object (and every delta)
 	// so a restore can read from any of them.
 	for _, other := range rems[1:] {
-		if err := repo.CopyConfig(ctx, rems[0], other); err != nil {
+		if err := store.CopyConfig(ctx, rems[0], other); err != nil {
 			return err
 		}
 	}
@@ -200,7 +200,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 
 // RetentionPolicy is the config's retention section as the repository's
 // policy (restic's meanings).
-func RetentionPolicy(c *configs.Config) repo.Policy {
+func RetentionPolicy(c *configs.Config) store.Policy {
 	r := c.Retention
-	return repo.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+	return store.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
 }

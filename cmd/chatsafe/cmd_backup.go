@@ -10,7 +10,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 func init() {
@@ -40,13 +40,13 @@ and is uploaded by the next backup.`,
 				return err
 			}
 			defer inst.Close()
-			opts := repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}
+			opts := store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}
 			var bar *progressbar.ProgressBar
 			if !asJSON && isTerminal(os.Stdout) {
 				bar = progressbar.DefaultBytes(-1, "backing up")
 				opts.Progress = func(files, read int64) { bar.Set64(read) }
 			}
-			res, err := inst.Repo.Backup(cmd.Context(), opts)
+			res, err := inst.Store.Backup(cmd.Context(), opts)
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(cmd.OutOrStdout())
@@ -61,7 +61,7 @@ and is uploaded by the next backup.`,
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(backupJSON(res, len(inst.Repo.Pending()))); err != nil {
+				if err := enc.Encode(backupJSON(res, len(inst.Store.Pending()))); err != nil {
 					return err
 				}
 			} else {
@@ -99,7 +99,7 @@ type backupResultJSON struct {
 	Warnings   []string     `json:"warnings"`
 }
 
-func backupJSON(res *repo.BackupResult, pending int) backupResultJSON {
+func backupJSON(res *store.BackupResult, pending int) backupResultJSON {
 	out := backupResultJSON{Snapshot: toSnapshotJSON(res.Snapshot), Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes, Pending: pending, Warnings: []string{}}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, w.Path+": "+w.Err.Error())
@@ -107,7 +107,7 @@ func backupJSON(res *repo.BackupResult, pending int) backupResultJSON {
 	return out
 }
 
-func printBackup(cmd *cobra.Command, res *repo.BackupResult, uploaded int) {
+func printBackup(cmd *cobra.Command, res *store.BackupResult, uploaded int) {
 	out := cmd.OutOrStdout()
 	s := res.Snapshot
 	if res.Unchanged {

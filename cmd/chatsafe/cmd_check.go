@@ -7,7 +7,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 func init() {
@@ -29,7 +29,7 @@ found; the message names the object.`,
 			}
 			defer inst.Close()
 			var bar *progressbar.ProgressBar
-			opts := repo.CheckOptions{ReadData: readData}
+			opts := store.CheckOptions{ReadData: readData}
 			if readData && isTerminal(os.Stdout) {
 				opts.Progress = func(done, total int64) {
 					if bar == nil {
@@ -38,7 +38,7 @@ found; the message names the object.`,
 					bar.Set64(done)
 				}
 			}
-			res, err := inst.Repo.Check(cmd.Context(), opts)
+			res, err := inst.Store.Check(cmd.Context(), opts)
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(cmd.OutOrStdout())

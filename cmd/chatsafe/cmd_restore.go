@@ -10,7 +10,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 type restoreFlags struct {
@@ -55,12 +55,12 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 		return usageErr(errors.New("give either --config or --remote, not both"))
 	}
 	// Refuse a bad target before asking for a key or touching the network.
-	if err := repo.CheckTarget(f.to, f.force); err != nil {
+	if err := store.CheckTarget(f.to, f.force); err != nil {
 		return usageErr(err)
 	}
 	ctx := cmd.Context()
 	log := cliLogger()
-	var r *repo.Repository
+	var r *store.Store
 	if f.remote != "" {
 		key, err := f.keySource.key(cmd)
 		if err != nil {
@@ -71,7 +71,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 			return err
 		}
 		defer rem.Close()
-		if r, err = repo.Open(ctx, rem, key, repo.Options{Log: log}); err != nil {
+		if r, err = store.Open(ctx, rem, key, store.Options{Log: log}); err != nil {
 			return err
 		}
 	} else {
@@ -91,7 +91,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 				return err
 			}
 			defer instance.CloseRemotes(rems)
-			if r, err = repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
+			if r, err = store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
 				return err
 			}
 		} else {
@@ -100,7 +100,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 				return err
 			}
 			defer inst.Close()
-			r = inst.Repo
+			r = inst.Store
 		}
 	}
 	defer r.Close()
@@ -115,7 +115,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 			bar.Set64(done)
 		}
 	}
-	res, err := r.Restore(ctx, repo.RestoreOptions{Snapshot: f.snapshot, Target: f.to, Force: f.force, Progress: progress})
+	res, err := r.Restore(ctx, store.RestoreOptions{Snapshot: f.snapshot, Target: f.to, Force: f.force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(cmd.OutOrStdout())

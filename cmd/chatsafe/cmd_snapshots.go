@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // snapshotJSON is the stable JSON form of a snapshot (documented in the README).
@@ -29,7 +29,7 @@ type snapshotJSON struct {
 	KeepReasons []string `json:"keep_reasons,omitempty"`
 }
 
-func toSnapshotJSON(s repo.Snapshot) snapshotJSON {
+func toSnapshotJSON(s store.Snapshot) snapshotJSON {
 	return snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
 }
 
@@ -48,7 +48,7 @@ without locking it, so it works beside a running daemon.`,
 				return err
 			}
 			defer inst.Close()
-			return printSnapshots(cmd, inst.Repo.Snapshots(), instance.RetentionPolicy(inst.Config), asJSON)
+			return printSnapshots(cmd, inst.Store.Snapshots(), instance.RetentionPolicy(inst.Config), asJSON)
 		},
 	}
 	configFlag(cmd, &config)
@@ -56,9 +56,9 @@ without locking it, so it works beside a running daemon.`,
 	rootCmd.AddCommand(cmd)
 }
 
-func printSnapshots(cmd *cobra.Command, snaps []repo.Snapshot, policy repo.Policy, asJSON bool) error {
-	verdict := map[string]repo.Decision{}
-	for _, d := range repo.ApplyPolicy(snaps, policy) {
+func printSnapshots(cmd *cobra.Command, snaps []store.Snapshot, policy store.Policy, asJSON bool) error {
+	verdict := map[string]store.Decision{}
+	for _, d := range store.ApplyPolicy(snaps, policy) {
 		verdict[d.Snapshot.IDString()] = d
 	}
 	if asJSON {

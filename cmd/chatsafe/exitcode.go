@@ -8,9 +8,9 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
 
@@ -48,14 +48,14 @@ func mapExit(target error, code int) {
 }
 
 func init() {
-	mapExit(repo.ErrWrongKey, exitWrongKey)
-	mapExit(repo.ErrIntegrity, exitIntegrity)
-	mapExit(repo.ErrRollback, exitIntegrity)
+	mapExit(store.ErrWrongKey, exitWrongKey)
+	mapExit(store.ErrIntegrity, exitIntegrity)
+	mapExit(store.ErrRollback, exitIntegrity)
 	mapExit(crypt.ErrMalformedRecoveryKey, exitUsage)
 	mapExit(configs.ErrConfig, exitUsage)
-	mapExit(repo.ErrTargetNotEmpty, exitUsage)
-	mapExit(repo.ErrNoRepository, exitUsage)
-	mapExit(repo.ErrSnapshotNotFound, exitUsage)
+	mapExit(store.ErrTargetNotEmpty, exitUsage)
+	mapExit(store.ErrNoRepository, exitUsage)
+	mapExit(store.ErrSnapshotNotFound, exitUsage)
 	mapExit(instance.ErrNoKey, exitUsage)
 	mapExit(remotes.ErrUnreachable, exitUnreachable)
 	mapExit(service.ErrNoServiceManager, exitUsage)

@@ -1,0 +1,557 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/source"
+)
+
+// Format constants; docs/format.md describes each one.
+const (
+	formatVersion = 1
+
+	configName  = "config"
+	deltaDir    = "deltas"
+	configMagic = "CHATSAFE"
+	footerMagic = "CSDELTA1"
+	footerSize  = 4 + len(footerMagic)
+
+	// inlineChunks is how many chunk references a file entry holds inline;
+	// beyond it the references go into list blobs of listChunks each, so a
+	// page changed in a large database rewrites one small list blob rather
+	// than the whole page map.
+	// maxBlobSize bounds any blob's plaintext, so a hostile index cannot
+	// make a reader allocate without limit.
+	maxBlobSize = 64 << 20
+
+	inlineChunks = 16
+	listChunks   = 64
+
+	// Associated-data kinds, one per kind of sealed piece.
+	adConfig  = "config"
+	adBlob    = "blob"
+	adTrailer = "trailer"
+)
+
+// BlobType says what a blob's plaintext is.
+type BlobType uint8
+
+const (
+	blobData BlobType = 1 // file content: a SQLite page or a content-defined chunk
+	blobList BlobType = 2 // a list of chunk references
+	blobTree BlobType = 3 // one directory's entries
+	// blobPatch changes some chunk references of a file relative to its
+	// previous version, so that a few pages changed all over a large
+	// database cost a few references, not every list they fall in.
+	blobPatch BlobType = 4
+	// blobListIndex holds the list ids of a large file, so that its tree
+	// entry stays small and unchanged while patches come and go.
+	blobListIndex BlobType = 5
+)
+
+// indexLists: a file with more lists than this keeps them in a list
+// index blob rather than in its tree entry.
+const indexLists = 8
+
+// maxPatchChain bounds how many patches a file's content may stack on its
+// lists before the next version is written as full lists again.
+const maxPatchChain = 32
+
+type compression uint8
+
+const (
+	compNone compression = 0
+	compZstd compression = 1
+)
+
+// blobEntry locates one sealed blob inside a delta object.
+type blobEntry struct {
+	ID        crypt.ID
+	Type      BlobType
+	Comp      compression
+	Offset    uint64 // of the sealed blob in the delta object
+	SealedLen uint32
+	RawLen    uint32 // plaintext length before compression
+}
+
+// deltaRef names a delta and pins its trailer.
+type deltaRef struct {
+	ID          [16]byte
+	Seq         uint64
+	TrailerHash [32]byte
+}
+
+func (d deltaRef) name() string { return deltaName(d.Seq, d.ID) }
+
+func deltaName(seq uint64, id [16]byte) string {
+	return fmt.Sprintf("%s/%016x-%s", deltaDir, seq, hex.EncodeToString(id[:]))
+}
+
+// parseDeltaName splits "deltas/<seq>-<id>"; ok is false for anything else.
+func parseDeltaName(name string) (seq uint64, id [16]byte, ok bool) {
+	rest, found := strings.CutPrefix(name, deltaDir+"/")
+	if !found || len(rest) != 16+1+32 || rest[16] != '-' {
+		return 0, id, false
+	}
+	seq, err := strconv.ParseUint(rest[:16], 16, 64)
+	if err != nil {
+		return 0, id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(rest[17:])); err != nil {
+		return 0, id, false
+	}
+	return seq, id, true
+}
+
+// Snapshot is one committed state of the source directory.
+type Snapshot struct {
+	ID       [16]byte
+	Seq      uint64 // sequence number of the delta that committed it
+	Time     time.Time
+	Tree     crypt.ID // root directory's tree blob
+	Hostname string
+	Source   string // absolute path of the backed-up directory
+	Files    uint64
+	Bytes    uint64 // total size of the files in it
+}
+
+// ShortID is the first 8 hex digits of the id, as shown to users.
+func (s Snapshot) ShortID() string { return hex.EncodeToString(s.ID[:4]) }
+
+// IDString is the full id in hex.
+func (s Snapshot) IDString() string { return hex.EncodeToString(s.ID[:]) }
+
+// trailer is the sealed index at the end of each delta.
+type trailer struct {
+	ID        [16]byte
+	Seq       uint64
+	Time      int64 // unix nanoseconds
+	Parent    deltaRef
+	Live      []deltaRef // every other live delta, ascending seq
+	Blobs     []blobEntry
+	Snapshots []Snapshot
+	// Forgotten lists snapshots, committed by live deltas, that retention
+	// has dropped; each head carries the list forward until the deltas
+	// holding those records are compacted away.
+	Forgotten [][16]byte
+}
+
+func encodeSnapshot(e *encoder, s *Snapshot) {
+	e.raw(s.ID[:])
+	e.uvarint(s.Seq)
+	e.varint(s.Time.UnixNano())
+	e.raw(s.Tree[:])
+	e.str(s.Hostname)
+	e.str(s.Source)
+	e.uvarint(s.Files)
+	e.uvarint(s.Bytes)
+}
+
+func decodeSnapshot(d *decoder) Snapshot {
+	var s Snapshot
+	copy(s.ID[:], d.raw(16))
+	s.Seq = d.uvarint()
+	s.Time = time.Unix(0, d.varint()).UTC()
+	s.Tree = d.id()
+	s.Hostname = d.str()
+	s.Source = d.str()
+	s.Files = d.uvarint()
+	s.Bytes = d.uvarint()
+	return s
+}
+
+func encodeDeltaRef(e *encoder, r deltaRef) {
+	e.raw(r.ID[:])
+	e.uvarint(r.Seq)
+	e.raw(r.TrailerHash[:])
+}
+
+func decodeDeltaRef(d *decoder) deltaRef {
+	var r deltaRef
+	copy(r.ID[:], d.raw(16))
+	r.Seq = d.uvarint()
+	copy(r.TrailerHash[:], d.raw(32))
+	return r
+}
+
+func (t *trailer) encode() []byte {
+	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56)}
+	e.byte1(formatVersion)
+	e.raw(t.ID[:])
+	e.uvarint(t.Seq)
+	e.varint(t.Time)
+	encodeDeltaRef(e, t.Parent)
+	e.uvarint(uint64(len(t.Live)))
+	for _, r := range t.Live {
+		encodeDeltaRef(e, r)
+	}
+	e.uvarint(uint64(len(t.Blobs)))
+	var prevEnd uint64
+	for _, b := range t.Blobs {
+		// Blobs are stored back to back, so offsets are delta-coded
+		// against the previous blob's end (almost always 0).
+		e.raw(b.ID[:])
+		e.byte1(byte(b.Type))
+		e.byte1(byte(b.Comp))
+		e.uvarint(b.Offset - prevEnd)
+		e.uvarint(uint64(b.SealedLen))
+		e.uvarint(uint64(b.RawLen))
+		prevEnd = b.Offset + uint64(b.SealedLen)
+	}
+	e.uvarint(uint64(len(t.Snapshots)))
+	for i := range t.Snapshots {
+		encodeSnapshot(e, &t.Snapshots[i])
+	}
+	e.uvarint(uint64(len(t.Forgotten)))
+	for _, id := range t.Forgotten {
+		e.raw(id[:])
+	}
+	return e.b
+}
+
+func decodeTrailer(p []byte) (*trailer, error) {
+	d := &decoder{b: p}
+	if v := d.byte1(); d.err == nil && v != formatVersion {
+		return nil, fmt.Errorf("unsupported delta format version %d (this chatsafe reads version %d; upgrade chatsafe)", v, formatVersion)
+	}
+	t := &trailer{}
+	copy(t.ID[:], d.raw(16))
+	t.Seq = d.uvarint()
+	t.Time = d.varint()
+	t.Parent = decodeDeltaRef(d)
+	t.Live = make([]deltaRef, d.count(49))
+	for i := range t.Live {
+		t.Live[i] = decodeDeltaRef(d)
+	}
+	t.Blobs = make([]blobEntry, d.count(37))
+	var prevEnd uint64
+	for i := range t.Blobs {
+		b := &t.Blobs[i]
+		b.ID = d.id()
+		b.Type = BlobType(d.byte1())
+		b.Comp = compression(d.byte1())
+		b.Offset = prevEnd + d.uvarint()
+		sl, rl := d.uvarint(), d.uvarint()
+		if sl > maxBlobSize+crypt.Overhead || rl > maxBlobSize {
+			d.fail("blob too large")
+		}
+		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
+		if b.Type < blobData || b.Type > blobListIndex || b.Comp > compZstd {
+			d.fail("unknown blob type or compression")
+		}
+		prevEnd = b.Offset + uint64(b.SealedLen)
+	}
+	t.Snapshots = make([]Snapshot, d.count(54))
+	for i := range t.Snapshots {
+		t.Snapshots[i] = decodeSnapshot(d)
+	}
+	t.Forgotten = make([][16]byte, d.count(16))
+	for i := range t.Forgotten {
+		copy(t.Forgotten[i][:], d.raw(16))
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func trailerHash(plain []byte) [32]byte { return sha256.Sum256(plain) }
+
+// footer is the last footerSize bytes of a delta: the sealed trailer's
+// length and a magic string.
+func encodeFooter(sealedTrailerLen int) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(sealedTrailerLen))
+	return append(b, footerMagic...)
+}
+
+func decodeFooter(p []byte) (int, bool) {
+	if len(p) != footerSize || !bytes.Equal(p[4:], []byte(footerMagic)) {
+		return 0, false
+	}
+	return int(binary.LittleEndian.Uint32(p[:4])), true
+}
+
+// chunkRef is one piece of a file's content.
+type chunkRef struct {
+	ID  crypt.ID
+	Len uint32
+}
+
+// content is a file's content: chunk references inline, or list blobs,
+// optionally followed by patch blobs applied in order.
+type content struct {
+	Chunks  []chunkRef
+	Lists   []crypt.ID // nil when Index holds them (and not yet resolved)
+	Patches []crypt.ID
+	Index   crypt.ID // list index blob; zero when Lists are inline
+}
+
+// isList reports whether the content is stored in lists (inline or
+// through an index) rather than as inline chunks.
+func (c *content) isList() bool { return c.Lists != nil || c.Index != (crypt.ID{}) }
+
+func encodeIDs(e *encoder, ids []crypt.ID) {
+	e.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		e.raw(id[:])
+	}
+}
+
+func decodeIDs(d *decoder) []crypt.ID {
+	ids := make([]crypt.ID, d.count(32))
+	for i := range ids {
+		ids[i] = d.id()
+	}
+	return ids
+}
+
+func encodeContent(e *encoder, c *content) {
+	if c.Index != (crypt.ID{}) {
+		e.byte1(3)
+		e.raw(c.Index[:])
+		encodeIDs(e, c.Patches)
+		return
+	}
+	if c.Lists != nil && len(c.Patches) > 0 {
+		e.byte1(2)
+		encodeIDs(e, c.Lists)
+		encodeIDs(e, c.Patches)
+		return
+	}
+	if c.Lists != nil {
+		e.byte1(1)
+		encodeIDs(e, c.Lists)
+		return
+	}
+	e.byte1(0)
+	encodeChunkRefs(e, c.Chunks)
+}
+
+func decodeContent(d *decoder) content {
+	var c content
+	switch d.byte1() {
+	case 0:
+		c.Chunks = decodeChunkRefs(d)
+	case 1:
+		c.Lists = decodeIDs(d)
+	case 2:
+		c.Lists = decodeIDs(d)
+		c.Patches = decodeIDs(d)
+		if len(c.Patches) == 0 || len(c.Patches) > maxPatchChain {
+			d.fail("bad patch chain")
+		}
+	case 3:
+		c.Index = d.id()
+		c.Patches = decodeIDs(d)
+		if len(c.Patches) > maxPatchChain {
+			d.fail("bad patch chain")
+		}
+	default:
+		d.fail("unknown content form")
+	}
+	return c
+}
+
+func encodeChunkRefs(e *encoder, refs []chunkRef) {
+	e.uvarint(uint64(len(refs)))
+	for _, r := range refs {
+		e.raw(r.ID[:])
+		e.uvarint(uint64(r.Len))
+	}
+}
+
+func decodeChunkRefs(d *decoder) []chunkRef {
+	refs := make([]chunkRef, d.count(33))
+	for i := range refs {
+		refs[i].ID = d.id()
+		l := d.uvarint()
+		if l > 1<<31 {
+			d.fail("chunk too large")
+		}
+		refs[i].Len = uint32(l)
+	}
+	return refs
+}
+
+// node is one entry of a directory's tree blob.
+type node struct {
+	Name     string
+	Kind     source.Kind
+	Mode     fs.FileMode
+	ModTime  int64 // unix nanoseconds
+	Size     uint64
+	PageSize uint32   // KindSQLite
+	Target   string   // KindSymlink
+	Subtree  crypt.ID // KindDir
+	Content  content  // KindFile, KindSQLite
+}
+
+func encodeTree(nodes []node) []byte {
+	e := &encoder{}
+	e.byte1(formatVersion)
+	e.uvarint(uint64(len(nodes)))
+	for i := range nodes {
+		n := &nodes[i]
+		e.str(n.Name)
+		e.byte1(byte(n.Kind))
+		e.uvarint(uint64(n.Mode))
+		e.varint(n.ModTime)
+		e.uvarint(n.Size)
+		switch n.Kind {
+		case source.KindDir:
+			e.raw(n.Subtree[:])
+		case source.KindSymlink:
+			e.str(n.Target)
+		case source.KindSQLite:
+			e.uvarint(uint64(n.PageSize))
+			encodeContent(e, &n.Content)
+		default:
+			encodeContent(e, &n.Content)
+		}
+	}
+	return e.b
+}
+
+func decodeTree(p []byte) ([]node, error) {
+	d := &decoder{b: p}
+	if v := d.byte1(); d.err == nil && v != formatVersion {
+		return nil, fmt.Errorf("unsupported tree format version %d", v)
+	}
+	nodes := make([]node, d.count(5))
+	for i := range nodes {
+		n := &nodes[i]
+		n.Name = d.str()
+		n.Kind = source.Kind(d.byte1())
+		n.Mode = fs.FileMode(d.uvarint())
+		n.ModTime = d.varint()
+		n.Size = d.uvarint()
+		switch n.Kind {
+		case source.KindDir:
+			n.Subtree = d.id()
+		case source.KindSymlink:
+			n.Target = d.str()
+		case source.KindSQLite:
+			ps := d.uvarint()
+			if ps > 1<<16 {
+				d.fail("bad page size")
+			}
+			n.PageSize = uint32(ps)
+			n.Content = decodeContent(d)
+		case source.KindFile:
+			n.Content = decodeContent(d)
+		default:
+			d.fail("unknown entry kind")
+		}
+		if d.err == nil && !validName(n.Name) {
+			d.fail("invalid entry name")
+		}
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// validName rejects names that would escape the restore target.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// patchEntry replaces (or appends) the chunk reference at Index.
+type patchEntry struct {
+	Index int
+	Ref   chunkRef
+}
+
+// maxChunks bounds a file's chunk count as a patch may state it.
+const maxChunks = 1 << 28
+
+// A patch: uvarint(total chunks) ‖ uvarint(n) ‖ n × (uvarint(index gap) ‖
+// id ‖ uvarint(len)); indices strictly increase.
+func encodePatch(total int, entries []patchEntry) []byte {
+	e := &encoder{}
+	e.uvarint(uint64(total))
+	e.uvarint(uint64(len(entries)))
+	prev := -1
+	for _, p := range entries {
+		e.uvarint(uint64(p.Index - prev - 1))
+		e.raw(p.Ref.ID[:])
+		e.uvarint(uint64(p.Ref.Len))
+		prev = p.Index
+	}
+	return e.b
+}
+
+func decodePatch(p []byte) (int, []patchEntry, error) {
+	d := &decoder{b: p}
+	total := d.uvarint()
+	if total > maxChunks {
+		d.fail("patch states too many chunks")
+	}
+	entries := make([]patchEntry, d.count(34))
+	prev := -1
+	for i := range entries {
+		gap := d.uvarint()
+		if gap > maxChunks {
+			d.fail("patch index out of range")
+			break
+		}
+		entries[i].Index = prev + 1 + int(gap)
+		entries[i].Ref.ID = d.id()
+		l := d.uvarint()
+		if l > 1<<31 {
+			d.fail("chunk too large")
+		}
+		entries[i].Ref.Len = uint32(l)
+		prev = entries[i].Index
+		if prev >= int(total) {
+			d.fail("patch index beyond the file")
+			break
+		}
+	}
+	if err := d.done(); err != nil {
+		return 0, nil, err
+	}
+	return int(total), entries, nil
+}
+
+// applyPatch returns refs changed by a patch. Every reference past the old
+// end must be given by the patch.
+func applyPatch(refs []chunkRef, total int, entries []patchEntry) ([]chunkRef, error) {
+	out := make([]chunkRef, total)
+	n := copy(out, refs)
+	next := 0
+	for i := n; i < total; i++ {
+		for next < len(entries) && entries[next].Index < i {
+			next++
+		}
+		if next >= len(entries) || entries[next].Index != i {
+			return nil, fmt.Errorf("%w: patch leaves chunk %d undefined", errMalformed, i)
+		}
+	}
+	for _, p := range entries {
+		out[p.Index] = p.Ref
+	}
+	return out, nil
+}
+
+func encodeList(refs []chunkRef) []byte {
+	e := &encoder{}
+	encodeChunkRefs(e, refs)
+	return e.b
+}
+
+func decodeList(p []byte) ([]chunkRef, error) {
+	d := &decoder{b: p}
+	refs := decodeChunkRefs(d)
+	return refs, d.done()
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package store
+
+func lchtimes(string, int64) error { return nil }
