@@ -30,7 +30,7 @@ type ProfileInfo struct {
 }
 
 // profileBackup runs chatsafe's backup in this process, the way `chatsafe
-// backup` does (instance.Open, Repository.Backup, Flush), into a fresh
+// backup` does (instance.Open, Store.Backup, Sync), into a fresh
 // repository under work, with the CPU profiler on: first the whole
 // corpus (OUT/backup.pprof), then a small change after a checkpoint
 // (OUT/backup-change.pprof), then a restore of the result
@@ -78,7 +78,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 			if _, err := inst.Store.Backup(ctx, store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
 				return err
 			}
-			_, err := inst.Flush(ctx)
+			_, err := inst.Store.Sync(ctx)
 			return err
 		})
 	}

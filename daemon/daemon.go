@@ -72,7 +72,7 @@ type Daemon struct {
 	// Set during start-up, then fixed.
 	store     *store.Store
 	keySource string
-	readFrom  remotes.Remote // the repository's remote; never closed before exit
+	readFrom  remotes.Remote // the store's remote; never closed before exit
 
 	mu        sync.Mutex
 	cfg       *configs.Config
@@ -83,7 +83,6 @@ type Daemon struct {
 	lastPrune PruneStatus
 	lastErr   string
 	lastState string
-	releaseMu sync.Mutex
 	gate      *uploadGate // prune pauses the uploaders through it
 }
 
@@ -160,22 +159,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	key, src, err := instance.LoadKey(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Log: d.log})
+	// The installation opens as the CLI opens it; a remote other than the
+	// first that fails to open is kept as a broken target (reported in
+	// status) rather than stopping the daemon.
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the installation: %w", err)
 	}
-	d.keySource = src
-	// Only the repository's remote must open now; the others are opened
-	// by the session, where one that fails is reported without stopping
-	// the daemon.
-	if len(cfg.Remotes) == 0 {
-		return fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
+	d.keySource = inst.KeySource
+	d.store = inst.Store
+	d.readFrom = inst.Remotes[0]
+	for _, t := range inst.Store.Targets() {
+		if t.Remote != nil {
+			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
+		}
 	}
-	first, err := d.openRemote(ctx, cfg, cfg.Remotes[0])
-	if err != nil {
-		return err
-	}
-	d.open[cfg.Remotes[0].Name] = openRemote{conf: cfg.Remotes[0], remote: first}
+	// The daemon owns the remotes from here (a reload opens and closes
+	// some), so it closes what is open at exit rather than inst.Close.
 	defer func() {
 		d.mu.Lock()
 		for _, o := range d.open {
@@ -183,14 +186,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.mu.Unlock()
 	}()
-	d.readFrom = first
-	d.store, err = store.Open(ctx, first, key, store.Options{StateDir: cfg.StateDir, Log: d.log})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
-	}
-	if err != nil {
-		return fmt.Errorf("opening the repository: %w", err)
-	}
 	defer d.store.Close()
 
 	ln, err := peercred.Listen(cfg.StatusSocket)
@@ -201,7 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
-		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", src),
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
 
 	close(d.ready)
@@ -217,15 +212,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-// openRemote opens one configured remote with the daemon's retries.
-func (d *Daemon) openRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote) (remotes.Remote, error) {
-	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name})
-	if err != nil {
-		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+// remoteConf is the configured remote called name.
+func remoteConf(cfg *configs.Config, name string) configs.Remote {
+	for _, rc := range cfg.Remotes {
+		if rc.Name == name {
+			return rc
+		}
 	}
-	ro := d.opts.Retry
-	ro.Log = d.log
-	return remotes.WithRetry(r, ro), nil
+	return configs.Remote{Name: name}
 }
 
 // serveSessions runs the watcher, the backup loop and the uploaders, and

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -72,19 +71,19 @@ func (d *Daemon) prune(ctx context.Context) {
 		// uploaders learn it again before uploading anything, and before
 		// the state says idle. The others were not touched.
 		for _, u := range pruned {
-			if err := u.relist(ctx); err != nil {
-				u.forget()
+			if err := u.t.Relist(ctx); err != nil {
+				u.t.Forget()
 			}
 		}
 		d.gate.resume()
 		d.wakeUploaders()
 	}()
 
-	var rems []remotes.Remote
+	var targets []*store.Target
 	var names []string
 	var err error
 	for _, u := range ups {
-		if u.remote == nil {
+		if u.t.Remote == nil {
 			continue
 		}
 		healthy := u.healthy()
@@ -97,17 +96,18 @@ func (d *Daemon) prune(ctx context.Context) {
 			continue
 		}
 		pruned = append(pruned, u)
+		// The store's own remote first: its freed bytes are the ones reported.
 		if u.isRepo {
-			rems = append([]remotes.Remote{u.remote}, rems...)
+			targets = append([]*store.Target{u.t}, targets...)
 			names = append([]string{u.name}, names...)
 		} else {
-			rems = append(rems, u.remote)
+			targets = append(targets, u.t)
 			names = append(names, u.name)
 		}
 	}
 	var res *store.PruneResult
 	if err == nil {
-		res, err = d.store.Prune(ctx, store.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
+		res, err = d.store.Prune(ctx, store.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Targets: targets})
 	}
 	if ctx.Err() != nil {
 		return // stopping: prune is crash-safe and resumes next time

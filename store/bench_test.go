@@ -57,7 +57,7 @@ func BenchmarkFirstBackup(b *testing.B) {
 		if _, err := r.Backup(b.Context(), store.BackupOptions{Source: src}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := r.Flush(b.Context()); err != nil {
+		if _, err := r.Sync(b.Context()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func BenchmarkRestore(b *testing.B) {
 	if _, err := r.Backup(b.Context(), store.BackupOptions{Source: src}); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := r.Flush(b.Context()); err != nil {
+	if _, err := r.Sync(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)

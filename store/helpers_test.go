@@ -66,7 +66,7 @@ func (e *env) backup() *store.BackupResult {
 	if err != nil {
 		e.t.Fatalf("backup: %v", err)
 	}
-	if _, err := e.r.Flush(e.ctx); err != nil {
+	if _, err := e.r.Sync(e.ctx); err != nil {
 		e.t.Fatalf("flush: %v", err)
 	}
 	return res

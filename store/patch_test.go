@@ -108,7 +108,7 @@ func TestPatchedVersions(t *testing.T) {
 	if maxChain < 2 || maxChain > maxPatchChain || !rebased {
 		t.Fatalf("longest patch chain %d (limit %d), rebased %v", maxChain, maxPatchChain, rebased)
 	}
-	if _, err := r.Flush(ctx); err != nil {
+	if _, err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Forget most versions; the kept ones must still restore exactly.

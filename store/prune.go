@@ -20,9 +20,9 @@ type PruneOptions struct {
 	// MaxUpload bounds the live bytes rewritten by one run (0: unlimited);
 	// what is left waits for the next run.
 	MaxUpload int64
-	// Remotes receive the compacted deltas and lose the obsolete ones; nil
-	// means the repository's remote.
-	Remotes []remotes.Remote
+	// Targets receive the compacted deltas and lose the obsolete ones; nil
+	// means every target of the store.
+	Targets []*Target
 	// SmallDelta: deltas smaller than this are merged (default 32 MiB).
 	SmallDelta int64
 	// DeadRatio: deltas with more than this fraction of unused bytes are
@@ -58,15 +58,15 @@ func (r *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, err
 	if opts.DeadRatio <= 0 {
 		opts.DeadRatio = 0.2
 	}
-	if len(opts.Remotes) == 0 {
-		opts.Remotes = []remotes.Remote{r.remote}
+	if len(opts.Targets) == 0 {
+		opts.Targets = r.Targets()
 	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 
 	// Everything pending goes up first, so the remotes agree on the head.
 	if !opts.DryRun {
-		if err := r.uploadAll(ctx, opts.Remotes); err != nil {
+		if err := r.uploadAll(ctx, opts.Targets); err != nil {
 			return nil, err
 		}
 	}
@@ -102,32 +102,24 @@ func (r *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, err
 		if err := faults.Point("prune:written"); err != nil {
 			return res, err
 		}
-		if err := r.uploadAll(ctx, opts.Remotes); err != nil {
+		if err := r.uploadAll(ctx, opts.Targets); err != nil {
 			return res, err
 		}
 		if err := faults.Point("prune:uploaded"); err != nil {
 			return res, err
 		}
 	}
-	if err := r.deleteGarbage(ctx, opts.Remotes, res); err != nil {
+	if err := r.deleteGarbage(ctx, opts.Targets, res); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// uploadAll sends every pending delta to every remote, in order.
-func (r *Store) uploadAll(ctx context.Context, rems []remotes.Remote) error {
-	for _, p := range r.Pending() {
-		for _, rem := range rems {
-			if err := r.Upload(ctx, rem, p); err != nil {
-				return err
-			}
-		}
-		if err := r.Uploaded(p); err != nil {
-			return err
-		}
-	}
-	return nil
+// uploadAll brings every target prune works on up to date, so that they
+// agree on the head.
+func (r *Store) uploadAll(ctx context.Context, ts []*Target) error {
+	_, err := r.SyncTargets(ctx, ts)
+	return err
 }
 
 // usedBlobs walks the snapshots and returns every blob they reference.
@@ -317,7 +309,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 
 // deleteGarbage removes from every remote the delta objects the head does
 // not list, and leftovers of interrupted uploads.
-func (r *Store) deleteGarbage(ctx context.Context, rems []remotes.Remote, res *PruneResult) error {
+func (r *Store) deleteGarbage(ctx context.Context, ts []*Target, res *PruneResult) error {
 	r.mu.RLock()
 	live := map[string]bool{}
 	for _, ref := range r.liveRefs() {
@@ -325,7 +317,8 @@ func (r *Store) deleteGarbage(ctx context.Context, rems []remotes.Remote, res *P
 	}
 	headSeq := r.head.ref.Seq
 	r.mu.RUnlock()
-	for i, rem := range rems {
+	for i, t := range ts {
+		rem := t.Remote
 		objs, err := rem.List(ctx, deltaDir)
 		if err != nil {
 			return fmt.Errorf("prune: listing %s: %w", rem, err)

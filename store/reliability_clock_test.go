@@ -39,7 +39,7 @@ func TestClockJumpsBack(t *testing.T) {
 		backup(3)
 	})
 	backup(4)
-	if _, err := e.r.Flush(e.ctx); err != nil {
+	if _, err := e.r.Sync(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if y := seqs[2].Time.Year(); y != 2000 || !seqs[3].Time.After(seqs[2].Time) || !seqs[2].Time.Before(seqs[1].Time) {

@@ -54,7 +54,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Flush(ctx); err != nil {
+	if _, err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,7 +92,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup once space is back: %v", err)
 	}
-	if _, err := r.Flush(ctx); err != nil {
+	if _, err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if res.Snapshot.Seq != first.Snapshot.Seq+1 {

@@ -58,7 +58,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 					wg.Wait()
 					t.Fatalf("backup %d: %v", i, err)
 				}
-				if _, err := r.Flush(ctx); err != nil {
+				if _, err := r.Sync(ctx); err != nil {
 					close(stop)
 					wg.Wait()
 					t.Fatalf("upload %d to %s: %v", i, name, err)
@@ -74,11 +74,11 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.Flush(ctx); err != nil {
+			if _, err := r.Sync(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if n := len(r.Pending()); n != 0 {
-				t.Fatalf("%d deltas still pending after Flush", n)
+				t.Fatalf("%d deltas still pending after Sync", n)
 			}
 
 			// A new device: no state, its own connection to the server.

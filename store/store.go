@@ -48,6 +48,10 @@ type Store struct {
 
 	backupMu sync.Mutex // one backup (or prune) at a time
 
+	syncMu    sync.Mutex // guards targets
+	targets   []*Target
+	releaseMu sync.Mutex // one release of the spool at a time
+
 	mu        sync.RWMutex
 	deltas    map[[16]byte]*delta // live deltas, remote and spooled
 	head      *delta
@@ -109,6 +113,7 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		opts:   opts,
 		log:    opts.Log,
 	}
+	r.targets = []*Target{NewTarget(remote.String(), remote)}
 	rc, err := remote.Get(ctx, configName, 0, -1)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)

@@ -59,7 +59,7 @@ func TestRoundTripWithLiveWriter(t *testing.T) {
 	if len(res.Warnings) != 0 {
 		t.Fatalf("warnings: %v", res.Warnings)
 	}
-	if _, err := e.r.Flush(e.ctx); err != nil {
+	if _, err := e.r.Sync(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -276,7 +276,7 @@ func TestSpoolSurvivesUnreachableRemote(t *testing.T) {
 	if p := r2.Pending(); len(p) != 1 || p[0].Seq != res.Snapshot.Seq {
 		t.Fatalf("pending after restart: %+v", p)
 	}
-	if _, err := r2.Flush(e.ctx); err != nil {
+	if _, err := r2.Sync(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	dst, err := e.restoreFresh("")

@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -14,22 +17,48 @@ import (
 func TestSyncKeepsDeltaUntilEveryRemoteHasIt(t *testing.T) {
 	e := newEnv(t)
 	secondDir := t.TempDir()
-	second := openRemote(t, secondDir)
-	if err := store.CopyConfig(e.ctx, e.remote, second); err != nil {
-		t.Fatal(err)
-	}
+	var down atomic.Bool
+	down.Store(true)
+	second := remotes.Faulty(openRemote(t, secondDir), remotes.FaultOptions{Down: down.Load})
+	e.r.SetTargets([]*store.Target{store.NewTarget("first", e.remote), store.NewTarget("second", second)})
 	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("only copy"))
 	if _, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.r.Flush(e.ctx); err != nil {
-		t.Fatal(err)
+	if _, err := e.r.Sync(e.ctx); err == nil {
+		t.Fatal("sync succeeded though the second remote is down")
 	}
 	onFirst, onSecond := len(deltaFiles(t, e.remoteDir)), len(deltaFiles(t, secondDir))
 	if onFirst != 1 {
 		t.Fatalf("%d deltas on the first remote, want 1", onFirst)
 	}
-	if onSecond == 0 && len(e.r.Pending()) == 0 {
+	if onSecond != 0 {
+		t.Fatalf("%d deltas on the remote that is down", onSecond)
+	}
+	if len(e.r.Pending()) != 1 {
 		t.Fatal("the delta left the spool though the second remote does not hold it")
+	}
+
+	// The second remote is back: it gets the config and the delta, and
+	// only then does the delta leave the spool.
+	down.Store(false)
+	n, err := e.r.Sync(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || len(e.r.Pending()) != 0 || len(deltaFiles(t, secondDir)) != 1 {
+		t.Fatalf("after the second remote is back: %d released, %d pending, %d on the second remote", n, len(e.r.Pending()), len(deltaFiles(t, secondDir)))
+	}
+	r2, err := store.Open(e.ctx, openRemote(t, secondDir), e.key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := r2.Restore(e.ctx, store.RestoreOptions{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "only copy" {
+		t.Fatalf("restored %q from the second remote", b)
 	}
 }

@@ -57,7 +57,7 @@ and is uploaded by the next backup.`,
 			for _, w := range res.Warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v\n", w.Path, w.Err)
 			}
-			uploaded, ferr := inst.Flush(cmd.Context())
+			uploaded, ferr := inst.Store.Sync(cmd.Context())
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")

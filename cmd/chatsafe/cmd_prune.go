@@ -31,7 +31,6 @@ finish. The daemon runs it by itself (prune.every in the config).`,
 			res, err := inst.Store.Prune(cmd.Context(), store.PruneOptions{
 				Policy:    instance.RetentionPolicy(inst.Config),
 				MaxUpload: int64(inst.Config.Prune.MaxUpload),
-				Remotes:   inst.Remotes,
 				DryRun:    dryRun,
 			})
 			if err != nil {
