@@ -77,7 +77,7 @@ func (r *Store) Backup(ctx context.Context, opts BackupOptions) (*BackupResult, 
 	}
 	var b *backupRun
 	for attempt := 0; ; attempt++ {
-		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress, cache: cache}
+		b = &backupRun{r: r, ctx: ctx, dirs: map[string][]Node{}, res: &BackupResult{}, seal: newSealPipeline(r), progress: opts.Progress, cache: cache}
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: r.log, Parallel: max(2, runtime.GOMAXPROCS(0))})
@@ -170,7 +170,7 @@ type backupRun struct {
 	cur atomic.Pointer[deltaWriter] // w, for readers that hold no lock
 
 	mu       sync.Mutex
-	dirs     map[string][]node // entries collected per directory path
+	dirs     map[string][]Node // entries collected per directory path
 	root     crypt.ID
 	haveRoot bool
 	files    uint64
@@ -321,7 +321,7 @@ func (b *backupRun) abortLocked() {
 
 // submitChunk hands one chunk to the sealing pipeline: hashed here when
 // inline, else by a worker that fills slot.
-func (b *backupRun) submitChunk(data []byte, incompressible, inline bool, slot *chunkRef, pending *sync.WaitGroup) error {
+func (b *backupRun) submitChunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
 	w, err := b.acquire()
 	if err != nil {
 		return err
@@ -330,7 +330,7 @@ func (b *backupRun) submitChunk(data []byte, incompressible, inline bool, slot *
 	if !inline {
 		return b.seal.submitChunk(w, data, incompressible, slot, b.claim, pending)
 	}
-	*slot = chunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
+	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
 	if !b.claim(w, slot.ID) {
 		return nil
 	}
@@ -340,7 +340,7 @@ func (b *backupRun) submitChunk(data []byte, incompressible, inline bool, slot *
 func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// Chunks are hashed, deduplicated and sealed by the pipeline's workers
 	// while this goroutine reads on; each fills its slot in the file's map.
-	var slots []*chunkRef
+	var slots []*ChunkRef
 	var pending sync.WaitGroup
 	defer pending.Wait() // no worker may outlive the slots on an early return
 	incompressible := c.Incompressible()
@@ -362,7 +362,7 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 		if len(ch.Data) > maxBlobSize {
 			return nil, fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(ch.Data), maxBlobSize)
 		}
-		slot := new(chunkRef)
+		slot := new(ChunkRef)
 		slots = append(slots, slot)
 		if err := b.submitChunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
 			return nil, err
@@ -373,7 +373,7 @@ func (b *backupRun) File(info source.FileInfo, c source.Content) ([]byte, error)
 	if err := b.seal.Err(); err != nil {
 		return nil, err
 	}
-	refs := make([]chunkRef, len(slots))
+	refs := make([]ChunkRef, len(slots))
 	for i, s := range slots {
 		refs[i] = *s
 	}
@@ -400,8 +400,8 @@ const inlineHashLimit = 1 << 20
 // patches changed, so that the next version can be stored as a patch.
 type fileToken struct {
 	size    int64
-	content content
-	refs    []chunkRef // list content only
+	content Content
+	refs    []ChunkRef // list content only
 	patched int
 }
 
@@ -438,9 +438,9 @@ func decodeToken(p []byte) (*fileToken, error) {
 // When the previous version was stored in lists, a version that differs in
 // few chunks is stored as a patch on those lists instead: scattered page
 // changes then cost a few references each, not a whole list each.
-func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, error) {
+func (b *backupRun) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, error) {
 	if len(refs) <= inlineChunks {
-		return &fileToken{content: content{Chunks: refs}}, nil
+		return &fileToken{content: Content{Chunks: refs}}, nil
 	}
 	if prev != nil && prev.content.isList() && len(prev.content.Patches) < maxPatchChain && b.hasAll(prev.content) {
 		var diff []patchEntry
@@ -462,7 +462,7 @@ func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, e
 			return &fileToken{content: c, refs: refs, patched: patched}, nil
 		}
 	}
-	c := content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
+	c := Content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
 	for i := 0; i < len(refs); i += listChunks {
 		plain := encodeList(refs[i:min(i+listChunks, len(refs))])
 		id := b.r.ids.Sum(plain)
@@ -478,14 +478,14 @@ func (b *backupRun) makeContent(refs []chunkRef, prev *fileToken) (*fileToken, e
 		if err := b.store(id, blobListIndex, e.b, true); err != nil {
 			return nil, err
 		}
-		c = content{Index: id}
+		c = Content{Index: id}
 	}
 	return &fileToken{content: c, refs: refs}, nil
 }
 
 // hasAll reports whether the repository still holds every list and patch
 // of c (a prune may have dropped an old version's).
-func (b *backupRun) hasAll(c content) bool {
+func (b *backupRun) hasAll(c Content) bool {
 	if c.Index != (crypt.ID{}) && !b.has(c.Index) {
 		return false
 	}
@@ -502,10 +502,10 @@ func (b *backupRun) hasAll(c content) bool {
 	return true
 }
 
-func (b *backupRun) addFile(info source.FileInfo, c content) {
-	n := node{
+func (b *backupRun) addFile(info source.FileInfo, c Content) {
+	n := Node{
 		Name:    path.Base(info.Path),
-		Kind:    info.Kind,
+		Kind:    kindOf(info.Kind),
 		Mode:    info.Mode,
 		ModTime: info.ModTime.UnixNano(),
 		Size:    uint64(info.Size),
@@ -544,8 +544,8 @@ func (b *backupRun) Symlink(info source.FileInfo) error {
 	p := parentOf(info.Path)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.dirs[p] = append(b.dirs[p], node{
-		Name: path.Base(info.Path), Kind: source.KindSymlink, Mode: info.Mode,
+	b.dirs[p] = append(b.dirs[p], Node{
+		Name: path.Base(info.Path), Kind: KindSymlink, Mode: info.Mode,
 		ModTime: info.ModTime.UnixNano(), Target: info.LinkTarget,
 	})
 	return nil
@@ -571,8 +571,8 @@ func (b *backupRun) Dir(info source.FileInfo) error {
 		return nil
 	}
 	p := parentOf(info.Path)
-	b.dirs[p] = append(b.dirs[p], node{
-		Name: path.Base(info.Path), Kind: source.KindDir, Mode: info.Mode,
+	b.dirs[p] = append(b.dirs[p], Node{
+		Name: path.Base(info.Path), Kind: KindDir, Mode: info.Mode,
 		ModTime: info.ModTime.UnixNano(), Subtree: id,
 	})
 	return nil
@@ -583,4 +583,17 @@ func (b *backupRun) Warn(p string, err error) {
 	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
 	b.mu.Unlock()
 	b.r.log.Warn("skipped", zap.String("path", p), zap.Error(err))
+}
+
+// kindOf maps the source's entry kind to the format's.
+func kindOf(k source.Kind) Kind {
+	switch k {
+	case source.KindSQLite:
+		return KindSQLite
+	case source.KindDir:
+		return KindDir
+	case source.KindSymlink:
+		return KindSymlink
+	}
+	return KindFile
 }

@@ -7,7 +7,6 @@ import (
 	"sort"
 
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/source"
 )
 
 // CheckOptions configure Check.
@@ -95,7 +94,7 @@ func (r *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 
 // checkFile verifies that every chunk of a file is indexed and that its
 // chunks add up to its size.
-func (r *Store) checkFile(tree crypt.ID, n *node, refs []chunkRef) error {
+func (r *Store) checkFile(tree crypt.ID, n *Node, refs []ChunkRef) error {
 	var size uint64
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -118,7 +117,7 @@ func (r *Store) checkFile(tree crypt.ID, n *node, refs []chunkRef) error {
 // walkFiles visits every directory tree reachable from roots once, and
 // calls file once per distinct file content with its chunk references.
 // It returns every tree and list blob it read.
-func (r *Store) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *node, refs []chunkRef) error) (map[crypt.ID]struct{}, error) {
+func (r *Store) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *Node, refs []ChunkRef) error) (map[crypt.ID]struct{}, error) {
 	read := map[crypt.ID]struct{}{}
 	contents := map[string]bool{} // list contents already visited, by encoding
 	var walk func(id crypt.ID) error
@@ -134,11 +133,11 @@ func (r *Store) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 		for i := range nodes {
 			n := &nodes[i]
 			switch n.Kind {
-			case source.KindDir:
+			case KindDir:
 				if err := walk(n.Subtree); err != nil {
 					return err
 				}
-			case source.KindFile, source.KindSQLite:
+			case KindFile, KindSQLite:
 				if n.Content.isList() {
 					e := &encoder{}
 					encodeContent(e, &n.Content)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/source"
 )
 
 // Format constants; docs/format.md describes each one.
@@ -280,16 +279,16 @@ func decodeFooter(p []byte) (int, bool) {
 	return int(binary.LittleEndian.Uint32(p[:4])), true
 }
 
-// chunkRef is one piece of a file's content.
-type chunkRef struct {
+// ChunkRef is one piece of a file's content.
+type ChunkRef struct {
 	ID  crypt.ID
 	Len uint32
 }
 
-// content is a file's content: chunk references inline, or list blobs,
+// Content is a file's content: chunk references inline, or list blobs,
 // optionally followed by patch blobs applied in order.
-type content struct {
-	Chunks  []chunkRef
+type Content struct {
+	Chunks  []ChunkRef
 	Lists   []crypt.ID // nil when Index holds them (and not yet resolved)
 	Patches []crypt.ID
 	Index   crypt.ID // list index blob; zero when Lists are inline
@@ -297,7 +296,7 @@ type content struct {
 
 // isList reports whether the content is stored in lists (inline or
 // through an index) rather than as inline chunks.
-func (c *content) isList() bool { return c.Lists != nil || c.Index != (crypt.ID{}) }
+func (c *Content) isList() bool { return c.Lists != nil || c.Index != (crypt.ID{}) }
 
 func encodeIDs(e *encoder, ids []crypt.ID) {
 	e.uvarint(uint64(len(ids)))
@@ -314,7 +313,7 @@ func decodeIDs(d *decoder) []crypt.ID {
 	return ids
 }
 
-func encodeContent(e *encoder, c *content) {
+func encodeContent(e *encoder, c *Content) {
 	if c.Index != (crypt.ID{}) {
 		e.byte1(3)
 		e.raw(c.Index[:])
@@ -336,8 +335,8 @@ func encodeContent(e *encoder, c *content) {
 	encodeChunkRefs(e, c.Chunks)
 }
 
-func decodeContent(d *decoder) content {
-	var c content
+func decodeContent(d *decoder) Content {
+	var c Content
 	switch d.byte1() {
 	case 0:
 		c.Chunks = decodeChunkRefs(d)
@@ -361,7 +360,7 @@ func decodeContent(d *decoder) content {
 	return c
 }
 
-func encodeChunkRefs(e *encoder, refs []chunkRef) {
+func encodeChunkRefs(e *encoder, refs []ChunkRef) {
 	e.uvarint(uint64(len(refs)))
 	for _, r := range refs {
 		e.raw(r.ID[:])
@@ -369,8 +368,8 @@ func encodeChunkRefs(e *encoder, refs []chunkRef) {
 	}
 }
 
-func decodeChunkRefs(d *decoder) []chunkRef {
-	refs := make([]chunkRef, d.count(33))
+func decodeChunkRefs(d *decoder) []ChunkRef {
+	refs := make([]ChunkRef, d.count(33))
 	for i := range refs {
 		refs[i].ID = d.id()
 		l := d.uvarint()
@@ -382,20 +381,20 @@ func decodeChunkRefs(d *decoder) []chunkRef {
 	return refs
 }
 
-// node is one entry of a directory's tree blob.
-type node struct {
+// Node is one entry of a directory's tree blob.
+type Node struct {
 	Name     string
-	Kind     source.Kind
+	Kind     Kind
 	Mode     fs.FileMode
 	ModTime  int64 // unix nanoseconds
 	Size     uint64
 	PageSize uint32   // KindSQLite
 	Target   string   // KindSymlink
 	Subtree  crypt.ID // KindDir
-	Content  content  // KindFile, KindSQLite
+	Content  Content  // KindFile, KindSQLite
 }
 
-func encodeTree(nodes []node) []byte {
+func encodeTree(nodes []Node) []byte {
 	e := &encoder{}
 	e.byte1(formatVersion)
 	e.uvarint(uint64(len(nodes)))
@@ -407,11 +406,11 @@ func encodeTree(nodes []node) []byte {
 		e.varint(n.ModTime)
 		e.uvarint(n.Size)
 		switch n.Kind {
-		case source.KindDir:
+		case KindDir:
 			e.raw(n.Subtree[:])
-		case source.KindSymlink:
+		case KindSymlink:
 			e.str(n.Target)
-		case source.KindSQLite:
+		case KindSQLite:
 			e.uvarint(uint64(n.PageSize))
 			encodeContent(e, &n.Content)
 		default:
@@ -421,32 +420,32 @@ func encodeTree(nodes []node) []byte {
 	return e.b
 }
 
-func decodeTree(p []byte) ([]node, error) {
+func decodeTree(p []byte) ([]Node, error) {
 	d := &decoder{b: p}
 	if v := d.byte1(); d.err == nil && v != formatVersion {
 		return nil, fmt.Errorf("unsupported tree format version %d", v)
 	}
-	nodes := make([]node, d.count(5))
+	nodes := make([]Node, d.count(5))
 	for i := range nodes {
 		n := &nodes[i]
 		n.Name = d.str()
-		n.Kind = source.Kind(d.byte1())
+		n.Kind = Kind(d.byte1())
 		n.Mode = fs.FileMode(d.uvarint())
 		n.ModTime = d.varint()
 		n.Size = d.uvarint()
 		switch n.Kind {
-		case source.KindDir:
+		case KindDir:
 			n.Subtree = d.id()
-		case source.KindSymlink:
+		case KindSymlink:
 			n.Target = d.str()
-		case source.KindSQLite:
+		case KindSQLite:
 			ps := d.uvarint()
 			if ps > 1<<16 {
 				d.fail("bad page size")
 			}
 			n.PageSize = uint32(ps)
 			n.Content = decodeContent(d)
-		case source.KindFile:
+		case KindFile:
 			n.Content = decodeContent(d)
 		default:
 			d.fail("unknown entry kind")
@@ -469,7 +468,7 @@ func validName(name string) bool {
 // patchEntry replaces (or appends) the chunk reference at Index.
 type patchEntry struct {
 	Index int
-	Ref   chunkRef
+	Ref   ChunkRef
 }
 
 // maxChunks bounds a file's chunk count as a patch may state it.
@@ -526,8 +525,8 @@ func decodePatch(p []byte) (int, []patchEntry, error) {
 
 // applyPatch returns refs changed by a patch. Every reference past the old
 // end must be given by the patch.
-func applyPatch(refs []chunkRef, total int, entries []patchEntry) ([]chunkRef, error) {
-	out := make([]chunkRef, total)
+func applyPatch(refs []ChunkRef, total int, entries []patchEntry) ([]ChunkRef, error) {
+	out := make([]ChunkRef, total)
 	n := copy(out, refs)
 	next := 0
 	for i := n; i < total; i++ {
@@ -544,13 +543,13 @@ func applyPatch(refs []chunkRef, total int, entries []patchEntry) ([]chunkRef, e
 	return out, nil
 }
 
-func encodeList(refs []chunkRef) []byte {
+func encodeList(refs []ChunkRef) []byte {
 	e := &encoder{}
 	encodeChunkRefs(e, refs)
 	return e.b
 }
 
-func decodeList(p []byte) ([]chunkRef, error) {
+func decodeList(p []byte) ([]ChunkRef, error) {
 	d := &decoder{b: p}
 	refs := decodeChunkRefs(d)
 	return refs, d.done()

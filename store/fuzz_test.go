@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/source"
 )
 
 // The decoders see bytes that passed authentication, so only a holder of
@@ -37,16 +36,16 @@ func FuzzDecodeTrailer(f *testing.F) {
 }
 
 func FuzzDecodeTree(f *testing.F) {
-	f.Add(encodeTree([]node{
-		{Name: "a.txt", Kind: source.KindFile, Mode: 0o644, Size: 3, Content: content{Chunks: []chunkRef{{ID: crypt.ID{1}, Len: 3}}}},
-		{Name: "db", Kind: source.KindSQLite, Mode: 0o600, Size: 8192, PageSize: 4096, Content: content{Lists: []crypt.ID{{2}}}},
-		{Name: "d", Kind: source.KindDir, Mode: 0o755 | 1<<31, Subtree: crypt.ID{3}},
-		{Name: "l", Kind: source.KindSymlink, Target: "a.txt"},
+	f.Add(encodeTree([]Node{
+		{Name: "a.txt", Kind: KindFile, Mode: 0o644, Size: 3, Content: Content{Chunks: []ChunkRef{{ID: crypt.ID{1}, Len: 3}}}},
+		{Name: "db", Kind: KindSQLite, Mode: 0o600, Size: 8192, PageSize: 4096, Content: Content{Lists: []crypt.ID{{2}}}},
+		{Name: "d", Kind: KindDir, Mode: 0o755 | 1<<31, Subtree: crypt.ID{3}},
+		{Name: "l", Kind: KindSymlink, Target: "a.txt"},
 	}))
-	f.Add(encodeList([]chunkRef{{ID: crypt.ID{4}, Len: 4096}}))
-	f.Add(encodePatch(3, []patchEntry{{Index: 0, Ref: chunkRef{ID: crypt.ID{5}, Len: 4096}}, {Index: 2, Ref: chunkRef{ID: crypt.ID{6}, Len: 10}}}))
-	f.Add(encodeTree([]node{{Name: "p.db", Kind: source.KindSQLite, Size: 8192, PageSize: 4096, Content: content{Lists: []crypt.ID{{2}}, Patches: []crypt.ID{{7}}}}}))
-	f.Add(encodeTree([]node{{Name: "q.db", Kind: source.KindSQLite, Size: 8192, PageSize: 4096, Content: content{Index: crypt.ID{3}, Patches: []crypt.ID{{7}, {8}}}}}))
+	f.Add(encodeList([]ChunkRef{{ID: crypt.ID{4}, Len: 4096}}))
+	f.Add(encodePatch(3, []patchEntry{{Index: 0, Ref: ChunkRef{ID: crypt.ID{5}, Len: 4096}}, {Index: 2, Ref: ChunkRef{ID: crypt.ID{6}, Len: 10}}}))
+	f.Add(encodeTree([]Node{{Name: "p.db", Kind: KindSQLite, Size: 8192, PageSize: 4096, Content: Content{Lists: []crypt.ID{{2}}, Patches: []crypt.ID{{7}}}}}))
+	f.Add(encodeTree([]Node{{Name: "q.db", Kind: KindSQLite, Size: 8192, PageSize: 4096, Content: Content{Index: crypt.ID{3}, Patches: []crypt.ID{{7}, {8}}}}}))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		if nodes, err := decodeTree(p); err == nil {
 			for _, n := range nodes {

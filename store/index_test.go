@@ -62,7 +62,7 @@ func TestListIndexAndPatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n *node
+		var n *Node
 		for j := range nodes {
 			if nodes[j].Name == "msg.db" {
 				n = &nodes[j]

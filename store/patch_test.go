@@ -12,18 +12,18 @@ import (
 )
 
 func TestApplyPatch(t *testing.T) {
-	ref := func(b byte) chunkRef { return chunkRef{ID: crypt.ID{b}, Len: 4096} }
-	base := []chunkRef{ref(1), ref(2), ref(3), ref(4)}
+	ref := func(b byte) ChunkRef { return ChunkRef{ID: crypt.ID{b}, Len: 4096} }
+	base := []ChunkRef{ref(1), ref(2), ref(3), ref(4)}
 	for _, tc := range []struct {
 		name    string
 		total   int
 		entries []patchEntry
-		want    []chunkRef
+		want    []ChunkRef
 		bad     bool
 	}{
-		{"replace", 4, []patchEntry{{1, ref(9)}, {3, ref(8)}}, []chunkRef{ref(1), ref(9), ref(3), ref(8)}, false},
-		{"grow", 6, []patchEntry{{0, ref(7)}, {4, ref(5)}, {5, ref(6)}}, []chunkRef{ref(7), ref(2), ref(3), ref(4), ref(5), ref(6)}, false},
-		{"shrink", 2, nil, []chunkRef{ref(1), ref(2)}, false},
+		{"replace", 4, []patchEntry{{1, ref(9)}, {3, ref(8)}}, []ChunkRef{ref(1), ref(9), ref(3), ref(8)}, false},
+		{"grow", 6, []patchEntry{{0, ref(7)}, {4, ref(5)}, {5, ref(6)}}, []ChunkRef{ref(7), ref(2), ref(3), ref(4), ref(5), ref(6)}, false},
+		{"shrink", 2, nil, []ChunkRef{ref(1), ref(2)}, false},
 		{"hole", 6, []patchEntry{{5, ref(6)}}, nil, true},
 	} {
 		total, entries, err := decodePatch(encodePatch(tc.total, tc.entries))

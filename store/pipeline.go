@@ -31,7 +31,7 @@ type sealJob struct {
 
 	// For a data chunk the worker computes the id, stores it in slot, and
 	// seals the chunk only if claim says the repository lacks it.
-	slot   *chunkRef
+	slot   *ChunkRef
 	claim  func(w *deltaWriter, id crypt.ID) bool
 	fileWG *sync.WaitGroup
 }
@@ -56,7 +56,7 @@ func (p *sealPipeline) work(r *Store) {
 		store := true
 		if j.slot != nil {
 			j.id = r.ids.Sum(plain)
-			*j.slot = chunkRef{ID: j.id, Len: uint32(len(plain))}
+			*j.slot = ChunkRef{ID: j.id, Len: uint32(len(plain))}
 			store = j.claim(j.w, j.id)
 		}
 		if store {
@@ -102,7 +102,7 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 }
 
 // submitChunk queues a data chunk whose id the worker computes into slot.
-func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *chunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/source"
 )
 
 // ErrTargetNotEmpty means restore was pointed at a non-empty directory
@@ -112,7 +111,7 @@ type restoreRun struct {
 	res      *RestoreResult
 }
 
-func (r *Store) loadTree(ctx context.Context, id crypt.ID) ([]node, error) {
+func (r *Store) loadTree(ctx context.Context, id crypt.ID) ([]Node, error) {
 	plain, typ, err := r.readBlob(ctx, id)
 	if err != nil {
 		return nil, err
@@ -140,7 +139,7 @@ func (r *Store) locate(id crypt.ID) string {
 
 // resolveLists returns a file's list ids, reading its list index if it
 // has one.
-func (r *Store) resolveLists(ctx context.Context, c content) ([]crypt.ID, error) {
+func (r *Store) resolveLists(ctx context.Context, c Content) ([]crypt.ID, error) {
 	if c.Index == (crypt.ID{}) {
 		return c.Lists, nil
 	}
@@ -160,7 +159,7 @@ func (r *Store) resolveLists(ctx context.Context, c content) ([]crypt.ID, error)
 }
 
 // chunkRefs resolves a file's content into its chunk references.
-func (r *Store) chunkRefs(ctx context.Context, c content) ([]chunkRef, error) {
+func (r *Store) chunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 	if !c.isList() {
 		return c.Chunks, nil
 	}
@@ -168,7 +167,7 @@ func (r *Store) chunkRefs(ctx context.Context, c content) ([]chunkRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	var refs []chunkRef
+	var refs []ChunkRef
 	for _, id := range lists {
 		plain, typ, err := r.readBlob(ctx, id)
 		if err != nil {
@@ -214,7 +213,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 		}
 		p := filepath.Join(dst, n.Name)
 		switch n.Kind {
-		case source.KindDir:
+		case KindDir:
 			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("restoring %s: %w", p, err)
 			}
@@ -222,13 +221,13 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			if err := rs.dir(n.Subtree, p); err != nil {
 				return err
 			}
-		case source.KindSymlink:
+		case KindSymlink:
 			os.Remove(p)
 			if err := os.Symlink(n.Target, p); err != nil {
 				return fmt.Errorf("restoring %s: %w", p, err)
 			}
 			_ = lchtimes(p, n.ModTime)
-		case source.KindFile, source.KindSQLite:
+		case KindFile, KindSQLite:
 			rs.g.Go(func() error { return rs.file(n, p) })
 		}
 	}
@@ -237,7 +236,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 
 // file writes one file to a temporary name beside its destination, then
 // renames it, so a reader never sees it half-written.
-func (rs *restoreRun) file(n *node, dst string) error {
+func (rs *restoreRun) file(n *Node, dst string) error {
 	refs, err := rs.r.chunkRefs(rs.ctx, n.Content)
 	if err != nil {
 		return err
@@ -306,7 +305,7 @@ func (rs *restoreRun) file(n *node, dst string) error {
 	return nil
 }
 
-func (c content) firstID() crypt.ID {
+func (c Content) firstID() crypt.ID {
 	if c.Index != (crypt.ID{}) {
 		return c.Index
 	}
