@@ -13,6 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -100,7 +101,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	dst := filepath.Join(work, "restored")
 	defer os.RemoveAll(dst)
 	if info.RestoreS, err = profiled("restore.pprof", func() error {
-		_, err := inst.Store.Restore(ctx, store.RestoreOptions{Target: dst})
+		_, err := restore.Run(ctx, inst.Store, restore.Options{Target: dst})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)

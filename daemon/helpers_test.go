@@ -22,6 +22,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/store"
@@ -242,7 +243,7 @@ func restoreFrom(t testing.TB, remote string, key crypt.Key) string {
 	}
 	defer rp.Close()
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := rp.Restore(ctx, store.RestoreOptions{Target: dst}); err != nil {
+	if _, err := restore.Run(ctx, rp, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	return dst

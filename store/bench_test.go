@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -76,7 +77,7 @@ func BenchmarkRestore(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := r.Restore(b.Context(), store.RestoreOptions{Target: filepath.Join(b.TempDir(), "out")}); err != nil {
+		if _, err := restore.Run(b.Context(), r, restore.Options{Target: filepath.Join(b.TempDir(), "out")}); err != nil {
 			b.Fatal(err)
 		}
 	}

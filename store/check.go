@@ -126,7 +126,7 @@ func (r *Store) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 			return nil
 		}
 		read[id] = struct{}{}
-		nodes, err := r.loadTree(ctx, id)
+		nodes, err := r.Tree(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func (r *Store) walkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 					}
 					contents[string(e.b)] = true
 				}
-				refs, err := r.chunkRefs(ctx, n.Content)
+				refs, err := r.ChunkRefs(ctx, n.Content)
 				if err != nil {
 					return err
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -85,7 +86,7 @@ func (e *env) restoreFresh(snapshot string) (string, error) {
 	}
 	defer r.Close()
 	dst := filepath.Join(e.t.TempDir(), "restored")
-	_, err = r.Restore(e.ctx, store.RestoreOptions{Snapshot: snapshot, Target: dst})
+	_, err = restore.Run(e.ctx, r, restore.Options{Snapshot: snapshot, Target: dst})
 	return dst, err
 }
 

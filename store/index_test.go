@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"database/sql"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // A large database is stored with a list index in its tree entry and its
@@ -41,28 +43,28 @@ func TestListIndexAndPatches(t *testing.T) {
 	}
 	defer rem.Close()
 	key, _ := crypt.NewKey()
-	r, err := Init(ctx, rem, key, Options{StateDir: t.TempDir()})
+	r, err := store.Init(ctx, rem, key, store.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	first, err := r.Backup(ctx, BackupOptions{Source: src})
+	first, err := r.Backup(ctx, store.BackupOptions{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 40000; i += 997 {
 		db.Exec(`UPDATE m SET body = 'edited' WHERE id = ?`, i)
 	}
-	second, err := r.Backup(ctx, BackupOptions{Source: src})
+	second, err := r.Backup(ctx, store.BackupOptions{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range []Snapshot{first.Snapshot, second.Snapshot} {
-		nodes, err := r.loadTree(ctx, s.Tree)
+	for i, s := range []store.Snapshot{first.Snapshot, second.Snapshot} {
+		nodes, err := r.Tree(ctx, s.Tree)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n *Node
+		var n *store.Node
 		for j := range nodes {
 			if nodes[j].Name == "msg.db" {
 				n = &nodes[j]
@@ -75,7 +77,7 @@ func TestListIndexAndPatches(t *testing.T) {
 			t.Fatalf("snapshot %d: %d patches, want %d", i, len(n.Content.Patches), wantPatches)
 		}
 		dst := filepath.Join(t.TempDir(), "out")
-		if _, err := r.Restore(ctx, RestoreOptions{Snapshot: s.IDString(), Target: dst}); err != nil {
+		if _, err := restore.Run(ctx, r, restore.Options{Snapshot: s.IDString(), Target: dst}); err != nil {
 			t.Fatal(err)
 		}
 		rdb, err := sql.Open("sqlite", "file:"+filepath.Join(dst, "msg.db")+"?mode=ro")

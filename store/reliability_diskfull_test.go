@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -107,7 +108,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatalf("check --read-data once space is back: %v", err)
 	}
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := fresh.Restore(ctx, store.RestoreOptions{Target: dst}); err != nil {
+	if _, err := restore.Run(ctx, fresh, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	skipDB := func(rel string) bool { return strings.HasPrefix(rel, "msgstore.db") }

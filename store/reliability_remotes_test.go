@@ -11,6 +11,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -94,7 +95,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 				t.Fatalf("check --read-data through %s: %v", name, err)
 			}
 			dst := filepath.Join(t.TempDir(), "restored")
-			if _, err := fresh.Restore(ctx, store.RestoreOptions{Target: dst}); err != nil {
+			if _, err := restore.Run(ctx, fresh, restore.Options{Target: dst}); err != nil {
 				t.Fatal(err)
 			}
 			skipDB := func(rel string) bool { return strings.HasPrefix(rel, "msgstore.db") }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -221,13 +222,13 @@ func TestRestoreRefusesNonEmptyTarget(t *testing.T) {
 	e.backup()
 	dst := t.TempDir()
 	writeFile(t, filepath.Join(dst, "keep.txt"), []byte("mine"))
-	if _, err := e.r.Restore(e.ctx, store.RestoreOptions{Target: dst}); !errors.Is(err, store.ErrTargetNotEmpty) {
+	if _, err := restore.Run(e.ctx, e.r, restore.Options{Target: dst}); !errors.Is(err, restore.ErrTargetNotEmpty) {
 		t.Fatalf("got %v, want ErrTargetNotEmpty", err)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "a.txt")); !os.IsNotExist(err) {
 		t.Fatal("restore wrote into a non-empty target")
 	}
-	if _, err := e.r.Restore(e.ctx, store.RestoreOptions{Target: dst, Force: true}); err != nil {
+	if _, err := restore.Run(e.ctx, e.r, restore.Options{Target: dst, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "x" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -55,7 +56,7 @@ func TestSyncKeepsDeltaUntilEveryRemoteHasIt(t *testing.T) {
 	}
 	defer r2.Close()
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := r2.Restore(e.ctx, store.RestoreOptions{Target: dst}); err != nil {
+	if _, err := restore.Run(e.ctx, r2, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "only copy" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -55,7 +56,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 		return usageErr(errors.New("give either --config or --remote, not both"))
 	}
 	// Refuse a bad target before asking for a key or touching the network.
-	if err := store.CheckTarget(f.to, f.force); err != nil {
+	if err := restore.CheckTarget(f.to, f.force); err != nil {
 		return usageErr(err)
 	}
 	ctx := cmd.Context()
@@ -115,7 +116,7 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 			bar.Set64(done)
 		}
 	}
-	res, err := r.Restore(ctx, store.RestoreOptions{Snapshot: f.snapshot, Target: f.to, Force: f.force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: f.snapshot, Target: f.to, Force: f.force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(cmd.OutOrStdout())

@@ -8,6 +8,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/store"
@@ -53,7 +54,7 @@ func init() {
 	mapExit(store.ErrRollback, exitIntegrity)
 	mapExit(crypt.ErrMalformedRecoveryKey, exitUsage)
 	mapExit(configs.ErrConfig, exitUsage)
-	mapExit(store.ErrTargetNotEmpty, exitUsage)
+	mapExit(restore.ErrTargetNotEmpty, exitUsage)
 	mapExit(store.ErrNoRepository, exitUsage)
 	mapExit(store.ErrSnapshotNotFound, exitUsage)
 	mapExit(instance.ErrNoKey, exitUsage)

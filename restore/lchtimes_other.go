@@ -1,5 +1,5 @@
 //go:build !unix
 
-package store
+package restore
 
 func lchtimes(string, int64) error { return nil }

@@ -1,4 +1,9 @@
-package store
+// Package restore owns writing a snapshot back to disk: every byte is
+// authenticated and checked against its id by the store before it is
+// written, files appear atomically (a temporary name, then a rename) with
+// their mode and mtime, into a new or empty directory. It reads the store
+// through Reader, the few calls a restore needs.
+package restore
 
 import (
 	"context"
@@ -12,23 +17,33 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // ErrTargetNotEmpty means restore was pointed at a non-empty directory
 // without Force.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
-// RestoreOptions configure a restore.
-type RestoreOptions struct {
+// Reader is what a restore reads from the store.
+type Reader interface {
+	FindSnapshot(id string) (store.Snapshot, error)
+	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
+	ChunkRefs(ctx context.Context, c store.Content) ([]store.ChunkRef, error)
+	FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error
+	Locate(id crypt.ID) string
+}
+
+// Options configure a restore.
+type Options struct {
 	Snapshot string // id or prefix; "" or "latest" for the newest
 	Target   string
 	Force    bool                    // allow a non-empty target (files are replaced)
 	Progress func(done, total int64) // bytes written so far; may be nil
 }
 
-// RestoreResult reports a restore.
-type RestoreResult struct {
-	Snapshot Snapshot
+// Result reports a restore.
+type Result struct {
+	Snapshot store.Snapshot
 	Files    int
 	Bytes    int64
 }
@@ -49,10 +64,10 @@ func CheckTarget(target string, force bool) error {
 	return nil
 }
 
-// Restore writes a snapshot into opts.Target. Every byte is authenticated
-// and checked against its id before it is written; each file appears
-// atomically under its name with its mode and mtime.
-func (r *Store) Restore(ctx context.Context, opts RestoreOptions) (*RestoreResult, error) {
+// Run writes a snapshot of st into opts.Target. Every byte is
+// authenticated and checked against its id before it is written; each
+// file appears atomically under its name with its mode and mtime.
+func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	snap, err := r.FindSnapshot(opts.Snapshot)
 	if err != nil {
 		return nil, err
@@ -68,7 +83,7 @@ func (r *Store) Restore(ctx context.Context, opts RestoreOptions) (*RestoreResul
 	// the walk itself, directory creation and the final directory modes
 	// stay on this goroutine.
 	g.SetLimit(restoreFileWorkers)
-	rs := &restoreRun{r: r, ctx: gctx, g: g, total: int64(snap.Bytes), progress: opts.Progress, res: &RestoreResult{Snapshot: snap}}
+	rs := &restoreRun{r: r, ctx: gctx, g: g, total: int64(snap.Bytes), progress: opts.Progress, res: &Result{Snapshot: snap}}
 	walkErr := rs.dir(snap.Tree, opts.Target)
 	if err := g.Wait(); err != nil {
 		return rs.res, err
@@ -103,106 +118,16 @@ type restoreRun struct {
 	mu       sync.Mutex // guards done, res and progress calls from the workers
 	g        *errgroup.Group
 	dirs     []restoredDir // in pre-order; modes are applied in reverse
-	r        *Store
+	r        Reader
 	ctx      context.Context
 	done     int64
 	total    int64
 	progress func(done, total int64)
-	res      *RestoreResult
-}
-
-func (r *Store) loadTree(ctx context.Context, id crypt.ID) ([]Node, error) {
-	plain, typ, err := r.readBlob(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	loc := r.locate(id)
-	if typ != blobTree {
-		return nil, integrityErr(loc, fmt.Sprintf("blob %s is not a directory", id), nil)
-	}
-	nodes, err := decodeTree(plain)
-	if err != nil {
-		return nil, integrityErr(loc, fmt.Sprintf("directory blob %s is malformed", id), err)
-	}
-	return nodes, nil
-}
-
-// locate names the object holding a blob, for error messages.
-func (r *Store) locate(id crypt.ID) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if loc, ok := r.index[id]; ok {
-		return loc.d.ref.name()
-	}
-	return "index"
-}
-
-// resolveLists returns a file's list ids, reading its list index if it
-// has one.
-func (r *Store) resolveLists(ctx context.Context, c Content) ([]crypt.ID, error) {
-	if c.Index == (crypt.ID{}) {
-		return c.Lists, nil
-	}
-	plain, typ, err := r.readBlob(ctx, c.Index)
-	if err != nil {
-		return nil, err
-	}
-	if typ != blobListIndex {
-		return nil, integrityErr(r.locate(c.Index), fmt.Sprintf("blob %s is not a list index", c.Index), nil)
-	}
-	d := &decoder{b: plain}
-	lists := decodeIDs(d)
-	if err := d.done(); err != nil || len(lists) == 0 {
-		return nil, integrityErr(r.locate(c.Index), fmt.Sprintf("list index %s is malformed", c.Index), err)
-	}
-	return lists, nil
-}
-
-// chunkRefs resolves a file's content into its chunk references.
-func (r *Store) chunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
-	if !c.isList() {
-		return c.Chunks, nil
-	}
-	lists, err := r.resolveLists(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	var refs []ChunkRef
-	for _, id := range lists {
-		plain, typ, err := r.readBlob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if typ != blobList {
-			return nil, integrityErr(r.locate(id), fmt.Sprintf("blob %s is not a chunk list", id), nil)
-		}
-		l, err := decodeList(plain)
-		if err != nil {
-			return nil, integrityErr(r.locate(id), fmt.Sprintf("chunk list %s is malformed", id), err)
-		}
-		refs = append(refs, l...)
-	}
-	for _, id := range c.Patches {
-		plain, typ, err := r.readBlob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if typ != blobPatch {
-			return nil, integrityErr(r.locate(id), fmt.Sprintf("blob %s is not a patch", id), nil)
-		}
-		total, entries, err := decodePatch(plain)
-		if err == nil {
-			refs, err = applyPatch(refs, total, entries)
-		}
-		if err != nil {
-			return nil, integrityErr(r.locate(id), fmt.Sprintf("patch %s is malformed", id), err)
-		}
-	}
-	return refs, nil
+	res      *Result
 }
 
 func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
-	nodes, err := rs.r.loadTree(rs.ctx, tree)
+	nodes, err := rs.r.Tree(rs.ctx, tree)
 	if err != nil {
 		return err
 	}
@@ -213,7 +138,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 		}
 		p := filepath.Join(dst, n.Name)
 		switch n.Kind {
-		case KindDir:
+		case store.KindDir:
 			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("restoring %s: %w", p, err)
 			}
@@ -221,13 +146,13 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			if err := rs.dir(n.Subtree, p); err != nil {
 				return err
 			}
-		case KindSymlink:
+		case store.KindSymlink:
 			os.Remove(p)
 			if err := os.Symlink(n.Target, p); err != nil {
 				return fmt.Errorf("restoring %s: %w", p, err)
 			}
 			_ = lchtimes(p, n.ModTime)
-		case KindFile, KindSQLite:
+		case store.KindFile, store.KindSQLite:
 			rs.g.Go(func() error { return rs.file(n, p) })
 		}
 	}
@@ -236,8 +161,8 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 
 // file writes one file to a temporary name beside its destination, then
 // renames it, so a reader never sees it half-written.
-func (rs *restoreRun) file(n *Node, dst string) error {
-	refs, err := rs.r.chunkRefs(rs.ctx, n.Content)
+func (rs *restoreRun) file(n *store.Node, dst string) error {
+	refs, err := rs.r.ChunkRefs(rs.ctx, n.Content)
 	if err != nil {
 		return err
 	}
@@ -250,7 +175,7 @@ func (rs *restoreRun) file(n *Node, dst string) error {
 		size += int64(ref.Len)
 	}
 	if size != int64(n.Size) {
-		return integrityErr(rs.r.locate(n.Content.firstID()), fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size), nil)
+		return &store.IntegrityError{Object: rs.r.Locate(n.Content.FirstID()), Reason: fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size)}
 	}
 	f, err := os.CreateTemp(filepath.Dir(dst), ".chatsafe-restore-*")
 	if err != nil {
@@ -264,7 +189,7 @@ func (rs *restoreRun) file(n *Node, dst string) error {
 			os.Remove(tmp)
 		}
 	}()
-	err = rs.r.fetchBlobs(rs.ctx, ids, func(id crypt.ID, plain []byte) error {
+	err = rs.r.FetchBlobs(rs.ctx, ids, func(id crypt.ID, plain []byte) error {
 		for _, off := range offsets[id] {
 			if _, err := f.WriteAt(plain, off); err != nil {
 				return fmt.Errorf("restoring %s: %w", dst, err)
@@ -303,17 +228,4 @@ func (rs *restoreRun) file(n *Node, dst string) error {
 	rs.res.Bytes += size
 	rs.mu.Unlock()
 	return nil
-}
-
-func (c Content) firstID() crypt.ID {
-	if c.Index != (crypt.ID{}) {
-		return c.Index
-	}
-	if len(c.Lists) > 0 {
-		return c.Lists[0]
-	}
-	if len(c.Chunks) > 0 {
-		return c.Chunks[0].ID
-	}
-	return crypt.ID{}
 }

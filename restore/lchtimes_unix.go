@@ -1,6 +1,6 @@
 //go:build unix
 
-package store
+package restore
 
 import "golang.org/x/sys/unix"
 
