@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/remotes"
@@ -69,7 +70,7 @@ func TestStateDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	if _, err := rp.Check(t.Context(), store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(t.Context(), rp, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check --read-data once space is back: %v", err)
 	}
 	sameTree(t, in.src, restoreFrom(t, remote, in.key))

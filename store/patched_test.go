@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
@@ -75,7 +76,7 @@ func TestPatchedVersions(t *testing.T) {
 	if _, err := r.Prune(ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 5}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Check(ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range r.Snapshots() {

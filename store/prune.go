@@ -129,7 +129,7 @@ func (r *Store) usedBlobs(ctx context.Context, snaps []Snapshot) (map[crypt.ID]s
 		roots[i] = s.Tree
 	}
 	var chunks []crypt.ID
-	used, err := r.walkFiles(ctx, roots, func(_ crypt.ID, _ *Node, refs []ChunkRef) error {
+	used, err := r.WalkFiles(ctx, roots, func(_ crypt.ID, _ *Node, refs []ChunkRef) error {
 		for _, c := range refs {
 			chunks = append(chunks, c.ID)
 		}

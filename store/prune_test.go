@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -96,7 +97,7 @@ func TestPruneFortyCycles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Check(e.ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(e.ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check after prune: %v", err)
 	}
 	snaps := r.Snapshots()
@@ -108,7 +109,7 @@ func TestPruneFortyCycles(t *testing.T) {
 	// Backups go on after a prune, and a second prune is a no-op.
 	writeFile(t, filepath.Join(e.src, "after.txt"), []byte("after prune"))
 	e.backup()
-	if _, err := e.r.Check(e.ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(e.ctx, e.r, check.Options{ReadData: true}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -149,7 +150,7 @@ func TestPruneCrashPoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fresh.Check(e.ctx, store.CheckOptions{ReadData: true}); err != nil {
+			if _, err := check.Run(e.ctx, fresh, check.Options{ReadData: true}); err != nil {
 				t.Fatalf("check: %v", err)
 			}
 			if n := len(deltaFiles(t, e.remoteDir)) + 1; n > 16 {

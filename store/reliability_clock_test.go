@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -63,7 +64,7 @@ func TestClockJumpsBack(t *testing.T) {
 
 	// Retention counts by sequence: keep_last 3 keeps 2, 3 and 4, whatever
 	// their times say; an hourly rule counts the 2000 hours as hours.
-	check := func(p store.Policy, want ...int) {
+	expect := func(p store.Policy, want ...int) {
 		t.Helper()
 		var kept []int
 		for _, d := range store.ApplyPolicy(e.r.Snapshots(), p) {
@@ -79,8 +80,8 @@ func TestClockJumpsBack(t *testing.T) {
 			t.Fatalf("%+v keeps %v, want %v (times %v)", p, kept, want, times(seqs))
 		}
 	}
-	check(store.Policy{KeepLast: 3}, 4, 3, 2)
-	check(store.Policy{KeepLast: 1, KeepHourly: 2}, 4, 3)
+	expect(store.Policy{KeepLast: 3}, 4, 3, 2)
+	expect(store.Policy{KeepLast: 1, KeepHourly: 2}, 4, 3)
 	decisions := store.ApplyPolicy(e.r.Snapshots(), store.Policy{KeepLast: 1})
 	if decisions[0].Snapshot.ID != seqs[4].ID || !decisions[0].Keep {
 		t.Fatalf("the newest snapshot is not first and kept: %+v", decisions[0])
@@ -98,7 +99,7 @@ func TestClockJumpsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := r.Check(e.ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(e.ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check after prune: %v", err)
 	}
 	after := r.Snapshots()

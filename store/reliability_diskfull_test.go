@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/restore"
@@ -81,7 +82,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if snaps := r.Snapshots(); len(snaps) != 1 || snaps[0].ID != first.Snapshot.ID {
 		t.Fatalf("snapshots after the failed backup: %d", len(snaps))
 	}
-	if _, err := r.Check(ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check after the failed backup: %v", err)
 	}
 
@@ -104,7 +105,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if _, err := fresh.Check(ctx, store.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(ctx, fresh, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check --read-data once space is back: %v", err)
 	}
 	dst := filepath.Join(t.TempDir(), "restored")

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
@@ -91,7 +92,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 			if snaps := fresh.Snapshots(); len(snaps) != 4 || snaps[3].ID != res.Snapshot.ID {
 				t.Fatalf("the new device sees %d snapshots, want 4 ending with %s", len(snaps), res.Snapshot.ShortID())
 			}
-			if _, err := fresh.Check(ctx, store.CheckOptions{ReadData: true}); err != nil {
+			if _, err := check.Run(ctx, fresh, check.Options{ReadData: true}); err != nil {
 				t.Fatalf("check --read-data through %s: %v", name, err)
 			}
 			dst := filepath.Join(t.TempDir(), "restored")

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -297,7 +298,7 @@ func TestCheck(t *testing.T) {
 	e.backup()
 	db.insert(2000, 2100, 50)
 	e.backup()
-	res, err := e.r.Check(e.ctx, store.CheckOptions{ReadData: true})
+	res, err := check.Run(e.ctx, e.r, check.Options{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}

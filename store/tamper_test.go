@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -80,10 +81,10 @@ func TestTamperFlippedBlobByte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Check(e.ctx, store.CheckOptions{}); err != nil {
+	if _, err := check.Run(e.ctx, r, check.Options{}); err != nil {
 		t.Fatalf("structure check: %v", err)
 	}
-	_, err = r.Check(e.ctx, store.CheckOptions{ReadData: true})
+	_, err = check.Run(e.ctx, r, check.Options{ReadData: true})
 	wantIntegrity(t, err, rel(t, e, d[1]))
 }
 
@@ -146,7 +147,7 @@ func TestTamperForeignObject(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an unlisted foreign delta broke the repository: %v", err)
 	}
-	res, err := r.Check(e.ctx, store.CheckOptions{ReadData: true})
+	res, err := check.Run(e.ctx, r, check.Options{ReadData: true})
 	if err != nil || len(res.Garbage) != 1 {
 		t.Fatalf("check: %v, garbage %v", err, res.Garbage)
 	}

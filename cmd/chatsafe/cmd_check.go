@@ -7,7 +7,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/check"
 )
 
 func init() {
@@ -29,7 +29,7 @@ found; the message names the object.`,
 			}
 			defer inst.Close()
 			var bar *progressbar.ProgressBar
-			opts := store.CheckOptions{ReadData: readData}
+			opts := check.Options{ReadData: readData}
 			if readData && isTerminal(os.Stdout) {
 				opts.Progress = func(done, total int64) {
 					if bar == nil {
@@ -38,7 +38,7 @@ found; the message names the object.`,
 					bar.Set64(done)
 				}
 			}
-			res, err := inst.Store.Check(cmd.Context(), opts)
+			res, err := check.Run(cmd.Context(), inst.Store, opts)
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(cmd.OutOrStdout())
