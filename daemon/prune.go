@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -105,9 +106,9 @@ func (d *Daemon) prune(ctx context.Context) {
 			names = append(names, u.name)
 		}
 	}
-	var res *store.PruneResult
+	var res *prune.Result
 	if err == nil {
-		res, err = d.store.Prune(ctx, store.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Targets: targets})
+		res, err = prune.Run(ctx, d.store, prune.Options{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Targets: targets})
 	}
 	if ctx.Err() != nil {
 		return // stopping: prune is crash-safe and resumes next time

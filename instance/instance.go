@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -227,7 +228,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 
 // RetentionPolicy is the config's retention section as the repository's
 // policy (restic's meanings).
-func RetentionPolicy(c *configs.Config) store.Policy {
+func RetentionPolicy(c *configs.Config) prune.Policy {
 	r := c.Retention
-	return store.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+	return prune.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -73,7 +74,7 @@ func TestPatchedVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Forget most versions; the kept ones must still restore exactly.
-	if _, err := r.Prune(ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 5}}); err != nil {
+	if _, err := prune.Run(ctx, r, prune.Options{Policy: prune.Policy{KeepLast: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := check.Run(ctx, r, check.Options{ReadData: true}); err != nil {

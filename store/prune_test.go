@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -76,7 +77,7 @@ func TestPruneFortyCycles(t *testing.T) {
 	digests := fortyCycles(t, e)
 	before := len(deltaFiles(t, e.remoteDir))
 	sizeBefore := remoteSize(t, e.remoteDir)
-	res, err := e.r.Prune(e.ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 3}})
+	res, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestPruneCrashPoints(t *testing.T) {
 				}
 				return nil
 			}
-			_, err := e.r.Prune(e.ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 3}})
+			_, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 			faults.Hook = nil
 			if !errors.Is(err, crash) {
 				t.Fatalf("prune: %v, want the simulated crash", err)
@@ -143,7 +144,7 @@ func TestPruneCrashPoints(t *testing.T) {
 			newest := snaps[len(snaps)-1]
 			restoreEquals(t, e, newest, digests[newest.IDString()])
 			// The next run (it also uploads whatever the crash left in the spool) completes.
-			if _, err := r.Prune(e.ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 3}}); err != nil {
+			if _, err := prune.Run(e.ctx, r, prune.Options{Policy: prune.Policy{KeepLast: 3}}); err != nil {
 				t.Fatalf("prune after crash: %v", err)
 			}
 			fresh, err := e.openFresh(e.key)
@@ -173,9 +174,9 @@ func TestPolicy(t *testing.T) {
 	for i := 0; i < 240; i++ {
 		snaps = append(snaps, store.Snapshot{Seq: uint64(i + 1), Time: base.Add(timeHours(6 * i))})
 	}
-	count := func(p store.Policy) int {
+	count := func(p prune.Policy) int {
 		n := 0
-		for _, d := range store.ApplyPolicy(snaps, p) {
+		for _, d := range prune.ApplyPolicy(snaps, p) {
 			if d.Keep {
 				n++
 			}
@@ -183,15 +184,15 @@ func TestPolicy(t *testing.T) {
 		return n
 	}
 	for _, tc := range []struct {
-		p    store.Policy
+		p    prune.Policy
 		want int
 	}{
-		{store.Policy{KeepLast: 5}, 5},
-		{store.Policy{KeepDaily: 7}, 7},
-		{store.Policy{KeepLast: 2, KeepDaily: 7}, 8}, // the newest is both last and daily
-		{store.Policy{KeepMonthly: 12}, 3},           // Jan, Feb, Mar 2026
-		{store.Policy{KeepDaily: -1}, 60},
-		{store.Policy{}, 240},
+		{prune.Policy{KeepLast: 5}, 5},
+		{prune.Policy{KeepDaily: 7}, 7},
+		{prune.Policy{KeepLast: 2, KeepDaily: 7}, 8}, // the newest is both last and daily
+		{prune.Policy{KeepMonthly: 12}, 3},           // Jan, Feb, Mar 2026
+		{prune.Policy{KeepDaily: -1}, 60},
+		{prune.Policy{}, 240},
 	} {
 		if got := count(tc.p); got != tc.want {
 			t.Errorf("%+v keeps %d, want %d", tc.p, got, tc.want)

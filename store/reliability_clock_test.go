@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -64,10 +65,10 @@ func TestClockJumpsBack(t *testing.T) {
 
 	// Retention counts by sequence: keep_last 3 keeps 2, 3 and 4, whatever
 	// their times say; an hourly rule counts the 2000 hours as hours.
-	expect := func(p store.Policy, want ...int) {
+	expect := func(p prune.Policy, want ...int) {
 		t.Helper()
 		var kept []int
-		for _, d := range store.ApplyPolicy(e.r.Snapshots(), p) {
+		for _, d := range prune.ApplyPolicy(e.r.Snapshots(), p) {
 			if d.Keep {
 				for i, s := range seqs {
 					if s.ID == d.Snapshot.ID {
@@ -80,14 +81,14 @@ func TestClockJumpsBack(t *testing.T) {
 			t.Fatalf("%+v keeps %v, want %v (times %v)", p, kept, want, times(seqs))
 		}
 	}
-	expect(store.Policy{KeepLast: 3}, 4, 3, 2)
-	expect(store.Policy{KeepLast: 1, KeepHourly: 2}, 4, 3)
-	decisions := store.ApplyPolicy(e.r.Snapshots(), store.Policy{KeepLast: 1})
+	expect(prune.Policy{KeepLast: 3}, 4, 3, 2)
+	expect(prune.Policy{KeepLast: 1, KeepHourly: 2}, 4, 3)
+	decisions := prune.ApplyPolicy(e.r.Snapshots(), prune.Policy{KeepLast: 1})
 	if decisions[0].Snapshot.ID != seqs[4].ID || !decisions[0].Keep {
 		t.Fatalf("the newest snapshot is not first and kept: %+v", decisions[0])
 	}
 
-	res, err := e.r.Prune(e.ctx, store.PruneOptions{Policy: store.Policy{KeepLast: 3}})
+	res, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/prune"
 )
 
 func init() {
@@ -28,7 +28,7 @@ finish. The daemon runs it by itself (prune.every in the config).`,
 				return err
 			}
 			defer inst.Close()
-			res, err := inst.Store.Prune(cmd.Context(), store.PruneOptions{
+			res, err := prune.Run(cmd.Context(), inst.Store, prune.Options{
 				Policy:    instance.RetentionPolicy(inst.Config),
 				MaxUpload: int64(inst.Config.Prune.MaxUpload),
 				DryRun:    dryRun,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -56,9 +57,9 @@ without locking it, so it works beside a running daemon.`,
 	rootCmd.AddCommand(cmd)
 }
 
-func printSnapshots(cmd *cobra.Command, snaps []store.Snapshot, policy store.Policy, asJSON bool) error {
-	verdict := map[string]store.Decision{}
-	for _, d := range store.ApplyPolicy(snaps, policy) {
+func printSnapshots(cmd *cobra.Command, snaps []store.Snapshot, policy prune.Policy, asJSON bool) error {
+	verdict := map[string]prune.Decision{}
+	for _, d := range prune.ApplyPolicy(snaps, policy) {
 		verdict[d.Snapshot.IDString()] = d
 	}
 	if asJSON {

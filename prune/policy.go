@@ -1,9 +1,11 @@
-package store
+package prune
 
 import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // Policy says which snapshots to keep, with restic's meanings: the newest
@@ -21,7 +23,7 @@ func (p Policy) Empty() bool {
 
 // Decision is the verdict on one snapshot.
 type Decision struct {
-	Snapshot Snapshot
+	Snapshot store.Snapshot
 	Keep     bool
 	Reasons  []string // e.g. "last", "hourly", "daily"
 }
@@ -33,8 +35,8 @@ type rule struct {
 }
 
 // ApplyPolicy decides for each snapshot, newest first.
-func ApplyPolicy(snaps []Snapshot, p Policy) []Decision {
-	sorted := append([]Snapshot(nil), snaps...)
+func ApplyPolicy(snaps []store.Snapshot, p Policy) []Decision {
+	sorted := append([]store.Snapshot(nil), snaps...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Seq > sorted[j].Seq })
 	out := make([]Decision, len(sorted))
 	if p.Empty() {
