@@ -10,11 +10,11 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/restore"
-	"github.com/chatsafe/chatsafe/store"
 )
 
 // ProfileInfo reports the in-process profiling run.
@@ -74,9 +74,9 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 		err = fn()
 		return time.Since(start).Seconds(), err
 	}
-	backup := func(name string) (float64, error) {
+	timedBackup := func(name string) (float64, error) {
 		return profiled(name, func() error {
-			if _, err := inst.Store.Backup(ctx, store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
+			if _, err := backup.Run(ctx, inst.Store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
 				return err
 			}
 			_, err := inst.Store.Sync(ctx)
@@ -86,7 +86,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	runtime.MemProfileRate = 64 << 10 // finer than the default, still cheap
 	info := &ProfileInfo{CPUProfile: filepath.Join(out, "backup.pprof"), ChangeProfile: filepath.Join(out, "backup-change.pprof"),
 		RestoreProfile: filepath.Join(out, "restore.pprof"), AllocsProfile: filepath.Join(out, "backup-allocs.pprof")}
-	if info.FirstBackupS, err = backup("backup.pprof"); err != nil {
+	if info.FirstBackupS, err = timedBackup("backup.pprof"); err != nil {
 		return nil, fmt.Errorf("first backup: %w", err)
 	}
 	if _, err := corpus.Writer.SmallChange(ctx, 100, 100); err != nil {
@@ -95,7 +95,7 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	if err := corpus.Writer.Checkpoint(ctx); err != nil {
 		return nil, err
 	}
-	if info.ChangeBackupS, err = backup("backup-change.pprof"); err != nil {
+	if info.ChangeBackupS, err = timedBackup("backup-change.pprof"); err != nil {
 		return nil, fmt.Errorf("backup after a small change: %w", err)
 	}
 	dst := filepath.Join(work, "restored")

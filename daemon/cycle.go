@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/watcher"
@@ -61,7 +62,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	cfg := d.config()
 	d.setScanning(true)
 	start := time.Now()
-	res, err := d.store.Backup(ctx, store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded})
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
 	if err != nil {
 		if ctx.Err() != nil {

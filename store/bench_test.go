@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -55,7 +56,7 @@ func BenchmarkFirstBackup(b *testing.B) {
 		b.StopTimer()
 		r, _ := benchRepo(b)
 		b.StartTimer()
-		if _, err := r.Backup(b.Context(), store.BackupOptions{Source: src}); err != nil {
+		if _, err := backup.Run(b.Context(), r, backup.Options{Source: src}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := r.Sync(b.Context()); err != nil {
@@ -68,7 +69,7 @@ func BenchmarkFirstBackup(b *testing.B) {
 func BenchmarkRestore(b *testing.B) {
 	src, size := benchCorpus(b)
 	r, _ := benchRepo(b)
-	if _, err := r.Backup(b.Context(), store.BackupOptions{Source: src}); err != nil {
+	if _, err := backup.Run(b.Context(), r, backup.Options{Source: src}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := r.Sync(b.Context()); err != nil {

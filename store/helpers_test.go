@@ -15,6 +15,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
@@ -61,9 +62,9 @@ func openRemoteB(t testing.TB, dir string) remotes.Remote {
 }
 
 // backup runs one cycle and uploads it.
-func (e *env) backup() *store.BackupResult {
+func (e *env) backup() *backup.Result {
 	e.t.Helper()
-	res, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src})
+	res, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src})
 	if err != nil {
 		e.t.Fatalf("backup: %v", err)
 	}

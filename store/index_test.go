@@ -8,6 +8,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
@@ -48,14 +49,14 @@ func TestListIndexAndPatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	first, err := r.Backup(ctx, store.BackupOptions{Source: src})
+	first, err := backup.Run(ctx, r, backup.Options{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 40000; i += 997 {
 		db.Exec(`UPDATE m SET body = 'edited' WHERE id = ?`, i)
 	}
-	second, err := r.Backup(ctx, store.BackupOptions{Source: src})
+	second, err := backup.Run(ctx, r, backup.Options{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}

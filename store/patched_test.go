@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/prune"
@@ -51,7 +52,7 @@ func TestPatchedVersions(t *testing.T) {
 		// A new mtime per cycle, so the scanner never trusts the cache.
 		mt := time.Unix(int64(1700000000+cycle*10), 0)
 		os.Chtimes(path, mt, mt)
-		res, err := r.Backup(ctx, store.BackupOptions{Source: src})
+		res, err := backup.Run(ctx, r, backup.Options{Source: src})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
@@ -21,26 +22,26 @@ func TestClockJumpsBack(t *testing.T) {
 	e := newEnv(t)
 	digests := map[string]map[string]string{}
 	var seqs []store.Snapshot
-	backup := func(i int) {
+	cycle := func(i int) {
 		t.Helper()
 		writeFile(t, filepath.Join(e.src, "notes", fmt.Sprintf("n%d.txt", i)), []byte(fmt.Sprintf("note %d", i)))
-		res, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src})
+		res, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src})
 		if err != nil {
 			t.Fatalf("backup %d: %v", i, err)
 		}
 		digests[res.Snapshot.IDString()] = dirDigest(t, e.src, nil)
 		seqs = append(seqs, res.Snapshot)
 	}
-	backup(0)
-	backup(1)
+	cycle(0)
+	cycle(1)
 	// Inside a synctest bubble time.Now is 2000-01-01 UTC: a real backward
 	// jump of the clock the backup reads, for cycles 2 and 3.
 	synctest.Test(t, func(t *testing.T) {
-		backup(2)
+		cycle(2)
 		time.Sleep(time.Hour)
-		backup(3)
+		cycle(3)
 	})
-	backup(4)
+	cycle(4)
 	if _, err := e.r.Sync(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestClockJumpsBack(t *testing.T) {
 		restoreEquals(t, e, s, digests[s.IDString()])
 	}
 	// The next backup follows the newest sequence, not the newest time.
-	backup(5)
+	cycle(5)
 	if seqs[5].Seq <= seqs[4].Seq || e.r.Snapshots()[len(e.r.Snapshots())-1].ID != seqs[5].ID {
 		t.Fatalf("backup after the jump: seq %d after %d", seqs[5].Seq, seqs[4].Seq)
 	}

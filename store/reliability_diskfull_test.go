@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
@@ -52,7 +53,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	db := openChatDB(t, filepath.Join(src, "msgstore.db"))
 	db.insert(0, 500, 100)
 	writeFile(t, filepath.Join(src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff}, randBytes(21, 300<<10)...))
-	first, err := r.Backup(ctx, store.BackupOptions{Source: src})
+	first, err := backup.Run(ctx, r, backup.Options{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	writeFile(t, filepath.Join(src, "Media", "VID-2.mp4"), randBytes(22, 3<<20))
 	db.insert(500, 600, 100)
 	filler := fillUp(t, state, 256<<10)
-	_, err = r.Backup(ctx, store.BackupOptions{Source: src})
+	_, err = backup.Run(ctx, r, backup.Options{Source: src})
 	if err == nil {
 		t.Fatal("backup onto a full disk succeeded")
 	}
@@ -90,7 +91,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Backup(ctx, store.BackupOptions{Source: src})
+	res, err := backup.Run(ctx, r, backup.Options{Source: src})
 	if err != nil {
 		t.Fatalf("backup once space is back: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
@@ -55,7 +56,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 				werr = writeUntil(db.db, 2000, stop)
 			}()
 			for i := range 3 {
-				if _, err := r.Backup(ctx, store.BackupOptions{Source: src}); err != nil {
+				if _, err := backup.Run(ctx, r, backup.Options{Source: src}); err != nil {
 					close(stop)
 					wg.Wait()
 					t.Fatalf("backup %d: %v", i, err)
@@ -72,7 +73,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 				t.Fatal(werr)
 			}
 			writeFile(t, filepath.Join(src, "Media", "IMG-0002.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, randBytes(13, 300<<10)...))
-			res, err := r.Backup(ctx, store.BackupOptions{Source: src})
+			res, err := backup.Run(ctx, r, backup.Options{Source: src})
 			if err != nil {
 				t.Fatal(err)
 			}

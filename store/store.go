@@ -362,3 +362,10 @@ func (r *Store) FindSnapshot(id string) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("%w: %q matches %d snapshots; give more digits", ErrSnapshotNotFound, id, len(found))
 	}
 }
+
+// StateDir is this repository's directory in the state directory ("" with
+// no local state).
+func (r *Store) StateDir() string { return r.dir() }
+
+// Log is the store's logger.
+func (r *Store) Log() *zap.Logger { return r.log }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/restore"
@@ -52,7 +53,7 @@ func TestRoundTripWithLiveWriter(t *testing.T) {
 		}
 	}()
 	before := committed.Load()
-	res, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src})
+	res, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src})
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -264,7 +265,7 @@ func TestSpoolSurvivesUnreachableRemote(t *testing.T) {
 	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("first"))
 	e.backup()
 	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("second"))
-	res, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src})
+	res, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -23,7 +24,7 @@ func TestSyncKeepsDeltaUntilEveryRemoteHasIt(t *testing.T) {
 	second := remotes.Faulty(openRemote(t, secondDir), remotes.FaultOptions{Down: down.Load})
 	e.r.SetTargets([]*store.Target{store.NewTarget("first", e.remote), store.NewTarget("second", second)})
 	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("only copy"))
-	if _, err := e.r.Backup(e.ctx, store.BackupOptions{Source: e.src}); err != nil {
+	if _, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.r.Sync(e.ctx); err == nil {

@@ -8,9 +8,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/store"
 )
 
 func init() {
@@ -40,13 +40,13 @@ and is uploaded by the next backup.`,
 				return err
 			}
 			defer inst.Close()
-			opts := store.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}
+			opts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}
 			var bar *progressbar.ProgressBar
 			if !asJSON && isTerminal(os.Stdout) {
 				bar = progressbar.DefaultBytes(-1, "backing up")
 				opts.Progress = func(files, read int64) { bar.Set64(read) }
 			}
-			res, err := inst.Store.Backup(cmd.Context(), opts)
+			res, err := backup.Run(cmd.Context(), inst.Store, opts)
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(cmd.OutOrStdout())
@@ -99,7 +99,7 @@ type backupResultJSON struct {
 	Warnings   []string     `json:"warnings"`
 }
 
-func backupJSON(res *store.BackupResult, pending int) backupResultJSON {
+func backupJSON(res *backup.Result, pending int) backupResultJSON {
 	out := backupResultJSON{Snapshot: toSnapshotJSON(res.Snapshot), Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes, Pending: pending, Warnings: []string{}}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, w.Path+": "+w.Err.Error())
@@ -107,7 +107,7 @@ func backupJSON(res *store.BackupResult, pending int) backupResultJSON {
 	return out
 }
 
-func printBackup(cmd *cobra.Command, res *store.BackupResult, uploaded int) {
+func printBackup(cmd *cobra.Command, res *backup.Result, uploaded int) {
 	out := cmd.OutOrStdout()
 	s := res.Snapshot
 	if res.Unchanged {
