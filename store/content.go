@@ -80,7 +80,7 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, erro
 	if len(refs) <= inlineChunks {
 		return &fileToken{content: Content{Chunks: refs}}, nil
 	}
-	if prev != nil && prev.content.isList() && len(prev.content.Patches) < maxPatchChain && b.hasAll(prev.content) {
+	if prev != nil && prev.content.isList() && len(prev.content.Patches) < MaxPatchChain && b.hasAll(prev.content) {
 		var diff []patchEntry
 		for i, ref := range refs {
 			if i >= len(prev.refs) || prev.refs[i] != ref {

@@ -61,9 +61,9 @@ const (
 // index blob rather than in its tree entry.
 const indexLists = 8
 
-// maxPatchChain bounds how many patches a file's content may stack on its
+// MaxPatchChain bounds how many patches a file's content may stack on its
 // lists before the next version is written as full lists again.
-const maxPatchChain = 32
+const MaxPatchChain = 32
 
 type compression uint8
 
@@ -345,13 +345,13 @@ func decodeContent(d *decoder) Content {
 	case 2:
 		c.Lists = decodeIDs(d)
 		c.Patches = decodeIDs(d)
-		if len(c.Patches) == 0 || len(c.Patches) > maxPatchChain {
+		if len(c.Patches) == 0 || len(c.Patches) > MaxPatchChain {
 			d.fail("bad patch chain")
 		}
 	case 3:
 		c.Index = d.id()
 		c.Patches = decodeIDs(d)
-		if len(c.Patches) > maxPatchChain {
+		if len(c.Patches) > MaxPatchChain {
 			d.fail("bad patch chain")
 		}
 	default:

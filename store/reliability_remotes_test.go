@@ -3,6 +3,7 @@ package store_test
 import (
 	"database/sql"
 	"fmt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -40,11 +41,11 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 			}
 			defer r.Close()
 
-			db := openChatDB(t, filepath.Join(src, "msgstore.db"))
-			db.insert(0, 2000, 500)
-			writeFile(t, filepath.Join(src, "Media", "IMG-0001.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, randBytes(11, 700<<10)...))
-			writeFile(t, filepath.Join(src, "Media", "Voice Notes", "PTT-0001.opus"), randBytes(12, 90<<10))
-			writeFile(t, filepath.Join(src, "wallpaper.txt"), []byte(strings.Repeat("blue ", 4000)))
+			db := storetest.OpenChatDB(t, filepath.Join(src, "msgstore.db"))
+			db.Insert(0, 2000, 500)
+			storetest.WriteFile(t, filepath.Join(src, "Media", "IMG-0001.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, storetest.RandBytes(11, 700<<10)...))
+			storetest.WriteFile(t, filepath.Join(src, "Media", "Voice Notes", "PTT-0001.opus"), storetest.RandBytes(12, 90<<10))
+			storetest.WriteFile(t, filepath.Join(src, "wallpaper.txt"), []byte(strings.Repeat("blue ", 4000)))
 
 			// The app keeps committing while the backups run.
 			stop := make(chan struct{})
@@ -53,7 +54,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				werr = writeUntil(db.db, 2000, stop)
+				werr = writeUntil(db.DB, 2000, stop)
 			}()
 			for i := range 3 {
 				if _, err := backup.Run(ctx, r, backup.Options{Source: src}); err != nil {
@@ -72,7 +73,7 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 			if werr != nil {
 				t.Fatal(werr)
 			}
-			writeFile(t, filepath.Join(src, "Media", "IMG-0002.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, randBytes(13, 300<<10)...))
+			storetest.WriteFile(t, filepath.Join(src, "Media", "IMG-0002.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, storetest.RandBytes(13, 300<<10)...))
 			res, err := backup.Run(ctx, r, backup.Options{Source: src})
 			if err != nil {
 				t.Fatal(err)
@@ -101,11 +102,11 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 				t.Fatal(err)
 			}
 			skipDB := func(rel string) bool { return strings.HasPrefix(rel, "msgstore.db") }
-			want, got := dirDigest(t, src, skipDB), dirDigest(t, dst, skipDB)
+			want, got := storetest.DirDigest(t, src, skipDB), storetest.DirDigest(t, dst, skipDB)
 			if fmt.Sprint(want) != fmt.Sprint(got) {
 				t.Fatalf("restored tree differs:\n got %v\nwant %v", got, want)
 			}
-			if w, g := tableRows(t, filepath.Join(src, "msgstore.db")), tableRows(t, filepath.Join(dst, "msgstore.db")); w != g || !strings.Contains(w, messageBody(1999)) {
+			if w, g := storetest.TableRows(t, filepath.Join(src, "msgstore.db")), storetest.TableRows(t, filepath.Join(dst, "msgstore.db")); w != g || !strings.Contains(w, storetest.MessageBody(1999)) {
 				t.Fatalf("restored database differs: %d bytes of rows, want %d", len(g), len(w))
 			}
 		})
@@ -132,37 +133,8 @@ func writeUntil(db *sql.DB, next int, stop <-chan struct{}) error {
 		default:
 		}
 		if _, err := db.Exec(`INSERT INTO messages(id, chat, sender, body, ts) VALUES(?,?,?,?,?)`,
-			next, next%37, "+447700900001", messageBody(next), 1700000000+next); err != nil {
+			next, next%37, "+447700900001", storetest.MessageBody(next), 1700000000+next); err != nil {
 			return fmt.Errorf("writer: %w", err)
 		}
 	}
-}
-
-// tableRows renders every message of the database at path, in id order,
-// through a read-only connection (which sees the -wal of a live one).
-func tableRows(t *testing.T, path string) string {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id, chat, sender, body, ts FROM messages ORDER BY id`)
-	if err != nil {
-		t.Fatalf("reading %s: %v", path, err)
-	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var id, chat, ts int64
-		var sender, body string
-		if err := rows.Scan(&id, &chat, &sender, &body, &ts); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%d|%d|%s|%s|%d\n", id, chat, sender, body, ts)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

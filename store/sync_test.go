@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -17,47 +18,47 @@ import (
 // second could ever get (the spool is where the back-fill reads from until
 // the second remote is reachable).
 func TestSyncKeepsDeltaUntilEveryRemoteHasIt(t *testing.T) {
-	e := newEnv(t)
+	e := storetest.NewEnv(t)
 	secondDir := t.TempDir()
 	var down atomic.Bool
 	down.Store(true)
-	second := remotes.Faulty(openRemote(t, secondDir), remotes.FaultOptions{Down: down.Load})
-	e.r.SetTargets([]*store.Target{store.NewTarget("first", e.remote), store.NewTarget("second", second)})
-	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("only copy"))
-	if _, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src}); err != nil {
+	second := remotes.Faulty(storetest.OpenRemote(t, secondDir), remotes.FaultOptions{Down: down.Load})
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("only copy"))
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.r.Sync(e.ctx); err == nil {
+	if _, err := e.Store.Sync(e.Ctx); err == nil {
 		t.Fatal("sync succeeded though the second remote is down")
 	}
-	onFirst, onSecond := len(deltaFiles(t, e.remoteDir)), len(deltaFiles(t, secondDir))
+	onFirst, onSecond := len(storetest.DeltaFiles(t, e.RemoteDir)), len(storetest.DeltaFiles(t, secondDir))
 	if onFirst != 1 {
 		t.Fatalf("%d deltas on the first remote, want 1", onFirst)
 	}
 	if onSecond != 0 {
 		t.Fatalf("%d deltas on the remote that is down", onSecond)
 	}
-	if len(e.r.Pending()) != 1 {
+	if len(e.Store.Pending()) != 1 {
 		t.Fatal("the delta left the spool though the second remote does not hold it")
 	}
 
 	// The second remote is back: it gets the config and the delta, and
 	// only then does the delta leave the spool.
 	down.Store(false)
-	n, err := e.r.Sync(e.ctx)
+	n, err := e.Store.Sync(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || len(e.r.Pending()) != 0 || len(deltaFiles(t, secondDir)) != 1 {
-		t.Fatalf("after the second remote is back: %d released, %d pending, %d on the second remote", n, len(e.r.Pending()), len(deltaFiles(t, secondDir)))
+	if n != 1 || len(e.Store.Pending()) != 0 || len(storetest.DeltaFiles(t, secondDir)) != 1 {
+		t.Fatalf("after the second remote is back: %d released, %d pending, %d on the second remote", n, len(e.Store.Pending()), len(storetest.DeltaFiles(t, secondDir)))
 	}
-	r2, err := store.Open(e.ctx, openRemote(t, secondDir), e.key, store.Options{})
+	r2, err := store.Open(e.Ctx, storetest.OpenRemote(t, secondDir), e.Key, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r2.Close()
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := restore.Run(e.ctx, r2, restore.Options{Target: dst}); err != nil {
+	if _, err := restore.Run(e.Ctx, r2, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "only copy" {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,15 +14,15 @@ import (
 
 // threeDeltas makes a repository with three deltas and returns their
 // paths on the remote, oldest first.
-func threeDeltas(t *testing.T) (*env, []string) {
-	e := newEnv(t)
-	writeFile(t, filepath.Join(e.src, "a.txt"), []byte(strings.Repeat("first version ", 1000)))
-	e.backup()
-	writeFile(t, filepath.Join(e.src, "b.bin"), randBytes(5, 300<<10))
-	e.backup()
-	writeFile(t, filepath.Join(e.src, "c.txt"), []byte("third"))
-	e.backup()
-	d := deltaFiles(t, e.remoteDir)
+func threeDeltas(t *testing.T) (*storetest.Env, []string) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte(strings.Repeat("first version ", 1000)))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.bin"), storetest.RandBytes(5, 300<<10))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "c.txt"), []byte("third"))
+	e.Backup()
+	d := storetest.DeltaFiles(t, e.RemoteDir)
 	if len(d) != 3 {
 		t.Fatalf("want 3 deltas, have %v", d)
 	}
@@ -40,8 +41,8 @@ func wantIntegrity(t *testing.T, err error, object string) {
 	}
 }
 
-func rel(t *testing.T, e *env, p string) string {
-	r, err := filepath.Rel(e.remoteDir, p)
+func rel(t *testing.T, e *storetest.Env, p string) string {
+	r, err := filepath.Rel(e.RemoteDir, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestTamperFlippedBlobByte(t *testing.T) {
 	e, d := threeDeltas(t)
 	// Byte 100 of the second delta lies in b.bin's first chunk.
 	flipByte(t, d[1], 100)
-	dst, err := e.restoreFresh("")
+	dst, err := e.RestoreFresh("")
 	wantIntegrity(t, err, rel(t, e, d[1]))
 	if _, err := os.Stat(filepath.Join(dst, "b.bin")); !os.IsNotExist(err) {
 		t.Fatalf("a damaged file was restored: %v", err)
@@ -77,21 +78,21 @@ func TestTamperFlippedBlobByte(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", leftovers)
 	}
 	// The structure is intact, every byte is not.
-	r, err := e.openFresh(e.key)
+	r, err := e.OpenFresh(e.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := check.Run(e.ctx, r, check.Options{}); err != nil {
+	if _, err := check.Run(e.Ctx, r, check.Options{}); err != nil {
 		t.Fatalf("structure check: %v", err)
 	}
-	_, err = check.Run(e.ctx, r, check.Options{ReadData: true})
+	_, err = check.Run(e.Ctx, r, check.Options{ReadData: true})
 	wantIntegrity(t, err, rel(t, e, d[1]))
 }
 
 func TestTamperFlippedTrailerByte(t *testing.T) {
 	e, d := threeDeltas(t)
 	flipByte(t, d[2], -20)
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, d[2]))
 }
 
@@ -101,12 +102,12 @@ func TestTamperTruncated(t *testing.T) {
 	if err := os.Truncate(d[1], fi.Size()-1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, d[1]))
 	if err := os.Truncate(d[1], fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.openFresh(e.key)
+	_, err = e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, d[1]))
 }
 
@@ -118,7 +119,7 @@ func TestTamperSwapped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	if !errors.Is(err, store.ErrIntegrity) {
 		t.Fatalf("swapped deltas: %v", err)
 	}
@@ -130,24 +131,24 @@ func TestTamperForeignObject(t *testing.T) {
 	_ = other
 	// The other repository's newest delta, renamed to look like our next one.
 	base := filepath.Base(d[2])
-	next := filepath.Join(e.remoteDir, "deltas", "0000000000000004"+base[16:])
+	next := filepath.Join(e.RemoteDir, "deltas", "0000000000000004"+base[16:])
 	b, _ := os.ReadFile(od[2])
 	if err := os.WriteFile(next, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, next))
 	// Under its own name it is not part of our history, and is ignored.
 	os.Remove(next)
-	own := filepath.Join(e.remoteDir, "deltas", filepath.Base(od[0]))
+	own := filepath.Join(e.RemoteDir, "deltas", filepath.Base(od[0]))
 	if err := os.WriteFile(own, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.openFresh(e.key)
+	r, err := e.OpenFresh(e.Key)
 	if err != nil {
 		t.Fatalf("an unlisted foreign delta broke the repository: %v", err)
 	}
-	res, err := check.Run(e.ctx, r, check.Options{ReadData: true})
+	res, err := check.Run(e.Ctx, r, check.Options{ReadData: true})
 	if err != nil || len(res.Garbage) != 1 {
 		t.Fatalf("check: %v, garbage %v", err, res.Garbage)
 	}
@@ -159,8 +160,8 @@ func TestTamperNewestDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This device saw sequence 3: a rollback.
-	e.r.Close()
-	_, err := store.Open(e.ctx, e.remote, e.key, store.Options{StateDir: e.state})
+	e.Store.Close()
+	_, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
 	if !errors.Is(err, store.ErrRollback) {
 		t.Fatalf("newest delta deleted: %v, want ErrRollback", err)
 	}
@@ -171,7 +172,7 @@ func TestTamperMiddleDeleted(t *testing.T) {
 	if err := os.Remove(d[1]); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, d[1]))
 }
 
@@ -180,32 +181,32 @@ func TestTamperOldDeltaReplayed(t *testing.T) {
 	// Delta 1 put back as sequence 4 under its own id.
 	b, _ := os.ReadFile(d[0])
 	base := filepath.Base(d[0])
-	replay := filepath.Join(e.remoteDir, "deltas", "0000000000000004"+base[16:])
+	replay := filepath.Join(e.RemoteDir, "deltas", "0000000000000004"+base[16:])
 	if err := os.WriteFile(replay, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.openFresh(e.key)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, rel(t, e, replay))
 }
 
 func TestTamperConfig(t *testing.T) {
 	e, _ := threeDeltas(t)
-	flipByte(t, filepath.Join(e.remoteDir, "config"), -3)
-	_, err := e.openFresh(e.key)
+	flipByte(t, filepath.Join(e.RemoteDir, "config"), -3)
+	_, err := e.OpenFresh(e.Key)
 	wantIntegrity(t, err, "config")
 }
 
 func TestDamagedLocalStateIsRebuilt(t *testing.T) {
 	e, _ := threeDeltas(t)
-	e.r.Close()
+	e.Store.Close()
 	// Corrupt every cached trailer and the state file.
-	filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+	filepath.Walk(e.State, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() && (strings.Contains(p, "trailers") || filepath.Base(p) == "state.json") {
 			os.WriteFile(p, []byte("garbage"), 0o600)
 		}
 		return nil
 	})
-	r, err := store.Open(e.ctx, e.remote, e.key, store.Options{StateDir: e.state})
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
 	if err != nil {
 		t.Fatalf("damaged local state: %v", err)
 	}

@@ -1,8 +1,9 @@
-package store_test
+package backup_test
 
 import (
 	"errors"
 	"fmt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,14 +46,14 @@ func TestSpoolDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := store.Init(ctx, openRemote(t, remoteDir), key, store.Options{StateDir: state})
+	r, err := store.Init(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	db := openChatDB(t, filepath.Join(src, "msgstore.db"))
-	db.insert(0, 500, 100)
-	writeFile(t, filepath.Join(src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff}, randBytes(21, 300<<10)...))
+	db := storetest.OpenChatDB(t, filepath.Join(src, "msgstore.db"))
+	db.Insert(0, 500, 100)
+	storetest.WriteFile(t, filepath.Join(src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff}, storetest.RandBytes(21, 300<<10)...))
 	first, err := backup.Run(ctx, r, backup.Options{Source: src})
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +63,8 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 
 	// A 3 MB video arrives; the disk has 256 KiB left.
-	writeFile(t, filepath.Join(src, "Media", "VID-2.mp4"), randBytes(22, 3<<20))
-	db.insert(500, 600, 100)
+	storetest.WriteFile(t, filepath.Join(src, "Media", "VID-2.mp4"), storetest.RandBytes(22, 3<<20))
+	db.Insert(500, 600, 100)
 	filler := fillUp(t, state, 256<<10)
 	_, err = backup.Run(ctx, r, backup.Options{Source: src})
 	if err == nil {
@@ -101,7 +102,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	if res.Snapshot.Seq != first.Snapshot.Seq+1 {
 		t.Fatalf("snapshot seq %d after the failure, want %d", res.Snapshot.Seq, first.Snapshot.Seq+1)
 	}
-	fresh, err := store.Open(ctx, openRemote(t, remoteDir), key, store.Options{})
+	fresh, err := store.Open(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +115,10 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	skipDB := func(rel string) bool { return strings.HasPrefix(rel, "msgstore.db") }
-	if w, g := fmt.Sprint(dirDigest(t, src, skipDB)), fmt.Sprint(dirDigest(t, dst, skipDB)); w != g {
+	if w, g := fmt.Sprint(storetest.DirDigest(t, src, skipDB)), fmt.Sprint(storetest.DirDigest(t, dst, skipDB)); w != g {
 		t.Fatalf("restore differs:\n got %s\nwant %s", g, w)
 	}
-	if w, g := tableRows(t, filepath.Join(src, "msgstore.db")), tableRows(t, filepath.Join(dst, "msgstore.db")); w != g {
+	if w, g := storetest.TableRows(t, filepath.Join(src, "msgstore.db")), storetest.TableRows(t, filepath.Join(dst, "msgstore.db")); w != g {
 		t.Fatal("restored database differs")
 	}
 }

@@ -1,7 +1,8 @@
-package store_test
+package prune_test
 
 import (
 	"fmt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"path/filepath"
 	"testing"
 	"testing/synctest"
@@ -19,17 +20,17 @@ import (
 // restore "latest" gives it, retention keeps by sequence, and prune and
 // restore work on every kept snapshot.
 func TestClockJumpsBack(t *testing.T) {
-	e := newEnv(t)
+	e := storetest.NewEnv(t)
 	digests := map[string]map[string]string{}
 	var seqs []store.Snapshot
 	cycle := func(i int) {
 		t.Helper()
-		writeFile(t, filepath.Join(e.src, "notes", fmt.Sprintf("n%d.txt", i)), []byte(fmt.Sprintf("note %d", i)))
-		res, err := backup.Run(e.ctx, e.r, backup.Options{Source: e.src})
+		storetest.WriteFile(t, filepath.Join(e.Src, "notes", fmt.Sprintf("n%d.txt", i)), []byte(fmt.Sprintf("note %d", i)))
+		res, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src})
 		if err != nil {
 			t.Fatalf("backup %d: %v", i, err)
 		}
-		digests[res.Snapshot.IDString()] = dirDigest(t, e.src, nil)
+		digests[res.Snapshot.IDString()] = storetest.DirDigest(t, e.Src, nil)
 		seqs = append(seqs, res.Snapshot)
 	}
 	cycle(0)
@@ -42,25 +43,25 @@ func TestClockJumpsBack(t *testing.T) {
 		cycle(3)
 	})
 	cycle(4)
-	if _, err := e.r.Sync(e.ctx); err != nil {
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if y := seqs[2].Time.Year(); y != 2000 || !seqs[3].Time.After(seqs[2].Time) || !seqs[2].Time.Before(seqs[1].Time) {
 		t.Fatalf("the clock did not jump back: snapshot times %v", times(seqs))
 	}
 
-	snaps := e.r.Snapshots()
+	snaps := e.Store.Snapshots()
 	for i, s := range snaps {
 		if s.ID != seqs[i].ID || (i > 0 && s.Seq <= snaps[i-1].Seq) {
 			t.Fatalf("snapshots not in commit order: %v", times(snaps))
 		}
 	}
 	// Latest is the last committed, although another has a later time.
-	dst, err := e.restoreFresh("latest")
+	dst, err := e.RestoreFresh("latest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(dirDigest(t, dst, nil)), fmt.Sprint(digests[seqs[4].IDString()]); got != want {
+	if got, want := fmt.Sprint(storetest.DirDigest(t, dst, nil)), fmt.Sprint(digests[seqs[4].IDString()]); got != want {
 		t.Fatalf("restore latest gave another snapshot:\n got %s\nwant %s", got, want)
 	}
 
@@ -69,7 +70,7 @@ func TestClockJumpsBack(t *testing.T) {
 	expect := func(p prune.Policy, want ...int) {
 		t.Helper()
 		var kept []int
-		for _, d := range prune.ApplyPolicy(e.r.Snapshots(), p) {
+		for _, d := range prune.ApplyPolicy(e.Store.Snapshots(), p) {
 			if d.Keep {
 				for i, s := range seqs {
 					if s.ID == d.Snapshot.ID {
@@ -84,24 +85,24 @@ func TestClockJumpsBack(t *testing.T) {
 	}
 	expect(prune.Policy{KeepLast: 3}, 4, 3, 2)
 	expect(prune.Policy{KeepLast: 1, KeepHourly: 2}, 4, 3)
-	decisions := prune.ApplyPolicy(e.r.Snapshots(), prune.Policy{KeepLast: 1})
+	decisions := prune.ApplyPolicy(e.Store.Snapshots(), prune.Policy{KeepLast: 1})
 	if decisions[0].Snapshot.ID != seqs[4].ID || !decisions[0].Keep {
 		t.Fatalf("the newest snapshot is not first and kept: %+v", decisions[0])
 	}
 
-	res, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
+	res, err := prune.Run(e.Ctx, e.Store, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Forgotten != 2 {
 		t.Fatalf("prune forgot %d snapshots, want 2", res.Forgotten)
 	}
-	r, err := e.openFresh(e.key)
+	r, err := e.OpenFresh(e.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := check.Run(e.ctx, r, check.Options{ReadData: true}); err != nil {
+	if _, err := check.Run(e.Ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check after prune: %v", err)
 	}
 	after := r.Snapshots()
@@ -116,7 +117,7 @@ func TestClockJumpsBack(t *testing.T) {
 	}
 	// The next backup follows the newest sequence, not the newest time.
 	cycle(5)
-	if seqs[5].Seq <= seqs[4].Seq || e.r.Snapshots()[len(e.r.Snapshots())-1].ID != seqs[5].ID {
+	if seqs[5].Seq <= seqs[4].Seq || e.Store.Snapshots()[len(e.Store.Snapshots())-1].ID != seqs[5].ID {
 		t.Fatalf("backup after the jump: seq %d after %d", seqs[5].Seq, seqs[4].Seq)
 	}
 }

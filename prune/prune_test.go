@@ -1,8 +1,9 @@
-package store_test
+package prune_test
 
 import (
 	"errors"
 	"fmt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,49 +17,49 @@ import (
 
 // fortyCycles backs up 40 small changes, deleting a few media files on the
 // way, and returns the snapshots' source digests by id.
-func fortyCycles(t *testing.T, e *env) map[string]map[string]string {
+func fortyCycles(t *testing.T, e *storetest.Env) map[string]map[string]string {
 	t.Helper()
-	db := openChatDB(t, filepath.Join(e.src, "msgstore.db"))
-	db.insert(0, 2000, 500)
+	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
+	db.Insert(0, 2000, 500)
 	for i := 0; i < 6; i++ {
-		writeFile(t, filepath.Join(e.src, "Media", fmt.Sprintf("IMG-%d.jpg", i)), append([]byte{0xff, 0xd8, 0xff}, randBytes(uint64(100+i), 200<<10)...))
+		storetest.WriteFile(t, filepath.Join(e.Src, "Media", fmt.Sprintf("IMG-%d.jpg", i)), append([]byte{0xff, 0xd8, 0xff}, storetest.RandBytes(uint64(100+i), 200<<10)...))
 	}
 	digests := map[string]map[string]string{}
 	for c := 0; c < 40; c++ {
-		db.insert(2000+c*10, 2010+c*10, 10)
-		if _, err := db.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		db.Insert(2000+c*10, 2010+c*10, 10)
+		if _, err := db.DB.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(e.src, "notes", fmt.Sprintf("n%d.txt", c)), []byte(fmt.Sprintf("note %d", c)))
+		storetest.WriteFile(t, filepath.Join(e.Src, "notes", fmt.Sprintf("n%d.txt", c)), []byte(fmt.Sprintf("note %d", c)))
 		if c == 10 || c == 20 {
 			// Media deleted from the chat (kept snapshots will no longer hold them).
 			for _, i := range []int{c / 10 * 2, c/10*2 + 1} {
-				if err := os.Remove(filepath.Join(e.src, "Media", fmt.Sprintf("IMG-%d.jpg", i))); err != nil {
+				if err := os.Remove(filepath.Join(e.Src, "Media", fmt.Sprintf("IMG-%d.jpg", i))); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		// Scattered edits too, so database versions are stored as patches.
-		if _, err := db.db.Exec("UPDATE messages SET body = body || '!' WHERE id % 97 = ?", c); err != nil {
+		if _, err := db.DB.Exec("UPDATE messages SET body = body || '!' WHERE id % 97 = ?", c); err != nil {
 			t.Fatal(err)
 		}
-		res := e.backup()
-		d := dirDigest(t, e.src, nil)
-		d["__db"] = dbDigest(t, filepath.Join(e.src, "msgstore.db"))
+		res := e.Backup()
+		d := storetest.DirDigest(t, e.Src, nil)
+		d["__db"] = storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 		digests[res.Snapshot.IDString()] = d
 	}
 	return digests
 }
 
-func restoreEquals(t *testing.T, e *env, snap store.Snapshot, want map[string]string) {
+func restoreEquals(t *testing.T, e *storetest.Env, snap store.Snapshot, want map[string]string) {
 	t.Helper()
-	dst, err := e.restoreFresh(snap.IDString())
+	dst, err := e.RestoreFresh(snap.IDString())
 	if err != nil {
 		t.Fatalf("restore %s: %v", snap.ShortID(), err)
 	}
-	got := dirDigest(t, dst, nil)
+	got := storetest.DirDigest(t, dst, nil)
 	if _, ok := want["__db"]; ok {
-		got["__db"] = dbDigest(t, filepath.Join(dst, "msgstore.db"))
+		got["__db"] = storetest.DBDigest(t, filepath.Join(dst, "msgstore.db"))
 	}
 	for k, v := range want {
 		// WAL/SHM companions are never stored; the database file differs
@@ -73,17 +74,17 @@ func restoreEquals(t *testing.T, e *env, snap store.Snapshot, want map[string]st
 }
 
 func TestPruneFortyCycles(t *testing.T) {
-	e := newEnv(t)
+	e := storetest.NewEnv(t)
 	digests := fortyCycles(t, e)
-	before := len(deltaFiles(t, e.remoteDir))
-	sizeBefore := remoteSize(t, e.remoteDir)
-	res, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
+	before := len(storetest.DeltaFiles(t, e.RemoteDir))
+	sizeBefore := storetest.RemoteSize(t, e.RemoteDir)
+	res, err := prune.Run(e.Ctx, e.Store, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects := len(deltaFiles(t, e.remoteDir)) + 1 // + config
+	objects := len(storetest.DeltaFiles(t, e.RemoteDir)) + 1 // + config
 	t.Logf("prune: %d deltas before, %d objects after; forgot %d, rewrote %d, wrote %d, deleted %d; %d -> %d bytes",
-		before, objects, res.Forgotten, res.Rewritten, res.Written, res.Deleted, sizeBefore, remoteSize(t, e.remoteDir))
+		before, objects, res.Forgotten, res.Rewritten, res.Written, res.Deleted, sizeBefore, storetest.RemoteSize(t, e.RemoteDir))
 	if before != 40 || objects > 16 {
 		t.Fatalf("%d deltas before, %d objects after prune; want 40 and at most 16", before, objects)
 	}
@@ -91,14 +92,14 @@ func TestPruneFortyCycles(t *testing.T) {
 		t.Fatalf("forgot %d snapshots, want 37", res.Forgotten)
 	}
 	// Deleted media are gone: the remote shrank by at least their size.
-	if shrink := sizeBefore - remoteSize(t, e.remoteDir); shrink < 4*200<<10 {
+	if shrink := sizeBefore - storetest.RemoteSize(t, e.RemoteDir); shrink < 4*200<<10 {
 		t.Fatalf("remote shrank by %d bytes; the 4 deleted media files were 800 KiB", shrink)
 	}
-	r, err := e.openFresh(e.key)
+	r, err := e.OpenFresh(e.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := check.Run(e.ctx, r, check.Options{ReadData: true}); err != nil {
+	if _, err := check.Run(e.Ctx, r, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check after prune: %v", err)
 	}
 	snaps := r.Snapshots()
@@ -108,9 +109,9 @@ func TestPruneFortyCycles(t *testing.T) {
 	restoreEquals(t, e, snaps[2], digests[snaps[2].IDString()])
 	restoreEquals(t, e, snaps[0], digests[snaps[0].IDString()])
 	// Backups go on after a prune, and a second prune is a no-op.
-	writeFile(t, filepath.Join(e.src, "after.txt"), []byte("after prune"))
-	e.backup()
-	if _, err := check.Run(e.ctx, e.r, check.Options{ReadData: true}); err != nil {
+	storetest.WriteFile(t, filepath.Join(e.Src, "after.txt"), []byte("after prune"))
+	e.Backup()
+	if _, err := check.Run(e.Ctx, e.Store, check.Options{ReadData: true}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -118,7 +119,7 @@ func TestPruneFortyCycles(t *testing.T) {
 func TestPruneCrashPoints(t *testing.T) {
 	for _, point := range []string{"prune:written", "prune:uploaded", "prune:deleted-one"} {
 		t.Run(point, func(t *testing.T) {
-			e := newEnv(t)
+			e := storetest.NewEnv(t)
 			digests := fortyCycles(t, e)
 			crash := errors.New("simulated crash at " + point)
 			faults.Hook = func(p string) error {
@@ -127,34 +128,34 @@ func TestPruneCrashPoints(t *testing.T) {
 				}
 				return nil
 			}
-			_, err := prune.Run(e.ctx, e.r, prune.Options{Policy: prune.Policy{KeepLast: 3}})
+			_, err := prune.Run(e.Ctx, e.Store, prune.Options{Policy: prune.Policy{KeepLast: 3}})
 			faults.Hook = nil
 			if !errors.Is(err, crash) {
 				t.Fatalf("prune: %v, want the simulated crash", err)
 			}
 			// After the "crash": the remote as it is must check and restore.
-			e.r.Close()
-			r, err := store.Open(e.ctx, e.remote, e.key, store.Options{StateDir: e.state})
+			e.Store.Close()
+			r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
 			if err != nil {
 				t.Fatalf("open after crash: %v", err)
 			}
 			defer r.Close()
-			e.r = r
+			e.Store = r
 			snaps := r.Snapshots()
 			newest := snaps[len(snaps)-1]
 			restoreEquals(t, e, newest, digests[newest.IDString()])
 			// The next run (it also uploads whatever the crash left in the spool) completes.
-			if _, err := prune.Run(e.ctx, r, prune.Options{Policy: prune.Policy{KeepLast: 3}}); err != nil {
+			if _, err := prune.Run(e.Ctx, r, prune.Options{Policy: prune.Policy{KeepLast: 3}}); err != nil {
 				t.Fatalf("prune after crash: %v", err)
 			}
-			fresh, err := e.openFresh(e.key)
+			fresh, err := e.OpenFresh(e.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := check.Run(e.ctx, fresh, check.Options{ReadData: true}); err != nil {
+			if _, err := check.Run(e.Ctx, fresh, check.Options{ReadData: true}); err != nil {
 				t.Fatalf("check: %v", err)
 			}
-			if n := len(deltaFiles(t, e.remoteDir)) + 1; n > 16 {
+			if n := len(storetest.DeltaFiles(t, e.RemoteDir)) + 1; n > 16 {
 				t.Fatalf("%d objects after the second prune", n)
 			}
 			for _, s := range fresh.Snapshots() {

@@ -1,4 +1,4 @@
-package store_test
+package prune_test
 
 import (
 	"testing"
