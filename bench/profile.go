@@ -31,7 +31,7 @@ type ProfileInfo struct {
 }
 
 // profileBackup runs chatsafe's backup in this process, the way `chatsafe
-// backup` does (instance.Open, Store.Backup, Sync), into a fresh
+// backup` does (instance.Open, backup.Run, Store.Sync), into a fresh
 // repository under work, with the CPU profiler on: first the whole
 // corpus (OUT/backup.pprof), then a small change after a checkpoint
 // (OUT/backup-change.pprof), then a restore of the result

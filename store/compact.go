@@ -89,18 +89,11 @@ func (r *Store) Compact(ctx context.Context, plan []string, used map[crypt.ID]st
 	return res, r.compact(ctx, deltas, used, keep, res)
 }
 
-// compact writes the live blobs of the planned deltas, and the kept
-// snapshot records they carry, into new deltas in the spool and makes the
-// last one the head. Intermediate deltas (past the size cap) still list
-// the old deltas as live, so a crash between them loses nothing.
-func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]struct{}, keep map[[16]byte]bool, res *CompactResult) error {
-	rewrite := map[*delta]bool{}
-	for _, d := range plan {
-		rewrite[d] = true
-	}
+// snapshotRecords splits the snapshot records for a compaction: the kept
+// ones in rewritten deltas are carried into the new head; the forgotten
+// ones in deltas that stay are listed as forgotten.
+func (r *Store) snapshotRecords(rewrite map[*delta]bool, keep map[[16]byte]bool) (carried []Snapshot, forgotten [][16]byte) {
 	r.mu.RLock()
-	var carried []Snapshot
-	var forgotten [][16]byte
 	for _, d := range r.deltas {
 		for _, s := range d.trailer.Snapshots {
 			switch {
@@ -114,6 +107,19 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 	r.mu.RUnlock()
 	sort.Slice(carried, func(i, j int) bool { return carried[i].Seq < carried[j].Seq })
 	sort.Slice(forgotten, func(i, j int) bool { return string(forgotten[i][:]) < string(forgotten[j][:]) })
+	return carried, forgotten
+}
+
+// compact writes the live blobs of the planned deltas, and the kept
+// snapshot records they carry, into new deltas in the spool and makes the
+// last one the head. Intermediate deltas (past the size cap) still list
+// the old deltas as live, so a crash between them loses nothing.
+func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]struct{}, keep map[[16]byte]bool, res *CompactResult) error {
+	rewrite := map[*delta]bool{}
+	for _, d := range plan {
+		rewrite[d] = true
+	}
+	carried, forgotten := r.snapshotRecords(rewrite, keep)
 
 	var w *deltaWriter
 	var written []*delta

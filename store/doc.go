@@ -1,9 +1,15 @@
-// Package store owns the encrypted delta repository on a remote: keyed blob
-// ids, delta objects (new blobs plus a sealed trailer), the snapshot chain,
-// the local spool of deltas waiting for upload, restore and check.
+// Package store owns the encrypted delta repository on a remote and is the
+// only package that knows its format (docs/format.md accounts for every
+// byte): the config object and its key check, keyed blob ids, the entry
+// kinds, trees, contents, chunk lists and patches, delta objects (new
+// blobs plus a sealed trailer) and how they are written (Writer), the
+// index, the head and chain verification, range reads, the local state
+// (spool, cached trailers, newest sequence seen, the state lock), and the
+// one path that moves deltas to the remotes (Sync, SyncTarget).
 //
-// It is the only package that knows the on-remote layout; docs/format.md
-// accounts for every byte of it.
+// The packages above it each see a narrow part of its API: backup writes
+// through a Writer, restore reads trees and blobs, check walks and
+// verifies, prune compacts and deletes.
 //
 // Objects on a remote:
 //

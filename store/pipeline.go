@@ -11,7 +11,7 @@ import (
 // scanner goes on reading and hashing. Workers append finished blobs to
 // the delta writer under its lock, in completion order: a delta's index
 // records where each blob landed, so order does not matter. The pipeline
-// is owned by one backupRun, which starts it, drains it before a delta is
+// is owned by one Writer, which starts it, drains it before a delta is
 // finished, and stops it.
 type sealPipeline struct {
 	jobs    chan sealJob

@@ -172,17 +172,20 @@ func (r *Store) dir() string {
 func (r *Store) spoolDir() string { return filepath.Join(r.dir(), "spool") }
 
 // load reads the head and every live delta's trailer and builds the index.
-func (r *Store) load(ctx context.Context) error {
+// candidate is a delta object found on the remote or in the spool.
+type candidate struct {
+	seq       uint64
+	id        [16]byte
+	size      int64
+	onRemote  bool
+	spoolPath string
+}
+
+// candidates lists the delta objects on the remote and in the spool, by name.
+func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
-		return fmt.Errorf("listing %s: %w", r.remote, err)
-	}
-	type candidate struct {
-		seq       uint64
-		id        [16]byte
-		size      int64
-		onRemote  bool
-		spoolPath string
+		return nil, fmt.Errorf("listing %s: %w", r.remote, err)
 	}
 	cands := map[string]*candidate{}
 	for _, o := range objs {
@@ -201,6 +204,14 @@ func (r *Store) load(ctx context.Context) error {
 			cands[deltaDir+"/"+filepath.Base(sp.path)] = c
 		}
 		c.spoolPath = sp.path
+	}
+	return cands, nil
+}
+
+func (r *Store) load(ctx context.Context) error {
+	cands, err := r.candidates(ctx)
+	if err != nil {
+		return err
 	}
 	r.deltas = map[[16]byte]*delta{}
 	r.index = map[crypt.ID]blobLoc{}
