@@ -92,19 +92,25 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func runBench(ctx context.Context, o options) (err error) {
+// benchRun is one run of the bench: the corpus, the tools under test and
+// what they measured so far. Each phase is a method, in the order run.
+type benchRun struct {
+	o        options
+	work     string
+	src      string
+	corpus   *Corpus
+	res      *Results
+	tools    []tool
+	runs     []*ToolResult
+	listings []listing // each tool's repository after its last backup
+}
+
+func runBench(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("creating the output directory: %w", err)
 	}
-	work := o.work
-	if work == "" {
-		if work, err = os.MkdirTemp("", "chatsafe-bench-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(work, 0o700); err != nil {
-		return err
-	}
-	if work, err = filepath.Abs(work); err != nil {
+	work, err := scratchDir(o.work)
+	if err != nil {
 		return err
 	}
 	if !o.keep {
@@ -112,49 +118,108 @@ func runBench(ctx context.Context, o options) (err error) {
 	} else {
 		logf("scratch directory kept at %s", work)
 	}
-
-	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}
-
-	bin := o.chatsafeBin
-	if bin == "" && slices.Contains(o.tools, "chatsafe") {
-		bin = filepath.Join(work, "bin", "chatsafe")
-		logf("building chatsafe (go build -o %s ./cmd/chatsafe)", bin)
-		if _, err := run(ctx, command{name: "go", args: []string{"build", "-o", bin, "./cmd/chatsafe"}}); err != nil {
-			return fmt.Errorf("building chatsafe (run the bench from the module root, or pass --chatsafe BIN): %w", err)
-		}
+	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}}
+	bin, err := b.chatsafeBinary(ctx)
+	if err != nil {
+		return err
 	}
+	if err := b.generate(ctx); err != nil {
+		return err
+	}
+	defer b.corpus.Writer.Close()
+	b.initTools(ctx, bin)
+	b.firstBackups(ctx)
+	if err := b.changeBackups(ctx); err != nil {
+		return err
+	}
+	if err := b.restores(ctx); err != nil {
+		return err
+	}
+	b.daemonLatency(ctx)
+	for _, r := range b.runs {
+		b.res.Tools = append(b.res.Tools, *r)
+	}
+	b.res.evaluate()
+	if o.profile && slices.Contains(o.tools, "chatsafe") {
+		logf("profiling chatsafe's backup in-process")
+		prof, err := profileBackup(ctx, b.corpus, filepath.Join(work, "profile"), o.out)
+		if err != nil {
+			return fmt.Errorf("profiling: %w", err)
+		}
+		b.res.Profile = prof
+	}
+	return writeReports(b.res, o.out)
+}
 
-	src := filepath.Join(work, "chats")
-	logf("generating the %s corpus (seed %d) in %s", o.spec.Name, o.spec.Seed, src)
+// scratchDir returns the absolute scratch directory: dir, or a new
+// temporary one when dir is "".
+func scratchDir(dir string) (string, error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "chatsafe-bench-")
+		if err != nil {
+			return "", err
+		}
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Abs(dir)
+}
+
+// chatsafeBinary builds chatsafe into the scratch directory unless a
+// binary was given or chatsafe is not among the tools.
+func (b *benchRun) chatsafeBinary(ctx context.Context) (string, error) {
+	bin := b.o.chatsafeBin
+	if bin != "" || !slices.Contains(b.o.tools, "chatsafe") {
+		return bin, nil
+	}
+	bin = filepath.Join(b.work, "bin", "chatsafe")
+	logf("building chatsafe (go build -o %s ./cmd/chatsafe)", bin)
+	if _, err := run(ctx, command{name: "go", args: []string{"build", "-o", bin, "./cmd/chatsafe"}}); err != nil {
+		return "", fmt.Errorf("building chatsafe (run the bench from the module root, or pass --chatsafe BIN): %w", err)
+	}
+	return bin, nil
+}
+
+func (b *benchRun) generate(ctx context.Context) error {
+	b.src = filepath.Join(b.work, "chats")
+	logf("generating the %s corpus (seed %d) in %s", b.o.spec.Name, b.o.spec.Seed, b.src)
 	start := time.Now()
-	corpus, err := Generate(ctx, src, o.spec)
+	corpus, err := Generate(ctx, b.src, b.o.spec)
 	if err != nil {
 		return fmt.Errorf("generating the corpus: %w", err)
 	}
-	defer corpus.Writer.Close()
-	res.Corpus.Files, res.Corpus.Bytes = corpus.Files, corpus.Bytes
+	b.corpus = corpus
+	c := &b.res.Corpus
+	c.Files, c.Bytes = corpus.Files, corpus.Bytes
 	if fi, err := os.Stat(corpus.DBPath); err == nil {
-		res.Corpus.DBBytes = fi.Size()
+		c.DBBytes = fi.Size()
 	}
-	res.Corpus.GenerateS = time.Since(start).Seconds()
-	logf("corpus: %d files, %s (database %s) in %.1fs", corpus.Files, mb(corpus.Bytes), mb(res.Corpus.DBBytes), res.Corpus.GenerateS)
+	c.GenerateS = time.Since(start).Seconds()
+	logf("corpus: %d files, %s (database %s) in %.1fs", corpus.Files, mb(corpus.Bytes), mb(c.DBBytes), c.GenerateS)
+	return nil
+}
 
-	tools, skipped := newTools(o.tools, work, src, bin)
+func (b *benchRun) initTools(ctx context.Context, bin string) {
+	tools, skipped := newTools(b.o.tools, b.work, b.src, bin)
 	for name, why := range skipped {
 		logf("skipping %s: %s", name, why)
-		res.Skipped = append(res.Skipped, SkippedTool{Tool: name, Reason: why})
+		b.res.Skipped = append(b.res.Skipped, SkippedTool{Tool: name, Reason: why})
 	}
-	runs := make([]*ToolResult, len(tools))
+	b.tools = tools
+	b.runs = make([]*ToolResult, len(tools))
+	b.listings = make([]listing, len(tools))
 	for i, t := range tools {
-		runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
+		b.runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
 		if err := t.Init(ctx); err != nil {
-			runs[i].fail("init", err)
+			b.runs[i].fail("init", err)
 		}
 	}
+}
 
-	// Phase 1: the first backup, each tool in turn on the same corpus.
-	listings := make([]listing, len(tools))
-	each(tools, runs, func(i int, t tool, r *ToolResult) error {
+// firstBackups: the first backup, each tool in turn on the same corpus.
+func (b *benchRun) firstBackups(ctx context.Context) {
+	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		logf("%s: first backup", t.Name())
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
@@ -170,59 +235,69 @@ func runBench(ctx context.Context, o options) (err error) {
 				return err
 			}
 		}
-		listings[i], err = listTree(t.RepoDir())
+		b.listings[i], err = listTree(t.RepoDir())
 		return err
 	})
+}
 
-	// Phase 2: the app commits 100 new messages and edits 100 scattered
-	// ones; the commits sit in the -wal. Then every tool backs up.
+// changeBackups: the app commits 100 new messages and edits 100 scattered
+// ones (the commits sit in the -wal) and every tool backs up; then the
+// app's (auto-)checkpoint moves the pages into the database file, as
+// SQLite does when the -wal grows or the app idles, and every tool backs
+// up again.
+func (b *benchRun) changeBackups(ctx context.Context) error {
 	logf("writer: 100 inserts + 100 scattered updates, one commit each")
-	if _, err := corpus.Writer.SmallChange(ctx, 100, 100); err != nil {
+	if _, err := b.corpus.Writer.SmallChange(ctx, 100, 100); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(corpus.DBPath + "-wal"); err == nil {
-		res.Corpus.ChangeWALBytes = fi.Size()
+	if fi, err := os.Stat(b.corpus.DBPath + "-wal"); err == nil {
+		b.res.Corpus.ChangeWALBytes = fi.Size()
 	}
-	changeBackup := func(phase string, add func(r *ToolResult, wrote int64, p procResult)) {
-		each(tools, runs, func(i int, t tool, r *ToolResult) error {
-			p, err := t.Backup(ctx, len(r.backups)+2)
-			if err != nil {
-				return fmt.Errorf("backup after the %s: %w", phase, err)
-			}
-			r.backups = append(r.backups, p)
-			r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
-			after, err := listTree(t.RepoDir())
-			if err != nil {
-				return err
-			}
-			w := written(listings[i], after)
-			listings[i] = after
-			add(r, w, p)
-			logf("%s: backup after the %s wrote %s in %.2fs", t.Name(), phase, mb(w), p.Wall.Seconds())
-			return nil
-		})
-	}
-	changeBackup("commits", func(r *ToolResult, w int64, p procResult) {
+	b.changeBackup(ctx, "commits", func(r *ToolResult, w int64, p procResult) {
 		r.ChangeWALBytes, r.ChangeBackupS = w, p.Wall.Seconds()
 	})
-	// Phase 3: the app's (auto-)checkpoint moves the pages into the
-	// database file, as SQLite does when the -wal grows or the app idles.
 	logf("writer: checkpoint (PASSIVE, as auto-checkpoint)")
-	if err := corpus.Writer.Checkpoint(ctx); err != nil {
+	if err := b.corpus.Writer.Checkpoint(ctx); err != nil {
 		return err
 	}
-	changeBackup("checkpoint", func(r *ToolResult, w int64, p procResult) {
+	b.changeBackup(ctx, "checkpoint", func(r *ToolResult, w int64, p procResult) {
 		r.ChangeCheckpointBytes, r.CheckpointBackupS = w, p.Wall.Seconds()
 		r.SmallChangeBytes = r.ChangeWALBytes + r.ChangeCheckpointBytes
 	})
+	return nil
+}
 
-	// Phase 4: restore the newest backup and check it.
-	want, err := corpus.Writer.Summary(ctx)
+// changeBackup runs one more backup with every tool and passes add the
+// bytes it wrote to its repository.
+func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
+	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
+		p, err := t.Backup(ctx, len(r.backups)+2)
+		if err != nil {
+			return fmt.Errorf("backup after the %s: %w", phase, err)
+		}
+		r.backups = append(r.backups, p)
+		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		after, err := listTree(t.RepoDir())
+		if err != nil {
+			return err
+		}
+		w := written(b.listings[i], after)
+		b.listings[i] = after
+		add(r, w, p)
+		logf("%s: backup after the %s wrote %s in %.2fs", t.Name(), phase, mb(w), p.Wall.Seconds())
+		return nil
+	})
+}
+
+// restores: every tool restores its newest backup, which is checked file
+// by file and, for the database, row by row.
+func (b *benchRun) restores(ctx context.Context) error {
+	want, err := b.corpus.Writer.Summary(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the source database: %w", err)
 	}
-	each(tools, runs, func(i int, t tool, r *ToolResult) error {
-		dst := filepath.Join(work, "restore-"+t.Name())
+	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
+		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
 		logf("%s: restore", t.Name())
 		p, root, err := t.Restore(ctx, dst)
@@ -231,7 +306,7 @@ func runBench(ctx context.Context, o options) (err error) {
 		}
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
-		if err := compareTrees(src, root); err != nil {
+		if err := compareTrees(b.src, root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
 		}
 		got, err := SummarizeDB(ctx, filepath.Join(root, DBRelPath))
@@ -244,38 +319,29 @@ func runBench(ctx context.Context, o options) (err error) {
 		r.RestoreVerified = true
 		return nil
 	})
+	return nil
+}
 
-	// Phase 5: the daemon's commit → snapshot latency.
-	for i, t := range tools {
-		if ct, ok := t.(*chatsafeTool); ok && runs[i].Error == "" {
-			if !o.daemon {
-				res.Daemon = daemonResult{Note: "not measured (--daemon=false)"}
-				break
-			}
-			logf("chatsafe daemon: commit → snapshot, quiet period %s, 5 trials", daemonQuietPeriod)
-			res.Daemon = measureDaemon(ctx, ct, corpus.Writer, 5)
-			if res.Daemon.Measured {
-				logf("chatsafe daemon: median %.2fs to a snapshot, %.2fs to the remote", res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS)
-			} else {
-				logf("chatsafe daemon: %s", res.Daemon.Note)
-			}
+// daemonLatency: the chatsafe daemon's commit → snapshot latency.
+func (b *benchRun) daemonLatency(ctx context.Context) {
+	for i, t := range b.tools {
+		ct, ok := t.(*chatsafeTool)
+		if !ok || b.runs[i].Error != "" {
+			continue
 		}
-	}
-
-	for _, r := range runs {
-		res.Tools = append(res.Tools, *r)
-	}
-	res.evaluate()
-
-	if o.profile && slices.Contains(o.tools, "chatsafe") {
-		logf("profiling chatsafe's backup in-process")
-		prof, err := profileBackup(ctx, corpus, filepath.Join(work, "profile"), o.out)
-		if err != nil {
-			return fmt.Errorf("profiling: %w", err)
+		if !b.o.daemon {
+			b.res.Daemon = daemonResult{Note: "not measured (--daemon=false)"}
+			return
 		}
-		res.Profile = prof
+		logf("chatsafe daemon: commit → snapshot, quiet period %s, 5 trials", daemonQuietPeriod)
+		b.res.Daemon = measureDaemon(ctx, ct, b.corpus.Writer, 5)
+		if b.res.Daemon.Measured {
+			logf("chatsafe daemon: median %.2fs to a snapshot, %.2fs to the remote", b.res.Daemon.SnapshotMedianS, b.res.Daemon.UploadedMedianS)
+		} else {
+			logf("chatsafe daemon: %s", b.res.Daemon.Note)
+		}
+		return
 	}
-	return writeReports(res, o.out)
 }
 
 // each runs fn for every tool that has not failed yet; a failure is

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,5 +60,3 @@ func tail(s string, n int) string {
 	return s
 }
 
-// errSkip marks a tool that is not installed.
-var errSkip = errors.New("not installed")

@@ -5,7 +5,10 @@
 package configs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,8 +38,12 @@ type Config struct {
 	// Exclude holds globs over slash paths relative to Source; see Excluded.
 	Exclude []string `yaml:"exclude"`
 	// StatusSocket is the unix socket the daemon serves its status API on.
+	// Each installation has its own (see DefaultSocket).
 	StatusSocket string `yaml:"status_socket"`
-	Log          Log    `yaml:"log"`
+	// RetryFor caps the time one call to a remote may spend retrying a
+	// transient failure (0 = no time cap: the retry count alone decides).
+	RetryFor Duration `yaml:"retry_for"`
+	Log      Log      `yaml:"log"`
 
 	// Path is the file the config was loaded from ("" for Default()).
 	Path string `yaml:"-"`
@@ -145,7 +152,7 @@ func Default() *Config {
 		Sync:         Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
 		Retention:    DefaultRetention,
 		Prune:        Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
-		StatusSocket: defaultSocket(),
+		StatusSocket: DefaultSocket(defaultStateDir()),
 		Log:          Log{Level: "info", Format: "text"},
 	}
 }
@@ -198,15 +205,57 @@ func defaultStateDir() string {
 	return filepath.Join(xdgDir("XDG_STATE_HOME", filepath.Join(".local", "state")), "chatsafe")
 }
 
-func defaultSocket() string {
+// DefaultSocket is the status socket of the installation whose state lives
+// in stateDir, so that two installations never share one. The default state
+// directory keeps the well-known $XDG_RUNTIME_DIR/chatsafe/chatsafe.sock
+// (/run/chatsafe/chatsafe.sock as root); any other state directory holds its
+// own socket, stateDir/chatsafe.sock. Where that path would not fit in a
+// socket address (104 bytes on macOS), the socket goes to the runtime
+// directory under a name made of a short hash of stateDir.
+func DefaultSocket(stateDir string) string {
+	runtime := runtimeDir()
+	if filepath.Clean(stateDir) == defaultStateDir() && runtime != "" {
+		return filepath.Join(runtime, "chatsafe", "chatsafe.sock")
+	}
+	if p := filepath.Join(stateDir, "chatsafe.sock"); len(p) <= maxPortableSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(stateDir)))
+	name := "chatsafe-" + hex.EncodeToString(sum[:6]) + ".sock"
+	if runtime != "" {
+		return filepath.Join(runtime, "chatsafe", name)
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("chatsafe-%d", geteuid()), name)
+}
+
+// maxPortableSocketPath is macOS's sun_path (104 bytes) less the NUL.
+const maxPortableSocketPath = 103
+
+// runtimeDir is /run as root, else $XDG_RUNTIME_DIR ("" when unset).
+func runtimeDir() string {
 	if isRoot() {
-		return "/run/chatsafe/chatsafe.sock"
+		return "/run"
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
-		return filepath.Join(d, "chatsafe", "chatsafe.sock")
+		return filepath.Clean(d)
 	}
-	// No runtime dir (no login session): keep the socket with the state.
-	return filepath.Join(defaultStateDir(), "chatsafe.sock")
+	return ""
+}
+
+// DefaultAt is the embedded defaults for a config file at configPath that
+// does not exist yet: state, the local remote and the socket all live in
+// configPath's directory, so one directory holds the whole installation
+// (`chatsafe daemon --config F --source DIR` on a new F).
+func DefaultAt(configPath string) *Config {
+	dir := filepath.Dir(configPath)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	c := Default()
+	c.StateDir = filepath.Join(dir, "state")
+	c.Remotes = []Remote{{Name: DefaultRemoteName, URL: filepath.Join(dir, "remote")}}
+	c.StatusSocket = DefaultSocket(c.StateDir)
+	return c
 }
 
 // isLocalPath reports whether an rclone remote string is a plain local path

@@ -37,7 +37,7 @@ func TestLoadErrors(t *testing.T) {
 		want       string // the message after "config.yaml:LINE: "
 	}{
 		{"unknown top-level key", "source: /src\nsoruce: /x\n", 2,
-			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, sync, retention, prune, exclude, status_socket, log)`},
+			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, sync, retention, prune, exclude, status_socket, retry_for, log)`},
 		{"unknown nested key", "source: /src\nsync:\n  quiet_perod: 2s\n", 3,
 			`unknown key "quiet_perod" in sync (known: quiet_period, max_delay, full_scan_every)`},
 		{"unknown key in a list item", "source: /src\nremotes:\n  - name: a\n    url: /a\n  - name: b\n    uri: /b\n", 6,

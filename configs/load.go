@@ -72,6 +72,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.expand(); err != nil {
 		return nil, err
 	}
+	if _, set := c.lines["status_socket"]; !set {
+		c.StatusSocket = DefaultSocket(c.StateDir)
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,9 @@ func (c *Config) validate() error {
 	if c.Prune.Every < 0 {
 		return c.errAt("prune.every", "prune.every must not be negative (0 disables automatic pruning)")
 	}
+	if c.RetryFor < 0 {
+		return c.errAt("retry_for", "retry_for must not be negative (0 means no time limit)")
+	}
 	if c.Prune.MaxUpload < 0 {
 		return c.errAt("prune.max_upload", "prune.max_upload must not be negative (0 means unlimited)")
 	}

@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755)
 	binary = filepath.Join(dir, "chatsafe")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/chatsafe")
+	build := exec.Command("go", "build", "-tags", "chatsafe_testhooks", "-o", binary, "../cmd/chatsafe")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building chatsafe:", err)

@@ -29,11 +29,12 @@ const RecoveryKeyFileName = "recovery-key.txt"
 
 // LoadOrCreate finds the configuration for `chatsafe daemon`. configPath
 // "" means the default path. A source given on the command line
-// overrides the config's. With no config file at the default path and a
-// source, it makes a new installation on the embedded defaults: config
-// and state under the XDG directories, a new backup key (its recovery key
-// returned in Created and written to a 0600 file beside the config), and
-// a local remote under the data directory.
+// overrides the config's. With no config file and a source, it makes a
+// new installation on the embedded defaults: a new backup key (its
+// recovery key returned in Created and written to a 0600 file beside the
+// config) and a local remote; at the default path, state and remote under
+// the XDG directories; at a path given with --config, all of it beside
+// that file (configs.DefaultAt).
 func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logger) (*configs.Config, *Created, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -49,7 +50,7 @@ func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logge
 	if !explicit {
 		configPath = configs.DefaultConfigPath()
 	}
-	if _, err := os.Stat(configPath); err == nil || explicit || source == "" {
+	if _, err := os.Stat(configPath); err == nil || source == "" || !errors.Is(err, fs.ErrNotExist) {
 		if errors.Is(err, fs.ErrNotExist) && !explicit {
 			return nil, nil, fmt.Errorf("%w: no config at %s: run `chatsafe daemon --source DIR` to start on defaults, or `chatsafe init --source DIR`", configs.ErrConfig, configPath)
 		}
@@ -65,6 +66,9 @@ func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logge
 	}
 
 	cfg := configs.Default()
+	if explicit {
+		cfg = configs.DefaultAt(configPath)
+	}
 	cfg.Source = source
 	cfg.Path = configPath
 	if err := cfg.Check(); err != nil {

@@ -59,6 +59,7 @@ func (d *Daemon) Status() statusapi.Status {
 		Version:   d.opts.Version,
 		PID:       pid,
 		Remotes:   []statusapi.RemoteStatus{},
+		Config:    cfg.Path,
 	}
 	if !d.isReady() {
 		st.State = statusapi.StateStarting
@@ -68,6 +69,7 @@ func (d *Daemon) Status() statusapi.Status {
 	st.LastError = d.lastErr
 	ups := d.uploaders
 	d.mu.Unlock()
+	st.RepositoryID = d.store.ID()
 	if snaps := d.store.Snapshots(); len(snaps) > 0 {
 		s := toAPISnapshot(snaps[len(snaps)-1])
 		st.LastSnapshot = &s

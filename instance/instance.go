@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -100,7 +101,7 @@ func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]r
 	}
 	var out []remotes.Remote
 	for _, rc := range cfg.Remotes {
-		r, err := OpenRemote(ctx, cfg, rc, remotes.RetryOptions{Log: log})
+		r, err := OpenRemote(ctx, cfg, rc, remotes.RetryOptions{Log: log, Budget: time.Duration(cfg.RetryFor)})
 		if err != nil {
 			CloseRemotes(out)
 			return nil, err
@@ -127,6 +128,9 @@ func openTargets(ctx context.Context, cfg *configs.Config, opts Options, log *za
 	}
 	retry := opts.Retry
 	retry.Log = log
+	if retry.Budget == 0 {
+		retry.Budget = time.Duration(cfg.RetryFor)
+	}
 	var rems []remotes.Remote
 	var targets []*store.Target
 	for i, rc := range cfg.Remotes {

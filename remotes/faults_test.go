@@ -141,6 +141,28 @@ func TestRetryGivesUpAfterAttempts(t *testing.T) {
 	})
 }
 
+// A time budget stops the retries before the attempts run out, and the
+// error keeps its kind (exit 5 in the CLI).
+func TestRetryGivesUpAtTheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &counting{Remote: Faulty(mustOpen(t, ":memory:b", Options{}), FaultOptions{FailRate: 1})}
+		r := WithRetry(c, RetryOptions{Attempts: 100, Initial: time.Second, Max: 30 * time.Second, Budget: 10 * time.Second})
+		start := time.Now()
+		_, err := r.Stat(t.Context(), "x")
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "retry time limit is 10s") {
+			t.Fatalf("Stat: %v", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("gave up after %v, past the 10s budget", d)
+		}
+		// Backoffs of at least 0.5s, 1s, 2s, 4s fit in 10s at most 4 times
+		// after the first try; the default 100 attempts were not used.
+		if n := c.calls.Load(); n < 2 || n > 5 {
+			t.Fatalf("%d calls within the budget", n)
+		}
+	})
+}
+
 func TestRetryHonoursContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := WithRetry(Faulty(mustOpen(t, ":memory:b", Options{}), FaultOptions{FailRate: 1}),

@@ -16,7 +16,11 @@ type RetryOptions struct {
 	Attempts int           // total tries per call; default 8
 	Initial  time.Duration // first backoff; default 200ms
 	Max      time.Duration // backoff cap; default 30s
-	Log      *zap.Logger   // retries are logged at info; nil = not logged
+	// Budget caps the time one call may spend from its first try: no retry
+	// waits past it (0 = no cap, Attempts alone decides). It bounds how long
+	// a user waits for "remote unreachable" (the config's retry_for).
+	Budget time.Duration
+	Log    *zap.Logger // retries are logged at info; nil = not logged
 }
 
 // Retry defaults.
@@ -73,9 +77,11 @@ func (rr *retryRemote) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// do runs fn until it succeeds, fails for good, or attempts run out.
+// do runs fn until it succeeds, fails for good, or attempts or the time
+// budget run out.
 func (rr *retryRemote) do(ctx context.Context, op, name string, fn func() (retry bool, err error)) error {
 	var err error
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		var again bool
 		again, err = fn()
@@ -83,6 +89,10 @@ func (rr *retryRemote) do(ctx context.Context, op, name string, fn func() (retry
 			break
 		}
 		wait := rr.backoff(attempt)
+		if b := rr.opts.Budget; b > 0 && time.Since(start)+wait > b {
+			// The error keeps its kind (ErrUnreachable stays exit 5).
+			return fmt.Errorf("%w (gave up after %d tries: the retry time limit is %s)", err, attempt+1, b)
+		}
 		rr.opts.Log.Info("remote call failed, retrying",
 			zap.Stringer("remote", rr.r), zap.String("op", op), zap.String("object", name),
 			zap.Int("attempt", attempt+1), zap.Duration("backoff", wait), zap.Error(err))

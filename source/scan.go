@@ -122,13 +122,6 @@ func (w *walker) err() error {
 	return w.firstErr
 }
 
-func (w *walker) abs(rel string) string {
-	if rel == "" {
-		return w.s.root
-	}
-	return filepath.Join(w.s.root, filepath.FromSlash(rel))
-}
-
 func visitErr(what, rel string, err error) error {
 	return fmt.Errorf("backup of %q stopped (%s): %w", rel, what, err)
 }

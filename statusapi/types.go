@@ -32,6 +32,11 @@ type Status struct {
 	Version       string         `json:"version"`
 	PID           int            `json:"pid"`
 	LastPrune     *Prune         `json:"last_prune"` // null before the first scheduled prune
+	// RepositoryID (hex) and Config (the config file's path) name the
+	// installation this daemon serves, so a client pointed at another
+	// installation's socket can tell; RepositoryID is "" while starting.
+	RepositoryID string `json:"repository_id"`
+	Config       string `json:"config"`
 }
 
 // Snapshot describes one committed snapshot.

@@ -9,30 +9,49 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// The CLI is tested as users run it: the real binary, built once.
-var binary string
+// Commands run in process, each on a fresh command tree (runCLI). A few
+// tests need a real process (kill -9, a daemon beside the CLI): they use the
+// real binary, built once on first use with the test hooks compiled in.
+var (
+	buildOnce   sync.Once
+	binaryPath  string
+	binaryErr   error
+	binaryDir   string
+	binaryBuild bytes.Buffer
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chatsafe-cli-test-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "chatsafe")
-	if runtime.GOOS == "windows" {
-		binary += ".exe"
-	}
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building chatsafe:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
 	os.Exit(code)
+}
+
+// chatsafeBinary builds the real chatsafe (with -tags chatsafe_testhooks)
+// the first time a test needs it.
+func chatsafeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binaryDir, binaryErr = os.MkdirTemp("", "chatsafe-cli-test-"); binaryErr != nil {
+			return
+		}
+		binaryPath = filepath.Join(binaryDir, "chatsafe")
+		if runtime.GOOS == "windows" {
+			binaryPath += ".exe"
+		}
+		build := exec.Command("go", "build", "-tags", "chatsafe_testhooks", "-o", binaryPath, ".")
+		build.Stdout, build.Stderr = &binaryBuild, &binaryBuild
+		binaryErr = build.Run()
+	})
+	if binaryErr != nil {
+		t.Fatalf("building chatsafe: %v\n%s", binaryErr, binaryBuild.String())
+	}
+	return binaryPath
 }
 
 type result struct {
@@ -40,14 +59,30 @@ type result struct {
 	stdout, stderr string
 }
 
-// run runs the binary with HOME and XDG dirs inside dir, so nothing
-// touches the real user's files.
+// run runs `chatsafe args...` in process on a fresh command tree, as main
+// does: the error goes to stderr and decides the exit code. home stands
+// for the user's machine: the default config would be there (and is
+// absent), so nothing reads or writes the real system's files.
 func run(t *testing.T, home string, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), binary, args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"XDG_STATE_HOME="+filepath.Join(home, ".state"), "XDG_DATA_HOME="+filepath.Join(home, ".data"),
-		"XDG_RUNTIME_DIR="+filepath.Join(home, ".run"))
+	g := &globalOptions{defaultConfig: filepath.Join(home, "default-config", "config.yaml")}
+	root := buildRootCommand(g)
+	var out, errb bytes.Buffer
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	err := root.ExecuteContext(t.Context())
+	if err != nil {
+		fmt.Fprintln(&errb, "chatsafe:", err)
+	}
+	return result{exitCode(err), out.String(), errb.String()}
+}
+
+// runBinary runs the real binary, for what needs a process of its own.
+func runBinary(t *testing.T, home string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), chatsafeBinary(t), args...)
+	cmd.Env = append(os.Environ(), "HOME="+home)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -177,5 +212,6 @@ func TestUsageErrors(t *testing.T) {
 func TestUnreachableRemoteExit5(t *testing.T) {
 	s := newSetup(t)
 	dst := filepath.Join(t.TempDir(), "out")
-	run(t, t.TempDir(), "restore", "--remote", ":webdav,url='http://127.0.0.1:1':x", "--recovery-key-file", s.keyFile, "--to", dst).want(t, 5, "unreachable")
+	// --retry-for bounds the retries (without it, about 45s of backoff).
+	run(t, t.TempDir(), "--retry-for", "2s", "restore", "--remote", ":webdav,url='http://127.0.0.1:1':x", "--recovery-key-file", s.keyFile, "--to", dst).want(t, 5, "unreachable")
 }

@@ -1,92 +1,156 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io"
 
+	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 )
 
-func init() {
-	var config string
-	var asJSON bool
+// BackupOptions are the flags of `chatsafe backup`.
+type BackupOptions struct {
+	Config string
+	JSON   bool
+}
+
+func newBackupCommand(g *globalOptions) *cobra.Command {
+	var opts BackupOptions
 	cmd := &cobra.Command{
-		Use:   "backup [--config FILE]",
+		Use:   "backup [--config FILE] [--json]",
 		Short: "Back up the chat directory once, now, and upload the delta",
 		Long: `backup reads the chat directory, commits one snapshot as an encrypted delta and
 uploads it to every remote. Unchanged files cost nothing; an unchanged directory
 writes nothing. If a remote cannot be reached the delta waits in the local spool
-and is uploaded by the next backup.`,
+and is uploaded by the next backup.
+
+When this installation's daemon is running, the backup runs in the daemon (it
+holds the state). A daemon of another installation answering on the same socket
+is never used: the backup then runs here, if this installation's state is free.`,
+		Example: `  chatsafe backup
+  chatsafe backup --config ~/chatsafe/work.yaml --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(config)
-			if err != nil {
-				return err
-			}
-			if err := cfg.Check(); err != nil {
-				return err
-			}
-			if handled, err := backupViaDaemon(cmd, cfg, asJSON); handled {
-				return err
-			}
-			inst, err := instance.Open(cmd.Context(), cfg, instance.Options{Log: cliLogger()})
-			if err != nil {
-				return err
-			}
-			defer inst.Close()
-			opts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}
-			var bar *progressbar.ProgressBar
-			if !asJSON && isTerminal(os.Stdout) {
-				bar = progressbar.DefaultBytes(-1, "backing up")
-				opts.Progress = func(files, read int64) { bar.Set64(read) }
-			}
-			res, err := backup.Run(cmd.Context(), inst.Store, opts)
-			if bar != nil {
-				bar.Finish()
-				fmt.Fprintln(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return err
-			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v\n", w.Path, w.Err)
-			}
-			uploaded, ferr := inst.Store.Sync(cmd.Context())
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(backupJSON(res, len(inst.Store.Pending()))); err != nil {
-					return err
-				}
-			} else {
-				printBackup(cmd, res, uploaded)
-			}
-			if ferr != nil {
-				return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", ferr)
-			}
-			return nil
+			return runBackup(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(cmd, &config)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	rootCmd.AddCommand(cmd)
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
 }
 
-// backupHook lets the daemon's client take over `backup` when a daemon
-// is running (set by the daemon client wiring); nil means always local.
-var backupHook func(cmd *cobra.Command, cfgSocket string, asJSON bool) (handled bool, err error)
-
-func backupViaDaemon(cmd *cobra.Command, cfg *configs.Config, asJSON bool) (bool, error) {
-	if backupHook == nil {
-		return false, nil
+func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	cfg, err := g.loadConfig(opts.Config)
+	if err != nil {
+		return err
 	}
-	return backupHook(cmd, cfg.StatusSocket, asJSON)
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	c, _, err := daemonFor(ctx, cfg)
+	switch {
+	case err == nil:
+		defer c.Close()
+		return backupThroughDaemon(ctx, c, opts.JSON, stdout, stderr)
+	case errors.Is(err, client.ErrNoDaemon):
+		return backupLocally(ctx, cfg, opts, stdout, stderr)
+	case errors.Is(err, errOtherInstallation):
+		// Safe to run here only if no process (such as this installation's
+		// own daemon, on another socket) holds our state: the local run
+		// takes the state lock, and says so when it cannot.
+		lerr := backupLocally(ctx, cfg, opts, stdout, stderr)
+		if errors.Is(lerr, store.ErrLocked) {
+			return fmt.Errorf("%w; and this installation's state is in use, so the backup cannot run here either: %w", err, lerr)
+		}
+		if lerr == nil {
+			fmt.Fprintf(stderr, "warning: %v; the backup ran here instead\n", err)
+		}
+		return lerr
+	default:
+		return fmt.Errorf("asking the daemon on %s: %w", cfg.StatusSocket, err)
+	}
+}
+
+// backupLocally runs one backup cycle in this process and uploads.
+func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions, stdout, stderr io.Writer) error {
+	inst, err := instance.Open(ctx, cfg, instance.Options{Log: cliLogger(stderr)})
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}
+	var bar *progressbar.ProgressBar
+	if !opts.JSON && isTerminal(stdout) {
+		bar = progressbar.DefaultBytes(-1, "backing up")
+		bopts.Progress = func(files, read int64) { bar.Set64(read) }
+	}
+	res, err := backup.Run(ctx, inst.Store, bopts)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "warning: %s: %v\n", w.Path, w.Err)
+	}
+	uploaded, ferr := inst.Store.Sync(ctx)
+	if opts.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(backupJSON(res, len(inst.Store.Pending()))); err != nil {
+			return err
+		}
+	} else {
+		printBackup(stdout, res, uploaded)
+	}
+	if ferr != nil {
+		return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", ferr)
+	}
+	return nil
+}
+
+// backupThroughDaemon runs `chatsafe backup` in this installation's
+// running daemon, which holds the state directory.
+func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, stdout, stderr io.Writer) error {
+	res, err := c.Backup(ctx, statusapi.BackupRequest{})
+	if err != nil {
+		return fmt.Errorf("backup through the running daemon: %w", err)
+	}
+	if asJSON {
+		if res.Warnings == nil {
+			res.Warnings = []string{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	s := res.Snapshot
+	switch {
+	case s == nil:
+		fmt.Fprintln(stdout, "the daemon ran a backup")
+	case res.Unchanged:
+		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
+	default:
+		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
+			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
+	}
+	return nil
 }
 
 type backupResultJSON struct {
@@ -107,8 +171,7 @@ func backupJSON(res *backup.Result, pending int) backupResultJSON {
 	return out
 }
 
-func printBackup(cmd *cobra.Command, res *backup.Result, uploaded int) {
-	out := cmd.OutOrStdout()
+func printBackup(out io.Writer, res *backup.Result, uploaded int) {
 	s := res.Snapshot
 	if res.Unchanged {
 		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID(), s.Files, humanBytes(int64(s.Bytes)))

@@ -1,8 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -10,9 +11,14 @@ import (
 	"github.com/chatsafe/chatsafe/check"
 )
 
-func init() {
-	var config string
-	var readData bool
+// CheckOptions are the flags of `chatsafe check`.
+type CheckOptions struct {
+	Config   string
+	ReadData bool
+}
+
+func newCheckCommand(g *globalOptions) *cobra.Command {
+	var opts CheckOptions
 	cmd := &cobra.Command{
 		Use:   "check [--config FILE] [--read-data]",
 		Short: "Verify the repository's structure, or every byte with --read-data",
@@ -20,48 +26,54 @@ func init() {
 trailer, the snapshot chain (missing, replaced or replayed deltas, a rollback),
 and every directory and chunk list of every snapshot. With --read-data it also
 downloads every delta and authenticates every blob. Exit code 6 means damage was
-found; the message names the object.`,
+found; the message names the object. It does not lock the repository, so it
+runs beside the daemon.`,
+		Example: `  chatsafe check
+  chatsafe check --read-data`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inst, err := openInstance(cmd, config, true)
-			if err != nil {
-				return err
-			}
-			defer inst.Close()
-			var bar *progressbar.ProgressBar
-			opts := check.Options{ReadData: readData}
-			if readData && isTerminal(os.Stdout) {
-				opts.Progress = func(done, total int64) {
-					if bar == nil {
-						bar = progressbar.DefaultBytes(total, "reading")
-					}
-					bar.Set64(done)
-				}
-			}
-			res, err := check.Run(cmd.Context(), inst.Store, opts)
-			if bar != nil {
-				bar.Finish()
-				fmt.Fprintln(cmd.OutOrStdout())
-			}
-			out := cmd.OutOrStdout()
-			for _, e := range res.Errors[min(1, len(res.Errors)):] {
-				fmt.Fprintln(cmd.ErrOrStderr(), "error:", e)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "no errors: %d snapshots, %d deltas, %d blobs", res.Snapshots, res.Deltas, res.Blobs)
-			if readData {
-				fmt.Fprintf(out, ", %s read and verified", humanBytes(res.ReadBytes))
-			}
-			fmt.Fprintln(out)
-			if len(res.Garbage) > 0 {
-				fmt.Fprintf(out, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
-			}
-			return nil
+			return runCheck(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(cmd, &config)
-	cmd.Flags().BoolVar(&readData, "read-data", false, "download and verify every byte")
-	rootCmd.AddCommand(cmd)
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.ReadData, "read-data", false, "download and verify every byte")
+	return cmd
+}
+
+func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	inst, err := g.openInstance(ctx, opts.Config, true, stderr)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	var bar *progressbar.ProgressBar
+	copts := check.Options{ReadData: opts.ReadData}
+	if opts.ReadData && isTerminal(stdout) {
+		copts.Progress = func(done, total int64) {
+			if bar == nil {
+				bar = progressbar.DefaultBytes(total, "reading")
+			}
+			bar.Set64(done)
+		}
+	}
+	res, err := check.Run(ctx, inst.Store, copts)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stdout)
+	}
+	for _, e := range res.Errors[min(1, len(res.Errors)):] {
+		fmt.Fprintln(stderr, "error:", e)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "no errors: %d snapshots, %d deltas, %d blobs", res.Snapshots, res.Deltas, res.Blobs)
+	if opts.ReadData {
+		fmt.Fprintf(stdout, ", %s read and verified", humanBytes(res.ReadBytes))
+	}
+	fmt.Fprintln(stdout)
+	if len(res.Garbage) > 0 {
+		fmt.Fprintf(stdout, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
+	}
+	return nil
 }

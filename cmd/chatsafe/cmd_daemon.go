@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,9 +19,18 @@ import (
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
-func init() {
-	var configPath, source string
-	var uploadLatency time.Duration
+// DaemonOptions are the flags of `chatsafe daemon`.
+type DaemonOptions struct {
+	Config string
+	Source string
+
+	// wrapUpload wraps each remote as the uploaders see it; only test
+	// builds set it (testhooks.go, build tag chatsafe_testhooks).
+	wrapUpload func(remotes.Remote) remotes.Remote
+}
+
+func newDaemonCommand(g *globalOptions) *cobra.Command {
+	var opts DaemonOptions
 	cmd := &cobra.Command{
 		Use:   "daemon [--config FILE] [--source DIR]",
 		Short: "Run the backup service in the foreground",
@@ -28,21 +40,109 @@ what the system service runs. SIGTERM or SIGINT stops it cleanly; SIGHUP
 reloads the configuration.
 
 With no config file, "chatsafe daemon --source DIR" sets up a new installation
-on the embedded defaults and shows its recovery key once.`,
+on the embedded defaults and shows its recovery key once. With --config FILE
+naming a file that does not exist yet, the new installation is made at FILE:
+its state, local remote, socket and recovery-key file go beside it.`,
+		Example: `  chatsafe daemon
+  chatsafe daemon --source ~/chats
+  chatsafe daemon --config ~/chatsafe/chatsafe.yaml --source ~/chats`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			boot, err := logs.New(logs.Options{Level: "info"})
-			if err != nil {
-				return err
+			return runDaemon(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&opts.Config, "config", "", "config file (default "+configs.DefaultConfigPath()+"); a new one is made there with --source")
+	cmd.Flags().StringVar(&opts.Source, "source", "", "chat-history directory to back up (overrides the config's; without a config, starts a new installation on defaults)")
+	registerTestHooks(cmd, &opts)
+	return cmd
+}
+
+func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout io.Writer) error {
+	boot, err := logs.New(logs.Options{Level: "info"})
+	if err != nil {
+		return err
+	}
+	configPath := opts.Config
+	if configPath != "" {
+		// The status names the config; a relative path would mean nothing
+		// to a client elsewhere.
+		if configPath, err = filepath.Abs(configPath); err != nil {
+			return usageErr(fmt.Errorf("--config %s: %w", opts.Config, err))
+		}
+	}
+	cfg, created, err := daemon.LoadOrCreate(ctx, configPath, opts.Source, boot.Logger)
+	if err != nil {
+		return err
+	}
+	if created != nil {
+		printCreated(stdout, created)
+	}
+	applyGlobals(cfg, g)
+	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	if err != nil {
+		return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
+	}
+	defer log.Sync()
+	d, err := daemon.New(daemon.Options{
+		Config:     cfg,
+		Log:        log,
+		Version:    version,
+		FetchKey:   instance.FetchKeyFromVault,
+		WrapUpload: opts.wrapUpload,
+		Retry:      remotes.RetryOptions{Budget: time.Duration(cfg.RetryFor)},
+		Reload: func() (*configs.Config, error) {
+			next, err := configs.Load(cfg.Path)
+			if err == nil {
+				applyGlobals(next, g)
+				if opts.Source != "" {
+					next.Source = cfg.Source
+				}
 			}
-			cfg, created, err := daemon.LoadOrCreate(ctx, configPath, source, boot.Logger)
-			if err != nil {
-				return err
+			return next, err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return runWithReload(ctx, d, log)
+}
+
+// applyGlobals puts the global flags over a loaded config.
+func applyGlobals(cfg *configs.Config, g *globalOptions) {
+	if g.RetryFor > 0 {
+		cfg.RetryFor = configs.Duration(g.RetryFor)
+	}
+}
+
+// runWithReload runs d until ctx ends, reloading its config on SIGHUP.
+func runWithReload(ctx context.Context, d *daemon.Daemon, log *logs.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the configuration")
+				d.Reload()
+			case <-stop:
+				return
 			}
-			if created != nil {
-				// Shown once, on stdout, never in the log.
-				fmt.Fprintf(cmd.OutOrStdout(), `New chatsafe installation (config %s).
+		}
+	}()
+	err := d.Run(ctx)
+	close(stop)
+	<-done
+	return err
+}
+
+// printCreated shows a new installation's recovery key once, on stdout,
+// never in the log.
+func printCreated(w io.Writer, c *daemon.Created) {
+	fmt.Fprintf(w, `New chatsafe installation (config %s).
 
 Your recovery key is:
 
@@ -52,61 +152,5 @@ Keep it somewhere safe, away from this device: with it, and only with it,
 your backups can be restored if this device is lost. It was also saved to
 %s (mode 0600); move it off this device.
 
-`, created.ConfigPath, created.RecoveryKey, created.RecoveryKeyFile)
-			}
-			log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
-			if err != nil {
-				return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
-			}
-			defer log.Sync()
-			opts := daemon.Options{
-				Config:   cfg,
-				Log:      log,
-				Version:  version,
-				FetchKey: instance.FetchKeyFromVault,
-				Reload: func() (*configs.Config, error) {
-					next, err := configs.Load(cfg.Path)
-					if err == nil && source != "" {
-						next.Source = cfg.Source
-					}
-					return next, err
-				},
-			}
-			if uploadLatency > 0 {
-				opts.WrapUpload = func(r remotes.Remote) remotes.Remote {
-					return remotes.Faulty(r, remotes.FaultOptions{Latency: uploadLatency})
-				}
-			}
-			d, err := daemon.New(opts)
-			if err != nil {
-				return err
-			}
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					select {
-					case <-hup:
-						log.Info("SIGHUP: reloading the configuration")
-						d.Reload()
-					case <-stop:
-						return
-					}
-				}
-			}()
-			err = d.Run(ctx)
-			close(stop)
-			<-done
-			return err
-		},
-	}
-	cmd.Flags().StringVar(&configPath, "config", "", "config file (default "+configs.DefaultConfigPath()+")")
-	cmd.Flags().StringVar(&source, "source", "", "chat-history directory to back up (overrides the config's; without a config, starts a new installation on defaults)")
-	cmd.Flags().DurationVar(&uploadLatency, "test-upload-latency", 0, "testing only: delay every call the uploaders make")
-	_ = cmd.Flags().MarkHidden("test-upload-latency")
-	rootCmd.AddCommand(cmd)
+`, c.ConfigPath, c.RecoveryKey, c.RecoveryKeyFile)
 }

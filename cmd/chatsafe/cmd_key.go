@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +12,13 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 )
 
-func init() {
+// KeyOptions are the flags of `chatsafe key show|set-password|remove-password`.
+type KeyOptions struct {
+	Config string
+	Vault  vaultFlags // set-password and remove-password
+}
+
+func newKeyCommand(g *globalOptions) *cobra.Command {
 	keyCmd := &cobra.Command{
 		Use:   "key show | set-password | remove-password",
 		Short: "Show the recovery key, or keep the backup key behind a vault password",
@@ -18,96 +26,123 @@ func init() {
 new device you need either the 64-digit recovery key (key show prints it) or a
 password kept by a Backup Key Vault (key set-password). The vault never learns
 the password or the key, allows 10 wrong passwords and then erases the key.`,
+		Example: `  chatsafe key show
+  chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice`,
 	}
+	keyCmd.AddCommand(newKeyShowCommand(g), newKeySetPasswordCommand(g), newKeyRemovePasswordCommand(g))
+	return keyCmd
+}
 
-	var showConfig string
-	show := &cobra.Command{
+func newKeyShowCommand(g *globalOptions) *cobra.Command {
+	var opts KeyOptions
+	cmd := &cobra.Command{
 		Use:   "show [--config FILE]",
 		Short: "Print the recovery key of this installation",
-		Args:  cobra.NoArgs,
+		Long: `show prints this installation's 64-digit recovery key, read from the local key
+cache. Whoever holds it can read every backup: keep it off this device.`,
+		Example: `  chatsafe key show > /media/usb/chatsafe-recovery-key.txt`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(showConfig)
-			if err != nil {
-				return err
-			}
-			k, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
-			if err != nil {
-				return fmt.Errorf("%w: %w", instance.ErrNoKey, err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), k.RecoveryKey())
-			return nil
+			return runKeyShow(opts, g, cmd.OutOrStdout())
 		},
 	}
-	configFlag(show, &showConfig)
+	configFlag(cmd, &opts.Config)
+	return cmd
+}
 
-	var setConfig string
-	var setFlags vaultFlags
-	set := &cobra.Command{
+func runKeyShow(opts KeyOptions, g *globalOptions, stdout io.Writer) error {
+	_, k, err := configAndKey(g, opts.Config)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, k.RecoveryKey())
+	return nil
+}
+
+func newKeySetPasswordCommand(g *globalOptions) *cobra.Command {
+	var opts KeyOptions
+	cmd := &cobra.Command{
 		Use:   "set-password [--config FILE] [--vault URL --vault-ca FILE --account NAME] [--password-file FILE]",
 		Short: "Keep the backup key in a Backup Key Vault behind a password (or change it)",
 		Long: `set-password registers this installation's backup key with a Backup Key Vault
 behind a password, or changes the password. Vault flags not given are taken from
 the config's key.vault section, and the config is updated so the daemon can
 fetch the key on a new device.`,
+		Example: `  chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice
+  chatsafe key set-password --password-file new-password.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, k, err := configAndKey(setConfig)
-			if err != nil {
-				return err
-			}
-			setFlags.withDefaults(cfg)
-			if err := setFlags.registerKey(cmd, k); err != nil {
-				return err
-			}
-			cfg.Key.Vault = setFlags.config()
-			if err := cfg.Write(cfg.Path); err != nil {
-				return fmt.Errorf("the password is set, but updating %s failed: %w", cfg.Path, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "the backup key is now kept by the vault for account %q; restore on a new device with\n  chatsafe restore --remote REMOTE --vault %s --vault-ca FILE --account %s --to DIR\n", setFlags.account, setFlags.urls, setFlags.account)
-			return nil
+			return runKeySetPassword(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(set, &setConfig)
-	setFlags.register(set)
-
-	var rmConfig string
-	var rmFlags vaultFlags
-	rm := &cobra.Command{
-		Use:   "remove-password [--config FILE] [--vault URL --vault-ca FILE --account NAME]",
-		Short: "Delete the backup key from the vault (the recovery key still works)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, k, err := configAndKey(rmConfig)
-			if err != nil {
-				return err
-			}
-			rmFlags.withDefaults(cfg)
-			c, err := rmFlags.client()
-			if err != nil {
-				return err
-			}
-			defer c.CloseIdleConnections()
-			if err := c.Delete(cmd.Context(), rmFlags.account, k); err != nil {
-				return err
-			}
-			cfg.Key.Vault = configs.Vault{}
-			cfg.Key.PasswordFile = ""
-			if err := cfg.Write(cfg.Path); err != nil {
-				return fmt.Errorf("the vault no longer holds the key, but updating %s failed: %w", cfg.Path, err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "the vault no longer holds the backup key; keep your recovery key (`chatsafe key show`)")
-			return nil
-		},
-	}
-	configFlag(rm, &rmConfig)
-	rmFlags.register(rm)
-
-	keyCmd.AddCommand(show, set, rm)
-	rootCmd.AddCommand(keyCmd)
+	configFlag(cmd, &opts.Config)
+	opts.Vault.register(cmd)
+	return cmd
 }
 
-func configAndKey(path string) (*configs.Config, crypt.Key, error) {
-	cfg, err := loadConfig(path)
+func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	cfg, k, err := configAndKey(g, opts.Config)
+	if err != nil {
+		return err
+	}
+	v := opts.Vault
+	v.withDefaults(cfg)
+	if err := v.registerKey(ctx, prompt{g.stdin, stderr}, k); err != nil {
+		return err
+	}
+	cfg.Key.Vault = v.config()
+	if err := cfg.Write(cfg.Path); err != nil {
+		return fmt.Errorf("the password is set, but updating %s failed: %w", cfg.Path, err)
+	}
+	fmt.Fprintf(stdout, "the backup key is now kept by the vault for account %q; restore on a new device with\n  chatsafe restore --remote REMOTE --vault %s --vault-ca FILE --account %s --to DIR\n", v.account, v.urls, v.account)
+	return nil
+}
+
+func newKeyRemovePasswordCommand(g *globalOptions) *cobra.Command {
+	var opts KeyOptions
+	cmd := &cobra.Command{
+		Use:   "remove-password [--config FILE] [--vault URL --vault-ca FILE --account NAME]",
+		Short: "Delete the backup key from the vault (the recovery key still works)",
+		Long: `remove-password deletes this installation's backup key from the Backup Key
+Vault (proving it holds the key) and removes the vault from the config. The
+recovery key remains the only way to restore on a new device.`,
+		Example: `  chatsafe key remove-password`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runKeyRemovePassword(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	configFlag(cmd, &opts.Config)
+	opts.Vault.register(cmd)
+	return cmd
+}
+
+func runKeyRemovePassword(ctx context.Context, opts KeyOptions, g *globalOptions, stdout io.Writer) error {
+	cfg, k, err := configAndKey(g, opts.Config)
+	if err != nil {
+		return err
+	}
+	v := opts.Vault
+	v.withDefaults(cfg)
+	c, err := v.client()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	if err := c.Delete(ctx, v.account, k); err != nil {
+		return err
+	}
+	cfg.Key.Vault = configs.Vault{}
+	cfg.Key.PasswordFile = ""
+	if err := cfg.Write(cfg.Path); err != nil {
+		return fmt.Errorf("the vault no longer holds the key, but updating %s failed: %w", cfg.Path, err)
+	}
+	fmt.Fprintln(stdout, "the vault no longer holds the backup key; keep your recovery key (`chatsafe key show`)")
+	return nil
+}
+
+func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, error) {
+	cfg, err := g.loadConfig(path)
 	if err != nil {
 		return nil, crypt.Key{}, err
 	}

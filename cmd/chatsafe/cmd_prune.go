@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -9,9 +11,14 @@ import (
 	"github.com/chatsafe/chatsafe/prune"
 )
 
-func init() {
-	var config string
-	var dryRun bool
+// PruneOptions are the flags of `chatsafe prune`.
+type PruneOptions struct {
+	Config string
+	DryRun bool
+}
+
+func newPruneCommand(g *globalOptions) *cobra.Command {
+	var opts PruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune [--config FILE] [--dry-run]",
 		Short: "Forget snapshots outside the retention policy and compact the repository",
@@ -21,32 +28,37 @@ small or mostly-dead deltas into fewer, larger ones, and deletes what is no
 longer needed from every remote. New objects are uploaded before old ones are
 deleted, so an interrupted prune never loses a kept snapshot; run it again to
 finish. The daemon runs it by itself (prune.every in the config).`,
+		Example: `  chatsafe prune --dry-run
+  chatsafe prune`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inst, err := openInstance(cmd, config, false)
-			if err != nil {
-				return err
-			}
-			defer inst.Close()
-			res, err := prune.Run(cmd.Context(), inst.Store, prune.Options{
-				Policy:    instance.RetentionPolicy(inst.Config),
-				MaxUpload: int64(inst.Config.Prune.MaxUpload),
-				DryRun:    dryRun,
-			})
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if dryRun {
-				fmt.Fprintf(out, "would forget %d of %d snapshots and compact %d deltas\n", res.Forgotten, len(res.Decisions), res.Rewritten)
-				return nil
-			}
-			fmt.Fprintf(out, "forgot %d of %d snapshots; compacted %d deltas into %d (%s uploaded); deleted %d objects, freed %s\n",
-				res.Forgotten, len(res.Decisions), res.Rewritten, res.Written, humanBytes(res.UploadedBytes), res.Deleted, humanBytes(res.FreedBytes))
-			return nil
+			return runPrune(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(cmd, &config)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be done, change nothing")
-	rootCmd.AddCommand(cmd)
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would be done, change nothing")
+	return cmd
+}
+
+func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	inst, err := g.openInstance(ctx, opts.Config, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	res, err := prune.Run(ctx, inst.Store, prune.Options{
+		Policy:    instance.RetentionPolicy(inst.Config),
+		MaxUpload: int64(inst.Config.Prune.MaxUpload),
+		DryRun:    opts.DryRun,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		fmt.Fprintf(stdout, "would forget %d of %d snapshots and compact %d deltas\n", res.Forgotten, len(res.Decisions), res.Rewritten)
+		return nil
+	}
+	fmt.Fprintf(stdout, "forgot %d of %d snapshots; compacted %d deltas into %d (%s uploaded); deleted %d objects, freed %s\n",
+		res.Forgotten, len(res.Decisions), res.Rewritten, res.Written, humanBytes(res.UploadedBytes), res.Deleted, humanBytes(res.FreedBytes))
+	return nil
 }

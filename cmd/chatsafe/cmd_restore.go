@@ -1,9 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -14,14 +15,15 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-type restoreFlags struct {
-	to, config, remote, snapshot, rcloneConfig string
-	keySource                                  keySourceFlags
-	force                                      bool
+// RestoreOptions are the flags of `chatsafe restore`.
+type RestoreOptions struct {
+	To, Config, Remote, Snapshot, RcloneConfig string
+	KeySource                                  keySourceFlags
+	Force                                      bool
 }
 
-func init() {
-	var f restoreFlags
+func newRestoreCommand(g *globalOptions) *cobra.Command {
+	var opts RestoreOptions
 	cmd := &cobra.Command{
 		Use:   "restore --to DIR [--config FILE | --remote REMOTE] [--snapshot ID] [--recovery-key-file FILE]",
 		Short: "Restore a snapshot into a new or empty directory",
@@ -36,79 +38,40 @@ On a new device, name the remote with --remote and give the recovery key with
 		Example: `  chatsafe restore --to ~/chats-restored
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestore(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	cmd.Flags().StringVar(&f.to, "to", "", "directory to restore into (required; new or empty)")
-	configFlag(cmd, &f.config)
-	cmd.Flags().StringVar(&f.remote, "remote", "", "restore from this remote, without a config (new device)")
-	cmd.Flags().StringVar(&f.rcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (with --remote)")
-	cmd.Flags().StringVar(&f.snapshot, "snapshot", "latest", "snapshot id or unique prefix")
-	cmd.Flags().BoolVar(&f.force, "force", false, "restore into a non-empty directory, replacing files")
-	f.keySource.register(cmd)
-	rootCmd.AddCommand(cmd)
+	cmd.Flags().StringVar(&opts.To, "to", "", "directory to restore into (required; new or empty)")
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().StringVar(&opts.Remote, "remote", "", "restore from this remote, without a config (new device)")
+	cmd.Flags().StringVar(&opts.RcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (with --remote)")
+	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "latest", "snapshot id or unique prefix")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "restore into a non-empty directory, replacing files")
+	opts.KeySource.register(cmd)
+	return cmd
 }
 
-func runRestore(cmd *cobra.Command, f restoreFlags) error {
-	if f.to == "" {
+func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	if opts.To == "" {
 		return usageErr(errors.New("--to DIR is required"))
 	}
-	if f.config != "" && f.remote != "" {
+	if opts.Config != "" && opts.Remote != "" {
 		return usageErr(errors.New("give either --config or --remote, not both"))
 	}
 	// Refuse a bad target before asking for a key or touching the network.
-	if err := restore.CheckTarget(f.to, f.force); err != nil {
+	if err := restore.CheckTarget(opts.To, opts.Force); err != nil {
 		return usageErr(err)
 	}
-	ctx := cmd.Context()
-	log := cliLogger()
-	var r *store.Store
-	if f.remote != "" {
-		key, err := f.keySource.key(cmd)
-		if err != nil {
-			return err
-		}
-		rem, err := openRemoteFlag(ctx, f.remote, f.rcloneConfig)
-		if err != nil {
-			return err
-		}
-		defer rem.Close()
-		if r, err = store.Open(ctx, rem, key, store.Options{Log: log}); err != nil {
-			return err
-		}
-	} else {
-		cfg, err := loadConfig(f.config)
-		if err != nil {
-			return err
-		}
-		opts := instance.Options{ReadOnly: true, Log: log}
-		if f.keySource.given() {
-			opts.FetchKey = nil
-			key, err := f.keySource.key(cmd)
-			if err != nil {
-				return err
-			}
-			rems, err := instance.OpenRemotes(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer instance.CloseRemotes(rems)
-			if r, err = store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
-				return err
-			}
-		} else {
-			inst, err := instance.Open(ctx, cfg, opts)
-			if err != nil {
-				return err
-			}
-			defer inst.Close()
-			r = inst.Store
-		}
+	p := prompt{g.stdin, stderr}
+	r, closeAll, err := openRestoreSource(ctx, opts, g, p)
+	if err != nil {
+		return err
 	}
-	defer r.Close()
-
+	defer closeAll()
 	var bar *progressbar.ProgressBar
 	progress := func(done, total int64) {}
-	if isTerminal(os.Stdout) {
+	if isTerminal(stdout) {
 		progress = func(done, total int64) {
 			if bar == nil {
 				bar = progressbar.DefaultBytes(total, "restoring")
@@ -116,17 +79,64 @@ func runRestore(cmd *cobra.Command, f restoreFlags) error {
 			bar.Set64(done)
 		}
 	}
-	res, err := restore.Run(ctx, r, restore.Options{Snapshot: f.snapshot, Target: f.to, Force: f.force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Target: opts.To, Force: opts.Force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
-		fmt.Fprintln(cmd.OutOrStdout())
+		fmt.Fprintln(stdout)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "restored snapshot %s (%s): %d files, %s into %s\n",
-		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), res.Files, humanBytes(res.Bytes), f.to)
+	fmt.Fprintf(stdout, "restored snapshot %s (%s): %d files, %s into %s\n",
+		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), res.Files, humanBytes(res.Bytes), opts.To)
 	return nil
+}
+
+// openRestoreSource opens the repository to restore from: --remote with a
+// key from the flags (a new device), or the config's first remote with the
+// key from the flags or from this installation's key cache. closeAll
+// releases what it opened.
+func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOptions, p prompt) (r *store.Store, closeAll func(), err error) {
+	log := cliLogger(p.stderr)
+	if opts.Remote != "" {
+		key, err := opts.KeySource.key(ctx, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		rem, err := g.openRemoteFlag(ctx, opts.Remote, opts.RcloneConfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r, err = store.Open(ctx, rem, key, store.Options{Log: log}); err != nil {
+			rem.Close()
+			return nil, nil, err
+		}
+		return r, func() { r.Close(); rem.Close() }, nil
+	}
+	cfg, err := g.loadConfig(opts.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !opts.KeySource.given() {
+		inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: true, Log: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return inst.Store, func() { inst.Close() }, nil
+	}
+	key, err := opts.KeySource.key(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rems, err := instance.OpenRemotes(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
+		instance.CloseRemotes(rems)
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); instance.CloseRemotes(rems) }, nil
 }
 
 // keySourceFlags are the ways to give the backup key on a device that has
@@ -143,12 +153,12 @@ func (k *keySourceFlags) register(cmd *cobra.Command) {
 
 func (k *keySourceFlags) given() bool { return k.recoveryKeyFile != "" || k.vault.given() }
 
-func (k *keySourceFlags) key(cmd *cobra.Command) (crypt.Key, error) {
+func (k *keySourceFlags) key(ctx context.Context, p prompt) (crypt.Key, error) {
 	if k.vault.given() {
 		if k.recoveryKeyFile != "" {
 			return crypt.Key{}, usageErr(errors.New("give either --recovery-key-file or the vault flags, not both"))
 		}
-		return k.vault.recover(cmd)
+		return k.vault.recover(ctx, p)
 	}
-	return readRecoveryKey(k.recoveryKeyFile, os.Stdin, cmd.ErrOrStderr())
+	return readRecoveryKey(k.recoveryKeyFile, p.stdin, p.stderr)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -12,19 +14,18 @@ import (
 	"github.com/chatsafe/chatsafe/service"
 )
 
-// serviceFlags are shared by every `chatsafe service` subcommand.
-type serviceFlags struct {
-	user   bool
-	config string
+// ServiceOptions are the flags shared by every `chatsafe service` subcommand.
+type ServiceOptions struct {
+	User   bool
+	Config string
+
+	g *globalOptions
 }
 
 // configPath is --config made absolute, or the default config for the
 // scope: /etc/chatsafe/config.yaml as root, the XDG one otherwise.
-func (f *serviceFlags) configPath() (string, error) {
-	p := f.config
-	if p == "" {
-		p = configs.DefaultConfigPath()
-	}
+func (f *ServiceOptions) configPath() (string, error) {
+	p := f.g.configPath(f.Config)
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return "", usageErr(fmt.Errorf("--config %s: %w", p, err))
@@ -32,24 +33,24 @@ func (f *serviceFlags) configPath() (string, error) {
 	return abs, nil
 }
 
-func (f *serviceFlags) manager() (*service.Manager, string, error) {
+func (f *ServiceOptions) manager() (*service.Manager, string, error) {
 	cfg, err := f.configPath()
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := service.New(f.user, cfg)
+	m, err := service.New(f.User, cfg)
 	return m, cfg, err
 }
 
-func (f *serviceFlags) scope() string {
-	if f.user {
+func (f *ServiceOptions) scope() string {
+	if f.User {
 		return " --user"
 	}
 	return ""
 }
 
-func init() {
-	var f serviceFlags
+func newServiceCommand(g *globalOptions) *cobra.Command {
+	f := &ServiceOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "service install|uninstall|start|stop|status [--user] [--config FILE]",
 		Short: "Run chatsafe as a background service (systemd, launchd, Windows)",
@@ -58,6 +59,9 @@ func init() {
 user unit with --user, a launchd daemon or agent on macOS, a Windows service.
 In a container there is no service manager: run ` + "`chatsafe daemon`" + ` under
 your own supervisor instead. See docs/service.md.`,
+		Example: `  sudo chatsafe service install
+  chatsafe service install --user --config ~/.config/chatsafe/config.yaml
+  chatsafe service status --user`,
 		// A RunE makes cobra reject unknown actions ("unknown command")
 		// instead of printing help and exiting 0.
 		Args: cobra.NoArgs,
@@ -65,78 +69,38 @@ your own supervisor instead. See docs/service.md.`,
 			return usageErr(errors.New("name an action: chatsafe service install|uninstall|start|stop|status [--user]"))
 		},
 	}
-	cmd.PersistentFlags().BoolVar(&f.user, "user", false, "a service of the current user (systemd --user, launchd agent) instead of a system service")
-	cmd.PersistentFlags().StringVar(&f.config, "config", "", "config file the service runs with (default "+configs.DefaultConfigPath()+")")
+	cmd.PersistentFlags().BoolVar(&f.User, "user", false, "a service of the current user (systemd --user, launchd agent) instead of a system service")
+	cmd.PersistentFlags().StringVar(&f.Config, "config", "", "config file the service runs with (default "+configs.DefaultConfigPath()+")")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "install [--user] [--config FILE]",
 		Short: "Install, enable and start the service",
 		Args:  cobra.NoArgs,
+		Example: `  sudo chatsafe service install --config /etc/chatsafe/config.yaml
+  chatsafe service install --user`,
+		Long: `install writes the service unit for ` + "`chatsafe daemon --config FILE`" + `
+(restarted on failure, except on exit codes that a restart cannot fix: bad
+usage or config, wrong key, erased key), enables it and starts it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, cfgPath, err := f.manager()
-			if err != nil {
-				return err
-			}
-			if err := m.CheckPrivileges(); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("locating the chatsafe binary: %w", err)
-			}
-			u, err := service.FromConfig(exe, cfg, f.user)
-			if err != nil {
-				return err
-			}
-			u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased}
-			res, err := m.Install(cmd.Context(), u)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if res.Path != "" {
-				fmt.Fprintf(out, "installed %s and started it\n", res.Path)
-			} else {
-				fmt.Fprintln(out, "installed the chatsafe service and started it")
-			}
-			for _, n := range res.Notes {
-				fmt.Fprintln(out, "note:", n)
-			}
-			return nil
+			return runServiceInstall(cmd.Context(), f, cmd.OutOrStdout())
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "uninstall [--user]",
-		Short: "Stop, disable and remove the service",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, _, err := f.manager()
-			if err != nil {
-				return err
-			}
-			path := m.Path()
-			if err := m.Uninstall(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed the chatsafe%s service %s\n", f.scope(), path)
-			return nil
-		},
-	})
+	cmd.AddCommand(newServiceUninstallCommand(f))
 	for _, c := range []struct {
-		verb, short, done string
-		run               func(*service.Manager, *cobra.Command) error
+		verb, short, long, done string
+		run                     func(*service.Manager, *cobra.Command) error
 	}{
-		{"start", "Start the installed service", "started", func(m *service.Manager, cmd *cobra.Command) error { return m.Start(cmd.Context()) }},
-		{"stop", "Stop the service (it starts again at boot)", "stopped", func(m *service.Manager, cmd *cobra.Command) error { return m.Stop(cmd.Context()) }},
+		{"start", "Start the installed service", "start asks the service manager to start the installed service now.", "started",
+			func(m *service.Manager, cmd *cobra.Command) error { return m.Start(cmd.Context()) }},
+		{"stop", "Stop the service (it starts again at boot)", "stop asks the service manager to stop the service; it stays enabled and starts\nagain at boot (uninstall removes it).", "stopped",
+			func(m *service.Manager, cmd *cobra.Command) error { return m.Stop(cmd.Context()) }},
 	} {
 		cmd.AddCommand(&cobra.Command{
-			Use:   c.verb + " [--user]",
-			Short: c.short,
-			Args:  cobra.NoArgs,
+			Use:     c.verb + " [--user]",
+			Short:   c.short,
+			Long:    c.long,
+			Example: "  chatsafe service " + c.verb + " --user",
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				m, _, err := f.manager()
 				if err != nil {
@@ -150,10 +114,77 @@ your own supervisor instead. See docs/service.md.`,
 			},
 		})
 	}
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(newServiceStatusCommand(f))
+	return cmd
+}
+
+func runServiceInstall(ctx context.Context, f *ServiceOptions, stdout io.Writer) error {
+	m, cfgPath, err := f.manager()
+	if err != nil {
+		return err
+	}
+	if err := m.CheckPrivileges(); err != nil {
+		return err
+	}
+	cfg, err := f.g.loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating the chatsafe binary: %w", err)
+	}
+	u, err := service.FromConfig(exe, cfg, f.User)
+	if err != nil {
+		return err
+	}
+	u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased}
+	res, err := m.Install(ctx, u)
+	if err != nil {
+		return err
+	}
+	if res.Path != "" {
+		fmt.Fprintf(stdout, "installed %s and started it\n", res.Path)
+	} else {
+		fmt.Fprintln(stdout, "installed the chatsafe service and started it")
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
+	return nil
+}
+
+func newServiceUninstallCommand(f *ServiceOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "uninstall [--user]",
+		Short: "Stop, disable and remove the service",
+		Long: `uninstall stops the service, disables it and removes its unit. The config,
+the state and the backups are left alone.`,
+		Example: `  chatsafe service uninstall --user`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, _, err := f.manager()
+			if err != nil {
+				return err
+			}
+			path := m.Path()
+			if err := m.Uninstall(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed the chatsafe%s service %s\n", f.scope(), path)
+			return nil
+		},
+	}
+}
+
+func newServiceStatusCommand(f *ServiceOptions) *cobra.Command {
+	return &cobra.Command{
 		Use:   "status [--user]",
 		Short: "Print running, stopped, failed or not installed",
-		Args:  cobra.NoArgs,
+		Long: `status prints what the service manager says of the chatsafe service. What
+the daemon itself is doing is ` + "`chatsafe status`" + `.`,
+		Example: `  chatsafe service status --user`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, _, err := f.manager()
 			if err != nil {
@@ -166,6 +197,5 @@ your own supervisor instead. See docs/service.md.`,
 			fmt.Fprintln(cmd.OutOrStdout(), st)
 			return nil
 		},
-	})
-	rootCmd.AddCommand(cmd)
+	}
 }

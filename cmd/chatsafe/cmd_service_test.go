@@ -9,30 +9,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/chatsafe/chatsafe/service"
 )
 
-// runService runs `chatsafe args...` with the service command's flags reset,
-// since cobra keeps flag values between Execute calls in one process.
-func runService(t *testing.T, args ...string) (string, error) {
+// runService runs `chatsafe args...` in process on a fresh command tree,
+// with the default config in home (where there is none).
+func runService(t *testing.T, home string, args ...string) (string, error) {
 	t.Helper()
-	svc, _, err := rootCmd.Find([]string{"service"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reset := func(fl *pflag.Flag) {
-		_ = fl.Value.Set(fl.DefValue)
-		fl.Changed = false
-	}
-	svc.PersistentFlags().VisitAll(reset)
+	root := buildRootCommand(&globalOptions{defaultConfig: filepath.Join(home, "default-config", "config.yaml")})
 	var out bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	t.Cleanup(func() { rootCmd.SetArgs(nil); rootCmd.SetOut(nil); rootCmd.SetErr(nil) })
-	err = rootCmd.ExecuteContext(context.Background())
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(context.Background())
 	return out.String(), err
 }
 
@@ -48,7 +37,7 @@ func isolate(t *testing.T) string {
 }
 
 func TestServiceUsageErrors(t *testing.T) {
-	isolate(t)
+	home := isolate(t)
 	for _, args := range [][]string{
 		{"service"},
 		{"service", "bogus"},
@@ -56,7 +45,7 @@ func TestServiceUsageErrors(t *testing.T) {
 		{"service", "status", "--config"},
 		{"service", "stop", "--no-such-flag"},
 	} {
-		_, err := runService(t, args...)
+		_, err := runService(t, home, args...)
 		if err == nil || exitCode(err) != exitUsage {
 			t.Errorf("chatsafe %s: got %v (exit %d), want a usage error (exit %d)", strings.Join(args, " "), err, exitCode(err), exitUsage)
 		}
@@ -77,7 +66,7 @@ func TestServiceWithoutServiceManager(t *testing.T) {
 	}
 	for _, action := range []string{"install", "uninstall", "start", "stop", "status"} {
 		t.Run(action, func(t *testing.T) {
-			out, err := runService(t, "service", action, "--user", "--config", cfg)
+			out, err := runService(t, home, "service", action, "--user", "--config", cfg)
 			if _, serr := os.Stat("/run/systemd/system"); serr == nil {
 				// A systemd host: the test binary lives in a temporary
 				// directory, so install refuses; the rest find nothing installed.
@@ -102,7 +91,7 @@ func TestServiceWithoutServiceManager(t *testing.T) {
 
 // --config is made absolute, so the unit never depends on a working directory.
 func TestServiceConfigFlagIsAbsolute(t *testing.T) {
-	isolate(t)
+	home := isolate(t)
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		t.Log("systemd is running here: the message is not printed")
 		return
@@ -111,7 +100,7 @@ func TestServiceConfigFlagIsAbsolute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = runService(t, "service", "status", "--config", "rel/config.yaml")
+	_, err = runService(t, home, "service", "status", "--config", "rel/config.yaml")
 	if err == nil || !strings.Contains(err.Error(), "--config "+filepath.Join(wd, "rel", "config.yaml")+"`") {
 		t.Errorf("got %v, want the absolute config path in the hint", err)
 	}

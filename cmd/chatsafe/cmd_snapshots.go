@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,51 +36,63 @@ func toSnapshotJSON(s store.Snapshot) snapshotJSON {
 	return snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
 }
 
-func init() {
-	var config string
-	var asJSON bool
+// SnapshotsOptions are the flags of `chatsafe snapshots`.
+type SnapshotsOptions struct {
+	Config string
+	JSON   bool
+}
+
+func newSnapshotsCommand(g *globalOptions) *cobra.Command {
+	var opts SnapshotsOptions
 	cmd := &cobra.Command{
 		Use:   "snapshots [--config FILE] [--json]",
 		Short: "List the snapshots in the repository",
-		Long: `snapshots lists the committed snapshots, oldest first. It reads the repository
+		Long: `snapshots lists the committed snapshots, oldest first, with what the retention
+policy keeps each one for. It reads the repository itself (not the daemon),
 without locking it, so it works beside a running daemon.`,
+		Example: `  chatsafe snapshots
+  chatsafe snapshots --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inst, err := openInstance(cmd, config, true)
-			if err != nil {
-				return err
-			}
-			defer inst.Close()
-			return printSnapshots(cmd, inst.Store.Snapshots(), instance.RetentionPolicy(inst.Config), asJSON)
+			return runSnapshots(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(cmd, &config)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (a stable, documented format)")
-	rootCmd.AddCommand(cmd)
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON (a stable, documented format)")
+	return cmd
 }
 
-func printSnapshots(cmd *cobra.Command, snaps []store.Snapshot, policy prune.Policy, asJSON bool) error {
+func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	inst, err := g.openInstance(ctx, opts.Config, true, stderr)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	return printSnapshots(stdout, inst.Store.Snapshots(), instance.RetentionPolicy(inst.Config), opts.JSON)
+}
+
+func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool) error {
 	verdict := map[string]prune.Decision{}
 	for _, d := range prune.ApplyPolicy(snaps, policy) {
 		verdict[d.Snapshot.IDString()] = d
 	}
 	if asJSON {
-		out := make([]snapshotJSON, 0, len(snaps))
+		list := make([]snapshotJSON, 0, len(snaps))
 		for _, s := range snaps {
 			j := toSnapshotJSON(s)
 			d := verdict[s.IDString()]
 			j.Keep, j.KeepReasons = &d.Keep, d.Reasons
-			out = append(out, j)
+			list = append(list, j)
 		}
-		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return enc.Encode(list)
 	}
 	if len(snaps) == 0 {
-		fmt.Fprintln(cmd.OutOrStdout(), "no snapshots yet (run `chatsafe backup`)")
+		fmt.Fprintln(out, "no snapshots yet (run `chatsafe backup`)")
 		return nil
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tSEQ\tFILES\tSIZE\tHOST\tKEPT BY")
 	for _, s := range snaps {
 		why := "(forgotten at next prune)"

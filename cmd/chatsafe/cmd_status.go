@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,97 +17,65 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/statusapi"
-	"github.com/chatsafe/chatsafe/statusapi/client"
 )
 
-func init() {
-	var configPath string
-	var asJSON bool
+// StatusOptions are the flags of `chatsafe status`.
+type StatusOptions struct {
+	Config string
+	JSON   bool
+}
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	var opts StatusOptions
 	cmd := &cobra.Command{
 		Use:   "status [--config FILE] [--json]",
 		Short: "Show what the running daemon is doing",
 		Long: `Ask the running daemon, over its status socket, what it is doing: its state,
 the newest snapshot, deltas waiting for upload and each remote's queue.
 --json prints the status document (stable; see statusapi.Status).
-Exits 5 when no daemon is running.`,
+Exits 5 when no daemon is running, and 2 when the daemon answering on the
+socket serves another installation (another config's repository).`,
+		Example: `  chatsafe status
+  chatsafe status --config ~/chatsafe/work.yaml --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sock, err := statusSocket(configPath)
-			if err != nil {
-				return err
-			}
-			c := client.New(sock)
-			defer c.Close()
-			st, err := c.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			printStatus(cmd.OutOrStdout(), st, time.Now())
-			return nil
+			return runStatus(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "config file (default "+configs.DefaultConfigPath()+")")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status document as JSON")
-	rootCmd.AddCommand(cmd)
-	backupHook = backupThroughDaemon
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status document as JSON")
+	return cmd
 }
 
-// backupThroughDaemon runs `chatsafe backup` in the running daemon, which
-// holds the state directory; with no daemon the backup runs locally.
-func backupThroughDaemon(cmd *cobra.Command, socket string, asJSON bool) (bool, error) {
-	c := client.New(socket)
-	defer c.Close()
-	res, err := c.Backup(cmd.Context(), statusapi.BackupRequest{})
-	if errors.Is(err, client.ErrNoDaemon) {
-		return false, nil
-	}
+func runStatus(ctx context.Context, opts StatusOptions, g *globalOptions, stdout io.Writer) error {
+	cfg, err := statusConfig(g, opts.Config)
 	if err != nil {
-		return true, fmt.Errorf("backup through the running daemon: %w", err)
+		return err
 	}
-	out := cmd.OutOrStdout()
-	if asJSON {
-		if res.Warnings == nil {
-			res.Warnings = []string{}
-		}
-		enc := json.NewEncoder(out)
+	c, st, err := daemonFor(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	if opts.JSON {
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return true, enc.Encode(res)
+		return enc.Encode(st)
 	}
-	for _, w := range res.Warnings {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
-	}
-	s := res.Snapshot
-	switch {
-	case s == nil:
-		fmt.Fprintln(out, "the daemon ran a backup")
-	case res.Unchanged:
-		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
-	default:
-		fmt.Fprintf(out, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
-			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
-	}
-	return true, nil
+	printStatus(stdout, st, time.Now())
+	return nil
 }
 
-// statusSocket finds the daemon's socket: from the config file, or the
-// default socket when there is no config at the default path.
-func statusSocket(configPath string) (string, error) {
-	if configPath == "" {
-		configPath = configs.DefaultConfigPath()
-		if _, err := os.Stat(configPath); errors.Is(err, fs.ErrNotExist) {
-			return configs.Default().StatusSocket, nil
+// statusConfig is the config whose daemon `status` asks: --config, the
+// default config, or the embedded defaults when there is no config at the
+// default path (a daemon started with --source alone).
+func statusConfig(g *globalOptions, flag string) (*configs.Config, error) {
+	if flag == "" {
+		if _, err := os.Stat(g.defaultConfig); errors.Is(err, fs.ErrNotExist) {
+			return configs.Default(), nil
 		}
 	}
-	cfg, err := configs.Load(configPath)
-	if err != nil {
-		return "", err
-	}
-	return cfg.StatusSocket, nil
+	return g.loadConfig(g.configPath(flag))
 }
 
 func printStatus(w io.Writer, st statusapi.Status, now time.Time) {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -14,34 +16,34 @@ import (
 )
 
 // clusterFlags applies the cluster flags over the config file's settings.
-func clusterFlags(cmd *cobra.Command, cfg *vault.ServerConfig, nodeID, raftListen, raftAdvertise, peers, clusterCA string) error {
-	f := cmd.Flags()
-	if f.Changed("node-id") {
+func clusterFlags(o VaultServeOptions, cfg *vault.ServerConfig) error {
+	changed := o.changed
+	if changed("node-id") {
 		if cfg.Cluster == nil {
 			cfg.Cluster = &vault.ClusterConfig{}
 		}
-		cfg.Cluster.NodeID = nodeID
+		cfg.Cluster.NodeID = o.NodeID
 	}
 	if cfg.Cluster == nil {
 		for _, name := range []string{"raft-listen", "raft-advertise", "peers", "cluster-ca"} {
-			if f.Changed(name) {
+			if changed(name) {
 				return usageErr(fmt.Errorf("--%s needs --node-id", name))
 			}
 		}
 		return nil
 	}
 	c := cfg.Cluster
-	if f.Changed("raft-listen") {
-		c.RaftListen = raftListen
+	if changed("raft-listen") {
+		c.RaftListen = o.RaftListen
 	}
-	if f.Changed("raft-advertise") {
-		c.RaftAdvertise = raftAdvertise
+	if changed("raft-advertise") {
+		c.RaftAdvertise = o.RaftAdvertise
 	}
-	if f.Changed("cluster-ca") {
-		c.CAFile = clusterCA
+	if changed("cluster-ca") {
+		c.CAFile = o.ClusterCA
 	}
-	if f.Changed("peers") {
-		p, err := vault.ParsePeers(peers)
+	if changed("peers") {
+		p, err := vault.ParsePeers(o.Peers)
 		if err != nil {
 			return usageErr(fmt.Errorf("--peers: %w", err))
 		}
@@ -53,9 +55,9 @@ func clusterFlags(cmd *cobra.Command, cfg *vault.ServerConfig, nodeID, raftListe
 	return nil
 }
 
-// certCmd is `chatsafe vault cert`: make a node's self-signed certificate
-// before its first start, so the cluster CA file can list every node.
-func certCmd() *cobra.Command {
+// newVaultCertCommand is `chatsafe vault cert`: make a node's self-signed
+// certificate before its first start, so the cluster CA file can list every node.
+func newVaultCertCommand() *cobra.Command {
 	var listen, data string
 	c := &cobra.Command{
 		Use:   "cert",
@@ -63,7 +65,8 @@ func certCmd() *cobra.Command {
 		Long: `Make a vault node's self-signed certificate in DIR/tls/cert.pem (if there is
 none) for the host it will listen on, and print it. Concatenate the prints of
 every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
-		Args: cobra.NoArgs,
+		Example: `  chatsafe vault cert --listen vault1.example.org:8443 --data /var/lib/chatsafe-vault >> cluster-ca.pem`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data == "" {
 				return usageErr(errors.New("give --data DIR"))
@@ -85,9 +88,9 @@ every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
 	return c
 }
 
-// membersCmd is `chatsafe vault members list|add|remove`: it talks to a
-// node's raft port with mutual TLS, as a node does.
-func membersCmd() *cobra.Command {
+// newVaultMembersCommand is `chatsafe vault members list|add|remove`: it
+// talks to a node's raft port with mutual TLS, as a node does.
+func newVaultMembersCommand() *cobra.Command {
 	var via, clusterCA, data, tlsCert, tlsKey string
 	run := func(cmd *cobra.Command, req vault.MembersRequest) error {
 		if via == "" || clusterCA == "" {
@@ -122,7 +125,8 @@ node's raft port (--via) with mutual TLS exactly like a node does: it presents
 a certificate the cluster CA file trusts (a node's own, with --data DIR).
 A follower passes the change to the leader. Start a new node with --node-id
 and --raft-listen but without --peers, then add it here.`,
-		Args: cobra.NoArgs,
+		Example: `  chatsafe vault members list --via 10.0.0.1:8444 --cluster-ca ca.pem --data /var/lib/chatsafe-vault`,
+		Args:    cobra.NoArgs,
 	}
 	pf := members.PersistentFlags()
 	pf.StringVar(&via, "via", "", "a node's raft address (host:port)")
@@ -133,18 +137,24 @@ and --raft-listen but without --peers, then add it here.`,
 	members.AddCommand(
 		&cobra.Command{
 			Use: "list", Short: "List the voters", Args: cobra.NoArgs,
+			Long:    "list prints each voter of the cluster: its id, raft address and role.",
+			Example: "  chatsafe vault members list --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return run(cmd, vault.MembersRequest{Op: "list"})
 			},
 		},
 		&cobra.Command{
 			Use: "add ID HOST:PORT", Short: "Add a node (started with --node-id, without --peers)", Args: cobra.ExactArgs(2),
+			Long:    "add makes a running node, started with --node-id and --raft-listen but no --peers, a voter.",
+			Example: "  chatsafe vault members add node4 10.0.0.4:8444 --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return run(cmd, vault.MembersRequest{Op: "add", ID: args[0], Addr: args[1]})
 			},
 		},
 		&cobra.Command{
 			Use: "remove ID", Short: "Remove a node", Args: cobra.ExactArgs(1),
+			Long:    "remove takes a node out of the voters; the cluster keeps working while a quorum of the rest is up.",
+			Example: "  chatsafe vault members remove node4 --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return run(cmd, vault.MembersRequest{Op: "remove", ID: args[0]})
 			},
@@ -153,14 +163,35 @@ and --raft-listen but without --peers, then add it here.`,
 	return members
 }
 
-func init() {
-	var (
-		configPath, listen, data, tlsCert, tlsKey string
-		maxAttempts                               int
-		nodeID, raftListen, raftAdvertise, peers  string
-		clusterCA                                 string
-		pkcs11Module, pkcs11Token, pkcs11PINFile  string
-	)
+// VaultServeOptions are the flags of `chatsafe vault serve`.
+type VaultServeOptions struct {
+	Config, Listen, Data, TLSCert, TLSKey    string
+	MaxAttempts                              int
+	NodeID, RaftListen, RaftAdvertise, Peers string
+	ClusterCA                                string
+	PKCS11Module, PKCS11Token, PKCS11PINFile string
+
+	// changed reports whether a flag was given (flags override the config
+	// file only when given).
+	changed func(name string) bool
+}
+
+func newVaultCommand(*globalOptions) *cobra.Command {
+	vaultCmd := &cobra.Command{
+		Use:   "vault",
+		Short: "Run the Backup Key Vault server",
+		Long: `The Backup Key Vault keeps backup keys behind passwords (OPAQUE) and erases a
+key after too many wrong passwords. serve runs a node; cert and members set up
+and change a replicated cluster.`,
+		Example: `  chatsafe vault serve --data /var/lib/chatsafe-vault --listen 0.0.0.0:8443`,
+		Args:    cobra.NoArgs,
+	}
+	vaultCmd.AddCommand(newVaultServeCommand(), newVaultMembersCommand(), newVaultCertCommand())
+	return vaultCmd
+}
+
+func newVaultServeCommand() *cobra.Command {
+	var o VaultServeOptions
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Backup Key Vault (HTTPS) in the foreground",
@@ -168,99 +199,108 @@ func init() {
 never learns a password or a key, and erases a key after too many wrong
 passwords. Without --tls-cert/--tls-key it makes a self-signed certificate on
 first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
+		Example: `  chatsafe vault serve --data /var/lib/chatsafe-vault
+  chatsafe vault serve --config vault.yaml --node-id n1 --raft-listen 10.0.0.1:8444 --cluster-ca ca.pem --peers n1=10.0.0.1:8444,n2=10.0.0.2:8444,n3=10.0.0.3:8444`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg vault.ServerConfig
-			if configPath != "" {
-				if err := vault.LoadServerConfigFile(configPath, &cfg); err != nil {
-					return usageErr(err)
-				}
-			}
-			f := cmd.Flags()
-			if f.Changed("listen") || cfg.Listen == "" {
-				cfg.Listen = listen
-			}
-			if f.Changed("data") {
-				cfg.DataDir = data
-			}
-			if f.Changed("tls-cert") {
-				cfg.TLSCert = tlsCert
-			}
-			if f.Changed("tls-key") {
-				cfg.TLSKey = tlsKey
-			}
-			if f.Changed("max-attempts") {
-				if maxAttempts < 1 {
-					return usageErr(errors.New("--max-attempts must be at least 1"))
-				}
-				cfg.MaxAttempts = maxAttempts
-			}
-			if cfg.DataDir == "" {
-				return usageErr(errors.New("vault serve needs a data directory: --data DIR (or data: in --config)"))
-			}
-			if err := clusterFlags(cmd, &cfg, nodeID, raftListen, raftAdvertise, peers, clusterCA); err != nil {
-				return err
-			}
-			if f.Changed("pkcs11-module") || f.Changed("pkcs11-token") || f.Changed("pkcs11-pin-file") {
-				if pkcs11Module == "" || pkcs11Token == "" || pkcs11PINFile == "" {
-					return usageErr(errors.New("an HSM needs all of --pkcs11-module, --pkcs11-token and --pkcs11-pin-file"))
-				}
-				pin, err := hsm.ReadPINFile(pkcs11PINFile)
-				if err != nil {
-					return usageErr(err)
-				}
-				mk, err := hsm.Open(hsm.Config{Module: pkcs11Module, TokenLabel: pkcs11Token, PIN: pin})
-				if err != nil {
-					return err
-				}
-				defer mk.Close()
-				cfg.MasterKey = mk
-			}
-			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-				return usageErr(errors.New("give both --tls-cert and --tls-key, or neither for a self-signed certificate"))
-			}
-			log, err := zap.NewProduction()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
-			cfg.Log = log
-			srv, err := vault.NewServer(cfg)
-			if err != nil {
-				return err
-			}
-			out := cmd.ErrOrStderr()
-			fmt.Fprintf(out, "chatsafe vault listening on https://%s\n", srv.Addr())
-			if cfg.Cluster != nil {
-				fmt.Fprintf(out, "cluster node %s; peers connect to it on %s\n", cfg.Cluster.NodeID, cfg.Cluster.RaftListen)
-			}
-			if cfg.TLSCert == "" {
-				abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vault.TLSCertFile))
-				fmt.Fprintf(out, "clients pin its certificate with --vault-ca %s\n", abs)
-			}
-			return srv.Serve(cmd.Context())
+			o.changed = cmd.Flags().Changed
+			return runVaultServe(cmd.Context(), o, cmd.ErrOrStderr())
 		},
 	}
-	serve.Flags().StringVar(&configPath, "config", "", "vault server config file (YAML: listen, data, tls_cert, tls_key, max_attempts, rate limits)")
-	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on (host:port)")
-	serve.Flags().StringVar(&data, "data", "", "data directory (database, master key, generated certificate)")
-	serve.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM); default: self-signed in DIR/tls/cert.pem")
-	serve.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
-	serve.Flags().IntVar(&maxAttempts, "max-attempts", vault.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
-	serve.Flags().StringVar(&nodeID, "node-id", "", "run as this node of a Raft cluster (with --raft-listen, --cluster-ca, --peers)")
-	serve.Flags().StringVar(&raftListen, "raft-listen", "", "cluster: address for raft and node-to-node RPC (host:port, mutual TLS)")
-	serve.Flags().StringVar(&raftAdvertise, "raft-advertise", "", "cluster: address peers reach this node at (default: its --peers entry)")
-	serve.Flags().StringVar(&peers, "peers", "", "cluster: bootstrap voters ID=host:port,... including this node (first start only); omit to join later with vault members add")
-	serve.Flags().StringVar(&clusterCA, "cluster-ca", "", "cluster: PEM certificates a peer's certificate must chain to (a cluster CA, or every node's tls/cert.pem)")
-	serve.Flags().StringVar(&pkcs11Module, "pkcs11-module", "", "keep the master key in a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so)")
-	serve.Flags().StringVar(&pkcs11Token, "pkcs11-token", "", "PKCS#11 token label")
-	serve.Flags().StringVar(&pkcs11PINFile, "pkcs11-pin-file", "", "file holding the token's user PIN (mode 0600)")
+	f := serve.Flags()
+	f.StringVar(&o.Config, "config", "", "vault server config file (YAML: listen, data, tls_cert, tls_key, max_attempts, rate limits)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8443", "address to listen on (host:port)")
+	f.StringVar(&o.Data, "data", "", "data directory (database, master key, generated certificate)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM); default: self-signed in DIR/tls/cert.pem")
+	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	f.IntVar(&o.MaxAttempts, "max-attempts", vault.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
+	f.StringVar(&o.NodeID, "node-id", "", "run as this node of a Raft cluster (with --raft-listen, --cluster-ca, --peers)")
+	f.StringVar(&o.RaftListen, "raft-listen", "", "cluster: address for raft and node-to-node RPC (host:port, mutual TLS)")
+	f.StringVar(&o.RaftAdvertise, "raft-advertise", "", "cluster: address peers reach this node at (default: its --peers entry)")
+	f.StringVar(&o.Peers, "peers", "", "cluster: bootstrap voters ID=host:port,... including this node (first start only); omit to join later with vault members add")
+	f.StringVar(&o.ClusterCA, "cluster-ca", "", "cluster: PEM certificates a peer's certificate must chain to (a cluster CA, or every node's tls/cert.pem)")
+	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "keep the master key in a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so)")
+	f.StringVar(&o.PKCS11Token, "pkcs11-token", "", "PKCS#11 token label")
+	f.StringVar(&o.PKCS11PINFile, "pkcs11-pin-file", "", "file holding the token's user PIN (mode 0600)")
+	return serve
+}
 
-	vaultCmd := &cobra.Command{
-		Use:   "vault",
-		Short: "Run the Backup Key Vault server",
-		Args:  cobra.NoArgs,
+// vaultServerConfig is the config file with the flags that were given
+// applied over it.
+func vaultServerConfig(o VaultServeOptions) (vault.ServerConfig, error) {
+	var cfg vault.ServerConfig
+	if o.Config != "" {
+		if err := vault.LoadServerConfigFile(o.Config, &cfg); err != nil {
+			return cfg, usageErr(err)
+		}
 	}
-	vaultCmd.AddCommand(serve, membersCmd(), certCmd())
-	rootCmd.AddCommand(vaultCmd)
+	if o.changed("listen") || cfg.Listen == "" {
+		cfg.Listen = o.Listen
+	}
+	if o.changed("data") {
+		cfg.DataDir = o.Data
+	}
+	if o.changed("tls-cert") {
+		cfg.TLSCert = o.TLSCert
+	}
+	if o.changed("tls-key") {
+		cfg.TLSKey = o.TLSKey
+	}
+	if o.changed("max-attempts") {
+		if o.MaxAttempts < 1 {
+			return cfg, usageErr(errors.New("--max-attempts must be at least 1"))
+		}
+		cfg.MaxAttempts = o.MaxAttempts
+	}
+	if cfg.DataDir == "" {
+		return cfg, usageErr(errors.New("vault serve needs a data directory: --data DIR (or data: in --config)"))
+	}
+	if err := clusterFlags(o, &cfg); err != nil {
+		return cfg, err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return cfg, usageErr(errors.New("give both --tls-cert and --tls-key, or neither for a self-signed certificate"))
+	}
+	return cfg, nil
+}
+
+func runVaultServe(ctx context.Context, o VaultServeOptions, stderr io.Writer) error {
+	cfg, err := vaultServerConfig(o)
+	if err != nil {
+		return err
+	}
+	if o.changed("pkcs11-module") || o.changed("pkcs11-token") || o.changed("pkcs11-pin-file") {
+		if o.PKCS11Module == "" || o.PKCS11Token == "" || o.PKCS11PINFile == "" {
+			return usageErr(errors.New("an HSM needs all of --pkcs11-module, --pkcs11-token and --pkcs11-pin-file"))
+		}
+		pin, err := hsm.ReadPINFile(o.PKCS11PINFile)
+		if err != nil {
+			return usageErr(err)
+		}
+		mk, err := hsm.Open(hsm.Config{Module: o.PKCS11Module, TokenLabel: o.PKCS11Token, PIN: pin})
+		if err != nil {
+			return err
+		}
+		defer mk.Close()
+		cfg.MasterKey = mk
+	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg.Log = log
+	srv, err := vault.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "chatsafe vault listening on https://%s\n", srv.Addr())
+	if cfg.Cluster != nil {
+		fmt.Fprintf(stderr, "cluster node %s; peers connect to it on %s\n", cfg.Cluster.NodeID, cfg.Cluster.RaftListen)
+	}
+	if cfg.TLSCert == "" {
+		abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vault.TLSCertFile))
+		fmt.Fprintf(stderr, "clients pin its certificate with --vault-ca %s\n", abs)
+	}
+	return srv.Serve(ctx)
 }

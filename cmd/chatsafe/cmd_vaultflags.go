@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -70,9 +72,16 @@ func (v *vaultFlags) client() (*vault.Client, error) {
 	return c, nil
 }
 
+// prompt is where a command asks for secrets: a terminal on stdin, and
+// stderr for the questions.
+type prompt struct {
+	stdin  *os.File
+	stderr io.Writer
+}
+
 // password reads the vault password from --password-file, or asks on a
 // terminal (twice when confirm is set, for a new password).
-func (v *vaultFlags) password(cmd *cobra.Command, confirm bool) ([]byte, error) {
+func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
 	if v.passwordFile != "" {
 		b, err := crypt.ReadSecretFile(v.passwordFile)
 		if err != nil {
@@ -83,13 +92,13 @@ func (v *vaultFlags) password(cmd *cobra.Command, confirm bool) ([]byte, error) 
 		}
 		return b, nil
 	}
-	if !isTerminal(os.Stdin) {
+	if !isTerminal(p.stdin) {
 		return nil, usageErr(errors.New("no vault password: pass --password-file FILE (or run on a terminal to be asked)"))
 	}
 	ask := func(prompt string) ([]byte, error) {
-		fmt.Fprint(cmd.ErrOrStderr(), prompt)
-		b, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
+		fmt.Fprint(p.stderr, prompt)
+		b, err := term.ReadPassword(int(p.stdin.Fd()))
+		fmt.Fprintln(p.stderr)
 		return b, err
 	}
 	pw, err := ask("Vault password: ")
@@ -111,29 +120,29 @@ func (v *vaultFlags) password(cmd *cobra.Command, confirm bool) ([]byte, error) 
 	return pw, nil
 }
 
-func (v *vaultFlags) recover(cmd *cobra.Command) (crypt.Key, error) {
+func (v *vaultFlags) recover(ctx context.Context, p prompt) (crypt.Key, error) {
 	c, err := v.client()
 	if err != nil {
 		return crypt.Key{}, err
 	}
 	defer c.CloseIdleConnections()
-	pw, err := v.password(cmd, false)
+	pw, err := v.password(p, false)
 	if err != nil {
 		return crypt.Key{}, err
 	}
-	return c.Recover(cmd.Context(), v.account, pw)
+	return c.Recover(ctx, v.account, pw)
 }
 
 // registerKey stores key in the vault behind a (new) password.
-func (v *vaultFlags) registerKey(cmd *cobra.Command, key crypt.Key) error {
+func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key) error {
 	c, err := v.client()
 	if err != nil {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	pw, err := v.password(cmd, true)
+	pw, err := v.password(p, true)
 	if err != nil {
 		return err
 	}
-	return c.Register(cmd.Context(), v.account, pw, key)
+	return c.Register(ctx, v.account, pw, key)
 }

@@ -25,38 +25,59 @@ func configFlag(cmd *cobra.Command, dst *string) {
 	cmd.Flags().StringVar(dst, "config", "", "config file (default "+configs.DefaultConfigPath()+")")
 }
 
-// loadConfig loads the config named by --config, or the default one.
-func loadConfig(path string) (*configs.Config, error) {
+// configPath is --config, or the default config when it is not given.
+func (g *globalOptions) configPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return g.defaultConfig
+}
+
+// loadConfig loads the config named by --config, or the default one, with
+// the global flags applied over it.
+func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	if path == "" {
-		path = configs.DefaultConfigPath()
+		path = g.defaultConfig
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, usageErr(fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", path))
 		}
 	}
-	return configs.Load(path)
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if g.RetryFor > 0 {
+		cfg.RetryFor = configs.Duration(g.RetryFor)
+	}
+	return cfg, nil
 }
 
 // openInstance loads the config and opens the installation it describes.
 // readOnly opens the repository without its lock, beside a daemon.
-func openInstance(cmd *cobra.Command, configPath string, readOnly bool) (*instance.Instance, error) {
-	cfg, err := loadConfig(configPath)
+func (g *globalOptions) openInstance(ctx context.Context, configPath string, readOnly bool, stderr io.Writer) (*instance.Instance, error) {
+	cfg, err := g.loadConfig(configPath)
 	if err != nil {
 		return nil, err
 	}
-	return instance.Open(cmd.Context(), cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger()})
+	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger(stderr)})
 }
 
 // cliLogger logs warnings and errors to stderr for one-shot commands.
-func cliLogger() *zap.Logger {
+func cliLogger(stderr io.Writer) *zap.Logger {
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.TimeKey = ""
 	enc.CallerKey = ""
 	enc.StacktraceKey = ""
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zapcore.WarnLevel)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), zapcore.WarnLevel)
 	return zap.New(core)
 }
 
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+// isTerminal reports whether w is a terminal (progress bars and prompts
+// only go to one).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && f != nil && term.IsTerminal(int(f.Fd()))
+}
 
 // readRecoveryKey reads the recovery key from a file, or asks for it on a
 // terminal.
@@ -83,13 +104,14 @@ func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, 
 	return crypt.ParseRecoveryKey(text)
 }
 
-// openRemoteFlag opens a --remote given on the command line.
-func openRemoteFlag(ctx context.Context, spec, rcloneConfig string) (remotes.Remote, error) {
+// openRemoteFlag opens a --remote given on the command line, with the
+// retries (and --retry-for) every remote gets.
+func (g *globalOptions) openRemoteFlag(ctx context.Context, spec, rcloneConfig string) (remotes.Remote, error) {
 	r, err := remotes.Open(ctx, spec, remotes.Options{RcloneConfig: rcloneConfig})
 	if err != nil {
 		return nil, err
 	}
-	return remotes.WithRetry(r, remotes.RetryOptions{}), nil
+	return remotes.WithRetry(r, remotes.RetryOptions{Budget: g.RetryFor}), nil
 }
 
 // remoteName derives a short name for a remote spec given to init.

@@ -14,7 +14,7 @@ import (
 // by SIGKILL there.
 func runCrash(t *testing.T, home, point string, args ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), binary, args...)
+	cmd := exec.CommandContext(t.Context(), chatsafeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "HOME="+home, faults.EnvVar+"="+point)
 	out, err := cmd.CombinedOutput()
 	ee, ok := err.(*exec.ExitError)

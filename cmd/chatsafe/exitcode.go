@@ -36,34 +36,26 @@ func usageErr(err error) error { return usageError{err} }
 
 // exitMappings are checked in order; the first match decides the exit code.
 // Packages contribute their sentinel errors here and only here.
-var exitMappings []struct {
+var exitMappings = []struct {
 	target error
 	code   int
-}
-
-func mapExit(target error, code int) {
-	exitMappings = append(exitMappings, struct {
-		target error
-		code   int
-	}{target, code})
-}
-
-func init() {
-	mapExit(store.ErrWrongKey, exitWrongKey)
-	mapExit(store.ErrIntegrity, exitIntegrity)
-	mapExit(store.ErrRollback, exitIntegrity)
-	mapExit(crypt.ErrMalformedRecoveryKey, exitUsage)
-	mapExit(configs.ErrConfig, exitUsage)
-	mapExit(restore.ErrTargetNotEmpty, exitUsage)
-	mapExit(store.ErrNoRepository, exitUsage)
-	mapExit(store.ErrSnapshotNotFound, exitUsage)
-	mapExit(instance.ErrNoKey, exitUsage)
-	mapExit(remotes.ErrUnreachable, exitUnreachable)
-	mapExit(service.ErrNoServiceManager, exitUsage)
-	mapExit(client.ErrNoDaemon, exitUnreachable)
-	mapExit(vault.ErrWrongPassword, exitWrongKey)
-	mapExit(vault.ErrErased, exitKeyErased)
-	mapExit(vault.ErrUnreachable, exitUnreachable)
+}{
+	{store.ErrWrongKey, exitWrongKey},
+	{store.ErrIntegrity, exitIntegrity},
+	{store.ErrRollback, exitIntegrity},
+	{crypt.ErrMalformedRecoveryKey, exitUsage},
+	{configs.ErrConfig, exitUsage},
+	{restore.ErrTargetNotEmpty, exitUsage},
+	{store.ErrNoRepository, exitUsage},
+	{store.ErrSnapshotNotFound, exitUsage},
+	{instance.ErrNoKey, exitUsage},
+	{errOtherInstallation, exitUsage},
+	{remotes.ErrUnreachable, exitUnreachable},
+	{service.ErrNoServiceManager, exitUsage},
+	{client.ErrNoDaemon, exitUnreachable},
+	{vault.ErrWrongPassword, exitWrongKey},
+	{vault.ErrErased, exitKeyErased},
+	{vault.ErrUnreachable, exitUnreachable},
 }
 
 func exitCode(err error) int {

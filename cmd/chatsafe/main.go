@@ -1,7 +1,9 @@
 // Command chatsafe makes end-to-end encrypted, incremental backups of a chat
 // history directory. This package is thin CLI wiring: flags, output and exit
-// codes. Every command lives in its own cmd_*.go file and registers itself
-// with the root command in an init function.
+// codes. Every command lives in its own cmd_*.go file as a constructor
+// (newXCommand) whose flags fill an XOptions struct, and a runX function that
+// does the work; newRootCommand builds the tree. Nothing is global, so tests
+// run commands in process.
 package main
 
 import (
@@ -11,26 +13,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-
-	"github.com/spf13/cobra"
 )
 
 const defaultMemoryLimit = 100 << 20
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-var rootCmd = &cobra.Command{
-	Use:   "chatsafe",
-	Short: "End-to-end encrypted backups of chat history",
-	Long: `chatsafe watches a chat-history directory (a messaging app's SQLite database
-plus media), writes small incremental encrypted deltas and pushes them to any
-rclone remote. Only the holder of the backup key (the 64-digit recovery key, or
-a password kept by a Backup Key Vault) can read them.`,
-	Version:       version,
-	SilenceUsage:  true,
-	SilenceErrors: true,
-}
 
 func main() {
 	// A soft memory limit keeps the collector ahead of short-lived buffers
@@ -39,7 +27,7 @@ func main() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := rootCmd.ExecuteContext(ctx)
+	err := newRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chatsafe:", err)

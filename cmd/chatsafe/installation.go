@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/client"
+)
+
+// errOtherInstallation means the daemon answering on an installation's
+// socket serves another installation (two configs naming one socket).
+var errOtherInstallation = errors.New("another installation's daemon answers on this installation's socket")
+
+// knownRepositoryIDs lists the repositories whose local state lives in
+// stateDir: the repository keeps its state in stateDir/repo-ID. It reads
+// only the local disk, so it works when the remotes are unreachable.
+func knownRepositoryIDs(stateDir string) []string {
+	dirs, _ := filepath.Glob(filepath.Join(stateDir, "repo-*"))
+	var ids []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			ids = append(ids, strings.TrimPrefix(filepath.Base(d), "repo-"))
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// daemonFor asks the daemon on cfg's socket for its status and checks that
+// it serves cfg's installation: its repository is one whose state is in
+// cfg.StateDir. No daemon gives client.ErrNoDaemon; the daemon of another
+// installation gives an error wrapping errOtherInstallation that names both.
+func daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, statusapi.Status, error) {
+	c := client.New(cfg.StatusSocket)
+	st, err := c.Status(ctx)
+	if err != nil {
+		c.Close()
+		return nil, st, err
+	}
+	ours := knownRepositoryIDs(cfg.StateDir)
+	for _, id := range ours {
+		if st.RepositoryID != "" && id == st.RepositoryID {
+			return c, st, nil
+		}
+	}
+	c.Close()
+	return nil, st, otherInstallation(cfg, st, ours)
+}
+
+func otherInstallation(cfg *configs.Config, st statusapi.Status, ours []string) error {
+	theirs := fmt.Sprintf("config %s, repository %s", orUnknown(st.Config), orUnknown(st.RepositoryID))
+	mine := "no backup yet"
+	if len(ours) > 0 {
+		mine = "repository " + strings.Join(ours, ", ")
+	}
+	return fmt.Errorf("%w: %s is served by the daemon of %s (pid %d), not of config %s (%s); give each installation its own status_socket (leave it out of the config for a default of its own)",
+		errOtherInstallation, cfg.StatusSocket, theirs, st.PID, cfg.Path, mine)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown (an older chatsafe?)"
+	}
+	return s
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatsafe/chatsafe/configs"
+)
+
+// globalOptions are the flags every command has, and what the process gives
+// every command (stdin, the default config path), so tests can replace them.
+type globalOptions struct {
+	// RetryFor overrides the config's retry_for when set (--retry-for).
+	RetryFor time.Duration
+	// defaultConfig is the config used when --config is not given.
+	defaultConfig string
+	// stdin is where recovery keys and passwords are asked for.
+	stdin *os.File
+}
+
+// newRootCommand builds the whole command tree for this process.
+func newRootCommand() *cobra.Command {
+	return buildRootCommand(&globalOptions{defaultConfig: configs.DefaultConfigPath(), stdin: os.Stdin})
+}
+
+// buildRootCommand builds the command tree around g.
+func buildRootCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chatsafe",
+		Short: "End-to-end encrypted backups of chat history",
+		Long: `chatsafe watches a chat-history directory (a messaging app's SQLite database
+plus media), writes small incremental encrypted deltas and pushes them to any
+rclone remote. Only the holder of the backup key (the 64-digit recovery key, or
+a password kept by a Backup Key Vault) can read them.`,
+		Example: `  chatsafe init --source ~/chats --remote gdrive:chatsafe
+  chatsafe daemon
+  chatsafe status`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.PersistentFlags().DurationVar(&g.RetryFor, "retry-for", 0,
+		"give up on an unreachable remote after retrying for this long (exit 5); overrides the config's retry_for (default: the config's, else about 45s of retries)")
+	cmd.AddCommand(
+		newInitCommand(g),
+		newDaemonCommand(g),
+		newBackupCommand(g),
+		newStatusCommand(g),
+		newSnapshotsCommand(g),
+		newRestoreCommand(g),
+		newCheckCommand(g),
+		newPruneCommand(g),
+		newKeyCommand(g),
+		newServiceCommand(g),
+		newVaultCommand(g),
+	)
+	return cmd
+}
