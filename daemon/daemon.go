@@ -1,9 +1,9 @@
 // Package daemon owns the running chatsafe service: start-up (config
-// check, the single-instance lock on the state directory, the backup key,
-// the remotes, the repository, the status socket), the backup cycles that
-// turn the watcher's change sets into spooled deltas, one uploader per
-// remote that moves the spool to every remote (back-filling remotes added
-// later), scheduled prunes (prune.every, run between cycles with the
+// check, the installation opened through instance: the backup key, the
+// remotes, the store and its single-instance state lock; then the status
+// socket), the backup cycles that turn the watcher's change sets into
+// spooled deltas, one uploader per remote, each running the store's
+// per-remote sync step (back-filling remotes added later), scheduled prunes (prune.every, run between cycles with the
 // uploaders paused), following the source directory when it is removed and
 // created again, config reload, and clean shutdown. Every long-running part
 // is a service with Serve(ctx) under one supervisor (an errgroup in Run).
