@@ -3,10 +3,11 @@
 // remotes, the store and its single-instance state lock; then the status
 // socket), the backup cycles that turn the watcher's change sets into
 // spooled deltas, one uploader per remote, each running the store's
-// per-remote sync step (back-filling remotes added later), scheduled prunes (prune.every, run between cycles with the
-// uploaders paused), following the source directory when it is removed and
-// created again, config reload, and clean shutdown. Every long-running part
-// is a service with Serve(ctx) under one supervisor (an errgroup in Run).
+// per-remote sync step (back-filling remotes added later), scheduled
+// prunes (prune.every, run between cycles with the uploaders paused),
+// following the source directory when it is removed and created again,
+// config reload, and clean shutdown. Every long-running part is a service
+// with Serve(ctx) under one supervisor (an errgroup in Run).
 package daemon
 
 import (
