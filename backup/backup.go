@@ -25,7 +25,7 @@ import (
 
 // Store is what a backup needs of the store.
 type Store interface {
-	NewWriter(ctx context.Context) (*store.Writer, error)
+	NewWriter() (*store.Writer, error)
 	Snapshots() []store.Snapshot
 	// StateDir is the store's state directory, where the file cache lives.
 	StateDir() string
@@ -71,7 +71,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	w, err := st.NewWriter(ctx)
+	w, err := st.NewWriter()
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,7 +39,7 @@ type Writer struct {
 }
 
 // NewWriter starts writing new deltas into the spool. Close it when done.
-func (r *Store) NewWriter(ctx context.Context) (*Writer, error) {
+func (r *Store) NewWriter() (*Writer, error) {
 	if !r.Writable() {
 		return nil, errors.New("backup needs a writable state directory")
 	}
