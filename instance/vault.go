@@ -1,15 +1,19 @@
 package instance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // CredentialName is the systemd credential that carries the vault
@@ -17,8 +21,8 @@ import (
 const CredentialName = "vault-password"
 
 // VaultClient makes a client for a config's vault section.
-func VaultClient(v configs.Vault) (*vault.Client, error) {
-	return vault.NewClient(vault.ClientOptions{URLs: v.URLs(), CAFile: v.CAFile})
+func VaultClient(v configs.Vault) (*vaultclient.Client, error) {
+	return vaultclient.New(vaultclient.Options{URLs: v.URLs(), CAFile: v.CAFile})
 }
 
 // VaultPassword reads the vault password for unattended use: the systemd
@@ -59,9 +63,55 @@ func FetchKeyFromVault(ctx context.Context, cfg *configs.Config) (crypt.Key, str
 		return crypt.Key{}, "", err
 	}
 	defer c.CloseIdleConnections()
-	k, err := c.Recover(ctx, cfg.Key.Vault.Account, pw)
+	// The handle is not plumbed through the config and remote yet (see
+	// SaveVaultHandle): the zero handle works for accounts registered
+	// without one.
+	k, err := c.Recover(ctx, cfg.Key.Vault.Account, pw, vault.Handle{})
 	if err != nil {
 		return crypt.Key{}, "", fmt.Errorf("fetching the backup key from the vault: %w", err)
 	}
 	return k, KeyFromVault, nil
+}
+
+// VaultHandleObject is the object on the backup's remote that holds the
+// vault handle of the owner's account (32 hex digits and a newline). The
+// remote is the owner's side: whoever can read it can spend the account's
+// attempts, whoever cannot is answered as for an unknown account.
+const VaultHandleObject = "vault-handle"
+
+// SaveVaultHandle stores the handle Register returned on the remote.
+func SaveVaultHandle(ctx context.Context, r remotes.Remote, h vault.Handle) error {
+	b := []byte(h.String() + "\n")
+	if err := r.Put(ctx, VaultHandleObject, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("saving the vault handle on %s: %w", r, err)
+	}
+	return nil
+}
+
+// LoadVaultHandle reads the handle saved by SaveVaultHandle. A remote
+// without one (an account registered before handles) gives the zero
+// handle and no error. The read is bounded: the object is tiny, and a
+// remote is not trusted to keep it so.
+func LoadVaultHandle(ctx context.Context, r remotes.Remote) (vault.Handle, error) {
+	rc, err := r.Get(ctx, VaultHandleObject, 0, -1)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return vault.Handle{}, nil
+	}
+	if err != nil {
+		return vault.Handle{}, fmt.Errorf("reading the vault handle from %s: %w", r, err)
+	}
+	defer rc.Close()
+	const limit = 2*vault.HandleLen + 2
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return vault.Handle{}, fmt.Errorf("reading the vault handle from %s: %w", r, err)
+	}
+	if len(b) > limit {
+		return vault.Handle{}, fmt.Errorf("the vault handle object %q on %s is larger than a handle; delete it and set the vault password again (chatsafe key set-password)", VaultHandleObject, r)
+	}
+	h, err := vault.ParseHandle(string(b))
+	if err != nil {
+		return vault.Handle{}, fmt.Errorf("the vault handle object %q on %s: %w; set the vault password again (chatsafe key set-password)", VaultHandleObject, r, err)
+	}
+	return h, nil
 }

@@ -1,17 +1,17 @@
-// Package vault owns the Backup Key Vault: a server that keeps a backup key
-// behind a password with OPAQUE (RFC 9807) without learning either, counts
-// every login attempt durably before answering it, erases the key after too
-// many wrong passwords, and a client for it.
+// Package vault holds what the Backup Key Vault's client and server share:
+// the wire protocol (strict JSON messages, error codes), the client-facing
+// errors, the OPAQUE configuration and the owner token.
 //
-// The pieces: wire.go (strict JSON messages), opaque.go (the OPAQUE server
-// side, per-account OPRF keys, fake records for unknown accounts), fsm.go
-// (the deterministic state machine every state change goes through, ready
-// to be driven by a Raft log), store.go (its single-node bbolt storage),
-// masterkey.go (sealing at rest), server.go (HTTPS, sessions, rate limits,
-// audit log), client.go, and the replicated vault: cluster.go (a Raft node
-// in front of the store, forwarding to the leader), raftfsm.go (the Raft
-// FSM, snapshots), raftnet.go (raft and internal RPC over mutual TLS) and
-// members.go (membership). Subpackage hsm keeps the master key in a PKCS#11
-// token. docs/vault.md describes the protocol and the
-// choices behind it.
+// The rest is split so that a vault client links neither raft nor bbolt
+// (TestClientLinksNoServer pins it):
+//
+//   - vault/client: the Client (registration, recovery, deletion, the
+//     client side of OPAQUE and the wrapping of the backup key).
+//   - vault/server: the HTTPS server (sessions, rate limits, audit log),
+//     the OPAQUE server side, the deterministic state machine and its bbolt
+//     store, the Raft cluster (FSM, snapshots, mutual-TLS transport,
+//     membership) and the master key.
+//   - vault/hsm: the master key in a PKCS#11 token.
+//
+// docs/vault.md describes the protocol and the choices behind it.
 package vault

@@ -3,6 +3,7 @@ package vault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors returned by the Client. They are wrapped with context; test with
@@ -23,7 +24,24 @@ var (
 	ErrRateLimited = errors.New("too many requests; try again later")
 	// ErrNotFound means Delete named an account the vault does not hold.
 	ErrNotFound = errors.New("no such account in the vault")
+	// ErrTooSoon is matched by every RetryAfterError.
+	ErrTooSoon = errors.New("too soon after wrong passwords")
 )
+
+// RetryAfterError says the vault takes no password attempt for this
+// account before Wait has passed: after the first few wrong passwords each
+// one costs a growing delay (kept by the vault, so another device or a
+// restart does not skip it). It matches ErrTooSoon.
+type RetryAfterError struct {
+	Wait time.Duration
+}
+
+func (e RetryAfterError) Error() string {
+	return fmt.Sprintf("after several wrong passwords the vault takes the next attempt in %s; try again then", e.Wait.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrTooSoon) true.
+func (e RetryAfterError) Is(target error) bool { return target == ErrTooSoon }
 
 // WrongPasswordError reports a wrong password together with the number of
 // attempts the vault still allows before it erases the key. It matches

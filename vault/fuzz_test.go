@@ -11,7 +11,7 @@ import (
 // and client side (answers). Nothing may panic, and whatever decodes must
 // survive a re-encoding unchanged.
 func FuzzDecodeMessages(f *testing.F) {
-	oc, err := opaqueConfig().Client()
+	oc, err := OpaqueConfig().Client()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -20,10 +20,10 @@ func FuzzDecodeMessages(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, m := range []any{
-		loginStartReq{Account: "alice", KE1: ke1.Serialize()},
-		loginFinishReq{Session: make([]byte, sessionIDLen), KE3: make([]byte, ke3Len)},
-		registerFinishReq{Session: make([]byte, sessionIDLen), Record: make([]byte, regRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, ownerTokenLen)},
-		errorResp{Error: codeWrongPassword, Message: "wrong password", AttemptsLeft: new(int)},
+		LoginStartReq{Account: "alice", KE1: ke1.Serialize()},
+		LoginFinishReq{Session: make([]byte, SessionIDLen), KE3: make([]byte, KE3Len)},
+		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen)},
+		ErrorResp{Error: CodeWrongPassword, Message: "wrong password", AttemptsLeft: new(int)},
 	} {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -31,16 +31,15 @@ func FuzzDecodeMessages(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	eng := &engine{conf: opaqueConfig()}
-	srv, err := eng.conf.Server()
+	srv, err := OpaqueConfig().Server()
 	if err != nil {
 		f.Fatal(err)
 	}
 	des := srv.Deserialize
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		roundTrip := func(v validator, fresh func() validator) {
-			if decodeRequest(data, v) != nil {
+		roundTrip := func(v Validator, fresh func() Validator) {
+			if DecodeRequest(data, v) != nil {
 				return
 			}
 			b, err := json.Marshal(v)
@@ -48,46 +47,46 @@ func FuzzDecodeMessages(f *testing.F) {
 				t.Fatalf("re-encoding %T: %v", v, err)
 			}
 			w := fresh()
-			if err := decodeRequest(b, w); err != nil {
+			if err := DecodeRequest(b, w); err != nil {
 				t.Fatalf("%T decodes, but its re-encoding does not: %v", v, err)
 			}
 			if !reflect.DeepEqual(v, w) {
 				t.Fatalf("%T changes in a round trip: %+v vs %+v", v, v, w)
 			}
 		}
-		var rs registerStartReq
-		roundTrip(&rs, func() validator { return &registerStartReq{} })
+		var rs RegisterStartReq
+		roundTrip(&rs, func() Validator { return &RegisterStartReq{} })
 		if rs.Request != nil {
 			_, _ = des.RegistrationRequest(rs.Request)
 		}
-		var rf registerFinishReq
-		roundTrip(&rf, func() validator { return &registerFinishReq{} })
+		var rf RegisterFinishReq
+		roundTrip(&rf, func() Validator { return &RegisterFinishReq{} })
 		if rf.Record != nil {
 			_, _ = des.RegistrationRecord(rf.Record)
 		}
-		var ls loginStartReq
-		roundTrip(&ls, func() validator { return &loginStartReq{} })
+		var ls LoginStartReq
+		roundTrip(&ls, func() Validator { return &LoginStartReq{} })
 		if ls.KE1 != nil {
 			_, _ = des.KE1(ls.KE1)
 		}
-		var lf loginFinishReq
-		roundTrip(&lf, func() validator { return &loginFinishReq{} })
+		var lf LoginFinishReq
+		roundTrip(&lf, func() Validator { return &LoginFinishReq{} })
 		if lf.KE3 != nil {
 			_, _ = des.KE3(lf.KE3)
 		}
-		roundTrip(&loginAbortReq{}, func() validator { return &loginAbortReq{} })
-		roundTrip(&deleteReq{}, func() validator { return &deleteReq{} })
+		roundTrip(&LoginAbortReq{}, func() Validator { return &LoginAbortReq{} })
+		roundTrip(&DeleteReq{}, func() Validator { return &DeleteReq{} })
 
 		// Client side: answers from a vault that may be hostile.
-		var lsr loginStartResp
+		var lsr LoginStartResp
 		if json.Unmarshal(data, &lsr) == nil && lsr.KE2 != nil {
 			_, _ = oc.Deserialize.KE2(lsr.KE2)
 		}
-		var rsr registerStartResp
+		var rsr RegisterStartResp
 		if json.Unmarshal(data, &rsr) == nil && rsr.Response != nil {
 			_, _ = oc.Deserialize.RegistrationResponse(rsr.Response)
 		}
-		var er errorResp
+		var er ErrorResp
 		_ = json.Unmarshal(data, &er)
 	})
 }

@@ -16,108 +16,113 @@ import (
 // rejected before any OPAQUE parsing or state change.
 
 const (
-	pathRegisterStart  = "/v1/register/start"
-	pathRegisterFinish = "/v1/register/finish"
-	pathLoginStart     = "/v1/login/start"
-	pathLoginFinish    = "/v1/login/finish"
-	pathLoginAbort     = "/v1/login/abort"
-	pathDelete         = "/v1/delete"
+	PathRegisterStart  = "/v1/register/start"
+	PathRegisterFinish = "/v1/register/finish"
+	PathLoginStart     = "/v1/login/start"
+	PathLoginFinish    = "/v1/login/finish"
+	PathLoginAbort     = "/v1/login/abort"
+	PathDelete         = "/v1/delete"
 
-	// maxBodyBytes bounds every request body (the largest message, a
+	// MaxBodyBytes bounds every request body (the largest message, a
 	// registration record plus wrapped key, is well under 1 KiB of base64).
-	maxBodyBytes = 8 << 10
-	// maxAccountBytes bounds account names.
-	maxAccountBytes = 256
-	// sessionIDLen is the size of the random KE2→KE3 session handle.
-	sessionIDLen = 32
-	// ownerTokenLen is the size of the owner token (a 256-bit MAC).
-	ownerTokenLen = 32
-	// maxWrappedKeyLen bounds the client-sealed backup key.
-	maxWrappedKeyLen = 256
+	MaxBodyBytes = 8 << 10
+	// MaxAccountBytes bounds account names.
+	MaxAccountBytes = 256
+	// SessionIDLen is the size of the random KE2→KE3 session handle.
+	SessionIDLen = 32
+	// OwnerTokenLen is the size of the owner token (a 256-bit MAC).
+	OwnerTokenLen = 32
+	// MaxWrappedKeyLen bounds the client-sealed backup key.
+	MaxWrappedKeyLen = 256
 
 	// OPAQUE message sizes for ristretto255/SHA-512 (RFC 9807 section 4).
-	regRequestLen  = 32
-	regResponseLen = 64
-	regRecordLen   = 32 + 64 + 32 + 64                  // client pk, masking key, envelope (nonce + MAC)
-	ke1Len         = 32 + 32 + 32                       // blinded element, client nonce, client key share
-	ke2Len         = 32 + 32 + (32 + 96) + 32 + 32 + 64 // evaluation, masking nonce, masked response, key share, nonce, MAC
-	ke3Len         = 64
+	RegRequestLen  = 32
+	RegResponseLen = 64
+	RegRecordLen   = 32 + 64 + 32 + 64                  // client pk, masking key, envelope (nonce + MAC)
+	KE1Len         = 32 + 32 + 32                       // blinded element, client nonce, client key share
+	KE2Len         = 32 + 32 + (32 + 96) + 32 + 32 + 64 // evaluation, masking nonce, masked response, key share, nonce, MAC
+	KE3Len         = 64
 )
 
-type registerStartReq struct {
+type RegisterStartReq struct {
 	Account    string `json:"account"`
 	Request    []byte `json:"request"`
 	OwnerToken []byte `json:"owner_token"`
 }
 
-type registerStartResp struct {
+type RegisterStartResp struct {
 	Session  []byte `json:"session"`
 	Response []byte `json:"response"`
 }
 
-type registerFinishReq struct {
+type RegisterFinishReq struct {
 	Session    []byte `json:"session"`
 	Record     []byte `json:"record"`
 	WrappedKey []byte `json:"wrapped_key"`
 	OwnerToken []byte `json:"owner_token"`
+	Handle     []byte `json:"handle,omitempty"` // HandleLen; absent: an account without a handle
 }
 
-type loginStartReq struct {
+type LoginStartReq struct {
 	Account string `json:"account"`
 	KE1     []byte `json:"ke1"`
+	Handle  []byte `json:"handle,omitempty"` // HandleLen, when the owner has one
 }
 
-type loginStartResp struct {
+type LoginStartResp struct {
 	Session      []byte `json:"session"`
 	KE2          []byte `json:"ke2"`
 	AttemptsLeft int    `json:"attempts_left"`
 }
 
-type loginFinishReq struct {
+type LoginFinishReq struct {
 	Session []byte `json:"session"`
 	KE3     []byte `json:"ke3"`
 }
 
-type loginFinishResp struct {
+type LoginFinishResp struct {
 	WrappedKey []byte `json:"wrapped_key"`
 }
 
-type loginAbortReq struct {
+type LoginAbortReq struct {
 	Session []byte `json:"session"`
 }
 
-type deleteReq struct {
+type DeleteReq struct {
 	Account    string `json:"account"`
 	OwnerToken []byte `json:"owner_token"`
 }
 
-// okResp is the body of requests that return nothing else.
-type okResp struct {
+// OKResp is the body of requests that return nothing else.
+type OKResp struct {
 	OK bool `json:"ok"`
 }
 
-// errorResp is the body of every non-2xx answer.
-type errorResp struct {
+// ErrorResp is the body of every non-2xx answer.
+type ErrorResp struct {
 	Error        string `json:"error"`
 	Message      string `json:"message"`
 	AttemptsLeft *int   `json:"attempts_left,omitempty"`
+	// RetryAfterMS is the wait before the next attempt (CodeTooSoon).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // Error codes on the wire.
 const (
-	codeBadRequest    = "bad_request"
-	codeWrongPassword = "wrong_password"
-	codeErased        = "erased"
-	codeNotOwner      = "not_owner"
-	codeNotFound      = "not_found"
-	codeRateLimited   = "rate_limited"
-	codeNoSession     = "no_session"
-	codeInternal      = "internal"
-	codeNoQuorum      = "no_quorum" // 503: a cluster node cannot commit now
+	CodeBadRequest    = "bad_request"
+	CodeWrongPassword = "wrong_password"
+	CodeErased        = "erased"
+	CodeNotOwner      = "not_owner"
+	CodeNotFound      = "not_found"
+	CodeRateLimited   = "rate_limited"
+	CodeNoSession     = "no_session"
+	CodeInternal      = "internal"
+	CodeNoQuorum      = "no_quorum" // 503: a cluster node cannot commit now
+	CodeTooSoon       = "too_soon"  // 429: wait RetryAfterMS after wrong passwords
 )
 
-// errBadMessage marks a request that failed strict decoding or validation.
-var errBadMessage = errors.New("bad message")
+// ErrBadMessage marks a request that failed strict decoding or validation.
+var ErrBadMessage = errors.New("bad message")
 
 // decodeStrict decodes exactly one JSON object from r into v, rejecting
 // unknown fields and trailing data.
@@ -125,24 +130,24 @@ func decodeStrict(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", errBadMessage, err)
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON object", errBadMessage)
+		return fmt.Errorf("%w: trailing data after the JSON object", ErrBadMessage)
 	}
 	return nil
 }
 
-func checkAccount(a string) error {
-	if a == "" || len(a) > maxAccountBytes {
-		return fmt.Errorf("%w: account name must be 1 to %d bytes", errBadMessage, maxAccountBytes)
+func CheckAccount(a string) error {
+	if a == "" || len(a) > MaxAccountBytes {
+		return fmt.Errorf("%w: account name must be 1 to %d bytes", ErrBadMessage, MaxAccountBytes)
 	}
 	if !utf8.ValidString(a) {
-		return fmt.Errorf("%w: account name is not valid UTF-8", errBadMessage)
+		return fmt.Errorf("%w: account name is not valid UTF-8", ErrBadMessage)
 	}
 	for _, r := range a {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: account name contains a control character", errBadMessage)
+			return fmt.Errorf("%w: account name contains a control character", ErrBadMessage)
 		}
 	}
 	return nil
@@ -150,68 +155,78 @@ func checkAccount(a string) error {
 
 func checkLen(name string, b []byte, n int) error {
 	if len(b) != n {
-		return fmt.Errorf("%w: %s must be %d bytes, got %d", errBadMessage, name, n, len(b))
+		return fmt.Errorf("%w: %s must be %d bytes, got %d", ErrBadMessage, name, n, len(b))
 	}
 	return nil
 }
 
-func (m *registerStartReq) validate() error {
-	if err := checkAccount(m.Account); err != nil {
+func (m *RegisterStartReq) validate() error {
+	if err := CheckAccount(m.Account); err != nil {
 		return err
 	}
 	if m.OwnerToken != nil {
-		if err := checkLen("owner_token", m.OwnerToken, ownerTokenLen); err != nil {
+		if err := checkLen("owner_token", m.OwnerToken, OwnerTokenLen); err != nil {
 			return err
 		}
 	}
-	return checkLen("request", m.Request, regRequestLen)
+	return checkLen("request", m.Request, RegRequestLen)
 }
 
-func (m *registerFinishReq) validate() error {
-	if err := checkLen("session", m.Session, sessionIDLen); err != nil {
+func (m *RegisterFinishReq) validate() error {
+	if err := checkLen("session", m.Session, SessionIDLen); err != nil {
 		return err
 	}
-	if err := checkLen("record", m.Record, regRecordLen); err != nil {
+	if err := checkLen("record", m.Record, RegRecordLen); err != nil {
 		return err
 	}
-	if err := checkLen("owner_token", m.OwnerToken, ownerTokenLen); err != nil {
+	if err := checkLen("owner_token", m.OwnerToken, OwnerTokenLen); err != nil {
 		return err
 	}
-	if len(m.WrappedKey) == 0 || len(m.WrappedKey) > maxWrappedKeyLen {
-		return fmt.Errorf("%w: wrapped_key must be 1 to %d bytes", errBadMessage, maxWrappedKeyLen)
+	if len(m.WrappedKey) == 0 || len(m.WrappedKey) > MaxWrappedKeyLen {
+		return fmt.Errorf("%w: wrapped_key must be 1 to %d bytes", ErrBadMessage, MaxWrappedKeyLen)
 	}
-	return nil
+	return checkHandle(m.Handle)
 }
 
-func (m *loginStartReq) validate() error {
-	if err := checkAccount(m.Account); err != nil {
-		return err
+func checkHandle(h []byte) error {
+	if h == nil {
+		return nil
 	}
-	return checkLen("ke1", m.KE1, ke1Len)
+	return checkLen("handle", h, HandleLen)
 }
 
-func (m *loginFinishReq) validate() error {
-	if err := checkLen("session", m.Session, sessionIDLen); err != nil {
+func (m *LoginStartReq) validate() error {
+	if err := CheckAccount(m.Account); err != nil {
 		return err
 	}
-	return checkLen("ke3", m.KE3, ke3Len)
-}
-
-func (m *loginAbortReq) validate() error { return checkLen("session", m.Session, sessionIDLen) }
-
-func (m *deleteReq) validate() error {
-	if err := checkAccount(m.Account); err != nil {
+	if err := checkHandle(m.Handle); err != nil {
 		return err
 	}
-	return checkLen("owner_token", m.OwnerToken, ownerTokenLen)
+	return checkLen("ke1", m.KE1, KE1Len)
 }
 
-type validator interface{ validate() error }
+func (m *LoginFinishReq) validate() error {
+	if err := checkLen("session", m.Session, SessionIDLen); err != nil {
+		return err
+	}
+	return checkLen("ke3", m.KE3, KE3Len)
+}
 
-// decodeRequest strictly decodes and validates one request body.
-func decodeRequest(body []byte, v validator) error {
-	if len(body) > maxBodyBytes {
-		return fmt.Errorf("%w: body larger than %d bytes", errBadMessage, maxBodyBytes)
+func (m *LoginAbortReq) validate() error { return checkLen("session", m.Session, SessionIDLen) }
+
+func (m *DeleteReq) validate() error {
+	if err := CheckAccount(m.Account); err != nil {
+		return err
+	}
+	return checkLen("owner_token", m.OwnerToken, OwnerTokenLen)
+}
+
+type Validator interface{ validate() error }
+
+// DecodeRequest strictly decodes and validates one request body.
+func DecodeRequest(body []byte, v Validator) error {
+	if len(body) > MaxBodyBytes {
+		return fmt.Errorf("%w: body larger than %d bytes", ErrBadMessage, MaxBodyBytes)
 	}
 	if err := decodeStrict(bytes.NewReader(body), v); err != nil {
 		return err

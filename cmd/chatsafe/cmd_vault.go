@@ -11,16 +11,16 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/chatsafe/chatsafe/vault"
 	"github.com/chatsafe/chatsafe/vault/hsm"
+	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
 // clusterFlags applies the cluster flags over the config file's settings.
-func clusterFlags(o VaultServeOptions, cfg *vault.ServerConfig) error {
+func clusterFlags(o VaultServeOptions, cfg *vaultserver.ServerConfig) error {
 	changed := o.changed
 	if changed("node-id") {
 		if cfg.Cluster == nil {
-			cfg.Cluster = &vault.ClusterConfig{}
+			cfg.Cluster = &vaultserver.ClusterConfig{}
 		}
 		cfg.Cluster.NodeID = o.NodeID
 	}
@@ -43,7 +43,7 @@ func clusterFlags(o VaultServeOptions, cfg *vault.ServerConfig) error {
 		c.CAFile = o.ClusterCA
 	}
 	if changed("peers") {
-		p, err := vault.ParsePeers(o.Peers)
+		p, err := vaultserver.ParsePeers(o.Peers)
 		if err != nil {
 			return usageErr(fmt.Errorf("--peers: %w", err))
 		}
@@ -71,7 +71,7 @@ every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
 			if data == "" {
 				return usageErr(errors.New("give --data DIR"))
 			}
-			p, err := vault.EnsureCertificate(listen, data)
+			p, err := vaultserver.EnsureCertificate(listen, data)
 			if err != nil {
 				return err
 			}
@@ -92,18 +92,18 @@ every node into the file given to --cluster-ca (and to clients as --vault-ca).`,
 // talks to a node's raft port with mutual TLS, as a node does.
 func newVaultMembersCommand() *cobra.Command {
 	var via, clusterCA, data, tlsCert, tlsKey string
-	run := func(cmd *cobra.Command, req vault.MembersRequest) error {
+	run := func(cmd *cobra.Command, req vaultserver.MembersRequest) error {
 		if via == "" || clusterCA == "" {
 			return usageErr(errors.New("give --via HOST:PORT (a node's raft address) and --cluster-ca F"))
 		}
 		if tlsCert == "" && data != "" {
-			tlsCert = filepath.Join(data, vault.TLSCertFile)
+			tlsCert = filepath.Join(data, vaultserver.TLSCertFile)
 			tlsKey = filepath.Join(data, "tls", "key.pem")
 		}
 		if tlsCert == "" || tlsKey == "" {
 			return usageErr(errors.New("give --data DIR (a node's data directory) or --tls-cert and --tls-key trusted by the cluster CA"))
 		}
-		ms, err := vault.ClusterMembers(cmd.Context(), vault.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}, req)
+		ms, err := vaultserver.ClusterMembers(cmd.Context(), vaultserver.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}, req)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ and --raft-listen but without --peers, then add it here.`,
 			Long:    "list prints each voter of the cluster: its id, raft address and role.",
 			Example: "  chatsafe vault members list --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return run(cmd, vault.MembersRequest{Op: "list"})
+				return run(cmd, vaultserver.MembersRequest{Op: "list"})
 			},
 		},
 		&cobra.Command{
@@ -148,7 +148,7 @@ and --raft-listen but without --peers, then add it here.`,
 			Long:    "add makes a running node, started with --node-id and --raft-listen but no --peers, a voter.",
 			Example: "  chatsafe vault members add node4 10.0.0.4:8444 --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return run(cmd, vault.MembersRequest{Op: "add", ID: args[0], Addr: args[1]})
+				return run(cmd, vaultserver.MembersRequest{Op: "add", ID: args[0], Addr: args[1]})
 			},
 		},
 		&cobra.Command{
@@ -156,7 +156,7 @@ and --raft-listen but without --peers, then add it here.`,
 			Long:    "remove takes a node out of the voters; the cluster keeps working while a quorum of the rest is up.",
 			Example: "  chatsafe vault members remove node4 --via 10.0.0.1:8444 --cluster-ca ca.pem --data DIR",
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return run(cmd, vault.MembersRequest{Op: "remove", ID: args[0]})
+				return run(cmd, vaultserver.MembersRequest{Op: "remove", ID: args[0]})
 			},
 		},
 	)
@@ -213,7 +213,7 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 	f.StringVar(&o.Data, "data", "", "data directory (database, master key, generated certificate)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM); default: self-signed in DIR/tls/cert.pem")
 	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
-	f.IntVar(&o.MaxAttempts, "max-attempts", vault.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
+	f.IntVar(&o.MaxAttempts, "max-attempts", vaultserver.DefaultMaxAttempts, "wrong passwords before a backup key is erased (the same on every cluster node)")
 	f.StringVar(&o.NodeID, "node-id", "", "run as this node of a Raft cluster (with --raft-listen, --cluster-ca, --peers)")
 	f.StringVar(&o.RaftListen, "raft-listen", "", "cluster: address for raft and node-to-node RPC (host:port, mutual TLS)")
 	f.StringVar(&o.RaftAdvertise, "raft-advertise", "", "cluster: address peers reach this node at (default: its --peers entry)")
@@ -227,10 +227,10 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 
 // vaultServerConfig is the config file with the flags that were given
 // applied over it.
-func vaultServerConfig(o VaultServeOptions) (vault.ServerConfig, error) {
-	var cfg vault.ServerConfig
+func vaultServerConfig(o VaultServeOptions) (vaultserver.ServerConfig, error) {
+	var cfg vaultserver.ServerConfig
 	if o.Config != "" {
-		if err := vault.LoadServerConfigFile(o.Config, &cfg); err != nil {
+		if err := vaultserver.LoadServerConfigFile(o.Config, &cfg); err != nil {
 			return cfg, usageErr(err)
 		}
 	}
@@ -290,7 +290,7 @@ func runVaultServe(ctx context.Context, o VaultServeOptions, stderr io.Writer) e
 	}
 	defer func() { _ = log.Sync() }()
 	cfg.Log = log
-	srv, err := vault.NewServer(cfg)
+	srv, err := vaultserver.NewServer(cfg)
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func runVaultServe(ctx context.Context, o VaultServeOptions, stderr io.Writer) e
 		fmt.Fprintf(stderr, "cluster node %s; peers connect to it on %s\n", cfg.Cluster.NodeID, cfg.Cluster.RaftListen)
 	}
 	if cfg.TLSCert == "" {
-		abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vault.TLSCertFile))
+		abs, _ := filepath.Abs(filepath.Join(cfg.DataDir, vaultserver.TLSCertFile))
 		fmt.Fprintf(stderr, "clients pin its certificate with --vault-ca %s\n", abs)
 	}
 	return srv.Serve(ctx)

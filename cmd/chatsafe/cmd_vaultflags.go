@@ -15,6 +15,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // vaultFlags name a Backup Key Vault account: --vault, --vault-ca,
@@ -52,7 +53,7 @@ func (v *vaultFlags) config() configs.Vault {
 	return configs.Vault{URL: v.urls, Account: v.account, CAFile: v.ca}
 }
 
-func (v *vaultFlags) client() (*vault.Client, error) {
+func (v *vaultFlags) client() (*vaultclient.Client, error) {
 	if v.urls == "" {
 		return nil, usageErr(errors.New("no vault: pass --vault URL (and --vault-ca, --account)"))
 	}
@@ -65,7 +66,7 @@ func (v *vaultFlags) client() (*vault.Client, error) {
 			urls = append(urls, u)
 		}
 	}
-	c, err := vault.NewClient(vault.ClientOptions{URLs: urls, CAFile: v.ca})
+	c, err := vaultclient.New(vaultclient.Options{URLs: urls, CAFile: v.ca})
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -130,7 +131,7 @@ func (v *vaultFlags) recover(ctx context.Context, p prompt) (crypt.Key, error) {
 	if err != nil {
 		return crypt.Key{}, err
 	}
-	return c.Recover(ctx, v.account, pw)
+	return c.Recover(ctx, v.account, pw, vault.Handle{})
 }
 
 // registerKey stores key in the vault behind a (new) password.
@@ -144,5 +145,5 @@ func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key) e
 	if err != nil {
 		return err
 	}
-	return c.Register(ctx, v.account, pw, key)
+	return c.RegisterWithoutHandle(ctx, v.account, pw, key)
 }

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/chatsafe/chatsafe/vault"
+	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
 // startVault runs a real vault server over HTTPS on loopback and returns
@@ -13,14 +13,14 @@ import (
 func startVault(t *testing.T) (url, ca string) {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := vault.NewServer(vault.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1})
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context()) }()
 	t.Cleanup(func() { <-done })
-	return "https://" + srv.Addr().String(), filepath.Join(dir, vault.TLSCertFile)
+	return "https://" + srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
 }
 
 func TestVaultPasswordRecovery(t *testing.T) {

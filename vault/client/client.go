@@ -1,0 +1,367 @@
+package client
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bytemare/opaque"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/vault"
+)
+
+// Options configures a Client.
+type Options struct {
+	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
+	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
+	Timeout time.Duration // per request; default 30s
+	// KSFParameters overrides the Argon2id parameters (time, KiB,
+	// threads); nil keeps the production ones. Only tests and benchmarks
+	// set it. It must be the same for registration and recovery of an
+	// account: other parameters derive another key (a wrong password).
+	KSFParameters []uint64
+	// MaxIdleConnsPerHost bounds kept-alive connections per vault node
+	// (default 4); a load generator raises it.
+	MaxIdleConnsPerHost int
+	// MaxAutoWait is the longest failure delay Recover waits out by
+	// itself before trying again (default 30s; negative: never wait, return
+	// the vault.RetryAfterError).
+	MaxAutoWait time.Duration
+}
+
+// Client talks to a vault. It is safe for concurrent use.
+type Client struct {
+	urls        []string
+	hc          *http.Client
+	ksfParams   []uint64 // Options.KSFParameters
+	maxAutoWait time.Duration
+}
+
+// New checks the options and prepares the HTTPS client.
+func New(opts Options) (*Client, error) {
+	if len(opts.URLs) == 0 {
+		return nil, errors.New("no vault URL given (--vault URL)")
+	}
+	urls := make([]string, 0, len(opts.URLs))
+	for _, raw := range opts.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("vault URL %q must look like https://host:port", raw)
+		}
+		urls = append(urls, strings.TrimSuffix(u.String(), "/"))
+	}
+	tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the vault certificate to pin (--vault-ca): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("vault certificate %s holds no PEM certificate; give the vault's tls/cert.pem", opts.CAFile)
+		}
+		tcfg.RootCAs = pool
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     tcfg,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: opts.Timeout,
+		MaxIdleConnsPerHost: cmp.Or(opts.MaxIdleConnsPerHost, 4),
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if opts.MaxAutoWait == 0 {
+		opts.MaxAutoWait = 30 * time.Second
+	}
+	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait}, nil
+}
+
+// CloseIdleConnections closes idle connections to the vault.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+func (c *Client) opaqueClient() (*opaque.Client, *opaque.ClientOptions, error) {
+	oc, err := vault.OpaqueConfig().Client()
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting up OPAQUE: %w", err)
+	}
+	return oc, &opaque.ClientOptions{KSFParameters: c.ksfParams}, nil
+}
+
+// wrapAEAD derives the key that wraps the backup key from OPAQUE's export
+// key, bound to the account name.
+func wrapAEAD(exportKey []byte, account string) (*crypt.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, exportKey, nil, "chatsafe/v1/vault-wrap/"+account, 32)
+	if err != nil {
+		return nil, err
+	}
+	a := crypt.NewAEAD([32]byte(k))
+	clear(k)
+	return a, nil
+}
+
+func wrapAD(account string) []byte { return []byte("chatsafe/v1/vault-backup-key/" + account) }
+
+// Register stores the backup key for account behind password and returns
+// the account's new vault handle: keep it on the owner's side (the backup's
+// remote, see instance.SaveVaultHandle) and pass it to Recover. Without it
+// a login is answered as for an unknown account. The first registration of
+// an account needs nothing else; replacing it (a password change, which
+// also makes a new handle) needs the same backup key, proven by an owner
+// token derived from it.
+func (c *Client) Register(ctx context.Context, account string, password []byte, key crypt.Key) (vault.Handle, error) {
+	h, err := vault.NewHandle()
+	if err != nil {
+		return h, err
+	}
+	return h, c.register(ctx, account, password, key, h[:])
+}
+
+// RegisterWithoutHandle registers like Register but with no handle: any
+// login to the account, from anyone who knows its name, spends one of its
+// attempts, so a stranger can erase the key. It is only for callers that
+// cannot keep a handle yet (the CLI until it stores the handle on the
+// remote) and for accounts registered before handles existed.
+func (c *Client) RegisterWithoutHandle(ctx context.Context, account string, password []byte, key crypt.Key) error {
+	return c.register(ctx, account, password, key, nil)
+}
+
+func (c *Client) register(ctx context.Context, account string, password []byte, key crypt.Key, handle []byte) error {
+	if err := vault.CheckAccount(account); err != nil {
+		return fmt.Errorf("vault account name: %w", err)
+	}
+	oc, opts, err := c.opaqueClient()
+	if err != nil {
+		return err
+	}
+	defer oc.ClearState()
+	regReq, err := oc.RegistrationInit(password)
+	if err != nil {
+		return fmt.Errorf("starting vault registration: %w", err)
+	}
+	token := vault.OwnerToken(key, account)
+	var start vault.RegisterStartResp
+	base, err := c.call(ctx, "", vault.PathRegisterStart, vault.RegisterStartReq{Account: account, Request: regReq.Serialize(), OwnerToken: token}, &start)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w", account, err)
+	}
+	if len(start.Session) != vault.SessionIDLen {
+		return fmt.Errorf("registering %q with the vault: %w: malformed answer", account, vault.ErrUnreachable)
+	}
+	resp, err := oc.Deserialize.RegistrationResponse(start.Response)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w: malformed registration response", account, vault.ErrUnreachable)
+	}
+	record, exportKey, err := oc.RegistrationFinalize(resp, []byte(account), nil, opts)
+	if err != nil {
+		return fmt.Errorf("registering %q with the vault: %w: bad registration response", account, vault.ErrUnreachable)
+	}
+	aead, err := wrapAEAD(exportKey, account)
+	clear(exportKey)
+	if err != nil {
+		return err
+	}
+	wrapped := aead.Seal(nil, key[:], wrapAD(account))
+	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle}
+	if _, err := c.call(ctx, base, vault.PathRegisterFinish, fin, &vault.OKResp{}); err != nil {
+		return fmt.Errorf("registering %q with the vault: %w", account, err)
+	}
+	return nil
+}
+
+// Recover fetches the backup key of account with password and the
+// account's handle (from Register; the zero Handle for an account
+// registered without one). A wrong password, a wrong handle or an account
+// the vault does not know all look the same: a vault.WrongPasswordError.
+// An erased record returns vault.ErrErased. After wrong passwords the
+// vault may ask to wait: Recover waits by itself up to Options.MaxAutoWait
+// and otherwise returns a vault.RetryAfterError.
+func (c *Client) Recover(ctx context.Context, account string, password []byte, handle vault.Handle) (crypt.Key, error) {
+	var key crypt.Key
+	if err := vault.CheckAccount(account); err != nil {
+		return key, fmt.Errorf("vault account name: %w", err)
+	}
+	oc, opts, err := c.opaqueClient()
+	if err != nil {
+		return key, err
+	}
+	defer oc.ClearState()
+	ke1, err := oc.GenerateKE1(password)
+	if err != nil {
+		return key, fmt.Errorf("starting vault login: %w", err)
+	}
+	req := vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}
+	if !handle.IsZero() {
+		req.Handle = handle[:]
+	}
+	var start vault.LoginStartResp
+	base, err := c.loginStart(ctx, req, &start)
+	if err != nil {
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
+	}
+	ke2, err := oc.Deserialize.KE2(start.KE2)
+	if err != nil || len(start.Session) != vault.SessionIDLen {
+		return key, fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, vault.ErrUnreachable)
+	}
+	ke3, _, exportKey, err := oc.GenerateKE3(ke2, []byte(account), nil, opts)
+	if err != nil {
+		// Tell the vault now, so that a last attempt erases at once rather
+		// than when the session expires. Best effort: the attempt is spent.
+		_, _ = c.call(ctx, base, vault.PathLoginAbort, vault.LoginAbortReq{Session: start.Session}, &vault.OKResp{})
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, vault.WrongPasswordError{Left: max(start.AttemptsLeft, 0)})
+	}
+	defer clear(exportKey)
+	var fin vault.LoginFinishResp
+	if _, err := c.call(ctx, base, vault.PathLoginFinish, vault.LoginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
+		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
+	}
+	aead, err := wrapAEAD(exportKey, account)
+	if err != nil {
+		return key, err
+	}
+	pt, err := aead.Open(nil, fin.WrappedKey, wrapAD(account))
+	if err != nil || len(pt) != crypt.KeySize {
+		return key, fmt.Errorf("recovering the backup key of %q: the vault returned a wrapped key that does not open; it was altered, restore with the recovery key: %w", account, crypt.ErrAuth)
+	}
+	copy(key[:], pt)
+	clear(pt)
+	return key, nil
+}
+
+// loginStart sends login/start, waiting out short failure delays. KE1 can
+// be sent again: an answer that asks to wait created no session.
+func (c *Client) loginStart(ctx context.Context, req vault.LoginStartReq, start *vault.LoginStartResp) (string, error) {
+	for tries := 0; ; tries++ {
+		base, err := c.call(ctx, "", vault.PathLoginStart, req, start)
+		var ra vault.RetryAfterError
+		if !errors.As(err, &ra) || ra.Wait > c.maxAutoWait || tries >= 3 {
+			return base, err
+		}
+		t := time.NewTimer(ra.Wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", fmt.Errorf("waiting %s for the vault to take the next attempt: %w", ra.Wait, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Delete removes account from the vault; it needs the account's backup key.
+func (c *Client) Delete(ctx context.Context, account string, key crypt.Key) error {
+	if err := vault.CheckAccount(account); err != nil {
+		return fmt.Errorf("vault account name: %w", err)
+	}
+	if _, err := c.call(ctx, "", vault.PathDelete, vault.DeleteReq{Account: account, OwnerToken: vault.OwnerToken(key, account)}, &vault.OKResp{}); err != nil {
+		return fmt.Errorf("deleting %q from the vault: %w", account, err)
+	}
+	return nil
+}
+
+// call POSTs req to path and decodes the answer into resp. With base == ""
+// it tries every URL in order until one answers (a node that is down or
+// failing is skipped); otherwise it talks to base only, because sessions
+// live on the node that created them. It returns the base that answered.
+func (c *Client) call(ctx context.Context, base, path string, req, resp any) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	bases := c.urls
+	if base != "" {
+		bases = []string{base}
+	}
+	var errs []error
+	for _, b := range bases {
+		err := c.post(ctx, b+path, body, resp)
+		if err == nil {
+			return b, nil
+		}
+		var ne nodeError
+		if !errors.As(err, &ne) {
+			return b, err // an answer from the vault: do not ask another node
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("%w: %w", vault.ErrUnreachable, errors.Join(errs...))
+}
+
+// nodeError is a failure of one node (network, TLS, 5xx) that makes the
+// client try the next URL.
+type nodeError struct{ err error }
+
+func (e nodeError) Error() string { return e.err.Error() }
+func (e nodeError) Unwrap() error { return e.err }
+
+func (c *Client) post(ctx context.Context, u string, body []byte, resp any) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hres, err := c.hc.Do(hreq)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // the URL is already in the message
+		}
+		return nodeError{fmt.Errorf("%s: %w", u, err)}
+	}
+	defer hres.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(hres.Body, 64<<10))
+	if err != nil {
+		return nodeError{fmt.Errorf("%s: reading the answer: %w", u, err)}
+	}
+	if hres.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(raw, resp); err != nil {
+			return nodeError{fmt.Errorf("%s: malformed answer: %w", u, err)}
+		}
+		return nil
+	}
+	var er vault.ErrorResp
+	_ = json.Unmarshal(raw, &er)
+	switch {
+	case er.Error == vault.CodeWrongPassword:
+		left := 0
+		if er.AttemptsLeft != nil {
+			left = max(*er.AttemptsLeft, 0)
+		}
+		return vault.WrongPasswordError{Left: left}
+	case er.Error == vault.CodeErased:
+		return vault.ErrErased
+	case er.Error == vault.CodeNotOwner:
+		return vault.ErrNotOwner
+	case er.Error == vault.CodeNotFound:
+		return vault.ErrNotFound
+	case er.Error == vault.CodeTooSoon:
+		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
+	case hres.StatusCode == http.StatusTooManyRequests:
+		return vault.ErrRateLimited
+	case er.Error == vault.CodeRateLimited: // 503: this node is busy; another may not be
+		return nodeError{fmt.Errorf("%s: %w", u, vault.ErrRateLimited)}
+	case hres.StatusCode >= 500:
+		return nodeError{fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
+	case er.Error == vault.CodeNoSession:
+		return fmt.Errorf("the vault dropped the session (too slow, or the vault restarted); try again")
+	default:
+		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
+	}
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/rpc"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.uber.org/zap"
+)
+
+// ClusterConfig makes a vault node one replica of a Raft cluster. Every
+// state change (registration, each counted attempt, success, erasure,
+// deletion) is a log entry committed on a quorum before the node answers.
+type ClusterConfig struct {
+	NodeID string // this node's id, unique in the cluster, stable across restarts
+	// RaftListen is the host:port for raft and the nodes' internal RPC
+	// (mutual TLS).
+	RaftListen string
+	// RaftAdvertise is the address other nodes reach this one at; default:
+	// this node's entry in Peers, else the bound RaftListen address.
+	RaftAdvertise string
+	// Peers is the static bootstrap configuration, this node included. It
+	// is used only on the first start of a node with an empty raft
+	// directory; empty means "wait to be added" (vault members add).
+	Peers []Peer
+	// CAFile holds the PEM certificates a peer's certificate must chain
+	// to: a cluster CA, or every node's certificate concatenated. Each node
+	// presents its own HTTPS certificate (ServerConfig.TLSCert, or the
+	// generated DataDir/tls/cert.pem).
+	CAFile string
+
+	// ApplyTimeout bounds the wait for a leader to take a state change
+	// (default 5s); past it the node answers 503.
+	ApplyTimeout time.Duration
+	// Raft timing; zero takes raft's defaults (1s heartbeat and election
+	// timeouts, 500ms leader lease). Tests on loopback use shorter ones.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot and log
+	// compaction (default 8192); TrailingLogs how many stay after one
+	// (default 10240).
+	SnapshotThreshold, TrailingLogs uint64
+	SnapshotInterval                time.Duration // how often to check (default 2 min)
+
+	listener net.Listener // tests: a pre-bound RaftListen
+}
+
+// Peer is one voter of the bootstrap configuration.
+type Peer struct {
+	ID   string
+	Addr string // raft host:port
+}
+
+// ParsePeers reads "1=host:port,2=host:port".
+func ParsePeers(s string) ([]Peer, error) {
+	var out []Peer
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, a, ok := strings.Cut(part, "=")
+		if !ok || id == "" || a == "" {
+			return nil, fmt.Errorf("peer %q must look like ID=host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("peer %q: %w", part, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("peer id %q appears twice", id)
+		}
+		seen[id] = true
+		out = append(out, Peer{ID: id, Addr: a})
+	}
+	return out, nil
+}
+
+// errNoQuorum is a state change the cluster cannot commit now. Nothing is
+// counted loosely: an attempt without a commit gets no KE2.
+var errNoQuorum = errors.New("vault has no quorum; try again later")
+
+// raftNode is the state machine of a cluster node: reads from the local
+// store, writes through the Raft log (forwarded to the leader from a
+// follower).
+type raftNode struct {
+	id           string
+	raft         *raft.Raft
+	st           *Store
+	fsm          *raftFSM
+	stream       *streamLayer
+	trans        *raft.NetworkTransport
+	logStore     *raftboltdb.BoltStore
+	peerClient   *tls.Config
+	applyTimeout time.Duration
+	log          *zap.Logger
+
+	fwdMu sync.Mutex
+	fwd   map[string]*rpc.Client // by leader raft address
+
+	pins *peerPins
+	// raftPtr is raft for the goroutines that may run before NewRaft
+	// returns (the stream layer's pin checks).
+	raftPtr atomic.Pointer[raft.Raft]
+}
+
+// RaftDir is the raft log and snapshot directory inside the data directory.
+const RaftDir = "raft"
+
+// Apply commits cmd on a quorum and returns its result: directly on the
+// leader, through the leader on a follower.
+func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if n.raft.State() == raft.Leader {
+		return n.applyLocal(cmd)
+	}
+	var res Result
+	err := n.forward(ctx, "Vault.Apply", cmd, &res)
+	return res, err
+}
+
+func (n *raftNode) applyLocal(cmd Command) (Result, error) {
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	f := n.raft.Apply(data, n.applyTimeout)
+	if err := f.Error(); err != nil {
+		// Not leader (any more), lost leadership before the commit, or
+		// shutting down. The entry may still commit later; it is then
+		// counted without a KE2 ever being sent, never the other way round.
+		return Result{}, fmt.Errorf("%w (%v)", errNoQuorum, err)
+	}
+	switch r := f.Response().(type) {
+	case Result:
+		return r, nil
+	case error:
+		return Result{}, r
+	default:
+		return Result{}, fmt.Errorf("vault cluster: unexpected apply response %T", r)
+	}
+}
+
+// forward calls method on the leader over the internal RPC.
+func (n *raftNode) forward(ctx context.Context, method string, args, reply any) error {
+	leader, _ := n.raft.LeaderWithID()
+	if leader == "" {
+		return errNoQuorum
+	}
+	c, err := n.rpcClient(ctx, string(leader))
+	if err != nil {
+		return fmt.Errorf("%w (%v)", errNoQuorum, err)
+	}
+	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
+	t := time.NewTimer(n.applyTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		n.dropClient(string(leader), c)
+		return fmt.Errorf("%w (leader %s did not answer)", errNoQuorum, leader)
+	}
+	var se rpc.ServerError
+	switch {
+	case call.Error == nil:
+		return nil
+	case errors.As(call.Error, &se):
+		if strings.HasPrefix(string(se), errNoQuorum.Error()) {
+			return fmt.Errorf("%w (leader %s: %s)", errNoQuorum, leader, se)
+		}
+		return fmt.Errorf("vault leader %s: %s", leader, se)
+	default: // the connection broke
+		n.dropClient(string(leader), c)
+		return fmt.Errorf("%w (leader %s: %v)", errNoQuorum, leader, call.Error)
+	}
+}
+
+func (n *raftNode) rpcClient(ctx context.Context, leader string) (*rpc.Client, error) {
+	n.fwdMu.Lock()
+	defer n.fwdMu.Unlock()
+	if c := n.fwd[leader]; c != nil {
+		return c, nil
+	}
+	if n.fwd == nil {
+		return nil, errors.New("node is shutting down")
+	}
+	dctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins)
+	if err != nil {
+		return nil, err
+	}
+	c := rpc.NewClient(conn)
+	n.fwd[leader] = c
+	return c, nil
+}
+
+func (n *raftNode) dropClient(leader string, c *rpc.Client) {
+	n.fwdMu.Lock()
+	if n.fwd[leader] == c {
+		delete(n.fwd, leader)
+	}
+	n.fwdMu.Unlock()
+	c.Close()
+}
+
+func (n *raftNode) view(account [32]byte) (accountState, bool, error) { return n.st.view(account) }
+func (n *raftNode) meta(name string) ([]byte, error)                  { return n.st.meta(name) }
+
+// Close stops raft (a leader steps down without handing over; the others
+// elect a new one), then the network and the stores.
+func (n *raftNode) Close() error {
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("stopping raft: %w", err))
+	}
+	n.fwdMu.Lock()
+	for _, c := range n.fwd {
+		c.Close()
+	}
+	n.fwd = nil
+	n.fwdMu.Unlock()
+	if err := n.trans.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	n.stream.Close()
+	if err := n.logStore.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the raft log: %w", err))
+	}
+	if err := n.st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the database: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// rpcService is what a node answers over the internal RPC: the leader
+// applies forwarded state changes and membership changes.
+type rpcService struct{ n *raftNode }
+
+// Apply commits a state change forwarded by a follower. Only the leader
+// takes it; followers do not chain forwards.
+func (s *rpcService) Apply(cmd Command, res *Result) error {
+	if s.n.raft.State() != raft.Leader {
+		return errNoQuorum
+	}
+	r, err := s.n.applyLocal(cmd)
+	if err != nil {
+		return err
+	}
+	*res = r
+	return nil
+}
+
+// Members changes or lists the cluster membership (on the leader; a
+// follower forwards once).
+func (s *rpcService) Members(req MembersRequest, res *[]Member) error {
+	if s.n.raft.State() != raft.Leader {
+		if req.Forwarded {
+			return errNoQuorum
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.n.applyTimeout+2*time.Second)
+		defer cancel()
+		req.Forwarded = true
+		return s.n.forward(ctx, "Vault.Members", req, res)
+	}
+	m, err := s.n.members(req)
+	if err != nil {
+		return err
+	}
+	*res = m
+	return nil
+}
+
+// zapWriter turns raft's log lines into zap warnings.
+type zapWriter struct{ log *zap.Logger }
+
+func (w zapWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// MasterKey seals the vault's secrets at rest (OPRF keys, the server's
+// OPAQUE key, account records). The default is a key file; the replicated
+// vault puts it in a PKCS#11 token. Open must fail for sealed data that was
+// altered or sealed with different associated data.
+type MasterKey interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
+// MasterKeyFileName is the master key file inside the data directory.
+const MasterKeyFileName = "master.key"
+
+// FileMasterKey is a MasterKey held in a 0600 file of 64 hex digits,
+// sealing with XChaCha20-Poly1305 (random 24-byte nonce prepended).
+type FileMasterKey struct {
+	aead interface {
+		Seal(dst, nonce, plaintext, additionalData []byte) []byte
+		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+		NonceSize() int
+		Overhead() int
+	}
+}
+
+// OpenFileMasterKey loads the master key from path, creating it with a fresh
+// random key if it does not exist. It refuses a key file that others can read.
+func OpenFileMasterKey(path string) (*FileMasterKey, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		raw, err = createMasterKeyFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault master key %s: %w", path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("vault master key %s: %w", path, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("vault master key %s is readable by others (mode %v); run chmod 600 on it", path, st.Mode().Perm())
+	}
+	key := make([]byte, chacha20poly1305.KeySize)
+	if n, err := hex.Decode(key, bytes.TrimSpace(raw)); err != nil || n != len(key) || len(bytes.TrimSpace(raw)) != 2*len(key) {
+		return nil, fmt.Errorf("vault master key %s is not 64 hex digits; restore it from your backup of the data directory", path)
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("vault master key: %w", err)
+	}
+	clear(key)
+	return &FileMasterKey{aead: aead}, nil
+}
+
+func createMasterKeyFile(path string) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	key := make([]byte, chacha20poly1305.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	enc := []byte(hex.EncodeToString(key) + "\n")
+	clear(key)
+	// Write to a temporary file and link it into place so a crash never
+	// leaves a half-written key, and two starting servers cannot both win.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".master.key.*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if _, err := tmp.Write(enc); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return os.ReadFile(path)
+		}
+		return nil, err
+	}
+	return enc, nil
+}
+
+// Seal encrypts and authenticates plaintext bound to ad.
+func (k *FileMasterKey) Seal(plaintext, ad []byte) ([]byte, error) {
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("sealing with the vault master key: %w", err)
+	}
+	return k.aead.Seal(nonce, nonce, plaintext, ad), nil
+}
+
+// errSealed means sealed data did not open: wrong master key or tampering.
+var errSealed = errors.New("sealed vault data does not open with the master key (wrong master key file, or the data was altered)")
+
+// Open decrypts sealed data produced by Seal with the same ad.
+func (k *FileMasterKey) Open(sealed, ad []byte) ([]byte, error) {
+	ns := k.aead.NonceSize()
+	if len(sealed) < ns+k.aead.Overhead() {
+		return nil, errSealed
+	}
+	pt, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], ad)
+	if err != nil {
+		return nil, errSealed
+	}
+	return pt, nil
+}
