@@ -10,10 +10,11 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/restore"
 )
 
 // ProfileInfo reports the in-process profiling run.
@@ -30,7 +31,7 @@ type ProfileInfo struct {
 }
 
 // profileBackup runs chatsafe's backup in this process, the way `chatsafe
-// backup` does (instance.Open, Repository.Backup, Flush), into a fresh
+// backup` does (instance.Open, backup.Run, Store.Sync), into a fresh
 // repository under work, with the CPU profiler on: first the whole
 // corpus (OUT/backup.pprof), then a small change after a checkpoint
 // (OUT/backup-change.pprof), then a restore of the result
@@ -73,19 +74,19 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 		err = fn()
 		return time.Since(start).Seconds(), err
 	}
-	backup := func(name string) (float64, error) {
+	timedBackup := func(name string) (float64, error) {
 		return profiled(name, func() error {
-			if _, err := inst.Repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
+			if _, err := backup.Run(ctx, inst.Store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}); err != nil {
 				return err
 			}
-			_, err := inst.Flush(ctx)
+			_, err := inst.Store.Sync(ctx)
 			return err
 		})
 	}
 	runtime.MemProfileRate = 64 << 10 // finer than the default, still cheap
 	info := &ProfileInfo{CPUProfile: filepath.Join(out, "backup.pprof"), ChangeProfile: filepath.Join(out, "backup-change.pprof"),
 		RestoreProfile: filepath.Join(out, "restore.pprof"), AllocsProfile: filepath.Join(out, "backup-allocs.pprof")}
-	if info.FirstBackupS, err = backup("backup.pprof"); err != nil {
+	if info.FirstBackupS, err = timedBackup("backup.pprof"); err != nil {
 		return nil, fmt.Errorf("first backup: %w", err)
 	}
 	if _, err := corpus.Writer.SmallChange(ctx, 100, 100); err != nil {
@@ -94,13 +95,13 @@ func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*Prof
 	if err := corpus.Writer.Checkpoint(ctx); err != nil {
 		return nil, err
 	}
-	if info.ChangeBackupS, err = backup("backup-change.pprof"); err != nil {
+	if info.ChangeBackupS, err = timedBackup("backup-change.pprof"); err != nil {
 		return nil, fmt.Errorf("backup after a small change: %w", err)
 	}
 	dst := filepath.Join(work, "restored")
 	defer os.RemoveAll(dst)
 	if info.RestoreS, err = profiled("restore.pprof", func() error {
-		_, err := inst.Repo.Restore(ctx, repo.RestoreOptions{Target: dst})
+		_, err := restore.Run(ctx, inst.Store, restore.Options{Target: dst})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)

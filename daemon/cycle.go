@@ -8,8 +8,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/watcher"
 )
 
@@ -61,7 +62,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	cfg := d.config()
 	d.setScanning(true)
 	start := time.Now()
-	res, err := d.repo.Backup(ctx, repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded})
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -101,7 +102,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 		d.events.publish(statusapi.Event{Type: statusapi.EventSnapshot, Snapshot: &snap})
 		d.wakeUploaders()
 	}
-	out.PendingDeltas = len(d.repo.Pending())
+	out.PendingDeltas = len(d.store.Pending())
 	d.noteState()
 	return out, nil
 }
@@ -144,7 +145,7 @@ func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statu
 	}
 }
 
-func toAPISnapshot(s repo.Snapshot) statusapi.Snapshot {
+func toAPISnapshot(s store.Snapshot) statusapi.Snapshot {
 	return statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
 		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
 }

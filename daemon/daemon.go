@@ -1,12 +1,13 @@
 // Package daemon owns the running chatsafe service: start-up (config
-// check, the single-instance lock on the state directory, the backup key,
-// the remotes, the repository, the status socket), the backup cycles that
-// turn the watcher's change sets into spooled deltas, one uploader per
-// remote that moves the spool to every remote (back-filling remotes added
-// later), scheduled prunes (prune.every, run between cycles with the
-// uploaders paused), following the source directory when it is removed and
-// created again, config reload, and clean shutdown. Every long-running part
-// is a service with Serve(ctx) under one supervisor (an errgroup in Run).
+// check, the installation opened through instance: the backup key, the
+// remotes, the store and its single-instance state lock; then the status
+// socket), the backup cycles that turn the watcher's change sets into
+// spooled deltas, one uploader per remote, each running the store's
+// per-remote sync step (back-filling remotes added later), scheduled
+// prunes (prune.every, run between cycles with the uploaders paused),
+// following the source directory when it is removed and created again,
+// config reload, and clean shutdown. Every long-running part is a service
+// with Serve(ctx) under one supervisor (an errgroup in Run).
 package daemon
 
 import (
@@ -26,9 +27,9 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // ErrAlreadyRunning means another daemon (or a CLI backup) holds this
@@ -70,9 +71,9 @@ type Daemon struct {
 	backupReq chan backupRequest
 
 	// Set during start-up, then fixed.
-	repo      *repo.Repository
+	store     *store.Store
 	keySource string
-	readFrom  remotes.Remote // the repository's remote; never closed before exit
+	readFrom  remotes.Remote // the store's remote; never closed before exit
 
 	mu        sync.Mutex
 	cfg       *configs.Config
@@ -83,7 +84,6 @@ type Daemon struct {
 	lastPrune PruneStatus
 	lastErr   string
 	lastState string
-	releaseMu sync.Mutex
 	gate      *uploadGate // prune pauses the uploaders through it
 }
 
@@ -160,22 +160,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	key, src, err := instance.LoadKey(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Log: d.log})
+	// The installation opens as the CLI opens it; a remote other than the
+	// first that fails to open is kept as a broken target (reported in
+	// status) rather than stopping the daemon.
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the installation: %w", err)
 	}
-	d.keySource = src
-	// Only the repository's remote must open now; the others are opened
-	// by the session, where one that fails is reported without stopping
-	// the daemon.
-	if len(cfg.Remotes) == 0 {
-		return fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
+	d.keySource = inst.KeySource
+	d.store = inst.Store
+	d.readFrom = inst.Remotes[0]
+	for _, t := range inst.Store.Targets() {
+		if t.Remote != nil {
+			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
+		}
 	}
-	first, err := d.openRemote(ctx, cfg, cfg.Remotes[0])
-	if err != nil {
-		return err
-	}
-	d.open[cfg.Remotes[0].Name] = openRemote{conf: cfg.Remotes[0], remote: first}
+	// The daemon owns the remotes from here (a reload opens and closes
+	// some), so it closes what is open at exit rather than inst.Close.
 	defer func() {
 		d.mu.Lock()
 		for _, o := range d.open {
@@ -183,15 +187,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.mu.Unlock()
 	}()
-	d.readFrom = first
-	d.repo, err = repo.Open(ctx, first, key, repo.Options{StateDir: cfg.StateDir, Log: d.log})
-	if errors.Is(err, repo.ErrLocked) {
-		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
-	}
-	if err != nil {
-		return fmt.Errorf("opening the repository: %w", err)
-	}
-	defer d.repo.Close()
+	defer d.store.Close()
 
 	ln, err := peercred.Listen(cfg.StatusSocket)
 	if errors.Is(err, peercred.ErrInUse) {
@@ -201,8 +197,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
-		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", src),
-		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.repo.Pending())))
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
+		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
 
 	close(d.ready)
 	g, gctx := errgroup.WithContext(ctx)
@@ -210,22 +206,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.serveSessions(gctx) })
 	err = g.Wait()
-	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.repo.Pending())))
+	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}
 	return err
 }
 
-// openRemote opens one configured remote with the daemon's retries.
-func (d *Daemon) openRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote) (remotes.Remote, error) {
-	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: d.log})
-	if err != nil {
-		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+// remoteConf is the configured remote called name.
+func remoteConf(cfg *configs.Config, name string) configs.Remote {
+	for _, rc := range cfg.Remotes {
+		if rc.Name == name {
+			return rc
+		}
 	}
-	ro := d.opts.Retry
-	ro.Log = d.log
-	return remotes.WithRetry(r, ro), nil
+	return configs.Remote{Name: name}
 }
 
 // serveSessions runs the watcher, the backup loop and the uploaders, and

@@ -22,9 +22,10 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // binary is the real chatsafe, built once by TestMain into a directory
@@ -234,13 +235,13 @@ func restoreFrom(t testing.TB, remote string, key crypt.Key) string {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rp, err := repo.Open(ctx, r, key, repo.Options{ReadOnly: true})
+	rp, err := store.Open(ctx, r, key, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rp.Close()
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := rp.Restore(ctx, repo.RestoreOptions{Target: dst}); err != nil {
+	if _, err := restore.Run(ctx, rp, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	return dst

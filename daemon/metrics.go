@@ -53,10 +53,10 @@ func newMetrics(d *Daemon) *metrics {
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chatsafe_pending_deltas", Help: "Deltas in the local spool, not yet on every remote.",
 	}, func() float64 {
-		if d.repo == nil {
+		if d.store == nil {
 			return 0
 		}
-		return float64(len(d.repo.Pending()))
+		return float64(len(d.store.Pending()))
 	})
 	for _, r := range []string{"committed", "unchanged", "failed"} {
 		m.backups.WithLabelValues(r)

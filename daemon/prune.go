@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // PruneStatus reports the daemon's last scheduled prune.
@@ -72,19 +72,19 @@ func (d *Daemon) prune(ctx context.Context) {
 		// uploaders learn it again before uploading anything, and before
 		// the state says idle. The others were not touched.
 		for _, u := range pruned {
-			if err := u.relist(ctx); err != nil {
-				u.forget()
+			if err := u.t.Relist(ctx); err != nil {
+				u.t.Forget()
 			}
 		}
 		d.gate.resume()
 		d.wakeUploaders()
 	}()
 
-	var rems []remotes.Remote
+	var targets []*store.Target
 	var names []string
 	var err error
 	for _, u := range ups {
-		if u.remote == nil {
+		if u.t.Remote == nil {
 			continue
 		}
 		healthy := u.healthy()
@@ -97,17 +97,18 @@ func (d *Daemon) prune(ctx context.Context) {
 			continue
 		}
 		pruned = append(pruned, u)
+		// The store's own remote first: its freed bytes are the ones reported.
 		if u.isRepo {
-			rems = append([]remotes.Remote{u.remote}, rems...)
+			targets = append([]*store.Target{u.t}, targets...)
 			names = append([]string{u.name}, names...)
 		} else {
-			rems = append(rems, u.remote)
+			targets = append(targets, u.t)
 			names = append(names, u.name)
 		}
 	}
-	var res *repo.PruneResult
+	var res *prune.Result
 	if err == nil {
-		res, err = d.repo.Prune(ctx, repo.PruneOptions{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Remotes: rems})
+		res, err = prune.Run(ctx, d.store, prune.Options{Policy: instance.RetentionPolicy(cfg), MaxUpload: int64(cfg.Prune.MaxUpload), Targets: targets})
 	}
 	if ctx.Err() != nil {
 		return // stopping: prune is crash-safe and resumes next time

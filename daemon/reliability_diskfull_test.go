@@ -9,11 +9,12 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // TestStateDiskFull: the daemon's state directory (spool, caches) fills
@@ -66,12 +67,12 @@ func TestStateDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rp, err := repo.Open(t.Context(), r, in.key, repo.Options{ReadOnly: true})
+	rp, err := store.Open(t.Context(), r, in.key, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	if _, err := rp.Check(t.Context(), repo.CheckOptions{ReadData: true}); err != nil {
+	if _, err := check.Run(t.Context(), rp, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check --read-data once space is back: %v", err)
 	}
 	sameTree(t, in.src, restoreFrom(t, remote, in.key))

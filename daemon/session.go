@@ -8,6 +8,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/watcher"
 )
 
@@ -48,12 +51,13 @@ func (d *Daemon) newSession() (*session, error) {
 			ok = false
 		}
 		if !ok {
-			r, err := d.openRemote(context.Background(), cfg, rc)
+			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry())
 			if err != nil {
 				// A remote that cannot even be opened (bad spec) must not
-				// stop the others; it shows in status as failing.
+				// stop the others; it shows in status as failing, and
+				// nothing leaves the spool until it is fixed.
 				d.log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
-				s.uploaders = append(s.uploaders, newBrokenUploader(d, rc.Name, err))
+				s.uploaders = append(s.uploaders, newUploader(d, store.BrokenTarget(rc.Name, err), false))
 				continue
 			}
 			o = openRemote{conf: rc, remote: r}
@@ -63,7 +67,7 @@ func (d *Daemon) newSession() (*session, error) {
 		if d.opts.WrapUpload != nil {
 			up = d.opts.WrapUpload(up)
 		}
-		s.uploaders = append(s.uploaders, newUploader(d, rc.Name, up, o.remote == d.readFrom))
+		s.uploaders = append(s.uploaders, newUploader(d, store.NewTarget(rc.Name, up), o.remote == d.readFrom))
 	}
 	for name, o := range d.open {
 		if !keep[name] && o.remote != d.readFrom {
@@ -72,6 +76,11 @@ func (d *Daemon) newSession() (*session, error) {
 		}
 	}
 	d.uploaders = s.uploaders
+	targets := make([]*store.Target, len(s.uploaders))
+	for i, u := range s.uploaders {
+		targets[i] = u.t
+	}
+	d.store.SetTargets(targets)
 	return s, nil
 }
 
@@ -85,4 +94,11 @@ func (s *session) Serve(ctx context.Context) error {
 		g.Go(func() error { return u.Serve(ctx) })
 	}
 	return g.Wait()
+}
+
+// retry is the daemon's retry tuning for each remote.
+func (d *Daemon) retry() remotes.RetryOptions {
+	ro := d.opts.Retry
+	ro.Log = d.log
+	return ro
 }

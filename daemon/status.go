@@ -69,17 +69,17 @@ func (d *Daemon) Status() statusapi.Status {
 	st.LastError = d.lastErr
 	ups := d.uploaders
 	d.mu.Unlock()
-	st.RepositoryID = d.repo.ID()
-	if snaps := d.repo.Snapshots(); len(snaps) > 0 {
+	st.RepositoryID = d.store.ID()
+	if snaps := d.store.Snapshots(); len(snaps) > 0 {
 		s := toAPISnapshot(snaps[len(snaps)-1])
 		st.LastSnapshot = &s
 	}
-	st.PendingDeltas = len(d.repo.Pending())
+	st.PendingDeltas = len(d.store.Pending())
 	if p := d.LastPrune(); !p.Time.IsZero() {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}
 	}
-	live := d.repo.LiveDeltas()
+	live := d.store.LiveDeltas()
 	for _, u := range ups {
 		st.Remotes = append(st.Remotes, u.status(live))
 	}
@@ -91,7 +91,7 @@ func (d *Daemon) Snapshots() []statusapi.Snapshot {
 	if !d.isReady() {
 		return nil
 	}
-	snaps := d.repo.Snapshots()
+	snaps := d.store.Snapshots()
 	out := make([]statusapi.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
 		out = append(out, toAPISnapshot(s))

@@ -3,15 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // Backoff between attempts on a failing remote (on top of the retries
@@ -21,35 +19,29 @@ const (
 	backoffMax     = 5 * time.Minute
 )
 
-// uploader brings one remote up to date with the repository's live
-// deltas, in sequence order: from the spool when the delta is still
-// there, otherwise copied from the repository's remote (a remote added
-// later is back-filled that way). Each remote has its own uploader, so a
-// remote that is down delays only itself.
+// uploader brings one remote up to date with the store's live deltas,
+// through the store's per-target step (store.SyncTarget: in sequence
+// order, from the spool or back-filled from the store's remote; a delta
+// leaves the spool once every target holds it). Each remote has its own
+// uploader, so a remote that is down delays only itself.
 type uploader struct {
-	d       *Daemon
-	name    string
-	remote  remotes.Remote // nil when the remote could not be opened
-	isRepo  bool           // the remote the repository reads from
-	openErr error
-	wakeCh  chan struct{}
+	d      *Daemon
+	name   string
+	t      *store.Target
+	isRepo bool // the remote the store reads from
+	wakeCh chan struct{}
 
 	mu         sync.Mutex
-	listed     bool
-	has        map[string]bool // delta names known to be on the remote
 	lastUpload time.Time
 	lastErr    string
 	uploading  bool
 }
 
-func newUploader(d *Daemon, name string, r remotes.Remote, isRepo bool) *uploader {
-	return &uploader{d: d, name: name, remote: r, isRepo: isRepo, wakeCh: make(chan struct{}, 1), has: map[string]bool{}}
-}
-
-func newBrokenUploader(d *Daemon, name string, err error) *uploader {
-	u := newUploader(d, name, nil, false)
-	u.openErr = err
-	u.lastErr = err.Error()
+func newUploader(d *Daemon, t *store.Target, isRepo bool) *uploader {
+	u := &uploader{d: d, name: t.Name, t: t, isRepo: isRepo, wakeCh: make(chan struct{}, 1)}
+	if t.OpenErr != nil {
+		u.lastErr = t.OpenErr.Error()
+	}
 	return u
 }
 
@@ -63,7 +55,7 @@ func (u *uploader) wake() {
 // Serve uploads whenever woken, and retries with backoff while the remote
 // fails. Idle, it waits on its channel with no timer.
 func (u *uploader) Serve(ctx context.Context) error {
-	if u.remote == nil {
+	if u.t.Remote == nil {
 		<-ctx.Done()
 		return nil
 	}
@@ -103,15 +95,14 @@ func (u *uploader) Serve(ctx context.Context) error {
 	}
 }
 
-// sync uploads every live delta the remote lacks, oldest first, and stops
-// at the first failure (order matters: a delta's parent must be there
-// before it).
+// sync runs one pass of the store's step for this remote, unless prune
+// holds the gate.
 func (u *uploader) sync(ctx context.Context) error {
 	pctx, done, err := u.d.gate.enter(ctx)
 	if err != nil {
 		return err
 	}
-	err = u.syncOnce(pctx)
+	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
 	paused := err != nil && pctx.Err() != nil && ctx.Err() == nil
 	done()
 	if paused {
@@ -136,62 +127,27 @@ func (u *uploader) sync(ctx context.Context) error {
 	return err
 }
 
-func (u *uploader) syncOnce(ctx context.Context) error {
+func (u *uploader) started(store.DeltaInfo) {
 	u.mu.Lock()
-	listed := u.listed
+	u.uploading = true
 	u.mu.Unlock()
-	if !listed {
-		// A remote new to this installation gets the repository's config
-		// object first (a no-op when it already has it).
-		if !u.isRepo {
-			if err := repo.CopyConfig(ctx, u.d.readFrom, u.remote); err != nil {
-				return err
-			}
-		}
-		if err := u.relist(ctx); err != nil {
-			return err
-		}
-	}
-	for _, di := range u.d.repo.LiveDeltas() {
-		u.mu.Lock()
-		have := u.has[di.Name]
-		if !have && !u.uploading {
-			u.uploading = true
-		}
-		u.mu.Unlock()
-		if have {
-			continue
-		}
-		u.d.noteState()
-		var err error
-		if di.SpoolPath != "" {
-			err = u.d.repo.Upload(ctx, u.remote, repo.PendingDelta{Name: di.Name, Path: di.SpoolPath, Size: di.Size, Seq: di.Seq})
-		} else {
-			err = repo.CopyDelta(ctx, u.d.readFrom, u.remote, di)
-		}
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		u.mu.Lock()
-		u.has[di.Name] = true
-		u.lastUpload = now
-		u.mu.Unlock()
-		u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
-		u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
-		u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name})
-		if err := u.d.release(); err != nil {
-			return err
-		}
-	}
-	return nil
+	u.d.noteState()
+}
+
+func (u *uploader) uploaded(di store.DeltaInfo) {
+	u.mu.Lock()
+	u.lastUpload = time.Now()
+	u.mu.Unlock()
+	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
+	u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
+	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name})
 }
 
 // healthy reports whether the remote is open and its last pass worked.
 func (u *uploader) healthy() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.remote != nil && u.lastErr == ""
+	return u.t.Remote != nil && u.lastErr == ""
 }
 
 func (u *uploader) lastError() string {
@@ -200,74 +156,17 @@ func (u *uploader) lastError() string {
 	return u.lastErr
 }
 
-// relist learns which deltas the remote holds, replacing what was known.
-func (u *uploader) relist(ctx context.Context) error {
-	objs, err := u.remote.List(ctx, "deltas")
-	if err != nil {
-		return fmt.Errorf("listing %s: %w", u.name, err)
-	}
-	has := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		has[o.Name] = true
-	}
-	u.mu.Lock()
-	u.has = has
-	u.listed = true
-	u.mu.Unlock()
-	return nil
-}
-
-// forget makes the next pass list the remote again.
-func (u *uploader) forget() {
-	u.mu.Lock()
-	u.listed = false
-	u.mu.Unlock()
-}
-
-// holds reports whether the remote is known to hold delta name.
-func (u *uploader) holds(name string) bool {
+func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
+	queued := u.t.Missing(live)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.remote != nil && u.has[name]
-}
-
-func (u *uploader) status(live []repo.DeltaInfo) statusapi.RemoteStatus {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	rs := statusapi.RemoteStatus{Name: u.name, Uploading: u.uploading, LastError: u.lastErr}
-	if u.remote != nil {
-		rs.Remote = u.remote.String()
+	rs := statusapi.RemoteStatus{Name: u.name, Uploading: u.uploading, LastError: u.lastErr, Queued: queued}
+	if u.t.Remote != nil {
+		rs.Remote = u.t.Remote.String()
 	}
 	if !u.lastUpload.IsZero() {
 		t := u.lastUpload.UTC()
 		rs.LastUpload = &t
 	}
-	for _, di := range live {
-		if !u.has[di.Name] {
-			rs.Queued++
-		}
-	}
 	return rs
-}
-
-// release takes out of the spool every pending delta that all remotes of
-// the current configuration hold.
-func (d *Daemon) release() error {
-	d.releaseMu.Lock()
-	defer d.releaseMu.Unlock()
-	d.mu.Lock()
-	ups := d.uploaders
-	d.mu.Unlock()
-	for _, p := range d.repo.Pending() {
-		for _, u := range ups {
-			if !u.holds(p.Name) {
-				return nil // later deltas cannot be everywhere either
-			}
-		}
-		if err := d.repo.Uploaded(p); err != nil {
-			return fmt.Errorf("releasing %s from the spool: %w", p.Name, err)
-		}
-		d.log.Debug("delta left the spool", zap.String("delta", p.Name))
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 // Package instance opens one chatsafe installation from its config: the
 // backup key (local key cache, or the vault on a new device), the remotes
-// and the repository. The CLI commands and the daemon share it, so they
-// agree on where everything lives.
+// (each wrapped with retries) and the store, whose sync targets are every
+// configured remote. It is the only way the CLI commands and the daemon
+// open an installation (Open) or make one (Create), so they agree on where
+// everything lives.
 package instance
 
 import (
@@ -17,9 +19,9 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // Key sources, as reported in status.
@@ -41,9 +43,12 @@ type Instance struct {
 	Config    *configs.Config
 	Key       crypt.Key
 	KeySource string
-	Remotes   []remotes.Remote // in config order; the first is read from
-	Repo      *repo.Repository
-	Log       *zap.Logger
+	// Remotes are the remotes that opened, in config order; the first is
+	// the one the store reads from. With Options.KeepBroken, one that
+	// failed to open is missing here and is a broken target of the store.
+	Remotes []remotes.Remote
+	Store   *store.Store
+	Log     *zap.Logger
 }
 
 // Options tune Open.
@@ -54,7 +59,15 @@ type Options struct {
 	// FetchKey, when the key cache is empty, may get the key elsewhere
 	// (the vault); it returns the key and its source. nil: ErrNoKey.
 	FetchKey func(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error)
-	Log      *zap.Logger
+	// Retry tunes the retries around each remote (its Log is Log); zero
+	// values take the remotes package's defaults.
+	Retry remotes.RetryOptions
+	// KeepBroken keeps going when a remote other than the first fails to
+	// open: it becomes a broken sync target (reported, holding nothing, so
+	// nothing leaves the spool) instead of failing Open. The daemon sets
+	// it; the first remote, which the store reads from, must always open.
+	KeepBroken bool
+	Log        *zap.Logger
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -88,14 +101,53 @@ func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]r
 	}
 	var out []remotes.Remote
 	for _, rc := range cfg.Remotes {
-		r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: log})
+		r, err := OpenRemote(ctx, cfg, rc, remotes.RetryOptions{Log: log, Budget: time.Duration(cfg.RetryFor)})
 		if err != nil {
 			CloseRemotes(out)
-			return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+			return nil, err
 		}
-		out = append(out, remotes.WithRetry(r, remotes.RetryOptions{Log: log, Budget: time.Duration(cfg.RetryFor)}))
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// OpenRemote opens one configured remote wrapped with retries (the daemon
+// opens a remote added by a reload this way).
+func OpenRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote, retry remotes.RetryOptions) (remotes.Remote, error) {
+	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: retry.Log})
+	if err != nil {
+		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+	}
+	return remotes.WithRetry(r, retry), nil
+}
+
+// openTargets opens the config's remotes as the store's sync targets.
+func openTargets(ctx context.Context, cfg *configs.Config, opts Options, log *zap.Logger) ([]remotes.Remote, []*store.Target, error) {
+	if len(cfg.Remotes) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
+	}
+	retry := opts.Retry
+	retry.Log = log
+	if retry.Budget == 0 {
+		retry.Budget = time.Duration(cfg.RetryFor)
+	}
+	var rems []remotes.Remote
+	var targets []*store.Target
+	for i, rc := range cfg.Remotes {
+		r, err := OpenRemote(ctx, cfg, rc, retry)
+		if err != nil && (i == 0 || !opts.KeepBroken) {
+			CloseRemotes(rems)
+			return nil, nil, err
+		}
+		if err != nil {
+			log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
+			targets = append(targets, store.BrokenTarget(rc.Name, err))
+			continue
+		}
+		rems = append(rems, r)
+		targets = append(targets, store.NewTarget(rc.Name, r))
+	}
+	return rems, targets, nil
 }
 
 // CloseRemotes closes every remote.
@@ -118,45 +170,24 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	rems, err := OpenRemotes(ctx, cfg, log)
+	rems, targets, err := openTargets(ctx, cfg, opts, log)
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
 	if err != nil {
 		CloseRemotes(rems)
 		return nil, err
 	}
-	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Repo: r, Log: log}, nil
+	r.SetTargets(targets)
+	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Store: r, Log: log}, nil
 }
 
 // Close closes the repository and the remotes.
 func (i *Instance) Close() error {
-	i.Repo.Close()
+	i.Store.Close()
 	CloseRemotes(i.Remotes)
 	return nil
-}
-
-// Flush uploads every pending delta to every remote, in order; a delta
-// leaves the spool once all remotes have it. It returns how many deltas
-// were uploaded everywhere and the first error.
-func (i *Instance) Flush(ctx context.Context) (int, error) {
-	n := 0
-	for _, p := range i.Repo.Pending() {
-		for _, r := range i.Remotes {
-			if err := i.Repo.Upload(ctx, r, p); err != nil {
-				return n, err
-			}
-			if err := faults.Point("upload:put"); err != nil {
-				return n, err
-			}
-		}
-		if err := i.Repo.Uploaded(p); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }
 
 // Create sets up a new installation: a new repository on every remote of
@@ -176,7 +207,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 		return err
 	}
 	defer CloseRemotes(rems)
-	r, err := repo.Init(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, Log: log})
+	r, err := store.Init(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, Log: log})
 	if err != nil {
 		return err
 	}
@@ -184,7 +215,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 	// Further remotes receive the same config object (and every delta)
 	// so a restore can read from any of them.
 	for _, other := range rems[1:] {
-		if err := repo.CopyConfig(ctx, rems[0], other); err != nil {
+		if err := store.CopyConfig(ctx, rems[0], other); err != nil {
 			return err
 		}
 	}
@@ -201,7 +232,7 @@ func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.
 
 // RetentionPolicy is the config's retention section as the repository's
 // policy (restic's meanings).
-func RetentionPolicy(c *configs.Config) repo.Policy {
+func RetentionPolicy(c *configs.Config) prune.Policy {
 	r := c.Retention
-	return repo.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+	return prune.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
 }

@@ -11,11 +11,12 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // BackupOptions are the flags of `chatsafe backup`.
@@ -69,7 +70,7 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 		// own daemon, on another socket) holds our state: the local run
 		// takes the state lock, and says so when it cannot.
 		lerr := backupLocally(ctx, cfg, opts, stdout, stderr)
-		if errors.Is(lerr, repo.ErrLocked) {
+		if errors.Is(lerr, store.ErrLocked) {
 			return fmt.Errorf("%w; and this installation's state is in use, so the backup cannot run here either: %w", err, lerr)
 		}
 		if lerr == nil {
@@ -88,13 +89,13 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		return err
 	}
 	defer inst.Close()
-	bopts := repo.BackupOptions{Source: cfg.Source, Exclude: cfg.Excluded}
+	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}
 	var bar *progressbar.ProgressBar
 	if !opts.JSON && isTerminal(stdout) {
 		bar = progressbar.DefaultBytes(-1, "backing up")
 		bopts.Progress = func(files, read int64) { bar.Set64(read) }
 	}
-	res, err := inst.Repo.Backup(ctx, bopts)
+	res, err := backup.Run(ctx, inst.Store, bopts)
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)
@@ -105,11 +106,11 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s: %v\n", w.Path, w.Err)
 	}
-	uploaded, ferr := inst.Flush(ctx)
+	uploaded, ferr := inst.Store.Sync(ctx)
 	if opts.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(backupJSON(res, len(inst.Repo.Pending()))); err != nil {
+		if err := enc.Encode(backupJSON(res, len(inst.Store.Pending()))); err != nil {
 			return err
 		}
 	} else {
@@ -162,7 +163,7 @@ type backupResultJSON struct {
 	Warnings   []string     `json:"warnings"`
 }
 
-func backupJSON(res *repo.BackupResult, pending int) backupResultJSON {
+func backupJSON(res *backup.Result, pending int) backupResultJSON {
 	out := backupResultJSON{Snapshot: toSnapshotJSON(res.Snapshot), Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes, Pending: pending, Warnings: []string{}}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, w.Path+": "+w.Err.Error())
@@ -170,7 +171,7 @@ func backupJSON(res *repo.BackupResult, pending int) backupResultJSON {
 	return out
 }
 
-func printBackup(out io.Writer, res *repo.BackupResult, uploaded int) {
+func printBackup(out io.Writer, res *backup.Result, uploaded int) {
 	s := res.Snapshot
 	if res.Unchanged {
 		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID(), s.Files, humanBytes(int64(s.Bytes)))

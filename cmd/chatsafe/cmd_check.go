@@ -8,7 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/check"
 )
 
 // CheckOptions are the flags of `chatsafe check`.
@@ -47,7 +47,7 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 	}
 	defer inst.Close()
 	var bar *progressbar.ProgressBar
-	copts := repo.CheckOptions{ReadData: opts.ReadData}
+	copts := check.Options{ReadData: opts.ReadData}
 	if opts.ReadData && isTerminal(stdout) {
 		copts.Progress = func(done, total int64) {
 			if bar == nil {
@@ -56,7 +56,7 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 			bar.Set64(done)
 		}
 	}
-	res, err := inst.Repo.Check(ctx, copts)
+	res, err := check.Run(ctx, inst.Store, copts)
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)

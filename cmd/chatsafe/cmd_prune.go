@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/prune"
 )
 
 // PruneOptions are the flags of `chatsafe prune`.
@@ -46,10 +46,9 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		return err
 	}
 	defer inst.Close()
-	res, err := inst.Repo.Prune(ctx, repo.PruneOptions{
+	res, err := prune.Run(ctx, inst.Store, prune.Options{
 		Policy:    instance.RetentionPolicy(inst.Config),
 		MaxUpload: int64(inst.Config.Prune.MaxUpload),
-		Remotes:   inst.Remotes,
 		DryRun:    opts.DryRun,
 	})
 	if err != nil {

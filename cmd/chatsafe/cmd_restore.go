@@ -11,7 +11,8 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // RestoreOptions are the flags of `chatsafe restore`.
@@ -59,7 +60,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 		return usageErr(errors.New("give either --config or --remote, not both"))
 	}
 	// Refuse a bad target before asking for a key or touching the network.
-	if err := repo.CheckTarget(opts.To, opts.Force); err != nil {
+	if err := restore.CheckTarget(opts.To, opts.Force); err != nil {
 		return usageErr(err)
 	}
 	p := prompt{g.stdin, stderr}
@@ -78,7 +79,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			bar.Set64(done)
 		}
 	}
-	res, err := r.Restore(ctx, repo.RestoreOptions{Snapshot: opts.Snapshot, Target: opts.To, Force: opts.Force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Target: opts.To, Force: opts.Force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)
@@ -95,7 +96,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 // key from the flags (a new device), or the config's first remote with the
 // key from the flags or from this installation's key cache. closeAll
 // releases what it opened.
-func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOptions, p prompt) (r *repo.Repository, closeAll func(), err error) {
+func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOptions, p prompt) (r *store.Store, closeAll func(), err error) {
 	log := cliLogger(p.stderr)
 	if opts.Remote != "" {
 		key, err := opts.KeySource.key(ctx, p)
@@ -106,7 +107,7 @@ func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOption
 		if err != nil {
 			return nil, nil, err
 		}
-		if r, err = repo.Open(ctx, rem, key, repo.Options{Log: log}); err != nil {
+		if r, err = store.Open(ctx, rem, key, store.Options{Log: log}); err != nil {
 			rem.Close()
 			return nil, nil, err
 		}
@@ -121,7 +122,7 @@ func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOption
 		if err != nil {
 			return nil, nil, err
 		}
-		return inst.Repo, func() { inst.Close() }, nil
+		return inst.Store, func() { inst.Close() }, nil
 	}
 	key, err := opts.KeySource.key(ctx, p)
 	if err != nil {
@@ -131,7 +132,7 @@ func openRestoreSource(ctx context.Context, opts RestoreOptions, g *globalOption
 	if err != nil {
 		return nil, nil, err
 	}
-	if r, err = repo.Open(ctx, rems[0], key, repo.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
+	if r, err = store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log}); err != nil {
 		instance.CloseRemotes(rems)
 		return nil, nil, err
 	}

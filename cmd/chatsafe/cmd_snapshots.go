@@ -12,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/prune"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // snapshotJSON is the stable JSON form of a snapshot (documented in the README).
@@ -31,7 +32,7 @@ type snapshotJSON struct {
 	KeepReasons []string `json:"keep_reasons,omitempty"`
 }
 
-func toSnapshotJSON(s repo.Snapshot) snapshotJSON {
+func toSnapshotJSON(s store.Snapshot) snapshotJSON {
 	return snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
 }
 
@@ -67,12 +68,12 @@ func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, 
 		return err
 	}
 	defer inst.Close()
-	return printSnapshots(stdout, inst.Repo.Snapshots(), instance.RetentionPolicy(inst.Config), opts.JSON)
+	return printSnapshots(stdout, inst.Store.Snapshots(), instance.RetentionPolicy(inst.Config), opts.JSON)
 }
 
-func printSnapshots(out io.Writer, snaps []repo.Snapshot, policy repo.Policy, asJSON bool) error {
-	verdict := map[string]repo.Decision{}
-	for _, d := range repo.ApplyPolicy(snaps, policy) {
+func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool) error {
+	verdict := map[string]prune.Decision{}
+	for _, d := range prune.ApplyPolicy(snaps, policy) {
 		verdict[d.Snapshot.IDString()] = d
 	}
 	if asJSON {

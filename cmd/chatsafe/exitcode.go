@@ -8,9 +8,10 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/repo"
+	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
 
@@ -39,14 +40,14 @@ var exitMappings = []struct {
 	target error
 	code   int
 }{
-	{repo.ErrWrongKey, exitWrongKey},
-	{repo.ErrIntegrity, exitIntegrity},
-	{repo.ErrRollback, exitIntegrity},
+	{store.ErrWrongKey, exitWrongKey},
+	{store.ErrIntegrity, exitIntegrity},
+	{store.ErrRollback, exitIntegrity},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{configs.ErrConfig, exitUsage},
-	{repo.ErrTargetNotEmpty, exitUsage},
-	{repo.ErrNoRepository, exitUsage},
-	{repo.ErrSnapshotNotFound, exitUsage},
+	{restore.ErrTargetNotEmpty, exitUsage},
+	{store.ErrNoRepository, exitUsage},
+	{store.ErrSnapshotNotFound, exitUsage},
 	{instance.ErrNoKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},

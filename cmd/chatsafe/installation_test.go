@@ -181,8 +181,8 @@ func TestKnownRepositoryIDsIsTheRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer inst.Close()
-	if got := knownRepositoryIDs(inst.Config.StateDir); len(got) != 1 || got[0] != inst.Repo.ID() {
-		t.Fatalf("known repositories %v, the installation's is %s", got, inst.Repo.ID())
+	if got := knownRepositoryIDs(inst.Config.StateDir); len(got) != 1 || got[0] != inst.Store.ID() {
+		t.Fatalf("known repositories %v, the installation's is %s", got, inst.Store.ID())
 	}
 	if got := knownRepositoryIDs(filepath.Join(s.home, "no-state")); len(got) != 0 {
 		t.Fatalf("an empty state directory knows %v", got)

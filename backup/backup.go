@@ -1,0 +1,153 @@
+// Package backup owns the archiver: one backup cycle drives the source's
+// scanner over the chat directory, hands every chunk to the store's Writer
+// (which deduplicates, compresses and seals it into the delta being
+// written), builds the snapshot's trees bottom-up, and commits the
+// snapshot as a delta in the local spool. It also owns the file cache
+// (unchanged files are not read again). Sync uploads what it wrote.
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/source"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// Store is what a backup needs of the store.
+type Store interface {
+	NewWriter() (*store.Writer, error)
+	Snapshots() []store.Snapshot
+	// StateDir is the store's state directory, where the file cache lives.
+	StateDir() string
+	Log() *zap.Logger
+}
+
+// Options configure one backup cycle.
+type Options struct {
+	Source   string
+	Exclude  func(relPath string, isDir bool) bool
+	Hostname string // "" = os.Hostname()
+	// Progress, if set, is called after each file with the running totals.
+	Progress func(files int64, readBytes int64)
+}
+
+// Warning is a path the backup could not read; the rest was backed up.
+type Warning struct {
+	Path string
+	Err  error
+}
+
+// Result reports one cycle.
+type Result struct {
+	Snapshot   store.Snapshot
+	Unchanged  bool  // nothing changed since the last snapshot: no delta was written
+	Deltas     int   // delta objects written to the spool
+	NewBlobs   int   // blobs stored by this cycle
+	AddedBytes int64 // bytes of the delta objects written
+	ReadBytes  int64 // content bytes read from the source
+	Warnings   []Warning
+}
+
+// Run reads the source directory and commits one snapshot as a delta in
+// the local spool of st. Sync the store to upload it. When nothing
+// changed, no delta is written and Unchanged is set.
+func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
+	log := st.Log()
+	src, err := filepath.Abs(opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	host := opts.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	w, err := st.NewWriter()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
+	if err != nil {
+		log.Warn("file cache unreadable; reading every file", zap.Error(err))
+		cache = nil
+	}
+	var b *run
+	for attempt := 0; ; attempt++ {
+		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, res: &Result{}, progress: opts.Progress, cache: cache}
+		// Several files are read at once: chunking runs on the scanning
+		// goroutines, so one file at a time would leave cores idle.
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log, Parallel: max(2, runtime.GOMAXPROCS(0))})
+		err = sc.Scan(ctx, b)
+		if err == nil {
+			err = w.Drain()
+		}
+		if errors.Is(err, store.ErrStaleCache) && attempt == 0 && cache != nil {
+			log.Info("file cache is stale; rescanning every file")
+			w.Reset()
+			cache.Invalidate()
+			continue
+		}
+		break
+	}
+	if err == nil && !b.haveRoot {
+		err = errors.New("scan produced no root directory")
+	}
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("backing up %s: %w", src, err)
+	}
+	return b.commit(st, cache, src, host)
+}
+
+// commit makes the scanned tree a snapshot, unless it is the last one.
+func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Result, error) {
+	var last *store.Snapshot
+	if snaps := st.Snapshots(); len(snaps) > 0 {
+		last = &snaps[len(snaps)-1]
+	}
+	b.res.NewBlobs = b.w.NewBlobs()
+	if last != nil && last.Tree == b.root && b.res.NewBlobs == 0 {
+		b.w.Abort()
+		b.res.Unchanged = true
+		b.res.Snapshot = *last
+		b.res.Deltas, b.res.AddedBytes = b.w.Written()
+		saveCache(cache, b.log)
+		return b.res, nil
+	}
+
+	snap := store.Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes}
+	if _, err := rand.Read(snap.ID[:]); err != nil {
+		b.w.Abort()
+		return nil, err
+	}
+	snap, err := b.w.Commit(snap)
+	b.res.Deltas, b.res.AddedBytes = b.w.Written()
+	if err != nil {
+		return nil, err
+	}
+	if err := faults.Point("backup:spooled"); err != nil {
+		return nil, err
+	}
+	b.res.Snapshot = snap
+	saveCache(cache, b.log)
+	return b.res, nil
+}
+
+func saveCache(c *source.FileCache, log *zap.Logger) {
+	if c == nil {
+		return
+	}
+	if err := c.Save(); err != nil {
+		log.Warn("saving the file cache failed; the next backup reads every file", zap.Error(err))
+	}
+}

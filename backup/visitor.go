@@ -1,0 +1,186 @@
+package backup
+
+import (
+	"context"
+	"io"
+	"path"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/source"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// run is the source.Visitor of one backup: it hands content to the
+// store's writer and builds the tree bottom-up (the scanner visits a
+// directory after its children). The scanner reads several files at once,
+// so its methods run concurrently; mu guards the tree being built and the
+// counters.
+type run struct {
+	w     *store.Writer
+	ctx   context.Context
+	log   *zap.Logger
+	cache *source.FileCache // may be nil
+
+	mu       sync.Mutex
+	dirs     map[string][]store.Node // entries collected per directory path
+	root     crypt.ID
+	haveRoot bool
+	files    uint64
+	bytes    uint64
+	res      *Result
+	progress func(files, readBytes int64)
+}
+
+// inlineHashLimit: files up to this size are hashed on the scanning
+// goroutine; larger ones on the sealing workers.
+const inlineHashLimit = 1 << 20
+
+func parentOf(p string) string {
+	if d := path.Dir(p); d != "." {
+		return d
+	}
+	return ""
+}
+
+// kindOf maps the source's entry kind to the format's.
+func kindOf(k source.Kind) store.Kind {
+	switch k {
+	case source.KindSQLite:
+		return store.KindSQLite
+	case source.KindDir:
+		return store.KindDir
+	case source.KindSymlink:
+		return store.KindSymlink
+	}
+	return store.KindFile
+}
+
+func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
+	// Chunks are hashed, deduplicated and sealed by the writer's workers
+	// while this goroutine reads on; each fills its slot in the file's map.
+	var slots []*store.ChunkRef
+	var pending sync.WaitGroup
+	defer pending.Wait() // no worker may outlive the slots on an early return
+	incompressible := c.Incompressible()
+	// A small file is hashed here: waiting for the workers at the end of
+	// every small file would stall the scan far more than hashing costs.
+	inline := info.Size <= inlineHashLimit
+	var n int64
+	for {
+		if err := b.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ch, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		slot := new(store.ChunkRef)
+		slots = append(slots, slot)
+		if err := b.w.Chunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
+			return nil, err
+		}
+		n += int64(len(ch.Data))
+	}
+	pending.Wait()
+	if err := b.w.Err(); err != nil {
+		return nil, err
+	}
+	refs := make([]store.ChunkRef, len(slots))
+	for i, s := range slots {
+		refs[i] = *s
+	}
+	b.mu.Lock()
+	b.res.ReadBytes += n
+	b.mu.Unlock()
+	info.Size = n
+	content, token, err := b.w.FileContent(refs, n, b.cache.Token(info.Path))
+	if err != nil {
+		return nil, err
+	}
+	b.addFile(info, content)
+	return token, nil
+}
+
+func (b *run) addFile(info source.FileInfo, c store.Content) {
+	n := store.Node{
+		Name:    path.Base(info.Path),
+		Kind:    kindOf(info.Kind),
+		Mode:    info.Mode,
+		ModTime: info.ModTime.UnixNano(),
+		Size:    uint64(info.Size),
+		Content: c,
+	}
+	if info.Kind == source.KindSQLite {
+		n.PageSize = uint32(info.PageSize)
+	}
+	p := parentOf(info.Path)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dirs[p] = append(b.dirs[p], n)
+	b.files++
+	b.bytes += uint64(info.Size)
+	if b.progress != nil {
+		b.progress(int64(b.files), b.res.ReadBytes)
+	}
+}
+
+func (b *run) Unchanged(info source.FileInfo, token []byte) error {
+	c, size, err := b.w.Unchanged(token)
+	if err != nil {
+		return err
+	}
+	info.Size = size
+	b.addFile(info, c)
+	return nil
+}
+
+func (b *run) Symlink(info source.FileInfo) error {
+	p := parentOf(info.Path)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dirs[p] = append(b.dirs[p], store.Node{
+		Name: path.Base(info.Path), Kind: store.KindSymlink, Mode: info.Mode,
+		ModTime: info.ModTime.UnixNano(), Target: info.LinkTarget,
+	})
+	return nil
+}
+
+func (b *run) Dir(info source.FileInfo) error {
+	b.mu.Lock()
+	nodes := b.dirs[info.Path]
+	delete(b.dirs, info.Path)
+	b.mu.Unlock()
+	// Children arrive in completion order when files are read at once;
+	// sorted, an unchanged directory encodes to the same blob as before.
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	id, err := b.w.Tree(nodes)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if info.Path == "" {
+		b.root, b.haveRoot = id, true
+		return nil
+	}
+	p := parentOf(info.Path)
+	b.dirs[p] = append(b.dirs[p], store.Node{
+		Name: path.Base(info.Path), Kind: store.KindDir, Mode: info.Mode,
+		ModTime: info.ModTime.UnixNano(), Subtree: id,
+	})
+	return nil
+}
+
+func (b *run) Warn(p string, err error) {
+	b.mu.Lock()
+	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
+	b.mu.Unlock()
+	b.log.Warn("skipped", zap.String("path", p), zap.Error(err))
+}

@@ -1,0 +1,115 @@
+// Package check owns verifying a repository: opening the store already
+// authenticated every live trailer and the chain; Run then walks every
+// snapshot's trees and chunk lists and, with ReadData, reads and verifies
+// every blob of every live delta. It sees the store through Store.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// Store is what a check reads from the store.
+type Store interface {
+	Reload(ctx context.Context) error
+	Stats() store.Stats
+	Snapshots() []store.Snapshot
+	LiveDeltas() []store.DeltaInfo
+	WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error) (map[crypt.ID]struct{}, error)
+	Has(id crypt.ID) bool
+	Locate(id crypt.ID) string
+	VerifyDelta(ctx context.Context, name string) error
+}
+
+// Options configure Run.
+type Options struct {
+	// ReadData downloads every delta and verifies every blob, not just
+	// the structure.
+	ReadData bool
+	Progress func(done, total int64) // bytes read (ReadData only)
+}
+
+// Result reports what Run looked at and found.
+type Result struct {
+	Deltas    int
+	Snapshots int
+	Blobs     int
+	ReadBytes int64
+	Garbage   []string // objects under deltas/ that no live delta lists (prune removes them)
+	Errors    []error  // every problem found; Run's error is the first
+}
+
+// Run verifies the repository of st.
+func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
+	// Re-read the remote so the check sees what is there now.
+	if err := st.Reload(ctx); err != nil {
+		return &Result{Errors: []error{err}}, err
+	}
+	stats := st.Stats()
+	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage}
+	snaps := st.Snapshots()
+	deltas := st.LiveDeltas()
+
+	fail := func(err error) error {
+		res.Errors = append(res.Errors, err)
+		// Stop early on unreachable remotes and cancellation; keep
+		// collecting integrity problems.
+		if !errors.Is(err, store.ErrIntegrity) {
+			return err
+		}
+		return nil
+	}
+	roots := make([]crypt.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
+	if _, err := st.WalkFiles(ctx, roots, func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error {
+		return checkFile(st, tree, n, refs)
+	}); err != nil {
+		if stop := fail(err); stop != nil {
+			return res, stop
+		}
+	}
+	if opts.ReadData {
+		var total int64
+		for _, d := range deltas {
+			total += d.Size
+		}
+		for _, d := range deltas {
+			err := st.VerifyDelta(ctx, d.Name)
+			res.ReadBytes += d.Size
+			if opts.Progress != nil {
+				opts.Progress(res.ReadBytes, total)
+			}
+			if err != nil {
+				if stop := fail(err); stop != nil {
+					return res, stop
+				}
+			}
+		}
+	}
+	if len(res.Errors) > 0 {
+		return res, res.Errors[0]
+	}
+	return res, nil
+}
+
+// checkFile verifies that every chunk of a file is indexed and that its
+// chunks add up to its size.
+func checkFile(st Store, tree crypt.ID, n *store.Node, refs []store.ChunkRef) error {
+	var size uint64
+	for _, ref := range refs {
+		size += uint64(ref.Len)
+		if !st.Has(ref.ID) {
+			return &store.IntegrityError{Object: "index", Reason: fmt.Sprintf("%s: chunk %s is referenced but stored nowhere", n.Name, ref.ID)}
+		}
+	}
+	if size != n.Size {
+		return &store.IntegrityError{Object: st.Locate(tree), Reason: fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size)}
+	}
+	return nil
+}

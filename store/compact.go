@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// Compaction, for prune: the store rewrites the live blobs of chosen
+// deltas into new ones and deletes what the head no longer lists; prune
+// decides what to keep and what to rewrite.
+
+// Exclusive holds off backups (and other prunes) until unlock is called.
+func (r *Store) Exclusive() (unlock func()) {
+	r.backupMu.Lock()
+	return r.backupMu.Unlock
+}
+
+// Writable reports whether the store has a state directory it may write
+// (a backup or prune needs one).
+func (r *Store) Writable() bool { return r.dir() != "" && !r.opts.ReadOnly }
+
+// DeltaUsage is how much of a live delta the kept snapshots still use.
+type DeltaUsage struct {
+	Name       string
+	Seq        uint64
+	Size       int64 // the object's size
+	TotalBytes int64 // sealed bytes of its blobs
+	LiveBytes  int64 // sealed bytes of blobs in use and indexed here
+}
+
+// Usage reports every live delta's use by the blobs in used, ascending by
+// sequence. A blob counts as live only in the delta the index points to
+// (a duplicate elsewhere is dead).
+func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]DeltaUsage, 0, len(r.deltas))
+	for _, d := range r.deltas {
+		u := DeltaUsage{Name: d.ref.name(), Seq: d.ref.Seq, Size: d.size}
+		for i := range d.trailer.Blobs {
+			e := &d.trailer.Blobs[i]
+			u.TotalBytes += int64(e.SealedLen)
+			if _, ok := used[e.ID]; ok && r.index[e.ID].entry == e {
+				u.LiveBytes += int64(e.SealedLen)
+			}
+		}
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// CompactResult reports a compaction.
+type CompactResult struct {
+	Rewritten     int   // deltas compacted
+	Written       int   // new deltas
+	UploadedBytes int64 // bytes of new deltas
+}
+
+// Compact writes the live blobs (those in used) of the deltas named in
+// plan, and the kept snapshot records (keep) they carry, into new deltas
+// in the spool, and makes the last one the head; snapshots not in keep
+// are forgotten. Intermediate deltas (past the size cap) still list the
+// old deltas as live, so a crash between them loses nothing. Sync the
+// targets afterwards, then DeleteGarbage.
+func (r *Store) Compact(ctx context.Context, plan []string, used map[crypt.ID]struct{}, keep map[[16]byte]bool) (*CompactResult, error) {
+	var deltas []*delta
+	r.mu.RLock()
+	for _, name := range plan {
+		seq, id, ok := parseDeltaName(name)
+		d := r.deltas[id]
+		if !ok || d == nil || d.ref.Seq != seq {
+			r.mu.RUnlock()
+			return nil, fmt.Errorf("compacting %s: not a live delta", name)
+		}
+		deltas = append(deltas, d)
+	}
+	r.mu.RUnlock()
+	res := &CompactResult{}
+	return res, r.compact(ctx, deltas, used, keep, res)
+}
+
+// snapshotRecords splits the snapshot records for a compaction: the kept
+// ones in rewritten deltas are carried into the new head; the forgotten
+// ones in deltas that stay are listed as forgotten.
+func (r *Store) snapshotRecords(rewrite map[*delta]bool, keep map[[16]byte]bool) (carried []Snapshot, forgotten [][16]byte) {
+	r.mu.RLock()
+	for _, d := range r.deltas {
+		for _, s := range d.trailer.Snapshots {
+			switch {
+			case keep[s.ID] && rewrite[d]:
+				carried = append(carried, s)
+			case !keep[s.ID] && !rewrite[d]:
+				forgotten = append(forgotten, s.ID)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(carried, func(i, j int) bool { return carried[i].Seq < carried[j].Seq })
+	sort.Slice(forgotten, func(i, j int) bool { return string(forgotten[i][:]) < string(forgotten[j][:]) })
+	return carried, forgotten
+}
+
+// compact writes the live blobs of the planned deltas, and the kept
+// snapshot records they carry, into new deltas in the spool and makes the
+// last one the head. Intermediate deltas (past the size cap) still list
+// the old deltas as live, so a crash between them loses nothing.
+func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]struct{}, keep map[[16]byte]bool, res *CompactResult) error {
+	rewrite := map[*delta]bool{}
+	for _, d := range plan {
+		rewrite[d] = true
+	}
+	carried, forgotten := r.snapshotRecords(rewrite, keep)
+
+	var w *deltaWriter
+	var written []*delta
+	finish := func(final bool) error {
+		r.mu.RLock()
+		parent := r.head.ref
+		var live []deltaRef
+		snaps, forg := []Snapshot(nil), r.head.trailer.Forgotten
+		for _, ref := range r.liveRefs() {
+			if final && rewrite[r.deltas[ref.ID]] {
+				continue
+			}
+			live = append(live, ref)
+		}
+		r.mu.RUnlock()
+		if final {
+			snaps, forg = carried, forgotten
+		}
+		d, err := w.finish(parent, live, snaps, forg, time.Now().UnixNano())
+		w = nil
+		if err != nil {
+			return err
+		}
+		written = append(written, d)
+		res.Written++
+		res.UploadedBytes += d.size
+		r.mu.Lock()
+		r.deltas[d.ref.ID] = d
+		if final {
+			for old := range rewrite {
+				delete(r.deltas, old.ref.ID)
+				if old.spoolPath != "" {
+					removeQuiet(old.spoolPath)
+				}
+			}
+			r.index = map[crypt.ID]blobLoc{}
+			for _, ld := range r.deltas {
+				r.addToIndex(ld)
+			}
+		} else {
+			r.addToIndex(d)
+		}
+		r.head = d
+		r.rebuildSnapshots()
+		r.mu.Unlock()
+		return r.noteSeen(d.ref.Seq)
+	}
+	newWriter := func() error {
+		var err error
+		w, err = r.newDeltaWriter(r.HeadSeq() + 1)
+		return err
+	}
+	if err := newWriter(); err != nil {
+		return err
+	}
+	for _, d := range plan {
+		err := r.forEachBlob(ctx, d, func(e *blobEntry, sealed []byte) error {
+			if _, ok := used[e.ID]; !ok {
+				return nil
+			}
+			if _, dup := w.has[e.ID]; dup {
+				return nil
+			}
+			r.mu.RLock()
+			loc := r.index[e.ID]
+			r.mu.RUnlock()
+			// A blob indexed in a delta we keep is already safe.
+			if !rewrite[loc.d] {
+				return nil
+			}
+			if int64(w.size()) >= r.opts.DeltaSizeCap {
+				if err := finish(false); err != nil {
+					return err
+				}
+				if err := newWriter(); err != nil {
+					return err
+				}
+			}
+			return w.addSealed(e, sealed)
+		})
+		if err != nil {
+			if w != nil {
+				w.abort()
+			}
+			return fmt.Errorf("prune: compacting %s: %w", d.ref.name(), err)
+		}
+		res.Rewritten++
+		r.log.Info("compacted", zap.String("delta", d.ref.name()))
+	}
+	return finish(true)
+}
+
+// DeleteGarbage removes from every target the delta objects the head does
+// not list, and leftovers of interrupted uploads. It returns how many
+// objects it deleted (summed over the targets) and the bytes freed on the
+// first target.
+func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, freed int64, err error) {
+	r.mu.RLock()
+	live := map[string]bool{}
+	for _, ref := range r.liveRefs() {
+		live[ref.name()] = true
+	}
+	headSeq := r.head.ref.Seq
+	r.mu.RUnlock()
+	for i, t := range ts {
+		rem := t.Remote
+		objs, err := rem.List(ctx, deltaDir)
+		if err != nil {
+			return deleted, freed, fmt.Errorf("prune: listing %s: %w", rem, err)
+		}
+		for _, o := range objs {
+			seq, _, ok := parseDeltaName(o.Name)
+			if !ok || live[o.Name] || seq > headSeq {
+				continue
+			}
+			if err := rem.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
+				return deleted, freed, fmt.Errorf("prune: deleting %s from %s: %w", o.Name, rem, err)
+			}
+			deleted++
+			if i == 0 {
+				freed += o.Size
+			}
+			if err := faults.Point("prune:deleted-one"); err != nil {
+				return deleted, freed, err
+			}
+		}
+		if err := rem.CleanupPartial(ctx, time.Hour); err != nil {
+			r.log.Warn("cleaning up interrupted uploads failed", zap.String("remote", rem.String()), zap.Error(err))
+		}
+	}
+	r.mu.Lock()
+	r.garbage = nil
+	r.mu.Unlock()
+	return deleted, freed, nil
+}

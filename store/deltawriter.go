@@ -1,0 +1,138 @@
+package store
+
+import (
+	"bufio"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// deltaWriter builds one delta object in the spool: blobs are appended as
+// they come, the trailer is written last, and only a complete, fsynced file
+// is renamed to its final name. A crash leaves a .partial file that the
+// next run removes.
+type deltaWriter struct {
+	r *Store
+	// has is the set of blobs this delta holds or will hold; only the
+	// goroutine that decides what to store touches it.
+	has map[crypt.ID]struct{}
+
+	mu sync.Mutex // guards what follows: appends come from the sealing workers
+
+	f       *os.File
+	w       *bufio.Writer
+	partial string
+	id      [16]byte
+	seq     uint64
+	off     uint64
+	blobs   []blobEntry
+	sealBuf []byte
+	scratch []byte
+}
+
+func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
+	w := &deltaWriter{r: r, seq: seq, has: map[crypt.ID]struct{}{}}
+	if _, err := rand.Read(w.id[:]); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.spoolDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the spool: %w", err)
+	}
+	w.partial = filepath.Join(r.spoolDir(), filepath.Base(deltaName(seq, w.id))+".partial")
+	f, err := os.OpenFile(w.partial, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating a delta in the spool: %w", err)
+	}
+	w.f = f
+	w.w = bufio.NewWriterSize(f, 1<<20)
+	return w, nil
+}
+
+// appendSealed appends one sealed blob; safe for concurrent use.
+func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, rawLen int, sealed []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.w.Write(sealed); err != nil {
+		return fmt.Errorf("writing to the spool: %w", err)
+	}
+	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Offset: w.off, SealedLen: uint32(len(sealed)), RawLen: uint32(rawLen)})
+	w.off += uint64(len(sealed))
+	return nil
+}
+
+// addSealed appends a blob that is already sealed (compaction copies
+// verified blobs without re-encrypting them: their associated data binds
+// them to their id and repository, not to a delta).
+func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.w.Write(sealed); err != nil {
+		return fmt.Errorf("writing to the spool: %w", err)
+	}
+	ne := *e
+	ne.Offset = w.off
+	w.blobs = append(w.blobs, ne)
+	w.has[e.ID] = struct{}{}
+	w.off += uint64(len(sealed))
+	return nil
+}
+
+func (w *deltaWriter) size() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.off
+}
+
+// finish writes the trailer and footer, makes the delta durable and moves
+// it to its final name in the spool.
+func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64) (*delta, error) {
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten}
+	plain := t.encode()
+	sealed := w.r.aead.Seal(nil, plain, crypt.AssociatedData(adTrailer, w.r.cfg.RepoID, w.id[:]))
+	if _, err := w.w.Write(sealed); err != nil {
+		return nil, w.fail(err)
+	}
+	if _, err := w.w.Write(encodeFooter(len(sealed))); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.w.Flush(); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := w.f.Close(); err != nil {
+		return nil, w.fail(err)
+	}
+	final := filepath.Join(w.r.spoolDir(), filepath.Base(deltaName(w.seq, w.id)))
+	if err := os.Rename(w.partial, final); err != nil {
+		return nil, w.fail(err)
+	}
+	if err := syncDir(w.r.spoolDir()); err != nil {
+		return nil, fmt.Errorf("syncing the spool: %w", err)
+	}
+	size := int64(w.off) + int64(len(sealed)) + int64(footerSize)
+	return &delta{
+		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
+		size:      size,
+		spoolPath: final,
+		trailer:   t,
+	}, nil
+}
+
+func (w *deltaWriter) fail(err error) error {
+	w.abort()
+	return fmt.Errorf("writing a delta to the spool: %w", err)
+}
+
+// abort discards an unfinished delta.
+func (w *deltaWriter) abort() {
+	if w.f != nil {
+		w.f.Close()
+	}
+	os.Remove(w.partial)
+}

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrWrongKey means the backup key does not open this repository.
+	ErrWrongKey = errors.New("wrong recovery key: it does not open this repository")
+	// ErrIntegrity means an object on the remote is damaged, missing or
+	// does not belong to this repository. Errors of type *IntegrityError
+	// name the object and wrap it.
+	ErrIntegrity = errors.New("integrity failure")
+	// ErrRollback means the remote serves an older history than this device
+	// has already seen (a dropped newest delta, or an old copy restored).
+	ErrRollback = errors.New("remote history is older than this device last saw")
+	// ErrNoRepository means there is no chatsafe repository at the remote.
+	ErrNoRepository = errors.New("no chatsafe repository at this remote")
+	// ErrExists means Init found a repository already there.
+	ErrExists = errors.New("a chatsafe repository already exists at this remote")
+	// ErrSnapshotNotFound means no snapshot matches the requested id.
+	ErrSnapshotNotFound = errors.New("snapshot not found")
+)
+
+// IntegrityError names the object that failed verification.
+type IntegrityError struct {
+	Object string // remote object name, e.g. "deltas/0000000000000003-9f..."
+	Reason string
+	Err    error // underlying cause, may be nil
+}
+
+func (e *IntegrityError) Error() string {
+	msg := fmt.Sprintf("integrity failure in %s: %s", e.Object, e.Reason)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg + " (the remote copy is damaged or was tampered with; run `chatsafe check --read-data`, and restore from another remote if you have one)"
+}
+
+func (e *IntegrityError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrIntegrity, e.Err}
+	}
+	return []error{ErrIntegrity}
+}
+
+func integrityErr(object, reason string, err error) error {
+	return &IntegrityError{Object: object, Reason: reason, Err: err}
+}

@@ -1,0 +1,279 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Format constants; docs/format.md describes each one.
+const (
+	formatVersion = 1
+
+	configName  = "config"
+	deltaDir    = "deltas"
+	configMagic = "CHATSAFE"
+	footerMagic = "CSDELTA1"
+	footerSize  = 4 + len(footerMagic)
+
+	// inlineChunks is how many chunk references a file entry holds inline;
+	// beyond it the references go into list blobs of listChunks each, so a
+	// page changed in a large database rewrites one small list blob rather
+	// than the whole page map.
+	// maxBlobSize bounds any blob's plaintext, so a hostile index cannot
+	// make a reader allocate without limit.
+	maxBlobSize = 64 << 20
+
+	inlineChunks = 16
+	listChunks   = 64
+
+	// Associated-data kinds, one per kind of sealed piece.
+	adConfig  = "config"
+	adBlob    = "blob"
+	adTrailer = "trailer"
+)
+
+// BlobType says what a blob's plaintext is.
+type BlobType uint8
+
+const (
+	blobData BlobType = 1 // file content: a SQLite page or a content-defined chunk
+	blobList BlobType = 2 // a list of chunk references
+	blobTree BlobType = 3 // one directory's entries
+	// blobPatch changes some chunk references of a file relative to its
+	// previous version, so that a few pages changed all over a large
+	// database cost a few references, not every list they fall in.
+	blobPatch BlobType = 4
+	// blobListIndex holds the list ids of a large file, so that its tree
+	// entry stays small and unchanged while patches come and go.
+	blobListIndex BlobType = 5
+)
+
+// indexLists: a file with more lists than this keeps them in a list
+// index blob rather than in its tree entry.
+const indexLists = 8
+
+// MaxPatchChain bounds how many patches a file's content may stack on its
+// lists before the next version is written as full lists again.
+const MaxPatchChain = 32
+
+type compression uint8
+
+const (
+	compNone compression = 0
+	compZstd compression = 1
+)
+
+// blobEntry locates one sealed blob inside a delta object.
+type blobEntry struct {
+	ID        crypt.ID
+	Type      BlobType
+	Comp      compression
+	Offset    uint64 // of the sealed blob in the delta object
+	SealedLen uint32
+	RawLen    uint32 // plaintext length before compression
+}
+
+// deltaRef names a delta and pins its trailer.
+type deltaRef struct {
+	ID          [16]byte
+	Seq         uint64
+	TrailerHash [32]byte
+}
+
+func (d deltaRef) name() string { return deltaName(d.Seq, d.ID) }
+
+func deltaName(seq uint64, id [16]byte) string {
+	return fmt.Sprintf("%s/%016x-%s", deltaDir, seq, hex.EncodeToString(id[:]))
+}
+
+// parseDeltaName splits "deltas/<seq>-<id>"; ok is false for anything else.
+func parseDeltaName(name string) (seq uint64, id [16]byte, ok bool) {
+	rest, found := strings.CutPrefix(name, deltaDir+"/")
+	if !found || len(rest) != 16+1+32 || rest[16] != '-' {
+		return 0, id, false
+	}
+	seq, err := strconv.ParseUint(rest[:16], 16, 64)
+	if err != nil {
+		return 0, id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(rest[17:])); err != nil {
+		return 0, id, false
+	}
+	return seq, id, true
+}
+
+// Snapshot is one committed state of the source directory.
+type Snapshot struct {
+	ID       [16]byte
+	Seq      uint64 // sequence number of the delta that committed it
+	Time     time.Time
+	Tree     crypt.ID // root directory's tree blob
+	Hostname string
+	Source   string // absolute path of the backed-up directory
+	Files    uint64
+	Bytes    uint64 // total size of the files in it
+}
+
+// ShortID is the first 8 hex digits of the id, as shown to users.
+func (s Snapshot) ShortID() string { return hex.EncodeToString(s.ID[:4]) }
+
+// IDString is the full id in hex.
+func (s Snapshot) IDString() string { return hex.EncodeToString(s.ID[:]) }
+
+// trailer is the sealed index at the end of each delta.
+type trailer struct {
+	ID        [16]byte
+	Seq       uint64
+	Time      int64 // unix nanoseconds
+	Parent    deltaRef
+	Live      []deltaRef // every other live delta, ascending seq
+	Blobs     []blobEntry
+	Snapshots []Snapshot
+	// Forgotten lists snapshots, committed by live deltas, that retention
+	// has dropped; each head carries the list forward until the deltas
+	// holding those records are compacted away.
+	Forgotten [][16]byte
+}
+
+func encodeSnapshot(e *encoder, s *Snapshot) {
+	e.raw(s.ID[:])
+	e.uvarint(s.Seq)
+	e.varint(s.Time.UnixNano())
+	e.raw(s.Tree[:])
+	e.str(s.Hostname)
+	e.str(s.Source)
+	e.uvarint(s.Files)
+	e.uvarint(s.Bytes)
+}
+
+func decodeSnapshot(d *decoder) Snapshot {
+	var s Snapshot
+	copy(s.ID[:], d.raw(16))
+	s.Seq = d.uvarint()
+	s.Time = time.Unix(0, d.varint()).UTC()
+	s.Tree = d.id()
+	s.Hostname = d.str()
+	s.Source = d.str()
+	s.Files = d.uvarint()
+	s.Bytes = d.uvarint()
+	return s
+}
+
+func encodeDeltaRef(e *encoder, r deltaRef) {
+	e.raw(r.ID[:])
+	e.uvarint(r.Seq)
+	e.raw(r.TrailerHash[:])
+}
+
+func decodeDeltaRef(d *decoder) deltaRef {
+	var r deltaRef
+	copy(r.ID[:], d.raw(16))
+	r.Seq = d.uvarint()
+	copy(r.TrailerHash[:], d.raw(32))
+	return r
+}
+
+func (t *trailer) encode() []byte {
+	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56)}
+	e.byte1(formatVersion)
+	e.raw(t.ID[:])
+	e.uvarint(t.Seq)
+	e.varint(t.Time)
+	encodeDeltaRef(e, t.Parent)
+	e.uvarint(uint64(len(t.Live)))
+	for _, r := range t.Live {
+		encodeDeltaRef(e, r)
+	}
+	e.uvarint(uint64(len(t.Blobs)))
+	var prevEnd uint64
+	for _, b := range t.Blobs {
+		// Blobs are stored back to back, so offsets are delta-coded
+		// against the previous blob's end (almost always 0).
+		e.raw(b.ID[:])
+		e.byte1(byte(b.Type))
+		e.byte1(byte(b.Comp))
+		e.uvarint(b.Offset - prevEnd)
+		e.uvarint(uint64(b.SealedLen))
+		e.uvarint(uint64(b.RawLen))
+		prevEnd = b.Offset + uint64(b.SealedLen)
+	}
+	e.uvarint(uint64(len(t.Snapshots)))
+	for i := range t.Snapshots {
+		encodeSnapshot(e, &t.Snapshots[i])
+	}
+	e.uvarint(uint64(len(t.Forgotten)))
+	for _, id := range t.Forgotten {
+		e.raw(id[:])
+	}
+	return e.b
+}
+
+func decodeTrailer(p []byte) (*trailer, error) {
+	d := &decoder{b: p}
+	if v := d.byte1(); d.err == nil && v != formatVersion {
+		return nil, fmt.Errorf("unsupported delta format version %d (this chatsafe reads version %d; upgrade chatsafe)", v, formatVersion)
+	}
+	t := &trailer{}
+	copy(t.ID[:], d.raw(16))
+	t.Seq = d.uvarint()
+	t.Time = d.varint()
+	t.Parent = decodeDeltaRef(d)
+	t.Live = make([]deltaRef, d.count(49))
+	for i := range t.Live {
+		t.Live[i] = decodeDeltaRef(d)
+	}
+	t.Blobs = make([]blobEntry, d.count(37))
+	var prevEnd uint64
+	for i := range t.Blobs {
+		b := &t.Blobs[i]
+		b.ID = d.id()
+		b.Type = BlobType(d.byte1())
+		b.Comp = compression(d.byte1())
+		b.Offset = prevEnd + d.uvarint()
+		sl, rl := d.uvarint(), d.uvarint()
+		if sl > maxBlobSize+crypt.Overhead || rl > maxBlobSize {
+			d.fail("blob too large")
+		}
+		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
+		if b.Type < blobData || b.Type > blobListIndex || b.Comp > compZstd {
+			d.fail("unknown blob type or compression")
+		}
+		prevEnd = b.Offset + uint64(b.SealedLen)
+	}
+	t.Snapshots = make([]Snapshot, d.count(54))
+	for i := range t.Snapshots {
+		t.Snapshots[i] = decodeSnapshot(d)
+	}
+	t.Forgotten = make([][16]byte, d.count(16))
+	for i := range t.Forgotten {
+		copy(t.Forgotten[i][:], d.raw(16))
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func trailerHash(plain []byte) [32]byte { return sha256.Sum256(plain) }
+
+// footer is the last footerSize bytes of a delta: the sealed trailer's
+// length and a magic string.
+func encodeFooter(sealedTrailerLen int) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(sealedTrailerLen))
+	return append(b, footerMagic...)
+}
+
+func decodeFooter(p []byte) (int, bool) {
+	if len(p) != footerSize || !bytes.Equal(p[4:], []byte(footerMagic)) {
+		return 0, false
+	}
+	return int(binary.LittleEndian.Uint32(p[:4])), true
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// The decoders see bytes that passed authentication, so only a holder of
+// the key could craft them; still, no input may make them panic or
+// allocate without bound, and what they accept must round-trip.
+
+func FuzzDecodeTrailer(f *testing.F) {
+	t := &trailer{ID: [16]byte{1}, Seq: 3, Time: 42, Parent: deltaRef{ID: [16]byte{2}, Seq: 2},
+		Live:      []deltaRef{{ID: [16]byte{2}, Seq: 2}},
+		Blobs:     []blobEntry{{ID: crypt.ID{9}, Type: blobData, Comp: compZstd, Offset: 0, SealedLen: 100, RawLen: 200}, {ID: crypt.ID{8}, Type: blobTree, Offset: 100, SealedLen: 50, RawLen: 10}},
+		Snapshots: []Snapshot{{ID: [16]byte{7}, Seq: 3, Hostname: "h", Source: "/s", Files: 2, Bytes: 9}},
+		Forgotten: [][16]byte{{5}},
+	}
+	f.Add(t.encode())
+	f.Add((&trailer{}).encode())
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		tr, err := decodeTrailer(p)
+		if err != nil {
+			return
+		}
+		again, err := decodeTrailer(tr.encode())
+		if err != nil {
+			t.Fatalf("re-encoded trailer does not decode: %v", err)
+		}
+		if len(again.Blobs) != len(tr.Blobs) || len(again.Live) != len(tr.Live) || len(again.Snapshots) != len(tr.Snapshots) {
+			t.Fatal("trailer does not round-trip")
+		}
+	})
+}
+
+func FuzzDecodeTree(f *testing.F) {
+	f.Add(encodeTree([]Node{
+		{Name: "a.txt", Kind: KindFile, Mode: 0o644, Size: 3, Content: Content{Chunks: []ChunkRef{{ID: crypt.ID{1}, Len: 3}}}},
+		{Name: "db", Kind: KindSQLite, Mode: 0o600, Size: 8192, PageSize: 4096, Content: Content{Lists: []crypt.ID{{2}}}},
+		{Name: "d", Kind: KindDir, Mode: 0o755 | 1<<31, Subtree: crypt.ID{3}},
+		{Name: "l", Kind: KindSymlink, Target: "a.txt"},
+	}))
+	f.Add(encodeList([]ChunkRef{{ID: crypt.ID{4}, Len: 4096}}))
+	f.Add(encodePatch(3, []patchEntry{{Index: 0, Ref: ChunkRef{ID: crypt.ID{5}, Len: 4096}}, {Index: 2, Ref: ChunkRef{ID: crypt.ID{6}, Len: 10}}}))
+	f.Add(encodeTree([]Node{{Name: "p.db", Kind: KindSQLite, Size: 8192, PageSize: 4096, Content: Content{Lists: []crypt.ID{{2}}, Patches: []crypt.ID{{7}}}}}))
+	f.Add(encodeTree([]Node{{Name: "q.db", Kind: KindSQLite, Size: 8192, PageSize: 4096, Content: Content{Index: crypt.ID{3}, Patches: []crypt.ID{{7}, {8}}}}}))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if nodes, err := decodeTree(p); err == nil {
+			for _, n := range nodes {
+				if !validName(n.Name) {
+					t.Fatalf("accepted unsafe name %q", n.Name)
+				}
+			}
+			if _, err := decodeTree(encodeTree(nodes)); err != nil {
+				t.Fatalf("re-encoded tree does not decode: %v", err)
+			}
+		}
+		if refs, err := decodeList(p); err == nil {
+			if _, err := decodeList(encodeList(refs)); err != nil {
+				t.Fatalf("re-encoded list does not decode: %v", err)
+			}
+		}
+		if total, entries, err := decodePatch(p); err == nil {
+			if _, _, err := decodePatch(encodePatch(total, entries)); err != nil {
+				t.Fatalf("re-encoded patch does not decode: %v", err)
+			}
+			applyPatch(nil, total, entries)
+		}
+		decodeFooter(p)
+	})
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// tailRead is how much of a delta's end is fetched in one request when
+// looking for its trailer; most trailers fit.
+const tailRead = 256 << 10
+
+// readRange reads length bytes at off from a delta, preferring the local
+// spool copy when there is one.
+func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]byte, error) {
+	name := d.ref.name()
+	if d.spoolPath != "" {
+		f, err := os.Open(d.spoolPath)
+		if err == nil {
+			defer f.Close()
+			buf := getRangeBuf(length)
+			if _, err := f.ReadAt(buf, off); err != nil {
+				return nil, integrityErr(name, "spooled copy is short", err)
+			}
+			return buf, nil
+		}
+		if !d.onRemote {
+			return nil, fmt.Errorf("reading spooled delta %s: %w", name, err)
+		}
+	}
+	rc, err := r.remote.Get(ctx, name, off, length)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
+	}
+	defer rc.Close()
+	buf := getRangeBuf(length)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, integrityErr(name, "is shorter than its index says", err)
+		}
+		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
+	}
+	return buf, nil
+}
+
+// Range buffers are pooled: restore and check read thousands of ranges of
+// up to mergeLimit bytes, and fresh buffers for each drove the peak RSS.
+var rangePool = sync.Pool{New: func() any { b := make([]byte, 0, mergeLimit); return &b }}
+
+func getRangeBuf(n int64) []byte {
+	if n > mergeLimit {
+		return make([]byte, n)
+	}
+	return (*rangePool.Get().(*[]byte))[:n]
+}
+
+// putRangeBuf returns a buffer from getRangeBuf once nothing refers to it.
+func putRangeBuf(b []byte) {
+	if cap(b) == mergeLimit {
+		b = b[:0]
+		rangePool.Put(&b)
+	}
+}
+
+// readTrailer fetches, authenticates and decodes a delta's trailer, and
+// checks that the delta's blobs exactly fill the object.
+func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, error) {
+	if sealed := r.cachedTrailer(d); sealed != nil {
+		plain, t, err := r.verifyTrailer(d, sealed)
+		if err == nil {
+			return plain, t, nil
+		}
+		// A damaged local cache is rebuilt from the remote.
+		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
+		os.Remove(r.trailerCachePath(d))
+	}
+	name := d.ref.name()
+	if d.size < int64(footerSize)+crypt.Overhead {
+		return nil, nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", d.size), nil)
+	}
+	var sealed []byte
+	{
+		n := min(d.size, tailRead)
+		tail, err := r.readRange(ctx, d, d.size-n, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		tlen, ok := decodeFooter(tail[len(tail)-footerSize:])
+		if !ok {
+			return nil, nil, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
+		}
+		if int64(tlen) > d.size-int64(footerSize) || tlen < crypt.Overhead {
+			return nil, nil, integrityErr(name, "footer gives an impossible trailer length", nil)
+		}
+		if tlen+footerSize <= len(tail) {
+			sealed = tail[len(tail)-footerSize-tlen : len(tail)-footerSize]
+		} else if sealed, err = r.readRange(ctx, d, d.size-int64(footerSize)-int64(tlen), int64(tlen)); err != nil {
+			return nil, nil, err
+		}
+	}
+	plain, t, err := r.verifyTrailer(d, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.storeTrailerCache(d, sealed)
+	return plain, t, nil
+}
+
+func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error) {
+	name := d.ref.name()
+	plain, err := r.aead.Open(nil, sealed, crypt.AssociatedData(adTrailer, r.cfg.RepoID, d.ref.ID[:]))
+	if err != nil {
+		return nil, nil, integrityErr(name, "trailer cannot be authenticated (damaged, or from another repository)", err)
+	}
+	t, err := decodeTrailer(plain)
+	if err != nil {
+		return nil, nil, integrityErr(name, "trailer is malformed", err)
+	}
+	if t.ID != d.ref.ID || t.Seq != d.ref.Seq {
+		return nil, nil, integrityErr(name, fmt.Sprintf("trailer says it is delta %x with sequence %d (renamed or replayed)", t.ID, t.Seq), nil)
+	}
+	var end uint64
+	for i := range t.Blobs {
+		if t.Blobs[i].Offset != end {
+			return nil, nil, integrityErr(name, "blobs do not tile the object", nil)
+		}
+		end += uint64(t.Blobs[i].SealedLen)
+	}
+	if int64(end)+int64(len(sealed))+int64(footerSize) != d.size {
+		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, int64(end)+int64(len(sealed))+int64(footerSize)), nil)
+	}
+	return plain, t, nil
+}
+
+// The trailer cache keeps sealed trailers of remote deltas so that opening
+// the repository costs one listing, not a request per delta. Entries are
+// authenticated on use like anything read from the remote.
+func (r *Store) trailerCachePath(d *delta) string {
+	if r.dir() == "" || d.spoolPath != "" {
+		return ""
+	}
+	return filepath.Join(r.dir(), "trailers", filepath.Base(d.ref.name()))
+}
+
+func (r *Store) cachedTrailer(d *delta) []byte {
+	p := r.trailerCachePath(d)
+	if p == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (r *Store) storeTrailerCache(d *delta, sealed []byte) {
+	p := r.trailerCachePath(d)
+	if p == "" || r.opts.ReadOnly {
+		return
+	}
+	if _, err := os.Stat(p); err == nil {
+		return
+	}
+	_ = os.MkdirAll(filepath.Dir(p), 0o700)
+	_ = writeFileAtomic(p, sealed, 0o600)
+}
+
+// readBlob fetches, authenticates, decompresses and verifies one blob.
+func (r *Store) readBlob(ctx context.Context, id crypt.ID) ([]byte, BlobType, error) {
+	r.mu.RLock()
+	loc, ok := r.index[id]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, 0, integrityErr("index", fmt.Sprintf("blob %s is referenced but stored nowhere", id), nil)
+	}
+	sealed, err := r.readRange(ctx, loc.d, int64(loc.entry.Offset), int64(loc.entry.SealedLen))
+	if err != nil {
+		return nil, 0, err
+	}
+	plain, err := r.openBlob(loc, sealed, nil)
+	return plain, loc.entry.Type, err
+}

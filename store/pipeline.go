@@ -1,0 +1,128 @@
+package store
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// sealPipeline compresses and seals new blobs on every core while the
+// scanner goes on reading and hashing. Workers append finished blobs to
+// the delta writer under its lock, in completion order: a delta's index
+// records where each blob landed, so order does not matter. The pipeline
+// is owned by one Writer, which starts it, drains it before a delta is
+// finished, and stops it.
+type sealPipeline struct {
+	jobs    chan sealJob
+	workers sync.WaitGroup
+	pending sync.WaitGroup // jobs submitted and not yet written
+
+	mu  sync.Mutex
+	err error
+}
+
+type sealJob struct {
+	w              *deltaWriter
+	id             crypt.ID
+	typ            BlobType
+	buf            *[]byte // pooled copy of the plaintext
+	incompressible bool
+
+	// For a data chunk the worker computes the id, stores it in slot, and
+	// seals the chunk only if claim says the repository lacks it.
+	slot   *ChunkRef
+	claim  func(w *deltaWriter, id crypt.ID) bool
+	fileWG *sync.WaitGroup
+}
+
+var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+func newSealPipeline(r *Store) *sealPipeline {
+	n := runtime.GOMAXPROCS(0)
+	p := &sealPipeline{jobs: make(chan sealJob, 2*n)}
+	for range n {
+		p.workers.Add(1)
+		go p.work(r)
+	}
+	return p
+}
+
+func (p *sealPipeline) work(r *Store) {
+	defer p.workers.Done()
+	var sealBuf, scratch []byte
+	for j := range p.jobs {
+		plain := *j.buf
+		store := true
+		if j.slot != nil {
+			j.id = r.ids.Sum(plain)
+			*j.slot = ChunkRef{ID: j.id, Len: uint32(len(plain))}
+			store = j.claim(j.w, j.id)
+		}
+		if store {
+			var comp compression
+			sealBuf, comp, scratch = r.sealBlob(sealBuf[:0], j.id, plain, j.incompressible, scratch)
+			if err := j.w.appendSealed(j.id, j.typ, comp, len(plain), sealBuf); err != nil {
+				p.fail(err)
+			}
+		}
+		plainPool.Put(j.buf)
+		if j.fileWG != nil {
+			j.fileWG.Done()
+		}
+		p.pending.Done()
+	}
+}
+
+func (p *sealPipeline) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+// Err reports the first failure of any worker.
+func (p *sealPipeline) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// submit queues a copy of plain for sealing into w.
+func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	buf := plainPool.Get().(*[]byte)
+	*buf = append((*buf)[:0], plain...)
+	p.pending.Add(1)
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
+	return nil
+}
+
+// submitChunk queues a data chunk whose id the worker computes into slot.
+func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	buf := plainPool.Get().(*[]byte)
+	*buf = append((*buf)[:0], plain...)
+	p.pending.Add(1)
+	fileWG.Add(1)
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
+	return nil
+}
+
+// drain waits until every submitted blob is written.
+func (p *sealPipeline) drain() error {
+	p.pending.Wait()
+	return p.Err()
+}
+
+// stop drains and ends the workers.
+func (p *sealPipeline) stop() {
+	p.pending.Wait()
+	close(p.jobs)
+	p.workers.Wait()
+}

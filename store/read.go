@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Reading snapshots, for the packages above the store (restore, check,
+// prune, and browsing): every blob is authenticated and checked against
+// its id before it is returned.
+
+// Tree reads and decodes the directory tree blob id.
+func (r *Store) Tree(ctx context.Context, id crypt.ID) ([]Node, error) {
+	plain, typ, err := r.readBlob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	loc := r.Locate(id)
+	if typ != blobTree {
+		return nil, integrityErr(loc, fmt.Sprintf("blob %s is not a directory", id), nil)
+	}
+	nodes, err := decodeTree(plain)
+	if err != nil {
+		return nil, integrityErr(loc, fmt.Sprintf("directory blob %s is malformed", id), err)
+	}
+	return nodes, nil
+}
+
+// Locate names the object holding a blob, for error messages.
+func (r *Store) Locate(id crypt.ID) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if loc, ok := r.index[id]; ok {
+		return loc.d.ref.name()
+	}
+	return "index"
+}
+
+// resolveLists returns a file's list ids, reading its list index if it
+// has one.
+func (r *Store) resolveLists(ctx context.Context, c Content) ([]crypt.ID, error) {
+	if c.Index == (crypt.ID{}) {
+		return c.Lists, nil
+	}
+	plain, typ, err := r.readBlob(ctx, c.Index)
+	if err != nil {
+		return nil, err
+	}
+	if typ != blobListIndex {
+		return nil, integrityErr(r.Locate(c.Index), fmt.Sprintf("blob %s is not a list index", c.Index), nil)
+	}
+	d := &decoder{b: plain}
+	lists := decodeIDs(d)
+	if err := d.done(); err != nil || len(lists) == 0 {
+		return nil, integrityErr(r.Locate(c.Index), fmt.Sprintf("list index %s is malformed", c.Index), err)
+	}
+	return lists, nil
+}
+
+// ChunkRefs resolves a file's content into its chunk references.
+func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
+	if !c.isList() {
+		return c.Chunks, nil
+	}
+	lists, err := r.resolveLists(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var refs []ChunkRef
+	for _, id := range lists {
+		plain, typ, err := r.readBlob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if typ != blobList {
+			return nil, integrityErr(r.Locate(id), fmt.Sprintf("blob %s is not a chunk list", id), nil)
+		}
+		l, err := decodeList(plain)
+		if err != nil {
+			return nil, integrityErr(r.Locate(id), fmt.Sprintf("chunk list %s is malformed", id), err)
+		}
+		refs = append(refs, l...)
+	}
+	for _, id := range c.Patches {
+		plain, typ, err := r.readBlob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if typ != blobPatch {
+			return nil, integrityErr(r.Locate(id), fmt.Sprintf("blob %s is not a patch", id), nil)
+		}
+		total, entries, err := decodePatch(plain)
+		if err == nil {
+			refs, err = applyPatch(refs, total, entries)
+		}
+		if err != nil {
+			return nil, integrityErr(r.Locate(id), fmt.Sprintf("patch %s is malformed", id), err)
+		}
+	}
+	return refs, nil
+}
+
+// FetchBlobs reads, authenticates and verifies every blob in ids, calling
+// fn once per distinct id, concurrently and in no particular order; plain
+// is only valid during the call. Neighbouring blobs are fetched in one
+// ranged read.
+func (r *Store) FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error {
+	return r.fetchBlobs(ctx, ids, fn)
+}
+
+// FirstID is the first blob of the content, to name where it is stored in
+// error messages.
+func (c Content) FirstID() crypt.ID {
+	if c.Index != (crypt.ID{}) {
+		return c.Index
+	}
+	if len(c.Lists) > 0 {
+		return c.Lists[0]
+	}
+	if len(c.Chunks) > 0 {
+		return c.Chunks[0].ID
+	}
+	return crypt.ID{}
+}

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/internal/flock"
+)
+
+// localState is what this device remembers about the repository between
+// runs. SeenSeq is the rollback guard: the newest sequence number this
+// device has seen, committed or uploaded.
+type localState struct {
+	RepoID  string `json:"repo_id"`
+	SeenSeq uint64 `json:"seen_seq"`
+	path    string
+}
+
+func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
+	st := localState{path: filepath.Join(dir, "state.json")}
+	b, err := os.ReadFile(st.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st
+	}
+	var onDisk localState
+	if err == nil {
+		err = json.Unmarshal(b, &onDisk)
+	}
+	if err != nil || onDisk.RepoID != hex.EncodeToString(repoID[:]) {
+		// A damaged state file is rebuilt from the remote; we lose only
+		// the rollback guard until the next backup.
+		log.Warn("local repository state is unreadable; rebuilding it from the remote", zap.String("path", st.path), zap.Error(err))
+		return st
+	}
+	st.SeenSeq = onDisk.SeenSeq
+	return st
+}
+
+func (r *Store) noteSeen(seq uint64) error {
+	if seq <= r.state.SeenSeq && r.state.RepoID != "" {
+		return nil
+	}
+	if seq > r.state.SeenSeq {
+		r.state.SeenSeq = seq
+	}
+	r.state.RepoID = r.ID()
+	if r.dir() == "" || r.opts.ReadOnly {
+		return nil
+	}
+	b, _ := json.Marshal(r.state)
+	if err := writeFileAtomic(r.state.path, b, 0o600); err != nil {
+		return fmt.Errorf("saving repository state: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path so that a crash leaves either the
+// old or the new content: temp file, fsync, rename, fsync the directory.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// stateLock is an exclusive flock on the state directory, so two writers
+// (two daemons, or a daemon and a CLI backup) never share a spool.
+type stateLock struct{ f *os.File }
+
+// ErrLocked means another chatsafe process holds the state directory.
+var ErrLocked = errors.New("another chatsafe process is using this state directory")
+
+func lockState(dir string) (*stateLock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state lock: %w", err)
+	}
+	if err := flock.TryLock(f); err != nil {
+		f.Close()
+		if errors.Is(err, flock.ErrLocked) {
+			return nil, fmt.Errorf("%w (%s): is the daemon running? Use `chatsafe status`, or stop it first", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return &stateLock{f: f}, nil
+}
+
+func (l *stateLock) release() {
+	flock.Unlock(l.f)
+	l.f.Close()
+}
+
+type spoolFile struct {
+	path string
+	seq  uint64
+	size int64
+}
+
+// spooled lists complete deltas in the spool, ascending by sequence.
+// Partial files (a crash while writing) are removed.
+func (r *Store) spooled() []spoolFile {
+	if r.dir() == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(r.spoolDir())
+	if err != nil {
+		return nil
+	}
+	var out []spoolFile
+	for _, e := range ents {
+		p := filepath.Join(r.spoolDir(), e.Name())
+		if strings.HasSuffix(e.Name(), ".partial") {
+			if !r.opts.ReadOnly {
+				os.Remove(p)
+			}
+			continue
+		}
+		seq, _, ok := parseDeltaName(deltaDir + "/" + e.Name())
+		if !ok {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, spoolFile{path: p, seq: seq, size: fi.Size()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+func removeQuiet(p string) { _ = os.Remove(p) }

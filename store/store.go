@@ -1,0 +1,382 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// Options configure a Store.
+type Options struct {
+	// StateDir holds this device's state for the repository: the spool of
+	// deltas not yet uploaded, cached trailers, the file cache and the
+	// newest sequence number seen (for rollback detection). "" means no
+	// local state: a restore on a new device.
+	StateDir string
+	// ReadOnly opens without taking the state lock and never writes; it
+	// can run beside a daemon that holds the lock.
+	ReadOnly bool
+	// DeltaSizeCap splits a backup's delta past this many bytes (default 256 MiB).
+	DeltaSizeCap int64
+	Log          *zap.Logger
+}
+
+// Store is an open chatsafe repository. Its methods are safe for
+// concurrent use; backups are serialised.
+type Store struct {
+	remote remotes.Remote
+	key    crypt.Key
+	aead   *crypt.AEAD
+	ids    *crypt.IDHasher
+	cfg    repoConfig
+	opts   Options
+	log    *zap.Logger
+	lock   *stateLock
+
+	backupMu sync.Mutex // one backup (or prune) at a time
+
+	syncMu    sync.Mutex // guards targets
+	targets   []*Target
+	releaseMu sync.Mutex // one release of the spool at a time
+
+	mu        sync.RWMutex
+	deltas    map[[16]byte]*delta // live deltas, remote and spooled
+	head      *delta
+	index     map[crypt.ID]blobLoc
+	snapshots []Snapshot // ascending seq
+	garbage   []string   // remote objects under deltas/ not referenced by the head
+	state     localState
+}
+
+// delta is a live delta object, on the remote, in the spool, or both.
+type delta struct {
+	ref       deltaRef
+	size      int64
+	spoolPath string // "" once only on the remote
+	onRemote  bool
+	trailer   *trailer
+}
+
+type blobLoc struct {
+	d     *delta
+	entry *blobEntry
+}
+
+// Init creates a new repository at remote. It fails with ErrExists if a
+// config object is already there.
+func Init(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Options) (*Store, error) {
+	if _, err := remote.Stat(ctx, configName); err == nil {
+		return nil, fmt.Errorf("%s: %w", remote, ErrExists)
+	} else if !errors.Is(err, remotes.ErrNotFound) {
+		return nil, fmt.Errorf("checking %s for an existing repository: %w", remote, err)
+	}
+	cfg := repoConfig{Created: time.Now().UTC()}
+	if _, err := rand.Read(cfg.RepoID[:]); err != nil {
+		return nil, err
+	}
+	aead := crypt.NewAEAD(key.Subkey(crypt.PurposeSeal))
+	obj := encodeConfig(key, aead, cfg)
+	if err := remote.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
+		return nil, fmt.Errorf("writing the repository config to %s: %w", remote, err)
+	}
+	return Open(ctx, remote, key, opts)
+}
+
+// Open opens the repository at remote with key. A wrong key gives
+// ErrWrongKey; a damaged or tampered repository an *IntegrityError; a
+// remote older than this device last saw ErrRollback.
+func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Options) (*Store, error) {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.DeltaSizeCap <= 0 {
+		opts.DeltaSizeCap = 256 << 20
+	}
+	r := &Store{
+		remote: remote,
+		key:    key,
+		aead:   crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)),
+		ids:    crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
+		opts:   opts,
+		log:    opts.Log,
+	}
+	r.targets = []*Target{NewTarget(remote.String(), remote)}
+	rc, err := remote.Get(ctx, configName, 0, -1)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
+	}
+	if r.cfg, err = decodeConfig(key, r.aead, raw); err != nil {
+		return nil, err
+	}
+	if opts.StateDir != "" {
+		if err := os.MkdirAll(r.dir(), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the state directory: %w", err)
+		}
+		if !opts.ReadOnly {
+			if r.lock, err = lockState(r.dir()); err != nil {
+				return nil, err
+			}
+		}
+		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
+	}
+	if err := r.load(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the state lock.
+func (r *Store) Close() error {
+	if r.lock != nil {
+		r.lock.release()
+		r.lock = nil
+	}
+	return nil
+}
+
+// ID returns the repository id in hex.
+func (r *Store) ID() string { return fmt.Sprintf("%x", r.cfg.RepoID) }
+
+// Remote returns the remote the repository reads from.
+func (r *Store) Remote() remotes.Remote { return r.remote }
+
+func (r *Store) dir() string {
+	if r.opts.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(r.opts.StateDir, "repo-"+r.ID())
+}
+
+func (r *Store) spoolDir() string { return filepath.Join(r.dir(), "spool") }
+
+// load reads the head and every live delta's trailer and builds the index.
+// candidate is a delta object found on the remote or in the spool.
+type candidate struct {
+	seq       uint64
+	id        [16]byte
+	size      int64
+	onRemote  bool
+	spoolPath string
+}
+
+// candidates lists the delta objects on the remote and in the spool, by name.
+func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
+	objs, err := r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", r.remote, err)
+	}
+	cands := map[string]*candidate{}
+	for _, o := range objs {
+		seq, id, ok := parseDeltaName(o.Name)
+		if !ok {
+			r.log.Warn("ignoring an object that is not a delta", zap.String("object", o.Name))
+			continue
+		}
+		cands[o.Name] = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
+	}
+	for _, sp := range r.spooled() {
+		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
+		c := cands[deltaDir+"/"+filepath.Base(sp.path)]
+		if c == nil {
+			c = &candidate{seq: seq, id: id, size: sp.size}
+			cands[deltaDir+"/"+filepath.Base(sp.path)] = c
+		}
+		c.spoolPath = sp.path
+	}
+	return cands, nil
+}
+
+func (r *Store) load(ctx context.Context) error {
+	cands, err := r.candidates(ctx)
+	if err != nil {
+		return err
+	}
+	r.deltas = map[[16]byte]*delta{}
+	r.index = map[crypt.ID]blobLoc{}
+	r.snapshots = nil
+	r.head = nil
+	r.garbage = nil
+	if len(cands) == 0 {
+		if r.state.SeenSeq > 0 {
+			return fmt.Errorf("%w: %s holds no deltas, but this device already saw sequence %d (the remote was emptied or replaced)", ErrRollback, r.remote, r.state.SeenSeq)
+		}
+		return nil
+	}
+	var headName string
+	var headC *candidate
+	for name, c := range cands {
+		if headC == nil || c.seq > headC.seq {
+			headName, headC = name, c
+		}
+	}
+	open := func(name string, c *candidate) (*delta, error) {
+		d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: c.onRemote, spoolPath: c.spoolPath}
+		plain, t, err := r.readTrailer(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		d.ref.TrailerHash = trailerHash(plain)
+		d.trailer = t
+		return d, nil
+	}
+	head, err := open(headName, headC)
+	if err != nil {
+		return err
+	}
+	if head.ref.Seq > 1 && head.trailer.Parent.Seq != head.ref.Seq-1 {
+		return integrityErr(headName, fmt.Sprintf("its parent has sequence %d, want %d", head.trailer.Parent.Seq, head.ref.Seq-1), nil)
+	}
+	r.deltas[head.ref.ID] = head
+	live := map[string]bool{headName: true}
+	for _, ref := range head.trailer.Live {
+		name := ref.name()
+		live[name] = true
+		c := cands[name]
+		if c == nil {
+			return integrityErr(name, fmt.Sprintf("is missing from the remote, but the newest delta (%s) lists it", headName), nil)
+		}
+		d, err := open(name, c)
+		if err != nil {
+			return err
+		}
+		if d.ref.TrailerHash != ref.TrailerHash {
+			return integrityErr(name, "is not the delta the newest delta lists (replaced or replayed)", nil)
+		}
+		r.deltas[ref.ID] = d
+	}
+	for name, c := range cands {
+		if !live[name] {
+			if c.onRemote {
+				r.garbage = append(r.garbage, name)
+			}
+			if c.spoolPath != "" {
+				// A spooled delta older than the head was superseded.
+				r.log.Warn("dropping a stale spooled delta", zap.String("delta", name))
+				os.Remove(c.spoolPath)
+			}
+		}
+	}
+	sort.Strings(r.garbage)
+	if r.state.SeenSeq > head.ref.Seq {
+		return fmt.Errorf("%w: %s serves sequence %d, but this device already saw sequence %d; the newest deltas were removed or an old copy was put back (if you moved the repository on purpose, remove %s)",
+			ErrRollback, r.remote, head.ref.Seq, r.state.SeenSeq, r.state.path)
+	}
+	for _, d := range r.deltas {
+		r.addToIndex(d)
+	}
+	r.head = head
+	r.rebuildSnapshots()
+	return r.noteSeen(head.ref.Seq)
+}
+
+func (r *Store) addToIndex(d *delta) {
+	t := d.trailer
+	for i := range t.Blobs {
+		e := &t.Blobs[i]
+		if _, ok := r.index[e.ID]; !ok {
+			r.index[e.ID] = blobLoc{d: d, entry: e}
+		}
+	}
+}
+
+// rebuildSnapshots derives the snapshot list: every live delta's
+// snapshot records, less those the head says were forgotten.
+func (r *Store) rebuildSnapshots() {
+	forgotten := map[[16]byte]bool{}
+	if r.head != nil {
+		for _, id := range r.head.trailer.Forgotten {
+			forgotten[id] = true
+		}
+	}
+	r.snapshots = r.snapshots[:0]
+	for _, d := range r.deltas {
+		for _, s := range d.trailer.Snapshots {
+			if !forgotten[s.ID] {
+				r.snapshots = append(r.snapshots, s)
+			}
+		}
+	}
+	sort.Slice(r.snapshots, func(i, j int) bool { return r.snapshots[i].Seq < r.snapshots[j].Seq })
+}
+
+// liveRefs lists every live delta, ascending by sequence.
+func (r *Store) liveRefs() []deltaRef {
+	refs := make([]deltaRef, 0, len(r.deltas))
+	for _, d := range r.deltas {
+		refs = append(refs, d.ref)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Seq < refs[j].Seq })
+	return refs
+}
+
+// Snapshots returns the committed snapshots, oldest first.
+func (r *Store) Snapshots() []Snapshot {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]Snapshot(nil), r.snapshots...)
+}
+
+// HeadSeq is the sequence number of the newest delta (0 for an empty repository).
+func (r *Store) HeadSeq() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.head == nil {
+		return 0
+	}
+	return r.head.ref.Seq
+}
+
+// FindSnapshot finds a snapshot by id or unique id prefix; "" or "latest"
+// is the newest.
+func (r *Store) FindSnapshot(id string) (Snapshot, error) {
+	snaps := r.Snapshots()
+	if len(snaps) == 0 {
+		return Snapshot{}, fmt.Errorf("%w: the repository has no snapshots yet (run `chatsafe backup`)", ErrSnapshotNotFound)
+	}
+	if id == "" || id == "latest" {
+		return snaps[len(snaps)-1], nil
+	}
+	var found []Snapshot
+	for _, s := range snaps {
+		if len(id) <= 32 && s.IDString()[:len(id)] == id {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Snapshot{}, fmt.Errorf("%w: no snapshot %q (list them with `chatsafe snapshots`)", ErrSnapshotNotFound, id)
+	case 1:
+		return found[0], nil
+	default:
+		return Snapshot{}, fmt.Errorf("%w: %q matches %d snapshots; give more digits", ErrSnapshotNotFound, id, len(found))
+	}
+}
+
+// StateDir is this repository's directory in the state directory ("" with
+// no local state).
+func (r *Store) StateDir() string { return r.dir() }
+
+// Log is the store's logger.
+func (r *Store) Log() *zap.Logger { return r.log }

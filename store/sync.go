@@ -1,0 +1,364 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// Moving deltas to the remotes. Every live delta must reach every target,
+// oldest first (a delta's parent is there before it); it comes from the
+// spool while it is there, else it is copied from the store's own remote
+// (a remote added later is back-filled that way). A delta leaves the
+// spool only once every target holds it. The CLI calls Sync; the daemon
+// runs SyncTarget on one goroutine per target, so a remote that is down
+// delays only itself.
+
+// Target is one remote every live delta must reach, with what this
+// process knows it holds.
+type Target struct {
+	Name string
+	// Remote is nil when the remote could not be opened: such a target
+	// holds nothing, so nothing leaves the spool until it is fixed.
+	Remote  remotes.Remote
+	OpenErr error
+
+	mu     sync.Mutex
+	listed bool
+	has    map[string]bool // delta names known to be on the remote
+}
+
+// NewTarget makes a target of an open remote.
+func NewTarget(name string, r remotes.Remote) *Target {
+	return &Target{Name: name, Remote: r, has: map[string]bool{}}
+}
+
+// BrokenTarget makes a target of a remote that could not be opened.
+func BrokenTarget(name string, err error) *Target {
+	return &Target{Name: name, OpenErr: err, has: map[string]bool{}}
+}
+
+// Holds reports whether the remote is known to hold delta name.
+func (t *Target) Holds(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Remote != nil && t.has[name]
+}
+
+// Missing counts the deltas of live the remote is not known to hold.
+func (t *Target) Missing(live []DeltaInfo) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, di := range live {
+		if !t.has[di.Name] {
+			n++
+		}
+	}
+	return n
+}
+
+// Forget makes the next sync list the remote again (after something
+// else, such as prune, changed what it holds).
+func (t *Target) Forget() {
+	t.mu.Lock()
+	t.listed = false
+	t.mu.Unlock()
+}
+
+// Relist learns which deltas the remote holds, replacing what was known.
+func (t *Target) Relist(ctx context.Context) error {
+	if t.Remote == nil {
+		return t.OpenErr
+	}
+	objs, err := t.Remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", t.Name, err)
+	}
+	has := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		has[o.Name] = true
+	}
+	t.mu.Lock()
+	t.has = has
+	t.listed = true
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *Target) isListed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listed
+}
+
+func (t *Target) add(name string) {
+	t.mu.Lock()
+	t.has[name] = true
+	t.mu.Unlock()
+}
+
+// SetTargets sets the remotes every delta must reach (by default, the
+// store's own remote alone).
+func (r *Store) SetTargets(ts []*Target) {
+	r.syncMu.Lock()
+	r.targets = append([]*Target(nil), ts...)
+	r.syncMu.Unlock()
+}
+
+// Targets returns the remotes every delta must reach.
+func (r *Store) Targets() []*Target {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	return append([]*Target(nil), r.targets...)
+}
+
+// SyncHooks report a target's progress; nil fields are skipped.
+type SyncHooks struct {
+	Start    func(DeltaInfo) // an upload of this delta begins
+	Uploaded func(DeltaInfo) // the delta is on the target
+}
+
+// SyncTarget uploads every live delta t lacks, oldest first, and stops at
+// the first failure; deltas every target then holds leave the spool. A
+// target new to this process gets the config object first, if it lacks
+// it, and is listed once.
+func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) error {
+	if t.Remote == nil {
+		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
+	}
+	if !t.isListed() {
+		if t.Remote != r.remote {
+			if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
+				return err
+			}
+		}
+		if err := t.Relist(ctx); err != nil {
+			return err
+		}
+	}
+	for _, di := range r.LiveDeltas() {
+		if t.Holds(di.Name) {
+			continue
+		}
+		if hooks.Start != nil {
+			hooks.Start(di)
+		}
+		if err := r.put(ctx, t.Remote, di); err != nil {
+			return err
+		}
+		if err := faults.Point("upload:put"); err != nil {
+			return err
+		}
+		t.add(di.Name)
+		if hooks.Uploaded != nil {
+			hooks.Uploaded(di)
+		}
+		if err := r.release(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync brings every target up to date (see SyncTarget). One failing
+// remote does not keep the others from being synced; the errors are
+// joined. It returns how many deltas left the spool.
+func (r *Store) Sync(ctx context.Context) (int, error) {
+	return r.SyncTargets(ctx, r.Targets())
+}
+
+// SyncTargets is Sync over some of the targets (prune leaves out a remote
+// that is failing). Deltas leave the spool only once every target of the
+// store holds them, not only the given ones.
+func (r *Store) SyncTargets(ctx context.Context, ts []*Target) (int, error) {
+	before := len(r.Pending())
+	var errs []error
+	for _, t := range ts {
+		if err := r.SyncTarget(ctx, t, SyncHooks{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return before - len(r.Pending()), errors.Join(errs...)
+}
+
+// put uploads one live delta to dst: from the spool if it is still there,
+// else copied from the store's remote. The remote makes it visible only
+// once complete, so an interrupted upload is never taken as committed.
+func (r *Store) put(ctx context.Context, dst remotes.Remote, di DeltaInfo) error {
+	if di.SpoolPath == "" {
+		return copyDelta(ctx, r.remote, dst, di)
+	}
+	f, err := os.Open(di.SpoolPath)
+	if errors.Is(err, os.ErrNotExist) {
+		// Released meanwhile (the targets changed): it is on the remotes.
+		return copyDelta(ctx, r.remote, dst, di)
+	}
+	if err != nil {
+		return fmt.Errorf("opening spooled delta %s: %w", di.Name, err)
+	}
+	defer f.Close()
+	if err := dst.Put(ctx, di.Name, f, di.Size); err != nil {
+		return fmt.Errorf("uploading %s to %s: %w", di.Name, dst, err)
+	}
+	return nil
+}
+
+// release takes out of the spool every pending delta that all targets
+// hold, oldest first.
+func (r *Store) release() error {
+	r.releaseMu.Lock()
+	defer r.releaseMu.Unlock()
+	ts := r.Targets()
+	for _, p := range r.Pending() {
+		for _, t := range ts {
+			if !t.Holds(p.Name) {
+				return nil // later deltas cannot be everywhere either
+			}
+		}
+		if err := r.uploaded(p); err != nil {
+			return fmt.Errorf("releasing %s from the spool: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// PendingDelta is a delta in the local spool waiting for upload.
+type PendingDelta struct {
+	Name string // remote object name
+	Path string // spool file
+	Size int64
+	Seq  uint64
+}
+
+// Pending lists the spooled deltas not yet on every target, ascending by
+// sequence: the order they must reach a remote in.
+func (r *Store) Pending() []PendingDelta {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []PendingDelta
+	for _, ref := range r.liveRefs() {
+		d := r.deltas[ref.ID]
+		if d.spoolPath != "" {
+			out = append(out, PendingDelta{Name: ref.name(), Path: d.spoolPath, Size: d.size, Seq: ref.Seq})
+		}
+	}
+	return out
+}
+
+// uploaded records that p is on every remote; it leaves the spool.
+func (r *Store) uploaded(p PendingDelta) error {
+	r.mu.Lock()
+	var d *delta
+	for _, cand := range r.deltas {
+		if cand.spoolPath == p.Path {
+			d = cand
+		}
+	}
+	if d == nil {
+		r.mu.Unlock()
+		return nil
+	}
+	sealedTrailer, _ := r.spooledTrailer(d)
+	d.onRemote = true
+	d.spoolPath = ""
+	r.mu.Unlock()
+	if sealedTrailer != nil {
+		r.storeTrailerCache(d, sealedTrailer)
+	}
+	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing uploaded delta from the spool: %w", err)
+	}
+	return syncDir(r.spoolDir())
+}
+
+// spooledTrailer reads the sealed trailer back from a spool file, for the
+// trailer cache.
+func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
+	f, err := os.Open(d.spoolPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	foot := make([]byte, footerSize)
+	if _, err := f.ReadAt(foot, d.size-int64(footerSize)); err != nil {
+		return nil, err
+	}
+	n, ok := decodeFooter(foot)
+	if !ok {
+		return nil, fmt.Errorf("bad footer")
+	}
+	b := make([]byte, n)
+	_, err = f.ReadAt(b, d.size-int64(footerSize)-int64(n))
+	return b, err
+}
+
+// CopyConfig copies the repository's config object from src to dst, so
+// that dst can hold the same repository (a second remote, or one added
+// later and back-filled with every live delta).
+func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
+	rc, err := src.Get(ctx, configName, 0, -1)
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	if existing, err := dst.Get(ctx, configName, 0, -1); err == nil {
+		have, rerr := io.ReadAll(io.LimitReader(existing, 1<<20))
+		existing.Close()
+		if rerr == nil && bytes.Equal(have, b) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w (a different repository; point chatsafe at an empty location)", dst, ErrExists)
+	} else if !errors.Is(err, remotes.ErrNotFound) {
+		return fmt.Errorf("checking %s for a repository: %w", dst, err)
+	}
+	if err := dst.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("writing the config to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// DeltaInfo describes a live delta.
+type DeltaInfo struct {
+	Name      string
+	Seq       uint64
+	Size      int64
+	SpoolPath string // "" when it is no longer in the spool
+}
+
+// LiveDeltas lists every live delta, ascending by sequence: what a remote
+// must hold to be complete.
+func (r *Store) LiveDeltas() []DeltaInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []DeltaInfo
+	for _, ref := range r.liveRefs() {
+		d := r.deltas[ref.ID]
+		out = append(out, DeltaInfo{Name: ref.name(), Seq: ref.Seq, Size: d.size, SpoolPath: d.spoolPath})
+	}
+	return out
+}
+
+// copyDelta copies a live delta that is no longer spooled from src to dst.
+func copyDelta(ctx context.Context, src, dst remotes.Remote, d DeltaInfo) error {
+	rc, err := src.Get(ctx, d.Name, 0, -1)
+	if err != nil {
+		return fmt.Errorf("reading %s from %s: %w", d.Name, src, err)
+	}
+	defer rc.Close()
+	if err := dst.Put(ctx, d.Name, rc, d.Size); err != nil {
+		return fmt.Errorf("copying %s to %s: %w", d.Name, dst, err)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Walking and verifying the whole repository, for check and prune.
+
+// Reload reads the remote again (the head, every live trailer, the index),
+// so that a check sees what is there now.
+func (r *Store) Reload(ctx context.Context) error {
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.load(ctx)
+}
+
+// Stats counts what the store holds.
+type Stats struct {
+	Deltas    int
+	Snapshots int
+	Blobs     int
+	Garbage   []string // objects under deltas/ that no live delta lists
+}
+
+// Stats counts the live deltas, snapshots and indexed blobs.
+func (r *Store) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return Stats{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: len(r.index), Garbage: append([]string(nil), r.garbage...)}
+}
+
+// Has reports whether blob id is stored in a live delta.
+func (r *Store) Has(id crypt.ID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.index[id]
+	return ok
+}
+
+// VerifyDelta reads the live delta name in large ranges and verifies every
+// blob in it, including duplicates the index points elsewhere for.
+func (r *Store) VerifyDelta(ctx context.Context, name string) error {
+	seq, id, ok := parseDeltaName(name)
+	r.mu.RLock()
+	d := r.deltas[id]
+	r.mu.RUnlock()
+	if !ok || d == nil || d.ref.Seq != seq {
+		return fmt.Errorf("%s is not a live delta", name)
+	}
+	return r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil })
+}
+
+// WalkFiles visits every directory tree reachable from roots once, and
+// calls file once per distinct file content with its chunk references.
+// It returns every tree and list blob it read.
+func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *Node, refs []ChunkRef) error) (map[crypt.ID]struct{}, error) {
+	read := map[crypt.ID]struct{}{}
+	contents := map[string]bool{} // list contents already visited, by encoding
+	var walk func(id crypt.ID) error
+	walk = func(id crypt.ID) error {
+		if _, ok := read[id]; ok {
+			return nil
+		}
+		read[id] = struct{}{}
+		nodes, err := r.Tree(ctx, id)
+		if err != nil {
+			return err
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			switch n.Kind {
+			case KindDir:
+				if err := walk(n.Subtree); err != nil {
+					return err
+				}
+			case KindFile, KindSQLite:
+				if n.Content.isList() {
+					e := &encoder{}
+					encodeContent(e, &n.Content)
+					if contents[string(e.b)] {
+						continue // the same content was visited under another tree
+					}
+					contents[string(e.b)] = true
+				}
+				refs, err := r.ChunkRefs(ctx, n.Content)
+				if err != nil {
+					return err
+				}
+				lists, err := r.resolveLists(ctx, n.Content)
+				if err != nil {
+					return err
+				}
+				for _, l := range lists {
+					read[l] = struct{}{}
+				}
+				if n.Content.Index != (crypt.ID{}) {
+					read[n.Content.Index] = struct{}{}
+				}
+				for _, p := range n.Content.Patches {
+					read[p] = struct{}{}
+				}
+				if err := file(id, n, refs); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, root := range roots {
+		if err := walk(root); err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
+// forEachBlob reads a delta in large ranges, verifies every blob and calls
+// fn with its entry and its sealed bytes (valid during the call).
+func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry, sealed []byte) error) error {
+	for start := 0; start < len(d.trailer.Blobs); {
+		lo := d.trailer.Blobs[start].Offset
+		end := start
+		for end < len(d.trailer.Blobs) && d.trailer.Blobs[end].Offset+uint64(d.trailer.Blobs[end].SealedLen)-lo <= mergeLimit {
+			end++
+		}
+		if end == start {
+			end = start + 1
+		}
+		last := d.trailer.Blobs[end-1]
+		raw, err := r.readRange(ctx, d, int64(lo), int64(last.Offset+uint64(last.SealedLen)-lo))
+		if err != nil {
+			return err
+		}
+		for i := start; i < end; i++ {
+			e := &d.trailer.Blobs[i]
+			off := e.Offset - lo
+			sealed := raw[off : off+uint64(e.SealedLen)]
+			if _, err := r.openBlob(blobLoc{d: d, entry: e}, sealed, nil); err != nil {
+				return err
+			}
+			if err := fn(e, sealed); err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}

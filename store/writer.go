@@ -1,0 +1,255 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// ErrStaleCache means a file cache token refers to blobs the store no
+// longer holds (pruned, or a rebuilt repository): the backup rescans
+// without the cache.
+var ErrStaleCache = errors.New("file cache refers to blobs the repository does not hold")
+
+// Writer adds new blobs to the delta being written and commits snapshots;
+// the backup drives it. One Writer (or prune) at a time: NewWriter waits
+// for the one before to Close.
+//
+// Its methods run concurrently (the scanner reads several files at once):
+// rot guards which delta is being written (held shared while a blob is
+// submitted to it, exclusively to finish it and start the next), and
+// hasMu the deduplication set that the sealing workers update.
+type Writer struct {
+	r      *Store
+	seal   *sealPipeline
+	unlock func()
+
+	rot        sync.RWMutex
+	w          *deltaWriter                // guarded by rot
+	cur        atomic.Pointer[deltaWriter] // w, for readers that hold no lock
+	deltas     int                         // guarded by rot
+	addedBytes int64                       // guarded by rot
+
+	hasMu    sync.Mutex
+	newBlobs atomic.Int64
+}
+
+// NewWriter starts writing new deltas into the spool. Close it when done.
+func (r *Store) NewWriter() (*Writer, error) {
+	if !r.Writable() {
+		return nil, errors.New("backup needs a writable state directory")
+	}
+	unlock := r.Exclusive()
+	return &Writer{r: r, seal: newSealPipeline(r), unlock: unlock}, nil
+}
+
+// Close discards a delta that was not committed, stops the sealing
+// workers and lets the next writer in.
+func (b *Writer) Close() {
+	b.Abort()
+	b.seal.stop()
+	b.unlock()
+}
+
+// Reset discards everything not committed and starts afresh (a rescan);
+// deltas committed past the size cap stay, but are no longer counted.
+func (b *Writer) Reset() {
+	b.Abort()
+	b.seal.stop()
+	b.seal = newSealPipeline(b.r)
+	b.newBlobs.Store(0)
+	b.rot.Lock()
+	b.deltas, b.addedBytes = 0, 0
+	b.rot.Unlock()
+}
+
+// NewBlobs counts the blobs stored since the writer started (or Reset).
+func (b *Writer) NewBlobs() int { return int(b.newBlobs.Load()) }
+
+// Written reports the delta objects committed so far and their bytes.
+func (b *Writer) Written() (deltas int, bytes int64) {
+	b.rot.RLock()
+	defer b.rot.RUnlock()
+	return b.deltas, b.addedBytes
+}
+
+// Err is the first error of the sealing workers.
+func (b *Writer) Err() error { return b.seal.Err() }
+
+// Drain waits until every submitted blob is written.
+func (b *Writer) Drain() error { return b.seal.drain() }
+
+func (b *Writer) has(id crypt.ID) bool {
+	b.hasMu.Lock()
+	defer b.hasMu.Unlock()
+	return b.hasLocked(b.cur.Load(), id)
+}
+
+func (b *Writer) hasLocked(w *deltaWriter, id crypt.ID) bool {
+	if w != nil {
+		if _, ok := w.has[id]; ok {
+			return true
+		}
+	}
+	return b.r.Has(id)
+}
+
+// claim reserves id for w unless the repository (or w) already holds it;
+// the sealing workers call it for chunks they have just hashed.
+func (b *Writer) claim(w *deltaWriter, id crypt.ID) bool {
+	b.hasMu.Lock()
+	defer b.hasMu.Unlock()
+	if b.hasLocked(w, id) {
+		return false
+	}
+	w.has[id] = struct{}{}
+	b.newBlobs.Add(1)
+	return true
+}
+
+// acquire returns the delta being written with rot held shared (the
+// caller releases it once its blob is submitted). Past the size cap it
+// first commits that delta as one of its own, committing no snapshot.
+func (b *Writer) acquire() (*deltaWriter, error) {
+	for {
+		b.rot.RLock()
+		if w := b.w; w != nil && int64(w.size()) < b.r.opts.DeltaSizeCap {
+			return w, nil
+		}
+		b.rot.RUnlock()
+		b.rot.Lock()
+		var err error
+		if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
+			err = b.commitLocked(nil)
+		}
+		if err == nil && b.w == nil {
+			var w *deltaWriter
+			if w, err = b.r.newDeltaWriter(b.r.HeadSeq() + 1); err == nil {
+				b.w = w
+				b.cur.Store(w)
+			}
+		}
+		b.rot.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// store adds a blob whose id is known unless the repository already has it.
+func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+	if len(plain) > maxBlobSize {
+		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
+	}
+	w, err := b.acquire()
+	if err != nil {
+		return err
+	}
+	defer b.rot.RUnlock()
+	if !b.claim(w, id) {
+		return nil
+	}
+	return b.seal.submit(w, id, typ, plain, incompressible)
+}
+
+// Chunk hands one chunk of file content to the sealing workers; slot gets
+// its reference once it is hashed (pending.Wait says when). inline hashes
+// it on the calling goroutine instead, which is cheaper for small files
+// than waiting for the workers. A chunk the store already holds is not
+// stored again.
+func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
+	if len(data) > maxBlobSize {
+		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
+	}
+	w, err := b.acquire()
+	if err != nil {
+		return err
+	}
+	defer b.rot.RUnlock()
+	if !inline {
+		return b.seal.submitChunk(w, data, incompressible, slot, b.claim, pending)
+	}
+	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
+	if !b.claim(w, slot.ID) {
+		return nil
+	}
+	return b.seal.submit(w, slot.ID, blobData, data, incompressible)
+}
+
+// Tree stores a directory's entries (in the order given) as a tree blob
+// and returns its id.
+func (b *Writer) Tree(nodes []Node) (crypt.ID, error) {
+	plain := encodeTree(nodes)
+	id := b.r.ids.Sum(plain)
+	return id, b.store(id, blobTree, plain, false)
+}
+
+// Commit finishes the delta being written (starting an empty one if no
+// blob was new) with snap as its snapshot, and makes it the head. It
+// returns snap with its sequence number.
+func (b *Writer) Commit(snap Snapshot) (Snapshot, error) {
+	b.rot.Lock()
+	defer b.rot.Unlock()
+	if b.w == nil {
+		w, err := b.r.newDeltaWriter(b.r.HeadSeq() + 1)
+		if err != nil {
+			return snap, err
+		}
+		b.w = w
+		b.cur.Store(w)
+	}
+	snap.Seq = b.w.seq
+	return snap, b.commitLocked([]Snapshot{snap})
+}
+
+func (b *Writer) commitLocked(snaps []Snapshot) error {
+	r := b.r
+	if err := b.seal.drain(); err != nil {
+		b.abortLocked()
+		return err
+	}
+	r.mu.RLock()
+	live := r.liveRefs()
+	var parent deltaRef
+	var forgotten [][16]byte
+	if r.head != nil {
+		parent = r.head.ref
+		forgotten = r.head.trailer.Forgotten
+	}
+	r.mu.RUnlock()
+	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano())
+	b.w = nil
+	b.cur.Store(nil)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.deltas[d.ref.ID] = d
+	r.addToIndex(d)
+	r.head = d
+	r.rebuildSnapshots()
+	r.mu.Unlock()
+	b.deltas++
+	b.addedBytes += d.size
+	return r.noteSeen(d.ref.Seq)
+}
+
+// Abort discards the delta being written (committed ones stay).
+func (b *Writer) Abort() {
+	b.seal.drain()
+	b.rot.Lock()
+	defer b.rot.Unlock()
+	b.abortLocked()
+}
+
+func (b *Writer) abortLocked() {
+	b.cur.Store(nil)
+	if b.w != nil {
+		b.w.abort()
+		b.w = nil
+	}
+}
