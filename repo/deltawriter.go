@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -81,9 +82,15 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	return nil
 }
 
+// size is what the callers compare with the delta size cap to start the
+// next delta. A delta holding maxDeltaBlobs blobs counts as full whatever
+// its bytes, so that its trailer stays under the readers' cap.
 func (w *deltaWriter) size() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(w.blobs) >= maxDeltaBlobs {
+		return math.MaxInt64
+	}
 	return w.off
 }
 
@@ -93,6 +100,9 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten}
 	plain := t.encode()
 	sealed := w.r.aead.Seal(nil, plain, crypt.AssociatedData(adTrailer, w.r.cfg.RepoID, w.id[:]))
+	if len(sealed) > maxTrailerSize {
+		return nil, w.fail(fmt.Errorf("its index is %d bytes, more than the format's limit of %d (too many live deltas or snapshots: run `chatsafe prune`)", len(sealed), maxTrailerSize))
+	}
 	if _, err := w.w.Write(sealed); err != nil {
 		return nil, w.fail(err)
 	}

@@ -63,3 +63,28 @@ func TestHostileHugeTrailerLength(t *testing.T) {
 		t.Fatalf("opening a repository with a hostile 4 GiB delta allocated %d MiB before authenticating anything", alloc>>20)
 	}
 }
+
+// TestHostileListedSizes: a delta listed far larger than chatsafe writes,
+// and a config object padded past its limit, are integrity failures.
+func TestHostileListedSizes(t *testing.T) {
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("hello"))
+	e.backup()
+	p := plantDelta(t, e, "0000000000000002-00112233445566778899aabbccddeeff", 32<<30, fakeFooter(100))
+	_, err := e.openFresh(e.key)
+	wantIntegrity(t, err, rel(t, e, p))
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := filepath.Join(e.remoteDir, "config")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(b, make([]byte, 8<<10)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.openFresh(e.key)
+	wantIntegrity(t, err, "config")
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,7 +115,7 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	raw, err := readConfigObject(rc)
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
