@@ -119,7 +119,8 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*BackupRes
 		return b.res, nil
 	}
 
-	snap := Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes}
+	snap := Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes,
+		RootMode: b.rootMode, RootModTime: b.rootModTime}
 	if _, err := rand.Read(snap.ID[:]); err != nil {
 		b.abort()
 		return nil, err
@@ -177,6 +178,10 @@ type backupRun struct {
 	bytes    uint64
 	res      *BackupResult
 	progress func(files, readBytes int64)
+	// rootMode and rootModTime (guarded by mu) are the source directory's
+	// own, for the snapshot record: a restore gives them to its target.
+	rootMode    os.FileMode
+	rootModTime int64
 
 	hasMu    sync.Mutex
 	newBlobs atomic.Int64
@@ -568,6 +573,7 @@ func (b *backupRun) Dir(info source.FileInfo) error {
 	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
+		b.rootMode, b.rootModTime = info.Mode, info.ModTime.UnixNano()
 		return nil
 	}
 	p := parentOf(info.Path)

@@ -147,8 +147,8 @@ func (r *Repository) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, e
 		}
 		end += uint64(t.Blobs[i].SealedLen)
 	}
-	if int64(end)+int64(len(sealed))+int64(footerSize) != d.size {
-		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, int64(end)+int64(len(sealed))+int64(footerSize)), nil)
+	if accounted := int64(end) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize); accounted != d.size {
+		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, accounted), nil)
 	}
 	return plain, t, nil
 }
