@@ -182,7 +182,10 @@ func (r *Repository) walkFiles(ctx context.Context, roots []crypt.ID, file func(
 // verifyDelta reads a whole delta in large ranges and verifies every blob
 // in it, including duplicates the index points elsewhere for.
 func (r *Repository) verifyDelta(ctx context.Context, d *delta) error {
-	return r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil })
+	if err := r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil }); err != nil {
+		return err
+	}
+	return r.verifyPadding(ctx, d)
 }
 
 // forEachBlob reads a delta in large ranges, verifies every blob and calls
