@@ -113,6 +113,11 @@ func parseDeltaName(name string) (seq uint64, id [16]byte, ok bool) {
 	if _, err := hex.Decode(id[:], []byte(rest[17:])); err != nil {
 		return 0, id, false
 	}
+	// Only the one spelling chatsafe writes: the parsers also take
+	// upper-case hex, and a delta is always read under its canonical name.
+	if deltaName(seq, id) != name {
+		return 0, id, false
+	}
 	return seq, id, true
 }
 
