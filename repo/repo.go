@@ -108,7 +108,7 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		opts:   opts,
 		log:    opts.Log,
 	}
-	rc, err := remote.Get(ctx, configName, 0, -1)
+	rc, err := remote.Get(ctx, configName, 0, maxConfigSize+1)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
 	}

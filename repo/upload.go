@@ -119,7 +119,7 @@ func (r *Repository) Flush(ctx context.Context) (int, error) {
 // that dst can hold the same repository (a second remote, or one added
 // later and back-filled with every live delta).
 func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
-	rc, err := src.Get(ctx, configName, 0, -1)
+	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
 	if err != nil {
 		return fmt.Errorf("reading the config from %s: %w", src, err)
 	}
@@ -128,7 +128,7 @@ func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
 	if err != nil {
 		return fmt.Errorf("reading the config from %s: %w", src, err)
 	}
-	if existing, err := dst.Get(ctx, configName, 0, -1); err == nil {
+	if existing, err := dst.Get(ctx, configName, 0, maxConfigSize+1); err == nil {
 		have, rerr := readConfigObject(existing)
 		existing.Close()
 		if rerr == nil && bytes.Equal(have, b) {
