@@ -67,6 +67,18 @@ func TestHostileHugeTrailerLength(t *testing.T) {
 	if alloc > 256<<20 {
 		t.Fatalf("opening a repository with a hostile 4 GiB delta allocated %d MiB before authenticating anything", alloc>>20)
 	}
+
+	// A claim right at the cap is read, and still costs bounded memory.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	p = plantDelta(t, e, "0000000000000002-00112233445566778899aabbccddeeff", 128<<20, fakeFooter(64<<20))
+	alloc = allocatedDuring(func() { _, err = e.openFresh(e.key) })
+	wantIntegrity(t, err, rel(t, e, p))
+	t.Logf("a trailer claimed at the cap: opening allocated %d bytes", alloc)
+	if alloc > 256<<20 {
+		t.Fatalf("a trailer claimed at the cap made opening allocate %d MiB", alloc>>20)
+	}
 }
 
 // TestHostileListedSizes: a delta listed far larger than chatsafe writes,
