@@ -146,6 +146,10 @@ func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statu
 }
 
 func toAPISnapshot(s store.Snapshot) statusapi.Snapshot {
-	return statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
+	out := statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
 		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	for _, o := range s.Incomplete {
+		out.Incomplete = append(out.Incomplete, statusapi.Omission{Path: o.Path, Reason: o.Reason})
+	}
+	return out
 }
