@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,26 @@ type Options struct {
 	Hostname string // "" = os.Hostname()
 	// Progress, if set, is called after each file with the running totals.
 	Progress func(files int64, readBytes int64)
+}
+
+// ErrIncomplete means a snapshot was committed but some paths could not be
+// read (Result.Incomplete, Snapshot.Incomplete say which and why).
+var ErrIncomplete = errors.New("some paths could not be read; each kept its previous version in the snapshot")
+
+// IncompleteError wraps ErrIncomplete with the paths of a snapshot.
+func IncompleteError(snapshot string, paths []store.Omission) error {
+	var b strings.Builder
+	for i, o := range paths {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(paths)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %s", o.Path, o.Reason)
+	}
+	return fmt.Errorf("snapshot %s is incomplete (%s); give chatsafe's user read access to them: %w", snapshot, b.String(), ErrIncomplete)
 }
 
 // Warning is a path the backup could not read; the rest was backed up.

@@ -4,6 +4,7 @@ package daemon_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +71,21 @@ func TestUnreadableKeptAndReported(t *testing.T) {
 	}
 	if st.LastSnapshot.Files != first.LastSnapshot.Files+1 {
 		t.Errorf("snapshot has %d files, want the %d of the first plus note.txt (unreadable ones keep their previous versions)", st.LastSnapshot.Files, first.LastSnapshot.Files)
+	}
+	// The CLI says so too: `backup` exits 8 naming the paths, and
+	// `snapshots --json` lists them.
+	for _, args := range [][]string{{"backup"}, {"snapshots", "--json"}} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), env...)
+		runAs(cmd, &credential{Uid: 65534, Gid: 65534})
+		out, err := cmd.CombinedOutput()
+		want := 0
+		if args[0] == "backup" {
+			want = 8
+		}
+		if cmd.ProcessState.ExitCode() != want || !strings.Contains(string(out), "msgstore.db") || !strings.Contains(string(out), "permission denied") {
+			t.Errorf("chatsafe %v: exit %d (want %d), %v:\n%s", args, cmd.ProcessState.ExitCode(), want, err, out)
+		}
 	}
 	if code, _ := p.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)

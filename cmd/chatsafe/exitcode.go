@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
@@ -24,6 +25,9 @@ const (
 	exitKeyErased   = 4
 	exitUnreachable = 5
 	exitIntegrity   = 6
+	// exitIncomplete: the snapshot was saved, but some paths could not be
+	// read (restic's 3; ours is taken by a wrong key).
+	exitIncomplete = 8
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -56,6 +60,7 @@ var exitMappings = []struct {
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrUnreachable, exitUnreachable},
+	{backup.ErrIncomplete, exitIncomplete},
 }
 
 func exitCode(err error) int {
