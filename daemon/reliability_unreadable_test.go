@@ -74,7 +74,7 @@ func TestUnreadableKeptAndReported(t *testing.T) {
 	}
 	// The CLI says so too: `backup` exits 8 naming the paths, and
 	// `snapshots --json` lists them.
-	for _, args := range [][]string{{"backup"}, {"snapshots", "--json"}} {
+	for _, args := range [][]string{{"backup"}, {"snapshots", "--json"}, {"status"}} {
 		cmd := exec.Command(binary, args...)
 		cmd.Env = append(os.Environ(), env...)
 		runAs(cmd, &credential{Uid: 65534, Gid: 65534})
@@ -87,6 +87,23 @@ func TestUnreadableKeptAndReported(t *testing.T) {
 			t.Errorf("chatsafe %v: exit %d (want %d), %v:\n%s", args, cmd.ProcessState.ExitCode(), want, err, out)
 		}
 	}
+
+	// A source that cannot be read at all is an error, retried by itself
+	// until it can be read again.
+	if err := os.Chmod(src, 0); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "backup")
+	cmd.Env = append(os.Environ(), env...)
+	runAs(cmd, &credential{Uid: 65534, Gid: 65534})
+	if out, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "permission denied") {
+		t.Errorf("backup of an unreadable source: exit %d:\n%s", cmd.ProcessState.ExitCode(), out)
+	}
+	waitStatus(t, p, sock, "the error state", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateError && strings.Contains(st.LastError, "permission denied")
+	})
+	os.Chmod(src, 0o755)
+	waitStatus(t, p, sock, "the retried cycle", func(st statusapi.Status) bool { return idle(st) && st.LastError == "" })
 	if code, _ := p.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
