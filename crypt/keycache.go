@@ -22,6 +22,9 @@ var (
 	// ErrKeyCacheInsecure is wrapped when the key cache file can be read or
 	// written by users other than its owner.
 	ErrKeyCacheInsecure = errors.New("key cache is accessible by other users")
+	// ErrSecretFileInsecure is wrapped when a password file can be read
+	// or written by users other than its owner.
+	ErrSecretFileInsecure = errors.New("secret file is accessible by other users")
 	// ErrKeyCacheCorrupt is wrapped when the key cache file does not hold a key
 	// in the expected format.
 	ErrKeyCacheCorrupt = errors.New("key cache is corrupt")
