@@ -48,6 +48,8 @@ var exitMappings = []struct {
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
+	{crypt.ErrKeyCacheInsecure, exitUsage},
+	{crypt.ErrSecretFileInsecure, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
