@@ -133,9 +133,8 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		if rel == "" {
 			return fmt.Errorf("read chat directory %s: %w", abs, err)
 		}
-		// A partial listing would drop the missing entries from the backup
-		// silently; the visitor keeps the directory's previous tree and
-		// the snapshot records it as incomplete.
+		// A partial listing would drop entries silently: the visitor keeps
+		// the directory's previous tree and records it as incomplete.
 		w.v.Warn(rel, &UnreadableError{Path: rel, IsDir: true, Err: err})
 		return nil
 	}
