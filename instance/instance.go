@@ -48,7 +48,9 @@ type Instance struct {
 	// failed to open is missing here and is a broken target of the store.
 	Remotes []remotes.Remote
 	Store   *store.Store
-	Log     *zap.Logger
+	// Guard is the vault as commit point, when the config names a vault.
+	Guard *VaultGuard
+	Log   *zap.Logger
 }
 
 // Options tune Open.
@@ -174,19 +176,52 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
-	if err != nil {
-		CloseRemotes(rems)
+	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log}
+	if cfg.Key.Vault.Enabled() {
+		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
+			CloseRemotes(rems)
+			return nil, err
+		}
+		sopts.CommitGuard = inst.Guard
+	}
+	if inst.Store, err = store.Open(ctx, rems[0], key, sopts); err != nil {
+		inst.closeParts()
 		return nil, err
 	}
-	r.SetTargets(targets)
-	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Store: r, Log: log}, nil
+	inst.Store.SetTargets(targets)
+	if inst.Guard != nil {
+		if err := checkVaultHead(ctx, inst.Guard, inst.Store, log); err != nil {
+			inst.Close()
+			return nil, err
+		}
+	}
+	return inst, nil
+}
+
+// checkVaultHead refuses a remote older than the vault's record. A vault
+// that cannot be asked now does not stop the open (the local rollback
+// guard still holds, and a commit asks the vault again).
+func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap.Logger) error {
+	err := CheckHead(ctx, g, r.HeadRef())
+	if err != nil && !errors.Is(err, store.ErrRollback) {
+		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (i *Instance) closeParts() {
+	if i.Guard != nil {
+		i.Guard.Close()
+	}
+	CloseRemotes(i.Remotes)
 }
 
 // Close closes the repository and the remotes.
 func (i *Instance) Close() error {
 	i.Store.Close()
-	CloseRemotes(i.Remotes)
+	i.closeParts()
 	return nil
 }
 
