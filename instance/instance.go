@@ -84,7 +84,7 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 		return k, "", fmt.Errorf("reading the backup key: %w", err)
 	}
 	if opts.FetchKey == nil {
-		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe restore` with your recovery key on a new device)", ErrNoKey, path)
+		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, path)
 	}
 	k, src, err := opts.FetchKey(ctx, cfg)
 	if err != nil {
@@ -222,46 +222,6 @@ func (i *Instance) closeParts() {
 func (i *Instance) Close() error {
 	i.Store.Close()
 	i.closeParts()
-	return nil
-}
-
-// Create sets up a new installation: a new repository on every remote of
-// cfg under key, the key cache and the config file at cfgPath.
-func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, log *zap.Logger) error {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
-	}
-	if _, err := crypt.ReadKeyCache(KeyCachePath(cfg.StateDir)); err == nil {
-		return fmt.Errorf("%s already holds a backup key: this state directory belongs to another installation (choose another state_dir, or remove it if you mean to start over)", cfg.StateDir)
-	}
-	rems, err := OpenRemotes(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer CloseRemotes(rems)
-	r, err := store.Init(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, Log: log})
-	if err != nil {
-		return err
-	}
-	r.Close()
-	// Further remotes receive the same config object (and every delta)
-	// so a restore can read from any of them.
-	for _, other := range rems[1:] {
-		if err := store.CopyConfig(ctx, rems[0], other); err != nil {
-			return err
-		}
-	}
-	if err := crypt.WriteKeyCache(KeyCachePath(cfg.StateDir), key); err != nil {
-		return fmt.Errorf("caching the backup key: %w", err)
-	}
-	if cfgPath != "" {
-		if err := cfg.Write(cfgPath); err != nil {
-			return fmt.Errorf("writing the config: %w", err)
-		}
-	}
 	return nil
 }
 
