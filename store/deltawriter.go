@@ -30,8 +30,6 @@ type deltaWriter struct {
 	seq     uint64
 	off     uint64
 	blobs   []blobEntry
-	sealBuf []byte
-	scratch []byte
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
