@@ -19,7 +19,7 @@ type HeadRef struct {
 // from prev to next before it commits a delta.
 type CommitGuard interface {
 	Advance(ctx context.Context, prev, next HeadRef) error // ErrTakenOver-wrapping error when the recorded head is not prev
-	Head(ctx context.Context) (HeadRef, error)               // zero HeadRef when none
+	Head(ctx context.Context) (HeadRef, error)             // zero HeadRef when none
 }
 
 // ErrTakenOver means another device committed since this one last did.

@@ -100,4 +100,3 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	}
 	return nil
 }
-

@@ -90,13 +90,13 @@ type Status uint8
 
 // Outcomes.
 const (
-	StatusOK       Status = iota
-	StatusNotOwner        // owner hash mismatch
-	StatusErased          // attempts exhausted; the record's secrets are gone
-	StatusNotFound        // no such (real) account
-	StatusStale           // the record changed since the session began
-	StatusTooSoon         // OpAttempt before the failure delay has passed; Result.Wait says how long
-	StatusHeadMoved       // OpHead: Prev is not the recorded head; Result.Head is
+	StatusOK        Status = iota
+	StatusNotOwner         // owner hash mismatch
+	StatusErased           // attempts exhausted; the record's secrets are gone
+	StatusNotFound         // no such (real) account
+	StatusStale            // the record changed since the session began
+	StatusTooSoon          // OpAttempt before the failure delay has passed; Result.Wait says how long
+	StatusHeadMoved        // OpHead: Prev is not the recorded head; Result.Head is
 )
 
 // FreeFailures is how many wrong passwords cost no delay; each one after
