@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
@@ -161,12 +162,16 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 	if err != nil {
 		return store.HeadRef{}, err
 	}
-	head := st.HeadRef()
+	head, repoID := st.HeadRef(), st.ID()
 	st.Close()
 	if have, ok, err := CachedKey(cfg.StateDir); err != nil {
 		return head, err
 	} else if ok && have != key {
 		return head, fmt.Errorf("%w: %s belongs to another installation (choose another state directory with --state-dir)", ErrOtherKey, cfg.StateDir)
+	} else if ok && fileExists(filepath.Join(cfg.StateDir, "repo-"+repoID, "state.json")) {
+		// A finished join: a second config over one state directory would
+		// be two installations sharing one state.
+		return head, fmt.Errorf("%w: %s already joined this repository; use the config written then, or remove the state directory to start over", ErrOtherKey, cfg.StateDir)
 	}
 	if cfg.Key.Vault.Enabled() {
 		g, err := NewVaultGuard(ctx, cfg, key, rems)
