@@ -49,6 +49,8 @@ var exitMappings = []struct {
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
 	{instance.ErrNoKey, exitUsage},
+	{instance.ErrNoVaultHandle, exitUsage},
+	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
+)
+
+// TestJoinWithVaultPassword: the old device keeps its key in a vault; the
+// new device joins with the password alone, fetches the key from the vault
+// again when its key cache is gone (as the daemon does), backs up into the
+// same chain, and both devices' snapshots restore.
+func TestJoinWithVaultPassword(t *testing.T) {
+	url, ca := startVault(t)
+	oldFiles := map[string]string{"chat.db": "old"}
+	a := newDevice(t, oldFiles)
+	pw := filepath.Join(a.home, "pw")
+	os.WriteFile(pw, []byte("correct horse\n"), 0o600)
+	remote := filepath.Join(a.home, "remote")
+	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pw}
+	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", remote, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+
+	newFiles := map[string]string{"chat.db": "new", "more.txt": "more"}
+	b := newDevice(t, newFiles)
+	run(t, b.home, append([]string{"init", "--join", "--source", b.src, "--remote", remote, "--config", b.cfg, "--state-dir", b.state}, vaultArgs...)...).want(t, 0, "newest sequence 1")
+	cfg, _ := os.ReadFile(b.cfg)
+	if !strings.Contains(string(cfg), "password_file: "+pw) || !strings.Contains(string(cfg), "account: alice") {
+		t.Fatalf("the joined config lacks the vault:\n%s", cfg)
+	}
+	// backup fetches the key from the vault when the cache is gone.
+	if err := os.Remove(filepath.Join(b.state, "key")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
+	if _, err := os.Stat(filepath.Join(b.state, "key")); err != nil {
+		t.Fatalf("the key fetched from the vault was not cached: %v", err)
+	}
+	snaps := listSnapshots(t, remote, vaultArgs...)
+	if len(snaps) != 2 {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	restoreAndCompare(t, remote, snaps[0].ID, oldFiles, vaultArgs...)
+	restoreAndCompare(t, remote, snaps[1].ID, newFiles, vaultArgs...)
+}
+
+// TestVaultStrangerCannotErase: the vault handle is kept on the remote, so
+// someone who knows only the account name spends none of the owner's
+// attempts, however many passwords they try; the owner still restores.
+func TestVaultStrangerCannotErase(t *testing.T) {
+	url, ca := startVault(t)
+	d := newDevice(t, map[string]string{"chat.db": "mine"})
+	pw := filepath.Join(d.home, "pw")
+	os.WriteFile(pw, []byte("owner's password"), 0o600)
+	remote := filepath.Join(d.home, "remote")
+	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "bob", "--password-file", pw}
+	run(t, d.home, append([]string{"init", "--source", d.src, "--remote", remote, "--config", d.cfg, "--state-dir", d.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	if _, err := os.Stat(filepath.Join(remote, "vault-handle")); err != nil {
+		t.Fatalf("no vault handle on the remote: %v", err)
+	}
+	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
+
+	stranger, err := vaultclient.New(vaultclient.Options{URLs: []string{url}, CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.CloseIdleConnections()
+	for i := range 12 {
+		_, err := stranger.Recover(context.Background(), "bob", []byte("guess"), vault.Handle{})
+		// A stranger is answered as for an unknown name: wrong, then "erased".
+		if !errors.Is(err, vault.ErrWrongPassword) && !errors.Is(err, vault.ErrTooSoon) && !errors.Is(err, vault.ErrErased) {
+			t.Fatalf("stranger's try %d: %v", i+1, err)
+		}
+	}
+	// A remote without the handle (the stranger's own) is refused by the
+	// CLI before the vault is asked, with what to do.
+	bare := filepath.Join(t.TempDir(), "bare")
+	os.CopyFS(bare, os.DirFS(remote))
+	os.Remove(filepath.Join(bare, "vault-handle"))
+	run(t, t.TempDir(), append([]string{"restore", "--remote", bare, "--to", filepath.Join(t.TempDir(), "o")}, vaultArgs...)...).want(t, 2, "key set-password")
+
+	// The owner: not erased, no attempt spent.
+	r := run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "out")}, vaultArgs...)...)
+	r.want(t, 0, "restored")
+	bad := filepath.Join(d.home, "bad")
+	os.WriteFile(bad, []byte("wrong"), 0o600)
+	badArgs := append(append([]string{}, vaultArgs[:6]...), "--password-file", bad)
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "x")}, badArgs...)...).want(t, 3, "9 attempts left")
+}
