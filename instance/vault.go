@@ -106,7 +106,9 @@ func RegisterVault(ctx context.Context, c *vaultclient.Client, account string, p
 }
 
 // RecoverFromVault fetches the backup key with the handle from the first of
-// rems that holds one.
+// rems that holds one. With none (an account registered before handles)
+// it logs in without a handle, which only such an account accepts; a
+// refusal then says how to register again with a handle.
 func RecoverFromVault(ctx context.Context, c *vaultclient.Client, account string, password []byte, rems []remotes.Remote) (crypt.Key, error) {
 	var h vault.Handle
 	var lastErr error
@@ -121,13 +123,14 @@ func RecoverFromVault(ctx context.Context, c *vaultclient.Client, account string
 			break
 		}
 	}
-	if h.IsZero() {
-		if lastErr != nil {
-			return crypt.Key{}, lastErr
-		}
-		return crypt.Key{}, fmt.Errorf("%w: the vault account %q was registered before vault handles, or on another remote; on a device that has the key, run `chatsafe key set-password` to register it again (or use the recovery key)", ErrNoVaultHandle, account)
+	if h.IsZero() && lastErr != nil {
+		return crypt.Key{}, lastErr
 	}
-	return c.Recover(ctx, account, password, h)
+	k, err := c.Recover(ctx, account, password, h)
+	if err != nil && h.IsZero() && (errors.Is(err, vault.ErrWrongPassword) || errors.Is(err, vault.ErrErased)) {
+		return k, fmt.Errorf("%w (%w: if the password is right, the account was registered with a handle kept on another remote, or before vault handles: on a device that has the key, run `chatsafe key set-password` to register it again, or use the recovery key)", err, ErrNoVaultHandle)
+	}
+	return k, err
 }
 
 // VaultHandleObject is the object on the backup's remote that holds the

@@ -49,7 +49,6 @@ var exitMappings = []struct {
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
 	{instance.ErrNoKey, exitUsage},
-	{instance.ErrNoVaultHandle, exitUsage},
 	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
