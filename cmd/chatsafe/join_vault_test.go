@@ -48,6 +48,16 @@ func TestJoinWithVaultPassword(t *testing.T) {
 	}
 	restoreAndCompare(t, remote, snaps[0].ID, oldFiles, vaultArgs...)
 	restoreAndCompare(t, remote, snaps[1].ID, newFiles, vaultArgs...)
+
+	// A new password on the new device: the config's password_file follows.
+	pw2 := filepath.Join(b.home, "pw2")
+	os.WriteFile(pw2, []byte("a new password\n"), 0o600)
+	run(t, b.home, "key", "set-password", "--config", b.cfg, "--password-file", pw2).want(t, 0, "kept by the vault")
+	if cfg, _ := os.ReadFile(b.cfg); !strings.Contains(string(cfg), "password_file: "+pw2) {
+		t.Fatalf("set-password did not update password_file:\n%s", cfg)
+	}
+	newArgs := append(append([]string{}, vaultArgs[:6]...), "--password-file", pw2)
+	restoreAndCompare(t, remote, snaps[1].ID, newFiles, newArgs...)
 }
 
 // TestVaultStrangerCannotErase: the vault handle is kept on the remote, so
