@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
@@ -103,4 +106,48 @@ func TestVaultStrangerCannotErase(t *testing.T) {
 	os.WriteFile(bad, []byte("wrong"), 0o600)
 	badArgs := append(append([]string{}, vaultArgs[:6]...), "--password-file", bad)
 	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "x")}, badArgs...)...).want(t, 3, "9 attempts left")
+}
+
+// TestNewDeviceRefusesRollbackByVault: with only --remote and the vault
+// flags (no config, no local state), a remote serving an older head than
+// the vault records is refused with exit 6; the real remote is listed.
+func TestNewDeviceRefusesRollbackByVault(t *testing.T) {
+	url, ca := startVault(t)
+	d := newDevice(t, map[string]string{"chat.db": "one"})
+	pw := filepath.Join(d.home, "pw")
+	os.WriteFile(pw, []byte("pw"), 0o600)
+	remote := filepath.Join(d.home, "remote")
+	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "gil", "--password-file", pw}
+	run(t, d.home, append([]string{"init", "--source", d.src, "--remote", remote, "--config", d.cfg, "--state-dir", d.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
+	old := filepath.Join(t.TempDir(), "old")
+	if err := os.CopyFS(old, os.DirFS(remote)); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, d.src, map[string]string{"chat.db": "two"})
+	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
+	// The vault records the newest head, as the store's commit does.
+	advanceVaultToRemoteHead(t, d.cfg)
+
+	run(t, t.TempDir(), append([]string{"snapshots", "--remote", old}, vaultArgs...)...).want(t, 6, "vault records")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", old, "--to", filepath.Join(t.TempDir(), "o")}, vaultArgs...)...).want(t, 6, "vault records")
+	if snaps := listSnapshots(t, remote, vaultArgs...); len(snaps) != 2 {
+		t.Fatalf("the real remote: %+v", snaps)
+	}
+}
+
+func advanceVaultToRemoteHead(t *testing.T, cfgPath string) {
+	t.Helper()
+	cfg, err := configs.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := instance.Open(t.Context(), cfg, instance.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if err := inst.Guard.Advance(t.Context(), store.HeadRef{}, inst.Store.HeadRef()); err != nil {
+		t.Fatal(err)
+	}
 }
