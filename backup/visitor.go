@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"sync"
@@ -33,6 +34,10 @@ type run struct {
 	bytes    uint64
 	res      *Result
 	progress func(files, readBytes int64)
+	// rootMode and rootModTime (guarded by mu) are the source directory's
+	// own, for the snapshot record: a restore gives them to its target.
+	rootMode    os.FileMode
+	rootModTime int64
 }
 
 // inlineHashLimit: files up to this size are hashed on the scanning
@@ -168,6 +173,7 @@ func (b *run) Dir(info source.FileInfo) error {
 	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
+		b.rootMode, b.rootModTime = info.Mode, info.ModTime.UnixNano()
 		return nil
 	}
 	p := parentOf(info.Path)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -118,14 +117,14 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		log:    opts.Log,
 	}
 	r.targets = []*Target{NewTarget(remote.String(), remote)}
-	rc, err := remote.Get(ctx, configName, 0, -1)
+	rc, err := remote.Get(ctx, configName, 0, maxConfigSize+1)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	raw, err := readConfigObject(rc)
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
