@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
@@ -110,5 +111,69 @@ func TestVaultRefusesRollbackToNewDevice(t *testing.T) {
 	}
 	if err := newDevice(old); !errors.Is(err, store.ErrRollback) || !strings.Contains(err.Error(), "vault records") {
 		t.Fatalf("a new device on the old copy: %v, want a rollback", err)
+	}
+}
+
+// TestVaultGuardsRaceToCommit: two devices' guards, each on its own node
+// of a 3-node vault, advance from the same head to the same sequence over
+// and over: each time exactly one commits and the other is taken over.
+func TestVaultGuardsRaceToCommit(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := t.Context()
+	key, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(t.TempDir(), "remote")
+	cfg := configs.DefaultAt(filepath.Join(t.TempDir(), "c.yaml"))
+	cfg.Remotes = []configs.Remote{{Name: "r", URL: remote}}
+	rems, err := instance.OpenRemotes(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instance.CloseRemotes(rems)
+	if err := instance.RegisterVault(ctx, tc.client(), "hal", []byte("pw"), key, rems); err != nil {
+		t.Fatal(err)
+	}
+	var guards []*instance.VaultGuard
+	for i := range 2 {
+		c := *cfg
+		c.Key.Vault = configs.Vault{URL: tc.urls[i+1] + "," + tc.urls[0], Account: "hal", CAFile: tc.caFile}
+		g, err := instance.NewVaultGuard(ctx, &c, key, rems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		guards = append(guards, g)
+	}
+	var prev store.HeadRef
+	for seq := uint64(1); seq <= 6; seq++ {
+		errs := make([]error, 2)
+		nexts := make([]store.HeadRef, 2)
+		var wg sync.WaitGroup
+		for i, g := range guards {
+			nexts[i] = store.HeadRef{Seq: seq}
+			nexts[i].DeltaID[0], nexts[i].Device[0] = byte(seq), byte(i+1)
+			wg.Go(func() { errs[i] = g.Advance(ctx, prev, nexts[i]) })
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			if err == nil {
+				if won >= 0 {
+					t.Fatalf("sequence %d: both devices committed", seq)
+				}
+				won = i
+			} else if !errors.Is(err, store.ErrTakenOver) {
+				t.Fatalf("sequence %d, device %d: %v", seq, i+1, err)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("sequence %d: nobody committed: %v", seq, errs)
+		}
+		if got, err := guards[1-won].Head(ctx); err != nil || got != nexts[won] {
+			t.Fatalf("sequence %d: the loser reads %+v (%v), want the winner's head", seq, got, err)
+		}
+		prev = nexts[won]
 	}
 }
