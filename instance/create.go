@@ -55,6 +55,17 @@ func saveKey(stateDir string, key crypt.Key) error {
 	return nil
 }
 
+// pendingInitFile marks a state directory whose Create has not finished:
+// only then does a new Create with its cached key resume instead of
+// refusing the directory as another installation's.
+const pendingInitFile = "init-pending"
+
+// PendingInit reports whether stateDir holds the key of a Create that did
+// not finish (run init again to finish it).
+func PendingInit(stateDir string) bool {
+	return fileExists(filepath.Join(stateDir, pendingInitFile))
+}
+
 // Create sets up a new installation: the key cache first (so that no
 // repository ever exists whose key this device has not saved), then a new
 // repository on every remote of cfg under key, then the config file at
@@ -83,6 +94,9 @@ func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key cr
 	if err != nil {
 		return err
 	}
+	if err := markPending(cfg.StateDir); err != nil {
+		return err
+	}
 	if err := saveKey(cfg.StateDir, key); err != nil {
 		return err
 	}
@@ -101,7 +115,43 @@ func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key cr
 	if err := copyConfigTo(ctx, rems); err != nil {
 		return err
 	}
-	return writeConfig(cfg, cfgPath)
+	if err := writeConfig(cfg, cfgPath); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(cfg.StateDir, pendingInitFile)); err != nil {
+		return fmt.Errorf("finishing the set-up: %w", err)
+	}
+	return nil
+}
+
+// markPending marks the state directory's set-up as unfinished; a
+// directory that holds a key of a finished installation is refused.
+func markPending(stateDir string) error {
+	if _, ok, err := CachedKey(stateDir); err != nil {
+		return err
+	} else if ok && !PendingInit(stateDir) {
+		return fmt.Errorf("%w: %s already holds the backup key of a set-up installation (choose another state directory with --state-dir, or remove it if you mean to start over)", ErrOtherKey, stateDir)
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	return writeFileSynced(filepath.Join(stateDir, pendingInitFile), nil)
+}
+
+func writeFileSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // repositoryWithKey reports whether r holds a repository that key opens.

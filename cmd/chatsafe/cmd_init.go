@@ -177,10 +177,14 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 // written it refuses a --recovery-key-out file that exists (unless it holds
 // exactly the resumed key).
 func initKey(cfg *configs.Config, keyOut string) (crypt.Key, bool, error) {
-	key, resumed, err := instance.CachedKey(cfg.StateDir)
+	key, cached, err := instance.CachedKey(cfg.StateDir)
 	if err != nil {
 		return key, false, err
 	}
+	if cached && !instance.PendingInit(cfg.StateDir) {
+		return key, false, usageErr(fmt.Errorf("%s already holds the backup key of a set-up installation: choose another --state-dir (or, to continue this device's backups, use its config)", cfg.StateDir))
+	}
+	resumed := cached
 	if !resumed {
 		if key, err = crypt.NewKey(); err != nil {
 			return key, false, err

@@ -215,6 +215,11 @@ func TestInitFinishesAfterPartialFailure(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(d.state, "key")); !bytes.Equal(again, saved) {
 		t.Fatal("the re-run replaced the saved key")
 	}
+	noFileAt(t, filepath.Join(d.state, "init-pending"))
+	// The set-up is finished: another init over its state directory is refused.
+	other := filepath.Join(d.home, "other-remote")
+	run(t, d.home, "init", "--source", d.src, "--remote", other, "--config", filepath.Join(d.home, "other.yaml"), "--state-dir", d.state).want(t, 2, "already holds the backup key")
+	noFileAt(t, other)
 	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "1 uploaded")
 	for _, rem := range []string{first, dav.Spec} {
 		if snaps := listSnapshots(t, rem, "--recovery-key-file", keyOut); len(snaps) != 1 {
