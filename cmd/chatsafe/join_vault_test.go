@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -150,4 +151,48 @@ func advanceVaultToRemoteHead(t *testing.T, cfgPath string) {
 	if err := inst.Guard.Advance(t.Context(), store.HeadRef{}, inst.Store.HeadRef()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestJoinedDaemonFetchesKeyFromVault: a device joined with the vault
+// password and without a key cache starts its daemon, which fetches the key
+// with the handle on the remote, and continues the same chain.
+func TestJoinedDaemonFetchesKeyFromVault(t *testing.T) {
+	url, ca := startVault(t)
+	a := newDevice(t, map[string]string{"chat.db": "old"})
+	pw := filepath.Join(a.home, "pw")
+	os.WriteFile(pw, []byte("pw"), 0o600)
+	remote := filepath.Join(a.home, "remote")
+	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "ida", "--password-file", pw}
+	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", remote, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+
+	b := newDevice(t, map[string]string{"chat.db": "new"})
+	run(t, b.home, append([]string{"init", "--join", "--source", b.src, "--remote", remote, "--config", b.cfg, "--state-dir", b.state}, vaultArgs...)...).want(t, 0, "newest sequence 1")
+	os.Remove(filepath.Join(b.state, "key"))
+
+	g := &globalOptions{defaultConfig: filepath.Join(b.home, "default-config", "config.yaml")}
+	root := buildRootCommand(g)
+	var out, errb bytes.Buffer
+	root.SetArgs([]string{"daemon", "--config", b.cfg})
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	ctx, cancel := context.WithCancel(t.Context())
+	exited := make(chan error, 1)
+	go func() { exited <- root.ExecuteContext(ctx) }()
+	waitSocket(t, filepath.Join(b.state, "chatsafe.sock"), exited, errb.String)
+	// Through the daemon: it holds the state.
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "")
+	cancel()
+	if err := <-exited; err != nil {
+		t.Fatalf("daemon: %v\n%s", err, errb.String())
+	}
+	// The key cache was removed: the daemon fetched the key and cached it.
+	if _, err := os.Stat(filepath.Join(b.state, "key")); err != nil {
+		t.Fatalf("the daemon did not fetch and cache the key: %v", err)
+	}
+	snaps := listSnapshots(t, remote, vaultArgs...)
+	if len(snaps) != 2 || snaps[1].Seq != 2 {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	restoreAndCompare(t, remote, snaps[1].ID, map[string]string{"chat.db": "new"}, vaultArgs...)
 }
