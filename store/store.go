@@ -31,6 +31,10 @@ type Options struct {
 	// DeltaSizeCap splits a backup's delta past this many bytes (default 256 MiB).
 	DeltaSizeCap int64
 	Log          *zap.Logger
+	// CommitGuard, when set, is advanced before each commit (the vault as
+	// commit point); DeviceID names this device in what it writes.
+	CommitGuard CommitGuard
+	DeviceID    [16]byte
 }
 
 // Store is an open chatsafe repository. Its methods are safe for

@@ -49,6 +49,7 @@ var exitMappings = []struct {
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
 	{instance.ErrNoKey, exitUsage},
+	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
