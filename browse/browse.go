@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -196,4 +197,31 @@ func ValidPatterns(patterns []string) error {
 		}
 	}
 	return nil
+}
+
+// Cached returns r with every tree it reads kept in memory, for walks
+// over many snapshots that share most of their directories.
+func Cached(r Reader) Reader { return &cachedReader{Reader: r, trees: map[crypt.ID][]store.Node{}} }
+
+type cachedReader struct {
+	Reader
+	mu    sync.Mutex
+	trees map[crypt.ID][]store.Node
+}
+
+func (c *cachedReader) Tree(ctx context.Context, id crypt.ID) ([]store.Node, error) {
+	c.mu.Lock()
+	nodes, ok := c.trees[id]
+	c.mu.Unlock()
+	if ok {
+		return nodes, nil
+	}
+	nodes, err := c.Reader.Tree(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.trees[id] = nodes
+	c.mu.Unlock()
+	return nodes, nil
 }

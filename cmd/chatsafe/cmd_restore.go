@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/restore"
@@ -20,6 +22,8 @@ type RestoreOptions struct {
 	To, Config, Remote, Snapshot, RcloneConfig string
 	KeySource                                  keySourceFlags
 	Force                                      bool
+	Include, Exclude                           []string
+	Time                                       string
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -48,6 +52,9 @@ On a new device, name the remote with --remote and give the recovery key with
 	cmd.Flags().StringVar(&opts.RcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (with --remote)")
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "latest", "snapshot id or unique prefix")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "restore into a non-empty directory, replacing files")
+	cmd.Flags().StringArrayVar(&opts.Include, "include", nil, "restore only paths matching this glob (on the path, or the base name); repeatable")
+	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "do not restore paths matching this glob; repeatable")
+	cmd.Flags().StringVar(&opts.Time, "time", "", `restore the newest snapshot at or before TIME (RFC 3339 or local "2006-01-02 15:04")`)
 	opts.KeySource.register(cmd)
 	return cmd
 }
@@ -58,6 +65,20 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	}
 	if opts.Config != "" && opts.Remote != "" {
 		return usageErr(errors.New("give either --config or --remote, not both"))
+	}
+	var at time.Time
+	if opts.Time != "" {
+		if opts.Snapshot != "latest" && opts.Snapshot != "" {
+			return usageErr(errors.New("give either --snapshot or --time, not both"))
+		}
+		t, err := browse.ParseTime(opts.Time)
+		if err != nil {
+			return usageErr(err)
+		}
+		at = t
+	}
+	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
+		return usageErr(err)
 	}
 	// Refuse a bad target before asking for a key or touching the network.
 	if err := restore.CheckTarget(opts.To, opts.Force); err != nil {
@@ -79,7 +100,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			bar.Set64(done)
 		}
 	}
-	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Target: opts.To, Force: opts.Force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)

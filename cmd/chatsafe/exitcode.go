@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
@@ -48,6 +49,8 @@ var exitMappings = []struct {
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
+	{browse.ErrPathNotFound, exitUsage},
+	{browse.ErrBadTime, exitUsage},
 	{instance.ErrNoKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
