@@ -8,6 +8,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
@@ -51,6 +52,8 @@ var exitMappings = []struct {
 	{store.ErrSnapshotNotFound, exitUsage},
 	{browse.ErrPathNotFound, exitUsage},
 	{browse.ErrBadTime, exitUsage},
+	{mount.ErrMountpoint, exitUsage},
+	{mount.ErrNoFUSE, exitUsage},
 	{instance.ErrNoKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
