@@ -183,9 +183,16 @@ func TestMountCommand(t *testing.T) {
 
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	out := &signalWriter{want: "mounted", seen: make(chan struct{})}
 	done := make(chan error, 1)
+	finished := false
+	// On an early failure: stop the mount and wait until it is gone.
+	t.Cleanup(func() {
+		if !finished {
+			cancel()
+			<-done
+		}
+	})
 	go func() {
 		root := buildRootCommand(&globalOptions{defaultConfig: filepath.Join(home, "none.yaml")})
 		root.SetArgs([]string{"mount", "--remote", srv.Spec, "--recovery-key-file", key, dir})
@@ -196,6 +203,7 @@ func TestMountCommand(t *testing.T) {
 	select {
 	case <-out.seen:
 	case err := <-done:
+		finished = true
 		t.Fatalf("mount: %v", err)
 	case <-time.After(time.Minute):
 		t.Fatal("mount did not report being mounted within a minute")
@@ -205,7 +213,9 @@ func TestMountCommand(t *testing.T) {
 		t.Errorf("latest/a.txt through the mount: %q %v", b, err)
 	}
 	cancel()
-	if err := <-done; err != nil {
+	err = <-done
+	finished = true
+	if err != nil {
 		t.Fatalf("mount after the signal: %v", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {

@@ -38,8 +38,13 @@ database is restored as one consistent file.
 
 On this device, --config (or the default config) finds the remote and the key.
 On a new device, name the remote with --remote and give the recovery key with
---recovery-key-file (or type it when asked), or use your vault password.`,
+--recovery-key-file (or type it when asked), or use your vault password.
+
+--time restores the newest snapshot at or before TIME; --include and --exclude
+(globs on the path, or on the base name; repeatable) restore part of it, with the
+same verification as a full restore.`,
 		Example: `  chatsafe restore --to ~/chats-restored
+  chatsafe restore --to ~/db-yesterday --time "2026-11-30 18:00" --include msgstore.db
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
