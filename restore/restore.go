@@ -49,7 +49,7 @@ type Options struct {
 	Include, Exclude []string
 	Target           string
 	Force            bool                    // allow a non-empty target (files are replaced)
-	Progress         func(done, total int64) // bytes written so far; may be nil
+	Progress         func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -99,7 +99,11 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	// the walk itself, directory creation and the final directory modes
 	// stay on this goroutine.
 	g.SetLimit(restoreFileWorkers)
-	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: int64(snap.Bytes), progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
+	total := int64(snap.Bytes)
+	if len(opts.Include) > 0 || len(opts.Exclude) > 0 {
+		total = -1 // unknown until the walk ends: a progress bar shows a spinner
+	}
+	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
 	if snap.RootMode != 0 {
 		// The target itself, applied last; format 1 snapshots did not
 		// record it, and their target keeps the mode it was created with.
