@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/restore"
 )
 
@@ -20,6 +22,10 @@ type RestoreOptions struct {
 	// Join sets this device up to continue the backups after the restore
 	// (init --join with the restored directory as the source).
 	Join JoinFlags
+	// Include and Exclude restore part of the snapshot (globs on the path
+	// or the base name); Time picks the newest snapshot at or before it.
+	Include, Exclude []string
+	Time             string
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -36,8 +42,13 @@ On this device, --config (or the default config) finds the remote and the key.
 On a new device, name the remote with --remote and give the recovery key with
 --recovery-key-file (or type it when asked), or use your vault password.
 With --join the new device then continues the backups into the same
-repository (as init --join, with the restored directory as the source).`,
+repository (as init --join, with the restored directory as the source).
+
+--time restores the newest snapshot at or before TIME; --include and --exclude
+(globs on the path, or on the base name; repeatable) restore part of it, with the
+same verification as a full restore.`,
 		Example: `  chatsafe restore --to ~/chats-restored
+  chatsafe restore --to ~/db-yesterday --time "2026-11-30 18:00" --include msgstore.db
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats --join`,
 		Args: cobra.NoArgs,
@@ -50,6 +61,9 @@ repository (as init --join, with the restored directory as the source).`,
 	opts.Join.register(cmd)
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "latest", "snapshot id or unique prefix")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "restore into a non-empty directory, replacing files")
+	cmd.Flags().StringArrayVar(&opts.Include, "include", nil, "restore only paths matching this glob (on the path, or the base name); repeatable")
+	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "do not restore paths matching this glob; repeatable")
+	cmd.Flags().StringVar(&opts.Time, "time", "", `restore the newest snapshot at or before TIME (RFC 3339 or local "2006-01-02 15:04")`)
 	return cmd
 }
 
@@ -63,6 +77,13 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 		if joinConfig, err = prepareRestoreJoin(&opts, g); err != nil {
 			return err
 		}
+	}
+	at, err := restoreTime(opts)
+	if err != nil {
+		return err
+	}
+	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
+		return usageErr(err)
 	}
 	// Refuse a bad target before asking for a key or touching the network.
 	if err := restore.CheckTarget(opts.To, opts.Force); err != nil {
@@ -85,7 +106,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			bar.Set64(done)
 		}
 	}
-	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Target: opts.To, Force: opts.Force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Progress: progress})
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)
@@ -99,4 +120,20 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 		return joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr)
 	}
 	return nil
+}
+
+// restoreTime parses --time ("" is the zero time: the snapshot flag
+// decides); --time and a --snapshot other than latest exclude each other.
+func restoreTime(opts RestoreOptions) (time.Time, error) {
+	if opts.Time == "" {
+		return time.Time{}, nil
+	}
+	if opts.Snapshot != "latest" && opts.Snapshot != "" {
+		return time.Time{}, usageErr(errors.New("give either --snapshot or --time, not both"))
+	}
+	t, err := browse.ParseTime(opts.Time)
+	if err != nil {
+		return time.Time{}, usageErr(err)
+	}
+	return t, nil
 }
