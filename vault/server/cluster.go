@@ -111,6 +111,9 @@ type raftNode struct {
 	// raftPtr is raft for the goroutines that may run before NewRaft
 	// returns (the stream layer's pin checks).
 	raftPtr atomic.Pointer[raft.Raft]
+	// evalFn evaluates this node's key share for a peer (Vault.Eval); set
+	// once the server is set up.
+	evalFn atomic.Pointer[func(context.Context, EvalArgs) (shareEval, error)]
 }
 
 // RaftDir is the raft log and snapshot directory inside the data directory.
@@ -144,6 +147,7 @@ func (n *raftNode) applyLocal(cmd Command) (Result, error) {
 	}
 	switch r := f.Response().(type) {
 	case Result:
+		r.Index = f.Index()
 		return r, nil
 	case error:
 		return Result{}, r
@@ -158,7 +162,12 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 	if leader == "" {
 		return errNoQuorum
 	}
-	c, err := n.rpcClient(ctx, string(leader))
+	return n.call(ctx, string(leader), method, args, reply)
+}
+
+// call calls method on the node at raft address leader.
+func (n *raftNode) call(ctx context.Context, leader, method string, args, reply any) error {
+	c, err := n.rpcClient(ctx, leader)
 	if err != nil {
 		return fmt.Errorf("%w (%v)", errNoQuorum, err)
 	}
