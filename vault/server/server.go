@@ -123,6 +123,9 @@ type Server struct {
 	begins *sessionTable[beginSession] // login/begin → login/ke1
 	// shareKey opens the threshold OPRF shares sealed to this node.
 	shareKey hpke.PrivateKey
+	// dummyShare is a share sealed to this node that a ghost's evaluation
+	// opens, so that it costs what a real account's does.
+	dummyShare vault.SealedShare
 	regs     *sessionTable[regSession]
 	byAddr   *limiterSet[netip.Prefix]
 	byAcct   *limiterSet[[32]byte]
