@@ -126,12 +126,12 @@ type Server struct {
 	// dummyShare is a share sealed to this node that a ghost's evaluation
 	// opens, so that it costs what a real account's does.
 	dummyShare vault.SealedShare
-	regs     *sessionTable[regSession]
-	byAddr   *limiterSet[netip.Prefix]
-	byAcct   *limiterSet[[32]byte]
-	serveMu  sync.Mutex
-	served   bool
-	now      func() time.Time
+	regs       *sessionTable[regSession]
+	byAddr     *limiterSet[netip.Prefix]
+	byAcct     *limiterSet[[32]byte]
+	serveMu    sync.Mutex
+	served     bool
+	now        func() time.Time
 }
 
 type loginSession struct {
