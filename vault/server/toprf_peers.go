@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -97,9 +99,14 @@ func (s *Server) evalCommitted(ctx context.Context, a EvalArgs) (shareEval, erro
 	return ev, err
 }
 
-// peerEvals asks the other members, in parallel, for their evaluations
-// until need of them answered (or all failed). Failures are left to the
-// client, which can ask other nodes itself (login/eval).
+// peerHedge is how long peerEvals waits for a peer before asking one more.
+const peerHedge = 250 * time.Millisecond
+
+// peerEvals asks other members for their evaluations until need of them
+// answered: need peers at first (starting at a random one, to spread the
+// work), one more for each that fails or is slower than peerHedge.
+// Shortfalls are left to the client, which can ask other nodes itself
+// (login/eval).
 func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Eval {
 	if s.node == nil || need <= 0 {
 		return nil
@@ -108,40 +115,64 @@ func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Ev
 	if f.Error() != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, evalWait+s.node.applyTimeout)
-	defer cancel()
-	type answer struct {
-		ev  vault.Eval
-		err error
-	}
-	ch := make(chan answer)
-	asked := 0
+	var peers []string
 	for _, srv := range f.Configuration().Servers {
-		if string(srv.ID) == s.node.id || srv.Suffrage != raft.Voter {
-			continue
+		if string(srv.ID) != s.node.id && srv.Suffrage == raft.Voter {
+			peers = append(peers, string(srv.Address))
 		}
-		asked++
-		go func(addr string) {
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	off := rand.IntN(len(peers))
+	peers = append(peers[off:], peers[:off]...)
+	ctx, cancel := context.WithTimeout(ctx, evalWait+s.node.applyTimeout)
+	defer cancel() // ends the calls still out; their goroutines then return
+	ch := make(chan *vault.Eval)
+	ask := func() {
+		addr := peers[0]
+		peers = peers[1:]
+		go func() {
 			var r EvalReply
-			err := s.node.call(ctx, addr, "Vault.Eval", a, &r)
+			var ev *vault.Eval
+			// r is the RPC's to write until call returns without error
+			// (on a timeout the call may still be in flight).
+			if s.node.call(ctx, addr, "Vault.Eval", a, &r) == nil && r.X > 0 && len(r.Eval) == vault.ElementLen {
+				ev = &vault.Eval{X: r.X, Element: r.Eval}
+			}
 			select {
-			case ch <- answer{vault.Eval{X: r.X, Element: r.Eval}, err}:
+			case ch <- ev:
 			case <-ctx.Done():
 			}
-		}(string(srv.Address))
+		}()
 	}
-	var out []vault.Eval
-	for ; asked > 0 && len(out) < need; asked-- {
+	out := 0
+	for ; out < need && len(peers) > 0; out++ {
+		ask()
+	}
+	hedge := time.NewTicker(peerHedge)
+	defer hedge.Stop()
+	var evs []vault.Eval
+	for out > 0 && len(evs) < need {
 		select {
-		case a := <-ch:
-			if a.err == nil && a.ev.X > 0 && len(a.ev.Element) == vault.ElementLen {
-				out = append(out, a.ev)
+		case ev := <-ch:
+			out--
+			if ev != nil {
+				evs = append(evs, *ev)
+			} else if len(peers) > 0 {
+				ask()
+				out++
+			}
+		case <-hedge.C:
+			if len(peers) > 0 {
+				ask()
+				out++
 			}
 		case <-ctx.Done():
-			return out
+			return evs
 		}
 	}
-	return out
+	return evs
 }
 
 // handleLoginEval gives this node's evaluation to a client for a
