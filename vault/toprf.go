@@ -85,7 +85,9 @@ func (b *TOPRFBlind) Finish(evals []Eval) ([]byte, error) {
 	for i, e := range evals {
 		xs[i] = e.X
 	}
-	sum := g.NewElement() // the identity
+	// Σ (λ_i · r⁻¹) · E_i: unblinding folded into the coefficients.
+	rInv := b.r.Copy().Invert()
+	n := g.NewElement() // the identity
 	for i, e := range evals {
 		el, err := DecodeElement(e.Element)
 		if err != nil {
@@ -95,9 +97,8 @@ func (b *TOPRFBlind) Finish(evals []Eval) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		sum.Add(el.Multiply(l))
+		n.Add(el.Multiply(l.Multiply(rInv)))
 	}
-	n := sum.Multiply(b.r.Copy().Invert())
 	return toprfFinalize(b.input, n.Encode()), nil
 }
 
