@@ -115,17 +115,31 @@ func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Ev
 	if f.Error() != nil {
 		return nil
 	}
+	// The leader first: it has applied the attempt when the commit
+	// returned, where a follower may still wait to learn of the commit.
+	// Then the others from a random one, to spread the work.
+	leader, _ := s.node.raft.LeaderWithID()
 	var peers []string
+	first := ""
 	for _, srv := range f.Configuration().Servers {
-		if string(srv.ID) != s.node.id && srv.Suffrage == raft.Voter {
+		switch {
+		case string(srv.ID) == s.node.id || srv.Suffrage != raft.Voter:
+		case srv.Address == leader:
+			first = string(srv.Address)
+		default:
 			peers = append(peers, string(srv.Address))
 		}
+	}
+	if len(peers) > 0 {
+		off := rand.IntN(len(peers))
+		peers = append(peers[off:], peers[:off]...)
+	}
+	if first != "" {
+		peers = append([]string{first}, peers...)
 	}
 	if len(peers) == 0 {
 		return nil
 	}
-	off := rand.IntN(len(peers))
-	peers = append(peers[off:], peers[:off]...)
 	ctx, cancel := context.WithTimeout(ctx, evalWait+s.node.applyTimeout)
 	defer cancel() // ends the calls still out; their goroutines then return
 	ch := make(chan *vault.Eval)
