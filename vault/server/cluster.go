@@ -165,9 +165,10 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 	return n.call(ctx, string(leader), method, args, reply)
 }
 
-// call calls method on the node at raft address leader.
-func (n *raftNode) call(ctx context.Context, leader, method string, args, reply any) error {
-	c, err := n.rpcClient(ctx, leader)
+// call calls method on the node at raft address addr (the leader, or a
+// peer asked for its key share).
+func (n *raftNode) call(ctx context.Context, addr, method string, args, reply any) error {
+	c, err := n.rpcClient(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("%w (%v)", errNoQuorum, err)
 	}
@@ -179,8 +180,8 @@ func (n *raftNode) call(ctx context.Context, leader, method string, args, reply 
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		n.dropClient(string(leader), c)
-		return fmt.Errorf("%w (leader %s did not answer)", errNoQuorum, leader)
+		n.dropClient(addr, c)
+		return fmt.Errorf("%w (node %s did not answer)", errNoQuorum, addr)
 	}
 	var se rpc.ServerError
 	switch {
@@ -188,12 +189,12 @@ func (n *raftNode) call(ctx context.Context, leader, method string, args, reply 
 		return nil
 	case errors.As(call.Error, &se):
 		if strings.HasPrefix(string(se), errNoQuorum.Error()) {
-			return fmt.Errorf("%w (leader %s: %s)", errNoQuorum, leader, se)
+			return fmt.Errorf("%w (node %s: %s)", errNoQuorum, addr, se)
 		}
-		return fmt.Errorf("vault leader %s: %s", leader, se)
+		return fmt.Errorf("vault node %s: %s", addr, se)
 	default: // the connection broke
-		n.dropClient(string(leader), c)
-		return fmt.Errorf("%w (leader %s: %v)", errNoQuorum, leader, call.Error)
+		n.dropClient(addr, c)
+		return fmt.Errorf("%w (node %s: %v)", errNoQuorum, addr, call.Error)
 	}
 }
 
