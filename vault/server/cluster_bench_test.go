@@ -32,7 +32,12 @@ func cpuTime(tb testing.TB) time.Duration {
 //     it was (login/start, login/finish), on the same cluster in the same
 //     run, so that the ratio of the two is the cost of the threshold OPRF.
 func BenchmarkClusterLogin(b *testing.B) {
-	tc := startCluster(b, 3, nil)
+	// Raft's own timeouts (1 s), not the tests' short ones: on a busy
+	// machine a starved heartbeat would otherwise cost the leader mid-run.
+	tc := startCluster(b, 3, func(c *ServerConfig) {
+		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout = time.Second, time.Second
+		c.Cluster.LeaderLeaseTimeout = 500 * time.Millisecond
+	})
 	for _, legacy := range []bool{false, true} {
 		name := "threshold"
 		if legacy {
