@@ -211,12 +211,17 @@ func ShareInfo(account, node string, x, t int) []byte {
 func NewTOPRFKey() *ecc.Scalar { return TOPRFGroup.NewScalar().Random() }
 
 // DealShares shares k t of len(nodes), node i getting index i+1, each
-// share sealed to that node's key.
-func DealShares(k *ecc.Scalar, account string, nodes []ShareNode) ([]SealedShare, int, error) {
+// share sealed to that node's key. t is minT (the vault's threshold, a
+// majority of its members), and never less than a majority of the nodes
+// listed.
+func DealShares(k *ecc.Scalar, account string, nodes []ShareNode, minT int) ([]SealedShare, int, error) {
 	if len(nodes) == 0 || len(nodes) > MaxShares {
 		return nil, 0, fmt.Errorf("the vault lists %d nodes for key shares; 1 to %d are possible", len(nodes), MaxShares)
 	}
-	t := Threshold(len(nodes))
+	t := max(minT, Threshold(len(nodes)))
+	if t > len(nodes) {
+		return nil, 0, fmt.Errorf("the vault asks for %d of %d key shares; that cannot be met", t, len(nodes))
+	}
 	g := TOPRFGroup
 	coef := make([]*ecc.Scalar, t)
 	coef[0] = k

@@ -25,7 +25,7 @@ func TestThresholdOPRFCombines(t *testing.T) {
 			}
 			k := NewTOPRFKey()
 			want := TOPRFDirect(k, "acct", []byte("pw"))
-			shares, th, err := DealShares(k, "acct", nodes)
+			shares, th, err := DealShares(k, "acct", nodes, 0)
 			if err != nil || th != Threshold(n) {
 				t.Fatalf("deal: t=%d %v", th, err)
 			}
@@ -66,5 +66,25 @@ func TestThresholdOPRFCombines(t *testing.T) {
 				t.Fatal("another password hardens alike")
 			}
 		})
+	}
+}
+
+// TestDealSharesKeepsTheVaultsThreshold: a list with fewer nodes than the
+// vault has members never lowers the threshold below the vault's, and a
+// threshold the list cannot meet is refused rather than lowered.
+func TestDealSharesKeepsTheVaultsThreshold(t *testing.T) {
+	var nodes []ShareNode
+	for i := range 2 {
+		k, err := ShareKEM().GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, ShareNode{ID: fmt.Sprint(i + 1), PK: k.PublicKey().Bytes()})
+	}
+	if _, th, err := DealShares(NewTOPRFKey(), "a", nodes, 2); err != nil || th != 2 {
+		t.Fatalf("2 of 2 listed, vault threshold 2: t=%d %v", th, err)
+	}
+	if _, _, err := DealShares(NewTOPRFKey(), "a", nodes[:1], 2); err == nil {
+		t.Fatal("one listed node with a vault threshold of 2 was dealt 1 of 1")
 	}
 }

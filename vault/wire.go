@@ -56,6 +56,9 @@ type RegisterStartResp struct {
 	// ShareNodes are the nodes the client shares the account's threshold
 	// OPRF key across (sorted by id); empty from a vault without it.
 	ShareNodes []ShareNode `json:"share_nodes,omitempty"`
+	// Threshold is how many shares the vault requires: a majority of its
+	// members, even when fewer have published share keys.
+	Threshold int `json:"threshold,omitempty"`
 }
 
 type RegisterFinishReq struct {

@@ -189,7 +189,7 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 		if len(start.ShareNodes) == 0 {
 			return fmt.Errorf("registering %q with the vault: the vault lists no nodes to share the password key with; update the vault", account)
 		}
-		if shares, threshold, err = vault.DealShares(k, account, start.ShareNodes); err != nil {
+		if shares, threshold, err = vault.DealShares(k, account, start.ShareNodes, start.Threshold); err != nil {
 			return fmt.Errorf("registering %q with the vault: %w", account, err)
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,7 +50,12 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 		return
 	}
-	nodes, err := s.shareNodes()
+	nodes, t, err := s.shareNodes()
+	if errors.Is(err, errFewShareNodes) {
+		s.regs.release(p)
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, err.Error(), nil)
+		return
+	}
 	if err != nil {
 		s.regs.release(p)
 		s.internalError(w, "listing the nodes' share keys", err)
@@ -60,7 +66,7 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "creating session", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, vault.RegisterStartResp{Session: sid[:], Response: resp, ShareNodes: nodes})
+	writeJSON(w, http.StatusOK, vault.RegisterStartResp{Session: sid[:], Response: resp, ShareNodes: nodes, Threshold: t})
 }
 
 func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {

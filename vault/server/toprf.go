@@ -125,7 +125,7 @@ func (s *Server) publishShareKey(ctx context.Context) error {
 	if string(stored) != string(pk) {
 		return fmt.Errorf("this node's share key (%s) is not the one the vault knows for node %q: it was replaced or copied from another node; remove the node and add it again under a new id", ShareKeyFileName, s.shareNodeName())
 	}
-	shares, _, err := vault.DealShares(vault.NewTOPRFKey(), "", []vault.ShareNode{{ID: s.shareNodeName(), PK: pk}})
+	shares, _, err := vault.DealShares(vault.NewTOPRFKey(), "", []vault.ShareNode{{ID: s.shareNodeName(), PK: pk}}, 1)
 	if err != nil {
 		return err
 	}
@@ -133,18 +133,25 @@ func (s *Server) publishShareKey(ctx context.Context) error {
 	return nil
 }
 
-// shareNodes lists the nodes that get shares of a new account's key: the
-// current members that have published a share key, sorted by id.
-func (s *Server) shareNodes() ([]vault.ShareNode, error) {
+// errFewShareNodes: fewer members have published a share key (in this
+// node's replica) than the threshold needs; a transient state of a young
+// cluster or a lagging replica.
+var errFewShareNodes = errors.New("not enough vault nodes have published their share keys yet; try again or another node")
+
+// shareNodes lists the nodes that get shares of a new account's key (the
+// current members that have published a share key, sorted by id) and the
+// threshold: a majority of all members, so that a partial list never
+// lowers it.
+func (s *Server) shareNodes() ([]vault.ShareNode, int, error) {
 	pks, err := s.store.metaPrefix(sharePKMetaPrefix)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var members map[string]bool
 	if s.node != nil {
 		f := s.node.raft.GetConfiguration()
 		if err := f.Error(); err != nil {
-			return nil, fmt.Errorf("reading the cluster membership: %w", err)
+			return nil, 0, fmt.Errorf("reading the cluster membership: %w", err)
 		}
 		members = map[string]bool{}
 		for _, srv := range f.Configuration().Servers {
@@ -165,7 +172,14 @@ func (s *Server) shareNodes() ([]vault.ShareNode, error) {
 	if len(out) > vault.MaxShares {
 		out = out[:vault.MaxShares]
 	}
-	return out, nil
+	t := 1
+	if members != nil {
+		t = vault.Threshold(len(members))
+	}
+	if len(out) < t {
+		return nil, 0, errFewShareNodes
+	}
+	return out, t, nil
 }
 
 // metaPrefix returns copies of the meta values whose names start with p.
@@ -216,7 +230,7 @@ type shareEval struct {
 // threshold OPRF) give t = 0 and no evaluation.
 func (s *Server) evaluate(eng *engine, account string, id [32]byte, secrets *accountSecrets, blinded []byte) (shareEval, error) {
 	if secrets == nil {
-		nodes, err := s.shareNodes()
+		nodes, t, err := s.shareNodes()
 		if err != nil {
 			return shareEval{}, err
 		}
@@ -224,7 +238,7 @@ func (s *Server) evaluate(eng *engine, account string, id [32]byte, secrets *acc
 		if x == 0 {
 			return shareEval{}, errNoShare
 		}
-		t := vault.Threshold(len(nodes))
+		t = max(t, vault.Threshold(len(nodes))) // as DealShares does
 		if k, err := vault.OpenShare(s.shareKey, "", s.dummyShare, 1); err == nil {
 			k.Zero() // the same HPKE open as a real account's evaluation
 		}
