@@ -124,11 +124,8 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 	left := s.cfg.MaxAttempts - res.Attempts
 	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
 	// A node without a share (added after the registration) answers t and
-	// no evaluation; the client asks t other nodes.
+	// no evaluation, and gathers t from the others.
 	t := ev.t
-	if errors.Is(err, errNoShare) && secrets != nil {
-		t = secrets.Threshold
-	}
 	have := 0
 	if ev.eval != nil {
 		have = 1

@@ -234,11 +234,11 @@ func (s *Server) evaluate(eng *engine, account string, id [32]byte, secrets *acc
 		if err != nil {
 			return shareEval{}, err
 		}
+		t = max(t, vault.Threshold(len(nodes))) // as DealShares does
 		x := slices.IndexFunc(nodes, func(n vault.ShareNode) bool { return n.ID == s.shareNodeName() }) + 1
 		if x == 0 {
-			return shareEval{}, errNoShare
+			return shareEval{t: t}, errNoShare // like a node added after a registration
 		}
-		t = max(t, vault.Threshold(len(nodes))) // as DealShares does
 		if k, err := vault.OpenShare(s.shareKey, "", s.dummyShare, 1); err == nil {
 			k.Zero() // the same HPKE open as a real account's evaluation
 		}
@@ -250,7 +250,7 @@ func (s *Server) evaluate(eng *engine, account string, id [32]byte, secrets *acc
 	}
 	i := slices.IndexFunc(secrets.Shares, func(sh vault.SealedShare) bool { return sh.Node == s.shareNodeName() })
 	if i < 0 {
-		return shareEval{}, errNoShare
+		return shareEval{t: secrets.Threshold}, errNoShare // a node added after the registration
 	}
 	share, err := vault.OpenShare(s.shareKey, account, secrets.Shares[i], secrets.Threshold)
 	if err != nil {
