@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -149,5 +152,49 @@ func TestAccountsBeforeThresholdOPRF(t *testing.T) {
 	b := vault.NewTOPRFBlind("ivan", []byte("pw"))
 	if r := beginRaw(t, tv, vault.LoginBeginReq{Account: "ivan", Blinded: b.Blinded, Handle: handleBytes("ivan")}); r.Threshold != 0 || r.Eval != nil {
 		t.Fatalf("old account: threshold %d", r.Threshold)
+	}
+}
+
+// TestRemovedNodeGetsNoNewShares: after a node leaves the membership, new
+// registrations share their key among the remaining members only (2 of 2
+// here: the threshold stays a majority of the members), and accounts
+// registered before keep logging in with the two shares that remain.
+func TestRemovedNodeGetsNoNewShares(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := context.Background()
+	key := newKey(t)
+	if err := reg(tc.client(), ctx, "kim", []byte("pw"), key); err != nil {
+		t.Fatal(err)
+	}
+	l := tc.leader()
+	gone := (l + 1) % 3
+	keep := 3 - l - gone
+	opts := AdminOptions{Addr: tc.raft[l], CAFile: tc.caFile, CertFile: filepath.Join(tc.dirs[l], TLSCertFile), KeyFile: filepath.Join(tc.dirs[l], tlsKeyFile), Timeout: 10 * time.Second}
+	if _, err := ClusterMembers(ctx, opts, MembersRequest{Op: "remove", ID: tc.peers[gone].ID}); err != nil {
+		t.Fatal(err)
+	}
+	tc.stop(gone)
+	if err := reg(tc.client(keep, l), ctx, "lee", []byte("pw"), key); err != nil {
+		t.Fatal(err)
+	}
+	tc.syncAll()
+	srv := tc.nodes[keep].srv
+	eng := srv.eng.Load()
+	id := eng.accountID("lee")
+	st, _, err := srv.store.view(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := eng.openSecrets(srv.mk, id, st.Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.Threshold != 2 || len(sec.Shares) != 2 || slices.ContainsFunc(sec.Shares, func(s vault.SealedShare) bool { return s.Node == tc.peers[gone].ID }) {
+		t.Fatalf("after the removal: %d shares, threshold %d", len(sec.Shares), sec.Threshold)
+	}
+	for _, acct := range []string{"kim", "lee"} {
+		if got, err := rec(tc.client(keep), ctx, acct, []byte("pw")); err != nil || got != key {
+			t.Fatalf("%s after the removal: %v", acct, err)
+		}
 	}
 }
