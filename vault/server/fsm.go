@@ -83,6 +83,10 @@ type Command struct {
 	// OpHead: the head the advance starts from, and the new one.
 	Prev *vault.HeadRecord `json:"prev,omitempty"`
 	Next *vault.HeadRecord `json:"next,omitempty"`
+	// Blind is, for OpAttempt, the SHA-256 of the threshold OPRF's blinded
+	// element this attempt is for: the only element any node evaluates
+	// its share on for it (docs/vault.md, "Threshold OPRF").
+	Blind []byte `json:"blind,omitempty"`
 }
 
 // Status is the outcome of a command.
@@ -120,6 +124,9 @@ type Result struct {
 	Row [32]byte
 	// Head is OpHead's recorded head, after the command.
 	Head vault.HeadRecord
+	// Index is the raft index the command was committed at (0 on a
+	// single node): other nodes evaluate once they have applied it.
+	Index uint64
 }
 
 // accountState is one account's row. Ghost rows hold only a counter.
@@ -142,7 +149,15 @@ type accountState struct {
 	// Seen (Unix ms, proposer's clock) is a ghost row's last attempt;
 	// OpExpire deletes ghost rows unseen for a while.
 	Seen int64 `json:"seen,omitempty"`
+	// Blinds are the hashes of the blinded elements of the latest counted
+	// attempts (at most maxBlinds), the ones nodes may evaluate.
+	Blinds [][]byte `json:"blinds,omitempty"`
 }
+
+// maxBlinds is how many counted attempts' blinded elements a row keeps
+// evaluable: a few, so concurrent logins of one account do not push each
+// other out before their second share is asked for.
+const maxBlinds = 16
 
 var (
 	bucketAccounts = []byte("accounts")
@@ -261,6 +276,12 @@ func applyAttempt(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) 
 		st.LastNode = cmd.Node
 	}
 	st.NotBefore = 0
+	if len(cmd.Blind) == 32 {
+		st.Blinds = append(st.Blinds, cmd.Blind)
+		if len(st.Blinds) > maxBlinds {
+			st.Blinds = st.Blinds[len(st.Blinds)-maxBlinds:]
+		}
+	}
 	if d := failureDelay(st.Attempts, cmd.DelayBase); d > 0 {
 		st.NotBefore = cmd.Now + d
 	}
@@ -348,6 +369,7 @@ func applyDelete(b *bolt.Bucket, cmd Command) (Result, error) {
 func erase(st accountState) accountState {
 	st.Erased = true
 	st.Sealed = nil
+	st.Blinds = nil
 	return st
 }
 
