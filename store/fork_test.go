@@ -1,0 +1,123 @@
+package store_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/prune"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// forkEnv is a repository forked on purpose: device A's newest delta
+// (sequence 2) is hidden while device B writes its own sequence 2, then
+// put back. It returns both devices' sequence-2 snapshots and delta files.
+type forkEnv struct {
+	*storetest.Env
+	snapA, snapB   store.Snapshot
+	deltaA, deltaB string
+	srcB, stateB   string
+}
+
+func makeFork(t *testing.T) *forkEnv {
+	t.Helper()
+	e := storetest.NewEnv(t)
+	f := &forkEnv{Env: e, srcB: t.TempDir(), stateB: t.TempDir()}
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
+	f.snapA = e.Backup().Snapshot
+	f.deltaA = deltaOf(t, e.RemoteDir, f.snapA.Seq)
+	hidden := filepath.Join(t.TempDir(), "hidden")
+	if err := os.Rename(f.deltaA, hidden); err != nil {
+		t.Fatal(err)
+	}
+	b, err := store.Open(e.Ctx, storetest.OpenRemote(t, e.RemoteDir), e.Key, store.Options{StateDir: f.stateB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.WriteFile(t, filepath.Join(f.srcB, "b.txt"), []byte("device B"))
+	res, err := backup.Run(e.Ctx, b, backup.Options{Source: f.srcB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	f.snapB = res.Snapshot
+	if f.snapB.Seq != f.snapA.Seq {
+		t.Fatalf("device B wrote sequence %d, want %d (a fork)", f.snapB.Seq, f.snapA.Seq)
+	}
+	f.deltaB = deltaOf(t, e.RemoteDir, f.snapB.Seq)
+	if err := os.Rename(hidden, f.deltaA); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// deltaOf is the one delta file of sequence seq on a local remote.
+func deltaOf(t *testing.T, dir string, seq uint64) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "deltas", storeSeqPrefix(seq)+"*"))
+	if len(m) != 1 {
+		t.Fatalf("deltas of sequence %d: %v", seq, m)
+	}
+	return m[0]
+}
+
+func storeSeqPrefix(seq uint64) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 16)
+	for i := 15; i >= 0; i-- {
+		b[i] = hex[seq&15]
+		seq >>= 4
+	}
+	return string(b) + "-"
+}
+
+// TestForkIsNeverSilent: two deltas with one sequence number must not make
+// one device's snapshots vanish, pass check, or be pruned.
+func TestForkIsNeverSilent(t *testing.T) {
+	f := makeFork(t)
+	fresh, err := f.OpenFresh(f.Key)
+	if err != nil {
+		t.Fatalf("opening a forked repository: %v", err)
+	}
+	ids := map[[16]byte]bool{}
+	for _, s := range fresh.Snapshots() {
+		ids[s.ID] = true
+	}
+	fresh.Close()
+	if !ids[f.snapA.ID] || !ids[f.snapB.ID] {
+		t.Errorf("snapshots list A's %s: %v, B's %s: %v; want both", f.snapA.ShortID(), ids[f.snapA.ID], f.snapB.ShortID(), ids[f.snapB.ID])
+	}
+	for name, snap := range map[string]store.Snapshot{"A": f.snapA, "B": f.snapB} {
+		if _, err := f.RestoreFresh(snap.IDString()); err != nil {
+			t.Errorf("restoring device %s's snapshot: %v", name, err)
+		}
+	}
+	fresh, err = f.OpenFresh(f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check.Run(f.Ctx, fresh, check.Options{}); err == nil {
+		t.Errorf("check passed a forked repository")
+	}
+	fresh.Close()
+
+	f.Store.Close()
+	a, err := store.Open(f.Ctx, f.Remote, f.Key, store.Options{StateDir: f.State})
+	if err == nil {
+		prune.Run(f.Ctx, a, prune.Options{Policy: prune.Policy{KeepLast: 1}})
+		a.Close()
+	}
+	for _, p := range []string{f.deltaA, f.deltaB} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("after prune, %s: %v", filepath.Base(p), err)
+		}
+	}
+}
