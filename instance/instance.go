@@ -174,7 +174,12 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
+	dev, err := DeviceID(cfg.StateDir, !opts.ReadOnly)
+	if err != nil {
+		CloseRemotes(rems)
+		return nil, err
+	}
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev})
 	if err != nil {
 		CloseRemotes(rems)
 		return nil, err

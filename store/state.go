@@ -21,7 +21,12 @@ import (
 type localState struct {
 	RepoID  string `json:"repo_id"`
 	SeenSeq uint64 `json:"seen_seq"`
-	path    string
+	// WriterSeq is the newest delta this device wrote (or took over at):
+	// a newer head of another device means it is no longer the writer.
+	WriterSeq uint64 `json:"writer_seq,omitempty"`
+	// TakenOver, once set, stops this device writing until `takeover`.
+	TakenOver *takenOverState `json:"taken_over,omitempty"`
+	path      string
 }
 
 func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
@@ -40,7 +45,7 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 		log.Warn("local repository state is unreadable; rebuilding it from the remote", zap.String("path", st.path), zap.Error(err))
 		return st
 	}
-	st.SeenSeq = onDisk.SeenSeq
+	st.SeenSeq, st.WriterSeq, st.TakenOver = onDisk.SeenSeq, onDisk.WriterSeq, onDisk.TakenOver
 	return st
 }
 
@@ -51,6 +56,11 @@ func (r *Store) noteSeen(seq uint64) error {
 	if seq > r.state.SeenSeq {
 		r.state.SeenSeq = seq
 	}
+	return r.saveState()
+}
+
+// saveState writes the local state (not with a read-only store or none).
+func (r *Store) saveState() error {
 	r.state.RepoID = r.ID()
 	if r.dir() == "" || r.opts.ReadOnly {
 		return nil
