@@ -259,3 +259,108 @@ func (r *Store) visible(d *delta, s Snapshot) bool {
 	}
 	return false
 }
+
+// ResolveFork ends a fork by merging: it commits a delta whose parent is
+// the kept branch's newest delta and whose live list is every delta of
+// every branch, so no snapshot any device committed is lost (the merged
+// head forgets only what every branch holding a snapshot forgot); prune
+// then applies retention as usual. keep is a prefix of a branch head's
+// delta id, or of a snapshot id that only one branch has. The merge waits
+// in the spool: Sync uploads it. This device becomes the writer.
+func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
+	if !r.Writable() {
+		return Branch{}, errors.New("fork resolve needs a writable state directory")
+	}
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	r.mu.Lock()
+	err := r.load(ctx)
+	fork := r.fork
+	r.mu.Unlock()
+	if err != nil {
+		return Branch{}, err
+	}
+	if fork == nil {
+		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")
+	}
+	kept, err := pickBranch(fork, keep)
+	if err != nil {
+		return Branch{}, err
+	}
+	r.mu.RLock()
+	var tip *delta
+	for _, b := range r.branches {
+		if b.tip.ref.ID == fork.Branches[kept].DeltaID {
+			tip = b.tip
+		}
+	}
+	var top uint64
+	for _, b := range r.branches {
+		top = max(top, b.tip.ref.Seq)
+	}
+	live := r.liveRefs()
+	visible := map[[16]byte]bool{}
+	for _, s := range r.snapshots {
+		visible[s.ID] = true
+	}
+	var forgotten [][16]byte
+	for _, d := range r.deltas {
+		for _, s := range d.trailer.Snapshots {
+			if !visible[s.ID] {
+				forgotten = append(forgotten, s.ID)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(forgotten, func(i, j int) bool { return string(forgotten[i][:]) < string(forgotten[j][:]) })
+	w, err := r.newDeltaWriter(top + 1)
+	if err != nil {
+		return Branch{}, err
+	}
+	r.mu.Lock()
+	r.head = tip // the commit point moves from the kept branch's head
+	r.mu.Unlock()
+	d, err := w.finish(tip.ref, live, nil, forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(ctx, d) })
+	if err != nil {
+		return Branch{}, fmt.Errorf("writing the merge delta: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.state.TakenOver = nil
+	r.noteWritten(d)
+	if err := r.load(ctx); err != nil {
+		return Branch{}, err
+	}
+	if r.fork != nil {
+		return Branch{}, fmt.Errorf("the merge delta did not end the fork: %w", &ForkError{Fork: *r.fork})
+	}
+	r.log.Info("fork resolved by a merge delta", zap.String("kept", fork.Branches[kept].DeltaIDString()), zap.Uint64("seq", d.ref.Seq))
+	return fork.Branches[kept], r.saveState()
+}
+
+// pickBranch finds the branch keep names: a prefix of its head's delta id,
+// or of a snapshot id only it has.
+func pickBranch(f *Fork, keep string) (int, error) {
+	keep = strings.ToLower(strings.TrimSpace(keep))
+	if keep == "" {
+		return 0, errors.New("name the branch to keep: a prefix of its delta id or of one of its snapshots' ids (see `chatsafe check` or `chatsafe snapshots`)")
+	}
+	found := map[int]bool{}
+	for i, b := range f.Branches {
+		if strings.HasPrefix(b.DeltaIDString(), keep) {
+			found[i] = true
+		}
+		for _, s := range b.Snapshots {
+			if strings.HasPrefix(s.IDString(), keep) {
+				found[i] = true
+			}
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("%q names %d branches, want 1: give a prefix of one branch's delta id, or of a snapshot only that branch has", keep, len(found))
+	}
+	for i := range found {
+		return i, nil
+	}
+	return 0, nil
+}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -119,5 +120,74 @@ func TestForkIsNeverSilent(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("after prune, %s: %v", filepath.Base(p), err)
 		}
+	}
+}
+
+// TestForkResolve: the fork is reported by name, writes and deletes wait,
+// and a merge keeping either branch ends it with every snapshot listed.
+func TestForkResolve(t *testing.T) {
+	f := makeFork(t)
+	f.Store.Close()
+	a, err := store.Open(f.Ctx, f.Remote, f.Key, store.Options{StateDir: f.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	fk := a.Fork()
+	if fk == nil || fk.Seq != f.snapA.Seq || len(fk.Branches) != 2 {
+		t.Fatalf("fork: %+v", fk)
+	}
+	if _, err := check.Run(f.Ctx, a, check.Options{}); !errors.Is(err, store.ErrFork) {
+		t.Fatalf("check: %v, want ErrFork", err)
+	}
+	storetest.WriteFile(t, filepath.Join(f.Src, "a.txt"), []byte("A again"))
+	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); !errors.Is(err, store.ErrFork) {
+		t.Fatalf("backup on a fork: %v, want ErrFork", err)
+	}
+	if _, err := prune.Run(f.Ctx, a, prune.Options{Policy: prune.Policy{KeepLast: 1}}); !errors.Is(err, store.ErrFork) {
+		t.Fatalf("prune on a fork: %v, want ErrFork", err)
+	}
+	if _, err := a.ResolveFork(f.Ctx, "ffffffffffff"); err == nil {
+		t.Fatal("resolving with a prefix that names no branch succeeded")
+	}
+	kept, err := a.ResolveFork(f.Ctx, f.snapB.IDString()[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Hostname == "" || len(kept.Snapshots) != 1 || kept.Snapshots[0].ID != f.snapB.ID {
+		t.Fatalf("kept branch %+v, want B's", kept)
+	}
+	if _, err := a.Sync(f.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := f.OpenFresh(f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Fork() != nil {
+		t.Fatal("still forked after the merge")
+	}
+	if n := len(fresh.Snapshots()); n != 3 {
+		t.Fatalf("%d snapshots after the merge, want 3", n)
+	}
+	if _, err := check.Run(f.Ctx, fresh, check.Options{ReadData: true}); err != nil {
+		t.Fatalf("check after the merge: %v", err)
+	}
+	fresh.Close()
+	for _, s := range []store.Snapshot{f.snapA, f.snapB} {
+		if _, err := f.RestoreFresh(s.IDString()); err != nil {
+			t.Fatalf("restore %s after the merge: %v", s.ShortID(), err)
+		}
+	}
+	// Backups continue on the merged head; retention applies as usual.
+	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := prune.Run(f.Ctx, a, prune.Options{Policy: prune.Policy{KeepLast: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Forgotten != 2 || len(a.Snapshots()) != 2 {
+		t.Fatalf("prune forgot %d, %d left", res.Forgotten, len(a.Snapshots()))
 	}
 }
