@@ -29,8 +29,8 @@ type snapshotJSON struct {
 	// while the history is forked; absent otherwise.
 	Branch string `json:"branch,omitempty"`
 	Source string `json:"source"`
-	Files    uint64    `json:"files"`
-	Bytes    uint64    `json:"bytes"`
+	Files  uint64 `json:"files"`
+	Bytes  uint64 `json:"bytes"`
 	// Keep and KeepReasons: the retention policy's verdict (what the next
 	// prune does); absent where no policy applies.
 	Keep        *bool    `json:"keep,omitempty"`
