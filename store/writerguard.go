@@ -170,7 +170,14 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.markTakenOver(d)
+	err = r.markTakenOver(d)
+	// Show the other device's history from now on (status, snapshots);
+	// this device's own spooled deltas stay (a delta of one sequence on
+	// both sides loads as a fork, never dropped).
+	if lerr := r.load(ctx); lerr != nil {
+		r.log.Warn("reading the other device's history failed", zap.Error(lerr))
+	}
+	return err
 }
 
 // guardAdvance moves the commit point (when there is one) from the head to
