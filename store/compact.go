@@ -169,7 +169,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		r.noteWritten(d)
 		r.rebuildSnapshots()
 		r.mu.Unlock()
-		return r.noteSeen(d.ref.Seq)
+		return r.noteSeen(d)
 	}
 	newWriter := func() error {
 		var err error

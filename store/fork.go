@@ -283,6 +283,9 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	if fork == nil {
 		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")
 	}
+	if len(r.branches) < 2 {
+		return Branch{}, errors.New("the other branch is missing from the remote (this device's last seen head is gone): nothing to merge; run `chatsafe takeover` to accept the remote's history")
+	}
 	kept, err := pickBranch(fork, keep)
 	if err != nil {
 		return Branch{}, err
@@ -363,4 +366,35 @@ func pickBranch(f *Fork, keep string) (int, error) {
 		return i, nil
 	}
 	return 0, nil
+}
+
+// descends checks that head descends from the head this device last saw:
+// following parents through the live deltas, the delta of the seen
+// sequence must be the one seen (or the seen one must still be live, as a
+// merge keeps it). A chain cut by compaction gives no verdict. When it
+// does not descend, the seen delta is gone from the remote: that is
+// recorded as a fork whose other branch is missing, so this device writes
+// and prunes nothing until `takeover` accepts the remote's history.
+func (r *Store) descends(head *delta) {
+	if r.fork != nil || r.state.SeenID == "" || r.state.SeenSeq > head.ref.Seq {
+		return
+	}
+	var seen [16]byte
+	if _, err := hex.Decode(seen[:], []byte(r.state.SeenID)); err != nil || r.deltas[seen] != nil {
+		return
+	}
+	d := head
+	for d != nil && d.ref.Seq > r.state.SeenSeq {
+		d = r.deltas[d.trailer.Parent.ID]
+	}
+	if d == nil || d.ref.Seq != r.state.SeenSeq || d.ref.ID == seen {
+		return
+	}
+	t := head.trailer
+	r.fork = &Fork{Seq: r.state.SeenSeq, Branches: []Branch{
+		{Head: head.ref.name(), DeltaID: head.ref.ID, Seq: head.ref.Seq, Device: t.Device, Hostname: t.Hostname, Time: time.Unix(0, t.Time).UTC()},
+		{Head: deltaName(r.state.SeenSeq, seen), DeltaID: seen, Seq: r.state.SeenSeq, Device: r.opts.DeviceID, Hostname: "(this device's last seen head, missing from the remote)"},
+	}}
+	r.log.Error("the remote's history does not descend from the head this device last saw: that delta is gone from the remote; nothing is written or pruned here until `chatsafe takeover` accepts the remote's history",
+		zap.String("seen", r.state.SeenID), zap.Uint64("seq", r.state.SeenSeq), zap.String("remote_head", head.ref.name()))
 }

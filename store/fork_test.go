@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
@@ -190,4 +191,51 @@ func TestForkResolve(t *testing.T) {
 	if res.Forgotten != 2 || len(a.Snapshots()) != 2 {
 		t.Fatalf("prune forgot %d, %d left", res.Forgotten, len(a.Snapshots()))
 	}
+}
+
+// TestHeadNotDescendingIsAFork: device A's newest delta vanishes while B
+// writes over the same sequence; A, reopening, finds a head that does not
+// descend from the one it saw, refuses it as a fork, and accepts it only
+// after a takeover.
+func TestHeadNotDescendingIsAFork(t *testing.T) {
+	f := makeFork(t)
+	if err := os.Remove(f.deltaA); err != nil {
+		t.Fatal(err)
+	}
+	f.Store.Close()
+	ro, err := store.Open(f.Ctx, f.Remote, f.Key, store.Options{StateDir: f.State, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check.Run(f.Ctx, ro, check.Options{}); !errors.Is(err, store.ErrFork) || !strings.Contains(err.Error(), "missing from the remote") {
+		t.Fatalf("check on device A: %v, want a fork naming the missing head", err)
+	}
+	ro.Close()
+	a, err := store.Open(f.Ctx, f.Remote, f.Key, store.Options{StateDir: f.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	storetest.WriteFile(t, filepath.Join(f.Src, "a.txt"), []byte("A again"))
+	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); !errors.Is(err, store.ErrFork) {
+		t.Fatalf("backup: %v, want ErrFork", err)
+	}
+	if _, err := a.Takeover(f.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.Fork() != nil {
+		t.Fatal("still forked after takeover")
+	}
+	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); err != nil {
+		t.Fatalf("backup after takeover: %v", err)
+	}
+	// B's own state saw its delta: no complaint there.
+	b, err := store.Open(f.Ctx, f.Remote, f.Key, store.Options{StateDir: f.stateB, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Fork() != nil {
+		t.Fatalf("device B sees a fork: %+v", b.Fork())
+	}
+	b.Close()
 }

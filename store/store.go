@@ -282,7 +282,12 @@ func (r *Store) load(ctx context.Context) error {
 			}
 		}
 	}
-	return r.noteSeen(head.ref.Seq)
+	r.descends(head)
+	if r.fork != nil && r.branches == nil {
+		// Keep what this device saw until takeover accepts the remote's head.
+		return nil
+	}
+	return r.noteSeen(head)
 }
 
 func (r *Store) addToIndex(d *delta) {

@@ -249,7 +249,7 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 	r.mu.Unlock()
 	b.deltas++
 	b.addedBytes += d.size
-	return r.noteSeen(d.ref.Seq)
+	return r.noteSeen(d)
 }
 
 // Abort discards the delta being written (committed ones stay).

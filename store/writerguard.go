@@ -222,6 +222,8 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 	defer r.backupMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Taking over accepts the remote's history as it is now.
+	r.state.SeenID = ""
 	if err := r.load(ctx); err != nil {
 		return HeadRef{}, err
 	}
