@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -87,5 +88,52 @@ func TestTakenOver(t *testing.T) {
 	snaps := fresh.Snapshots()
 	if len(snaps) != 3 || snaps[0].Device != devA || snaps[1].Device != devB || snaps[2].Device != devA || fresh.Fork() != nil {
 		t.Fatalf("snapshots %+v", snaps)
+	}
+}
+
+// memGuard is a commit point in memory: compare-and-swap on one head.
+type memGuard struct{ head store.HeadRef }
+
+func (g *memGuard) Advance(_ context.Context, prev, next store.HeadRef) error {
+	if g.head != prev {
+		return &store.TakenOverError{Device: g.head.Device, Hostname: "elsewhere"}
+	}
+	g.head = next
+	return nil
+}
+
+func (g *memGuard) Head(context.Context) (store.HeadRef, error) { return g.head, nil }
+
+// TestCommitGuard: each commit moves the commit point from the head it
+// was written on; when the commit point moved elsewhere, nothing enters
+// the spool and the device is taken over.
+func TestCommitGuard(t *testing.T) {
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	g := &memGuard{}
+	dev := [16]byte{1}
+	st, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeviceID: dev, Guard: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	res, err := backup.Run(e.Ctx, st, backup.Options{Source: e.Src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.head.Seq != res.Snapshot.Seq || g.head.Device != dev || g.head.TrailerHash == ([32]byte{}) {
+		t.Fatalf("commit point after the first commit: %+v", g.head)
+	}
+	g.head = store.HeadRef{Seq: 9, Device: [16]byte{2}} // another device committed
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("two"))
+	if _, err := backup.Run(e.Ctx, st, backup.Options{Source: e.Src}); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("commit against a moved commit point: %v, want taken over", err)
+	}
+	if p := st.Pending(); len(p) != 1 || st.HeadSeq() != res.Snapshot.Seq {
+		t.Fatalf("pending %+v, head %d: the refused delta entered the spool", p, st.HeadSeq())
+	}
+	if to := st.TakenOver(); to == nil || to.Hostname != "elsewhere" {
+		t.Fatalf("taken over: %+v", to)
 	}
 }

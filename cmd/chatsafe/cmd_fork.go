@@ -23,6 +23,8 @@ func newForkCommand(g *globalOptions) *cobra.Command {
 		Long: `When two devices commit on the same head, the history forks: check exits 6 and
 names both branches, snapshots lists the snapshots of both, restore restores
 either, and nothing of either branch is pruned until you resolve it.`,
+		Example: `  chatsafe check
+  chatsafe fork resolve --keep 3ddb85be`,
 	}
 	var opts ForkResolveOptions
 	resolve := &cobra.Command{
