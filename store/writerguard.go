@@ -174,7 +174,10 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	// Show the other device's history from now on (status, snapshots);
 	// this device's own spooled deltas stay (a delta of one sequence on
 	// both sides loads as a fork, never dropped).
+	deltas, index, snaps, head, garbage, fork, branches := r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches
 	if lerr := r.load(ctx); lerr != nil {
+		// Keep the history loaded before rather than a half-read one.
+		r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches = deltas, index, snaps, head, garbage, fork, branches
 		r.log.Warn("reading the other device's history failed", zap.Error(lerr))
 	}
 	return err
