@@ -1,17 +1,21 @@
 package daemon_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
@@ -98,4 +102,75 @@ func TestTwoDaemonsOneWriter(t *testing.T) {
 		t.Fatalf("snapshots seen by A: %+v", snaps)
 	}
 	sameTree(t, b.src, restoreFrom(t, srv.Spec, a.key))
+}
+
+// TestDaemonReportsFork: a daemon that opens a forked repository reports
+// the state forked with both branches, and commits nothing.
+func TestDaemonReportsFork(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	a := newInstallSpec(t, []string{srv.Spec}, "")
+	chatA := openChat(t, a.src)
+	chatA.write(t, 20)
+	da := runInProcess(t, a, daemon.Options{})
+	waitFor(t, da, "device A's first snapshot uploaded", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+	chatA.write(t, 5)
+	backupNow(t, da)
+	waitFor(t, da, "device A's second snapshot uploaded", func(st statusapi.Status) bool { return st.LastSnapshot.Seq == 2 && idle(st) })
+
+	// Device B writes its own sequence 2 while A's is hidden.
+	rem, err := remotes.Open(t.Context(), srv.Spec, remotes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rem.Close()
+	objs, err := rem.List(t.Context(), "deltas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, o := range objs {
+		if strings.HasPrefix(o.Name, "deltas/0000000000000002-") {
+			name = o.Name
+		}
+	}
+	rc, err := rem.Get(t.Context(), name, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rem.Delete(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	b := joinInstall(t, a)
+	openChat(t, b.src).write(t, 30)
+	bs, err := store.Open(t.Context(), rem, b.key, store.Options{StateDir: b.state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Run(t.Context(), bs, backup.Options{Source: b.src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	bs.Close()
+	if err := rem.Put(t.Context(), name, bytes.NewReader(hidden), int64(len(hidden))); err != nil {
+		t.Fatal(err)
+	}
+
+	db := runInProcess(t, b, daemon.Options{})
+	st := waitFor(t, db, "device B forked", func(st statusapi.Status) bool { return st.State == statusapi.StateForked })
+	if st.Fork == nil || st.Fork.Seq != 2 || len(st.Fork.Branches) != 2 || st.Fork.Branches[0].Delta == st.Fork.Branches[1].Delta {
+		t.Fatalf("fork in status: %+v", st.Fork)
+	}
+	if snaps := db.Snapshots(); len(snaps) != 3 {
+		t.Fatalf("snapshots of both branches: %+v", snaps)
+	}
+	if _, err := db.Backup(t.Context(), statusapi.BackupRequest{}); !errors.Is(err, store.ErrFork) {
+		t.Fatalf("backup on a fork: %v, want ErrFork", err)
+	}
 }
