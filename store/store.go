@@ -31,12 +31,13 @@ type Options struct {
 	// DeltaSizeCap splits a backup's delta past this many bytes (default 256 MiB).
 	DeltaSizeCap int64
 	Log          *zap.Logger
+	// CommitGuard, when set, is the repository's commit point (the vault):
+	// advanced before each commit (see CommitGuard).
+	CommitGuard CommitGuard
 	// DeviceID names this device in every delta it writes (instance keeps
 	// it in the state directory); Hostname too ("" = os.Hostname()).
 	DeviceID [16]byte
 	Hostname string
-	// Guard, when set, is the repository's commit point (see CommitGuard).
-	Guard CommitGuard
 }
 
 // Store is an open chatsafe repository. Its methods are safe for

@@ -112,7 +112,7 @@ func TestCommitGuard(t *testing.T) {
 	e.Store.Close()
 	g := &memGuard{}
 	dev := [16]byte{1}
-	st, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeviceID: dev, Guard: g})
+	st, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeviceID: dev, CommitGuard: g})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,29 +19,6 @@ import (
 // maxHostname bounds the hostname a trailer may carry.
 const maxHostname = 255
 
-// HeadRef names a committed delta: what a commit point records.
-type HeadRef struct {
-	Seq         uint64
-	DeltaID     [16]byte
-	TrailerHash [32]byte // SHA-256 of the plaintext trailer (as deltaref in docs/format.md)
-	Device      [16]byte // the device that wrote it
-}
-
-// CommitGuard, when set in Options, is the repository's commit point:
-// Advance is called before a delta is committed (before it enters the
-// spool) and must move the recorded head from prev to next atomically; it
-// returns an error wrapping ErrTakenOver when the recorded head is not
-// prev (another device committed), and the delta is then not committed.
-// Head returns the recorded head (zero HeadRef when none). nil: the remote
-// alone is the commit point.
-type CommitGuard interface {
-	Advance(ctx context.Context, prev, next HeadRef) error
-	Head(ctx context.Context) (HeadRef, error)
-}
-
-// ErrTakenOver: another device writes this repository now.
-var ErrTakenOver = errors.New("taken over: another device writes this repository now")
-
 // TakenOverError carries who took over: the device, hostname and time of
 // the other device's newest delta.
 type TakenOverError struct {
@@ -186,13 +163,13 @@ func (r *Store) writerCheck(ctx context.Context) error {
 // guardAdvance moves the commit point (when there is one) from the head to
 // the delta about to be committed.
 func (r *Store) guardAdvance(ctx context.Context, next *delta) error {
-	if r.opts.Guard == nil {
+	if r.opts.CommitGuard == nil {
 		return nil
 	}
 	r.mu.RLock()
 	prev := headRef(r.head)
 	r.mu.RUnlock()
-	if err := r.opts.Guard.Advance(ctx, prev, headRef(next)); err != nil {
+	if err := r.opts.CommitGuard.Advance(ctx, prev, headRef(next)); err != nil {
 		if errors.Is(err, ErrTakenOver) {
 			r.mu.Lock()
 			r.state.TakenOver = &takenOverState{Time: time.Now().UTC()}

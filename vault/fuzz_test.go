@@ -24,6 +24,7 @@ func FuzzDecodeMessages(f *testing.F) {
 		LoginFinishReq{Session: make([]byte, SessionIDLen), KE3: make([]byte, KE3Len)},
 		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen)},
 		ErrorResp{Error: CodeWrongPassword, Message: "wrong password", AttemptsLeft: new(int)},
+		HeadReq{Account: "alice", OwnerToken: make([]byte, OwnerTokenLen), Next: &HeadRecord{Seq: 1, Delta: make([]byte, HeadDeltaLen), TrailerHash: make([]byte, HeadTrailerLen), Device: make([]byte, HeadDeviceLen)}},
 	} {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -76,6 +77,7 @@ func FuzzDecodeMessages(f *testing.F) {
 		}
 		roundTrip(&LoginAbortReq{}, func() Validator { return &LoginAbortReq{} })
 		roundTrip(&DeleteReq{}, func() Validator { return &DeleteReq{} })
+		roundTrip(&HeadReq{}, func() Validator { return &HeadReq{} })
 
 		// Client side: answers from a vault that may be hostile.
 		var lsr LoginStartResp

@@ -61,41 +61,45 @@ func forkBranches(f *store.Fork) map[[16]byte]string {
 
 // SnapshotsOptions are the flags of `chatsafe snapshots`.
 type SnapshotsOptions struct {
-	Config string
-	JSON   bool
+	Look lookFlags
+	JSON bool
 }
 
 func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 	var opts SnapshotsOptions
 	cmd := &cobra.Command{
-		Use:   "snapshots [--config FILE] [--json]",
+		Use:   "snapshots [--config FILE | --remote REMOTE --recovery-key-file FILE] [--json]",
 		Short: "List the snapshots in the repository",
 		Long: `snapshots lists the committed snapshots, oldest first, with what the retention
 policy keeps each one for. It reads the repository itself (not the daemon),
-without locking it, so it works beside a running daemon.`,
+without locking it, so it works beside a running daemon. With --remote and a
+key (--recovery-key-file or the vault flags) it needs no config at all.`,
 		Example: `  chatsafe snapshots
-  chatsafe snapshots --json`,
+  chatsafe snapshots --json
+  chatsafe snapshots --remote gdrive:chatsafe --recovery-key-file key.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSnapshots(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	configFlag(cmd, &opts.Config)
+	opts.Look.register(cmd)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON (a stable, documented format)")
 	return cmd
 }
 
 func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, stdout, stderr io.Writer) error {
-	inst, err := g.openInstance(ctx, opts.Config, true, stderr)
+	lk, err := g.openLook(ctx, opts.Look, prompt{g.stdin, stderr})
 	if err != nil {
 		return err
 	}
-	defer inst.Close()
-	fork := inst.Store.Fork()
+	defer lk.closeAll()
+	fork := lk.store.Fork()
 	if fork != nil {
 		printFork(stderr, fork)
 	}
-	return printSnapshots(stdout, inst.Store.Snapshots(), instance.RetentionPolicy(inst.Config), opts.JSON, fork)
+	// Without a config the default retention policy is shown: the writing
+	// device's own may differ.
+	return printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
 }
 
 func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork) error {

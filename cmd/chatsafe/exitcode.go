@@ -4,9 +4,11 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
@@ -51,7 +53,12 @@ var exitMappings = []struct {
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
+	{browse.ErrPathNotFound, exitUsage},
+	{browse.ErrBadTime, exitUsage},
+	{mount.ErrMountpoint, exitUsage},
+	{mount.ErrNoFUSE, exitUsage},
 	{instance.ErrNoKey, exitUsage},
+	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},

@@ -12,21 +12,21 @@ import (
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 )
 
-// device is one installation on one machine: its source, state and
+// machine is one installation on one machine: its source, state and
 // config, all on one shared remote.
-type device struct {
+type machine struct {
 	home, src, cfg string
 }
 
 // twoDevices makes device A with `init` on a WebDAV remote served by
 // rclone, and device B by copying A's key into a new state directory (as
 // a join does) with its own source and config.
-func twoDevices(t *testing.T) (a, b device, srv *remotetest.Server, keyFile string) {
+func twoDevices(t *testing.T) (a, b machine, srv *remotetest.Server, keyFile string) {
 	t.Helper()
 	srv = remotetest.StartWebDAV(t, t.TempDir())
-	mk := func(name string) device {
+	mk := func(name string) machine {
 		home := filepath.Join(t.TempDir(), name)
-		d := device{home: home, src: filepath.Join(home, "chats"), cfg: filepath.Join(home, "chatsafe.yaml")}
+		d := machine{home: home, src: filepath.Join(home, "chats"), cfg: filepath.Join(home, "chatsafe.yaml")}
 		if err := os.MkdirAll(d.src, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func twoDevices(t *testing.T) (a, b device, srv *remotetest.Server, keyFile stri
 }
 
 // deviceOf is the device id a state directory holds.
-func deviceOf(t *testing.T, d device) string {
+func deviceOf(t *testing.T, d machine) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(d.home, "state", "device"))
 	if err != nil {
@@ -77,7 +77,7 @@ type listed struct {
 	ID, Hostname, Device, Branch string
 }
 
-func listSnapshots(t *testing.T, home, cfg string) []listed {
+func listWriterSnapshots(t *testing.T, home, cfg string) []listed {
 	t.Helper()
 	r := run(t, home, "snapshots", "--config", cfg, "--json")
 	var out []struct {
@@ -123,7 +123,7 @@ func TestSwitchDevices(t *testing.T) {
 	}
 	// A restart does not resume writing.
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
-	snaps := listSnapshots(t, b.home, b.cfg)
+	snaps := listWriterSnapshots(t, b.home, b.cfg)
 	if len(snaps) != 2 || snaps[0].Device == snaps[1].Device || snaps[0].Device == "" {
 		t.Fatalf("snapshots: %+v", snaps)
 	}
@@ -134,7 +134,7 @@ func TestSwitchDevices(t *testing.T) {
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
 	write(t, b.src, "msgstore.txt", "new laptop, day 3")
 	run(t, b.home, "backup", "--config", b.cfg).want(t, 7, "taken over")
-	snaps = listSnapshots(t, a.home, a.cfg)
+	snaps = listWriterSnapshots(t, a.home, a.cfg)
 	if len(snaps) != 3 {
 		t.Fatalf("snapshots: %+v", snaps)
 	}
@@ -193,7 +193,7 @@ func TestForkOnPurpose(t *testing.T) {
 			t.Fatalf("a branch was deleted: %v", err)
 		}
 	}
-	snaps := listSnapshots(t, a.home, a.cfg)
+	snaps := listWriterSnapshots(t, a.home, a.cfg)
 	if len(snaps) != 3 || snaps[1].Branch == "" || snaps[2].Branch == "" || snaps[1].Branch == snaps[2].Branch {
 		t.Fatalf("snapshots of a fork: %+v", snaps)
 	}
@@ -204,7 +204,7 @@ func TestForkOnPurpose(t *testing.T) {
 
 	run(t, a.home, "fork", "resolve", "--config", a.cfg, "--keep", snaps[1].Branch[:8]).want(t, 0, "fork resolved")
 	run(t, a.home, "check", "--config", a.cfg, "--read-data").want(t, 0, "no errors")
-	after := listSnapshots(t, b.home, b.cfg)
+	after := listWriterSnapshots(t, b.home, b.cfg)
 	if len(after) != 3 || after[1].Branch != "" {
 		t.Fatalf("snapshots after resolve: %+v", after)
 	}

@@ -347,6 +347,12 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		return vault.WrongPasswordError{Left: left}
 	case er.Error == vault.CodeErased:
 		return vault.ErrErased
+	case er.Error == vault.CodeHeadMoved:
+		var hm struct {
+			Head vault.HeadRecord `json:"head"`
+		}
+		_ = json.Unmarshal(raw, &hm)
+		return vault.HeadMovedError{Head: hm.Head}
 	case er.Error == vault.CodeNotOwner:
 		return vault.ErrNotOwner
 	case er.Error == vault.CodeNotFound:

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // The vault's state is a deterministic state machine: a Command goes in, a
@@ -52,6 +54,11 @@ const (
 	// logins without an account's handle) not tried for TTL ms before
 	// Now, so that tried names do not pile up for good.
 	OpExpire Op = 8
+	// OpHead reads an account's head record (Next nil) or moves it from
+	// Prev to Next (compare-and-swap), if the owner hash and handle hash
+	// match the account's (headfsm.go). Numbered apart from the login ops
+	// so that parallel work on those does not collide with it.
+	OpHead Op = 16
 )
 
 // Command is one state change. It is JSON-encoded in a Raft log entry, so
@@ -73,6 +80,9 @@ type Command struct {
 	Now       int64 `json:"now,omitempty"`
 	DelayBase int64 `json:"delay,omitempty"`
 	TTL       int64 `json:"ttl,omitempty"` // OpExpire, ms
+	// OpHead: the head the advance starts from, and the new one.
+	Prev *vault.HeadRecord `json:"prev,omitempty"`
+	Next *vault.HeadRecord `json:"next,omitempty"`
 }
 
 // Status is the outcome of a command.
@@ -80,12 +90,13 @@ type Status uint8
 
 // Outcomes.
 const (
-	StatusOK       Status = iota
-	StatusNotOwner        // owner hash mismatch
-	StatusErased          // attempts exhausted; the record's secrets are gone
-	StatusNotFound        // no such (real) account
-	StatusStale           // the record changed since the session began
-	StatusTooSoon         // OpAttempt before the failure delay has passed; Result.Wait says how long
+	StatusOK        Status = iota
+	StatusNotOwner         // owner hash mismatch
+	StatusErased           // attempts exhausted; the record's secrets are gone
+	StatusNotFound         // no such (real) account
+	StatusStale            // the record changed since the session began
+	StatusTooSoon          // OpAttempt before the failure delay has passed; Result.Wait says how long
+	StatusHeadMoved        // OpHead: Prev is not the recorded head; Result.Head is
 )
 
 // FreeFailures is how many wrong passwords cost no delay; each one after
@@ -107,6 +118,8 @@ type Result struct {
 	// Row is the row OpAttempt counted on: the account's, or its shadow
 	// row for a login without the account's handle. OpFail names it.
 	Row [32]byte
+	// Head is OpHead's recorded head, after the command.
+	Head vault.HeadRecord
 }
 
 // accountState is one account's row. Ghost rows hold only a counter.
@@ -161,6 +174,8 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 		return applyFail(b, maxAttempts, cmd)
 	case OpDelete:
 		return applyDelete(b, cmd)
+	case OpHead:
+		return applyHead(tx, b, cmd)
 	}
 	return Result{}, fmt.Errorf("unknown vault command %d", cmd.Op)
 }

@@ -405,6 +405,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST "+vault.PathLoginFinish, s.handleLoginFinish)
 	mux.HandleFunc("POST "+vault.PathLoginAbort, s.handleLoginAbort)
 	mux.HandleFunc("POST "+vault.PathDelete, s.handleDelete)
+	mux.HandleFunc("POST "+vault.PathHead, s.handleHead)
 	return s.limitByAddress(mux)
 }
 
