@@ -60,10 +60,19 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 // cycle runs one backup into the spool and wakes the uploaders.
 func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResult, error) {
 	cfg := d.config()
+	if err := d.stopped(); err != nil {
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	d.setScanning(true)
 	start := time.Now()
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
+	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
+		d.metrics.backups.WithLabelValues("failed").Inc()
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.

@@ -176,8 +176,13 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
+	dev, err := DeviceID(cfg.StateDir, !opts.ReadOnly)
+	if err != nil {
+		CloseRemotes(rems)
+		return nil, err
+	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)

@@ -26,12 +26,10 @@ type CommitGuard interface {
 var ErrTakenOver = errors.New("taken over: another device writes this repository now")
 
 // HeadRef is the repository's newest delta as this store loaded it (zero
-// for an empty repository). Device is filled once trailers carry one.
+// for an empty repository), with the device that wrote it (zero before
+// format 3).
 func (r *Store) HeadRef() HeadRef {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.head == nil {
-		return HeadRef{}
-	}
-	return HeadRef{Seq: r.head.ref.Seq, DeltaID: r.head.ref.ID, TrailerHash: r.head.ref.TrailerHash}
+	return headRef(r.head)
 }

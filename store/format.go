@@ -19,8 +19,9 @@ const (
 	formatVersion = 1 // of the config and of tree blobs
 
 	// trailerVersion 2 added the sealed padding and each snapshot's root
-	// directory mode and time; version 1 trailers are still read.
-	trailerVersion = 2
+	// directory mode and time; version 3 the writing device's id and
+	// hostname. Versions 1 and 2 are still read.
+	trailerVersion = 3
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -134,6 +135,9 @@ type Snapshot struct {
 	// modification time (unix ns); zero in snapshots of format 1 deltas.
 	RootMode    fs.FileMode
 	RootModTime int64
+	// Device is the device that wrote the delta committing the snapshot
+	// (from its trailer; zero before format 3). Not part of the record.
+	Device [16]byte
 }
 
 // ShortID is the first 8 hex digits of the id, as shown to users.
@@ -155,6 +159,11 @@ type trailer struct {
 	// has dropped; each head carries the list forward until the deltas
 	// holding those records are compacted away.
 	Forgotten [][16]byte
+	// Device and Hostname name the device that wrote the delta (zero and
+	// "" before version 3): who is the writer now, and which device each
+	// branch of a fork came from.
+	Device   [16]byte
+	Hostname string
 	// Padding is the length of the sealed padding between the last blob
 	// and the trailer (0 in version 1 trailers).
 	Padding uint32
@@ -236,6 +245,8 @@ func (t *trailer) encode() []byte {
 	for _, id := range t.Forgotten {
 		e.raw(id[:])
 	}
+	e.raw(t.Device[:])
+	e.str(t.Hostname)
 	// Fixed width: the writer sizes the padding from the trailer's
 	// length, which must not depend on the padding's.
 	e.b = binary.LittleEndian.AppendUint32(e.b, t.Padding)
@@ -282,6 +293,13 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	t.Forgotten = make([][16]byte, d.count(16))
 	for i := range t.Forgotten {
 		copy(t.Forgotten[i][:], d.raw(16))
+	}
+	if version >= 3 {
+		copy(t.Device[:], d.raw(16))
+		t.Hostname = d.str()
+		if len(t.Hostname) > maxHostname {
+			d.fail("hostname too long")
+		}
 	}
 	if version >= 2 {
 		if b := d.raw(4); b != nil {

@@ -26,7 +26,8 @@ func newCheckCommand(g *globalOptions) *cobra.Command {
 trailer, the snapshot chain (missing, replaced or replayed deltas, a rollback),
 and every directory and chunk list of every snapshot. With --read-data it also
 downloads every delta and authenticates every blob. Exit code 6 means damage was
-found; the message names the object. It does not lock the repository, so it
+found, or a forked history (two devices wrote at once: both branches are
+named); the message names the object. It does not lock the repository, so it
 runs beside the daemon. With --remote and a key (--recovery-key-file or the
 vault flags) it needs no config.`,
 		Example: `  chatsafe check
@@ -61,6 +62,9 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)
+	}
+	if res.Fork != nil {
+		printFork(stderr, res.Fork)
 	}
 	for _, e := range res.Errors[min(1, len(res.Errors)):] {
 		fmt.Fprintln(stderr, "error:", e)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,9 +24,13 @@ type snapshotJSON struct {
 	Seq      uint64    `json:"seq"`
 	Time     time.Time `json:"time"`
 	Hostname string    `json:"hostname"`
-	Source   string    `json:"source"`
-	Files    uint64    `json:"files"`
-	Bytes    uint64    `json:"bytes"`
+	Device   string    `json:"device,omitempty"` // the writing device's id (hex); absent before format 3
+	// Branch is the head delta id of the fork branch holding the snapshot,
+	// while the history is forked; absent otherwise.
+	Branch string `json:"branch,omitempty"`
+	Source string `json:"source"`
+	Files  uint64 `json:"files"`
+	Bytes  uint64 `json:"bytes"`
 	// Keep and KeepReasons: the retention policy's verdict (what the next
 	// prune does); absent where no policy applies.
 	Keep        *bool    `json:"keep,omitempty"`
@@ -33,7 +38,25 @@ type snapshotJSON struct {
 }
 
 func toSnapshotJSON(s store.Snapshot) snapshotJSON {
-	return snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	j := snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	if s.Device != ([16]byte{}) {
+		j.Device = hex.EncodeToString(s.Device[:])
+	}
+	return j
+}
+
+// forkBranches maps each snapshot of a fork's branches to its branch's
+// head delta id.
+func forkBranches(f *store.Fork) map[[16]byte]string {
+	m := map[[16]byte]string{}
+	if f != nil {
+		for _, b := range f.Branches {
+			for _, s := range b.Snapshots {
+				m[s.ID] = b.DeltaIDString()
+			}
+		}
+	}
+	return m
 }
 
 // SnapshotsOptions are the flags of `chatsafe snapshots`.
@@ -70,12 +93,17 @@ func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, 
 		return err
 	}
 	defer lk.closeAll()
+	fork := lk.store.Fork()
+	if fork != nil {
+		printFork(stderr, fork)
+	}
 	// Without a config the default retention policy is shown: the writing
 	// device's own may differ.
-	return printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON)
+	return printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
 }
 
-func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool) error {
+func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork) error {
+	branch := forkBranches(fork)
 	verdict := map[string]prune.Decision{}
 	for _, d := range prune.ApplyPolicy(snaps, policy) {
 		verdict[d.Snapshot.IDString()] = d
@@ -84,6 +112,7 @@ func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, 
 		list := make([]snapshotJSON, 0, len(snaps))
 		for _, s := range snaps {
 			j := toSnapshotJSON(s)
+			j.Branch = branch[s.ID]
 			d := verdict[s.IDString()]
 			j.Keep, j.KeepReasons = &d.Keep, d.Reasons
 			list = append(list, j)
@@ -97,13 +126,20 @@ func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, 
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tSEQ\tFILES\tSIZE\tHOST\tKEPT BY")
+	fmt.Fprintln(tw, "ID\tTIME\tSEQ\tFILES\tSIZE\tHOST\tDEVICE\tKEPT BY")
 	for _, s := range snaps {
 		why := "(forgotten at next prune)"
 		if d := verdict[s.IDString()]; d.Keep {
 			why = strings.Join(d.Reasons, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Seq, s.Files, humanBytes(int64(s.Bytes)), s.Hostname, why)
+		if b := branch[s.ID]; b != "" {
+			why = "fork branch " + b[:8] + " (kept until resolved)"
+		}
+		dev := "-"
+		if s.Device != ([16]byte{}) {
+			dev = hex.EncodeToString(s.Device[:4])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Seq, s.Files, humanBytes(int64(s.Bytes)), s.Hostname, dev, why)
 	}
 	return tw.Flush()
 }

@@ -26,6 +26,7 @@ const (
 	exitKeyErased   = 4
 	exitUnreachable = 5
 	exitIntegrity   = 6
+	exitTakenOver   = 7
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -45,6 +46,8 @@ var exitMappings = []struct {
 	{store.ErrWrongKey, exitWrongKey},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
+	{store.ErrFork, exitIntegrity},
+	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
