@@ -105,6 +105,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.SetContext(ctx)
 	defer w.Close()
 	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
 	if err != nil {

@@ -73,10 +73,19 @@ const (
 // schedules a retry, a success cancels it.
 func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (statusapi.BackupResult, error) {
 	cfg := d.config()
+	if err := d.stopped(); err != nil {
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	d.setScanning(true)
 	start := time.Now()
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
+	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
+		d.metrics.backups.WithLabelValues("failed").Inc()
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.

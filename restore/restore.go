@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -29,6 +30,7 @@ var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
 // Reader is what a restore reads from the store.
 type Reader interface {
+	Snapshots() []store.Snapshot
 	FindSnapshot(id string) (store.Snapshot, error)
 	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
 	ChunkRefs(ctx context.Context, c store.Content) ([]store.ChunkRef, error)
@@ -38,10 +40,16 @@ type Reader interface {
 
 // Options configure a restore.
 type Options struct {
-	Snapshot string // id or prefix; "" or "latest" for the newest
-	Target   string
-	Force    bool                    // allow a non-empty target (files are replaced)
-	Progress func(done, total int64) // bytes written so far; may be nil
+	Snapshot string    // id or prefix; "" or "latest" for the newest
+	Time     time.Time // when set: the newest snapshot at or before it
+	// Include and Exclude are globs (browse.Match) on paths relative to
+	// the snapshot; a matched directory takes everything below it. With
+	// Include, only what it matches is restored (and the directories on
+	// the way); Exclude wins over Include.
+	Include, Exclude []string
+	Target           string
+	Force            bool                    // allow a non-empty target (files are replaced)
+	Progress         func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -71,8 +79,11 @@ func CheckTarget(target string, force bool) error {
 // authenticated and checked against its id before it is written; each
 // file appears atomically under its name with its mode and mtime.
 func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
-	snap, err := r.FindSnapshot(opts.Snapshot)
+	snap, err := browse.Select(r, opts.Snapshot, opts.Time)
 	if err != nil {
+		return nil, err
+	}
+	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
 		return nil, err
 	}
 	if err := CheckTarget(opts.Target, opts.Force); err != nil {
@@ -88,13 +99,17 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	// the walk itself, directory creation and the final directory modes
 	// stay on this goroutine.
 	g.SetLimit(restoreFileWorkers)
-	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: int64(snap.Bytes), progress: opts.Progress, res: &Result{Snapshot: snap}}
+	total := int64(snap.Bytes)
+	if len(opts.Include) > 0 || len(opts.Exclude) > 0 {
+		total = -1 // unknown until the walk ends: a progress bar shows a spinner
+	}
+	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
 	if snap.RootMode != 0 {
 		// The target itself, applied last; format 1 snapshots did not
 		// record it, and their target keeps the mode it was created with.
 		rs.dirs = append(rs.dirs, restoredDir{path: ".", mode: snap.RootMode, mtime: snap.RootModTime})
 	}
-	walkErr := rs.dir(snap.Tree, ".")
+	walkErr := rs.dir(snap.Tree, ".", len(opts.Include) == 0)
 	if err := g.Wait(); err != nil {
 		return rs.res, err
 	}
@@ -136,12 +151,17 @@ type restoreRun struct {
 	total    int64
 	progress func(done, total int64)
 	res      *Result
+	include  []string
+	exclude  []string
+	pending  []restoredDir // directories not made yet: made when something below them is restored
 }
 
 // path names a target-relative path for messages.
 func (rs *restoreRun) path(rel string) string { return filepath.Join(rs.target, rel) }
 
-func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
+// dir restores the tree into dst; included says whether everything in it
+// is wanted (no Include, or a directory Include matched).
+func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 	nodes, err := rs.r.Tree(rs.ctx, tree)
 	if err != nil {
 		return err
@@ -152,15 +172,24 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			return err
 		}
 		p := filepath.Join(dst, n.Name)
-		switch n.Kind {
-		case store.KindDir:
-			if err := prepareDir(rs.root, p); err != nil {
-				return fmt.Errorf("restoring %s: %w", rs.path(p), err)
-			}
-			rs.dirs = append(rs.dirs, restoredDir{path: p, mode: n.Mode, mtime: n.ModTime})
-			if err := rs.dir(n.Subtree, p); err != nil {
+		rel := filepath.ToSlash(p)
+		if browse.MatchAny(rs.exclude, rel) {
+			continue
+		}
+		in := included || browse.MatchAny(rs.include, rel)
+		if n.Kind == store.KindDir {
+			if err := rs.subdir(n, p, in); err != nil {
 				return err
 			}
+			continue
+		}
+		if !in {
+			continue
+		}
+		if err := rs.makePending(); err != nil {
+			return err
+		}
+		switch n.Kind {
 		case store.KindSymlink:
 			if err := replaceWithSymlink(rs.root, p, n.Target); err != nil {
 				return fmt.Errorf("restoring %s: %w", rs.path(p), err)
@@ -170,6 +199,40 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			rs.g.Go(func() error { return rs.file(n, p) })
 		}
 	}
+	return nil
+}
+
+// subdir restores directory n at p: made at once when it is wanted, else
+// only once something below it is.
+func (rs *restoreRun) subdir(n *store.Node, p string, in bool) error {
+	d := restoredDir{path: p, mode: n.Mode, mtime: n.ModTime}
+	if !in {
+		rs.pending = append(rs.pending, d)
+		err := rs.dir(n.Subtree, p, false)
+		if len(rs.pending) > 0 && rs.pending[len(rs.pending)-1].path == p {
+			rs.pending = rs.pending[:len(rs.pending)-1]
+		}
+		return err
+	}
+	if err := rs.makePending(); err != nil {
+		return err
+	}
+	if err := prepareDir(rs.root, p); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(p), err)
+	}
+	rs.dirs = append(rs.dirs, d)
+	return rs.dir(n.Subtree, p, true)
+}
+
+// makePending makes the directories on the way to an entry being restored.
+func (rs *restoreRun) makePending() error {
+	for _, d := range rs.pending {
+		if err := prepareDir(rs.root, d.path); err != nil {
+			return fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
+		}
+		rs.dirs = append(rs.dirs, d)
+	}
+	rs.pending = rs.pending[:0]
 	return nil
 }
 

@@ -94,9 +94,11 @@ func (w *deltaWriter) size() uint64 {
 }
 
 // finish writes the trailer and footer, makes the delta durable and moves
-// it to its final name in the spool.
-func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64) (*delta, error) {
-	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten}
+// it to its final name in the spool. commit, if set, runs just before
+// that move (the commit point); its error leaves nothing in the spool.
+func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64, commit func(*delta) error) (*delta, error) {
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten,
+		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()
 	// The padding length is the trailer's last field and has a fixed
 	// width, so the trailer's length is known before the padding is.
@@ -125,19 +127,26 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 		return nil, w.fail(err)
 	}
 	final := filepath.Join(w.r.spoolDir(), filepath.Base(deltaName(w.seq, w.id)))
+	size := int64(w.off) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize)
+	d := &delta{
+		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
+		size:      size,
+		spoolPath: final,
+		trailer:   t,
+	}
+	if commit != nil {
+		if err := commit(d); err != nil {
+			w.abort()
+			return nil, err
+		}
+	}
 	if err := os.Rename(w.partial, final); err != nil {
 		return nil, w.fail(err)
 	}
 	if err := syncDir(w.r.spoolDir()); err != nil {
 		return nil, fmt.Errorf("syncing the spool: %w", err)
 	}
-	size := int64(w.off) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize)
-	return &delta{
-		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
-		size:      size,
-		spoolPath: final,
-		trailer:   t,
-	}, nil
+	return d, nil
 }
 
 func (w *deltaWriter) fail(err error) error {

@@ -19,8 +19,9 @@ const (
 	formatVersion = 1 // of the config and of tree blobs
 
 	// trailerVersion 2 added the sealed padding and each snapshot's root
-	// directory mode and time; 3 each snapshot's incomplete paths.
-	// Versions 1 and 2 are still read.
+	// directory mode and time; version 3 the writing device's id and
+	// hostname, and each snapshot's incomplete paths. Versions 1 and 2
+	// are still read.
 	trailerVersion = 3
 
 	configName  = "config"
@@ -139,6 +140,9 @@ type Snapshot struct {
 	// snapshot (each keeps its previous version, or is absent if it had
 	// none); empty in snapshots of format 1 and 2 deltas.
 	Incomplete []Omission
+	// Device is the device that wrote the delta committing the snapshot
+	// (from its trailer; zero before format 3). Not part of the record.
+	Device [16]byte
 }
 
 // Omission is a path a snapshot could not read, and why.
@@ -174,6 +178,11 @@ type trailer struct {
 	// has dropped; each head carries the list forward until the deltas
 	// holding those records are compacted away.
 	Forgotten [][16]byte
+	// Device and Hostname name the device that wrote the delta (zero and
+	// "" before version 3): who is the writer now, and which device each
+	// branch of a fork came from.
+	Device   [16]byte
+	Hostname string
 	// Padding is the length of the sealed padding between the last blob
 	// and the trailer (0 in version 1 trailers).
 	Padding uint32
@@ -276,6 +285,8 @@ func (t *trailer) encode() []byte {
 	for _, id := range t.Forgotten {
 		e.raw(id[:])
 	}
+	e.raw(t.Device[:])
+	e.str(t.Hostname)
 	// Fixed width: the writer sizes the padding from the trailer's
 	// length, which must not depend on the padding's.
 	e.b = binary.LittleEndian.AppendUint32(e.b, t.Padding)
@@ -322,6 +333,13 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	t.Forgotten = make([][16]byte, d.count(16))
 	for i := range t.Forgotten {
 		copy(t.Forgotten[i][:], d.raw(16))
+	}
+	if version >= 3 {
+		copy(t.Device[:], d.raw(16))
+		t.Hostname = d.str()
+		if len(t.Hostname) > maxHostname {
+			d.fail("hostname too long")
+		}
 	}
 	if version >= 2 {
 		if b := d.raw(4); b != nil {

@@ -36,13 +36,16 @@ func TestTrailerIncompleteRoundTrip(t *testing.T) {
 		t.Fatalf("%d omissions written: %d read back, %v", len(many), len(got.Snapshots[0].Incomplete), err)
 	}
 
-	// Version 2: the same trailer without the field reads as complete.
+	// Version 2: the same trailer without the field (nor version 3's
+	// device id and hostname) reads as complete. Its v3 tail is
+	// uvarint(0) incomplete ‖ uvarint(0) forgotten ‖ device(16) ‖ str("")
+	// ‖ padding(4); the v2 tail is uvarint(0) forgotten ‖ padding(4).
 	tr.Snapshots[0].Incomplete = nil
 	v3 := tr.encode()
-	v2 := append([]byte{2}, v3[1:]...)
-	// Drop the snapshot's uvarint(0) count: the byte before the forgotten
-	// count (0) and the 4-byte padding length.
-	v2 = append(v2[:len(v2)-6], v2[len(v2)-5:]...)
+	n := len(v3)
+	v2 := append([]byte{2}, v3[1:n-23]...)
+	v2 = append(v2, 0)
+	v2 = append(v2, v3[n-4:]...)
 	if got, err = decodeTrailer(v2); err != nil || got.Snapshots[0].Incomplete != nil || got.Snapshots[0].Source != "/s" {
 		t.Fatalf("version 2 trailer: %+v, %v", got, err)
 	}

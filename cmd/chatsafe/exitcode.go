@@ -5,9 +5,11 @@ import (
 	"strings"
 
 	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
@@ -25,6 +27,7 @@ const (
 	exitKeyErased   = 4
 	exitUnreachable = 5
 	exitIntegrity   = 6
+	exitTakenOver   = 7
 	// exitIncomplete: the snapshot was saved, but some paths could not be
 	// read (restic's 3; ours is taken by a wrong key).
 	exitIncomplete = 8
@@ -47,6 +50,8 @@ var exitMappings = []struct {
 	{store.ErrWrongKey, exitWrongKey},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
+	{store.ErrFork, exitIntegrity},
+	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{crypt.ErrKeyCacheInsecure, exitUsage},
 	{crypt.ErrSecretFileInsecure, exitUsage},
@@ -54,7 +59,12 @@ var exitMappings = []struct {
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
+	{browse.ErrPathNotFound, exitUsage},
+	{browse.ErrBadTime, exitUsage},
+	{mount.ErrMountpoint, exitUsage},
+	{mount.ErrNoFUSE, exitUsage},
 	{instance.ErrNoKey, exitUsage},
+	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},

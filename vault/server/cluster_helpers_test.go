@@ -87,6 +87,10 @@ func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 		tc.nodes[i] = tc.start(i, raftLns[i])
 	}
 	tc.waitReady()
+	// Every node has published its share key; wait until every replica
+	// has them all, so that any node can answer a registration.
+	tc.waitLeader(true)
+	tc.syncAll()
 	return tc
 }
 

@@ -72,6 +72,7 @@ func TestJanitorExpiresSessions(t *testing.T) {
 			log:    zap.NewNop(),
 			store:  st,
 			logins: newSessionTable[loginSession](30*time.Second, 10, 0),
+			begins: newSessionTable[beginSession](30*time.Second, 10, 0),
 			regs:   newSessionTable[regSession](30*time.Second, 10, 0),
 			byAddr: newLimiterSet[netip.Prefix](1, 1, 10),
 			byAcct: newLimiterSet[[32]byte](1, 1, 10),

@@ -147,6 +147,7 @@ type stateMachine interface {
 	Apply(ctx context.Context, cmd Command) (Result, error)
 	view(account [32]byte) (accountState, bool, error)
 	meta(name string) ([]byte, error)
+	metaPrefix(p string) (map[string][]byte, error)
 	Close() error
 }
 
