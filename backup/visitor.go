@@ -2,10 +2,13 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -25,6 +28,11 @@ type run struct {
 	ctx   context.Context
 	log   *zap.Logger
 	cache *source.FileCache // may be nil
+	// trees reads the previous snapshot's trees (prevRoot, if havePrev),
+	// whose subtree an unreadable directory keeps.
+	trees    treeReader
+	prevRoot crypt.ID
+	havePrev bool
 
 	mu       sync.Mutex
 	dirs     map[string][]store.Node // entries collected per directory path
@@ -38,6 +46,11 @@ type run struct {
 	// own, for the snapshot record: a restore gives them to its target.
 	rootMode    os.FileMode
 	rootModTime int64
+}
+
+// treeReader reads a stored directory tree.
+type treeReader interface {
+	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
 }
 
 // inlineHashLimit: files up to this size are hashed on the scanning
@@ -185,8 +198,77 @@ func (b *run) Dir(info source.FileInfo) error {
 }
 
 func (b *run) Warn(p string, err error) {
+	var ue *source.UnreadableError
+	if errors.As(err, &ue) {
+		if ue.IsDir && b.keepDir(p) {
+			ue.Kept = true
+		}
+		b.mu.Lock()
+		b.res.Incomplete = append(b.res.Incomplete, store.Omission{Path: p, Reason: ue.Error()})
+		b.mu.Unlock()
+	}
 	b.mu.Lock()
 	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
 	b.mu.Unlock()
 	b.log.Warn("skipped", zap.String("path", p), zap.Error(err))
+}
+
+// keepDir puts the previous snapshot's tree of the directory p, which
+// cannot be listed now, into its parent, and reports whether there was
+// one. The scanner calls Warn before the parent's Dir, so the node lands
+// in time.
+func (b *run) keepDir(p string) bool {
+	if !b.havePrev {
+		return false
+	}
+	id, parts := b.prevRoot, strings.Split(p, "/")
+	var found store.Node
+	for i, name := range parts {
+		nodes, err := b.trees.Tree(b.ctx, id)
+		if err != nil {
+			b.log.Warn("cannot read the previous version of an unreadable directory", zap.String("path", p), zap.Error(err))
+			return false
+		}
+		k := slices.IndexFunc(nodes, func(n store.Node) bool { return n.Name == name && n.Kind == store.KindDir })
+		if k < 0 {
+			return false
+		}
+		found, id = nodes[k], nodes[k].Subtree
+		if i == len(parts)-1 {
+			break
+		}
+	}
+	files, bytes, err := b.count(found.Subtree)
+	if err != nil {
+		b.log.Warn("cannot read the previous version of an unreadable directory", zap.String("path", p), zap.Error(err))
+		return false
+	}
+	parent := parentOf(p)
+	b.mu.Lock()
+	b.dirs[parent] = append(b.dirs[parent], found)
+	b.files += files
+	b.bytes += bytes
+	b.mu.Unlock()
+	return true
+}
+
+// count adds up the files of a stored tree, for the snapshot's totals.
+func (b *run) count(id crypt.ID) (files, bytes uint64, err error) {
+	nodes, err := b.trees.Tree(b.ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range nodes {
+		switch n.Kind {
+		case store.KindDir:
+			f, s, err := b.count(n.Subtree)
+			if err != nil {
+				return 0, 0, err
+			}
+			files, bytes = files+f, bytes+s
+		case store.KindFile, store.KindSQLite:
+			files, bytes = files+1, bytes+n.Size
+		}
+	}
+	return files, bytes, nil
 }

@@ -41,6 +41,11 @@ func (c *Config) validateBasics() error {
 	if c.RetryFor < 0 {
 		return c.errAt("retry_for", "retry_for must not be negative (0 means no time limit)")
 	}
+	switch c.KeyStore {
+	case "auto", "keyring", "file":
+	default:
+		return c.errAt("key_store", "key_store %q: use auto, keyring or file", c.KeyStore)
+	}
 	return nil
 }
 

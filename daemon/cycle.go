@@ -37,6 +37,8 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 		defer pruneT.Stop()
 		pruneC = pruneT.C
 	}
+	retry := newCycleRetry(cycleRetryFirst, cycleRetryMax)
+	defer retry.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,9 +48,12 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				return nil
 			}
 			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
-			d.cycle(ctx, cs.Reason)
+			d.cycle(ctx, cs.Reason, retry)
+		case <-retry.C():
+			retry.fired()
+			d.cycle(ctx, "retry", retry)
 		case r := <-d.backupReq:
-			res, err := d.cycle(ctx, "requested")
+			res, err := d.cycle(ctx, "requested", retry)
 			r.reply <- backupReply{res, err}
 		case <-pruneC:
 			d.prune(ctx)
@@ -57,8 +62,16 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 	}
 }
 
-// cycle runs one backup into the spool and wakes the uploaders.
-func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResult, error) {
+// Failed cycles are retried after cycleRetryFirst, backing off to
+// cycleRetryMax; a change or a request runs one sooner.
+const (
+	cycleRetryFirst = 5 * time.Second
+	cycleRetryMax   = 5 * time.Minute
+)
+
+// cycle runs one backup into the spool and wakes the uploaders; a failure
+// schedules a retry, a success cancels it.
+func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (statusapi.BackupResult, error) {
 	cfg := d.config()
 	if err := d.stopped(); err != nil {
 		d.announceStopped(err)
@@ -82,11 +95,13 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 		d.mu.Lock()
 		d.lastErr = err.Error()
 		d.mu.Unlock()
-		d.errs.failed("backup", "backup cycle failed; retrying on the next change or scan", err)
+		in := retry.failed()
+		d.errs.failed("backup", "backup cycle failed; retrying with backoff (or on the next change)", err, zap.Duration("retry_in", in))
 		d.events.publish(statusapi.Event{Type: statusapi.EventError, Error: err.Error()})
 		d.noteState()
 		return statusapi.BackupResult{}, err
 	}
+	retry.succeeded()
 	d.mu.Lock()
 	d.lastErr = ""
 	d.mu.Unlock()
@@ -155,6 +170,10 @@ func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statu
 }
 
 func toAPISnapshot(s store.Snapshot) statusapi.Snapshot {
-	return statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
+	out := statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
 		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	for _, o := range s.Incomplete {
+		out.Incomplete = append(out.Incomplete, statusapi.Omission{Path: o.Path, Reason: o.Reason})
+	}
+	return out
 }

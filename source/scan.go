@@ -133,9 +133,9 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		if rel == "" {
 			return fmt.Errorf("read chat directory %s: %w", abs, err)
 		}
-		// A partial listing would drop the missing entries from the backup
-		// silently; better to leave the whole directory out and say so.
-		w.v.Warn(rel, fmt.Errorf("cannot read directory, leaving it out of this backup: %w", err))
+		// A partial listing would drop entries silently: the visitor keeps
+		// the directory's previous tree and records it as incomplete.
+		w.v.Warn(rel, &UnreadableError{Path: rel, IsDir: true, Err: err})
 		return nil
 	}
 	regular := make(map[string]bool, len(entries))
@@ -173,7 +173,7 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 			if errors.Is(err, fs.ErrNotExist) {
 				w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
 			} else {
-				w.v.Warn(crel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+				w.v.Warn(crel, &UnreadableError{Path: crel, Err: fmt.Errorf("cannot stat: %w", err)})
 			}
 			continue
 		}

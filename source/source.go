@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -69,6 +70,32 @@ type Content interface {
 // ErrChanged means a file changed while it was read; its content was not
 // delivered and it will be read again.
 var ErrChanged = errors.New("file changed while it was read")
+
+// UnreadableError is what Visitor.Warn receives for a path that exists but
+// cannot be read (permissions, an I/O error): the snapshot is incomplete.
+// For a file with a stored version, the scanner has kept that version
+// (Unchanged with its token); for a directory, keeping its previous tree
+// is the visitor's part, since the scanner cannot list it.
+type UnreadableError struct {
+	Path  string
+	IsDir bool
+	// Kept: the previous version was kept (files only).
+	Kept bool
+	Err  error
+}
+
+func (e *UnreadableError) Error() string {
+	what := "file"
+	if e.IsDir {
+		what = "directory"
+	}
+	if e.Kept {
+		return fmt.Sprintf("cannot read the %s, keeping its previous version (check its permissions): %v", what, e.Err)
+	}
+	return fmt.Sprintf("cannot read the %s (check its permissions): %v", what, e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }
 
 // ErrSourceMissing means the chat directory does not exist or is not a
 // directory.

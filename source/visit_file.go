@@ -17,7 +17,8 @@ const (
 	readDone    readResult = iota // File succeeded, entry stored
 	readChanged                   // changed while read: try again
 	readLater                     // cannot be read consistently now: keep the previous version
-	readSkipped                   // unreadable or vanished: left out (Warn already sent)
+	readSkipped                   // vanished: left out (Warn already sent)
+	readDenied                    // exists but cannot be read: keep the previous version
 )
 
 // file visits one regular file and reports whether it carries the SQLite
@@ -42,6 +43,8 @@ func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 			return isDB, err
 		case readLater:
 			return isDB, w.leaveForNextCycle(rel, prev, hasPrev, err)
+		case readDenied:
+			return isDB, w.keepUnreadable(rel, prev, hasPrev, err)
 		case readChanged:
 			lastErr, lastIsDB = err, isDB
 			w.s.log.Debug("file changed while it was read", zap.String("path", rel), zap.Int("attempt", attempt+1))
@@ -88,12 +91,32 @@ func (w *walker) leaveForNextCycle(rel string, prev cacheEntry, hasPrev bool, wh
 	return nil
 }
 
+// keepUnreadable reports a file that cannot be read and keeps its previous
+// version, if one is stored, in this backup.
+func (w *walker) keepUnreadable(rel string, prev cacheEntry, hasPrev bool, why error) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	kept := hasPrev && prev.Token != nil
+	w.v.Warn(rel, &UnreadableError{Path: rel, Kept: kept, Err: why})
+	if !kept {
+		return nil
+	}
+	prev.Reread = true
+	w.cache.put(rel, prev)
+	if err := w.v.Unchanged(prev.info(rel), prev.Token); err != nil {
+		return visitErr("unchanged file", rel, err)
+	}
+	return nil
+}
+
 // readOnce opens the file, decides how to read it and hands it to File.
 func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error) {
 	start := w.s.now()
 	f, err := w.s.openFile(abs)
 	if err != nil {
-		return w.openFailed(rel, err), false, nil
+		res, err := w.openFailed(rel, err)
+		return res, false, err
 	}
 	defer func() {
 		if f != nil {
@@ -102,8 +125,7 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	}()
 	fi, err := f.Stat()
 	if err != nil {
-		w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot stat: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		// Replaced by something else between the listing and the open.
@@ -113,8 +135,7 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	var hdr [headerSize]byte
 	n, err := io.ReadFull(f, hdr[:])
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 	header := hdr[:n]
 	isDB = hasSQLiteHeader(header)
@@ -129,16 +150,15 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 			return res, true, err
 		}
 		if f, err = w.s.openFile(abs); err != nil {
-			return w.openFailed(rel, err), true, nil
+			res, err := w.openFailed(rel, err)
+			return res, true, err
 		}
 		if fi, err = f.Stat(); err != nil {
-			w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
-			return readSkipped, true, nil
+			return readDenied, true, fmt.Errorf("cannot stat: %w", err)
 		}
 		before = idOf(fi)
 	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
-		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 
 	chunks := w.s.chunkers.Get().(*cdc)
@@ -241,14 +261,14 @@ func settled(path string, before statID) statID {
 	return before
 }
 
-// openFailed warns about a file that cannot be opened.
-func (w *walker) openFailed(rel string, err error) readResult {
+// openFailed classifies a file that cannot be opened: vanished (warned
+// here) or unreadable (its previous version is kept).
+func (w *walker) openFailed(rel string, err error) (readResult, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		w.v.Warn(rel, fmt.Errorf("vanished during the scan: %w", err))
-	} else {
-		w.v.Warn(rel, fmt.Errorf("cannot open, leaving it out of this backup (check its permissions): %w", err))
+		return readSkipped, nil
 	}
-	return readSkipped
+	return readDenied, fmt.Errorf("cannot open: %w", err)
 }
 
 // racy reports whether id changed so close to start that a later change

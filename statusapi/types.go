@@ -82,6 +82,16 @@ type Snapshot struct {
 	Source   string    `json:"source,omitempty"`
 	Files    uint64    `json:"files"`
 	Bytes    uint64    `json:"bytes"`
+	// Incomplete lists the paths that could not be read when this
+	// snapshot was taken; each keeps its previous version (or is absent
+	// if it never had one).
+	Incomplete []Omission `json:"incomplete,omitempty"`
+}
+
+// Omission is a path a snapshot could not read, and why.
+type Omission struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // RemoteStatus is one remote's upload queue. Name and URL never carry

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
@@ -27,6 +28,9 @@ const (
 	exitUnreachable = 5
 	exitIntegrity   = 6
 	exitTakenOver   = 7
+	// exitIncomplete: the snapshot was saved, but some paths could not be
+	// read (restic's 3; ours is taken by a wrong key).
+	exitIncomplete = 8
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -49,6 +53,8 @@ var exitMappings = []struct {
 	{store.ErrFork, exitIntegrity},
 	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
+	{crypt.ErrKeyCacheInsecure, exitUsage},
+	{crypt.ErrSecretFileInsecure, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
@@ -66,6 +72,7 @@ var exitMappings = []struct {
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrUnreachable, exitUnreachable},
+	{backup.ErrIncomplete, exitIncomplete},
 }
 
 func exitCode(err error) int {
