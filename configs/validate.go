@@ -121,7 +121,7 @@ func (c *Config) validate() error {
 	if !oneOf(c.Log.Format, logFormats) {
 		return c.errAt("log.format", "log.format %q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
 	}
-	return nil
+	return c.checkListen()
 }
 
 func oneOf(s string, allowed []string) bool {
