@@ -46,6 +46,9 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				return nil
 			}
 			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
+			if d.skipWhilePaused() {
+				continue
+			}
 			d.cycle(ctx, cs.Reason)
 		case r := <-d.backupReq:
 			res, err := d.cycle(ctx, "requested")
@@ -64,6 +67,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	start := time.Now()
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
+	d.observeCycle(ctx, start, res, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.

@@ -64,6 +64,7 @@ type Daemon struct {
 	metrics *metrics
 	events  *eventBus
 	errs    *errLog
+	hist    history
 
 	ready     chan struct{} // closed once start-up is done
 	reloadCh  chan struct{}
@@ -85,6 +86,7 @@ type Daemon struct {
 	lastErr   string
 	lastState string
 	gate      *uploadGate // prune pauses the uploaders through it
+	webAddrs  WebAddrs
 }
 
 type openRemote struct {
@@ -119,6 +121,7 @@ func New(opts Options) (*Daemon, error) {
 		gate:      newUploadGate(),
 	}
 	d.errs = &errLog{log: d.log, last: map[string]string{}}
+	d.events.tap = d.hist.event
 	d.metrics = newMetrics(d)
 	return d, nil
 }
@@ -196,6 +199,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	web, err := d.openListeners(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
@@ -205,6 +213,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.serveSessions(gctx) })
+	web.serve(gctx, g)
 	err = g.Wait()
 	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {

@@ -14,6 +14,7 @@ const (
 	StateScanning  = "scanning"  // a backup cycle reads the source
 	StateUploading = "uploading" // deltas are being sent to a remote
 	StateError     = "error"     // the last cycle failed, or a remote is failing
+	StatePaused    = "paused"    // backups paused from the status page
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
@@ -114,6 +115,7 @@ type Event struct {
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Remote   string    `json:"remote,omitempty"`
 	Delta    string    `json:"delta,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"` // an uploaded delta's size
 	Error    string    `json:"error,omitempty"`
 }
 
