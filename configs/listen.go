@@ -23,7 +23,7 @@ func (c *Config) checkListen() error {
 			return c.errAt(f.key, "%s: %v", f.key, err)
 		}
 	}
-	if c.UIListen != "" && c.UIListen == c.MetricsListen {
+	if _, port, _ := net.SplitHostPort(c.UIListen); port != "0" && c.UIListen != "" && c.UIListen == c.MetricsListen {
 		return c.errAt("metrics_listen", "metrics_listen: %q is also ui_listen; give each its own port", c.MetricsListen)
 	}
 	return nil

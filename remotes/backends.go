@@ -1,7 +1,8 @@
 package remotes
 
 // The rclone backends chatsafe ships, imported one by one rather than
-// backend/all: the full set adds about 40 MB to the binary for services
+// backend/all: the full set makes the binary 117 MB instead of 89 MB (66 MB with
+// the nine backends before), for services
 // nobody backs chat history up to (see docs/remotes.md for both sizes).
 // These are the storage services and protocols people back up to, plus
 // the wrappers (alias, union) that point at them. Add a backend here and

@@ -45,7 +45,10 @@ function bars(el, values, label) {
     r.appendChild(t);
     svg.appendChild(r);
   });
-  el.replaceChildren(values.length ? svg : li("no backups yet", "muted"));
+  const cap = document.createElement("p");
+  cap.className = "muted";
+  cap.textContent = values.length ? `last ${values.length}, largest ${label(max)}` : "no backups yet";
+  el.replaceChildren(...(values.length ? [svg, cap] : [cap]));
 }
 
 let paused = false;
