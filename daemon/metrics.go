@@ -20,7 +20,7 @@ type metrics struct {
 	prunedObjects prometheus.Counter
 	// backupDuration: how long each backup cycle took (failed ones too).
 	backupDuration prometheus.Histogram
-	handler       http.Handler
+	handler        http.Handler
 }
 
 func newMetrics(d *Daemon) *metrics {
