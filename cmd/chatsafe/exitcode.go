@@ -11,6 +11,7 @@ import (
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/statusui"
 	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -50,12 +51,19 @@ var exitMappings = []struct {
 	{store.ErrSnapshotNotFound, exitUsage},
 	{instance.ErrNoKey, exitUsage},
 	{errOtherInstallation, exitUsage},
+	{remotes.ErrBadRemote, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrUnreachable, exitUnreachable},
+	// The vault asks to wait (its rate limits, the delay after wrong
+	// passwords): a retry later succeeds, as with an unreachable vault;
+	// the message says how long.
+	{vault.ErrTooSoon, exitUnreachable},
+	{vault.ErrRateLimited, exitUnreachable},
+	{statusui.ErrNoToken, exitUnreachable},
 }
 
 func exitCode(err error) int {
