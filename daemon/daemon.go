@@ -318,12 +318,14 @@ func (d *Daemon) reload() bool {
 	cur := d.config()
 	for _, f := range []struct{ name, a, b string }{
 		{"source", cur.Source, next.Source}, {"state_dir", cur.StateDir, next.StateDir}, {"status_socket", cur.StatusSocket, next.StatusSocket},
+		{"ui_listen", cur.UIListen, next.UIListen}, {"metrics_listen", cur.MetricsListen, next.MetricsListen},
 	} {
 		if f.a != f.b {
 			d.log.Warn("this setting changes only when the daemon restarts; keeping the current value", zap.String("setting", f.name), zap.String("current", f.a))
 		}
 	}
 	next.Source, next.StateDir, next.StatusSocket = cur.Source, cur.StateDir, cur.StatusSocket
+	next.UIListen, next.MetricsListen = cur.UIListen, cur.MetricsListen
 	if len(next.Remotes) == 0 || next.Remotes[0] != cur.Remotes[0] {
 		d.log.Warn("the first remote is the one the repository is read from; it changes only when the daemon restarts", zap.String("remote", cur.Remotes[0].Name))
 		next.Remotes = append([]configs.Remote{cur.Remotes[0]}, withoutName(next.Remotes, cur.Remotes[0].Name)...)
