@@ -29,7 +29,7 @@ function fill(list, items, empty) {
 function bars(el, values, label) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
-  const w = 100, h = 40, max = Math.max(1, ...values);
+  const w = 100, h = 40, max = Math.max(0, ...values) || 1;
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.setAttribute("preserveAspectRatio", "none");
   const bw = w / Math.max(values.length, 1);
