@@ -48,6 +48,12 @@ type Config struct {
 	// transient failure (0 = no time cap: the retry count alone decides).
 	RetryFor Duration `yaml:"retry_for"`
 	Log      Log      `yaml:"log"`
+	// UIListen is the loopback HOST:PORT of the status page ("" = off,
+	// the default: see listen.go).
+	UIListen string `yaml:"ui_listen"`
+	// MetricsListen is the loopback HOST:PORT of a plain /metrics for a
+	// Prometheus scrape ("" = off; /metrics is always on the socket).
+	MetricsListen string `yaml:"metrics_listen"`
 
 	// Path is the file the config was loaded from ("" for Default()).
 	Path string `yaml:"-"`

@@ -37,7 +37,7 @@ func TestLoadErrors(t *testing.T) {
 		want       string // the message after "config.yaml:LINE: "
 	}{
 		{"unknown top-level key", "source: /src\nsoruce: /x\n", 2,
-			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, key_store, sync, retention, prune, exclude, status_socket, retry_for, log)`},
+			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, key_store, sync, retention, prune, exclude, status_socket, retry_for, log, ui_listen, metrics_listen)`},
 		{"unknown nested key", "source: /src\nsync:\n  quiet_perod: 2s\n", 3,
 			`unknown key "quiet_perod" in sync (known: quiet_period, max_delay, full_scan_every)`},
 		{"unknown key in a list item", "source: /src\nremotes:\n  - name: a\n    url: /a\n  - name: b\n    uri: /b\n", 6,
@@ -149,5 +149,17 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, ErrConfig) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want ErrConfig and fs.ErrNotExist", err)
+	}
+}
+
+func TestListenMustBeLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8385": true, "[::1]:0": true, "localhost:9000": true,
+		"0.0.0.0:8385": false, "192.168.1.2:80": false, "127.0.0.1": false, "127.0.0.1:http": false, ":8385": false,
+	} {
+		err := CheckLoopback(addr)
+		if (err == nil) != ok {
+			t.Errorf("CheckLoopback(%q) = %v, want ok=%v", addr, err, ok)
+		}
 	}
 }

@@ -48,9 +48,15 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				return nil
 			}
 			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
+			if d.skipWhilePaused() {
+				continue
+			}
 			d.cycle(ctx, cs.Reason, retry)
 		case <-retry.C():
 			retry.fired()
+			if d.skipWhilePaused() {
+				continue
+			}
 			d.cycle(ctx, "retry", retry)
 		case r := <-d.backupReq:
 			res, err := d.cycle(ctx, "requested", retry)
@@ -81,6 +87,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (s
 	start := time.Now()
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
+	d.observeCycle(ctx, start, res, err)
 	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
 		d.metrics.backups.WithLabelValues("failed").Inc()
 		d.announceStopped(err)

@@ -20,6 +20,7 @@ const (
 	// StateForked: two devices wrote at once; nothing is committed or
 	// pruned until `chatsafe fork resolve` (Fork names the branches).
 	StateForked = "forked"
+	StatePaused    = "paused"    // backups paused from the status page
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
@@ -159,6 +160,7 @@ type Event struct {
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Remote   string    `json:"remote,omitempty"`
 	Delta    string    `json:"delta,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"` // an uploaded delta's size
 	Error    string    `json:"error,omitempty"`
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/statusui"
 	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -66,6 +67,7 @@ var exitMappings = []struct {
 	{instance.ErrNoKey, exitUsage},
 	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
+	{remotes.ErrBadRemote, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
@@ -73,6 +75,12 @@ var exitMappings = []struct {
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrUnreachable, exitUnreachable},
 	{backup.ErrIncomplete, exitIncomplete},
+	// The vault asks to wait (its rate limits, the delay after wrong
+	// passwords): a retry later succeeds, as with an unreachable vault;
+	// the message says how long.
+	{vault.ErrTooSoon, exitUnreachable},
+	{vault.ErrRateLimited, exitUnreachable},
+	{statusui.ErrNoToken, exitUnreachable},
 }
 
 func exitCode(err error) int {
