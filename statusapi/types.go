@@ -20,7 +20,7 @@ const (
 	// StateForked: two devices wrote at once; nothing is committed or
 	// pruned until `chatsafe fork resolve` (Fork names the branches).
 	StateForked = "forked"
-	StatePaused    = "paused"    // backups paused from the status page
+	StatePaused = "paused" // backups paused from the status page
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
