@@ -86,7 +86,8 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, res: &Result{}, progress: opts.Progress, cache: cache}
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
-		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log, Parallel: max(2, runtime.GOMAXPROCS(0))})
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log,
+			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = w.Drain()

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path"
 	"sort"
@@ -69,7 +70,18 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// A small file is hashed here: waiting for the workers at the end of
 	// every small file would stall the scan far more than hashing costs.
 	inline := info.Size <= inlineHashLimit
-	var n int64
+	// A database read incrementally delivers unchanged pages as carried
+	// over: they are the previous version's chunks at the same index.
+	prevToken := b.cache.Token(info.Path)
+	var base []store.ChunkRef
+	if info.Base != nil {
+		var err error
+		if base, err = b.w.ChunkRefs(info.Base); err != nil {
+			return nil, err
+		}
+		prevToken = info.Base
+	}
+	var n, read int64
 	for {
 		if err := b.ctx.Err(); err != nil {
 			return nil, err
@@ -81,12 +93,22 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ch.Carried {
+			if len(slots) >= len(base) {
+				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages", info.Path, len(slots)+1, len(base))
+			}
+			ref := base[len(slots)]
+			slots = append(slots, &ref)
+			n += int64(ref.Len)
+			continue
+		}
 		slot := new(store.ChunkRef)
 		slots = append(slots, slot)
 		if err := b.w.Chunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
+		read += int64(len(ch.Data))
 	}
 	pending.Wait()
 	if err := b.w.Err(); err != nil {
@@ -97,10 +119,10 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		refs[i] = *s
 	}
 	b.mu.Lock()
-	b.res.ReadBytes += n
+	b.res.ReadBytes += read
 	b.mu.Unlock()
 	info.Size = n
-	content, token, err := b.w.FileContent(refs, n, b.cache.Token(info.Path))
+	content, token, err := b.w.FileContent(refs, n, prevToken)
 	if err != nil {
 		return nil, err
 	}

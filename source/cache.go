@@ -26,6 +26,10 @@ type cacheEntry struct {
 	PageSize int
 	DBHeader bool // the file starts with the SQLite header (its companions are skipped)
 	Token    []byte
+	// Mark is where a SQLite snapshot stood in the database's -wal, for
+	// incremental reads (nil: read the whole database next time). Caches
+	// written before it existed decode with nil.
+	Mark *walMark
 	// Reread: do not trust the stat identity next time (mtime too close to the
 	// read, content not verified, or left for the next cycle).
 	Reread bool
