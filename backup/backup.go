@@ -39,6 +39,10 @@ type Options struct {
 	Hostname string // "" = os.Hostname()
 	// Progress, if set, is called after each file with the running totals.
 	Progress func(files int64, readBytes int64)
+	// Scope, when not nil, is the paths a watcher saw change: only they are
+	// looked at, the rest of the tree is taken from the last scan (see
+	// source.Options.Scope). nil: the whole tree.
+	Scope []string
 }
 
 // Warning is a path the backup could not read; the rest was backed up.
@@ -87,7 +91,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log,
-			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true})
+			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true, Scope: opts.Scope})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = w.Drain()

@@ -175,6 +175,13 @@ func (b *run) Symlink(info source.FileInfo) error {
 }
 
 func (b *run) Dir(info source.FileInfo) error {
+	_, err := b.DirToken(info)
+	return err
+}
+
+// DirToken stores the directory's tree; its token is the tree's id, which
+// stands for the directory and everything under it.
+func (b *run) DirToken(info source.FileInfo) ([]byte, error) {
 	b.mu.Lock()
 	nodes := b.dirs[info.Path]
 	delete(b.dirs, info.Path)
@@ -184,20 +191,39 @@ func (b *run) Dir(info source.FileInfo) error {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	id, err := b.w.Tree(nodes)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	b.addDir(info, id)
+	return id[:], nil
+}
+
+// UnchangedDir takes a directory outside a scoped scan's scope as the
+// tree the last scan stored for it.
+func (b *run) UnchangedDir(info source.FileInfo, token []byte) error {
+	var id crypt.ID
+	if len(token) != len(id) {
+		return store.ErrStaleCache
+	}
+	copy(id[:], token)
+	if !b.w.Has(id) {
+		return store.ErrStaleCache
+	}
+	b.addDir(info, id)
+	return nil
+}
+
+func (b *run) addDir(info source.FileInfo, id crypt.ID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
-		return nil
+		return
 	}
 	p := parentOf(info.Path)
 	b.dirs[p] = append(b.dirs[p], store.Node{
 		Name: path.Base(info.Path), Kind: store.KindDir, Mode: info.Mode,
 		ModTime: info.ModTime.UnixNano(), Subtree: id,
 	})
-	return nil
 }
 
 func (b *run) Warn(p string, err error) {

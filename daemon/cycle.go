@@ -25,9 +25,11 @@ type backupReply struct {
 }
 
 // backupLoop runs one backup cycle per change set, and one per request
-// from the socket. A change set's paths are only a hint: each cycle scans
-// the whole tree, and the repository's file cache makes unchanged files
-// cost a stat. Scheduled prunes (prune.every) run here too, so that a
+// from the socket. A change set's paths are the cycle's scope: only they
+// are looked at, the rest of the tree is carried over from the last scan
+// (the watcher's periodic full scan, a requested backup and the first
+// cycle look at everything; the file cache makes unchanged files cost a
+// stat). Scheduled prunes (prune.every) run here too, so that a
 // prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 	var pruneC <-chan time.Time
@@ -46,9 +48,13 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				return nil
 			}
 			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
-			d.cycle(ctx, cs.Reason)
+			var scope []string
+			if !cs.FullScan && len(cs.Paths) > 0 {
+				scope = cs.Paths
+			}
+			d.cycle(ctx, cs.Reason, scope)
 		case r := <-d.backupReq:
-			res, err := d.cycle(ctx, "requested")
+			res, err := d.cycle(ctx, "requested", nil)
 			r.reply <- backupReply{res, err}
 		case <-pruneC:
 			d.prune(ctx)
@@ -57,12 +63,13 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 	}
 }
 
-// cycle runs one backup into the spool and wakes the uploaders.
-func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResult, error) {
+// cycle runs one backup into the spool and wakes the uploaders. scope
+// limits what it looks at (nil: the whole tree).
+func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (statusapi.BackupResult, error) {
 	cfg := d.config()
 	d.setScanning(true)
 	start := time.Now()
-	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope})
 	d.setScanning(false)
 	if err != nil {
 		if ctx.Err() != nil {

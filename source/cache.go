@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 )
@@ -157,6 +158,9 @@ type scanCache struct {
 	old  map[string]cacheEntry
 	next map[string]cacheEntry
 	gen  uint64
+	// listed is set for a scoped scan: the directories it listed. Entries
+	// under the others were carried over and stay as they were.
+	listed map[string]bool
 }
 
 func (c *FileCache) begin() (*scanCache, error) {
@@ -197,6 +201,10 @@ func (s *scanCache) commit(complete bool) {
 	if s.c.gen != s.gen {
 		return
 	}
+	if complete && s.listed != nil {
+		s.c.entries = s.scoped()
+		return
+	}
 	if complete {
 		s.c.entries = s.next
 		return
@@ -209,6 +217,57 @@ func (s *scanCache) commit(complete bool) {
 		merged[k] = v
 	}
 	s.c.entries = merged
+}
+
+// setListedIf records, in a scoped scan, that it listed the directory rel.
+func (s *scanCache) setListedIf(scoped bool, rel string) {
+	if s != nil && scoped {
+		s.mu.Lock()
+		s.listed[rel] = true
+		s.mu.Unlock()
+	}
+}
+
+// rereads returns the paths whose entries must not be trusted.
+func (s *scanCache) rereads() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for p, e := range s.old {
+		if e.Reread {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// scoped is the cache after a complete scoped scan: what it saw, and the
+// old entries of what it carried over. An old entry stays when, below the
+// deepest directory the scan listed above it, the scan saw the path that
+// leads to it (a deleted file or directory drops out with what was under it).
+func (s *scanCache) scoped() map[string]cacheEntry {
+	out := make(map[string]cacheEntry, len(s.old)+len(s.next))
+	for p, e := range s.old {
+		child := p
+		for child != "" {
+			parent := path.Dir(child)
+			if parent == "." {
+				parent = ""
+			}
+			if s.listed[parent] {
+				break
+			}
+			child = parent
+		}
+		if _, seen := s.next[child]; seen || child == "" {
+			out[p] = e
+		}
+	}
+	for p, e := range s.next {
+		out[p] = e
+	}
+	return out
 }
 
 // Token returns the token the cache holds for rel from the last complete

@@ -86,7 +86,14 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 	if warn != nil {
 		s.log.Warn("ignoring file cache", zap.Error(warn))
 	}
-	w := &walker{s: s, v: v, ctx: ctx, cache: sc}
+	wc := &warnCounter{Visitor: v}
+	w := &walker{s: s, v: wc, ctx: ctx, cache: sc, warns: wc}
+	w.tv, _ = v.(TreeVisitor)
+	if s.opts.Scope != nil && sc != nil {
+		if w.scope = newScope(s.opts.Scope, sc); w.scope != nil {
+			sc.listed = map[string]bool{}
+		}
+	}
 	if s.opts.Parallel > 1 {
 		w.sem = make(chan struct{}, s.opts.Parallel)
 	}
@@ -103,6 +110,11 @@ type walker struct {
 	cache *scanCache
 	// sem bounds the files read at once (nil: one at a time, in order).
 	sem chan struct{}
+	// scope limits what is looked at (nil: everything); tv is the visitor
+	// when it can take whole directories.
+	scope *scope
+	tv    TreeVisitor
+	warns *warnCounter
 
 	errMu    sync.Mutex
 	firstErr error
@@ -138,6 +150,8 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		w.v.Warn(rel, fmt.Errorf("cannot read directory, leaving it out of this backup: %w", err))
 		return nil
 	}
+	w.cache.setListedIf(w.scope != nil, rel)
+	warnsBefore := w.warns.n.Load()
 	regular := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		if e.Type().IsRegular() {
@@ -166,6 +180,12 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 			continue
 		}
 		if w.s.opts.Exclude != nil && w.s.opts.Exclude(crel, e.IsDir()) {
+			continue
+		}
+		if carried, err := w.carry(crel, e, dbs); carried {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		cfi, err := os.Lstat(cabs)
@@ -222,7 +242,7 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		return err
 	}
 	info := FileInfo{Path: rel, Kind: KindDir, Mode: fi.Mode(), ModTime: fi.ModTime()}
-	if err := w.v.Dir(info); err != nil {
+	if err := w.dirDone(info, fi, warnsBefore); err != nil {
 		return visitErr("directory", rel, err)
 	}
 	return nil

@@ -134,6 +134,13 @@ type Options struct {
 	// read, the others reach File as Chunk.Carried (see docs/sqlite.md). The
 	// Visitor must resolve them through FileInfo.Base.
 	CarryPages bool
+	// Scope, when not nil, limits the scan to these paths (relative, slash
+	// separated; a directory stands for everything under it), as a watcher
+	// reports them: what lies outside is taken from the cache without being
+	// looked at (directories as a whole when the Visitor is a TreeVisitor),
+	// and looked at normally when the cache does not hold it. Files the
+	// cache does not trust are always looked at. nil: the whole tree.
+	Scope []string
 }
 
 var (

@@ -179,22 +179,22 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 	}
 
 	step("first backup", false, 0, func() {})
-	step("one message", true, 12, msg)
-	step("one more message", true, 12, msg)
-	step("message and PASSIVE checkpoint", true, 12, both(msg, exec("PRAGMA wal_checkpoint(PASSIVE)")))
+	step("one message", true, 24, msg)
+	step("one more message", true, 24, msg)
+	step("message and PASSIVE checkpoint", true, 24, both(msg, exec("PRAGMA wal_checkpoint(PASSIVE)")))
 	// The checkpoint above copied every frame: this commit restarts the
 	// -wal and the checkpoint copies frames the last scan never saw into
 	// the database file. Nothing tells which pages they held.
 	step("message into a new WAL generation, then FULL checkpoint", false, 0, both(msg, exec("PRAGMA wal_checkpoint(FULL)")))
-	step("message", true, 12, msg)
+	step("message", true, 24, msg)
 	step("FULL checkpoint of frames the last scan saw", true, 0, exec("PRAGMA wal_checkpoint(FULL)"))
 	// The next commit restarts the -wal: a new generation, but the
 	// database file is as the last scan saw it.
-	step("message after the WAL restarts", true, 12, msg)
-	step("RESTART checkpoint", true, 12, both(msg, exec("PRAGMA wal_checkpoint(RESTART)")))
-	step("message into the restarted WAL", true, 12, msg)
+	step("message after the WAL restarts", true, 24, msg)
+	step("RESTART checkpoint", true, 24, both(msg, exec("PRAGMA wal_checkpoint(RESTART)")))
+	step("message into the restarted WAL", true, 24, msg)
 	step("TRUNCATE checkpoint changes the database file", false, 0, both(msg, exec("PRAGMA wal_checkpoint(TRUNCATE)")))
-	step("message after TRUNCATE", true, 12, msg)
+	step("message after TRUNCATE", true, 24, msg)
 	step("growth", true, 400, func() {
 		for i := 0; i < 300; i++ {
 			msg()
@@ -206,9 +206,9 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 		mustExec(t, db, "WITH RECURSIVE s(x) AS (SELECT 3 UNION ALL SELECT x+3 FROM s WHERE x < 999) INSERT INTO msg SELECT x, x'' FROM s")
 	}, exec("VACUUM")))
 	step("journal_mode switched to DELETE and back", false, 0, both(exec("PRAGMA journal_mode=DELETE"), msg, exec("PRAGMA journal_mode=WAL")))
-	step("message after the switch", true, 12, msg)
+	step("message after the switch", true, 24, msg)
 	step("page size changed", false, 0, both(exec("PRAGMA journal_mode=DELETE"), exec("PRAGMA page_size=8192"), exec("VACUUM"), exec("PRAGMA journal_mode=WAL")))
-	step("message at the new page size", true, 12, msg)
+	step("message at the new page size", true, 24, msg)
 	step("replaced by rename", false, 0, func() {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
@@ -229,7 +229,7 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 		}
 		db = appDB(t, dbPath)
 	})
-	step("message into the replaced file", true, 12, msg)
+	step("message into the replaced file", true, 24, msg)
 }
 
 // TestSQLiteIncrementalWhileWriting scans again and again while the app
