@@ -31,7 +31,14 @@ type daemonResult struct {
 	UploadedMedianS float64   `json:"uploaded_median_s,omitempty"`
 	// Bytes written to the repository directory per one-message snapshot.
 	WrittenBytes []int64 `json:"written_bytes,omitempty"`
-	MaxRSS       int64   `json:"max_rss_bytes,omitempty"`
+	// What the daemon process read and spent per one-message cycle (commit
+	// to snapshot on the remote, upload included), from /proc: bytes
+	// fetched from storage, bytes passed to read calls (page cache
+	// included), and user+system CPU seconds.
+	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
+	CycleRChar     []int64   `json:"cycle_rchar_bytes,omitempty"`
+	CycleCPUS      []float64 `json:"cycle_cpu_s,omitempty"`
+	MaxRSS         int64     `json:"max_rss_bytes,omitempty"`
 }
 
 // pollEvery is how often the daemon's status is asked for. The daemon is
@@ -101,6 +108,7 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		if st.LastSnapshot != nil {
 			prev = st.LastSnapshot.Seq
 		}
+		usage, usageErr := readProcUsage(cmd.Process.Pid)
 		if err := w.AddMessage(ctx); err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
 			return res
@@ -122,6 +130,12 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 			return res
 		}
 		res.UploadedS = append(res.UploadedS, time.Since(committed).Seconds())
+		if now, err := readProcUsage(cmd.Process.Pid); err == nil && usageErr == nil {
+			d := now.sub(usage)
+			res.CycleReadBytes = append(res.CycleReadBytes, d.readBytes)
+			res.CycleRChar = append(res.CycleRChar, d.rchar)
+			res.CycleCPUS = append(res.CycleCPUS, d.cpu)
+		}
 		after, err := listTree(t.RepoDir())
 		if err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
