@@ -188,13 +188,8 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 			}
 			continue
 		}
-		cfi, err := os.Lstat(cabs)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
-			} else {
-				w.v.Warn(crel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
-			}
+		cfi, ok := w.lstat(crel, cabs)
+		if !ok {
 			continue
 		}
 		switch m := cfi.Mode(); {
@@ -203,14 +198,8 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 				return err
 			}
 		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(cabs)
-			if err != nil {
-				w.v.Warn(crel, fmt.Errorf("cannot read symlink, leaving it out of this backup: %w", err))
-				continue
-			}
-			info := FileInfo{Path: crel, Kind: KindSymlink, Mode: m, ModTime: cfi.ModTime(), LinkTarget: target}
-			if err := w.v.Symlink(info); err != nil {
-				return visitErr("symlink", crel, err)
+			if err := w.symlink(crel, cabs, cfi); err != nil {
+				return err
 			}
 		case m.IsRegular():
 			if w.sem == nil {
@@ -244,6 +233,34 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 	info := FileInfo{Path: rel, Kind: KindDir, Mode: fi.Mode(), ModTime: fi.ModTime()}
 	if err := w.dirDone(info, fi, warnsBefore); err != nil {
 		return visitErr("directory", rel, err)
+	}
+	return nil
+}
+
+// lstat stats a listed entry; a failure is warned about.
+func (w *walker) lstat(crel, cabs string) (fs.FileInfo, bool) {
+	fi, err := os.Lstat(cabs)
+	if err == nil {
+		return fi, true
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
+	} else {
+		w.v.Warn(crel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+	}
+	return nil, false
+}
+
+// symlink visits one symbolic link (never followed).
+func (w *walker) symlink(crel, cabs string, fi fs.FileInfo) error {
+	target, err := os.Readlink(cabs)
+	if err != nil {
+		w.v.Warn(crel, fmt.Errorf("cannot read symlink, leaving it out of this backup: %w", err))
+		return nil
+	}
+	info := FileInfo{Path: crel, Kind: KindSymlink, Mode: fi.Mode(), ModTime: fi.ModTime(), LinkTarget: target}
+	if err := w.v.Symlink(info); err != nil {
+		return visitErr("symlink", crel, err)
 	}
 	return nil
 }
