@@ -284,18 +284,27 @@ func (res *Results) cycleTargets() {
 	var rchar, cpu []float64
 	for i := range d.CycleRChar {
 		rchar = append(rchar, float64(d.CycleRChar[i]))
-		cpu = append(cpu, d.CycleCPUS[i])
+		cpu = append(cpu, netCycleCPU(d, i))
 	}
 	r, c := median(rchar), median(cpu)
 	t := Target{Name: "daemon cycle: bytes read", Goal: "≤ 1 MB read per one-message cycle (rchar, median)", Limit: 1e6, Value: r, Measured: mb(int64(r))}
 	t.Met = boolp(r <= t.Limit)
 	res.Targets = append(res.Targets, t)
-	t = Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included (median)", Limit: 0.020, Value: c, Measured: fmt.Sprintf("%.0f ms", c*1000)}
+	t = Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included, net of status polling (median)", Limit: 0.020, Value: c, Measured: fmt.Sprintf("%.0f ms", c*1000)}
 	t.Met = boolp(c <= t.Limit)
 	if !*t.Met {
 		t.Note = "/proc/PID/stat counts in 10 ms ticks"
 	}
 	res.Targets = append(res.Targets, t)
+}
+
+// netCycleCPU is trial i's CPU less what the idle daemon spends in as
+// long answering the bench's polls.
+func netCycleCPU(d daemonResult, i int) float64 {
+	if i >= len(d.TrialS) {
+		return d.CycleCPUS[i]
+	}
+	return max(0, d.CycleCPUS[i]-d.IdleCPUPerS*d.TrialS[i])
 }
 
 // writeReports prints the markdown table and writes results.json,
@@ -380,8 +389,12 @@ func writeMarkdown(w io.Writer, res *Results) {
 				rchars = append(rchars, mb(d.CycleRChar[i]))
 				cpus = append(cpus, fmt.Sprintf("%.0f ms", d.CycleCPUS[i]*1000))
 			}
-			fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc): read calls %s; from storage %s; CPU %s.\n",
-				mb(res.Corpus.DBBytes), strings.Join(rchars, ", "), strings.Join(reads, ", "), strings.Join(cpus, ", "))
+			var net []string
+			for i := range d.CycleCPUS {
+				net = append(net, fmt.Sprintf("%.0f ms", netCycleCPU(d, i)*1000))
+			}
+			fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc): read calls %s; from storage %s; CPU %s (%s net of the idle daemon answering the bench's status polls, %.1f ms/s).\n",
+				mb(res.Corpus.DBBytes), strings.Join(rchars, ", "), strings.Join(reads, ", "), strings.Join(cpus, ", "), strings.Join(net, ", "), d.IdleCPUPerS*1000)
 		}
 	}
 	fmt.Fprint(w, "\n| target | goal | measured | met |\n|---|---|---|---|\n")

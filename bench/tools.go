@@ -265,7 +265,7 @@ func (t *rcloneTool) Backup(ctx context.Context, _ int) (procResult, error) {
 	// JSON logs carry the final transfer stats: what was uploaded is what
 	// a small change costs on a remote, whatever the directory grew by.
 	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", t.src, "benchcrypt:",
-		"--use-json-log", "--stats-log-level", "NOTICE", "--stats", "0"}})
+		"--use-json-log", "--stats-log-level", "NOTICE"}})
 	if err != nil {
 		return r, err
 	}
