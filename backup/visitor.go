@@ -95,7 +95,9 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		}
 		if ch.Carried {
 			if len(slots) >= len(base) {
-				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages", info.Path, len(slots)+1, len(base))
+				// The cache's token does not describe the version the
+				// scanner built on: start over without the cache.
+				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(slots)+1, len(base), store.ErrStaleCache)
 			}
 			ref := base[len(slots)]
 			slots = append(slots, &ref)
