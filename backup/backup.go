@@ -39,6 +39,11 @@ type Options struct {
 	Hostname string // "" = os.Hostname()
 	// Progress, if set, is called after each file with the running totals.
 	Progress func(files int64, readBytes int64)
+	// Cache, when set, is the file cache to use, kept in memory across
+	// cycles by a long-running caller (the daemon) so a cycle does not read
+	// it back from the state directory; it is still saved after each cycle.
+	// Load it with LoadCache. nil: loaded from the state directory.
+	Cache *source.FileCache
 	// Scope, when not nil, is the paths a watcher saw change: only they are
 	// looked at, the rest of the tree is taken from the last scan (see
 	// source.Options.Scope). nil: the whole tree.
@@ -80,10 +85,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer w.Close()
-	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
-	if err != nil {
-		log.Warn("file cache unreadable; reading every file", zap.Error(err))
-		cache = nil
+	cache := opts.Cache
+	if cache == nil {
+		cache = LoadCache(st)
 	}
 	var b *run
 	for attempt := 0; ; attempt++ {
@@ -146,6 +150,17 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 	b.res.Snapshot = snap
 	saveCache(cache, b.log)
 	return b.res, nil
+}
+
+// LoadCache loads the file cache from st's state directory; nil when it
+// cannot be read (every file is read then, and a warning logged).
+func LoadCache(st Store) *source.FileCache {
+	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
+	if err != nil {
+		st.Log().Warn("file cache unreadable; reading every file", zap.Error(err))
+		return nil
+	}
+	return cache
 }
 
 func saveCache(c *source.FileCache, log *zap.Logger) {

@@ -69,9 +69,17 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (stat
 	cfg := d.config()
 	d.setScanning(true)
 	start := time.Now()
-	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope})
+	// The file cache stays in memory between cycles: reading it back costs
+	// a few bytes per page of every database (its page map) each cycle.
+	if d.fileCache == nil {
+		d.fileCache = backup.LoadCache(d.store)
+	}
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
 	d.setScanning(false)
 	if err != nil {
+		// The failed scan may have noted versions that were never
+		// committed: start again from the cache the last cycle saved.
+		d.fileCache = nil
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.
 			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
