@@ -140,15 +140,25 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 	db := appDB(t, dbPath)
 	createMessages(t, db, 3000)
 	next := 3001
-	s := NewScanner(root, Options{Cache: emptyCache(t), CarryPages: true})
-	future(s)
+	cachePath := filepath.Join(t.TempDir(), "cache")
 	k := newPageKeeper(t)
 
 	step := func(name string, wantIncr bool, maxRead int, op func()) {
 		t.Helper()
 		op()
+		// Each step loads the cache the last one saved, as a new process
+		// would: the marks must survive the file.
+		cache, err := LoadFileCache(cachePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
+		future(s)
 		if err := s.Scan(context.Background(), k); err != nil {
 			t.Fatalf("%s: scan: %v", name, err)
+		}
+		if err := cache.Save(); err != nil {
+			t.Fatal(err)
 		}
 		if len(k.warns) != 0 {
 			t.Fatalf("%s: warnings %v", name, k.warns)
