@@ -41,8 +41,10 @@ type Options struct {
 	Progress func(files int64, readBytes int64)
 	// Cache, when set, is the file cache to use, kept in memory across
 	// cycles by a long-running caller (the daemon) so a cycle does not read
-	// it back from the state directory; it is still saved after each cycle.
-	// Load it with LoadCache. nil: loaded from the state directory.
+	// it back from the state directory, nor write it: the caller saves it
+	// (Cache.Save) when it sees fit; an older saved cache only costs
+	// re-reads. Load it with LoadCache. nil: loaded from the state
+	// directory and saved after the cycle.
 	Cache *source.FileCache
 	// Scope, when not nil, is the paths a watcher saw change: only they are
 	// looked at, the rest of the tree is taken from the last scan (see
@@ -114,6 +116,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("backing up %s: %w", src, err)
+	}
+	if opts.Cache != nil {
+		cache = nil // the caller saves it
 	}
 	return b.commit(st, cache, src, host)
 }

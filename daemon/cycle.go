@@ -32,6 +32,7 @@ type backupReply struct {
 // stat). Scheduled prunes (prune.every) run here too, so that a
 // prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
+	defer d.saveFileCache(true)
 	var pruneC <-chan time.Time
 	var pruneT *time.Timer
 	if every := time.Duration(d.config().Prune.Every); every > 0 {
@@ -97,6 +98,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (stat
 	d.lastErr = ""
 	d.mu.Unlock()
 	d.errs.ok("backup", "backup cycles work again")
+	d.saveFileCache(false)
 	d.metrics.lastSuccess.SetToCurrentTime()
 	out := statusapi.BackupResult{Unchanged: res.Unchanged, AddedBytes: res.AddedBytes}
 	snap := toAPISnapshot(res.Snapshot)
@@ -120,6 +122,25 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (stat
 	out.PendingDeltas = len(d.store.Pending())
 	d.noteState()
 	return out, nil
+}
+
+// fileCacheSaveEvery bounds how often the daemon writes its file cache:
+// the cache holds every database's page map, so writing it after every
+// cycle would cost a few bytes per page of every database each time. A
+// cache older than the last cycle (after a crash) only costs re-reads.
+const fileCacheSaveEvery = 5 * time.Minute
+
+// saveFileCache writes the file cache when it is due, or now with force
+// (the backup loop is ending).
+func (d *Daemon) saveFileCache(force bool) {
+	if d.fileCache == nil || (!force && time.Since(d.fileCacheSaved) < fileCacheSaveEvery) {
+		return
+	}
+	if err := d.fileCache.Save(); err != nil {
+		d.log.Warn("saving the file cache failed; after a restart more files are read again", zap.Error(err))
+		return
+	}
+	d.fileCacheSaved = time.Now()
 }
 
 func (d *Daemon) setScanning(v bool) {

@@ -77,8 +77,10 @@ type Daemon struct {
 	readFrom  remotes.Remote // the store's remote; never closed before exit
 
 	// fileCache is the backup's file cache, loaded by the first cycle and
-	// kept; only the backup loop uses it.
-	fileCache *source.FileCache
+	// kept; only the backup loop uses it. fileCacheSaved is when it was
+	// last written (see saveFileCache).
+	fileCache      *source.FileCache
+	fileCacheSaved time.Time
 
 	mu        sync.Mutex
 	cfg       *configs.Config
