@@ -8,8 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -245,29 +245,54 @@ func (s *scanCache) rereads() []string {
 // scoped is the cache after a complete scoped scan: what it saw, and the
 // old entries of what it carried over. An old entry stays when, below the
 // deepest directory the scan listed above it, the scan saw the path that
-// leads to it (a deleted file or directory drops out with what was under it).
+// leads to it (a deleted file or directory drops out with what was under
+// it). The old map is updated in place: one Scan at a time uses the cache,
+// and this one's lookups are over.
 func (s *scanCache) scoped() map[string]cacheEntry {
-	out := make(map[string]cacheEntry, len(s.old)+len(s.next))
-	for p, e := range s.old {
-		child := p
-		for child != "" {
-			parent := path.Dir(child)
-			if parent == "." {
-				parent = ""
+	m := s.old
+	keepIn := map[string]bool{} // per directory: do its entries stay?
+	for p := range m {
+		parent := parentDir(p)
+		var keep bool
+		if s.listed[parent] {
+			_, keep = s.next[p]
+		} else {
+			var known bool
+			if keep, known = keepIn[parent]; !known {
+				keep = s.leadsToSeen(parent)
+				keepIn[parent] = keep
 			}
-			if s.listed[parent] {
-				break
-			}
-			child = parent
 		}
-		if _, seen := s.next[child]; seen || child == "" {
-			out[p] = e
+		if !keep {
+			delete(m, p)
 		}
 	}
 	for p, e := range s.next {
-		out[p] = e
+		m[p] = e
 	}
-	return out
+	return m
+}
+
+// leadsToSeen reports whether the scan saw the path that leads from the
+// deepest listed directory above dir down to dir.
+func (s *scanCache) leadsToSeen(dir string) bool {
+	for child := dir; child != ""; {
+		parent := parentDir(child)
+		if s.listed[parent] {
+			_, seen := s.next[child]
+			return seen
+		}
+		child = parent
+	}
+	return true
+}
+
+// parentDir is the slash path's directory, "" for the root.
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }
 
 // Token returns the token the cache holds for rel from the last complete
