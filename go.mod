@@ -7,11 +7,13 @@ require (
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
 	github.com/ThalesGroup/crypto11 v1.5.0
 	github.com/bmatcuk/doublestar/v4 v4.9.1
+	github.com/bytemare/ecc v0.9.0
 	github.com/bytemare/opaque v0.18.0
 	github.com/dustin/go-humanize v1.1.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gabriel-vasile/mimetype v1.4.15
 	github.com/go-chi/chi/v5 v5.5.0
+	github.com/hanwen/go-fuse/v2 v2.11.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
@@ -71,7 +73,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
 	github.com/buger/jsonparser v1.2.0 // indirect
-	github.com/bytemare/ecc v0.9.0 // indirect
 	github.com/bytemare/hash v0.6.2 // indirect
 	github.com/bytemare/hash2curve v0.5.4 // indirect
 	github.com/bytemare/ksf v0.5.0 // indirect

@@ -86,6 +86,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.SetContext(ctx)
 	defer w.Close()
 	cache := opts.Cache
 	if cache == nil {
@@ -139,7 +140,8 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 		return b.res, nil
 	}
 
-	snap := store.Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes}
+	snap := store.Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes,
+		RootMode: b.rootMode, RootModTime: b.rootModTime}
 	if _, err := rand.Read(snap.ID[:]); err != nil {
 		b.w.Abort()
 		return nil, err

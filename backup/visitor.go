@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"sync"
@@ -34,6 +35,10 @@ type run struct {
 	bytes    uint64
 	res      *Result
 	progress func(files, readBytes int64)
+	// rootMode and rootModTime (guarded by mu) are the source directory's
+	// own, for the snapshot record: a restore gives them to its target.
+	rootMode    os.FileMode
+	rootModTime int64
 }
 
 // inlineHashLimit: files up to this size are hashed on the scanning
@@ -219,6 +224,7 @@ func (b *run) addDir(info source.FileInfo, id crypt.ID) {
 	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
+		b.rootMode, b.rootModTime = info.Mode, info.ModTime.UnixNano()
 		return
 	}
 	p := parentOf(info.Path)

@@ -23,6 +23,7 @@ type Store interface {
 	Has(id crypt.ID) bool
 	Locate(id crypt.ID) string
 	VerifyDelta(ctx context.Context, name string) error
+	Fork() *store.Fork
 }
 
 // Options configure Run.
@@ -40,7 +41,10 @@ type Result struct {
 	Blobs     int
 	ReadBytes int64
 	Garbage   []string // objects under deltas/ that no live delta lists (prune removes them)
-	Errors    []error  // every problem found; Run's error is the first
+	// Fork is the forked history, if any: an error (exit 6) until it is
+	// resolved, though both branches are checked like any other deltas.
+	Fork   *store.Fork
+	Errors []error // every problem found; Run's error is the first
 }
 
 // Run verifies the repository of st.
@@ -53,6 +57,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage}
 	snaps := st.Snapshots()
 	deltas := st.LiveDeltas()
+	if res.Fork = st.Fork(); res.Fork != nil {
+		res.Errors = append(res.Errors, &store.ForkError{Fork: *res.Fork})
+	}
 
 	fail := func(err error) error {
 		res.Errors = append(res.Errors, err)

@@ -20,14 +20,31 @@ const maxSocketPath = 107
 var logLevels = []string{"debug", "info", "warn", "error"}
 var logFormats = []string{"text", "json"}
 
-// validate checks values that need no file system access.
+// validate checks values that need no file system access, section by
+// section; the first problem found is returned.
 func (c *Config) validate() error {
+	for _, check := range []func() error{c.validateBasics, c.validateRemotes, c.validateVault, c.validateSync, c.validateRetention, c.validateExclude, c.validateDaemon} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateBasics() error {
 	if strings.TrimSpace(c.Source) == "" {
 		return c.errAt("source", "source is required (the chat-history directory to back up)")
 	}
 	if c.StateDir == "" {
 		return c.errAt("state_dir", "state_dir must not be empty (leave it out for the default)")
 	}
+	if c.RetryFor < 0 {
+		return c.errAt("retry_for", "retry_for must not be negative (0 means no time limit)")
+	}
+	return nil
+}
+
+func (c *Config) validateRemotes() error {
 	if len(c.Remotes) == 0 {
 		return c.errAt("remotes", "remotes: at least one remote is required (leave the key out for the default local remote)")
 	}
@@ -47,23 +64,31 @@ func (c *Config) validate() error {
 		}
 		names[r.Name] = i
 	}
+	return nil
+}
+
+func (c *Config) validateVault() error {
 	v := c.Key.Vault
-	if v.Enabled() {
-		for _, u := range v.URLs() {
-			if !validVaultURL(u) {
-				return c.errAt("key.vault.url", "key.vault.url: %q is not an http(s) URL (use e.g. https://vault.example.org, several separated by commas)", u)
-			}
-		}
-		if v.Account == "" {
-			return c.errAt("key.vault", "key.vault.account is required when key.vault.url is set")
-		}
-	} else {
+	if !v.Enabled() {
 		for _, k := range []string{"key.vault.account", "key.vault.ca_file", "key.password_file"} {
 			if _, set := c.lines[k]; set {
 				return c.errAt(k, "%s is set but key.vault.url is not; add the vault URL or remove %s", k, k)
 			}
 		}
+		return nil
 	}
+	for _, u := range v.URLs() {
+		if !validVaultURL(u) {
+			return c.errAt("key.vault.url", "key.vault.url: %q is not an http(s) URL (use e.g. https://vault.example.org, several separated by commas)", u)
+		}
+	}
+	if v.Account == "" {
+		return c.errAt("key.vault", "key.vault.account is required when key.vault.url is set")
+	}
+	return nil
+}
+
+func (c *Config) validateSync() error {
 	s := c.Sync
 	if s.QuietPeriod <= 0 {
 		return c.errAt("sync.quiet_period", "sync.quiet_period must be positive (e.g. 2s)")
@@ -74,6 +99,10 @@ func (c *Config) validate() error {
 	if s.FullScanEvery <= 0 {
 		return c.errAt("sync.full_scan_every", "sync.full_scan_every must be positive (e.g. 1h)")
 	}
+	return nil
+}
+
+func (c *Config) validateRetention() error {
 	r := c.Retention
 	all := []struct {
 		k string
@@ -92,12 +121,13 @@ func (c *Config) validate() error {
 	if c.Prune.Every < 0 {
 		return c.errAt("prune.every", "prune.every must not be negative (0 disables automatic pruning)")
 	}
-	if c.RetryFor < 0 {
-		return c.errAt("retry_for", "retry_for must not be negative (0 means no time limit)")
-	}
 	if c.Prune.MaxUpload < 0 {
 		return c.errAt("prune.max_upload", "prune.max_upload must not be negative (0 means unlimited)")
 	}
+	return nil
+}
+
+func (c *Config) validateExclude() error {
 	for i, p := range c.Exclude {
 		k := fmt.Sprintf("exclude[%d]", i)
 		switch {
@@ -109,6 +139,12 @@ func (c *Config) validate() error {
 			return c.errAt(k, "%s: %q is not a valid glob (check [ ] and { } pairs)", k, p)
 		}
 	}
+	return nil
+}
+
+// validateDaemon checks what only the running service uses: its socket
+// and its log.
+func (c *Config) validateDaemon() error {
 	if c.StatusSocket == "" {
 		return c.errAt("status_socket", "status_socket must not be empty (leave it out for the default)")
 	}

@@ -68,6 +68,10 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 // limits what it looks at (nil: the whole tree).
 func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (statusapi.BackupResult, error) {
 	cfg := d.config()
+	if err := d.stopped(); err != nil {
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	d.setScanning(true)
 	start := time.Now()
 	// The file cache stays in memory between cycles: reading it back costs
@@ -77,6 +81,11 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string) (stat
 	}
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
 	d.setScanning(false)
+	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
+		d.metrics.backups.WithLabelValues("failed").Inc()
+		d.announceStopped(err)
+		return statusapi.BackupResult{}, err
+	}
 	if err != nil {
 		// The failed scan may have noted versions that were never
 		// committed: start again from the cache the last cycle saved.

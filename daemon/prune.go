@@ -59,6 +59,11 @@ func (d *Daemon) untilPrune(every time.Duration) time.Duration {
 // later prune.
 func (d *Daemon) prune(ctx context.Context) {
 	cfg := d.config()
+	if err := d.stopped(); err != nil {
+		// Not the writer (or a fork): a prune would write and delete.
+		d.log.Info("scheduled prune skipped", zap.Error(err))
+		return
+	}
 	start := time.Now()
 	d.setPruning(true)
 	defer d.setPruning(false)

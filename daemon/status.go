@@ -12,6 +12,12 @@ func (d *Daemon) state() string {
 	d.mu.Lock()
 	scanning, pruning, lastErr, ups := d.scanning, d.pruning, d.lastErr, d.uploaders
 	d.mu.Unlock()
+	if d.isReady() && d.store.TakenOver() != nil {
+		return statusapi.StateTakenOver
+	}
+	if d.isReady() && d.store.Fork() != nil {
+		return statusapi.StateForked
+	}
 	if scanning {
 		return statusapi.StateScanning
 	}
@@ -75,6 +81,7 @@ func (d *Daemon) Status() statusapi.Status {
 		st.LastSnapshot = &s
 	}
 	st.PendingDeltas = len(d.store.Pending())
+	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
 	if p := d.LastPrune(); !p.Time.IsZero() {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}

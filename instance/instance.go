@@ -48,7 +48,9 @@ type Instance struct {
 	// failed to open is missing here and is a broken target of the store.
 	Remotes []remotes.Remote
 	Store   *store.Store
-	Log     *zap.Logger
+	// Guard is the vault as commit point, when the config names a vault.
+	Guard *VaultGuard
+	Log   *zap.Logger
 }
 
 // Options tune Open.
@@ -82,7 +84,7 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 		return k, "", fmt.Errorf("reading the backup key: %w", err)
 	}
 	if opts.FetchKey == nil {
-		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe restore` with your recovery key on a new device)", ErrNoKey, path)
+		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, path)
 	}
 	k, src, err := opts.FetchKey(ctx, cfg)
 	if err != nil {
@@ -174,59 +176,57 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log})
+	dev, err := DeviceID(cfg.StateDir, !opts.ReadOnly)
 	if err != nil {
 		CloseRemotes(rems)
 		return nil, err
 	}
-	r.SetTargets(targets)
-	return &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Store: r, Log: log}, nil
+	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev}
+	if cfg.Key.Vault.Enabled() {
+		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
+			CloseRemotes(rems)
+			return nil, err
+		}
+		sopts.CommitGuard = inst.Guard
+	}
+	if inst.Store, err = store.Open(ctx, rems[0], key, sopts); err != nil {
+		inst.closeParts()
+		return nil, err
+	}
+	inst.Store.SetTargets(targets)
+	if inst.Guard != nil {
+		if err := checkVaultHead(ctx, inst.Guard, inst.Store, log); err != nil {
+			inst.Close()
+			return nil, err
+		}
+	}
+	return inst, nil
+}
+
+// checkVaultHead refuses a remote older than the vault's record. A vault
+// that cannot be asked now does not stop the open (the local rollback
+// guard still holds, and a commit asks the vault again).
+func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap.Logger) error {
+	err := CheckHead(ctx, g, r.HeadRef())
+	if err != nil && !errors.Is(err, store.ErrRollback) {
+		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (i *Instance) closeParts() {
+	if i.Guard != nil {
+		i.Guard.Close()
+	}
+	CloseRemotes(i.Remotes)
 }
 
 // Close closes the repository and the remotes.
 func (i *Instance) Close() error {
 	i.Store.Close()
-	CloseRemotes(i.Remotes)
-	return nil
-}
-
-// Create sets up a new installation: a new repository on every remote of
-// cfg under key, the key cache and the config file at cfgPath.
-func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, log *zap.Logger) error {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
-	}
-	if _, err := crypt.ReadKeyCache(KeyCachePath(cfg.StateDir)); err == nil {
-		return fmt.Errorf("%s already holds a backup key: this state directory belongs to another installation (choose another state_dir, or remove it if you mean to start over)", cfg.StateDir)
-	}
-	rems, err := OpenRemotes(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer CloseRemotes(rems)
-	r, err := store.Init(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, Log: log})
-	if err != nil {
-		return err
-	}
-	r.Close()
-	// Further remotes receive the same config object (and every delta)
-	// so a restore can read from any of them.
-	for _, other := range rems[1:] {
-		if err := store.CopyConfig(ctx, rems[0], other); err != nil {
-			return err
-		}
-	}
-	if err := crypt.WriteKeyCache(KeyCachePath(cfg.StateDir), key); err != nil {
-		return fmt.Errorf("caching the backup key: %w", err)
-	}
-	if cfgPath != "" {
-		if err := cfg.Write(cfgPath); err != nil {
-			return fmt.Errorf("writing the config: %w", err)
-		}
-	}
+	i.closeParts()
 	return nil
 }
 

@@ -47,15 +47,19 @@ func VaultPassword(cfg *configs.Config) ([]byte, error) {
 }
 
 // FetchKeyFromVault is an Options.FetchKey that recovers the backup key
-// from the config's vault with the unattended password. A wrong password
-// is returned as is (the caller must not retry: each try spends one of the
-// vault's attempts).
+// from the config's vault with the unattended password and the handle kept
+// on the config's remotes. A wrong password is returned as is and
+// remembered (see failedPasswords): the same password file is not tried
+// again, since each try spends one of the vault's attempts.
 func FetchKeyFromVault(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error) {
 	if !cfg.Key.Vault.Enabled() {
-		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault (run `chatsafe restore --recovery-key-file` on a new device, or `chatsafe init`)", ErrNoKey, KeyCachePath(cfg.StateDir))
+		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault (run `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, KeyCachePath(cfg.StateDir))
 	}
-	pw, err := VaultPassword(cfg)
+	pw, pwID, err := vaultPasswordWithID(cfg)
 	if err != nil {
+		return crypt.Key{}, "", err
+	}
+	if err := checkNotFailedBefore(cfg.StateDir, pwID); err != nil {
 		return crypt.Key{}, "", err
 	}
 	c, err := VaultClient(cfg.Key.Vault)
@@ -63,14 +67,70 @@ func FetchKeyFromVault(ctx context.Context, cfg *configs.Config) (crypt.Key, str
 		return crypt.Key{}, "", err
 	}
 	defer c.CloseIdleConnections()
-	// The handle is not plumbed through the config and remote yet (see
-	// SaveVaultHandle): the zero handle works for accounts registered
-	// without one.
-	k, err := c.Recover(ctx, cfg.Key.Vault.Account, pw, vault.Handle{})
+	rems, err := OpenRemotes(ctx, cfg, nil)
+	if err != nil {
+		return crypt.Key{}, "", err
+	}
+	defer CloseRemotes(rems)
+	k, err := RecoverFromVault(ctx, c, cfg.Key.Vault.Account, pw, rems)
+	if errors.Is(err, vault.ErrWrongPassword) {
+		if rerr := rememberFailed(cfg.StateDir, pwID); rerr != nil {
+			err = fmt.Errorf("%w (and remembering the failed password file failed: %w)", err, rerr)
+		}
+	}
 	if err != nil {
 		return crypt.Key{}, "", fmt.Errorf("fetching the backup key from the vault: %w", err)
 	}
+	forgetFailed(cfg.StateDir)
 	return k, KeyFromVault, nil
+}
+
+// ErrNoVaultHandle means no remote holds the vault handle, so a login
+// would be answered as for an unknown account.
+var ErrNoVaultHandle = errors.New("no vault handle on the remote")
+
+// RegisterVault keeps key in the vault behind password and saves the new
+// vault handle on every remote, so that only who can read a remote can
+// spend the account's password attempts.
+func RegisterVault(ctx context.Context, c *vaultclient.Client, account string, password []byte, key crypt.Key, rems []remotes.Remote) error {
+	h, err := c.Register(ctx, account, password, key)
+	if err != nil {
+		return err
+	}
+	for _, r := range rems {
+		if err := SaveVaultHandle(ctx, r, h); err != nil {
+			return fmt.Errorf("the vault holds the key, but %w; run `chatsafe key set-password` again once the remote is reachable", err)
+		}
+	}
+	return nil
+}
+
+// RecoverFromVault fetches the backup key with the handle from the first of
+// rems that holds one. With none (an account registered before handles)
+// it logs in without a handle, which only such an account accepts; a
+// refusal then says how to register again with a handle.
+func RecoverFromVault(ctx context.Context, c *vaultclient.Client, account string, password []byte, rems []remotes.Remote) (crypt.Key, error) {
+	var h vault.Handle
+	var lastErr error
+	for _, r := range rems {
+		got, err := LoadVaultHandle(ctx, r)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if !got.IsZero() {
+			h = got
+			break
+		}
+	}
+	if h.IsZero() && lastErr != nil {
+		return crypt.Key{}, lastErr
+	}
+	k, err := c.Recover(ctx, account, password, h)
+	if err != nil && h.IsZero() && (errors.Is(err, vault.ErrWrongPassword) || errors.Is(err, vault.ErrErased)) {
+		return k, fmt.Errorf("%w (%w: if the password is right, the account was registered with a handle kept on another remote, or before vault handles: on a device that has the key, run `chatsafe key set-password` to register it again, or use the recovery key)", err, ErrNoVaultHandle)
+	}
+	return k, err
 }
 
 // VaultHandleObject is the object on the backup's remote that holds the

@@ -29,6 +29,7 @@ type Store interface {
 	Targets() []*store.Target
 	SyncTargets(ctx context.Context, ts []*store.Target) (int, error)
 	DeleteGarbage(ctx context.Context, ts []*store.Target) (deleted int, freed int64, err error)
+	Fork() *store.Fork
 }
 
 // Options configure Run.
@@ -77,6 +78,11 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		opts.Targets = st.Targets()
 	}
 	defer st.Exclusive()()
+	// A forked history keeps every delta of every branch until the user
+	// resolves it: retention over half a history would drop the other.
+	if f := st.Fork(); f != nil {
+		return nil, fmt.Errorf("prune: %w", &store.ForkError{Fork: *f})
+	}
 
 	// Everything pending goes up first, so the remotes agree on the head.
 	if !opts.DryRun {

@@ -26,7 +26,7 @@ type FaultOptions struct {
 }
 
 // Faulty wraps a real Remote with injected faults, for tests of this package
-// and of its users (repo, daemon).
+// and of its users (store, daemon).
 func Faulty(r Remote, opts FaultOptions) Remote {
 	return &faultyRemote{r: r, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x636861747361666))}
 }

@@ -3,6 +3,7 @@ package remotes
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rclone/rclone/fs"
@@ -54,7 +55,11 @@ func (h *rcloneLogHandler) Enabled(_ context.Context, level slog.Level) bool {
 func (h *rcloneLogHandler) Handle(_ context.Context, rec slog.Record) error {
 	l := rcloneLog.Load()
 	level, ok := rcloneLevel(rec.Level)
-	if l == nil || !ok {
+	if l == nil || !ok || strings.HasPrefix(rec.Message, "error listing: ") {
+		// rclone's walker logs every listing error it also returns; List
+		// returns it to the caller with context (and a missing directory
+		// is an ordinary empty listing there), so logging it here too
+		// would only repeat it, or cry wolf on every new repository.
 		return nil
 	}
 	fields := make([]zap.Field, 0, rec.NumAttrs()+len(h.attrs))

@@ -41,3 +41,19 @@ func TestOpenWiresRcloneLog(t *testing.T) {
 		t.Fatalf("rclone's symlink warning did not reach the logger: %+v", logs.All())
 	}
 }
+
+// TestListingAMissingDirectoryLogsNothing: listing what does not exist yet
+// (every new repository's deltas/) is an ordinary answer the caller gets as
+// ErrNotFound or an empty list, not an error for the log; rclone's walker
+// also logs it as an error, which would greet every new user.
+func TestListingAMissingDirectoryLogsNothing(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	core, logs := observer.New(zapcore.DebugLevel)
+	r := mustOpen(t, t.TempDir(), Options{Log: zap.New(core)})
+	if got := names(t, r, "deltas"); len(got) != 0 {
+		t.Fatalf("listed %q in a missing directory", got)
+	}
+	for _, e := range logs.All() {
+		t.Errorf("logged while listing a missing directory: %s %q %v", e.Level, e.Message, e.ContextMap())
+	}
+}

@@ -77,13 +77,6 @@ func (s *testServer) stop() {
 	s.id = ""
 }
 
-// restart starts the server again on the same port.
-func (s *testServer) restart() {
-	s.t.Helper()
-	s.stop()
-	s.start(s.addr)
-}
-
 func (s *testServer) url() string { return "http://" + s.addr }
 
 // webdavSpec is a connection string for a WebDAV server.

@@ -1,8 +1,11 @@
 // Package restore owns writing a snapshot back to disk: every byte is
 // authenticated and checked against its id by the store before it is
 // written, files appear atomically (a temporary name, then a rename) with
-// their mode and mtime, into a new or empty directory. It reads the store
-// through Reader, the few calls a restore needs.
+// their mode and mtime, into a new or empty directory. Every write goes
+// through an os.Root on the target (restoreroot.go), so nothing it writes
+// resolves outside it, and with Force a symlink in the way is replaced,
+// never followed. It reads the store through Reader, the few calls a
+// restore needs.
 package restore
 
 import (
@@ -16,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -26,6 +30,7 @@ var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
 // Reader is what a restore reads from the store.
 type Reader interface {
+	Snapshots() []store.Snapshot
 	FindSnapshot(id string) (store.Snapshot, error)
 	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
 	ChunkRefs(ctx context.Context, c store.Content) ([]store.ChunkRef, error)
@@ -35,10 +40,16 @@ type Reader interface {
 
 // Options configure a restore.
 type Options struct {
-	Snapshot string // id or prefix; "" or "latest" for the newest
-	Target   string
-	Force    bool                    // allow a non-empty target (files are replaced)
-	Progress func(done, total int64) // bytes written so far; may be nil
+	Snapshot string    // id or prefix; "" or "latest" for the newest
+	Time     time.Time // when set: the newest snapshot at or before it
+	// Include and Exclude are globs (browse.Match) on paths relative to
+	// the snapshot; a matched directory takes everything below it. With
+	// Include, only what it matches is restored (and the directories on
+	// the way); Exclude wins over Include.
+	Include, Exclude []string
+	Target           string
+	Force            bool                    // allow a non-empty target (files are replaced)
+	Progress         func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -68,23 +79,37 @@ func CheckTarget(target string, force bool) error {
 // authenticated and checked against its id before it is written; each
 // file appears atomically under its name with its mode and mtime.
 func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
-	snap, err := r.FindSnapshot(opts.Snapshot)
+	snap, err := browse.Select(r, opts.Snapshot, opts.Time)
 	if err != nil {
+		return nil, err
+	}
+	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
 		return nil, err
 	}
 	if err := CheckTarget(opts.Target, opts.Force); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
-		return nil, fmt.Errorf("creating restore target: %w", err)
+	root, err := openRestoreRoot(opts.Target)
+	if err != nil {
+		return nil, err
 	}
+	defer root.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	// Files are restored concurrently (each also fetches in parallel);
 	// the walk itself, directory creation and the final directory modes
 	// stay on this goroutine.
 	g.SetLimit(restoreFileWorkers)
-	rs := &restoreRun{r: r, ctx: gctx, g: g, total: int64(snap.Bytes), progress: opts.Progress, res: &Result{Snapshot: snap}}
-	walkErr := rs.dir(snap.Tree, opts.Target)
+	total := int64(snap.Bytes)
+	if len(opts.Include) > 0 || len(opts.Exclude) > 0 {
+		total = -1 // unknown until the walk ends: a progress bar shows a spinner
+	}
+	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
+	if snap.RootMode != 0 {
+		// The target itself, applied last; format 1 snapshots did not
+		// record it, and their target keeps the mode it was created with.
+		rs.dirs = append(rs.dirs, restoredDir{path: ".", mode: snap.RootMode, mtime: snap.RootModTime})
+	}
+	walkErr := rs.dir(snap.Tree, ".", len(opts.Include) == 0)
 	if err := g.Wait(); err != nil {
 		return rs.res, err
 	}
@@ -93,11 +118,11 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	}
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
-		if err := os.Chmod(d.path, d.mode.Perm()); err != nil {
-			return rs.res, fmt.Errorf("restoring %s: %w", d.path, err)
+		if err := root.Chmod(d.path, d.mode.Perm()); err != nil {
+			return rs.res, fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
 		}
 		mt := time.Unix(0, d.mtime)
-		_ = os.Chtimes(d.path, mt, mt)
+		_ = root.Chtimes(d.path, mt, mt)
 	}
 	// No fsync: like cp, restic or borg, a restore leaves flushing to the
 	// kernel (a sync of the file system cost more than the restore itself
@@ -109,7 +134,7 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 const restoreFileWorkers = 3
 
 type restoredDir struct {
-	path  string
+	path  string // relative to the target
 	mode  os.FileMode
 	mtime int64
 }
@@ -118,15 +143,25 @@ type restoreRun struct {
 	mu       sync.Mutex // guards done, res and progress calls from the workers
 	g        *errgroup.Group
 	dirs     []restoredDir // in pre-order; modes are applied in reverse
+	root     *os.Root      // the target: every write goes through it
+	target   string        // the target's path, for messages
 	r        Reader
 	ctx      context.Context
 	done     int64
 	total    int64
 	progress func(done, total int64)
 	res      *Result
+	include  []string
+	exclude  []string
+	pending  []restoredDir // directories not made yet: made when something below them is restored
 }
 
-func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
+// path names a target-relative path for messages.
+func (rs *restoreRun) path(rel string) string { return filepath.Join(rs.target, rel) }
+
+// dir restores the tree into dst; included says whether everything in it
+// is wanted (no Include, or a directory Include matched).
+func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 	nodes, err := rs.r.Tree(rs.ctx, tree)
 	if err != nil {
 		return err
@@ -137,25 +172,67 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string) error {
 			return err
 		}
 		p := filepath.Join(dst, n.Name)
-		switch n.Kind {
-		case store.KindDir:
-			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("restoring %s: %w", p, err)
-			}
-			rs.dirs = append(rs.dirs, restoredDir{path: p, mode: n.Mode, mtime: n.ModTime})
-			if err := rs.dir(n.Subtree, p); err != nil {
+		rel := filepath.ToSlash(p)
+		if browse.MatchAny(rs.exclude, rel) {
+			continue
+		}
+		in := included || browse.MatchAny(rs.include, rel)
+		if n.Kind == store.KindDir {
+			if err := rs.subdir(n, p, in); err != nil {
 				return err
 			}
+			continue
+		}
+		if !in {
+			continue
+		}
+		if err := rs.makePending(); err != nil {
+			return err
+		}
+		switch n.Kind {
 		case store.KindSymlink:
-			os.Remove(p)
-			if err := os.Symlink(n.Target, p); err != nil {
-				return fmt.Errorf("restoring %s: %w", p, err)
+			if err := replaceWithSymlink(rs.root, p, n.Target); err != nil {
+				return fmt.Errorf("restoring %s: %w", rs.path(p), err)
 			}
-			_ = lchtimes(p, n.ModTime)
+			_ = lchtimesIn(rs.root, p, n.ModTime)
 		case store.KindFile, store.KindSQLite:
 			rs.g.Go(func() error { return rs.file(n, p) })
 		}
 	}
+	return nil
+}
+
+// subdir restores directory n at p: made at once when it is wanted, else
+// only once something below it is.
+func (rs *restoreRun) subdir(n *store.Node, p string, in bool) error {
+	d := restoredDir{path: p, mode: n.Mode, mtime: n.ModTime}
+	if !in {
+		rs.pending = append(rs.pending, d)
+		err := rs.dir(n.Subtree, p, false)
+		if len(rs.pending) > 0 && rs.pending[len(rs.pending)-1].path == p {
+			rs.pending = rs.pending[:len(rs.pending)-1]
+		}
+		return err
+	}
+	if err := rs.makePending(); err != nil {
+		return err
+	}
+	if err := prepareDir(rs.root, p); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(p), err)
+	}
+	rs.dirs = append(rs.dirs, d)
+	return rs.dir(n.Subtree, p, true)
+}
+
+// makePending makes the directories on the way to an entry being restored.
+func (rs *restoreRun) makePending() error {
+	for _, d := range rs.pending {
+		if err := prepareDir(rs.root, d.path); err != nil {
+			return fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
+		}
+		rs.dirs = append(rs.dirs, d)
+	}
+	rs.pending = rs.pending[:0]
 	return nil
 }
 
@@ -177,22 +254,21 @@ func (rs *restoreRun) file(n *store.Node, dst string) error {
 	if size != int64(n.Size) {
 		return &store.IntegrityError{Object: rs.r.Locate(n.Content.FirstID()), Reason: fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size)}
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".chatsafe-restore-*")
+	f, tmp, err := createRestoreTemp(rs.root, filepath.Dir(dst))
 	if err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
-	tmp := f.Name()
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			rs.root.Remove(tmp)
 		}
 	}()
 	err = rs.r.FetchBlobs(rs.ctx, ids, func(id crypt.ID, plain []byte) error {
 		for _, off := range offsets[id] {
 			if _, err := f.WriteAt(plain, off); err != nil {
-				return fmt.Errorf("restoring %s: %w", dst, err)
+				return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 			}
 		}
 		rs.mu.Lock()
@@ -207,21 +283,22 @@ func (rs *restoreRun) file(n *store.Node, dst string) error {
 		return err
 	}
 	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+	// A rename replaces a symlink at dst; it never writes through it.
+	if err := rs.root.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	ok = true
 	mt := time.Unix(0, n.ModTime)
-	if err := os.Chtimes(dst, mt, mt); err != nil {
-		return fmt.Errorf("restoring %s: %w", dst, err)
+	if err := rs.root.Chtimes(dst, mt, mt); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	rs.mu.Lock()
 	rs.res.Files++

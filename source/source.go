@@ -82,9 +82,12 @@ var ErrChanged = errors.New("file changed while it was read")
 // directory.
 var ErrSourceMissing = errors.New("source directory missing")
 
-// Visitor receives the scan. Calls are sequential, in a deterministic order: a
-// directory's entries sorted by name, depth first; Dir(dir) is called after all
-// of dir's children (post-order), so a consumer can build a tree bottom-up.
+// Visitor receives the scan. Dir(dir) is called after all of dir's children
+// (post-order), so a consumer can build a tree bottom-up. With
+// Options.Parallel at most 1 the calls are sequential, in a deterministic
+// order (a directory's entries sorted by name, depth first); above 1, File,
+// Unchanged and Warn of different files may run concurrently and in any
+// order, so the Visitor must be safe for that (Options.Parallel says more).
 //
 // If a Visitor method returns an error (other than a File error wrapping
 // ErrChanged), Scan stops and returns it wrapped.

@@ -14,6 +14,12 @@ const (
 	StateScanning  = "scanning"  // a backup cycle reads the source
 	StateUploading = "uploading" // deltas are being sent to a remote
 	StateError     = "error"     // the last cycle failed, or a remote is failing
+	// StateTakenOver: another device writes the repository now; this one
+	// backs up nothing until `chatsafe takeover` (TakenOver says who).
+	StateTakenOver = "taken_over"
+	// StateForked: two devices wrote at once; nothing is committed or
+	// pruned until `chatsafe fork resolve` (Fork names the branches).
+	StateForked = "forked"
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
@@ -37,6 +43,33 @@ type Status struct {
 	// installation's socket can tell; RepositoryID is "" while starting.
 	RepositoryID string `json:"repository_id"`
 	Config       string `json:"config"`
+	// TakenOver is set while another device writes the repository.
+	TakenOver *TakenOver `json:"taken_over,omitempty"`
+	// Fork is set while the repository's history is forked.
+	Fork *Fork `json:"fork,omitempty"`
+}
+
+// TakenOver names the device that writes the repository now.
+type TakenOver struct {
+	Device   string    `json:"device"` // hex
+	Hostname string    `json:"hostname"`
+	Time     time.Time `json:"time"` // of its newest delta
+}
+
+// Fork describes a forked history: from Seq on, two branches.
+type Fork struct {
+	Seq      uint64       `json:"seq"`
+	Branches []ForkBranch `json:"branches"`
+}
+
+// ForkBranch is one side of a fork, named by its newest delta.
+type ForkBranch struct {
+	Delta     string    `json:"delta"` // the newest delta's id, hex
+	Seq       uint64    `json:"seq"`
+	Device    string    `json:"device"`
+	Hostname  string    `json:"hostname"`
+	Time      time.Time `json:"time"`
+	Snapshots []string  `json:"snapshots"` // ids, from the fork on
 }
 
 // Snapshot describes one committed snapshot.
@@ -104,6 +137,8 @@ const (
 	EventUploaded = "uploaded" // a delta reached a remote
 	EventError    = "error"    // a cycle or an upload failed
 	EventPruned   = "pruned"   // a scheduled prune ended (Error set if it failed)
+	// EventTakenOver: another device took over; Error says who.
+	EventTakenOver = "taken_over"
 )
 
 // Event is one line of the GET /v1/events stream (newline-delimited JSON).

@@ -85,6 +85,9 @@ func (r *Store) Compact(ctx context.Context, plan []string, used map[crypt.ID]st
 		deltas = append(deltas, d)
 	}
 	r.mu.RUnlock()
+	if err := r.writerCheck(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	res := &CompactResult{}
 	return res, r.compact(ctx, deltas, used, keep, res)
 }
@@ -138,7 +141,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		if final {
 			snaps, forg = carried, forgotten
 		}
-		d, err := w.finish(parent, live, snaps, forg, time.Now().UnixNano())
+		d, err := w.finish(parent, live, snaps, forg, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(ctx, d) })
 		w = nil
 		if err != nil {
 			return err
@@ -163,9 +166,10 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 			r.addToIndex(d)
 		}
 		r.head = d
+		r.noteWritten(d)
 		r.rebuildSnapshots()
 		r.mu.Unlock()
-		return r.noteSeen(d.ref.Seq)
+		return r.noteSeen(d)
 	}
 	newWriter := func() error {
 		var err error
@@ -223,7 +227,11 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 		live[ref.name()] = true
 	}
 	headSeq := r.head.ref.Seq
+	fork := r.fork
 	r.mu.RUnlock()
+	if fork != nil {
+		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", &ForkError{Fork: *fork})
+	}
 	for i, t := range ts {
 		rem := t.Remote
 		objs, err := rem.List(ctx, deltaDir)
@@ -232,7 +240,9 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 		}
 		for _, o := range objs {
 			seq, _, ok := parseDeltaName(o.Name)
-			if !ok || live[o.Name] || seq > headSeq {
+			// At or past the head's sequence, a delta this store does not
+			// list is another device's (a fork in the making), never garbage.
+			if !ok || live[o.Name] || seq >= headSeq {
 				continue
 			}
 			if err := rem.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {

@@ -3,7 +3,9 @@ package store
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,8 +32,6 @@ type deltaWriter struct {
 	seq     uint64
 	off     uint64
 	blobs   []blobEntry
-	sealBuf []byte
-	scratch []byte
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
@@ -81,18 +81,36 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	return nil
 }
 
+// size is what the callers compare with the delta size cap to start the
+// next delta. A delta holding maxDeltaBlobs blobs counts as full whatever
+// its bytes, so that its trailer stays under the readers' cap.
 func (w *deltaWriter) size() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(w.blobs) >= maxDeltaBlobs {
+		return math.MaxInt64
+	}
 	return w.off
 }
 
 // finish writes the trailer and footer, makes the delta durable and moves
-// it to its final name in the spool.
-func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64) (*delta, error) {
-	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten}
+// it to its final name in the spool. commit, if set, runs just before
+// that move (the commit point); its error leaves nothing in the spool.
+func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64, commit func(*delta) error) (*delta, error) {
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten,
+		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()
+	// The padding length is the trailer's last field and has a fixed
+	// width, so the trailer's length is known before the padding is.
+	t.Padding = paddingFor(int64(w.off) + int64(len(plain)+crypt.Overhead+footerSize))
+	binary.LittleEndian.PutUint32(plain[len(plain)-4:], t.Padding)
+	if err := w.writePadding(t.Padding); err != nil {
+		return nil, w.fail(err)
+	}
 	sealed := w.r.aead.Seal(nil, plain, crypt.AssociatedData(adTrailer, w.r.cfg.RepoID, w.id[:]))
+	if len(sealed) > maxTrailerSize {
+		return nil, w.fail(fmt.Errorf("its index is %d bytes, more than the format's limit of %d (too many live deltas or snapshots: run `chatsafe prune`)", len(sealed), maxTrailerSize))
+	}
 	if _, err := w.w.Write(sealed); err != nil {
 		return nil, w.fail(err)
 	}
@@ -109,19 +127,26 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 		return nil, w.fail(err)
 	}
 	final := filepath.Join(w.r.spoolDir(), filepath.Base(deltaName(w.seq, w.id)))
+	size := int64(w.off) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize)
+	d := &delta{
+		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
+		size:      size,
+		spoolPath: final,
+		trailer:   t,
+	}
+	if commit != nil {
+		if err := commit(d); err != nil {
+			w.abort()
+			return nil, err
+		}
+	}
 	if err := os.Rename(w.partial, final); err != nil {
 		return nil, w.fail(err)
 	}
 	if err := syncDir(w.r.spoolDir()); err != nil {
 		return nil, fmt.Errorf("syncing the spool: %w", err)
 	}
-	size := int64(w.off) + int64(len(sealed)) + int64(footerSize)
-	return &delta{
-		ref:       deltaRef{ID: w.id, Seq: w.seq, TrailerHash: trailerHash(plain)},
-		size:      size,
-		spoolPath: final,
-		trailer:   t,
-	}, nil
+	return d, nil
 }
 
 func (w *deltaWriter) fail(err error) error {

@@ -20,10 +20,6 @@ func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) byte1(v byte)     { e.b = append(e.b, v) }
 func (e *encoder) raw(p []byte)     { e.b = append(e.b, p...) }
-func (e *encoder) bytes(p []byte) {
-	e.uvarint(uint64(len(p)))
-	e.b = append(e.b, p...)
-}
 func (e *encoder) str(s string) {
 	e.uvarint(uint64(len(s)))
 	e.b = append(e.b, s...)

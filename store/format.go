@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,12 @@ import (
 
 // Format constants; docs/format.md describes each one.
 const (
-	formatVersion = 1
+	formatVersion = 1 // of the config and of tree blobs
+
+	// trailerVersion 2 added the sealed padding and each snapshot's root
+	// directory mode and time; version 3 the writing device's id and
+	// hostname. Versions 1 and 2 are still read.
+	trailerVersion = 3
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -107,6 +113,11 @@ func parseDeltaName(name string) (seq uint64, id [16]byte, ok bool) {
 	if _, err := hex.Decode(id[:], []byte(rest[17:])); err != nil {
 		return 0, id, false
 	}
+	// Only the one spelling chatsafe writes: the parsers also take
+	// upper-case hex, and a delta is always read under its canonical name.
+	if deltaName(seq, id) != name {
+		return 0, id, false
+	}
 	return seq, id, true
 }
 
@@ -120,6 +131,13 @@ type Snapshot struct {
 	Source   string // absolute path of the backed-up directory
 	Files    uint64
 	Bytes    uint64 // total size of the files in it
+	// RootMode and RootModTime are the backed-up directory's own mode and
+	// modification time (unix ns); zero in snapshots of format 1 deltas.
+	RootMode    fs.FileMode
+	RootModTime int64
+	// Device is the device that wrote the delta committing the snapshot
+	// (from its trailer; zero before format 3). Not part of the record.
+	Device [16]byte
 }
 
 // ShortID is the first 8 hex digits of the id, as shown to users.
@@ -141,6 +159,14 @@ type trailer struct {
 	// has dropped; each head carries the list forward until the deltas
 	// holding those records are compacted away.
 	Forgotten [][16]byte
+	// Device and Hostname name the device that wrote the delta (zero and
+	// "" before version 3): who is the writer now, and which device each
+	// branch of a fork came from.
+	Device   [16]byte
+	Hostname string
+	// Padding is the length of the sealed padding between the last blob
+	// and the trailer (0 in version 1 trailers).
+	Padding uint32
 }
 
 func encodeSnapshot(e *encoder, s *Snapshot) {
@@ -152,9 +178,11 @@ func encodeSnapshot(e *encoder, s *Snapshot) {
 	e.str(s.Source)
 	e.uvarint(s.Files)
 	e.uvarint(s.Bytes)
+	e.uvarint(uint64(s.RootMode))
+	e.varint(s.RootModTime)
 }
 
-func decodeSnapshot(d *decoder) Snapshot {
+func decodeSnapshot(d *decoder, version byte) Snapshot {
 	var s Snapshot
 	copy(s.ID[:], d.raw(16))
 	s.Seq = d.uvarint()
@@ -164,6 +192,10 @@ func decodeSnapshot(d *decoder) Snapshot {
 	s.Source = d.str()
 	s.Files = d.uvarint()
 	s.Bytes = d.uvarint()
+	if version >= 2 {
+		s.RootMode = fs.FileMode(d.uvarint())
+		s.RootModTime = d.varint()
+	}
 	return s
 }
 
@@ -183,7 +215,7 @@ func decodeDeltaRef(d *decoder) deltaRef {
 
 func (t *trailer) encode() []byte {
 	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56)}
-	e.byte1(formatVersion)
+	e.byte1(trailerVersion)
 	e.raw(t.ID[:])
 	e.uvarint(t.Seq)
 	e.varint(t.Time)
@@ -213,13 +245,19 @@ func (t *trailer) encode() []byte {
 	for _, id := range t.Forgotten {
 		e.raw(id[:])
 	}
+	e.raw(t.Device[:])
+	e.str(t.Hostname)
+	// Fixed width: the writer sizes the padding from the trailer's
+	// length, which must not depend on the padding's.
+	e.b = binary.LittleEndian.AppendUint32(e.b, t.Padding)
 	return e.b
 }
 
 func decodeTrailer(p []byte) (*trailer, error) {
 	d := &decoder{b: p}
-	if v := d.byte1(); d.err == nil && v != formatVersion {
-		return nil, fmt.Errorf("unsupported delta format version %d (this chatsafe reads version %d; upgrade chatsafe)", v, formatVersion)
+	version := d.byte1()
+	if d.err == nil && (version < 1 || version > trailerVersion) {
+		return nil, fmt.Errorf("unsupported delta format version %d (this chatsafe reads versions 1 to %d; upgrade chatsafe)", version, trailerVersion)
 	}
 	t := &trailer{}
 	copy(t.ID[:], d.raw(16))
@@ -250,11 +288,26 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	}
 	t.Snapshots = make([]Snapshot, d.count(54))
 	for i := range t.Snapshots {
-		t.Snapshots[i] = decodeSnapshot(d)
+		t.Snapshots[i] = decodeSnapshot(d, version)
 	}
 	t.Forgotten = make([][16]byte, d.count(16))
 	for i := range t.Forgotten {
 		copy(t.Forgotten[i][:], d.raw(16))
+	}
+	if version >= 3 {
+		copy(t.Device[:], d.raw(16))
+		t.Hostname = d.str()
+		if len(t.Hostname) > maxHostname {
+			d.fail("hostname too long")
+		}
+	}
+	if version >= 2 {
+		if b := d.raw(4); b != nil {
+			t.Padding = binary.LittleEndian.Uint32(b)
+		}
+		if t.Padding != 0 && (t.Padding < crypt.Overhead || t.Padding > maxPadding) {
+			d.fail("bad padding length")
+		}
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -22,6 +22,11 @@ const tailRead = 256 << 10
 // spool copy when there is one.
 func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]byte, error) {
 	name := d.ref.name()
+	// Callers pass lengths from authenticated indexes or capped footers;
+	// this is the last line against a length that slipped through.
+	if length < 0 || length > maxRangeRead || off < 0 {
+		return nil, integrityErr(name, fmt.Sprintf("a read of %d bytes at %d is beyond the format's limits", length, off), nil)
+	}
 	if d.spoolPath != "" {
 		f, err := os.Open(d.spoolPath)
 		if err == nil {
@@ -86,6 +91,9 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 	if d.size < int64(footerSize)+crypt.Overhead {
 		return nil, nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", d.size), nil)
 	}
+	if d.size > maxDeltaSize {
+		return nil, nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
+	}
 	var sealed []byte
 	{
 		n := min(d.size, tailRead)
@@ -96,6 +104,11 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		tlen, ok := decodeFooter(tail[len(tail)-footerSize:])
 		if !ok {
 			return nil, nil, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
+		}
+		// The length is the remote's claim until the trailer opens: it is
+		// capped before anything is read or allocated by it.
+		if tlen > maxTrailerSize {
+			return nil, nil, integrityErr(name, fmt.Sprintf("footer claims a %d-byte trailer, more than the format's limit of %d", tlen, maxTrailerSize), nil)
 		}
 		if int64(tlen) > d.size-int64(footerSize) || tlen < crypt.Overhead {
 			return nil, nil, integrityErr(name, "footer gives an impossible trailer length", nil)
@@ -134,8 +147,8 @@ func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error)
 		}
 		end += uint64(t.Blobs[i].SealedLen)
 	}
-	if int64(end)+int64(len(sealed))+int64(footerSize) != d.size {
-		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, int64(end)+int64(len(sealed))+int64(footerSize)), nil)
+	if accounted := int64(end) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize); accounted != d.size {
+		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, accounted), nil)
 	}
 	return plain, t, nil
 }

@@ -21,7 +21,15 @@ import (
 type localState struct {
 	RepoID  string `json:"repo_id"`
 	SeenSeq uint64 `json:"seen_seq"`
-	path    string
+	// SeenID is the id (hex) of the head this device saw at SeenSeq: the
+	// next head must descend from it, or the history forked.
+	SeenID string `json:"seen_id,omitempty"`
+	// WriterSeq is the newest delta this device wrote (or took over at):
+	// a newer head of another device means it is no longer the writer.
+	WriterSeq uint64 `json:"writer_seq,omitempty"`
+	// TakenOver, once set, stops this device writing until `takeover`.
+	TakenOver *takenOverState `json:"taken_over,omitempty"`
+	path      string
 }
 
 func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
@@ -40,17 +48,21 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 		log.Warn("local repository state is unreadable; rebuilding it from the remote", zap.String("path", st.path), zap.Error(err))
 		return st
 	}
-	st.SeenSeq = onDisk.SeenSeq
+	st.SeenSeq, st.SeenID, st.WriterSeq, st.TakenOver = onDisk.SeenSeq, onDisk.SeenID, onDisk.WriterSeq, onDisk.TakenOver
 	return st
 }
 
-func (r *Store) noteSeen(seq uint64) error {
-	if seq <= r.state.SeenSeq && r.state.RepoID != "" {
+func (r *Store) noteSeen(d *delta) error {
+	seq, id := d.ref.Seq, hex.EncodeToString(d.ref.ID[:])
+	if seq < r.state.SeenSeq || (seq == r.state.SeenSeq && id == r.state.SeenID && r.state.RepoID != "") {
 		return nil
 	}
-	if seq > r.state.SeenSeq {
-		r.state.SeenSeq = seq
-	}
+	r.state.SeenSeq, r.state.SeenID = seq, id
+	return r.saveState()
+}
+
+// saveState writes the local state (not with a read-only store or none).
+func (r *Store) saveState() error {
 	r.state.RepoID = r.ID()
 	if r.dir() == "" || r.opts.ReadOnly {
 		return nil

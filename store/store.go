@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +31,13 @@ type Options struct {
 	// DeltaSizeCap splits a backup's delta past this many bytes (default 256 MiB).
 	DeltaSizeCap int64
 	Log          *zap.Logger
+	// CommitGuard, when set, is the repository's commit point (the vault):
+	// advanced before each commit (see CommitGuard).
+	CommitGuard CommitGuard
+	// DeviceID names this device in every delta it writes (instance keeps
+	// it in the state directory); Hostname too ("" = os.Hostname()).
+	DeviceID [16]byte
+	Hostname string
 }
 
 // Store is an open chatsafe repository. Its methods are safe for
@@ -58,6 +64,8 @@ type Store struct {
 	index     map[crypt.ID]blobLoc
 	snapshots []Snapshot // ascending seq
 	garbage   []string   // remote objects under deltas/ not referenced by the head
+	fork      *Fork      // non-nil while the history is forked
+	branches  []*branch  // the fork's branches, the head's first (nil without a fork)
 	state     localState
 }
 
@@ -105,6 +113,12 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	if opts.DeltaSizeCap <= 0 {
 		opts.DeltaSizeCap = 256 << 20
 	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	if len(opts.Hostname) > maxHostname {
+		opts.Hostname = opts.Hostname[:maxHostname]
+	}
 	r := &Store{
 		remote: remote,
 		key:    key,
@@ -114,14 +128,14 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		log:    opts.Log,
 	}
 	r.targets = []*Target{NewTarget(remote.String(), remote)}
-	rc, err := remote.Get(ctx, configName, 0, -1)
+	rc, err := remote.Get(ctx, configName, 0, maxConfigSize+1)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	raw, err := readConfigObject(rc)
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
@@ -218,54 +232,27 @@ func (r *Store) load(ctx context.Context) error {
 	r.snapshots = nil
 	r.head = nil
 	r.garbage = nil
+	r.fork, r.branches = nil, nil
 	if len(cands) == 0 {
 		if r.state.SeenSeq > 0 {
 			return fmt.Errorf("%w: %s holds no deltas, but this device already saw sequence %d (the remote was emptied or replaced)", ErrRollback, r.remote, r.state.SeenSeq)
 		}
 		return nil
 	}
-	var headName string
-	var headC *candidate
-	for name, c := range cands {
-		if headC == nil || c.seq > headC.seq {
-			headName, headC = name, c
-		}
-	}
-	open := func(name string, c *candidate) (*delta, error) {
-		d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: c.onRemote, spoolPath: c.spoolPath}
-		plain, t, err := r.readTrailer(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		d.ref.TrailerHash = trailerHash(plain)
-		d.trailer = t
-		return d, nil
-	}
-	head, err := open(headName, headC)
+	tips, forkSeq, err := r.findTips(ctx, cands)
 	if err != nil {
 		return err
 	}
-	if head.ref.Seq > 1 && head.trailer.Parent.Seq != head.ref.Seq-1 {
-		return integrityErr(headName, fmt.Sprintf("its parent has sequence %d, want %d", head.trailer.Parent.Seq, head.ref.Seq-1), nil)
-	}
-	r.deltas[head.ref.ID] = head
-	live := map[string]bool{headName: true}
-	for _, ref := range head.trailer.Live {
-		name := ref.name()
-		live[name] = true
-		c := cands[name]
-		if c == nil {
-			return integrityErr(name, fmt.Sprintf("is missing from the remote, but the newest delta (%s) lists it", headName), nil)
-		}
-		d, err := open(name, c)
+	live := map[string]bool{}
+	var branches []*branch
+	for _, tip := range tips {
+		b, err := r.openBranch(ctx, tip, cands, live)
 		if err != nil {
 			return err
 		}
-		if d.ref.TrailerHash != ref.TrailerHash {
-			return integrityErr(name, "is not the delta the newest delta lists (replaced or replayed)", nil)
-		}
-		r.deltas[ref.ID] = d
+		branches = append(branches, b)
 	}
+	head := tips[0]
 	for name, c := range cands {
 		if !live[name] {
 			if c.onRemote {
@@ -287,8 +274,21 @@ func (r *Store) load(ctx context.Context) error {
 		r.addToIndex(d)
 	}
 	r.head = head
+	r.noteFork(branches, forkSeq)
 	r.rebuildSnapshots()
-	return r.noteSeen(head.ref.Seq)
+	if r.Writable() && r.fork == nil && r.state.TakenOver == nil {
+		if d := r.othersNewer(); d != nil {
+			if err := r.markTakenOver(d); err != nil && !errors.Is(err, ErrTakenOver) {
+				return err
+			}
+		}
+	}
+	r.descends(head)
+	if r.fork != nil && r.branches == nil {
+		// Keep what this device saw until takeover accepts the remote's head.
+		return nil
+	}
+	return r.noteSeen(head)
 }
 
 func (r *Store) addToIndex(d *delta) {
@@ -313,12 +313,27 @@ func (r *Store) rebuildSnapshots() {
 	r.snapshots = r.snapshots[:0]
 	for _, d := range r.deltas {
 		for _, s := range d.trailer.Snapshots {
-			if !forgotten[s.ID] {
+			if (r.branches == nil && !forgotten[s.ID]) || (r.branches != nil && r.visible(d, s)) {
+				s.Device = d.trailer.Device
 				r.snapshots = append(r.snapshots, s)
 			}
 		}
 	}
-	sort.Slice(r.snapshots, func(i, j int) bool { return r.snapshots[i].Seq < r.snapshots[j].Seq })
+	// Sequence, then time and id: with a fork two snapshots share a
+	// sequence, and their order must not follow the map's.
+	sort.Slice(r.snapshots, func(i, j int) bool {
+		a, b := r.snapshots[i], r.snapshots[j]
+		if a.Seq != b.Seq {
+			return a.Seq < b.Seq
+		}
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		return string(a.ID[:]) < string(b.ID[:])
+	})
+	if r.fork != nil {
+		r.branchSnapshots()
+	}
 }
 
 // liveRefs lists every live delta, ascending by sequence.

@@ -292,7 +292,7 @@ func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
 		return nil, err
 	}
 	n, ok := decodeFooter(foot)
-	if !ok {
+	if !ok || n > maxTrailerSize || int64(n) > d.size-int64(footerSize) {
 		return nil, fmt.Errorf("bad footer")
 	}
 	b := make([]byte, n)
@@ -304,17 +304,17 @@ func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
 // that dst can hold the same repository (a second remote, or one added
 // later and back-filled with every live delta).
 func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
-	rc, err := src.Get(ctx, configName, 0, -1)
+	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
 	if err != nil {
 		return fmt.Errorf("reading the config from %s: %w", src, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	b, err := readConfigObject(rc)
 	if err != nil {
 		return fmt.Errorf("reading the config from %s: %w", src, err)
 	}
-	if existing, err := dst.Get(ctx, configName, 0, -1); err == nil {
-		have, rerr := io.ReadAll(io.LimitReader(existing, 1<<20))
+	if existing, err := dst.Get(ctx, configName, 0, maxConfigSize+1); err == nil {
+		have, rerr := readConfigObject(existing)
 		existing.Close()
 		if rerr == nil && bytes.Equal(have, b) {
 			return nil
@@ -352,12 +352,14 @@ func (r *Store) LiveDeltas() []DeltaInfo {
 
 // copyDelta copies a live delta that is no longer spooled from src to dst.
 func copyDelta(ctx context.Context, src, dst remotes.Remote, d DeltaInfo) error {
-	rc, err := src.Get(ctx, d.Name, 0, -1)
+	// d.Size was authenticated when the delta was opened; src gets no
+	// say in how much is read.
+	rc, err := src.Get(ctx, d.Name, 0, d.Size)
 	if err != nil {
 		return fmt.Errorf("reading %s from %s: %w", d.Name, src, err)
 	}
 	defer rc.Close()
-	if err := dst.Put(ctx, d.Name, rc, d.Size); err != nil {
+	if err := dst.Put(ctx, d.Name, io.LimitReader(rc, d.Size), d.Size); err != nil {
 		return fmt.Errorf("copying %s to %s: %w", d.Name, dst, err)
 	}
 	return nil

@@ -43,7 +43,8 @@ func (r *Store) Has(id crypt.ID) bool {
 }
 
 // VerifyDelta reads the live delta name in large ranges and verifies every
-// blob in it, including duplicates the index points elsewhere for.
+// blob in it, including duplicates the index points elsewhere for, and its
+// padding.
 func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	seq, id, ok := parseDeltaName(name)
 	r.mu.RLock()
@@ -52,7 +53,10 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	if !ok || d == nil || d.ref.Seq != seq {
 		return fmt.Errorf("%s is not a live delta", name)
 	}
-	return r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil })
+	if err := r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil }); err != nil {
+		return err
+	}
+	return r.verifyPadding(ctx, d)
 }
 
 // WalkFiles visits every directory tree reachable from roots once, and

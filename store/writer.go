@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,6 +28,7 @@ type Writer struct {
 	r      *Store
 	seal   *sealPipeline
 	unlock func()
+	ctx    context.Context // of the commit checks (SetContext)
 
 	rot        sync.RWMutex
 	w          *deltaWriter                // guarded by rot
@@ -43,9 +45,16 @@ func (r *Store) NewWriter() (*Writer, error) {
 	if !r.Writable() {
 		return nil, errors.New("backup needs a writable state directory")
 	}
+	if to := r.TakenOver(); to != nil {
+		return nil, to
+	}
 	unlock := r.Exclusive()
-	return &Writer{r: r, seal: newSealPipeline(r), unlock: unlock}, nil
+	return &Writer{r: r, seal: newSealPipeline(r), unlock: unlock, ctx: context.Background()}, nil
 }
+
+// SetContext sets the context of the checks a commit makes on the remote
+// (is this device still the writer?); the backup passes its own.
+func (b *Writer) SetContext(ctx context.Context) { b.ctx = ctx }
 
 // Close discards a delta that was not committed, stops the sealing
 // workers and lets the next writer in.
@@ -217,6 +226,10 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 		b.abortLocked()
 		return err
 	}
+	if err := r.writerCheck(b.ctx); err != nil {
+		b.abortLocked()
+		return err
+	}
 	r.mu.RLock()
 	live := r.liveRefs()
 	var parent deltaRef
@@ -226,7 +239,7 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 		forgotten = r.head.trailer.Forgotten
 	}
 	r.mu.RUnlock()
-	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano())
+	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(b.ctx, d) })
 	b.w = nil
 	b.cur.Store(nil)
 	if err != nil {
@@ -236,11 +249,12 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 	r.deltas[d.ref.ID] = d
 	r.addToIndex(d)
 	r.head = d
+	r.noteWritten(d)
 	r.rebuildSnapshots()
 	r.mu.Unlock()
 	b.deltas++
 	b.addedBytes += d.size
-	return r.noteSeen(d.ref.Seq)
+	return r.noteSeen(d)
 }
 
 // Abort discards the delta being written (committed ones stay).

@@ -1,6 +1,8 @@
 // Package vault holds what the Backup Key Vault's client and server share:
 // the wire protocol (strict JSON messages, error codes), the client-facing
-// errors, the OPAQUE configuration and the owner token.
+// errors, the OPAQUE configuration, the owner token, and the threshold OPRF
+// that hardens the password before OPAQUE (toprf.go: blinding, Shamir
+// shares sealed to each node, Lagrange combination).
 //
 // The rest is split so that a vault client links neither raft nor bbolt
 // (TestClientLinksNoServer pins it):

@@ -24,6 +24,12 @@ func FuzzDecodeMessages(f *testing.F) {
 		LoginFinishReq{Session: make([]byte, SessionIDLen), KE3: make([]byte, KE3Len)},
 		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen)},
 		ErrorResp{Error: CodeWrongPassword, Message: "wrong password", AttemptsLeft: new(int)},
+		HeadReq{Account: "alice", OwnerToken: make([]byte, OwnerTokenLen), Next: &HeadRecord{Seq: 1, Delta: make([]byte, HeadDeltaLen), TrailerHash: make([]byte, HeadTrailerLen), Device: make([]byte, HeadDeviceLen)}},
+		LoginBeginReq{Account: "alice", Blinded: NewTOPRFBlind("alice", []byte("pw")).Blinded},
+		LoginEvalReq{Account: "alice", Blinded: make([]byte, ElementLen), Index: 7},
+		LoginKE1Req{Session: make([]byte, SessionIDLen), KE1: ke1.Serialize()},
+		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen),
+			Shares: []SealedShare{{Node: "1", X: 1, Sealed: make([]byte, 80)}, {Node: "2", X: 2, Sealed: make([]byte, 80)}}, Threshold: 2},
 	} {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -76,6 +82,14 @@ func FuzzDecodeMessages(f *testing.F) {
 		}
 		roundTrip(&LoginAbortReq{}, func() Validator { return &LoginAbortReq{} })
 		roundTrip(&DeleteReq{}, func() Validator { return &DeleteReq{} })
+		roundTrip(&HeadReq{}, func() Validator { return &HeadReq{} })
+		var lb LoginBeginReq
+		roundTrip(&lb, func() Validator { return &LoginBeginReq{} })
+		if lb.Blinded != nil {
+			_, _ = DecodeElement(lb.Blinded)
+		}
+		roundTrip(&LoginEvalReq{}, func() Validator { return &LoginEvalReq{} })
+		roundTrip(&LoginKE1Req{}, func() Validator { return &LoginKE1Req{} })
 
 		// Client side: answers from a vault that may be hostile.
 		var lsr LoginStartResp

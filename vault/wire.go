@@ -53,6 +53,12 @@ type RegisterStartReq struct {
 type RegisterStartResp struct {
 	Session  []byte `json:"session"`
 	Response []byte `json:"response"`
+	// ShareNodes are the nodes the client shares the account's threshold
+	// OPRF key across (sorted by id); empty from a vault without it.
+	ShareNodes []ShareNode `json:"share_nodes,omitempty"`
+	// Threshold is how many shares the vault requires: a majority of its
+	// members, even when fewer have published share keys.
+	Threshold int `json:"threshold,omitempty"`
 }
 
 type RegisterFinishReq struct {
@@ -61,6 +67,10 @@ type RegisterFinishReq struct {
 	WrappedKey []byte `json:"wrapped_key"`
 	OwnerToken []byte `json:"owner_token"`
 	Handle     []byte `json:"handle,omitempty"` // HandleLen; absent: an account without a handle
+	// Shares of the threshold OPRF key, each sealed to its node, and how
+	// many recover it; none: an account whose password goes to OPAQUE as is.
+	Shares    []SealedShare `json:"shares,omitempty"`
+	Threshold int           `json:"threshold,omitempty"`
 }
 
 type LoginStartReq struct {
@@ -184,6 +194,9 @@ func (m *RegisterFinishReq) validate() error {
 	}
 	if len(m.WrappedKey) == 0 || len(m.WrappedKey) > MaxWrappedKeyLen {
 		return fmt.Errorf("%w: wrapped_key must be 1 to %d bytes", ErrBadMessage, MaxWrappedKeyLen)
+	}
+	if err := checkShares(m.Shares, m.Threshold); err != nil {
+		return err
 	}
 	return checkHandle(m.Handle)
 }

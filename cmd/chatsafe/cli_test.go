@@ -78,23 +78,6 @@ func run(t *testing.T, home string, args ...string) result {
 	return result{exitCode(err), out.String(), errb.String()}
 }
 
-// runBinary runs the real binary, for what needs a process of its own.
-func runBinary(t *testing.T, home string, args ...string) result {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), chatsafeBinary(t), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errb.String()}
-}
-
 func (r result) want(t *testing.T, code int, stderrHas string) {
 	t.Helper()
 	if r.code != code || !strings.Contains(r.stderr+r.stdout, stderrHas) {

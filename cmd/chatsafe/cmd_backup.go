@@ -84,7 +84,9 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 
 // backupLocally runs one backup cycle in this process and uploads.
 func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions, stdout, stderr io.Writer) error {
-	inst, err := instance.Open(ctx, cfg, instance.Options{Log: cliLogger(stderr)})
+	// On a device that joined with the vault, the key comes from there as
+	// the daemon's does.
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: cliLogger(stderr)})
 	if err != nil {
 		return err
 	}

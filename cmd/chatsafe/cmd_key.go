@@ -87,10 +87,14 @@ func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, s
 	}
 	v := opts.Vault
 	v.withDefaults(cfg)
-	if err := v.registerKey(ctx, prompt{g.stdin, stderr}, k); err != nil {
+	if err := registerWithRemotes(ctx, cfg, v, prompt{g.stdin, stderr}, k); err != nil {
 		return err
 	}
 	cfg.Key.Vault = v.config()
+	if opts.Vault.passwordFile != "" {
+		// The daemon fetches the key with this file on a new device.
+		cfg.Key.PasswordFile = absOrEmpty(opts.Vault.passwordFile)
+	}
 	if err := cfg.Write(cfg.Path); err != nil {
 		return fmt.Errorf("the password is set, but updating %s failed: %w", cfg.Path, err)
 	}

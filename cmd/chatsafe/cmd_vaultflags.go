@@ -14,7 +14,8 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
-	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
@@ -121,7 +122,9 @@ func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
 	return pw, nil
 }
 
-func (v *vaultFlags) recover(ctx context.Context, p prompt) (crypt.Key, error) {
+// recover fetches the backup key from the vault with the handle kept on
+// rems (the repository's remotes).
+func (v *vaultFlags) recover(ctx context.Context, p prompt, rems []remotes.Remote) (crypt.Key, error) {
 	c, err := v.client()
 	if err != nil {
 		return crypt.Key{}, err
@@ -131,11 +134,12 @@ func (v *vaultFlags) recover(ctx context.Context, p prompt) (crypt.Key, error) {
 	if err != nil {
 		return crypt.Key{}, err
 	}
-	return c.Recover(ctx, v.account, pw, vault.Handle{})
+	return instance.RecoverFromVault(ctx, c, v.account, pw, rems)
 }
 
-// registerKey stores key in the vault behind a (new) password.
-func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key) error {
+// registerKey stores key in the vault behind a (new) password and the new
+// vault handle on every one of rems.
+func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key, rems []remotes.Remote) error {
 	c, err := v.client()
 	if err != nil {
 		return err
@@ -145,5 +149,5 @@ func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key) e
 	if err != nil {
 		return err
 	}
-	return c.RegisterWithoutHandle(ctx, v.account, pw, key)
+	return instance.RegisterVault(ctx, c, v.account, pw, key, rems)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
-	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // configFlag adds the usual --config flag to a command.
@@ -102,16 +101,6 @@ func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, 
 		return crypt.Key{}, usageErr(errors.New("no recovery key: pass --recovery-key-file FILE (or run on a terminal to be asked for it)"))
 	}
 	return crypt.ParseRecoveryKey(text)
-}
-
-// openRemoteFlag opens a --remote given on the command line, with the
-// retries (and --retry-for) every remote gets.
-func (g *globalOptions) openRemoteFlag(ctx context.Context, spec, rcloneConfig string) (remotes.Remote, error) {
-	r, err := remotes.Open(ctx, spec, remotes.Options{RcloneConfig: rcloneConfig})
-	if err != nil {
-		return nil, err
-	}
-	return remotes.WithRetry(r, remotes.RetryOptions{Budget: g.RetryFor}), nil
 }
 
 // remoteName derives a short name for a remote spec given to init.

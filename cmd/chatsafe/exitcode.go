@@ -4,9 +4,11 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
@@ -24,6 +26,7 @@ const (
 	exitKeyErased   = 4
 	exitUnreachable = 5
 	exitIntegrity   = 6
+	exitTakenOver   = 7
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -43,12 +46,19 @@ var exitMappings = []struct {
 	{store.ErrWrongKey, exitWrongKey},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
+	{store.ErrFork, exitIntegrity},
+	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
+	{browse.ErrPathNotFound, exitUsage},
+	{browse.ErrBadTime, exitUsage},
+	{mount.ErrMountpoint, exitUsage},
+	{mount.ErrNoFUSE, exitUsage},
 	{instance.ErrNoKey, exitUsage},
+	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},

@@ -44,7 +44,9 @@ func startDaemonBinary(t *testing.T, home, cfg, sock string) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// done is closed after the result, so both waitSocket and the
+	// cleanup can receive from it.
+	go func() { done <- cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -101,7 +103,7 @@ func snapshotIDs(t *testing.T, home, cfg string) []string {
 // `status --config B` must not show A's daemon as B's.
 func TestBackupRefusesAnotherInstallationsDaemon(t *testing.T) {
 	a, b := newSetup(t), newSetup(t)
-	sock := filepath.Join(a.home, "a.sock")
+	sock := filepath.Join(a.home, "run", "a.sock") // run/ is made 0700 by the daemon
 	setSocket(t, a.cfg, sock)
 	setSocket(t, b.cfg, sock)
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
@@ -157,7 +159,7 @@ func TestBackupRefusesAnotherInstallationsDaemon(t *testing.T) {
 // and says why, instead of reporting A's snapshot.
 func TestBackupRefusedWhenOwnStateIsLocked(t *testing.T) {
 	a, b := newSetup(t), newSetup(t)
-	sockA, sockB := filepath.Join(a.home, "a.sock"), filepath.Join(b.home, "b.sock")
+	sockA, sockB := filepath.Join(a.home, "run", "a.sock"), filepath.Join(b.home, "run", "b.sock")
 	setSocket(t, a.cfg, sockA)
 	setSocket(t, b.cfg, sockB)
 	startDaemonBinary(t, a.home, a.cfg, sockA)

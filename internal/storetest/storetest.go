@@ -197,15 +197,6 @@ func (c *ChatDB) Insert(from, to, batch int) {
 	}
 }
 
-// Count is the number of messages.
-func (c *ChatDB) Count() int {
-	var n int
-	if err := c.DB.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
-		c.t.Fatal(err)
-	}
-	return n
-}
-
 // DirDigest maps each regular file under dir to its sha256, with modes.
 func DirDigest(t *testing.T, dir string, skip func(rel string) bool) map[string]string {
 	t.Helper()

@@ -99,11 +99,8 @@ func FromContext(ctx context.Context) (Cred, error) {
 	return v.cred, v.err
 }
 
-// Allowed reports whether a peer may use the API: the same user as this
-// process, or root (an administrator on Windows).
-func Allowed(c Cred) bool { return allowed(c, self()) }
-
-// allowed is the decision, apart from where the identities come from.
+// allowed is the decision, apart from where the identities come from: the
+// same user as this process, or root (an administrator on Windows).
 func allowed(peer, me Cred) bool {
 	if peer.Admin {
 		return true

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bytemare/ecc"
 	"github.com/bytemare/opaque"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/vault"
@@ -40,6 +41,11 @@ type Options struct {
 	// itself before trying again (default 30s; negative: never wait, return
 	// the vault.RetryAfterError).
 	MaxAutoWait time.Duration
+	// NoThresholdOPRF registers and logs in the way accounts registered
+	// before the threshold OPRF do: the password goes to OPAQUE as is, so
+	// one node's data directory suffices for an offline guess. Only tests
+	// and benchmarks (to compare) set it.
+	NoThresholdOPRF bool
 }
 
 // Client talks to a vault. It is safe for concurrent use.
@@ -48,6 +54,7 @@ type Client struct {
 	hc          *http.Client
 	ksfParams   []uint64 // Options.KSFParameters
 	maxAutoWait time.Duration
+	noTOPRF     bool
 }
 
 // New checks the options and prepares the HTTPS client.
@@ -89,7 +96,7 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxAutoWait == 0 {
 		opts.MaxAutoWait = 30 * time.Second
 	}
-	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait}, nil
+	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait, noTOPRF: opts.NoThresholdOPRF}, nil
 }
 
 // CloseIdleConnections closes idle connections to the vault.
@@ -150,6 +157,15 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 		return err
 	}
 	defer oc.ClearState()
+	// The client deals the threshold OPRF key itself: it draws k, hardens
+	// the password with it, and sends each node its share sealed to it.
+	var k *ecc.Scalar
+	if !c.noTOPRF {
+		k = vault.NewTOPRFKey()
+		defer k.Zero()
+		password = vault.TOPRFDirect(k, account, password)
+		defer clear(password)
+	}
 	regReq, err := oc.RegistrationInit(password)
 	if err != nil {
 		return fmt.Errorf("starting vault registration: %w", err)
@@ -167,6 +183,16 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 	if err != nil {
 		return fmt.Errorf("registering %q with the vault: %w: malformed registration response", account, vault.ErrUnreachable)
 	}
+	var shares []vault.SealedShare
+	var threshold int
+	if k != nil {
+		if len(start.ShareNodes) == 0 {
+			return fmt.Errorf("registering %q with the vault: the vault lists no nodes to share the password key with; update the vault", account)
+		}
+		if shares, threshold, err = vault.DealShares(k, account, start.ShareNodes, start.Threshold); err != nil {
+			return fmt.Errorf("registering %q with the vault: %w", account, err)
+		}
+	}
 	record, exportKey, err := oc.RegistrationFinalize(resp, []byte(account), nil, opts)
 	if err != nil {
 		return fmt.Errorf("registering %q with the vault: %w: bad registration response", account, vault.ErrUnreachable)
@@ -177,7 +203,7 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 		return err
 	}
 	wrapped := aead.Seal(nil, key[:], wrapAD(account))
-	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle}
+	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle, Shares: shares, Threshold: threshold}
 	if _, err := c.call(ctx, base, vault.PathRegisterFinish, fin, &vault.OKResp{}); err != nil {
 		return fmt.Errorf("registering %q with the vault: %w", account, err)
 	}
@@ -201,16 +227,13 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte, h
 		return key, err
 	}
 	defer oc.ClearState()
-	ke1, err := oc.GenerateKE1(password)
-	if err != nil {
-		return key, fmt.Errorf("starting vault login: %w", err)
-	}
-	req := vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}
-	if !handle.IsZero() {
-		req.Handle = handle[:]
-	}
 	var start vault.LoginStartResp
-	base, err := c.loginStart(ctx, req, &start)
+	var base string
+	if c.noTOPRF {
+		base, err = c.legacyStart(ctx, oc, account, password, handle, &start)
+	} else {
+		base, err = c.thresholdStart(ctx, oc, account, password, handle, &start)
+	}
 	if err != nil {
 		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
 	}
@@ -243,11 +266,26 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte, h
 	return key, nil
 }
 
-// loginStart sends login/start, waiting out short failure delays. KE1 can
-// be sent again: an answer that asks to wait created no session.
-func (c *Client) loginStart(ctx context.Context, req vault.LoginStartReq, start *vault.LoginStartResp) (string, error) {
+// legacyStart sends KE1 of the password itself in login/start: the login
+// of accounts registered before the threshold OPRF.
+func (c *Client) legacyStart(ctx context.Context, oc *opaque.Client, account string, password []byte, handle vault.Handle, start *vault.LoginStartResp) (string, error) {
+	ke1, err := oc.GenerateKE1(password)
+	if err != nil {
+		return "", fmt.Errorf("starting vault login: %w", err)
+	}
+	req := vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}
+	if !handle.IsZero() {
+		req.Handle = handle[:]
+	}
+	return c.retryStart(ctx, vault.PathLoginStart, req, start)
+}
+
+// retryStart sends the first message of a login, waiting out short failure
+// delays. It can be sent again: an answer that asks to wait created no
+// session.
+func (c *Client) retryStart(ctx context.Context, path string, req, start any) (string, error) {
 	for tries := 0; ; tries++ {
-		base, err := c.call(ctx, "", vault.PathLoginStart, req, start)
+		base, err := c.call(ctx, "", path, req, start)
 		var ra vault.RetryAfterError
 		if !errors.As(err, &ra) || ra.Wait > c.maxAutoWait || tries >= 3 {
 			return base, err
@@ -347,6 +385,12 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		return vault.WrongPasswordError{Left: left}
 	case er.Error == vault.CodeErased:
 		return vault.ErrErased
+	case er.Error == vault.CodeHeadMoved:
+		var hm struct {
+			Head vault.HeadRecord `json:"head"`
+		}
+		_ = json.Unmarshal(raw, &hm)
+		return vault.HeadMovedError{Head: hm.Head}
 	case er.Error == vault.CodeNotOwner:
 		return vault.ErrNotOwner
 	case er.Error == vault.CodeNotFound:

@@ -249,7 +249,7 @@ func TestReRegistrationNeedsOwnerToken(t *testing.T) {
 func TestSessionBoundToRecordGeneration(t *testing.T) {
 	tv := startVault(t, t.TempDir(), nil)
 	ctx := context.Background()
-	c := tv.client()
+	c := tv.legacyClient() // KE1 below is of the password itself
 	key := newKey(t)
 	if err := reg(c, ctx, "heidi", []byte("pw"), key); err != nil {
 		t.Fatal(err)

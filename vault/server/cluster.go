@@ -111,6 +111,9 @@ type raftNode struct {
 	// raftPtr is raft for the goroutines that may run before NewRaft
 	// returns (the stream layer's pin checks).
 	raftPtr atomic.Pointer[raft.Raft]
+	// evalFn evaluates this node's key share for a peer (Vault.Eval); set
+	// once the server is set up.
+	evalFn atomic.Pointer[func(context.Context, EvalArgs) (shareEval, error)]
 }
 
 // RaftDir is the raft log and snapshot directory inside the data directory.
@@ -144,6 +147,7 @@ func (n *raftNode) applyLocal(cmd Command) (Result, error) {
 	}
 	switch r := f.Response().(type) {
 	case Result:
+		r.Index = f.Index()
 		return r, nil
 	case error:
 		return Result{}, r
@@ -158,7 +162,13 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 	if leader == "" {
 		return errNoQuorum
 	}
-	c, err := n.rpcClient(ctx, string(leader))
+	return n.call(ctx, string(leader), method, args, reply)
+}
+
+// call calls method on the node at raft address addr (the leader, or a
+// peer asked for its key share).
+func (n *raftNode) call(ctx context.Context, addr, method string, args, reply any) error {
+	c, err := n.rpcClient(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("%w (%v)", errNoQuorum, err)
 	}
@@ -170,8 +180,8 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		n.dropClient(string(leader), c)
-		return fmt.Errorf("%w (leader %s did not answer)", errNoQuorum, leader)
+		n.dropClient(addr, c)
+		return fmt.Errorf("%w (node %s did not answer)", errNoQuorum, addr)
 	}
 	var se rpc.ServerError
 	switch {
@@ -179,12 +189,12 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 		return nil
 	case errors.As(call.Error, &se):
 		if strings.HasPrefix(string(se), errNoQuorum.Error()) {
-			return fmt.Errorf("%w (leader %s: %s)", errNoQuorum, leader, se)
+			return fmt.Errorf("%w (node %s: %s)", errNoQuorum, addr, se)
 		}
-		return fmt.Errorf("vault leader %s: %s", leader, se)
+		return fmt.Errorf("vault node %s: %s", addr, se)
 	default: // the connection broke
-		n.dropClient(string(leader), c)
-		return fmt.Errorf("%w (leader %s: %v)", errNoQuorum, leader, call.Error)
+		n.dropClient(addr, c)
+		return fmt.Errorf("%w (node %s: %v)", errNoQuorum, addr, call.Error)
 	}
 }
 

@@ -19,25 +19,60 @@ func cpuTime(tb testing.TB) time.Duration {
 	return d
 }
 
-// BenchmarkClusterLogin measures complete logins (KE1→KE2 with the attempt
-// committed on a quorum, KE3→key with the reset committed) on a three-node
-// cluster on loopback over HTTPS, raft over mutual TLS. Clients are spread
-// over the nodes, so two thirds of the commits are forwarded by a follower
-// to the leader. The clients run in the same process (cheap Argon2id).
+// BenchmarkClusterLogin measures complete logins on a three-node cluster
+// on loopback over HTTPS, raft over mutual TLS. Clients are spread over the
+// nodes, so two thirds of the commits are forwarded by a follower to the
+// leader. The clients run in the same process (cheap Argon2id).
+//
+//   - threshold: the login of today's accounts: login/begin (the attempt
+//     committed on a quorum, this node's share evaluated, the other share
+//     gathered from a peer over the internal RPC), login/ke1 (KE1→KE2),
+//     login/finish (KE3→key, the reset committed).
+//   - legacy: accounts registered before the threshold OPRF, the login as
+//     it was (login/start, login/finish), on the same cluster in the same
+//     run, so that the ratio of the two is the cost of the threshold OPRF.
 func BenchmarkClusterLogin(b *testing.B) {
-	tc := startCluster(b, 3, nil)
+	// Raft's own timeouts (1 s), not the tests' short ones: on a busy
+	// machine a starved heartbeat would otherwise cost the leader mid-run.
+	tc := startCluster(b, 3, func(c *ServerConfig) {
+		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout = time.Second, time.Second
+		c.Cluster.LeaderLeaseTimeout = 500 * time.Millisecond
+	})
+	for _, legacy := range []bool{false, true} {
+		name := "threshold"
+		if legacy {
+			name = "legacy"
+		}
+		b.Run(name, func(b *testing.B) { benchClusterLogins(b, tc, legacy) })
+	}
+}
+
+func benchClusterLogins(b *testing.B, tc *testCluster, legacy bool) {
 	ctx := context.Background()
 	const accounts = 64
 	key := newKey(b)
-	regc := tc.client()
+	mk := func(nodes ...int) *client.Client {
+		opts := client.Options{CAFile: tc.caFile, Timeout: 20 * time.Second, KSFParameters: testKSF, NoThresholdOPRF: legacy, MaxIdleConnsPerHost: 64}
+		for _, i := range nodes {
+			opts.URLs = append(opts.URLs, tc.urls[i])
+		}
+		c, err := client.New(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.CloseIdleConnections)
+		return c
+	}
+	prefix := fmt.Sprintf("bench-%v-%d-", legacy, b.N)
+	regc := mk(0, 1, 2)
 	for i := range accounts {
-		if err := reg(regc, ctx, fmt.Sprint("bench", i), []byte("pw"), key); err != nil {
+		if err := reg(regc, ctx, fmt.Sprint(prefix, i), []byte("pw"), key); err != nil {
 			b.Fatal(err)
 		}
 	}
 	clients := make([]*client.Client, 3)
 	for i := range clients {
-		clients[i] = tc.client(i, (i+1)%3, (i+2)%3)
+		clients[i] = mk(i, (i+1)%3, (i+2)%3)
 	}
 	var next atomic.Int64
 	b.SetParallelism(48)
@@ -47,7 +82,7 @@ func BenchmarkClusterLogin(b *testing.B) {
 		n := next.Add(1)
 		c := clients[n%3]
 		for i := n; pb.Next(); i++ {
-			if _, err := rec(c, ctx, fmt.Sprint("bench", i%accounts), []byte("pw")); err != nil {
+			if _, err := rec(c, ctx, fmt.Sprint(prefix, i%accounts), []byte("pw")); err != nil {
 				b.Error(err)
 				return
 			}

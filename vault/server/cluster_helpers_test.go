@@ -18,16 +18,15 @@ import (
 // and the internal RPC over mutual TLS between them, each with its own data
 // directory.
 type testCluster struct {
-	tb      testing.TB
-	nodes   []*testVault
-	dirs    []string
-	http    []string // host:port, kept across restarts
-	raft    []string
-	caFile  string
-	peers   []Peer
-	mod     func(*ServerConfig)
-	urls    []string
-	ksfOpts client.Options
+	tb     testing.TB
+	nodes  []*testVault
+	dirs   []string
+	http   []string // host:port, kept across restarts
+	raft   []string
+	caFile string
+	peers  []Peer
+	mod    func(*ServerConfig)
+	urls   []string
 }
 
 // startCluster starts n nodes and waits until every one is ready.
@@ -88,6 +87,10 @@ func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 		tc.nodes[i] = tc.start(i, raftLns[i])
 	}
 	tc.waitReady()
+	// Every node has published its share key; wait until every replica
+	// has them all, so that any node can answer a registration.
+	tc.waitLeader(true)
+	tc.syncAll()
 	return tc
 }
 

@@ -10,5 +10,9 @@
 // sessions, rate limits, audit log), and the replicated vault: cluster.go
 // (a Raft node in front of the store, forwarding to the leader),
 // raftfsm.go (the Raft FSM, snapshots), raftnet.go (raft and internal RPC
-// over mutual TLS) and members.go (membership).
+// over mutual TLS) and members.go (membership). The threshold OPRF:
+// toprf.go (each node's share key, its evaluation, fake shares for unknown
+// accounts), handlers_toprf.go (login/begin, login/ke1) and toprf_peers.go
+// (evaluations for committed attempts only, asked of peers over the
+// internal RPC or by a client with login/eval).
 package server

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // The vault's state is a deterministic state machine: a Command goes in, a
@@ -52,6 +54,11 @@ const (
 	// logins without an account's handle) not tried for TTL ms before
 	// Now, so that tried names do not pile up for good.
 	OpExpire Op = 8
+	// OpHead reads an account's head record (Next nil) or moves it from
+	// Prev to Next (compare-and-swap), if the owner hash and handle hash
+	// match the account's (headfsm.go). Numbered apart from the login ops
+	// so that parallel work on those does not collide with it.
+	OpHead Op = 16
 )
 
 // Command is one state change. It is JSON-encoded in a Raft log entry, so
@@ -73,6 +80,13 @@ type Command struct {
 	Now       int64 `json:"now,omitempty"`
 	DelayBase int64 `json:"delay,omitempty"`
 	TTL       int64 `json:"ttl,omitempty"` // OpExpire, ms
+	// OpHead: the head the advance starts from, and the new one.
+	Prev *vault.HeadRecord `json:"prev,omitempty"`
+	Next *vault.HeadRecord `json:"next,omitempty"`
+	// Blind is, for OpAttempt, the SHA-256 of the threshold OPRF's blinded
+	// element this attempt is for: the only element any node evaluates
+	// its share on for it (docs/vault.md, "Threshold OPRF").
+	Blind []byte `json:"blind,omitempty"`
 }
 
 // Status is the outcome of a command.
@@ -80,12 +94,13 @@ type Status uint8
 
 // Outcomes.
 const (
-	StatusOK       Status = iota
-	StatusNotOwner        // owner hash mismatch
-	StatusErased          // attempts exhausted; the record's secrets are gone
-	StatusNotFound        // no such (real) account
-	StatusStale           // the record changed since the session began
-	StatusTooSoon         // OpAttempt before the failure delay has passed; Result.Wait says how long
+	StatusOK        Status = iota
+	StatusNotOwner         // owner hash mismatch
+	StatusErased           // attempts exhausted; the record's secrets are gone
+	StatusNotFound         // no such (real) account
+	StatusStale            // the record changed since the session began
+	StatusTooSoon          // OpAttempt before the failure delay has passed; Result.Wait says how long
+	StatusHeadMoved        // OpHead: Prev is not the recorded head; Result.Head is
 )
 
 // FreeFailures is how many wrong passwords cost no delay; each one after
@@ -107,6 +122,11 @@ type Result struct {
 	// Row is the row OpAttempt counted on: the account's, or its shadow
 	// row for a login without the account's handle. OpFail names it.
 	Row [32]byte
+	// Head is OpHead's recorded head, after the command.
+	Head vault.HeadRecord
+	// Index is the raft index the command was committed at (0 on a
+	// single node): other nodes evaluate once they have applied it.
+	Index uint64
 }
 
 // accountState is one account's row. Ghost rows hold only a counter.
@@ -129,7 +149,15 @@ type accountState struct {
 	// Seen (Unix ms, proposer's clock) is a ghost row's last attempt;
 	// OpExpire deletes ghost rows unseen for a while.
 	Seen int64 `json:"seen,omitempty"`
+	// Blinds are the hashes of the blinded elements of the latest counted
+	// attempts (at most maxBlinds), the ones nodes may evaluate.
+	Blinds [][]byte `json:"blinds,omitempty"`
 }
+
+// maxBlinds is how many counted attempts' blinded elements a row keeps
+// evaluable: a few, so concurrent logins of one account do not push each
+// other out before their second share is asked for.
+const maxBlinds = 16
 
 var (
 	bucketAccounts = []byte("accounts")
@@ -161,6 +189,8 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 		return applyFail(b, maxAttempts, cmd)
 	case OpDelete:
 		return applyDelete(b, cmd)
+	case OpHead:
+		return applyHead(tx, b, cmd)
 	}
 	return Result{}, fmt.Errorf("unknown vault command %d", cmd.Op)
 }
@@ -246,6 +276,12 @@ func applyAttempt(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) 
 		st.LastNode = cmd.Node
 	}
 	st.NotBefore = 0
+	if len(cmd.Blind) == 32 {
+		st.Blinds = append(st.Blinds, cmd.Blind)
+		if len(st.Blinds) > maxBlinds {
+			st.Blinds = st.Blinds[len(st.Blinds)-maxBlinds:]
+		}
+	}
 	if d := failureDelay(st.Attempts, cmd.DelayBase); d > 0 {
 		st.NotBefore = cmd.Now + d
 	}
@@ -333,6 +369,7 @@ func applyDelete(b *bolt.Bucket, cmd Command) (Result, error) {
 func erase(st accountState) accountState {
 	st.Erased = true
 	st.Sealed = nil
+	st.Blinds = nil
 	return st
 }
 

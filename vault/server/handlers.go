@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,12 +50,23 @@ func (s *Server) handleRegisterStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 		return
 	}
+	nodes, t, err := s.shareNodes()
+	if errors.Is(err, errFewShareNodes) {
+		s.regs.release(p)
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, err.Error(), nil)
+		return
+	}
+	if err != nil {
+		s.regs.release(p)
+		s.internalError(w, "listing the nodes' share keys", err)
+		return
+	}
 	sid, err := s.regs.fill(s.now(), p, regSession{account: req.Account, id: id, oprfKey: oprfKey})
 	if err != nil {
 		s.internalError(w, "creating session", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, vault.RegisterStartResp{Session: sid[:], Response: resp})
+	writeJSON(w, http.StatusOK, vault.RegisterStartResp{Session: sid[:], Response: resp, ShareNodes: nodes, Threshold: t})
 }
 
 func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +87,7 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 		return
 	}
-	sealed, err := eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey})
+	sealed, err := eng.sealSecrets(s.mk, rs.id, &accountSecrets{OPRFKey: rs.oprfKey, Record: req.Record, WrappedKey: req.WrappedKey, Shares: req.Shares, Threshold: req.Threshold})
 	clear(rs.oprfKey)
 	if err != nil {
 		s.internalError(w, "sealing account secrets", err)
@@ -111,35 +123,9 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := eng.accountID(req.Account)
-	if s.accountLimited(w, r, req.Account, id) {
-		return
-	}
 	p := sessionPrefix(r.RemoteAddr)
-	if !s.logins.reserve(p) {
-		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many logins in progress; try again later", nil)
-		return
-	}
-	// The attempt is counted and committed before KE2 exists: a client can
-	// tell a wrong password from KE2 alone.
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{
-		Op: OpAttempt, Account: id, Node: s.nodeID(), HandleHash: vault.HandleHash(req.Handle),
-		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(),
-	})
-	if err != nil {
-		s.logins.release(p)
-		s.stateError(w, "counting attempt", err)
-		return
-	}
-	if res.Status == StatusTooSoon {
-		s.logins.release(p)
-		s.log.Info("vault audit: attempt refused, failure delay running", zap.String("event", "too_soon"), zap.String("account", req.Account), zap.Int64("wait_ms", res.Wait), zap.String("remote", r.RemoteAddr))
-		writeTooSoon(w, res.Wait)
-		return
-	}
-	if res.Status == StatusErased {
-		s.logins.release(p)
-		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusGone, vault.CodeErased, vault.ErrErased.Error(), nil)
+	res, ok := s.countAttempt(w, r, s.logins.reserve, s.logins.release, req.Account, id, req.Handle, nil)
+	if !ok {
 		return
 	}
 	var secrets *accountSecrets
@@ -225,7 +211,12 @@ func (s *Server) handleLoginAbort(w http.ResponseWriter, r *http.Request) {
 	if !readRequest(w, r, &req) {
 		return
 	}
-	if ls, _ := s.logins.take(s.now(), req.Session); ls.clientMAC != nil {
+	ls, _ := s.logins.take(s.now(), req.Session)
+	if ls.clientMAC == nil {
+		bs, _ := s.begins.take(s.now(), req.Session) // a threshold login before its KE1
+		ls = bs.ls
+	}
+	if ls.account != "" {
 		s.endFailed(r.Context(), ls)
 		s.log.Info("vault audit: login abandoned by the client", zap.String("event", "login_failed"), zap.String("account", ls.account), zap.Int("attempts_left", s.cfg.MaxAttempts-ls.attempts), zap.String("remote", r.RemoteAddr))
 	}

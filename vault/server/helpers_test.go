@@ -100,9 +100,18 @@ func (tv *testVault) restart(mod func(*ServerConfig)) *testVault {
 	return startVault(tv.tb, tv.dir, mod)
 }
 
-func (tv *testVault) client() *client.Client {
+func (tv *testVault) client() *client.Client { return tv.clientOpts(func(*client.Options) {}) }
+
+// legacyClient registers and logs in as before the threshold OPRF (the
+// password goes to OPAQUE as is), for tests that speak OPAQUE raw.
+func (tv *testVault) legacyClient() *client.Client {
+	return tv.clientOpts(func(o *client.Options) { o.NoThresholdOPRF = true })
+}
+
+func (tv *testVault) clientOpts(mod func(*client.Options)) *client.Client {
 	tv.tb.Helper()
 	opts := tv.ccfg
+	mod(&opts)
 	opts.KSFParameters = tv.ksf
 	c, err := client.New(opts)
 	if err != nil {

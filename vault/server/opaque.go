@@ -66,6 +66,10 @@ type accountSecrets struct {
 	OPRFKey    []byte `json:"oprf_key"` // random per-account OPRF key (ristretto255 scalar)
 	Record     []byte `json:"record"`   // OPAQUE registration record
 	WrappedKey []byte `json:"wrapped"`  // backup key sealed by the client under its export key
+	// Shares of the account's threshold OPRF key, each sealed to its node
+	// (none for an account registered before it), and how many recover it.
+	Shares    []vault.SealedShare `json:"shares,omitempty"`
+	Threshold int                 `json:"t,omitempty"`
 }
 
 func newEngine(ctx context.Context, st stateMachine, mk MasterKey) (*engine, error) {

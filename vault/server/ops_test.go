@@ -220,7 +220,11 @@ func TestAuditLogHoldsNoSecrets(t *testing.T) {
 	if _, err := rec(c, ctx, "oscar", pw); err != nil {
 		t.Fatal(err)
 	}
-	// A raw login whose messages we know.
+	// A raw login whose messages we know, on the account registered again
+	// without the threshold OPRF so that KE1 is of the password itself.
+	if err := reg(tv.legacyClient(), ctx, "oscar", pw, key); err != nil {
+		t.Fatal(err)
+	}
 	oc, _ := vault.OpaqueConfig().Client()
 	ke1, _ := oc.GenerateKE1(pw)
 	_, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: "oscar", KE1: ke1.Serialize(), Handle: handleBytes("oscar")})

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/hpke"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -118,13 +119,19 @@ type Server struct {
 	ln     net.Listener
 	tlsCfg *tls.Config
 
-	logins  *sessionTable[loginSession]
-	regs    *sessionTable[regSession]
-	byAddr  *limiterSet[netip.Prefix]
-	byAcct  *limiterSet[[32]byte]
-	serveMu sync.Mutex
-	served  bool
-	now     func() time.Time
+	logins *sessionTable[loginSession]
+	begins *sessionTable[beginSession] // login/begin → login/ke1
+	// shareKey opens the threshold OPRF shares sealed to this node.
+	shareKey hpke.PrivateKey
+	// dummyShare is a share sealed to this node that a ghost's evaluation
+	// opens, so that it costs what a real account's does.
+	dummyShare vault.SealedShare
+	regs       *sessionTable[regSession]
+	byAddr     *limiterSet[netip.Prefix]
+	byAcct     *limiterSet[[32]byte]
+	serveMu    sync.Mutex
+	served     bool
+	now        func() time.Time
 }
 
 type loginSession struct {
@@ -167,6 +174,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log:    cfg.Log,
 		mk:     cfg.MasterKey,
 		logins: newSessionTable[loginSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
+		begins: newSessionTable[beginSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
 		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
 		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
 		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
@@ -180,6 +188,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		s.mk = mk
 	}
+	shareNode := singleNodeName
+	if cfg.Cluster != nil {
+		shareNode = cfg.Cluster.NodeID
+	}
+	sk, err := loadOrCreateShareKey(cfg.DataDir, shareNode, s.mk)
+	if err != nil {
+		return nil, err
+	}
+	s.shareKey = sk
 	cert, err := loadOrCreateCert(cfg)
 	if err != nil {
 		return nil, err
@@ -228,6 +245,9 @@ func (s *Server) initState(ctx context.Context) error {
 	if err := eng.sealDummy(s.mk); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
+	if err := s.publishShareKey(ctx); err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
 	sweep := Command{Op: OpSweep}
 	if s.node != nil {
 		sweep.Node = s.node.id
@@ -240,6 +260,10 @@ func (s *Server) initState(ctx context.Context) error {
 		s.log.Info("vault audit: erased records whose attempts were spent before the restart", zap.String("event", "erase"), zap.Int("count", res.Erased))
 	}
 	s.eng.Store(eng)
+	if s.node != nil {
+		f := s.evalCommitted
+		s.node.evalFn.Store(&f)
+	}
 	close(s.ready)
 	return nil
 }
@@ -317,6 +341,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, ls := range s.logins.drain() {
 		s.endFailed(context.Background(), ls)
 	}
+	for _, bs := range s.begins.drain() {
+		s.endFailed(context.Background(), bs.ls)
+	}
 	s.regs.drain()
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("vault: closing database: %w", err)
@@ -374,6 +401,9 @@ func (s *Server) expire(ctx context.Context, now time.Time) {
 	for _, ls := range s.logins.expire(now) {
 		s.endFailed(ctx, ls)
 	}
+	for _, bs := range s.begins.expire(now) {
+		s.endFailed(ctx, bs.ls)
+	}
 	for _, rs := range s.regs.expire(now) {
 		clear(rs.oprfKey)
 	}
@@ -402,9 +432,13 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST "+vault.PathRegisterStart, s.handleRegisterStart)
 	mux.HandleFunc("POST "+vault.PathRegisterFinish, s.handleRegisterFinish)
 	mux.HandleFunc("POST "+vault.PathLoginStart, s.handleLoginStart)
+	mux.HandleFunc("POST "+vault.PathLoginBegin, s.handleLoginBegin)
+	mux.HandleFunc("POST "+vault.PathLoginEval, s.handleLoginEval)
+	mux.HandleFunc("POST "+vault.PathLoginKE1, s.handleLoginKE1)
 	mux.HandleFunc("POST "+vault.PathLoginFinish, s.handleLoginFinish)
 	mux.HandleFunc("POST "+vault.PathLoginAbort, s.handleLoginAbort)
 	mux.HandleFunc("POST "+vault.PathDelete, s.handleDelete)
+	mux.HandleFunc("POST "+vault.PathHead, s.handleHead)
 	return s.limitByAddress(mux)
 }
 

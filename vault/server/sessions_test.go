@@ -13,8 +13,10 @@ import (
 func TestSessionTable(t *testing.T) {
 	now := time.Unix(1000, 0)
 	tab := newSessionTable[int](time.Minute, 2, 0)
-	if !tab.reserve(netip.Prefix{}) || !tab.reserve(netip.Prefix{}) {
-		t.Fatal("reserve under the bound failed")
+	for i := range 2 {
+		if !tab.reserve(netip.Prefix{}) {
+			t.Fatalf("reserve %d under the bound failed", i+1)
+		}
 	}
 	if tab.reserve(netip.Prefix{}) {
 		t.Fatal("reserve over the bound succeeded")
@@ -70,6 +72,7 @@ func TestJanitorExpiresSessions(t *testing.T) {
 			log:    zap.NewNop(),
 			store:  st,
 			logins: newSessionTable[loginSession](30*time.Second, 10, 0),
+			begins: newSessionTable[beginSession](30*time.Second, 10, 0),
 			regs:   newSessionTable[regSession](30*time.Second, 10, 0),
 			byAddr: newLimiterSet[netip.Prefix](1, 1, 10),
 			byAcct: newLimiterSet[[32]byte](1, 1, 10),
@@ -129,8 +132,10 @@ func TestSessionLimitPerPrefix(t *testing.T) {
 	}
 	other := sessionPrefix("[2001:db8:2::1]:443")
 	v4 := sessionPrefix("192.0.2.1:443")
-	if !tab.reserve(a) || !tab.reserve(a) {
-		t.Fatal("reserve under the per-prefix bound failed")
+	for i := range 2 {
+		if !tab.reserve(a) {
+			t.Fatalf("reserve %d under the per-prefix bound failed", i+1)
+		}
 	}
 	if tab.reserve(a) {
 		t.Fatal("a third session for one /48 was allowed")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // DBFileName is the bbolt database inside the data directory.
@@ -42,7 +43,7 @@ func OpenStore(dir string, maxAttempts int) (*Store, error) {
 
 func openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("vault database %s is in use by another process; stop the other vault first", path)
 	}
 	if err != nil {
@@ -146,6 +147,7 @@ type stateMachine interface {
 	Apply(ctx context.Context, cmd Command) (Result, error)
 	view(account [32]byte) (accountState, bool, error)
 	meta(name string) ([]byte, error)
+	metaPrefix(p string) (map[string][]byte, error)
 	Close() error
 }
 

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatsafe/chatsafe/browse"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// repoFlags are how the browsing commands (ls, find, dump, diff, mount)
+// reach a repository: --config (or the default config), or --remote with
+// the key flags on a device without a config, exactly as restore does;
+// and --time to pick a snapshot by time.
+type repoFlags struct {
+	Look lookFlags
+	Time string
+}
+
+func (f *repoFlags) register(cmd *cobra.Command, withTime bool) {
+	f.Look.register(cmd)
+	if withTime {
+		cmd.Flags().StringVar(&f.Time, "time", "", `the newest snapshot at or before TIME (RFC 3339 or local "2006-01-02 15:04")`)
+	}
+}
+
+// open opens the repository read-only; closeAll releases it.
+func (f *repoFlags) open(ctx context.Context, g *globalOptions, stderr io.Writer) (*store.Store, func(), error) {
+	lk, err := g.openLook(ctx, f.Look, prompt{g.stdin, stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk.store, lk.closeAll, nil
+}
+
+// at parses --time ("" is the zero time).
+func (f *repoFlags) at() (time.Time, error) {
+	if f.Time == "" {
+		return time.Time{}, nil
+	}
+	t, err := browse.ParseTime(f.Time)
+	if err != nil {
+		return time.Time{}, usageErr(err)
+	}
+	return t, nil
+}
+
+// selectSnapshot picks the snapshot spec names (an id prefix or
+// "latest"), or with --time the newest at or before it.
+func (f *repoFlags) selectSnapshot(r browse.Reader, spec string) (store.Snapshot, error) {
+	at, err := f.at()
+	if err != nil {
+		return store.Snapshot{}, err
+	}
+	return browse.Select(r, spec, at)
+}
+
+func snapshotTime(s store.Snapshot) string { return s.Time.Local().Format("2006-01-02 15:04:05") }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// runJoin sets this device up to continue the repository on cfg's remotes
+// (init --join): the key from the flags is checked against the repository
+// before anything is written.
+func runJoin(ctx context.Context, cfg *configs.Config, cfgPath string, keys keySourceFlags, g *globalOptions, stdout, stderr io.Writer) error {
+	p := prompt{g.stdin, stderr}
+	log := cliLogger(stderr)
+	rems, err := instance.OpenRemotes(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer instance.CloseRemotes(rems)
+	key, err := keys.key(ctx, p, rems)
+	if err != nil {
+		return err
+	}
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, stdout, stderr)
+}
+
+func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, rems []remotes.Remote, stdout, stderr io.Writer) error {
+	head, err := instance.Join(ctx, cfg, cfgPath, key, rems, instance.JoinOptions{Log: cliLogger(stderr)})
+	switch {
+	case errors.Is(err, store.ErrNoRepository):
+		return fmt.Errorf("%w; --join continues an existing repository: check the remote name, or run init without --join to make a new one", err)
+	case errors.Is(err, instance.ErrOtherKey):
+		return usageErr(err)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "this device now continues the repository at %s (newest sequence %d).\n  config:  %s\n  source:  %s\n  state:   %s\n",
+		cfg.Remotes[0].URL, head.Seq, cfgPath, cfg.Source, cfg.StateDir)
+	fmt.Fprintln(stdout, "\nNext: `chatsafe backup` for a backup now, or `chatsafe daemon` to back up continuously.")
+	fmt.Fprintln(stdout, "Stop the backups on the old device: from now on this device writes the repository.")
+	return nil
+}
+
+// JoinFlags are restore's --join and what it needs beyond the restore.
+type JoinFlags struct {
+	Join     bool
+	Source   string
+	StateDir string
+}
+
+func (j *JoinFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&j.Join, "join", false, "then continue the backups of this repository on this device (as init --join)")
+	cmd.Flags().StringVar(&j.Source, "source", "", "with --join: the directory to back up (default --to)")
+	cmd.Flags().StringVar(&j.StateDir, "state-dir", "", "with --join: local state directory (default "+configs.Default().StateDir+")")
+}
+
+// prepareRestoreJoin checks restore --join's flags before anything is
+// restored and returns the config path to write; look no longer names it.
+func prepareRestoreJoin(opts *RestoreOptions, g *globalOptions) (string, error) {
+	if opts.Look.Remote == "" {
+		return "", usageErr(errors.New("restore --join sets up a new device: name the repository with --remote (and --config for the config to write)"))
+	}
+	cfgPath := g.configPath(opts.Look.Config)
+	if _, err := os.Stat(cfgPath); err == nil {
+		return "", usageErr(fmt.Errorf("%s already exists: this device is set up already (pass --config for the config to write)", cfgPath))
+	}
+	opts.Look.Config = ""
+	return cfgPath, nil
+}
+
+// joinAfterRestore sets the device up to continue after a restore --join,
+// with the key the restore used.
+func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, g *globalOptions, key crypt.Key, stdout, stderr io.Writer) error {
+	src := opts.Join.Source
+	if src == "" {
+		src = opts.To
+	}
+	io := InitOptions{Source: src, Remotes: []string{opts.Look.Remote}, Config: cfgPath, StateDir: opts.Join.StateDir, RcloneConfig: opts.Look.RcloneConfig, Vault: opts.Look.Keys.vault}
+	cfg, cfgPath, err := initConfig(io, g)
+	if err != nil {
+		return err
+	}
+	rems, err := instance.OpenRemotes(ctx, cfg, cliLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer instance.CloseRemotes(rems)
+	fmt.Fprintln(stdout)
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, stdout, stderr)
+}

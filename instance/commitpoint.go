@@ -1,0 +1,112 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
+)
+
+// VaultGuard is the vault as the repository's commit point: a
+// store.CommitGuard over the account's head record. The store advances it
+// once per committed delta, before the delta counts as committed.
+type VaultGuard struct {
+	c       *vaultclient.Client
+	account string
+	key     crypt.Key
+	handle  vault.Handle
+}
+
+// NewVaultGuard makes the guard for a config's vault, authorised by key
+// (the owner token) and the vault handle kept on rems (none: an account
+// registered without one).
+func NewVaultGuard(ctx context.Context, cfg *configs.Config, key crypt.Key, rems []remotes.Remote) (*VaultGuard, error) {
+	c, err := VaultClient(cfg.Key.Vault)
+	if err != nil {
+		return nil, err
+	}
+	var h vault.Handle
+	for _, r := range rems {
+		if h, err = LoadVaultHandle(ctx, r); err == nil && !h.IsZero() {
+			break
+		}
+	}
+	return &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, handle: h}, nil
+}
+
+// Close releases the client's idle connections.
+func (g *VaultGuard) Close() { g.c.CloseIdleConnections() }
+
+// Head returns the head the vault records (zero when none).
+func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
+	rec, err := g.c.Head(ctx, g.account, g.key, g.handle)
+	if err != nil {
+		return store.HeadRef{}, err
+	}
+	return fromRecord(rec), nil
+}
+
+// Advance moves the recorded head from prev to next. A vault that records
+// no head yet (the vault was added to an existing repository) takes next
+// as its first record. Another head recorded means another device
+// committed: the error wraps store.ErrTakenOver. An advance whose answer
+// was lost and that is then refused because it already took is success.
+func (g *VaultGuard) Advance(ctx context.Context, prev, next store.HeadRef) error {
+	err := g.c.AdvanceHead(ctx, g.account, g.key, g.handle, toRecord(prev), toRecord(next))
+	var moved vault.HeadMovedError
+	if !errors.As(err, &moved) {
+		return err
+	}
+	recorded := fromRecord(moved.Head)
+	switch {
+	case recorded == next:
+		return nil
+	case moved.Head.IsZero():
+		if err = g.c.AdvanceHead(ctx, g.account, g.key, g.handle, vault.HeadRecord{}, toRecord(next)); !errors.As(err, &moved) {
+			return err
+		}
+		recorded = fromRecord(moved.Head)
+	}
+	return fmt.Errorf("%w: the vault records sequence %d from device %x, not this device's last commit (sequence %d): %w", store.ErrTakenOver, recorded.Seq, recorded.Device, prev.Seq, err)
+}
+
+// CheckHead compares the head the remote serves with the vault's record:
+// a record newer than the remote's head means the remote serves an older
+// history (a rollback, or the newest deltas held back), and a record of
+// the same sequence naming another delta means the remote's history is not
+// the one committed. Both wrap store.ErrRollback.
+func CheckHead(ctx context.Context, g store.CommitGuard, served store.HeadRef) error {
+	rec, err := g.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the head the vault records: %w", err)
+	}
+	switch {
+	case rec.Seq > served.Seq:
+		return fmt.Errorf("%w: the remote serves sequence %d, but the vault records that sequence %d was committed; the newest deltas were removed or an old copy was put back, or the device that committed them has not uploaded them yet (restore from another remote if you have one, or wait for that device's upload)", store.ErrRollback, served.Seq, rec.Seq)
+	case rec.Seq == served.Seq && rec.Seq > 0 && (rec.DeltaID != served.DeltaID || rec.TrailerHash != served.TrailerHash):
+		return fmt.Errorf("%w: the remote's newest delta (sequence %d) is not the one the vault records as committed", store.ErrRollback, served.Seq)
+	}
+	return nil
+}
+
+func toRecord(h store.HeadRef) vault.HeadRecord {
+	if h == (store.HeadRef{}) {
+		return vault.HeadRecord{}
+	}
+	return vault.HeadRecord{Seq: h.Seq, Delta: h.DeltaID[:], TrailerHash: h.TrailerHash[:], Device: h.Device[:]}
+}
+
+func fromRecord(r vault.HeadRecord) store.HeadRef {
+	var h store.HeadRef
+	h.Seq = r.Seq
+	copy(h.DeltaID[:], r.Delta)
+	copy(h.TrailerHash[:], r.TrailerHash)
+	copy(h.Device[:], r.Device)
+	return h
+}

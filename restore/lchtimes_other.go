@@ -1,5 +1,0 @@
-//go:build !unix
-
-package restore
-
-func lchtimes(string, int64) error { return nil }

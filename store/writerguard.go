@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// One writer at a time: each delta names the device that wrote it, and
+// before a delta is committed the store looks at the head again (a fresh
+// listing of the remote, and the CommitGuard when one is set). A device
+// that finds a newer delta of another device writes nothing and stays
+// stopped until `chatsafe takeover`.
+
+// maxHostname bounds the hostname a trailer may carry.
+const maxHostname = 255
+
+// TakenOverError carries who took over: the device, hostname and time of
+// the other device's newest delta.
+type TakenOverError struct {
+	Device   [16]byte
+	Hostname string
+	Time     time.Time
+}
+
+func (e *TakenOverError) Error() string {
+	who := e.Hostname
+	if who == "" {
+		who = "device " + hex.EncodeToString(e.Device[:4])
+	}
+	when := ""
+	if !e.Time.IsZero() {
+		when = " at " + e.Time.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more (run `chatsafe takeover` to make this device the writer again)", who, when)
+}
+
+// Is makes errors.Is(err, ErrTakenOver) true.
+func (e *TakenOverError) Is(target error) bool { return target == ErrTakenOver }
+
+// takenOverState is what the local state remembers of a take-over, so a
+// restart does not resume writing.
+type takenOverState struct {
+	Device   string    `json:"device"`
+	Hostname string    `json:"hostname"`
+	Time     time.Time `json:"time"`
+}
+
+func (s *takenOverState) err() *TakenOverError {
+	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time}
+	hex.Decode(e.Device[:], []byte(s.Device))
+	return e
+}
+
+// TakenOver reports whether another device took over this repository
+// (nil if not): this device's local state says so.
+func (r *Store) TakenOver() *TakenOverError {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.state.TakenOver == nil {
+		return nil
+	}
+	return r.state.TakenOver.err()
+}
+
+// headRef is d as a commit point records it.
+func headRef(d *delta) HeadRef {
+	if d == nil {
+		return HeadRef{}
+	}
+	return HeadRef{Seq: d.ref.Seq, DeltaID: d.ref.ID, TrailerHash: d.ref.TrailerHash, Device: d.trailer.Device}
+}
+
+// othersNewer reports the delta of another device that makes this one no
+// longer the writer: the loaded head when this device wrote (or took
+// over) an older one. A device that never wrote continues any head (it
+// joined).
+func (r *Store) othersNewer() *delta {
+	h := r.head
+	if h == nil || h.trailer.Device == r.opts.DeviceID || r.state.WriterSeq == 0 || h.ref.Seq <= r.state.WriterSeq {
+		return nil
+	}
+	return h
+}
+
+// markTakenOver persists the take-over and returns its error.
+func (r *Store) markTakenOver(by *delta) error {
+	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC()}
+	r.state.TakenOver = st
+	r.log.Warn("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
+		zap.String("device", st.Device), zap.String("hostname", st.Hostname), zap.Time("time", st.Time), zap.Uint64("seq", by.ref.Seq))
+	if err := r.saveState(); err != nil {
+		return err
+	}
+	return st.err()
+}
+
+// writerCheck runs before a delta is committed: a taken-over or forked
+// repository refuses, and so does a remote whose head moved since the
+// store loaded it (another device committed). Called with backupMu held.
+func (r *Store) writerCheck(ctx context.Context) error {
+	r.mu.RLock()
+	to, fork, base := r.state.TakenOver, r.fork, r.head
+	r.mu.RUnlock()
+	if to != nil {
+		return to.err()
+	}
+	if fork != nil {
+		return &ForkError{Fork: *fork}
+	}
+	// The remote alone: the spool holds this delta's partial file.
+	objs, err := r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("checking the head before committing: listing %s: %w", r.remote, err)
+	}
+	var baseSeq uint64
+	if base != nil {
+		baseSeq = base.ref.Seq
+	}
+	// The newest delta on the remote that this store did not load or write.
+	var newest *candidate
+	for _, o := range objs {
+		seq, id, ok := parseDeltaName(o.Name)
+		if !ok || seq < baseSeq {
+			continue
+		}
+		r.mu.RLock()
+		_, known := r.deltas[id]
+		r.mu.RUnlock()
+		if known {
+			continue
+		}
+		if newest == nil || seq > newest.seq || (seq == newest.seq && string(id[:]) < string(newest.id[:])) {
+			newest = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	d := &delta{ref: deltaRef{ID: newest.id, Seq: newest.seq}, size: newest.size, onRemote: true}
+	if _, d.trailer, err = r.readTrailer(ctx, d); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err = r.markTakenOver(d)
+	// Show the other device's history from now on (status, snapshots);
+	// this device's own spooled deltas stay (a delta of one sequence on
+	// both sides loads as a fork, never dropped).
+	deltas, index, snaps, head, garbage, fork, branches := r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches
+	if lerr := r.load(ctx); lerr != nil {
+		// Keep the history loaded before rather than a half-read one.
+		r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches = deltas, index, snaps, head, garbage, fork, branches
+		r.log.Warn("reading the other device's history failed", zap.Error(lerr))
+	}
+	return err
+}
+
+// guardAdvance moves the commit point (when there is one) from the head to
+// the delta about to be committed.
+func (r *Store) guardAdvance(ctx context.Context, next *delta) error {
+	if r.opts.CommitGuard == nil {
+		return nil
+	}
+	r.mu.RLock()
+	prev := headRef(r.head)
+	r.mu.RUnlock()
+	if err := r.opts.CommitGuard.Advance(ctx, prev, headRef(next)); err != nil {
+		if errors.Is(err, ErrTakenOver) {
+			r.mu.Lock()
+			r.state.TakenOver = &takenOverState{Time: time.Now().UTC()}
+			var te *TakenOverError
+			if errors.As(err, &te) {
+				r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(te.Device[:]), Hostname: te.Hostname, Time: te.Time}
+			}
+			serr := r.saveState()
+			r.mu.Unlock()
+			return errors.Join(err, serr)
+		}
+		return fmt.Errorf("recording the new head at the commit point: %w", err)
+	}
+	return nil
+}
+
+// noteWritten records that this device wrote d: it is the writer as of d.
+func (r *Store) noteWritten(d *delta) {
+	r.state.WriterSeq = d.ref.Seq
+}
+
+// Takeover makes this device the writer again, on purpose: it forgets a
+// take-over and commits its next delta on the current head. A fork must
+// be resolved first (`chatsafe fork resolve`).
+func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
+	if !r.Writable() {
+		return HeadRef{}, errors.New("takeover needs a writable state directory")
+	}
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Taking over accepts the remote's history as it is now.
+	r.state.SeenID = ""
+	if err := r.load(ctx); err != nil {
+		return HeadRef{}, err
+	}
+	if r.fork != nil {
+		return HeadRef{}, &ForkError{Fork: *r.fork}
+	}
+	r.state.TakenOver = nil
+	r.state.WriterSeq = 0
+	if r.head != nil {
+		r.state.WriterSeq = r.head.ref.Seq
+	}
+	r.log.Info("this device is the writer again", zap.Uint64("head_seq", r.state.WriterSeq))
+	return headRef(r.head), r.saveState()
+}

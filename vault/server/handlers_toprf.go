@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/vault"
+)
+
+// The threshold-OPRF login (docs/vault.md, "Threshold OPRF"):
+// login/begin counts the attempt for one blinded element and evaluates this
+// node's share on it; login/eval gives another node's evaluation for that
+// committed attempt; login/ke1 answers OPAQUE's KE1 on the begin session.
+
+// beginSession is a counted attempt waiting for its KE1.
+type beginSession struct {
+	ls     loginSession
+	acct   [32]byte // the account id (ls.id is the row counted on)
+	sealed []byte   // the account's sealed secrets (nil for a ghost)
+}
+
+// countAttempt applies the rate limit for the account, reserves a session
+// slot and commits one attempt (with the blinded element's hash, if any).
+// It answers the client itself when the attempt is not taken.
+func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve func(netip.Prefix) bool, release func(netip.Prefix), account string, id [32]byte, handle, blind []byte) (Result, bool) {
+	if s.accountLimited(w, r, account, id) {
+		return Result{}, false
+	}
+	p := sessionPrefix(r.RemoteAddr)
+	if !reserve(p) {
+		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many logins in progress; try again later", nil)
+		return Result{}, false
+	}
+	// The attempt is counted and committed before any share is evaluated
+	// and before KE2 exists: a client can tell a wrong password from KE2
+	// alone.
+	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{
+		Op: OpAttempt, Account: id, Node: s.nodeID(), HandleHash: vault.HandleHash(handle),
+		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(), Blind: blind,
+	})
+	if err != nil {
+		release(p)
+		s.stateError(w, "counting attempt", err)
+		return Result{}, false
+	}
+	if res.Status == StatusTooSoon {
+		release(p)
+		s.log.Info("vault audit: attempt refused, failure delay running", zap.String("event", "too_soon"), zap.String("account", account), zap.Int64("wait_ms", res.Wait), zap.String("remote", r.RemoteAddr))
+		writeTooSoon(w, res.Wait)
+		return Result{}, false
+	}
+	if res.Status == StatusErased {
+		release(p)
+		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusGone, vault.CodeErased, vault.ErrErased.Error(), nil)
+		return Result{}, false
+	}
+	return res, true
+}
+
+// openFor opens the sealed secrets of a real account, or does the same
+// unseal on the stand-in for a ghost (constant work) and returns nil.
+func (s *Server) openFor(eng *engine, ghost bool, id [32]byte, sealed []byte) (*accountSecrets, error) {
+	if ghost {
+		eng.openDummy(s.mk)
+		return nil, nil
+	}
+	return eng.openSecrets(s.mk, id, sealed)
+}
+
+func clearSecrets(sec *accountSecrets) {
+	if sec != nil {
+		clear(sec.OPRFKey)
+		clear(sec.WrappedKey)
+	}
+}
+
+func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
+	var req vault.LoginBeginReq
+	if !readRequest(w, r, &req) {
+		return
+	}
+	if _, err := vault.DecodeElement(req.Blinded); err != nil {
+		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, "bad blinded element", nil)
+		return
+	}
+	id := eng.accountID(req.Account)
+	p := sessionPrefix(r.RemoteAddr)
+	res, ok := s.countAttempt(w, r, s.begins.reserve, s.begins.release, req.Account, id, req.Handle, blindHash(req.Blinded))
+	if !ok {
+		return
+	}
+	ls := loginSession{account: req.Account, id: res.Row, generation: res.Generation, attempts: res.Attempts, ghost: res.Ghost}
+	secrets, err := s.openFor(eng, res.Ghost, id, res.Sealed)
+	if err != nil {
+		s.begins.release(p)
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "opening account secrets", err)
+		return
+	}
+	ev, err := s.evaluate(eng, req.Account, id, secrets, req.Blinded)
+	clearSecrets(secrets)
+	if err != nil && !errors.Is(err, errNoShare) {
+		s.begins.release(p)
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "evaluating the key share", err)
+		return
+	}
+	sid, err := s.begins.fill(s.now(), p, beginSession{ls: ls, acct: id, sealed: res.Sealed})
+	if err != nil {
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "creating session", err)
+		return
+	}
+	left := s.cfg.MaxAttempts - res.Attempts
+	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
+	// A node without a share (added after the registration) answers t and
+	// no evaluation, and gathers t from the others.
+	t := ev.t
+	have := 0
+	if ev.eval != nil {
+		have = 1
+	}
+	peers := s.peerEvals(r.Context(), EvalArgs{Account: req.Account, Handle: req.Handle, Blinded: req.Blinded, Index: res.Index}, t-have)
+	writeJSON(w, http.StatusOK, vault.LoginBeginResp{Session: sid[:], AttemptsLeft: left, Threshold: t, X: ev.x, Eval: ev.eval, Index: res.Index, Evals: peers})
+}
+
+// evalWait bounds how long an evaluation waits for this node to apply
+// the attempt it names.
+const evalWait = 3 * time.Second
+
+func (s *Server) handleLoginKE1(w http.ResponseWriter, r *http.Request) {
+	eng := s.engine(w)
+	if eng == nil {
+		return
+	}
+	var req vault.LoginKE1Req
+	if !readRequest(w, r, &req) {
+		return
+	}
+	bs, ok := s.begins.take(s.now(), req.Session)
+	if !ok {
+		if bs.ls.account != "" { // expired before the janitor saw it
+			s.endFailed(r.Context(), bs.ls)
+		}
+		writeError(w, http.StatusNotFound, vault.CodeNoSession, "login session expired or unknown; start again", nil)
+		return
+	}
+	ls := bs.ls
+	ke1, err := eng.server.Deserialize.KE1(req.KE1)
+	if err != nil {
+		s.endFailed(r.Context(), ls)
+		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, "bad KE1 message", nil)
+		return
+	}
+	p := sessionPrefix(r.RemoteAddr)
+	if !s.logins.reserve(p) {
+		s.endFailed(r.Context(), ls)
+		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many logins in progress; try again later", nil)
+		return
+	}
+	secrets, err := s.openFor(eng, ls.ghost, bs.acct, bs.sealed)
+	if err != nil {
+		s.logins.release(p)
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "opening account secrets", err)
+		return
+	}
+	ke2, mac, err := eng.ke2(ke1, ls.account, bs.acct, secrets)
+	clearSecrets(secrets)
+	if err != nil {
+		s.logins.release(p)
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "answering KE1", err)
+		return
+	}
+	ls.clientMAC = mac
+	sid, err := s.logins.fill(s.now(), p, ls)
+	if err != nil {
+		s.endFailed(r.Context(), ls)
+		s.internalError(w, "creating session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, vault.LoginKE1Resp{Session: sid[:], KE2: ke2})
+}
