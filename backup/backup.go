@@ -46,6 +46,17 @@ type Options struct {
 	Hostname string // "" = os.Hostname()
 	// Progress, if set, is called after each file with the running totals.
 	Progress func(files int64, readBytes int64)
+	// Cache, when set, is the file cache to use, kept in memory across
+	// cycles by a long-running caller (the daemon) so a cycle does not read
+	// it back from the state directory, nor write it: the caller saves it
+	// (Cache.Save) when it sees fit; an older saved cache only costs
+	// re-reads. Load it with LoadCache. nil: loaded from the state
+	// directory and saved after the cycle.
+	Cache *source.FileCache
+	// Scope, when not nil, is the paths a watcher saw change: only they are
+	// looked at, the rest of the tree is taken from the last scan (see
+	// source.Options.Scope). nil: the whole tree.
+	Scope []string
 }
 
 // ErrIncomplete means a snapshot was committed but some paths could not be
@@ -107,10 +118,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	w.SetContext(ctx)
 	defer w.Close()
-	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
-	if err != nil {
-		log.Warn("file cache unreadable; reading every file", zap.Error(err))
-		cache = nil
+	cache := opts.Cache
+	if cache == nil {
+		cache = LoadCache(st)
 	}
 	var b *run
 	var prev store.Snapshot
@@ -123,7 +133,8 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 			trees: st, prevRoot: prev.Tree, havePrev: len(snaps) > 0}
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
-		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log, Parallel: max(2, runtime.GOMAXPROCS(0))})
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log,
+			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true, Scope: opts.Scope})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = w.Drain()
@@ -142,6 +153,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("backing up %s: %w", src, err)
+	}
+	if opts.Cache != nil {
+		cache = nil // the caller saves it
 	}
 	return b.commit(st, cache, src, host)
 }
@@ -180,6 +194,17 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 	b.res.Snapshot = snap
 	saveCache(cache, b.log)
 	return b.res, nil
+}
+
+// LoadCache loads the file cache from st's state directory; nil when it
+// cannot be read (every file is read then, and a warning logged).
+func LoadCache(st Store) *source.FileCache {
+	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
+	if err != nil {
+		st.Log().Warn("file cache unreadable; reading every file", zap.Error(err))
+		return nil
+	}
+	return cache
 }
 
 func saveCache(c *source.FileCache, log *zap.Logger) {

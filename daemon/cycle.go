@@ -25,11 +25,14 @@ type backupReply struct {
 }
 
 // backupLoop runs one backup cycle per change set, and one per request
-// from the socket. A change set's paths are only a hint: each cycle scans
-// the whole tree, and the repository's file cache makes unchanged files
-// cost a stat. Scheduled prunes (prune.every) run here too, so that a
+// from the socket. A change set's paths are the cycle's scope: only they
+// are looked at, the rest of the tree is carried over from the last scan
+// (the watcher's periodic full scan, a requested backup and the first
+// cycle look at everything; the file cache makes unchanged files cost a
+// stat). Scheduled prunes (prune.every) run here too, so that a
 // prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
+	defer d.saveFileCache(true)
 	var pruneC <-chan time.Time
 	var pruneT *time.Timer
 	if every := time.Duration(d.config().Prune.Every); every > 0 {
@@ -51,15 +54,19 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			if d.skipWhilePaused() {
 				continue
 			}
-			d.cycle(ctx, cs.Reason, retry)
+			var scope []string
+			if !cs.FullScan && len(cs.Paths) > 0 {
+				scope = cs.Paths
+			}
+			d.cycle(ctx, cs.Reason, scope, retry)
 		case <-retry.C():
 			retry.fired()
 			if d.skipWhilePaused() {
 				continue
 			}
-			d.cycle(ctx, "retry", retry)
+			d.cycle(ctx, "retry", nil, retry)
 		case r := <-d.backupReq:
-			res, err := d.cycle(ctx, "requested", retry)
+			res, err := d.cycle(ctx, "requested", nil, retry)
 			r.reply <- backupReply{res, err}
 		case <-pruneC:
 			d.prune(ctx)
@@ -76,8 +83,9 @@ const (
 )
 
 // cycle runs one backup into the spool and wakes the uploaders; a failure
-// schedules a retry, a success cancels it.
-func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (statusapi.BackupResult, error) {
+// schedules a retry (of the whole tree), a success cancels it. scope limits
+// what it looks at (nil: the whole tree).
+func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry *cycleRetry) (statusapi.BackupResult, error) {
 	cfg := d.config()
 	if err := d.stopped(); err != nil {
 		d.announceStopped(err)
@@ -85,7 +93,12 @@ func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (s
 	}
 	d.setScanning(true)
 	start := time.Now()
-	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
+	// The file cache stays in memory between cycles: reading it back costs
+	// a few bytes per page of every database (its page map) each cycle.
+	if d.fileCache == nil {
+		d.fileCache = backup.LoadCache(d.store)
+	}
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
 	d.setScanning(false)
 	d.observeCycle(ctx, start, res, err)
 	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
@@ -94,6 +107,9 @@ func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (s
 		return statusapi.BackupResult{}, err
 	}
 	if err != nil {
+		// The failed scan may have noted versions that were never
+		// committed: start again from the cache the last cycle saved.
+		d.fileCache = nil
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.
 			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
@@ -113,6 +129,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (s
 	d.lastErr = ""
 	d.mu.Unlock()
 	d.errs.ok("backup", "backup cycles work again")
+	d.saveFileCache(false)
 	d.metrics.lastSuccess.SetToCurrentTime()
 	out := statusapi.BackupResult{Unchanged: res.Unchanged, AddedBytes: res.AddedBytes}
 	snap := toAPISnapshot(res.Snapshot)
@@ -136,6 +153,25 @@ func (d *Daemon) cycle(ctx context.Context, reason string, retry *cycleRetry) (s
 	out.PendingDeltas = len(d.store.Pending())
 	d.noteState()
 	return out, nil
+}
+
+// fileCacheSaveEvery bounds how often the daemon writes its file cache:
+// the cache holds every database's page map, so writing it after every
+// cycle would cost a few bytes per page of every database each time. A
+// cache older than the last cycle (after a crash) only costs re-reads.
+const fileCacheSaveEvery = 5 * time.Minute
+
+// saveFileCache writes the file cache when it is due, or now with force
+// (the backup loop is ending).
+func (d *Daemon) saveFileCache(force bool) {
+	if d.fileCache == nil || (!force && time.Since(d.fileCacheSaved) < fileCacheSaveEvery) {
+		return
+	}
+	if err := d.fileCache.Save(); err != nil {
+		d.log.Warn("saving the file cache failed; after a restart more files are read again", zap.Error(err))
+		return
+	}
+	d.fileCacheSaved = time.Now()
 }
 
 func (d *Daemon) setScanning(v bool) {

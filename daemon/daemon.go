@@ -27,6 +27,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/source"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
 	"github.com/chatsafe/chatsafe/store"
@@ -75,6 +76,12 @@ type Daemon struct {
 	store     *store.Store
 	keySource string
 	readFrom  remotes.Remote // the store's remote; never closed before exit
+
+	// fileCache is the backup's file cache, loaded by the first cycle and
+	// kept; only the backup loop uses it. fileCacheSaved is when it was
+	// last written (see saveFileCache).
+	fileCache      *source.FileCache
+	fileCacheSaved time.Time
 
 	mu        sync.Mutex
 	cfg       *configs.Config

@@ -36,8 +36,14 @@ func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 
 	var lastErr error
 	lastIsDB := prev.DBHeader
+	// base is the version an incremental read of a database builds on;
+	// after a failed attempt the whole database is read.
+	var base *cacheEntry
+	if hasPrev && w.s.opts.CarryPages {
+		base = &prev
+	}
 	for attempt := 0; attempt <= changedRetries; attempt++ {
-		res, isDB, err := w.readOnce(rel, abs)
+		res, isDB, err := w.readOnce(rel, abs, base)
 		switch res {
 		case readDone, readSkipped:
 			return isDB, err
@@ -46,7 +52,7 @@ func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 		case readDenied:
 			return isDB, w.keepUnreadable(rel, prev, hasPrev, err)
 		case readChanged:
-			lastErr, lastIsDB = err, isDB
+			lastErr, lastIsDB, base = err, isDB, nil
 			w.s.log.Debug("file changed while it was read", zap.String("path", rel), zap.Int("attempt", attempt+1))
 		}
 	}
@@ -111,7 +117,7 @@ func (w *walker) keepUnreadable(rel string, prev cacheEntry, hasPrev bool, why e
 }
 
 // readOnce opens the file, decides how to read it and hands it to File.
-func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error) {
+func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, isDB bool, err error) {
 	start := w.s.now()
 	f, err := w.s.openFile(abs)
 	if err != nil {
@@ -145,7 +151,7 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 		// descriptor of a file drops every POSIX lock this process holds on it.
 		f.Close()
 		f = nil
-		res, fallback, err := w.readSQLite(rel, abs, fi, before, start)
+		res, fallback, err := w.readSQLite(rel, abs, fi, before, start, base)
 		if !fallback {
 			return res, true, err
 		}
@@ -191,9 +197,10 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	return readDone, isDB, nil
 }
 
-// readSQLite reads a database through SQLite. fallback means it cannot be
-// opened as a database and must be read as a plain file (a Warn was sent).
-func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, start time.Time) (res readResult, fallback bool, err error) {
+// readSQLite reads a database through SQLite, incrementally when base (the
+// previous version) allows it. fallback means it cannot be opened as a
+// database and must be read as a plain file (a Warn was sent).
+func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, start time.Time, base *cacheEntry) (res readResult, fallback bool, err error) {
 	// Identities are taken before the snapshot: a commit in between makes
 	// them differ next time, which only costs a re-read.
 	wal, err := lstatID(abs + "-wal")
@@ -201,6 +208,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("cannot stat the database's -wal file, leaving it out of this backup: %w", err))
 		return readSkipped, false, nil
 	}
+	// Read before the transaction begins: frames it counts as committed
+	// are certainly in the snapshot (see newMark).
+	shm := readShmHeader(abs + "-shm")
 	content, err := openSQLite(w.ctx, rel, abs, w.s.busyBudget)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -217,6 +227,10 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	}
 	defer content.close()
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
+	plan := planRead(base, abs, before, shm, content.pageSize, content.pageCount, !w.racy(start, before))
+	if err := w.startPages(rel, abs, content, plan, base, &info); err != nil {
+		return readLater, false, err
+	}
 	token, err := w.v.File(info, content)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -233,12 +247,41 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	// fchowns it to the database's owner), so keep the later identity when
 	// only ctime moved: a commit during the read changes mtime or size too.
 	before, wal = settled(abs, before), settled(abs+"-wal", wal)
-	w.cache.put(rel, cacheEntry{
+	e := cacheEntry{
 		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
 		DBHeader: true, Token: cloneBytes(token),
 		Reread: !content.verified || racy,
-	})
+	}
+	if content.verified {
+		e.Mark = &plan.mark
+	}
+	w.cache.put(rel, e)
 	return readDone, false, nil
+}
+
+// startPages starts the read plan chose: every page, or the changed ones
+// on top of base's version.
+func (w *walker) startPages(rel, abs string, c *sqliteContent, plan readPlan, base *cacheEntry, info *FileInfo) error {
+	if !plan.incremental {
+		if base != nil {
+			w.s.log.Debug("reading the whole database", zap.String("path", rel), zap.String("why", plan.why))
+		}
+		return c.startAll()
+	}
+	w.s.log.Debug("reading the changed pages of a database", zap.String("path", rel),
+		zap.Int("pages", len(plan.changed)), zap.Int64("of", c.pageCount))
+	info.Base = base.Token
+	var atEnd func() error
+	if plan.dbID != nil {
+		want := *plan.dbID
+		atEnd = func() error {
+			if now, err := lstatID(abs); err != nil || now != want {
+				return fmt.Errorf("%q: the database file changed during an incremental read: %w", rel, ErrChanged)
+			}
+			return nil
+		}
+	}
+	return c.startChanged(plan.changed, atEnd)
 }
 
 // settled returns the identity of path now if it differs from before only in
