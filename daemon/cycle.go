@@ -68,7 +68,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	start := time.Now()
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
 	d.setScanning(false)
-	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
+	if isStop(err) {
 		d.metrics.backups.WithLabelValues("failed").Inc()
 		d.announceStopped(err)
 		return statusapi.BackupResult{}, err

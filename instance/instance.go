@@ -182,7 +182,8 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 		return nil, err
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev}
+	// Partial: a damaged newest delta never blocks the intact history.
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)

@@ -87,6 +87,12 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
 		os.Remove(r.trailerCachePath(d))
 	}
+	return r.readTrailerUncached(ctx, d)
+}
+
+// readTrailerUncached reads and authenticates d's trailer from where d is
+// stored (the spool, else the remote), never from the local cache.
+func (r *Store) readTrailerUncached(ctx context.Context, d *delta) ([]byte, *trailer, error) {
 	name := d.ref.name()
 	if d.size < int64(footerSize)+crypt.Overhead {
 		return nil, nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", d.size), nil)

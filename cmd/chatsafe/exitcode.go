@@ -27,6 +27,9 @@ const (
 	exitUnreachable = 5
 	exitIntegrity   = 6
 	exitTakenOver   = 7
+	// exitPartial: the command worked on the intact part of a damaged
+	// repository (a newer delta is missing or damaged; see `repair`).
+	exitPartial = 9
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -44,6 +47,7 @@ var exitMappings = []struct {
 	code   int
 }{
 	{store.ErrWrongKey, exitWrongKey},
+	{store.ErrPartial, exitPartial},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},

@@ -114,7 +114,7 @@ func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFl
 		instance.CloseRemotes(rems)
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log})
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log, Partial: true})
 	if err != nil {
 		instance.CloseRemotes(rems)
 		return nil, err
