@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"go.uber.org/zap"
@@ -136,6 +137,13 @@ func (r *Store) noteRollback(head *delta) {
 // is the one loaded: a delta deleted or altered while the daemon ran is
 // caught here, not by the next device. Called with backupMu held.
 func (r *Store) headGone(ctx context.Context, listed map[string]bool) error {
+	return r.verifyRemote(ctx, listed, true)
+}
+
+// verifyRemote is headGone; dropCache false leaves the local trailer
+// cache alone (a dry run changes nothing), the next load in this process
+// still reading the remote's copy.
+func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCache bool) error {
 	r.mu.RLock()
 	var gone []string
 	for _, d := range r.deltas {
@@ -163,6 +171,18 @@ func (r *Store) headGone(ctx context.Context, listed map[string]bool) error {
 			found = append(found, damageOf(err, ""))
 		} else if trailerHash(plain) != probe.ref.TrailerHash {
 			found = append(found, Damage{Object: probe.ref.name(), Reason: "its trailer on the remote is not the one this device loaded (replaced)"})
+		}
+		if len(found) > 0 {
+			// The next load must see the remote's copy, not the cache.
+			r.mu.Lock()
+			if r.distrust == nil {
+				r.distrust = map[string]bool{}
+			}
+			r.distrust[probe.ref.name()] = true
+			r.mu.Unlock()
+			if dropCache {
+				os.Remove(r.trailerCachePath(probe))
+			}
 		}
 	}
 	if len(found) == 0 {

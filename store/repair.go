@@ -53,7 +53,7 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
-	plan, keep, err := r.planRepair(ctx)
+	plan, keep, err := r.planRepair(ctx, dryRun)
 	if err != nil || plan.Intact() || dryRun {
 		return plan, err
 	}
@@ -90,12 +90,12 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 }
 
 // planRepair reloads and decides what Repair does; keep is the intact head.
-func (r *Store) planRepair(ctx context.Context) (*RepairPlan, *delta, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.load(ctx); err != nil {
+func (r *Store) planRepair(ctx context.Context, dryRun bool) (*RepairPlan, *delta, error) {
+	if err := r.verifyHead(ctx, !dryRun); err != nil {
 		return nil, nil, err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	plan := &RepairPlan{Damage: append([]Damage(nil), r.damage...)}
 	if len(r.damage) == 0 {
 		return plan, nil, nil
@@ -169,4 +169,35 @@ func (r *Store) moveAside(ctx context.Context, name string) error {
 	}
 	r.log.Warn("moved a delta out of the history", zap.String("from", name), zap.String("to", dst))
 	return nil
+}
+
+// verifyHead reloads, then reads the head's trailer from the remote (this
+// device may hold it in its cache); a head found damaged there is
+// skipped by a second load.
+func (r *Store) verifyHead(ctx context.Context, dropCache bool) error {
+	r.mu.Lock()
+	err := r.load(ctx)
+	damaged := len(r.damage) > 0
+	r.mu.Unlock()
+	if err != nil || damaged {
+		return err
+	}
+	objs, err := r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("repair: listing %s: %w", r.remote, err)
+	}
+	listed := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		listed[o.Name] = true
+	}
+	var de *DamageError
+	if err := r.verifyRemote(ctx, listed, dropCache); err != nil && !errors.As(err, &de) {
+		return err
+	}
+	if de == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.load(ctx)
 }

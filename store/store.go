@@ -66,12 +66,13 @@ type Store struct {
 	deltas    map[[16]byte]*delta // live deltas, remote and spooled
 	head      *delta
 	index     map[crypt.ID]blobLoc
-	snapshots []Snapshot // ascending seq
-	garbage   []string   // remote objects under deltas/ not referenced by the head
-	fork      *Fork      // non-nil while the history is forked
-	branches  []*branch  // the fork's branches, the head's first (nil without a fork)
-	damage    []Damage   // what a partial load skipped (nil: intact)
-	rollback  bool       // the remote serves an older head than this device saw
+	snapshots []Snapshot      // ascending seq
+	garbage   []string        // remote objects under deltas/ not referenced by the head
+	fork      *Fork           // non-nil while the history is forked
+	branches  []*branch       // the fork's branches, the head's first (nil without a fork)
+	damage    []Damage        // what a partial load skipped (nil: intact)
+	rollback  bool            // the remote serves an older head than this device saw
+	distrust  map[string]bool // deltas whose cached trailer the remote's copy contradicts
 	state     localState
 }
 
