@@ -51,6 +51,11 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
 	}
+	if r.opts.CommitGuard != nil {
+		// The vault records the damaged head; advancing it from the intact
+		// one would read as a take-over.
+		return nil, errors.New("repair does not support a vault as commit point yet: the vault records the damaged head (restore from another remote, or repair a copy of the installation without the vault)")
+	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	plan, keep, err := r.planRepair(ctx, dryRun)
