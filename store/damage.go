@@ -81,10 +81,13 @@ func (r *Store) Damage() *DamageError {
 }
 
 func (r *Store) damageErr() *DamageError {
-	if len(r.damage) == 0 {
+	if len(r.damage) == 0 && r.guardRollback == nil {
 		return nil
 	}
-	e := &DamageError{Damage: append([]Damage(nil), r.damage...), Rollback: r.rollback}
+	e := &DamageError{Damage: append([]Damage(nil), r.damage...), Rollback: r.rollback || r.guardRollback != nil}
+	if r.guardRollback != nil {
+		e.Damage = append(e.Damage, *r.guardRollback)
+	}
 	if r.head != nil {
 		e.HeadSeq = r.head.ref.Seq
 	}
@@ -194,4 +197,15 @@ func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCa
 	err := r.damageErr()
 	r.log.Error("the head cannot be verified on the remote; nothing is committed until `chatsafe repair`", zap.Error(err))
 	return err
+}
+
+// NoteRollback records that the commit point (the vault) has a newer head
+// than the remote serves (err says which): the history stays readable
+// with the warning, and nothing is committed. It outlives reloads: only
+// the commit point knows it.
+func (r *Store) NoteRollback(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.guardRollback = &Damage{Object: "the remote's newest delta", Reason: err.Error()}
+	r.log.Error("the commit point records a newer head than the remote serves; older snapshots stay readable, nothing is committed", zap.Error(err))
 }

@@ -73,7 +73,9 @@ type Store struct {
 	damage    []Damage        // what a partial load skipped (nil: intact)
 	rollback  bool            // the remote serves an older head than this device saw
 	distrust  map[string]bool // deltas whose cached trailer the remote's copy contradicts
-	state     localState
+	// guardRollback: the commit point records a newer head than the remote serves.
+	guardRollback *Damage
+	state         localState
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.

@@ -143,5 +143,9 @@ func checkAgainstVault(ctx context.Context, cfg *configs.Config, key crypt.Key, 
 		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
 		return nil
 	}
-	return err
+	if err != nil {
+		// Read as a partial history (exit 9), never committed on.
+		r.NoteRollback(err)
+	}
+	return nil
 }
