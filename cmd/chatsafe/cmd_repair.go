@@ -68,10 +68,6 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 }
 
 func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
-	verb := "will"
-	if dry {
-		verb = "would"
-	}
 	fmt.Fprintln(w, "damage found:")
 	for _, d := range p.Damage {
 		fmt.Fprintln(w, "  "+d.String())
@@ -85,6 +81,6 @@ func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
 	}
 	fmt.Fprintf(w, "commit: a repair head at sequence %d, parent %s, pinning %d deltas\n", p.NewSeq, p.Keep, len(p.Pinned))
 	if dry {
-		fmt.Fprintf(w, "dry run: nothing changed (%s do the above)\n", verb)
+		fmt.Fprintln(w, "dry run: nothing was changed; `chatsafe repair` does the above")
 	}
 }
