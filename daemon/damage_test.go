@@ -17,8 +17,9 @@ import (
 // TestDaemonNewestDeltaDeletedWhileRunning: the newest delta vanishes
 // from a WebDAV remote while the daemon runs. The daemon commits nothing
 // on it and reports the state damaged (with an event naming the delta),
-// keeps serving status, the older snapshot restores, `repair` makes the
-// repository writable, and the restarted daemon's next cycle commits.
+// keeps serving status (also restarted), the older snapshot restores,
+// `repair` makes the repository writable, and the restarted daemon's next
+// cycle commits.
 func TestDaemonNewestDeltaDeletedWhileRunning(t *testing.T) {
 	srv := remotetest.StartWebDAV(t, t.TempDir())
 	a := newInstallSpec(t, []string{srv.Spec}, "")
@@ -66,6 +67,16 @@ func TestDaemonNewestDeltaDeletedWhileRunning(t *testing.T) {
 	}
 	sameTree(t, first, restoreFrom(t, srv.Spec, a.key))
 
+	stopInProcess(d)
+	// Restarted, it starts (no exit 6), serves status, and stays stopped.
+	d = runInProcess(t, a, daemon.Options{})
+	st = waitFor(t, d, "the restarted daemon reports damage", func(st statusapi.Status) bool { return st.State == statusapi.StateDamaged })
+	if len(st.Damage) == 0 || !strings.Contains(st.Damage[0], newest) {
+		t.Fatalf("status after a restart: %+v", st)
+	}
+	if _, err := d.Backup(t.Context(), statusapi.BackupRequest{}); !errors.As(err, &de) || !errors.Is(err, store.ErrRollback) {
+		t.Fatalf("backup after a restart: %v, want a damage error (a rollback)", err)
+	}
 	stopInProcess(d)
 	cfg, err := configs.Load(a.cfgPath)
 	if err != nil {
