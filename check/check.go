@@ -24,6 +24,7 @@ type Store interface {
 	Locate(id crypt.ID) string
 	VerifyDelta(ctx context.Context, name string) error
 	Fork() *store.Fork
+	Damage() *store.DamageError
 }
 
 // Options configure Run.
@@ -43,7 +44,10 @@ type Result struct {
 	Garbage   []string // objects under deltas/ that no live delta lists (prune removes them)
 	// Fork is the forked history, if any: an error (exit 6) until it is
 	// resolved, though both branches are checked like any other deltas.
-	Fork   *store.Fork
+	Fork *store.Fork
+	// Damage is what the store skipped to read the newest intact history:
+	// an error (exit 6) until `chatsafe repair`; that history is checked.
+	Damage *store.DamageError
 	Errors []error // every problem found; Run's error is the first
 }
 
@@ -57,6 +61,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage}
 	snaps := st.Snapshots()
 	deltas := st.LiveDeltas()
+	if res.Damage = st.Damage(); res.Damage != nil {
+		res.Errors = append(res.Errors, res.Damage)
+	}
 	if res.Fork = st.Fork(); res.Fork != nil {
 		res.Errors = append(res.Errors, &store.ForkError{Fork: *res.Fork})
 	}

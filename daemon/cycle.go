@@ -101,7 +101,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
 	d.setScanning(false)
 	d.observeCycle(ctx, start, res, err)
-	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
+	if isStop(err) {
 		d.metrics.backups.WithLabelValues("failed").Inc()
 		d.announceStopped(err)
 		return statusapi.BackupResult{}, err

@@ -18,6 +18,9 @@ func (d *Daemon) state() string {
 	if d.isReady() && d.store.Fork() != nil {
 		return statusapi.StateForked
 	}
+	if d.isReady() && d.store.Damage() != nil {
+		return statusapi.StateDamaged
+	}
 	if scanning {
 		return statusapi.StateScanning
 	}
@@ -85,6 +88,7 @@ func (d *Daemon) Status() statusapi.Status {
 	}
 	st.PendingDeltas = len(d.store.Pending())
 	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
+	st.Damage = apiDamage(d.store.Damage())
 	if p := d.LastPrune(); !p.Time.IsZero() {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}

@@ -23,7 +23,17 @@ func (d *Daemon) stopped() error {
 	if f := d.store.Fork(); f != nil {
 		return &store.ForkError{Fork: *f}
 	}
+	if de := d.store.Damage(); de != nil {
+		return de
+	}
 	return nil
+}
+
+// isStop reports whether err stops this device writing (taken over,
+// forked, damaged) rather than failing one cycle.
+func isStop(err error) bool {
+	var de *store.DamageError
+	return errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) || errors.As(err, &de)
 }
 
 // announceStopped reports err (taken over or forked) the first time it is
@@ -37,10 +47,15 @@ func (d *Daemon) announceStopped(err error) {
 		return
 	}
 	typ := statusapi.EventError
-	if errors.Is(err, store.ErrTakenOver) {
+	var de *store.DamageError
+	switch {
+	case errors.Is(err, store.ErrTakenOver):
 		typ = statusapi.EventTakenOver
 		d.log.Error("taken over: another device writes this repository now; this daemon backs up nothing until `chatsafe takeover`", zap.Error(err))
-	} else {
+	case errors.As(err, &de):
+		typ = statusapi.EventDamaged
+		d.log.Error("the repository is damaged; this daemon commits nothing on a head it cannot verify until `chatsafe repair` (stop the daemon to run it)", zap.Error(err))
+	default:
 		d.log.Error("the repository history is forked; this daemon backs up nothing until `chatsafe fork resolve`", zap.Error(err))
 	}
 	d.events.publish(statusapi.Event{Type: typ, Error: err.Error()})
@@ -52,6 +67,17 @@ func apiTakenOver(to *store.TakenOverError) *statusapi.TakenOver {
 		return nil
 	}
 	return &statusapi.TakenOver{Device: hex.EncodeToString(to.Device[:]), Hostname: to.Hostname, Time: to.Time}
+}
+
+func apiDamage(e *store.DamageError) []string {
+	if e == nil {
+		return nil
+	}
+	out := make([]string, 0, len(e.Damage))
+	for _, dm := range e.Damage {
+		out = append(out, dm.String())
+	}
+	return out
 }
 
 func apiFork(f *store.Fork) *statusapi.Fork {

@@ -189,7 +189,8 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 		return nil, err
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev}
+	// Partial: a damaged newest delta never blocks the intact history.
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)
@@ -211,7 +212,8 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	return inst, nil
 }
 
-// checkVaultHead refuses a remote older than the vault's record. A vault
+// checkVaultHead marks a remote older than the vault's record as rolled back
+// (readable with a warning, never committed on). A vault
 // that cannot be asked now does not stop the open (the local rollback
 // guard still holds, and a commit asks the vault again).
 func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap.Logger) error {
@@ -220,7 +222,11 @@ func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap
 		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
 		return nil
 	}
-	return err
+	if err != nil {
+		// Older snapshots stay readable; nothing is committed on them.
+		r.NoteRollback(err)
+	}
+	return nil
 }
 
 func (i *Instance) closeParts() {

@@ -21,6 +21,10 @@ const (
 	// pruned until `chatsafe fork resolve` (Fork names the branches).
 	StateForked = "forked"
 	StatePaused = "paused" // backups paused from the status page
+	// StateDamaged: the newest delta is missing or cannot be verified;
+	// older snapshots stay readable, nothing is committed until
+	// `chatsafe repair` (Damage names the objects).
+	StateDamaged = "damaged"
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
@@ -48,6 +52,9 @@ type Status struct {
 	TakenOver *TakenOver `json:"taken_over,omitempty"`
 	// Fork is set while the repository's history is forked.
 	Fork *Fork `json:"fork,omitempty"`
+	// Damage is set while the repository is damaged: each entry names an
+	// object and what is wrong with it.
+	Damage []string `json:"damage,omitempty"`
 }
 
 // TakenOver names the device that writes the repository now.
@@ -150,6 +157,8 @@ const (
 	EventPruned   = "pruned"   // a scheduled prune ended (Error set if it failed)
 	// EventTakenOver: another device took over; Error says who.
 	EventTakenOver = "taken_over"
+	// EventDamaged: the head cannot be verified; Error names the objects.
+	EventDamaged = "damaged"
 )
 
 // Event is one line of the GET /v1/events stream (newline-delimited JSON).

@@ -228,9 +228,15 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	}
 	headSeq := r.head.ref.Seq
 	fork := r.fork
+	damage := r.damageErr()
 	r.mu.RUnlock()
 	if fork != nil {
 		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", &ForkError{Fork: *fork})
+	}
+	if damage != nil {
+		// The damaged objects are what repair moves aside, and the
+		// evidence of a rollback: never deleted as garbage.
+		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", damage)
 	}
 	for i, t := range ts {
 		rem := t.Remote

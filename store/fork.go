@@ -169,8 +169,9 @@ func (r *Store) findTips(ctx context.Context, cands map[string]*candidate) ([]*d
 // checking each against the trailer hash the tip pins.
 func (r *Store) openBranch(ctx context.Context, tip *delta, cands map[string]*candidate, live map[string]bool) (*branch, error) {
 	name := tip.ref.name()
-	if tip.ref.Seq > 1 && tip.trailer.Parent.Seq != tip.ref.Seq-1 {
-		return nil, integrityErr(name, fmt.Sprintf("its parent has sequence %d, want %d", tip.trailer.Parent.Seq, tip.ref.Seq-1), nil)
+	// A repair head skips the damaged sequences: its parent is older.
+	if tip.ref.Seq > 1 && tip.trailer.Parent.Seq >= tip.ref.Seq {
+		return nil, integrityErr(name, fmt.Sprintf("its parent has sequence %d, not below its own", tip.trailer.Parent.Seq), nil)
 	}
 	b := &branch{tip: tip, live: map[[16]byte]bool{tip.ref.ID: true}, forgotten: map[[16]byte]bool{}}
 	for _, id := range tip.trailer.Forgotten {

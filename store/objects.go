@@ -78,7 +78,7 @@ func putRangeBuf(b []byte) {
 // readTrailer fetches, authenticates and decodes a delta's trailer, and
 // checks that the delta's blobs exactly fill the object.
 func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, error) {
-	if sealed := r.cachedTrailer(d); sealed != nil {
+	if sealed := r.cachedTrailer(d); sealed != nil && !r.distrust[d.ref.name()] {
 		plain, t, err := r.verifyTrailer(d, sealed)
 		if err == nil {
 			return plain, t, nil
@@ -87,6 +87,12 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
 		os.Remove(r.trailerCachePath(d))
 	}
+	return r.readTrailerUncached(ctx, d)
+}
+
+// readTrailerUncached reads and authenticates d's trailer from where d is
+// stored (the spool, else the remote), never from the local cache.
+func (r *Store) readTrailerUncached(ctx context.Context, d *delta) ([]byte, *trailer, error) {
 	name := d.ref.name()
 	if d.size < int64(footerSize)+crypt.Overhead {
 		return nil, nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", d.size), nil)

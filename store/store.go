@@ -38,6 +38,10 @@ type Options struct {
 	// it in the state directory); Hostname too ("" = os.Hostname()).
 	DeviceID [16]byte
 	Hostname string
+	// Partial opens a damaged repository at its newest intact head instead
+	// of failing (and a rollback as a warning): Damage says what was
+	// skipped, and nothing is committed until Repair.
+	Partial bool
 }
 
 // Store is an open chatsafe repository. Its methods are safe for
@@ -62,11 +66,16 @@ type Store struct {
 	deltas    map[[16]byte]*delta // live deltas, remote and spooled
 	head      *delta
 	index     map[crypt.ID]blobLoc
-	snapshots []Snapshot // ascending seq
-	garbage   []string   // remote objects under deltas/ not referenced by the head
-	fork      *Fork      // non-nil while the history is forked
-	branches  []*branch  // the fork's branches, the head's first (nil without a fork)
-	state     localState
+	snapshots []Snapshot      // ascending seq
+	garbage   []string        // remote objects under deltas/ not referenced by the head
+	fork      *Fork           // non-nil while the history is forked
+	branches  []*branch       // the fork's branches, the head's first (nil without a fork)
+	damage    []Damage        // what a partial load skipped (nil: intact)
+	rollback  bool            // the remote serves an older head than this device saw
+	distrust  map[string]bool // deltas whose cached trailer the remote's copy contradicts
+	// guardRollback: the commit point records a newer head than the remote serves.
+	guardRollback *Damage
+	state         localState
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -227,30 +236,31 @@ func (r *Store) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.deltas = map[[16]byte]*delta{}
-	r.index = map[crypt.ID]blobLoc{}
-	r.snapshots = nil
-	r.head = nil
-	r.garbage = nil
-	r.fork, r.branches = nil, nil
+	r.reset()
+	r.damage, r.rollback = nil, false
 	if len(cands) == 0 {
 		if r.state.SeenSeq > 0 {
 			return fmt.Errorf("%w: %s holds no deltas, but this device already saw sequence %d (the remote was emptied or replaced)", ErrRollback, r.remote, r.state.SeenSeq)
 		}
 		return nil
 	}
-	tips, forkSeq, err := r.findTips(ctx, cands)
+	usable := make(map[string]*candidate, len(cands))
+	for name, c := range cands {
+		usable[name] = c
+	}
+	tips, forkSeq, branches, live, err := r.openHistory(ctx, usable)
+	for err != nil && r.opts.Partial && errors.Is(err, ErrIntegrity) && len(usable) > 1 {
+		// Fall back to the next newest head: the one skipped is damaged
+		// or pins a delta that is.
+		skipped := newestCandidate(usable)
+		r.damage = append(r.damage, damageOf(err, skipped))
+		r.log.Error("skipping a head that cannot be verified; reading the newest intact history", zap.String("head", skipped), zap.Error(err))
+		delete(usable, skipped)
+		r.reset()
+		tips, forkSeq, branches, live, err = r.openHistory(ctx, usable)
+	}
 	if err != nil {
 		return err
-	}
-	live := map[string]bool{}
-	var branches []*branch
-	for _, tip := range tips {
-		b, err := r.openBranch(ctx, tip, cands, live)
-		if err != nil {
-			return err
-		}
-		branches = append(branches, b)
 	}
 	head := tips[0]
 	for name, c := range cands {
@@ -258,8 +268,9 @@ func (r *Store) load(ctx context.Context) error {
 			if c.onRemote {
 				r.garbage = append(r.garbage, name)
 			}
-			if c.spoolPath != "" {
-				// A spooled delta older than the head was superseded.
+			if c.spoolPath != "" && len(r.damage) == 0 {
+				// A spooled delta older than the head was superseded (with
+				// damage it may be what repair re-uploads: kept).
 				r.log.Warn("dropping a stale spooled delta", zap.String("delta", name))
 				os.Remove(c.spoolPath)
 			}
@@ -267,8 +278,11 @@ func (r *Store) load(ctx context.Context) error {
 	}
 	sort.Strings(r.garbage)
 	if r.state.SeenSeq > head.ref.Seq {
-		return fmt.Errorf("%w: %s serves sequence %d, but this device already saw sequence %d; the newest deltas were removed or an old copy was put back (if you moved the repository on purpose, remove %s)",
-			ErrRollback, r.remote, head.ref.Seq, r.state.SeenSeq, r.state.path)
+		if !r.opts.Partial {
+			return fmt.Errorf("%w: %s serves sequence %d, but this device already saw sequence %d; the newest deltas were removed or an old copy was put back (if you moved the repository on purpose, remove %s)",
+				ErrRollback, r.remote, head.ref.Seq, r.state.SeenSeq, r.state.path)
+		}
+		r.noteRollback(head)
 	}
 	for _, d := range r.deltas {
 		r.addToIndex(d)
@@ -276,6 +290,11 @@ func (r *Store) load(ctx context.Context) error {
 	r.head = head
 	r.noteFork(branches, forkSeq)
 	r.rebuildSnapshots()
+	if len(r.damage) > 0 {
+		// Neither the rollback guard nor the writer moves to a head read
+		// only because a newer one is damaged.
+		return nil
+	}
 	if r.Writable() && r.fork == nil && r.state.TakenOver == nil {
 		if d := r.othersNewer(); d != nil {
 			if err := r.markTakenOver(d); err != nil && !errors.Is(err, ErrTakenOver) {
@@ -289,6 +308,35 @@ func (r *Store) load(ctx context.Context) error {
 		return nil
 	}
 	return r.noteSeen(head)
+}
+
+// reset empties the loaded history.
+func (r *Store) reset() {
+	r.deltas = map[[16]byte]*delta{}
+	r.index = map[crypt.ID]blobLoc{}
+	r.snapshots = nil
+	r.head = nil
+	r.garbage = nil
+	r.fork, r.branches = nil, nil
+}
+
+// openHistory finds the branch tips among cands and opens every branch:
+// r.deltas gets every delta they pin; live names them.
+func (r *Store) openHistory(ctx context.Context, cands map[string]*candidate) ([]*delta, uint64, []*branch, map[string]bool, error) {
+	tips, forkSeq, err := r.findTips(ctx, cands)
+	if err != nil {
+		return nil, 0, nil, nil, err
+	}
+	live := map[string]bool{}
+	var branches []*branch
+	for _, tip := range tips {
+		b, err := r.openBranch(ctx, tip, cands, live)
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		branches = append(branches, b)
+	}
+	return tips, forkSeq, branches, live, nil
 }
 
 func (r *Store) addToIndex(d *delta) {

@@ -112,10 +112,20 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	if fork != nil {
 		return &ForkError{Fork: *fork}
 	}
+	if derr := r.Damage(); derr != nil {
+		return derr
+	}
 	// The remote alone: the spool holds this delta's partial file.
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
 		return fmt.Errorf("checking the head before committing: listing %s: %w", r.remote, err)
+	}
+	listed := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		listed[o.Name] = true
+	}
+	if err := r.headGone(ctx, listed); err != nil {
+		return err
 	}
 	var baseSeq uint64
 	if base != nil {

@@ -117,9 +117,11 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	fmt.Fprintf(stdout, "restored snapshot %s (%s): %d files, %s into %s\n",
 		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), res.Files, humanBytes(res.Bytes), opts.To)
 	if opts.Join.Join {
-		return joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr)
+		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr); err != nil {
+			return err
+		}
 	}
-	return nil
+	return partialResult(r, stderr, nil)
 }
 
 // restoreTime parses --time ("" is the zero time: the snapshot flag

@@ -110,7 +110,8 @@ func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, 
 	}
 	// Without a config the default retention policy is shown: the writing
 	// device's own may differ.
-	return printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
+	err = printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
+	return partialResult(lk.store, stderr, err)
 }
 
 func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork) error {

@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
+	"github.com/chatsafe/chatsafe/store"
+
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
@@ -136,4 +138,15 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// partialResult turns a successful read of a damaged repository into a
+// partial result: the warning names the damage, and the exit code is 9.
+func partialResult(st *store.Store, stderr io.Writer, err error) error {
+	de := st.Damage()
+	if err != nil || de == nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "WARNING:", de)
+	return &store.PartialError{Damage: de}
 }

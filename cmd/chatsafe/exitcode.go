@@ -32,6 +32,9 @@ const (
 	// exitIncomplete: the snapshot was saved, but some paths could not be
 	// read (restic's 3; ours is taken by a wrong key).
 	exitIncomplete = 8
+	// exitPartial: the command worked on the intact part of a damaged
+	// repository (a newer delta is missing or damaged; see `repair`).
+	exitPartial = 9
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -49,6 +52,7 @@ var exitMappings = []struct {
 	code   int
 }{
 	{store.ErrWrongKey, exitWrongKey},
+	{store.ErrPartial, exitPartial},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},

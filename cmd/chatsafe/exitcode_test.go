@@ -136,6 +136,20 @@ func TestEveryExitCode(t *testing.T) {
 			run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
 		},
 		8: reachExit8,
+		9: func(t *testing.T) {
+			// The newest delta is gone: the older snapshot is still
+			// listed, with a warning naming what is missing.
+			s := newSetup(t)
+			run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+			os.WriteFile(filepath.Join(s.src, "settings.json"), []byte(`{"a":2}`), 0o644)
+			run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+			deltas, _ := filepath.Glob(filepath.Join(s.remote, "deltas", "*"))
+			if len(deltas) < 2 {
+				t.Fatalf("want two deltas, have %v", deltas)
+			}
+			os.Remove(deltas[len(deltas)-1]) // names sort by sequence
+			run(t, s.home, "snapshots", "--config", s.cfg).want(t, 9, "WARNING")
+		},
 	}
 	for _, code := range readmeExitCodes(t) {
 		f, ok := cases[code]

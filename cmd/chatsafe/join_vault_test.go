@@ -111,7 +111,9 @@ func TestVaultStrangerCannotErase(t *testing.T) {
 
 // TestNewDeviceRefusesRollbackByVault: with only --remote and the vault
 // flags (no config, no local state), a remote serving an older head than
-// the vault records is refused with exit 6; the real remote is listed.
+// the vault records is read only as a partial history: the older snapshot
+// is listed and restored with the warning naming the vault's record (exit
+// 9, issue #15: damage is contained); the real remote is listed.
 func TestNewDeviceRefusesRollbackByVault(t *testing.T) {
 	url, ca := startVault(t)
 	d := newDevice(t, map[string]string{"chat.db": "one"})
@@ -130,8 +132,12 @@ func TestNewDeviceRefusesRollbackByVault(t *testing.T) {
 	// The vault records the newest head, as the store's commit does.
 	advanceVaultToRemoteHead(t, d.cfg)
 
-	run(t, t.TempDir(), append([]string{"snapshots", "--remote", old}, vaultArgs...)...).want(t, 6, "vault records")
-	run(t, t.TempDir(), append([]string{"restore", "--remote", old, "--to", filepath.Join(t.TempDir(), "o")}, vaultArgs...)...).want(t, 6, "vault records")
+	run(t, t.TempDir(), append([]string{"snapshots", "--remote", old}, vaultArgs...)...).want(t, 9, "vault records")
+	o := filepath.Join(t.TempDir(), "o")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", old, "--to", o}, vaultArgs...)...).want(t, 9, "vault records")
+	if got, err := os.ReadFile(filepath.Join(o, "chat.db")); err != nil || string(got) != "one" {
+		t.Fatalf("restored from the old copy: %q, %v; want the older snapshot", got, err)
+	}
 	if snaps := listSnapshots(t, remote, vaultArgs...); len(snaps) != 2 {
 		t.Fatalf("the real remote: %+v", snaps)
 	}

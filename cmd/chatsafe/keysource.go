@@ -114,7 +114,7 @@ func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFl
 		instance.CloseRemotes(rems)
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log})
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log, Partial: true})
 	if err != nil {
 		instance.CloseRemotes(rems)
 		return nil, err
@@ -143,5 +143,9 @@ func checkAgainstVault(ctx context.Context, cfg *configs.Config, key crypt.Key, 
 		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
 		return nil
 	}
-	return err
+	if err != nil {
+		// Read as a partial history (exit 9), never committed on.
+		r.NoteRollback(err)
+	}
+	return nil
 }

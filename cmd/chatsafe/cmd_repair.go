@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// RepairOptions are the flags of `chatsafe repair`.
+type RepairOptions struct {
+	Config string
+	DryRun bool
+}
+
+func newRepairCommand(g *globalOptions) *cobra.Command {
+	var opts RepairOptions
+	cmd := &cobra.Command{
+		Use:   "repair [--config FILE] [--dry-run]",
+		Short: "Make a damaged repository writable again, keeping every intact snapshot",
+		Long: `When the newest delta is missing or cannot be verified, chatsafe reads the
+newest intact history (snapshots and restore exit 9, "partial") and commits
+nothing. repair makes the repository writable again: it keeps the newest head it
+can fully verify and every snapshot that head holds, moves every delta newer than
+that head out of deltas/ into damaged/ (kept, not deleted: a damaged one can
+still be examined), commits an empty head above every sequence ever seen that
+pins only the intact deltas, and uploads it with any delta this device still
+holds in its spool that the remote lost. --dry-run prints exactly this plan and
+changes nothing. Stop this device's daemon first (it holds the state directory).`,
+		Example: `  chatsafe repair --dry-run
+  chatsafe repair`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRepair(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	configFlag(cmd, &opts.Config)
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what repair would do and change nothing")
+	return cmd
+}
+
+func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout, stderr io.Writer) error {
+	inst, err := g.openInstance(ctx, opts.Config, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	plan, err := inst.Store.Repair(ctx, opts.DryRun)
+	if err != nil {
+		return err
+	}
+	if plan.Intact() {
+		fmt.Fprintln(stdout, "the repository is intact: nothing to repair")
+		return nil
+	}
+	printRepairPlan(stdout, plan, opts.DryRun)
+	if opts.DryRun {
+		return nil
+	}
+	if _, err := inst.Store.Sync(ctx); err != nil {
+		return fmt.Errorf("the repair head is committed here but not uploaded yet (the daemon or the next backup uploads it): %w", err)
+	}
+	fmt.Fprintf(stdout, "repaired: the repository is writable again at sequence %d, %d snapshots kept\n", plan.NewSeq, len(inst.Store.Snapshots()))
+	return nil
+}
+
+func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
+	fmt.Fprintln(w, "damage found:")
+	for _, d := range p.Damage {
+		fmt.Fprintln(w, "  "+d.String())
+	}
+	fmt.Fprintf(w, "keep: the newest intact head %s (sequence %d) and its %d snapshots\n", p.Keep, p.KeepSeq, p.Snapshots)
+	for _, name := range p.MoveAside {
+		fmt.Fprintf(w, "move aside: %s -> damaged/ (newer than the kept head: damaged, or pinned by no intact head)\n", name)
+	}
+	for _, name := range p.Upload {
+		fmt.Fprintf(w, "upload: %s from this device's spool (the remote lacks it)\n", name)
+	}
+	fmt.Fprintf(w, "commit: a repair head at sequence %d, parent %s, pinning %d deltas\n", p.NewSeq, p.Keep, len(p.Pinned))
+	if dry {
+		fmt.Fprintln(w, "dry run: nothing was changed; `chatsafe repair` does the above")
+	}
+}

@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// damagedDir is where repair moves the deltas it takes out of the history:
+// outside deltas/, so no reader opens them and prune never deletes them,
+// but kept, so a damaged one can still be examined or mended by hand.
+const damagedDir = "damaged"
+
+// RepairPlan is what Repair does (or, dry, would do).
+type RepairPlan struct {
+	Damage []Damage
+	// Keep is the newest intact head: the new head's parent.
+	Keep    string
+	KeepSeq uint64
+	// NewSeq is the new head's sequence: above every delta listed and
+	// every sequence this device saw or wrote.
+	NewSeq uint64
+	// Pinned are the deltas the new head lists as live (Keep's).
+	Pinned    []string
+	Snapshots int
+	// Upload are live deltas this device holds in its spool that the
+	// remote lacks: uploaded by the next sync.
+	Upload []string
+	// MoveAside are the objects under deltas/ newer than Keep (damaged, or
+	// intact but pinned by no intact head): moved to damaged/.
+	MoveAside []string
+}
+
+// Intact reports whether there was nothing to repair.
+func (p *RepairPlan) Intact() bool { return len(p.Damage) == 0 }
+
+// Repair makes a damaged repository writable again: it keeps the newest
+// intact head's history, moves every delta newer than that head aside
+// (under damaged/), and commits an empty head above every sequence seen
+// whose parent is the intact head and whose live list is that head's.
+// With dryRun it only returns the plan. The new head waits in the spool:
+// Sync uploads it, and the spooled deltas the remote lost.
+func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
+	if !r.Writable() {
+		return nil, errors.New("repair needs a writable state directory")
+	}
+	if r.opts.CommitGuard != nil {
+		// The vault records the damaged head; advancing it from the intact
+		// one would read as a take-over.
+		return nil, errors.New("repair does not support a vault as commit point yet: the vault records the damaged head (restore from another remote, or repair a copy of the installation without the vault)")
+	}
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	plan, keep, err := r.planRepair(ctx, dryRun)
+	if err != nil || plan.Intact() || dryRun {
+		return plan, err
+	}
+	for _, name := range plan.MoveAside {
+		if err := r.moveAside(ctx, name); err != nil {
+			return plan, err
+		}
+	}
+	w, err := r.newDeltaWriter(plan.NewSeq)
+	if err != nil {
+		return plan, err
+	}
+	r.mu.RLock()
+	live := r.liveRefs()
+	r.mu.RUnlock()
+	d, err := w.finish(keep.ref, live, nil, keep.trailer.Forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(ctx, d) })
+	if err != nil {
+		return plan, fmt.Errorf("writing the repair head: %w", err)
+	}
+	for _, t := range r.Targets() {
+		t.Forget() // deltas were moved aside; the next sync lists again
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.noteWritten(d)
+	if err := r.load(ctx); err != nil {
+		return plan, fmt.Errorf("reading the repaired repository: %w", err)
+	}
+	if derr := r.damageErr(); derr != nil {
+		return plan, fmt.Errorf("the repair head did not end the damage: %w", derr)
+	}
+	r.log.Info("repository repaired", zap.Uint64("seq", d.ref.Seq), zap.String("parent", keep.ref.name()), zap.Int("moved_aside", len(plan.MoveAside)))
+	return plan, r.saveState()
+}
+
+// planRepair reloads and decides what Repair does; keep is the intact head.
+func (r *Store) planRepair(ctx context.Context, dryRun bool) (*RepairPlan, *delta, error) {
+	if err := r.verifyHead(ctx, !dryRun); err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	plan := &RepairPlan{Damage: append([]Damage(nil), r.damage...)}
+	if len(r.damage) == 0 {
+		return plan, nil, nil
+	}
+	if r.fork != nil {
+		return nil, nil, fmt.Errorf("repair: %w (resolve the fork first)", &ForkError{Fork: *r.fork})
+	}
+	if to := r.state.TakenOver; to != nil {
+		return nil, nil, fmt.Errorf("repair: %w", to.err())
+	}
+	keep := r.head
+	if keep == nil {
+		return nil, nil, errors.New("repair: no intact head is left to keep")
+	}
+	plan.Keep, plan.KeepSeq = keep.ref.name(), keep.ref.Seq
+	top := max(keep.ref.Seq, r.state.SeenSeq, r.state.WriterSeq)
+	objs, err := r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("repair: listing %s: %w", r.remote, err)
+	}
+	listed := map[string]bool{}
+	for _, o := range objs {
+		seq, _, ok := parseDeltaName(o.Name)
+		if !ok {
+			continue
+		}
+		listed[o.Name] = true
+		top = max(top, seq)
+		if seq > keep.ref.Seq {
+			plan.MoveAside = append(plan.MoveAside, o.Name)
+		}
+	}
+	for _, sp := range r.spooled() {
+		if seq, _, ok := parseDeltaName(deltaDir + "/" + path.Base(sp.path)); ok {
+			top = max(top, seq)
+		}
+	}
+	plan.NewSeq = top + 1
+	for _, ref := range r.liveRefs() {
+		plan.Pinned = append(plan.Pinned, ref.name())
+		if d := r.deltas[ref.ID]; d.spoolPath != "" && !listed[ref.name()] {
+			plan.Upload = append(plan.Upload, ref.name())
+		}
+	}
+	plan.Snapshots = len(r.snapshots)
+	sort.Strings(plan.MoveAside)
+	return plan, keep, nil
+}
+
+// moveAside copies a delta object to damaged/ and deletes it from deltas/.
+func (r *Store) moveAside(ctx context.Context, name string) error {
+	dst := damagedDir + "/" + path.Base(name)
+	info, err := r.remote.Stat(ctx, name)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("repair: %s: %w", name, err)
+	}
+	rc, err := r.remote.Get(ctx, name, 0, -1)
+	if err != nil {
+		return fmt.Errorf("repair: reading %s to move it aside: %w", name, err)
+	}
+	err = r.remote.Put(ctx, dst, rc, info.Size)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("repair: copying %s to %s: %w", name, dst, err)
+	}
+	if err := r.remote.Delete(ctx, name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
+		return fmt.Errorf("repair: removing %s after copying it to %s: %w", name, dst, err)
+	}
+	r.log.Warn("moved a delta out of the history", zap.String("from", name), zap.String("to", dst))
+	return nil
+}
+
+// verifyHead reloads, then reads the head's trailer from the remote (this
+// device may hold it in its cache); a head found damaged there is
+// skipped by a second load.
+func (r *Store) verifyHead(ctx context.Context, dropCache bool) error {
+	r.mu.Lock()
+	err := r.load(ctx)
+	damaged := len(r.damage) > 0
+	r.mu.Unlock()
+	if err != nil || damaged {
+		return err
+	}
+	objs, err := r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("repair: listing %s: %w", r.remote, err)
+	}
+	listed := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		listed[o.Name] = true
+	}
+	var de *DamageError
+	if err := r.verifyRemote(ctx, listed, dropCache); err != nil && !errors.As(err, &de) {
+		return err
+	}
+	if de == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.load(ctx)
+}
