@@ -92,8 +92,8 @@ func runDiff(ctx context.Context, opts DiffOptions, args []string, g *globalOpti
 		fmt.Fprintf(tw, "%s\t/%s\t%s\t%s\n", sign[c.What], c.Path, size, extra)
 		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = tw.Flush()
 	}
-	return tw.Flush()
+	return partialResult(r, stderr, err)
 }

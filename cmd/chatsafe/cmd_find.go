@@ -86,7 +86,7 @@ func runFind(ctx context.Context, opts FindOptions, patterns []string, g *global
 	if matches == 0 && !opts.JSON {
 		fmt.Fprintln(stderr, "no snapshot holds a matching path")
 	}
-	return nil
+	return partialResult(r, stderr, nil)
 }
 
 func matchesAny(patterns []string, p string) bool {

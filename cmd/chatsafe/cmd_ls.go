@@ -117,8 +117,8 @@ func runLs(ctx context.Context, opts LsOptions, args []string, g *globalOptions,
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = tw.Flush()
 	}
-	return tw.Flush()
+	return partialResult(r, stderr, err)
 }

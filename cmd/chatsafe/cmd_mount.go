@@ -47,6 +47,11 @@ func runMount(ctx context.Context, opts MountOptions, dir string, g *globalOptio
 		return err
 	}
 	defer closeAll()
+	if de := r.Damage(); de != nil {
+		// A mount runs until stopped: the warning comes first, not as
+		// an exit code.
+		fmt.Fprintln(stderr, "WARNING:", de)
+	}
 	ready := func() {
 		fmt.Fprintf(stdout, "mounted %d snapshots read-only at %s; press Ctrl-C to unmount\n", len(r.Snapshots()), dir)
 	}
