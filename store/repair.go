@@ -51,15 +51,14 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
 	}
-	if r.opts.CommitGuard != nil {
-		// The vault records the damaged head; advancing it from the intact
-		// one would read as a take-over.
-		return nil, errors.New("repair does not support a vault as commit point yet: the vault records the damaged head (restore from another remote, or repair a copy of the installation without the vault)")
-	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	plan, keep, err := r.planRepair(ctx, dryRun)
 	if err != nil || plan.Intact() || dryRun {
+		return plan, err
+	}
+	advance, err := r.repairAdvance(ctx)
+	if err != nil {
 		return plan, err
 	}
 	for _, name := range plan.MoveAside {
@@ -74,7 +73,7 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	r.mu.RLock()
 	live := r.liveRefs()
 	r.mu.RUnlock()
-	d, err := w.finish(keep.ref, live, nil, keep.trailer.Forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(ctx, d) })
+	d, err := w.finish(keep.ref, live, nil, keep.trailer.Forgotten, time.Now().UnixNano(), advance)
 	if err != nil {
 		return plan, fmt.Errorf("writing the repair head: %w", err)
 	}
@@ -205,4 +204,27 @@ func (r *Store) verifyHead(ctx context.Context, dropCache bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.load(ctx)
+}
+
+// repairAdvance moves the commit point (the vault's head record), when
+// there is one, to the repair head. The commit point records the damaged
+// head, or one the remote lost (a rollback), which this device's loaded
+// head is not: so the swap starts from what the commit point holds now,
+// read just before. Another device committing in between still makes the
+// swap fail (taken over), and the user asked for the repair.
+func (r *Store) repairAdvance(ctx context.Context) (func(*delta) error, error) {
+	g := r.opts.CommitGuard
+	if g == nil {
+		return func(*delta) error { return nil }, nil
+	}
+	recorded, err := g.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the head the commit point records: %w", err)
+	}
+	return func(d *delta) error {
+		if err := g.Advance(ctx, recorded, headRef(d)); err != nil {
+			return fmt.Errorf("moving the commit point from sequence %d to the repair head: %w", recorded.Seq, err)
+		}
+		return nil
+	}, nil
 }
