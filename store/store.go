@@ -143,6 +143,9 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	if r.cfg, err = decodeConfig(key, r.aead, raw); err != nil {
 		return nil, err
 	}
+	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go)
+		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
+	}
 	if opts.StateDir != "" {
 		if err := os.MkdirAll(r.dir(), 0o700); err != nil {
 			return nil, fmt.Errorf("creating the state directory: %w", err)

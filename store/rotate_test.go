@@ -1,0 +1,108 @@
+package store_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+var errCrash = errors.New("simulated crash")
+
+// TestRotateKey re-seals a repository, first killed (by hook) after one
+// upload and resumed, and checks that the new key restores everything,
+// the old key is told it was rotated, and no old delta is left.
+func TestRotateKey(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), storetest.RandBytes(1, 300<<10))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.txt"), []byte("second"))
+	e.Backup()
+	want := storetest.DirDigest(t, e.Src, nil)
+	oldDeltas := storetest.DeltaFiles(t, e.RemoteDir)
+	oldHead := e.Store.HeadSeq()
+	newKey, _ := crypt.NewKey()
+
+	// First attempt: "killed" after the first upload; the old key still opens.
+	faults.Hook = func(p string) error {
+		if p == "rotate:uploaded" {
+			return errCrash
+		}
+		return nil
+	}
+	defer func() { faults.Hook = nil }()
+	if err := e.Store.ResealTo(e.Ctx, newKey); !errors.Is(err, errCrash) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	faults.Hook = nil
+	e.Store.Close()
+	if err := store.DropRotateWrites(e.Ctx, e.Remote, e.State, oldHead); err != nil {
+		t.Fatal(err)
+	}
+	if dst, err := e.RestoreFresh(""); err != nil || !equalDigest(storetest.DirDigest(t, dst, nil), want) {
+		t.Fatalf("old key after an interrupted rotation: %v", err)
+	}
+
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ResealTo(e.Ctx, newKey); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := e.OpenFresh(e.Key); !errors.Is(err, store.ErrKeyRotated) {
+		t.Fatalf("old key after the switch: %v, want ErrKeyRotated", err)
+	}
+	nr, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := nr.DeleteGarbage(e.Ctx, nr.Targets()); err != nil {
+		t.Fatal(err)
+	}
+	nr.Close()
+	for _, d := range storetest.DeltaFiles(t, e.RemoteDir) {
+		for _, o := range oldDeltas {
+			if d == o {
+				t.Fatalf("old delta %s survived the rotation", d)
+			}
+		}
+	}
+	fresh, err := e.OpenFresh(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if n := len(fresh.Snapshots()); n != 2 {
+		t.Fatalf("%d snapshots after rotation, want 2", n)
+	}
+	dst := filepath.Join(t.TempDir(), "r")
+	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if !equalDigest(storetest.DirDigest(t, dst, nil), want) {
+		t.Fatal("restore after rotation differs")
+	}
+	if _, err := os.Stat(filepath.Join(dst, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equalDigest(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
