@@ -106,7 +106,7 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 // carrying every snapshot; then it replaces the config. The store must
 // have been opened writable; hold Exclusive. Afterwards this store is
 // stale: close it and open the repository with newKey.
-func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key) error {
+func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.Remote) error {
 	if r.Fork() != nil {
 		return fmt.Errorf("rotating the key: %w", &ForkError{Fork: *r.Fork()})
 	}
@@ -125,7 +125,7 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key) error {
 	}
 	r.mu.RUnlock()
 	sort.Slice(olds, func(i, j int) bool { return olds[i].ref.Seq < olds[j].ref.Seq })
-	rw := &resealer{r: r, ns: ns, parent: parent, seq: parent.Seq}
+	rw := &resealer{r: r, ns: ns, rems: rems, parent: parent, seq: parent.Seq}
 	for _, d := range olds {
 		if err := rw.delta(ctx, d); err != nil {
 			rw.abort()
@@ -144,17 +144,46 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key) error {
 		cfg.IDKey = &k
 	}
 	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
+	// The first remote is the one readers (and a resumed rotation) ask.
 	obj := encodeConfigV2(newKey, ns.aead, cfg)
-	if err := r.remote.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
-		return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", r.remote, err)
+	for i, rem := range rems {
+		if err := rem.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
+			return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", rem, err)
+		}
+		if i == 0 {
+			if err := faults.Point("rotate:switched"); err != nil {
+				return err
+			}
+		}
 	}
-	return faults.Point("rotate:switched")
+	return nil
+}
+
+// ReplaceConfig copies the config object from src over every one of dsts
+// (a rotation resumed after its switch finishes the mirrors so).
+func ReplaceConfig(ctx context.Context, src remotes.Remote, dsts []remotes.Remote) error {
+	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	b, err := readConfigObject(rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	for _, d := range dsts {
+		if err := d.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+			return fmt.Errorf("writing the config to %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // resealer fills new deltas with re-sealed blobs, one old delta at a time
 // (memory stays at one delta writer plus the fetch pipeline).
 type resealer struct {
 	r, ns   *Store
+	rems    []remotes.Remote
 	w       *deltaWriter
 	mu      sync.Mutex
 	parent  deltaRef
@@ -206,19 +235,27 @@ func (rw *resealer) finish(ctx context.Context, snaps []Snapshot) error {
 	if err := faults.Point("rotate:spooled"); err != nil {
 		return err
 	}
-	f, err := os.Open(d.spoolPath)
-	if err != nil {
-		return err
+	for _, rem := range rw.rems {
+		if err := putFile(ctx, rem, d.ref.name(), d.spoolPath, d.size); err != nil {
+			return fmt.Errorf("rotating the key: uploading %s to %s: %w (run `chatsafe key rotate` again to resume)", d.ref.name(), rem, err)
+		}
 	}
-	defer f.Close()
-	if err := rw.r.remote.Put(ctx, d.ref.name(), f, d.size); err != nil {
-		return fmt.Errorf("rotating the key: uploading %s: %w (run `chatsafe key rotate` again to resume)", d.ref.name(), err)
+	if err := os.Remove(d.spoolPath); err != nil {
+		return fmt.Errorf("rotating the key: %w", err)
 	}
-	os.Remove(d.spoolPath)
 	rw.seq = d.ref.Seq
 	rw.parent = d.ref
 	rw.written = append(rw.written, d.ref)
 	return faults.Point("rotate:uploaded")
+}
+
+func putFile(ctx context.Context, rem remotes.Remote, name, path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return rem.Put(ctx, name, f, size)
 }
 
 func (rw *resealer) flush(ctx context.Context, snaps []Snapshot) error {

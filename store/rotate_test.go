@@ -9,6 +9,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -37,7 +38,7 @@ func TestRotateKey(t *testing.T) {
 		return nil
 	}
 	defer func() { faults.Hook = nil }()
-	if err := e.Store.ResealTo(e.Ctx, newKey); !errors.Is(err, errCrash) {
+	if err := e.Store.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); !errors.Is(err, errCrash) {
 		t.Fatalf("first attempt: %v", err)
 	}
 	faults.Hook = nil
@@ -53,7 +54,7 @@ func TestRotateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ResealTo(e.Ctx, newKey); err != nil {
+	if err := r.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()

@@ -38,6 +38,9 @@ type Options struct {
 	// it in the state directory); Hostname too ("" = os.Hostname()).
 	DeviceID [16]byte
 	Hostname string
+	// Rotating opens a repository while this device rotates its key (it
+	// ignores the rotation marker, see rotatemarker.go).
+	Rotating bool
 }
 
 // Store is an open chatsafe repository. Its methods are safe for
@@ -145,6 +148,9 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	}
 	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go)
 		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
+	}
+	if err := r.checkRotating(ctx); err != nil {
+		return nil, err
 	}
 	if opts.StateDir != "" {
 		if err := os.MkdirAll(r.dir(), 0o700); err != nil {
