@@ -11,6 +11,7 @@ import (
 	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/rotate"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/store"
@@ -44,6 +45,9 @@ var exitMappings = []struct {
 	code   int
 }{
 	{store.ErrWrongKey, exitWrongKey},
+	{store.ErrKeyRotated, exitWrongKey},
+	{store.ErrRotating, exitWrongKey},
+	{rotate.ErrVault, exitUsage},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},

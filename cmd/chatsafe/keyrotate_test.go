@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// rotateSetup is a repository with three snapshots, the last of a
+// change the test knows.
+func rotateSetup(t *testing.T) setup {
+	s := newSetup(t)
+	for i := 0; i < 3; i++ {
+		os.WriteFile(filepath.Join(s.src, fmt.Sprintf("n%d.txt", i)), []byte(fmt.Sprint("note ", i)), 0o644)
+		run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	}
+	return s
+}
+
+// checkRotated asserts what a finished rotation leaves: check passes,
+// the old recovery key opens nothing (exit 3, and no object on the remote
+// authenticates under it), the new one restores the latest snapshot
+// exactly, and the remote holds no rotation marker.
+func checkRotated(t *testing.T, s setup, newKeyFile string) {
+	t.Helper()
+	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 0, "no errors")
+	run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", filepath.Join(t.TempDir(), "old")).want(t, 3, "rotated")
+	oldKey := readKeyFile(t, s.keyFile)
+	rem, err := remotes.Open(t.Context(), s.remote, remotes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rem.Close()
+	if open, err := store.ObjectsOpeningWith(t.Context(), rem, oldKey); err != nil || len(open) != 0 {
+		t.Fatalf("objects opening with the old key: %v %v", open, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.remote, store.RotatingObject)); !os.IsNotExist(err) {
+		t.Fatalf("rotation marker left: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", newKeyFile, "--to", dst).want(t, 0, "restored")
+	for i := 0; i < 3; i++ {
+		if b, err := os.ReadFile(filepath.Join(dst, fmt.Sprintf("n%d.txt", i))); err != nil || string(b) != fmt.Sprint("note ", i) {
+			t.Fatalf("restored n%d.txt: %q %v", i, b, err)
+		}
+	}
+	if a, b := dirDigest(t, s.src), dirDigest(t, dst); a != b {
+		t.Fatalf("restore after rotation differs:\n%s\n%s", a, b)
+	}
+	run(t, s.home, "snapshots", "--config", s.cfg).want(t, 0, "")
+}
+
+func readKeyFile(t *testing.T, p string) crypt.Key {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func dirDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.Type().IsRegular() {
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, "%s %d %x\n", rel, len(data), crypt.NewIDHasher([32]byte{}).Sum(data))
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func TestKeyRotate(t *testing.T) {
+	s := rotateSetup(t)
+	newKeyFile := filepath.Join(s.home, "new-key.txt")
+	os.WriteFile(newKeyFile, []byte("taken"), 0o600)
+	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 2, "never overwrites")
+	os.Remove(newKeyFile)
+	r := run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile)
+	r.want(t, 0, "NEW RECOVERY KEY")
+	if k := readKeyFile(t, newKeyFile); !strings.Contains(r.stdout, k.RecoveryKey()) {
+		t.Fatalf("the printed key is not the one written:\n%s", r.stdout)
+	}
+	checkRotated(t, s, newKeyFile)
+	// Backups go on under the new key.
+	os.WriteFile(filepath.Join(s.src, "after.txt"), []byte("after"), 0o644)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 0, "no errors")
+}
+
+// A real kill -9 at each step of a rotation, then the rotation run again:
+// it finishes, and the repository is as after an uninterrupted one.
+func TestKill9DuringKeyRotate(t *testing.T) {
+	for _, point := range []string{"rotate:journal", "rotate:marked", "rotate:spooled", "rotate:uploaded",
+		"rotate:resealed", "rotate:switched", "rotate:key-cached", "prune:deleted-one", "rotate:deleted"} {
+		t.Run(point, func(t *testing.T) {
+			s := rotateSetup(t)
+			runCrash(t, s.home, point, "key", "rotate", "--config", s.cfg)
+			if point == "rotate:uploaded" {
+				// Mid-rotation, the old key gets a clear answer, not damage.
+				run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", filepath.Join(t.TempDir(), "x")).want(t, 3, "being rotated")
+			}
+			newKeyFile := filepath.Join(s.home, "new-key.txt")
+			run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "NEW RECOVERY KEY")
+			checkRotated(t, s, newKeyFile)
+		})
+	}
+}
