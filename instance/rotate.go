@@ -1,10 +1,16 @@
 package instance
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 
+	"go.uber.org/zap"
+
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // SwapKey replaces the cached backup key after a key rotation (the
@@ -18,4 +24,19 @@ func SwapKey(stateDir string, key crypt.Key) error {
 		return fmt.Errorf("caching the new backup key: %w", err)
 	}
 	return nil
+}
+
+// RotatedAway reports whether stateDir caches a key other than key that
+// the repository on rem says was rotated away (store.ErrKeyRotated): the
+// device joined before a rotation and now joins again with the new key.
+func RotatedAway(ctx context.Context, stateDir string, key crypt.Key, rem remotes.Remote, log *zap.Logger) bool {
+	have, ok, err := CachedKey(stateDir)
+	if err != nil || !ok || have == key {
+		return false
+	}
+	st, err := store.Open(ctx, rem, have, store.Options{ReadOnly: true, Log: log})
+	if err == nil {
+		st.Close()
+	}
+	return errors.Is(err, store.ErrKeyRotated)
 }

@@ -26,7 +26,7 @@ const configVersionRotated = 2
 const maxPrevChecks = 64
 
 // ErrKeyRotated means the key once opened this repository but was rotated away.
-var ErrKeyRotated = errors.New("the repository's key was rotated: this key no longer opens it; join again with the new recovery key")
+var ErrKeyRotated = errors.New("the repository's key was rotated: this key no longer opens it; get the new recovery key from whoever rotated it and join again (`chatsafe init --join` with the same --state-dir, after removing this device's config file)")
 
 func encodeConfigV2(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
 	b := append([]byte(configMagic), configVersionRotated)

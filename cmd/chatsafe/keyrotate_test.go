@@ -122,3 +122,50 @@ func TestKill9DuringKeyRotate(t *testing.T) {
 		})
 	}
 }
+
+// A device that joined before the rotation is told to join again (exit
+// 3), and can, with the new recovery key and its old state directory.
+func TestKeyRotateJoinedDevice(t *testing.T) {
+	s := rotateSetup(t)
+	bHome := t.TempDir()
+	bCfg, bState := filepath.Join(bHome, "b.yaml"), filepath.Join(bHome, "state")
+	bSrc := filepath.Join(bHome, "src")
+	os.MkdirAll(bSrc, 0o755)
+	join := []string{"init", "--join", "--source", bSrc, "--remote", s.remote, "--config", bCfg, "--state-dir", bState, "--recovery-key-file", s.keyFile}
+	run(t, bHome, join...).want(t, 0, "")
+	newKeyFile := filepath.Join(s.home, "new-key.txt")
+	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "NEW RECOVERY KEY")
+	run(t, bHome, "snapshots", "--config", bCfg).want(t, 3, "join again")
+	os.Remove(bCfg)
+	join[len(join)-1] = newKeyFile
+	run(t, bHome, join...).want(t, 0, "")
+	run(t, bHome, "snapshots", "--config", bCfg).want(t, 0, "")
+	if k := readKeyFile(t, newKeyFile); run(t, bHome, "key", "show", "--config", bCfg).stdout != k.RecoveryKey()+"\n" {
+		t.Fatal("the joined device does not cache the new key")
+	}
+}
+
+// rotate refuses while another process (the daemon) holds the state
+// directory, and says to stop it; nothing is changed.
+func TestKeyRotateRefusesWhileLocked(t *testing.T) {
+	s := rotateSetup(t)
+	cfg, err := (&globalOptions{}).loadConfig(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem, err := remotes.Open(t.Context(), s.remote, remotes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rem.Close()
+	held, err := store.Open(t.Context(), rem, readKeyFile(t, s.keyFile), store.Options{StateDir: cfg.StateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s.home, "key", "rotate", "--config", s.cfg).want(t, 1, "stop it")
+	held.Close()
+	if _, err := os.Stat(store.RotateJournalPath(cfg.StateDir)); !os.IsNotExist(err) {
+		t.Fatalf("a refused rotation left a journal: %v", err)
+	}
+	run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", filepath.Join(t.TempDir(), "x")).want(t, 0, "restored")
+}
