@@ -50,7 +50,8 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("old key after an interrupted rotation: %v", err)
 	}
 
-	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	// A small size cap: the re-sealed blobs fill several deltas.
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeltaSizeCap: 100 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +70,9 @@ func TestRotateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	nr.Close()
+	if n := len(storetest.DeltaFiles(t, e.RemoteDir)); n < 3 {
+		t.Fatalf("%d deltas after re-sealing 300 KiB with a 100 KiB cap", n)
+	}
 	for _, d := range storetest.DeltaFiles(t, e.RemoteDir) {
 		for _, o := range oldDeltas {
 			if d == o {
@@ -94,6 +98,37 @@ func TestRotateKey(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dst, "b.txt")); err != nil {
 		t.Fatal(err)
 	}
+
+	// A second rotation: the first key and the second are both told.
+	third, _ := crypt.NewKey()
+	r2, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.ResealTo(e.Ctx, third, []remotes.Remote{e.Remote}); err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	for _, k := range []crypt.Key{e.Key, newKey} {
+		if _, err := e.OpenFresh(k); !errors.Is(err, store.ErrKeyRotated) {
+			t.Fatalf("an earlier key after two rotations: %v", err)
+		}
+	}
+	if _, err := e.OpenFresh(randKey()); !errors.Is(err, store.ErrWrongKey) {
+		t.Fatalf("a key that never opened it: %v, want ErrWrongKey", err)
+	}
+	f3, err := e.OpenFresh(third)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f3.Close()
+	dst3 := filepath.Join(t.TempDir(), "r3")
+	if _, err := restore.Run(e.Ctx, f3, restore.Options{Target: dst3}); err != nil {
+		t.Fatal(err)
+	}
+	if !equalDigest(storetest.DirDigest(t, dst3, nil), want) {
+		t.Fatal("restore after a second rotation differs")
+	}
 }
 
 func equalDigest(a, b map[string]string) bool {
@@ -106,4 +141,35 @@ func equalDigest(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func randKey() crypt.Key {
+	k, _ := crypt.NewKey()
+	return k
+}
+
+// A reader with the old key meets the rotation marker, not deltas it
+// cannot open; the rotating device passes it.
+func TestRotatingMarker(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("x"))
+	e.Backup()
+	if err := e.Store.PutRotating(e.Ctx, e.Remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.OpenFresh(e.Key); !errors.Is(err, store.ErrRotating) {
+		t.Fatalf("old key while rotating: %v, want ErrRotating", err)
+	}
+	e.Store.Close()
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Rotating: true})
+	if err != nil {
+		t.Fatalf("the rotating device: %v", err)
+	}
+	r.Close()
+	if err := store.DeleteRotating(e.Ctx, e.Remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RestoreFresh(""); err != nil {
+		t.Fatal(err)
+	}
 }
