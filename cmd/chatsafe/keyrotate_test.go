@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -168,4 +170,41 @@ func TestKeyRotateRefusesWhileLocked(t *testing.T) {
 		t.Fatalf("a refused rotation left a journal: %v", err)
 	}
 	run(t, t.TempDir(), "restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", filepath.Join(t.TempDir(), "x")).want(t, 0, "restored")
+}
+
+// Rotation over two remotes, the second one rclone's WebDAV server: both
+// get the new deltas and config, neither keeps an object that opens with
+// the old key, and each restores exactly with the new key.
+func TestKeyRotateTwoRemotesWebDAV(t *testing.T) {
+	dav := remotetest.StartWebDAV(t, t.TempDir())
+	home := t.TempDir()
+	src, local := filepath.Join(home, "chats"), filepath.Join(home, "remote")
+	cfg, oldKeyFile, newKeyFile := filepath.Join(home, "c.yaml"), filepath.Join(home, "old.txt"), filepath.Join(home, "new.txt")
+	os.MkdirAll(filepath.Join(src, "Media"), 0o755)
+	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), bytes.Repeat([]byte{0xff, 0xd8, 7}, 40000), 0o644)
+	run(t, home, "init", "--source", src, "--remote", local, "--remote", dav.Spec, "--config", cfg, "--state-dir", filepath.Join(home, "state"), "--recovery-key-out", oldKeyFile).want(t, 0, "recovery key")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
+	os.WriteFile(filepath.Join(src, "chat.txt"), []byte("second snapshot"), 0o644)
+	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
+	run(t, home, "key", "rotate", "--config", cfg, "--recovery-key-out", newKeyFile).want(t, 0, "NEW RECOVERY KEY")
+	oldKey := readKeyFile(t, oldKeyFile)
+	for _, spec := range []string{local, dav.Spec} {
+		rem, err := remotes.Open(t.Context(), spec, remotes.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, err := store.ObjectsOpeningWith(t.Context(), rem, oldKey)
+		rem.Close()
+		if err != nil || len(open) != 0 {
+			t.Fatalf("%s: objects opening with the old key: %v %v", spec, open, err)
+		}
+		run(t, t.TempDir(), "restore", "--remote", spec, "--recovery-key-file", oldKeyFile, "--to", filepath.Join(t.TempDir(), "x")).want(t, 3, "rotated")
+		dst := filepath.Join(t.TempDir(), "out")
+		run(t, t.TempDir(), "restore", "--remote", spec, "--recovery-key-file", newKeyFile, "--to", dst).want(t, 0, "restored")
+		if a, b := dirDigest(t, src), dirDigest(t, dst); a != b {
+			t.Fatalf("%s: restore after rotation differs:\n%s\n%s", spec, a, b)
+		}
+		run(t, t.TempDir(), "snapshots", "--remote", spec, "--recovery-key-file", newKeyFile).want(t, 0, "")
+	}
+	run(t, home, "check", "--config", cfg, "--read-data").want(t, 0, "no errors")
 }
