@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/rotate"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // KeyRotateOptions are the flags of `chatsafe key rotate`.
@@ -52,7 +53,7 @@ func runKeyRotate(ctx context.Context, opts KeyRotateOptions, g *globalOptions, 
 		return err
 	}
 	if opts.RecoveryKeyOut != "" {
-		if _, err := os.Lstat(opts.RecoveryKeyOut); err == nil {
+		if _, err := os.Lstat(opts.RecoveryKeyOut); err == nil && !journaledKeyIn(cfg.StateDir, opts.RecoveryKeyOut) {
 			return usageErr(fmt.Errorf("%s already exists: rotate never overwrites a recovery key file; choose another --recovery-key-out", opts.RecoveryKeyOut))
 		}
 	}
@@ -79,4 +80,15 @@ func printRotated(w io.Writer, res *rotate.Result, keyFile string) {
 		fmt.Fprintf(w, "also written to %s\n", keyFile)
 	}
 	fmt.Fprintln(w, "devices that joined this repository must join again with the new recovery key (chatsafe init --join)")
+}
+
+// journaledKeyIn reports whether path holds the new key of an interrupted
+// rotation (written by the run that was interrupted before it finished).
+func journaledKeyIn(stateDir, path string) bool {
+	j, err := store.LoadRotateJournal(stateDir)
+	if err != nil || j == nil {
+		return false
+	}
+	k, err := j.Key()
+	return err == nil && sameRecoveryKeyFile(path, k)
 }

@@ -208,3 +208,33 @@ func TestKeyRotateTwoRemotesWebDAV(t *testing.T) {
 	}
 	run(t, home, "check", "--config", cfg, "--read-data").want(t, 0, "no errors")
 }
+
+// A run killed after the clean-up, before it forgot its journal, is
+// finished by the same command and shows the same key; a file holding that
+// key is not "already there", any other file is, and is left alone.
+func TestKeyRotateResumeKeepsItsKeyFile(t *testing.T) {
+	s := rotateSetup(t)
+	runCrash(t, s.home, "rotate:deleted", "key", "rotate", "--config", s.cfg)
+	cfg, err := (&globalOptions{}).loadConfig(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := store.LoadRotateJournal(cfg.StateDir)
+	if err != nil || j == nil {
+		t.Fatalf("journal after the kill: %v %v", j, err)
+	}
+	k, _ := j.Key()
+	other := filepath.Join(s.home, "other.txt")
+	os.WriteFile(other, []byte("someone else's file"), 0o600)
+	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", other).want(t, 2, "never overwrites")
+	if b, _ := os.ReadFile(other); string(b) != "someone else's file" {
+		t.Fatalf("another file was overwritten: %q", b)
+	}
+	newKeyFile := filepath.Join(s.home, "new-key.txt")
+	os.WriteFile(newKeyFile, []byte(k.RecoveryKey()+"\n"), 0o600)
+	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 0, k.RecoveryKey())
+	if j, err := store.LoadRotateJournal(cfg.StateDir); j != nil || err != nil {
+		t.Fatalf("journal after the finished rotation: %v %v", j, err)
+	}
+	checkRotated(t, s, newKeyFile)
+}
