@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 			return nil, locked(err)
 		}
 		for _, rem := range rems {
-			if err := store.DropRotateWrites(ctx, rem, cfg.StateDir, j.OldHeadSeq); err != nil {
+			if err := store.DropRotateWrites(ctx, rem, cfg.StateDir, j.OldHeadSeq, res.NewKey); err != nil {
 				return nil, fmt.Errorf("undoing the interrupted rotation's writes: %w", err)
 			}
 		}

@@ -75,18 +75,32 @@ func SaveRotateJournal(stateDir string, j *RotateJournal) error {
 	return writeFileAtomic(RotateJournalPath(stateDir), b, 0o600)
 }
 
-// DropRotateWrites deletes the deltas past oldHeadSeq, on the remote and
-// in stateDir's spools: what an unfinished rotation wrote before its switch.
-func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir string, oldHeadSeq uint64) error {
+// DropRotateWrites deletes what an unfinished rotation to newKey wrote
+// before its switch: the deltas past oldHeadSeq sealed under newKey on the
+// remote (a delta another device committed meanwhile stays), and those in
+// stateDir's spools.
+func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir string, oldHeadSeq uint64, newKey crypt.Key) error {
+	_, repoID, err := configHeader(ctx, remote)
+	if err != nil {
+		return err
+	}
+	aead := crypt.NewAEAD(newKey.Subkey(crypt.PurposeSeal))
 	objs, err := remote.List(ctx, deltaDir)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", remote, err)
 	}
 	for _, o := range objs {
-		if seq, _, ok := parseDeltaName(o.Name); ok && seq > oldHeadSeq {
-			if err := remote.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
-				return fmt.Errorf("deleting %s from %s: %w", o.Name, remote, err)
+		if seq, _, ok := parseDeltaName(o.Name); !ok || seq <= oldHeadSeq {
+			continue
+		}
+		if ours, err := trailerOpens(ctx, remote, o, aead, repoID); err != nil || !ours {
+			if err != nil {
+				return err
 			}
+			continue
+		}
+		if err := remote.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
+			return fmt.Errorf("deleting %s from %s: %w", o.Name, remote, err)
 		}
 	}
 	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-*", "spool", "*"))
@@ -136,6 +150,9 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 		return err
 	}
 	if err := faults.Point("rotate:resealed"); err != nil {
+		return err
+	}
+	if err := rw.othersCommitted(ctx); err != nil {
 		return err
 	}
 	cfg := r.cfg
@@ -247,6 +264,26 @@ func (rw *resealer) finish(ctx context.Context, snaps []Snapshot) error {
 	rw.parent = d.ref
 	rw.written = append(rw.written, d.ref)
 	return faults.Point("rotate:uploaded")
+}
+
+// othersCommitted refuses the switch when a delta this rotation did not
+// write appeared past the old head (a device that was still writing).
+func (rw *resealer) othersCommitted(ctx context.Context) error {
+	ours := map[string]bool{}
+	for _, ref := range rw.written {
+		ours[ref.name()] = true
+	}
+	objs, err := rw.r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", rw.r.remote, err)
+	}
+	first := rw.written[0].Seq
+	for _, o := range objs {
+		if seq, _, ok := parseDeltaName(o.Name); ok && seq >= first && !ours[o.Name] {
+			return fmt.Errorf("rotating the key: %w: %s appeared during the rotation; stop that device's daemon, then run `chatsafe key rotate` again", ErrTakenOver, o.Name)
+		}
+	}
+	return nil
 }
 
 func putFile(ctx context.Context, rem remotes.Remote, name, path string, size int64) error {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,7 @@ func TestRotateKey(t *testing.T) {
 	}
 	faults.Hook = nil
 	e.Store.Close()
-	if err := store.DropRotateWrites(e.Ctx, e.Remote, e.State, oldHead); err != nil {
+	if err := store.DropRotateWrites(e.Ctx, e.Remote, e.State, oldHead, newKey); err != nil {
 		t.Fatal(err)
 	}
 	if dst, err := e.RestoreFresh(""); err != nil || !equalDigest(storetest.DirDigest(t, dst, nil), want) {
@@ -171,5 +172,38 @@ func TestRotatingMarker(t *testing.T) {
 	}
 	if _, err := e.RestoreFresh(""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A delta that another device commits during the re-sealing stops the
+// switch (the old key still opens everything), and undoing the rotation
+// deletes only what the rotation wrote.
+func TestRotateStopsWhenAnotherDeviceCommits(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("x"))
+	e.Backup()
+	oldHead := e.Store.HeadSeq()
+	foreign := filepath.Join(e.RemoteDir, "deltas", fmt.Sprintf("%016x-%032x", oldHead+1, 7))
+	faults.Hook = func(p string) error {
+		if p == "rotate:resealed" {
+			return os.WriteFile(foreign, []byte("another device's delta"), 0o644)
+		}
+		return nil
+	}
+	defer func() { faults.Hook = nil }()
+	newKey := randKey()
+	if err := e.Store.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("got %v, want ErrTakenOver", err)
+	}
+	faults.Hook = nil
+	if _, err := e.OpenFresh(newKey); !errors.Is(err, store.ErrWrongKey) {
+		t.Fatalf("the config was switched: %v", err)
+	}
+	if err := store.DropRotateWrites(e.Ctx, e.Remote, e.State, oldHead, newKey); err != nil {
+		t.Fatal(err)
+	}
+	files := storetest.DeltaFiles(t, e.RemoteDir)
+	if len(files) != 2 || filepath.Base(files[1]) != filepath.Base(foreign) {
+		t.Fatalf("after undoing: %v, want the old delta and the foreign one", files)
 	}
 }

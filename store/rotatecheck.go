@@ -14,20 +14,10 @@ import (
 // under key. After a rotation it must list nothing for the old key (a
 // delta's blobs are sealed under the same key as its trailer).
 func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) ([]string, error) {
-	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
-	if err != nil {
-		return nil, fmt.Errorf("reading the config from %s: %w", rem, err)
-	}
-	raw, err := readConfigObject(rc)
-	rc.Close()
+	raw, repoID, err := configHeader(ctx, rem)
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) < configHeaderSize {
-		return nil, integrityErr(configName, "not a chatsafe config object", nil)
-	}
-	var repoID [16]byte
-	copy(repoID[:], raw[len(configMagic)+1:])
 	var out []string
 	if kc := keyCheck(key, repoID); string(kc[:]) == string(raw[len(configMagic)+17:configHeaderSize]) {
 		out = append(out, configName)
@@ -37,29 +27,59 @@ func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) 
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", rem, err)
 	}
-	const fs = int64(footerSize)
 	for _, o := range objs {
-		_, id, ok := parseDeltaName(o.Name)
-		if !ok || o.Size < fs {
-			continue
-		}
-		foot, err := getAll(ctx, rem, o.Name, o.Size-fs, fs)
+		ok, err := trailerOpens(ctx, rem, o, aead, repoID)
 		if err != nil {
 			return nil, err
 		}
-		n, ok := decodeFooter(foot)
-		if !ok || int64(n) > o.Size-fs || n > maxTrailerSize {
-			continue
-		}
-		sealed, err := getAll(ctx, rem, o.Name, o.Size-fs-int64(n), int64(n))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := aead.Open(nil, sealed, crypt.AssociatedData(adTrailer, repoID, id[:])); err == nil {
+		if ok {
 			out = append(out, o.Name)
 		}
 	}
 	return out, nil
+}
+
+// configHeader reads rem's config object and its repository id.
+func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, error) {
+	var repoID [16]byte
+	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
+	if err != nil {
+		return nil, repoID, fmt.Errorf("reading the config from %s: %w", rem, err)
+	}
+	raw, err := readConfigObject(rc)
+	rc.Close()
+	if err != nil {
+		return nil, repoID, err
+	}
+	if len(raw) < configHeaderSize {
+		return nil, repoID, integrityErr(configName, "not a chatsafe config object", nil)
+	}
+	copy(repoID[:], raw[len(configMagic)+1:])
+	return raw, repoID, nil
+}
+
+// trailerOpens reports whether the delta o's trailer authenticates under
+// aead (false for anything that is not a well-formed delta).
+func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aead *crypt.AEAD, repoID [16]byte) (bool, error) {
+	const fs = int64(footerSize)
+	_, id, ok := parseDeltaName(o.Name)
+	if !ok || o.Size < fs {
+		return false, nil
+	}
+	foot, err := getAll(ctx, rem, o.Name, o.Size-fs, fs)
+	if err != nil {
+		return false, err
+	}
+	n, ok := decodeFooter(foot)
+	if !ok || int64(n) > o.Size-fs || n > maxTrailerSize {
+		return false, nil
+	}
+	sealed, err := getAll(ctx, rem, o.Name, o.Size-fs-int64(n), int64(n))
+	if err != nil {
+		return false, err
+	}
+	_, err = aead.Open(nil, sealed, crypt.AssociatedData(adTrailer, repoID, id[:]))
+	return err == nil, nil
 }
 
 func getAll(ctx context.Context, rem remotes.Remote, name string, off, n int64) ([]byte, error) {
