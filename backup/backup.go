@@ -14,10 +14,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/source"
 	"github.com/chatsafe/chatsafe/store"
@@ -30,6 +34,9 @@ type Store interface {
 	// StateDir is the store's state directory, where the file cache lives.
 	StateDir() string
 	Log() *zap.Logger
+	// Tree reads a stored directory tree: a directory that cannot be
+	// read keeps its tree from the previous snapshot.
+	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
 }
 
 // Options configure one backup cycle.
@@ -39,6 +46,37 @@ type Options struct {
 	Hostname string // "" = os.Hostname()
 	// Progress, if set, is called after each file with the running totals.
 	Progress func(files int64, readBytes int64)
+	// Cache, when set, is the file cache to use, kept in memory across
+	// cycles by a long-running caller (the daemon) so a cycle does not read
+	// it back from the state directory, nor write it: the caller saves it
+	// (Cache.Save) when it sees fit; an older saved cache only costs
+	// re-reads. Load it with LoadCache. nil: loaded from the state
+	// directory and saved after the cycle.
+	Cache *source.FileCache
+	// Scope, when not nil, is the paths a watcher saw change: only they are
+	// looked at, the rest of the tree is taken from the last scan (see
+	// source.Options.Scope). nil: the whole tree.
+	Scope []string
+}
+
+// ErrIncomplete means a snapshot was committed but some paths could not be
+// read (Result.Incomplete, Snapshot.Incomplete say which and why).
+var ErrIncomplete = errors.New("some paths could not be read; each kept its previous version in the snapshot")
+
+// IncompleteError wraps ErrIncomplete with the paths of a snapshot.
+func IncompleteError(snapshot string, paths []store.Omission) error {
+	var b strings.Builder
+	for i, o := range paths {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(paths)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %s", o.Path, o.Reason)
+	}
+	return fmt.Errorf("snapshot %s is incomplete (%s); give chatsafe's user read access to them: %w", snapshot, b.String(), ErrIncomplete)
 }
 
 // Warning is a path the backup could not read; the rest was backed up.
@@ -56,6 +94,9 @@ type Result struct {
 	AddedBytes int64 // bytes of the delta objects written
 	ReadBytes  int64 // content bytes read from the source
 	Warnings   []Warning
+	// Incomplete lists the paths that exist but could not be read; each
+	// kept its previous version if it had one. The snapshot records them.
+	Incomplete []store.Omission
 }
 
 // Run reads the source directory and commits one snapshot as a delta in
@@ -77,17 +118,23 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	w.SetContext(ctx)
 	defer w.Close()
-	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
-	if err != nil {
-		log.Warn("file cache unreadable; reading every file", zap.Error(err))
-		cache = nil
+	cache := opts.Cache
+	if cache == nil {
+		cache = LoadCache(st)
 	}
 	var b *run
+	var prev store.Snapshot
+	snaps := st.Snapshots()
+	if len(snaps) > 0 {
+		prev = snaps[len(snaps)-1]
+	}
 	for attempt := 0; ; attempt++ {
-		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, res: &Result{}, progress: opts.Progress, cache: cache}
+		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, res: &Result{}, progress: opts.Progress, cache: cache,
+			trees: st, prevRoot: prev.Tree, havePrev: len(snaps) > 0}
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
-		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log, Parallel: max(2, runtime.GOMAXPROCS(0))})
+		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log,
+			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true, Scope: opts.Scope})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = w.Drain()
@@ -107,6 +154,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		w.Abort()
 		return nil, fmt.Errorf("backing up %s: %w", src, err)
 	}
+	if opts.Cache != nil {
+		cache = nil // the caller saves it
+	}
 	return b.commit(st, cache, src, host)
 }
 
@@ -117,7 +167,8 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 		last = &snaps[len(snaps)-1]
 	}
 	b.res.NewBlobs = b.w.NewBlobs()
-	if last != nil && last.Tree == b.root && b.res.NewBlobs == 0 {
+	sort.Slice(b.res.Incomplete, func(i, j int) bool { return b.res.Incomplete[i].Path < b.res.Incomplete[j].Path })
+	if last != nil && last.Tree == b.root && b.res.NewBlobs == 0 && slices.Equal(last.Incomplete, b.res.Incomplete) {
 		b.w.Abort()
 		b.res.Unchanged = true
 		b.res.Snapshot = *last
@@ -127,7 +178,7 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 	}
 
 	snap := store.Snapshot{Time: time.Now().UTC(), Tree: b.root, Hostname: host, Source: src, Files: b.files, Bytes: b.bytes,
-		RootMode: b.rootMode, RootModTime: b.rootModTime}
+		RootMode: b.rootMode, RootModTime: b.rootModTime, Incomplete: b.res.Incomplete}
 	if _, err := rand.Read(snap.ID[:]); err != nil {
 		b.w.Abort()
 		return nil, err
@@ -143,6 +194,17 @@ func (b *run) commit(st Store, cache *source.FileCache, src, host string) (*Resu
 	b.res.Snapshot = snap
 	saveCache(cache, b.log)
 	return b.res, nil
+}
+
+// LoadCache loads the file cache from st's state directory; nil when it
+// cannot be read (every file is read then, and a warning logged).
+func LoadCache(st Store) *source.FileCache {
+	cache, err := source.LoadFileCache(filepath.Join(st.StateDir(), "filecache"))
+	if err != nil {
+		st.Log().Warn("file cache unreadable; reading every file", zap.Error(err))
+		return nil
+	}
+	return cache
 }
 
 func saveCache(c *source.FileCache, log *zap.Logger) {

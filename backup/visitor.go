@@ -2,10 +2,14 @@ package backup
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -25,6 +29,11 @@ type run struct {
 	ctx   context.Context
 	log   *zap.Logger
 	cache *source.FileCache // may be nil
+	// trees reads the previous snapshot's trees (prevRoot, if havePrev),
+	// whose subtree an unreadable directory keeps.
+	trees    treeReader
+	prevRoot crypt.ID
+	havePrev bool
 
 	mu       sync.Mutex
 	dirs     map[string][]store.Node // entries collected per directory path
@@ -38,6 +47,11 @@ type run struct {
 	// own, for the snapshot record: a restore gives them to its target.
 	rootMode    os.FileMode
 	rootModTime int64
+}
+
+// treeReader reads a stored directory tree.
+type treeReader interface {
+	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
 }
 
 // inlineHashLimit: files up to this size are hashed on the scanning
@@ -74,7 +88,18 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// A small file is hashed here: waiting for the workers at the end of
 	// every small file would stall the scan far more than hashing costs.
 	inline := info.Size <= inlineHashLimit
-	var n int64
+	// A database read incrementally delivers unchanged pages as carried
+	// over: they are the previous version's chunks at the same index.
+	prevToken := b.cache.Token(info.Path)
+	var base []store.ChunkRef
+	if info.Base != nil {
+		var err error
+		if base, err = b.w.ChunkRefs(info.Base); err != nil {
+			return nil, err
+		}
+		prevToken = info.Base
+	}
+	var n, read int64
 	for {
 		if err := b.ctx.Err(); err != nil {
 			return nil, err
@@ -86,12 +111,24 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ch.Carried {
+			if len(slots) >= len(base) {
+				// The cache's token does not describe the version the
+				// scanner built on: start over without the cache.
+				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(slots)+1, len(base), store.ErrStaleCache)
+			}
+			ref := base[len(slots)]
+			slots = append(slots, &ref)
+			n += int64(ref.Len)
+			continue
+		}
 		slot := new(store.ChunkRef)
 		slots = append(slots, slot)
 		if err := b.w.Chunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
+		read += int64(len(ch.Data))
 	}
 	pending.Wait()
 	if err := b.w.Err(); err != nil {
@@ -102,10 +139,10 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		refs[i] = *s
 	}
 	b.mu.Lock()
-	b.res.ReadBytes += n
+	b.res.ReadBytes += read
 	b.mu.Unlock()
 	info.Size = n
-	content, token, err := b.w.FileContent(refs, n, b.cache.Token(info.Path))
+	content, token, err := b.w.FileContent(refs, n, prevToken)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +195,13 @@ func (b *run) Symlink(info source.FileInfo) error {
 }
 
 func (b *run) Dir(info source.FileInfo) error {
+	_, err := b.DirToken(info)
+	return err
+}
+
+// DirToken stores the directory's tree; its token is the tree's id, which
+// stands for the directory and everything under it.
+func (b *run) DirToken(info source.FileInfo) ([]byte, error) {
 	b.mu.Lock()
 	nodes := b.dirs[info.Path]
 	delete(b.dirs, info.Path)
@@ -167,26 +211,114 @@ func (b *run) Dir(info source.FileInfo) error {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	id, err := b.w.Tree(nodes)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	b.addDir(info, id)
+	return id[:], nil
+}
+
+// UnchangedDir takes a directory outside a scoped scan's scope as the
+// tree the last scan stored for it.
+func (b *run) UnchangedDir(info source.FileInfo, token []byte) error {
+	var id crypt.ID
+	if len(token) != len(id) {
+		return store.ErrStaleCache
+	}
+	copy(id[:], token)
+	if !b.w.Has(id) {
+		return store.ErrStaleCache
+	}
+	b.addDir(info, id)
+	return nil
+}
+
+func (b *run) addDir(info source.FileInfo, id crypt.ID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if info.Path == "" {
 		b.root, b.haveRoot = id, true
 		b.rootMode, b.rootModTime = info.Mode, info.ModTime.UnixNano()
-		return nil
+		return
 	}
 	p := parentOf(info.Path)
 	b.dirs[p] = append(b.dirs[p], store.Node{
 		Name: path.Base(info.Path), Kind: store.KindDir, Mode: info.Mode,
 		ModTime: info.ModTime.UnixNano(), Subtree: id,
 	})
-	return nil
 }
 
 func (b *run) Warn(p string, err error) {
+	var ue *source.UnreadableError
+	if errors.As(err, &ue) {
+		if ue.IsDir && b.keepDir(p) {
+			ue.Kept = true
+		}
+		b.mu.Lock()
+		b.res.Incomplete = append(b.res.Incomplete, store.Omission{Path: p, Reason: ue.Error()})
+		b.mu.Unlock()
+	}
 	b.mu.Lock()
 	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
 	b.mu.Unlock()
 	b.log.Warn("skipped", zap.String("path", p), zap.Error(err))
+}
+
+// keepDir puts the previous snapshot's tree of the directory p, which
+// cannot be listed now, into its parent, and reports whether there was
+// one. The scanner calls Warn before the parent's Dir, so the node lands
+// in time.
+func (b *run) keepDir(p string) bool {
+	if !b.havePrev {
+		return false
+	}
+	id, parts := b.prevRoot, strings.Split(p, "/")
+	var found store.Node
+	for i, name := range parts {
+		nodes, err := b.trees.Tree(b.ctx, id)
+		if err != nil {
+			b.log.Warn("cannot read the previous version of an unreadable directory", zap.String("path", p), zap.Error(err))
+			return false
+		}
+		k := slices.IndexFunc(nodes, func(n store.Node) bool { return n.Name == name && n.Kind == store.KindDir })
+		if k < 0 {
+			return false
+		}
+		found, id = nodes[k], nodes[k].Subtree
+		if i == len(parts)-1 {
+			break
+		}
+	}
+	files, bytes, err := b.count(found.Subtree)
+	if err != nil {
+		b.log.Warn("cannot read the previous version of an unreadable directory", zap.String("path", p), zap.Error(err))
+		return false
+	}
+	parent := parentOf(p)
+	b.mu.Lock()
+	b.dirs[parent] = append(b.dirs[parent], found)
+	b.files += files
+	b.bytes += bytes
+	b.mu.Unlock()
+	return true
+}
+
+// count adds up the files of a stored tree, for the snapshot's totals.
+func (b *run) count(id crypt.ID) (files, bytes uint64, err error) {
+	nodes, err := b.trees.Tree(b.ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range nodes {
+		switch n.Kind {
+		case store.KindDir:
+			f, s, err := b.count(n.Subtree)
+			if err != nil {
+				return 0, 0, err
+			}
+			files, bytes = files+f, bytes+s
+		case store.KindFile, store.KindSQLite:
+			files, bytes = files+1, bytes+n.Size
+		}
+	}
+	return files, bytes, nil
 }

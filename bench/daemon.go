@@ -31,7 +31,21 @@ type daemonResult struct {
 	UploadedMedianS float64   `json:"uploaded_median_s,omitempty"`
 	// Bytes written to the repository directory per one-message snapshot.
 	WrittenBytes []int64 `json:"written_bytes,omitempty"`
-	MaxRSS       int64   `json:"max_rss_bytes,omitempty"`
+	// What the daemon process read and spent per one-message cycle (commit
+	// to snapshot on the remote, upload included), from /proc: bytes
+	// fetched from storage, bytes passed to read calls (page cache
+	// included), and user+system CPU seconds.
+	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
+	CycleRChar     []int64   `json:"cycle_rchar_bytes,omitempty"`
+	CycleCPUS      []float64 `json:"cycle_cpu_s,omitempty"`
+	// What the idle daemon spends per second while the bench polls its
+	// status (every pollEvery), measured before the trials; the cycle
+	// figures include this much per second of the trial.
+	IdleCPUPerS   float64 `json:"idle_cpu_s_per_s,omitempty"`
+	IdleRCharPerS float64 `json:"idle_rchar_bytes_per_s,omitempty"`
+	// TrialS is each trial's length, commit to snapshot on the remote.
+	TrialS []float64 `json:"trial_s,omitempty"`
+	MaxRSS int64     `json:"max_rss_bytes,omitempty"`
 }
 
 // pollEvery is how often the daemon's status is asked for. The daemon is
@@ -96,11 +110,13 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		res.Note = fmt.Sprintf("not measured: %v", err)
 		return res
 	}
+	res.IdleCPUPerS, res.IdleRCharPerS = idleCost(ctx, c, cmd.Process.Pid, exited)
 	for range trials {
 		var prev uint64
 		if st.LastSnapshot != nil {
 			prev = st.LastSnapshot.Seq
 		}
+		usage, usageErr := readProcUsage(cmd.Process.Pid)
 		if err := w.AddMessage(ctx); err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
 			return res
@@ -122,6 +138,13 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 			return res
 		}
 		res.UploadedS = append(res.UploadedS, time.Since(committed).Seconds())
+		if now, err := readProcUsage(cmd.Process.Pid); err == nil && usageErr == nil {
+			d := now.sub(usage)
+			res.CycleReadBytes = append(res.CycleReadBytes, d.readBytes)
+			res.CycleRChar = append(res.CycleRChar, d.rchar)
+			res.CycleCPUS = append(res.CycleCPUS, d.cpu)
+			res.TrialS = append(res.TrialS, time.Since(committed).Seconds())
+		}
 		after, err := listTree(t.RepoDir())
 		if err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
@@ -134,6 +157,24 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 	res.SnapshotMedianS = median(res.SnapshotS)
 	res.UploadedMedianS = median(res.UploadedS)
 	return res
+}
+
+// idleCost measures what the idle daemon spends per second while it is
+// polled as during a trial: 2 s of polling for a status that never comes.
+func idleCost(ctx context.Context, c *client.Client, pid int, exited <-chan struct{}) (cpuPerS, rcharPerS float64) {
+	const window = 2 * time.Second
+	u0, err := readProcUsage(pid)
+	if err != nil {
+		return 0, 0
+	}
+	start := time.Now()
+	waitStatus(ctx, c, exited, window, func(statusapi.Status) bool { return false })
+	u1, err := readProcUsage(pid)
+	if err != nil {
+		return 0, 0
+	}
+	d, s := u1.sub(u0), time.Since(start).Seconds()
+	return d.cpu / s, float64(d.rchar) / s
 }
 
 // waitStatus polls the daemon until ok holds, the daemon exits, or

@@ -1,4 +1,4 @@
-// Command bench measures chatsafe against restic, borg and rclone (crypt
+// Command bench measures chatsafe against restic, kopia, borg and rclone (crypt
 // remote, copy) on one generated chat-history corpus, on this machine, in
 // one run: first backup time, bytes stored, bytes a small change writes,
 // restore time, peak RSS and the daemon's commit → snapshot latency. It
@@ -61,7 +61,7 @@ func realMain(ctx context.Context, args []string) error {
 	fs.StringVar(&o.work, "workdir", "", "scratch directory for the corpus and repositories (default: a new temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	fs.BoolVar(&o.profile, "profile", false, "also run chatsafe's backup in-process under pprof: OUT/backup.pprof, OUT/backup-change.pprof, OUT/backup-allocs.pprof")
-	toolList := fs.String("tools", "chatsafe,restic,borg,rclone", "tools to run, comma-separated")
+	toolList := fs.String("tools", "chatsafe,restic,kopia,borg,rclone", "tools to run, comma-separated")
 	fs.StringVar(&o.chatsafeBin, "chatsafe", "", "a chatsafe binary to measure (default: build ./cmd/chatsafe)")
 	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
 	if err := fs.Parse(args); err != nil {
@@ -282,6 +282,9 @@ func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *T
 			return err
 		}
 		w := written(b.listings[i], after)
+		if u, ok := t.(interface{ Uploaded() int64 }); ok {
+			w = u.Uploaded() // rclone: what it transferred, not what the directory shows
+		}
 		b.listings[i] = after
 		add(r, w, p)
 		logf("%s: backup after the %s wrote %s in %.2fs", t.Name(), phase, mb(w), p.Wall.Seconds())

@@ -16,6 +16,7 @@ type procResult struct {
 	MaxRSS int64   // bytes, from the child's rusage
 	CPU    float64 // user + system seconds of the child
 	Stdout []byte
+	Stderr []byte
 }
 
 // command describes one tool invocation.
@@ -38,7 +39,7 @@ func run(ctx context.Context, c command) (procResult, error) {
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
-	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes()}
+	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if cmd.ProcessState != nil {
 		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 		res.MaxRSS = maxRSS(cmd.ProcessState)

@@ -194,6 +194,8 @@ func (res *Results) evaluate() {
 		}
 		add(t)
 	}
+	res.peerTargets(cs)
+	res.cycleTargets()
 	limit := res.Daemon.QuietS + 1
 	t := Target{Name: "commit → snapshot", Goal: fmt.Sprintf("≤ quiet period + 1 s (%.0f s)", limit), Limit: limit}
 	if res.Daemon.Measured {
@@ -226,6 +228,83 @@ func (res *Results) evaluate() {
 		t.Measured = "n/a"
 	}
 	add(t)
+}
+
+// bestPeer is the lowest value of m among the tools other than chatsafe
+// that ran, and the tool's name ("" when none ran).
+func (res *Results) bestPeer(m metric) (float64, string) {
+	best, name := math.Inf(1), ""
+	for i := range res.Tools {
+		r := &res.Tools[i]
+		if r.Tool == "chatsafe" || r.Error != "" {
+			continue
+		}
+		if v := m.value(r); v > 0 && v < best {
+			best, name = v, r.Tool
+		}
+	}
+	return best, name
+}
+
+// peerTargets judges issue 18's goals against the best peer of this run.
+func (res *Results) peerTargets(cs *ToolResult) {
+	for _, g := range []struct {
+		metric metric
+		goal   string
+		limit  float64
+	}{
+		{metrics[0], "first backup ≤ 0.8× the fastest peer", 0.8},
+		{metrics[1], "bytes stored ≤ the smallest peer's", 1.0},
+		{metrics[3], "restore ≤ 0.8× the fastest peer", 0.8},
+	} {
+		t := Target{Name: g.metric.name + " vs the best peer", Goal: g.goal, Limit: g.limit}
+		best, peer := res.bestPeer(g.metric)
+		if cs == nil || peer == "" {
+			t.Measured = "n/a (needs chatsafe and a peer)"
+			res.Targets = append(res.Targets, t)
+			continue
+		}
+		t.Value = g.metric.value(cs) / best
+		t.Measured = fmt.Sprintf("%s (%s: %s)", fmtRatio(t.Value), peer, g.metric.format(best))
+		t.Met = boolp(t.Value <= g.limit)
+		if !*t.Met {
+			t.Note = fmt.Sprintf("missed by %.0f%%", (t.Value/g.limit-1)*100)
+		}
+		res.Targets = append(res.Targets, t)
+	}
+}
+
+// cycleTargets judges the daemon's one-message cycle, when /proc gave its
+// figures.
+func (res *Results) cycleTargets() {
+	d := res.Daemon
+	if len(d.CycleReadBytes) == 0 {
+		return
+	}
+	var rchar, cpu []float64
+	for i := range d.CycleRChar {
+		rchar = append(rchar, float64(d.CycleRChar[i]))
+		cpu = append(cpu, netCycleCPU(d, i))
+	}
+	r, c := median(rchar), median(cpu)
+	t := Target{Name: "daemon cycle: bytes read", Goal: "≤ 1 MB read per one-message cycle (rchar, median)", Limit: 1e6, Value: r, Measured: mb(int64(r))}
+	t.Met = boolp(r <= t.Limit)
+	res.Targets = append(res.Targets, t)
+	t = Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included, net of status polling (median)", Limit: 0.020, Value: c, Measured: fmt.Sprintf("%.0f ms", c*1000)}
+	t.Met = boolp(c <= t.Limit)
+	if !*t.Met {
+		t.Note = "/proc/PID/stat counts in 10 ms ticks"
+	}
+	res.Targets = append(res.Targets, t)
+}
+
+// netCycleCPU is trial i's CPU less what the idle daemon spends in as
+// long answering the bench's polls.
+func netCycleCPU(d daemonResult, i int) float64 {
+	if i >= len(d.TrialS) {
+		return d.CycleCPUS[i]
+	}
+	return max(0, d.CycleCPUS[i]-d.IdleCPUPerS*d.TrialS[i])
 }
 
 // writeReports prints the markdown table and writes results.json,
@@ -303,6 +382,20 @@ func writeMarkdown(w io.Writer, res *Results) {
 		}
 		fmt.Fprintf(w, "\nDaemon (quiet period %.0f s): commit → committed snapshot %s s (median %.2f s); → on the remote median %.2f s; each one-message snapshot wrote %s; daemon peak RSS %s.\n",
 			res.Daemon.QuietS, joinFloats(res.Daemon.SnapshotS), res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS, strings.Join(sizes, ", "), mb(res.Daemon.MaxRSS))
+		if d := res.Daemon; len(d.CycleRChar) > 0 {
+			var reads, rchars, cpus []string
+			for i := range d.CycleRChar {
+				reads = append(reads, mb(d.CycleReadBytes[i]))
+				rchars = append(rchars, mb(d.CycleRChar[i]))
+				cpus = append(cpus, fmt.Sprintf("%.0f ms", d.CycleCPUS[i]*1000))
+			}
+			var net []string
+			for i := range d.CycleCPUS {
+				net = append(net, fmt.Sprintf("%.0f ms", netCycleCPU(d, i)*1000))
+			}
+			fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc): read calls %s; from storage %s; CPU %s (%s net of the idle daemon answering the bench's status polls, %.1f ms/s).\n",
+				mb(res.Corpus.DBBytes), strings.Join(rchars, ", "), strings.Join(reads, ", "), strings.Join(cpus, ", "), strings.Join(net, ", "), d.IdleCPUPerS*1000)
+		}
 	}
 	fmt.Fprint(w, "\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range res.Targets {

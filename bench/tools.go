@@ -36,11 +36,12 @@ type tool interface {
 	StateDir() string
 }
 
-// installHint says how to get each comparison tool on Debian.
+// installHint says how to get each comparison tool.
 var installHint = map[string]string{
-	"restic": "apt-get install -y restic",
 	"borg":   "apt-get install -y borgbackup",
 	"rclone": "apt-get install -y rclone",
+	"restic": "go install github.com/restic/restic/cmd/restic@v0.18.1 (Debian's is older)",
+	"kopia":  "in a scratch module: go get github.com/kopia/kopia@v0.21.1 && go build -o $(go env GOPATH)/bin/kopia github.com/kopia/kopia",
 }
 
 // newTools returns the tools named in names that can run; the missing
@@ -52,7 +53,7 @@ func newTools(names []string, work, src, chatsafeBin string) (tools []tool, skip
 		switch name {
 		case "chatsafe":
 			tools = append(tools, &chatsafeTool{bin: chatsafeBin, dir: dir, src: src})
-		case "restic", "borg", "rclone":
+		case "restic", "borg", "rclone", "kopia":
 			bin, err := exec.LookPath(name)
 			if err != nil {
 				skipped[name] = fmt.Sprintf("%s is not installed; install it with `%s` to compare", name, installHint[name])
@@ -65,9 +66,11 @@ func newTools(names []string, work, src, chatsafeBin string) (tools []tool, skip
 				tools = append(tools, &borgTool{bin: bin, dir: dir, src: src})
 			case "rclone":
 				tools = append(tools, &rcloneTool{bin: bin, dir: dir, src: src})
+			case "kopia":
+				tools = append(tools, &kopiaTool{bin: bin, dir: dir, src: src})
 			}
 		default:
-			skipped[name] = "unknown tool (known: chatsafe, restic, borg, rclone)"
+			skipped[name] = "unknown tool (known: chatsafe, restic, kopia, borg, rclone)"
 		}
 	}
 	return tools, skipped
@@ -227,7 +230,11 @@ func (t *borgTool) Restore(ctx context.Context, dst string) (procResult, string,
 
 // --- rclone crypt ---
 
-type rcloneTool struct{ bin, dir, src string }
+type rcloneTool struct {
+	bin, dir, src string
+	// uploaded is what the last copy transferred, from rclone's own stats.
+	uploaded int64
+}
 
 func (t *rcloneTool) Name() string     { return "rclone" }
 func (t *rcloneTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
@@ -255,8 +262,32 @@ func (t *rcloneTool) Init(ctx context.Context) error {
 }
 
 func (t *rcloneTool) Backup(ctx context.Context, _ int) (procResult, error) {
-	return run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", t.src, "benchcrypt:"}})
+	// JSON logs carry the final transfer stats: what was uploaded is what
+	// a small change costs on a remote, whatever the directory grew by.
+	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", t.src, "benchcrypt:",
+		"--use-json-log", "--stats-log-level", "NOTICE"}})
+	if err != nil {
+		return r, err
+	}
+	t.uploaded = -1
+	for _, line := range strings.Split(string(r.Stderr), "\n") {
+		var l struct {
+			Stats *struct {
+				Bytes int64 `json:"bytes"`
+			} `json:"stats"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Stats != nil {
+			t.uploaded = l.Stats.Bytes
+		}
+	}
+	if t.uploaded < 0 {
+		return r, fmt.Errorf("rclone copy printed no transfer stats")
+	}
+	return r, nil
 }
+
+// Uploaded is the bytes the last backup transferred to the remote.
+func (t *rcloneTool) Uploaded() int64 { return t.uploaded }
 
 func (t *rcloneTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
 	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", "benchcrypt:", dst}})

@@ -30,11 +30,15 @@ type Config struct {
 	// Remotes are the rclone remotes every backup is uploaded to.
 	Remotes []Remote `yaml:"remotes"`
 	// RcloneConfig is an rclone.conf to read remotes from ("" = rclone's default).
-	RcloneConfig string    `yaml:"rclone_config"`
-	Key          Key       `yaml:"key"`
-	Sync         Sync      `yaml:"sync"`
-	Retention    Retention `yaml:"retention"`
-	Prune        Prune     `yaml:"prune"`
+	RcloneConfig string `yaml:"rclone_config"`
+	Key          Key    `yaml:"key"`
+	// KeyStore is where this device keeps its copy of the backup key:
+	// auto (the OS keyring when one answers, else the file), keyring or
+	// file (state_dir/key, mode 0600).
+	KeyStore  string    `yaml:"key_store"`
+	Sync      Sync      `yaml:"sync"`
+	Retention Retention `yaml:"retention"`
+	Prune     Prune     `yaml:"prune"`
 	// Exclude holds globs over slash paths relative to Source; see Excluded.
 	Exclude []string `yaml:"exclude"`
 	// StatusSocket is the unix socket the daemon serves its status API on.
@@ -44,6 +48,12 @@ type Config struct {
 	// transient failure (0 = no time cap: the retry count alone decides).
 	RetryFor Duration `yaml:"retry_for"`
 	Log      Log      `yaml:"log"`
+	// UIListen is the loopback HOST:PORT of the status page ("" = off,
+	// the default: see listen.go).
+	UIListen string `yaml:"ui_listen"`
+	// MetricsListen is the loopback HOST:PORT of a plain /metrics for a
+	// Prometheus scrape ("" = off; /metrics is always on the socket).
+	MetricsListen string `yaml:"metrics_listen"`
 
 	// Path is the file the config was loaded from ("" for Default()).
 	Path string `yaml:"-"`
@@ -154,6 +164,7 @@ func Default() *Config {
 		Prune:        Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
 		StatusSocket: DefaultSocket(defaultStateDir()),
 		Log:          Log{Level: "info", Format: "text"},
+		KeyStore:     "auto",
 	}
 }
 

@@ -37,7 +37,7 @@ func TestLoadErrors(t *testing.T) {
 		want       string // the message after "config.yaml:LINE: "
 	}{
 		{"unknown top-level key", "source: /src\nsoruce: /x\n", 2,
-			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, sync, retention, prune, exclude, status_socket, retry_for, log)`},
+			`unknown key "soruce" (known: source, state_dir, remotes, rclone_config, key, key_store, sync, retention, prune, exclude, status_socket, retry_for, log, ui_listen, metrics_listen)`},
 		{"unknown nested key", "source: /src\nsync:\n  quiet_perod: 2s\n", 3,
 			`unknown key "quiet_perod" in sync (known: quiet_period, max_delay, full_scan_every)`},
 		{"unknown key in a list item", "source: /src\nremotes:\n  - name: a\n    url: /a\n  - name: b\n    uri: /b\n", 6,
@@ -84,6 +84,8 @@ func TestLoadErrors(t *testing.T) {
 			`key.vault.url: "ftp://x" is not an http(s) URL (use e.g. https://vault.example.org, several separated by commas)`},
 		{"vault without account", "source: /src\nkey:\n  vault:\n    url: https://v.example\n", 3,
 			`key.vault.account is required when key.vault.url is set`},
+		{"unknown key store", "source: /src\nkey_store: vault\n", 2,
+			`key_store "vault": use auto, keyring or file`},
 		{"password file without vault", "source: /src\nkey:\n  password_file: /pw\n", 3,
 			`key.password_file is set but key.vault.url is not; add the vault URL or remove key.password_file`},
 		{"quiet period zero", "source: /src\nsync:\n  quiet_period: 0\n", 3,
@@ -147,5 +149,17 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, ErrConfig) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want ErrConfig and fs.ErrNotExist", err)
+	}
+}
+
+func TestListenMustBeLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8385": true, "[::1]:0": true, "localhost:9000": true,
+		"0.0.0.0:8385": false, "192.168.1.2:80": false, "127.0.0.1": false, "127.0.0.1:http": false, ":8385": false,
+	} {
+		err := CheckLoopback(addr)
+		if (err == nil) != ok {
+			t.Errorf("CheckLoopback(%q) = %v, want ok=%v", addr, err, ok)
+		}
 	}
 }

@@ -41,6 +41,11 @@ func (c *Config) validateBasics() error {
 	if c.RetryFor < 0 {
 		return c.errAt("retry_for", "retry_for must not be negative (0 means no time limit)")
 	}
+	switch c.KeyStore {
+	case "auto", "keyring", "file":
+	default:
+		return c.errAt("key_store", "key_store %q: use auto, keyring or file", c.KeyStore)
+	}
 	return nil
 }
 
@@ -151,13 +156,17 @@ func (c *Config) validateDaemon() error {
 	if len(c.StatusSocket) > maxSocketPath {
 		return c.errAt("status_socket", "status_socket: path is %d bytes, longer than the %d a unix socket allows; choose a shorter path", len(c.StatusSocket), maxSocketPath)
 	}
+	return c.checkLogAndListen()
+}
+
+func (c *Config) checkLogAndListen() error {
 	if !oneOf(c.Log.Level, logLevels) {
 		return c.errAt("log.level", "log.level %q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
 	}
 	if !oneOf(c.Log.Format, logFormats) {
 		return c.errAt("log.format", "log.format %q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
 	}
-	return nil
+	return c.checkListen()
 }
 
 func oneOf(s string, allowed []string) bool {

@@ -22,6 +22,9 @@ var (
 	// ErrKeyCacheInsecure is wrapped when the key cache file can be read or
 	// written by users other than its owner.
 	ErrKeyCacheInsecure = errors.New("key cache is accessible by other users")
+	// ErrSecretFileInsecure is wrapped when a password file can be read
+	// or written by users other than its owner.
+	ErrSecretFileInsecure = errors.New("secret file is accessible by other users")
 	// ErrKeyCacheCorrupt is wrapped when the key cache file does not hold a key
 	// in the expected format.
 	ErrKeyCacheCorrupt = errors.New("key cache is corrupt")
@@ -65,15 +68,8 @@ func ReadKeyCache(path string) (Key, error) {
 		return Key{}, fmt.Errorf("key cache %s is not a regular file (%s): remove it, then restore the key with your recovery key or vault password: %w",
 			path, st.Mode().Type(), ErrKeyCacheCorrupt)
 	}
-	// Windows has no Unix permission bits (os reports 0666/0444); there the
-	// file's ACL, inherited from the user's profile directory, protects it.
-	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		how := "readable"
-		if perm&0o044 == 0 {
-			how = "accessible"
-		}
-		return Key{}, fmt.Errorf("key cache %s is %s by others (mode %04o): run chmod 600 %s: %w",
-			path, how, perm, path, ErrKeyCacheInsecure)
+	if err := checkPrivate("key cache", path, st, ErrKeyCacheInsecure); err != nil {
+		return Key{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	defer clear(data)
@@ -86,6 +82,22 @@ func ReadKeyCache(path string) (Key, error) {
 			path, why, ErrKeyCacheCorrupt)
 	}
 	return k, nil
+}
+
+// checkPrivate refuses, like ssh with private keys, a file whose mode
+// gives any access to group or others. Windows has no Unix permission bits
+// (os reports 0666/0444); there the file's ACL, inherited from the user's
+// profile directory, protects it.
+func checkPrivate(what, path string, st os.FileInfo, sentinel error) error {
+	perm := st.Mode().Perm()
+	if runtime.GOOS == "windows" || perm&0o077 == 0 {
+		return nil
+	}
+	how := "readable"
+	if perm&0o044 == 0 {
+		how = "accessible"
+	}
+	return fmt.Errorf("%s %s is %s by others (mode %04o): run chmod 600 %s: %w", what, path, how, perm, path, sentinel)
 }
 
 // parseKeyCache returns the key, or a short reason (never content) why data
@@ -137,6 +149,21 @@ func ReadSecretFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read secret file %s: it is larger than %d KiB, which is not a password or recovery key: check the path", path, maxSecretFile>>10)
 	}
 	return bytes.TrimRight(data, "\r\n"), nil
+}
+
+// ReadPrivateSecretFile is ReadSecretFile for a file that must be private
+// to its owner, such as the vault password file used unattended: one that
+// group or others may access is refused (error wrapping
+// ErrSecretFileInsecure, with the chmod command that fixes it).
+func ReadPrivateSecretFile(what, path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	if err := checkPrivate(what, path, st, ErrSecretFileInsecure); err != nil {
+		return nil, err
+	}
+	return ReadSecretFile(path)
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the

@@ -25,11 +25,14 @@ type backupReply struct {
 }
 
 // backupLoop runs one backup cycle per change set, and one per request
-// from the socket. A change set's paths are only a hint: each cycle scans
-// the whole tree, and the repository's file cache makes unchanged files
-// cost a stat. Scheduled prunes (prune.every) run here too, so that a
+// from the socket. A change set's paths are the cycle's scope: only they
+// are looked at, the rest of the tree is carried over from the last scan
+// (the watcher's periodic full scan, a requested backup and the first
+// cycle look at everything; the file cache makes unchanged files cost a
+// stat). Scheduled prunes (prune.every) run here too, so that a
 // prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
+	defer d.saveFileCache(true)
 	var pruneC <-chan time.Time
 	var pruneT *time.Timer
 	if every := time.Duration(d.config().Prune.Every); every > 0 {
@@ -37,6 +40,8 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 		defer pruneT.Stop()
 		pruneC = pruneT.C
 	}
+	retry := newCycleRetry(cycleRetryFirst, cycleRetryMax)
+	defer retry.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,9 +51,22 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				return nil
 			}
 			d.log.Debug("change set", zap.String("reason", cs.Reason), zap.Int("paths", len(cs.Paths)), zap.Bool("full", cs.FullScan))
-			d.cycle(ctx, cs.Reason)
+			if d.skipWhilePaused() {
+				continue
+			}
+			var scope []string
+			if !cs.FullScan && len(cs.Paths) > 0 {
+				scope = cs.Paths
+			}
+			d.cycle(ctx, cs.Reason, scope, retry)
+		case <-retry.C():
+			retry.fired()
+			if d.skipWhilePaused() {
+				continue
+			}
+			d.cycle(ctx, "retry", nil, retry)
 		case r := <-d.backupReq:
-			res, err := d.cycle(ctx, "requested")
+			res, err := d.cycle(ctx, "requested", nil, retry)
 			r.reply <- backupReply{res, err}
 		case <-pruneC:
 			d.prune(ctx)
@@ -57,8 +75,17 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 	}
 }
 
-// cycle runs one backup into the spool and wakes the uploaders.
-func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResult, error) {
+// Failed cycles are retried after cycleRetryFirst, backing off to
+// cycleRetryMax; a change or a request runs one sooner.
+const (
+	cycleRetryFirst = 5 * time.Second
+	cycleRetryMax   = 5 * time.Minute
+)
+
+// cycle runs one backup into the spool and wakes the uploaders; a failure
+// schedules a retry (of the whole tree), a success cancels it. scope limits
+// what it looks at (nil: the whole tree).
+func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry *cycleRetry) (statusapi.BackupResult, error) {
 	cfg := d.config()
 	if err := d.stopped(); err != nil {
 		d.announceStopped(err)
@@ -66,14 +93,23 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	}
 	d.setScanning(true)
 	start := time.Now()
-	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded})
+	// The file cache stays in memory between cycles: reading it back costs
+	// a few bytes per page of every database (its page map) each cycle.
+	if d.fileCache == nil {
+		d.fileCache = backup.LoadCache(d.store)
+	}
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
 	d.setScanning(false)
+	d.observeCycle(ctx, start, res, err)
 	if errors.Is(err, store.ErrTakenOver) || errors.Is(err, store.ErrFork) {
 		d.metrics.backups.WithLabelValues("failed").Inc()
 		d.announceStopped(err)
 		return statusapi.BackupResult{}, err
 	}
 	if err != nil {
+		// The failed scan may have noted versions that were never
+		// committed: start again from the cache the last cycle saved.
+		d.fileCache = nil
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.
 			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
@@ -82,15 +118,18 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 		d.mu.Lock()
 		d.lastErr = err.Error()
 		d.mu.Unlock()
-		d.errs.failed("backup", "backup cycle failed; retrying on the next change or scan", err)
+		in := retry.failed()
+		d.errs.failed("backup", "backup cycle failed; retrying with backoff (or on the next change)", err, zap.Duration("retry_in", in))
 		d.events.publish(statusapi.Event{Type: statusapi.EventError, Error: err.Error()})
 		d.noteState()
 		return statusapi.BackupResult{}, err
 	}
+	retry.succeeded()
 	d.mu.Lock()
 	d.lastErr = ""
 	d.mu.Unlock()
 	d.errs.ok("backup", "backup cycles work again")
+	d.saveFileCache(false)
 	d.metrics.lastSuccess.SetToCurrentTime()
 	out := statusapi.BackupResult{Unchanged: res.Unchanged, AddedBytes: res.AddedBytes}
 	snap := toAPISnapshot(res.Snapshot)
@@ -114,6 +153,25 @@ func (d *Daemon) cycle(ctx context.Context, reason string) (statusapi.BackupResu
 	out.PendingDeltas = len(d.store.Pending())
 	d.noteState()
 	return out, nil
+}
+
+// fileCacheSaveEvery bounds how often the daemon writes its file cache:
+// the cache holds every database's page map, so writing it after every
+// cycle would cost a few bytes per page of every database each time. A
+// cache older than the last cycle (after a crash) only costs re-reads.
+const fileCacheSaveEvery = 5 * time.Minute
+
+// saveFileCache writes the file cache when it is due, or now with force
+// (the backup loop is ending).
+func (d *Daemon) saveFileCache(force bool) {
+	if d.fileCache == nil || (!force && time.Since(d.fileCacheSaved) < fileCacheSaveEvery) {
+		return
+	}
+	if err := d.fileCache.Save(); err != nil {
+		d.log.Warn("saving the file cache failed; after a restart more files are read again", zap.Error(err))
+		return
+	}
+	d.fileCacheSaved = time.Now()
 }
 
 func (d *Daemon) setScanning(v bool) {
@@ -155,6 +213,10 @@ func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statu
 }
 
 func toAPISnapshot(s store.Snapshot) statusapi.Snapshot {
-	return statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
+	out := statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
 		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	for _, o := range s.Incomplete {
+		out.Incomplete = append(out.Incomplete, statusapi.Omission{Path: o.Path, Reason: o.Reason})
+	}
+	return out
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/source"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
 	"github.com/chatsafe/chatsafe/store"
@@ -64,6 +65,7 @@ type Daemon struct {
 	metrics *metrics
 	events  *eventBus
 	errs    *errLog
+	hist    history
 
 	ready     chan struct{} // closed once start-up is done
 	reloadCh  chan struct{}
@@ -75,6 +77,12 @@ type Daemon struct {
 	keySource string
 	readFrom  remotes.Remote // the store's remote; never closed before exit
 
+	// fileCache is the backup's file cache, loaded by the first cycle and
+	// kept; only the backup loop uses it. fileCacheSaved is when it was
+	// last written (see saveFileCache).
+	fileCache      *source.FileCache
+	fileCacheSaved time.Time
+
 	mu        sync.Mutex
 	cfg       *configs.Config
 	open      map[string]openRemote // by config name
@@ -85,6 +93,7 @@ type Daemon struct {
 	lastErr   string
 	lastState string
 	gate      *uploadGate // prune pauses the uploaders through it
+	webAddrs  WebAddrs
 }
 
 type openRemote struct {
@@ -119,6 +128,7 @@ func New(opts Options) (*Daemon, error) {
 		gate:      newUploadGate(),
 	}
 	d.errs = &errLog{log: d.log, last: map[string]string{}}
+	d.events.tap = d.hist.event
 	d.metrics = newMetrics(d)
 	return d, nil
 }
@@ -196,6 +206,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	web, err := d.openListeners(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
@@ -205,6 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.serveSessions(gctx) })
+	web.serve(gctx, g)
 	err = g.Wait()
 	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
@@ -309,12 +325,14 @@ func (d *Daemon) reload() bool {
 	cur := d.config()
 	for _, f := range []struct{ name, a, b string }{
 		{"source", cur.Source, next.Source}, {"state_dir", cur.StateDir, next.StateDir}, {"status_socket", cur.StatusSocket, next.StatusSocket},
+		{"ui_listen", cur.UIListen, next.UIListen}, {"metrics_listen", cur.MetricsListen, next.MetricsListen},
 	} {
 		if f.a != f.b {
 			d.log.Warn("this setting changes only when the daemon restarts; keeping the current value", zap.String("setting", f.name), zap.String("current", f.a))
 		}
 	}
 	next.Source, next.StateDir, next.StatusSocket = cur.Source, cur.StateDir, cur.StatusSocket
+	next.UIListen, next.MetricsListen = cur.UIListen, cur.MetricsListen
 	if len(next.Remotes) == 0 || next.Remotes[0] != cur.Remotes[0] {
 		d.log.Warn("the first remote is the one the repository is read from; it changes only when the daemon restarts", zap.String("remote", cur.Remotes[0].Name))
 		next.Remotes = append([]configs.Remote{cur.Remotes[0]}, withoutName(next.Remotes, cur.Remotes[0].Name)...)

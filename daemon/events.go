@@ -12,6 +12,7 @@ import (
 type eventBus struct {
 	mu   sync.Mutex
 	subs map[chan statusapi.Event]struct{}
+	tap  func(statusapi.Event) // sees every event (the status page's history)
 }
 
 func newEventBus() *eventBus { return &eventBus{subs: map[chan statusapi.Event]struct{}{}} }
@@ -19,6 +20,9 @@ func newEventBus() *eventBus { return &eventBus{subs: map[chan statusapi.Event]s
 func (b *eventBus) publish(ev statusapi.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
+	}
+	if b.tap != nil {
+		b.tap(ev)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

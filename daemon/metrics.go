@@ -18,7 +18,9 @@ type metrics struct {
 	prunes        *prometheus.CounterVec
 	lastPrune     prometheus.Gauge
 	prunedObjects prometheus.Counter
-	handler       http.Handler
+	// backupDuration: how long each backup cycle took (failed ones too).
+	backupDuration prometheus.Histogram
+	handler        http.Handler
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -58,6 +60,10 @@ func newMetrics(d *Daemon) *metrics {
 		}
 		return float64(len(d.store.Pending()))
 	})
+	m.backupDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "chatsafe_backup_duration_seconds", Help: "Time each backup cycle took, from the scan to the committed delta.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50ms .. ~7min
+	})
 	for _, r := range []string{"committed", "unchanged", "failed"} {
 		m.backups.WithLabelValues(r)
 	}
@@ -65,6 +71,7 @@ func newMetrics(d *Daemon) *metrics {
 		m.prunes.WithLabelValues(r)
 	}
 	reg.MustRegister(m.backups, m.uploadedBytes, m.remoteErrors, m.deltaSize, m.lastSuccess, m.prunes, m.lastPrune, m.prunedObjects, pending,
+		m.backupDuration, buildInfoGauge(d.opts.Version), remoteCollector{d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

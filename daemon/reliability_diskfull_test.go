@@ -77,3 +77,40 @@ func TestStateDiskFull(t *testing.T) {
 	}
 	sameTree(t, in.src, restoreFrom(t, remote, in.key))
 }
+
+// TestStateDiskFullRetried: a cycle fails on a full disk; space comes
+// back and nothing else changes. The daemon retries the cycle by itself
+// (with backoff), commits the change and clears the error.
+func TestStateDiskFullRetried(t *testing.T) {
+	state := tmpfs.Mount(t, 16<<20)
+	remote := filepath.Join(t.TempDir(), "remote")
+	in := newInstallOn(t, []string{remote}, "", state)
+	chat := openChat(t, in.src)
+	chat.write(t, 100)
+	d := runInProcess(t, in, daemon.Options{})
+	first := waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(state, &fs); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(state, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(fs.Bavail)*fs.Bsize-256<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in.src, "Media", "VID-1.mp4"), randomBytes(1, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, d, "the cycle to fail on the full disk", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateError && strings.Contains(st.LastError, "no space left on device")
+	})
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	st := waitFor(t, d, "the retried cycle", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Seq > first.LastSnapshot.Seq && idle(st) && st.LastError == ""
+	})
+	if st.LastSnapshot.Files != first.LastSnapshot.Files+1 {
+		t.Fatalf("retried snapshot has %d files, want %d", st.LastSnapshot.Files, first.LastSnapshot.Files+1)
+	}
+}

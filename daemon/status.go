@@ -21,6 +21,9 @@ func (d *Daemon) state() string {
 	if scanning {
 		return statusapi.StateScanning
 	}
+	if d.isPaused() {
+		return statusapi.StatePaused
+	}
 	if pruning {
 		// A prune uploads compacted deltas and deletes obsolete ones:
 		// the remotes are changing, which is what "uploading" tells.

@@ -140,7 +140,7 @@ func (u *uploader) uploaded(di store.DeltaInfo) {
 	u.mu.Unlock()
 	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
 	u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
-	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name})
+	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name, Bytes: di.Size})
 }
 
 // healthy reports whether the remote is open and its last pass worked.

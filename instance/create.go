@@ -20,10 +20,11 @@ import (
 // it belongs to another installation.
 var ErrOtherKey = errors.New("the state directory holds another backup key")
 
-// CachedKey returns the key cached in a state directory; ok is false when
-// there is none.
-func CachedKey(stateDir string) (k crypt.Key, ok bool, err error) {
-	k, err = crypt.ReadKeyCache(KeyCachePath(stateDir))
+// CachedKey returns the key cached for the config's state directory (in
+// the OS keyring or the file, as key_store says); ok is false when there
+// is none.
+func CachedKey(cfg *configs.Config) (k crypt.Key, ok bool, err error) {
+	k, _, err = KeyCache(cfg).Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		return k, false, nil
 	}
@@ -33,13 +34,14 @@ func CachedKey(stateDir string) (k crypt.Key, ok bool, err error) {
 	return k, true, nil
 }
 
-// saveKey caches key in the state directory, unless it is there already;
-// another key there is refused.
-func saveKey(stateDir string, key crypt.Key) error {
+// saveKey caches key for the config's state directory, unless it is
+// there already; another key there is refused.
+func saveKey(cfg *configs.Config, key crypt.Key) error {
+	stateDir := cfg.StateDir
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	have, ok, err := CachedKey(stateDir)
+	have, ok, err := CachedKey(cfg)
 	if err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func saveKey(stateDir string, key crypt.Key) error {
 	if ok {
 		return nil
 	}
-	if err := crypt.WriteKeyCache(KeyCachePath(stateDir), key); err != nil {
+	if _, err := KeyCache(cfg).Write(key); err != nil {
 		return fmt.Errorf("caching the backup key: %w", err)
 	}
 	return nil
@@ -94,10 +96,10 @@ func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key cr
 	if err != nil {
 		return err
 	}
-	if err := markPending(cfg.StateDir); err != nil {
+	if err := markPending(cfg); err != nil {
 		return err
 	}
-	if err := saveKey(cfg.StateDir, key); err != nil {
+	if err := saveKey(cfg, key); err != nil {
 		return err
 	}
 	if keySaved != nil {
@@ -126,8 +128,9 @@ func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key cr
 
 // markPending marks the state directory's set-up as unfinished; a
 // directory that holds a key of a finished installation is refused.
-func markPending(stateDir string) error {
-	if _, ok, err := CachedKey(stateDir); err != nil {
+func markPending(cfg *configs.Config) error {
+	stateDir := cfg.StateDir
+	if _, ok, err := CachedKey(cfg); err != nil {
 		return err
 	} else if ok && !PendingInit(stateDir) {
 		return fmt.Errorf("%w: %s already holds the backup key of a set-up installation (choose another state directory with --state-dir, or remove it if you mean to start over)", ErrOtherKey, stateDir)
@@ -214,12 +217,12 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 	}
 	head, repoID := st.HeadRef(), st.ID()
 	st.Close()
-	rotated := RotatedAway(ctx, cfg.StateDir, key, rems[0], log)
-	if have, ok, err := CachedKey(cfg.StateDir); err != nil {
+	rotated := RotatedAway(ctx, cfg, key, rems[0], log)
+	if have, ok, err := CachedKey(cfg); err != nil {
 		return head, err
 	} else if rotated {
 		// Joining again after a key rotation: the new key replaces the old.
-		if err := SwapKey(cfg.StateDir, key); err != nil {
+		if err := SwapKey(cfg, key); err != nil {
 			return head, err
 		}
 	} else if ok && have != key {
@@ -243,7 +246,7 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 	if err := copyConfigTo(ctx, rems); err != nil {
 		return head, err
 	}
-	if err := saveKey(cfg.StateDir, key); err != nil {
+	if err := saveKey(cfg, key); err != nil {
 		return head, err
 	}
 	// Opening with the state directory records the head as seen.

@@ -35,8 +35,14 @@ const (
 // could provide one.
 var ErrNoKey = errors.New("no backup key on this device")
 
-// KeyCachePath is where the backup key is cached in a state directory.
+// KeyCachePath is where the backup key is cached in a state directory
+// (the file, or the name of its OS keyring entry).
 func KeyCachePath(stateDir string) string { return filepath.Join(stateDir, "key") }
+
+// KeyCache is the config's local copy of the backup key (key_store).
+func KeyCache(cfg *configs.Config) crypt.KeyCache {
+	return crypt.KeyCache{Store: crypt.KeyStore(cfg.KeyStore), Path: KeyCachePath(cfg.StateDir)}
+}
 
 // Instance is an opened installation.
 type Instance struct {
@@ -76,7 +82,8 @@ type Options struct {
 // opts.FetchKey (caching what it returns).
 func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key, string, error) {
 	path := KeyCachePath(cfg.StateDir)
-	k, err := crypt.ReadKeyCache(path)
+	kc := KeyCache(cfg)
+	k, _, err := kc.Read()
 	if err == nil {
 		return k, KeyFromCache, nil
 	}
@@ -90,7 +97,7 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 	if err != nil {
 		return k, "", err
 	}
-	if err := crypt.WriteKeyCache(path, k); err != nil {
+	if _, err := kc.Write(k); err != nil {
 		return k, "", fmt.Errorf("caching the backup key: %w", err)
 	}
 	return k, src, nil

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
@@ -16,21 +17,21 @@ import (
 // SwapKey replaces the cached backup key after a key rotation (the
 // rotating device, or a device joining again with the new recovery key
 // after the old one was rotated away).
-func SwapKey(stateDir string, key crypt.Key) error {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+func SwapKey(cfg *configs.Config, key crypt.Key) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	if err := crypt.WriteKeyCache(KeyCachePath(stateDir), key); err != nil {
+	if _, err := KeyCache(cfg).Write(key); err != nil {
 		return fmt.Errorf("caching the new backup key: %w", err)
 	}
 	return nil
 }
 
-// RotatedAway reports whether stateDir caches a key other than key that
+// RotatedAway reports whether the config's state directory caches a key other than key that
 // the repository on rem says was rotated away (store.ErrKeyRotated): the
 // device joined before a rotation and now joins again with the new key.
-func RotatedAway(ctx context.Context, stateDir string, key crypt.Key, rem remotes.Remote, log *zap.Logger) bool {
-	have, ok, err := CachedKey(stateDir)
+func RotatedAway(ctx context.Context, cfg *configs.Config, key crypt.Key, rem remotes.Remote, log *zap.Logger) bool {
+	have, ok, err := CachedKey(cfg)
 	if err != nil || !ok || have == key {
 		return false
 	}

@@ -39,7 +39,10 @@ func VaultPassword(cfg *configs.Config) ([]byte, error) {
 	if cfg.Key.PasswordFile == "" {
 		return nil, fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q)", ErrNoKey, CredentialName)
 	}
-	b, err := crypt.ReadSecretFile(cfg.Key.PasswordFile)
+	b, err := crypt.ReadPrivateSecretFile("vault password file", cfg.Key.PasswordFile)
+	if errors.Is(err, crypt.ErrSecretFileInsecure) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the vault password file: %w", err)
 	}

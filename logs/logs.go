@@ -1,8 +1,10 @@
-// Package logs owns chatsafe's logger set-up: zap, JSON lines when the
-// output is not a terminal (journald, files, pipes) and zap's console
-// encoder on a terminal, a level that can be changed while running, and a
-// last line of defence that redacts fields whose names say they hold a
-// secret (keys, passwords, tokens).
+// Package logs owns chatsafe's logger set-up, the one every chatsafe
+// process uses (the daemon, the CLI's daemon start-up, the vault server):
+// zap with one schema (time, level, logger, msg, then the fields), written
+// as text (zap's console encoder) or as JSON lines, as the config says;
+// a level that can be changed while running; and a last line of defence
+// that redacts fields whose names say they hold a secret (keys,
+// passwords, tokens).
 package logs
 
 import (
@@ -21,9 +23,10 @@ import (
 type Options struct {
 	// Level is debug, info, warn or error ("" = info).
 	Level string
-	// Format is "json" (always JSON lines) or "text" ("" too): zap's
-	// console encoder on a terminal, JSON lines otherwise, so logs that a
-	// service manager collects stay machine-readable.
+	// Format is "text" ("" too: zap's console encoder, coloured only on
+	// a terminal) or "json" (JSON lines, for a log shipper). Text stays
+	// text when the output is a pipe or the journal: the config's word is
+	// what the user gets.
 	Format string
 	// Out receives the log lines (nil = os.Stderr).
 	Out io.Writer
@@ -64,16 +67,15 @@ func New(opts Options) (*Logger, error) {
 	var enc zapcore.Encoder
 	switch strings.ToLower(opts.Format) {
 	case "json":
-		enc = zapcore.NewJSONEncoder(jsonConfig())
+		enc = zapcore.NewJSONEncoder(encoderConfig())
 	case "", "text":
+		c := encoderConfig()
+		c.EncodeLevel = zapcore.CapitalLevelEncoder
+		c.EncodeTime = zapcore.TimeEncoderOfLayout("2006-01-02T15:04:05.000Z07:00")
 		if isTerminal(out) {
-			c := zap.NewDevelopmentEncoderConfig()
-			c.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 			c.EncodeLevel = zapcore.CapitalColorLevelEncoder
-			enc = zapcore.NewConsoleEncoder(c)
-		} else {
-			enc = zapcore.NewJSONEncoder(jsonConfig())
 		}
+		enc = zapcore.NewConsoleEncoder(c)
 	default:
 		return nil, fmt.Errorf("log format %q is not one of text, json", opts.Format)
 	}
@@ -82,11 +84,16 @@ func New(opts Options) (*Logger, error) {
 	return &Logger{Logger: zap.New(redactCore{core}), Level: level}, nil
 }
 
-func jsonConfig() zapcore.EncoderConfig {
+// encoderConfig is the one schema: time, level, logger, msg, then the
+// fields; no caller or stack trace (a log line is for the user, not a
+// debugger), durations as "1.5s".
+func encoderConfig() zapcore.EncoderConfig {
 	c := zap.NewProductionEncoderConfig()
 	c.TimeKey = "time"
 	c.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	c.EncodeDuration = zapcore.StringDurationEncoder
+	c.CallerKey = zapcore.OmitKey
+	c.StacktraceKey = zapcore.OmitKey
 	return c
 }
 

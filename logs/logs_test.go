@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -13,13 +14,13 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 )
 
-func TestJSONWhenNotATerminal(t *testing.T) {
+func TestJSONLines(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := New(Options{Level: "info", Format: "text", Out: &buf})
+	l, err := New(Options{Level: "info", Format: "json", Out: &buf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Info("hello", zap.Int("n", 3))
+	l.Named("vault").Info("hello", zap.Int("n", 3))
 	l.Debug("hidden")
 	l.Sync()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -28,10 +29,36 @@ func TestJSONWhenNotATerminal(t *testing.T) {
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
-		t.Fatalf("not JSON off a terminal: %q: %v", lines[0], err)
+		t.Fatalf("not JSON: %q: %v", lines[0], err)
 	}
-	if m["msg"] != "hello" || m["n"] != float64(3) || m["level"] != "info" || m["time"] == nil {
+	if m["msg"] != "hello" || m["n"] != float64(3) || m["level"] != "info" || m["time"] == nil || m["logger"] != "vault" {
 		t.Fatalf("unexpected fields: %v", m)
+	}
+	if _, ok := m["caller"]; ok {
+		t.Errorf("caller in the schema: %v", m)
+	}
+}
+
+// format: text is text even when the output is not a terminal (a pipe,
+// the journal): the same fields as JSON, in the console layout, no colour.
+func TestTextWhenNotATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := New(Options{Level: "info", Format: "text", Out: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Named("daemon").Warn("remote failing", zap.String("remote", "r0"))
+	l.Sync()
+	line := strings.TrimSpace(buf.String())
+	if json.Valid([]byte(line)) || strings.Contains(line, "\x1b[") {
+		t.Fatalf("want plain text, got %q", line)
+	}
+	f := strings.Split(line, "\t")
+	if len(f) != 5 || f[1] != "WARN" || f[2] != "daemon" || f[3] != "remote failing" || f[4] != `{"remote": "r0"}` {
+		t.Fatalf("text line %q: want time, level, logger, msg, fields", line)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", f[0]); err != nil {
+		t.Errorf("time %q: %v", f[0], err)
 	}
 }
 

@@ -33,7 +33,7 @@ func newBwLimiter(spec string) (*bwLimiter, error) {
 	}
 	l := &bwLimiter{}
 	if err := l.tt.Set(spec); err != nil {
-		return nil, fmt.Errorf("%w: bwlimit %q: %w (examples: \"1M\", \"512k:4M\", \"08:00,512k 19:00,off\")", ErrPermanent, spec, err)
+		return nil, fmt.Errorf("%w: bwlimit %q: %w (examples: \"1M\", \"512k:4M\", \"08:00,512k 19:00,off\")", ErrBadRemote, spec, err)
 	}
 	if len(l.tt) == 0 {
 		return nil, nil

@@ -31,7 +31,16 @@ var (
 	// ErrPermanent: auth expired or invalid, quota full, permission denied, a
 	// misnamed remote. Retrying won't help until the user acts; see Hint.
 	ErrPermanent = errors.New("remote refused the request")
+	// ErrBadRemote: the remote does not parse (its syntax, a backend this
+	// build lacks, a name missing from rclone.conf, its bwlimit). It is
+	// also an ErrPermanent; the CLI calls it bad usage (exit 2).
+	ErrBadRemote error = badRemote{}
 )
+
+type badRemote struct{}
+
+func (badRemote) Error() string { return "invalid remote" }
+func (badRemote) Unwrap() error { return ErrPermanent }
 
 // opError is what every Remote method of this package returns: what was being
 // done, on which remote (redacted), the class and the cause.

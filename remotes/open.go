@@ -155,11 +155,11 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 		return nil, fmt.Errorf("opening remote %s: %w", desc, err)
 	}
 	if strings.TrimSpace(spec) == "" {
-		return fail(fmt.Errorf("%w: empty remote: give an rclone remote (name:path), a connection string or a path", ErrPermanent))
+		return fail(fmt.Errorf("%w: empty remote: give an rclone remote (name:path), a connection string or a path", ErrBadRemote))
 	}
 	parsed, err := fspath.Parse(spec)
 	if err != nil {
-		return fail(fmt.Errorf("%w: not a valid rclone remote: %w", ErrPermanent, err))
+		return fail(fmt.Errorf("%w: not a valid rclone remote: %w", ErrBadRemote, err))
 	}
 	limiter, err := newBwLimiter(opts.BwLimit)
 	if err != nil {
@@ -186,9 +186,9 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 		}
 		cfgMu.Unlock()
 		if errors.Is(perr, fs.ErrorNotFoundInConfigFile) {
-			return fail(fmt.Errorf("%w: there is no remote %q in %s: run `rclone config` to create it (or check rclone_config)", ErrPermanent, parsed.Name, configLabel(info.configPath)))
+			return fail(fmt.Errorf("%w: there is no remote %q in %s: run `rclone config` to create it (or check rclone_config)", ErrBadRemote, parsed.Name, configLabel(info.configPath)))
 		}
-		return fail(fmt.Errorf("%w: %w", ErrPermanent, perr))
+		return fail(fmt.Errorf("%w: %w (`chatsafe version` and the README list the backends built in)", ErrBadRemote, perr))
 	}
 	info.backend = fsInfo.Name
 

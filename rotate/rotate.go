@@ -76,9 +76,12 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 			}
 		}
 	}
-	oldKey, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
+	oldKey, ok, err := instance.CachedKey(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", instance.ErrNoKey, err)
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s holds no backup key (run `chatsafe init` first)", instance.ErrNoKey, cfg.StateDir)
 	}
 	r, err := store.Open(ctx, rems[0], oldKey, sopts)
 	if err != nil {
@@ -137,7 +140,7 @@ func reseal(ctx context.Context, r *store.Store, newKey crypt.Key, rems []remote
 // mirror gets the new config, the old deltas and the marker are deleted.
 func finish(ctx context.Context, ns *store.Store, rems []remotes.Remote, cfg *configs.Config, res *Result) error {
 	defer ns.Close()
-	if err := instance.SwapKey(cfg.StateDir, res.NewKey); err != nil {
+	if err := instance.SwapKey(cfg, res.NewKey); err != nil {
 		return err
 	}
 	if err := faults.Point("rotate:key-cached"); err != nil {

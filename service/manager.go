@@ -107,7 +107,7 @@ func newManager(user bool, configPath string, h host) (*Manager, error) {
 		if configPath == "" {
 			configPath = "FILE"
 		}
-		return nil, fmt.Errorf("%w; run `chatsafe daemon --config %s` under your own supervisor", ErrNoServiceManager, configPath)
+		return nil, fmt.Errorf("%w; run `chatsafe daemon --config %s` under your own supervisor, or see the unit with `chatsafe service install --print`", ErrNoServiceManager, configPath)
 	}
 	if user && h.goos == "windows" {
 		return nil, errors.New("--user is not supported on Windows: install the service from an Administrator prompt without --user")

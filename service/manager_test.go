@@ -13,7 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 )
 
-const noManagerMsg = "no service manager found (is this a container?); run `chatsafe daemon --config /etc/chatsafe/config.yaml` under your own supervisor"
+const noManagerMsg = "no service manager found (is this a container?); run `chatsafe daemon --config /etc/chatsafe/config.yaml` under your own supervisor, or see the unit with `chatsafe service install --print`"
 
 // This machine (a container) runs no systemd: New must say so plainly
 // whatever kardianos/service fell back to.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -26,6 +27,10 @@ type cacheEntry struct {
 	PageSize int
 	DBHeader bool // the file starts with the SQLite header (its companions are skipped)
 	Token    []byte
+	// Mark is where a SQLite snapshot stood in the database's -wal, for
+	// incremental reads (nil: read the whole database next time). Caches
+	// written before it existed decode with nil.
+	Mark *walMark
 	// Reread: do not trust the stat identity next time (mtime too close to the
 	// read, content not verified, or left for the next cycle).
 	Reread bool
@@ -153,6 +158,9 @@ type scanCache struct {
 	old  map[string]cacheEntry
 	next map[string]cacheEntry
 	gen  uint64
+	// listed is set for a scoped scan: the directories it listed. Entries
+	// under the others were carried over and stay as they were.
+	listed map[string]bool
 }
 
 func (c *FileCache) begin() (*scanCache, error) {
@@ -193,6 +201,10 @@ func (s *scanCache) commit(complete bool) {
 	if s.c.gen != s.gen {
 		return
 	}
+	if complete && s.listed != nil {
+		s.c.entries = s.scoped()
+		return
+	}
 	if complete {
 		s.c.entries = s.next
 		return
@@ -205,6 +217,82 @@ func (s *scanCache) commit(complete bool) {
 		merged[k] = v
 	}
 	s.c.entries = merged
+}
+
+// setListedIf records, in a scoped scan, that it listed the directory rel.
+func (s *scanCache) setListedIf(scoped bool, rel string) {
+	if s != nil && scoped {
+		s.mu.Lock()
+		s.listed[rel] = true
+		s.mu.Unlock()
+	}
+}
+
+// rereads returns the paths whose entries must not be trusted.
+func (s *scanCache) rereads() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for p, e := range s.old {
+		if e.Reread {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// scoped is the cache after a complete scoped scan: what it saw, and the
+// old entries of what it carried over. An old entry stays when, below the
+// deepest directory the scan listed above it, the scan saw the path that
+// leads to it (a deleted file or directory drops out with what was under
+// it). The old map is updated in place: one Scan at a time uses the cache,
+// and this one's lookups are over.
+func (s *scanCache) scoped() map[string]cacheEntry {
+	m := s.old
+	keepIn := map[string]bool{} // per directory: do its entries stay?
+	for p := range m {
+		parent := parentDir(p)
+		var keep bool
+		if s.listed[parent] {
+			_, keep = s.next[p]
+		} else {
+			var known bool
+			if keep, known = keepIn[parent]; !known {
+				keep = s.leadsToSeen(parent)
+				keepIn[parent] = keep
+			}
+		}
+		if !keep {
+			delete(m, p)
+		}
+	}
+	for p, e := range s.next {
+		m[p] = e
+	}
+	return m
+}
+
+// leadsToSeen reports whether the scan saw the path that leads from the
+// deepest listed directory above dir down to dir.
+func (s *scanCache) leadsToSeen(dir string) bool {
+	for child := dir; child != ""; {
+		parent := parentDir(child)
+		if s.listed[parent] {
+			_, seen := s.next[child]
+			return seen
+		}
+		child = parent
+	}
+	return true
+}
+
+// parentDir is the slash path's directory, "" for the root.
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }
 
 // Token returns the token the cache holds for rel from the last complete

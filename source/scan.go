@@ -86,7 +86,14 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 	if warn != nil {
 		s.log.Warn("ignoring file cache", zap.Error(warn))
 	}
-	w := &walker{s: s, v: v, ctx: ctx, cache: sc}
+	wc := &warnCounter{Visitor: v}
+	w := &walker{s: s, v: wc, ctx: ctx, cache: sc, warns: wc}
+	w.tv, _ = v.(TreeVisitor)
+	if s.opts.Scope != nil && sc != nil {
+		if w.scope = newScope(s.opts.Scope, sc); w.scope != nil {
+			sc.listed = map[string]bool{}
+		}
+	}
 	if s.opts.Parallel > 1 {
 		w.sem = make(chan struct{}, s.opts.Parallel)
 	}
@@ -103,6 +110,11 @@ type walker struct {
 	cache *scanCache
 	// sem bounds the files read at once (nil: one at a time, in order).
 	sem chan struct{}
+	// scope limits what is looked at (nil: everything); tv is the visitor
+	// when it can take whole directories.
+	scope *scope
+	tv    TreeVisitor
+	warns *warnCounter
 
 	errMu    sync.Mutex
 	firstErr error
@@ -133,11 +145,13 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		if rel == "" {
 			return fmt.Errorf("read chat directory %s: %w", abs, err)
 		}
-		// A partial listing would drop the missing entries from the backup
-		// silently; better to leave the whole directory out and say so.
-		w.v.Warn(rel, fmt.Errorf("cannot read directory, leaving it out of this backup: %w", err))
+		// A partial listing would drop entries silently: the visitor keeps
+		// the directory's previous tree and records it as incomplete.
+		w.v.Warn(rel, &UnreadableError{Path: rel, IsDir: true, Err: err})
 		return nil
 	}
+	w.cache.setListedIf(w.scope != nil, rel)
+	warnsBefore := w.warns.n.Load()
 	regular := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		if e.Type().IsRegular() {
@@ -168,13 +182,14 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		if w.s.opts.Exclude != nil && w.s.opts.Exclude(crel, e.IsDir()) {
 			continue
 		}
-		cfi, err := os.Lstat(cabs)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
-			} else {
-				w.v.Warn(crel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
+		if carried, err := w.carry(crel, e, dbs); carried {
+			if err != nil {
+				return err
 			}
+			continue
+		}
+		cfi, ok := w.lstat(crel, cabs)
+		if !ok {
 			continue
 		}
 		switch m := cfi.Mode(); {
@@ -183,14 +198,8 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 				return err
 			}
 		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(cabs)
-			if err != nil {
-				w.v.Warn(crel, fmt.Errorf("cannot read symlink, leaving it out of this backup: %w", err))
-				continue
-			}
-			info := FileInfo{Path: crel, Kind: KindSymlink, Mode: m, ModTime: cfi.ModTime(), LinkTarget: target}
-			if err := w.v.Symlink(info); err != nil {
-				return visitErr("symlink", crel, err)
+			if err := w.symlink(crel, cabs, cfi); err != nil {
+				return err
 			}
 		case m.IsRegular():
 			if w.sem == nil {
@@ -222,8 +231,36 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		return err
 	}
 	info := FileInfo{Path: rel, Kind: KindDir, Mode: fi.Mode(), ModTime: fi.ModTime()}
-	if err := w.v.Dir(info); err != nil {
+	if err := w.dirDone(info, fi, warnsBefore); err != nil {
 		return visitErr("directory", rel, err)
+	}
+	return nil
+}
+
+// lstat stats a listed entry; a failure is warned about.
+func (w *walker) lstat(crel, cabs string) (fs.FileInfo, bool) {
+	fi, err := os.Lstat(cabs)
+	if err == nil {
+		return fi, true
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		w.v.Warn(crel, fmt.Errorf("vanished during the scan: %w", err))
+	} else {
+		w.v.Warn(crel, &UnreadableError{Path: crel, Err: fmt.Errorf("cannot stat: %w", err)})
+	}
+	return nil, false
+}
+
+// symlink visits one symbolic link (never followed).
+func (w *walker) symlink(crel, cabs string, fi fs.FileInfo) error {
+	target, err := os.Readlink(cabs)
+	if err != nil {
+		w.v.Warn(crel, fmt.Errorf("cannot read symlink, leaving it out of this backup: %w", err))
+		return nil
+	}
+	info := FileInfo{Path: crel, Kind: KindSymlink, Mode: fi.Mode(), ModTime: fi.ModTime(), LinkTarget: target}
+	if err := w.v.Symlink(info); err != nil {
+		return visitErr("symlink", crel, err)
 	}
 	return nil
 }

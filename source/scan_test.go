@@ -1,11 +1,13 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -328,5 +330,42 @@ func TestInterruptedScanKeepsCache(t *testing.T) {
 	}
 	if len(cache.entries) != 0 {
 		t.Fatalf("Invalidate during a scan was undone: %d entries", len(cache.entries))
+	}
+}
+
+// TestUnreadableFileKeepsPrevious: a file read before that can no longer
+// be opened keeps its stored version (Unchanged with the same token), and
+// the warning says it is unreadable and kept.
+func TestUnreadableFileKeepsPrevious(t *testing.T) {
+	root := t.TempDir()
+	buildTree(t, root)
+	cache, err := LoadFileCache(filepath.Join(t.TempDir(), "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := scan(t, NewScanner(root, Options{Cache: cache}))
+	writeFile(t, filepath.Join(root, "a.txt"), []byte("changed, but unreadable now"))
+	s := NewScanner(root, Options{Cache: cache})
+	denyOpen(s, "a.txt")
+	r := scan(t, s)
+	var ue *UnreadableError
+	if len(r.warns["a.txt"]) != 1 || !errors.As(r.warns["a.txt"][0], &ue) || !ue.Kept || ue.IsDir || !errors.Is(ue, fs.ErrPermission) {
+		t.Fatalf("warnings %v, want a.txt unreadable and kept", r.warns)
+	}
+	if got := r.eventsWith("unchanged:"); !slices.Contains(got, "a.txt") || !bytes.Equal(r.tokens["a.txt"], first.tokens["a.txt"]) {
+		t.Fatalf("a.txt not kept at its previous version: %v", r.events)
+	}
+	// Readable again: read again (not trusted from the cache).
+	r = scan(t, NewScanner(root, Options{Cache: cache}))
+	if string(r.contents["a.txt"]) != "changed, but unreadable now" {
+		t.Fatalf("a.txt not read once readable again: %v", r.events)
+	}
+
+	// A directory: the scanner reports it for the visitor to keep.
+	s = NewScanner(root, Options{Cache: cache})
+	denyOpen(s, "y")
+	r = scan(t, s)
+	if len(r.warns["a/y"]) != 1 || !errors.As(r.warns["a/y"][0], &ue) || !ue.IsDir {
+		t.Fatalf("warnings %v, want directory a/y unreadable", r.warns)
 	}
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -44,12 +45,20 @@ type FileInfo struct {
 	Size       int64
 	LinkTarget string // KindSymlink only
 	PageSize   int    // KindSQLite only
+	// Base is set when a SQLite database is read incrementally (only with
+	// Options.CarryPages): the token of the previous version, whose pages
+	// the chunks marked Carried stand for.
+	Base []byte
 }
 
 // Chunk is a piece of a file's content. Data is only valid until the next call
 // to Next.
 type Chunk struct {
 	Data []byte
+	// Carried: this page is unchanged since the version FileInfo.Base
+	// describes; Data is nil and the consumer takes that version's chunk at
+	// the same index. Only a database read with Options.CarryPages has them.
+	Carried bool
 }
 
 // Content streams one file's content in order; concatenating all Data gives the
@@ -69,6 +78,32 @@ type Content interface {
 // ErrChanged means a file changed while it was read; its content was not
 // delivered and it will be read again.
 var ErrChanged = errors.New("file changed while it was read")
+
+// UnreadableError is what Visitor.Warn receives for a path that exists but
+// cannot be read (permissions, an I/O error): the snapshot is incomplete.
+// For a file with a stored version, the scanner has kept that version
+// (Unchanged with its token); for a directory, keeping its previous tree
+// is the visitor's part, since the scanner cannot list it.
+type UnreadableError struct {
+	Path  string
+	IsDir bool
+	// Kept: the previous version was kept (files only).
+	Kept bool
+	Err  error
+}
+
+func (e *UnreadableError) Error() string {
+	what := "file"
+	if e.IsDir {
+		what = "directory"
+	}
+	if e.Kept {
+		return fmt.Sprintf("cannot read the %s, keeping its previous version (check its permissions): %v", what, e.Err)
+	}
+	return fmt.Sprintf("cannot read the %s (check its permissions): %v", what, e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }
 
 // ErrSourceMissing means the chat directory does not exist or is not a
 // directory.
@@ -124,6 +159,18 @@ type Options struct {
 	// order; Dir(d) still comes after every child of d. 0 or 1: one file at
 	// a time, in name order.
 	Parallel int
+	// CarryPages lets a SQLite database whose previous version the cache
+	// knows be read incrementally: only the pages that may have changed are
+	// read, the others reach File as Chunk.Carried (see docs/sqlite.md). The
+	// Visitor must resolve them through FileInfo.Base.
+	CarryPages bool
+	// Scope, when not nil, limits the scan to these paths (relative, slash
+	// separated; a directory stands for everything under it), as a watcher
+	// reports them: what lies outside is taken from the cache without being
+	// looked at (directories as a whole when the Visitor is a TreeVisitor),
+	// and looked at normally when the cache does not hold it. Files the
+	// cache does not trust are always looked at. nil: the whole tree.
+	Scope []string
 }
 
 var (

@@ -98,6 +98,7 @@ func retryLater(err error) bool {
 // which is what makes the pages a consistent database.
 type sqliteContent struct {
 	rel       string
+	ctx       context.Context
 	db        *sql.DB
 	tx        *sql.Tx
 	rows      *sql.Rows
@@ -106,6 +107,17 @@ type sqliteContent struct {
 	next      int64 // next expected page number
 	err       error
 	verified  bool
+
+	// Incremental reads: pages in changed are read one by one through page,
+	// the others are carried over from the previous version.
+	incremental bool
+	changed     []int64
+	page        *sql.Stmt
+	buf         []byte
+	readPages   int64
+	// atEnd, if set, runs before io.EOF; an error there means the plan's
+	// premise did not hold and the read must be repeated.
+	atEnd func() error
 }
 
 // openSQLite starts a read transaction on the database at abs, retrying while
@@ -144,7 +156,7 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 		return nil, fmt.Errorf("open database %q: %w", rel, err)
 	}
 	db.SetMaxOpenConns(1)
-	c := &sqliteContent{rel: rel, db: db, next: 1}
+	c := &sqliteContent{rel: rel, ctx: ctx, db: db, next: 1}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -168,12 +180,58 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 	if c.pageSize < 512 || c.pageSize > 65536 || c.pageCount < 1 {
 		return nil, fmt.Errorf("database %q reports page size %d and %d pages: %w", rel, c.pageSize, c.pageCount, errNotDatabase)
 	}
+	return c, nil
+}
+
+// startAll starts reading every page of the snapshot.
+func (c *sqliteContent) startAll() error {
+	var err error
 	// sqlite_dbpage consumes ORDER BY pgno itself (no sorter; see
 	// TestSQLitePagePlanStreams), so rows stream straight from the pager.
-	if c.rows, err = c.tx.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno"); err != nil {
-		return nil, fmt.Errorf("read pages of %q: %w", rel, err)
+	if c.rows, err = c.tx.QueryContext(c.ctx, "SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno"); err != nil {
+		return c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
 	}
-	return c, nil
+	return nil
+}
+
+// startChanged starts reading only the pages in changed (sorted); the
+// others are delivered as carried over.
+func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error {
+	var err error
+	if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+		return c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
+	}
+	c.incremental, c.changed, c.atEnd = true, changed, atEnd
+	return nil
+}
+
+// nextChanged delivers the next page of an incremental read.
+func (c *sqliteContent) nextChanged() (Chunk, error) {
+	if c.next > c.pageCount {
+		if c.atEnd != nil {
+			if err := c.atEnd(); err != nil {
+				return Chunk{}, c.fail(err)
+			}
+		}
+		c.verified = true
+		c.err = io.EOF
+		c.close()
+		return Chunk{}, io.EOF
+	}
+	pgno := c.next
+	c.next++
+	if len(c.changed) == 0 || c.changed[0] != pgno {
+		return Chunk{Carried: true}, nil
+	}
+	c.changed = c.changed[1:]
+	if err := c.page.QueryRowContext(c.ctx, pgno).Scan(&c.buf); err != nil {
+		return Chunk{}, c.fail(fmt.Errorf("read page %d of %q: %w", pgno, c.rel, err))
+	}
+	if len(c.buf) != c.pageSize {
+		return Chunk{}, c.fail(fmt.Errorf("database %q: page %d has %d bytes, want %d; the database may be damaged", c.rel, pgno, len(c.buf), c.pageSize))
+	}
+	c.readPages++
+	return Chunk{Data: c.buf}, nil
 }
 
 func (c *sqliteContent) Incompressible() bool { return false }
@@ -183,6 +241,9 @@ func (c *sqliteContent) size() int64 { return int64(c.pageSize) * c.pageCount }
 func (c *sqliteContent) Next() (Chunk, error) {
 	if c.err != nil {
 		return Chunk{}, c.err
+	}
+	if c.incremental {
+		return c.nextChanged()
 	}
 	if !c.rows.Next() {
 		if err := c.rows.Err(); err != nil {
@@ -220,6 +281,10 @@ func (c *sqliteContent) close() {
 	if c.rows != nil {
 		c.rows.Close()
 		c.rows = nil
+	}
+	if c.page != nil {
+		c.page.Close()
+		c.page = nil
 	}
 	if c.tx != nil {
 		c.tx.Rollback()

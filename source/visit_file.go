@@ -17,7 +17,8 @@ const (
 	readDone    readResult = iota // File succeeded, entry stored
 	readChanged                   // changed while read: try again
 	readLater                     // cannot be read consistently now: keep the previous version
-	readSkipped                   // unreadable or vanished: left out (Warn already sent)
+	readSkipped                   // vanished: left out (Warn already sent)
+	readDenied                    // exists but cannot be read: keep the previous version
 )
 
 // file visits one regular file and reports whether it carries the SQLite
@@ -35,15 +36,23 @@ func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 
 	var lastErr error
 	lastIsDB := prev.DBHeader
+	// base is the version an incremental read of a database builds on;
+	// after a failed attempt the whole database is read.
+	var base *cacheEntry
+	if hasPrev && w.s.opts.CarryPages {
+		base = &prev
+	}
 	for attempt := 0; attempt <= changedRetries; attempt++ {
-		res, isDB, err := w.readOnce(rel, abs)
+		res, isDB, err := w.readOnce(rel, abs, base)
 		switch res {
 		case readDone, readSkipped:
 			return isDB, err
 		case readLater:
 			return isDB, w.leaveForNextCycle(rel, prev, hasPrev, err)
+		case readDenied:
+			return isDB, w.keepUnreadable(rel, prev, hasPrev, err)
 		case readChanged:
-			lastErr, lastIsDB = err, isDB
+			lastErr, lastIsDB, base = err, isDB, nil
 			w.s.log.Debug("file changed while it was read", zap.String("path", rel), zap.Int("attempt", attempt+1))
 		}
 	}
@@ -88,12 +97,32 @@ func (w *walker) leaveForNextCycle(rel string, prev cacheEntry, hasPrev bool, wh
 	return nil
 }
 
+// keepUnreadable reports a file that cannot be read and keeps its previous
+// version, if one is stored, in this backup.
+func (w *walker) keepUnreadable(rel string, prev cacheEntry, hasPrev bool, why error) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	kept := hasPrev && prev.Token != nil
+	w.v.Warn(rel, &UnreadableError{Path: rel, Kept: kept, Err: why})
+	if !kept {
+		return nil
+	}
+	prev.Reread = true
+	w.cache.put(rel, prev)
+	if err := w.v.Unchanged(prev.info(rel), prev.Token); err != nil {
+		return visitErr("unchanged file", rel, err)
+	}
+	return nil
+}
+
 // readOnce opens the file, decides how to read it and hands it to File.
-func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error) {
+func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, isDB bool, err error) {
 	start := w.s.now()
 	f, err := w.s.openFile(abs)
 	if err != nil {
-		return w.openFailed(rel, err), false, nil
+		res, err := w.openFailed(rel, err)
+		return res, false, err
 	}
 	defer func() {
 		if f != nil {
@@ -102,8 +131,7 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	}()
 	fi, err := f.Stat()
 	if err != nil {
-		w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot stat: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		// Replaced by something else between the listing and the open.
@@ -113,8 +141,7 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	var hdr [headerSize]byte
 	n, err := io.ReadFull(f, hdr[:])
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 	header := hdr[:n]
 	isDB = hasSQLiteHeader(header)
@@ -124,21 +151,20 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 		// descriptor of a file drops every POSIX lock this process holds on it.
 		f.Close()
 		f = nil
-		res, fallback, err := w.readSQLite(rel, abs, fi, before, start)
+		res, fallback, err := w.readSQLite(rel, abs, fi, before, start, base)
 		if !fallback {
 			return res, true, err
 		}
 		if f, err = w.s.openFile(abs); err != nil {
-			return w.openFailed(rel, err), true, nil
+			res, err := w.openFailed(rel, err)
+			return res, true, err
 		}
 		if fi, err = f.Stat(); err != nil {
-			w.v.Warn(rel, fmt.Errorf("cannot stat, leaving it out of this backup: %w", err))
-			return readSkipped, true, nil
+			return readDenied, true, fmt.Errorf("cannot stat: %w", err)
 		}
 		before = idOf(fi)
 	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
-		w.v.Warn(rel, fmt.Errorf("cannot read, leaving it out of this backup: %w", err))
-		return readSkipped, false, nil
+		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 
 	chunks := w.s.chunkers.Get().(*cdc)
@@ -171,9 +197,10 @@ func (w *walker) readOnce(rel, abs string) (res readResult, isDB bool, err error
 	return readDone, isDB, nil
 }
 
-// readSQLite reads a database through SQLite. fallback means it cannot be
-// opened as a database and must be read as a plain file (a Warn was sent).
-func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, start time.Time) (res readResult, fallback bool, err error) {
+// readSQLite reads a database through SQLite, incrementally when base (the
+// previous version) allows it. fallback means it cannot be opened as a
+// database and must be read as a plain file (a Warn was sent).
+func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, start time.Time, base *cacheEntry) (res readResult, fallback bool, err error) {
 	// Identities are taken before the snapshot: a commit in between makes
 	// them differ next time, which only costs a re-read.
 	wal, err := lstatID(abs + "-wal")
@@ -181,6 +208,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("cannot stat the database's -wal file, leaving it out of this backup: %w", err))
 		return readSkipped, false, nil
 	}
+	// Read before the transaction begins: frames it counts as committed
+	// are certainly in the snapshot (see newMark).
+	shm := readShmHeader(abs + "-shm")
 	content, err := openSQLite(w.ctx, rel, abs, w.s.busyBudget)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -197,6 +227,10 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	}
 	defer content.close()
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
+	plan := planRead(base, abs, before, shm, content.pageSize, content.pageCount, !w.racy(start, before))
+	if err := w.startPages(rel, abs, content, plan, base, &info); err != nil {
+		return readLater, false, err
+	}
 	token, err := w.v.File(info, content)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -213,12 +247,41 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	// fchowns it to the database's owner), so keep the later identity when
 	// only ctime moved: a commit during the read changes mtime or size too.
 	before, wal = settled(abs, before), settled(abs+"-wal", wal)
-	w.cache.put(rel, cacheEntry{
+	e := cacheEntry{
 		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
 		DBHeader: true, Token: cloneBytes(token),
 		Reread: !content.verified || racy,
-	})
+	}
+	if content.verified {
+		e.Mark = &plan.mark
+	}
+	w.cache.put(rel, e)
 	return readDone, false, nil
+}
+
+// startPages starts the read plan chose: every page, or the changed ones
+// on top of base's version.
+func (w *walker) startPages(rel, abs string, c *sqliteContent, plan readPlan, base *cacheEntry, info *FileInfo) error {
+	if !plan.incremental {
+		if base != nil {
+			w.s.log.Debug("reading the whole database", zap.String("path", rel), zap.String("why", plan.why))
+		}
+		return c.startAll()
+	}
+	w.s.log.Debug("reading the changed pages of a database", zap.String("path", rel),
+		zap.Int("pages", len(plan.changed)), zap.Int64("of", c.pageCount))
+	info.Base = base.Token
+	var atEnd func() error
+	if plan.dbID != nil {
+		want := *plan.dbID
+		atEnd = func() error {
+			if now, err := lstatID(abs); err != nil || now != want {
+				return fmt.Errorf("%q: the database file changed during an incremental read: %w", rel, ErrChanged)
+			}
+			return nil
+		}
+	}
+	return c.startChanged(plan.changed, atEnd)
 }
 
 // settled returns the identity of path now if it differs from before only in
@@ -241,14 +304,14 @@ func settled(path string, before statID) statID {
 	return before
 }
 
-// openFailed warns about a file that cannot be opened.
-func (w *walker) openFailed(rel string, err error) readResult {
+// openFailed classifies a file that cannot be opened: vanished (warned
+// here) or unreadable (its previous version is kept).
+func (w *walker) openFailed(rel string, err error) (readResult, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		w.v.Warn(rel, fmt.Errorf("vanished during the scan: %w", err))
-	} else {
-		w.v.Warn(rel, fmt.Errorf("cannot open, leaving it out of this backup (check its permissions): %w", err))
+		return readSkipped, nil
 	}
-	return readSkipped
+	return readDenied, fmt.Errorf("cannot open: %w", err)
 }
 
 // racy reports whether id changed so close to start that a later change

@@ -20,6 +20,7 @@ const (
 	// StateForked: two devices wrote at once; nothing is committed or
 	// pruned until `chatsafe fork resolve` (Fork names the branches).
 	StateForked = "forked"
+	StatePaused = "paused" // backups paused from the status page
 	// StateStarting is seen only in-process, before the daemon is ready;
 	// the socket opens after start-up.
 	StateStarting = "starting"
@@ -82,6 +83,16 @@ type Snapshot struct {
 	Source   string    `json:"source,omitempty"`
 	Files    uint64    `json:"files"`
 	Bytes    uint64    `json:"bytes"`
+	// Incomplete lists the paths that could not be read when this
+	// snapshot was taken; each keeps its previous version (or is absent
+	// if it never had one).
+	Incomplete []Omission `json:"incomplete,omitempty"`
+}
+
+// Omission is a path a snapshot could not read, and why.
+type Omission struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // RemoteStatus is one remote's upload queue. Name and URL never carry
@@ -149,6 +160,7 @@ type Event struct {
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Remote   string    `json:"remote,omitempty"`
 	Delta    string    `json:"delta,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"` // an uploaded delta's size
 	Error    string    `json:"error,omitempty"`
 }
 

@@ -71,6 +71,25 @@ func (b *Writer) Unchanged(token []byte) (Content, int64, error) {
 	return t.content, t.size, nil
 }
 
+// ChunkRefs returns the chunk references of the version a file cache token
+// records, one per chunk in order (for a database read incrementally: one
+// per page), or ErrStaleCache when the store no longer holds all of it.
+func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
+	t, err := decodeToken(token)
+	if err != nil || !b.hasAll(t.content) {
+		return nil, ErrStaleCache
+	}
+	if t.content.isList() {
+		return t.refs, nil
+	}
+	for _, ch := range t.content.Chunks {
+		if !b.has(ch.ID) {
+			return nil, ErrStaleCache
+		}
+	}
+	return t.content.Chunks, nil
+}
+
 // makeContent keeps short chunk lists inline and puts long ones into list
 // blobs, so that a small change to a big database rewrites one list blob.
 // When the previous version was stored in lists, a version that differs in

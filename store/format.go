@@ -20,7 +20,8 @@ const (
 
 	// trailerVersion 2 added the sealed padding and each snapshot's root
 	// directory mode and time; version 3 the writing device's id and
-	// hostname. Versions 1 and 2 are still read.
+	// hostname, and each snapshot's incomplete paths. Versions 1 and 2
+	// are still read.
 	trailerVersion = 3
 
 	configName  = "config"
@@ -135,10 +136,28 @@ type Snapshot struct {
 	// modification time (unix ns); zero in snapshots of format 1 deltas.
 	RootMode    fs.FileMode
 	RootModTime int64
+	// Incomplete lists the paths that could not be read for this
+	// snapshot (each keeps its previous version, or is absent if it had
+	// none); empty in snapshots of format 1 and 2 deltas.
+	Incomplete []Omission
 	// Device is the device that wrote the delta committing the snapshot
 	// (from its trailer; zero before format 3). Not part of the record.
 	Device [16]byte
 }
+
+// Omission is a path a snapshot could not read, and why.
+type Omission struct {
+	Path   string
+	Reason string
+}
+
+// maxOmissionText bounds what the writer records of one omission's path
+// and reason (a snapshot lists at most maxOmissions of them), so that a
+// directory of thousands of unreadable files cannot bloat the trailer.
+const (
+	maxOmissions    = 1000
+	maxOmissionText = 4096
+)
 
 // ShortID is the first 8 hex digits of the id, as shown to users.
 func (s Snapshot) ShortID() string { return hex.EncodeToString(s.ID[:4]) }
@@ -180,6 +199,19 @@ func encodeSnapshot(e *encoder, s *Snapshot) {
 	e.uvarint(s.Bytes)
 	e.uvarint(uint64(s.RootMode))
 	e.varint(s.RootModTime)
+	n := min(len(s.Incomplete), maxOmissions)
+	e.uvarint(uint64(n))
+	for _, o := range s.Incomplete[:n] {
+		e.str(truncate(o.Path, maxOmissionText))
+		e.str(truncate(o.Reason, maxOmissionText))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func decodeSnapshot(d *decoder, version byte) Snapshot {
@@ -195,6 +227,14 @@ func decodeSnapshot(d *decoder, version byte) Snapshot {
 	if version >= 2 {
 		s.RootMode = fs.FileMode(d.uvarint())
 		s.RootModTime = d.varint()
+	}
+	if version >= 3 {
+		if n := d.count(2); n > 0 {
+			s.Incomplete = make([]Omission, n)
+			for i := range s.Incomplete {
+				s.Incomplete[i] = Omission{Path: d.str(), Reason: d.str()}
+			}
+		}
 	}
 	return s
 }

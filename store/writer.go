@@ -92,6 +92,11 @@ func (b *Writer) Err() error { return b.seal.Err() }
 // Drain waits until every submitted blob is written.
 func (b *Writer) Drain() error { return b.seal.drain() }
 
+// Has reports whether the repository (or the delta being written) holds
+// the blob id; a backup checks it before reusing a tree its file cache
+// remembers.
+func (b *Writer) Has(id crypt.ID) bool { return b.has(id) }
+
 func (b *Writer) has(id crypt.ID) bool {
 	b.hasMu.Lock()
 	defer b.hasMu.Unlock()

@@ -121,6 +121,9 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	if ferr != nil {
 		return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", ferr)
 	}
+	if inc := res.Snapshot.Incomplete; len(inc) > 0 {
+		return backup.IncompleteError(res.Snapshot.ShortID(), inc)
+	}
 	return nil
 }
 
@@ -137,7 +140,10 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+		return incompleteThroughDaemon(res.Snapshot)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
@@ -152,7 +158,20 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
 			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
 	}
-	return nil
+	return incompleteThroughDaemon(s)
+}
+
+// incompleteThroughDaemon is the error (exit 8) of a snapshot the daemon
+// saved with paths it could not read.
+func incompleteThroughDaemon(s *statusapi.Snapshot) error {
+	if s == nil || len(s.Incomplete) == 0 {
+		return nil
+	}
+	paths := make([]store.Omission, len(s.Incomplete))
+	for i, o := range s.Incomplete {
+		paths[i] = store.Omission{Path: o.Path, Reason: o.Reason}
+	}
+	return backup.IncompleteError(s.ShortID, paths)
 }
 
 type backupResultJSON struct {

@@ -59,3 +59,40 @@ func (f *repoFlags) selectSnapshot(r browse.Reader, spec string) (store.Snapshot
 }
 
 func snapshotTime(s store.Snapshot) string { return s.Time.Local().Format("2006-01-02 15:04:05") }
+
+// located is a path in a snapshot, with the repository opened to read it.
+type located struct {
+	store    *store.Store
+	snap     store.Snapshot
+	path     string
+	node     store.Node
+	closeAll func()
+}
+
+// locate takes [SNAPSHOT] [PATH] (or --time and PATH) from args, opens
+// the repository, picks the snapshot and looks the path up in it.
+func (f *repoFlags) locate(ctx context.Context, g *globalOptions, stderr io.Writer, args []string) (*located, error) {
+	spec, p, err := snapshotAndPath(f, args)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.at(); err != nil {
+		return nil, err
+	}
+	r, closeAll, err := f.open(ctx, g, stderr)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := f.selectSnapshot(r, spec)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	p = browse.Clean(p)
+	n, err := browse.Lookup(ctx, r, snap, p)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &located{store: r, snap: snap, path: p, node: n, closeAll: closeAll}, nil
+}

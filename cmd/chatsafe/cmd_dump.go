@@ -41,26 +41,12 @@ func runDump(ctx context.Context, opts DumpOptions, args []string, g *globalOpti
 	if opts.Repo.Time == "" && len(args) != 2 {
 		return usageErr(fmt.Errorf("give SNAPSHOT and PATH (or --time TIME and PATH)"))
 	}
-	spec, p, err := snapshotAndPath(&opts.Repo, args)
+	loc, err := opts.Repo.locate(ctx, g, stderr, args)
 	if err != nil {
 		return err
 	}
-	if _, err := opts.Repo.at(); err != nil {
-		return err
-	}
-	r, closeAll, err := opts.Repo.open(ctx, g, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	snap, err := opts.Repo.selectSnapshot(r, spec)
-	if err != nil {
-		return err
-	}
-	n, err := browse.Lookup(ctx, r, snap, p)
-	if err != nil {
-		return err
-	}
+	defer loc.closeAll()
+	r, snap, p, n := loc.store, loc.snap, loc.path, loc.node
 	switch n.Kind {
 	case store.KindDir:
 		return browse.Tar(ctx, r, &n, stdout)

@@ -177,7 +177,7 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 // written it refuses a --recovery-key-out file that exists (unless it holds
 // exactly the resumed key).
 func initKey(cfg *configs.Config, keyOut string) (crypt.Key, bool, error) {
-	key, cached, err := instance.CachedKey(cfg.StateDir)
+	key, cached, err := instance.CachedKey(cfg)
 	if err != nil {
 		return key, false, err
 	}
@@ -231,7 +231,7 @@ func initFailed(err error, opts InitOptions, cfg *configs.Config) error {
 	if errors.Is(err, store.ErrExists) {
 		return usageErr(fmt.Errorf("%w; to continue its backups on this device run\n  chatsafe init --join --source %s%s --recovery-key-file FILE\n(or the vault flags instead of --recovery-key-file), or choose an empty remote for a new repository", err, cfg.Source, remoteFlags(opts.Remotes)))
 	}
-	if _, ok, _ := instance.CachedKey(cfg.StateDir); ok {
+	if _, ok, _ := instance.CachedKey(cfg); ok {
 		return fmt.Errorf("%w\nThe backup key is saved in %s; once the problem is fixed, run the same init command again to finish the set-up", err, cfg.StateDir)
 	}
 	return err

@@ -150,7 +150,7 @@ func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, er
 	if err != nil {
 		return nil, crypt.Key{}, err
 	}
-	k, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
+	k, _, err := instance.KeyCache(cfg).Read()
 	if err != nil {
 		return nil, crypt.Key{}, fmt.Errorf("%w: %w", instance.ErrNoKey, err)
 	}

@@ -82,27 +82,12 @@ func snapshotAndPath(repo *repoFlags, args []string) (spec, p string, err error)
 }
 
 func runLs(ctx context.Context, opts LsOptions, args []string, g *globalOptions, stdout, stderr io.Writer) error {
-	spec, p, err := snapshotAndPath(&opts.Repo, args)
+	loc, err := opts.Repo.locate(ctx, g, stderr, args)
 	if err != nil {
 		return err
 	}
-	if _, err := opts.Repo.at(); err != nil {
-		return err
-	}
-	r, closeAll, err := opts.Repo.open(ctx, g, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	snap, err := opts.Repo.selectSnapshot(r, spec)
-	if err != nil {
-		return err
-	}
-	p = browse.Clean(p)
-	n, err := browse.Lookup(ctx, r, snap, p)
-	if err != nil {
-		return err
-	}
+	defer loc.closeAll()
+	r, snap, p, n := loc.store, loc.snap, loc.path, loc.node
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(stdout)
 	if !opts.JSON {

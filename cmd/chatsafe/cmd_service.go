@@ -18,6 +18,8 @@ import (
 type ServiceOptions struct {
 	User   bool
 	Config string
+	// Print shows the unit install would write, and installs nothing.
+	Print bool
 
 	g *globalOptions
 }
@@ -72,19 +74,28 @@ your own supervisor instead. See docs/service.md.`,
 	cmd.PersistentFlags().BoolVar(&f.User, "user", false, "a service of the current user (systemd --user, launchd agent) instead of a system service")
 	cmd.PersistentFlags().StringVar(&f.Config, "config", "", "config file the service runs with (default "+configs.DefaultConfigPath()+")")
 
-	cmd.AddCommand(&cobra.Command{
-		Use:   "install [--user] [--config FILE]",
+	install := &cobra.Command{
+		Use:   "install [--user] [--config FILE] [--print]",
 		Short: "Install, enable and start the service",
 		Args:  cobra.NoArgs,
 		Example: `  sudo chatsafe service install --config /etc/chatsafe/config.yaml
-  chatsafe service install --user`,
+  chatsafe service install --user
+  chatsafe service install --user --print > chatsafe.service`,
 		Long: `install writes the service unit for ` + "`chatsafe daemon --config FILE`" + `
 (restarted on failure, except on exit codes that a restart cannot fix: bad
-usage or config, wrong key, erased key), enables it and starts it.`,
+usage or config, wrong key, erased key), enables it and starts it. --print
+prints that unit (the launchd plist on macOS, the service settings on
+Windows) and installs nothing; it needs no service manager, so it works in a
+container or for a unit you install yourself.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.Print {
+				return runServicePrint(f, cmd.OutOrStdout())
+			}
 			return runServiceInstall(cmd.Context(), f, cmd.OutOrStdout())
 		},
-	})
+	}
+	install.Flags().BoolVar(&f.Print, "print", false, "print the unit (plist, service settings) install would write, and install nothing")
+	cmd.AddCommand(install)
 	cmd.AddCommand(newServiceUninstallCommand(f))
 	for _, c := range []struct {
 		verb, short, long, done string
@@ -118,6 +129,41 @@ usage or config, wrong key, erased key), enables it and starts it.`,
 	return cmd
 }
 
+// unit is the service unit for the config, as install writes it.
+func (f *ServiceOptions) unit(cfgPath string) (service.Unit, error) {
+	cfg, err := f.g.loadConfig(cfgPath)
+	if err != nil {
+		return service.Unit{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return service.Unit{}, fmt.Errorf("locating the chatsafe binary: %w", err)
+	}
+	u, err := service.FromConfig(exe, cfg, f.User)
+	if err != nil {
+		return service.Unit{}, err
+	}
+	u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased}
+	return u, nil
+}
+
+func runServicePrint(f *ServiceOptions, stdout io.Writer) error {
+	cfgPath, err := f.configPath()
+	if err != nil {
+		return err
+	}
+	u, err := f.unit(cfgPath)
+	if err != nil {
+		return err
+	}
+	s, err := service.Render("", u)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, s)
+	return err
+}
+
 func runServiceInstall(ctx context.Context, f *ServiceOptions, stdout io.Writer) error {
 	m, cfgPath, err := f.manager()
 	if err != nil {
@@ -126,19 +172,10 @@ func runServiceInstall(ctx context.Context, f *ServiceOptions, stdout io.Writer)
 	if err := m.CheckPrivileges(); err != nil {
 		return err
 	}
-	cfg, err := f.g.loadConfig(cfgPath)
+	u, err := f.unit(cfgPath)
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("locating the chatsafe binary: %w", err)
-	}
-	u, err := service.FromConfig(exe, cfg, f.User)
-	if err != nil {
-		return err
-	}
-	u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased}
 	res, err := m.Install(ctx, u)
 	if err != nil {
 		return err

@@ -78,7 +78,7 @@ func TestServiceWithoutServiceManager(t *testing.T) {
 			if !errors.Is(err, service.ErrNoServiceManager) {
 				t.Fatalf("got %v, want ErrNoServiceManager", err)
 			}
-			want := "no service manager found (is this a container?); run `chatsafe daemon --config " + cfg + "` under your own supervisor"
+			want := "no service manager found (is this a container?); run `chatsafe daemon --config " + cfg + "` under your own supervisor, or see the unit with `chatsafe service install --print`"
 			if err.Error() != want {
 				t.Errorf("message:\n got %s\nwant %s", err, want)
 			}
@@ -103,5 +103,42 @@ func TestServiceConfigFlagIsAbsolute(t *testing.T) {
 	_, err = runService(t, home, "service", "status", "--config", "rel/config.yaml")
 	if err == nil || !strings.Contains(err.Error(), "--config "+filepath.Join(wd, "rel", "config.yaml")+"`") {
 		t.Errorf("got %v, want the absolute config path in the hint", err)
+	}
+}
+
+// --print needs no service manager: it prints the unit install would
+// write (here, Linux: the systemd unit) and installs nothing.
+func TestServiceInstallPrint(t *testing.T) {
+	home := isolate(t)
+	cfg := filepath.Join(home, "chatsafe.yaml")
+	src := filepath.Join(home, "chats")
+	if err := os.WriteFile(cfg, []byte("source: "+src+"\nstate_dir: "+filepath.Join(home, "state")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []bool{false, true} {
+		args := []string{"service", "install", "--print", "--config", cfg}
+		where := "# /etc/systemd/system/chatsafe.service"
+		if user {
+			args = append(args, "--user")
+			where = "# ~/.config/systemd/user/chatsafe.service"
+		}
+		out, err := runService(t, home, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, want := range []string{where + "\n", "[Service]", "daemon --config " + cfg, "RestartPreventExitStatus="} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(home, ".config")); len(entries) > 0 {
+		t.Errorf("--print wrote into ~/.config: %v", entries)
+	}
+	for _, goos := range []string{"darwin", "windows"} {
+		s, err := service.Render(goos, service.Unit{Executable: "/usr/local/bin/chatsafe", ConfigPath: cfg, NoRestartExitCodes: []int{2, 3, 4}})
+		if err != nil || !strings.Contains(s, cfg) {
+			t.Errorf("Render(%s): %v\n%s", goos, err, s)
+		}
 	}
 }

@@ -35,12 +35,23 @@ type snapshotJSON struct {
 	// prune does); absent where no policy applies.
 	Keep        *bool    `json:"keep,omitempty"`
 	KeepReasons []string `json:"keep_reasons,omitempty"`
+	// Incomplete: the paths that could not be read for this snapshot
+	// (each kept its previous version); absent when it is complete.
+	Incomplete []omissionJSON `json:"incomplete,omitempty"`
+}
+
+type omissionJSON struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 func toSnapshotJSON(s store.Snapshot) snapshotJSON {
 	j := snapshotJSON{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Source: s.Source, Files: s.Files, Bytes: s.Bytes}
 	if s.Device != ([16]byte{}) {
 		j.Device = hex.EncodeToString(s.Device[:])
+	}
+	for _, o := range s.Incomplete {
+		j.Incomplete = append(j.Incomplete, omissionJSON{Path: o.Path, Reason: o.Reason})
 	}
 	return j
 }

@@ -85,6 +85,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	if s := st.LastSnapshot; s != nil {
 		fmt.Fprintf(w, "snapshot:  %s  seq %d  %s  %s files, %s\n", s.ShortID, s.Seq,
 			humanize.RelTime(s.Time, now, "ago", "from now"), humanize.Comma(int64(s.Files)), humanize.IBytes(s.Bytes))
+		for _, o := range s.Incomplete {
+			fmt.Fprintf(w, "unread:    %s: %s\n", o.Path, o.Reason)
+		}
 	} else {
 		fmt.Fprintln(w, "snapshot:  none yet")
 	}

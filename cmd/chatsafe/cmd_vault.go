@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/vault/hsm"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
@@ -170,6 +170,8 @@ type VaultServeOptions struct {
 	NodeID, RaftListen, RaftAdvertise, Peers string
 	ClusterCA                                string
 	PKCS11Module, PKCS11Token, PKCS11PINFile string
+	// LogLevel and LogFormat are the daemon's log.level and log.format.
+	LogLevel, LogFormat string
 
 	// changed reports whether a flag was given (flags override the config
 	// file only when given).
@@ -222,6 +224,8 @@ first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
 	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "keep the master key in a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so)")
 	f.StringVar(&o.PKCS11Token, "pkcs11-token", "", "PKCS#11 token label")
 	f.StringVar(&o.PKCS11PINFile, "pkcs11-pin-file", "", "file holding the token's user PIN (mode 0600)")
+	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.LogFormat, "log-format", "text", "text or json (the daemon's log schema either way)")
 	return serve
 }
 
@@ -284,12 +288,13 @@ func runVaultServe(ctx context.Context, o VaultServeOptions, stderr io.Writer) e
 		defer mk.Close()
 		cfg.MasterKey = mk
 	}
-	log, err := zap.NewProduction()
+	// The daemon's schema, so one log pipeline reads both.
+	log, err := logs.New(logs.Options{Level: o.LogLevel, Format: o.LogFormat, Out: stderr})
 	if err != nil {
-		return err
+		return usageErr(err)
 	}
 	defer func() { _ = log.Sync() }()
-	cfg.Log = log
+	cfg.Log = log.Named("vault")
 	srv, err := vaultserver.NewServer(cfg)
 	if err != nil {
 		return err

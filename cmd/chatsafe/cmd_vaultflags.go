@@ -85,7 +85,7 @@ type prompt struct {
 // terminal (twice when confirm is set, for a new password).
 func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
 	if v.passwordFile != "" {
-		b, err := crypt.ReadSecretFile(v.passwordFile)
+		b, err := crypt.ReadPrivateSecretFile("vault password file", v.passwordFile)
 		if err != nil {
 			return nil, usageErr(fmt.Errorf("reading the password file: %w", err))
 		}

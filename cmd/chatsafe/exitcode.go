@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
@@ -14,6 +15,7 @@ import (
 	"github.com/chatsafe/chatsafe/rotate"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/statusui"
 	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -28,6 +30,9 @@ const (
 	exitUnreachable = 5
 	exitIntegrity   = 6
 	exitTakenOver   = 7
+	// exitIncomplete: the snapshot was saved, but some paths could not be
+	// read (restic's 3; ours is taken by a wrong key).
+	exitIncomplete = 8
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -53,6 +58,8 @@ var exitMappings = []struct {
 	{store.ErrFork, exitIntegrity},
 	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
+	{crypt.ErrKeyCacheInsecure, exitUsage},
+	{crypt.ErrSecretFileInsecure, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
@@ -64,12 +71,20 @@ var exitMappings = []struct {
 	{instance.ErrNoKey, exitUsage},
 	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
+	{remotes.ErrBadRemote, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrUnreachable, exitUnreachable},
+	{backup.ErrIncomplete, exitIncomplete},
+	// The vault asks to wait (its rate limits, the delay after wrong
+	// passwords): a retry later succeeds, as with an unreachable vault;
+	// the message says how long.
+	{vault.ErrTooSoon, exitUnreachable},
+	{vault.ErrRateLimited, exitUnreachable},
+	{statusui.ErrNoToken, exitUnreachable},
 }
 
 func exitCode(err error) int {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/internal/buildinfo"
 )
 
 // globalOptions are the flags every command has, and what the process gives
@@ -37,7 +38,7 @@ a password kept by a Backup Key Vault) can read them.`,
 		Example: `  chatsafe init --source ~/chats --remote gdrive:chatsafe
   chatsafe daemon
   chatsafe status`,
-		Version:       version,
+		Version:       buildinfo.Get(version).String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -62,6 +63,10 @@ a password kept by a Backup Key Vault) can read them.`,
 		newKeyCommand(g),
 		newServiceCommand(g),
 		newVaultCommand(g),
+		newVersionCommand(g),
+		newUICommand(g),
+		newManCommand(g),
 	)
+	cmd.SetVersionTemplate("{{.Version}}\n")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -398,7 +399,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:
-		return vault.ErrRateLimited
+		return rateLimited(hres.Header.Get("Retry-After"))
 	case er.Error == vault.CodeRateLimited: // 503: this node is busy; another may not be
 		return nodeError{fmt.Errorf("%s: %w", u, vault.ErrRateLimited)}
 	case hres.StatusCode >= 500:
@@ -408,4 +409,14 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 	default:
 		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
 	}
+}
+
+// rateLimited is vault.ErrRateLimited with the wait the vault asked for
+// (Retry-After, in seconds), so the user knows when to try again.
+func rateLimited(retryAfter string) error {
+	secs, err := strconv.Atoi(strings.TrimSpace(retryAfter))
+	if err != nil || secs <= 0 {
+		return vault.ErrRateLimited
+	}
+	return fmt.Errorf("%w: the vault takes requests again in %s", vault.ErrRateLimited, time.Duration(secs)*time.Second)
 }

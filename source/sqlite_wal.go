@@ -1,0 +1,265 @@
+package source
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"slices"
+)
+
+// Incremental reads of a WAL database. docs/sqlite.md explains when a read
+// may carry pages over from the previous snapshot and why that is safe;
+// the short form: every change to a WAL database's content is a frame
+// appended to its -wal file, and the database file itself changes only when
+// a checkpoint copies frames into it. So while the -wal file is the same
+// generation (same header: salts change on every restart) and still holds
+// the frames the last snapshot was built on (same cumulative checksum at
+// that frame), the pages that may differ are exactly the pages of the
+// frames after it. When the -wal file was restarted, the database file must
+// be unchanged (same stat identity) and every frame of the new generation
+// is taken as changed. In every other case the whole database is read.
+
+const (
+	walHdrSize      = 32
+	walFrameHdrSize = 24
+	shmHdrSize      = 48      // one copy of the wal-index header
+	shmVersion      = 3007000 // WALINDEX_MAX_VERSION
+)
+
+// walMark records where a snapshot stood in the database's -wal file.
+type walMark struct {
+	Hdr   [walHdrSize]byte // the -wal header when the snapshot was read (zero: none)
+	Frame uint32           // frames 1..Frame of that -wal are in the snapshot (a lower bound)
+	Cksum [8]byte          // frame Frame's cumulative checksum, when Frame > 0
+	// PageCount is the snapshot's page count.
+	PageCount int64
+	// DBSettled: the entry's ID was taken long enough after the database
+	// file's last change that any later change shows in its stat.
+	DBSettled bool
+}
+
+// shmHeader is the part of SQLite's wal-index header (in the -shm file)
+// that says how far the -wal's committed frames reach.
+type shmHeader struct {
+	valid   bool
+	mxFrame uint32
+	cksum   [8]byte // frame mxFrame's checksum, as the frame header stores it
+	salt    [8]byte
+}
+
+// readShmHeader reads the wal-index header. SQLite writes its two copies
+// one after the other and readers accept them only when both agree and the
+// checksum holds; so do we. Anything else reads as invalid.
+func readShmHeader(path string) shmHeader {
+	f, err := os.Open(path)
+	if err != nil {
+		return shmHeader{}
+	}
+	defer f.Close()
+	var b [2 * shmHdrSize]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return shmHeader{}
+	}
+	h := b[:shmHdrSize]
+	if !bytes.Equal(h, b[shmHdrSize:]) {
+		return shmHeader{}
+	}
+	ne := binary.NativeEndian // shared memory: the writer's byte order
+	if ne.Uint32(h[0:]) != shmVersion || h[12] != 1 {
+		return shmHeader{}
+	}
+	var s1, s2 uint32
+	for i := 0; i < 40; i += 8 {
+		s1 += ne.Uint32(h[i:]) + s2
+		s2 += ne.Uint32(h[i+4:]) + s1
+	}
+	if s1 != ne.Uint32(h[40:]) || s2 != ne.Uint32(h[44:]) {
+		return shmHeader{}
+	}
+	out := shmHeader{valid: true, mxFrame: ne.Uint32(h[16:])}
+	binary.BigEndian.PutUint32(out.cksum[0:], ne.Uint32(h[24:]))
+	binary.BigEndian.PutUint32(out.cksum[4:], ne.Uint32(h[28:]))
+	copy(out.salt[:], h[32:40])
+	return out
+}
+
+// walFile reads a -wal file's header and frame headers.
+type walFile struct {
+	f        *os.File
+	pageSize int
+	hdr      [walHdrSize]byte
+}
+
+// openWAL opens path and reads its header; ok is false when there is no
+// -wal file or no valid header for a database of pageSize.
+func openWAL(path string, pageSize int) (*walFile, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	w := &walFile{f: f, pageSize: pageSize}
+	if !w.readHeader(&w.hdr) {
+		f.Close()
+		return nil, false
+	}
+	return w, true
+}
+
+func (w *walFile) close() { w.f.Close() }
+
+func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
+	if _, err := w.f.ReadAt(h[:], 0); err != nil {
+		return false
+	}
+	magic := binary.BigEndian.Uint32(h[0:])
+	return (magic == 0x377f0682 || magic == 0x377f0683) &&
+		binary.BigEndian.Uint32(h[8:]) == uint32(w.pageSize)
+}
+
+// stable reports whether the header still reads as it did when opened: a
+// restart of the -wal rewrites it before any frame of the new generation.
+func (w *walFile) stable() bool {
+	var h [walHdrSize]byte
+	return w.readHeader(&h) && h == w.hdr
+}
+
+// frame reads the header of frame i (from 1); ok is false past the end or
+// when the frame belongs to another generation (other salts).
+func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
+	var fh [walFrameHdrSize]byte
+	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
+	if _, err := w.f.ReadAt(fh[:], off); err != nil {
+		return 0, cksum, false
+	}
+	if !bytes.Equal(fh[8:16], w.hdr[16:24]) {
+		return 0, cksum, false
+	}
+	copy(cksum[:], fh[16:24])
+	return binary.BigEndian.Uint32(fh[0:]), cksum, true
+}
+
+// pagesAfter returns the pages of the frames from..end of this generation,
+// and the number of the last such frame. Frames past the last commit (a
+// transaction being written) are included: reading a page too many only
+// costs its bytes, and sqlite_dbpage returns the snapshot's version of it.
+func (w *walFile) pagesAfter(from uint32) (pages []int64, last uint32) {
+	last = from - 1
+	seen := map[uint32]bool{}
+	for i := from; ; i++ {
+		pgno, _, ok := w.frame(i)
+		if !ok {
+			break
+		}
+		last = i
+		if pgno != 0 && !seen[pgno] {
+			seen[pgno] = true
+			pages = append(pages, int64(pgno))
+		}
+	}
+	slices.Sort(pages)
+	return pages, last
+}
+
+// readPlan says how one read of a database goes: every page, or only the
+// pages that may have changed since the previous snapshot (the others are
+// carried over).
+type readPlan struct {
+	incremental bool
+	why         string // why the whole database is read (for the debug log)
+	changed     []int64
+	// dbID, when set, must still be the database file's identity at the end
+	// of the read (the plan relied on the file not changing).
+	dbID *statID
+	mark walMark
+}
+
+// planRead decides how to read the snapshot the open read transaction sees.
+// It runs after the transaction's first read, so the -wal frames it reads
+// include every frame of the snapshot. prev is the cache entry of the
+// previous version (nil: none); before is the database file's identity
+// taken before the transaction began, and shm the wal-index header read
+// between the two.
+func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
+	wal, hasWAL := openWAL(abs+"-wal", pageSize)
+	if hasWAL {
+		defer wal.close()
+	}
+	p := readPlan{why: "no previous version"}
+	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
+		p = incrementalPlan(prev, wal, hasWAL, before, pageSize, pageCount)
+		if p.incremental && hasWAL && !wal.stable() {
+			p = readPlan{why: "the -wal file was restarted during the read"}
+		}
+	}
+	p.mark = newMark(wal, hasWAL, shm, pageCount, settled)
+	return p
+}
+
+// incrementalPlan applies the rules of docs/sqlite.md.
+func incrementalPlan(prev *cacheEntry, wal *walFile, hasWAL bool, before statID, pageSize int, pageCount int64) readPlan {
+	m := prev.Mark
+	switch {
+	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
+		return readPlan{why: "a different file at the path"}
+	case prev.PageSize != pageSize:
+		return readPlan{why: "the page size changed"}
+	}
+	var p readPlan
+	switch {
+	case hasWAL && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
+		// Same generation, still holding the frames the last snapshot saw.
+		pages, _ := wal.pagesAfter(m.Frame + 1)
+		p = readPlan{incremental: true, changed: pages}
+	case m.DBSettled && prev.ID == before:
+		// The database file is as it was: only this generation's frames
+		// (if any) can hold changes.
+		p = readPlan{incremental: true, dbID: &before}
+		if hasWAL {
+			p.changed, _ = wal.pagesAfter(1)
+		}
+	default:
+		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
+	}
+	p.changed = keepPages(p.changed, pageCount)
+	// Pages added since the last snapshot must have come through frames.
+	for pg := m.PageCount + 1; pg <= pageCount; pg++ {
+		if _, found := slices.BinarySearch(p.changed, pg); !found {
+			return readPlan{why: "the page count grew by pages no frame holds"}
+		}
+	}
+	return p
+}
+
+// sameFrame reports whether frame i of wal is the frame a mark recorded.
+func sameFrame(wal *walFile, i uint32, cksum [8]byte) bool {
+	if i == 0 {
+		return true
+	}
+	_, got, ok := wal.frame(i)
+	return ok && got == cksum
+}
+
+// keepPages drops pages past the snapshot's end (a truncated database, or
+// a frame header being written).
+func keepPages(pages []int64, pageCount int64) []int64 {
+	n, _ := slices.BinarySearch(pages, pageCount+1)
+	return pages[:n]
+}
+
+// newMark records where this snapshot stands, for the next read. The
+// wal-index header was read before the transaction began, so its mxFrame
+// is at most the snapshot's: frames up to it are certainly included. It
+// counts only if it names a frame of the -wal generation read now.
+func newMark(wal *walFile, hasWAL bool, shm shmHeader, pageCount int64, settled bool) walMark {
+	m := walMark{PageCount: pageCount, DBSettled: settled}
+	if !hasWAL {
+		return m
+	}
+	m.Hdr = wal.hdr
+	if shm.valid && shm.mxFrame > 0 && shm.salt == [8]byte(wal.hdr[16:24]) {
+		if _, cksum, ok := wal.frame(shm.mxFrame); ok && cksum == shm.cksum {
+			m.Frame, m.Cksum = shm.mxFrame, cksum
+		}
+	}
+	return m
+}

@@ -1,0 +1,126 @@
+// The status page: polls /api/state and draws it; no framework, no build.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function fmtBytes(n) {
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + " " + u[i];
+}
+
+function fmtTime(t) {
+  return t ? new Date(t).toLocaleString() : "never";
+}
+
+function li(text, cls) {
+  const e = document.createElement("li");
+  e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function fill(list, items, empty) {
+  list.replaceChildren(...(items.length ? items : [li(empty, "muted")]));
+}
+
+// bars draws values as an SVG bar chart; titles give the exact values.
+function bars(el, values, label) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const w = 100, h = 40, max = Math.max(0, ...values) || 1;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  const bw = w / Math.max(values.length, 1);
+  values.forEach((v, i) => {
+    const r = document.createElementNS(ns, "rect");
+    const bh = Math.max(0.5, (v / max) * h);
+    r.setAttribute("x", i * bw + bw * 0.1);
+    r.setAttribute("width", bw * 0.8);
+    r.setAttribute("y", h - bh);
+    r.setAttribute("height", bh);
+    const t = document.createElementNS(ns, "title");
+    t.textContent = label(v);
+    r.appendChild(t);
+    svg.appendChild(r);
+  });
+  const cap = document.createElement("p");
+  cap.className = "muted";
+  cap.textContent = values.length ? `last ${values.length}, largest ${label(max)}` : "no backups yet";
+  el.replaceChildren(...(values.length ? [svg, cap] : [cap]));
+}
+
+let paused = false;
+
+function render(s) {
+  const st = s.status, h = s.history;
+  paused = h.paused;
+  const state = paused ? "paused" : st.state;
+  $("state").textContent = state;
+  $("state").className = "badge " + state;
+  $("source").textContent = st.source;
+  $("latest").textContent = st.last_snapshot ? st.last_snapshot.short_id : "none yet";
+  $("latest-time").textContent = st.last_snapshot ? fmtTime(st.last_snapshot.time) : "";
+  $("pending").textContent = st.pending_deltas;
+  $("key-source").textContent = st.key_source;
+  $("version").textContent = st.version;
+  $("pause").textContent = paused ? "Resume" : "Pause";
+
+  $("remotes").replaceChildren(...st.remotes.map((r) => {
+    const tr = document.createElement("tr");
+    const health = r.last_error ? "failing: " + r.last_error : (r.uploading ? "uploading" : "ok");
+    [r.name + " (" + r.remote + ")", health, String(r.queued), fmtTime(r.last_upload)].forEach((v, i) => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      if (i === 1) td.className = r.last_error ? "bad" : "ok";
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+
+  const done = h.cycles.filter((c) => !c.error && !c.unchanged);
+  bars($("chart-sizes"), done.map((c) => c.added_bytes), fmtBytes);
+  bars($("chart-durations"), h.cycles.filter((c) => !c.error).map((c) => c.took_s), (v) => v.toFixed(2) + " s");
+
+  fill($("timeline"), s.snapshots.map((p) =>
+    li(`${p.short_id}  #${p.seq}  ${fmtTime(p.time)}  ${p.files} files, ${fmtBytes(p.bytes)}`)), "no snapshots yet");
+  fill($("uploads"), h.uploads.slice().reverse().map((u) =>
+    li(`${fmtTime(u.time)}  ${u.remote}: ${u.delta} (${fmtBytes(u.bytes)})`)), "no uploads yet");
+  fill($("errors"), h.errors.slice().reverse().map((e) =>
+    li(`${fmtTime(e.time)}  ${e.remote ? e.remote + ": " : ""}${e.error}`, "bad")), "none");
+}
+
+async function refresh() {
+  try {
+    const r = await fetch("/api/state", { cache: "no-store" });
+    if (!r.ok) throw new Error(await r.text());
+    render(await r.json());
+    document.body.dataset.loaded = "1";
+  } catch (e) {
+    $("message").textContent = "cannot reach the daemon: " + e.message;
+  }
+}
+
+async function act(path, button) {
+  button.disabled = true;
+  $("message").textContent = "";
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "X-Chatsafe-Action": "1" } });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || r.statusText);
+    if (body.snapshot) $("message").textContent = body.unchanged ? "nothing changed" : "snapshot " + body.snapshot.short_id;
+  } catch (e) {
+    $("message").textContent = "failed: " + e.message;
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("backup").addEventListener("click", (e) => act("/api/backup", e.target));
+  $("pause").addEventListener("click", (e) => act(paused ? "/api/resume" : "/api/pause", e.target));
+  refresh();
+  setInterval(refresh, 2000);
+});
