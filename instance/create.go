@@ -217,8 +217,14 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 	}
 	head, repoID := st.HeadRef(), st.ID()
 	st.Close()
+	rotated := RotatedAway(ctx, cfg, key, rems[0], log)
 	if have, ok, err := CachedKey(cfg); err != nil {
 		return head, err
+	} else if rotated {
+		// Joining again after a key rotation: the new key replaces the old.
+		if err := SwapKey(cfg, key); err != nil {
+			return head, err
+		}
 	} else if ok && have != key {
 		return head, fmt.Errorf("%w: %s belongs to another installation (choose another state directory with --state-dir)", ErrOtherKey, cfg.StateDir)
 	} else if ok && fileExists(filepath.Join(cfg.StateDir, "repo-"+repoID, "state.json")) {

@@ -17,6 +17,10 @@ import (
 type repoConfig struct {
 	RepoID  [16]byte
 	Created time.Time
+	// IDKey, PrevChecks: set by a key rotation (config version 2, see
+	// configv2.go); nil/empty in a version 1 config.
+	IDKey      *[32]byte
+	PrevChecks [][32]byte
 }
 
 func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
@@ -40,7 +44,9 @@ func decodeConfig(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error)
 	if len(p) < configHeaderSize || !bytes.Equal(p[:len(configMagic)], []byte(configMagic)) {
 		return c, integrityErr(configName, "not a chatsafe config object", nil)
 	}
-	if v := p[len(configMagic)]; v != formatVersion {
+	if v := p[len(configMagic)]; v == configVersionRotated {
+		return decodeConfigV2(key, aead, p)
+	} else if v != formatVersion {
 		return c, fmt.Errorf("repository format version %d is not supported by this chatsafe (reads %d): upgrade chatsafe", v, formatVersion)
 	}
 	copy(c.RepoID[:], p[len(configMagic)+1:])

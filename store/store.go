@@ -42,6 +42,9 @@ type Options struct {
 	// of failing (and a rollback as a warning): Damage says what was
 	// skipped, and nothing is committed until Repair.
 	Partial bool
+	// Rotating opens a repository while this device rotates its key (it
+	// ignores the rotation marker, see rotatemarker.go).
+	Rotating bool
 }
 
 // Store is an open chatsafe repository. Its methods are safe for
@@ -150,6 +153,12 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
 	}
 	if r.cfg, err = decodeConfig(key, r.aead, raw); err != nil {
+		return nil, err
+	}
+	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go)
+		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
+	}
+	if err := r.checkRotating(ctx); err != nil {
 		return nil, err
 	}
 	if opts.StateDir != "" {

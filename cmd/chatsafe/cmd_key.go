@@ -20,7 +20,7 @@ type KeyOptions struct {
 
 func newKeyCommand(g *globalOptions) *cobra.Command {
 	keyCmd := &cobra.Command{
-		Use:   "key show | set-password | remove-password",
+		Use:   "key show | set-password | remove-password | rotate",
 		Short: "Show the recovery key, or keep the backup key behind a vault password",
 		Long: `The backup key is kept on this device in the state directory. To restore on a
 new device you need either the 64-digit recovery key (key show prints it) or a
@@ -29,7 +29,7 @@ the password or the key, allows 10 wrong passwords and then erases the key.`,
 		Example: `  chatsafe key show
   chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice`,
 	}
-	keyCmd.AddCommand(newKeyShowCommand(g), newKeySetPasswordCommand(g), newKeyRemovePasswordCommand(g))
+	keyCmd.AddCommand(newKeyShowCommand(g), newKeySetPasswordCommand(g), newKeyRemovePasswordCommand(g), newKeyRotateCommand(g))
 	return keyCmd
 }
 

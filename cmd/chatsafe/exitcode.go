@@ -12,6 +12,7 @@ import (
 	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/rotate"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/statusui"
@@ -53,6 +54,9 @@ var exitMappings = []struct {
 }{
 	{store.ErrWrongKey, exitWrongKey},
 	{store.ErrPartial, exitPartial},
+	{store.ErrKeyRotated, exitWrongKey},
+	{store.ErrRotating, exitWrongKey},
+	{rotate.ErrVault, exitUsage},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// Key rotation: every live blob is re-sealed under a new backup key into
+// new deltas that continue the sequence (so no device sees a rollback),
+// then the config is replaced in one Put by a version 2 config for the new
+// key that remembers the old key's check (ErrKeyRotated), then the old
+// deltas, now garbage to the new head, are deleted. The repository id and
+// the blob ids stay (configv2.go).
+//
+// A journal in the state directory holds the new key from before the
+// first byte is written under it, so a rotation killed at any point is
+// resumed by running it again: before the switch, whatever it wrote is
+// deleted and the re-sealing starts over; after it, the clean-up goes on.
+
+// RotateJournal is the state of an unfinished rotation.
+type RotateJournal struct {
+	NewKey     string `json:"new_key"` // hex; the file is 0600 like the key cache
+	OldHeadSeq uint64 `json:"old_head_seq"`
+}
+
+// Key returns the journal's new key.
+func (j *RotateJournal) Key() (crypt.Key, error) {
+	var k crypt.Key
+	b, err := hex.DecodeString(j.NewKey)
+	if err != nil || len(b) != len(k) {
+		return k, errors.New("the rotation journal's key is damaged")
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// RotateJournalPath is where an unfinished rotation is recorded.
+func RotateJournalPath(stateDir string) string { return filepath.Join(stateDir, "rotate.json") }
+
+// LoadRotateJournal reads the journal; nil, nil when there is none.
+func LoadRotateJournal(stateDir string) (*RotateJournal, error) {
+	b, err := os.ReadFile(RotateJournalPath(stateDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the rotation journal: %w", err)
+	}
+	j := &RotateJournal{}
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, fmt.Errorf("the rotation journal %s is damaged: %w", RotateJournalPath(stateDir), err)
+	}
+	return j, nil
+}
+
+// SaveRotateJournal writes the journal durably.
+func SaveRotateJournal(stateDir string, j *RotateJournal) error {
+	b, _ := json.Marshal(j)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(RotateJournalPath(stateDir), b, 0o600)
+}
+
+// DropRotateWrites deletes what an unfinished rotation to newKey wrote
+// before its switch: the deltas past oldHeadSeq sealed under newKey on the
+// remote (a delta another device committed meanwhile stays), and those in
+// stateDir's spools.
+func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir string, oldHeadSeq uint64, newKey crypt.Key) error {
+	_, repoID, err := configHeader(ctx, remote)
+	if err != nil {
+		return err
+	}
+	aead := crypt.NewAEAD(newKey.Subkey(crypt.PurposeSeal))
+	objs, err := remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", remote, err)
+	}
+	for _, o := range objs {
+		if seq, _, ok := parseDeltaName(o.Name); !ok || seq <= oldHeadSeq {
+			continue
+		}
+		if ours, err := trailerOpens(ctx, remote, o, aead, repoID); err != nil || !ours {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := remote.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
+			return fmt.Errorf("deleting %s from %s: %w", o.Name, remote, err)
+		}
+	}
+	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-*", "spool", "*"))
+	for _, p := range spools {
+		base := filepath.Base(p)
+		if seq, _, ok := parseDeltaName(deltaDir + "/" + base); (ok && seq > oldHeadSeq) || filepath.Ext(base) == ".partial" {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("removing %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ResealTo writes every blob of the live deltas, re-sealed under newKey,
+// into new deltas on the remote (sequence head+1 on), the last one
+// carrying every snapshot; then it replaces the config. The store must
+// have been opened writable; hold Exclusive. Afterwards this store is
+// stale: close it and open the repository with newKey.
+func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.Remote) error {
+	if r.Fork() != nil {
+		return fmt.Errorf("rotating the key: %w", &ForkError{Fork: *r.Fork()})
+	}
+	if err := r.writerCheck(ctx); err != nil {
+		return fmt.Errorf("rotating the key: %w", err)
+	}
+	ns := &Store{remote: r.remote, key: newKey, aead: crypt.NewAEAD(newKey.Subkey(crypt.PurposeSeal)), ids: r.ids, cfg: r.cfg, opts: r.opts, log: r.log}
+	r.mu.RLock()
+	olds := make([]*delta, 0, len(r.deltas))
+	for _, d := range r.deltas {
+		olds = append(olds, d)
+	}
+	parent := deltaRef{}
+	if r.head != nil {
+		parent = r.head.ref
+	}
+	r.mu.RUnlock()
+	sort.Slice(olds, func(i, j int) bool { return olds[i].ref.Seq < olds[j].ref.Seq })
+	rw := &resealer{r: r, ns: ns, rems: rems, parent: parent, seq: parent.Seq}
+	for _, d := range olds {
+		if err := rw.delta(ctx, d); err != nil {
+			rw.abort()
+			return err
+		}
+	}
+	if err := rw.flush(ctx, r.Snapshots()); err != nil {
+		return err
+	}
+	if err := faults.Point("rotate:resealed"); err != nil {
+		return err
+	}
+	if err := rw.othersCommitted(ctx); err != nil {
+		return err
+	}
+	cfg := r.cfg
+	if cfg.IDKey == nil {
+		k := r.key.Subkey(crypt.PurposeBlobID)
+		cfg.IDKey = &k
+	}
+	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
+	// The first remote is the one readers (and a resumed rotation) ask.
+	obj := encodeConfigV2(newKey, ns.aead, cfg)
+	for i, rem := range rems {
+		if err := rem.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
+			return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", rem, err)
+		}
+		if i == 0 {
+			if err := faults.Point("rotate:switched"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ReplaceConfig copies the config object from src over every one of dsts
+// (a rotation resumed after its switch finishes the mirrors so).
+func ReplaceConfig(ctx context.Context, src remotes.Remote, dsts []remotes.Remote) error {
+	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	b, err := readConfigObject(rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("reading the config from %s: %w", src, err)
+	}
+	for _, d := range dsts {
+		if err := d.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+			return fmt.Errorf("writing the config to %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// resealer fills new deltas with re-sealed blobs, one old delta at a time
+// (memory stays at one delta writer plus the fetch pipeline).
+type resealer struct {
+	r, ns   *Store
+	rems    []remotes.Remote
+	w       *deltaWriter
+	mu      sync.Mutex
+	parent  deltaRef
+	seq     uint64
+	written []deltaRef
+}
+
+func (rw *resealer) delta(ctx context.Context, d *delta) error {
+	var ids []crypt.ID
+	rw.r.mu.RLock()
+	for i := range d.trailer.Blobs {
+		e := &d.trailer.Blobs[i]
+		if rw.r.index[e.ID].entry == e {
+			ids = append(ids, e.ID)
+		}
+	}
+	rw.r.mu.RUnlock()
+	return rw.r.fetchBlobs(ctx, ids, func(id crypt.ID, plain []byte) error {
+		rw.r.mu.RLock()
+		e := rw.r.index[id].entry
+		rw.r.mu.RUnlock()
+		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
+		rw.mu.Lock()
+		defer rw.mu.Unlock()
+		if rw.w != nil && int64(rw.w.size()) >= rw.ns.opts.DeltaSizeCap {
+			if err := rw.finish(ctx, nil); err != nil {
+				return err
+			}
+		}
+		if rw.w == nil {
+			var err error
+			if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+				return err
+			}
+		}
+		return rw.w.appendSealed(id, e.Type, comp, len(plain), sealed)
+	})
+}
+
+// finish completes the current delta and uploads it: nobody holds the new
+// key yet, so a delta on the remote is only a candidate until the switch.
+func (rw *resealer) finish(ctx context.Context, snaps []Snapshot) error {
+	w := rw.w
+	rw.w = nil
+	d, err := w.finish(rw.parent, append([]deltaRef(nil), rw.written...), snaps, nil, time.Now().UnixNano(), nil)
+	if err != nil {
+		return err
+	}
+	if err := faults.Point("rotate:spooled"); err != nil {
+		return err
+	}
+	for _, rem := range rw.rems {
+		if err := putFile(ctx, rem, d.ref.name(), d.spoolPath, d.size); err != nil {
+			return fmt.Errorf("rotating the key: uploading %s to %s: %w (run `chatsafe key rotate` again to resume)", d.ref.name(), rem, err)
+		}
+	}
+	if err := os.Remove(d.spoolPath); err != nil {
+		return fmt.Errorf("rotating the key: %w", err)
+	}
+	rw.seq = d.ref.Seq
+	rw.parent = d.ref
+	rw.written = append(rw.written, d.ref)
+	return faults.Point("rotate:uploaded")
+}
+
+// othersCommitted refuses the switch when a delta this rotation did not
+// write appeared past the old head (a device that was still writing).
+func (rw *resealer) othersCommitted(ctx context.Context) error {
+	ours := map[string]bool{}
+	for _, ref := range rw.written {
+		ours[ref.name()] = true
+	}
+	objs, err := rw.r.remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", rw.r.remote, err)
+	}
+	first := rw.written[0].Seq
+	for _, o := range objs {
+		if seq, _, ok := parseDeltaName(o.Name); ok && seq >= first && !ours[o.Name] {
+			return fmt.Errorf("rotating the key: %w: %s appeared during the rotation; stop that device's daemon, then run `chatsafe key rotate` again", ErrTakenOver, o.Name)
+		}
+	}
+	return nil
+}
+
+func putFile(ctx context.Context, rem remotes.Remote, name, path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return rem.Put(ctx, name, f, size)
+}
+
+func (rw *resealer) flush(ctx context.Context, snaps []Snapshot) error {
+	if rw.w == nil {
+		var err error
+		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+			return err
+		}
+	}
+	return rw.finish(ctx, snaps)
+}
+
+func (rw *resealer) abort() {
+	if rw.w != nil {
+		rw.w.abort()
+	}
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// ObjectsOpeningWith lists the objects on rem that key still opens: the
+// config (by its key check) and every delta whose trailer authenticates
+// under key. After a rotation it must list nothing for the old key (a
+// delta's blobs are sealed under the same key as its trailer).
+func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) ([]string, error) {
+	raw, repoID, err := configHeader(ctx, rem)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if kc := keyCheck(key, repoID); string(kc[:]) == string(raw[len(configMagic)+17:configHeaderSize]) {
+		out = append(out, configName)
+	}
+	aead := crypt.NewAEAD(key.Subkey(crypt.PurposeSeal))
+	objs, err := rem.List(ctx, deltaDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", rem, err)
+	}
+	for _, o := range objs {
+		ok, err := trailerOpens(ctx, rem, o, aead, repoID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, o.Name)
+		}
+	}
+	return out, nil
+}
+
+// configHeader reads rem's config object and its repository id.
+func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, error) {
+	var repoID [16]byte
+	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
+	if err != nil {
+		return nil, repoID, fmt.Errorf("reading the config from %s: %w", rem, err)
+	}
+	raw, err := readConfigObject(rc)
+	rc.Close()
+	if err != nil {
+		return nil, repoID, err
+	}
+	if len(raw) < configHeaderSize {
+		return nil, repoID, integrityErr(configName, "not a chatsafe config object", nil)
+	}
+	copy(repoID[:], raw[len(configMagic)+1:])
+	return raw, repoID, nil
+}
+
+// trailerOpens reports whether the delta o's trailer authenticates under
+// aead (false for anything that is not a well-formed delta).
+func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aead *crypt.AEAD, repoID [16]byte) (bool, error) {
+	const fs = int64(footerSize)
+	_, id, ok := parseDeltaName(o.Name)
+	if !ok || o.Size < fs {
+		return false, nil
+	}
+	foot, err := getAll(ctx, rem, o.Name, o.Size-fs, fs)
+	if err != nil {
+		return false, err
+	}
+	n, ok := decodeFooter(foot)
+	if !ok || int64(n) > o.Size-fs || n > maxTrailerSize {
+		return false, nil
+	}
+	sealed, err := getAll(ctx, rem, o.Name, o.Size-fs-int64(n), int64(n))
+	if err != nil {
+		return false, err
+	}
+	_, err = aead.Open(nil, sealed, crypt.AssociatedData(adTrailer, repoID, id[:]))
+	return err == nil, nil
+}
+
+func getAll(ctx context.Context, rem remotes.Remote, name string, off, n int64) ([]byte, error) {
+	rc, err := rem.Get(ctx, name, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
+	}
+	return b, nil
+}
