@@ -164,6 +164,9 @@ func finish(ctx context.Context, ns *store.Store, rems []remotes.Remote, cfg *co
 		if err := moveVault(ctx, cfg, pw, res.NewKey, rems); err != nil {
 			return err
 		}
+		if err := advanceVaultHead(ctx, cfg, res.NewKey, rems, ns.HeadRef()); err != nil {
+			return err
+		}
 		res.Vault = true
 	}
 	if err := store.ReplaceConfig(ctx, rems[0], rems[1:]); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
 	"github.com/chatsafe/chatsafe/vault"
 )
 
@@ -88,6 +89,27 @@ func moveVault(ctx context.Context, cfg *configs.Config, pw []byte, newKey crypt
 	}
 	if err := os.Remove(oldKeyPath(cfg.StateDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the old key kept for the vault re-registration: %w", err)
+	}
+	return nil
+}
+
+// advanceVaultHead records the rotation's newest delta as the head in the
+// vault, the repository's commit point: the re-sealed deltas continue the
+// sequence past the head the vault recorded, and the next commit starts
+// from them. A record at or past head (a run that got this far before) is
+// left as it is.
+func advanceVaultHead(ctx context.Context, cfg *configs.Config, newKey crypt.Key, rems []remotes.Remote, head store.HeadRef) error {
+	g, err := instance.NewVaultGuard(ctx, cfg, newKey, rems)
+	if err != nil {
+		return fmt.Errorf("rotating the key: %w (run `chatsafe key rotate` again)", err)
+	}
+	defer g.Close()
+	rec, err := g.Head(ctx)
+	if err == nil && rec.Seq < head.Seq {
+		err = g.Advance(ctx, rec, head)
+	}
+	if err != nil {
+		return fmt.Errorf("rotating the key: recording the re-sealed head in the vault: %w (run `chatsafe key rotate` again once the vault is reachable)", err)
 	}
 	return nil
 }
