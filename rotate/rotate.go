@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 		return nil, locked(err)
 	}
 	if pw != nil {
-		if err := keepOldKey(cfg.StateDir, oldKey); err != nil {
+		if err := prepareVault(ctx, cfg, pw, oldKey, rems, j == nil); err != nil {
 			r.Close()
 			return nil, err
 		}

@@ -26,6 +26,17 @@ const oldKeyFile = "rotate-vault-old-key"
 
 func oldKeyPath(stateDir string) string { return filepath.Join(stateDir, oldKeyFile) }
 
+// prepareVault runs before the switch: on a fresh rotation it checks the
+// password against the vault, then keeps the old key for moveVault.
+func prepareVault(ctx context.Context, cfg *configs.Config, pw []byte, oldKey crypt.Key, rems []remotes.Remote, fresh bool) error {
+	if fresh {
+		if err := checkVaultPassword(ctx, cfg, pw, oldKey, rems); err != nil {
+			return err
+		}
+	}
+	return keepOldKey(cfg.StateDir, oldKey)
+}
+
 // keepOldKey saves the key the vault account is owned by, before the switch.
 func keepOldKey(stateDir string, k crypt.Key) error {
 	if err := crypt.WriteSecretFile(oldKeyPath(stateDir), []byte(hex.EncodeToString(k[:])+"\n")); err != nil {
@@ -110,6 +121,27 @@ func advanceVaultHead(ctx context.Context, cfg *configs.Config, newKey crypt.Key
 	}
 	if err != nil {
 		return fmt.Errorf("rotating the key: recording the re-sealed head in the vault: %w (run `chatsafe key rotate` again once the vault is reachable)", err)
+	}
+	return nil
+}
+
+// checkVaultPassword recovers the key from the vault with pw before a
+// rotation starts: the new key goes there behind pw, so a password file
+// that no longer matches (the password was changed with another file)
+// would otherwise silently set a password the owner does not know. It
+// also finds an unreachable vault before anything changed.
+func checkVaultPassword(ctx context.Context, cfg *configs.Config, pw []byte, key crypt.Key, rems []remotes.Remote) error {
+	c, err := instance.VaultClient(cfg.Key.Vault)
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	got, err := instance.RecoverFromVault(ctx, c, cfg.Key.Vault.Account, pw, rems)
+	if err != nil {
+		return fmt.Errorf("rotating the key: checking the vault password (%s) before anything changes: %w; nothing was changed", cfg.Key.PasswordFile, err)
+	}
+	if got != key {
+		return fmt.Errorf("rotating the key: the vault keeps another key than this installation's; run `chatsafe key set-password` to keep this key there first; nothing was changed")
 	}
 	return nil
 }

@@ -344,16 +344,35 @@ func TestKill9DuringKeyRotateVault(t *testing.T) {
 	}
 }
 
-// An unreachable vault after the switch: exit 5, and a re-run with the
-// vault back finishes the rotation.
+// Before anything changes, the rotation checks the vault password and
+// reaches the vault: a wrong password file gets exit 3, an unreachable
+// vault exit 5, and neither leaves a journal. An unreachable vault after
+// the switch gets exit 5, and a re-run with the vault back finishes.
 func TestKeyRotateVaultUnreachable(t *testing.T) {
 	v := vaultRotateSetup(t)
+	journal := store.RotateJournalPath(filepath.Join(v.home, "state"))
+	noJournal := func() {
+		t.Helper()
+		if _, err := os.Stat(journal); !os.IsNotExist(err) {
+			t.Fatalf("a refused rotation left a journal: %v", err)
+		}
+	}
+	os.WriteFile(v.pw, []byte("not the vault password\n"), 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 3, "nothing was changed")
+	noJournal()
+	os.WriteFile(v.pw, []byte("correct horse battery staple\n"), 0o600)
 	conf, err := os.ReadFile(v.cfg)
 	if err != nil || !bytes.Contains(conf, []byte(v.url)) {
 		t.Fatalf("config without the vault URL: %v", err)
 	}
-	os.WriteFile(v.cfg, bytes.ReplaceAll(conf, []byte(v.url), []byte("https://127.0.0.1:1")), 0o600)
-	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 5, "key rotate` again")
+	unreachable := bytes.ReplaceAll(conf, []byte(v.url), []byte("https://127.0.0.1:1"))
+	os.WriteFile(v.cfg, unreachable, 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 5, "nothing was changed")
+	noJournal()
+	os.WriteFile(v.cfg, conf, 0o600)
+	runCrash(t, v.home, "rotate:key-cached", "key", "rotate", "--config", v.cfg)
+	os.WriteFile(v.cfg, unreachable, 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 5, "key rotate` again once the vault is reachable")
 	os.WriteFile(v.cfg, conf, 0o600)
 	newKeyFile := filepath.Join(v.home, "new-key.txt")
 	run(t, v.home, "key", "rotate", "--config", v.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "finished the interrupted key rotation")
