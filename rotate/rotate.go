@@ -1,7 +1,8 @@
 // Package rotate replaces an installation's backup key: every live blob is
 // re-sealed under a new random key into new deltas, the repository's
 // config is switched to the new key in one write, the old deltas are
-// deleted and the key cache takes the new key. A rotation killed at any
+// deleted, the key cache takes the new key and a vault that kept the old
+// key keeps the new one. A rotation killed at any
 // point is finished by running it again (the journal in the state
 // directory holds the new key; see store/rotate.go).
 package rotate
@@ -23,15 +24,14 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// ErrVault means the installation keeps its key in a vault, which a
-// rotation does not re-register.
-var ErrVault = errors.New("the backup key is kept by a vault: run `chatsafe key remove-password` first, rotate, then `chatsafe key set-password` to keep the new key in the vault")
-
 // Result is a finished rotation.
 type Result struct {
 	NewKey  crypt.Key
 	Resumed bool // an interrupted rotation was finished
 	Deleted int  // old delta objects deleted from every remote
+	// Vault is set when the vault now keeps the new key (behind the same
+	// password, under a new handle).
+	Vault bool
 }
 
 // Run rotates the key of the installation cfg describes. It refuses while
@@ -41,8 +41,15 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 	if log == nil {
 		log = zap.NewNop()
 	}
+	var pw []byte
 	if cfg.Key.Vault.Enabled() {
-		return nil, ErrVault
+		// Read before anything changes: the new key goes to the vault
+		// behind the same password once the repository uses it.
+		var err error
+		if pw, err = instance.VaultPassword(cfg); err != nil {
+			return nil, fmt.Errorf("rotating a key kept by the vault needs the vault password: %w", err)
+		}
+		defer clear(pw)
 	}
 	rems, err := instance.OpenRemotes(ctx, cfg, log)
 	if err != nil {
@@ -65,7 +72,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 		}
 		ns, err := store.Open(ctx, rems[0], res.NewKey, sopts)
 		if err == nil { // the config was switched already
-			return res, finish(ctx, ns, rems, cfg, res)
+			return res, finish(ctx, ns, rems, cfg, pw, res)
 		}
 		if !errors.Is(err, store.ErrWrongKey) {
 			return nil, locked(err)
@@ -87,6 +94,12 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 	if err != nil {
 		return nil, locked(err)
 	}
+	if pw != nil {
+		if err := prepareVault(ctx, cfg, pw, oldKey, rems, j == nil); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if j == nil {
 		if j, err = start(r, cfg.StateDir); err != nil {
 			r.Close()
@@ -101,7 +114,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("opening the repository with the new key: %w (run `chatsafe key rotate` again)", err)
 	}
-	return res, finish(ctx, ns, rems, cfg, res)
+	return res, finish(ctx, ns, rems, cfg, pw, res)
 }
 
 // start makes the new key and journals it before anything is sealed with it.
@@ -136,15 +149,25 @@ func reseal(ctx context.Context, r *store.Store, newKey crypt.Key, rems []remote
 	return r.ResealTo(ctx, newKey, rems)
 }
 
-// finish runs after the switch: the key cache takes the new key, every
-// mirror gets the new config, the old deltas and the marker are deleted.
-func finish(ctx context.Context, ns *store.Store, rems []remotes.Remote, cfg *configs.Config, res *Result) error {
+// finish runs after the switch: the key cache takes the new key, the
+// vault (pw set) keeps it instead of the old, every mirror gets the new
+// config, the old deltas and the marker are deleted.
+func finish(ctx context.Context, ns *store.Store, rems []remotes.Remote, cfg *configs.Config, pw []byte, res *Result) error {
 	defer ns.Close()
 	if err := instance.SwapKey(cfg, res.NewKey); err != nil {
 		return err
 	}
 	if err := faults.Point("rotate:key-cached"); err != nil {
 		return err
+	}
+	if pw != nil {
+		if err := moveVault(ctx, cfg, pw, res.NewKey, rems); err != nil {
+			return err
+		}
+		if err := advanceVaultHead(ctx, cfg, res.NewKey, rems, ns.HeadRef()); err != nil {
+			return err
+		}
+		res.Vault = true
 	}
 	if err := store.ReplaceConfig(ctx, rems[0], rems[1:]); err != nil {
 		return fmt.Errorf("rotating the key: %w (run `chatsafe key rotate` again)", err)

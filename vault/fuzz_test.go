@@ -30,6 +30,8 @@ func FuzzDecodeMessages(f *testing.F) {
 		LoginKE1Req{Session: make([]byte, SessionIDLen), KE1: ke1.Serialize()},
 		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen),
 			Shares: []SealedShare{{Node: "1", X: 1, Sealed: make([]byte, 80)}, {Node: "2", X: 2, Sealed: make([]byte, 80)}}, Threshold: 2},
+		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen), NewOwnerToken: make([]byte, OwnerTokenLen)},
+		RegisterFinishReq{Session: make([]byte, SessionIDLen), Record: make([]byte, RegRecordLen), WrappedKey: make([]byte, 72), OwnerToken: make([]byte, OwnerTokenLen), NewOwnerToken: make([]byte, 5)},
 	} {
 		b, err := json.Marshal(m)
 		if err != nil {

@@ -71,6 +71,10 @@ type RegisterFinishReq struct {
 	// many recover it; none: an account whose password goes to OPAQUE as is.
 	Shares    []SealedShare `json:"shares,omitempty"`
 	Threshold int           `json:"threshold,omitempty"`
+	// NewOwnerToken, when present, becomes the account's owner token:
+	// OwnerToken (the old key's) authorises, this one (the new key's) is
+	// stored. A key rotation moves the account to its new key this way.
+	NewOwnerToken []byte `json:"new_owner_token,omitempty"`
 }
 
 type LoginStartReq struct {
@@ -194,6 +198,11 @@ func (m *RegisterFinishReq) validate() error {
 	}
 	if len(m.WrappedKey) == 0 || len(m.WrappedKey) > MaxWrappedKeyLen {
 		return fmt.Errorf("%w: wrapped_key must be 1 to %d bytes", ErrBadMessage, MaxWrappedKeyLen)
+	}
+	if m.NewOwnerToken != nil {
+		if err := checkLen("new_owner_token", m.NewOwnerToken, OwnerTokenLen); err != nil {
+			return err
+		}
 	}
 	if err := checkShares(m.Shares, m.Threshold); err != nil {
 		return err

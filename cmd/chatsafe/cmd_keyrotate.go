@@ -31,7 +31,8 @@ written to --recovery-key-out, which must not exist yet).
 Stop the daemon first: rotate refuses while it holds the state directory. Other
 devices that joined must join again with the new recovery key. An interrupted
 rotation (power cut, kill) is finished by running rotate again. A key kept by a
-vault must be removed from it first (key remove-password) and set again after.
+vault is moved there too: the vault then keeps the new key behind the same
+password (read from key.password_file), and the old key no longer owns it.
 What rotation cannot undo: whoever had the old key and copied the old objects
 keeps what they copied (see docs/key-rotation.md).`,
 		Example: `  chatsafe service stop
@@ -78,6 +79,9 @@ func printRotated(w io.Writer, res *rotate.Result, keyFile string) {
 	fmt.Fprintf(w, "\nNEW RECOVERY KEY (the old one no longer opens anything; keep this one off this device):\n\n  %s\n\n", res.NewKey.RecoveryKey())
 	if keyFile != "" {
 		fmt.Fprintf(w, "also written to %s\n", keyFile)
+	}
+	if res.Vault {
+		fmt.Fprintln(w, "the vault now keeps the new key behind the same password")
 	}
 	fmt.Fprintln(w, "devices that joined this repository must join again with the new recovery key (chatsafe init --join)")
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/chatsafe/chatsafe/mount"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
-	"github.com/chatsafe/chatsafe/rotate"
 	"github.com/chatsafe/chatsafe/service"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/statusui"
@@ -56,7 +55,6 @@ var exitMappings = []struct {
 	{store.ErrPartial, exitPartial},
 	{store.ErrKeyRotated, exitWrongKey},
 	{store.ErrRotating, exitWrongKey},
-	{rotate.ErrVault, exitUsage},
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // rotateSetup is a repository with three snapshots, the last of a
@@ -237,4 +240,141 @@ func TestKeyRotateResumeKeepsItsKeyFile(t *testing.T) {
 		t.Fatalf("journal after the finished rotation: %v %v", j, err)
 	}
 	checkRotated(t, s, newKeyFile)
+}
+
+// vaultRotate is an installation whose key is kept by a real vault (HTTPS
+// on loopback), with two snapshots and its old recovery key in a file.
+type vaultRotate struct {
+	home, cfg, remote, url, ca, pw, oldKeyFile string
+}
+
+func vaultRotateSetup(t *testing.T) vaultRotate {
+	url, ca := startVault(t)
+	home := t.TempDir()
+	v := vaultRotate{home: home, cfg: filepath.Join(home, "cfg.yaml"), remote: filepath.Join(home, "remote"), url: url, ca: ca, pw: filepath.Join(home, "pw"), oldKeyFile: filepath.Join(home, "old-key.txt")}
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "msg.txt"), []byte("kept behind a password"), 0o644)
+	os.WriteFile(v.pw, []byte("correct horse battery staple\n"), 0o600)
+	run(t, home, append([]string{"init", "--source", src, "--remote", v.remote, "--config", v.cfg, "--state-dir", filepath.Join(home, "state")}, v.vaultArgs()...)...).want(t, 0, "kept by the vault")
+	run(t, home, "backup", "--config", v.cfg).want(t, 0, "saved")
+	os.WriteFile(filepath.Join(src, "second.txt"), []byte("second snapshot"), 0o644)
+	run(t, home, "backup", "--config", v.cfg).want(t, 0, "saved")
+	key := run(t, home, "key", "show", "--config", v.cfg)
+	key.want(t, 0, "-")
+	os.WriteFile(v.oldKeyFile, []byte(key.stdout), 0o600)
+	return v
+}
+
+func (v vaultRotate) vaultArgs() []string {
+	return []string{"--vault", v.url, "--vault-ca", v.ca, "--account", "alice", "--password-file", v.pw}
+}
+
+// checkVaultRotated asserts what a finished rotation of a vault-kept key
+// leaves: a new device recovers the new key with the same password and
+// restores; backups go on; the old key opens nothing, and its owner token can neither
+// register the account again nor delete it; the new key owns it.
+func checkVaultRotated(t *testing.T, v vaultRotate, newKeyFile string) {
+	t.Helper()
+	// Backups go on under the new key, the vault still the commit point
+	// (its head record follows the re-sealed deltas).
+	os.WriteFile(filepath.Join(v.home, "chats", "after.txt"), []byte("after"), 0o644)
+	run(t, v.home, "backup", "--config", v.cfg).want(t, 0, "saved")
+	dst := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", v.remote, "--to", dst}, v.vaultArgs()...)...).want(t, 0, "restored")
+	for name, want := range map[string]string{"msg.txt": "kept behind a password", "second.txt": "second snapshot"} {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != want {
+			t.Fatalf("restored %s: %q %v", name, b, err)
+		}
+	}
+	run(t, t.TempDir(), "restore", "--remote", v.remote, "--recovery-key-file", v.oldKeyFile, "--to", filepath.Join(t.TempDir(), "old")).want(t, 3, "rotated")
+	run(t, t.TempDir(), "restore", "--remote", v.remote, "--recovery-key-file", newKeyFile, "--to", filepath.Join(t.TempDir(), "new")).want(t, 0, "restored")
+	// A new device's config: the key it fetches from the vault is the new one.
+	nHome := t.TempDir()
+	nCfg := filepath.Join(nHome, "n.yaml")
+	nSrc := filepath.Join(nHome, "src")
+	os.MkdirAll(nSrc, 0o755)
+	run(t, nHome, append([]string{"init", "--join", "--source", nSrc, "--remote", v.remote, "--config", nCfg, "--state-dir", filepath.Join(nHome, "state")}, v.vaultArgs()...)...).want(t, 0, "")
+	newKey := readKeyFile(t, newKeyFile)
+	if got := run(t, nHome, "key", "show", "--config", nCfg).stdout; got != newKey.RecoveryKey()+"\n" {
+		t.Fatalf("the key recovered from the vault is not the new one: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(v.home, "state", "rotate-vault-old-key")); !os.IsNotExist(err) {
+		t.Fatalf("the old key is still kept in the state directory: %v", err)
+	}
+	c, err := vaultclient.New(vaultclient.Options{URLs: []string{v.url}, CAFile: v.ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	oldKey := readKeyFile(t, v.oldKeyFile)
+	pw := []byte("correct horse battery staple")
+	if _, err := c.Register(t.Context(), "alice", pw, oldKey); !errors.Is(err, vault.ErrNotOwner) {
+		t.Fatalf("registering with the old key after the rotation: %v, want ErrNotOwner", err)
+	}
+	if _, err := c.Reregister(t.Context(), "alice", pw, oldKey, oldKey); !errors.Is(err, vault.ErrNotOwner) {
+		t.Fatalf("re-registering with the old owner token after the rotation: %v, want ErrNotOwner", err)
+	}
+	if err := c.Delete(t.Context(), "alice", oldKey); !errors.Is(err, vault.ErrNotOwner) {
+		t.Fatalf("deleting with the old key after the rotation: %v, want ErrNotOwner", err)
+	}
+	if err := c.Delete(t.Context(), "alice", newKey); err != nil {
+		t.Fatalf("deleting with the new key: %v", err)
+	}
+}
+
+func TestKeyRotateVault(t *testing.T) {
+	v := vaultRotateSetup(t)
+	newKeyFile := filepath.Join(v.home, "new-key.txt")
+	run(t, v.home, "key", "rotate", "--config", v.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "the vault now keeps the new key")
+	checkVaultRotated(t, v, newKeyFile)
+}
+
+// A kill -9 after the vault took the new key, before the remotes got its
+// handle, and a kill just before the vault step: a re-run finishes both.
+func TestKill9DuringKeyRotateVault(t *testing.T) {
+	for _, point := range []string{"rotate:key-cached", "rotate:vault"} {
+		t.Run(point, func(t *testing.T) {
+			v := vaultRotateSetup(t)
+			runCrash(t, v.home, point, "key", "rotate", "--config", v.cfg)
+			newKeyFile := filepath.Join(v.home, "new-key.txt")
+			run(t, v.home, "key", "rotate", "--config", v.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "the vault now keeps the new key")
+			checkVaultRotated(t, v, newKeyFile)
+		})
+	}
+}
+
+// Before anything changes, the rotation checks the vault password and
+// reaches the vault: a wrong password file gets exit 3, an unreachable
+// vault exit 5, and neither leaves a journal. An unreachable vault after
+// the switch gets exit 5, and a re-run with the vault back finishes.
+func TestKeyRotateVaultUnreachable(t *testing.T) {
+	v := vaultRotateSetup(t)
+	journal := store.RotateJournalPath(filepath.Join(v.home, "state"))
+	noJournal := func() {
+		t.Helper()
+		if _, err := os.Stat(journal); !os.IsNotExist(err) {
+			t.Fatalf("a refused rotation left a journal: %v", err)
+		}
+	}
+	os.WriteFile(v.pw, []byte("not the vault password\n"), 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 3, "nothing was changed")
+	noJournal()
+	os.WriteFile(v.pw, []byte("correct horse battery staple\n"), 0o600)
+	conf, err := os.ReadFile(v.cfg)
+	if err != nil || !bytes.Contains(conf, []byte(v.url)) {
+		t.Fatalf("config without the vault URL: %v", err)
+	}
+	unreachable := bytes.ReplaceAll(conf, []byte(v.url), []byte("https://127.0.0.1:1"))
+	os.WriteFile(v.cfg, unreachable, 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 5, "nothing was changed")
+	noJournal()
+	os.WriteFile(v.cfg, conf, 0o600)
+	runCrash(t, v.home, "rotate:key-cached", "key", "rotate", "--config", v.cfg)
+	os.WriteFile(v.cfg, unreachable, 0o600)
+	run(t, v.home, "key", "rotate", "--config", v.cfg).want(t, 5, "key rotate` again once the vault is reachable")
+	os.WriteFile(v.cfg, conf, 0o600)
+	newKeyFile := filepath.Join(v.home, "new-key.txt")
+	run(t, v.home, "key", "rotate", "--config", v.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "finished the interrupted key rotation")
+	checkVaultRotated(t, v, newKeyFile)
 }

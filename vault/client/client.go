@@ -137,7 +137,20 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 	if err != nil {
 		return h, err
 	}
-	return h, c.register(ctx, account, password, key, h[:])
+	return h, c.register(ctx, account, password, key, nil, h[:])
+}
+
+// Reregister replaces the account's registration with newKey behind
+// password and a new handle, authorised by the owner token of oldKey (the
+// key the account holds now); from then on newKey's owner token owns the
+// account and oldKey's can neither replace nor delete it. A key rotation
+// calls it after switching the backup to newKey.
+func (c *Client) Reregister(ctx context.Context, account string, password []byte, oldKey, newKey crypt.Key) (vault.Handle, error) {
+	h, err := vault.NewHandle()
+	if err != nil {
+		return h, err
+	}
+	return h, c.register(ctx, account, password, newKey, &oldKey, h[:])
 }
 
 // RegisterWithoutHandle registers like Register but with no handle: any
@@ -146,10 +159,12 @@ func (c *Client) Register(ctx context.Context, account string, password []byte, 
 // cannot keep a handle yet (the CLI until it stores the handle on the
 // remote) and for accounts registered before handles existed.
 func (c *Client) RegisterWithoutHandle(ctx context.Context, account string, password []byte, key crypt.Key) error {
-	return c.register(ctx, account, password, key, nil)
+	return c.register(ctx, account, password, key, nil, nil)
 }
 
-func (c *Client) register(ctx context.Context, account string, password []byte, key crypt.Key, handle []byte) error {
+// register stores key; authKey, when set, is the key whose owner token
+// authorises the change (key's token is then stored as the new owner).
+func (c *Client) register(ctx context.Context, account string, password []byte, key crypt.Key, authKey *crypt.Key, handle []byte) error {
 	if err := vault.CheckAccount(account); err != nil {
 		return fmt.Errorf("vault account name: %w", err)
 	}
@@ -172,6 +187,10 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 		return fmt.Errorf("starting vault registration: %w", err)
 	}
 	token := vault.OwnerToken(key, account)
+	var newToken []byte
+	if authKey != nil {
+		token, newToken = vault.OwnerToken(*authKey, account), token
+	}
 	var start vault.RegisterStartResp
 	base, err := c.call(ctx, "", vault.PathRegisterStart, vault.RegisterStartReq{Account: account, Request: regReq.Serialize(), OwnerToken: token}, &start)
 	if err != nil {
@@ -204,7 +223,7 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 		return err
 	}
 	wrapped := aead.Seal(nil, key[:], wrapAD(account))
-	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle, Shares: shares, Threshold: threshold}
+	fin := vault.RegisterFinishReq{Session: start.Session, Record: record.Serialize(), WrappedKey: wrapped, OwnerToken: token, Handle: handle, Shares: shares, Threshold: threshold, NewOwnerToken: newToken}
 	if _, err := c.call(ctx, base, vault.PathRegisterFinish, fin, &vault.OKResp{}); err != nil {
 		return fmt.Errorf("registering %q with the vault: %w", account, err)
 	}

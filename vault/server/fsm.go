@@ -68,9 +68,12 @@ type Command struct {
 	Account    [32]byte `json:"account,omitempty"`    // keyed hash of the account name
 	Generation uint64   `json:"generation,omitempty"` // OpSuccess/OpFail: the record the session was opened on
 	OwnerHash  []byte   `json:"owner_hash,omitempty"` // OpRegister/OpDelete: SHA-256 of the presented owner token
-	Sealed     []byte   `json:"sealed,omitempty"`     // OpRegister: account secrets sealed by the master key; OpInitMeta: the sealed secret
-	Node       string   `json:"node,omitempty"`       // OpAttempt: the node holding the session; OpSweep: sweep that node's records only
-	Name       string   `json:"name,omitempty"`       // OpInitMeta: which secret
+	// OpRegister: SHA-256 of the owner token to store instead of OwnerHash
+	// (a key rotation); none: OwnerHash is stored.
+	NewOwnerHash []byte `json:"new_owner_hash,omitempty"`
+	Sealed       []byte `json:"sealed,omitempty"` // OpRegister: account secrets sealed by the master key; OpInitMeta: the sealed secret
+	Node         string `json:"node,omitempty"`   // OpAttempt: the node holding the session; OpSweep: sweep that node's records only
+	Name         string `json:"name,omitempty"`   // OpInitMeta: which secret
 	// OpRegister: SHA-256 of the account's new handle (none: an account
 	// anyone may log in to). OpAttempt: of the handle the login showed.
 	HandleHash []byte `json:"handle,omitempty"`
@@ -204,7 +207,7 @@ func putState(b *bolt.Bucket, key []byte, s accountState) error {
 }
 
 func applyRegister(b *bolt.Bucket, cmd Command) (Result, error) {
-	if len(cmd.OwnerHash) != 32 || len(cmd.Sealed) == 0 || (len(cmd.HandleHash) != 0 && len(cmd.HandleHash) != 32) {
+	if len(cmd.OwnerHash) != 32 || len(cmd.Sealed) == 0 || (len(cmd.HandleHash) != 0 && len(cmd.HandleHash) != 32) || (len(cmd.NewOwnerHash) != 0 && len(cmd.NewOwnerHash) != 32) {
 		return Result{}, fmt.Errorf("malformed register command: owner hash and sealed secrets are required")
 	}
 	st, found, err := loadState(b, cmd.Account[:])
@@ -214,7 +217,13 @@ func applyRegister(b *bolt.Bucket, cmd Command) (Result, error) {
 	if found && len(st.OwnerHash) > 0 && subtle.ConstantTimeCompare(st.OwnerHash, cmd.OwnerHash) != 1 {
 		return Result{Status: StatusNotOwner, Generation: st.Generation}, nil
 	}
-	ns := accountState{Generation: st.Generation + 1, OwnerHash: cmd.OwnerHash, Sealed: cmd.Sealed, HandleHash: cmd.HandleHash}
+	owner := cmd.OwnerHash
+	if len(cmd.NewOwnerHash) != 0 {
+		// The presented owner authorised; the new one owns the account
+		// (and so its head record) from now on.
+		owner = cmd.NewOwnerHash
+	}
+	ns := accountState{Generation: st.Generation + 1, OwnerHash: owner, Sealed: cmd.Sealed, HandleHash: cmd.HandleHash}
 	if err := putState(b, cmd.Account[:], ns); err != nil {
 		return Result{}, err
 	}

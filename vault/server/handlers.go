@@ -93,7 +93,11 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "sealing account secrets", err)
 		return
 	}
-	res, err := s.store.Apply(r.Context(), Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed, HandleHash: vault.HandleHash(req.Handle)})
+	cmd := Command{Op: OpRegister, Account: rs.id, OwnerHash: ownerHash(req.OwnerToken), Sealed: sealed, HandleHash: vault.HandleHash(req.Handle)}
+	if req.NewOwnerToken != nil {
+		cmd.NewOwnerHash = ownerHash(req.NewOwnerToken)
+	}
+	res, err := s.store.Apply(r.Context(), cmd)
 	if err != nil {
 		s.stateError(w, "registering", err)
 		return
