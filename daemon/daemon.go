@@ -92,6 +92,7 @@ type Daemon struct {
 	lastPrune PruneStatus
 	lastErr   string
 	lastState string
+	noteMu    sync.Mutex  // serialises noteState
 	gate      *uploadGate // prune pauses the uploaders through it
 	webAddrs  WebAddrs
 }

@@ -50,6 +50,11 @@ func (d *Daemon) state() string {
 
 // noteState publishes a state event when the state changed.
 func (d *Daemon) noteState() {
+	// One caller at a time computes, compares and publishes: two callers
+	// computing the state concurrently could otherwise record a stale one
+	// last and never publish the final one (a waiter then waits for ever).
+	d.noteMu.Lock()
+	defer d.noteMu.Unlock()
 	s := d.state()
 	d.mu.Lock()
 	changed := s != d.lastState
