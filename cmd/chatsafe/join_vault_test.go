@@ -23,19 +23,14 @@ import (
 func TestJoinWithVaultPassword(t *testing.T) {
 	url, ca := startVault(t)
 	oldFiles := map[string]string{"chat.db": "old"}
-	a := newDevice(t, oldFiles)
-	pw := filepath.Join(a.home, "pw")
-	os.WriteFile(pw, []byte("correct horse\n"), 0o600)
-	remote := filepath.Join(a.home, "remote")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pw}
-	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", remote, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	a, remote, vaultArgs := initWithVault(t, url, ca, "alice", "correct horse\n", oldFiles)
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
 
 	newFiles := map[string]string{"chat.db": "new", "more.txt": "more"}
 	b := newDevice(t, newFiles)
 	run(t, b.home, append([]string{"init", "--join", "--source", b.src, "--remote", remote, "--config", b.cfg, "--state-dir", b.state}, vaultArgs...)...).want(t, 0, "newest sequence 1")
 	cfg, _ := os.ReadFile(b.cfg)
-	if !strings.Contains(string(cfg), "password_file: "+pw) || !strings.Contains(string(cfg), "account: alice") {
+	if !strings.Contains(string(cfg), "password_file: "+filepath.Join(a.home, "pw")) || !strings.Contains(string(cfg), "account: alice") {
 		t.Fatalf("the joined config lacks the vault:\n%s", cfg)
 	}
 	// backup fetches the key from the vault when the cache is gone.
@@ -69,12 +64,7 @@ func TestJoinWithVaultPassword(t *testing.T) {
 // attempts, however many passwords they try; the owner still restores.
 func TestVaultStrangerCannotErase(t *testing.T) {
 	url, ca := startVault(t)
-	d := newDevice(t, map[string]string{"chat.db": "mine"})
-	pw := filepath.Join(d.home, "pw")
-	os.WriteFile(pw, []byte("owner's password"), 0o600)
-	remote := filepath.Join(d.home, "remote")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "bob", "--password-file", pw}
-	run(t, d.home, append([]string{"init", "--source", d.src, "--remote", remote, "--config", d.cfg, "--state-dir", d.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	d, remote, vaultArgs := initWithVault(t, url, ca, "bob", "owner's password", map[string]string{"chat.db": "mine"})
 	if _, err := os.Stat(filepath.Join(remote, "vault-handle")); err != nil {
 		t.Fatalf("no vault handle on the remote: %v", err)
 	}
@@ -116,12 +106,7 @@ func TestVaultStrangerCannotErase(t *testing.T) {
 // 9, issue #15: damage is contained); the real remote is listed.
 func TestNewDeviceRefusesRollbackByVault(t *testing.T) {
 	url, ca := startVault(t)
-	d := newDevice(t, map[string]string{"chat.db": "one"})
-	pw := filepath.Join(d.home, "pw")
-	os.WriteFile(pw, []byte("pw"), 0o600)
-	remote := filepath.Join(d.home, "remote")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "gil", "--password-file", pw}
-	run(t, d.home, append([]string{"init", "--source", d.src, "--remote", remote, "--config", d.cfg, "--state-dir", d.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	d, remote, vaultArgs := initWithVault(t, url, ca, "gil", "pw", map[string]string{"chat.db": "one"})
 	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
 	old := filepath.Join(t.TempDir(), "old")
 	if err := os.CopyFS(old, os.DirFS(remote)); err != nil {
@@ -164,12 +149,7 @@ func advanceVaultToRemoteHead(t *testing.T, cfgPath string) {
 // with the handle on the remote, and continues the same chain.
 func TestJoinedDaemonFetchesKeyFromVault(t *testing.T) {
 	url, ca := startVault(t)
-	a := newDevice(t, map[string]string{"chat.db": "old"})
-	pw := filepath.Join(a.home, "pw")
-	os.WriteFile(pw, []byte("pw"), 0o600)
-	remote := filepath.Join(a.home, "remote")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "ida", "--password-file", pw}
-	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", remote, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	a, remote, vaultArgs := initWithVault(t, url, ca, "ida", "pw", map[string]string{"chat.db": "old"})
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
 
 	b := newDevice(t, map[string]string{"chat.db": "new"})
@@ -201,4 +181,17 @@ func TestJoinedDaemonFetchesKeyFromVault(t *testing.T) {
 		t.Fatalf("snapshots: %+v", snaps)
 	}
 	restoreAndCompare(t, remote, snaps[1].ID, map[string]string{"chat.db": "new"}, vaultArgs...)
+}
+
+// initWithVault makes a device whose key the vault keeps behind password
+// for account, on a local remote beside it: what these tests start from.
+func initWithVault(t *testing.T, url, ca, account, password string, files map[string]string) (d device, remote string, vaultArgs []string) {
+	t.Helper()
+	d = newDevice(t, files)
+	pw := filepath.Join(d.home, "pw")
+	os.WriteFile(pw, []byte(password), 0o600)
+	remote = filepath.Join(d.home, "remote")
+	vaultArgs = []string{"--vault", url, "--vault-ca", ca, "--account", account, "--password-file", pw}
+	run(t, d.home, append([]string{"init", "--source", d.src, "--remote", remote, "--config", d.cfg, "--state-dir", d.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	return d, remote, vaultArgs
 }
