@@ -110,3 +110,32 @@ func TestHeadOwnerOnly(t *testing.T) {
 		t.Fatalf("after a password change: %+v, %v", got, err)
 	}
 }
+
+// TestDeleteForgetsHead: deleting an account deletes its head record, so
+// whoever registers the name next starts from no head (reading the old
+// one, or being refused its first advance as "head moved", would be wrong).
+func TestDeleteForgetsHead(t *testing.T) {
+	tc := startCluster(t, 1, nil)
+	ctx := context.Background()
+	key := newKey(t)
+	c := tc.client()
+	if err := reg(c, ctx, "erin", []byte("pw"), key); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AdvanceHead(ctx, "erin", key, handleOf("erin"), vault.HeadRecord{}, headAt(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "erin", key); err != nil {
+		t.Fatal(err)
+	}
+	next := newKey(t)
+	if err := reg(c, ctx, "erin", []byte("pw"), next); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Head(ctx, "erin", next, handleOf("erin")); err != nil || !got.IsZero() {
+		t.Fatalf("the new owner reads %+v, %v; want no head", got, err)
+	}
+	if err := c.AdvanceHead(ctx, "erin", next, handleOf("erin"), vault.HeadRecord{}, headAt(1, 2)); err != nil {
+		t.Fatalf("the new owner's first advance: %v", err)
+	}
+}
