@@ -191,7 +191,7 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 	case OpFail:
 		return applyFail(b, maxAttempts, cmd)
 	case OpDelete:
-		return applyDelete(b, cmd)
+		return applyDelete(tx, b, cmd)
 	case OpHead:
 		return applyHead(tx, b, cmd)
 	}
@@ -352,7 +352,7 @@ func applyFail(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) {
 	return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
 }
 
-func applyDelete(b *bolt.Bucket, cmd Command) (Result, error) {
+func applyDelete(tx *bolt.Tx, b *bolt.Bucket, cmd Command) (Result, error) {
 	st, found, err := loadState(b, cmd.Account[:])
 	if err != nil {
 		return Result{}, err
@@ -368,6 +368,11 @@ func applyDelete(b *bolt.Bucket, cmd Command) (Result, error) {
 	}
 	if err := b.Delete(shadowKey(cmd.Account)); err != nil {
 		return Result{}, err
+	}
+	if heads := tx.Bucket(bucketHeads); heads != nil {
+		if err := heads.Delete(cmd.Account[:]); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Status: StatusOK}, nil
 }
