@@ -51,7 +51,7 @@ func (d *Daemon) newSession() (*session, error) {
 			ok = false
 		}
 		if !ok {
-			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry())
+			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry(cfg))
 			if err != nil {
 				// A remote that cannot even be opened (bad spec) must not
 				// stop the others; it shows in status as failing, and
@@ -97,8 +97,12 @@ func (s *session) Serve(ctx context.Context) error {
 }
 
 // retry is the daemon's retry tuning for each remote.
-func (d *Daemon) retry() remotes.RetryOptions {
+func (d *Daemon) retry(cfg *configs.Config) remotes.RetryOptions {
 	ro := d.opts.Retry
 	ro.Log = d.log
+	if ro.Budget == 0 {
+		// The config being applied: a reload may have changed retry_for.
+		ro.Budget = time.Duration(cfg.RetryFor)
+	}
 	return ro
 }

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -90,7 +89,6 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		Version:    version,
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
-		Retry:      remotes.RetryOptions{Budget: time.Duration(cfg.RetryFor)},
 		Reload: func() (*configs.Config, error) {
 			next, err := configs.Load(cfg.Path)
 			if err == nil {
