@@ -105,19 +105,8 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 
 // OpenRemotes opens every remote of the config, each wrapped with retries.
 func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]remotes.Remote, error) {
-	if len(cfg.Remotes) == 0 {
-		return nil, fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
-	}
-	var out []remotes.Remote
-	for _, rc := range cfg.Remotes {
-		r, err := OpenRemote(ctx, cfg, rc, remotes.RetryOptions{Log: log, Budget: time.Duration(cfg.RetryFor)})
-		if err != nil {
-			CloseRemotes(out)
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	rems, _, err := openTargets(ctx, cfg, Options{}, log)
+	return rems, err
 }
 
 // OpenRemote opens one configured remote wrapped with retries (the daemon
