@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
@@ -141,19 +142,19 @@ func usedBlobs(ctx context.Context, st Store, snaps []store.Snapshot) (map[crypt
 	for i, s := range snaps {
 		roots[i] = s.Tree
 	}
-	var chunks []crypt.ID
+	// A set, not a list: memory grows with the distinct chunks, not with
+	// every reference of every file of every snapshot.
+	chunks := map[crypt.ID]struct{}{}
 	used, err := st.WalkFiles(ctx, roots, func(_ crypt.ID, _ *store.Node, refs []store.ChunkRef) error {
 		for _, c := range refs {
-			chunks = append(chunks, c.ID)
+			chunks[c.ID] = struct{}{}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range chunks {
-		used[c] = struct{}{}
-	}
+	maps.Copy(used, chunks)
 	return used, nil
 }
 
