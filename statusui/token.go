@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/chatsafe/chatsafe/crypt"
 )
 
 // TokenFile is the file in the state directory that holds the page's
@@ -35,13 +37,10 @@ func LoadOrCreateToken(stateDir string) (string, error) {
 		return "", fmt.Errorf("making the status page token: %w", err)
 	}
 	tok = hex.EncodeToString(b)
-	p := filepath.Join(stateDir, TokenFile)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+	// The key cache's writer: synced, renamed, the directory synced, so a
+	// crash never leaves an empty token file.
+	if err := crypt.WriteSecretFile(filepath.Join(stateDir, TokenFile), []byte(tok+"\n")); err != nil {
 		return "", fmt.Errorf("saving the status page token in %s: %w", stateDir, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return "", fmt.Errorf("saving the status page token: %w", err)
 	}
 	return tok, nil
 }
