@@ -72,7 +72,13 @@ func (r *rcloneRemote) Put(ctx context.Context, name string, in io.Reader, size 
 		return err
 	}
 	if !r.atomic {
-		r.cleanOnce.Do(func() { r.cleanStale(cctx) })
+		// Not cancelled with this Put: the clean-up runs once, and a
+		// cancelled first Put must not leave the partials for ever.
+		r.cleanOnce.Do(func() {
+			cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(cctx), time.Minute)
+			defer cancel()
+			r.cleanStale(cleanCtx)
+		})
 	}
 	if r.linkLocal(name, in, size) {
 		return nil
