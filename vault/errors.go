@@ -37,7 +37,22 @@ type RetryAfterError struct {
 }
 
 func (e RetryAfterError) Error() string {
-	return fmt.Sprintf("after several wrong passwords the vault takes the next attempt in %s; try again then", e.Wait.Round(time.Second))
+	return fmt.Sprintf("after several wrong passwords the vault takes the next attempt in %s; try again then", roundUpWait(e.Wait))
+}
+
+// roundUpWait renders a wait for a person: up to the next whole second,
+// and above a minute up to the next whole minute. It rounds up, never
+// down, so the time it names is never one the vault still refuses (the
+// wait also shrinks while the reply travels: "59m59s" read as a bug).
+func roundUpWait(d time.Duration) time.Duration {
+	unit := time.Second
+	if d > time.Minute {
+		unit = time.Minute
+	}
+	if r := d % unit; r != 0 {
+		d += unit - r
+	}
+	return d
 }
 
 // Is makes errors.Is(err, ErrTooSoon) true.
