@@ -120,17 +120,56 @@ type raftNode struct {
 const RaftDir = "raft"
 
 // Apply commits cmd on a quorum and returns its result: directly on the
-// leader, through the leader on a follower.
+// leader, through the leader on a follower. While the cluster elects a
+// leader (none known, the known one unreachable, or no longer leading) it
+// retries until ApplyTimeout: in those cases nothing was proposed, so the
+// retry cannot count an attempt twice.
 func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
+	deadline := time.Now().Add(n.applyTimeout)
+	for {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		var res Result
+		var err error
+		if n.raft.State() == raft.Leader {
+			res, err = n.applyLocal(cmd)
+		} else {
+			err = n.forward(ctx, "Vault.Apply", cmd, &res)
+		}
+		if !errors.Is(err, errNotProposed) || !time.Now().Before(deadline) {
+			return res, err
+		}
+		if err := n.pauseForElection(ctx, deadline); err != nil {
+			return Result{}, err
+		}
 	}
-	if n.raft.State() == raft.Leader {
-		return n.applyLocal(cmd)
+}
+
+// errNotProposed is a no-quorum answer for a change that never reached a
+// leader's log: safe to send again.
+var errNotProposed = fmt.Errorf("%w (no leader took the change)", errNoQuorum)
+
+// notLeaderMessage is how a node that is not the leader refuses a
+// forwarded change over the internal RPC (errors cross it as text).
+const notLeaderMessage = "vault node is not the leader"
+
+// electionPoll is how often a node waiting for an election looks again.
+// raft's leader observations are per node and lossy; a short poll of
+// LeaderWithID is simpler and bounded by the caller's deadline.
+const electionPoll = 20 * time.Millisecond
+
+// pauseForElection waits one poll interval, never past deadline, before
+// the caller asks again who leads.
+func (n *raftNode) pauseForElection(ctx context.Context, deadline time.Time) error {
+	t := time.NewTimer(min(electionPoll, time.Until(deadline)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	var res Result
-	err := n.forward(ctx, "Vault.Apply", cmd, &res)
-	return res, err
 }
 
 func (n *raftNode) applyLocal(cmd Command) (Result, error) {
@@ -139,7 +178,9 @@ func (n *raftNode) applyLocal(cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	f := n.raft.Apply(data, n.applyTimeout)
-	if err := f.Error(); err != nil {
+	if err := f.Error(); errors.Is(err, raft.ErrNotLeader) {
+		return Result{}, fmt.Errorf("%w (%v)", errNotProposed, err)
+	} else if err != nil {
 		// Not leader (any more), lost leadership before the commit, or
 		// shutting down. The entry may still commit later; it is then
 		// counted without a KE2 ever being sent, never the other way round.
@@ -160,7 +201,7 @@ func (n *raftNode) applyLocal(cmd Command) (Result, error) {
 func (n *raftNode) forward(ctx context.Context, method string, args, reply any) error {
 	leader, _ := n.raft.LeaderWithID()
 	if leader == "" {
-		return errNoQuorum
+		return errNotProposed
 	}
 	return n.call(ctx, string(leader), method, args, reply)
 }
@@ -169,8 +210,8 @@ func (n *raftNode) forward(ctx context.Context, method string, args, reply any) 
 // peer asked for its key share).
 func (n *raftNode) call(ctx context.Context, addr, method string, args, reply any) error {
 	c, err := n.rpcClient(ctx, addr)
-	if err != nil {
-		return fmt.Errorf("%w (%v)", errNoQuorum, err)
+	if err != nil { // not connected: nothing was sent
+		return fmt.Errorf("%w (%v)", errNotProposed, err)
 	}
 	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
 	t := time.NewTimer(n.applyTimeout + time.Second)
@@ -188,11 +229,17 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 	case call.Error == nil:
 		return nil
 	case errors.As(call.Error, &se):
+		if string(se) == notLeaderMessage {
+			return fmt.Errorf("%w (node %s is no longer the leader)", errNotProposed, addr)
+		}
 		if strings.HasPrefix(string(se), errNoQuorum.Error()) {
 			return fmt.Errorf("%w (node %s: %s)", errNoQuorum, addr, se)
 		}
 		return fmt.Errorf("vault node %s: %s", addr, se)
-	default: // the connection broke
+	case errors.Is(call.Error, rpc.ErrShutdown): // closed before sending
+		n.dropClient(addr, c)
+		return fmt.Errorf("%w (node %s: %v)", errNotProposed, addr, call.Error)
+	default: // the connection broke, maybe after the leader took it
 		n.dropClient(addr, c)
 		return fmt.Errorf("%w (node %s: %v)", errNoQuorum, addr, call.Error)
 	}
@@ -264,7 +311,7 @@ type rpcService struct{ n *raftNode }
 // takes it; followers do not chain forwards.
 func (s *rpcService) Apply(cmd Command, res *Result) error {
 	if s.n.raft.State() != raft.Leader {
-		return errNoQuorum
+		return errors.New(notLeaderMessage)
 	}
 	r, err := s.n.applyLocal(cmd)
 	if err != nil {
