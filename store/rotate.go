@@ -179,14 +179,9 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 // ReplaceConfig copies the config object from src over every one of dsts
 // (a rotation resumed after its switch finishes the mirrors so).
 func ReplaceConfig(ctx context.Context, src remotes.Remote, dsts []remotes.Remote) error {
-	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
+	b, err := getConfig(ctx, src)
 	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
-	}
-	b, err := readConfigObject(rc)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
+		return err
 	}
 	for _, d := range dsts {
 		if err := d.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {

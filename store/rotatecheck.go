@@ -42,12 +42,7 @@ func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) 
 // configHeader reads rem's config object and its repository id.
 func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, error) {
 	var repoID [16]byte
-	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
-	if err != nil {
-		return nil, repoID, fmt.Errorf("reading the config from %s: %w", rem, err)
-	}
-	raw, err := readConfigObject(rc)
-	rc.Close()
+	raw, err := getConfig(ctx, rem)
 	if err != nil {
 		return nil, repoID, err
 	}
