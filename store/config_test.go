@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
@@ -67,5 +68,33 @@ func TestConfigReads(t *testing.T) {
 	}
 	if _, err := store.Open(ctx, empty, e.Key, store.Options{}); !errors.Is(err, store.ErrIntegrity) {
 		t.Errorf("opening over an oversized config: %v, want an integrity failure", err)
+	}
+}
+
+// TestObjectsOpeningWith: the rotation check lists the config and every
+// delta a key opens, nothing for another key, and passes over objects
+// that are not well-formed deltas instead of failing on them.
+func TestObjectsOpeningWith(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("hello"))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.txt"), storetest.RandBytes(3, 1<<20))
+	e.Backup()
+	deltas := len(storetest.DeltaFiles(t, e.RemoteDir))
+	plantDelta(t, e, "0000000000000009-00112233445566778899aabbccddeeff", 4096, fakeFooter(100))
+	plantDelta(t, e, "000000000000000a-00112233445566778899aabbccddeeff", 20, fakeFooter(8))
+	plantDelta(t, e, "000000000000000b-00112233445566778899aabbccddeeff", 4096, fakeFooter(1<<30))
+	plantDelta(t, e, "not-a-delta", 4096, fakeFooter(100))
+
+	got, err := store.ObjectsOpeningWith(t.Context(), e.Remote, e.Key)
+	if err != nil || len(got) != 1+deltas || got[0] != "config" {
+		t.Fatalf("opening with the key: %v (%v), want the config and %d deltas", got, err, deltas)
+	}
+	other, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.ObjectsOpeningWith(t.Context(), e.Remote, other); err != nil || len(got) != 0 {
+		t.Fatalf("opening with another key: %v (%v), want nothing", got, err)
 	}
 }
