@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -56,20 +57,15 @@ func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, er
 // trailerOpens reports whether the delta o's trailer authenticates under
 // aead (false for anything that is not a well-formed delta).
 func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aead *crypt.AEAD, repoID [16]byte) (bool, error) {
-	const fs = int64(footerSize)
 	_, id, ok := parseDeltaName(o.Name)
-	if !ok || o.Size < fs {
+	if !ok {
 		return false, nil
 	}
-	foot, err := getAll(ctx, rem, o.Name, o.Size-fs, fs)
-	if err != nil {
-		return false, err
+	sealed, err := sealedTrailerFrom(o.Name, o.Size, func(off, n int64) ([]byte, error) { return getAll(ctx, rem, o.Name, off, n) })
+	var ie *IntegrityError
+	if errors.As(err, &ie) {
+		return false, nil // not a well-formed delta
 	}
-	n, ok := decodeFooter(foot)
-	if !ok || int64(n) > o.Size-fs || n > maxTrailerSize {
-		return false, nil
-	}
-	sealed, err := getAll(ctx, rem, o.Name, o.Size-fs-int64(n), int64(n))
 	if err != nil {
 		return false, err
 	}

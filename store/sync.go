@@ -287,17 +287,11 @@ func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	foot := make([]byte, footerSize)
-	if _, err := f.ReadAt(foot, d.size-int64(footerSize)); err != nil {
-		return nil, err
-	}
-	n, ok := decodeFooter(foot)
-	if !ok || n > maxTrailerSize || int64(n) > d.size-int64(footerSize) {
-		return nil, fmt.Errorf("bad footer")
-	}
-	b := make([]byte, n)
-	_, err = f.ReadAt(b, d.size-int64(footerSize)-int64(n))
-	return b, err
+	return sealedTrailerFrom(d.ref.name(), d.size, func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		_, err := f.ReadAt(b, off)
+		return b, err
+	})
 }
 
 // CopyConfig copies the repository's config object from src to dst, so
