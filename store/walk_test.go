@@ -1,0 +1,96 @@
+package store_test
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// countingRemote counts the reads of delta objects.
+type countingRemote struct {
+	remotes.Remote
+	gets atomic.Int64
+}
+
+func (c *countingRemote) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	if strings.HasPrefix(name, "deltas/") {
+		c.gets.Add(1)
+	}
+	return c.Remote.Get(ctx, name, off, n)
+}
+
+// TestWalkFilesReadsOnce: walking a database stored through a list index
+// reads every tree, index and list blob once, and gives each file the
+// chunk references ChunkRefs gives it (also across patched versions).
+func TestWalkFilesReadsOnce(t *testing.T) {
+	e := storetest.NewEnv(t)
+	dbPath := filepath.Join(e.Src, "msgstore.db")
+	db := storetest.OpenChatDB(t, dbPath)
+	db.Insert(0, 20000, 5000)
+	storetest.WriteFile(t, filepath.Join(e.Src, "small.txt"), []byte("hi"))
+	e.Backup()
+
+	cr := &countingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	fresh, err := store.Open(e.Ctx, cr, e.Key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	roots := []crypt.ID{fresh.Snapshots()[0].Tree}
+	cr.gets.Store(0)
+	indexed := 0
+	read, err := fresh.WalkFiles(e.Ctx, roots, func(_ crypt.ID, n *store.Node, _ []store.ChunkRef) error {
+		if n.Content.Index != (crypt.ID{}) {
+			indexed++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexed != 1 {
+		t.Fatalf("%d files stored through a list index, want the database's 1 (make it larger)", indexed)
+	}
+	if got := cr.gets.Load(); got != int64(len(read)) {
+		t.Errorf("walking read delta objects %d times for %d distinct blobs", got, len(read))
+	}
+
+	// A few changed pages later the database is a patch on the same lists.
+	db.Insert(20000, 20050, 50)
+	e.Backup()
+	if err := fresh.Reload(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	roots = nil
+	for _, s := range fresh.Snapshots() {
+		roots = append(roots, s.Tree)
+	}
+	dbs := 0
+	if _, err := fresh.WalkFiles(e.Ctx, roots, func(_ crypt.ID, n *store.Node, refs []store.ChunkRef) error {
+		if n.Name == "msgstore.db" {
+			dbs++
+		}
+		want, err := fresh.ChunkRefs(e.Ctx, n.Content)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(refs, want) {
+			t.Errorf("%s: WalkFiles gives %d references, ChunkRefs %d", n.Name, len(refs), len(want))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if dbs != 2 {
+		t.Errorf("the database's two versions visited %d times, want 2", dbs)
+	}
+}
