@@ -91,11 +91,14 @@ func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 					}
 					contents[string(e.b)] = true
 				}
-				refs, err := r.ChunkRefs(ctx, n.Content)
+				lists, err := r.resolveLists(ctx, n.Content)
 				if err != nil {
 					return err
 				}
-				lists, err := r.resolveLists(ctx, n.Content)
+				// The lists resolved inline: ChunkRefs reads no index again.
+				resolved := n.Content
+				resolved.Lists, resolved.Index = lists, crypt.ID{}
+				refs, err := r.ChunkRefs(ctx, resolved)
 				if err != nil {
 					return err
 				}
