@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,5 +94,38 @@ func TestWalkFilesReadsOnce(t *testing.T) {
 	}
 	if dbs != 2 {
 		t.Errorf("the database's two versions visited %d times, want 2", dbs)
+	}
+}
+
+// TestReloadKeepsViewOnFailure: a reload that fails (here, a delta that
+// does not authenticate appeared) leaves the store reading what it read
+// before, so a long-lived reader (a mount) keeps working.
+func TestReloadKeepsViewOnFailure(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("hello"))
+	e.Backup()
+	fresh, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	before := fresh.Snapshots()
+	p := plantDelta(t, e, "0000000000000009-00112233445566778899aabbccddeeff", 4096, fakeFooter(100))
+	if err := fresh.Reload(e.Ctx); !errors.Is(err, store.ErrIntegrity) {
+		t.Fatalf("reloading over a forged delta: %v, want an integrity failure", err)
+	}
+	if got := fresh.Snapshots(); len(got) != len(before) || got[0].ID != before[0].ID {
+		t.Fatalf("after a failed reload the store lists %d snapshots, had %d", len(got), len(before))
+	}
+	if nodes, err := fresh.Tree(e.Ctx, before[0].Tree); err != nil || len(nodes) != 1 {
+		t.Fatalf("reading the snapshot after a failed reload: %v %v", nodes, err)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.txt"), []byte("later"))
+	e.Backup()
+	if err := fresh.Reload(e.Ctx); err != nil || len(fresh.Snapshots()) != 2 {
+		t.Fatalf("reloading once the remote is sound: %v, %d snapshots", err, len(fresh.Snapshots()))
 	}
 }
