@@ -10,13 +10,42 @@ import (
 // Walking and verifying the whole repository, for check and prune.
 
 // Reload reads the remote again (the head, every live trailer, the index),
-// so that a check sees what is there now.
+// so that a check or a mount sees what is there now. When that fails the
+// store keeps what it had read before: a long-lived reader goes on.
 func (r *Store) Reload(ctx context.Context) error {
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.load(ctx)
+	before := r.loadedView()
+	if err := r.load(ctx); err != nil {
+		r.restoreView(before)
+		return err
+	}
+	return nil
+}
+
+// view is what load replaces.
+type view struct {
+	deltas    map[[16]byte]*delta
+	head      *delta
+	index     map[crypt.ID]blobLoc
+	snapshots []Snapshot
+	garbage   []string
+	fork      *Fork
+	branches  []*branch
+	damage    []Damage
+	rollback  bool
+}
+
+// loadedView and restoreView: hold mu.
+func (r *Store) loadedView() view {
+	return view{r.deltas, r.head, r.index, r.snapshots, r.garbage, r.fork, r.branches, r.damage, r.rollback}
+}
+
+func (r *Store) restoreView(v view) {
+	r.deltas, r.head, r.index, r.snapshots, r.garbage = v.deltas, v.head, v.index, v.snapshots, v.garbage
+	r.fork, r.branches, r.damage, r.rollback = v.fork, v.branches, v.damage, v.rollback
 }
 
 // Stats counts what the store holds.
