@@ -14,7 +14,6 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/remotes"
-	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -88,16 +87,7 @@ func TestResealUploadsOutsideTheLock(t *testing.T) {
 	if spooled, _ := filepath.Glob(filepath.Join(e.State, "repo-*", "spool", "*")); len(spooled) != 0 {
 		t.Errorf("left in the spool: %v", spooled)
 	}
-	fresh, err := e.OpenFresh(newKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	dst := filepath.Join(t.TempDir(), "r")
-	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
-		t.Fatal(err)
-	}
-	if !equalDigest(storetest.DirDigest(t, dst, nil), want) {
+	if !equalDigest(restoredWith(t, e, newKey), want) {
 		t.Fatal("restore after re-sealing with concurrent uploads differs")
 	}
 }
