@@ -80,7 +80,7 @@ func haveFusermount() bool {
 type rootNode struct {
 	fs.Inode
 	r       browse.Reader
-	reload  func(context.Context) error // nil: the reader cannot reload
+	reload  func(context.Context) error // nil: the reader cannot refresh
 	refresh time.Duration
 
 	mu      sync.Mutex // guards what follows; held while reloading, so one reload at a time
@@ -94,8 +94,8 @@ func newRoot(r browse.Reader, refresh time.Duration) *rootNode {
 		refresh = defaultRefresh
 	}
 	n := &rootNode{r: r, refresh: refresh, checked: time.Now()}
-	if rl, ok := r.(reloader); ok {
-		n.reload = rl.Reload
+	if rf, ok := r.(refresher); ok {
+		n.reload = rf.Refresh
 	}
 	n.snaps = r.Snapshots()
 	n.names = snapshotNames(n.snaps)

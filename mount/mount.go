@@ -35,7 +35,7 @@ type Options struct {
 	// RefreshEvery is how long the list of snapshots is trusted: listing
 	// the root or snapshots/, looking a name up there or reading latest
 	// re-reads the repository's head once it is older (0: 5 seconds).
-	// Only a reader that can reload (store.Store's Reload) is refreshed.
+	// Only a reader that can refresh (store.Store's Refresh) is.
 	RefreshEvery time.Duration
 }
 
@@ -43,9 +43,9 @@ type Options struct {
 // while a new snapshot still shows within seconds.
 const defaultRefresh = 5 * time.Second
 
-// reloader is a reader that can re-read the repository (store.Store).
-type reloader interface {
-	Reload(ctx context.Context) error
+// refresher is a reader that can re-read the repository's head (store.Store).
+type refresher interface {
+	Refresh(ctx context.Context) error
 }
 
 // CheckMountpoint reports whether dir is usable: an existing, empty directory.

@@ -18,9 +18,9 @@ type countingReader struct {
 	reloads int
 }
 
-func (c *countingReader) Snapshots() []store.Snapshot      { return nil }
-func (c *countingReader) Reload(ctx context.Context) error { c.reloads++; return nil }
-func (c *countingReader) Locate(id crypt.ID) string        { return "" }
+func (c *countingReader) Snapshots() []store.Snapshot       { return nil }
+func (c *countingReader) Refresh(ctx context.Context) error { c.reloads++; return nil }
+func (c *countingReader) Locate(id crypt.ID) string         { return "" }
 
 // TestRefreshIsRateLimited: however often the root is looked at, the
 // head is re-read at most once per interval.

@@ -79,6 +79,8 @@ type Store struct {
 	// guardRollback: the commit point records a newer head than the remote serves.
 	guardRollback *Damage
 	state         localState
+	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
+	loaded map[[16]byte]*delta
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.

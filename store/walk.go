@@ -12,12 +12,26 @@ import (
 // Reload reads the remote again (the head, every live trailer, the index),
 // so that a check or a mount sees what is there now. When that fails the
 // store keeps what it had read before: a long-lived reader goes on.
-func (r *Store) Reload(ctx context.Context) error {
+func (r *Store) Reload(ctx context.Context) error { return r.reload(ctx, false) }
+
+// Refresh is Reload for a long-lived reader (a mount): a delta already
+// loaded under the same name and size keeps the trailer authenticated
+// then, so only new deltas' trailers are read (without a state directory
+// Reload reads every live one from the remote). An object replaced in
+// place on the remote is caught when its blobs are read, as with the
+// trailer cache; a check uses Reload.
+func (r *Store) Refresh(ctx context.Context) error { return r.reload(ctx, true) }
+
+func (r *Store) reload(ctx context.Context, reuse bool) error {
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.loadedView()
+	if reuse {
+		r.loaded = before.deltas
+		defer func() { r.loaded = nil }()
+	}
 	if err := r.load(ctx); err != nil {
 		r.restoreView(before)
 		return err

@@ -129,3 +129,39 @@ func TestReloadKeepsViewOnFailure(t *testing.T) {
 		t.Fatalf("reloading once the remote is sound: %v, %d snapshots", err, len(fresh.Snapshots()))
 	}
 }
+
+// TestRefreshReadsOnlyNewTrailers: a long-lived reader without a state
+// directory (a mount with --remote) re-reads the head reading only the
+// trailers of deltas it has not authenticated yet, not every live one.
+func TestRefreshReadsOnlyNewTrailers(t *testing.T) {
+	e := storetest.NewEnv(t)
+	for i := range 3 {
+		storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), storetest.RandBytes(uint64(i), 10<<10))
+		e.Backup()
+	}
+	cr := &countingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	fresh, err := store.Open(e.Ctx, cr, e.Key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if live := fresh.Stats().Deltas; live < 3 {
+		t.Fatalf("%d live deltas, want 3 or more", live)
+	}
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.txt"), []byte("new"))
+	e.Backup()
+	cr.gets.Store(0)
+	if err := fresh.Refresh(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := cr.gets.Load(); got != 1 {
+		t.Errorf("refreshing after one new delta read delta objects %d times, want 1", got)
+	}
+	if n := len(fresh.Snapshots()); n != 4 {
+		t.Errorf("%d snapshots after the refresh, want 4", n)
+	}
+	nodes, err := fresh.Tree(e.Ctx, fresh.Snapshots()[0].Tree)
+	if err != nil || len(nodes) != 1 {
+		t.Errorf("the oldest snapshot after the refresh: %v %v", nodes, err)
+	}
+}
