@@ -30,6 +30,19 @@ func (c *countingRemote) Get(ctx context.Context, name string, off, n int64) (io
 	return c.Remote.Get(ctx, name, off, n)
 }
 
+// openCounting opens the repository as a new device would, counting its
+// reads of delta objects.
+func openCounting(t *testing.T, e *storetest.Env) (*store.Store, *countingRemote) {
+	t.Helper()
+	cr := &countingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	r, err := store.Open(e.Ctx, cr, e.Key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, cr
+}
+
 // TestWalkFilesReadsOnce: walking a database stored through a list index
 // reads every tree, index and list blob once, and gives each file the
 // chunk references ChunkRefs gives it (also across patched versions).
@@ -41,12 +54,7 @@ func TestWalkFilesReadsOnce(t *testing.T) {
 	storetest.WriteFile(t, filepath.Join(e.Src, "small.txt"), []byte("hi"))
 	e.Backup()
 
-	cr := &countingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
-	fresh, err := store.Open(e.Ctx, cr, e.Key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh, cr := openCounting(t, e)
 	roots := []crypt.ID{fresh.Snapshots()[0].Tree}
 	cr.gets.Store(0)
 	indexed := 0
@@ -139,12 +147,7 @@ func TestRefreshReadsOnlyNewTrailers(t *testing.T) {
 		storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), storetest.RandBytes(uint64(i), 10<<10))
 		e.Backup()
 	}
-	cr := &countingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
-	fresh, err := store.Open(e.Ctx, cr, e.Key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh, cr := openCounting(t, e)
 	if live := fresh.Stats().Deltas; live < 3 {
 		t.Fatalf("%d live deltas, want 3 or more", live)
 	}
