@@ -113,6 +113,7 @@ func TestBrowse(t *testing.T) {
 		t.Run("ls", rp.testLs)
 		t.Run("dump database", rp.testDumpDatabase)
 		t.Run("ranged read", rp.testRangedRead)
+		t.Run("chunk places", rp.testChunkPlaces)
 		t.Run("tar", rp.testTar)
 		t.Run("diff", rp.testDiff)
 	})

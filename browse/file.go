@@ -44,6 +44,18 @@ func (f *File) Size() int64 { return f.offs[len(f.refs)] }
 // Refs are the file's chunk references, in order.
 func (f *File) Refs() []store.ChunkRef { return f.refs }
 
+// ChunkPlaces maps each distinct chunk of the file to every offset it
+// fills, in order: for a writer of whole files that places chunks as
+// FetchBlobs delivers them, in any order and once per distinct id
+// (restore). The sizes were checked against the entry by Open.
+func (f *File) ChunkPlaces() map[crypt.ID][]int64 {
+	places := make(map[crypt.ID][]int64, len(f.refs))
+	for i, ref := range f.refs {
+		places[ref.ID] = append(places[ref.ID], f.offs[i])
+	}
+	return places
+}
+
 // ReadAt fills p from offset off, fetching only the chunks under it. Like
 // io.ReaderAt it returns io.EOF when it reaches the end of the file.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {

@@ -1,12 +1,14 @@
 // Package mount serves snapshots as a read-only file system through FUSE
 // (github.com/hanwen/go-fuse/v2): snapshots/<time>/... for every
 // snapshot (an id prefix also resolves there), and latest, a symbolic
-// link to the newest. Directories are read from the store when first
+// link to the newest; snapshots committed after mounting appear within a
+// few seconds (Options.RefreshEvery). Directories are read from the store when first
 // looked at and files fetch only the chunks a read covers (package
 // browse). FUSE lives only in this package.
 package mount
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +32,20 @@ type Options struct {
 	Ready func()
 	// Debug logs every FUSE request (to stderr).
 	Debug bool
+	// RefreshEvery is how long the list of snapshots is trusted: listing
+	// the root or snapshots/, looking a name up there or reading latest
+	// re-reads the repository's head once it is older (0: 5 seconds).
+	// Only a reader that can refresh (store.Store's Refresh) is.
+	RefreshEvery time.Duration
+}
+
+// defaultRefresh keeps a busy listing from re-reading the head every time
+// while a new snapshot still shows within seconds.
+const defaultRefresh = 5 * time.Second
+
+// refresher is a reader that can re-read the repository's head (store.Store).
+type refresher interface {
+	Refresh(ctx context.Context) error
 }
 
 // CheckMountpoint reports whether dir is usable: an existing, empty directory.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/mount"
@@ -108,5 +109,81 @@ func TestMountRefuses(t *testing.T) {
 	err := mount.Run(t.Context(), e.Store, t.TempDir(), mount.Options{Device: filepath.Join(t.TempDir(), "no-fuse")})
 	if !errors.Is(err, mount.ErrNoFUSE) {
 		t.Errorf("without a FUSE device: %v", err)
+	}
+}
+
+// TestMountSeesNewSnapshots: snapshots committed after mounting appear
+// (and latest moves to them) while a file of an older snapshot stays
+// open and readable.
+func TestMountSeesNewSnapshots(t *testing.T) {
+	e := storetest.NewEnv(t)
+	r, err := e.OpenFresh(e.Key) // the mount's own reader, like another device's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	// Every look re-reads the head, so the test needs no waiting.
+	go func() {
+		done <- mount.Run(ctx, r, dir, mount.Options{Ready: func() { close(ready) }, RefreshEvery: time.Nanosecond})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	list := func(want int) []os.DirEntry {
+		t.Helper()
+		ents, err := os.ReadDir(filepath.Join(dir, "snapshots"))
+		if err != nil || len(ents) != want {
+			t.Fatalf("snapshots/: %v (%v), want %d entries", ents, err, want)
+		}
+		return ents
+	}
+
+	// Mounted on an empty repository: no latest yet.
+	list(0)
+	if _, err := os.Lstat(filepath.Join(dir, "latest")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("latest before any snapshot: %v", err)
+	}
+
+	old := storetest.RandBytes(5, 300<<10)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.bin"), old)
+	first := e.Backup().Snapshot
+	ents := list(1)
+	if target, err := os.Readlink(filepath.Join(dir, "latest")); err != nil || target != "snapshots/"+ents[0].Name() {
+		t.Fatalf("latest after the first snapshot -> %q %v", target, err)
+	}
+	f, err := os.Open(filepath.Join(dir, "snapshots", first.ShortID(), "a.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.bin"), []byte("replaced"))
+	second := e.Backup().Snapshot
+	ents = list(2)
+	if target, err := os.Readlink(filepath.Join(dir, "latest")); err != nil || target != "snapshots/"+ents[1].Name() {
+		t.Errorf("latest after the second snapshot -> %q %v, want %s", target, err, ents[1].Name())
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "latest", "a.bin")); err != nil || string(b) != "replaced" {
+		t.Errorf("latest/a.bin: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "snapshots", second.ShortID())); err != nil {
+		t.Errorf("the new snapshot by id: %v", err)
+	}
+	// The file opened in the first snapshot reads as it was.
+	got := make([]byte, len(old))
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("the file open in the older snapshot: %v", err)
 	}
 }

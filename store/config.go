@@ -2,11 +2,13 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"fmt"
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // The config object: magic, format version, repository id and a key check
@@ -64,4 +66,20 @@ func decodeConfig(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error)
 		return c, integrityErr(configName, "malformed", err)
 	}
 	return c, nil
+}
+
+// getConfig reads rem's config object, at most maxConfigSize bytes: the
+// one way the store reads it. A missing one is remotes.ErrNotFound
+// (wrapped); a too large one an *IntegrityError.
+func getConfig(ctx context.Context, rem remotes.Remote) ([]byte, error) {
+	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config from %s: %w", rem, err)
+	}
+	defer rc.Close()
+	b, err := readConfigObject(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config from %s: %w", rem, err)
+	}
+	return b, nil
 }

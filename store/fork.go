@@ -77,6 +77,10 @@ type branch struct {
 
 // openCandidate reads and authenticates a candidate's trailer.
 func (r *Store) openCandidate(ctx context.Context, c *candidate) (*delta, error) {
+	if k := r.loaded[c.id]; k != nil && k.ref.Seq == c.seq && k.size == c.size {
+		// Authenticated by the load a Refresh replaces (walk.go).
+		return &delta{ref: k.ref, size: c.size, onRemote: c.onRemote, spoolPath: c.spoolPath, trailer: k.trailer}, nil
+	}
 	d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: c.onRemote, spoolPath: c.spoolPath}
 	plain, t, err := r.readTrailer(ctx, d)
 	if err != nil {

@@ -94,36 +94,12 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 // stored (the spool, else the remote), never from the local cache.
 func (r *Store) readTrailerUncached(ctx context.Context, d *delta) ([]byte, *trailer, error) {
 	name := d.ref.name()
-	if d.size < int64(footerSize)+crypt.Overhead {
-		return nil, nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", d.size), nil)
-	}
 	if d.size > maxDeltaSize {
 		return nil, nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
 	}
-	var sealed []byte
-	{
-		n := min(d.size, tailRead)
-		tail, err := r.readRange(ctx, d, d.size-n, n)
-		if err != nil {
-			return nil, nil, err
-		}
-		tlen, ok := decodeFooter(tail[len(tail)-footerSize:])
-		if !ok {
-			return nil, nil, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
-		}
-		// The length is the remote's claim until the trailer opens: it is
-		// capped before anything is read or allocated by it.
-		if tlen > maxTrailerSize {
-			return nil, nil, integrityErr(name, fmt.Sprintf("footer claims a %d-byte trailer, more than the format's limit of %d", tlen, maxTrailerSize), nil)
-		}
-		if int64(tlen) > d.size-int64(footerSize) || tlen < crypt.Overhead {
-			return nil, nil, integrityErr(name, "footer gives an impossible trailer length", nil)
-		}
-		if tlen+footerSize <= len(tail) {
-			sealed = tail[len(tail)-footerSize-tlen : len(tail)-footerSize]
-		} else if sealed, err = r.readRange(ctx, d, d.size-int64(footerSize)-int64(tlen), int64(tlen)); err != nil {
-			return nil, nil, err
-		}
+	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) { return r.readRange(ctx, d, off, n) })
+	if err != nil {
+		return nil, nil, err
 	}
 	plain, t, err := r.verifyTrailer(d, sealed)
 	if err != nil {
@@ -131,6 +107,37 @@ func (r *Store) readTrailerUncached(ctx context.Context, d *delta) ([]byte, *tra
 	}
 	r.storeTrailerCache(d, sealed)
 	return plain, t, nil
+}
+
+// sealedTrailerFrom reads the sealed trailer of the delta name, size
+// bytes long, through readAt: the footer from the last tailRead bytes (the
+// trailer too, when it fits there), else the trailer in a second read.
+// The footer's length is the remote's claim until the trailer opens: it is
+// capped before anything is read or allocated by it. A delta too short or
+// with a bad footer is an *IntegrityError.
+func sealedTrailerFrom(name string, size int64, readAt func(off, n int64) ([]byte, error)) ([]byte, error) {
+	if size < int64(footerSize)+crypt.Overhead {
+		return nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", size), nil)
+	}
+	n := min(size, tailRead)
+	tail, err := readAt(size-n, n)
+	if err != nil {
+		return nil, err
+	}
+	tlen, ok := decodeFooter(tail[len(tail)-footerSize:])
+	if !ok {
+		return nil, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
+	}
+	if tlen > maxTrailerSize {
+		return nil, integrityErr(name, fmt.Sprintf("footer claims a %d-byte trailer, more than the format's limit of %d", tlen, maxTrailerSize), nil)
+	}
+	if int64(tlen) > size-int64(footerSize) || tlen < crypt.Overhead {
+		return nil, integrityErr(name, "footer gives an impossible trailer length", nil)
+	}
+	if tlen+footerSize <= len(tail) {
+		return tail[len(tail)-footerSize-tlen : len(tail)-footerSize], nil
+	}
+	return readAt(size-int64(footerSize)-int64(tlen), int64(tlen))
 }
 
 func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error) {

@@ -179,14 +179,9 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 // ReplaceConfig copies the config object from src over every one of dsts
 // (a rotation resumed after its switch finishes the mirrors so).
 func ReplaceConfig(ctx context.Context, src remotes.Remote, dsts []remotes.Remote) error {
-	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
+	b, err := getConfig(ctx, src)
 	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
-	}
-	b, err := readConfigObject(rc)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
+		return err
 	}
 	for _, d := range dsts {
 		if err := d.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
@@ -197,12 +192,15 @@ func ReplaceConfig(ctx context.Context, src remotes.Remote, dsts []remotes.Remot
 }
 
 // resealer fills new deltas with re-sealed blobs, one old delta at a time
-// (memory stays at one delta writer plus the fetch pipeline).
+// (memory stays at one delta writer plus the fetch pipeline). Fetch
+// workers append under mu; the worker that fills a delta finishes it into
+// the spool under mu (sequence and parent chain stay in order) and
+// uploads it after letting go, so the others go on re-sealing meanwhile.
 type resealer struct {
 	r, ns   *Store
 	rems    []remotes.Remote
+	mu      sync.Mutex // guards w, parent, seq, written
 	w       *deltaWriter
-	mu      sync.Mutex
 	parent  deltaRef
 	seq     uint64
 	written []deltaRef
@@ -223,32 +221,54 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		e := rw.r.index[id].entry
 		rw.r.mu.RUnlock()
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
-		rw.mu.Lock()
-		defer rw.mu.Unlock()
-		if rw.w != nil && int64(rw.w.size()) >= rw.ns.opts.DeltaSizeCap {
-			if err := rw.finish(ctx, nil); err != nil {
-				return err
-			}
+		full, err := rw.add(id, e.Type, comp, len(plain), sealed)
+		if err != nil || full == nil {
+			return err
 		}
-		if rw.w == nil {
-			var err error
-			if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
-				return err
-			}
-		}
-		return rw.w.appendSealed(id, e.Type, comp, len(plain), sealed)
+		return rw.upload(ctx, full)
 	})
 }
 
-// finish completes the current delta and uploads it: nobody holds the new
-// key yet, so a delta on the remote is only a candidate until the switch.
-func (rw *resealer) finish(ctx context.Context, snaps []Snapshot) error {
+// add appends a re-sealed blob; a delta that was full before it is
+// finished and returned, to be uploaded by the caller.
+func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, rawLen int, sealed []byte) (*delta, error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	var full *delta
+	if rw.w != nil && int64(rw.w.size()) >= rw.ns.opts.DeltaSizeCap {
+		var err error
+		if full, err = rw.finish(nil); err != nil {
+			return nil, err
+		}
+	}
+	if rw.w == nil {
+		var err error
+		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+			return nil, err
+		}
+	}
+	return full, rw.w.appendSealed(id, typ, comp, rawLen, sealed)
+}
+
+// finish completes the current delta into the spool and makes it the
+// parent of the next; hold mu.
+func (rw *resealer) finish(snaps []Snapshot) (*delta, error) {
 	w := rw.w
 	rw.w = nil
 	d, err := w.finish(rw.parent, append([]deltaRef(nil), rw.written...), snaps, nil, time.Now().UnixNano(), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	rw.seq = d.ref.Seq
+	rw.parent = d.ref
+	rw.written = append(rw.written, d.ref)
+	return d, nil
+}
+
+// upload puts a finished delta on every remote and drops its spool copy:
+// nobody holds the new key yet, so a delta on the remote is only a
+// candidate until the switch.
+func (rw *resealer) upload(ctx context.Context, d *delta) error {
 	if err := faults.Point("rotate:spooled"); err != nil {
 		return err
 	}
@@ -260,9 +280,6 @@ func (rw *resealer) finish(ctx context.Context, snaps []Snapshot) error {
 	if err := os.Remove(d.spoolPath); err != nil {
 		return fmt.Errorf("rotating the key: %w", err)
 	}
-	rw.seq = d.ref.Seq
-	rw.parent = d.ref
-	rw.written = append(rw.written, d.ref)
 	return faults.Point("rotate:uploaded")
 }
 
@@ -295,14 +312,23 @@ func putFile(ctx context.Context, rem remotes.Remote, name, path string, size in
 	return rem.Put(ctx, name, f, size)
 }
 
+// flush finishes the last delta, carrying every snapshot, and uploads
+// it; every worker has returned by then.
 func (rw *resealer) flush(ctx context.Context, snaps []Snapshot) error {
+	rw.mu.Lock()
 	if rw.w == nil {
 		var err error
 		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+			rw.mu.Unlock()
 			return err
 		}
 	}
-	return rw.finish(ctx, snaps)
+	d, err := rw.finish(snaps)
+	rw.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return rw.upload(ctx, d)
 }
 
 func (rw *resealer) abort() {

@@ -118,18 +118,25 @@ func TestRotateKey(t *testing.T) {
 	if _, err := e.OpenFresh(randKey()); !errors.Is(err, store.ErrWrongKey) {
 		t.Fatalf("a key that never opened it: %v, want ErrWrongKey", err)
 	}
-	f3, err := e.OpenFresh(third)
+	if !equalDigest(restoredWith(t, e, third), want) {
+		t.Fatal("restore after a second rotation differs")
+	}
+}
+
+// restoredWith restores the latest snapshot as a new device holding key
+// would, and digests what it wrote.
+func restoredWith(t *testing.T, e *storetest.Env, key crypt.Key) map[string]string {
+	t.Helper()
+	r, err := e.OpenFresh(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f3.Close()
-	dst3 := filepath.Join(t.TempDir(), "r3")
-	if _, err := restore.Run(e.Ctx, f3, restore.Options{Target: dst3}); err != nil {
+	defer r.Close()
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := restore.Run(e.Ctx, r, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
 	}
-	if !equalDigest(storetest.DirDigest(t, dst3, nil), want) {
-		t.Fatal("restore after a second rotation differs")
-	}
+	return storetest.DirDigest(t, dst, nil)
 }
 
 func randKey() crypt.Key {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -42,12 +43,7 @@ func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) 
 // configHeader reads rem's config object and its repository id.
 func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, error) {
 	var repoID [16]byte
-	rc, err := rem.Get(ctx, configName, 0, maxConfigSize+1)
-	if err != nil {
-		return nil, repoID, fmt.Errorf("reading the config from %s: %w", rem, err)
-	}
-	raw, err := readConfigObject(rc)
-	rc.Close()
+	raw, err := getConfig(ctx, rem)
 	if err != nil {
 		return nil, repoID, err
 	}
@@ -61,20 +57,15 @@ func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, er
 // trailerOpens reports whether the delta o's trailer authenticates under
 // aead (false for anything that is not a well-formed delta).
 func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aead *crypt.AEAD, repoID [16]byte) (bool, error) {
-	const fs = int64(footerSize)
 	_, id, ok := parseDeltaName(o.Name)
-	if !ok || o.Size < fs {
+	if !ok {
 		return false, nil
 	}
-	foot, err := getAll(ctx, rem, o.Name, o.Size-fs, fs)
-	if err != nil {
-		return false, err
+	sealed, err := sealedTrailerFrom(o.Name, o.Size, func(off, n int64) ([]byte, error) { return getAll(ctx, rem, o.Name, off, n) })
+	var ie *IntegrityError
+	if errors.As(err, &ie) {
+		return false, nil // not a well-formed delta
 	}
-	n, ok := decodeFooter(foot)
-	if !ok || int64(n) > o.Size-fs || n > maxTrailerSize {
-		return false, nil
-	}
-	sealed, err := getAll(ctx, rem, o.Name, o.Size-fs-int64(n), int64(n))
 	if err != nil {
 		return false, err
 	}

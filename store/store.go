@@ -79,6 +79,8 @@ type Store struct {
 	// guardRollback: the commit point records a newer head than the remote serves.
 	guardRollback *Damage
 	state         localState
+	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
+	loaded map[[16]byte]*delta
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -140,17 +142,12 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		log:    opts.Log,
 	}
 	r.targets = []*Target{NewTarget(remote.String(), remote)}
-	rc, err := remote.Get(ctx, configName, 0, maxConfigSize+1)
+	raw, err := getConfig(ctx, remote)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
-	}
-	raw, err := readConfigObject(rc)
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("reading the repository config from %s: %w", remote, err)
+		return nil, err
 	}
 	if r.cfg, err = decodeConfig(key, r.aead, raw); err != nil {
 		return nil, err

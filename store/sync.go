@@ -287,40 +287,29 @@ func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	foot := make([]byte, footerSize)
-	if _, err := f.ReadAt(foot, d.size-int64(footerSize)); err != nil {
-		return nil, err
-	}
-	n, ok := decodeFooter(foot)
-	if !ok || n > maxTrailerSize || int64(n) > d.size-int64(footerSize) {
-		return nil, fmt.Errorf("bad footer")
-	}
-	b := make([]byte, n)
-	_, err = f.ReadAt(b, d.size-int64(footerSize)-int64(n))
-	return b, err
+	return sealedTrailerFrom(d.ref.name(), d.size, func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		_, err := f.ReadAt(b, off)
+		return b, err
+	})
 }
 
 // CopyConfig copies the repository's config object from src to dst, so
 // that dst can hold the same repository (a second remote, or one added
 // later and back-filled with every live delta).
 func CopyConfig(ctx context.Context, src, dst remotes.Remote) error {
-	rc, err := src.Get(ctx, configName, 0, maxConfigSize+1)
+	b, err := getConfig(ctx, src)
 	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
+		return err
 	}
-	defer rc.Close()
-	b, err := readConfigObject(rc)
-	if err != nil {
-		return fmt.Errorf("reading the config from %s: %w", src, err)
-	}
-	if existing, err := dst.Get(ctx, configName, 0, maxConfigSize+1); err == nil {
-		have, rerr := readConfigObject(existing)
-		existing.Close()
-		if rerr == nil && bytes.Equal(have, b) {
-			return nil
-		}
+	have, err := getConfig(ctx, dst)
+	var ie *IntegrityError
+	switch {
+	case err == nil && bytes.Equal(have, b):
+		return nil
+	case err == nil || errors.As(err, &ie):
 		return fmt.Errorf("%s: %w (a different repository; point chatsafe at an empty location)", dst, ErrExists)
-	} else if !errors.Is(err, remotes.ErrNotFound) {
+	case !errors.Is(err, remotes.ErrNotFound):
 		return fmt.Errorf("checking %s for a repository: %w", dst, err)
 	}
 	if err := dst.Put(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {

@@ -10,13 +10,56 @@ import (
 // Walking and verifying the whole repository, for check and prune.
 
 // Reload reads the remote again (the head, every live trailer, the index),
-// so that a check sees what is there now.
-func (r *Store) Reload(ctx context.Context) error {
+// so that a check or a mount sees what is there now. When that fails the
+// store keeps what it had read before: a long-lived reader goes on.
+func (r *Store) Reload(ctx context.Context) error { return r.reload(ctx, false) }
+
+// Refresh is Reload for a long-lived reader (a mount): a delta already
+// loaded under the same name and size keeps the trailer authenticated
+// then, so only new deltas' trailers are read (without a state directory
+// Reload reads every live one from the remote). An object replaced in
+// place on the remote is caught when its blobs are read, as with the
+// trailer cache; a check uses Reload.
+func (r *Store) Refresh(ctx context.Context) error { return r.reload(ctx, true) }
+
+func (r *Store) reload(ctx context.Context, reuse bool) error {
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.load(ctx)
+	before := r.loadedView()
+	if reuse {
+		r.loaded = before.deltas
+		defer func() { r.loaded = nil }()
+	}
+	if err := r.load(ctx); err != nil {
+		r.restoreView(before)
+		return err
+	}
+	return nil
+}
+
+// view is what load replaces.
+type view struct {
+	deltas    map[[16]byte]*delta
+	head      *delta
+	index     map[crypt.ID]blobLoc
+	snapshots []Snapshot
+	garbage   []string
+	fork      *Fork
+	branches  []*branch
+	damage    []Damage
+	rollback  bool
+}
+
+// loadedView and restoreView: hold mu.
+func (r *Store) loadedView() view {
+	return view{r.deltas, r.head, r.index, r.snapshots, r.garbage, r.fork, r.branches, r.damage, r.rollback}
+}
+
+func (r *Store) restoreView(v view) {
+	r.deltas, r.head, r.index, r.snapshots, r.garbage = v.deltas, v.head, v.index, v.snapshots, v.garbage
+	r.fork, r.branches, r.damage, r.rollback = v.fork, v.branches, v.damage, v.rollback
 }
 
 // Stats counts what the store holds.
@@ -91,11 +134,14 @@ func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 					}
 					contents[string(e.b)] = true
 				}
-				refs, err := r.ChunkRefs(ctx, n.Content)
+				lists, err := r.resolveLists(ctx, n.Content)
 				if err != nil {
 					return err
 				}
-				lists, err := r.resolveLists(ctx, n.Content)
+				// The lists resolved inline: ChunkRefs reads no index again.
+				resolved := n.Content
+				resolved.Lists, resolved.Index = lists, crypt.ID{}
+				refs, err := r.ChunkRefs(ctx, resolved)
 				if err != nil {
 					return err
 				}
