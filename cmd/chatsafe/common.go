@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
 	"github.com/chatsafe/chatsafe/store"
@@ -19,6 +18,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/logs"
 )
 
 // configFlag adds the usual --config flag to a command.
@@ -63,14 +63,16 @@ func (g *globalOptions) openInstance(ctx context.Context, configPath string, rea
 	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger(stderr)})
 }
 
-// cliLogger logs warnings and errors to stderr for one-shot commands.
+// cliLogger logs warnings and errors to stderr for one-shot commands. It
+// is the logs package's logger (its schema, its redaction of secret-named
+// fields), quieter than the daemon's: info is for the command's own output.
 func cliLogger(stderr io.Writer) *zap.Logger {
-	enc := zap.NewDevelopmentEncoderConfig()
-	enc.TimeKey = ""
-	enc.CallerKey = ""
-	enc.StacktraceKey = ""
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), zapcore.WarnLevel)
-	return zap.New(core)
+	l, err := logs.New(logs.Options{Level: "warn", Format: "text", Out: stderr})
+	if err != nil {
+		// Fixed, valid options: New cannot refuse them.
+		panic(err)
+	}
+	return l.Logger
 }
 
 // isTerminal reports whether w is a terminal (progress bars and prompts
