@@ -156,16 +156,25 @@ var DefaultRetention = Retention{KeepLast: 10, KeepHourly: 48, KeepDaily: 30, Ke
 // and socket in the XDG directories (system directories as root), and one
 // local remote under DefaultDataDir.
 func Default() *Config {
-	return &Config{
-		StateDir:     defaultStateDir(),
+	c := &Config{
 		Remotes:      []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
 		Sync:         Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
 		Retention:    DefaultRetention,
 		Prune:        Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
-		StatusSocket: DefaultSocket(defaultStateDir()),
 		Log:          Log{Level: "info", Format: "text"},
 		KeyStore:     "auto",
 	}
+	c.SetStateDir(defaultStateDir())
+	return c
+}
+
+// SetStateDir moves the installation's state to dir, and its status
+// socket with it (DefaultSocket): the socket belongs to the installation,
+// as its state does. Code that builds a config sets the state directory
+// only through here, so the socket is derived in one place.
+func (c *Config) SetStateDir(dir string) {
+	c.StateDir = dir
+	c.StatusSocket = DefaultSocket(dir)
 }
 
 // geteuid is replaced in tests to exercise the non-root and root layouts.
@@ -263,9 +272,8 @@ func DefaultAt(configPath string) *Config {
 		dir = abs
 	}
 	c := Default()
-	c.StateDir = filepath.Join(dir, "state")
+	c.SetStateDir(filepath.Join(dir, "state"))
 	c.Remotes = []Remote{{Name: DefaultRemoteName, URL: filepath.Join(dir, "remote")}}
-	c.StatusSocket = DefaultSocket(c.StateDir)
 	return c
 }
 
