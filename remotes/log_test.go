@@ -1,6 +1,7 @@
 package remotes
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,18 @@ func TestListingAMissingDirectoryLogsNothing(t *testing.T) {
 	}
 	for _, e := range logs.All() {
 		t.Errorf("logged while listing a missing directory: %s %q %v", e.Level, e.Message, e.ContextMap())
+	}
+}
+
+// rclone's errors are filtered by where they come from, not by wording: an
+// error logged outside our own listing reaches the log even when it reads
+// like the walker's ("error listing: ...").
+func TestRcloneErrorOutsideListingIsLogged(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	core, logs := observer.New(zapcore.DebugLevel)
+	SetRcloneLogger(zap.New(core))
+	slog.New(&rcloneLogHandler{}).Log(t.Context(), slog.LevelError, "error listing: directory not found")
+	if got := logs.FilterMessage("error listing: directory not found").Len(); got != 1 {
+		t.Fatalf("an rclone error outside a listing was logged %d times, want once: %+v", got, logs.All())
 	}
 }
