@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,24 @@ func TestSCMOutcome(t *testing.T) {
 		if got := scmOutcome(c.code, final); got != c.want {
 			t.Errorf("scmOutcome(%d) = %+v, want %+v", c.code, got, c.want)
 		}
+	}
+}
+
+// Under the service control manager the process's stderr goes nowhere, and
+// a failure that is not final ends the process without returning: its
+// error is written to the report (the daemon's log) before, as a final
+// one's is.
+func TestSCMEndReportsTheError(t *testing.T) {
+	final := []int{2, 3, 4}
+	for _, err := range []error{errUnreachable, errWrongKey} {
+		var report strings.Builder
+		scmEnd(err, cliExitCode, final, &report)
+		if !strings.Contains(report.String(), err.Error()) {
+			t.Errorf("the daemon ended with %q; the report says %q", err, report.String())
+		}
+	}
+	var report strings.Builder
+	if got := scmEnd(nil, cliExitCode, final, &report); got != (scmStop{report: true}) || report.Len() != 0 {
+		t.Errorf("a clean stop: %+v, report %q", got, report.String())
 	}
 }

@@ -40,11 +40,7 @@ func (h *scmHandler) Execute(_ []string, reqs <-chan svc.ChangeRequest, status c
 		select {
 		case err := <-done:
 			h.err = err
-			code := 0
-			if err != nil {
-				code = h.exitCode(err)
-			}
-			out := scmOutcome(code, noRestartCodes(os.Getenv(NoRestartEnv)))
+			out := scmEnd(err, h.exitCode, noRestartCodes(os.Getenv(NoRestartEnv)), os.Stderr)
 			if !out.report {
 				// Unreported, the end counts as a failure: the manager
 				// restarts the service after its recovery delay.

@@ -1,6 +1,9 @@
 package service
 
-import "slices"
+import (
+	"io"
+	"slices"
+)
 
 // scmStop is how the daemon's end is reported to Windows' service control
 // manager. The service's recovery action (restart after 30 s) runs only
@@ -22,4 +25,14 @@ func scmOutcome(code int, final []int) scmStop {
 		return scmStop{report: true, code: uint32(code)}
 	}
 	return scmStop{code: uint32(code)}
+}
+
+// scmEnd decides how the daemon's end (run's error) is reported to the
+// service control manager.
+func scmEnd(err error, exitCode func(error) int, final []int, report io.Writer) scmStop {
+	code := 0
+	if err != nil {
+		code = exitCode(err)
+	}
+	return scmOutcome(code, final)
 }
