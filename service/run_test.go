@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -35,19 +36,23 @@ func TestRunFinalExit(t *testing.T) {
 	}
 	t.Setenv(NoRestartEnv, "2 3 4")
 	for _, err := range []error{errWrongKey, errErased} {
-		if got := Run(t.Context(), fail(err), cliExitCode); got != nil {
+		var report strings.Builder
+		if got := Run(t.Context(), fail(err), cliExitCode, &report); got != nil {
 			t.Errorf("%v under a service manager that restarts on any failure: Run = %v, want nil (exit 0)", err, got)
 		}
+		if !strings.Contains(report.String(), err.Error()) {
+			t.Errorf("%v ended the service for good; the report says %q", err, report.String())
+		}
 	}
-	if got := Run(t.Context(), fail(errUnreachable), cliExitCode); !errors.Is(got, errUnreachable) {
+	if got := Run(t.Context(), fail(errUnreachable), cliExitCode, io.Discard); !errors.Is(got, errUnreachable) {
 		t.Errorf("a failure a restart can fix: Run = %v", got)
 	}
-	if got := Run(t.Context(), fail(nil), cliExitCode); got != nil {
+	if got := Run(t.Context(), fail(nil), cliExitCode, io.Discard); got != nil {
 		t.Errorf("a clean stop: Run = %v", got)
 	}
 	// Without the variable (systemd, a terminal) errors pass unchanged.
 	t.Setenv(NoRestartEnv, "")
-	if got := Run(t.Context(), fail(errWrongKey), cliExitCode); !errors.Is(got, errWrongKey) {
+	if got := Run(t.Context(), fail(errWrongKey), cliExitCode, io.Discard); !errors.Is(got, errWrongKey) {
 		t.Errorf("outside launchd: Run = %v, want the error", got)
 	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"io"
 	"slices"
 )
@@ -28,11 +29,19 @@ func scmOutcome(code int, final []int) scmStop {
 }
 
 // scmEnd decides how the daemon's end (run's error) is reported to the
-// service control manager.
+// service control manager, and writes the error to report first: a
+// service's stderr goes nowhere, and an unreported end exits the process
+// at once, before the command line could print it.
 func scmEnd(err error, exitCode func(error) int, final []int, report io.Writer) scmStop {
-	code := 0
-	if err != nil {
-		code = exitCode(err)
+	if err == nil {
+		return scmOutcome(0, final)
 	}
-	return scmOutcome(code, final)
+	code := exitCode(err)
+	out := scmOutcome(code, final)
+	if out.report {
+		fmt.Fprintf(report, "chatsafe: %v\nchatsafe: stopping for good (exit code %d): restarting cannot fix this; fix it, then start the service again\n", err, code)
+	} else {
+		fmt.Fprintf(report, "chatsafe: %v\nchatsafe: exiting with code %d; the service control manager restarts the service in 30 s\n", err, code)
+	}
+	return out
 }

@@ -133,7 +133,7 @@ func runWithReload(ctx context.Context, d *daemon.Daemon, log *logs.Logger) erro
 		}
 	}()
 	// launchd and Windows: final exit codes stop the service for good.
-	err := service.Run(ctx, d.Run, exitCode)
+	err := service.Run(ctx, d.Run, exitCode, os.Stderr)
 	close(stop)
 	<-done
 	return err
