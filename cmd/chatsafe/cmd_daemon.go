@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -78,11 +79,11 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		printCreated(stdout, created)
 	}
 	applyGlobals(cfg, g)
-	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, File: daemonLogFile(runtime.GOOS, cfg.StateDir)})
 	if err != nil {
 		return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
 	}
-	defer log.Sync()
+	defer log.Close()
 	d, err := daemon.New(daemon.Options{
 		Config:     cfg,
 		Log:        log,
@@ -104,6 +105,17 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		return err
 	}
 	return runWithReload(ctx, d, log)
+}
+
+// daemonLogFile is the file the daemon logs to besides stderr on goos, ""
+// for none: on Windows, where a service's stderr goes nowhere, the state
+// directory's chatsafe.log (docs/platforms.md). systemd's journal and
+// launchd's StandardErrorPath keep stderr elsewhere.
+func daemonLogFile(goos, stateDir string) string {
+	if goos == "windows" {
+		return filepath.Join(stateDir, "chatsafe.log")
+	}
+	return ""
 }
 
 // applyGlobals puts the global flags over a loaded config.
@@ -133,7 +145,7 @@ func runWithReload(ctx context.Context, d *daemon.Daemon, log *logs.Logger) erro
 		}
 	}()
 	// launchd and Windows: final exit codes stop the service for good.
-	err := service.Run(ctx, d.Run, exitCode, os.Stderr)
+	err := service.Run(ctx, d.Run, exitCode, log.Out)
 	close(stop)
 	<-done
 	return err
