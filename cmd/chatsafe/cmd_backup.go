@@ -146,10 +146,10 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 	case s == nil:
 		fmt.Fprintln(stdout, "the daemon ran a backup")
 	case res.Unchanged:
-		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
+		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%s, %s)\n", s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes))
 	default:
-		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
-			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
+		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %s, %s; added %s; %s waiting for upload\n",
+			s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), plural(res.PendingDeltas, "delta"))
 	}
 	return incompleteThroughDaemon(s)
 }
@@ -213,9 +213,9 @@ func printBackupJSON(w io.Writer, res backupResultJSON) error {
 func printBackup(out io.Writer, res *backup.Result, uploaded int) {
 	s := res.Snapshot
 	if res.Unchanged {
-		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID(), s.Files, humanBytes(int64(s.Bytes)))
+		fmt.Fprintf(out, "nothing changed since snapshot %s (%s, %s)\n", s.ShortID(), plural(s.Files, "file"), humanBytes(int64(s.Bytes)))
 		return
 	}
-	fmt.Fprintf(out, "snapshot %s saved: %d files, %s; read %s, added %s in %d delta(s), %d uploaded\n",
-		s.ShortID(), s.Files, humanBytes(int64(s.Bytes)), humanBytes(res.ReadBytes), humanBytes(res.AddedBytes), res.Deltas, uploaded)
+	fmt.Fprintf(out, "snapshot %s saved: %s, %s; read %s, added %s in %s, %d uploaded\n",
+		s.ShortID(), plural(s.Files, "file"), humanBytes(int64(s.Bytes)), humanBytes(res.ReadBytes), humanBytes(res.AddedBytes), plural(res.Deltas, "delta"), uploaded)
 }

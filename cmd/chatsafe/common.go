@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"golang.org/x/term"
@@ -37,10 +38,10 @@ func (g *globalOptions) configPath(flag string) string {
 // loadConfig loads the config named by --config, or the default one, with
 // the global flags applied over it.
 func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
-	if path == "" {
+	if path == "" || path == g.defaultConfig {
 		path = g.defaultConfig
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, usageErr(fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", path))
+			return nil, usageErr(g.noConfig())
 		}
 	}
 	cfg, err := configs.Load(path)
@@ -51,6 +52,11 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 		cfg.RetryFor = configs.Duration(g.RetryFor)
 	}
 	return cfg, nil
+}
+
+// noConfig is the error of a command run before `chatsafe init`.
+func (g *globalOptions) noConfig() error {
+	return fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", g.defaultConfig)
 }
 
 // openInstance loads the config and opens the installation it describes.
@@ -126,6 +132,15 @@ func remoteName(spec string, i int) string {
 		name = fmt.Sprintf("%s-%d", name, i+1)
 	}
 	return name
+}
+
+// plural counts a noun in English: "1 file", "1,234 files".
+func plural[N int | int64 | uint64](n N, noun string) string {
+	s := humanize.Comma(int64(n)) + " " + noun
+	if n != 1 {
+		s += "s"
+	}
+	return s
 }
 
 // humanBytes formats a byte count like "20.1 MiB".

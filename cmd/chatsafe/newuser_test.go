@@ -44,3 +44,12 @@ func TestHelpNamesNoGoTypes(t *testing.T) {
 	}
 	walk(buildRootCommand(&globalOptions{defaultConfig: "/nonexistent/config.yaml"}))
 }
+
+// Counts read as English: one file, two files.
+func TestPlural(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 files", 1: "1 file", 2: "2 files", 12345: "12,345 files"} {
+		if got := plural(n, "file"); got != want {
+			t.Errorf("plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
