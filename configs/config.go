@@ -1,7 +1,8 @@
 // Package configs owns chatsafe's configuration: the YAML schema, strict
-// loading with line-numbered errors, defaults and default paths (XDG for a
-// user, /etc, /var/lib and /run for root), path expansion, exclude globs and
-// writing a commented config file for `chatsafe init`.
+// loading with line-numbered errors, defaults and each system's default
+// paths (paths.go: XDG on Linux, Application Support on macOS, %AppData% and
+// %ProgramData% on Windows), path expansion, exclude globs and writing a
+// commented config file for `chatsafe init`.
 package configs
 
 import (
@@ -153,8 +154,8 @@ const (
 var DefaultRetention = Retention{KeepLast: 10, KeepHourly: 48, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 24}
 
 // Default returns the embedded defaults: no source (it must be given), state
-// and socket in the XDG directories (system directories as root), and one
-// local remote under DefaultDataDir.
+// and socket in the system's default places (defaultPaths; the system's
+// installation as root), and one local remote under DefaultDataDir.
 func Default() *Config {
 	c := &Config{
 		Remotes:   []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
