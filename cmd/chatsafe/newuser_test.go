@@ -53,3 +53,16 @@ func TestPlural(t *testing.T) {
 		}
 	}
 }
+
+// The README's first command with a directory that is not there: the error
+// names the flag the user gave, not a config key in a file that does not
+// exist.
+func TestDaemonMissingSource(t *testing.T) {
+	home := t.TempDir()
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	missing := filepath.Join(home, "path", "to", "chat-history")
+	r := run(t, home, "daemon", "--config", cfg, "--source", missing)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--source "+missing) || strings.Contains(r.stderr, "fix source") {
+		t.Fatalf("exit %d, want %d naming --source %s:\n%s", r.code, exitUsage, missing, r.stderr)
+	}
+}
