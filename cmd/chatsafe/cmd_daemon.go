@@ -71,6 +71,13 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 			return usageErr(fmt.Errorf("--config %s: %w", opts.Config, err))
 		}
 	}
+	if opts.Source != "" {
+		// Checked here so the error names the flag the user typed; the
+		// config's check would name a key of a file not yet written.
+		if st, err := os.Stat(opts.Source); err != nil || !st.IsDir() {
+			return usageErr(fmt.Errorf("--source %s is not a directory: give the chat-history directory to back up", opts.Source))
+		}
+	}
 	cfg, created, err := daemon.LoadOrCreate(ctx, configPath, opts.Source, boot.Logger)
 	if err != nil {
 		return err
