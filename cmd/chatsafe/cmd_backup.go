@@ -146,7 +146,7 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 	case s == nil:
 		fmt.Fprintln(stdout, "the daemon ran a backup")
 	case res.Unchanged:
-		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%s, %s)\n", s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes))
+		fmt.Fprintf(stdout, "the daemon backed up: nothing changed since snapshot %s (%s, %s)\n", s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes))
 	default:
 		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %s, %s; added %s; %s waiting for upload\n",
 			s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), plural(res.PendingDeltas, "delta"))
