@@ -40,9 +40,8 @@ type ProfileInfo struct {
 func profileBackup(ctx context.Context, corpus *Corpus, work, out string) (*ProfileInfo, error) {
 	cfg := configs.Default()
 	cfg.Source = corpus.Dir
-	cfg.StateDir = filepath.Join(work, "state")
+	cfg.SetStateDir(filepath.Join(work, "state"))
 	cfg.Remotes = []configs.Remote{{Name: "local", URL: filepath.Join(work, "repo")}}
-	cfg.StatusSocket = filepath.Join(work, "chatsafe.sock")
 	cfgPath := filepath.Join(work, "config.yaml")
 	key, err := crypt.NewKey()
 	if err != nil {

@@ -92,7 +92,7 @@ type chatsafeTool struct {
 func (t *chatsafeTool) Name() string     { return "chatsafe" }
 func (t *chatsafeTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *chatsafeTool) config() string   { return filepath.Join(t.dir, "config.yaml") }
-func (t *chatsafeTool) socket() string   { return filepath.Join(t.dir, "chatsafe.sock") }
+func (t *chatsafeTool) socket() string   { return configs.DefaultSocket(t.StateDir()) }
 func (t *chatsafeTool) StateDir() string { return filepath.Join(t.dir, "state") }
 
 func (t *chatsafeTool) Version(ctx context.Context) string {
@@ -113,13 +113,13 @@ func (t *chatsafeTool) Init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A socket of its own (not the machine's default), and the quiet
-	// period the daemon measurement is judged against.
+	// init --state-dir gave it a socket of its own (not the machine's
+	// default); set the quiet period the daemon measurement is judged
+	// against.
 	cfg, err := configs.Load(t.config())
 	if err != nil {
 		return fmt.Errorf("reading the config chatsafe init wrote: %w", err)
 	}
-	cfg.StatusSocket = t.socket()
 	cfg.Sync.QuietPeriod = configs.Duration(daemonQuietPeriod)
 	return cfg.Write(t.config())
 }

@@ -1,7 +1,8 @@
 // Package configs owns chatsafe's configuration: the YAML schema, strict
-// loading with line-numbered errors, defaults and default paths (XDG for a
-// user, /etc, /var/lib and /run for root), path expansion, exclude globs and
-// writing a commented config file for `chatsafe init`.
+// loading with line-numbered errors, defaults and each system's default
+// paths (paths.go: XDG on Linux, Application Support on macOS, %AppData% and
+// %ProgramData% on Windows), path expansion, exclude globs and writing a
+// commented config file for `chatsafe init`.
 package configs
 
 import (
@@ -153,74 +154,38 @@ const (
 var DefaultRetention = Retention{KeepLast: 10, KeepHourly: 48, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 24}
 
 // Default returns the embedded defaults: no source (it must be given), state
-// and socket in the XDG directories (system directories as root), and one
-// local remote under DefaultDataDir.
+// and socket in the system's default places (defaultPaths; the system's
+// installation as root), and one local remote under DefaultDataDir.
 func Default() *Config {
-	return &Config{
-		StateDir:     defaultStateDir(),
-		Remotes:      []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
-		Sync:         Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
-		Retention:    DefaultRetention,
-		Prune:        Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
-		StatusSocket: DefaultSocket(defaultStateDir()),
-		Log:          Log{Level: "info", Format: "text"},
-		KeyStore:     "auto",
+	c := &Config{
+		Remotes:   []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
+		Sync:      Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
+		Retention: DefaultRetention,
+		Prune:     Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
+		Log:       Log{Level: "info", Format: "text"},
+		KeyStore:  "auto",
 	}
+	c.SetStateDir(defaultStateDir())
+	return c
 }
 
-// geteuid is replaced in tests to exercise the non-root and root layouts.
-var geteuid = os.Geteuid
-
-func isRoot() bool { return geteuid() == 0 }
-
-// xdgDir returns $env if it is an absolute path (the XDG spec says relative
-// values are to be ignored), else ~/fallback.
-func xdgDir(env, fallback string) string {
-	if d := os.Getenv(env); filepath.IsAbs(d) {
-		return filepath.Clean(d)
-	}
-	return filepath.Join(homeDir(), fallback)
-}
-
-func homeDir() string {
-	if h, err := os.UserHomeDir(); err == nil && h != "" {
-		return h
-	}
-	// No $HOME (a bare service environment): fall back to something that
-	// is at least absolute and private to the process owner.
-	return filepath.Join(os.TempDir(), "chatsafe-home")
-}
-
-// DefaultConfigPath is $XDG_CONFIG_HOME/chatsafe/config.yaml
-// (~/.config/chatsafe/config.yaml), or /etc/chatsafe/config.yaml as root.
-func DefaultConfigPath() string {
-	if isRoot() {
-		return "/etc/chatsafe/config.yaml"
-	}
-	return filepath.Join(xdgDir("XDG_CONFIG_HOME", ".config"), "chatsafe", "config.yaml")
-}
-
-// DefaultDataDir is $XDG_DATA_HOME/chatsafe (~/.local/share/chatsafe), or
-// /var/lib/chatsafe/data as root. The default local remote lives under it.
-func DefaultDataDir() string {
-	if isRoot() {
-		return "/var/lib/chatsafe/data"
-	}
-	return filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), "chatsafe")
-}
-
-func defaultStateDir() string {
-	if isRoot() {
-		return "/var/lib/chatsafe"
-	}
-	return filepath.Join(xdgDir("XDG_STATE_HOME", filepath.Join(".local", "state")), "chatsafe")
+// SetStateDir moves the installation's state to dir, and its status
+// socket with it (DefaultSocket): the socket belongs to the installation,
+// as its state does. Code that builds a config sets the state directory
+// only through here, so the socket is derived in one place.
+func (c *Config) SetStateDir(dir string) {
+	c.StateDir = dir
+	c.StatusSocket = DefaultSocket(dir)
 }
 
 // DefaultSocket is the status socket of the installation whose state lives
-// in stateDir, so that two installations never share one. The default state
-// directory keeps the well-known $XDG_RUNTIME_DIR/chatsafe/chatsafe.sock
-// (/run/chatsafe/chatsafe.sock as root); any other state directory holds its
-// own socket, stateDir/chatsafe.sock. Where that path would not fit in a
+// in stateDir, so that two installations never share one. On Linux the
+// default state directory keeps the well-known
+// $XDG_RUNTIME_DIR/chatsafe/chatsafe.sock (/run/chatsafe/chatsafe.sock as
+// root); any other state directory, and every one on macOS and Windows
+// (which have no runtime directory), holds its own socket,
+// stateDir/chatsafe.sock (on Windows the name of a pipe, see
+// statusapi/peercred). Where that path would not fit in a
 // socket address (104 bytes on macOS), the socket goes to the runtime
 // directory under a name made of a short hash of stateDir.
 func DefaultSocket(stateDir string) string {
@@ -242,17 +207,6 @@ func DefaultSocket(stateDir string) string {
 // maxPortableSocketPath is macOS's sun_path (104 bytes) less the NUL.
 const maxPortableSocketPath = 103
 
-// runtimeDir is /run as root, else $XDG_RUNTIME_DIR ("" when unset).
-func runtimeDir() string {
-	if isRoot() {
-		return "/run"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
-		return filepath.Clean(d)
-	}
-	return ""
-}
-
 // DefaultAt is the embedded defaults for a config file at configPath that
 // does not exist yet: state, the local remote and the socket all live in
 // configPath's directory, so one directory holds the whole installation
@@ -263,9 +217,8 @@ func DefaultAt(configPath string) *Config {
 		dir = abs
 	}
 	c := Default()
-	c.StateDir = filepath.Join(dir, "state")
+	c.SetStateDir(filepath.Join(dir, "state"))
 	c.Remotes = []Remote{{Name: DefaultRemoteName, URL: filepath.Join(dir, "remote")}}
-	c.StatusSocket = DefaultSocket(c.StateDir)
 	return c
 }
 

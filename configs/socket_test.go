@@ -77,3 +77,21 @@ func TestRetryFor(t *testing.T) {
 		t.Fatal("a misspelt retry_for was accepted")
 	}
 }
+
+// Every config built in code gets its socket from DefaultSocket of its
+// state directory, through SetStateDir: the defaults, DefaultAt, and a
+// state directory moved elsewhere.
+func TestSocketFollowsStateDir(t *testing.T) {
+	asUser(t, 1000)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", t.TempDir())
+	dir := t.TempDir()
+	moved := Default()
+	moved.SetStateDir(filepath.Join(dir, "elsewhere"))
+	for name, c := range map[string]*Config{"Default": Default(), "DefaultAt": DefaultAt(filepath.Join(dir, "c.yaml")), "SetStateDir": moved} {
+		if want := DefaultSocket(c.StateDir); c.StatusSocket != want || !strings.HasPrefix(c.StatusSocket, c.StateDir+string(filepath.Separator)) {
+			t.Errorf("%s: status socket %q, want %q, in the state directory %s", name, c.StatusSocket, want, c.StateDir)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -131,7 +132,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	d.errs.ok("backup", "backup cycles work again")
 	d.saveFileCache(false)
 	d.metrics.lastSuccess.SetToCurrentTime()
-	out := statusapi.BackupResult{Unchanged: res.Unchanged, AddedBytes: res.AddedBytes}
+	out := statusapi.BackupResult{Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes}
 	snap := toAPISnapshot(res.Snapshot)
 	out.Snapshot = &snap
 	for _, w := range res.Warnings {
@@ -215,6 +216,9 @@ func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statu
 func toAPISnapshot(s store.Snapshot) statusapi.Snapshot {
 	out := statusapi.Snapshot{ID: s.IDString(), ShortID: s.ShortID(), Seq: s.Seq, Time: s.Time, Hostname: s.Hostname,
 		Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+	if s.Device != ([16]byte{}) {
+		out.Device = hex.EncodeToString(s.Device[:])
+	}
 	for _, o := range s.Incomplete {
 		out.Incomplete = append(out.Incomplete, statusapi.Omission{Path: o.Path, Reason: o.Reason})
 	}

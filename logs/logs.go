@@ -30,12 +30,29 @@ type Options struct {
 	Format string
 	// Out receives the log lines (nil = os.Stderr).
 	Out io.Writer
+	// File, when set, receives the lines too: appended, mode 0600, moved
+	// to File.1 past MaxFileBytes. For a process whose stderr nobody
+	// reads (a Windows service). Close the Logger to close it.
+	File string
 }
 
 // Logger is a zap logger with its adjustable level.
 type Logger struct {
 	*zap.Logger
 	Level zap.AtomicLevel
+	// Out is where the lines go (Options.Out, and the file), for what
+	// must reach the same place outside the logger's schema.
+	Out  io.Writer
+	file *rotatingFile
+}
+
+// Close flushes the logger and closes its file, if it has one.
+func (l *Logger) Close() error {
+	_ = l.Sync() // fails on a terminal or pipe; the file is closed anyway
+	if l.file == nil {
+		return nil
+	}
+	return l.file.Close()
 }
 
 // ParseLevel turns a level name into a zap level, with a message that
@@ -64,6 +81,8 @@ func New(opts Options) (*Logger, error) {
 	if out == nil {
 		out = os.Stderr
 	}
+	// No colour escapes in a file.
+	colour := isTerminal(out) && opts.File == ""
 	var enc zapcore.Encoder
 	switch strings.ToLower(opts.Format) {
 	case "json":
@@ -72,16 +91,23 @@ func New(opts Options) (*Logger, error) {
 		c := encoderConfig()
 		c.EncodeLevel = zapcore.CapitalLevelEncoder
 		c.EncodeTime = zapcore.TimeEncoderOfLayout("2006-01-02T15:04:05.000Z07:00")
-		if isTerminal(out) {
+		if colour {
 			c.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}
 		enc = zapcore.NewConsoleEncoder(c)
 	default:
 		return nil, fmt.Errorf("log format %q is not one of text, json", opts.Format)
 	}
+	var file *rotatingFile
+	if opts.File != "" {
+		if file, err = openRotating(opts.File, MaxFileBytes); err != nil {
+			return nil, err
+		}
+		out = teeWriter{file: file, out: out}
+	}
 	level := zap.NewAtomicLevelAt(lvl)
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)
-	return &Logger{Logger: zap.New(redactCore{core}), Level: level}, nil
+	return &Logger{Logger: zap.New(redactCore{core}), Level: level, Out: out, file: file}, nil
 }
 
 // encoderConfig is the one schema: time, level, logger, msg, then the

@@ -3,7 +3,6 @@ package remotes
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 
 	"github.com/rclone/rclone/fs"
@@ -26,6 +25,22 @@ func SetRcloneLogger(l *zap.Logger) {
 		l = l.Named("rclone")
 	}
 	rcloneLog.Store(l)
+}
+
+// listingKey marks the context of our own listings (rcloneRemote.list).
+// rclone hands the caller's context to its logger (fs.ErrorfCtx passes it
+// to slog's Handle), so an error logged under it is one the walker also
+// returns to list: the context, not the message's wording, says so.
+type listingKey struct{}
+
+// listingContext marks ctx as a listing whose errors list returns.
+func listingContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listingKey{}, true)
+}
+
+func inListing(ctx context.Context) bool {
+	v, _ := ctx.Value(listingKey{}).(bool)
+	return v
 }
 
 // rcloneLogHandler is a slog.Handler that forwards rclone's records at
@@ -52,11 +67,11 @@ func (h *rcloneLogHandler) Enabled(_ context.Context, level slog.Level) bool {
 	return ok && rcloneLog.Load() != nil
 }
 
-func (h *rcloneLogHandler) Handle(_ context.Context, rec slog.Record) error {
+func (h *rcloneLogHandler) Handle(ctx context.Context, rec slog.Record) error {
 	l := rcloneLog.Load()
 	level, ok := rcloneLevel(rec.Level)
-	if l == nil || !ok || strings.HasPrefix(rec.Message, "error listing: ") {
-		// rclone's walker logs every listing error it also returns; List
+	if l == nil || !ok || (level >= zapcore.ErrorLevel && inListing(ctx)) {
+		// rclone's walker logs every listing error it also returns; list
 		// returns it to the caller with context (and a missing directory
 		// is an ordinary empty listing there), so logging it here too
 		// would only repeat it, or cry wolf on every new repository.

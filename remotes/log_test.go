@@ -1,11 +1,13 @@
 package remotes
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -55,5 +57,33 @@ func TestListingAMissingDirectoryLogsNothing(t *testing.T) {
 	}
 	for _, e := range logs.All() {
 		t.Errorf("logged while listing a missing directory: %s %q %v", e.Level, e.Message, e.ContextMap())
+	}
+}
+
+// rclone's errors are filtered by where they come from, not by wording: an
+// error logged outside our own listing reaches the log even when it reads
+// like the walker's ("error listing: ...").
+func TestRcloneErrorOutsideListingIsLogged(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	core, logs := observer.New(zapcore.DebugLevel)
+	SetRcloneLogger(zap.New(core))
+	slog.New(&rcloneLogHandler{}).Log(t.Context(), slog.LevelError, "error listing: directory not found")
+	if got := logs.FilterMessage("error listing: directory not found").Len(); got != 1 {
+		t.Fatalf("an rclone error outside a listing was logged %d times, want once: %+v", got, logs.All())
+	}
+}
+
+// An error rclone logs under our listing's context is the one list
+// returns: it is not logged too, whatever it says; its warnings are.
+func TestRcloneErrorInListingIsNotRepeated(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	core, logs := observer.New(zapcore.DebugLevel)
+	SetRcloneLogger(zap.New(core))
+	l := slog.New(&rcloneLogHandler{})
+	ctx := listingContext(t.Context())
+	l.Log(ctx, slog.LevelError, "some other wording: permission denied")
+	l.Log(ctx, fs.SlogLevelNotice, "Can't follow symlink")
+	if logs.Len() != 1 || logs.All()[0].Message != "Can't follow symlink" {
+		t.Fatalf("want only the notice logged from a listing, got %+v", logs.All())
 	}
 }

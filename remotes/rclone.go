@@ -248,7 +248,9 @@ func (r *rcloneRemote) List(ctx context.Context, dir string) ([]ObjectInfo, erro
 // the objects keep accepts. A missing dir is empty.
 func (r *rcloneRemote) list(ctx context.Context, dir string, keep func(string) bool) ([]ObjectInfo, error) {
 	var out []ObjectInfo
-	err := walk.ListR(ctx, r.f, dir, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
+	// Errors rclone logs under this context are the ones ListR returns
+	// here (listingContext): they are not logged twice.
+	err := walk.ListR(listingContext(ctx), r.f, dir, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
 		for _, e := range entries {
 			o, ok := e.(fs.Object)
 			if !ok || !keep(o.Remote()) {

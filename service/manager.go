@@ -145,9 +145,7 @@ func (m *Manager) libraryConfig(u *Unit) (*kservice.Config, error) {
 		}
 		c.Option["SystemdScript"] = script
 	case "darwin":
-		if u.User && u.LogDir == "" {
-			u.LogDir = filepath.Join(m.host.home, "Library", "Logs")
-		}
+		u.LogDir = launchdLogDir(*u, m.host.home)
 		script, err := RenderLaunchd(*u)
 		if err != nil {
 			return nil, err
@@ -193,20 +191,37 @@ func (m *Manager) Platform() string { return m.host.system.String() }
 
 // Path is the installed service file, or "" where there is none (Windows
 // keeps services in the registry).
-func (m *Manager) Path() string {
-	switch m.host.goos {
-	case "linux":
-		if m.user {
-			return filepath.Join(m.host.home, ".config", "systemd", "user", Name+".service")
-		}
-		return "/etc/systemd/system/" + Name + ".service"
+func (m *Manager) Path() string { return unitPath(m.host.goos, m.user, m.host.home) }
+
+// unitPath is where the service file of a system or user service goes on
+// goos, for a user whose home is home; "" on Windows. It is the one place
+// that knows it: Install, Render and the docs agree through it. It must
+// be kardianos/service's own choice (which the library does not export):
+// TestInstallUserUnitThroughLibrary checks the two meet.
+func unitPath(goos string, user bool, home string) string {
+	switch goos {
+	case "windows":
+		return ""
 	case "darwin":
-		if m.user {
-			return filepath.Join(m.host.home, "Library", "LaunchAgents", Name+".plist")
+		if user {
+			return filepath.Join(home, "Library", "LaunchAgents", Name+".plist")
 		}
 		return "/Library/LaunchDaemons/" + Name + ".plist"
 	}
-	return ""
+	if user {
+		return filepath.Join(home, ".config", "systemd", "user", Name+".service")
+	}
+	return "/etc/systemd/system/" + Name + ".service"
+}
+
+// launchdLogDir is where launchd writes the daemon's output when the unit
+// names no directory: ~/Library/Logs for an agent (RenderLaunchd's default
+// of /Library/Logs is for the system daemon).
+func launchdLogDir(u Unit, home string) string {
+	if u.User && u.LogDir == "" {
+		return filepath.Join(home, "Library", "Logs")
+	}
+	return u.LogDir
 }
 
 func (m *Manager) flag() string {

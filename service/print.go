@@ -3,7 +3,6 @@ package service
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -11,22 +10,21 @@ import (
 // Render returns what Install would write on goos ("" = this system),
 // without a service manager: the systemd unit on Linux, the launchd plist
 // on macOS, and on Windows the service's settings as an sc.exe command
-// (Windows keeps them in the registry, not in a file). Where it goes is
-// in the first comment line.
+// (Windows keeps them in the registry, not in a file). Where it goes
+// (Manager.Path) is in the first comment line.
 func Render(goos string, u Unit) (string, error) {
 	if goos == "" {
 		goos = runtime.GOOS
 	}
+	home, _ := os.UserHomeDir()
+	return render(goos, home, u)
+}
+
+func render(goos, home string, u Unit) (string, error) {
+	where := unitPath(goos, u.User, home)
 	switch goos {
 	case "darwin":
-		dir := "/Library/LaunchDaemons"
-		if u.User {
-			home, _ := os.UserHomeDir()
-			dir = filepath.Join(home, "Library", "LaunchAgents")
-			if u.LogDir == "" {
-				u.LogDir = filepath.Join(home, "Library", "Logs")
-			}
-		}
+		u.LogDir = launchdLogDir(u, home)
 		s, err := RenderLaunchd(u)
 		if err != nil {
 			return "", err
@@ -34,7 +32,7 @@ func Render(goos string, u Unit) (string, error) {
 		// A plist's first line must be the XML declaration: the path goes
 		// in a comment after it.
 		first, rest, _ := strings.Cut(s, "\n")
-		return first + "\n<!-- " + filepath.Join(dir, Name+".plist") + " -->\n" + rest, nil
+		return first + "\n<!-- " + where + " -->\n" + rest, nil
 	case "windows":
 		if err := u.check(); err != nil {
 			return "", err
@@ -52,10 +50,6 @@ func Render(goos string, u Unit) (string, error) {
 		s, err := RenderSystemd(u)
 		if err != nil {
 			return "", err
-		}
-		where := "/etc/systemd/system/" + Name + ".service"
-		if u.User {
-			where = "~/.config/systemd/user/" + Name + ".service"
 		}
 		return "# " + where + "\n" + s, nil
 	}

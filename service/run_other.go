@@ -2,8 +2,11 @@
 
 package service
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
-func runService(ctx context.Context, run func(context.Context) error, exitCode func(error) int) error {
-	return finalError(run(ctx), exitCode)
+func runService(ctx context.Context, run func(context.Context) error, exitCode func(error) int, report io.Writer) error {
+	return finalError(run(ctx), exitCode, report)
 }

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 )
 
@@ -34,19 +36,23 @@ func TestRunFinalExit(t *testing.T) {
 	}
 	t.Setenv(NoRestartEnv, "2 3 4")
 	for _, err := range []error{errWrongKey, errErased} {
-		if got := Run(t.Context(), fail(err), cliExitCode); got != nil {
+		var report strings.Builder
+		if got := Run(t.Context(), fail(err), cliExitCode, &report); got != nil {
 			t.Errorf("%v under a service manager that restarts on any failure: Run = %v, want nil (exit 0)", err, got)
 		}
+		if !strings.Contains(report.String(), err.Error()) {
+			t.Errorf("%v ended the service for good; the report says %q", err, report.String())
+		}
 	}
-	if got := Run(t.Context(), fail(errUnreachable), cliExitCode); !errors.Is(got, errUnreachable) {
+	if got := Run(t.Context(), fail(errUnreachable), cliExitCode, io.Discard); !errors.Is(got, errUnreachable) {
 		t.Errorf("a failure a restart can fix: Run = %v", got)
 	}
-	if got := Run(t.Context(), fail(nil), cliExitCode); got != nil {
+	if got := Run(t.Context(), fail(nil), cliExitCode, io.Discard); got != nil {
 		t.Errorf("a clean stop: Run = %v", got)
 	}
 	// Without the variable (systemd, a terminal) errors pass unchanged.
 	t.Setenv(NoRestartEnv, "")
-	if got := Run(t.Context(), fail(errWrongKey), cliExitCode); !errors.Is(got, errWrongKey) {
+	if got := Run(t.Context(), fail(errWrongKey), cliExitCode, io.Discard); !errors.Is(got, errWrongKey) {
 		t.Errorf("outside launchd: Run = %v, want the error", got)
 	}
 }
@@ -77,5 +83,24 @@ func TestSCMOutcome(t *testing.T) {
 		if got := scmOutcome(c.code, final); got != c.want {
 			t.Errorf("scmOutcome(%d) = %+v, want %+v", c.code, got, c.want)
 		}
+	}
+}
+
+// Under the service control manager the process's stderr goes nowhere, and
+// a failure that is not final ends the process without returning: its
+// error is written to the report (the daemon's log) before, as a final
+// one's is.
+func TestSCMEndReportsTheError(t *testing.T) {
+	final := []int{2, 3, 4}
+	for _, err := range []error{errUnreachable, errWrongKey} {
+		var report strings.Builder
+		scmEnd(err, cliExitCode, final, &report)
+		if !strings.Contains(report.String(), err.Error()) {
+			t.Errorf("the daemon ended with %q; the report says %q", err, report.String())
+		}
+	}
+	var report strings.Builder
+	if got := scmEnd(nil, cliExitCode, final, &report); got != (scmStop{report: true}) || report.Len() != 0 {
+		t.Errorf("a clean stop: %+v, report %q", got, report.String())
 	}
 }

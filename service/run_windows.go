@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"io"
 	"os"
 
 	"golang.org/x/sys/windows/svc"
@@ -10,12 +11,12 @@ import (
 // runService runs the daemon under the service control manager when it
 // started the process (a console run is a plain run): Stop and Shutdown
 // cancel the daemon's context, and its end is reported as scmOutcome says.
-func runService(ctx context.Context, run func(context.Context) error, exitCode func(error) int) error {
+func runService(ctx context.Context, run func(context.Context) error, exitCode func(error) int, report io.Writer) error {
 	isService, err := svc.IsWindowsService()
 	if err != nil || !isService {
-		return finalError(run(ctx), exitCode)
+		return finalError(run(ctx), exitCode, report)
 	}
-	h := &scmHandler{ctx: ctx, run: run, exitCode: exitCode}
+	h := &scmHandler{ctx: ctx, run: run, exitCode: exitCode, report: report}
 	if err := svc.Run(Name, h); err != nil {
 		return err
 	}
@@ -26,7 +27,8 @@ type scmHandler struct {
 	ctx      context.Context
 	run      func(context.Context) error
 	exitCode func(error) int
-	err      error // run's error, once Execute returns
+	report   io.Writer // the daemon's log
+	err      error     // run's error, once Execute returns
 }
 
 func (h *scmHandler) Execute(_ []string, reqs <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
@@ -40,11 +42,7 @@ func (h *scmHandler) Execute(_ []string, reqs <-chan svc.ChangeRequest, status c
 		select {
 		case err := <-done:
 			h.err = err
-			code := 0
-			if err != nil {
-				code = h.exitCode(err)
-			}
-			out := scmOutcome(code, noRestartCodes(os.Getenv(NoRestartEnv)))
+			out := scmEnd(err, h.exitCode, noRestartCodes(os.Getenv(NoRestartEnv)), h.report)
 			if !out.report {
 				// Unreported, the end counts as a failure: the manager
 				// restarts the service after its recovery delay.

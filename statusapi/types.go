@@ -87,9 +87,11 @@ type Snapshot struct {
 	Seq      uint64    `json:"seq"`
 	Time     time.Time `json:"time"`
 	Hostname string    `json:"hostname,omitempty"`
-	Source   string    `json:"source,omitempty"`
-	Files    uint64    `json:"files"`
-	Bytes    uint64    `json:"bytes"`
+	// Device is the writing device's id (hex); absent before format 3.
+	Device string `json:"device,omitempty"`
+	Source string `json:"source,omitempty"`
+	Files  uint64 `json:"files"`
+	Bytes  uint64 `json:"bytes"`
 	// Incomplete lists the paths that could not be read when this
 	// snapshot was taken; each keeps its previous version (or is absent
 	// if it never had one).
@@ -125,7 +127,9 @@ type BackupRequest struct {
 type BackupResult struct {
 	Snapshot      *Snapshot `json:"snapshot"`
 	Unchanged     bool      `json:"unchanged"`
+	Deltas        int       `json:"deltas"`
 	AddedBytes    int64     `json:"added_bytes"`
+	ReadBytes     int64     `json:"read_bytes"`
 	PendingDeltas int       `json:"pending_deltas"`
 	Warnings      []string  `json:"warnings,omitempty"`
 }

@@ -110,9 +110,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	}
 	uploaded, ferr := inst.Store.Sync(ctx)
 	if opts.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(backupJSON(res, len(inst.Store.Pending()))); err != nil {
+		if err := printBackupJSON(stdout, backupJSON(res, len(inst.Store.Pending()))); err != nil {
 			return err
 		}
 	} else {
@@ -135,12 +133,7 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 		return fmt.Errorf("backup through the running daemon: %w", err)
 	}
 	if asJSON {
-		if res.Warnings == nil {
-			res.Warnings = []string{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := printBackupJSON(stdout, daemonBackupJSON(res)); err != nil {
 			return err
 		}
 		return incompleteThroughDaemon(res.Snapshot)
@@ -153,10 +146,10 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 	case s == nil:
 		fmt.Fprintln(stdout, "the daemon ran a backup")
 	case res.Unchanged:
-		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
+		fmt.Fprintf(stdout, "the daemon backed up: nothing changed since snapshot %s (%s, %s)\n", s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes))
 	default:
-		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
-			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
+		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %s, %s; added %s; %s waiting for upload\n",
+			s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), plural(res.PendingDeltas, "delta"))
 	}
 	return incompleteThroughDaemon(s)
 }
@@ -174,6 +167,8 @@ func incompleteThroughDaemon(s *statusapi.Snapshot) error {
 	return backup.IncompleteError(s.ShortID, paths)
 }
 
+// backupResultJSON is `backup --json`, one schema whether the backup ran
+// here or in the daemon (README, "Scripting").
 type backupResultJSON struct {
 	Snapshot   snapshotJSON `json:"snapshot"`
 	Unchanged  bool         `json:"unchanged"`
@@ -182,6 +177,9 @@ type backupResultJSON struct {
 	ReadBytes  int64        `json:"read_bytes"`
 	Pending    int          `json:"pending_deltas"`
 	Warnings   []string     `json:"warnings"`
+	// ByDaemon: the installation's daemon ran the backup (its uploads
+	// follow in the background); false: this command ran it and uploaded.
+	ByDaemon bool `json:"by_daemon"`
 }
 
 func backupJSON(res *backup.Result, pending int) backupResultJSON {
@@ -192,12 +190,32 @@ func backupJSON(res *backup.Result, pending int) backupResultJSON {
 	return out
 }
 
+// daemonBackupJSON is the daemon's answer in backupJSON's schema.
+func daemonBackupJSON(res statusapi.BackupResult) backupResultJSON {
+	out := backupResultJSON{Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes,
+		Pending: res.PendingDeltas, Warnings: append([]string{}, res.Warnings...), ByDaemon: true}
+	if s := res.Snapshot; s != nil {
+		out.Snapshot = snapshotJSON{ID: s.ID, ShortID: s.ShortID, Seq: s.Seq, Time: s.Time, Hostname: s.Hostname, Device: s.Device,
+			Source: s.Source, Files: s.Files, Bytes: s.Bytes}
+		for _, o := range s.Incomplete {
+			out.Snapshot.Incomplete = append(out.Snapshot.Incomplete, omissionJSON{Path: o.Path, Reason: o.Reason})
+		}
+	}
+	return out
+}
+
+func printBackupJSON(w io.Writer, res backupResultJSON) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
 func printBackup(out io.Writer, res *backup.Result, uploaded int) {
 	s := res.Snapshot
 	if res.Unchanged {
-		fmt.Fprintf(out, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID(), s.Files, humanBytes(int64(s.Bytes)))
+		fmt.Fprintf(out, "nothing changed since snapshot %s (%s, %s)\n", s.ShortID(), plural(s.Files, "file"), humanBytes(int64(s.Bytes)))
 		return
 	}
-	fmt.Fprintf(out, "snapshot %s saved: %d files, %s; read %s, added %s in %d delta(s), %d uploaded\n",
-		s.ShortID(), s.Files, humanBytes(int64(s.Bytes)), humanBytes(res.ReadBytes), humanBytes(res.AddedBytes), res.Deltas, uploaded)
+	fmt.Fprintf(out, "snapshot %s saved: %s, %s; read %s, added %s in %s, %d uploaded\n",
+		s.ShortID(), plural(s.Files, "file"), humanBytes(int64(s.Bytes)), humanBytes(res.ReadBytes), humanBytes(res.AddedBytes), plural(res.Deltas, "delta"), uploaded)
 }

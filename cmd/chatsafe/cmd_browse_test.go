@@ -125,7 +125,7 @@ func TestLsFindDumpDiff(t *testing.T) {
 	run(t, b.home, "diff", "--config", b.cfg, b.id(b.first), "latest").want(t, 0, "+  /Media/IMG-2.jpg")
 
 	dst := filepath.Join(t.TempDir(), "out")
-	run(t, b.home, append([]string{"restore", "--to", dst, "--include", "IMG-*", "--exclude", "IMG-1.jpg", "--time", b.second["time"].(string)}, newDevice...)...).want(t, 0, "1 files")
+	run(t, b.home, append([]string{"restore", "--to", dst, "--include", "IMG-*", "--exclude", "IMG-1.jpg", "--time", b.second["time"].(string)}, newDevice...)...).want(t, 0, "): 1 file, ")
 	if ents, _ := os.ReadDir(filepath.Join(dst, "Media")); len(ents) != 1 || ents[0].Name() != "IMG-2.jpg" {
 		t.Errorf("restore --include --exclude: %v", ents)
 	}

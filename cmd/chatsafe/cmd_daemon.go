@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -70,6 +71,13 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 			return usageErr(fmt.Errorf("--config %s: %w", opts.Config, err))
 		}
 	}
+	if opts.Source != "" {
+		// Checked here so the error names the flag the user typed; the
+		// config's check would name a key of a file not yet written.
+		if st, err := os.Stat(opts.Source); err != nil || !st.IsDir() {
+			return usageErr(fmt.Errorf("--source %s is not a directory: give the chat-history directory to back up", opts.Source))
+		}
+	}
 	cfg, created, err := daemon.LoadOrCreate(ctx, configPath, opts.Source, boot.Logger)
 	if err != nil {
 		return err
@@ -78,11 +86,11 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		printCreated(stdout, created)
 	}
 	applyGlobals(cfg, g)
-	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, File: daemonLogFile(runtime.GOOS, cfg.StateDir)})
 	if err != nil {
 		return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
 	}
-	defer log.Sync()
+	defer log.Close()
 	d, err := daemon.New(daemon.Options{
 		Config:     cfg,
 		Log:        log,
@@ -104,6 +112,17 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		return err
 	}
 	return runWithReload(ctx, d, log)
+}
+
+// daemonLogFile is the file the daemon logs to besides stderr on goos, ""
+// for none: on Windows, where a service's stderr goes nowhere, the state
+// directory's chatsafe.log (docs/platforms.md). systemd's journal and
+// launchd's StandardErrorPath keep stderr elsewhere.
+func daemonLogFile(goos, stateDir string) string {
+	if goos == "windows" {
+		return filepath.Join(stateDir, "chatsafe.log")
+	}
+	return ""
 }
 
 // applyGlobals puts the global flags over a loaded config.
@@ -133,7 +152,7 @@ func runWithReload(ctx context.Context, d *daemon.Daemon, log *logs.Logger) erro
 		}
 	}()
 	// launchd and Windows: final exit codes stop the service for good.
-	err := service.Run(ctx, d.Run, exitCode)
+	err := service.Run(ctx, d.Run, exitCode, log.Out)
 	close(stop)
 	<-done
 	return err

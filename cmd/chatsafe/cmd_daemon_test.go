@@ -94,3 +94,16 @@ func TestDaemonMissingConfigWithoutSource(t *testing.T) {
 		t.Fatalf("a failed start created state: %v", err)
 	}
 }
+
+// The daemon keeps a log file only on Windows, in its state directory.
+func TestDaemonLogFilePerOS(t *testing.T) {
+	state := filepath.Join("C:", "ProgramData", "chatsafe", "state")
+	if got := daemonLogFile("windows", state); got != filepath.Join(state, "chatsafe.log") {
+		t.Errorf("windows: %q", got)
+	}
+	for _, goos := range []string{"linux", "darwin"} {
+		if got := daemonLogFile(goos, state); got != "" {
+			t.Errorf("%s: %q, want none (the journal, launchd's log)", goos, got)
+		}
+	}
+}

@@ -19,7 +19,7 @@ type DumpOptions struct {
 func newDumpCommand(g *globalOptions) *cobra.Command {
 	var opts DumpOptions
 	cmd := &cobra.Command{
-		Use:   "dump SNAPSHOT PATH | dump --time TIME PATH",
+		Use:   "dump (SNAPSHOT | --time TIME) PATH",
 		Short: "Write one file, or a directory as tar, from a snapshot to stdout",
 		Long: `dump writes PATH from a snapshot to stdout: a file as it was, a SQLite database
 as one consistent database file (open it with sqlite3), a directory as a tar

@@ -91,11 +91,11 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 	cfg := configs.Default()
 	cfg.Source = src
 	if opts.StateDir != "" {
-		if cfg.StateDir, err = filepath.Abs(opts.StateDir); err != nil {
+		dir, err := filepath.Abs(opts.StateDir)
+		if err != nil {
 			return nil, "", usageErr(err)
 		}
-		// The socket belongs to the installation, as its state does.
-		cfg.StatusSocket = configs.DefaultSocket(cfg.StateDir)
+		cfg.SetStateDir(dir)
 	}
 	cfg.RcloneConfig = opts.RcloneConfig
 	if len(opts.Remotes) > 0 {

@@ -114,8 +114,8 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored snapshot %s (%s): %d files, %s into %s\n",
-		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), res.Files, humanBytes(res.Bytes), opts.To)
+	fmt.Fprintf(stdout, "restored snapshot %s (%s): %s, %s into %s\n",
+		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), plural(res.Files, "file"), humanBytes(res.Bytes), opts.To)
 	if opts.Join.Join {
 		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr); err != nil {
 			return err

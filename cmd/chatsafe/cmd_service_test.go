@@ -120,7 +120,7 @@ func TestServiceInstallPrint(t *testing.T) {
 		where := "# /etc/systemd/system/chatsafe.service"
 		if user {
 			args = append(args, "--user")
-			where = "# ~/.config/systemd/user/chatsafe.service"
+			where = "# " + filepath.Join(home, ".config", "systemd", "user", "chatsafe.service")
 		}
 		out, err := runService(t, home, args...)
 		if err != nil {

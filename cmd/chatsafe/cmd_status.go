@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/client"
 )
 
 // StatusOptions are the flags of `chatsafe status`.
@@ -32,7 +33,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Short: "Show what the running daemon is doing",
 		Long: `Ask the running daemon, over its status socket, what it is doing: its state,
 the newest snapshot, deltas waiting for upload and each remote's queue.
---json prints the status document (stable; see statusapi.Status).
+--json prints the status document (stable; README, "JSON output").
 Exits 5 when no daemon is running, and 2 when the daemon answering on the
 socket serves another installation (another config's repository).`,
 		Example: `  chatsafe status
@@ -53,6 +54,11 @@ func runStatus(ctx context.Context, opts StatusOptions, g *globalOptions, stdout
 		return err
 	}
 	c, st, err := daemonFor(ctx, cfg)
+	if errors.Is(err, client.ErrNoDaemon) && cfg.Path == "" {
+		// The embedded defaults: there is no config either, and a daemon
+		// needs one first.
+		return fmt.Errorf("%w; and %w", err, g.noConfig())
+	}
 	if err != nil {
 		return err
 	}
@@ -83,8 +89,8 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 		(time.Duration(st.UptimeS) * time.Second).String(), st.PID, st.KeySource)
 	fmt.Fprintf(w, "source:    %s\n", st.Source)
 	if s := st.LastSnapshot; s != nil {
-		fmt.Fprintf(w, "snapshot:  %s  seq %d  %s  %s files, %s\n", s.ShortID, s.Seq,
-			humanize.RelTime(s.Time, now, "ago", "from now"), humanize.Comma(int64(s.Files)), humanize.IBytes(s.Bytes))
+		fmt.Fprintf(w, "snapshot:  %s  seq %d  %s  %s, %s\n", s.ShortID, s.Seq,
+			humanize.RelTime(s.Time, now, "ago", "from now"), plural(s.Files, "file"), humanize.IBytes(s.Bytes))
 		for _, o := range s.Incomplete {
 			fmt.Fprintf(w, "unread:    %s: %s\n", o.Path, o.Reason)
 		}

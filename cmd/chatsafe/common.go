@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
 	"github.com/chatsafe/chatsafe/store"
@@ -19,6 +19,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/logs"
 )
 
 // configFlag adds the usual --config flag to a command.
@@ -37,10 +38,10 @@ func (g *globalOptions) configPath(flag string) string {
 // loadConfig loads the config named by --config, or the default one, with
 // the global flags applied over it.
 func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
-	if path == "" {
+	if path == "" || path == g.defaultConfig {
 		path = g.defaultConfig
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, usageErr(fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", path))
+			return nil, usageErr(g.noConfig())
 		}
 	}
 	cfg, err := configs.Load(path)
@@ -53,6 +54,11 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	return cfg, nil
 }
 
+// noConfig is the error of a command run before `chatsafe init`.
+func (g *globalOptions) noConfig() error {
+	return fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", g.defaultConfig)
+}
+
 // openInstance loads the config and opens the installation it describes.
 // readOnly opens the repository without its lock, beside a daemon.
 func (g *globalOptions) openInstance(ctx context.Context, configPath string, readOnly bool, stderr io.Writer) (*instance.Instance, error) {
@@ -63,14 +69,16 @@ func (g *globalOptions) openInstance(ctx context.Context, configPath string, rea
 	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger(stderr)})
 }
 
-// cliLogger logs warnings and errors to stderr for one-shot commands.
+// cliLogger logs warnings and errors to stderr for one-shot commands. It
+// is the logs package's logger (its schema, its redaction of secret-named
+// fields), quieter than the daemon's: info is for the command's own output.
 func cliLogger(stderr io.Writer) *zap.Logger {
-	enc := zap.NewDevelopmentEncoderConfig()
-	enc.TimeKey = ""
-	enc.CallerKey = ""
-	enc.StacktraceKey = ""
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), zapcore.WarnLevel)
-	return zap.New(core)
+	l, err := logs.New(logs.Options{Level: "warn", Format: "text", Out: stderr})
+	if err != nil {
+		// Fixed, valid options: New cannot refuse them.
+		panic(err)
+	}
+	return l.Logger
 }
 
 // isTerminal reports whether w is a terminal (progress bars and prompts
@@ -124,6 +132,15 @@ func remoteName(spec string, i int) string {
 		name = fmt.Sprintf("%s-%d", name, i+1)
 	}
 	return name
+}
+
+// plural counts a noun in English: "1 file", "1,234 files".
+func plural[N int | int64 | uint64](n N, noun string) string {
+	s := humanize.Comma(int64(n)) + " " + noun
+	if n != 1 {
+		s += "s"
+	}
+	return s
 }
 
 // humanBytes formats a byte count like "20.1 MiB".

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// A new user, before `chatsafe init`: every command that needs the config
+// says where it looked and what to run, in the same words.
+func TestNewUserWithoutConfig(t *testing.T) {
+	home := t.TempDir()
+	def := filepath.Join(home, "default-config", "config.yaml")
+	for _, args := range [][]string{{"backup"}, {"ui"}, {"ui", "--print-url"}, {"prune"}, {"snapshots"}, {"key", "show"}} {
+		r := run(t, home, args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "no config at "+def) || !strings.Contains(r.stderr, "chatsafe init --source DIR") {
+			t.Errorf("%v: exit %d, want %d naming %s and `chatsafe init --source DIR`:\n%s", args, r.code, exitUsage, def, r.stderr)
+		}
+	}
+	// No daemon and no config: status says both (a daemon needs a config first).
+	r := run(t, home, "status")
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "no config at "+def) || !strings.Contains(r.stderr, "chatsafe init --source DIR") {
+		t.Errorf("status: exit %d, want %d naming %s and `chatsafe init --source DIR`:\n%s", r.code, exitUnreachable, def, r.stderr)
+	}
+}
+
+var goName = regexp.MustCompile(`\b[a-z]+\.[A-Z][A-Za-z]+\b`)
+
+// Help speaks to users: no Go package or type names.
+func TestHelpNamesNoGoTypes(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, text := range []string{c.Long, c.Short, c.Use, c.Example} {
+			if m := goName.FindString(text); m != "" {
+				t.Errorf("%s: help names %q", c.CommandPath(), m)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(buildRootCommand(&globalOptions{defaultConfig: "/nonexistent/config.yaml"}))
+}
+
+// Counts read as English: one file, two files.
+func TestPlural(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 files", 1: "1 file", 2: "2 files", 12345: "12,345 files"} {
+		if got := plural(n, "file"); got != want {
+			t.Errorf("plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// The README's first command with a directory that is not there: the error
+// names the flag the user gave, not a config key in a file that does not
+// exist.
+func TestDaemonMissingSource(t *testing.T) {
+	home := t.TempDir()
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	missing := filepath.Join(home, "path", "to", "chat-history")
+	r := run(t, home, "daemon", "--config", cfg, "--source", missing)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--source "+missing) || strings.Contains(r.stderr, "fix source") {
+		t.Fatalf("exit %d, want %d naming --source %s:\n%s", r.code, exitUsage, missing, r.stderr)
+	}
+}

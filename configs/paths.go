@@ -1,0 +1,126 @@
+package configs
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// platform is what the default paths depend on: the operating system,
+// whether this is the system's installation (root; on Windows an elevated
+// administrator or LocalSystem) and the environment. defaultPaths takes it
+// as input so every system's choice is tested on any.
+type platform struct {
+	goos   string
+	system bool
+	home   string
+	getenv func(string) string
+}
+
+// paths are an installation's default locations.
+type paths struct {
+	Config  string // the config file
+	State   string // the state directory
+	Data    string // where the default local remote goes (Data/remote)
+	Runtime string // the parent of the default socket's directory; "" for none
+}
+
+// geteuid is replaced in tests to exercise the non-root and root layouts.
+var geteuid = os.Geteuid
+
+// thisPlatform describes the running process.
+func thisPlatform() platform {
+	return platform{goos: runtime.GOOS, system: isSystem(), home: homeDir(), getenv: os.Getenv}
+}
+
+func homeDir() string {
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return h
+	}
+	// No $HOME (a bare service environment): fall back to something that
+	// is at least absolute and private to the process owner.
+	return filepath.Join(os.TempDir(), "chatsafe-home")
+}
+
+// defaultPaths follows each system's conventions (docs/platforms.md):
+//
+//   - Linux and other Unix: XDG for a user (~/.config/chatsafe/config.yaml,
+//     ~/.local/state/chatsafe, ~/.local/share/chatsafe, $XDG_RUNTIME_DIR),
+//     /etc/chatsafe, /var/lib/chatsafe and /run for root.
+//   - macOS: ~/Library/Application Support/chatsafe for a user,
+//     /Library/Application Support/chatsafe for root; the config file, the
+//     state directory ("state") and the local remote ("remote") in it; no
+//     runtime directory (/run does not exist there).
+//   - Windows: %AppData%\chatsafe for a user, %ProgramData%\chatsafe for
+//     the system (an elevated prompt, the service), laid out as on macOS.
+func defaultPaths(p platform) paths {
+	switch p.goos {
+	case "darwin":
+		base := path.Join(p.home, "Library", "Application Support", "chatsafe")
+		if p.system {
+			base = "/Library/Application Support/chatsafe"
+		}
+		return paths{Config: path.Join(base, "config.yaml"), State: path.Join(base, "state"), Data: base}
+	case "windows":
+		base := winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming"))
+		if p.system {
+			base = winDir(p.getenv("ProgramData"), `C:\ProgramData`)
+		}
+		base = winJoin(base, "chatsafe")
+		return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
+	}
+	if p.system {
+		return paths{Config: "/etc/chatsafe/config.yaml", State: "/var/lib/chatsafe", Data: "/var/lib/chatsafe/data", Runtime: "/run"}
+	}
+	// The XDG spec says relative values are to be ignored.
+	xdg := func(env string, fallback ...string) string {
+		if d := p.getenv(env); path.IsAbs(d) {
+			return path.Clean(d)
+		}
+		return path.Join(append([]string{p.home}, fallback...)...)
+	}
+	out := paths{
+		Config: path.Join(xdg("XDG_CONFIG_HOME", ".config"), "chatsafe", "config.yaml"),
+		State:  path.Join(xdg("XDG_STATE_HOME", ".local", "state"), "chatsafe"),
+		Data:   path.Join(xdg("XDG_DATA_HOME", ".local", "share"), "chatsafe"),
+	}
+	if d := p.getenv("XDG_RUNTIME_DIR"); path.IsAbs(d) {
+		out.Runtime = path.Clean(d)
+	}
+	return out
+}
+
+// winDir is dir when it is an absolute Windows path (C:\... or \\server\...),
+// else fallback.
+func winDir(dir, fallback string) string {
+	if len(dir) >= 3 && dir[1] == ':' && (dir[2] == '\\' || dir[2] == '/') || strings.HasPrefix(dir, `\\`) {
+		return strings.TrimRight(dir, `\/`)
+	}
+	return fallback
+}
+
+// winJoin joins with backslashes, as filepath.Join does on Windows; it is
+// spelled out so the Windows choice is tested on every system.
+func winJoin(elem ...string) string {
+	for i, e := range elem {
+		elem[i] = strings.TrimRight(e, `\/`)
+	}
+	return strings.Join(elem, `\`)
+}
+
+// DefaultConfigPath is the config file chatsafe reads without --config:
+// ~/.config/chatsafe/config.yaml ($XDG_CONFIG_HOME) on Linux,
+// /etc/chatsafe/config.yaml as root; see defaultPaths for macOS and
+// Windows.
+func DefaultConfigPath() string { return defaultPaths(thisPlatform()).Config }
+
+// DefaultDataDir is where the default local remote lives (DefaultDataDir/
+// remote): ~/.local/share/chatsafe ($XDG_DATA_HOME) on Linux,
+// /var/lib/chatsafe/data as root; see defaultPaths for macOS and Windows.
+func DefaultDataDir() string { return defaultPaths(thisPlatform()).Data }
+
+func defaultStateDir() string { return defaultPaths(thisPlatform()).State }
+
+func runtimeDir() string { return defaultPaths(thisPlatform()).Runtime }

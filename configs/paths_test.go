@@ -1,0 +1,41 @@
+package configs
+
+import "testing"
+
+// The default paths per system, for a user and for the system, chosen from
+// the OS and the environment alone.
+func TestDefaultPathsPerOS(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	none := env(nil)
+	for _, c := range []struct {
+		name string
+		p    platform
+		want paths
+	}{
+		{"linux user", platform{goos: "linux", home: "/home/a", getenv: none},
+			paths{"/home/a/.config/chatsafe/config.yaml", "/home/a/.local/state/chatsafe", "/home/a/.local/share/chatsafe", ""}},
+		{"linux user, XDG", platform{goos: "linux", home: "/home/a", getenv: env(map[string]string{
+			"XDG_CONFIG_HOME": "/x/c", "XDG_STATE_HOME": "/x/s", "XDG_DATA_HOME": "relative/is/ignored", "XDG_RUNTIME_DIR": "/run/user/1000/"})},
+			paths{"/x/c/chatsafe/config.yaml", "/x/s/chatsafe", "/home/a/.local/share/chatsafe", "/run/user/1000"}},
+		{"linux root", platform{goos: "linux", system: true, home: "/root", getenv: env(map[string]string{"XDG_CONFIG_HOME": "/x/c"})},
+			paths{"/etc/chatsafe/config.yaml", "/var/lib/chatsafe", "/var/lib/chatsafe/data", "/run"}},
+		{"freebsd user", platform{goos: "freebsd", home: "/home/a", getenv: none},
+			paths{"/home/a/.config/chatsafe/config.yaml", "/home/a/.local/state/chatsafe", "/home/a/.local/share/chatsafe", ""}},
+		{"macOS user", platform{goos: "darwin", home: "/Users/a", getenv: env(map[string]string{"XDG_CONFIG_HOME": "/x/c", "XDG_RUNTIME_DIR": "/x/r"})},
+			paths{"/Users/a/Library/Application Support/chatsafe/config.yaml", "/Users/a/Library/Application Support/chatsafe/state", "/Users/a/Library/Application Support/chatsafe", ""}},
+		{"macOS root", platform{goos: "darwin", system: true, home: "/var/root", getenv: none},
+			paths{"/Library/Application Support/chatsafe/config.yaml", "/Library/Application Support/chatsafe/state", "/Library/Application Support/chatsafe", ""}},
+		{"Windows user", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{"AppData": `C:\Users\a\AppData\Roaming`, "ProgramData": `C:\ProgramData`})},
+			paths{`C:\Users\a\AppData\Roaming\chatsafe\config.yaml`, `C:\Users\a\AppData\Roaming\chatsafe\state`, `C:\Users\a\AppData\Roaming\chatsafe`, ""}},
+		{"Windows user, no %AppData%", platform{goos: "windows", home: `D:\home\a\`, getenv: env(map[string]string{"AppData": `relative`})},
+			paths{`D:\home\a\AppData\Roaming\chatsafe\config.yaml`, `D:\home\a\AppData\Roaming\chatsafe\state`, `D:\home\a\AppData\Roaming\chatsafe`, ""}},
+		{"Windows system", platform{goos: "windows", system: true, home: `C:\Windows\system32\config\systemprofile`, getenv: env(map[string]string{"ProgramData": `E:\ProgramData\`})},
+			paths{`E:\ProgramData\chatsafe\config.yaml`, `E:\ProgramData\chatsafe\state`, `E:\ProgramData\chatsafe`, ""}},
+		{"Windows system, no %ProgramData%", platform{goos: "windows", system: true, home: `C:\x`, getenv: none},
+			paths{`C:\ProgramData\chatsafe\config.yaml`, `C:\ProgramData\chatsafe\state`, `C:\ProgramData\chatsafe`, ""}},
+	} {
+		if got := defaultPaths(c.p); got != c.want {
+			t.Errorf("%s:\n got  %+v\n want %+v", c.name, got, c.want)
+		}
+	}
+}
