@@ -165,6 +165,16 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		res.Note = fmt.Sprintf("not measured: %v", err)
 		return res
 	}
+	// A cycle the start-up set off (a change the watcher saw meanwhile)
+	// is not idleness: measure once no event came for a quiet period.
+	if err := d.waitQuiet(ctx, daemonQuietPeriod+time.Second, 2*time.Minute); err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
+		return res
+	}
+	if st, err = d.c.Status(ctx); err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
+		return res
+	}
 	res.IdleCPUPerS, res.IdlePolledCPUPerS, res.IdleRCharPerS = idleCost(ctx, d)
 	for range trials {
 		c, err := d.oneMessage(ctx, w, &st)
@@ -283,6 +293,37 @@ func (d *daemonProc) waitEvent(ctx context.Context, timeout time.Duration, ok fu
 			return statusapi.Event{}, errors.New("the daemon exited")
 		case <-ctx.Done():
 			return statusapi.Event{}, ctx.Err()
+		}
+	}
+}
+
+// waitQuiet waits until the event stream was silent for quiet (and the
+// daemon is idle with nothing pending), at most limit.
+func (d *daemonProc) waitQuiet(ctx context.Context, quiet, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		t := time.NewTimer(quiet)
+		select {
+		case <-t.C:
+			st, err := d.c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.State == statusapi.StateIdle && st.PendingDeltas == 0 {
+				return nil
+			}
+		case _, open := <-d.events:
+			t.Stop()
+			if !open {
+				return fmt.Errorf("the event stream ended; see %s", d.log)
+			}
+		case <-d.exited:
+			t.Stop()
+			return fmt.Errorf("the daemon exited; see %s", d.log)
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("the daemon did not settle: %w; see %s", ctx.Err(), d.log)
 		}
 	}
 }
