@@ -25,6 +25,9 @@ type checkpointResult struct {
 	// all trials; MaxWaitS the longest one took in each trial.
 	Checkpoints int       `json:"checkpoints"`
 	MaxWaitS    []float64 `json:"max_wait_s,omitempty"`
+	// GaveUp counts the checkpoints that returned busy: the app's busy
+	// timeout (5 s) ran out while the daemon read.
+	GaveUp int `json:"gave_up"`
 	// What each one-message cycle after a checkpoint read and spent
 	// (commit to snapshot on the remote), as for the plain cycles.
 	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
@@ -58,11 +61,12 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 		}); err != nil {
 			return r, fmt.Errorf("no cycle after a commit: %w; see %s", err, d.log)
 		}
-		n, longest, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
+		n, gaveUp, longest, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
 		if err != nil {
 			return r, err
 		}
 		r.Checkpoints += n
+		r.GaveUp += gaveUp
 		r.MaxWaitS = append(r.MaxWaitS, longest.Seconds())
 		if !sawSnapshot {
 			if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
@@ -89,33 +93,36 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 }
 
 // checkpointWhileScanning checkpoints until the daemon's state changes
-// from scanning, and reports how many checkpoints ran, the longest, and
-// whether the snapshot after prev was announced meanwhile.
-func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (n int, longest time.Duration, sawSnapshot bool, err error) {
+// from scanning, and reports how many checkpoints ran and gave up, the
+// longest, and whether the snapshot after prev was announced meanwhile.
+func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (n, gaveUp int, longest time.Duration, sawSnapshot bool, err error) {
 	pace := time.NewTicker(checkpointPace)
 	defer pace.Stop()
 	for {
-		took, err := w.CheckpointMode(ctx, mode)
+		took, busy, err := w.CheckpointMode(ctx, mode)
 		if err != nil {
-			return n, longest, sawSnapshot, err
+			return n, gaveUp, longest, sawSnapshot, err
 		}
 		n++
+		if busy {
+			gaveUp++
+		}
 		longest = max(longest, took)
 		select {
 		case ev, open := <-d.events:
 			if !open {
-				return n, longest, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
+				return n, gaveUp, longest, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
 			}
 			if ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev {
 				sawSnapshot = true
 			}
 			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
-				return n, longest, sawSnapshot, nil
+				return n, gaveUp, longest, sawSnapshot, nil
 			}
 		case <-d.exited:
-			return n, longest, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
+			return n, gaveUp, longest, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
 		case <-ctx.Done():
-			return n, longest, sawSnapshot, ctx.Err()
+			return n, gaveUp, longest, sawSnapshot, ctx.Err()
 		case <-pace.C:
 		}
 	}

@@ -318,16 +318,17 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 }
 
 // CheckpointMode runs `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL,
-// RESTART or TRUNCATE) and returns how long the app waited for it.
-func (w *Writer) CheckpointMode(ctx context.Context, mode string) (time.Duration, error) {
+// RESTART or TRUNCATE) and returns how long the app waited for it and
+// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out).
+func (w *Writer) CheckpointMode(ctx context.Context, mode string) (time.Duration, bool, error) {
 	start := time.Now()
 	var busy, logFrames, done int
 	err := w.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
 	took := time.Since(start)
 	if err != nil {
-		return took, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+		return took, false, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
 	}
-	return took, nil
+	return took, busy != 0, nil
 }
 
 // Close closes the database; as the last connection, SQLite checkpoints
