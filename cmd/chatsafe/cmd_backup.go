@@ -153,7 +153,7 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, std
 	case s == nil:
 		fmt.Fprintln(stdout, "the daemon ran a backup")
 	case res.Unchanged:
-		fmt.Fprintf(stdout, "nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
+		fmt.Fprintf(stdout, "the daemon found nothing changed since snapshot %s (%d files, %s)\n", s.ShortID, s.Files, humanize.IBytes(s.Bytes))
 	default:
 		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %d files, %s; added %s; %d delta(s) waiting for upload\n",
 			s.ShortID, s.Files, humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), res.PendingDeltas)
