@@ -98,6 +98,8 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			return nil, err
 		}
 		prevToken = info.Base
+		// One slot per page, most of them carried: no growth copies.
+		slots = make([]*store.ChunkRef, 0, len(base)+64)
 	}
 	var n, read int64
 	for {
@@ -117,8 +119,11 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 				// scanner built on: start over without the cache.
 				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(slots)+1, len(base), store.ErrStaleCache)
 			}
-			ref := base[len(slots)]
-			slots = append(slots, &ref)
+			// base is this call's own decoded copy: a slot may point
+			// into it (a database carries a quarter of a million pages
+			// per GB; one allocation each cost more than the read).
+			ref := &base[len(slots)]
+			slots = append(slots, ref)
 			n += int64(ref.Len)
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, as chatsafe uses)
 )
@@ -23,6 +24,11 @@ type Spec struct {
 	Chats      int   // distinct chats the messages spread over
 	MediaBytes int64 // total size of media files
 	Seed       uint64
+	// Bulk builds the database in one transaction without a journal,
+	// then opens it in WAL mode: the large cycle corpus in about a minute.
+	Bulk bool
+	// SmallFiles small files spread over SmallDirs directories.
+	SmallFiles, SmallDirs int
 }
 
 // Corpus sizes. quick: a ~20 MB database and ~30 MB of media; full: a
@@ -30,6 +36,9 @@ type Spec struct {
 var (
 	QuickSpec = Spec{Name: "quick", Messages: 120_000, Chats: 400, MediaBytes: 30 << 20, Seed: 1}
 	FullSpec  = Spec{Name: "full", Messages: 1_700_000, Chats: 3000, MediaBytes: 1 << 30, Seed: 1}
+	// LargeCycleSpec is only what the daemon's large-cycle row needs: a
+	// ~1 GB database and 50,000 small files in 500 directories, no media.
+	LargeCycleSpec = Spec{Name: "cycle-large", Messages: 6_500_000, Chats: 5000, Seed: 1, Bulk: true, SmallFiles: 50_000, SmallDirs: 500}
 )
 
 // DBRelPath is where the message database lives inside the corpus.
@@ -90,12 +99,11 @@ func Generate(ctx context.Context, dir string, spec Spec) (*Corpus, error) {
 	if err := writeMedia(ctx, dir, spec); err != nil {
 		return nil, err
 	}
-	w, err := openWriter(c.DBPath, spec)
-	if err != nil {
+	if err := writeSmallFiles(ctx, dir, spec); err != nil {
 		return nil, err
 	}
-	if err := w.fill(ctx); err != nil {
-		w.Close()
+	w, err := openFilled(ctx, c.DBPath, spec)
+	if err != nil {
 		return nil, err
 	}
 	c.Writer = w
@@ -106,9 +114,45 @@ func Generate(ctx context.Context, dir string, spec Spec) (*Corpus, error) {
 	return c, nil
 }
 
-func openWriter(path string, spec Spec) (*Writer, error) {
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)"
+// openFilled creates and fills the database and returns its Writer.
+func openFilled(ctx context.Context, path string, spec Spec) (*Writer, error) {
+	if spec.Bulk {
+		// Built without a journal in one transaction, then handed to
+		// the app in WAL mode.
+		w, err := openWriter(path, spec, "?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-262144)")
+		if err != nil {
+			return nil, err
+		}
+		err = w.fill(ctx)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	w, err := openWriter(path, spec, "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return nil, err
+	}
+	if !spec.Bulk {
+		if err := w.fill(ctx); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	if spec.Bulk {
+		// The next message continues where the bulk build ended.
+		if err := w.db.QueryRowContext(ctx, `SELECT max(id)+1, max(ts) FROM messages`).Scan(&w.nextID, &w.ts); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("reading the message database: %w", err)
+		}
+	}
+	return w, nil
+}
+
+func openWriter(path string, spec Spec, pragmas string) (*Writer, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + pragmas
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening the message database: %w", err)
@@ -150,7 +194,10 @@ func (w *Writer) fill(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	const batch = 20_000
+	batch := 20_000
+	if w.spec.Bulk {
+		batch = w.spec.Messages
+	}
 	for done := 0; done < w.spec.Messages; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -160,6 +207,9 @@ func (w *Writer) fill(ctx context.Context) error {
 			return err
 		}
 		done += n
+	}
+	if w.spec.Bulk {
+		return nil
 	}
 	// The app has been idle since: its WAL is checkpointed and empty.
 	if _, err := w.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
@@ -265,6 +315,20 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 		return fmt.Errorf("checkpointing the message database: %w", err)
 	}
 	return nil
+}
+
+// CheckpointMode runs `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL,
+// RESTART or TRUNCATE) and returns how long the app waited for it and
+// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out).
+func (w *Writer) CheckpointMode(ctx context.Context, mode string) (time.Duration, bool, error) {
+	start := time.Now()
+	var busy, logFrames, done int
+	err := w.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
+	took := time.Since(start)
+	if err != nil {
+		return took, false, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+	}
+	return took, busy != 0, nil
 }
 
 // Close closes the database; as the last connection, SQLite checkpoints
@@ -384,6 +448,25 @@ func writeRandomFile(name string, size int64, header, trailer []byte, seed, inde
 	}
 	if err != nil {
 		return fmt.Errorf("writing media file %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeSmallFiles writes spec.SmallFiles files of 1–4 KB spread evenly
+// over spec.SmallDirs directories (attachments' thumbnails, stickers).
+func writeSmallFiles(ctx context.Context, dir string, spec Spec) error {
+	for i := range spec.SmallFiles {
+		if i%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		d := i % max(spec.SmallDirs, 1)
+		name := filepath.Join(dir, "media", "thumbs", fmt.Sprintf("%03d", d), fmt.Sprintf("T%06d.webp", i))
+		size := int64(1024 + (i*2654435761)%3072)
+		if err := writeRandomFile(name, size, []byte("RIFF\x00\x00\x00\x00WEBPVP8 "), nil, spec.Seed, uint64(1_000_000+i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -22,8 +22,7 @@ type daemonResult struct {
 	Trials   int     `json:"trials"`
 	QuietS   float64 `json:"quiet_period_s"`
 	// Seconds from a committed message to a committed snapshot (the
-	// status socket's last_snapshot.seq moving on), each trial, and the
-	// median.
+	// snapshot event on the status socket), each trial, and the median.
 	SnapshotS       []float64 `json:"snapshot_s,omitempty"`
 	SnapshotMedianS float64   `json:"snapshot_median_s,omitempty"`
 	// Seconds until that snapshot was also on the remote (pending_deltas 0).
@@ -34,23 +33,26 @@ type daemonResult struct {
 	// What the daemon process read and spent per one-message cycle (commit
 	// to snapshot on the remote, upload included), from /proc: bytes
 	// fetched from storage, bytes passed to read calls (page cache
-	// included), and user+system CPU seconds.
+	// included), and CPU seconds (every thread's schedstat, in ns).
 	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
 	CycleRChar     []int64   `json:"cycle_rchar_bytes,omitempty"`
 	CycleCPUS      []float64 `json:"cycle_cpu_s,omitempty"`
-	// What the idle daemon spends per second while the bench polls its
-	// status (every pollEvery), measured before the trials; the cycle
-	// figures include this much per second of the trial.
-	IdleCPUPerS   float64 `json:"idle_cpu_s_per_s,omitempty"`
-	IdleRCharPerS float64 `json:"idle_rchar_bytes_per_s,omitempty"`
+	// What the idle daemon spends per second, left alone (IdleCPUPerS)
+	// and while the bench polls its status every pollEvery
+	// (IdlePolledCPUPerS). The trials wait on the event stream, not by
+	// polling, so their figures carry no polling cost.
+	IdleCPUPerS       float64 `json:"idle_cpu_s_per_s"`
+	IdlePolledCPUPerS float64 `json:"idle_polled_cpu_s_per_s"`
+	IdleRCharPerS     float64 `json:"idle_rchar_bytes_per_s,omitempty"`
 	// TrialS is each trial's length, commit to snapshot on the remote.
 	TrialS []float64 `json:"trial_s,omitempty"`
-	MaxRSS int64     `json:"max_rss_bytes,omitempty"`
+	// Checkpoints: the app checkpointing while the daemon backs up.
+	Checkpoints []checkpointResult `json:"checkpoints,omitempty"`
+	MaxRSS      int64              `json:"max_rss_bytes,omitempty"`
 }
 
-// pollEvery is how often the daemon's status is asked for. The daemon is
-// a real external process: polling with a deadline is the honest way to
-// watch it; the resolution this adds is at most pollEvery.
+// pollEvery is how often the idle-cost measurement asks for the daemon's
+// status, as a status page or a bench that polls would.
 const pollEvery = 20 * time.Millisecond
 
 // daemonAvailable reports whether the binary has a working daemon command.
@@ -59,50 +61,103 @@ func daemonAvailable(ctx context.Context, bin string) bool {
 	return err == nil
 }
 
-// measureDaemon starts `chatsafe daemon`, commits one message at a time
-// and measures how long until a new snapshot is committed.
-func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) (res daemonResult) {
-	res = daemonResult{Trials: trials, QuietS: daemonQuietPeriod.Seconds()}
-	if !daemonAvailable(ctx, t.bin) {
-		res.Note = "not measured (daemon not available in this build)"
-		return res
-	}
+// daemonProc is a running `chatsafe daemon` and the bench's view of it:
+// its status client and its event stream.
+type daemonProc struct {
+	pid    int
+	log    string
+	c      *client.Client
+	exited <-chan struct{}
+	events <-chan statusapi.Event
+}
+
+// startDaemon starts `chatsafe daemon` and subscribes to its events once
+// it is ready; stop ends both and waits for them.
+func startDaemon(ctx context.Context, t *chatsafeTool) (d *daemonProc, stop func() int64, err error) {
 	logf, err := os.Create(filepath.Join(t.dir, "daemon.log"))
 	if err != nil {
-		res.Note = fmt.Sprintf("not measured: %v", err)
-		return res
+		return nil, nil, err
 	}
-	defer logf.Close()
-
-	dctx, stop := context.WithCancel(ctx)
-	defer stop()
+	dctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(dctx, t.bin, "daemon", "--config", t.config())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Stop it like the service manager does (SIGTERM), not with SIGKILL.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	if err := cmd.Start(); err != nil {
-		res.Note = fmt.Sprintf("not measured (daemon did not start: %v)", err)
-		return res
+		cancel()
+		logf.Close()
+		return nil, nil, fmt.Errorf("the daemon did not start: %w", err)
 	}
-	// exited is closed once the daemon is gone; this function owns the
-	// goroutine that waits for it and waits for it in turn.
+	// exited is closed once the daemon is gone; stop waits for the
+	// goroutine that waits for it, and for the event reader.
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	defer func() {
-		stop()
+	d = &daemonProc{pid: cmd.Process.Pid, log: logf.Name(), c: client.New(t.socket()), exited: exited}
+	evs := make(chan statusapi.Event, 1024)
+	evDone := make(chan struct{})
+	stop = func() int64 {
+		cancel()
 		<-exited
-		res.MaxRSS = maxRSS(cmd.ProcessState)
-	}()
-
-	c := client.New(t.socket())
-	defer c.Close()
+		<-evDone
+		d.c.Close()
+		logf.Close()
+		return maxRSS(cmd.ProcessState)
+	}
 	// Start-up: wait for the socket and for any start-up cycle to finish.
-	st, err := waitStatus(ctx, c, exited, 2*time.Minute, func(s statusapi.Status) bool {
+	if _, err := pollStatus(ctx, d.c, exited, 2*time.Minute, func(s statusapi.Status) bool {
 		return s.State == statusapi.StateIdle && s.PendingDeltas == 0
-	})
+	}); err != nil {
+		close(evDone)
+		stop()
+		return nil, nil, fmt.Errorf("daemon not ready: %w; see %s", err, logf.Name())
+	}
+	// Subscribe returns once the daemon has subscribed the stream: every
+	// event from now on is in it.
+	stream, err := d.c.Subscribe(dctx)
 	if err != nil {
-		res.Note = fmt.Sprintf("not measured (daemon not ready: %v; see %s)", err, logf.Name())
+		close(evDone)
+		stop()
+		return nil, nil, fmt.Errorf("daemon events: %w", err)
+	}
+	go func() {
+		defer close(evDone)
+		defer close(evs)
+		defer stream.Close()
+		for {
+			ev, err := stream.Next()
+			if err != nil {
+				return
+			}
+			select {
+			case evs <- ev:
+			case <-dctx.Done():
+				return
+			}
+		}
+	}()
+	d.events = evs
+	return d, stop, nil
+}
+
+// measureDaemon starts `chatsafe daemon`, commits one message at a time
+// and measures how long until a new snapshot is committed, what each
+// cycle costs, and the app's checkpoints meanwhile.
+func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) (res daemonResult) {
+	res = daemonResult{Trials: trials, QuietS: daemonQuietPeriod.Seconds()}
+	if !daemonAvailable(ctx, t.bin) {
+		res.Note = "not measured (daemon not available in this build)"
+		return res
+	}
+	d, stop, err := startDaemon(ctx, t)
+	if err != nil {
+		res.Note = fmt.Sprintf("not measured (%v)", err)
+		return res
+	}
+	defer func() { res.MaxRSS = stop() }()
+	st, err := d.c.Status(ctx)
+	if err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
 		return res
 	}
 	before, err := listTree(t.RepoDir())
@@ -110,41 +165,29 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		res.Note = fmt.Sprintf("not measured: %v", err)
 		return res
 	}
-	res.IdleCPUPerS, res.IdleRCharPerS = idleCost(ctx, c, cmd.Process.Pid, exited)
+	// A cycle the start-up set off (a change the watcher saw meanwhile)
+	// is not idleness: measure once no event came for a quiet period.
+	if err := d.waitQuiet(ctx, daemonQuietPeriod+time.Second, 2*time.Minute); err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
+		return res
+	}
+	if st, err = d.c.Status(ctx); err != nil {
+		res.Note = fmt.Sprintf("not measured: %v", err)
+		return res
+	}
+	res.IdleCPUPerS, res.IdlePolledCPUPerS, res.IdleRCharPerS = idleCost(ctx, d)
 	for range trials {
-		var prev uint64
-		if st.LastSnapshot != nil {
-			prev = st.LastSnapshot.Seq
-		}
-		usage, usageErr := readProcUsage(cmd.Process.Pid)
-		if err := w.AddMessage(ctx); err != nil {
+		c, err := d.oneMessage(ctx, w, &st)
+		if err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
 			return res
 		}
-		committed := time.Now()
-		st, err = waitStatus(ctx, c, exited, time.Minute, func(s statusapi.Status) bool {
-			return s.LastSnapshot != nil && s.LastSnapshot.Seq > prev
-		})
-		if err != nil {
-			res.Note = fmt.Sprintf("not measured (no snapshot after a commit: %v; see %s)", err, logf.Name())
-			return res
-		}
-		res.SnapshotS = append(res.SnapshotS, time.Since(committed).Seconds())
-		st, err = waitStatus(ctx, c, exited, time.Minute, func(s statusapi.Status) bool {
-			return s.PendingDeltas == 0 && s.State == statusapi.StateIdle
-		})
-		if err != nil {
-			res.Note = fmt.Sprintf("not measured (snapshot not uploaded: %v; see %s)", err, logf.Name())
-			return res
-		}
-		res.UploadedS = append(res.UploadedS, time.Since(committed).Seconds())
-		if now, err := readProcUsage(cmd.Process.Pid); err == nil && usageErr == nil {
-			d := now.sub(usage)
-			res.CycleReadBytes = append(res.CycleReadBytes, d.readBytes)
-			res.CycleRChar = append(res.CycleRChar, d.rchar)
-			res.CycleCPUS = append(res.CycleCPUS, d.cpu)
-			res.TrialS = append(res.TrialS, time.Since(committed).Seconds())
-		}
+		res.SnapshotS = append(res.SnapshotS, c.snapshotS)
+		res.UploadedS = append(res.UploadedS, c.uploadedS)
+		res.CycleReadBytes = append(res.CycleReadBytes, c.usage.readBytes)
+		res.CycleRChar = append(res.CycleRChar, c.usage.rchar)
+		res.CycleCPUS = append(res.CycleCPUS, c.usage.cpu)
+		res.TrialS = append(res.TrialS, c.uploadedS)
 		after, err := listTree(t.RepoDir())
 		if err != nil {
 			res.Note = fmt.Sprintf("not measured: %v", err)
@@ -156,30 +199,175 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 	res.Measured = true
 	res.SnapshotMedianS = median(res.SnapshotS)
 	res.UploadedMedianS = median(res.UploadedS)
+	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
+		cr, err := d.checkpointTrials(ctx, w, &st, mode, checkpointTrials)
+		if err != nil {
+			cr.Note = err.Error()
+		}
+		res.Checkpoints = append(res.Checkpoints, cr)
+	}
 	return res
 }
 
-// idleCost measures what the idle daemon spends per second while it is
-// polled as during a trial: 2 s of polling for a status that never comes.
-func idleCost(ctx context.Context, c *client.Client, pid int, exited <-chan struct{}) (cpuPerS, rcharPerS float64) {
-	const window = 2 * time.Second
-	u0, err := readProcUsage(pid)
-	if err != nil {
-		return 0, 0
-	}
-	start := time.Now()
-	waitStatus(ctx, c, exited, window, func(statusapi.Status) bool { return false })
-	u1, err := readProcUsage(pid)
-	if err != nil {
-		return 0, 0
-	}
-	d, s := u1.sub(u0), time.Since(start).Seconds()
-	return d.cpu / s, float64(d.rchar) / s
+// cycleCost is one measured one-message cycle.
+type cycleCost struct {
+	snapshotS, uploadedS float64
+	usage                procUsage
 }
 
-// waitStatus polls the daemon until ok holds, the daemon exits, or
+// oneMessage commits one message, waits on the event stream until its
+// snapshot is on the remote and returns what that cost the daemon. st is
+// the last status seen, updated. during, when set, runs while the cycle
+// scans (from the daemon's "scanning" event to the next state event).
+func (d *daemonProc) oneMessage(ctx context.Context, w *Writer, st *statusapi.Status) (cycleCost, error) {
+	var c cycleCost
+	var prev uint64
+	if st.LastSnapshot != nil {
+		prev = st.LastSnapshot.Seq
+	}
+	u0, err := readProcUsage(d.pid)
+	if err != nil {
+		return c, err
+	}
+	if err := w.AddMessage(ctx); err != nil {
+		return c, err
+	}
+	committed := time.Now()
+	if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
+		return ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev
+	}); err != nil {
+		return c, fmt.Errorf("no snapshot after a commit: %w; see %s", err, d.log)
+	}
+	c.snapshotS = time.Since(committed).Seconds()
+	if *st, err = d.waitUploaded(ctx); err != nil {
+		return c, err
+	}
+	c.uploadedS = time.Since(committed).Seconds()
+	u1, err := readProcUsage(d.pid)
+	if err != nil {
+		return c, err
+	}
+	c.usage = u1.sub(u0)
+	return c, nil
+}
+
+// waitUploaded waits until the daemon is idle with nothing pending,
+// asking for its status once now and after each state or upload event.
+func (d *daemonProc) waitUploaded(ctx context.Context) (statusapi.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		st, err := d.c.Status(ctx)
+		if err != nil {
+			return st, err
+		}
+		if st.PendingDeltas == 0 && st.State == statusapi.StateIdle {
+			return st, nil
+		}
+		if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
+			return ev.Type == statusapi.EventState || ev.Type == statusapi.EventUploaded
+		}); err != nil {
+			return st, fmt.Errorf("snapshot not uploaded: %w (last state %s, %d pending; see %s)", err, st.State, st.PendingDeltas, d.log)
+		}
+	}
+}
+
+// waitEvent reads the event stream until ok holds, the daemon exits, or
 // timeout passes.
-func waitStatus(ctx context.Context, c *client.Client, exited <-chan struct{}, timeout time.Duration, ok func(statusapi.Status) bool) (statusapi.Status, error) {
+func (d *daemonProc) waitEvent(ctx context.Context, timeout time.Duration, ok func(statusapi.Event) bool) (statusapi.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		select {
+		case ev, open := <-d.events:
+			if !open {
+				return ev, errors.New("the event stream ended")
+			}
+			if ev.Type == statusapi.EventError {
+				logf("chatsafe daemon: error event: %s", ev.Error)
+			}
+			if ok(ev) {
+				return ev, nil
+			}
+		case <-d.exited:
+			return statusapi.Event{}, errors.New("the daemon exited")
+		case <-ctx.Done():
+			return statusapi.Event{}, ctx.Err()
+		}
+	}
+}
+
+// waitQuiet waits until the event stream was silent for quiet (and the
+// daemon is idle with nothing pending), at most limit.
+func (d *daemonProc) waitQuiet(ctx context.Context, quiet, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		t := time.NewTimer(quiet)
+		select {
+		case <-t.C:
+			st, err := d.c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.State == statusapi.StateIdle && st.PendingDeltas == 0 {
+				return nil
+			}
+		case _, open := <-d.events:
+			t.Stop()
+			if !open {
+				return fmt.Errorf("the event stream ended; see %s", d.log)
+			}
+		case <-d.exited:
+			t.Stop()
+			return fmt.Errorf("the daemon exited; see %s", d.log)
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("the daemon did not settle: %w; see %s", ctx.Err(), d.log)
+		}
+	}
+}
+
+// idleCost measures what the idle daemon spends per second: over 2 s
+// left alone, then over 2 s of status polls every pollEvery.
+func idleCost(ctx context.Context, d *daemonProc) (cpuPerS, polledCPUPerS, rcharPerS float64) {
+	const window = 2 * time.Second
+	measure := func(wait func()) (procUsage, float64) {
+		u0, err := readProcUsage(d.pid)
+		if err != nil {
+			return procUsage{}, 0
+		}
+		start := time.Now()
+		wait()
+		u1, err := readProcUsage(d.pid)
+		if err != nil {
+			return procUsage{}, 0
+		}
+		return u1.sub(u0), time.Since(start).Seconds()
+	}
+	alone, s := measure(func() {
+		// A measurement window, not a synchronisation: nothing is awaited.
+		select {
+		case <-time.After(window):
+		case <-ctx.Done():
+		}
+	})
+	if s > 0 {
+		cpuPerS = alone.cpu / s
+	}
+	polled, s := measure(func() {
+		pollStatus(ctx, d.c, d.exited, window, func(statusapi.Status) bool { return false })
+	})
+	if s > 0 {
+		polledCPUPerS, rcharPerS = polled.cpu/s, float64(polled.rchar)/s
+	}
+	return cpuPerS, polledCPUPerS, rcharPerS
+}
+
+// pollStatus polls the daemon until ok holds, the daemon exits, or
+// timeout passes (start-up, before the event stream can be opened, and
+// the idle-cost measurement).
+func pollStatus(ctx context.Context, c *client.Client, exited <-chan struct{}, timeout time.Duration, ok func(statusapi.Status) bool) (statusapi.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(pollEvery)

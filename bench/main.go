@@ -8,6 +8,7 @@
 //	go run ./bench --quick            # ~20 MB database + ~30 MB media
 //	go run ./bench --full             # ~280 MB database + ~1 GB media
 //	go run ./bench --quick --profile  # also profile chatsafe's backup in-process
+//	go run ./bench --cycle-corpus large  # the daemon's cycle on ~1 GB + 50,000 files
 //
 // Every tool runs as a subprocess and is measured the same way: wall time
 // and the child's peak RSS from its rusage. Missing tools are skipped with
@@ -39,6 +40,8 @@ type options struct {
 	tools       []string
 	chatsafeBin string
 	daemon      bool
+	// cycleOnly: only chatsafe's first backup and the daemon rows.
+	cycleOnly bool
 }
 
 func main() {
@@ -64,6 +67,7 @@ func realMain(ctx context.Context, args []string) error {
 	toolList := fs.String("tools", "chatsafe,restic,kopia,borg,rclone", "tools to run, comma-separated")
 	fs.StringVar(&o.chatsafeBin, "chatsafe", "", "a chatsafe binary to measure (default: build ./cmd/chatsafe)")
 	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
+	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,14 +75,21 @@ func realMain(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected arguments %q (flags only; see -h)", fs.Args())
 	}
 	switch {
-	case *quick && *full:
-		return errors.New("give --quick or --full, not both")
+	case *quick && *full, *cycleCorpus != "" && (*quick || *full):
+		return errors.New("give one of --quick, --full and --cycle-corpus")
+	case *cycleCorpus == "large":
+		o.spec, o.cycleOnly = LargeCycleSpec, true
+	case *cycleCorpus != "":
+		return fmt.Errorf("unknown --cycle-corpus %q (the one there is: large)", *cycleCorpus)
 	case *full:
 		o.spec = FullSpec
 	default:
 		o.spec = QuickSpec
 	}
 	o.spec.Seed = *seed
+	if o.cycleOnly {
+		*toolList = "chatsafe"
+	}
 	for _, t := range strings.Split(*toolList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			o.tools = append(o.tools, t)
@@ -129,11 +140,13 @@ func runBench(ctx context.Context, o options) error {
 	defer b.corpus.Writer.Close()
 	b.initTools(ctx, bin)
 	b.firstBackups(ctx)
-	if err := b.changeBackups(ctx); err != nil {
-		return err
-	}
-	if err := b.restores(ctx); err != nil {
-		return err
+	if !o.cycleOnly {
+		if err := b.changeBackups(ctx); err != nil {
+			return err
+		}
+		if err := b.restores(ctx); err != nil {
+			return err
+		}
 	}
 	b.daemonLatency(ctx)
 	for _, r := range b.runs {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -11,15 +12,11 @@ import (
 type procUsage struct {
 	readBytes int64   // bytes fetched from storage (read_bytes)
 	rchar     int64   // bytes passed to read calls, from the page cache or not
-	cpu       float64 // user + system seconds
+	cpu       float64 // seconds on a CPU, summed over the process's threads
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-// readProcUsage reads /proc/PID/io and /proc/PID/stat (Linux; elsewhere
-// it fails and the figures are left out).
+// readProcUsage reads /proc/PID/io and the CPU time of every thread
+// (Linux; elsewhere it fails and the figures are left out).
 func readProcUsage(pid int) (procUsage, error) {
 	var u procUsage
 	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
@@ -39,20 +36,43 @@ func readProcUsage(pid int) (procUsage, error) {
 			u.rchar = n
 		}
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	ns, err := threadsCPU(pid)
 	if err != nil {
 		return u, err
 	}
-	// The command name may hold spaces; the fields after it are fixed.
-	i := strings.LastIndexByte(string(stat), ')')
-	f := strings.Fields(string(stat)[i+1:])
-	if len(f) < 13 {
-		return u, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
-	u.cpu = float64(ut+st) / clockTicks
+	u.cpu = float64(ns) / 1e9
 	return u, nil
+}
+
+// threadsCPU sums the first field of /proc/PID/task/*/schedstat: the
+// nanoseconds each thread has run (the scheduler's sum_exec_runtime).
+// /proc/PID/schedstat alone is the main thread's, and /proc/PID/stat
+// counts in 10 ms ticks, too coarse for a cycle of a few milliseconds. A
+// thread that exits between two readings takes its time with it; the Go
+// runtime keeps its threads, so this does not happen to the daemon.
+func threadsCPU(pid int) (int64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 1 {
+			return 0, fmt.Errorf("unexpected %s/%s/schedstat %q", dir, e.Name(), b)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected %s/%s/schedstat %q: %w", dir, e.Name(), b, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func (u procUsage) sub(v procUsage) procUsage {

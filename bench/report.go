@@ -274,39 +274,6 @@ func (res *Results) peerTargets(cs *ToolResult) {
 	}
 }
 
-// cycleTargets judges the daemon's one-message cycle, when /proc gave its
-// figures.
-func (res *Results) cycleTargets() {
-	d := res.Daemon
-	if len(d.CycleReadBytes) == 0 {
-		return
-	}
-	var rchar, cpu []float64
-	for i := range d.CycleRChar {
-		rchar = append(rchar, float64(d.CycleRChar[i]))
-		cpu = append(cpu, netCycleCPU(d, i))
-	}
-	r, c := median(rchar), median(cpu)
-	t := Target{Name: "daemon cycle: bytes read", Goal: "≤ 1 MB read per one-message cycle (rchar, median)", Limit: 1e6, Value: r, Measured: mb(int64(r))}
-	t.Met = boolp(r <= t.Limit)
-	res.Targets = append(res.Targets, t)
-	t = Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included, net of status polling (median)", Limit: 0.020, Value: c, Measured: fmt.Sprintf("%.0f ms", c*1000)}
-	t.Met = boolp(c <= t.Limit)
-	if !*t.Met {
-		t.Note = "/proc/PID/stat counts in 10 ms ticks"
-	}
-	res.Targets = append(res.Targets, t)
-}
-
-// netCycleCPU is trial i's CPU less what the idle daemon spends in as
-// long answering the bench's polls.
-func netCycleCPU(d daemonResult, i int) float64 {
-	if i >= len(d.TrialS) {
-		return d.CycleCPUS[i]
-	}
-	return max(0, d.CycleCPUS[i]-d.IdleCPUPerS*d.TrialS[i])
-}
-
 // writeReports prints the markdown table and writes results.json,
 // results.md and chart.svg into out.
 func writeReports(res *Results, out string) error {
@@ -382,20 +349,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 		}
 		fmt.Fprintf(w, "\nDaemon (quiet period %.0f s): commit → committed snapshot %s s (median %.2f s); → on the remote median %.2f s; each one-message snapshot wrote %s; daemon peak RSS %s.\n",
 			res.Daemon.QuietS, joinFloats(res.Daemon.SnapshotS), res.Daemon.SnapshotMedianS, res.Daemon.UploadedMedianS, strings.Join(sizes, ", "), mb(res.Daemon.MaxRSS))
-		if d := res.Daemon; len(d.CycleRChar) > 0 {
-			var reads, rchars, cpus []string
-			for i := range d.CycleRChar {
-				reads = append(reads, mb(d.CycleReadBytes[i]))
-				rchars = append(rchars, mb(d.CycleRChar[i]))
-				cpus = append(cpus, fmt.Sprintf("%.0f ms", d.CycleCPUS[i]*1000))
-			}
-			var net []string
-			for i := range d.CycleCPUS {
-				net = append(net, fmt.Sprintf("%.0f ms", netCycleCPU(d, i)*1000))
-			}
-			fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc): read calls %s; from storage %s; CPU %s (%s net of the idle daemon answering the bench's status polls, %.1f ms/s).\n",
-				mb(res.Corpus.DBBytes), strings.Join(rchars, ", "), strings.Join(reads, ", "), strings.Join(cpus, ", "), strings.Join(net, ", "), d.IdleCPUPerS*1000)
-		}
+		writeDaemonCycles(w, res)
 	}
 	fmt.Fprint(w, "\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range res.Targets {

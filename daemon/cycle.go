@@ -131,6 +131,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	d.mu.Unlock()
 	d.errs.ok("backup", "backup cycles work again")
 	d.saveFileCache(false)
+	d.memLimit.adjust()
 	d.metrics.lastSuccess.SetToCurrentTime()
 	out := statusapi.BackupResult{Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes}
 	snap := toAPISnapshot(res.Snapshot)

@@ -82,6 +82,8 @@ type Daemon struct {
 	// last written (see saveFileCache).
 	fileCache      *source.FileCache
 	fileCacheSaved time.Time
+	// memLimit follows the live heap after each cycle (memlimit.go).
+	memLimit memLimit
 
 	mu        sync.Mutex
 	cfg       *configs.Config
@@ -115,6 +117,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Log = l
 	}
 	d := &Daemon{
+		memLimit:  newMemLimit(),
 		opts:      opts,
 		log:       opts.Log.Logger,
 		cfg:       opts.Config,

@@ -99,6 +99,12 @@ func TestBackupAndRestore(t *testing.T) {
 	if err != nil || !strings.Contains(string(bk), "daemon") {
 		t.Fatalf("backup beside the daemon: %v\n%s", err, bk)
 	}
+	// With nothing new (the watcher's cycle may also have taken the
+	// message above first), it still says the daemon answered.
+	bk, err = exec.Command(binary, "backup", "--config", in.cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(bk), "daemon") || !strings.Contains(string(bk), "nothing changed") {
+		t.Fatalf("unchanged backup beside the daemon: %v\n%s", err, bk)
+	}
 	// `chatsafe snapshots --json` works beside it.
 	sj, err := exec.Command(binary, "snapshots", "--json", "--config", in.cfgPath).Output()
 	if err != nil || !strings.Contains(string(sj), res.Snapshot.ID) {

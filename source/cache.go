@@ -219,9 +219,10 @@ func (s *scanCache) commit(complete bool) {
 	s.c.entries = merged
 }
 
-// setListedIf records, in a scoped scan, that it listed the directory rel.
-func (s *scanCache) setListedIf(scoped bool, rel string) {
-	if s != nil && scoped {
+// setListed records, in a scoped scan (listed is set only then), that it
+// listed the directory rel.
+func (s *scanCache) setListed(rel string) {
+	if s != nil && s.listed != nil {
 		s.mu.Lock()
 		s.listed[rel] = true
 		s.mu.Unlock()

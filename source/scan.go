@@ -150,7 +150,7 @@ func (w *walker) dir(rel, abs string, fi fs.FileInfo) error {
 		w.v.Warn(rel, &UnreadableError{Path: rel, IsDir: true, Err: err})
 		return nil
 	}
-	w.cache.setListedIf(w.scope != nil, rel)
+	w.cache.setListed(rel)
 	warnsBefore := w.warns.n.Load()
 	regular := make(map[string]bool, len(entries))
 	for _, e := range entries {

@@ -90,19 +90,19 @@ type walFile struct {
 	hdr      [walHdrSize]byte
 }
 
-// openWAL opens path and reads its header; ok is false when there is no
-// -wal file or no valid header for a database of pageSize.
-func openWAL(path string, pageSize int) (*walFile, bool) {
+// openWAL opens path and reads its header; nil when there is no -wal
+// file or no valid header for a database of pageSize.
+func openWAL(path string, pageSize int) *walFile {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false
+		return nil
 	}
 	w := &walFile{f: f, pageSize: pageSize}
 	if !w.readHeader(&w.hdr) {
 		f.Close()
-		return nil, false
+		return nil
 	}
-	return w, true
+	return w
 }
 
 func (w *walFile) close() { w.f.Close() }
@@ -180,23 +180,24 @@ type readPlan struct {
 // taken before the transaction began, and shm the wal-index header read
 // between the two.
 func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
-	wal, hasWAL := openWAL(abs+"-wal", pageSize)
-	if hasWAL {
+	wal := openWAL(abs+"-wal", pageSize)
+	if wal != nil {
 		defer wal.close()
 	}
 	p := readPlan{why: "no previous version"}
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
-		p = incrementalPlan(prev, wal, hasWAL, before, pageSize, pageCount)
-		if p.incremental && hasWAL && !wal.stable() {
+		p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: "the -wal file was restarted during the read"}
 		}
 	}
-	p.mark = newMark(wal, hasWAL, shm, pageCount, settled)
+	p.mark = newMark(wal, shm, pageCount, settled)
 	return p
 }
 
-// incrementalPlan applies the rules of docs/sqlite.md.
-func incrementalPlan(prev *cacheEntry, wal *walFile, hasWAL bool, before statID, pageSize int, pageCount int64) readPlan {
+// incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
+// there is no valid -wal file.
+func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int, pageCount int64) readPlan {
 	m := prev.Mark
 	switch {
 	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
@@ -206,7 +207,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, hasWAL bool, before statID,
 	}
 	var p readPlan
 	switch {
-	case hasWAL && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
+	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
 		p = readPlan{incremental: true, changed: pages}
@@ -214,7 +215,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, hasWAL bool, before statID,
 		// The database file is as it was: only this generation's frames
 		// (if any) can hold changes.
 		p = readPlan{incremental: true, dbID: &before}
-		if hasWAL {
+		if wal != nil {
 			p.changed, _ = wal.pagesAfter(1)
 		}
 	default:
@@ -250,9 +251,9 @@ func keepPages(pages []int64, pageCount int64) []int64 {
 // wal-index header was read before the transaction began, so its mxFrame
 // is at most the snapshot's: frames up to it are certainly included. It
 // counts only if it names a frame of the -wal generation read now.
-func newMark(wal *walFile, hasWAL bool, shm shmHeader, pageCount int64, settled bool) walMark {
+func newMark(wal *walFile, shm shmHeader, pageCount int64, settled bool) walMark {
 	m := walMark{PageCount: pageCount, DBSettled: settled}
-	if !hasWAL {
+	if wal == nil {
 		return m
 	}
 	m.Hdr = wal.hdr

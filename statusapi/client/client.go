@@ -153,27 +153,58 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 // Events calls fn for every event until ctx is done, fn returns an error,
 // or the daemon ends the stream (io.EOF).
 func (c *Client) Events(ctx context.Context, fn func(statusapi.Event) error) error {
-	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
+	st, err := c.Subscribe(ctx)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var ev statusapi.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("reading the event stream: %w", err)
+	defer st.Close()
+	for {
+		ev, err := st.Next()
+		if err != nil {
+			return err
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("reading the event stream: %w", err)
-	}
-	return io.EOF
 }
+
+// Stream is an open GET /v1/events stream.
+type Stream struct {
+	ctx  context.Context
+	body io.ReadCloser
+	sc   *bufio.Scanner
+}
+
+// Subscribe opens the event stream. It returns once the daemon has
+// subscribed it: every event published after that is in the stream.
+func (c *Client) Subscribe(ctx context.Context) (*Stream, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	return &Stream{ctx: ctx, body: resp.Body, sc: sc}, nil
+}
+
+// Next waits for the next event; io.EOF when the daemon ended the stream.
+func (s *Stream) Next() (statusapi.Event, error) {
+	var ev statusapi.Event
+	if !s.sc.Scan() {
+		if err := s.sc.Err(); err != nil {
+			if s.ctx.Err() != nil {
+				return ev, s.ctx.Err()
+			}
+			return ev, fmt.Errorf("reading the event stream: %w", err)
+		}
+		return ev, io.EOF
+	}
+	if err := json.Unmarshal(s.sc.Bytes(), &ev); err != nil {
+		return ev, fmt.Errorf("reading the event stream: %w", err)
+	}
+	return ev, nil
+}
+
+// Close ends the stream.
+func (s *Stream) Close() error { return s.body.Close() }

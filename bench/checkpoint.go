@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// checkpointTrials is how many cycles each checkpoint mode is measured
+// over (one more runs first, to have a checkpoint before the first).
+const checkpointTrials = 4
+
+// checkpointPace is the pause between two checkpoints of the app while a
+// cycle scans: often enough to land inside the daemon's read
+// transaction, rarely enough not to take a core from it.
+const checkpointPace = time.Millisecond
+
+// checkpointResult is the app checkpointing while the daemon backs up.
+type checkpointResult struct {
+	Mode string `json:"mode"` // PASSIVE or TRUNCATE
+	Note string `json:"note,omitempty"`
+	// Checkpoints is how many the app ran while the daemon scanned, over
+	// all trials; MaxWaitS the longest one took in each trial.
+	Checkpoints int       `json:"checkpoints"`
+	MaxWaitS    []float64 `json:"max_wait_s,omitempty"`
+	// GaveUp counts the checkpoints that returned busy: the app's busy
+	// timeout (5 s) ran out while the daemon read.
+	GaveUp int `json:"gave_up"`
+	// What each one-message cycle after a checkpoint read and spent
+	// (commit to snapshot on the remote), as for the plain cycles.
+	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
+	CycleRChar     []int64   `json:"cycle_rchar_bytes,omitempty"`
+	CycleCPUS      []float64 `json:"cycle_cpu_s,omitempty"`
+}
+
+// checkpointTrials: trials+1 times, the app commits one message and, from
+// the daemon's "scanning" event until its next state event, runs `PRAGMA
+// wal_checkpoint(mode)` over and over, timing each. A TRUNCATE checkpoint
+// waits for every reader of a snapshot that holds frames; the longest
+// wait is how long the daemon's read transaction held the app. Every
+// cycle after the first follows the checkpoints of the one before, which
+// (TRUNCATE) restarted the log: its cost is the "after a checkpoint" row.
+func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *statusapi.Status, mode string, trials int) (checkpointResult, error) {
+	r := checkpointResult{Mode: mode}
+	for i := range trials + 1 {
+		var prev uint64
+		if st.LastSnapshot != nil {
+			prev = st.LastSnapshot.Seq
+		}
+		u0, err := readProcUsage(d.pid)
+		if err != nil {
+			return r, err
+		}
+		if err := w.AddMessage(ctx); err != nil {
+			return r, err
+		}
+		if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
+			return ev.Type == statusapi.EventState && ev.State == statusapi.StateScanning
+		}); err != nil {
+			return r, fmt.Errorf("no cycle after a commit: %w; see %s", err, d.log)
+		}
+		n, gaveUp, longest, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
+		if err != nil {
+			return r, err
+		}
+		r.Checkpoints += n
+		r.GaveUp += gaveUp
+		r.MaxWaitS = append(r.MaxWaitS, longest.Seconds())
+		if !sawSnapshot {
+			if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
+				return ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev
+			}); err != nil {
+				return r, fmt.Errorf("no snapshot after a commit: %w; see %s", err, d.log)
+			}
+		}
+		if *st, err = d.waitUploaded(ctx); err != nil {
+			return r, err
+		}
+		u1, err := readProcUsage(d.pid)
+		if err != nil {
+			return r, err
+		}
+		if i > 0 {
+			u := u1.sub(u0)
+			r.CycleReadBytes = append(r.CycleReadBytes, u.readBytes)
+			r.CycleRChar = append(r.CycleRChar, u.rchar)
+			r.CycleCPUS = append(r.CycleCPUS, u.cpu)
+		}
+	}
+	return r, nil
+}
+
+// checkpointWhileScanning checkpoints until the daemon's state changes
+// from scanning, and reports how many checkpoints ran and gave up, the
+// longest, and whether the snapshot after prev was announced meanwhile.
+func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (n, gaveUp int, longest time.Duration, sawSnapshot bool, err error) {
+	pace := time.NewTicker(checkpointPace)
+	defer pace.Stop()
+	for {
+		took, busy, err := w.CheckpointMode(ctx, mode)
+		if err != nil {
+			return n, gaveUp, longest, sawSnapshot, err
+		}
+		n++
+		if busy {
+			gaveUp++
+		}
+		longest = max(longest, took)
+		select {
+		case ev, open := <-d.events:
+			if !open {
+				return n, gaveUp, longest, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
+			}
+			if ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev {
+				sawSnapshot = true
+			}
+			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
+				return n, gaveUp, longest, sawSnapshot, nil
+			}
+		case <-d.exited:
+			return n, gaveUp, longest, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
+		case <-ctx.Done():
+			return n, gaveUp, longest, sawSnapshot, ctx.Err()
+		case <-pace.C:
+		}
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Daemon targets (issue 18).
+const (
+	cycleReadLimit      = 1e6   // bytes read per one-message cycle
+	cycleCPULimit       = 0.020 // CPU seconds per one-message cycle, upload included
+	idleCPULimit        = 0.001 // CPU seconds per second of the idle daemon left alone
+	checkpointWaitLimit = 0.005 // the longest an app checkpoint waits on a backup
+)
+
+// cycleTargets judges the daemon's one-message cycle, its idle cost and
+// the app's checkpoints, when /proc gave the figures.
+func (res *Results) cycleTargets() {
+	d := res.Daemon
+	if len(d.CycleReadBytes) == 0 {
+		return
+	}
+	add := func(t Target) {
+		t.Met = boolp(t.Value <= t.Limit)
+		res.Targets = append(res.Targets, t)
+	}
+	r, c := median(floats(d.CycleRChar)), median(d.CycleCPUS)
+	add(Target{Name: "daemon cycle: bytes read", Goal: "≤ 1 MB read per one-message cycle (rchar, median)", Limit: cycleReadLimit, Value: r, Measured: mb(int64(r))})
+	add(Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included (median)", Limit: cycleCPULimit, Value: c, Measured: ms(c)})
+	add(Target{Name: "idle daemon: CPU", Goal: "~0 CPU when nothing changes (≤ 1 ms/s, no status polls)", Limit: idleCPULimit, Value: d.IdleCPUPerS, Measured: ms(d.IdleCPUPerS) + "/s"})
+	for _, cp := range d.Checkpoints {
+		if len(cp.MaxWaitS) == 0 {
+			continue
+		}
+		w := slices.Max(cp.MaxWaitS)
+		add(Target{Name: "app checkpoint (" + cp.Mode + ") during a cycle", Goal: "the longest wait ≤ 5 ms", Limit: checkpointWaitLimit, Value: w, Measured: ms(w)})
+	}
+}
+
+// writeDaemonCycles prints what each one-message cycle cost, the idle
+// daemon's cost and the checkpoint rows.
+func writeDaemonCycles(w io.Writer, res *Results) {
+	d := res.Daemon
+	if len(d.CycleRChar) > 0 {
+		fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc, CPU summed over the threads' schedstat): read calls %s; from storage %s; CPU %s. Idle daemon: %s/s left alone, %s/s answering a status poll every %s.\n",
+			mb(res.Corpus.DBBytes), mbs(d.CycleRChar), mbs(d.CycleReadBytes), mss(d.CycleCPUS), ms(d.IdleCPUPerS), ms(d.IdlePolledCPUPerS), pollEvery)
+	}
+	if len(d.Checkpoints) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nThe app checkpoints while the daemon backs up (one message committed, then `PRAGMA wal_checkpoint(MODE)` over and over while the cycle scans); the next one-message cycle follows those checkpoints:\n\n")
+	fmt.Fprint(w, "| checkpoint | checkpoints run | gave up (busy) | longest wait per cycle | next cycle: read calls | from storage | CPU |\n|---|---:|---:|---|---|---|---|\n")
+	for _, cp := range d.Checkpoints {
+		if cp.Note != "" {
+			fmt.Fprintf(w, "| %s | not measured: %s | | | | | |\n", cp.Mode, firstLine([]byte(cp.Note)))
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s |\n", cp.Mode, cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
+	}
+}
+
+func floats(xs []int64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// ms formats seconds as milliseconds, with a decimal when small.
+func ms(s float64) string {
+	if s < 0.01 {
+		return fmt.Sprintf("%.1f ms", s*1000)
+	}
+	return fmt.Sprintf("%.0f ms", s*1000)
+}
+
+func mss(xs []float64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = ms(x)
+	}
+	return strings.Join(out, ", ")
+}
+
+func mbs(xs []int64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = mb(x)
+	}
+	return strings.Join(out, ", ")
+}
