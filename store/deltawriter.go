@@ -55,11 +55,10 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 
 // spoolWriteSize caps every write to the spool, the trailer and the
 // padding included. Measured on the bench's machine (Linux 6.18, ext4):
-// writing the same bytes into new page cache costs several times the
-// system time in 1 MiB writes as in 64 KiB ones (dd of 480 MB: 0.52 s
-// against 0.11 s; a first backup of a 516 MB corpus: 2.6–3.1 s against
-// 0.4–0.6 s, and twice the wall time), presumably the larger page-cache
-// folios the kernel allocates for larger writes.
+// writing the same bytes into new page cache often cost several times the
+// system time in 1 MiB writes as in 64 KiB ones (a first backup of a
+// 516 MB corpus: 2.6–3.1 s against 0.4 s, and twice the wall time); the
+// kernel's reason is not pinned down (docs/benchmarks.md).
 const spoolWriteSize = 64 << 10
 
 // cappedWriter passes writes on in pieces of at most max bytes.
