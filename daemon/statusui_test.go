@@ -36,6 +36,20 @@ func withListeners(t *testing.T, in *install) {
 
 // backupAndWaitUploads runs a backup through the daemon and waits until
 // the snapshot's delta reached every remote.
+// everyRemoteUploaded reports whether each of the n remotes has taken an
+// upload and nothing is queued.
+func everyRemoteUploaded(st statusapi.Status, n int) bool {
+	if len(st.Remotes) != n || !idle(st) {
+		return false
+	}
+	for _, r := range st.Remotes {
+		if r.LastUpload == nil {
+			return false
+		}
+	}
+	return true
+}
+
 func backupAndWaitUploads(t *testing.T, d *daemon.Daemon, remotes int) statusapi.BackupResult {
 	t.Helper()
 	ch, cancel := d.Subscribe()
@@ -47,6 +61,15 @@ func backupAndWaitUploads(t *testing.T, d *daemon.Daemon, remotes int) statusapi
 		t.Fatal(err)
 	}
 	if res.Unchanged {
+		// The daemon's own first cycle took the change; its uploads may
+		// still be running: wait until every remote has one.
+		for !everyRemoteUploaded(d.Status(), remotes) {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				t.Fatalf("uploads did not reach every remote: %+v", d.Status().Remotes)
+			}
+		}
 		return res
 	}
 	got := map[string]bool{}

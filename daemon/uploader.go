@@ -135,10 +135,12 @@ func (u *uploader) started(store.DeltaInfo) {
 }
 
 func (u *uploader) uploaded(di store.DeltaInfo) {
+	// The counter first: whoever sees the upload's time in the status
+	// also finds its bytes in the metrics.
+	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
 	u.mu.Lock()
 	u.lastUpload = time.Now()
 	u.mu.Unlock()
-	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
 	u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
 	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name, Bytes: di.Size})
 }

@@ -54,3 +54,33 @@ func TestPutLinksLocalFile(t *testing.T) {
 		t.Fatalf("objects after a refused upload: %v", left)
 	}
 }
+
+// The remotes the CLI and the daemon use are wrapped in retries: a spooled
+// delta must still be linked, not copied a second time.
+func TestPutLinksThroughRetry(t *testing.T) {
+	dir := t.TempDir()
+	inner, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := WithRetry(inner, RetryOptions{})
+	defer r.Close()
+	src := filepath.Join(t.TempDir(), "delta")
+	data := bytes.Repeat([]byte("chatsafe"), 10000)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
+	if err != nil || !os.SameFile(a, b) {
+		t.Fatalf("through WithRetry, the remote object is not a link to the spooled file: %v", err)
+	}
+}

@@ -126,9 +126,15 @@ func (rr *retryRemote) Put(ctx context.Context, name string, r io.Reader, size i
 			}
 		}
 		first = false
+		if canSeek {
+			// Rewound before each retry, so nothing needs counting; and
+			// the inner remote sees the reader itself (a local-path
+			// remote links an *os.File rather than copying it).
+			return true, rr.r.Put(ctx, name, r, size)
+		}
 		cr := &countingReader{r: r}
 		err := rr.r.Put(ctx, name, cr, size)
-		return canSeek || cr.n == 0, err
+		return cr.n == 0, err
 	})
 }
 

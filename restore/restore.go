@@ -28,15 +28,8 @@ import (
 // without Force.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
-// Reader is what a restore reads from the store.
-type Reader interface {
-	Snapshots() []store.Snapshot
-	FindSnapshot(id string) (store.Snapshot, error)
-	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
-	ChunkRefs(ctx context.Context, c store.Content) ([]store.ChunkRef, error)
-	FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error
-	Locate(id crypt.ID) string
-}
+// Reader is what a restore reads from the store: what browsing reads.
+type Reader = browse.Reader
 
 // Options configure a restore.
 type Options struct {
@@ -239,20 +232,20 @@ func (rs *restoreRun) makePending() error {
 // file writes one file to a temporary name beside its destination, then
 // renames it, so a reader never sees it half-written.
 func (rs *restoreRun) file(n *store.Node, dst string) error {
-	refs, err := rs.r.ChunkRefs(rs.ctx, n.Content)
+	// browse.Open resolves the references and checks they add up to the
+	// entry's size.
+	bf, err := browse.Open(rs.ctx, rs.r, n)
 	if err != nil {
 		return err
 	}
+	refs, size := bf.Refs(), bf.Size()
 	offsets := make(map[crypt.ID][]int64, len(refs))
 	ids := make([]crypt.ID, len(refs))
-	var size int64
+	var off int64
 	for i, ref := range refs {
-		offsets[ref.ID] = append(offsets[ref.ID], size)
+		offsets[ref.ID] = append(offsets[ref.ID], off)
 		ids[i] = ref.ID
-		size += int64(ref.Len)
-	}
-	if size != int64(n.Size) {
-		return &store.IntegrityError{Object: rs.r.Locate(n.Content.FirstID()), Reason: fmt.Sprintf("%s: content adds up to %d bytes, its entry says %d", n.Name, size, n.Size)}
+		off += int64(ref.Len)
 	}
 	f, tmp, err := createRestoreTemp(rs.root, filepath.Dir(dst))
 	if err != nil {

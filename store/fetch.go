@@ -30,6 +30,12 @@ type fetchRange struct {
 // fn once per distinct id, concurrently from several goroutines and in no
 // particular order. plain is only valid during the call.
 func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error {
+	return r.fetchLocs(ctx, ids, func(loc blobLoc, plain []byte) error { return fn(loc.entry.ID, plain) })
+}
+
+// fetchLocs is fetchBlobs for callers inside the store, which also need
+// to know where each blob was found (its type, its delta).
+func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobLoc, plain []byte) error) error {
 	ranges, err := r.planRanges(ids)
 	if err != nil {
 		return err
@@ -66,7 +72,7 @@ func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 					if err != nil {
 						return err
 					}
-					if err := fn(loc.entry.ID, plain); err != nil {
+					if err := fn(loc, plain); err != nil {
 						return err
 					}
 				}

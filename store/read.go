@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -68,20 +69,9 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	var refs []ChunkRef
-	for _, id := range lists {
-		plain, typ, err := r.readBlob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if typ != blobList {
-			return nil, integrityErr(r.Locate(id), fmt.Sprintf("blob %s is not a chunk list", id), nil)
-		}
-		l, err := decodeList(plain)
-		if err != nil {
-			return nil, integrityErr(r.Locate(id), fmt.Sprintf("chunk list %s is malformed", id), err)
-		}
-		refs = append(refs, l...)
+	refs, err := r.readLists(ctx, lists)
+	if err != nil {
+		return nil, err
 	}
 	for _, id := range c.Patches {
 		plain, typ, err := r.readBlob(ctx, id)
@@ -98,6 +88,47 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 		if err != nil {
 			return nil, integrityErr(r.Locate(id), fmt.Sprintf("patch %s is malformed", id), err)
 		}
+	}
+	return refs, nil
+}
+
+// readLists reads a file's chunk lists and joins them in order. They are
+// fetched together (neighbours in one ranged read, opened on every core):
+// a 275 MB database has over a thousand lists, and reading them one by
+// one kept its restore waiting for over a second before the first page.
+func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, error) {
+	at := make(map[crypt.ID][]int, len(lists)) // a list may recur (runs of equal pages)
+	for i, id := range lists {
+		at[id] = append(at[id], i)
+	}
+	decoded := make([][]ChunkRef, len(lists))
+	var mu sync.Mutex
+	err := r.fetchLocs(ctx, lists, func(loc blobLoc, plain []byte) error {
+		id := loc.entry.ID
+		if loc.entry.Type != blobList {
+			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
+		}
+		l, err := decodeList(plain)
+		if err != nil {
+			return integrityErr(loc.d.ref.name(), fmt.Sprintf("chunk list %s is malformed", id), err)
+		}
+		mu.Lock()
+		for _, i := range at[id] {
+			decoded[i] = l
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, l := range decoded {
+		n += len(l)
+	}
+	refs := make([]ChunkRef, 0, n)
+	for _, l := range decoded {
+		refs = append(refs, l...)
 	}
 	return refs, nil
 }

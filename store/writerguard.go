@@ -115,14 +115,22 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	if derr := r.Damage(); derr != nil {
 		return derr
 	}
+	// Deltas still in the spool now need not be in the listing: an
+	// uploader may take one to every remote and out of the spool while
+	// the remote is listed (in microseconds, to a local-path remote), and
+	// it would then look gone.
+	spooled := r.spooledNames()
 	// The remote alone: the spool holds this delta's partial file.
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
 		return fmt.Errorf("checking the head before committing: listing %s: %w", r.remote, err)
 	}
-	listed := make(map[string]bool, len(objs))
+	listed := make(map[string]bool, len(objs)+len(spooled))
 	for _, o := range objs {
 		listed[o.Name] = true
+	}
+	for _, name := range spooled {
+		listed[name] = true
 	}
 	if err := r.headGone(ctx, listed); err != nil {
 		return err
@@ -227,4 +235,17 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 	}
 	r.log.Info("this device is the writer again", zap.Uint64("head_seq", r.state.WriterSeq))
 	return headRef(r.head), r.saveState()
+}
+
+// spooledNames lists the deltas the spool holds.
+func (r *Store) spooledNames() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for _, d := range r.deltas {
+		if d.spoolPath != "" {
+			out = append(out, d.ref.name())
+		}
+	}
+	return out
 }
