@@ -52,6 +52,7 @@ type ClusterConfig struct {
 	SnapshotInterval                time.Duration // how often to check (default 2 min)
 
 	listener net.Listener // tests: a pre-bound RaftListen
+	dial     dialFunc     // tests: how this node opens connections to peers
 }
 
 // Peer is one voter of the bootstrap configuration.
@@ -101,6 +102,7 @@ type raftNode struct {
 	trans        *raft.NetworkTransport
 	logStore     *raftboltdb.BoltStore
 	peerClient   *tls.Config
+	dial         dialFunc
 	applyTimeout time.Duration
 	log          *zap.Logger
 
@@ -209,7 +211,7 @@ func (n *raftNode) rpcClient(ctx context.Context, leader string) (*rpc.Client, e
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
 	defer cancel()
-	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins)
+	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins, n.dial)
 	if err != nil {
 		return nil, err
 	}
