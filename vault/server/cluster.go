@@ -196,7 +196,7 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 		return fmt.Errorf("vault node %s: %s", addr, se)
 	default: // the connection broke
 		n.dropClient(addr, c)
-		return fmt.Errorf("%w (node %s: %v)", errNoQuorum, addr, call.Error)
+		return fmt.Errorf("%w (node %s: %w)", errNoQuorum, addr, call.Error)
 	}
 }
 

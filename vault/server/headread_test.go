@@ -162,12 +162,14 @@ func TestDeposedLeaderHeadRead(t *testing.T) {
 	cut := &netCut{}
 	tc := startCluster(t, 3, func(c *ServerConfig) {
 		if c.Cluster.NodeID != "1" {
-			// Followers give up on a silent leader within 0.8–1.6 s.
-			c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 800*time.Millisecond, 800*time.Millisecond, 200*time.Millisecond
+			// Long enough not to call an election while node 1 leads;
+			// shortened once it is cut off.
+			c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 1500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond
 			return
 		}
 		// Node 1 heartbeats every 0.3–0.6 s but, as leader, only steps
-		// down after 3 s without a quorum: long after the others elect.
+		// down 3–6 s after it last heard from a quorum: long after the
+		// others elect.
 		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 3*time.Second, 3*time.Second, 3*time.Second
 		if c.Cluster.listener != nil {
 			c.Cluster.listener = cutListener{c.Cluster.listener, cut}
@@ -196,6 +198,14 @@ func TestDeposedLeaderHeadRead(t *testing.T) {
 	}
 
 	cut.set(true)
+	for _, i := range []int{1, 2} {
+		r := tc.nodes[i].srv.node.raft
+		rc := r.ReloadableConfig()
+		rc.HeartbeatTimeout, rc.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+		if err := r.ReloadConfig(rc); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tc.waitLeaderAmong(1, 2)
 	if err := tc.client(1, 2).AdvanceHead(ctx, "hank", key, h, headAt(1, 1), headAt(2, 2)); err != nil {
 		t.Fatalf("advancing on the new leader: %v", err)
