@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/zalando/go-keyring"
 )
@@ -39,11 +40,23 @@ const keyringService = "chatsafe"
 // keyring answers.
 var ErrKeyringUnavailable = errors.New("no OS keyring is available")
 
+// ErrKeyringLocked is wrapped when the OS keyring is locked and was not
+// unlocked (the prompt was dismissed, or not answered within
+// KeyCache.Wait).
+var ErrKeyringLocked = errors.New("the OS keyring is locked")
+
+// DefaultKeyringWait is how long a locked keyring's unlock prompt may take
+// before a key read or write gives up.
+const DefaultKeyringWait = time.Minute
+
 // KeyCache is an installation's local copy of the backup key: an entry
 // in the OS keyring named after Path, or the file Path.
 type KeyCache struct {
 	Store KeyStore // "" means KeyStoreAuto
 	Path  string
+	// Wait bounds how long an unlock prompt of a locked keyring may take
+	// (0: DefaultKeyringWait).
+	Wait time.Duration
 }
 
 func (c KeyCache) account() string {
