@@ -161,18 +161,21 @@ func TestDeposedLeaderHeadRead(t *testing.T) {
 		if c.Cluster.NodeID != "1" {
 			// Long enough not to call an election while node 1 leads;
 			// shortened once it is cut off.
-			c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 2*time.Second, 2*time.Second, 300*time.Millisecond
+			c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 1500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond
 			return
 		}
-		// Node 1 heartbeats every 0.5–1 s but, as leader, only steps
-		// down 5–10 s after it last heard from a quorum: long after the
+		// Node 1 heartbeats every 0.3–0.6 s but, as leader, only steps
+		// down 3–6 s after it last heard from a quorum: long after the
 		// others elect.
-		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout, c.Cluster.LeaderLeaseTimeout = 3*time.Second, 3*time.Second, 3*time.Second
 		if c.Cluster.listener != nil {
 			c.Cluster.listener = cutListener{c.Cluster.listener, cut}
 		}
 		c.Cluster.dial = cut.dial
 	})
+	// Registered after the cluster's, so it runs before the nodes stop:
+	// whatever happened, they stop as a connected cluster.
+	t.Cleanup(func() { cut.set(false) })
 	ctx := context.Background()
 	key := newKey(t)
 	if err := reg(tc.client(), ctx, "hank", []byte("pw"), key); err != nil {
