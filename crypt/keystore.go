@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/zalando/go-keyring"
 )
@@ -39,11 +40,30 @@ const keyringService = "chatsafe"
 // keyring answers.
 var ErrKeyringUnavailable = errors.New("no OS keyring is available")
 
+// ErrKeyringLocked is wrapped when the OS keyring is locked and was not
+// unlocked (the prompt was dismissed, or not answered within
+// KeyCache.Wait).
+var ErrKeyringLocked = errors.New("the OS keyring is locked")
+
+// DefaultKeyringWait is how long a locked keyring's unlock prompt may take
+// before a key read or write gives up.
+const DefaultKeyringWait = time.Minute
+
 // KeyCache is an installation's local copy of the backup key: an entry
 // in the OS keyring named after Path, or the file Path.
 type KeyCache struct {
 	Store KeyStore // "" means KeyStoreAuto
 	Path  string
+	// Wait bounds how long an unlock prompt of a locked keyring may take
+	// (0: DefaultKeyringWait).
+	Wait time.Duration
+}
+
+func (c KeyCache) wait() time.Duration {
+	if c.Wait > 0 {
+		return c.Wait
+	}
+	return DefaultKeyringWait
 }
 
 func (c KeyCache) account() string {
@@ -68,7 +88,9 @@ func keyringUsable() bool {
 // Read returns the key and where it was found. With no key anywhere the
 // error wraps fs.ErrNotExist. In auto mode, a keyring that does not
 // answer or holds no entry sends it to the file (a cache written where
-// no keyring was, or before keyring support).
+// no keyring was, or before keyring support). A locked keyring with no
+// file is not "no key": the error wraps ErrKeyringLocked, so that nobody
+// fetches (and spends a vault attempt on) a key the keyring holds.
 func (c KeyCache) Read() (Key, string, error) {
 	if c.Store != KeyStoreFile {
 		k, err := c.readKeyring()
@@ -79,6 +101,12 @@ func (c KeyCache) Read() (Key, string, error) {
 			return Key{}, "", err
 		case c.Store == KeyStoreKeyring:
 			return Key{}, "", err
+		case errors.Is(err, ErrKeyringLocked):
+			k, ferr := ReadKeyCache(c.Path)
+			if errors.Is(ferr, fs.ErrNotExist) {
+				return Key{}, "", err
+			}
+			return k, InFile, ferr
 		}
 	}
 	k, err := ReadKeyCache(c.Path)
@@ -88,6 +116,9 @@ func (c KeyCache) Read() (Key, string, error) {
 func (c KeyCache) readKeyring() (Key, error) {
 	if !keyringUsable() {
 		return Key{}, fmt.Errorf("key_store is keyring, but no session bus is set (DBUS_SESSION_BUS_ADDRESS) to reach the Secret Service; set key_store: file: %w", ErrKeyringUnavailable)
+	}
+	if err := unlockKeyring(c.wait()); err != nil {
+		return Key{}, err
 	}
 	s, err := keyring.Get(keyringService, c.account())
 	if errors.Is(err, keyring.ErrNotFound) {
@@ -130,6 +161,9 @@ func (c KeyCache) Write(k Key) (string, error) {
 func (c KeyCache) writeKeyring(k Key) error {
 	if !keyringUsable() {
 		return fmt.Errorf("key_store is keyring, but no session bus is set (DBUS_SESSION_BUS_ADDRESS) to reach the Secret Service; set key_store: file: %w", ErrKeyringUnavailable)
+	}
+	if err := unlockKeyring(c.wait()); err != nil {
+		return err
 	}
 	enc := hex.EncodeToString(k[:])
 	if err := keyring.Set(keyringService, c.account(), enc); err != nil {

@@ -3,57 +3,21 @@
 package crypt
 
 import (
-	"bufio"
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/chatsafe/chatsafe/crypt/keyringtest"
 )
 
-// secretService runs a real Secret Service for the test: a private
-// session bus (dbus-daemon) with gnome-keyring-daemon on it, its login
-// keyring unlocked with a throwaway password, and points this process at it.
-func secretService(t *testing.T) {
-	t.Helper()
-	for _, bin := range []string{"dbus-daemon", "gnome-keyring-daemon"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s is needed to test the keyring (apt-get install dbus gnome-keyring; scripts/test does): %v", bin, err)
-		}
-	}
-	home := t.TempDir()
-	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_RUNTIME_DIR="+filepath.Join(home, "run"))
-	os.MkdirAll(filepath.Join(home, "run"), 0o700)
-	bus := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1")
-	bus.Env = env
-	out, err := bus.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bus.Process.Kill(); bus.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the session bus address: %v", err)
-	}
-	addr = strings.TrimSpace(addr)
-	env = append(env, "DBUS_SESSION_BUS_ADDRESS="+addr)
-	// --daemonize returns once the daemon is up and registered on the bus
-	// (it exits with the bus, at cleanup).
-	gk := exec.Command("gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize")
-	gk.Env = env
-	gk.Stdin = strings.NewReader("chatsafe-test")
-	if b, err := gk.CombinedOutput(); err != nil {
-		t.Fatalf("gnome-keyring-daemon: %v: %s", err, b)
-	}
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
-}
+// secretService runs a real Secret Service for the test (keyringtest).
+func secretService(t *testing.T) *keyringtest.Service { return keyringtest.Start(t) }
 
 // TestKeyCacheKeyring: with a Secret Service on the session bus, auto
 // keeps the key in it (and removes an old plaintext file); file keeps
@@ -125,5 +89,66 @@ func TestKeyCacheKeyring(t *testing.T) {
 	}
 	if _, _, err := c.Read(); !errors.Is(err, ErrKeyCacheCorrupt) || strings.Contains(err.Error(), "not a key") {
 		t.Fatalf("damaged entry: %v", err)
+	}
+}
+
+// TestKeyringLockedPromptBounded: a login keyring that is locked, with an
+// unlock prompt nobody answers (a desktop's dialog behind a locked screen,
+// a daemon started before the session is unlocked), holds a key read for
+// KeyCache.Wait at most, never for good. The error says the keyring is
+// locked, and is not "no key" (which would send the daemon to spend a
+// vault attempt); in auto mode a key cache file is still used.
+func TestKeyringLockedPromptBounded(t *testing.T) {
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kr := secretService(t)
+	inKeyring := KeyCache{Store: KeyStoreKeyring, Path: filepath.Join(dir, "in-keyring"), Wait: 300 * time.Millisecond}
+	if where, err := inKeyring.Write(k); err != nil || where != InKeyring {
+		t.Fatalf("writing into the unlocked keyring: %q, %v", where, err)
+	}
+	kr.Lock(t)
+	prompts := kr.StallPrompts(t)
+
+	read := func(c KeyCache) (Key, string, error) {
+		t.Helper()
+		type res struct {
+			k     Key
+			where string
+			err   error
+		}
+		done := make(chan res, 1)
+		go func() {
+			k, where, err := c.Read()
+			done <- res{k, where, err}
+		}()
+		select {
+		case r := <-done:
+			return r.k, r.where, r.err
+		case <-time.After(20 * time.Second):
+			t.Fatalf("reading %s: still waiting for the unlock prompt after 20 s (KeyCache.Wait is %s)", c.Path, c.Wait)
+			return Key{}, "", nil
+		}
+	}
+	for _, store := range []KeyStore{KeyStoreKeyring, KeyStoreAuto} {
+		c := inKeyring
+		c.Store = store
+		_, _, err := read(c)
+		if !errors.Is(err, ErrKeyringLocked) || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "locked") {
+			t.Fatalf("%s: %v; want ErrKeyringLocked, not a missing key", store, err)
+		}
+	}
+	if prompts() == 0 {
+		t.Fatal("no unlock prompt was opened: the test did not reach the prompt")
+	}
+	// auto: a key cache file is used while the keyring is locked.
+	withFile := KeyCache{Store: KeyStoreAuto, Path: filepath.Join(dir, "with-file"), Wait: 300 * time.Millisecond}
+	if err := WriteKeyCache(withFile.Path, k); err != nil {
+		t.Fatal(err)
+	}
+	if got, where, err := read(withFile); err != nil || got != k || where != InFile {
+		t.Fatalf("auto with a file and a locked keyring: %q, %v", where, err)
 	}
 }

@@ -25,17 +25,17 @@ type VaultGuard struct {
 
 // NewVaultGuard makes the guard for a config's vault, authorised by key
 // (the owner token) and the vault handle kept on rems (none: an account
-// registered without one).
+// registered without one). A remote that fails to answer, when no other
+// holds the handle, is an error.
 func NewVaultGuard(ctx context.Context, cfg *configs.Config, key crypt.Key, rems []remotes.Remote) (*VaultGuard, error) {
 	c, err := VaultClient(cfg.Key.Vault)
 	if err != nil {
 		return nil, err
 	}
-	var h vault.Handle
-	for _, r := range rems {
-		if h, err = LoadVaultHandle(ctx, r); err == nil && !h.IsZero() {
-			break
-		}
+	h, err := FindVaultHandle(ctx, rems)
+	if err != nil {
+		c.CloseIdleConnections()
+		return nil, fmt.Errorf("finding the vault handle for the commit point (check that the remotes are reachable, then try again): %w", err)
 	}
 	return &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, handle: h}, nil
 }

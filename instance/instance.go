@@ -24,9 +24,10 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// Key sources, as reported in status.
+// Key sources, as reported in status and the daemon's start-up log.
 const (
-	KeyFromCache       = "cache"
+	KeyFromCache       = "cache"   // the key cache file in the state directory
+	KeyFromKeyring     = "keyring" // the OS keyring (key_store auto or keyring)
 	KeyFromVault       = "vault"
 	KeyFromRecoveryKey = "recovery-key"
 )
@@ -83,8 +84,11 @@ type Options struct {
 func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key, string, error) {
 	path := KeyCachePath(cfg.StateDir)
 	kc := KeyCache(cfg)
-	k, _, err := kc.Read()
+	k, where, err := kc.Read()
 	if err == nil {
+		if where == crypt.InKeyring {
+			return k, KeyFromKeyring, nil
+		}
 		return k, KeyFromCache, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -28,25 +28,32 @@ func VaultClient(v configs.Vault) (*vaultclient.Client, error) {
 // VaultPassword reads the vault password for unattended use: the systemd
 // credential when the service manager passed one, else key.password_file.
 func VaultPassword(cfg *configs.Config) ([]byte, error) {
+	pw, _, err := readVaultPassword(cfg)
+	return pw, err
+}
+
+// readVaultPassword is VaultPassword, also saying which file the password
+// came from.
+func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
 		p := filepath.Join(dir, CredentialName)
 		if b, err := crypt.ReadSecretFile(p); err == nil {
-			return b, nil
+			return b, p, nil
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("reading the vault password credential: %w", err)
+			return nil, "", fmt.Errorf("reading the vault password credential: %w", err)
 		}
 	}
 	if cfg.Key.PasswordFile == "" {
-		return nil, fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q)", ErrNoKey, CredentialName)
+		return nil, "", fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q)", ErrNoKey, CredentialName)
 	}
 	b, err := crypt.ReadPrivateSecretFile("vault password file", cfg.Key.PasswordFile)
 	if errors.Is(err, crypt.ErrSecretFileInsecure) {
-		return nil, err
+		return nil, "", err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the vault password file: %w", err)
+		return nil, "", fmt.Errorf("reading the vault password file: %w", err)
 	}
-	return b, nil
+	return b, cfg.Key.PasswordFile, nil
 }
 
 // FetchKeyFromVault is an Options.FetchKey that recovers the backup key
@@ -113,27 +120,36 @@ func RegisterVault(ctx context.Context, c *vaultclient.Client, account string, p
 // it logs in without a handle, which only such an account accepts; a
 // refusal then says how to register again with a handle.
 func RecoverFromVault(ctx context.Context, c *vaultclient.Client, account string, password []byte, rems []remotes.Remote) (crypt.Key, error) {
-	var h vault.Handle
-	var lastErr error
-	for _, r := range rems {
-		got, err := LoadVaultHandle(ctx, r)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if !got.IsZero() {
-			h = got
-			break
-		}
-	}
-	if h.IsZero() && lastErr != nil {
-		return crypt.Key{}, lastErr
+	h, err := FindVaultHandle(ctx, rems)
+	if err != nil {
+		return crypt.Key{}, err
 	}
 	k, err := c.Recover(ctx, account, password, h)
 	if err != nil && h.IsZero() && (errors.Is(err, vault.ErrWrongPassword) || errors.Is(err, vault.ErrErased)) {
 		return k, fmt.Errorf("%w (%w: if the password is right, the account was registered with a handle kept on another remote, or before vault handles: on a device that has the key, run `chatsafe key set-password` to register it again, or use the recovery key)", err, ErrNoVaultHandle)
 	}
 	return k, err
+}
+
+// FindVaultHandle returns the vault handle from the first of rems that
+// holds one; the zero handle when every remote answers that it holds none
+// (an account registered before handles). A remote that fails to answer
+// is passed over if another holds the handle, else its error is returned:
+// the handle could be on it, and going on without would be refused by
+// the vault with no word of the real cause.
+func FindVaultHandle(ctx context.Context, rems []remotes.Remote) (vault.Handle, error) {
+	var errs []error
+	for _, r := range rems {
+		h, err := LoadVaultHandle(ctx, r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !h.IsZero() {
+			return h, nil
+		}
+	}
+	return vault.Handle{}, errors.Join(errs...)
 }
 
 // VaultHandleObject is the object on the backup's remote that holds the

@@ -25,24 +25,17 @@ const failedPasswordFile = "vault-password-failed"
 var ErrPasswordFailedBefore = errors.New("the vault refused this password before")
 
 // vaultPasswordWithID reads the unattended vault password and an identity
-// of where it came from: the file's path, size and modification time, never the password or a hash of it (a hash would
-// let whoever reads the state directory guess the password offline).
+// of where it came from: the file's path, size and modification time,
+// never the password or a hash of it (a hash would let whoever reads the
+// state directory guess the password offline).
 func vaultPasswordWithID(cfg *configs.Config) ([]byte, string, error) {
-	path := ""
-	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
-		if p := filepath.Join(dir, CredentialName); fileExists(p) {
-			path = p
-		}
-	}
-	if path == "" {
-		path = cfg.Key.PasswordFile
-	}
-	pw, err := VaultPassword(cfg)
+	pw, path, err := readVaultPassword(cfg)
 	if err != nil {
 		return nil, "", err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
+		clear(pw)
 		return nil, "", fmt.Errorf("reading the vault password file: %w", err)
 	}
 	id := fmt.Sprintf("%s\n%d\n%d", path, fi.Size(), fi.ModTime().UnixNano())

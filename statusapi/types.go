@@ -38,7 +38,7 @@ type Status struct {
 	LastError     string         `json:"last_error,omitempty"`
 	PendingDeltas int            `json:"pending_deltas"` // spooled, not yet on every remote
 	Remotes       []RemoteStatus `json:"remotes"`
-	KeySource     string         `json:"key_source"` // cache, vault or recovery-key
+	KeySource     string         `json:"key_source"` // cache (the key file), keyring, vault or recovery-key
 	UptimeS       int64          `json:"uptime_s"`
 	Version       string         `json:"version"`
 	PID           int            `json:"pid"`

@@ -52,6 +52,7 @@ type ClusterConfig struct {
 	SnapshotInterval                time.Duration // how often to check (default 2 min)
 
 	listener net.Listener // tests: a pre-bound RaftListen
+	dial     dialFunc     // tests: how this node opens connections to peers
 }
 
 // Peer is one voter of the bootstrap configuration.
@@ -101,6 +102,7 @@ type raftNode struct {
 	trans        *raft.NetworkTransport
 	logStore     *raftboltdb.BoltStore
 	peerClient   *tls.Config
+	dial         dialFunc
 	applyTimeout time.Duration
 	log          *zap.Logger
 
@@ -241,7 +243,7 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 		return fmt.Errorf("%w (node %s: %v)", errNotProposed, addr, call.Error)
 	default: // the connection broke, maybe after the leader took it
 		n.dropClient(addr, c)
-		return fmt.Errorf("%w (node %s: %v)", errNoQuorum, addr, call.Error)
+		return fmt.Errorf("%w (node %s: %w)", errNoQuorum, addr, call.Error)
 	}
 }
 
@@ -256,7 +258,7 @@ func (n *raftNode) rpcClient(ctx context.Context, leader string) (*rpc.Client, e
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
 	defer cancel()
-	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins)
+	conn, err := dialPeer(dctx, leader, n.peerClient, muxRPC, n.pins, n.dial)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/internal/cputime"
+	"github.com/chatsafe/chatsafe/vault"
 	"github.com/chatsafe/chatsafe/vault/client"
 )
 
@@ -92,4 +93,56 @@ func benchClusterLogins(b *testing.B, tc *testCluster, legacy bool) {
 	// CPU time of the whole process (three nodes and the clients) per
 	// login: what the figure would be on an otherwise idle machine.
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/login")
+}
+
+// BenchmarkClusterHeadRead measures head reads on a three-node cluster,
+// on the leader and through a follower, as the read index serves them
+// (readindex) and as they were served before, an OpHead entry through the
+// log (log), in the same run. It calls the node below HTTP: the two differ
+// only there.
+func BenchmarkClusterHeadRead(b *testing.B) {
+	tc := startCluster(b, 3, func(c *ServerConfig) {
+		c.Cluster.HeartbeatTimeout, c.Cluster.ElectionTimeout = time.Second, time.Second
+		c.Cluster.LeaderLeaseTimeout = 500 * time.Millisecond
+	})
+	ctx := context.Background()
+	key := newKey(b)
+	if err := reg(tc.client(), ctx, "bench", []byte("pw"), key); err != nil {
+		b.Fatal(err)
+	}
+	h := handleOf("bench")
+	if err := tc.client().AdvanceHead(ctx, "bench", key, h, vault.HeadRecord{}, headAt(1, 1)); err != nil {
+		b.Fatal(err)
+	}
+	l := tc.leader()
+	srv := tc.nodes[l].srv
+	cmd := Command{Op: OpHead, Account: srv.eng.Load().accountID("bench"), OwnerHash: ownerHash(vault.OwnerToken(key, "bench")), HandleHash: vault.HandleHash(h[:])}
+	for _, at := range []struct {
+		name string
+		node int
+	}{{"leader", l}, {"follower", (l + 1) % 3}} {
+		n := tc.nodes[at.node].srv.node
+		for _, how := range []string{"readindex", "log"} {
+			b.Run(at.name+"/"+how, func(b *testing.B) {
+				read := n.readHead
+				if how == "log" {
+					read = n.Apply
+				}
+				b.SetParallelism(8)
+				cpu0 := cpuTime(b)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						res, err := read(ctx, cmd)
+						if err != nil || res.Status != StatusOK || res.Head.Seq != 1 {
+							b.Errorf("%v, %v", res.Status, err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/read")
+			})
+		}
+	}
 }

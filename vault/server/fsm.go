@@ -54,9 +54,10 @@ const (
 	// logins without an account's handle) not tried for TTL ms before
 	// Now, so that tried names do not pile up for good.
 	OpExpire Op = 8
-	// OpHead reads an account's head record (Next nil) or moves it from
-	// Prev to Next (compare-and-swap), if the owner hash and handle hash
-	// match the account's (headfsm.go). Numbered apart from the login ops
+	// OpHead moves an account's head record from Prev to Next
+	// (compare-and-swap), if the owner hash and handle hash match the
+	// account's (headfsm.go). Entries with Next nil (reads, from before
+	// reads were served without the log) still replay as reads. Numbered apart from the login ops
 	// so that parallel work on those does not collide with it.
 	OpHead Op = 16
 )
@@ -193,7 +194,7 @@ func apply(tx *bolt.Tx, maxAttempts int, cmd Command) (Result, error) {
 	case OpDelete:
 		return applyDelete(tx, b, cmd)
 	case OpHead:
-		return applyHead(tx, b, cmd)
+		return applyHead(tx, cmd)
 	}
 	return Result{}, fmt.Errorf("unknown vault command %d", cmd.Op)
 }

@@ -16,11 +16,17 @@ import (
 // forget the head, and an erased key does not make the history older.
 var bucketHeads = []byte("heads")
 
-// applyHead reads or advances an account's head record. Only the owner
-// (the owner hash of a real account, and its handle when it has one) may
-// do either: the record says how far the history has gone, which is the
-// owner's business.
-func applyHead(tx *bolt.Tx, accounts *bolt.Bucket, cmd Command) (Result, error) {
+// readHead checks that cmd comes from the account's owner (the owner hash
+// of a real account, and its handle when it has one) and returns the
+// recorded head. Both a read (Store.readHead, without a log entry) and an
+// advance (applyHead, through the log) pass here, so the two cannot
+// disagree on who may see the record: how far the history has gone is the
+// owner's business. It writes nothing, so it runs in a read transaction.
+func readHead(tx *bolt.Tx, cmd Command) (Result, error) {
+	accounts := tx.Bucket(bucketAccounts)
+	if accounts == nil {
+		return Result{}, fmt.Errorf("vault database has no accounts bucket")
+	}
 	st, found, err := loadState(accounts, cmd.Account[:])
 	if err != nil {
 		return Result{}, err
@@ -34,25 +40,37 @@ func applyHead(tx *bolt.Tx, accounts *bolt.Bucket, cmd Command) (Result, error) 
 	if len(st.HandleHash) > 0 && subtle.ConstantTimeCompare(st.HandleHash, cmd.HandleHash) != 1 {
 		return Result{Status: StatusNotOwner}, nil
 	}
-	heads, err := tx.CreateBucketIfNotExists(bucketHeads)
-	if err != nil {
-		return Result{}, err
-	}
 	var cur vault.HeadRecord
-	if raw := heads.Get(cmd.Account[:]); raw != nil {
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return Result{}, fmt.Errorf("decoding a head record: %w", err)
+	if heads := tx.Bucket(bucketHeads); heads != nil {
+		if raw := heads.Get(cmd.Account[:]); raw != nil {
+			if err := json.Unmarshal(raw, &cur); err != nil {
+				return Result{}, fmt.Errorf("decoding a head record: %w", err)
+			}
 		}
 	}
-	if cmd.Next == nil {
-		return Result{Status: StatusOK, Head: cur}, nil
+	return Result{Status: StatusOK, Head: cur}, nil
+}
+
+// applyHead advances an account's head record from cmd.Prev to cmd.Next
+// (compare-and-swap), after readHead's owner checks. A command without
+// Next only reads: such entries are no longer proposed (reads are served
+// without the log) but stay in logs written before, and replay alike.
+func applyHead(tx *bolt.Tx, cmd Command) (Result, error) {
+	res, err := readHead(tx, cmd)
+	if err != nil || res.Status != StatusOK || cmd.Next == nil {
+		return res, err
 	}
+	cur := res.Head
 	var prev vault.HeadRecord
 	if cmd.Prev != nil {
 		prev = *cmd.Prev
 	}
 	if !sameHead(cur, prev) || cmd.Next.Seq <= cur.Seq {
 		return Result{Status: StatusHeadMoved, Head: cur}, nil
+	}
+	heads, err := tx.CreateBucketIfNotExists(bucketHeads)
+	if err != nil {
+		return Result{}, err
 	}
 	enc, err := json.Marshal(cmd.Next)
 	if err != nil {

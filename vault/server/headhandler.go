@@ -9,9 +9,9 @@ import (
 	"github.com/chatsafe/chatsafe/vault"
 )
 
-// handleHead reads or advances an account's head record. Both go through
-// the replicated log, so a read sees every advance any node committed
-// before it (a follower's local copy could be behind).
+// handleHead reads or advances an account's head record. An advance goes
+// through the replicated log; a read does not (readindex.go) but still
+// sees every advance any node committed before it.
 func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	eng := s.engine(w)
 	if eng == nil {
@@ -29,11 +29,17 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	if req.Handle != nil {
 		cmd.HandleHash = vault.HandleHash(req.Handle)
 	}
-	// Once proposed, the advance is applied whether or not this client
-	// still waits; WithoutCancel keeps the answer consistent with the log.
-	res, err := s.store.Apply(context.WithoutCancel(r.Context()), cmd)
+	var res Result
+	var err error
+	if req.Next == nil {
+		res, err = s.store.readHead(r.Context(), cmd)
+	} else {
+		// Once proposed, the advance is applied whether or not this client
+		// still waits; WithoutCancel keeps the answer consistent with the log.
+		res, err = s.store.Apply(context.WithoutCancel(r.Context()), cmd)
+	}
 	if err != nil {
-		s.stateError(w, "moving the head", err)
+		s.stateError(w, "reading or moving the head", err)
 		return
 	}
 	switch res.Status {

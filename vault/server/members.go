@@ -92,7 +92,7 @@ func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC, nil)
+	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
 	}

@@ -138,6 +138,7 @@ type streamLayer struct {
 	rpc       *rpc.Server
 	log       *zap.Logger
 	pins      *peerPins
+	dial      dialFunc
 
 	raftConns chan net.Conn
 	done      chan struct{}
@@ -299,22 +300,38 @@ func (s *streamLayer) Addr() net.Addr { return s.advertise }
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialPeer(ctx, string(addr), s.client, muxRaft, s.pins)
+	return dialPeer(ctx, string(addr), s.client, muxRaft, s.pins, s.dial)
 }
 
 // dialPeer opens an authenticated connection of the given kind to a node.
 // With pins (a node dialing a node) it speaks as this node's id and checks
 // that the peer's key is the one pinned to the member at addr; without (an
 // administrator), it speaks as nobody and the listener checks its key.
-func dialPeer(ctx context.Context, addr string, cfg *tls.Config, kind byte, pins *peerPins) (net.Conn, error) {
-	d := tls.Dialer{Config: cfg}
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dial opens the TCP connection (nil: net.Dialer; tests cut a node off
+// the others through it).
+func dialPeer(ctx context.Context, addr string, cfg *tls.Config, kind byte, pins *peerPins, dial dialFunc) (net.Conn, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
+		return nil, fmt.Errorf("vault cluster: connecting to %s: %w", addr, err)
+	}
+	if cfg.ServerName == "" {
+		// As tls.Dialer does: the host dialed, for SNI and the check of
+		// an administrator's connection.
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
 		return nil, fmt.Errorf("vault cluster: connecting to %s: %w", addr, err)
 	}
 	self := ""
 	if pins != nil {
-		peer := c.(*tls.Conn).ConnectionState().PeerCertificates
+		peer := c.ConnectionState().PeerCertificates
 		if err := pins.check(pins.idAt(addr), spkiHash(peer[0])); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("vault cluster: connecting to %s: %w", addr, err)
@@ -331,6 +348,9 @@ func dialPeer(ctx context.Context, addr string, cfg *tls.Config, kind byte, pins
 	_ = c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
+
+// dialFunc opens a TCP connection, as net.Dialer.DialContext does.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // addr is a net.Addr for an advertised host:port.
 type addr string

@@ -185,7 +185,9 @@ func (n *raftNode) listen(cc *ClusterConfig, advertise string, srvTLS, cliTLS *t
 		ln.Close()
 		return fmt.Errorf("vault cluster: %w", err)
 	}
+	n.dial = cc.dial
 	n.stream = newStreamLayer(ln, addr(advertise), srvTLS, cliTLS, rs, n.pins, n.log)
+	n.stream.dial = cc.dial
 	return nil
 }
 

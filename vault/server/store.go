@@ -95,6 +95,27 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (Result, error) {
 	return res, nil
 }
 
+// readHead answers an OpHead read from the database. On a single node
+// every Apply has returned only once committed here, so the database
+// already holds each one that finished before this call.
+func (s *Store) readHead(ctx context.Context, cmd Command) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var res Result
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		res, err = readHead(tx, cmd)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("vault storage: %w", err)
+	}
+	return res, nil
+}
+
 // view returns a copy of the state of one account, for read-only checks
 // that an authoritative Apply repeats.
 func (s *Store) view(account [32]byte) (accountState, bool, error) {
@@ -145,6 +166,9 @@ func (s *Store) inUse() (bool, error) {
 type stateMachine interface {
 	// Apply runs a state change durably (in a cluster: committed on a quorum).
 	Apply(ctx context.Context, cmd Command) (Result, error)
+	// readHead answers an OpHead read (Next nil) without a log entry,
+	// as of a state that holds every change committed before the call.
+	readHead(ctx context.Context, cmd Command) (Result, error)
 	view(account [32]byte) (accountState, bool, error)
 	meta(name string) ([]byte, error)
 	metaPrefix(p string) (map[string][]byte, error)

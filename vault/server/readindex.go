@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/rpc"
+	"strings"
+
+	"github.com/hashicorp/raft"
+)
+
+// Head reads are served without a log entry (a "read index", Raft thesis
+// §6.4), so that opening an installation costs no fsync on every node:
+//
+//  1. only the leader answers; a follower forwards the read to it over the
+//     internal RPC, as it forwards state changes (one round trip more than
+//     a read on the leader, no disk write anywhere);
+//  2. the leader confirms it still leads (raft.VerifyLeader: a quorum
+//     answers a heartbeat of its term), so a leader cut off from the
+//     others, which may not know yet that it was deposed, answers nothing;
+//  3. it then takes its last log index, which covers every entry committed
+//     before the read began (a confirmed leader holds all of them), and
+//     waits until its database has applied up to there;
+//  4. it reads bbolt with the same owner and handle checks the log applies
+//     (readHead, shared with applyHead).
+
+// readHead serves an OpHead read on this node's cluster.
+func (n *raftNode) readHead(ctx context.Context, cmd Command) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if n.raft.State() == raft.Leader {
+		return n.readLeader(ctx, cmd)
+	}
+	var res Result
+	err := n.forward(ctx, "Vault.ReadHead", cmd, &res)
+	if errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The connection to the leader was cached and had broken (a
+		// network cut, a restarted leader); call dropped it. A read is
+		// safe to send again, on a new connection.
+		err = n.forward(ctx, "Vault.ReadHead", cmd, &res)
+	}
+	if err != nil && strings.Contains(err.Error(), "can't find method Vault.ReadHead") {
+		// A leader from before reads without the log: read through it.
+		return n.Apply(ctx, cmd)
+	}
+	return res, err
+}
+
+// readLeader is steps 2–4 above, on the leader.
+func (n *raftNode) readLeader(ctx context.Context, cmd Command) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	if err := n.verifyLeader(ctx); err != nil {
+		return Result{}, err
+	}
+	idx := n.raft.LastIndex()
+	if err := n.fsm.waitLogApplied(ctx, idx); err != nil {
+		return Result{}, fmt.Errorf("%w (waiting for this node to apply the log up to entry %d: %v)", errNoQuorum, idx, err)
+	}
+	return n.st.readHead(ctx, cmd)
+}
+
+// verifyLeader confirms, through a quorum, that this node still leads.
+func (n *raftNode) verifyLeader(ctx context.Context) error {
+	f := n.raft.VerifyLeader()
+	done := make(chan error, 1)
+	// Raft answers every verification: with the quorum's heartbeats, or
+	// with ErrLeadershipLost when it steps down or shuts down; the
+	// goroutine ends then even if the read stopped waiting.
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w (this node could not confirm it leads: %v)", errNoQuorum, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w (no quorum confirmed this node leads: %v)", errNoQuorum, ctx.Err())
+	}
+}
+
+// waitLogApplied waits until the database holds every entry up to idx.
+// Raft never hands no-ops and barriers to the FSM, so the applied index
+// stops short of idx for good when those come last (a new leader's first
+// entry is a no-op): the wait is for the newest entry at or below idx that
+// the FSM does see.
+func (f *raftFSM) waitLogApplied(ctx context.Context, idx uint64) error {
+	f.appliedMu.Lock()
+	applied := f.applied
+	f.appliedMu.Unlock()
+	target := idx
+	for f.logs != nil && target > applied {
+		var l raft.Log
+		if err := f.logs.GetLog(target, &l); err != nil {
+			// Compacted into a snapshot, which the database holds already
+			// or raft restores next: wait for the index itself.
+			break
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			break
+		}
+		target--
+	}
+	return f.waitApplied(ctx, target)
+}
+
+// ReadHead answers a head read forwarded by a follower. Only the leader
+// takes it; followers do not chain forwards.
+func (s *rpcService) ReadHead(cmd Command, res *Result) error {
+	if s.n.raft.State() != raft.Leader {
+		return errNoQuorum
+	}
+	r, err := s.n.readLeader(context.Background(), cmd)
+	if err != nil {
+		return err
+	}
+	*res = r
+	return nil
+}
