@@ -240,7 +240,7 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 		return fmt.Errorf("vault node %s: %s", addr, se)
 	case errors.Is(call.Error, rpc.ErrShutdown): // closed before sending
 		n.dropClient(addr, c)
-		return fmt.Errorf("%w (node %s: %v)", errNotProposed, addr, call.Error)
+		return fmt.Errorf("%w (node %s: %w)", errNotProposed, addr, call.Error)
 	default: // the connection broke, maybe after the leader took it
 		n.dropClient(addr, c)
 		return fmt.Errorf("%w (node %s: %w)", errNoQuorum, addr, call.Error)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/rpc"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -34,19 +35,28 @@ func (n *raftNode) readHead(ctx context.Context, cmd Command) (Result, error) {
 	if n.raft.State() == raft.Leader {
 		return n.readLeader(ctx, cmd)
 	}
-	var res Result
-	err := n.forward(ctx, "Vault.ReadHead", cmd, &res)
-	if errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) {
-		// The connection to the leader was cached and had broken (a
-		// network cut, a restarted leader); call dropped it. A read is
-		// safe to send again, on a new connection.
-		err = n.forward(ctx, "Vault.ReadHead", cmd, &res)
+	// A read changes nothing, so it is safe to send again whenever the
+	// leader did not answer it: a cached connection that had broken (a
+	// network cut, a restarted leader), an election.
+	deadline := time.Now().Add(n.applyTimeout)
+	for {
+		var res Result
+		err := n.forward(ctx, "Vault.ReadHead", cmd, &res)
+		if err != nil && strings.Contains(err.Error(), "can't find method Vault.ReadHead") {
+			// A leader from before reads without the log: read through it.
+			return n.Apply(ctx, cmd)
+		}
+		again := errors.Is(err, errNotProposed) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF)
+		if !again || !time.Now().Before(deadline) {
+			return res, err
+		}
+		if err := n.pauseForElection(ctx, deadline); err != nil {
+			return Result{}, err
+		}
+		if n.raft.State() == raft.Leader {
+			return n.readLeader(ctx, cmd)
+		}
 	}
-	if err != nil && strings.Contains(err.Error(), "can't find method Vault.ReadHead") {
-		// A leader from before reads without the log: read through it.
-		return n.Apply(ctx, cmd)
-	}
-	return res, err
 }
 
 // readLeader is steps 2–4 above, on the leader.
@@ -111,7 +121,7 @@ func (f *raftFSM) waitLogApplied(ctx context.Context, idx uint64) error {
 // takes it; followers do not chain forwards.
 func (s *rpcService) ReadHead(cmd Command, res *Result) error {
 	if s.n.raft.State() != raft.Leader {
-		return errNoQuorum
+		return errors.New(notLeaderMessage)
 	}
 	r, err := s.n.readLeader(context.Background(), cmd)
 	if err != nil {
