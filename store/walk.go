@@ -190,7 +190,7 @@ func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry,
 			e := &d.trailer.Blobs[i]
 			off := e.Offset - lo
 			sealed := raw[off : off+uint64(e.SealedLen)]
-			if _, err := r.openBlob(blobLoc{d: d, entry: e}, sealed, nil); err != nil {
+			if _, err := r.openBlob(ctx, blobLoc{d: d, entry: e}, sealed, nil); err != nil {
 				return err
 			}
 			if err := fn(e, sealed); err != nil {
