@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"sort"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -44,7 +45,7 @@ const (
 
 	// dictSample pages are kept to make a dictionary: every fifth is held
 	// out to measure the ratio, the others are its content.
-	dictSample = 40
+	dictSample = 80
 	// dictMinBlob and dictMaxBlob bound the data blobs compressed with
 	// a dictionary: SQLite pages (512 B – 64 KiB) and small files.
 	// Content-defined chunks of larger files are 16 KiB and up and find
@@ -57,9 +58,14 @@ const (
 	dictWindow = 1 << 20
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
-	// dictLevel: SpeedDefault gained 3 % on dictionary pages over
-	// SpeedFastest and cost twice the CPU (docs/benchmarks.md).
-	dictLevel = zstd.SpeedFastest
+	// dictLevel: on the bench's database (docs/benchmarks.md), with a
+	// 256 KiB dictionary, pages compress to 0.446 of their size at
+	// SpeedFastest (what blobs without a dictionary use), 0.424 at
+	// SpeedDefault and 0.405 at SpeedBetterCompression; in the bench the
+	// first backup's CPU went 0.41 → 0.60 → 1.19 s and its peak RSS
+	// 113 → 108 → 146 MB. SpeedDefault pays for itself; Better costs
+	// more memory than the RSS target leaves.
+	dictLevel = zstd.SpeedDefault
 )
 
 // dictionary is one dictionary blob, parsed.
@@ -367,19 +373,18 @@ func (r *Store) readDict(ctx context.Context, loc blobLoc) (*dictionary, error) 
 	return d, nil
 }
 
-// adoptNewestDict makes the newest dictionary in the repository the
-// writer's (a device that joins, or the next backup of a CLI, continues
-// with it). A dictionary that cannot be read is logged and left to check;
-// the writer then makes a new one.
+// adoptNewestDict makes the repository's newest dictionary (the highest
+// generation) the writer's: a device that joins, or the next backup of a
+// CLI, continues with it. Compaction moves dictionaries into newer deltas,
+// so the newest delta does not say which is newest: up to maxDictDecoders
+// of them, from the newest deltas, are read. One that cannot be read is
+// logged and left to check; the writer then makes a new one.
 func (r *Store) adoptNewestDict(ctx context.Context) {
-	var newest blobLoc
+	var locs []blobLoc
 	for _, d := range r.deltas {
-		if newest.d != nil && d.ref.Seq < newest.d.ref.Seq {
-			continue
-		}
 		for i := range d.trailer.Blobs {
-			if e := &d.trailer.Blobs[i]; e.Type == blobDict {
-				newest = blobLoc{d: d, entry: e}
+			if e := &d.trailer.Blobs[i]; e.Type == blobDict && r.index[e.ID].entry == e {
+				locs = append(locs, blobLoc{d: d, entry: e})
 			}
 		}
 	}
@@ -387,20 +392,45 @@ func (r *Store) adoptNewestDict(ctx context.Context) {
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
-	if newest.d == nil || (cur != nil && cur.id == newest.entry.ID) {
-		return
+	for _, l := range locs {
+		if cur != nil && l.entry.ID == cur.id {
+			return // this process made or adopted it: nothing newer was written by others
+		}
 	}
-	d, err := r.readDict(ctx, newest)
-	if err != nil {
-		r.log.Warn("the repository's newest compression dictionary cannot be read; a new one will be made (run `chatsafe check --read-data`)", zap.Error(err))
+	sort.Slice(locs, func(i, j int) bool { return locs[i].d.ref.Seq > locs[j].d.ref.Seq })
+	var newest *dictionary
+	for _, l := range locs[:min(len(locs), maxDictDecoders)] {
+		d, err := r.readDict(ctx, l)
+		if err != nil {
+			r.log.Warn("a compression dictionary cannot be read; run `chatsafe check --read-data`", zap.Error(err))
+			continue
+		}
+		if newest == nil || d.gen > newest.gen {
+			newest = d
+		}
+	}
+	if newest == nil {
 		return
 	}
 	s.mu.Lock()
-	if s.cur == nil || s.cur.gen <= d.gen {
-		s.cur, s.sampling, s.sample = d, false, nil
-		s.winPlain, s.winComp = 0, 0
-	}
+	s.cur, s.sampling, s.sample = newest, false, nil
+	s.winPlain, s.winComp = 0, 0
 	s.mu.Unlock()
+}
+
+// verifyDictRefs checks that every blob of d compressed with a
+// dictionary names a dictionary blob the repository holds.
+func (r *Store) verifyDictRefs(d *delta) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i := range d.trailer.Blobs {
+		if e := &d.trailer.Blobs[i]; e.Dict != nil {
+			if dl, ok := r.index[*e.Dict]; !ok || dl.entry.Type != blobDict {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
+			}
+		}
+	}
+	return nil
 }
 
 // addDictRefs adds to used the dictionaries its blobs were compressed

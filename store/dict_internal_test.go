@@ -219,4 +219,3 @@ func FuzzParseDict(f *testing.F) {
 		}
 	})
 }
-

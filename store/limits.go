@@ -35,7 +35,7 @@ const (
 	// dictContentMax bounds a dictionary's content and maxDictBlob its
 	// blob (the content and a few header bytes): a reader refuses a
 	// larger one before reading it, and keeps at most maxDictDecoders.
-	dictContentMax = 128 << 10
+	dictContentMax = 256 << 10
 	maxDictBlob    = dictContentMax + 64
 
 	// maxRangeRead bounds one ranged read of a delta: a trailer, or a blob

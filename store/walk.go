@@ -96,7 +96,16 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	if !ok || d == nil || d.ref.Seq != seq {
 		return fmt.Errorf("%s is not a live delta", name)
 	}
-	if err := r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil }); err != nil {
+	if err := r.forEachBlob(ctx, d, func(e *blobEntry, _ []byte) error {
+		if e.Type == blobDict {
+			_, err := r.readDict(ctx, blobLoc{d: d, entry: e}) // it must also parse
+			return err
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := r.verifyDictRefs(d); err != nil {
 		return err
 	}
 	return r.verifyPadding(ctx, d)
