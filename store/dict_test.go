@@ -194,3 +194,45 @@ func TestDictionaryPruneAndRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDictionaryInFormat1Repository: a repository written before
+// dictionaries takes backups that use one, and reads old and new alike.
+func TestDictionaryInFormat1Repository(t *testing.T) {
+	remoteDir := t.TempDir()
+	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format1")); err != nil {
+		t.Fatal(err)
+	}
+	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(rk)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &storetest.Env{T: t, Ctx: t.Context(), Src: t.TempDir(), RemoteDir: remoteDir, State: t.TempDir(), Key: key, Remote: storetest.OpenRemote(t, remoteDir)}
+	if e.Store, err = store.Open(e.Ctx, e.Remote, key, store.Options{StateDir: e.State}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Store.Close() }()
+	old := e.Store.Snapshots()
+	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
+	db.Insert(0, 4000, 500)
+	e.Backup()
+	oneDict(t, e.Store)
+	fresh, err := e.OpenFresh(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := check.Run(e.Ctx, fresh, check.Options{ReadData: true}); err != nil {
+		t.Fatalf("check --read-data: %v", err)
+	}
+	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Snapshot: old[0].IDString(), Target: filepath.Join(t.TempDir(), "old")}); err != nil {
+		t.Fatalf("restoring a format 1 snapshot beside dictionary pages: %v", err)
+	}
+	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	if got, err := restoreDigest(t, e, key); err != nil || got != want {
+		t.Fatalf("restoring the new snapshot: %v", err)
+	}
+}
