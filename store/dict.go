@@ -27,10 +27,10 @@ import (
 // page compressed with it names it (compZstdDict).
 //
 // The writer builds the first dictionary from the first dictSample pages
-// it seals (no dictionary is ever built from more than those: memory stays
-// at about dictContentMax), and builds a new one from the pages it is
-// sealing when the ratio the recent pages achieve falls a quarter behind
-// the one measured when the dictionary was made.
+// it seals (it keeps no more than those: 320 KiB of 4 KiB pages, 5 MiB at
+// most), and builds a new one from the pages it is sealing when the ratio
+// the recent pages achieve falls a quarter behind the one measured when
+// the dictionary was made.
 
 const (
 	dictFormat = 1 // of the dictionary blob's plaintext
@@ -47,9 +47,9 @@ const (
 	// out to measure the ratio, the others are its content.
 	dictSample = 80
 	// dictMinBlob and dictMaxBlob bound the data blobs compressed with
-	// a dictionary: SQLite pages (512 B – 64 KiB) and small files.
-	// Content-defined chunks of larger files are 16 KiB and up and find
-	// their repeats in themselves.
+	// a dictionary: SQLite pages (512 B – 64 KiB), small files and the
+	// smaller chunks of larger ones (content-defined chunks average
+	// 64 KiB; larger blobs find their repeats in themselves).
 	dictMinBlob = 256
 	dictMaxBlob = 64 << 10
 	// dictWindow is how many plaintext bytes of pages compressed with the
