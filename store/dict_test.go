@@ -1,13 +1,16 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -71,6 +74,28 @@ func TestDictionaryPages(t *testing.T) {
 	defer fresh.Close()
 	if _, err := check.Run(e.Ctx, fresh, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check --read-data: %v", err)
+	}
+	// Browsing (dump, mount) reads the pages through the same path.
+	snap, err := browse.Select(fresh, "latest", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := browse.Lookup(e.Ctx, fresh, snap, "msgstore.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := browse.Open(e.Ctx, fresh, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dumped bytes.Buffer
+	if _, err := f.WriteTo(e.Ctx, &dumped); err != nil {
+		t.Fatalf("dumping the database: %v", err)
+	}
+	dumpPath := filepath.Join(t.TempDir(), "dumped.db")
+	storetest.WriteFile(t, dumpPath, dumped.Bytes())
+	if got := storetest.DBDigest(t, dumpPath); got != want {
+		t.Fatalf("dumped database digest %s, want %s", got, want)
 	}
 
 	// The same device, reopened (a CLI backup is a new process), and a
