@@ -137,7 +137,9 @@ func (d *dictionary) zstdID() uint32 {
 
 func (d *dictionary) encoder() (*zstd.Encoder, error) {
 	d.encOnce.Do(func() {
-		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true)}
+		// No zstd checksum: the seal's tag and the blob's keyed hash
+		// verify every page already (4 bytes a page).
+		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
 		if d.kind == dictKindRaw {
 			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
 		} else {
