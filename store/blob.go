@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -23,8 +24,9 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 	zstdOnce.Do(func() {
 		var err error
 		// One encoder per core: EncodeAll blocks while all are busy, and
-		// the sealing pipeline compresses on every core.
-		zstdEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+		// the sealing pipeline compresses on every core. No zstd checksum:
+		// the seal's tag and the keyed hash verify every blob already.
+		zstdEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 		if err != nil {
 			panic(err) // only on invalid static options
 		}
@@ -57,7 +59,7 @@ func (r *Store) sealBlob(dst []byte, id crypt.ID, plain []byte, incompressible b
 // returns lives in one of them until the next call.
 type openScratch struct{ payload, plain []byte }
 
-func (r *Store) openBlob(loc blobLoc, sealed []byte, s *openScratch) ([]byte, error) {
+func (r *Store) openBlob(ctx context.Context, loc blobLoc, sealed []byte, s *openScratch) ([]byte, error) {
 	if s == nil {
 		s = &openScratch{}
 	}
@@ -69,8 +71,15 @@ func (r *Store) openBlob(loc blobLoc, sealed []byte, s *openScratch) ([]byte, er
 		return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
 	}
 	plain := payload
-	if e.Comp == compZstd {
+	if e.Comp == compZstd || e.Comp == compZstdDict {
 		_, dec := zstdCodecs()
+		if e.Comp == compZstdDict {
+			d, err := r.loadDict(ctx, *e.Dict, loc)
+			if err != nil {
+				return nil, err
+			}
+			dec = d.dec
+		}
 		plain, err = dec.DecodeAll(payload, s.plain[:0])
 		s.plain = plain
 		if err != nil {
@@ -84,4 +93,24 @@ func (r *Store) openBlob(loc blobLoc, sealed []byte, s *openScratch) ([]byte, er
 		return nil, integrityErr(name, fmt.Sprintf("blob %s does not match its id", e.ID), nil)
 	}
 	return plain, nil
+}
+
+// sealNew compresses and seals a new blob of job j into its delta: a page
+// with the current dictionary when that pays (dict.go), anything else as
+// sealBlob does.
+func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error {
+	if j.typ == blobData && !j.incompressible && len(plain) >= dictMinBlob && len(plain) <= dictMaxBlob {
+		out, comp, dict, sc, ok, err := r.sealPage(j.w, j.id, plain, (*sealBuf)[:0], *scratch)
+		*scratch = sc
+		if err != nil {
+			return err
+		}
+		if ok {
+			*sealBuf = out
+			return j.w.appendSealed(j.id, j.typ, comp, dict, len(plain), out)
+		}
+	}
+	var comp compression
+	*sealBuf, comp, *scratch = r.sealBlob((*sealBuf)[:0], j.id, plain, j.incompressible, *scratch)
+	return j.w.appendSealed(j.id, j.typ, comp, nil, len(plain), *sealBuf)
 }

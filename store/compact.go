@@ -39,8 +39,10 @@ type DeltaUsage struct {
 
 // Usage reports every live delta's use by the blobs in used, ascending by
 // sequence. A blob counts as live only in the delta the index points to
-// (a duplicate elsewhere is dead).
+// (a duplicate elsewhere is dead). used gets the dictionaries its blobs
+// were compressed with: they are in use as long as those blobs are.
 func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
+	r.addDictRefs(used)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]DeltaUsage, 0, len(r.deltas))
@@ -88,6 +90,7 @@ func (r *Store) Compact(ctx context.Context, plan []string, used map[crypt.ID]st
 	if err := r.writerCheck(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	r.addDictRefs(used) // a kept blob keeps its dictionary
 	res := &CompactResult{}
 	return res, r.compact(ctx, deltas, used, keep, res)
 }

@@ -33,6 +33,7 @@ type deltaWriter struct {
 	seq     uint64
 	off     uint64
 	blobs   []blobEntry
+	dicts   map[crypt.ID]struct{} // dictionaries appended (ensureDict)
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
@@ -80,14 +81,19 @@ func (c cappedWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// appendSealed appends one sealed blob; safe for concurrent use.
-func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, rawLen int, sealed []byte) error {
+// appendSealed appends one sealed blob (compressed with dictionary dict,
+// if not nil); safe for concurrent use.
+func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.appendLocked(id, typ, comp, dict, rawLen, sealed)
+}
+
+func (w *deltaWriter) appendLocked(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
 	if _, err := w.w.Write(sealed); err != nil {
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
-	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Offset: w.off, SealedLen: uint32(len(sealed)), RawLen: uint32(rawLen)})
+	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, Offset: w.off, SealedLen: uint32(len(sealed)), RawLen: uint32(rawLen)})
 	w.off += uint64(len(sealed))
 	return nil
 }

@@ -68,7 +68,7 @@ func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobL
 			for j := range jobs {
 				for _, loc := range j.fr.locs {
 					off := loc.entry.Offset - j.fr.lo
-					plain, err := r.openBlob(loc, j.raw[off:off+uint64(loc.entry.SealedLen)], &scratch)
+					plain, err := r.openBlob(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], &scratch)
 					if err != nil {
 						return err
 					}

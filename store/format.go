@@ -20,9 +20,10 @@ const (
 
 	// trailerVersion 2 added the sealed padding and each snapshot's root
 	// directory mode and time; version 3 the writing device's id and
-	// hostname, and each snapshot's incomplete paths. Versions 1 and 2
-	// are still read.
-	trailerVersion = 3
+	// hostname, and each snapshot's incomplete paths; version 4 the table
+	// of dictionaries its blobs were compressed with (dict.go). Versions 1
+	// to 3 are still read.
+	trailerVersion = 4
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -61,6 +62,9 @@ const (
 	// blobListIndex holds the list ids of a large file, so that its tree
 	// entry stays small and unchanged while patches come and go.
 	blobListIndex BlobType = 5
+	// blobDict is a compression dictionary for small data blobs (dict.go),
+	// referenced by the index entries of the blobs compressed with it.
+	blobDict BlobType = 6
 )
 
 // indexLists: a file with more lists than this keeps them in a list
@@ -76,6 +80,9 @@ type compression uint8
 const (
 	compNone compression = 0
 	compZstd compression = 1
+	// compZstdDict is zstd with a dictionary: the entry's Dict names the
+	// dictionary blob (trailer version 4).
+	compZstdDict compression = 2
 )
 
 // blobEntry locates one sealed blob inside a delta object.
@@ -86,6 +93,9 @@ type blobEntry struct {
 	Offset    uint64 // of the sealed blob in the delta object
 	SealedLen uint32
 	RawLen    uint32 // plaintext length before compression
+	// Dict is the dictionary blob a compZstdDict blob needs (nil
+	// otherwise); decoded entries point into their trailer's table.
+	Dict *crypt.ID
 }
 
 // deltaRef names a delta and pins its trailer.
@@ -254,8 +264,26 @@ func decodeDeltaRef(d *decoder) deltaRef {
 }
 
 func (t *trailer) encode() []byte {
-	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56)}
-	e.byte1(trailerVersion)
+	// The dictionaries, once each, so that an entry names one by a
+	// small index rather than by its 32-byte id.
+	dicts := map[crypt.ID]int{}
+	var table []crypt.ID
+	for _, b := range t.Blobs {
+		if b.Comp == compZstdDict {
+			if _, ok := dicts[*b.Dict]; !ok {
+				dicts[*b.Dict] = len(table)
+				table = append(table, *b.Dict)
+			}
+		}
+	}
+	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56+len(table)*32)}
+	// A delta without dictionary pages is written as version 3, which
+	// chatsafe before dictionaries reads too.
+	if len(table) == 0 {
+		e.byte1(trailerVersion - 1)
+	} else {
+		e.byte1(trailerVersion)
+	}
 	e.raw(t.ID[:])
 	e.uvarint(t.Seq)
 	e.varint(t.Time)
@@ -263,6 +291,12 @@ func (t *trailer) encode() []byte {
 	e.uvarint(uint64(len(t.Live)))
 	for _, r := range t.Live {
 		encodeDeltaRef(e, r)
+	}
+	if len(table) > 0 {
+		e.uvarint(uint64(len(table)))
+		for _, id := range table {
+			e.raw(id[:])
+		}
 	}
 	e.uvarint(uint64(len(t.Blobs)))
 	var prevEnd uint64
@@ -272,6 +306,9 @@ func (t *trailer) encode() []byte {
 		e.raw(b.ID[:])
 		e.byte1(byte(b.Type))
 		e.byte1(byte(b.Comp))
+		if b.Comp == compZstdDict {
+			e.uvarint(uint64(dicts[*b.Dict]))
+		}
 		e.uvarint(b.Offset - prevEnd)
 		e.uvarint(uint64(b.SealedLen))
 		e.uvarint(uint64(b.RawLen))
@@ -308,6 +345,13 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	for i := range t.Live {
 		t.Live[i] = decodeDeltaRef(d)
 	}
+	var dicts []crypt.ID
+	if version >= 4 {
+		dicts = make([]crypt.ID, d.count(32))
+		for i := range dicts {
+			dicts[i] = d.id()
+		}
+	}
 	t.Blobs = make([]blobEntry, d.count(37))
 	var prevEnd uint64
 	for i := range t.Blobs {
@@ -315,13 +359,20 @@ func decodeTrailer(p []byte) (*trailer, error) {
 		b.ID = d.id()
 		b.Type = BlobType(d.byte1())
 		b.Comp = compression(d.byte1())
+		if b.Comp == compZstdDict && d.err == nil {
+			if k := d.uvarint(); k < uint64(len(dicts)) {
+				b.Dict = &dicts[k]
+			} else {
+				d.fail("blob names a dictionary the trailer does not list")
+			}
+		}
 		b.Offset = prevEnd + d.uvarint()
 		sl, rl := d.uvarint(), d.uvarint()
 		if sl > maxBlobSize+crypt.Overhead || rl > maxBlobSize {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobListIndex || b.Comp > compZstd {
+		if b.Type < blobData || b.Type > blobDict || b.Comp > compZstdDict || (b.Type == blobDict && b.Comp == compZstdDict) {
 			d.fail("unknown blob type or compression")
 		}
 		prevEnd = b.Offset + uint64(b.SealedLen)

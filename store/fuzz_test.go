@@ -18,6 +18,10 @@ func FuzzDecodeTrailer(f *testing.F) {
 		Forgotten: [][16]byte{{5}},
 	}
 	f.Add(t.encode())
+	dict := crypt.ID{6}
+	t.Blobs = append(t.Blobs, blobEntry{ID: dict, Type: blobDict, Comp: compZstd, Offset: 150, SealedLen: 60, RawLen: 80},
+		blobEntry{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Dict: &dict, Offset: 210, SealedLen: 30, RawLen: 90})
+	f.Add(t.encode()) // version 4: with a dictionary table
 	f.Add((&trailer{}).encode())
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {

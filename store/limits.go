@@ -32,6 +32,12 @@ const (
 	// maxConfigSize bounds the config object (about 110 bytes in format 1).
 	maxConfigSize = 4 << 10
 
+	// dictContentMax bounds a dictionary's content and maxDictBlob its
+	// blob (the content and a few header bytes): a reader refuses a
+	// larger one before reading it, and keeps at most maxDictDecoders.
+	dictContentMax = 256 << 10
+	maxDictBlob    = dictContentMax + 64
+
 	// maxRangeRead bounds one ranged read of a delta: a trailer, or a blob
 	// (at most maxBlobSize plus the seal's overhead), or merged neighbours
 	// (at most mergeLimit).

@@ -212,6 +212,6 @@ func (r *Store) readBlob(ctx context.Context, id crypt.ID) ([]byte, BlobType, er
 	if err != nil {
 		return nil, 0, err
 	}
-	plain, err := r.openBlob(loc, sealed, nil)
+	plain, err := r.openBlob(ctx, loc, sealed, nil)
 	return plain, loc.entry.Type, err
 }

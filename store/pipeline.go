@@ -60,9 +60,7 @@ func (p *sealPipeline) work(r *Store) {
 			store = j.claim(j.w, j.id)
 		}
 		if store {
-			var comp compression
-			sealBuf, comp, scratch = r.sealBlob(sealBuf[:0], j.id, plain, j.incompressible, scratch)
-			if err := j.w.appendSealed(j.id, j.typ, comp, len(plain), sealBuf); err != nil {
+			if err := r.sealNew(j, plain, &sealBuf, &scratch); err != nil {
 				p.fail(err)
 			}
 		}

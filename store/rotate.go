@@ -221,7 +221,15 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		e := rw.r.index[id].entry
 		rw.r.mu.RUnlock()
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
-		full, err := rw.add(id, e.Type, comp, len(plain), sealed)
+		if e.Comp == compZstdDict {
+			// Kept with its dictionary, which is re-sealed as a blob too.
+			var err error
+			if sealed, err = rw.r.resealWithDict(ctx, rw.ns, blobLoc{d: d, entry: e}, plain); err != nil {
+				return err
+			}
+			comp = compZstdDict
+		}
+		full, err := rw.add(id, e.Type, comp, e.Dict, len(plain), sealed)
 		if err != nil || full == nil {
 			return err
 		}
@@ -231,7 +239,7 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 
 // add appends a re-sealed blob; a delta that was full before it is
 // finished and returned, to be uploaded by the caller.
-func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, rawLen int, sealed []byte) (*delta, error) {
+func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) (*delta, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	var full *delta
@@ -247,7 +255,7 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, rawLen int,
 			return nil, err
 		}
 	}
-	return full, rw.w.appendSealed(id, typ, comp, rawLen, sealed)
+	return full, rw.w.appendSealed(id, typ, comp, dict, rawLen, sealed)
 }
 
 // finish completes the current delta into the spool and makes it the

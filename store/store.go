@@ -81,6 +81,7 @@ type Store struct {
 	state         localState
 	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
 	loaded map[[16]byte]*delta
+	dicts  dictState // compression dictionaries (dict.go)
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -296,6 +297,9 @@ func (r *Store) load(ctx context.Context) error {
 	r.head = head
 	r.noteFork(branches, forkSeq)
 	r.rebuildSnapshots()
+	if r.Writable() {
+		r.adoptNewestDict(ctx)
+	}
 	if len(r.damage) > 0 {
 		// Neither the rollback guard nor the writer moves to a head read
 		// only because a newer one is damaged.

@@ -96,7 +96,16 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	if !ok || d == nil || d.ref.Seq != seq {
 		return fmt.Errorf("%s is not a live delta", name)
 	}
-	if err := r.forEachBlob(ctx, d, func(*blobEntry, []byte) error { return nil }); err != nil {
+	if err := r.forEachBlob(ctx, d, func(e *blobEntry, _ []byte) error {
+		if e.Type == blobDict {
+			_, err := r.readDict(ctx, blobLoc{d: d, entry: e}) // it must also parse
+			return err
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := r.verifyDictRefs(d); err != nil {
 		return err
 	}
 	return r.verifyPadding(ctx, d)
@@ -190,7 +199,7 @@ func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry,
 			e := &d.trailer.Blobs[i]
 			off := e.Offset - lo
 			sealed := raw[off : off+uint64(e.SealedLen)]
-			if _, err := r.openBlob(blobLoc{d: d, entry: e}, sealed, nil); err != nil {
+			if _, err := r.openBlob(ctx, blobLoc{d: d, entry: e}, sealed, nil); err != nil {
 				return err
 			}
 			if err := fn(e, sealed); err != nil {

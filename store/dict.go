@@ -1,0 +1,468 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Compression dictionaries for SQLite pages (docs/format.md,
+// "Dictionaries"). A 4 KiB page compressed on its own finds few repeats;
+// with a dictionary made of the database's own pages (their headers,
+// schema, recurring text) it compresses like a page in the middle of the
+// file. Pages stay separate blobs, so a small change still costs a few
+// pages.
+//
+// A dictionary is a blob of its own type (blobDict), sealed and named like
+// any blob, so it travels with the deltas: every remote, the spool, prune
+// and key rotation handle it as they handle blobs. The index entry of a
+// page compressed with it names it (compZstdDict).
+//
+// The writer builds the first dictionary from the first dictSample pages
+// it seals (it keeps no more than those: 320 KiB of 4 KiB pages, 5 MiB at
+// most), and builds a new one from the pages it is sealing when the ratio
+// the recent pages achieve falls a quarter behind the one measured when
+// the dictionary was made.
+
+const (
+	dictFormat = 1 // of the dictionary blob's plaintext
+
+	// Dictionary kinds. Raw content is what the writer makes: measured on
+	// the bench's database it compresses pages as well as a dictionary
+	// trained with dict.BuildZstdDict (0.44 against 0.45 of plain size)
+	// and costs nothing to make, where training took 0.6–3 s of a loaded
+	// core. A zstd-format dictionary is read too.
+	dictKindRaw  = 1
+	dictKindZstd = 2
+
+	// dictSample pages are kept to make a dictionary: every fifth is held
+	// out to measure the ratio, the others are its content.
+	dictSample = 80
+	// dictMinBlob and dictMaxBlob bound the data blobs compressed with
+	// a dictionary: SQLite pages (512 B – 64 KiB), small files and the
+	// smaller chunks of larger ones (content-defined chunks average
+	// 64 KiB; larger blobs find their repeats in themselves).
+	dictMinBlob = 256
+	dictMaxBlob = 64 << 10
+	// dictWindow is how many plaintext bytes of pages compressed with the
+	// current dictionary are counted before their ratio is compared with
+	// the dictionary's.
+	dictWindow = 1 << 20
+	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
+	maxDictDecoders = 8
+	// dictLevel: on the bench's database (docs/benchmarks.md), with a
+	// 256 KiB dictionary, pages compress to 0.446 of their size at
+	// SpeedFastest (what blobs without a dictionary use), 0.424 at
+	// SpeedDefault and 0.405 at SpeedBetterCompression; in the bench the
+	// first backup's CPU went 0.41 → 0.60 → 1.19 s and its peak RSS
+	// 113 → 108 → 146 MB. SpeedDefault pays for itself; Better costs
+	// more memory than the RSS target leaves.
+	dictLevel = zstd.SpeedDefault
+)
+
+// dictionary is one dictionary blob, parsed.
+type dictionary struct {
+	id      crypt.ID
+	gen     uint64
+	ratio   uint32 // per mille of plain size, measured when it was made
+	kind    byte
+	content []byte
+	plain   []byte // the blob's plaintext
+
+	encOnce sync.Once
+	enc     *zstd.Encoder
+	encErr  error
+	dec     *zstd.Decoder
+}
+
+func encodeDict(gen uint64, ratio uint32, kind byte, content []byte) []byte {
+	e := &encoder{}
+	e.byte1(dictFormat)
+	e.uvarint(gen)
+	e.uvarint(uint64(ratio))
+	e.byte1(kind)
+	e.uvarint(uint64(len(content)))
+	e.raw(content)
+	return e.b
+}
+
+// parseDict decodes an authenticated dictionary blob and prepares its
+// decoder; anything malformed is an error, never a panic.
+func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
+	d := &decoder{b: plain}
+	if v := d.byte1(); d.err == nil && v != dictFormat {
+		return nil, fmt.Errorf("unsupported dictionary format %d (upgrade chatsafe)", v)
+	}
+	dict := &dictionary{id: id, gen: d.uvarint(), plain: plain}
+	ratio := d.uvarint()
+	dict.kind = d.byte1()
+	dict.content = d.bytes()
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if ratio > 1000 || len(dict.content) == 0 || len(dict.content) > dictContentMax {
+		return nil, fmt.Errorf("%w: bad ratio or content length", errMalformed)
+	}
+	dict.ratio = uint32(ratio)
+	opts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize + 1<<20)}
+	switch dict.kind {
+	case dictKindRaw:
+		opts = append(opts, zstd.WithDecoderDictRaw(dict.zstdID(), dict.content))
+	case dictKindZstd:
+		opts = append(opts, zstd.WithDecoderDicts(dict.content))
+	default:
+		return nil, fmt.Errorf("%w: unknown dictionary kind %d", errMalformed, dict.kind)
+	}
+	dec, err := zstd.NewReader(nil, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	dict.dec = dec
+	return dict, nil
+}
+
+// zstdID is the id zstd frames carry for a raw dictionary (never 0,
+// which means "none").
+func (d *dictionary) zstdID() uint32 {
+	return max(binary.LittleEndian.Uint32(d.id[:4]), 1)
+}
+
+func (d *dictionary) encoder() (*zstd.Encoder, error) {
+	d.encOnce.Do(func() {
+		// No zstd checksum: the seal's tag and the blob's keyed hash
+		// verify every page already (4 bytes a page).
+		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+		if d.kind == dictKindRaw {
+			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
+		} else {
+			opts = append(opts, zstd.WithEncoderDict(d.content))
+		}
+		d.enc, d.encErr = zstd.NewWriter(nil, opts...)
+	})
+	return d.enc, d.encErr
+}
+
+// dictState is what a Store knows of dictionaries: the writer's current
+// one, the pages it samples, and the loaded ones readers use.
+type dictState struct {
+	mu       sync.Mutex
+	cur      *dictionary // nil: none yet
+	sampling bool        // collecting pages for a (new) dictionary
+	sample   [][]byte
+	winPlain int64 // pages compressed with cur since the last check
+	winComp  int64
+
+	loadMu sync.Mutex
+	loaded map[crypt.ID]*dictionary
+}
+
+// pageDict returns the dictionary to compress a page of new content
+// with, or nil; it samples the page when a dictionary is being made.
+func (r *Store) pageDict(plain []byte) *dictionary {
+	s := &r.dicts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || s.sampling {
+		s.sample = append(s.sample, append([]byte(nil), plain...))
+		if len(s.sample) >= dictSample {
+			r.makeDictLocked()
+		}
+	}
+	return s.cur
+}
+
+// makeDictLocked makes a dictionary of the sampled pages and adopts it
+// unless the current one compresses the held-out pages as well.
+func (r *Store) makeDictLocked() {
+	s := &r.dicts
+	var content []byte
+	var held [][]byte
+	for i, p := range s.sample {
+		if i%5 == 4 {
+			held = append(held, p)
+		} else if len(content)+len(p) <= dictContentMax {
+			content = append(content, p...)
+		}
+	}
+	s.sample, s.sampling = nil, false
+	gen := uint64(1)
+	if s.cur != nil {
+		gen = s.cur.gen + 1
+	}
+	cand := &dictionary{gen: gen, kind: dictKindRaw, content: content}
+	ratio := dictRatio(cand, held)
+	if s.cur != nil {
+		if old := dictRatio(s.cur, held); old <= ratio+ratio/20 {
+			// Not 5 % better: keep the current one, and measure it
+			// against what it does on today's pages from now on.
+			s.cur.ratio = old
+			return
+		}
+	}
+	plain := encodeDict(gen, ratio, dictKindRaw, content)
+	d, err := parseDict(r.ids.Sum(plain), plain)
+	if err != nil {
+		r.log.Warn("making a compression dictionary failed; pages are compressed without one", zap.Error(err))
+		return
+	}
+	d.ratio = ratio
+	s.cur = d
+	r.log.Debug("new compression dictionary", zap.Stringer("dict", d.id), zap.Uint64("generation", gen), zap.Uint32("ratio_permille", ratio))
+}
+
+// dictRatio is the per mille of plain size the pages compress to with d
+// (1000 when there is nothing to measure or it fails).
+func dictRatio(d *dictionary, pages [][]byte) uint32 {
+	enc, err := d.encoder()
+	if err != nil {
+		return 1000
+	}
+	var plain, comp int
+	var buf []byte
+	for _, p := range pages {
+		buf = enc.EncodeAll(p, buf[:0])
+		plain += len(p)
+		comp += min(len(buf), len(p))
+	}
+	if plain == 0 {
+		return 1000
+	}
+	return uint32(int64(comp) * 1000 / int64(plain))
+}
+
+// noteDictRatio counts a page compressed with d; once a window's worth of
+// pages fell a quarter behind d's ratio, the next pages make a new one.
+func (r *Store) noteDictRatio(d *dictionary, plain, comp int) {
+	s := &r.dicts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d != s.cur || s.sampling {
+		return
+	}
+	s.winPlain += int64(plain)
+	s.winComp += int64(comp)
+	if s.winPlain < dictWindow {
+		return
+	}
+	if s.winComp*1000 > s.winPlain*int64(d.ratio)*5/4 {
+		s.sampling = true
+	}
+	s.winPlain, s.winComp = 0, 0
+}
+
+// sealPage seals a data blob of new content for w, compressed with the
+// current dictionary when that pays; ok is false when the page is not one
+// for a dictionary (the caller seals it as any blob).
+func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch []byte) (out []byte, comp compression, dict *crypt.ID, scratchOut []byte, ok bool, err error) {
+	d := r.pageDict(plain)
+	if d == nil {
+		return dst, 0, nil, scratch, false, nil
+	}
+	enc, err := d.encoder()
+	if err != nil {
+		return dst, 0, nil, scratch, false, nil
+	}
+	scratch = enc.EncodeAll(plain, scratch[:0])
+	r.noteDictRatio(d, len(plain), min(len(scratch), len(plain)))
+	if len(scratch) >= len(plain)-len(plain)/8 {
+		return dst, 0, nil, scratch, false, nil
+	}
+	// The dictionary goes into the delta before the first page that
+	// needs it, unless a committed delta holds it already.
+	if err := w.ensureDict(d); err != nil {
+		return dst, 0, nil, scratch, false, err
+	}
+	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
+	return out, compZstdDict, &d.id, scratch, true, nil
+}
+
+// ensureDict appends dictionary d to the delta unless the repository or
+// the delta holds it already.
+func (w *deltaWriter) ensureDict(d *dictionary) error {
+	if w.r.Has(d.id) {
+		return nil
+	}
+	w.mu.Lock()
+	_, done := w.dicts[d.id]
+	w.mu.Unlock()
+	if done {
+		return nil
+	}
+	sealed, comp, _ := w.r.sealBlob(nil, d.id, d.plain, false, nil)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, done := w.dicts[d.id]; done {
+		return nil
+	}
+	if w.dicts == nil {
+		w.dicts = map[crypt.ID]struct{}{}
+	}
+	w.dicts[d.id] = struct{}{}
+	return w.appendLocked(d.id, blobDict, comp, nil, len(d.plain), sealed)
+}
+
+// loadDict returns the dictionary blob id, read from the repository,
+// authenticated and parsed. user names the blob that needs it, for the
+// error: a dictionary that is missing, damaged or malformed makes exactly
+// the blobs compressed with it unreadable, each an integrity error naming
+// the dictionary and the delta that should hold it.
+func (r *Store) loadDict(ctx context.Context, id crypt.ID, user blobLoc) (*dictionary, error) {
+	s := &r.dicts
+	s.loadMu.Lock()
+	d := s.loaded[id]
+	s.loadMu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	r.mu.RLock()
+	loc, ok := r.index[id]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, integrityErr(user.d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", user.entry.ID, id), nil)
+	}
+	d, err := r.readDict(ctx, loc)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s in %s needs dictionary %s: %w", user.entry.ID, user.d.ref.name(), id, err)
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded == nil {
+		s.loaded = map[crypt.ID]*dictionary{}
+	}
+	if len(s.loaded) >= maxDictDecoders {
+		// Memory stays bounded whatever a trailer names: drop one (a
+		// decoder in use by another goroutine stays valid until it is done).
+		for k := range s.loaded {
+			delete(s.loaded, k)
+			break
+		}
+	}
+	s.loaded[id] = d
+	return d, nil
+}
+
+// readDict reads and parses the dictionary blob at loc without taking
+// r.mu (load holds it). Its length is capped before anything is read.
+func (r *Store) readDict(ctx context.Context, loc blobLoc) (*dictionary, error) {
+	e, name := loc.entry, loc.d.ref.name()
+	if e.Type != blobDict {
+		return nil, integrityErr(name, fmt.Sprintf("blob %s is named as a dictionary but is not one", e.ID), nil)
+	}
+	if e.RawLen > maxDictBlob || e.SealedLen > maxDictBlob+crypt.Overhead {
+		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is larger than the format's limit of %d bytes", e.ID, maxDictBlob), nil)
+	}
+	sealed, err := r.readRange(ctx, loc.d, int64(e.Offset), int64(e.SealedLen))
+	if err != nil {
+		return nil, err
+	}
+	defer putRangeBuf(sealed)
+	plain, err := r.openBlob(ctx, loc, sealed, nil)
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseDict(e.ID, append([]byte(nil), plain...))
+	if err != nil {
+		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is malformed", e.ID), err)
+	}
+	return d, nil
+}
+
+// adoptNewestDict makes the repository's newest dictionary (the highest
+// generation) the writer's: a device that joins, or the next backup of a
+// CLI, continues with it. Compaction moves dictionaries into newer deltas,
+// so the newest delta does not say which is newest: up to maxDictDecoders
+// of them, from the newest deltas, are read. One that cannot be read is
+// logged and left to check; the writer then makes a new one.
+func (r *Store) adoptNewestDict(ctx context.Context) {
+	var locs []blobLoc
+	for _, d := range r.deltas {
+		for i := range d.trailer.Blobs {
+			if e := &d.trailer.Blobs[i]; e.Type == blobDict && r.index[e.ID].entry == e {
+				locs = append(locs, blobLoc{d: d, entry: e})
+			}
+		}
+	}
+	s := &r.dicts
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	for _, l := range locs {
+		if cur != nil && l.entry.ID == cur.id {
+			return // this process made or adopted it: nothing newer was written by others
+		}
+	}
+	sort.Slice(locs, func(i, j int) bool { return locs[i].d.ref.Seq > locs[j].d.ref.Seq })
+	var newest *dictionary
+	for _, l := range locs[:min(len(locs), maxDictDecoders)] {
+		d, err := r.readDict(ctx, l)
+		if err != nil {
+			r.log.Warn("a compression dictionary cannot be read; run `chatsafe check --read-data`", zap.Error(err))
+			continue
+		}
+		if newest == nil || d.gen > newest.gen {
+			newest = d
+		}
+	}
+	if newest == nil {
+		return
+	}
+	s.mu.Lock()
+	s.cur, s.sampling, s.sample = newest, false, nil
+	s.winPlain, s.winComp = 0, 0
+	s.mu.Unlock()
+}
+
+// verifyDictRefs checks that every blob of d compressed with a
+// dictionary names a dictionary blob the repository holds.
+func (r *Store) verifyDictRefs(d *delta) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i := range d.trailer.Blobs {
+		if e := &d.trailer.Blobs[i]; e.Dict != nil {
+			if dl, ok := r.index[*e.Dict]; !ok || dl.entry.Type != blobDict {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
+			}
+		}
+	}
+	return nil
+}
+
+// addDictRefs adds to used the dictionaries its blobs were compressed
+// with, so that prune keeps a dictionary exactly as long as a blob it
+// keeps needs it.
+func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var dicts []crypt.ID
+	for id := range used {
+		if loc, ok := r.index[id]; ok && loc.entry.Dict != nil {
+			dicts = append(dicts, *loc.entry.Dict)
+		}
+	}
+	for _, id := range dicts {
+		used[id] = struct{}{}
+	}
+}
+
+// resealWithDict compresses plain (the blob at loc) with the dictionary
+// it was compressed with and seals it for ns (key rotation keeps blob ids,
+// so the dictionary keeps its id too).
+func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) ([]byte, error) {
+	d, err := r.loadDict(ctx, *loc.entry.Dict, loc)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := d.encoder()
+	if err != nil {
+		return nil, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
+	}
+	return ns.aead.Seal(nil, enc.EncodeAll(plain, nil), crypt.AssociatedData(adBlob, ns.cfg.RepoID, loc.entry.ID[:])), nil
+}
