@@ -92,7 +92,7 @@ func waitFor(t testing.TB, d *daemon.Daemon, what string, ok func(statusapi.Stat
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; status %+v", what, d.Status())
+			t.Fatalf("timed out waiting for %s; status %s", what, statusJSON(d.Status()))
 		}
 	}
 }
