@@ -46,12 +46,15 @@ func TestStateDiskFull(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("backup with the state directory full: %v; want an error that says the disk is full", err)
 	}
-	st := d.Status()
+	// The watcher saw the same writes and starts cycles of its own, and a
+	// failed cycle is retried: the status and the spool are looked at while
+	// no cycle runs (each of those cycles fails the same way).
+	st, spooled := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
 	if st.State != statusapi.StateError || !strings.Contains(st.LastError, "no space left on device") || st.LastSnapshot.Seq != first.LastSnapshot.Seq {
-		t.Fatalf("status with the disk full: %+v", st)
+		t.Fatalf("status with the disk full: %s", statusJSON(st))
 	}
-	if n := len(spoolFiles(t, in.state)); n != 0 {
-		t.Fatalf("%d files left in the spool by the failed cycle", n)
+	if len(spooled) != 0 {
+		t.Fatalf("files left in the spool by the failed cycle: %v", spooled)
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -112,5 +115,31 @@ func TestStateDiskFullRetried(t *testing.T) {
 	})
 	if st.LastSnapshot.Files != first.LastSnapshot.Files+1 {
 		t.Fatalf("retried snapshot has %d files, want %d", st.LastSnapshot.Files, first.LastSnapshot.Files+1)
+	}
+}
+
+// atRest returns the daemon's status and what look returned, both taken
+// while no backup cycle ran. The watcher and the retry timer start cycles
+// by themselves; a status or a look at the spool taken during one shows
+// that cycle's work in progress, not what the last one left. A cycle
+// publishes the scanning state before it reads or writes anything, so a
+// look with no such event between the status and its end saw no cycle.
+func atRest[T any](t testing.TB, d *daemon.Daemon, look func() T) (statusapi.Status, T) {
+	t.Helper()
+	for {
+		ch, cancel := d.Subscribe()
+		st := waitFor(t, d, "no backup cycle running", func(st statusapi.Status) bool { return st.State != statusapi.StateScanning })
+		v := look()
+		// A full channel may have dropped the event that matters.
+		quiet := len(ch) < cap(ch)
+		for quiet && len(ch) > 0 {
+			if ev := <-ch; ev.Type == statusapi.EventState && ev.State == statusapi.StateScanning {
+				quiet = false
+			}
+		}
+		cancel()
+		if quiet {
+			return st, v
+		}
 	}
 }
