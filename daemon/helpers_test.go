@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -222,8 +223,18 @@ func waitStatus(t testing.TB, p *proc, sock string, what string, ok func(statusa
 		case <-tick.C:
 		}
 	}
-	t.Fatalf("timed out waiting for %s; last status %+v, last error %v", what, last, lastErr)
+	t.Fatalf("timed out waiting for %s; last status %s, last error %v", what, statusJSON(last), lastErr)
 	return last
+}
+
+// statusJSON shows a status in full for a failure message (%+v would
+// print the snapshot as a pointer, hiding what the wait was about).
+func statusJSON(st statusapi.Status) string {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Sprintf("%+v", st)
+	}
+	return string(b)
 }
 
 // restoreFrom restores the newest snapshot from one remote.

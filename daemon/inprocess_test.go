@@ -92,7 +92,33 @@ func waitFor(t testing.TB, d *daemon.Daemon, what string, ok func(statusapi.Stat
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; status %+v", what, d.Status())
+			t.Fatalf("timed out waiting for %s; status %s", what, statusJSON(d.Status()))
+		}
+	}
+}
+
+// atRest returns the daemon's status and what look returned, both taken
+// while no backup cycle ran. The watcher and the retry timer start cycles
+// by themselves; a status or a look at the spool taken during one shows
+// that cycle's work in progress, not what the last one left. A cycle
+// publishes the scanning state before it reads or writes anything, so a
+// look with no such event between the status and its end saw no cycle.
+func atRest[T any](t testing.TB, d *daemon.Daemon, look func() T) (statusapi.Status, T) {
+	t.Helper()
+	for {
+		ch, cancel := d.Subscribe()
+		st := waitFor(t, d, "no backup cycle running", func(st statusapi.Status) bool { return st.State != statusapi.StateScanning })
+		v := look()
+		// A full channel may have dropped the event that matters.
+		quiet := len(ch) < cap(ch)
+		for quiet && len(ch) > 0 {
+			if ev := <-ch; ev.Type == statusapi.EventState && ev.State == statusapi.StateScanning {
+				quiet = false
+			}
+		}
+		cancel()
+		if quiet {
+			return st, v
 		}
 	}
 }

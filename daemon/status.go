@@ -49,7 +49,13 @@ func (d *Daemon) state() string {
 }
 
 // noteState publishes a state event when the state changed.
-func (d *Daemon) noteState() {
+func (d *Daemon) noteState() { d.publishState(false) }
+
+// publishState publishes a state event when the state changed, or always:
+// when the status changed in a way the state does not show (a remote's
+// first listing found it holds what was counted as queued for it, with
+// nothing uploaded), subscribers waiting on the status must hear of it.
+func (d *Daemon) publishState(always bool) {
 	// One caller at a time computes, compares and publishes: two callers
 	// computing the state concurrently could otherwise record a stale one
 	// last and never publish the final one (a waiter then waits for ever).
@@ -60,7 +66,7 @@ func (d *Daemon) noteState() {
 	changed := s != d.lastState
 	d.lastState = s
 	d.mu.Unlock()
-	if changed {
+	if changed || always {
 		d.events.publish(statusapi.Event{Type: statusapi.EventState, State: s})
 	}
 }

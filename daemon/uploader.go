@@ -102,6 +102,7 @@ func (u *uploader) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	queued := u.queued()
 	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
 	paused := err != nil && pctx.Err() != nil && ctx.Err() == nil
 	done()
@@ -123,9 +124,14 @@ func (u *uploader) sync(ctx context.Context) error {
 	if err == nil {
 		u.d.errs.ok("remote:"+u.name, "remote reachable again", zap.String("remote", u.name))
 	}
-	u.d.noteState()
+	// A first listing can change what is queued with no upload, and so
+	// with no change of state.
+	u.d.publishState(u.queued() != queued)
 	return err
 }
+
+// queued counts the live deltas the remote is not known to hold.
+func (u *uploader) queued() int { return u.t.Missing(u.d.store.LiveDeltas()) }
 
 func (u *uploader) started(store.DeltaInfo) {
 	u.mu.Lock()

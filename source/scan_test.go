@@ -369,3 +369,29 @@ func TestUnreadableFileKeepsPrevious(t *testing.T) {
 		t.Fatalf("warnings %v, want directory a/y unreadable", r.warns)
 	}
 }
+
+// TestUnreadableDatabaseCompanionsSkipped: a database that cannot be
+// opened may well be one, so its -wal and -shm are never backed up as
+// plain files (restored beside the kept older database, that -wal would
+// be applied to it). The daemon's TestUnreadableKeptAndReported saw them
+// copied whenever the database's failed read ended before the scan
+// reached its companions.
+func TestUnreadableDatabaseCompanionsSkipped(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "msgstore.db"), append([]byte("SQLite format 3\x00"), make([]byte, 4096-16)...))
+	writeFile(t, filepath.Join(root, "msgstore.db-wal"), []byte("wal frames"))
+	writeFile(t, filepath.Join(root, "msgstore.db-shm"), []byte("shm"))
+	for _, parallel := range []int{0, 4} {
+		s := NewScanner(root, Options{Parallel: parallel})
+		denyOpen(s, "msgstore.db")
+		r := scan(t, s)
+		if len(r.warns["msgstore.db"]) != 1 || !errors.Is(r.warns["msgstore.db"][0], fs.ErrPermission) {
+			t.Fatalf("parallel %d: warnings %v, want a permission warning for msgstore.db", parallel, r.warns)
+		}
+		for _, c := range []string{"msgstore.db-wal", "msgstore.db-shm"} {
+			if _, ok := r.infos[c]; ok {
+				t.Errorf("parallel %d: %s of an unreadable database was backed up as a plain file", parallel, c)
+			}
+		}
+	}
+}

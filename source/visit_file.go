@@ -22,7 +22,7 @@ const (
 )
 
 // file visits one regular file and reports whether it carries the SQLite
-// header.
+// header (or may: one that cannot be read counts as a database).
 func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 	id := idOf(fi)
 	prev, hasPrev := w.cache.lookup(rel)
@@ -121,8 +121,10 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 	start := w.s.now()
 	f, err := w.s.openFile(abs)
 	if err != nil {
+		// Its header unread, a denied file may be a database: reported as
+		// one, its -wal and -shm are never copied as plain files.
 		res, err := w.openFailed(rel, err)
-		return res, false, err
+		return res, res == readDenied, err
 	}
 	defer func() {
 		if f != nil {
@@ -131,7 +133,7 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return readDenied, false, fmt.Errorf("cannot stat: %w", err)
+		return readDenied, true, fmt.Errorf("cannot stat: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		// Replaced by something else between the listing and the open.
@@ -141,7 +143,7 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 	var hdr [headerSize]byte
 	n, err := io.ReadFull(f, hdr[:])
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return readDenied, false, fmt.Errorf("cannot read: %w", err)
+		return readDenied, true, fmt.Errorf("cannot read: %w", err)
 	}
 	header := hdr[:n]
 	isDB = hasSQLiteHeader(header)

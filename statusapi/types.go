@@ -154,7 +154,7 @@ type Prune struct {
 
 // Event types of GET /v1/events.
 const (
-	EventState    = "state"    // the daemon's state changed
+	EventState    = "state"    // the state changed, or the status did where the state does not show it
 	EventSnapshot = "snapshot" // a snapshot was committed
 	EventUploaded = "uploaded" // a delta reached a remote
 	EventError    = "error"    // a cycle or an upload failed

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
@@ -49,14 +50,29 @@ func TestRoundTripNetworkRemotes(t *testing.T) {
 
 			// The app keeps committing while the backups run.
 			stop := make(chan struct{})
+			commits := make(chan struct{}, 1)
 			var wg sync.WaitGroup
 			var werr error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				werr = writeUntil(db.DB, 2000, stop)
+				werr = writeUntil(db.DB, 2000, stop, commits)
 			}()
 			for i := range 3 {
+				// Each backup must find a commit the one before did not
+				// see, or it is unchanged and commits no snapshot: on a
+				// loaded machine the writer may not have run in between.
+				select {
+				case <-commits:
+				default:
+				}
+				select {
+				case <-commits:
+				case <-time.After(60 * time.Second):
+					close(stop)
+					wg.Wait()
+					t.Fatalf("the writer committed nothing before backup %d: %v", i, werr)
+				}
 				if _, err := backup.Run(ctx, r, backup.Options{Source: src}); err != nil {
 					close(stop)
 					wg.Wait()
@@ -124,8 +140,9 @@ func openNetRemote(t *testing.T, spec string) remotes.Remote {
 }
 
 // writeUntil commits one message per transaction from id next on until
-// stop is closed, as a messaging app does.
-func writeUntil(db *sql.DB, next int, stop <-chan struct{}) error {
+// stop is closed, as a messaging app does, and tells commits (without
+// waiting) after each one.
+func writeUntil(db *sql.DB, next int, stop <-chan struct{}, commits chan<- struct{}) error {
 	for ; ; next++ {
 		select {
 		case <-stop:
@@ -135,6 +152,10 @@ func writeUntil(db *sql.DB, next int, stop <-chan struct{}) error {
 		if _, err := db.Exec(`INSERT INTO messages(id, chat, sender, body, ts) VALUES(?,?,?,?,?)`,
 			next, next%37, "+447700900001", storetest.MessageBody(next), 1700000000+next); err != nil {
 			return fmt.Errorf("writer: %w", err)
+		}
+		select {
+		case commits <- struct{}{}:
+		default:
 		}
 	}
 }
