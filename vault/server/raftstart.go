@@ -230,11 +230,11 @@ func (n *raftNode) startRaft(cc *ClusterConfig, dir string, hlog hclog.Logger) e
 		for _, p := range cc.Peers {
 			conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
 		}
-		if err := raft.BootstrapCluster(rc, logs, n.logStore, snaps, n.trans, conf); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, n.logStore, snaps, noPipeline{n.trans}, conf); err != nil {
 			return fmt.Errorf("vault cluster: bootstrapping: %w", err)
 		}
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, n.logStore, snaps, n.trans)
+	r, err := raft.NewRaft(rc, n.fsm, logs, n.logStore, snaps, noPipeline{n.trans})
 	if err != nil {
 		return fmt.Errorf("vault cluster: starting raft: %w", err)
 	}
@@ -284,4 +284,16 @@ func (n *raftNode) memberAddrs(peers []Peer) func() map[string]string {
 		}
 		return out
 	}
+}
+
+// noPipeline is the node's transport without pipelined replication. With
+// pipelining, a leader's replication goroutine can block for good handing
+// an entry to a pipeline whose peer stopped answering, and raft's Shutdown
+// then waits on it for ever (hashicorp/raft#612; seen here as a vault node
+// that never stopped). The vault writes a few entries per login, so one
+// AppendEntries round trip at a time costs nothing that matters.
+type noPipeline struct{ *raft.NetworkTransport }
+
+func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
