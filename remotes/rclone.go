@@ -94,6 +94,9 @@ func (r *rcloneRemote) Put(ctx context.Context, name string, in io.Reader, size 
 func (r *rcloneRemote) upload(ctx context.Context, remote string, in io.Reader, size int64, existing fs.Object) (fs.Object, error) {
 	cr := &countingReader{r: in}
 	var src io.Reader = cr
+	if size >= 0 {
+		src = &exactSize{r: cr, left: size, size: size}
+	}
 	if r.limiter != nil {
 		src = r.limiter.reader(ctx, src, true)
 	}
@@ -116,15 +119,6 @@ func (r *rcloneRemote) upload(ctx context.Context, remote string, in io.Reader, 
 		obj, err = put(ctx, src, info)
 	default:
 		obj, err = r.f.Put(ctx, src, info)
-	}
-	if err == nil {
-		// A reader longer than size must not be silently truncated.
-		var extra [1]byte
-		if size >= 0 {
-			if n, _ := io.ReadFull(in, extra[:]); n > 0 {
-				err = fmt.Errorf("upload source is longer than the announced %d bytes", size)
-			}
-		}
 	}
 	if err == nil && size >= 0 && (cr.n != size || obj.Size() != size) {
 		err = fmt.Errorf("upload incomplete: sent %d of %d bytes, remote has %d", cr.n, size, obj.Size())
