@@ -197,7 +197,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 			if !rewrite[loc.d] {
 				return nil
 			}
-			if int64(w.size()) >= r.opts.DeltaSizeCap {
+			if w.full(len(sealed), r.opts.DeltaSizeCap) {
 				if err := finish(false); err != nil {
 					return err
 				}

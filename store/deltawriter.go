@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,6 +33,12 @@ type deltaWriter struct {
 	off     uint64
 	blobs   []blobEntry
 	dicts   map[crypt.ID]struct{} // dictionaries appended (ensureDict)
+
+	// inflight is the most the blobs handed to the sealing workers and not
+	// yet appended can add (their plaintext plus the seal), inflightN how
+	// many they are: full counts them before they land.
+	inflight  int64
+	inflightN int
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
@@ -115,16 +120,48 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	return nil
 }
 
-// size is what the callers compare with the delta size cap to start the
-// next delta. A delta holding maxDeltaBlobs blobs counts as full whatever
-// its bytes, so that its trailer stays under the readers' cap.
-func (w *deltaWriter) size() uint64 {
+// trailerSlack bounds what a trailer holds besides its index entries (the
+// live delta references, snapshot records, the dictionary table) and a
+// dictionary blob a page may bring along; full keeps it free.
+const trailerSlack = 1 << 20
+
+// full reports whether a blob of next plaintext bytes would take the delta
+// past capBytes once the blobs in flight, its own index entry and the
+// trailer are written. Deltas are cut before the cap, not after it: the
+// default cap is a Padmé size, so a full delta's padding stays within the
+// cap, where crossing it by one blob would pad by a whole Padmé step (3 %
+// of the delta). A delta holding maxDeltaBlobs blobs is full whatever its
+// bytes, so that its trailer stays under the readers' cap; an empty one
+// takes any blob.
+func (w *deltaWriter) full(next int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.blobs) >= maxDeltaBlobs {
-		return math.MaxInt64
+	n := len(w.blobs) + w.inflightN
+	if n >= maxDeltaBlobs {
+		return true
 	}
-	return w.off
+	if n == 0 {
+		return false
+	}
+	need := int64(w.off) + w.inflight + int64(next) + crypt.Overhead +
+		int64(n+1)*maxIndexEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
+	return need > capBytes
+}
+
+// reserve counts a blob of plain bytes handed to the sealing workers;
+// release uncounts it once it was appended or found stored already.
+func (w *deltaWriter) reserve(plain int) {
+	w.mu.Lock()
+	w.inflight += int64(plain) + crypt.Overhead
+	w.inflightN++
+	w.mu.Unlock()
+}
+
+func (w *deltaWriter) release(plain int) {
+	w.mu.Lock()
+	w.inflight -= int64(plain) + crypt.Overhead
+	w.inflightN--
+	w.mu.Unlock()
 }
 
 // finish writes the trailer and footer, makes the delta durable and moves

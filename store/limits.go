@@ -24,6 +24,9 @@ const (
 	// trailer stays under maxTrailerSize.
 	maxDeltaBlobs = 1 << 20
 
+	// maxIndexEntry bounds one blob's entry in a trailer's index.
+	maxIndexEntry = 44
+
 	// maxDeltaSize bounds the size a listing may give a delta that is
 	// opened: the writer's size cap (256 MiB) plus one blob, the trailer
 	// and the padding come nowhere near it.

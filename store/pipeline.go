@@ -64,6 +64,7 @@ func (p *sealPipeline) work(r *Store) {
 				p.fail(err)
 			}
 		}
+		j.w.release(len(plain))
 		plainPool.Put(j.buf)
 		if j.fileWG != nil {
 			j.fileWG.Done()
@@ -95,6 +96,7 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
+	w.reserve(len(plain))
 	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
 	return nil
 }
@@ -108,6 +110,7 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
 	fileWG.Add(1)
+	w.reserve(len(plain))
 	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
 	return nil
 }

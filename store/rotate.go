@@ -243,7 +243,7 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	var full *delta
-	if rw.w != nil && int64(rw.w.size()) >= rw.ns.opts.DeltaSizeCap {
+	if rw.w != nil && rw.w.full(len(sealed), rw.ns.opts.DeltaSizeCap) {
 		var err error
 		if full, err = rw.finish(nil); err != nil {
 			return nil, err

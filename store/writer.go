@@ -126,18 +126,19 @@ func (b *Writer) claim(w *deltaWriter, id crypt.ID) bool {
 }
 
 // acquire returns the delta being written with rot held shared (the
-// caller releases it once its blob is submitted). Past the size cap it
-// first commits that delta as one of its own, committing no snapshot.
-func (b *Writer) acquire() (*deltaWriter, error) {
+// caller releases it once its blob is submitted). When a blob of next
+// bytes would take that delta past the size cap it first commits the
+// delta as one of its own, committing no snapshot.
+func (b *Writer) acquire(next int) (*deltaWriter, error) {
 	for {
 		b.rot.RLock()
-		if w := b.w; w != nil && int64(w.size()) < b.r.opts.DeltaSizeCap {
+		if w := b.w; w != nil && !w.full(next, b.r.opts.DeltaSizeCap) {
 			return w, nil
 		}
 		b.rot.RUnlock()
 		b.rot.Lock()
 		var err error
-		if b.w != nil && int64(b.w.size()) >= b.r.opts.DeltaSizeCap {
+		if b.w != nil && b.w.full(next, b.r.opts.DeltaSizeCap) {
 			err = b.commitLocked(nil)
 		}
 		if err == nil && b.w == nil {
@@ -159,7 +160,7 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 	if len(plain) > maxBlobSize {
 		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
 	}
-	w, err := b.acquire()
+	w, err := b.acquire(len(plain))
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	if len(data) > maxBlobSize {
 		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
 	}
-	w, err := b.acquire()
+	w, err := b.acquire(len(data))
 	if err != nil {
 		return err
 	}
