@@ -173,21 +173,26 @@ func (m *tokenMemo) put(p []byte, t, from *fileToken) {
 	if len(p) < memoMinToken {
 		return
 	}
-	own := bytes.Clone(p)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	slot := -1
 	for i, e := range m.entries {
 		if e.tok == t {
-			return
+			return // a hit, put back
 		}
 		if from != nil && e.tok == from {
-			m.entries[i] = memoEntry{bytes: own, tok: t}
-			return
+			slot = i
 		}
 	}
-	if len(m.entries) == memoTokens {
-		m.entries[0] = memoEntry{}
-		m.entries = m.entries[1:]
+	// A private copy: the caller's bytes may change, the memo's never do.
+	e := memoEntry{bytes: bytes.Clone(p), tok: t}
+	switch {
+	case slot >= 0:
+		m.entries[slot] = e
+	case len(m.entries) == memoTokens:
+		copy(m.entries, m.entries[1:])
+		m.entries[len(m.entries)-1] = e
+	default:
+		m.entries = append(m.entries, e)
 	}
-	m.entries = append(m.entries, memoEntry{bytes: own, tok: t})
 }
