@@ -80,8 +80,10 @@ func kindOf(k source.Kind) store.Kind {
 
 func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// Chunks are hashed, deduplicated and sealed by the writer's workers
-	// while this goroutine reads on; each fills its slot in the file's map.
-	var slots []*store.ChunkRef
+	// while this goroutine reads on; each fills its slot, copied into the
+	// file's map once all are done.
+	var refs []store.ChunkRef
+	var fresh []newSlot
 	var pending sync.WaitGroup
 	defer pending.Wait() // no worker may outlive the slots on an early return
 	incompressible := c.Incompressible()
@@ -91,15 +93,15 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// A database read incrementally delivers unchanged pages as carried
 	// over: they are the previous version's chunks at the same index.
 	prevToken := b.cache.Token(info.Path)
-	var base []store.ChunkRef
+	var base []store.ChunkRef // shared with the store's memo: read only
 	if info.Base != nil {
 		var err error
 		if base, err = b.w.ChunkRefs(info.Base); err != nil {
 			return nil, err
 		}
 		prevToken = info.Base
-		// One slot per page, most of them carried: no growth copies.
-		slots = make([]*store.ChunkRef, 0, len(base)+64)
+		// One reference per page, most of them carried: no growth copies.
+		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
 	var n, read int64
 	for {
@@ -114,22 +116,22 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			return nil, err
 		}
 		if ch.Carried {
-			if len(slots) >= len(base) {
+			if len(refs) >= len(base) {
 				// The cache's token does not describe the version the
 				// scanner built on: start over without the cache.
-				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(slots)+1, len(base), store.ErrStaleCache)
+				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(refs)+1, len(base), store.ErrStaleCache)
 			}
-			// base is this call's own decoded copy: a slot may point
-			// into it (a database carries a quarter of a million pages
-			// per GB; one allocation each cost more than the read).
-			ref := &base[len(slots)]
-			slots = append(slots, ref)
-			n += int64(ref.Len)
+			// Copied by value: a database carries a quarter of a million
+			// pages per GB, and a pointer (or an allocation) each cost
+			// more in GC than the read.
+			refs = append(refs, base[len(refs)])
+			n += int64(base[len(refs)-1].Len)
 			continue
 		}
-		slot := new(store.ChunkRef)
-		slots = append(slots, slot)
-		if err := b.w.Chunk(ch.Data, incompressible, inline, slot, &pending); err != nil {
+		slot := newSlot{index: len(refs), ref: new(store.ChunkRef)}
+		fresh = append(fresh, slot)
+		refs = append(refs, store.ChunkRef{})
+		if err := b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -139,9 +141,8 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	if err := b.w.Err(); err != nil {
 		return nil, err
 	}
-	refs := make([]store.ChunkRef, len(slots))
-	for i, s := range slots {
-		refs[i] = *s
+	for _, s := range fresh {
+		refs[s.index] = *s.ref
 	}
 	b.mu.Lock()
 	b.res.ReadBytes += read
@@ -153,6 +154,12 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	}
 	b.addFile(info, content)
 	return token, nil
+}
+
+// newSlot is where a worker puts the reference of a file's chunk at index.
+type newSlot struct {
+	index int
+	ref   *store.ChunkRef
 }
 
 func (b *run) addFile(info source.FileInfo, c store.Content) {

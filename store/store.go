@@ -60,6 +60,7 @@ type Store struct {
 	lock   *stateLock
 
 	backupMu sync.Mutex // one backup (or prune) at a time
+	tokens   tokenMemo  // the last large file cache tokens, decoded (token.go)
 
 	syncMu    sync.Mutex // guards targets
 	targets   []*Target

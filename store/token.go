@@ -1,0 +1,198 @@
+package store
+
+import (
+	"bytes"
+	"sync"
+)
+
+// A file cache token records a file's size and content and, for list
+// content, its chunk references (for a database read incrementally: one
+// per page, ~10 MB per GB). A version stored as a patch on the previous
+// one gets the previous token with an amendment appended (the changed
+// references only), and the Store keeps the last large tokens decoded, so
+// that a one-page change neither decodes nor encodes the whole list.
+//
+// Token bytes: size ‖ content ‖ [patched ‖ refs] (list content only),
+// then for list content any number of amendments, each
+// size ‖ content ‖ patched ‖ length ‖ count ‖ count × (gap ‖ ref):
+// the version's content and reference count, and its references that
+// differ from the version before (ascending; gap is the distance from
+// the previous changed index plus one). Tokens without amendments are
+// those written before amendments existed, so persisted caches still read.
+
+// fileToken is what the file cache keeps for a file: its size and content
+// and, for list content, its chunk references and how many of them its
+// patches changed, so that the next version can be stored as a patch.
+// A decoded token may be shared through the Store's memo: never modify one.
+type fileToken struct {
+	size    int64
+	content Content
+	refs    []ChunkRef // list content only
+	patched int
+}
+
+func (t *fileToken) encode() []byte {
+	e := &encoder{}
+	e.uvarint(uint64(t.size))
+	encodeContent(e, &t.content)
+	if t.content.isList() {
+		e.uvarint(uint64(t.patched))
+		encodeChunkRefs(e, t.refs)
+	}
+	return e.b
+}
+
+// amend returns prev (the bytes of the version t was patched on; not
+// modified) with an amendment that makes it t's token. diff holds t's
+// references that differ from the previous version's, ascending.
+func (t *fileToken) amend(prev []byte, diff []patchEntry) []byte {
+	e := &encoder{b: make([]byte, 0, len(prev)+64+len(t.content.Patches)*33+len(diff)*40)}
+	e.raw(prev)
+	e.uvarint(uint64(t.size))
+	encodeContent(e, &t.content)
+	e.uvarint(uint64(t.patched))
+	e.uvarint(uint64(len(t.refs)))
+	e.uvarint(uint64(len(diff)))
+	next := 0
+	for _, p := range diff {
+		e.uvarint(uint64(p.Index - next))
+		e.raw(p.Ref.ID[:])
+		e.uvarint(uint64(p.Ref.Len))
+		next = p.Index + 1
+	}
+	return e.b
+}
+
+func decodeToken(p []byte) (*fileToken, error) {
+	if p == nil {
+		return nil, ErrStaleCache
+	}
+	d := &decoder{b: p}
+	t := &fileToken{size: int64(d.uvarint())}
+	t.content = decodeContent(d)
+	if t.content.isList() {
+		t.patched = int(d.uvarint())
+		t.refs = decodeChunkRefs(d)
+		for d.err == nil && len(d.b) > 0 {
+			decodeAmendment(d, t)
+		}
+	}
+	if err := d.done(); err != nil {
+		return nil, ErrStaleCache
+	}
+	return t, nil
+}
+
+// decodeAmendment applies the next amendment to t (whose refs it owns).
+// It only ever fails the decoder on bad input: indexes are checked, and
+// the list grows by at most the changed references it lists.
+func decodeAmendment(d *decoder, t *fileToken) {
+	t.size = int64(d.uvarint())
+	t.content = decodeContent(d)
+	t.patched = int(d.uvarint())
+	n := d.uvarint()
+	count := d.count(34)
+	if d.err != nil {
+		return
+	}
+	if !t.content.isList() || n > uint64(len(t.refs)+count) {
+		d.fail("amendment does not fit its token")
+		return
+	}
+	old := len(t.refs)
+	if int(n) > old {
+		t.refs = append(t.refs, make([]ChunkRef, int(n)-old)...)
+	}
+	t.refs = t.refs[:n]
+	grown, next := 0, uint64(0)
+	for range count {
+		i := next + d.uvarint()
+		ref := ChunkRef{ID: d.id()}
+		l := d.uvarint()
+		if d.err != nil {
+			return
+		}
+		if i >= n || l > 1<<31 {
+			d.fail("amendment index out of range")
+			return
+		}
+		ref.Len = uint32(l)
+		t.refs[i] = ref
+		if i >= uint64(old) {
+			grown++
+		}
+		next = i + 1
+	}
+	if int(n) > old && grown != int(n)-old {
+		d.fail("amendment leaves references unset")
+	}
+}
+
+// memoMinToken is the smallest token the memo keeps: smaller ones decode
+// in microseconds, and a scan of many small files must not push out the
+// databases' tokens.
+const memoMinToken = 64 << 10
+
+// memoTokens bounds the memo (each entry holds ~20 MB per GB of
+// database): a new version replaces the one it was made from, so this is
+// the number of large databases a cycle can keep decoded.
+const memoTokens = 3
+
+// tokenMemo keeps the last large tokens decoded. An entry is found by its
+// bytes (a private copy, compared in full), so it can only return the
+// token those very bytes decode to.
+type tokenMemo struct {
+	mu      sync.Mutex
+	entries []memoEntry // oldest first
+}
+
+type memoEntry struct {
+	bytes []byte
+	tok   *fileToken
+}
+
+// get returns the decoded token of p, from the memo when it holds p.
+func (m *tokenMemo) get(p []byte) (*fileToken, error) {
+	if len(p) >= memoMinToken {
+		m.mu.Lock()
+		for _, e := range m.entries {
+			if bytes.Equal(e.bytes, p) {
+				m.mu.Unlock()
+				return e.tok, nil
+			}
+		}
+		m.mu.Unlock()
+	}
+	return decodeToken(p)
+}
+
+// put remembers that p decodes to t, in place of from's entry if the memo
+// holds it (the version t was made from is unlikely to be asked for
+// again). t must not be modified afterwards.
+func (m *tokenMemo) put(p []byte, t, from *fileToken) {
+	if len(p) < memoMinToken {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	slot := -1
+	for i, e := range m.entries {
+		if e.tok == t {
+			return // a hit, put back
+		}
+		if from != nil && e.tok == from {
+			slot = i
+		}
+	}
+	// A private copy: the caller's bytes may change, the memo's never do.
+	e := memoEntry{bytes: bytes.Clone(p), tok: t}
+	switch {
+	case slot >= 0:
+		m.entries[slot] = e
+	case len(m.entries) == memoTokens:
+		copy(m.entries, m.entries[1:])
+		m.entries[len(m.entries)-1] = e
+	default:
+		m.entries = append(m.entries, e)
+	}
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+func randomRefs(rng *rand.Rand, n int) []ChunkRef {
+	refs := make([]ChunkRef, n)
+	for i := range refs {
+		refs[i] = randomRef(rng)
+	}
+	return refs
+}
+
+func randomRef(rng *rand.Rand) ChunkRef {
+	var r ChunkRef
+	for j := range r.ID {
+		r.ID[j] = byte(rng.UintN(256))
+	}
+	r.Len = 512 + rng.Uint32N(4096)
+	return r
+}
+
+// diffOf is makeContent's patch: next's references that differ from prev's.
+func diffOf(prev, next []ChunkRef) []patchEntry {
+	diff := []patchEntry{}
+	for i, ref := range next {
+		if i >= len(prev) || prev[i] != ref {
+			diff = append(diff, patchEntry{Index: i, Ref: ref})
+		}
+	}
+	return diff
+}
+
+// TestTokenAmendments: a token amended version after version (pages
+// changed, the list grown and shrunk) decodes to the last version, and
+// costs bytes in proportion to the change.
+func TestTokenAmendments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	refs := randomRefs(rng, 3000)
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}, {2}}}, refs: refs}
+	p := tok.encode()
+	for v := range 12 {
+		next := append([]ChunkRef(nil), tok.refs...)
+		switch v % 3 {
+		case 0:
+			next[rng.IntN(len(next))] = randomRef(rng)
+			next[rng.IntN(len(next))] = randomRef(rng)
+		case 1:
+			next = append(next, randomRef(rng), randomRef(rng), randomRef(rng))
+		case 2:
+			next = next[:len(next)-2]
+			next[0] = randomRef(rng)
+		}
+		diff := diffOf(tok.refs, next)
+		c := tok.content
+		c.Patches = append(append([]crypt.ID(nil), c.Patches...), crypt.ID{byte(10 + v)})
+		nt := &fileToken{size: int64(v + 2), content: c, refs: next, patched: tok.patched + len(diff)}
+		np := nt.amend(p, diff)
+		if grew := len(np) - len(p); grew > 64+len(c.Patches)*33+len(diff)*40 {
+			t.Fatalf("version %d: %d changed references grew the token by %d bytes", v, len(diff), grew)
+		}
+		got, err := decodeToken(np)
+		if err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+		if !reflect.DeepEqual(got, nt) {
+			t.Fatalf("version %d decodes to size %d, %d refs, patched %d, content %+v; want %d, %d, %d, %+v",
+				v, got.size, len(got.refs), got.patched, got.content, nt.size, len(nt.refs), nt.patched, nt.content)
+		}
+		// The previous bytes are left as they were.
+		if prevGot, err := decodeToken(p); err != nil || !reflect.DeepEqual(prevGot, tok) {
+			t.Fatalf("version %d: amending changed the previous token: %v", v, err)
+		}
+		tok, p = nt, np
+	}
+	// Every truncation of an amended token is stale, never a panic or a
+	// shorter list taken for the file's.
+	base := len(p) - 300
+	for n := base; n < len(p); n++ {
+		if _, err := decodeToken(p[:n]); !errors.Is(err, ErrStaleCache) {
+			t.Fatalf("token cut to %d of %d bytes: %v, want ErrStaleCache", n, len(p), err)
+		}
+	}
+}
+
+// TestTokenHostileAmendment: an amendment that points past the list, grows
+// it without setting the new references, or amends inline content is
+// stale.
+func TestTokenHostileAmendment(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 100)}
+	p := tok.encode()
+	ref := randomRef(rng)
+	for name, amend := range map[string]func(e *encoder){
+		"index past the end": func(e *encoder) {
+			e.uvarint(100)
+			e.uvarint(1)
+			e.uvarint(100)
+			e.raw(ref.ID[:])
+			e.uvarint(uint64(ref.Len))
+		},
+		"growth left unset": func(e *encoder) {
+			e.uvarint(101)
+			e.uvarint(1)
+			e.uvarint(5)
+			e.raw(ref.ID[:])
+			e.uvarint(uint64(ref.Len))
+		},
+		"growth past its entries": func(e *encoder) {
+			e.uvarint(1 << 40)
+			e.uvarint(0)
+		},
+	} {
+		e := &encoder{b: append([]byte(nil), p...)}
+		e.uvarint(2)
+		encodeContent(e, &Content{Lists: []crypt.ID{{1}}, Patches: []crypt.ID{{2}}})
+		e.uvarint(1)
+		amend(e)
+		if _, err := decodeToken(e.b); !errors.Is(err, ErrStaleCache) {
+			t.Errorf("%s: %v, want ErrStaleCache", name, err)
+		}
+	}
+	e := &encoder{b: append([]byte(nil), p...)}
+	e.uvarint(2)
+	encodeContent(e, &Content{Chunks: []ChunkRef{ref}})
+	e.uvarint(0)
+	e.uvarint(1)
+	e.uvarint(0)
+	if _, err := decodeToken(e.b); !errors.Is(err, ErrStaleCache) {
+		t.Errorf("amendment to inline content: %v, want ErrStaleCache", err)
+	}
+}

@@ -1,0 +1,136 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+func pageRefs(rng *rand.Rand, n int) []store.ChunkRef {
+	refs := make([]store.ChunkRef, n)
+	for i := range refs {
+		refs[i] = pageRef(rng)
+	}
+	return refs
+}
+
+func pageRef(rng *rand.Rand) store.ChunkRef {
+	r := store.ChunkRef{Len: 4096}
+	for j := range r.ID {
+		r.ID[j] = byte(rng.UintN(256))
+	}
+	return r
+}
+
+// TestFileTokenVersions: a database's token, version after version of a
+// page or two changed (past the patch chain's limit, where the lists are
+// rewritten), gives back each version's references, from the memo and
+// decoded afresh; a token grows by the change, not by the database.
+func TestFileTokenVersions(t *testing.T) {
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	refs := pageRefs(rng, 20000) // a token of ~700 KB: the memo keeps it
+	_, tok, err := w.FileContent(refs, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := 0
+	for v := range store.MaxPatchChain + 5 {
+		next := slices.Clone(refs)
+		next[rng.IntN(len(next))] = pageRef(rng)
+		if v%4 == 0 {
+			next = append(next, pageRef(rng))
+		}
+		prev := bytes.Clone(tok) // as the file cache keeps it
+		_, ntok, err := w.FileContent(next, int64(v), prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ntok)-len(prev) < 1000 {
+			small++
+		}
+		got, err := w.ChunkRefs(bytes.Clone(ntok))
+		if err != nil || !slices.Equal(got, next) {
+			t.Fatalf("version %d: ChunkRefs gives %d refs (%v), want the %d written", v, len(got), err, len(next))
+		}
+		if _, size, err := w.Unchanged(bytes.Clone(ntok)); err != nil || size != int64(v) {
+			t.Fatalf("version %d: Unchanged gives size %d, %v", v, size, err)
+		}
+		refs, tok = next, ntok
+	}
+	if small < store.MaxPatchChain-1 {
+		t.Fatalf("only %d of %d one-page versions grew the token by less than 1000 bytes", small, store.MaxPatchChain+5)
+	}
+	// Three other databases push the token out of the memo: it decodes.
+	for range 3 {
+		if _, _, err := w.FileContent(pageRefs(rng, 20000), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got, refs) {
+		t.Fatalf("decoded afresh: %d refs (%v), want %d", len(got), err, len(refs))
+	}
+}
+
+// TestFileTokenStaleOrForeign: a token whose lists the repository does not
+// hold (never committed, or another repository's) is ErrStaleCache even
+// while the memo holds it, and FileContent on it stores a full version.
+func TestFileTokenStaleOrForeign(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	refs := pageRefs(rng, 20000)
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := w.FileContent(refs, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs2 := slices.Clone(refs)
+	refs2[3] = pageRef(rng)
+	_, tok2, err := w.FileContent(refs2, 1, bytes.Clone(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close() // nothing committed: the lists and the patch are gone
+
+	other, _ := storetest.NewStore(t)
+	for name, st := range map[string]*store.Store{"uncommitted": r, "foreign": other} {
+		w, err := st.NewWriter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range [][]byte{tok, tok2} {
+			if _, err := w.ChunkRefs(tk); !errors.Is(err, store.ErrStaleCache) {
+				t.Errorf("%s: ChunkRefs: %v, want ErrStaleCache", name, err)
+			}
+			if _, _, err := w.Unchanged(tk); !errors.Is(err, store.ErrStaleCache) {
+				t.Errorf("%s: Unchanged: %v, want ErrStaleCache", name, err)
+			}
+		}
+		refs3 := slices.Clone(refs2)
+		refs3[5] = pageRef(rng)
+		_, tok3, err := w.FileContent(refs3, 1, tok2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tok3) > len(tok2) {
+			t.Errorf("%s: a version on a stale token was stored as a patch (token %d bytes, stale one %d)", name, len(tok3), len(tok2))
+		}
+		if got, err := w.ChunkRefs(tok3); err != nil || !slices.Equal(got, refs3) {
+			t.Errorf("%s: the full version gives %d refs (%v)", name, len(got), err)
+		}
+		w.Close()
+	}
+}
