@@ -68,9 +68,9 @@ func TestSoak(t *testing.T) {
 	var faults atomic.Bool
 	faults.Store(true)
 	logOut := soakDiagnostics(t, filepath.Join(davDir, "chats"), in.state)
-	d := runInProcessLog(t, in, daemon.Options{Retry: fastRetry, WrapUpload: func(r remotes.Remote) remotes.Remote {
+	d := runInProcessLevel(t, in, daemon.Options{Retry: fastRetry, WrapUpload: func(r remotes.Remote) remotes.Remote {
 		return &flaky{raw: r, on: &faults, faulty: remotes.Faulty(r, remotes.FaultOptions{Seed: 9, FailRate: 0.2, CutUploadRate: 0.1})}
-	}}, logOut)
+	}}, logOut, "debug")
 	waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil })
 
 	// The app: a message every few milliseconds, a photo now and then,
@@ -143,7 +143,7 @@ func TestSoak(t *testing.T) {
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
 }
 
-// soakDiagnostics returns a file for the daemon's log (info and up) and,
+// soakDiagnostics returns a file for the daemon's log (debug and up) and,
 // when the test fails, logs its last lines with the delta objects on the
 // remote and in the spool: a failure of a long soak must explain itself.
 func soakDiagnostics(t *testing.T, remoteRoot, state string) io.Writer {
@@ -166,12 +166,23 @@ func soakDiagnostics(t *testing.T, remoteRoot, state string) io.Writer {
 			t.Logf("reading the daemon log: %v", err)
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		const keep = 600
-		if len(lines) > keep {
-			t.Logf("daemon log: %d lines, the last %d follow", len(lines), keep)
-			lines = lines[len(lines)-keep:]
+		// What moves deltas (commits, uploads, prunes, deletions) in
+		// full, then the tail of everything.
+		var moves []string
+		for _, l := range lines {
+			for _, w := range []string{"prune", "compacted", "obsolete delta", "left the spool", "delta uploaded", "damaged", "snapshot committed", "cannot be verified"} {
+				if strings.Contains(l, w) {
+					moves = append(moves, l)
+					break
+				}
+			}
 		}
-		t.Logf("daemon log:\n%s", strings.Join(lines, "\n"))
+		t.Logf("daemon log, what moved deltas (%d of %d lines):\n%s", len(moves), len(lines), strings.Join(moves, "\n"))
+		const tail = 300
+		if len(lines) > tail {
+			lines = lines[len(lines)-tail:]
+		}
+		t.Logf("daemon log, the last %d lines:\n%s", len(lines), strings.Join(lines, "\n"))
 		ents, err := os.ReadDir(filepath.Join(remoteRoot, "deltas"))
 		if err != nil {
 			t.Logf("listing the remote's deltas: %v", err)
