@@ -28,13 +28,19 @@ func runInProcess(t testing.TB, in *install, opts daemon.Options) *daemon.Daemon
 // JSON lines) written to out.
 func runInProcessLog(t testing.TB, in *install, opts daemon.Options, out io.Writer) *daemon.Daemon {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	level := "warn"
 	if out != io.Discard {
 		level = "info"
+	}
+	return runInProcessLevel(t, in, opts, out, level)
+}
+
+// runInProcessLevel is runInProcessLog at the given log level.
+func runInProcessLevel(t testing.TB, in *install, opts daemon.Options, out io.Writer, level string) *daemon.Daemon {
+	t.Helper()
+	cfg, err := configs.Load(in.cfgPath)
+	if err != nil {
+		t.Fatal(err)
 	}
 	l, err := logs.New(logs.Options{Level: level, Format: "json", Out: out})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,15 +60,17 @@ const soakFor = 20 * time.Second
 // prunes every few seconds. At the end the remote restores to the
 // directory, and the heap did not grow.
 func TestSoak(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
+	davDir := t.TempDir()
+	srv := remotetest.StartWebDAV(t, davDir)
 	in := newInstallSpec(t, []string{srv.Spec}, "retention:\n  keep_last: 5\nprune:\n  every: 3s\n")
 	chat := openChat(t, in.src)
 	chat.write(t, 200)
 	var faults atomic.Bool
 	faults.Store(true)
-	d := runInProcess(t, in, daemon.Options{Retry: fastRetry, WrapUpload: func(r remotes.Remote) remotes.Remote {
+	logOut := soakDiagnostics(t, filepath.Join(davDir, "chats"), in.state)
+	d := runInProcessLevel(t, in, daemon.Options{Retry: fastRetry, WrapUpload: func(r remotes.Remote) remotes.Remote {
 		return &flaky{raw: r, on: &faults, faulty: remotes.Faulty(r, remotes.FaultOptions{Seed: 9, FailRate: 0.2, CutUploadRate: 0.1})}
-	}})
+	}}, logOut, "debug")
 	waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil })
 
 	// The app: a message every few milliseconds, a photo now and then,
@@ -138,6 +141,85 @@ func TestSoak(t *testing.T) {
 	waitFor(t, d, "the remote to be current", idle)
 	stopInProcess(d) // no prune may run under the restore
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}
+
+// soakDiagnostics returns a file for the daemon's log (debug and up) and,
+// when the test fails, logs its last lines with the delta objects on the
+// remote and in the spool: a failure of a long soak must explain itself.
+func soakDiagnostics(t *testing.T, remoteRoot, state string) io.Writer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "daemon.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &closableLog{f: f}
+	// Registered before the daemon's stop (cleanups run last first), so
+	// the log is complete when it is read.
+	t.Cleanup(func() {
+		out.close()
+		if !t.Failed() {
+			return
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Logf("reading the daemon log: %v", err)
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		// What moves deltas (commits, uploads, prunes, deletions) in
+		// full, then the tail of everything.
+		var moves []string
+		for _, l := range lines {
+			for _, w := range []string{"prune", "compacted", "obsolete delta", "left the spool", "delta uploaded", "damaged", "snapshot committed", "cannot be verified"} {
+				if strings.Contains(l, w) {
+					moves = append(moves, l)
+					break
+				}
+			}
+		}
+		t.Logf("daemon log, what moved deltas (%d of %d lines):\n%s", len(moves), len(lines), strings.Join(moves, "\n"))
+		const tail = 300
+		if len(lines) > tail {
+			lines = lines[len(lines)-tail:]
+		}
+		t.Logf("daemon log, the last %d lines:\n%s", len(lines), strings.Join(lines, "\n"))
+		ents, err := os.ReadDir(filepath.Join(remoteRoot, "deltas"))
+		if err != nil {
+			t.Logf("listing the remote's deltas: %v", err)
+		}
+		var names []string
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil {
+				names = append(names, fmt.Sprintf("%s (%d bytes)", e.Name(), fi.Size()))
+			}
+		}
+		t.Logf("deltas on the remote:\n  %s", strings.Join(names, "\n  "))
+		t.Logf("spool:\n  %s", strings.Join(spoolFiles(t, state), "\n  "))
+	})
+	return out
+}
+
+// closableLog is a log file that drops what is written after it is
+// closed: rclone's log sink is process-wide and outlives the daemon.
+type closableLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *closableLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return len(p), nil
+	}
+	return l.f.Write(p)
+}
+
+func (l *closableLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.f.Close()
+	l.f = nil
 }
 
 func randomBytes(seed, n int) []byte {

@@ -258,6 +258,7 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 				return deleted, freed, fmt.Errorf("prune: deleting %s from %s: %w", o.Name, rem, err)
 			}
 			deleted++
+			r.log.Debug("deleted an obsolete delta", zap.String("remote", rem.String()), zap.String("delta", o.Name), zap.Uint64("head_seq", headSeq))
 			if i == 0 {
 				freed += o.Size
 			}

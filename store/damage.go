@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // Damage is contained: with Options.Partial a store whose newest delta is
@@ -148,12 +150,18 @@ func (r *Store) headGone(ctx context.Context, listed map[string]bool) error {
 // still reading the remote's copy.
 func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCache bool) error {
 	r.mu.RLock()
-	var gone []string
+	var unlisted []string
 	for _, d := range r.deltas {
 		if d.onRemote && d.spoolPath == "" && !listed[d.ref.name()] {
-			gone = append(gone, d.ref.name())
+			unlisted = append(unlisted, d.ref.name())
 		}
 	}
+	r.mu.RUnlock()
+	gone, err := r.confirmGone(ctx, unlisted, listed)
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
 	head := r.head
 	var probe *delta
 	if head != nil && head.onRemote && head.spoolPath == "" && listed[head.ref.name()] {
@@ -194,9 +202,32 @@ func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCa
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.damage = append(r.damage, found...)
-	err := r.damageErr()
-	r.log.Error("the head cannot be verified on the remote; nothing is committed until `chatsafe repair`", zap.Error(err))
-	return err
+	derr := r.damageErr()
+	r.log.Error("the head cannot be verified on the remote; nothing is committed until `chatsafe repair`", zap.Error(derr))
+	return derr
+}
+
+// confirmGone asks the remote for each delta its listing left out: a
+// listing is no proof of absence (a WebDAV server leaves out an entry it
+// fails to stat, some object stores list new objects late), and calling
+// the repository damaged stops every backup until `chatsafe repair`. The
+// ones found are added to listed; those the remote says are not there are
+// returned. Any other failure fails the check, recording nothing.
+func (r *Store) confirmGone(ctx context.Context, unlisted []string, listed map[string]bool) ([]string, error) {
+	var gone []string
+	for _, name := range unlisted {
+		_, err := r.remote.Stat(ctx, name)
+		switch {
+		case err == nil:
+			r.log.Warn("the remote's listing left out a delta it holds; it is not taken as missing", zap.String("delta", name))
+			listed[name] = true
+		case errors.Is(err, remotes.ErrNotFound):
+			gone = append(gone, name)
+		default:
+			return nil, fmt.Errorf("checking the head before committing: %s is not listed and asking %s for it failed (try again when the remote is reachable): %w", name, r.remote, err)
+		}
+	}
+	return gone, nil
 }
 
 // NoteRollback records that the commit point (the vault) has a newer head

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 
+	"go.uber.org/zap"
+
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
 )
@@ -270,6 +272,7 @@ func (r *Store) uploaded(p PendingDelta) error {
 	d.onRemote = true
 	d.spoolPath = ""
 	r.mu.Unlock()
+	r.log.Debug("delta left the spool: every target holds it", zap.String("delta", p.Name))
 	if sealedTrailer != nil {
 		r.storeTrailerCache(d, sealedTrailer)
 	}
