@@ -17,16 +17,7 @@ func TestPutLinksLocalFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	src := filepath.Join(t.TempDir(), "delta")
-	data := bytes.Repeat([]byte("chatsafe"), 10000)
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	src, data, f := spooledFile(t)
 	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +56,21 @@ func TestPutLinksThroughRetry(t *testing.T) {
 	}
 	r := WithRetry(inner, RetryOptions{})
 	defer r.Close()
+	src, data, f := spooledFile(t)
+	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
+	if err != nil || !os.SameFile(a, b) {
+		t.Fatalf("through WithRetry, the remote object is not a link to the spooled file: %v", err)
+	}
+}
+
+// spooledFile writes a delta-sized file, as the spool holds one, and opens
+// it (closed at the end of the test).
+func spooledFile(t *testing.T) (string, []byte, *os.File) {
+	t.Helper()
 	src := filepath.Join(t.TempDir(), "delta")
 	data := bytes.Repeat([]byte("chatsafe"), 10000)
 	if err := os.WriteFile(src, data, 0o600); err != nil {
@@ -74,13 +80,6 @@ func TestPutLinksThroughRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := os.Stat(src)
-	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
-	if err != nil || !os.SameFile(a, b) {
-		t.Fatalf("through WithRetry, the remote object is not a link to the spooled file: %v", err)
-	}
+	t.Cleanup(func() { f.Close() })
+	return src, data, f
 }

@@ -223,19 +223,9 @@ func TestDictionaryPruneAndRotate(t *testing.T) {
 // TestDictionaryInFormat1Repository: a repository written before
 // dictionaries takes backups that use one, and reads old and new alike.
 func TestDictionaryInFormat1Repository(t *testing.T) {
-	remoteDir := t.TempDir()
-	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format1")); err != nil {
-		t.Fatal(err)
-	}
-	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(rk)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	remoteDir, key := copyFormat1(t)
 	e := &storetest.Env{T: t, Ctx: t.Context(), Src: t.TempDir(), RemoteDir: remoteDir, State: t.TempDir(), Key: key, Remote: storetest.OpenRemote(t, remoteDir)}
+	var err error
 	if e.Store, err = store.Open(e.Ctx, e.Remote, key, store.Options{StateDir: e.State}); err != nil {
 		t.Fatal(err)
 	}

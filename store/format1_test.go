@@ -19,18 +19,7 @@ import (
 // padding and the snapshot's root metadata): two backups of a small
 // directory, with its recovery key. Every later chatsafe must read it.
 func TestReadsFormat1Repository(t *testing.T) {
-	remoteDir := t.TempDir()
-	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format1")); err != nil {
-		t.Fatal(err)
-	}
-	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(rk)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	remoteDir, key := copyFormat1(t)
 	r, err := store.Open(t.Context(), storetest.OpenRemote(t, remoteDir), key, store.Options{})
 	if err != nil {
 		t.Fatalf("opening a format 1 repository: %v", err)
@@ -64,4 +53,23 @@ func TestReadsFormat1Repository(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o750 || !fi.ModTime().Equal(time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("Media: %v, %v", fi, err)
 	}
+}
+
+// copyFormat1 copies testdata/format1 into a new directory and returns it
+// with the repository's key.
+func copyFormat1(t *testing.T) (string, crypt.Key) {
+	t.Helper()
+	remoteDir := t.TempDir()
+	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format1")); err != nil {
+		t.Fatal(err)
+	}
+	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(rk)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remoteDir, key
 }
