@@ -2,6 +2,9 @@ package source
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -14,8 +17,16 @@ import (
 )
 
 // cacheMagic starts a cache file; the version is bumped whenever cacheEntry
-// changes shape, so an old file just reads as an empty cache.
-const cacheMagic = "chatsafe-source-filecache v1\n"
+// or the file's layout changes, so an old file just reads as an empty
+// cache. After it: the payload's length (uint64 little-endian), the gob
+// payload, and the payload's SHA-256. The sum catches a file changed on
+// disk: a token that still decoded would give the next version of a
+// database the wrong base for its patch.
+const cacheMagic = "chatsafe-source-filecache v2\n"
+
+// maxCacheFile bounds the payload a cache file may claim (a token is about
+// 36 bytes per database page: 10 MB for a 1 GB database).
+const maxCacheFile = 4 << 30
 
 // cacheEntry is what the cache knows about one path.
 type cacheEntry struct {
@@ -73,13 +84,31 @@ func LoadFileCache(path string) (*FileCache, error) {
 }
 
 func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
-	magic := make([]byte, len(cacheMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != cacheMagic {
+	head := make([]byte, len(cacheMagic)+8)
+	if _, err := io.ReadFull(r, head); err != nil || string(head[:len(cacheMagic)]) != cacheMagic {
 		return nil, errors.New("not a chatsafe file cache of this version")
 	}
+	n := binary.LittleEndian.Uint64(head[len(cacheMagic):])
+	if n > maxCacheFile {
+		return nil, fmt.Errorf("claims %d bytes", n)
+	}
+	h := sha256.New()
+	payload := io.TeeReader(io.LimitReader(r, int64(n)), h)
 	var entries map[string]cacheEntry
-	if err := gob.NewDecoder(r).Decode(&entries); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	decErr := gob.NewDecoder(payload).Decode(&entries)
+	// The sum is checked whatever the decoder made of the bytes.
+	if _, err := io.Copy(io.Discard, payload); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(r, sum); err != nil {
+		return nil, errors.New("truncated")
+	}
+	if !bytes.Equal(sum, h.Sum(nil)) {
+		return nil, errors.New("its checksum does not match (changed on disk)")
+	}
+	if decErr != nil {
+		return nil, fmt.Errorf("decode: %w", decErr)
 	}
 	if entries == nil {
 		entries = map[string]cacheEntry{}
@@ -110,14 +139,17 @@ func (c *FileCache) Save() error {
 	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("save file cache: %w", err)
 	}
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(c.entries); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
 	w := bufio.NewWriter(tmp)
-	if _, err := w.WriteString(cacheMagic); err != nil {
-		return fmt.Errorf("save file cache: %w", err)
-	}
-	if err := gob.NewEncoder(w).Encode(c.entries); err != nil {
-		return fmt.Errorf("save file cache: %w", err)
-	}
-	if err := w.Flush(); err != nil {
+	w.WriteString(cacheMagic)
+	w.Write(binary.LittleEndian.AppendUint64(nil, uint64(payload.Len())))
+	w.Write(payload.Bytes())
+	w.Write(sum[:])
+	if err := w.Flush(); err != nil { // bufio keeps the first write error
 		return fmt.Errorf("save file cache: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
