@@ -80,3 +80,29 @@ func TestCommitListingOmitsDelta(t *testing.T) {
 		t.Fatalf("a new device restoring: %v", err)
 	}
 }
+
+// TestOpenListingOmitsSeenHead: a listing that leaves out the head this
+// device last saw is not a rollback. Opening asks the remote for that head
+// by name and, when it is there, reads the history through it.
+func TestOpenListingOmitsSeenHead(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("first"))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "b.txt"), []byte("second"))
+	e.Backup()
+	d := storetest.DeltaFiles(t, e.RemoteDir)
+	if len(d) != 2 {
+		t.Fatalf("want 2 deltas on the remote, have %v", d)
+	}
+	e.Store.Close()
+	rem := &omitting{Remote: e.Remote}
+	rem.set("deltas/" + filepath.Base(d[1]))
+	r, err := store.Open(e.Ctx, rem, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatalf("opening while the listing leaves out the seen head: %v", err)
+	}
+	defer r.Close()
+	if n := len(r.Snapshots()); n != 2 {
+		t.Fatalf("%d snapshots, want 2", n)
+	}
+}
