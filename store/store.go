@@ -236,7 +236,36 @@ func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
 		}
 		c.spoolPath = sp.path
 	}
+	if err := r.findSeenHead(ctx, cands); err != nil {
+		return nil, err
+	}
 	return cands, nil
+}
+
+// findSeenHead makes sure the head this device last saw is a candidate
+// when the remote holds it. A listing is no proof of absence (a WebDAV
+// server leaves out an entry it fails to stat): without the head, opening
+// would report a rollback, or read an older history. It asks for the head
+// by name and, when it is there, takes it as listed.
+func (r *Store) findSeenHead(ctx context.Context, cands map[string]*candidate) error {
+	if r.state.SeenSeq == 0 || r.state.SeenID == "" {
+		return nil
+	}
+	name := fmt.Sprintf("%s/%016x-%s", deltaDir, r.state.SeenSeq, r.state.SeenID)
+	seq, id, ok := parseDeltaName(name)
+	if !ok || cands[name] != nil {
+		return nil
+	}
+	info, err := r.remote.Stat(ctx, name)
+	switch {
+	case errors.Is(err, remotes.ErrNotFound):
+		return nil // gone: compacted by another device's prune, or a real rollback
+	case err != nil:
+		return fmt.Errorf("%s is not listed on %s and asking for it failed (try again when the remote is reachable): %w", name, r.remote, err)
+	}
+	r.log.Warn("the remote's listing left out the head this device saw; it is read all the same", zap.String("delta", name))
+	cands[name] = &candidate{seq: seq, id: id, size: info.Size, onRemote: true}
+	return nil
 }
 
 func (r *Store) load(ctx context.Context) error {
