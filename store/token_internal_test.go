@@ -116,6 +116,18 @@ func TestTokenHostileAmendment(t *testing.T) {
 			e.uvarint(1 << 40)
 			e.uvarint(0)
 		},
+		"a gap that wraps back": func(e *encoder) {
+			// Grows by two, writes index 100, then a gap of 2^64-1 lands
+			// on 100 again: 101 would be left unset.
+			e.uvarint(102)
+			e.uvarint(2)
+			e.uvarint(100)
+			e.raw(ref.ID[:])
+			e.uvarint(uint64(ref.Len))
+			e.uvarint(^uint64(0))
+			e.raw(ref.ID[:])
+			e.uvarint(uint64(ref.Len))
+		},
 	} {
 		e := &encoder{b: append([]byte(nil), p...)}
 		e.uvarint(2)

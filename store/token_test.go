@@ -82,6 +82,42 @@ func TestFileTokenVersions(t *testing.T) {
 	}
 }
 
+// TestFileTokenSameVersion: a version with the same references (a file
+// read again unchanged) keeps its token as it is: the token must not grow
+// by an empty amendment each time.
+func TestFileTokenSameVersion(t *testing.T) {
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(9, 10))
+	refs := pageRefs(rng, 20000)
+	_, tok, err := w.FileContent(refs, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := slices.Clone(refs)
+	next[7] = pageRef(rng)
+	if _, tok, err = w.FileContent(next, 1, bytes.Clone(tok)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		_, again, err := w.FileContent(slices.Clone(next), 1, bytes.Clone(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != len(tok) {
+			t.Fatalf("an unchanged version grew the token from %d to %d bytes", len(tok), len(again))
+		}
+		tok = again
+	}
+	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got, next) {
+		t.Fatalf("the kept token gives %d refs (%v), want %d", len(got), err, len(next))
+	}
+}
+
 // TestFileTokenStaleOrForeign: a token whose lists the repository does not
 // hold (never committed, or another repository's) is ErrStaleCache even
 // while the memo holds it, and FileContent on it stores a full version.
