@@ -17,7 +17,11 @@ func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Con
 	}
 	tok.size = size
 	var p []byte
-	if diff != nil {
+	if diff != nil && len(diff) == 0 && prev != nil && len(refs) == len(prev.refs) && size == prev.size {
+		// The same version again (a file read again unchanged): its
+		// token is the previous one, not one more empty amendment.
+		p = prevToken
+	} else if diff != nil {
 		// Stored as a patch on prev: its token is prev's plus the change.
 		p = tok.amend(prevToken, diff)
 	} else {

@@ -71,8 +71,12 @@ func decodeToken(p []byte) (*fileToken, error) {
 	t := &fileToken{size: int64(d.uvarint())}
 	t.content = decodeContent(d)
 	if t.content.isList() {
-		t.patched = int(d.uvarint())
+		patched := d.uvarint()
 		t.refs = decodeChunkRefs(d)
+		if patched > uint64(len(t.refs)) {
+			d.fail("token counts more patched references than it holds")
+		}
+		t.patched = int(patched)
 		for d.err == nil && len(d.b) > 0 {
 			decodeAmendment(d, t)
 		}
@@ -89,16 +93,17 @@ func decodeToken(p []byte) (*fileToken, error) {
 func decodeAmendment(d *decoder, t *fileToken) {
 	t.size = int64(d.uvarint())
 	t.content = decodeContent(d)
-	t.patched = int(d.uvarint())
+	patched := d.uvarint()
 	n := d.uvarint()
 	count := d.count(34)
 	if d.err != nil {
 		return
 	}
-	if !t.content.isList() || n > uint64(len(t.refs)+count) {
+	if !t.content.isList() || n > uint64(len(t.refs)+count) || patched > n {
 		d.fail("amendment does not fit its token")
 		return
 	}
+	t.patched = int(patched)
 	old := len(t.refs)
 	if int(n) > old {
 		t.refs = append(t.refs, make([]ChunkRef, int(n)-old)...)
@@ -106,13 +111,16 @@ func decodeAmendment(d *decoder, t *fileToken) {
 	t.refs = t.refs[:n]
 	grown, next := 0, uint64(0)
 	for range count {
-		i := next + d.uvarint()
+		gap := d.uvarint()
 		ref := ChunkRef{ID: d.id()}
 		l := d.uvarint()
 		if d.err != nil {
 			return
 		}
-		if i >= n || l > 1<<31 {
+		// gap is checked before the sum, which could wrap back onto an
+		// index already written.
+		i := next + gap
+		if gap >= n || i >= n || l > 1<<31 {
 			d.fail("amendment index out of range")
 			return
 		}
