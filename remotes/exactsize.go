@@ -30,8 +30,10 @@ func (e *exactSize) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
 	if e.left == 0 {
-		if err := e.checkEnd(); err != io.EOF {
-			return 0, err
+		if err := e.checkEnd(); errors.Is(err, errLongerSource) {
+			return 0, err // withhold the last bytes: the body stays short
+		} else if err != io.EOF {
+			return n, err
 		}
 		return n, nil
 	}
@@ -45,7 +47,9 @@ func (e *exactSize) Read(p []byte) (int, error) {
 // size.
 func (e *exactSize) checkEnd() error {
 	var probe [1]byte
-	for {
+	// A reader may return (0, nil) now and then; one that keeps doing so
+	// is not waited on for ever.
+	for range 100 {
 		n, err := e.r.Read(probe[:])
 		if n > 0 {
 			return fmt.Errorf("%w (%d bytes)", errLongerSource, e.size)
@@ -57,4 +61,5 @@ func (e *exactSize) checkEnd() error {
 			return err
 		}
 	}
+	return io.ErrNoProgress
 }

@@ -28,4 +28,13 @@ func TestExactSize(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty source: %q, %v", got, err)
 	}
+	// A source that never says EOF after its bytes is not probed for ever.
+	if _, err = io.ReadAll(&exactSize{r: io.MultiReader(bytes.NewReader(data[:3]), stalled{}), left: 3, size: 3}); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("stalled source: %v, want io.ErrNoProgress", err)
+	}
 }
+
+// stalled returns no bytes and no error, for ever.
+type stalled struct{}
+
+func (stalled) Read([]byte) (int, error) { return 0, nil }
