@@ -125,7 +125,7 @@ const RaftDir = "raft"
 // leader, through the leader on a follower. While the cluster elects a
 // leader (none known, the known one unreachable, or no longer leading) it
 // retries until ApplyTimeout: in those cases nothing was proposed, so the
-// retry cannot count an attempt twice.
+// retry does not count an attempt twice (but see call's ErrShutdown case).
 func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 	deadline := time.Now().Add(n.applyTimeout)
 	for {
@@ -238,7 +238,13 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 			return fmt.Errorf("%w (node %s: %s)", errNoQuorum, addr, se)
 		}
 		return fmt.Errorf("vault node %s: %s", addr, se)
-	case errors.Is(call.Error, rpc.ErrShutdown): // closed before sending
+	case errors.Is(call.Error, rpc.ErrShutdown):
+		// Closed before sending, almost always. net/rpc also gives a call
+		// in flight ErrShutdown when this node closed the connection
+		// itself (another call's timeout dropped it) as the answer was
+		// due: then a resend may count a password attempt twice (never
+		// fewer); a head advance is safe, its compare-and-swap refuses a
+		// second one.
 		n.dropClient(addr, c)
 		return fmt.Errorf("%w (node %s: %w)", errNotProposed, addr, call.Error)
 	default: // the connection broke, maybe after the leader took it
