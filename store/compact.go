@@ -193,10 +193,8 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 			r.mu.RLock()
 			loc := r.index[e.ID]
 			r.mu.RUnlock()
-			// A blob indexed in a delta we keep is already safe. Of
-			// several copies (a fork's two branches) only the indexed one
-			// is copied: the dictionaries kept are those of indexed
-			// copies (addDictRefs), and another copy may name another.
+			// A blob indexed in a delta we keep is already safe; of several
+			// copies only the indexed one, whose dictionary is kept, is copied.
 			if !rewrite[loc.d] || loc.entry != e {
 				return nil
 			}
