@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -251,9 +252,15 @@ func (r *Store) findSeenHead(ctx context.Context, cands map[string]*candidate) e
 	if r.state.SeenSeq == 0 || r.state.SeenID == "" {
 		return nil
 	}
-	name := fmt.Sprintf("%s/%016x-%s", deltaDir, r.state.SeenSeq, r.state.SeenID)
-	seq, id, ok := parseDeltaName(name)
-	if !ok || cands[name] != nil {
+	var id [16]byte
+	b, err := hex.DecodeString(r.state.SeenID)
+	if err != nil || len(b) != len(id) {
+		return nil
+	}
+	copy(id[:], b)
+	seq := r.state.SeenSeq
+	name := deltaName(seq, id)
+	if cands[name] != nil {
 		return nil
 	}
 	info, err := r.remote.Stat(ctx, name)
