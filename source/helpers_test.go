@@ -190,6 +190,26 @@ func createMessages(t testing.TB, db *sql.DB, n int) {
 	}
 }
 
+// commitMessage commits message i as the live writer does: the row and
+// meta's count in one transaction, so a snapshot holds both or neither.
+// It returns errors rather than failing the test: writers run on their own
+// goroutine.
+func commitMessage(db *sql.DB, i int64) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec("INSERT INTO msg VALUES(?, randomblob(?))", i, 100+i%400); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if _, err := tx.Exec("UPDATE meta SET n=? WHERE k='last'", i); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
 // restoreDB writes pages to a file and checks it is a sound database holding
 // exactly the rows 1..k (with meta agreeing); it returns k.
 func restoreDB(t testing.TB, pages []byte) int {

@@ -271,19 +271,7 @@ func TestSQLiteIncrementalWhileWriting(t *testing.T) {
 					return nil
 				default:
 				}
-				tx, err := db.Begin()
-				if err != nil {
-					return err
-				}
-				if _, err := tx.Exec("INSERT INTO msg VALUES(?, randomblob(?))", i, 100+i%400); err != nil {
-					tx.Rollback()
-					return err
-				}
-				if _, err := tx.Exec("UPDATE meta SET n=? WHERE k='last'", i); err != nil {
-					tx.Rollback()
-					return err
-				}
-				if err := tx.Commit(); err != nil {
+				if err := commitMessage(db, int64(i)); err != nil {
 					return err
 				}
 				select {
