@@ -127,19 +127,28 @@ const RaftDir = "raft"
 // retries until ApplyTimeout: in those cases nothing was proposed, so the
 // retry does not count an attempt twice (but see call's ErrShutdown case).
 func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
+	notProposed := func(err error) bool { return errors.Is(err, errNotProposed) }
+	return n.untilLeaderAnswers(ctx, notProposed, func() (Result, error) {
+		if n.raft.State() == raft.Leader {
+			return n.applyLocal(cmd)
+		}
+		var res Result
+		err := n.forward(ctx, "Vault.Apply", cmd, &res)
+		return res, err
+	})
+}
+
+// untilLeaderAnswers runs try until it succeeds, fails in a way again does
+// not accept, or ApplyTimeout has passed, pausing between tries while the
+// cluster elects a leader.
+func (n *raftNode) untilLeaderAnswers(ctx context.Context, again func(error) bool, try func() (Result, error)) (Result, error) {
 	deadline := time.Now().Add(n.applyTimeout)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
-		var res Result
-		var err error
-		if n.raft.State() == raft.Leader {
-			res, err = n.applyLocal(cmd)
-		} else {
-			err = n.forward(ctx, "Vault.Apply", cmd, &res)
-		}
-		if !errors.Is(err, errNotProposed) || !time.Now().Before(deadline) {
+		res, err := try()
+		if err == nil || !again(err) || !time.Now().Before(deadline) {
 			return res, err
 		}
 		if err := n.pauseForElection(ctx, deadline); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/rpc"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -29,34 +28,24 @@ import (
 
 // readHead serves an OpHead read on this node's cluster.
 func (n *raftNode) readHead(ctx context.Context, cmd Command) (Result, error) {
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	if n.raft.State() == raft.Leader {
-		return n.readLeader(ctx, cmd)
-	}
 	// A read changes nothing, so it is safe to send again whenever the
 	// leader did not answer it: a cached connection that had broken (a
 	// network cut, a restarted leader), an election.
-	deadline := time.Now().Add(n.applyTimeout)
-	for {
+	unanswered := func(err error) bool {
+		return errors.Is(err, errNotProposed) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF)
+	}
+	return n.untilLeaderAnswers(ctx, unanswered, func() (Result, error) {
+		if n.raft.State() == raft.Leader {
+			return n.readLeader(ctx, cmd)
+		}
 		var res Result
 		err := n.forward(ctx, "Vault.ReadHead", cmd, &res)
 		if err != nil && strings.Contains(err.Error(), "can't find method Vault.ReadHead") {
 			// A leader from before reads without the log: read through it.
 			return n.Apply(ctx, cmd)
 		}
-		again := errors.Is(err, errNotProposed) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF)
-		if !again || !time.Now().Before(deadline) {
-			return res, err
-		}
-		if err := n.pauseForElection(ctx, deadline); err != nil {
-			return Result{}, err
-		}
-		if n.raft.State() == raft.Leader {
-			return n.readLeader(ctx, cmd)
-		}
-	}
+		return res, err
+	})
 }
 
 // readLeader is steps 2–4 above, on the leader.
