@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
@@ -135,5 +136,31 @@ func TestCommitGuard(t *testing.T) {
 	}
 	if to := st.TakenOver(); to == nil || to.Hostname != "elsewhere" {
 		t.Fatalf("taken over: %+v", to)
+	}
+}
+
+// TestCommitReturnsTheListedSnapshot: the snapshot Commit hands back is the
+// one Snapshots lists afterwards, device included, so a backup's result
+// reads the same whether it just committed or found nothing changed.
+func TestCommitReturnsTheListedSnapshot(t *testing.T) {
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	dev := [16]byte{0xd, 0xe, 0x5}
+	st, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeviceID: dev, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	res, err := backup.Run(e.Ctx, st, backup.Options{Source: e.Src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := st.Snapshots()
+	if len(snaps) != 1 {
+		t.Fatalf("%d snapshots, want 1", len(snaps))
+	}
+	if res.Snapshot.Device != dev || !reflect.DeepEqual(res.Snapshot, snaps[0]) {
+		t.Fatalf("commit returned %+v\nthe store lists  %+v", res.Snapshot, snaps[0])
 	}
 }
