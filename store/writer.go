@@ -205,7 +205,8 @@ func (b *Writer) Tree(nodes []Node) (crypt.ID, error) {
 
 // Commit finishes the delta being written (starting an empty one if no
 // blob was new) with snap as its snapshot, and makes it the head. It
-// returns snap with its sequence number.
+// returns snap as Snapshots lists it: with its sequence number and this
+// device's id.
 func (b *Writer) Commit(snap Snapshot) (Snapshot, error) {
 	b.rot.Lock()
 	defer b.rot.Unlock()
@@ -218,6 +219,7 @@ func (b *Writer) Commit(snap Snapshot) (Snapshot, error) {
 		b.cur.Store(w)
 	}
 	snap.Seq = b.w.seq
+	snap.Device = b.r.opts.DeviceID
 	return snap, b.commitLocked([]Snapshot{snap})
 }
 
