@@ -136,6 +136,10 @@ const trailerSlack = 1 << 20
 func (w *deltaWriter) full(next int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.fullLocked(next, capBytes)
+}
+
+func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
 	n := len(w.blobs) + w.inflightN
 	if n >= maxDeltaBlobs {
 		return true
@@ -148,13 +152,21 @@ func (w *deltaWriter) full(next int, capBytes int64) bool {
 	return need > capBytes
 }
 
-// reserve counts a blob of plain bytes handed to the sealing workers;
-// release uncounts it once it was appended or found stored already.
-func (w *deltaWriter) reserve(plain int) {
+// reserve counts a blob of plain bytes that is about to be handed to the
+// sealing workers, unless it would make the delta full (then it reports
+// false). Checking and counting are one step under w.mu: were they two,
+// goroutines submitting at once could all see the same room and together
+// overshoot the cap. release uncounts the blob once it was appended, found
+// stored already, or not submitted after all.
+func (w *deltaWriter) reserve(plain int, capBytes int64) bool {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fullLocked(plain, capBytes) {
+		return false
+	}
 	w.inflight += int64(plain) + crypt.Overhead
 	w.inflightN++
-	w.mu.Unlock()
+	return true
 }
 
 func (w *deltaWriter) release(plain int) {
