@@ -219,3 +219,53 @@ func FuzzParseDict(f *testing.F) {
 		}
 	})
 }
+
+// TestIncompressibleBlobsSkipZstd: content the source marks as already
+// compressed (media) is sealed as it is: no zstd attempt, with or without
+// a dictionary, and its pages are not sampled for one.
+func TestIncompressibleBlobsSkipZstd(t *testing.T) {
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.abort()
+	seal := func(p []byte, incompressible bool) blobEntry {
+		t.Helper()
+		j := sealJob{w: w, id: r.ids.Sum(p), typ: blobData, incompressible: incompressible}
+		var buf, scratch []byte
+		if err := r.sealNew(j, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+		if scratch != nil {
+			t.Fatal("an incompressible blob went through the compressor")
+		}
+		return w.blobs[len(w.blobs)-1]
+	}
+	// Text compresses well: only the flag keeps it uncompressed.
+	pages := textPages(3, 300, 2*dictSample)
+	for _, p := range pages[:dictSample] {
+		if e := seal(p, true); e.Comp != compNone || int(e.SealedLen) != len(p)+crypt.Overhead {
+			t.Fatalf("incompressible page stored with compression %d, %d bytes", e.Comp, e.SealedLen)
+		}
+	}
+	if r.dicts.cur != nil || len(r.dicts.sample) != 0 {
+		t.Fatalf("incompressible pages were sampled for a dictionary (%d)", len(r.dicts.sample))
+	}
+	for _, p := range pages[dictSample:] {
+		sealNewPage := sealJob{w: w, id: r.ids.Sum(p), typ: blobData}
+		var buf, scratch []byte
+		if err := r.sealNew(sealNewPage, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.dicts.cur == nil {
+		t.Fatal("no dictionary from compressible pages")
+	}
+	big := []byte(strings.Repeat("a chunk of a file that compresses ", 4000))
+	for _, p := range [][]byte{pages[0], big} {
+		if e := seal(p, true); e.Comp != compNone {
+			t.Fatalf("incompressible blob of %d bytes stored with compression %d", len(p), e.Comp)
+		}
+	}
+}
