@@ -23,10 +23,13 @@ type deltaWriter struct {
 	// goroutine that decides what to store touches it.
 	has map[crypt.ID]struct{}
 
-	mu sync.Mutex // guards what follows: appends come from the sealing workers
+	// wmu orders appends (the sealing workers append concurrently) and
+	// guards w; mu guards the accounting below it. Lock order: wmu, mu.
+	wmu sync.Mutex
+	w   *bufio.Writer
+	mu  sync.Mutex
 
 	f       *os.File
-	w       *bufio.Writer
 	partial string
 	id      [16]byte
 	seq     uint64
@@ -89,17 +92,29 @@ func (c cappedWriter) Write(p []byte) (int, error) {
 // appendSealed appends one sealed blob (compressed with dictionary dict,
 // if not nil); safe for concurrent use.
 func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.appendLocked(id, typ, comp, dict, rawLen, sealed)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, RawLen: uint32(rawLen)}, sealed, false)
 }
 
-func (w *deltaWriter) appendLocked(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
+// appendLocked records e at the delta's end and writes its sealed bytes;
+// the caller holds wmu, which orders the writes as the offsets. The spool
+// write (a system call every 64 KiB) happens outside w.mu, so that
+// goroutines reserving room (reserve, full) never wait for the disk.
+func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool) error {
+	w.mu.Lock()
+	ne := *e
+	ne.Offset = w.off
+	ne.SealedLen = uint32(len(sealed))
+	w.blobs = append(w.blobs, ne)
+	if has {
+		w.has[e.ID] = struct{}{}
+	}
+	w.off += uint64(len(sealed))
+	w.mu.Unlock()
 	if _, err := w.w.Write(sealed); err != nil {
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
-	w.blobs = append(w.blobs, blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, Offset: w.off, SealedLen: uint32(len(sealed)), RawLen: uint32(rawLen)})
-	w.off += uint64(len(sealed))
 	return nil
 }
 
@@ -107,17 +122,9 @@ func (w *deltaWriter) appendLocked(id crypt.ID, typ BlobType, comp compression, 
 // verified blobs without re-encrypting them: their associated data binds
 // them to their id and repository, not to a delta).
 func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := w.w.Write(sealed); err != nil {
-		return fmt.Errorf("writing to the spool: %w", err)
-	}
-	ne := *e
-	ne.Offset = w.off
-	w.blobs = append(w.blobs, ne)
-	w.has[e.ID] = struct{}{}
-	w.off += uint64(len(sealed))
-	return nil
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.appendLocked(e, sealed, true)
 }
 
 // trailerSlack bounds what a trailer holds besides its index entries (the

@@ -297,16 +297,21 @@ func (w *deltaWriter) ensureDict(d *dictionary) error {
 		return nil
 	}
 	sealed, comp, _ := w.r.sealBlob(nil, d.id, d.plain, false, nil)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, done := w.dicts[d.id]; done {
+	_, done = w.dicts[d.id]
+	if !done {
+		if w.dicts == nil {
+			w.dicts = map[crypt.ID]struct{}{}
+		}
+		w.dicts[d.id] = struct{}{}
+	}
+	w.mu.Unlock()
+	if done {
 		return nil
 	}
-	if w.dicts == nil {
-		w.dicts = map[crypt.ID]struct{}{}
-	}
-	w.dicts[d.id] = struct{}{}
-	return w.appendLocked(d.id, blobDict, comp, nil, len(d.plain), sealed)
+	return w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false)
 }
 
 // loadDict returns the dictionary blob id, read from the repository,
