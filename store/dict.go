@@ -58,14 +58,20 @@ const (
 	dictWindow = 1 << 20
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
-	// dictLevel: on the bench's database (docs/benchmarks.md), with a
-	// 256 KiB dictionary, pages compress to 0.446 of their size at
-	// SpeedFastest (what blobs without a dictionary use), 0.424 at
-	// SpeedDefault and 0.405 at SpeedBetterCompression; in the bench the
-	// first backup's CPU went 0.41 → 0.60 → 1.19 s and its peak RSS
-	// 113 → 108 → 146 MB. SpeedDefault pays for itself; Better costs
-	// more memory than the RSS target leaves.
-	dictLevel = zstd.SpeedDefault
+	// dictLevel: every page is one EncodeAll, and with a dictionary each
+	// call first restores the encoder's match tables to the dictionary's
+	// state; at SpeedDefault that is ~1.5 MiB of tables a 4 KiB page, at
+	// SpeedFastest ~0.5 MiB. On the bench's --quick database (4,728
+	// pages, 256 KiB dictionary, one core) SpeedDefault took 72 µs a page
+	// for 0.416 of plain size, SpeedFastest 39 µs for 0.436 (and
+	// SpeedBetterCompression 157 µs for 0.397). The first backup's CPU
+	// fell by a third (0.58 → 0.37 s); pages take 4.7 % more bytes, a
+	// delta ~0.9 % more before padding on --quick (the Padmé padding of
+	// its one delta absorbed it: same bytes stored), ~0.45 % on --full,
+	// where media dominate. A zstd-format dictionary with entropy tables
+	// (zstd.BuildDict) gained nothing at either level, nor did the window
+	// size or WithLowerEncoderMem.
+	dictLevel = zstd.SpeedFastest
 )
 
 // dictionary is one dictionary blob, parsed.
