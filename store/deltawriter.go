@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -42,6 +43,10 @@ type deltaWriter struct {
 	// many they are: full counts them before they land.
 	inflight  int64
 	inflightN int
+
+	// dictPages counts the pages handed to a dictionary encoder: past
+	// dictBulkAfter they take dictBulkLevel (dict.go).
+	dictPages atomic.Int64
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {

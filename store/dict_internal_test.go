@@ -186,7 +186,7 @@ func TestZstdFormatDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := d.encoder()
+	enc, err := d.encoder(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +267,55 @@ func TestIncompressibleBlobsSkipZstd(t *testing.T) {
 		if e := seal(p, true); e.Comp != compNone {
 			t.Fatalf("incompressible blob of %d bytes stored with compression %d", len(p), e.Comp)
 		}
+	}
+}
+
+// TestDictionaryLevelPerDelta: a delta's first dictBulkAfter pages are
+// compressed at dictLevel (a small change costs its bytes), the pages
+// after them at the cheaper dictBulkLevel (a first backup costs its CPU).
+func TestDictionaryLevelPerDelta(t *testing.T) {
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.abort()
+	pages := textPages(4, 300, dictSample+dictBulkAfter+200)
+	levels := map[bool]int{}
+	differ := 0
+	for _, p := range pages {
+		before := w.dictPages.Load()
+		var buf, scratch []byte
+		if err := r.sealNew(sealJob{w: w, id: r.ids.Sum(p), typ: blobData}, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+		k := w.dictPages.Load()
+		if k == before {
+			continue // sealed before there was a dictionary
+		}
+		e := w.blobs[len(w.blobs)-1]
+		if e.Comp != compZstdDict {
+			t.Fatalf("page %d not compressed with the dictionary", k)
+		}
+		bulk := k > dictBulkAfter
+		want, err := r.dicts.cur.encoder(bulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := r.dicts.cur.encoder(!bulk)
+		n, m := len(want.EncodeAll(p, nil)), len(other.EncodeAll(p, nil))
+		if int(e.SealedLen) != n+crypt.Overhead {
+			t.Fatalf("page %d of the delta: %d sealed bytes, want %d (bulk level: %v)", k, e.SealedLen, n+crypt.Overhead, bulk)
+		}
+		if n != m {
+			differ++
+		}
+		levels[bulk]++
+	}
+	if levels[false] != dictBulkAfter || levels[true] == 0 {
+		t.Fatalf("pages at each level: %v", levels)
+	}
+	if differ == 0 {
+		t.Fatal("the two levels compress every page to the same size: the test tells them apart by nothing")
 	}
 }
