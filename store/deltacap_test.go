@@ -3,7 +3,10 @@ package store_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -52,5 +55,85 @@ func TestFullDeltasStayWithinTheCap(t *testing.T) {
 	}
 	if got, want := storetest.DirDigest(t, dst, nil), storetest.DirDigest(t, e.Src, nil); !equalDigest(got, want) {
 		t.Fatal("restored tree differs from the source")
+	}
+}
+
+// TestParallelChunksStayWithinTheCap: many goroutines handing chunks to
+// one writer at once still cut deltas at or below the cap. Checking that
+// a delta has room and counting the chunk in it must be one step: done
+// apart, every goroutine could see the same room and all fill it.
+func TestParallelChunksStayWithinTheCap(t *testing.T) {
+	const (
+		capBytes   = 1 << 20 // a Padmé size
+		chunk      = 200 << 10
+		goroutines = 32
+		perG       = 5
+	)
+	// More Ps than cores: the OS preempts a goroutine between any two
+	// instructions, as it does on a machine with many cores.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * goroutines))
+	e := storetest.NewEnv(t)
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(11, goroutines*perG*chunk)
+	slots := make([]store.ChunkRef, goroutines*perG)
+	var pending, started sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		started.Add(1)
+		go func() {
+			defer started.Done()
+			<-start
+			for i := range perG {
+				k := g*perG + i
+				if err := w.Chunk(data[k*chunk:(k+1)*chunk], true, false, &slots[k], &pending); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	started.Wait()
+	pending.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	tree, err := w.Tree(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	deltas := storetest.DeltaFiles(t, e.RemoteDir)
+	if min := goroutines * perG * chunk / capBytes; len(deltas) < min {
+		t.Fatalf("%d deltas for %d bytes under a %d-byte cap, want at least %d", len(deltas), len(data), capBytes, min)
+	}
+	var over []int64
+	for _, d := range deltas {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > capBytes {
+			over = append(over, fi.Size())
+		}
+	}
+	if len(over) > 0 {
+		t.Fatalf("%d of %d deltas past the %d-byte cap: %v", len(over), len(deltas), capBytes, over)
 	}
 }

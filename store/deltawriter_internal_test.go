@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -39,5 +41,35 @@ func TestCappedWriterSplitsLargeWrites(t *testing.T) {
 		if s > spoolWriteSize {
 			t.Fatalf("a write of %d bytes reached the file (cap %d)", s, spoolWriteSize)
 		}
+	}
+}
+
+// TestWritebackWriterKeepsTheBytes: starting the writeback on the way
+// changes nothing in what the file holds, and is asked for in steps of
+// writebackEvery.
+func TestWritebackWriterKeepsTheBytes(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "delta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := make([]byte, 2*writebackEvery+12345)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	w := &writebackWriter{f: f}
+	cw := cappedWriter{w, spoolWriteSize}
+	if n, err := cw.Write(want); err != nil || n != len(want) {
+		t.Fatalf("wrote %d of %d bytes: %v", n, len(want), err)
+	}
+	if w.started != 2*writebackEvery {
+		t.Fatalf("writeback started up to byte %d, want %d", w.started, 2*writebackEvery)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the file differs from what was written")
 	}
 }

@@ -58,14 +58,22 @@ const (
 	dictWindow = 1 << 20
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
-	// dictLevel: on the bench's database (docs/benchmarks.md), with a
-	// 256 KiB dictionary, pages compress to 0.446 of their size at
-	// SpeedFastest (what blobs without a dictionary use), 0.424 at
-	// SpeedDefault and 0.405 at SpeedBetterCompression; in the bench the
-	// first backup's CPU went 0.41 → 0.60 → 1.19 s and its peak RSS
-	// 113 → 108 → 146 MB. SpeedDefault pays for itself; Better costs
-	// more memory than the RSS target leaves.
-	dictLevel = zstd.SpeedDefault
+	// dictLevel and dictBulkLevel: every page is one EncodeAll, and with
+	// a dictionary each call first restores the encoder's match tables to
+	// the dictionary's state: ~1.5 MiB of tables a 4 KiB page at
+	// SpeedDefault, ~0.5 MiB at SpeedFastest. On the bench's --quick
+	// database (4,728 pages, 256 KiB dictionary, one core) SpeedDefault
+	// took 72 µs a page for 0.416 of plain size, SpeedFastest 39 µs for
+	// 0.436 (SpeedBetterCompression 157 µs for 0.397). So the first
+	// dictBulkAfter pages of a delta (a daemon cycle's small change, where
+	// bytes are the cost) take SpeedDefault, and the pages after them (a
+	// first backup, where they are a third of its CPU) SpeedFastest. A
+	// zstd-format dictionary with entropy tables (zstd.BuildDict) gained
+	// nothing at either level, nor did the window size or
+	// WithLowerEncoderMem.
+	dictLevel     = zstd.SpeedDefault
+	dictBulkLevel = zstd.SpeedFastest
+	dictBulkAfter = 512
 )
 
 // dictionary is one dictionary blob, parsed.
@@ -77,10 +85,8 @@ type dictionary struct {
 	content []byte
 	plain   []byte // the blob's plaintext
 
-	encOnce sync.Once
-	enc     *zstd.Encoder
-	encErr  error
-	dec     *zstd.Decoder
+	encs [2]lazyEncoder // at dictLevel, at dictBulkLevel
+	dec  *zstd.Decoder
 }
 
 func encodeDict(gen uint64, ratio uint32, kind byte, content []byte) []byte {
@@ -135,19 +141,31 @@ func (d *dictionary) zstdID() uint32 {
 	return max(binary.LittleEndian.Uint32(d.id[:4]), 1)
 }
 
-func (d *dictionary) encoder() (*zstd.Encoder, error) {
-	d.encOnce.Do(func() {
+// lazyEncoder is an encoder made on first use.
+type lazyEncoder struct {
+	once sync.Once
+	enc  *zstd.Encoder
+	err  error
+}
+
+// encoder returns d's encoder at dictBulkLevel if bulk, else at dictLevel.
+func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
+	level, e := dictLevel, &d.encs[0]
+	if bulk {
+		level, e = dictBulkLevel, &d.encs[1]
+	}
+	e.once.Do(func() {
 		// No zstd checksum: the seal's tag and the blob's keyed hash
 		// verify every page already (4 bytes a page).
-		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
 		if d.kind == dictKindRaw {
 			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
 		} else {
 			opts = append(opts, zstd.WithEncoderDict(d.content))
 		}
-		d.enc, d.encErr = zstd.NewWriter(nil, opts...)
+		e.enc, e.err = zstd.NewWriter(nil, opts...)
 	})
-	return d.enc, d.encErr
+	return e.enc, e.err
 }
 
 // dictState is what a Store knows of dictionaries: the writer's current
@@ -221,7 +239,9 @@ func (r *Store) makeDictLocked() {
 // dictRatio is the per mille of plain size the pages compress to with d
 // (1000 when there is nothing to measure or it fails).
 func dictRatio(d *dictionary, pages [][]byte) uint32 {
-	enc, err := d.encoder()
+	// At the bulk level, which most pages of a large backup take: pages
+	// at dictLevel compress better, so they never look a quarter behind.
+	enc, err := d.encoder(true)
 	if err != nil {
 		return 1000
 	}
@@ -266,7 +286,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if d == nil {
 		return dst, 0, nil, scratch, false, nil
 	}
-	enc, err := d.encoder()
+	enc, err := d.encoder(w.dictPages.Add(1) > dictBulkAfter)
 	if err != nil {
 		return dst, 0, nil, scratch, false, nil
 	}
@@ -297,16 +317,21 @@ func (w *deltaWriter) ensureDict(d *dictionary) error {
 		return nil
 	}
 	sealed, comp, _ := w.r.sealBlob(nil, d.id, d.plain, false, nil)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, done := w.dicts[d.id]; done {
+	_, done = w.dicts[d.id]
+	if !done {
+		if w.dicts == nil {
+			w.dicts = map[crypt.ID]struct{}{}
+		}
+		w.dicts[d.id] = struct{}{}
+	}
+	w.mu.Unlock()
+	if done {
 		return nil
 	}
-	if w.dicts == nil {
-		w.dicts = map[crypt.ID]struct{}{}
-	}
-	w.dicts[d.id] = struct{}{}
-	return w.appendLocked(d.id, blobDict, comp, nil, len(d.plain), sealed)
+	return w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false)
 }
 
 // loadDict returns the dictionary blob id, read from the repository,
@@ -460,7 +485,7 @@ func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plai
 	if err != nil {
 		return nil, err
 	}
-	enc, err := d.encoder()
+	enc, err := d.encoder(false)
 	if err != nil {
 		return nil, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
 	}

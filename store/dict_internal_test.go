@@ -186,7 +186,7 @@ func TestZstdFormatDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := d.encoder()
+	enc, err := d.encoder(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,4 +218,104 @@ func FuzzParseDict(f *testing.F) {
 			t.Fatalf("decoded %d bytes", len(out))
 		}
 	})
+}
+
+// TestIncompressibleBlobsSkipZstd: content the source marks as already
+// compressed (media) is sealed as it is: no zstd attempt, with or without
+// a dictionary, and its pages are not sampled for one.
+func TestIncompressibleBlobsSkipZstd(t *testing.T) {
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.abort()
+	seal := func(p []byte, incompressible bool) blobEntry {
+		t.Helper()
+		j := sealJob{w: w, id: r.ids.Sum(p), typ: blobData, incompressible: incompressible}
+		var buf, scratch []byte
+		if err := r.sealNew(j, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+		if scratch != nil {
+			t.Fatal("an incompressible blob went through the compressor")
+		}
+		return w.blobs[len(w.blobs)-1]
+	}
+	// Text compresses well: only the flag keeps it uncompressed.
+	pages := textPages(3, 300, 2*dictSample)
+	for _, p := range pages[:dictSample] {
+		if e := seal(p, true); e.Comp != compNone || int(e.SealedLen) != len(p)+crypt.Overhead {
+			t.Fatalf("incompressible page stored with compression %d, %d bytes", e.Comp, e.SealedLen)
+		}
+	}
+	if r.dicts.cur != nil || len(r.dicts.sample) != 0 {
+		t.Fatalf("incompressible pages were sampled for a dictionary (%d)", len(r.dicts.sample))
+	}
+	for _, p := range pages[dictSample:] {
+		sealNewPage := sealJob{w: w, id: r.ids.Sum(p), typ: blobData}
+		var buf, scratch []byte
+		if err := r.sealNew(sealNewPage, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.dicts.cur == nil {
+		t.Fatal("no dictionary from compressible pages")
+	}
+	big := []byte(strings.Repeat("a chunk of a file that compresses ", 4000))
+	for _, p := range [][]byte{pages[0], big} {
+		if e := seal(p, true); e.Comp != compNone {
+			t.Fatalf("incompressible blob of %d bytes stored with compression %d", len(p), e.Comp)
+		}
+	}
+}
+
+// TestDictionaryLevelPerDelta: a delta's first dictBulkAfter pages are
+// compressed at dictLevel (a small change costs its bytes), the pages
+// after them at the cheaper dictBulkLevel (a first backup costs its CPU).
+func TestDictionaryLevelPerDelta(t *testing.T) {
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.abort()
+	pages := textPages(4, 300, dictSample+dictBulkAfter+200)
+	levels := map[bool]int{}
+	differ := 0
+	for _, p := range pages {
+		before := w.dictPages.Load()
+		var buf, scratch []byte
+		if err := r.sealNew(sealJob{w: w, id: r.ids.Sum(p), typ: blobData}, p, &buf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+		k := w.dictPages.Load()
+		if k == before {
+			continue // sealed before there was a dictionary
+		}
+		e := w.blobs[len(w.blobs)-1]
+		if e.Comp != compZstdDict {
+			t.Fatalf("page %d not compressed with the dictionary", k)
+		}
+		bulk := k > dictBulkAfter
+		want, err := r.dicts.cur.encoder(bulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := r.dicts.cur.encoder(!bulk)
+		n, m := len(want.EncodeAll(p, nil)), len(other.EncodeAll(p, nil))
+		if int(e.SealedLen) != n+crypt.Overhead {
+			t.Fatalf("page %d of the delta: %d sealed bytes, want %d (bulk level: %v)", k, e.SealedLen, n+crypt.Overhead, bulk)
+		}
+		if n != m {
+			differ++
+		}
+		levels[bulk]++
+	}
+	if levels[false] != dictBulkAfter || levels[true] == 0 {
+		t.Fatalf("pages at each level: %v", levels)
+	}
+	if differ == 0 {
+		t.Fatal("the two levels compress every page to the same size: the test tells them apart by nothing")
+	}
 }

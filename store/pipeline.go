@@ -88,29 +88,31 @@ func (p *sealPipeline) Err() error {
 	return p.err
 }
 
-// submit queues a copy of plain for sealing into w.
+// submit queues a copy of plain for sealing into w, which holds a
+// reservation for it (deltaWriter.reserve); the worker releases it.
 func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
 	if err := p.Err(); err != nil {
+		w.release(len(plain))
 		return err
 	}
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
-	w.reserve(len(plain))
 	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
 	return nil
 }
 
-// submitChunk queues a data chunk whose id the worker computes into slot.
+// submitChunk queues a data chunk whose id the worker computes into slot;
+// w holds a reservation for it, as for submit.
 func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
+		w.release(len(plain))
 		return err
 	}
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
 	fileWG.Add(1)
-	w.reserve(len(plain))
 	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
 	return nil
 }

@@ -126,13 +126,14 @@ func (b *Writer) claim(w *deltaWriter, id crypt.ID) bool {
 }
 
 // acquire returns the delta being written with rot held shared (the
-// caller releases it once its blob is submitted). When a blob of next
-// bytes would take that delta past the size cap it first commits the
-// delta as one of its own, committing no snapshot.
+// caller releases it once its blob is submitted) and a blob of next bytes
+// reserved in it (the caller submits the blob or releases the
+// reservation). When the blob would take that delta past the size cap it
+// first commits the delta as one of its own, committing no snapshot.
 func (b *Writer) acquire(next int) (*deltaWriter, error) {
 	for {
 		b.rot.RLock()
-		if w := b.w; w != nil && !w.full(next, b.r.opts.DeltaSizeCap) {
+		if w := b.w; w != nil && w.reserve(next, b.r.opts.DeltaSizeCap) {
 			return w, nil
 		}
 		b.rot.RUnlock()
@@ -166,6 +167,7 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 	}
 	defer b.rot.RUnlock()
 	if !b.claim(w, id) {
+		w.release(len(plain))
 		return nil
 	}
 	return b.seal.submit(w, id, typ, plain, incompressible)
@@ -190,6 +192,7 @@ func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	}
 	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
 	if !b.claim(w, slot.ID) {
+		w.release(len(data))
 		return nil
 	}
 	return b.seal.submit(w, slot.ID, blobData, data, incompressible)
