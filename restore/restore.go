@@ -129,11 +129,12 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	return rs.res, nil
 }
 
-// restoreFileWorkers files are restored at once. Memory does not grow
-// with it: the store bounds the bytes all fetches hold (store.fetchBudget);
-// what it buys is overlap of the per-file system calls (creating a file
-// cost about 1 ms of kernel time on the bench's machine) with the opening
-// of the others' blobs.
+// restoreFileWorkers files are restored at once. The blobs in flight do
+// not grow with it (the store bounds the bytes all fetches hold,
+// store.fetchBudget), only the files' chunk references; what it buys is
+// overlap of the per-file system calls (creating a file cost about 1 ms
+// of kernel time on the bench's machine) with the opening of the others'
+// blobs.
 const restoreFileWorkers = 8
 
 type restoredDir struct {
