@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -31,8 +30,8 @@ const (
 	// fetchBudget bounds the bytes every fetch of the process holds at
 	// once, ranges read and their plaintext together, however many files
 	// a restore (or a mount's readers) fetch at the same time. It keeps
-	// about five ranges in flight: enough to keep two cores opening.
-	fetchBudget = 8 << 20
+	// about six full ranges in flight: enough to keep two cores opening.
+	fetchBudget = 12 << 20
 )
 
 // fetchMem is the process's share of fetchBudget; a range's bytes are
@@ -112,7 +111,8 @@ func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fet
 		defer close(jobs)
 		for i := range ranges {
 			fr := &ranges[i]
-			need := min(int64(fr.hi-fr.lo)+int64(fr.plain), fetchBudget)
+			// What the range's two buffers pin, not what they hold.
+			need := min(pinnedBytes(int64(fr.hi-fr.lo))+pinnedBytes(int64(fr.plain)), fetchBudget)
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -180,23 +180,11 @@ func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch,
 	return fn(fr, b)
 }
 
-// Batch buffers are pooled like range buffers; a range of one blob larger
-// than batchPlainLimit gets its own.
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, batchPlainLimit); return &b }}
+// Batch buffers come from the range buffers' pools; a range of one
+// blob larger than batchPlainLimit gets its own.
+func getBatchBuf(n int) []byte { return getRangeBuf(int64(n))[:0] }
 
-func getBatchBuf(n int) []byte {
-	if n > batchPlainLimit {
-		return make([]byte, 0, n)
-	}
-	return (*batchPool.Get().(*[]byte))[:0]
-}
-
-func putBatchBuf(b []byte) {
-	if cap(b) == batchPlainLimit {
-		b = b[:0]
-		batchPool.Put(&b)
-	}
-}
+func putBatchBuf(b []byte) { putRangeBuf(b) }
 
 // planRanges groups the blobs by delta and merges neighbours into ranges.
 func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
