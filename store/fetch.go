@@ -1,11 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"runtime"
+	"slices"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -13,17 +16,52 @@ import (
 // Reading many blobs: requests are grouped per delta and neighbouring blobs
 // are fetched in one ranged read, so restoring a database whose pages sit
 // together costs a few requests rather than one per page. One goroutine
-// reads ranges while the others authenticate, decompress and verify.
+// reads ranges while the others authenticate, decompress and verify each
+// range's blobs into one buffer, back to back in the order they are
+// stored: a file backed up in order comes back as a few large slices a
+// writer can place with one write each.
 const (
 	mergeGap   = 64 << 10
 	mergeLimit = 1 << 20
+	// batchPlainLimit caps the plaintext of one range (pages compress to
+	// under half their size, so a 1 MiB range of them would open to over
+	// 2 MiB); a single larger blob is a range of its own.
+	batchPlainLimit = 1 << 20
+	// fetchBudget bounds the bytes every fetch of the process holds at
+	// once, ranges read and their plaintext together, however many files
+	// a restore (or a mount's readers) fetch at the same time. It keeps
+	// about six full ranges in flight: enough to keep two cores opening.
+	fetchBudget = 12 << 20
 )
 
+// fetchMem is the process's share of fetchBudget; a range's bytes are
+// acquired before it is read and released once its blobs were handed on.
+var fetchMem = semaphore.NewWeighted(fetchBudget)
+
 type fetchRange struct {
-	d    *delta
-	lo   uint64
-	hi   uint64
-	locs []blobLoc
+	d     *delta
+	lo    uint64
+	hi    uint64
+	plain int // the blobs' plaintext bytes, from the index
+	locs  []blobLoc
+}
+
+// Batch is the blobs of one ranged read, authenticated and verified. Their
+// plaintexts lie back to back in Data in the order they are stored: the
+// i-th is Data[Ends[i-1]:Ends[i]] (from 0 for the first).
+type Batch struct {
+	Data []byte
+	IDs  []crypt.ID
+	Ends []int
+}
+
+// Plain is the i-th blob's plaintext.
+func (b *Batch) Plain(i int) []byte {
+	lo := 0
+	if i > 0 {
+		lo = b.Ends[i-1]
+	}
+	return b.Data[lo:b.Ends[i]]
 }
 
 // fetchBlobs reads, authenticates and verifies every blob in ids, calling
@@ -36,27 +74,61 @@ func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 // fetchLocs is fetchBlobs for callers inside the store, which also need
 // to know where each blob was found (its type, its delta).
 func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobLoc, plain []byte) error) error {
+	return r.fetchRanges(ctx, ids, func(fr *fetchRange, b *Batch) error {
+		for i, loc := range fr.locs {
+			if err := fn(loc, b.Plain(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// fetchBatches is FetchBatches.
+func (r *Store) fetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *Batch) error) error {
+	return r.fetchRanges(ctx, ids, func(_ *fetchRange, b *Batch) error { return fn(b) })
+}
+
+// fetchJob is one range read, waiting to be opened; need is what it holds
+// of fetchMem.
+type fetchJob struct {
+	fr   *fetchRange
+	raw  []byte
+	need int64
+}
+
+// fetchRanges reads the ranges covering ids on one goroutine and opens
+// each into a Batch on every core, calling fn once per range.
+func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fetchRange, b *Batch) error) error {
 	ranges, err := r.planRanges(ids)
 	if err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	type job struct {
-		fr  fetchRange
-		raw []byte
-	}
 	workers := runtime.GOMAXPROCS(0)
-	jobs := make(chan job, workers)
+	jobs := make(chan fetchJob, workers)
 	g.Go(func() error {
 		defer close(jobs)
-		for _, fr := range ranges {
+		for i := range ranges {
+			fr := &ranges[i]
+			// What the range's two buffers pin, not what they hold.
+			need := min(pinnedBytes(int64(fr.hi-fr.lo))+pinnedBytes(int64(fr.plain)), fetchBudget)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fetchMem.Acquire(ctx, need); err != nil {
+				return err
+			}
 			raw, err := r.readRange(ctx, fr.d, int64(fr.lo), int64(fr.hi-fr.lo))
 			if err != nil {
+				fetchMem.Release(need)
 				return err
 			}
 			select {
-			case jobs <- job{fr, raw}:
+			case jobs <- fetchJob{fr, raw, need}:
 			case <-ctx.Done():
+				putRangeBuf(raw)
+				fetchMem.Release(need)
 				return ctx.Err()
 			}
 		}
@@ -66,23 +138,53 @@ func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobL
 		g.Go(func() error {
 			var scratch openScratch
 			for j := range jobs {
-				for _, loc := range j.fr.locs {
-					off := loc.entry.Offset - j.fr.lo
-					plain, err := r.openBlob(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], &scratch)
-					if err != nil {
-						return err
-					}
-					if err := fn(loc, plain); err != nil {
-						return err
-					}
+				err := ctx.Err() // a cancelled fetch stops between ranges
+				if err == nil {
+					err = r.openRange(ctx, j, &scratch, fn)
 				}
 				putRangeBuf(j.raw)
+				fetchMem.Release(j.need)
+				if err != nil {
+					return err
+				}
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	err = g.Wait()
+	// Jobs left queued when an opener failed give their share back.
+	for j := range jobs {
+		putRangeBuf(j.raw)
+		fetchMem.Release(j.need)
+	}
+	return err
 }
+
+// openRange opens every blob of j into one pooled buffer and hands the
+// batch to fn.
+func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch, fn func(fr *fetchRange, b *Batch) error) error {
+	fr := j.fr
+	data := getBatchBuf(fr.plain)
+	defer func() { putBatchBuf(data) }()
+	b := &Batch{IDs: make([]crypt.ID, len(fr.locs)), Ends: make([]int, len(fr.locs))}
+	for i, loc := range fr.locs {
+		off := loc.entry.Offset - fr.lo
+		out, err := r.openBlobAppend(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], scratch, data)
+		if err != nil {
+			return err
+		}
+		data = out
+		b.IDs[i], b.Ends[i] = loc.entry.ID, len(data)
+	}
+	b.Data = data
+	return fn(fr, b)
+}
+
+// Batch buffers come from the range buffers' pools; a range of one
+// blob larger than batchPlainLimit gets its own.
+func getBatchBuf(n int) []byte { return getRangeBuf(int64(n))[:0] }
+
+func putBatchBuf(b []byte) { putRangeBuf(b) }
 
 // planRanges groups the blobs by delta and merges neighbours into ranges.
 func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
@@ -111,20 +213,22 @@ func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
 	var out []fetchRange
 	for _, d := range deltas {
 		locs := byDelta[d]
-		sort.Slice(locs, func(i, j int) bool { return locs[i].entry.Offset < locs[j].entry.Offset })
+		slices.SortFunc(locs, func(a, b blobLoc) int { return cmp.Compare(a.entry.Offset, b.entry.Offset) })
 		for start := 0; start < len(locs); {
 			end := start + 1
 			lo := locs[start].entry.Offset
 			hi := lo + uint64(locs[start].entry.SealedLen)
+			plain := int(locs[start].entry.RawLen)
 			for end < len(locs) {
 				e := locs[end].entry
-				if e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit {
+				if e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit || plain+int(e.RawLen) > batchPlainLimit {
 					break
 				}
 				hi = max(hi, e.Offset+uint64(e.SealedLen))
+				plain += int(e.RawLen)
 				end++
 			}
-			out = append(out, fetchRange{d: d, lo: lo, hi: hi, locs: locs[start:end]})
+			out = append(out, fetchRange{d: d, lo: lo, hi: hi, plain: plain, locs: locs[start:end]})
 			start = end
 		}
 	}

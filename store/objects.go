@@ -58,20 +58,46 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 
 // Range buffers are pooled: restore and check read thousands of ranges of
 // up to mergeLimit bytes, and fresh buffers for each drove the peak RSS.
-var rangePool = sync.Pool{New: func() any { b := make([]byte, 0, mergeLimit); return &b }}
+// Pools come in a few sizes so that a small range (a small file's only
+// blob) does not pin a buffer of mergeLimit.
+var bufClasses = [...]int{64 << 10, 256 << 10, mergeLimit}
+
+var bufPools [len(bufClasses)]sync.Pool
+
+// bufClass is the index of the smallest class holding n bytes, or -1.
+func bufClass(n int64) int {
+	for i, c := range bufClasses {
+		if n <= int64(c) {
+			return i
+		}
+	}
+	return -1
+}
+
+// pinnedBytes is the capacity getRangeBuf(n) hands out.
+func pinnedBytes(n int64) int64 {
+	if i := bufClass(n); i >= 0 {
+		return int64(bufClasses[i])
+	}
+	return n
+}
 
 func getRangeBuf(n int64) []byte {
-	if n > mergeLimit {
+	i := bufClass(n)
+	if i < 0 {
 		return make([]byte, n)
 	}
-	return (*rangePool.Get().(*[]byte))[:n]
+	if b, ok := bufPools[i].Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, bufClasses[i])
 }
 
 // putRangeBuf returns a buffer from getRangeBuf once nothing refers to it.
 func putRangeBuf(b []byte) {
-	if cap(b) == mergeLimit {
+	if i := bufClass(int64(cap(b))); i >= 0 && cap(b) == bufClasses[i] {
 		b = b[:0]
-		rangePool.Put(&b)
+		bufPools[i].Put(&b)
 	}
 }
 

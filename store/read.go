@@ -141,6 +141,15 @@ func (r *Store) FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 	return r.fetchBlobs(ctx, ids, fn)
 }
 
+// FetchBatches is FetchBlobs one ranged read at a time: fn gets each
+// range's blobs together, their plaintexts back to back in the order they
+// are stored (a file written in order comes back in a few large pieces),
+// concurrently and in no particular order between batches. Every distinct
+// id is in exactly one batch; b is only valid during the call.
+func (r *Store) FetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *Batch) error) error {
+	return r.fetchBatches(ctx, ids, fn)
+}
+
 // FirstID is the first blob of the content, to name where it is stored in
 // error messages.
 func (c Content) FirstID() crypt.ID {

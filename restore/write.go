@@ -1,0 +1,134 @@
+package restore
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/chatsafe/chatsafe/browse"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// maxWrite caps one write: large writes into new page cache were slow on
+// the bench's kernel (docs/benchmarks.md), so a long run is written in
+// pieces of this size.
+const maxWrite = 256 << 10
+
+// file writes one file to a temporary name beside its destination, then
+// renames it, so a reader never sees it half-written.
+func (rs *restoreRun) file(n *store.Node, dst string) error {
+	// browse.Open resolves the references and checks they add up to the
+	// entry's size.
+	bf, err := browse.Open(rs.ctx, rs.r, n)
+	if err != nil {
+		return err
+	}
+	refs, size := bf.Refs(), bf.Size()
+	places := bf.ChunkPlaces()
+	ids := make([]crypt.ID, len(refs))
+	for i, ref := range refs {
+		ids[i] = ref.ID
+	}
+	f, tmp, err := createRestoreTemp(rs.root, filepath.Dir(dst))
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			rs.root.Remove(tmp)
+		}
+	}()
+	// The file has its size before the first write: the writes that
+	// follow, in any order, never extend it.
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	err = rs.r.FetchBatches(rs.ctx, ids, func(b *store.Batch) error {
+		written, err := writeBatch(f, b, places)
+		if err != nil {
+			return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+		}
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		rs.done += written
+		if rs.progress != nil {
+			rs.progress(rs.done, rs.total)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(n.Mode.Perm()); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	// A rename replaces a symlink at dst; it never writes through it.
+	if err := rs.root.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	ok = true
+	mt := time.Unix(0, n.ModTime)
+	if err := rs.root.Chtimes(dst, mt, mt); err != nil {
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	rs.mu.Lock()
+	rs.res.Files++
+	rs.res.Bytes += size
+	rs.mu.Unlock()
+	return nil
+}
+
+// writeBatch places a batch's blobs at every offset they fill and
+// returns the bytes written. Blobs that follow each other in the batch
+// and in the file are one run, written together: a database's pages come
+// back in a few writes per range instead of one each.
+func writeBatch(f io.WriterAt, b *store.Batch, places map[crypt.ID][]int64) (int64, error) {
+	var written int64
+	runLo, runHi, runAt := 0, 0, int64(0) // the run's bytes in b.Data, and where they go
+	lo := 0
+	for i, id := range b.IDs {
+		hi := b.Ends[i]
+		at := places[id]
+		if len(at) == 0 {
+			// FetchBatches returns only what was asked for.
+			return written, fmt.Errorf("internal error: blob %s is not part of the file", id)
+		}
+		if runHi > runLo && runHi == lo && runAt+int64(runHi-runLo) == at[0] {
+			runHi = hi
+		} else {
+			if err := writeRun(f, b.Data[runLo:runHi], runAt); err != nil {
+				return written, err
+			}
+			runLo, runHi, runAt = lo, hi, at[0]
+		}
+		// A chunk the file holds more than once (runs of equal pages)
+		// is written at its other places on its own.
+		for _, off := range at[1:] {
+			if err := writeRun(f, b.Data[lo:hi], off); err != nil {
+				return written, err
+			}
+		}
+		written += int64(hi-lo) * int64(len(at))
+		lo = hi
+	}
+	return written, writeRun(f, b.Data[runLo:runHi], runAt)
+}
+
+// writeRun writes p at off in pieces of at most maxWrite.
+func writeRun(f io.WriterAt, p []byte, off int64) error {
+	for len(p) > 0 {
+		n := min(len(p), maxWrite)
+		if _, err := f.WriteAt(p[:n], off); err != nil {
+			return err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
