@@ -239,7 +239,7 @@ func (b *benchRun) firstBackups(ctx context.Context) {
 			return fmt.Errorf("first backup: %w", err)
 		}
 		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
-		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		r.notePeak(p)
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *T
 			return fmt.Errorf("backup after the %s: %w", phase, err)
 		}
 		r.backups = append(r.backups, p)
-		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		r.notePeak(p)
 		after, err := listTree(t.RepoDir())
 		if err != nil {
 			return err
@@ -321,7 +321,7 @@ func (b *benchRun) restores(ctx context.Context) error {
 			return fmt.Errorf("restore: %w", err)
 		}
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
-		r.PeakRSS = max(r.PeakRSS, p.MaxRSS)
+		r.notePeak(p)
 		if err := compareTrees(b.src, root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
 		}
