@@ -223,6 +223,11 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 	b.runs = make([]*ToolResult, len(tools))
 	b.listings = make([]listing, len(tools))
 	for i, t := range tools {
+		// Every executable is measured as read from disk, not as it was
+		// left in the page cache by whoever wrote it (evict_linux.go).
+		if err := evictFromPageCache(t.Bin()); err != nil {
+			logf("%s: %v (its peak RSS may include pages cached when it was written)", t.Name(), err)
+		}
 		b.runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
 		if err := t.Init(ctx); err != nil {
 			b.runs[i].fail("init", err)
