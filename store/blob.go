@@ -26,7 +26,7 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 		// One encoder per core: EncodeAll blocks while all are busy, and
 		// the sealing pipeline compresses on every core. No zstd checksum:
 		// the seal's tag and the keyed hash verify every blob already.
-		zstdEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+		zstdEnc, err = newPlainEncoder()
 		if err != nil {
 			panic(err) // only on invalid static options
 		}
@@ -36,6 +36,11 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 		}
 	})
 	return zstdEnc, zstdDec
+}
+
+// newPlainEncoder makes the encoder of blobs without a dictionary.
+func newPlainEncoder() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 }
 
 // sealBlob compresses (unless incompressible) and seals plain, appending
