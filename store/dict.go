@@ -56,6 +56,12 @@ const (
 	// current dictionary are counted before their ratio is compared with
 	// the dictionary's.
 	dictWindow = 1 << 20
+	// dictWindowSize is the zstd window of blobs compressed with a
+	// dictionary: a power of two that holds the largest dictionary and
+	// the largest such blob, so every match zstd's default 8 MiB window
+	// would find is still found, and each encoder (one per core, per
+	// dictionary) keeps a 512 KiB history instead of an 8 MiB one.
+	dictWindowSize = 512 << 10
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
 	// dictLevel: on the bench's database (docs/benchmarks.md), with a
@@ -139,7 +145,8 @@ func (d *dictionary) encoder() (*zstd.Encoder, error) {
 	d.encOnce.Do(func() {
 		// No zstd checksum: the seal's tag and the blob's keyed hash
 		// verify every page already (4 bytes a page).
-		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+		opts := []zstd.EOption{zstd.WithEncoderLevel(dictLevel), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithWindowSize(dictWindowSize), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
 		if d.kind == dictKindRaw {
 			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
 		} else {
