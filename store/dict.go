@@ -135,6 +135,9 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	return dict, nil
 }
 
+// ref is the id that index entries of blobs compressed with d point to.
+func (d *dictionary) ref() *crypt.ID { return &d.id }
+
 // zstdID is the id zstd frames carry for a raw dictionary (never 0,
 // which means "none").
 func (d *dictionary) zstdID() uint32 {
@@ -288,7 +291,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 		return dst, 0, nil, scratch, false, err
 	}
 	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
-	return out, compZstdDict, &d.id, scratch, true, nil
+	return out, compZstdDict, d.ref(), scratch, true, nil
 }
 
 // ensureDict appends dictionary d to the delta unless the repository or
