@@ -77,6 +77,7 @@ const (
 // dictionary is one dictionary blob, parsed.
 type dictionary struct {
 	id      crypt.ID
+	idRef   *crypt.ID // what index entries point to (ref)
 	gen     uint64
 	ratio   uint32 // per mille of plain size, measured when it was made
 	kind    byte
@@ -107,7 +108,9 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	if v := d.byte1(); d.err == nil && v != dictFormat {
 		return nil, fmt.Errorf("unsupported dictionary format %d (upgrade chatsafe)", v)
 	}
-	dict := &dictionary{id: id, gen: d.uvarint(), plain: plain}
+	idRef := new(crypt.ID)
+	*idRef = id
+	dict := &dictionary{id: id, idRef: idRef, gen: d.uvarint(), plain: plain}
 	ratio := d.uvarint()
 	dict.kind = d.byte1()
 	dict.content = d.bytes()
@@ -135,8 +138,17 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	return dict, nil
 }
 
-// ref is the id that index entries of blobs compressed with d point to.
-func (d *dictionary) ref() *crypt.ID { return &d.id }
+// ref is the id that index entries of blobs compressed with d point to:
+// a copy of its own, shared by all of them, so that an entry does not
+// keep the dictionary (its content and encoders) alive once the writer
+// has moved on to a newer one.
+func (d *dictionary) ref() *crypt.ID {
+	if d.idRef == nil { // a candidate never sealed anything; still safe
+		id := d.id
+		return &id
+	}
+	return d.idRef
+}
 
 // zstdID is the id zstd frames carry for a raw dictionary (never 0,
 // which means "none").
