@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sort"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +32,19 @@ type fetchRange struct {
 // particular order. plain is only valid during the call.
 func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt.ID, plain []byte) error) error {
 	return r.fetchLocs(ctx, ids, func(loc blobLoc, plain []byte) error { return fn(loc.entry.ID, plain) })
+}
+
+// openScratchPool keeps the fetch workers' buffers between calls: a
+// restore makes one call per file, and growing fresh buffers in each
+// was most of what it allocated (and so of its collector's work).
+var openScratchPool = sync.Pool{New: func() any { return new(openScratch) }}
+
+// putOpenScratch pools s unless a large blob (a big tree) grew it: that
+// memory is not kept for the next call.
+func putOpenScratch(s *openScratch) {
+	if cap(s.payload) <= mergeLimit && cap(s.plain) <= mergeLimit {
+		openScratchPool.Put(s)
+	}
 }
 
 // fetchLocs is fetchBlobs for callers inside the store, which also need
@@ -64,11 +78,12 @@ func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobL
 	})
 	for range workers {
 		g.Go(func() error {
-			var scratch openScratch
+			scratch := openScratchPool.Get().(*openScratch)
+			defer putOpenScratch(scratch)
 			for j := range jobs {
 				for _, loc := range j.fr.locs {
 					off := loc.entry.Offset - j.fr.lo
-					plain, err := r.openBlob(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], &scratch)
+					plain, err := r.openBlob(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], scratch)
 					if err != nil {
 						return err
 					}
