@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sort"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -34,16 +33,23 @@ func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 	return r.fetchLocs(ctx, ids, func(loc blobLoc, plain []byte) error { return fn(loc.entry.ID, plain) })
 }
 
-// openScratchPool keeps the fetch workers' buffers between calls: a
+// openScratches keeps the fetch workers' buffers between calls: a
 // restore makes one call per file, and growing fresh buffers in each
 // was most of what it allocated (and so of its collector's work).
-var openScratchPool = sync.Pool{New: func() any { return new(openScratch) }}
+var openScratches = newFreeList[*openScratch](2 * runtime.GOMAXPROCS(0))
 
-// putOpenScratch pools s unless a large blob (a big tree) grew it: that
+func getOpenScratch() *openScratch {
+	if s, ok := openScratches.get(); ok {
+		return s
+	}
+	return new(openScratch)
+}
+
+// putOpenScratch keeps s unless a large blob (a big tree) grew it: that
 // memory is not kept for the next call.
 func putOpenScratch(s *openScratch) {
 	if cap(s.payload) <= mergeLimit && cap(s.plain) <= mergeLimit {
-		openScratchPool.Put(s)
+		openScratches.put(s)
 	}
 }
 
@@ -78,7 +84,7 @@ func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobL
 	})
 	for range workers {
 		g.Go(func() error {
-			scratch := openScratchPool.Get().(*openScratch)
+			scratch := getOpenScratch()
 			defer putOpenScratch(scratch)
 			for j := range jobs {
 				for _, loc := range j.fr.locs {
