@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-// The process's soft memory limit (docs/operations.md, "Memory"). Go's
+// The process's soft memory limit (docs/benchmarks.md, "Peak RSS"). Go's
 // collector lets the heap grow to twice what is live (GOGC=100): a
 // one-shot backup of the bench's --full corpus with 44 MB live peaked at
 // 96 MB of anonymous memory under the former 100 MiB limit, beside the
