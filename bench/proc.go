@@ -13,7 +13,10 @@ import (
 // procResult is one measured run of a tool.
 type procResult struct {
 	Wall   time.Duration
-	MaxRSS int64   // bytes, from the child's rusage
+	MaxRSS int64 // bytes, from the child's rusage
+	// RSS is the child's memory at its largest sampled VmRSS, split into
+	// anonymous and file-backed (Linux; zero elsewhere).
+	RSS    rssSplit
 	CPU    float64 // user + system seconds of the child
 	Stdout []byte
 	Stderr []byte
@@ -38,8 +41,16 @@ func run(ctx context.Context, c command) (procResult, error) {
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err := cmd.Run()
-	res := procResult{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	err := cmd.Start()
+	var split rssSplit
+	if err == nil {
+		stop, peak := make(chan struct{}), make(chan rssSplit, 1)
+		go sampleRSS(cmd.Process.Pid, stop, peak)
+		err = cmd.Wait()
+		close(stop)
+		split = <-peak
+	}
+	res := procResult{Wall: time.Since(start), RSS: split, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if cmd.ProcessState != nil {
 		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 		res.MaxRSS = maxRSS(cmd.ProcessState)

@@ -20,6 +20,8 @@ const benchPassword = "chatsafe-bench-not-a-secret"
 // tool is one backup program driven as a subprocess.
 type tool interface {
 	Name() string
+	// Bin is the executable that runs.
+	Bin() string
 	// Version returns the tool's version line.
 	Version(ctx context.Context) string
 	// Init creates an empty repository.
@@ -90,6 +92,7 @@ type chatsafeTool struct {
 }
 
 func (t *chatsafeTool) Name() string     { return "chatsafe" }
+func (t *chatsafeTool) Bin() string      { return t.bin }
 func (t *chatsafeTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *chatsafeTool) config() string   { return filepath.Join(t.dir, "config.yaml") }
 func (t *chatsafeTool) socket() string   { return configs.DefaultSocket(t.StateDir()) }
@@ -149,6 +152,7 @@ func (t *chatsafeTool) Restore(ctx context.Context, dst string) (procResult, str
 type resticTool struct{ bin, dir, src string }
 
 func (t *resticTool) Name() string     { return "restic" }
+func (t *resticTool) Bin() string      { return t.bin }
 func (t *resticTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *resticTool) StateDir() string { return filepath.Join(t.dir, "cache") }
 func (t *resticTool) env() []string {
@@ -187,6 +191,7 @@ func (t *resticTool) Restore(ctx context.Context, dst string) (procResult, strin
 type borgTool struct{ bin, dir, src string }
 
 func (t *borgTool) Name() string     { return "borg" }
+func (t *borgTool) Bin() string      { return t.bin }
 func (t *borgTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *borgTool) StateDir() string { return filepath.Join(t.dir, "base") }
 func (t *borgTool) env() []string {
@@ -237,6 +242,7 @@ type rcloneTool struct {
 }
 
 func (t *rcloneTool) Name() string     { return "rclone" }
+func (t *rcloneTool) Bin() string      { return t.bin }
 func (t *rcloneTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *rcloneTool) conf() string     { return filepath.Join(t.dir, "rclone.conf") }
 func (t *rcloneTool) StateDir() string { return "" }

@@ -26,7 +26,7 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 		// One encoder per core: EncodeAll blocks while all are busy, and
 		// the sealing pipeline compresses on every core. No zstd checksum:
 		// the seal's tag and the keyed hash verify every blob already.
-		zstdEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+		zstdEnc, err = newPlainEncoder()
 		if err != nil {
 			panic(err) // only on invalid static options
 		}
@@ -36,6 +36,19 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 		}
 	})
 	return zstdEnc, zstdDec
+}
+
+// plainWindow is the zstd window of blobs compressed without a
+// dictionary. Each encoder keeps a history as large as its window, one
+// per core for the life of the process; zstd's default (4–8 MiB) would
+// hold memory for data no blob has: data chunks are at most 256 KiB, and
+// only a tree or list larger than the window loses matches beyond it.
+const plainWindow = 1 << 20
+
+// newPlainEncoder makes the encoder of blobs without a dictionary.
+func newPlainEncoder() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithWindowSize(plainWindow), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 }
 
 // sealBlob compresses (unless incompressible) and seals plain, appending

@@ -56,6 +56,12 @@ const (
 	// current dictionary are counted before their ratio is compared with
 	// the dictionary's.
 	dictWindow = 1 << 20
+	// dictWindowSize is the zstd window of blobs compressed with a
+	// dictionary: a power of two that holds the largest dictionary and
+	// the largest such blob, so every match zstd's default 8 MiB window
+	// would find is still found, and each encoder (one per core, per
+	// dictionary) keeps a 512 KiB history instead of an 8 MiB one.
+	dictWindowSize = 512 << 10
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
 	// dictLevel and dictBulkLevel: every page is one EncodeAll, and with
@@ -79,6 +85,7 @@ const (
 // dictionary is one dictionary blob, parsed.
 type dictionary struct {
 	id      crypt.ID
+	idRef   *crypt.ID // what index entries point to (ref)
 	gen     uint64
 	ratio   uint32 // per mille of plain size, measured when it was made
 	kind    byte
@@ -107,7 +114,9 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	if v := d.byte1(); d.err == nil && v != dictFormat {
 		return nil, fmt.Errorf("unsupported dictionary format %d (upgrade chatsafe)", v)
 	}
-	dict := &dictionary{id: id, gen: d.uvarint(), plain: plain}
+	idRef := new(crypt.ID)
+	*idRef = id
+	dict := &dictionary{id: id, idRef: idRef, gen: d.uvarint(), plain: plain}
 	ratio := d.uvarint()
 	dict.kind = d.byte1()
 	dict.content = d.bytes()
@@ -135,6 +144,18 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	return dict, nil
 }
 
+// ref is the id that index entries of blobs compressed with d point to:
+// a copy of its own, shared by all of them, so that an entry does not
+// keep the dictionary (its content and encoders) alive once the writer
+// has moved on to a newer one.
+func (d *dictionary) ref() *crypt.ID {
+	if d.idRef == nil { // a candidate never sealed anything; still safe
+		id := d.id
+		return &id
+	}
+	return d.idRef
+}
+
 // zstdID is the id zstd frames carry for a raw dictionary (never 0,
 // which means "none").
 func (d *dictionary) zstdID() uint32 {
@@ -157,7 +178,8 @@ func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
 	e.once.Do(func() {
 		// No zstd checksum: the seal's tag and the blob's keyed hash
 		// verify every page already (4 bytes a page).
-		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithWindowSize(dictWindowSize), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
 		if d.kind == dictKindRaw {
 			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
 		} else {
@@ -301,7 +323,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 		return dst, 0, nil, scratch, false, err
 	}
 	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
-	return out, compZstdDict, &d.id, scratch, true, nil
+	return out, compZstdDict, d.ref(), scratch, true, nil
 }
 
 // ensureDict appends dictionary d to the delta unless the repository or

@@ -71,6 +71,26 @@ func (r *Store) fetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 	return r.fetchLocs(ctx, ids, func(loc blobLoc, plain []byte) error { return fn(loc.entry.ID, plain) })
 }
 
+// openScratches keeps the fetch workers' buffers between calls: a
+// restore makes one call per file, and growing fresh buffers in each
+// was most of what it allocated (and so of its collector's work).
+var openScratches = newFreeList[*openScratch](2 * runtime.GOMAXPROCS(0))
+
+func getOpenScratch() *openScratch {
+	if s, ok := openScratches.get(); ok {
+		return s
+	}
+	return new(openScratch)
+}
+
+// putOpenScratch keeps s unless a large blob (a big tree) grew it: that
+// memory is not kept for the next call.
+func putOpenScratch(s *openScratch) {
+	if cap(s.payload) <= mergeLimit && cap(s.plain) <= mergeLimit {
+		openScratches.put(s)
+	}
+}
+
 // fetchLocs is fetchBlobs for callers inside the store, which also need
 // to know where each blob was found (its type, its delta).
 func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobLoc, plain []byte) error) error {
@@ -136,11 +156,12 @@ func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fet
 	})
 	for range workers {
 		g.Go(func() error {
-			var scratch openScratch
+			scratch := getOpenScratch()
+			defer putOpenScratch(scratch)
 			for j := range jobs {
 				err := ctx.Err() // a cancelled fetch stops between ranges
 				if err == nil {
-					err = r.openRange(ctx, j, &scratch, fn)
+					err = r.openRange(ctx, j, scratch, fn)
 				}
 				putRangeBuf(j.raw)
 				fetchMem.Release(j.need)

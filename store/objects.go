@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"go.uber.org/zap"
 
@@ -56,13 +55,21 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 	return buf, nil
 }
 
-// Range buffers are pooled: restore and check read thousands of ranges of
+// Range buffers are reused: restore and check read thousands of ranges of
 // up to mergeLimit bytes, and fresh buffers for each drove the peak RSS.
-// Pools come in a few sizes so that a small range (a small file's only
-// blob) does not pin a buffer of mergeLimit.
+// A free list per size rather than a sync.Pool: under the CLI's soft
+// memory limit the collector runs several times a second, and each run
+// emptied the pool (143 MB of new buffers in a --full restore). Sizes
+// come in a few classes so that a small range (a small file's only blob)
+// does not pin a buffer of mergeLimit; each list keeps at most 6 MiB.
 var bufClasses = [...]int{64 << 10, 256 << 10, mergeLimit}
 
-var bufPools [len(bufClasses)]sync.Pool
+var bufLists = func() (l [len(bufClasses)]freeList[[]byte]) {
+	for i, c := range bufClasses {
+		l[i] = newFreeList[[]byte](max(2, (6<<20)/c))
+	}
+	return l
+}()
 
 // bufClass is the index of the smallest class holding n bytes, or -1.
 func bufClass(n int64) int {
@@ -87,8 +94,8 @@ func getRangeBuf(n int64) []byte {
 	if i < 0 {
 		return make([]byte, n)
 	}
-	if b, ok := bufPools[i].Get().(*[]byte); ok {
-		return (*b)[:n]
+	if b, ok := bufLists[i].get(); ok {
+		return b[:n]
 	}
 	return make([]byte, n, bufClasses[i])
 }
@@ -96,8 +103,31 @@ func getRangeBuf(n int64) []byte {
 // putRangeBuf returns a buffer from getRangeBuf once nothing refers to it.
 func putRangeBuf(b []byte) {
 	if i := bufClass(int64(cap(b))); i >= 0 && cap(b) == bufClasses[i] {
-		b = b[:0]
-		bufPools[i].Put(&b)
+		bufLists[i].put(b[:0])
+	}
+}
+
+// freeList keeps up to its capacity of values for reuse. Unlike a
+// sync.Pool, a collection does not empty it, and what it holds is bounded.
+type freeList[T any] struct{ c chan T }
+
+func newFreeList[T any](n int) freeList[T] { return freeList[T]{c: make(chan T, n)} }
+
+// get returns a kept value, or ok false when there is none.
+func (f freeList[T]) get() (v T, ok bool) {
+	select {
+	case v = <-f.c:
+		return v, true
+	default:
+		return v, false
+	}
+}
+
+// put keeps v unless the list is full.
+func (f freeList[T]) put(v T) {
+	select {
+	case f.c <- v:
+	default:
 	}
 }
 

@@ -59,6 +59,7 @@ its state, local remote, socket and recovery-key file go beside it.`,
 }
 
 func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout io.Writer) error {
+	g.memory.forDaemon() // before daemon.New reads the limit it starts from
 	boot, err := logs.New(logs.Options{Level: "info"})
 	if err != nil {
 		return err

@@ -11,23 +11,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
-
-const defaultMemoryLimit = 100 << 20
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	// A soft memory limit keeps the collector ahead of short-lived buffers
-	// (a backup's live heap is small); GOMEMLIMIT overrides it.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	// A soft memory limit near the live heap (memlimit.go); GOMEMLIMIT
+	// overrides it.
+	mem := startMemLimiter(oneShotMemoryFloor)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	err := newRootCommand(mem).ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chatsafe:", err)

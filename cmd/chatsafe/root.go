@@ -19,11 +19,14 @@ type globalOptions struct {
 	defaultConfig string
 	// stdin is where recovery keys and passwords are asked for.
 	stdin *os.File
+	// memory is the process's soft memory limit (nil: the user's, or a
+	// test's); the daemon takes it over.
+	memory *memLimiter
 }
 
 // newRootCommand builds the whole command tree for this process.
-func newRootCommand() *cobra.Command {
-	return buildRootCommand(&globalOptions{defaultConfig: configs.DefaultConfigPath(), stdin: os.Stdin})
+func newRootCommand(mem *memLimiter) *cobra.Command {
+	return buildRootCommand(&globalOptions{defaultConfig: configs.DefaultConfigPath(), stdin: os.Stdin, memory: mem})
 }
 
 // buildRootCommand builds the command tree around g.

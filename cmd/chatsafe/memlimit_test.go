@@ -1,0 +1,76 @@
+package main
+
+import (
+	"math"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestOneShotLimit(t *testing.T) {
+	for _, c := range []struct{ floor, live, want int64 }{
+		{48 << 20, 0, 48 << 20},
+		{48 << 20, 30 << 20, 48 << 20},
+		{48 << 20, 40 << 20, 50 << 20},
+		{48 << 20, 400 << 20, 500 << 20},
+		{48 << 20, math.MaxInt64 - 1, math.MaxInt64},
+	} {
+		if got := oneShotLimit(c.floor, c.live); got != c.want {
+			t.Errorf("oneShotLimit(%d, %d) = %d, want %d", c.floor, c.live, got, c.want)
+		}
+	}
+}
+
+// The limiter raises the limit after a collection finds more live than
+// the floor allows, so the collector does not run without pause; the
+// daemon then takes the limit over and the limiter leaves it alone.
+func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	set := make(chan int64, 16)
+	m := &memLimiter{floor: 1 << 20, adjusted: func(l int64) {
+		select {
+		case set <- l:
+		default:
+		}
+	}}
+	m.arm()
+	live := make([]byte, 64<<20)
+	for i := range live {
+		live[i] = byte(i)
+	}
+	var limit int64
+	deadline := time.After(30 * time.Second)
+	for limit < 64<<20 {
+		runtime.GC()
+		select {
+		case limit = <-set:
+		case <-deadline:
+			t.Fatalf("no limit set after collections with 64 MiB live (last %d)", limit)
+		}
+	}
+	if limit < 80<<20 {
+		t.Errorf("limit %d MiB for 64 MiB live, want at least a quarter above it", limit>>20)
+	}
+	if got := debug.SetMemoryLimit(-1); got < 80<<20 {
+		t.Errorf("the process's limit is %d MiB with 64 MiB live, want at least a quarter above it", got>>20)
+	}
+	runtime.KeepAlive(live)
+
+	m.forDaemon()
+	for len(set) > 0 {
+		<-set // set before the daemon took over
+	}
+	if got := debug.SetMemoryLimit(-1); got != daemonMemoryLimit {
+		t.Errorf("the daemon starts from %d, want %d", got, daemonMemoryLimit)
+	}
+	runtime.GC()
+	runtime.GC()
+	select {
+	case l := <-set:
+		t.Errorf("the limiter set %d after the daemon took over", l)
+	default:
+	}
+	var nilLimiter *memLimiter
+	nilLimiter.forDaemon() // GOMEMLIMIT set: nothing to do, no panic
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"weak"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// allocated is the number of bytes fn allocates (TotalAlloc only grows,
+// so a collection meanwhile does not blur it).
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// encoderBudget is what one zstd encoder may allocate to compress one
+// blob: its tables and a history sized to what it can reference. zstd's
+// default window is 8 MiB, and an encoder keeps a history that large
+// (one per core, per dictionary, for as long as the process lives)
+// although it never sees more than the dictionary and one blob: that was
+// a third of a first backup's peak RSS on the bench's --full corpus.
+const encoderBudget = 3 << 20
+
+func TestDictEncoderHistoryFitsItsInput(t *testing.T) {
+	pages := textPages(3, 3000, 70)
+	content := bytes.Join(pages[:64], nil)
+	if len(content) != dictContentMax {
+		t.Fatalf("dictionary content is %d bytes, want the largest (%d)", len(content), dictContentMax)
+	}
+	d, err := parseDict(crypt.ID{1}, encodeDict(1, 500, dictKindRaw, content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat(pages[65], dictMaxBlob/len(pages[65]))
+	// The first blob makes the encoders (one per core, 1.3 MiB of tables
+	// each at this level) and gives one of them a history and the
+	// dictionary's tables (1.25 MiB): with two cores, 6 MiB is ample.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	enc, err := d.encoder(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comp []byte
+	n := allocated(func() { comp = enc.EncodeAll(big, nil) })
+	if budget := uint64(2 * encoderBudget); n > budget {
+		t.Errorf("a dictionary encoder allocated %.1f MiB for one %d-byte page, want at most %.1f MiB", float64(n)/(1<<20), len(big), float64(budget)/(1<<20))
+	}
+	// The smaller window still reaches the whole dictionary: a page that
+	// is in it compresses to almost nothing.
+	if c := enc.EncodeAll(pages[0], nil); len(c) > len(pages[0])/20 {
+		t.Errorf("a page of the dictionary compressed to %d of %d bytes: the window does not reach it", len(c), len(pages[0]))
+	}
+	got, err := d.dec.DecodeAll(comp, nil)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("round trip failed: %v", err)
+	}
+}
+
+func TestPlainEncoderHistoryFitsItsInput(t *testing.T) {
+	enc, err := newPlainEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	// A content-defined chunk at its largest: random bytes, the second
+	// half a repeat of the first, which the encoder finds only through
+	// its history (zstd blocks are 128 KiB).
+	r := rand.New(rand.NewPCG(1, 2))
+	half := make([]byte, 128<<10)
+	for i := range half {
+		half[i] = byte(r.Uint32())
+	}
+	chunk := append(bytes.Clone(half), half...)
+	var comp []byte
+	if n := allocated(func() { comp = enc.EncodeAll(chunk, nil) }); n > encoderBudget {
+		t.Errorf("the plain encoder allocated %.1f MiB for one %d-byte chunk, want at most %.1f MiB", float64(n)/(1<<20), len(chunk), float64(encoderBudget)/(1<<20))
+	}
+	if len(comp) > len(chunk)*6/10 {
+		t.Errorf("a chunk made of one half twice compressed to %d of %d bytes: the repeat was not found", len(comp), len(chunk))
+	}
+	_, dec := zstdCodecs()
+	if got, err := dec.DecodeAll(comp, nil); err != nil || !bytes.Equal(got, chunk) {
+		t.Fatalf("round trip failed: %v", err)
+	}
+}
+
+// The index entry of every page compressed with a dictionary names it; a
+// dictionary the writer has replaced must still be collectable, with its
+// encoders (about 3 MiB per core), while those entries live.
+func TestIndexEntriesDoNotKeepADictionaryAlive(t *testing.T) {
+	d, err := parseDict(crypt.ID{7}, encodeDict(1, 500, dictKindRaw, bytes.Join(textPages(4, 500, 8), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bulk := range []bool{false, true} {
+		if _, err := d.encoder(bulk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := d.ref()
+	wd := weak.Make(d)
+	d = nil
+	runtime.GC()
+	if wd.Value() != nil {
+		t.Error("a dictionary stays reachable through the id its index entries point to")
+	}
+	if *ref != (crypt.ID{7}) {
+		t.Errorf("the entries' id is %s, want the dictionary's", ref)
+	}
+}
