@@ -8,7 +8,9 @@ import "github.com/chatsafe/chatsafe/crypt"
 // FileContent stores what a file of these chunks (size bytes) needs
 // beyond its chunks, and returns its content and its file cache token.
 // prevToken is the cache's token of the file's previous version, or nil.
-// The returned token holds refs: do not modify refs afterwards.
+// The returned token holds refs: do not modify refs afterwards. Tokens,
+// given or returned, are never modified: the Store's memo keeps them as
+// they are and finds them again by identity (token.go).
 func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Content, []byte, error) {
 	prev, _ := b.r.tokens.get(prevToken)
 	tok, diff, err := b.makeContent(refs, prev)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"sync"
+	"unsafe"
 )
 
 // A file cache token records a file's size and content and, for list
@@ -147,8 +148,11 @@ const memoMinToken = 64 << 10
 const memoTokens = 3
 
 // tokenMemo keeps the last large tokens decoded. An entry is found by its
-// bytes (a private copy, compared in full), so it can only return the
-// token those very bytes decode to.
+// bytes: first by identity (the very slice it was made from or found by,
+// as the file cache hands it back each cycle: no comparison), else
+// compared in full. Tokens are never modified once made (the file cache
+// keeps them as they are, the store's own are always new slices): that is
+// what lets the memo share the caller's bytes instead of keeping a copy.
 type tokenMemo struct {
 	mu      sync.Mutex
 	entries []memoEntry // oldest first
@@ -159,12 +163,28 @@ type memoEntry struct {
 	tok   *fileToken
 }
 
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
 // get returns the decoded token of p, from the memo when it holds p.
 func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 	if len(p) >= memoMinToken {
 		m.mu.Lock()
-		for _, e := range m.entries {
+		for i := range m.entries {
+			e := &m.entries[i]
+			if sameSlice(e.bytes, p) {
+				m.mu.Unlock()
+				return e.tok, nil
+			}
+		}
+		for i := range m.entries {
+			e := &m.entries[i]
 			if bytes.Equal(e.bytes, p) {
+				// Found by p from now on (a cache read back from disk
+				// holds its own copy).
+				e.bytes = p
 				m.mu.Unlock()
 				return e.tok, nil
 			}
@@ -176,7 +196,7 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 
 // put remembers that p decodes to t, in place of from's entry if the memo
 // holds it (the version t was made from is unlikely to be asked for
-// again). t must not be modified afterwards.
+// again). Neither p nor t may be modified afterwards.
 func (m *tokenMemo) put(p []byte, t, from *fileToken) {
 	if len(p) < memoMinToken {
 		return
@@ -192,8 +212,7 @@ func (m *tokenMemo) put(p []byte, t, from *fileToken) {
 			slot = i
 		}
 	}
-	// A private copy: the caller's bytes may change, the memo's never do.
-	e := memoEntry{bytes: bytes.Clone(p), tok: t}
+	e := memoEntry{bytes: p, tok: t}
 	switch {
 	case slot >= 0:
 		m.entries[slot] = e

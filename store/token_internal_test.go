@@ -148,3 +148,29 @@ func TestTokenHostileAmendment(t *testing.T) {
 		t.Errorf("amendment to inline content: %v, want ErrStaleCache", err)
 	}
 }
+
+// TestTokenMemoLookup: the memo finds a token by the slice it was given
+// and by equal bytes elsewhere (a cache read back from disk), and never
+// for other bytes of the same length.
+func TestTokenMemoLookup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	p := tok.encode()
+	if len(p) < memoMinToken {
+		t.Fatalf("token of %d bytes is below the memo's minimum", len(p))
+	}
+	var m tokenMemo
+	m.put(p, tok, nil)
+	if got, err := m.get(p); err != nil || got != tok {
+		t.Fatalf("the same slice: %p, %v; want the memo's token", got, err)
+	}
+	copied := append([]byte(nil), p...)
+	if got, err := m.get(copied); err != nil || got != tok {
+		t.Fatalf("equal bytes: %p, %v; want the memo's token", got, err)
+	}
+	other := append([]byte(nil), p...)
+	other[len(other)-1] ^= 1
+	if got, err := m.get(other); err == nil && got == tok {
+		t.Fatal("other bytes of the same length gave the memo's token")
+	}
+}
