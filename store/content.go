@@ -81,12 +81,7 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []pa
 		return &fileToken{content: Content{Chunks: refs}}, nil, nil
 	}
 	if prev != nil && prev.content.isList() && len(prev.content.Patches) < MaxPatchChain && b.hasAll(prev.content) {
-		var diff []patchEntry
-		for i, ref := range refs {
-			if i >= len(prev.refs) || prev.refs[i] != ref {
-				diff = append(diff, patchEntry{Index: i, Ref: ref})
-			}
-		}
+		diff := diffRefs(prev.refs, refs)
 		if patched := prev.patched + len(diff); patched <= len(refs)/4 {
 			if diff == nil {
 				diff = []patchEntry{}

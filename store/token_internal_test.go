@@ -174,3 +174,39 @@ func TestTokenMemoLookup(t *testing.T) {
 		t.Fatal("other bytes of the same length gave the memo's token")
 	}
 }
+
+// TestDiffRefs: the block-wise comparison finds exactly the references
+// that differ, at block edges too, as the list grows and shrinks.
+func TestDiffRefs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	prev := randomRefs(rng, 1000)
+	for _, tc := range []struct {
+		name    string
+		n       int
+		changed []int
+		lenOnly bool
+	}{
+		{"none", 1000, nil, false},
+		{"block edges", 1000, []int{0, 255, 256, 511, 999}, false},
+		{"one length", 1000, []int{700}, true},
+		{"grown", 1300, []int{3}, false},
+		{"shrunk", 600, []int{599}, false},
+	} {
+		next := make([]ChunkRef, tc.n)
+		copy(next, prev)
+		for i := len(prev); i < tc.n; i++ {
+			next[i] = randomRef(rng)
+		}
+		for _, i := range tc.changed {
+			if tc.lenOnly {
+				next[i].Len++
+			} else {
+				next[i] = randomRef(rng)
+			}
+		}
+		got, want := diffRefs(prev, next), diffOf(prev, next)
+		if !reflect.DeepEqual(append([]patchEntry{}, got...), want) {
+			t.Errorf("%s: diff %v, want %v", tc.name, got, want)
+		}
+	}
+}
