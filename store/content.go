@@ -23,13 +23,14 @@ func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Con
 		// The same version again (a file read again unchanged): its
 		// token is the previous one, not one more empty amendment.
 		p = prevToken
+		b.r.tokens.put(p, tok, prev, false)
 	} else if diff != nil {
 		// Stored as a patch on prev: its token is prev's plus the change.
-		p = tok.amend(prevToken, diff)
+		p = b.r.tokens.amend(prevToken, tok.amendment(diff), tok, prev)
 	} else {
 		p = tok.encode()
+		b.r.tokens.put(p, tok, prev, true)
 	}
-	b.r.tokens.put(p, tok, prev)
 	return tok.content, p, nil
 }
 
@@ -57,7 +58,7 @@ func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
 	if err != nil || !b.hasAll(t.content) {
 		return nil, ErrStaleCache
 	}
-	b.r.tokens.put(token, t, nil)
+	b.r.tokens.put(token, t, nil, false)
 	if t.content.isList() {
 		return t.refs, nil
 	}

@@ -49,8 +49,13 @@ func (t *fileToken) encode() []byte {
 // modified) with an amendment that makes it t's token. diff holds t's
 // references that differ from the previous version's, ascending.
 func (t *fileToken) amend(prev []byte, diff []patchEntry) []byte {
-	e := &encoder{b: make([]byte, 0, len(prev)+64+len(t.content.Patches)*33+len(diff)*40)}
-	e.raw(prev)
+	a := t.amendment(diff)
+	return append(append(make([]byte, 0, len(prev)+len(a)), prev...), a...)
+}
+
+// amendment is what amend appends.
+func (t *fileToken) amendment(diff []patchEntry) []byte {
+	e := &encoder{b: make([]byte, 0, 64+len(t.content.Patches)*33+len(diff)*40)}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
 	e.uvarint(uint64(t.patched))
@@ -189,8 +194,15 @@ const memoTokens = 3
 // bytes: first by identity (the very slice it was made from or found by,
 // as the file cache hands it back each cycle: no comparison), else
 // compared in full. Tokens are never modified once made (the file cache
-// keeps them as they are, the store's own are always new slices): that is
-// what lets the memo share the caller's bytes instead of keeping a copy.
+// keeps them as they are): that is what lets the memo share the caller's
+// bytes instead of keeping a copy.
+//
+// A token the store made is amended in place: the next version's token is
+// appended in the spare capacity of the same buffer. That never writes a
+// byte of a token handed out, because only the entry marked top may do it:
+// its bytes are the store's own buffer and the longest token made in it.
+// The mark moves to the longer token, and is lost for good when the entry
+// leaves the memo or is found by other bytes.
 type tokenMemo struct {
 	mu      sync.Mutex
 	entries []memoEntry // oldest first
@@ -199,6 +211,7 @@ type tokenMemo struct {
 type memoEntry struct {
 	bytes []byte
 	tok   *fileToken
+	top   bool
 }
 
 // sameSlice reports whether a and b are the same bytes in memory.
@@ -221,8 +234,8 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 			e := &m.entries[i]
 			if bytes.Equal(e.bytes, p) {
 				// Found by p from now on (a cache read back from disk
-				// holds its own copy).
-				e.bytes = p
+				// holds its own copy); p is not the store's to extend.
+				e.bytes, e.top = p, false
 				m.mu.Unlock()
 				return e.tok, nil
 			}
@@ -232,15 +245,46 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 	return decodeToken(p)
 }
 
+// amend returns prev with the amendment a appended: t's token, made from
+// from's (prev). In place when from's entry is the top of its buffer and
+// has room, else in a new buffer with room for the amendments to come.
+func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
+	n := len(prev) + len(a)
+	if n < memoMinToken {
+		return append(append(make([]byte, 0, n), prev...), a...)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.entries {
+		e := &m.entries[i]
+		if e.tok == from && e.top && sameSlice(e.bytes, prev) && cap(prev)-len(prev) >= len(a) {
+			p := append(prev, a...)
+			*e = memoEntry{bytes: p, tok: t, top: true}
+			return p
+		}
+	}
+	// Room for a chain of amendments (MaxPatchChain of them, each with
+	// its patch list) before a full version starts a new buffer.
+	p := make([]byte, 0, n+n/16+64<<10)
+	p = append(append(p, prev...), a...)
+	m.putLocked(p, t, from, true)
+	return p
+}
+
 // put remembers that p decodes to t, in place of from's entry if the memo
 // holds it (the version t was made from is unlikely to be asked for
-// again). Neither p nor t may be modified afterwards.
-func (m *tokenMemo) put(p []byte, t, from *fileToken) {
+// again). Neither p nor t may be modified afterwards. own says p is a
+// buffer the store made and handed out only as p.
+func (m *tokenMemo) put(p []byte, t, from *fileToken, own bool) {
 	if len(p) < memoMinToken {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.putLocked(p, t, from, own)
+}
+
+func (m *tokenMemo) putLocked(p []byte, t, from *fileToken, own bool) {
 	slot := -1
 	for i, e := range m.entries {
 		if e.tok == t {
@@ -250,9 +294,12 @@ func (m *tokenMemo) put(p []byte, t, from *fileToken) {
 			slot = i
 		}
 	}
-	e := memoEntry{bytes: p, tok: t}
+	e := memoEntry{bytes: p, tok: t, top: own}
 	switch {
 	case slot >= 0:
+		if old := m.entries[slot]; sameSlice(old.bytes, p) {
+			e.top = old.top // the same version again: still the top
+		}
 		m.entries[slot] = e
 	case len(m.entries) == memoTokens:
 		copy(m.entries, m.entries[1:])

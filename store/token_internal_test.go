@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -160,7 +161,7 @@ func TestTokenMemoLookup(t *testing.T) {
 		t.Fatalf("token of %d bytes is below the memo's minimum", len(p))
 	}
 	var m tokenMemo
-	m.put(p, tok, nil)
+	m.put(p, tok, nil, false)
 	if got, err := m.get(p); err != nil || got != tok {
 		t.Fatalf("the same slice: %p, %v; want the memo's token", got, err)
 	}
@@ -208,5 +209,52 @@ func TestDiffRefs(t *testing.T) {
 		if !reflect.DeepEqual(append([]patchEntry{}, got...), want) {
 			t.Errorf("%s: diff %v, want %v", tc.name, got, want)
 		}
+	}
+}
+
+// TestTokenAmendInPlace: the next version's token is appended in the
+// previous one's buffer, and a second version made from the same
+// previous one (a cycle that failed, done again) gets a buffer of its
+// own: no byte of a token handed out is ever written again.
+func TestTokenAmendInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	t0 := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	p0 := t0.encode()
+	var m tokenMemo
+	m.put(p0, t0, nil, true)
+	version := func(from *fileToken, i int) (*fileToken, []patchEntry) {
+		refs := append([]ChunkRef(nil), from.refs...)
+		refs[i] = randomRef(rng)
+		c := from.content
+		c.Patches = append(append([]crypt.ID(nil), from.content.Patches...), crypt.ID{byte(i)})
+		return &fileToken{size: int64(i), content: c, refs: refs, patched: from.patched + 1}, []patchEntry{{Index: i, Ref: refs[i]}}
+	}
+	decodes := func(p []byte, want *fileToken) {
+		t.Helper()
+		got, err := decodeToken(p)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("token decodes to %+v (%v), want %+v", got, err, want)
+		}
+	}
+	// The first amendment gets a buffer with room, the second is in place.
+	t1, d1 := version(t0, 5)
+	p1 := m.amend(p0, t1.amendment(d1), t1, t0)
+	t2, d2 := version(t1, 6)
+	p2 := m.amend(p1, t2.amendment(d2), t2, t1)
+	if unsafe.SliceData(p2) != unsafe.SliceData(p1) {
+		t.Fatal("the second amendment was not made in place")
+	}
+	decodes(p1, t1)
+	decodes(p2, t2)
+	// t2 again from t1 with another change: its own buffer; p2 intact.
+	t2b, d2b := version(t1, 7)
+	p2b := m.amend(p1, t2b.amendment(d2b), t2b, t1)
+	if unsafe.SliceData(p2b) == unsafe.SliceData(p1) {
+		t.Fatal("a second version from the same token was appended in place")
+	}
+	decodes(p2, t2)
+	decodes(p2b, t2b)
+	if got, err := m.get(p2); err != nil || !reflect.DeepEqual(got, t2) {
+		t.Fatalf("the memo gives %+v (%v) for p2", got, err)
 	}
 }
