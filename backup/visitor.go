@@ -105,8 +105,11 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	}
 	var n, read int64
 	for {
-		if err := b.ctx.Err(); err != nil {
-			return nil, err
+		// Every 1024 chunks: a database carries ~260k pages per GB.
+		if len(refs)%1024 == 0 {
+			if err := b.ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
 		ch, err := c.Next()
 		if err == io.EOF {

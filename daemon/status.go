@@ -93,8 +93,8 @@ func (d *Daemon) Status() statusapi.Status {
 	ups := d.uploaders
 	d.mu.Unlock()
 	st.RepositoryID = d.store.ID()
-	if snaps := d.store.Snapshots(); len(snaps) > 0 {
-		s := toAPISnapshot(snaps[len(snaps)-1])
+	if last, ok := d.store.LatestSnapshot(); ok {
+		s := toAPISnapshot(last)
 		st.LastSnapshot = &s
 	}
 	st.PendingDeltas = len(d.store.Pending())

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 )
 
@@ -56,6 +55,13 @@ type FileCache struct {
 	mu      sync.Mutex
 	entries map[string]cacheEntry
 	gen     uint64 // bumped by Invalidate; a Scan begun before does not commit
+	// rereads are the paths of the entries marked Reread, and keys (when
+	// keysOK) the paths of all entries, sorted: a scoped scan finds what
+	// it must look at and what was deleted without going through every
+	// entry (a cycle must not cost per file of the tree).
+	rereads []string
+	keys    []string
+	keysOK  bool
 	// loadWarning explains why a cache file was ignored; the next Scan logs it.
 	loadWarning error
 }
@@ -80,6 +86,7 @@ func LoadFileCache(path string) (*FileCache, error) {
 		return c, nil
 	}
 	c.entries = entries
+	c.rereads = rereadsOf(entries, nil, entries)
 	return c, nil
 }
 
@@ -179,23 +186,27 @@ func (c *FileCache) Invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries = map[string]cacheEntry{}
+	c.rereads, c.keys, c.keysOK = nil, nil, false
 	c.gen++
 }
 
 // scanCache is one Scan's view of the cache: lookups go to the entries as
 // they were when the scan began, results collect in next.
 type scanCache struct {
-	mu   sync.Mutex // guards next: files may be read concurrently
-	c    *FileCache
-	old  map[string]cacheEntry
-	next map[string]cacheEntry
-	gen  uint64
+	mu         sync.Mutex // guards next: files may be read concurrently
+	c          *FileCache
+	old        map[string]cacheEntry
+	next       map[string]cacheEntry
+	gen        uint64
+	oldRereads []string // of old: never modified, a commit replaces it
 	// listed is set for a scoped scan: the directories it listed. Entries
 	// under the others were carried over and stay as they were.
 	listed map[string]bool
 }
 
-func (c *FileCache) begin() (*scanCache, error) {
+// begin starts a scan; a scoped one sees few paths, so its results do not
+// get a map the size of the cache.
+func (c *FileCache) begin(scoped bool) (*scanCache, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -203,7 +214,11 @@ func (c *FileCache) begin() (*scanCache, error) {
 	defer c.mu.Unlock()
 	warn := c.loadWarning
 	c.loadWarning = nil
-	return &scanCache{c: c, old: c.entries, next: make(map[string]cacheEntry, len(c.entries)), gen: c.gen}, warn
+	hint := len(c.entries)
+	if scoped {
+		hint = 0
+	}
+	return &scanCache{c: c, old: c.entries, next: make(map[string]cacheEntry, hint), gen: c.gen, oldRereads: c.rereads}, warn
 }
 
 func (s *scanCache) lookup(rel string) (cacheEntry, bool) {
@@ -233,22 +248,41 @@ func (s *scanCache) commit(complete bool) {
 	if s.c.gen != s.gen {
 		return
 	}
-	if complete && s.listed != nil {
+	switch {
+	case complete && s.listed != nil:
 		s.c.entries = s.scoped()
-		return
-	}
-	if complete {
+	case complete:
 		s.c.entries = s.next
-		return
+		s.c.keys, s.c.keysOK = nil, false
+	default:
+		merged := make(map[string]cacheEntry, len(s.c.entries)+len(s.next))
+		for k, v := range s.c.entries {
+			merged[k] = v
+		}
+		for k, v := range s.next {
+			merged[k] = v
+		}
+		s.c.entries = merged
+		s.c.keys, s.c.keysOK = nil, false
 	}
-	merged := make(map[string]cacheEntry, len(s.c.entries)+len(s.next))
-	for k, v := range s.c.entries {
-		merged[k] = v
+	s.c.rereads = rereadsOf(s.next, s.oldRereads, s.c.entries)
+}
+
+// rereadsOf returns the paths marked Reread in now, given that any such
+// path is in next or among old (the rereads of the entries before).
+func rereadsOf(next map[string]cacheEntry, old []string, now map[string]cacheEntry) []string {
+	var out []string
+	for _, p := range old {
+		if _, again := next[p]; !again && now[p].Reread {
+			out = append(out, p)
+		}
 	}
-	for k, v := range s.next {
-		merged[k] = v
+	for p, e := range next {
+		if e.Reread && now[p].Reread {
+			out = append(out, p)
+		}
 	}
-	s.c.entries = merged
+	return out
 }
 
 // setListed records, in a scoped scan (listed is set only then), that it
@@ -261,71 +295,13 @@ func (s *scanCache) setListed(rel string) {
 	}
 }
 
-// rereads returns the paths whose entries must not be trusted.
+// rereads returns the paths whose entries must not be trusted (shared:
+// do not modify).
 func (s *scanCache) rereads() []string {
 	if s == nil {
 		return nil
 	}
-	var out []string
-	for p, e := range s.old {
-		if e.Reread {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// scoped is the cache after a complete scoped scan: what it saw, and the
-// old entries of what it carried over. An old entry stays when, below the
-// deepest directory the scan listed above it, the scan saw the path that
-// leads to it (a deleted file or directory drops out with what was under
-// it). The old map is updated in place: one Scan at a time uses the cache,
-// and this one's lookups are over.
-func (s *scanCache) scoped() map[string]cacheEntry {
-	m := s.old
-	keepIn := map[string]bool{} // per directory: do its entries stay?
-	for p := range m {
-		parent := parentDir(p)
-		var keep bool
-		if s.listed[parent] {
-			_, keep = s.next[p]
-		} else {
-			var known bool
-			if keep, known = keepIn[parent]; !known {
-				keep = s.leadsToSeen(parent)
-				keepIn[parent] = keep
-			}
-		}
-		if !keep {
-			delete(m, p)
-		}
-	}
-	for p, e := range s.next {
-		m[p] = e
-	}
-	return m
-}
-
-// leadsToSeen reports whether the scan saw the path that leads from the
-// deepest listed directory above dir down to dir.
-func (s *scanCache) leadsToSeen(dir string) bool {
-	for child := dir; child != ""; {
-		parent := parentDir(child)
-		if s.listed[parent] {
-			_, seen := s.next[child]
-			return seen
-		}
-		child = parent
-	}
-	return true
-}
-
-// parentDir is the slash path's directory, "" for the root.
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return ""
+	return s.oldRereads
 }
 
 // Token returns the token the cache holds for rel from the last complete

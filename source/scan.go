@@ -82,7 +82,7 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 	if err != nil {
 		return fmt.Errorf("check chat directory %s: %w", s.root, err)
 	}
-	sc, warn := s.opts.Cache.begin()
+	sc, warn := s.opts.Cache.begin(s.opts.Scope != nil)
 	if warn != nil {
 		s.log.Warn("ignoring file cache", zap.Error(warn))
 	}

@@ -17,7 +17,7 @@ import (
 type TreeVisitor interface {
 	Visitor
 	// DirToken is Dir, returning a token that stands for the directory and
-	// everything under it as visited.
+	// everything under it as visited (kept as it is, like File's token).
 	DirToken(info FileInfo) ([]byte, error)
 	// UnchangedDir is called for a directory outside the scope, with the
 	// token DirToken gave for it; nothing under it is visited.
@@ -122,7 +122,7 @@ func (w *walker) dirDone(info FileInfo, fi fs.FileInfo, warnsBefore int64) error
 		return err
 	}
 	if info.Path != "" && w.warns.n.Load() == warnsBefore {
-		w.cache.put(info.Path, cacheEntry{Kind: KindDir, ID: idOf(fi), Mode: fi.Mode(), Token: cloneBytes(token)})
+		w.cache.put(info.Path, cacheEntry{Kind: KindDir, ID: idOf(fi), Mode: fi.Mode(), Token: keepToken(token)})
 	}
 	return nil
 }

@@ -121,7 +121,8 @@ var ErrSourceMissing = errors.New("source directory missing")
 type Visitor interface {
 	// File is called for a file whose content must be read. The visitor reads
 	// content to the end and returns an opaque token describing what it stored
-	// (the scanner keeps it in the file cache). If reading fails with
+	// (the scanner keeps it in the file cache as it is: a token, ~10 MB for a
+	// 1 GB database, is not copied, so neither side may modify it). If reading fails with
 	// ErrChanged the scanner retries up to 3 times, then reports Warn and uses
 	// the previous token if the cache has one (the file is "left for the next
 	// cycle"), else skips the file. Never a torn file.

@@ -193,7 +193,7 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 	}
 	w.cache.put(rel, cacheEntry{
 		Kind: KindFile, ID: before, Mode: fi.Mode(), Size: before.Size, DBHeader: isDB,
-		Token:  cloneBytes(token),
+		Token:  keepToken(token),
 		Reread: !content.verified || w.racy(start, before),
 	})
 	return readDone, isDB, nil
@@ -251,7 +251,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	before, wal = settled(abs, before), settled(abs+"-wal", wal)
 	e := cacheEntry{
 		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
-		DBHeader: true, Token: cloneBytes(token),
+		DBHeader: true, Token: keepToken(token),
 		Reread: !content.verified || racy,
 	}
 	if content.verified {
@@ -325,9 +325,11 @@ func (w *walker) racy(start time.Time, id statID) bool {
 	return !id.changeTime().Before(start.Add(-racyWindow))
 }
 
-func cloneBytes(b []byte) []byte {
+// keepToken is what the cache keeps of a visitor's token: the token itself
+// (see Visitor.File), non-nil since a nil token means "none".
+func keepToken(b []byte) []byte {
 	if b == nil {
 		return []byte{}
 	}
-	return append([]byte(nil), b...)
+	return b
 }

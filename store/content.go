@@ -8,7 +8,9 @@ import "github.com/chatsafe/chatsafe/crypt"
 // FileContent stores what a file of these chunks (size bytes) needs
 // beyond its chunks, and returns its content and its file cache token.
 // prevToken is the cache's token of the file's previous version, or nil.
-// The returned token holds refs: do not modify refs afterwards.
+// The returned token holds refs: do not modify refs afterwards. Tokens,
+// given or returned, are never modified: the Store's memo keeps them as
+// they are and finds them again by identity (token.go).
 func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Content, []byte, error) {
 	prev, _ := b.r.tokens.get(prevToken)
 	tok, diff, err := b.makeContent(refs, prev)
@@ -21,13 +23,14 @@ func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Con
 		// The same version again (a file read again unchanged): its
 		// token is the previous one, not one more empty amendment.
 		p = prevToken
+		b.r.tokens.put(p, tok, prev, false)
 	} else if diff != nil {
 		// Stored as a patch on prev: its token is prev's plus the change.
-		p = tok.amend(prevToken, diff)
+		p = b.r.tokens.amend(prevToken, tok.amendment(diff), tok, prev)
 	} else {
 		p = tok.encode()
+		b.r.tokens.put(p, tok, prev, true)
 	}
-	b.r.tokens.put(p, tok, prev)
 	return tok.content, p, nil
 }
 
@@ -55,7 +58,7 @@ func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
 	if err != nil || !b.hasAll(t.content) {
 		return nil, ErrStaleCache
 	}
-	b.r.tokens.put(token, t, nil)
+	b.r.tokens.put(token, t, nil, false)
 	if t.content.isList() {
 		return t.refs, nil
 	}
@@ -79,12 +82,7 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []pa
 		return &fileToken{content: Content{Chunks: refs}}, nil, nil
 	}
 	if prev != nil && prev.content.isList() && len(prev.content.Patches) < MaxPatchChain && b.hasAll(prev.content) {
-		var diff []patchEntry
-		for i, ref := range refs {
-			if i >= len(prev.refs) || prev.refs[i] != ref {
-				diff = append(diff, patchEntry{Index: i, Ref: ref})
-			}
-		}
+		diff := diffRefs(prev.refs, refs)
 		if patched := prev.patched + len(diff); patched <= len(refs)/4 {
 			if diff == nil {
 				diff = []patchEntry{}

@@ -448,6 +448,17 @@ func (r *Store) Snapshots() []Snapshot {
 	return append([]Snapshot(nil), r.snapshots...)
 }
 
+// LatestSnapshot returns the newest committed snapshot, if any, without
+// copying the list (the daemon answers every status request with it).
+func (r *Store) LatestSnapshot() (Snapshot, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.snapshots) == 0 {
+		return Snapshot{}, false
+	}
+	return r.snapshots[len(r.snapshots)-1], true
+}
+
 // HeadSeq is the sequence number of the newest delta (0 for an empty repository).
 func (r *Store) HeadSeq() uint64 {
 	r.mu.RLock()

@@ -3,6 +3,9 @@ package store
 import (
 	"bytes"
 	"sync"
+	"unsafe"
+
+	"github.com/chatsafe/chatsafe/crypt"
 )
 
 // A file cache token records a file's size and content and, for list
@@ -46,8 +49,13 @@ func (t *fileToken) encode() []byte {
 // modified) with an amendment that makes it t's token. diff holds t's
 // references that differ from the previous version's, ascending.
 func (t *fileToken) amend(prev []byte, diff []patchEntry) []byte {
-	e := &encoder{b: make([]byte, 0, len(prev)+64+len(t.content.Patches)*33+len(diff)*40)}
-	e.raw(prev)
+	a := t.amendment(diff)
+	return append(append(make([]byte, 0, len(prev)+len(a)), prev...), a...)
+}
+
+// amendment is what amend appends.
+func (t *fileToken) amendment(diff []patchEntry) []byte {
+	e := &encoder{b: make([]byte, 0, 64+len(t.content.Patches)*33+len(diff)*40)}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
 	e.uvarint(uint64(t.patched))
@@ -136,6 +144,42 @@ func decodeAmendment(d *decoder, t *fileToken) {
 	}
 }
 
+// diffRefs returns next's references that differ from prev's at the same
+// index, ascending. A one-page change to a 1 GB database compares a
+// quarter of a million references: blocks of them are compared as bytes
+// first (ChunkRef has no padding, so equal bytes are equal references).
+func diffRefs(prev, next []ChunkRef) []patchEntry {
+	var diff []patchEntry
+	n := min(len(prev), len(next))
+	const block = 256
+	for lo := 0; lo < n; lo += block {
+		hi := min(lo+block, n)
+		if bytes.Equal(refBytes(prev[lo:hi]), refBytes(next[lo:hi])) {
+			continue
+		}
+		for i := lo; i < hi; i++ {
+			if prev[i] != next[i] {
+				diff = append(diff, patchEntry{Index: i, Ref: next[i]})
+			}
+		}
+	}
+	for i := n; i < len(next); i++ {
+		diff = append(diff, patchEntry{Index: i, Ref: next[i]})
+	}
+	return diff
+}
+
+// ChunkRef must have no padding for refBytes to compare references.
+var _ [unsafe.Sizeof(ChunkRef{}) - (unsafe.Sizeof(crypt.ID{}) + 4)]byte
+var _ [(unsafe.Sizeof(crypt.ID{}) + 4) - unsafe.Sizeof(ChunkRef{})]byte
+
+func refBytes(refs []ChunkRef) []byte {
+	if len(refs) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(refs))), len(refs)*int(unsafe.Sizeof(ChunkRef{})))
+}
+
 // memoMinToken is the smallest token the memo keeps: smaller ones decode
 // in microseconds, and a scan of many small files must not push out the
 // databases' tokens.
@@ -147,8 +191,18 @@ const memoMinToken = 64 << 10
 const memoTokens = 3
 
 // tokenMemo keeps the last large tokens decoded. An entry is found by its
-// bytes (a private copy, compared in full), so it can only return the
-// token those very bytes decode to.
+// bytes: first by identity (the very slice it was made from or found by,
+// as the file cache hands it back each cycle: no comparison), else
+// compared in full. Tokens are never modified once made (the file cache
+// keeps them as they are): that is what lets the memo share the caller's
+// bytes instead of keeping a copy.
+//
+// A token the store made is amended in place: the next version's token is
+// appended in the spare capacity of the same buffer. That never writes a
+// byte of a token handed out, because only the entry marked top may do it:
+// its bytes are the store's own buffer and the longest token made in it.
+// The mark moves to the longer token, and is lost for good when the entry
+// leaves the memo or is found by other bytes.
 type tokenMemo struct {
 	mu      sync.Mutex
 	entries []memoEntry // oldest first
@@ -157,14 +211,31 @@ type tokenMemo struct {
 type memoEntry struct {
 	bytes []byte
 	tok   *fileToken
+	top   bool
+}
+
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // get returns the decoded token of p, from the memo when it holds p.
 func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 	if len(p) >= memoMinToken {
 		m.mu.Lock()
-		for _, e := range m.entries {
+		for i := range m.entries {
+			e := &m.entries[i]
+			if sameSlice(e.bytes, p) {
+				m.mu.Unlock()
+				return e.tok, nil
+			}
+		}
+		for i := range m.entries {
+			e := &m.entries[i]
 			if bytes.Equal(e.bytes, p) {
+				// Found by p from now on (a cache read back from disk
+				// holds its own copy); p is not the store's to extend.
+				e.bytes, e.top = p, false
 				m.mu.Unlock()
 				return e.tok, nil
 			}
@@ -174,15 +245,46 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 	return decodeToken(p)
 }
 
+// amend returns prev with the amendment a appended: t's token, made from
+// from's (prev). In place when from's entry is the top of its buffer and
+// has room, else in a new buffer with room for the amendments to come.
+func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
+	n := len(prev) + len(a)
+	if n < memoMinToken {
+		return append(append(make([]byte, 0, n), prev...), a...)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.entries {
+		e := &m.entries[i]
+		if e.tok == from && e.top && sameSlice(e.bytes, prev) && cap(prev)-len(prev) >= len(a) {
+			p := append(prev, a...)
+			*e = memoEntry{bytes: p, tok: t, top: true}
+			return p
+		}
+	}
+	// Room for a chain of amendments (MaxPatchChain of them, each with
+	// its patch list) before a full version starts a new buffer.
+	p := make([]byte, 0, n+n/16+64<<10)
+	p = append(append(p, prev...), a...)
+	m.putLocked(p, t, from, true)
+	return p
+}
+
 // put remembers that p decodes to t, in place of from's entry if the memo
 // holds it (the version t was made from is unlikely to be asked for
-// again). t must not be modified afterwards.
-func (m *tokenMemo) put(p []byte, t, from *fileToken) {
+// again). Neither p nor t may be modified afterwards. own says p is a
+// buffer the store made and handed out only as p.
+func (m *tokenMemo) put(p []byte, t, from *fileToken, own bool) {
 	if len(p) < memoMinToken {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.putLocked(p, t, from, own)
+}
+
+func (m *tokenMemo) putLocked(p []byte, t, from *fileToken, own bool) {
 	slot := -1
 	for i, e := range m.entries {
 		if e.tok == t {
@@ -192,10 +294,12 @@ func (m *tokenMemo) put(p []byte, t, from *fileToken) {
 			slot = i
 		}
 	}
-	// A private copy: the caller's bytes may change, the memo's never do.
-	e := memoEntry{bytes: bytes.Clone(p), tok: t}
+	e := memoEntry{bytes: p, tok: t, top: own}
 	switch {
 	case slot >= 0:
+		if old := m.entries[slot]; sameSlice(old.bytes, p) {
+			e.top = old.top // the same version again: still the top
+		}
 		m.entries[slot] = e
 	case len(m.entries) == memoTokens:
 		copy(m.entries, m.entries[1:])

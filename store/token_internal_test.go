@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -146,5 +147,114 @@ func TestTokenHostileAmendment(t *testing.T) {
 	e.uvarint(0)
 	if _, err := decodeToken(e.b); !errors.Is(err, ErrStaleCache) {
 		t.Errorf("amendment to inline content: %v, want ErrStaleCache", err)
+	}
+}
+
+// TestTokenMemoLookup: the memo finds a token by the slice it was given
+// and by equal bytes elsewhere (a cache read back from disk), and never
+// for other bytes of the same length.
+func TestTokenMemoLookup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	p := tok.encode()
+	if len(p) < memoMinToken {
+		t.Fatalf("token of %d bytes is below the memo's minimum", len(p))
+	}
+	var m tokenMemo
+	m.put(p, tok, nil, false)
+	if got, err := m.get(p); err != nil || got != tok {
+		t.Fatalf("the same slice: %p, %v; want the memo's token", got, err)
+	}
+	copied := append([]byte(nil), p...)
+	if got, err := m.get(copied); err != nil || got != tok {
+		t.Fatalf("equal bytes: %p, %v; want the memo's token", got, err)
+	}
+	other := append([]byte(nil), p...)
+	other[len(other)-1] ^= 1
+	if got, err := m.get(other); err == nil && got == tok {
+		t.Fatal("other bytes of the same length gave the memo's token")
+	}
+}
+
+// TestDiffRefs: the block-wise comparison finds exactly the references
+// that differ, at block edges too, as the list grows and shrinks.
+func TestDiffRefs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	prev := randomRefs(rng, 1000)
+	for _, tc := range []struct {
+		name    string
+		n       int
+		changed []int
+		lenOnly bool
+	}{
+		{"none", 1000, nil, false},
+		{"block edges", 1000, []int{0, 255, 256, 511, 999}, false},
+		{"one length", 1000, []int{700}, true},
+		{"grown", 1300, []int{3}, false},
+		{"shrunk", 600, []int{599}, false},
+	} {
+		next := make([]ChunkRef, tc.n)
+		copy(next, prev)
+		for i := len(prev); i < tc.n; i++ {
+			next[i] = randomRef(rng)
+		}
+		for _, i := range tc.changed {
+			if tc.lenOnly {
+				next[i].Len++
+			} else {
+				next[i] = randomRef(rng)
+			}
+		}
+		got, want := diffRefs(prev, next), diffOf(prev, next)
+		if !reflect.DeepEqual(append([]patchEntry{}, got...), want) {
+			t.Errorf("%s: diff %v, want %v", tc.name, got, want)
+		}
+	}
+}
+
+// TestTokenAmendInPlace: the next version's token is appended in the
+// previous one's buffer, and a second version made from the same
+// previous one (a cycle that failed, done again) gets a buffer of its
+// own: no byte of a token handed out is ever written again.
+func TestTokenAmendInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	t0 := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	p0 := t0.encode()
+	var m tokenMemo
+	m.put(p0, t0, nil, true)
+	version := func(from *fileToken, i int) (*fileToken, []patchEntry) {
+		refs := append([]ChunkRef(nil), from.refs...)
+		refs[i] = randomRef(rng)
+		c := from.content
+		c.Patches = append(append([]crypt.ID(nil), from.content.Patches...), crypt.ID{byte(i)})
+		return &fileToken{size: int64(i), content: c, refs: refs, patched: from.patched + 1}, []patchEntry{{Index: i, Ref: refs[i]}}
+	}
+	decodes := func(p []byte, want *fileToken) {
+		t.Helper()
+		got, err := decodeToken(p)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("token decodes to %+v (%v), want %+v", got, err, want)
+		}
+	}
+	// The first amendment gets a buffer with room, the second is in place.
+	t1, d1 := version(t0, 5)
+	p1 := m.amend(p0, t1.amendment(d1), t1, t0)
+	t2, d2 := version(t1, 6)
+	p2 := m.amend(p1, t2.amendment(d2), t2, t1)
+	if unsafe.SliceData(p2) != unsafe.SliceData(p1) {
+		t.Fatal("the second amendment was not made in place")
+	}
+	decodes(p1, t1)
+	decodes(p2, t2)
+	// t2 again from t1 with another change: its own buffer; p2 intact.
+	t2b, d2b := version(t1, 7)
+	p2b := m.amend(p1, t2b.amendment(d2b), t2b, t1)
+	if unsafe.SliceData(p2b) == unsafe.SliceData(p1) {
+		t.Fatal("a second version from the same token was appended in place")
+	}
+	decodes(p2, t2)
+	decodes(p2b, t2b)
+	if got, err := m.get(p2); err != nil || !reflect.DeepEqual(got, t2) {
+		t.Fatalf("the memo gives %+v (%v) for p2", got, err)
 	}
 }
