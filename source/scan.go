@@ -48,6 +48,7 @@ type Scanner struct {
 	readDir      func(name string) ([]os.DirEntry, error)
 	beforeVerify func(rel string) // after a file's last byte, before the re-check
 	busyBudget   time.Duration
+	pieceBytes   int // what one read transaction of a whole database read reads
 }
 
 // NewScanner returns a Scanner of the directory root.
@@ -64,6 +65,7 @@ func NewScanner(root string, opts Options) *Scanner {
 		openFile:   os.Open,
 		readDir:    os.ReadDir,
 		busyBudget: defaultBusyBudget,
+		pieceBytes: defaultPieceBytes,
 		chunkers:   sync.Pool{New: func() any { return new(cdc) }},
 	}
 }

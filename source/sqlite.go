@@ -122,6 +122,9 @@ type sqliteContent struct {
 	// by then.
 	prefetched [][]byte
 	fetchTried bool
+
+	// pieced, when set, is a whole read in short transactions.
+	pieced *pieces
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -301,6 +304,9 @@ func (c *sqliteContent) Next() (Chunk, error) {
 	}
 	if c.incremental {
 		return c.nextChanged()
+	}
+	if c.pieced != nil {
+		return c.nextPieced()
 	}
 	if !c.rows.Next() {
 		if err := c.rows.Err(); err != nil {

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"path/filepath"
@@ -70,5 +71,182 @@ func TestSQLiteWholeReadLetsAppCheckpoint(t *testing.T) {
 	}
 	if n := restoreDB(t, k.contents["msgstore.db"]); n != 3000 {
 		t.Errorf("restored %d rows, want 3000", n)
+	}
+}
+
+// piecesFixture is a live app database of n messages whose every page is
+// in -wal frames, and a scanner that reads it in pieces of 16 pages.
+type piecesFixture struct {
+	t      *testing.T
+	root   string
+	dbPath string
+	db     *sql.DB
+	k      *pageKeeper
+	s      *Scanner
+	next   int // next message id
+}
+
+func newPiecesFixture(t *testing.T, n int) *piecesFixture {
+	root := t.TempDir()
+	f := &piecesFixture{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: n + 1}
+	f.db = appDB(t, f.dbPath)
+	createMessages(t, f.db, n)
+	f.k = newPageKeeper(t)
+	f.s = NewScanner(root, Options{Cache: emptyCache(t), CarryPages: true})
+	future(f.s)
+	f.s.pieceBytes = 16 * 4096
+	return f
+}
+
+func (f *piecesFixture) msg() { insertMessage(f.t, f.db, f.next); f.next++ }
+
+// edit rewrites an early message, so pages already read change.
+func (f *piecesFixture) edit(id int) {
+	mustExec(f.t, f.db, "UPDATE msg SET body = randomblob(length(body)) WHERE id = ?", id)
+}
+
+// checkpoint runs the app's checkpoint without waiting and reports
+// whether a reader was in its way.
+func (f *piecesFixture) checkpoint(mode string) (busy bool) {
+	f.t.Helper()
+	mustExec(f.t, f.db, "PRAGMA busy_timeout=0")
+	defer mustExec(f.t, f.db, "PRAGMA busy_timeout=10000")
+	var b, logFrames, done int
+	if err := f.db.QueryRow("PRAGMA wal_checkpoint("+mode+")").Scan(&b, &logFrames, &done); err != nil {
+		f.t.Fatal(err)
+	}
+	return b != 0
+}
+
+// scan reads the database once; the pageKeeper compares the result with a
+// full scan of the read's last snapshot. It checks the result is that
+// snapshot and a sound database holding every committed message, and the
+// database as it is now (the app is idle), and returns the pages read.
+func (f *piecesFixture) scan() int {
+	f.t.Helper()
+	if err := f.s.Scan(context.Background(), f.k); err != nil {
+		f.t.Fatalf("scan: %v", err)
+	}
+	if len(f.k.warns) != 0 {
+		f.t.Fatalf("warnings %v", f.k.warns)
+	}
+	if !f.k.whole["msgstore.db"] {
+		f.t.Fatal("the read was not compared with a full scan of its snapshot")
+	}
+	delete(f.k.whole, "msgstore.db")
+	got := f.k.contents["msgstore.db"]
+	if want := fullScan(f.t, f.dbPath); !bytes.Equal(got, want) {
+		f.t.Errorf("the read (%d bytes) differs from the database now (%d bytes)", len(got), len(want))
+	}
+	if n := restoreDB(f.t, got); n != f.next-1 {
+		f.t.Errorf("restored %d messages, want %d", n, f.next-1)
+	}
+	return f.k.read["msgstore.db"]
+}
+
+func (f *piecesFixture) pages() int64 {
+	var n int64
+	if err := f.db.QueryRow("PRAGMA page_count").Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// TestSQLitePiecesCheckpointAtBoundary: the app's TRUNCATE checkpoint,
+// run between two pieces, finds no reader in its way; the read then
+// starts again (the log was emptied: unseen frames may have reached the
+// database file) and delivers the final snapshot.
+func TestSQLitePiecesCheckpointAtBoundary(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.k.between = func(tx int) {
+		if tx == 2 {
+			f.edit(1)
+			f.msg()
+			if f.checkpoint("TRUNCATE") {
+				t.Error("the app's TRUNCATE checkpoint between two pieces was blocked")
+			}
+		}
+	}
+	f.scan()
+	if f.k.starts["msgstore.db"] != 2 || f.k.long["msgstore.db"] {
+		t.Errorf("starts %d (one long transaction: %v), want 2 starts in pieces", f.k.starts["msgstore.db"], f.k.long["msgstore.db"])
+	}
+}
+
+// TestSQLitePiecesCommitsBetween: commits between every two pieces, some
+// rewriting pages read long before; the read never starts again and reads
+// again only the pages the commits touched. (A checkpoint that copies
+// every frame lets the next commit restart the log: that read starts
+// again, see TestSQLitePiecesRestartsBounded.)
+func TestSQLitePiecesCommitsBetween(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	total := f.pages()
+	f.k.between = func(tx int) {
+		f.edit(1 + tx*7)
+		f.msg()
+	}
+	read := f.scan()
+	if f.k.starts["msgstore.db"] != 1 {
+		t.Errorf("the read started %d times, want once", f.k.starts["msgstore.db"])
+	}
+	if txs := f.k.txs["msgstore.db"]; int64(txs) < total/16 {
+		t.Errorf("%d transactions for %d pages in pieces of 16", txs, total)
+	}
+	// Each commit touches a few pages (row, index, meta, free list).
+	if extra := int64(read) - f.pages(); extra > int64(f.k.txs["msgstore.db"])*12 {
+		t.Errorf("read %d pages for a database of %d: %d read again for %d commits", read, f.pages(), extra, f.k.txs["msgstore.db"])
+	}
+}
+
+// TestSQLitePiecesRestartsBounded: a checkpoint that empties or restarts
+// the log between every two pieces makes each start fail; after three
+// starts the read takes one transaction and still delivers the final
+// snapshot.
+func TestSQLitePiecesRestartsBounded(t *testing.T) {
+	for _, mode := range []string{"RESTART", "TRUNCATE"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newPiecesFixture(t, 3000)
+			f.k.between = func(tx int) {
+				f.edit(1 + tx)
+				f.msg()
+				if f.checkpoint(mode) {
+					t.Errorf("%s checkpoint between two pieces was blocked", mode)
+				}
+			}
+			f.scan()
+			if !f.k.long["msgstore.db"] || f.k.starts["msgstore.db"] != pieceStarts {
+				t.Errorf("starts %d, one long transaction %v; want %d starts, then one transaction",
+					f.k.starts["msgstore.db"], f.k.long["msgstore.db"], pieceStarts)
+			}
+		})
+	}
+}
+
+// TestSQLitePiecesPageCountChanges: the database grows and then shrinks
+// (deletes and VACUUM, below the pages already delivered) between pieces.
+func TestSQLitePiecesPageCountChanges(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	before := f.pages()
+	var grown, shrunk int64
+	f.k.between = func(tx int) {
+		switch tx {
+		case 2:
+			for range 300 {
+				f.msg()
+			}
+			grown = f.pages()
+		case int(before/16) - 2:
+			// Deleted rows come back empty so the ids stay 1..n.
+			mustExec(t, f.db, "UPDATE msg SET body = x'' WHERE id > 100")
+			mustExec(t, f.db, "VACUUM")
+			shrunk = f.pages()
+		}
+	}
+	f.scan()
+	if grown <= before || shrunk == 0 || shrunk >= before/2 {
+		t.Fatalf("pages %d, grown to %d, shrunk to %d: the test did not change the page count as meant", before, grown, shrunk)
+	}
+	if f.k.starts["msgstore.db"] != 1 {
+		t.Errorf("the read started %d times, want once (VACUUM in WAL mode writes frames)", f.k.starts["msgstore.db"])
 	}
 }

@@ -1,0 +1,347 @@
+package source
+
+import (
+	"database/sql"
+	"fmt"
+	"io"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/faults"
+)
+
+// A whole read in short read transactions. One long transaction makes the
+// app's RESTART and TRUNCATE checkpoints wait until the backup consumed the
+// last page; so a whole read reads a piece of the database per transaction
+// into memory, ends the transaction, and delivers the piece. Between two
+// transactions it applies the reasoning of incremental reads (sqlite_wal.go,
+// docs/sqlite.md): while the -wal is the same generation and still holds
+// the frame the previous transaction's mark names, the pages that may have
+// changed in between are the pages of the frames after that mark. Those of
+// them already read are read again in the last transaction, whose snapshot
+// (and page count) the read is. When the generation changed, the read
+// starts again from page 1; after pieceStarts starts it reads in one
+// transaction, as before.
+
+const (
+	// defaultPieceBytes is what one read transaction reads: a few ms.
+	defaultPieceBytes = 4 << 20
+	// pieceStarts bounds the starts of a read in pieces.
+	pieceStarts = 3
+)
+
+// pieces is the state of a whole read in short transactions.
+type pieces struct {
+	abs  string
+	file statID // the database file's identity before the read began
+	size int64  // pages per transaction
+	log  *zap.Logger
+	// mark and shm say where the last transaction's snapshot stood: its
+	// mark in the -wal, and the wal-index header read inside it.
+	mark walMark
+	shm  shmHeader
+	// high is the highest page delivered; a page up to it is delivered
+	// again (Chunk.Page) when read again.
+	high int64
+	// stale holds pages read in an earlier transaction that may have
+	// changed since; redo, in the last transaction, those still to read.
+	stale  map[int64]bool
+	redo   []int64
+	queue  []Chunk
+	buf    []byte
+	starts int
+	long   bool // one transaction to the end, no more gaps
+	done   bool
+	txs    int
+
+	// Test seams: between runs when no transaction is open, before
+	// transaction tx+1 begins; last runs inside the transaction whose
+	// snapshot the read is, after its last page was read.
+	between func(tx int)
+	last    func(tx *sql.Tx)
+}
+
+// startPieces starts a whole read in pieces on the open transaction, whose
+// mark planRead computed; file is the database file's identity from before
+// that transaction began.
+func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, log *zap.Logger) {
+	p := &pieces{abs: abs, file: file, log: log, mark: mark, starts: 1,
+		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
+	p.shm = readShmHeader(abs + "-shm")
+	// Without a -wal nor a wal-index (a rollback-journal database) there
+	// is nothing to stitch pieces with.
+	p.long = mark.Hdr == [walHdrSize]byte{} && !p.shm.valid
+	c.pieced = p
+}
+
+// nextPieced delivers the next chunk of a read in pieces.
+func (c *sqliteContent) nextPieced() (Chunk, error) {
+	p := c.pieced
+	for len(p.queue) == 0 {
+		if p.done {
+			c.verified = true
+			c.err = io.EOF
+			c.close()
+			return Chunk{}, io.EOF
+		}
+		if err := c.readPiece(); err != nil {
+			return Chunk{}, c.fail(err)
+		}
+	}
+	ch := p.queue[0]
+	p.queue[0] = Chunk{}
+	p.queue = p.queue[1:]
+	return ch, nil
+}
+
+// readPiece reads the next piece into the queue, beginning a transaction
+// when none is open and ending it after the piece unless it must go on.
+func (c *sqliteContent) readPiece() error {
+	p := c.pieced
+	if c.tx == nil {
+		if p.between != nil {
+			p.between(p.txs)
+		}
+		if err := faults.Point("source:between-pieces"); err != nil {
+			return err
+		}
+		if err := c.nextTx(); err != nil {
+			return err
+		}
+	}
+	p.buf, p.queue = p.buf[:0], p.queue[:0]
+	if len(p.redo) > 0 {
+		return c.readRedo()
+	}
+	end := min(c.next+p.size-1, c.pageCount)
+	if c.next <= end {
+		if err := c.readRange(c.next, end); err != nil {
+			return err
+		}
+	}
+	if end < c.pageCount {
+		if !p.long {
+			c.endPieceTx()
+		}
+		return nil
+	}
+	// This transaction's snapshot is the read's: read again what changed.
+	for pg := range p.stale {
+		if pg <= c.pageCount {
+			p.redo = append(p.redo, pg)
+		}
+	}
+	slices.Sort(p.redo)
+	p.stale = nil
+	return c.readRedo()
+}
+
+// readRange reads pages from..to into the queue, in order.
+func (c *sqliteContent) readRange(from, to int64) error {
+	p := c.pieced
+	// sqlite_dbpage uses only pgno = ?: a join with a counter reads each
+	// page by number inside one statement.
+	rows, err := c.tx.QueryContext(c.ctx, `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s WHERE p < ?)
+		SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`, from, to)
+	if err != nil {
+		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+	}
+	defer rows.Close()
+	want := from
+	for rows.Next() {
+		var pgno int64
+		var data sql.RawBytes
+		if err := rows.Scan(&pgno, &data); err != nil {
+			return fmt.Errorf("read page %d of %q: %w", want, c.rel, err)
+		}
+		if pgno != want || len(data) != c.pageSize {
+			return fmt.Errorf("database %q: got page %d of %d bytes, want page %d of %d bytes; the database may be damaged",
+				c.rel, pgno, len(data), want, c.pageSize)
+		}
+		p.buf = append(p.buf, data...)
+		want++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+	}
+	if want != to+1 {
+		return fmt.Errorf("database %q: read pages %d to %d of %d; the database may be damaged", c.rel, from, want-1, c.pageCount)
+	}
+	for pg := from; pg <= to; pg++ {
+		off := int(pg-from) * c.pageSize
+		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
+	}
+	c.next = to + 1
+	return nil
+}
+
+// deliver queues page pg: in order, or as a replacement when delivered.
+func (p *pieces) deliver(pg int64, data []byte) {
+	if pg <= p.high {
+		p.queue = append(p.queue, Chunk{Data: data, Page: pg})
+		return
+	}
+	p.high = pg
+	p.queue = append(p.queue, Chunk{Data: data})
+}
+
+// readRedo reads again, in the last transaction, up to a piece of the
+// pages that changed after they were read; the transaction ends with the
+// last of them.
+func (c *sqliteContent) readRedo() error {
+	p := c.pieced
+	if len(p.redo) > 0 && c.page == nil {
+		var err error
+		if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+			return fmt.Errorf("read pages of %q: %w", c.rel, err)
+		}
+	}
+	n := min(int64(len(p.redo)), p.size)
+	for _, pg := range p.redo[:n] {
+		data, err := c.readPage(pg)
+		if err != nil {
+			return err
+		}
+		p.deliver(pg, data)
+	}
+	p.redo = p.redo[n:]
+	if len(p.redo) > 0 {
+		return nil // the transaction stays open until they were all read
+	}
+	if p.high > c.pageCount {
+		p.queue = append(p.queue, Chunk{Page: c.pageCount + 1, Truncate: true})
+		p.high = c.pageCount
+	}
+	if p.last != nil {
+		p.last(c.tx)
+	}
+	p.mark.PageCount = c.pageCount
+	p.done = true
+	c.endPieceTx()
+	return nil
+}
+
+// nextTx begins the next read transaction and works out what changed
+// since the previous one's snapshot.
+func (c *sqliteContent) nextTx() error {
+	p := c.pieced
+	// Read before the transaction begins: see newMark.
+	shmBefore := readShmHeader(p.abs + "-shm")
+	if err := c.beginTx(); err != nil {
+		return err
+	}
+	p.txs++
+	pages, mark, shm, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	if why == "" {
+		for _, pg := range pages {
+			if pg < c.next {
+				p.stale[pg] = true
+			}
+		}
+		p.mark, p.shm = mark, shm
+		return nil
+	}
+	// Unseen frames may have reached the database file: start again.
+	p.mark, p.shm = mark, shm
+	p.stale = map[int64]bool{}
+	c.next = 1
+	if p.starts >= pieceStarts {
+		p.long = true
+		p.log.Debug("reading the database in one transaction", zap.String("path", c.rel), zap.String("why", why), zap.Int("starts", p.starts))
+		return nil
+	}
+	p.starts++
+	p.log.Debug("reading the database again from its first page", zap.String("path", c.rel), zap.String("why", why), zap.Int("start", p.starts))
+	return nil
+}
+
+// beginTx begins a read transaction on the open connection and reads the
+// page count of its snapshot. A writer in the way fails the read as
+// changed, so it is tried again.
+func (c *sqliteContent) beginTx() error {
+	var err error
+	if c.tx, err = c.db.BeginTx(c.ctx, nil); err == nil {
+		var n int64
+		err = c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
+	}
+	var pageSize int
+	if err == nil {
+		err = c.tx.QueryRowContext(c.ctx, "PRAGMA page_size").Scan(&pageSize)
+	}
+	if err == nil {
+		err = c.tx.QueryRowContext(c.ctx, "PRAGMA page_count").Scan(&c.pageCount)
+	}
+	switch {
+	case c.ctx.Err() != nil:
+		return c.ctx.Err()
+	case err != nil && retryLater(err):
+		return fmt.Errorf("%q: begin the next read transaction: %w (%w)", c.rel, ErrChanged, err)
+	case err != nil:
+		return fmt.Errorf("%q: begin the next read transaction: %w", c.rel, err)
+	case pageSize != c.pageSize || c.pageCount < 1:
+		return fmt.Errorf("%q: the page size changed while the database was read: %w", c.rel, ErrChanged)
+	}
+	return nil
+}
+
+// gap returns the pages that may have changed between the previous
+// transaction's snapshot and this one's, the mark and wal-index header of
+// this one, and why that cannot be known ("" when it can).
+func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, walMark, shmHeader, string) {
+	if p.long {
+		return nil, p.mark, p.shm, ""
+	}
+	wal := openWAL(p.abs+"-wal", pageSize)
+	if wal != nil {
+		defer wal.close()
+	}
+	shm := readShmHeader(p.abs + "-shm")
+	mark := newMark(wal, shmBefore, pageCount, false)
+	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
+		return nil, mark, shm, "a different file at the path"
+	}
+	if wal == nil {
+		// No frames then and now; a commit in between changes the
+		// wal-index's last frame checksum, even when a TRUNCATE
+		// checkpoint emptied the -wal again since.
+		if p.mark.Hdr != ([walHdrSize]byte{}) || !emptyLog(p.shm) || !emptyLog(shm) || p.shm.cksum != shm.cksum {
+			return nil, mark, shm, "the -wal file was emptied or written between two transactions"
+		}
+		return nil, mark, shm, ""
+	}
+	if p.mark.Hdr != wal.hdr || !sameFrame(wal, p.mark.Frame, p.mark.Cksum) {
+		return nil, mark, shm, "the -wal file was restarted between two transactions"
+	}
+	pages, _ := wal.pagesAfter(p.mark.Frame + 1)
+	if !wal.stable() {
+		return nil, mark, shm, "the -wal file was restarted during the read"
+	}
+	return pages, mark, shm, ""
+}
+
+// emptyLog reports whether the wal-index header is valid and counts no frame.
+func emptyLog(h shmHeader) bool { return h.valid && h.mxFrame == 0 }
+
+// endPieceTx ends the read transaction but keeps the connection.
+func (c *sqliteContent) endPieceTx() {
+	if c.page != nil {
+		c.page.Close()
+		c.page = nil
+	}
+	if c.tx != nil {
+		c.tx.Rollback()
+		c.tx = nil
+	}
+}
+
+// finalMark is the mark of the snapshot the read delivered; planned is
+// the one planRead computed for the first transaction.
+func (c *sqliteContent) finalMark(planned walMark) walMark {
+	if c.pieced == nil {
+		return planned
+	}
+	m := c.pieced.mark
+	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
+	return m
+}
