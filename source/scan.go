@@ -48,7 +48,8 @@ type Scanner struct {
 	readDir      func(name string) ([]os.DirEntry, error)
 	beforeVerify func(rel string) // after a file's last byte, before the re-check
 	busyBudget   time.Duration
-	pieceBytes   int // what one read transaction of a whole database read reads
+	pieceBytes   int           // what one read transaction of a whole database read reads
+	pieceTime    time.Duration // and for how long (0: no limit)
 }
 
 // NewScanner returns a Scanner of the directory root.
@@ -66,6 +67,7 @@ func NewScanner(root string, opts Options) *Scanner {
 		readDir:    os.ReadDir,
 		busyBudget: defaultBusyBudget,
 		pieceBytes: defaultPieceBytes,
+		pieceTime:  defaultPieceTime,
 		chunkers:   sync.Pool{New: func() any { return new(cdc) }},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // pageKeeper is a Visitor that keeps every version it was given by token, so
@@ -178,13 +179,27 @@ func insertMessage(t testing.TB, db *sql.DB, id int) {
 // may carry pages over is stated, and whatever it does the result must be
 // the full scan of the same snapshot, and a sound database.
 func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
-	// Whole reads in one piece, and in pieces of 16 pages.
-	for _, piece := range []int{defaultPieceBytes, 16 * 4096} {
-		t.Run(fmt.Sprint("piece=", piece), func(t *testing.T) { incrementalAgainstRealWriter(t, piece) })
+	for _, piece := range pieceSizes {
+		t.Run(piece.name, func(t *testing.T) { incrementalAgainstRealWriter(t, piece) })
 	}
 }
 
-func incrementalAgainstRealWriter(t *testing.T, piece int) {
+// pieceSizes are the ways a whole read is split in tests: as in
+// production, in pieces of 16 pages, and in the fewest pages a piece
+// whose time is up holds.
+var pieceSizes = []pieceSize{
+	{"default", defaultPieceBytes, defaultPieceTime},
+	{"16 pages", 16 * 4096, 0},
+	{"time up", defaultPieceBytes, time.Nanosecond},
+}
+
+type pieceSize struct {
+	name  string
+	bytes int
+	time  time.Duration
+}
+
+func incrementalAgainstRealWriter(t *testing.T, piece pieceSize) {
 	root := t.TempDir()
 	dbPath := filepath.Join(root, "msgstore.db")
 	db := appDB(t, dbPath)
@@ -204,7 +219,7 @@ func incrementalAgainstRealWriter(t *testing.T, piece int) {
 		}
 		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
 		future(s)
-		s.pieceBytes = piece
+		s.pieceBytes, s.pieceTime = piece.bytes, piece.time
 		if err := s.Scan(context.Background(), k); err != nil {
 			t.Fatalf("%s: scan: %v", name, err)
 		}
@@ -297,12 +312,12 @@ func incrementalAgainstRealWriter(t *testing.T, piece int) {
 // commits and checkpoints in every mode: each read, incremental or not,
 // must be the full scan of its own snapshot and a sound database.
 func TestSQLiteIncrementalWhileWriting(t *testing.T) {
-	for _, piece := range []int{defaultPieceBytes, 16 * 4096} {
-		t.Run(fmt.Sprint("piece=", piece), func(t *testing.T) { incrementalWhileWriting(t, piece) })
+	for _, piece := range pieceSizes {
+		t.Run(piece.name, func(t *testing.T) { incrementalWhileWriting(t, piece.bytes, piece.time) })
 	}
 }
 
-func incrementalWhileWriting(t *testing.T, piece int) {
+func incrementalWhileWriting(t *testing.T, pieceBytes int, pieceTime time.Duration) {
 	root := t.TempDir()
 	dbPath := filepath.Join(root, "msgstore.db")
 	db := appDB(t, dbPath)
@@ -341,7 +356,7 @@ func incrementalWhileWriting(t *testing.T, piece int) {
 	t.Cleanup(func() { stopWriter() })
 
 	s := NewScanner(root, Options{Cache: emptyCache(t), CarryPages: true})
-	s.pieceBytes = piece
+	s.pieceBytes, s.pieceTime = pieceBytes, pieceTime
 	k := newPageKeeper(t)
 	incremental := 0
 	for i := 0; i < 40; i++ {

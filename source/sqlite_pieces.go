@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,8 +26,13 @@ import (
 // transaction, as before.
 
 const (
-	// defaultPieceBytes is what one read transaction reads: a few ms.
+	// defaultPieceBytes and defaultPieceTime bound what one read
+	// transaction reads: it ends after the page that crossed either (and
+	// after at least minPiecePages), so the app's checkpoint waits a few
+	// ms at most, also on a busy machine.
 	defaultPieceBytes = 4 << 20
+	defaultPieceTime  = 2 * time.Millisecond
+	minPiecePages     = 32
 	// pieceStarts bounds the starts of a read in pieces.
 	pieceStarts = 3
 )
@@ -35,8 +41,12 @@ const (
 type pieces struct {
 	abs  string
 	file statID // the database file's identity before the read began
-	size int64  // pages per transaction
-	log  *zap.Logger
+	size int64  // pages per transaction, at most
+	// budget is the time one transaction may read for (0: no limit);
+	// began is when the current one began.
+	budget time.Duration
+	began  time.Time
+	log    *zap.Logger
 	// mark and shm say where the last transaction's snapshot stood: its
 	// mark in the -wal, and the wal-index header read inside it.
 	mark walMark
@@ -65,8 +75,8 @@ type pieces struct {
 // startPieces starts a whole read in pieces on the open transaction, whose
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
-func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, log *zap.Logger) {
-	p := &pieces{abs: abs, file: file, log: log, mark: mark, starts: 1,
+func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
+	p := &pieces{abs: abs, file: file, log: log, mark: mark, starts: 1, budget: pieceTime, began: time.Now(),
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
 	p.shm = readShmHeader(abs + "-shm")
 	// Without a -wal nor a wal-index (a rollback-journal database) there
@@ -114,13 +124,12 @@ func (c *sqliteContent) readPiece() error {
 	if len(p.redo) > 0 {
 		return c.readRedo()
 	}
-	end := min(c.next+p.size-1, c.pageCount)
-	if c.next <= end {
+	if end := min(c.next+p.size-1, c.pageCount); c.next <= end {
 		if err := c.readRange(c.next, end); err != nil {
 			return err
 		}
 	}
-	if end < c.pageCount {
+	if c.next <= c.pageCount {
 		if !p.long {
 			c.endPieceTx()
 		}
@@ -137,7 +146,8 @@ func (c *sqliteContent) readPiece() error {
 	return c.readRedo()
 }
 
-// readRange reads pages from..to into the queue, in order.
+// readRange reads pages from..to into the queue, in order, or fewer when
+// the transaction's time is up.
 func (c *sqliteContent) readRange(from, to int64) error {
 	p := c.pieced
 	// sqlite_dbpage uses only pgno = ?: a join with a counter reads each
@@ -161,13 +171,17 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
+		if p.budget > 0 && want-from >= minPiecePages && time.Since(p.began) > p.budget {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
-	if want != to+1 {
-		return fmt.Errorf("database %q: read pages %d to %d of %d; the database may be damaged", c.rel, from, want-1, c.pageCount)
+	if want == from {
+		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, from, c.pageCount)
 	}
+	to = want - 1
 	for pg := from; pg <= to; pg++ {
 		off := int(pg-from) * c.pageSize
 		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
@@ -228,6 +242,7 @@ func (c *sqliteContent) nextTx() error {
 	p := c.pieced
 	// Read before the transaction begins: see newMark.
 	shmBefore := readShmHeader(p.abs + "-shm")
+	p.began = time.Now()
 	if err := c.beginTx(); err != nil {
 		return err
 	}

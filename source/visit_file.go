@@ -271,7 +271,7 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 		}
 		if w.s.opts.CarryPages {
 			// The visitor takes pages delivered again: short transactions.
-			c.startPieces(abs, before, plan.mark, w.s.pieceBytes, w.s.log)
+			c.startPieces(abs, before, plan.mark, w.s.pieceBytes, w.s.pieceTime, w.s.log)
 			return nil
 		}
 		return c.startAll()
