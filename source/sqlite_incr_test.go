@@ -30,8 +30,9 @@ type pageKeeper struct {
 	// afterFirst, if set, runs once the first chunk of a file was read.
 	afterFirst func()
 	// between, if set, runs between the transactions of a read in pieces
-	// (none open), before transaction tx+1 begins.
-	between func(tx int)
+	// (none open), before transaction tx+1 begins; afterSnapshot once
+	// transaction tx fixed its snapshot, before the read looks at the log.
+	between, afterSnapshot func(tx int)
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
@@ -54,7 +55,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	switch {
 	case sc != nil && sc.pieced != nil:
 		// The read is the snapshot of its last transaction.
-		sc.pieced.between = k.between
+		sc.pieced.between, sc.pieced.afterSnapshot = k.between, k.afterSnapshot
 		sc.pieced.last = func(tx *sql.Tx) { full, fullErr = wholeSnapshot(tx) }
 	case sc != nil:
 		if full, fullErr = wholeSnapshot(sc.tx); fullErr != nil {

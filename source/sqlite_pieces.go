@@ -47,10 +47,8 @@ type pieces struct {
 	budget time.Duration
 	began  time.Time
 	log    *zap.Logger
-	// mark and shm say where the last transaction's snapshot stood: its
-	// mark in the -wal, and the wal-index header read inside it.
-	mark walMark
-	shm  shmHeader
+	// view is what the last transaction saw of the log.
+	view txView
 	// high is the highest page delivered; a page up to it is delivered
 	// again (Chunk.Page) when read again.
 	high int64
@@ -70,18 +68,25 @@ type pieces struct {
 	// snapshot the read is, after its last page was read.
 	between func(tx int)
 	last    func(tx *sql.Tx)
+	// afterSnapshot runs once transaction tx fixed its snapshot, before
+	// the log is read: a commit there is in the log, not in the snapshot.
+	afterSnapshot func(tx int)
 }
 
 // startPieces starts a whole read in pieces on the open transaction, whose
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
-	p := &pieces{abs: abs, file: file, log: log, mark: mark, starts: 1, budget: pieceTime, began: time.Now(),
+	p := &pieces{abs: abs, file: file, log: log, starts: 1, budget: pieceTime, began: time.Now(),
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
-	p.shm = readShmHeader(abs + "-shm")
+	wal := openWAL(abs+"-wal", c.pageSize)
+	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
+	if wal != nil {
+		wal.close()
+	}
 	// Without a -wal nor a wal-index (a rollback-journal database) there
 	// is nothing to stitch pieces with.
-	p.long = mark.Hdr == [walHdrSize]byte{} && !p.shm.valid
+	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
 	c.pieced = p
 }
 
@@ -230,7 +235,6 @@ func (c *sqliteContent) readRedo() error {
 	if p.last != nil {
 		p.last(c.tx)
 	}
-	p.mark.PageCount = c.pageCount
 	p.done = true
 	c.endPieceTx()
 	return nil
@@ -247,18 +251,20 @@ func (c *sqliteContent) nextTx() error {
 		return err
 	}
 	p.txs++
-	pages, mark, shm, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	if p.afterSnapshot != nil {
+		p.afterSnapshot(p.txs)
+	}
+	pages, view, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	p.view = view
 	if why == "" {
 		for _, pg := range pages {
 			if pg < c.next {
 				p.stale[pg] = true
 			}
 		}
-		p.mark, p.shm = mark, shm
 		return nil
 	}
 	// Unseen frames may have reached the database file: start again.
-	p.mark, p.shm = mark, shm
 	p.stale = map[int64]bool{}
 	c.next = 1
 	if p.starts >= pieceStarts {
@@ -300,39 +306,78 @@ func (c *sqliteContent) beginTx() error {
 	return nil
 }
 
+// txView is what one transaction saw of the log: its mark, the wal-index
+// header read inside it, and the frames after the mark: their pages, and
+// the checksums of the commit frames among them (tailOK: read whole, the
+// log unchanged meanwhile).
+type txView struct {
+	mark    walMark
+	shm     shmHeader
+	tail    []int64
+	commits [][8]byte
+	tailOK  bool
+}
+
+// newView reads the frames after mark in wal (nil: no -wal header).
+func newView(wal *walFile, mark walMark, shm shmHeader) txView {
+	v := txView{mark: mark, shm: shm}
+	if wal != nil {
+		v.tail, v.commits = wal.commitsAfter(mark.Frame + 1)
+		v.tailOK = wal.stable()
+	}
+	return v
+}
+
+// saw reports whether cksum is the checksum of a commit frame this view
+// saw: the mark's frame, or a commit frame after it.
+func (v txView) saw(cksum [8]byte) bool {
+	if v.mark.Frame > 0 && cksum == v.mark.Cksum {
+		return true
+	}
+	return v.tailOK && slices.Contains(v.commits, cksum)
+}
+
 // gap returns the pages that may have changed between the previous
-// transaction's snapshot and this one's, the mark and wal-index header of
-// this one, and why that cannot be known ("" when it can).
-func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, walMark, shmHeader, string) {
+// transaction's snapshot and this one's, what this one saw of the log,
+// and why the pages cannot be known ("" when they can).
+func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
 	if p.long {
-		return nil, p.mark, p.shm, ""
+		return nil, p.view, ""
 	}
 	wal := openWAL(p.abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
 	}
-	shm := readShmHeader(p.abs + "-shm")
-	mark := newMark(wal, shmBefore, pageCount, false)
+	view := newView(wal, newMark(wal, shmBefore, pageCount, false), readShmHeader(p.abs+"-shm"))
+	prev := p.view
 	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
-		return nil, mark, shm, "a different file at the path"
+		return nil, view, "a different file at the path"
 	}
-	if wal == nil {
+	switch {
+	case wal == nil && prev.mark.Hdr == [walHdrSize]byte{}:
 		// No frames then and now; a commit in between changes the
 		// wal-index's last frame checksum, even when a TRUNCATE
 		// checkpoint emptied the -wal again since.
-		if p.mark.Hdr != ([walHdrSize]byte{}) || !emptyLog(p.shm) || !emptyLog(shm) || p.shm.cksum != shm.cksum {
-			return nil, mark, shm, "the -wal file was emptied or written between two transactions"
+		if !emptyLog(prev.shm) || !emptyLog(view.shm) || prev.shm.cksum != view.shm.cksum {
+			return nil, view, "the -wal file was written and emptied between two transactions"
 		}
-		return nil, mark, shm, ""
+		return nil, view, ""
+	case wal == nil:
+		// Emptied (a TRUNCATE checkpoint). The wal-index keeps the last
+		// commit's checksum: if the previous transaction saw that commit,
+		// every frame copied into the database file since is one it saw.
+		if !emptyLog(view.shm) || !prev.saw(view.shm.cksum) {
+			return nil, view, "the -wal file was emptied after commits this read did not see"
+		}
+		return prev.tail, view, ""
+	case prev.mark.Hdr != wal.hdr || !sameFrame(wal, prev.mark.Frame, prev.mark.Cksum):
+		return nil, view, "the -wal file was restarted between two transactions"
 	}
-	if p.mark.Hdr != wal.hdr || !sameFrame(wal, p.mark.Frame, p.mark.Cksum) {
-		return nil, mark, shm, "the -wal file was restarted between two transactions"
-	}
-	pages, _ := wal.pagesAfter(p.mark.Frame + 1)
+	pages, _ := wal.pagesAfter(prev.mark.Frame + 1)
 	if !wal.stable() {
-		return nil, mark, shm, "the -wal file was restarted during the read"
+		return nil, view, "the -wal file was restarted during the read"
 	}
-	return pages, mark, shm, ""
+	return pages, view, ""
 }
 
 // emptyLog reports whether the wal-index header is valid and counts no frame.
@@ -356,7 +401,7 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 	if c.pieced == nil {
 		return planned
 	}
-	m := c.pieced.mark
+	m := c.pieced.view.mark
 	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
 	return m
 }

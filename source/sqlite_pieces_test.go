@@ -154,23 +154,57 @@ func (f *piecesFixture) pages() int64 {
 }
 
 // TestSQLitePiecesCheckpointAtBoundary: the app's TRUNCATE checkpoint,
-// run between two pieces, finds no reader in its way; the read then
-// starts again (the log was emptied: unseen frames may have reached the
-// database file) and delivers the final snapshot.
+// run between two pieces, finds no reader in its way. The -wal is empty
+// then; the wal-index keeps the checksum of the last commit: when the read
+// saw that commit, it goes on, otherwise unseen frames may have reached the
+// database file and it starts again from page 1. Either way it delivers
+// the final snapshot.
 func TestSQLitePiecesCheckpointAtBoundary(t *testing.T) {
-	f := newPiecesFixture(t, 3000)
-	f.k.between = func(tx int) {
-		if tx == 2 {
-			f.edit(1)
-			f.msg()
-			if f.checkpoint("TRUNCATE") {
+	cases := []struct {
+		name          string
+		afterSnapshot func(f *piecesFixture, tx int)
+		between       func(f *piecesFixture, tx int)
+		starts        int
+	}{
+		{"no commit since the read began", nil, func(f *piecesFixture, tx int) {
+			if tx == 2 && f.checkpoint("TRUNCATE") {
 				t.Error("the app's TRUNCATE checkpoint between two pieces was blocked")
 			}
-		}
+		}, 1},
+		// The commit is in the log the second transaction read, not in its
+		// snapshot: pages that transaction read are read again.
+		{"a commit the read saw in the log", func(f *piecesFixture, tx int) {
+			if tx == 2 {
+				mustExec(t, f.db, "UPDATE msg SET body = randomblob(length(body)) WHERE id % 50 = 0")
+				f.msg()
+			}
+		}, func(f *piecesFixture, tx int) {
+			if (tx == 2 || tx == 4) && f.checkpoint("TRUNCATE") { // at 4 the log is empty already
+				t.Error("the app's TRUNCATE checkpoint between two pieces was blocked")
+			}
+		}, 1},
+		{"a commit the read did not see", nil, func(f *piecesFixture, tx int) {
+			if tx == 2 {
+				f.edit(1)
+				f.msg()
+				if f.checkpoint("TRUNCATE") {
+					t.Error("the app's TRUNCATE checkpoint between two pieces was blocked")
+				}
+			}
+		}, 2},
 	}
-	f.scan()
-	if f.k.starts["msgstore.db"] != 2 || f.k.long["msgstore.db"] {
-		t.Errorf("starts %d (one long transaction: %v), want 2 starts in pieces", f.k.starts["msgstore.db"], f.k.long["msgstore.db"])
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newPiecesFixture(t, 3000)
+			if c.afterSnapshot != nil {
+				f.k.afterSnapshot = func(tx int) { c.afterSnapshot(f, tx) }
+			}
+			f.k.between = func(tx int) { c.between(f, tx) }
+			f.scan()
+			if f.k.starts["msgstore.db"] != c.starts || f.k.long["msgstore.db"] {
+				t.Errorf("starts %d (one long transaction: %v), want %d in pieces", f.k.starts["msgstore.db"], f.k.long["msgstore.db"], c.starts)
+			}
+		})
 	}
 }
 
