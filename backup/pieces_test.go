@@ -24,25 +24,28 @@ func TestWholeReadInPiecesRestores(t *testing.T) {
 		}
 	}
 	exec("PRAGMA wal_autocheckpoint=0")
-	db.Insert(0, 150000, 5000)
-	next := 150000
+	// More than two pieces of 4 MiB; pieces also end after 2 ms.
+	db.Insert(0, 50000, 5000)
+	next := 50000
+	// A TRUNCATE checkpoint of frames the last backup never saw makes
+	// the next read a whole one.
+	unseenCheckpoint := func() { db.Insert(next, next+1, 1); next++; exec("PRAGMA wal_checkpoint(TRUNCATE)") }
 	cycles := []struct {
 		name   string
 		before func()
 		gaps   map[int]func() // by gap, from 1
 	}{
-		{"edits, growth and VACUUM between pieces", func() {}, map[int]func(){
+		{"commits and a TRUNCATE checkpoint between pieces", func() {}, map[int]func(){
+			1: func() { db.Insert(next, next+10, 1); next += 10; exec("PRAGMA wal_checkpoint(TRUNCATE)") },
+		}},
+		{"edits, growth and VACUUM between pieces", unseenCheckpoint, map[int]func(){
 			1: func() {
 				exec("UPDATE messages SET body = 'edited ' || body WHERE id < 50")
 				db.Insert(next, next+3000, 1000)
 				next += 3000
 			},
-			2: func() { exec("DELETE FROM messages WHERE id > 40000"); exec("VACUUM"); next = 40001 },
-		}},
-		// A TRUNCATE checkpoint of frames the last backup never saw makes
-		// the next read a whole one.
-		{"TRUNCATE checkpoint between pieces", func() { db.Insert(next, next+1, 1); next++; exec("PRAGMA wal_checkpoint(TRUNCATE)") }, map[int]func(){
-			1: func() { db.Insert(next, next+10, 1); next += 10; exec("PRAGMA wal_checkpoint(TRUNCATE)") },
+			// Below the 32 pages the first piece delivered at least.
+			2: func() { exec("DELETE FROM messages WHERE id >= 500"); exec("VACUUM"); next = 500 },
 		}},
 	}
 	for _, c := range cycles {
