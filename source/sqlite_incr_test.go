@@ -117,7 +117,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		k.mu.Unlock()
 	}
 	if full != nil && !bytes.Equal(data, full) {
-		k.t.Errorf("%s: the incremental read (%d pages read, base %v) differs from a full scan of the same snapshot", info.Path, pages, info.Base != nil)
+		k.t.Errorf("%s: the read (%d pages read, base %v) differs from a full scan of the same snapshot", info.Path, pages, info.Base != nil)
 	}
 	sum := sha256.Sum256(data)
 	k.mu.Lock()

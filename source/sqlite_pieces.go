@@ -61,10 +61,10 @@ type pieces struct {
 	starts int
 	long   bool // one transaction to the end, no more gaps
 	done   bool
-	txs    int
+	txs    int // transactions begun, the first included
 
-	// Test seams: between runs when no transaction is open, before
-	// transaction tx+1 begins; last runs inside the transaction whose
+	// Test seams: between runs when no transaction is open, after
+	// transaction tx (from 1) ended; last runs inside the transaction whose
 	// snapshot the read is, after its last page was read.
 	between func(tx int)
 	last    func(tx *sql.Tx)
@@ -77,7 +77,7 @@ type pieces struct {
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
-	p := &pieces{abs: abs, file: file, log: log, starts: 1, budget: pieceTime, began: time.Now(),
+	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: time.Now(),
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
