@@ -361,6 +361,14 @@ func (c *sqliteContent) endTx() {
 		c.tx.Rollback()
 		c.tx = nil
 	}
+	if p := c.pieced; p != nil {
+		for _, st := range []*sql.Stmt{p.begin, p.pages} {
+			if st != nil {
+				st.Close()
+			}
+		}
+		p.begin, p.pages = nil, nil
+	}
 	if c.db != nil {
 		c.db.Close()
 		c.db = nil

@@ -62,6 +62,9 @@ type pieces struct {
 	long   bool // one transaction to the end, no more gaps
 	done   bool
 	txs    int // transactions begun, the first included
+	// begin and pages are prepared once on the connection: preparing
+	// them in every transaction cost more than a short piece's reads.
+	begin, pages *sql.Stmt
 
 	// Test seams: between runs when no transaction is open, after
 	// transaction tx (from 1) ended; last runs inside the transaction whose
@@ -151,14 +154,23 @@ func (c *sqliteContent) readPiece() error {
 	return c.readRedo()
 }
 
+// pagesQuery reads pages ?1..?2 in order. sqlite_dbpage uses only
+// pgno = ?: a join with a counter reads each page by number inside one
+// statement.
+const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s WHERE p < ?)
+	SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`
+
 // readRange reads pages from..to into the queue, in order, or fewer when
 // the transaction's time is up.
 func (c *sqliteContent) readRange(from, to int64) error {
 	p := c.pieced
-	// sqlite_dbpage uses only pgno = ?: a join with a counter reads each
-	// page by number inside one statement.
-	rows, err := c.tx.QueryContext(c.ctx, `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s WHERE p < ?)
-		SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`, from, to)
+	var rows *sql.Rows
+	var err error
+	if p.pages != nil {
+		rows, err = c.tx.StmtContext(c.ctx, p.pages).QueryContext(c.ctx, from, to)
+	} else { // the first transaction, begun before the statements were prepared
+		rows, err = c.tx.QueryContext(c.ctx, pagesQuery, from, to)
+	}
 	if err != nil {
 		return fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
@@ -281,17 +293,25 @@ func (c *sqliteContent) nextTx() error {
 // page count of its snapshot. A writer in the way fails the read as
 // changed, so it is tried again.
 func (c *sqliteContent) beginTx() error {
+	p := c.pieced
 	var err error
-	if c.tx, err = c.db.BeginTx(c.ctx, nil); err == nil {
-		var n int64
-		err = c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
+	// Prepared on the connection while no transaction holds it (the pool
+	// has one connection: preparing inside a transaction would wait).
+	if p.begin == nil {
+		// Reading the schema takes the snapshot (as in openSQLiteOnce).
+		p.begin, err = c.db.PrepareContext(c.ctx, `SELECT (SELECT count(*) FROM sqlite_schema),
+			(SELECT page_size FROM pragma_page_size()), (SELECT page_count FROM pragma_page_count())`)
 	}
+	if err == nil && p.pages == nil {
+		p.pages, err = c.db.PrepareContext(c.ctx, pagesQuery)
+	}
+	if err == nil {
+		c.tx, err = c.db.BeginTx(c.ctx, nil)
+	}
+	var n int64
 	var pageSize int
 	if err == nil {
-		err = c.tx.QueryRowContext(c.ctx, "PRAGMA page_size").Scan(&pageSize)
-	}
-	if err == nil {
-		err = c.tx.QueryRowContext(c.ctx, "PRAGMA page_count").Scan(&c.pageCount)
+		err = c.tx.StmtContext(c.ctx, p.begin).QueryRowContext(c.ctx).Scan(&n, &pageSize, &c.pageCount)
 	}
 	switch {
 	case c.ctx.Err() != nil:
