@@ -123,8 +123,10 @@ type sqliteContent struct {
 	prefetched [][]byte
 	fetchTried bool
 
-	// pieced, when set, is a whole read in short transactions.
+	// pieced, when set, is a whole read in short transactions; began is
+	// when the first transaction began.
 	pieced *pieces
+	began  time.Time
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -176,6 +178,7 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 			c.close()
 		}
 	}()
+	c.began = time.Now()
 	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return nil, fmt.Errorf("begin read transaction on %q: %w", rel, err)
 	}

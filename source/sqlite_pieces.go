@@ -80,7 +80,7 @@ type pieces struct {
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
-	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: time.Now(),
+	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
