@@ -104,6 +104,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
 	var n, read int64
+	truncated := false
 	for {
 		// Every 1024 chunks: a database carries ~260k pages per GB.
 		if len(refs)%1024 == 0 {
@@ -117,6 +118,25 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if ch.Page > 0 {
+			// A page read again (a database read in pieces): it replaces
+			// the one delivered; the last delivery of an index wins.
+			i := int(ch.Page - 1)
+			if i >= len(refs) || (ch.Truncate && i == 0) {
+				return nil, fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(refs))
+			}
+			if ch.Truncate {
+				refs, truncated = refs[:i], true
+				continue
+			}
+			slot := newSlot{index: i, ref: new(store.ChunkRef)}
+			fresh = append(fresh, slot)
+			if err := b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending); err != nil {
+				return nil, err
+			}
+			read += int64(len(ch.Data))
+			continue
 		}
 		if ch.Carried {
 			if len(refs) >= len(base) {
@@ -144,9 +164,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	if err := b.w.Err(); err != nil {
 		return nil, err
 	}
-	for _, s := range fresh {
-		refs[s.index] = *s.ref
-	}
+	n = fillRefs(refs, fresh, n, truncated)
 	b.mu.Lock()
 	b.res.ReadBytes += read
 	b.mu.Unlock()
@@ -163,6 +181,24 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 type newSlot struct {
 	index int
 	ref   *store.ChunkRef
+}
+
+// fillRefs puts the workers' references in place (of a page delivered
+// again, the last delivery wins; a truncation dropped some) and returns
+// the content's length, counted again after a truncation.
+func fillRefs(refs []store.ChunkRef, fresh []newSlot, n int64, truncated bool) int64 {
+	for _, s := range fresh {
+		if s.index < len(refs) {
+			refs[s.index] = *s.ref
+		}
+	}
+	if truncated {
+		n = 0
+		for _, r := range refs {
+			n += int64(r.Len)
+		}
+	}
+	return n
 }
 
 func (b *run) addFile(info source.FileInfo, c store.Content) {

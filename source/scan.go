@@ -48,6 +48,8 @@ type Scanner struct {
 	readDir      func(name string) ([]os.DirEntry, error)
 	beforeVerify func(rel string) // after a file's last byte, before the re-check
 	busyBudget   time.Duration
+	pieceBytes   int           // what one read transaction of a whole database read reads
+	pieceTime    time.Duration // and for how long (0: no limit)
 }
 
 // NewScanner returns a Scanner of the directory root.
@@ -64,6 +66,8 @@ func NewScanner(root string, opts Options) *Scanner {
 		openFile:   os.Open,
 		readDir:    os.ReadDir,
 		busyBudget: defaultBusyBudget,
+		pieceBytes: defaultPieceBytes,
+		pieceTime:  defaultPieceTime,
 		chunkers:   sync.Pool{New: func() any { return new(cdc) }},
 	}
 }

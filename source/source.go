@@ -59,6 +59,15 @@ type Chunk struct {
 	// describes; Data is nil and the consumer takes that version's chunk at
 	// the same index. Only a database read with Options.CarryPages has them.
 	Carried bool
+	// Page, when above 0, names a page (counted from 1) that was delivered
+	// earlier and is delivered again: this chunk replaces it. A database
+	// read in pieces (only with Options.CarryPages; docs/sqlite.md) reads
+	// again the pages that changed after they were read. 0: the next page.
+	Page int64
+	// Truncate, with Page: the content ends before page Page, and the
+	// pages from Page on that were delivered are dropped (the database
+	// shrank while it was read). Data is nil. It is the last chunk.
+	Truncate bool
 }
 
 // Content streams one file's content in order; concatenating all Data gives the
@@ -163,7 +172,9 @@ type Options struct {
 	// CarryPages lets a SQLite database whose previous version the cache
 	// knows be read incrementally: only the pages that may have changed are
 	// read, the others reach File as Chunk.Carried (see docs/sqlite.md). The
-	// Visitor must resolve them through FileInfo.Base.
+	// Visitor must resolve them through FileInfo.Base. It also lets a whole
+	// read run in short read transactions, which delivers again the pages
+	// that changed meanwhile (Chunk.Page, Chunk.Truncate).
 	CarryPages bool
 	// Scope, when not nil, limits the scan to these paths (relative, slash
 	// separated; a directory stands for everything under it), as a watcher

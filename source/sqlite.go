@@ -122,6 +122,11 @@ type sqliteContent struct {
 	// by then.
 	prefetched [][]byte
 	fetchTried bool
+
+	// pieced, when set, is a whole read in short transactions; began is
+	// when the first transaction began.
+	pieced *pieces
+	began  time.Time
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -173,6 +178,7 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 			c.close()
 		}
 	}()
+	c.began = time.Now()
 	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return nil, fmt.Errorf("begin read transaction on %q: %w", rel, err)
 	}
@@ -302,6 +308,9 @@ func (c *sqliteContent) Next() (Chunk, error) {
 	if c.incremental {
 		return c.nextChanged()
 	}
+	if c.pieced != nil {
+		return c.nextPieced()
+	}
 	if !c.rows.Next() {
 		if err := c.rows.Err(); err != nil {
 			return Chunk{}, c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
@@ -354,6 +363,14 @@ func (c *sqliteContent) endTx() {
 	if c.tx != nil {
 		c.tx.Rollback()
 		c.tx = nil
+	}
+	if p := c.pieced; p != nil {
+		for _, st := range []*sql.Stmt{p.begin, p.pages} {
+			if st != nil {
+				st.Close()
+			}
+		}
+		p.begin, p.pages = nil, nil
 	}
 	if c.db != nil {
 		c.db.Close()

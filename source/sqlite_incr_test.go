@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // pageKeeper is a Visitor that keeps every version it was given by token, so
@@ -28,21 +29,37 @@ type pageKeeper struct {
 	whole map[string]bool // the full-scan comparison ran
 	// afterFirst, if set, runs once the first chunk of a file was read.
 	afterFirst func()
+	// between, if set, runs between the transactions of a read in pieces
+	// (none open), before transaction tx+1 begins; afterSnapshot once
+	// transaction tx fixed its snapshot, before the read looks at the log.
+	between, afterSnapshot func(tx int)
+	// txs and starts: how many transactions the last read in pieces
+	// took, and how often it started from page 1; long: it ended in one
+	// long transaction.
+	txs, starts map[string]int
+	long        map[string]bool
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
 	k := &pageKeeper{recorder: newRecorder(t), versions: map[string][]byte{},
-		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{}}
+		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
+		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}}
 	k.onFile = k.file
 	return k
 }
 
 func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	var full []byte
-	if sc, ok := c.(*sqliteContent); ok {
-		var err error
-		if full, err = wholeSnapshot(sc); err != nil {
-			return nil, err
+	var fullErr error
+	sc, _ := c.(*sqliteContent)
+	switch {
+	case sc != nil && sc.pieced != nil:
+		// The read is the snapshot of its last transaction.
+		sc.pieced.between, sc.pieced.afterSnapshot = k.between, k.afterSnapshot
+		sc.pieced.last = func(tx *sql.Tx) { full, fullErr = wholeSnapshot(tx) }
+	case sc != nil:
+		if full, fullErr = wholeSnapshot(sc.tx); fullErr != nil {
+			return nil, fullErr
 		}
 	}
 	k.mu.Lock()
@@ -64,6 +81,21 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		if i == 0 && k.afterFirst != nil {
 			k.afterFirst()
 		}
+		if ch.Page > 0 {
+			// Delivered again; i counts pages in order only.
+			i--
+			off := int(ch.Page-1) * info.PageSize
+			if off >= buf.Len() {
+				return nil, fmt.Errorf("%s: page %d delivered again after %d bytes", info.Path, ch.Page, buf.Len())
+			}
+			if ch.Truncate {
+				buf.Truncate(off)
+				continue
+			}
+			pages++
+			copy(buf.Bytes()[off:], ch.Data)
+			continue
+		}
 		if ch.Carried {
 			ps := info.PageSize
 			if info.Base == nil || (i+1)*ps > len(base) {
@@ -75,9 +107,17 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		pages++
 		buf.Write(ch.Data)
 	}
+	if fullErr != nil {
+		return nil, fullErr
+	}
 	data := buf.Bytes()
+	if sc != nil && sc.pieced != nil {
+		k.mu.Lock()
+		k.txs[info.Path], k.starts[info.Path], k.long[info.Path] = sc.pieced.txs, sc.pieced.starts, sc.pieced.long
+		k.mu.Unlock()
+	}
 	if full != nil && !bytes.Equal(data, full) {
-		k.t.Errorf("%s: the incremental read (%d pages read, base %v) differs from a full scan of the same snapshot", info.Path, pages, info.Base != nil)
+		k.t.Errorf("%s: the read (%d pages read, base %v) differs from a full scan of the same snapshot", info.Path, pages, info.Base != nil)
 	}
 	sum := sha256.Sum256(data)
 	k.mu.Lock()
@@ -90,9 +130,9 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	return sum[:], nil
 }
 
-// wholeSnapshot reads every page through c's own read transaction.
-func wholeSnapshot(c *sqliteContent) ([]byte, error) {
-	rows, err := c.tx.Query("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+// wholeSnapshot reads every page through the read's own transaction.
+func wholeSnapshot(tx *sql.Tx) ([]byte, error) {
+	rows, err := tx.Query("SELECT data FROM sqlite_dbpage ORDER BY pgno")
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +180,27 @@ func insertMessage(t testing.TB, db *sql.DB, id int) {
 // may carry pages over is stated, and whatever it does the result must be
 // the full scan of the same snapshot, and a sound database.
 func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
+	for _, piece := range pieceSizes {
+		t.Run(piece.name, func(t *testing.T) { incrementalAgainstRealWriter(t, piece) })
+	}
+}
+
+// pieceSizes are the ways a whole read is split in tests: as in
+// production, in pieces of 16 pages, and in the fewest pages a piece
+// whose time is up holds.
+var pieceSizes = []pieceSize{
+	{"default", defaultPieceBytes, defaultPieceTime},
+	{"16 pages", 16 * 4096, 0},
+	{"time up", defaultPieceBytes, time.Nanosecond},
+}
+
+type pieceSize struct {
+	name  string
+	bytes int
+	time  time.Duration
+}
+
+func incrementalAgainstRealWriter(t *testing.T, piece pieceSize) {
 	root := t.TempDir()
 	dbPath := filepath.Join(root, "msgstore.db")
 	db := appDB(t, dbPath)
@@ -159,6 +220,7 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 		}
 		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
 		future(s)
+		s.pieceBytes, s.pieceTime = piece.bytes, piece.time
 		if err := s.Scan(context.Background(), k); err != nil {
 			t.Fatalf("%s: scan: %v", name, err)
 		}
@@ -251,6 +313,12 @@ func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 // commits and checkpoints in every mode: each read, incremental or not,
 // must be the full scan of its own snapshot and a sound database.
 func TestSQLiteIncrementalWhileWriting(t *testing.T) {
+	for _, piece := range pieceSizes {
+		t.Run(piece.name, func(t *testing.T) { incrementalWhileWriting(t, piece.bytes, piece.time) })
+	}
+}
+
+func incrementalWhileWriting(t *testing.T, pieceBytes int, pieceTime time.Duration) {
 	root := t.TempDir()
 	dbPath := filepath.Join(root, "msgstore.db")
 	db := appDB(t, dbPath)
@@ -289,6 +357,7 @@ func TestSQLiteIncrementalWhileWriting(t *testing.T) {
 	t.Cleanup(func() { stopWriter() })
 
 	s := NewScanner(root, Options{Cache: emptyCache(t), CarryPages: true})
+	s.pieceBytes, s.pieceTime = pieceBytes, pieceTime
 	k := newPageKeeper(t)
 	incremental := 0
 	for i := 0; i < 40; i++ {

@@ -126,16 +126,40 @@ func (w *walFile) stable() bool {
 // frame reads the header of frame i (from 1); ok is false past the end or
 // when the frame belongs to another generation (other salts).
 func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
-	var fh [walFrameHdrSize]byte
-	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
-	if _, err := w.f.ReadAt(fh[:], off); err != nil {
-		return 0, cksum, false
-	}
-	if !bytes.Equal(fh[8:16], w.hdr[16:24]) {
+	fh, ok := w.frameHdr(i)
+	if !ok {
 		return 0, cksum, false
 	}
 	copy(cksum[:], fh[16:24])
 	return binary.BigEndian.Uint32(fh[0:]), cksum, true
+}
+
+// frameHdr reads the header of frame i, if it belongs to this generation.
+func (w *walFile) frameHdr(i uint32) (fh [walFrameHdrSize]byte, ok bool) {
+	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
+	if _, err := w.f.ReadAt(fh[:], off); err != nil {
+		return fh, false
+	}
+	return fh, bytes.Equal(fh[8:16], w.hdr[16:24])
+}
+
+// commitsAfter returns the pages of the frames from..end of this
+// generation, and the checksums of the commit frames among them (a commit
+// frame's header holds the database size after the commit; others 0).
+func (w *walFile) commitsAfter(from uint32) (pages []int64, commits [][8]byte) {
+	for i := from; ; i++ {
+		fh, ok := w.frameHdr(i)
+		if !ok {
+			break
+		}
+		if pgno := binary.BigEndian.Uint32(fh[0:]); pgno != 0 {
+			pages = append(pages, int64(pgno))
+		}
+		if binary.BigEndian.Uint32(fh[4:]) != 0 {
+			commits = append(commits, [8]byte(fh[16:24]))
+		}
+	}
+	return pages, commits
 }
 
 // pagesAfter returns the pages of the frames from..end of this generation,

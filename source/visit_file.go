@@ -230,7 +230,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	defer content.close()
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
 	plan := planRead(base, abs, before, shm, content.pageSize, content.pageCount, !w.racy(start, before))
-	if err := w.startPages(rel, abs, content, plan, base, &info); err != nil {
+	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
 	token, err := w.v.File(info, content)
@@ -250,12 +250,13 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	// only ctime moved: a commit during the read changes mtime or size too.
 	before, wal = settled(abs, before), settled(abs+"-wal", wal)
 	e := cacheEntry{
-		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: info.Size, PageSize: info.PageSize,
+		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: content.size(), PageSize: info.PageSize,
 		DBHeader: true, Token: keepToken(token),
 		Reread: !content.verified || racy,
 	}
 	if content.verified {
-		e.Mark = &plan.mark
+		mark := content.finalMark(plan.mark)
+		e.Mark = &mark
 	}
 	w.cache.put(rel, e)
 	return readDone, false, nil
@@ -263,10 +264,15 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 
 // startPages starts the read plan chose: every page, or the changed ones
 // on top of base's version.
-func (w *walker) startPages(rel, abs string, c *sqliteContent, plan readPlan, base *cacheEntry, info *FileInfo) error {
+func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, plan readPlan, base *cacheEntry, info *FileInfo) error {
 	if !plan.incremental {
 		if base != nil {
 			w.s.log.Debug("reading the whole database", zap.String("path", rel), zap.String("why", plan.why))
+		}
+		if w.s.opts.CarryPages {
+			// The visitor takes pages delivered again: short transactions.
+			c.startPieces(abs, before, plan.mark, w.s.pieceBytes, w.s.pieceTime, w.s.log)
+			return nil
 		}
 		return c.startAll()
 	}

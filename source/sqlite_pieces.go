@@ -1,0 +1,427 @@
+package source
+
+import (
+	"database/sql"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/faults"
+)
+
+// A whole read in short read transactions. One long transaction makes the
+// app's RESTART and TRUNCATE checkpoints wait until the backup consumed the
+// last page; so a whole read reads a piece of the database per transaction
+// into memory, ends the transaction, and delivers the piece. Between two
+// transactions it applies the reasoning of incremental reads (sqlite_wal.go,
+// docs/sqlite.md): while the -wal is the same generation and still holds
+// the frame the previous transaction's mark names, the pages that may have
+// changed in between are the pages of the frames after that mark. Those of
+// them already read are read again in the last transaction, whose snapshot
+// (and page count) the read is. When the generation changed, the read
+// starts again from page 1; after pieceStarts starts it reads in one
+// transaction, as before.
+
+const (
+	// defaultPieceBytes and defaultPieceTime bound what one read
+	// transaction reads: it ends after the page that crossed either (and
+	// after at least minPiecePages), so the app's checkpoint waits a few
+	// ms at most, also on a busy machine.
+	defaultPieceBytes = 4 << 20
+	defaultPieceTime  = 2 * time.Millisecond
+	minPiecePages     = 32
+	// pieceStarts bounds the starts of a read in pieces.
+	pieceStarts = 3
+)
+
+// pieces is the state of a whole read in short transactions.
+type pieces struct {
+	abs  string
+	file statID // the database file's identity before the read began
+	size int64  // pages per transaction, at most
+	// budget is the time one transaction may read for (0: no limit);
+	// began is when the current one began.
+	budget time.Duration
+	began  time.Time
+	log    *zap.Logger
+	// view is what the last transaction saw of the log.
+	view txView
+	// high is the highest page delivered; a page up to it is delivered
+	// again (Chunk.Page) when read again.
+	high int64
+	// stale holds pages read in an earlier transaction that may have
+	// changed since; redo, in the last transaction, those still to read.
+	stale  map[int64]bool
+	redo   []int64
+	queue  []Chunk
+	buf    []byte
+	starts int
+	long   bool // one transaction to the end, no more gaps
+	done   bool
+	txs    int // transactions begun, the first included
+	// begin and pages are prepared once on the connection: preparing
+	// them in every transaction cost more than a short piece's reads.
+	begin, pages *sql.Stmt
+
+	// Test seams: between runs when no transaction is open, after
+	// transaction tx (from 1) ended; last runs inside the transaction whose
+	// snapshot the read is, after its last page was read.
+	between func(tx int)
+	last    func(tx *sql.Tx)
+	// afterSnapshot runs once transaction tx fixed its snapshot, before
+	// the log is read: a commit there is in the log, not in the snapshot.
+	afterSnapshot func(tx int)
+}
+
+// startPieces starts a whole read in pieces on the open transaction, whose
+// mark planRead computed; file is the database file's identity from before
+// that transaction began.
+func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
+	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
+		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
+	wal := openWAL(abs+"-wal", c.pageSize)
+	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
+	if wal != nil {
+		wal.close()
+	}
+	// Without a -wal nor a wal-index (a rollback-journal database) there
+	// is nothing to stitch pieces with.
+	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
+	c.pieced = p
+}
+
+// nextPieced delivers the next chunk of a read in pieces.
+func (c *sqliteContent) nextPieced() (Chunk, error) {
+	p := c.pieced
+	for len(p.queue) == 0 {
+		if p.done {
+			c.verified = true
+			c.err = io.EOF
+			c.close()
+			return Chunk{}, io.EOF
+		}
+		if err := c.readPiece(); err != nil {
+			return Chunk{}, c.fail(err)
+		}
+	}
+	ch := p.queue[0]
+	p.queue[0] = Chunk{}
+	p.queue = p.queue[1:]
+	return ch, nil
+}
+
+// readPiece reads the next piece into the queue, beginning a transaction
+// when none is open and ending it after the piece unless it must go on.
+func (c *sqliteContent) readPiece() error {
+	p := c.pieced
+	if c.tx == nil {
+		if p.between != nil {
+			p.between(p.txs)
+		}
+		if err := faults.Point("source:between-pieces"); err != nil {
+			return err
+		}
+		if err := c.nextTx(); err != nil {
+			return err
+		}
+	}
+	p.buf, p.queue = p.buf[:0], p.queue[:0]
+	if len(p.redo) > 0 {
+		return c.readRedo()
+	}
+	if end := min(c.next+p.size-1, c.pageCount); c.next <= end {
+		if err := c.readRange(c.next, end); err != nil {
+			return err
+		}
+	}
+	if c.next <= c.pageCount {
+		if !p.long {
+			c.endPieceTx()
+		}
+		return nil
+	}
+	// This transaction's snapshot is the read's: read again what changed.
+	for pg := range p.stale {
+		if pg <= c.pageCount {
+			p.redo = append(p.redo, pg)
+		}
+	}
+	slices.Sort(p.redo)
+	p.stale = nil
+	return c.readRedo()
+}
+
+// pagesQuery reads pages ?1..?2 in order. sqlite_dbpage uses only
+// pgno = ?: a join with a counter reads each page by number inside one
+// statement.
+const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s WHERE p < ?)
+	SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`
+
+// readRange reads pages from..to into the queue, in order, or fewer when
+// the transaction's time is up.
+func (c *sqliteContent) readRange(from, to int64) error {
+	p := c.pieced
+	var rows *sql.Rows
+	var err error
+	if p.pages != nil {
+		rows, err = c.tx.StmtContext(c.ctx, p.pages).QueryContext(c.ctx, from, to)
+	} else { // the first transaction, begun before the statements were prepared
+		rows, err = c.tx.QueryContext(c.ctx, pagesQuery, from, to)
+	}
+	if err != nil {
+		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+	}
+	defer rows.Close()
+	want := from
+	for rows.Next() {
+		var pgno int64
+		var data sql.RawBytes
+		if err := rows.Scan(&pgno, &data); err != nil {
+			return fmt.Errorf("read page %d of %q: %w", want, c.rel, err)
+		}
+		if pgno != want || len(data) != c.pageSize {
+			return fmt.Errorf("database %q: got page %d of %d bytes, want page %d of %d bytes; the database may be damaged",
+				c.rel, pgno, len(data), want, c.pageSize)
+		}
+		p.buf = append(p.buf, data...)
+		want++
+		if p.budget > 0 && want-from >= minPiecePages && time.Since(p.began) > p.budget {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+	}
+	if want == from {
+		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, from, c.pageCount)
+	}
+	to = want - 1
+	for pg := from; pg <= to; pg++ {
+		off := int(pg-from) * c.pageSize
+		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
+	}
+	c.next = to + 1
+	return nil
+}
+
+// deliver queues page pg: in order, or as a replacement when delivered.
+func (p *pieces) deliver(pg int64, data []byte) {
+	if pg <= p.high {
+		p.queue = append(p.queue, Chunk{Data: data, Page: pg})
+		return
+	}
+	p.high = pg
+	p.queue = append(p.queue, Chunk{Data: data})
+}
+
+// readRedo reads again, in the last transaction, up to a piece of the
+// pages that changed after they were read; the transaction ends with the
+// last of them.
+func (c *sqliteContent) readRedo() error {
+	p := c.pieced
+	if len(p.redo) > 0 && c.page == nil {
+		var err error
+		if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+			return fmt.Errorf("read pages of %q: %w", c.rel, err)
+		}
+	}
+	n := min(int64(len(p.redo)), p.size)
+	for _, pg := range p.redo[:n] {
+		data, err := c.readPage(pg)
+		if err != nil {
+			return err
+		}
+		p.deliver(pg, data)
+	}
+	p.redo = p.redo[n:]
+	if len(p.redo) > 0 {
+		return nil // the transaction stays open until they were all read
+	}
+	if p.high > c.pageCount {
+		p.queue = append(p.queue, Chunk{Page: c.pageCount + 1, Truncate: true})
+		p.high = c.pageCount
+	}
+	if p.last != nil {
+		p.last(c.tx)
+	}
+	p.done = true
+	c.endPieceTx()
+	return nil
+}
+
+// nextTx begins the next read transaction and works out what changed
+// since the previous one's snapshot.
+func (c *sqliteContent) nextTx() error {
+	p := c.pieced
+	// Read before the transaction begins: see newMark.
+	shmBefore := readShmHeader(p.abs + "-shm")
+	p.began = time.Now()
+	if err := c.beginTx(); err != nil {
+		return err
+	}
+	p.txs++
+	if p.afterSnapshot != nil {
+		p.afterSnapshot(p.txs)
+	}
+	pages, view, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	p.view = view
+	if why == "" {
+		for _, pg := range pages {
+			if pg < c.next {
+				p.stale[pg] = true
+			}
+		}
+		return nil
+	}
+	// Unseen frames may have reached the database file: start again.
+	p.stale = map[int64]bool{}
+	c.next = 1
+	if p.starts >= pieceStarts {
+		p.long = true
+		p.log.Debug("reading the database in one transaction", zap.String("path", c.rel), zap.String("why", why), zap.Int("starts", p.starts))
+		return nil
+	}
+	p.starts++
+	p.log.Debug("reading the database again from its first page", zap.String("path", c.rel), zap.String("why", why), zap.Int("start", p.starts))
+	return nil
+}
+
+// beginTx begins a read transaction on the open connection and reads the
+// page count of its snapshot. A writer in the way fails the read as
+// changed, so it is tried again.
+func (c *sqliteContent) beginTx() error {
+	p := c.pieced
+	var err error
+	// Prepared on the connection while no transaction holds it (the pool
+	// has one connection: preparing inside a transaction would wait).
+	if p.begin == nil {
+		// Reading the schema takes the snapshot (as in openSQLiteOnce).
+		p.begin, err = c.db.PrepareContext(c.ctx, `SELECT (SELECT count(*) FROM sqlite_schema),
+			(SELECT page_size FROM pragma_page_size()), (SELECT page_count FROM pragma_page_count())`)
+	}
+	if err == nil && p.pages == nil {
+		p.pages, err = c.db.PrepareContext(c.ctx, pagesQuery)
+	}
+	if err == nil {
+		c.tx, err = c.db.BeginTx(c.ctx, nil)
+	}
+	var n int64
+	var pageSize int
+	if err == nil {
+		err = c.tx.StmtContext(c.ctx, p.begin).QueryRowContext(c.ctx).Scan(&n, &pageSize, &c.pageCount)
+	}
+	switch {
+	case c.ctx.Err() != nil:
+		return c.ctx.Err()
+	case err != nil && retryLater(err):
+		return fmt.Errorf("%q: begin the next read transaction: %w (%w)", c.rel, ErrChanged, err)
+	case err != nil:
+		return fmt.Errorf("%q: begin the next read transaction: %w", c.rel, err)
+	case pageSize != c.pageSize || c.pageCount < 1:
+		return fmt.Errorf("%q: the page size changed while the database was read: %w", c.rel, ErrChanged)
+	}
+	return nil
+}
+
+// txView is what one transaction saw of the log: its mark, the wal-index
+// header read inside it, and the frames after the mark: their pages, and
+// the checksums of the commit frames among them (tailOK: read whole, the
+// log unchanged meanwhile).
+type txView struct {
+	mark    walMark
+	shm     shmHeader
+	tail    []int64
+	commits [][8]byte
+	tailOK  bool
+}
+
+// newView reads the frames after mark in wal (nil: no -wal header).
+func newView(wal *walFile, mark walMark, shm shmHeader) txView {
+	v := txView{mark: mark, shm: shm}
+	if wal != nil {
+		v.tail, v.commits = wal.commitsAfter(mark.Frame + 1)
+		v.tailOK = wal.stable()
+	}
+	return v
+}
+
+// saw reports whether cksum is the checksum of a commit frame this view
+// saw: the mark's frame, or a commit frame after it.
+func (v txView) saw(cksum [8]byte) bool {
+	if v.mark.Frame > 0 && cksum == v.mark.Cksum {
+		return true
+	}
+	return v.tailOK && slices.Contains(v.commits, cksum)
+}
+
+// gap returns the pages that may have changed between the previous
+// transaction's snapshot and this one's, what this one saw of the log,
+// and why the pages cannot be known ("" when they can).
+func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
+	if p.long {
+		return nil, p.view, ""
+	}
+	wal := openWAL(p.abs+"-wal", pageSize)
+	if wal != nil {
+		defer wal.close()
+	}
+	view := newView(wal, newMark(wal, shmBefore, pageCount, false), readShmHeader(p.abs+"-shm"))
+	prev := p.view
+	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
+		return nil, view, "a different file at the path"
+	}
+	switch {
+	case wal == nil && prev.mark.Hdr == [walHdrSize]byte{}:
+		// No frames then and now; a commit in between changes the
+		// wal-index's last frame checksum, even when a TRUNCATE
+		// checkpoint emptied the -wal again since.
+		if !emptyLog(prev.shm) || !emptyLog(view.shm) || prev.shm.cksum != view.shm.cksum {
+			return nil, view, "the -wal file was written and emptied between two transactions"
+		}
+		return nil, view, ""
+	case wal == nil:
+		// Emptied (a TRUNCATE checkpoint). The wal-index keeps the last
+		// commit's checksum: if the previous transaction saw that commit,
+		// every frame copied into the database file since is one it saw.
+		if !emptyLog(view.shm) || !prev.saw(view.shm.cksum) {
+			return nil, view, "the -wal file was emptied after commits this read did not see"
+		}
+		return prev.tail, view, ""
+	case prev.mark.Hdr != wal.hdr || !sameFrame(wal, prev.mark.Frame, prev.mark.Cksum):
+		return nil, view, "the -wal file was restarted between two transactions"
+	}
+	pages, _ := wal.pagesAfter(prev.mark.Frame + 1)
+	if !wal.stable() {
+		return nil, view, "the -wal file was restarted during the read"
+	}
+	return pages, view, ""
+}
+
+// emptyLog reports whether the wal-index header is valid and counts no frame.
+func emptyLog(h shmHeader) bool { return h.valid && h.mxFrame == 0 }
+
+// endPieceTx ends the read transaction but keeps the connection.
+func (c *sqliteContent) endPieceTx() {
+	if c.page != nil {
+		c.page.Close()
+		c.page = nil
+	}
+	if c.tx != nil {
+		c.tx.Rollback()
+		c.tx = nil
+	}
+}
+
+// finalMark is the mark of the snapshot the read delivered; planned is
+// the one planRead computed for the first transaction.
+func (c *sqliteContent) finalMark(planned walMark) walMark {
+	if c.pieced == nil {
+		return planned
+	}
+	m := c.pieced.view.mark
+	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
+	return m
+}
