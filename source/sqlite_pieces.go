@@ -341,7 +341,10 @@ type txView struct {
 // newView reads the frames after mark in wal (nil: no -wal header).
 func newView(wal *walFile, mark walMark, shm shmHeader) txView {
 	v := txView{mark: mark, shm: shm}
-	if wal != nil {
+	// Only frames of the mark's generation follow it: a -wal restarted
+	// since the mark was taken (a reader on read-mark 0 does not hold the
+	// restart back) leaves no tail, and no stitch is trusted on it.
+	if wal != nil && (wal.hdr == mark.Hdr || mark.Hdr == [walHdrSize]byte{}) {
 		v.tail, v.commits = wal.commitsAfter(mark.Frame + 1)
 		v.tailOK = wal.stable()
 	}
