@@ -188,7 +188,7 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
-		if p.budget > 0 && want-from >= minPiecePages && time.Since(p.began) > p.budget {
+		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
 			break
 		}
 	}
