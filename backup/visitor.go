@@ -105,9 +105,10 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	}
 	var n, read int64
 	truncated := false
-	for {
-		// Every 1024 chunks: a database carries ~260k pages per GB.
-		if len(refs)%1024 == 0 {
+	for chunks := 0; ; chunks++ {
+		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
+		// per chunk, not per reference: pages delivered again add none.
+		if chunks%1024 == 0 {
 			if err := b.ctx.Err(); err != nil {
 				return nil, err
 			}
