@@ -234,4 +234,8 @@ func TestAttemptOvertakenByErasure(t *testing.T) {
 			t.Fatalf("node %d, login/eval after the erasure: %d %s, want 410 %s", node+1, status, body, vault.CodeErased)
 		}
 	}
+	evs, err := tc.nodes[0].srv.peerEvals(ctx, first, 1)
+	if len(evs) != 0 || !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("the begin node's gathering after the erasure: %d shares, %v; want none and vault.ErrErased", len(evs), err)
+	}
 }
