@@ -71,3 +71,35 @@ func TestRecoverShortOfSharesWithOneNodeListed(t *testing.T) {
 		t.Fatalf("requests %v, want login/begin then login/abort", got)
 	}
 }
+
+// When another node answers that the record is erased (the attempt limit,
+// reached by other logins, erased it after this attempt was counted), the
+// login ends with vault.ErrErased, not with a shortfall of shares that
+// reads like a network problem.
+func TestRecoverOvertakenByErasure(t *testing.T) {
+	begin, ca1, _ := shortVault(t, shortBegin(), nil)
+	other, ca2, _ := shortVault(t, shortBegin(), func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusGone)
+		_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeErased, Message: vault.ErrErased.Error()})
+	})
+	pems := make([]byte, 0)
+	for _, f := range []string{ca1, ca2} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pems = append(pems, b...)
+	}
+	ca := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(ca, pems, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{URLs: []string{begin.URL, other.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Recover(context.Background(), "bob", []byte("pw"), vault.Handle{})
+	if !errors.Is(err, vault.ErrErased) || errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("Recover: %v, want vault.ErrErased (and not vault.ErrUnreachable)", err)
+	}
+}
