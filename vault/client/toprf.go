@@ -89,6 +89,11 @@ func (c *Client) collectEvals(ctx context.Context, base string, req vault.LoginB
 		}
 		var er vault.LoginEvalResp
 		if _, err := c.call(ctx, u, vault.PathLoginEval, ereq, &er); err != nil {
+			if errors.Is(err, vault.ErrErased) {
+				// The limit erased the record after this attempt was
+				// counted: no node can evaluate any more.
+				return nil, err
+			}
 			errs = append(errs, err)
 			continue
 		}
