@@ -62,8 +62,12 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 
 	// Ten wrong passwords at once, spread over the nodes: each is counted
 	// exactly once, the last one erases, and nothing gets an 11th guess.
+	// A login whose attempt was counted but whose second key share was
+	// not yet evaluated when another login's end erased the record (slow
+	// under load) can only learn that the record is erased.
 	var mu sync.Mutex
 	var lefts []int
+	erased := 0
 	var wg sync.WaitGroup
 	for k := range DefaultMaxAttempts {
 		wg.Go(func() {
@@ -71,17 +75,22 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 			var wp vault.WrongPasswordError
 			mu.Lock()
 			defer mu.Unlock()
-			if !errors.As(err, &wp) {
+			switch {
+			case errors.As(err, &wp):
+				lefts = append(lefts, wp.Left)
+			case errors.Is(err, vault.ErrErased):
+				erased++
+			default:
 				t.Errorf("concurrent wrong attempt: %v", err)
-				return
 			}
-			lefts = append(lefts, wp.Left)
 		})
 	}
 	wg.Wait()
 	slices.Sort(lefts)
-	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(lefts, want) {
-		t.Fatalf("attempts left seen by the 10 concurrent attempts: %v, want %v", lefts, want)
+	t.Logf("concurrent attempts: left %v, %d overtaken by the erasure", lefts, erased)
+	if len(lefts)+erased != DefaultMaxAttempts || len(slices.Compact(slices.Clone(lefts))) != len(lefts) ||
+		(len(lefts) > 0 && (lefts[0] < 0 || lefts[len(lefts)-1] > DefaultMaxAttempts-1)) {
+		t.Fatalf("attempts left seen by the 10 concurrent attempts: %v and %d erased, want distinct values of 0 to 9, one per attempt", lefts, erased)
 	}
 	for i, c := range per {
 		if _, err := rec(c, ctx, "bob", []byte("right")); !errors.Is(err, vault.ErrErased) {
@@ -97,6 +106,10 @@ func TestClusterAttemptsCountedAcrossNodes(t *testing.T) {
 		}
 		if !st.Erased || st.Sealed != nil {
 			t.Fatalf("node %d: record not erased: erased=%v sealed=%d bytes", i+1, st.Erased, len(st.Sealed))
+		}
+		// Each of the ten counted once, the erased answers too.
+		if st.Attempts != DefaultMaxAttempts {
+			t.Fatalf("node %d: %d attempts counted, want %d", i+1, st.Attempts, DefaultMaxAttempts)
 		}
 	}
 }
