@@ -135,7 +135,7 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		// Another login's last attempt erased the record after this
 		// attempt was counted: no share can be evaluated any more.
 		s.begins.take(s.now(), sid[:])
-		s.log.Info("vault audit: counted attempt overtaken by the erasure", zap.String("event", "attempt_erased"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		s.log.Info("vault audit: counted attempt overtaken by the erasure", zap.String("event", "attempt_overtaken"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
 		writeError(w, http.StatusGone, vault.CodeErased, vault.ErrErased.Error(), nil)
 		return
 	}
