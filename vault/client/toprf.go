@@ -89,6 +89,11 @@ func (c *Client) collectEvals(ctx context.Context, base string, req vault.LoginB
 		}
 		var er vault.LoginEvalResp
 		if _, err := c.call(ctx, u, vault.PathLoginEval, ereq, &er); err != nil {
+			if errors.Is(err, vault.ErrErased) {
+				// The limit erased the record after this attempt was
+				// counted: no node can evaluate any more.
+				return nil, err
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -99,7 +104,13 @@ func (c *Client) collectEvals(ctx context.Context, base string, req vault.LoginB
 		evals = append(evals, vault.Eval{X: er.X, Element: er.Eval})
 	}
 	if len(evals) < t {
-		return nil, fmt.Errorf("%w: %d of the %d key shares the login needs answered (list every vault node with --vault): %w", vault.ErrUnreachable, len(evals), t, errors.Join(errs...))
+		short := fmt.Errorf("%w: %d of the %d key shares the login needs answered", vault.ErrUnreachable, len(evals), t)
+		if len(errs) == 0 {
+			// Only the begin node is listed: its peers did not answer it
+			// in time, and there is no other node to ask.
+			return nil, fmt.Errorf("%w; the other vault nodes did not answer the node that took the attempt (list every vault node with --vault, or try again once the cluster is healthy)", short)
+		}
+		return nil, fmt.Errorf("%w (list every vault node with --vault): %w", short, errors.Join(errs...))
 	}
 	return evals, nil
 }

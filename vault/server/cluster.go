@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/chatsafe/chatsafe/vault"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.uber.org/zap"
 )
@@ -242,6 +244,9 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 	case errors.As(call.Error, &se):
 		if string(se) == notLeaderMessage {
 			return fmt.Errorf("%w (node %s is no longer the leader)", errNotProposed, addr)
+		}
+		if string(se) == vault.ErrErased.Error() { // a peer asked for its share
+			return fmt.Errorf("vault node %s: %w", addr, vault.ErrErased)
 		}
 		if strings.HasPrefix(string(se), errNoQuorum.Error()) {
 			return fmt.Errorf("%w (node %s: %s)", errNoQuorum, addr, se)

@@ -130,7 +130,15 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 	if ev.eval != nil {
 		have = 1
 	}
-	peers := s.peerEvals(r.Context(), EvalArgs{Account: req.Account, Handle: req.Handle, Blinded: req.Blinded, Index: res.Index}, t-have)
+	peers, err := s.peerEvals(r.Context(), EvalArgs{Account: req.Account, Handle: req.Handle, Blinded: req.Blinded, Index: res.Index}, t-have)
+	if errors.Is(err, vault.ErrErased) {
+		// Another login's last attempt erased the record after this
+		// attempt was counted: no share can be evaluated any more.
+		s.begins.take(s.now(), sid[:])
+		s.log.Info("vault audit: counted attempt overtaken by the erasure", zap.String("event", "attempt_overtaken"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusGone, vault.CodeErased, vault.ErrErased.Error(), nil)
+		return
+	}
 	writeJSON(w, http.StatusOK, vault.LoginBeginResp{Session: sid[:], AttemptsLeft: left, Threshold: t, X: ev.x, Eval: ev.eval, Index: res.Index, Evals: peers})
 }
 

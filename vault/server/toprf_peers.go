@@ -83,8 +83,14 @@ func (s *Server) evalCommitted(ctx context.Context, a EvalArgs) (shareEval, erro
 	if err != nil {
 		return shareEval{}, err
 	}
+	if found && st.Erased {
+		// The attempt may have been counted before the limit erased the
+		// record (another login's last attempt): the shares are gone, and
+		// that is what the client must hear, not "start again".
+		return shareEval{}, vault.ErrErased
+	}
 	bh := blindHash(a.Blinded)
-	if !found || st.Erased || !slices.ContainsFunc(st.Blinds, func(b []byte) bool { return equalHash(b, bh) }) {
+	if !found || !slices.ContainsFunc(st.Blinds, func(b []byte) bool { return equalHash(b, bh) }) {
 		return shareEval{}, errNotCounted
 	}
 	secrets, err := s.openFor(eng, st.Ghost, id, st.Sealed)
@@ -106,14 +112,15 @@ const peerHedge = 250 * time.Millisecond
 // answered: need peers at first (starting at a random one, to spread the
 // work), one more for each that fails or is slower than peerHedge.
 // Shortfalls are left to the client, which can ask other nodes itself
-// (login/eval).
-func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Eval {
+// (login/eval), except when a peer answers that the record is erased
+// (vault.ErrErased): no node can evaluate any more.
+func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) ([]vault.Eval, error) {
 	if s.node == nil || need <= 0 {
-		return nil
+		return nil, nil
 	}
 	f := s.node.raft.GetConfiguration()
 	if f.Error() != nil {
-		return nil
+		return nil, nil
 	}
 	// The leader first: it has applied the attempt when the commit
 	// returned, where a follower may still wait to learn of the commit.
@@ -138,24 +145,33 @@ func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Ev
 		peers = append([]string{first}, peers...)
 	}
 	if len(peers) == 0 {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, evalWait+s.node.applyTimeout)
 	defer cancel() // ends the calls still out; their goroutines then return
-	ch := make(chan *vault.Eval)
+	// A nil ev is a peer that failed; erased that it said the record is.
+	type answer struct {
+		ev     *vault.Eval
+		erased bool
+	}
+	ch := make(chan answer)
 	ask := func() {
 		addr := peers[0]
 		peers = peers[1:]
 		go func() {
 			var r EvalReply
-			var ev *vault.Eval
+			var ans answer
 			// r is the RPC's to write until call returns without error
 			// (on a timeout the call may still be in flight).
-			if s.node.call(ctx, addr, "Vault.Eval", a, &r) == nil && r.X > 0 && len(r.Eval) == vault.ElementLen {
-				ev = &vault.Eval{X: r.X, Element: r.Eval}
+			err := s.node.call(ctx, addr, "Vault.Eval", a, &r)
+			switch {
+			case err == nil && r.X > 0 && len(r.Eval) == vault.ElementLen:
+				ans.ev = &vault.Eval{X: r.X, Element: r.Eval}
+			case errors.Is(err, vault.ErrErased):
+				ans.erased = true
 			}
 			select {
-			case ch <- ev:
+			case ch <- ans:
 			case <-ctx.Done():
 			}
 		}()
@@ -169,10 +185,13 @@ func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Ev
 	var evs []vault.Eval
 	for out > 0 && len(evs) < need {
 		select {
-		case ev := <-ch:
+		case ans := <-ch:
 			out--
-			if ev != nil {
-				evs = append(evs, *ev)
+			if ans.erased {
+				return evs, vault.ErrErased
+			}
+			if ans.ev != nil {
+				evs = append(evs, *ans.ev)
 			} else if len(peers) > 0 {
 				ask()
 				out++
@@ -183,10 +202,10 @@ func (s *Server) peerEvals(ctx context.Context, a EvalArgs, need int) []vault.Ev
 				out++
 			}
 		case <-ctx.Done():
-			return evs
+			return evs, nil
 		}
 	}
-	return evs
+	return evs, nil
 }
 
 // handleLoginEval gives this node's evaluation to a client for a
@@ -203,6 +222,8 @@ func (s *Server) handleLoginEval(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, vault.LoginEvalResp{X: ev.x, Eval: ev.eval})
+	case errors.Is(err, vault.ErrErased):
+		writeError(w, http.StatusGone, vault.CodeErased, err.Error(), nil)
 	case errors.Is(err, errNotCounted):
 		writeError(w, http.StatusConflict, vault.CodeNoSession, err.Error(), nil)
 	case errors.Is(err, errNoShare):

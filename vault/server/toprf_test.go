@@ -198,3 +198,44 @@ func TestRemovedNodeGetsNoNewShares(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptOvertakenByErasure: a login whose attempt was counted, but
+// whose record the attempt limit erased (another login's last attempt)
+// before its second share was asked for, learns that the record is
+// erased, from the begin node's gathering and from login/eval alike,
+// rather than "no counted attempt" or a shortfall of shares.
+func TestAttemptOvertakenByErasure(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := context.Background()
+	if err := reg(tc.client(), ctx, "ivy", []byte("pw"), newKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	var begins []vault.LoginBeginResp
+	var blinds [][]byte
+	for range DefaultMaxAttempts {
+		b := vault.NewTOPRFBlind("ivy", []byte("guess"))
+		begins = append(begins, beginRaw(t, tc.nodes[0], vault.LoginBeginReq{Account: "ivy", Blinded: b.Blinded, Handle: handleBytes("ivy")}))
+		blinds = append(blinds, b.Blinded)
+	}
+	if left := begins[len(begins)-1].AttemptsLeft; left != 0 {
+		t.Fatalf("attempts left after %d begins: %d", DefaultMaxAttempts, left)
+	}
+	// The last attempt's login ends: the record is erased, while the
+	// first attempt's login still waits for its second share.
+	if status, body := rawPost(t, tc.nodes[0], tc.nodes[0].url+vault.PathLoginAbort, vault.LoginAbortReq{Session: begins[len(begins)-1].Session}); status != http.StatusOK {
+		t.Fatalf("login/abort: %d %s", status, body)
+	}
+	tc.syncAll()
+	first := EvalArgs{Account: "ivy", Handle: handleBytes("ivy"), Blinded: blinds[0], Index: begins[0].Index}
+	for node := range 3 {
+		status, body := rawPost(t, tc.nodes[node], tc.nodes[node].url+vault.PathLoginEval, vault.LoginEvalReq{Account: first.Account, Blinded: first.Blinded, Handle: first.Handle, Index: first.Index})
+		var er vault.ErrorResp
+		if status != http.StatusGone || json.Unmarshal(body, &er) != nil || er.Error != vault.CodeErased {
+			t.Fatalf("node %d, login/eval after the erasure: %d %s, want 410 %s", node+1, status, body, vault.CodeErased)
+		}
+	}
+	evs, err := tc.nodes[0].srv.peerEvals(ctx, first, 1)
+	if len(evs) != 0 || !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("the begin node's gathering after the erasure: %d shares, %v; want none and vault.ErrErased", len(evs), err)
+	}
+}

@@ -1,0 +1,105 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
+)
+
+// shortVault is one vault node whose peers did not answer in time: it
+// counts the attempt and answers login/begin with its own share only, out
+// of a threshold of two. It records the paths it was asked.
+func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.ResponseWriter)) (*httptest.Server, string, *[]string) {
+	t.Helper()
+	var paths []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case vault.PathLoginBegin:
+			_ = json.NewEncoder(w).Encode(begin)
+		case vault.PathLoginEval:
+			eval(w)
+		default:
+			_ = json.NewEncoder(w).Encode(vault.OKResp{OK: true})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ca, &paths
+}
+
+func shortBegin() vault.LoginBeginResp {
+	return vault.LoginBeginResp{Session: make([]byte, vault.SessionIDLen), AttemptsLeft: 7, Threshold: 2, X: 1, Eval: make([]byte, vault.ElementLen), Index: 42}
+}
+
+// A client that lists only the node that took the attempt, when that node
+// gathered too few shares, gets an error that says so and what to do, with
+// nothing unformatted in it, and the attempt's session is given back.
+func TestRecoverShortOfSharesWithOneNodeListed(t *testing.T) {
+	srv, ca, paths := shortVault(t, shortBegin(), nil)
+	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Recover(context.Background(), "bob", []byte("pw"), vault.Handle{})
+	if !errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("Recover: %v, want vault.ErrUnreachable", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "%!") || strings.Contains(msg, "<nil>") {
+		t.Fatalf("malformed message: %s", msg)
+	}
+	for _, want := range []string{"1 of the 2 key shares", "did not answer", "--vault"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+	if got := *paths; len(got) != 2 || got[1] != vault.PathLoginAbort {
+		t.Fatalf("requests %v, want login/begin then login/abort", got)
+	}
+}
+
+// When another node answers that the record is erased (the attempt limit,
+// reached by other logins, erased it after this attempt was counted), the
+// login ends with vault.ErrErased, not with a shortfall of shares that
+// reads like a network problem.
+func TestRecoverOvertakenByErasure(t *testing.T) {
+	begin, ca1, _ := shortVault(t, shortBegin(), nil)
+	other, ca2, _ := shortVault(t, shortBegin(), func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusGone)
+		_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeErased, Message: vault.ErrErased.Error()})
+	})
+	pems := make([]byte, 0)
+	for _, f := range []string{ca1, ca2} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pems = append(pems, b...)
+	}
+	ca := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(ca, pems, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{URLs: []string{begin.URL, other.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Recover(context.Background(), "bob", []byte("pw"), vault.Handle{})
+	if !errors.Is(err, vault.ErrErased) || errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("Recover: %v, want vault.ErrErased (and not vault.ErrUnreachable)", err)
+	}
+}
