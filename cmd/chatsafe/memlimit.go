@@ -16,9 +16,10 @@ import (
 // executable's ~40 MB of mapped pages. A one-shot command keeps the limit
 // at oneShotMemoryFloor, or a quarter above the live heap once that is
 // more (a larger tree): a limit below the live heap would run the
-// collector without pause. Measured on that corpus: a 56 MiB floor cost
-// the collector 2 % of the backup's CPU and 4–7 % of the restore's; 48
-// MiB cost 8–11 % and 13 %. The daemon keeps its own rule
+// collector without pause. Measured on that corpus (gctrace's share: the
+// collector's time over GOMAXPROCS × wall time): a 56 MiB floor gave 2 %
+// for the backup and 4–7 % for the restore; 48 MiB 8–11 % and 13–14 %.
+// The daemon keeps its own rule
 // (daemon/memlimit.go: twice the live heap after each cycle, from
 // daemonMemoryLimit). GOMEMLIMIT, if set, is the user's and is left alone.
 const (
