@@ -5,9 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 )
 
@@ -33,32 +31,6 @@ func BenchmarkOneMessageCycleLargeTree(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	db := storetest.OpenChatDB(b, dbPath)
-	cache := backup.LoadCache(r)
-	opts := backup.Options{Source: src, Cache: cache}
-	for range 2 {
-		if _, err := backup.Run(b.Context(), r, opts); err != nil {
-			b.Fatal(err)
-		}
-	}
 	// What the watcher reports for a commit (-wal and -shm map to it).
-	opts.Scope = []string{"databases/msgstore.db"}
-	b.ReportAllocs()
-	var cpu time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		db.Insert(10_000_000+i, 10_000_001+i, 1)
-		b.StartTimer()
-		before := processCPU(b)
-		res, err := backup.Run(b.Context(), r, opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cpu += processCPU(b) - before
-		if res.ReadBytes > 64<<10 {
-			b.Fatalf("a one-message cycle read %d bytes: not incremental", res.ReadBytes)
-		}
-	}
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	measureOneMessageCycles(b, r, src, dbPath, "databases/msgstore.db")
 }
