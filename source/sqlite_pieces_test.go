@@ -17,20 +17,13 @@ func fullScan(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []byte
-	for rows.Next() {
-		var p []byte
-		if err := rows.Scan(&p); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p...)
-	}
-	if err := rows.Err(); err != nil {
+	defer tx.Rollback()
+	out, err := wholeSnapshot(tx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
