@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -29,7 +27,6 @@ func batchStore(t *testing.T) (*store.Store, []crypt.ID, map[crypt.ID][]byte) {
 	var ids []crypt.ID
 	content := map[crypt.ID][]byte{}
 	var refs []store.ChunkRef
-	var size int64
 	for i := range 48 {
 		var b []byte
 		if i%2 == 0 {
@@ -37,29 +34,12 @@ func batchStore(t *testing.T) (*store.Store, []crypt.ID, map[crypt.ID][]byte) {
 		} else {
 			b = storetest.RandBytes(uint64(i), 64<<10)
 		}
-		var ref store.ChunkRef
-		var pending sync.WaitGroup
-		if err := w.Chunk(b, false, true, &ref, &pending); err != nil {
-			t.Fatal(err)
-		}
-		pending.Wait()
+		ref := storeChunk(t, w, b, false)
 		ids = append(ids, ref.ID)
 		content[ref.ID] = b
 		refs = append(refs, ref)
-		size += int64(ref.Len)
 	}
-	c, _, err := w.FileContent(refs, size, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	root, err := w.Tree([]store.Node{{Name: "f", Kind: store.KindFile, Mode: 0o600, ModTime: now.UnixNano(), Size: uint64(size), Content: c}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(store.Snapshot{ID: [16]byte{1}, Time: now.UTC(), Tree: root, Hostname: "test", Source: "/test", Files: 1, Bytes: uint64(size), RootMode: fs.ModeDir | 0o700, RootModTime: now.UnixNano()}); err != nil {
-		t.Fatal(err)
-	}
+	commitOneFile(t, w, 1, "f", refs)
 	return r, ids, content
 }
 

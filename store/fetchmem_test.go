@@ -1,12 +1,10 @@
 package store_test
 
 import (
-	"io/fs"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -27,36 +25,19 @@ func TestFetchBlobsReusesBuffersAcrossCalls(t *testing.T) {
 	defer w.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	var refs []store.ChunkRef
-	var size int64
 	for range 8 {
 		b := make([]byte, 200<<10)
 		for i := range b {
 			b[i] = byte(rng.Uint32())
 		}
-		var ref store.ChunkRef
-		var pending sync.WaitGroup
-		if err := w.Chunk(b, true, true, &ref, &pending); err != nil {
-			t.Fatal(err)
-		}
-		pending.Wait()
-		refs = append(refs, ref)
-		size += int64(ref.Len)
+		refs = append(refs, storeChunk(t, w, b, true))
 	}
-	c, _, err := w.FileContent(refs, size, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	root, err := w.Tree([]store.Node{{Name: "VID.mp4", Kind: store.KindFile, Mode: 0o600, ModTime: now.UnixNano(), Size: uint64(size), Content: c}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(store.Snapshot{ID: [16]byte{2}, Time: now.UTC(), Tree: root, Hostname: "test", Source: "/test", Files: 1, Bytes: uint64(size), RootMode: fs.ModeDir | 0o700, RootModTime: now.UnixNano()}); err != nil {
-		t.Fatal(err)
-	}
+	commitOneFile(t, w, 2, "VID.mp4", refs)
+	var size int64
 	ids := make([]crypt.ID, len(refs))
 	for i, ref := range refs {
 		ids[i] = ref.ID
+		size += int64(ref.Len)
 	}
 	fetch := func() {
 		var got sync.Map
