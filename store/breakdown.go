@@ -110,41 +110,22 @@ func (b *DeltaBytes) class(e *blobEntry, pages map[crypt.ID]bool) *ByteClass {
 
 // pageIDs returns the chunks of every SQLite database in every snapshot.
 func (r *Store) pageIDs(ctx context.Context) (map[crypt.ID]bool, error) {
+	snaps := r.Snapshots()
+	roots := make([]crypt.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
 	pages := map[crypt.ID]bool{}
-	seen := map[crypt.ID]bool{}
-	var walk func(id crypt.ID) error
-	walk = func(id crypt.ID) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
-		nodes, err := r.Tree(ctx, id)
-		if err != nil {
-			return err
-		}
-		for i := range nodes {
-			n := &nodes[i]
-			switch n.Kind {
-			case KindDir:
-				if err := walk(n.Subtree); err != nil {
-					return err
-				}
-			case KindSQLite:
-				refs, err := r.ChunkRefs(ctx, n.Content)
-				if err != nil {
-					return fmt.Errorf("reading %s's pages: %w", n.Name, err)
-				}
-				for _, c := range refs {
-					pages[c.ID] = true
-				}
+	_, err := r.WalkFiles(ctx, roots, func(_ crypt.ID, n *Node, refs []ChunkRef) error {
+		if n.Kind == KindSQLite {
+			for _, c := range refs {
+				pages[c.ID] = true
 			}
 		}
 		return nil
-	}
-	for _, s := range r.Snapshots() {
-		if err := walk(s.Tree); err != nil {
-			return nil, err
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the snapshots' databases: %w", err)
 	}
 	return pages, nil
 }
