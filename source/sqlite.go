@@ -356,14 +356,7 @@ func (c *sqliteContent) endTx() {
 		c.rows.Close()
 		c.rows = nil
 	}
-	if c.page != nil {
-		c.page.Close()
-		c.page = nil
-	}
-	if c.tx != nil {
-		c.tx.Rollback()
-		c.tx = nil
-	}
+	c.endPieceTx()
 	if p := c.pieced; p != nil {
 		for _, st := range []*sql.Stmt{p.begin, p.pages} {
 			if st != nil {
