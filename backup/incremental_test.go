@@ -38,6 +38,23 @@ func livePages(t *testing.T, path string) []byte {
 	return out
 }
 
+// checkRestoredDB restores the newest snapshot into a fresh directory and
+// checks that its msgstore.db is want, what a full scan read.
+func checkRestoredDB(t *testing.T, e *storetest.Env, name string, want []byte) {
+	t.Helper()
+	dst, err := e.RestoreFresh("")
+	if err != nil {
+		t.Fatalf("%s: restore: %v", name, err)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, "msgstore.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: the restored database (%d bytes) is not what a full scan reads (%d bytes)", name, len(got), len(want))
+	}
+}
+
 // A backup of a live WAL database reads only the pages that changed, and
 // what it stores restores to exactly what a full scan reads.
 func TestIncrementalDatabaseCycles(t *testing.T) {
@@ -75,17 +92,7 @@ func TestIncrementalDatabaseCycles(t *testing.T) {
 		if c.maxRead != 0 && res.ReadBytes > c.maxRead {
 			t.Errorf("%s: read %d bytes of a %d-byte database, want at most %d", c.name, res.ReadBytes, len(want), c.maxRead)
 		}
-		dst, err := e.RestoreFresh("")
-		if err != nil {
-			t.Fatalf("%s: restore: %v", c.name, err)
-		}
-		got, err := os.ReadFile(filepath.Join(dst, "msgstore.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%s: the restored database (%d bytes) is not what a full scan reads (%d bytes)", c.name, len(got), len(want))
-		}
+		checkRestoredDB(t, e, c.name, want)
 		t.Logf("%s: read %d of %d bytes", c.name, res.ReadBytes, len(want))
 	}
 }

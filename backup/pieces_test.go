@@ -1,8 +1,6 @@
 package backup_test
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -66,17 +64,7 @@ func TestWholeReadInPiecesRestores(t *testing.T) {
 			t.Fatalf("%s: %d gaps between pieces, the test needs %d", c.name, gap, len(c.gaps))
 		}
 		want := livePages(t, dbPath)
-		dst, err := e.RestoreFresh("")
-		if err != nil {
-			t.Fatalf("%s: restore: %v", c.name, err)
-		}
-		got, err := os.ReadFile(filepath.Join(dst, "msgstore.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%s: the restored database (%d bytes) is not what a full scan reads (%d bytes)", c.name, len(got), len(want))
-		}
+		checkRestoredDB(t, e, c.name, want)
 		t.Logf("%s: %d gaps, %d bytes", c.name, gap, len(want))
 	}
 }
