@@ -17,15 +17,7 @@ func TestPutLinksLocalFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	src, data, f := spooledFile(t)
-	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := os.Stat(src)
-	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
-	if err != nil || !os.SameFile(a, b) {
-		t.Fatalf("the remote object is not a link to the spooled file: %v", err)
-	}
+	data, f := putSpooled(t, r, dir, "")
 	rc, err := r.Get(t.Context(), "deltas/x", 0, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -56,15 +48,7 @@ func TestPutLinksThroughRetry(t *testing.T) {
 	}
 	r := WithRetry(inner, RetryOptions{})
 	defer r.Close()
-	src, data, f := spooledFile(t)
-	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := os.Stat(src)
-	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
-	if err != nil || !os.SameFile(a, b) {
-		t.Fatalf("through WithRetry, the remote object is not a link to the spooled file: %v", err)
-	}
+	putSpooled(t, r, dir, "through WithRetry, ")
 }
 
 // spooledFile writes a delta-sized file, as the spool holds one, and opens
@@ -82,4 +66,20 @@ func spooledFile(t *testing.T) (string, []byte, *os.File) {
 	}
 	t.Cleanup(func() { f.Close() })
 	return src, data, f
+}
+
+// putSpooled puts a spooled file into r as deltas/x and checks that the
+// object in dir is a link to it; it returns the file's bytes and handle.
+func putSpooled(t *testing.T, r Remote, dir, how string) ([]byte, *os.File) {
+	t.Helper()
+	src, data, f := spooledFile(t)
+	if err := r.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(filepath.Join(dir, "deltas", "x"))
+	if err != nil || !os.SameFile(a, b) {
+		t.Fatalf("%sthe remote object is not a link to the spooled file: %v", how, err)
+	}
+	return data, f
 }
