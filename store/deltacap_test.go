@@ -36,17 +36,7 @@ func TestFullDeltasStayWithinTheCap(t *testing.T) {
 	if len(deltas) < 5 {
 		t.Fatalf("%d deltas for 5 MiB under a 1 MiB cap", len(deltas))
 	}
-	var over []int64
-	for _, d := range deltas[:len(deltas)-1] { // the newest holds the rest
-		fi, err := os.Stat(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Size() > capBytes {
-			over = append(over, fi.Size())
-		}
-	}
-	if len(over) > 0 {
+	if over := sizesOver(t, deltas[:len(deltas)-1], capBytes); len(over) > 0 { // the newest holds the rest
 		t.Fatalf("full deltas past the %d-byte cap: %v", capBytes, over)
 	}
 	dst, err := e.RestoreFresh("")
@@ -123,17 +113,23 @@ func TestParallelChunksStayWithinTheCap(t *testing.T) {
 	if min := goroutines * perG * chunk / capBytes; len(deltas) < min {
 		t.Fatalf("%d deltas for %d bytes under a %d-byte cap, want at least %d", len(deltas), len(data), capBytes, min)
 	}
+	if over := sizesOver(t, deltas, capBytes); len(over) > 0 {
+		t.Fatalf("%d of %d deltas past the %d-byte cap: %v", len(over), len(deltas), capBytes, over)
+	}
+}
+
+// sizesOver returns the sizes of the files in paths larger than limit.
+func sizesOver(t *testing.T, paths []string, limit int64) []int64 {
+	t.Helper()
 	var over []int64
-	for _, d := range deltas {
-		fi, err := os.Stat(d)
+	for _, p := range paths {
+		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() > capBytes {
+		if fi.Size() > limit {
 			over = append(over, fi.Size())
 		}
 	}
-	if len(over) > 0 {
-		t.Fatalf("%d of %d deltas past the %d-byte cap: %v", len(over), len(deltas), capBytes, over)
-	}
+	return over
 }
