@@ -208,9 +208,10 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 				}
 			}
 			dh.acquire()
+			dir := dh
 			rs.g.Go(func() error {
-				defer dh.release()
-				return rs.file(n, dh, p)
+				defer dir.release()
+				return rs.file(n, dir, p)
 			})
 		}
 	}
