@@ -19,7 +19,18 @@ import (
 // local-path remote.
 type rangeCountingRemote struct {
 	remotes.Remote
-	gets, opens atomic.Int32
+	gets, opens, closes atomic.Int32
+}
+
+// countedReader counts its Close in its remote.
+type countedReader struct {
+	remotes.ObjectReader
+	c *rangeCountingRemote
+}
+
+func (r countedReader) Close() error {
+	r.c.closes.Add(1)
+	return r.ObjectReader.Close()
 }
 
 func (c *rangeCountingRemote) Get(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
@@ -28,8 +39,12 @@ func (c *rangeCountingRemote) Get(ctx context.Context, name string, off, length 
 }
 
 func (c *rangeCountingRemote) OpenRanges(ctx context.Context, name string) (remotes.ObjectReader, bool) {
+	o, ok := c.Remote.(remotes.RangeOpener).OpenRanges(ctx, name)
+	if !ok {
+		return nil, false
+	}
 	c.opens.Add(1)
-	return c.Remote.(remotes.RangeOpener).OpenRanges(ctx, name)
+	return countedReader{o, c}, true
 }
 
 // On a local-path remote a fetch opens each delta once and reads its
@@ -68,6 +83,19 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 	}
 	if g, o := rem.gets.Load(), rem.opens.Load(); g != 0 || o != 1 {
 		t.Fatalf("the fetch made %d Gets and %d OpenRanges, want 0 and 1 (one delta)", g, o)
+	}
+
+	// A fetch its caller stops, or whose context ends, closes what it
+	// opened.
+	stop := errors.New("caller failed")
+	if err := r.FetchBatches(t.Context(), ids, func(*store.Batch) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("got %v, want the caller's error", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	_ = r.FetchBatches(ctx, ids, func(*store.Batch) error { cancel(); return nil })
+	cancel()
+	if o, c := rem.opens.Load(), rem.closes.Load(); o != 3 || c != o {
+		t.Fatalf("%d deltas opened and %d closed over three fetches, want 3 and 3", o, c)
 	}
 
 	deltas := storetest.DeltaFiles(t, dir)
