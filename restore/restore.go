@@ -170,6 +170,8 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 	if err != nil {
 		return err
 	}
+	var dh *dirHandle // opened at the directory's first file
+	defer func() { dh.release() }()
 	for i := range nodes {
 		n := &nodes[i]
 		if err := rs.ctx.Err(); err != nil {
@@ -200,7 +202,17 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 			}
 			_ = lchtimesIn(rs.root, p, n.ModTime)
 		case store.KindFile, store.KindSQLite:
-			rs.g.Go(func() error { return rs.file(n, p) })
+			if dh == nil {
+				if dh, err = openDirHandle(rs.root, dst); err != nil {
+					return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+				}
+			}
+			dh.acquire()
+			dir := dh
+			rs.g.Go(func() error {
+				defer dir.release()
+				return rs.file(n, dir, p)
+			})
 		}
 	}
 	return nil

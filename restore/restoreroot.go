@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // A restore writes only through an os.Root opened on its target, so no
@@ -67,5 +68,43 @@ func createRestoreTemp(root *os.Root, dirRel string) (*os.File, string, error) {
 			continue
 		}
 		return f, rel, err
+	}
+}
+
+// dirHandle is one directory of the target, opened (through the target's
+// Root) once for all the files restored into it. Each file's create,
+// rename and times then name it by its base name alone: through the
+// target's Root each of the three walked the path again, opening and
+// closing every directory on the way (about 13,000 openat calls, and as
+// many close, in a restore of the bench's --full corpus).
+type dirHandle struct {
+	root *os.Root
+	own  bool // a Root of its own, closed after the last file; not the target's
+	refs atomic.Int32
+}
+
+// openDirHandle opens rel, a directory of the target already made, with
+// one reference for the caller.
+func openDirHandle(root *os.Root, rel string) (*dirHandle, error) {
+	dh := &dirHandle{root: root}
+	if rel != "." {
+		sub, err := root.OpenRoot(rel)
+		if err != nil {
+			return nil, err
+		}
+		dh.root, dh.own = sub, true
+	}
+	dh.refs.Store(1)
+	return dh, nil
+}
+
+// acquire takes a reference for one file's restore.
+func (dh *dirHandle) acquire() { dh.refs.Add(1) }
+
+// release drops a reference (a nil handle is none); the last closes the
+// directory.
+func (dh *dirHandle) release() {
+	if dh != nil && dh.refs.Add(-1) == 0 && dh.own {
+		dh.root.Close()
 	}
 }

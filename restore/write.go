@@ -17,8 +17,9 @@ import (
 const maxWrite = 256 << 10
 
 // file writes one file to a temporary name beside its destination, then
-// renames it, so a reader never sees it half-written.
-func (rs *restoreRun) file(n *store.Node, dst string) error {
+// renames it, so a reader never sees it half-written. dir is dst's
+// directory; dst names the file in messages.
+func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	// browse.Open resolves the references and checks they add up to the
 	// entry's size.
 	bf, err := browse.Open(rs.ctx, rs.r, n)
@@ -31,7 +32,8 @@ func (rs *restoreRun) file(n *store.Node, dst string) error {
 	for i, ref := range refs {
 		ids[i] = ref.ID
 	}
-	f, tmp, err := createRestoreTemp(rs.root, filepath.Dir(dst))
+	base := filepath.Base(dst)
+	f, tmp, err := createRestoreTemp(dir.root, ".")
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
@@ -39,7 +41,7 @@ func (rs *restoreRun) file(n *store.Node, dst string) error {
 	defer func() {
 		if !ok {
 			f.Close()
-			rs.root.Remove(tmp)
+			dir.root.Remove(tmp)
 		}
 	}()
 	// The file has its size before the first write: the writes that
@@ -70,12 +72,12 @@ func (rs *restoreRun) file(n *store.Node, dst string) error {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	// A rename replaces a symlink at dst; it never writes through it.
-	if err := rs.root.Rename(tmp, dst); err != nil {
+	if err := dir.root.Rename(tmp, base); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	ok = true
 	mt := time.Unix(0, n.ModTime)
-	if err := rs.root.Chtimes(dst, mt, mt); err != nil {
+	if err := dir.root.Chtimes(base, mt, mt); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	rs.mu.Lock()

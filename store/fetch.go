@@ -129,6 +129,8 @@ func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fet
 	jobs := make(chan fetchJob, workers)
 	g.Go(func() error {
 		defer close(jobs)
+		rr := r.newRangeReader()
+		defer rr.close()
 		for i := range ranges {
 			fr := &ranges[i]
 			// What the range's two buffers pin, not what they hold.
@@ -139,7 +141,7 @@ func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fet
 			if err := fetchMem.Acquire(ctx, need); err != nil {
 				return err
 			}
-			raw, err := r.readRange(ctx, fr.d, int64(fr.lo), int64(fr.hi-fr.lo))
+			raw, err := rr.read(ctx, fr.d, int64(fr.lo), int64(fr.hi-fr.lo))
 			if err != nil {
 				fetchMem.Release(need)
 				return err

@@ -19,6 +19,13 @@ import (
 func batchStore(t *testing.T) (*store.Store, []crypt.ID, map[crypt.ID][]byte) {
 	t.Helper()
 	r, _ := storetest.NewStore(t)
+	ids, content := writeBatchBlobs(t, r)
+	return r, ids, content
+}
+
+// writeBatchBlobs commits batchStore's chunks into r.
+func writeBatchBlobs(t *testing.T, r *store.Store) ([]crypt.ID, map[crypt.ID][]byte) {
+	t.Helper()
 	w, err := r.NewWriter()
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +47,7 @@ func batchStore(t *testing.T) (*store.Store, []crypt.ID, map[crypt.ID][]byte) {
 		refs = append(refs, ref)
 	}
 	commitOneFile(t, w, 1, "f", refs)
-	return r, ids, content
+	return ids, content
 }
 
 // FetchBatches hands every distinct id over exactly once, in batches

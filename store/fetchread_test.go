@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// rangeCountingRemote counts the ranged Gets and the OpenRanges of a
+// local-path remote.
+type rangeCountingRemote struct {
+	remotes.Remote
+	gets, opens, closes atomic.Int32
+}
+
+// countedReader counts its Close in its remote.
+type countedReader struct {
+	remotes.ObjectReader
+	c *rangeCountingRemote
+}
+
+func (r countedReader) Close() error {
+	r.c.closes.Add(1)
+	return r.ObjectReader.Close()
+}
+
+func (c *rangeCountingRemote) Get(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	c.gets.Add(1)
+	return c.Remote.Get(ctx, name, off, length)
+}
+
+func (c *rangeCountingRemote) OpenRanges(ctx context.Context, name string) (remotes.ObjectReader, bool) {
+	o, ok := c.Remote.(remotes.RangeOpener).OpenRanges(ctx, name)
+	if !ok {
+		return nil, false
+	}
+	c.opens.Add(1)
+	return countedReader{o, c}, true
+}
+
+// On a local-path remote a fetch opens each delta once and reads its
+// ranges through that handle (store/fetchread.go), with no Get; a delta
+// cut short still fails the fetch as damage.
+func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
+	key, _ := crypt.NewKey()
+	dir := t.TempDir()
+	rem := &rangeCountingRemote{Remote: storetest.OpenRemote(t, dir)}
+	w, err := store.Init(t.Context(), rem, key, store.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, content := writeBatchBlobs(t, w)
+	if _, err := w.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	r, err := store.Open(t.Context(), rem, key, store.Options{}) // no spool: every range comes from the remote
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rem.gets.Store(0)
+	err = r.FetchBatches(t.Context(), ids, func(b *store.Batch) error {
+		for i, id := range b.IDs {
+			if !bytes.Equal(b.Plain(i), content[id]) {
+				return errors.New("a blob read through the open handle is not what was written")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, o := rem.gets.Load(), rem.opens.Load(); g != 0 || o != 1 {
+		t.Fatalf("the fetch made %d Gets and %d OpenRanges, want 0 and 1 (one delta)", g, o)
+	}
+
+	// A fetch its caller stops, or whose context ends, closes what it
+	// opened.
+	stop := errors.New("caller failed")
+	if err := r.FetchBatches(t.Context(), ids, func(*store.Batch) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("got %v, want the caller's error", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	_ = r.FetchBatches(ctx, ids, func(*store.Batch) error { cancel(); return nil })
+	cancel()
+	if o, c := rem.opens.Load(), rem.closes.Load(); o != 3 || c != o {
+		t.Fatalf("%d deltas opened and %d closed over three fetches, want 3 and 3", o, c)
+	}
+
+	deltas := storetest.DeltaFiles(t, dir)
+	if len(deltas) != 1 {
+		t.Fatalf("%d delta files, want 1", len(deltas))
+	}
+	p := deltas[0]
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	err = r.FetchBatches(t.Context(), ids, func(*store.Batch) error { return nil })
+	var ie *store.IntegrityError
+	if !errors.As(err, &ie) {
+		t.Fatalf("a fetch from a truncated delta gave %v, want an IntegrityError", err)
+	}
+	if !store.FetchBudgetFree() {
+		t.Fatal("a failed fetch kept part of the fetch budget")
+	}
+}
