@@ -380,3 +380,47 @@ func copyOf(t *testing.T, src string) string {
 	}
 	return dst
 }
+
+// TestFailedFullDeltaLeavesNoBlobsBehind: the blobs of a full delta whose
+// background commit failed are in no delta, so a writer reset and fed
+// the same chunks must store them again rather than take them as stored.
+func TestFailedFullDeltaLeavesNoBlobsBehind(t *testing.T) {
+	e := storetest.NewEnv(t)
+	state := t.TempDir()
+	r := openCapped(t, e, state)
+	defer r.Close()
+	var once sync.Once
+	injected := errors.New("injected")
+	setHook(t, func(p string) error {
+		var err error
+		if p == "writer:committing-full" {
+			once.Do(func() { err = injected })
+		}
+		return err
+	})
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(4, 12*chunkSize)
+	var first store.ChunkRef
+	var pending sync.WaitGroup
+	for k := 0; spoolPartials(t, state) < 2; k++ {
+		if k == 12 {
+			t.Fatal("no delta was full after 12 chunks under a 1 MiB cap")
+		}
+		slot := &first
+		if k > 0 {
+			slot = new(store.ChunkRef)
+		}
+		if err := w.Chunk(data[k*chunkSize:(k+1)*chunkSize], true, true, slot, &pending); err != nil {
+			break // the failure may reach a chunk already
+		}
+	}
+	pending.Wait()
+	w.Reset()
+	if w.Has(first.ID) {
+		t.Fatal("a chunk of the delta whose commit failed counts as stored")
+	}
+}
