@@ -301,12 +301,19 @@ func (b *Writer) waitLocked() error {
 	}
 	<-c.done
 	b.bg = nil
+	// Its blobs are in the store's index now, or nowhere: either way no
+	// longer to be found in it.
+	b.hasMu.Lock()
+	b.sealing = nil
+	b.hasMu.Unlock()
+	if c.d != nil { // committed, even if a later step failed
+		b.deltas++
+		b.addedBytes += c.d.size
+	}
 	if c.err != nil {
 		b.abortLocked()
 		return c.err
 	}
-	b.deltas++
-	b.addedBytes += c.d.size
 	return nil
 }
 
