@@ -43,6 +43,9 @@ type deltaWriter struct {
 	// many they are: full counts them before they land.
 	inflight  int64
 	inflightN int
+	// pending counts the blobs handed to the sealing workers and not yet
+	// appended (or found stored): a commit waits for it.
+	pending sync.WaitGroup
 
 	// dictPages counts the pages handed to a dictionary encoder: past
 	// dictBulkAfter they take dictBulkLevel (dict.go).

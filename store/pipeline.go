@@ -69,6 +69,7 @@ func (p *sealPipeline) work(r *Store) {
 		if j.fileWG != nil {
 			j.fileWG.Done()
 		}
+		j.w.pending.Done()
 		p.pending.Done()
 	}
 }
@@ -98,6 +99,7 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
+	w.pending.Add(1)
 	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
 	return nil
 }
@@ -112,6 +114,7 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
+	w.pending.Add(1)
 	fileWG.Add(1)
 	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
 	return nil

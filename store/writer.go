@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 )
 
 // ErrStaleCache means a file cache token refers to blobs the store no
@@ -33,11 +34,25 @@ type Writer struct {
 	rot        sync.RWMutex
 	w          *deltaWriter                // guarded by rot
 	cur        atomic.Pointer[deltaWriter] // w, for readers that hold no lock
+	bg         *bgCommit                   // guarded by rot: a full delta being committed
 	deltas     int                         // guarded by rot
 	addedBytes int64                       // guarded by rot
 
-	hasMu    sync.Mutex
+	hasMu sync.Mutex
+	// sealing is bg's delta until the store's index holds its blobs
+	// (guarded by hasMu): a blob in it is not stored again meanwhile.
+	sealing  *deltaWriter
 	newBlobs atomic.Int64
+}
+
+// bgCommit is a full delta committed on a goroutine of its own while the
+// next one fills; the Writer owns it and waits for it (waitLocked) before
+// it starts another, commits a snapshot, or aborts.
+type bgCommit struct {
+	w    *deltaWriter
+	done chan struct{}
+	d    *delta // set with err before done is closed
+	err  error
 }
 
 // NewWriter starts writing new deltas into the spool. Close it when done.
@@ -103,10 +118,16 @@ func (b *Writer) has(id crypt.ID) bool {
 	return b.hasLocked(b.cur.Load(), id)
 }
 
+// hasLocked looks in w, the delta being written and the one being
+// committed in the background: a sealing worker may still claim a blob
+// for a full delta after the next one started, and neither may hold a
+// blob the other holds.
 func (b *Writer) hasLocked(w *deltaWriter, id crypt.ID) bool {
-	if w != nil {
-		if _, ok := w.has[id]; ok {
-			return true
+	for _, d := range [...]*deltaWriter{w, b.cur.Load(), b.sealing} {
+		if d != nil {
+			if _, ok := d.has[id]; ok {
+				return true
+			}
 		}
 	}
 	return b.r.Has(id)
@@ -140,14 +161,10 @@ func (b *Writer) acquire(next int) (*deltaWriter, error) {
 		b.rot.Lock()
 		var err error
 		if b.w != nil && b.w.full(next, b.r.opts.DeltaSizeCap) {
-			err = b.commitLocked(nil)
+			err = b.rotateLocked()
 		}
 		if err == nil && b.w == nil {
-			var w *deltaWriter
-			if w, err = b.r.newDeltaWriter(b.r.HeadSeq() + 1); err == nil {
-				b.w = w
-				b.cur.Store(w)
-			}
+			err = b.startLocked()
 		}
 		b.rot.Unlock()
 		if err != nil {
@@ -213,28 +230,123 @@ func (b *Writer) Tree(nodes []Node) (crypt.ID, error) {
 func (b *Writer) Commit(snap Snapshot) (Snapshot, error) {
 	b.rot.Lock()
 	defer b.rot.Unlock()
+	if err := b.waitLocked(); err != nil {
+		return snap, err
+	}
 	if b.w == nil {
-		w, err := b.r.newDeltaWriter(b.r.HeadSeq() + 1)
-		if err != nil {
+		if err := b.startLocked(); err != nil {
 			return snap, err
 		}
-		b.w = w
-		b.cur.Store(w)
 	}
 	snap.Seq = b.w.seq
 	snap.Device = b.r.opts.DeviceID
 	return snap, b.commitLocked([]Snapshot{snap})
 }
 
+// startLocked starts the next delta: its sequence number follows the
+// one being committed in the background, if any, else the head's.
+func (b *Writer) startLocked() error {
+	seq := b.r.HeadSeq() + 1
+	if b.bg != nil {
+		seq = b.bg.w.seq + 1
+	}
+	w, err := b.r.newDeltaWriter(seq)
+	if err != nil {
+		return err
+	}
+	b.w = w
+	b.cur.Store(w)
+	return nil
+}
+
+// rotateLocked hands the full delta being written to a background commit
+// (no snapshot), so that the readers and the sealing workers go on filling
+// the next one while its last blobs land, its trailer is written and it is
+// fsynced. At most one is in flight: the one before is waited for first.
+// Deltas are still committed in sequence order, each on the one before.
+func (b *Writer) rotateLocked() error {
+	if err := b.waitLocked(); err != nil {
+		return err
+	}
+	full, p := b.w, b.seal
+	b.hasMu.Lock()
+	b.sealing = full
+	b.hasMu.Unlock()
+	b.w = nil
+	b.cur.Store(nil)
+	c := &bgCommit{w: full, done: make(chan struct{})}
+	b.bg = c
+	go func() {
+		defer close(c.done)
+		if c.err = faults.Point("writer:committing-full"); c.err != nil {
+			full.pending.Wait() // its workers still append to it
+			full.abort()
+		} else if c.d, c.err = b.commitDelta(p, full, nil); c.err == nil {
+			c.err = faults.Point("writer:committed-full")
+		}
+		if c.err != nil {
+			p.fail(c.err) // blobs submitted from now on fail at once
+		}
+	}()
+	return nil
+}
+
+// waitLocked waits for the background commit, if any, and counts its
+// delta; its error discards the delta being written, whose sequence
+// number followed it.
+func (b *Writer) waitLocked() error {
+	c := b.bg
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	b.bg = nil
+	// Its blobs are in the store's index now, or nowhere: either way no
+	// longer to be found in it.
+	b.hasMu.Lock()
+	b.sealing = nil
+	b.hasMu.Unlock()
+	if c.d != nil { // committed, even if a later step failed
+		b.deltas++
+		b.addedBytes += c.d.size
+	}
+	if c.err != nil {
+		b.abortLocked()
+		return c.err
+	}
+	return nil
+}
+
 func (b *Writer) commitLocked(snaps []Snapshot) error {
-	r := b.r
 	if err := b.seal.drain(); err != nil {
 		b.abortLocked()
 		return err
 	}
-	if err := r.writerCheck(b.ctx); err != nil {
-		b.abortLocked()
+	w := b.w
+	b.w = nil
+	b.cur.Store(nil)
+	d, err := b.commitDelta(b.seal, w, snaps)
+	if err != nil {
 		return err
+	}
+	b.deltas++
+	b.addedBytes += d.size
+	return nil
+}
+
+// commitDelta waits until every blob handed to p's workers for w
+// is written, then finishes w with snaps and makes it the head. w is
+// discarded on error.
+func (b *Writer) commitDelta(p *sealPipeline, w *deltaWriter, snaps []Snapshot) (*delta, error) {
+	r := b.r
+	w.pending.Wait()
+	if err := p.Err(); err != nil {
+		w.abort()
+		return nil, err
+	}
+	if err := r.writerCheck(b.ctx); err != nil {
+		w.abort()
+		return nil, err
 	}
 	r.mu.RLock()
 	live := r.liveRefs()
@@ -245,11 +357,9 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 		forgotten = r.head.trailer.Forgotten
 	}
 	r.mu.RUnlock()
-	d, err := b.w.finish(parent, live, snaps, forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(b.ctx, d) })
-	b.w = nil
-	b.cur.Store(nil)
+	d, err := w.finish(parent, live, snaps, forgotten, time.Now().UnixNano(), func(d *delta) error { return r.guardAdvance(b.ctx, d) })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.mu.Lock()
 	r.deltas[d.ref.ID] = d
@@ -258,16 +368,22 @@ func (b *Writer) commitLocked(snaps []Snapshot) error {
 	r.noteWritten(d)
 	r.rebuildSnapshots()
 	r.mu.Unlock()
-	b.deltas++
-	b.addedBytes += d.size
-	return r.noteSeen(d)
+	b.hasMu.Lock()
+	if b.sealing == w {
+		b.sealing = nil // the index has its blobs now
+	}
+	b.hasMu.Unlock()
+	return d, r.noteSeen(d)
 }
 
 // Abort discards the delta being written (committed ones stay).
+// A full delta being committed in the background is waited for: it is
+// committed or discarded on its own.
 func (b *Writer) Abort() {
 	b.seal.drain()
 	b.rot.Lock()
 	defer b.rot.Unlock()
+	_ = b.waitLocked() // its error was the backup's already, or is moot now
 	b.abortLocked()
 }
 

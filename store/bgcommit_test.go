@@ -1,0 +1,426 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// A full delta is committed in the background (store/writer.go,
+// rotateLocked): these tests pin that the next delta fills meanwhile, that
+// at most one is in flight, that the chain stays in sequence order, and
+// that a failure or a kill at each new step loses nothing committed.
+
+const bgCap = 1 << 20 // a Padmé size; ~4 chunks of 200 KiB a delta
+
+// setHook installs fn as faults.Hook for the test.
+func setHook(t *testing.T, fn func(string) error) {
+	t.Helper()
+	faults.Hook = fn
+	t.Cleanup(func() { faults.Hook = nil })
+}
+
+// spoolPartials counts the deltas being written in the spool under state.
+func spoolPartials(t *testing.T, state string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(state, "repo-*", "spool", "*.partial"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+// checkChain fails unless the head's chain runs through every sequence
+// number down to 1, each delta on the one before it.
+func checkChain(t *testing.T, r *store.Store, wantLen int) {
+	t.Helper()
+	chain := store.HeadChain(r)
+	if len(chain) != wantLen {
+		t.Fatalf("chain of %d deltas, want %d: %+v", len(chain), wantLen, chain)
+	}
+	for i, l := range chain {
+		if l.Seq != uint64(wantLen-i) || l.ParentSeq != l.Seq-1 || !l.ParentIntact {
+			t.Fatalf("chain out of order at %d: %+v", i, chain)
+		}
+	}
+}
+
+// checkRestores fails unless the newest snapshot, restored by a new
+// device, is src.
+func checkRestores(t *testing.T, e *storetest.Env, src string) {
+	t.Helper()
+	dst, err := e.RestoreFresh("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := storetest.DirDigest(t, dst, nil), storetest.DirDigest(t, src, nil); !equalDigest(got, want) {
+		t.Fatalf("restored tree differs from the source:\n%v\n%v", got, want)
+	}
+}
+
+func openCapped(t *testing.T, e *storetest.Env, state string) *store.Store {
+	t.Helper()
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: state, DeltaSizeCap: bgCap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestFullDeltaCommitsWhileTheNextFills: while a full delta's commit is
+// held, chunks still go into the next delta; once it is let go, the deltas
+// chain in sequence order and the snapshot restores.
+func TestFullDeltaCommitsWhileTheNextFills(t *testing.T) {
+	e := storetest.NewEnv(t)
+	state := t.TempDir()
+	r := openCapped(t, e, state)
+	defer r.Close()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	setHook(t, func(p string) error {
+		if p == "writer:committing-full" {
+			once.Do(func() {
+				entered <- struct{}{}
+				<-release
+			})
+		}
+		return nil
+	})
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(3, 12*chunkSize)
+	slots := make([]store.ChunkRef, 12)
+	var pending sync.WaitGroup
+	k := 0
+	add := func() {
+		t.Helper()
+		if err := w.Chunk(data[k*chunkSize:(k+1)*chunkSize], true, true, &slots[k], &pending); err != nil {
+			t.Fatal(err)
+		}
+		k++
+	}
+	for spoolPartials(t, state) < 2 { // the first delta is full and held
+		add()
+		if k == len(slots) {
+			t.Fatal("no delta was full after 12 chunks under a 1 MiB cap")
+		}
+	}
+	<-entered
+	before := k
+	add() // returns while the full delta's commit is held
+	if got := spoolPartials(t, state); got != 2 {
+		t.Fatalf("%d deltas being written while the first is held, want 2", got)
+	}
+	if deltas, _ := w.Written(); deltas != 0 {
+		t.Fatalf("%d deltas counted as committed while the first is held", deltas)
+	}
+	close(release)
+	for k < len(slots) {
+		add()
+	}
+	pending.Wait()
+	tree, err := w.Tree(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	deltas, _ := w.Written()
+	if deltas < 3 || before < 2 {
+		t.Fatalf("%d deltas (the first full after %d chunks), want at least 3", deltas, before)
+	}
+	checkChain(t, r, deltas)
+	if w.NewBlobs() != len(slots)+1 { // the chunks and the tree
+		t.Fatalf("%d new blobs, want %d", w.NewBlobs(), len(slots)+1)
+	}
+}
+
+const chunkSize = 200 << 10
+
+// TestOneFullDeltaInFlight: however many goroutines add chunks, at most
+// one full delta is being committed at a time, none is stored twice, and
+// the chain stays in order.
+func TestOneFullDeltaInFlight(t *testing.T) {
+	e := storetest.NewEnv(t)
+	r := openCapped(t, e, t.TempDir())
+	defer r.Close()
+	var mu sync.Mutex
+	inFlight, most, started := 0, 0, 0
+	setHook(t, func(p string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch p {
+		case "writer:committing-full":
+			inFlight++
+			started++
+			most = max(most, inFlight)
+		case "writer:committed-full":
+			inFlight--
+		}
+		return nil
+	})
+	// The same content twice over: the second copy must find every chunk
+	// stored, whichever delta (being written or being committed) holds it.
+	for _, name := range []string{"a.mp4", "b.mp4"} {
+		storetest.WriteFile(t, filepath.Join(e.Src, name), storetest.RandBytes(5, 6<<20))
+	}
+	if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if started < 4 || most != 1 {
+		t.Fatalf("%d full deltas committed in the background, at most %d at once; want ≥ 4, 1", started, most)
+	}
+	deltas := storetest.DeltaFiles(t, e.RemoteDir)
+	checkChain(t, r, len(deltas))
+	if total := storetest.RemoteSize(t, e.RemoteDir); total > 8<<20 {
+		t.Fatalf("%d bytes stored for 6 MiB stored twice: a chunk was stored twice", total)
+	}
+	checkRestores(t, e, e.Src)
+}
+
+// TestFullDeltaCommitFails: a failure at each step of a background commit
+// fails the backup, leaves the previous snapshot and an intact chain, and
+// the next backup completes.
+func TestFullDeltaCommitFails(t *testing.T) {
+	for _, point := range []string{"writer:committing-full", "writer:committed-full"} {
+		t.Run(point, func(t *testing.T) {
+			e := storetest.NewEnv(t)
+			state := t.TempDir()
+			storetest.WriteFile(t, filepath.Join(e.Src, "first.txt"), []byte("the first snapshot"))
+			r := openCapped(t, e, state)
+			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+				t.Fatal(err)
+			}
+			first := copyOf(t, e.Src)
+			storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(9, 5<<20))
+			injected := errors.New("injected")
+			setHook(t, func(p string) error {
+				if p == point {
+					return injected
+				}
+				return nil
+			})
+			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); !errors.Is(err, injected) {
+				t.Fatalf("backup with %s failing: %v", point, err)
+			}
+			if got := spoolPartials(t, state); got != 0 {
+				t.Fatalf("%d partial deltas left in the spool", got)
+			}
+			checkChain(t, r, len(store.HeadChain(r)))
+			if _, err := r.Sync(e.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkRestores(t, e, first)
+			faults.Hook = nil
+			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Sync(e.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkChain(t, r, len(storetest.DeltaFiles(t, e.RemoteDir)))
+			r.Close()
+			checkRestores(t, e, e.Src)
+		})
+	}
+}
+
+// TestCancelDuringFullDeltaCommit: a backup cancelled while a full delta
+// is committed in the background returns, leaves no partial delta, and
+// the next backup completes.
+func TestCancelDuringFullDeltaCommit(t *testing.T) {
+	e := storetest.NewEnv(t)
+	state := t.TempDir()
+	r := openCapped(t, e, state)
+	defer r.Close()
+	storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(9, 5<<20))
+	ctx, cancel := context.WithCancel(e.Ctx)
+	defer cancel()
+	setHook(t, func(p string) error {
+		if p == "writer:committing-full" {
+			cancel()
+		}
+		return nil
+	})
+	if _, err := backup.Run(ctx, r, backup.Options{Source: e.Src}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled backup: %v", err)
+	}
+	if got := spoolPartials(t, state); got != 0 {
+		t.Fatalf("%d partial deltas left in the spool", got)
+	}
+	faults.Hook = nil
+	if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkChain(t, r, len(storetest.DeltaFiles(t, e.RemoteDir)))
+	checkRestores(t, e, e.Src)
+}
+
+// bgChildEnv makes this test binary the child of TestKill9DuringFullDeltaCommit:
+// "point remote state source recovery-key".
+const bgChildEnv = "CHATSAFE_BGCOMMIT_CHILD"
+
+// TestKill9DuringFullDeltaCommit: a process killed (SIGKILL) at each step
+// of a background commit loses nothing committed: the store opens on the
+// same state directory, the previous snapshot restores, and the next
+// backup completes.
+func TestKill9DuringFullDeltaCommit(t *testing.T) {
+	if args := os.Getenv(bgChildEnv); args != "" {
+		killedChild(t, strings.Fields(args))
+		return
+	}
+	for _, point := range []string{"writer:committing-full", "writer:committed-full"} {
+		t.Run(point, func(t *testing.T) {
+			e := storetest.NewEnv(t)
+			state := t.TempDir()
+			storetest.WriteFile(t, filepath.Join(e.Src, "first.txt"), []byte("the first snapshot"))
+			r := openCapped(t, e, state)
+			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			first := copyOf(t, e.Src)
+			storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(9, 5<<20))
+
+			cmd := exec.CommandContext(e.Ctx, os.Args[0], "-test.run=^TestKill9DuringFullDeltaCommit$", "-test.count=1")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s %s", bgChildEnv, point, e.RemoteDir, state, e.Src, e.Key.RecoveryKey()))
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child with %s armed: %v (want killed by SIGKILL)\n%s", point, err, out)
+			}
+
+			r = openCapped(t, e, state)
+			defer r.Close()
+			if got := spoolPartials(t, state); got != 0 {
+				t.Fatalf("%d partial deltas left in the spool after reopening", got)
+			}
+			if _, err := r.Sync(e.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkChain(t, r, len(store.HeadChain(r)))
+			checkRestores(t, e, first)
+			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Sync(e.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkChain(t, r, len(storetest.DeltaFiles(t, e.RemoteDir)))
+			checkRestores(t, e, e.Src)
+		})
+	}
+}
+
+// killedChild backs up args' source under the 1 MiB cap and kills itself
+// with SIGKILL at args' point.
+func killedChild(t *testing.T, args []string) {
+	point, remoteDir, state, src := args[0], args[1], args[2], args[3]
+	key, err := crypt.ParseRecoveryKey(args[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults.Hook = func(p string) error {
+		if p == point {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+		return nil
+	}
+	r, err := store.Open(t.Context(), storetest.OpenRemote(t, remoteDir), key, store.Options{StateDir: state, DeltaSizeCap: bgCap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = backup.Run(t.Context(), r, backup.Options{Source: src})
+	t.Fatalf("the backup reached its end without passing %s: %v", point, err)
+}
+
+// copyOf copies the single file first.txt of src, with its times, to a
+// new directory: what src held before a change.
+func copyOf(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	fi, err := os.Stat(filepath.Join(src, "first.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, "first.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.WriteFile(t, filepath.Join(dst, "first.txt"), b)
+	if err := os.Chtimes(filepath.Join(dst, "first.txt"), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestFailedFullDeltaLeavesNoBlobsBehind: the blobs of a full delta whose
+// background commit failed are in no delta, so a writer reset and fed
+// the same chunks must store them again rather than take them as stored.
+func TestFailedFullDeltaLeavesNoBlobsBehind(t *testing.T) {
+	e := storetest.NewEnv(t)
+	state := t.TempDir()
+	r := openCapped(t, e, state)
+	defer r.Close()
+	var once sync.Once
+	injected := errors.New("injected")
+	setHook(t, func(p string) error {
+		var err error
+		if p == "writer:committing-full" {
+			once.Do(func() { err = injected })
+		}
+		return err
+	})
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(4, 12*chunkSize)
+	var first store.ChunkRef
+	var pending sync.WaitGroup
+	for k := 0; spoolPartials(t, state) < 2; k++ {
+		if k == 12 {
+			t.Fatal("no delta was full after 12 chunks under a 1 MiB cap")
+		}
+		slot := &first
+		if k > 0 {
+			slot = new(store.ChunkRef)
+		}
+		if err := w.Chunk(data[k*chunkSize:(k+1)*chunkSize], true, true, slot, &pending); err != nil {
+			break // the failure may reach a chunk already
+		}
+	}
+	pending.Wait()
+	w.Reset()
+	if w.Has(first.ID) {
+		t.Fatal("a chunk of the delta whose commit failed counts as stored")
+	}
+}
