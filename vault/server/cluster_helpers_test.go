@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/vault/client"
 )
@@ -256,4 +257,22 @@ func (tc *testCluster) syncAll() {
 			tc.tb.Fatalf("node %d did not catch up to index %d: %v", i+1, idx, err)
 		}
 	}
+}
+
+// logsOnFailure prints every node's warnings and errors if the test
+// fails, so that a refusal (a 503) shows the error behind it.
+func (tc *testCluster) logsOnFailure() {
+	tc.tb.Cleanup(func() {
+		if !tc.tb.Failed() {
+			return
+		}
+		for i, tv := range tc.nodes {
+			for _, e := range tv.logs.FilterLevelExact(zap.WarnLevel).All() {
+				tc.tb.Logf("node %d warn: %s %v", i+1, e.Message, e.ContextMap())
+			}
+			for _, e := range tv.logs.FilterLevelExact(zap.ErrorLevel).All() {
+				tc.tb.Logf("node %d error: %s %v", i+1, e.Message, e.ContextMap())
+			}
+		}
+	})
 }
