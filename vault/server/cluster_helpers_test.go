@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -173,13 +174,18 @@ func (tc *testCluster) client(nodes ...int) *client.Client {
 	return c
 }
 
-// leader returns the index of the running node that is leader.
+// leader returns the index of the running node that is leader. On a
+// loaded machine a leader can miss its quorum's heartbeats and step down
+// at any moment; then it waits for the cluster to agree on the next one.
 func (tc *testCluster) leader() int {
 	tc.tb.Helper()
-	for i, tv := range tc.nodes {
-		if tv.alive && tv.srv.Leader() {
-			return i
+	for range 5 {
+		for i, tv := range tc.nodes {
+			if tv.alive && tv.srv.Leader() {
+				return i
+			}
 		}
+		tc.waitLeader(true)
 	}
 	tc.tb.Fatal("no leader")
 	return -1
@@ -239,9 +245,19 @@ func (tc *testCluster) waitLeader(want bool) {
 // leader has committed.
 func (tc *testCluster) syncAll() {
 	tc.tb.Helper()
-	l := tc.nodes[tc.leader()].srv.node
-	if err := l.raft.Barrier(10 * time.Second).Error(); err != nil {
-		tc.tb.Fatalf("barrier: %v", err)
+	var l *raftNode
+	for try := 1; ; try++ {
+		l = tc.nodes[tc.leader()].srv.node
+		err := l.raft.Barrier(10 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		// A leader that stepped down under load: the next one commits
+		// the barrier.
+		if try == 5 || !(errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader)) {
+			tc.tb.Fatalf("barrier: %v", err)
+		}
+		tc.waitLeader(true)
 	}
 	// Barrier entries never reach the FSM; wait for the last one that did.
 	l.fsm.appliedMu.Lock()
