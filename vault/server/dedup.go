@@ -134,7 +134,7 @@ func forgetRequests(reqs, order *bolt.Bucket, index uint64) error {
 	limit := index - dedupWindow
 	var old [][]byte
 	c := order.Cursor()
-	for k, _ := c.First(); k != nil && len(k) > 8 && binary.BigEndian.Uint64(k) < limit; k, _ = c.Next() {
+	for k, _ := c.First(); len(k) > 8 && binary.BigEndian.Uint64(k) < limit; k, _ = c.Next() {
 		old = append(old, append([]byte(nil), k...))
 	}
 	for _, k := range old {
