@@ -62,8 +62,7 @@ func TestClusterForwardedAttemptRetriedCountsOnce(t *testing.T) {
 	// A read through the leader first, so that the follower holds an
 	// open internal-RPC connection and the armed drop hits the answer to
 	// the attempt, not a handshake.
-	var res Result
-	if err := fn.forward(ctx, "Vault.ReadHead", Command{Op: OpHead, Account: tc.nodes[f].srv.eng.Load().accountID("nobody")}, &res); err != nil {
+	if _, err := fn.readHead(ctx, Command{Op: OpHead, Account: tc.nodes[f].srv.eng.Load().accountID("nobody")}); err != nil {
 		t.Fatalf("a read through the leader: %v", err)
 	}
 	dials[fn.id].armed.Store(true)
