@@ -362,17 +362,29 @@ func (s *rpcService) Apply(cmd Command, res *Result) error {
 }
 
 // Members changes or lists the cluster membership (on the leader; a
-// follower forwards once).
+// follower forwards, and waits out an election first: a change no leader
+// took is safe to send again).
 func (s *rpcService) Members(req MembersRequest, res *[]Member) error {
-	if s.n.raft.State() != raft.Leader {
-		if req.Forwarded {
-			return errNoQuorum
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.n.applyTimeout+2*time.Second)
-		defer cancel()
-		req.Forwarded = true
-		return s.n.forward(ctx, "Vault.Members", req, res)
+	if s.n.raft.State() == raft.Leader {
+		return s.membersHere(req, res)
 	}
+	if req.Forwarded {
+		return errors.New(notLeaderMessage) // the follower asks again
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.n.applyTimeout+2*time.Second)
+	defer cancel()
+	req.Forwarded = true
+	notProposed := func(err error) bool { return errors.Is(err, errNotProposed) }
+	_, err := s.n.untilLeaderAnswers(ctx, notProposed, func() (Result, error) {
+		if s.n.raft.State() == raft.Leader {
+			return Result{}, s.membersHere(req, res)
+		}
+		return Result{}, s.n.forward(ctx, "Vault.Members", req, res)
+	})
+	return err
+}
+
+func (s *rpcService) membersHere(req MembersRequest, res *[]Member) error {
 	m, err := s.n.members(req)
 	if err != nil {
 		return err
