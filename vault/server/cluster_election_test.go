@@ -11,7 +11,6 @@ import (
 // right after it stops, so the first forward is refused at the dial.
 func TestClusterRequestDuringElectionWaitsForLeader(t *testing.T) {
 	tc := startCluster(t, 3, nil)
-	tc.logsOnFailure()
 	ctx := context.Background()
 	key := newKey(t)
 	if err := reg(tc.client(), ctx, "carol", []byte("pw"), key); err != nil {

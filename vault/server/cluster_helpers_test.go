@@ -36,6 +36,7 @@ func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 	tb.Helper()
 	root := tb.TempDir()
 	tc := &testCluster{tb: tb, mod: mod, caFile: filepath.Join(root, "cluster-ca.pem")}
+	tc.logsOnFailure()
 	var ca []byte
 	var httpLns, raftLns []net.Listener
 	for i := range n {
@@ -283,6 +284,9 @@ func (tc *testCluster) logsOnFailure() {
 			return
 		}
 		for i, tv := range tc.nodes {
+			if tv == nil { // the cluster did not finish starting
+				continue
+			}
 			for _, e := range tv.logs.FilterLevelExact(zap.WarnLevel).All() {
 				tc.tb.Logf("node %d warn: %s %v", i+1, e.Message, e.ContextMap())
 			}

@@ -52,7 +52,6 @@ func (c *lossyConn) Read(p []byte) (int, error) {
 func TestClusterForwardedAttemptRetriedCountsOnce(t *testing.T) {
 	dials := map[string]*lossyDial{"1": {}, "2": {}, "3": {}}
 	tc := startCluster(t, 3, func(c *ServerConfig) { c.Cluster.dial = dials[c.Cluster.NodeID].dial })
-	tc.logsOnFailure()
 	ctx := context.Background()
 	if err := reg(tc.client(), ctx, "dora", []byte("right"), newKey(t)); err != nil {
 		t.Fatalf("Register: %v", err)
