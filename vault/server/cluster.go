@@ -124,13 +124,20 @@ type raftNode struct {
 const RaftDir = "raft"
 
 // Apply commits cmd on a quorum and returns its result: directly on the
-// leader, through the leader on a follower. While the cluster elects a
-// leader (none known, the known one unreachable, or no longer leading) it
-// retries until ApplyTimeout: in those cases nothing was proposed, so the
-// retry does not count an attempt twice (but see call's ErrShutdown case).
+// leader, through the leader on a follower. Whenever the answer neither
+// gives the result nor refuses the change for good (no leader known, the
+// known one unreachable or no longer leading, leadership lost before the
+// commit, a connection that broke before the answer came) it sends the
+// change again until ApplyTimeout or ctx ends the wait. Every copy carries
+// the same request id and the state machine applies a request id once
+// (dedup.go), so a change the first copy did get into the log is not
+// applied twice: an attempt is counted once.
 func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
-	notProposed := func(err error) bool { return errors.Is(err, errNotProposed) }
-	return n.untilLeaderAnswers(ctx, notProposed, func() (Result, error) {
+	if len(cmd.Req) == 0 {
+		cmd.Req = newRequestID()
+		cmd.Since = n.fsm.appliedNow()
+	}
+	return n.untilLeaderAnswers(ctx, n.sendAgain(cmd.Since), func() (Result, error) {
 		if n.raft.State() == raft.Leader {
 			return n.applyLocal(cmd)
 		}
@@ -138,6 +145,17 @@ func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 		err := n.forward(ctx, "Vault.Apply", cmd, &res)
 		return res, err
 	})
+}
+
+// sendAgain tells which failures of a change first proposed at applied
+// index since are worth sending again: those that leave the outcome open
+// (errNoQuorum), unless this node is shutting down, or the log has moved
+// on so far that the state machine would refuse the copy (errTooLate).
+func (n *raftNode) sendAgain(since uint64) func(error) bool {
+	return func(err error) bool {
+		return errors.Is(err, errNoQuorum) && !errors.Is(err, raft.ErrRaftShutdown) &&
+			n.raft.State() != raft.Shutdown && n.fsm.appliedNow() < since+dedupWindow/2
+	}
 }
 
 // untilLeaderAnswers runs try until it succeeds, fails in a way again does
@@ -160,7 +178,7 @@ func (n *raftNode) untilLeaderAnswers(ctx context.Context, again func(error) boo
 }
 
 // errNotProposed is a no-quorum answer for a change that never reached a
-// leader's log: safe to send again.
+// leader's log.
 var errNotProposed = fmt.Errorf("%w (no leader took the change)", errNoQuorum)
 
 // notLeaderMessage is how a node that is not the leader refuses a
@@ -192,12 +210,14 @@ func (n *raftNode) applyLocal(cmd Command) (Result, error) {
 	}
 	f := n.raft.Apply(data, n.applyTimeout)
 	if err := f.Error(); errors.Is(err, raft.ErrNotLeader) {
-		return Result{}, fmt.Errorf("%w (%v)", errNotProposed, err)
+		return Result{}, fmt.Errorf("%w (%w)", errNotProposed, err)
 	} else if err != nil {
-		// Not leader (any more), lost leadership before the commit, or
-		// shutting down. The entry may still commit later; it is then
-		// counted without a KE2 ever being sent, never the other way round.
-		return Result{}, fmt.Errorf("%w (%v)", errNoQuorum, err)
+		// Lost leadership before the commit, or shutting down. The entry
+		// may still commit later: a copy sent again is then not applied
+		// (its request id is), and if no copy's answer arrives the attempt
+		// is counted without a KE2 ever being sent, never the other way
+		// round.
+		return Result{}, fmt.Errorf("%w (%w)", errNoQuorum, err)
 	}
 	switch r := f.Response().(type) {
 	case Result:
@@ -256,9 +276,7 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 		// Closed before sending, almost always. net/rpc also gives a call
 		// in flight ErrShutdown when this node closed the connection
 		// itself (another call's timeout dropped it) as the answer was
-		// due: then a resend may count a password attempt twice (never
-		// fewer); a head advance is safe, its compare-and-swap refuses a
-		// second one.
+		// due; a change sent again is still applied once (its request id).
 		n.dropClient(addr, c)
 		return fmt.Errorf("%w (node %s: %w)", errNotProposed, addr, call.Error)
 	default: // the connection broke, maybe after the leader took it
@@ -344,17 +362,29 @@ func (s *rpcService) Apply(cmd Command, res *Result) error {
 }
 
 // Members changes or lists the cluster membership (on the leader; a
-// follower forwards once).
+// follower forwards, and waits out an election first: a change no leader
+// took is safe to send again).
 func (s *rpcService) Members(req MembersRequest, res *[]Member) error {
-	if s.n.raft.State() != raft.Leader {
-		if req.Forwarded {
-			return errNoQuorum
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.n.applyTimeout+2*time.Second)
-		defer cancel()
-		req.Forwarded = true
-		return s.n.forward(ctx, "Vault.Members", req, res)
+	if s.n.raft.State() == raft.Leader {
+		return s.membersHere(req, res)
 	}
+	if req.Forwarded {
+		return errors.New(notLeaderMessage) // the follower asks again
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.n.applyTimeout+2*time.Second)
+	defer cancel()
+	req.Forwarded = true
+	notProposed := func(err error) bool { return errors.Is(err, errNotProposed) }
+	_, err := s.n.untilLeaderAnswers(ctx, notProposed, func() (Result, error) {
+		if s.n.raft.State() == raft.Leader {
+			return Result{}, s.membersHere(req, res)
+		}
+		return Result{}, s.n.forward(ctx, "Vault.Members", req, res)
+	})
+	return err
+}
+
+func (s *rpcService) membersHere(req MembersRequest, res *[]Member) error {
 	m, err := s.n.members(req)
 	if err != nil {
 		return err

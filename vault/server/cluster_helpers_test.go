@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/vault/client"
 )
@@ -34,6 +36,7 @@ func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 	tb.Helper()
 	root := tb.TempDir()
 	tc := &testCluster{tb: tb, mod: mod, caFile: filepath.Join(root, "cluster-ca.pem")}
+	tc.logsOnFailure()
 	var ca []byte
 	var httpLns, raftLns []net.Listener
 	for i := range n {
@@ -172,13 +175,18 @@ func (tc *testCluster) client(nodes ...int) *client.Client {
 	return c
 }
 
-// leader returns the index of the running node that is leader.
+// leader returns the index of the running node that is leader. On a
+// loaded machine a leader can miss its quorum's heartbeats and step down
+// at any moment; then it waits for the cluster to agree on the next one.
 func (tc *testCluster) leader() int {
 	tc.tb.Helper()
-	for i, tv := range tc.nodes {
-		if tv.alive && tv.srv.Leader() {
-			return i
+	for range 5 {
+		for i, tv := range tc.nodes {
+			if tv.alive && tv.srv.Leader() {
+				return i
+			}
 		}
+		tc.waitLeader(true)
 	}
 	tc.tb.Fatal("no leader")
 	return -1
@@ -238,9 +246,19 @@ func (tc *testCluster) waitLeader(want bool) {
 // leader has committed.
 func (tc *testCluster) syncAll() {
 	tc.tb.Helper()
-	l := tc.nodes[tc.leader()].srv.node
-	if err := l.raft.Barrier(10 * time.Second).Error(); err != nil {
-		tc.tb.Fatalf("barrier: %v", err)
+	var l *raftNode
+	for try := 1; ; try++ {
+		l = tc.nodes[tc.leader()].srv.node
+		err := l.raft.Barrier(10 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		// A leader that stepped down under load: the next one commits
+		// the barrier.
+		if try == 5 || !(errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader)) {
+			tc.tb.Fatalf("barrier: %v", err)
+		}
+		tc.waitLeader(true)
 	}
 	// Barrier entries never reach the FSM; wait for the last one that did.
 	l.fsm.appliedMu.Lock()
@@ -256,4 +274,25 @@ func (tc *testCluster) syncAll() {
 			tc.tb.Fatalf("node %d did not catch up to index %d: %v", i+1, idx, err)
 		}
 	}
+}
+
+// logsOnFailure prints every node's warnings and errors if the test
+// fails, so that a refusal (a 503) shows the error behind it.
+func (tc *testCluster) logsOnFailure() {
+	tc.tb.Cleanup(func() {
+		if !tc.tb.Failed() {
+			return
+		}
+		for i, tv := range tc.nodes {
+			if tv == nil { // the cluster did not finish starting
+				continue
+			}
+			for _, e := range tv.logs.FilterLevelExact(zap.WarnLevel).All() {
+				tc.tb.Logf("node %d warn: %s %v", i+1, e.Message, e.ContextMap())
+			}
+			for _, e := range tv.logs.FilterLevelExact(zap.ErrorLevel).All() {
+				tc.tb.Logf("node %d error: %s %v", i+1, e.Message, e.ContextMap())
+			}
+		}
+	})
 }

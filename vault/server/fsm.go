@@ -91,6 +91,13 @@ type Command struct {
 	// element this attempt is for: the only element any node evaluates
 	// its share on for it (docs/vault.md, "Threshold OPRF").
 	Blind []byte `json:"blind,omitempty"`
+	// Req is the request id (16 random bytes, set by the node that first
+	// proposes the change, kept when it sends it again): the replicated
+	// state machine applies a request id once (dedup.go). Since is the
+	// log index that node had applied then. Neither is set on a single
+	// node.
+	Req   []byte `json:"req,omitempty"`
+	Since uint64 `json:"since,omitempty"`
 }
 
 // Status is the outcome of a command.

@@ -54,6 +54,13 @@ func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve fu
 		writeTooSoon(w, res.Wait)
 		return Result{}, false
 	}
+	if res.Status == StatusStale {
+		// A copy of this attempt sent again after an election found the
+		// account registered anew since the first copy was counted.
+		release(p)
+		writeError(w, http.StatusConflict, vault.CodeNoSession, "the account changed during the login; start again", nil)
+		return Result{}, false
+	}
 	if res.Status == StatusErased {
 		release(p)
 		s.log.Info("vault audit: attempt on an erased record", zap.String("event", "attempt_erased"), zap.String("account", account), zap.String("remote", r.RemoteAddr))

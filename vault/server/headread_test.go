@@ -14,18 +14,26 @@ import (
 	"github.com/chatsafe/chatsafe/vault"
 )
 
-// logMoved returns every running node's last raft index if any is past
-// index (the leader's last index before a read), else nil: every entry
-// starts on the leader, and followers may still be catching up to it,
-// never past it.
+// logMoved returns every running node's last raft index if any holds a
+// command past index (the leader's last index before a read), else nil:
+// every entry starts on the leader, and followers may still be catching
+// up to it, never past it.
 func (tc *testCluster) logMoved(index uint64) []uint64 {
 	moved := false
 	var all []uint64
 	for _, tv := range tc.nodes {
-		if tv.alive {
-			li := tv.srv.node.raft.LastIndex()
-			all = append(all, li)
-			moved = moved || li > index
+		if !tv.alive {
+			continue
+		}
+		li := tv.srv.node.raft.LastIndex()
+		all = append(all, li)
+		// A read would append a command. An election on a loaded
+		// machine appends the new leader's no-op, which is none.
+		for i := index + 1; i <= li; i++ {
+			var l raft.Log
+			if err := tv.srv.node.logStore.GetLog(i, &l); err != nil || l.Type == raft.LogCommand {
+				moved = true
+			}
 		}
 	}
 	if !moved {

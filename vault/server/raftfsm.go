@@ -72,6 +72,13 @@ func (f *raftFSM) setApplied(idx uint64) {
 	f.advanced = make(chan struct{})
 }
 
+// appliedNow is the index of the last entry applied here.
+func (f *raftFSM) appliedNow() uint64 {
+	f.appliedMu.Lock()
+	defer f.appliedMu.Unlock()
+	return f.applied
+}
+
 // waitApplied waits until the entries up to idx are in this node's database.
 func (f *raftFSM) waitApplied(ctx context.Context, idx uint64) error {
 	for {
@@ -137,7 +144,7 @@ func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
 			// apply checks its input before writing, so a refused command
 			// leaves the transaction clean for the rest of the batch, on
 			// every replica alike.
-			res, err := apply(tx, f.st.maxAttempts, cmd)
+			res, err := applyOnce(tx, f.st.maxAttempts, l.Index, cmd)
 			if err != nil {
 				out[i] = err
 				continue

@@ -30,9 +30,11 @@ import (
 func (n *raftNode) readHead(ctx context.Context, cmd Command) (Result, error) {
 	// A read changes nothing, so it is safe to send again whenever the
 	// leader did not answer it: a cached connection that had broken (a
-	// network cut, a restarted leader), an election.
+	// network cut, a restarted leader), an election, a leader that could
+	// not confirm it leads (it steps down when a loaded machine starves
+	// its heartbeats; the next leader can answer).
 	unanswered := func(err error) bool {
-		return errors.Is(err, errNotProposed) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF)
+		return errors.Is(err, errNoQuorum) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF)
 	}
 	return n.untilLeaderAnswers(ctx, unanswered, func() (Result, error) {
 		if n.raft.State() == raft.Leader {
