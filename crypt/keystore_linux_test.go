@@ -152,3 +152,41 @@ func TestKeyringLockedPromptBounded(t *testing.T) {
 		t.Fatalf("auto with a file and a locked keyring: %q, %v", where, err)
 	}
 }
+
+// TestKeyringUnansweredLockCheckIsBounded: when the keyring does not say
+// within the wait whether it is locked (a loaded machine, a hung
+// keyring), the read ends with ErrKeyringLocked in time. It used to take
+// the silence for "unlocked" and hand over to go-keyring, which opens the
+// unlock prompt itself and waits for it without a limit.
+func TestKeyringUnansweredLockCheckIsBounded(t *testing.T) {
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := secretService(t)
+	c := KeyCache{Store: KeyStoreKeyring, Path: filepath.Join(t.TempDir(), "in-keyring"), Wait: 300 * time.Millisecond}
+	if where, err := c.Write(k); err != nil || where != InKeyring {
+		t.Fatalf("writing into the unlocked keyring: %q, %v", where, err)
+	}
+	kr.Lock(t)
+	prompts := kr.StallPrompts(t)
+	// A wait that is over before the lock check is sent: the check can
+	// only fail, as it does when the keyring answers too late.
+	c.Wait = time.Nanosecond
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrKeyringLocked) {
+			t.Fatalf("read with an unanswered lock check: %v; want ErrKeyringLocked", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("read with an unanswered lock check still waiting after 20 s (%d unlock prompts opened)", prompts())
+	}
+	if n := prompts(); n != 0 {
+		t.Fatalf("%d unlock prompts were opened after the wait was over", n)
+	}
+}
