@@ -32,7 +32,13 @@ func unlockKeyring(wait time.Duration) error {
 	defer cancel()
 	coll := conn.Object(secretsName, loginCollection)
 	var locked bool
-	if err := coll.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.Secret.Collection", "Locked").Store(&locked); err != nil || !locked {
+	err = coll.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.Secret.Collection", "Locked").Store(&locked)
+	if err != nil && ctx.Err() != nil {
+		// No answer in time is not "unlocked": go-keyring would open the
+		// prompt itself and wait for it without a limit.
+		return unanswered(wait)
+	}
+	if err != nil || !locked {
 		// Unlocked, or no default collection yet: go-keyring answers
 		// "not found" (a read) or makes one (a write) without a prompt.
 		return nil
@@ -40,6 +46,9 @@ func unlockKeyring(wait time.Duration) error {
 	var unlocked []dbus.ObjectPath
 	var prompt dbus.ObjectPath
 	err = conn.Object(secretsName, secretsPath).CallWithContext(ctx, secretsService+".Unlock", 0, []dbus.ObjectPath{loginCollection}).Store(&unlocked, &prompt)
+	if err != nil && ctx.Err() != nil {
+		return unanswered(wait)
+	}
 	if err != nil {
 		return fmt.Errorf("asking the OS keyring to unlock: %v: %w", err, ErrKeyringUnavailable)
 	}
@@ -52,7 +61,9 @@ func unlockKeyring(wait time.Duration) error {
 // runPrompt shows the unlock prompt and waits for its answer until ctx ends.
 func runPrompt(ctx context.Context, conn *dbus.Conn, prompt dbus.ObjectPath, wait time.Duration) error {
 	match := []dbus.MatchOption{dbus.WithMatchObjectPath(prompt), dbus.WithMatchInterface(secretsPrompt), dbus.WithMatchMember("Completed")}
-	if err := conn.AddMatchSignalContext(ctx, match...); err != nil {
+	if err := conn.AddMatchSignalContext(ctx, match...); err != nil && ctx.Err() != nil {
+		return unanswered(wait)
+	} else if err != nil {
 		return fmt.Errorf("waiting for the OS keyring's unlock prompt: %v: %w", err, ErrKeyringUnavailable)
 	}
 	defer func() { _ = conn.RemoveMatchSignal(match...) }()
@@ -84,6 +95,12 @@ func runPrompt(ctx context.Context, conn *dbus.Conn, prompt dbus.ObjectPath, wai
 			return fmt.Errorf("%w: it was not unlocked within %s of asking; unlock it (log in to the desktop session) and start again, or set key_store: file", ErrKeyringLocked, wait)
 		}
 	}
+}
+
+// unanswered is the error of a keyring that did not answer within wait:
+// as for a prompt nobody answers, the keyring is taken as locked.
+func unanswered(wait time.Duration) error {
+	return fmt.Errorf("%w: it did not answer within %s; unlock it (log in to the desktop session) and start again, or set key_store: file", ErrKeyringLocked, wait)
 }
 
 // firstBool is a signal's first argument as a bool; a malformed signal

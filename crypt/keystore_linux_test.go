@@ -105,7 +105,9 @@ func TestKeyringLockedPromptBounded(t *testing.T) {
 	}
 	dir := t.TempDir()
 	kr := secretService(t)
-	inKeyring := KeyCache{Store: KeyStoreKeyring, Path: filepath.Join(dir, "in-keyring"), Wait: 300 * time.Millisecond}
+	// The wait must outlast the keyring's answers on a loaded machine, so
+	// that the read reaches the prompt, which then stalls for good.
+	inKeyring := KeyCache{Store: KeyStoreKeyring, Path: filepath.Join(dir, "in-keyring"), Wait: 2 * time.Second}
 	if where, err := inKeyring.Write(k); err != nil || where != InKeyring {
 		t.Fatalf("writing into the unlocked keyring: %q, %v", where, err)
 	}
