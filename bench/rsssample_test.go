@@ -13,7 +13,7 @@ func TestParseRSSSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (rssSplit{Total: 150000 << 10, Anon: 80000 << 10, File: 70000 << 10}); s != want {
+	if want := (rssSplit{Total: 150000 << 10, Anon: 80000 << 10, File: 70000 << 10, HWM: 160000 << 10}); s != want {
 		t.Errorf("parsed %+v, want %+v", s, want)
 	}
 	for _, bad := range []string{"VmRSS:\t1 kB\n", "VmRSS:\tx kB\nRssAnon:\t1 kB\nRssFile:\t1 kB\nRssShmem:\t0 kB\n", "VmRSS:\t1 MB\n"} {
