@@ -11,11 +11,11 @@ import (
 // reads use: the first one added. It keeps no ids of its own: a slot
 // names a delta and an entry of its trailer, whose id a lookup compares,
 // so each id is stored once, in its trailer's entry. A Go map from the
-// 32-byte id to a location cost 70–110 bytes per blob and was, with the
-// entries, most of what a large repository's live heap grows by
-// (docs/benchmarks.md, "Peak RSS"); this one costs 12–24 (9 bytes a slot,
-// at most three quarters of the slots used), and holds no pointer per
-// blob for the collector to follow.
+// 32-byte id to a location cost 55–110 bytes per blob (48-byte slots,
+// 7/16 to 7/8 full) and was, with the entries, most of what a large
+// repository's live heap grows by (docs/benchmarks.md, "Peak RSS"); this
+// one costs 12–24 (9 bytes a slot, at most three quarters of the slots
+// used), and holds no pointer per blob for the collector to follow.
 //
 // Blobs are only ever added (a compaction or a reload builds a new
 // index), so the table needs no deletion marks. Trailers' Blobs slices
