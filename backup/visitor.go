@@ -80,12 +80,9 @@ func kindOf(k source.Kind) store.Kind {
 
 func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// Chunks are hashed, deduplicated and sealed by the writer's workers
-	// while this goroutine reads on; each fills its slot, copied into the
-	// file's map once all are done.
-	var refs []store.ChunkRef
-	var fresh []newSlot
-	var pending sync.WaitGroup
-	defer pending.Wait() // no worker may outlive the slots on an early return
+	// while this goroutine reads on; each fills its reference in f.
+	f := &fileRefs{}
+	defer f.pending.Wait() // no worker may outlive the references on an early return
 	incompressible := c.Incompressible()
 	// A small file is hashed here: waiting for the workers at the end of
 	// every small file would stall the scan far more than hashing costs.
@@ -100,11 +97,9 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			return nil, err
 		}
 		prevToken = info.Base
-		// One reference per page, most of them carried: no growth copies.
-		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
+	f.reserve(info, len(base))
 	var n, read int64
-	truncated := false
 	for chunks := 0; ; chunks++ {
 		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
 		// per chunk, not per reference: pages delivered again add none.
@@ -124,53 +119,54 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			// A page read again (a database read in pieces): it replaces
 			// the one delivered; the last delivery of an index wins.
 			i := int(ch.Page - 1)
-			if i >= len(refs) || (ch.Truncate && i == 0) {
-				return nil, fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(refs))
+			if i >= len(f.refs) || (ch.Truncate && i == 0) {
+				return nil, fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
 			}
 			if ch.Truncate {
-				refs, truncated = refs[:i], true
+				f.truncate(i)
 				continue
 			}
-			slot := newSlot{index: i, ref: new(store.ChunkRef)}
-			fresh = append(fresh, slot)
-			if err := b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending); err != nil {
+			if err := b.w.Chunk(ch.Data, incompressible, inline, f.again(i), &f.pending); err != nil {
 				return nil, err
 			}
 			read += int64(len(ch.Data))
 			continue
 		}
 		if ch.Carried {
-			if len(refs) >= len(base) {
+			if len(f.refs) >= len(base) {
 				// The cache's token does not describe the version the
 				// scanner built on: start over without the cache.
-				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(refs)+1, len(base), store.ErrStaleCache)
+				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(f.refs)+1, len(base), store.ErrStaleCache)
 			}
 			// Copied by value: a database carries a quarter of a million
 			// pages per GB, and a pointer (or an allocation) each cost
 			// more in GC than the read.
-			refs = append(refs, base[len(refs)])
-			n += int64(base[len(refs)-1].Len)
+			r := base[len(f.refs)]
+			*f.next() = r
+			n += int64(r.Len)
 			continue
 		}
-		slot := newSlot{index: len(refs), ref: new(store.ChunkRef)}
-		fresh = append(fresh, slot)
-		refs = append(refs, store.ChunkRef{})
-		if err := b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending); err != nil {
+		if err := b.w.Chunk(ch.Data, incompressible, inline, f.next(), &f.pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
 		read += int64(len(ch.Data))
 	}
-	pending.Wait()
+	f.settle()
 	if err := b.w.Err(); err != nil {
 		return nil, err
 	}
-	n = fillRefs(refs, fresh, n, truncated)
+	if f.truncated {
+		n = 0
+		for _, r := range f.refs {
+			n += int64(r.Len)
+		}
+	}
 	b.mu.Lock()
 	b.res.ReadBytes += read
 	b.mu.Unlock()
 	info.Size = n
-	content, token, err := b.w.FileContent(refs, n, prevToken)
+	content, token, err := b.w.FileContent(f.refs, n, prevToken)
 	if err != nil {
 		return nil, err
 	}
@@ -178,28 +174,83 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	return token, nil
 }
 
-// newSlot is where a worker puts the reference of a file's chunk at index.
+// fileRefs collects a file's chunk references while the writer's
+// workers fill them in. A new chunk's worker writes its reference
+// straight into refs: a database's first backup costs one 40-byte
+// reference per page, where a slot and an allocation of its own per
+// page cost twice that and more (docs/benchmarks.md, "Peak RSS"). So
+// refs moves (grows, or is cut) only once the workers are done with it.
+// A page delivered again gets a reference of its own, put in place in
+// delivery order once the workers are done: the last delivery wins.
+type fileRefs struct {
+	refs      []store.ChunkRef
+	redone    []newSlot
+	pending   sync.WaitGroup
+	truncated bool
+}
+
+// newSlot is where a worker puts the reference of a page delivered again.
 type newSlot struct {
 	index int
 	ref   *store.ChunkRef
 }
 
-// fillRefs puts the workers' references in place (of a page delivered
-// again, the last delivery wins; a truncation dropped some) and returns
-// the content's length, counted again after a truncation.
-func fillRefs(refs []store.ChunkRef, fresh []newSlot, n int64, truncated bool) int64 {
-	for _, s := range fresh {
-		if s.index < len(refs) {
-			refs[s.index] = *s.ref
+// refsUpFront bounds the references reserved before a regular file's
+// first chunk (a sparse file's size says little about its chunks).
+const refsUpFront = 4096
+
+// reserve makes room for the references a file of info's size will
+// have: a database's pages exactly (read incrementally: its previous
+// version's, most of them carried, and some more), a regular file's
+// chunks at twice their average size of 64 KiB.
+func (f *fileRefs) reserve(info source.FileInfo, base int) {
+	var want int64
+	switch {
+	case base > 0:
+		want = int64(base) + 64
+	case info.Kind == source.KindSQLite && info.PageSize > 0:
+		want = info.Size/int64(info.PageSize) + 1
+	default:
+		want = min(info.Size/(32<<10)+1, refsUpFront)
+	}
+	f.refs = make([]store.ChunkRef, 0, max(want, 1))
+}
+
+// next appends a reference and returns where it goes; growing refs waits
+// for the workers that write into it.
+func (f *fileRefs) next() *store.ChunkRef {
+	if len(f.refs) == cap(f.refs) {
+		f.pending.Wait()
+		f.refs = slices.Grow(f.refs, max(len(f.refs), 64))
+	}
+	f.refs = append(f.refs, store.ChunkRef{})
+	return &f.refs[len(f.refs)-1]
+}
+
+// again returns where the reference of page index i, delivered again, goes.
+func (f *fileRefs) again(i int) *store.ChunkRef {
+	s := newSlot{index: i, ref: new(store.ChunkRef)}
+	f.redone = append(f.redone, s)
+	return s.ref
+}
+
+// truncate cuts the references to the first i.
+func (f *fileRefs) truncate(i int) {
+	f.settle()
+	f.refs, f.truncated = f.refs[:i], true
+}
+
+// settle waits for the workers and puts the pages delivered again in
+// place (of a page delivered again, the last delivery wins; a truncation
+// dropped some).
+func (f *fileRefs) settle() {
+	f.pending.Wait()
+	for _, s := range f.redone {
+		if s.index < len(f.refs) {
+			f.refs[s.index] = *s.ref
 		}
 	}
-	if truncated {
-		n = 0
-		for _, r := range refs {
-			n += int64(r.Len)
-		}
-	}
-	return n
+	f.redone = f.redone[:0]
 }
 
 func (b *run) addFile(info source.FileInfo, c store.Content) {

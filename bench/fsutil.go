@@ -91,7 +91,18 @@ func sqliteSidecar(rel string) bool {
 // compareTrees checks that every regular file of src other than the
 // message database and its sidecars exists in dst with the same bytes.
 func compareTrees(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	want, err := hashTree(src)
+	if err != nil {
+		return err
+	}
+	return compareHashes(want, dst)
+}
+
+// hashTree hashes every regular file under src but the message database
+// and its sidecars, by relative path.
+func hashTree(src string) (map[string][]byte, error) {
+	want := map[string][]byte{}
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -102,19 +113,26 @@ func compareTrees(src, dst string) error {
 		if rel == filepath.FromSlash(DBRelPath) || sqliteSidecar(rel) {
 			return nil
 		}
-		a, err := hashFile(p)
-		if err != nil {
-			return err
-		}
-		b, err := hashFile(filepath.Join(dst, rel))
+		h, err := hashFile(p)
+		want[rel] = h
+		return err
+	})
+	return want, err
+}
+
+// compareHashes checks that every file hashTree found exists in dst with
+// the same hash.
+func compareHashes(want map[string][]byte, dst string) error {
+	for rel, h := range want {
+		got, err := hashFile(filepath.Join(dst, rel))
 		if err != nil {
 			return fmt.Errorf("restored tree lacks %s: %w", rel, err)
 		}
-		if !bytes.Equal(a, b) {
+		if !bytes.Equal(h, got) {
 			return fmt.Errorf("restored %s differs from the source", rel)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func hashFile(p string) ([]byte, error) {

@@ -9,6 +9,7 @@
 //	go run ./bench --full             # ~280 MB database + ~1 GB media
 //	go run ./bench --quick --profile  # also profile chatsafe's backup in-process
 //	go run ./bench --cycle-corpus large  # the daemon's cycle on ~1 GB + 50,000 files
+//	go run ./bench --tree-corpus 10g     # first backup and restore of a ~10 GiB tree
 //
 // Every tool runs as a subprocess and is measured the same way: wall time
 // and the child's peak RSS from its rusage. Missing tools are skipped with
@@ -42,6 +43,9 @@ type options struct {
 	daemon      bool
 	// cycleOnly: only chatsafe's first backup and the daemon rows.
 	cycleOnly bool
+	// treeSize > 0: only the first backup and the restore of a tree of
+	// about that many bytes (tree.go).
+	treeSize int64
 }
 
 func main() {
@@ -68,15 +72,27 @@ func realMain(ctx context.Context, args []string) error {
 	fs.StringVar(&o.chatsafeBin, "chatsafe", "", "a chatsafe binary to measure (default: build ./cmd/chatsafe)")
 	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
+	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	toolsSet := false
+	fs.Visit(func(f *flag.Flag) { toolsSet = toolsSet || f.Name == "tools" })
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags only; see -h)", fs.Args())
 	}
 	switch {
-	case *quick && *full, *cycleCorpus != "" && (*quick || *full):
-		return errors.New("give one of --quick, --full and --cycle-corpus")
+	case *quick && *full, *cycleCorpus != "" && (*quick || *full), *treeCorpus != "" && (*quick || *full || *cycleCorpus != ""):
+		return errors.New("give one of --quick, --full, --cycle-corpus and --tree-corpus")
+	case *treeCorpus != "":
+		size, err := parseTreeSize(*treeCorpus)
+		if err != nil {
+			return err
+		}
+		o.spec, o.treeSize, o.daemon = treeSpec(strings.ToLower(*treeCorpus), size), size, false
+		if !toolsSet {
+			*toolList = "chatsafe"
+		}
 	case *cycleCorpus == "large":
 		o.spec, o.cycleOnly = LargeCycleSpec, true
 	case *cycleCorpus != "":
@@ -129,6 +145,11 @@ func runBench(ctx context.Context, o options) error {
 	} else {
 		logf("scratch directory kept at %s", work)
 	}
+	if o.treeSize > 0 {
+		if err := checkTreeDisk(work, o.treeSize, len(o.tools)); err != nil {
+			return err
+		}
+	}
 	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}}
 	bin, err := b.chatsafeBinary(ctx)
 	if err != nil {
@@ -140,11 +161,20 @@ func runBench(ctx context.Context, o options) error {
 	defer b.corpus.Writer.Close()
 	b.initTools(ctx, bin)
 	b.firstBackups(ctx)
-	if !o.cycleOnly {
+	switch {
+	case o.treeSize > 0:
+		check, err := b.treeRestoreCheck()
+		if err != nil {
+			return err
+		}
+		if err := b.restores(ctx, check); err != nil {
+			return err
+		}
+	case !o.cycleOnly:
 		if err := b.changeBackups(ctx); err != nil {
 			return err
 		}
-		if err := b.restores(ctx); err != nil {
+		if err := b.restores(ctx, func(root string) error { return compareTrees(b.src, root) }); err != nil {
 			return err
 		}
 	}
@@ -310,9 +340,9 @@ func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *T
 	})
 }
 
-// restores: every tool restores its newest backup, which is checked file
-// by file and, for the database, row by row.
-func (b *benchRun) restores(ctx context.Context) error {
+// restores: every tool restores its newest backup, which check checks
+// file by file and restores checks, for the database, row by row.
+func (b *benchRun) restores(ctx context.Context, check func(root string) error) error {
 	want, err := b.corpus.Writer.Summary(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the source database: %w", err)
@@ -327,7 +357,7 @@ func (b *benchRun) restores(ctx context.Context) error {
 		}
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.notePeak(p)
-		if err := compareTrees(b.src, root); err != nil {
+		if err := check(root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
 		}
 		got, err := SummarizeDB(ctx, filepath.Join(root, DBRelPath))

@@ -12,8 +12,13 @@ import (
 
 // procResult is one measured run of a tool.
 type procResult struct {
-	Wall   time.Duration
-	MaxRSS int64 // bytes, from the child's rusage
+	Wall time.Duration
+	// MaxRSS is the child's peak RSS in bytes: its VmHWM where /proc
+	// has it, else its rusage's max RSS. A child Go spawns shares the
+	// bench's memory until exec, and the kernel starts rusage's figure
+	// at the bench's own high-water mark: a bench that grew to 589 MB
+	// building the 5g tree reported that for chatsafe.
+	MaxRSS int64
 	// RSS is the child's memory at its largest sampled VmRSS, split into
 	// anonymous and file-backed (Linux; zero elsewhere).
 	RSS    rssSplit
@@ -54,6 +59,9 @@ func run(ctx context.Context, c command) (procResult, error) {
 	if cmd.ProcessState != nil {
 		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 		res.MaxRSS = maxRSS(cmd.ProcessState)
+		if split.HWM > 0 {
+			res.MaxRSS = split.HWM
+		}
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w\n%s", c.name, strings.Join(c.args, " "), err, tail(stderr.String(), 2000))

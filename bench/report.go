@@ -233,6 +233,10 @@ func (res *Results) evaluate() {
 		}
 	}
 	add(t)
+	if strings.HasPrefix(res.Corpus.Spec.Name, treePrefix) {
+		add(res.treeRSSTarget(cs))
+		return
+	}
 	t = Target{Name: "peak RSS", Goal: "≤ 100 MB on the --full corpus (issue 18)", Limit: 100}
 	if cs != nil {
 		t.Value = float64(cs.PeakRSS) / 1e6

@@ -10,9 +10,12 @@ import (
 
 // rssSplit is a process's resident memory by kind, from /proc/PID/status:
 // anonymous (heap, stacks: what the tool's work costs) and file-backed
-// (mostly its own executable, mapped from the page cache).
+// (mostly its own executable, mapped from the page cache). HWM is its
+// peak so far (VmHWM), which, unlike rusage's max RSS, starts afresh at
+// exec.
 type rssSplit struct {
 	Total, Anon, File int64 // bytes
+	HWM               int64 // bytes
 }
 
 // rssSampleEvery is how often a child's memory is sampled: often enough
@@ -22,17 +25,22 @@ const rssSampleEvery = 10 * time.Millisecond
 
 // sampleRSS reads /proc/PID/status every rssSampleEvery until stop is
 // closed, then sends on out the split of the sample with the largest
-// VmRSS (zero when /proc could not be read: not Linux, or the process
-// already gone). The sampled peak can miss a short spike that rusage's
-// max RSS catches; the compared figure stays rusage's.
+// VmRSS, with the largest VmHWM read (zero when /proc could not be read:
+// not Linux, or the process already gone). VmHWM misses only what the
+// process grew by in its last rssSampleEvery.
 func sampleRSS(pid int, stop <-chan struct{}, out chan<- rssSplit) {
 	var peak rssSplit
+	var hwm int64
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	t := time.NewTicker(rssSampleEvery)
 	defer t.Stop()
 	for {
-		if s, err := readRSSSplit(path); err == nil && s.Total > peak.Total {
-			peak = s
+		if s, err := readRSSSplit(path); err == nil {
+			hwm = max(hwm, s.HWM, s.Total)
+			if s.Total > peak.Total {
+				peak = s
+			}
+			peak.HWM = hwm
 		}
 		select {
 		case <-stop:
@@ -69,6 +77,8 @@ func parseRSSSplit(b []byte) (rssSplit, error) {
 			dst = &s.Anon
 		case "RssFile", "RssShmem":
 			dst = &s.File
+		case "VmHWM":
+			dst = &s.HWM
 		default:
 			continue
 		}

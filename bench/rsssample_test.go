@@ -13,7 +13,7 @@ func TestParseRSSSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (rssSplit{Total: 150000 << 10, Anon: 80000 << 10, File: 70000 << 10}); s != want {
+	if want := (rssSplit{Total: 150000 << 10, Anon: 80000 << 10, File: 70000 << 10, HWM: 160000 << 10}); s != want {
 		t.Errorf("parsed %+v, want %+v", s, want)
 	}
 	for _, bad := range []string{"VmRSS:\t1 kB\n", "VmRSS:\tx kB\nRssAnon:\t1 kB\nRssFile:\t1 kB\nRssShmem:\t0 kB\n", "VmRSS:\t1 MB\n"} {
@@ -55,5 +55,32 @@ func TestReportSplitsThePeak(t *testing.T) {
 	writeMarkdown(&md, &Results{Corpus: CorpusInfo{Spec: QuickSpec}, Tools: []ToolResult{r}})
 	if !strings.Contains(md.String(), "| 30.0 MB + 58.0 MB |") {
 		t.Errorf("markdown lacks the split:\n%s", md.String())
+	}
+}
+
+// benchBallast makes the bench's own process large in
+// TestPeakRSSIsTheChildsOwn.
+var benchBallast []byte
+
+// A child's peak RSS is its own, whatever the bench's: the kernel starts
+// rusage's max RSS of a child that Go spawned (vfork-like, sharing the
+// parent's memory until exec) at the parent's high-water mark, so a bench
+// that grew to hundreds of MB building a corpus reported that for every
+// tool it ran.
+func TestPeakRSSIsTheChildsOwn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	benchBallast = make([]byte, 256<<20)
+	for i := 0; i < len(benchBallast); i += 4096 {
+		benchBallast[i] = 1
+	}
+	defer func() { benchBallast = nil }()
+	p, err := run(context.Background(), command{name: "sh", args: []string{"-c", "sleep 0.2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxRSS <= 0 || p.MaxRSS > 64<<20 {
+		t.Fatalf("a shell's peak RSS is %d MB beside a bench of 256 MB, want its own few MB", p.MaxRSS>>20)
 	}
 }

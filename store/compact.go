@@ -51,7 +51,7 @@ func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
 		for i := range d.trailer.Blobs {
 			e := &d.trailer.Blobs[i]
 			u.TotalBytes += int64(e.SealedLen)
-			if _, ok := used[e.ID]; ok && r.index[e.ID].entry == e {
+			if _, ok := used[e.ID]; ok && r.index.at(e.ID) == e {
 				u.LiveBytes += int64(e.SealedLen)
 			}
 		}
@@ -161,7 +161,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 					removeQuiet(old.spoolPath)
 				}
 			}
-			r.index = map[crypt.ID]blobLoc{}
+			r.index = newBlobIndex()
 			for _, ld := range r.deltas {
 				r.addToIndex(ld)
 			}
@@ -191,7 +191,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 				return nil
 			}
 			r.mu.RLock()
-			loc := r.index[e.ID]
+			loc, _ := r.index.get(e.ID)
 			r.mu.RUnlock()
 			// A blob indexed in a delta we keep is already safe; of several
 			// copies only the indexed one, whose dictionary is kept, is copied.

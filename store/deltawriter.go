@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -216,6 +217,12 @@ func (w *deltaWriter) release(plain int) {
 // it to its final name in the spool. commit, if set, runs just before
 // that move (the commit point); its error leaves nothing in the spool.
 func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64, commit func(*delta) error) (*delta, error) {
+	// The index keeps a delta's entries as long as the delta is live: a
+	// copy at their length drops what append reserved beyond it (up to as
+	// much again), ~30 bytes an entry on average.
+	if cap(w.blobs)-len(w.blobs) > len(w.blobs)/8 {
+		w.blobs = slices.Clone(w.blobs)
+	}
 	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten,
 		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()

@@ -370,7 +370,7 @@ func (r *Store) loadDict(ctx context.Context, id crypt.ID, user blobLoc) (*dicti
 		return d, nil
 	}
 	r.mu.RLock()
-	loc, ok := r.index[id]
+	loc, ok := r.index.get(id)
 	r.mu.RUnlock()
 	if !ok {
 		return nil, integrityErr(user.d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", user.entry.ID, id), nil)
@@ -432,7 +432,7 @@ func (r *Store) adoptNewestDict(ctx context.Context) {
 	var locs []blobLoc
 	for _, d := range r.deltas {
 		for i := range d.trailer.Blobs {
-			if e := &d.trailer.Blobs[i]; e.Type == blobDict && r.index[e.ID].entry == e {
+			if e := &d.trailer.Blobs[i]; e.Type == blobDict && r.index.at(e.ID) == e {
 				locs = append(locs, blobLoc{d: d, entry: e})
 			}
 		}
@@ -474,7 +474,7 @@ func (r *Store) verifyDictRefs(d *delta) error {
 	defer r.mu.RUnlock()
 	for i := range d.trailer.Blobs {
 		if e := &d.trailer.Blobs[i]; e.Dict != nil {
-			if dl, ok := r.index[*e.Dict]; !ok || dl.entry.Type != blobDict {
+			if dl, ok := r.index.get(*e.Dict); !ok || dl.entry.Type != blobDict {
 				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
 			}
 		}
@@ -490,7 +490,7 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	defer r.mu.RUnlock()
 	var dicts []crypt.ID
 	for id := range used {
-		if loc, ok := r.index[id]; ok && loc.entry.Dict != nil {
+		if loc, ok := r.index.get(id); ok && loc.entry.Dict != nil {
 			dicts = append(dicts, *loc.entry.Dict)
 		}
 	}

@@ -22,7 +22,7 @@ func dictTestStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	return &Store{aead: crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)), ids: crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
-		log: zap.NewNop(), opts: Options{StateDir: t.TempDir()}, index: map[crypt.ID]blobLoc{}}
+		log: zap.NewNop(), opts: Options{StateDir: t.TempDir()}, index: newBlobIndex()}
 }
 
 // textPages are 4 KiB pages of text drawn from a vocabulary of n random

@@ -33,13 +33,13 @@ func Dictionaries(r *Store) []DictInfo {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	users := map[crypt.ID]int{}
-	for _, loc := range r.index {
+	for _, loc := range r.index.all() {
 		if loc.entry.Dict != nil {
 			users[*loc.entry.Dict]++
 		}
 	}
 	var out []DictInfo
-	for id, loc := range r.index {
+	for id, loc := range r.index.all() {
 		if loc.entry.Type == blobDict {
 			out = append(out, DictInfo{ID: id, Delta: loc.d.ref.name(), Offset: int64(loc.entry.Offset), SealedLen: int64(loc.entry.SealedLen), Users: users[id]})
 		}

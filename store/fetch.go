@@ -219,7 +219,7 @@ func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
 			continue
 		}
 		seen[id] = struct{}{}
-		loc, ok := r.index[id]
+		loc, ok := r.index.get(id)
 		if !ok {
 			r.mu.RUnlock()
 			return nil, integrityErr("index", "blob "+id.String()+" is referenced but stored nowhere", nil)

@@ -259,7 +259,7 @@ func (r *Store) storeTrailerCache(d *delta, sealed []byte) {
 // readBlob fetches, authenticates, decompresses and verifies one blob.
 func (r *Store) readBlob(ctx context.Context, id crypt.ID) ([]byte, BlobType, error) {
 	r.mu.RLock()
-	loc, ok := r.index[id]
+	loc, ok := r.index.get(id)
 	r.mu.RUnlock()
 	if !ok {
 		return nil, 0, integrityErr("index", fmt.Sprintf("blob %s is referenced but stored nowhere", id), nil)

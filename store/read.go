@@ -33,7 +33,7 @@ func (r *Store) Tree(ctx context.Context, id crypt.ID) ([]Node, error) {
 func (r *Store) Locate(id crypt.ID) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if loc, ok := r.index[id]; ok {
+	if loc, ok := r.index.get(id); ok {
 		return loc.d.ref.name()
 	}
 	return "index"

@@ -211,14 +211,14 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 	rw.r.mu.RLock()
 	for i := range d.trailer.Blobs {
 		e := &d.trailer.Blobs[i]
-		if rw.r.index[e.ID].entry == e {
+		if rw.r.index.at(e.ID) == e {
 			ids = append(ids, e.ID)
 		}
 	}
 	rw.r.mu.RUnlock()
 	return rw.r.fetchBlobs(ctx, ids, func(id crypt.ID, plain []byte) error {
 		rw.r.mu.RLock()
-		e := rw.r.index[id].entry
+		e := rw.r.index.at(id)
 		rw.r.mu.RUnlock()
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
 		if e.Comp == compZstdDict {

@@ -70,7 +70,7 @@ type Store struct {
 	mu        sync.RWMutex
 	deltas    map[[16]byte]*delta // live deltas, remote and spooled
 	head      *delta
-	index     map[crypt.ID]blobLoc
+	index     *blobIndex
 	snapshots []Snapshot      // ascending seq
 	garbage   []string        // remote objects under deltas/ not referenced by the head
 	fork      *Fork           // non-nil while the history is forked
@@ -360,7 +360,7 @@ func (r *Store) load(ctx context.Context) error {
 // reset empties the loaded history.
 func (r *Store) reset() {
 	r.deltas = map[[16]byte]*delta{}
-	r.index = map[crypt.ID]blobLoc{}
+	r.index = newBlobIndex()
 	r.snapshots = nil
 	r.head = nil
 	r.garbage = nil
@@ -387,13 +387,7 @@ func (r *Store) openHistory(ctx context.Context, cands map[string]*candidate) ([
 }
 
 func (r *Store) addToIndex(d *delta) {
-	t := d.trailer
-	for i := range t.Blobs {
-		e := &t.Blobs[i]
-		if _, ok := r.index[e.ID]; !ok {
-			r.index[e.ID] = blobLoc{d: d, entry: e}
-		}
-	}
+	r.index.add(d)
 }
 
 // rebuildSnapshots derives the snapshot list: every live delta's

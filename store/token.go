@@ -35,7 +35,12 @@ type fileToken struct {
 }
 
 func (t *fileToken) encode() []byte {
-	e := &encoder{}
+	// Sized up front (a reference is its id and a length of at most 3
+	// bytes): a database's token is ~34 bytes per page and stays
+	// in the file cache for the whole backup, where growing it by append
+	// left up to as much again unused (and copied it on the way).
+	c := &t.content
+	e := &encoder{b: make([]byte, 0, 64+(len(c.Chunks)+len(t.refs))*(32+3)+(len(c.Lists)+len(c.Patches))*32)}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
 	if t.content.isList() {

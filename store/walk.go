@@ -43,7 +43,7 @@ func (r *Store) reload(ctx context.Context, reuse bool) error {
 type view struct {
 	deltas    map[[16]byte]*delta
 	head      *delta
-	index     map[crypt.ID]blobLoc
+	index     *blobIndex
 	snapshots []Snapshot
 	garbage   []string
 	fork      *Fork
@@ -74,14 +74,14 @@ type Stats struct {
 func (r *Store) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return Stats{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: len(r.index), Garbage: append([]string(nil), r.garbage...)}
+	return Stats{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: r.index.Len(), Garbage: append([]string(nil), r.garbage...)}
 }
 
 // Has reports whether blob id is stored in a live delta.
 func (r *Store) Has(id crypt.ID) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	_, ok := r.index[id]
+	ok := r.index.has(id)
 	return ok
 }
 
