@@ -20,7 +20,6 @@ var version = "dev"
 func main() {
 	// A soft memory limit near the live heap (memlimit.go); GOMEMLIMIT
 	// overrides it.
-	dropStartPages()
 	mem := startMemLimiter(oneShotMemoryFloor)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand(mem).ExecuteContext(ctx)

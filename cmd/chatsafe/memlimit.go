@@ -13,8 +13,7 @@ import (
 // collector lets the heap grow to twice what is live (GOGC=100): a
 // one-shot backup of the bench's --full corpus with 44 MB live peaked at
 // 96 MB of anonymous memory under the former 100 MiB limit, beside the
-// executable's ~40 MB of mapped pages (~25 MB since the pages package
-// init touched are dropped at start: startpages_linux.go). A one-shot command keeps the limit
+// executable's ~40 MB of mapped pages. A one-shot command keeps the limit
 // at oneShotMemoryFloor, or a quarter above the live heap once that is
 // more (a larger tree): a limit below the live heap would run the
 // collector without pause. Measured on that corpus (gctrace's share: the
