@@ -87,6 +87,13 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	var pending sync.WaitGroup
 	defer pending.Wait() // no worker may outlive the slots on an early return
 	incompressible := c.Incompressible()
+	if ds, ok := c.(source.DictSampler); ok {
+		// Before its first page: the writer's dictionary is better made
+		// of pages from all over a database than of its first ones.
+		if n := b.w.WantsDictSample(); n > 0 {
+			b.w.DictSample(ds.DictSample(n))
+		}
+	}
 	// A small file is hashed here: waiting for the workers at the end of
 	// every small file would stall the scan far more than hashing costs.
 	inline := info.Size <= inlineHashLimit
