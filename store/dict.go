@@ -26,11 +26,12 @@ import (
 // and key rotation handle it as they handle blobs. The index entry of a
 // page compressed with it names it (compZstdDict).
 //
-// The writer builds the first dictionary from the first dictSample pages
-// it seals (it keeps no more than those: 320 KiB of 4 KiB pages, 5 MiB at
-// most), and builds a new one from the pages it is sealing when the ratio
-// the recent pages achieve falls a quarter behind the one measured when
-// the dictionary was made.
+// The writer builds the first dictionary from dictSample pages a source
+// offers before a database (spread over it: dictsample.go) or else from
+// the first dictSample pages it seals (it keeps no more than those: 320
+// KiB of 4 KiB pages, 5 MiB at most), and builds a new one the same way
+// when the ratio the recent pages achieve falls a quarter behind the one
+// measured when the dictionary was made.
 
 const (
 	dictFormat = 1 // of the dictionary blob's plaintext
