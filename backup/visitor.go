@@ -84,6 +84,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	f := &fileRefs{}
 	defer f.pending.Wait() // no worker may outlive the references on an early return
 	incompressible := c.Incompressible()
+	b.offerDictSample(c)
 	// A small file is hashed here: waiting for the workers at the end of
 	// every small file would stall the scan far more than hashing costs.
 	inline := info.Size <= inlineHashLimit
@@ -172,6 +173,17 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	}
 	b.addFile(info, content)
 	return token, nil
+}
+
+// offerDictSample gives the writer, when it wants one, the sample of
+// pages a database read whole offers before its first page: a dictionary
+// is better made of pages from all over a database than of its first ones.
+func (b *run) offerDictSample(c source.Content) {
+	if ds, ok := c.(source.DictSampler); ok {
+		if n := b.w.WantsDictSample(); n > 0 {
+			b.w.DictSample(ds.DictSample(n))
+		}
+	}
 }
 
 // fileRefs collects a file's chunk references while the writer's

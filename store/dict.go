@@ -26,11 +26,12 @@ import (
 // and key rotation handle it as they handle blobs. The index entry of a
 // page compressed with it names it (compZstdDict).
 //
-// The writer builds the first dictionary from the first dictSample pages
-// it seals (it keeps no more than those: 320 KiB of 4 KiB pages, 5 MiB at
-// most), and builds a new one from the pages it is sealing when the ratio
-// the recent pages achieve falls a quarter behind the one measured when
-// the dictionary was made.
+// The writer builds the first dictionary from dictSample pages a source
+// offers before a database (spread over it: dictsample.go) or else from
+// the first dictSample pages it seals (it keeps no more than those: 320
+// KiB of 4 KiB pages, 5 MiB at most), and builds a new one the same way
+// when the ratio the recent pages achieve falls a quarter behind the one
+// measured when the dictionary was made.
 
 const (
 	dictFormat = 1 // of the dictionary blob's plaintext
@@ -175,19 +176,20 @@ func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
 	if bulk {
 		level, e = dictBulkLevel, &d.encs[1]
 	}
-	e.once.Do(func() {
-		// No zstd checksum: the seal's tag and the blob's keyed hash
-		// verify every page already (4 bytes a page).
-		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithWindowSize(dictWindowSize), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
-		if d.kind == dictKindRaw {
-			opts = append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
-		} else {
-			opts = append(opts, zstd.WithEncoderDict(d.content))
-		}
-		e.enc, e.err = zstd.NewWriter(nil, opts...)
-	})
+	e.once.Do(func() { e.enc, e.err = zstd.NewWriter(nil, d.encoderOptions(level)...) })
 	return e.enc, e.err
+}
+
+// encoderOptions are the options of d's encoder at level.
+func (d *dictionary) encoderOptions(level zstd.EncoderLevel) []zstd.EOption {
+	// No zstd checksum: the seal's tag and the blob's keyed hash verify
+	// every page already (4 bytes a page).
+	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithWindowSize(dictWindowSize), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+	if d.kind == dictKindRaw {
+		return append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
+	}
+	return append(opts, zstd.WithEncoderDict(d.content))
 }
 
 // dictState is what a Store knows of dictionaries: the writer's current
