@@ -33,6 +33,9 @@ type pageKeeper struct {
 	// (none open), before transaction tx+1 begins; afterSnapshot once
 	// transaction tx fixed its snapshot, before the read looks at the log.
 	between, afterSnapshot func(tx int)
+	// inLast, if set, runs inside the last transaction of a read in
+	// pieces, once its pages were read.
+	inLast func()
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
@@ -56,7 +59,12 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	case sc != nil && sc.pieced != nil:
 		// The read is the snapshot of its last transaction.
 		sc.pieced.between, sc.pieced.afterSnapshot = k.between, k.afterSnapshot
-		sc.pieced.last = func(tx *sql.Tx) { full, fullErr = wholeSnapshot(tx) }
+		sc.pieced.last = func(tx *sql.Tx) {
+			if k.inLast != nil {
+				k.inLast()
+			}
+			full, fullErr = wholeSnapshot(tx)
+		}
 	case sc != nil:
 		if full, fullErr = wholeSnapshot(sc.tx); fullErr != nil {
 			return nil, fullErr

@@ -278,3 +278,24 @@ func TestSQLitePiecesPageCountChanges(t *testing.T) {
 		t.Errorf("the read started %d times, want once (VACUUM in WAL mode writes frames)", f.k.starts["msgstore.db"])
 	}
 }
+
+// TestSQLitePiecesKeepReadLock: while a transaction of the read is open,
+// its snapshot holds frames, and the app's TRUNCATE checkpoint (another
+// process) must wait for it. Opening and closing the -shm file in the
+// backup's process drops every POSIX lock the process holds on it, SQLite's
+// read lock included: then the checkpoint would empty the log under the
+// open transaction.
+func TestSQLitePiecesKeepReadLock(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	ran := false
+	f.k.inLast = func() {
+		ran = true
+		if !checkpointNow(t, f.dbPath, "TRUNCATE") {
+			t.Error("a TRUNCATE checkpoint in another process emptied the log while the read's last transaction was open")
+		}
+	}
+	f.scan()
+	if !ran {
+		t.Fatal("the read's last transaction was not reached")
+	}
+}

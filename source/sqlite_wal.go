@@ -288,3 +288,8 @@ func newMark(wal *walFile, shm shmHeader, pageCount int64, settled bool) walMark
 	}
 	return m
 }
+
+// shmCkptLockByte is the byte of the -shm that SQLite's unix VFS locks for
+// WAL_CKPT_LOCK: its locks start at byte 120 (os_unix.c, UNIX_SHM_BASE),
+// the checkpoint lock is the second.
+const shmCkptLockByte = 120 + 1
