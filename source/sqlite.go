@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -127,6 +128,10 @@ type sqliteContent struct {
 	// when the first transaction began.
 	pieced *pieces
 	began  time.Time
+	// shm is the database's -shm file, open while a read in pieces needs
+	// its wal-index header; closed only after the connection (see
+	// readShmHeader).
+	shm *os.File
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -368,5 +373,9 @@ func (c *sqliteContent) endTx() {
 	if c.db != nil {
 		c.db.Close()
 		c.db = nil
+	}
+	if c.shm != nil {
+		c.shm.Close()
+		c.shm = nil
 	}
 }

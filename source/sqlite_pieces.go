@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -82,8 +83,12 @@ type pieces struct {
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
 	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
+	// The -shm stays open until the connection is closed (see readShmHeader).
+	if f, err := os.Open(abs + "-shm"); err == nil {
+		c.shm = f
+	}
 	wal := openWAL(abs+"-wal", c.pageSize)
-	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
+	p.view = newView(wal, mark, shmHeaderOf(c.shm))
 	if wal != nil {
 		wal.close()
 	}
@@ -257,7 +262,7 @@ func (c *sqliteContent) readRedo() error {
 func (c *sqliteContent) nextTx() error {
 	p := c.pieced
 	// Read before the transaction begins: see newMark.
-	shmBefore := readShmHeader(p.abs + "-shm")
+	shmBefore := shmHeaderOf(c.shm)
 	p.began = time.Now()
 	if err := c.beginTx(); err != nil {
 		return err
@@ -266,7 +271,7 @@ func (c *sqliteContent) nextTx() error {
 	if p.afterSnapshot != nil {
 		p.afterSnapshot(p.txs)
 	}
-	pages, view, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	pages, view, why := p.gap(c.pageSize, c.shm, shmBefore, c.pageCount)
 	p.view = view
 	if why == "" {
 		for _, pg := range pages {
@@ -363,7 +368,7 @@ func (v txView) saw(cksum [8]byte) bool {
 // gap returns the pages that may have changed between the previous
 // transaction's snapshot and this one's, what this one saw of the log,
 // and why the pages cannot be known ("" when they can).
-func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
+func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
 	if p.long {
 		return nil, p.view, ""
 	}
@@ -371,7 +376,7 @@ func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int6
 	if wal != nil {
 		defer wal.close()
 	}
-	view := newView(wal, newMark(wal, shmBefore, pageCount, false), readShmHeader(p.abs+"-shm"))
+	view := newView(wal, newMark(wal, shmBefore, pageCount, false), shmHeaderOf(shm))
 	prev := p.view
 	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
 		return nil, view, "a different file at the path"

@@ -2,6 +2,7 @@ package source
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -71,7 +72,12 @@ func TestPiecesFirstViewOfAnotherGeneration(t *testing.T) {
 		t.Fatalf("truncate: %v busy=%d", err, busy)
 	}
 	p := &pieces{abs: path, file: file, view: view, stale: map[int64]bool{}}
-	pages, _, why := p.gap(pageSize, readShmHeader(path+"-shm"), pageCount)
+	shmFile, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shmFile.Close()
+	pages, _, why := p.gap(pageSize, shmFile, readShmHeader(path+"-shm"), pageCount)
 	if why != "" {
 		t.Logf("restart: %s (safe)", why)
 		return
