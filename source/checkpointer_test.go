@@ -96,13 +96,15 @@ func checkpointNow(t testing.TB, path, mode string) bool {
 
 // waitCheckpointLock waits until another process holds path's checkpoint
 // lock (the checkpointer began and waits for a reader), for at most 10 s.
+// Its descriptor of the -shm stays open until the test ends: closing it
+// would drop this process's locks on the file, the read's included.
 func waitCheckpointLock(t testing.TB, path string) {
 	t.Helper()
 	f, err := os.Open(path + "-shm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for !checkpointLockHeld(f) {
 		if time.Now().After(deadline) {

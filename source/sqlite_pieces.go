@@ -83,9 +83,10 @@ type pieces struct {
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
 	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
-	// The -shm stays open until the connection is closed (see readShmHeader).
-	if f, err := os.Open(abs + "-shm"); err == nil {
-		c.shm = f
+	// The connection creates a missing -shm; it stays open until the
+	// connection is closed (see readShmHeader).
+	if c.shm == nil {
+		c.shm, _ = os.Open(abs + "-shm")
 	}
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, shmHeaderOf(c.shm))
