@@ -34,8 +34,9 @@ type pageKeeper struct {
 	// transaction tx fixed its snapshot, before the read looks at the log.
 	between, afterSnapshot func(tx int)
 	// inLast, if set, runs inside the last transaction of a read in
-	// pieces, once its pages were read.
-	inLast func()
+	// pieces, once its pages were read; inTx inside every transaction of
+	// a read in pieces, after each batch of pages.
+	inLast, inTx func()
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
@@ -58,7 +59,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	switch {
 	case sc != nil && sc.pieced != nil:
 		// The read is the snapshot of its last transaction.
-		sc.pieced.between, sc.pieced.afterSnapshot = k.between, k.afterSnapshot
+		sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
 		sc.pieced.last = func(tx *sql.Tx) {
 			if k.inLast != nil {
 				k.inLast()

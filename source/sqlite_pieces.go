@@ -36,6 +36,9 @@ const (
 	minPiecePages     = 32
 	// pieceStarts bounds the starts of a read in pieces.
 	pieceStarts = 3
+	// pieceProbePages is how many pages a transaction reads between two
+	// looks for a checkpointer waiting on it.
+	pieceProbePages = 16
 )
 
 // pieces is the state of a whole read in short transactions.
@@ -75,6 +78,10 @@ type pieces struct {
 	// afterSnapshot runs once transaction tx fixed its snapshot, before
 	// the log is read: a commit there is in the log, not in the snapshot.
 	afterSnapshot func(tx int)
+	// inTx runs inside a transaction after every batch of pieceProbePages
+	// pages: a test holds it there as a machine too busy to run the read
+	// would.
+	inTx func()
 }
 
 // startPieces starts a whole read in pieces on the open transaction, whose
@@ -194,6 +201,9 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
+		if (want-from)%pieceProbePages == 0 && p.inTx != nil {
+			p.inTx()
+		}
 		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
 			break
 		}
