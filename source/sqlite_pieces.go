@@ -39,6 +39,13 @@ const (
 	// pieceProbePages is how many pages a transaction reads between two
 	// looks for a checkpointer waiting on it.
 	pieceProbePages = 16
+	// ckptYieldMax bounds the wait for one checkpoint between two
+	// transactions, ckptYieldTotal the waits of one read together (an
+	// app checkpointing without end must not stop the backup); ckptPoll
+	// is how often the wait looks at the lock.
+	ckptYieldMax   = 100 * time.Millisecond
+	ckptYieldTotal = time.Second
+	ckptPoll       = 200 * time.Microsecond
 )
 
 // pieces is the state of a whole read in short transactions.
@@ -66,6 +73,10 @@ type pieces struct {
 	long   bool // one transaction to the end, no more gaps
 	done   bool
 	txs    int // transactions begun, the first included
+	// yields counts the transactions ended early for a checkpointer,
+	// waited the time spent waiting for checkpoints between two.
+	yields int
+	waited time.Duration
 	// begin and pages are prepared once on the connection: preparing
 	// them in every transaction cost more than a short piece's reads.
 	begin, pages *sql.Stmt
@@ -137,6 +148,9 @@ func (c *sqliteContent) readPiece() error {
 		if err := faults.Point("source:between-pieces"); err != nil {
 			return err
 		}
+		if err := c.awaitCheckpoint(); err != nil {
+			return err
+		}
 		if err := c.nextTx(); err != nil {
 			return err
 		}
@@ -201,8 +215,14 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
-		if (want-from)%pieceProbePages == 0 && p.inTx != nil {
-			p.inTx()
+		if (want-from)%pieceProbePages == 0 && !p.long {
+			if c.checkpointWaits() {
+				p.yields++
+				break
+			}
+			if p.inTx != nil {
+				p.inTx()
+			}
 		}
 		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
 			break
@@ -443,4 +463,38 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 	m := c.pieced.view.mark
 	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
 	return m
+}
+
+// checkpointWaits reports whether the app's checkpointer holds the
+// checkpoint lock, and the read may still make way for it: a RESTART or
+// TRUNCATE checkpoint holds it while it waits for readers like this one,
+// and SQLite's busy handler retries only at 1, 3, 8, 18 … ms. Ending the
+// transaction then, and beginning none until the lock is free
+// (awaitCheckpoint), lets its next retry through.
+func (c *sqliteContent) checkpointWaits() bool {
+	return c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+}
+
+// awaitCheckpoint waits, with no transaction open, while the checkpoint
+// lock is held: at most ckptYieldMax, and ckptYieldTotal over the read.
+// A PASSIVE checkpoint holds it too, while it copies frames; waiting for
+// it costs the read that time and nothing else.
+func (c *sqliteContent) awaitCheckpoint() error {
+	p := c.pieced
+	if !c.checkpointWaits() {
+		return nil
+	}
+	start := time.Now()
+	limit := min(ckptYieldMax, ckptYieldTotal-p.waited)
+	tick := time.NewTicker(ckptPoll)
+	defer tick.Stop()
+	for time.Since(start) < limit && checkpointLockHeld(c.shm) {
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-tick.C:
+		}
+	}
+	p.waited += time.Since(start)
+	return nil
 }
