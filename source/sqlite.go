@@ -132,6 +132,10 @@ type sqliteContent struct {
 	// its wal-index header; closed only after the connection (see
 	// readShmHeader).
 	shm *os.File
+	// dbf is the database file, open for direct reads (direct: it is the
+	// file the read began on); closed after the connection too.
+	dbf    *os.File
+	direct bool
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -374,8 +378,11 @@ func (c *sqliteContent) endTx() {
 		c.db.Close()
 		c.db = nil
 	}
-	if c.shm != nil {
-		c.shm.Close()
-		c.shm = nil
+	for _, f := range []**os.File{&c.shm, &c.dbf} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
 	}
+	c.direct = false
 }

@@ -42,12 +42,15 @@ type pageKeeper struct {
 	// long transaction.
 	txs, starts map[string]int
 	long        map[string]bool
+	// direct: the pages the last read in pieces read from the database
+	// file itself.
+	direct map[string]int64
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
 	k := &pageKeeper{recorder: newRecorder(t), versions: map[string][]byte{},
 		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
-		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}}
+		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}, direct: map[string]int64{}}
 	k.onFile = k.file
 	return k
 }
@@ -123,6 +126,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	if sc != nil && sc.pieced != nil {
 		k.mu.Lock()
 		k.txs[info.Path], k.starts[info.Path], k.long[info.Path] = sc.pieced.txs, sc.pieced.starts, sc.pieced.long
+		k.direct[info.Path] = sc.pieced.direct
 		k.mu.Unlock()
 	}
 	if full != nil && !bytes.Equal(data, full) {

@@ -77,6 +77,10 @@ type pieces struct {
 	// waited the time spent waiting for checkpoints between two.
 	yields int
 	waited time.Duration
+	// framed is the set of pages the log holds frames of; direct counts
+	// the pages read from the database file (sqlite_direct.go).
+	framed framedSet
+	direct int64
 	// begin and pages are prepared once on the connection: preparing
 	// them in every transaction cost more than a short piece's reads.
 	begin, pages *sql.Stmt
@@ -106,6 +110,8 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	if c.shm == nil {
 		c.shm, _ = os.Open(abs + "-shm")
 	}
+	c.openDirect(abs, file)
+	p.framed.refresh(abs+"-wal", c.pageSize)
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, shmHeaderOf(c.shm))
 	if wal != nil {
@@ -188,8 +194,41 @@ const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s
 	SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`
 
 // readRange reads pages from..to into the queue, in order, or fewer when
-// the transaction's time is up.
+// the transaction's time is up or the app's checkpointer waits. Batches
+// of pieceProbePages pages no frame holds are read from the database file
+// directly, the others through SQLite.
 func (c *sqliteContent) readRange(from, to int64) error {
+	p := c.pieced
+	want := from
+	for want <= to {
+		end := min(want+pieceProbePages-1, to)
+		if err := c.readBatch(want, end); err != nil {
+			return err
+		}
+		want = end + 1
+		if !p.long {
+			if c.checkpointWaits() {
+				p.yields++
+				break
+			}
+			if p.inTx != nil {
+				p.inTx()
+			}
+		}
+		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
+			break
+		}
+	}
+	for pg := from; pg < want; pg++ {
+		off := int(pg-from) * c.pageSize
+		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
+	}
+	c.next = want
+	return nil
+}
+
+// readSQL appends pages from..to to the piece's buffer through SQLite.
+func (c *sqliteContent) readSQL(from, to int64) error {
 	p := c.pieced
 	var rows *sql.Rows
 	var err error
@@ -215,31 +254,13 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
-		if (want-from)%pieceProbePages == 0 && !p.long {
-			if c.checkpointWaits() {
-				p.yields++
-				break
-			}
-			if p.inTx != nil {
-				p.inTx()
-			}
-		}
-		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
-			break
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
-	if want == from {
-		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, from, c.pageCount)
+	if want <= to {
+		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, want, c.pageCount)
 	}
-	to = want - 1
-	for pg := from; pg <= to; pg++ {
-		off := int(pg-from) * c.pageSize
-		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
-	}
-	c.next = to + 1
 	return nil
 }
 
@@ -304,6 +325,7 @@ func (c *sqliteContent) nextTx() error {
 	}
 	pages, view, why := p.gap(c.pageSize, c.shm, shmBefore, c.pageCount)
 	p.view = view
+	p.framed.refresh(p.abs+"-wal", c.pageSize)
 	if why == "" {
 		for _, pg := range pages {
 			if pg < c.next {
