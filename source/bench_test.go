@@ -9,9 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // drain is a Visitor that reads every byte and stores nothing.
@@ -142,13 +140,4 @@ func BenchmarkSQLiteWholeReadAfterCheckpoint(b *testing.B) {
 	b.StopTimer()
 	b.SetBytes(n)
 	b.ReportMetric(float64((processCPUTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
-}
-
-// processCPUTime is the process's user and system CPU so far.
-func processCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The app's checkpointer in a process of its own: SQLite's shm locks are
@@ -89,24 +88,4 @@ func (c *checkpointer) busy() bool {
 func checkpointNow(t testing.TB, path, mode string) bool {
 	t.Helper()
 	return startCheckpointer(t, path, mode, 0).busy()
-}
-
-// waitCheckpointLock waits until another process holds path's checkpoint
-// lock (the checkpointer began and waits for a reader), for at most 10 s.
-// Its descriptor of the -shm stays open until the test ends: closing it
-// would drop this process's locks on the file, the read's included.
-func waitCheckpointLock(t testing.TB, path string) {
-	t.Helper()
-	f, err := os.Open(path + "-shm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !checkpointLockHeld(f) {
-		if time.Now().After(deadline) {
-			t.Fatal("no other process took the checkpoint lock within 10 s")
-		}
-		time.Sleep(100 * time.Microsecond) // polls a condition, not a guess at timing
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // fullScan reads every page of the database at path as it is now, through
@@ -298,55 +297,6 @@ func TestSQLitePiecesKeepReadLock(t *testing.T) {
 	f.scan()
 	if !ran {
 		t.Fatal("the read's last transaction was not reached")
-	}
-}
-
-// TestSQLitePiecesYieldToCheckpointer: the app (another process) runs a
-// TRUNCATE checkpoint with a 30 ms busy timeout while a whole read is
-// under way, after a commit the read's open transaction does not see: it
-// waits for that transaction's read lock. The transaction then runs long
-// (the test holds it, standing for a piece slowed down on a busy machine).
-// The read must notice the waiting checkpointer, end its transaction and
-// begin no other until the checkpoint is done, and still deliver its
-// snapshot.
-func TestSQLitePiecesYieldToCheckpointer(t *testing.T) {
-	f := newPiecesFixture(t, 3000)
-	f.s.pieceBytes = 64 * 4096 // no time limit
-	// A short log, as in the app's life: the checkpoint has little to copy.
-	f.checkpoint("TRUNCATE")
-	f.msg()
-	var ckpt *checkpointer
-	exited := make(chan bool, 1)
-	f.k.afterSnapshot = func(tx int) {
-		if tx != 2 {
-			return
-		}
-		f.msg() // the open transaction's snapshot lacks these frames
-		ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
-		go func() { exited <- ckpt.busy() }()
-		waitCheckpointLock(t, f.dbPath)
-	}
-	var busy, held bool
-	f.k.inTx = func() {
-		if ckpt == nil || held {
-			return
-		}
-		held = true
-		select { // a slow piece: until the checkpointer is done
-		case busy = <-exited:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the checkpointer did not end within 10 s")
-		}
-	}
-	f.scan()
-	if !held {
-		t.Fatal("the read took no transaction after the checkpointer began")
-	}
-	if busy {
-		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read did not yield to it")
-	}
-	if f.k.starts["msgstore.db"] != 1 {
-		t.Errorf("the read started %d times, want once (the checkpoint copied only frames it saw)", f.k.starts["msgstore.db"])
 	}
 }
 
