@@ -130,7 +130,7 @@ type sqliteContent struct {
 	began  time.Time
 	// shm is the database's -shm file, open while a read in pieces needs
 	// its wal-index header; closed only after the connection (see
-	// readShmHeader).
+	// shmHeaderOf).
 	shm *os.File
 	// dbf is the database file, open for direct reads (direct: it is the
 	// file the read began on); closed after the connection too.

@@ -106,7 +106,7 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
 	// The connection creates a missing -shm; it stays open until the
-	// connection is closed (see readShmHeader).
+	// connection is closed (see shmHeaderOf).
 	if c.shm == nil {
 		c.shm, _ = os.Open(abs + "-shm")
 	}

@@ -92,3 +92,15 @@ func TestPiecesFirstViewOfAnotherGeneration(t *testing.T) {
 		t.Errorf("gap trusts the TRUNCATE but misses pages %v changed in the new generation's first %d frames", missing, mark.Frame)
 	}
 }
+
+// readShmHeader reads the wal-index header of the -shm file at path, for
+// tests only: closing the descriptor drops this process's locks on the
+// file (see shmHeaderOf).
+func readShmHeader(path string) shmHeader {
+	f, err := os.Open(path)
+	if err != nil {
+		return shmHeader{}
+	}
+	defer f.Close()
+	return shmHeaderOf(f)
+}

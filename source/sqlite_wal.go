@@ -47,24 +47,14 @@ type shmHeader struct {
 	salt    [8]byte
 }
 
-// readShmHeader reads the wal-index header of the -shm file at path. Only
-// while this process has no connection to the database: closing any
-// descriptor of the -shm drops every POSIX lock the process holds on it,
-// SQLite's read lock included (then a checkpoint may empty the log under an
-// open read transaction). A read in progress uses shmHeaderOf on the
-// descriptor it keeps.
-func readShmHeader(path string) shmHeader {
-	f, err := os.Open(path)
-	if err != nil {
-		return shmHeader{}
-	}
-	defer f.Close()
-	return shmHeaderOf(f)
-}
-
-// shmHeaderOf reads the wal-index header (nil f: none). SQLite writes its
-// two copies one after the other and readers accept them only when both
-// agree and the checksum holds; so do we. Anything else reads as invalid.
+// shmHeaderOf reads the wal-index header from the -shm file f (nil: none).
+// SQLite writes its two copies one after the other and readers accept them
+// only when both agree and the checksum holds; so do we. Anything else
+// reads as invalid. f is the read's own descriptor, opened before its
+// connection and closed after it: closing any descriptor of the -shm
+// drops every POSIX lock the process holds on it, SQLite's read lock
+// included (then a checkpoint may empty the log under an open read
+// transaction).
 func shmHeaderOf(f *os.File) shmHeader {
 	if f == nil {
 		return shmHeader{}

@@ -213,7 +213,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	}
 	// Read before the transaction begins: frames it counts as committed
 	// are certainly in the snapshot (see newMark). The descriptor is
-	// closed only after the read's connection (see readShmHeader).
+	// closed only after the read's connection (see shmHeaderOf).
 	shmFile, _ := os.Open(abs + "-shm")
 	shm := shmHeaderOf(shmFile)
 	content, err := openSQLite(w.ctx, rel, abs, w.s.busyBudget)
