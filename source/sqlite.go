@@ -128,9 +128,9 @@ type sqliteContent struct {
 	// when the first transaction began.
 	pieced *pieces
 	began  time.Time
-	// shm is the database's -shm file, open while a read in pieces needs
-	// its wal-index header; closed only after the connection (see
-	// shmHeaderOf).
+	// shm is the database's -shm file (its wal-index header), opened
+	// before the connection or right after it created the file, and
+	// closed only after the connection (see shmHeaderOf).
 	shm *os.File
 	// dbf is the database file, open for direct reads (direct: it is the
 	// file the read began on); closed after the connection too.
