@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -127,6 +128,14 @@ type sqliteContent struct {
 	// when the first transaction began.
 	pieced *pieces
 	began  time.Time
+	// shm is the database's -shm file (its wal-index header), opened
+	// before the connection or right after it created the file, and
+	// closed only after the connection (see shmHeaderOf).
+	shm *os.File
+	// dbf is the database file, open for direct reads (direct: it is the
+	// file the read began on); closed after the connection too.
+	dbf    *os.File
+	direct bool
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -369,4 +378,11 @@ func (c *sqliteContent) endTx() {
 		c.db.Close()
 		c.db = nil
 	}
+	for _, f := range []**os.File{&c.shm, &c.dbf} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+	c.direct = false
 }

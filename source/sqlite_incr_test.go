@@ -33,17 +33,24 @@ type pageKeeper struct {
 	// (none open), before transaction tx+1 begins; afterSnapshot once
 	// transaction tx fixed its snapshot, before the read looks at the log.
 	between, afterSnapshot func(tx int)
+	// inLast, if set, runs inside the last transaction of a read in
+	// pieces, once its pages were read; inTx inside every transaction of
+	// a read in pieces, after each batch of pages.
+	inLast, inTx func()
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
 	txs, starts map[string]int
 	long        map[string]bool
+	// direct: the pages the last read in pieces read from the database
+	// file itself.
+	direct map[string]int64
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
 	k := &pageKeeper{recorder: newRecorder(t), versions: map[string][]byte{},
 		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
-		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}}
+		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}, direct: map[string]int64{}}
 	k.onFile = k.file
 	return k
 }
@@ -55,8 +62,13 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	switch {
 	case sc != nil && sc.pieced != nil:
 		// The read is the snapshot of its last transaction.
-		sc.pieced.between, sc.pieced.afterSnapshot = k.between, k.afterSnapshot
-		sc.pieced.last = func(tx *sql.Tx) { full, fullErr = wholeSnapshot(tx) }
+		sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
+		sc.pieced.last = func(tx *sql.Tx) {
+			if k.inLast != nil {
+				k.inLast()
+			}
+			full, fullErr = wholeSnapshot(tx)
+		}
 	case sc != nil:
 		if full, fullErr = wholeSnapshot(sc.tx); fullErr != nil {
 			return nil, fullErr
@@ -114,6 +126,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	if sc != nil && sc.pieced != nil {
 		k.mu.Lock()
 		k.txs[info.Path], k.starts[info.Path], k.long[info.Path] = sc.pieced.txs, sc.pieced.starts, sc.pieced.long
+		k.direct[info.Path] = sc.pieced.direct
 		k.mu.Unlock()
 	}
 	if full != nil && !bytes.Equal(data, full) {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -35,6 +36,16 @@ const (
 	minPiecePages     = 32
 	// pieceStarts bounds the starts of a read in pieces.
 	pieceStarts = 3
+	// pieceProbePages is how many pages a transaction reads between two
+	// looks for a checkpointer waiting on it.
+	pieceProbePages = 16
+	// ckptYieldMax bounds the wait for one checkpoint between two
+	// transactions, ckptYieldTotal the waits of one read together (an
+	// app checkpointing without end must not stop the backup); ckptPoll
+	// is how often the wait looks at the lock.
+	ckptYieldMax   = 100 * time.Millisecond
+	ckptYieldTotal = time.Second
+	ckptPoll       = 200 * time.Microsecond
 )
 
 // pieces is the state of a whole read in short transactions.
@@ -62,6 +73,14 @@ type pieces struct {
 	long   bool // one transaction to the end, no more gaps
 	done   bool
 	txs    int // transactions begun, the first included
+	// yields counts the transactions ended early for a checkpointer,
+	// waited the time spent waiting for checkpoints between two.
+	yields int
+	waited time.Duration
+	// framed is the set of pages the log holds frames of; direct counts
+	// the pages read from the database file (sqlite_direct.go).
+	framed framedSet
+	direct int64
 	// begin and pages are prepared once on the connection: preparing
 	// them in every transaction cost more than a short piece's reads.
 	begin, pages *sql.Stmt
@@ -74,6 +93,10 @@ type pieces struct {
 	// afterSnapshot runs once transaction tx fixed its snapshot, before
 	// the log is read: a commit there is in the log, not in the snapshot.
 	afterSnapshot func(tx int)
+	// inTx runs inside a transaction after every batch of pieceProbePages
+	// pages: a test holds it there as a machine too busy to run the read
+	// would.
+	inTx func()
 }
 
 // startPieces starts a whole read in pieces on the open transaction, whose
@@ -82,8 +105,15 @@ type pieces struct {
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
 	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
+	// The connection creates a missing -shm; it stays open until the
+	// connection is closed (see shmHeaderOf).
+	if c.shm == nil {
+		c.shm, _ = os.Open(abs + "-shm")
+	}
+	c.openDirect(abs, file)
+	p.framed.refresh(abs+"-wal", c.pageSize)
 	wal := openWAL(abs+"-wal", c.pageSize)
-	p.view = newView(wal, mark, readShmHeader(abs+"-shm"))
+	p.view = newView(wal, mark, shmHeaderOf(c.shm))
 	if wal != nil {
 		wal.close()
 	}
@@ -124,6 +154,9 @@ func (c *sqliteContent) readPiece() error {
 		if err := faults.Point("source:between-pieces"); err != nil {
 			return err
 		}
+		if err := c.awaitCheckpoint(); err != nil {
+			return err
+		}
 		if err := c.nextTx(); err != nil {
 			return err
 		}
@@ -161,8 +194,41 @@ const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s
 	SELECT pgno, data FROM s, sqlite_dbpage WHERE pgno = p`
 
 // readRange reads pages from..to into the queue, in order, or fewer when
-// the transaction's time is up.
+// the transaction's time is up or the app's checkpointer waits. Batches
+// of pieceProbePages pages no frame holds are read from the database file
+// directly, the others through SQLite.
 func (c *sqliteContent) readRange(from, to int64) error {
+	p := c.pieced
+	want := from
+	for want <= to {
+		end := min(want+pieceProbePages-1, to)
+		if err := c.readBatch(want, end); err != nil {
+			return err
+		}
+		want = end + 1
+		if !p.long {
+			if c.checkpointWaits() {
+				p.yields++
+				break
+			}
+			if p.inTx != nil {
+				p.inTx()
+			}
+		}
+		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
+			break
+		}
+	}
+	for pg := from; pg < want; pg++ {
+		off := int(pg-from) * c.pageSize
+		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
+	}
+	c.next = want
+	return nil
+}
+
+// readSQL appends pages from..to to the piece's buffer through SQLite.
+func (c *sqliteContent) readSQL(from, to int64) error {
 	p := c.pieced
 	var rows *sql.Rows
 	var err error
@@ -188,22 +254,13 @@ func (c *sqliteContent) readRange(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
-		if p.budget > 0 && !p.long && want-from >= minPiecePages && time.Since(p.began) > p.budget {
-			break
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
-	if want == from {
-		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, from, c.pageCount)
+	if want <= to {
+		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, want, c.pageCount)
 	}
-	to = want - 1
-	for pg := from; pg <= to; pg++ {
-		off := int(pg-from) * c.pageSize
-		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
-	}
-	c.next = to + 1
 	return nil
 }
 
@@ -257,7 +314,7 @@ func (c *sqliteContent) readRedo() error {
 func (c *sqliteContent) nextTx() error {
 	p := c.pieced
 	// Read before the transaction begins: see newMark.
-	shmBefore := readShmHeader(p.abs + "-shm")
+	shmBefore := shmHeaderOf(c.shm)
 	p.began = time.Now()
 	if err := c.beginTx(); err != nil {
 		return err
@@ -266,8 +323,9 @@ func (c *sqliteContent) nextTx() error {
 	if p.afterSnapshot != nil {
 		p.afterSnapshot(p.txs)
 	}
-	pages, view, why := p.gap(c.pageSize, shmBefore, c.pageCount)
+	pages, view, why := p.gap(c.pageSize, c.shm, shmBefore, c.pageCount)
 	p.view = view
+	p.framed.refresh(p.abs+"-wal", c.pageSize)
 	if why == "" {
 		for _, pg := range pages {
 			if pg < c.next {
@@ -363,7 +421,7 @@ func (v txView) saw(cksum [8]byte) bool {
 // gap returns the pages that may have changed between the previous
 // transaction's snapshot and this one's, what this one saw of the log,
 // and why the pages cannot be known ("" when they can).
-func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
+func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
 	if p.long {
 		return nil, p.view, ""
 	}
@@ -371,7 +429,7 @@ func (p *pieces) gap(pageSize int, shmBefore shmHeader, pageCount int64) ([]int6
 	if wal != nil {
 		defer wal.close()
 	}
-	view := newView(wal, newMark(wal, shmBefore, pageCount, false), readShmHeader(p.abs+"-shm"))
+	view := newView(wal, newMark(wal, shmBefore, pageCount, false), shmHeaderOf(shm))
 	prev := p.view
 	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
 		return nil, view, "a different file at the path"
@@ -427,4 +485,38 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 	m := c.pieced.view.mark
 	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
 	return m
+}
+
+// checkpointWaits reports whether the app's checkpointer holds the
+// checkpoint lock, and the read may still make way for it: a RESTART or
+// TRUNCATE checkpoint holds it while it waits for readers like this one,
+// and SQLite's busy handler retries only at 1, 3, 8, 18 … ms. Ending the
+// transaction then, and beginning none until the lock is free
+// (awaitCheckpoint), lets its next retry through.
+func (c *sqliteContent) checkpointWaits() bool {
+	return c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+}
+
+// awaitCheckpoint waits, with no transaction open, while the checkpoint
+// lock is held: at most ckptYieldMax, and ckptYieldTotal over the read.
+// A PASSIVE checkpoint holds it too, while it copies frames; waiting for
+// it costs the read that time and nothing else.
+func (c *sqliteContent) awaitCheckpoint() error {
+	p := c.pieced
+	if !c.checkpointWaits() {
+		return nil
+	}
+	start := time.Now()
+	limit := min(ckptYieldMax, ckptYieldTotal-p.waited)
+	tick := time.NewTicker(ckptPoll)
+	defer tick.Stop()
+	for time.Since(start) < limit && checkpointLockHeld(c.shm) {
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-tick.C:
+		}
+	}
+	p.waited += time.Since(start)
+	return nil
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -71,7 +72,12 @@ func TestPiecesFirstViewOfAnotherGeneration(t *testing.T) {
 		t.Fatalf("truncate: %v busy=%d", err, busy)
 	}
 	p := &pieces{abs: path, file: file, view: view, stale: map[int64]bool{}}
-	pages, _, why := p.gap(pageSize, readShmHeader(path+"-shm"), pageCount)
+	shmFile, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shmFile.Close()
+	pages, _, why := p.gap(pageSize, shmFile, readShmHeader(path+"-shm"), pageCount)
 	if why != "" {
 		t.Logf("restart: %s (safe)", why)
 		return
@@ -85,4 +91,16 @@ func TestPiecesFirstViewOfAnotherGeneration(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("gap trusts the TRUNCATE but misses pages %v changed in the new generation's first %d frames", missing, mark.Frame)
 	}
+}
+
+// readShmHeader reads the wal-index header of the -shm file at path, for
+// tests only: closing the descriptor drops this process's locks on the
+// file (see shmHeaderOf).
+func readShmHeader(path string) shmHeader {
+	f, err := os.Open(path)
+	if err != nil {
+		return shmHeader{}
+	}
+	defer f.Close()
+	return shmHeaderOf(f)
 }

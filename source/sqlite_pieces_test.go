@@ -278,3 +278,55 @@ func TestSQLitePiecesPageCountChanges(t *testing.T) {
 		t.Errorf("the read started %d times, want once (VACUUM in WAL mode writes frames)", f.k.starts["msgstore.db"])
 	}
 }
+
+// TestSQLitePiecesKeepReadLock: while a transaction of the read is open,
+// its snapshot holds frames, and the app's TRUNCATE checkpoint (another
+// process) must wait for it. Opening and closing the -shm file in the
+// backup's process drops every POSIX lock the process holds on it, SQLite's
+// read lock included: then the checkpoint would empty the log under the
+// open transaction.
+func TestSQLitePiecesKeepReadLock(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	ran := false
+	f.k.inLast = func() {
+		ran = true
+		if !checkpointNow(t, f.dbPath, "TRUNCATE") {
+			t.Error("a TRUNCATE checkpoint in another process emptied the log while the read's last transaction was open")
+		}
+	}
+	f.scan()
+	if !ran {
+		t.Fatal("the read's last transaction was not reached")
+	}
+}
+
+// TestSQLitePiecesDirectReads: the pages no frame holds are read from the
+// database file itself, while the app commits between the pieces and, inside
+// a transaction of the read, commits and checkpoints (PASSIVE: it copies
+// the frames the read's snapshot holds, not the newer ones) — the result is
+// still byte for byte the last snapshot.
+func TestSQLitePiecesDirectReads(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.checkpoint("TRUNCATE")
+	f.msg()
+	f.k.between = func(tx int) {
+		f.edit(1 + tx*7)
+		f.msg()
+	}
+	f.k.afterSnapshot = func(tx int) {
+		if tx%3 == 0 && tx <= 21 { // not in the last transaction: its snapshot is the read's
+			f.edit(2 + tx*5)
+			f.msg()
+			if f.checkpoint("PASSIVE") {
+				t.Error("a PASSIVE checkpoint reported busy")
+			}
+		}
+	}
+	f.scan()
+	if d, all := f.k.direct["msgstore.db"], f.pages(); d < all/2 {
+		t.Errorf("%d of %d pages read from the database file, want most", d, all)
+	}
+	if f.k.starts["msgstore.db"] != 1 {
+		t.Errorf("the read started %d times, want once", f.k.starts["msgstore.db"])
+	}
+}

@@ -47,15 +47,18 @@ type shmHeader struct {
 	salt    [8]byte
 }
 
-// readShmHeader reads the wal-index header. SQLite writes its two copies
-// one after the other and readers accept them only when both agree and the
-// checksum holds; so do we. Anything else reads as invalid.
-func readShmHeader(path string) shmHeader {
-	f, err := os.Open(path)
-	if err != nil {
+// shmHeaderOf reads the wal-index header from the -shm file f (nil: none).
+// SQLite writes its two copies one after the other and readers accept them
+// only when both agree and the checksum holds; so do we. Anything else
+// reads as invalid. f is the read's own descriptor, opened before its
+// connection and closed after it: closing any descriptor of the -shm
+// drops every POSIX lock the process holds on it, SQLite's read lock
+// included (then a checkpoint may empty the log under an open read
+// transaction).
+func shmHeaderOf(f *os.File) shmHeader {
+	if f == nil {
 		return shmHeader{}
 	}
-	defer f.Close()
 	var b [2 * shmHdrSize]byte
 	if _, err := f.ReadAt(b[:], 0); err != nil {
 		return shmHeader{}
@@ -288,3 +291,8 @@ func newMark(wal *walFile, shm shmHeader, pageCount int64, settled bool) walMark
 	}
 	return m
 }
+
+// shmCkptLockByte is the byte of the -shm that SQLite's unix VFS locks for
+// WAL_CKPT_LOCK: its locks start at byte 120 (os_unix.c, UNIX_SHM_BASE),
+// the checkpoint lock is the second.
+const shmCkptLockByte = 120 + 1

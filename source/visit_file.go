@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -211,10 +212,15 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		return readSkipped, false, nil
 	}
 	// Read before the transaction begins: frames it counts as committed
-	// are certainly in the snapshot (see newMark).
-	shm := readShmHeader(abs + "-shm")
+	// are certainly in the snapshot (see newMark). The descriptor is
+	// closed only after the read's connection (see shmHeaderOf).
+	shmFile, _ := os.Open(abs + "-shm")
+	shm := shmHeaderOf(shmFile)
 	content, err := openSQLite(w.ctx, rel, abs, w.s.busyBudget)
 	if err != nil {
+		if shmFile != nil {
+			shmFile.Close()
+		}
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
 			return readSkipped, false, ctxErr
 		}
@@ -227,6 +233,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
+	content.shm = shmFile
 	defer content.close()
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
 	plan := planRead(base, abs, before, shm, content.pageSize, content.pageCount, !w.racy(start, before))

@@ -1,0 +1,128 @@
+package source
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+)
+
+// Direct reads of a whole read in pieces: the pages of the snapshot that
+// no frame of the log holds are read from the database file with one pread
+// per batch, instead of page by page through sqlite_dbpage (a pread each,
+// inside SQLite, plus a row each). docs/sqlite.md says why the database
+// file's bytes are the snapshot's for such a page while the transaction is
+// open: in short, a checkpoint copies into the database file only frames
+// up to the oldest open reader's mark, and the log is not restarted while
+// a reader holds frames of it; a reader of the database file alone (the log
+// fully copied when it began) holds off every checkpoint's copying.
+
+// framedSet is the set of pages the current generation of the -wal holds
+// frames of, read up to frame last (whose checksum is cksum), so the next
+// transaction reads only the frames added since.
+type framedSet struct {
+	ok    bool // the set is known for the open transaction
+	hdr   [walHdrSize]byte
+	last  uint32
+	cksum [8]byte
+	pages map[int64]bool
+}
+
+// refresh brings the set up to date inside a transaction whose snapshot is
+// fixed: every frame up to the snapshot's is in the log by then. ok is
+// false when the log cannot be read with certainty (then every page is
+// read through SQLite).
+func (s *framedSet) refresh(walPath string, pageSize int) {
+	s.ok = false
+	fi, err := os.Stat(walPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0):
+		// No log, or an empty one: no page has a frame.
+		*s = framedSet{ok: true, pages: map[int64]bool{}}
+		return
+	case err != nil:
+		return
+	}
+	wal := openWAL(walPath, pageSize)
+	if wal == nil {
+		return // a log SQLite may read differently from us
+	}
+	defer wal.close()
+	from := uint32(1)
+	if s.pages != nil && wal.hdr == s.hdr && sameFrame(wal, s.last, s.cksum) {
+		from = s.last + 1
+	} else {
+		s.pages, s.last, s.cksum = map[int64]bool{}, 0, [8]byte{}
+	}
+	for i := from; ; i++ {
+		pgno, cksum, ok := wal.frame(i)
+		if !ok {
+			break
+		}
+		s.pages[int64(pgno)] = true
+		s.last, s.cksum = i, cksum
+	}
+	if !wal.stable() {
+		s.pages = nil
+		return
+	}
+	s.hdr, s.ok = wal.hdr, true
+}
+
+// openDirect opens the database file for direct reads, if it is the file
+// at the path the read began on (same inode on the same device; where the
+// platform has no inode, direct reads are off). The descriptor is closed
+// only after the connection (closing it would drop SQLite's locks).
+func (c *sqliteContent) openDirect(abs string, file statID) {
+	if file.Ino == 0 {
+		return
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return
+	}
+	c.dbf = f
+	fi, err := f.Stat()
+	now, errNow := lstatID(abs)
+	c.direct = err == nil && errNow == nil && idOf(fi).Ino == file.Ino && idOf(fi).Dev == file.Dev &&
+		now.Ino == file.Ino && now.Dev == file.Dev
+}
+
+// readBatch appends pages from..to to the piece's buffer: runs of pages no
+// frame holds from the database file, the others through SQLite.
+func (c *sqliteContent) readBatch(from, to int64) error {
+	p := c.pieced
+	if !c.direct || !p.framed.ok {
+		return c.readSQL(from, to)
+	}
+	for pg := from; pg <= to; {
+		end := pg
+		framed := p.framed.pages[pg]
+		for end < to && p.framed.pages[end+1] == framed {
+			end++
+		}
+		if framed || !c.readDirect(pg, end) {
+			if err := c.readSQL(pg, end); err != nil {
+				return err
+			}
+		}
+		pg = end + 1
+	}
+	return nil
+}
+
+// readDirect appends pages from..to to the piece's buffer from the
+// database file; false when it cannot (then SQLite reads them).
+func (c *sqliteContent) readDirect(from, to int64) bool {
+	p := c.pieced
+	n := int(to-from+1) * c.pageSize
+	start := len(p.buf)
+	p.buf = slices.Grow(p.buf, n)[:start+n]
+	if got, _ := c.dbf.ReadAt(p.buf[start:], (from-1)*int64(c.pageSize)); got != n {
+		// Past the file's end (SQLite reads zeros there) or failed.
+		p.buf = p.buf[:start]
+		return false
+	}
+	p.direct += to - from + 1
+	return true
+}

@@ -1,0 +1,81 @@
+//go:build linux || darwin
+
+package source
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// Where the read can see the app's checkpoint lock (ckptlock_*.go); on
+// Windows it does not wait for checkpoints (docs/sqlite.md).
+
+// TestSQLitePiecesYieldToCheckpointer: the app (another process) runs a
+// TRUNCATE checkpoint with a 30 ms busy timeout while a whole read is
+// under way, after a commit the read's open transaction does not see: it
+// waits for that transaction's read lock. The transaction then runs long
+// (the test holds it, standing for a piece slowed down on a busy machine).
+// The read must notice the waiting checkpointer, end its transaction and
+// begin no other until the checkpoint is done, and still deliver its
+// snapshot.
+func TestSQLitePiecesYieldToCheckpointer(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.s.pieceBytes = 64 * 4096 // no time limit
+	// A short log, as in the app's life: the checkpoint has little to copy.
+	f.checkpoint("TRUNCATE")
+	f.msg()
+	var ckpt *checkpointer
+	exited := make(chan bool, 1)
+	f.k.afterSnapshot = func(tx int) {
+		if tx != 2 {
+			return
+		}
+		f.msg() // the open transaction's snapshot lacks these frames
+		ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
+		go func() { exited <- ckpt.busy() }()
+		waitCheckpointLock(t, f.dbPath)
+	}
+	var busy, held bool
+	f.k.inTx = func() {
+		if ckpt == nil || held {
+			return
+		}
+		held = true
+		select { // a slow piece: until the checkpointer is done
+		case busy = <-exited:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the checkpointer did not end within 10 s")
+		}
+	}
+	f.scan()
+	if !held {
+		t.Fatal("the read took no transaction after the checkpointer began")
+	}
+	if busy {
+		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read did not yield to it")
+	}
+	if f.k.starts["msgstore.db"] != 1 {
+		t.Errorf("the read started %d times, want once (the checkpoint copied only frames it saw)", f.k.starts["msgstore.db"])
+	}
+}
+
+// waitCheckpointLock waits until another process holds path's checkpoint
+// lock (the checkpointer began and waits for a reader), for at most 10 s.
+// Its descriptor of the -shm stays open until the test ends: closing it
+// would drop this process's locks on the file, the read's included.
+func waitCheckpointLock(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !checkpointLockHeld(f) {
+		if time.Now().After(deadline) {
+			t.Fatal("no other process took the checkpoint lock within 10 s")
+		}
+		time.Sleep(100 * time.Microsecond) // polls a condition, not a guess at timing
+	}
+}
