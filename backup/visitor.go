@@ -103,6 +103,15 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		// One reference per page, most of them carried: no growth copies.
 		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
+	// The pages of the version before are the bases of the pages that
+	// changed (compressed on them, store.Writer.ChunkOn): carried over
+	// ones when read incrementally, else the file cache's.
+	bases := base
+	if bases == nil && info.Kind == source.KindSQLite && prevToken != nil {
+		if prev, err := b.w.ChunkRefs(prevToken); err == nil {
+			bases = prev
+		}
+	}
 	var n, read int64
 	for {
 		if err := b.ctx.Err(); err != nil {
@@ -131,7 +140,12 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		slot := newSlot{index: len(refs), ref: new(store.ChunkRef)}
 		fresh = append(fresh, slot)
 		refs = append(refs, store.ChunkRef{})
-		if err := b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending); err != nil {
+		if len(refs)-1 < len(bases) {
+			err = b.w.ChunkOn(ch.Data, bases[len(refs)-1].ID, incompressible, inline, slot.ref, &pending)
+		} else {
+			err = b.w.Chunk(ch.Data, incompressible, inline, slot.ref, &pending)
+		}
+		if err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))

@@ -71,7 +71,12 @@ func (r *Store) openBlob(ctx context.Context, loc blobLoc, sealed []byte, s *ope
 		return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
 	}
 	plain := payload
-	if e.Comp == compZstd || e.Comp == compZstdDict {
+	if e.Comp == compZstdBase {
+		if plain, err = r.openOnBase(ctx, loc, payload, s.plain[:0]); err != nil {
+			return nil, err
+		}
+		s.plain = plain
+	} else if e.Comp == compZstd || e.Comp == compZstdDict {
 		_, dec := zstdCodecs()
 		if e.Comp == compZstdDict {
 			d, err := r.loadDict(ctx, *e.Dict, loc)
@@ -99,6 +104,16 @@ func (r *Store) openBlob(ctx context.Context, loc blobLoc, sealed []byte, s *ope
 // with the current dictionary when that pays (dict.go), anything else as
 // sealBlob does.
 func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error {
+	if j.base != (crypt.ID{}) && j.typ == blobData && !j.incompressible {
+		out, root, ok, err := r.sealOnBase(j.ctx, j.id, j.base, plain, (*sealBuf)[:0])
+		if err != nil {
+			return err
+		}
+		if ok {
+			*sealBuf = out
+			return j.w.appendSealed(j.id, j.typ, compZstdBase, root, len(plain), out)
+		}
+	}
 	if j.typ == blobData && !j.incompressible && len(plain) >= dictMinBlob && len(plain) <= dictMaxBlob {
 		out, comp, dict, sc, ok, err := r.sealPage(j.w, j.id, plain, (*sealBuf)[:0], *scratch)
 		*scratch = sc
