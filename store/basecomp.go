@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -135,7 +136,7 @@ func (r *Store) sealOnBase(ctx context.Context, id, base crypt.ID, plain, dst []
 	if err != nil {
 		// A base that cannot be read now only costs compression; a
 		// damaged one is check's to report.
-		r.log.Debug("a page's previous version cannot be read; compressing it without")
+		r.log.Debug("a page's previous version cannot be read; compressing it without", zap.Error(err))
 		return dst, nil, false, nil
 	}
 	payload, err := compressOnBase(loc.entry.ID, bp, plain)
