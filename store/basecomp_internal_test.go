@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -78,5 +81,28 @@ func TestCodecsOnBase(t *testing.T) {
 		if out, err := decompressOnBase(id, page(byte(i+1)), c, nil); err == nil && string(out) == string(plain) {
 			t.Fatalf("round %d: opened on another base, it came back as the page", i)
 		}
+	}
+}
+
+// TestDeltaOfPagesOnBasesFitsTrailerCap: a delta of nothing but pages on
+// bases (each base a 32-byte entry of the trailer's table besides the
+// page's index entry) is cut before its trailer would pass the readers'
+// cap, not only at maxDeltaBlobs blobs.
+func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
+	w := &deltaWriter{w: bufio.NewWriter(io.Discard)}
+	sealed := make([]byte, 60) // a page that changed in a few bytes
+	n := 0
+	for ; !w.full(4096, 1<<40); n++ {
+		var id, base crypt.ID
+		binary.LittleEndian.PutUint64(id[:], uint64(n))
+		binary.LittleEndian.PutUint64(base[:], uint64(n))
+		base[31] = 1
+		if err := w.appendLocked(id, blobData, compZstdBase, &base, 4096, sealed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := &trailer{Blobs: w.blobs}
+	if size := len(tr.encode()) + crypt.Overhead; size > maxTrailerSize-trailerSlack {
+		t.Fatalf("a delta of %d pages on bases has a %d-byte trailer, past the readers' cap of %d (less %d for the rest of the trailer)", n, size, maxTrailerSize, trailerSlack)
 	}
 }
