@@ -121,6 +121,9 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	ne := *e
 	ne.Offset = w.off
 	w.blobs = append(w.blobs, ne)
+	if e.Comp == compZstdBase {
+		w.onBase++
+	}
 	w.has[e.ID] = struct{}{}
 	w.off += uint64(len(sealed))
 	return nil
