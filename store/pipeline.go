@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"runtime"
 	"sync"
 
@@ -34,6 +35,12 @@ type sealJob struct {
 	slot   *ChunkRef
 	claim  func(w *deltaWriter, id crypt.ID) bool
 	fileWG *sync.WaitGroup
+
+	// base, when not zero, is the previous version of this page: the
+	// worker compresses on it when that pays (basecomp.go), reading it
+	// under ctx.
+	base crypt.ID
+	ctx  context.Context
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
@@ -88,9 +95,15 @@ func (p *sealPipeline) Err() error {
 	return p.err
 }
 
+// baseHint is a page's previous version and the context to read it in.
+type baseHint struct {
+	id  crypt.ID
+	ctx context.Context
+}
+
 // submit queues a copy of plain for sealing into w, which holds a
 // reservation for it (deltaWriter.reserve); the worker releases it.
-func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool, base baseHint) error {
 	if err := p.Err(); err != nil {
 		w.release(len(plain))
 		return err
@@ -98,13 +111,13 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 	buf := plainPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
-	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, ctx: base.ctx}
 	return nil
 }
 
 // submitChunk queues a data chunk whose id the worker computes into slot;
 // w holds a reservation for it, as for submit.
-func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup, base baseHint) error {
 	if err := p.Err(); err != nil {
 		w.release(len(plain))
 		return err
@@ -113,7 +126,7 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 	*buf = append((*buf)[:0], plain...)
 	p.pending.Add(1)
 	fileWG.Add(1)
-	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, ctx: base.ctx}
 	return nil
 }
 
