@@ -1,13 +1,17 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -149,5 +153,63 @@ func TestPagesOnDamagedBase(t *testing.T) {
 	_, err = restore.Run(e.Ctx, fresh, restore.Options{Target: filepath.Join(t.TempDir(), "r")})
 	if !errors.Is(err, store.ErrIntegrity) || !strings.Contains(err.Error(), base.String()) {
 		t.Fatalf("restoring pages on a damaged base: %v, want an integrity error naming %s", err, base)
+	}
+}
+
+// readCounter counts the object reads (Get) a store makes.
+type readCounter struct {
+	remotes.Remote
+	mu   sync.Mutex
+	gets []string
+}
+
+func (c *readCounter) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	c.mu.Lock()
+	c.gets = append(c.gets, fmt.Sprintf("%s@%d+%d", name, off, n))
+	c.mu.Unlock()
+	return c.Remote.Get(ctx, name, off, n)
+}
+
+func (c *readCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gets
+	c.gets = nil
+	return g
+}
+
+// TestSmallChangeReadsNoBlob: a backup of the bench's small change (new
+// messages and scattered edits, one commit each, the app holding the
+// database open) takes the changed pages' previous versions from this
+// machine: once the store is open, it reads no object from the remote,
+// and yet stores the changed pages on their previous version.
+func TestSmallChangeReadsNoBlob(t *testing.T) {
+	e, db := dictEnv(t)
+	e.Store.Close()
+	counted := &readCounter{Remote: e.Remote}
+	r, err := store.Open(e.Ctx, counted, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Store, e.Remote = r, counted
+	counted.take() // opening reads the config and the trailers
+
+	db.Insert(4000, 4100, 1)
+	editScattered(t, db, 100, 4000, 1)
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
+		t.Fatal(err)
+	}
+	if gets := counted.take(); len(gets) > 0 {
+		t.Fatalf("the backup of a small change read %d objects from the remote (%v), want none", len(gets), gets[:min(len(gets), 5)])
+	}
+	if blobs, _ := store.OnBase(e.Store); blobs < 50 {
+		t.Fatalf("%d changed pages stored on their previous version, want at least 50", blobs)
+	}
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	if got, err := restoreDigest(t, e, e.Key); err != nil || got != want {
+		t.Fatalf("restore: %v (digest %s, want %s)", err, got, want)
 	}
 }
