@@ -103,7 +103,6 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		// One reference per page, most of them carried: no growth copies.
 		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
-	bases := b.bases(info, base, prevToken)
 	var n, read int64
 	truncated := false
 	for chunks := 0; ; chunks++ {
@@ -156,7 +155,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		slot := newSlot{index: len(refs), ref: new(store.ChunkRef)}
 		fresh = append(fresh, slot)
 		refs = append(refs, store.ChunkRef{})
-		if err := b.chunkAt(ch, slot.index, bases, incompressible, inline, slot.ref, &pending); err != nil {
+		if err := b.chunkAt(ch, slot.index, base, incompressible, inline, slot.ref, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -179,25 +178,12 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	return token, nil
 }
 
-// bases returns the pages of a database's version before, the bases of
-// the pages that changed (compressed on them, store.Writer.ChunkOn):
-// carried over ones when read incrementally, else the file cache's.
-func (b *run) bases(info source.FileInfo, base []store.ChunkRef, prevToken []byte) []store.ChunkRef {
-	if base != nil || info.Kind != source.KindSQLite || prevToken == nil {
-		return base
-	}
-	prev, err := b.w.ChunkRefs(prevToken)
-	if err != nil {
-		return nil
-	}
-	return prev
-}
-
-// chunkAt hands the writer a new chunk for index i of a file, on its
-// previous version at i when there is one.
+// chunkAt hands the writer a new chunk for index i of a file, with the
+// source's copy of its previous version when it has one: the writer
+// compresses the page on it if it is that version (bases[i]).
 func (b *run) chunkAt(ch source.Chunk, i int, bases []store.ChunkRef, incompressible, inline bool, slot *store.ChunkRef, pending *sync.WaitGroup) error {
-	if i < len(bases) {
-		return b.w.ChunkOn(ch.Data, bases[i].ID, incompressible, inline, slot, pending)
+	if ch.Prev != nil && i < len(bases) {
+		return b.w.ChunkOn(ch.Data, bases[i].ID, ch.Prev, incompressible, inline, slot, pending)
 	}
 	return b.w.Chunk(ch.Data, incompressible, inline, slot, pending)
 }

@@ -38,6 +38,9 @@ type pageKeeper struct {
 	// long transaction.
 	txs, starts map[string]int
 	long        map[string]bool
+	// prev, if set, gets every page an incremental read delivered with
+	// its Chunk.Prev and the base's version of the page (nil past it).
+	prev func(pgno int, prev, base []byte)
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
@@ -105,6 +108,13 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 			continue
 		}
 		pages++
+		if k.prev != nil && info.Base != nil {
+			var was []byte
+			if ps := info.PageSize; (i+1)*ps <= len(base) {
+				was = base[i*ps : (i+1)*ps]
+			}
+			k.prev(i+1, ch.Prev, was)
+		}
 		buf.Write(ch.Data)
 	}
 	if fullErr != nil {

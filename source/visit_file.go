@@ -289,6 +289,7 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 			return nil
 		}
 	}
+	c.prev = plan.prev
 	return c.startChanged(plan.changed, atEnd)
 }
 

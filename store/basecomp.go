@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
-	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -21,9 +20,11 @@ import (
 //
 // The index entry (compZstdBase) names the base, a data blob, through the
 // trailer's dictionary table. A base is never itself compressed on a base,
-// so a reader reads at most one more blob, and a chain cannot loop: a page
-// changed again is compressed on the same base as before (its root), as
-// long as that still pays.
+// so a reader reads at most one more blob, and a chain cannot loop. The
+// writer takes a base's plaintext from this machine (the source's copy of
+// the page's previous version, checked by its keyed id), never from the
+// remote: a page whose previous version is itself on a base is stored on
+// its own, and so becomes the next version's base.
 
 // maxBaseBlob bounds the pages compressed on a base, and so the size of
 // the base a reader loads for one: the dictionary's range (SQLite pages).
@@ -102,23 +103,6 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte) ([]byte, error
 	return out, err
 }
 
-// baseRoot returns the blob a new version of base is compressed on: base,
-// or the base it was itself compressed on. ok is false when the store does
-// not hold one that can serve (pruned, or not a page).
-func (r *Store) baseRoot(base crypt.ID) (blobLoc, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	loc, ok := r.index[base]
-	if ok && loc.entry.Comp == compZstdBase {
-		loc, ok = r.index[*loc.entry.Dict]
-	}
-	if !ok || loc.entry.Type != blobData || loc.entry.Comp == compZstdBase ||
-		loc.entry.RawLen < dictMinBlob || loc.entry.RawLen > maxBaseBlob {
-		return blobLoc{}, false
-	}
-	return loc, true
-}
-
 // readBase reads and verifies the base at loc.
 func (r *Store) readBase(ctx context.Context, loc blobLoc) ([]byte, error) {
 	sealed, err := r.readRange(ctx, loc.d, int64(loc.entry.Offset), int64(loc.entry.SealedLen))
@@ -133,36 +117,42 @@ func (r *Store) readBase(ctx context.Context, loc blobLoc) ([]byte, error) {
 	return append([]byte(nil), plain...), nil
 }
 
-// sealOnBase seals a new page compressed on the previous version
-// base, when that beats the repository's dictionary (or plain zstd); ok
-// is false when it does not, or base cannot serve: the caller seals the
-// page as any other.
-func (r *Store) sealOnBase(ctx context.Context, id, base crypt.ID, plain, dst []byte) (out []byte, root *crypt.ID, ok bool, err error) {
-	if len(plain) < dictMinBlob || len(plain) > maxBaseBlob {
-		return dst, nil, false, nil
+// sealOnBase seals a new page compressed on base, the plaintext of its
+// previous version's blob baseID as found on this machine, when that
+// beats the repository's dictionary (or plain zstd); ok is false when it
+// does not or base cannot serve, and the caller seals the page as any
+// other. base comes from the database's files, not from the repository:
+// it serves only when its keyed id is baseID (then it is that blob's
+// plaintext, whatever the checkpoints did to the files) and baseID is a
+// page the repository holds that is not itself on a base (no chains).
+func (r *Store) sealOnBase(id, baseID crypt.ID, base, plain, dst []byte) (out []byte, ok bool) {
+	if len(plain) < dictMinBlob || len(plain) > maxBaseBlob || !r.isRoot(baseID, len(base)) {
+		return dst, false
 	}
-	loc, found := r.baseRoot(base)
-	if !found {
-		return dst, nil, false, nil
+	if r.ids.Sum(base) != baseID {
+		return dst, false
 	}
-	bp, err := r.readBase(ctx, loc)
+	payload, err := compressOnBase(baseID, base, plain)
 	if err != nil {
-		// A base that cannot be read now only costs compression; a
-		// damaged one is check's to report.
-		r.log.Debug("a page's previous version cannot be read; compressing it without", zap.Error(err))
-		return dst, nil, false, nil
-	}
-	payload, err := compressOnBase(loc.entry.ID, bp, plain)
-	if err != nil {
-		return dst, nil, false, nil
+		return dst, false
 	}
 	// What the page would cost otherwise: the dictionary's ratio, or
 	// plain zstd's saving of an eighth at best.
 	if len(payload) >= r.otherwiseBound(len(plain)) {
-		return dst, nil, false, nil
+		return dst, false
 	}
-	rootID := loc.entry.ID
-	return r.aead.Seal(dst, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:])), &rootID, true, nil
+	return r.aead.Seal(dst, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:])), true
+}
+
+// isRoot reports whether the repository holds id as a page of n bytes
+// that a new version can be compressed on: a data blob of the base's size
+// range, not itself on a base.
+func (r *Store) isRoot(id crypt.ID, n int) bool {
+	r.mu.RLock()
+	loc, ok := r.index[id]
+	r.mu.RUnlock()
+	return ok && loc.entry.Type == blobData && loc.entry.Comp != compZstdBase &&
+		int(loc.entry.RawLen) == n && n >= dictMinBlob && n <= maxBaseBlob
 }
 
 // otherwiseBound is the compressed size a page of n bytes would likely

@@ -146,14 +146,12 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 // with the current dictionary when that pays (dict.go), anything else as
 // sealBlob does.
 func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error {
-	if j.base != (crypt.ID{}) && j.typ == blobData && !j.incompressible {
-		out, root, ok, err := r.sealOnBase(j.ctx, j.id, j.base, plain, (*sealBuf)[:0])
-		if err != nil {
-			return err
-		}
-		if ok {
+	if j.baseLen > 0 && j.typ == blobData && !j.incompressible {
+		base := (*j.buf)[len(plain):]
+		if out, ok := r.sealOnBase(j.id, j.base, base, plain, (*sealBuf)[:0]); ok {
 			*sealBuf = out
-			return j.w.appendSealed(j.id, j.typ, compZstdBase, root, len(plain), out)
+			root := j.base
+			return j.w.appendSealed(j.id, j.typ, compZstdBase, &root, len(plain), out)
 		}
 	}
 	if j.typ == blobData && !j.incompressible && len(plain) >= dictMinBlob && len(plain) <= dictMaxBlob {

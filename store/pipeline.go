@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"runtime"
 	"sync"
 
@@ -36,11 +35,11 @@ type sealJob struct {
 	claim  func(w *deltaWriter, id crypt.ID) bool
 	fileWG *sync.WaitGroup
 
-	// base, when not zero, is the previous version of this page: the
-	// worker compresses on it when that pays (basecomp.go), reading it
-	// under ctx.
-	base crypt.ID
-	ctx  context.Context
+	// base, when not zero, is the blob of this page's previous version,
+	// and the last baseLen bytes of buf are what may be its plaintext:
+	// the worker compresses on it when it is and that pays (basecomp.go).
+	base    crypt.ID
+	baseLen int
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
@@ -59,7 +58,7 @@ func (p *sealPipeline) work(r *Store) {
 	defer p.workers.Done()
 	var sealBuf, scratch []byte
 	for j := range p.jobs {
-		plain := *j.buf
+		plain := (*j.buf)[:len(*j.buf)-j.baseLen]
 		store := true
 		if j.slot != nil {
 			j.id = r.ids.Sum(plain)
@@ -95,10 +94,18 @@ func (p *sealPipeline) Err() error {
 	return p.err
 }
 
-// baseHint is a page's previous version and the context to read it in.
+// baseHint is a page's previous version: its blob id and a local copy
+// of what may be its plaintext (unverified).
 type baseHint struct {
-	id  crypt.ID
-	ctx context.Context
+	id    crypt.ID
+	plain []byte
+}
+
+// fill copies plain, then the base's plaintext, into a pooled buffer.
+func (h baseHint) fill(plain []byte) *[]byte {
+	buf := plainPool.Get().(*[]byte)
+	*buf = append(append((*buf)[:0], plain...), h.plain...)
+	return buf
 }
 
 // submit queues a copy of plain for sealing into w, which holds a
@@ -108,10 +115,9 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 		w.release(len(plain))
 		return err
 	}
-	buf := plainPool.Get().(*[]byte)
-	*buf = append((*buf)[:0], plain...)
+	buf := base.fill(plain)
 	p.pending.Add(1)
-	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, ctx: base.ctx}
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, baseLen: len(base.plain)}
 	return nil
 }
 
@@ -122,11 +128,10 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 		w.release(len(plain))
 		return err
 	}
-	buf := plainPool.Get().(*[]byte)
-	*buf = append((*buf)[:0], plain...)
+	buf := base.fill(plain)
 	p.pending.Add(1)
 	fileWG.Add(1)
-	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, ctx: base.ctx}
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain)}
 	return nil
 }
 

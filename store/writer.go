@@ -183,10 +183,18 @@ func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 }
 
 // ChunkOn is Chunk for a new version of a SQLite page whose previous
-// version is the blob base: it is compressed on that version when that
-// pays (a changed page then costs about what changed).
-func (b *Writer) ChunkOn(data []byte, base crypt.ID, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
-	return b.chunk(data, incompressible, inline, slot, pending, baseHint{id: base, ctx: b.ctx})
+// version is the blob prev: prevPlain, a copy of that version found on
+// this machine (the source's Chunk.Prev), lets the page be compressed on
+// it, so that a changed page costs about what changed. prevPlain need not
+// be right: it is used only when its keyed id is prev and prev is a page
+// the repository holds that is not itself on a base (docs/format.md,
+// "Pages on their previous version"). Nothing is read from the remote.
+func (b *Writer) ChunkOn(data []byte, prev crypt.ID, prevPlain []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
+	var base baseHint
+	if len(prevPlain) >= dictMinBlob && len(prevPlain) <= maxBaseBlob && !incompressible {
+		base = baseHint{id: prev, plain: prevPlain}
+	}
+	return b.chunk(data, incompressible, inline, slot, pending, base)
 }
 
 func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup, base baseHint) error {

@@ -1,0 +1,140 @@
+package source
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+)
+
+// The previous version of a changed page (docs/sqlite.md). The backup
+// compresses a page that changed on its version in the last snapshot, and
+// that version is usually still on this machine: in the -wal, as the last
+// frame of the page at or before the last snapshot's mark, or in the
+// database file when no frame of the page is in the log (nothing since
+// that snapshot was checkpointed over it). What is read here is a guess,
+// not a snapshot: a checkpoint or a restart of the log may have changed
+// those bytes since. The backup uses it only when its keyed id is the
+// last snapshot's page, so any guess is safe and a wrong one only costs
+// compression.
+
+// maxPrevScan bounds the frame headers read, back from the mark, to find
+// the frames of the changed pages: one read each, inside the read
+// transaction. A page whose frame lies further back is looked for in the
+// database file (where a checkpoint has likely put it).
+const maxPrevScan = 4096
+
+// prevPages reads what may be the previous versions of a database's
+// changed pages.
+type prevPages struct {
+	dbPath, walPath string
+	pageSize        int
+	pageCount       int64 // the previous snapshot's: later pages had none
+	// frames maps a changed page to the last frame of the -wal generation
+	// hdr at or before the mark that holds it; other pages are read from
+	// the database file.
+	frames map[int64]uint32
+	hdr    [walHdrSize]byte
+
+	db, wal   *os.File
+	dbFailed  bool
+	walFailed bool
+	buf       []byte
+}
+
+// newPrevPages finds where the previous versions of changed lie: wal is
+// the -wal file the plan read (nil: none), mark the last frame of it the
+// previous snapshot certainly included (0 when the log was restarted
+// since: then every previous version is in the database file), prevCount
+// the previous snapshot's page count.
+func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSize int, prevCount int64) *prevPages {
+	p := &prevPages{dbPath: abs, walPath: abs + "-wal", pageSize: pageSize, pageCount: prevCount}
+	if wal == nil || mark == 0 || len(changed) == 0 {
+		return p
+	}
+	p.hdr = wal.hdr
+	want := make(map[uint32]bool, len(changed))
+	for _, pg := range changed {
+		want[uint32(pg)] = true
+	}
+	p.frames = make(map[int64]uint32, len(changed))
+	lo := uint32(1)
+	if mark > maxPrevScan {
+		lo = mark - maxPrevScan + 1
+	}
+	for i := mark; i >= lo && len(p.frames) < len(want); i-- {
+		pgno, _, ok := wal.frame(i)
+		if !ok {
+			break
+		}
+		if _, seen := p.frames[int64(pgno)]; want[pgno] && !seen {
+			p.frames[int64(pgno)] = i
+		}
+	}
+	return p
+}
+
+// read returns a copy of what may be page pgno's previous version, or nil
+// when it cannot be read.
+func (p *prevPages) read(pgno int64) []byte {
+	if p == nil || pgno > p.pageCount {
+		return nil
+	}
+	if i, ok := p.frames[pgno]; ok {
+		return p.readFrame(pgno, i)
+	}
+	f := p.open(&p.db, &p.dbFailed, p.dbPath)
+	if f == nil {
+		return nil
+	}
+	out := make([]byte, p.pageSize)
+	if _, err := f.ReadAt(out, (pgno-1)*int64(p.pageSize)); err != nil {
+		return nil
+	}
+	return out
+}
+
+// readFrame reads frame i of the -wal, if it still holds page pgno of the
+// generation the frame was found in.
+func (p *prevPages) readFrame(pgno int64, i uint32) []byte {
+	f := p.open(&p.wal, &p.walFailed, p.walPath)
+	if f == nil {
+		return nil
+	}
+	n := walFrameHdrSize + p.pageSize
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n)
+	}
+	b := p.buf[:n]
+	if _, err := f.ReadAt(b, int64(walHdrSize)+int64(i-1)*int64(n)); err != nil {
+		return nil
+	}
+	if binary.BigEndian.Uint32(b[0:]) != uint32(pgno) || !bytes.Equal(b[8:16], p.hdr[16:24]) {
+		return nil
+	}
+	return bytes.Clone(b[walFrameHdrSize:])
+}
+
+// open opens path once; a failure is not retried.
+func (p *prevPages) open(f **os.File, failed *bool, path string) *os.File {
+	if *f == nil && !*failed {
+		var err error
+		if *f, err = os.Open(path); err != nil {
+			*f, *failed = nil, true
+		}
+	}
+	return *f
+}
+
+// close closes the files; safe on nil and twice.
+func (p *prevPages) close() {
+	if p == nil {
+		return
+	}
+	for _, f := range []**os.File{&p.db, &p.wal} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+		p.dbFailed, p.walFailed = true, true // no reads after close
+	}
+}
