@@ -230,3 +230,32 @@ func TestSmallChangeReadsNoBlob(t *testing.T) {
 		t.Fatalf("restore: %v (digest %s, want %s)", err, got, want)
 	}
 }
+
+// TestRestoreFetchesBasesTogether: a restore fetches the bases of the
+// pages on a base together, in a few ranged reads, not one read each.
+func TestRestoreFetchesBasesTogether(t *testing.T) {
+	e, db := dictEnv(t)
+	editScattered(t, db, 100, 4000, 1)
+	e.Backup()
+	blobs, bases := store.OnBase(e.Store)
+	if blobs < 50 {
+		t.Fatalf("%d pages on a base, want at least 50", blobs)
+	}
+	counted := &readCounter{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	fresh, err := store.Open(e.Ctx, counted, e.Key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	counted.take() // the config and the trailers
+	dst := filepath.Join(t.TempDir(), "r")
+	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if gets := counted.take(); len(gets) > bases/4 {
+		t.Fatalf("the restore read %d ranges for %d pages on %d bases, want far fewer than one per base", len(gets), blobs, bases)
+	}
+	if got, want := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")), storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db")); got != want {
+		t.Fatalf("restored digest %s, want %s", got, want)
+	}
+}
