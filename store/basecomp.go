@@ -184,7 +184,13 @@ func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte
 	if bl.entry.Type != blobData || bl.entry.Comp == compZstdBase || bl.entry.RawLen > maxBaseBlob {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s names blob %s as its base, which cannot be one", e.ID, *e.Dict), nil)
 	}
-	bp, err := r.readBase(ctx, bl)
+	// Fetched beforehand by a fetch of many blobs (basefetch.go), else
+	// read now.
+	bp := fetchedBase(ctx, bl.entry.ID)
+	var err error
+	if bp == nil {
+		bp, err = r.readBase(ctx, bl)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, *e.Dict, err)
 	}

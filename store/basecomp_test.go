@@ -255,7 +255,22 @@ func TestRestoreFetchesBasesTogether(t *testing.T) {
 	if gets := counted.take(); len(gets) > bases/4 {
 		t.Fatalf("the restore read %d ranges for %d pages on %d bases, want far fewer than one per base", len(gets), blobs, bases)
 	}
-	if got, want := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")), storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db")); got != want {
+	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
 		t.Fatalf("restored digest %s, want %s", got, want)
+	}
+
+	// Bases over the budget: the fetch is cut into windows, each page
+	// still written once and right.
+	defer store.SetBaseFetchBudget(3 * 4096)()
+	dst = filepath.Join(t.TempDir(), "r")
+	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
+		t.Fatalf("restored in windows of 3 bases: digest %s, want %s", got, want)
+	}
+	if gets := counted.take(); len(gets) < bases/3 {
+		t.Fatalf("a restore in windows of 3 bases read %d ranges for %d bases: not cut into windows", len(gets), bases)
 	}
 }

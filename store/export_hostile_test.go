@@ -87,3 +87,11 @@ func SomeBase(r *Store) (id crypt.ID, delta string, off, n int64) {
 	}
 	return id, "", 0, 0
 }
+
+// SetBaseFetchBudget sets what the bases of one fetch may hold, until
+// the returned func restores it.
+func SetBaseFetchBudget(n int) func() {
+	old := baseFetchBudget
+	baseFetchBudget = n
+	return func() { baseFetchBudget = old }
+}
