@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -104,5 +105,40 @@ func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
 	tr := &trailer{Blobs: w.blobs}
 	if size := len(tr.encode()) + crypt.Overhead; size > maxTrailerSize-trailerSlack {
 		t.Fatalf("a delta of %d pages on bases has a %d-byte trailer, past the readers' cap of %d (less %d for the rest of the trailer)", n, size, maxTrailerSize, trailerSlack)
+	}
+}
+
+// TestHostileBases: an index naming, for a page on a base, a base the
+// repository does not hold, a base that is itself on a base (a loop), or
+// a base larger than a page is an integrity error naming both blobs,
+// before anything is read; so is a page on a base larger than a page. A
+// fetch's pre-pass leaves such bases to that error.
+func TestHostileBases(t *testing.T) {
+	d := &delta{ref: deltaRef{Seq: 7}}
+	a, b, c, missing := crypt.ID{0xa}, crypt.ID{0xb}, crypt.ID{0xc}, crypt.ID{0xd}
+	r := &Store{index: map[crypt.ID]blobLoc{
+		// a and b are on each other; c is too large to be a base.
+		a: {d, &blobEntry{ID: a, Type: blobData, Comp: compZstdBase, Dict: &b, RawLen: 4096}},
+		b: {d, &blobEntry{ID: b, Type: blobData, Comp: compZstdBase, Dict: &a, RawLen: 4096}},
+		c: {d, &blobEntry{ID: c, Type: blobData, Comp: compZstd, RawLen: maxBaseBlob + 1}},
+	}}
+	cases := []struct {
+		name string
+		e    blobEntry
+		base crypt.ID
+	}{
+		{"missing base", blobEntry{ID: crypt.ID{1}, Type: blobData, Comp: compZstdBase, Dict: &missing, RawLen: 4096}, missing},
+		{"looping base", blobEntry{ID: crypt.ID{2}, Type: blobData, Comp: compZstdBase, Dict: &a, RawLen: 4096}, a},
+		{"oversized base", blobEntry{ID: crypt.ID{3}, Type: blobData, Comp: compZstdBase, Dict: &c, RawLen: 4096}, c},
+		{"oversized page", blobEntry{ID: crypt.ID{4}, Type: blobData, Comp: compZstdBase, Dict: &c, RawLen: maxBaseBlob + 1}, crypt.ID{4}},
+	}
+	for _, tc := range cases {
+		_, err := r.openOnBase(t.Context(), blobLoc{d, &tc.e}, []byte{1, 2, 3}, nil)
+		if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), tc.base.String()) {
+			t.Errorf("%s: %v, want an integrity error naming %s", tc.name, err, tc.base)
+		}
+	}
+	if ws := r.baseWindows(t.Context(), []crypt.ID{a, b}); ws != nil {
+		t.Errorf("the pre-pass would fetch bases that are on a base: %+v", ws)
 	}
 }
