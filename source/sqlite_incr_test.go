@@ -38,9 +38,9 @@ type pageKeeper struct {
 	// long transaction.
 	txs, starts map[string]int
 	long        map[string]bool
-	// prev, if set, gets every page an incremental read delivered with
-	// its Chunk.Prev and the base's version of the page (nil past it).
-	prev func(pgno int, prev, base []byte)
+	// prev, if set, gets every page a read delivered in order (not
+	// carried over) with its Chunk.Prev.
+	prev func(pgno int, prev []byte)
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
@@ -108,12 +108,8 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 			continue
 		}
 		pages++
-		if k.prev != nil && info.Base != nil {
-			var was []byte
-			if ps := info.PageSize; (i+1)*ps <= len(base) {
-				was = base[i*ps : (i+1)*ps]
-			}
-			k.prev(i+1, ch.Prev, was)
+		if k.prev != nil {
+			k.prev(i+1, ch.Prev)
 		}
 		buf.Write(ch.Data)
 	}
