@@ -103,6 +103,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		// One reference per page, most of them carried: no growth copies.
 		refs = make([]store.ChunkRef, 0, len(base)+64)
 	}
+	prev := prevVersion{refs: base, token: prevToken, sqlite: info.Kind == source.KindSQLite}
 	var n, read int64
 	truncated := false
 	for chunks := 0; ; chunks++ {
@@ -155,7 +156,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		slot := newSlot{index: len(refs), ref: new(store.ChunkRef)}
 		fresh = append(fresh, slot)
 		refs = append(refs, store.ChunkRef{})
-		if err := b.chunkAt(ch, slot.index, base, incompressible, inline, slot.ref, &pending); err != nil {
+		if err := b.chunkAt(ch, slot.index, &prev, incompressible, inline, slot.ref, &pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -178,12 +179,37 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	return token, nil
 }
 
+// prevVersion is a file's previous version, whose pages are the bases of
+// the pages that changed: carried over ones when read incrementally, else
+// the file cache's, looked up the first time a whole read offers a
+// previous version (source.Chunk.Prev).
+type prevVersion struct {
+	refs   []store.ChunkRef
+	token  []byte
+	sqlite bool
+	asked  bool
+}
+
+// at returns the previous version's chunk at index i.
+func (p *prevVersion) at(w *store.Writer, i int) (store.ChunkRef, bool) {
+	if p.refs == nil && !p.asked && p.token != nil && p.sqlite {
+		p.asked = true
+		p.refs, _ = w.ChunkRefs(p.token) // none when stale
+	}
+	if i < len(p.refs) {
+		return p.refs[i], true
+	}
+	return store.ChunkRef{}, false
+}
+
 // chunkAt hands the writer a new chunk for index i of a file, with the
 // source's copy of its previous version when it has one: the writer
-// compresses the page on it if it is that version (bases[i]).
-func (b *run) chunkAt(ch source.Chunk, i int, bases []store.ChunkRef, incompressible, inline bool, slot *store.ChunkRef, pending *sync.WaitGroup) error {
-	if ch.Prev != nil && i < len(bases) {
-		return b.w.ChunkOn(ch.Data, bases[i].ID, ch.Prev, incompressible, inline, slot, pending)
+// compresses the page on it if it is that version (the chunk at i).
+func (b *run) chunkAt(ch source.Chunk, i int, prev *prevVersion, incompressible, inline bool, slot *store.ChunkRef, pending *sync.WaitGroup) error {
+	if ch.Prev != nil {
+		if was, ok := prev.at(b.w, i); ok {
+			return b.w.ChunkOn(ch.Data, was.ID, ch.Prev, incompressible, inline, slot, pending)
+		}
 	}
 	return b.w.Chunk(ch.Data, incompressible, inline, slot, pending)
 }

@@ -34,6 +34,10 @@ type prevPages struct {
 	// the database file.
 	frames map[int64]uint32
 	hdr    [walHdrSize]byte
+	// only, when set (a whole read), limits the guesses to these pages.
+	only map[int64]bool
+	// delivered counts the pages a whole read delivered in order.
+	delivered int64
 
 	db, wal   *os.File
 	dbFailed  bool
@@ -73,10 +77,44 @@ func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSi
 	return p
 }
 
+// newWholePrev is prevPages for a whole read of a database whose previous
+// version the cache knows: nothing says which pages changed, but those
+// with a frame in the -wal likely did, and when no checkpoint ran since
+// the last read (a read that only could not trust the database file's
+// stat, taken too soon after it changed), the database file still holds
+// their previous versions. Other pages get none: reading the whole file a
+// second time would cost more than it saves.
+func newWholePrev(abs string, prev *cacheEntry, before statID, wal *walFile, pageSize int) *prevPages {
+	if wal == nil || prev == nil || prev.Token == nil || prev.Kind != KindSQLite || prev.Mark == nil ||
+		prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev || prev.PageSize != pageSize {
+		return nil
+	}
+	pages, _ := wal.pagesAfter(1)
+	if len(pages) == 0 {
+		return nil
+	}
+	p := &prevPages{dbPath: abs, walPath: abs + "-wal", pageSize: pageSize, pageCount: prev.Mark.PageCount,
+		only: make(map[int64]bool, len(pages))}
+	for _, pg := range pages {
+		p.only[pg] = true
+	}
+	return p
+}
+
+// next returns the guess for the next page a whole read delivers in
+// order (nil for pages without one).
+func (p *prevPages) next() []byte {
+	if p == nil {
+		return nil
+	}
+	p.delivered++
+	return p.read(p.delivered)
+}
+
 // read returns a copy of what may be page pgno's previous version, or nil
 // when it cannot be read.
 func (p *prevPages) read(pgno int64) []byte {
-	if p == nil || pgno > p.pageCount {
+	if p == nil || pgno > p.pageCount || (p.only != nil && !p.only[pgno]) {
 		return nil
 	}
 	if i, ok := p.frames[pgno]; ok {

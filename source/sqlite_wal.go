@@ -223,6 +223,9 @@ func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSi
 			p.prev = newPrevPages(abs, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
 		}
 	}
+	if !p.incremental {
+		p.prev = newWholePrev(abs, prev, before, wal, pageSize)
+	}
 	p.mark = newMark(wal, shm, pageCount, settled)
 	return p
 }
