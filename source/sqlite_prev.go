@@ -58,16 +58,21 @@ func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSi
 	p.hdr = wal.hdr
 	want := make(map[uint32]bool, len(changed))
 	for _, pg := range changed {
-		want[uint32(pg)] = true
+		if pg <= prevCount { // a page added since has no previous version
+			want[uint32(pg)] = true
+		}
 	}
-	p.frames = make(map[int64]uint32, len(changed))
+	p.frames = make(map[int64]uint32, len(want))
 	lo := uint32(1)
 	if mark > maxPrevScan {
 		lo = mark - maxPrevScan + 1
 	}
+	pgnos := shmPages(abs+"-shm", lo, mark)
 	for i := mark; i >= lo && len(p.frames) < len(want); i-- {
-		pgno, _, ok := wal.frame(i)
-		if !ok {
+		var pgno uint32
+		if pgnos != nil {
+			pgno = pgnos[i-lo]
+		} else if pgno, _, _ = wal.frame(i); pgno == 0 {
 			break
 		}
 		if _, seen := p.frames[int64(pgno)]; want[pgno] && !seen {
@@ -75,6 +80,62 @@ func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSi
 		}
 	}
 	return p
+}
+
+// The wal-index (-shm) keeps the page number of every frame of the log
+// in arrays (SQLite's wal.c): the first 32 KiB block holds frames 1 to
+// 4062 after its 136-byte header, each later block 4096 frames, each
+// array followed by a hash table. Reading the array costs one read where
+// the frame headers cost one per frame. The numbers are only guesses
+// (readFrame checks each frame it uses), in the writer's byte order.
+const (
+	shmIndexHdr   = 136
+	shmBlock      = 32 << 10
+	shmFirstPages = 4062
+	shmBlockPages = 4096
+)
+
+// shmPages returns the page numbers of frames lo..hi from the wal-index,
+// or nil when it cannot be read.
+func shmPages(path string, lo, hi uint32) []uint32 {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := make([]uint32, 0, hi-lo+1)
+	var buf []byte
+	for i := lo; i <= hi; {
+		// The run of frames i.. that lies in one block's array.
+		off, n := shmSlot(i), uint32(shmBlockPages)
+		if i <= shmFirstPages {
+			n = shmFirstPages - i + 1
+		} else {
+			n = shmBlockPages - (i-shmFirstPages-1)%shmBlockPages
+		}
+		n = min(n, hi-i+1)
+		if cap(buf) < int(4*n) {
+			buf = make([]byte, 4*n)
+		}
+		b := buf[:4*n]
+		if _, err := f.ReadAt(b, off); err != nil {
+			return nil
+		}
+		for k := range n {
+			out = append(out, binary.NativeEndian.Uint32(b[4*k:]))
+		}
+		i += n
+	}
+	return out
+}
+
+// shmSlot is where the page number of frame i lies in the wal-index.
+func shmSlot(i uint32) int64 {
+	if i <= shmFirstPages {
+		return shmIndexHdr + 4*int64(i-1)
+	}
+	j := int64(i - shmFirstPages - 1)
+	return (1+j/shmBlockPages)*shmBlock + 4*(j%shmBlockPages)
 }
 
 // newWholePrev is prevPages for a whole read of a database whose previous

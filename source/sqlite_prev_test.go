@@ -103,3 +103,35 @@ func TestSQLitePrevAgainstRealWriter(t *testing.T) {
 	racy, whole = false, true
 	step("messages into the restarted log", all, func() { msg(); msg() })
 }
+
+// TestShmPages: the page numbers the wal-index holds for each frame are
+// those of the frame headers, across the wal-index's first block (4062
+// frames) into the next.
+func TestShmPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "msgstore.db")
+	db := appDB(t, path)
+	createMessages(t, db, 10)
+	for id := 11; id < 2300; id++ {
+		insertMessage(t, db, id) // two commits: a frame or more each
+	}
+	shm := readShmHeader(path + "-shm")
+	if !shm.valid || shm.mxFrame <= shmFirstPages {
+		t.Fatalf("wal-index %+v: want more than %d frames", shm, shmFirstPages)
+	}
+	wal := openWAL(path+"-wal", 4096)
+	if wal == nil {
+		t.Fatal("no -wal")
+	}
+	defer wal.close()
+	for _, r := range [][2]uint32{{1, shm.mxFrame}, {shmFirstPages - 2, shmFirstPages + 3}, {shmFirstPages + 1, shm.mxFrame}, {7, 7}} {
+		got := shmPages(path+"-shm", r[0], r[1])
+		if len(got) != int(r[1]-r[0]+1) {
+			t.Fatalf("frames %d..%d: %d page numbers", r[0], r[1], len(got))
+		}
+		for i := r[0]; i <= r[1]; i++ {
+			if pgno, _, ok := wal.frame(i); !ok || pgno != got[i-r[0]] {
+				t.Fatalf("frame %d: the wal-index says page %d, its header %d", i, got[i-r[0]], pgno)
+			}
+		}
+	}
+}
