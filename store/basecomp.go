@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -132,7 +133,9 @@ func (r *Store) sealOnBase(id, baseID crypt.ID, base, plain, dst []byte) (out []
 	if r.ids.Sum(base) != baseID {
 		return dst, false
 	}
-	payload, err := compressOnBase(baseID, base, plain)
+	// The pooled encoder keeps its dictionary until its next use; base
+	// lies in a pooled buffer that another job may fill meanwhile.
+	payload, err := compressOnBase(baseID, bytes.Clone(base), plain)
 	if err != nil {
 		return dst, false
 	}
