@@ -100,6 +100,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		prevToken = info.Base
 	}
 	f.reserve(info, len(base))
+	prev := prevVersion{refs: base, token: prevToken, sqlite: info.Kind == source.KindSQLite}
 	var n, read int64
 	for chunks := 0; ; chunks++ {
 		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
@@ -147,7 +148,8 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			n += int64(r.Len)
 			continue
 		}
-		if err := b.w.Chunk(ch.Data, incompressible, inline, f.next(), &f.pending); err != nil {
+		i := len(f.refs)
+		if err := b.chunkAt(ch, i, &prev, incompressible, inline, f.next(), &f.pending); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -199,6 +201,41 @@ type fileRefs struct {
 	redone    []newSlot
 	pending   sync.WaitGroup
 	truncated bool
+}
+
+// prevVersion is a file's previous version, whose pages are the bases of
+// the pages that changed: carried over ones when read incrementally, else
+// the file cache's, looked up the first time a whole read offers a
+// previous version (source.Chunk.Prev).
+type prevVersion struct {
+	refs   []store.ChunkRef
+	token  []byte
+	sqlite bool
+	asked  bool
+}
+
+// at returns the previous version's chunk at index i.
+func (p *prevVersion) at(w *store.Writer, i int) (store.ChunkRef, bool) {
+	if p.refs == nil && !p.asked && p.token != nil && p.sqlite {
+		p.asked = true
+		p.refs, _ = w.ChunkRefs(p.token) // none when stale
+	}
+	if i < len(p.refs) {
+		return p.refs[i], true
+	}
+	return store.ChunkRef{}, false
+}
+
+// chunkAt hands the writer a new chunk for index i of a file, with the
+// source's copy of its previous version when it has one: the writer
+// compresses the page on it if it is that version (the chunk at i).
+func (b *run) chunkAt(ch source.Chunk, i int, prev *prevVersion, incompressible, inline bool, slot *store.ChunkRef, pending *sync.WaitGroup) error {
+	if ch.Prev != nil {
+		if was, ok := prev.at(b.w, i); ok {
+			return b.w.ChunkOn(ch.Data, was.ID, ch.Prev, incompressible, inline, slot, pending)
+		}
+	}
+	return b.w.Chunk(ch.Data, incompressible, inline, slot, pending)
 }
 
 // newSlot is where a worker puts the reference of a page delivered again.

@@ -68,6 +68,13 @@ type Chunk struct {
 	// pages from Page on that were delivered are dropped (the database
 	// shrank while it was read). Data is nil. It is the last chunk.
 	Truncate bool
+	// Prev, for a page an incremental read delivers, is a copy of what
+	// may be the page's version in the snapshot FileInfo.Base describes,
+	// read from the database's files on this machine (docs/sqlite.md,
+	// "The previous version of a changed page"); nil when there is none.
+	// It is a guess: the consumer must check it against that version (by
+	// its hash) before relying on it. Valid until the next call to Next.
+	Prev []byte
 }
 
 // Content streams one file's content in order; concatenating all Data gives the

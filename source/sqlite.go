@@ -123,6 +123,10 @@ type sqliteContent struct {
 	// by then.
 	prefetched [][]byte
 	fetchTried bool
+	// prev finds the changed pages' previous versions (Chunk.Prev);
+	// prevs holds them beside prefetched.
+	prev  *prevPages
+	prevs [][]byte
 
 	// pieced, when set, is a whole read in short transactions; began is
 	// when the first transaction began.
@@ -246,6 +250,12 @@ func (c *sqliteContent) prefetch() error {
 		}
 		pages = append(pages, data)
 	}
+	// Read while the transaction holds the log: no restart overwrites
+	// the frames meanwhile.
+	c.prevs = make([][]byte, len(c.changed))
+	for i, pgno := range c.changed {
+		c.prevs[i] = c.prev.read(pgno)
+	}
 	if c.atEnd != nil {
 		if err := c.atEnd(); err != nil {
 			return c.fail(err)
@@ -295,15 +305,15 @@ func (c *sqliteContent) nextChanged() (Chunk, error) {
 	}
 	c.changed = c.changed[1:]
 	if c.prefetched != nil {
-		data := c.prefetched[0]
-		c.prefetched = c.prefetched[1:]
-		return Chunk{Data: data}, nil
+		data, prev := c.prefetched[0], c.prevs[0]
+		c.prefetched, c.prevs = c.prefetched[1:], c.prevs[1:]
+		return Chunk{Data: data, Prev: prev}, nil
 	}
 	data, err := c.readPage(pgno)
 	if err != nil {
 		return Chunk{}, err
 	}
-	return Chunk{Data: data}, nil
+	return Chunk{Data: data, Prev: c.prev.read(pgno)}, nil
 }
 
 func (c *sqliteContent) Incompressible() bool { return false }
@@ -366,6 +376,7 @@ func (c *sqliteContent) endTx() {
 		c.rows = nil
 	}
 	c.endPieceTx()
+	c.prev.close()
 	if p := c.pieced; p != nil {
 		for _, st := range []*sql.Stmt{p.begin, p.pages} {
 			if st != nil {

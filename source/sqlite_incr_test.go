@@ -45,6 +45,9 @@ type pageKeeper struct {
 	// direct: the pages the last read in pieces read from the database
 	// file itself.
 	direct map[string]int64
+	// prev, if set, gets every page a read delivered in order (not
+	// carried over) with its Chunk.Prev.
+	prev func(pgno int, prev []byte)
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
@@ -117,6 +120,9 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 			continue
 		}
 		pages++
+		if k.prev != nil {
+			k.prev(i+1, ch.Prev)
+		}
 		buf.Write(ch.Data)
 	}
 	if fullErr != nil {

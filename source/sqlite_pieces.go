@@ -140,6 +140,9 @@ func (c *sqliteContent) nextPieced() (Chunk, error) {
 	ch := p.queue[0]
 	p.queue[0] = Chunk{}
 	p.queue = p.queue[1:]
+	if ch.Page == 0 {
+		ch.Prev = c.prev.next() // sqlite_prev.go
+	}
 	return ch, nil
 }
 

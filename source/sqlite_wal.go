@@ -198,6 +198,11 @@ type readPlan struct {
 	// of the read (the plan relied on the file not changing).
 	dbID *statID
 	mark walMark
+	// prevMark, for an incremental read of the same -wal generation, is
+	// the previous snapshot's mark, at or before which the -wal holds
+	// changed pages' previous versions; prev finds them (sqlite_prev.go).
+	prevMark uint32
+	prev     *prevPages
 }
 
 // planRead decides how to read the snapshot the open read transaction sees.
@@ -217,6 +222,12 @@ func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSi
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: "the -wal file was restarted during the read"}
 		}
+		if p.incremental {
+			p.prev = newPrevPages(abs, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
+		}
+	}
+	if !p.incremental {
+		p.prev = newWholePrev(abs, prev, before, wal, pageSize)
 	}
 	p.mark = newMark(wal, shm, pageCount, settled)
 	return p
@@ -237,7 +248,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
-		p = readPlan{incremental: true, changed: pages}
+		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame}
 	case m.DBSettled && prev.ID == before:
 		// The database file is as it was: only this generation's frames
 		// (if any) can hold changes.

@@ -272,6 +272,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 // startPages starts the read plan chose: every page, or the changed ones
 // on top of base's version.
 func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, plan readPlan, base *cacheEntry, info *FileInfo) error {
+	c.prev = plan.prev
 	if !plan.incremental {
 		if base != nil {
 			w.s.log.Debug("reading the whole database", zap.String("path", rel), zap.String("why", plan.why))

@@ -95,24 +95,18 @@ func (r *Store) openBlobAppend(ctx context.Context, loc blobLoc, sealed []byte, 
 	start := len(dst)
 	var out []byte
 	var err error
-	if e.Comp == compZstd || e.Comp == compZstdDict {
+	if e.Comp == compNone {
+		if out, err = r.aead.Open(dst, sealed, ad); err != nil {
+			return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
+		}
+	} else {
 		s.payload, err = r.aead.Open(s.payload[:0], sealed, ad)
 		if err != nil {
 			return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
 		}
-		_, dec := zstdCodecs()
-		if e.Comp == compZstdDict {
-			d, err := r.loadDict(ctx, *e.Dict, loc)
-			if err != nil {
-				return nil, err
-			}
-			dec = d.dec
+		if out, err = r.decompress(ctx, loc, s.payload, dst); err != nil {
+			return nil, err
 		}
-		if out, err = dec.DecodeAll(s.payload, dst); err != nil {
-			return nil, integrityErr(name, fmt.Sprintf("blob %s does not decompress", e.ID), err)
-		}
-	} else if out, err = r.aead.Open(dst, sealed, ad); err != nil {
-		return nil, integrityErr(name, fmt.Sprintf("blob %s at offset %d cannot be authenticated", e.ID, e.Offset), err)
 	}
 	plain := out[start:]
 	if len(plain) != int(e.RawLen) {
@@ -127,10 +121,39 @@ func (r *Store) openBlobAppend(ctx context.Context, loc blobLoc, sealed []byte, 
 	return out, nil
 }
 
+// decompress appends the plaintext of a compressed blob's payload to dst.
+func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte) ([]byte, error) {
+	e := loc.entry
+	if e.Comp == compZstdBase {
+		return r.openOnBase(ctx, loc, payload, dst)
+	}
+	_, dec := zstdCodecs()
+	if e.Comp == compZstdDict {
+		d, err := r.loadDict(ctx, *e.Dict, loc)
+		if err != nil {
+			return nil, err
+		}
+		dec = d.dec
+	}
+	out, err := dec.DecodeAll(payload, dst)
+	if err != nil {
+		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not decompress", e.ID), err)
+	}
+	return out, nil
+}
+
 // sealNew compresses and seals a new blob of job j into its delta: a page
 // with the current dictionary when that pays (dict.go), anything else as
 // sealBlob does.
 func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error {
+	if j.baseLen > 0 && j.typ == blobData && !j.incompressible {
+		base := (*j.buf)[len(plain):]
+		if out, ok := r.sealOnBase(j.id, j.base, base, plain, (*sealBuf)[:0]); ok {
+			*sealBuf = out
+			root := j.base
+			return j.w.appendSealed(j.id, j.typ, compZstdBase, &root, len(plain), out)
+		}
+	}
 	if j.typ == blobData && !j.incompressible && len(plain) >= dictMinBlob && len(plain) <= dictMaxBlob {
 		out, comp, dict, sc, ok, err := r.sealPage(j.w, j.id, plain, (*sealBuf)[:0], *scratch)
 		*scratch = sc

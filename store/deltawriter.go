@@ -38,6 +38,9 @@ type deltaWriter struct {
 	off     uint64
 	blobs   []blobEntry
 	dicts   map[crypt.ID]struct{} // dictionaries appended (ensureDict)
+	// onBase counts the pages on a base appended: each may add a 32-byte
+	// entry to the trailer's table beside its index entry.
+	onBase int
 
 	// inflight is the most the blobs handed to the sealing workers and not
 	// yet appended can add (their plaintext plus the seal), inflightN how
@@ -137,6 +140,9 @@ func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool) error 
 	ne.Offset = w.off
 	ne.SealedLen = uint32(len(sealed))
 	w.blobs = append(w.blobs, ne)
+	if e.Comp == compZstdBase {
+		w.onBase++
+	}
 	if has {
 		w.has[e.ID] = struct{}{}
 	}
@@ -162,14 +168,18 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 // dictionary blob a page may bring along; full keeps it free.
 const trailerSlack = 1 << 20
 
+// baseTableEntry is what a page on a base may add to its trailer beside
+// its index entry: the base's id in the dictionary table.
+const baseTableEntry = 32
+
 // full reports whether a blob of next plaintext bytes would take the delta
 // past capBytes once the blobs in flight, its own index entry and the
 // trailer are written. Deltas are cut before the cap, not after it: the
 // default cap is a Padmé size, so a full delta's padding stays within the
 // cap, where crossing it by one blob would pad by a whole Padmé step (3 %
-// of the delta). A delta holding maxDeltaBlobs blobs is full whatever its
-// bytes, so that its trailer stays under the readers' cap; an empty one
-// takes any blob.
+// of the delta). A delta holding maxDeltaBlobs blobs, or whose index and
+// table of bases would near the readers' cap on trailers, is full whatever
+// its bytes; an empty one takes any blob.
 func (w *deltaWriter) full(next int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -181,11 +191,17 @@ func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
 	if n >= maxDeltaBlobs {
 		return true
 	}
+	// The trailer's index, counting every blob in flight as a page on a
+	// base, stays under the readers' cap with room for the rest.
+	table := int64(w.onBase+w.inflightN+1) * baseTableEntry
+	if int64(n+1)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
+		return true
+	}
 	if n == 0 {
 		return false
 	}
 	need := int64(w.off) + w.inflight + int64(next) + crypt.Overhead +
-		int64(n+1)*maxIndexEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
+		int64(n+1)*maxIndexEntry + int64(w.onBase)*baseTableEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
 	return need > capBytes
 }
 

@@ -475,7 +475,14 @@ func (r *Store) verifyDictRefs(d *delta) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for i := range d.trailer.Blobs {
-		if e := &d.trailer.Blobs[i]; e.Dict != nil {
+		e := &d.trailer.Blobs[i]
+		switch {
+		case e.Comp == compZstdBase:
+			// A base is a page held here, never itself on a base.
+			if bl, ok := r.index.get(*e.Dict); !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold as a base", e.ID, *e.Dict), nil)
+			}
+		case e.Dict != nil:
 			if dl, ok := r.index.get(*e.Dict); !ok || dl.entry.Type != blobDict {
 				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
 			}
@@ -484,15 +491,27 @@ func (r *Store) verifyDictRefs(d *delta) error {
 	return nil
 }
 
-// addDictRefs adds to used the dictionaries its blobs were compressed
-// with, so that prune keeps a dictionary exactly as long as a blob it
+// addDictRefs adds to used the dictionaries and bases its blobs were
+// compressed with, so that prune keeps each exactly as long as a blob it
 // keeps needs it.
 func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var dicts []crypt.ID
+	var dicts, bases []crypt.ID
 	for id := range used {
 		if loc, ok := r.index.get(id); ok && loc.entry.Dict != nil {
+			if loc.entry.Comp == compZstdBase {
+				bases = append(bases, *loc.entry.Dict)
+			} else {
+				dicts = append(dicts, *loc.entry.Dict)
+			}
+		}
+	}
+	// A base page is in use with the pages on it, and so is the
+	// dictionary it was compressed with (a base is never on a base).
+	for _, id := range bases {
+		used[id] = struct{}{}
+		if loc, ok := r.index.get(id); ok && loc.entry.Comp == compZstdDict {
 			dicts = append(dicts, *loc.entry.Dict)
 		}
 	}

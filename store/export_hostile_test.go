@@ -58,3 +58,40 @@ func WriterDict(r *Store) (crypt.ID, uint64) {
 	}
 	return r.dicts.cur.id, r.dicts.cur.gen
 }
+
+// OnBase counts the live blobs compressed on a previous version and the
+// distinct bases they name.
+func OnBase(r *Store) (blobs, bases int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := map[crypt.ID]bool{}
+	for _, loc := range r.index.all() {
+		if loc.entry.Comp == compZstdBase {
+			blobs++
+			seen[*loc.entry.Dict] = true
+		}
+	}
+	return blobs, len(seen)
+}
+
+// SomeBase returns a base some live page is compressed on, the delta
+// holding it and where its sealed bytes are.
+func SomeBase(r *Store) (id crypt.ID, delta string, off, n int64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, loc := range r.index.all() {
+		if loc.entry.Comp == compZstdBase {
+			b, _ := r.index.get(*loc.entry.Dict)
+			return b.entry.ID, b.d.ref.name(), int64(b.entry.Offset), int64(b.entry.SealedLen)
+		}
+	}
+	return id, "", 0, 0
+}
+
+// SetBaseFetchBudget sets what the bases of one fetch may hold, until
+// the returned func restores it.
+func SetBaseFetchBudget(n int) func() {
+	old := baseFetchBudget
+	baseFetchBudget = n
+	return func() { baseFetchBudget = old }
+}

@@ -120,6 +120,9 @@ type fetchJob struct {
 // fetchRanges reads the ranges covering ids on one goroutine and opens
 // each into a Batch on every core, calling fn once per range.
 func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fetchRange, b *Batch) error) error {
+	if ws := r.baseWindows(ctx, ids); ws != nil {
+		return r.fetchOnBases(ctx, ws, fn) // basefetch.go
+	}
 	ranges, err := r.planRanges(ids)
 	if err != nil {
 		return err

@@ -21,9 +21,10 @@ const (
 	// trailerVersion 2 added the sealed padding and each snapshot's root
 	// directory mode and time; version 3 the writing device's id and
 	// hostname, and each snapshot's incomplete paths; version 4 the table
-	// of dictionaries its blobs were compressed with (dict.go). Versions 1
-	// to 3 are still read.
-	trailerVersion = 4
+	// of dictionaries its blobs were compressed with (dict.go); version 5
+	// pages compressed on their previous version (basecomp.go), whose
+	// bases the same table names. Versions 1 to 4 are still read.
+	trailerVersion = 5
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -83,6 +84,9 @@ const (
 	// compZstdDict is zstd with a dictionary: the entry's Dict names the
 	// dictionary blob (trailer version 4).
 	compZstdDict compression = 2
+	// compZstdBase is zstd with an earlier data blob's plaintext as the
+	// raw dictionary: the entry's Dict names that blob (trailer version 5).
+	compZstdBase compression = 3
 )
 
 // blobEntry locates one sealed blob inside a delta object.
@@ -93,8 +97,9 @@ type blobEntry struct {
 	Offset    uint64 // of the sealed blob in the delta object
 	SealedLen uint32
 	RawLen    uint32 // plaintext length before compression
-	// Dict is the dictionary blob a compZstdDict blob needs (nil
-	// otherwise); decoded entries point into their trailer's table.
+	// Dict is the dictionary blob a compZstdDict blob needs, or the base
+	// a compZstdBase blob was compressed on (nil otherwise); decoded
+	// entries point into their trailer's table.
 	Dict *crypt.ID
 }
 
@@ -268,8 +273,12 @@ func (t *trailer) encode() []byte {
 	// small index rather than by its 32-byte id.
 	dicts := map[crypt.ID]int{}
 	var table []crypt.ID
+	version := byte(trailerVersion - 1)
 	for _, b := range t.Blobs {
-		if b.Comp == compZstdDict {
+		if b.Comp == compZstdBase {
+			version = trailerVersion
+		}
+		if b.Dict != nil {
 			if _, ok := dicts[*b.Dict]; !ok {
 				dicts[*b.Dict] = len(table)
 				table = append(table, *b.Dict)
@@ -277,13 +286,13 @@ func (t *trailer) encode() []byte {
 		}
 	}
 	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56+len(table)*32)}
-	// A delta without dictionary pages is written as version 3, which
-	// chatsafe before dictionaries reads too.
+	// A delta without dictionary pages is written as version 3, one
+	// without pages on a base as version 4: what chatsafe before them
+	// reads too.
 	if len(table) == 0 {
-		e.byte1(trailerVersion - 1)
-	} else {
-		e.byte1(trailerVersion)
+		version = 3
 	}
+	e.byte1(version)
 	e.raw(t.ID[:])
 	e.uvarint(t.Seq)
 	e.varint(t.Time)
@@ -306,7 +315,7 @@ func (t *trailer) encode() []byte {
 		e.raw(b.ID[:])
 		e.byte1(byte(b.Type))
 		e.byte1(byte(b.Comp))
-		if b.Comp == compZstdDict {
+		if b.Dict != nil {
 			e.uvarint(uint64(dicts[*b.Dict]))
 		}
 		e.uvarint(b.Offset - prevEnd)
@@ -359,7 +368,7 @@ func decodeTrailer(p []byte) (*trailer, error) {
 		b.ID = d.id()
 		b.Type = BlobType(d.byte1())
 		b.Comp = compression(d.byte1())
-		if b.Comp == compZstdDict && d.err == nil {
+		if (b.Comp == compZstdDict || (b.Comp == compZstdBase && version >= 5)) && d.err == nil {
 			if k := d.uvarint(); k < uint64(len(dicts)) {
 				b.Dict = &dicts[k]
 			} else {
@@ -372,7 +381,8 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobDict || b.Comp > compZstdDict || (b.Type == blobDict && b.Comp == compZstdDict) {
+		if b.Type < blobData || b.Type > blobDict || b.Comp > compZstdBase || (b.Type == blobDict && b.Comp == compZstdDict) ||
+			(b.Comp == compZstdBase && (version < 5 || b.Type != blobData)) {
 			d.fail("unknown blob type or compression")
 		}
 		prevEnd = b.Offset + uint64(b.SealedLen)

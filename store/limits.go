@@ -16,7 +16,9 @@ import (
 const (
 	// maxTrailerSize bounds a sealed trailer. A trailer holds at most
 	// maxDeltaBlobs index entries of at most 44 bytes each, plus the live
-	// delta references and snapshot records (tens of bytes each).
+	// delta references and snapshot records (tens of bytes each); the
+	// writer cuts a delta of pages on bases (each base 32 more bytes in
+	// the table) before its trailer nears the cap (deltaWriter.full).
 	maxTrailerSize = 64 << 20
 
 	// maxDeltaBlobs bounds the blobs of one delta; the writer starts the

@@ -34,6 +34,12 @@ type sealJob struct {
 	slot   *ChunkRef
 	claim  func(w *deltaWriter, id crypt.ID) bool
 	fileWG *sync.WaitGroup
+
+	// base, when not zero, is the blob of this page's previous version,
+	// and the last baseLen bytes of buf are what may be its plaintext:
+	// the worker compresses on it when it is and that pays (basecomp.go).
+	base    crypt.ID
+	baseLen int
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
@@ -52,7 +58,7 @@ func (p *sealPipeline) work(r *Store) {
 	defer p.workers.Done()
 	var sealBuf, scratch []byte
 	for j := range p.jobs {
-		plain := *j.buf
+		plain := (*j.buf)[:len(*j.buf)-j.baseLen]
 		store := true
 		if j.slot != nil {
 			j.id = r.ids.Sum(plain)
@@ -89,34 +95,46 @@ func (p *sealPipeline) Err() error {
 	return p.err
 }
 
+// baseHint is a page's previous version: its blob id and a local copy
+// of what may be its plaintext (unverified).
+type baseHint struct {
+	id    crypt.ID
+	plain []byte
+}
+
+// fill copies plain, then the base's plaintext, into a pooled buffer.
+func (h baseHint) fill(plain []byte) *[]byte {
+	buf := plainPool.Get().(*[]byte)
+	*buf = append(append((*buf)[:0], plain...), h.plain...)
+	return buf
+}
+
 // submit queues a copy of plain for sealing into w, which holds a
 // reservation for it (deltaWriter.reserve); the worker releases it.
-func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool) error {
+func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain []byte, incompressible bool, base baseHint) error {
 	if err := p.Err(); err != nil {
 		w.release(len(plain))
 		return err
 	}
-	buf := plainPool.Get().(*[]byte)
-	*buf = append((*buf)[:0], plain...)
+	buf := base.fill(plain)
 	p.pending.Add(1)
 	w.pending.Add(1)
-	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible}
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, baseLen: len(base.plain)}
 	return nil
 }
 
 // submitChunk queues a data chunk whose id the worker computes into slot;
 // w holds a reservation for it, as for submit.
-func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup, base baseHint) error {
 	if err := p.Err(); err != nil {
 		w.release(len(plain))
 		return err
 	}
-	buf := plainPool.Get().(*[]byte)
-	*buf = append((*buf)[:0], plain...)
+	buf := base.fill(plain)
 	p.pending.Add(1)
 	w.pending.Add(1)
 	fileWG.Add(1)
-	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG}
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain)}
 	return nil
 }
 

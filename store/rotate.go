@@ -229,7 +229,13 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 			}
 			comp = compZstdDict
 		}
-		full, err := rw.add(id, e.Type, comp, e.Dict, len(plain), sealed)
+		// A page on a base is re-sealed on its own (its base may not be
+		// re-sealed yet): only the dictionary is carried over.
+		var dict *crypt.ID
+		if comp == compZstdDict {
+			dict = e.Dict
+		}
+		full, err := rw.add(id, e.Type, comp, dict, len(plain), sealed)
 		if err != nil || full == nil {
 			return err
 		}

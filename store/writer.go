@@ -187,7 +187,7 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 		w.release(len(plain))
 		return nil
 	}
-	return b.seal.submit(w, id, typ, plain, incompressible)
+	return b.seal.submit(w, id, typ, plain, incompressible, baseHint{})
 }
 
 // Chunk hands one chunk of file content to the sealing workers; slot gets
@@ -196,6 +196,25 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 // than waiting for the workers. A chunk the store already holds is not
 // stored again.
 func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
+	return b.chunk(data, incompressible, inline, slot, pending, baseHint{})
+}
+
+// ChunkOn is Chunk for a new version of a SQLite page whose previous
+// version is the blob prev: prevPlain, a copy of that version found on
+// this machine (the source's Chunk.Prev), lets the page be compressed on
+// it, so that a changed page costs about what changed. prevPlain need not
+// be right: it is used only when its keyed id is prev and prev is a page
+// the repository holds that is not itself on a base (docs/format.md,
+// "Pages on their previous version"). Nothing is read from the remote.
+func (b *Writer) ChunkOn(data []byte, prev crypt.ID, prevPlain []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
+	var base baseHint
+	if len(prevPlain) >= dictMinBlob && len(prevPlain) <= maxBaseBlob && !incompressible {
+		base = baseHint{id: prev, plain: prevPlain}
+	}
+	return b.chunk(data, incompressible, inline, slot, pending, base)
+}
+
+func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup, base baseHint) error {
 	if len(data) > maxBlobSize {
 		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
 	}
@@ -205,14 +224,14 @@ func (b *Writer) Chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	}
 	defer b.rot.RUnlock()
 	if !inline {
-		return b.seal.submitChunk(w, data, incompressible, slot, b.claim, pending)
+		return b.seal.submitChunk(w, data, incompressible, slot, b.claim, pending, base)
 	}
 	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
 	if !b.claim(w, slot.ID) {
 		w.release(len(data))
 		return nil
 	}
-	return b.seal.submit(w, slot.ID, blobData, data, incompressible)
+	return b.seal.submit(w, slot.ID, blobData, data, incompressible, base)
 }
 
 // Tree stores a directory's entries (in the order given) as a tree blob
