@@ -3,6 +3,8 @@ package source
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -133,5 +135,53 @@ func TestShmPages(t *testing.T) {
 				t.Fatalf("frame %d: the wal-index says page %d, its header %d", i, got[i-r[0]], pgno)
 			}
 		}
+	}
+}
+
+// TestPrevPagesKeepReadLock: finding the changed pages' frames through
+// the wal-index happens inside the read transaction, and must not drop
+// the read's lock on the -shm (closing any descriptor of a file drops
+// every POSIX lock the process holds on it): a TRUNCATE checkpoint in
+// another process must still find the reader in its way.
+func TestPrevPagesKeepReadLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "msgstore.db")
+	db := appDB(t, path)
+	createMessages(t, db, 300)
+	for id := 301; id < 320; id++ {
+		insertMessage(t, db, id)
+	}
+	// The test's own descriptor of the -shm, closed after the reader's
+	// connection, as the read keeps its own.
+	shmFile, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shmFile.Close()
+	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	reader.SetMaxOpenConns(1)
+	tx, err := reader.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM msg").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	insertMessage(t, db, 320) // a frame the reader's snapshot does not hold
+	shm := shmHeaderOf(shmFile)
+	wal := openWAL(path+"-wal", 4096)
+	if wal == nil || !shm.valid {
+		t.Fatal("no -wal or wal-index")
+	}
+	defer wal.close()
+	prev := newPrevPages(path, wal, shm.mxFrame, []int64{2, 3, 4}, 4096, 10)
+	defer prev.close()
+	if !checkpointNow(t, path, "TRUNCATE") {
+		t.Fatal("a TRUNCATE checkpoint in another process emptied the log under an open read transaction once its previous pages were looked for")
 	}
 }
