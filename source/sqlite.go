@@ -376,7 +376,6 @@ func (c *sqliteContent) endTx() {
 		c.rows = nil
 	}
 	c.endPieceTx()
-	c.prev.close()
 	if p := c.pieced; p != nil {
 		for _, st := range []*sql.Stmt{p.begin, p.pages} {
 			if st != nil {
@@ -389,6 +388,10 @@ func (c *sqliteContent) endTx() {
 		c.db.Close()
 		c.db = nil
 	}
+	// The read's own descriptors of the database and its -shm, and the
+	// previous versions' ones, close after the connection: closing one
+	// drops every lock the process holds on the file.
+	c.prev.close()
 	for _, f := range []**os.File{&c.shm, &c.dbf} {
 		if *f != nil {
 			(*f).Close()

@@ -49,8 +49,9 @@ type prevPages struct {
 // the -wal file the plan read (nil: none), mark the last frame of it the
 // previous snapshot certainly included (0 when the log was restarted
 // since: then every previous version is in the database file), prevCount
-// the previous snapshot's page count.
-func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSize int, prevCount int64) *prevPages {
+// the previous snapshot's page count, shm the read's own descriptor of the
+// -shm (nil: none; see shmHeaderOf for why it must be that one).
+func newPrevPages(abs string, shm *os.File, wal *walFile, mark uint32, changed []int64, pageSize int, prevCount int64) *prevPages {
 	p := &prevPages{dbPath: abs, walPath: abs + "-wal", pageSize: pageSize, pageCount: prevCount}
 	if wal == nil || mark == 0 || len(changed) == 0 {
 		return p
@@ -67,7 +68,7 @@ func newPrevPages(abs string, wal *walFile, mark uint32, changed []int64, pageSi
 	if mark > maxPrevScan {
 		lo = mark - maxPrevScan + 1
 	}
-	pgnos := shmPages(abs+"-shm", lo, mark)
+	pgnos := shmPages(shm, lo, mark)
 	for i := mark; i >= lo && len(p.frames) < len(want); i-- {
 		var pgno uint32
 		if pgnos != nil {
@@ -95,14 +96,13 @@ const (
 	shmBlockPages = 4096
 )
 
-// shmPages returns the page numbers of frames lo..hi from the wal-index,
-// or nil when it cannot be read.
-func shmPages(path string, lo, hi uint32) []uint32 {
-	f, err := os.Open(path)
-	if err != nil {
+// shmPages returns the page numbers of frames lo..hi from the wal-index
+// f, or nil when it cannot be read. f is the read's own descriptor: one
+// opened and closed here would drop the read's lock (see shmHeaderOf).
+func shmPages(f *os.File, lo, hi uint32) []uint32 {
+	if f == nil {
 		return nil
 	}
-	defer f.Close()
 	out := make([]uint32, 0, hi-lo+1)
 	var buf []byte
 	for i := lo; i <= hi; {

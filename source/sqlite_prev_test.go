@@ -125,8 +125,13 @@ func TestShmPages(t *testing.T) {
 		t.Fatal("no -wal")
 	}
 	defer wal.close()
+	shmFile, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shmFile.Close()
 	for _, r := range [][2]uint32{{1, shm.mxFrame}, {shmFirstPages - 2, shmFirstPages + 3}, {shmFirstPages + 1, shm.mxFrame}, {7, 7}} {
-		got := shmPages(path+"-shm", r[0], r[1])
+		got := shmPages(shmFile, r[0], r[1])
 		if len(got) != int(r[1]-r[0]+1) {
 			t.Fatalf("frames %d..%d: %d page numbers", r[0], r[1], len(got))
 		}
@@ -179,7 +184,7 @@ func TestPrevPagesKeepReadLock(t *testing.T) {
 		t.Fatal("no -wal or wal-index")
 	}
 	defer wal.close()
-	prev := newPrevPages(path, wal, shm.mxFrame, []int64{2, 3, 4}, 4096, 10)
+	prev := newPrevPages(path, shmFile, wal, shm.mxFrame, []int64{2, 3, 4}, 4096, 10)
 	defer prev.close()
 	if !checkpointNow(t, path, "TRUNCATE") {
 		t.Fatal("a TRUNCATE checkpoint in another process emptied the log under an open read transaction once its previous pages were looked for")

@@ -210,8 +210,8 @@ type readPlan struct {
 // include every frame of the snapshot. prev is the cache entry of the
 // previous version (nil: none); before is the database file's identity
 // taken before the transaction began, and shm the wal-index header read
-// between the two.
-func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
+// between the two from shmFile, the read's own descriptor of the -shm.
+func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
 	wal := openWAL(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
@@ -223,7 +223,7 @@ func planRead(prev *cacheEntry, abs string, before statID, shm shmHeader, pageSi
 			p = readPlan{why: "the -wal file was restarted during the read"}
 		}
 		if p.incremental {
-			p.prev = newPrevPages(abs, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
+			p.prev = newPrevPages(abs, shmFile, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
 		}
 	}
 	if !p.incremental {

@@ -236,7 +236,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	content.shm = shmFile
 	defer content.close()
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
-	plan := planRead(base, abs, before, shm, content.pageSize, content.pageCount, !w.racy(start, before))
+	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before))
 	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
