@@ -69,6 +69,30 @@ func (s *framedSet) refresh(walPath string, pageSize int) {
 	s.hdr, s.ok = wal.hdr, true
 }
 
+// refreshFramed brings the set of framed pages up to date from the -wal at
+// the path, and turns direct reads off for the rest of the read when the
+// database at the path is not the file the read began on, before or after:
+// the path's -wal then no longer describes the log SQLite reads (an app
+// that replaced its database by rename), and the old file lacks the
+// frames its own log holds.
+func (c *sqliteContent) refreshFramed() {
+	p := c.pieced
+	if !p.samePathFile() {
+		c.direct = false
+	}
+	p.framed.refresh(p.abs+"-wal", c.pageSize)
+	if !p.samePathFile() {
+		c.direct = false
+	}
+}
+
+// samePathFile reports whether the path still names the file the read
+// began on.
+func (p *pieces) samePathFile() bool {
+	id, err := lstatID(p.abs)
+	return err == nil && id.Ino == p.file.Ino && id.Dev == p.file.Dev
+}
+
 // openDirect opens the database file for direct reads, if it is the file
 // at the path the read began on (same inode on the same device; where the
 // platform has no inode, direct reads are off). The descriptor is closed

@@ -110,8 +110,9 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	if c.shm == nil {
 		c.shm, _ = os.Open(abs + "-shm")
 	}
+	c.pieced = p
 	c.openDirect(abs, file)
-	p.framed.refresh(abs+"-wal", c.pageSize)
+	c.refreshFramed()
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, shmHeaderOf(c.shm))
 	if wal != nil {
@@ -120,7 +121,6 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	// Without a -wal nor a wal-index (a rollback-journal database) there
 	// is nothing to stitch pieces with.
 	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
-	c.pieced = p
 }
 
 // nextPieced delivers the next chunk of a read in pieces.
@@ -328,7 +328,7 @@ func (c *sqliteContent) nextTx() error {
 	}
 	pages, view, why := p.gap(c.pageSize, c.shm, shmBefore, c.pageCount)
 	p.view = view
-	p.framed.refresh(p.abs+"-wal", c.pageSize)
+	c.refreshFramed()
 	if why == "" {
 		for _, pg := range pages {
 			if pg < c.next {
