@@ -158,3 +158,38 @@ func BenchmarkBlobIndex(b *testing.B) {
 		}
 	})
 }
+
+// A blob held twice, once on a base and once on its own (two devices'
+// deltas merged after a fork), is read through the copy on its own,
+// whichever delta came first: only that copy can be a base, and it
+// needs no other blob. Which copy the index kept used to follow the
+// order deltas were added (a map's order, different on every open).
+func TestBlobIndexPrefersTheCopyNotOnABase(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ids := randomIDs(r, 200)
+	for _, onBaseFirst := range []bool{true, false} {
+		onBase, own := indexTestDelta(1, ids), indexTestDelta(2, ids)
+		for i := range onBase.trailer.Blobs {
+			base := ids[(i+1)%len(ids)]
+			e := &onBase.trailer.Blobs[i]
+			e.Comp, e.Dict = compZstdBase, &base
+		}
+		x := newBlobIndex()
+		if onBaseFirst {
+			x.add(onBase)
+			x.add(own)
+		} else {
+			x.add(own)
+			x.add(onBase)
+		}
+		for i, id := range ids {
+			loc, ok := x.get(id)
+			if !ok || loc.d != own || loc.entry != &own.trailer.Blobs[i] {
+				t.Fatalf("on a base added first %v: blob %d read through the copy on a base", onBaseFirst, i)
+			}
+		}
+		if x.Len() != len(ids) {
+			t.Fatalf("Len = %d, want %d", x.Len(), len(ids))
+		}
+	}
+}
