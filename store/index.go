@@ -8,7 +8,8 @@ import (
 )
 
 // blobIndex maps the id of every blob the live deltas hold to the copy
-// reads use: the first one added. It keeps no ids of its own: a slot
+// reads use: the first one added, unless that one is on a base and a
+// later one is not (two devices' deltas merged after a fork). It keeps no ids of its own: a slot
 // names a delta and an entry of its trailer, whose id a lookup compares,
 // so each id is stored once, in its trailer's entry. A Go map from the
 // 32-byte id to a location cost 55–110 bytes per blob (48-byte slots,
@@ -99,7 +100,8 @@ func (x *blobIndex) add(d *delta) {
 	}
 }
 
-// insert puts s in the table unless id is there already.
+// insert puts s in the table unless id is there already (see blobIndex
+// for which copy stays).
 func (x *blobIndex) insert(id *crypt.ID, s indexSlot) {
 	if (x.n+1)*4 > len(x.tags)*3 {
 		x.grow()
@@ -114,6 +116,13 @@ func (x *blobIndex) insert(id *crypt.ID, s indexSlot) {
 			return
 		case tag:
 			if _, e := x.entry(x.slots[i]); e.ID == *id {
+				// A copy on its own beats one on a base: only it can
+				// be a base, and it reads without another blob.
+				if e.Comp == compZstdBase {
+					if _, ne := x.entry(s); ne.Comp != compZstdBase {
+						x.slots[i] = s
+					}
+				}
 				return
 			}
 		}
