@@ -92,27 +92,66 @@ func dedupIDs(ids []crypt.ID, seen map[crypt.ID]bool) []crypt.ID {
 // then its blobs, with the bases in the context for openOnBase.
 func (r *Store) fetchOnBases(ctx context.Context, ws []fetchWindow, fn func(fr *fetchRange, b *Batch) error) error {
 	for _, w := range ws {
-		bases := make(fetchedBases, len(w.bases))
-		var mu sync.Mutex
-		// The pre-pass's own fetch carries an empty map: no pre-pass of
-		// its own, and any base on a base fails in openOnBase.
-		pre := context.WithValue(ctx, basesKey{}, fetchedBases{})
-		err := r.fetchRanges(pre, w.bases, func(fr *fetchRange, b *Batch) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for i, id := range b.IDs {
-				bases[id] = append([]byte(nil), b.Plain(i)...)
-			}
-			return nil
-		})
+		bctx, err := r.withBases(ctx, w.bases)
 		if err != nil {
 			return err
 		}
-		if err := r.fetchRanges(context.WithValue(ctx, basesKey{}, bases), w.ids, fn); err != nil {
+		if err := r.fetchRanges(bctx, w.ids, fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// withBases fetches bases together and returns ctx carrying them for
+// openOnBase.
+func (r *Store) withBases(ctx context.Context, ids []crypt.ID) (context.Context, error) {
+	bases := make(fetchedBases, len(ids))
+	var mu sync.Mutex
+	// The pre-pass's own fetch carries an empty map: no pre-pass of its
+	// own, and any base on a base fails in openOnBase.
+	pre := context.WithValue(ctx, basesKey{}, fetchedBases{})
+	err := r.fetchRanges(pre, ids, func(fr *fetchRange, b *Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, id := range b.IDs {
+			bases[id] = append([]byte(nil), b.Plain(i)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, basesKey{}, bases), nil
+}
+
+// basesOf returns how many of blobs (at least one) have their bases fit
+// baseFetchBudget, and those bases: what forEachBlob fetches together
+// before it opens them. Only a base that can be one is listed, as in
+// baseWindows.
+func (r *Store) basesOf(blobs []blobEntry) (int, []crypt.ID) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var bases []crypt.ID
+	have := map[crypt.ID]bool{}
+	held := 0
+	for i := range blobs {
+		e := &blobs[i]
+		if e.Comp != compZstdBase || e.Dict == nil || have[*e.Dict] {
+			continue
+		}
+		bl, ok := r.index.get(*e.Dict)
+		if !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase || bl.entry.RawLen > maxBaseBlob {
+			continue
+		}
+		if held+int(bl.entry.RawLen) > baseFetchBudget && len(bases) > 0 {
+			return i, bases
+		}
+		have[*e.Dict] = true
+		bases = append(bases, *e.Dict)
+		held += int(bl.entry.RawLen)
+	}
+	return len(blobs), bases
 }
 
 // fetchedBase returns base id's plaintext if the fetch in ctx read it.

@@ -195,18 +195,39 @@ func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry,
 		if err != nil {
 			return err
 		}
-		for i := start; i < end; i++ {
-			e := &d.trailer.Blobs[i]
+		if err := r.openEach(ctx, d, d.trailer.Blobs[start:end], raw, lo, fn); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// openEach verifies blobs, read into raw from offset lo of d, and calls fn
+// with each; the bases of its pages on a base are fetched first, together,
+// at most baseFetchBudget of them at a time (basefetch.go).
+func (r *Store) openEach(ctx context.Context, d *delta, blobs []blobEntry, raw []byte, lo uint64, fn func(e *blobEntry, sealed []byte) error) error {
+	for len(blobs) > 0 {
+		n, bases := r.basesOf(blobs)
+		bctx := ctx
+		if len(bases) > 0 {
+			var err error
+			if bctx, err = r.withBases(ctx, bases); err != nil {
+				return err
+			}
+		}
+		for i := range blobs[:n] {
+			e := &blobs[i]
 			off := e.Offset - lo
 			sealed := raw[off : off+uint64(e.SealedLen)]
-			if _, err := r.openBlob(ctx, blobLoc{d: d, entry: e}, sealed, nil); err != nil {
+			if _, err := r.openBlob(bctx, blobLoc{d: d, entry: e}, sealed, nil); err != nil {
 				return err
 			}
 			if err := fn(e, sealed); err != nil {
 				return err
 			}
 		}
-		start = end
+		blobs = blobs[n:]
 	}
 	return nil
 }
