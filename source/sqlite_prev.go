@@ -17,10 +17,11 @@ import (
 // last snapshot's page, so any guess is safe and a wrong one only costs
 // compression.
 
-// maxPrevScan bounds the frame headers read, back from the mark, to find
-// the frames of the changed pages: one read each, inside the read
-// transaction. A page whose frame lies further back is looked for in the
-// database file (where a checkpoint has likely put it).
+// maxPrevScan bounds the frames looked at, back from the mark, to find
+// the frames of the changed pages, inside the read transaction: their page
+// numbers in the wal-index (one read), or, when it cannot be read, their
+// headers (one read each). A page whose frame lies further back is looked
+// for in the database file (where a checkpoint has likely put it).
 const maxPrevScan = 4096
 
 // prevPages reads what may be the previous versions of a database's
@@ -234,6 +235,6 @@ func (p *prevPages) close() {
 			(*f).Close()
 			*f = nil
 		}
-		p.dbFailed, p.walFailed = true, true // no reads after close
 	}
+	p.dbFailed, p.walFailed = true, true // no reads after close
 }
