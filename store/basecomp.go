@@ -104,19 +104,6 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte) ([]byte, error
 	return out, err
 }
 
-// readBase reads and verifies the base at loc.
-func (r *Store) readBase(ctx context.Context, loc blobLoc) ([]byte, error) {
-	sealed, err := r.readRange(ctx, loc.d, int64(loc.entry.Offset), int64(loc.entry.SealedLen))
-	if err != nil {
-		return nil, err
-	}
-	defer putRangeBuf(sealed)
-	plain, err := r.openBlob(ctx, loc, sealed, nil)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), plain...), nil
-}
 
 // sealOnBase seals a new page compressed on base, the plaintext of its
 // previous version's blob baseID as found on this machine, when that
@@ -192,7 +179,7 @@ func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte
 	bp := fetchedBase(ctx, bl.entry.ID)
 	var err error
 	if bp == nil {
-		bp, err = r.readBase(ctx, bl)
+		bp, err = r.readAt(ctx, bl)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, *e.Dict, err)

@@ -408,16 +408,11 @@ func (r *Store) readDict(ctx context.Context, loc blobLoc) (*dictionary, error) 
 	if e.RawLen > maxDictBlob || e.SealedLen > maxDictBlob+crypt.Overhead {
 		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is larger than the format's limit of %d bytes", e.ID, maxDictBlob), nil)
 	}
-	sealed, err := r.readRange(ctx, loc.d, int64(e.Offset), int64(e.SealedLen))
+	plain, err := r.readAt(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
-	defer putRangeBuf(sealed)
-	plain, err := r.openBlob(ctx, loc, sealed, nil)
-	if err != nil {
-		return nil, err
-	}
-	d, err := parseDict(e.ID, append([]byte(nil), plain...))
+	d, err := parseDict(e.ID, plain)
 	if err != nil {
 		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is malformed", e.ID), err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,10 +265,21 @@ func (r *Store) readBlob(ctx context.Context, id crypt.ID) ([]byte, BlobType, er
 	if !ok {
 		return nil, 0, integrityErr("index", fmt.Sprintf("blob %s is referenced but stored nowhere", id), nil)
 	}
+	plain, err := r.readAt(ctx, loc)
+	return plain, loc.entry.Type, err
+}
+
+// readAt fetches, authenticates, decompresses and verifies the blob at loc
+// on its own, and returns its plaintext in a buffer of its own.
+func (r *Store) readAt(ctx context.Context, loc blobLoc) ([]byte, error) {
 	sealed, err := r.readRange(ctx, loc.d, int64(loc.entry.Offset), int64(loc.entry.SealedLen))
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	defer putRangeBuf(sealed)
 	plain, err := r.openBlob(ctx, loc, sealed, nil)
-	return plain, loc.entry.Type, err
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(plain), nil
 }
