@@ -104,7 +104,6 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte) ([]byte, error
 	return out, err
 }
 
-
 // sealOnBase seals a new page compressed on base, the plaintext of its
 // previous version's blob baseID as found on this machine, when that
 // beats the repository's dictionary (or plain zstd); ok is false when it
