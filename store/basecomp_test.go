@@ -117,16 +117,7 @@ func TestPagesOnBasePruneAndRotate(t *testing.T) {
 		t.Fatalf("check --read-data after prune: %v", err)
 	}
 
-	newKey, _ := crypt.NewKey()
-	if err := e.Store.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); err != nil {
-		t.Fatal(err)
-	}
-	e.Store.Close()
-	nr, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Store, e.Key = nr, newKey
+	newKey := rotateKey(t, e)
 	if got, err := restoreDigest(t, e, newKey); err != nil || got != want {
 		t.Fatalf("restore after rotation: %v", err)
 	}
@@ -231,23 +222,33 @@ func TestSmallChangeReadsNoBlob(t *testing.T) {
 	}
 }
 
-// TestRestoreFetchesBasesTogether: a restore fetches the bases of the
-// pages on a base together, in a few ranged reads, not one read each.
-func TestRestoreFetchesBasesTogether(t *testing.T) {
+// onBaseRepo backs up edits scattered over a dictionary database, so that
+// many pages are stored on a base, and opens the repository afresh with
+// opts through a remote that counts its reads (those of the opening
+// taken).
+func onBaseRepo(t *testing.T, opts store.Options) (e *storetest.Env, fresh *store.Store, counted *readCounter, blobs, bases int) {
+	t.Helper()
 	e, db := dictEnv(t)
 	editScattered(t, db, 100, 4000, 1)
 	e.Backup()
-	blobs, bases := store.OnBase(e.Store)
+	blobs, bases = store.OnBase(e.Store)
 	if blobs < 50 {
 		t.Fatalf("%d pages on a base, want at least 50", blobs)
 	}
-	counted := &readCounter{Remote: storetest.OpenRemote(t, e.RemoteDir)}
-	fresh, err := store.Open(e.Ctx, counted, e.Key, store.Options{})
+	counted = &readCounter{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	fresh, err := store.Open(e.Ctx, counted, e.Key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fresh.Close()
+	t.Cleanup(func() { fresh.Close() })
 	counted.take() // the config and the trailers
+	return e, fresh, counted, blobs, bases
+}
+
+// TestRestoreFetchesBasesTogether: a restore fetches the bases of the
+// pages on a base together, in a few ranged reads, not one read each.
+func TestRestoreFetchesBasesTogether(t *testing.T) {
+	e, fresh, counted, blobs, bases := onBaseRepo(t, store.Options{})
 	dst := filepath.Join(t.TempDir(), "r")
 	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
 		t.Fatal(err)
@@ -281,20 +282,7 @@ func TestRestoreFetchesBasesTogether(t *testing.T) {
 // (found in review: 113 reads for 110 pages on 110 bases); cut into
 // windows when the bases exceed the budget, it still verifies.
 func TestVerifyDeltaFetchesBasesTogether(t *testing.T) {
-	e, db := dictEnv(t)
-	editScattered(t, db, 100, 4000, 1)
-	e.Backup()
-	blobs, bases := store.OnBase(e.Store)
-	if blobs < 50 {
-		t.Fatalf("%d pages on a base, want at least 50", blobs)
-	}
-	counted := &readCounter{Remote: storetest.OpenRemote(t, e.RemoteDir)}
-	fresh, err := store.Open(e.Ctx, counted, e.Key, store.Options{StateDir: filepath.Join(t.TempDir(), "st")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	counted.take() // the config and the trailers
+	e, fresh, counted, blobs, bases := onBaseRepo(t, store.Options{StateDir: filepath.Join(t.TempDir(), "st")})
 	us := fresh.Usage(map[crypt.ID]struct{}{})
 	last := us[len(us)-1].Name
 	if err := fresh.VerifyDelta(e.Ctx, last); err != nil {

@@ -22,6 +22,23 @@ import (
 
 // dictEnv is a repository holding one backup of a real chat database
 // large enough for the writer to make a dictionary, and a media file that
+// rotateKey re-seals e's repository to a new key, reopens it on the same
+// state directory, makes it e's store and returns the key.
+func rotateKey(t *testing.T, e *storetest.Env) crypt.Key {
+	t.Helper()
+	newKey, _ := crypt.NewKey()
+	if err := e.Store.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); err != nil {
+		t.Fatal(err)
+	}
+	e.Store.Close()
+	nr, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Store, e.Key = nr, newKey
+	return newKey
+}
+
 // never uses one.
 func dictEnv(t *testing.T) (*storetest.Env, *storetest.ChatDB) {
 	t.Helper()
@@ -183,17 +200,8 @@ func TestDictionaryPruneAndRotate(t *testing.T) {
 		t.Fatalf("after prune: %+v", d2)
 	}
 
-	newKey, _ := crypt.NewKey()
-	if err := e.Store.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); err != nil {
-		t.Fatal(err)
-	}
-	e.Store.Close()
-	nr, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Store, e.Key = nr, newKey
-	if d2 := oneDict(t, nr); d2.ID != d.ID || d2.Users != d.Users {
+	newKey := rotateKey(t, e)
+	if d2 := oneDict(t, e.Store); d2.ID != d.ID || d2.Users != d.Users {
 		t.Fatalf("after rotation: %+v, want %+v", d2, d)
 	}
 	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
@@ -206,16 +214,16 @@ func TestDictionaryPruneAndRotate(t *testing.T) {
 	os.Remove(filepath.Join(e.Src, "msgstore.db"))
 	os.Remove(filepath.Join(e.Src, "msgstore.db-wal"))
 	os.Remove(filepath.Join(e.Src, "msgstore.db-shm"))
-	if _, err := backup.Run(e.Ctx, nr, backup.Options{Source: e.Src}); err != nil {
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prune.Run(e.Ctx, nr, prune.Options{Policy: prune.Policy{KeepLast: 1}, SmallDelta: 1 << 30}); err != nil {
+	if _, err := prune.Run(e.Ctx, e.Store, prune.Options{Policy: prune.Policy{KeepLast: 1}, SmallDelta: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
-	if ds := store.Dictionaries(nr); len(ds) != 0 {
+	if ds := store.Dictionaries(e.Store); len(ds) != 0 {
 		t.Fatalf("dictionaries after the database was pruned: %+v", ds)
 	}
-	if _, err := check.Run(e.Ctx, nr, check.Options{ReadData: true}); err != nil {
+	if _, err := check.Run(e.Ctx, e.Store, check.Options{ReadData: true}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -57,10 +57,14 @@ func TestReadsFormat1Repository(t *testing.T) {
 
 // copyFormat1 copies testdata/format1 into a new directory and returns it
 // with the repository's key.
-func copyFormat1(t *testing.T) (string, crypt.Key) {
+func copyFormat1(t *testing.T) (string, crypt.Key) { return copyFixture(t, "format1") }
+
+// copyFixture copies the repository testdata/name into a new directory and
+// returns it with the repository's key (its RECOVERY-KEY file).
+func copyFixture(t *testing.T, name string) (string, crypt.Key) {
 	t.Helper()
 	remoteDir := t.TempDir()
-	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format1")); err != nil {
+	if err := os.CopyFS(remoteDir, os.DirFS(filepath.Join("testdata", name))); err != nil {
 		t.Fatal(err)
 	}
 	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))

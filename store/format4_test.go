@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/check"
-	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -19,18 +18,7 @@ import (
 // recovery key and the database's digest at each (DIGESTS). Every later
 // chatsafe must read it.
 func TestReadsFormat4Repository(t *testing.T) {
-	remoteDir := t.TempDir()
-	if err := os.CopyFS(remoteDir, os.DirFS("testdata/format4")); err != nil {
-		t.Fatal(err)
-	}
-	rk, err := os.ReadFile(filepath.Join(remoteDir, "RECOVERY-KEY"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := crypt.ParseRecoveryKey(strings.TrimSpace(string(rk)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	remoteDir, key := copyFixture(t, "format4")
 	digests, err := os.ReadFile(filepath.Join(remoteDir, "DIGESTS"))
 	if err != nil {
 		t.Fatal(err)
