@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,14 +39,8 @@ func TestKill9DuringFullDeltaCommit(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			e := storetest.NewEnv(t)
 			state := t.TempDir()
-			storetest.WriteFile(t, filepath.Join(e.Src, "first.txt"), []byte("the first snapshot"))
-			r := openCapped(t, e, state)
-			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
-				t.Fatal(err)
-			}
+			r, first := firstSnapshot(t, e, state)
 			r.Close()
-			first := copyOf(t, e.Src)
-			storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(9, 5<<20))
 
 			cmd := exec.CommandContext(e.Ctx, os.Args[0], "-test.run=^TestKill9DuringFullDeltaCommit$", "-test.count=1")
 			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s %s", bgChildEnv, point, e.RemoteDir, state, e.Src, e.Key.RecoveryKey()))
@@ -67,14 +60,7 @@ func TestKill9DuringFullDeltaCommit(t *testing.T) {
 			}
 			checkChain(t, r, len(store.HeadChain(r)))
 			checkRestores(t, e, first)
-			if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.Sync(e.Ctx); err != nil {
-				t.Fatal(err)
-			}
-			checkChain(t, r, len(storetest.DeltaFiles(t, e.RemoteDir)))
-			checkRestores(t, e, e.Src)
+			nextBackupCompletes(t, e, r)
 		})
 	}
 }
