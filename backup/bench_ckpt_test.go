@@ -3,9 +3,7 @@ package backup_test
 import (
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 )
 
@@ -18,29 +16,9 @@ func BenchmarkCycleAfterCheckpoint(b *testing.B) {
 	src := b.TempDir()
 	db := storetest.OpenChatDB(b, filepath.Join(src, "msgstore.db"))
 	db.Insert(0, 200000, 5000)
-	opts := backup.Options{Source: src, Cache: backup.LoadCache(r)}
-	for range 2 {
-		if _, err := backup.Run(b.Context(), r, opts); err != nil {
-			b.Fatal(err)
-		}
-	}
-	opts.Scope = []string{"msgstore.db"}
-	var cpu time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		db.Insert(10_000_000+i, 10_000_001+i, 1)
+	measureCycles(b, r, src, db, "msgstore.db", func() {
 		if _, err := db.DB.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 			b.Fatal(err)
 		}
-		b.StartTimer()
-		before := processCPU(b)
-		res, err := backup.Run(b.Context(), r, opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cpu += processCPU(b) - before
-		b.ReportMetric(float64(res.ReadBytes), "read-bytes/op")
-	}
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}, 0)
 }
