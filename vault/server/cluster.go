@@ -55,6 +55,15 @@ type ClusterConfig struct {
 
 	listener net.Listener // tests: a pre-bound RaftListen
 	dial     dialFunc     // tests: how this node opens connections to peers
+	// dedupWindow (tests): the request-id window in log entries instead of
+	// dedupWindow, so that a test can outrun it with a few hundred
+	// entries. Every node of a cluster must use the same (it is part of
+	// the state machine).
+	dedupWindow uint64
+	// beforeApply (tests) is called before each batch of committed
+	// entries is applied, so that a test can hold a node's state machine
+	// back.
+	beforeApply func()
 }
 
 // Peer is one voter of the bootstrap configuration.
@@ -154,7 +163,7 @@ func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 func (n *raftNode) sendAgain(since uint64) func(error) bool {
 	return func(err error) bool {
 		return errors.Is(err, errNoQuorum) && !errors.Is(err, raft.ErrRaftShutdown) &&
-			n.raft.State() != raft.Shutdown && n.fsm.appliedNow() < since+dedupWindow/2
+			n.raft.State() != raft.Shutdown && n.fsm.appliedNow() < since+n.fsm.dedupWindow()/2
 	}
 }
 

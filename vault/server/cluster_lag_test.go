@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// applyGate holds a node's state machine back: while held, the batch raft
+// hands it waits until the gate opens, as on a node whose disk is slow.
+type applyGate struct {
+	held    atomic.Bool
+	release chan struct{}
+	once    sync.Once
+}
+
+func newApplyGate() *applyGate { return &applyGate{release: make(chan struct{})} }
+
+func (g *applyGate) wait() {
+	if g.held.Load() {
+		<-g.release
+	}
+}
+
+func (g *applyGate) open() { g.once.Do(func() { g.held.Store(false); close(g.release) }) }
+
+// testWindow is the request-id window of the lagging-follower tests: the
+// real one (32768 entries) would take minutes of commits to outrun.
+const testWindow = 64
+
+// A follower far behind the log (its state machine held, so that raft's
+// queue to it fills and it stops taking entries: a slow disk, a node
+// catching up after a restart) forwards a wrong password. The change is
+// fresh: the window must not refuse it because the follower's own view of
+// the log is old. It is counted once, on every replica, and the client
+// hears "9 attempts left".
+func TestClusterLaggingFollowerAttemptCountsOnce(t *testing.T) {
+	gates := map[string]*applyGate{"1": newApplyGate(), "2": newApplyGate(), "3": newApplyGate()}
+	tc := startCluster(t, 3, func(c *ServerConfig) {
+		c.Cluster.dedupWindow = testWindow
+		c.Cluster.beforeApply = gates[c.Cluster.NodeID].wait
+	})
+	ctx := context.Background()
+	if err := reg(tc.client(), ctx, "erin", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	tc.syncAll()
+	f := (tc.leader() + 1) % 3
+	fn := tc.nodes[f].srv.node
+	g := gates[fn.id]
+	g.held.Store(true)
+	t.Cleanup(g.open) // before the nodes stop: raft waits for its state machine
+	since := fn.fsm.appliedNow()
+
+	outrunFollower(t, tc, f, testWindow)
+	if fn.fsm.appliedNow() != since {
+		t.Fatalf("the held follower applied up to %d (from %d)", fn.fsm.appliedNow(), since)
+	}
+
+	_, err := rec(tc.client(f), ctx, "erin", []byte("wrong"))
+	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
+		t.Fatalf("one wrong password through a lagging follower: %d attempts left, want %d", left, DefaultMaxAttempts-1)
+	}
+	g.open()
+	tc.syncAll()
+	for i, tv := range tc.nodes {
+		st, _, err := tv.srv.store.view(tv.srv.eng.Load().accountID("erin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Attempts != 1 || st.Erased {
+			t.Fatalf("node %d counts %d attempts (erased %v), want 1", i+1, st.Attempts, st.Erased)
+		}
+	}
+}
+
+// outrunFollower commits entries through the leader (expiries that find
+// nothing to expire) until node f's raft log is more than lag entries
+// behind the leader's commit index. f's state machine must be held: raft
+// then stops taking entries on f once its queue to the state machine is
+// full (128 batches).
+func outrunFollower(t *testing.T, tc *testCluster, f int, lag uint64) {
+	t.Helper()
+	fr := tc.nodes[f].srv.node.raft
+	nothing := Command{Op: OpExpire, Now: 1, TTL: time.Hour.Milliseconds()}
+	for i := 0; ; i++ {
+		l := tc.nodes[tc.leader()].srv.node
+		if l.raft.CommitIndex() > fr.LastIndex()+lag {
+			return
+		}
+		if i == 2000 {
+			t.Fatalf("after %d entries the follower's log stands at %d, the leader's commit index at %d", i, fr.LastIndex(), l.raft.CommitIndex())
+		}
+		if _, err := l.applyLocal(nothing); err != nil && !errors.Is(err, errNoQuorum) {
+			t.Fatalf("committing an entry: %v", err)
+		}
+	}
+}
