@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/rpc"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +58,11 @@ func TestClusterLaggingFollowerAttemptCountsOnce(t *testing.T) {
 	since := fn.fsm.appliedNow()
 
 	outrunFollower(t, tc, f, testWindow)
+	// Nothing the follower knows is recent enough: only the leader's
+	// commit index makes the change fresh.
+	if l := tc.nodes[tc.leader()].srv.node; fn.committedNow()+testWindow >= l.raft.CommitIndex() {
+		t.Fatalf("the follower knows entry %d committed, the leader %d: not a window behind", fn.committedNow(), l.raft.CommitIndex())
+	}
 	if fn.fsm.appliedNow() != since {
 		t.Fatalf("the held follower applied up to %d (from %d)", fn.fsm.appliedNow(), since)
 	}
@@ -96,6 +103,36 @@ func outrunFollower(t *testing.T, tc *testCluster, f int, lag uint64) {
 		}
 		if _, err := l.applyLocal(nothing); err != nil && !errors.Is(err, errNoQuorum) {
 			t.Fatalf("committing an entry: %v", err)
+		}
+	}
+}
+
+// The leader's refusal crosses the internal RPC as text and comes back as
+// the same error, which a caller that cannot retry sees as errTooLate; a
+// connection closed with a call in flight may have carried the change.
+func TestBehindErrorCrossesRPC(t *testing.T) {
+	b, ok := parseBehind((&behindError{commit: 1234567}).Error())
+	if !ok || b.commit != 1234567 {
+		t.Fatalf("parseBehind: %v %v", b, ok)
+	}
+	if _, ok := parseBehind(behindPrefix + "12x"); ok {
+		t.Fatal("a malformed index parsed")
+	}
+	if !errors.Is(b, errTooLate) || errors.Is(b, errNoQuorum) {
+		t.Fatal("a behind refusal is not errTooLate")
+	}
+	for _, c := range []struct {
+		err   error
+		maybe bool
+	}{
+		{b, false},
+		{errNotProposed, false},
+		{fmt.Errorf("%w (node x: %w)", errNotProposed, rpc.ErrShutdown), true},
+		{fmt.Errorf("%w (node x did not answer)", errNoQuorum), true},
+		{errors.New("vault node x: something"), true},
+	} {
+		if got := mayBeInLog(c.err); got != c.maybe {
+			t.Errorf("mayBeInLog(%v) = %v, want %v", c.err, got, c.maybe)
 		}
 	}
 }
