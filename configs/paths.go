@@ -17,6 +17,9 @@ type platform struct {
 	system bool
 	home   string
 	getenv func(string) string
+	// exists tells whether a directory is there (Windows: an installation
+	// made before the state moved out of %AppData%); nil is "nothing is".
+	exists func(string) bool
 }
 
 // paths are an installation's default locations.
@@ -32,7 +35,12 @@ var geteuid = os.Geteuid
 
 // thisPlatform describes the running process.
 func thisPlatform() platform {
-	return platform{goos: runtime.GOOS, system: isSystem(), home: homeDir(), getenv: os.Getenv}
+	return platform{goos: runtime.GOOS, system: isSystem(), home: homeDir(), getenv: os.Getenv, exists: dirExists}
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
 }
 
 func homeDir() string {
@@ -64,12 +72,7 @@ func defaultPaths(p platform) paths {
 		}
 		return paths{Config: path.Join(base, "config.yaml"), State: path.Join(base, "state"), Data: base}
 	case "windows":
-		base := winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming"))
-		if p.system {
-			base = winDir(p.getenv("ProgramData"), `C:\ProgramData`)
-		}
-		base = winJoin(base, "chatsafe")
-		return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
+		return windowsPaths(p)
 	}
 	if p.system {
 		return paths{Config: "/etc/chatsafe/config.yaml", State: "/var/lib/chatsafe", Data: "/var/lib/chatsafe/data", Runtime: "/run"}
@@ -90,6 +93,15 @@ func defaultPaths(p platform) paths {
 		out.Runtime = path.Clean(d)
 	}
 	return out
+}
+
+func windowsPaths(p platform) paths {
+	base := winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming"))
+	if p.system {
+		base = winDir(p.getenv("ProgramData"), `C:\ProgramData`)
+	}
+	base = winJoin(base, "chatsafe")
+	return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
 }
 
 // winDir is dir when it is an absolute Windows path (C:\... or \\server\...),
