@@ -61,8 +61,16 @@ func homeDir() string {
 //     /Library/Application Support/chatsafe for root; the config file, the
 //     state directory ("state") and the local remote ("remote") in it; no
 //     runtime directory (/run does not exist there).
-//   - Windows: %AppData%\chatsafe for a user, %ProgramData%\chatsafe for
-//     the system (an elevated prompt, the service), laid out as on macOS.
+//   - Windows: for a user the config in %AppData%\chatsafe (Roaming: it
+//     follows the user), the state directory and the local remote in
+//     %LocalAppData%\chatsafe: domain roaming profiles copy all of Roaming
+//     at every logon and logoff, and the state holds the spool (deltas of
+//     up to 256 MiB) and caches. An installation from before, whose state
+//     is %AppData%\chatsafe\state while %LocalAppData%\chatsafe\state does
+//     not exist, keeps its state and local remote there (found and used,
+//     never moved behind a running daemon's back). %ProgramData%\chatsafe
+//     for the system (an elevated prompt, the service), laid out as on
+//     macOS.
 func defaultPaths(p platform) paths {
 	switch p.goos {
 	case "darwin":
@@ -96,12 +104,17 @@ func defaultPaths(p platform) paths {
 }
 
 func windowsPaths(p platform) paths {
-	base := winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming"))
 	if p.system {
-		base = winDir(p.getenv("ProgramData"), `C:\ProgramData`)
+		base := winJoin(winDir(p.getenv("ProgramData"), `C:\ProgramData`), "chatsafe")
+		return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
 	}
-	base = winJoin(base, "chatsafe")
-	return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
+	roaming := winJoin(winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming")), "chatsafe")
+	local := winJoin(winDir(p.getenv("LocalAppData"), winJoin(p.home, "AppData", "Local")), "chatsafe")
+	out := paths{Config: winJoin(roaming, "config.yaml"), State: winJoin(local, "state"), Data: local}
+	if old := winJoin(roaming, "state"); p.exists != nil && p.exists(old) && !p.exists(out.State) {
+		out.State, out.Data = old, roaming
+	}
+	return out
 }
 
 // winDir is dir when it is an absolute Windows path (C:\... or \\server\...),
