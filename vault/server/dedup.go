@@ -25,9 +25,10 @@ import (
 // The ids are kept for the last dedupWindow log entries, in the database
 // (so every replica, a restarted node and a snapshot agree). A copy that
 // reaches the log after that window could no longer be recognised, so it
-// is refused instead: each command carries the log index its proposer had
-// applied when it first proposed it (Since), and an entry more than
-// dedupWindow entries past that is not applied.
+// is refused instead: each command carries a log index committed before its
+// first copy was sent (Since; since.go says which and why that keeps a
+// change applied once), and an entry more than dedupWindow entries past
+// that is not applied.
 
 // reqIDLen is the size of a request id.
 const reqIDLen = 16
