@@ -148,14 +148,12 @@ func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 		cmd.Req = newRequestID()
 		cmd.Since = n.committedNow()
 	}
-	sent := false // a copy may be in a leader's log
+	k := sinceKeeper{since: cmd.Since}
 	again := func(err error) bool {
-		var b *behindError
-		if errors.As(err, &b) && !sent {
-			cmd.Since = b.commit
+		if k.failed(err) {
+			cmd.Since = k.since
 			return true
 		}
-		sent = sent || mayBeInLog(err)
 		return n.sendAgain(cmd.Since)(err)
 	}
 	return n.untilLeaderAnswers(ctx, again, func() (Result, error) {

@@ -136,3 +136,35 @@ func TestBehindErrorCrossesRPC(t *testing.T) {
 		}
 	}
 }
+
+// A node takes the leader's commit index as its change's Since only while
+// every try so far was refused before proposing; after one whose outcome
+// is open, an earlier copy may be in the log and the Since stays.
+func TestSinceFresherOnlyWhileNoCopySent(t *testing.T) {
+	behind := &behindError{commit: 500}
+	notProposed := fmt.Errorf("%w (node x is no longer the leader)", errNotProposed)
+	inFlight := fmt.Errorf("%w (node x: %w)", errNotProposed, rpc.ErrShutdown)
+	timeout := fmt.Errorf("%w (node x did not answer)", errNoQuorum)
+	for _, c := range []struct {
+		name  string
+		tries []error
+		want  uint64
+		again bool // the last try's answer: send again with the new since
+	}{
+		{"refused at once", []error{behind}, 500, true},
+		{"after tries refused before proposing", []error{errNotProposed, notProposed, behind}, 500, true},
+		{"twice", []error{behind, &behindError{commit: 900}}, 900, true},
+		{"after a timeout", []error{timeout, behind}, 7, false},
+		{"after a connection closed with the call in flight", []error{inFlight, behind}, 7, false},
+		{"after a refusal, then a timeout", []error{behind, timeout, &behindError{commit: 900}}, 500, false},
+	} {
+		k := sinceKeeper{since: 7}
+		last := false
+		for _, err := range c.tries {
+			last = k.failed(err)
+		}
+		if last != c.again || k.since != c.want {
+			t.Errorf("%s: since %d (send again: %v), want %d", c.name, k.since, last, c.want)
+		}
+	}
+}

@@ -73,6 +73,25 @@ func (n *raftNode) checkSince(cmd Command) error {
 	return nil
 }
 
+// sinceKeeper holds a change's Since across the tries to commit it.
+type sinceKeeper struct {
+	since uint64
+	sent  bool // a copy may be in a leader's log
+}
+
+// failed notes a try's failure. It takes the leader's commit index from a
+// behindError while no copy can be in a log, and then reports true: send
+// again with the new since.
+func (k *sinceKeeper) failed(err error) bool {
+	var b *behindError
+	if errors.As(err, &b) && !k.sent {
+		k.since = b.commit
+		return true
+	}
+	k.sent = k.sent || mayBeInLog(err)
+	return false
+}
+
 // mayBeInLog tells whether a failed send of a change may have put it in a
 // leader's log. Only a refusal before proposing says it cannot: no leader
 // known, no connection made, a node that is not the leader, a leader
