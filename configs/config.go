@@ -1,7 +1,7 @@
 // Package configs owns chatsafe's configuration: the YAML schema, strict
 // loading with line-numbered errors, defaults and each system's default
-// paths (paths.go: XDG on Linux, Application Support on macOS, %AppData% and
-// %ProgramData% on Windows), path expansion, exclude globs and writing a
+// paths (paths.go: XDG on Linux, Application Support on macOS, %AppData%,
+// %LocalAppData% and %ProgramData% on Windows), path expansion, exclude globs and writing a
 // commented config file for `chatsafe init`.
 package configs
 

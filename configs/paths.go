@@ -17,6 +17,9 @@ type platform struct {
 	system bool
 	home   string
 	getenv func(string) string
+	// exists tells whether a directory is there (Windows: an installation
+	// made before the state moved out of %AppData%); nil is "nothing is".
+	exists func(string) bool
 }
 
 // paths are an installation's default locations.
@@ -32,7 +35,12 @@ var geteuid = os.Geteuid
 
 // thisPlatform describes the running process.
 func thisPlatform() platform {
-	return platform{goos: runtime.GOOS, system: isSystem(), home: homeDir(), getenv: os.Getenv}
+	return platform{goos: runtime.GOOS, system: isSystem(), home: homeDir(), getenv: os.Getenv, exists: dirExists}
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
 }
 
 func homeDir() string {
@@ -53,8 +61,16 @@ func homeDir() string {
 //     /Library/Application Support/chatsafe for root; the config file, the
 //     state directory ("state") and the local remote ("remote") in it; no
 //     runtime directory (/run does not exist there).
-//   - Windows: %AppData%\chatsafe for a user, %ProgramData%\chatsafe for
-//     the system (an elevated prompt, the service), laid out as on macOS.
+//   - Windows: for a user the config in %AppData%\chatsafe (Roaming: it
+//     follows the user), the state directory and the local remote in
+//     %LocalAppData%\chatsafe: domain roaming profiles copy all of Roaming
+//     at every logon and logoff, and the state holds the spool (deltas of
+//     up to 256 MiB) and caches. An installation from before, whose state
+//     is %AppData%\chatsafe\state while %LocalAppData%\chatsafe\state does
+//     not exist, keeps its state and local remote there (found and used,
+//     never moved behind a running daemon's back). %ProgramData%\chatsafe
+//     for the system (an elevated prompt, the service), laid out as on
+//     macOS.
 func defaultPaths(p platform) paths {
 	switch p.goos {
 	case "darwin":
@@ -64,12 +80,7 @@ func defaultPaths(p platform) paths {
 		}
 		return paths{Config: path.Join(base, "config.yaml"), State: path.Join(base, "state"), Data: base}
 	case "windows":
-		base := winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming"))
-		if p.system {
-			base = winDir(p.getenv("ProgramData"), `C:\ProgramData`)
-		}
-		base = winJoin(base, "chatsafe")
-		return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
+		return windowsPaths(p)
 	}
 	if p.system {
 		return paths{Config: "/etc/chatsafe/config.yaml", State: "/var/lib/chatsafe", Data: "/var/lib/chatsafe/data", Runtime: "/run"}
@@ -88,6 +99,20 @@ func defaultPaths(p platform) paths {
 	}
 	if d := p.getenv("XDG_RUNTIME_DIR"); path.IsAbs(d) {
 		out.Runtime = path.Clean(d)
+	}
+	return out
+}
+
+func windowsPaths(p platform) paths {
+	if p.system {
+		base := winJoin(winDir(p.getenv("ProgramData"), `C:\ProgramData`), "chatsafe")
+		return paths{Config: winJoin(base, "config.yaml"), State: winJoin(base, "state"), Data: base}
+	}
+	roaming := winJoin(winDir(p.getenv("AppData"), winJoin(p.home, "AppData", "Roaming")), "chatsafe")
+	local := winJoin(winDir(p.getenv("LocalAppData"), winJoin(p.home, "AppData", "Local")), "chatsafe")
+	out := paths{Config: winJoin(roaming, "config.yaml"), State: winJoin(local, "state"), Data: local}
+	if old := winJoin(roaming, "state"); p.exists != nil && p.exists(old) && !p.exists(out.State) {
+		out.State, out.Data = old, roaming
 	}
 	return out
 }

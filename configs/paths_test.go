@@ -1,12 +1,19 @@
 package configs
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // The default paths per system, for a user and for the system, chosen from
-// the OS and the environment alone.
+// the OS, the environment and (on Windows, for a user) whether an
+// installation from before keeps its state in %AppData%.
 func TestDefaultPathsPerOS(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	none := env(nil)
+	dirs := func(ds ...string) func(string) bool {
+		return func(d string) bool { return slices.Contains(ds, d) }
+	}
 	for _, c := range []struct {
 		name string
 		p    platform
@@ -25,10 +32,25 @@ func TestDefaultPathsPerOS(t *testing.T) {
 			paths{"/Users/a/Library/Application Support/chatsafe/config.yaml", "/Users/a/Library/Application Support/chatsafe/state", "/Users/a/Library/Application Support/chatsafe", ""}},
 		{"macOS root", platform{goos: "darwin", system: true, home: "/var/root", getenv: none},
 			paths{"/Library/Application Support/chatsafe/config.yaml", "/Library/Application Support/chatsafe/state", "/Library/Application Support/chatsafe", ""}},
-		{"Windows user", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{"AppData": `C:\Users\a\AppData\Roaming`, "ProgramData": `C:\ProgramData`})},
+		{"Windows user", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{
+			"AppData": `C:\Users\a\AppData\Roaming`, "LocalAppData": `C:\Users\a\AppData\Local`, "ProgramData": `C:\ProgramData`})},
+			paths{`C:\Users\a\AppData\Roaming\chatsafe\config.yaml`, `C:\Users\a\AppData\Local\chatsafe\state`, `C:\Users\a\AppData\Local\chatsafe`, ""}},
+		{"Windows user, no %AppData% nor %LocalAppData%", platform{goos: "windows", home: `D:\home\a\`, getenv: env(map[string]string{"AppData": `relative`})},
+			paths{`D:\home\a\AppData\Roaming\chatsafe\config.yaml`, `D:\home\a\AppData\Local\chatsafe\state`, `D:\home\a\AppData\Local\chatsafe`, ""}},
+		{"Windows user, %LocalAppData% elsewhere", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{"LocalAppData": `\\srv\local\a\`}), exists: dirs(`C:\Users\a\AppData\Roaming\chatsafe`)},
+			paths{`C:\Users\a\AppData\Roaming\chatsafe\config.yaml`, `\\srv\local\a\chatsafe\state`, `\\srv\local\a\chatsafe`, ""}},
+		{"Windows user, state from before in %AppData%", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{
+			"AppData": `C:\Users\a\AppData\Roaming`, "LocalAppData": `C:\Users\a\AppData\Local`}), exists: dirs(`C:\Users\a\AppData\Roaming\chatsafe\state`)},
 			paths{`C:\Users\a\AppData\Roaming\chatsafe\config.yaml`, `C:\Users\a\AppData\Roaming\chatsafe\state`, `C:\Users\a\AppData\Roaming\chatsafe`, ""}},
-		{"Windows user, no %AppData%", platform{goos: "windows", home: `D:\home\a\`, getenv: env(map[string]string{"AppData": `relative`})},
-			paths{`D:\home\a\AppData\Roaming\chatsafe\config.yaml`, `D:\home\a\AppData\Roaming\chatsafe\state`, `D:\home\a\AppData\Roaming\chatsafe`, ""}},
+		{"Windows user, state in both: the new one wins", platform{goos: "windows", home: `C:\Users\a`, getenv: env(map[string]string{
+			"AppData": `C:\Users\a\AppData\Roaming`, "LocalAppData": `C:\Users\a\AppData\Local`}),
+			exists: dirs(`C:\Users\a\AppData\Roaming\chatsafe\state`, `C:\Users\a\AppData\Local\chatsafe\state`)},
+			paths{`C:\Users\a\AppData\Roaming\chatsafe\config.yaml`, `C:\Users\a\AppData\Local\chatsafe\state`, `C:\Users\a\AppData\Local\chatsafe`, ""}},
+		{"Windows system, a user's old state is no matter", platform{goos: "windows", system: true, home: `C:\x`,
+			getenv: env(map[string]string{"AppData": `C:\x\AppData\Roaming`}), exists: dirs(`C:\x\AppData\Roaming\chatsafe\state`)},
+			paths{`C:\ProgramData\chatsafe\config.yaml`, `C:\ProgramData\chatsafe\state`, `C:\ProgramData\chatsafe`, ""}},
+		{"linux user, exists is no matter", platform{goos: "linux", home: "/home/a", getenv: none, exists: dirs("/home/a/AppData/Roaming/chatsafe/state")},
+			paths{"/home/a/.config/chatsafe/config.yaml", "/home/a/.local/state/chatsafe", "/home/a/.local/share/chatsafe", ""}},
 		{"Windows system", platform{goos: "windows", system: true, home: `C:\Windows\system32\config\systemprofile`, getenv: env(map[string]string{"ProgramData": `E:\ProgramData\`})},
 			paths{`E:\ProgramData\chatsafe\config.yaml`, `E:\ProgramData\chatsafe\state`, `E:\ProgramData\chatsafe`, ""}},
 		{"Windows system, no %ProgramData%", platform{goos: "windows", system: true, home: `C:\x`, getenv: none},

@@ -34,6 +34,10 @@ type Options struct {
 	// to File.1 past MaxFileBytes. For a process whose stderr nobody
 	// reads (a Windows service). Close the Logger to close it.
 	File string
+	// EventLog, when set, is the source name under which warnings and
+	// errors, and what is written to Logger.Out, also go to the Windows
+	// Event Log (eventlog.go); Windows only. Close the Logger to close it.
+	EventLog string
 }
 
 // Logger is a zap logger with its adjustable level.
@@ -42,17 +46,24 @@ type Logger struct {
 	Level zap.AtomicLevel
 	// Out is where the lines go (Options.Out, and the file), for what
 	// must reach the same place outside the logger's schema.
-	Out  io.Writer
-	file *rotatingFile
+	Out    io.Writer
+	file   *rotatingFile
+	events eventSink
 }
 
 // Close flushes the logger and closes its file, if it has one.
 func (l *Logger) Close() error {
 	_ = l.Sync() // fails on a terminal or pipe; the file is closed anyway
-	if l.file == nil {
-		return nil
+	var err error
+	if l.events != nil {
+		err = l.events.Close()
 	}
-	return l.file.Close()
+	if l.file != nil {
+		if ferr := l.file.Close(); err == nil {
+			err = ferr
+		}
+	}
+	return err
 }
 
 // ParseLevel turns a level name into a zap level, with a message that
@@ -106,8 +117,22 @@ func New(opts Options) (*Logger, error) {
 		out = teeWriter{file: file, out: out}
 	}
 	level := zap.NewAtomicLevelAt(lvl)
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)
-	return &Logger{Logger: zap.New(redactCore{core}), Level: level, Out: out, file: file}, nil
+	var core zapcore.Core = redactCore{zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)}
+	l := &Logger{Level: level, Out: out, file: file}
+	if opts.EventLog != "" {
+		if l.events, err = openEventLog(opts.EventLog); err != nil {
+			if file != nil {
+				file.Close()
+			}
+			return nil, err
+		}
+		// Each core redacts and checks its own level: a tee writes an
+		// entry to every core that one of them took it for.
+		core = zapcore.NewTee(core, redactCore{newEventCore(l.events, level)})
+		l.Out = eventTee{out: out, events: eventWriter{l.events}}
+	}
+	l.Logger = zap.New(core)
+	return l, nil
 }
 
 // encoderConfig is the one schema: time, level, logger, msg, then the

@@ -8,6 +8,16 @@ import (
 	"golang.org/x/sys/windows/svc"
 )
 
+// EventLogSource is the Event Log source the daemon logs its warnings and
+// errors under when the service control manager started it (`chatsafe
+// service install` registers it), "" in a console.
+func EventLogSource() string {
+	if isService, err := svc.IsWindowsService(); err == nil && isService {
+		return Name
+	}
+	return ""
+}
+
 // runService runs the daemon under the service control manager when it
 // started the process (a console run is a plain run): Stop and Shutdown
 // cancel the daemon's context, and its end is reported as scmOutcome says.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
@@ -60,10 +61,18 @@ its state, local remote, socket and recovery-key file go beside it.`,
 
 func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout io.Writer) error {
 	g.memory.forDaemon() // before daemon.New reads the limit it starts from
-	boot, err := logs.New(logs.Options{Level: "info"})
+	// Under Windows' service control manager stderr goes nowhere: the
+	// Event Log gets the warnings and errors, from the start.
+	events := service.EventLogSource()
+	boot, err := logs.New(logs.Options{Level: "info", EventLog: events})
+	if err != nil && events != "" {
+		events = "" // the log file still has it all
+		boot, err = logs.New(logs.Options{Level: "info"})
+	}
 	if err != nil {
 		return err
 	}
+	defer boot.Close()
 	configPath := opts.Config
 	if configPath != "" {
 		// The status names the config; a relative path would mean nothing
@@ -81,14 +90,20 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 	}
 	cfg, created, err := daemon.LoadOrCreate(ctx, configPath, opts.Source, boot.Logger)
 	if err != nil {
+		if events != "" { // nobody reads what the command line prints
+			boot.Error("chatsafe daemon cannot start", zap.Error(err))
+		}
 		return err
 	}
 	if created != nil {
 		printCreated(stdout, created)
 	}
 	applyGlobals(cfg, g)
-	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, File: daemonLogFile(runtime.GOOS, cfg.StateDir)})
+	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, File: daemonLogFile(runtime.GOOS, cfg.StateDir), EventLog: events})
 	if err != nil {
+		if events != "" {
+			boot.Error("chatsafe daemon cannot start", zap.Error(err))
+		}
 		return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
 	}
 	defer log.Close()

@@ -55,6 +55,15 @@ type ClusterConfig struct {
 
 	listener net.Listener // tests: a pre-bound RaftListen
 	dial     dialFunc     // tests: how this node opens connections to peers
+	// dedupWindow (tests): the request-id window in log entries instead of
+	// dedupWindow, so that a test can outrun it with a few hundred
+	// entries. Every node of a cluster must use the same (it is part of
+	// the state machine).
+	dedupWindow uint64
+	// beforeApply (tests) is called before each batch of committed
+	// entries is applied, so that a test can hold a node's state machine
+	// back.
+	beforeApply func()
 }
 
 // Peer is one voter of the bootstrap configuration.
@@ -131,14 +140,27 @@ const RaftDir = "raft"
 // change again until ApplyTimeout or ctx ends the wait. Every copy carries
 // the same request id and the state machine applies a request id once
 // (dedup.go), so a change the first copy did get into the log is not
-// applied twice: an attempt is counted once.
+// applied twice: an attempt is counted once. Since is the newest index
+// this node knows committed, or the leader's while no copy can be in a
+// log (since.go).
 func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 	if len(cmd.Req) == 0 {
 		cmd.Req = newRequestID()
-		cmd.Since = n.fsm.appliedNow()
+		cmd.Since = n.committedNow()
 	}
-	return n.untilLeaderAnswers(ctx, n.sendAgain(cmd.Since), func() (Result, error) {
+	k := sinceKeeper{since: cmd.Since}
+	again := func(err error) bool {
+		if k.failed(err) {
+			cmd.Since = k.since
+			return true
+		}
+		return n.sendAgain(cmd.Since)(err)
+	}
+	return n.untilLeaderAnswers(ctx, again, func() (Result, error) {
 		if n.raft.State() == raft.Leader {
+			if err := n.checkSince(cmd); err != nil {
+				return Result{}, err
+			}
 			return n.applyLocal(cmd)
 		}
 		var res Result
@@ -147,14 +169,14 @@ func (n *raftNode) Apply(ctx context.Context, cmd Command) (Result, error) {
 	})
 }
 
-// sendAgain tells which failures of a change first proposed at applied
+// sendAgain tells which failures of a change whose window counts from
 // index since are worth sending again: those that leave the outcome open
 // (errNoQuorum), unless this node is shutting down, or the log has moved
 // on so far that the state machine would refuse the copy (errTooLate).
 func (n *raftNode) sendAgain(since uint64) func(error) bool {
 	return func(err error) bool {
 		return errors.Is(err, errNoQuorum) && !errors.Is(err, raft.ErrRaftShutdown) &&
-			n.raft.State() != raft.Shutdown && n.fsm.appliedNow() < since+dedupWindow/2
+			n.raft.State() != raft.Shutdown && n.committedNow() < since+n.fsm.dedupWindow()/2
 	}
 }
 
@@ -265,6 +287,9 @@ func (n *raftNode) call(ctx context.Context, addr, method string, args, reply an
 		if string(se) == notLeaderMessage {
 			return fmt.Errorf("%w (node %s is no longer the leader)", errNotProposed, addr)
 		}
+		if b, ok := parseBehind(string(se)); ok {
+			return b
+		}
 		if string(se) == vault.ErrErased.Error() { // a peer asked for its share
 			return fmt.Errorf("vault node %s: %w", addr, vault.ErrErased)
 		}
@@ -352,6 +377,9 @@ type rpcService struct{ n *raftNode }
 func (s *rpcService) Apply(cmd Command, res *Result) error {
 	if s.n.raft.State() != raft.Leader {
 		return errors.New(notLeaderMessage)
+	}
+	if err := s.n.checkSince(cmd); err != nil {
+		return err
 	}
 	r, err := s.n.applyLocal(cmd)
 	if err != nil {

@@ -25,9 +25,10 @@ import (
 // The ids are kept for the last dedupWindow log entries, in the database
 // (so every replica, a restarted node and a snapshot agree). A copy that
 // reaches the log after that window could no longer be recognised, so it
-// is refused instead: each command carries the log index its proposer had
-// applied when it first proposed it (Since), and an entry more than
-// dedupWindow entries past that is not applied.
+// is refused instead: each command carries a log index committed before its
+// first copy was sent (Since; since.go says which and why that keeps a
+// change applied once), and an entry more than dedupWindow entries past
+// that is not applied.
 
 // reqIDLen is the size of a request id.
 const reqIDLen = 16
@@ -71,7 +72,8 @@ type doneRequest struct {
 // applyOnce runs cmd, the log entry at index, through apply unless its
 // request id was applied already (then it answers as the first time), or
 // it came too late to tell.
-func applyOnce(tx *bolt.Tx, maxAttempts int, index uint64, cmd Command) (Result, error) {
+// window is how many entries ids are kept for (dedupWindow but in tests).
+func applyOnce(tx *bolt.Tx, maxAttempts int, window, index uint64, cmd Command) (Result, error) {
 	if len(cmd.Req) == 0 {
 		return apply(tx, maxAttempts, cmd) // a single node, or a node from before request ids
 	}
@@ -89,7 +91,7 @@ func applyOnce(tx *bolt.Tx, maxAttempts int, index uint64, cmd Command) (Result,
 	if v := reqs.Get(cmd.Req); v != nil {
 		return replayRequest(tx, cmd, v)
 	}
-	if index > cmd.Since+dedupWindow {
+	if index > cmd.Since+window {
 		return Result{}, errTooLate
 	}
 	res, err := apply(tx, maxAttempts, cmd)
@@ -99,7 +101,7 @@ func applyOnce(tx *bolt.Tx, maxAttempts int, index uint64, cmd Command) (Result,
 	if err := rememberRequest(reqs, order, index, cmd, res); err != nil {
 		return Result{}, err
 	}
-	return res, forgetRequests(reqs, order, index)
+	return res, forgetRequests(reqs, order, window, index)
 }
 
 func rememberRequest(reqs, order *bolt.Bucket, index uint64, cmd Command, res Result) error {
@@ -125,13 +127,13 @@ func orderKey(index uint64, id []byte) []byte {
 	return append(k, id...)
 }
 
-// forgetRequests drops the ids applied more than dedupWindow entries
-// before index.
-func forgetRequests(reqs, order *bolt.Bucket, index uint64) error {
-	if index <= dedupWindow {
+// forgetRequests drops the ids applied more than window entries before
+// index.
+func forgetRequests(reqs, order *bolt.Bucket, window, index uint64) error {
+	if index <= window {
 		return nil
 	}
-	limit := index - dedupWindow
+	limit := index - window
 	var old [][]byte
 	c := order.Cursor()
 	for k, _ := c.First(); len(k) > 8 && binary.BigEndian.Uint64(k) < limit; k, _ = c.Next() {

@@ -93,9 +93,9 @@ type Command struct {
 	Blind []byte `json:"blind,omitempty"`
 	// Req is the request id (16 random bytes, set by the node that first
 	// proposes the change, kept when it sends it again): the replicated
-	// state machine applies a request id once (dedup.go). Since is the
-	// log index that node had applied then. Neither is set on a single
-	// node.
+	// state machine applies a request id once (dedup.go). Since is a log
+	// index committed before the first copy was sent (since.go). Neither
+	// is set on a single node.
 	Req   []byte `json:"req,omitempty"`
 	Since uint64 `json:"since,omitempty"`
 }

@@ -42,6 +42,18 @@ type raftFSM struct {
 	// restoring is the index of the snapshot raft is about to restore
 	// (set by snapshotStore.Open, read by Restore).
 	restoring atomic.Uint64
+
+	window      uint64 // request-id window (dedup.go); 0 is dedupWindow
+	beforeApply func() // tests: called before each batch
+}
+
+// dedupWindow is how many log entries this state machine remembers a
+// request id for.
+func (f *raftFSM) dedupWindow() uint64 {
+	if f.window != 0 {
+		return f.window
+	}
+	return dedupWindow
 }
 
 // snapshotStore tells the FSM which snapshot raft opens, so that Restore
@@ -109,6 +121,9 @@ func (f *raftFSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0
 // ApplyBatch applies committed entries in one bbolt transaction (one fsync
 // for the whole batch). Each response is a Result or an error.
 func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
+	if f.beforeApply != nil {
+		f.beforeApply()
+	}
 	out := make([]any, len(logs))
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -144,7 +159,7 @@ func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
 			// apply checks its input before writing, so a refused command
 			// leaves the transaction clean for the rest of the batch, on
 			// every replica alike.
-			res, err := applyOnce(tx, f.st.maxAttempts, l.Index, cmd)
+			res, err := applyOnce(tx, f.st.maxAttempts, f.dedupWindow(), l.Index, cmd)
 			if err != nil {
 				out[i] = err
 				continue

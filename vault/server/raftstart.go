@@ -115,7 +115,7 @@ func startRaftNode(cfg ServerConfig, cert tls.Certificate, st *Store) (n *raftNo
 	n = &raftNode{
 		id:           cc.NodeID,
 		st:           st,
-		fsm:          &raftFSM{st: st, log: log},
+		fsm:          &raftFSM{st: st, log: log, window: cc.dedupWindow, beforeApply: cc.beforeApply},
 		peerClient:   cliTLS,
 		applyTimeout: cc.ApplyTimeout,
 		log:          log,
