@@ -78,7 +78,7 @@ func SaveRotateJournal(stateDir string, j *RotateJournal) error {
 // DropRotateWrites deletes what an unfinished rotation to newKey wrote
 // before its switch: the deltas past oldHeadSeq sealed under newKey on the
 // remote (a delta another device committed meanwhile stays), and those in
-// stateDir's spools.
+// the repository's spool in stateDir (other repositories' spools stay).
 func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir string, oldHeadSeq uint64, newKey crypt.Key) error {
 	_, repoID, err := configHeader(ctx, remote)
 	if err != nil {
@@ -103,7 +103,9 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 			return fmt.Errorf("deleting %s from %s: %w", o.Name, remote, err)
 		}
 	}
-	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-*", "spool", "*"))
+	// Only this repository's spool: another one in the same state
+	// directory may hold deltas waiting for upload at any sequence.
+	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-"+hex.EncodeToString(repoID[:]), "spool", "*"))
 	for _, p := range spools {
 		base := filepath.Base(p)
 		if seq, _, ok := parseDeltaName(deltaDir + "/" + base); (ok && seq > oldHeadSeq) || filepath.Ext(base) == ".partial" {
@@ -288,6 +290,11 @@ func (rw *resealer) upload(ctx context.Context, d *delta) error {
 	}
 	for _, rem := range rw.rems {
 		if err := putFile(ctx, rem, d.ref.name(), d.spoolPath, d.size); err != nil {
+			// The spool copy is of no use: sealed under a key nobody
+			// holds yet, it cannot be read with the old one, and the
+			// rotation run again re-seals from the start. What reached
+			// the remotes is dropped by that run (DropRotateWrites).
+			removeQuiet(d.spoolPath)
 			return fmt.Errorf("rotating the key: uploading %s to %s: %w (run `chatsafe key rotate` again to resume)", d.ref.name(), rem, err)
 		}
 	}
