@@ -258,12 +258,23 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 		}
 	}
 	if rw.w == nil {
-		var err error
-		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+		if err := rw.newWriter(); err != nil {
 			return nil, err
 		}
 	}
-	return full, rw.w.appendSealed(id, typ, comp, dict, rawLen, sealed)
+	return full, rw.w.appendSealed(-1, id, typ, comp, dict, rawLen, sealed)
+}
+
+// newWriter starts the next delta; hold mu. Its trailer lists every delta
+// the rotation wrote before it, which the new store does not hold.
+func (rw *resealer) newWriter() error {
+	w, err := rw.ns.newDeltaWriter(rw.seq + 1)
+	if err != nil {
+		return err
+	}
+	w.trailer.fixed += int64(len(rw.written)) * deltaRefSize
+	rw.w = w
+	return nil
 }
 
 // finish completes the current delta into the spool and makes it the
@@ -337,17 +348,31 @@ func putFile(ctx context.Context, rem remotes.Remote, name, path string, size in
 // it; every worker has returned by then.
 func (rw *resealer) flush(ctx context.Context, snaps []Snapshot) error {
 	rw.mu.Lock()
-	if rw.w == nil {
-		var err error
-		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
-			rw.mu.Unlock()
-			return err
-		}
+	var full *delta
+	var err error
+	if rw.w != nil && !rw.w.fits(snapshotsSize(snaps, 0), rw.ns.opts.DeltaSizeCap) {
+		// No room left for the records: they go into a delta of their own.
+		full, err = rw.finish(nil)
 	}
-	d, err := rw.finish(snaps)
+	if err == nil && rw.w == nil {
+		err = rw.newWriter()
+	}
+	var d *delta
+	if err == nil {
+		d, err = rw.finish(snaps)
+	}
 	rw.mu.Unlock()
 	if err != nil {
+		if full != nil {
+			removeQuiet(full.spoolPath)
+		}
 		return err
+	}
+	if full != nil {
+		if err := rw.upload(ctx, full); err != nil {
+			removeQuiet(d.spoolPath)
+			return err
+		}
 	}
 	return rw.upload(ctx, d)
 }
