@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,60 @@ func chunkConcurrently(t *testing.T, r *store.Store, data []byte, chunk, gorouti
 	}
 	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSnapshotRecordGoesWhereItFits: a snapshot record the delta being
+// written has no room left for (here 300 unreadable paths of 1 KiB) is
+// committed in a delta of its own, so the delta with the blobs stays at or
+// below the cap rather than padding to the next Padmé size.
+func TestSnapshotRecordGoesWhereItFits(t *testing.T) {
+	const capBytes = 1 << 20
+	e := storetest.NewEnv(t)
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(5, 800<<10)
+	var pending sync.WaitGroup
+	slots := make([]store.ChunkRef, len(data)/(4<<10))
+	for k := range slots {
+		if err := w.Chunk(data[k<<12:(k+1)<<12], true, true, &slots[k], &pending); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending.Wait()
+	tree, err := w.Tree(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := store.Snapshot{Tree: tree, Time: time.Now()}
+	for i := range 300 {
+		snap.Incomplete = append(snap.Incomplete, store.Omission{Path: fmt.Sprintf("%04d/%s", i, strings.Repeat("x", 1<<10)), Reason: "permission denied"})
+	}
+	if _, err := w.Commit(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	deltas := storetest.DeltaFiles(t, e.RemoteDir)
+	if over := sizesOver(t, deltas, capBytes); len(deltas) != 2 || len(over) > 0 { // the blobs', the record's
+		t.Fatalf("%d deltas, %v of them past the %d-byte cap; want the blobs and the record apart, both within it", len(deltas), over, capBytes)
+	}
+	fresh, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	snaps := fresh.Snapshots()
+	if len(snaps) != 1 || len(snaps[0].Incomplete) != 300 || snaps[0].Tree != tree {
+		t.Fatalf("snapshots: %d, want the one with its 300 omissions", len(snaps))
 	}
 }
