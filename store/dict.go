@@ -416,7 +416,7 @@ func (r *Store) readDict(ctx context.Context, loc blobLoc) (*dictionary, error) 
 	if e.RawLen > maxDictBlob || e.SealedLen > maxDictBlob+crypt.Overhead {
 		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is larger than the format's limit of %d bytes", e.ID, maxDictBlob), nil)
 	}
-	plain, err := r.readAt(ctx, loc)
+	plain, err := r.readDictBlob(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
