@@ -181,12 +181,13 @@ const trailerSlack = 1 << 20
 
 // full reports whether a blob of next plaintext bytes would take the delta
 // past capBytes once the blobs in flight, its own index entry, the trailer
-// (as counted so far, trailerCost) and the least padding are written. Deltas are cut before the cap, not after it: the
-// default cap is a Padmé size, so a full delta's padding stays within the
-// cap, where crossing it by one blob would pad by a whole Padmé step (3 %
-// of the delta). A delta holding maxDeltaBlobs blobs, or whose index and
-// table of bases would near the readers' cap on trailers, is full whatever
-// its bytes; an empty one takes any blob.
+// (as counted so far, trailerCost) and the least padding are written.
+// Deltas are cut before the cap, not after it: the default cap is a Padmé
+// size, so a full delta's padding stays within the cap, where crossing it
+// by one blob would pad by a whole Padmé step (3 % of the delta). A delta
+// holding maxDeltaBlobs blobs, or whose index and table of bases would
+// near the readers' cap on trailers, is full whatever its bytes; an empty
+// one takes any blob.
 func (w *deltaWriter) full(next int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
