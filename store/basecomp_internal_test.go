@@ -98,7 +98,7 @@ func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
 		binary.LittleEndian.PutUint64(id[:], uint64(n))
 		binary.LittleEndian.PutUint64(base[:], uint64(n))
 		base[31] = 1
-		if err := w.appendLocked(&blobEntry{ID: id, Type: blobData, Comp: compZstdBase, Dict: &base, RawLen: 4096}, sealed, false); err != nil {
+		if err := w.appendLocked(&blobEntry{ID: id, Type: blobData, Comp: compZstdBase, Dict: &base, RawLen: 4096}, sealed, false, -1); err != nil {
 			t.Fatal(err)
 		}
 	}

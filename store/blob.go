@@ -151,7 +151,7 @@ func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error
 		if out, ok := r.sealOnBase(j.id, j.base, base, plain, (*sealBuf)[:0]); ok {
 			*sealBuf = out
 			root := j.base
-			return j.w.appendSealed(j.id, j.typ, compZstdBase, &root, len(plain), out)
+			return j.w.appendSealed(j.reservation(plain), j.id, j.typ, compZstdBase, &root, len(plain), out)
 		}
 	}
 	if j.typ == blobData && !j.incompressible && len(plain) >= dictMinBlob && len(plain) <= dictMaxBlob {
@@ -162,10 +162,10 @@ func (r *Store) sealNew(j sealJob, plain []byte, sealBuf, scratch *[]byte) error
 		}
 		if ok {
 			*sealBuf = out
-			return j.w.appendSealed(j.id, j.typ, comp, dict, len(plain), out)
+			return j.w.appendSealed(j.reservation(plain), j.id, j.typ, comp, dict, len(plain), out)
 		}
 	}
 	var comp compression
 	*sealBuf, comp, *scratch = r.sealBlob((*sealBuf)[:0], j.id, plain, j.incompressible, *scratch)
-	return j.w.appendSealed(j.id, j.typ, comp, nil, len(plain), *sealBuf)
+	return j.w.appendSealed(j.reservation(plain), j.id, j.typ, comp, nil, len(plain), *sealBuf)
 }

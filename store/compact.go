@@ -152,27 +152,10 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		written = append(written, d)
 		res.Written++
 		res.UploadedBytes += d.size
-		r.mu.Lock()
-		r.deltas[d.ref.ID] = d
-		if final {
-			for old := range rewrite {
-				delete(r.deltas, old.ref.ID)
-				if old.spoolPath != "" {
-					removeQuiet(old.spoolPath)
-				}
-			}
-			r.index = newBlobIndex()
-			for _, ld := range r.deltas {
-				r.addToIndex(ld)
-			}
-		} else {
-			r.addToIndex(d)
+		if !final {
+			return r.adoptCompacted(d, nil)
 		}
-		r.head = d
-		r.noteWritten(d)
-		r.rebuildSnapshots()
-		r.mu.Unlock()
-		return r.noteSeen(d)
+		return r.adoptCompacted(d, rewrite)
 	}
 	newWriter := func() error {
 		var err error
@@ -217,7 +200,42 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		res.Rewritten++
 		r.log.Info("compacted", zap.String("delta", d.ref.name()))
 	}
+	if !w.fits(snapshotsSize(carried, len(forgotten)), r.opts.DeltaSizeCap) {
+		// The records the head carries go into a delta with room for them.
+		if err := finish(false); err != nil {
+			return err
+		}
+		if err := newWriter(); err != nil {
+			return err
+		}
+	}
 	return finish(true)
+}
+
+// adoptCompacted makes d, a delta compaction wrote, the head; the deltas
+// in rewritten (the last one's: those it replaces) leave the history.
+func (r *Store) adoptCompacted(d *delta, rewritten map[*delta]bool) error {
+	r.mu.Lock()
+	r.deltas[d.ref.ID] = d
+	if rewritten != nil {
+		for old := range rewritten {
+			delete(r.deltas, old.ref.ID)
+			if old.spoolPath != "" {
+				removeQuiet(old.spoolPath)
+			}
+		}
+		r.index = newBlobIndex()
+		for _, ld := range r.deltas {
+			r.addToIndex(ld)
+		}
+	} else {
+		r.addToIndex(d)
+	}
+	r.head = d
+	r.noteWritten(d)
+	r.rebuildSnapshots()
+	r.mu.Unlock()
+	return r.noteSeen(d)
 }
 
 // DeleteGarbage removes from every target the delta objects the head does

@@ -38,9 +38,8 @@ type deltaWriter struct {
 	off     uint64
 	blobs   []blobEntry
 	dicts   map[crypt.ID]struct{} // dictionaries appended (ensureDict)
-	// onBase counts the pages on a base appended: each may add a 32-byte
-	// entry to the trailer's table beside its index entry.
-	onBase int
+	// trailer counts what the trailer will take (trailercost.go).
+	trailer trailerCost
 
 	// inflight is the most the blobs handed to the sealing workers and not
 	// yet appended can add (their plaintext plus the seal), inflightN how
@@ -58,6 +57,13 @@ type deltaWriter struct {
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 	w := &deltaWriter{r: r, seq: seq, has: map[crypt.ID]struct{}{}}
+	r.mu.RLock()
+	live, forgotten := len(r.deltas), 0
+	if r.head != nil {
+		forgotten = len(r.head.trailer.Forgotten)
+	}
+	r.mu.RUnlock()
+	w.trailer = newTrailerCost(live, forgotten, r.opts.Hostname)
 	if _, err := rand.Read(w.id[:]); err != nil {
 		return nil, err
 	}
@@ -123,26 +129,31 @@ func (c cappedWriter) Write(p []byte) (int, error) {
 }
 
 // appendSealed appends one sealed blob (compressed with dictionary dict,
-// if not nil); safe for concurrent use.
-func (w *deltaWriter) appendSealed(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
+// if not nil) that reserved reserved plain bytes (reserve; -1: none);
+// safe for concurrent use.
+func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, RawLen: uint32(rawLen)}, sealed, false)
+	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, RawLen: uint32(rawLen)}, sealed, false, reserved)
 }
 
 // appendLocked records e at the delta's end and writes its sealed bytes;
 // the caller holds wmu, which orders the writes as the offsets. The spool
 // write (a system call every 64 KiB) happens outside w.mu, so that
 // goroutines reserving room (reserve, full) never wait for the disk.
-func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool) error {
+// reserved, unless -1, is the blob's reservation, released in the same
+// step: counted both in the delta and in flight, even for a moment, the
+// blob made full cut deltas early (by up to a blob per seal worker).
+func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool, reserved int) error {
 	w.mu.Lock()
+	if reserved >= 0 {
+		w.releaseLocked(reserved)
+	}
 	ne := *e
 	ne.Offset = w.off
 	ne.SealedLen = uint32(len(sealed))
 	w.blobs = append(w.blobs, ne)
-	if e.Comp == compZstdBase {
-		w.onBase++
-	}
+	w.trailer.add(&ne)
 	if has {
 		w.has[e.ID] = struct{}{}
 	}
@@ -160,26 +171,23 @@ func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool) error 
 func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendLocked(e, sealed, true)
+	return w.appendLocked(e, sealed, true, -1)
 }
 
-// trailerSlack bounds what a trailer holds besides its index entries (the
-// live delta references, snapshot records, the dictionary table) and a
-// dictionary blob a page may bring along; full keeps it free.
+// trailerSlack bounds what a trailer holds besides its index entries and
+// its table (the live delta references, snapshot records): full keeps it
+// free below the readers' cap on trailers.
 const trailerSlack = 1 << 20
 
-// baseTableEntry is what a page on a base may add to its trailer beside
-// its index entry: the base's id in the dictionary table.
-const baseTableEntry = 32
-
 // full reports whether a blob of next plaintext bytes would take the delta
-// past capBytes once the blobs in flight, its own index entry and the
-// trailer are written. Deltas are cut before the cap, not after it: the
-// default cap is a Padmé size, so a full delta's padding stays within the
-// cap, where crossing it by one blob would pad by a whole Padmé step (3 %
-// of the delta). A delta holding maxDeltaBlobs blobs, or whose index and
-// table of bases would near the readers' cap on trailers, is full whatever
-// its bytes; an empty one takes any blob.
+// past capBytes once the blobs in flight, its own index entry, the trailer
+// (as counted so far, trailerCost) and the least padding are written.
+// Deltas are cut before the cap, not after it: the default cap is a Padmé
+// size, so a full delta's padding stays within the cap, where crossing it
+// by one blob would pad by a whole Padmé step (3 % of the delta). A delta
+// holding maxDeltaBlobs blobs, or whose index and table of bases would
+// near the readers' cap on trailers, is full whatever its bytes; an empty
+// one takes any blob.
 func (w *deltaWriter) full(next int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -193,16 +201,30 @@ func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
 	}
 	// The trailer's index, counting every blob in flight as a page on a
 	// base, stays under the readers' cap with room for the rest.
-	table := int64(w.onBase+w.inflightN+1) * baseTableEntry
+	table := int64(w.trailer.table+w.inflightN+1) * tableEntry
 	if int64(n+1)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
 		return true
 	}
 	if n == 0 {
 		return false
 	}
-	need := int64(w.off) + w.inflight + int64(next) + crypt.Overhead +
-		int64(n+1)*maxIndexEntry + int64(w.onBase)*baseTableEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
-	return need > capBytes
+	return w.needLocked(int64(next)+crypt.Overhead, 1) > capBytes
+}
+
+// needLocked is the delta's size at most once the blobs in flight and
+// blobs more sealed bytes in n more blobs are written, with the trailer,
+// the least padding (its seal) and the footer; hold mu.
+func (w *deltaWriter) needLocked(blobs int64, n int) int64 {
+	return int64(w.off) + w.inflight + blobs + w.trailer.sealed(w.inflightN+n) + crypt.Overhead + int64(footerSize)
+}
+
+// fits reports whether the trailer can take extra bytes more (snapshot
+// records, forgotten ids) without the delta passing capBytes; a writer
+// that would put them in a full delta puts them in the next one.
+func (w *deltaWriter) fits(extra, capBytes int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.blobs)+w.inflightN == 0 || w.needLocked(extra, 0) <= capBytes
 }
 
 // reserve counts a blob of plain bytes that is about to be handed to the
@@ -224,9 +246,13 @@ func (w *deltaWriter) reserve(plain int, capBytes int64) bool {
 
 func (w *deltaWriter) release(plain int) {
 	w.mu.Lock()
+	w.releaseLocked(plain)
+	w.mu.Unlock()
+}
+
+func (w *deltaWriter) releaseLocked(plain int) {
 	w.inflight -= int64(plain) + crypt.Overhead
 	w.inflightN--
-	w.mu.Unlock()
 }
 
 // finish writes the trailer and footer, makes the delta durable and moves

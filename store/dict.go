@@ -320,8 +320,9 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 		return dst, 0, nil, scratch, false, nil
 	}
 	// The dictionary goes into the delta before the first page that
-	// needs it, unless a committed delta holds it already.
-	if err := w.ensureDict(d); err != nil {
+	// needs it, unless a committed delta holds it already; in a delta
+	// without room for it, the page goes without.
+	if room, err := w.ensureDict(d); err != nil || !room {
 		return dst, 0, nil, scratch, false, err
 	}
 	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
@@ -329,18 +330,24 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 }
 
 // ensureDict appends dictionary d to the delta unless the repository or
-// the delta holds it already.
-func (w *deltaWriter) ensureDict(d *dictionary) error {
+// the delta holds it already. The page that needs it reserved room for
+// itself only (full): room is false when the delta cannot take the
+// dictionary too, and the page is then compressed without it.
+func (w *deltaWriter) ensureDict(d *dictionary) (room bool, err error) {
 	if w.r.Has(d.id) {
-		return nil
+		return true, nil
 	}
 	w.mu.Lock()
 	_, done := w.dicts[d.id]
 	w.mu.Unlock()
 	if done {
-		return nil
+		return true, nil
 	}
 	sealed, comp, _ := w.r.sealBlob(nil, d.id, d.plain, false, nil)
+	reserved := len(sealed) - crypt.Overhead
+	if !w.reserve(reserved, w.r.opts.DeltaSizeCap) {
+		return false, nil
+	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.mu.Lock()
@@ -353,9 +360,10 @@ func (w *deltaWriter) ensureDict(d *dictionary) error {
 	}
 	w.mu.Unlock()
 	if done {
-		return nil
+		w.release(reserved)
+		return true, nil
 	}
-	return w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false)
+	return true, w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false, reserved)
 }
 
 // loadDict returns the dictionary blob id, read from the repository,
@@ -408,7 +416,7 @@ func (r *Store) readDict(ctx context.Context, loc blobLoc) (*dictionary, error) 
 	if e.RawLen > maxDictBlob || e.SealedLen > maxDictBlob+crypt.Overhead {
 		return nil, integrityErr(name, fmt.Sprintf("dictionary %s is larger than the format's limit of %d bytes", e.ID, maxDictBlob), nil)
 	}
-	plain, err := r.readAt(ctx, loc)
+	plain, err := r.readDictBlob(ctx, loc)
 	if err != nil {
 		return nil, err
 	}

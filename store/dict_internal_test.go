@@ -22,7 +22,7 @@ func dictTestStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	return &Store{aead: crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)), ids: crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
-		log: zap.NewNop(), opts: Options{StateDir: t.TempDir()}, index: newBlobIndex()}
+		log: zap.NewNop(), opts: Options{StateDir: t.TempDir(), DeltaSizeCap: 256 << 20}, index: newBlobIndex()} // the cap Open defaults to
 }
 
 // textPages are 4 KiB pages of text drawn from a vocabulary of n random

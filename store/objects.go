@@ -140,9 +140,12 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		if err == nil {
 			return plain, t, nil
 		}
-		// A damaged local cache is rebuilt from the remote.
+		// A damaged local cache is rebuilt from the remote (by a writer:
+		// a read-only store only reads past it).
 		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
-		os.Remove(r.trailerCachePath(d))
+		if !r.opts.ReadOnly {
+			os.Remove(r.trailerCachePath(d))
+		}
 	}
 	return r.readTrailerUncached(ctx, d)
 }

@@ -40,6 +40,18 @@ type sealJob struct {
 	// the worker compresses on it when it is and that pays (basecomp.go).
 	base    crypt.ID
 	baseLen int
+	// reserved: the blob holds a reservation in w (reserve) for its
+	// plaintext, released when it is appended.
+	reserved bool
+}
+
+// reservation is what the job's blob of plaintext plain reserved, for
+// appendSealed: -1 for none.
+func (j *sealJob) reservation(plain []byte) int {
+	if j.reserved {
+		return len(plain)
+	}
+	return -1
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
@@ -66,11 +78,14 @@ func (p *sealPipeline) work(r *Store) {
 			store = j.claim(j.w, j.id)
 		}
 		if store {
+			// The blob's reservation goes with it into the delta
+			// (appendLocked); on an error, the delta is discarded.
 			if err := r.sealNew(j, plain, &sealBuf, &scratch); err != nil {
 				p.fail(err)
 			}
+		} else {
+			j.w.release(len(plain))
 		}
-		j.w.release(len(plain))
 		plainPool.Put(j.buf)
 		if j.fileWG != nil {
 			j.fileWG.Done()
@@ -119,7 +134,7 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 	buf := base.fill(plain)
 	p.pending.Add(1)
 	w.pending.Add(1)
-	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, baseLen: len(base.plain)}
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, baseLen: len(base.plain), reserved: true}
 	return nil
 }
 
@@ -134,7 +149,7 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 	p.pending.Add(1)
 	w.pending.Add(1)
 	fileWG.Add(1)
-	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain)}
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain), reserved: true}
 	return nil
 }
 

@@ -78,7 +78,7 @@ func SaveRotateJournal(stateDir string, j *RotateJournal) error {
 // DropRotateWrites deletes what an unfinished rotation to newKey wrote
 // before its switch: the deltas past oldHeadSeq sealed under newKey on the
 // remote (a delta another device committed meanwhile stays), and those in
-// stateDir's spools.
+// the repository's spool in stateDir (other repositories' spools stay).
 func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir string, oldHeadSeq uint64, newKey crypt.Key) error {
 	_, repoID, err := configHeader(ctx, remote)
 	if err != nil {
@@ -103,7 +103,9 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 			return fmt.Errorf("deleting %s from %s: %w", o.Name, remote, err)
 		}
 	}
-	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-*", "spool", "*"))
+	// Only this repository's spool: another one in the same state
+	// directory may hold deltas waiting for upload at any sequence.
+	spools, _ := filepath.Glob(filepath.Join(stateDir, "repo-"+hex.EncodeToString(repoID[:]), "spool", "*"))
 	for _, p := range spools {
 		base := filepath.Base(p)
 		if seq, _, ok := parseDeltaName(deltaDir + "/" + base); (ok && seq > oldHeadSeq) || filepath.Ext(base) == ".partial" {
@@ -256,12 +258,23 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 		}
 	}
 	if rw.w == nil {
-		var err error
-		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
+		if err := rw.newWriter(); err != nil {
 			return nil, err
 		}
 	}
-	return full, rw.w.appendSealed(id, typ, comp, dict, rawLen, sealed)
+	return full, rw.w.appendSealed(-1, id, typ, comp, dict, rawLen, sealed)
+}
+
+// newWriter starts the next delta; hold mu. Its trailer lists every delta
+// the rotation wrote before it, which the new store does not hold.
+func (rw *resealer) newWriter() error {
+	w, err := rw.ns.newDeltaWriter(rw.seq + 1)
+	if err != nil {
+		return err
+	}
+	w.trailer.fixed += int64(len(rw.written)) * deltaRefSize
+	rw.w = w
+	return nil
 }
 
 // finish completes the current delta into the spool and makes it the
@@ -288,6 +301,11 @@ func (rw *resealer) upload(ctx context.Context, d *delta) error {
 	}
 	for _, rem := range rw.rems {
 		if err := putFile(ctx, rem, d.ref.name(), d.spoolPath, d.size); err != nil {
+			// The spool copy is of no use: sealed under a key nobody
+			// holds yet, it cannot be read with the old one, and the
+			// rotation run again re-seals from the start. What reached
+			// the remotes is dropped by that run (DropRotateWrites).
+			removeQuiet(d.spoolPath)
 			return fmt.Errorf("rotating the key: uploading %s to %s: %w (run `chatsafe key rotate` again to resume)", d.ref.name(), rem, err)
 		}
 	}
@@ -330,17 +348,31 @@ func putFile(ctx context.Context, rem remotes.Remote, name, path string, size in
 // it; every worker has returned by then.
 func (rw *resealer) flush(ctx context.Context, snaps []Snapshot) error {
 	rw.mu.Lock()
-	if rw.w == nil {
-		var err error
-		if rw.w, err = rw.ns.newDeltaWriter(rw.seq + 1); err != nil {
-			rw.mu.Unlock()
-			return err
-		}
+	var full *delta
+	var err error
+	if rw.w != nil && !rw.w.fits(snapshotsSize(snaps, 0), rw.ns.opts.DeltaSizeCap) {
+		// No room left for the records: they go into a delta of their own.
+		full, err = rw.finish(nil)
 	}
-	d, err := rw.finish(snaps)
+	if err == nil && rw.w == nil {
+		err = rw.newWriter()
+	}
+	var d *delta
+	if err == nil {
+		d, err = rw.finish(snaps)
+	}
 	rw.mu.Unlock()
 	if err != nil {
+		if full != nil {
+			removeQuiet(full.spoolPath)
+		}
 		return err
+	}
+	if full != nil {
+		if err := rw.upload(ctx, full); err != nil {
+			removeQuiet(d.spoolPath)
+			return err
+		}
 	}
 	return rw.upload(ctx, d)
 }

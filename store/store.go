@@ -162,10 +162,12 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		return nil, err
 	}
 	if opts.StateDir != "" {
-		if err := os.MkdirAll(r.dir(), 0o700); err != nil {
-			return nil, fmt.Errorf("creating the state directory: %w", err)
-		}
+		// A read-only open creates, removes and changes nothing in the
+		// state directory: it may run beside the writer that owns it.
 		if !opts.ReadOnly {
+			if err := os.MkdirAll(r.dir(), 0o700); err != nil {
+				return nil, fmt.Errorf("creating the state directory: %w", err)
+			}
 			if r.lock, err = lockState(r.dir()); err != nil {
 				return nil, err
 			}
@@ -312,9 +314,11 @@ func (r *Store) load(ctx context.Context) error {
 			if c.onRemote {
 				r.garbage = append(r.garbage, name)
 			}
-			if c.spoolPath != "" && len(r.damage) == 0 {
+			if c.spoolPath != "" && len(r.damage) == 0 && r.Writable() {
 				// A spooled delta older than the head was superseded (with
-				// damage it may be what repair re-uploads: kept).
+				// damage it may be what repair re-uploads: kept). A
+				// read-only open (restore, check, beside a daemon) leaves
+				// the spool to its writer.
 				r.log.Warn("dropping a stale spooled delta", zap.String("delta", name))
 				os.Remove(c.spoolPath)
 			}

@@ -257,6 +257,19 @@ func (b *Writer) Commit(snap Snapshot) (Snapshot, error) {
 			return snap, err
 		}
 	}
+	if !b.w.fits(snapshotsSize([]Snapshot{snap}, 0), b.r.opts.DeltaSizeCap) {
+		// No room left for the snapshot's record: the delta is
+		// committed without it, and the record goes into the next.
+		if err := b.rotateLocked(); err != nil {
+			return snap, err
+		}
+		if err := b.waitLocked(); err != nil {
+			return snap, err
+		}
+		if err := b.startLocked(); err != nil {
+			return snap, err
+		}
+	}
 	snap.Seq = b.w.seq
 	snap.Device = b.r.opts.DeviceID
 	return snap, b.commitLocked([]Snapshot{snap})
