@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -140,6 +141,10 @@ type sqliteContent struct {
 	// file the read began on); closed after the connection too.
 	dbf    *os.File
 	direct bool
+	// tr times the read's transactions (sqlite_trace.go); log gets its
+	// summary.
+	tr  txTrace
+	log *zap.Logger
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -192,9 +197,11 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 		}
 	}()
 	c.began = time.Now()
+	c.tr.at("open")
 	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return nil, fmt.Errorf("begin read transaction on %q: %w", rel, err)
 	}
+	c.tr.begin(c.began)
 	// BEGIN is deferred: the first read takes the snapshot (in WAL mode, the
 	// WAL read mark) that every later statement of this transaction sees.
 	var n int64
@@ -239,6 +246,7 @@ func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error 
 // they fit prefetchLimit.
 func (c *sqliteContent) prefetch() error {
 	c.fetchTried = true
+	c.tr.at("changed pages")
 	if int64(len(c.changed))*int64(c.pageSize) > prefetchLimit {
 		return nil
 	}
@@ -391,6 +399,7 @@ func (c *sqliteContent) endTx() {
 	// The read's own descriptors of the database and its -shm, and the
 	// previous versions' ones, close after the connection: closing one
 	// drops every lock the process holds on the file.
+	c.tr.log(c.log, c.rel)
 	c.prev.close()
 	for _, f := range []**os.File{&c.shm, &c.dbf} {
 		if *f != nil {

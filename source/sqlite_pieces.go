@@ -202,6 +202,7 @@ const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s
 // directly, the others through SQLite.
 func (c *sqliteContent) readRange(from, to int64) error {
 	p := c.pieced
+	c.tr.at("pages")
 	want := from
 	for want <= to {
 		end := min(want+pieceProbePages-1, to)
@@ -288,6 +289,7 @@ func (c *sqliteContent) readRedo() error {
 			return fmt.Errorf("read pages of %q: %w", c.rel, err)
 		}
 	}
+	c.tr.at("pages read again")
 	n := min(int64(len(p.redo)), p.size)
 	for _, pg := range p.redo[:n] {
 		data, err := c.readPage(pg)
@@ -368,6 +370,10 @@ func (c *sqliteContent) beginTx() error {
 	}
 	if err == nil {
 		c.tx, err = c.db.BeginTx(c.ctx, nil)
+	}
+	if err == nil {
+		c.tr.begin(p.began)
+		c.tr.at("gap")
 	}
 	var n int64
 	var pageSize int
@@ -476,6 +482,7 @@ func (c *sqliteContent) endPieceTx() {
 	if c.tx != nil {
 		c.tx.Rollback()
 		c.tx = nil
+		c.tr.end()
 	}
 }
 
@@ -497,7 +504,9 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 // transaction then, and beginning none until the lock is free
 // (awaitCheckpoint), lets its next retry through.
 func (c *sqliteContent) checkpointWaits() bool {
-	return c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+	held := c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+	c.tr.look(held)
+	return held
 }
 
 // awaitCheckpoint waits, with no transaction open, while the checkpoint

@@ -22,7 +22,9 @@ func (c *sqliteContent) DictSample(n int) [][]byte {
 	if c.incremental || c.tx == nil || c.err != nil || c.next != 1 || n <= 0 || c.pageCount < 2*int64(n) {
 		return nil
 	}
+	c.tr.at("dictionary sample")
 	pages, err := c.readSample(n)
+	c.tr.at("visitor")
 	if err != nil {
 		return nil
 	}

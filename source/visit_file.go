@@ -233,13 +233,15 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
-	content.shm = shmFile
+	content.shm, content.log = shmFile, w.s.log
 	defer content.close()
+	content.tr.at("plan")
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
 	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before))
 	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
+	content.tr.at("visitor") // the visitor's work before it takes a page
 	token, err := w.v.File(info, content)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
