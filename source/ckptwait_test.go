@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -169,6 +171,9 @@ func BenchmarkCheckpointWaitDuringRead(b *testing.B) {
 	mustExec(b, db, "PRAGMA wal_checkpoint(TRUNCATE)")
 	db.Close()
 	app := startAppLoop(b, dbPath)
+	// The backup's sealing workers hash and compress while the source
+	// reads: CHATSAFE_BENCH_BURN goroutines stand for them.
+	burners, _ := strconv.Atoi(os.Getenv("CHATSAFE_BENCH_BURN"))
 	var all []time.Duration
 	var blind time.Duration
 	var blindIn string
@@ -176,7 +181,10 @@ func BenchmarkCheckpointWaitDuringRead(b *testing.B) {
 		app.do("commit")
 		v := &loopVisitor{app: app, sample: os.Getenv("CHATSAFE_BENCH_SAMPLE") != ""}
 		s := NewScanner(root, Options{Cache: emptyCache(b), CarryPages: true})
-		if err := s.Scan(context.Background(), v); err != nil {
+		stopBurn := burn(burners)
+		err := s.Scan(context.Background(), v)
+		stopBurn()
+		if err != nil {
 			b.Fatal(err)
 		}
 		waits := app.stop()
@@ -201,4 +209,30 @@ func BenchmarkCheckpointWaitDuringRead(b *testing.B) {
 	b.ReportMetric(100*float64(over)/float64(len(all)), "%over5ms")
 	b.ReportMetric(float64(blind.Microseconds())/1000, "max-blind-ms")
 	b.Logf("longest stretch without a look: %v in %s", blind, strings.TrimSpace(blindIn))
+}
+
+// burn runs n goroutines that keep a core busy until the returned func is
+// called, which waits for them to end.
+func burn(n int) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := uint64(1)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for range 1 << 16 {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+				_ = x
+			}
+		}()
+	}
+	return func() { close(stop); wg.Wait() }
 }

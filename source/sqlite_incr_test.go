@@ -27,8 +27,11 @@ type pageKeeper struct {
 	read  map[string]int
 	incr  map[string]bool
 	whole map[string]bool // the full-scan comparison ran
-	// afterFirst, if set, runs once the first chunk of a file was read.
-	afterFirst func()
+	// afterFirst, if set, runs once the first chunk of a file was read;
+	// beforeFirst before the first Next, as the backup's work before it
+	// takes a page (a dictionary sample and its training, the previous
+	// version's chunk list).
+	afterFirst, beforeFirst func()
 	// between, if set, runs between the transactions of a read in pieces
 	// (none open), before transaction tx+1 begins; afterSnapshot once
 	// transaction tx fixed its snapshot, before the read looks at the log.
@@ -82,6 +85,9 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	k.mu.Unlock()
 	if info.Base != nil && base == nil {
 		return nil, fmt.Errorf("%s: base token names no version", info.Path)
+	}
+	if k.beforeFirst != nil {
+		k.beforeFirst()
 	}
 	var buf bytes.Buffer
 	pages := 0
