@@ -145,6 +145,19 @@ type sqliteContent struct {
 	// summary.
 	tr  txTrace
 	log *zap.Logger
+	// took: Next was called.
+	took bool
+	// seams, in tests, sets the read's test seams before its first page
+	// is read (readSeams); inLast runs inside the transaction that read
+	// the changed pages of an incremental read, before it ends.
+	seams  func(*sqliteContent)
+	inLast func(*sql.Tx)
+}
+
+// readSeams is implemented by tests' visitors: seams is given each
+// database read before it reads its first page.
+type readSeams interface {
+	seams(c *sqliteContent)
 }
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
@@ -270,6 +283,9 @@ func (c *sqliteContent) prefetch() error {
 		}
 		c.atEnd = nil
 	}
+	if c.inLast != nil {
+		c.inLast(c.tx)
+	}
 	c.prefetched = pages
 	c.endTx()
 	return nil
@@ -329,6 +345,7 @@ func (c *sqliteContent) Incompressible() bool { return false }
 func (c *sqliteContent) size() int64 { return int64(c.pageSize) * c.pageCount }
 
 func (c *sqliteContent) Next() (Chunk, error) {
+	c.took = true
 	if c.err != nil {
 		return Chunk{}, c.err
 	}

@@ -121,6 +121,16 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	// Without a -wal nor a wal-index (a rollback-journal database) there
 	// is nothing to stitch pieces with.
 	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
+	if c.seams != nil {
+		c.seams(c)
+	}
+	// The first piece is read now, in the transaction that planned the
+	// read: it ends before the backup's work ahead of its first page (a
+	// dictionary and the previous version's references), which the
+	// app's checkpoint would otherwise wait for. An error is Next's.
+	if err := c.readPiece(); err != nil {
+		c.fail(err)
+	}
 }
 
 // nextPieced delivers the next chunk of a read in pieces.

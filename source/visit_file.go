@@ -234,6 +234,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		return readSkipped, true, nil
 	}
 	content.shm, content.log = shmFile, w.s.log
+	if w.seams != nil {
+		content.seams = w.seams.seams
+	}
 	defer content.close()
 	content.tr.at("plan")
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
@@ -299,7 +302,18 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 			return nil
 		}
 	}
-	return c.startChanged(plan.changed, atEnd)
+	if err := c.startChanged(plan.changed, atEnd); err != nil {
+		return err
+	}
+	if c.seams != nil {
+		c.seams(c)
+	}
+	// Read the changed pages now (when they fit prefetchLimit), ending
+	// the transaction before the backup's work ahead of its first page
+	// (the previous version's references), which the app's checkpoint
+	// would otherwise wait for. An error is Next's.
+	_ = c.prefetch() // its error is in c.err
+	return nil
 }
 
 // settled returns the identity of path now if it differs from before only in
