@@ -31,7 +31,8 @@ type pageKeeper struct {
 	// beforeFirst before the first Next, as the backup's work before it
 	// takes a page (a dictionary sample and its training, the previous
 	// version's chunk list).
-	afterFirst, beforeFirst func()
+	afterFirst  func()
+	beforeFirst func(c Content)
 	// between, if set, runs between the transactions of a read in pieces
 	// (none open), before transaction tx+1 begins; afterSnapshot once
 	// transaction tx fixed its snapshot, before the read looks at the log.
@@ -40,6 +41,9 @@ type pageKeeper struct {
 	// pieces, once its pages were read; inTx inside every transaction of
 	// a read in pieces, after each batch of pages.
 	inLast, inTx func()
+	// inSample runs inside the dictionary sample's transactions, after
+	// each page.
+	inSample func()
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
@@ -78,7 +82,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		return nil, fmt.Errorf("%s: base token names no version", info.Path)
 	}
 	if k.beforeFirst != nil {
-		k.beforeFirst()
+		k.beforeFirst(c)
 	}
 	var buf bytes.Buffer
 	pages := 0
@@ -160,6 +164,7 @@ func (k *pageKeeper) seams(sc *sqliteContent) {
 		return
 	}
 	sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
+	sc.pieced.inSample = k.inSample
 	sc.pieced.last = func(tx *sql.Tx) {
 		if k.inLast != nil {
 			k.inLast()

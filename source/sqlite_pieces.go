@@ -97,6 +97,9 @@ type pieces struct {
 	// pages: a test holds it there as a machine too busy to run the read
 	// would.
 	inTx func()
+	// inSample runs inside a transaction of the dictionary sample, after
+	// each page it read.
+	inSample func()
 }
 
 // startPieces starts a whole read in pieces on the open transaction, whose

@@ -84,6 +84,9 @@ func (c *sqliteContent) samplePieced(n int) ([][]byte, error) {
 		}
 		var data []byte
 		err := tx.StmtContext(c.ctx, st).QueryRowContext(c.ctx, pgno).Scan(&data)
+		if p.inSample != nil {
+			p.inSample()
+		}
 		return data, err
 	})
 }

@@ -99,7 +99,7 @@ func TestSQLiteVisitorWorkOutsideTransaction(t *testing.T) {
 			}
 			f.msg() // frames no checkpoint copied: a snapshot holds them
 			ran := false
-			f.k.beforeFirst = func() {
+			f.k.beforeFirst = func(Content) {
 				ran = true
 				if startCheckpointer(t, f.dbPath, "TRUNCATE", 30).busy() {
 					t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read held a transaction while the backup worked")
@@ -113,5 +113,49 @@ func TestSQLiteVisitorWorkOutsideTransaction(t *testing.T) {
 				t.Errorf("incremental %v, want %v", f.k.incr["msgstore.db"], incremental)
 			}
 		})
+	}
+}
+
+// TestSQLiteDictSampleYieldsToCheckpointer: the dictionary sample of a
+// whole read reads in transactions of its own, which make way for the
+// app's checkpointer as the pieces do. The app (another process) starts a
+// TRUNCATE checkpoint with a 30 ms busy timeout inside the sample's first
+// transaction, which holds frames no checkpoint copied; the test then
+// holds the sample's next page read until the checkpointer is done
+// (standing for a slow sample). The sample must have ended its
+// transaction and waited, so the checkpoint got through; the sample is
+// still whole and the read still the snapshot.
+func TestSQLiteDictSampleYieldsToCheckpointer(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.s.pieceTime = 0 // transactions end only for the checkpointer
+	var ckpt *checkpointer
+	exited := make(chan bool, 1)
+	var busy, held bool
+	f.k.inSample = func() {
+		switch {
+		case ckpt == nil:
+			ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
+			go func() { exited <- ckpt.busy() }()
+			waitCheckpointLock(t, f.dbPath)
+		case !held:
+			held = true
+			select {
+			case busy = <-exited:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the checkpointer did not end within 10 s")
+			}
+		}
+	}
+	var sample [][]byte
+	f.k.beforeFirst = func(c Content) { sample = c.(DictSampler).DictSample(80) }
+	f.scan()
+	if !held {
+		t.Fatal("the sample read no page after the checkpointer began")
+	}
+	if busy {
+		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the sample did not yield to it")
+	}
+	if len(sample) != 80 {
+		t.Errorf("sample of %d pages, want 80", len(sample))
 	}
 }
