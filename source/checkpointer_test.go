@@ -19,6 +19,7 @@ const (
 	envCheckpointMode = "CHATSAFE_TEST_CHECKPOINT_MODE"
 	envCheckpointBusy = "CHATSAFE_TEST_CHECKPOINT_BUSY_MS"
 	envAppLoop        = "CHATSAFE_TEST_APP_LOOP_DB"
+	envAppNext        = "CHATSAFE_TEST_APP_LAST_ID"
 )
 
 func TestMain(m *testing.M) {

@@ -32,7 +32,7 @@ func runAppLoop(path string) int {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	in := bufio.NewScanner(os.Stdin)
-	next := int64(1 << 40)
+	next, _ := strconv.ParseInt(os.Getenv(envAppNext), 10, 64) // the last message's id
 	var stop chan struct{}
 	var done chan []time.Duration
 	for in.Scan() {
@@ -40,6 +40,12 @@ func runAppLoop(path string) int {
 		case "commit":
 			next++
 			if err := commitMessage(db, next); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+			fmt.Println("ok")
+		case "edit": // every tenth message: pages all over the database
+			if _, err := db.Exec("UPDATE msg SET body = randomblob(length(body)) WHERE id % 10 = 0"); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 2
 			}
@@ -88,10 +94,12 @@ type appLoop struct {
 	out *bufio.Scanner
 }
 
-func startAppLoop(tb testing.TB, path string) *appLoop {
+// startAppLoop starts the app on the database at path, whose last
+// message is last.
+func startAppLoop(tb testing.TB, path string, last int) *appLoop {
 	tb.Helper()
 	a := &appLoop{tb: tb, cmd: exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")}
-	a.cmd.Env = append(os.Environ(), envAppLoop+"="+path)
+	a.cmd.Env = append(os.Environ(), envAppLoop+"="+path, fmt.Sprintf("%s=%d", envAppNext, last))
 	a.cmd.Stderr = os.Stderr
 	var err error
 	if a.in, err = a.cmd.StdinPipe(); err != nil {
@@ -170,7 +178,7 @@ func BenchmarkCheckpointWaitDuringRead(b *testing.B) {
 	createMessages(b, db, 150_000)
 	mustExec(b, db, "PRAGMA wal_checkpoint(TRUNCATE)")
 	db.Close()
-	app := startAppLoop(b, dbPath)
+	app := startAppLoop(b, dbPath, 150_000)
 	// The backup's sealing workers hash and compress while the source
 	// reads: CHATSAFE_BENCH_BURN goroutines stand for them.
 	burners, _ := strconv.Atoi(os.Getenv("CHATSAFE_BENCH_BURN"))

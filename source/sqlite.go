@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,10 +149,10 @@ type sqliteContent struct {
 	// took: Next was called.
 	took bool
 	// seams, in tests, sets the read's test seams before its first page
-	// is read (readSeams); inLast runs inside the transaction that read
-	// the changed pages of an incremental read, before it ends.
-	seams  func(*sqliteContent)
-	inLast func(*sql.Tx)
+	// is read (readSeams).
+	seams func(*sqliteContent)
+	// basePages is the previous snapshot's page count (incremental reads).
+	basePages int64
 }
 
 // readSeams is implemented by tests' visitors: seams is given each
@@ -159,6 +160,9 @@ type sqliteContent struct {
 type readSeams interface {
 	seams(c *sqliteContent)
 }
+
+// onePageQuery reads one page of the snapshot.
+const onePageQuery = "SELECT data FROM sqlite_dbpage WHERE pgno = ?"
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
 // and then ends its read transaction: the backup then works through the
@@ -248,7 +252,7 @@ func (c *sqliteContent) startAll() error {
 // others are delivered as carried over.
 func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error {
 	var err error
-	if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+	if c.page, err = c.tx.PrepareContext(c.ctx, onePageQuery); err != nil {
 		return c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
 	}
 	c.incremental, c.changed, c.atEnd = true, changed, atEnd
@@ -256,20 +260,33 @@ func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error 
 }
 
 // prefetch reads every changed page and ends the read transaction, when
-// they fit prefetchLimit.
+// they fit prefetchLimit: in short transactions (readChangedPieces),
+// which may add pages that changed in between.
 func (c *sqliteContent) prefetch() error {
 	c.fetchTried = true
 	c.tr.at("changed pages")
 	if int64(len(c.changed))*int64(c.pageSize) > prefetchLimit {
 		return nil
 	}
-	pages := make([][]byte, 0, len(c.changed))
-	for _, pgno := range c.changed {
-		data, err := c.readPage(pgno)
-		if err != nil {
-			return err
+	got, err := c.readChangedPieces()
+	if err != nil {
+		return c.fail(err)
+	}
+	// The open transaction's snapshot is the read's.
+	c.changed = c.changed[:0]
+	for pg := range got {
+		if pg <= c.pageCount {
+			c.changed = append(c.changed, pg)
 		}
-		pages = append(pages, data)
+	}
+	slices.Sort(c.changed)
+	pages := make([][]byte, len(c.changed))
+	for i, pg := range c.changed {
+		pages[i] = got[pg]
+	}
+	// Pages added since the previous snapshot come through frames: read.
+	if n, added := int64(len(c.changed)), c.pageCount-c.basePages; added > 0 && (n < added || c.changed[n-added] != c.basePages+1) {
+		return c.fail(fmt.Errorf("%q: the page count grew by pages no frame holds during an incremental read: %w", c.rel, ErrChanged))
 	}
 	// Read while the transaction holds the log: no restart overwrites
 	// the frames meanwhile.
@@ -283,8 +300,8 @@ func (c *sqliteContent) prefetch() error {
 		}
 		c.atEnd = nil
 	}
-	if c.inLast != nil {
-		c.inLast(c.tx)
+	if c.pieced != nil && c.pieced.last != nil {
+		c.pieced.last(c.tx)
 	}
 	c.prefetched = pages
 	c.endTx()
@@ -402,12 +419,12 @@ func (c *sqliteContent) endTx() {
 	}
 	c.endPieceTx()
 	if p := c.pieced; p != nil {
-		for _, st := range []*sql.Stmt{p.begin, p.pages} {
+		for _, st := range []*sql.Stmt{p.begin, p.pages, p.one} {
 			if st != nil {
 				st.Close()
 			}
 		}
-		p.begin, p.pages = nil, nil
+		p.begin, p.pages, p.one = nil, nil, nil
 	}
 	if c.db != nil {
 		c.db.Close()

@@ -71,7 +71,7 @@ func newPageKeeper(t testing.TB) *pageKeeper {
 
 func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	sc, _ := c.(*sqliteContent)
-	if sc != nil && sc.tx != nil && sc.pieced == nil {
+	if sc != nil && sc.tx != nil && (sc.pieced == nil || sc.incremental) {
 		// One transaction, open until the last page: compare with it.
 		k.snapshot(info.Path, sc.tx)
 	}
@@ -159,10 +159,6 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 // (readSeams): the read is compared with a full scan of the snapshot it
 // delivers, read through its own last transaction.
 func (k *pageKeeper) seams(sc *sqliteContent) {
-	if sc.pieced == nil {
-		sc.inLast = func(tx *sql.Tx) { k.snapshot(sc.rel, tx) }
-		return
-	}
 	sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
 	sc.pieced.inSample = k.inSample
 	sc.pieced.last = func(tx *sql.Tx) {

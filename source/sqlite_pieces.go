@@ -81,9 +81,10 @@ type pieces struct {
 	// the pages read from the database file (sqlite_direct.go).
 	framed framedSet
 	direct int64
-	// begin and pages are prepared once on the connection: preparing
-	// them in every transaction cost more than a short piece's reads.
-	begin, pages *sql.Stmt
+	// begin, pages and one are prepared once on the connection:
+	// preparing them in every transaction cost more than a short piece's
+	// reads.
+	begin, pages, one *sql.Stmt
 
 	// Test seams: between runs when no transaction is open, after
 	// transaction tx (from 1) ended; last runs inside the transaction whose
@@ -106,24 +107,9 @@ type pieces struct {
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
-	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
-		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
-	// The connection creates a missing -shm; it stays open until the
-	// connection is closed (see shmHeaderOf).
-	if c.shm == nil {
-		c.shm, _ = os.Open(abs + "-shm")
-	}
-	c.pieced = p
+	c.newPieces(abs, file, mark, pieceBytes, pieceTime, log)
 	c.openDirect(abs, file)
 	c.refreshFramed()
-	wal := openWAL(abs+"-wal", c.pageSize)
-	p.view = newView(wal, mark, shmHeaderOf(c.shm))
-	if wal != nil {
-		wal.close()
-	}
-	// Without a -wal nor a wal-index (a rollback-journal database) there
-	// is nothing to stitch pieces with.
-	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
 	if c.seams != nil {
 		c.seams(c)
 	}
@@ -134,6 +120,27 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 	if err := c.readPiece(); err != nil {
 		c.fail(err)
 	}
+}
+
+// newPieces sets up a read in short transactions on the open one (a whole
+// read, or the changed pages of an incremental one).
+func (c *sqliteContent) newPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
+	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
+		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
+	// The connection creates a missing -shm; it stays open until the
+	// connection is closed (see shmHeaderOf).
+	if c.shm == nil {
+		c.shm, _ = os.Open(abs + "-shm")
+	}
+	c.pieced = p
+	wal := openWAL(abs+"-wal", c.pageSize)
+	p.view = newView(wal, mark, shmHeaderOf(c.shm))
+	if wal != nil {
+		wal.close()
+	}
+	// Without a -wal nor a wal-index (a rollback-journal database) there
+	// is nothing to stitch pieces with.
+	p.long = mark.Hdr == [walHdrSize]byte{} && !p.view.shm.valid
 }
 
 // nextPieced delivers the next chunk of a read in pieces.
@@ -298,7 +305,7 @@ func (c *sqliteContent) readRedo() error {
 	p := c.pieced
 	if len(p.redo) > 0 && c.page == nil {
 		var err error
-		if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+		if c.page, err = c.tx.PrepareContext(c.ctx, onePageQuery); err != nil {
 			return fmt.Errorf("read pages of %q: %w", c.rel, err)
 		}
 	}
@@ -381,12 +388,16 @@ func (c *sqliteContent) beginTx() error {
 	if err == nil && p.pages == nil {
 		p.pages, err = c.db.PrepareContext(c.ctx, pagesQuery)
 	}
+	if err == nil && p.one == nil {
+		p.one, err = c.db.PrepareContext(c.ctx, onePageQuery)
+	}
 	if err == nil {
 		c.tx, err = c.db.BeginTx(c.ctx, nil)
 	}
 	if err == nil {
 		c.tr.begin(p.began)
 		c.tr.at("gap")
+		c.page = c.tx.StmtContext(c.ctx, p.one)
 	}
 	var n int64
 	var pageSize int

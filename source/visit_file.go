@@ -305,6 +305,8 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 	if err := c.startChanged(plan.changed, atEnd); err != nil {
 		return err
 	}
+	c.basePages = base.Mark.PageCount
+	c.newPieces(abs, before, plan.mark, w.s.pieceBytes, w.s.pieceTime, w.s.log)
 	if c.seams != nil {
 		c.seams(c)
 	}
