@@ -18,9 +18,14 @@ const (
 	envCheckpointDB   = "CHATSAFE_TEST_CHECKPOINT_DB"
 	envCheckpointMode = "CHATSAFE_TEST_CHECKPOINT_MODE"
 	envCheckpointBusy = "CHATSAFE_TEST_CHECKPOINT_BUSY_MS"
+	envAppLoop        = "CHATSAFE_TEST_APP_LOOP_DB"
+	envAppNext        = "CHATSAFE_TEST_APP_LAST_ID"
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(envAppLoop); path != "" {
+		os.Exit(runAppLoop(path))
+	}
 	if path := os.Getenv(envCheckpointDB); path != "" {
 		os.Exit(runCheckpointer(path, os.Getenv(envCheckpointMode), os.Getenv(envCheckpointBusy)))
 	}

@@ -93,6 +93,7 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 	wc := &warnCounter{Visitor: v}
 	w := &walker{s: s, v: wc, ctx: ctx, cache: sc, warns: wc}
 	w.tv, _ = v.(TreeVisitor)
+	w.seams, _ = v.(readSeams)
 	if s.opts.Scope != nil && sc != nil {
 		if w.scope = newScope(s.opts.Scope, sc); w.scope != nil {
 			sc.listed = map[string]bool{}
@@ -108,6 +109,7 @@ func (s *Scanner) Scan(ctx context.Context, v Visitor) error {
 
 // walker is the state of one Scan.
 type walker struct {
+	seams readSeams // tests' seams of database reads (nil: none)
 	s     *Scanner
 	v     Visitor
 	ctx   context.Context

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -140,7 +142,27 @@ type sqliteContent struct {
 	// file the read began on); closed after the connection too.
 	dbf    *os.File
 	direct bool
+	// tr times the read's transactions (sqlite_trace.go); log gets its
+	// summary.
+	tr  txTrace
+	log *zap.Logger
+	// took: Next was called.
+	took bool
+	// seams, in tests, sets the read's test seams before its first page
+	// is read (readSeams).
+	seams func(*sqliteContent)
+	// basePages is the previous snapshot's page count (incremental reads).
+	basePages int64
 }
+
+// readSeams is implemented by tests' visitors: seams is given each
+// database read before it reads its first page.
+type readSeams interface {
+	seams(c *sqliteContent)
+}
+
+// onePageQuery reads one page of the snapshot.
+const onePageQuery = "SELECT data FROM sqlite_dbpage WHERE pgno = ?"
 
 // prefetchLimit bounds the changed pages an incremental read reads at once
 // and then ends its read transaction: the backup then works through the
@@ -192,9 +214,11 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 		}
 	}()
 	c.began = time.Now()
+	c.tr.at("open")
 	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return nil, fmt.Errorf("begin read transaction on %q: %w", rel, err)
 	}
+	c.tr.begin(c.began)
 	// BEGIN is deferred: the first read takes the snapshot (in WAL mode, the
 	// WAL read mark) that every later statement of this transaction sees.
 	var n int64
@@ -228,7 +252,7 @@ func (c *sqliteContent) startAll() error {
 // others are delivered as carried over.
 func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error {
 	var err error
-	if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+	if c.page, err = c.tx.PrepareContext(c.ctx, onePageQuery); err != nil {
 		return c.fail(fmt.Errorf("read pages of %q: %w", c.rel, err))
 	}
 	c.incremental, c.changed, c.atEnd = true, changed, atEnd
@@ -236,19 +260,33 @@ func (c *sqliteContent) startChanged(changed []int64, atEnd func() error) error 
 }
 
 // prefetch reads every changed page and ends the read transaction, when
-// they fit prefetchLimit.
+// they fit prefetchLimit: in short transactions (readChangedPieces),
+// which may add pages that changed in between.
 func (c *sqliteContent) prefetch() error {
 	c.fetchTried = true
+	c.tr.at("changed pages")
 	if int64(len(c.changed))*int64(c.pageSize) > prefetchLimit {
 		return nil
 	}
-	pages := make([][]byte, 0, len(c.changed))
-	for _, pgno := range c.changed {
-		data, err := c.readPage(pgno)
-		if err != nil {
-			return err
+	got, err := c.readChangedPieces()
+	if err != nil {
+		return c.fail(err)
+	}
+	// The open transaction's snapshot is the read's.
+	c.changed = c.changed[:0]
+	for pg := range got {
+		if pg <= c.pageCount {
+			c.changed = append(c.changed, pg)
 		}
-		pages = append(pages, data)
+	}
+	slices.Sort(c.changed)
+	pages := make([][]byte, len(c.changed))
+	for i, pg := range c.changed {
+		pages[i] = got[pg]
+	}
+	// Pages added since the previous snapshot come through frames: read.
+	if n, added := int64(len(c.changed)), c.pageCount-c.basePages; added > 0 && (n < added || c.changed[n-added] != c.basePages+1) {
+		return c.fail(fmt.Errorf("%q: the page count grew by pages no frame holds during an incremental read: %w", c.rel, ErrChanged))
 	}
 	// Read while the transaction holds the log: no restart overwrites
 	// the frames meanwhile.
@@ -261,6 +299,9 @@ func (c *sqliteContent) prefetch() error {
 			return c.fail(err)
 		}
 		c.atEnd = nil
+	}
+	if c.pieced != nil && c.pieced.last != nil {
+		c.pieced.last(c.tx)
 	}
 	c.prefetched = pages
 	c.endTx()
@@ -321,6 +362,7 @@ func (c *sqliteContent) Incompressible() bool { return false }
 func (c *sqliteContent) size() int64 { return int64(c.pageSize) * c.pageCount }
 
 func (c *sqliteContent) Next() (Chunk, error) {
+	c.took = true
 	if c.err != nil {
 		return Chunk{}, c.err
 	}
@@ -377,12 +419,12 @@ func (c *sqliteContent) endTx() {
 	}
 	c.endPieceTx()
 	if p := c.pieced; p != nil {
-		for _, st := range []*sql.Stmt{p.begin, p.pages} {
+		for _, st := range []*sql.Stmt{p.begin, p.pages, p.one} {
 			if st != nil {
 				st.Close()
 			}
 		}
-		p.begin, p.pages = nil, nil
+		p.begin, p.pages, p.one = nil, nil, nil
 	}
 	if c.db != nil {
 		c.db.Close()
@@ -391,6 +433,7 @@ func (c *sqliteContent) endTx() {
 	// The read's own descriptors of the database and its -shm, and the
 	// previous versions' ones, close after the connection: closing one
 	// drops every lock the process holds on the file.
+	c.tr.log(c.log, c.rel)
 	c.prev.close()
 	for _, f := range []**os.File{&c.shm, &c.dbf} {
 		if *f != nil {

@@ -27,8 +27,12 @@ type pageKeeper struct {
 	read  map[string]int
 	incr  map[string]bool
 	whole map[string]bool // the full-scan comparison ran
-	// afterFirst, if set, runs once the first chunk of a file was read.
-	afterFirst func()
+	// afterFirst, if set, runs once the first chunk of a file was read;
+	// beforeFirst before the first Next, as the backup's work before it
+	// takes a page (a dictionary sample and its training, the previous
+	// version's chunk list).
+	afterFirst  func()
+	beforeFirst func(c Content)
 	// between, if set, runs between the transactions of a read in pieces
 	// (none open), before transaction tx+1 begins; afterSnapshot once
 	// transaction tx fixed its snapshot, before the read looks at the log.
@@ -37,6 +41,9 @@ type pageKeeper struct {
 	// pieces, once its pages were read; inTx inside every transaction of
 	// a read in pieces, after each batch of pages.
 	inLast, inTx func()
+	// inSample runs inside the dictionary sample's transactions, after
+	// each page.
+	inSample func()
 	// txs and starts: how many transactions the last read in pieces
 	// took, and how often it started from page 1; long: it ended in one
 	// long transaction.
@@ -48,40 +55,34 @@ type pageKeeper struct {
 	// prev, if set, gets every page a read delivered in order (not
 	// carried over) with its Chunk.Prev.
 	prev func(pgno int, prev []byte)
+	// full holds the full scan of each read's snapshot (seams).
+	full    map[string][]byte
+	fullErr map[string]error
 }
 
 func newPageKeeper(t testing.TB) *pageKeeper {
 	k := &pageKeeper{recorder: newRecorder(t), versions: map[string][]byte{},
 		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
-		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}, direct: map[string]int64{}}
+		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}, direct: map[string]int64{},
+		full: map[string][]byte{}, fullErr: map[string]error{}}
 	k.onFile = k.file
 	return k
 }
 
 func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
-	var full []byte
-	var fullErr error
 	sc, _ := c.(*sqliteContent)
-	switch {
-	case sc != nil && sc.pieced != nil:
-		// The read is the snapshot of its last transaction.
-		sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
-		sc.pieced.last = func(tx *sql.Tx) {
-			if k.inLast != nil {
-				k.inLast()
-			}
-			full, fullErr = wholeSnapshot(tx)
-		}
-	case sc != nil:
-		if full, fullErr = wholeSnapshot(sc.tx); fullErr != nil {
-			return nil, fullErr
-		}
+	if sc != nil && sc.tx != nil && (sc.pieced == nil || sc.incremental) {
+		// One transaction, open until the last page: compare with it.
+		k.snapshot(info.Path, sc.tx)
 	}
 	k.mu.Lock()
 	base := k.versions[string(info.Base)]
 	k.mu.Unlock()
 	if info.Base != nil && base == nil {
 		return nil, fmt.Errorf("%s: base token names no version", info.Path)
+	}
+	if k.beforeFirst != nil {
+		k.beforeFirst(c)
 	}
 	var buf bytes.Buffer
 	pages := 0
@@ -125,6 +126,11 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		}
 		buf.Write(ch.Data)
 	}
+	k.mu.Lock()
+	full, fullErr := k.full[info.Path], k.fullErr[info.Path]
+	delete(k.full, info.Path)
+	delete(k.fullErr, info.Path)
+	k.mu.Unlock()
 	if fullErr != nil {
 		return nil, fullErr
 	}
@@ -147,6 +153,28 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	k.contents[info.Path] = data
 	k.recorder.mu.Unlock()
 	return sum[:], nil
+}
+
+// seams sets a database read's test seams before it reads its first page
+// (readSeams): the read is compared with a full scan of the snapshot it
+// delivers, read through its own last transaction.
+func (k *pageKeeper) seams(sc *sqliteContent) {
+	sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
+	sc.pieced.inSample = k.inSample
+	sc.pieced.last = func(tx *sql.Tx) {
+		if k.inLast != nil {
+			k.inLast()
+		}
+		k.snapshot(sc.rel, tx)
+	}
+}
+
+// snapshot keeps the full scan of path's read through tx.
+func (k *pageKeeper) snapshot(path string, tx *sql.Tx) {
+	full, err := wholeSnapshot(tx)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.full[path], k.fullErr[path] = full, err
 }
 
 // wholeSnapshot reads every page through the read's own transaction.

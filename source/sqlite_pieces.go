@@ -81,9 +81,10 @@ type pieces struct {
 	// the pages read from the database file (sqlite_direct.go).
 	framed framedSet
 	direct int64
-	// begin and pages are prepared once on the connection: preparing
-	// them in every transaction cost more than a short piece's reads.
-	begin, pages *sql.Stmt
+	// begin, pages and one are prepared once on the connection:
+	// preparing them in every transaction cost more than a short piece's
+	// reads.
+	begin, pages, one *sql.Stmt
 
 	// Test seams: between runs when no transaction is open, after
 	// transaction tx (from 1) ended; last runs inside the transaction whose
@@ -97,12 +98,33 @@ type pieces struct {
 	// pages: a test holds it there as a machine too busy to run the read
 	// would.
 	inTx func()
+	// inSample runs inside a transaction of the dictionary sample, after
+	// each page it read.
+	inSample func()
 }
 
 // startPieces starts a whole read in pieces on the open transaction, whose
 // mark planRead computed; file is the database file's identity from before
 // that transaction began.
 func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
+	c.newPieces(abs, file, mark, pieceBytes, pieceTime, log)
+	c.openDirect(abs, file)
+	c.refreshFramed()
+	if c.seams != nil {
+		c.seams(c)
+	}
+	// The first piece is read now, in the transaction that planned the
+	// read: it ends before the backup's work ahead of its first page (a
+	// dictionary and the previous version's references), which the
+	// app's checkpoint would otherwise wait for. An error is Next's.
+	if err := c.readPiece(); err != nil {
+		c.fail(err)
+	}
+}
+
+// newPieces sets up a read in short transactions on the open one (a whole
+// read, or the changed pages of an incremental one).
+func (c *sqliteContent) newPieces(abs string, file statID, mark walMark, pieceBytes int, pieceTime time.Duration, log *zap.Logger) {
 	p := &pieces{abs: abs, file: file, log: log, starts: 1, txs: 1, budget: pieceTime, began: c.began,
 		size: max(1, int64(pieceBytes/c.pageSize)), stale: map[int64]bool{}}
 	// The connection creates a missing -shm; it stays open until the
@@ -111,8 +133,6 @@ func (c *sqliteContent) startPieces(abs string, file statID, mark walMark, piece
 		c.shm, _ = os.Open(abs + "-shm")
 	}
 	c.pieced = p
-	c.openDirect(abs, file)
-	c.refreshFramed()
 	wal := openWAL(abs+"-wal", c.pageSize)
 	p.view = newView(wal, mark, shmHeaderOf(c.shm))
 	if wal != nil {
@@ -202,6 +222,7 @@ const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s
 // directly, the others through SQLite.
 func (c *sqliteContent) readRange(from, to int64) error {
 	p := c.pieced
+	c.tr.at("pages")
 	want := from
 	for want <= to {
 		end := min(want+pieceProbePages-1, to)
@@ -284,10 +305,11 @@ func (c *sqliteContent) readRedo() error {
 	p := c.pieced
 	if len(p.redo) > 0 && c.page == nil {
 		var err error
-		if c.page, err = c.tx.PrepareContext(c.ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?"); err != nil {
+		if c.page, err = c.tx.PrepareContext(c.ctx, onePageQuery); err != nil {
 			return fmt.Errorf("read pages of %q: %w", c.rel, err)
 		}
 	}
+	c.tr.at("pages read again")
 	n := min(int64(len(p.redo)), p.size)
 	for _, pg := range p.redo[:n] {
 		data, err := c.readPage(pg)
@@ -366,8 +388,16 @@ func (c *sqliteContent) beginTx() error {
 	if err == nil && p.pages == nil {
 		p.pages, err = c.db.PrepareContext(c.ctx, pagesQuery)
 	}
+	if err == nil && p.one == nil {
+		p.one, err = c.db.PrepareContext(c.ctx, onePageQuery)
+	}
 	if err == nil {
 		c.tx, err = c.db.BeginTx(c.ctx, nil)
+	}
+	if err == nil {
+		c.tr.begin(p.began)
+		c.tr.at("gap")
+		c.page = c.tx.StmtContext(c.ctx, p.one)
 	}
 	var n int64
 	var pageSize int
@@ -476,6 +506,7 @@ func (c *sqliteContent) endPieceTx() {
 	if c.tx != nil {
 		c.tx.Rollback()
 		c.tx = nil
+		c.tr.end()
 	}
 }
 
@@ -497,7 +528,9 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 // transaction then, and beginning none until the lock is free
 // (awaitCheckpoint), lets its next retry through.
 func (c *sqliteContent) checkpointWaits() bool {
-	return c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+	held := c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+	c.tr.look(held)
+	return held
 }
 
 // awaitCheckpoint waits, with no transaction open, while the checkpoint

@@ -79,3 +79,83 @@ func waitCheckpointLock(t testing.TB, path string) {
 		time.Sleep(100 * time.Microsecond) // polls a condition, not a guess at timing
 	}
 }
+
+// TestSQLiteVisitorWorkOutsideTransaction: the backup's work between
+// receiving a database's content and taking its first page (a dictionary
+// sample and the dictionary made of it, the previous version's chunk
+// list) must not hold a read transaction: the app's TRUNCATE checkpoint
+// (another process, 30 ms busy timeout), run in that stretch and waited
+// for there, must get through, for a whole read in pieces and for a read
+// of changed pages. Found by timing the reads' transactions: the first
+// one stayed open through that work.
+func TestSQLiteVisitorWorkOutsideTransaction(t *testing.T) {
+	for _, incremental := range []bool{false, true} {
+		name := map[bool]string{false: "whole", true: "changed pages"}[incremental]
+		t.Run(name, func(t *testing.T) {
+			f := newPiecesFixture(t, 3000)
+			f.s.pieceBytes, f.s.pieceTime = defaultPieceBytes, defaultPieceTime
+			if incremental {
+				f.scan()
+			}
+			f.msg() // frames no checkpoint copied: a snapshot holds them
+			ran := false
+			f.k.beforeFirst = func(Content) {
+				ran = true
+				if startCheckpointer(t, f.dbPath, "TRUNCATE", 30).busy() {
+					t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read held a transaction while the backup worked")
+				}
+			}
+			f.scan()
+			if !ran {
+				t.Fatal("the database was not read")
+			}
+			if f.k.incr["msgstore.db"] != incremental {
+				t.Errorf("incremental %v, want %v", f.k.incr["msgstore.db"], incremental)
+			}
+		})
+	}
+}
+
+// TestSQLiteDictSampleYieldsToCheckpointer: the dictionary sample of a
+// whole read reads in transactions of its own, which make way for the
+// app's checkpointer as the pieces do. The app (another process) starts a
+// TRUNCATE checkpoint with a 30 ms busy timeout inside the sample's first
+// transaction, which holds frames no checkpoint copied; the test then
+// holds the sample's next page read until the checkpointer is done
+// (standing for a slow sample). The sample must have ended its
+// transaction and waited, so the checkpoint got through; the sample is
+// still whole and the read still the snapshot.
+func TestSQLiteDictSampleYieldsToCheckpointer(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.s.pieceTime = 0 // transactions end only for the checkpointer
+	var ckpt *checkpointer
+	exited := make(chan bool, 1)
+	var busy, held bool
+	f.k.inSample = func() {
+		switch {
+		case ckpt == nil:
+			ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
+			go func() { exited <- ckpt.busy() }()
+			waitCheckpointLock(t, f.dbPath)
+		case !held:
+			held = true
+			select {
+			case busy = <-exited:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the checkpointer did not end within 10 s")
+			}
+		}
+	}
+	var sample [][]byte
+	f.k.beforeFirst = func(c Content) { sample = c.(DictSampler).DictSample(80) }
+	f.scan()
+	if !held {
+		t.Fatal("the sample read no page after the checkpointer began")
+	}
+	if busy {
+		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the sample did not yield to it")
+	}
+	if len(sample) != 80 {
+		t.Errorf("sample of %d pages, want 80", len(sample))
+	}
+}

@@ -233,13 +233,18 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
-	content.shm = shmFile
+	content.shm, content.log = shmFile, w.s.log
+	if w.seams != nil {
+		content.seams = w.seams.seams
+	}
 	defer content.close()
+	content.tr.at("plan")
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
 	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before))
 	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
+	content.tr.at("visitor") // the visitor's work before it takes a page
 	token, err := w.v.File(info, content)
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -297,7 +302,20 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 			return nil
 		}
 	}
-	return c.startChanged(plan.changed, atEnd)
+	if err := c.startChanged(plan.changed, atEnd); err != nil {
+		return err
+	}
+	c.basePages = base.Mark.PageCount
+	c.newPieces(abs, before, plan.mark, w.s.pieceBytes, w.s.pieceTime, w.s.log)
+	if c.seams != nil {
+		c.seams(c)
+	}
+	// Read the changed pages now (when they fit prefetchLimit), ending
+	// the transaction before the backup's work ahead of its first page
+	// (the previous version's references), which the app's checkpoint
+	// would otherwise wait for. An error is Next's.
+	_ = c.prefetch() // its error is in c.err
+	return nil
 }
 
 // settled returns the identity of path now if it differs from before only in
