@@ -2,7 +2,11 @@ package source
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/gob"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 )
@@ -43,5 +47,55 @@ func TestFileCacheSaveStreams(t *testing.T) {
 		if b := back.entries[p]; b.Kind != e.Kind || b.Size != e.Size || !bytes.Equal(b.Token, e.Token) {
 			t.Fatalf("entry %s loads back as %+v", p, b)
 		}
+	}
+}
+
+// v2File is a cache file as the version before v3 wrote it: the whole map
+// as one gob value.
+func v2File(t *testing.T, entries map[string]cacheEntry) []byte {
+	t.Helper()
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(entries); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
+	out := append([]byte(cacheMagicV2), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
+	return append(append(out, payload.Bytes()...), sum[:]...)
+}
+
+// A cache saved by the version before (v2) still loads: an upgrade does
+// not make the next backup read every file again.
+func TestFileCacheV2StillLoads(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	entries := map[string]cacheEntry{"msgstore.db": {Kind: KindSQLite, Token: []byte("token"), Mark: &walMark{Frame: 7}}, "a.jpg": {Kind: KindFile, Size: 3}}
+	if err := os.WriteFile(path, v2File(t, entries), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
+		t.Fatalf("a v2 cache does not load: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+	if e := back.entries["msgstore.db"]; string(e.Token) != "token" || e.Mark == nil || e.Mark.Frame != 7 {
+		t.Fatalf("a v2 entry loads as %+v", e)
+	}
+}
+
+// A v3 payload whose count claims more entries than it has bytes is
+// damage, read as an empty cache with a warning (no allocation by count).
+func TestFileCacheCountBeyondPayload(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(uint64(1) << 40); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
+	raw := append([]byte(cacheMagic), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
+	raw = append(append(raw, payload.Bytes()...), sum[:]...)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning == nil || len(back.entries) != 0 {
+		t.Fatalf("a count beyond the payload was not refused: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
 	}
 }
