@@ -51,7 +51,9 @@ type Options struct {
 	// it back from the state directory, nor write it: the caller saves it
 	// (Cache.Save) when it sees fit; an older saved cache only costs
 	// re-reads. Load it with LoadCache. nil: loaded from the state
-	// directory and saved after the cycle.
+	// directory and saved after the cycle, and the cycle taken as the
+	// process's last: the tokens it makes are not kept decoded for a next
+	// one (store.Writer.OneShot).
 	Cache *source.FileCache
 	// Scope, when not nil, is the paths a watcher saw change: only they are
 	// looked at, the rest of the tree is taken from the last scan (see
@@ -118,6 +120,9 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	w.SetContext(ctx)
 	defer w.Close()
+	if opts.Cache == nil {
+		w.OneShot()
+	}
 	cache := opts.Cache
 	if cache == nil {
 		cache = LoadCache(st)

@@ -91,13 +91,14 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 // returns the bytes written. Blobs that follow each other in the batch
 // and in the file are one run, written together: a database's pages come
 // back in a few writes per range instead of one each.
-func writeBatch(f io.WriterAt, b *store.Batch, places map[crypt.ID][]int64) (int64, error) {
+func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error) {
 	var written int64
 	runLo, runHi, runAt := 0, 0, int64(0) // the run's bytes in b.Data, and where they go
 	lo := 0
+	var at []int64
 	for i, id := range b.IDs {
 		hi := b.Ends[i]
-		at := places[id]
+		at = places.At(id, at[:0])
 		if len(at) == 0 {
 			// FetchBatches returns only what was asked for.
 			return written, fmt.Errorf("internal error: blob %s is not part of the file", id)
@@ -121,6 +122,11 @@ func writeBatch(f io.WriterAt, b *store.Batch, places map[crypt.ID][]int64) (int
 		lo = hi
 	}
 	return written, writeRun(f, b.Data[runLo:runHi], runAt)
+}
+
+// chunkPlaces finds the offsets a chunk fills (browse.Places).
+type chunkPlaces interface {
+	At(id crypt.ID, buf []int64) []int64
 }
 
 // writeRun writes p at off in pieces of at most maxWrite.

@@ -22,6 +22,11 @@ func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
 	return copy(f.b[off:], p), nil
 }
 
+// placeMap places chunks as a map says.
+type placeMap map[crypt.ID][]int64
+
+func (m placeMap) At(id crypt.ID, buf []int64) []int64 { return append(buf, m[id]...) }
+
 // batchOf makes a batch of the given blobs, back to back.
 func batchOf(blobs ...[]byte) *store.Batch {
 	b := &store.Batch{}
@@ -41,7 +46,7 @@ func TestWriteBatchCoalesces(t *testing.T) {
 	b := batchOf(page('a'), page('b'), page('c'), page('d'), page('e'))
 	// File: a b c _ e d ... and a again at the end: a,b,c one run; d out of
 	// order; e then a run of its own before d.
-	places := map[crypt.ID][]int64{
+	places := placeMap{
 		{1}: {0, 6 * 4096},
 		{2}: {4096},
 		{3}: {2 * 4096},
@@ -66,7 +71,7 @@ func TestWriteBatchCoalesces(t *testing.T) {
 	}
 
 	var long [][]byte
-	at := map[crypt.ID][]int64{}
+	at := placeMap{}
 	for i := range 200 {
 		long = append(long, page(byte(i)))
 		at[crypt.ID{byte(i + 1)}] = []int64{int64(i) * 4096}
@@ -82,7 +87,7 @@ func TestWriteBatchCoalesces(t *testing.T) {
 		t.Fatalf("%d writes for a run of %d bytes, want %d of at most %d", f.writes, 200*4096, want, maxWrite)
 	}
 
-	if _, err := writeBatch(&countingFile{}, batchOf(page('x')), map[crypt.ID][]int64{}); err == nil {
+	if _, err := writeBatch(&countingFile{}, batchOf(page('x')), placeMap{}); err == nil {
 		t.Fatal("a blob the file does not hold was written")
 	}
 }

@@ -20,8 +20,20 @@ import (
 // cache. After it: the payload's length (uint64 little-endian), the gob
 // payload, and the payload's SHA-256. The sum catches a file changed on
 // disk: a token that still decoded would give the next version of a
-// database the wrong base for its patch.
-const cacheMagic = "chatsafe-source-filecache v2\n"
+// database the wrong base for its patch. The payload of v3 is a stream of
+// gob values, the entries' count and then each path with its entry, so
+// that Save holds one entry's encoding at a time; v2's, still read, is
+// the whole map as one value.
+const (
+	cacheMagic   = "chatsafe-source-filecache v3\n"
+	cacheMagicV2 = "chatsafe-source-filecache v2\n"
+)
+
+// cacheRecord is one entry of a v3 payload.
+type cacheRecord struct {
+	Path  string
+	Entry cacheEntry
+}
 
 // maxCacheFile bounds the payload a cache file may claim (a token is about
 // 36 bytes per database page: 10 MB for a 1 GB database).
@@ -92,7 +104,9 @@ func LoadFileCache(path string) (*FileCache, error) {
 
 func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
 	head := make([]byte, len(cacheMagic)+8)
-	if _, err := io.ReadFull(r, head); err != nil || string(head[:len(cacheMagic)]) != cacheMagic {
+	_, err := io.ReadFull(r, head)
+	magic := string(head[:len(cacheMagic)])
+	if err != nil || (magic != cacheMagic && magic != cacheMagicV2) {
 		return nil, errors.New("not a chatsafe file cache of this version")
 	}
 	n := binary.LittleEndian.Uint64(head[len(cacheMagic):])
@@ -102,7 +116,12 @@ func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
 	h := sha256.New()
 	payload := io.TeeReader(io.LimitReader(r, int64(n)), h)
 	var entries map[string]cacheEntry
-	decErr := gob.NewDecoder(payload).Decode(&entries)
+	var decErr error
+	if magic == cacheMagicV2 {
+		decErr = gob.NewDecoder(payload).Decode(&entries)
+	} else {
+		entries, decErr = decodeRecords(gob.NewDecoder(payload), n)
+	}
 	// The sum is checked whatever the decoder made of the bytes.
 	if _, err := io.Copy(io.Discard, payload); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
@@ -121,6 +140,53 @@ func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
 		entries = map[string]cacheEntry{}
 	}
 	return entries, nil
+}
+
+// decodeRecords reads a v3 payload of n bytes: the count, then the records.
+func decodeRecords(dec *gob.Decoder, n uint64) (map[string]cacheEntry, error) {
+	var count uint64
+	if err := dec.Decode(&count); err != nil {
+		return nil, err
+	}
+	if count > n { // every record takes bytes: a count beyond them is damage
+		return nil, fmt.Errorf("claims %d entries in %d bytes", count, n)
+	}
+	entries := make(map[string]cacheEntry, min(count, 1<<16))
+	for range count {
+		var rec cacheRecord
+		if err := dec.Decode(&rec); err != nil {
+			return nil, err
+		}
+		entries[rec.Path] = rec.Entry
+	}
+	return entries, nil
+}
+
+// encodeRecords writes c's entries as a v3 payload to w, one entry's
+// encoding at a time.
+func (c *FileCache) encodeRecords(w io.Writer) error {
+	enc := gob.NewEncoder(w)
+	if err := enc.Encode(uint64(len(c.entries))); err != nil {
+		return err
+	}
+	for p, e := range c.entries {
+		if err := enc.Encode(cacheRecord{Path: p, Entry: e}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n uint64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += uint64(n)
+	return n, err
 }
 
 // Save writes the cache atomically (temp file, fsync, rename, fsync of the
@@ -146,17 +212,21 @@ func (c *FileCache) Save() error {
 	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("save file cache: %w", err)
 	}
-	var payload bytes.Buffer
-	if err := gob.NewEncoder(&payload).Encode(c.entries); err != nil {
-		return fmt.Errorf("save file cache: %w", err)
-	}
-	sum := sha256.Sum256(payload.Bytes())
+	// The payload streams to the file (through its sum); its length,
+	// which comes first, is written in its place once known.
 	w := bufio.NewWriter(tmp)
 	w.WriteString(cacheMagic)
-	w.Write(binary.LittleEndian.AppendUint64(nil, uint64(payload.Len())))
-	w.Write(payload.Bytes())
-	w.Write(sum[:])
+	w.Write(make([]byte, 8))
+	h := sha256.New()
+	payload := &countingWriter{w: io.MultiWriter(w, h)}
+	if err := c.encodeRecords(payload); err != nil {
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	w.Write(h.Sum(nil))
 	if err := w.Flush(); err != nil { // bufio keeps the first write error
+		return fmt.Errorf("save file cache: %w", err)
+	}
+	if _, err := tmp.WriteAt(binary.LittleEndian.AppendUint64(nil, payload.n), int64(len(cacheMagic))); err != nil {
 		return fmt.Errorf("save file cache: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {

@@ -170,7 +170,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 			if _, ok := used[e.ID]; !ok {
 				return nil
 			}
-			if _, dup := w.has[e.ID]; dup {
+			if w.holds(e.ID) {
 				return nil
 			}
 			r.mu.RLock()

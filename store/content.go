@@ -19,17 +19,20 @@ func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Con
 	}
 	tok.size = size
 	var p []byte
-	if diff != nil && len(diff) == 0 && prev != nil && len(refs) == len(prev.refs) && size == prev.size {
+	switch {
+	case diff != nil && len(diff) == 0 && prev != nil && len(refs) == len(prev.refs) && size == prev.size:
 		// The same version again (a file read again unchanged): its
 		// token is the previous one, not one more empty amendment.
 		p = prevToken
-		b.r.tokens.put(p, tok, prev, false)
-	} else if diff != nil {
+		b.memoPut(p, tok, prev, false)
+	case diff != nil && b.oneShot:
+		p = tok.amend(prevToken, diff)
+	case diff != nil:
 		// Stored as a patch on prev: its token is prev's plus the change.
 		p = b.r.tokens.amend(prevToken, tok.amendment(diff), tok, prev)
-	} else {
+	default:
 		p = tok.encode()
-		b.r.tokens.put(p, tok, prev, true)
+		b.memoPut(p, tok, prev, true)
 	}
 	return tok.content, p, nil
 }
@@ -58,7 +61,7 @@ func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
 	if err != nil || !b.hasAll(t.content) {
 		return nil, ErrStaleCache
 	}
-	b.r.tokens.put(token, t, nil, false)
+	b.memoPut(token, t, nil, false)
 	if t.content.isList() {
 		return t.refs, nil
 	}
@@ -137,4 +140,19 @@ func (b *Writer) hasAll(c Content) bool {
 		}
 	}
 	return true
+}
+
+// OneShot says that no later cycle of this process will ask for the file
+// cache tokens this writer makes or reads: they are not kept decoded in
+// the Store's memo (token.go), which is there for the daemon's next cycle.
+// A database's decoded token holds its references (36 bytes a page,
+// ~9 MB per GB), which a one-shot backup otherwise keeps to its end
+// beside the encoded token (docs/benchmarks.md, "Peak RSS, third round").
+func (b *Writer) OneShot() { b.oneShot = true }
+
+// memoPut keeps t decoded in the Store's memo, unless the writer is one-shot.
+func (b *Writer) memoPut(p []byte, t, from *fileToken, own bool) {
+	if !b.oneShot {
+		b.r.tokens.put(p, t, from, own)
+	}
 }

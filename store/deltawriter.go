@@ -21,15 +21,15 @@ import (
 // next run removes.
 type deltaWriter struct {
 	r *Store
-	// has is the set of blobs this delta holds or will hold; only the
-	// goroutine that decides what to store touches it.
-	has map[crypt.ID]struct{}
-
 	// wmu orders appends (the sealing workers append concurrently) and
-	// guards w; mu guards the accounting below it. Lock order: wmu, mu.
+	// guards w; mu guards the accounting below it and claims. Lock
+	// order: the Writer's hasMu, wmu, mu.
 	wmu sync.Mutex
 	w   *bufio.Writer
 	mu  sync.Mutex
+
+	// claims is the set of blobs this delta holds or will hold (claims.go).
+	claims claimSet
 
 	f       *os.File
 	partial string
@@ -56,7 +56,7 @@ type deltaWriter struct {
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
-	w := &deltaWriter{r: r, seq: seq, has: map[crypt.ID]struct{}{}}
+	w := &deltaWriter{r: r, seq: seq, claims: newClaimSet()}
 	r.mu.RLock()
 	live, forgotten := len(r.deltas), 0
 	if r.head != nil {
@@ -128,6 +128,21 @@ func (c cappedWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// holds reports whether the delta holds id or a sealing worker claimed it.
+func (w *deltaWriter) holds(id crypt.ID) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.claims.has(w.blobs, &id)
+}
+
+// claim records that a sealing worker will append id; the caller (the
+// Writer, under hasMu) checked that no delta holds it.
+func (w *deltaWriter) claim(id crypt.ID) {
+	w.mu.Lock()
+	w.claims.claim(id)
+	w.mu.Unlock()
+}
+
 // appendSealed appends one sealed blob (compressed with dictionary dict,
 // if not nil) that reserved reserved plain bytes (reserve; -1: none);
 // safe for concurrent use.
@@ -137,7 +152,8 @@ func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp
 	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, RawLen: uint32(rawLen)}, sealed, false, reserved)
 }
 
-// appendLocked records e at the delta's end and writes its sealed bytes;
+// appendLocked records e at the delta's end and writes its sealed bytes
+// (has: e joins the claims even if it was not claimed first);
 // the caller holds wmu, which orders the writes as the offsets. The spool
 // write (a system call every 64 KiB) happens outside w.mu, so that
 // goroutines reserving room (reserve, full) never wait for the disk.
@@ -154,9 +170,7 @@ func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool, reserv
 	ne.SealedLen = uint32(len(sealed))
 	w.blobs = append(w.blobs, ne)
 	w.trailer.add(&ne)
-	if has {
-		w.has[e.ID] = struct{}{}
-	}
+	w.claims.appended(w.blobs, len(w.blobs)-1, has)
 	w.off += uint64(len(sealed))
 	w.mu.Unlock()
 	if _, err := w.w.Write(sealed); err != nil {
@@ -262,9 +276,12 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 	// The index keeps a delta's entries as long as the delta is live: a
 	// copy at their length drops what append reserved beyond it (up to as
 	// much again), ~30 bytes an entry on average.
+	// Under mu: the writer may still look up claims (holds) in it.
+	w.mu.Lock()
 	if cap(w.blobs)-len(w.blobs) > len(w.blobs)/8 {
 		w.blobs = slices.Clone(w.blobs)
 	}
+	w.mu.Unlock()
 	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten,
 		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()

@@ -24,7 +24,8 @@ var ErrStaleCache = errors.New("file cache refers to blobs the repository does n
 // Its methods run concurrently (the scanner reads several files at once):
 // rot guards which delta is being written (held shared while a blob is
 // submitted to it, exclusively to finish it and start the next), and
-// hasMu the deduplication set that the sealing workers update.
+// hasMu orders the claims: the check that no delta holds a blob and its
+// claim in the delta being written (deltaWriter.claims) are one step.
 type Writer struct {
 	r      *Store
 	seal   *sealPipeline
@@ -43,6 +44,8 @@ type Writer struct {
 	// (guarded by hasMu): a blob in it is not stored again meanwhile.
 	sealing  *deltaWriter
 	newBlobs atomic.Int64
+
+	oneShot bool // set before the backup starts (OneShot)
 }
 
 // bgCommit is a full delta committed on a goroutine of its own while the
@@ -125,7 +128,7 @@ func (b *Writer) has(id crypt.ID) bool {
 func (b *Writer) hasLocked(w *deltaWriter, id crypt.ID) bool {
 	for _, d := range [...]*deltaWriter{w, b.cur.Load(), b.sealing} {
 		if d != nil {
-			if _, ok := d.has[id]; ok {
+			if d.holds(id) {
 				return true
 			}
 		}
@@ -141,7 +144,7 @@ func (b *Writer) claim(w *deltaWriter, id crypt.ID) bool {
 	if b.hasLocked(w, id) {
 		return false
 	}
-	w.has[id] = struct{}{}
+	w.claim(id)
 	b.newBlobs.Add(1)
 	return true
 }

@@ -36,6 +36,9 @@ type memLimiter struct {
 	stopped bool
 	// adjusted, if set, is told each limit set (tests).
 	adjusted func(limit int64)
+	// peak, if set, is told the live heap after each collection
+	// (heapPeakHook: test builds only).
+	peak func(live uint64)
 }
 
 // gcSentinel is large enough and holds a pointer, so the tiny allocator
@@ -51,7 +54,7 @@ func startMemLimiter(floor int64) *memLimiter {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	m := &memLimiter{floor: floor}
+	m := &memLimiter{floor: floor, peak: heapPeakHook()}
 	debug.SetMemoryLimit(floor)
 	m.arm()
 	return m
@@ -85,6 +88,9 @@ func (m *memLimiter) adjust() bool {
 	rtmetrics.Read(s)
 	if s[0].Value.Kind() != rtmetrics.KindUint64 {
 		return true
+	}
+	if m.peak != nil {
+		m.peak(s[0].Value.Uint64())
 	}
 	limit := oneShotLimit(m.floor, int64(min(s[0].Value.Uint64(), math.MaxInt64)))
 	debug.SetMemoryLimit(limit)

@@ -10,3 +10,6 @@ func registerTestHooks(*cobra.Command, *DaemonOptions) {}
 
 // testHooks says this build has the testing-only flags.
 const testHooks = false
+
+// heapPeakHook is nil: the shipping binary writes no heap profiles.
+func heapPeakHook() func(live uint64) { return nil }

@@ -1,0 +1,101 @@
+package source
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/gob"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+)
+
+// Save streams the cache to its file: what it allocates is bounded by its
+// largest entry (a database's token), not by the whole cache. Encoding
+// the whole map at once held the encoder's buffer and a copy of it, each
+// grown by doubling: ~4× the cache, ~60 MB at the end of a 10 GB tree's
+// backup, when its live heap is largest (docs/benchmarks.md, "Peak RSS,
+// third round").
+func TestFileCacheSaveStreams(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	db := bytes.Repeat([]byte("database-token-"), 600_000) // 9 MB: a 1 GB database's
+	entries := map[string]cacheEntry{"msgstore.db": {Kind: KindSQLite, Token: db}}
+	for i := range 20_000 { // 10 MB of media files' tokens
+		entries[fmt.Sprintf("media/%05d.jpg", i)] = cacheEntry{Kind: KindFile, Size: int64(i), Token: bytes.Repeat([]byte{byte(i)}, 500)}
+	}
+	c := &FileCache{path: path, entries: entries}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got, most := after.TotalAlloc-before.TotalAlloc, uint64(3*len(db)); got > most {
+		t.Fatalf("Save allocated %.1f MB for a cache of %.1f MB whose largest entry is %.1f MB; want at most %.1f MB",
+			float64(got)/1e6, float64(len(db)+20_000*520)/1e6, float64(len(db))/1e6, float64(most)/1e6)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning != nil {
+		t.Fatalf("the cache does not load back: %v, %v", err, back.loadWarning)
+	}
+	if len(back.entries) != len(entries) {
+		t.Fatalf("%d entries loaded, %d saved", len(back.entries), len(entries))
+	}
+	for p, e := range entries {
+		if b := back.entries[p]; b.Kind != e.Kind || b.Size != e.Size || !bytes.Equal(b.Token, e.Token) {
+			t.Fatalf("entry %s loads back as %+v", p, b)
+		}
+	}
+}
+
+// v2File is a cache file as the version before v3 wrote it: the whole map
+// as one gob value.
+func v2File(t *testing.T, entries map[string]cacheEntry) []byte {
+	t.Helper()
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(entries); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
+	out := append([]byte(cacheMagicV2), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
+	return append(append(out, payload.Bytes()...), sum[:]...)
+}
+
+// A cache saved by the version before (v2) still loads: an upgrade does
+// not make the next backup read every file again.
+func TestFileCacheV2StillLoads(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	entries := map[string]cacheEntry{"msgstore.db": {Kind: KindSQLite, Token: []byte("token"), Mark: &walMark{Frame: 7}}, "a.jpg": {Kind: KindFile, Size: 3}}
+	if err := os.WriteFile(path, v2File(t, entries), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
+		t.Fatalf("a v2 cache does not load: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+	if e := back.entries["msgstore.db"]; string(e.Token) != "token" || e.Mark == nil || e.Mark.Frame != 7 {
+		t.Fatalf("a v2 entry loads as %+v", e)
+	}
+}
+
+// A v3 payload whose count claims more entries than it has bytes is
+// damage, read as an empty cache with a warning (no allocation by count).
+func TestFileCacheCountBeyondPayload(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(uint64(1) << 40); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
+	raw := append([]byte(cacheMagic), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
+	raw = append(append(raw, payload.Bytes()...), sum[:]...)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning == nil || len(back.entries) != 0 {
+		t.Fatalf("a count beyond the payload was not refused: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+}
