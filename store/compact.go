@@ -51,7 +51,11 @@ func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
 		for i := range d.trailer.Blobs {
 			e := &d.trailer.Blobs[i]
 			u.TotalBytes += int64(e.SealedLen)
-			if _, ok := used[e.ID]; ok && r.index.at(e.ID) == e {
+			if e.Type == blobGroup {
+				if r.groupLiveLocked(d, groupMembers(d.trailer.Blobs, i), used) {
+					u.LiveBytes += int64(e.SealedLen)
+				}
+			} else if _, ok := used[e.ID]; ok && r.index.at(e.ID) == e {
 				u.LiveBytes += int64(e.SealedLen)
 			}
 		}
@@ -183,28 +187,43 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		return err
 	}
 	for _, d := range plan {
-		err := r.forEachBlob(ctx, d, func(e *blobEntry, sealed []byte) error {
-			if _, ok := used[e.ID]; !ok {
-				return nil
+		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
+			var members []blobEntry
+			switch {
+			case e.isMember():
+				return nil // copied with its group, or not at all
+			case e.Type == blobGroup:
+				// A group is live while any member is, and copied whole.
+				members = groupMembers(d.trailer.Blobs, i)
+				if !r.groupLive(d, members, used) {
+					return nil
+				}
+			default:
+				if _, ok := used[e.ID]; !ok {
+					return nil
+				}
+				if _, dup := w.has[e.ID]; dup {
+					return nil
+				}
+				r.mu.RLock()
+				loc, _ := r.index.get(e.ID)
+				r.mu.RUnlock()
+				// A blob indexed in a delta we keep is already safe; of several
+				// copies only the indexed one, whose dictionary is kept, is copied.
+				if !rewrite[loc.d] || loc.entry != e {
+					return nil
+				}
 			}
-			if _, dup := w.has[e.ID]; dup {
-				return nil
-			}
-			r.mu.RLock()
-			loc, _ := r.index.get(e.ID)
-			r.mu.RUnlock()
-			// A blob indexed in a delta we keep is already safe; of several
-			// copies only the indexed one, whose dictionary is kept, is copied.
-			if !rewrite[loc.d] || loc.entry != e {
-				return nil
-			}
-			if w.full(len(sealed), r.opts.DeltaSizeCap) {
+			if w.full(len(sealed)+len(members)*maxIndexEntry, r.opts.DeltaSizeCap) {
 				if err := finish(false); err != nil {
 					return err
 				}
 				if err := newWriter(); err != nil {
 					return err
 				}
+			}
+			if e.Type == blobGroup {
+				return w.addGroupSealed(e, members, sealed)
 			}
 			return w.addSealed(e, sealed)
 		})

@@ -186,22 +186,35 @@ func (w *deltaWriter) full(next int, capBytes int64) bool {
 	return w.fullLocked(next, capBytes)
 }
 
+// fullN is full for a blob of entries index entries (a group).
+func (w *deltaWriter) fullN(next, entries int, capBytes int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fullLockedN(next, entries, capBytes)
+}
+
 func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
+	return w.fullLockedN(next, 1, capBytes)
+}
+
+// fullLockedN is fullLocked for a blob that adds entries index entries
+// (a group: one for it, one per member).
+func (w *deltaWriter) fullLockedN(next, entries int, capBytes int64) bool {
 	n := len(w.blobs) + w.inflightN
-	if n >= maxDeltaBlobs {
+	if n+entries > maxDeltaBlobs && n > 0 {
 		return true
 	}
 	// The trailer's index, counting every blob in flight as a page on a
 	// base, stays under the readers' cap with room for the rest.
-	table := int64(w.onBase+w.inflightN+1) * baseTableEntry
-	if int64(n+1)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
+	table := int64(w.onBase+w.inflightN+entries) * baseTableEntry
+	if int64(n+entries)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
 		return true
 	}
 	if n == 0 {
 		return false
 	}
 	need := int64(w.off) + w.inflight + int64(next) + crypt.Overhead +
-		int64(n+1)*maxIndexEntry + int64(w.onBase)*baseTableEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
+		int64(n+entries)*maxIndexEntry + int64(w.onBase)*baseTableEntry + min(trailerSlack, capBytes/16) + int64(footerSize)
 	return need > capBytes
 }
 
@@ -212,20 +225,27 @@ func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
 // overshoot the cap. release uncounts the blob once it was appended, found
 // stored already, or not submitted after all.
 func (w *deltaWriter) reserve(plain int, capBytes int64) bool {
+	return w.reserveN(plain, 1, capBytes)
+}
+
+// reserveN is reserve for a blob of entries index entries (a group).
+func (w *deltaWriter) reserveN(plain, entries int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fullLocked(plain, capBytes) {
+	if w.fullLockedN(plain, entries, capBytes) {
 		return false
 	}
 	w.inflight += int64(plain) + crypt.Overhead
-	w.inflightN++
+	w.inflightN += entries
 	return true
 }
 
-func (w *deltaWriter) release(plain int) {
+func (w *deltaWriter) release(plain int) { w.releaseN(plain, 1) }
+
+func (w *deltaWriter) releaseN(plain, entries int) {
 	w.mu.Lock()
 	w.inflight -= int64(plain) + crypt.Overhead
-	w.inflightN--
+	w.inflightN -= entries
 	w.mu.Unlock()
 }
 
