@@ -125,20 +125,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			return nil, err
 		}
 		if ch.Page > 0 {
-			// A page read again (a database read in pieces): it replaces
-			// the one delivered; the last delivery of an index wins.
-			i := int(ch.Page - 1)
-			if i >= len(f.refs) || (ch.Truncate && i == 0) {
-				return nil, fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
-			}
-			if ch.Truncate {
-				if err := run.flush(); err != nil {
-					return nil, err
-				}
-				f.truncate(i)
-				continue
-			}
-			if err := b.w.Chunk(ch.Data, incompressible, inline, f.again(i), &f.pending); err != nil {
+			if err := b.again(info, ch, f, run, incompressible, inline); err != nil {
 				return nil, err
 			}
 			read += int64(len(ch.Data))
@@ -158,18 +145,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			n += int64(r.Len)
 			continue
 		}
-		i := len(f.refs)
-		grouped := run != nil
-		if grouped && ch.Prev != nil {
-			_, onBase := prev.at(b.w, i) // then it goes alone, on its base
-			grouped = !onBase
-		}
-		if grouped {
-			err = run.add(ch.Data)
-		} else {
-			err = b.chunkAt(ch, i, &prev, incompressible, inline, f.next(), &f.pending)
-		}
-		if err != nil {
+		if err := b.submitNew(ch, f, &prev, run, incompressible, inline); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
@@ -259,6 +235,39 @@ func (b *run) chunkAt(ch source.Chunk, i int, prev *prevVersion, incompressible,
 		}
 	}
 	return b.w.Chunk(ch.Data, incompressible, inline, slot, pending)
+}
+
+// again hands the writer a page delivered again (a database read in
+// pieces): it replaces the one delivered, the last delivery of an index
+// wins; a truncation (no data) drops the pages from its index on.
+func (b *run) again(info source.FileInfo, ch source.Chunk, f *fileRefs, run *pageRun, incompressible, inline bool) error {
+	i := int(ch.Page - 1)
+	if i >= len(f.refs) || (ch.Truncate && i == 0) {
+		return fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
+	}
+	if ch.Truncate {
+		if err := run.flush(); err != nil {
+			return err
+		}
+		f.truncate(i)
+		return nil
+	}
+	return b.w.Chunk(ch.Data, incompressible, inline, f.again(i), &f.pending)
+}
+
+// submitNew hands the writer the next new chunk of a file: into the run
+// of pages, or alone (on its previous version when it has one).
+func (b *run) submitNew(ch source.Chunk, f *fileRefs, prev *prevVersion, run *pageRun, incompressible, inline bool) error {
+	i := len(f.refs)
+	grouped := run != nil
+	if grouped && ch.Prev != nil {
+		_, onBase := prev.at(b.w, i) // then it goes alone, on its base
+		grouped = !onBase
+	}
+	if grouped {
+		return run.add(ch.Data)
+	}
+	return b.chunkAt(ch, i, prev, incompressible, inline, f.next(), &f.pending)
 }
 
 // pageRun collects consecutive new pages of a database for the writer's

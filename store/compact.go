@@ -188,31 +188,9 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 	}
 	for _, d := range plan {
 		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
-			var members []blobEntry
-			switch {
-			case e.isMember():
-				return nil // copied with its group, or not at all
-			case e.Type == blobGroup:
-				// A group is live while any member is, and copied whole.
-				members = groupMembers(d.trailer.Blobs, i)
-				if !r.groupLive(d, members, used) {
-					return nil
-				}
-			default:
-				if _, ok := used[e.ID]; !ok {
-					return nil
-				}
-				if _, dup := w.has[e.ID]; dup {
-					return nil
-				}
-				r.mu.RLock()
-				loc, _ := r.index.get(e.ID)
-				r.mu.RUnlock()
-				// A blob indexed in a delta we keep is already safe; of several
-				// copies only the indexed one, whose dictionary is kept, is copied.
-				if !rewrite[loc.d] || loc.entry != e {
-					return nil
-				}
+			members, keep := r.compactKeeps(d, i, e, used, rewrite, w)
+			if !keep {
+				return nil
 			}
 			if w.full(len(sealed)+len(members)*maxIndexEntry, r.opts.DeltaSizeCap) {
 				if err := finish(false); err != nil {
@@ -294,4 +272,30 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	r.garbage = nil
 	r.mu.Unlock()
 	return deleted, freed, nil
+}
+
+// compactKeeps reports whether compaction copies blob i of d, e, into w,
+// and a group's members (copied with it): a group while any member is
+// live, a blob when it is used, not in w yet, and read from here (a blob
+// indexed in a delta that stays is safe already; of several copies only
+// the indexed one, whose dictionary is kept, is copied). A member goes
+// with its group, never alone.
+func (r *Store) compactKeeps(d *delta, i int, e *blobEntry, used map[crypt.ID]struct{}, rewrite map[*delta]bool, w *deltaWriter) ([]blobEntry, bool) {
+	switch {
+	case e.isMember():
+		return nil, false
+	case e.Type == blobGroup:
+		members := groupMembers(d.trailer.Blobs, i)
+		return members, r.groupLive(d, members, used)
+	}
+	if _, ok := used[e.ID]; !ok {
+		return nil, false
+	}
+	if _, dup := w.has[e.ID]; dup {
+		return nil, false
+	}
+	r.mu.RLock()
+	loc, _ := r.index.get(e.ID)
+	r.mu.RUnlock()
+	return nil, rewrite[loc.d] && loc.entry == e
 }

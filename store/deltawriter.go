@@ -218,17 +218,13 @@ func (w *deltaWriter) fullLockedN(next, entries int, capBytes int64) bool {
 	return need > capBytes
 }
 
-// reserve counts a blob of plain bytes that is about to be handed to the
+// reserveN counts a blob of plain bytes, of entries index entries (a
+// group has one and one per member), that is about to be handed to the
 // sealing workers, unless it would make the delta full (then it reports
 // false). Checking and counting are one step under w.mu: were they two,
 // goroutines submitting at once could all see the same room and together
 // overshoot the cap. release uncounts the blob once it was appended, found
 // stored already, or not submitted after all.
-func (w *deltaWriter) reserve(plain int, capBytes int64) bool {
-	return w.reserveN(plain, 1, capBytes)
-}
-
-// reserveN is reserve for a blob of entries index entries (a group).
 func (w *deltaWriter) reserveN(plain, entries int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
