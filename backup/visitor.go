@@ -101,6 +101,13 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	}
 	f.reserve(info, len(base))
 	prev := prevVersion{refs: base, token: prevToken, sqlite: info.Kind == source.KindSQLite}
+	// A database's new pages without a previous version go to the writer
+	// in runs, which it seals as groups (docs/format.md, "Groups"), small
+	// or not: its size says little when its pages are in the -wal.
+	var run *pageRun
+	if prev.sqlite && !incompressible {
+		run = &pageRun{w: b.w, f: f}
+	}
 	var n, read int64
 	for chunks := 0; ; chunks++ {
 		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
@@ -118,17 +125,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			return nil, err
 		}
 		if ch.Page > 0 {
-			// A page read again (a database read in pieces): it replaces
-			// the one delivered; the last delivery of an index wins.
-			i := int(ch.Page - 1)
-			if i >= len(f.refs) || (ch.Truncate && i == 0) {
-				return nil, fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
-			}
-			if ch.Truncate {
-				f.truncate(i)
-				continue
-			}
-			if err := b.w.Chunk(ch.Data, incompressible, inline, f.again(i), &f.pending); err != nil {
+			if err := b.again(info, ch, f, run, incompressible, inline); err != nil {
 				return nil, err
 			}
 			read += int64(len(ch.Data))
@@ -148,12 +145,14 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			n += int64(r.Len)
 			continue
 		}
-		i := len(f.refs)
-		if err := b.chunkAt(ch, i, &prev, incompressible, inline, f.next(), &f.pending); err != nil {
+		if err := b.submitNew(ch, f, &prev, run, incompressible, inline); err != nil {
 			return nil, err
 		}
 		n += int64(len(ch.Data))
 		read += int64(len(ch.Data))
+	}
+	if err := run.flush(); err != nil {
+		return nil, err
 	}
 	f.settle()
 	if err := b.w.Err(); err != nil {
@@ -236,6 +235,79 @@ func (b *run) chunkAt(ch source.Chunk, i int, prev *prevVersion, incompressible,
 		}
 	}
 	return b.w.Chunk(ch.Data, incompressible, inline, slot, pending)
+}
+
+// again hands the writer a page delivered again (a database read in
+// pieces): it replaces the one delivered, the last delivery of an index
+// wins; a truncation (no data) drops the pages from its index on.
+func (b *run) again(info source.FileInfo, ch source.Chunk, f *fileRefs, run *pageRun, incompressible, inline bool) error {
+	i := int(ch.Page - 1)
+	if i >= len(f.refs) || (ch.Truncate && i == 0) {
+		return fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
+	}
+	if ch.Truncate {
+		if err := run.flush(); err != nil {
+			return err
+		}
+		f.truncate(i)
+		return nil
+	}
+	return b.w.Chunk(ch.Data, incompressible, inline, f.again(i), &f.pending)
+}
+
+// submitNew hands the writer the next new chunk of a file: into the run
+// of pages, or alone (on its previous version when it has one).
+func (b *run) submitNew(ch source.Chunk, f *fileRefs, prev *prevVersion, run *pageRun, incompressible, inline bool) error {
+	i := len(f.refs)
+	grouped := run != nil
+	if grouped && ch.Prev != nil {
+		_, onBase := prev.at(b.w, i) // then it goes alone, on its base
+		grouped = !onBase
+	}
+	if grouped {
+		return run.add(ch.Data)
+	}
+	return b.chunkAt(ch, i, prev, incompressible, inline, f.next(), &f.pending)
+}
+
+// pageRun collects consecutive new pages of a database for the writer's
+// Pages. It keeps the indices of their references, not pointers: refs may
+// grow before the run is handed on (its pages are not pending yet).
+type pageRun struct {
+	w    *store.Writer
+	f    *fileRefs
+	data []byte
+	lens []int
+	at   []int
+}
+
+// add appends a page (copied: the source reuses its buffer) and its
+// reference's slot; a full run is handed on first.
+func (p *pageRun) add(page []byte) error {
+	if len(p.lens) == store.GroupPages || len(p.data)+len(page) > store.GroupBytes {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	p.f.next()
+	p.at = append(p.at, len(p.f.refs)-1)
+	p.data = append(p.data, page...)
+	p.lens = append(p.lens, len(page))
+	return nil
+}
+
+// flush hands the run to the writer; a nil run holds nothing.
+func (p *pageRun) flush() error {
+	if p == nil || len(p.lens) == 0 {
+		return nil
+	}
+	slots := make([]*store.ChunkRef, len(p.at))
+	for k, i := range p.at {
+		slots[k] = &p.f.refs[i]
+	}
+	err := p.w.Pages(p.data, p.lens, slots, &p.f.pending)
+	p.data, p.lens, p.at = p.data[:0], p.lens[:0], p.at[:0]
+	return err
 }
 
 // newSlot is where a worker puts the reference of a page delivered again.

@@ -70,7 +70,10 @@ func (r *Store) sealBlob(dst []byte, id crypt.ID, plain []byte, incompressible b
 // substituted blob is caught even if it were sealed with our key.
 // openScratch holds a reader's reusable buffers; the plaintext openBlob
 // returns lives in one of them until the next call.
-type openScratch struct{ payload, plain []byte }
+type openScratch struct {
+	payload, plain []byte
+	group          []byte // the plaintext of a group whose members are read
+}
 
 func (r *Store) openBlob(ctx context.Context, loc blobLoc, sealed []byte, s *openScratch) ([]byte, error) {
 	if s == nil {
@@ -89,8 +92,28 @@ func (r *Store) openBlob(ctx context.Context, loc blobLoc, sealed []byte, s *ope
 // decompressed into it, so a range of blobs opens into one buffer without
 // a copy. On error dst's contents past len(dst) are undefined.
 func (r *Store) openBlobAppend(ctx context.Context, loc blobLoc, sealed []byte, s *openScratch, dst []byte) ([]byte, error) {
+	start := len(dst)
+	out, err := r.openPayload(ctx, loc, sealed, s, dst)
+	if err != nil {
+		return nil, err
+	}
+	// Kept though the seal binds the id (docs/format.md, "Why every
+	// blob is hashed again"): it is the only check of the decompressor
+	// and of the writer that made the blob.
+	if e := loc.entry; r.ids.Sum(out[start:]) != e.ID {
+		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not match its id", e.ID), nil)
+	}
+	return out, nil
+}
+
+// openPayload is openBlobAppend without the check of the keyed id: it
+// authenticates, decompresses and checks the length.
+func (r *Store) openPayload(ctx context.Context, loc blobLoc, sealed []byte, s *openScratch, dst []byte) ([]byte, error) {
 	e := loc.entry
 	name := loc.d.ref.name()
+	if e.isMember() {
+		return nil, integrityErr(name, fmt.Sprintf("blob %s is a group member, not a sealed blob", e.ID), nil)
+	}
 	ad := crypt.AssociatedData(adBlob, r.cfg.RepoID, e.ID[:])
 	start := len(dst)
 	var out []byte
@@ -108,15 +131,8 @@ func (r *Store) openBlobAppend(ctx context.Context, loc blobLoc, sealed []byte, 
 			return nil, err
 		}
 	}
-	plain := out[start:]
-	if len(plain) != int(e.RawLen) {
-		return nil, integrityErr(name, fmt.Sprintf("blob %s has %d bytes, want %d", e.ID, len(plain), e.RawLen), nil)
-	}
-	// Kept though the seal binds the id (docs/format.md, "Why every
-	// blob is hashed again"): it is the only check of the decompressor
-	// and of the writer that made the blob.
-	if r.ids.Sum(plain) != e.ID {
-		return nil, integrityErr(name, fmt.Sprintf("blob %s does not match its id", e.ID), nil)
+	if n := len(out) - start; n != int(e.RawLen) {
+		return nil, integrityErr(name, fmt.Sprintf("blob %s has %d bytes, want %d", e.ID, n, e.RawLen), nil)
 	}
 	return out, nil
 }

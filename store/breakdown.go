@@ -70,10 +70,22 @@ func deltaBytes(d *delta, pages map[crypt.ID]bool) DeltaBytes {
 	b := DeltaBytes{Name: d.ref.name(), Size: d.size, Footer: int64(footerSize)}
 	for i := range t.Blobs {
 		e := &t.Blobs[i]
-		stored := int64(e.SealedLen) - crypt.Overhead
-		b.Seals += crypt.Overhead
-		c := b.class(e, pages)
-		c.add(int64(e.RawLen), stored)
+		switch {
+		case e.isMember():
+			// Its group's bytes are counted once, below, as its members'
+			// class; a member adds only its plaintext.
+			b.class(e, pages).add(int64(e.RawLen), 0)
+		case e.Type == blobGroup:
+			b.Seals += crypt.Overhead
+			c := &b.Pages
+			if ms := groupMembers(t.Blobs, i); len(ms) > 0 && !pages[ms[0].ID] {
+				c = &b.Files
+			}
+			c.Stored += int64(e.SealedLen) - crypt.Overhead
+		default:
+			b.Seals += crypt.Overhead
+			b.class(e, pages).add(int64(e.RawLen), int64(e.SealedLen)-crypt.Overhead)
+		}
 	}
 	full := len(t.encode())
 	bare := *t

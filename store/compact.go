@@ -51,7 +51,11 @@ func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
 		for i := range d.trailer.Blobs {
 			e := &d.trailer.Blobs[i]
 			u.TotalBytes += int64(e.SealedLen)
-			if _, ok := used[e.ID]; ok && r.index.at(e.ID) == e {
+			if e.Type == blobGroup {
+				if r.groupLiveLocked(d, groupMembers(d.trailer.Blobs, i), used) {
+					u.LiveBytes += int64(e.SealedLen)
+				}
+			} else if _, ok := used[e.ID]; ok && r.index.at(e.ID) == e {
 				u.LiveBytes += int64(e.SealedLen)
 			}
 		}
@@ -166,28 +170,21 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		return err
 	}
 	for _, d := range plan {
-		err := r.forEachBlob(ctx, d, func(e *blobEntry, sealed []byte) error {
-			if _, ok := used[e.ID]; !ok {
+		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
+			members, keep := r.compactKeeps(d, i, e, used, rewrite, w)
+			if !keep {
 				return nil
 			}
-			if w.holds(e.ID) {
-				return nil
-			}
-			r.mu.RLock()
-			loc, _ := r.index.get(e.ID)
-			r.mu.RUnlock()
-			// A blob indexed in a delta we keep is already safe; of several
-			// copies only the indexed one, whose dictionary is kept, is copied.
-			if !rewrite[loc.d] || loc.entry != e {
-				return nil
-			}
-			if w.full(len(sealed), r.opts.DeltaSizeCap) {
+			if w.fullN(len(sealed), len(members)+1, r.opts.DeltaSizeCap) {
 				if err := finish(false); err != nil {
 					return err
 				}
 				if err := newWriter(); err != nil {
 					return err
 				}
+			}
+			if e.Type == blobGroup {
+				return w.addGroupSealed(e, members, sealed)
 			}
 			return w.addSealed(e, sealed)
 		})
@@ -293,4 +290,30 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	r.garbage = nil
 	r.mu.Unlock()
 	return deleted, freed, nil
+}
+
+// compactKeeps reports whether compaction copies blob i of d, e, into w,
+// and a group's members (copied with it): a group while any member is
+// live, a blob when it is used, not in w yet, and read from here (a blob
+// indexed in a delta that stays is safe already; of several copies only
+// the indexed one, whose dictionary is kept, is copied). A member goes
+// with its group, never alone.
+func (r *Store) compactKeeps(d *delta, i int, e *blobEntry, used map[crypt.ID]struct{}, rewrite map[*delta]bool, w *deltaWriter) ([]blobEntry, bool) {
+	switch {
+	case e.isMember():
+		return nil, false
+	case e.Type == blobGroup:
+		members := groupMembers(d.trailer.Blobs, i)
+		return members, r.groupLive(d, members, used)
+	}
+	if _, ok := used[e.ID]; !ok {
+		return nil, false
+	}
+	if w.holds(e.ID) {
+		return nil, false
+	}
+	r.mu.RLock()
+	loc, _ := r.index.get(e.ID)
+	r.mu.RUnlock()
+	return nil, rewrite[loc.d] && loc.entry == e
 }

@@ -163,7 +163,7 @@ func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp
 func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool, reserved int) error {
 	w.mu.Lock()
 	if reserved >= 0 {
-		w.releaseLocked(reserved)
+		w.releaseLocked(reserved, 1)
 	}
 	ne := *e
 	ne.Offset = w.off
@@ -208,25 +208,38 @@ func (w *deltaWriter) full(next int, capBytes int64) bool {
 	return w.fullLocked(next, capBytes)
 }
 
+// fullN is full for a blob of entries index entries (a group).
+func (w *deltaWriter) fullN(next, entries int, capBytes int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fullLockedN(next, entries, capBytes)
+}
+
 func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
+	return w.fullLockedN(next, 1, capBytes)
+}
+
+// fullLockedN is fullLocked for a blob that adds entries index entries
+// (a group: one for it, one per member).
+func (w *deltaWriter) fullLockedN(next, entries int, capBytes int64) bool {
 	n := len(w.blobs) + w.inflightN
-	if n >= maxDeltaBlobs {
+	if n+entries > maxDeltaBlobs && n > 0 {
 		return true
 	}
 	// The trailer's index, counting every blob in flight as a page on a
 	// base, stays under the readers' cap with room for the rest.
-	table := int64(w.trailer.table+w.inflightN+1) * tableEntry
-	if int64(n+1)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
+	table := int64(w.trailer.table+w.inflightN+entries) * tableEntry
+	if int64(n+entries)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
 		return true
 	}
 	if n == 0 {
 		return false
 	}
-	return w.needLocked(int64(next)+crypt.Overhead, 1) > capBytes
+	return w.needLocked(int64(next)+crypt.Overhead, entries) > capBytes
 }
 
 // needLocked is the delta's size at most once the blobs in flight and
-// blobs more sealed bytes in n more blobs are written, with the trailer,
+// blobs more sealed bytes in n more entries are written, with the trailer,
 // the least padding (its seal) and the footer; hold mu.
 func (w *deltaWriter) needLocked(blobs int64, n int) int64 {
 	return int64(w.off) + w.inflight + blobs + w.trailer.sealed(w.inflightN+n) + crypt.Overhead + int64(footerSize)
@@ -241,32 +254,35 @@ func (w *deltaWriter) fits(extra, capBytes int64) bool {
 	return len(w.blobs)+w.inflightN == 0 || w.needLocked(extra, 0) <= capBytes
 }
 
-// reserve counts a blob of plain bytes that is about to be handed to the
+// reserveN counts a blob of plain bytes, of entries index entries (a
+// group has one and one per member), that is about to be handed to the
 // sealing workers, unless it would make the delta full (then it reports
 // false). Checking and counting are one step under w.mu: were they two,
 // goroutines submitting at once could all see the same room and together
 // overshoot the cap. release uncounts the blob once it was appended, found
 // stored already, or not submitted after all.
-func (w *deltaWriter) reserve(plain int, capBytes int64) bool {
+func (w *deltaWriter) reserveN(plain, entries int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fullLocked(plain, capBytes) {
+	if w.fullLockedN(plain, entries, capBytes) {
 		return false
 	}
 	w.inflight += int64(plain) + crypt.Overhead
-	w.inflightN++
+	w.inflightN += entries
 	return true
 }
 
-func (w *deltaWriter) release(plain int) {
+func (w *deltaWriter) release(plain int) { w.releaseN(plain, 1) }
+
+func (w *deltaWriter) releaseN(plain, entries int) {
 	w.mu.Lock()
-	w.releaseLocked(plain)
+	w.releaseLocked(plain, entries)
 	w.mu.Unlock()
 }
 
-func (w *deltaWriter) releaseLocked(plain int) {
+func (w *deltaWriter) releaseLocked(plain, entries int) {
 	w.inflight -= int64(plain) + crypt.Overhead
-	w.inflightN--
+	w.inflightN -= entries
 }
 
 // finish writes the trailer and footer, makes the delta durable and moves

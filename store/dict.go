@@ -93,7 +93,7 @@ type dictionary struct {
 	content []byte
 	plain   []byte // the blob's plaintext
 
-	encs [2]lazyEncoder // at dictLevel, at dictBulkLevel
+	encs [3]lazyEncoder // at dictLevel, at dictBulkLevel, at groupLevel (group.go)
 	dec  *zstd.Decoder
 }
 
@@ -345,7 +345,7 @@ func (w *deltaWriter) ensureDict(d *dictionary) (room bool, err error) {
 	}
 	sealed, comp, _ := w.r.sealBlob(nil, d.id, d.plain, false, nil)
 	reserved := len(sealed) - crypt.Overhead
-	if !w.reserve(reserved, w.r.opts.DeltaSizeCap) {
+	if !w.reserveN(reserved, 1, w.r.opts.DeltaSizeCap) {
 		return false, nil
 	}
 	w.wmu.Lock()
@@ -502,11 +502,12 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	defer r.mu.RUnlock()
 	var dicts, bases []crypt.ID
 	for id := range used {
-		if loc, ok := r.index.get(id); ok && loc.entry.Dict != nil {
-			if loc.entry.Comp == compZstdBase {
-				bases = append(bases, *loc.entry.Dict)
+		// A member's dictionary is its group's.
+		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Dict != nil {
+			if e := loc.sealedEntry(); e.Comp == compZstdBase {
+				bases = append(bases, *e.Dict)
 			} else {
-				dicts = append(dicts, *loc.entry.Dict)
+				dicts = append(dicts, *e.Dict)
 			}
 		}
 	}
@@ -514,8 +515,8 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	// dictionary it was compressed with (a base is never on a base).
 	for _, id := range bases {
 		used[id] = struct{}{}
-		if loc, ok := r.index.get(id); ok && loc.entry.Comp == compZstdDict {
-			dicts = append(dicts, *loc.entry.Dict)
+		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Comp == compZstdDict {
+			dicts = append(dicts, *loc.sealedEntry().Dict)
 		}
 	}
 	for _, id := range dicts {
@@ -524,10 +525,10 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 }
 
 // resealWithDict compresses plain (the blob at loc) with the dictionary
-// it was compressed with and seals it for ns (key rotation keeps blob ids,
-// so the dictionary keeps its id too).
+// it was compressed with (a member: its group's) and seals it for ns (key
+// rotation keeps blob ids, so the dictionary keeps its id too).
 func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) ([]byte, error) {
-	d, err := r.loadDict(ctx, *loc.entry.Dict, loc)
+	d, err := r.loadDict(ctx, *loc.sealedEntry().Dict, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"sort"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -34,8 +35,9 @@ func Dictionaries(r *Store) []DictInfo {
 	defer r.mu.RUnlock()
 	users := map[crypt.ID]int{}
 	for _, loc := range r.index.all() {
-		if loc.entry.Dict != nil {
-			users[*loc.entry.Dict]++
+		// A group's members are compressed with its dictionary.
+		if e := loc.sealedEntry(); e.Dict != nil {
+			users[*e.Dict]++
 		}
 	}
 	var out []DictInfo
@@ -75,14 +77,15 @@ func OnBase(r *Store) (blobs, bases int) {
 }
 
 // SomeBase returns a base some live page is compressed on, the delta
-// holding it and where its sealed bytes are.
+// holding it and where its sealed bytes are (its group's, for a member).
 func SomeBase(r *Store) (id crypt.ID, delta string, off, n int64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, loc := range r.index.all() {
 		if loc.entry.Comp == compZstdBase {
 			b, _ := r.index.get(*loc.entry.Dict)
-			return b.entry.ID, b.d.ref.name(), int64(b.entry.Offset), int64(b.entry.SealedLen)
+			se := b.sealedEntry()
+			return b.entry.ID, b.d.ref.name(), int64(se.Offset), int64(se.SealedLen)
 		}
 	}
 	return id, "", 0, 0
@@ -94,4 +97,42 @@ func SetBaseFetchBudget(n int) func() {
 	old := baseFetchBudget
 	baseFetchBudget = n
 	return func() { baseFetchBudget = old }
+}
+
+// GroupInfo is one group of pages: where it is sealed, and its members.
+type GroupInfo struct {
+	Delta     string
+	Offset    int64
+	SealedLen int64
+	Members   []crypt.ID
+}
+
+// Groups lists the groups of the live deltas.
+func Groups(r *Store) []GroupInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []GroupInfo
+	for _, d := range r.deltas {
+		for i := range d.trailer.Blobs {
+			e := &d.trailer.Blobs[i]
+			if e.Type != blobGroup {
+				continue
+			}
+			g := GroupInfo{Delta: d.ref.name(), Offset: int64(e.Offset), SealedLen: int64(e.SealedLen)}
+			for _, m := range groupMembers(d.trailer.Blobs, i) {
+				g.Members = append(g.Members, m.ID)
+			}
+			out = append(out, g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Delta < out[j].Delta || out[i].Delta == out[j].Delta && out[i].Offset < out[j].Offset
+	})
+	return out
+}
+
+// ReadBlob reads one blob on its own, as a mount does.
+func ReadBlob(ctx context.Context, r *Store, id crypt.ID) ([]byte, error) {
+	plain, _, err := r.readBlob(ctx, id)
+	return plain, err
 }

@@ -86,7 +86,7 @@ func getOpenScratch() *openScratch {
 // putOpenScratch keeps s unless a large blob (a big tree) grew it: that
 // memory is not kept for the next call.
 func putOpenScratch(s *openScratch) {
-	if cap(s.payload) <= mergeLimit && cap(s.plain) <= mergeLimit {
+	if cap(s.payload) <= mergeLimit && cap(s.plain) <= mergeLimit && cap(s.group) <= mergeLimit {
 		openScratches.put(s)
 	}
 }
@@ -193,9 +193,25 @@ func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch,
 	data := getBatchBuf(fr.plain)
 	defer func() { putBatchBuf(data) }()
 	b := &Batch{IDs: make([]crypt.ID, len(fr.locs)), Ends: make([]int, len(fr.locs))}
+	var group *blobEntry // whose plaintext scratch.group holds
 	for i, loc := range fr.locs {
-		off := loc.entry.Offset - fr.lo
-		out, err := r.openBlobAppend(ctx, loc, j.raw[off:off+uint64(loc.entry.SealedLen)], scratch, data)
+		se := loc.sealedEntry()
+		off := se.Offset - fr.lo
+		sealed := j.raw[off : off+uint64(se.SealedLen)]
+		var out []byte
+		var err error
+		if loc.entry.isMember() {
+			// A group's members are planned together: it is opened once.
+			if group != se {
+				if scratch.group, err = r.openGroup(ctx, blobLoc{d: loc.d, entry: se}, sealed, scratch, scratch.group[:0], nil); err != nil {
+					return err
+				}
+				group = se
+			}
+			out, err = r.memberAppend(loc, scratch.group, data)
+		} else {
+			out, err = r.openBlobAppend(ctx, loc, sealed, scratch, data)
+		}
 		if err != nil {
 			return err
 		}
@@ -239,19 +255,25 @@ func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
 	var out []fetchRange
 	for _, d := range deltas {
 		locs := byDelta[d]
-		slices.SortFunc(locs, func(a, b blobLoc) int { return cmp.Compare(a.entry.Offset, b.entry.Offset) })
+		// By where they are sealed; a group's members by their place in it.
+		slices.SortFunc(locs, func(a, b blobLoc) int {
+			return cmp.Or(cmp.Compare(a.sealedEntry().Offset, b.sealedEntry().Offset), cmp.Compare(a.entry.Offset, b.entry.Offset))
+		})
 		for start := 0; start < len(locs); {
 			end := start + 1
-			lo := locs[start].entry.Offset
-			hi := lo + uint64(locs[start].entry.SealedLen)
+			first := locs[start].sealedEntry()
+			lo := first.Offset
+			hi := lo + uint64(first.SealedLen)
 			plain := int(locs[start].entry.RawLen)
 			for end < len(locs) {
-				e := locs[end].entry
-				if e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit || plain+int(e.RawLen) > batchPlainLimit {
+				e, el := locs[end].sealedEntry(), locs[end].entry
+				// A group is never split between ranges.
+				sameGroup := e == locs[end-1].sealedEntry()
+				if !sameGroup && (e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit || plain+int(el.RawLen) > batchPlainLimit) {
 					break
 				}
 				hi = max(hi, e.Offset+uint64(e.SealedLen))
-				plain += int(e.RawLen)
+				plain += int(el.RawLen)
 				end++
 			}
 			out = append(out, fetchRange{d: d, lo: lo, hi: hi, plain: plain, locs: locs[start:end]})

@@ -23,8 +23,9 @@ const (
 	// hostname, and each snapshot's incomplete paths; version 4 the table
 	// of dictionaries its blobs were compressed with (dict.go); version 5
 	// pages compressed on their previous version (basecomp.go), whose
-	// bases the same table names. Versions 1 to 4 are still read.
-	trailerVersion = 5
+	// bases the same table names; version 6 groups of pages sealed as one
+	// blob (group.go). Versions 1 to 5 are still read.
+	trailerVersion = 6
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -66,6 +67,10 @@ const (
 	// blobDict is a compression dictionary for small data blobs (dict.go),
 	// referenced by the index entries of the blobs compressed with it.
 	blobDict BlobType = 6
+	// blobGroup is consecutive new pages compressed and sealed as one
+	// blob; its members' entries follow its own in the trailer (group.go).
+	// It is a container, never referenced by a tree or list.
+	blobGroup BlobType = 7
 )
 
 // indexLists: a file with more lists than this keeps them in a list
@@ -87,15 +92,23 @@ const (
 	// compZstdBase is zstd with an earlier data blob's plaintext as the
 	// raw dictionary: the entry's Dict names that blob (trailer version 5).
 	compZstdBase compression = 3
+	// compGroup: the blob is a member of the group entry before it in its
+	// trailer, a slice of that group's plaintext (trailer version 6).
+	compGroup compression = 4
 )
 
 // blobEntry locates one sealed blob inside a delta object.
 type blobEntry struct {
-	ID        crypt.ID
-	Type      BlobType
-	Comp      compression
-	Offset    uint64 // of the sealed blob in the delta object
-	SealedLen uint32
+	ID   crypt.ID
+	Type BlobType
+	Comp compression
+	// Group is a member's (compGroup) group: the index of the group's
+	// entry in its trailer's Blobs. It fits in the padding after Comp.
+	Group uint32
+	// Offset is where the sealed blob starts in the delta object; for a
+	// member, where its plaintext starts in its group's.
+	Offset    uint64
+	SealedLen uint32 // 0 for a member
 	RawLen    uint32 // plaintext length before compression
 	// Dict is the dictionary blob a compZstdDict blob needs, or the base
 	// a compZstdBase blob was compressed on (nil otherwise); decoded
@@ -273,10 +286,13 @@ func (t *trailer) encode() []byte {
 	// small index rather than by its 32-byte id.
 	dicts := map[crypt.ID]int{}
 	var table []crypt.ID
-	version := byte(trailerVersion - 1)
+	version := byte(4)
 	for _, b := range t.Blobs {
-		if b.Comp == compZstdBase {
+		switch {
+		case b.Type == blobGroup:
 			version = trailerVersion
+		case b.Comp == compZstdBase:
+			version = max(version, 5)
 		}
 		if b.Dict != nil {
 			if _, ok := dicts[*b.Dict]; !ok {
@@ -287,9 +303,9 @@ func (t *trailer) encode() []byte {
 	}
 	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56+len(table)*32)}
 	// A delta without dictionary pages is written as version 3, one
-	// without pages on a base as version 4: what chatsafe before them
-	// reads too.
-	if len(table) == 0 {
+	// without pages on a base as version 4, one without groups as version
+	// 5: what chatsafe before them reads too.
+	if len(table) == 0 && version < 5 {
 		version = 3
 	}
 	e.byte1(version)
@@ -301,7 +317,7 @@ func (t *trailer) encode() []byte {
 	for _, r := range t.Live {
 		encodeDeltaRef(e, r)
 	}
-	if len(table) > 0 {
+	if version >= 4 {
 		e.uvarint(uint64(len(table)))
 		for _, id := range table {
 			e.raw(id[:])
@@ -315,6 +331,12 @@ func (t *trailer) encode() []byte {
 		e.raw(b.ID[:])
 		e.byte1(byte(b.Type))
 		e.byte1(byte(b.Comp))
+		if b.Comp == compGroup {
+			// Members tile their group's plaintext in order: the length
+			// says all.
+			e.uvarint(uint64(b.RawLen))
+			continue
+		}
 		if b.Dict != nil {
 			e.uvarint(uint64(dicts[*b.Dict]))
 		}
@@ -361,13 +383,21 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			dicts[i] = d.id()
 		}
 	}
-	t.Blobs = make([]blobEntry, d.count(37))
+	t.Blobs = make([]blobEntry, d.count(minIndexEntry))
 	var prevEnd uint64
+	g := groupFill{at: -1}
 	for i := range t.Blobs {
 		b := &t.Blobs[i]
 		b.ID = d.id()
 		b.Type = BlobType(d.byte1())
 		b.Comp = compression(d.byte1())
+		if b.Comp == compGroup {
+			g.member(d, t.Blobs, b, version)
+			continue
+		}
+		if g.at >= 0 {
+			d.fail("a group's members do not fill it")
+		}
 		if (b.Comp == compZstdDict || (b.Comp == compZstdBase && version >= 5)) && d.err == nil {
 			if k := d.uvarint(); k < uint64(len(dicts)) {
 				b.Dict = &dicts[k]
@@ -381,11 +411,17 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobDict || b.Comp > compZstdBase || (b.Type == blobDict && b.Comp == compZstdDict) ||
+		if b.Type < blobData || b.Type > blobGroup || b.Comp > compZstdBase || (b.Type == blobDict && b.Comp == compZstdDict) ||
 			(b.Comp == compZstdBase && (version < 5 || b.Type != blobData)) {
 			d.fail("unknown blob type or compression")
 		}
+		if b.Type == blobGroup && d.err == nil {
+			g.start(d, i, b, version)
+		}
 		prevEnd = b.Offset + uint64(b.SealedLen)
+	}
+	if g.at >= 0 {
+		d.fail("a group's members do not fill it")
 	}
 	t.Snapshots = make([]Snapshot, d.count(54))
 	for i := range t.Snapshots {

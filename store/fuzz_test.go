@@ -21,7 +21,11 @@ func FuzzDecodeTrailer(f *testing.F) {
 	dict := crypt.ID{6}
 	t.Blobs = append(t.Blobs, blobEntry{ID: dict, Type: blobDict, Comp: compZstd, Offset: 150, SealedLen: 60, RawLen: 80},
 		blobEntry{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Dict: &dict, Offset: 210, SealedLen: 30, RawLen: 90})
-	f.Add(t.encode()) // version 4: with a dictionary table
+	f.Add(t.encode())              // version 4: with a dictionary table
+	f.Add(groupTrailer().encode()) // version 6: a group and its members
+	short := groupTrailer()
+	short.Blobs[4].RawLen = 2048 // a member beyond its group
+	f.Add(short.encode())
 	f.Add((&trailer{}).encode())
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -35,6 +39,15 @@ func FuzzDecodeTrailer(f *testing.F) {
 		}
 		if len(again.Blobs) != len(tr.Blobs) || len(again.Live) != len(tr.Live) || len(again.Snapshots) != len(tr.Snapshots) {
 			t.Fatal("trailer does not round-trip")
+		}
+		// Every member lies within a group that came before it.
+		for i, e := range tr.Blobs {
+			if !e.isMember() {
+				continue
+			}
+			if int(e.Group) >= i || tr.Blobs[e.Group].Type != blobGroup || e.Offset+uint64(e.RawLen) > uint64(tr.Blobs[e.Group].RawLen) {
+				t.Fatalf("member %d: group %d, %d bytes at %d, accepted", i, e.Group, e.RawLen, e.Offset)
+			}
 		}
 	})
 }

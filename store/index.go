@@ -96,6 +96,9 @@ func (x *blobIndex) add(d *delta) {
 	x.deltas = append(x.deltas, d)
 	di := uint32(len(x.deltas))
 	for i := range blobs {
+		if blobs[i].Type == blobGroup {
+			continue // a container: its members are indexed, it is not
+		}
 		x.insert(&blobs[i].ID, indexSlot{d: di, e: uint32(i)})
 	}
 }

@@ -215,6 +215,9 @@ func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error)
 	}
 	var end uint64
 	for i := range t.Blobs {
+		if t.Blobs[i].isMember() {
+			continue // a slice of its group's plaintext, not of the object
+		}
 		if t.Blobs[i].Offset != end {
 			return nil, nil, integrityErr(name, "blobs do not tile the object", nil)
 		}
@@ -275,6 +278,9 @@ func (r *Store) readBlob(ctx context.Context, id crypt.ID) ([]byte, BlobType, er
 // readAt fetches, authenticates, decompresses and verifies the blob at loc
 // on its own, and returns its plaintext in a buffer of its own.
 func (r *Store) readAt(ctx context.Context, loc blobLoc) ([]byte, error) {
+	if loc.entry.isMember() {
+		return r.readMember(ctx, loc)
+	}
 	sealed, err := r.readRange(ctx, loc.d, int64(loc.entry.Offset), int64(loc.entry.SealedLen))
 	if err != nil {
 		return nil, err

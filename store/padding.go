@@ -65,10 +65,7 @@ func (r *Store) verifyPadding(ctx context.Context, d *delta) error {
 	if t.Padding == 0 {
 		return nil
 	}
-	var off uint64
-	if n := len(t.Blobs); n > 0 {
-		off = t.Blobs[n-1].Offset + uint64(t.Blobs[n-1].SealedLen)
-	}
+	off := t.sealedEnd()
 	sealed, err := r.readRange(ctx, d, int64(off), int64(t.Padding))
 	if err != nil {
 		return err

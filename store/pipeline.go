@@ -2,6 +2,7 @@ package store
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -43,6 +44,12 @@ type sealJob struct {
 	// reserved: the blob holds a reservation in w (reserve) for its
 	// plaintext, released when it is appended.
 	reserved bool
+
+	// lens, for a run of pages (Writer.Pages), are their lengths in buf
+	// and slots where their references go; the worker seals the ones the
+	// repository lacks as a group (group.go).
+	lens  []int
+	slots []*ChunkRef
 }
 
 // reservation is what the job's blob of plaintext plain reserved, for
@@ -70,6 +77,14 @@ func (p *sealPipeline) work(r *Store) {
 	defer p.workers.Done()
 	var sealBuf, scratch []byte
 	for j := range p.jobs {
+		if j.lens != nil {
+			if err := r.sealRun(j, &sealBuf, &scratch); err != nil {
+				p.fail(err)
+			}
+			j.w.releaseN(len(*j.buf), len(j.lens)+1)
+			p.done(j)
+			continue
+		}
 		plain := (*j.buf)[:len(*j.buf)-j.baseLen]
 		store := true
 		if j.slot != nil {
@@ -86,13 +101,35 @@ func (p *sealPipeline) work(r *Store) {
 		} else {
 			j.w.release(len(plain))
 		}
-		plainPool.Put(j.buf)
-		if j.fileWG != nil {
-			j.fileWG.Done()
-		}
-		j.w.pending.Done()
-		p.pending.Done()
+		p.done(j)
 	}
+}
+
+// done returns j's buffer and counts it written.
+func (p *sealPipeline) done(j sealJob) {
+	plainPool.Put(j.buf)
+	if j.fileWG != nil {
+		j.fileWG.Done()
+	}
+	j.w.pending.Done()
+	p.pending.Done()
+}
+
+// submitGroup queues a copy of a run of pages (Writer.Pages); w holds a
+// reservation for all of them and their group's entry.
+func (p *sealPipeline) submitGroup(w *deltaWriter, data []byte, lens []int, slots []*ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+	if err := p.Err(); err != nil {
+		w.releaseN(len(data), len(lens)+1)
+		return err
+	}
+	buf := plainPool.Get().(*[]byte)
+	*buf = append((*buf)[:0], data...)
+	p.pending.Add(1)
+	w.pending.Add(1)
+	fileWG.Add(1)
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, claim: claim, fileWG: fileWG,
+		lens: slices.Clone(lens), slots: slices.Clone(slots)}
+	return nil
 }
 
 func (p *sealPipeline) fail(err error) {

@@ -223,7 +223,10 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		e := rw.r.index.at(id)
 		rw.r.mu.RUnlock()
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
-		if e.Comp == compZstdDict {
+		// A group's member is re-sealed on its own, with its group's
+		// dictionary (rotation re-seals blob by blob).
+		se := blobLoc{d: d, entry: e}.sealedEntry()
+		if se.Comp == compZstdDict {
 			// Kept with its dictionary, which is re-sealed as a blob too.
 			var err error
 			if sealed, err = rw.r.resealWithDict(ctx, rw.ns, blobLoc{d: d, entry: e}, plain); err != nil {
@@ -235,7 +238,7 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		// re-sealed yet): only the dictionary is carried over.
 		var dict *crypt.ID
 		if comp == compZstdDict {
-			dict = e.Dict
+			dict = se.Dict
 		}
 		full, err := rw.add(id, e.Type, comp, dict, len(plain), sealed)
 		if err != nil || full == nil {

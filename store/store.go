@@ -83,7 +83,8 @@ type Store struct {
 	state         localState
 	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
 	loaded map[[16]byte]*delta
-	dicts  dictState // compression dictionaries (dict.go)
+	dicts  dictState  // compression dictionaries (dict.go)
+	groups groupCache // the last group a reader of one blob opened (group.go)
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.

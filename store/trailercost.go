@@ -61,6 +61,9 @@ func (c *trailerCost) add(e *blobEntry) {
 	n := int64(len(e.ID)) + 1 + 1 + // id, type, compression
 		1 + uvarintLen(uint64(e.SealedLen)) + uvarintLen(uint64(e.RawLen)) // offset gap (0: back to back), lengths
 	switch e.Comp {
+	case compGroup:
+		// A member: id, type, compression and its length, nothing more.
+		n = int64(len(e.ID)) + 1 + 1 + uvarintLen(uint64(e.RawLen))
 	case compZstdDict:
 		if _, ok := c.dicts[*e.Dict]; !ok {
 			if c.dicts == nil {

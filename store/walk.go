@@ -96,7 +96,7 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	if !ok || d == nil || d.ref.Seq != seq {
 		return fmt.Errorf("%s is not a live delta", name)
 	}
-	if err := r.forEachBlob(ctx, d, func(e *blobEntry, _ []byte) error {
+	if err := r.forEachBlob(ctx, d, func(_ int, e *blobEntry, _ []byte) error {
 		if e.Type == blobDict {
 			_, err := r.readDict(ctx, blobLoc{d: d, entry: e}) // it must also parse
 			return err
@@ -179,23 +179,35 @@ func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 }
 
 // forEachBlob reads a delta in large ranges, verifies every blob and calls
-// fn with its entry and its sealed bytes (valid during the call).
-func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry, sealed []byte) error) error {
-	for start := 0; start < len(d.trailer.Blobs); {
-		lo := d.trailer.Blobs[start].Offset
+// fn with its index in the trailer, its entry and its sealed bytes (valid
+// during the call; nil for a group's member, whose group came before it).
+func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(i int, e *blobEntry, sealed []byte) error) error {
+	blobs := d.trailer.Blobs
+	var group []byte // the plaintext of the group whose members come next
+	for start := 0; start < len(blobs); {
+		lo := blobs[start].Offset
 		end := start
-		for end < len(d.trailer.Blobs) && d.trailer.Blobs[end].Offset+uint64(d.trailer.Blobs[end].SealedLen)-lo <= mergeLimit {
+		// A group's members go with it (they follow it, sealing nothing).
+		for end < len(blobs) && (blobs[end].isMember() || blobs[end].Offset+uint64(blobs[end].SealedLen)-lo <= mergeLimit) {
 			end++
 		}
 		if end == start {
 			end = start + 1
+			for end < len(blobs) && blobs[end].isMember() {
+				end++
+			}
 		}
-		last := d.trailer.Blobs[end-1]
+		last := blobs[start]
+		for i := start; i < end; i++ {
+			if !blobs[i].isMember() {
+				last = blobs[i]
+			}
+		}
 		raw, err := r.readRange(ctx, d, int64(lo), int64(last.Offset+uint64(last.SealedLen)-lo))
 		if err != nil {
 			return err
 		}
-		if err := r.openEach(ctx, d, d.trailer.Blobs[start:end], raw, lo, fn); err != nil {
+		if group, err = r.openEach(ctx, d, start, end, raw, lo, group, fn); err != nil {
 			return err
 		}
 		start = end
@@ -203,31 +215,48 @@ func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(e *blobEntry,
 	return nil
 }
 
-// openEach verifies blobs, read into raw from offset lo of d, and calls fn
-// with each; the bases of its pages on a base are fetched first, together,
-// at most baseFetchBudget of them at a time (basefetch.go).
-func (r *Store) openEach(ctx context.Context, d *delta, blobs []blobEntry, raw []byte, lo uint64, fn func(e *blobEntry, sealed []byte) error) error {
-	for len(blobs) > 0 {
-		n, bases := r.basesOf(blobs)
+// openEach verifies blobs start to end of d, read into raw from offset lo,
+// and calls fn with each; the bases of its pages on a base are fetched
+// first, together, at most baseFetchBudget of them at a time
+// (basefetch.go). A group is verified whole (its own keyed id too), then
+// each member against its id; group is the plaintext of the group open
+// before start, and the one open at end is returned.
+func (r *Store) openEach(ctx context.Context, d *delta, start, end int, raw []byte, lo uint64, group []byte, fn func(i int, e *blobEntry, sealed []byte) error) ([]byte, error) {
+	blobs := d.trailer.Blobs
+	for start < end {
+		n, bases := r.basesOf(blobs[start:end])
 		bctx := ctx
 		if len(bases) > 0 {
 			var err error
 			if bctx, err = r.withBases(ctx, bases); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		for i := range blobs[:n] {
+		for i := start; i < start+n; i++ {
 			e := &blobs[i]
-			off := e.Offset - lo
-			sealed := raw[off : off+uint64(e.SealedLen)]
-			if _, err := r.openBlob(bctx, blobLoc{d: d, entry: e}, sealed, nil); err != nil {
-				return err
+			loc := blobLoc{d: d, entry: e}
+			var sealed []byte
+			var err error
+			switch {
+			case e.isMember():
+				_, err = r.memberAppend(loc, group, nil)
+			case e.Type == blobGroup:
+				off := e.Offset - lo
+				sealed = raw[off : off+uint64(e.SealedLen)]
+				group, err = r.openGroup(bctx, loc, sealed, &openScratch{}, group[:0], groupMembers(blobs, i))
+			default:
+				off := e.Offset - lo
+				sealed = raw[off : off+uint64(e.SealedLen)]
+				_, err = r.openBlob(bctx, loc, sealed, nil)
 			}
-			if err := fn(e, sealed); err != nil {
-				return err
+			if err != nil {
+				return nil, err
+			}
+			if err := fn(i, e, sealed); err != nil {
+				return nil, err
 			}
 		}
-		blobs = blobs[n:]
+		start += n
 	}
-	return nil
+	return group, nil
 }

@@ -154,16 +154,19 @@ func (b *Writer) claim(w *deltaWriter, id crypt.ID) bool {
 // reserved in it (the caller submits the blob or releases the
 // reservation). When the blob would take that delta past the size cap it
 // first commits the delta as one of its own, committing no snapshot.
-func (b *Writer) acquire(next int) (*deltaWriter, error) {
+func (b *Writer) acquire(next int) (*deltaWriter, error) { return b.acquireN(next, 1) }
+
+// acquireN is acquire for a blob of entries index entries (a group).
+func (b *Writer) acquireN(next, entries int) (*deltaWriter, error) {
 	for {
 		b.rot.RLock()
-		if w := b.w; w != nil && w.reserve(next, b.r.opts.DeltaSizeCap) {
+		if w := b.w; w != nil && w.reserveN(next, entries, b.r.opts.DeltaSizeCap) {
 			return w, nil
 		}
 		b.rot.RUnlock()
 		b.rot.Lock()
 		var err error
-		if b.w != nil && b.w.full(next, b.r.opts.DeltaSizeCap) {
+		if b.w != nil && b.w.fullN(next, entries, b.r.opts.DeltaSizeCap) {
 			err = b.rotateLocked()
 		}
 		if err == nil && b.w == nil {
@@ -235,6 +238,31 @@ func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 		return nil
 	}
 	return b.seal.submit(w, slot.ID, blobData, data, incompressible, base)
+}
+
+// GroupPages and GroupBytes bound the runs Pages takes.
+const (
+	GroupPages = groupPages
+	GroupBytes = maxGroupPlain
+)
+
+// Pages hands a run of at most GroupPages new pages of a database, none
+// with a previous version to be compressed on, to the sealing workers:
+// data holds them back to back, lens their lengths, and slots[i] gets the
+// i-th page's reference once it is hashed (pending.Wait says when). The
+// pages the store lacks are sealed together, as one group
+// (docs/format.md, "Groups"); a page it holds is not stored again.
+func (b *Writer) Pages(data []byte, lens []int, slots []*ChunkRef, pending *sync.WaitGroup) error {
+	if len(lens) > GroupPages || len(lens) != len(slots) || len(data) > GroupBytes {
+		return fmt.Errorf("a run of %d pages (%d bytes) exceeds the writer's limit of %d pages, %d bytes", len(lens), len(data), GroupPages, GroupBytes)
+	}
+	// Room for every page and for the group's own entry.
+	w, err := b.acquireN(len(data), len(lens)+1)
+	if err != nil {
+		return err
+	}
+	defer b.rot.RUnlock()
+	return b.seal.submitGroup(w, data, lens, slots, b.claim, pending)
 }
 
 // Tree stores a directory's entries (in the order given) as a tree blob

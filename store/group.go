@@ -1,0 +1,358 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Groups (trailer version 6): consecutive new pages of a database
+// (a first backup, pages new to the file) are concatenated, compressed
+// as one zstd frame with the page dictionary and sealed once, as a blob
+// of type blobGroup. Each page keeps its own keyed id and its own index
+// entry, a member (compGroup), so snapshots, lists, deduplication and
+// prune still see pages; a member's entry holds only its id, type and
+// length, and follows its group's entry: the members tile the group's
+// plaintext in order. A reader of a member opens its group and checks the
+// member's slice against the member's id (docs/format.md, "Groups").
+
+const (
+	// maxGroupPlain caps a group's plaintext: with the largest dictionary
+	// (256 KiB) it fits the dictionary encoders' window, so the frame
+	// finds every match a page's own frame would.
+	maxGroupPlain = 256 << 10
+	// groupPages is how many pages the writer puts in one group at most
+	// (docs/benchmarks.md, "Pages sealed in groups").
+	groupPages = 16
+	// minIndexEntry is the smallest index entry: a member's, with a
+	// one-byte length.
+	minIndexEntry = 32 + 1 + 1 + 1
+)
+
+// groupFill follows a trailer's decoding through a group's members.
+type groupFill struct {
+	at   int    // the open group's index in Blobs, -1 when none
+	fill uint64 // plaintext bytes of it its members took so far
+}
+
+// start opens group b, the entry at index i.
+func (g *groupFill) start(d *decoder, i int, b *blobEntry, version byte) {
+	switch {
+	case version < 6:
+		d.fail("a group in a trailer older than version 6")
+	case b.Comp == compZstdBase:
+		d.fail("a group compressed on a base")
+	case b.RawLen == 0 || b.RawLen > maxGroupPlain:
+		d.fail("a group larger than the format's limit")
+	}
+	g.at, g.fill = i, 0
+}
+
+// member decodes the rest of member b's entry and places it in its group.
+func (g *groupFill) member(d *decoder, blobs []blobEntry, b *blobEntry, version byte) {
+	n := d.uvarint()
+	if d.err != nil {
+		return
+	}
+	if version < 6 || b.Type != blobData {
+		d.fail("unknown blob type or compression")
+		return
+	}
+	if g.at < 0 {
+		d.fail("a group member follows no group")
+		return
+	}
+	grp := &blobs[g.at]
+	if n == 0 || n > uint64(grp.RawLen)-g.fill {
+		d.fail("a group member lies beyond its group")
+		return
+	}
+	b.Group, b.Offset, b.RawLen = uint32(g.at), g.fill, uint32(n)
+	g.fill += n
+	if g.fill == uint64(grp.RawLen) {
+		g.at = -1
+	}
+}
+
+// isMember reports whether e is a slice of a group.
+func (e *blobEntry) isMember() bool { return e.Comp == compGroup }
+
+// sealedEntry is the entry of the sealed piece loc's blob is read from:
+// its group's for a member, its own otherwise.
+func (loc blobLoc) sealedEntry() *blobEntry {
+	if loc.entry.isMember() {
+		return &loc.d.trailer.Blobs[loc.entry.Group]
+	}
+	return loc.entry
+}
+
+// groupMembers returns the members of the group at index i of blobs.
+func groupMembers(blobs []blobEntry, i int) []blobEntry {
+	j := i + 1
+	for j < len(blobs) && blobs[j].isMember() && blobs[j].Group == uint32(i) {
+		j++
+	}
+	return blobs[i+1 : j]
+}
+
+// sealedEnd is where the last sealed blob of t ends: where its padding
+// starts.
+func (t *trailer) sealedEnd() uint64 {
+	for i := len(t.Blobs) - 1; i >= 0; i-- {
+		if e := &t.Blobs[i]; !e.isMember() {
+			return e.Offset + uint64(e.SealedLen)
+		}
+	}
+	return 0
+}
+
+// openGroup authenticates and decompresses the group at loc (loc.entry
+// is the group's own entry) into dst; given its members it also checks
+// the group's id against them (check does: a reader checks each member
+// it takes). A damaged group is every member of it damaged: the error
+// names them.
+func (r *Store) openGroup(ctx context.Context, loc blobLoc, sealed []byte, s *openScratch, dst []byte, members []blobEntry) ([]byte, error) {
+	g := loc.entry
+	name := loc.d.ref.name()
+	if g.Type != blobGroup || g.RawLen > maxGroupPlain {
+		return nil, integrityErr(name, fmt.Sprintf("blob %s is named as a group but is not one", g.ID), nil)
+	}
+	out, err := r.openPayload(ctx, loc, sealed, s, dst)
+	if err != nil {
+		return nil, fmt.Errorf("%w; it is a group: so are its pages %s", err, memberNames(loc))
+	}
+	if members != nil && r.groupID(members) != g.ID {
+		return nil, integrityErr(name, fmt.Sprintf("group %s does not match its members' ids", g.ID), nil)
+	}
+	return out, nil
+}
+
+// memberNames lists the members of the group at loc, for an error.
+func memberNames(loc blobLoc) string {
+	var b strings.Builder
+	for k, m := range groupMembers(loc.d.trailer.Blobs, groupIndex(loc)) {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.ID.String())
+	}
+	return b.String()
+}
+
+// memberAppend appends member loc's plaintext, its slice of its group's
+// plaintext, to dst, checking it against the member's keyed id.
+func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
+	e := loc.entry
+	end := e.Offset + uint64(e.RawLen)
+	if end > uint64(len(group)) {
+		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s lies beyond its group", e.ID), nil)
+	}
+	plain := group[e.Offset:end]
+	if r.ids.Sum(plain) != e.ID {
+		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s (in group %s) does not match its id", e.ID, loc.sealedEntry().ID), nil)
+	}
+	return append(dst, plain...), nil
+}
+
+// groupCache keeps the plaintext of the last group a reader of single
+// blobs (readAt: a mount, browse, a base) opened: its next page is most
+// likely in it.
+type groupCache struct {
+	mu    sync.Mutex
+	entry *blobEntry
+	plain []byte
+}
+
+// readMember reads member loc on its own, through the cache of groups.
+func (r *Store) readMember(ctx context.Context, loc blobLoc) ([]byte, error) {
+	g := loc.sealedEntry()
+	c := &r.groups
+	c.mu.Lock()
+	if c.entry == g {
+		defer c.mu.Unlock()
+		return r.memberAppend(loc, c.plain, nil)
+	}
+	c.mu.Unlock()
+	sealed, err := r.readRange(ctx, loc.d, int64(g.Offset), int64(g.SealedLen))
+	if err != nil {
+		return nil, err
+	}
+	defer putRangeBuf(sealed)
+	plain, err := r.openGroup(ctx, blobLoc{d: loc.d, entry: g}, sealed, &openScratch{}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.entry, c.plain = g, plain
+	c.mu.Unlock()
+	return r.memberAppend(loc, plain, nil)
+}
+
+// groupLive reports whether any of a group's members, in d, is in used
+// and read from here: then prune keeps the group, whole.
+func (r *Store) groupLive(d *delta, members []blobEntry, used map[crypt.ID]struct{}) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.groupLiveLocked(d, members, used)
+}
+
+func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID]struct{}) bool {
+	for i := range members {
+		m := &members[i]
+		if _, ok := used[m.ID]; ok {
+			if loc, ok := r.index.get(m.ID); ok && loc.d == d && loc.entry == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addGroupSealed appends a sealed group and its members' entries (a
+// compaction copies groups whole, without opening them).
+func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.appendGroupLocked(g, members, sealed, true)
+}
+
+// appendGroupLocked records group g and then its members, each naming
+// it (and, with has, adds them to w.has), and writes its sealed bytes;
+// the caller holds wmu.
+func (w *deltaWriter) appendGroupLocked(g *blobEntry, members []blobEntry, sealed []byte, has bool) error {
+	w.mu.Lock()
+	at := uint32(len(w.blobs))
+	w.mu.Unlock()
+	if err := w.appendLocked(g, sealed, false, -1); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	var off uint64
+	for _, m := range members {
+		m.Comp, m.Group, m.Offset, m.SealedLen, m.Dict = compGroup, at, off, 0, nil
+		off += uint64(m.RawLen)
+		w.blobs = append(w.blobs, m)
+		w.trailer.add(&w.blobs[len(w.blobs)-1])
+		w.claims.appended(w.blobs, len(w.blobs)-1, has)
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+// groupLevel is the zstd level of groups: docs/benchmarks.md, "Pages
+// sealed in groups".
+const groupLevel = zstd.SpeedDefault
+
+// groupEncoder returns d's encoder of groups.
+func (d *dictionary) groupEncoder() (*zstd.Encoder, error) {
+	e := &d.encs[2]
+	e.once.Do(func() { e.enc, e.err = zstd.NewWriter(nil, d.encoderOptions(groupLevel)...) })
+	return e.enc, e.err
+}
+
+// groupDict returns the dictionary groups are compressed with: the
+// current one, unless a new one is being made (then pages go alone, and
+// are sampled, until it is).
+func (r *Store) groupDict() *dictionary {
+	s := &r.dicts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sampling {
+		return nil
+	}
+	return s.cur
+}
+
+// groupID is a group's id: the keyed hash of its members' ids in order,
+// which binds its seal to exactly those pages (each checked against its
+// own id when read) at the cost of hashing 32 bytes a page, not the page.
+func (r *Store) groupID(members []blobEntry) crypt.ID {
+	ids := make([]byte, 0, 32*len(members))
+	for i := range members {
+		ids = append(ids, members[i].ID[:]...)
+	}
+	return r.ids.Sum(ids)
+}
+
+// sealRun hashes a run of pages (job j), claims each for j's delta, and
+// seals the ones claimed: as a group when two or more are and a
+// dictionary is there, else each on its own as sealNew does.
+func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) error {
+	buf := *j.buf
+	members := make([]blobEntry, 0, len(j.lens))
+	off, keep := 0, 0
+	for i, n := range j.lens {
+		page := buf[off : off+n]
+		id := r.ids.Sum(page)
+		*j.slots[i] = ChunkRef{ID: id, Len: uint32(n)}
+		if j.claim(j.w, id) {
+			// The pages claimed, back to back at buf's start.
+			copy(buf[keep:], page)
+			members = append(members, blobEntry{ID: id, Type: blobData, RawLen: uint32(n)})
+			keep += n
+		}
+		off += n
+	}
+	var d *dictionary
+	if len(members) >= 2 {
+		d = r.groupDict()
+	}
+	if d == nil {
+		off = 0
+		for _, m := range members {
+			one := sealJob{w: j.w, id: m.ID, typ: blobData, buf: j.buf}
+			if err := r.sealNew(one, buf[off:off+int(m.RawLen)], sealBuf, scratch); err != nil {
+				return err
+			}
+			off += int(m.RawLen)
+		}
+		return nil
+	}
+	return r.sealGroup(j.w, d, buf[:keep], members, sealBuf, scratch)
+}
+
+// sealGroup compresses plain, the members' plaintexts back to back, with
+// d, seals it once and appends it and its members to w.
+func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members []blobEntry, sealBuf, scratch *[]byte) error {
+	enc, err := d.groupEncoder()
+	if err != nil {
+		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
+	}
+	*scratch = enc.EncodeAll(plain, (*scratch)[:0])
+	r.noteDictRatio(d, len(plain), min(len(*scratch), len(plain)))
+	payload, comp, dict := *scratch, compZstdDict, d.ref()
+	if len(payload) >= len(plain)-len(plain)/8 {
+		payload, comp, dict = plain, compNone, nil
+	} else if room, err := w.ensureDict(d); err != nil {
+		return err
+	} else if !room {
+		// No room left in this delta for the dictionary: the group goes
+		// without it (plain zstd), as a single page would.
+		payload, dict = nil, nil
+	}
+	gid := r.groupID(members)
+	if payload == nil {
+		*sealBuf, comp, *scratch = r.sealBlob((*sealBuf)[:0], gid, plain, false, *scratch)
+	} else {
+		*sealBuf = r.aead.Seal((*sealBuf)[:0], payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, gid[:]))
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.appendGroupLocked(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false)
+}
+
+// groupIndex is the index of the group entry loc in its trailer.
+func groupIndex(loc blobLoc) int {
+	blobs := loc.d.trailer.Blobs
+	for i := range blobs {
+		if &blobs[i] == loc.entry {
+			return i
+		}
+	}
+	return len(blobs)
+}
