@@ -65,9 +65,13 @@ type pieces struct {
 	high int64
 	// stale holds pages read in an earlier transaction that may have
 	// changed since; redo, in the last transaction, those still to read.
-	stale  map[int64]bool
-	redo   []int64
+	stale map[int64]bool
+	redo  []int64
+	// queue holds the piece's chunks, qi the next to deliver: consumed by
+	// index, so the next piece reuses its array (a slice advanced past
+	// each chunk lost it, and every piece grew a new one).
 	queue  []Chunk
+	qi     int
 	buf    []byte
 	starts int
 	long   bool // one transaction to the end, no more gaps
@@ -146,7 +150,7 @@ func (c *sqliteContent) newPieces(abs string, file statID, mark walMark, pieceBy
 // nextPieced delivers the next chunk of a read in pieces.
 func (c *sqliteContent) nextPieced() (Chunk, error) {
 	p := c.pieced
-	for len(p.queue) == 0 {
+	for p.qi == len(p.queue) {
 		if p.done {
 			c.verified = true
 			c.err = io.EOF
@@ -157,9 +161,9 @@ func (c *sqliteContent) nextPieced() (Chunk, error) {
 			return Chunk{}, c.fail(err)
 		}
 	}
-	ch := p.queue[0]
-	p.queue[0] = Chunk{}
-	p.queue = p.queue[1:]
+	ch := p.queue[p.qi]
+	p.queue[p.qi] = Chunk{}
+	p.qi++
 	if ch.Page == 0 {
 		ch.Prev = c.prev.next() // sqlite_prev.go
 	}
@@ -184,7 +188,7 @@ func (c *sqliteContent) readPiece() error {
 			return err
 		}
 	}
-	p.buf, p.queue = p.buf[:0], p.queue[:0]
+	p.buf, p.queue, p.qi = p.buf[:0], p.queue[:0], 0
 	if len(p.redo) > 0 {
 		return c.readRedo()
 	}
