@@ -175,3 +175,73 @@ func TestSnapshotRecordGoesWhereItFits(t *testing.T) {
 		t.Fatalf("snapshots: %d, want the one with its 300 omissions", len(snaps))
 	}
 }
+
+// TestRunsOfPagesPadLittle: runs of pages (Writer.Pages) fill a delta as
+// closely as single blobs do, also while a dictionary is being sampled,
+// when a run is sealed page by page and each page pays a seal of its own:
+// the run's reservation must cover those seals (else the delta could pass
+// its cap) and be released page by page as they land (else the pages
+// count twice for a moment and the delta is cut a run or more early).
+func TestRunsOfPagesPadLittle(t *testing.T) {
+	const (
+		capBytes    = 1 << 20
+		run         = store.GroupPages * 4096
+		roomBound   = 2 << 10
+		perInflight = maxIndexEntry + 32 - 37
+	)
+	e := storetest.NewEnv(t)
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := storetest.RandBytes(11, 4*capBytes+capBytes/2)
+	n := len(data) / run
+	refs := make([]store.ChunkRef, n*store.GroupPages)
+	var pending sync.WaitGroup
+	for k := range n {
+		store.SampleDictionary(r) // every run page by page
+		lens := make([]int, store.GroupPages)
+		slots := make([]*store.ChunkRef, store.GroupPages)
+		for i := range lens {
+			lens[i], slots[i] = 4096, &refs[k*store.GroupPages+i]
+		}
+		if err := w.Pages(data[k*run:(k+1)*run], lens, slots, &pending); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending.Wait()
+	tree, err := w.Tree(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	sizes, padding := store.DeltaPadding(r)
+	if len(sizes) < 5 {
+		t.Fatalf("%d deltas for %d bytes under a %d-byte cap", len(sizes), len(data), capBytes)
+	}
+	// One run did not fit, with a seal a page; the runs in flight (the
+	// workers and their queue) counted each entry at its largest.
+	inflight := (3*runtime.GOMAXPROCS(0) + 1) * (store.GroupPages + 1)
+	bound := int64(run + store.GroupPages*crypt.Overhead + roomBound + inflight*perInflight)
+	for i, size := range sizes[:len(sizes)-1] {
+		room := capBytes - (size - padding[i])
+		t.Logf("delta %d: %d bytes, %d of them padding, %d left below the cap", i, size, padding[i], room)
+		if size > capBytes {
+			t.Errorf("delta %d: %d bytes, past the %d-byte cap", i, size, capBytes)
+		}
+		if room > bound {
+			t.Errorf("delta %d: %d bytes left below the cap, want at most %d", i, room, bound)
+		}
+	}
+}
