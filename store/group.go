@@ -218,20 +218,26 @@ func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID
 func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendGroupLocked(g, members, sealed, true)
+	return w.appendGroupLocked(g, members, sealed, true, -1)
 }
 
 // appendGroupLocked records group g and then its members, each naming
-// it (and, with has, adds them to w.has), and writes its sealed bytes;
-// the caller holds wmu.
-func (w *deltaWriter) appendGroupLocked(g *blobEntry, members []blobEntry, sealed []byte, has bool) error {
+// it (and, with has, adds them to the delta's claims), and writes its
+// sealed bytes; the caller holds wmu. reserved, unless -1, is the group's
+// reservation (plaintext, and an entry for it and each member), released
+// in the same step, as appendLocked does for a single blob.
+func (w *deltaWriter) appendGroupLocked(g *blobEntry, members []blobEntry, sealed []byte, has bool, reserved int) error {
 	w.mu.Lock()
-	at := uint32(len(w.blobs))
-	w.mu.Unlock()
-	if err := w.appendLocked(g, sealed, false, -1); err != nil {
-		return err
+	if reserved >= 0 {
+		w.releaseLocked(reserved, len(members)+1)
 	}
-	w.mu.Lock()
+	at := uint32(len(w.blobs))
+	ne := *g
+	ne.Offset = w.off
+	ne.SealedLen = uint32(len(sealed))
+	w.blobs = append(w.blobs, ne)
+	w.trailer.add(&ne)
+	w.claims.appended(w.blobs, int(at), false)
 	var off uint64
 	for _, m := range members {
 		m.Comp, m.Group, m.Offset, m.SealedLen, m.Dict = compGroup, at, off, 0, nil
@@ -240,7 +246,11 @@ func (w *deltaWriter) appendGroupLocked(g *blobEntry, members []blobEntry, seale
 		w.trailer.add(&w.blobs[len(w.blobs)-1])
 		w.claims.appended(w.blobs, len(w.blobs)-1, has)
 	}
+	w.off += uint64(len(sealed))
 	w.mu.Unlock()
+	if _, err := w.w.Write(sealed); err != nil {
+		return fmt.Errorf("writing to the spool: %w", err)
+	}
 	return nil
 }
 
@@ -279,11 +289,22 @@ func (r *Store) groupID(members []blobEntry) crypt.ID {
 	return r.ids.Sum(ids)
 }
 
+// runReservation is the plaintext a run of pages bytes long reserves in
+// a delta (reserveN, with an entry a page and one for the group): sealed
+// as a group it takes one seal, but sealed page by page (no dictionary
+// yet) a seal a page, and reserveN counts one.
+func runReservation(bytes, pages int) int {
+	return bytes + (pages-1)*crypt.Overhead
+}
+
 // sealRun hashes a run of pages (job j), claims each for j's delta, and
 // seals the ones claimed: as a group when two or more are and a
-// dictionary is there, else each on its own as sealNew does.
-func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) error {
+// dictionary is there, else each on its own as sealNew does. What it
+// appends takes its share of the run's reservation (runReservation) in
+// the same step; it returns the rest, for releaseN.
+func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEntries int, err error) {
 	buf := *j.buf
+	total, pages := len(buf), len(j.lens)
 	members := make([]blobEntry, 0, len(j.lens))
 	off, keep := 0, 0
 	for i, n := range j.lens {
@@ -298,6 +319,12 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) error {
 		}
 		off += n
 	}
+	// Each release (releaseLocked) takes its plaintext and a seal: the
+	// run reserved total plus a seal a page, and an entry a page and one.
+	usedPlain, usedEntries, seals := 0, 0, 0
+	rest := func() (int, int) {
+		return total + (pages-seals-1)*crypt.Overhead - usedPlain, pages + 1 - usedEntries
+	}
 	var d *dictionary
 	if len(members) >= 2 {
 		d = r.groupDict()
@@ -305,20 +332,29 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) error {
 	if d == nil {
 		off = 0
 		for _, m := range members {
-			one := sealJob{w: j.w, id: m.ID, typ: blobData, buf: j.buf}
+			one := sealJob{w: j.w, id: m.ID, typ: blobData, buf: j.buf, reserved: true}
 			if err := r.sealNew(one, buf[off:off+int(m.RawLen)], sealBuf, scratch); err != nil {
-				return err
+				restPlain, restEntries = rest()
+				return restPlain, restEntries, err
 			}
+			usedPlain, usedEntries, seals = usedPlain+int(m.RawLen), usedEntries+1, seals+1
 			off += int(m.RawLen)
 		}
-		return nil
+		restPlain, restEntries = rest()
+		return restPlain, restEntries, nil
 	}
-	return r.sealGroup(j.w, d, buf[:keep], members, sealBuf, scratch)
+	reserved := runReservation(keep, len(members))
+	err = r.sealGroup(j.w, d, buf[:keep], members, reserved, sealBuf, scratch)
+	if err == nil {
+		usedPlain, usedEntries, seals = reserved, len(members)+1, 1
+	}
+	restPlain, restEntries = rest()
+	return restPlain, restEntries, err
 }
 
 // sealGroup compresses plain, the members' plaintexts back to back, with
 // d, seals it once and appends it and its members to w.
-func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members []blobEntry, sealBuf, scratch *[]byte) error {
+func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members []blobEntry, reserved int, sealBuf, scratch *[]byte) error {
 	enc, err := d.groupEncoder()
 	if err != nil {
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
@@ -343,7 +379,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendGroupLocked(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false)
+	return w.appendGroupLocked(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false, reserved)
 }
 
 // groupIndex is the index of the group entry loc in its trailer.

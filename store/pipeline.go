@@ -78,10 +78,13 @@ func (p *sealPipeline) work(r *Store) {
 	var sealBuf, scratch []byte
 	for j := range p.jobs {
 		if j.lens != nil {
-			if err := r.sealRun(j, &sealBuf, &scratch); err != nil {
+			// What landed took its share of the run's reservation with it
+			// (appendLocked, appendGroupLocked); the rest is released here.
+			restPlain, restEntries, err := r.sealRun(j, &sealBuf, &scratch)
+			if err != nil {
 				p.fail(err)
 			}
-			j.w.releaseN(len(*j.buf), len(j.lens)+1)
+			j.w.releaseN(restPlain, restEntries)
 			p.done(j)
 			continue
 		}
@@ -119,7 +122,7 @@ func (p *sealPipeline) done(j sealJob) {
 // reservation for all of them and their group's entry.
 func (p *sealPipeline) submitGroup(w *deltaWriter, data []byte, lens []int, slots []*ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
-		w.releaseN(len(data), len(lens)+1)
+		w.releaseN(runReservation(len(data), len(lens)), len(lens)+1)
 		return err
 	}
 	buf := plainPool.Get().(*[]byte)

@@ -257,7 +257,7 @@ func (b *Writer) Pages(data []byte, lens []int, slots []*ChunkRef, pending *sync
 		return fmt.Errorf("a run of %d pages (%d bytes) exceeds the writer's limit of %d pages, %d bytes", len(lens), len(data), GroupPages, GroupBytes)
 	}
 	// Room for every page and for the group's own entry.
-	w, err := b.acquireN(len(data), len(lens)+1)
+	w, err := b.acquireN(runReservation(len(data), len(lens)), len(lens)+1)
 	if err != nil {
 		return err
 	}
