@@ -271,6 +271,9 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 // newWriter starts the next delta; hold mu. Its trailer lists every delta
 // the rotation wrote before it, which the new store does not hold.
 func (rw *resealer) newWriter() error {
+	if err := faults.Point("rotate:new-delta"); err != nil {
+		return err
+	}
 	w, err := rw.ns.newDeltaWriter(rw.seq + 1)
 	if err != nil {
 		return err

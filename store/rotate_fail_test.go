@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
@@ -150,5 +151,41 @@ func TestDropRotateWritesKeepsOtherRepositories(t *testing.T) {
 	}
 	if _, err := os.Stat(theirs[0]); err != nil {
 		t.Fatalf("undoing a rotation of another repository removed a delta waiting for upload: %v", err)
+	}
+}
+
+// TestRotateFailureAfterAFullDeltaLeavesNothingSpooled: when starting the
+// next delta fails (a full disk) right after a full one was finished into
+// the spool, that finished delta, sealed under the new key, does not stay
+// in the spool either.
+func TestRotateFailureAfterAFullDeltaLeavesNothingSpooled(t *testing.T) {
+	e := storetest.NewEnv(t)
+	for i := range 12 {
+		storetest.WriteFile(t, filepath.Join(e.Src, fmt.Sprintf("f%02d", i)), storetest.RandBytes(uint64(300+i), 100<<10))
+	}
+	e.Backup()
+	e.Store.Close()
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, DeltaSizeCap: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errDiskFull := errors.New("simulated full disk")
+	starts := 0
+	faults.Hook = func(p string) error {
+		if p == "rotate:new-delta" {
+			if starts++; starts == 2 { // the first delta is full and finished
+				return errDiskFull
+			}
+		}
+		return nil
+	}
+	defer func() { faults.Hook = nil }()
+	newKey, _ := crypt.NewKey()
+	if err := r.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); !errors.Is(err, errDiskFull) {
+		t.Fatalf("re-sealing with the next delta failing to start: %v", err)
+	}
+	if left := spoolFiles(t, e.State); len(left) != 0 {
+		t.Fatalf("spool after the failed rotation: %v, want nothing", left)
 	}
 }
