@@ -241,15 +241,20 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 			dict = se.Dict
 		}
 		full, err := rw.add(id, e.Type, comp, dict, len(plain), sealed)
-		if err != nil || full == nil {
-			return err
+		if full != nil {
+			// Finished before the blob failed, if it did: uploaded (or,
+			// failing that, dropped from the spool) all the same.
+			if uerr := rw.upload(ctx, full); err == nil {
+				err = uerr
+			}
 		}
-		return rw.upload(ctx, full)
+		return err
 	})
 }
 
 // add appends a re-sealed blob; a delta that was full before it is
-// finished and returned, to be uploaded by the caller.
+// finished and returned, to be uploaded by the caller, also when starting
+// the next delta or appending the blob then fails.
 func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) (*delta, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -262,7 +267,7 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 	}
 	if rw.w == nil {
 		if err := rw.newWriter(); err != nil {
-			return nil, err
+			return full, err
 		}
 	}
 	return full, rw.w.appendSealed(-1, id, typ, comp, dict, rawLen, sealed)
