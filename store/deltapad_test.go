@@ -55,25 +55,11 @@ func TestFullDeltasPadLittle(t *testing.T) {
 			if _, err := r.Sync(e.Ctx); err != nil {
 				t.Fatal(err)
 			}
-			sizes, padding := store.DeltaPadding(r)
-			if len(sizes) < 5 {
-				t.Fatalf("%d deltas for %d bytes under a %d-byte cap", len(sizes), total, capBytes)
-			}
 			inflight := 1
 			if tc.goroutines > 1 {
 				inflight = 3*runtime.GOMAXPROCS(0) + tc.goroutines
 			}
-			bound := int64(tc.chunk + crypt.Overhead + roomBound + inflight*perInflight)
-			for i, size := range sizes[:len(sizes)-1] { // the newest holds the rest
-				room := capBytes - (size - padding[i])
-				t.Logf("delta %d: %d bytes, %d of them padding, %d left below the cap", i, size, padding[i], room)
-				if size > capBytes {
-					t.Errorf("delta %d: %d bytes, past the %d-byte cap", i, size, capBytes)
-				}
-				if room > bound {
-					t.Errorf("delta %d: %d bytes left below the cap, want at most %d", i, room, bound)
-				}
-			}
+			checkFilledToCap(t, r, total, capBytes, int64(tc.chunk+crypt.Overhead+roomBound+inflight*perInflight))
 		})
 	}
 }
@@ -112,6 +98,12 @@ func chunkConcurrently(t *testing.T, r *store.Store, data []byte, chunk, gorouti
 	for err := range errs {
 		t.Fatal(err)
 	}
+	commitEmptyTree(t, w)
+}
+
+// commitEmptyTree commits a snapshot of an empty root with what w wrote.
+func commitEmptyTree(t *testing.T, w *store.Writer) {
+	t.Helper()
 	tree, err := w.Tree(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -216,24 +208,25 @@ func TestRunsOfPagesPadLittle(t *testing.T) {
 		}
 	}
 	pending.Wait()
-	tree, err := w.Tree(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	commitEmptyTree(t, w)
 	if _, err := r.Sync(e.Ctx); err != nil {
 		t.Fatal(err)
-	}
-	sizes, padding := store.DeltaPadding(r)
-	if len(sizes) < 5 {
-		t.Fatalf("%d deltas for %d bytes under a %d-byte cap", len(sizes), len(data), capBytes)
 	}
 	// One run did not fit, with a seal a page; the runs in flight (the
 	// workers and their queue) counted each entry at its largest.
 	inflight := (3*runtime.GOMAXPROCS(0) + 1) * (store.GroupPages + 1)
-	bound := int64(run + store.GroupPages*crypt.Overhead + roomBound + inflight*perInflight)
+	checkFilledToCap(t, r, len(data), capBytes, int64(run+store.GroupPages*crypt.Overhead+roomBound+inflight*perInflight))
+}
+
+// checkFilledToCap checks that the deltas holding total bytes, all but the
+// newest (which holds the rest), are within capBytes and leave at most
+// bound bytes below it.
+func checkFilledToCap(t *testing.T, r *store.Store, total int, capBytes, bound int64) {
+	t.Helper()
+	sizes, padding := store.DeltaPadding(r)
+	if len(sizes) < 5 {
+		t.Fatalf("%d deltas for %d bytes under a %d-byte cap", len(sizes), total, capBytes)
+	}
 	for i, size := range sizes[:len(sizes)-1] {
 		room := capBytes - (size - padding[i])
 		t.Logf("delta %d: %d bytes, %d of them padding, %d left below the cap", i, size, padding[i], room)
