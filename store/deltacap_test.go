@@ -4,9 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -68,44 +66,8 @@ func TestParallelChunksStayWithinTheCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w, err := r.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	data := storetest.RandBytes(11, goroutines*perG*chunk)
-	slots := make([]store.ChunkRef, goroutines*perG)
-	var pending, started sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, goroutines)
-	for g := range goroutines {
-		started.Add(1)
-		go func() {
-			defer started.Done()
-			<-start
-			for i := range perG {
-				k := g*perG + i
-				if err := w.Chunk(data[k*chunk:(k+1)*chunk], true, false, &slots[k], &pending); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	close(start)
-	started.Wait()
-	pending.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	tree, err := w.Tree(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(store.Snapshot{Tree: tree, Time: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	chunkConcurrently(t, r, data, chunk, goroutines)
 	if _, err := r.Sync(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
