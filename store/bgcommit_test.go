@@ -76,15 +76,10 @@ func openCapped(t *testing.T, e *storetest.Env, state string) *store.Store {
 	return r
 }
 
-// TestFullDeltaCommitsWhileTheNextFills: while a full delta's commit is
-// held, chunks still go into the next delta; once it is let go, the deltas
-// chain in sequence order and the snapshot restores.
-func TestFullDeltaCommitsWhileTheNextFills(t *testing.T) {
-	e := storetest.NewEnv(t)
-	state := t.TempDir()
-	r := openCapped(t, e, state)
-	defer r.Close()
-	entered, release := make(chan struct{}, 1), make(chan struct{})
+// holdFirstFullCommit holds the first full delta's background commit at
+// its start: entered receives once it is held, closing release lets it go.
+func holdFirstFullCommit(t *testing.T) (entered chan struct{}, release chan struct{}) {
+	entered, release = make(chan struct{}, 1), make(chan struct{})
 	var once sync.Once
 	setHook(t, func(p string) error {
 		if p == "writer:committing-full" {
@@ -95,6 +90,18 @@ func TestFullDeltaCommitsWhileTheNextFills(t *testing.T) {
 		}
 		return nil
 	})
+	return entered, release
+}
+
+// TestFullDeltaCommitsWhileTheNextFills: while a full delta's commit is
+// held, chunks still go into the next delta; once it is let go, the deltas
+// chain in sequence order and the snapshot restores.
+func TestFullDeltaCommitsWhileTheNextFills(t *testing.T) {
+	e := storetest.NewEnv(t)
+	state := t.TempDir()
+	r := openCapped(t, e, state)
+	defer r.Close()
+	entered, release := holdFirstFullCommit(t)
 	w, err := r.NewWriter()
 	if err != nil {
 		t.Fatal(err)

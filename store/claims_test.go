@@ -108,17 +108,7 @@ func TestHeldDeltaStillDedupes(t *testing.T) {
 	state := t.TempDir()
 	r := openCapped(t, e, state)
 	defer r.Close()
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	var once sync.Once
-	setHook(t, func(p string) error {
-		if p == "writer:committing-full" {
-			once.Do(func() {
-				entered <- struct{}{}
-				<-release
-			})
-		}
-		return nil
-	})
+	entered, release := holdFirstFullCommit(t)
 	w, err := r.NewWriter()
 	if err != nil {
 		t.Fatal(err)
