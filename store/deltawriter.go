@@ -161,16 +161,32 @@ func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp
 // step: counted both in the delta and in flight, even for a moment, the
 // blob made full cut deltas early (by up to a blob per seal worker).
 func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool, reserved int) error {
+	return w.appendEntries(e, nil, sealed, has, reserved)
+}
+
+// appendEntries is appendLocked for e and, if e is a group, its members
+// after it, each naming it (has then applies to the members: nobody asks
+// for a group by its id); reserved covers an entry for e and each member.
+func (w *deltaWriter) appendEntries(e *blobEntry, members []blobEntry, sealed []byte, has bool, reserved int) error {
 	w.mu.Lock()
 	if reserved >= 0 {
-		w.releaseLocked(reserved, 1)
+		w.releaseLocked(reserved, 1+len(members))
 	}
+	at := uint32(len(w.blobs))
 	ne := *e
 	ne.Offset = w.off
 	ne.SealedLen = uint32(len(sealed))
 	w.blobs = append(w.blobs, ne)
 	w.trailer.add(&ne)
-	w.claims.appended(w.blobs, len(w.blobs)-1, has)
+	w.claims.appended(w.blobs, int(at), has && len(members) == 0)
+	var off uint64
+	for _, m := range members {
+		m.Comp, m.Group, m.Offset, m.SealedLen, m.Dict = compGroup, at, off, 0, nil
+		off += uint64(m.RawLen)
+		w.blobs = append(w.blobs, m)
+		w.trailer.add(&w.blobs[len(w.blobs)-1])
+		w.claims.appended(w.blobs, len(w.blobs)-1, has)
+	}
 	w.off += uint64(len(sealed))
 	w.mu.Unlock()
 	if _, err := w.w.Write(sealed); err != nil {

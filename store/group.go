@@ -218,40 +218,7 @@ func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID
 func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendGroupLocked(g, members, sealed, true, -1)
-}
-
-// appendGroupLocked records group g and then its members, each naming
-// it (and, with has, adds them to the delta's claims), and writes its
-// sealed bytes; the caller holds wmu. reserved, unless -1, is the group's
-// reservation (plaintext, and an entry for it and each member), released
-// in the same step, as appendLocked does for a single blob.
-func (w *deltaWriter) appendGroupLocked(g *blobEntry, members []blobEntry, sealed []byte, has bool, reserved int) error {
-	w.mu.Lock()
-	if reserved >= 0 {
-		w.releaseLocked(reserved, len(members)+1)
-	}
-	at := uint32(len(w.blobs))
-	ne := *g
-	ne.Offset = w.off
-	ne.SealedLen = uint32(len(sealed))
-	w.blobs = append(w.blobs, ne)
-	w.trailer.add(&ne)
-	w.claims.appended(w.blobs, int(at), false)
-	var off uint64
-	for _, m := range members {
-		m.Comp, m.Group, m.Offset, m.SealedLen, m.Dict = compGroup, at, off, 0, nil
-		off += uint64(m.RawLen)
-		w.blobs = append(w.blobs, m)
-		w.trailer.add(&w.blobs[len(w.blobs)-1])
-		w.claims.appended(w.blobs, len(w.blobs)-1, has)
-	}
-	w.off += uint64(len(sealed))
-	w.mu.Unlock()
-	if _, err := w.w.Write(sealed); err != nil {
-		return fmt.Errorf("writing to the spool: %w", err)
-	}
-	return nil
+	return w.appendEntries(g, members, sealed, true, -1)
 }
 
 // groupLevel is the zstd level of groups: docs/benchmarks.md, "Pages
@@ -379,7 +346,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendGroupLocked(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false, reserved)
+	return w.appendEntries(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false, reserved)
 }
 
 // groupIndex is the index of the group entry loc in its trailer.
