@@ -79,7 +79,7 @@ func (p *sealPipeline) work(r *Store) {
 	for j := range p.jobs {
 		if j.lens != nil {
 			// What landed took its share of the run's reservation with it
-			// (appendLocked, appendGroupLocked); the rest is released here.
+			// (appendEntries); the rest is released here.
 			restPlain, restEntries, err := r.sealRun(j, &sealBuf, &scratch)
 			if err != nil {
 				p.fail(err)
