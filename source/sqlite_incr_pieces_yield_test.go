@@ -6,7 +6,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // TestSQLiteIncrementalPiecesYieldToCheckpointer: the app (its own
@@ -38,31 +37,21 @@ func TestSQLiteIncrementalPiecesYieldToCheckpointer(t *testing.T) {
 	}
 	app.do("edit")
 	app.do("commit")
-	var ckpt *checkpointer
-	exited := make(chan bool, 1)
-	var busy, held bool
+	var ckpt *appCheckpoint
 	k.inTx = func() {
-		switch {
-		case ckpt == nil:
-			ckpt = startCheckpointer(t, dbPath, "TRUNCATE", 30)
-			go func() { exited <- ckpt.busy() }()
-			waitCheckpointLock(t, dbPath)
-		case !held:
-			held = true
-			select {
-			case busy = <-exited:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the checkpointer did not end within 10 s")
-			}
+		if ckpt == nil {
+			ckpt = startAppCheckpoint(t, dbPath)
+			return
 		}
+		ckpt.hold(t)
 	}
 	if err := s.Scan(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
-	if !held {
+	if ckpt == nil || !ckpt.held {
 		t.Fatal("the read took no batch after the checkpointer began")
 	}
-	if busy {
+	if ckpt.busy {
 		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the incremental read did not yield to it")
 	}
 	if !k.incr["msgstore.db"] || !k.whole["msgstore.db"] || k.txs["msgstore.db"] < 2 {

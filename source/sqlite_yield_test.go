@@ -25,34 +25,20 @@ func TestSQLitePiecesYieldToCheckpointer(t *testing.T) {
 	// A short log, as in the app's life: the checkpoint has little to copy.
 	f.checkpoint("TRUNCATE")
 	f.msg()
-	var ckpt *checkpointer
-	exited := make(chan bool, 1)
+	var ckpt *appCheckpoint
 	f.k.afterSnapshot = func(tx int) {
 		if tx != 2 {
 			return
 		}
 		f.msg() // the open transaction's snapshot lacks these frames
-		ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
-		go func() { exited <- ckpt.busy() }()
-		waitCheckpointLock(t, f.dbPath)
+		ckpt = startAppCheckpoint(t, f.dbPath)
 	}
-	var busy, held bool
-	f.k.inTx = func() {
-		if ckpt == nil || held {
-			return
-		}
-		held = true
-		select { // a slow piece: until the checkpointer is done
-		case busy = <-exited:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the checkpointer did not end within 10 s")
-		}
-	}
+	f.k.inTx = func() { ckpt.hold(t) } // a slow piece: until the checkpointer is done
 	f.scan()
-	if !held {
+	if ckpt == nil || !ckpt.held {
 		t.Fatal("the read took no transaction after the checkpointer began")
 	}
-	if busy {
+	if ckpt.busy {
 		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read did not yield to it")
 	}
 	if f.k.starts["msgstore.db"] != 1 {
@@ -77,6 +63,40 @@ func waitCheckpointLock(t testing.TB, path string) {
 			t.Fatal("no other process took the checkpoint lock within 10 s")
 		}
 		time.Sleep(100 * time.Microsecond) // polls a condition, not a guess at timing
+	}
+}
+
+// appCheckpoint is the app's TRUNCATE checkpoint (busy timeout 30 ms) in a
+// process of its own, begun while a read holds its transaction.
+type appCheckpoint struct {
+	exited chan bool
+	// held: a read's transaction waited for the checkpoint to end;
+	// busy: the checkpoint gave up.
+	held, busy bool
+}
+
+// startAppCheckpoint begins the checkpoint on dbPath and returns once it
+// holds the checkpoint lock, waiting for the read.
+func startAppCheckpoint(t *testing.T, dbPath string) *appCheckpoint {
+	t.Helper()
+	c := &appCheckpoint{exited: make(chan bool, 1)}
+	ckpt := startCheckpointer(t, dbPath, "TRUNCATE", 30)
+	go func() { c.exited <- ckpt.busy() }()
+	waitCheckpointLock(t, dbPath)
+	return c
+}
+
+// hold stands for a slow read, once: it returns when the checkpoint ended
+// (within 10 s), which it can only if the read made way for it.
+func (c *appCheckpoint) hold(t *testing.T) {
+	if c == nil || c.held {
+		return
+	}
+	c.held = true
+	select {
+	case c.busy = <-c.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checkpointer did not end within 10 s")
 	}
 }
 
@@ -128,31 +148,21 @@ func TestSQLiteVisitorWorkOutsideTransaction(t *testing.T) {
 func TestSQLiteDictSampleYieldsToCheckpointer(t *testing.T) {
 	f := newPiecesFixture(t, 3000)
 	f.s.pieceTime = 0 // transactions end only for the checkpointer
-	var ckpt *checkpointer
-	exited := make(chan bool, 1)
-	var busy, held bool
+	var ckpt *appCheckpoint
 	f.k.inSample = func() {
-		switch {
-		case ckpt == nil:
-			ckpt = startCheckpointer(t, f.dbPath, "TRUNCATE", 30)
-			go func() { exited <- ckpt.busy() }()
-			waitCheckpointLock(t, f.dbPath)
-		case !held:
-			held = true
-			select {
-			case busy = <-exited:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the checkpointer did not end within 10 s")
-			}
+		if ckpt == nil {
+			ckpt = startAppCheckpoint(t, f.dbPath)
+			return
 		}
+		ckpt.hold(t)
 	}
 	var sample [][]byte
 	f.k.beforeFirst = func(c Content) { sample = c.(DictSampler).DictSample(80) }
 	f.scan()
-	if !held {
+	if ckpt == nil || !ckpt.held {
 		t.Fatal("the sample read no page after the checkpointer began")
 	}
-	if busy {
+	if ckpt.busy {
 		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the sample did not yield to it")
 	}
 	if len(sample) != 80 {
