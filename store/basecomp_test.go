@@ -299,3 +299,47 @@ func TestVerifyDeltaFetchesBasesTogether(t *testing.T) {
 		t.Fatalf("a verify in windows of 3 bases read %d ranges for %d bases: not cut into windows", len(gets), bases)
 	}
 }
+
+// TestRestoreOpensABaseGroupOnce: a base is most often a page of a group
+// (a first backup seals its pages in groups) whose other pages the
+// restore also wants. The fetch of the bases hands those pages on too,
+// so the group is read and opened once, not once for its base and again
+// for its other pages: no group's bytes are read twice. (Here every
+// group holds a base, so no range of the rest's spans one in a gap.)
+func TestRestoreOpensABaseGroupOnce(t *testing.T) {
+	e, fresh, counted, _, _ := onBaseRepo(t, store.Options{})
+	dst := filepath.Join(t.TempDir(), "r")
+	if _, err := restore.Run(e.Ctx, fresh, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
+		t.Fatalf("restored digest %s, want %s", got, want)
+	}
+	groups := store.Groups(fresh)
+	if len(groups) == 0 {
+		t.Fatal("the database's pages were sealed in no group")
+	}
+	reads := map[string]int{} // "delta@offset": reads covering that group
+	for _, g := range counted.take() {
+		at := strings.LastIndexByte(g, '@')
+		var off, n int64
+		if _, err := fmt.Sscanf(g[at+1:], "%d+%d", &off, &n); err != nil {
+			t.Fatalf("read %q: %v", g, err)
+		}
+		for _, gr := range groups {
+			if gr.Delta == g[:at] && off <= gr.Offset && gr.Offset+gr.SealedLen <= off+n {
+				reads[fmt.Sprintf("%s@%d", gr.Delta, gr.Offset)]++
+			}
+		}
+	}
+	twice := 0
+	for _, k := range reads {
+		if k > 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Fatalf("the restore read %d of %d groups more than once (a group holding a base was opened for it, then again for its other pages)", twice, len(groups))
+	}
+}

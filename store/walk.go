@@ -228,7 +228,7 @@ func (r *Store) openEach(ctx context.Context, d *delta, start, end int, raw []by
 		bctx := ctx
 		if len(bases) > 0 {
 			var err error
-			if bctx, err = r.withBases(ctx, bases); err != nil {
+			if bctx, err = r.withBases(ctx, bases, nil, nil); err != nil {
 				return nil, err
 			}
 		}
