@@ -102,6 +102,9 @@ type pieces struct {
 	// pages: a test holds it there as a machine too busy to run the read
 	// would.
 	inTx func()
+	// inPage runs inside a transaction after each page read through
+	// SQLite: a test makes one page slow there.
+	inPage func()
 	// inSample runs inside a transaction of the dictionary sample, after
 	// each page it read.
 	inSample func()
@@ -282,6 +285,9 @@ func (c *sqliteContent) readSQL(from, to int64) error {
 		}
 		p.buf = append(p.buf, data...)
 		want++
+		if p.inPage != nil {
+			p.inPage()
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read pages of %q: %w", c.rel, err)
