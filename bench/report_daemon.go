@@ -70,8 +70,12 @@ func floats(xs []int64) []float64 {
 	return out
 }
 
-// ms formats seconds as milliseconds, with a decimal when small.
+// ms formats seconds as milliseconds, with a decimal when small (two
+// under 0.1 ms: a checkpoint's median).
 func ms(s float64) string {
+	if s < 0.0001 {
+		return fmt.Sprintf("%.2f ms", s*1000)
+	}
 	if s < 0.01 {
 		return fmt.Sprintf("%.1f ms", s*1000)
 	}
