@@ -51,13 +51,14 @@ func writeDaemonCycles(w io.Writer, res *Results) {
 		return
 	}
 	fmt.Fprint(w, "\nThe app checkpoints while the daemon backs up (one message committed, then `PRAGMA wal_checkpoint(MODE)` over and over while the cycle scans); the next one-message cycle follows those checkpoints:\n\n")
-	fmt.Fprint(w, "| checkpoint | checkpoints run | gave up (busy) | longest wait per cycle | next cycle: read calls | from storage | CPU |\n|---|---:|---:|---|---|---|---|\n")
+	fmt.Fprint(w, "| checkpoint | checkpoints run | gave up (busy) | longest wait per cycle | first checkpoint of each cycle | median, p99 | over 5 ms | next cycle: read calls | from storage | CPU |\n|---|---:|---:|---|---|---|---:|---|---|---|\n")
 	for _, cp := range d.Checkpoints {
 		if cp.Note != "" {
-			fmt.Fprintf(w, "| %s | not measured: %s | | | | | |\n", cp.Mode, firstLine([]byte(cp.Note)))
+			fmt.Fprintf(w, "| %s | not measured: %s | | | | | | | | |\n", cp.Mode, firstLine([]byte(cp.Note)))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s |\n", cp.Mode, cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s, %s | %d | %s | %s | %s |\n", cp.Mode, cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mss(cp.FirstWaitS),
+			ms(cp.MedianS), ms(cp.P99S), cp.Over5ms, mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
 	}
 }
 
@@ -69,8 +70,12 @@ func floats(xs []int64) []float64 {
 	return out
 }
 
-// ms formats seconds as milliseconds, with a decimal when small.
+// ms formats seconds as milliseconds, with a decimal when small (two
+// under 0.1 ms: a checkpoint's median).
 func ms(s float64) string {
+	if s < 0.0001 {
+		return fmt.Sprintf("%.2f ms", s*1000)
+	}
 	if s < 0.01 {
 		return fmt.Sprintf("%.1f ms", s*1000)
 	}

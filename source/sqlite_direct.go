@@ -113,26 +113,34 @@ func (c *sqliteContent) openDirect(abs string, file statID) {
 }
 
 // readBatch appends pages from..to to the piece's buffer: runs of pages no
-// frame holds from the database file, the others through SQLite.
-func (c *sqliteContent) readBatch(from, to int64) error {
+// frame holds from the database file, the others through SQLite. It
+// returns how many, fewer when a look at the checkpoint lock is due
+// (lookDue) before the batch is done; at least one.
+func (c *sqliteContent) readBatch(from, to int64) (int64, error) {
 	p := c.pieced
 	if !c.direct || !p.framed.ok {
 		return c.readSQL(from, to)
 	}
-	for pg := from; pg <= to; {
+	pg := from
+	for pg <= to {
 		end := pg
 		framed := p.framed.pages[pg]
 		for end < to && p.framed.pages[end+1] == framed {
 			end++
 		}
 		if framed || !c.readDirect(pg, end) {
-			if err := c.readSQL(pg, end); err != nil {
-				return err
+			n, err := c.readSQL(pg, end)
+			if err != nil {
+				return 0, err
 			}
+			end = pg + n - 1
 		}
 		pg = end + 1
+		if p.lookDue() {
+			break
+		}
 	}
-	return nil
+	return pg - from, nil
 }
 
 // readDirect appends pages from..to to the piece's buffer from the

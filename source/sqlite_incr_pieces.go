@@ -9,7 +9,8 @@ import (
 // The changed pages of an incremental read in short transactions, as a
 // whole read's pieces (sqlite_pieces.go): a transaction reads changed
 // pages until its time is up, a piece's worth was read or the app's
-// checkpointer waits, and ends; the next one works out, with the same
+// checkpointer waits (looked at every pieceProbePages pages or
+// pieceProbeTime), and ends; the next one works out, with the same
 // reasoning, which pages may have changed between the two snapshots. Those
 // are read (again) in a later transaction, also when they were not among
 // the changed pages (a page carried over from the previous version that
@@ -27,6 +28,7 @@ func (c *sqliteContent) readChangedPieces() (map[int64][]byte, error) {
 	todo := slices.Clone(c.changed)
 	for {
 		c.tr.at("changed pages")
+		unlooked := 0 // pages read since the last look
 		for read := 1; len(todo) > 0; read++ {
 			pg := todo[0]
 			todo = todo[1:]
@@ -38,9 +40,11 @@ func (c *sqliteContent) readChangedPieces() (map[int64][]byte, error) {
 				return nil, err
 			}
 			got[pg] = data
-			if p.long || read%pieceProbePages != 0 || len(todo) == 0 {
+			unlooked++
+			if p.long || len(todo) == 0 || (unlooked < pieceProbePages && !p.lookDue()) {
 				continue
 			}
+			unlooked = 0
 			if c.checkpointWaits() {
 				p.yields++
 				break

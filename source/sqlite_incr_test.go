@@ -41,6 +41,10 @@ type pageKeeper struct {
 	// pieces, once its pages were read; inTx inside every transaction of
 	// a read in pieces, after each batch of pages.
 	inLast, inTx func()
+	// inPage runs inside a transaction of a read in pieces after each
+	// page read through SQLite; noDirect reads every page through SQLite.
+	inPage   func()
+	noDirect bool
 	// inSample runs inside the dictionary sample's transactions, after
 	// each page.
 	inSample func()
@@ -160,7 +164,10 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 // delivers, read through its own last transaction.
 func (k *pageKeeper) seams(sc *sqliteContent) {
 	sc.pieced.between, sc.pieced.afterSnapshot, sc.pieced.inTx = k.between, k.afterSnapshot, k.inTx
-	sc.pieced.inSample = k.inSample
+	sc.pieced.inSample, sc.pieced.inPage = k.inSample, k.inPage
+	if k.noDirect {
+		sc.direct = false
+	}
 	sc.pieced.last = func(tx *sql.Tx) {
 		if k.inLast != nil {
 			k.inLast()

@@ -37,8 +37,13 @@ const (
 	// pieceStarts bounds the starts of a read in pieces.
 	pieceStarts = 3
 	// pieceProbePages is how many pages a transaction reads between two
-	// looks for a checkpointer waiting on it.
+	// looks for a checkpointer waiting on it, at most; it looks sooner
+	// once pieceProbeTime passed since the last look (or its BEGIN): on a
+	// loaded machine one page can take milliseconds in wall time, and a
+	// checkpointer that began waiting before it would wait for the rest
+	// of the batch too, past its busy handler's retry at 3 ms.
 	pieceProbePages = 16
+	pieceProbeTime  = 500 * time.Microsecond
 	// ckptYieldMax bounds the wait for one checkpoint between two
 	// transactions, ckptYieldTotal the waits of one read together (an
 	// app checkpointing without end must not stop the backup); ckptPoll
@@ -54,9 +59,11 @@ type pieces struct {
 	file statID // the database file's identity before the read began
 	size int64  // pages per transaction, at most
 	// budget is the time one transaction may read for (0: no limit);
-	// began is when the current one began.
+	// began is when the current one began, looked when it last looked
+	// at the checkpoint lock.
 	budget time.Duration
 	began  time.Time
+	looked time.Time
 	log    *zap.Logger
 	// view is what the last transaction saw of the log.
 	view txView
@@ -102,6 +109,9 @@ type pieces struct {
 	// pages: a test holds it there as a machine too busy to run the read
 	// would.
 	inTx func()
+	// inPage runs inside a transaction after each page read through
+	// SQLite: a test makes one page slow there.
+	inPage func()
 	// inSample runs inside a transaction of the dictionary sample, after
 	// each page it read.
 	inSample func()
@@ -222,18 +232,19 @@ const pagesQuery = `WITH RECURSIVE s(p) AS (SELECT ? UNION ALL SELECT p+1 FROM s
 
 // readRange reads pages from..to into the queue, in order, or fewer when
 // the transaction's time is up or the app's checkpointer waits. Batches
-// of pieceProbePages pages no frame holds are read from the database file
-// directly, the others through SQLite.
+// of pieceProbePages pages (fewer when a look is due: lookDue) no frame
+// holds are read from the database file directly, the others through
+// SQLite.
 func (c *sqliteContent) readRange(from, to int64) error {
 	p := c.pieced
 	c.tr.at("pages")
 	want := from
 	for want <= to {
-		end := min(want+pieceProbePages-1, to)
-		if err := c.readBatch(want, end); err != nil {
+		n, err := c.readBatch(want, min(want+pieceProbePages-1, to))
+		if err != nil {
 			return err
 		}
-		want = end + 1
+		want += n
 		if !p.long {
 			if c.checkpointWaits() {
 				p.yields++
@@ -255,8 +266,9 @@ func (c *sqliteContent) readRange(from, to int64) error {
 	return nil
 }
 
-// readSQL appends pages from..to to the piece's buffer through SQLite.
-func (c *sqliteContent) readSQL(from, to int64) error {
+// readSQL appends pages from..to to the piece's buffer through SQLite, or
+// fewer when a look at the checkpoint lock is due, and returns how many.
+func (c *sqliteContent) readSQL(from, to int64) (int64, error) {
 	p := c.pieced
 	var rows *sql.Rows
 	var err error
@@ -266,7 +278,7 @@ func (c *sqliteContent) readSQL(from, to int64) error {
 		rows, err = c.tx.QueryContext(c.ctx, pagesQuery, from, to)
 	}
 	if err != nil {
-		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+		return 0, fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
 	defer rows.Close()
 	want := from
@@ -274,22 +286,42 @@ func (c *sqliteContent) readSQL(from, to int64) error {
 		var pgno int64
 		var data sql.RawBytes
 		if err := rows.Scan(&pgno, &data); err != nil {
-			return fmt.Errorf("read page %d of %q: %w", want, c.rel, err)
+			return 0, fmt.Errorf("read page %d of %q: %w", want, c.rel, err)
 		}
 		if pgno != want || len(data) != c.pageSize {
-			return fmt.Errorf("database %q: got page %d of %d bytes, want page %d of %d bytes; the database may be damaged",
+			return 0, fmt.Errorf("database %q: got page %d of %d bytes, want page %d of %d bytes; the database may be damaged",
 				c.rel, pgno, len(data), want, c.pageSize)
 		}
 		p.buf = append(p.buf, data...)
 		want++
+		if p.inPage != nil {
+			p.inPage()
+		}
+		if want <= to && p.lookDue() {
+			return want - from, nil // the rows are closed unread
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read pages of %q: %w", c.rel, err)
+		return 0, fmt.Errorf("read pages of %q: %w", c.rel, err)
 	}
 	if want <= to {
-		return fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, want, c.pageCount)
+		return 0, fmt.Errorf("database %q: page %d of %d is missing; the database may be damaged", c.rel, want, c.pageCount)
 	}
-	return nil
+	return want - from, nil
+}
+
+// lookDue reports whether the open transaction should look at the
+// checkpoint lock before its next page although its batch is not done:
+// pieceProbeTime passed since its last look, or since its BEGIN.
+func (p *pieces) lookDue() bool {
+	return !p.long && time.Since(later(p.began, p.looked)) >= pieceProbeTime
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // deliver queues page pg: in order, or as a replacement when delivered.
@@ -533,6 +565,7 @@ func (c *sqliteContent) finalMark(planned walMark) walMark {
 // (awaitCheckpoint), lets its next retry through.
 func (c *sqliteContent) checkpointWaits() bool {
 	held := c.shm != nil && c.pieced.waited < ckptYieldTotal && checkpointLockHeld(c.shm)
+	c.pieced.looked = time.Now()
 	c.tr.look(held)
 	return held
 }

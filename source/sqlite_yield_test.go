@@ -46,6 +46,56 @@ func TestSQLitePiecesYieldToCheckpointer(t *testing.T) {
 	}
 }
 
+// TestSQLitePiecesLookAfterASlowPage: a transaction looks at the
+// checkpoint lock every 16 pages; on a loaded machine one page can take
+// milliseconds (the reading thread descheduled, or waiting for a core the
+// sealing workers hold), and the app's checkpoint, which began waiting
+// before it, must not wait for the rest of the batch too. The app
+// (another process) begins a TRUNCATE checkpoint with a 30 ms busy
+// timeout when the read's second transaction fixed its snapshot (which
+// lacks the app's last commit); the first page of that transaction then
+// takes 2 ms, and the test holds the next page, in the same batch of 16,
+// until the checkpointer is done. The read must look at the lock after
+// the slow page, end its transaction and wait, so the checkpoint gets
+// through.
+func TestSQLitePiecesLookAfterASlowPage(t *testing.T) {
+	f := newPiecesFixture(t, 3000)
+	f.s.pieceBytes = 64 * 4096 // no time limit; the second transaction begins a batch
+	f.k.noDirect = true        // every page through SQLite, one at a time
+	f.checkpoint("TRUNCATE")
+	f.msg()
+	var ckpt *appCheckpoint
+	var began time.Time
+	f.k.afterSnapshot = func(tx int) {
+		if tx != 2 {
+			return
+		}
+		f.msg() // the open transaction's snapshot lacks these frames
+		ckpt = startAppCheckpoint(t, f.dbPath)
+		began = time.Now()
+	}
+	slow := false
+	f.k.inPage = func() {
+		switch {
+		case ckpt == nil:
+		case !slow:
+			slow = true
+			// A page that takes 2 ms in wall time: stands for the
+			// machine, not a wait for another goroutine.
+			time.Sleep(2*time.Millisecond - time.Since(began))
+		default:
+			ckpt.hold(t) // the next page: until the checkpointer is done
+		}
+	}
+	f.scan()
+	if ckpt == nil || !ckpt.held {
+		t.Fatal("the read took no page after the slow one")
+	}
+	if ckpt.busy {
+		t.Error("the app's TRUNCATE checkpoint gave up after 30 ms: the read went on with its batch after a slow page")
+	}
+}
+
 // waitCheckpointLock waits until another process holds path's checkpoint
 // lock (the checkpointer began and waits for a reader), for at most 10 s.
 // Its descriptor of the -shm stays open until the test ends: closing it
