@@ -147,7 +147,13 @@ func (r *Store) FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 // concurrently and in no particular order between batches. Every distinct
 // id is in exactly one batch; b is only valid during the call.
 func (r *Store) FetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *Batch) error) error {
-	return r.fetchBatches(ctx, ids, fn)
+	return r.fetchBatches(ctx, idSlice(ids), fn)
+}
+
+// FetchChunks is FetchBatches of refs' ids, without a copy of them: a
+// restore of a large database holds its references already.
+func (r *Store) FetchChunks(ctx context.Context, refs []ChunkRef, fn func(b *Batch) error) error {
+	return r.fetchBatches(ctx, refIDs(refs), fn)
 }
 
 // FirstID is the first blob of the content, to name where it is stored in
