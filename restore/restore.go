@@ -29,11 +29,11 @@ import (
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
 // Reader is what a restore reads from the store: what browsing reads,
-// and blobs a ranged read at a time (Store.FetchBatches), so that pages
-// stored in file order are written with one write per range.
+// and a file's chunks a ranged read at a time (Store.FetchChunks), so
+// that pages stored in file order are written with one write per range.
 type Reader interface {
 	browse.Reader
-	FetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *store.Batch) error) error
+	FetchChunks(ctx context.Context, refs []store.ChunkRef, fn func(b *store.Batch) error) error
 }
 
 // Options configure a restore.

@@ -28,10 +28,6 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	}
 	refs, size := bf.Refs(), bf.Size()
 	places := bf.ChunkPlaces()
-	ids := make([]crypt.ID, len(refs))
-	for i, ref := range refs {
-		ids[i] = ref.ID
-	}
 	base := filepath.Base(dst)
 	f, tmp, err := createRestoreTemp(dir.root, ".")
 	if err != nil {
@@ -49,7 +45,7 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
-	err = rs.r.FetchBatches(rs.ctx, ids, func(b *store.Batch) error {
+	err = rs.r.FetchChunks(rs.ctx, refs, func(b *store.Batch) error {
 		written, err := writeBatch(f, b, places)
 		if err != nil {
 			return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
@@ -100,7 +96,7 @@ func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error
 		hi := b.Ends[i]
 		at = places.At(id, at[:0])
 		if len(at) == 0 {
-			// FetchBatches returns only what was asked for.
+			// FetchChunks returns only what was asked for.
 			return written, fmt.Errorf("internal error: blob %s is not part of the file", id)
 		}
 		if runHi > runLo && runHi == lo && runAt+int64(runHi-runLo) == at[0] {

@@ -139,7 +139,7 @@ func TestHostileBases(t *testing.T) {
 			t.Errorf("%s: %v, want an integrity error naming %s", tc.name, err, tc.base)
 		}
 	}
-	if ws := r.baseWindows(t.Context(), []crypt.ID{a, b}); ws != nil {
+	if ws := r.baseWindows(t.Context(), idSlice{a, b}); ws != nil {
 		t.Errorf("the pre-pass would fetch bases that are on a base: %+v", ws)
 	}
 }

@@ -26,7 +26,7 @@ type fetchedBases map[crypt.ID][]byte
 
 // fetchWindow is a part of a fetch's ids and the bases they need.
 type fetchWindow struct {
-	ids   []crypt.ID
+	ids   blobIDs
 	bases []crypt.ID
 }
 
@@ -34,7 +34,7 @@ type fetchWindow struct {
 // them is on a base (or the pre-pass was done). Only a base that can be
 // one (a data blob of at most maxBaseBlob bytes, not itself on a base) is
 // fetched: openOnBase reports any other.
-func (r *Store) baseWindows(ctx context.Context, ids []crypt.ID) []fetchWindow {
+func (r *Store) baseWindows(ctx context.Context, ids blobIDs) []fetchWindow {
 	if ctx.Value(basesKey{}) != nil {
 		return nil
 	}
@@ -45,8 +45,8 @@ func (r *Store) baseWindows(ctx context.Context, ids []crypt.ID) []fetchWindow {
 	have := map[crypt.ID]bool{}
 	seen := map[crypt.ID]bool{}
 	held, start, onBase := 0, 0, false
-	for i, id := range ids {
-		loc, ok := r.index.get(id)
+	for i := range ids.Len() {
+		loc, ok := r.index.get(ids.At(i))
 		if !ok || loc.entry.Comp != compZstdBase || have[*loc.entry.Dict] {
 			continue
 		}
@@ -56,7 +56,7 @@ func (r *Store) baseWindows(ctx context.Context, ids []crypt.ID) []fetchWindow {
 		}
 		onBase = true
 		if held+int(bl.entry.RawLen) > baseFetchBudget && len(cur.bases) > 0 {
-			cur.ids = dedupIDs(ids[start:i], seen)
+			cur.ids = dedupIDs(idSpan{ids, start, i}, seen)
 			out = append(out, cur)
 			cur, held, start = fetchWindow{}, 0, i
 			clear(have)
@@ -68,7 +68,7 @@ func (r *Store) baseWindows(ctx context.Context, ids []crypt.ID) []fetchWindow {
 	if !onBase {
 		return nil
 	}
-	cur.ids = ids[start:]
+	cur.ids = idSpan{ids, start, ids.Len()}
 	if len(out) > 0 {
 		// Cut: an id met in an earlier window is not fetched again.
 		cur.ids = dedupIDs(cur.ids, seen)
@@ -77,9 +77,10 @@ func (r *Store) baseWindows(ctx context.Context, ids []crypt.ID) []fetchWindow {
 }
 
 // dedupIDs returns the ids not in seen, adding them to it.
-func dedupIDs(ids []crypt.ID, seen map[crypt.ID]bool) []crypt.ID {
-	out := make([]crypt.ID, 0, len(ids))
-	for _, id := range ids {
+func dedupIDs(ids blobIDs, seen map[crypt.ID]bool) idSlice {
+	out := make(idSlice, 0, ids.Len())
+	for i := range ids.Len() {
+		id := ids.At(i)
 		if !seen[id] {
 			seen[id] = true
 			out = append(out, id)
@@ -102,7 +103,7 @@ func (r *Store) fetchOnBases(ctx context.Context, ws []fetchWindow, fn func(fr *
 		if err != nil {
 			return err
 		}
-		if len(rest) == 0 {
+		if rest.Len() == 0 {
 			continue
 		}
 		if err := r.fetchRanges(bctx, rest, fn); err != nil {
@@ -114,7 +115,7 @@ func (r *Store) fetchOnBases(ctx context.Context, ws []fetchWindow, fn func(fr *
 
 // baseGroupMates splits w's ids into those sealed in the same group as
 // one of w's bases and the rest.
-func (r *Store) baseGroupMates(w fetchWindow) (mates, rest []crypt.ID) {
+func (r *Store) baseGroupMates(w fetchWindow) (mates []crypt.ID, rest blobIDs) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	groups := map[*blobEntry]bool{}
@@ -126,15 +127,16 @@ func (r *Store) baseGroupMates(w fetchWindow) (mates, rest []crypt.ID) {
 	if len(groups) == 0 {
 		return nil, w.ids
 	}
-	rest = make([]crypt.ID, 0, len(w.ids))
-	for _, id := range w.ids {
+	others := make(idSlice, 0, w.ids.Len())
+	for i := range w.ids.Len() {
+		id := w.ids.At(i)
 		if loc, ok := r.index.get(id); ok && loc.entry.isMember() && groups[loc.sealedEntry()] {
 			mates = append(mates, id)
 		} else {
-			rest = append(rest, id)
+			others = append(others, id)
 		}
 	}
-	return mates, rest
+	return mates, others
 }
 
 // withBases fetches bases together, with mates (blobs the caller wants
@@ -155,7 +157,7 @@ func (r *Store) withBases(ctx context.Context, ids, mates []crypt.ID, fn func(fr
 	// own, and any base on a base fails in openOnBase. A mate is a
 	// group's member, never itself on a base.
 	pre := context.WithValue(ctx, basesKey{}, fetchedBases{})
-	err := r.fetchRanges(pre, append(append([]crypt.ID(nil), ids...), mates...), func(fr *fetchRange, b *Batch) error {
+	err := r.fetchRanges(pre, append(append(idSlice(nil), ids...), mates...), func(fr *fetchRange, b *Batch) error {
 		mu.Lock()
 		for i, id := range b.IDs {
 			if isBase[id] {

@@ -1,5 +1,7 @@
 package store
 
+import "github.com/chatsafe/chatsafe/crypt"
+
 // FetchBudgetFree reports whether every fetch gave its share of the
 // process's fetch budget back (for tests that end a fetch early).
 func FetchBudgetFree() bool {
@@ -8,4 +10,12 @@ func FetchBudgetFree() bool {
 	}
 	fetchMem.Release(fetchBudget)
 	return true
+}
+
+// StoreList stores refs as one chunk list blob, however many they are (a
+// writer that cuts lists otherwise than this one), and returns its id.
+func StoreList(w *Writer, refs []ChunkRef) (crypt.ID, error) {
+	plain := encodeList(refs)
+	id := w.r.ids.Sum(plain)
+	return id, w.store(id, blobList, plain, true)
 }

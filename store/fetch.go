@@ -1,11 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"runtime"
 	"slices"
-	"sort"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -94,7 +94,7 @@ func putOpenScratch(s *openScratch) {
 // fetchLocs is fetchBlobs for callers inside the store, which also need
 // to know where each blob was found (its type, its delta).
 func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobLoc, plain []byte) error) error {
-	return r.fetchRanges(ctx, ids, func(fr *fetchRange, b *Batch) error {
+	return r.fetchRanges(ctx, idSlice(ids), func(fr *fetchRange, b *Batch) error {
 		for i, loc := range fr.locs {
 			if err := fn(loc, b.Plain(i)); err != nil {
 				return err
@@ -104,8 +104,8 @@ func (r *Store) fetchLocs(ctx context.Context, ids []crypt.ID, fn func(loc blobL
 	})
 }
 
-// fetchBatches is FetchBatches.
-func (r *Store) fetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *Batch) error) error {
+// fetchBatches is FetchBatches and FetchChunks.
+func (r *Store) fetchBatches(ctx context.Context, ids blobIDs, fn func(b *Batch) error) error {
 	return r.fetchRanges(ctx, ids, func(_ *fetchRange, b *Batch) error { return fn(b) })
 }
 
@@ -119,7 +119,7 @@ type fetchJob struct {
 
 // fetchRanges reads the ranges covering ids on one goroutine and opens
 // each into a Batch on every core, calling fn once per range.
-func (r *Store) fetchRanges(ctx context.Context, ids []crypt.ID, fn func(fr *fetchRange, b *Batch) error) error {
+func (r *Store) fetchRanges(ctx context.Context, ids blobIDs, fn func(fr *fetchRange, b *Batch) error) error {
 	if ws := r.baseWindows(ctx, ids); ws != nil {
 		return r.fetchOnBases(ctx, ws, fn) // basefetch.go
 	}
@@ -229,56 +229,70 @@ func getBatchBuf(n int) []byte { return getRangeBuf(int64(n))[:0] }
 func putBatchBuf(b []byte) { putRangeBuf(b) }
 
 // planRanges groups the blobs by delta and merges neighbours into ranges.
-func (r *Store) planRanges(ids []crypt.ID) ([]fetchRange, error) {
+// The plan is one slice of locations, 16 bytes a distinct blob, that the
+// ranges share: ids asked for twice (runs of equal pages) meet once
+// sorted, so no set of seen ids is built (a map of 32-byte ids cost over
+// 40 bytes a page of a restored database, on top of its references).
+func (r *Store) planRanges(ids blobIDs) ([]fetchRange, error) {
+	locs := make([]blobLoc, 0, ids.Len())
 	r.mu.RLock()
-	seen := make(map[crypt.ID]struct{}, len(ids))
-	byDelta := map[*delta][]blobLoc{}
-	for _, id := range ids {
-		if _, ok := seen[id]; ok {
-			continue
-		}
-		seen[id] = struct{}{}
+	for i := range ids.Len() {
+		id := ids.At(i)
 		loc, ok := r.index.get(id)
 		if !ok {
 			r.mu.RUnlock()
 			return nil, integrityErr("index", "blob "+id.String()+" is referenced but stored nowhere", nil)
 		}
-		byDelta[loc.d] = append(byDelta[loc.d], loc)
+		locs = append(locs, loc)
 	}
 	r.mu.RUnlock()
-
-	deltas := make([]*delta, 0, len(byDelta))
-	for d := range byDelta {
-		deltas = append(deltas, d)
-	}
-	sort.Slice(deltas, func(i, j int) bool { return deltas[i].ref.Seq < deltas[j].ref.Seq })
+	slices.SortFunc(locs, compareLocs)
+	locs = slices.CompactFunc(locs, func(a, b blobLoc) bool { return a.entry == b.entry })
 	var out []fetchRange
-	for _, d := range deltas {
-		locs := byDelta[d]
-		// By where they are sealed; a group's members by their place in it.
-		slices.SortFunc(locs, func(a, b blobLoc) int {
-			return cmp.Or(cmp.Compare(a.sealedEntry().Offset, b.sealedEntry().Offset), cmp.Compare(a.entry.Offset, b.entry.Offset))
-		})
-		for start := 0; start < len(locs); {
-			end := start + 1
-			first := locs[start].sealedEntry()
-			lo := first.Offset
-			hi := lo + uint64(first.SealedLen)
-			plain := int(locs[start].entry.RawLen)
-			for end < len(locs) {
-				e, el := locs[end].sealedEntry(), locs[end].entry
-				// A group is never split between ranges.
-				sameGroup := e == locs[end-1].sealedEntry()
-				if !sameGroup && (e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit || plain+int(el.RawLen) > batchPlainLimit) {
-					break
-				}
-				hi = max(hi, e.Offset+uint64(e.SealedLen))
-				plain += int(el.RawLen)
-				end++
+	for start := 0; start < len(locs); {
+		end := start + 1
+		d := locs[start].d
+		first := locs[start].sealedEntry()
+		lo := first.Offset
+		hi := lo + uint64(first.SealedLen)
+		plain := int(locs[start].entry.RawLen)
+		for end < len(locs) && locs[end].d == d {
+			e, el := locs[end].sealedEntry(), locs[end].entry
+			// A group is never split between ranges.
+			sameGroup := e == locs[end-1].sealedEntry()
+			if !sameGroup && (e.Offset > hi+mergeGap || e.Offset+uint64(e.SealedLen)-lo > mergeLimit || plain+int(el.RawLen) > batchPlainLimit) {
+				break
 			}
-			out = append(out, fetchRange{d: d, lo: lo, hi: hi, plain: plain, locs: locs[start:end]})
-			start = end
+			hi = max(hi, e.Offset+uint64(e.SealedLen))
+			plain += int(el.RawLen)
+			end++
 		}
+		out = append(out, fetchRange{d: d, lo: lo, hi: hi, plain: plain, locs: locs[start:end:end]})
+		start = end
 	}
 	return out, nil
+}
+
+// compareLocs orders a plan: by delta, then where they are sealed; a
+// group's members by their place in it. The ids come last: they keep an
+// entry's copies together where entries share an offset (empty members
+// of a group). Written out rather than with cmp.Or, which would compare
+// every key of every pair.
+func compareLocs(a, b blobLoc) int {
+	if a.entry == b.entry {
+		return 0
+	}
+	if a.d != b.d {
+		if c := cmp.Compare(a.d.ref.Seq, b.d.ref.Seq); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.d.ref.ID[:], b.d.ref.ID[:]) // deltas of two devices after a fork
+	}
+	if c := cmp.Compare(a.sealedEntry().Offset, b.sealedEntry().Offset); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.entry.Offset, b.entry.Offset); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.entry.ID[:], b.entry.ID[:])
 }

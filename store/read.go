@@ -96,39 +96,66 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 // fetched together (neighbours in one ranged read, opened on every core):
 // a 275 MB database has over a thousand lists, and reading them one by
 // one kept its restore waiting for over a second before the first page.
+// The writer cuts lists at listChunks references (the last may hold
+// fewer), so each list is decoded straight into its slot of one slice:
+// decoding them apart and joining them held a 1 GB database's references
+// twice (9 MB each). A list of another length is decoded on its own and
+// the slice rebuilt.
 func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, error) {
 	at := make(map[crypt.ID][]int, len(lists)) // a list may recur (runs of equal pages)
 	for i, id := range lists {
 		at[id] = append(at[id], i)
 	}
-	decoded := make([][]ChunkRef, len(lists))
+	slots := make([]ChunkRef, len(lists)*listChunks)
+	lens := make([]int, len(lists))
+	var odd map[int][]ChunkRef // lists longer than listChunks, by position
 	var mu sync.Mutex
 	err := r.fetchLocs(ctx, lists, func(loc blobLoc, plain []byte) error {
 		id := loc.entry.ID
 		if loc.entry.Type != blobList {
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
 		}
-		l, err := decodeList(plain)
+		// fetchLocs calls once per distinct id: the first of its places
+		// is only written here.
+		first := at[id][0]
+		slot := slots[first*listChunks : (first+1)*listChunks : (first+1)*listChunks]
+		l, err := decodeListInto(plain, slot)
 		if err != nil {
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("chunk list %s is malformed", id), err)
 		}
 		mu.Lock()
+		defer mu.Unlock()
 		for _, i := range at[id] {
-			decoded[i] = l
+			lens[i] = len(l)
+			if len(l) > listChunks {
+				if odd == nil {
+					odd = map[int][]ChunkRef{}
+				}
+				odd[i] = l
+			} else if i != first {
+				copy(slots[i*listChunks:], l)
+			}
 		}
-		mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	for _, l := range decoded {
-		n += len(l)
+	n, whole := 0, odd == nil
+	for i, k := range lens {
+		n += k
+		whole = whole && (k == listChunks || i == len(lens)-1)
+	}
+	if whole {
+		return slots[:n:n], nil
 	}
 	refs := make([]ChunkRef, 0, n)
-	for _, l := range decoded {
-		refs = append(refs, l...)
+	for i, k := range lens {
+		if l, ok := odd[i]; ok {
+			refs = append(refs, l...)
+		} else {
+			refs = append(refs, slots[i*listChunks:i*listChunks+k]...)
+		}
 	}
 	return refs, nil
 }
@@ -147,7 +174,13 @@ func (r *Store) FetchBlobs(ctx context.Context, ids []crypt.ID, fn func(id crypt
 // concurrently and in no particular order between batches. Every distinct
 // id is in exactly one batch; b is only valid during the call.
 func (r *Store) FetchBatches(ctx context.Context, ids []crypt.ID, fn func(b *Batch) error) error {
-	return r.fetchBatches(ctx, ids, fn)
+	return r.fetchBatches(ctx, idSlice(ids), fn)
+}
+
+// FetchChunks is FetchBatches of refs' ids, without a copy of them: a
+// restore of a large database holds its references already.
+func (r *Store) FetchChunks(ctx context.Context, refs []ChunkRef, fn func(b *Batch) error) error {
+	return r.fetchBatches(ctx, refIDs(refs), fn)
 }
 
 // FirstID is the first blob of the content, to name where it is stored in

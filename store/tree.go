@@ -101,7 +101,18 @@ func encodeChunkRefs(e *encoder, refs []ChunkRef) {
 }
 
 func decodeChunkRefs(d *decoder) []ChunkRef {
-	refs := make([]ChunkRef, d.count(33))
+	return decodeChunkRefsInto(d, nil)
+}
+
+// decodeChunkRefsInto is decodeChunkRefs into dst's space when they fit
+// there, else into a new slice.
+func decodeChunkRefsInto(d *decoder, dst []ChunkRef) []ChunkRef {
+	n := d.count(33)
+	refs := dst[:0]
+	if n > cap(dst) {
+		refs = make([]ChunkRef, n)
+	}
+	refs = refs[:n]
 	for i := range refs {
 		refs[i].ID = d.id()
 		l := d.uvarint()
@@ -282,7 +293,12 @@ func encodeList(refs []ChunkRef) []byte {
 }
 
 func decodeList(p []byte) ([]ChunkRef, error) {
+	return decodeListInto(p, nil)
+}
+
+// decodeListInto is decodeList into dst's space when the list fits there.
+func decodeListInto(p []byte, dst []ChunkRef) ([]ChunkRef, error) {
 	d := &decoder{b: p}
-	refs := decodeChunkRefs(d)
+	refs := decodeChunkRefsInto(d, dst)
 	return refs, d.done()
 }
