@@ -128,7 +128,8 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 		return nil, fmt.Errorf("%w: bad ratio or content length", errMalformed)
 	}
 	dict.ratio = uint32(ratio)
-	opts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize + 1<<20)}
+	// DecodeAll stops at its destination's capacity: decompress.
+	opts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize + 1<<20), zstd.WithDecodeAllCapLimit(true)}
 	switch dict.kind {
 	case dictKindRaw:
 		opts = append(opts, zstd.WithDecoderDictRaw(dict.zstdID(), dict.content))
