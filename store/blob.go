@@ -167,7 +167,7 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 // the header's content size, when a frame gives one, fails it at once.
 func statedRoom(dst []byte, n uint32) []byte {
 	l := len(dst)
-	return slices.Grow(dst, int(n))[:l:l+int(n)]
+	return slices.Grow(dst, int(n))[: l : l+int(n)]
 }
 
 // sealNew compresses and seals a new blob of job j into its delta: a page

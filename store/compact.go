@@ -225,6 +225,9 @@ func (r *Store) adoptCompacted(d *delta, rewritten map[*delta]bool) error {
 		for _, ld := range r.deltas {
 			r.addToIndex(ld)
 		}
+		// Their cached trailers, and copies of the dictionaries they
+		// alone held, go with them.
+		r.sweepStateCaches()
 	} else {
 		r.addToIndex(d)
 	}

@@ -341,6 +341,7 @@ func (r *Store) load(ctx context.Context) error {
 	r.rebuildSnapshots()
 	if r.Writable() {
 		r.adoptNewestDict(ctx)
+		r.sweepStateCaches()
 	}
 	if len(r.damage) > 0 {
 		// Neither the rollback guard nor the writer moves to a head read
