@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -122,6 +123,7 @@ func (r *Store) openGroup(ctx context.Context, loc blobLoc, sealed []byte, s *op
 	if g.Type != blobGroup || g.RawLen > maxGroupPlain {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s is named as a group but is not one", g.ID), nil)
 	}
+	r.groups.decodes.Add(1)
 	out, err := r.openPayload(ctx, loc, sealed, s, dst)
 	if err != nil {
 		return nil, fmt.Errorf("%w; it is a group: so are its pages %s", err, memberNames(loc))
@@ -152,6 +154,7 @@ func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
 	if end > uint64(len(group)) {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s lies beyond its group", e.ID), nil)
 	}
+	r.groups.reads.Add(1)
 	plain := group[e.Offset:end]
 	if r.ids.Sum(plain) != e.ID {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s (in group %s) does not match its id", e.ID, loc.sealedEntry().ID), nil)
@@ -166,6 +169,9 @@ type groupCache struct {
 	mu    sync.Mutex
 	entry *blobEntry
 	plain []byte
+	// Pages read from groups, and groups decompressed, by every reader
+	// (Stats).
+	reads, decodes atomic.Int64
 }
 
 // readMember reads member loc on its own, through the cache of groups.
