@@ -111,6 +111,11 @@ func (r *Store) withBases(ctx context.Context, ids []crypt.ID) (context.Context,
 	// The pre-pass's own fetch carries an empty map: no pre-pass of its
 	// own, and any base on a base fails in openOnBase.
 	pre := context.WithValue(ctx, basesKey{}, fetchedBases{})
+	if _, decided := ctx.Value(smallFetchKey{}).(bool); !decided {
+		// Bases of a whole delta's blobs (check, compaction): not a
+		// small read's, whatever the window's size (groupcache.go).
+		pre = context.WithValue(pre, smallFetchKey{}, false)
+	}
 	err := r.fetchRanges(pre, ids, func(fr *fetchRange, b *Batch) error {
 		mu.Lock()
 		defer mu.Unlock()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -160,43 +158,6 @@ func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s (in group %s) does not match its id", e.ID, loc.sealedEntry().ID), nil)
 	}
 	return append(dst, plain...), nil
-}
-
-// groupCache keeps the plaintext of the last group a reader of single
-// blobs (readAt: a mount, browse, a base) opened: its next page is most
-// likely in it.
-type groupCache struct {
-	mu    sync.Mutex
-	entry *blobEntry
-	plain []byte
-	// Pages read from groups, and groups decompressed, by every reader
-	// (Stats).
-	reads, decodes atomic.Int64
-}
-
-// readMember reads member loc on its own, through the cache of groups.
-func (r *Store) readMember(ctx context.Context, loc blobLoc) ([]byte, error) {
-	g := loc.sealedEntry()
-	c := &r.groups
-	c.mu.Lock()
-	if c.entry == g {
-		defer c.mu.Unlock()
-		return r.memberAppend(loc, c.plain, nil)
-	}
-	c.mu.Unlock()
-	sealed, err := r.readRange(ctx, loc.d, int64(g.Offset), int64(g.SealedLen))
-	if err != nil {
-		return nil, err
-	}
-	defer putRangeBuf(sealed)
-	plain, err := r.openGroup(ctx, blobLoc{d: loc.d, entry: g}, sealed, &openScratch{}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.entry, c.plain = g, plain
-	c.mu.Unlock()
-	return r.memberAppend(loc, plain, nil)
 }
 
 // groupLive reports whether any of a group's members, in d, is in used

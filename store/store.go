@@ -84,7 +84,7 @@ type Store struct {
 	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
 	loaded map[[16]byte]*delta
 	dicts  dictState  // compression dictionaries (dict.go)
-	groups groupCache // the last group a reader of one blob opened (group.go)
+	groups groupCache // the groups small reads opened last (groupcache.go)
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
