@@ -30,6 +30,7 @@ func TestCompactionKeepsAGroupsPageOnce(t *testing.T) {
 			t.Fatal("the test needs x indexed alone")
 		}
 		rewrite := map[*delta]bool{alone: true, grouped: true}
+		kept := r.keptGroupMembers(order, used)
 		w, err := r.newDeltaWriter(3)
 		if err != nil {
 			t.Fatal(err)
@@ -38,7 +39,7 @@ func TestCompactionKeepsAGroupsPageOnce(t *testing.T) {
 			blobs := d.trailer.Blobs
 			for i := range blobs {
 				e := &blobs[i]
-				members, keep := r.compactKeeps(d, i, e, used, rewrite, w)
+				members, keep := r.compactKeeps(d, i, e, used, rewrite, kept, w)
 				if !keep {
 					continue
 				}
