@@ -297,7 +297,9 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 }
 
 // keptGroupMembers returns the ids of the members of the groups a
-// compaction of plan keeps whole (compactKeeps).
+// compaction of plan keeps whole (compactKeeps) that the index reads from
+// another copy: only such a copy could be copied alone too (most pages
+// are stored once, and the set stays small).
 func (r *Store) keptGroupMembers(plan []*delta, used map[crypt.ID]struct{}) map[crypt.ID]bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -310,7 +312,9 @@ func (r *Store) keptGroupMembers(plan []*delta, used map[crypt.ID]struct{}) map[
 			}
 			if members := groupMembers(blobs, i); r.groupLiveLocked(d, members, used) {
 				for k := range members {
-					out[members[k].ID] = true
+					if r.index.at(members[k].ID) != &members[k] {
+						out[members[k].ID] = true
+					}
 				}
 			}
 		}
