@@ -57,7 +57,8 @@ var (
 	}}
 	baseDecoders = sync.Pool{New: func() any {
 		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(baseWindow), zstd.WithDecoderMaxMemory(maxBaseBlob+1<<10))
+			zstd.WithDecoderMaxWindow(baseWindow), zstd.WithDecoderMaxMemory(maxBaseBlob+1<<10),
+			zstd.WithDecodeAllCapLimit(true))
 		if err != nil {
 			panic(err)
 		}
@@ -76,8 +77,9 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 	return enc.EncodeAll(plain, nil), nil
 }
 
-// decompressOnBase reverses compressOnBase, appending to dst.
-func decompressOnBase(baseID crypt.ID, base, payload, dst []byte) ([]byte, error) {
+// decompressOnBase reverses compressOnBase, appending to dst no more
+// than rawLen bytes (statedRoom).
+func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
 	dec := baseDecoders.Get().(*zstd.Decoder)
 	zid := baseZstdID(baseID)
 	if err := dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(zid, base)); err != nil {
@@ -87,6 +89,7 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte) ([]byte, error
 	// memory limit counts what dst already holds (the blobs of a batch
 	// opened before this one).
 	n := len(dst)
+	dst = statedRoom(dst, rawLen)
 	out, err := dec.DecodeAll(payload, dst[n:])
 	if err == nil && len(out) > 0 {
 		if cap(dst) > n && &dst[:n+1][n] == &out[0] {
@@ -183,7 +186,7 @@ func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, *e.Dict, err)
 	}
-	plain, err := decompressOnBase(bl.entry.ID, bp, payload, dst)
+	plain, err := decompressOnBase(bl.entry.ID, bp, payload, dst, e.RawLen)
 	if err != nil {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s does not decompress", e.ID), err)
 	}

@@ -157,6 +157,11 @@ func (r *Store) withBases(ctx context.Context, ids, mates []crypt.ID, fn func(fr
 	// own, and any base on a base fails in openOnBase. A mate is a
 	// group's member, never itself on a base.
 	pre := context.WithValue(ctx, basesKey{}, fetchedBases{})
+	if _, decided := ctx.Value(smallFetchKey{}).(bool); !decided {
+		// Bases of a whole delta's blobs (check, compaction): not a
+		// small read's, whatever the window's size (groupcache.go).
+		pre = context.WithValue(pre, smallFetchKey{}, false)
+	}
 	err := r.fetchRanges(pre, append(append(idSlice(nil), ids...), mates...), func(fr *fetchRange, b *Batch) error {
 		mu.Lock()
 		for i, id := range b.IDs {

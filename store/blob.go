@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -30,7 +31,8 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 		if err != nil {
 			panic(err) // only on invalid static options
 		}
-		zstdDec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize+1<<20))
+		zstdDec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize+1<<20),
+			zstd.WithDecodeAllCapLimit(true))
 		if err != nil {
 			panic(err)
 		}
@@ -151,11 +153,21 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 		}
 		dec = d.dec
 	}
-	out, err := dec.DecodeAll(payload, dst)
+	out, err := dec.DecodeAll(payload, statedRoom(dst, e.RawLen))
 	if err != nil {
-		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not decompress", e.ID), err)
+		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not decompress to its %d bytes", e.ID, e.RawLen), err)
 	}
 	return out, nil
+}
+
+// statedRoom is dst with room for exactly n more bytes: the decoders
+// (WithDecodeAllCapLimit) decode into it no further than its capacity,
+// so a frame that inflates past the length its entry states (a group's
+// at most 256 KiB) fails there, instead of at the 64 MiB blob limit;
+// the header's content size, when a frame gives one, fails it at once.
+func statedRoom(dst []byte, n uint32) []byte {
+	l := len(dst)
+	return slices.Grow(dst, int(n))[: l : l+int(n)]
 }
 
 // sealNew compresses and seals a new blob of job j into its delta: a page

@@ -169,9 +169,10 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 	if err := newWriter(); err != nil {
 		return err
 	}
+	grouped := r.keptGroupMembers(plan, used)
 	for _, d := range plan {
 		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
-			members, keep := r.compactKeeps(d, i, e, used, rewrite, w)
+			members, keep := r.compactKeeps(d, i, e, used, rewrite, grouped, w)
 			if !keep {
 				return nil
 			}
@@ -225,6 +226,9 @@ func (r *Store) adoptCompacted(d *delta, rewritten map[*delta]bool) error {
 		for _, ld := range r.deltas {
 			r.addToIndex(ld)
 		}
+		// Their cached trailers, and copies of the dictionaries they
+		// alone held, go with them.
+		r.sweepStateCaches()
 	} else {
 		r.addToIndex(d)
 	}
@@ -292,13 +296,42 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	return deleted, freed, nil
 }
 
+// keptGroupMembers returns the ids of the members of the groups a
+// compaction of plan keeps whole (compactKeeps) that the index reads from
+// another copy: only such a copy could be copied alone too (most pages
+// are stored once, and the set stays small).
+func (r *Store) keptGroupMembers(plan []*delta, used map[crypt.ID]struct{}) map[crypt.ID]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[crypt.ID]bool{}
+	for _, d := range plan {
+		blobs := d.trailer.Blobs
+		for i := range blobs {
+			if blobs[i].Type != blobGroup {
+				continue
+			}
+			if members := groupMembers(blobs, i); r.groupLiveLocked(d, members, used) {
+				for k := range members {
+					if r.index.at(members[k].ID) != &members[k] {
+						out[members[k].ID] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // compactKeeps reports whether compaction copies blob i of d, e, into w,
 // and a group's members (copied with it): a group while any member is
-// live, a blob when it is used, not in w yet, and read from here (a blob
-// indexed in a delta that stays is safe already; of several copies only
-// the indexed one, whose dictionary is kept, is copied). A member goes
-// with its group, never alone.
-func (r *Store) compactKeeps(d *delta, i int, e *blobEntry, used map[crypt.ID]struct{}, rewrite map[*delta]bool, w *deltaWriter) ([]blobEntry, bool) {
+// live, a blob when it is used, not in w yet, not a member of a group
+// the compaction keeps (grouped: a page stored alone and in a group, as
+// forks that merged leave it, is copied once, with its group, whichever
+// is read first), and read from here (a blob indexed in a delta that
+// stays is safe already; of several copies only the indexed one, whose
+// dictionary is kept, is copied). A member goes with its group, never
+// alone.
+func (r *Store) compactKeeps(d *delta, i int, e *blobEntry, used map[crypt.ID]struct{}, rewrite map[*delta]bool, grouped map[crypt.ID]bool, w *deltaWriter) ([]blobEntry, bool) {
 	switch {
 	case e.isMember():
 		return nil, false
@@ -309,7 +342,7 @@ func (r *Store) compactKeeps(d *delta, i int, e *blobEntry, used map[crypt.ID]st
 	if _, ok := used[e.ID]; !ok {
 		return nil, false
 	}
-	if w.holds(e.ID) {
+	if grouped[e.ID] || w.holds(e.ID) {
 		return nil, false
 	}
 	r.mu.RLock()

@@ -31,7 +31,8 @@ import (
 // the first dictSample pages it seals (it keeps no more than those: 320
 // KiB of 4 KiB pages, 5 MiB at most), and builds a new one the same way
 // when the ratio the recent pages achieve falls a quarter behind the one
-// measured when the dictionary was made.
+// measured when the dictionary was made (a group counts as its first
+// page alone: noteGroupRatio).
 
 const (
 	dictFormat = 1 // of the dictionary blob's plaintext
@@ -128,7 +129,8 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 		return nil, fmt.Errorf("%w: bad ratio or content length", errMalformed)
 	}
 	dict.ratio = uint32(ratio)
-	opts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize + 1<<20)}
+	// DecodeAll stops at its destination's capacity: decompress.
+	opts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize + 1<<20), zstd.WithDecodeAllCapLimit(true)}
 	switch dict.kind {
 	case dictKindRaw:
 		opts = append(opts, zstd.WithDecoderDictRaw(dict.zstdID(), dict.content))
@@ -300,6 +302,35 @@ func (r *Store) noteDictRatio(d *dictionary, plain, comp int) {
 		s.sampling = true
 	}
 	s.winPlain, s.winComp = 0, 0
+}
+
+// ratioScratch holds the compressed first pages noteGroupRatio measures.
+var ratioScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// noteGroupRatio counts group (compressed with d) for the retrain check,
+// like with like: d's ratio is of pages compressed one by one, and a
+// group's is not (its pages find each other's repeats in one frame: pages
+// twice d's ratio alone came within 6 % of it as a group, so they never
+// retrained it). Its first page, first bytes long, compressed alone as
+// d's ratio was measured, stands for the group's bytes: one more page
+// compressed a group.
+func (r *Store) noteGroupRatio(d *dictionary, group []byte, first int) {
+	s := &r.dicts
+	s.mu.Lock()
+	watched := d == s.cur && !s.sampling
+	s.mu.Unlock()
+	if !watched || first <= 0 || first > len(group) {
+		return
+	}
+	enc, err := d.encoder(true)
+	if err != nil {
+		return
+	}
+	buf := ratioScratch.Get().(*[]byte)
+	defer ratioScratch.Put(buf)
+	*buf = enc.EncodeAll(group[:first], (*buf)[:0])
+	comp := min(len(*buf), first)
+	r.noteDictRatio(d, len(group), int(int64(comp)*int64(len(group))/int64(first)))
 }
 
 // sealPage seals a data blob of new content for w, compressed with the

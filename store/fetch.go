@@ -120,6 +120,22 @@ type fetchJob struct {
 // fetchRanges reads the ranges covering ids on one goroutine and opens
 // each into a Batch on every core, calling fn once per range.
 func (r *Store) fetchRanges(ctx context.Context, ids blobIDs, fn func(fr *fetchRange, b *Batch) error) error {
+	// A small read (a mount's) takes the pages of groups it or another
+	// read opened lately from the cache (groupcache.go), and keeps the
+	// groups it opens there; so do the fetches of its bases (which the
+	// context carries), never those of a large read.
+	small, decided := ctx.Value(smallFetchKey{}).(bool)
+	if !decided {
+		small = ids.Len() <= smallFetch
+		ctx = context.WithValue(ctx, smallFetchKey{}, small)
+	}
+	if small {
+		rest, err := r.fetchCached(ids, fn)
+		if err != nil || len(rest) == 0 {
+			return err
+		}
+		ids = rest
+	}
 	if ws := r.baseWindows(ctx, ids); ws != nil {
 		return r.fetchOnBases(ctx, ws, fn) // basefetch.go
 	}
@@ -166,7 +182,7 @@ func (r *Store) fetchRanges(ctx context.Context, ids blobIDs, fn func(fr *fetchR
 			for j := range jobs {
 				err := ctx.Err() // a cancelled fetch stops between ranges
 				if err == nil {
-					err = r.openRange(ctx, j, scratch, fn)
+					err = r.openRange(ctx, j, scratch, small, fn)
 				}
 				putRangeBuf(j.raw)
 				fetchMem.Release(j.need)
@@ -187,8 +203,9 @@ func (r *Store) fetchRanges(ctx context.Context, ids blobIDs, fn func(fr *fetchR
 }
 
 // openRange opens every blob of j into one pooled buffer and hands the
-// batch to fn.
-func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch, fn func(fr *fetchRange, b *Batch) error) error {
+// batch to fn; with keep, it keeps a copy of each group it opens in the
+// cache of groups.
+func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch, keep bool, fn func(fr *fetchRange, b *Batch) error) error {
 	fr := j.fr
 	data := getBatchBuf(fr.plain)
 	defer func() { putBatchBuf(data) }()
@@ -207,6 +224,9 @@ func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch,
 					return err
 				}
 				group = se
+				if keep {
+					r.cacheGroup(se.ID, scratch.group)
+				}
 			}
 			out, err = r.memberAppend(loc, scratch.group, data)
 		} else {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -122,6 +121,7 @@ func (r *Store) openGroup(ctx context.Context, loc blobLoc, sealed []byte, s *op
 	if g.Type != blobGroup || g.RawLen > maxGroupPlain {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s is named as a group but is not one", g.ID), nil)
 	}
+	r.groups.decodes.Add(1)
 	out, err := r.openPayload(ctx, loc, sealed, s, dst)
 	if err != nil {
 		return nil, fmt.Errorf("%w; it is a group: so are its pages %s", err, memberNames(loc))
@@ -152,45 +152,12 @@ func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
 	if end > uint64(len(group)) {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s lies beyond its group", e.ID), nil)
 	}
+	r.groups.reads.Add(1)
 	plain := group[e.Offset:end]
 	if r.ids.Sum(plain) != e.ID {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s (in group %s) does not match its id", e.ID, loc.sealedEntry().ID), nil)
 	}
 	return append(dst, plain...), nil
-}
-
-// groupCache keeps the plaintext of the last group a reader of single
-// blobs (readAt: a mount, browse, a base) opened: its next page is most
-// likely in it.
-type groupCache struct {
-	mu    sync.Mutex
-	entry *blobEntry
-	plain []byte
-}
-
-// readMember reads member loc on its own, through the cache of groups.
-func (r *Store) readMember(ctx context.Context, loc blobLoc) ([]byte, error) {
-	g := loc.sealedEntry()
-	c := &r.groups
-	c.mu.Lock()
-	if c.entry == g {
-		defer c.mu.Unlock()
-		return r.memberAppend(loc, c.plain, nil)
-	}
-	c.mu.Unlock()
-	sealed, err := r.readRange(ctx, loc.d, int64(g.Offset), int64(g.SealedLen))
-	if err != nil {
-		return nil, err
-	}
-	defer putRangeBuf(sealed)
-	plain, err := r.openGroup(ctx, blobLoc{d: loc.d, entry: g}, sealed, &openScratch{}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.entry, c.plain = g, plain
-	c.mu.Unlock()
-	return r.memberAppend(loc, plain, nil)
 }
 
 // groupLive reports whether any of a group's members, in d, is in used
@@ -327,7 +294,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
 	}
 	*scratch = enc.EncodeAll(plain, (*scratch)[:0])
-	r.noteDictRatio(d, len(plain), min(len(*scratch), len(plain)))
+	r.noteGroupRatio(d, plain, int(members[0].RawLen))
 	payload, comp, dict := *scratch, compZstdDict, d.ref()
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil

@@ -84,7 +84,7 @@ type Store struct {
 	// loaded: while a Refresh loads, the deltas it replaces (walk.go).
 	loaded map[[16]byte]*delta
 	dicts  dictState  // compression dictionaries (dict.go)
-	groups groupCache // the last group a reader of one blob opened (group.go)
+	groups groupCache // the groups small reads opened last (groupcache.go)
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -341,6 +341,7 @@ func (r *Store) load(ctx context.Context) error {
 	r.rebuildSnapshots()
 	if r.Writable() {
 		r.adoptNewestDict(ctx)
+		r.sweepStateCaches()
 	}
 	if len(r.damage) > 0 {
 		// Neither the rollback guard nor the writer moves to a head read

@@ -68,13 +68,18 @@ type Stats struct {
 	Snapshots int
 	Blobs     int
 	Garbage   []string // objects under deltas/ that no live delta lists
+	// GroupPageReads counts the pages read from groups since the store
+	// was opened (a restore, a mount, check), and GroupDecodes the groups
+	// decompressed for them.
+	GroupPageReads, GroupDecodes int64
 }
 
 // Stats counts the live deltas, snapshots and indexed blobs.
 func (r *Store) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return Stats{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: r.index.Len(), Garbage: append([]string(nil), r.garbage...)}
+	return Stats{Deltas: len(r.deltas), Snapshots: len(r.snapshots), Blobs: r.index.Len(), Garbage: append([]string(nil), r.garbage...),
+		GroupPageReads: r.groups.reads.Load(), GroupDecodes: r.groups.decodes.Load()}
 }
 
 // Has reports whether blob id is stored in a live delta.
