@@ -4,7 +4,6 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -106,7 +105,7 @@ func (s *directSink) writeOut(direct bool) error {
 	}
 	if err == nil && len(b) > 0 {
 		if !s.setDirect(false) {
-			return fmt.Errorf("writing to the spool: cannot leave direct mode")
+			return errors.New("cannot turn O_DIRECT off on the delta file")
 		}
 		if s.wb.written != s.written {
 			// Direct writes came before: the writeback counts from here.
