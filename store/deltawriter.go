@@ -96,8 +96,9 @@ type bufSink struct{ *bufio.Writer }
 
 func (bufSink) release() {}
 
-// spoolWriteSize caps every write to the spool, the trailer and the
-// padding included. Measured on the bench's machine (Linux 6.18, ext4):
+// spoolWriteSize caps every write to the spool through the page cache,
+// the trailer and the padding included (direct writes on Linux are
+// directBuf: spooldirect_linux.go). Measured on the bench's machine (Linux 6.18, ext4):
 // writing the same bytes into new page cache often cost several times the
 // system time in 1 MiB writes as in 64 KiB ones (a first backup of a
 // 516 MB corpus: 2.6–3.1 s against 0.4 s, and twice the wall time); the
