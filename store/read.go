@@ -62,6 +62,12 @@ func (r *Store) resolveLists(ctx context.Context, c Content) ([]crypt.ID, error)
 
 // ChunkRefs resolves a file's content into its chunk references.
 func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
+	return r.chunkRefs(ctx, c, nil)
+}
+
+// chunkRefs is ChunkRefs; seen, if set, is told (concurrently) each group
+// the file's run lists name.
+func (r *Store) chunkRefs(ctx context.Context, c Content, seen func(crypt.ID)) ([]ChunkRef, error) {
 	if !c.isList() {
 		return c.Chunks, nil
 	}
@@ -69,7 +75,7 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, err := r.readLists(ctx, lists)
+	refs, err := r.readLists(ctx, lists, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +102,8 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 // fetched together (neighbours in one ranged read, opened on every core):
 // a 275 MB database has over a thousand lists, and reading them one by
 // one kept its restore waiting for over a second before the first page.
-func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, error) {
+// seen, if set, is told (concurrently) each group a run list names.
+func (r *Store) readLists(ctx context.Context, lists []crypt.ID, seen func(crypt.ID)) ([]ChunkRef, error) {
 	at := make(map[crypt.ID][]int, len(lists)) // a list may recur (runs of equal pages)
 	for i, id := range lists {
 		at[id] = append(at[id], i)
@@ -105,10 +112,16 @@ func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, er
 	var mu sync.Mutex
 	err := r.fetchLocs(ctx, lists, func(loc blobLoc, plain []byte) error {
 		id := loc.entry.ID
-		if loc.entry.Type != blobList {
+		var l []ChunkRef
+		var err error
+		switch loc.entry.Type {
+		case blobList:
+			l, err = decodeList(plain)
+		case blobRunList:
+			l, err = decodeRunList(plain, r.groupOf, seen)
+		default:
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
 		}
-		l, err := decodeList(plain)
 		if err != nil {
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("chunk list %s is malformed", id), err)
 		}
