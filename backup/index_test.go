@@ -32,7 +32,7 @@ func TestListIndexAndPatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx, _ := db.Begin()
-	for i := 0; i < 40000; i++ {
+	for i := 0; i < 160000; i++ {
 		tx.Exec(`INSERT INTO m VALUES(?, ?)`, i, fmt.Sprintf("message number %d with some text to fill the page %d", i, i*7))
 	}
 	if err := tx.Commit(); err != nil {
@@ -53,7 +53,7 @@ func TestListIndexAndPatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 40000; i += 997 {
+	for i := 0; i < 160000; i += 3989 {
 		db.Exec(`UPDATE m SET body = 'edited' WHERE id = ?`, i)
 	}
 	second, err := backup.Run(ctx, r, backup.Options{Source: src})

@@ -107,7 +107,7 @@ func (b *DeltaBytes) class(e *blobEntry, pages map[crypt.ID]bool) *ByteClass {
 			return &b.Pages
 		}
 		return &b.Files
-	case blobList:
+	case blobList, blobRunList:
 		return &b.Lists
 	case blobPatch:
 		return &b.Patches

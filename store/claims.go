@@ -42,18 +42,23 @@ func (c *claimSet) has(blobs []blobEntry, id *crypt.ID) bool {
 	if _, ok := c.onTheWay[*id]; ok {
 		return true
 	}
+	return c.pos(blobs, id) >= 0
+}
+
+// pos returns the position in blobs of appended blob id, -1 if none.
+func (c *claimSet) pos(blobs []blobEntry, id *crypt.ID) int {
 	if c.n == 0 {
-		return false
+		return -1
 	}
 	h, tag := c.hashTag(id)
 	mask := uint64(len(c.tags) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch c.tags[i] {
 		case 0:
-			return false
+			return -1
 		case tag:
 			if blobs[c.slots[i]].ID == *id {
-				return true
+				return int(c.slots[i])
 			}
 		}
 	}

@@ -103,13 +103,20 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []pa
 		}
 	}
 	c := Content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
-	for i := 0; i < len(refs); i += listChunks {
-		plain := encodeList(refs[i:min(i+listChunks, len(refs))])
-		id := b.r.ids.Sum(plain)
-		if err := b.store(id, blobList, plain, true); err != nil {
-			return nil, nil, err
+	for i := 0; i < len(refs); i += runListChunks {
+		seg := refs[i:min(i+runListChunks, len(refs))]
+		if items := b.runItems(seg); items != nil {
+			// Pages sealed in groups: one run list names them by run.
+			if err := b.storeList(&c, blobRunList, encodeRunList(items)); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
-		c.Lists = append(c.Lists, id)
+		for j := 0; j < len(seg); j += listChunks {
+			if err := b.storeList(&c, blobList, encodeList(seg[j:min(j+listChunks, len(seg))])); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	if len(c.Lists) > indexLists {
 		e := &encoder{}
@@ -121,6 +128,16 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []pa
 		c = Content{Index: id}
 	}
 	return &fileToken{content: c, refs: refs}, nil, nil
+}
+
+// storeList stores a list blob and appends it to c's lists.
+func (b *Writer) storeList(c *Content, typ BlobType, plain []byte) error {
+	id := b.r.ids.Sum(plain)
+	if err := b.store(id, typ, plain, true); err != nil {
+		return err
+	}
+	c.Lists = append(c.Lists, id)
+	return nil
 }
 
 // hasAll reports whether the repository still holds every list and patch

@@ -7,3 +7,21 @@ func SampleDictionary(r *Store) {
 	r.dicts.sampling = true
 	r.dicts.mu.Unlock()
 }
+
+// ListBlobs counts the list blobs the live deltas hold: plain ones and
+// run lists, and the plaintext bytes of each kind.
+func ListBlobs(r *Store) (plain, runs, plainBytes, runBytes int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, d := range r.deltas {
+		for _, e := range d.trailer.Blobs {
+			switch e.Type {
+			case blobList:
+				plain, plainBytes = plain+1, plainBytes+int(e.RawLen)
+			case blobRunList:
+				runs, runBytes = runs+1, runBytes+int(e.RawLen)
+			}
+		}
+	}
+	return plain, runs, plainBytes, runBytes
+}

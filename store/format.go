@@ -24,8 +24,9 @@ const (
 	// of dictionaries its blobs were compressed with (dict.go); version 5
 	// pages compressed on their previous version (basecomp.go), whose
 	// bases the same table names; version 6 groups of pages sealed as one
-	// blob (group.go). Versions 1 to 5 are still read.
-	trailerVersion = 6
+	// blob (group.go); version 7 lists that name runs of a group's members
+	// (runlist.go). Versions 1 to 6 are still read.
+	trailerVersion = 7
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -71,6 +72,9 @@ const (
 	// blob; its members' entries follow its own in the trailer (group.go).
 	// It is a container, never referenced by a tree or list.
 	blobGroup BlobType = 7
+	// blobRunList is a list of chunk references some of which are named
+	// as runs of a group's members (runlist.go).
+	blobRunList BlobType = 8
 )
 
 // indexLists: a file with more lists than this keeps them in a list
@@ -289,8 +293,10 @@ func (t *trailer) encode() []byte {
 	version := byte(4)
 	for _, b := range t.Blobs {
 		switch {
-		case b.Type == blobGroup:
+		case b.Type == blobRunList:
 			version = trailerVersion
+		case b.Type == blobGroup:
+			version = max(version, 6)
 		case b.Comp == compZstdBase:
 			version = max(version, 5)
 		}
@@ -304,7 +310,8 @@ func (t *trailer) encode() []byte {
 	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56+len(table)*32)}
 	// A delta without dictionary pages is written as version 3, one
 	// without pages on a base as version 4, one without groups as version
-	// 5: what chatsafe before them reads too.
+	// 5, one without run lists as version 6: what chatsafe before them
+	// reads too.
 	if len(table) == 0 && version < 5 {
 		version = 3
 	}
@@ -411,8 +418,8 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("blob too large")
 		}
 		b.SealedLen, b.RawLen = uint32(sl), uint32(rl)
-		if b.Type < blobData || b.Type > blobGroup || b.Comp > compZstdBase || (b.Type == blobDict && b.Comp == compZstdDict) ||
-			(b.Comp == compZstdBase && (version < 5 || b.Type != blobData)) {
+		if b.Type < blobData || b.Type > blobRunList || b.Comp > compZstdBase || (b.Type == blobDict && b.Comp == compZstdDict) ||
+			(b.Comp == compZstdBase && (version < 5 || b.Type != blobData)) || (b.Type == blobRunList && version < 7) {
 			d.fail("unknown blob type or compression")
 		}
 		if b.Type == blobGroup && d.err == nil {

@@ -32,6 +32,20 @@ func TestReadsFormat5Repository(t *testing.T) {
 	})
 }
 
+// testdata/format6 is the same written by chatsafe before run lists
+// (trailer version 6: main at 45852e0): the first backup's pages are
+// sealed in groups, and its lists name every page.
+func TestReadsFormat6Repository(t *testing.T) {
+	readsFixture(t, "format6", func(t *testing.T, r *store.Store) {
+		if len(store.Groups(r)) == 0 {
+			t.Fatal("version 6 repository: no group")
+		}
+		if plain, runs, _, _ := store.ListBlobs(r); plain == 0 || runs != 0 {
+			t.Fatalf("version 6 repository: %d plain lists and %d run lists, want only plain ones", plain, runs)
+		}
+	})
+}
+
 // readsFixture opens the fixture repository name, checks its data and
 // restores every snapshot to the digests it lists; more checks the opened
 // store first.

@@ -161,7 +161,8 @@ func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
 }
 
 // groupLive reports whether any of a group's members, in d, is in used
-// and read from here: then prune keeps the group, whole.
+// and read from here, or the group itself is (a run list names it) and
+// runs resolve to this copy: then prune keeps the group, whole.
 func (r *Store) groupLive(d *delta, members []blobEntry, used map[crypt.ID]struct{}) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -169,6 +170,15 @@ func (r *Store) groupLive(d *delta, members []blobEntry, used map[crypt.ID]struc
 }
 
 func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID]struct{}) bool {
+	if len(members) > 0 {
+		// Named by a run list: the copy runs resolve to is kept whole.
+		g := &d.trailer.Blobs[members[0].Group]
+		if _, ok := used[g.ID]; ok {
+			if e, _, _ := r.index.group(g.ID); e == g {
+				return true
+			}
+		}
+	}
 	for i := range members {
 		m := &members[i]
 		if _, ok := used[m.ID]; ok {

@@ -22,11 +22,19 @@ import (
 // index), so the table needs no deletion marks. Trailers' Blobs slices
 // must not move once indexed, as blobLoc's entry pointers already assume.
 type blobIndex struct {
-	deltas []*delta     // in the order added; a slot's d is 1 + a position here
-	tags   []uint8      // per slot: 0 free, else 1 + 8 bits of the id's hash
-	slots  []indexSlot  // len(tags), a power of two; linear probing
-	n      int          // slots used
+	deltas []*delta // in the order added; a slot's d is 1 + a position here
+	slotTable
+	// groups locates groups by id, for lists that name runs of their
+	// members (runlist.go): one slot a group, 1/16 of the pages' table.
+	groups slotTable
 	seed   maphash.Seed // random per index: ids a writer chose cannot pile up on one slot
+}
+
+// slotTable is an open-addressing table of entries, keyed by their ids.
+type slotTable struct {
+	tags  []uint8     // per slot: 0 free, else 1 + 8 bits of the id's hash
+	slots []indexSlot // len(tags), a power of two; linear probing
+	n     int         // slots used
 }
 
 // indexSlot locates one entry: trailer.Blobs[e] of deltas[d-1].
@@ -58,18 +66,60 @@ func (x *blobIndex) entry(s indexSlot) (*delta, *blobEntry) {
 
 // get returns where blob id is stored. A nil index holds nothing.
 func (x *blobIndex) get(id crypt.ID) (blobLoc, bool) {
-	if x == nil || x.n == 0 {
+	if x == nil {
 		return blobLoc{}, false
 	}
-	h, tag := x.hashTag(&id)
-	mask := uint64(len(x.tags) - 1)
+	s, ok := x.lookup(&x.slotTable, &id)
+	if !ok {
+		return blobLoc{}, false
+	}
+	d, e := x.entry(s)
+	return blobLoc{d: d, entry: e}, true
+}
+
+// group returns the first group indexed under id and its members.
+func (x *blobIndex) group(id crypt.ID) (*blobEntry, []blobEntry, bool) {
+	if x == nil {
+		return nil, nil, false
+	}
+	s, ok := x.lookup(&x.groups, &id)
+	if !ok {
+		return nil, nil, false
+	}
+	d, e := x.entry(s)
+	return e, groupMembers(d.trailer.Blobs, int(s.e)), true
+}
+
+// memberOf returns the group id the copy of blob id that reads use is a
+// member of, its position among the group's members and its length.
+func (x *blobIndex) memberOf(id crypt.ID) (crypt.ID, int, uint32, bool) {
+	if x == nil {
+		return crypt.ID{}, 0, 0, false
+	}
+	s, ok := x.lookup(&x.slotTable, &id)
+	if !ok {
+		return crypt.ID{}, 0, 0, false
+	}
+	d, e := x.entry(s)
+	if !e.isMember() {
+		return crypt.ID{}, 0, 0, false
+	}
+	return d.trailer.Blobs[e.Group].ID, int(s.e - e.Group - 1), e.RawLen, true
+}
+
+func (x *blobIndex) lookup(t *slotTable, id *crypt.ID) (indexSlot, bool) {
+	if t.n == 0 {
+		return indexSlot{}, false
+	}
+	h, tag := x.hashTag(id)
+	mask := uint64(len(t.tags) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		switch x.tags[i] {
+		switch t.tags[i] {
 		case 0:
-			return blobLoc{}, false
+			return indexSlot{}, false
 		case tag:
-			if d, e := x.entry(x.slots[i]); e.ID == id {
-				return blobLoc{d: d, entry: e}, true
+			if _, e := x.entry(t.slots[i]); e.ID == *id {
+				return t.slots[i], true
 			}
 		}
 	}
@@ -96,34 +146,35 @@ func (x *blobIndex) add(d *delta) {
 	x.deltas = append(x.deltas, d)
 	di := uint32(len(x.deltas))
 	for i := range blobs {
+		t := &x.slotTable
 		if blobs[i].Type == blobGroup {
-			continue // a container: its members are indexed, it is not
+			t = &x.groups // a container: apart from the blobs (runlist.go)
 		}
-		x.insert(&blobs[i].ID, indexSlot{d: di, e: uint32(i)})
+		x.insert(t, &blobs[i].ID, indexSlot{d: di, e: uint32(i)})
 	}
 }
 
 // insert puts s in the table unless id is there already (see blobIndex
 // for which copy stays).
-func (x *blobIndex) insert(id *crypt.ID, s indexSlot) {
-	if (x.n+1)*4 > len(x.tags)*3 {
-		x.grow()
+func (x *blobIndex) insert(t *slotTable, id *crypt.ID, s indexSlot) {
+	if (t.n+1)*4 > len(t.tags)*3 {
+		x.grow(t)
 	}
 	h, tag := x.hashTag(id)
-	mask := uint64(len(x.tags) - 1)
+	mask := uint64(len(t.tags) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		switch x.tags[i] {
+		switch t.tags[i] {
 		case 0:
-			x.tags[i], x.slots[i] = tag, s
-			x.n++
+			t.tags[i], t.slots[i] = tag, s
+			t.n++
 			return
 		case tag:
-			if _, e := x.entry(x.slots[i]); e.ID == *id {
+			if _, e := x.entry(t.slots[i]); e.ID == *id {
 				// A copy on its own beats one on a base: only it can
 				// be a base, and it reads without another blob.
 				if e.Comp == compZstdBase {
 					if _, ne := x.entry(s); ne.Comp != compZstdBase {
-						x.slots[i] = s
+						t.slots[i] = s
 					}
 				}
 				return
@@ -133,22 +184,22 @@ func (x *blobIndex) insert(id *crypt.ID, s indexSlot) {
 }
 
 // grow doubles the table and puts every slot in its new place.
-func (x *blobIndex) grow() {
-	oldTags, oldSlots := x.tags, x.slots
+func (x *blobIndex) grow(t *slotTable) {
+	oldTags, oldSlots := t.tags, t.slots
 	n := max(minIndexSlots, 2*len(oldTags))
-	x.tags, x.slots = make([]uint8, n), make([]indexSlot, n)
+	t.tags, t.slots = make([]uint8, n), make([]indexSlot, n)
 	mask := uint64(n - 1)
-	for j, t := range oldTags {
-		if t == 0 {
+	for j, tag := range oldTags {
+		if tag == 0 {
 			continue
 		}
 		_, e := x.entry(oldSlots[j])
 		h, _ := x.hashTag(&e.ID)
 		i := h & mask
-		for x.tags[i] != 0 {
+		for t.tags[i] != 0 {
 			i = (i + 1) & mask
 		}
-		x.tags[i], x.slots[i] = t, oldSlots[j]
+		t.tags[i], t.slots[i] = tag, oldSlots[j]
 	}
 }
 

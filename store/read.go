@@ -62,6 +62,12 @@ func (r *Store) resolveLists(ctx context.Context, c Content) ([]crypt.ID, error)
 
 // ChunkRefs resolves a file's content into its chunk references.
 func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
+	return r.chunkRefs(ctx, c, nil)
+}
+
+// chunkRefs is ChunkRefs; seen, if set, is told (concurrently) each group
+// the file's run lists name.
+func (r *Store) chunkRefs(ctx context.Context, c Content, seen func(crypt.ID)) ([]ChunkRef, error) {
 	if !c.isList() {
 		return c.Chunks, nil
 	}
@@ -69,7 +75,7 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, err := r.readLists(ctx, lists)
+	refs, err := r.readLists(ctx, lists, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -96,30 +102,43 @@ func (r *Store) ChunkRefs(ctx context.Context, c Content) ([]ChunkRef, error) {
 // fetched together (neighbours in one ranged read, opened on every core):
 // a 275 MB database has over a thousand lists, and reading them one by
 // one kept its restore waiting for over a second before the first page.
-// The writer cuts lists at listChunks references (the last may hold
-// fewer), so each list is decoded straight into its slot of one slice:
-// decoding them apart and joining them held a 1 GB database's references
-// twice (9 MB each). A list of another length is decoded on its own and
-// the slice rebuilt.
-func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, error) {
+// The writer cuts plain lists at listChunks references and run lists at
+// runListChunks (the last may hold fewer), so each list is decoded
+// straight into its slot of one slice, sized by its type: decoding them
+// apart and joining them held a 1 GB database's references twice (9 MB
+// each). A list of another length is decoded on its own and the slice
+// rebuilt. seen, if set, is told (concurrently) each group a run list
+// names.
+func (r *Store) readLists(ctx context.Context, lists []crypt.ID, seen func(crypt.ID)) ([]ChunkRef, error) {
 	at := make(map[crypt.ID][]int, len(lists)) // a list may recur (runs of equal pages)
 	for i, id := range lists {
 		at[id] = append(at[id], i)
 	}
-	slots := make([]ChunkRef, len(lists)*listChunks)
+	offs, caps := r.listSlots(lists)
+	slots := make([]ChunkRef, offs[len(lists)])
 	lens := make([]int, len(lists))
-	var odd map[int][]ChunkRef // lists longer than listChunks, by position
+	var odd map[int][]ChunkRef // lists longer than their slot, by position
 	var mu sync.Mutex
 	err := r.fetchLocs(ctx, lists, func(loc blobLoc, plain []byte) error {
 		id := loc.entry.ID
-		if loc.entry.Type != blobList {
-			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
-		}
 		// fetchLocs calls once per distinct id: the first of its places
 		// is only written here.
 		first := at[id][0]
-		slot := slots[first*listChunks : (first+1)*listChunks : (first+1)*listChunks]
-		l, err := decodeListInto(plain, slot)
+		slot := slots[offs[first]:offs[first+1]:offs[first+1]]
+		var l []ChunkRef
+		var err error
+		switch loc.entry.Type {
+		case blobList:
+			l, err = decodeListInto(plain, slot)
+		case blobRunList:
+			// A run list is resolved into a slice of its own (at most
+			// runListChunks references) and copied into its slot.
+			if l, err = decodeRunList(plain, r.groupOf, seen); err == nil && len(l) <= len(slot) {
+				l = slot[:copy(slot, l)]
+			}
+		default:
+			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
+		}
 		if err != nil {
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("chunk list %s is malformed", id), err)
 		}
@@ -127,13 +146,13 @@ func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, er
 		defer mu.Unlock()
 		for _, i := range at[id] {
 			lens[i] = len(l)
-			if len(l) > listChunks {
+			if len(l) > caps[i] {
 				if odd == nil {
 					odd = map[int][]ChunkRef{}
 				}
 				odd[i] = l
 			} else if i != first {
-				copy(slots[i*listChunks:], l)
+				copy(slots[offs[i]:], l)
 			}
 		}
 		return nil
@@ -144,7 +163,7 @@ func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, er
 	n, whole := 0, odd == nil
 	for i, k := range lens {
 		n += k
-		whole = whole && (k == listChunks || i == len(lens)-1)
+		whole = whole && (k == caps[i] || i == len(lens)-1)
 	}
 	if whole {
 		return slots[:n:n], nil
@@ -154,10 +173,28 @@ func (r *Store) readLists(ctx context.Context, lists []crypt.ID) ([]ChunkRef, er
 		if l, ok := odd[i]; ok {
 			refs = append(refs, l...)
 		} else {
-			refs = append(refs, slots[i*listChunks:i*listChunks+k]...)
+			refs = append(refs, slots[offs[i]:offs[i]+k]...)
 		}
 	}
 	return refs, nil
+}
+
+// listSlots returns where each list's references go in readLists' slice
+// (offs, with the slice's length last) and how many its slot holds: a run
+// list's runListChunks, any other's listChunks (an id the index lacks
+// fails in the fetch).
+func (r *Store) listSlots(lists []crypt.ID) (offs, caps []int) {
+	offs, caps = make([]int, len(lists)+1), make([]int, len(lists))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i, id := range lists {
+		caps[i] = listChunks
+		if loc, ok := r.index.get(id); ok && loc.entry.Type == blobRunList {
+			caps[i] = runListChunks
+		}
+		offs[i+1] = offs[i] + caps[i]
+	}
+	return offs, caps
 }
 
 // FetchBlobs reads, authenticates and verifies every blob in ids, calling

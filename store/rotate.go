@@ -211,20 +211,23 @@ type resealer struct {
 func (rw *resealer) delta(ctx context.Context, d *delta) error {
 	var ids []crypt.ID
 	rw.r.mu.RLock()
+	groups, carried := rw.r.carriedGroups(d)
 	for i := range d.trailer.Blobs {
 		e := &d.trailer.Blobs[i]
-		if rw.r.index.at(e.ID) == e {
+		if rw.r.index.at(e.ID) == e && !carried[e] {
 			ids = append(ids, e.ID)
 		}
 	}
 	rw.r.mu.RUnlock()
+	if err := rw.carryGroups(ctx, d, groups); err != nil {
+		return err
+	}
 	return rw.r.fetchBlobs(ctx, ids, func(id crypt.ID, plain []byte) error {
 		rw.r.mu.RLock()
 		e := rw.r.index.at(id)
 		rw.r.mu.RUnlock()
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
-		// A group's member is re-sealed on its own, with its group's
-		// dictionary (rotation re-seals blob by blob).
+		// Groups are carried whole (carryGroups): e is not a member.
 		se := blobLoc{d: d, entry: e}.sealedEntry()
 		if se.Comp == compZstdDict {
 			// Kept with its dictionary, which is re-sealed as a blob too.

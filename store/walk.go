@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -118,7 +119,8 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 
 // WalkFiles visits every directory tree reachable from roots once, and
 // calls file once per distinct file content with its chunk references.
-// It returns every tree and list blob it read.
+// It returns every tree and list blob it read, and every group a run list
+// names.
 func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *Node, refs []ChunkRef) error) (map[crypt.ID]struct{}, error) {
 	read := map[crypt.ID]struct{}{}
 	contents := map[string]bool{} // list contents already visited, by encoding
@@ -155,7 +157,13 @@ func (r *Store) WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree 
 				// The lists resolved inline: ChunkRefs reads no index again.
 				resolved := n.Content
 				resolved.Lists, resolved.Index = lists, crypt.ID{}
-				refs, err := r.ChunkRefs(ctx, resolved)
+				// A group a run list names stays whole (groupLive).
+				var mu sync.Mutex
+				refs, err := r.chunkRefs(ctx, resolved, func(g crypt.ID) {
+					mu.Lock()
+					read[g] = struct{}{}
+					mu.Unlock()
+				})
 				if err != nil {
 					return err
 				}

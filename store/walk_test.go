@@ -88,7 +88,7 @@ func TestWalkFilesReadsOnce(t *testing.T) {
 	e := storetest.NewEnv(t)
 	dbPath := filepath.Join(e.Src, "msgstore.db")
 	db := storetest.OpenChatDB(t, dbPath)
-	db.Insert(0, 20000, 5000)
+	db.Insert(0, 80000, 10000)
 	storetest.WriteFile(t, filepath.Join(e.Src, "small.txt"), []byte("hi"))
 	e.Backup()
 
@@ -118,7 +118,7 @@ func TestWalkFilesReadsOnce(t *testing.T) {
 	}
 
 	// A few changed pages later the database is a patch on the same lists.
-	db.Insert(20000, 20050, 50)
+	db.Insert(80000, 80050, 50)
 	e.Backup()
 	if err := fresh.Reload(e.Ctx); err != nil {
 		t.Fatal(err)
