@@ -131,11 +131,7 @@ func (r *Store) readLists(ctx context.Context, lists []crypt.ID, seen func(crypt
 		case blobList:
 			l, err = decodeListInto(plain, slot)
 		case blobRunList:
-			// A run list is resolved into a slice of its own (at most
-			// runListChunks references) and copied into its slot.
-			if l, err = decodeRunList(plain, r.groupOf, seen); err == nil && len(l) <= len(slot) {
-				l = slot[:copy(slot, l)]
-			}
+			l, err = decodeRunListInto(plain, r.groupOf, seen, slot)
 		default:
 			return integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is not a chunk list", id), nil)
 		}

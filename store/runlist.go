@@ -59,12 +59,21 @@ type groupSource func(id crypt.ID) ([]blobEntry, bool)
 // decodeRunList decodes a run list, resolving each run through groups;
 // seen, if set, is told each group a run names.
 func decodeRunList(p []byte, groups groupSource, seen func(crypt.ID)) ([]ChunkRef, error) {
+	return decodeRunListInto(p, groups, seen, nil)
+}
+
+// decodeRunListInto is decodeRunList into dst's array while the
+// references fit its capacity (readLists' slot for the list).
+func decodeRunListInto(p []byte, groups groupSource, seen func(crypt.ID), dst []ChunkRef) ([]ChunkRef, error) {
 	d := &decoder{b: p}
 	n := d.count(1 + 32 + 1)
 	if n > runListChunks {
 		d.fail("a run list of too many items")
 	}
-	refs := make([]ChunkRef, 0, n)
+	refs := dst[:0]
+	if dst == nil {
+		refs = make([]ChunkRef, 0, n)
+	}
 	for i := 0; i < n && d.err == nil; i++ {
 		switch d.byte1() {
 		case 0:
