@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -78,7 +79,7 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 }
 
 // decompressOnBase reverses compressOnBase, appending to dst no more
-// than rawLen bytes (statedRoom).
+// than rawLen bytes (decodeStated).
 func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
 	dec := baseDecoders.Get().(*zstd.Decoder)
 	zid := baseZstdID(baseID)
@@ -89,16 +90,16 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32)
 	// memory limit counts what dst already holds (the blobs of a batch
 	// opened before this one).
 	n := len(dst)
-	dst = statedRoom(dst, rawLen)
-	out, err := dec.DecodeAll(payload, dst[n:])
+	g := slices.Grow(dst, int(rawLen))
+	out, err := dec.DecodeAll(payload, g[n:n:n+int(rawLen)])
 	if err == nil && len(out) > 0 {
-		if cap(dst) > n && &dst[:n+1][n] == &out[0] {
-			out = dst[:n+len(out)] // decoded in place
+		if cap(g) > n && &g[:n+1][n] == &out[0] {
+			out = g[:n+len(out)] // decoded in place, g's capacity kept
 		} else {
-			out = append(dst, out...)
+			out = append(g[:n], out...)
 		}
 	} else if err == nil {
-		out = dst
+		out = g[:n]
 	}
 	// The base leaves the decoder before it goes back to the pool.
 	if derr := dec.ResetWithOptions(nil, zstd.WithDecoderDictDelete(zid)); derr == nil {

@@ -153,21 +153,38 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 		}
 		dec = d.dec
 	}
-	out, err := dec.DecodeAll(payload, statedRoom(dst, e.RawLen))
+	out, err := decodeStated(dec, payload, dst, e.RawLen)
 	if err != nil {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not decompress to its %d bytes", e.ID, e.RawLen), err)
 	}
 	return out, nil
 }
 
-// statedRoom is dst with room for exactly n more bytes: the decoders
-// (WithDecodeAllCapLimit) decode into it no further than its capacity,
-// so a frame that inflates past the length its entry states (a group's
-// at most 256 KiB) fails there, instead of at the 64 MiB blob limit;
-// the header's content size, when a frame gives one, fails it at once.
-func statedRoom(dst []byte, n uint32) []byte {
+// decodeStated appends to dst the frame payload decodes to, no more than
+// n bytes: the decoders (WithDecodeAllCapLimit) decode no further than
+// their destination's capacity, so a frame that inflates past the length
+// its entry states (a group's at most 256 KiB) fails there instead of at
+// the 64 MiB blob limit; the header's content size, when a frame gives
+// one, fails it at once. The result keeps dst's grown capacity: a ranged
+// read appends its blobs one after another into one buffer, and a result
+// capped at its length would make the next blob copy all of it.
+func decodeStated(dec *zstd.Decoder, payload, dst []byte, n uint32) ([]byte, error) {
 	l := len(dst)
-	return slices.Grow(dst, int(n))[: l : l+int(n)]
+	g := slices.Grow(dst, int(n))
+	out, err := dec.DecodeAll(payload, g[:l:l+int(n)])
+	if err != nil {
+		return nil, err
+	}
+	return withCapOf(out, g), nil
+}
+
+// withCapOf is out with g's whole capacity when out lies at the start of
+// g's array (it was decoded in place), else out.
+func withCapOf(out, g []byte) []byte {
+	if len(out) > 0 && cap(g) > 0 && &out[0] == &g[:1][0] {
+		return g[:len(out)]
+	}
+	return out
 }
 
 // sealNew compresses and seals a new blob of job j into its delta: a page

@@ -191,7 +191,7 @@ func TestZstdFormatDictionary(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := textPages(3, 200, 65)[64]
-	out, err := d.dec.DecodeAll(enc.EncodeAll(page, nil), statedRoom(nil, uint32(len(page))))
+	out, err := decodeStated(d.dec, enc.EncodeAll(page, nil), nil, uint32(len(page)))
 	if err != nil || string(out) != string(page) {
 		t.Fatalf("round trip through a zstd-format dictionary: %v", err)
 	}
@@ -213,7 +213,7 @@ func FuzzParseDict(f *testing.F) {
 		if len(d.content) > dictContentMax {
 			t.Fatalf("accepted %d bytes of content", len(d.content))
 		}
-		out, err := d.dec.DecodeAll(frame, statedRoom(nil, maxGroupPlain))
+		out, err := decodeStated(d.dec, frame, nil, maxGroupPlain)
 		if err == nil && len(out) > maxGroupPlain {
 			t.Fatalf("decoded %d bytes", len(out))
 		}

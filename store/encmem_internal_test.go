@@ -57,7 +57,7 @@ func TestDictEncoderHistoryFitsItsInput(t *testing.T) {
 	if c := enc.EncodeAll(pages[0], nil); len(c) > len(pages[0])/20 {
 		t.Errorf("a page of the dictionary compressed to %d of %d bytes: the window does not reach it", len(c), len(pages[0]))
 	}
-	got, err := d.dec.DecodeAll(comp, statedRoom(nil, uint32(len(big))))
+	got, err := decodeStated(d.dec, comp, nil, uint32(len(big)))
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("round trip failed: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestPlainEncoderHistoryFitsItsInput(t *testing.T) {
 		t.Errorf("a chunk made of one half twice compressed to %d of %d bytes: the repeat was not found", len(comp), len(chunk))
 	}
 	_, dec := zstdCodecs()
-	if got, err := dec.DecodeAll(comp, statedRoom(nil, uint32(len(chunk)))); err != nil || !bytes.Equal(got, chunk) {
+	if got, err := decodeStated(dec, comp, nil, uint32(len(chunk))); err != nil || !bytes.Equal(got, chunk) {
 		t.Fatalf("round trip failed: %v", err)
 	}
 }
