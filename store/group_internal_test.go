@@ -94,3 +94,27 @@ func TestHostileGroupTrailers(t *testing.T) {
 		t.Fatalf("version 5 trailer with a group: %v, want malformed", err)
 	}
 }
+
+// A group kept only because a run list names it (its members are read
+// from copies elsewhere, as merged forks can leave them) keeps its
+// dictionary in use too: prune must not drop what the group needs.
+func TestGroupNamedByARunListKeepsItsDictionary(t *testing.T) {
+	alone := &delta{trailer: &trailer{Blobs: []blobEntry{
+		{ID: crypt.ID{4}, Type: blobData, Comp: compZstd, SealedLen: 100, RawLen: 4096},
+		{ID: crypt.ID{5}, Type: blobData, Comp: compZstd, Offset: 100, SealedLen: 100, RawLen: 4096},
+		{ID: crypt.ID{6}, Type: blobData, Comp: compZstd, Offset: 200, SealedLen: 100, RawLen: 1024},
+	}}}
+	grouped := &delta{trailer: groupTrailer()}
+	x := newBlobIndex()
+	x.add(alone)
+	x.add(grouped)
+	r := &Store{index: x}
+	used := map[crypt.ID]struct{}{{3}: {}, {4}: {}, {5}: {}, {6}: {}}
+	if !r.groupLive(grouped, groupMembers(grouped.trailer.Blobs, 1), used) {
+		t.Fatal("a group a run list names is not live")
+	}
+	r.addDictRefs(used)
+	if _, ok := used[crypt.ID{1}]; !ok {
+		t.Errorf("group 3 is kept (a run list names it) but its dictionary %v is not in use", crypt.ID{1})
+	}
+}

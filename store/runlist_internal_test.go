@@ -172,3 +172,22 @@ func FuzzDecodeRunList(f *testing.F) {
 		}
 	})
 }
+
+// A run list holds at most runListChunks references, plain ones counted
+// too: runs that fill the list, then plain references past it, then a run
+// (whose room would wrap around) are refused, not decoded.
+func TestRunListLimitCountsPlainReferences(t *testing.T) {
+	var items []listItem
+	// Group 3 has 3 members: runs of 3 fill 255 references.
+	for len(items)*3 < runListChunks-1 {
+		items = append(items, listItem{group: crypt.ID{3}, first: 0, count: 3})
+	}
+	for len(items) < runListChunks-1 {
+		items = append(items, listItem{ref: ChunkRef{ID: crypt.ID{9}, Len: 100}})
+	}
+	items = append(items, listItem{group: crypt.ID{3}, first: 0, count: 3})
+	refs, err := decodeRunList(encodeRunList(items), runGroups, nil)
+	if err == nil {
+		t.Fatalf("a run list of %d items decoding to %d references was accepted (limit %d)", len(items), len(refs), runListChunks)
+	}
+}

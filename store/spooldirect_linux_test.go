@@ -82,3 +82,26 @@ func TestDirectSinkSmallDeltaStaysCached(t *testing.T) {
 		t.Fatalf("the file differs from what was written (%v)", err)
 	}
 }
+
+// TestDirectSinkErrorSticks: after a failed write the sink refuses every
+// later write and its flush, as the buffered writer it replaced did, so
+// a caller that went on appending could not finish a delta whose offsets
+// no longer match its bytes.
+func TestDirectSinkErrorSticks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "delta.partial")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSpoolSink(f)
+	f.Close() // every write to f fails from here on
+	if _, err := s.Write(make([]byte, directBuf+1)); err == nil {
+		t.Fatal("a write of a full buffer to a closed file succeeded")
+	}
+	if _, err := s.Write([]byte{1}); err == nil {
+		t.Error("a write after a failed one was taken")
+	}
+	if err := s.Flush(); err == nil {
+		t.Error("a flush after a failed write succeeded")
+	}
+}
