@@ -77,6 +77,10 @@ func decodeRunListInto(p []byte, groups groupSource, seen func(crypt.ID), dst []
 	for i := 0; i < n && d.err == nil; i++ {
 		switch d.byte1() {
 		case 0:
+			if len(refs) >= runListChunks {
+				d.fail("a run list past its limit of references")
+				break
+			}
 			id := d.id()
 			l := d.uvarint()
 			if l > 1<<31 {
@@ -89,7 +93,7 @@ func decodeRunListInto(p []byte, groups groupSource, seen func(crypt.ID), dst []
 			if d.err != nil {
 				break
 			}
-			if count == 0 || count > uint64(runListChunks-len(refs)) {
+			if count == 0 || len(refs) >= runListChunks || count > uint64(runListChunks-len(refs)) {
 				d.fail("a run of no pages, or past the list's limit")
 				break
 			}
