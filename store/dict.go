@@ -533,6 +533,11 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	defer r.mu.RUnlock()
 	var dicts, bases []crypt.ID
 	for id := range used {
+		// A group a run list names is kept whole (groupLive) even where
+		// its members are read from other copies: so is its dictionary.
+		if g, _, ok := r.index.group(id); ok && g.Dict != nil {
+			dicts = append(dicts, *g.Dict)
+		}
 		// A member's dictionary is its group's.
 		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Dict != nil {
 			if e := loc.sealedEntry(); e.Comp == compZstdBase {
