@@ -59,6 +59,9 @@ type directSink struct {
 	off     bool  // direct writes failed once: no more
 	wb      *writebackWriter
 	cached  io.Writer
+	// err is the first failed write's: every later Write and Flush
+	// returns it (the delta's offsets no longer match its bytes).
+	err error
 }
 
 // newSpoolSink returns what a delta's bytes are written through.
@@ -68,6 +71,9 @@ func newSpoolSink(f *os.File) spoolSink {
 }
 
 func (s *directSink) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
 	n := 0
 	for len(p) > 0 {
 		if s.buf == nil {
@@ -79,6 +85,7 @@ func (s *directSink) Write(p []byte) (int, error) {
 		p = p[k:]
 		if s.n == directBuf {
 			if err := s.writeOut(s.written >= directAfter); err != nil {
+				s.err = err
 				return n, err
 			}
 		}
@@ -153,6 +160,10 @@ func (s *directSink) setDirect(on bool) bool {
 // Flush writes what the buffer holds (its whole blocks directly, when
 // past directAfter) and returns the buffer to the pool.
 func (s *directSink) Flush() error {
+	if s.err != nil {
+		s.release()
+		return s.err
+	}
 	if s.buf == nil {
 		return nil
 	}
@@ -169,6 +180,7 @@ func (s *directSink) Flush() error {
 		err = s.writeOut(false)
 	}
 	s.release()
+	s.err = err
 	return err
 }
 
