@@ -97,6 +97,10 @@ func (r *Store) readMember(ctx context.Context, loc blobLoc) ([]byte, error) {
 	return r.memberAppend(loc, plain, nil)
 }
 
+// afterCacheMiss, when set (by a test), runs after an id a small fetch
+// did not find in the cache: another reader may cache its group then.
+var afterCacheMiss func(id crypt.ID)
+
 // fetchCached hands fn, one blob at a time, the pages of a small fetch
 // whose groups the cache holds, and returns the ids left to fetch.
 func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error) (idSlice, error) {
@@ -116,6 +120,9 @@ func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error
 		}
 		if plain == nil {
 			rest = append(rest, id)
+			if afterCacheMiss != nil {
+				afterCacheMiss(id)
+			}
 			continue
 		}
 		out, err := r.memberAppend(loc, plain, nil)
