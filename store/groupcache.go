@@ -105,12 +105,19 @@ var afterCacheMiss func(id crypt.ID)
 // whose groups the cache holds, and returns the ids left to fetch.
 func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error) (idSlice, error) {
 	var rest idSlice
-	var done map[crypt.ID]bool // made by the first page served
+	// Every id is decided once, served or left to fetch: a repeat of an
+	// id that missed must not be served by a group another reader cached
+	// since (it would be handed over twice).
+	var done map[crypt.ID]bool
 	for i := range ids.Len() {
 		id := ids.At(i)
 		if done[id] {
 			continue
 		}
+		if done == nil {
+			done = map[crypt.ID]bool{}
+		}
+		done[id] = true
 		r.mu.RLock()
 		loc, ok := r.index.get(id)
 		r.mu.RUnlock()
@@ -129,10 +136,6 @@ func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error
 		if err != nil {
 			return nil, err
 		}
-		if done == nil {
-			done = map[crypt.ID]bool{}
-		}
-		done[id] = true
 		if err := fn(&fetchRange{d: loc.d, plain: len(out), locs: []blobLoc{loc}}, &Batch{Data: out, IDs: []crypt.ID{id}, Ends: []int{len(out)}}); err != nil {
 			return nil, err
 		}
