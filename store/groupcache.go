@@ -13,9 +13,13 @@ import (
 // SQLite reads one 4 KiB page of a B-tree, then another. Each such read
 // of a page in a group would read and decompress its whole group (up to
 // 16 pages) again. The store keeps the plaintext of the groups small
-// reads opened last, shared by the FUSE server's concurrent readers; a
-// restore, which plans a group's members together and opens each group
-// once, does not go through it.
+// reads opened last, shared by the FUSE server's concurrent readers.
+// A small read is any fetch of at most smallFetch ids, whoever asks: a
+// mount's, browse's, and also a restore's of a small file or a read of a
+// few lists. Those gain from the cache or, at worst, copy a few groups
+// into it (it holds at most 4 MiB); a restore of a larger file fetches
+// its pages in one call, plans a group's members together, opens each
+// group once and does not go through it.
 
 const (
 	// groupCacheSlots is how many groups the cache keeps (at most 4 MiB
