@@ -114,7 +114,9 @@ func (r *Store) fetchOnBases(ctx context.Context, ws []fetchWindow, fn func(fr *
 }
 
 // baseGroupMates splits w's ids into those sealed in the same group as
-// one of w's bases and the rest.
+// one of w's bases and the rest: a view of w's ids that skips the mates'
+// places, not a copy of the others (32 bytes a page, 8 MB for a 1 GB
+// database, which a restore hands over without a copy: fetchids.go).
 func (r *Store) baseGroupMates(w fetchWindow) (mates []crypt.ID, rest blobIDs) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -127,16 +129,15 @@ func (r *Store) baseGroupMates(w fetchWindow) (mates []crypt.ID, rest blobIDs) {
 	if len(groups) == 0 {
 		return nil, w.ids
 	}
-	others := make(idSlice, 0, w.ids.Len())
+	var at []int
 	for i := range w.ids.Len() {
 		id := w.ids.At(i)
 		if loc, ok := r.index.get(id); ok && loc.entry.isMember() && groups[loc.sealedEntry()] {
 			mates = append(mates, id)
-		} else {
-			others = append(others, id)
+			at = append(at, i)
 		}
 	}
-	return mates, others
+	return mates, skipIDs{w.ids, at}
 }
 
 // withBases fetches bases together, with mates (blobs the caller wants

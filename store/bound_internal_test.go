@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"runtime"
 	"testing"
@@ -51,7 +52,8 @@ func heapAllocated(fn func()) uint64 {
 
 // TestDecompressionStopsAtStatedLength: a blob sealed with our key (a
 // buggy writer, or a key that leaked) whose frame inflates to 32 MiB,
-// where its entry states 4 KiB (a page) or 16 KiB (a group), is refused
+// where its entry states 4 KiB (a page, on its own, or on a base) or 16
+// KiB (a group), is refused
 // as an integrity failure once the decoder passes the stated length, not
 // after inflating it up to the 64 MiB blob limit: reading it allocates
 // about what the entry states, whether or not the frame's header gives
@@ -63,6 +65,12 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.dicts.loaded = map[crypt.ID]*dictionary{dict.id: dict}
+	// A page's previous version, a base (basecomp.go): in the index, and
+	// in the context as a fetch of many blobs hands it over.
+	baseID, base := crypt.ID{2}, textPages(5, 500, 1)[0]
+	bd := &delta{trailer: &trailer{Blobs: []blobEntry{{ID: baseID, Type: blobData, Comp: compZstd, SealedLen: 100, RawLen: uint32(len(base))}}}}
+	r.index.add(bd)
+	ctx := context.WithValue(t.Context(), basesKey{}, fetchedBases{baseID: base})
 	const inflated = 32 << 20
 	for _, tc := range []struct {
 		name   string
@@ -75,24 +83,31 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 		{"group", blobGroup, compZstd, 16 << 10, nil},
 		{"group on the dictionary", blobGroup, compZstdDict, 16 << 10,
 			[]zstd.EOption{zstd.WithEncoderDictRaw(dict.zstdID(), dict.content)}},
+		// A window the base decoder takes: the frame must fail at the
+		// stated length, not at its header.
+		{"page on a base", blobData, compZstdBase, 4096,
+			[]zstd.EOption{zstd.WithEncoderDictRaw(baseZstdID(baseID), base), zstd.WithWindowSize(maxBaseBlob)}},
 	} {
 		for _, withSize := range []bool{true, false} {
 			payload := bomb(t, inflated, withSize, tc.opts...)
 			id := crypt.ID{9}
 			sealed := r.aead.Seal(nil, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
 			e := &blobEntry{ID: id, Type: tc.typ, Comp: tc.comp, SealedLen: uint32(len(sealed)), RawLen: tc.rawLen}
-			if tc.comp == compZstdDict {
+			switch tc.comp {
+			case compZstdDict:
 				e.Dict = dict.ref()
+			case compZstdBase:
+				e.Dict = &baseID
 			}
 			// A group's trailer lists its members after it (its errors name them).
 			tr := &trailer{Blobs: []blobEntry{*e, {ID: crypt.ID{10}, Type: blobData, Comp: compGroup, RawLen: tc.rawLen}}}
 			loc := blobLoc{d: &delta{trailer: tr}, entry: &tr.Blobs[0]}
 			open := func() error {
 				if tc.typ == blobGroup {
-					_, err := r.openGroup(t.Context(), loc, sealed, &openScratch{}, nil, nil)
+					_, err := r.openGroup(ctx, loc, sealed, &openScratch{}, nil, nil)
 					return err
 				}
-				_, err := r.openBlobAppend(t.Context(), loc, sealed, &openScratch{}, nil)
+				_, err := r.openBlobAppend(ctx, loc, sealed, &openScratch{}, nil)
 				return err
 			}
 			open() // the decoders' first use allocates their buffers
@@ -101,7 +116,7 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 			if !errors.Is(err, ErrIntegrity) {
 				t.Errorf("%s (size in header %v): %v, want an integrity error", tc.name, withSize, err)
 			}
-			t.Logf("%s (size in header %v): %d bytes allocated", tc.name, withSize, n)
+			t.Logf("%s (size in header %v): %d bytes allocated (%v)", tc.name, withSize, n, err)
 			if n > 2<<20 {
 				t.Errorf("%s (size in header %v): reading a blob stated as %d bytes allocated %d bytes", tc.name, withSize, tc.rawLen, n)
 			}

@@ -1,5 +1,7 @@
 package store
 
+import "github.com/chatsafe/chatsafe/crypt"
+
 // SampleDictionary makes r start sampling pages for a new dictionary:
 // until it is made, a run of pages (Writer.Pages) is sealed page by page.
 func SampleDictionary(r *Store) {
@@ -24,4 +26,13 @@ func ListBlobs(r *Store) (plain, runs, plainBytes, runBytes int) {
 		}
 	}
 	return plain, runs, plainBytes, runBytes
+}
+
+// SetAfterCacheMiss runs f after each id a small fetch did not find in
+// the group cache (nil: nothing); the previous hook is put back at the
+// test's end.
+func SetAfterCacheMiss(t interface{ Cleanup(func()) }, f func(id crypt.ID)) {
+	old := afterCacheMiss
+	afterCacheMiss = f
+	t.Cleanup(func() { afterCacheMiss = old })
 }

@@ -13,9 +13,13 @@ import (
 // SQLite reads one 4 KiB page of a B-tree, then another. Each such read
 // of a page in a group would read and decompress its whole group (up to
 // 16 pages) again. The store keeps the plaintext of the groups small
-// reads opened last, shared by the FUSE server's concurrent readers; a
-// restore, which plans a group's members together and opens each group
-// once, does not go through it.
+// reads opened last, shared by the FUSE server's concurrent readers.
+// A small read is any fetch of at most smallFetch ids, whoever asks: a
+// mount's, browse's, and also a restore's of a small file or a read of a
+// few lists. Those gain from the cache or, at worst, copy a few groups
+// into it (it holds at most 4 MiB); a restore of a larger file fetches
+// its pages in one call, plans a group's members together, opens each
+// group once and does not go through it.
 
 const (
 	// groupCacheSlots is how many groups the cache keeps (at most 4 MiB
@@ -97,16 +101,27 @@ func (r *Store) readMember(ctx context.Context, loc blobLoc) ([]byte, error) {
 	return r.memberAppend(loc, plain, nil)
 }
 
+// afterCacheMiss, when set (by a test), runs after an id a small fetch
+// did not find in the cache: another reader may cache its group then.
+var afterCacheMiss func(id crypt.ID)
+
 // fetchCached hands fn, one blob at a time, the pages of a small fetch
 // whose groups the cache holds, and returns the ids left to fetch.
 func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error) (idSlice, error) {
 	var rest idSlice
-	var done map[crypt.ID]bool // made by the first page served
+	// Every id is decided once, served or left to fetch: a repeat of an
+	// id that missed must not be served by a group another reader cached
+	// since (it would be handed over twice).
+	var done map[crypt.ID]bool
 	for i := range ids.Len() {
 		id := ids.At(i)
 		if done[id] {
 			continue
 		}
+		if done == nil {
+			done = map[crypt.ID]bool{}
+		}
+		done[id] = true
 		r.mu.RLock()
 		loc, ok := r.index.get(id)
 		r.mu.RUnlock()
@@ -116,16 +131,15 @@ func (r *Store) fetchCached(ids blobIDs, fn func(fr *fetchRange, b *Batch) error
 		}
 		if plain == nil {
 			rest = append(rest, id)
+			if afterCacheMiss != nil {
+				afterCacheMiss(id)
+			}
 			continue
 		}
 		out, err := r.memberAppend(loc, plain, nil)
 		if err != nil {
 			return nil, err
 		}
-		if done == nil {
-			done = map[crypt.ID]bool{}
-		}
-		done[id] = true
 		if err := fn(&fetchRange{d: loc.d, plain: len(out), locs: []blobLoc{loc}}, &Batch{Data: out, IDs: []crypt.ID{id}, Ends: []int{len(out)}}); err != nil {
 			return nil, err
 		}

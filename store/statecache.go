@@ -21,11 +21,13 @@ import (
 // history does not list and the copies of dictionaries its index does not
 // hold: after a load and after a compaction. Only a writable store does
 // (a read-only open changes nothing in the state directory), and not
-// with damage (the history read is not all there is) or while this
-// device rotates its key (two stores share the directory then). A file
+// with damage or on a rolled-back remote, whether this device's guard or
+// the vault saw it (the history read is not all there is: the newer
+// deltas are hidden, maybe not gone), or while this device rotates its
+// key (two stores share the directory then). A file
 // that cannot be removed stays, for the next sweep. Hold r.mu.
 func (r *Store) sweepStateCaches() {
-	if !r.Writable() || len(r.damage) > 0 || r.opts.Rotating {
+	if !r.Writable() || len(r.damage) > 0 || r.rollback || r.guardRollback != nil || r.opts.Rotating {
 		return
 	}
 	listed := make(map[string]bool, len(r.deltas))

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,5 +99,55 @@ func TestStateCachesLeaveWithTheirDeltas(t *testing.T) {
 				t.Errorf("a writable open left %s, of a delta no longer in the repository (%v)", p, err)
 			}
 		}
+	}
+}
+
+// TestStateCachesKeptOnARolledBackRemote: a remote that serves an older
+// head than this device saw (or than the vault records) hides the newer
+// deltas, not removes them for good (a repair or the remote put right
+// brings them back): a writable open and its reloads leave their cached
+// trailers.
+func TestStateCachesKeptOnARolledBackRemote(t *testing.T) {
+	e, d := threeDeltas(t)
+	dir := repoDir(t, e.State)
+	newest := filepath.Join(dir, "trailers", filepath.Base(d[2]))
+	if _, err := os.Stat(newest); err != nil {
+		t.Fatalf("the newest delta's trailer is not cached: %v", err)
+	}
+	// The remote rolled back: its newest delta hidden.
+	hidden := filepath.Join(t.TempDir(), "hidden")
+	if err := os.Rename(d[2], hidden); err != nil {
+		t.Fatal(err)
+	}
+	r := openPartial(t, e)
+	if de := r.Damage(); de == nil || !de.Rollback {
+		t.Fatalf("a rolled-back remote: damage %v, want a rollback", de)
+	}
+	if err := r.Reload(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(newest); err != nil {
+		t.Errorf("a writable open of a rolled-back remote removed the cached trailer of its hidden newest delta: %v", err)
+	}
+
+	// The vault records a newer head than the remote serves, which this
+	// device's own guard does not know of: the sweep waits too.
+	if err := os.Rename(hidden, d[2]); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Store = w
+	w.NoteRollback(fmt.Errorf("%w: the vault records sequence 4", store.ErrRollback))
+	vaultKnown := filepath.Join(dir, "trailers", "0000000000000004-00112233445566778899aabbccddeeff")
+	storetest.WriteFile(t, vaultKnown, []byte("a trailer"))
+	if err := w.Reload(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(vaultKnown); err != nil {
+		t.Errorf("a reload after the vault reported a rollback removed a cached trailer: %v", err)
 	}
 }
