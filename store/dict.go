@@ -94,7 +94,10 @@ type dictionary struct {
 	content []byte
 	plain   []byte // the blob's plaintext
 
-	encs [3]lazyEncoder // at dictLevel, at dictBulkLevel, at groupLevel (group.go)
+	// encs are its encoders by level (encoderAt): pages and groups at
+	// the same level share one, since an encoder's tables and history
+	// are per level, not per use.
+	encs [zstd.SpeedBestCompression + 1]lazyEncoder
 	dec  *zstd.Decoder
 }
 
@@ -174,10 +177,21 @@ type lazyEncoder struct {
 
 // encoder returns d's encoder at dictBulkLevel if bulk, else at dictLevel.
 func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
-	level, e := dictLevel, &d.encs[0]
 	if bulk {
-		level, e = dictBulkLevel, &d.encs[1]
+		return d.encoderAt(dictBulkLevel)
 	}
+	return d.encoderAt(dictLevel)
+}
+
+// encoderAt returns d's encoder at level, made on first use. Each holds
+// one set of match tables per core (~2.5 MiB at SpeedDefault with a
+// dictionary, ~0.5 MiB at SpeedFastest) and a history, for as long as d
+// is the writer's dictionary: one per level, whoever asks.
+func (d *dictionary) encoderAt(level zstd.EncoderLevel) (*zstd.Encoder, error) {
+	if level < zstd.SpeedFastest || int(level) >= len(d.encs) {
+		return nil, fmt.Errorf("no zstd level %d", level)
+	}
+	e := &d.encs[level]
 	e.once.Do(func() { e.enc, e.err = zstd.NewWriter(nil, d.encoderOptions(level)...) })
 	return e.enc, e.err
 }

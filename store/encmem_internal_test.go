@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"weak"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -114,4 +117,87 @@ func TestIndexEntriesDoNotKeepADictionaryAlive(t *testing.T) {
 	if *ref != (crypt.ID{7}) {
 		t.Errorf("the entries' id is %s, want the dictionary's", ref)
 	}
+}
+
+// retained is how many bytes of heap fn leaves live, the objects it
+// returns through keep included (measured after a collection each side).
+func retained(fn func() any) (uint64, any) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	keep := fn()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0, keep
+	}
+	return after.HeapAlloc - before.HeapAlloc, keep
+}
+
+// A dictionary's encoders live as long as it is the writer's: in a first
+// backup pages alone take dictLevel (the first dictBulkAfter of a delta)
+// and dictBulkLevel, groups groupLevel. An encoder per use held a third
+// set of SpeedDefault tables (~3 MiB a core) beside the one the pages
+// alone use at the same level.
+func TestDictEncodersOnePerLevel(t *testing.T) {
+	pages := textPages(5, 3000, 70)
+	content := bytes.Join(pages[:64], nil)
+	group := bytes.Join(pages[64:70], nil)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	// Every encoder of a level is busy at once (two pages compressed
+	// together), so each makes and keeps its tables and history.
+	useAll := func(enc *zstd.Encoder, in []byte) {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { enc.EncodeAll(in, nil) })
+		}
+		wg.Wait()
+	}
+	n, keep := retained(func() any {
+		d, err := parseDict(crypt.ID{9}, encodeDict(1, 500, dictKindRaw, content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bulk := range []bool{false, true} {
+			enc, err := d.encoder(bulk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			useAll(enc, pages[65])
+		}
+		enc, err := d.groupEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		useAll(enc, group)
+		return d
+	})
+	d := keep.(*dictionary)
+	levels := map[zstd.EncoderLevel]bool{}
+	for _, l := range []zstd.EncoderLevel{dictLevel, dictBulkLevel, groupLevel} {
+		levels[l] = true
+	}
+	// Per level and core: SpeedDefault's tables and the dictionary's copy
+	// of them 2.5 MiB, SpeedFastest's 0.5 MiB; a history of the window
+	// and a block, 0.6 MiB; the block encoder's buffers.
+	budget := uint64(0)
+	for l := range levels {
+		tables := uint64(5 << 19)
+		if l == zstd.SpeedFastest {
+			tables = 1 << 19
+		}
+		budget += 2 * (tables + 1<<20)
+	}
+	t.Logf("kept %.2f MiB, budget %.2f MiB", float64(n)/(1<<20), float64(budget)/(1<<20))
+	if n > budget {
+		t.Errorf("a dictionary's encoders at %d levels keep %.1f MiB, want at most %.1f MiB", len(levels), float64(n)/(1<<20), float64(budget)/(1<<20))
+	}
+	if groupLevel == dictLevel {
+		a, _ := d.encoder(false)
+		b, _ := d.groupEncoder()
+		if a != b {
+			t.Error("groups and pages alone at the same level have encoders of their own")
+		}
+	}
+	runtime.KeepAlive(d)
 }

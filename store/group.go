@@ -202,11 +202,10 @@ func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed [
 // sealed in groups".
 const groupLevel = zstd.SpeedDefault
 
-// groupEncoder returns d's encoder of groups.
+// groupEncoder returns d's encoder of groups: while groupLevel is
+// dictLevel, the one single pages take too.
 func (d *dictionary) groupEncoder() (*zstd.Encoder, error) {
-	e := &d.encs[2]
-	e.once.Do(func() { e.enc, e.err = zstd.NewWriter(nil, d.encoderOptions(groupLevel)...) })
-	return e.enc, e.err
+	return d.encoderAt(groupLevel)
 }
 
 // groupDict returns the dictionary groups are compressed with: the
