@@ -97,7 +97,7 @@ func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
 	w := &deltaWriter{w: bufSink{bufio.NewWriter(io.Discard)}}
 	sealed := make([]byte, 60) // a page that changed in a few bytes
 	n := 0
-	for ; !w.full(4096, 1<<40); n++ {
+	for ; !w.fullN(4096, 1, 1<<40); n++ {
 		var id, base crypt.ID
 		binary.LittleEndian.PutUint64(id[:], uint64(n))
 		binary.LittleEndian.PutUint64(base[:], uint64(n))

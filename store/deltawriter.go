@@ -43,7 +43,7 @@ type deltaWriter struct {
 
 	// inflight is the most the blobs handed to the sealing workers and not
 	// yet appended can add (their plaintext plus the seal), inflightN how
-	// many they are: full counts them before they land.
+	// many they are: fullN counts them before they land.
 	inflight  int64
 	inflightN int
 	// pending counts the blobs handed to the sealing workers and not yet
@@ -173,7 +173,7 @@ func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp
 // (has: e joins the claims even if it was not claimed first);
 // the caller holds wmu, which orders the writes as the offsets. The spool
 // write (a system call every 64 KiB) happens outside w.mu, so that
-// goroutines reserving room (reserve, full) never wait for the disk.
+// goroutines reserving room (reserve, fullN) never wait for the disk.
 // reserved, unless -1, is the blob's reservation, released in the same
 // step: counted both in the delta and in flight, even for a moment, the
 // blob made full cut deltas early (by up to a blob per seal worker).
@@ -222,12 +222,13 @@ func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
 }
 
 // trailerSlack bounds what a trailer holds besides its index entries and
-// its table (the live delta references, snapshot records): full keeps it
+// its table (the live delta references, snapshot records): fullN keeps it
 // free below the readers' cap on trailers.
 const trailerSlack = 1 << 20
 
-// full reports whether a blob of next plaintext bytes would take the delta
-// past capBytes once the blobs in flight, its own index entry, the trailer
+// fullN reports whether a blob of next plaintext bytes and entries index
+// entries (a group: one for it, one per member) would take the delta past
+// capBytes once the blobs in flight, its own index entries, the trailer
 // (as counted so far, trailerCost) and the least padding are written.
 // Deltas are cut before the cap, not after it: the default cap is a Padmé
 // size, so a full delta's padding stays within the cap, where crossing it
@@ -235,25 +236,13 @@ const trailerSlack = 1 << 20
 // holding maxDeltaBlobs blobs, or whose index and table of bases would
 // near the readers' cap on trailers, is full whatever its bytes; an empty
 // one takes any blob.
-func (w *deltaWriter) full(next int, capBytes int64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.fullLocked(next, capBytes)
-}
-
-// fullN is full for a blob of entries index entries (a group).
 func (w *deltaWriter) fullN(next, entries int, capBytes int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fullLockedN(next, entries, capBytes)
 }
 
-func (w *deltaWriter) fullLocked(next int, capBytes int64) bool {
-	return w.fullLockedN(next, 1, capBytes)
-}
-
-// fullLockedN is fullLocked for a blob that adds entries index entries
-// (a group: one for it, one per member).
+// fullLockedN is fullN with w.mu held.
 func (w *deltaWriter) fullLockedN(next, entries int, capBytes int64) bool {
 	n := len(w.blobs) + w.inflightN
 	if n+entries > maxDeltaBlobs && n > 0 {

@@ -261,8 +261,20 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) (*delta, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	full, err := rw.roomFor(len(sealed), 1)
+	if err != nil {
+		return full, err
+	}
+	return full, rw.w.appendSealed(-1, id, typ, comp, dict, rawLen, sealed)
+}
+
+// roomFor makes room for a sealed blob of n bytes and entries index
+// entries: a delta it would overfill is finished (and returned, to be
+// uploaded by the caller, also when starting the next one fails) and a
+// new one started; hold mu.
+func (rw *resealer) roomFor(n, entries int) (*delta, error) {
 	var full *delta
-	if rw.w != nil && rw.w.full(len(sealed), rw.ns.opts.DeltaSizeCap) {
+	if rw.w != nil && rw.w.fullN(n, entries, rw.ns.opts.DeltaSizeCap) {
 		var err error
 		if full, err = rw.finish(nil); err != nil {
 			return nil, err
@@ -273,7 +285,7 @@ func (rw *resealer) add(id crypt.ID, typ BlobType, comp compression, dict *crypt
 			return full, err
 		}
 	}
-	return full, rw.w.appendSealed(-1, id, typ, comp, dict, rawLen, sealed)
+	return full, nil
 }
 
 // newWriter starts the next delta; hold mu. Its trailer lists every delta

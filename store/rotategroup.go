@@ -72,17 +72,9 @@ func (rw *resealer) carryGroups(ctx context.Context, d *delta, carry map[int]boo
 func (rw *resealer) addGroup(g *blobEntry, members []blobEntry, sealed []byte) (*delta, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	var full *delta
-	if rw.w != nil && rw.w.fullN(len(sealed), len(members)+1, rw.ns.opts.DeltaSizeCap) {
-		var err error
-		if full, err = rw.finish(nil); err != nil {
-			return nil, err
-		}
-	}
-	if rw.w == nil {
-		if err := rw.newWriter(); err != nil {
-			return full, err
-		}
+	full, err := rw.roomFor(len(sealed), len(members)+1)
+	if err != nil {
+		return full, err
 	}
 	return full, rw.w.addGroupSealed(g, members, sealed)
 }

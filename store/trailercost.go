@@ -8,7 +8,7 @@ import (
 
 // trailerCost counts what a delta's sealed trailer will take, entry by
 // entry as the blobs land, so that the writer cuts a delta whose blobs
-// reach its size cap within about one blob (deltaWriter.full). Reserving
+// reach its size cap within about one blob (deltaWriter.fullN). Reserving
 // every entry at its worst case and a fixed slack for the rest left 1.1 to
 // 1.45 MB of a full 256 MiB delta to padding (docs/benchmarks.md).
 //
