@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -38,16 +37,6 @@ func bomb(t *testing.T, n int, withSize bool, opts ...zstd.EOption) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-// heapAllocated reports the bytes the Go heap allocated while fn ran.
-func heapAllocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // TestDecompressionStopsAtStatedLength: a blob sealed with our key (a
@@ -112,7 +101,7 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 			}
 			open() // the decoders' first use allocates their buffers
 			var err error
-			n := heapAllocated(func() { err = open() })
+			n := allocated(func() { err = open() })
 			if !errors.Is(err, ErrIntegrity) {
 				t.Errorf("%s (size in header %v): %v, want an integrity error", tc.name, withSize, err)
 			}

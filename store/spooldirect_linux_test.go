@@ -16,11 +16,7 @@ import (
 // directly after that, and the last, partial buffer's whole blocks
 // directly and its tail through the page cache.
 func TestDirectSinkKeepsEveryByte(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "delta.partial")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := newDeltaFile(t)
 	defer f.Close()
 	s := newSpoolSink(f).(*directSink)
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -60,11 +56,7 @@ func TestDirectSinkKeepsEveryByte(t *testing.T) {
 // TestDirectSinkSmallDeltaStaysCached: a delta smaller than directAfter
 // (a daemon cycle's) is written through the page cache alone.
 func TestDirectSinkSmallDeltaStaysCached(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "delta.partial")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := newDeltaFile(t)
 	defer f.Close()
 	s := newSpoolSink(f).(*directSink)
 	want := bytes.Repeat([]byte("page"), 3*directBuf/4+1001)
@@ -88,11 +80,7 @@ func TestDirectSinkSmallDeltaStaysCached(t *testing.T) {
 // a caller that went on appending could not finish a delta whose offsets
 // no longer match its bytes.
 func TestDirectSinkErrorSticks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "delta.partial")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := newDeltaFile(t)
 	s := newSpoolSink(f)
 	f.Close() // every write to f fails from here on
 	if _, err := s.Write(make([]byte, directBuf+1)); err == nil {
@@ -104,4 +92,16 @@ func TestDirectSinkErrorSticks(t *testing.T) {
 	if err := s.Flush(); err == nil {
 		t.Error("a flush after a failed write succeeded")
 	}
+}
+
+// newDeltaFile creates a spool file for a delta being written, as the
+// delta writer does.
+func newDeltaFile(t *testing.T) (string, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "delta.partial")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, f
 }
