@@ -3,7 +3,6 @@
 package mount_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,22 +30,7 @@ func TestMountInterleavedReadersShareGroups(t *testing.T) {
 	}
 	defer r.Close()
 
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- mount.Run(ctx, r, dir, mount.Options{Ready: func() { close(ready) }}) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("mount: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
+	dir := startMount(t, r, mount.Options{})
 
 	p := filepath.Join(dir, "latest", "msgstore.db")
 	a, err := os.Open(p)

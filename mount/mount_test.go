@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/mount"
 )
@@ -122,25 +123,8 @@ func TestMountSeesNewSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
 	// Every look re-reads the head, so the test needs no waiting.
-	go func() {
-		done <- mount.Run(ctx, r, dir, mount.Options{Ready: func() { close(ready) }, RefreshEvery: time.Nanosecond})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("mount: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
+	dir := startMount(t, r, mount.Options{RefreshEvery: time.Nanosecond})
 	list := func(want int) []os.DirEntry {
 		t.Helper()
 		ents, err := os.ReadDir(filepath.Join(dir, "snapshots"))
@@ -186,4 +170,29 @@ func TestMountSeesNewSnapshots(t *testing.T) {
 	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, old) {
 		t.Errorf("the file open in the older snapshot: %v", err)
 	}
+}
+
+// startMount mounts r at a new directory with opts and returns it once
+// the mount serves; the test's end unmounts it and checks that went well.
+func startMount(t *testing.T, r browse.Reader, opts mount.Options) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	opts.Ready = func() { close(ready) }
+	go func() { done <- mount.Run(ctx, r, dir, opts) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	return dir
 }
