@@ -94,7 +94,7 @@ func TestCodecsOnBase(t *testing.T) {
 // page's index entry) is cut before its trailer would pass the readers'
 // cap, not only at maxDeltaBlobs blobs.
 func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
-	w := &deltaWriter{w: bufSink{bufio.NewWriter(io.Discard)}}
+	w := &deltaWriter{w: bufio.NewWriter(io.Discard)}
 	sealed := make([]byte, 60) // a page that changed in a few bytes
 	n := 0
 	for ; !w.fullN(4096, 1, 1<<40); n++ {

@@ -25,7 +25,7 @@ type deltaWriter struct {
 	// guards w; mu guards the accounting below it and claims. Lock
 	// order: the Writer's hasMu, wmu, mu.
 	wmu sync.Mutex
-	w   spoolSink
+	w   *bufio.Writer
 	mu  sync.Mutex
 
 	// claims is the set of blobs this delta holds or will hold (claims.go).
@@ -76,29 +76,12 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 		return nil, fmt.Errorf("creating a delta in the spool: %w", err)
 	}
 	w.f = f
-	w.w = newSpoolSink(f)
+	w.w = bufio.NewWriterSize(cappedWriter{&writebackWriter{f: f}, spoolWriteSize}, spoolWriteSize)
 	return w, nil
 }
 
-// spoolSink is what a delta's bytes are written through: buffered, in
-// writes of at most spoolWriteSize through the page cache, and on Linux
-// the bytes past the delta's first few MiB directly (spooldirect_linux.go).
-type spoolSink interface {
-	Write(p []byte) (int, error)
-	// Flush writes what is buffered; the sink takes no more writes.
-	Flush() error
-	// release drops what is buffered, unwritten (a discarded delta).
-	release()
-}
-
-// bufSink is a spool sink without direct writes: a buffered writer.
-type bufSink struct{ *bufio.Writer }
-
-func (bufSink) release() {}
-
-// spoolWriteSize caps every write to the spool through the page cache,
-// the trailer and the padding included (direct writes on Linux are
-// directBuf: spooldirect_linux.go). Measured on the bench's machine (Linux 6.18, ext4):
+// spoolWriteSize caps every write to the spool, the trailer and the
+// padding included. Measured on the bench's machine (Linux 6.18, ext4):
 // writing the same bytes into new page cache often cost several times the
 // system time in 1 MiB writes as in 64 KiB ones (a first backup of a
 // 516 MB corpus: 2.6–3.1 s against 0.4 s, and twice the wall time); the
@@ -379,9 +362,6 @@ func (w *deltaWriter) fail(err error) error {
 
 // abort discards an unfinished delta.
 func (w *deltaWriter) abort() {
-	w.wmu.Lock()
-	w.w.release()
-	w.wmu.Unlock()
 	if w.f != nil {
 		w.f.Close()
 	}

@@ -10,10 +10,9 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// TestLargeDeltaReadsBack: a delta of more than the spool's first 8 MiB
-// (past them, Linux writes it with O_DIRECT: spooldirect_linux.go), with
-// blobs of odd sizes so that none is aligned, reads back blob for blob
-// once it is on the remote.
+// TestLargeDeltaReadsBack: a delta of many spool writes (more than 8
+// MiB), with blobs of odd sizes so that none is aligned, reads back blob
+// for blob once it is on the remote.
 func TestLargeDeltaReadsBack(t *testing.T) {
 	r, _ := storetest.NewStore(t)
 	w, err := r.NewWriter()
