@@ -146,6 +146,31 @@ type streamLayer struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
+	// raftServing counts the connections handed to raft that its handler
+	// has not closed yet: raft closes one when its handler returns, and a
+	// handler may still be applying a command (a heartbeat writes the
+	// current term to the stable store) after the socket is gone. Close
+	// waits for them, so that the stores close after the last one.
+	raftServing sync.WaitGroup
+}
+
+// raftHandlerWait bounds how long Close waits for raft's handlers.
+const raftHandlerWait = 10 * time.Second
+
+// raftConn is a connection handed to raft; its Close is the handler's end.
+type raftConn struct {
+	net.Conn
+	s    *streamLayer
+	once sync.Once
+}
+
+func (c *raftConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.s.untrack(c.Conn)
+		c.s.raftServing.Done()
+	})
+	return err
 }
 
 func newStreamLayer(ln net.Listener, advertise net.Addr, server, client *tls.Config, rs *rpc.Server, pins *peerPins, log *zap.Logger) *streamLayer {
@@ -226,9 +251,11 @@ func (s *streamLayer) dispatch(c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	switch kind {
 	case muxRaft:
+		s.raftServing.Add(1)
 		select {
-		case s.raftConns <- c:
+		case s.raftConns <- &raftConn{Conn: c, s: s}:
 		case <-s.done:
+			s.raftServing.Done()
 			s.untrack(c)
 			c.Close()
 		}
@@ -279,7 +306,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting, ends every accepted connection and waits for the
-// goroutines that served them.
+// goroutines that served them, raft's handlers included.
 func (s *streamLayer) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -290,8 +317,25 @@ func (s *streamLayer) Close() error {
 		s.mu.Unlock()
 		s.ln.Close()
 		s.wg.Wait()
+		s.waitRaftHandlers()
 	})
 	return nil
+}
+
+// waitRaftHandlers waits, at most raftHandlerWait, until raft has closed
+// every connection it was handed: its handlers have returned.
+func (s *streamLayer) waitRaftHandlers() {
+	served := make(chan struct{})
+	// Ends with raft's last handler; after a timeout that is later.
+	go func() {
+		s.raftServing.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-time.After(raftHandlerWait):
+		s.log.Warn("vault cluster: raft still serves a peer connection after the network closed", zap.Duration("waited", raftHandlerWait))
+	}
 }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
