@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -86,21 +85,7 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32)
 	if err := dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(zid, base)); err != nil {
 		return nil, err
 	}
-	// Decoded after dst's bytes, not appended to them: the decoder's
-	// memory limit counts what dst already holds (the blobs of a batch
-	// opened before this one).
-	n := len(dst)
-	g := slices.Grow(dst, int(rawLen))
-	out, err := dec.DecodeAll(payload, g[n:n:n+int(rawLen)])
-	if err == nil && len(out) > 0 {
-		if cap(g) > n && &g[:n+1][n] == &out[0] {
-			out = g[:n+len(out)] // decoded in place, g's capacity kept
-		} else {
-			out = append(g[:n], out...)
-		}
-	} else if err == nil {
-		out = g[:n]
-	}
+	out, err := decodeStated(dec, payload, dst, rawLen)
 	// The base leaves the decoder before it goes back to the pool.
 	if derr := dec.ResetWithOptions(nil, zstd.WithDecoderDictDelete(zid)); derr == nil {
 		baseDecoders.Put(dec)

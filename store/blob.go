@@ -165,26 +165,23 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 // their destination's capacity, so a frame that inflates past the length
 // its entry states (a group's at most 256 KiB) fails there instead of at
 // the 64 MiB blob limit; the header's content size, when a frame gives
-// one, fails it at once. The result keeps dst's grown capacity: a ranged
-// read appends its blobs one after another into one buffer, and a result
-// capped at its length would make the next blob copy all of it.
+// one, fails it at once. The frame is decoded after dst's bytes, not
+// appended to them, as a decoder's memory limit counts what its
+// destination already holds (the blobs of a range opened before this
+// one); the result keeps dst's grown capacity, as a ranged read appends
+// its blobs one after another into one buffer and a result capped at its
+// length would make the next blob copy all of it.
 func decodeStated(dec *zstd.Decoder, payload, dst []byte, n uint32) ([]byte, error) {
 	l := len(dst)
 	g := slices.Grow(dst, int(n))
-	out, err := dec.DecodeAll(payload, g[:l:l+int(n)])
+	out, err := dec.DecodeAll(payload, g[l:l:l+int(n)])
 	if err != nil {
 		return nil, err
 	}
-	return withCapOf(out, g), nil
-}
-
-// withCapOf is out with g's whole capacity when out lies at the start of
-// g's array (it was decoded in place), else out.
-func withCapOf(out, g []byte) []byte {
-	if len(out) > 0 && cap(g) > 0 && &out[0] == &g[:1][0] {
-		return g[:len(out)]
+	if len(out) > 0 && (cap(g) == l || &g[:l+1][l] != &out[0]) {
+		return append(g[:l], out...), nil // not decoded in place
 	}
-	return out
+	return g[:l+len(out)], nil
 }
 
 // sealNew compresses and seals a new blob of job j into its delta: a page
