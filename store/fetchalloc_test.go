@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"fmt"
-	"io/fs"
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -44,14 +42,7 @@ func TestRangeOfCompressedBlobsIsNotCopiedPerBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	root, err := w.Tree([]store.Node{{Name: "f", Kind: store.KindFile, Mode: 0o600, ModTime: now.UnixNano(), Size: n * 4096, Content: c}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(store.Snapshot{ID: [16]byte{1}, Time: now.UTC(), Tree: root, Hostname: "t", Source: "/t", Files: 1, Bytes: n * 4096, RootMode: fs.ModeDir | 0o700, RootModTime: now.UnixNano()}); err != nil {
-		t.Fatal(err)
-	}
+	commitContent(t, w, 1, "f", c, refs) // readlists_test.go
 	ids := make([]crypt.ID, n)
 	for i := range refs {
 		ids[i] = refs[i].ID
