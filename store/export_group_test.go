@@ -1,6 +1,10 @@
 package store
 
-import "github.com/chatsafe/chatsafe/crypt"
+import (
+	"context"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
 
 // SampleDictionary makes r start sampling pages for a new dictionary:
 // until it is made, a run of pages (Writer.Pages) is sealed page by page.
@@ -35,4 +39,14 @@ func SetAfterCacheMiss(t interface{ Cleanup(func()) }, f func(id crypt.ID)) {
 	old := afterCacheMiss
 	afterCacheMiss = f
 	t.Cleanup(func() { afterCacheMiss = old })
+}
+
+// FetchListsOnly reads c's chunk lists as ChunkRefs does and decodes
+// none of them: what ChunkRefs allocates beyond it is the decoding's.
+func FetchListsOnly(ctx context.Context, r *Store, c Content) error {
+	lists, err := r.resolveLists(ctx, c)
+	if err != nil {
+		return err
+	}
+	return r.fetchLocs(ctx, lists, func(blobLoc, []byte) error { return nil })
 }
