@@ -8,13 +8,25 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-func testAEAD(t testing.TB) *AEAD {
-	t.Helper()
-	return NewAEAD(testKey(t).Subkey(PurposeSeal))
+// eachCipher runs test with an AEAD of every cipher under the test key.
+func eachCipher(t *testing.T, test func(*testing.T, *AEAD)) {
+	for _, c := range Ciphers() {
+		t.Run(c.String(), func(t *testing.T) { test(t, testAEAD(t, c)) })
+	}
 }
 
-func TestAEADRoundTrip(t *testing.T) {
-	a := testAEAD(t)
+func testAEAD(t testing.TB, c Cipher) *AEAD {
+	t.Helper()
+	a, err := testKey(t).SealAEAD(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestAEADRoundTrip(t *testing.T) { eachCipher(t, testAEADRoundTrip) }
+
+func testAEADRoundTrip(t *testing.T, a *AEAD) {
 	ad := AssociatedData("chunk", [16]byte{1, 2, 3}, []byte("id"))
 	for _, size := range []int{0, 1, 15, 16, 17, 64, 4096, 65536 + 3} {
 		pt := bytes.Repeat([]byte{byte(size)}, size)
@@ -35,8 +47,9 @@ func TestAEADRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAEADAppendsToDst(t *testing.T) {
-	a := testAEAD(t)
+func TestAEADAppendsToDst(t *testing.T) { eachCipher(t, testAEADAppendsToDst) }
+
+func testAEADAppendsToDst(t *testing.T, a *AEAD) {
 	prefix := []byte("header:")
 	dst := append(make([]byte, 0, 100), prefix...)
 	sealed := a.Seal(dst, []byte("hello"), nil)
@@ -74,8 +87,9 @@ func TestAEADWireFormat(t *testing.T) {
 	}
 }
 
-func TestAEADSealsDiffer(t *testing.T) {
-	a := testAEAD(t)
+func TestAEADSealsDiffer(t *testing.T) { eachCipher(t, testAEADSealsDiffer) }
+
+func testAEADSealsDiffer(t *testing.T, a *AEAD) {
 	pt := []byte("same plaintext")
 	s1, s2 := a.Seal(nil, pt, nil), a.Seal(nil, pt, nil)
 	if bytes.Equal(s1, s2) {
@@ -86,8 +100,9 @@ func TestAEADSealsDiffer(t *testing.T) {
 	}
 }
 
-func TestAEADRejects(t *testing.T) {
-	a := testAEAD(t)
+func TestAEADRejects(t *testing.T) { eachCipher(t, testAEADRejects) }
+
+func testAEADRejects(t *testing.T, a *AEAD) {
 	repo := [16]byte{9}
 	ad := AssociatedData("chunk", repo, []byte("id-1"))
 	pt := []byte("the quick brown fox jumps over the lazy dog")
@@ -108,7 +123,9 @@ func TestAEADRejects(t *testing.T) {
 		{"wrong repo", a, sealed, AssociatedData("chunk", [16]byte{8}, []byte("id-1"))},
 		{"wrong id", a, sealed, AssociatedData("chunk", repo, []byte("id-2"))},
 		{"nil ad", a, sealed, nil},
-		{"wrong key", NewAEAD(testKey(t).Subkey(PurposeState)), sealed, ad},
+		{"wrong key", must(NewCipherAEAD(a.Cipher(), testKey(t).Subkey(PurposeState))), sealed, ad},
+		{"other cipher", must(testKey(t).SealAEAD(otherCipher(a.Cipher()))), sealed, ad},
+		{"other cipher, same key", must(NewCipherAEAD(otherCipher(a.Cipher()), testKey(t).Subkey(PurposeSeal))), sealed, ad},
 		{"flipped nonce byte 0", a, flip(0), ad},
 		{"flipped nonce byte 23", a, flip(23), ad},
 		{"flipped ciphertext byte", a, flip(24), ad},
@@ -132,8 +149,9 @@ func TestAEADRejects(t *testing.T) {
 	}
 }
 
-func TestAEADTruncated(t *testing.T) {
-	a := testAEAD(t)
+func TestAEADTruncated(t *testing.T) { eachCipher(t, testAEADTruncated) }
+
+func testAEADTruncated(t *testing.T, a *AEAD) {
 	sealed := a.Seal(nil, []byte("some plaintext worth protecting"), nil)
 	for n := range len(sealed) {
 		if _, err := a.Open(nil, sealed[:n], nil); !errors.Is(err, ErrAuth) {
@@ -146,8 +164,9 @@ func TestAEADTruncated(t *testing.T) {
 	}
 }
 
-func TestAEADConcurrent(t *testing.T) {
-	a := testAEAD(t)
+func TestAEADConcurrent(t *testing.T) { eachCipher(t, testAEADConcurrent) }
+
+func testAEADConcurrent(t *testing.T, a *AEAD) {
 	done := make(chan error)
 	for g := range 8 {
 		go func() {
@@ -211,4 +230,18 @@ func TestAssociatedDataInjective(t *testing.T) {
 	if string(AssociatedData("ab", r1, []byte("c"))) != string(again) {
 		t.Fatal("AssociatedData is not deterministic")
 	}
+}
+
+func must(a *AEAD, err error) *AEAD {
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func otherCipher(c Cipher) Cipher {
+	if c == XAES256GCM {
+		return XChaCha20Poly1305
+	}
+	return XAES256GCM
 }

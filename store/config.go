@@ -19,8 +19,12 @@ import (
 type repoConfig struct {
 	RepoID  [16]byte
 	Created time.Time
-	// IDKey, PrevChecks: set by a key rotation (config version 2, see
-	// configv2.go); nil/empty in a version 1 config.
+	// Cipher seals every object (config version 3); XChaCha20-Poly1305
+	// for a config of version 1 or 2, which names none.
+	Cipher crypt.Cipher
+	// IDKey: the blob-id key (config versions 2 and 3, see configv2.go);
+	// nil in a version 1 config, whose key derives it. PrevChecks: the
+	// checks of the keys rotated away from.
 	IDKey      *[32]byte
 	PrevChecks [][32]byte
 }
@@ -29,32 +33,52 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 	return crypt.MAC(key.Subkey(crypt.PurposeKeyCheck), append([]byte("chatsafe key check v1"), repoID[:]...))
 }
 
-func encodeConfig(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
-	b := append([]byte(configMagic), formatVersion)
-	b = append(b, c.RepoID[:]...)
-	kc := keyCheck(key, c.RepoID)
-	b = append(b, kc[:]...)
-	e := &encoder{}
-	e.varint(c.Created.UnixNano())
-	return aead.Seal(b, e.b, crypt.AssociatedData(adConfig, c.RepoID, nil))
+// newConfig is the config a new repository, or a key rotation to key,
+// writes: version 3, naming c's cipher, carrying its blob-id key.
+func newConfig(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
+	if c.IDKey == nil {
+		k := key.Subkey(crypt.PurposeBlobID)
+		c.IDKey = &k
+	}
+	return encodeConfigV3(key, aead, c)
 }
 
 const configHeaderSize = len(configMagic) + 1 + 16 + 32
 
-func decodeConfig(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {
+// decodeConfig authenticates the config object p with key and returns it
+// with the AEAD that seals the repository's objects: the one way a reader
+// learns it (sealer makes it from the cipher the config names).
+func decodeConfig(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
 	var c repoConfig
 	if len(p) < configHeaderSize || !bytes.Equal(p[:len(configMagic)], []byte(configMagic)) {
-		return c, integrityErr(configName, "not a chatsafe config object", nil)
+		return c, nil, integrityErr(configName, "not a chatsafe config object", nil)
 	}
-	if v := p[len(configMagic)]; v == configVersionRotated {
-		return decodeConfigV2(key, aead, p)
-	} else if v != formatVersion {
-		return c, fmt.Errorf("repository format version %d is not supported by this chatsafe (reads %d): upgrade chatsafe", v, formatVersion)
+	switch v := p[len(configMagic)]; v {
+	case configVersionCipher:
+		return decodeConfigV3(key, p)
+	case formatVersion, configVersionRotated:
+		// Versions 1 and 2 name no cipher: XChaCha20-Poly1305.
+		aead, err := sealer(key, crypt.XChaCha20Poly1305)
+		if err != nil {
+			return c, nil, err
+		}
+		if v == configVersionRotated {
+			c, err = decodeConfigV2(key, aead, p)
+		} else {
+			c, err = decodeConfigV1(key, aead, p)
+		}
+		c.Cipher = crypt.XChaCha20Poly1305
+		return c, aead, err
+	default:
+		return c, nil, fmt.Errorf("repository format version %d is not supported by this chatsafe (reads 1 to %d): upgrade chatsafe: %w", v, configVersionCipher, ErrUnsupported)
 	}
+}
+
+func decodeConfigV1(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {
+	var c repoConfig
 	copy(c.RepoID[:], p[len(configMagic)+1:])
-	want := keyCheck(key, c.RepoID)
-	if !hmac.Equal(want[:], p[len(configMagic)+17:configHeaderSize]) {
-		return c, ErrWrongKey
+	if err := checkKey(key, c, p); err != nil {
+		return c, err
 	}
 	plain, err := aead.Open(nil, p[configHeaderSize:], crypt.AssociatedData(adConfig, c.RepoID, nil))
 	if err != nil {
@@ -66,6 +90,21 @@ func decodeConfig(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error)
 		return c, integrityErr(configName, "malformed", err)
 	}
 	return c, nil
+}
+
+// checkKey compares key's check with the config p's: a key among c's
+// rotated-away ones gets ErrKeyRotated, any other ErrWrongKey.
+func checkKey(key crypt.Key, c repoConfig, p []byte) error {
+	want := keyCheck(key, c.RepoID)
+	if hmac.Equal(want[:], p[len(configMagic)+17:configHeaderSize]) {
+		return nil
+	}
+	for _, pc := range c.PrevChecks {
+		if hmac.Equal(want[:], pc[:]) {
+			return ErrKeyRotated
+		}
+	}
+	return ErrWrongKey
 }
 
 // getConfig reads rem's config object, at most maxConfigSize bytes: the

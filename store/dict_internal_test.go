@@ -21,7 +21,11 @@ func dictTestStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Store{aead: crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)), ids: crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
+	aead, err := sealer(key, crypt.PreferredCipher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Store{aead: aead, ids: crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
 		log: zap.NewNop(), opts: Options{StateDir: t.TempDir(), DeltaSizeCap: 256 << 20}, index: newBlobIndex()} // the cap Open defaults to
 }
 

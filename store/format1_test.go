@@ -25,6 +25,9 @@ func TestReadsFormat1Repository(t *testing.T) {
 		t.Fatalf("opening a format 1 repository: %v", err)
 	}
 	defer r.Close()
+	if r.Cipher() != crypt.XChaCha20Poly1305 {
+		t.Fatalf("format 1 repository: %v, want XChaCha20-Poly1305", r.Cipher())
+	}
 	if n := len(r.Snapshots()); n != 2 {
 		t.Fatalf("format 1 repository: %d snapshots, want 2", n)
 	}

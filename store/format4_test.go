@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
@@ -46,6 +47,17 @@ func TestReadsFormat6Repository(t *testing.T) {
 	})
 }
 
+// testdata/config3 is the same written by chatsafe at its first version 3
+// config (branch cipher8, trailer version 7): sealed with XAES-256-GCM,
+// which the config names.
+func TestReadsConfig3Repository(t *testing.T) {
+	readsFixture(t, "config3", func(t *testing.T, r *store.Store) {
+		if r.Cipher() != crypt.XAES256GCM {
+			t.Fatalf("version 3 config: %v, want XAES-256-GCM", r.Cipher())
+		}
+	})
+}
+
 // readsFixture opens the fixture repository name, checks its data and
 // restores every snapshot to the digests it lists; more checks the opened
 // store first.
@@ -61,6 +73,10 @@ func readsFixture(t *testing.T, name string, more func(*testing.T, *store.Store)
 		t.Fatalf("opening repository %s: %v", name, err)
 	}
 	defer r.Close()
+	// Every repository before config version 3 names no cipher.
+	if name != "config3" && r.Cipher() != crypt.XChaCha20Poly1305 {
+		t.Fatalf("repository %s: %v, want XChaCha20-Poly1305", name, r.Cipher())
+	}
 	if ds := store.Dictionaries(r); len(ds) != 1 {
 		t.Fatalf("repository %s: %d dictionaries, want 1", name, len(ds))
 	}

@@ -283,16 +283,26 @@ func FuzzDeltaName(f *testing.F) {
 
 // FuzzConfigHeader: the config object, read as Open reads it. Only the
 // right key and an authentic object open; anything else is a wrong key
-// or an integrity failure (or a newer format), never a panic.
+// or an integrity failure (or a newer format or cipher), never a panic.
 func FuzzConfigHeader(f *testing.F) {
-	aead := crypt.NewAEAD(fuzzKey.Subkey(crypt.PurposeSeal))
-	good := encodeConfig(fuzzKey, aead, repoConfig{RepoID: [16]byte{9}, Created: time.Unix(1700000000, 0)})
-	f.Add(good)
-	f.Add(good[:configHeaderSize])
-	f.Add(append(bytes.Clone(good), make([]byte, maxConfigSize)...))
-	bad := bytes.Clone(good)
-	bad[len(configMagic)] = 2
-	f.Add(bad)
+	c := repoConfig{RepoID: [16]byte{9}, Created: time.Unix(1700000000, 0)}
+	for _, v := range []byte{formatVersion, configVersionRotated, configVersionCipher} {
+		for _, cipher := range crypt.Ciphers() {
+			c.Cipher = cipher
+			good := encodeConfigAs(v, fuzzKey, c)
+			f.Add(good)
+			f.Add(good[:configHeaderSize])
+			f.Add(append(bytes.Clone(good), make([]byte, maxConfigSize)...))
+			bad := bytes.Clone(good)
+			bad[len(configMagic)] ^= 3
+			f.Add(bad)
+			if v == configVersionCipher {
+				bad = bytes.Clone(good)
+				bad[configHeaderSize] ^= 3 // the cipher byte: 1 ↔ 2, or unknown
+				f.Add(bad)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		raw, err := readConfigObject(bytes.NewReader(p))
 		if err != nil {
@@ -301,14 +311,19 @@ func FuzzConfigHeader(f *testing.F) {
 			}
 			return
 		}
-		c, err := decodeConfig(fuzzKey, aead, raw)
+		c, aead, err := decodeConfig(fuzzKey, raw)
 		switch {
 		case err == nil:
-			if !bytes.Equal(encodeConfig(fuzzKey, aead, c)[:configHeaderSize], raw[:configHeaderSize]) {
+			v := raw[len(configMagic)]
+			if !bytes.Equal(encodeConfigAs(v, fuzzKey, c)[:configHeaderSize], raw[:configHeaderSize]) {
 				t.Fatal("an accepted config does not re-encode to its header")
 			}
-		case errors.Is(err, ErrWrongKey), errors.Is(err, ErrIntegrity):
-		case strings.Contains(err.Error(), "upgrade chatsafe"):
+			if aead.Cipher() != c.Cipher || (v != configVersionCipher && c.Cipher != crypt.XChaCha20Poly1305) ||
+				(v == configVersionCipher && crypt.Cipher(raw[configHeaderSize]) != c.Cipher) {
+				t.Fatalf("config version %d opened with %v, stating %v", v, aead.Cipher(), c.Cipher)
+			}
+		case errors.Is(err, ErrWrongKey), errors.Is(err, ErrIntegrity), errors.Is(err, ErrKeyRotated):
+		case errors.Is(err, ErrUnsupported) && strings.Contains(err.Error(), "upgrade chatsafe"):
 		default:
 			t.Fatalf("config: unexpected error %v", err)
 		}

@@ -20,7 +20,7 @@ import (
 
 // Key rotation: every live blob is re-sealed under a new backup key into
 // new deltas that continue the sequence (so no device sees a rollback),
-// then the config is replaced in one Put by a version 2 config for the new
+// then the config is replaced in one Put by a version 3 config for the new
 // key that remembers the old key's check (ErrKeyRotated), then the old
 // deltas, now garbage to the new head, are deleted. The repository id and
 // the blob ids stay (configv2.go).
@@ -84,7 +84,9 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 	if err != nil {
 		return err
 	}
-	aead := crypt.NewAEAD(newKey.Subkey(crypt.PurposeSeal))
+	// Whatever cipher the rotation sealed with (this machine's, when it
+	// ran): the new key opens nothing else.
+	aeads := sealersOf(newKey)
 	objs, err := remote.List(ctx, deltaDir)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", remote, err)
@@ -93,7 +95,7 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 		if seq, _, ok := parseDeltaName(o.Name); !ok || seq <= oldHeadSeq {
 			continue
 		}
-		if ours, err := trailerOpens(ctx, remote, o, aead, repoID); err != nil || !ours {
+		if ours, err := trailerOpens(ctx, remote, o, aeads, repoID); err != nil || !ours {
 			if err != nil {
 				return err
 			}
@@ -129,7 +131,15 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	if err := r.writerCheck(ctx); err != nil {
 		return fmt.Errorf("rotating the key: %w", err)
 	}
-	ns := &Store{remote: r.remote, key: newKey, aead: crypt.NewAEAD(newKey.Subkey(crypt.PurposeSeal)), ids: r.ids, cfg: r.cfg, opts: r.opts, log: r.log}
+	// The new key seals with this machine's cipher, which the new config
+	// names.
+	cfg := r.cfg
+	cfg.Cipher = newCipher(r.opts)
+	aead, err := sealer(newKey, cfg.Cipher)
+	if err != nil {
+		return err
+	}
+	ns := &Store{remote: r.remote, key: newKey, aead: aead, ids: r.ids, cfg: cfg, opts: r.opts, log: r.log}
 	r.mu.RLock()
 	olds := make([]*delta, 0, len(r.deltas))
 	for _, d := range r.deltas {
@@ -157,14 +167,13 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	if err := rw.othersCommitted(ctx); err != nil {
 		return err
 	}
-	cfg := r.cfg
 	if cfg.IDKey == nil {
 		k := r.key.Subkey(crypt.PurposeBlobID)
 		cfg.IDKey = &k
 	}
 	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
 	// The first remote is the one readers (and a resumed rotation) ask.
-	obj := encodeConfigV2(newKey, ns.aead, cfg)
+	obj := newConfig(newKey, ns.aead, cfg)
 	for i, rem := range rems {
 		if err := rem.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
 			return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", rem, err)

@@ -23,13 +23,13 @@ func ObjectsOpeningWith(ctx context.Context, rem remotes.Remote, key crypt.Key) 
 	if kc := keyCheck(key, repoID); string(kc[:]) == string(raw[len(configMagic)+17:configHeaderSize]) {
 		out = append(out, configName)
 	}
-	aead := crypt.NewAEAD(key.Subkey(crypt.PurposeSeal))
+	aeads := sealersOf(key)
 	objs, err := rem.List(ctx, deltaDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", rem, err)
 	}
 	for _, o := range objs {
-		ok, err := trailerOpens(ctx, rem, o, aead, repoID)
+		ok, err := trailerOpens(ctx, rem, o, aeads, repoID)
 		if err != nil {
 			return nil, err
 		}
@@ -55,8 +55,8 @@ func configHeader(ctx context.Context, rem remotes.Remote) ([]byte, [16]byte, er
 }
 
 // trailerOpens reports whether the delta o's trailer authenticates under
-// aead (false for anything that is not a well-formed delta).
-func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aead *crypt.AEAD, repoID [16]byte) (bool, error) {
+// one of aeads (false for anything that is not a well-formed delta).
+func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo, aeads []*crypt.AEAD, repoID [16]byte) (bool, error) {
 	_, id, ok := parseDeltaName(o.Name)
 	if !ok {
 		return false, nil
@@ -69,8 +69,13 @@ func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo,
 	if err != nil {
 		return false, err
 	}
-	_, err = aead.Open(nil, sealed, crypt.AssociatedData(adTrailer, repoID, id[:]))
-	return err == nil, nil
+	ad := crypt.AssociatedData(adTrailer, repoID, id[:])
+	for _, a := range aeads {
+		if _, err := a.Open(nil, sealed, ad); err == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func getAll(ctx context.Context, rem remotes.Remote, name string, off, n int64) ([]byte, error) {

@@ -46,6 +46,11 @@ type Options struct {
 	// Rotating opens a repository while this device rotates its key (it
 	// ignores the rotation marker, see rotatemarker.go).
 	Rotating bool
+	// Cipher seals a new repository (Init) and a key rotation's deltas
+	// and config; 0 means this machine's choice, crypt.PreferredCipher.
+	// An existing repository is read and written with the cipher its
+	// config names, whatever this says.
+	Cipher crypt.Cipher
 }
 
 // Store is an open chatsafe repository. Its methods are safe for
@@ -109,12 +114,15 @@ func Init(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	} else if !errors.Is(err, remotes.ErrNotFound) {
 		return nil, fmt.Errorf("checking %s for an existing repository: %w", remote, err)
 	}
-	cfg := repoConfig{Created: time.Now().UTC()}
+	cfg := repoConfig{Created: time.Now().UTC(), Cipher: newCipher(opts)}
 	if _, err := rand.Read(cfg.RepoID[:]); err != nil {
 		return nil, err
 	}
-	aead := crypt.NewAEAD(key.Subkey(crypt.PurposeSeal))
-	obj := encodeConfig(key, aead, cfg)
+	aead, err := sealer(key, cfg.Cipher)
+	if err != nil {
+		return nil, err
+	}
+	obj := newConfig(key, aead, cfg)
 	if err := remote.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		return nil, fmt.Errorf("writing the repository config to %s: %w", remote, err)
 	}
@@ -140,7 +148,6 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	r := &Store{
 		remote: remote,
 		key:    key,
-		aead:   crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)),
 		ids:    crypt.NewIDHasher(key.Subkey(crypt.PurposeBlobID)),
 		opts:   opts,
 		log:    opts.Log,
@@ -153,10 +160,10 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	if err != nil {
 		return nil, err
 	}
-	if r.cfg, err = decodeConfig(key, r.aead, raw); err != nil {
+	if r.cfg, r.aead, err = decodeConfig(key, raw); err != nil {
 		return nil, err
 	}
-	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go)
+	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go, configv3.go)
 		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
 	}
 	if err := r.checkRotating(ctx); err != nil {
@@ -193,6 +200,10 @@ func (r *Store) Close() error {
 
 // ID returns the repository id in hex.
 func (r *Store) ID() string { return fmt.Sprintf("%x", r.cfg.RepoID) }
+
+// Cipher is the cipher the repository's objects are sealed with, as its
+// config names it.
+func (r *Store) Cipher() crypt.Cipher { return r.cfg.Cipher }
 
 // Remote returns the remote the repository reads from.
 func (r *Store) Remote() remotes.Remote { return r.remote }

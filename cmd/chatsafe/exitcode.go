@@ -65,6 +65,9 @@ var exitMappings = []struct {
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{store.ErrNoRepository, exitUsage},
+	// A config version or cipher from a newer chatsafe: no retry helps,
+	// an upgrade does (and the daemon is not restarted, as for bad config).
+	{store.ErrUnsupported, exitUsage},
 	{store.ErrSnapshotNotFound, exitUsage},
 	{browse.ErrPathNotFound, exitUsage},
 	{browse.ErrBadTime, exitUsage},

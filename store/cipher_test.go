@@ -1,0 +1,210 @@
+package store_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// configCipherAt is where a version 3 config states its cipher, in the
+// clear: after the magic, the version, the repository id and the key check.
+const configCipherAt = 8 + 1 + 16 + 32
+
+// TestNewRepositoryCipher: a new repository's config is version 3 and
+// names its cipher (the machine's unless Options.Cipher says otherwise);
+// a new device learns it from the config and backs up, checks and
+// restores with it.
+func TestNewRepositoryCipher(t *testing.T) {
+	for _, c := range []crypt.Cipher{0, crypt.XChaCha20Poly1305, crypt.XAES256GCM} {
+		want := c
+		if c == 0 {
+			want = crypt.PreferredCipher()
+		}
+		t.Run(want.String(), func(t *testing.T) {
+			ctx := t.Context()
+			src, remoteDir := t.TempDir(), t.TempDir()
+			key := randKey()
+			r, err := store.Init(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{StateDir: t.TempDir(), Cipher: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if r.Cipher() != want {
+				t.Fatalf("Init with %d: %v, want %v", c, r.Cipher(), want)
+			}
+			cfg, err := os.ReadFile(filepath.Join(remoteDir, "config"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg[8] != 3 || crypt.Cipher(cfg[configCipherAt]) != want {
+				t.Fatalf("config version %d, cipher byte %d; want 3 and %d", cfg[8], cfg[configCipherAt], want)
+			}
+			storetest.WriteFile(t, filepath.Join(src, "a.bin"), storetest.RandBytes(3, 200<<10))
+			storetest.WriteFile(t, filepath.Join(src, "b.txt"), []byte(strings.Repeat("chat ", 3000)))
+			if _, err := backup.Run(ctx, r, backup.Options{Source: src}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fresh, err := store.Open(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if fresh.Cipher() != want {
+				t.Fatalf("a new device reads %v, want %v", fresh.Cipher(), want)
+			}
+			if _, err := check.Run(ctx, fresh, check.Options{ReadData: true}); err != nil {
+				t.Fatalf("check --read-data: %v", err)
+			}
+			if !equalDigest(restoredFrom(t, fresh), storetest.DirDigest(t, src, nil)) {
+				t.Fatal("the restore differs from the source")
+			}
+			// Under the other cipher (the same key) nothing opens: each
+			// cipher seals under its own subkey.
+			other := crypt.XAES256GCM
+			if want == other {
+				other = crypt.XChaCha20Poly1305
+			}
+			b := append([]byte(nil), cfg...)
+			b[configCipherAt] = byte(other)
+			storetest.WriteFile(t, filepath.Join(remoteDir, "config"), b)
+			if _, err := store.Open(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{}); !errors.Is(err, store.ErrIntegrity) {
+				t.Fatalf("a config whose cipher byte the remote changed to %v: %v, want an integrity failure", other, err)
+			}
+		})
+	}
+}
+
+// TestConfigUnknownCipher: a config naming a cipher this chatsafe does
+// not know is ErrUnsupported (upgrade), after the key check, so a wrong
+// key is still told as such; nothing else is read.
+func TestConfigUnknownCipher(t *testing.T) {
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	p := filepath.Join(e.RemoteDir, "config")
+	cfg, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []byte{0, 3, 255} {
+		cfg[configCipherAt] = c
+		storetest.WriteFile(t, p, cfg)
+		_, err := e.OpenFresh(e.Key)
+		if !errors.Is(err, store.ErrUnsupported) || !strings.Contains(err.Error(), "upgrade chatsafe") {
+			t.Fatalf("cipher byte %d: %v, want ErrUnsupported", c, err)
+		}
+		if _, err := e.OpenFresh(randKey()); !errors.Is(err, store.ErrWrongKey) {
+			t.Fatalf("cipher byte %d, another key: %v, want ErrWrongKey", c, err)
+		}
+	}
+	cfg[8] = 4
+	storetest.WriteFile(t, p, cfg)
+	if _, err := e.OpenFresh(e.Key); !errors.Is(err, store.ErrUnsupported) {
+		t.Fatalf("config version 4: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestRotateTakesMachineCipher: a repository that names no cipher (config
+// version 1, XChaCha20-Poly1305) rotated on this machine is re-sealed
+// with the machine's cipher, which the new config names; an interrupted
+// rotation's deltas are found and dropped whatever cipher sealed them;
+// rotating again with Options.Cipher goes back.
+func TestRotateTakesMachineCipher(t *testing.T) {
+	remoteDir, oldKey := copyFixture(t, "format6")
+	ctx := t.Context()
+	rem := storetest.OpenRemote(t, remoteDir)
+	state := t.TempDir()
+	r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Cipher() != crypt.XChaCha20Poly1305 {
+		t.Fatalf("a version 1 config: %v", r.Cipher())
+	}
+	want := restoredFrom(t, r)
+	oldHead := r.HeadSeq()
+	newKey := randKey()
+
+	faults.Hook = func(p string) error {
+		if p == "rotate:uploaded" {
+			return errCrash
+		}
+		return nil
+	}
+	defer func() { faults.Hook = nil }()
+	if err := r.ResealTo(ctx, newKey, []remotes.Remote{rem}); !errors.Is(err, errCrash) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	faults.Hook = nil
+	r.Close()
+	if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) == 0 {
+		t.Fatalf("the interrupted rotation's deltas under the new key: %v, %v", objs, err)
+	}
+	if err := store.DropRotateWrites(ctx, rem, state, oldHead, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) != 0 {
+		t.Fatalf("after dropping the interrupted rotation's writes, the new key opens %v (%v)", objs, err)
+	}
+
+	next := newKey
+	for _, c := range []crypt.Cipher{0, crypt.XChaCha20Poly1305} {
+		wantCipher := c
+		if c == 0 {
+			wantCipher = crypt.PreferredCipher()
+		}
+		r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state, Cipher: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ResealTo(ctx, next, []remotes.Remote{rem}); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		nr, err := store.Open(ctx, rem, next, store.Options{StateDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nr.Cipher() != wantCipher {
+			t.Fatalf("rotated with Options.Cipher %d: %v, want %v", c, nr.Cipher(), wantCipher)
+		}
+		if _, _, err := nr.DeleteGarbage(ctx, nr.Targets()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := check.Run(ctx, nr, check.Options{ReadData: true}); err != nil {
+			t.Fatalf("check --read-data after rotating to %v: %v", wantCipher, err)
+		}
+		if !equalDigest(restoredFrom(t, nr), want) {
+			t.Fatalf("the restore after rotating to %v differs", wantCipher)
+		}
+		nr.Close()
+		if objs, err := store.ObjectsOpeningWith(ctx, rem, oldKey); err != nil || len(objs) != 0 {
+			t.Fatalf("the old key still opens %v (%v)", objs, err)
+		}
+		oldKey, next = next, randKey()
+	}
+}
+
+// restoredFrom restores r's latest snapshot into a new directory and
+// digests what it wrote.
+func restoredFrom(t *testing.T, r *store.Store) map[string]string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := restore.Run(t.Context(), r, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	return storetest.DirDigest(t, dst, nil)
+}
