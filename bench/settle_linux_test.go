@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirtyPages counts path's pages that are dirty or under writeback in the
+// page cache (cachestat(2), Linux 6.5 and later).
+func dirtyPages(t *testing.T, path string) uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Cachestat_t
+	err = unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{}, &st, 0)
+	if errors.Is(err, unix.ENOSYS) {
+		t.Skip("cachestat(2) is not in this kernel")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Dirty + st.Writeback
+}
+
+func TestSettleWritesDirtyPagesBack(t *testing.T) {
+	dir := t.TempDir()
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temporary directory is on tmpfs, whose pages are never written back")
+	}
+	path := filepath.Join(dir, "written")
+	if err := os.WriteFile(path, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n := dirtyPages(t, path); n == 0 {
+		t.Fatal("a file just written has no dirty page; the test cannot tell a write-back apart")
+	}
+	b := &benchRun{}
+	b.settle("test", "phase")
+	if n := dirtyPages(t, path); n != 0 {
+		t.Errorf("%d pages still dirty or under writeback after settle", n)
+	}
+}
