@@ -109,10 +109,12 @@ func TestGroupRatioSampled(t *testing.T) {
 	}
 	// The sample's pages went alone and were counted page by page.
 	r.dicts.winPlain, r.dicts.winComp = 0, 0
-	pages := textPages(1, 300, dictSample+(groupRatioEvery+1)*groupPages)[dictSample:]
-	const group = groupPages * 4096
+	// Groups small enough that two measured ones do not fill a window.
+	n := min(groupPages, dictWindow/4096/groupRatioEvery/2-1)
+	pages := textPages(1, 300, dictSample+(groupRatioEvery+1)*n)[dictSample:]
+	group := n * 4096
 	for k := range groupRatioEvery + 1 {
-		sealInGroups(t, r, w, pages[k*groupPages:(k+1)*groupPages])
+		sealInGroups(t, r, w, pages[k*n:(k+1)*n])
 		want := int64(groupRatioEvery * group) // the first group stands for four
 		if k == groupRatioEvery {
 			want *= 2 // and the fifth for the next four
