@@ -18,7 +18,9 @@ import (
 // the ratio (of plain size), the CPU time a page takes (process user +
 // system time, one core), and "measure": the same with the retrain
 // check's page (the first page of the group alone, at dictBulkLevel)
-// measured for every group, as noteGroupRatio did before it sampled.
+// measured for every group, as noteGroupRatio did before it sampled,
+// and "decode-µs/group": what a read of one page (a mount's) costs to
+// decompress its group.
 //
 //	CHATSAFE_DICT_DB=/tmp/w/chats/databases/msgstore.db \
 //	  go test -run '^$' -bench GroupLevels -benchtime 2x ./store
@@ -47,6 +49,7 @@ func BenchmarkGroupLevels(b *testing.B) {
 					}
 					var plain, comp int
 					var buf, one []byte
+					var frames [][]byte
 					b.ResetTimer()
 					cpu0 := processCPU(b)
 					for range b.N {
@@ -54,6 +57,9 @@ func BenchmarkGroupLevels(b *testing.B) {
 						for k := 0; k < len(pages); k += size {
 							g := bytes.Join(pages[k:min(k+size, len(pages))], nil)
 							buf = enc.EncodeAll(g, buf[:0])
+							if len(frames) < len(pages)/size+1 {
+								frames = append(frames, bytes.Clone(buf))
+							}
 							plain += len(g)
 							comp += min(len(buf), len(g))
 							if measure {
@@ -66,6 +72,19 @@ func BenchmarkGroupLevels(b *testing.B) {
 					b.ReportMetric(float64(comp)/float64(plain), "ratio")
 					b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*len(pages)), "cpu-µs/page")
 					b.ReportMetric(0, "ns/op")
+					dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDictRaw(d.zstdID(), d.content))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer dec.Close()
+					out := make([]byte, 0, size*len(pages[0]))
+					cpu0 = processCPU(b)
+					for _, f := range frames {
+						if out, err = dec.DecodeAll(f, out[:0]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(len(frames)), "decode-µs/group")
 				})
 			}
 		}
