@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
@@ -99,6 +100,10 @@ type dictionary struct {
 	// are per level, not per use.
 	encs [zstd.SpeedBestCompression + 1]lazyEncoder
 	dec  *zstd.Decoder
+
+	// groups counts the groups compressed with d, for noteGroupRatio's
+	// sample.
+	groups atomic.Uint64
 }
 
 func encodeDict(gen uint64, ratio uint32, kind byte, content []byte) []byte {
@@ -321,14 +326,26 @@ func (r *Store) noteDictRatio(d *dictionary, plain, comp int) {
 // ratioScratch holds the compressed first pages noteGroupRatio measures.
 var ratioScratch = sync.Pool{New: func() any { return new([]byte) }}
 
+// groupRatioEvery: noteGroupRatio measures one group in this many. Each
+// measurement is an EncodeAll of its own, whose reset of the encoder's
+// tables to d's (~0.5 MiB at SpeedFastest) costs far more than the 4 KiB
+// page: measuring every group was 5 % of a first backup's CPU
+// (docs/benchmarks.md, "First backup, fifth round"). A 1 MiB window
+// (dictWindow) of 64 KiB groups still holds four measured pages.
+const groupRatioEvery = 4
+
 // noteGroupRatio counts group (compressed with d) for the retrain check,
 // like with like: d's ratio is of pages compressed one by one, and a
 // group's is not (its pages find each other's repeats in one frame: pages
 // twice d's ratio alone came within 6 % of it as a group, so they never
 // retrained it). Its first page, first bytes long, compressed alone as
 // d's ratio was measured, stands for the group's bytes: one more page
-// compressed a group.
+// compressed a group. Only the first of every groupRatioEvery groups is
+// measured, and stands for all of them.
 func (r *Store) noteGroupRatio(d *dictionary, group []byte, first int) {
+	if (d.groups.Add(1)-1)%groupRatioEvery != 0 {
+		return
+	}
 	s := &r.dicts
 	s.mu.Lock()
 	watched := d == s.cur && !s.sampling
@@ -344,7 +361,7 @@ func (r *Store) noteGroupRatio(d *dictionary, group []byte, first int) {
 	defer ratioScratch.Put(buf)
 	*buf = enc.EncodeAll(group[:first], (*buf)[:0])
 	comp := min(len(*buf), first)
-	r.noteDictRatio(d, len(group), int(int64(comp)*int64(len(group))/int64(first)))
+	r.noteDictRatio(d, groupRatioEvery*len(group), int(groupRatioEvery*int64(comp)*int64(len(group))/int64(first)))
 }
 
 // sealPage seals a data blob of new content for w, compressed with the

@@ -20,33 +20,12 @@ func TestDictionaryRetrainedOnGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.abort()
-	var sealBuf, scratch []byte
-	for _, p := range textPages(1, 300, dictSample) {
-		if err := r.sealNew(sealJob{w: w, id: r.ids.Sum(p), typ: blobData}, p, &sealBuf, &scratch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sealAlone(t, r, w, textPages(1, 300, dictSample))
 	first := r.dicts.cur
 	if first == nil || first.gen != 1 {
 		t.Fatalf("no first dictionary: %+v", first)
 	}
-	inGroups := func(pages [][]byte) {
-		t.Helper()
-		for len(pages) > 0 {
-			n := min(groupPages, len(pages))
-			buf := bytes.Join(pages[:n], nil)
-			lens := make([]int, n)
-			slots := make([]*ChunkRef, n)
-			for i := range n {
-				lens[i], slots[i] = len(pages[i]), new(ChunkRef)
-			}
-			j := sealJob{w: w, buf: &buf, lens: lens, slots: slots, claim: func(*deltaWriter, crypt.ID) bool { return true }}
-			if _, _, err := r.sealRun(j, &sealBuf, &scratch); err != nil {
-				t.Fatal(err)
-			}
-			pages = pages[n:]
-		}
-	}
+	inGroups := func(pages [][]byte) { sealInGroups(t, r, w, pages) }
 	groups := func() (n int) {
 		for _, e := range w.blobs {
 			if e.Type == blobGroup && e.Comp == compZstdDict {
@@ -79,4 +58,72 @@ func groupRatio(t *testing.T, d *dictionary, pages [][]byte) uint32 {
 	}
 	g := bytes.Join(pages, nil)
 	return uint32(len(enc.EncodeAll(g, nil)) * 1000 / len(g))
+}
+
+// sealAlone seals pages one by one into w, as sealNew does.
+func sealAlone(t *testing.T, r *Store, w *deltaWriter, pages [][]byte) {
+	t.Helper()
+	var sealBuf, scratch []byte
+	for _, p := range pages {
+		if err := r.sealNew(sealJob{w: w, id: r.ids.Sum(p), typ: blobData}, p, &sealBuf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sealInGroups seals pages into w in runs of groupPages, as the workers
+// seal a run (sealRun).
+func sealInGroups(t *testing.T, r *Store, w *deltaWriter, pages [][]byte) {
+	t.Helper()
+	var sealBuf, scratch []byte
+	for len(pages) > 0 {
+		n := min(groupPages, len(pages))
+		buf := bytes.Join(pages[:n], nil)
+		lens := make([]int, n)
+		slots := make([]*ChunkRef, n)
+		for i := range n {
+			lens[i], slots[i] = len(pages[i]), new(ChunkRef)
+		}
+		j := sealJob{w: w, buf: &buf, lens: lens, slots: slots, claim: func(*deltaWriter, crypt.ID) bool { return true }}
+		if _, _, err := r.sealRun(j, &sealBuf, &scratch); err != nil {
+			t.Fatal(err)
+		}
+		pages = pages[n:]
+	}
+}
+
+// TestGroupRatioSampled: the retrain check measures one group in
+// groupRatioEvery (each measurement is an encoder reset of its own), and
+// the one measured stands for the groups skipped: the window counts the
+// bytes of every group all the same.
+func TestGroupRatioSampled(t *testing.T) {
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.abort()
+	sealAlone(t, r, w, textPages(1, 300, dictSample))
+	if r.dicts.cur == nil {
+		t.Fatal("no dictionary")
+	}
+	// The sample's pages went alone and were counted page by page.
+	r.dicts.winPlain, r.dicts.winComp = 0, 0
+	// Groups small enough that two measured ones do not fill a window.
+	n := min(groupPages, dictWindow/4096/groupRatioEvery/2-1)
+	pages := textPages(1, 300, dictSample+(groupRatioEvery+1)*n)[dictSample:]
+	group := n * 4096
+	for k := range groupRatioEvery + 1 {
+		sealInGroups(t, r, w, pages[k*n:(k+1)*n])
+		want := int64(groupRatioEvery * group) // the first group stands for four
+		if k == groupRatioEvery {
+			want *= 2 // and the fifth for the next four
+		}
+		if got := r.dicts.winPlain; got != want {
+			t.Fatalf("after %d groups the window counts %d bytes, want %d", k+1, got, want)
+		}
+		if c := r.dicts.winComp; c <= 0 || c >= want {
+			t.Fatalf("after %d groups the window counts %d compressed bytes of %d", k+1, c, want)
+		}
+	}
 }

@@ -255,8 +255,11 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEnt
 		id := r.ids.Sum(page)
 		*j.slots[i] = ChunkRef{ID: id, Len: uint32(n)}
 		if j.claim(j.w, id) {
-			// The pages claimed, back to back at buf's start.
-			copy(buf[keep:], page)
+			// The pages claimed, back to back at buf's start (in a first
+			// backup every page is claimed, and each is where it goes).
+			if keep != off {
+				copy(buf[keep:], page)
+			}
 			members = append(members, blobEntry{ID: id, Type: blobData, RawLen: uint32(n)})
 			keep += n
 		}
