@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -207,4 +208,43 @@ func restoredFrom(t *testing.T, r *store.Store) map[string]string {
 		t.Fatal(err)
 	}
 	return storetest.DirDigest(t, dst, nil)
+}
+
+// TestConfigClearBytesTampered: whatever a remote writes over a byte of a
+// config after its version (repository id, key check, rotation history,
+// seal), the config is damaged or the key wrong (exit 6 or 3), never one
+// that needs a newer chatsafe (exit 2, which the service units do not
+// restart): nothing in the clear names the cipher.
+func TestConfigClearBytesTampered(t *testing.T) {
+	for _, c := range crypt.Ciphers() {
+		t.Run(c.String(), func(t *testing.T) {
+			ctx := t.Context()
+			remoteDir, key := t.TempDir(), randKey()
+			r, err := store.Init(ctx, storetest.OpenRemote(t, remoteDir), key, store.Options{StateDir: t.TempDir(), Cipher: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			p := filepath.Join(remoteDir, "config")
+			cfg, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rem := storetest.OpenRemote(t, remoteDir)
+			for i := 9; i < len(cfg); i++ {
+				for _, v := range []byte{cfg[i] ^ 1, 200} {
+					if v == cfg[i] {
+						continue
+					}
+					b := bytes.Clone(cfg)
+					b[i] = v
+					storetest.WriteFile(t, p, b)
+					_, err := store.Open(ctx, rem, key, store.Options{})
+					if errors.Is(err, store.ErrUnsupported) || !(errors.Is(err, store.ErrIntegrity) || errors.Is(err, store.ErrWrongKey)) {
+						t.Fatalf("config byte %d set to %d: %v, want an integrity failure or a wrong key", i, v, err)
+					}
+				}
+			}
+		})
+	}
 }
