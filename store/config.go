@@ -35,13 +35,19 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 
 // newConfig is the config a new repository, or a key rotation to key,
 // writes: version 3, naming c's cipher, carrying its blob-id key.
-func newConfig(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
+func newConfig(key crypt.Key, c repoConfig) []byte {
 	if c.IDKey == nil {
 		k := key.Subkey(crypt.PurposeBlobID)
 		c.IDKey = &k
 	}
-	return encodeConfigV3(key, aead, c)
+	return encodeConfigV3(key, c)
 }
+
+// configAEAD seals the config object itself, whatever cipher seals the
+// repository's objects: XChaCha20-Poly1305 under the seal subkey, as in
+// every config version (it is tiny and read once, and a reader must open
+// it before it knows the repository's cipher).
+func configAEAD(key crypt.Key) *crypt.AEAD { return crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)) }
 
 const configHeaderSize = len(configMagic) + 1 + 16 + 32
 
@@ -57,11 +63,10 @@ func decodeConfig(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
 	case configVersionCipher:
 		return decodeConfigV3(key, p)
 	case formatVersion, configVersionRotated:
-		// Versions 1 and 2 name no cipher: XChaCha20-Poly1305.
-		aead, err := sealer(key, crypt.XChaCha20Poly1305)
-		if err != nil {
-			return c, nil, err
-		}
+		// Versions 1 and 2 name no cipher: XChaCha20-Poly1305, under the
+		// same key as the config.
+		aead := configAEAD(key)
+		var err error
 		if v == configVersionRotated {
 			c, err = decodeConfigV2(key, aead, p)
 		} else {

@@ -38,11 +38,7 @@ func encodeConfigV2(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
 // for version 3.
 func encodeConfigAs(v byte, key crypt.Key, c repoConfig) []byte {
 	if v == configVersionCipher {
-		a, err := sealer(key, c.Cipher)
-		if err != nil {
-			panic(err)
-		}
-		return newConfig(key, a, c)
+		return newConfig(key, c)
 	}
 	a := crypt.NewAEAD(key.Subkey(crypt.PurposeSeal))
 	if v == configVersionRotated {

@@ -173,7 +173,7 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	}
 	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
 	// The first remote is the one readers (and a resumed rotation) ask.
-	obj := newConfig(newKey, ns.aead, cfg)
+	obj := newConfig(newKey, cfg)
 	for i, rem := range rems {
 		if err := rem.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
 			return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", rem, err)
