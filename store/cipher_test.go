@@ -18,10 +18,25 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// TestNewRepositoryCipher: a new repository's config is version 3 and
-// names its cipher (the machine's unless Options.Cipher says otherwise);
-// a new device learns it from the config and backs up, checks and
-// restores with it.
+// configVersionFor is the config version a new repository (or a key
+// rotation) with cipher c writes: the one a chatsafe before config
+// version 3 reads (1, or 2 after a rotation) for XChaCha20-Poly1305, 3
+// for XAES-256-GCM.
+func configVersionFor(c crypt.Cipher, rotated bool) byte {
+	switch {
+	case c != crypt.XChaCha20Poly1305:
+		return 3
+	case rotated:
+		return 2
+	}
+	return 1
+}
+
+// TestNewRepositoryCipher: a new repository takes the machine's cipher
+// unless Options.Cipher says otherwise, and a config version that names
+// it only if it is not XChaCha20-Poly1305 (so older chatsafes still read
+// it); a new device learns the cipher from the config and backs up,
+// checks and restores with it.
 func TestNewRepositoryCipher(t *testing.T) {
 	for _, c := range []crypt.Cipher{0, crypt.XChaCha20Poly1305, crypt.XAES256GCM} {
 		want := c
@@ -44,8 +59,8 @@ func TestNewRepositoryCipher(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg[8] != 3 {
-				t.Fatalf("config version %d, want 3", cfg[8])
+			if cfg[8] != configVersionFor(want, false) {
+				t.Fatalf("a new %v repository's config is version %d, want %d", want, cfg[8], configVersionFor(want, false))
 			}
 			storetest.WriteFile(t, filepath.Join(src, "a.bin"), storetest.RandBytes(3, 200<<10))
 			storetest.WriteFile(t, filepath.Join(src, "b.txt"), []byte(strings.Repeat("chat ", 3000)))
@@ -136,6 +151,9 @@ func TestRotateTakesMachineCipher(t *testing.T) {
 		}
 		if nr.Cipher() != wantCipher {
 			t.Fatalf("rotated with Options.Cipher %d: %v, want %v", c, nr.Cipher(), wantCipher)
+		}
+		if cfg, err := os.ReadFile(filepath.Join(remoteDir, "config")); err != nil || cfg[8] != configVersionFor(wantCipher, true) {
+			t.Fatalf("rotated to %v: config version %d (%v), want %d", wantCipher, cfg[8], err, configVersionFor(wantCipher, true))
 		}
 		if _, _, err := nr.DeleteGarbage(ctx, nr.Targets()); err != nil {
 			t.Fatal(err)
