@@ -34,8 +34,18 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 }
 
 // newConfig is the config a new repository, or a key rotation to key,
-// writes: version 3, naming c's cipher, carrying its blob-id key.
+// writes. For XChaCha20-Poly1305 it is the version every chatsafe reads,
+// so no device needs an upgrade where nothing changed: 1 for a new
+// repository, 2 once keys were rotated away (a rotation sets PrevChecks
+// and IDKey, which version 1 cannot hold). Any other cipher takes version
+// 3, which names it and carries the blob-id key.
 func newConfig(key crypt.Key, c repoConfig) []byte {
+	if c.Cipher == crypt.XChaCha20Poly1305 {
+		if c.IDKey == nil && len(c.PrevChecks) == 0 {
+			return encodeConfigV1(key, c)
+		}
+		return encodeConfigV2(key, c)
+	}
 	if c.IDKey == nil {
 		k := key.Subkey(crypt.PurposeBlobID)
 		c.IDKey = &k
@@ -77,6 +87,20 @@ func decodeConfig(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
 	default:
 		return c, nil, fmt.Errorf("repository format version %d is not supported by this chatsafe (reads 1 to %d): upgrade chatsafe: %w", v, configVersionCipher, ErrUnsupported)
 	}
+}
+
+// encodeConfigV1: version 1, a repository that was never rotated (its key
+// derives the blob-id key):
+//
+//	"CHATSAFE" ‖ 1 ‖ repoID(16) ‖ keycheck(32) ‖ seal(varint(created), AD("config", repoID, ""))
+func encodeConfigV1(key crypt.Key, c repoConfig) []byte {
+	b := append([]byte(configMagic), formatVersion)
+	b = append(b, c.RepoID[:]...)
+	kc := keyCheck(key, c.RepoID)
+	b = append(b, kc[:]...)
+	e := &encoder{}
+	e.varint(c.Created.UnixNano())
+	return configAEAD(key).Seal(b, e.b, crypt.AssociatedData(adConfig, c.RepoID, nil))
 }
 
 func decodeConfigV1(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {
