@@ -88,87 +88,100 @@ func TestNewRepositoryCipher(t *testing.T) {
 	}
 }
 
-// TestRotateTakesMachineCipher: a repository that names no cipher (config
-// version 1, XChaCha20-Poly1305) rotated on this machine is re-sealed
-// with the machine's cipher, which the new config names; an interrupted
-// rotation's deltas are found and dropped whatever cipher sealed them;
-// rotating again with Options.Cipher goes back.
-func TestRotateTakesMachineCipher(t *testing.T) {
-	remoteDir, oldKey := copyFixture(t, "format6")
-	ctx := t.Context()
-	rem := storetest.OpenRemote(t, remoteDir)
-	state := t.TempDir()
-	r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Cipher() != crypt.XChaCha20Poly1305 {
-		t.Fatalf("a version 1 config: %v", r.Cipher())
-	}
-	want := restoredFrom(t, r)
-	oldHead := r.HeadSeq()
-	newKey := randKey()
+// TestRotateAcrossCiphers: a key rotation re-seals a repository with the
+// cipher it is asked for (Options.Cipher, else the machine's), which the
+// new config names or, for XChaCha20-Poly1305, implies. From each cipher
+// to the other, whatever this machine prefers: an interrupted rotation's
+// deltas are found and dropped (DropRotateWrites), then rotations to the
+// other cipher, to the machine's and back to the first each leave a
+// repository that checks and restores as before, which the old key no
+// longer opens.
+func TestRotateAcrossCiphers(t *testing.T) {
+	for _, tc := range []struct {
+		fixture  string
+		from, to crypt.Cipher
+	}{
+		{"format6", crypt.XChaCha20Poly1305, crypt.XAES256GCM}, // config version 1
+		{"config3", crypt.XAES256GCM, crypt.XChaCha20Poly1305},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			remoteDir, oldKey := copyFixture(t, tc.fixture)
+			ctx := t.Context()
+			rem := storetest.OpenRemote(t, remoteDir)
+			state := t.TempDir()
+			r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state, Cipher: tc.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Cipher() != tc.from {
+				t.Fatalf("testdata/%s: %v, want %v", tc.fixture, r.Cipher(), tc.from)
+			}
+			want := restoredFrom(t, r)
+			oldHead := r.HeadSeq()
+			newKey := randKey()
 
-	faults.Hook = func(p string) error {
-		if p == "rotate:uploaded" {
-			return errCrash
-		}
-		return nil
-	}
-	defer func() { faults.Hook = nil }()
-	if err := r.ResealTo(ctx, newKey, []remotes.Remote{rem}); !errors.Is(err, errCrash) {
-		t.Fatalf("first attempt: %v", err)
-	}
-	faults.Hook = nil
-	r.Close()
-	if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) == 0 {
-		t.Fatalf("the interrupted rotation's deltas under the new key: %v, %v", objs, err)
-	}
-	if err := store.DropRotateWrites(ctx, rem, state, oldHead, newKey); err != nil {
-		t.Fatal(err)
-	}
-	if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) != 0 {
-		t.Fatalf("after dropping the interrupted rotation's writes, the new key opens %v (%v)", objs, err)
-	}
+			faults.Hook = func(p string) error {
+				if p == "rotate:uploaded" {
+					return errCrash
+				}
+				return nil
+			}
+			defer func() { faults.Hook = nil }()
+			if err := r.ResealTo(ctx, newKey, []remotes.Remote{rem}); !errors.Is(err, errCrash) {
+				t.Fatalf("first attempt: %v", err)
+			}
+			faults.Hook = nil
+			r.Close()
+			if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) == 0 {
+				t.Fatalf("the interrupted rotation's deltas (%v) under the new key: %v, %v", tc.to, objs, err)
+			}
+			if err := store.DropRotateWrites(ctx, rem, state, oldHead, newKey); err != nil {
+				t.Fatal(err)
+			}
+			if objs, err := store.ObjectsOpeningWith(ctx, rem, newKey); err != nil || len(objs) != 0 {
+				t.Fatalf("after dropping the interrupted rotation's writes, the new key opens %v (%v)", objs, err)
+			}
 
-	next := newKey
-	for _, c := range []crypt.Cipher{0, crypt.XChaCha20Poly1305} {
-		wantCipher := c
-		if c == 0 {
-			wantCipher = crypt.PreferredCipher()
-		}
-		r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state, Cipher: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.ResealTo(ctx, next, []remotes.Remote{rem}); err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-		nr, err := store.Open(ctx, rem, next, store.Options{StateDir: state})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if nr.Cipher() != wantCipher {
-			t.Fatalf("rotated with Options.Cipher %d: %v, want %v", c, nr.Cipher(), wantCipher)
-		}
-		if cfg, err := os.ReadFile(filepath.Join(remoteDir, "config")); err != nil || cfg[8] != configVersionFor(wantCipher, true) {
-			t.Fatalf("rotated to %v: config version %d (%v), want %d", wantCipher, cfg[8], err, configVersionFor(wantCipher, true))
-		}
-		if _, _, err := nr.DeleteGarbage(ctx, nr.Targets()); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := check.Run(ctx, nr, check.Options{ReadData: true}); err != nil {
-			t.Fatalf("check --read-data after rotating to %v: %v", wantCipher, err)
-		}
-		if !equalDigest(restoredFrom(t, nr), want) {
-			t.Fatalf("the restore after rotating to %v differs", wantCipher)
-		}
-		nr.Close()
-		if objs, err := store.ObjectsOpeningWith(ctx, rem, oldKey); err != nil || len(objs) != 0 {
-			t.Fatalf("the old key still opens %v (%v)", objs, err)
-		}
-		oldKey, next = next, randKey()
+			next := newKey
+			for _, c := range []crypt.Cipher{tc.to, 0, tc.from} {
+				wantCipher := c
+				if c == 0 {
+					wantCipher = crypt.PreferredCipher()
+				}
+				r, err := store.Open(ctx, rem, oldKey, store.Options{StateDir: state, Cipher: c})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.ResealTo(ctx, next, []remotes.Remote{rem}); err != nil {
+					t.Fatal(err)
+				}
+				r.Close()
+				nr, err := store.Open(ctx, rem, next, store.Options{StateDir: state})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if nr.Cipher() != wantCipher {
+					t.Fatalf("rotated with Options.Cipher %d: %v, want %v", c, nr.Cipher(), wantCipher)
+				}
+				if cfg, err := os.ReadFile(filepath.Join(remoteDir, "config")); err != nil || cfg[8] != configVersionFor(wantCipher, true) {
+					t.Fatalf("rotated to %v: config version %d (%v), want %d", wantCipher, cfg[8], err, configVersionFor(wantCipher, true))
+				}
+				if _, _, err := nr.DeleteGarbage(ctx, nr.Targets()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := check.Run(ctx, nr, check.Options{ReadData: true}); err != nil {
+					t.Fatalf("check --read-data after rotating to %v: %v", wantCipher, err)
+				}
+				if !equalDigest(restoredFrom(t, nr), want) {
+					t.Fatalf("the restore after rotating to %v differs", wantCipher)
+				}
+				nr.Close()
+				if objs, err := store.ObjectsOpeningWith(ctx, rem, oldKey); err != nil || len(objs) != 0 {
+					t.Fatalf("the old key still opens %v (%v)", objs, err)
+				}
+				oldKey, next = next, randKey()
+			}
+		})
 	}
 }
 
