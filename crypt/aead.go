@@ -38,7 +38,8 @@ const (
 	// (PreferredCipher).
 	XChaCha20Poly1305 Cipher = 1
 	// XAES256GCM is XAES-256-GCM (xaes.go): AES-256-GCM with a 24-byte
-	// random nonce, about 2.4 times faster on CPUs with AES-NI.
+	// random nonce, faster on large messages where AES-GCM runs on the
+	// CPU (docs/format.md, "Sealing", says what was measured).
 	XAES256GCM Cipher = 2
 )
 
