@@ -16,8 +16,8 @@ func TestPreferredCipherWithoutAESAssembly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package twice more")
 	}
-	gobin := runtime.GOROOT() + "/bin/go"
-	if _, err := os.Stat(gobin); err != nil {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
 		t.Skipf("no go command: %v", err)
 	}
 	type build struct {
