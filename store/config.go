@@ -40,15 +40,15 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 // and IDKey, which version 1 cannot hold). Any other cipher takes version
 // 3, which names it and carries the blob-id key.
 func newConfig(key crypt.Key, c repoConfig) []byte {
-	if c.Cipher == crypt.XChaCha20Poly1305 {
-		if c.IDKey == nil && len(c.PrevChecks) == 0 {
-			return encodeConfigV1(key, c)
-		}
-		return encodeConfigV2(key, c)
+	if c.Cipher == crypt.XChaCha20Poly1305 && c.IDKey == nil && len(c.PrevChecks) == 0 {
+		return encodeConfigV1(key, c)
 	}
 	if c.IDKey == nil {
 		k := key.Subkey(crypt.PurposeBlobID)
 		c.IDKey = &k
+	}
+	if c.Cipher == crypt.XChaCha20Poly1305 {
+		return encodeConfigV2(key, c)
 	}
 	return encodeConfigV3(key, c)
 }
