@@ -30,6 +30,26 @@ func TestConfigVersionAuthenticated(t *testing.T) {
 	if _, _, err := decodeConfig(key, obj); !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("a version 3 header on a seal bound to no version: %v, want an integrity failure", err)
 	}
+	// And every written version relabelled as another.
+	c.PrevChecks = [][32]byte{{1}}
+	for _, from := range []byte{formatVersion, configVersionRotated, configVersionCipher} {
+		for _, cipher := range crypt.Ciphers() {
+			c.Cipher = cipher
+			for _, to := range []byte{formatVersion, configVersionRotated, configVersionCipher} {
+				obj := encodeConfigAs(from, key, c)
+				if _, _, err := decodeConfig(key, obj); err != nil {
+					t.Fatalf("version %d, %v: %v", from, cipher, err)
+				}
+				if to == from {
+					continue
+				}
+				obj[len(configMagic)] = to
+				if _, _, err := decodeConfig(key, obj); !errors.Is(err, ErrIntegrity) {
+					t.Fatalf("version %d relabelled %d: %v, want an integrity failure", from, to, err)
+				}
+			}
+		}
+	}
 }
 
 // TestConfigUnknownCipher: an authentic config naming a cipher this
