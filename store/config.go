@@ -34,11 +34,12 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 }
 
 // newConfig is the config a new repository, or a key rotation to key,
-// writes. For XChaCha20-Poly1305 it is the version every chatsafe reads,
-// so no device needs an upgrade where nothing changed: 1 for a new
-// repository, 2 once keys were rotated away (a rotation sets PrevChecks
-// and IDKey, which version 1 cannot hold). Any other cipher takes version
-// 3, which names it and carries the blob-id key.
+// writes. For XChaCha20-Poly1305 it is a version the chatsafes from
+// before version 3 read too, so no device needs an upgrade where nothing
+// changed: 1 for a new repository, 2 once keys were rotated away (a
+// rotation sets PrevChecks and IDKey, which version 1 cannot hold). Any
+// other cipher takes version 3, which names it and carries the blob-id
+// key.
 func newConfig(key crypt.Key, c repoConfig) []byte {
 	if c.Cipher == crypt.XChaCha20Poly1305 && c.IDKey == nil && len(c.PrevChecks) == 0 {
 		return encodeConfigV1(key, c)
