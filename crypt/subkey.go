@@ -14,8 +14,8 @@ type Purpose string
 // derived key and breaks existing repositories.
 const (
 	PurposeBlobID     Purpose = "blob-id"           // keyed BLAKE3 key for content ids
-	PurposeSeal       Purpose = "seal"              // XChaCha20-Poly1305 key for repository objects
-	PurposeSealXAES   Purpose = "seal-xaes-256-gcm" // XAES-256-GCM key for repository objects (config version 3)
+	PurposeSeal       Purpose = "seal"              // XChaCha20-Poly1305 key for the config, and the objects of a repository on that cipher
+	PurposeSealXAES   Purpose = "seal-xaes-256-gcm" // XAES-256-GCM key for the objects of a repository on that cipher (config version 3)
 	PurposeKeyCheck   Purpose = "key-check"         // MAC that tells a wrong key from a tampered config
 	PurposeOwnerToken Purpose = "vault-owner"       // proof of the backup key to the vault
 	PurposeState      Purpose = "state"             // AEAD key for local state files

@@ -18,7 +18,7 @@ var ErrUnsupported = errors.New("the repository needs a newer chatsafe")
 func sealer(key crypt.Key, c crypt.Cipher) (*crypt.AEAD, error) {
 	a, err := key.SealAEAD(c)
 	if errors.Is(err, crypt.ErrUnknownCipher) {
-		return nil, fmt.Errorf("the repository's config names %v, which this chatsafe does not know (upgrade chatsafe, or, if no newer one wrote it, the config is damaged): %w", c, ErrUnsupported)
+		return nil, fmt.Errorf("the repository is sealed with %v, which this chatsafe does not know (upgrade chatsafe): %w", c, ErrUnsupported)
 	}
 	return a, err
 }

@@ -34,14 +34,31 @@ func keyCheck(key crypt.Key, repoID [16]byte) [32]byte {
 }
 
 // newConfig is the config a new repository, or a key rotation to key,
-// writes: version 3, naming c's cipher, carrying its blob-id key.
-func newConfig(key crypt.Key, aead *crypt.AEAD, c repoConfig) []byte {
+// writes. For XChaCha20-Poly1305 it is a version the chatsafes from
+// before version 3 read too, so no device needs an upgrade where nothing
+// changed: 1 for a new repository, 2 once keys were rotated away (a
+// rotation sets PrevChecks and IDKey, which version 1 cannot hold). Any
+// other cipher takes version 3, which names it and carries the blob-id
+// key.
+func newConfig(key crypt.Key, c repoConfig) []byte {
+	if c.Cipher == crypt.XChaCha20Poly1305 && c.IDKey == nil && len(c.PrevChecks) == 0 {
+		return encodeConfigV1(key, c)
+	}
 	if c.IDKey == nil {
 		k := key.Subkey(crypt.PurposeBlobID)
 		c.IDKey = &k
 	}
-	return encodeConfigV3(key, aead, c)
+	if c.Cipher == crypt.XChaCha20Poly1305 {
+		return encodeConfigV2(key, c)
+	}
+	return encodeConfigV3(key, c)
 }
+
+// configAEAD seals the config object itself, whatever cipher seals the
+// repository's objects: XChaCha20-Poly1305 under the seal subkey, as in
+// every config version (it is tiny and read once, and a reader must open
+// it before it knows the repository's cipher).
+func configAEAD(key crypt.Key) *crypt.AEAD { return crypt.NewAEAD(key.Subkey(crypt.PurposeSeal)) }
 
 const configHeaderSize = len(configMagic) + 1 + 16 + 32
 
@@ -57,11 +74,10 @@ func decodeConfig(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
 	case configVersionCipher:
 		return decodeConfigV3(key, p)
 	case formatVersion, configVersionRotated:
-		// Versions 1 and 2 name no cipher: XChaCha20-Poly1305.
-		aead, err := sealer(key, crypt.XChaCha20Poly1305)
-		if err != nil {
-			return c, nil, err
-		}
+		// Versions 1 and 2 name no cipher: XChaCha20-Poly1305, under the
+		// same key as the config.
+		aead := configAEAD(key)
+		var err error
 		if v == configVersionRotated {
 			c, err = decodeConfigV2(key, aead, p)
 		} else {
@@ -72,6 +88,20 @@ func decodeConfig(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
 	default:
 		return c, nil, fmt.Errorf("repository format version %d is not supported by this chatsafe (reads 1 to %d): upgrade chatsafe: %w", v, configVersionCipher, ErrUnsupported)
 	}
+}
+
+// encodeConfigV1: version 1, a repository that was never rotated (its key
+// derives the blob-id key):
+//
+//	"CHATSAFE" ‖ 1 ‖ repoID(16) ‖ keycheck(32) ‖ seal(varint(created), AD("config", repoID, ""))
+func encodeConfigV1(key crypt.Key, c repoConfig) []byte {
+	b := append([]byte(configMagic), formatVersion)
+	b = append(b, c.RepoID[:]...)
+	kc := keyCheck(key, c.RepoID)
+	b = append(b, kc[:]...)
+	e := &encoder{}
+	e.varint(c.Created.UnixNano())
+	return configAEAD(key).Seal(b, e.b, crypt.AssociatedData(adConfig, c.RepoID, nil))
 }
 
 func decodeConfigV1(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {

@@ -7,8 +7,8 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 )
 
-// Config version 2 was written by a key rotation (rotate.go) before
-// version 3 (configv3.go), which also names the cipher; it is still read:
+// Config version 2 is written by a key rotation (rotate.go) to
+// XChaCha20-Poly1305 (to XAES-256-GCM, version 3: configv3.go):
 //
 //	"CHATSAFE" ‖ 2 ‖ repoID(16) ‖ keycheck(32, new key)
 //	‖ uvarint(n) ‖ n × keycheck(32) of every key rotated away from
@@ -27,6 +27,26 @@ const maxPrevChecks = 64
 
 // ErrKeyRotated means the key once opened this repository but was rotated away.
 var ErrKeyRotated = errors.New("the repository's key was rotated: this key no longer opens it; get the new recovery key from whoever rotated it and join again (`chatsafe init --join` with the same --state-dir, after removing this device's config file)")
+
+func encodeConfigV2(key crypt.Key, c repoConfig) []byte {
+	b := append([]byte(configMagic), configVersionRotated)
+	b = append(b, c.RepoID[:]...)
+	kc := keyCheck(key, c.RepoID)
+	b = append(b, kc[:]...)
+	e := &encoder{b: b}
+	prev := c.PrevChecks
+	if len(prev) > maxPrevChecks {
+		prev = prev[len(prev)-maxPrevChecks:]
+	}
+	e.uvarint(uint64(len(prev)))
+	for _, p := range prev {
+		e.raw(p[:])
+	}
+	s := &encoder{}
+	s.varint(c.Created.UnixNano())
+	s.raw(c.IDKey[:])
+	return configAEAD(key).Seal(e.b, s.b, crypt.AssociatedData(adConfig, c.RepoID, nil))
+}
 
 func decodeConfigV2(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {
 	var c repoConfig

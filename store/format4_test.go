@@ -47,9 +47,10 @@ func TestReadsFormat6Repository(t *testing.T) {
 	})
 }
 
-// testdata/config3 is the same written by chatsafe at its first version 3
-// config (branch cipher8, trailer version 7): sealed with XAES-256-GCM,
-// which the config names.
+// testdata/config3 is the same sealed with XAES-256-GCM, which its
+// version 3 config names under the config's seal: deltas written by
+// branch cipher8 (trailer version 7), the config re-encoded in the layout
+// chatsafe first released (configv3.go).
 func TestReadsConfig3Repository(t *testing.T) {
 	readsFixture(t, "config3", func(t *testing.T, r *store.Store) {
 		if r.Cipher() != crypt.XAES256GCM {

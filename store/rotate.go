@@ -20,10 +20,11 @@ import (
 
 // Key rotation: every live blob is re-sealed under a new backup key into
 // new deltas that continue the sequence (so no device sees a rollback),
-// then the config is replaced in one Put by a version 3 config for the new
-// key that remembers the old key's check (ErrKeyRotated), then the old
-// deltas, now garbage to the new head, are deleted. The repository id and
-// the blob ids stay (configv2.go).
+// then the config is replaced in one Put by a config for the new key that
+// remembers the old key's check (ErrKeyRotated): version 2 for
+// XChaCha20-Poly1305, version 3 (which names it) for XAES-256-GCM. Then
+// the old deltas, now garbage to the new head, are deleted. The
+// repository id and the blob ids stay (configv2.go).
 //
 // A journal in the state directory holds the new key from before the
 // first byte is written under it, so a rotation killed at any point is
@@ -131,8 +132,8 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	if err := r.writerCheck(ctx); err != nil {
 		return fmt.Errorf("rotating the key: %w", err)
 	}
-	// The new key seals with this machine's cipher, which the new config
-	// names.
+	// The new key seals with this machine's cipher (newCipher), which
+	// the new config names or, being XChaCha20-Poly1305, implies.
 	cfg := r.cfg
 	cfg.Cipher = newCipher(r.opts)
 	aead, err := sealer(newKey, cfg.Cipher)
@@ -173,7 +174,7 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	}
 	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
 	// The first remote is the one readers (and a resumed rotation) ask.
-	obj := newConfig(newKey, ns.aead, cfg)
+	obj := newConfig(newKey, cfg)
 	for i, rem := range rems {
 		if err := rem.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
 			return fmt.Errorf("rotating the key: writing the new config to %s: %w (run `chatsafe key rotate` again to resume)", rem, err)

@@ -118,11 +118,11 @@ func Init(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	if _, err := rand.Read(cfg.RepoID[:]); err != nil {
 		return nil, err
 	}
-	aead, err := sealer(key, cfg.Cipher)
-	if err != nil {
+	// A cipher this chatsafe does not know (Options.Cipher) fails here.
+	if _, err := sealer(key, cfg.Cipher); err != nil {
 		return nil, err
 	}
-	obj := newConfig(key, aead, cfg)
+	obj := newConfig(key, cfg)
 	if err := remote.Put(ctx, configName, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		return nil, fmt.Errorf("writing the repository config to %s: %w", remote, err)
 	}

@@ -97,14 +97,14 @@ func TestEveryExitCode(t *testing.T) {
 			os.WriteFile(conf, []byte("[other]\ntype = local\n"), 0o600)
 			run(t, home, "init", "--source", src, "--remote", "no-such-remote:x", "--rclone-config", conf, "--config", filepath.Join(home, "d.yaml"),
 				"--state-dir", filepath.Join(home, "state2")).want(t, 2, `no remote "no-such-remote"`)
-			// A repository sealed with a cipher this chatsafe does not
-			// know (its config's cipher byte, after the key check).
+			// A repository written by a newer chatsafe (its config's
+			// version).
 			s := newSetup(t)
 			run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
 			b, _ := os.ReadFile(filepath.Join(s.remote, "config"))
-			b[8+1+16+32] = 200
+			b[8] = 200
 			os.WriteFile(filepath.Join(s.remote, "config"), b, 0o644)
-			run(t, s.home, "snapshots", "--config", s.cfg).want(t, 2, "cipher 200, which this chatsafe does not know (upgrade chatsafe")
+			run(t, s.home, "snapshots", "--config", s.cfg).want(t, 2, "format version 200 is not supported by this chatsafe (reads 1 to 3): upgrade chatsafe")
 		},
 		3: func(t *testing.T) {
 			restore, _ := vaultSetup(t, vaultserver.ServerConfig{AccountRate: -1, AddressRate: -1, FailureDelay: -1})
@@ -133,6 +133,14 @@ func TestEveryExitCode(t *testing.T) {
 			b[len(b)/2] ^= 1
 			os.WriteFile(deltas[0], b, 0o644)
 			run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 6, filepath.Base(deltas[0]))
+			// The config's first byte after the key check: nothing in the
+			// clear names the cipher, so a remote that writes over it
+			// damages the config, it cannot make chatsafe ask for an
+			// upgrade.
+			b, _ = os.ReadFile(filepath.Join(s.remote, "config"))
+			b[8+1+16+32] = 200
+			os.WriteFile(filepath.Join(s.remote, "config"), b, 0o644)
+			run(t, s.home, "snapshots", "--config", s.cfg).want(t, 6, "config")
 		},
 		7: func(t *testing.T) {
 			// Another device committed after this one's last delta.

@@ -39,8 +39,17 @@ type Env struct {
 	Store     *store.Store
 }
 
-// NewEnv makes a new repository on a new local-path remote.
+// NewEnv makes a new repository on a new local-path remote, sealed with
+// this machine's cipher (crypt.PreferredCipher).
 func NewEnv(t *testing.T) *Env {
+	t.Helper()
+	return NewEnvCipher(t, 0)
+}
+
+// NewEnvCipher is NewEnv with a repository sealed with c (0: the
+// machine's), for the tests that must run under each cipher whatever the
+// host.
+func NewEnvCipher(t *testing.T, c crypt.Cipher) *Env {
 	t.Helper()
 	e := &Env{T: t, Ctx: t.Context(), Src: t.TempDir(), RemoteDir: t.TempDir(), State: t.TempDir()}
 	var err error
@@ -48,7 +57,7 @@ func NewEnv(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	e.Remote = OpenRemote(t, e.RemoteDir)
-	if e.Store, err = store.Init(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State}); err != nil {
+	if e.Store, err = store.Init(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Cipher: c}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Store.Close() })
