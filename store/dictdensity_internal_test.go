@@ -30,7 +30,7 @@ func TestRetrainCheckSampleDensity(t *testing.T) {
 	const windows, perWindow = 8, dictWindow / 4096
 	pages := textPages(1, 300, dictSample+windows*perWindow)[dictSample:]
 	var measured [][]byte
-	for i := 0; i < len(pages); i += 64 { // one page in 64 is measured
+	for i := 0; i < len(pages); i += ratioEveryPages {
 		if i%perWindow != 0 {
 			measured = append(measured, pages[i])
 		}
