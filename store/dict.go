@@ -334,7 +334,7 @@ var ratioScratch = sync.Pool{New: func() any { return new([]byte) }}
 // more than the 4 KiB page: measuring every group of 16 was 5 % of a
 // first backup's CPU (docs/benchmarks.md, "First backup, fifth round").
 // A 1 MiB window (dictWindow) of 4 KiB pages holds four measured pages
-// (two of 8 KiB pages, one of 16 KiB pages a quarter of the windows).
+// (two of 8 KiB pages, one of 16 KiB pages).
 const ratioEveryPages = 64
 
 // noteGroupRatio counts group (compressed with d, pages long) for the
