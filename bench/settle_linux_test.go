@@ -43,7 +43,9 @@ func TestSettleWritesDirtyPagesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := dirtyPages(t, path); n == 0 {
-		t.Fatal("a file just written has no dirty page; the test cannot tell a write-back apart")
+		// Not settle's failure: some filesystems (9p, virtiofs, NFS)
+		// never show dirty pages in the page cache.
+		t.Skipf("a file just written has no dirty page on this filesystem (type %#x); the test cannot tell a write-back apart", fs.Type)
 	}
 	b := &benchRun{}
 	b.settle("test", "phase")

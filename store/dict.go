@@ -101,9 +101,9 @@ type dictionary struct {
 	encs [zstd.SpeedBestCompression + 1]lazyEncoder
 	dec  *zstd.Decoder
 
-	// groups counts the groups compressed with d, for noteGroupRatio's
-	// sample.
-	groups atomic.Uint64
+	// pages counts the pages compressed with d in groups, for
+	// noteGroupRatio's sample.
+	pages atomic.Uint64
 }
 
 func encodeDict(gen uint64, ratio uint32, kind byte, content []byte) []byte {
@@ -326,24 +326,35 @@ func (r *Store) noteDictRatio(d *dictionary, plain, comp int) {
 // ratioScratch holds the compressed first pages noteGroupRatio measures.
 var ratioScratch = sync.Pool{New: func() any { return new([]byte) }}
 
-// groupRatioEvery: noteGroupRatio measures one group in this many. Each
-// measurement is an EncodeAll of its own, whose reset of the encoder's
-// tables to d's (~0.5 MiB at SpeedFastest) costs far more than the 4 KiB
-// page: measuring every group was 5 % of a first backup's CPU
-// (docs/benchmarks.md, "First backup, fifth round"). A 1 MiB window
-// (dictWindow) of 64 KiB groups still holds four measured pages.
-const groupRatioEvery = 4
+// ratioEveryPages: noteGroupRatio measures one page in this many, by
+// pages and not by groups, so that the window rests on as many measured
+// pages whatever groupPages (one group in four of 16 pages, as before
+// groups of 32). Each measurement is an EncodeAll of its own, whose reset
+// of the encoder's tables to d's (~0.5 MiB at SpeedFastest) costs far
+// more than the 4 KiB page: measuring every group of 16 was 5 % of a
+// first backup's CPU (docs/benchmarks.md, "First backup, fifth round").
+// A 1 MiB window (dictWindow) of 4 KiB pages holds four measured pages
+// (two of 8 KiB pages, one of 16 KiB pages).
+const ratioEveryPages = 64
 
-// noteGroupRatio counts group (compressed with d) for the retrain check,
-// like with like: d's ratio is of pages compressed one by one, and a
-// group's is not (its pages find each other's repeats in one frame: pages
-// twice d's ratio alone came within 6 % of it as a group, so they never
-// retrained it). Its first page, first bytes long, compressed alone as
-// d's ratio was measured, stands for the group's bytes: one more page
-// compressed a group. Only the first of every groupRatioEvery groups is
-// measured, and stands for all of them.
-func (r *Store) noteGroupRatio(d *dictionary, group []byte, first int) {
-	if (d.groups.Add(1)-1)%groupRatioEvery != 0 {
+// noteGroupRatio counts group (compressed with d, pages long) for the
+// retrain check, like with like: d's ratio is of pages compressed one by
+// one, and a group's is not (its pages find each other's repeats in one
+// frame: pages twice d's ratio alone came within 6 % of it as a group, so
+// they never retrained it). Its first page, first bytes long, compressed
+// alone as d's ratio was measured, stands for the group's bytes: one more
+// page compressed a group. Only a group that holds the 1st, 65th, 129th
+// ... page compressed with d is measured, and stands for the
+// ratioEveryPages pages up to the next one measured.
+func (r *Store) noteGroupRatio(d *dictionary, group []byte, pages, first int) {
+	if pages <= 0 {
+		return
+	}
+	end := d.pages.Add(uint64(pages))
+	start := end - uint64(pages)
+	// How many multiples of ratioEveryPages lie in [start, end).
+	n := (end+ratioEveryPages-1)/ratioEveryPages - (start+ratioEveryPages-1)/ratioEveryPages
+	if n == 0 {
 		return
 	}
 	s := &r.dicts
@@ -361,7 +372,9 @@ func (r *Store) noteGroupRatio(d *dictionary, group []byte, first int) {
 	defer ratioScratch.Put(buf)
 	*buf = enc.EncodeAll(group[:first], (*buf)[:0])
 	comp := min(len(*buf), first)
-	r.noteDictRatio(d, groupRatioEvery*len(group), int(groupRatioEvery*int64(comp)*int64(len(group))/int64(first)))
+	// The group's bytes a page, times the pages it stands for.
+	plain := int64(n) * ratioEveryPages * int64(len(group)) / int64(pages)
+	r.noteDictRatio(d, int(plain), int(plain*int64(comp)/int64(first)))
 }
 
 // sealPage seals a data blob of new content for w, compressed with the

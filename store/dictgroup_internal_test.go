@@ -10,7 +10,7 @@ import (
 // TestDictionaryRetrainedOnGroups: the retrain check compares like with
 // like. Pages of another vocabulary, each of which alone compresses to
 // twice the dictionary's ratio, make a new generation when they come in
-// groups too, though a group of them (16 pages in one frame, finding
+// groups too, though a group of them (groupPages in one frame, finding
 // each other's words) compresses almost as well as the dictionary's own
 // pages; pages like the dictionary's, in groups, make none.
 func TestDictionaryRetrainedOnGroups(t *testing.T) {
@@ -92,10 +92,10 @@ func sealInGroups(t *testing.T, r *Store, w *deltaWriter, pages [][]byte) {
 	}
 }
 
-// TestGroupRatioSampled: the retrain check measures one group in
-// groupRatioEvery (each measurement is an encoder reset of its own), and
-// the one measured stands for the groups skipped: the window counts the
-// bytes of every group all the same.
+// TestGroupRatioSampled: the retrain check measures one page in
+// ratioEveryPages, by pages whatever the groups' size (each measurement is
+// an encoder reset of its own), and the group measured stands for the
+// pages skipped: the window counts the bytes of every group all the same.
 func TestGroupRatioSampled(t *testing.T) {
 	r := dictTestStore(t)
 	w, err := r.newDeltaWriter(1)
@@ -110,14 +110,17 @@ func TestGroupRatioSampled(t *testing.T) {
 	// The sample's pages went alone and were counted page by page.
 	r.dicts.winPlain, r.dicts.winComp = 0, 0
 	// Groups small enough that two measured ones do not fill a window.
-	n := min(groupPages, dictWindow/4096/groupRatioEvery/2-1)
-	pages := textPages(1, 300, dictSample+(groupRatioEvery+1)*n)[dictSample:]
-	group := n * 4096
-	for k := range groupRatioEvery + 1 {
+	const n = 16
+	every := ratioEveryPages / n
+	if every < 2 || n > groupPages || 2*ratioEveryPages*4096 >= dictWindow {
+		t.Fatalf("the test needs groups of %d to be sampled (one page in %d, groups up to %d, window %d)", n, ratioEveryPages, groupPages, dictWindow)
+	}
+	pages := textPages(1, 300, dictSample+(every+1)*n)[dictSample:]
+	for k := range every + 1 {
 		sealInGroups(t, r, w, pages[k*n:(k+1)*n])
-		want := int64(groupRatioEvery * group) // the first group stands for four
-		if k == groupRatioEvery {
-			want *= 2 // and the fifth for the next four
+		want := int64(ratioEveryPages * 4096) // the first group stands for 64 pages
+		if k == every {
+			want *= 2 // and the fifth for the next 64
 		}
 		if got := r.dicts.winPlain; got != want {
 			t.Fatalf("after %d groups the window counts %d bytes, want %d", k+1, got, want)

@@ -309,7 +309,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
 	}
 	*scratch = enc.EncodeAll(plain, (*scratch)[:0])
-	r.noteGroupRatio(d, plain, int(members[0].RawLen))
+	r.noteGroupRatio(d, plain, len(members), int(members[0].RawLen))
 	payload, comp, dict := *scratch, compZstdDict, d.ref()
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil

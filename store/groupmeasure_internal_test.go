@@ -16,9 +16,11 @@ import (
 // pages, compressed with a 256 KiB raw dictionary of pages spread over
 // the file (as the writer makes it), one EncodeAll a group. It reports
 // the ratio (of plain size), the CPU time a page takes (process user +
-// system time, one core), and "measure": the same with the retrain
-// check's page (the first page of the group alone, at dictBulkLevel)
-// measured for every group, as noteGroupRatio did before it sampled,
+// system time, one core), "measure": the same with the retrain check's
+// page (the first page of the group alone, at dictBulkLevel) measured for
+// every group, as noteGroupRatio did before it sampled, "sampled": with
+// it measured for a group that holds one of every ratioEveryPages pages,
+// as noteGroupRatio does,
 // and "decode-µs/group": what a read of one page (a mount's) costs to
 // decompress its group.
 //
@@ -37,10 +39,15 @@ func BenchmarkGroupLevels(b *testing.B) {
 	}
 	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
 		for _, size := range []int{16, 32} {
-			for _, measure := range []bool{false, true} {
+			// measure: 0 none, 1 every group's first page, ratioEveryPages
+			// as noteGroupRatio does (a group that holds a 64th page).
+			for _, measure := range []int{0, 1, ratioEveryPages} {
 				name := fmt.Sprintf("%s/%d", level, size)
-				if measure {
+				switch measure {
+				case 1:
 					name += "/measure"
+				case ratioEveryPages:
+					name += "/sampled"
 				}
 				b.Run(name, func(b *testing.B) {
 					enc, err := zstd.NewWriter(nil, d.encoderOptions(level)...)
@@ -62,7 +69,7 @@ func BenchmarkGroupLevels(b *testing.B) {
 							}
 							plain += len(g)
 							comp += min(len(buf), len(g))
-							if measure {
+							if measure > 0 && (k+size+measure-1)/measure > (k+measure-1)/measure {
 								one = bulk.EncodeAll(pages[k], one[:0])
 							}
 						}
