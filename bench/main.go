@@ -402,12 +402,22 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // timing, for every tool alike: it writes back what the previous phases
 // left dirty (the corpus, the other tools' repositories, the restore the
 // previous tool made and the bench deleted), so that no tool's phase
-// pays for another's writes (docs/benchmarks.md, "What is measured").
+// pays for another's writes (docs/benchmarks.md, "What is measured");
+// then it warms as much memory as the phase will fill (warm.go), so that
+// no tool meets memory the VM's host took back because of its place in
+// the order.
 func (b *benchRun) settle(tool, phase string) {
 	start := time.Now()
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
 		logf("%s: %s: writing back the previous phases took %.2fs (not timed)", tool, phase, d.Seconds())
+	}
+	if b.corpus == nil {
+		return
+	}
+	// About what the phase will put in the page cache: the corpus's size.
+	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
+		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
 }
 
