@@ -29,19 +29,7 @@ const maxPrevChecks = 64
 var ErrKeyRotated = errors.New("the repository's key was rotated: this key no longer opens it; get the new recovery key from whoever rotated it and join again (`chatsafe init --join` with the same --state-dir, after removing this device's config file)")
 
 func encodeConfigV2(key crypt.Key, c repoConfig) []byte {
-	b := append([]byte(configMagic), configVersionRotated)
-	b = append(b, c.RepoID[:]...)
-	kc := keyCheck(key, c.RepoID)
-	b = append(b, kc[:]...)
-	e := &encoder{b: b}
-	prev := c.PrevChecks
-	if len(prev) > maxPrevChecks {
-		prev = prev[len(prev)-maxPrevChecks:]
-	}
-	e.uvarint(uint64(len(prev)))
-	for _, p := range prev {
-		e.raw(p[:])
-	}
+	e := encodeRotatedHeader(key, c, configVersionRotated)
 	s := &encoder{}
 	s.varint(c.Created.UnixNano())
 	s.raw(c.IDKey[:])
@@ -49,23 +37,11 @@ func encodeConfigV2(key crypt.Key, c repoConfig) []byte {
 }
 
 func decodeConfigV2(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, error) {
-	var c repoConfig
-	copy(c.RepoID[:], p[len(configMagic)+1:])
-	d := &decoder{b: p[configHeaderSize:]}
-	n := d.count(32)
-	if n > maxPrevChecks {
-		return c, integrityErr(configName, "lists too many rotated keys", nil)
-	}
-	for range n {
-		c.PrevChecks = append(c.PrevChecks, d.id())
-	}
-	if d.err != nil {
-		return c, integrityErr(configName, "malformed", d.err)
-	}
-	if err := checkKey(key, c, p); err != nil {
+	c, sealed, err := decodeRotatedHeader(key, p)
+	if err != nil {
 		return c, err
 	}
-	plain, err := aead.Open(nil, d.b, crypt.AssociatedData(adConfig, c.RepoID, nil))
+	plain, err := aead.Open(nil, sealed, crypt.AssociatedData(adConfig, c.RepoID, nil))
 	if err != nil {
 		return c, integrityErr(configName, "cannot be decrypted", err)
 	}
@@ -78,4 +54,47 @@ func decodeConfigV2(key crypt.Key, aead *crypt.AEAD, p []byte) (repoConfig, erro
 		return c, integrityErr(configName, "malformed", err)
 	}
 	return c, nil
+}
+
+// encodeRotatedHeader starts a version 2 or 3 config: magic, version,
+// repository id, the key check, and the checks of the last maxPrevChecks
+// keys rotated away from. The seal follows it.
+func encodeRotatedHeader(key crypt.Key, c repoConfig, version byte) *encoder {
+	b := append([]byte(configMagic), version)
+	b = append(b, c.RepoID[:]...)
+	kc := keyCheck(key, c.RepoID)
+	b = append(b, kc[:]...)
+	e := &encoder{b: b}
+	prev := c.PrevChecks
+	if len(prev) > maxPrevChecks {
+		prev = prev[len(prev)-maxPrevChecks:]
+	}
+	e.uvarint(uint64(len(prev)))
+	for _, p := range prev {
+		e.raw(p[:])
+	}
+	return e
+}
+
+// decodeRotatedHeader reads what encodeRotatedHeader wrote and checks key
+// against it (ErrKeyRotated for a key rotated away from); it returns the
+// sealed rest.
+func decodeRotatedHeader(key crypt.Key, p []byte) (repoConfig, []byte, error) {
+	var c repoConfig
+	copy(c.RepoID[:], p[len(configMagic)+1:])
+	d := &decoder{b: p[configHeaderSize:]}
+	n := d.count(32)
+	if n > maxPrevChecks {
+		return c, nil, integrityErr(configName, "lists too many rotated keys", nil)
+	}
+	for range n {
+		c.PrevChecks = append(c.PrevChecks, d.id())
+	}
+	if d.err != nil {
+		return c, nil, integrityErr(configName, "malformed", d.err)
+	}
+	if err := checkKey(key, c, p); err != nil {
+		return c, nil, err
+	}
+	return c, d.b, nil
 }

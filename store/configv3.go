@@ -27,19 +27,7 @@ import (
 const configVersionCipher = 3
 
 func encodeConfigV3(key crypt.Key, c repoConfig) []byte {
-	b := append([]byte(configMagic), configVersionCipher)
-	b = append(b, c.RepoID[:]...)
-	kc := keyCheck(key, c.RepoID)
-	b = append(b, kc[:]...)
-	e := &encoder{b: b}
-	prev := c.PrevChecks
-	if len(prev) > maxPrevChecks {
-		prev = prev[len(prev)-maxPrevChecks:]
-	}
-	e.uvarint(uint64(len(prev)))
-	for _, p := range prev {
-		e.raw(p[:])
-	}
+	e := encodeRotatedHeader(key, c, configVersionCipher)
 	s := &encoder{}
 	s.varint(c.Created.UnixNano())
 	s.byte1(byte(c.Cipher))
@@ -48,24 +36,12 @@ func encodeConfigV3(key crypt.Key, c repoConfig) []byte {
 }
 
 func decodeConfigV3(key crypt.Key, p []byte) (repoConfig, *crypt.AEAD, error) {
-	var c repoConfig
-	copy(c.RepoID[:], p[len(configMagic)+1:])
-	d := &decoder{b: p[configHeaderSize:]}
-	n := d.count(32)
-	if n > maxPrevChecks {
-		return c, nil, integrityErr(configName, "lists too many rotated keys", nil)
-	}
-	for range n {
-		c.PrevChecks = append(c.PrevChecks, d.id())
-	}
-	if d.err != nil {
-		return c, nil, integrityErr(configName, "malformed", d.err)
-	}
-	if err := checkKey(key, c, p); err != nil {
+	c, sealed, err := decodeRotatedHeader(key, p)
+	if err != nil {
 		return c, nil, err
 	}
-	header := p[:len(p)-len(d.b)]
-	plain, err := configAEAD(key).Open(nil, d.b, crypt.AssociatedData(adConfig, c.RepoID, header))
+	header := p[:len(p)-len(sealed)]
+	plain, err := configAEAD(key).Open(nil, sealed, crypt.AssociatedData(adConfig, c.RepoID, header))
 	if err != nil {
 		return c, nil, integrityErr(configName, "cannot be decrypted", err)
 	}
