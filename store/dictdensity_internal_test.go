@@ -13,13 +13,7 @@ import (
 // dictionary's: it moves a window of four measured pages too little, and
 // one of two would be enough.
 func TestRetrainCheckSampleDensity(t *testing.T) {
-	r := dictTestStore(t)
-	w, err := r.newDeltaWriter(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.abort()
-	sealAlone(t, r, w, textPages(1, 300, dictSample))
+	r, w := withFirstDict(t)
 	first := r.dicts.cur
 	if first == nil {
 		t.Fatal("no dictionary")

@@ -14,13 +14,7 @@ import (
 // each other's words) compresses almost as well as the dictionary's own
 // pages; pages like the dictionary's, in groups, make none.
 func TestDictionaryRetrainedOnGroups(t *testing.T) {
-	r := dictTestStore(t)
-	w, err := r.newDeltaWriter(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.abort()
-	sealAlone(t, r, w, textPages(1, 300, dictSample))
+	r, w := withFirstDict(t)
 	first := r.dicts.cur
 	if first == nil || first.gen != 1 {
 		t.Fatalf("no first dictionary: %+v", first)
@@ -60,6 +54,21 @@ func groupRatio(t *testing.T, d *dictionary, pages [][]byte) uint32 {
 	return uint32(len(enc.EncodeAll(g, nil)) * 1000 / len(g))
 }
 
+// withFirstDict returns a store and a delta writer (aborted at the test's
+// end) whose first dictionary was made of dictSample text pages sealed
+// alone.
+func withFirstDict(t *testing.T) (*Store, *deltaWriter) {
+	t.Helper()
+	r := dictTestStore(t)
+	w, err := r.newDeltaWriter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.abort)
+	sealAlone(t, r, w, textPages(1, 300, dictSample))
+	return r, w
+}
+
 // sealAlone seals pages one by one into w, as sealNew does.
 func sealAlone(t *testing.T, r *Store, w *deltaWriter, pages [][]byte) {
 	t.Helper()
@@ -97,13 +106,7 @@ func sealInGroups(t *testing.T, r *Store, w *deltaWriter, pages [][]byte) {
 // an encoder reset of its own), and the group measured stands for the
 // pages skipped: the window counts the bytes of every group all the same.
 func TestGroupRatioSampled(t *testing.T) {
-	r := dictTestStore(t)
-	w, err := r.newDeltaWriter(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.abort()
-	sealAlone(t, r, w, textPages(1, 300, dictSample))
+	r, w := withFirstDict(t)
 	if r.dicts.cur == nil {
 		t.Fatal("no dictionary")
 	}
