@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // warmMemory writes size bytes into a scratch file in dir and deletes it,
@@ -34,5 +33,5 @@ func warmMemory(dir string, size int64) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("warming memory: %w", err)
 	}
-	return os.Remove(filepath.Clean(name))
+	return os.Remove(name)
 }
