@@ -66,3 +66,33 @@ func TestDaemonMissingSource(t *testing.T) {
 		t.Fatalf("exit %d, want %d naming --source %s:\n%s", r.code, exitUsage, missing, r.stderr)
 	}
 }
+
+// init and init --join end with the commands to run next; for an
+// installation whose config is not the default one they name it, or the
+// commands as printed would read the default config (another
+// installation's, or none).
+func TestInitNextNamesTheConfig(t *testing.T) {
+	s := newSetup(t)
+	other := run(t, s.home, "init", "--source", s.src, "--remote", filepath.Join(s.home, "remote2"),
+		"--config", filepath.Join(s.home, "other.yaml"), "--state-dir", filepath.Join(s.home, "state2"))
+	other.want(t, 0, "Next:")
+	cfg := filepath.Join(s.home, "other.yaml")
+	for _, cmd := range []string{"`chatsafe backup --config " + cfg + "`", "`chatsafe daemon --config " + cfg + "`"} {
+		if !strings.Contains(other.stdout, cmd) {
+			t.Errorf("init --config %s does not say %s:\n%s", cfg, cmd, other.stdout)
+		}
+	}
+	joined := filepath.Join(s.home, "joined.yaml")
+	join := run(t, s.home, "init", "--join", "--source", s.src, "--remote", s.remote, "--recovery-key-file", s.keyFile,
+		"--config", joined, "--state-dir", filepath.Join(s.home, "state3"))
+	join.want(t, 0, "Next:")
+	if cmd := "`chatsafe backup --config " + joined + "`"; !strings.Contains(join.stdout, cmd) {
+		t.Errorf("init --join --config %s does not say %s:\n%s", joined, cmd, join.stdout)
+	}
+	// The default config needs no flag.
+	def := run(t, s.home, "init", "--source", s.src, "--remote", filepath.Join(s.home, "remote4"), "--state-dir", filepath.Join(s.home, "state4"))
+	def.want(t, 0, "Next:")
+	if !strings.Contains(def.stdout, "`chatsafe backup` for a backup now") {
+		t.Errorf("init with the default config names a config:\n%s", def.stdout)
+	}
+}
