@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -94,5 +95,29 @@ func TestInitNextNamesTheConfig(t *testing.T) {
 	def.want(t, 0, "Next:")
 	if !strings.Contains(def.stdout, "`chatsafe backup` for a backup now") {
 		t.Errorf("init with the default config names a config:\n%s", def.stdout)
+	}
+}
+
+// init and init --join show the remotes they set up as logs and status do:
+// a connection string's secrets (an obscured password is reversible) are
+// not printed to the terminal.
+func TestInitShowsRemotesRedacted(t *testing.T) {
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := ":local,pass=TOPSECRET:" + filepath.Join(home, "remote")
+	key := filepath.Join(home, "key.txt")
+	first := run(t, home, "init", "--source", src, "--remote", remote, "--config", filepath.Join(home, "a.yaml"),
+		"--state-dir", filepath.Join(home, "a"), "--recovery-key-out", key)
+	first.want(t, 0, "chatsafe is set up")
+	join := run(t, home, "init", "--join", "--source", src, "--remote", remote, "--recovery-key-file", key,
+		"--config", filepath.Join(home, "b.yaml"), "--state-dir", filepath.Join(home, "b"))
+	join.want(t, 0, "continues the repository")
+	for _, r := range []result{first, join} {
+		if strings.Contains(r.stdout+r.stderr, "TOPSECRET") {
+			t.Errorf("the connection string's password is shown:\n%s%s", r.stdout, r.stderr)
+		}
 	}
 }
