@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -259,7 +260,7 @@ func registerWithRemotes(ctx context.Context, cfg *configs.Config, v vaultFlags,
 func printInitDone(out io.Writer, cfg *configs.Config, cfgPath string, key crypt.Key, keyFile string, vault bool) {
 	fmt.Fprintf(out, "chatsafe is set up.\n  config:  %s\n  source:  %s\n", cfgPath, cfg.Source)
 	for _, r := range cfg.Remotes {
-		fmt.Fprintf(out, "  remote:  %s (%s)\n", r.Name, r.URL)
+		fmt.Fprintf(out, "  remote:  %s (%s)\n", r.Name, remotes.Redact(r.URL))
 	}
 	fmt.Fprintf(out, "\nYour recovery key (shown only this once):\n\n    %s\n\n", key.RecoveryKey())
 	fmt.Fprintln(out, "Write it down or store it in a password manager. It is the only way to restore")

@@ -45,7 +45,7 @@ func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key c
 		return err
 	}
 	fmt.Fprintf(stdout, "this device now continues the repository at %s (newest sequence %d).\n  config:  %s\n  source:  %s\n  state:   %s\n",
-		cfg.Remotes[0].URL, head.Seq, cfgPath, cfg.Source, cfg.StateDir)
+		remotes.Redact(cfg.Remotes[0].URL), head.Seq, cfgPath, cfg.Source, cfg.StateDir)
 	g.printNext(stdout, cfgPath)
 	fmt.Fprintln(stdout, "Stop the backups on the old device: from now on this device writes the repository.")
 	return nil
