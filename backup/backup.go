@@ -134,7 +134,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		prev = snaps[len(snaps)-1]
 	}
 	for attempt := 0; ; attempt++ {
-		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, res: &Result{}, progress: opts.Progress, cache: cache,
+		b = &run{w: w, ctx: ctx, log: log, dirs: map[string][]store.Node{}, subtotals: map[crypt.ID]totals{}, res: &Result{}, progress: opts.Progress, cache: cache,
 			trees: st, prevRoot: prev.Tree, havePrev: len(snaps) > 0}
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.

@@ -35,14 +35,17 @@ type run struct {
 	prevRoot crypt.ID
 	havePrev bool
 
-	mu       sync.Mutex
-	dirs     map[string][]store.Node // entries collected per directory path
-	root     crypt.ID
-	haveRoot bool
-	files    uint64
-	bytes    uint64
-	res      *Result
-	progress func(files, readBytes int64)
+	mu   sync.Mutex
+	dirs map[string][]store.Node // entries collected per directory path
+	// subtotals are the totals under each directory tree of this run,
+	// stored or carried, for its parent's token (dirtotals.go).
+	subtotals map[crypt.ID]totals
+	root      crypt.ID
+	haveRoot  bool
+	files     uint64
+	bytes     uint64
+	res       *Result
+	progress  func(files, readBytes int64)
 	// rootMode and rootModTime (guarded by mu) are the source directory's
 	// own, for the snapshot record: a restore gives them to its target.
 	rootMode    os.FileMode
@@ -437,21 +440,34 @@ func (b *run) DirToken(info source.FileInfo) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.mu.Lock()
+	t := b.totalsOf(nodes)
+	b.subtotals[id] = t
+	b.mu.Unlock()
 	b.addDir(info, id)
-	return id[:], nil
+	return dirToken(id, t), nil
 }
 
 // UnchangedDir takes a directory outside a scoped scan's scope as the
-// tree the last scan stored for it.
+// tree the last scan stored for it, with the files and bytes under it.
 func (b *run) UnchangedDir(info source.FileInfo, token []byte) error {
-	var id crypt.ID
-	if len(token) != len(id) {
+	id, t, counted, ok := parseDirToken(token)
+	if !ok || !b.w.Has(id) {
 		return store.ErrStaleCache
 	}
-	copy(id[:], token)
-	if !b.w.Has(id) {
-		return store.ErrStaleCache
+	if !counted {
+		// A token from before the totals: count the stored trees once;
+		// this cycle caches the directory with its totals.
+		var err error
+		if t.files, t.bytes, err = b.count(id); err != nil {
+			return store.ErrStaleCache
+		}
 	}
+	b.mu.Lock()
+	b.subtotals[id] = t
+	b.files += t.files
+	b.bytes += t.bytes
+	b.mu.Unlock()
 	b.addDir(info, id)
 	return nil
 }
@@ -520,6 +536,7 @@ func (b *run) keepDir(p string) bool {
 	parent := parentOf(p)
 	b.mu.Lock()
 	b.dirs[parent] = append(b.dirs[parent], found)
+	b.subtotals[found.Subtree] = totals{files, bytes}
 	b.files += files
 	b.bytes += bytes
 	b.mu.Unlock()

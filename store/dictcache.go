@@ -62,6 +62,20 @@ func (r *Store) readDictBlob(ctx context.Context, loc blobLoc) ([]byte, error) {
 	return plain, nil
 }
 
+// dropDictCopies removes the local copies of the dictionaries before a
+// rotation switches the key: sealed under the old key, they would not open
+// under the new one and would be reported as damaged. The next reader
+// fetches the re-sealed ones from the remote. Best effort: a copy left
+// behind is read past, with that warning.
+func (r *Store) dropDictCopies() {
+	if r.dir() == "" {
+		return
+	}
+	if err := os.RemoveAll(filepath.Join(r.dir(), "dicts")); err != nil {
+		r.log.Warn("removing the local copies of the dictionaries", zap.Error(err))
+	}
+}
+
 // readSealedCopy reads a local copy that must be exactly n bytes: a file
 // of another length is not read (its length bounds nothing we trust).
 func readSealedCopy(p string, n int64) ([]byte, error) {

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -62,5 +66,41 @@ func TestDictionaryLocalCopy(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(local); string(now) != string(damaged) {
 		t.Fatal("a read-only open changed the local copy")
+	}
+}
+
+// A key rotation leaves no local copy of a dictionary sealed under the old
+// key: the first open under the new key reads the re-sealed dictionary
+// without warning that a local copy "does not open" (damaged or tampered
+// with), which a normal rotation is not.
+func TestRotateLeavesNoOldDictionaryCopy(t *testing.T) {
+	e, _ := dictEnv(t)
+	oneDict(t, e.Store)
+	want := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	e.Store.Close()
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := randKey()
+	if err := r.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	core, logs := observer.New(zap.WarnLevel)
+	nr, err := store.Open(e.Ctx, e.Remote, newKey, store.Options{StateDir: e.State, Log: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nr.Close()
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := restore.Run(e.Ctx, nr, restore.Options{Target: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
+		t.Fatalf("restored database digest %s, want %s", got, want)
+	}
+	for _, l := range logs.All() {
+		t.Errorf("warning under the new key: %s %v", l.Message, l.ContextMap())
 	}
 }

@@ -173,6 +173,8 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 		cfg.IDKey = &k
 	}
 	cfg.PrevChecks = append(append([][32]byte(nil), cfg.PrevChecks...), keyCheck(r.key, cfg.RepoID))
+	// Nothing reads a dictionary under the old key from here on.
+	r.dropDictCopies()
 	// The first remote is the one readers (and a resumed rotation) ask.
 	obj := newConfig(newKey, cfg)
 	for i, rem := range rems {

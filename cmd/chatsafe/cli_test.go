@@ -124,7 +124,7 @@ func TestInitBackupRestore(t *testing.T) {
 			t.Errorf("snapshots --json lacks %q", k)
 		}
 	}
-	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 0, "no errors")
+	run(t, s.home, "check", "--config", s.cfg, "--read-data").want(t, 0, "no errors: 1 snapshot, 1 delta, ") // counts read as English
 
 	// A new device: only the remote and the recovery key.
 	dst := filepath.Join(t.TempDir(), "restored")

@@ -72,7 +72,7 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "no errors: %d snapshots, %d deltas, %d blobs", res.Snapshots, res.Deltas, res.Blobs)
+	fmt.Fprintf(stdout, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
 	if opts.ReadData {
 		fmt.Fprintf(stdout, ", %s read and verified", humanBytes(res.ReadBytes))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -159,7 +160,7 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 	if err := instance.CreateWith(ctx, cfg, cfgPath, key, cliLogger(stderr), writeKeyOut); err != nil {
 		return initFailed(err, opts, cfg)
 	}
-	printInitDone(stdout, cfg, cfgPath, key, opts.RecoveryKeyOut)
+	printInitDone(stdout, cfg, cfgPath, key, opts.RecoveryKeyOut, opts.Vault.given())
 	var vaultErr error
 	if opts.Vault.given() {
 		if vaultErr = registerWithRemotes(ctx, cfg, opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
@@ -168,7 +169,7 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 			fmt.Fprintf(stdout, "\nThe vault did not take the key (see the error); run `chatsafe key set-password` to try again.\n")
 		}
 	}
-	fmt.Fprintln(stdout, "\nNext: `chatsafe backup` for a backup now, or `chatsafe daemon` to back up continuously.")
+	g.printNext(stdout, cfgPath)
 	return vaultErr
 }
 
@@ -256,14 +257,19 @@ func registerWithRemotes(ctx context.Context, cfg *configs.Config, v vaultFlags,
 	return v.registerKey(ctx, p, key, rems)
 }
 
-func printInitDone(out io.Writer, cfg *configs.Config, cfgPath string, key crypt.Key, keyFile string) {
+func printInitDone(out io.Writer, cfg *configs.Config, cfgPath string, key crypt.Key, keyFile string, vault bool) {
 	fmt.Fprintf(out, "chatsafe is set up.\n  config:  %s\n  source:  %s\n", cfgPath, cfg.Source)
 	for _, r := range cfg.Remotes {
-		fmt.Fprintf(out, "  remote:  %s (%s)\n", r.Name, r.URL)
+		fmt.Fprintf(out, "  remote:  %s (%s)\n", r.Name, remotes.Redact(r.URL))
 	}
 	fmt.Fprintf(out, "\nYour recovery key (shown only this once):\n\n    %s\n\n", key.RecoveryKey())
 	fmt.Fprintln(out, "Write it down or store it in a password manager. It is the only way to restore")
-	fmt.Fprintln(out, "your backups on a new device unless you set a vault password (chatsafe key set-password).")
+	if vault {
+		// The vault is set up below: the key is the way back without it.
+		fmt.Fprintln(out, "your backups on a new device without the vault (if it is lost, or erases the key after wrong passwords).")
+	} else {
+		fmt.Fprintln(out, "your backups on a new device unless you set a vault password (chatsafe key set-password).")
+	}
 	if keyFile != "" {
 		fmt.Fprintf(out, "It was also written to %s.\n", keyFile)
 	}

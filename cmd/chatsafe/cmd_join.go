@@ -31,10 +31,10 @@ func runJoin(ctx context.Context, cfg *configs.Config, cfgPath string, keys keyS
 	if err != nil {
 		return err
 	}
-	return joinWithKey(ctx, cfg, cfgPath, key, rems, stdout, stderr)
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, g, stdout, stderr)
 }
 
-func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, rems []remotes.Remote, stdout, stderr io.Writer) error {
+func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, rems []remotes.Remote, g *globalOptions, stdout, stderr io.Writer) error {
 	head, err := instance.Join(ctx, cfg, cfgPath, key, rems, instance.JoinOptions{Log: cliLogger(stderr)})
 	switch {
 	case errors.Is(err, store.ErrNoRepository):
@@ -45,8 +45,8 @@ func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key c
 		return err
 	}
 	fmt.Fprintf(stdout, "this device now continues the repository at %s (newest sequence %d).\n  config:  %s\n  source:  %s\n  state:   %s\n",
-		cfg.Remotes[0].URL, head.Seq, cfgPath, cfg.Source, cfg.StateDir)
-	fmt.Fprintln(stdout, "\nNext: `chatsafe backup` for a backup now, or `chatsafe daemon` to back up continuously.")
+		remotes.Redact(cfg.Remotes[0].URL), head.Seq, cfgPath, cfg.Source, cfg.StateDir)
+	g.printNext(stdout, cfgPath)
 	fmt.Fprintln(stdout, "Stop the backups on the old device: from now on this device writes the repository.")
 	return nil
 }
@@ -96,5 +96,5 @@ func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, 
 	}
 	defer instance.CloseRemotes(rems)
 	fmt.Fprintln(stdout)
-	return joinWithKey(ctx, cfg, cfgPath, key, rems, stdout, stderr)
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, g, stdout, stderr)
 }

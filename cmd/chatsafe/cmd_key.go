@@ -22,7 +22,8 @@ func newKeyCommand(g *globalOptions) *cobra.Command {
 	keyCmd := &cobra.Command{
 		Use:   "key show | set-password | remove-password | rotate",
 		Short: "Show the recovery key, or keep the backup key behind a vault password",
-		Long: `The backup key is kept on this device in the state directory. To restore on a
+		Long: `This device keeps its copy of the backup key in the OS keyring where one
+answers, else in the state directory (key_store in the config). To restore on a
 new device you need either the 64-digit recovery key (key show prints it) or a
 password kept by a Backup Key Vault (key set-password). The vault never learns
 the password or the key, allows 10 wrong passwords and then erases the key.`,

@@ -35,6 +35,25 @@ func (g *globalOptions) configPath(flag string) string {
 	return g.defaultConfig
 }
 
+// printNext ends init and join: the commands to run next, with --config
+// when cfgPath is not the default config (without it they would read the
+// default one: another installation's, or none).
+func (g *globalOptions) printNext(out io.Writer, cfgPath string) {
+	flag := ""
+	if abs, err := filepath.Abs(cfgPath); err == nil && abs != filepath.Clean(g.defaultConfig) {
+		flag = " --config " + shellQuote(abs)
+	}
+	fmt.Fprintf(out, "\nNext: `chatsafe backup%s` for a backup now, or `chatsafe daemon%s` to back up continuously.\n", flag, flag)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // loadConfig loads the config named by --config, or the default one, with
 // the global flags applied over it.
 func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {

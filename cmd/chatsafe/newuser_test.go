@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -64,5 +65,59 @@ func TestDaemonMissingSource(t *testing.T) {
 	r := run(t, home, "daemon", "--config", cfg, "--source", missing)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "--source "+missing) || strings.Contains(r.stderr, "fix source") {
 		t.Fatalf("exit %d, want %d naming --source %s:\n%s", r.code, exitUsage, missing, r.stderr)
+	}
+}
+
+// init and init --join end with the commands to run next; for an
+// installation whose config is not the default one they name it, or the
+// commands as printed would read the default config (another
+// installation's, or none).
+func TestInitNextNamesTheConfig(t *testing.T) {
+	s := newSetup(t)
+	other := run(t, s.home, "init", "--source", s.src, "--remote", filepath.Join(s.home, "remote2"),
+		"--config", filepath.Join(s.home, "other.yaml"), "--state-dir", filepath.Join(s.home, "state2"))
+	other.want(t, 0, "Next:")
+	cfg := filepath.Join(s.home, "other.yaml")
+	for _, cmd := range []string{"`chatsafe backup --config " + cfg + "`", "`chatsafe daemon --config " + cfg + "`"} {
+		if !strings.Contains(other.stdout, cmd) {
+			t.Errorf("init --config %s does not say %s:\n%s", cfg, cmd, other.stdout)
+		}
+	}
+	joined := filepath.Join(s.home, "joined.yaml")
+	join := run(t, s.home, "init", "--join", "--source", s.src, "--remote", s.remote, "--recovery-key-file", s.keyFile,
+		"--config", joined, "--state-dir", filepath.Join(s.home, "state3"))
+	join.want(t, 0, "Next:")
+	if cmd := "`chatsafe backup --config " + joined + "`"; !strings.Contains(join.stdout, cmd) {
+		t.Errorf("init --join --config %s does not say %s:\n%s", joined, cmd, join.stdout)
+	}
+	// The default config needs no flag.
+	def := run(t, s.home, "init", "--source", s.src, "--remote", filepath.Join(s.home, "remote4"), "--state-dir", filepath.Join(s.home, "state4"))
+	def.want(t, 0, "Next:")
+	if !strings.Contains(def.stdout, "`chatsafe backup` for a backup now") {
+		t.Errorf("init with the default config names a config:\n%s", def.stdout)
+	}
+}
+
+// init and init --join show the remotes they set up as logs and status do:
+// a connection string's secrets (an obscured password is reversible) are
+// not printed to the terminal.
+func TestInitShowsRemotesRedacted(t *testing.T) {
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := ":local,pass=TOPSECRET:" + filepath.Join(home, "remote")
+	key := filepath.Join(home, "key.txt")
+	first := run(t, home, "init", "--source", src, "--remote", remote, "--config", filepath.Join(home, "a.yaml"),
+		"--state-dir", filepath.Join(home, "a"), "--recovery-key-out", key)
+	first.want(t, 0, "chatsafe is set up")
+	join := run(t, home, "init", "--join", "--source", src, "--remote", remote, "--recovery-key-file", key,
+		"--config", filepath.Join(home, "b.yaml"), "--state-dir", filepath.Join(home, "b"))
+	join.want(t, 0, "continues the repository")
+	for _, r := range []result{first, join} {
+		if strings.Contains(r.stdout+r.stderr, "TOPSECRET") {
+			t.Errorf("the connection string's password is shown:\n%s%s", r.stdout, r.stderr)
+		}
 	}
 }
