@@ -269,11 +269,12 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		b.settle(t.Name(), "first backup")
-		logf("%s: first backup", t.Name())
+		st := logPhaseStart(t.Name(), "first backup", b.src)
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
 			return fmt.Errorf("first backup: %w", err)
 		}
+		logPhaseEnd(t.Name(), "first backup", st, p)
 		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.notePeak(p)
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
@@ -353,11 +354,12 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
 		b.settle(t.Name(), "restore")
-		logf("%s: restore", t.Name())
+		st := logPhaseStart(t.Name(), "restore", t.RepoDir())
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
+		logPhaseEnd(t.Name(), "restore", st, p)
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.notePeak(p)
 		if err := check(root); err != nil {
