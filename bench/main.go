@@ -405,7 +405,9 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // left dirty (the corpus, the other tools' repositories, the restore the
 // previous tool made and the bench deleted), so that no tool's phase
 // pays for another's writes (docs/benchmarks.md, "What is measured");
-// then it warms as much memory as the phase will fill (warm.go), so that
+// then it reads the phase's inputs (the corpus or the tool's repository,
+// and the tool's local state) into the page cache (prefetch.go), so that
+// every tool reads them from memory, as the first in line does; then it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
 // the order.
 func (b *benchRun) settle(tool, phase string, inputs ...string) {
@@ -413,6 +415,15 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) {
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
 		logf("%s: %s: writing back the previous phases took %.2fs (not timed)", tool, phase, d.Seconds())
+	}
+	// Before the warm-up: reading what was evicted takes pages, and the
+	// warm-up's are for what the phase writes.
+	start = time.Now()
+	if err := readIntoCache(inputs...); err != nil {
+		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		logf("%s: %s: reading the input into the page cache took %.2fs (not timed)", tool, phase, d.Seconds())
 	}
 	if b.corpus == nil {
 		return

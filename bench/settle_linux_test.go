@@ -93,4 +93,8 @@ func TestSettleReadsTheInputIntoThePageCache(t *testing.T) {
 	if cached != total {
 		t.Errorf("%d of the input's %d bytes in the page cache after settle", cached, total)
 	}
+	// A tool without local state passes a directory that is not there.
+	if err := readIntoCache(filepath.Join(in, "missing"), ""); err != nil {
+		t.Errorf("reading a missing input: %v", err)
+	}
 }
