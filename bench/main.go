@@ -268,7 +268,7 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 // firstBackups: the first backup, each tool in turn on the same corpus.
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		b.settle(t.Name(), "first backup", b.src, t.StateDir())
+		defer b.settle(t.Name(), "first backup", b.src, t.StateDir())()
 		st := logPhaseStart(t.Name(), "first backup", b.src)
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
@@ -321,7 +321,7 @@ func (b *benchRun) changeBackups(ctx context.Context) error {
 // bytes it wrote to its repository.
 func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		b.settle(t.Name(), "backup after the "+phase, b.src, t.StateDir())
+		defer b.settle(t.Name(), "backup after the "+phase, b.src, t.StateDir())()
 		p, err := t.Backup(ctx, len(r.backups)+2)
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
@@ -353,7 +353,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
-		b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())
+		defer b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())()
 		st := logPhaseStart(t.Name(), "restore", t.RepoDir())
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
@@ -410,7 +410,7 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // every tool reads them from memory, as the first in line does; then it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
 // the order.
-func (b *benchRun) settle(tool, phase string, inputs ...string) {
+func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
 	start := time.Now()
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
@@ -426,12 +426,13 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) {
 		logf("%s: %s: reading the input into the page cache took %.2fs (not timed)", tool, phase, d.Seconds())
 	}
 	if b.corpus == nil {
-		return
+		return func() {}
 	}
 	// About what the phase will put in the page cache: the corpus's size.
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
+	return func() {}
 }
 
 // each runs fn for every tool that has not failed yet; a failure is
