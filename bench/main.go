@@ -406,8 +406,10 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // previous tool made and the bench deleted), so that no tool's phase
 // pays for another's writes (docs/benchmarks.md, "What is measured");
 // then it reads the phase's inputs (the corpus or the tool's repository,
-// and the tool's local state) into the page cache (prefetch.go), so that
-// every tool reads them from memory, as the first in line does; then it warms as much memory as the phase will fill (warm.go), so that
+// and the tool's local state) into the page cache and holds them there
+// until the caller calls release, after the phase (hold_linux.go), so
+// that every tool reads them from memory, as the first in line does; then
+// it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
 // the order.
 func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
@@ -419,20 +421,21 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 	// Before the warm-up: reading what was evicted takes pages, and the
 	// warm-up's are for what the phase writes.
 	start = time.Now()
-	if err := readIntoCache(inputs...); err != nil {
+	release, err := holdInCache(inputs...)
+	if err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
 		logf("%s: %s: reading the input into the page cache took %.2fs (not timed)", tool, phase, d.Seconds())
 	}
 	if b.corpus == nil {
-		return func() {}
+		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
-	return func() {}
+	return release
 }
 
 // each runs fn for every tool that has not failed yet; a failure is

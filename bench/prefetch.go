@@ -14,8 +14,10 @@ import (
 // first tool in line does (the corpus was just written). On this VM a
 // DAMON pageout scheme drops page-cache pages it deems idle, at times the
 // whole corpus between two tools' backups, and the tool after it read
-// 1.3 GB from disk (docs/benchmarks.md, "The bench's order"). A root that
-// does not exist (a tool without local state) is skipped.
+// 1.3 GB from disk (docs/benchmarks.md, "The bench's order"). It is what
+// holdInCache does for the files it cannot map and on systems other than
+// Linux. A root that does not exist (a tool without local state) is
+// skipped.
 func readIntoCache(roots ...string) error {
 	buf := make([]byte, 1<<20)
 	for _, root := range roots {
