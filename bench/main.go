@@ -432,8 +432,12 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
+	before := readMachineState("").reported()
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
+	}
+	if r := readMachineState("").reported() - before; r > 0 {
+		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
 	}
 	return release
 }

@@ -9,3 +9,5 @@ type machineState struct{}
 func readMachineState(string) machineState            { return machineState{} }
 func (machineState) String() string                   { return "machine state not read on this system" }
 func (machineState) deltas(after machineState) string { return "" }
+
+func (machineState) reported() int64 { return 0 }
