@@ -11,13 +11,13 @@ import (
 )
 
 // Limits on what holdInCache maps; files past them are only read.
-const (
+var (
 	// maxHeldFiles stays well under vm.max_map_count (65530 by default):
 	// the large cycle corpus has 50,000 small files.
 	maxHeldFiles = 16384
-	// maxHeldShare: at most this fraction of the machine's memory is held,
-	// so that a large tree corpus does not crowd out other processes.
-	maxHeldShare = 4
+	// maxHeldShare: at most a quarter of the machine's memory is held, so
+	// that a large tree corpus does not crowd out other processes.
+	maxHeldShare int64 = 4
 )
 
 // holdInCache reads every regular file under roots into the page cache and
