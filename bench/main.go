@@ -268,12 +268,13 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 // firstBackups: the first backup, each tool in turn on the same corpus.
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		b.settle(t.Name(), "first backup")
-		logf("%s: first backup", t.Name())
+		defer b.settle(t.Name(), "first backup", b.src, t.StateDir())()
+		st := logPhaseStart(t.Name(), "first backup", b.src)
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
 			return fmt.Errorf("first backup: %w", err)
 		}
+		logPhaseEnd(t.Name(), "first backup", st, p)
 		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.notePeak(p)
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
@@ -320,7 +321,7 @@ func (b *benchRun) changeBackups(ctx context.Context) error {
 // bytes it wrote to its repository.
 func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		b.settle(t.Name(), "backup after the "+phase)
+		defer b.settle(t.Name(), "backup after the "+phase, b.src, t.StateDir())()
 		p, err := t.Backup(ctx, len(r.backups)+2)
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
@@ -352,12 +353,13 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
-		b.settle(t.Name(), "restore")
-		logf("%s: restore", t.Name())
+		defer b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())()
+		st := logPhaseStart(t.Name(), "restore", t.RepoDir())
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
+		logPhaseEnd(t.Name(), "restore", st, p)
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
 		r.notePeak(p)
 		if err := check(root); err != nil {
@@ -403,22 +405,41 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // left dirty (the corpus, the other tools' repositories, the restore the
 // previous tool made and the bench deleted), so that no tool's phase
 // pays for another's writes (docs/benchmarks.md, "What is measured");
-// then it warms as much memory as the phase will fill (warm.go), so that
+// then it reads the phase's inputs (the corpus or the tool's repository,
+// and the tool's local state) into the page cache and holds them there
+// until the caller calls release, after the phase (hold_linux.go), so
+// that every tool reads them from memory, as the first in line does; then
+// it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
 // the order.
-func (b *benchRun) settle(tool, phase string) {
+func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
 	start := time.Now()
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
 		logf("%s: %s: writing back the previous phases took %.2fs (not timed)", tool, phase, d.Seconds())
 	}
+	// Before the warm-up: reading what was evicted takes pages, and the
+	// warm-up's are for what the phase writes.
+	start = time.Now()
+	release, err := holdInCache(inputs...)
+	if err != nil {
+		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		logf("%s: %s: reading the input into the page cache took %.2fs (not timed)", tool, phase, d.Seconds())
+	}
 	if b.corpus == nil {
-		return
+		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
+	before := readMachineState("").reported()
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
+	if r := readMachineState("").reported() - before; r > 0 {
+		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
+	}
+	return release
 }
 
 // each runs fn for every tool that has not failed yet; a failure is

@@ -23,6 +23,7 @@ type procResult struct {
 	// anonymous and file-backed (Linux; zero elsewhere).
 	RSS    rssSplit
 	CPU    float64 // user + system seconds of the child
+	Usage  childUsage
 	Stdout []byte
 	Stderr []byte
 }
@@ -58,6 +59,7 @@ func run(ctx context.Context, c command) (procResult, error) {
 	res := procResult{Wall: time.Since(start), RSS: split, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if cmd.ProcessState != nil {
 		res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+		res.Usage = usageOf(cmd.ProcessState)
 		res.MaxRSS = maxRSS(cmd.ProcessState)
 		if split.HWM > 0 {
 			res.MaxRSS = split.HWM

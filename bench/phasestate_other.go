@@ -1,0 +1,13 @@
+//go:build !linux
+
+package main
+
+// machineState is Linux's /proc and cachestat(2); elsewhere phases are
+// logged without it.
+type machineState struct{}
+
+func readMachineState(string) machineState            { return machineState{} }
+func (machineState) String() string                   { return "machine state not read on this system" }
+func (machineState) deltas(after machineState) string { return "" }
+
+func (machineState) reported() int64 { return 0 }
