@@ -274,8 +274,15 @@ func (b *benchRun) firstBackups(ctx context.Context) {
 		if err != nil {
 			return fmt.Errorf("first backup: %w", err)
 		}
+		flush, err := makeDurable(t.RepoDir())
+		if err != nil {
+			return fmt.Errorf("first backup: %w", err)
+		}
+		p.Wall += flush
 		logPhaseEnd(t.Name(), "first backup", st, p)
+		logf("%s: first backup: making the repository durable took %.2fs (timed)", t.Name(), flush.Seconds())
 		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
+		r.FirstBackupFlushS = flush.Seconds()
 		r.notePeak(p)
 		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
 			return err
@@ -326,6 +333,11 @@ func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *T
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
 		}
+		flush, err := makeDurable(t.RepoDir())
+		if err != nil {
+			return fmt.Errorf("backup after the %s: %w", phase, err)
+		}
+		p.Wall += flush
 		r.backups = append(r.backups, p)
 		r.notePeak(p)
 		after, err := listTree(t.RepoDir())

@@ -57,6 +57,9 @@ type ToolResult struct {
 	FirstBackupS   float64 `json:"first_backup_s"`
 	FirstBackupRSS int64   `json:"first_backup_rss_bytes"`
 	FirstBackupCPU float64 `json:"first_backup_cpu_s"` // user + system
+	// FirstBackupFlushS is the part of FirstBackupS spent after the tool
+	// exited, making its repository durable (makeDurable).
+	FirstBackupFlushS float64 `json:"first_backup_flush_s"`
 	// StoredBytes is the repository directory's size after the first backup.
 	StoredBytes int64 `json:"stored_bytes"`
 	// LocalStateBytes is the tool's local state (cache, spool) then.
