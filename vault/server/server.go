@@ -59,6 +59,10 @@ type ServerConfig struct {
 	// Cluster makes this node one replica of a Raft cluster; nil (the
 	// default) runs a single node with its embedded store.
 	Cluster *ClusterConfig
+
+	// now is the clock of the rate limits and sessions; default time.Now
+	// (tests set their own).
+	now func() time.Time
 }
 
 // Defaults.
@@ -104,6 +108,9 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.FailureDelay == 0 {
 		c.FailureDelay = time.Second
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 }
 
@@ -178,7 +185,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
 		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
 		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
-		now:    time.Now,
+		now:    cfg.now,
 		ready:  make(chan struct{}),
 	}
 	if s.mk == nil {
