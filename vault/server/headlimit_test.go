@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,6 +48,7 @@ func defaultLimits(clock *testClock) func(*ServerConfig) {
 	return func(c *ServerConfig) {
 		c.AddressRate, c.AddressBurst = 0, 0
 		c.AccountRate, c.AccountBurst = 0, 0
+		c.HeadRate, c.HeadBurst = 0, 0
 		c.now = clock.now
 	}
 }
@@ -225,4 +230,82 @@ func headEntries(t *testing.T, n *raftNode, from uint64) int {
 		}
 	}
 	return count
+}
+
+// TestHeadLimit: head requests have a limit of their own, per account and
+// owner proof. The owner past its burst is refused (and the refusal is
+// audited without the token), a stranger's wrong tokens fill only their
+// own buckets, and head requests do not spend the login budget.
+func TestHeadLimit(t *testing.T) {
+	clock := newTestClock()
+	tv := startVault(t, t.TempDir(), func(c *ServerConfig) {
+		c.AccountRate, c.AccountBurst = 0.001, 2 // a registration, a login
+		c.HeadRate, c.HeadBurst = 1, 5
+		c.now = clock.now
+	})
+	c := tv.client()
+	ctx := context.Background()
+	key := newKey(t)
+	if err := reg(c, ctx, "fay", []byte("pw"), key); err != nil {
+		t.Fatal(err)
+	}
+	h := handleOf("fay")
+	for i := range 5 {
+		if _, err := c.Head(ctx, "fay", key, h); err != nil {
+			t.Fatalf("read %d: %v", i+1, err)
+		}
+	}
+	if _, err := c.Head(ctx, "fay", key, h); !errors.Is(err, vault.ErrRateLimited) {
+		t.Fatalf("a 6th read within the burst of 5: %v", err)
+	}
+	clock.advance(5 * time.Second)
+	// Strangers, each with a token of their own, past their bursts.
+	strangers := [][]byte{vault.OwnerToken(newKey(t), "fay"), vault.OwnerToken(newKey(t), "fay")}
+	for _, tok := range strangers {
+		for i := range 7 {
+			status, body := rawPost(t, tv, tv.url+vault.PathHead, vault.HeadReq{Account: "fay", OwnerToken: tok, Handle: h[:]})
+			want := http.StatusForbidden
+			if i >= 5 {
+				want = http.StatusTooManyRequests
+			}
+			if status != want {
+				t.Fatalf("a stranger's request %d: %d %s, want %d", i+1, status, body, want)
+			}
+		}
+	}
+	var prev vault.HeadRecord
+	for seq := uint64(1); seq <= 5; seq++ {
+		if err := c.AdvanceHead(ctx, "fay", key, h, prev, headAt(seq, 1)); err != nil {
+			t.Fatalf("the owner's advance %d after the strangers': %v", seq, err)
+		}
+		prev = headAt(seq, 1)
+	}
+	if _, err := rec(c, ctx, "fay", []byte("pw")); err != nil {
+		t.Fatalf("a login after 10 of the owner's head requests: %v", err)
+	}
+	tv.Stop()
+
+	limited := 0
+	for _, e := range tv.logs.FilterField(zapString("event", "rate_limited")).All() {
+		if e.ContextMap()["by"] == "head" && e.ContextMap()["account"] == "fay" {
+			limited++
+		}
+	}
+	if limited != 5 {
+		t.Fatalf("%d head refusals audited, want 5 (the owner's one, the strangers' two each)", limited)
+	}
+	var all bytes.Buffer
+	for _, e := range tv.logs.All() {
+		all.WriteString(e.Message)
+		enc, _ := json.Marshal(e.ContextMap())
+		all.Write(enc)
+	}
+	for _, tok := range append(strangers, vault.OwnerToken(key, "fay")) {
+		oh := ownerHash(tok)
+		for _, form := range [][]byte{tok, []byte(hex.EncodeToString(tok)), []byte(base64.StdEncoding.EncodeToString(tok)), oh, []byte(hex.EncodeToString(oh)), []byte(base64.StdEncoding.EncodeToString(oh))} {
+			if bytes.Contains(all.Bytes(), form) {
+				t.Fatal("the log holds an owner token or its hash")
+			}
+		}
+	}
 }
