@@ -341,6 +341,7 @@ func (n *raftNode) dropClient(leader string, c *rpc.Client) {
 
 func (n *raftNode) view(account [32]byte) (accountState, bool, error) { return n.st.view(account) }
 func (n *raftNode) meta(name string) ([]byte, error)                  { return n.st.meta(name) }
+func (n *raftNode) localHead(cmd Command) (Result, error)             { return n.st.localHead(cmd) }
 
 // Close stops raft (a leader steps down without handing over; the others
 // elect a new one), then the network and the stores.

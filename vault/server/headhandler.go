@@ -22,10 +22,12 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := eng.accountID(req.Account)
-	if s.accountLimited(w, r, req.Account, id) {
+	cmd := Command{Op: OpHead, Account: id, OwnerHash: ownerHash(req.OwnerToken), Prev: req.Prev, Next: req.Next}
+	// Not the login limit (accountLimited): a daemon asks once per
+	// committed delta, and whoever knows the name could drain that one.
+	if s.headLimited(w, r, req.Account, newHeadKey(id, cmd.OwnerHash)) {
 		return
 	}
-	cmd := Command{Op: OpHead, Account: id, OwnerHash: ownerHash(req.OwnerToken), Prev: req.Prev, Next: req.Next}
 	if req.Handle != nil {
 		cmd.HandleHash = vault.HandleHash(req.Handle)
 	}
@@ -34,9 +36,7 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	if req.Next == nil {
 		res, err = s.store.readHead(r.Context(), cmd)
 	} else {
-		// Once proposed, the advance is applied whether or not this client
-		// still waits; WithoutCancel keeps the answer consistent with the log.
-		res, err = s.store.Apply(context.WithoutCancel(r.Context()), cmd)
+		res, err = s.advanceHead(r.Context(), cmd)
 	}
 	if err != nil {
 		s.stateError(w, "reading or moving the head", err)
@@ -60,4 +60,25 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, vault.CodeNotFound, vault.ErrNotFound.Error(), nil)
 	}
+}
+
+// advanceHead proposes cmd only when its owner proof matches: a refused
+// advance costs a read, not a log entry (an append and an fsync on every
+// node). This node's copy decides first; a refusal from it is confirmed
+// by a read through the leader (readHead), because the copy may not yet
+// hold a key rotation committed a moment ago. The log's OpHead checks the
+// proof again, so a copy that is behind never lets a wrong one through.
+func (s *Server) advanceHead(ctx context.Context, cmd Command) (Result, error) {
+	check := cmd
+	check.Prev, check.Next = nil, nil
+	res, err := s.store.localHead(check)
+	if err == nil && res.Status != StatusOK && s.node != nil {
+		res, err = s.store.readHead(ctx, check)
+	}
+	if err != nil || res.Status != StatusOK {
+		return res, err
+	}
+	// Once proposed, the advance is applied whether or not this client
+	// still waits; WithoutCancel keeps the answer consistent with the log.
+	return s.store.Apply(context.WithoutCancel(ctx), cmd)
 }

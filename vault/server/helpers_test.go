@@ -52,6 +52,8 @@ func startVault(tb testing.TB, dir string, mod func(*ServerConfig)) *testVault {
 		Log:          zap.New(core),
 		AccountRate:  1000,
 		AccountBurst: 1000,
+		HeadRate:     1000,
+		HeadBurst:    1000,
 		AddressRate:  100000,
 		AddressBurst: 100000,
 		// The failure delays have their own test; elsewhere they would

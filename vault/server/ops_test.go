@@ -321,6 +321,14 @@ func TestServerConfigFile(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:9443" || cfg.DataDir != "/srv/vault" || cfg.MaxAttempts != 5 || cfg.AccountRate != -1 || cfg.SessionTTL != 10*time.Second {
 		t.Fatalf("loaded %+v", cfg)
 	}
+	os.WriteFile(p, []byte("head_rate: 2\nhead_burst: 30\n"), 0o600)
+	if err := LoadServerConfigFile(p, &cfg); err != nil || cfg.HeadRate != 2 || cfg.HeadBurst != 30 || cfg.AccountRate != -1 {
+		t.Fatalf("head limits: %+v, %v", cfg, err)
+	}
+	os.WriteFile(p, []byte("head_burst: -1\n"), 0o600)
+	if err := LoadServerConfigFile(p, &cfg); err == nil || !strings.Contains(err.Error(), "head_burst must not be negative") {
+		t.Fatalf("a negative head_burst: %v", err)
+	}
 	os.WriteFile(p, []byte("listen: x\nmax_attempt: 5\n"), 0o600)
 	if err := LoadServerConfigFile(p, &cfg); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("unknown key: %v", err)

@@ -57,3 +57,18 @@ func (s *limiterSet[K]) pruneLocked(now time.Time) {
 		}
 	}
 }
+
+// headKey is the head limit's key: the account id and the hash of the
+// owner token the request shows. The owner's requests all share one
+// bucket; a stranger's wrong token fills a bucket of its own, so that
+// knowing the account's name is not enough to stop its backups.
+type headKey struct {
+	account [32]byte
+	owner   [32]byte
+}
+
+func newHeadKey(account [32]byte, ownerHash []byte) headKey {
+	k := headKey{account: account}
+	copy(k.owner[:], ownerHash)
+	return k
+}

@@ -40,10 +40,16 @@ type ServerConfig struct {
 	// default, a negative rate disables that limit.
 	AddressRate  float64 // per client address (IPv6: per /64); default 5
 	AddressBurst int     // default 20
-	AccountRate  float64 // per account name; default 0.1
+	AccountRate  float64 // per account name, for logins, registrations and deletions; default 0.1
 	AccountBurst int     // default 10
-	SessionTTL   time.Duration
-	MaxSessions  int // pending logins and registrations; default 10000
+	// HeadRate limits head reads and advances per account and owner
+	// proof (the owner token's hash): a daemon advances the head once per
+	// committed delta, and a wrong token drains only its own bucket.
+	HeadRate  float64 // default 1
+	HeadBurst int     // default 60
+
+	SessionTTL  time.Duration
+	MaxSessions int // pending logins and registrations; default 10000
 	// MaxSessionsPerPrefix bounds the pending sessions of one client
 	// network (an IPv4 address, an IPv6 /48); default 100, negative: none.
 	MaxSessionsPerPrefix int
@@ -59,6 +65,10 @@ type ServerConfig struct {
 	// Cluster makes this node one replica of a Raft cluster; nil (the
 	// default) runs a single node with its embedded store.
 	Cluster *ClusterConfig
+
+	// now is the clock of the rate limits and sessions; default time.Now
+	// (tests set their own).
+	now func() time.Time
 }
 
 // Defaults.
@@ -87,6 +97,12 @@ func (c *ServerConfig) setDefaults() {
 	if c.AccountBurst == 0 {
 		c.AccountBurst = 10
 	}
+	if c.HeadRate == 0 {
+		c.HeadRate = 1
+	}
+	if c.HeadBurst == 0 {
+		c.HeadBurst = 60
+	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = defaultSessionTTL
 	}
@@ -104,6 +120,9 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.FailureDelay == 0 {
 		c.FailureDelay = time.Second
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 }
 
@@ -129,6 +148,7 @@ type Server struct {
 	regs       *sessionTable[regSession]
 	byAddr     *limiterSet[netip.Prefix]
 	byAcct     *limiterSet[[32]byte]
+	byHead     *limiterSet[headKey]
 	serveMu    sync.Mutex
 	served     bool
 	now        func() time.Time
@@ -178,7 +198,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		regs:   newSessionTable[regSession](cfg.SessionTTL, cfg.MaxSessions, cfg.MaxSessionsPerPrefix),
 		byAddr: newLimiterSet[netip.Prefix](cfg.AddressRate, cfg.AddressBurst, cfg.MaxRateEntries),
 		byAcct: newLimiterSet[[32]byte](cfg.AccountRate, cfg.AccountBurst, cfg.MaxRateEntries),
-		now:    time.Now,
+		byHead: newLimiterSet[headKey](cfg.HeadRate, cfg.HeadBurst, cfg.MaxRateEntries),
+		now:    cfg.now,
 		ready:  make(chan struct{}),
 	}
 	if s.mk == nil {
@@ -409,6 +430,7 @@ func (s *Server) expire(ctx context.Context, now time.Time) {
 	}
 	s.byAddr.prune(now)
 	s.byAcct.prune(now)
+	s.byHead.prune(now)
 }
 
 // endFailed closes a login session that will never succeed. Only a session
@@ -520,11 +542,26 @@ func (s *Server) nodeID() string {
 	return s.node.id
 }
 
+// accountLimited applies the per-account limit of logins, registrations
+// and deletions (the requests that bound guessing; not head requests).
 func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account string, id [32]byte) bool {
 	if s.byAcct.allow(s.now(), id) {
 		return false
 	}
-	s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", "account"), zap.String("account", account), zap.String("remote", r.RemoteAddr))
-	writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, "too many requests for this account; try again later", nil)
+	s.rateLimited(w, r, "account", account, "too many requests for this account; try again later")
 	return true
+}
+
+// headLimited applies the head limit, per account and owner proof.
+func (s *Server) headLimited(w http.ResponseWriter, r *http.Request, account string, k headKey) bool {
+	if s.byHead.allow(s.now(), k) {
+		return false
+	}
+	s.rateLimited(w, r, "head", account, "too many head requests for this account; try again later")
+	return true
+}
+
+func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, by, account, msg string) {
+	s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", by), zap.String("account", account), zap.String("remote", r.RemoteAddr))
+	writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, msg, nil)
 }

@@ -25,6 +25,8 @@ type serverConfigFile struct {
 	AddressBurst int      `yaml:"address_burst"`
 	AccountRate  *float64 `yaml:"account_rate"`
 	AccountBurst int      `yaml:"account_burst"`
+	HeadRate     *float64 `yaml:"head_rate"`
+	HeadBurst    int      `yaml:"head_burst"`
 	FailureDelay string   `yaml:"failure_delay"` // e.g. 1s; "off" disables
 	MaxPerPrefix int      `yaml:"max_sessions_per_prefix"`
 	GhostTTL     string   `yaml:"ghost_ttl"`
@@ -44,6 +46,7 @@ type serverConfigFile struct {
 //	data: /var/lib/chatsafe-vault
 //	max_attempts: 10
 //	account_rate: 0.1   # per second; negative disables
+//	head_rate: 1        # per second, per account and owner token
 func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -98,23 +101,8 @@ func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 	if f.MaxPerPrefix != 0 {
 		cfg.MaxSessionsPerPrefix = f.MaxPerPrefix
 	}
-	if f.MaxSessions < 0 || f.AddressBurst < 0 || f.AccountBurst < 0 {
-		return fmt.Errorf("vault config %s: max_sessions, address_burst and account_burst must not be negative", path)
-	}
-	if f.MaxSessions != 0 {
-		cfg.MaxSessions = f.MaxSessions
-	}
-	if f.AddressRate != nil {
-		cfg.AddressRate = *f.AddressRate
-	}
-	if f.AddressBurst != 0 {
-		cfg.AddressBurst = f.AddressBurst
-	}
-	if f.AccountRate != nil {
-		cfg.AccountRate = *f.AccountRate
-	}
-	if f.AccountBurst != 0 {
-		cfg.AccountBurst = f.AccountBurst
+	if err := f.limits(cfg); err != nil {
+		return fmt.Errorf("vault config %s: %w", path, err)
 	}
 	if f.NodeID == "" {
 		if f.RaftListen != "" || f.Peers != "" || f.ClusterCA != "" || f.RaftAdvertise != "" {
@@ -127,5 +115,32 @@ func LoadServerConfigFile(path string, cfg *ServerConfig) error {
 		return fmt.Errorf("vault config %s: peers: %w", path, err)
 	}
 	cfg.Cluster = &ClusterConfig{NodeID: f.NodeID, RaftListen: f.RaftListen, RaftAdvertise: f.RaftAdvertise, Peers: peers, CAFile: f.ClusterCA}
+	return nil
+}
+
+// limits sets the session and rate limits the file gives.
+func (f *serverConfigFile) limits(cfg *ServerConfig) error {
+	if f.MaxSessions < 0 || f.AddressBurst < 0 || f.AccountBurst < 0 || f.HeadBurst < 0 {
+		return errors.New("max_sessions, address_burst, account_burst and head_burst must not be negative")
+	}
+	if f.MaxSessions != 0 {
+		cfg.MaxSessions = f.MaxSessions
+	}
+	rate := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	burst := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	rate(&cfg.AddressRate, f.AddressRate)
+	burst(&cfg.AddressBurst, f.AddressBurst)
+	rate(&cfg.AccountRate, f.AccountRate)
+	burst(&cfg.AccountBurst, f.AccountBurst)
+	rate(&cfg.HeadRate, f.HeadRate)
+	burst(&cfg.HeadBurst, f.HeadBurst)
 	return nil
 }

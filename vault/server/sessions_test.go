@@ -76,6 +76,7 @@ func TestJanitorExpiresSessions(t *testing.T) {
 			regs:   newSessionTable[regSession](30*time.Second, 10, 0),
 			byAddr: newLimiterSet[netip.Prefix](1, 1, 10),
 			byAcct: newLimiterSet[[32]byte](1, 1, 10),
+			byHead: newLimiterSet[headKey](1, 1, 10),
 			now:    time.Now,
 		}
 		ctx := context.Background()

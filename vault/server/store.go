@@ -102,6 +102,11 @@ func (s *Store) readHead(ctx context.Context, cmd Command) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	return s.localHead(cmd)
+}
+
+// localHead answers an OpHead read from this database as it stands.
+func (s *Store) localHead(cmd Command) (Result, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var res Result
@@ -169,6 +174,9 @@ type stateMachine interface {
 	// readHead answers an OpHead read (Next nil) without a log entry,
 	// as of a state that holds every change committed before the call.
 	readHead(ctx context.Context, cmd Command) (Result, error)
+	// localHead answers it from this node's copy, which in a cluster may
+	// be behind the log: for checks that a log entry repeats.
+	localHead(cmd Command) (Result, error)
 	view(account [32]byte) (accountState, bool, error)
 	meta(name string) ([]byte, error)
 	metaPrefix(p string) (map[string][]byte, error)
