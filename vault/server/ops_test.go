@@ -329,6 +329,15 @@ func TestServerConfigFile(t *testing.T) {
 	if err := LoadServerConfigFile(p, &cfg); err == nil || !strings.Contains(err.Error(), "head_burst must not be negative") {
 		t.Fatalf("a negative head_burst: %v", err)
 	}
+	// A rate that is not a number or infinite would let every request
+	// through and never drop a bucket (the limiter keeps its keys until
+	// they refill), so the table fills and refuses every new key.
+	for _, bad := range []string{"head_rate: .nan", "address_rate: .inf", "account_rate: -.inf"} {
+		os.WriteFile(p, []byte(bad+"\n"), 0o600)
+		if err := LoadServerConfigFile(p, &cfg); err == nil || !strings.Contains(err.Error(), "finite") {
+			t.Fatalf("%s: %v", bad, err)
+		}
+	}
 	os.WriteFile(p, []byte("listen: x\nmax_attempt: 5\n"), 0o600)
 	if err := LoadServerConfigFile(p, &cfg); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("unknown key: %v", err)
