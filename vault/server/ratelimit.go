@@ -7,8 +7,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiterSet is a set of token buckets keyed by K (a client address or an
-// account id). Buckets that have refilled completely carry no information
+// limiterSet is a set of token buckets keyed by K (a client address, an
+// account id, or an account id with an owner token's hash). Buckets that have refilled completely carry no information
 // and are dropped by prune, so the set stays bounded by recent activity.
 type limiterSet[K comparable] struct {
 	mu    sync.Mutex

@@ -53,7 +53,7 @@ type ServerConfig struct {
 	// MaxSessionsPerPrefix bounds the pending sessions of one client
 	// network (an IPv4 address, an IPv6 /48); default 100, negative: none.
 	MaxSessionsPerPrefix int
-	MaxRateEntries       int // addresses/accounts tracked at once; default 100000
+	MaxRateEntries       int // keys each limit tracks at once (addresses, accounts, account and owner); default 100000
 	// GhostTTL is how long the attempt counter of a name nobody registered
 	// is kept after its last attempt; default 30 days.
 	GhostTTL time.Duration

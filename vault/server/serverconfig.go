@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -125,6 +126,12 @@ func (f *serverConfigFile) limits(cfg *ServerConfig) error {
 	}
 	if f.MaxSessions != 0 {
 		cfg.MaxSessions = f.MaxSessions
+	}
+	for name, v := range map[string]*float64{"address_rate": f.AddressRate, "account_rate": f.AccountRate, "head_rate": f.HeadRate} {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+			// NaN lets every request through and never frees a bucket.
+			return fmt.Errorf("%s must be a finite number of requests a second (negative disables)", name)
+		}
 	}
 	rate := func(dst *float64, v *float64) {
 		if v != nil {
