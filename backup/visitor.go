@@ -288,8 +288,8 @@ const splitMin = 64 << 10
 // and what is left of it is padding: up to a whole media chunk (2 MiB)
 // per full delta, which outweighed what larger chunks saved
 // (docs/benchmarks.md, "Media in larger chunks"). The cut is not content-
-// defined: the same file backed up again from scratch (without the file
-// cache) may store that one chunk again, which costs less than the padding.
+// defined: an identical copy of the file, or the file read again without
+// the file cache, stores that chunk whole again: about one a full delta.
 func (b *run) fillDelta(data []byte) (head, rest []byte) {
 	if len(data) <= splitMin {
 		return nil, data

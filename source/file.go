@@ -26,26 +26,11 @@ var (
 	// cdcMedia cuts files that are already compressed (isIncompressible):
 	// written once and never edited in place, they gain nothing from small
 	// chunks, and each chunk costs a seal, an index entry and a reference
-	// (about 116 bytes) and a hash finalisation (docs/format.md, "Chunks").
-	cdcMedia = cdcSizes{MediaChunkMin, MediaChunkAvg, MediaChunkMax}
+	// (about 116 bytes) and a hash finalisation (docs/format.md, "Chunk
+	// sizes"). The sealing workers' big buffers hold two of the largest
+	// (store/bigbufs.go, bigBudget).
+	cdcMedia = cdcSizes{256 << 10, 512 << 10, 2 << 20}
 )
-
-// Media chunk sizes (cdcMedia), exported for the writer's bound on chunks
-// in flight and for tests of the bounds.
-const (
-	MediaChunkMin = 256 << 10
-	MediaChunkAvg = 512 << 10
-	MediaChunkMax = 2 << 20
-)
-
-// sizesFor is the chunk sizes of a file: decided from its name and header
-// before its first chunk, so the same file is always cut the same way.
-func sizesFor(incompressible bool) cdcSizes {
-	if incompressible {
-		return cdcMedia
-	}
-	return cdcOther
-}
 
 // cdc is a reusable FastCDC chunker of one class of sizes: one scan buffer
 // for every file of that class.
@@ -61,9 +46,9 @@ func (c *cdc) reset(r io.Reader) error {
 		return nil
 	}
 	if c.buf == nil {
-		// Room beyond the maximum lets the reader refill in large strides
-		// (twice the maximum for small chunks; a quarter more for media,
-		// whose chunkers are few but megabytes each).
+		// Room beyond the maximum lets the reader refill in large strides:
+		// twice the maximum for small chunks, 768 KiB more for media,
+		// whose chunkers are megabytes each.
 		c.buf = make([]byte, c.sizes.max+min(c.sizes.max, c.sizes.max/4+256<<10))
 	}
 	ch, err := chunkers.NewChunkerBuffer(cdcAlgorithm, r,

@@ -3,17 +3,18 @@ package store
 import "sync"
 
 // Copies of chunks larger than a pooled buffer (plainPool's 256 KiB: a
-// media file's chunks, up to a few MiB) come from a set of buffers whose
+// media file's chunks, up to 2 MiB) come from a set of buffers whose
 // capacity, in flight and kept for reuse together, is bounded: the
 // sealing queue holds up to 2×GOMAXPROCS jobs besides the ones being
-// sealed, and unbounded, copies of 4 MiB chunks there would add tens of
-// MB to a first backup's peak RSS (docs/benchmarks.md, "Media in larger
-// chunks").
+// sealed, and unbounded, copies of 2 MiB chunks there could add up to 14 MB
+// more to a first backup's peak RSS (docs/benchmarks.md, "Media in
+// larger chunks").
 const (
 	// bigChunk is the largest copy plainPool serves.
 	bigChunk = 256 << 10
-	// bigBudget bounds the big buffers of one pipeline: two maximum media
-	// chunks (source.MediaChunkMax), so both workers can seal one each.
+	// bigBudget bounds the big buffers of one pipeline: two of the
+	// largest media chunks (2 MiB, source's cdcMedia), so that two
+	// workers can seal one each.
 	bigBudget = 4 << 20
 	// bigRound rounds a big buffer's capacity up, so that a buffer kept
 	// fits the next chunk more often than not.
