@@ -12,13 +12,15 @@ import "sync"
 const (
 	// bigChunk is the largest copy plainPool serves.
 	bigChunk = 256 << 10
-	// bigBudget bounds the big buffers of one pipeline: two of the
-	// largest media chunks (2 MiB, source's cdcMedia), so that two
-	// workers can seal one each.
-	bigBudget = 4 << 20
-	// bigRound rounds a big buffer's capacity up, so that a buffer kept
-	// fits the next chunk more often than not.
-	bigRound = 1 << 20
+	// bigBuf is a big buffer's capacity: the largest media chunk (2 MiB,
+	// source's cdcMedia), so that any kept buffer takes any media chunk.
+	// Buffers sized to their first chunk were dropped and made again
+	// whenever a larger one came: on the 10 GB tree that churn cost the
+	// first backup more CPU than the larger chunks saved.
+	bigBuf = 2 << 20
+	// bigBudget bounds the big buffers of one pipeline: three of them, so
+	// that one waits in the queue while two workers seal one each.
+	bigBudget = 3 * bigBuf
 )
 
 // bigBufs is one pipeline's set of big buffers. get waits while the
@@ -52,7 +54,7 @@ func (b *bigBufs) get(n int) *[]byte {
 				return buf
 			}
 		}
-		size := (n + bigRound - 1) / bigRound * bigRound
+		size := max(n, bigBuf)
 		if len(b.free) > 0 && b.total+size > b.limit {
 			// Kept buffers too small for this one: drop one for room.
 			b.total -= cap(*b.free[0])
