@@ -244,7 +244,7 @@ func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 // still fits in the delta being written, which it starts if none is (-1
 // if that fails: the chunk's own hand-over reports why). A delta is cut
 // before a blob that would take it past its size cap, and the room left
-// is padding (docs/format.md, "Deltas"): a writer of large chunks (media)
+// is padding (docs/format.md, "Delta objects"): a writer of large chunks (media)
 // splits one that would not fit here, so that the delta is filled. It is
 // a hint: another goroutine's blob may take the room first.
 func (b *Writer) Room() int64 {
