@@ -113,6 +113,7 @@ func TestBrowse(t *testing.T) {
 		t.Run("ls", rp.testLs)
 		t.Run("dump database", rp.testDumpDatabase)
 		t.Run("ranged read", rp.testRangedRead)
+		t.Run("streamed read", rp.testStreamedRead)
 		t.Run("chunk places", rp.testChunkPlaces)
 		t.Run("tar", rp.testTar)
 		t.Run("diff", rp.testDiff)
@@ -240,6 +241,40 @@ func (rp *repo) testRangedRead(t *testing.T) {
 	k, err := f.ReadAt(rp.ctx, tail, int64(len(rp.photo)-10))
 	if k != 10 || err != io.EOF || !bytes.Equal(tail[:10], rp.photo[len(rp.photo)-10:]) {
 		t.Errorf("reading past the end: %d %v", k, err)
+	}
+}
+
+// testStreamedRead: reading a photo the way the kernel reads a mounted
+// file, 128 KiB at a time, fetches each of its chunks (media chunks, up
+// to 2 MiB) once, not once per read.
+func (rp *repo) testStreamedRead(t *testing.T) {
+	n, err := browse.Lookup(rp.ctx, rp.r, rp.s2, "media/photo.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := browse.Open(rp.ctx, rp.r, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rp.r.fetched.Load()
+	got := make([]byte, 0, len(rp.photo))
+	buf := make([]byte, 128<<10)
+	for off := int64(0); ; {
+		k, err := f.ReadAt(rp.ctx, buf, off)
+		got = append(got, buf[:k]...)
+		off += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, rp.photo) {
+		t.Fatal("the photo read 128 KiB at a time differs")
+	}
+	if fetched := rp.r.fetched.Load() - before; fetched != int64(len(f.Refs())) {
+		t.Errorf("reading the photo 128 KiB at a time fetched %d chunks; it has %d", fetched, len(f.Refs()))
 	}
 }
 

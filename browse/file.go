@@ -9,6 +9,7 @@ import (
 	"iter"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/store"
@@ -21,6 +22,17 @@ type File struct {
 	r    Reader
 	refs []store.ChunkRef
 	offs []int64 // offs[i] is where refs[i] starts; offs[len(refs)] is the size
+
+	// last is the chunk the last read ended inside of, kept for the
+	// next read: a media chunk is up to 2 MiB and the kernel reads a
+	// mounted file 128 KiB at a time, so without it streaming a video
+	// fetched and opened each chunk sixteen times. One chunk per open
+	// file; mu orders the reads of one file.
+	mu   sync.Mutex
+	last struct {
+		id   crypt.ID
+		data []byte
+	}
 }
 
 // Open prepares n (a file or a database) for reading.
@@ -114,27 +126,59 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	end := min(off+int64(len(p)), size)
 	first := sort.Search(len(f.refs), func(i int) bool { return f.offs[i+1] > off })
 	last := sort.Search(len(f.refs), func(i int) bool { return f.offs[i+1] >= end })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The read's last chunk, when it goes on past the read, is kept for
+	// the next one; the kept one is not fetched again.
+	var keep crypt.ID
+	if end < f.offs[last+1] {
+		keep = f.refs[last].ID
+	}
+	kept := f.last.data != nil
 	ids := make([]crypt.ID, 0, last-first+1)
 	for i := first; i <= last; i++ {
-		ids = append(ids, f.refs[i].ID)
+		if !kept || f.refs[i].ID != f.last.id {
+			ids = append(ids, f.refs[i].ID)
+		}
+	}
+	if kept {
+		f.place(p, off, end, first, last, f.last.id, f.last.data)
+	}
+	if len(ids) == 0 {
+		return f.readResult(p, off, end)
 	}
 	err := f.r.FetchBlobs(ctx, ids, func(id crypt.ID, plain []byte) error {
-		// The same chunk may appear more than once (repeated pages);
-		// FetchBlobs calls once per id, so copy it to every place.
-		for i := first; i <= last; i++ {
-			if f.refs[i].ID != id {
-				continue
-			}
-			lo, hi := max(f.offs[i], off), min(f.offs[i+1], end)
-			copy(p[lo-off:hi-off], plain[lo-f.offs[i]:hi-f.offs[i]])
+		f.place(p, off, end, first, last, id, plain)
+		if id == keep {
+			f.last.id, f.last.data = id, append(f.last.data[:0], plain...)
 		}
 		return nil
 	})
 	if err != nil {
+		f.last.data = nil // it may be half overwritten
 		return 0, err
 	}
+	return f.readResult(p, off, end)
+}
+
+// place copies chunk id's plaintext to every place it has in p, which
+// holds the bytes from off to end, under chunks first to last: the same
+// chunk may appear more than once (repeated pages), and FetchBlobs calls
+// once per id.
+func (f *File) place(p []byte, off, end int64, first, last int, id crypt.ID, plain []byte) {
+	for i := first; i <= last; i++ {
+		if f.refs[i].ID != id {
+			continue
+		}
+		lo, hi := max(f.offs[i], off), min(f.offs[i+1], end)
+		copy(p[lo-off:hi-off], plain[lo-f.offs[i]:hi-f.offs[i]])
+	}
+}
+
+// readResult is what ReadAt returns once p holds the bytes from off to end.
+func (f *File) readResult(p []byte, off, end int64) (int, error) {
 	n := int(end - off)
-	if end == size && n < len(p) {
+	if end == f.Size() && n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil

@@ -97,21 +97,27 @@ func BenchmarkSQLitePageScan(b *testing.B) {
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 }
 
-// BenchmarkCDC chunks a 64 MiB random file.
+// BenchmarkCDC chunks a 64 MiB random file, as a plain file (other) and
+// as a video (media: isIncompressible by its name).
 func BenchmarkCDC(b *testing.B) {
-	root := b.TempDir()
-	writeFile(b, filepath.Join(root, "big.bin"), randomBytes(b, 64<<20))
-	s := NewScanner(root, Options{})
-	b.SetBytes(64 << 20)
-	b.ReportAllocs()
-	resetPeakRSS()
-	b.ResetTimer()
-	for b.Loop() {
-		if err := s.Scan(context.Background(), &drain{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, name := range []string{"other.bin", "media.mp4"} {
+		class, _, _ := strings.Cut(name, ".")
+		b.Run(class, func(b *testing.B) {
+			root := b.TempDir()
+			writeFile(b, filepath.Join(root, name), randomBytes(b, 64<<20))
+			s := NewScanner(root, Options{})
+			b.SetBytes(64 << 20)
+			b.ReportAllocs()
+			resetPeakRSS()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := s.Scan(context.Background(), &drain{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+		})
 	}
-	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 }
 
 // BenchmarkSQLiteWholeReadAfterCheckpoint is the daemon's read after the

@@ -7,9 +7,11 @@
 // transaction on a read-only connection, so the pages always form the database as
 // of one commit even while the messaging app keeps writing; their -wal, -shm and
 // -journal companions are never handed out. Other files are cut into
-// content-defined chunks (FastCDC from github.com/PlakarKorp/go-cdc-chunkers,
-// 16 KiB min / 64 KiB average / 256 KiB max) and re-checked after reading, so a
-// file that changed while it was read is retried and never delivered torn.
+// content-defined chunks (FastCDC from github.com/PlakarKorp/go-cdc-chunkers:
+// 256 KiB min / 512 KiB average / 2 MiB max for files already compressed, media
+// by name or header; 16 KiB / 64 KiB / 256 KiB for the rest) and re-checked after
+// reading, so a file that changed while it was read is retried and never
+// delivered torn.
 //
 // A FileCache remembers each file's stat identity and the token the consumer
 // returned for it, so an unchanged file costs one lstat and no read.

@@ -14,15 +14,28 @@ import (
 // Content-defined chunking parameters. cdcAlgorithm is the spec-faithful
 // FastCDC variant; the legacy "fastcdc" name uses masks tuned for 8 KiB
 // averages and would ignore our average size.
-const (
-	cdcAlgorithm = "fastcdc-v1.0.0"
-	cdcMin       = 16 << 10
-	cdcAvg       = 64 << 10
-	cdcMax       = 256 << 10
+const cdcAlgorithm = "fastcdc-v1.0.0"
+
+// cdcSizes are a class of files' chunk sizes: minimum, average, maximum.
+type cdcSizes struct{ min, avg, max int }
+
+var (
+	// cdcOther cuts databases read as plain files, text, anything that may
+	// be edited in place or compressed: small chunks deduplicate edits.
+	cdcOther = cdcSizes{16 << 10, 64 << 10, 256 << 10}
+	// cdcMedia cuts files that are already compressed (isIncompressible):
+	// written once and never edited in place, they gain nothing from small
+	// chunks, and each chunk costs a seal, an index entry and a reference
+	// (about 116 bytes) and a hash finalisation (docs/format.md, "Chunk
+	// sizes"). The sealing workers' big buffers hold two of the largest
+	// (store/bigbufs.go, bigBudget).
+	cdcMedia = cdcSizes{256 << 10, 512 << 10, 2 << 20}
 )
 
-// cdc is a reusable FastCDC chunker: one scan buffer for every file.
+// cdc is a reusable FastCDC chunker of one class of sizes: one scan buffer
+// for every file of that class.
 type cdc struct {
+	sizes   cdcSizes
 	buf     []byte
 	chunker *chunkers.Chunker
 }
@@ -33,16 +46,47 @@ func (c *cdc) reset(r io.Reader) error {
 		return nil
 	}
 	if c.buf == nil {
-		// Twice the maximum lets the reader refill in large strides.
-		c.buf = make([]byte, 2*cdcMax)
+		// Room beyond the maximum lets the reader refill in large strides:
+		// twice the maximum for small chunks, 768 KiB more for media,
+		// whose chunkers are megabytes each.
+		c.buf = make([]byte, c.sizes.max+min(c.sizes.max, c.sizes.max/4+256<<10))
 	}
 	ch, err := chunkers.NewChunkerBuffer(cdcAlgorithm, r,
-		&chunkers.ChunkerOpts{MinSize: cdcMin, NormalSize: cdcAvg, MaxSize: cdcMax}, c.buf)
+		&chunkers.ChunkerOpts{MinSize: c.sizes.min, NormalSize: c.sizes.avg, MaxSize: c.sizes.max}, c.buf)
 	if err != nil {
 		return fmt.Errorf("set up content-defined chunking: %w", err)
 	}
 	c.chunker = ch
 	return nil
+}
+
+// cdcPool keeps the chunkers of one class for reuse, at most keep of
+// them. Unlike a sync.Pool, a collection does not empty it: a media
+// chunker's buffer is megabytes, and under the CLI's soft memory limit the
+// collector runs several times a second.
+type cdcPool struct {
+	sizes cdcSizes
+	free  chan *cdc
+}
+
+func newCDCPool(sizes cdcSizes, keep int) *cdcPool {
+	return &cdcPool{sizes: sizes, free: make(chan *cdc, max(1, keep))}
+}
+
+func (p *cdcPool) get() *cdc {
+	select {
+	case c := <-p.free:
+		return c
+	default:
+		return &cdc{sizes: p.sizes}
+	}
+}
+
+func (p *cdcPool) put(c *cdc) {
+	select {
+	case p.free <- c:
+	default:
+	}
 }
 
 // ctxReader stops a long read when the scan is cancelled.

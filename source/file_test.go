@@ -46,8 +46,8 @@ func TestCDCChunksAndDedup(t *testing.T) {
 	}
 	sizes := r.chunks["big.bin"]
 	for i, n := range sizes {
-		if n > cdcMax || (n < cdcMin && i != len(sizes)-1) {
-			t.Fatalf("chunk %d has %d bytes, outside [%d, %d]", i, n, cdcMin, cdcMax)
+		if n > cdcOther.max || (n < cdcOther.min && i != len(sizes)-1) {
+			t.Fatalf("chunk %d has %d bytes, outside [%d, %d]", i, n, cdcOther.min, cdcOther.max)
 		}
 	}
 	if avg := len(orig) / len(sizes); avg < 32<<10 || avg > 128<<10 {
@@ -195,5 +195,51 @@ func TestVanishedAndGrownFiles(t *testing.T) {
 	r := scan(t, s)
 	if r.files != 1 || len(r.warns["a"]) != 1 || !strings.Contains(r.warns["a"][0].Error(), "vanished") {
 		t.Fatalf("events %v warns %v: want one read, then a vanished warning", r.events, r.warns)
+	}
+}
+
+// TestChunkSizesByClass: a file that is already compressed (by its name,
+// or by its header whatever its name) is cut into media chunks, any other
+// into small ones, each within its class's bounds, and the chunks of both
+// add up to the file.
+func TestChunkSizesByClass(t *testing.T) {
+	root := t.TempDir()
+	data := randomBytes(t, 9<<20)
+	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, data[11:]...)
+	files := map[string]struct {
+		content []byte
+		sizes   cdcSizes
+	}{
+		"clip.mp4":     {data, cdcMedia},
+		"photo.bin":    {jpeg, cdcMedia}, // a JPEG header under another name
+		"notes.bin":    {data, cdcOther},
+		"small.opus":   {data[:100<<10], cdcMedia},
+		"archive.json": {data[:3<<20], cdcOther},
+	}
+	for name, f := range files {
+		writeFile(t, filepath.Join(root, name), f.content)
+	}
+	r := scan(t, NewScanner(root, Options{Parallel: 2}))
+	for name, f := range files {
+		if !bytes.Equal(r.contents[name], f.content) {
+			t.Fatalf("%s: concatenated chunks differ from the file", name)
+		}
+		sizes := r.chunks[name]
+		for i, n := range sizes {
+			if n > f.sizes.max || (n < f.sizes.min && i != len(sizes)-1) {
+				t.Fatalf("%s: chunk %d has %d bytes, outside [%d, %d]", name, i, n, f.sizes.min, f.sizes.max)
+			}
+		}
+		if len(f.content) < 2*f.sizes.max {
+			continue
+		}
+		// FastCDC's chunks average a little above its normal size.
+		if avg := len(f.content) / len(sizes); avg < f.sizes.avg || avg > 2*f.sizes.avg {
+			t.Fatalf("%s: average chunk %d bytes over %d chunks, want %d to %d", name, avg, len(sizes), f.sizes.avg, 2*f.sizes.avg)
+		}
+	}
+	// The writer's big buffers hold two of the largest (store/bigbufs.go).
+	if cdcMedia.max > 2<<20 {
+		t.Fatalf("media chunks of up to %d bytes: store's bigBudget holds two of at most 2 MiB", cdcMedia.max)
 	}
 }

@@ -39,8 +39,10 @@ type Scanner struct {
 	opts Options
 	log  *zap.Logger
 
-	mu       sync.Mutex // one Scan at a time
-	chunkers sync.Pool  // of *cdc: one chunker (and its buffer) per file read at once
+	mu sync.Mutex // one Scan at a time
+	// One chunker (and its buffer) per file read at once, by class:
+	// media (isIncompressible) and the rest.
+	mediaChunkers, otherChunkers *cdcPool
 
 	// Injection points for tests; production uses the defaults.
 	now          func() time.Time
@@ -59,16 +61,17 @@ func NewScanner(root string, opts Options) *Scanner {
 		log = zap.NewNop()
 	}
 	return &Scanner{
-		root:       root,
-		opts:       opts,
-		log:        log,
-		now:        time.Now,
-		openFile:   os.Open,
-		readDir:    os.ReadDir,
-		busyBudget: defaultBusyBudget,
-		pieceBytes: defaultPieceBytes,
-		pieceTime:  defaultPieceTime,
-		chunkers:   sync.Pool{New: func() any { return new(cdc) }},
+		root:          root,
+		opts:          opts,
+		log:           log,
+		now:           time.Now,
+		openFile:      os.Open,
+		readDir:       os.ReadDir,
+		busyBudget:    defaultBusyBudget,
+		pieceBytes:    defaultPieceBytes,
+		pieceTime:     defaultPieceTime,
+		mediaChunkers: newCDCPool(cdcMedia, opts.Parallel),
+		otherChunkers: newCDCPool(cdcOther, opts.Parallel),
 	}
 }
 

@@ -170,9 +170,17 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 
-	chunks := w.s.chunkers.Get().(*cdc)
-	defer w.s.chunkers.Put(chunks)
-	content, err := newFileContent(w.ctx, rel, abs, f, before, chunks, isIncompressible(rel, header), w.s.beforeVerify)
+	// The class, and with it the chunk sizes, is decided before the first
+	// chunk, from the name and the header alone: the same file is always
+	// cut the same way.
+	incomp := isIncompressible(rel, header)
+	pool := w.s.otherChunkers
+	if incomp {
+		pool = w.s.mediaChunkers
+	}
+	chunks := pool.get()
+	defer pool.put(chunks)
+	content, err := newFileContent(w.ctx, rel, abs, f, before, chunks, incomp, w.s.beforeVerify)
 	if err != nil {
 		return readSkipped, isDB, err
 	}

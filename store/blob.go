@@ -43,7 +43,8 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 // plainWindow is the zstd window of blobs compressed without a
 // dictionary. Each encoder keeps a history as large as its window, one
 // per core for the life of the process; zstd's default (4–8 MiB) would
-// hold memory for data no blob has: data chunks are at most 256 KiB, and
+// hold memory for data no blob has: data chunks that are compressed are
+// at most 256 KiB (media chunks, up to 2 MiB, are stored as is), and
 // only a tree or list larger than the window loses matches beyond it.
 const plainWindow = 1 << 20
 

@@ -250,6 +250,15 @@ func (w *deltaWriter) needLocked(blobs int64, n int) int64 {
 	return int64(w.off) + w.inflight + blobs + w.trailer.sealed(w.inflightN+n) + crypt.Overhead + int64(footerSize)
 }
 
+// room is the largest plaintext one more blob, stored uncompressed, may
+// have without making the delta full (an empty delta takes its first
+// blob whatever its size: a larger one is its own delta, past the cap).
+func (w *deltaWriter) room(capBytes int64) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(0, capBytes-w.needLocked(crypt.Overhead, 1))
+}
+
 // fits reports whether the trailer can take extra bytes more (snapshot
 // records, forgotten ids) without the delta passing capBytes; a writer
 // that would put them in a full delta puts them in the next one.

@@ -16,6 +16,7 @@ import (
 // finished, and stops it.
 type sealPipeline struct {
 	jobs    chan sealJob
+	big     *bigBufs // copies of chunks over bigChunk
 	workers sync.WaitGroup
 	pending sync.WaitGroup // jobs submitted and not yet written
 
@@ -28,6 +29,7 @@ type sealJob struct {
 	id             crypt.ID
 	typ            BlobType
 	buf            *[]byte // pooled copy of the plaintext
+	big            bool    // buf is from the pipeline's big buffers
 	incompressible bool
 
 	// For a data chunk the worker computes the id, stores it in slot, and
@@ -65,7 +67,7 @@ var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); retur
 
 func newSealPipeline(r *Store) *sealPipeline {
 	n := runtime.GOMAXPROCS(0)
-	p := &sealPipeline{jobs: make(chan sealJob, 2*n)}
+	p := &sealPipeline{jobs: make(chan sealJob, 2*n), big: newBigBufs(bigBudget)}
 	for range n {
 		p.workers.Add(1)
 		go p.work(r)
@@ -110,7 +112,11 @@ func (p *sealPipeline) work(r *Store) {
 
 // done returns j's buffer and counts it written.
 func (p *sealPipeline) done(j sealJob) {
-	plainPool.Put(j.buf)
+	if j.big {
+		p.big.put(j.buf)
+	} else {
+		plainPool.Put(j.buf)
+	}
 	if j.fileWG != nil {
 		j.fileWG.Done()
 	}
@@ -157,11 +163,17 @@ type baseHint struct {
 	plain []byte
 }
 
-// fill copies plain, then the base's plaintext, into a pooled buffer.
-func (h baseHint) fill(plain []byte) *[]byte {
-	buf := plainPool.Get().(*[]byte)
+// fill copies plain, then the base's plaintext, into a pooled buffer, or
+// one of p's big buffers (big) when they are larger than bigChunk.
+func (p *sealPipeline) fill(plain []byte, h baseHint) (buf *[]byte, big bool) {
+	n := len(plain) + len(h.plain)
+	if big = n > bigChunk; big {
+		buf = p.big.get(n)
+	} else {
+		buf = plainPool.Get().(*[]byte)
+	}
 	*buf = append(append((*buf)[:0], plain...), h.plain...)
-	return buf
+	return buf, big
 }
 
 // submit queues a copy of plain for sealing into w, which holds a
@@ -171,10 +183,10 @@ func (p *sealPipeline) submit(w *deltaWriter, id crypt.ID, typ BlobType, plain [
 		w.release(len(plain))
 		return err
 	}
-	buf := base.fill(plain)
+	buf, big := p.fill(plain, base)
 	p.pending.Add(1)
 	w.pending.Add(1)
-	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, incompressible: incompressible, base: base.id, baseLen: len(base.plain), reserved: true}
+	p.jobs <- sealJob{w: w, id: id, typ: typ, buf: buf, big: big, incompressible: incompressible, base: base.id, baseLen: len(base.plain), reserved: true}
 	return nil
 }
 
@@ -185,11 +197,11 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 		w.release(len(plain))
 		return err
 	}
-	buf := base.fill(plain)
+	buf, big := p.fill(plain, base)
 	p.pending.Add(1)
 	w.pending.Add(1)
 	fileWG.Add(1)
-	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain), reserved: true}
+	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, big: big, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain), reserved: true}
 	return nil
 }
 

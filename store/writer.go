@@ -240,6 +240,33 @@ func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	return b.seal.submit(w, slot.ID, blobData, data, incompressible, base)
 }
 
+// Room is the largest chunk, stored as is (an incompressible one), that
+// still fits in the delta being written, which it starts if none is (-1
+// if that fails: the chunk's own hand-over reports why). A delta is cut
+// before a blob that would take it past its size cap, and the room left
+// is padding (docs/format.md, "Delta objects"): a writer of large chunks (media)
+// splits one that would not fit here, so that the delta is filled. It is
+// a hint: another goroutine's blob may take the room first.
+func (b *Writer) Room() int64 {
+	for {
+		b.rot.RLock()
+		if w := b.w; w != nil {
+			defer b.rot.RUnlock()
+			return w.room(b.r.opts.DeltaSizeCap)
+		}
+		b.rot.RUnlock()
+		b.rot.Lock()
+		var err error
+		if b.w == nil {
+			err = b.startLocked()
+		}
+		b.rot.Unlock()
+		if err != nil {
+			return -1
+		}
+	}
+}
+
 // GroupPages and GroupBytes bound the runs Pages takes.
 const (
 	GroupPages = groupPages

@@ -1,0 +1,90 @@
+package store
+
+import "sync"
+
+// Copies of chunks larger than a pooled buffer (plainPool's 256 KiB: a
+// media file's chunks, up to 2 MiB) come from a set of buffers whose
+// capacity, in flight and kept for reuse together, is bounded: the
+// sealing queue holds up to 2×GOMAXPROCS jobs besides the ones being
+// sealed, and unbounded, copies of 2 MiB chunks there could add up to 14 MB
+// more to a first backup's peak RSS (docs/benchmarks.md, "Media in
+// larger chunks").
+const (
+	// bigChunk is the largest copy plainPool serves.
+	bigChunk = 256 << 10
+	// bigBuf is a big buffer's capacity: the largest media chunk (2 MiB,
+	// source's cdcMedia), so that any kept buffer takes any media chunk.
+	// Buffers sized to their first chunk were dropped and made again
+	// whenever a larger one came: on the 10 GB tree that churn cost the
+	// first backup more CPU than the larger chunks saved.
+	bigBuf = 2 << 20
+	// bigBudget bounds the big buffers of one pipeline: three of them, so
+	// that one waits in the queue while two workers seal one each.
+	bigBudget = 3 * bigBuf
+)
+
+// bigBufs is one pipeline's set of big buffers. get waits while the
+// budget is taken; the sealing workers return every buffer they were
+// handed (sealPipeline.done), whatever the outcome, so the wait ends.
+type bigBufs struct {
+	mu    sync.Mutex
+	freed sync.Cond
+	free  []*[]byte
+	total int // the capacity of every buffer, in use or free
+	limit int
+}
+
+func newBigBufs(limit int) *bigBufs {
+	b := &bigBufs{limit: limit}
+	b.freed.L = &b.mu
+	return b
+}
+
+// get returns an empty buffer of capacity n or more, waiting until the
+// budget has room. A buffer larger than the whole budget is handed out
+// only when no other is.
+func (b *bigBufs) get(n int) *[]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		for i, buf := range b.free {
+			if cap(*buf) >= n {
+				b.free = append(b.free[:i], b.free[i+1:]...)
+				*buf = (*buf)[:0]
+				return buf
+			}
+		}
+		size := max(n, bigBuf)
+		if len(b.free) > 0 && b.total+size > b.limit {
+			// Kept buffers too small for this one: drop one for room.
+			b.total -= cap(*b.free[0])
+			b.free = b.free[1:]
+			continue
+		}
+		if b.total+size <= b.limit || b.total == 0 {
+			b.total += size
+			buf := make([]byte, 0, size)
+			return &buf
+		}
+		b.freed.Wait()
+	}
+}
+
+// put returns a buffer from get.
+func (b *bigBufs) put(buf *[]byte) {
+	b.mu.Lock()
+	b.free = append(b.free, buf)
+	b.mu.Unlock()
+	b.freed.Broadcast()
+}
+
+// inUse is the capacity of the buffers handed out and not returned.
+func (b *bigBufs) inUse() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.total
+	for _, buf := range b.free {
+		n -= cap(*buf)
+	}
+	return n
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// TestBigBufsStayWithinTheBudget: goroutines taking and returning copies
+// of chunks of every size up to the largest media chunk never hold more
+// than the budget between them, in use and kept together, and every get
+// is served (a returned buffer wakes the waiters).
+func TestBigBufsStayWithinTheBudget(t *testing.T) {
+	const limit = 4 << 20
+	b := newBigBufs(limit)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	peak := 0
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 200 {
+				n := bigChunk + 1 + rng.IntN(2<<20-bigChunk)
+				buf := b.get(n)
+				if cap(*buf) < n || len(*buf) != 0 {
+					t.Errorf("get(%d): len %d cap %d", n, len(*buf), cap(*buf))
+				}
+				*buf = append(*buf, make([]byte, n)...)
+				b.mu.Lock()
+				total := b.total
+				b.mu.Unlock()
+				mu.Lock()
+				peak = max(peak, total)
+				mu.Unlock()
+				b.put(buf)
+			}
+		}()
+	}
+	wg.Wait()
+	if peak > limit {
+		t.Fatalf("big buffers took %d bytes, over the budget of %d", peak, limit)
+	}
+	if n := b.inUse(); n != 0 {
+		t.Fatalf("%d bytes still in use after every buffer was returned", n)
+	}
+	// One larger than the whole budget is served when nothing else is held.
+	big := b.get(limit + 1)
+	if cap(*big) < limit+1 {
+		t.Fatalf("get(%d) gave a buffer of %d", limit+1, cap(*big))
+	}
+	b.put(big)
+}
