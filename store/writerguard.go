@@ -237,6 +237,26 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 	return headRef(r.head), r.saveState()
 }
 
+// Joined makes this device a device that just joined (init --join): it
+// forgets a take-over and that it wrote before, so it continues whatever
+// head it finds, as a new device does. A state directory that wrote once
+// joins again this way after a key rotation; the rollback guard (the seen
+// head) is kept.
+func (r *Store) Joined() error {
+	if !r.Writable() {
+		return errors.New("joining needs a writable state directory")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.TakenOver == nil && r.state.WriterSeq == 0 {
+		return nil
+	}
+	r.state.TakenOver = nil
+	r.state.WriterSeq = 0
+	r.log.Info("joined: this device continues the repository's head", zap.Uint64("head_seq", headRef(r.head).Seq))
+	return r.saveState()
+}
+
 // spooledNames lists the deltas the spool holds.
 func (r *Store) spooledNames() []string {
 	r.mu.RLock()
