@@ -25,6 +25,9 @@ type TakenOverError struct {
 	Device   [16]byte
 	Hostname string
 	Time     time.Time
+	// Note, when set, says why this device cannot see the other device's
+	// deltas and what to do instead of a plain takeover.
+	Note string
 }
 
 func (e *TakenOverError) Error() string {
@@ -35,6 +38,9 @@ func (e *TakenOverError) Error() string {
 	when := ""
 	if !e.Time.IsZero() {
 		when = " at " + e.Time.UTC().Format(time.RFC3339)
+	}
+	if e.Note != "" {
+		return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more: %s", who, when, e.Note)
 	}
 	return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more (run `chatsafe takeover` to make this device the writer again)", who, when)
 }
@@ -48,10 +54,11 @@ type takenOverState struct {
 	Device   string    `json:"device"`
 	Hostname string    `json:"hostname"`
 	Time     time.Time `json:"time"`
+	Note     string    `json:"note,omitempty"`
 }
 
 func (s *takenOverState) err() *TakenOverError {
-	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time}
+	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time, Note: s.Note}
 	hex.Decode(e.Device[:], []byte(s.Device))
 	return e
 }
@@ -97,6 +104,33 @@ func (r *Store) markTakenOver(by *delta) error {
 		return err
 	}
 	return st.err()
+}
+
+// TakenOverElsewhere records a take-over that the commit point (the
+// vault) shows and the remote does not: rec, the head it records, was
+// written by another device after this device's last commit, past the
+// head the remote serves. That device writes the repository, to a remote
+// this device does not read (or it has not uploaded yet). It reports
+// whether it applied; a device that never wrote, or whose own commit rec
+// is, is left to the rollback warning.
+func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	served := headRef(r.head)
+	if r.state.WriterSeq == 0 || rec.Device == r.opts.DeviceID || rec.Device == ([16]byte{}) ||
+		rec.Seq <= r.state.WriterSeq || rec.Seq <= served.Seq {
+		return false
+	}
+	if r.state.TakenOver == nil {
+		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
+			Note: fmt.Sprintf("the vault records its sequence %d, which %s does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %s, then run `chatsafe takeover`", rec.Seq, r.remote, r.remote)}
+		r.log.Warn("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
+			zap.String("device", r.state.TakenOver.Device), zap.Uint64("seq", rec.Seq), zap.Uint64("served_seq", served.Seq))
+		if err := r.saveState(); err != nil {
+			r.log.Warn("saving the take-over", zap.Error(err))
+		}
+	}
+	return true
 }
 
 // writerCheck runs before a delta is committed: a taken-over or forked
