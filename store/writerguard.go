@@ -94,9 +94,10 @@ func (r *Store) othersNewer() *delta {
 	return h
 }
 
-// markTakenOver persists the take-over and returns its error.
-func (r *Store) markTakenOver(by *delta) error {
-	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC()}
+// markTakenOver persists the take-over (with note, when the other device's
+// delta is somewhere this device does not read) and returns its error.
+func (r *Store) markTakenOver(by *delta, note string) error {
+	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC(), Note: note}
 	r.state.TakenOver = st
 	r.log.Warn("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
 		zap.String("device", st.Device), zap.String("hostname", st.Hostname), zap.Time("time", st.Time), zap.Uint64("seq", by.ref.Seq))
@@ -173,25 +174,17 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	if base != nil {
 		baseSeq = base.ref.Seq
 	}
-	// The newest delta on the remote that this store did not load or write.
-	var newest *candidate
-	for _, o := range objs {
-		seq, id, ok := parseDeltaName(o.Name)
-		if !ok || seq < baseSeq {
-			continue
-		}
-		r.mu.RLock()
-		_, known := r.deltas[id]
-		r.mu.RUnlock()
-		if known {
-			continue
-		}
-		if newest == nil || seq > newest.seq || (seq == newest.seq && string(id[:]) < string(newest.id[:])) {
-			newest = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
-		}
-	}
+	newest := r.newestUnknown(objs, baseSeq)
 	if newest == nil {
-		return nil
+		// The other remotes: a device that joined on one of them commits
+		// there alone, and this device's upload would fork it.
+		d, note := r.othersOnTargets(ctx, baseSeq)
+		if d == nil {
+			return nil
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.markTakenOver(d, note)
 	}
 	d := &delta{ref: deltaRef{ID: newest.id, Seq: newest.seq}, size: newest.size, onRemote: true}
 	if _, d.trailer, err = r.readTrailer(ctx, d); err != nil {
@@ -199,7 +192,7 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err = r.markTakenOver(d)
+	err = r.markTakenOver(d, "")
 	// Show the other device's history from now on (status, snapshots);
 	// this device's own spooled deltas stay (a delta of one sequence on
 	// both sides loads as a fork, never dropped).

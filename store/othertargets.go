@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// A device reads and lists its first remote only, but uploads every delta
+// to every remote. A device that joined on another of them commits there
+// alone; the next upload of this device would then put a second delta of
+// one sequence there: a fork. So before a commit the other remotes are
+// listed too.
+
+// otherListTimeout bounds the listing of a remote other than the first
+// before a commit: one that is down must not hold up every backup (its
+// uploads wait and retry as before).
+const otherListTimeout = 30 * time.Second
+
+// newestUnknown is the newest delta among objs at or past baseSeq that
+// this store did not load or write (nil: none).
+func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candidate {
+	var newest *candidate
+	for _, o := range objs {
+		seq, id, ok := parseDeltaName(o.Name)
+		if !ok || seq < baseSeq {
+			continue
+		}
+		r.mu.RLock()
+		_, known := r.deltas[id]
+		r.mu.RUnlock()
+		if known {
+			continue
+		}
+		if newest == nil || seq > newest.seq || (seq == newest.seq && string(id[:]) < string(newest.id[:])) {
+			newest = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
+		}
+	}
+	return newest
+}
+
+// othersOnTargets finds, on the sync targets other than the store's own
+// remote, a delta at or past baseSeq that this store did not load or
+// write and that opens with the key: another device committed there. It
+// returns that delta (its trailer read from that remote) and what to tell
+// the user, or nil. A remote that cannot be listed now, or whose unknown
+// delta does not open, is skipped with a warning.
+func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
+	for _, t := range r.Targets() {
+		if t.Remote == nil || t.Remote == r.remote {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, otherListTimeout)
+		objs, err := t.Remote.List(lctx, deltaDir)
+		cancel()
+		if err != nil {
+			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed", zap.String("remote", t.Name), zap.Error(err))
+			continue
+		}
+		c := r.newestUnknown(objs, baseSeq)
+		if c == nil {
+			continue
+		}
+		d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: true}
+		if d.trailer, err = r.trailerOn(ctx, t.Remote, d); err != nil {
+			r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.String("delta", d.ref.name()), zap.Error(err))
+			continue
+		}
+		note := fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run `chatsafe takeover`", d.ref.name(), t.Name, r.remote.String(), r.remote.String())
+		return d, note
+	}
+	return nil, ""
+}
+
+// trailerOn reads and authenticates d's trailer from rem, a remote other
+// than the store's own (never through the trailer cache).
+func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*trailer, error) {
+	name := d.ref.name()
+	if d.size > maxDeltaSize {
+		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
+	}
+	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
+		rc, err := rem.Get(ctx, name, off, n)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
+		}
+		defer rc.Close()
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rc, b); err != nil {
+			return nil, integrityErr(name, "is shorter than listed", err)
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, t, err := r.verifyTrailer(d, sealed)
+	return t, err
+}
