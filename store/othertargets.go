@@ -45,11 +45,9 @@ func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candid
 }
 
 // othersOnTargets finds, on the sync targets other than the store's own
-// remote, a delta at or past baseSeq that this store did not load or
-// write and that opens with the key: another device committed there. It
-// returns that delta (its trailer read from that remote) and what to tell
-// the user, or nil. A remote that cannot be listed now, or whose unknown
-// delta does not open, is skipped with a warning.
+// remote, a delta at or past baseSeq that another device committed there
+// (see otherDeviceDelta). It returns that delta and what to tell the user,
+// or nil. A remote that cannot be listed now is skipped with a warning.
 func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
 	for _, t := range r.Targets() {
 		if t.Remote == nil || t.Remote == r.remote {
@@ -62,19 +60,70 @@ func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, st
 			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed", zap.String("remote", t.Name), zap.Error(err))
 			continue
 		}
-		c := r.newestUnknown(objs, baseSeq)
-		if c == nil {
-			continue
+		if d := r.otherDeviceDelta(ctx, t, objs, baseSeq); d != nil {
+			return d, r.elsewhereNote(d, t)
 		}
-		d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: true}
-		if d.trailer, err = r.trailerOn(ctx, t.Remote, d); err != nil {
-			r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.String("delta", d.ref.name()), zap.Error(err))
-			continue
-		}
-		note := fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run `chatsafe takeover`", d.ref.name(), t.Name, r.remote.String(), r.remote.String())
-		return d, note
 	}
 	return nil, ""
+}
+
+// otherDeviceDelta is the newest delta among objs (t's listing) at or past
+// baseSeq that this store did not load or write, when its trailer opens
+// with the key and names another device (this device's own leftovers, a
+// delete that failed there, are no one else's commit). nil: none.
+func (r *Store) otherDeviceDelta(ctx context.Context, t *Target, objs []remotes.ObjectInfo, baseSeq uint64) *delta {
+	c := r.newestUnknown(objs, baseSeq)
+	if c == nil {
+		return nil
+	}
+	d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: true}
+	var err error
+	if d.trailer, err = r.trailerOn(ctx, t.Remote, d); err != nil {
+		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.String("delta", d.ref.name()), zap.Error(err))
+		return nil
+	}
+	if d.trailer.Device == r.opts.DeviceID {
+		return nil
+	}
+	return d
+}
+
+func (r *Store) elsewhereNote(d *delta, t *Target) string {
+	return fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run `chatsafe takeover`", d.ref.name(), t.Name, r.remote.String(), r.remote.String())
+}
+
+// checkTargetBeforeUpload runs before deltas go to t, a remote other than
+// the store's own: a delta another device committed there, at or past the
+// first delta t lacks, came after this device's check before its commit
+// (or t could not be listed then). Uploading would fork t, so this device
+// records the take-over and uploads nothing there. It lists t afresh, and
+// what t holds is learnt from that listing.
+func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []DeltaInfo) error {
+	var from *DeltaInfo
+	for i := range live {
+		if !t.Holds(live[i].Name) {
+			from = &live[i]
+			break
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	objs, err := t.Remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", t.Name, err)
+	}
+	t.learn(objs)
+	d := r.otherDeviceDelta(ctx, t, objs, from.Seq)
+	if d == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if to := r.state.TakenOver; to != nil {
+		return to.err()
+	}
+	return r.markTakenOver(d, r.elsewhereNote(d, t))
 }
 
 // trailerOn reads and authenticates d's trailer from rem, a remote other
