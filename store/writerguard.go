@@ -124,7 +124,7 @@ func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
 	}
 	if r.state.TakenOver == nil {
 		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
-			Note: fmt.Sprintf("the vault records its sequence %d, which %s does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %s, then run `chatsafe takeover`", rec.Seq, r.remote, r.remote)}
+			Note: fmt.Sprintf("the vault records its sequence %d, which %q does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %q, then run `chatsafe takeover`", rec.Seq, r.remote.String(), r.remote.String())}
 		r.log.Warn("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
 			zap.String("device", r.state.TakenOver.Device), zap.Uint64("seq", rec.Seq), zap.Uint64("served_seq", served.Seq))
 		if err := r.saveState(); err != nil {
