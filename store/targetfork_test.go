@@ -1,12 +1,15 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -51,5 +54,36 @@ func TestUploadRefusesForkOnSecondRemote(t *testing.T) {
 	}
 	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); !errors.Is(err, store.ErrTakenOver) {
 		t.Fatalf("A's next backup: %v, want taken over", err)
+	}
+}
+
+// downRemote is a real remote that cannot be listed, as one out of reach
+// (a NAS away from home); it counts the listings asked of it.
+type downRemote struct {
+	remotes.Remote
+	lists atomic.Int64
+}
+
+func (d *downRemote) List(ctx context.Context, dir string) ([]remotes.ObjectInfo, error) {
+	d.lists.Add(1)
+	return nil, errors.New("simulated: no route to host")
+}
+
+// TestDownSecondRemoteListedOncePerBackoff: a remote other than the first
+// that cannot be listed before a commit is not asked again before every
+// commit (each ask may wait out a listing's timeout); it is skipped until
+// its back-off ends.
+func TestDownSecondRemoteListedOncePerBackoff(t *testing.T) {
+	e := storetest.NewEnv(t)
+	down := &downRemote{Remote: storetest.OpenRemote(t, t.TempDir())}
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", down)})
+	for i := range 3 {
+		storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte{byte(i)})
+		if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := down.lists.Load(); n != 1 {
+		t.Fatalf("the unreachable remote was listed %d times for 3 commits, want 1", n)
 	}
 }
