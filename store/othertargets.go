@@ -22,6 +22,13 @@ import (
 // uploads wait and retry as before).
 const otherListTimeout = 30 * time.Second
 
+// otherListBackoff: a remote other than the first that could not be
+// listed before a commit is not listed again before commits for this
+// long, so that one out of reach (a NAS away from home) costs one listing
+// timeout every few minutes, not one a commit. Its uploads still list it
+// first (checkTargetBeforeUpload), so no fork lands there meanwhile.
+const otherListBackoff = 5 * time.Minute
+
 // newestUnknown is the newest delta among objs at or past baseSeq that
 // this store did not load or write (nil: none).
 func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candidate {
@@ -50,16 +57,18 @@ func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candid
 // or nil. A remote that cannot be listed now is skipped with a warning.
 func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
 	for _, t := range r.Targets() {
-		if t.Remote == nil || t.Remote == r.remote {
+		if t.Remote == nil || t.Remote == r.remote || t.inListBackoff(time.Now()) {
 			continue
 		}
 		lctx, cancel := context.WithTimeout(ctx, otherListTimeout)
 		objs, err := t.Remote.List(lctx, deltaDir)
 		cancel()
 		if err != nil {
-			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed", zap.String("remote", t.Name), zap.Error(err))
+			t.noteListFailed(time.Now())
+			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed (tried again in a few minutes, and before each upload to it)", zap.String("remote", t.Name), zap.Duration("retry_after", otherListBackoff), zap.Error(err))
 			continue
 		}
+		t.noteListFailed(time.Time{})
 		if d := r.otherDeviceDelta(ctx, t, objs, baseSeq); d != nil {
 			return d, r.elsewhereNote(d, t)
 		}
@@ -150,4 +159,20 @@ func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*t
 	}
 	_, t, err := r.verifyTrailer(d, sealed)
 	return t, err
+}
+
+// inListBackoff reports whether t's last listing before a commit failed
+// less than otherListBackoff before now.
+func (t *Target) inListBackoff(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.listFailed.IsZero() && now.Sub(t.listFailed) < otherListBackoff
+}
+
+// noteListFailed records when a listing before a commit failed (zero: it
+// succeeded).
+func (t *Target) noteListFailed(at time.Time) {
+	t.mu.Lock()
+	t.listFailed = at
+	t.mu.Unlock()
 }

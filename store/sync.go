@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,9 +33,10 @@ type Target struct {
 	Remote  remotes.Remote
 	OpenErr error
 
-	mu     sync.Mutex
-	listed bool
-	has    map[string]bool // delta names known to be on the remote
+	mu         sync.Mutex
+	listed     bool
+	has        map[string]bool // delta names known to be on the remote
+	listFailed time.Time       // the last listing before a commit failed then (othertargets.go)
 }
 
 // NewTarget makes a target of an open remote.
