@@ -86,6 +86,11 @@ func CheckHead(ctx context.Context, g store.CommitGuard, served store.HeadRef) e
 	if err != nil {
 		return fmt.Errorf("reading the head the vault records: %w", err)
 	}
+	return compareHead(rec, served)
+}
+
+// compareHead is CheckHead's verdict on the vault's record rec.
+func compareHead(rec, served store.HeadRef) error {
 	switch {
 	case rec.Seq > served.Seq:
 		return fmt.Errorf("%w: the remote serves sequence %d, but the vault records that sequence %d was committed; the newest deltas were removed or an old copy was put back, or the device that committed them has not uploaded them yet (restore from another remote if you have one, or wait for that device's upload)", store.ErrRollback, served.Seq, rec.Seq)

@@ -255,6 +255,13 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 		return head, err
 	}
 	head = st.HeadRef()
+	// Joining again (after a key rotation) keeps the state directory: a
+	// take-over it recorded, or its own older writes, must not stop the
+	// writer the join makes it.
+	err = st.Joined()
 	st.Close()
+	if err != nil {
+		return head, err
+	}
 	return head, writeConfig(cfg, cfgPath)
 }

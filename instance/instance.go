@@ -210,12 +210,17 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 // that cannot be asked now does not stop the open (the local rollback
 // guard still holds, and a commit asks the vault again).
 func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap.Logger) error {
-	err := CheckHead(ctx, g, r.HeadRef())
-	if err != nil && !errors.Is(err, store.ErrRollback) {
-		log.Warn("could not compare the remote's head with the vault's record", zap.Error(err))
+	rec, err := g.Head(ctx)
+	if err != nil {
+		log.Warn("could not compare the remote's head with the vault's record", zap.Error(fmt.Errorf("reading the head the vault records: %w", err)))
 		return nil
 	}
-	if err != nil {
+	if err := compareHead(rec, r.HeadRef()); err != nil {
+		// Another device's commit this device cannot see: that device
+		// writes now (exit 7 naming it), not damage to repair.
+		if r.TakenOverElsewhere(rec) {
+			return nil
+		}
 		// Older snapshots stay readable; nothing is committed on them.
 		r.NoteRollback(err)
 	}

@@ -361,7 +361,7 @@ func (r *Store) load(ctx context.Context) error {
 	}
 	if r.Writable() && r.fork == nil && r.state.TakenOver == nil {
 		if d := r.othersNewer(); d != nil {
-			if err := r.markTakenOver(d); err != nil && !errors.Is(err, ErrTakenOver) {
+			if err := r.markTakenOver(d, ""); err != nil && !errors.Is(err, ErrTakenOver) {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,9 +33,10 @@ type Target struct {
 	Remote  remotes.Remote
 	OpenErr error
 
-	mu     sync.Mutex
-	listed bool
-	has    map[string]bool // delta names known to be on the remote
+	mu         sync.Mutex
+	listed     bool
+	has        map[string]bool // delta names known to be on the remote
+	listFailed time.Time       // the last listing before a commit failed then (othertargets.go)
 }
 
 // NewTarget makes a target of an open remote.
@@ -84,6 +86,12 @@ func (t *Target) Relist(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", t.Name, err)
 	}
+	t.learn(objs)
+	return nil
+}
+
+// learn replaces what t is known to hold with a listing of its deltas.
+func (t *Target) learn(objs []remotes.ObjectInfo) {
 	has := make(map[string]bool, len(objs))
 	for _, o := range objs {
 		has[o.Name] = true
@@ -92,7 +100,6 @@ func (t *Target) Relist(ctx context.Context) error {
 	t.has = has
 	t.listed = true
 	t.mu.Unlock()
-	return nil
 }
 
 func (t *Target) isListed() bool {
@@ -146,7 +153,13 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 			return err
 		}
 	}
-	for _, di := range r.LiveDeltas() {
+	live := r.LiveDeltas()
+	if t.Remote != r.remote {
+		if err := r.checkTargetBeforeUpload(ctx, t, live); err != nil {
+			return err
+		}
+	}
+	for _, di := range live {
 		if t.Holds(di.Name) {
 			continue
 		}

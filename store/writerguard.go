@@ -25,6 +25,9 @@ type TakenOverError struct {
 	Device   [16]byte
 	Hostname string
 	Time     time.Time
+	// Note, when set, says why this device cannot see the other device's
+	// deltas and what to do instead of a plain takeover.
+	Note string
 }
 
 func (e *TakenOverError) Error() string {
@@ -35,6 +38,9 @@ func (e *TakenOverError) Error() string {
 	when := ""
 	if !e.Time.IsZero() {
 		when = " at " + e.Time.UTC().Format(time.RFC3339)
+	}
+	if e.Note != "" {
+		return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more: %s", who, when, e.Note)
 	}
 	return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more (run `chatsafe takeover` to make this device the writer again)", who, when)
 }
@@ -48,10 +54,11 @@ type takenOverState struct {
 	Device   string    `json:"device"`
 	Hostname string    `json:"hostname"`
 	Time     time.Time `json:"time"`
+	Note     string    `json:"note,omitempty"`
 }
 
 func (s *takenOverState) err() *TakenOverError {
-	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time}
+	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time, Note: s.Note}
 	hex.Decode(e.Device[:], []byte(s.Device))
 	return e
 }
@@ -87,9 +94,10 @@ func (r *Store) othersNewer() *delta {
 	return h
 }
 
-// markTakenOver persists the take-over and returns its error.
-func (r *Store) markTakenOver(by *delta) error {
-	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC()}
+// markTakenOver persists the take-over (with note, when the other device's
+// delta is somewhere this device does not read) and returns its error.
+func (r *Store) markTakenOver(by *delta, note string) error {
+	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC(), Note: note}
 	r.state.TakenOver = st
 	r.log.Warn("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
 		zap.String("device", st.Device), zap.String("hostname", st.Hostname), zap.Time("time", st.Time), zap.Uint64("seq", by.ref.Seq))
@@ -97,6 +105,33 @@ func (r *Store) markTakenOver(by *delta) error {
 		return err
 	}
 	return st.err()
+}
+
+// TakenOverElsewhere records a take-over that the commit point (the
+// vault) shows and the remote does not: rec, the head it records, was
+// written by another device after this device's last commit, past the
+// head the remote serves. That device writes the repository, to a remote
+// this device does not read (or it has not uploaded yet). It reports
+// whether it applied; a device that never wrote, or whose own commit rec
+// is, is left to the rollback warning.
+func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	served := headRef(r.head)
+	if r.state.WriterSeq == 0 || rec.Device == r.opts.DeviceID || rec.Device == ([16]byte{}) ||
+		rec.Seq <= r.state.WriterSeq || rec.Seq <= served.Seq {
+		return false
+	}
+	if r.state.TakenOver == nil {
+		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
+			Note: fmt.Sprintf("the vault records its sequence %d, which %q does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %q, then run `chatsafe takeover`", rec.Seq, r.remote.String(), r.remote.String())}
+		r.log.Warn("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
+			zap.String("device", r.state.TakenOver.Device), zap.Uint64("seq", rec.Seq), zap.Uint64("served_seq", served.Seq))
+		if err := r.saveState(); err != nil {
+			r.log.Warn("saving the take-over", zap.Error(err))
+		}
+	}
+	return true
 }
 
 // writerCheck runs before a delta is committed: a taken-over or forked
@@ -139,25 +174,17 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	if base != nil {
 		baseSeq = base.ref.Seq
 	}
-	// The newest delta on the remote that this store did not load or write.
-	var newest *candidate
-	for _, o := range objs {
-		seq, id, ok := parseDeltaName(o.Name)
-		if !ok || seq < baseSeq {
-			continue
-		}
-		r.mu.RLock()
-		_, known := r.deltas[id]
-		r.mu.RUnlock()
-		if known {
-			continue
-		}
-		if newest == nil || seq > newest.seq || (seq == newest.seq && string(id[:]) < string(newest.id[:])) {
-			newest = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
-		}
-	}
+	newest := r.newestUnknown(objs, baseSeq)
 	if newest == nil {
-		return nil
+		// The other remotes: a device that joined on one of them commits
+		// there alone, and this device's upload would fork it.
+		d, note := r.othersOnTargets(ctx, baseSeq)
+		if d == nil {
+			return nil
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.markTakenOver(d, note)
 	}
 	d := &delta{ref: deltaRef{ID: newest.id, Seq: newest.seq}, size: newest.size, onRemote: true}
 	if _, d.trailer, err = r.readTrailer(ctx, d); err != nil {
@@ -165,7 +192,7 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err = r.markTakenOver(d)
+	err = r.markTakenOver(d, "")
 	// Show the other device's history from now on (status, snapshots);
 	// this device's own spooled deltas stay (a delta of one sequence on
 	// both sides loads as a fork, never dropped).
@@ -235,6 +262,26 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 	}
 	r.log.Info("this device is the writer again", zap.Uint64("head_seq", r.state.WriterSeq))
 	return headRef(r.head), r.saveState()
+}
+
+// Joined makes this device a device that just joined (init --join): it
+// forgets a take-over and that it wrote before, so it continues whatever
+// head it finds, as a new device does. A state directory that wrote once
+// joins again this way after a key rotation; the rollback guard (the seen
+// head) is kept.
+func (r *Store) Joined() error {
+	if !r.Writable() {
+		return errors.New("joining needs a writable state directory")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.TakenOver == nil && r.state.WriterSeq == 0 {
+		return nil
+	}
+	r.state.TakenOver = nil
+	r.state.WriterSeq = 0
+	r.log.Info("joined: this device continues the repository's head", zap.Uint64("head_seq", headRef(r.head).Seq))
+	return r.saveState()
 }
 
 // spooledNames lists the deltas the spool holds.

@@ -150,6 +150,32 @@ func TestKeyRotateJoinedDevice(t *testing.T) {
 	}
 }
 
+// A device that wrote before, was taken over, and joins again after the
+// rotation is the writer, as the join says: its backup saves, and the
+// device that rotated is the one told it was taken over.
+func TestKeyRotateRejoinedDeviceWrites(t *testing.T) {
+	s := rotateSetup(t)
+	bHome := t.TempDir()
+	bCfg, bState := filepath.Join(bHome, "b.yaml"), filepath.Join(bHome, "state")
+	bSrc := filepath.Join(bHome, "src")
+	os.MkdirAll(bSrc, 0o755)
+	join := []string{"init", "--join", "--source", bSrc, "--remote", s.remote, "--config", bCfg, "--state-dir", bState, "--recovery-key-file", s.keyFile}
+	run(t, bHome, join...).want(t, 0, "")
+	os.WriteFile(filepath.Join(bSrc, "b1.txt"), []byte("b, day 1"), 0o644)
+	run(t, bHome, "backup", "--config", bCfg).want(t, 0, "saved")
+	run(t, s.home, "takeover", "--config", s.cfg).want(t, 0, "writes the repository again")
+	newKeyFile := filepath.Join(s.home, "new-key.txt")
+	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "NEW RECOVERY KEY")
+	os.Remove(bCfg)
+	join[len(join)-1] = newKeyFile
+	run(t, bHome, join...).want(t, 0, "this device writes the repository")
+	os.WriteFile(filepath.Join(bSrc, "b2.txt"), []byte("b, day 2"), 0o644)
+	run(t, bHome, "backup", "--config", bCfg).want(t, 0, "saved")
+	os.WriteFile(filepath.Join(s.src, "a.txt"), []byte("a, after"), 0o644)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 7, "taken over")
+	run(t, bHome, "check", "--config", bCfg).want(t, 0, "no errors")
+}
+
 // rotate refuses while another process (the daemon) holds the state
 // directory, and says to stop it; nothing is changed.
 func TestKeyRotateRefusesWhileLocked(t *testing.T) {

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/remotes"
+)
+
+// A device reads and lists its first remote only, but uploads every delta
+// to every remote. A device that joined on another of them commits there
+// alone; the next upload of this device would then put a second delta of
+// one sequence there: a fork. So before a commit the other remotes are
+// listed too.
+
+// otherListTimeout bounds the listing of a remote other than the first
+// before a commit: one that is down must not hold up every backup (its
+// uploads wait and retry as before).
+const otherListTimeout = 30 * time.Second
+
+// otherListBackoff: a remote other than the first that could not be
+// listed before a commit is not listed again before commits for this
+// long, so that one out of reach (a NAS away from home) costs one listing
+// timeout every few minutes, not one a commit. Its uploads still list it
+// first (checkTargetBeforeUpload), so no fork lands there meanwhile.
+const otherListBackoff = 5 * time.Minute
+
+// newestUnknown is the newest delta among objs at or past baseSeq that
+// this store did not load or write (nil: none).
+func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candidate {
+	var newest *candidate
+	for _, o := range objs {
+		seq, id, ok := parseDeltaName(o.Name)
+		if !ok || seq < baseSeq {
+			continue
+		}
+		r.mu.RLock()
+		_, known := r.deltas[id]
+		r.mu.RUnlock()
+		if known {
+			continue
+		}
+		if newest == nil || seq > newest.seq || (seq == newest.seq && string(id[:]) < string(newest.id[:])) {
+			newest = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
+		}
+	}
+	return newest
+}
+
+// othersOnTargets finds, on the sync targets other than the store's own
+// remote, a delta at or past baseSeq that another device committed there
+// (see otherDeviceDelta). It returns that delta and what to tell the user,
+// or nil. A remote that cannot be listed now is skipped with a warning.
+func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
+	for _, t := range r.Targets() {
+		if t.Remote == nil || t.Remote == r.remote || t.inListBackoff(time.Now()) {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, otherListTimeout)
+		objs, err := t.Remote.List(lctx, deltaDir)
+		cancel()
+		if err != nil {
+			t.noteListFailed(time.Now())
+			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed (tried again in a few minutes, and before each upload to it)", zap.String("remote", t.Name), zap.Duration("retry_after", otherListBackoff), zap.Error(err))
+			continue
+		}
+		t.noteListFailed(time.Time{})
+		if d := r.otherDeviceDelta(ctx, t, objs, baseSeq); d != nil {
+			return d, r.elsewhereNote(d, t)
+		}
+	}
+	return nil, ""
+}
+
+// otherDeviceDelta is the newest delta among objs (t's listing) at or past
+// baseSeq that this store did not load or write, when its trailer opens
+// with the key and names another device (this device's own leftovers, a
+// delete that failed there, are no one else's commit). nil: none.
+func (r *Store) otherDeviceDelta(ctx context.Context, t *Target, objs []remotes.ObjectInfo, baseSeq uint64) *delta {
+	c := r.newestUnknown(objs, baseSeq)
+	if c == nil {
+		return nil
+	}
+	d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: true}
+	var err error
+	if d.trailer, err = r.trailerOn(ctx, t.Remote, d); err != nil {
+		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.String("delta", d.ref.name()), zap.Error(err))
+		return nil
+	}
+	if d.trailer.Device == r.opts.DeviceID {
+		return nil
+	}
+	return d
+}
+
+func (r *Store) elsewhereNote(d *delta, t *Target) string {
+	return fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run `chatsafe takeover`", d.ref.name(), t.Name, r.remote.String(), r.remote.String())
+}
+
+// checkTargetBeforeUpload runs before deltas go to t, a remote other than
+// the store's own: a delta another device committed there, at or past the
+// first delta t lacks, came after this device's check before its commit
+// (or t could not be listed then). Uploading would fork t, so this device
+// records the take-over and uploads nothing there. It lists t afresh, and
+// what t holds is learnt from that listing.
+func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []DeltaInfo) error {
+	var from *DeltaInfo
+	for i := range live {
+		if !t.Holds(live[i].Name) {
+			from = &live[i]
+			break
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	objs, err := t.Remote.List(ctx, deltaDir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", t.Name, err)
+	}
+	t.learn(objs)
+	d := r.otherDeviceDelta(ctx, t, objs, from.Seq)
+	if d == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if to := r.state.TakenOver; to != nil {
+		return to.err()
+	}
+	return r.markTakenOver(d, r.elsewhereNote(d, t))
+}
+
+// trailerOn reads and authenticates d's trailer from rem, a remote other
+// than the store's own (never through the trailer cache).
+func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*trailer, error) {
+	name := d.ref.name()
+	if d.size > maxDeltaSize {
+		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
+	}
+	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
+		rc, err := rem.Get(ctx, name, off, n)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
+		}
+		defer rc.Close()
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rc, b); err != nil {
+			return nil, integrityErr(name, "is shorter than listed", err)
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, t, err := r.verifyTrailer(d, sealed)
+	return t, err
+}
+
+// inListBackoff reports whether t's last listing before a commit failed
+// less than otherListBackoff before now.
+func (t *Target) inListBackoff(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.listFailed.IsZero() && now.Sub(t.listFailed) < otherListBackoff
+}
+
+// noteListFailed records when a listing before a commit failed (zero: it
+// succeeded).
+func (t *Target) noteListFailed(at time.Time) {
+	t.mu.Lock()
+	t.listFailed = at
+	t.mu.Unlock()
+}
