@@ -98,3 +98,9 @@ func parseRSSSplit(b []byte) (rssSplit, error) {
 	}
 	return s, nil
 }
+
+// stopAndPeak stops a child the bench did not start through run (the
+// daemon) and returns its peak RSS.
+func stopAndPeak(pid int, stop func() *os.ProcessState) int64 {
+	return maxRSS(stop())
+}

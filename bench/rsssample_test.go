@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -82,5 +84,32 @@ func TestPeakRSSIsTheChildsOwn(t *testing.T) {
 	}
 	if p.MaxRSS <= 0 || p.MaxRSS > 64<<20 {
 		t.Fatalf("a shell's peak RSS is %d MB beside a bench of 256 MB, want its own few MB", p.MaxRSS>>20)
+	}
+}
+
+// The daemon is stopped by the bench, not waited for by run: its peak
+// must still be its own, not the bench's high-water mark that rusage
+// starts from (2026-12-02: 1665 MB reported for a daemon of ~100 MB while
+// settle held the corpus mapped in the bench).
+func TestStoppedChildsPeakIsItsOwn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	benchBallast = make([]byte, 256<<20)
+	for i := 0; i < len(benchBallast); i += 4096 {
+		benchBallast[i] = 1
+	}
+	defer func() { benchBallast = nil }()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	peak := stopAndPeak(cmd.Process.Pid, func() *os.ProcessState {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return cmd.ProcessState
+	})
+	if peak <= 0 || peak > 64<<20 {
+		t.Fatalf("a stopped sleep's peak RSS is %d MB beside a bench of 256 MB, want its own few MB", peak>>20)
 	}
 }
