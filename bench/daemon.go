@@ -97,12 +97,14 @@ func startDaemon(ctx context.Context, t *chatsafeTool) (d *daemonProc, stop func
 	evs := make(chan statusapi.Event, 1024)
 	evDone := make(chan struct{})
 	stop = func() int64 {
-		cancel()
-		<-exited
-		<-evDone
-		d.c.Close()
-		logf.Close()
-		return maxRSS(cmd.ProcessState)
+		return stopAndPeak(d.pid, func() *os.ProcessState {
+			cancel()
+			<-exited
+			<-evDone
+			d.c.Close()
+			logf.Close()
+			return cmd.ProcessState
+		})
 	}
 	// Start-up: wait for the socket and for any start-up cycle to finish.
 	if _, err := pollStatus(ctx, d.c, exited, 2*time.Minute, func(s statusapi.Status) bool {

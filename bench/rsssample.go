@@ -100,7 +100,14 @@ func parseRSSSplit(b []byte) (rssSplit, error) {
 }
 
 // stopAndPeak stops a child the bench did not start through run (the
-// daemon) and returns its peak RSS.
+// daemon) and returns its peak RSS: its VmHWM read just before the stop
+// (what stopping adds is a few pages), else rusage's, which starts at the
+// bench's own high-water mark (see procResult.MaxRSS).
 func stopAndPeak(pid int, stop func() *os.ProcessState) int64 {
-	return maxRSS(stop())
+	s, err := readRSSSplit(fmt.Sprintf("/proc/%d/status", pid))
+	ps := stop()
+	if err == nil && s.HWM > 0 {
+		return s.HWM
+	}
+	return maxRSS(ps)
 }
