@@ -23,13 +23,11 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	}
 	id := eng.accountID(req.Account)
 	cmd := Command{Op: OpHead, Account: id, OwnerHash: ownerHash(req.OwnerToken), Prev: req.Prev, Next: req.Next}
-	// Not the login limit (accountLimited): a daemon asks once per
-	// committed delta, and whoever knows the name could drain that one.
-	if s.headLimited(w, r, req.Account, newHeadKey(id, cmd.OwnerHash)) {
-		return
-	}
 	if req.Handle != nil {
 		cmd.HandleHash = vault.HandleHash(req.Handle)
+	}
+	if !s.headAdmitted(w, r, req.Account, cmd) {
+		return
 	}
 	var res Result
 	var err error
@@ -62,19 +60,53 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// advanceHead proposes cmd only when its owner proof matches: a refused
-// advance costs a read, not a log entry (an append and an fsync on every
-// node). This node's copy decides first; a refusal from it is confirmed
-// by a read through the leader (readHead), because the copy may not yet
-// hold a key rotation committed a moment ago. The log's OpHead checks the
-// proof again, so a copy that is behind never lets a wrong one through.
-func (s *Server) advanceHead(ctx context.Context, cmd Command) (Result, error) {
+// headAdmitted applies the head limit, per account and owner proof (not
+// the login limit, accountLimited: a daemon asks once per committed delta,
+// and whoever knows the name could drain that one). When the limit's table
+// is full, which a stranger can keep it with wrong tokens' buckets, a
+// request whose owner proof matches takes another key's bucket; any other
+// is refused and tracked nowhere.
+func (s *Server) headAdmitted(w http.ResponseWriter, r *http.Request, account string, cmd Command) bool {
+	k := newHeadKey(cmd.Account, cmd.OwnerHash)
+	switch s.byHead.take(s.now(), k) {
+	case takeOK:
+		return true
+	case takeLimited:
+		s.rateLimited(w, r, "head", account, "too many head requests for this account; try again later")
+		return false
+	}
+	res, err := s.ownerProof(r.Context(), cmd)
+	if err != nil {
+		s.stateError(w, "checking an owner proof", err)
+		return false
+	}
+	if res.Status == StatusOK && s.byHead.admit(s.now(), k) {
+		return true
+	}
+	s.rateLimited(w, r, "head_full", account, "too many head requests; try again later")
+	return false
+}
+
+// ownerProof checks cmd's owner proof without changing anything. This
+// node's copy decides first; a refusal from it is confirmed by a read
+// through the leader (readHead), because the copy may not yet hold a key
+// rotation committed a moment ago.
+func (s *Server) ownerProof(ctx context.Context, cmd Command) (Result, error) {
 	check := cmd
 	check.Prev, check.Next = nil, nil
 	res, err := s.store.localHead(check)
 	if err == nil && res.Status != StatusOK && s.node != nil {
 		res, err = s.store.readHead(ctx, check)
 	}
+	return res, err
+}
+
+// advanceHead proposes cmd only when its owner proof matches: a refused
+// advance costs a read, not a log entry (an append and an fsync on every
+// node), checked by ownerProof. The log's OpHead checks the proof again,
+// so a copy that is behind never lets a wrong one through.
+func (s *Server) advanceHead(ctx context.Context, cmd Command) (Result, error) {
+	res, err := s.ownerProof(ctx, cmd)
 	if err != nil || res.Status != StatusOK {
 		return res, err
 	}

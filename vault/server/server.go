@@ -552,15 +552,6 @@ func (s *Server) accountLimited(w http.ResponseWriter, r *http.Request, account 
 	return true
 }
 
-// headLimited applies the head limit, per account and owner proof.
-func (s *Server) headLimited(w http.ResponseWriter, r *http.Request, account string, k headKey) bool {
-	if s.byHead.allow(s.now(), k) {
-		return false
-	}
-	s.rateLimited(w, r, "head", account, "too many head requests for this account; try again later")
-	return true
-}
-
 func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, by, account, msg string) {
 	s.log.Info("vault audit: rate limited", zap.String("event", "rate_limited"), zap.String("by", by), zap.String("account", account), zap.String("remote", r.RemoteAddr))
 	writeError(w, http.StatusTooManyRequests, vault.CodeRateLimited, msg, nil)
