@@ -29,7 +29,7 @@ var (
 // enough: between settle's read and chatsafe's restore, 200 MB of its
 // repository were dropped again, and the restore read them from disk.
 // Files past maxHeldFiles or a quarter of the memory are read, not held.
-func holdInCache(roots ...string) (release func(), err error) {
+func holdInCache(skip func(path string) bool, roots ...string) (release func(), err error) {
 	var maps [][]byte
 	release = func() {
 		for _, m := range maps {
@@ -71,7 +71,7 @@ func holdInCache(roots ...string) (release func(), err error) {
 			return func() {}, fmt.Errorf("holding %s in the page cache: %w", root, err)
 		}
 	}
-	if err := readIntoCache(rest...); err != nil {
+	if err := readIntoCache(skip, rest...); err != nil {
 		return release, err
 	}
 	return release, nil

@@ -4,6 +4,6 @@ package main
 
 // holdInCache reads the inputs into the page cache; keeping them there
 // (hold_linux.go) is Linux's.
-func holdInCache(roots ...string) (release func(), err error) {
-	return func() {}, readIntoCache(roots...)
+func holdInCache(skip func(path string) bool, roots ...string) (release func(), err error) {
+	return func() {}, readIntoCache(skip, roots...)
 }

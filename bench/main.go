@@ -433,7 +433,7 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 	// Before the warm-up: reading what was evicted takes pages, and the
 	// warm-up's are for what the phase writes.
 	start = time.Now()
-	release, err := holdInCache(inputs...)
+	release, err := holdInCache(nil, inputs...)
 	if err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}

@@ -29,7 +29,7 @@ var vmCounters = []string{"pgmajfault", "pgpgin", "pgpgout", "workingset_refault
 func readMachineState(input string) machineState {
 	s := machineState{vm: map[string]int64{}}
 	if input != "" {
-		s.inputCached, s.inputBytes, _ = cachedBytes(input)
+		s.inputCached, s.inputBytes, _ = cachedBytes(input, nil)
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -81,7 +81,7 @@ func readMachineState(input string) machineState {
 // cachedBytes sums, over the regular files under root, how many of their
 // bytes are in the page cache (cachestat(2), Linux 6.5 and later) and how
 // many there are.
-func cachedBytes(root string) (cached, total int64, err error) {
+func cachedBytes(root string, skip func(path string) bool) (cached, total int64, err error) {
 	page := int64(os.Getpagesize())
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {

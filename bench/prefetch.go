@@ -18,7 +18,7 @@ import (
 // holdInCache does for the files it cannot map and on systems other than
 // Linux. A root that does not exist (a tool without local state) is
 // skipped.
-func readIntoCache(roots ...string) error {
+func readIntoCache(skip func(path string) bool, roots ...string) error {
 	buf := make([]byte, 1<<20)
 	for _, root := range roots {
 		if _, err := os.Stat(root); root == "" || errors.Is(err, fs.ErrNotExist) {
@@ -46,4 +46,16 @@ func readIntoCache(roots ...string) error {
 		}
 	}
 	return nil
+}
+
+// appFiles says whether path is one of the app's live database files: db
+// and its -wal, -shm and -journal.
+func appFiles(db string) func(path string) bool {
+	return func(path string) bool {
+		switch path {
+		case db, db + "-wal", db + "-shm", db + "-journal":
+			return true
+		}
+		return false
+	}
 }

@@ -72,7 +72,7 @@ func TestSettleKeepsTheInputInThePageCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cached, total, err := cachedBytes(in)
+	cached, total, err := cachedBytes(in, nil)
 	if errors.Is(err, unix.ENOSYS) {
 		t.Skip("cachestat(2) is not in this kernel")
 	}
@@ -88,7 +88,7 @@ func TestSettleKeepsTheInputInThePageCache(t *testing.T) {
 	}
 	b := &benchRun{}
 	release := b.settle("test", "phase", in)
-	if cached, _, err = cachedBytes(in); err != nil {
+	if cached, _, err = cachedBytes(in, nil); err != nil {
 		t.Fatal(err)
 	}
 	if cached != total {
@@ -105,7 +105,7 @@ func TestSettleKeepsTheInputInThePageCache(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cached, _, err := cachedBytes(in)
+		cached, _, err := cachedBytes(in, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestSettleKeepsTheInputInThePageCache(t *testing.T) {
 		t.Errorf("the input is still held in the page cache after the phase")
 	}
 	// A tool without local state passes a directory that is not there.
-	if err := readIntoCache(filepath.Join(in, "missing"), ""); err != nil {
+	if err := readIntoCache(nil, filepath.Join(in, "missing"), ""); err != nil {
 		t.Errorf("reading a missing input: %v", err)
 	}
 }
