@@ -47,6 +47,10 @@ func holdInCache(skip func(path string) bool, roots ...string) (release func(), 
 			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
+			if skip != nil && skip(path) {
+				rest = append(rest, path) // read by readIntoCache, in a child
+				return nil
+			}
 			fi, err := d.Info()
 			if err != nil {
 				return err

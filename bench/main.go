@@ -269,7 +269,7 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		defer b.settle(t.Name(), "first backup", b.src, t.StateDir())()
-		st := logPhaseStart(t.Name(), "first backup", b.src)
+		st := logPhaseStart(t.Name(), "first backup", b.src, b.appFiles())
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
 			return fmt.Errorf("first backup: %w", err)
@@ -366,7 +366,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
 		defer b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())()
-		st := logPhaseStart(t.Name(), "restore", t.RepoDir())
+		st := logPhaseStart(t.Name(), "restore", t.RepoDir(), nil)
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
@@ -433,7 +433,7 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 	// Before the warm-up: reading what was evicted takes pages, and the
 	// warm-up's are for what the phase writes.
 	start = time.Now()
-	release, err := holdInCache(nil, inputs...)
+	release, err := holdInCache(b.appFiles(), inputs...)
 	if err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
@@ -444,14 +444,24 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
-	before := readMachineState("").reported()
+	before := readMachineState("", nil).reported()
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
-	if r := readMachineState("").reported() - before; r > 0 {
+	if r := readMachineState("", nil).reported() - before; r > 0 {
 		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
 	}
 	return release
+}
+
+// appFiles says which files are the app's live database (the bench is the
+// app: it holds the database open through SQLite), which the bench itself
+// must not open (appFiles in prefetch.go); nil without a corpus.
+func (b *benchRun) appFiles() func(path string) bool {
+	if b.corpus == nil {
+		return nil
+	}
+	return appFiles(b.corpus.DBPath)
 }
 
 // each runs fn for every tool that has not failed yet; a failure is

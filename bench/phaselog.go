@@ -5,8 +5,8 @@ package main
 // that logPhaseEnd can give what changed during the phase. A tool's
 // figures are only comparable with another's when both started from the
 // same state (docs/benchmarks.md, "The bench's order").
-func logPhaseStart(tool, phase, input string) machineState {
-	s := readMachineState(input)
+func logPhaseStart(tool, phase, input string, skip func(path string) bool) machineState {
+	s := readMachineState(input, skip)
 	logf("%s: %s: before: %v", tool, phase, s)
 	return s
 }
@@ -18,7 +18,7 @@ func logPhaseEnd(tool, phase string, before machineState, p procResult) {
 	u := p.Usage
 	logf("%s: %s: %.2fs, user %.2f + sys %.2f s, major faults %d, minor faults %d, read %s and wrote %s from/to storage",
 		tool, phase, p.Wall.Seconds(), u.User, u.Sys, u.MajFlt, u.MinFlt, mb(u.InBytes), mb(u.OutBytes))
-	if d := before.deltas(readMachineState("")); d != "" {
+	if d := before.deltas(readMachineState("", nil)); d != "" {
 		logf("%s: %s: machine: %s", tool, phase, d)
 	}
 }

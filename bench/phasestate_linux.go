@@ -26,10 +26,10 @@ type machineState struct {
 // frees, reclaim, writeback.
 var vmCounters = []string{"pgmajfault", "pgpgin", "pgpgout", "workingset_refault_file", "pgalloc", "pgfree", "pgscan", "pgsteal", "nr_dirtied", "nr_written"}
 
-func readMachineState(input string) machineState {
+func readMachineState(input string, skip func(path string) bool) machineState {
 	s := machineState{vm: map[string]int64{}}
 	if input != "" {
-		s.inputCached, s.inputBytes, _ = cachedBytes(input, nil)
+		s.inputCached, s.inputBytes, _ = cachedBytes(input, skip)
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -84,8 +84,8 @@ func readMachineState(input string) machineState {
 func cachedBytes(root string, skip func(path string) bool) (cached, total int64, err error) {
 	page := int64(os.Getpagesize())
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
+		if err != nil || !d.Type().IsRegular() || (skip != nil && skip(path)) {
+			return err // the app's database is not opened here (appFiles)
 		}
 		f, err := os.Open(path)
 		if err != nil {

@@ -6,8 +6,8 @@ package main
 // logged without it.
 type machineState struct{}
 
-func readMachineState(string) machineState            { return machineState{} }
-func (machineState) String() string                   { return "machine state not read on this system" }
-func (machineState) deltas(after machineState) string { return "" }
+func readMachineState(string, func(string) bool) machineState { return machineState{} }
+func (machineState) String() string                           { return "machine state not read on this system" }
+func (machineState) deltas(after machineState) string         { return "" }
 
 func (machineState) reported() int64 { return 0 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
 
@@ -17,9 +18,13 @@ import (
 // 1.3 GB from disk (docs/benchmarks.md, "The bench's order"). It is what
 // holdInCache does for the files it cannot map and on systems other than
 // Linux. A root that does not exist (a tool without local state) is
-// skipped.
+// skipped. Files skip names (the app's database, appFiles) are read by a
+// child process instead: SQLite's locks are POSIX record locks, which a
+// close of any descriptor of the file in this process would drop.
 func readIntoCache(skip func(path string) bool, roots ...string) error {
 	buf := make([]byte, 1<<20)
+	var app []string
+	defer func() { readInChild(app) }()
 	for _, root := range roots {
 		if _, err := os.Stat(root); root == "" || errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -27,6 +32,10 @@ func readIntoCache(skip func(path string) bool, roots ...string) error {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err
+			}
+			if skip != nil && skip(path) {
+				app = append(app, path)
+				return nil
 			}
 			f, err := os.Open(path)
 			if err != nil {
@@ -46,6 +55,21 @@ func readIntoCache(skip func(path string) bool, roots ...string) error {
 		}
 	}
 	return nil
+}
+
+// readInChild reads paths into the page cache through cat(1), a process of
+// its own; without cat they are left as they are.
+func readInChild(paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		return
+	}
+	cmd := exec.Command(cat, paths...)
+	cmd.Stdout = io.Discard
+	_ = cmd.Run() // a file the app removed meanwhile is not the phase's concern
 }
 
 // appFiles says whether path is one of the app's live database files: db
