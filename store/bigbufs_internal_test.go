@@ -52,3 +52,23 @@ func TestBigBufsStayWithinTheBudget(t *testing.T) {
 	}
 	b.put(big)
 }
+
+// A copy larger than a big buffer (a tree or list blob over 2 MiB: a
+// directory of tens of thousands of photos) gets a buffer of its own,
+// which is not kept: kept, it would hold the budget past its limit and
+// leave room for one 2 MiB copy at a time for the rest of the writer's
+// life (found in review).
+func TestBigBufsDropAnOversizedBuffer(t *testing.T) {
+	b := newBigBufs(bigBudget)
+	huge := b.get(bigBudget + 1)
+	b.put(huge)
+	if b.total != 0 || len(b.free) != 0 {
+		t.Fatalf("after an oversized buffer came back: %d bytes of buffers kept (%d free), want none", b.total, len(b.free))
+	}
+	first, second := b.get(bigBuf), b.get(bigBuf) // would wait for ever with it kept
+	b.put(first)
+	b.put(second)
+	if b.total > b.limit {
+		t.Fatalf("%d bytes of buffers, over the budget of %d", b.total, b.limit)
+	}
+}
