@@ -70,10 +70,16 @@ func (b *bigBufs) get(n int) *[]byte {
 	}
 }
 
-// put returns a buffer from get.
+// put returns a buffer from get. One larger than bigBuf (a tree or list
+// blob over 2 MiB) is dropped, not kept: kept, it would hold the budget
+// past its limit for the rest of the pipeline's life.
 func (b *bigBufs) put(buf *[]byte) {
 	b.mu.Lock()
-	b.free = append(b.free, buf)
+	if cap(*buf) > bigBuf {
+		b.total -= cap(*buf)
+	} else {
+		b.free = append(b.free, buf)
+	}
 	b.mu.Unlock()
 	b.freed.Broadcast()
 }
