@@ -20,7 +20,7 @@ import (
 // otherListTimeout bounds the listing of a remote other than the first
 // before a commit: one that is down must not hold up every backup (its
 // uploads wait and retry as before).
-const otherListTimeout = 30 * time.Second
+var otherListTimeout = 30 * time.Second
 
 // otherListBackoff: a remote other than the first that could not be
 // listed before a commit is not listed again before commits for this
