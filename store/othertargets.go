@@ -103,19 +103,18 @@ func (r *Store) elsewhereNote(d *delta, t *Target) string {
 
 // checkTargetBeforeUpload runs before deltas go to t, a remote other than
 // the store's own: a delta another device committed there, at or past the
-// first delta t lacks, came after this device's check before its commit
-// (or t could not be listed then). Uploading would fork t, so this device
-// records the take-over and uploads nothing there. It lists t afresh, and
-// what t holds is learnt from that listing.
+// first delta of this device's own that t lacks, came after this device's
+// check before that commit (or t could not be listed then). Uploading
+// would fork t, so this device records the take-over and uploads nothing
+// there. It lists t afresh, and what t holds is learnt from that listing.
+//
+// Only this device's own deltas count: a delta of another device older
+// than those is history this device continued (a copy prune deleted, put
+// back, or one of that device's writes before this one's), however many
+// older deltas t says it lacks, and t decides what it lists.
 func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []DeltaInfo) error {
-	var from *DeltaInfo
-	for i := range live {
-		if !t.Holds(live[i].Name) {
-			from = &live[i]
-			break
-		}
-	}
-	if from == nil {
+	from, ok := r.firstOwnLacking(t, live)
+	if !ok {
 		return nil
 	}
 	objs, err := t.Remote.List(ctx, deltaDir)
@@ -123,7 +122,7 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return fmt.Errorf("listing %s: %w", t.Name, err)
 	}
 	t.learn(objs)
-	d := r.otherDeviceDelta(ctx, t, objs, from.Seq)
+	d := r.otherDeviceDelta(ctx, t, objs, from)
 	if d == nil {
 		return nil
 	}
@@ -133,6 +132,29 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return to.err()
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
+}
+
+// firstOwnLacking is the sequence of the first delta in live that this
+// device wrote and t is not known to hold (false: none). A delta whose
+// trailer is not loaded counts as this device's.
+func (r *Store) firstOwnLacking(t *Target, live []DeltaInfo) (uint64, bool) {
+	for _, di := range live {
+		if t.Holds(di.Name) {
+			continue
+		}
+		_, id, ok := parseDeltaName(di.Name)
+		if !ok {
+			continue
+		}
+		r.mu.RLock()
+		d := r.deltas[id]
+		others := d != nil && d.trailer != nil && d.trailer.Device != r.opts.DeviceID
+		r.mu.RUnlock()
+		if !others {
+			return di.Seq, true
+		}
+	}
+	return 0, false
 }
 
 // trailerOn reads and authenticates d's trailer from rem, a remote other
