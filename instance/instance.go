@@ -216,13 +216,14 @@ func checkVaultHead(ctx context.Context, g *VaultGuard, r *store.Store, log *zap
 		return nil
 	}
 	if err := compareHead(rec, r.HeadRef()); err != nil {
-		// Another device's commit this device cannot see: that device
-		// writes now (exit 7 naming it), not damage to repair.
-		if r.TakenOverElsewhere(rec) {
-			return nil
-		}
 		// Older snapshots stay readable; nothing is committed on them.
+		// The remote serves less than the vault records whoever wrote
+		// it: reads (check, restore) say so, as on any device.
 		r.NoteRollback(err)
+		// Another device's commit after this device's: that device
+		// writes now, so a backup stops as taken over, naming it (exit
+		// 7), not as damage for repair to find.
+		r.TakenOverElsewhere(rec)
 	}
 	return nil
 }

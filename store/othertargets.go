@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -17,15 +18,19 @@ import (
 // one sequence there: a fork. So before a commit the other remotes are
 // listed too.
 
-// otherListTimeout bounds the listing of a remote other than the first
-// before a commit: one that is down must not hold up every backup (its
-// uploads wait and retry as before).
-const otherListTimeout = 30 * time.Second
+// otherListTimeout bounds the check of a remote other than the first
+// before a commit or an upload to it: its listing and the read of the
+// trailer of a delta it lists that this device does not know, together.
+// One that is down, or that lists but never answers a read, must not
+// hold up every backup (its uploads wait and retry as before). A var for
+// tests.
+var otherListTimeout = 30 * time.Second
 
 // otherListBackoff: a remote other than the first that could not be
-// listed before a commit is not listed again before commits for this
-// long, so that one out of reach (a NAS away from home) costs one listing
-// timeout every few minutes, not one a commit. Its uploads still list it
+// checked before a commit (listed, or a trailer it lists read) is not
+// checked again before commits for this long, so that one out of reach (a
+// NAS away from home) costs one otherListTimeout every few minutes, not
+// one a commit. Its uploads still list it
 // first (checkTargetBeforeUpload), so no fork lands there meanwhile.
 const otherListBackoff = 5 * time.Minute
 
@@ -54,47 +59,62 @@ func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candid
 // othersOnTargets finds, on the sync targets other than the store's own
 // remote, a delta at or past baseSeq that another device committed there
 // (see otherDeviceDelta). It returns that delta and what to tell the user,
-// or nil. A remote that cannot be listed now is skipped with a warning.
+// or nil. A remote that cannot be checked now (listed, or the trailer it
+// lists read, within otherListTimeout) is skipped with a warning and left
+// alone for otherListBackoff.
 func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
 	for _, t := range r.Targets() {
 		if t.Remote == nil || t.Remote == r.remote || t.inListBackoff(time.Now()) {
 			continue
 		}
-		lctx, cancel := context.WithTimeout(ctx, otherListTimeout)
-		objs, err := t.Remote.List(lctx, deltaDir)
-		cancel()
+		d, err := r.checkOther(ctx, t, baseSeq)
 		if err != nil {
 			t.noteListFailed(time.Now())
-			r.log.Warn("could not list a remote before committing; another device writing there goes unnoticed until it can be listed (tried again in a few minutes, and before each upload to it)", zap.String("remote", t.Name), zap.Duration("retry_after", otherListBackoff), zap.Error(err))
+			r.log.Warn("could not check a remote before committing; another device writing there goes unnoticed until it can be (tried again in a few minutes, and before each upload to it)", zap.String("remote", t.Name), zap.Duration("retry_after", otherListBackoff), zap.Error(err))
 			continue
 		}
 		t.noteListFailed(time.Time{})
-		if d := r.otherDeviceDelta(ctx, t, objs, baseSeq); d != nil {
+		if d != nil {
 			return d, r.elsewhereNote(d, t)
 		}
 	}
 	return nil, ""
 }
 
+// checkOther lists t and reads the trailer otherDeviceDelta needs, both
+// within otherListTimeout.
+func (r *Store) checkOther(ctx context.Context, t *Target, baseSeq uint64) (*delta, error) {
+	ctx, cancel := context.WithTimeout(ctx, otherListTimeout)
+	defer cancel()
+	objs, err := t.Remote.List(ctx, deltaDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", t.Name, err)
+	}
+	return r.otherDeviceDelta(ctx, t, objs, baseSeq)
+}
+
 // otherDeviceDelta is the newest delta among objs (t's listing) at or past
 // baseSeq that this store did not load or write, when its trailer opens
 // with the key and names another device (this device's own leftovers, a
-// delete that failed there, are no one else's commit). nil: none.
-func (r *Store) otherDeviceDelta(ctx context.Context, t *Target, objs []remotes.ObjectInfo, baseSeq uint64) *delta {
+// delete that failed there, are no one else's commit). nil: none. The
+// error is that trailer's read or authentication failing.
+func (r *Store) otherDeviceDelta(ctx context.Context, t *Target, objs []remotes.ObjectInfo, baseSeq uint64) (*delta, error) {
 	c := r.newestUnknown(objs, baseSeq)
 	if c == nil {
-		return nil
+		return nil, nil
 	}
 	d := &delta{ref: deltaRef{ID: c.id, Seq: c.seq}, size: c.size, onRemote: true}
 	var err error
 	if d.trailer, err = r.trailerOn(ctx, t.Remote, d); err != nil {
-		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.String("delta", d.ref.name()), zap.Error(err))
-		return nil
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", err, cerr)
+		}
+		return nil, fmt.Errorf("reading the trailer of %s, a delta this device did not write, on %s: %w", d.ref.name(), t.Name, err)
 	}
 	if d.trailer.Device == r.opts.DeviceID {
-		return nil
+		return nil, nil
 	}
-	return d
+	return d, nil
 }
 
 func (r *Store) elsewhereNote(d *delta, t *Target) string {
@@ -103,27 +123,36 @@ func (r *Store) elsewhereNote(d *delta, t *Target) string {
 
 // checkTargetBeforeUpload runs before deltas go to t, a remote other than
 // the store's own: a delta another device committed there, at or past the
-// first delta t lacks, came after this device's check before its commit
-// (or t could not be listed then). Uploading would fork t, so this device
-// records the take-over and uploads nothing there. It lists t afresh, and
-// what t holds is learnt from that listing.
+// first delta of this device's own that t lacks, came after this device's
+// check before that commit (or t could not be listed then). Uploading
+// would fork t, so this device records the take-over and uploads nothing
+// there. It lists t afresh, and what t holds is learnt from that listing.
+//
+// Only this device's own deltas count: a delta of another device older
+// than those is history this device continued (a copy prune deleted, put
+// back, or one of that device's writes before this one's), however many
+// older deltas t says it lacks, and t decides what it lists.
 func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []DeltaInfo) error {
-	var from *DeltaInfo
-	for i := range live {
-		if !t.Holds(live[i].Name) {
-			from = &live[i]
-			break
-		}
-	}
-	if from == nil {
+	from, ok := r.firstOwnLacking(t, live)
+	if !ok {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, otherListTimeout)
+	defer cancel()
 	objs, err := t.Remote.List(ctx, deltaDir)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", t.Name, err)
 	}
 	t.learn(objs)
-	d := r.otherDeviceDelta(ctx, t, objs, from.Seq)
+	d, err := r.otherDeviceDelta(ctx, t, objs, from)
+	if err != nil && errors.Is(err, ErrIntegrity) && ctx.Err() == nil {
+		// A delta that does not open is no other device's commit.
+		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.Error(err))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking %s before uploading to it: %w", t.Name, err)
+	}
 	if d == nil {
 		return nil
 	}
@@ -133,6 +162,29 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return to.err()
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
+}
+
+// firstOwnLacking is the sequence of the first delta in live that this
+// device wrote and t is not known to hold (false: none). A delta whose
+// trailer is not loaded counts as this device's.
+func (r *Store) firstOwnLacking(t *Target, live []DeltaInfo) (uint64, bool) {
+	for _, di := range live {
+		if t.Holds(di.Name) {
+			continue
+		}
+		_, id, ok := parseDeltaName(di.Name)
+		if !ok {
+			continue
+		}
+		r.mu.RLock()
+		d := r.deltas[id]
+		others := d != nil && d.trailer != nil && d.trailer.Device != r.opts.DeviceID
+		r.mu.RUnlock()
+		if !others {
+			return di.Seq, true
+		}
+	}
+	return 0, false
 }
 
 // trailerOn reads and authenticates d's trailer from rem, a remote other

@@ -113,7 +113,8 @@ func (r *Store) markTakenOver(by *delta, note string) error {
 // head the remote serves. That device writes the repository, to a remote
 // this device does not read (or it has not uploaded yet). It reports
 // whether it applied; a device that never wrote, or whose own commit rec
-// is, is left to the rollback warning.
+// is, gets the rollback warning alone. The caller notes that rollback in
+// either case (NoteRollback): the remote does lack rec.
 func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
