@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,41 +37,33 @@ func holdInCache(skip func(path string) bool, roots ...string) (release func(), 
 	}
 	budget := memTotal() / maxHeldShare
 	var rest []string // files read, not held
-	for _, root := range roots {
-		if _, err := os.Stat(root); root == "" || errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return err
-			}
-			if skip != nil && skip(path) {
-				rest = append(rest, path) // read by readIntoCache, in a child
-				return nil
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if fi.Size() == 0 {
-				return nil
-			}
-			if len(maps) >= maxHeldFiles || fi.Size() > budget {
-				rest = append(rest, path)
-				return nil
-			}
-			m, err := mapPopulated(path, fi.Size())
-			if err != nil {
-				return err
-			}
-			maps = append(maps, m)
-			budget -= fi.Size()
+	err = eachInput(roots, func(path string, d fs.DirEntry) error {
+		if skip != nil && skip(path) {
+			rest = append(rest, path) // read by readIntoCache, in a child
 			return nil
-		})
-		if err != nil {
-			release()
-			return func() {}, fmt.Errorf("holding %s in the page cache: %w", root, err)
 		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Size() == 0 {
+			return nil
+		}
+		if len(maps) >= maxHeldFiles || fi.Size() > budget {
+			rest = append(rest, path)
+			return nil
+		}
+		m, err := mapPopulated(path, fi.Size())
+		if err != nil {
+			return err
+		}
+		maps = append(maps, m)
+		budget -= fi.Size()
+		return nil
+	})
+	if err != nil {
+		release()
+		return func() {}, fmt.Errorf("holding the input in the page cache: %w", err)
 	}
 	if err := readIntoCache(skip, rest...); err != nil {
 		return release, err

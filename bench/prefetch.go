@@ -25,6 +25,29 @@ func readIntoCache(skip func(path string) bool, roots ...string) error {
 	buf := make([]byte, 1<<20)
 	var app []string
 	defer func() { readInChild(app) }()
+	return eachInput(roots, func(path string, d fs.DirEntry) error {
+		if skip != nil && skip(path) {
+			app = append(app, path)
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for {
+			if _, err := f.Read(buf); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("reading %s into the page cache: %w", path, err)
+			}
+		}
+	})
+}
+
+// eachInput calls fn for every regular file under each root, skipping a
+// root that is empty or does not exist (a tool without local state).
+func eachInput(roots []string, fn func(path string, d fs.DirEntry) error) error {
 	for _, root := range roots {
 		if _, err := os.Stat(root); root == "" || errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -33,25 +56,10 @@ func readIntoCache(skip func(path string) bool, roots ...string) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
-			if skip != nil && skip(path) {
-				app = append(app, path)
-				return nil
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			for {
-				if _, err := f.Read(buf); err == io.EOF {
-					return nil
-				} else if err != nil {
-					return err
-				}
-			}
+			return fn(path, d)
 		})
 		if err != nil {
-			return fmt.Errorf("reading %s into the page cache: %w", root, err)
+			return fmt.Errorf("reading %s: %w", root, err)
 		}
 	}
 	return nil
