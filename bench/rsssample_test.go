@@ -73,11 +73,7 @@ func TestPeakRSSIsTheChildsOwn(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		return
 	}
-	benchBallast = make([]byte, 256<<20)
-	for i := 0; i < len(benchBallast); i += 4096 {
-		benchBallast[i] = 1
-	}
-	defer func() { benchBallast = nil }()
+	withBallast(t)
 	p, err := run(context.Background(), command{name: "sh", args: []string{"-c", "sleep 0.2"}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +91,7 @@ func TestStoppedChildsPeakIsItsOwn(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		return
 	}
-	benchBallast = make([]byte, 256<<20)
-	for i := 0; i < len(benchBallast); i += 4096 {
-		benchBallast[i] = 1
-	}
-	defer func() { benchBallast = nil }()
+	withBallast(t)
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,4 +104,14 @@ func TestStoppedChildsPeakIsItsOwn(t *testing.T) {
 	if peak <= 0 || peak > 64<<20 {
 		t.Fatalf("a stopped sleep's peak RSS is %d MB beside a bench of 256 MB, want its own few MB", peak>>20)
 	}
+}
+
+// withBallast grows the test process (the bench) by 256 MB of touched
+// memory until the test ends, as the bench grows beside a large corpus.
+func withBallast(t *testing.T) {
+	benchBallast = make([]byte, 256<<20)
+	for i := 0; i < len(benchBallast); i += 4096 {
+		benchBallast[i] = 1
+	}
+	t.Cleanup(func() { benchBallast = nil })
 }
