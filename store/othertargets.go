@@ -195,16 +195,11 @@ func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*t
 		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
 	}
 	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
-		rc, err := rem.Get(ctx, name, off, n)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
-		}
-		defer rc.Close()
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rc, b); err != nil {
+		b, err := getAll(ctx, rem, name, off, n)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, integrityErr(name, "is shorter than listed", err)
 		}
-		return b, nil
+		return b, err
 	})
 	if err != nil {
 		return nil, err
