@@ -267,6 +267,11 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if len(st.Remotes) != 1 || st.Remotes[0].Name != "local" {
 		t.Fatalf("remotes: %+v", st.Remotes)
 	}
+	// The status says where the remote is, not its name a second time
+	// (`chatsafe status` printed "local  local").
+	if want := filepath.Join(xdg["XDG_DATA_HOME"], "chatsafe", "remote"); st.Remotes[0].Remote != want {
+		t.Errorf("the remote is described as %q, want its place %q", st.Remotes[0].Remote, want)
+	}
 	if code, _ := p.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
