@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -166,10 +167,14 @@ func (u *uploader) lastError() string {
 
 func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
 	queued := u.t.Missing(live)
+	rc := remoteConf(u.d.config(), u.name) // before u.mu: config takes d.mu
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rs := statusapi.RemoteStatus{Name: u.name, Uploading: u.uploading, LastError: u.lastErr, Queued: queued}
-	if u.t.Remote != nil {
+	if rc.URL != "" {
+		// Where it is (the remote's own String is its name, for logs).
+		rs.Remote = remotes.Redact(rc.URL)
+	} else if u.t.Remote != nil {
 		rs.Remote = u.t.Remote.String()
 	}
 	if !u.lastUpload.IsZero() {

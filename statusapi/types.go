@@ -108,7 +108,7 @@ type Omission struct {
 // credentials.
 type RemoteStatus struct {
 	Name       string     `json:"name"`
-	Remote     string     `json:"remote"` // redacted description
+	Remote     string     `json:"remote"` // where it is: its configured URL, redacted
 	LastUpload *time.Time `json:"last_upload"`
 	Queued     int        `json:"queued"` // live deltas this remote does not hold yet
 	Uploading  bool       `json:"uploading"`
