@@ -111,17 +111,17 @@ func (r *Store) markTakenOver(by *delta, note string) error {
 // vault) shows and the remote does not: rec, the head it records, was
 // written by another device after this device's last commit, past the
 // head the remote serves. That device writes the repository, to a remote
-// this device does not read (or it has not uploaded yet). It reports
-// whether it applied; a device that never wrote, or whose own commit rec
-// is, gets the rollback warning alone. The caller notes that rollback in
-// either case (NoteRollback): the remote does lack rec.
-func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
+// this device does not read (or it has not uploaded yet). A device that
+// never wrote, or whose own commit rec is, gets the rollback warning
+// alone. The caller notes that rollback in either case (NoteRollback):
+// the remote does lack rec.
+func (r *Store) TakenOverElsewhere(rec HeadRef) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	served := headRef(r.head)
 	if r.state.WriterSeq == 0 || rec.Device == r.opts.DeviceID || rec.Device == ([16]byte{}) ||
 		rec.Seq <= r.state.WriterSeq || rec.Seq <= served.Seq {
-		return false
+		return
 	}
 	if r.state.TakenOver == nil {
 		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
@@ -132,7 +132,6 @@ func (r *Store) TakenOverElsewhere(rec HeadRef) bool {
 			r.log.Warn("saving the take-over", zap.Error(err))
 		}
 	}
-	return true
 }
 
 // writerCheck runs before a delta is committed: a taken-over or forked
