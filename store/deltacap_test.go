@@ -19,17 +19,7 @@ func TestFullDeltasStayWithinTheCap(t *testing.T) {
 	const capBytes = 1 << 20 // a Padmé size
 	e := storetest.NewEnv(t)
 	storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(7, 5<<20))
-	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
+	backupUnderCap(t, e, capBytes)
 	deltas := storetest.DeltaFiles(t, e.RemoteDir)
 	if len(deltas) < 5 {
 		t.Fatalf("%d deltas for 5 MiB under a 1 MiB cap", len(deltas))
@@ -94,4 +84,23 @@ func sizesOver(t *testing.T, paths []string, limit int64) []int64 {
 		}
 	}
 	return over
+}
+
+// backupUnderCap backs e's source up, through a store whose deltas are
+// cut at capBytes, to e's remote, and syncs it; the store closes with the
+// test.
+func backupUnderCap(t *testing.T, e *storetest.Env, capBytes int64) *store.Store {
+	t.Helper()
+	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

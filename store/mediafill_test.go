@@ -4,9 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
-	"github.com/chatsafe/chatsafe/store"
 )
 
 // TestMediaFillsFullDeltas: a video's chunks (up to 2 MiB) fill each full
@@ -20,17 +18,7 @@ func TestMediaFillsFullDeltas(t *testing.T) {
 	e := storetest.NewEnv(t)
 	storetest.WriteFile(t, filepath.Join(e.Src, "video.mp4"), storetest.RandBytes(7, 21<<20))
 	storetest.WriteFile(t, filepath.Join(e.Src, "photo.jpg"), storetest.RandBytes(8, 300<<10))
-	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: capBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := backup.Run(e.Ctx, r, backup.Options{Source: e.Src}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
+	r := backupUnderCap(t, e, capBytes)
 	ds, err := r.Bytes(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
