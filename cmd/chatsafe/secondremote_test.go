@@ -26,14 +26,8 @@ func deviceIDOf(t *testing.T, stateDir string) string {
 // remote is a take-over naming the new device from the vault's head record
 // (exit 7), not damage that repair cannot find.
 func TestVaultJoinOnSecondRemoteIsTakeOver(t *testing.T) {
-	url, ca := startVault(t)
-	a := newDevice(t, map[string]string{"chat.db": "old"})
-	pw := filepath.Join(a.home, "pw")
-	os.WriteFile(pw, []byte("pw"), 0o600)
-	first, second := filepath.Join(a.home, "first"), filepath.Join(a.home, "second")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "ann", "--password-file", pw}
-	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", first, "--remote", second, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
-	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	a, rems, vaultArgs := vaultDevice(t, "first", "second")
+	second := rems[1]
 
 	b := newDevice(t, map[string]string{"chat.db": "new"})
 	run(t, b.home, append([]string{"init", "--join", "--source", b.src, "--remote", second, "--config", b.cfg, "--state-dir", b.state}, vaultArgs...)...).want(t, 0, "newest sequence 1")
@@ -41,10 +35,7 @@ func TestVaultJoinOnSecondRemoteIsTakeOver(t *testing.T) {
 
 	writeFiles(t, a.src, map[string]string{"chat.db": "old, day 2"})
 	r := run(t, a.home, "backup", "--config", a.cfg)
-	r.want(t, 7, "taken over")
-	if id := deviceIDOf(t, b.state); !strings.Contains(r.stderr, id[:8]) {
-		t.Errorf("the take-over does not name the new device %s:\n%s", id[:8], r.stderr)
-	}
+	wantTakenOverBy(t, r, b)
 	run(t, b.home, "check", "--config", b.cfg).want(t, 0, "no errors")
 }
 
@@ -85,4 +76,35 @@ func hostname(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// vaultDevice starts a vault and a device that made a repository on the
+// remotes named (directories under its home) with its password there, and
+// one backup. It returns the device, the remotes' paths and the vault
+// flags another device joins with.
+func vaultDevice(t *testing.T, remotes ...string) (a device, paths, vaultArgs []string) {
+	t.Helper()
+	url, ca := startVault(t)
+	a = newDevice(t, map[string]string{"chat.db": "old"})
+	pw := filepath.Join(a.home, "pw")
+	os.WriteFile(pw, []byte("pw"), 0o600)
+	vaultArgs = []string{"--vault", url, "--vault-ca", ca, "--account", "ann", "--password-file", pw}
+	args := []string{"init", "--source", a.src, "--config", a.cfg, "--state-dir", a.state}
+	for _, name := range remotes {
+		paths = append(paths, filepath.Join(a.home, name))
+		args = append(args, "--remote", paths[len(paths)-1])
+	}
+	run(t, a.home, append(args, vaultArgs...)...).want(t, 0, "kept by the vault")
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	return a, paths, vaultArgs
+}
+
+// wantTakenOverBy checks that r stopped as taken over (exit 7), naming
+// device b.
+func wantTakenOverBy(t *testing.T, r result, b device) {
+	t.Helper()
+	r.want(t, 7, "taken over")
+	if id := deviceIDOf(t, b.state); !strings.Contains(r.stderr, id[:8]) {
+		t.Errorf("the take-over does not name the other device %s:\n%s", id[:8], r.stderr)
+	}
 }

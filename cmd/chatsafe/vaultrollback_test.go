@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -13,14 +12,8 @@ import (
 // restore warns and exits 9), as any other device does, and its backup is
 // a take-over naming the other device (exit 7).
 func TestRolledBackHeadOfOtherDeviceIsReported(t *testing.T) {
-	url, ca := startVault(t)
-	a := newDevice(t, map[string]string{"chat.db": "old"})
-	pw := filepath.Join(a.home, "pw")
-	os.WriteFile(pw, []byte("pw"), 0o600)
-	first := filepath.Join(a.home, "first")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "ann", "--password-file", pw}
-	run(t, a.home, append([]string{"init", "--source", a.src, "--remote", first, "--config", a.cfg, "--state-dir", a.state}, vaultArgs...)...).want(t, 0, "kept by the vault")
-	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	a, rems, vaultArgs := vaultDevice(t, "first")
+	first := rems[0]
 
 	b := newDevice(t, map[string]string{"chat.db": "new"})
 	run(t, b.home, append([]string{"init", "--join", "--source", b.src, "--remote", first, "--config", b.cfg, "--state-dir", b.state}, vaultArgs...)...).want(t, 0, "newest sequence 1")
@@ -38,10 +31,7 @@ func TestRolledBackHeadOfOtherDeviceIsReported(t *testing.T) {
 	r.want(t, 9, "WARNING")
 	writeFiles(t, a.src, map[string]string{"chat.db": "old, day 2"})
 	bk := run(t, a.home, "backup", "--config", a.cfg)
-	bk.want(t, 7, "taken over")
-	if id := deviceIDOf(t, b.state); !strings.Contains(bk.stderr, id[:8]) {
-		t.Errorf("the take-over does not name the other device %s:\n%s", id[:8], bk.stderr)
-	}
+	wantTakenOverBy(t, bk, b)
 	// The rollback evidence stays after the take-over is recorded.
 	run(t, a.home, "check", "--config", a.cfg).want(t, 6, "")
 }
