@@ -128,16 +128,24 @@ func TestKill9DuringKeyRotate(t *testing.T) {
 	}
 }
 
+// joinSecondDevice joins a second device to s's repository with the
+// recovery key; join is its command, whose last argument is the key file.
+func joinSecondDevice(t *testing.T, s setup) (bHome, bCfg, bSrc string, join []string) {
+	t.Helper()
+	bHome = t.TempDir()
+	bCfg, bState := filepath.Join(bHome, "b.yaml"), filepath.Join(bHome, "state")
+	bSrc = filepath.Join(bHome, "src")
+	os.MkdirAll(bSrc, 0o755)
+	join = []string{"init", "--join", "--source", bSrc, "--remote", s.remote, "--config", bCfg, "--state-dir", bState, "--recovery-key-file", s.keyFile}
+	run(t, bHome, join...).want(t, 0, "")
+	return bHome, bCfg, bSrc, join
+}
+
 // A device that joined before the rotation is told to join again (exit
 // 3), and can, with the new recovery key and its old state directory.
 func TestKeyRotateJoinedDevice(t *testing.T) {
 	s := rotateSetup(t)
-	bHome := t.TempDir()
-	bCfg, bState := filepath.Join(bHome, "b.yaml"), filepath.Join(bHome, "state")
-	bSrc := filepath.Join(bHome, "src")
-	os.MkdirAll(bSrc, 0o755)
-	join := []string{"init", "--join", "--source", bSrc, "--remote", s.remote, "--config", bCfg, "--state-dir", bState, "--recovery-key-file", s.keyFile}
-	run(t, bHome, join...).want(t, 0, "")
+	bHome, bCfg, _, join := joinSecondDevice(t, s)
 	newKeyFile := filepath.Join(s.home, "new-key.txt")
 	run(t, s.home, "key", "rotate", "--config", s.cfg, "--recovery-key-out", newKeyFile).want(t, 0, "NEW RECOVERY KEY")
 	run(t, bHome, "snapshots", "--config", bCfg).want(t, 3, "join again")
@@ -155,12 +163,7 @@ func TestKeyRotateJoinedDevice(t *testing.T) {
 // device that rotated is the one told it was taken over.
 func TestKeyRotateRejoinedDeviceWrites(t *testing.T) {
 	s := rotateSetup(t)
-	bHome := t.TempDir()
-	bCfg, bState := filepath.Join(bHome, "b.yaml"), filepath.Join(bHome, "state")
-	bSrc := filepath.Join(bHome, "src")
-	os.MkdirAll(bSrc, 0o755)
-	join := []string{"init", "--join", "--source", bSrc, "--remote", s.remote, "--config", bCfg, "--state-dir", bState, "--recovery-key-file", s.keyFile}
-	run(t, bHome, join...).want(t, 0, "")
+	bHome, bCfg, bSrc, join := joinSecondDevice(t, s)
 	os.WriteFile(filepath.Join(bSrc, "b1.txt"), []byte("b, day 1"), 0o644)
 	run(t, bHome, "backup", "--config", bCfg).want(t, 0, "saved")
 	run(t, s.home, "takeover", "--config", s.cfg).want(t, 0, "writes the repository again")
