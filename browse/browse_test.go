@@ -216,7 +216,9 @@ func (rp *repo) testDumpDatabase(t *testing.T) {
 	}
 }
 
-func (rp *repo) testRangedRead(t *testing.T) {
+// openPhoto opens media/photo.jpg of the second snapshot.
+func (rp *repo) openPhoto(t *testing.T) *browse.File {
+	t.Helper()
 	n, err := browse.Lookup(rp.ctx, rp.r, rp.s2, "media/photo.jpg")
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,11 @@ func (rp *repo) testRangedRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func (rp *repo) testRangedRead(t *testing.T) {
+	f := rp.openPhoto(t)
 	if len(f.Refs()) < 4 {
 		t.Fatalf("the photo has %d chunks; the test needs several", len(f.Refs()))
 	}
@@ -248,14 +255,7 @@ func (rp *repo) testRangedRead(t *testing.T) {
 // file, 128 KiB at a time, fetches each of its chunks (media chunks, up
 // to 2 MiB) once, not once per read.
 func (rp *repo) testStreamedRead(t *testing.T) {
-	n, err := browse.Lookup(rp.ctx, rp.r, rp.s2, "media/photo.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := browse.Open(rp.ctx, rp.r, &n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := rp.openPhoto(t)
 	before := rp.r.fetched.Load()
 	got := make([]byte, 0, len(rp.photo))
 	buf := make([]byte, 128<<10)
