@@ -85,16 +85,7 @@ func BenchmarkSQLitePageScan(b *testing.B) {
 	if err := s.Scan(context.Background(), d); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(d.n)
-	b.ReportAllocs()
-	resetPeakRSS()
-	b.ResetTimer()
-	for b.Loop() {
-		if err := s.Scan(context.Background(), &drain{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	benchScans(b, s, d.n)
 }
 
 // BenchmarkCDC chunks a 64 MiB random file, as a plain file (other) and
@@ -106,16 +97,7 @@ func BenchmarkCDC(b *testing.B) {
 			root := b.TempDir()
 			writeFile(b, filepath.Join(root, name), randomBytes(b, 64<<20))
 			s := NewScanner(root, Options{})
-			b.SetBytes(64 << 20)
-			b.ReportAllocs()
-			resetPeakRSS()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := s.Scan(context.Background(), &drain{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+			benchScans(b, s, 64<<20)
 		})
 	}
 }
@@ -159,4 +141,19 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+// benchScans times s's scans of n bytes each, with the allocations and the
+// process's peak resident memory during them.
+func benchScans(b *testing.B, s *Scanner, n int64) {
+	b.SetBytes(n)
+	b.ReportAllocs()
+	resetPeakRSS()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Scan(context.Background(), &drain{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 }
