@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -83,9 +82,9 @@ func readMachineState(input string, skip func(path string) bool) machineState {
 // many there are.
 func cachedBytes(root string, skip func(path string) bool) (cached, total int64, err error) {
 	page := int64(os.Getpagesize())
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || (skip != nil && skip(path)) {
-			return err // the app's database is not opened here (appFiles)
+	err = eachInput([]string{root}, func(path string, _ fs.DirEntry) error {
+		if skip != nil && skip(path) {
+			return nil // the app's database is not opened here (appFiles)
 		}
 		f, err := os.Open(path)
 		if err != nil {
