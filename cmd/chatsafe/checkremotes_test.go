@@ -203,6 +203,14 @@ func TestCheckFindsTamperedObjectOnSecondRemote(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, "remote local ") {
 		t.Fatalf("check --remote webdav-2 checked the first remote too:\n%s\n%s", r.stdout, r.stderr)
 	}
+
+	// As the note says: deleted there, the next backup copies it back.
+	wantRemoteSection(t, r, "webdav-2", "delete it here")
+	if err := a.server(t).Delete(t.Context(), "deltas/"+names[0]); err != nil {
+		t.Fatal(err)
+	}
+	a.backup(t, "day 2")
+	run(t, a.home, "check", "--config", a.cfg, "--read-data").want(t, 0, "no errors")
 }
 
 // TestCheckSecondRemoteUnreachable: a remote that cannot be reached is
