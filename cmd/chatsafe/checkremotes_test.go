@@ -246,3 +246,20 @@ func TestCheckOtherDevicesDeltasOnSecondRemote(t *testing.T) {
 	wantRemoteSection(t, r, "webdav-2", deviceIDOf(t, b.state)[:8])
 	wantRemoteSection(t, r, "local", "no errors")
 }
+
+// TestCheckSecondRemoteWithoutRepository: a remote that holds no
+// repository (added to the config, not yet back-filled, or emptied) is a
+// remote the history is missing from (exit 6), not a usage error; the
+// next backup copies the repository there.
+func TestCheckSecondRemoteWithoutRepository(t *testing.T) {
+	a := twoRemoteDevice(t)
+	if err := a.server(t).Delete(t.Context(), "config"); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, a.home, "check", "--config", a.cfg)
+	r.want(t, 6, "no repository")
+	wantRemoteSection(t, r, "webdav-2", "no repository")
+	wantRemoteSection(t, r, "local", "no errors")
+	a.backup(t, "day 2")
+	run(t, a.home, "check", "--config", a.cfg).want(t, 0, "no errors")
+}
