@@ -77,7 +77,7 @@ func Compare(first, other Store) *Compared {
 		}
 	}
 	if len(c.Missing) > 0 {
-		c.Errors = append(c.Errors, fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it again, such as the next `chatsafe backup` or the daemon's next start, copies them from the first remote)",
+		c.Errors = append(c.Errors, fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
 			ErrDiverged, len(c.Missing), plural(len(c.Missing), "delta", "deltas"), strings.Join(c.Missing, ", ")))
 	}
 	if len(c.Foreign) > 0 {

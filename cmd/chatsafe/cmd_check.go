@@ -116,6 +116,11 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 		// Its own history, as the remote holds it: no spool, no trailer
 		// cache, no rollback guard of this device's.
 		s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: cliLogger(&logged)})
+		if errors.Is(err, store.ErrNoRepository) {
+			// Not the user's mistake: the first remote holds it, and a
+			// sync puts it there.
+			err = fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, header)
 			stderr.Write(logged.Bytes())
@@ -166,7 +171,7 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 		fmt.Fprintln(out, "error:", e)
 	}
 	if i > 0 && slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, store.ErrIntegrity) }) {
-		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (the next `chatsafe backup` copies it from the first remote)\n", rc.Name)
+		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name)
 	}
 	if len(errs) == 0 {
 		fmt.Fprintf(out, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
