@@ -11,6 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/remotes"
@@ -113,14 +114,7 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 	// What the store logs while it opens the remote goes under its line.
 	var logged bytes.Buffer
 	if i > 0 {
-		// Its own history, as the remote holds it: no spool, no trailer
-		// cache, no rollback guard of this device's.
-		s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: cliLogger(&logged)})
-		if errors.Is(err, store.ErrNoRepository) {
-			// Not the user's mistake: the first remote holds it, and a
-			// sync puts it there.
-			err = fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
-		}
+		s, err := openOther(ctx, lk, i, cliLogger(&logged))
 		if err != nil {
 			fmt.Fprintln(stderr, header)
 			stderr.Write(logged.Bytes())
@@ -191,6 +185,19 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 		fmt.Fprintf(out, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
 	}
 	return err
+}
+
+// openOther opens the repository on the i-th remote of lk's config on its
+// own, as that remote holds it: no spool, no trailer cache, no rollback
+// guard of this device's.
+func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.Store, error) {
+	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log})
+	if errors.Is(err, store.ErrNoRepository) {
+		// Not the user's mistake: the first remote holds it, and a sync
+		// puts it there.
+		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
+	}
+	return s, err
 }
 
 // remoteFailure is a remote check found a problem on, and its worst one.
