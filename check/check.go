@@ -25,6 +25,7 @@ type Store interface {
 	VerifyDelta(ctx context.Context, name string) error
 	Fork() *store.Fork
 	Damage() *store.DamageError
+	HeadRef() store.HeadRef
 }
 
 // Options configure Run.
@@ -33,6 +34,9 @@ type Options struct {
 	// the structure.
 	ReadData bool
 	Progress func(done, total int64) // bytes read (ReadData only)
+	// Opened: the store was opened just now, so Run need not read the
+	// remote again before it checks.
+	Opened bool
 }
 
 // Result reports what Run looked at and found.
@@ -54,8 +58,10 @@ type Result struct {
 // Run verifies the repository of st.
 func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	// Re-read the remote so the check sees what is there now.
-	if err := st.Reload(ctx); err != nil {
-		return &Result{Errors: []error{err}}, err
+	if !opts.Opened {
+		if err := st.Reload(ctx); err != nil {
+			return &Result{Errors: []error{err}}, err
+		}
 	}
 	stats := st.Stats()
 	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage}

@@ -87,3 +87,63 @@ func TestDownSecondRemoteListedOncePerBackoff(t *testing.T) {
 		t.Fatalf("the unreachable remote was listed %d times for 3 commits, want 1", n)
 	}
 }
+
+// TestUploadStopsForOtherDeviceBelowHead: device B joined on A's second
+// remote while A's deltas were not there yet (A committed with that remote
+// out of reach) and committed there, below A's head. A's check before a
+// commit looks at or past its head only, so it does not see B's delta;
+// the check before the upload to that remote is what stops A. Refusing
+// that upload alone (the remote "diverged") would let both devices write
+// on, each to its own remote: this test pins why the upload check records
+// a take-over (docs/switching-devices.md, "A replayed delta on a second
+// remote").
+func TestUploadStopsForOtherDeviceBelowHead(t *testing.T) {
+	e := storetest.NewEnv(t)
+	secondDir := t.TempDir()
+	second := storetest.OpenRemote(t, secondDir)
+	both := func() []*store.Target {
+		return []*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)}
+	}
+	e.Store.SetTargets(both())
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
+	e.Backup()
+
+	b, err := store.Open(e.Ctx, second, e.Key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{0xb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcB := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(srcB, "b.txt"), []byte("device B"))
+	if _, err := backup.Run(e.Ctx, b, backup.Options{Source: srcB}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	// A commits twice with the second remote out of reach.
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote)})
+	for i := range 2 {
+		storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte{'A', byte(i)})
+		e.Backup()
+	}
+	// Back in reach: B's delta (sequence 2) is below A's head (3), so A's
+	// next commit goes through.
+	e.Store.SetTargets(both())
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("A, later"))
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
+		t.Fatalf("A's commit with B's delta below its head: %v", err)
+	}
+
+	if _, err := e.Store.Sync(e.Ctx); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("A's upload to the second remote: %v, want taken over", err)
+	}
+	if two, _ := filepath.Glob(filepath.Join(secondDir, "deltas", storeSeqPrefix(2)+"*")); len(two) != 1 {
+		t.Fatalf("deltas of sequence 2 on the second remote: %v", two)
+	}
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("A, later still"))
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("A's next backup: %v, want taken over (else A and B both write on, each to its own remote)", err)
+	}
+}

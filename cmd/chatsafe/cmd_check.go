@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/remotes"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // CheckOptions are the flags of `chatsafe check`.
@@ -20,18 +27,25 @@ type CheckOptions struct {
 func newCheckCommand(g *globalOptions) *cobra.Command {
 	var opts CheckOptions
 	cmd := &cobra.Command{
-		Use:   "check [--config FILE | --remote REMOTE --recovery-key-file FILE] [--read-data]",
-		Short: "Verify the repository's structure, or every byte with --read-data",
-		Long: `check verifies the repository on the first remote: the config, every delta's
-trailer, the snapshot chain (missing, replaced or replayed deltas, a rollback),
-and every directory and chunk list of every snapshot. With --read-data it also
-downloads every delta and authenticates every blob. Exit code 6 means damage was
-found, or a forked history (two devices wrote at once: both branches are
-named); the message names the object. It does not lock the repository, so it
-runs beside the daemon. With --remote and a key (--recovery-key-file or the
-vault flags) it needs no config.`,
+		Use:   "check [--config FILE [--remote NAME] | --remote REMOTE --recovery-key-file FILE] [--read-data]",
+		Short: "Verify the repository on every remote, or every byte with --read-data",
+		Long: `check verifies the repository on every remote of the config, one after the
+other (--remote NAME: that one only): the config, every delta's trailer, the
+snapshot chain (missing, replaced or replayed deltas, a rollback), and every
+directory and chunk list of every snapshot. With --read-data it also downloads
+every delta and authenticates every blob. A remote other than the first is also
+compared with the first, which the device reads: a live delta it lacks that no
+upload will bring, or deltas of a history the first remote lacks (another
+device writing there), is an error; deltas waiting in this device's spool to
+be uploaded there are not. Exit code 6 means damage was found on some remote,
+or a forked or diverged history (both branches are named); the message names
+the remote and the object. A remote that cannot be reached is exit code 5 if
+nothing worse was found. It does not lock the repository, so it runs beside
+the daemon. With --remote and a key (--recovery-key-file or the vault flags)
+it needs no config.`,
 		Example: `  chatsafe check
-  chatsafe check --read-data`,
+  chatsafe check --read-data
+  chatsafe check --remote nas`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -43,42 +57,196 @@ vault flags) it needs no config.`,
 }
 
 func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, stderr io.Writer) error {
-	lk, err := g.openLook(ctx, opts.Look, prompt{g.stdin, stderr})
+	look, only, err := g.checkedRemote(opts.Look)
+	if err != nil {
+		return err
+	}
+	lk, err := g.openLook(ctx, look, prompt{g.stdin, stderr})
 	if err != nil {
 		return err
 	}
 	defer lk.closeAll()
+	var failed []remoteFailure
+	for i, rc := range lk.cfg.Remotes {
+		if (only != "" && rc.Name != only) || i >= len(lk.remotes) {
+			continue
+		}
+		if err := checkRemote(ctx, lk, i, opts.ReadData, stdout, stderr); err != nil {
+			failed = append(failed, remoteFailure{rc.Name, err})
+		}
+	}
+	return checkFailed(failed)
+}
+
+// checkedRemote resolves --remote NAME: a remote the config (--config, or
+// the default one) names so is checked alone. Any other --remote is a
+// remote to read without a config, as for the other commands.
+func (g *globalOptions) checkedRemote(l lookFlags) (lookFlags, string, error) {
+	if l.Remote == "" {
+		return l, "", nil
+	}
+	cfg, err := g.loadConfig(l.Config)
+	if err != nil {
+		return l, "", nil
+	}
+	var names []string
+	for _, rc := range cfg.Remotes {
+		if rc.Name == l.Remote {
+			only := l.Remote
+			l.Remote = ""
+			return l, only, nil
+		}
+		names = append(names, rc.Name)
+	}
+	if l.Config != "" {
+		return l, "", usageErr(fmt.Errorf("%s names no remote %q (its remotes: %s)", l.Config, l.Remote, strings.Join(names, ", ")))
+	}
+	return l, "", nil
+}
+
+// checkRemote checks the i-th remote of lk's config and prints what it
+// found under a line naming the remote: on stdout when all is well, on
+// stderr otherwise. It returns the remote's worst problem.
+func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, stderr io.Writer) error {
+	rc := lk.cfg.Remotes[i]
+	header := fmt.Sprintf("remote %s (%s):", rc.Name, remotes.Redact(rc.URL))
+	st, opened := lk.store, false
+	// What the store logs while it opens the remote goes under its line.
+	var logged bytes.Buffer
+	if i > 0 {
+		s, err := openOther(ctx, lk, i, cliLogger(&logged))
+		if err != nil {
+			fmt.Fprintln(stderr, header)
+			stderr.Write(logged.Bytes())
+			if exitCode(err) == exitUnreachable {
+				fmt.Fprintln(stderr, "error: could not be reached, not checked:", err)
+			} else {
+				fmt.Fprintln(stderr, "error:", err)
+			}
+			return err
+		}
+		defer s.Close()
+		st, opened = s, true
+	}
 	var bar *progressbar.ProgressBar
-	copts := check.Options{ReadData: opts.ReadData}
-	if opts.ReadData && isTerminal(stdout) {
+	copts := check.Options{ReadData: readData, Opened: opened}
+	if readData && isTerminal(stdout) {
 		copts.Progress = func(done, total int64) {
 			if bar == nil {
-				bar = progressbar.DefaultBytes(total, "reading")
+				bar = progressbar.DefaultBytes(total, "reading "+rc.Name)
 			}
 			bar.Set64(done)
 		}
 	}
-	res, err := check.Run(ctx, lk.store, copts)
+	res, err := check.Run(ctx, st, copts)
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(stdout)
 	}
+	errs := res.Errors
+	var cmp *check.Compared
+	if i > 0 {
+		cmp = check.Compare(lk.store, st)
+		errs = append(errs, cmp.Errors...)
+		if err == nil && len(cmp.Errors) > 0 {
+			err = cmp.Errors[0]
+		}
+	}
+	out := stdout
+	if len(errs) > 0 {
+		out = stderr
+	}
+	fmt.Fprintln(out, header)
+	out.Write(logged.Bytes())
 	if res.Fork != nil {
-		printFork(stderr, res.Fork)
+		printFork(out, res.Fork)
 	}
-	for _, e := range res.Errors[min(1, len(res.Errors)):] {
-		fmt.Fprintln(stderr, "error:", e)
+	for _, e := range errs {
+		fmt.Fprintln(out, "error:", e)
 	}
-	if err != nil {
-		return err
+	if i > 0 && slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, store.ErrIntegrity) }) {
+		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name)
 	}
-	fmt.Fprintf(stdout, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
-	if opts.ReadData {
-		fmt.Fprintf(stdout, ", %s read and verified", humanBytes(res.ReadBytes))
+	if len(errs) == 0 {
+		fmt.Fprintf(out, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
+		if readData {
+			fmt.Fprintf(out, ", %s read and verified", humanBytes(res.ReadBytes))
+		}
+		fmt.Fprintln(out)
 	}
-	fmt.Fprintln(stdout)
+	if cmp != nil && len(cmp.Pending) > 0 {
+		verb := "wait"
+		if len(cmp.Pending) == 1 {
+			verb = "waits"
+		}
+		fmt.Fprintf(out, "%s %s in this device's spool to be uploaded here\n", plural(len(cmp.Pending), "delta"), verb)
+	}
 	if len(res.Garbage) > 0 {
-		fmt.Fprintf(stdout, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
+		fmt.Fprintf(out, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
 	}
-	return nil
+	return err
+}
+
+// openOther opens the repository on the i-th remote of lk's config on its
+// own, as that remote holds it: no spool, no trailer cache, no rollback
+// guard of this device's.
+func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.Store, error) {
+	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log})
+	if errors.Is(err, store.ErrNoRepository) {
+		// Not the user's mistake: the first remote holds it, and a sync
+		// puts it there.
+		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
+	}
+	return s, err
+}
+
+// remoteFailure is a remote check found a problem on, and its worst one.
+type remoteFailure struct {
+	name string
+	err  error
+}
+
+// exitSeverity orders the exit codes of one remote's check, worst first:
+// the command exits with its remotes' worst; an unreachable remote only if
+// nothing worse was found.
+var exitSeverity = []int{exitIntegrity, exitWrongKey, exitKeyErased, exitTakenOver, exitPartial, exitUsage, exitFailure, exitUnreachable}
+
+// checkFailedError says which remotes had problems (each printed above);
+// it wraps the worst one, which decides the exit code.
+type checkFailedError struct {
+	names []string
+	worst error
+}
+
+func (e *checkFailedError) Error() string {
+	noun := "remote"
+	if len(e.names) > 1 {
+		noun = "remotes"
+	}
+	return fmt.Sprintf("check found problems on %s %s (above)", noun, strings.Join(e.names, ", "))
+}
+
+func (e *checkFailedError) Unwrap() error { return e.worst }
+
+func checkFailed(failed []remoteFailure) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	e := &checkFailedError{}
+	rank := func(err error) int {
+		if i := slices.Index(exitSeverity, exitCode(err)); i >= 0 {
+			return i
+		}
+		return len(exitSeverity)
+	}
+	for _, f := range failed {
+		e.names = append(e.names, f.name)
+		if e.worst == nil || rank(f.err) < rank(e.worst) {
+			e.worst = f.err
+		}
+	}
+	if errors.Is(e.worst, context.Canceled) {
+		return e.worst
+	}
+	return e
 }

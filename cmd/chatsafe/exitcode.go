@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/browse"
+	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
@@ -58,6 +59,7 @@ var exitMappings = []struct {
 	{store.ErrIntegrity, exitIntegrity},
 	{store.ErrRollback, exitIntegrity},
 	{store.ErrFork, exitIntegrity},
+	{check.ErrDiverged, exitIntegrity},
 	{store.ErrTakenOver, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{crypt.ErrKeyCacheInsecure, exitUsage},

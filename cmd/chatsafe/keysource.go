@@ -58,9 +58,12 @@ func (l *lookFlags) register(cmd *cobra.Command) {
 // looked is a repository opened for reading; cfg is the installation's
 // config, or one made from the flags when there is none.
 type looked struct {
-	store    *store.Store
-	cfg      *configs.Config
-	key      crypt.Key
+	store *store.Store
+	cfg   *configs.Config
+	key   crypt.Key
+	// remotes are cfg.Remotes opened, in config order: store reads the
+	// first.
+	remotes  []remotes.Remote
 	closeAll func()
 }
 
@@ -83,7 +86,7 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 		if err != nil {
 			return nil, err
 		}
-		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, closeAll: func() { inst.Close() }}, nil
+		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, remotes: inst.Remotes, closeAll: func() { inst.Close() }}, nil
 	}
 	cfg := configs.Default()
 	cfg.StateDir = ""
@@ -119,7 +122,7 @@ func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFl
 		instance.CloseRemotes(rems)
 		return nil, err
 	}
-	lk := &looked{store: r, cfg: cfg, key: key, closeAll: func() { r.Close(); instance.CloseRemotes(rems) }}
+	lk := &looked{store: r, cfg: cfg, key: key, remotes: rems, closeAll: func() { r.Close(); instance.CloseRemotes(rems) }}
 	if cfg.Key.Vault.Enabled() {
 		if err := checkAgainstVault(ctx, cfg, key, rems, r, log); err != nil {
 			lk.closeAll()

@@ -1,0 +1,139 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// A device reads its first remote and uploads every delta to every
+// remote, so every other remote should hold the first one's history: the
+// same live deltas, less those still waiting in this device's spool. Run
+// checks each remote on its own (a fork there, a damaged object); Compare
+// then says how another remote differs from the first.
+
+// ErrDiverged means a remote's history is not the first remote's: it lacks
+// live deltas that no upload will bring, or holds deltas the first one's
+// history does not have.
+var ErrDiverged = errors.New("the remote's history differs from the first remote's")
+
+// Compared is what Compare found.
+type Compared struct {
+	// Pending are the live deltas the remote lacks that wait in this
+	// device's spool to be uploaded there: no error.
+	Pending []string
+	// Missing are the live deltas the remote lacks that are not in the
+	// spool: its newest snapshots cannot be restored from it.
+	Missing []string
+	// Foreign are the deltas live on the remote, at or past the first one
+	// it lacks, that the first remote's history does not have: another
+	// device commits there, or the first remote lost them.
+	Foreign []store.DeltaInfo
+	Errors  []error
+}
+
+// Compare compares other, a store opened with no local state on a remote
+// other than the first, with first, the store the device reads (whose
+// live deltas include those waiting in its spool).
+func Compare(first, other Store) *Compared {
+	c := &Compared{}
+	live1 := first.LiveDeltas()
+	inFirst := make(map[string]bool, len(live1))
+	for _, d := range live1 {
+		inFirst[d.Name] = true
+	}
+	// What the remote lists: its live deltas and the rest (garbage).
+	live2 := other.LiveDeltas()
+	held := map[string]bool{}
+	for _, d := range live2 {
+		held[d.Name] = true
+	}
+	for _, n := range other.Stats().Garbage {
+		held[n] = true
+	}
+	var lackFrom uint64
+	for _, d := range live1 {
+		if held[d.Name] {
+			continue
+		}
+		if lackFrom == 0 || d.Seq < lackFrom {
+			lackFrom = d.Seq
+		}
+		if d.SpoolPath != "" {
+			c.Pending = append(c.Pending, d.Name)
+		} else {
+			c.Missing = append(c.Missing, d.Name)
+		}
+	}
+	// Below the first delta it lacks, the remote may still show an older
+	// state of the same history (deltas a compaction waiting in the spool
+	// replaces); from there on, a delta the first remote's history does
+	// not have is another history.
+	for _, d := range live2 {
+		if !inFirst[d.Name] && (lackFrom == 0 || d.Seq >= lackFrom) {
+			c.Foreign = append(c.Foreign, d)
+		}
+	}
+	if len(c.Missing) > 0 {
+		c.Errors = append(c.Errors, fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
+			ErrDiverged, len(c.Missing), plural(len(c.Missing), "delta", "deltas"), strings.Join(c.Missing, ", ")))
+	}
+	if len(c.Foreign) > 0 {
+		c.Errors = append(c.Errors, foreignErr(first, other, c.Foreign))
+	}
+	return c
+}
+
+// foreignErr names the deltas only other's history has, and who wrote its
+// head when that is one of them.
+func foreignErr(first, other Store, foreign []store.DeltaInfo) error {
+	names := make([]string, len(foreign))
+	for i, d := range foreign {
+		names[i] = d.Name
+	}
+	var by string
+	if h := other.HeadRef(); h.Seq > 0 {
+		for _, d := range foreign {
+			if d.Seq == h.Seq {
+				by = fmt.Sprintf("; its head, sequence %d, was written by device %x", h.Seq, h.Device[:4])
+				if host := hostOf(other.Snapshots(), h.Seq); host != "" {
+					by += fmt.Sprintf(" (%s)", host)
+				}
+				break
+			}
+		}
+	}
+	var only []string
+	seen := map[[16]byte]bool{}
+	for _, s := range first.Snapshots() {
+		seen[s.ID] = true
+	}
+	for _, s := range other.Snapshots() {
+		if !seen[s.ID] {
+			only = append(only, s.ShortID())
+		}
+	}
+	msg := fmt.Sprintf("it holds %d %s the first remote's history does not: %s%s", len(foreign), plural(len(foreign), "delta", "deltas"), strings.Join(names, ", "), by)
+	if len(only) > 0 {
+		msg += fmt.Sprintf(", and %d %s only it has: %s", len(only), plural(len(only), "snapshot", "snapshots"), strings.Join(only, " "))
+	}
+	return fmt.Errorf("%w: %s (another device writes there, or the first remote lost them; see docs/switching-devices.md)", ErrDiverged, msg)
+}
+
+func hostOf(snaps []store.Snapshot, seq uint64) string {
+	for _, s := range snaps {
+		if s.Seq == seq {
+			return s.Hostname
+		}
+	}
+	return ""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
