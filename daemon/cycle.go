@@ -196,6 +196,9 @@ func (d *Daemon) wakeUploaders() {
 // loop, so that it never races a cycle started by the watcher.
 func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
 	r := backupRequest{req: req, reply: make(chan backupReply, 1)}
+	if err := d.offlineNow(); err != nil {
+		return statusapi.BackupResult{}, err
+	}
 	select {
 	case <-d.ready:
 	case <-ctx.Done():

@@ -97,6 +97,7 @@ type Daemon struct {
 	noteMu    sync.Mutex  // serialises noteState
 	gate      *uploadGate // prune pauses the uploaders through it
 	webAddrs  WebAddrs
+	offline   *offlineState // the installation could not be opened yet (open.go)
 }
 
 type openRemote struct {
@@ -176,34 +177,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// The installation opens as the CLI opens it; a remote other than the
 	// first that fails to open is kept as a broken target (reported in
-	// status) rather than stopping the daemon.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	// status) rather than stopping the daemon. A first remote (or vault)
+	// out of reach does not stop it either: it starts offline and tries
+	// again (open.go).
+	inst, err := d.openInstance(ctx, cfg)
+	if err != nil && !instance.Unreachable(err) {
+		return err
 	}
 	if err != nil {
-		return fmt.Errorf("opening the installation: %w", err)
+		d.noteOffline(err, openBackoff)
 	}
-	d.keySource = inst.KeySource
-	d.store = inst.Store
-	d.readFrom = inst.Remotes[0]
-	for _, t := range inst.Store.Targets() {
-		if t.Remote != nil {
-			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
-		}
-	}
-	// The daemon owns the remotes from here (a reload opens and closes
+	// The daemon owns the remotes once open (a reload opens and closes
 	// some), so it closes what is open at exit rather than inst.Close.
-	defer func() {
-		d.mu.Lock()
-		for _, o := range d.open {
-			o.remote.Close()
-		}
-		d.mu.Unlock()
-	}()
-	defer d.store.Close()
+	defer d.closeOpened()
 
 	ln, err := peercred.Listen(cfg.StatusSocket)
+	if err != nil && inst != nil {
+		inst.Close()
+	}
 	if errors.Is(err, peercred.ErrInUse) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
@@ -213,24 +204,67 @@ func (d *Daemon) Run(ctx context.Context) error {
 	web, err := d.openListeners(cfg)
 	if err != nil {
 		ln.Close()
+		if inst != nil {
+			inst.Close()
+		}
 		return err
 	}
-	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
-		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
-		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
-
-	close(d.ready)
 	g, gctx := errgroup.WithContext(ctx)
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
-	g.Go(func() error { return d.serveSessions(gctx) })
+	g.Go(func() error {
+		if inst == nil {
+			if inst = d.waitOpen(gctx, cfg); inst == nil {
+				return d.offlineErr(gctx)
+			}
+		}
+		d.adopt(cfg, inst)
+		return d.serveSessions(gctx)
+	})
 	web.serve(gctx, g)
 	err = g.Wait()
-	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
+	if d.isReady() {
+		d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
+	} else {
+		d.log.Info("daemon stopped before the repository could be opened")
+	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}
 	return err
+}
+
+// adopt takes over the opened installation and reports the daemon ready.
+func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
+	d.keySource = inst.KeySource
+	d.store = inst.Store
+	d.readFrom = inst.Remotes[0]
+	d.mu.Lock()
+	for _, t := range inst.Store.Targets() {
+		if t.Remote != nil {
+			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
+		}
+	}
+	d.offline = nil
+	d.mu.Unlock()
+	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
+		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
+	close(d.ready)
+	d.publishState(true)
+}
+
+// closeOpened closes the remotes and the store, once Run is done.
+func (d *Daemon) closeOpened() {
+	if !d.isReady() {
+		return
+	}
+	d.store.Close()
+	d.mu.Lock()
+	for _, o := range d.open {
+		o.remote.Close()
+	}
+	d.mu.Unlock()
 }
 
 // remoteConf is the configured remote called name.

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,10 @@ func TestFirstRemoteDownAtStart(t *testing.T) {
 	}
 	if st.LastSnapshot != nil || st.PendingDeltas != 0 || st.LastError == "" {
 		t.Fatalf("status while offline: %s", statusJSON(st))
+	}
+
+	if _, err := d.Backup(context.Background(), statusapi.BackupRequest{}); !errors.Is(err, statusapi.ErrOffline) {
+		t.Fatalf("a backup asked for while offline: %v, want %v", err, statusapi.ErrOffline)
 	}
 
 	srv.Start()

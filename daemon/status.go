@@ -10,8 +10,11 @@ import (
 // state derives the daemon's state from what is really happening.
 func (d *Daemon) state() string {
 	d.mu.Lock()
-	scanning, pruning, lastErr, ups := d.scanning, d.pruning, d.lastErr, d.uploaders
+	scanning, pruning, lastErr, ups, offline := d.scanning, d.pruning, d.lastErr, d.uploaders, d.offline
 	d.mu.Unlock()
+	if !d.isReady() && offline != nil {
+		return statusapi.StateOffline
+	}
 	if d.isReady() && d.store.TakenOver() != nil {
 		return statusapi.StateTakenOver
 	}
@@ -85,7 +88,7 @@ func (d *Daemon) Status() statusapi.Status {
 		Config:    cfg.Path,
 	}
 	if !d.isReady() {
-		st.State = statusapi.StateStarting
+		d.offlineStatus(&st, cfg)
 		return st
 	}
 	d.mu.Lock()

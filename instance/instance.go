@@ -22,6 +22,7 @@ import (
 	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // Key sources, as reported in status and the daemon's start-up log.
@@ -247,4 +248,12 @@ func (i *Instance) Close() error {
 func RetentionPolicy(c *configs.Config) prune.Policy {
 	r := c.Retention
 	return prune.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+}
+
+// Unreachable reports whether err, from Open, is only that a remote or
+// the vault could not be reached: trying again later may succeed, and
+// nothing about the installation is wrong. The daemon waits and retries
+// then, rather than exiting.
+func Unreachable(err error) bool {
+	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)
 }

@@ -109,6 +109,8 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 			parts = append(parts, fmt.Sprintf("uploading, %d queued", r.Queued))
 		case r.Queued > 0:
 			parts = append(parts, fmt.Sprintf("%d queued", r.Queued))
+		case st.State == statusapi.StateOffline:
+			// Nothing is known of what it holds until the repository opens.
 		default:
 			parts = append(parts, "up to date")
 		}
