@@ -48,7 +48,8 @@ type Options struct {
 	// DeadRatio: deltas with more than this fraction of unused bytes are
 	// rewritten (default 0.2).
 	DeadRatio float64
-	// DryRun decides and reports without changing anything.
+	// DryRun decides and reports without changing anything: a read-only
+	// store will do (beside the daemon that holds the state directory).
 	DryRun bool
 }
 
@@ -66,7 +67,7 @@ type Result struct {
 // Run forgets the snapshots of st outside the policy, compacts and deletes
 // what is no longer needed.
 func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
-	if !st.Writable() {
+	if !st.Writable() && !opts.DryRun {
 		return nil, errors.New("prune needs a writable state directory")
 	}
 	if opts.SmallDelta <= 0 {

@@ -27,7 +27,10 @@ keep_weekly, keep_monthly, with restic's meanings), rewrites the live data of
 small or mostly-dead deltas into fewer, larger ones, and deletes what is no
 longer needed from every remote. New objects are uploaded before old ones are
 deleted, so an interrupted prune never loses a kept snapshot; run it again to
-finish. The daemon runs it by itself (prune.every in the config).`,
+finish. The daemon runs it by itself (prune.every in the config).
+
+--dry-run changes nothing and runs while the daemon does; a real prune needs
+the daemon stopped (it holds the state directory).`,
 		Example: `  chatsafe prune --dry-run
   chatsafe prune`,
 		Args: cobra.NoArgs,
@@ -41,7 +44,9 @@ finish. The daemon runs it by itself (prune.every in the config).`,
 }
 
 func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, stderr io.Writer) error {
-	inst, err := g.openInstance(ctx, opts.Config, false, stderr)
+	// A dry run changes nothing: it opens read-only, without the state
+	// lock, so it runs beside the daemon. A real prune needs the lock.
+	inst, err := g.openInstance(ctx, opts.Config, opts.DryRun, stderr)
 	if err != nil {
 		return err
 	}
