@@ -78,6 +78,8 @@ type Options struct {
 	// it; the first remote, which the store reads from, must always open.
 	KeepBroken bool
 	Log        *zap.Logger
+	// Progress hears the store's long work (store.Options.Progress).
+	Progress store.ProgressFunc
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -184,7 +186,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)

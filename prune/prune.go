@@ -48,6 +48,10 @@ type Options struct {
 	// DeadRatio: deltas with more than this fraction of unused bytes are
 	// rewritten (default 0.2).
 	DeadRatio float64
+	// Progress, when set, hears the stages prune itself runs (reading the
+	// kept snapshots); the store's own Progress reports compaction and
+	// deletion.
+	Progress store.ProgressFunc
 	// DryRun decides and reports without changing anything: a read-only
 	// store will do (beside the daemon that holds the state directory).
 	DryRun bool
@@ -105,10 +109,13 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 			res.Forgotten++
 		}
 	}
+	stage := fmt.Sprintf("reading the kept snapshots (%d)", len(kept))
+	report(opts.Progress, stage, 0, len(kept))
 	used, err := usedBlobs(ctx, st, kept)
 	if err != nil {
 		return nil, fmt.Errorf("prune: reading the kept snapshots: %w", err)
 	}
+	report(opts.Progress, stage, len(kept), len(kept))
 
 	plan := planCompaction(st.Usage(used), opts)
 	if opts.DryRun {
@@ -135,6 +142,12 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	res.Deleted, res.FreedBytes, err = st.DeleteGarbage(ctx, opts.Targets)
 	return res, err
+}
+
+func report(p store.ProgressFunc, stage string, done, total int) {
+	if p != nil {
+		p(stage, done, total)
+	}
 }
 
 // usedBlobs walks the snapshots and returns every blob they reference.

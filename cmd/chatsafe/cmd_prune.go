@@ -30,7 +30,11 @@ deleted, so an interrupted prune never loses a kept snapshot; run it again to
 finish. The daemon runs it by itself (prune.every in the config).
 
 --dry-run changes nothing and runs while the daemon does; a real prune needs
-the daemon stopped (it holds the state directory).`,
+the daemon stopped (it holds the state directory).
+
+Its stages (reading the kept snapshots, compacting, deleting) are shown on
+stderr: a bar each on a terminal, a line each otherwise; stdout has the result
+alone.`,
 		Example: `  chatsafe prune --dry-run
   chatsafe prune`,
 		Args: cobra.NoArgs,
@@ -46,7 +50,12 @@ the daemon stopped (it holds the state directory).`,
 func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, stderr io.Writer) error {
 	// A dry run changes nothing: it opens read-only, without the state
 	// lock, so it runs beside the daemon. A real prune needs the lock.
-	inst, err := g.openInstance(ctx, opts.Config, opts.DryRun, stderr)
+	cfg, err := g.loadConfig(opts.Config)
+	if err != nil {
+		return err
+	}
+	progress := newStageProgress("prune", stderr)
+	inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: opts.DryRun, Log: cliLogger(stderr), Progress: progress.report})
 	if err != nil {
 		return err
 	}
@@ -55,7 +64,9 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		Policy:    instance.RetentionPolicy(inst.Config),
 		MaxUpload: int64(inst.Config.Prune.MaxUpload),
 		DryRun:    opts.DryRun,
+		Progress:  progress.report,
 	})
+	progress.finish()
 	if err != nil {
 		return err
 	}
