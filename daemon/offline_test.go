@@ -102,6 +102,9 @@ func TestFirstRemoteDownAtStart(t *testing.T) {
 		t.Fatalf("status while offline: %s", statusJSON(st))
 	}
 
+	if h := d.History(); len(h.Errors) == 0 || h.Errors[0].Remote != "r0" || !strings.Contains(h.Errors[0].Error, "unreachable") {
+		t.Fatalf("the status page's errors while offline: %+v", h.Errors)
+	}
 	if _, err := d.Backup(context.Background(), statusapi.BackupRequest{}); !errors.Is(err, statusapi.ErrOffline) {
 		t.Fatalf("a backup asked for while offline: %v, want %v", err, statusapi.ErrOffline)
 	}

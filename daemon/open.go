@@ -57,6 +57,12 @@ func (d *Daemon) noteOffline(err error, wait time.Duration) {
 	d.mu.Unlock()
 	d.errs.failed("open", "cannot open the repository: a remote or the vault is out of reach; the daemon runs offline and tries again",
 		err, zap.Time("next_try", next))
+	// The status page lists it with the other errors.
+	ev := statusapi.Event{Type: statusapi.EventError, Error: err.Error()}
+	if errors.Is(err, remotes.ErrUnreachable) {
+		ev.Remote = d.config().Remotes[0].Name
+	}
+	d.events.publish(ev)
 	d.publishState(true)
 }
 
