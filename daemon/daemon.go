@@ -68,6 +68,7 @@ type Daemon struct {
 	hist    history
 
 	ready     chan struct{} // closed once start-up is done
+	tried     chan struct{} // closed once the first try to open is over
 	reloadCh  chan struct{}
 	restartCh chan struct{} // the source came back: new session, same config
 	backupReq chan backupRequest
@@ -124,6 +125,7 @@ func New(opts Options) (*Daemon, error) {
 		cfg:       opts.Config,
 		events:    newEventBus(),
 		ready:     make(chan struct{}),
+		tried:     make(chan struct{}),
 		started:   time.Now(),
 		reloadCh:  make(chan struct{}, 1),
 		restartCh: make(chan struct{}, 1),
@@ -175,26 +177,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	// The installation opens as the CLI opens it; a remote other than the
-	// first that fails to open is kept as a broken target (reported in
-	// status) rather than stopping the daemon. A first remote (or vault)
-	// out of reach does not stop it either: it starts offline and tries
-	// again (open.go).
-	inst, err := d.openInstance(ctx, cfg)
-	if err != nil && !instance.Unreachable(err) {
-		return err
+	// The state directory holds the socket and the status page's token,
+	// which open before the installation does.
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	if err != nil {
-		d.noteOffline(err, openBackoff)
-	}
-	// The daemon owns the remotes once open (a reload opens and closes
-	// some), so it closes what is open at exit rather than inst.Close.
-	defer d.closeOpened()
-
 	ln, err := peercred.Listen(cfg.StatusSocket)
-	if err != nil && inst != nil {
-		inst.Close()
-	}
 	if errors.Is(err, peercred.ErrInUse) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
@@ -204,21 +192,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 	web, err := d.openListeners(cfg)
 	if err != nil {
 		ln.Close()
-		if inst != nil {
-			inst.Close()
-		}
 		return err
 	}
+	// The daemon owns the remotes once open (a reload opens and closes
+	// some), so it closes what is open at exit rather than inst.Close.
+	defer d.closeOpened()
 	g, gctx := errgroup.WithContext(ctx)
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error {
-		if inst == nil {
+		// The installation opens as the CLI opens it; a remote other
+		// than the first that fails to open is kept as a broken target
+		// (reported in status) rather than stopping the daemon. A first
+		// remote (or vault) out of reach does not stop it either: it runs
+		// offline and tries again (open.go). The status answers
+		// meanwhile ("starting", then "offline").
+		inst, err := d.openInstance(gctx, cfg)
+		if err != nil && (!instance.Unreachable(err) || gctx.Err() != nil) {
+			return err
+		}
+		if err != nil {
+			d.noteOffline(err, openBackoff)
+			close(d.tried)
 			if inst = d.waitOpen(gctx, cfg); inst == nil {
 				return d.offlineErr(gctx)
 			}
 		}
 		d.adopt(cfg, inst)
+		if err == nil {
+			close(d.tried)
+		}
 		return d.serveSessions(gctx)
 	})
 	web.serve(gctx, g)

@@ -128,7 +128,7 @@ func (d *Daemon) offlineStatus(st *statusapi.Status, cfg *configs.Config) {
 	for i, rc := range cfg.Remotes {
 		rs := statusapi.RemoteStatus{Name: rc.Name, Remote: remotes.Redact(rc.URL)}
 		if i == 0 && errors.Is(off.err, remotes.ErrUnreachable) {
-			rs.LastError = fmt.Sprintf("unreachable, %s: %v", again, off.err)
+			rs.LastError = "unreachable, " + again // the state's error says more
 		}
 		st.Remotes = append(st.Remotes, rs)
 	}

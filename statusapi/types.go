@@ -25,8 +25,8 @@ const (
 	// older snapshots stay readable, nothing is committed until
 	// `chatsafe repair` (Damage names the objects).
 	StateDamaged = "damaged"
-	// StateStarting is seen only in-process, before the daemon's first
-	// try to open the repository; the socket opens after it.
+	// StateStarting: the daemon is opening the repository (its first
+	// try, which may retry a remote for up to retry_for).
 	StateStarting = "starting"
 	// StateOffline: the repository could not be opened at start, because
 	// its first remote (or the vault) is out of reach. The daemon tries
