@@ -78,19 +78,19 @@ func (d *Daemon) publishState(always bool) {
 func (d *Daemon) Status() statusapi.Status {
 	cfg := d.config()
 	st := statusapi.Status{
-		State:     d.state(),
-		Source:    cfg.Source,
-		KeySource: d.keySource,
-		UptimeS:   int64(time.Since(d.started).Seconds()),
-		Version:   d.opts.Version,
-		PID:       pid,
-		Remotes:   []statusapi.RemoteStatus{},
-		Config:    cfg.Path,
+		State:   d.state(),
+		Source:  cfg.Source,
+		UptimeS: int64(time.Since(d.started).Seconds()),
+		Version: d.opts.Version,
+		PID:     pid,
+		Remotes: []statusapi.RemoteStatus{},
+		Config:  cfg.Path,
 	}
 	if !d.isReady() {
 		d.offlineStatus(&st, cfg)
 		return st
 	}
+	st.KeySource = d.keySource // set with the store, before ready
 	d.mu.Lock()
 	st.LastError = d.lastErr
 	ups := d.uploaders
