@@ -211,6 +211,23 @@ const maxPortableSocketPath = 103
 // does not exist yet: state, the local remote and the socket all live in
 // configPath's directory, so one directory holds the whole installation
 // (`chatsafe daemon --config F --source DIR` on a new F).
+// DefaultFor is the embedded defaults of a new installation whose config
+// file is configPath: DefaultAt(configPath), unless configPath is
+// defaultPath, the machine's default config, whose installation keeps the
+// default places (for root, /var/lib/chatsafe, which the system service
+// may write; not /etc/chatsafe beside the config). init and the daemon
+// both make new installations this way, so they agree.
+func DefaultFor(configPath, defaultPath string) *Config {
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		abs = configPath
+	}
+	if abs == filepath.Clean(defaultPath) {
+		return Default()
+	}
+	return DefaultAt(configPath)
+}
+
 func DefaultAt(configPath string) *Config {
 	dir := filepath.Dir(configPath)
 	if abs, err := filepath.Abs(dir); err == nil {

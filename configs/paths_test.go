@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -59,5 +60,19 @@ func TestDefaultPathsPerOS(t *testing.T) {
 		if got := defaultPaths(c.p); got != c.want {
 			t.Errorf("%s:\n got  %+v\n want %+v", c.name, got, c.want)
 		}
+	}
+}
+
+// A new installation at the default config keeps the default places (as
+// root /var/lib/chatsafe, not /etc/chatsafe/state beside the config);
+// anywhere else it goes beside its config.
+func TestDefaultFor(t *testing.T) {
+	def := DefaultConfigPath()
+	if got, want := DefaultFor(def, def), Default(); got.StateDir != want.StateDir || got.Remotes[0].URL != want.Remotes[0].URL {
+		t.Errorf("at the default config: state %s, remote %s; want %s, %s", got.StateDir, got.Remotes[0].URL, want.StateDir, want.Remotes[0].URL)
+	}
+	other := filepath.Join(t.TempDir(), "inst", "chatsafe.yaml")
+	if got, want := DefaultFor(other, def), DefaultAt(other); got.StateDir != want.StateDir || got.StatusSocket != want.StatusSocket || got.Remotes[0].URL != want.Remotes[0].URL {
+		t.Errorf("at %s: %+v, want %+v", other, got, want)
 	}
 }

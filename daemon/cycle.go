@@ -196,6 +196,16 @@ func (d *Daemon) wakeUploaders() {
 // loop, so that it never races a cycle started by the watcher.
 func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
 	r := backupRequest{req: req, reply: make(chan backupReply, 1)}
+	// Until the first try to open is over, whether the daemon runs
+	// offline is not known.
+	select {
+	case <-d.tried:
+	case <-ctx.Done():
+		return statusapi.BackupResult{}, ctx.Err()
+	}
+	if err := d.offlineNow(); err != nil {
+		return statusapi.BackupResult{}, err
+	}
 	select {
 	case <-d.ready:
 	case <-ctx.Done():

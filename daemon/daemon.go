@@ -68,6 +68,7 @@ type Daemon struct {
 	hist    history
 
 	ready     chan struct{} // closed once start-up is done
+	tried     chan struct{} // closed once the first try to open is over
 	reloadCh  chan struct{}
 	restartCh chan struct{} // the source came back: new session, same config
 	backupReq chan backupRequest
@@ -97,6 +98,7 @@ type Daemon struct {
 	noteMu    sync.Mutex  // serialises noteState
 	gate      *uploadGate // prune pauses the uploaders through it
 	webAddrs  WebAddrs
+	offline   *offlineState // the installation could not be opened yet (open.go)
 }
 
 type openRemote struct {
@@ -123,6 +125,7 @@ func New(opts Options) (*Daemon, error) {
 		cfg:       opts.Config,
 		events:    newEventBus(),
 		ready:     make(chan struct{}),
+		tried:     make(chan struct{}),
 		started:   time.Now(),
 		reloadCh:  make(chan struct{}, 1),
 		restartCh: make(chan struct{}, 1),
@@ -174,35 +177,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	// The installation opens as the CLI opens it; a remote other than the
-	// first that fails to open is kept as a broken target (reported in
-	// status) rather than stopping the daemon.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+	// The state directory holds the socket and the status page's token,
+	// which open before the installation does.
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("opening the installation: %w", err)
-	}
-	d.keySource = inst.KeySource
-	d.store = inst.Store
-	d.readFrom = inst.Remotes[0]
-	for _, t := range inst.Store.Targets() {
-		if t.Remote != nil {
-			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
-		}
-	}
-	// The daemon owns the remotes from here (a reload opens and closes
-	// some), so it closes what is open at exit rather than inst.Close.
-	defer func() {
-		d.mu.Lock()
-		for _, o := range d.open {
-			o.remote.Close()
-		}
-		d.mu.Unlock()
-	}()
-	defer d.store.Close()
-
 	ln, err := peercred.Listen(cfg.StatusSocket)
 	if errors.Is(err, peercred.ErrInUse) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
@@ -215,22 +194,80 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
-	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
-		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
-		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
-
-	close(d.ready)
+	// The daemon owns the remotes once open (a reload opens and closes
+	// some), so it closes what is open at exit rather than inst.Close.
+	defer d.closeOpened()
 	g, gctx := errgroup.WithContext(ctx)
 	srv := &statusapi.Server{Handler: statusapi.NewHandler(d, d.log), Log: d.log}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
-	g.Go(func() error { return d.serveSessions(gctx) })
+	g.Go(func() error {
+		// The installation opens as the CLI opens it; a remote other
+		// than the first that fails to open is kept as a broken target
+		// (reported in status) rather than stopping the daemon. A first
+		// remote (or vault) out of reach does not stop it either: it runs
+		// offline and tries again (open.go). The status answers
+		// meanwhile ("starting", then "offline").
+		inst, err := d.openInstance(gctx, cfg)
+		if err != nil && (!instance.Unreachable(err) || gctx.Err() != nil) {
+			return err
+		}
+		if err != nil {
+			d.noteOffline(err, openBackoff)
+			close(d.tried)
+			if inst = d.waitOpen(gctx, cfg); inst == nil {
+				return d.offlineErr(gctx)
+			}
+		}
+		d.adopt(cfg, inst)
+		if err == nil {
+			close(d.tried)
+		}
+		return d.serveSessions(gctx)
+	})
 	web.serve(gctx, g)
 	err = g.Wait()
-	d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
+	if d.isReady() {
+		d.log.Info("daemon stopped", zap.Int("pending_deltas", len(d.store.Pending())))
+	} else {
+		d.log.Info("daemon stopped before the repository could be opened")
+	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
 	}
 	return err
+}
+
+// adopt takes over the opened installation and reports the daemon ready.
+func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
+	d.keySource = inst.KeySource
+	d.store = inst.Store
+	d.readFrom = inst.Remotes[0]
+	d.mu.Lock()
+	for _, t := range inst.Store.Targets() {
+		if t.Remote != nil {
+			d.open[t.Name] = openRemote{conf: remoteConf(cfg, t.Name), remote: t.Remote}
+		}
+	}
+	d.offline = nil
+	d.mu.Unlock()
+	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
+		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
+		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
+	close(d.ready)
+	d.publishState(true)
+}
+
+// closeOpened closes the remotes and the store, once Run is done.
+func (d *Daemon) closeOpened() {
+	if !d.isReady() {
+		return
+	}
+	d.store.Close()
+	d.mu.Lock()
+	for _, o := range d.open {
+		o.remote.Close()
+	}
+	d.mu.Unlock()
 }
 
 // remoteConf is the configured remote called name.

@@ -55,7 +55,7 @@ func newMetrics(d *Daemon) *metrics {
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chatsafe_pending_deltas", Help: "Deltas in the local spool, not yet on every remote.",
 	}, func() float64 {
-		if d.store == nil {
+		if !d.isReady() {
 			return 0
 		}
 		return float64(len(d.store.Pending()))

@@ -33,8 +33,8 @@ const RecoveryKeyFileName = "recovery-key.txt"
 // new installation on the embedded defaults: a new backup key (its
 // recovery key returned in Created and written to a 0600 file beside the
 // config) and a local remote; at the default path, state and remote under
-// the XDG directories; at a path given with --config, all of it beside
-// that file (configs.DefaultAt).
+// the XDG directories; at another path given with --config, all of it
+// beside that file (configs.DefaultFor, as init does).
 func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logger) (*configs.Config, *Created, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -65,10 +65,7 @@ func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logge
 		return cfg, nil, nil
 	}
 
-	cfg := configs.Default()
-	if explicit {
-		cfg = configs.DefaultAt(configPath)
-	}
+	cfg := configs.DefaultFor(configPath, configs.DefaultConfigPath())
 	cfg.Source = source
 	cfg.Path = configPath
 	if err := cfg.Check(); err != nil {

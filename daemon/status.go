@@ -10,8 +10,11 @@ import (
 // state derives the daemon's state from what is really happening.
 func (d *Daemon) state() string {
 	d.mu.Lock()
-	scanning, pruning, lastErr, ups := d.scanning, d.pruning, d.lastErr, d.uploaders
+	scanning, pruning, lastErr, ups, offline := d.scanning, d.pruning, d.lastErr, d.uploaders, d.offline
 	d.mu.Unlock()
+	if !d.isReady() && offline != nil {
+		return statusapi.StateOffline
+	}
 	if d.isReady() && d.store.TakenOver() != nil {
 		return statusapi.StateTakenOver
 	}
@@ -75,19 +78,19 @@ func (d *Daemon) publishState(always bool) {
 func (d *Daemon) Status() statusapi.Status {
 	cfg := d.config()
 	st := statusapi.Status{
-		State:     d.state(),
-		Source:    cfg.Source,
-		KeySource: d.keySource,
-		UptimeS:   int64(time.Since(d.started).Seconds()),
-		Version:   d.opts.Version,
-		PID:       pid,
-		Remotes:   []statusapi.RemoteStatus{},
-		Config:    cfg.Path,
+		State:   d.state(),
+		Source:  cfg.Source,
+		UptimeS: int64(time.Since(d.started).Seconds()),
+		Version: d.opts.Version,
+		PID:     pid,
+		Remotes: []statusapi.RemoteStatus{},
+		Config:  cfg.Path,
 	}
 	if !d.isReady() {
-		st.State = statusapi.StateStarting
+		d.offlineStatus(&st, cfg)
 		return st
 	}
+	st.KeySource = d.keySource // set with the store, before ready
 	d.mu.Lock()
 	st.LastError = d.lastErr
 	ups := d.uploaders

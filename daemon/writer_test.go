@@ -61,7 +61,8 @@ func TestTwoDaemonsOneWriter(t *testing.T) {
 	a := newInstallSpec(t, []string{srv.Spec}, "")
 	chatA := openChat(t, a.src)
 	chatA.write(t, 40)
-	da := runInProcess(t, a, daemon.Options{})
+	logA := &syncBuf{}
+	da := runInProcessLog(t, a, daemon.Options{}, logA)
 	waitFor(t, da, "device A's first snapshot uploaded", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 
 	b := joinInstall(t, a)
@@ -100,6 +101,16 @@ func TestTwoDaemonsOneWriter(t *testing.T) {
 	}
 	if snaps := da.Snapshots(); len(snaps) != 2 || snaps[1].ID != stB.LastSnapshot.ID {
 		t.Fatalf("snapshots seen by A: %+v", snaps)
+	}
+	// One log line says so (the daemon's error), not one more from the store.
+	n := 0
+	for _, l := range strings.Split(logA.String(), "\n") {
+		if strings.Contains(l, "taken over") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d log lines say \"taken over\", want 1:\n%s", n, logA.String())
 	}
 	sameTree(t, b.src, restoreFrom(t, srv.Spec, a.key))
 }

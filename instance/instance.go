@@ -22,6 +22,7 @@ import (
 	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // Key sources, as reported in status and the daemon's start-up log.
@@ -77,6 +78,8 @@ type Options struct {
 	// it; the first remote, which the store reads from, must always open.
 	KeepBroken bool
 	Log        *zap.Logger
+	// Progress hears the store's long work (store.Options.Progress).
+	Progress store.ProgressFunc
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -183,7 +186,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)
@@ -247,4 +250,12 @@ func (i *Instance) Close() error {
 func RetentionPolicy(c *configs.Config) prune.Policy {
 	r := c.Retention
 	return prune.Policy{KeepLast: r.KeepLast, KeepHourly: r.KeepHourly, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+}
+
+// Unreachable reports whether err, from Open, is only that a remote or
+// the vault could not be reached: trying again later may succeed, and
+// nothing about the installation is wrong. The daemon waits and retries
+// then, rather than exiting.
+func Unreachable(err error) bool {
+	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)
 }

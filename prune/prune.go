@@ -48,7 +48,12 @@ type Options struct {
 	// DeadRatio: deltas with more than this fraction of unused bytes are
 	// rewritten (default 0.2).
 	DeadRatio float64
-	// DryRun decides and reports without changing anything.
+	// Progress, when set, hears the stages prune itself runs (reading the
+	// kept snapshots); the store's own Progress reports compaction and
+	// deletion.
+	Progress store.ProgressFunc
+	// DryRun decides and reports without changing anything: a read-only
+	// store will do (beside the daemon that holds the state directory).
 	DryRun bool
 }
 
@@ -66,7 +71,7 @@ type Result struct {
 // Run forgets the snapshots of st outside the policy, compacts and deletes
 // what is no longer needed.
 func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
-	if !st.Writable() {
+	if !st.Writable() && !opts.DryRun {
 		return nil, errors.New("prune needs a writable state directory")
 	}
 	if opts.SmallDelta <= 0 {
@@ -104,10 +109,13 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 			res.Forgotten++
 		}
 	}
+	stage := fmt.Sprintf("reading the kept snapshots (%d)", len(kept))
+	report(opts.Progress, stage, 0, len(kept))
 	used, err := usedBlobs(ctx, st, kept)
 	if err != nil {
 		return nil, fmt.Errorf("prune: reading the kept snapshots: %w", err)
 	}
+	report(opts.Progress, stage, len(kept), len(kept))
 
 	plan := planCompaction(st.Usage(used), opts)
 	if opts.DryRun {
@@ -134,6 +142,12 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	res.Deleted, res.FreedBytes, err = st.DeleteGarbage(ctx, opts.Targets)
 	return res, err
+}
+
+func report(p store.ProgressFunc, stage string, done, total int) {
+	if p != nil {
+		p(stage, done, total)
+	}
 }
 
 // usedBlobs walks the snapshots and returns every blob they reference.

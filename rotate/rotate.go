@@ -36,8 +36,9 @@ type Result struct {
 
 // Run rotates the key of the installation cfg describes. It refuses while
 // another process (the daemon) holds the state lock. Call Done after the
-// new recovery key has been shown and saved.
-func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, error) {
+// new recovery key has been shown and saved. progress (nil: none) hears
+// the re-sealing and the deletion of the old deltas.
+func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger, progress store.ProgressFunc) (*Result, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -60,7 +61,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	sopts := store.Options{StateDir: cfg.StateDir, Log: log, DeviceID: dev, Rotating: true}
+	sopts := store.Options{StateDir: cfg.StateDir, Log: log, DeviceID: dev, Rotating: true, Progress: progress}
 	j, err := store.LoadRotateJournal(cfg.StateDir)
 	if err != nil {
 		return nil, err

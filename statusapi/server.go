@@ -29,6 +29,10 @@ type Backend interface {
 	Metrics() http.Handler
 }
 
+// ErrOffline is a Backend's answer while it cannot reach the repository
+// (StateOffline): 503, which the client gives back as client.ErrOffline.
+var ErrOffline = errors.New("the daemon runs offline: its repository could not be opened yet")
+
 // NewHandler returns the API's routes, every one behind peercred.Require.
 func NewHandler(b Backend, log *zap.Logger) http.Handler {
 	if log == nil {
@@ -88,6 +92,10 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.b.Backup(r.Context(), req)
+	if errors.Is(err, ErrOffline) {
+		writeErr(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return

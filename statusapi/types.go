@@ -25,9 +25,14 @@ const (
 	// older snapshots stay readable, nothing is committed until
 	// `chatsafe repair` (Damage names the objects).
 	StateDamaged = "damaged"
-	// StateStarting is seen only in-process, before the daemon is ready;
-	// the socket opens after start-up.
+	// StateStarting: the daemon is opening the repository (its first
+	// try, which may retry a remote for up to retry_for).
 	StateStarting = "starting"
+	// StateOffline: the repository could not be opened at start, because
+	// its first remote (or the vault) is out of reach. The daemon tries
+	// again with a back-off (LastError says when); nothing is backed up
+	// until it opens.
+	StateOffline = "offline"
 )
 
 // Status is the document of GET /v1/status.

@@ -170,6 +170,8 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		return err
 	}
 	grouped := r.keptGroupMembers(plan, used)
+	stage := "compacting " + nDeltas(len(plan))
+	r.progress(stage, 0, len(plan))
 	for _, d := range plan {
 		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
 			members, keep := r.compactKeeps(d, i, e, used, rewrite, grouped, w)
@@ -197,6 +199,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		}
 		res.Rewritten++
 		r.log.Info("compacted", zap.String("delta", d.ref.name()))
+		r.progress(stage, res.Rewritten, len(plan))
 	}
 	if !w.fits(snapshotsSize(carried, len(forgotten)), r.opts.DeltaSizeCap) {
 		// The records the head carries go into a delta with room for them.
@@ -267,13 +270,20 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 		if err != nil {
 			return deleted, freed, fmt.Errorf("prune: listing %s: %w", rem, err)
 		}
+		var garbage []remotes.ObjectInfo
 		for _, o := range objs {
 			seq, _, ok := parseDeltaName(o.Name)
 			// At or past the head's sequence, a delta this store does not
 			// list is another device's (a fork in the making), never garbage.
-			if !ok || live[o.Name] || seq >= headSeq {
-				continue
+			if ok && !live[o.Name] && seq < headSeq {
+				garbage = append(garbage, o)
 			}
+		}
+		stage := fmt.Sprintf("deleting %s no longer needed from %s", nDeltas(len(garbage)), rem)
+		if len(garbage) > 0 {
+			r.progress(stage, 0, len(garbage))
+		}
+		for n, o := range garbage {
 			if err := rem.Delete(ctx, o.Name); err != nil && !errors.Is(err, remotes.ErrNotFound) {
 				return deleted, freed, fmt.Errorf("prune: deleting %s from %s: %w", o.Name, rem, err)
 			}
@@ -285,6 +295,7 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 			if err := faults.Point("prune:deleted-one"); err != nil {
 				return deleted, freed, err
 			}
+			r.progress(stage, n+1, len(garbage))
 		}
 		if err := rem.CleanupPartial(ctx, time.Hour); err != nil {
 			r.log.Warn("cleaning up interrupted uploads failed", zap.String("remote", rem.String()), zap.Error(err))

@@ -153,11 +153,14 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	r.mu.RUnlock()
 	sort.Slice(olds, func(i, j int) bool { return olds[i].ref.Seq < olds[j].ref.Seq })
 	rw := &resealer{r: r, ns: ns, rems: rems, parent: parent, seq: parent.Seq}
-	for _, d := range olds {
+	stage := "re-sealing " + nDeltas(len(olds)) + " under the new key"
+	r.progress(stage, 0, len(olds))
+	for i, d := range olds {
 		if err := rw.delta(ctx, d); err != nil {
 			rw.abort()
 			return err
 		}
+		r.progress(stage, i+1, len(olds))
 	}
 	if err := rw.flush(ctx, r.Snapshots()); err != nil {
 		return err

@@ -99,7 +99,9 @@ func (r *Store) othersNewer() *delta {
 func (r *Store) markTakenOver(by *delta, note string) error {
 	st := &takenOverState{Device: hex.EncodeToString(by.trailer.Device[:]), Hostname: by.trailer.Hostname, Time: time.Unix(0, by.trailer.Time).UTC(), Note: note}
 	r.state.TakenOver = st
-	r.log.Warn("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
+	// Debug: the caller reports the error it gets (the CLI's message, the
+	// daemon's one error line); a second line here said it twice.
+	r.log.Debug("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
 		zap.String("device", st.Device), zap.String("hostname", st.Hostname), zap.Time("time", st.Time), zap.Uint64("seq", by.ref.Seq))
 	if err := r.saveState(); err != nil {
 		return err
@@ -126,7 +128,8 @@ func (r *Store) TakenOverElsewhere(rec HeadRef) {
 	if r.state.TakenOver == nil {
 		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
 			Note: fmt.Sprintf("the vault records its sequence %d, which %q does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %q, then run `chatsafe takeover`", rec.Seq, r.remote.String(), r.remote.String())}
-		r.log.Warn("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
+		// Debug, as in markTakenOver: the next commit's error reports it.
+		r.log.Debug("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
 			zap.String("device", r.state.TakenOver.Device), zap.Uint64("seq", rec.Seq), zap.Uint64("served_seq", served.Seq))
 		if err := r.saveState(); err != nil {
 			r.log.Warn("saving the take-over", zap.Error(err))

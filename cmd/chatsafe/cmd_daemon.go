@@ -41,6 +41,11 @@ a snapshot after each burst of changes and upload it to every remote. This is
 what the system service runs. SIGTERM or SIGINT stops it cleanly; SIGHUP
 reloads the configuration.
 
+When the first remote (or the vault) is out of reach at start, it starts
+offline: "chatsafe status" shows the state "offline" and when it tries again
+(after 5 s, doubling up to every 5 minutes); it backs up once it can open the
+repository.
+
 With no config file, "chatsafe daemon --source DIR" sets up a new installation
 on the embedded defaults and shows its recovery key once. With --config FILE
 naming a file that does not exist yet, the new installation is made at FILE:

@@ -51,6 +51,12 @@ icloud:Backups, s3:bucket/x), a connection string (":webdav,url='https://…':di
 or a plain path. Without --remote, backups go to a local directory under
 ` + configs.DefaultDataDir() + `.
 
+With --config DIR/FILE (other than the default config), the state directory
+and the local remote go beside it, in DIR/state and DIR/remote, unless
+--state-dir and --remote say otherwise; FILE records where, so "chatsafe daemon
+--config DIR/FILE" uses them (a new installation made by the daemon at
+DIR/FILE goes there too).
+
 If init fails half-way (a remote unreachable), run the same command again: it
 finishes the set-up with the key it already saved.`,
 		Example: `  chatsafe init --source ~/chats --remote gdrive:chatsafe
@@ -64,7 +70,7 @@ finishes the set-up with the key it already saved.`,
 	cmd.Flags().StringVar(&opts.Source, "source", "", "chat-history directory to back up (required)")
 	cmd.Flags().StringArrayVar(&opts.Remotes, "remote", nil, "where backups go (repeatable); default a local directory")
 	configFlag(cmd, &opts.Config)
-	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "local state directory; the status socket goes with it (default "+configs.Default().StateDir+")")
+	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "local state directory; the status socket goes with it (default "+configs.Default().StateDir+", or DIR/state for --config DIR/FILE)")
 	cmd.Flags().StringVar(&opts.RcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (default rclone's own)")
 	cmd.Flags().StringVar(&opts.RecoveryKeyOut, "recovery-key-out", "", "also write the recovery key to this file (mode 0600; never overwritten)")
 	cmd.Flags().BoolVar(&opts.Join, "join", false, "continue an existing repository on this device (with --recovery-key-file or the vault flags)")
@@ -89,7 +95,9 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 	if _, err := os.Stat(cfgPath); err == nil {
 		return nil, "", usageErr(fmt.Errorf("%s already exists: this device is set up already (run `chatsafe backup`; pass --config for another installation)", cfgPath))
 	}
-	cfg := configs.Default()
+	// As the daemon makes one: beside a --config file other than the
+	// default one, unless --state-dir or --remote say otherwise.
+	cfg := configs.DefaultFor(cfgPath, g.defaultConfig)
 	cfg.Source = src
 	if opts.StateDir != "" {
 		dir, err := filepath.Abs(opts.StateDir)

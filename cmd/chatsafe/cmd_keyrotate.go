@@ -34,7 +34,10 @@ rotation (power cut, kill) is finished by running rotate again. A key kept by a
 vault is moved there too: the vault then keeps the new key behind the same
 password (read from key.password_file), and the old key no longer owns it.
 What rotation cannot undo: whoever had the old key and copied the old objects
-keeps what they copied (see docs/key-rotation.md).`,
+keeps what they copied (see docs/key-rotation.md).
+
+Its stages (re-sealing, deleting the old deltas) are shown on stderr: a bar
+each on a terminal, a line each otherwise; stdout has the result alone.`,
 		Example: `  chatsafe service stop
   chatsafe key rotate --recovery-key-out /media/usb/chatsafe-new-recovery-key.txt
   chatsafe service start`,
@@ -58,7 +61,9 @@ func runKeyRotate(ctx context.Context, opts KeyRotateOptions, g *globalOptions, 
 			return usageErr(fmt.Errorf("%s already exists: rotate never overwrites a recovery key file; choose another --recovery-key-out", opts.RecoveryKeyOut))
 		}
 	}
-	res, err := rotate.Run(ctx, cfg, cliLogger(stderr))
+	progress := newStageProgress("key rotate", stderr)
+	res, err := rotate.Run(ctx, cfg, cliLogger(stderr), progress.report)
+	progress.finish()
 	if err != nil {
 		return err
 	}

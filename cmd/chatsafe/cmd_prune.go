@@ -27,7 +27,14 @@ keep_weekly, keep_monthly, with restic's meanings), rewrites the live data of
 small or mostly-dead deltas into fewer, larger ones, and deletes what is no
 longer needed from every remote. New objects are uploaded before old ones are
 deleted, so an interrupted prune never loses a kept snapshot; run it again to
-finish. The daemon runs it by itself (prune.every in the config).`,
+finish. The daemon runs it by itself (prune.every in the config).
+
+--dry-run changes nothing and runs while the daemon does; a real prune needs
+the daemon stopped (it holds the state directory).
+
+Its stages (reading the kept snapshots, compacting, deleting) are shown on
+stderr: a bar each on a terminal, a line each otherwise; stdout has the result
+alone.`,
 		Example: `  chatsafe prune --dry-run
   chatsafe prune`,
 		Args: cobra.NoArgs,
@@ -41,7 +48,14 @@ finish. The daemon runs it by itself (prune.every in the config).`,
 }
 
 func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, stderr io.Writer) error {
-	inst, err := g.openInstance(ctx, opts.Config, false, stderr)
+	// A dry run changes nothing: it opens read-only, without the state
+	// lock, so it runs beside the daemon. A real prune needs the lock.
+	cfg, err := g.loadConfig(opts.Config)
+	if err != nil {
+		return err
+	}
+	progress := newStageProgress("prune", stderr)
+	inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: opts.DryRun, Log: cliLogger(stderr), Progress: progress.report})
 	if err != nil {
 		return err
 	}
@@ -50,7 +64,9 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		Policy:    instance.RetentionPolicy(inst.Config),
 		MaxUpload: int64(inst.Config.Prune.MaxUpload),
 		DryRun:    opts.DryRun,
+		Progress:  progress.report,
 	})
+	progress.finish()
 	if err != nil {
 		return err
 	}

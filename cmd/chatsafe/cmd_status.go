@@ -85,8 +85,12 @@ func statusConfig(g *globalOptions, flag string) (*configs.Config, error) {
 }
 
 func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
-	fmt.Fprintf(w, "chatsafe %s: %s (up %s, pid %d, key from %s)\n", st.Version, st.State,
-		(time.Duration(st.UptimeS) * time.Second).String(), st.PID, st.KeySource)
+	key := ""
+	if st.KeySource != "" { // none before the repository opens
+		key = ", key from " + st.KeySource
+	}
+	fmt.Fprintf(w, "chatsafe %s: %s (up %s, pid %d%s)\n", st.Version, st.State,
+		(time.Duration(st.UptimeS) * time.Second).String(), st.PID, key)
 	fmt.Fprintf(w, "source:    %s\n", st.Source)
 	if s := st.LastSnapshot; s != nil {
 		fmt.Fprintf(w, "snapshot:  %s  seq %d  %s  %s, %s\n", s.ShortID, s.Seq,
@@ -109,6 +113,8 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 			parts = append(parts, fmt.Sprintf("uploading, %d queued", r.Queued))
 		case r.Queued > 0:
 			parts = append(parts, fmt.Sprintf("%d queued", r.Queued))
+		case st.State == statusapi.StateOffline:
+			// Nothing is known of what it holds until the repository opens.
 		default:
 			parts = append(parts, "up to date")
 		}

@@ -50,6 +50,11 @@ func daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, status
 			return c, st, nil
 		}
 	}
+	if st.RepositoryID == "" && (st.State == statusapi.StateStarting || st.State == statusapi.StateOffline) && sameConfig(st.Config, cfg.Path) {
+		// It has not opened its repository yet (its first remote is out
+		// of reach): it cannot name it, but it runs this very config.
+		return c, st, nil
+	}
 	c.Close()
 	return nil, st, otherInstallation(cfg, st, ours)
 }
@@ -62,6 +67,13 @@ func otherInstallation(cfg *configs.Config, st statusapi.Status, ours []string) 
 	}
 	return fmt.Errorf("%w: %s is served by the daemon of %s (pid %d), not of config %s (%s); give each installation its own status_socket (leave it out of the config for a default of its own)",
 		errOtherInstallation, cfg.StatusSocket, theirs, st.PID, cfg.Path, mine)
+}
+
+// sameConfig reports whether the daemon's config (an absolute path) is
+// the file at path.
+func sameConfig(theirs, path string) bool {
+	abs, err := filepath.Abs(path)
+	return err == nil && theirs != "" && theirs == abs
 }
 
 func orUnknown(s string) string {

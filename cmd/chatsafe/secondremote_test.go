@@ -104,7 +104,23 @@ func vaultDevice(t *testing.T, remotes ...string) (a device, paths, vaultArgs []
 func wantTakenOverBy(t *testing.T, r result, b device) {
 	t.Helper()
 	r.want(t, 7, "taken over")
+	saidOnce(t, r, "taken over")
 	if id := deviceIDOf(t, b.state); !strings.Contains(r.stderr, id[:8]) {
 		t.Errorf("the take-over does not name the other device %s:\n%s", id[:8], r.stderr)
+	}
+}
+
+// saidOnce fails unless exactly one line of r's output says what: a
+// message a user reads twice (a log line, then the error) is noise.
+func saidOnce(t *testing.T, r result, what string) {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Split(r.stderr+r.stdout, "\n") {
+		if strings.Contains(strings.ToLower(l), what) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d lines say %q, want 1:\nstdout: %s\nstderr: %s", n, what, r.stdout, r.stderr)
 	}
 }

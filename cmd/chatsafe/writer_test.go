@@ -118,6 +118,7 @@ func TestSwitchDevices(t *testing.T) {
 	write(t, a.src, "msgstore.txt", "old phone, day 2")
 	r := run(t, a.home, "backup", "--config", a.cfg)
 	r.want(t, 7, "taken over")
+	saidOnce(t, r, "taken over")
 	if !strings.Contains(r.stderr, "chatsafe takeover") {
 		t.Errorf("the taken-over message does not say what to do: %s", r.stderr)
 	}

@@ -26,6 +26,16 @@ var ErrNoDaemon = errors.New("no chatsafe daemon is running")
 // request from a browser).
 var ErrRefused = errors.New("the chatsafe daemon refused the request")
 
+// ErrOffline means the daemon runs, but could not open its repository
+// yet (its first remote or the vault is out of reach): try again later.
+var ErrOffline = errors.New("the chatsafe daemon runs offline")
+
+// offlineError is the daemon's message for ErrOffline.
+type offlineError string
+
+func (e offlineError) Error() string        { return string(e) }
+func (e offlineError) Is(target error) bool { return target == ErrOffline }
+
 // Client talks to one daemon.
 type Client struct {
 	socket string
@@ -92,6 +102,9 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader) 
 		msg := readErr(resp.Body)
 		if resp.StatusCode == http.StatusForbidden {
 			return nil, fmt.Errorf("%w: %s", ErrRefused, msg)
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return nil, offlineError(msg) // the daemon's message says it
 		}
 		return nil, fmt.Errorf("the daemon answered %s %s with %s: %s", method, path, resp.Status, msg)
 	}

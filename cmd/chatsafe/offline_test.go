@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/remotes/remotetest"
+)
+
+// TestStatusOfOfflineDaemon: a daemon started while its first remote is
+// out of reach runs offline. `status` on its config shows that (the
+// daemon cannot name its repository yet, but it runs this config), and
+// `backup` exits 5 saying so rather than taking the daemon for another
+// installation's.
+func TestStatusOfOfflineDaemon(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "hello")
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first try gives up soon.
+	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+
+	startDaemonBinary(t, home, cfg, filepath.Join(home, "inst", "state", "chatsafe.sock"))
+	// The first try to open may still be under way ("starting").
+	r := run(t, home, "status", "--config", cfg)
+	if r.code != 0 || !(strings.Contains(r.stdout, ": starting") || strings.Contains(r.stdout, ": offline")) {
+		t.Fatalf("status of the offline daemon: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	run(t, home, "backup", "--config", cfg).want(t, 5, "offline")
+	r = run(t, home, "status", "--config", cfg)
+	r.want(t, 0, "cannot open the repository")
+	if !strings.Contains(r.stdout, ": offline") || !strings.Contains(r.stdout, "unreachable, trying again at") {
+		t.Fatalf("status of the offline daemon:\n%s", r.stdout)
+	}
+}

@@ -1,0 +1,117 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/daemon"
+	"github.com/chatsafe/chatsafe/logs"
+	"github.com/chatsafe/chatsafe/remotes/remotetest"
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// runExit is Run's end: exited closes once err is set.
+type runExit struct {
+	exited chan struct{}
+	err    error
+}
+
+// startOffline runs the daemon of in without waiting for it to be ready
+// (its first remote may be out of reach).
+func startOffline(t *testing.T, in *install, opts daemon.Options) (*daemon.Daemon, *runExit) {
+	t.Helper()
+	cfg, err := configs.Load(in.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := logs.New(logs.Options{Level: "warn", Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Config, opts.Log, opts.Version = cfg, l, "test"
+	d, err := daemon.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := &runExit{exited: make(chan struct{})}
+	go func() {
+		done.err = d.Run(ctx)
+		close(done.exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done.exited:
+			if done.err != nil && !t.Failed() {
+				t.Errorf("Run: %v", done.err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("Run did not return after the stop")
+		}
+	})
+	return d, done
+}
+
+// waitForOrExit is waitFor, failing at once when Run returns.
+func waitForOrExit(t *testing.T, d *daemon.Daemon, done *runExit, what string, ok func(statusapi.Status) bool) statusapi.Status {
+	t.Helper()
+	ch, cancel := d.Subscribe()
+	defer cancel()
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	for {
+		if st := d.Status(); ok(st) {
+			return st
+		}
+		select {
+		case <-ch:
+		case <-done.exited:
+			t.Fatalf("waiting for %s: the daemon exited: %v", what, done.err)
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s; status %s", what, statusJSON(d.Status()))
+		}
+	}
+}
+
+// TestFirstRemoteDownAtStart: the daemon's only remote (the one it reads
+// the repository from) is out of reach when it starts, as on a laptop
+// that boots offline. The daemon starts all the same: its status is
+// "offline" and names the remote as unreachable, with when it tries
+// again; nothing is committed meanwhile. Once the server is back it opens
+// the repository and backs up the chats.
+func TestFirstRemoteDownAtStart(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	srv.Stop()
+	chat := openChat(t, in.src)
+	chat.write(t, 40)
+	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
+
+	st := waitForOrExit(t, d, done, "the offline state", func(st statusapi.Status) bool {
+		return st.State == "offline" && len(st.Remotes) == 1 && st.Remotes[0].LastError != ""
+	})
+	if r := st.Remotes[0]; r.Name != "r0" || !strings.Contains(r.LastError, "unreachable") || !strings.Contains(r.LastError, "trying again") {
+		t.Fatalf("the remote's status while it is out of reach: %+v", r)
+	}
+	if st.LastSnapshot != nil || st.PendingDeltas != 0 || st.LastError == "" {
+		t.Fatalf("status while offline: %s", statusJSON(st))
+	}
+
+	if h := d.History(); len(h.Errors) == 0 || h.Errors[0].Remote != "r0" || !strings.Contains(h.Errors[0].Error, "unreachable") {
+		t.Fatalf("the status page's errors while offline: %+v", h.Errors)
+	}
+	if _, err := d.Backup(context.Background(), statusapi.BackupRequest{}); !errors.Is(err, statusapi.ErrOffline) {
+		t.Fatalf("a backup asked for while offline: %v, want %v", err, statusapi.ErrOffline)
+	}
+
+	srv.Start()
+	waitForOrExit(t, d, done, "the first snapshot once the remote is back", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && idle(st)
+	})
+	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}
