@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command restoreprof restores a kept chatsafe repository in this process,
 // as `chatsafe restore --config` does (instance.Open read-only,
 // restore.Run), with the CPU profiler on, and prints where the time went:
