@@ -123,7 +123,7 @@ func (p *Places) from(k int, id crypt.ID, buf []int64) []int64 {
 // a restore does with a database's pages: next is the position after the
 // last chunk it placed (-1: none). When the file's chunk at next is id
 // and the file holds id nowhere else, its offset is the answer without a
-// search (a binary search by id cost ~1 % of a restore's CPU). It also
+// search (a binary search by id cost 1–2 % of a restore's CPU). It also
 // returns the position after id's first place, for the next call.
 func (p *Places) AtNext(id crypt.ID, next int, buf []int64) ([]int64, int) {
 	refs := p.f.refs

@@ -179,7 +179,8 @@ func (r *Store) member(loc blobLoc, group []byte) ([]byte, error) {
 // order (openGroupInto), instead of into a scratch buffer to copy each
 // member out of.
 func wholeGroup(locs []blobLoc) int {
-	if len(locs) == 0 || !locs[0].entry.isMember() {
+	// Only a group's first member starts at 0 (members are never empty).
+	if len(locs) == 0 || !locs[0].entry.isMember() || locs[0].entry.Offset != 0 {
 		return 0
 	}
 	members := groupMembers(locs[0].d.trailer.Blobs, int(locs[0].entry.Group))
