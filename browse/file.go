@@ -68,6 +68,7 @@ func (f *File) Refs() []store.ChunkRef { return f.refs }
 type Places struct {
 	f     *File
 	order []uint32 // positions in f.refs, by id, then by position
+	dup   []uint64 // bit i set: the id at f.refs[i] is at other positions too
 }
 
 // ChunkPlaces finds every offset each distinct chunk of the file fills:
@@ -85,20 +86,55 @@ func (f *File) ChunkPlaces() *Places {
 		}
 		return cmp.Compare(a, b)
 	})
-	return &Places{f: f, order: order}
+	dup := make([]uint64, (len(order)+63)/64)
+	for k := 1; k < len(order); k++ {
+		if a, b := order[k-1], order[k]; f.refs[a].ID == f.refs[b].ID {
+			dup[a/64] |= 1 << (a % 64)
+			dup[b/64] |= 1 << (b % 64)
+		}
+	}
+	return &Places{f: f, order: order, dup: dup}
 }
 
 // At appends to buf the offsets chunk id fills, ascending (none if the
 // file does not hold it), and returns it.
 func (p *Places) At(id crypt.ID, buf []int64) []int64 {
+	return p.from(p.search(id), id, buf)
+}
+
+// search is where id's positions start in p.order.
+func (p *Places) search(id crypt.ID) int {
 	refs := p.f.refs
 	k, _ := slices.BinarySearchFunc(p.order, id, func(i uint32, id crypt.ID) int {
 		return bytes.Compare(refs[i].ID[:], id[:])
 	})
-	for ; k < len(p.order) && refs[p.order[k]].ID == id; k++ {
+	return k
+}
+
+// from appends the offsets of id's positions from p.order[k] on.
+func (p *Places) from(k int, id crypt.ID, buf []int64) []int64 {
+	for ; k < len(p.order) && p.f.refs[p.order[k]].ID == id; k++ {
 		buf = append(buf, p.f.offs[p.order[k]])
 	}
 	return buf
+}
+
+// AtNext is At for a writer that places chunks in about file order, as
+// a restore does with a database's pages: next is the position after the
+// last chunk it placed (-1: none). When the file's chunk at next is id
+// and the file holds id nowhere else, its offset is the answer without a
+// search (a binary search by id cost 1–2 % of a restore's CPU). It also
+// returns the position after id's first place, for the next call.
+func (p *Places) AtNext(id crypt.ID, next int, buf []int64) ([]int64, int) {
+	refs := p.f.refs
+	if next >= 0 && next < len(refs) && refs[next].ID == id && p.dup[next/64]&(1<<(next%64)) == 0 {
+		return append(buf, p.f.offs[next]), next + 1
+	}
+	k := p.search(id)
+	if k == len(p.order) || refs[p.order[k]].ID != id {
+		return buf, -1
+	}
+	return p.from(k, id, buf), int(p.order[k]) + 1 // p.order[k]: id's first position
 }
 
 // All yields each distinct chunk's id and offsets, ascending by id.

@@ -92,9 +92,10 @@ func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error
 	runLo, runHi, runAt := 0, 0, int64(0) // the run's bytes in b.Data, and where they go
 	lo := 0
 	var at []int64
+	next := -1 // the file position after the last blob placed
 	for i, id := range b.IDs {
 		hi := b.Ends[i]
-		at = places.At(id, at[:0])
+		at, next = places.AtNext(id, next, at[:0])
 		if len(at) == 0 {
 			// FetchChunks returns only what was asked for.
 			return written, fmt.Errorf("internal error: blob %s is not part of the file", id)
@@ -120,9 +121,9 @@ func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error
 	return written, writeRun(f, b.Data[runLo:runHi], runAt)
 }
 
-// chunkPlaces finds the offsets a chunk fills (browse.Places).
+// chunkPlaces finds the offsets a chunk fills (browse.Places.AtNext).
 type chunkPlaces interface {
-	At(id crypt.ID, buf []int64) []int64
+	AtNext(id crypt.ID, next int, buf []int64) ([]int64, int)
 }
 
 // writeRun writes p at off in pieces of at most maxWrite.

@@ -25,7 +25,9 @@ func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
 // placeMap places chunks as a map says.
 type placeMap map[crypt.ID][]int64
 
-func (m placeMap) At(id crypt.ID, buf []int64) []int64 { return append(buf, m[id]...) }
+func (m placeMap) AtNext(id crypt.ID, _ int, buf []int64) ([]int64, int) {
+	return append(buf, m[id]...), -1
+}
 
 // batchOf makes a batch of the given blobs, back to back.
 func batchOf(blobs ...[]byte) *store.Batch {

@@ -211,12 +211,27 @@ func (r *Store) openRange(ctx context.Context, j fetchJob, scratch *openScratch,
 	defer func() { putBatchBuf(data) }()
 	b := &Batch{IDs: make([]crypt.ID, len(fr.locs)), Ends: make([]int, len(fr.locs))}
 	var group *blobEntry // whose plaintext scratch.group holds
-	for i, loc := range fr.locs {
+	for i := 0; i < len(fr.locs); i++ {
+		loc := fr.locs[i]
 		se := loc.sealedEntry()
 		off := se.Offset - fr.lo
 		sealed := j.raw[off : off+uint64(se.SealedLen)]
 		var out []byte
 		var err error
+		if n := wholeGroup(fr.locs[i:]); n > 0 && !keep {
+			// Every page of the group, in order (a restore's): opened
+			// straight into the batch, each page checked where it lies.
+			start := len(data)
+			if out, err = r.openGroupInto(ctx, fr.locs[i:i+n], sealed, scratch, data); err != nil {
+				return err
+			}
+			data = out
+			for k, m := range fr.locs[i : i+n] {
+				b.IDs[i+k], b.Ends[i+k] = m.entry.ID, start+int(m.entry.Offset)+int(m.entry.RawLen)
+			}
+			i += n - 1
+			continue
+		}
 		if loc.entry.isMember() {
 			// A group's members are planned together: it is opened once.
 			if group != se {

@@ -150,6 +150,16 @@ func memberNames(loc blobLoc) string {
 // memberAppend appends member loc's plaintext, its slice of its group's
 // plaintext, to dst, checking it against the member's keyed id.
 func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
+	plain, err := r.member(loc, group)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, plain...), nil
+}
+
+// member is member loc's slice of its group's plaintext, checked against
+// the member's keyed id.
+func (r *Store) member(loc blobLoc, group []byte) ([]byte, error) {
 	e := loc.entry
 	end := e.Offset + uint64(e.RawLen)
 	if end > uint64(len(group)) {
@@ -160,7 +170,47 @@ func (r *Store) memberAppend(loc blobLoc, group, dst []byte) ([]byte, error) {
 	if r.ids.Sum(plain) != e.ID {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s (in group %s) does not match its id", e.ID, loc.sealedEntry().ID), nil)
 	}
-	return append(dst, plain...), nil
+	return plain, nil
+}
+
+// wholeGroup is how many of locs, from the first, are every member of
+// one group in order (0 when locs does not start so): a fetch that takes
+// a whole group opens it into its batch, where its members then lie in
+// order (openGroupInto), instead of into a scratch buffer to copy each
+// member out of.
+func wholeGroup(locs []blobLoc) int {
+	// Only a group's first member starts at 0 (members are never empty).
+	if len(locs) == 0 || !locs[0].entry.isMember() || locs[0].entry.Offset != 0 {
+		return 0
+	}
+	members := groupMembers(locs[0].d.trailer.Blobs, int(locs[0].entry.Group))
+	if len(locs) < len(members) {
+		return 0
+	}
+	for k := range members {
+		if locs[k].entry != &members[k] {
+			return 0
+		}
+	}
+	return len(members)
+}
+
+// openGroupInto opens the group whose members are locs, all of them in
+// order (wholeGroup), appending its plaintext to dst, and checks each
+// member's slice of it against the member's keyed id, as memberAppend
+// does.
+func (r *Store) openGroupInto(ctx context.Context, locs []blobLoc, sealed []byte, s *openScratch, dst []byte) ([]byte, error) {
+	start := len(dst)
+	out, err := r.openGroup(ctx, blobLoc{d: locs[0].d, entry: locs[0].sealedEntry()}, sealed, s, dst, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range locs {
+		if _, err := r.member(m, out[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // groupLive reports whether any of a group's members, in d, is in used
