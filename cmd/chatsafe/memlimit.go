@@ -104,15 +104,15 @@ func (m *memLimiter) adjust() bool {
 
 // collectAtLimit turns off the collector's proportional pacing (GOGC), so
 // that the heap is collected only as it nears the soft limit: a one-shot
-// backup of the bench's --quick corpus ran 7 collections with its heap
-// between 4 and 44 MB, 5 of them in the first 85 ms while the heap grew
-// through its smallest goals, each with its stop-the-world and its
-// write-barrier phase; at the limit it runs 2, for 4 % less CPU and ~1 MB
-// more peak RSS (docs/benchmarks.md, "First backup on --quick, tenth
-// session"). The limit stays what bounds the heap, so the peak is no
-// higher than the limit allowed before (on --full the limit already
-// paced the collector). GOGC set by the user is left alone, and so is a
-// process whose limit is the user's (nil) or the daemon's.
+// backup of the bench's --quick corpus ran 7 collections, 6 of them in the
+// first 85 ms while the heap grew through its smallest goals (4 to 32
+// MB), each with its stop-the-world and its write-barrier phase; now it
+// runs 4 (2 in package initialisation, before main, and 2 at the limit),
+// for 3–4 % fewer instructions and ~1 MB more peak RSS (docs/benchmarks.md,
+// "First backup on --quick, tenth session"). The limit still bounds the
+// heap (on --full it paced the collector already). GOGC set by the user is
+// left alone, and so is a process whose limit is the user's (nil) or the
+// daemon's.
 func (m *memLimiter) collectAtLimit() {
 	if m == nil || os.Getenv("GOGC") != "" {
 		return
