@@ -64,11 +64,13 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 		defer c.Close()
 		return backupThroughDaemon(ctx, c, opts.JSON, stdout, stderr)
 	case errors.Is(err, client.ErrNoDaemon):
+		g.memory.collectAtLimit()
 		return backupLocally(ctx, cfg, opts, stdout, stderr)
 	case errors.Is(err, errOtherInstallation):
 		// Safe to run here only if no process (such as this installation's
 		// own daemon, on another socket) holds our state: the local run
 		// takes the state lock, and says so when it cannot.
+		g.memory.collectAtLimit()
 		lerr := backupLocally(ctx, cfg, opts, stdout, stderr)
 		if errors.Is(lerr, store.ErrLocked) {
 			return fmt.Errorf("%w; and this installation's state is in use, so the backup cannot run here either: %w", err, lerr)

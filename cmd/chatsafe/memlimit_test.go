@@ -74,3 +74,35 @@ func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
 	var nilLimiter *memLimiter
 	nilLimiter.forDaemon() // GOMEMLIMIT set: nothing to do, no panic
 }
+
+// A one-shot backup collects only near the soft limit: GOGC off until the
+// daemon takes the process over, and a GOGC the user set is theirs.
+func TestCollectAtLimit(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	m := &memLimiter{floor: oneShotMemoryFloor}
+	m.collectAtLimit()
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("GOGC %d after collectAtLimit, want off (-1)", got)
+	}
+	m.forDaemon()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d once the daemon took over, want 100", got)
+	}
+	m.collectAtLimit() // the daemon's process: left alone
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d after collectAtLimit in the daemon, want 100", got)
+	}
+
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50)
+	(&memLimiter{floor: oneShotMemoryFloor}).collectAtLimit()
+	if got := debug.SetGCPercent(100); got != 50 {
+		t.Errorf("GOGC %d with GOGC=50 set by the user, want 50", got)
+	}
+	var nilLimiter *memLimiter // GOMEMLIMIT set: nothing to do, no panic
+	nilLimiter.collectAtLimit()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d with the user's GOMEMLIMIT, want 100", got)
+	}
+}
