@@ -8,6 +8,7 @@ import (
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/prune"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -31,14 +32,8 @@ func TestCompareCompactionWaitingInSpool(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := store.Open(e.Ctx, second, e.Key, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := openReadOnly(t, e, e.Remote, e.State)
+	other := openReadOnly(t, e, second, "")
 	if other.HeadRef() == first.HeadRef() {
 		t.Fatal("the second remote got the compaction: nothing to compare")
 	}
@@ -49,12 +44,22 @@ func TestCompareCompactionWaitingInSpool(t *testing.T) {
 
 	// Without this device's spool (the spool lost, or another device
 	// looking), the same remote lacks the compaction for good.
-	first, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first = openReadOnly(t, e, e.Remote, "")
 	c = check.Compare(first, other)
 	if len(c.Missing) == 0 || !errors.Is(errors.Join(c.Errors...), check.ErrDiverged) || len(c.Foreign) > 0 {
 		t.Fatalf("compared without the spool: missing %v, foreign %v, errors %v", c.Missing, c.Foreign, c.Errors)
 	}
+}
+
+// openReadOnly opens the repository on r as check does: with this
+// device's state directory (the first remote), or none (another remote).
+// It is closed at the end of the test.
+func openReadOnly(t *testing.T, e *storetest.Env, r remotes.Remote, stateDir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(e.Ctx, r, e.Key, store.Options{StateDir: stateDir, ReadOnly: true, Partial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
