@@ -160,3 +160,34 @@ func compare(t *testing.T, e *storetest.Env, first, other check.Store) *check.Co
 	t.Helper()
 	return check.Compare(first, other)
 }
+
+// TestCompareCommitsDuringCheck: the daemon commits and uploads while
+// check runs (a --read-data check of a remote takes minutes). Whichever
+// remote check loaded first, this device's own new delta is neither
+// another history on the second remote nor one it lacks.
+func TestCompareCommitsDuringCheck(t *testing.T) {
+	e := storetest.NewEnv(t)
+	second := storetest.OpenRemote(t, t.TempDir())
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
+	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
+	db.Insert(0, 100, 50)
+	e.Backup()
+
+	// The first remote loaded and checked, then the second one opened.
+	first := openReadOnly(t, e, e.Remote, e.State)
+	db.Insert(100, 200, 50)
+	e.Backup()
+	other := openReadOnly(t, e, second, "")
+	if c := compare(t, e, first, other); len(c.Errors) > 0 {
+		t.Fatalf("the second remote opened after a commit: %v", c.Errors)
+	}
+
+	// The second remote opened and checked, then compared with the first.
+	other = openReadOnly(t, e, second, "")
+	db.Insert(200, 300, 50)
+	e.Backup()
+	first = openReadOnly(t, e, e.Remote, e.State)
+	if c := compare(t, e, first, other); len(c.Errors) > 0 {
+		t.Fatalf("the first remote read after a commit: %v", c.Errors)
+	}
+}
