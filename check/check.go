@@ -16,6 +16,7 @@ import (
 // Store is what a check reads from the store.
 type Store interface {
 	Reload(ctx context.Context) error
+	Refresh(ctx context.Context) error
 	Stats() store.Stats
 	Snapshots() []store.Snapshot
 	LiveDeltas() []store.DeltaInfo

@@ -39,7 +39,7 @@ func TestCompareCompactionWaitingInSpool(t *testing.T) {
 	if other.HeadRef() == first.HeadRef() {
 		t.Fatal("the second remote got the compaction: nothing to compare")
 	}
-	c := check.Compare(first, other)
+	c := compare(t, e, first, other)
 	if len(c.Errors) > 0 || len(c.Pending) == 0 {
 		t.Fatalf("compared with the compaction waiting in the spool: pending %v, errors %v", c.Pending, c.Errors)
 	}
@@ -47,7 +47,7 @@ func TestCompareCompactionWaitingInSpool(t *testing.T) {
 	// Without this device's spool (the spool lost, or another device
 	// looking), the same remote lacks the compaction for good.
 	first = openReadOnly(t, e, e.Remote, "")
-	c = check.Compare(first, other)
+	c = compare(t, e, first, other)
 	if len(c.Missing) == 0 || !errors.Is(errors.Join(c.Errors...), check.ErrDiverged) || len(c.Foreign) > 0 {
 		t.Fatalf("compared without the spool: missing %v, foreign %v, errors %v", c.Missing, c.Foreign, c.Errors)
 	}
@@ -155,10 +155,14 @@ func TestCompareDamagedDeltaOnSecondRemote(t *testing.T) {
 	}
 }
 
-// compare compares other with first as check does.
+// compare is check.Compare, failing the test on an error of its own.
 func compare(t *testing.T, e *storetest.Env, first, other check.Store) *check.Compared {
 	t.Helper()
-	return check.Compare(first, other)
+	c, err := check.Compare(e.Ctx, first, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestCompareCommitsDuringCheck: the daemon commits and uploads while

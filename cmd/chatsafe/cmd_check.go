@@ -146,10 +146,15 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 	errs := res.Errors
 	var cmp *check.Compared
 	if i > 0 {
-		cmp = check.Compare(lk.store, st)
-		errs = append(errs, cmp.Errors...)
-		if err == nil && len(cmp.Errors) > 0 {
-			err = cmp.Errors[0]
+		var cerr error
+		cmp, cerr = check.Compare(ctx, lk.store, st)
+		cerrs := cmp.Errors
+		if cerr != nil {
+			cerrs = append(cerrs, cerr)
+		}
+		errs = append(errs, cerrs...)
+		if err == nil && len(cerrs) > 0 {
+			err = cerrs[0]
 		}
 	}
 	out := stdout
