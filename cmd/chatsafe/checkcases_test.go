@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// More cases of `chatsafe check` on a device with two remotes: a second
+// remote that does not open, or holds another repository, or another
+// device's deltas, and --remote NAME mistyped or with a broken config.
+
+// TestCheckSecondRemoteDownAtOpen: rclone's sftp backend connects when the
+// remote is opened, and the server is down. The first remote is checked
+// all the same, and the second gets its own section.
+func TestCheckSecondRemoteDownAtOpen(t *testing.T) {
+	d := newDevice(t, map[string]string{"chat.db": "day 1"})
+	first, second := filepath.Join(d.home, "first"), filepath.Join(d.home, "second")
+	run(t, d.home, "init", "--source", d.src, "--remote", first, "--remote", second, "--config", d.cfg, "--state-dir", d.state, "--recovery-key-out", filepath.Join(d.home, "key.txt")).want(t, 0, "recovery key")
+	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
+	replaceInFile(t, d.cfg, second, ":sftp,host=127.0.0.1,port=1,user=bob,pass=5GMYegP-g1hBC01AwB2Dedm8XJ8g6TA,known_hosts_file=none:/x")
+
+	r := run(t, d.home, "--retry-for", "1s", "check", "--config", d.cfg)
+	if r.code != exitUnreachable {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitUnreachable, r.stdout, r.stderr)
+	}
+	wantRemoteSection(t, r, "local", "no errors")
+	wantRemoteSection(t, r, "local-2", "could not be reached")
+
+	r = run(t, d.home, "--retry-for", "1s", "check", "--config", d.cfg, "--remote", "local")
+	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "local-2") {
+		t.Fatalf("--remote local: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCheckSecondRemoteBadRcloneEntry: the second remote names an
+// rclone.conf entry that is not there: a usage error in its own section.
+func TestCheckSecondRemoteBadRcloneEntry(t *testing.T) {
+	d := newDevice(t, map[string]string{"chat.db": "day 1"})
+	first, second := filepath.Join(d.home, "first"), filepath.Join(d.home, "second")
+	run(t, d.home, "init", "--source", d.src, "--remote", first, "--remote", second, "--config", d.cfg, "--state-dir", d.state, "--recovery-key-out", filepath.Join(d.home, "key.txt")).want(t, 0, "recovery key")
+	replaceInFile(t, d.cfg, second, "nosuchentry:x")
+
+	r := run(t, d.home, "check", "--config", d.cfg)
+	if r.code != exitUsage {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitUsage, r.stdout, r.stderr)
+	}
+	wantRemoteSection(t, r, "local", "no errors")
+	wantRemoteSection(t, r, "local-2", "error:")
+}
+
+func replaceInFile(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not hold %q:\n%s", path, old, b)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
