@@ -68,7 +68,7 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 	defer lk.closeAll()
 	var failed []remoteFailure
 	for i, rc := range lk.cfg.Remotes {
-		if (only != "" && rc.Name != only) || i >= len(lk.remotes) {
+		if only != "" && rc.Name != only {
 			continue
 		}
 		if err := checkRemote(ctx, lk, i, opts.ReadData, stdout, stderr); err != nil {
@@ -196,6 +196,9 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 // own, as that remote holds it: no spool, no trailer cache, no rollback
 // guard of this device's.
 func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.Store, error) {
+	if lk.remotes[i] == nil {
+		return nil, lk.openErrs[i]
+	}
 	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log})
 	if errors.Is(err, store.ErrNoRepository) {
 		// Not the user's mistake: the first remote holds it, and a sync
