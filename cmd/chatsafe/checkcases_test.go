@@ -50,6 +50,27 @@ func TestCheckSecondRemoteBadRcloneEntry(t *testing.T) {
 	wantRemoteSection(t, r, "local-2", "error:")
 }
 
+// TestCheckSecondRemoteOtherRepository: the second remote's config is
+// another repository's. The key opened the first remote, so it is not the
+// wrong key: that remote holds a different or replaced repository.
+func TestCheckSecondRemoteOtherRepository(t *testing.T) {
+	a := twoRemoteDevice(t)
+	o := newDevice(t, map[string]string{"x": "y"})
+	oremote := filepath.Join(o.home, "r")
+	run(t, o.home, "init", "--source", o.src, "--remote", oremote, "--config", o.cfg, "--state-dir", o.state, "--recovery-key-out", filepath.Join(o.home, "k")).want(t, 0, "recovery key")
+	copyFile(t, filepath.Join(oremote, "config"), filepath.Join(a.second, "config"))
+
+	r := run(t, a.home, "check", "--config", a.cfg)
+	if r.code != exitIntegrity {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitIntegrity, r.stdout, r.stderr)
+	}
+	wantRemoteSection(t, r, "local", "no errors")
+	wantRemoteSection(t, r, "webdav-2", "different or replaced repository")
+	if strings.Contains(r.stderr, "wrong recovery key") {
+		t.Fatalf("the key that opened the first remote called wrong:\n%s", r.stderr)
+	}
+}
+
 func replaceInFile(t *testing.T, path, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
