@@ -205,6 +205,11 @@ func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.
 		// puts it there.
 		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
 	}
+	if errors.Is(err, store.ErrWrongKey) {
+		// The key opened the first remote: not the user's key that is
+		// wrong, but what this remote holds.
+		return nil, fmt.Errorf("%w: it holds a different or replaced repository: the key that opened the first remote does not open its config; check that the config names the right place, and if the repository there is not needed, empty it: a sync that lists it afresh then copies this one there", check.ErrDiverged)
+	}
 	return s, err
 }
 
