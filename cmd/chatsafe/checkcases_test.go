@@ -1,10 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/remotes/remotetest"
 )
 
 // More cases of `chatsafe check` on a device with two remotes: a second
@@ -69,6 +77,47 @@ func TestCheckSecondRemoteOtherRepository(t *testing.T) {
 	if strings.Contains(r.stderr, "wrong recovery key") {
 		t.Fatalf("the key that opened the first remote called wrong:\n%s", r.stderr)
 	}
+}
+
+// TestCheckDivergedAndReadsFail: the second remote holds another device's
+// delta and its delta reads fail. Exit 6, the worst of what that one
+// remote gave, not 5.
+func TestCheckDivergedAndReadsFail(t *testing.T) {
+	dav := remotetest.StartWebDAV(t, t.TempDir())
+	var failReads atomic.Bool
+	target, err := url.Parse("http://" + dav.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Opening reads the trailers (the last 64 KiB); --read-data
+		// reads whole deltas, which fail.
+		if failReads.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/deltas/") && r.Header.Get("Range") != "bytes=0-65535" {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	spec := fmt.Sprintf(":webdav,vendor=rclone,url='%s':chats", srv.URL)
+
+	a := newDevice(t, map[string]string{"chat.db": "day 1"})
+	keyFile := filepath.Join(a.home, "key.txt")
+	run(t, a.home, "init", "--source", a.src, "--remote", filepath.Join(a.home, "first"), "--remote", spec, "--config", a.cfg, "--state-dir", a.state, "--recovery-key-out", keyFile).want(t, 0, "recovery key")
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	b := newDevice(t, nil)
+	run(t, b.home, "restore", "--join", "--remote", dav.Spec, "--recovery-key-file", keyFile, "--to", b.src, "--config", b.cfg, "--state-dir", b.state).want(t, 0, "")
+	writeFiles(t, b.src, map[string]string{"chat.db": "new device"})
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
+
+	failReads.Store(true)
+	r := run(t, a.home, "--retry-for", "1s", "check", "--config", a.cfg, "--read-data")
+	if r.code != exitIntegrity {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitIntegrity, r.stdout, r.stderr)
+	}
+	wantRemoteSection(t, r, "webdav-2", "remote unreachable")
+	wantRemoteSection(t, r, "webdav-2", "the first remote's history does not")
 }
 
 func replaceInFile(t *testing.T, path, old, new string) {
