@@ -145,7 +145,7 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 	}
 	errs := res.Errors
 	var cmp *check.Compared
-	if i > 0 {
+	if i > 0 && ctx.Err() == nil {
 		var cerr error
 		cmp, cerr = check.Compare(ctx, lk.store, st)
 		cerrs := cmp.Errors
@@ -153,10 +153,9 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 			cerrs = append(cerrs, cerr)
 		}
 		errs = append(errs, cerrs...)
-		if err == nil && len(cerrs) > 0 {
-			err = cerrs[0]
-		}
 	}
+	// The remote's worst problem decides, whichever part found it.
+	err = worst(append(errs, err))
 	out := stdout
 	if len(errs) > 0 {
 		out = stderr
@@ -224,6 +223,24 @@ type remoteFailure struct {
 // nothing worse was found.
 var exitSeverity = []int{exitIntegrity, exitWrongKey, exitKeyErased, exitTakenOver, exitPartial, exitUsage, exitFailure, exitUnreachable}
 
+// worst is the error of errs whose exit code is worst (nil if none is an
+// error).
+func worst(errs []error) error {
+	rank := func(err error) int {
+		if i := slices.Index(exitSeverity, exitCode(err)); i >= 0 {
+			return i
+		}
+		return len(exitSeverity)
+	}
+	var w error
+	for _, err := range errs {
+		if err != nil && (w == nil || rank(err) < rank(w)) {
+			w = err
+		}
+	}
+	return w
+}
+
 // checkFailedError says which remotes had problems (each printed above);
 // it wraps the worst one, which decides the exit code.
 type checkFailedError struct {
@@ -246,18 +263,12 @@ func checkFailed(failed []remoteFailure) error {
 		return nil
 	}
 	e := &checkFailedError{}
-	rank := func(err error) int {
-		if i := slices.Index(exitSeverity, exitCode(err)); i >= 0 {
-			return i
-		}
-		return len(exitSeverity)
-	}
+	var errs []error
 	for _, f := range failed {
 		e.names = append(e.names, f.name)
-		if e.worst == nil || rank(f.err) < rank(e.worst) {
-			e.worst = f.err
-		}
+		errs = append(errs, f.err)
 	}
+	e.worst = worst(errs)
 	if errors.Is(e.worst, context.Canceled) {
 		return e.worst
 	}
