@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -131,5 +132,39 @@ func replaceInFile(t *testing.T, path, old, new string) {
 	}
 	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckStopsWhenInterrupted: Ctrl-C while the second of three remotes
+// is checked stops the check there: no section for the third.
+func TestCheckStopsWhenInterrupted(t *testing.T) {
+	dav := remotetest.StartWebDAV(t, t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var interrupt atomic.Bool
+	target, err := url.Parse("http://" + dav.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if interrupt.Load() {
+			cancel()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	spec := fmt.Sprintf(":webdav,vendor=rclone,url='%s':chats", srv.URL)
+
+	d := newDevice(t, map[string]string{"chat.db": "day 1"})
+	run(t, d.home, "init", "--source", d.src, "--remote", filepath.Join(d.home, "first"), "--remote", spec, "--remote", filepath.Join(d.home, "third"),
+		"--config", d.cfg, "--state-dir", d.state, "--recovery-key-out", filepath.Join(d.home, "key.txt")).want(t, 0, "recovery key")
+	run(t, d.home, "backup", "--config", d.cfg).want(t, 0, "saved")
+	run(t, d.home, "check", "--config", d.cfg).want(t, 0, "remote local-3 ")
+
+	interrupt.Store(true)
+	r := runContext(ctx, d.home, "check", "--config", d.cfg)
+	if r.code == 0 || !strings.Contains(r.stderr, "context canceled") || strings.Contains(r.stdout+r.stderr, "remote local-3 ") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
