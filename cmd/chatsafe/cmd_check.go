@@ -74,6 +74,10 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 		if err := checkRemote(ctx, lk, i, opts.ReadData, stdout, stderr); err != nil {
 			failed = append(failed, remoteFailure{rc.Name, err})
 		}
+		if err := ctx.Err(); err != nil {
+			// Interrupted: the remotes left are not checked.
+			return fmt.Errorf("check interrupted at remote %s: %w", rc.Name, err)
+		}
 	}
 	return checkFailed(failed)
 }
