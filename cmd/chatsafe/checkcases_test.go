@@ -121,6 +121,37 @@ func TestCheckDivergedAndReadsFail(t *testing.T) {
 	wantRemoteSection(t, r, "webdav-2", "the first remote's history does not")
 }
 
+// TestCheckRemoteNameWithBrokenConfig: --config FILE --remote NAME with a
+// config that does not load gives the config's error.
+func TestCheckRemoteNameWithBrokenConfig(t *testing.T) {
+	d := newDevice(t, nil)
+	if err := os.WriteFile(d.cfg, []byte("remotes: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, d.home, "check", "--config", d.cfg, "--remote", "nas")
+	if r.code != exitUsage || !strings.Contains(r.stderr, d.cfg) || strings.Contains(r.stderr, "not both") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCheckUnknownRemoteName: --remote NAME, mistyped, with the default
+// config: the error names the config's remotes, it does not ask for a
+// recovery key to read a directory NAME. A path still reads that remote.
+func TestCheckUnknownRemoteName(t *testing.T) {
+	d := newDevice(t, map[string]string{"chat.db": "day 1"})
+	cfg := filepath.Join(d.home, "default-config", "config.yaml")
+	first, keyFile := filepath.Join(d.home, "first"), filepath.Join(d.home, "key.txt")
+	run(t, d.home, "init", "--source", d.src, "--remote", first, "--config", cfg, "--state-dir", d.state, "--recovery-key-out", keyFile).want(t, 0, "recovery key")
+
+	r := run(t, d.home, "check", "--remote", "nass")
+	want := fmt.Sprintf("no remote named %q in %s (remotes: local)", "nass", cfg)
+	if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+		t.Fatalf("exit %d, want %d and %q\nstdout: %s\nstderr: %s", r.code, exitUsage, want, r.stdout, r.stderr)
+	}
+	run(t, d.home, "check", "--remote", "local").want(t, 0, "no errors")
+	run(t, d.home, "check", "--remote", first, "--recovery-key-file", keyFile).want(t, 0, "no errors")
+}
+
 func replaceInFile(t *testing.T, path, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
