@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -84,13 +86,20 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 
 // checkedRemote resolves --remote NAME: a remote the config (--config, or
 // the default one) names so is checked alone. Any other --remote is a
-// remote to read without a config, as for the other commands.
+// remote to read without a config, as for the other commands, unless it
+// was meant as a name: with --config, or a word that is no path, no rclone
+// remote and no file here.
 func (g *globalOptions) checkedRemote(l lookFlags) (lookFlags, string, error) {
 	if l.Remote == "" {
 		return l, "", nil
 	}
+	asName := l.Config != "" || isRemoteName(l.Remote)
 	cfg, err := g.loadConfig(l.Config)
 	if err != nil {
+		if _, serr := os.Stat(g.defaultConfig); asName && (l.Config != "" || serr == nil) {
+			return l, "", err
+		}
+		// No config (a new device): a remote to read.
 		return l, "", nil
 	}
 	var names []string
@@ -102,10 +111,21 @@ func (g *globalOptions) checkedRemote(l lookFlags) (lookFlags, string, error) {
 		}
 		names = append(names, rc.Name)
 	}
-	if l.Config != "" {
-		return l, "", usageErr(fmt.Errorf("%s names no remote %q (its remotes: %s)", l.Config, l.Remote, strings.Join(names, ", ")))
+	if asName {
+		return l, "", usageErr(fmt.Errorf("no remote named %q in %s (remotes: %s)", l.Remote, cfg.Path, strings.Join(names, ", ")))
 	}
 	return l, "", nil
+}
+
+// isRemoteName reports whether --remote s reads as a remote's name in the
+// config rather than a place: no path separator, no rclone "remote:", and
+// nothing of that name here.
+func isRemoteName(s string) bool {
+	if strings.ContainsAny(s, `/\:`) {
+		return false
+	}
+	_, err := os.Stat(s)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // checkRemote checks the i-th remote of lk's config and prints what it
