@@ -121,6 +121,37 @@ func TestCheckDivergedAndReadsFail(t *testing.T) {
 	wantRemoteSection(t, r, "webdav-2", "the first remote's history does not")
 }
 
+// TestCheckTakenOverSecondRemote: device B joined on the first remote only
+// and commits there. A's check finds B's delta missing from the second
+// remote; A's backup uploads nothing (it stops, taken over), so the advice
+// says who writes now and that it does not upload to that remote.
+func TestCheckTakenOverSecondRemote(t *testing.T) {
+	a := twoRemoteDevice(t)
+	b := newDevice(t, nil)
+	run(t, b.home, "restore", "--join", "--remote", a.first, "--recovery-key-file", a.keyFile, "--to", b.src, "--config", b.cfg, "--state-dir", b.state).want(t, 0, "")
+	writeFiles(t, b.src, map[string]string{"chat.db": "new device"})
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, when := range []string{"before", "after"} {
+		if when == "after" {
+			writeFiles(t, a.src, map[string]string{"chat.db": "day 2"})
+			run(t, a.home, "backup", "--config", a.cfg).want(t, exitTakenOver, "taken over")
+		}
+		r := run(t, a.home, "check", "--config", a.cfg)
+		if r.code != exitIntegrity {
+			t.Fatalf("%s A's backup: exit %d, want %d\nstdout: %s\nstderr: %s", when, r.code, exitIntegrity, r.stdout, r.stderr)
+		}
+		sec := sectionOf(r, "webdav-2")
+		if !strings.Contains(sec, "taken over") || !strings.Contains(sec, host) || strings.Contains(sec, "`chatsafe backup`") {
+			t.Fatalf("%s A's backup, the advice for webdav-2:\n%s", when, sec)
+		}
+	}
+}
+
 // TestCheckRemoteNameWithBrokenConfig: --config FILE --remote NAME with a
 // config that does not load gives the config's error.
 func TestCheckRemoteNameWithBrokenConfig(t *testing.T) {
