@@ -27,6 +27,7 @@ type Store interface {
 	Fork() *store.Fork
 	Damage() *store.DamageError
 	HeadRef() store.HeadRef
+	TakenOver() *store.TakenOverError
 }
 
 // Options configure Run.

@@ -92,13 +92,30 @@ func Compare(ctx context.Context, first, other Store) (*Compared, error) {
 		}
 	}
 	if len(c.Missing) > 0 {
-		c.Errors = append(c.Errors, fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
-			ErrDiverged, len(c.Missing), plural(len(c.Missing), "delta", "deltas"), strings.Join(c.Missing, ", ")))
+		c.Errors = append(c.Errors, missingErr(first, c.Missing))
 	}
 	if len(c.Foreign) > 0 {
 		c.Errors = append(c.Errors, foreignErr(first, other, c.Foreign))
 	}
 	return c, nil
+}
+
+// missingErr names the live deltas the remote lacks, and what copies them
+// there.
+func missingErr(first Store, missing []string) error {
+	n, names := len(missing), strings.Join(missing, ", ")
+	if to := first.TakenOver(); to != nil {
+		// This device's sync stops, taken over: only the new writer
+		// could copy them, and it does not upload there.
+		who := to.Hostname
+		if who == "" {
+			who = fmt.Sprintf("device %x", to.Device[:4])
+		}
+		return fmt.Errorf("%w: it lacks %d live %s of the first remote's history: %s (its newest snapshots cannot be restored from it; this device was taken over: another device (%s) writes the repository now and does not upload to this remote, and this device uploads nothing more; add this remote to that device's config, or remove it from this one)",
+			ErrDiverged, n, plural(n, "delta", "deltas"), names, who)
+	}
+	return fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
+		ErrDiverged, n, plural(n, "delta", "deltas"), names)
 }
 
 // foreignErr names the deltas only other's history has, and who wrote its
