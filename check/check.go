@@ -16,6 +16,7 @@ import (
 // Store is what a check reads from the store.
 type Store interface {
 	Reload(ctx context.Context) error
+	Refresh(ctx context.Context) error
 	Stats() store.Stats
 	Snapshots() []store.Snapshot
 	LiveDeltas() []store.DeltaInfo
@@ -26,6 +27,7 @@ type Store interface {
 	Fork() *store.Fork
 	Damage() *store.DamageError
 	HeadRef() store.HeadRef
+	TakenOver() *store.TakenOverError
 }
 
 // Options configure Run.

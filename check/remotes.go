@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,17 +38,31 @@ type Compared struct {
 // Compare compares other, a store opened with no local state on a remote
 // other than the first, with first, the store the device reads (whose
 // live deltas include those waiting in its spool).
-func Compare(first, other Store) *Compared {
+//
+// The device may commit and upload while check runs, so each side is
+// read after the other changed: the deltas other shows as it was checked
+// are compared with first re-read afterwards (a delta committed between
+// is then this device's, not another history), and what first holds then
+// with other listed again (a delta uploaded between is then held).
+func Compare(ctx context.Context, first, other Store) (*Compared, error) {
 	c := &Compared{}
+	live2 := other.LiveDeltas()
+	if err := first.Refresh(ctx); err != nil {
+		return c, fmt.Errorf("re-reading the first remote to compare with it: %w", err)
+	}
+	if err := other.Refresh(ctx); err != nil {
+		return c, fmt.Errorf("listing the remote again to compare it with the first: %w", err)
+	}
 	live1 := first.LiveDeltas()
 	inFirst := make(map[string]bool, len(live1))
 	for _, d := range live1 {
 		inFirst[d.Name] = true
 	}
-	// What the remote lists: its live deltas and the rest (garbage).
-	live2 := other.LiveDeltas()
+	// What the remote lists now: its live deltas and the rest (garbage,
+	// among them a damaged delta its store skipped: held, so no sync
+	// copies it there until it is deleted).
 	held := map[string]bool{}
-	for _, d := range live2 {
+	for _, d := range other.LiveDeltas() {
 		held[d.Name] = true
 	}
 	for _, n := range other.Stats().Garbage {
@@ -77,13 +92,30 @@ func Compare(first, other Store) *Compared {
 		}
 	}
 	if len(c.Missing) > 0 {
-		c.Errors = append(c.Errors, fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
-			ErrDiverged, len(c.Missing), plural(len(c.Missing), "delta", "deltas"), strings.Join(c.Missing, ", ")))
+		c.Errors = append(c.Errors, missingErr(first, c.Missing))
 	}
 	if len(c.Foreign) > 0 {
 		c.Errors = append(c.Errors, foreignErr(first, other, c.Foreign))
 	}
-	return c
+	return c, nil
+}
+
+// missingErr names the live deltas the remote lacks, and what copies them
+// there.
+func missingErr(first Store, missing []string) error {
+	n, names := len(missing), strings.Join(missing, ", ")
+	if to := first.TakenOver(); to != nil {
+		// This device's sync stops, taken over: only the new writer
+		// could copy them, and it does not upload there.
+		who := to.Hostname
+		if who == "" {
+			who = fmt.Sprintf("device %x", to.Device[:4])
+		}
+		return fmt.Errorf("%w: it lacks %d live %s of the first remote's history: %s (its newest snapshots cannot be restored from it; this device was taken over: another device (%s) writes the repository now and does not upload to this remote, and this device uploads nothing more; add this remote to that device's config, or remove it from this one)",
+			ErrDiverged, n, plural(n, "delta", "deltas"), names, who)
+	}
+	return fmt.Errorf("%w: it lacks %d live %s that this device's spool no longer holds: %s (its newest snapshots cannot be restored from it; a sync that lists it afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies them from the first remote)",
+		ErrDiverged, n, plural(n, "delta", "deltas"), names)
 }
 
 // foreignErr names the deltas only other's history has, and who wrote its

@@ -116,6 +116,28 @@ func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]r
 	return rems, err
 }
 
+// OpenRemotesKeepBroken is OpenRemotes for a reader of every remote
+// (check): rems and errs are in config order, and a remote other than the
+// first that fails to open is nil in rems, with its error in errs.
+func OpenRemotesKeepBroken(ctx context.Context, cfg *configs.Config, log *zap.Logger) (rems []remotes.Remote, errs []error, err error) {
+	_, targets, err := openTargets(ctx, cfg, Options{ReadOnly: true, KeepBroken: true}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	rems, errs = TargetRemotes(targets)
+	return rems, errs, nil
+}
+
+// TargetRemotes are the remotes of targets, nil for a broken one, and why
+// each broken one did not open.
+func TargetRemotes(targets []*store.Target) ([]remotes.Remote, []error) {
+	rems, errs := make([]remotes.Remote, len(targets)), make([]error, len(targets))
+	for i, t := range targets {
+		rems[i], errs[i] = t.Remote, t.OpenErr
+	}
+	return rems, errs
+}
+
 // OpenRemote opens one configured remote wrapped with retries (the daemon
 // opens a remote added by a reload this way).
 func OpenRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote, retry remotes.RetryOptions) (remotes.Remote, error) {
@@ -145,7 +167,11 @@ func openTargets(ctx context.Context, cfg *configs.Config, opts Options, log *za
 			return nil, nil, err
 		}
 		if err != nil {
-			log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
+			if !opts.ReadOnly {
+				// A reader uploads nothing: it reports the remote if it
+				// reads it (check).
+				log.Error("opening a remote failed; it is skipped until the configuration is fixed", zap.String("remote", rc.Name), zap.Error(err))
+			}
 			targets = append(targets, store.BrokenTarget(rc.Name, err))
 			continue
 		}

@@ -164,3 +164,42 @@ func TestCommitReturnsTheListedSnapshot(t *testing.T) {
 		t.Fatalf("commit returned %+v\nthe store lists  %+v", res.Snapshot, snaps[0])
 	}
 }
+
+// TestTakenOverReadOnly: a read-only store (check, beside the daemon)
+// records nothing, but tells that another device committed after this
+// device's last commit, and names it.
+func TestTakenOverReadOnly(t *testing.T) {
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	devA, devB := [16]byte{0xa}, [16]byte{0xb}
+	open := func(stateDir string, dev [16]byte, host string, readOnly bool) *store.Store {
+		s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: stateDir, DeviceID: dev, Hostname: host, ReadOnly: readOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	commit := func(st *store.Store, src string) {
+		t.Helper()
+		if _, err := backup.Run(e.Ctx, st, backup.Options{Source: src}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Sync(e.Ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	commit(open(e.State, devA, "old-phone", false), e.Src)
+	if to := open(e.State, devA, "old-phone", true).TakenOver(); to != nil {
+		t.Fatalf("this device's own head read as a take-over: %v", to)
+	}
+
+	srcB := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(srcB, "b.txt"), []byte("two"))
+	commit(open(t.TempDir(), devB, "new-laptop", false), srcB)
+	to := open(e.State, devA, "old-phone", true).TakenOver()
+	if to == nil || to.Device != devB || to.Hostname != "new-laptop" {
+		t.Fatalf("read-only after another device's commit: %+v, want taken over by new-laptop", to)
+	}
+}

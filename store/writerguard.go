@@ -64,14 +64,22 @@ func (s *takenOverState) err() *TakenOverError {
 }
 
 // TakenOver reports whether another device took over this repository
-// (nil if not): this device's local state says so.
+// (nil if not): this device's local state says so, or, for a read-only
+// store (which records nothing), its head is another device's commit
+// after this device's last one.
 func (r *Store) TakenOver() *TakenOverError {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.state.TakenOver == nil {
+	if r.state.TakenOver != nil {
+		return r.state.TakenOver.err()
+	}
+	if r.Writable() {
 		return nil
 	}
-	return r.state.TakenOver.err()
+	if d := r.othersNewer(); d != nil {
+		return &TakenOverError{Device: d.trailer.Device, Hostname: d.trailer.Hostname, Time: time.Unix(0, d.trailer.Time).UTC()}
+	}
+	return nil
 }
 
 // headRef is d as a commit point records it.

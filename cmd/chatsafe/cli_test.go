@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -65,13 +66,18 @@ type result struct {
 // absent), so nothing reads or writes the real system's files.
 func run(t *testing.T, home string, args ...string) result {
 	t.Helper()
+	return runContext(t.Context(), home, args...)
+}
+
+// runContext is run with ctx (a test that interrupts the command).
+func runContext(ctx context.Context, home string, args ...string) result {
 	g := &globalOptions{defaultConfig: filepath.Join(home, "default-config", "config.yaml")}
 	root := buildRootCommand(g)
 	var out, errb bytes.Buffer
 	root.SetArgs(args)
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	err := root.ExecuteContext(t.Context())
+	err := root.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintln(&errb, "chatsafe:", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -68,11 +70,15 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 	defer lk.closeAll()
 	var failed []remoteFailure
 	for i, rc := range lk.cfg.Remotes {
-		if (only != "" && rc.Name != only) || i >= len(lk.remotes) {
+		if only != "" && rc.Name != only {
 			continue
 		}
 		if err := checkRemote(ctx, lk, i, opts.ReadData, stdout, stderr); err != nil {
 			failed = append(failed, remoteFailure{rc.Name, err})
+		}
+		if err := ctx.Err(); err != nil {
+			// Interrupted: the remotes left are not checked.
+			return fmt.Errorf("check interrupted at remote %s: %w", rc.Name, err)
 		}
 	}
 	return checkFailed(failed)
@@ -80,13 +86,20 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 
 // checkedRemote resolves --remote NAME: a remote the config (--config, or
 // the default one) names so is checked alone. Any other --remote is a
-// remote to read without a config, as for the other commands.
+// remote to read without a config, as for the other commands, unless it
+// was meant as a name: with --config, or a word that is no path, no rclone
+// remote and no file here.
 func (g *globalOptions) checkedRemote(l lookFlags) (lookFlags, string, error) {
 	if l.Remote == "" {
 		return l, "", nil
 	}
+	asName := l.Config != "" || isRemoteName(l.Remote)
 	cfg, err := g.loadConfig(l.Config)
 	if err != nil {
+		if _, serr := os.Stat(g.defaultConfig); asName && (l.Config != "" || serr == nil) {
+			return l, "", err
+		}
+		// No config (a new device): a remote to read.
 		return l, "", nil
 	}
 	var names []string
@@ -98,10 +111,21 @@ func (g *globalOptions) checkedRemote(l lookFlags) (lookFlags, string, error) {
 		}
 		names = append(names, rc.Name)
 	}
-	if l.Config != "" {
-		return l, "", usageErr(fmt.Errorf("%s names no remote %q (its remotes: %s)", l.Config, l.Remote, strings.Join(names, ", ")))
+	if asName {
+		return l, "", usageErr(fmt.Errorf("no remote named %q in %s (remotes: %s)", l.Remote, cfg.Path, strings.Join(names, ", ")))
 	}
 	return l, "", nil
+}
+
+// isRemoteName reports whether --remote s reads as a remote's name in the
+// config rather than a place: no path separator, no rclone "remote:", and
+// nothing of that name here.
+func isRemoteName(s string) bool {
+	if strings.ContainsAny(s, `/\:`) {
+		return false
+	}
+	_, err := os.Stat(s)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // checkRemote checks the i-th remote of lk's config and prints what it
@@ -145,13 +169,17 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 	}
 	errs := res.Errors
 	var cmp *check.Compared
-	if i > 0 {
-		cmp = check.Compare(lk.store, st)
-		errs = append(errs, cmp.Errors...)
-		if err == nil && len(cmp.Errors) > 0 {
-			err = cmp.Errors[0]
+	if i > 0 && ctx.Err() == nil {
+		var cerr error
+		cmp, cerr = check.Compare(ctx, lk.store, st)
+		cerrs := cmp.Errors
+		if cerr != nil {
+			cerrs = append(cerrs, cerr)
 		}
+		errs = append(errs, cerrs...)
 	}
+	// The remote's worst problem decides, whichever part found it.
+	err = worst(append(errs, err))
 	out := stdout
 	if len(errs) > 0 {
 		out = stderr
@@ -191,11 +219,19 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 // own, as that remote holds it: no spool, no trailer cache, no rollback
 // guard of this device's.
 func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.Store, error) {
+	if lk.remotes[i] == nil {
+		return nil, lk.openErrs[i]
+	}
 	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log})
 	if errors.Is(err, store.ErrNoRepository) {
 		// Not the user's mistake: the first remote holds it, and a sync
 		// puts it there.
 		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
+	}
+	if errors.Is(err, store.ErrWrongKey) {
+		// The key opened the first remote: not the user's key that is
+		// wrong, but what this remote holds.
+		return nil, fmt.Errorf("%w: it holds a different or replaced repository: the key that opened the first remote does not open its config; check that the config names the right place, and if the repository there is not needed, empty it: a sync that lists it afresh then copies this one there", check.ErrDiverged)
 	}
 	return s, err
 }
@@ -210,6 +246,24 @@ type remoteFailure struct {
 // the command exits with its remotes' worst; an unreachable remote only if
 // nothing worse was found.
 var exitSeverity = []int{exitIntegrity, exitWrongKey, exitKeyErased, exitTakenOver, exitPartial, exitUsage, exitFailure, exitUnreachable}
+
+// worst is the error of errs whose exit code is worst (nil if none is an
+// error).
+func worst(errs []error) error {
+	rank := func(err error) int {
+		if i := slices.Index(exitSeverity, exitCode(err)); i >= 0 {
+			return i
+		}
+		return len(exitSeverity)
+	}
+	var w error
+	for _, err := range errs {
+		if err != nil && (w == nil || rank(err) < rank(w)) {
+			w = err
+		}
+	}
+	return w
+}
 
 // checkFailedError says which remotes had problems (each printed above);
 // it wraps the worst one, which decides the exit code.
@@ -233,18 +287,12 @@ func checkFailed(failed []remoteFailure) error {
 		return nil
 	}
 	e := &checkFailedError{}
-	rank := func(err error) int {
-		if i := slices.Index(exitSeverity, exitCode(err)); i >= 0 {
-			return i
-		}
-		return len(exitSeverity)
-	}
+	var errs []error
 	for _, f := range failed {
 		e.names = append(e.names, f.name)
-		if e.worst == nil || rank(f.err) < rank(e.worst) {
-			e.worst = f.err
-		}
+		errs = append(errs, f.err)
 	}
+	e.worst = worst(errs)
 	if errors.Is(e.worst, context.Canceled) {
 		return e.worst
 	}

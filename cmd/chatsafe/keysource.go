@@ -62,8 +62,10 @@ type looked struct {
 	cfg   *configs.Config
 	key   crypt.Key
 	// remotes are cfg.Remotes opened, in config order: store reads the
-	// first.
+	// first. One other than the first that did not open is nil, and
+	// openErrs (in config order) says why: only check reads those.
 	remotes  []remotes.Remote
+	openErrs []error
 	closeAll func()
 }
 
@@ -82,11 +84,12 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 		if err != nil {
 			return nil, err
 		}
-		inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: true, FetchKey: instance.FetchKeyFromVault, Log: log})
+		inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: true, KeepBroken: true, FetchKey: instance.FetchKeyFromVault, Log: log})
 		if err != nil {
 			return nil, err
 		}
-		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, remotes: inst.Remotes, closeAll: func() { inst.Close() }}, nil
+		rems, errs := instance.TargetRemotes(inst.Store.Targets())
+		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, remotes: rems, openErrs: errs, closeAll: func() { inst.Close() }}, nil
 	}
 	cfg := configs.Default()
 	cfg.StateDir = ""
@@ -108,9 +111,15 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 }
 
 func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFlags, p prompt, log *zap.Logger) (*looked, error) {
-	rems, err := instance.OpenRemotes(ctx, cfg, log)
+	byConfig, errs, err := instance.OpenRemotesKeepBroken(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	var rems []remotes.Remote // those that opened
+	for _, r := range byConfig {
+		if r != nil {
+			rems = append(rems, r)
+		}
 	}
 	key, err := keys.key(ctx, p, rems)
 	if err != nil {
@@ -122,7 +131,7 @@ func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFl
 		instance.CloseRemotes(rems)
 		return nil, err
 	}
-	lk := &looked{store: r, cfg: cfg, key: key, remotes: rems, closeAll: func() { r.Close(); instance.CloseRemotes(rems) }}
+	lk := &looked{store: r, cfg: cfg, key: key, remotes: byConfig, openErrs: errs, closeAll: func() { r.Close(); instance.CloseRemotes(rems) }}
 	if cfg.Key.Vault.Enabled() {
 		if err := checkAgainstVault(ctx, cfg, key, rems, r, log); err != nil {
 			lk.closeAll()
