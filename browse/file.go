@@ -137,6 +137,10 @@ func (p *Places) AtNext(id crypt.ID, next int, buf []int64) ([]int64, int) {
 	return p.from(k, id, buf), int(p.order[k]) + 1 // p.order[k]: id's first position
 }
 
+// Len is the length the file's reference at position pos states (pos as
+// AtNext's next counts: the position after id's first place is pos+1).
+func (p *Places) Len(pos int) uint32 { return p.f.refs[pos].Len }
+
 // All yields each distinct chunk's id and offsets, ascending by id.
 func (p *Places) All() iter.Seq2[crypt.ID, []int64] {
 	return func(yield func(crypt.ID, []int64) bool) {

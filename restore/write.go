@@ -48,7 +48,7 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	err = rs.r.FetchChunks(rs.ctx, refs, func(b *store.Batch) error {
 		written, err := writeBatch(f, b, places)
 		if err != nil {
-			return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+			return err
 		}
 		rs.mu.Lock()
 		defer rs.mu.Unlock()
@@ -59,7 +59,9 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		// A damaged chunk's error names its delta and blob; this names
+		// the file it was for.
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
@@ -92,13 +94,19 @@ func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error
 	runLo, runHi, runAt := 0, 0, int64(0) // the run's bytes in b.Data, and where they go
 	lo := 0
 	var at []int64
-	next := -1 // the file position after the last blob placed
+	next := -1 // the position after the last blob's first place in the file
 	for i, id := range b.IDs {
 		hi := b.Ends[i]
 		at, next = places.AtNext(id, next, at[:0])
 		if len(at) == 0 {
 			// FetchChunks returns only what was asked for.
 			return written, fmt.Errorf("internal error: blob %s is not part of the file", id)
+		}
+		// The offsets come from the list's lengths, the bytes from the
+		// blob: a list that states another length than its blob's (a
+		// buggy writer's) would overlap or gap its neighbours.
+		if want := places.Len(next - 1); int(want) != hi-lo {
+			return written, fmt.Errorf("%w: chunk %s has %d bytes, the file's list says %d", store.ErrIntegrity, id, hi-lo, want)
 		}
 		if runHi > runLo && runHi == lo && runAt+int64(runHi-runLo) == at[0] {
 			runHi = hi
@@ -124,6 +132,7 @@ func writeBatch(f io.WriterAt, b *store.Batch, places chunkPlaces) (int64, error
 // chunkPlaces finds the offsets a chunk fills (browse.Places.AtNext).
 type chunkPlaces interface {
 	AtNext(id crypt.ID, next int, buf []int64) ([]int64, int)
+	Len(pos int) uint32
 }
 
 // writeRun writes p at off in pieces of at most maxWrite.

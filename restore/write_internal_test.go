@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -22,12 +23,15 @@ func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
 	return copy(f.b[off:], p), nil
 }
 
-// placeMap places chunks as a map says.
+// placeMap places chunks as a map says; every reference states a page
+// (4096 bytes), and batchOf's ids count positions from 1.
 type placeMap map[crypt.ID][]int64
 
 func (m placeMap) AtNext(id crypt.ID, _ int, buf []int64) ([]int64, int) {
-	return append(buf, m[id]...), -1
+	return append(buf, m[id]...), int(id[0])
 }
+
+func (m placeMap) Len(int) uint32 { return 4096 }
 
 // batchOf makes a batch of the given blobs, back to back.
 func batchOf(blobs ...[]byte) *store.Batch {
@@ -91,5 +95,16 @@ func TestWriteBatchCoalesces(t *testing.T) {
 
 	if _, err := writeBatch(&countingFile{}, batchOf(page('x')), placeMap{}); err == nil {
 		t.Fatal("a blob the file does not hold was written")
+	}
+}
+
+// A blob whose length is not the one its file's list states is refused
+// before it is written: the list's lengths place every other chunk.
+func TestWriteBatchRefusesAnotherLength(t *testing.T) {
+	short := bytes.Repeat([]byte{'s'}, 4000)
+	f := &countingFile{}
+	_, err := writeBatch(f, batchOf(short), placeMap{{1}: {0}})
+	if !errors.Is(err, store.ErrIntegrity) || f.writes != 0 {
+		t.Fatalf("a 4000-byte blob listed as 4096: %v after %d writes, want an integrity error and nothing written", err, f.writes)
 	}
 }

@@ -205,6 +205,12 @@ func (r *Store) openGroupInto(ctx context.Context, locs []blobLoc, sealed []byte
 	if err != nil {
 		return nil, err
 	}
+	// The batch's ends are computed from the members' entries: they must
+	// tile exactly what was opened (openPayload checked the group's
+	// length; this keeps the layout from resting on that alone).
+	if last := locs[len(locs)-1].entry; uint64(len(out)-start) != last.Offset+uint64(last.RawLen) {
+		return nil, integrityErr(locs[0].d.ref.name(), fmt.Sprintf("group %s opened to %d bytes, its pages end at %d", locs[0].sealedEntry().ID, len(out)-start, last.Offset+uint64(last.RawLen)), nil)
+	}
 	for _, m := range locs {
 		if _, err := r.member(m, out[start:]); err != nil {
 			return nil, err

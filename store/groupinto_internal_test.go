@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,5 +94,58 @@ func TestOpenGroupIntoBatch(t *testing.T) {
 		if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), locs[bad].entry.ID.String()) {
 			t.Fatalf("a group with a page that does not match its id (%d of its pages asked): %v, want an integrity error naming the page", len(asked), err)
 		}
+	}
+}
+
+// sealedGroupsRange is a range holding several groups of pages back to
+// back, each sealed as sealedGroupRange seals one, and the locations of
+// every member, in order.
+func sealedGroupsRange(t *testing.T, r *Store, groups [][][]byte) (raw []byte, locs []blobLoc) {
+	t.Helper()
+	var blobs []blobEntry
+	enc, _ := zstdCodecs()
+	for _, pages := range groups {
+		gi := len(blobs)
+		blobs = append(blobs, blobEntry{Type: blobGroup, Comp: compZstd, Offset: uint64(len(raw))})
+		var plain []byte
+		for _, p := range pages {
+			blobs = append(blobs, blobEntry{ID: r.ids.Sum(p), Type: blobData, Comp: compGroup, Group: uint32(gi), Offset: uint64(len(plain)), RawLen: uint32(len(p))})
+			plain = append(plain, p...)
+		}
+		g := &blobs[gi]
+		g.ID, g.RawLen = r.groupID(blobs[gi+1:]), uint32(len(plain))
+		n := len(raw)
+		raw = r.aead.Seal(raw, enc.EncodeAll(plain, nil), crypt.AssociatedData(adBlob, r.cfg.RepoID, g.ID[:]))
+		g.SealedLen = uint32(len(raw) - n)
+	}
+	d := &delta{trailer: &trailer{Blobs: blobs}}
+	for i := range blobs {
+		if blobs[i].isMember() {
+			locs = append(locs, blobLoc{d: d, entry: &d.trailer.Blobs[i]})
+		}
+	}
+	return raw, locs
+}
+
+// Two whole groups in one range: the second group's pages land after the
+// first's, and each page's end counts from the batch's start, not from
+// its group's.
+func TestTwoGroupsInOneRange(t *testing.T) {
+	r := dictTestStore(t)
+	first, second := textPages(1, 200, 2), textPages(7, 200, 3)
+	second[1] = second[1][:1500]
+	raw, locs := sealedGroupsRange(t, r, [][][]byte{first, second})
+	if n := wholeGroup(locs); n != 2 {
+		t.Fatalf("the first group: wholeGroup %d, want 2", n)
+	}
+	var want []byte
+	var wantEnds []int
+	for _, p := range append(append([][]byte(nil), first...), second...) {
+		want = append(want, p...)
+		wantEnds = append(wantEnds, len(want))
+	}
+	data, ends, err := openLocs(t, r, raw, locs)
+	if err != nil || !bytes.Equal(data, want) || !slices.Equal(ends, wantEnds) {
+		t.Fatalf("two groups: %d bytes (want %d), ends %v (want %v), %v", len(data), len(want), ends, wantEnds, err)
 	}
 }
