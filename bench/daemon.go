@@ -37,6 +37,7 @@ type daemonResult struct {
 	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
 	CycleRChar     []int64   `json:"cycle_rchar_bytes,omitempty"`
 	CycleCPUS      []float64 `json:"cycle_cpu_s,omitempty"`
+	CycleMinFlt    []int64   `json:"cycle_minor_faults,omitempty"`
 	// What the idle daemon spends per second, left alone (IdleCPUPerS)
 	// and while the bench polls its status every pollEvery
 	// (IdlePolledCPUPerS). The trials wait on the event stream, not by
@@ -48,7 +49,11 @@ type daemonResult struct {
 	TrialS []float64 `json:"trial_s,omitempty"`
 	// Checkpoints: the app checkpointing while the daemon backs up.
 	Checkpoints []checkpointResult `json:"checkpoints,omitempty"`
-	MaxRSS      int64              `json:"max_rss_bytes,omitempty"`
+	// IdleCycles: one-message cycles after the daemon sat idle
+	// (--idle-cycle), after the checkpoint rows.
+	IdleCycles []idleCycle `json:"idle_cycles,omitempty"`
+	IdleNote   string      `json:"idle_note,omitempty"`
+	MaxRSS     int64       `json:"max_rss_bytes,omitempty"`
 }
 
 // pollEvery is how often the idle-cost measurement asks for the daemon's
@@ -145,7 +150,7 @@ func startDaemon(ctx context.Context, t *chatsafeTool) (d *daemonProc, stop func
 // measureDaemon starts `chatsafe daemon`, commits one message at a time
 // and measures how long until a new snapshot is committed, what each
 // cycle costs, and the app's checkpoints meanwhile.
-func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) (res daemonResult) {
+func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int, idles []time.Duration) (res daemonResult) {
 	res = daemonResult{Trials: trials, QuietS: daemonQuietPeriod.Seconds()}
 	if !daemonAvailable(ctx, t.bin) {
 		res.Note = "not measured (daemon not available in this build)"
@@ -189,6 +194,7 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 		res.CycleReadBytes = append(res.CycleReadBytes, c.usage.readBytes)
 		res.CycleRChar = append(res.CycleRChar, c.usage.rchar)
 		res.CycleCPUS = append(res.CycleCPUS, c.usage.cpu)
+		res.CycleMinFlt = append(res.CycleMinFlt, c.usage.minflt)
 		res.TrialS = append(res.TrialS, c.uploadedS)
 		after, err := listTree(t.RepoDir())
 		if err != nil {
@@ -207,6 +213,9 @@ func measureDaemon(ctx context.Context, t *chatsafeTool, w *Writer, trials int) 
 			cr.Note = err.Error()
 		}
 		res.Checkpoints = append(res.Checkpoints, cr)
+	}
+	if res.IdleCycles, err = d.idleCycles(ctx, w, &st, idles); err != nil {
+		res.IdleNote = err.Error()
 	}
 	return res
 }

@@ -41,6 +41,9 @@ type options struct {
 	tools       []string
 	chatsafeBin string
 	daemon      bool
+	// idleCycles: measure a one-message cycle after each of these idle
+	// periods (--idle-cycle; minutes each, so opt-in).
+	idleCycles []time.Duration
 	// cycleOnly: only chatsafe's first backup and the daemon rows.
 	cycleOnly bool
 	// treeSize > 0: only the first backup and the restore of a tree of
@@ -72,8 +75,13 @@ func realMain(ctx context.Context, args []string) error {
 	fs.StringVar(&o.chatsafeBin, "chatsafe", "", "a chatsafe binary to measure (default: build ./cmd/chatsafe)")
 	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
+	idleCycles := fs.String("idle-cycle", "", "DURATIONS (e.g. 310s): after the daemon's rows, measure a one-message cycle after the daemon sat idle that long, each in turn (opt-in: each takes its duration)")
 	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.idleCycles, err = parseIdleCycles(*idleCycles); err != nil {
 		return err
 	}
 	toolsSet := false
@@ -402,7 +410,7 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 			return
 		}
 		logf("chatsafe daemon: commit → snapshot, quiet period %s, 5 trials", daemonQuietPeriod)
-		b.res.Daemon = measureDaemon(ctx, ct, b.corpus.Writer, 5)
+		b.res.Daemon = measureDaemon(ctx, ct, b.corpus.Writer, 5, b.o.idleCycles)
 		if b.res.Daemon.Measured {
 			logf("chatsafe daemon: median %.2fs to a snapshot, %.2fs to the remote", b.res.Daemon.SnapshotMedianS, b.res.Daemon.UploadedMedianS)
 		} else {

@@ -13,6 +13,7 @@ type procUsage struct {
 	readBytes int64   // bytes fetched from storage (read_bytes)
 	rchar     int64   // bytes passed to read calls, from the page cache or not
 	cpu       float64 // seconds on a CPU, summed over the process's threads
+	minflt    int64   // minor page faults (pages mapped without a read)
 }
 
 // readProcUsage reads /proc/PID/io and the CPU time of every thread
@@ -41,6 +42,9 @@ func readProcUsage(pid int) (procUsage, error) {
 		return u, err
 	}
 	u.cpu = float64(ns) / 1e9
+	if u.minflt, err = minorFaults(pid); err != nil {
+		return u, err
+	}
 	return u, nil
 }
 
@@ -76,5 +80,26 @@ func threadsCPU(pid int) (int64, error) {
 }
 
 func (u procUsage) sub(v procUsage) procUsage {
-	return procUsage{readBytes: u.readBytes - v.readBytes, rchar: u.rchar - v.rchar, cpu: u.cpu - v.cpu}
+	return procUsage{readBytes: u.readBytes - v.readBytes, rchar: u.rchar - v.rchar, cpu: u.cpu - v.cpu, minflt: u.minflt - v.minflt}
+}
+
+// minorFaults reads the process's minor faults, the 10th field of
+// /proc/PID/stat (counted after the command's closing parenthesis, which
+// may itself hold spaces).
+func minorFaults(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 8 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat %q", pid, b)
+	}
+	// After ")": state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt.
+	n, err := strconv.ParseInt(f[7], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat %q: %w", pid, b, err)
+	}
+	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Daemon targets (issue 18).
@@ -30,6 +31,10 @@ func (res *Results) cycleTargets() {
 	add(Target{Name: "daemon cycle: bytes read", Goal: "≤ 1 MB read per one-message cycle (rchar, median)", Limit: cycleReadLimit, Value: r, Measured: mb(int64(r))})
 	add(Target{Name: "daemon cycle: CPU", Goal: "≤ 20 ms CPU per one-message cycle, upload included (median)", Limit: cycleCPULimit, Value: c, Measured: ms(c)})
 	add(Target{Name: "idle daemon: CPU", Goal: "~0 CPU when nothing changes (≤ 1 ms/s, no status polls)", Limit: idleCPULimit, Value: d.IdleCPUPerS, Measured: ms(d.IdleCPUPerS) + "/s"})
+	for _, ic := range d.IdleCycles {
+		idle := time.Duration(ic.IdleS * float64(time.Second))
+		add(Target{Name: fmt.Sprintf("daemon cycle after %s idle: CPU", idle), Goal: "≤ 20 ms CPU, upload included (--idle-cycle)", Limit: cycleCPULimit, Value: ic.CPUS, Measured: ms(ic.CPUS)})
+	}
 	for _, cp := range d.Checkpoints {
 		if len(cp.MaxWaitS) == 0 {
 			continue
@@ -47,6 +52,7 @@ func writeDaemonCycles(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "\nDaemon, one-message cycle on the live %s database (commit to snapshot on the remote, upload included; from /proc, CPU summed over the threads' schedstat): read calls %s; from storage %s; CPU %s. Idle daemon: %s/s left alone, %s/s answering a status poll every %s.\n",
 			mb(res.Corpus.DBBytes), mbs(d.CycleRChar), mbs(d.CycleReadBytes), mss(d.CycleCPUS), ms(d.IdleCPUPerS), ms(d.IdlePolledCPUPerS), pollEvery)
 	}
+	writeIdleCycles(w, d)
 	if len(d.Checkpoints) == 0 {
 		return
 	}
@@ -59,6 +65,23 @@ func writeDaemonCycles(w io.Writer, res *Results) {
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s, %s | %d | %s | %s | %s |\n", cp.Mode, cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mss(cp.FirstWaitS),
 			ms(cp.MedianS), ms(cp.P99S), cp.Over5ms, mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
+	}
+}
+
+// writeIdleCycles prints the cycles after the daemon sat idle
+// (--idle-cycle), each beside the cycle afterIdleGap later.
+func writeIdleCycles(w io.Writer, d daemonResult) {
+	if d.IdleNote != "" {
+		fmt.Fprintf(w, "\nOne-message cycle after the daemon sat idle: not measured (%s).\n", firstLine([]byte(d.IdleNote)))
+	}
+	if len(d.IdleCycles) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nOne-message cycle after the daemon sat idle (--idle-cycle), and the one %s later:\n\n", afterIdleGap)
+	fmt.Fprintf(w, "| idle | CPU | minor faults | RSS at the end of the idle | events while idle | %s later: CPU | minor faults |\n|---:|---:|---:|---:|---:|---:|---:|\n", afterIdleGap)
+	for _, ic := range d.IdleCycles {
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %d | %s | %d |\n", time.Duration(ic.IdleS*float64(time.Second)), ms(ic.CPUS), ic.MinorFaults,
+			mb(ic.RSSBytes), ic.IdleEvents, ms(ic.AfterCPUS), ic.AfterMinorFaults)
 	}
 }
 

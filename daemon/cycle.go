@@ -33,7 +33,11 @@ type backupReply struct {
 // stat). Scheduled prunes (prune.every) run here too, so that a
 // prune never overlaps a cycle.
 func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
-	defer d.saveFileCache(true)
+	// The file cache is written on its own timer, between cycles, never
+	// in one (see fileCacheSaveEvery); and when the loop ends.
+	save := &cacheSave{every: d.fileCacheSaveEvery()}
+	defer save.stop()
+	defer d.saveFileCache()
 	var pruneC <-chan time.Time
 	var pruneT *time.Timer
 	if every := time.Duration(d.config().Prune.Every); every > 0 {
@@ -59,16 +63,22 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			if !cs.FullScan && len(cs.Paths) > 0 {
 				scope = cs.Paths
 			}
-			d.cycle(ctx, cs.Reason, scope, retry)
+			_, err := d.cycle(ctx, cs.Reason, scope, retry)
+			save.after(err)
 		case <-retry.C():
 			retry.fired()
 			if d.skipWhilePaused() {
 				continue
 			}
-			d.cycle(ctx, "retry", nil, retry)
+			_, err := d.cycle(ctx, "retry", nil, retry)
+			save.after(err)
 		case r := <-d.backupReq:
 			res, err := d.cycle(ctx, "requested", nil, retry)
+			save.after(err)
 			r.reply <- backupReply{res, err}
+		case <-save.C():
+			save.fired()
+			d.saveFileCache()
 		case <-pruneC:
 			d.prune(ctx)
 			pruneT.Reset(time.Duration(d.config().Prune.Every))
@@ -130,7 +140,6 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	d.lastErr = ""
 	d.mu.Unlock()
 	d.errs.ok("backup", "backup cycles work again")
-	d.saveFileCache(false)
 	d.memLimit.adjust()
 	d.metrics.lastSuccess.SetToCurrentTime()
 	out := statusapi.BackupResult{Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes}
@@ -157,23 +166,81 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	return out, nil
 }
 
-// fileCacheSaveEvery bounds how often the daemon writes its file cache:
-// the cache holds every database's page map, so writing it after every
-// cycle would cost a few bytes per page of every database each time. A
-// cache older than the last cycle (after a crash) only costs re-reads.
+// fileCacheSaveEvery bounds how long the file cache on disk may lag the
+// one in memory: the cache holds every database's page map, so writing it
+// after every cycle would cost a few bytes per page of every database each
+// time (the bench's --full corpus: a 2.5 MB file, 4–9 ms of CPU). A cache
+// older than the last cycle (after a crash) only costs re-reads. The write
+// is not part of a cycle: a cycle that leaves changes unwritten arms a
+// timer, and the backup loop writes the cache when it fires, between
+// cycles. Written by the cycle that found it due, it was the first cycle
+// after five idle minutes that paid for it (docs/benchmarks.md, "A cycle
+// after the daemon sat idle").
 const fileCacheSaveEvery = 5 * time.Minute
 
-// saveFileCache writes the file cache when it is due, or now with force
-// (the backup loop is ending).
-func (d *Daemon) saveFileCache(force bool) {
-	if d.fileCache == nil || (!force && time.Since(d.fileCacheSaved) < fileCacheSaveEvery) {
+func (d *Daemon) fileCacheSaveEvery() time.Duration {
+	if d.opts.FileCacheSaveEvery > 0 {
+		return d.opts.FileCacheSaveEvery
+	}
+	return fileCacheSaveEvery
+}
+
+// saveFileCache writes the file cache (nothing if none is loaded: no
+// cycle ran, or the last one failed and the cache is read again).
+func (d *Daemon) saveFileCache() {
+	if d.fileCache == nil {
 		return
 	}
 	if err := d.fileCache.Save(); err != nil {
 		d.log.Warn("saving the file cache failed; after a restart more files are read again", zap.Error(err))
 		return
 	}
-	d.fileCacheSaved = time.Now()
+	d.log.Debug("file cache saved")
+}
+
+// cacheSave is the timer of the file cache's next write: armed by the
+// first successful cycle after a write, so that the cache on disk lags
+// at most every (plus a cycle) behind. The first successful cycle of a
+// run has it written at once, after the cycle: a failed cycle starts
+// again from the cache on disk, and one written by an earlier run (or
+// none, on a new installation) would not know what this run has backed
+// up, so a file unreadable by then would lose its previous version. It
+// belongs to the backup loop's goroutine.
+type cacheSave struct {
+	every   time.Duration
+	written bool        // once by this run
+	t       *time.Timer // nil when nothing is waiting to be written
+}
+
+// after notes a cycle's outcome: a successful one changed the cache.
+func (s *cacheSave) after(cycleErr error) {
+	if cycleErr != nil || s.t != nil {
+		return
+	}
+	if !s.written {
+		s.t = time.NewTimer(0)
+		return
+	}
+	s.t = time.NewTimer(s.every)
+}
+
+// C fires when the cache is due to be written; nil (never) when it is
+// written already.
+func (s *cacheSave) C() <-chan time.Time {
+	if s.t == nil {
+		return nil
+	}
+	return s.t.C
+}
+
+// fired marks the write as taken.
+func (s *cacheSave) fired() { s.t, s.written = nil, true }
+
+func (s *cacheSave) stop() {
+	if s.t != nil {
+		s.t.Stop()
+		s.t = nil
+	}
 }
 
 func (d *Daemon) setScanning(v bool) {

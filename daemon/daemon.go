@@ -55,6 +55,9 @@ type Options struct {
 	// Retry tunes the retries of each call to a remote (Log is the
 	// daemon's); zero values take remotes' defaults.
 	Retry remotes.RetryOptions
+	// FileCacheSaveEvery is how long the file cache on disk may lag the
+	// one in memory (0: fileCacheSaveEvery, 5 minutes; tests shorten it).
+	FileCacheSaveEvery time.Duration
 }
 
 // Daemon is the running service. Create it with New and start it with Run.
@@ -79,10 +82,8 @@ type Daemon struct {
 	readFrom  remotes.Remote // the store's remote; never closed before exit
 
 	// fileCache is the backup's file cache, loaded by the first cycle and
-	// kept; only the backup loop uses it. fileCacheSaved is when it was
-	// last written (see saveFileCache).
-	fileCache      *source.FileCache
-	fileCacheSaved time.Time
+	// kept; only the backup loop uses it (and writes it: saveFileCache).
+	fileCache *source.FileCache
 	// memLimit follows the live heap after each cycle (memlimit.go).
 	memLimit memLimit
 
