@@ -9,9 +9,11 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
+	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // runExit is Run's end: exited closes once err is set.
@@ -114,4 +116,37 @@ func TestFirstRemoteDownAtStart(t *testing.T) {
 		return st.LastSnapshot != nil && idle(st)
 	})
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}
+
+// TestOfflineDaemonHoldsTheLock: while the daemon runs offline (its only
+// remote out of reach), it holds the state lock all the same, so a
+// command that would write (prune, key rotate, repair, takeover) cannot
+// run beside it; and the daemon keeps running and opens the repository
+// once the remote is back.
+func TestOfflineDaemonHoldsTheLock(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	srv.Stop()
+	chat := openChat(t, in.src)
+	chat.write(t, 10)
+	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
+	waitForOrExit(t, d, done, "the offline state", func(st statusapi.Status) bool { return st.State == "offline" })
+
+	cfg, err := configs.Load(in.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := instance.Open(context.Background(), cfg, instance.Options{Retry: fastRetry})
+	if err == nil {
+		inst.Close()
+		t.Fatal("a writable open beside the offline daemon succeeded")
+	}
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "daemon running") {
+		t.Fatalf("a writable open beside the offline daemon: %v, want %v", err, store.ErrLocked)
+	}
+
+	srv.Start()
+	waitForOrExit(t, d, done, "the first snapshot once the remote is back", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && idle(st)
+	})
 }
