@@ -80,6 +80,9 @@ type Options struct {
 	Log        *zap.Logger
 	// Progress hears the store's long work (store.Options.Progress).
 	Progress store.ProgressFunc
+	// StateLock is the state directory's lock when the caller holds it
+	// (the daemon, from its start: store.Options.StateLock).
+	StateLock *store.StateLock
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -186,7 +189,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress, StateLock: opts.StateLock}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)
