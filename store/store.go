@@ -408,7 +408,9 @@ func (r *Store) load(ctx context.Context) error {
 		// only because a newer one is damaged.
 		return nil
 	}
-	if r.Writable() && r.fork == nil && r.state.TakenOver == nil {
+	// A read-only open with a state directory notes a take-over too (in
+	// memory: saveState writes nothing), so a dry run can say it.
+	if r.dir() != "" && r.fork == nil && r.state.TakenOver == nil {
 		if d := r.othersNewer(); d != nil {
 			if err := r.markTakenOver(d, ""); err != nil && !errors.Is(err, ErrTakenOver) {
 				return err
