@@ -1,7 +1,14 @@
 package instance_test
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +83,125 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, "vault-password-failed")); !os.IsNotExist(err) {
 		t.Fatalf("the failure is still remembered after a success: %v", err)
+	}
+}
+
+// failingAfterLogin fronts a real vault: it passes on the first message of
+// a login (login/begin, or login/start of the legacy login), which counts
+// a password attempt, and answers every later one 502, as a node that
+// fails in the middle of a login does. It returns its URL and CA file.
+func failingAfterLogin(t *testing.T, vaultURL, vaultCA string) (string, string) {
+	t.Helper()
+	pem, err := os.ReadFile(vaultCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	up := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(up.CloseIdleConnections)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != vault.PathLoginBegin && r.URL.Path != vault.PathLoginStart {
+			http.Error(w, "the node fails", http.StatusBadGateway)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, vaultURL+r.URL.Path, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := up.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(ca, encodePEM(srv.Certificate().Raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL, ca
+}
+
+func encodePEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestVaultFailureAfterAnAttemptIsNotRetried: the daemon tries to open
+// again while Unreachable says the failure was only that the vault was out
+// of reach. A failure after the login counted a password attempt (a node
+// failing at login/finish) is not that: a retry loop would spend the
+// account's attempts until the vault erases the key. A vault that refuses
+// the connection before any attempt is.
+func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	vaultURL, vaultCA := "https://"+srv.Addr().String(), filepath.Join(dir, "vault", vaultserver.TLSCertFile)
+
+	cfg := newInstallation(t, filepath.Join(dir, "remote"))
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
+	key, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := instance.VaultClient(cfg.Key.Vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instance.CloseRemotes(rems)
+	if err := instance.RegisterVault(t.Context(), c, "gus", []byte("right"), key, rems); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(instance.KeyCachePath(cfg.StateDir))
+	cfg.Key.PasswordFile = filepath.Join(dir, "pw")
+	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
+	open := func() error {
+		inst, err := instance.Open(t.Context(), cfg, instance.Options{FetchKey: instance.FetchKeyFromVault})
+		if err == nil {
+			inst.Close()
+		}
+		return err
+	}
+
+	proxyURL, proxyCA := failingAfterLogin(t, vaultURL, vaultCA)
+	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "gus", CAFile: proxyCA}
+	err = open()
+	if err == nil || !errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("a vault failing after login/begin: %v, want it out of reach", err)
+	}
+	if instance.Unreachable(err) {
+		t.Fatalf("a failure after a password attempt was spent is retryable: %v", err)
+	}
+
+	down := httptest.NewTLSServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	cfg.Key.Vault = configs.Vault{URL: downURL, Account: "gus", CAFile: proxyCA}
+	if err := open(); !instance.Unreachable(err) {
+		t.Fatalf("a vault that refuses the connection: %v, want retryable", err)
+	}
+
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
+	if err := open(); err != nil {
+		t.Fatalf("the vault back: %v", err)
 	}
 }
