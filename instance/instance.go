@@ -258,7 +258,12 @@ func RetentionPolicy(c *configs.Config) prune.Policy {
 // Unreachable reports whether err, from Open, is only that a remote or
 // the vault could not be reached: trying again later may succeed, and
 // nothing about the installation is wrong. The daemon waits and retries
-// then, rather than exiting.
+// then, rather than exiting. A vault login that failed after the vault
+// counted its password attempt is not: a retry spends another attempt,
+// and enough of them erase the key (vault.ErrAttemptSpent).
 func Unreachable(err error) bool {
+	if errors.Is(err, vault.ErrAttemptSpent) {
+		return false
+	}
 	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)
 }

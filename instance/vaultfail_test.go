@@ -2,11 +2,7 @@ package instance_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
@@ -86,55 +83,6 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	}
 }
 
-// failingAfterLogin fronts a real vault: it passes on the first message of
-// a login (login/begin, or login/start of the legacy login), which counts
-// a password attempt, and answers every later one 502, as a node that
-// fails in the middle of a login does. It returns its URL and CA file.
-func failingAfterLogin(t *testing.T, vaultURL, vaultCA string) (string, string) {
-	t.Helper()
-	pem, err := os.ReadFile(vaultCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	up := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	t.Cleanup(up.CloseIdleConnections)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != vault.PathLoginBegin && r.URL.Path != vault.PathLoginStart {
-			http.Error(w, "the node fails", http.StatusBadGateway)
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, vaultURL+r.URL.Path, r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := up.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(srv.Close)
-	ca := filepath.Join(t.TempDir(), "proxy-ca.pem")
-	if err := os.WriteFile(ca, encodePEM(srv.Certificate().Raw), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL, ca
-}
-
-func encodePEM(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 // TestVaultFailureAfterAnAttemptIsNotRetried: the daemon tries to open
 // again while Unreachable says the failure was only that the vault was out
 // of reach. A failure after the login counted a password attempt (a node
@@ -182,7 +130,7 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 		return err
 	}
 
-	proxyURL, proxyCA := failingAfterLogin(t, vaultURL, vaultCA)
+	proxyURL, proxyCA := vaulttest.FailingAfterLogin(t, vaultURL, vaultCA)
 	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "gus", CAFile: proxyCA}
 	err = open()
 	if err == nil || !errors.Is(err, vault.ErrUnreachable) {
