@@ -261,6 +261,7 @@ func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
 	}
 	d.offline = nil
 	d.mu.Unlock()
+	d.hist.opened()
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
