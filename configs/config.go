@@ -207,10 +207,6 @@ func DefaultSocket(stateDir string) string {
 // maxPortableSocketPath is macOS's sun_path (104 bytes) less the NUL.
 const maxPortableSocketPath = 103
 
-// DefaultAt is the embedded defaults for a config file at configPath that
-// does not exist yet: state, the local remote and the socket all live in
-// configPath's directory, so one directory holds the whole installation
-// (`chatsafe daemon --config F --source DIR` on a new F).
 // DefaultFor is the embedded defaults of a new installation whose config
 // file is configPath: DefaultAt(configPath), unless configPath is
 // defaultPath, the machine's default config, whose installation keeps the
@@ -228,6 +224,10 @@ func DefaultFor(configPath, defaultPath string) *Config {
 	return DefaultAt(configPath)
 }
 
+// DefaultAt is the embedded defaults for a config file at configPath that
+// does not exist yet: state, the local remote and the socket all live in
+// configPath's directory, so one directory holds the whole installation
+// (`chatsafe daemon --config F --source DIR` on a new F).
 func DefaultAt(configPath string) *Config {
 	dir := filepath.Dir(configPath)
 	if abs, err := filepath.Abs(dir); err == nil {

@@ -79,7 +79,8 @@ type Daemon struct {
 	// Set during start-up, then fixed.
 	store     *store.Store
 	keySource string
-	readFrom  remotes.Remote // the store's remote; never closed before exit
+	readFrom  remotes.Remote   // the store's remote; never closed before exit
+	stateLock *store.StateLock // held for the whole of Run
 
 	// fileCache is the backup's file cache, loaded by the first cycle and
 	// kept; only the backup loop uses it (and writes it: saveFileCache).
@@ -180,9 +181,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// The state directory holds the socket and the status page's token,
 	// which open before the installation does.
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
+	// The state lock is held from here to the end, offline too: no
+	// command that writes (prune, key rotate, repair, takeover) runs
+	// beside the daemon while its remote is out of reach, and none can
+	// hold the lock when it tries to open again.
+	lock, err := store.LockStateDir(cfg.StateDir)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
+	if err != nil {
+		return err
+	}
+	d.stateLock = lock
+	defer lock.Release() // after closeOpened, deferred below
 	ln, err := peercred.Listen(cfg.StatusSocket)
 	if errors.Is(err, peercred.ErrInUse) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
@@ -251,6 +262,7 @@ func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
 	}
 	d.offline = nil
 	d.mu.Unlock()
+	d.hist.opened()
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))

@@ -24,6 +24,11 @@ func (b *eventBus) publish(ev statusapi.Event) {
 	if b.tap != nil {
 		b.tap(ev)
 	}
+	b.send(ev)
+}
+
+// send is publish without the tap: to the streams alone.
+func (b *eventBus) send(ev statusapi.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {

@@ -22,6 +22,9 @@ type history struct {
 	cycles  []statusui.Cycle
 	uploads []statusui.Upload
 	errors  []statusui.ErrorEntry
+	// openErr is 1 + the index in errors of the entry that the failed
+	// tries to open while offline update (0: none).
+	openErr int
 }
 
 func keepLast[T any](s []T, v T) []T {
@@ -32,7 +35,8 @@ func keepLast[T any](s []T, v T) []T {
 	return s
 }
 
-// event records what an event says (the bus calls it for every event).
+// event records what an event says (the bus calls it for every event
+// but offline tries to open, see openFailed).
 func (h *history) event(ev statusapi.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -40,8 +44,36 @@ func (h *history) event(ev statusapi.Event) {
 	case statusapi.EventUploaded:
 		h.uploads = keepLast(h.uploads, statusui.Upload{Time: ev.Time, Remote: ev.Remote, Delta: ev.Delta, Bytes: ev.Bytes})
 	case statusapi.EventError:
-		h.errors = keepLast(h.errors, statusui.ErrorEntry{Time: ev.Time, Remote: ev.Remote, Error: ev.Error})
+		h.addError(statusui.ErrorEntry{Time: ev.Time, Remote: ev.Remote, Error: ev.Error})
 	}
+}
+
+// addError appends e, keeping openErr on its entry as old ones go.
+func (h *history) addError(e statusui.ErrorEntry) {
+	n := len(h.errors) + 1
+	h.errors = keepLast(h.errors, e)
+	h.openErr = max(h.openErr-(n-len(h.errors)), 0)
+}
+
+// openFailed records a failed try to open while offline: the first one
+// adds an entry, the next ones update it (a try every few minutes for
+// hours would push every other error off the list).
+func (h *history) openFailed(e statusui.ErrorEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.openErr > 0 {
+		h.errors[h.openErr-1] = e
+		return
+	}
+	h.addError(e)
+	h.openErr = len(h.errors)
+}
+
+// opened ends the offline entry: a later offline spell gets its own.
+func (h *history) opened() {
+	h.mu.Lock()
+	h.openErr = 0
+	h.mu.Unlock()
 }
 
 // observeCycle records one backup cycle, in the history and the duration

@@ -12,6 +12,7 @@ import (
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusui"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -39,7 +40,7 @@ type offlineState struct {
 
 // openInstance opens the installation once.
 func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instance.Instance, error) {
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log})
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
@@ -57,12 +58,14 @@ func (d *Daemon) noteOffline(err error, wait time.Duration) {
 	d.mu.Unlock()
 	d.errs.failed("open", "cannot open the repository: a remote or the vault is out of reach; the daemon runs offline and tries again",
 		err, zap.Time("next_try", next))
-	// The status page lists it with the other errors.
-	ev := statusapi.Event{Type: statusapi.EventError, Error: err.Error()}
+	// The status page lists it with the other errors, in one entry that
+	// each try updates; the event streams hear every try.
+	ev := statusapi.Event{Type: statusapi.EventError, Error: err.Error(), Time: time.Now().UTC()}
 	if errors.Is(err, remotes.ErrUnreachable) {
 		ev.Remote = d.config().Remotes[0].Name
 	}
-	d.events.publish(ev)
+	d.hist.openFailed(statusui.ErrorEntry{Time: ev.Time, Remote: ev.Remote, Error: ev.Error})
+	d.events.send(ev)
 	d.publishState(true)
 }
 

@@ -80,6 +80,9 @@ type Options struct {
 	Log        *zap.Logger
 	// Progress hears the store's long work (store.Options.Progress).
 	Progress store.ProgressFunc
+	// StateLock is the state directory's lock when the caller holds it
+	// (the daemon, from its start: store.Options.StateLock).
+	StateLock *store.StateLock
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -212,7 +215,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress, StateLock: opts.StateLock}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)
@@ -281,7 +284,12 @@ func RetentionPolicy(c *configs.Config) prune.Policy {
 // Unreachable reports whether err, from Open, is only that a remote or
 // the vault could not be reached: trying again later may succeed, and
 // nothing about the installation is wrong. The daemon waits and retries
-// then, rather than exiting.
+// then, rather than exiting. A vault login that failed after the vault
+// counted its password attempt is not: a retry spends another attempt,
+// and enough of them erase the key (vault.ErrAttemptSpent).
 func Unreachable(err error) bool {
+	if errors.Is(err, vault.ErrAttemptSpent) {
+		return false
+	}
 	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)
 }

@@ -1,7 +1,10 @@
 package instance_test
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
@@ -76,5 +80,76 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, "vault-password-failed")); !os.IsNotExist(err) {
 		t.Fatalf("the failure is still remembered after a success: %v", err)
+	}
+}
+
+// TestVaultFailureAfterAnAttemptIsNotRetried: the daemon tries to open
+// again while Unreachable says the failure was only that the vault was out
+// of reach. A failure after the login counted a password attempt (a node
+// failing at login/finish) is not that: a retry loop would spend the
+// account's attempts until the vault erases the key. A vault that refuses
+// the connection before any attempt is.
+func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	vaultURL, vaultCA := "https://"+srv.Addr().String(), filepath.Join(dir, "vault", vaultserver.TLSCertFile)
+
+	cfg := newInstallation(t, filepath.Join(dir, "remote"))
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
+	key, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := instance.VaultClient(cfg.Key.Vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instance.CloseRemotes(rems)
+	if err := instance.RegisterVault(t.Context(), c, "gus", []byte("right"), key, rems); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(instance.KeyCachePath(cfg.StateDir))
+	cfg.Key.PasswordFile = filepath.Join(dir, "pw")
+	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
+	open := func() error {
+		inst, err := instance.Open(t.Context(), cfg, instance.Options{FetchKey: instance.FetchKeyFromVault})
+		if err == nil {
+			inst.Close()
+		}
+		return err
+	}
+
+	proxyURL, proxyCA := vaulttest.FailingAfterLogin(t, vaultURL, vaultCA)
+	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "gus", CAFile: proxyCA}
+	err = open()
+	if err == nil || !errors.Is(err, vault.ErrUnreachable) {
+		t.Fatalf("a vault failing after login/begin: %v, want it out of reach", err)
+	}
+	if instance.Unreachable(err) {
+		t.Fatalf("a failure after a password attempt was spent is retryable: %v", err)
+	}
+
+	down := httptest.NewTLSServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	cfg.Key.Vault = configs.Vault{URL: downURL, Account: "gus", CAFile: proxyCA}
+	if err := open(); !instance.Unreachable(err) {
+		t.Fatalf("a vault that refuses the connection: %v, want retryable", err)
+	}
+
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
+	if err := open(); err != nil {
+		t.Fatalf("the vault back: %v", err)
 	}
 }

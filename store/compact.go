@@ -255,7 +255,13 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	headSeq := r.head.ref.Seq
 	fork := r.fork
 	damage := r.damageErr()
+	takenOver := r.state.TakenOver
 	r.mu.RUnlock()
+	if takenOver != nil {
+		// Another device writes: its prune deletes, not this one's (a
+		// prune that compacted something stopped at the commit already).
+		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", takenOver.err())
+	}
 	if fork != nil {
 		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", &ForkError{Fork: *fork})
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -37,7 +38,11 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 			}
 			return buf, nil
 		}
-		if !d.onRemote {
+		// A read-only open (beside the daemon) saw the delta in the
+		// spool; the writer has uploaded it and removed the copy since,
+		// so it is on the remote now.
+		gone := r.opts.ReadOnly && errors.Is(err, fs.ErrNotExist)
+		if !d.onRemote && !gone {
 			return nil, fmt.Errorf("reading spooled delta %s: %w", name, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/prune"
@@ -130,4 +131,46 @@ func treeDigest(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestReadOnlyAfterTheSpoolWasUploaded: a read-only open (prune
+// --dry-run beside the daemon) found a delta in the spool; the writer then
+// uploads it and removes the spooled copy. Reading the delta later goes
+// to the remote, where it now is, instead of failing on the spool file.
+func TestReadOnlyAfterTheSpoolWasUploaded(t *testing.T) {
+	e := storetest.NewEnv(t)
+	for i := range 3 {
+		storetest.WriteFile(t, filepath.Join(e.Src, "note.txt"), storetest.RandBytes(uint64(i), 10<<10))
+		if i < 2 {
+			e.Backup()
+			continue
+		}
+		if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(e.Store.Pending()) == 0 {
+		t.Fatal("the last backup's delta is not in the spool: the test needs it there")
+	}
+	ro, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.Store.Pending()); n != 0 {
+		t.Fatalf("%d deltas still spooled after the sync", n)
+	}
+	res, err := prune.Run(e.Ctx, ro, prune.Options{Policy: prune.Policy{KeepLast: 1}, DryRun: true})
+	if err != nil {
+		t.Fatalf("a dry run once the spooled delta was uploaded: %v", err)
+	}
+	if res.Forgotten != 2 {
+		t.Fatalf("the dry run would forget %d snapshots, want 2", res.Forgotten)
+	}
+	if _, err := restore.Run(e.Ctx, ro, restore.Options{Target: filepath.Join(t.TempDir(), "restored")}); err != nil {
+		t.Fatalf("a restore once the spooled delta was uploaded: %v", err)
+	}
 }

@@ -124,7 +124,9 @@ func TestDropRotateWritesKeepsOtherRepositories(t *testing.T) {
 	oldHead := e.Store.HeadSeq()
 
 	// A second repository in the same state directory, two deltas ahead
-	// and one of them still in its spool.
+	// and one of them still in its spool (opened once the first is
+	// closed: one writer holds a state directory at a time).
+	e.Store.Close()
 	o, err := store.Init(e.Ctx, storetest.OpenRemote(t, t.TempDir()), randKey(), store.Options{StateDir: e.State})
 	if err != nil {
 		t.Fatal(err)

@@ -114,9 +114,33 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// stateLock is an exclusive flock on the state directory, so two writers
-// (two daemons, or a daemon and a CLI backup) never share a spool.
+// stateLock is an exclusive flock on a repository's state directory, so
+// two writers (two daemons, or a daemon and a CLI backup) never share a
+// spool.
 type stateLock struct{ f *os.File }
+
+// StateLock is the lock on a whole state directory (its "lock" file),
+// which every writable Open takes before it reads the remote. The daemon
+// takes it when it starts (LockStateDir) and hands it to Open through
+// Options.StateLock, so it holds it while its remote is out of reach and
+// no command that writes runs beside it meanwhile.
+type StateLock struct{ l *stateLock }
+
+// LockStateDir takes the state directory's lock (creating the
+// directory), or fails with ErrLocked when another process holds it.
+func LockStateDir(stateDir string) (*StateLock, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the state directory: %w", err)
+	}
+	l, err := lockState(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &StateLock{l: l}, nil
+}
+
+// Release lets the state directory go.
+func (l *StateLock) Release() { l.l.release() }
 
 // ErrLocked means another chatsafe process holds the state directory.
 var ErrLocked = errors.New("another chatsafe process is using this state directory")

@@ -53,6 +53,10 @@ type Options struct {
 	Cipher crypt.Cipher
 	// Progress, when set, hears how long work goes (see ProgressFunc).
 	Progress ProgressFunc
+	// StateLock is StateDir's lock when the caller holds it already (the
+	// daemon, from its start); nil: a writable Open takes it, and Close
+	// lets it go.
+	StateLock *StateLock
 }
 
 // ProgressFunc hears how a long operation goes: done of total units of
@@ -87,6 +91,9 @@ type Store struct {
 	opts   Options
 	log    *zap.Logger
 	lock   *stateLock
+	// dirLock is the state directory's lock when this Store took it
+	// (Options.StateLock nil).
+	dirLock *StateLock
 
 	backupMu sync.Mutex // one backup (or prune) at a time
 	tokens   tokenMemo  // the last large file cache tokens, decoded (token.go)
@@ -176,47 +183,66 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 		log:    opts.Log,
 	}
 	r.targets = []*Target{NewTarget(remote.String(), remote)}
-	raw, err := getConfig(ctx, remote)
-	if errors.Is(err, remotes.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.cfg, r.aead, err = decodeConfig(key, raw); err != nil {
-		return nil, err
-	}
-	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go, configv3.go)
-		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
-	}
-	if err := r.checkRotating(ctx); err != nil {
-		return nil, err
-	}
-	if opts.StateDir != "" {
-		// A read-only open creates, removes and changes nothing in the
-		// state directory: it may run beside the writer that owns it.
-		if !opts.ReadOnly {
-			if err := os.MkdirAll(r.dir(), 0o700); err != nil {
-				return nil, fmt.Errorf("creating the state directory: %w", err)
-			}
-			if r.lock, err = lockState(r.dir()); err != nil {
-				return nil, err
-			}
+	// The state directory's lock comes first: a command that would write
+	// beside a daemon (which holds it even while its remote is out of
+	// reach) stops here, before it reads anything.
+	if opts.StateDir != "" && !opts.ReadOnly && opts.StateLock == nil {
+		var err error
+		if r.dirLock, err = LockStateDir(opts.StateDir); err != nil {
+			return nil, err
 		}
-		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	}
-	if err := r.load(ctx); err != nil {
+	if err := r.open(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// Close releases the state lock.
+// open is Open once the state directory is locked.
+func (r *Store) open(ctx context.Context) error {
+	opts, remote, key := r.opts, r.remote, r.key
+	raw, err := getConfig(ctx, remote)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
+	}
+	if err != nil {
+		return err
+	}
+	if r.cfg, r.aead, err = decodeConfig(key, raw); err != nil {
+		return err
+	}
+	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go, configv3.go)
+		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
+	}
+	if err := r.checkRotating(ctx); err != nil {
+		return err
+	}
+	if opts.StateDir != "" {
+		// A read-only open creates, removes and changes nothing in the
+		// state directory: it may run beside the writer that owns it.
+		if !opts.ReadOnly {
+			if err := os.MkdirAll(r.dir(), 0o700); err != nil {
+				return fmt.Errorf("creating the state directory: %w", err)
+			}
+			if r.lock, err = lockState(r.dir()); err != nil {
+				return err
+			}
+		}
+		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
+	}
+	return r.load(ctx)
+}
+
+// Close releases the state locks (not one Options.StateLock handed in).
 func (r *Store) Close() error {
 	if r.lock != nil {
 		r.lock.release()
 		r.lock = nil
+	}
+	if r.dirLock != nil {
+		r.dirLock.Release()
+		r.dirLock = nil
 	}
 	return nil
 }
@@ -382,7 +408,9 @@ func (r *Store) load(ctx context.Context) error {
 		// only because a newer one is damaged.
 		return nil
 	}
-	if r.Writable() && r.fork == nil && r.state.TakenOver == nil {
+	// A read-only open with a state directory notes a take-over too (in
+	// memory: saveState writes nothing), so a dry run can say it.
+	if r.dir() != "" && r.fork == nil && r.state.TakenOver == nil {
 		if d := r.othersNewer(); d != nil {
 			if err := r.markTakenOver(d, ""); err != nil && !errors.Is(err, ErrTakenOver) {
 				return err

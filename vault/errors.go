@@ -26,7 +26,30 @@ var (
 	ErrNotFound = errors.New("no such account in the vault")
 	// ErrTooSoon is matched by every RetryAfterError.
 	ErrTooSoon = errors.New("too soon after wrong passwords")
+	// ErrAttemptSpent is matched by a login that failed after the vault
+	// counted its password attempt (a node failing at login/finish, too
+	// few key shares, a malformed answer): trying again spends another.
+	ErrAttemptSpent = errors.New("the login had spent a password attempt")
 )
+
+// AttemptSpent marks err, a login's failure after the vault counted the
+// attempt, so that it matches ErrAttemptSpent too (nil stays nil).
+func AttemptSpent(err error) error {
+	// Only an unreachable vault is worth marking: the others (a wrong
+	// password, an erased key) are never retried by themselves anyway.
+	if err == nil || !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrAttemptSpent) {
+		return err
+	}
+	return attemptSpentError{err}
+}
+
+type attemptSpentError struct{ err error }
+
+func (e attemptSpentError) Error() string {
+	return e.err.Error() + " (the login had spent one of the vault's password attempts: not tried again by itself; try again once the vault is healthy)"
+}
+func (e attemptSpentError) Unwrap() error        { return e.err }
+func (e attemptSpentError) Is(target error) bool { return target == ErrAttemptSpent }
 
 // RetryAfterError says the vault takes no password attempt for this
 // account before Wait has passed: after the first few wrong passwords each

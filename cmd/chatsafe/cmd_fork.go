@@ -55,9 +55,18 @@ func runForkResolve(ctx context.Context, opts ForkResolveOptions, g *globalOptio
 		return err
 	}
 	defer inst.Close()
+	// The merge makes this device the writer again, as takeover does
+	// (which a fork refuses): say whom it takes the repository from.
+	to := inst.Store.TakenOver()
+	if to != nil {
+		fmt.Fprintln(stderr, "WARNING:", to)
+	}
 	kept, err := inst.Store.ResolveFork(ctx, opts.Keep)
 	if err != nil {
 		return err
+	}
+	if to != nil {
+		fmt.Fprintln(stderr, "the merge makes this device the writer again, as `chatsafe takeover` does")
 	}
 	if _, err := inst.Store.Sync(ctx); err != nil {
 		return fmt.Errorf("the merge is committed here but not uploaded yet (the daemon or the next backup uploads it): %w", err)

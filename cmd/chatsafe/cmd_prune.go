@@ -71,6 +71,8 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		return err
 	}
 	if opts.DryRun {
+		// A real prune stops on a take-over (exit 7); say it here too.
+		warnTakenOver(inst.Store, stderr)
 		fmt.Fprintf(stdout, "would forget %d of %d snapshots and compact %d deltas\n", res.Forgotten, len(res.Decisions), res.Rewritten)
 		return nil
 	}

@@ -53,6 +53,8 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 		return err
 	}
 	if plan.Intact() {
+		// A damaged one is not repaired on a taken-over device (exit 7).
+		warnTakenOver(inst.Store, stderr)
 		fmt.Fprintln(stdout, "the repository is intact: nothing to repair")
 		return nil
 	}

@@ -83,7 +83,8 @@ your own supervisor instead. See docs/service.md.`,
   chatsafe service install --user --print > chatsafe.service`,
 		Long: `install writes the service unit for ` + "`chatsafe daemon --config FILE`" + `
 (restarted on failure, except on exit codes that a restart cannot fix: bad
-usage or config, wrong key, erased key), enables it and starts it. --print
+usage or config, wrong key, erased key, a vault login that failed after
+spending a password attempt), enables it and starts it. --print
 prints that unit (the launchd plist on macOS, the service settings on
 Windows) and installs nothing; it needs no service manager, so it works in a
 container or for a unit you install yourself.`,
@@ -143,7 +144,7 @@ func (f *ServiceOptions) unit(cfgPath string) (service.Unit, error) {
 	if err != nil {
 		return service.Unit{}, err
 	}
-	u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased}
+	u.NoRestartExitCodes = []int{exitUsage, exitWrongKey, exitKeyErased, exitAttemptSpent}
 	return u, nil
 }
 

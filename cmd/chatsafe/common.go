@@ -176,6 +176,16 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// warnTakenOver says once, on stderr, that another device took over
+// this repository, in backup's words, for a command that goes on without
+// writing (a dry run, nothing to repair); one that would write fails
+// with the take-over itself (exit 7).
+func warnTakenOver(st *store.Store, stderr io.Writer) {
+	if to := st.TakenOver(); to != nil {
+		fmt.Fprintln(stderr, "WARNING:", to)
+	}
+}
+
 // partialResult turns a successful read of a damaged repository into a
 // partial result: the warning names the damage, and the exit code is 9.
 func partialResult(st *store.Store, stderr io.Writer, err error) error {

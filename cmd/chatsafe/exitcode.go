@@ -36,6 +36,10 @@ const (
 	// exitPartial: the command worked on the intact part of a damaged
 	// repository (a newer delta is missing or damaged; see `repair`).
 	exitPartial = 9
+	// exitAttemptSpent: a vault login failed after the vault counted its
+	// password attempt; no restart may try again by itself (each try
+	// spends one, and enough erase the key).
+	exitAttemptSpent = 10
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -85,6 +89,7 @@ var exitMappings = []struct {
 	{client.ErrOffline, exitUnreachable},
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrErased, exitKeyErased},
+	{vault.ErrAttemptSpent, exitAttemptSpent},
 	{vault.ErrUnreachable, exitUnreachable},
 	{backup.ErrIncomplete, exitIncomplete},
 	// The vault asks to wait (its rate limits, the delay after wrong

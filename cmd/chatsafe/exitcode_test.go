@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
@@ -41,6 +42,14 @@ func readmeExitCodes(t *testing.T) []int {
 // with the given limits.
 func vaultSetup(t *testing.T, cfg vaultserver.ServerConfig) (restore func(pwFile string) result, pw string) {
 	t.Helper()
+	via, pw, url, ca := vaultSetupVia(t, cfg)
+	return func(pwFile string) result { return via(pwFile, url, ca) }, pw
+}
+
+// vaultSetupVia is vaultSetup whose restore asks the vault at url (ca),
+// such as a proxy in front of it; it returns the vault's own url and ca.
+func vaultSetupVia(t *testing.T, cfg vaultserver.ServerConfig) (restore func(pwFile, url, ca string) result, pw, url, ca string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
 	srv, err := vaultserver.NewServer(cfg)
@@ -50,7 +59,7 @@ func vaultSetup(t *testing.T, cfg vaultserver.ServerConfig) (restore func(pwFile
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context()) }()
 	t.Cleanup(func() { <-done })
-	url, ca := "https://"+srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
+	url, ca = "https://"+srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
 	home := t.TempDir()
 	src := filepath.Join(home, "chats")
 	os.MkdirAll(src, 0o755)
@@ -58,14 +67,14 @@ func vaultSetup(t *testing.T, cfg vaultserver.ServerConfig) (restore func(pwFile
 	pw = filepath.Join(home, "pw")
 	os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600)
 	remote, conf := filepath.Join(home, "remote"), filepath.Join(home, "cfg.yaml")
-	args := func(pwFile string) []string {
+	args := func(pwFile, url, ca string) []string {
 		return []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pwFile}
 	}
-	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", conf, "--state-dir", filepath.Join(home, "state")}, args(pw)...)...).want(t, 0, "kept by the vault")
+	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", conf, "--state-dir", filepath.Join(home, "state")}, args(pw, url, ca)...)...).want(t, 0, "kept by the vault")
 	run(t, home, "backup", "--config", conf).want(t, 0, "saved")
-	return func(pwFile string) result {
-		return run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "out")}, args(pwFile)...)...)
-	}, pw
+	return func(pwFile, url, ca string) result {
+		return run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "out")}, args(pwFile, url, ca)...)...)
+	}, pw, url, ca
 }
 
 func wrongPassword(t *testing.T) string {
@@ -152,6 +161,13 @@ func TestEveryExitCode(t *testing.T) {
 			run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
 		},
 		8: reachExit8,
+		10: func(t *testing.T) {
+			// A vault node that fails after login/begin counted the
+			// attempt.
+			restore, pw, url, ca := vaultSetupVia(t, vaultserver.ServerConfig{AccountRate: -1, AddressRate: -1, FailureDelay: -1})
+			purl, pca := vaulttest.FailingAfterLogin(t, url, ca)
+			restore(pw, purl, pca).want(t, 10, "spent one of the vault's password attempts")
+		},
 		9: func(t *testing.T) {
 			// The newest delta is gone: the older snapshot is still
 			// listed, with a warning naming what is missing.

@@ -215,3 +215,40 @@ func TestForkOnPurpose(t *testing.T) {
 	// B saw its own delta at 2; the merged history goes on past it.
 	run(t, b.home, "backup", "--config", b.cfg).want(t, 7, "taken over")
 }
+
+// TestTakenOverSaidByEveryWriter: on a device another one took over,
+// backup is not the only command to say so. prune --dry-run and a repair
+// with nothing to repair warn (exit 0), a prune with nothing to compact
+// refuses as backup does (exit 7), fork resolve warns; each says it once,
+// in backup's words.
+func TestTakenOverSaidByEveryWriter(t *testing.T) {
+	a, b, _, _ := twoDevices(t)
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	write(t, b.src, "msgstore.txt", "new laptop, day 2")
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
+	// B compacts the two deltas into one: a prune on A then has nothing
+	// to compact and goes straight to deleting garbage.
+	run(t, b.home, "prune", "--config", b.cfg).want(t, 0, "compacted 2 deltas")
+
+	said := func(r result, code int) {
+		t.Helper()
+		r.want(t, code, "taken over")
+		saidOnce(t, r, "taken over")
+		if !strings.Contains(r.stderr, "new-laptop") && !strings.Contains(r.stderr, "another device") {
+			t.Errorf("the take-over does not name the other device: %s", r.stderr)
+		}
+		if !strings.Contains(r.stderr, "chatsafe takeover") {
+			t.Errorf("the take-over does not say what to do: %s", r.stderr)
+		}
+	}
+	r := run(t, a.home, "prune", "--config", a.cfg, "--dry-run")
+	said(r, 0)
+	if !strings.Contains(r.stdout, "compact 0 deltas") {
+		t.Fatalf("the dry run would compact: %s", r.stdout)
+	}
+	said(run(t, a.home, "repair", "--config", a.cfg), 0)
+	said(run(t, a.home, "prune", "--config", a.cfg), 7)
+	said(run(t, a.home, "fork", "resolve", "--config", a.cfg, "--keep", "00"), 1)
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
+	run(t, b.home, "check", "--config", b.cfg).want(t, 0, "no errors")
+}

@@ -259,7 +259,7 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte, h
 	}
 	ke2, err := oc.Deserialize.KE2(start.KE2)
 	if err != nil || len(start.Session) != vault.SessionIDLen {
-		return key, fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, vault.ErrUnreachable)
+		return key, vault.AttemptSpent(fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, vault.ErrUnreachable))
 	}
 	ke3, _, exportKey, err := oc.GenerateKE3(ke2, []byte(account), nil, opts)
 	if err != nil {
@@ -271,7 +271,7 @@ func (c *Client) Recover(ctx context.Context, account string, password []byte, h
 	defer clear(exportKey)
 	var fin vault.LoginFinishResp
 	if _, err := c.call(ctx, base, vault.PathLoginFinish, vault.LoginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
-		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
+		return key, vault.AttemptSpent(fmt.Errorf("recovering the backup key of %q: %w", account, err))
 	}
 	aead, err := wrapAEAD(exportKey, account)
 	if err != nil {

@@ -29,8 +29,10 @@ func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account 
 	if err != nil {
 		return "", err
 	}
+	// The vault counted the attempt: every failure from here on is
+	// marked (vault.AttemptSpent), so that no caller retries it by itself.
 	if len(begin.Session) != vault.SessionIDLen {
-		return "", fmt.Errorf("%w: malformed login/begin answer", vault.ErrUnreachable)
+		return "", vault.AttemptSpent(fmt.Errorf("%w: malformed login/begin answer", vault.ErrUnreachable))
 	}
 	abort := func() {
 		// Best effort: the attempt is spent; a last one erases now.
@@ -41,22 +43,22 @@ func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account 
 		evals, err := c.collectEvals(ctx, base, req, begin)
 		if err != nil {
 			abort()
-			return "", err
+			return "", vault.AttemptSpent(err)
 		}
 		if pw, err = blind.Finish(evals); err != nil {
 			abort()
-			return "", fmt.Errorf("%w: combining the key shares: %v", vault.ErrUnreachable, err)
+			return "", vault.AttemptSpent(fmt.Errorf("%w: combining the key shares: %v", vault.ErrUnreachable, err))
 		}
 		defer clear(pw)
 	}
 	ke1, err := oc.GenerateKE1(pw)
 	if err != nil {
 		abort()
-		return "", fmt.Errorf("starting vault login: %w", err)
+		return "", vault.AttemptSpent(fmt.Errorf("starting vault login: %w", err))
 	}
 	var kr vault.LoginKE1Resp
 	if _, err := c.call(ctx, base, vault.PathLoginKE1, vault.LoginKE1Req{Session: begin.Session, KE1: ke1.Serialize()}, &kr); err != nil {
-		return "", err
+		return "", vault.AttemptSpent(err)
 	}
 	*start = vault.LoginStartResp{Session: kr.Session, KE2: kr.KE2, AttemptsLeft: begin.AttemptsLeft}
 	return base, nil
