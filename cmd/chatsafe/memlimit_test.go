@@ -79,6 +79,9 @@ func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
 // daemon takes the process over, and a GOGC the user set is theirs.
 func TestCollectAtLimit(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	// forDaemon sets the daemon's limit: the package's other tests keep
+	// the process's own.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	t.Setenv("GOGC", "")
 	m := &memLimiter{floor: oneShotMemoryFloor}
 	m.collectAtLimit()
