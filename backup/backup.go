@@ -104,7 +104,7 @@ type Result struct {
 // Run reads the source directory and commits one snapshot as a delta in
 // the local spool of st. Sync the store to upload it. When nothing
 // changed, no delta is written and Unchanged is set.
-func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
+func Run(ctx context.Context, st Store, opts Options) (res *Result, err error) {
 	log := st.Log()
 	src, err := filepath.Abs(opts.Source)
 	if err != nil {
@@ -127,6 +127,19 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if cache == nil {
 		cache = LoadCache(st)
 	}
+	// A failed cycle leaves the cache as the last committed one did: its
+	// scans may have noted versions that were never committed, and
+	// dropping the cache for the copy on disk, which may be minutes older,
+	// would forget versions that were (a file unreadable by the next cycle
+	// would then lose its previous version).
+	cache.Mark()
+	defer func() {
+		if err != nil {
+			cache.Rollback()
+		} else {
+			cache.Keep()
+		}
+	}()
 	var b *run
 	var prev store.Snapshot
 	snaps := st.Snapshots()

@@ -118,9 +118,11 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 		return statusapi.BackupResult{}, err
 	}
 	if err != nil {
-		// The failed scan may have noted versions that were never
-		// committed: start again from the cache the last cycle saved.
-		d.fileCache = nil
+		// backup.Run took the file cache back to what the last committed
+		// cycle left: it is kept, not read again from the copy on disk,
+		// which may be older than that cycle. No failure leaves the
+		// memory less trustworthy than that copy; the disk is read again
+		// only while no cache is loaded (LoadCache failed).
 		if ctx.Err() != nil {
 			// Stopping: the cycle was abandoned and nothing was committed.
 			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
@@ -186,7 +188,7 @@ func (d *Daemon) fileCacheSaveEvery() time.Duration {
 }
 
 // saveFileCache writes the file cache (nothing if none is loaded: no
-// cycle ran, or the last one failed and the cache is read again).
+// cycle ran, or the one on disk could not be read).
 func (d *Daemon) saveFileCache() {
 	if d.fileCache == nil {
 		return
@@ -201,11 +203,12 @@ func (d *Daemon) saveFileCache() {
 // cacheSave is the timer of the file cache's next write: armed by the
 // first successful cycle after a write, so that the cache on disk lags
 // at most every (plus a cycle) behind. The first successful cycle of a
-// run has it written at once, after the cycle: a failed cycle starts
-// again from the cache on disk, and one written by an earlier run (or
+// run has it written at once, after the cycle: after a crash the next run
+// starts from the cache on disk, and one written by an earlier run (or
 // none, on a new installation) would not know what this run has backed
-// up, so a file unreadable by then would lose its previous version. It
-// belongs to the backup loop's goroutine.
+// up, so a file unreadable by then would lose its previous version. (A
+// failed cycle no longer reads the cache back: backup.Run rolls it back
+// in memory.) It belongs to the backup loop's goroutine.
 type cacheSave struct {
 	every   time.Duration
 	written bool        // once by this run

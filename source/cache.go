@@ -76,6 +76,28 @@ type FileCache struct {
 	keysOK  bool
 	// loadWarning explains why a cache file was ignored; the next Scan logs it.
 	loadWarning error
+	// undo, from Mark to Keep or Rollback, is how to go back to the
+	// cache as it was at Mark (nil: not marked).
+	undo *cacheUndo
+}
+
+// cacheUndo is the cache at Mark, without a copy of its entries: a
+// complete scan installs a new map and an interrupted one a merged copy,
+// so the map at Mark is changed in place only by a scoped scan's commit,
+// which first notes there what it replaces (prev).
+type cacheUndo struct {
+	entries map[string]cacheEntry
+	live    bool // entries is still the cache's map
+	prev    map[string]undoEntry
+	rereads []string
+	keys    []string
+	keysOK  bool
+}
+
+// undoEntry is a path's entry before a scoped commit changed it.
+type undoEntry struct {
+	e   cacheEntry
+	had bool // false: the path had no entry
 }
 
 // LoadFileCache reads the cache at path. A missing file gives an empty cache;
@@ -251,13 +273,83 @@ func (c *FileCache) Save() error {
 }
 
 // Invalidate forgets everything (e.g. after the repository was rebuilt): the
-// next Scan reads every file. A Scan running meanwhile does not restore it.
+// next Scan reads every file. A Scan running meanwhile does not restore it,
+// nor does a Rollback: the entries before were found wrong.
 func (c *FileCache) Invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries = map[string]cacheEntry{}
 	c.rereads, c.keys, c.keysOK = nil, nil, false
 	c.gen++
+	if c.undo != nil {
+		c.undo = &cacheUndo{entries: c.entries, live: true}
+	}
+}
+
+// Mark starts a cycle whose outcome is not known yet: until Keep or
+// Rollback, the cache records how to go back to what it is now. The cost
+// is per entry a scoped scan changes, not per entry of the cache.
+func (c *FileCache) Mark() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.undo = &cacheUndo{entries: c.entries, live: true, rereads: c.rereads, keys: c.keys, keysOK: c.keysOK}
+}
+
+// Keep ends a marked cycle that committed: its scans' entries stay.
+func (c *FileCache) Keep() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.undo = nil
+}
+
+// Rollback ends a marked cycle that failed: the cache goes back to what it
+// was at Mark (or at the cycle's Invalidate), forgetting versions its scans
+// read that were never committed, and keeping those the committed cycles
+// before it stored. A Scan running meanwhile does not commit.
+func (c *FileCache) Rollback() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.undo
+	if u == nil {
+		return
+	}
+	c.undo = nil
+	for p, pe := range u.prev {
+		if pe.had {
+			u.entries[p] = pe.e
+		} else {
+			delete(u.entries, p)
+		}
+	}
+	c.entries, c.rereads, c.keys, c.keysOK = u.entries, u.rereads, u.keys, u.keysOK
+	c.gen++
+}
+
+// noteReplaced records, in a marked cycle whose map at Mark a scoped
+// commit is about to change in place, the entry p has there now (the
+// first such change wins). The caller holds c.mu.
+func (c *FileCache) noteReplaced(p string) {
+	u := c.undo
+	if u == nil || !u.live {
+		return
+	}
+	if _, noted := u.prev[p]; noted {
+		return
+	}
+	if u.prev == nil {
+		u.prev = map[string]undoEntry{}
+	}
+	e, had := u.entries[p]
+	u.prev[p] = undoEntry{e: e, had: had}
 }
 
 // scanCache is one Scan's view of the cache: lookups go to the entries as
@@ -317,6 +409,9 @@ func (s *scanCache) commit(complete bool) {
 	defer s.c.mu.Unlock()
 	if s.c.gen != s.gen {
 		return
+	}
+	if s.c.undo != nil && !(complete && s.listed != nil) {
+		s.c.undo.live = false // entries becomes another map
 	}
 	switch {
 	case complete && s.listed != nil:

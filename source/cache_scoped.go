@@ -21,10 +21,12 @@ func (s *scanCache) scoped() map[string]cacheEntry {
 		gone = s.goneUnder(keys, dir, gone)
 	}
 	for _, p := range gone {
+		s.c.noteReplaced(p)
 		delete(m, p)
 	}
 	var added []string
 	for p, e := range s.next {
+		s.c.noteReplaced(p)
 		if _, had := m[p]; !had {
 			added = append(added, p)
 		}

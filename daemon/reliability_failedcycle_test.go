@@ -1,0 +1,117 @@
+//go:build linux
+
+package daemon_test
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// TestFailedCycleKeepsCommittedFiles: a file is backed up by a cycle after
+// the run's first write of the file cache (the next is minutes away), a
+// cycle then fails, and the file becomes unreadable. The next snapshot
+// must keep the version the committed cycle stored: the failed cycle must
+// not take the file cache back to its copy on disk, which never knew the
+// file.
+func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test must run as root (it runs the daemon as uid 65534)")
+	}
+	base, err := os.MkdirTemp("", "chatsafe-failedcycle-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	home := filepath.Join(base, "home")
+	src := filepath.Join(home, "chats")
+	if err := os.MkdirAll(filepath.Join(src, "Media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), []byte("photo"), 0o644)
+	chat := openChat(t, src)
+	chat.write(t, 20)
+	chat.db.Close()
+	env := []string{"HOME=" + home}
+	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"} {
+		d := filepath.Join(home, strings.ToLower(k))
+		env = append(env, k+"="+d)
+		os.MkdirAll(d, 0o700)
+	}
+	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	sock := filepath.Join(home, "xdg_runtime_dir", "chatsafe", "chatsafe.sock")
+	p := startDaemon(t, env, &credential{Uid: 65534, Gid: 65534}, "--source", src)
+	first := waitStatus(t, p, sock, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+	// The run's first write of the file cache follows its first cycle; the
+	// next comes five minutes after the second.
+	waitStatus(t, p, sock, "the file cache on disk", func(statusapi.Status) bool { return fileCacheUnder(home) != "" })
+
+	late := []byte("a photo backed up after the file cache was written")
+	latePath := filepath.Join(src, "Media", "late.jpg")
+	if err := os.WriteFile(latePath, late, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(latePath, 65534, 65534)
+	second := waitStatus(t, p, sock, "the snapshot with late.jpg", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Files == first.LastSnapshot.Files+1 && idle(st)
+	})
+
+	// A cycle fails: the source cannot be listed.
+	if err := os.Chmod(src, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(src, 0o755) })
+	waitStatus(t, p, sock, "the failed cycle", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateError && strings.Contains(st.LastError, "permission denied")
+	})
+	if err := os.Chmod(latePath, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, p, sock, "a snapshot with late.jpg unreadable", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Seq > second.LastSnapshot.Seq && len(st.LastSnapshot.Incomplete) == 1 && idle(st)
+	})
+	if o := st.LastSnapshot.Incomplete[0]; o.Path != "Media/late.jpg" {
+		t.Fatalf("incomplete %+v, want Media/late.jpg", o)
+	}
+	if st.LastSnapshot.Files != second.LastSnapshot.Files {
+		t.Errorf("snapshot has %d files, want the %d of the one before (late.jpg keeps its version)", st.LastSnapshot.Files, second.LastSnapshot.Files)
+	}
+	if code, _ := p.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	key, err := crypt.ParseRecoveryKey(recoveryKeyRE.FindString(p.out.String()))
+	if err != nil {
+		t.Fatalf("recovery key on stdout: %v", err)
+	}
+	out := restoreFrom(t, filepath.Join(home, "xdg_data_home", "chatsafe", "remote"), key)
+	got, err := os.ReadFile(filepath.Join(out, "Media", "late.jpg"))
+	if err != nil {
+		t.Fatalf("the last snapshot lost late.jpg, backed up before the failed cycle: %v", err)
+	}
+	if !bytes.Equal(got, late) {
+		t.Fatalf("restored late.jpg is %q, want %q", got, late)
+	}
+}
+
+// fileCacheUnder returns the path of the file cache a daemon whose HOME
+// is home wrote ("": none yet).
+func fileCacheUnder(home string) string {
+	found := ""
+	filepath.WalkDir(home, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && e.Name() == "filecache" {
+			found = p
+		}
+		return nil
+	})
+	return found
+}
