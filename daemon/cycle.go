@@ -63,18 +63,18 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			if !cs.FullScan && len(cs.Paths) > 0 {
 				scope = cs.Paths
 			}
-			_, err := d.cycle(ctx, cs.Reason, scope, retry)
-			save.after(err)
+			res, err := d.cycle(ctx, cs.Reason, scope, retry)
+			save.after(err, res.Unchanged)
 		case <-retry.C():
 			retry.fired()
 			if d.skipWhilePaused() {
 				continue
 			}
-			_, err := d.cycle(ctx, "retry", nil, retry)
-			save.after(err)
+			res, err := d.cycle(ctx, "retry", nil, retry)
+			save.after(err, res.Unchanged)
 		case r := <-d.backupReq:
 			res, err := d.cycle(ctx, "requested", nil, retry)
-			save.after(err)
+			save.after(err, res.Unchanged)
 			r.reply <- backupReply{res, err}
 		case <-save.C():
 			save.fired()
@@ -173,8 +173,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 // after every cycle would cost a few bytes per page of every database each
 // time (the bench's --full corpus: a 2.5 MB file, 4–9 ms of CPU). A cache
 // older than the last cycle (after a crash) only costs re-reads. The write
-// is not part of a cycle: a cycle that leaves changes unwritten arms a
-// timer, and the backup loop writes the cache when it fires, between
+// is not part of a cycle: a cycle that commits arms a timer, and the backup loop writes the cache when it fires, between
 // cycles. Written by the cycle that found it due, it was the first cycle
 // after five idle minutes that paid for it (docs/benchmarks.md, "A cycle
 // after the daemon sat idle").
@@ -215,9 +214,13 @@ type cacheSave struct {
 	t       *time.Timer // nil when nothing is waiting to be written
 }
 
-// after notes a cycle's outcome: a successful one changed the cache.
-func (s *cacheSave) after(cycleErr error) {
-	if cycleErr != nil || s.t != nil {
+// after notes a cycle's outcome: a successful one that committed changed
+// the cache. One that found nothing changed arms nothing once the run's
+// first write is taken (an idle daemon's hourly full scan would rewrite
+// the whole cache five minutes later); what it may have refreshed in the
+// cache (a touched file's times) costs only a re-read after a crash.
+func (s *cacheSave) after(cycleErr error, unchanged bool) {
+	if cycleErr != nil || s.t != nil || (unchanged && s.written) {
 		return
 	}
 	if !s.written {
