@@ -24,30 +24,7 @@ func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("this test must run as root (it runs the daemon as uid 65534)")
 	}
-	base, err := os.MkdirTemp("", "chatsafe-failedcycle-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
-	home := filepath.Join(base, "home")
-	src := filepath.Join(home, "chats")
-	if err := os.MkdirAll(filepath.Join(src, "Media"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), []byte("photo"), 0o644)
-	chat := openChat(t, src)
-	chat.write(t, 20)
-	chat.db.Close()
-	env := []string{"HOME=" + home}
-	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"} {
-		d := filepath.Join(home, strings.ToLower(k))
-		env = append(env, k+"="+d)
-		os.MkdirAll(d, 0o700)
-	}
-	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
-	sock := filepath.Join(home, "xdg_runtime_dir", "chatsafe", "chatsafe.sock")
-	p := startDaemon(t, env, &credential{Uid: 65534, Gid: 65534}, "--source", src)
+	home, src, sock, _, p := startUnprivileged(t)
 	first := waitStatus(t, p, sock, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 	// The run's first write of the file cache follows its first cycle; the
 	// next comes five minutes after the second.
