@@ -9,7 +9,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -532,102 +531,4 @@ func (b *run) Warn(p string, err error) {
 	b.res.Warnings = append(b.res.Warnings, Warning{Path: p, Err: err})
 	b.mu.Unlock()
 	b.log.Warn("skipped", zap.String("path", p), zap.Error(err))
-}
-
-// keepDir puts the previous snapshot's tree of the directory p, which
-// cannot be listed now, into its parent, and reports whether there was
-// one. The scanner calls Warn before the parent's Dir, so the node lands
-// in time.
-func (b *run) keepDir(p string) bool {
-	found, ok := b.prevNode(p, true)
-	if !ok {
-		return false
-	}
-	files, bytes, err := b.count(found.Subtree)
-	if err != nil {
-		b.log.Warn("cannot read the previous version of an unreadable directory", zap.String("path", p), zap.Error(err))
-		return false
-	}
-	parent := parentOf(p)
-	b.mu.Lock()
-	b.dirs[parent] = append(b.dirs[parent], found)
-	b.subtotals[found.Subtree] = totals{files, bytes}
-	b.files += files
-	b.bytes += bytes
-	b.mu.Unlock()
-	return true
-}
-
-// keepFile puts the previous snapshot's version of the file p, which
-// cannot be read now and which the file cache did not know (it was lost,
-// or written before the file was backed up), into its parent, and reports
-// whether there was one: as keepDir does for a directory, so an unreadable
-// file keeps its stored version whatever the cache holds.
-func (b *run) keepFile(p string) bool {
-	found, ok := b.prevNode(p, false)
-	if !ok {
-		return false
-	}
-	parent := parentOf(p)
-	b.mu.Lock()
-	b.dirs[parent] = append(b.dirs[parent], found)
-	b.files++
-	b.bytes += found.Size
-	b.mu.Unlock()
-	return true
-}
-
-// prevNode finds the node at path p in the previous snapshot's tree: a
-// directory (dir) or a file (a plain file or a database).
-func (b *run) prevNode(p string, dir bool) (store.Node, bool) {
-	if !b.havePrev {
-		return store.Node{}, false
-	}
-	id, parts := b.prevRoot, strings.Split(p, "/")
-	for i, name := range parts {
-		nodes, err := b.trees.Tree(b.ctx, id)
-		if err != nil {
-			b.log.Warn("cannot read the previous version of an unreadable path", zap.String("path", p), zap.Error(err))
-			return store.Node{}, false
-		}
-		last := i == len(parts)-1
-		k := slices.IndexFunc(nodes, func(n store.Node) bool {
-			if n.Name != name {
-				return false
-			}
-			if !last || dir {
-				return n.Kind == store.KindDir
-			}
-			return n.Kind == store.KindFile || n.Kind == store.KindSQLite
-		})
-		if k < 0 {
-			return store.Node{}, false
-		}
-		if last {
-			return nodes[k], true
-		}
-		id = nodes[k].Subtree
-	}
-	return store.Node{}, false
-}
-
-// count adds up the files of a stored tree, for the snapshot's totals.
-func (b *run) count(id crypt.ID) (files, bytes uint64, err error) {
-	nodes, err := b.trees.Tree(b.ctx, id)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, n := range nodes {
-		switch n.Kind {
-		case store.KindDir:
-			f, s, err := b.count(n.Subtree)
-			if err != nil {
-				return 0, 0, err
-			}
-			files, bytes = files+f, bytes+s
-		case store.KindFile, store.KindSQLite:
-			files, bytes = files+1, bytes+n.Size
-		}
-	}
-	return files, bytes, nil
 }
