@@ -54,15 +54,32 @@ func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
 	if err := os.Chmod(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	waitLateKept(t, p, sock, second)
+	key := stopForKey(t, p)
+	checkLateRestored(t, home, key, late)
+}
+
+// waitLateKept waits for a snapshot after second with Media/late.jpg
+// unreadable, and checks that it is its one incomplete path and kept its
+// version: the files and bytes of second, which stored it.
+func waitLateKept(t *testing.T, p *proc, sock string, second statusapi.Status) {
+	t.Helper()
 	st := waitStatus(t, p, sock, "a snapshot with late.jpg unreadable", func(st statusapi.Status) bool {
 		return st.LastSnapshot != nil && st.LastSnapshot.Seq > second.LastSnapshot.Seq && len(st.LastSnapshot.Incomplete) == 1 && idle(st)
 	})
 	if o := st.LastSnapshot.Incomplete[0]; o.Path != "Media/late.jpg" {
 		t.Fatalf("incomplete %+v, want Media/late.jpg", o)
 	}
-	if st.LastSnapshot.Files != second.LastSnapshot.Files {
-		t.Errorf("snapshot has %d files, want the %d of the one before (late.jpg keeps its version)", st.LastSnapshot.Files, second.LastSnapshot.Files)
+	if st.LastSnapshot.Files != second.LastSnapshot.Files || st.LastSnapshot.Bytes != second.LastSnapshot.Bytes {
+		t.Errorf("snapshot has %d files, %d bytes, want the %d, %d of the one before (late.jpg keeps its version)",
+			st.LastSnapshot.Files, st.LastSnapshot.Bytes, second.LastSnapshot.Files, second.LastSnapshot.Bytes)
 	}
+}
+
+// stopForKey stops the daemon p, which must exit 0, and returns the
+// recovery key it printed when it made the installation.
+func stopForKey(t *testing.T, p *proc) crypt.Key {
+	t.Helper()
 	if code, _ := p.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -70,10 +87,17 @@ func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("recovery key on stdout: %v", err)
 	}
+	return key
+}
+
+// checkLateRestored restores the last snapshot of the daemon whose HOME is
+// home and checks that Media/late.jpg holds late.
+func checkLateRestored(t *testing.T, home string, key crypt.Key, late []byte) {
+	t.Helper()
 	out := restoreFrom(t, filepath.Join(home, "xdg_data_home", "chatsafe", "remote"), key)
 	got, err := os.ReadFile(filepath.Join(out, "Media", "late.jpg"))
 	if err != nil {
-		t.Fatalf("the last snapshot lost late.jpg, backed up before the failed cycle: %v", err)
+		t.Fatalf("the last snapshot lost late.jpg, which the one before stored: %v", err)
 	}
 	if !bytes.Equal(got, late) {
 		t.Fatalf("restored late.jpg is %q, want %q", got, late)
