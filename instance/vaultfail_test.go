@@ -35,25 +35,7 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 
 	cfg := newInstallation(t, filepath.Join(dir, "remote"))
 	cfg.Key.Vault = configs.Vault{URL: "https://" + srv.Addr().String(), Account: "fay", CAFile: filepath.Join(dir, "vault", vaultserver.TLSCertFile)}
-	key, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := instance.VaultClient(cfg.Key.Vault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer instance.CloseRemotes(rems)
-	if err := instance.RegisterVault(t.Context(), c, "fay", []byte("right"), key, rems); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(instance.KeyCachePath(cfg.StateDir))
-	cfg.Key.PasswordFile = filepath.Join(dir, "pw")
-	os.WriteFile(cfg.Key.PasswordFile, []byte("wrong"), 0o600)
+	key := behindVaultOnly(t, cfg, "fay", filepath.Join(dir, "pw"), "wrong")
 
 	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
 	if !strings.Contains(err.Error(), "9 attempts left") {
@@ -103,25 +85,7 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 
 	cfg := newInstallation(t, filepath.Join(dir, "remote"))
 	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
-	key, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := instance.VaultClient(cfg.Key.Vault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer instance.CloseRemotes(rems)
-	if err := instance.RegisterVault(t.Context(), c, "gus", []byte("right"), key, rems); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(instance.KeyCachePath(cfg.StateDir))
-	cfg.Key.PasswordFile = filepath.Join(dir, "pw")
-	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
+	behindVaultOnly(t, cfg, "gus", filepath.Join(dir, "pw"), "right")
 	open := func() error {
 		inst, err := instance.Open(t.Context(), cfg, instance.Options{FetchKey: instance.FetchKeyFromVault})
 		if err == nil {
@@ -152,4 +116,32 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 	if err := open(); err != nil {
 		t.Fatalf("the vault back: %v", err)
 	}
+}
+
+// behindVaultOnly registers cfg's key with its vault as account under the
+// password "right", removes the key cache, and has cfg read password
+// (written to pwFile) from then on: the next open must fetch the key,
+// which it returns.
+func behindVaultOnly(t *testing.T, cfg *configs.Config, account, pwFile, password string) crypt.Key {
+	t.Helper()
+	key, err := crypt.ReadKeyCache(instance.KeyCachePath(cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := instance.VaultClient(cfg.Key.Vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instance.CloseRemotes(rems)
+	if err := instance.RegisterVault(t.Context(), c, account, []byte("right"), key, rems); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(instance.KeyCachePath(cfg.StateDir))
+	cfg.Key.PasswordFile = pwFile
+	os.WriteFile(pwFile, []byte(password), 0o600)
+	return key
 }
