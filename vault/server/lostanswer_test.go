@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -167,5 +168,136 @@ func TestLostLoginStartAnswerRetriedOnNextNode(t *testing.T) {
 	got, err := rec(c, ctx, "quinn", []byte("right"))
 	if err != nil || got != key {
 		t.Fatalf("the right password, first answer lost: %v (key matches %v)", err, got == key)
+	}
+}
+
+// With node 1 losing every login/begin answer (each login is counted there
+// and taken again on node 2), a wrong password still costs one attempt per
+// guess, the same one guessed again costs another, and ten wrong guesses
+// erase the key.
+func TestWrongGuessesCountWithLostAnswers(t *testing.T) {
+	tc, losses := lossyCluster(t, vault.PathLoginBegin)
+	ctx := context.Background()
+	if err := reg(tc.client(), ctx, "rita", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	losses["1"].armed.Store(true)
+	guesses := []string{"wrong", "wrong"}
+	for i := range DefaultMaxAttempts - 2 {
+		guesses = append(guesses, fmt.Sprint("wrong ", i))
+	}
+	for i, g := range guesses {
+		_, err := rec(tc.client(), ctx, "rita", []byte(g))
+		if left := wrongLeft(t, err); left != DefaultMaxAttempts-1-i {
+			t.Fatalf("wrong guess %d (%q): %d attempts left, want %d", i+1, g, left, DefaultMaxAttempts-1-i)
+		}
+	}
+	if n := losses["1"].lost.Load(); n != int32(len(guesses)) {
+		t.Fatalf("node 1 lost %d answers, want %d", n, len(guesses))
+	}
+	if _, err := rec(tc.client(), ctx, "rita", []byte("right")); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("the right password after ten wrong ones: %v, want erased", err)
+	}
+}
+
+// tryBegin sends a login/begin the way an attacker's own client would.
+func tryBegin(t *testing.T, tv *testVault, req vault.LoginBeginReq) (int, vault.LoginBeginResp) {
+	t.Helper()
+	status, body := rawPost(t, tv, tv.url+vault.PathLoginBegin, req)
+	var resp vault.LoginBeginResp
+	if status == http.StatusOK {
+		if err := json.Unmarshal(body, &resp); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+	}
+	return status, resp
+}
+
+// Someone with the handle who replays a blinded element the vault counted
+// (the owner's, taken from a lost answer's request, or their own) gets
+// evaluations of that element only: without its blind they are worthless,
+// with it they are the one guess already counted. Every other element
+// costs an attempt, at login/begin; login/eval refuses it.
+func TestReplayedBlindGetsNoSecondGuess(t *testing.T) {
+	tc, losses := lossyCluster(t, vault.PathLoginBegin)
+	ctx := context.Background()
+	if err := reg(tc.client(), ctx, "rex", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	losses["1"].armed.Store(true)
+	_, err := rec(tc.client(), ctx, "rex", []byte("wrong"))
+	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
+		t.Fatalf("the owner's wrong password: %d attempts left, want %d", left, DefaultMaxAttempts-1)
+	}
+	losses["1"].armed.Store(false)
+	var owner vault.LoginBeginReq
+	if err := json.Unmarshal(losses["1"].bodies[0], &owner); err != nil {
+		t.Fatal(err)
+	}
+	status, replay := tryBegin(t, tc.nodes[2], owner)
+	if status != http.StatusOK || replay.AttemptsLeft != DefaultMaxAttempts-1 {
+		t.Fatalf("the owner's counted element replayed: %d, %d attempts left, want 200 and %d", status, replay.AttemptsLeft, DefaultMaxAttempts-1)
+	}
+	// Another element under the replay's index: refused by every node.
+	guess := vault.NewTOPRFBlind("rex", []byte("right"))
+	for i, tv := range tc.nodes {
+		status, body := rawPost(t, tv, tv.url+vault.PathLoginEval, vault.LoginEvalReq{Account: "rex", Blinded: guess.Blinded, Handle: owner.Handle, Index: replay.Index})
+		if status == http.StatusOK {
+			t.Fatalf("node %d evaluated an uncounted element under a replayed attempt: %s", i+1, body)
+		}
+	}
+	// The guess at login/begin counts.
+	status, counted := tryBegin(t, tc.nodes[2], vault.LoginBeginReq{Account: "rex", Blinded: guess.Blinded, Handle: owner.Handle})
+	if status != http.StatusOK || counted.AttemptsLeft != DefaultMaxAttempts-2 {
+		t.Fatalf("a new element: %d, %d attempts left, want 200 and %d", status, counted.AttemptsLeft, DefaultMaxAttempts-2)
+	}
+	if n, _ := rowAttempts(t, tc, "rex"); n != 2 {
+		t.Fatalf("%d attempts counted, want 2", n)
+	}
+}
+
+// An account registered before the threshold OPRF takes KE1 of the
+// password itself on the begin session, and nothing ties that KE1 to the
+// element: a replayed element must get no session (it would be a free
+// guess). The owner's client, whose first answer was lost, hears that the
+// attempt is spent and does not try again by itself.
+func TestReplayOnAccountBeforeThresholdOPRF(t *testing.T) {
+	tc, losses := lossyCluster(t, vault.PathLoginBegin)
+	ctx := context.Background()
+	legacy, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tv := range tc.nodes {
+		tv.conns = append(tv.conns, legacy)
+	}
+	if err := reg(legacy, ctx, "saul", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	req := vault.LoginBeginReq{Account: "saul", Blinded: vault.NewTOPRFBlind("saul", []byte("guess")).Blinded, Handle: handleBytes("saul")}
+	status, first := tryBegin(t, tc.nodes[0], req)
+	if status != http.StatusOK || first.Threshold != 0 || first.AttemptsLeft != DefaultMaxAttempts-1 {
+		t.Fatalf("first begin: %d, threshold %d, %d left", status, first.Threshold, first.AttemptsLeft)
+	}
+	for i, tv := range tc.nodes {
+		if status, _ := tryBegin(t, tv, req); status == http.StatusOK {
+			t.Fatalf("node %d gave a second session for one counted attempt", i+1)
+		}
+	}
+	if n, _ := rowAttempts(t, tc, "saul"); n != 1 {
+		t.Fatalf("%d attempts counted, want 1", n)
+	}
+
+	losses["1"].armed.Store(true)
+	_, err = rec(tc.client(), ctx, "saul", []byte("right"))
+	if !errors.Is(err, vault.ErrAttemptSpent) {
+		t.Fatalf("the owner's login, first answer lost: %v, want the attempt spent", err)
+	}
+	if n, _ := rowAttempts(t, tc, "saul"); n != 2 {
+		t.Fatalf("%d attempts counted, want 2", n)
+	}
+	losses["1"].armed.Store(false)
+	if _, err := rec(tc.client(), ctx, "saul", []byte("right")); err != nil {
+		t.Fatalf("the owner's next login: %v", err)
 	}
 }
