@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -299,5 +302,58 @@ func TestReplayOnAccountBeforeThresholdOPRF(t *testing.T) {
 	losses["1"].armed.Store(false)
 	if _, err := rec(tc.client(), ctx, "saul", []byte("right")); err != nil {
 		t.Fatalf("the owner's next login: %v", err)
+	}
+}
+
+// A begin sent again looks the same for an account (with its handle), a
+// login without the handle (the shadow row) and an unknown name: the same
+// status and fields, the same body size (but the raft index), the attempt
+// counted once.
+func TestReplayedBeginLooksAlike(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	if err := reg(tc.client(), context.Background(), "tess", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	type answer struct {
+		status int
+		size   int
+		fields []string
+		left   int
+	}
+	ask := func(req vault.LoginBeginReq) answer {
+		status, body := rawPost(t, tc.nodes[1], tc.nodes[1].url+vault.PathLoginBegin, req)
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		a := answer{status: status, fields: slices.Sorted(maps.Keys(m))}
+		delete(m, "index") // a raft index: its digits grow
+		rest, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.size = len(rest)
+		if v, ok := m["attempts_left"].(float64); ok {
+			a.left = int(v)
+		}
+		return a
+	}
+	cases := map[string]vault.LoginBeginReq{
+		"account":        {Account: "tess", Handle: handleBytes("tess")},
+		"without handle": {Account: "tess"},
+		"unknown name":   {Account: "tessa"},
+	}
+	var first answer
+	for name, req := range cases {
+		req.Blinded = vault.NewTOPRFBlind(req.Account, []byte("guess")).Blinded
+		a, again := ask(req), ask(req)
+		if a.status != http.StatusOK || a.left != DefaultMaxAttempts-1 || !reflect.DeepEqual(a, again) {
+			t.Fatalf("%s: first %+v, again %+v, want 200 and %d attempts left both times", name, a, again, DefaultMaxAttempts-1)
+		}
+		if first.status == 0 {
+			first = a
+		} else if !reflect.DeepEqual(a, first) {
+			t.Fatalf("%s answers %+v, another case %+v", name, a, first)
+		}
 	}
 }
