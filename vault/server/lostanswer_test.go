@@ -357,3 +357,20 @@ func TestReplayedBeginLooksAlike(t *testing.T) {
 		}
 	}
 }
+
+// A begin sent again spends the rate limits' tokens like a new attempt:
+// replays cost no attempt, but they are not free to send.
+func TestReplayedBeginIsRateLimited(t *testing.T) {
+	tv := startVault(t, t.TempDir(), func(c *ServerConfig) {
+		c.AccountRate, c.AccountBurst = 0.001, 3 // register/start takes one
+	})
+	if err := reg(tv.client(), context.Background(), "uma", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	req := vault.LoginBeginReq{Account: "uma", Handle: handleBytes("uma"), Blinded: vault.NewTOPRFBlind("uma", []byte("guess")).Blinded}
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if status, _ := tryBegin(t, tv, req); status != want {
+			t.Fatalf("begin %d of one element: %d, want %d", i+1, status, want)
+		}
+	}
+}
