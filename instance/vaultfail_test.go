@@ -145,3 +145,54 @@ func behindVaultOnly(t *testing.T, cfg *configs.Config, account, pwFile, passwor
 	os.WriteFile(pwFile, []byte(password), 0o600)
 	return key
 }
+
+// TestLostVaultAnswerIsTheSameAttempt is the daemon's offline loop
+// (FetchKeyFromVault again after a failure Unreachable calls retryable)
+// on a path that loses the vault's answers: each try's login/begin reaches
+// the vault and is counted there, and no answer comes back. Every try
+// must send the same blinded password again, which the vault takes as the
+// attempt it counted: three lost tries and the answer that then arrives
+// cost one attempt, not four.
+func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	vaultURL, vaultCA := "https://"+srv.Addr().String(), filepath.Join(dir, "vault", vaultserver.TLSCertFile)
+
+	cfg := newInstallation(t, filepath.Join(dir, "remote"))
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "hal", CAFile: vaultCA}
+	key := behindVaultOnly(t, cfg, "hal", filepath.Join(dir, "pw"), "wrong")
+	proxyURL, proxyCA, losses := vaulttest.LosingAnswers(t, vaultURL, vaultCA)
+	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "hal", CAFile: proxyCA}
+
+	losses.Arm(true)
+	for try := 1; try <= 3; try++ {
+		_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+		if !instance.Unreachable(err) {
+			t.Fatalf("try %d, the answer lost: %v, want a failure the daemon tries again", try, err)
+		}
+	}
+	if losses.Lost() != 3 {
+		t.Fatalf("%d answers lost, want 3", losses.Lost())
+	}
+	losses.Arm(false)
+	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
+	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "9 attempts left") {
+		t.Fatalf("the answer to the fourth try of one wrong password: %v, want 9 attempts left", err)
+	}
+	// A new password file is a new guess, and counts.
+	os.WriteFile(cfg.Key.PasswordFile, []byte("also wrong"), 0o600)
+	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg); !strings.Contains(err.Error(), "8 attempts left") {
+		t.Fatalf("a second wrong password: %v, want 8 attempts left", err)
+	}
+	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
+	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err != nil || got != key {
+		t.Fatalf("the right password: %v", err)
+	}
+}

@@ -133,6 +133,10 @@ const (
 	CodeInternal      = "internal"
 	CodeNoQuorum      = "no_quorum" // 503: a cluster node cannot commit now
 	CodeTooSoon       = "too_soon"  // 429: wait RetryAfterMS after wrong passwords
+	// CodeAttemptSpent (409): a login/begin sent again whose attempt the
+	// vault counted already, on an account registered before the threshold
+	// OPRF, which cannot take it again (docs/vault.md, "Attempt counting").
+	CodeAttemptSpent = "attempt_spent"
 )
 
 // ErrBadMessage marks a request that failed strict decoding or validation.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/vault"
@@ -22,26 +23,13 @@ import (
 // fails in the middle of a login does. It returns its URL and CA file.
 func FailingAfterLogin(t *testing.T, vaultURL, vaultCA string) (string, string) {
 	t.Helper()
-	caPEM, err := os.ReadFile(vaultCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	up := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	t.Cleanup(up.CloseIdleConnections)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := upstream(t, vaultCA)
+	return proxy(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != vault.PathLoginBegin && r.URL.Path != vault.PathLoginStart {
 			http.Error(w, "the node fails", http.StatusBadGateway)
 			return
 		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, vaultURL+r.URL.Path, r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := up.Do(req)
+		resp, err := forward(r, up, vaultURL)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -52,7 +40,79 @@ func FailingAfterLogin(t *testing.T, vaultURL, vaultCA string) (string, string) 
 		}
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
-	}))
+	})
+}
+
+// Losses arms a LosingAnswers proxy.
+type Losses struct {
+	armed atomic.Bool
+	lost  atomic.Int32
+}
+
+// Arm makes the proxy lose the answers to login/begin and login/start
+// (true) or pass them on (false).
+func (l *Losses) Arm(on bool) { l.armed.Store(on) }
+
+// Lost is how many answers the proxy lost.
+func (l *Losses) Lost() int { return int(l.lost.Load()) }
+
+// LosingAnswers fronts a real vault and passes every request on. While
+// armed it loses the answer to the first message of a login (login/begin,
+// or login/start): the vault takes the request and counts the attempt,
+// the proxy reads the whole answer and then resets the stream, as a
+// connection that breaks or a client that times out after the vault did
+// its work. It returns its URL and CA file.
+func LosingAnswers(t *testing.T, vaultURL, vaultCA string) (string, string, *Losses) {
+	t.Helper()
+	l := &Losses{}
+	up := upstream(t, vaultCA)
+	url, ca := proxy(t, func(w http.ResponseWriter, r *http.Request) {
+		resp, err := forward(r, up, vaultURL)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		if l.armed.Load() && (r.URL.Path == vault.PathLoginBegin || r.URL.Path == vault.PathLoginStart) {
+			io.Copy(io.Discard, resp.Body)
+			l.lost.Add(1)
+			panic(http.ErrAbortHandler) // no answer arrives
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+	return url, ca, l
+}
+
+func upstream(t *testing.T, vaultCA string) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(vaultCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	up := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(up.CloseIdleConnections)
+	return up
+}
+
+func forward(r *http.Request, up *http.Client, vaultURL string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, vaultURL+r.URL.Path, r.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.Header.Clone()
+	return up.Do(req)
+}
+
+// proxy serves h over TLS and returns its URL and a CA file for it.
+func proxy(t *testing.T, h http.HandlerFunc) (string, string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "proxy-ca.pem")
 	if err := os.WriteFile(ca, encodePEM(srv.Certificate().Raw), 0o600); err != nil {

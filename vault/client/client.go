@@ -415,6 +415,8 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		return vault.ErrNotOwner
 	case er.Error == vault.CodeNotFound:
 		return vault.ErrNotFound
+	case er.Error == vault.CodeAttemptSpent:
+		return vault.AttemptSpent(fmt.Errorf("%w: %s: the vault counted this login's attempt on a node whose answer was lost, and an account registered before the threshold OPRF cannot take it again (register the password again with `chatsafe key set-password` to lift this)", vault.ErrUnreachable, u))
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:

@@ -19,7 +19,10 @@ import (
 // and KE1 of the hardened password goes to the begin node (login/ke1). It
 // fills start with that node's session, KE2 and attempts left.
 func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account string, password []byte, handle vault.Handle, start *vault.LoginStartResp) (string, error) {
-	blind := vault.NewTOPRFBlind(account, password)
+	// The blind of an earlier try whose begin was never answered, if
+	// any: the vault takes it as the attempt it may have counted.
+	pid := pending.id(c.urls, account, handle, password)
+	blind := pending.take(pid, account, password)
 	req := vault.LoginBeginReq{Account: account, Blinded: blind.Blinded}
 	if !handle.IsZero() {
 		req.Handle = handle[:]
@@ -27,6 +30,9 @@ func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account 
 	var begin vault.LoginBeginResp
 	base, err := c.retryStart(ctx, vault.PathLoginBegin, req, &begin)
 	if err != nil {
+		if errors.Is(err, vault.ErrUnreachable) && !errors.Is(err, vault.ErrAttemptSpent) {
+			pending.keep(pid, blind) // no node answered: the outcome is unknown
+		}
 		return "", err
 	}
 	// The vault counted the attempt: every failure from here on is

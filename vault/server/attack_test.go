@@ -132,14 +132,13 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 	if err := reg(c, ctx, "frank", []byte("right"), newKey(t)); err != nil {
 		t.Fatal(err)
 	}
-	ke1 := newKE1(t, "guess")
 	type answer struct {
 		status int
 		body   []byte
 		resp   vault.LoginStartResp
 		fields []string
 	}
-	ask := func(account string) answer {
+	ask := func(account string, ke1 []byte) answer {
 		status, body := rawPost(t, tv, tv.url+vault.PathLoginStart, vault.LoginStartReq{Account: account, KE1: ke1, Handle: handleBytes(account)})
 		var a answer
 		a.status, a.body = status, body
@@ -157,7 +156,8 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 		return a
 	}
 	for round := range 2 {
-		known, unknown := ask("frank"), ask("frankie")
+		ke1 := newKE1(t, "guess") // a new attempt: the same KE1 again is the same one
+		known, unknown := ask("frank", ke1), ask("frankie", ke1)
 		if known.status != http.StatusOK || unknown.status != known.status {
 			t.Fatalf("status: known %d, unknown %d", known.status, unknown.status)
 		}
@@ -178,11 +178,16 @@ func TestUnknownAccountLooksKnown(t *testing.T) {
 		}
 	}
 	// The same blinded element evaluates to the same value on every
-	// request, for unknown accounts as for known ones.
+	// request, for unknown accounts as for known ones; the same KE1 sent
+	// again (a client's retry) is the attempt counted, for both alike.
+	ke1 := newKE1(t, "guess")
 	for _, acct := range []string{"frank", "frankie"} {
-		a, b := ask(acct), ask(acct)
+		a, b := ask(acct, ke1), ask(acct, ke1)
 		if !bytes.Equal(a.resp.KE2[:32], b.resp.KE2[:32]) {
 			t.Errorf("%s: OPRF evaluation changes between requests", acct)
+		}
+		if a.resp.AttemptsLeft != 7 || b.resp.AttemptsLeft != 7 {
+			t.Errorf("%s: the same KE1 twice leaves %d then %d attempts, want 7 both times", acct, a.resp.AttemptsLeft, b.resp.AttemptsLeft)
 		}
 	}
 	// And the client reports the same thing for both.

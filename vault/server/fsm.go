@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -91,6 +92,11 @@ type Command struct {
 	// element this attempt is for: the only element any node evaluates
 	// its share on for it (docs/vault.md, "Threshold OPRF").
 	Blind []byte `json:"blind,omitempty"`
+	// Reuse, for OpAttempt, takes a Blind the row already counted as that
+	// attempt (a client retrying a login whose answer was lost): nothing
+	// is counted, no delay applies, Result.Replay says so. Unset (entries
+	// from before it), every attempt counts.
+	Reuse bool `json:"reuse,omitempty"`
 	// Req is the request id (16 random bytes, set by the node that first
 	// proposes the change, kept when it sends it again): the replicated
 	// state machine applies a request id once (dedup.go). Since is a log
@@ -138,6 +144,9 @@ type Result struct {
 	// Index is the raft index the command was committed at (0 on a
 	// single node): other nodes evaluate once they have applied it.
 	Index uint64
+	// Replay: OpAttempt took an attempt the row had counted already
+	// (Command.Reuse) and counted nothing.
+	Replay bool
 }
 
 // accountState is one account's row. Ghost rows hold only a counter.
@@ -277,6 +286,16 @@ func applyAttempt(b *bolt.Bucket, maxAttempts int, cmd Command) (Result, error) 
 	}
 	if st.Erased {
 		return Result{Status: StatusErased, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost}, nil
+	}
+	if cmd.Reuse && len(cmd.Blind) == 32 && slices.ContainsFunc(st.Blinds, func(h []byte) bool { return equalHash(h, cmd.Blind) }) {
+		// The same attempt again, before the limit and the delay are
+		// looked at: the limit-th attempt's retry must not erase, and
+		// the delay it set is for the next one. The row is written as a
+		// counted attempt's is, so both take the same work.
+		if err := putState(b, key, st); err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusOK, Attempts: st.Attempts, Generation: st.Generation, Ghost: st.Ghost, Sealed: st.Sealed, Row: [32]byte(key), Replay: true}, nil
 	}
 	if st.Attempts >= maxAttempts {
 		st = erase(st)

@@ -128,7 +128,9 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 	}
 	id := eng.accountID(req.Account)
 	p := sessionPrefix(r.RemoteAddr)
-	res, ok := s.countAttempt(w, r, s.logins.reserve, s.logins.release, req.Account, id, req.Handle, nil)
+	// KE1 fixes the one password this attempt tries (its OPRF element),
+	// so the same KE1 again is the same attempt.
+	res, ok := s.countAttempt(w, r, s.logins.reserve, s.logins.release, req.Account, id, req.Handle, ke1Hash(req.KE1))
 	if !ok {
 		return
 	}
@@ -158,7 +160,7 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "creating session", err)
 		return
 	}
-	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
+	s.auditAttempt(req.Account, res, left, r.RemoteAddr)
 	writeJSON(w, http.StatusOK, vault.LoginStartResp{Session: sid[:], KE2: ke2, AttemptsLeft: left})
 }
 

@@ -25,8 +25,11 @@ type beginSession struct {
 }
 
 // countAttempt applies the rate limit for the account, reserves a session
-// slot and commits one attempt (with the blinded element's hash, if any).
-// It answers the client itself when the attempt is not taken.
+// slot and commits one attempt for blind (the hash of what fixes the
+// attempt's one password guess: the blinded element, or KE1). A blind the
+// row counted already is that attempt again, a client's retry after a
+// lost answer: nothing more is counted (Result.Replay). It answers the
+// client itself when the attempt is not taken.
 func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve func(netip.Prefix) bool, release func(netip.Prefix), account string, id [32]byte, handle, blind []byte) (Result, bool) {
 	if s.accountLimited(w, r, account, id) {
 		return Result{}, false
@@ -41,7 +44,7 @@ func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve fu
 	// alone.
 	res, err := s.store.Apply(context.WithoutCancel(r.Context()), Command{
 		Op: OpAttempt, Account: id, Node: s.nodeID(), HandleHash: vault.HandleHash(handle),
-		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(), Blind: blind,
+		Now: s.now().UnixMilli(), DelayBase: s.cfg.FailureDelay.Milliseconds(), Blind: blind, Reuse: true,
 	})
 	if err != nil {
 		release(p)
@@ -68,6 +71,15 @@ func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve fu
 		return Result{}, false
 	}
 	return res, true
+}
+
+// auditAttempt logs an attempt taken: counted, or taken again.
+func (s *Server) auditAttempt(account string, res Result, left int, remote string) {
+	msg, ev := "vault audit: login attempt counted", "attempt"
+	if res.Replay {
+		msg, ev = "vault audit: a counted login attempt sent again, taken as that attempt", "attempt_again"
+	}
+	s.log.Info(msg, zap.String("event", ev), zap.String("account", account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", remote))
 }
 
 // openFor opens the sealed secrets of a real account, or does the same
@@ -114,6 +126,16 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "opening account secrets", err)
 		return
 	}
+	if res.Replay && secrets != nil && secrets.Threshold == 0 {
+		// An account from before the threshold OPRF takes KE1 of the
+		// password itself on this session: nothing ties that KE1 to the
+		// element, so a second session for it would be a free guess.
+		clearSecrets(secrets)
+		s.begins.release(p)
+		s.log.Info("vault audit: a counted attempt sent again, refused", zap.String("event", "attempt_spent"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusConflict, vault.CodeAttemptSpent, "this login's attempt was counted and its answer lost; an account registered before the threshold OPRF cannot take it again", nil)
+		return
+	}
 	ev, err := s.evaluate(eng, req.Account, id, secrets, req.Blinded)
 	clearSecrets(secrets)
 	if err != nil && !errors.Is(err, errNoShare) {
@@ -129,7 +151,7 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	left := s.cfg.MaxAttempts - res.Attempts
-	s.log.Info("vault audit: login attempt counted", zap.String("event", "attempt"), zap.String("account", req.Account), zap.Bool("known", !res.Ghost), zap.Int("attempts_left", left), zap.String("remote", r.RemoteAddr))
+	s.auditAttempt(req.Account, res, left, r.RemoteAddr)
 	// A node without a share (added after the registration) answers t and
 	// no evaluation, and gathers t from the others.
 	t := ev.t

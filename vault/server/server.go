@@ -69,6 +69,8 @@ type ServerConfig struct {
 	// now is the clock of the rate limits and sessions; default time.Now
 	// (tests set their own).
 	now func() time.Time
+	// wrap, when set, wraps the HTTPS handler (tests inject faults).
+	wrap func(http.Handler) http.Handler
 }
 
 // Defaults.
@@ -314,8 +316,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.served = true
 	s.serveMu.Unlock()
 
+	h := s.handler()
+	if s.cfg.wrap != nil {
+		h = s.cfg.wrap(h)
+	}
 	hs := &http.Server{
-		Handler:           s.handler(),
+		Handler:           h,
 		TLSConfig:         s.tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -205,6 +205,16 @@ func blindHash(blinded []byte) []byte {
 	return h[:]
 }
 
+// ke1Hash is what a login/start commits of its KE1: apart from the
+// blinded elements' hashes (which nodes evaluate on), so that neither can
+// stand for the other.
+func ke1Hash(ke1 []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("chatsafe-vault/login-start-ke1/v1"))
+	h.Write(ke1)
+	return h.Sum(nil)
+}
+
 // attemptRow reads the row an OpAttempt with this handle hash counts on:
 // the account's, or its shadow row for a login without the right handle.
 func attemptRow(sm stateMachine, id [32]byte, handleHash []byte) (accountState, bool, error) {
