@@ -77,6 +77,10 @@ func realMain(ctx context.Context, args []string) error {
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
 	idleCycles := fs.String("idle-cycle", "", "DURATIONS (e.g. 310s): after the daemon's rows, measure a one-message cycle after the daemon sat idle that long, each in turn (opt-in: each takes its duration)")
 	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +125,23 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	return runBench(ctx, o)
 }
+
+// benchUsage heads --help: what the flags do not say, how every tool's
+// timed phase is prepared (settle).
+const benchUsage = `Usage: go run ./bench [flags]
+
+Before every tool's timed backup and restore, outside the timing and the
+same for every tool: sync(2); the phase's input read into the page cache
+and held there; a warm-up that writes and deletes a corpus' worth of
+scratch data; then, where the kernel reports it
+(/sys/module/page_reporting/parameters/reported_kib), a wait of 2.5-12 s
+until the VM's free page reporting has handed what the warm-up freed to
+the host, so that it does not do so in the middle of the phase. The
+memory reported during each restore is given beside the results
+(docs/benchmarks.md, "Restore, eleventh session").
+
+Flags:
+`
 
 // logf reports progress on stderr; stdout carries only the table.
 func logf(format string, args ...any) {
@@ -381,6 +402,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		}
 		logPhaseEnd(t.Name(), "restore", st, p)
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
+		r.RestoreReported = readMachineState("", nil).reported() - st.reported()
 		r.notePeak(p)
 		if err := check(root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
@@ -431,7 +453,9 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // that every tool reads them from memory, as the first in line does; then
 // it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
-// the order.
+// the order, and waits until the VM's free page reporting has been
+// through what the warm-up freed (reporting.go), so that it does not
+// hand it to the host in the middle of the phase.
 func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
 	start := time.Now()
 	settleDisk()
@@ -458,6 +482,15 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 	}
 	if r := readMachineState("", nil).reported() - before; r > 0 {
 		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
+	}
+	// Then the reporter goes through what the warm-up freed before the
+	// phase, not during it (reporting.go).
+	if waited, moved, quiet, ok := waitForReporting(); ok {
+		still := ""
+		if !quiet {
+			still = ", still moving at the bound (other processes)"
+		}
+		logf("%s: %s: waited %.1fs for free page reporting: %s reported%s (not timed)", tool, phase, waited.Seconds(), mb(moved), still)
 	}
 	return release
 }
