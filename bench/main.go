@@ -133,10 +133,11 @@ const benchUsage = `Usage: go run ./bench [flags]
 Before every tool's timed backup and restore, outside the timing and the
 same for every tool: sync(2); the phase's input read into the page cache
 and held there; a warm-up that writes and deletes a corpus' worth of
-scratch data; then, where the kernel reports it
-(/sys/module/page_reporting/parameters/reported_kib), a wait of 2.5-12 s
-until the VM's free page reporting has handed what the warm-up freed to
-the host, so that it does not do so in the middle of the phase. The
+scratch data; then, before a first backup or a restore and where the
+kernel reports it (/sys/module/page_reporting/parameters/reported_kib),
+a wait of 2.5-10 s until the VM's free page reporting has handed what
+the warm-up freed to the host, so that it does not do so in the middle
+of the phase. The
 memory reported during each restore is given beside the results
 (docs/benchmarks.md, "Restore, eleventh session").
 
@@ -297,7 +298,7 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 // firstBackups: the first backup, each tool in turn on the same corpus.
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		defer b.settle(t.Name(), "first backup", b.src, t.StateDir())()
+		defer b.settle(t.Name(), "first backup", true, b.src, t.StateDir())()
 		st := logPhaseStart(t.Name(), "first backup", b.src, b.appFiles())
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
@@ -357,7 +358,7 @@ func (b *benchRun) changeBackups(ctx context.Context) error {
 // bytes it wrote to its repository.
 func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		defer b.settle(t.Name(), "backup after the "+phase, b.src, t.StateDir())()
+		defer b.settle(t.Name(), "backup after the "+phase, false, b.src, t.StateDir())()
 		p, err := t.Backup(ctx, len(r.backups)+2)
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
@@ -394,7 +395,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
-		defer b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())()
+		defer b.settle(t.Name(), "restore", true, t.RepoDir(), t.StateDir())()
 		st := logPhaseStart(t.Name(), "restore", t.RepoDir(), nil)
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
@@ -453,10 +454,11 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // that every tool reads them from memory, as the first in line does; then
 // it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
-// the order, and waits until the VM's free page reporting has been
-// through what the warm-up freed (reporting.go), so that it does not
-// hand it to the host in the middle of the phase.
-func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
+// the order; and before a phase that fills as much memory (fills: a
+// first backup, a restore) it waits until the VM's free page reporting
+// has been through what the warm-up freed (reporting.go), so that it
+// does not hand it to the host in the middle of the phase.
+func (b *benchRun) settle(tool, phase string, fills bool, inputs ...string) (release func()) {
 	start := time.Now()
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
@@ -484,7 +486,11 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
 	}
 	// Then the reporter goes through what the warm-up freed before the
-	// phase, not during it (reporting.go).
+	// phase, not during it (reporting.go). A backup of a small change
+	// takes little memory: the wait would only lengthen the run.
+	if !fills {
+		return release
+	}
 	if waited, moved, quiet, ok := waitForReporting(); ok {
 		still := ""
 		if !quiet {

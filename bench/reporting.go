@@ -21,7 +21,7 @@ const (
 	// report (after a 1.5 GB file was deleted: 896 MB at 2.1-2.3 s, 372
 	// MB more at 4.5 s), so a shorter stillness ended between passes.
 	reportStable = 2500 * time.Millisecond
-	reportMax    = 12 * time.Second // and never longer (other processes free memory too)
+	reportMax    = 10 * time.Second // and never longer (other processes free memory too)
 	reportPoll   = 100 * time.Millisecond
 )
 
