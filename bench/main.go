@@ -77,6 +77,10 @@ func realMain(ctx context.Context, args []string) error {
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
 	idleCycles := fs.String("idle-cycle", "", "DURATIONS (e.g. 310s): after the daemon's rows, measure a one-message cycle after the daemon sat idle that long, each in turn (opt-in: each takes its duration)")
 	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +125,24 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	return runBench(ctx, o)
 }
+
+// benchUsage heads --help: what the flags do not say, how every tool's
+// timed phase is prepared (settle).
+const benchUsage = `Usage: go run ./bench [flags]
+
+Before every tool's timed backup and restore, outside the timing and the
+same for every tool: sync(2); the phase's input read into the page cache
+and held there; a warm-up that writes and deletes a corpus' worth of
+scratch data; then, before a first backup or a restore and where the
+kernel reports it (/sys/module/page_reporting/parameters/reported_kib),
+a wait of 2.5-10 s until the VM's free page reporting has handed what
+the warm-up freed to the host, so that it does not do so in the middle
+of the phase. The
+memory reported during each restore is given beside the results
+(docs/benchmarks.md, "Restore, eleventh session").
+
+Flags:
+`
 
 // logf reports progress on stderr; stdout carries only the table.
 func logf(format string, args ...any) {
@@ -276,7 +298,7 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 // firstBackups: the first backup, each tool in turn on the same corpus.
 func (b *benchRun) firstBackups(ctx context.Context) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		defer b.settle(t.Name(), "first backup", b.src, t.StateDir())()
+		defer b.settle(t.Name(), "first backup", true, b.src, t.StateDir())()
 		st := logPhaseStart(t.Name(), "first backup", b.src, b.appFiles())
 		p, err := t.Backup(ctx, 1)
 		if err != nil {
@@ -336,7 +358,7 @@ func (b *benchRun) changeBackups(ctx context.Context) error {
 // bytes it wrote to its repository.
 func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		defer b.settle(t.Name(), "backup after the "+phase, b.src, t.StateDir())()
+		defer b.settle(t.Name(), "backup after the "+phase, false, b.src, t.StateDir())()
 		p, err := t.Backup(ctx, len(r.backups)+2)
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
@@ -373,7 +395,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
-		defer b.settle(t.Name(), "restore", t.RepoDir(), t.StateDir())()
+		defer b.settle(t.Name(), "restore", true, t.RepoDir(), t.StateDir())()
 		st := logPhaseStart(t.Name(), "restore", t.RepoDir(), nil)
 		p, root, err := t.Restore(ctx, dst)
 		if err != nil {
@@ -381,6 +403,7 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		}
 		logPhaseEnd(t.Name(), "restore", st, p)
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
+		r.RestoreReported = readMachineState("", nil).reported() - st.reported()
 		r.notePeak(p)
 		if err := check(root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
@@ -431,8 +454,11 @@ func (b *benchRun) daemonLatency(ctx context.Context) {
 // that every tool reads them from memory, as the first in line does; then
 // it warms as much memory as the phase will fill (warm.go), so that
 // no tool meets memory the VM's host took back because of its place in
-// the order.
-func (b *benchRun) settle(tool, phase string, inputs ...string) (release func()) {
+// the order; and before a phase that fills as much memory (fills: a
+// first backup, a restore) it waits until the VM's free page reporting
+// has been through what the warm-up freed (reporting.go), so that it
+// does not hand it to the host in the middle of the phase.
+func (b *benchRun) settle(tool, phase string, fills bool, inputs ...string) (release func()) {
 	start := time.Now()
 	settleDisk()
 	if d := time.Since(start); d > 100*time.Millisecond {
@@ -458,6 +484,19 @@ func (b *benchRun) settle(tool, phase string, inputs ...string) (release func())
 	}
 	if r := readMachineState("", nil).reported() - before; r > 0 {
 		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
+	}
+	// Then the reporter goes through what the warm-up freed before the
+	// phase, not during it (reporting.go). A backup of a small change
+	// takes little memory: the wait would only lengthen the run.
+	if !fills {
+		return release
+	}
+	if waited, moved, quiet, ok := waitForReporting(); ok {
+		still := ""
+		if !quiet {
+			still = ", still moving at the bound (other processes)"
+		}
+		logf("%s: %s: waited %.1fs for free page reporting: %s reported%s (not timed)", tool, phase, waited.Seconds(), mb(moved), still)
 	}
 	return release
 }

@@ -69,10 +69,8 @@ func readMachineState(input string, skip func(path string) bool) machineState {
 	}
 	// This VM's kernel counts what free page reporting has handed back to
 	// the host; memory touched after being reported costs a first touch.
-	if b, err := os.ReadFile("/sys/module/page_reporting/parameters/reported_kib"); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
-			s.vm["reported"] = n << 10
-		}
+	if n, ok := reportedBytes(); ok {
+		s.vm["reported"] = n
 	}
 	return s
 }
@@ -134,3 +132,14 @@ func (s machineState) deltas(after machineState) string {
 // reported is what free page reporting had handed back to the host (0
 // where the kernel does not say).
 func (s machineState) reported() int64 { return s.vm["reported"] }
+
+// reportedBytes is what free page reporting has handed back to the host
+// so far; ok is false where the kernel does not say.
+func reportedBytes() (n int64, ok bool) {
+	b, err := os.ReadFile("/sys/module/page_reporting/parameters/reported_kib")
+	if err != nil {
+		return 0, false
+	}
+	n, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n << 10, err == nil
+}

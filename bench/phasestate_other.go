@@ -11,3 +11,5 @@ func (machineState) String() string                           { return "machine 
 func (machineState) deltas(after machineState) string         { return "" }
 
 func (machineState) reported() int64 { return 0 }
+
+func reportedBytes() (int64, bool) { return 0, false }

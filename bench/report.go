@@ -75,6 +75,10 @@ type ToolResult struct {
 	RestoreS              float64 `json:"restore_s"`
 	RestoreRSS            int64   `json:"restore_rss_bytes"`
 	RestoreCPU            float64 `json:"restore_cpu_s"` // user + system
+	// RestoreReported is the memory the VM's guest handed back to its
+	// host during the restore (free page reporting; the whole machine's,
+	// other processes' included; 0 where the kernel does not say).
+	RestoreReported int64 `json:"restore_reported_bytes"`
 	// PeakRSS is the largest peak RSS of any backup or restore process
 	// (rusage). PeakRSSAnon and PeakRSSFile split that process's largest
 	// sampled VmRSS into anonymous memory (the work) and file-backed
@@ -370,6 +374,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU, mb(r.LocalStateBytes), rssSplitText(r))
 		}
 	}
+	writeRestoreReported(w, res)
 	if res.Daemon.Measured {
 		var sizes []string
 		for _, n := range res.Daemon.WrittenBytes {
@@ -488,4 +493,22 @@ func chartSVG(res *Results) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// writeRestoreReported says how much memory the VM handed back to its
+// host during each restore, where any was: a restore whose page cache
+// came from such memory paid a first touch for each page
+// (docs/benchmarks.md, "Restore, eleventh session").
+func writeRestoreReported(w io.Writer, res *Results) {
+	var parts []string
+	some := false
+	for _, r := range res.Tools {
+		if r.Error == "" {
+			parts = append(parts, fmt.Sprintf("%s %s", r.Tool, mb(r.RestoreReported)))
+			some = some || r.RestoreReported > 0
+		}
+	}
+	if some {
+		fmt.Fprintf(w, "\nMemory the VM handed back to its host during each restore (free page reporting, the whole machine's): %s.\n", strings.Join(parts, ", "))
+	}
 }

@@ -48,7 +48,7 @@ func TestSettleWritesDirtyPagesBack(t *testing.T) {
 		t.Skipf("a file just written has no dirty page on this filesystem (type %#x); the test cannot tell a write-back apart", fs.Type)
 	}
 	b := &benchRun{}
-	b.settle("test", "phase", "")()
+	b.settle("test", "phase", false, "")()
 	if n := dirtyPages(t, path); n != 0 {
 		t.Errorf("%d pages still dirty or under writeback after settle", n)
 	}
@@ -87,7 +87,7 @@ func TestSettleKeepsTheInputInThePageCache(t *testing.T) {
 		t.Skip("the input stays in the page cache after eviction here; the test cannot tell a read apart")
 	}
 	b := &benchRun{}
-	release := b.settle("test", "phase", in)
+	release := b.settle("test", "phase", false, in)
 	if cached, _, err = cachedBytes(in, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 // wall, the process's user and system time, and the Go processors' idle
 // time (runtime/metrics), which says whether both cores had work.
 //
-//	go run ./bench/restoreprof --config W/chatsafe/config.yaml --to DIR [--cpuprofile F] [--trace F]
+//	go run ./bench/restoreprof --config W/chatsafe/config.yaml --to DIR [--cpuprofile F] [--trace F] [--memprofile F]
 package main
 
 import (
@@ -30,14 +30,15 @@ func main() {
 	to := flag.String("to", "", "a new directory to restore into")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the restore here")
 	traceOut := flag.String("trace", "", "write a runtime trace of the restore here")
+	memProfile := flag.String("memprofile", "", "write a profile of what the restore allocated here (alloc_space)")
 	flag.Parse()
-	if err := run(*cfgPath, *to, *cpuProfile, *traceOut); err != nil {
+	if err := run(*cfgPath, *to, *cpuProfile, *traceOut, *memProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "restoreprof:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfgPath, to, cpuProfile, traceOut string) error {
+func run(cfgPath, to, cpuProfile, traceOut, memProfile string) error {
 	if cfgPath == "" || to == "" {
 		return fmt.Errorf("--config and --to are required")
 	}
@@ -84,6 +85,11 @@ func run(cfgPath, to, cpuProfile, traceOut string) error {
 	if err != nil {
 		return err
 	}
+	if memProfile != "" {
+		if err := writeHeapProfile(memProfile); err != nil {
+			return err
+		}
+	}
 	var ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	metrics.Read(idle)
@@ -92,4 +98,19 @@ func run(cfgPath, to, cpuProfile, traceOut string) error {
 		res.Files, res.Bytes, wall.Seconds(), tv(ru1.Utime)-tv(ru0.Utime), tv(ru1.Stime)-tv(ru0.Stime),
 		idle[0].Value.Float64()-idle0, idle[1].Value.Float64()-total0, idle[2].Value.Float64()-gc0)
 	return nil
+}
+
+// writeHeapProfile writes the heap profile; its alloc_space sample is
+// everything allocated since the process started (the store's opening
+// included).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

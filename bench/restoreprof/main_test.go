@@ -51,8 +51,8 @@ func TestRunRestoresWithAProfile(t *testing.T) {
 	}
 	inst.Close()
 
-	dst, prof := filepath.Join(dir, "restored"), filepath.Join(dir, "cpu.pprof")
-	if err := run(cfgPath, dst, prof, ""); err != nil {
+	dst, prof, mem := filepath.Join(dir, "restored"), filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "allocs.pprof")
+	if err := run(cfgPath, dst, prof, "", mem); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range files {
@@ -63,7 +63,10 @@ func TestRunRestoresWithAProfile(t *testing.T) {
 	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
 		t.Fatalf("no CPU profile written: %v", err)
 	}
-	if err := run(cfgPath, "", "", ""); err == nil {
+	if fi, err := os.Stat(mem); err != nil || fi.Size() == 0 {
+		t.Fatalf("no allocation profile written: %v", err)
+	}
+	if err := run(cfgPath, "", "", "", ""); err == nil {
 		t.Fatal("run without a target succeeded")
 	}
 }
