@@ -167,9 +167,9 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	// it would then look gone.
 	spooled := r.spooledNames()
 	// The remote alone: the spool holds this delta's partial file.
-	objs, err := r.remote.List(ctx, deltaDir)
+	objs, err := r.offlineList(ctx)
 	if err != nil {
-		return fmt.Errorf("checking the head before committing: listing %s: %w", r.remote, err)
+		return err
 	}
 	listed := make(map[string]bool, len(objs)+len(spooled))
 	for _, o := range objs {
