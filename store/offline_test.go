@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func newOfflineRepo(t *testing.T) *offlineRepo {
 		t.Fatal(err)
 	}
 	o.rem = openNetRemote(t, o.srv.Spec)
-	r, err := store.Init(t.Context(), o.rem, o.key, store.Options{StateDir: o.state})
+	r, err := store.Init(t.Context(), o.rem, o.key, o.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,11 @@ func newOfflineRepo(t *testing.T) *offlineRepo {
 	}
 	r.Close()
 	return o
+}
+
+// opts are the options of this device's store.
+func (o *offlineRepo) opts() store.Options {
+	return store.Options{StateDir: o.state, DeviceID: [16]byte{1}, Hostname: "laptop"}
 }
 
 // change makes the next backup commit something new.
@@ -74,7 +80,7 @@ func spooled(t *testing.T, state string) []string {
 // go up once the remote is back.
 func TestBackupCommitsWhileRemoteUnreachable(t *testing.T) {
 	o := newOfflineRepo(t)
-	r, err := store.Open(t.Context(), o.rem, o.key, store.Options{StateDir: o.state})
+	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,16 +107,22 @@ func TestBackupCommitsWhileRemoteUnreachable(t *testing.T) {
 	restoredSame(t, o)
 }
 
-// restoredSame restores the newest snapshot from the remote as a new
-// device would and compares it with the source, byte for byte.
+// restoredSame restores this device's newest snapshot from the remote as
+// a new device would and compares it with the source, byte for byte.
 func restoredSame(t *testing.T, o *offlineRepo) {
 	t.Helper()
 	fresh, err := store.Open(t.Context(), openNetRemote(t, o.srv.Spec), o.key, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var id string
+	for _, s := range fresh.Snapshots() {
+		if s.Device == o.opts().DeviceID {
+			id = s.IDString()
+		}
+	}
 	dst := filepath.Join(t.TempDir(), "out")
-	if _, err := restore.Run(t.Context(), fresh, restore.Options{Target: dst}); err != nil {
+	if _, err := restore.Run(t.Context(), fresh, restore.Options{Snapshot: id, Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	notDB := func(rel string) bool { return strings.HasPrefix(rel, "msgstore.db") }
@@ -121,4 +133,163 @@ func restoredSame(t *testing.T, o *offlineRepo) {
 	if a, b := storetest.DBDigest(t, filepath.Join(o.src, "msgstore.db")), storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); a != b {
 		t.Fatal("the restored database differs from the source")
 	}
+}
+
+// TestOpenFromState: a store opens from its state directory while the
+// remote is out of reach, with the snapshots it saw; backups commit into
+// the spool; once the remote is back the first sync checks them and
+// uploads them, and a new device restores the newest byte for byte.
+func TestOpenFromState(t *testing.T) {
+	o := newOfflineRepo(t)
+	o.srv.Stop()
+	if _, err := store.Open(t.Context(), o.rem, o.key, o.opts()); !errors.Is(err, remotes.ErrUnreachable) {
+		t.Fatalf("a normal open with the remote out of reach: %v", err)
+	}
+	r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := len(r.Snapshots()); n != 1 {
+		t.Fatalf("opened from the state with %d snapshots, want 1", n)
+	}
+	for i := range 2 {
+		o.change(t, 600+100*i)
+		if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {
+			t.Fatalf("backup %d from the state: %v %+v", i, err, res)
+		}
+	}
+	if st, ok := r.Offline(); !ok || !st.FromState || st.Snapshots != 2 {
+		t.Fatalf("Offline() = %+v %v, want from the state with 2 snapshots", st, ok)
+	}
+	if _, err := r.Sync(t.Context()); !errors.Is(err, remotes.ErrUnreachable) {
+		t.Fatalf("a sync while the remote is out of reach: %v", err)
+	}
+	if n := len(storetest.DeltaFiles(t, o.srv.ObjectsDir())); n != 1 {
+		t.Fatalf("%d deltas on the remote while it was out of reach", n)
+	}
+	o.srv.Start()
+	if _, err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Offline(); ok || len(spooled(t, o.state)) != 0 {
+		t.Fatalf("after the sync: offline %v, spool %v", ok, spooled(t, o.state))
+	}
+	restoredSame(t, o)
+}
+
+// TestOpenFromStateNeedsState: without an earlier open's state (a new
+// state directory, or one that never saw a head), opening from the state
+// fails with ErrNoOfflineState, as does one with a trailer of the head's
+// history missing from the cache.
+func TestOpenFromStateNeedsState(t *testing.T) {
+	o := newOfflineRepo(t)
+	o.srv.Stop()
+	opts := o.opts()
+	opts.StateDir = t.TempDir()
+	if _, err := store.OpenFromState(t.Context(), o.rem, o.key, opts); !errors.Is(err, store.ErrNoOfflineState) {
+		t.Fatalf("opening from an empty state directory: %v", err)
+	}
+	trailers, err := filepath.Glob(filepath.Join(o.state, "repo-*", "trailers", "*"))
+	if err != nil || len(trailers) == 0 {
+		t.Fatalf("no cached trailers: %v", err)
+	}
+	if err := os.Remove(trailers[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts()); !errors.Is(err, store.ErrNoOfflineState) {
+		t.Fatalf("opening from a state without the head's trailer: %v", err)
+	}
+}
+
+// TestOfflineBackupTakenOver: while this device backed up from its state,
+// another device committed on the remote. The first sync once the remote
+// is back finds it: this device is taken over, uploads nothing, and its
+// offline deltas stay in the spool; opened again, its snapshots show as a
+// branch of a fork, which fork resolve merges and uploads.
+func TestOfflineBackupTakenOver(t *testing.T) {
+	o := newOfflineRepo(t)
+	o.srv.Stop()
+	r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.change(t, 600)
+	if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {
+		t.Fatalf("backup from the state: %v %+v", err, res)
+	}
+	offline := spooled(t, o.state)
+
+	o.srv.Start()
+	other, err := store.Open(t.Context(), o.rem, o.key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{2}, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2 := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("the other device"))
+	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	onRemote := storetest.DeltaFiles(t, o.srv.ObjectsDir())
+
+	_, err = r.Sync(t.Context())
+	var to *store.TakenOverError
+	if !errors.As(err, &to) || to.Hostname != "phone" {
+		t.Fatalf("the sync after another device committed: %v, want taken over by phone", err)
+	}
+	if got := storetest.DeltaFiles(t, o.srv.ObjectsDir()); fmt.Sprint(got) != fmt.Sprint(onRemote) {
+		t.Fatalf("the remote holds %v after the refused sync, want %v", got, onRemote)
+	}
+	if _, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("a backup after the take-over: %v", err)
+	}
+	r.Close()
+	if got := spooled(t, o.state); fmt.Sprint(got) != fmt.Sprint(offline) {
+		t.Fatalf("the spool holds %v, want the offline deltas %v", got, offline)
+	}
+
+	// Opened again with the remote: the offline snapshot is a branch.
+	r, err = store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Fork() == nil || len(r.Snapshots()) != 3 {
+		t.Fatalf("reopened: fork %v, %d snapshots, want a fork with 3", r.Fork(), len(r.Snapshots()))
+	}
+	if _, err := r.Sync(t.Context()); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("a sync reopened: %v", err)
+	}
+	if n := len(storetest.DeltaFiles(t, o.srv.ObjectsDir())); n != len(onRemote) {
+		t.Fatalf("%d deltas on the remote after the sync reopened, want %d", n, len(onRemote))
+	}
+	// fork resolve merges both branches: every snapshot is kept, and the
+	// offline deltas go up with the merge.
+	var mine string
+	for _, b := range r.Fork().Branches {
+		if b.Hostname == "laptop" {
+			mine = b.DeltaIDString()
+		}
+	}
+	if _, err := r.ResolveFork(t.Context(), mine); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(t.Context()); err != nil {
+		t.Fatalf("the sync after fork resolve: %v", err)
+	}
+	if s := spooled(t, o.state); len(s) != 0 {
+		t.Fatalf("still spooled after fork resolve and a sync: %v", s)
+	}
+	fresh, err := store.Open(t.Context(), openNetRemote(t, o.srv.Spec), o.key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Fork() != nil || len(fresh.Snapshots()) != 3 {
+		t.Fatalf("a new device sees fork %v and %d snapshots, want 3 merged", fresh.Fork(), len(fresh.Snapshots()))
+	}
+	restoredSame(t, o)
 }

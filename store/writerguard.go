@@ -267,6 +267,7 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 		return HeadRef{}, &ForkError{Fork: *r.fork}
 	}
 	r.state.TakenOver = nil
+	r.state.OfflineFrom = 0 // the remote's history is accepted as it is
 	r.state.WriterSeq = 0
 	if r.head != nil {
 		r.state.WriterSeq = r.head.ref.Seq
