@@ -40,7 +40,7 @@ type offlineState struct {
 
 // openInstance opens the installation once.
 func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instance.Instance, error) {
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock})
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}

@@ -289,7 +289,7 @@ func (r *Store) confirmOffline(ctx context.Context) error {
 		if r.state.TakenOver != nil {
 			return r.state.TakenOver.err()
 		}
-		return r.markTakenOver(other, "")
+		return r.markTakenOver(other, "what this device backed up offline stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories")
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
 		return err
