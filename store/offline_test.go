@@ -293,3 +293,28 @@ func TestOfflineBackupTakenOver(t *testing.T) {
 	}
 	restoredSame(t, o)
 }
+
+// TestOfflineNeedsNoCommitPoint: with a commit point (the vault), a
+// commit needs it, so a backup does not commit past a remote out of
+// reach, and a store does not open from the state: both as before.
+func TestOfflineNeedsNoCommitPoint(t *testing.T) {
+	o := newOfflineRepo(t)
+	opts := o.opts()
+	opts.CommitGuard = &memGuard{}
+	r, err := store.Open(t.Context(), o.rem, o.key, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.srv.Stop()
+	o.change(t, 500)
+	if _, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); !errors.Is(err, remotes.ErrUnreachable) {
+		t.Fatalf("a backup with a commit point while the remote is out of reach: %v", err)
+	}
+	if s := spooled(t, o.state); len(s) != 0 {
+		t.Fatalf("spooled with a commit point while the remote is out of reach: %v", s)
+	}
+	r.Close()
+	if _, err := store.OpenFromState(t.Context(), o.rem, o.key, opts); !errors.Is(err, store.ErrNoOfflineState) {
+		t.Fatalf("opening from the state with a commit point: %v", err)
+	}
+}
