@@ -110,3 +110,38 @@ func TestStatusOfDaemonBackingUpOffline(t *testing.T) {
 }
 
 var errOpened = errors.New("opened")
+
+// TestLocalBackupOffline: with no daemon, `backup` while the only remote
+// is out of reach saves the snapshot in the spool from the state an
+// earlier backup left, and exits 5 (not uploaded); once the remote is
+// back the next backup uploads it.
+func TestLocalBackupOffline(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "hello")
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	write(t, src, "msgstore.txt", "hello, offline")
+	run(t, home, "backup", "--config", cfg).want(t, 5, "saved locally")
+	spool, err := filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*"))
+	if err != nil || len(spool) != 1 {
+		t.Fatalf("the spool after the offline backup: %v %v", spool, err)
+	}
+	srv.Start()
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	if spool, _ = filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*")); len(spool) != 0 {
+		t.Fatalf("still spooled once the remote is back: %v", spool)
+	}
+}
