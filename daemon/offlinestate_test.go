@@ -149,3 +149,38 @@ func TestStartOfflineTakenOverMeanwhile(t *testing.T) {
 		t.Fatalf("a backup after the take-over: %v", err)
 	}
 }
+
+// TestFirstRemoteGoesAwayBacksUpIntoSpool: the only remote goes out of
+// reach while the daemon runs. Its cycles go on committing into the spool
+// (state "offline", the snapshots counted), and once the remote is back
+// they are checked and uploaded, and restore byte for byte.
+func TestFirstRemoteGoesAwayBacksUpIntoSpool(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	chat.write(t, 40)
+	d := runInProcess(t, in, daemon.Options{Retry: fastRetry})
+	first := waitFor(t, d, "the first snapshot uploaded", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+
+	srv.Stop()
+	chat.write(t, 30)
+	res := backupNow(t, d)
+	if res.Snapshot == nil || res.Snapshot.Seq <= first.LastSnapshot.Seq {
+		t.Fatalf("the backup while the remote is out of reach committed nothing: %+v", res)
+	}
+	st := waitFor(t, d, "the offline snapshot counted", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateOffline && st.Offline != nil && st.Offline.Snapshots >= 1 && !st.Offline.FromState
+	})
+	if st.PendingDeltas == 0 || len(spoolFiles(t, in.state)) == 0 {
+		t.Fatalf("nothing spooled while the remote is out of reach: %s", statusJSON(st))
+	}
+
+	srv.Start()
+	chat.write(t, 5)
+	backupNow(t, d)
+	st = waitFor(t, d, "the offline deltas uploaded", idle)
+	if st.Offline != nil || len(spoolFiles(t, in.state)) != 0 {
+		t.Fatalf("after the remote came back: %s", statusJSON(st))
+	}
+	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}

@@ -122,11 +122,11 @@ func (r *Store) stateCandidates(ctx context.Context) (map[string]*candidate, err
 		}
 	}
 	var seenID [16]byte
-	if b, err := hex.DecodeString(r.state.SeenID); err != nil || len(b) != len(seenID) {
+	b, err := hex.DecodeString(r.state.SeenID)
+	if err != nil || len(b) != len(seenID) {
 		return nil, fmt.Errorf("%w: the head this device saw is unreadable in its state", ErrNoOfflineState)
-	} else {
-		copy(seenID[:], b)
 	}
+	copy(seenID[:], b)
 	seen, err := r.stateCandidate(cands, r.state.SeenSeq, seenID)
 	if err != nil {
 		return nil, err
