@@ -318,3 +318,65 @@ func TestOfflineNeedsNoCommitPoint(t *testing.T) {
 		t.Fatalf("opening from the state with a commit point: %v", err)
 	}
 }
+
+// TestOfflineBackupRemoteChangedMeanwhile: what a store opened from its
+// state backed up is not uploaded when the remote, once back, is not the
+// one it left: the delta its history rests on deleted (a rollback), or
+// the config replaced (another repository, a rotated key). The deltas
+// stay in the spool.
+func TestOfflineBackupRemoteChangedMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		change     func(t *testing.T, o *offlineRepo)
+	}{
+		{"delta deleted", "missing from the remote", func(t *testing.T, o *offlineRepo) {
+			for _, p := range storetest.DeltaFiles(t, o.srv.ObjectsDir()) {
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"config replaced", "not the one this device cached", func(t *testing.T, o *offlineRepo) {
+			dir := t.TempDir()
+			other, err := store.Init(t.Context(), storetest.OpenRemote(t, dir), o.key, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other.Close()
+			b, err := os.ReadFile(filepath.Join(dir, "config"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(o.srv.ObjectsDir(), "config"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOfflineRepo(t)
+			o.srv.Stop()
+			r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			o.change(t, 600)
+			if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {
+				t.Fatalf("backup from the state: %v %+v", err, res)
+			}
+			offline := spooled(t, o.state)
+			tc.change(t, o)
+			before := storetest.DeltaFiles(t, o.srv.ObjectsDir())
+			o.srv.Start()
+			if _, err := r.Sync(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("the sync to a remote changed meanwhile: %v, want %q", err, tc.want)
+			}
+			if got := storetest.DeltaFiles(t, o.srv.ObjectsDir()); fmt.Sprint(got) != fmt.Sprint(before) {
+				t.Fatalf("the remote holds %v after the refused sync, want %v", got, before)
+			}
+			if got := spooled(t, o.state); fmt.Sprint(got) != fmt.Sprint(offline) {
+				t.Fatalf("the spool holds %v, want %v", got, offline)
+			}
+		})
+	}
+}
