@@ -36,7 +36,9 @@ func startedFromState(t *testing.T, in *install) (*daemon.Daemon, *runExit) {
 	st := waitForOrExit(t, d, done, "the repository open from the state", func(st statusapi.Status) bool {
 		return st.RepositoryID != "" && st.Offline != nil && st.Offline.FromState
 	})
-	if st.KeySource == "" || len(st.Remotes) != 1 {
+	// The uploaders, and so the remotes' lines, start with the first
+	// session, just after the repository opens.
+	if st.KeySource == "" || st.LastSnapshot == nil {
 		t.Fatalf("status open from the state: %s", statusJSON(st))
 	}
 	return d, done
@@ -107,7 +109,8 @@ func TestStartOfflineTakenOverMeanwhile(t *testing.T) {
 	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
 		return st.Offline != nil && st.Offline.Snapshots >= 1
 	})
-	offline := spoolFiles(t, in.state)
+	// The spool as the last cycle left it (not a cycle's partial delta).
+	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
 
 	other, err := store.Open(t.Context(), storetest.OpenRemote(t, srv.ObjectsDir()), in.key,
 		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
