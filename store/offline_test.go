@@ -380,3 +380,53 @@ func TestOfflineBackupRemoteChangedMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineBackupCheckedBeforeRotation: a key rotation re-seals the
+// live deltas and uploads them; what was backed up while the remote was
+// out of reach (here, after the store opened) is checked
+// first, so two offline deltas over another device's one (which the
+// commit check, looking from this device's head on, would not see) stop
+// the rotation as taken over, with nothing written to the remote.
+func TestOfflineBackupCheckedBeforeRotation(t *testing.T) {
+	o := newOfflineRepo(t)
+	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o.srv.Stop()
+	for i := range 2 {
+		o.change(t, 600+100*i)
+		if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {
+			t.Fatalf("backup %d from the state: %v %+v", i, err, res)
+		}
+	}
+	o.srv.Start()
+	other, err := store.Open(t.Context(), o.rem, o.key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{2}, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2 := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("the other device"))
+	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	before := storetest.DeltaFiles(t, o.srv.ObjectsDir())
+	newKey, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := r.Exclusive()
+	err = r.ResealTo(t.Context(), newKey, []remotes.Remote{o.rem})
+	unlock()
+	if !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("rotating the key over another device's delta: %v", err)
+	}
+	if got := storetest.DeltaFiles(t, o.srv.ObjectsDir()); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("the remote holds %v after the refused rotation, want %v", got, before)
+	}
+}
