@@ -19,11 +19,14 @@ import (
 // Opening the installation needs the first remote (the repository's
 // config, its listing, the head and the take-over checks) and, on a
 // device whose key cache is empty or with a vault as commit point, the
-// vault. When one of them is out of reach (a laptop that boots offline)
-// the daemon starts all the same, "offline": its status socket and page
-// answer, and it tries to open again with a back-off. Nothing is read
-// from the source, committed or uploaded until the open succeeds, so
-// every check that guards a commit and an upload still runs first.
+// vault. When the first remote is out of reach and the state directory
+// holds what an earlier open read (instance.Options.FromState), the
+// repository opens from the state: cycles commit into the spool, and the
+// store checks them against the remote before any upload. Otherwise (a
+// first run, a vault, a remote that does not even open) the daemon starts
+// "offline": its status socket and page answer, and it tries to open again
+// with a back-off; nothing is read from the source, committed or uploaded
+// until the open succeeds.
 
 // openBackoff is the wait before the second try to open; each failure
 // doubles it, up to openBackoffMax. A var for tests.
@@ -40,7 +43,7 @@ type offlineState struct {
 
 // openInstance opens the installation once.
 func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instance.Instance, error) {
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock})
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}

@@ -27,6 +27,9 @@ func (d *Daemon) state() string {
 	if scanning {
 		return statusapi.StateScanning
 	}
+	if d.isReady() && d.offlineBackups() {
+		return statusapi.StateOffline
+	}
 	if d.isPaused() {
 		return statusapi.StatePaused
 	}
@@ -49,6 +52,13 @@ func (d *Daemon) state() string {
 		return statusapi.StateError
 	}
 	return statusapi.StateIdle
+}
+
+// offlineBackups reports whether the open store backs up without its first
+// remote (from the state, or past a listing that failed).
+func (d *Daemon) offlineBackups() bool {
+	_, ok := d.store.Offline()
+	return ok
 }
 
 // noteState publishes a state event when the state changed.
@@ -103,6 +113,9 @@ func (d *Daemon) Status() statusapi.Status {
 	st.PendingDeltas = len(d.store.Pending())
 	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
 	st.Damage = apiDamage(d.store.Damage())
+	if off, ok := d.store.Offline(); ok {
+		st.Offline = &statusapi.Offline{Snapshots: off.Snapshots, FromState: off.FromState}
+	}
 	if p := d.LastPrune(); !p.Time.IsZero() {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}

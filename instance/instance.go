@@ -59,6 +59,9 @@ type Instance struct {
 	// Guard is the vault as commit point, when the config names a vault.
 	Guard *VaultGuard
 	Log   *zap.Logger
+	// FromState: the store was opened from the state directory, its first
+	// remote out of reach (Options.FromState).
+	FromState bool
 }
 
 // Options tune Open.
@@ -83,6 +86,12 @@ type Options struct {
 	// StateLock is the state directory's lock when the caller holds it
 	// (the daemon, from its start: store.Options.StateLock).
 	StateLock *store.StateLock
+	// FromState: when the first remote is out of reach (Unreachable) and
+	// no vault is configured, open the repository from the state an
+	// earlier open left (store.OpenFromState), so backups commit into the
+	// spool; the first sync checks them against the remote before any
+	// upload. A state that cannot stand in gives the remote's error.
+	FromState bool
 }
 
 // LoadKey returns the backup key from the local key cache, or from
@@ -224,8 +233,10 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 		sopts.CommitGuard = inst.Guard
 	}
 	if inst.Store, err = store.Open(ctx, rems[0], key, sopts); err != nil {
-		inst.closeParts()
-		return nil, err
+		if inst.Store, err = openFromState(ctx, inst, sopts, opts, err); err != nil {
+			inst.closeParts()
+			return nil, err
+		}
 	}
 	inst.Store.SetTargets(targets)
 	if inst.Guard != nil {
@@ -235,6 +246,27 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 		}
 	}
 	return inst, nil
+}
+
+// openFromState opens the store from the state when opts allow it and
+// openErr, the normal open's failure, is the first remote being out of
+// reach; else it returns openErr (also when the state cannot stand in).
+func openFromState(ctx context.Context, inst *Instance, sopts store.Options, opts Options, openErr error) (*store.Store, error) {
+	if !opts.FromState || opts.ReadOnly || inst.Guard != nil || !errors.Is(openErr, remotes.ErrUnreachable) {
+		return nil, openErr
+	}
+	st, err := store.OpenFromState(ctx, inst.Remotes[0], inst.Key, sopts)
+	if errors.Is(err, store.ErrNoOfflineState) {
+		inst.Log.Info("the state directory cannot stand in for the first remote", zap.Error(err))
+		return nil, openErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	inst.FromState = true
+	inst.Log.Warn("the first remote is out of reach: the repository is open from the state directory; backups go into the spool and are checked against the remote before they are uploaded",
+		zap.String("remote", inst.Remotes[0].String()), zap.Error(openErr))
+	return st, nil
 }
 
 // checkVaultHead marks a remote older than the vault's record as rolled back

@@ -28,10 +28,12 @@ const (
 	// StateStarting: the daemon is opening the repository (its first
 	// try, which may retry a remote for up to retry_for).
 	StateStarting = "starting"
-	// StateOffline: the repository could not be opened at start, because
-	// its first remote (or the vault) is out of reach. The daemon tries
-	// again with a back-off (LastError says when); nothing is backed up
-	// until it opens.
+	// StateOffline: the first remote (or the vault) is out of reach.
+	// Before the repository opened (RepositoryID ""), the daemon tries
+	// again with a back-off (LastError says when) and backs nothing up.
+	// Opened (from the state directory, or before the remote went away),
+	// it backs up into the spool: Offline says how many snapshots wait
+	// for the remote's check before they are uploaded.
 	StateOffline = "offline"
 )
 
@@ -60,6 +62,18 @@ type Status struct {
 	// Damage is set while the repository is damaged: each entry names an
 	// object and what is wrong with it.
 	Damage []string `json:"damage,omitempty"`
+	// Offline is set while the daemon backs up without its first remote.
+	Offline *Offline `json:"offline,omitempty"`
+}
+
+// Offline says what the daemon backed up without its first remote.
+type Offline struct {
+	// Snapshots committed into the spool without the remote's check,
+	// waiting for it before they are uploaded.
+	Snapshots int `json:"snapshots"`
+	// FromState: the repository was opened from the state directory (the
+	// first remote was out of reach at start) and not read since.
+	FromState bool `json:"from_state"`
 }
 
 // TakenOver names the device that writes the repository now.

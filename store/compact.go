@@ -91,6 +91,11 @@ func (r *Store) Compact(ctx context.Context, plan []string, used map[crypt.ID]st
 		deltas = append(deltas, d)
 	}
 	r.mu.RUnlock()
+	// What was backed up offline is checked before a compaction folds it
+	// into deltas that go to the remotes.
+	if err := r.confirmOffline(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	if err := r.writerCheck(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

@@ -335,6 +335,7 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.state.TakenOver = nil
+	r.state.OfflineFrom = 0 // what was backed up offline is a branch the merge keeps
 	r.noteWritten(d)
 	if err := r.load(ctx); err != nil {
 		return Branch{}, err

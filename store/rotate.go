@@ -129,6 +129,11 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	if r.Fork() != nil {
 		return fmt.Errorf("rotating the key: %w", &ForkError{Fork: *r.Fork()})
 	}
+	// What was backed up offline is checked before it is re-sealed into
+	// deltas that go to the remotes.
+	if err := r.confirmOffline(ctx); err != nil {
+		return fmt.Errorf("rotating the key: %w", err)
+	}
 	if err := r.writerCheck(ctx); err != nil {
 		return fmt.Errorf("rotating the key: %w", err)
 	}

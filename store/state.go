@@ -29,7 +29,11 @@ type localState struct {
 	WriterSeq uint64 `json:"writer_seq,omitempty"`
 	// TakenOver, once set, stops this device writing until `takeover`.
 	TakenOver *takenOverState `json:"taken_over,omitempty"`
-	path      string
+	// OfflineFrom, when set, is the first sequence committed while the
+	// first remote could not be listed: nothing from it on is uploaded
+	// before confirmOffline checked it (offline.go).
+	OfflineFrom uint64 `json:"offline_from,omitempty"`
+	path        string
 }
 
 func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
@@ -49,6 +53,7 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 		return st
 	}
 	st.SeenSeq, st.SeenID, st.WriterSeq, st.TakenOver = onDisk.SeenSeq, onDisk.SeenID, onDisk.WriterSeq, onDisk.TakenOver
+	st.OfflineFrom = onDisk.OfflineFrom
 	return st
 }
 

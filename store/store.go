@@ -57,6 +57,8 @@ type Options struct {
 	// daemon, from its start); nil: a writable Open takes it, and Close
 	// lets it go.
 	StateLock *StateLock
+	// fromState is the cached config OpenFromState opens with (offline.go).
+	fromState []byte
 }
 
 // ProgressFunc hears how a long operation goes: done of total units of
@@ -120,6 +122,11 @@ type Store struct {
 	loaded map[[16]byte]*delta
 	dicts  dictState  // compression dictionaries (dict.go)
 	groups groupCache // the groups small reads opened last (groupcache.go)
+	// fromState: opened from the state directory, the remote not read
+	// yet; rawConfig is the sealed config opened (offline.go).
+	fromState bool
+	rawConfig []byte
+	confirmMu sync.Mutex // one confirmOffline at a time
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -202,6 +209,9 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 // open is Open once the state directory is locked.
 func (r *Store) open(ctx context.Context) error {
 	opts, remote, key := r.opts, r.remote, r.key
+	if opts.fromState != nil {
+		return r.openFromState(ctx, opts.fromState)
+	}
 	raw, err := getConfig(ctx, remote)
 	if errors.Is(err, remotes.ErrNotFound) {
 		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
@@ -231,7 +241,12 @@ func (r *Store) open(ctx context.Context) error {
 		}
 		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	}
-	return r.load(ctx)
+	if err := r.load(ctx); err != nil {
+		return err
+	}
+	r.rawConfig = raw
+	r.cacheConfig(raw)
+	return nil
 }
 
 // Close releases the state locks (not one Options.StateLock handed in).
@@ -278,6 +293,9 @@ type candidate struct {
 
 // candidates lists the delta objects on the remote and in the spool, by name.
 func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
+	if r.fromState {
+		return r.stateCandidates(ctx)
+	}
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", r.remote, err)
@@ -374,6 +392,13 @@ func (r *Store) load(ctx context.Context) error {
 		if !live[name] {
 			if c.onRemote {
 				r.garbage = append(r.garbage, name)
+			}
+			if c.spoolPath != "" && r.state.OfflineFrom != 0 && c.seq >= r.state.OfflineFrom {
+				// Backed up offline and not checked yet: another
+				// device's history may have left it behind, never
+				// dropped (docs/switching-devices.md).
+				r.log.Warn("keeping a delta backed up offline that the history does not list", zap.String("delta", name))
+				continue
 			}
 			if c.spoolPath != "" && len(r.damage) == 0 && r.Writable() {
 				// A spooled delta older than the head was superseded (with

@@ -143,6 +143,9 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 	if t.Remote == nil {
 		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
 	}
+	if err := r.confirmOffline(ctx); err != nil {
+		return err
+	}
 	if !t.isListed() {
 		if t.Remote != r.remote {
 			if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {

@@ -434,7 +434,7 @@ func (b *Writer) commitDelta(p *sealPipeline, w *deltaWriter, snaps []Snapshot) 
 		w.abort()
 		return nil, err
 	}
-	if err := r.writerCheck(b.ctx); err != nil {
+	if err := r.backupCheck(b.ctx); err != nil {
 		w.abort()
 		return nil, err
 	}

@@ -167,9 +167,9 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	// it would then look gone.
 	spooled := r.spooledNames()
 	// The remote alone: the spool holds this delta's partial file.
-	objs, err := r.remote.List(ctx, deltaDir)
+	objs, err := r.offlineList(ctx)
 	if err != nil {
-		return fmt.Errorf("checking the head before committing: listing %s: %w", r.remote, err)
+		return err
 	}
 	listed := make(map[string]bool, len(objs)+len(spooled))
 	for _, o := range objs {
@@ -267,6 +267,7 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 		return HeadRef{}, &ForkError{Fork: *r.fork}
 	}
 	r.state.TakenOver = nil
+	r.state.OfflineFrom = 0 // the remote's history is accepted as it is
 	r.state.WriterSeq = 0
 	if r.head != nil {
 		r.state.WriterSeq = r.head.ref.Seq

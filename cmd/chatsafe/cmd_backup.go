@@ -87,8 +87,10 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 // backupLocally runs one backup cycle in this process and uploads.
 func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions, stdout, stderr io.Writer) error {
 	// On a device that joined with the vault, the key comes from there as
-	// the daemon's does.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: cliLogger(stderr)})
+	// the daemon's does. With the first remote out of reach, the snapshot
+	// goes into the spool as the daemon's would (FromState); the upload
+	// then fails (exit 5) and the next backup or the daemon uploads it.
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: cliLogger(stderr), FromState: true})
 	if err != nil {
 		return err
 	}

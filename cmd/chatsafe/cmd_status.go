@@ -102,6 +102,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 		fmt.Fprintln(w, "snapshot:  none yet")
 	}
 	fmt.Fprintf(w, "pending:   %d delta(s) not yet on every remote\n", st.PendingDeltas)
+	if o := st.Offline; o != nil {
+		fmt.Fprintf(w, "offline:   %s waiting to upload (backed up while the first remote is out of reach; checked against it before any upload)\n", plural(o.Snapshots, "snapshot"))
+	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error:     %s\n", st.LastError)
 	}

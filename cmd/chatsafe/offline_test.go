@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/client"
 )
 
 // TestStatusOfOfflineDaemon: a daemon started while its first remote is
@@ -45,5 +50,98 @@ func TestStatusOfOfflineDaemon(t *testing.T) {
 	r.want(t, 0, "cannot open the repository")
 	if !strings.Contains(r.stdout, ": offline") || !strings.Contains(r.stdout, "unreachable, trying again at") {
 		t.Fatalf("status of the offline daemon:\n%s", r.stdout)
+	}
+}
+
+// TestStatusOfDaemonBackingUpOffline: a daemon that backed up before
+// starts while its only remote is out of reach: it opens the repository
+// from its state directory, `backup` works (exit 0) and `status` says how
+// many snapshots wait to upload.
+func TestStatusOfDaemonBackingUpOffline(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "hello")
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+
+	sock := filepath.Join(home, "inst", "state", "chatsafe.sock")
+	startDaemonBinary(t, home, cfg, sock)
+	c := client.New(sock)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opened := func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.RepositoryID != "" && st.Offline != nil
+	}
+	if !opened() {
+		err := c.Events(ctx, func(statusapi.Event) error {
+			if opened() {
+				return errOpened
+			}
+			return nil
+		})
+		if !errors.Is(err, errOpened) {
+			t.Fatalf("waiting for the daemon to open from its state: %v", err)
+		}
+	}
+	write(t, src, "msgstore.txt", "hello, offline")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	r := run(t, home, "status", "--config", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, ": offline") || !regexp.MustCompile(`offline: +[1-9][0-9]* snapshots? waiting to upload`).MatchString(r.stdout) {
+		t.Fatalf("status of the daemon backing up offline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, home, "status", "--json", "--config", cfg)
+	if !strings.Contains(r.stdout, `"offline": {`) || !strings.Contains(r.stdout, `"from_state": true`) {
+		t.Fatalf("status --json of the daemon backing up offline:\n%s", r.stdout)
+	}
+}
+
+var errOpened = errors.New("opened")
+
+// TestLocalBackupOffline: with no daemon, `backup` while the only remote
+// is out of reach saves the snapshot in the spool from the state an
+// earlier backup left, and exits 5 (not uploaded); once the remote is
+// back the next backup uploads it.
+func TestLocalBackupOffline(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "hello")
+	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
+	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	write(t, src, "msgstore.txt", "hello, offline")
+	run(t, home, "backup", "--config", cfg).want(t, 5, "saved locally")
+	spool, err := filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*"))
+	if err != nil || len(spool) != 1 {
+		t.Fatalf("the spool after the offline backup: %v %v", spool, err)
+	}
+	srv.Start()
+	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	if spool, _ = filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*")); len(spool) != 0 {
+		t.Fatalf("still spooled once the remote is back: %v", spool)
 	}
 }

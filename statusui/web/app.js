@@ -62,7 +62,8 @@ function render(s) {
   $("source").textContent = st.source;
   $("latest").textContent = st.last_snapshot ? st.last_snapshot.short_id : "none yet";
   $("latest-time").textContent = st.last_snapshot ? fmtTime(st.last_snapshot.time) : "";
-  $("pending").textContent = st.pending_deltas;
+  $("pending").textContent = st.pending_deltas +
+    (st.offline ? ` (offline: ${st.offline.snapshots} snapshot${st.offline.snapshots === 1 ? "" : "s"} waiting to upload)` : "");
   $("key-source").textContent = st.key_source;
   $("version").textContent = st.version;
   $("pause").textContent = paused ? "Resume" : "Pause";
