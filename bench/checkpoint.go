@@ -42,6 +42,21 @@ type checkpointResult struct {
 	// GaveUp counts the checkpoints that returned busy: the app's busy
 	// timeout (5 s) ran out while the daemon read.
 	GaveUp int `json:"gave_up"`
+	// What the target means: how long a checkpoint waited on the
+	// backup. A checkpoint that finds the daemon's read mark in its way
+	// sleeps in the app's busy handler (SQLite's schedule: 1, 2, 5, 10
+	// ms … between retries) until the read ends; BlockedS is, per
+	// trial, the longest such sleep, from the handler's retry count
+	// (busySlept). OwnS is, per trial, the longest time a checkpoint
+	// took besides (its copy and sync, the disk's and the machine's).
+	// Retries counts the checkpoints by how many retries they took
+	// (PASSIVE never retries); BlockedOver5ms those that slept more
+	// than 5 ms. BlockedNote says why none of it was measured.
+	BlockedS       []float64   `json:"blocked_s,omitempty"`
+	OwnS           []float64   `json:"own_s,omitempty"`
+	Retries        map[int]int `json:"retries,omitempty"`
+	BlockedOver5ms int         `json:"blocked_over_5ms"`
+	BlockedNote    string      `json:"blocked_note,omitempty"`
 	// What each one-message cycle after a checkpoint read and spent
 	// (commit to snapshot on the remote), as for the plain cycles.
 	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
@@ -76,12 +91,11 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 		}); err != nil {
 			return r, fmt.Errorf("no cycle after a commit: %w; see %s", err, d.log)
 		}
-		took, gaveUp, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
+		runs, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
 		if err != nil {
 			return r, err
 		}
-		r.Checkpoints += len(took)
-		r.GaveUp += gaveUp
+		took := r.add(runs)
 		r.MaxWaitS = append(r.MaxWaitS, slices.Max(took).Seconds())
 		r.FirstWaitS = append(r.FirstWaitS, took[0].Seconds())
 		waits = append(waits, took...)
@@ -116,37 +130,67 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 	return r, nil
 }
 
+// add counts one trial's checkpoints (at least one) into r and returns
+// how long each took.
+func (r *checkpointResult) add(runs []checkpointRun) []time.Duration {
+	took := make([]time.Duration, len(runs))
+	var blocked, own time.Duration
+	measured := true
+	for i, c := range runs {
+		took[i] = c.Took
+		if c.Busy {
+			r.GaveUp++
+		}
+		if c.Retries == -2 {
+			measured = false
+			continue
+		}
+		if r.Retries == nil {
+			r.Retries = map[int]int{}
+		}
+		r.Retries[c.Retries]++
+		if c.Blocked > 5*time.Millisecond {
+			r.BlockedOver5ms++
+		}
+		blocked, own = max(blocked, c.Blocked), max(own, c.Took-c.Blocked)
+	}
+	r.Checkpoints += len(runs)
+	if !measured {
+		r.BlockedNote = errNoBusyCount.Error()
+		return took
+	}
+	r.BlockedS = append(r.BlockedS, blocked.Seconds())
+	r.OwnS = append(r.OwnS, own.Seconds())
+	return took
+}
+
 // checkpointWhileScanning checkpoints until the daemon's state changes
-// from scanning, and reports how long each checkpoint took (at least
-// one ran), how many gave up, and whether the snapshot after prev was
-// announced meanwhile.
-func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (took []time.Duration, gaveUp int, sawSnapshot bool, err error) {
+// from scanning, and reports each checkpoint (at least one ran) and
+// whether the snapshot after prev was announced meanwhile.
+func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (runs []checkpointRun, sawSnapshot bool, err error) {
 	pace := time.NewTicker(checkpointPace)
 	defer pace.Stop()
 	for {
-		t, busy, err := w.CheckpointMode(ctx, mode)
+		c, err := w.CheckpointMode(ctx, mode)
 		if err != nil {
-			return took, gaveUp, sawSnapshot, err
+			return runs, sawSnapshot, err
 		}
-		took = append(took, t)
-		if busy {
-			gaveUp++
-		}
+		runs = append(runs, c)
 		select {
 		case ev, open := <-d.events:
 			if !open {
-				return took, gaveUp, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
+				return runs, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
 			}
 			if ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev {
 				sawSnapshot = true
 			}
 			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
-				return took, gaveUp, sawSnapshot, nil
+				return runs, sawSnapshot, nil
 			}
 		case <-d.exited:
-			return took, gaveUp, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
+			return runs, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
 		case <-ctx.Done():
-			return took, gaveUp, sawSnapshot, ctx.Err()
+			return runs, sawSnapshot, ctx.Err()
 		case <-pace.C:
 		}
 	}

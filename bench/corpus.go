@@ -317,18 +317,38 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
+// checkpointRun is one app checkpoint: how long the app waited for it,
+// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out), and
+// how many times its busy handler retried (-1: gave up), so how long of
+// that it slept blocked on another connection's lock (Blocked): the
+// daemon's read, the app being the only writer. Retries is -2 when the
+// driver did not give the count.
+type checkpointRun struct {
+	Took    time.Duration
+	Busy    bool
+	Retries int
+	Blocked time.Duration
+}
+
 // CheckpointMode runs `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL,
-// RESTART or TRUNCATE) and returns how long the app waited for it and
-// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out).
-func (w *Writer) CheckpointMode(ctx context.Context, mode string) (time.Duration, bool, error) {
+// RESTART or TRUNCATE).
+func (w *Writer) CheckpointMode(ctx context.Context, mode string) (checkpointRun, error) {
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return checkpointRun{}, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+	}
+	defer conn.Close()
 	start := time.Now()
 	var busy, logFrames, done int
-	err := w.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
-	took := time.Since(start)
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
+	r := checkpointRun{Took: time.Since(start), Busy: busy != 0, Retries: -2}
 	if err != nil {
-		return took, false, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+		return r, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
 	}
-	return took, busy != 0, nil
+	if n, timeout, err := busyRetries(conn); err == nil {
+		r.Retries, r.Blocked = n, busySlept(n, timeout)
+	}
+	return r, nil
 }
 
 // Close closes the database; as the last connection, SQLite checkpoints
