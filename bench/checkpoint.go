@@ -57,6 +57,12 @@ type checkpointResult struct {
 	Retries        map[int]int `json:"retries,omitempty"`
 	BlockedOver5ms int         `json:"blocked_over_5ms"`
 	BlockedNote    string      `json:"blocked_note,omitempty"`
+	// MeetRead: the row's checkpoints begin only once the daemon's read
+	// transaction holds frames of the log (readMarkProbe), so the first
+	// meets it; Met counts the trials where it did (in the others the
+	// scan ended first, and the checkpoints ran after it).
+	MeetRead bool `json:"meet_read,omitempty"`
+	Met      int  `json:"met,omitempty"`
 	// What each one-message cycle after a checkpoint read and spent
 	// (commit to snapshot on the remote), as for the plain cycles.
 	CycleReadBytes []int64   `json:"cycle_read_bytes,omitempty"`
@@ -71,8 +77,19 @@ type checkpointResult struct {
 // wait is how long the daemon's read transaction held the app. Every
 // cycle after the first follows the checkpoints of the one before, which
 // (TRUNCATE) restarted the log: its cost is the "after a checkpoint" row.
-func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *statusapi.Status, mode string, trials int) (checkpointResult, error) {
-	r := checkpointResult{Mode: mode}
+//
+// meet: each trial's checkpoints wait until the daemon's read holds
+// frames of the log (the "meeting the read" row), so that the first one
+// meets it rather than empty the log before the daemon reads.
+func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *statusapi.Status, mode string, meet bool, trials int) (checkpointResult, error) {
+	r := checkpointResult{Mode: mode, MeetRead: meet}
+	var probe *readMarkProbe
+	if meet {
+		var err error
+		if probe, err = w.readMarks(); err != nil {
+			return r, err
+		}
+	}
 	var waits []time.Duration
 	for i := range trials + 1 {
 		var prev uint64
@@ -91,9 +108,12 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 		}); err != nil {
 			return r, fmt.Errorf("no cycle after a commit: %w; see %s", err, d.log)
 		}
-		runs, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev)
+		runs, met, sawSnapshot, err := d.checkpointWhileScanning(ctx, w, mode, prev, probe)
 		if err != nil {
 			return r, err
+		}
+		if met && i > 0 {
+			r.Met++
 		}
 		took := r.add(runs)
 		r.MaxWaitS = append(r.MaxWaitS, slices.Max(took).Seconds())
@@ -166,32 +186,74 @@ func (r *checkpointResult) add(runs []checkpointRun) []time.Duration {
 
 // checkpointWhileScanning checkpoints until the daemon's state changes
 // from scanning, and reports each checkpoint (at least one ran) and
-// whether the snapshot after prev was announced meanwhile.
-func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64) (runs []checkpointRun, sawSnapshot bool, err error) {
+// whether the snapshot after prev was announced meanwhile. With a probe,
+// the first checkpoint waits until the daemon's read holds frames of the
+// log (met), or the scan ended.
+func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mode string, prev uint64, probe *readMarkProbe) (runs []checkpointRun, met, sawSnapshot bool, err error) {
 	pace := time.NewTicker(checkpointPace)
 	defer pace.Stop()
+	ended := false
+	if probe != nil {
+		if met, ended, sawSnapshot, err = d.awaitReadMark(ctx, probe, prev); err != nil {
+			return nil, met, sawSnapshot, err
+		}
+	}
 	for {
 		c, err := w.CheckpointMode(ctx, mode)
 		if err != nil {
-			return runs, sawSnapshot, err
+			return runs, met, sawSnapshot, err
 		}
 		runs = append(runs, c)
+		if ended {
+			return runs, met, sawSnapshot, nil
+		}
 		select {
 		case ev, open := <-d.events:
 			if !open {
-				return runs, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
+				return runs, met, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
 			}
-			if ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev {
-				sawSnapshot = true
-			}
+			sawSnapshot = sawSnapshot || isSnapshotAfter(ev, prev)
 			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
-				return runs, sawSnapshot, nil
+				return runs, met, sawSnapshot, nil
 			}
 		case <-d.exited:
-			return runs, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
+			return runs, met, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
 		case <-ctx.Done():
-			return runs, sawSnapshot, ctx.Err()
+			return runs, met, sawSnapshot, ctx.Err()
 		case <-pace.C:
 		}
 	}
+}
+
+// readMarkPoll is how often awaitReadMark looks at the daemon's read
+// locks: a one-message read's first transaction lasts about a
+// millisecond; an F_GETLK costs a microsecond or two.
+const readMarkPoll = 20 * time.Microsecond
+
+// awaitReadMark polls until the daemon holds a read lock on frames of
+// the log (met) or its scan ended (ended).
+func (d *daemonProc) awaitReadMark(ctx context.Context, probe *readMarkProbe, prev uint64) (met, ended, sawSnapshot bool, err error) {
+	for !probe.held() {
+		select {
+		case ev, open := <-d.events:
+			if !open {
+				return false, false, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
+			}
+			sawSnapshot = sawSnapshot || isSnapshotAfter(ev, prev)
+			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
+				return false, true, sawSnapshot, nil
+			}
+		case <-d.exited:
+			return false, false, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
+		case <-ctx.Done():
+			return false, false, sawSnapshot, ctx.Err()
+		default:
+		}
+		time.Sleep(readMarkPoll)
+	}
+	return true, false, sawSnapshot, nil
+}
+
+func isSnapshotAfter(ev statusapi.Event, prev uint64) bool {
+	return ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev
 }

@@ -67,6 +67,8 @@ const startTS = int64(1_600_000_000_000)
 // for the whole run, as a live app does, and commits changes to it.
 type Writer struct {
 	db     *sql.DB
+	path   string // the database file
+	probe  *readMarkProbe
 	rng    *rand.Rand
 	spec   Spec
 	nextID int64 // id of the next inserted message
@@ -163,7 +165,7 @@ func openWriter(path string, spec Spec, pragmas string) (*Writer, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	return &Writer{db: db, rng: rand.New(rand.NewPCG(spec.Seed, 0x6d657373616765)), spec: spec, nextID: 1, ts: startTS}, nil
+	return &Writer{db: db, path: path, rng: rand.New(rand.NewPCG(spec.Seed, 0x6d657373616765)), spec: spec, nextID: 1, ts: startTS}, nil
 }
 
 // fill creates the schema and inserts spec.Messages messages in time
@@ -351,9 +353,29 @@ func (w *Writer) CheckpointMode(ctx context.Context, mode string) (checkpointRun
 	return r, nil
 }
 
+// readMarks returns the probe of other processes' read transactions on
+// the database, opened once: it is closed after the app's connection,
+// since closing a descriptor of the -shm drops the app's locks.
+func (w *Writer) readMarks() (*readMarkProbe, error) {
+	if w.probe == nil {
+		p, err := openReadMarkProbe(w.path)
+		if err != nil {
+			return nil, fmt.Errorf("watching the daemon's read locks: %w", err)
+		}
+		w.probe = p
+	}
+	return w.probe, nil
+}
+
 // Close closes the database; as the last connection, SQLite checkpoints
 // it and removes the -wal.
-func (w *Writer) Close() error { return w.db.Close() }
+func (w *Writer) Close() error {
+	err := w.db.Close()
+	if w.probe != nil {
+		w.probe.close()
+	}
+	return err
+}
 
 // DBSummary is a logical fingerprint of a message database, to check a
 // restored copy against the source.
