@@ -73,8 +73,9 @@ type checkpointResult struct {
 // checkpointTrials: trials+1 times, the app commits one message and, from
 // the daemon's "scanning" event until its next state event, runs `PRAGMA
 // wal_checkpoint(mode)` over and over, timing each. A TRUNCATE checkpoint
-// waits for every reader of a snapshot that holds frames; the longest
-// wait is how long the daemon's read transaction held the app. Every
+// waits for every reader of a snapshot that holds frames: how long it
+// slept for the daemon's read is its busy handler's share (BlockedS),
+// the rest its own copy and sync (OwnS). Every
 // cycle after the first follows the checkpoints of the one before, which
 // (TRUNCATE) restarted the log: its cost is the "after a checkpoint" row.
 //
