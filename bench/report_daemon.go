@@ -84,7 +84,7 @@ func (cp checkpointResult) label() string {
 	if !cp.MeetRead {
 		return cp.Mode
 	}
-	return fmt.Sprintf("%s, meeting the read (met in %d of %d)", cp.Mode, cp.Met, len(cp.CycleCPUS))
+	return fmt.Sprintf("%s, meeting the read: met in %d of %d", cp.Mode, cp.Met, len(cp.CycleCPUS))
 }
 
 // retryCounts formats checkpoints by retry count: "0×310, 1×2, 3×1".
