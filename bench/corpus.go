@@ -67,6 +67,8 @@ const startTS = int64(1_600_000_000_000)
 // for the whole run, as a live app does, and commits changes to it.
 type Writer struct {
 	db     *sql.DB
+	path   string // the database file
+	probe  *readMarkProbe
 	rng    *rand.Rand
 	spec   Spec
 	nextID int64 // id of the next inserted message
@@ -163,7 +165,7 @@ func openWriter(path string, spec Spec, pragmas string) (*Writer, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	return &Writer{db: db, rng: rand.New(rand.NewPCG(spec.Seed, 0x6d657373616765)), spec: spec, nextID: 1, ts: startTS}, nil
+	return &Writer{db: db, path: path, rng: rand.New(rand.NewPCG(spec.Seed, 0x6d657373616765)), spec: spec, nextID: 1, ts: startTS}, nil
 }
 
 // fill creates the schema and inserts spec.Messages messages in time
@@ -317,23 +319,63 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
+// checkpointRun is one app checkpoint: how long the app waited for it,
+// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out), and
+// how many times its busy handler retried (-1: gave up), so how long of
+// that it slept blocked on another connection's lock (Blocked): the
+// daemon's read, the app being the only writer. Retries is -2 when the
+// driver did not give the count.
+type checkpointRun struct {
+	Took    time.Duration
+	Busy    bool
+	Retries int
+	Blocked time.Duration
+}
+
 // CheckpointMode runs `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL,
-// RESTART or TRUNCATE) and returns how long the app waited for it and
-// whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out).
-func (w *Writer) CheckpointMode(ctx context.Context, mode string) (time.Duration, bool, error) {
+// RESTART or TRUNCATE).
+func (w *Writer) CheckpointMode(ctx context.Context, mode string) (checkpointRun, error) {
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return checkpointRun{}, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+	}
+	defer conn.Close()
 	start := time.Now()
 	var busy, logFrames, done int
-	err := w.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
-	took := time.Since(start)
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
+	r := checkpointRun{Took: time.Since(start), Busy: busy != 0, Retries: -2}
 	if err != nil {
-		return took, false, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
+		return r, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
 	}
-	return took, busy != 0, nil
+	if n, timeout, err := busyRetries(conn); err == nil {
+		r.Retries, r.Blocked = n, busySlept(n, timeout)
+	}
+	return r, nil
+}
+
+// readMarks returns the probe of other processes' read transactions on
+// the database, opened once: it is closed after the app's connection,
+// since closing a descriptor of the -shm drops the app's locks.
+func (w *Writer) readMarks() (*readMarkProbe, error) {
+	if w.probe == nil {
+		p, err := openReadMarkProbe(w.path)
+		if err != nil {
+			return nil, fmt.Errorf("watching the daemon's read locks: %w", err)
+		}
+		w.probe = p
+	}
+	return w.probe, nil
 }
 
 // Close closes the database; as the last connection, SQLite checkpoints
 // it and removes the -wal.
-func (w *Writer) Close() error { return w.db.Close() }
+func (w *Writer) Close() error {
+	err := w.db.Close()
+	if w.probe != nil {
+		w.probe.close()
+	}
+	return err
+}
 
 // DBSummary is a logical fingerprint of a message database, to check a
 // restored copy against the source.

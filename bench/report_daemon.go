@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +41,11 @@ func (res *Results) cycleTargets() {
 			continue
 		}
 		w := slices.Max(cp.MaxWaitS)
-		add(Target{Name: "app checkpoint (" + cp.Mode + ") during a cycle", Goal: "the longest wait ≤ 5 ms", Limit: checkpointWaitLimit, Value: w, Measured: ms(w)})
+		add(Target{Name: "app checkpoint (" + cp.label() + ") during a cycle", Goal: "the longest checkpoint ≤ 5 ms (its own copy and sync included)", Limit: checkpointWaitLimit, Value: w, Measured: ms(w)})
+		if len(cp.BlockedS) > 0 {
+			b := slices.Max(cp.BlockedS)
+			add(Target{Name: "app checkpoint (" + cp.label() + ") during a cycle: waited on the backup", Goal: "the longest time blocked on the daemon's read ≤ 5 ms (busy handler's sleeps)", Limit: checkpointWaitLimit, Value: b, Measured: ms(b)})
+		}
 	}
 }
 
@@ -57,15 +62,39 @@ func writeDaemonCycles(w io.Writer, res *Results) {
 		return
 	}
 	fmt.Fprint(w, "\nThe app checkpoints while the daemon backs up (one message committed, then `PRAGMA wal_checkpoint(MODE)` over and over while the cycle scans); the next one-message cycle follows those checkpoints:\n\n")
-	fmt.Fprint(w, "| checkpoint | checkpoints run | gave up (busy) | longest wait per cycle | first checkpoint of each cycle | median, p99 | over 5 ms | next cycle: read calls | from storage | CPU |\n|---|---:|---:|---|---|---|---:|---|---|---|\n")
+	fmt.Fprint(w, "| checkpoint | checkpoints run | gave up (busy) | longest wait per cycle | first checkpoint of each cycle | median, p99 | over 5 ms | waited on the backup: longest per cycle | its own: longest per cycle | retries: checkpoints | waited over 5 ms | next cycle: read calls | from storage | CPU |\n|---|---:|---:|---|---|---|---:|---|---|---|---:|---|---|---|\n")
 	for _, cp := range d.Checkpoints {
 		if cp.Note != "" {
-			fmt.Fprintf(w, "| %s | not measured: %s | | | | | | | | |\n", cp.Mode, firstLine([]byte(cp.Note)))
+			fmt.Fprintf(w, "| %s | not measured: %s | | | | | | | | | | | | |\n", cp.label(), firstLine([]byte(cp.Note)))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s, %s | %d | %s | %s | %s |\n", cp.Mode, cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mss(cp.FirstWaitS),
-			ms(cp.MedianS), ms(cp.P99S), cp.Over5ms, mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
+		blocked, own, retries := "not measured", "", cp.BlockedNote
+		if len(cp.BlockedS) > 0 {
+			blocked, own, retries = mss(cp.BlockedS), mss(cp.OwnS), retryCounts(cp.Retries)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s, %s | %d | %s | %s | %s | %d | %s | %s | %s |\n", cp.label(), cp.Checkpoints, cp.GaveUp, mss(cp.MaxWaitS), mss(cp.FirstWaitS),
+			ms(cp.MedianS), ms(cp.P99S), cp.Over5ms, blocked, own, retries, cp.BlockedOver5ms, mbs(cp.CycleRChar), mbs(cp.CycleReadBytes), mss(cp.CycleCPUS))
 	}
+	fmt.Fprint(w, "\n\"Waited on the backup\" is the time a checkpoint slept in the app's busy handler (SQLite's schedule: retries after 1, 3, 8, 18, 33 ms …), blocked on the daemon's read; \"its own\" is the rest of a checkpoint's time (its copy and sync, and the sleeps' overshoot); \"retries\" counts checkpoints by their number of retries (retries×checkpoints; -1: gave up). The row \"meeting the read\" begins each cycle's checkpoints only once the daemon's read transaction holds frames of the log (a read lock of the -shm other than 0, seen with F_GETLK), so that its first checkpoint meets the read; in the other rows the app's first checkpoint usually empties the log before the daemon reads.\n")
+}
+
+// label names the row: the mode, and whether it met the daemon's read
+// (in how many of the measured trials).
+func (cp checkpointResult) label() string {
+	if !cp.MeetRead {
+		return cp.Mode
+	}
+	return fmt.Sprintf("%s, meeting the read: met in %d of %d", cp.Mode, cp.Met, len(cp.CycleCPUS))
+}
+
+// retryCounts formats checkpoints by retry count: "0×310, 1×2, 3×1".
+func retryCounts(m map[int]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%d×%d", k, m[k])
+	}
+	return strings.Join(out, ", ")
 }
 
 // writeIdleCycles prints the cycles after the daemon sat idle

@@ -221,6 +221,8 @@ func openSQLiteOnce(ctx context.Context, rel, abs string) (_ *sqliteContent, err
 	c.tr.begin(c.began)
 	// BEGIN is deferred: the first read takes the snapshot (in WAL mode, the
 	// WAL read mark) that every later statement of this transaction sees.
+	// (The phase before, "open", opened the connection: no lock yet.)
+	c.tr.at("snapshot")
 	var n int64
 	if err = c.tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
 		return nil, fmt.Errorf("read schema of %q: %w", rel, err)

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ type txTrace struct {
 	began time.Time // the open transaction's BEGIN
 	since time.Time // the last look at the lock in it, or its BEGIN
 	phase string    // what the read does now
-	spans []string  // the phases since `since`
+	spans []span    // the phases since `since`
 	txs   int       // transactions begun
 	// longestTx is the longest transaction; blind the longest stretch
 	// without a look, blindIn the phases it spanned; seen counts the
@@ -30,18 +31,24 @@ type txTrace struct {
 	logged    bool
 }
 
+// span is a phase of a stretch and when it began in it.
+type span struct {
+	phase string
+	at    time.Time
+}
+
 // begin records a transaction's BEGIN at t.
 func (r *txTrace) begin(t time.Time) {
 	r.open, r.began, r.since = true, t, t
-	r.spans = append(r.spans[:0], r.phase)
+	r.spans = append(r.spans[:0], span{r.phase, t})
 	r.txs++
 }
 
 // at records that the read now does phase.
 func (r *txTrace) at(phase string) {
 	r.phase = phase
-	if r.open && r.spans[len(r.spans)-1] != phase {
-		r.spans = append(r.spans, phase)
+	if r.open && r.spans[len(r.spans)-1].phase != phase {
+		r.spans = append(r.spans, span{phase, time.Now()})
 	}
 }
 
@@ -53,7 +60,7 @@ func (r *txTrace) look(held bool) {
 	now := time.Now()
 	r.stretch(now)
 	r.since = now
-	r.spans = append(r.spans[:0], r.phase)
+	r.spans = append(r.spans[:0], span{r.phase, now})
 	if held {
 		r.seen++
 	}
@@ -70,10 +77,22 @@ func (r *txTrace) end() {
 	r.open = false
 }
 
+// stretch records the stretch ending now if it is the longest, with
+// how long each of its phases took ("open 0.4ms>plan 0.1ms>pages 2ms").
 func (r *txTrace) stretch(now time.Time) {
-	if d := now.Sub(r.since); d > r.blind {
-		r.blind, r.blindIn = d, strings.Join(r.spans, ">")
+	d := now.Sub(r.since)
+	if d <= r.blind {
+		return
 	}
+	parts := make([]string, len(r.spans))
+	for i, sp := range r.spans {
+		end := now
+		if i+1 < len(r.spans) {
+			end = r.spans[i+1].at
+		}
+		parts[i] = fmt.Sprintf("%s %s", sp.phase, end.Sub(sp.at).Round(10*time.Microsecond))
+	}
+	r.blind, r.blindIn = d, strings.Join(parts, ">")
 }
 
 // log writes the summary once, at debug level.
