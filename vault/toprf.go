@@ -69,6 +69,22 @@ func NewTOPRFBlind(account string, password []byte) *TOPRFBlind {
 	return &TOPRFBlind{r: r, input: in, Blinded: g.HashToGroup(in, toprfDST).Multiply(r).Encode()}
 }
 
+// Wipe zeroes the blind r and the input (the account and the plaintext
+// password) in place; a wiped blind does not Finish. Best effort: copies
+// the scalar library made while blinding are not ours to clear.
+func (b *TOPRFBlind) Wipe() {
+	if b == nil {
+		return
+	}
+	if b.r != nil {
+		b.r.Zero()
+	}
+	clear(b.input)
+}
+
+// errBlindWiped is Finish on a wiped blind.
+var errBlindWiped = errors.New("vault: the login's blind was wiped")
+
 // Eval is one node's evaluation k_x·B of a blinded element, x being the
 // node's share index.
 type Eval struct {
@@ -80,6 +96,9 @@ type Eval struct {
 // derives pw'. A wrong evaluation (a faulty or lying node) gives a wrong
 // pw', which OPAQUE then rejects like a wrong password.
 func (b *TOPRFBlind) Finish(evals []Eval) ([]byte, error) {
+	if b.r.IsZero() {
+		return nil, errBlindWiped
+	}
 	g := TOPRFGroup
 	xs := make([]int, len(evals))
 	for i, e := range evals {

@@ -88,3 +88,25 @@ func TestDealSharesKeepsTheVaultsThreshold(t *testing.T) {
 		t.Fatal("one listed node with a vault threshold of 2 was dealt 1 of 1")
 	}
 }
+
+// Wipe clears the password and the blind a kept TOPRFBlind holds, and a
+// wiped blind refuses to finish rather than derive a wrong pw'.
+func TestTOPRFBlindWipe(t *testing.T) {
+	b := NewTOPRFBlind("ann", []byte("secret-pw"))
+	if _, err := b.Finish(nil); err != nil {
+		t.Fatalf("Finish before Wipe: %v", err)
+	}
+	in := b.input
+	b.Wipe()
+	if !bytes.Equal(in, make([]byte, len(in))) || bytes.Contains(in, []byte("secret-pw")) {
+		t.Fatalf("the input (account and password) survives Wipe: %q", in)
+	}
+	if !b.r.IsZero() {
+		t.Fatal("the blind r survives Wipe")
+	}
+	if _, err := b.Finish(nil); err == nil {
+		t.Fatal("a wiped blind finished")
+	}
+	var nilBlind *TOPRFBlind
+	nilBlind.Wipe()
+}

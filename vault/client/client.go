@@ -297,15 +297,15 @@ func (c *Client) legacyStart(ctx context.Context, oc *opaque.Client, account str
 	if !handle.IsZero() {
 		req.Handle = handle[:]
 	}
-	return c.retryStart(ctx, vault.PathLoginStart, req, start)
+	return c.retryStart(ctx, "", vault.PathLoginStart, req, start)
 }
 
-// retryStart sends the first message of a login, waiting out short failure
-// delays. It can be sent again: an answer that asks to wait created no
-// session.
-func (c *Client) retryStart(ctx context.Context, path string, req, start any) (string, error) {
+// retryStart sends the first message of a login to node (every node with
+// ""), waiting out short failure delays. It can be sent again: an answer
+// that asks to wait created no session.
+func (c *Client) retryStart(ctx context.Context, node, path string, req, start any) (string, error) {
 	for tries := 0; ; tries++ {
-		base, err := c.call(ctx, "", path, req, start)
+		base, err := c.call(ctx, node, path, req, start)
 		var ra vault.RetryAfterError
 		if !errors.As(err, &ra) || ra.Wait > c.maxAutoWait || tries >= 3 {
 			return base, err
@@ -416,7 +416,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 	case er.Error == vault.CodeNotFound:
 		return vault.ErrNotFound
 	case er.Error == vault.CodeAttemptSpent:
-		return vault.AttemptSpent(fmt.Errorf("%w: %s: the vault counted this login's attempt on a node whose answer was lost, and an account registered before the threshold OPRF cannot take it again (register the password again with `chatsafe key set-password` to lift this)", vault.ErrUnreachable, u))
+		return vault.AttemptSpent(fmt.Errorf("%w: %s: %w", vault.ErrUnreachable, u, errReplayRefused))
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:
@@ -431,6 +431,13 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
 	}
 }
+
+// errReplayRefused is a login/begin whose element the vault counted
+// already (its answer was lost) refused again: an account registered
+// before the threshold OPRF cannot take it twice. thresholdStart starts
+// once more with a fresh element; the error reaches the user only if that
+// is refused too.
+var errReplayRefused = errors.New("the vault counted this login's attempt on a node whose answer was lost, and an account registered before the threshold OPRF cannot take it again; running the command again starts a new attempt, which costs one more (registering the password again with `chatsafe key set-password`, where the key is open, moves the account to the threshold OPRF and ends this)")
 
 // rateLimited is vault.ErrRateLimited with the wait the vault asked for
 // (Retry-After, in seconds), so the user knows when to try again.

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -21,22 +22,43 @@ import (
 // makes a new Client for each try, so this lives in the process. An entry
 // is dropped on any definite answer to the begin.
 
+// A kept blind holds what the login needs to finish: the account, the
+// plaintext password and the blind r. The map's key is an HMAC, so the
+// keys say nothing; the entries are wiped (TOPRFBlind.Wipe) when pushed
+// out, replaced or expired, and the login that takes one wipes it when it
+// is over (thresholdStart).
+
 // maxPending bounds the blinds kept; more logins whose outcome is unknown
 // at once than this is no real process's case, and a dropped blind only
 // costs the attempt it would have saved.
 const maxPending = 16
 
+// maxPendingAge is how long a blind is kept. The only caller that sends
+// it again is the daemon's next try to open, at most openBackoffMax
+// (5 min, daemon/open.go) after a failed one, which itself takes at most
+// a request timeout (30 s) per node. Three times the back-off covers that
+// with room for a slow or busy host; a later try (a host that slept,
+// a command run again) pays one attempt, as any new process does. The
+// vault's side sets no shorter limit: a row keeps its last 16 counted
+// elements whatever the session TTL.
+const maxPendingAge = 15 * time.Minute
+
 type pendingBlinds struct {
 	mu    sync.Mutex
-	key   [32]byte // keys the entries, so that no password hash sits in memory
+	key   [32]byte // keys the entries, so that the keys say nothing of the password
 	order [][32]byte
-	m     map[[32]byte]*vault.TOPRFBlind
+	m     map[[32]byte]*pendingBlind
+}
+
+type pendingBlind struct {
+	blind  *vault.TOPRFBlind
+	expiry *time.Timer // drops and wipes the entry after maxPendingAge
 }
 
 var pending = newPendingBlinds()
 
 func newPendingBlinds() *pendingBlinds {
-	p := &pendingBlinds{m: map[[32]byte]*vault.TOPRFBlind{}}
+	p := &pendingBlinds{m: map[[32]byte]*pendingBlind{}}
 	_, _ = rand.Read(p.key[:]) // never fails (crypto/rand)
 	return p
 }
@@ -58,17 +80,14 @@ func (p *pendingBlinds) id(urls []string, account string, handle vault.Handle, p
 	return [32]byte(m.Sum(nil))
 }
 
-// take removes and returns the blind kept for id, or a fresh one.
+// take removes and returns the blind kept for id, or a fresh one. The
+// caller owns it: it wipes it, or keeps it again.
 func (p *pendingBlinds) take(id [32]byte, account string, password []byte) *vault.TOPRFBlind {
 	p.mu.Lock()
-	b, ok := p.m[id]
-	if ok {
-		delete(p.m, id)
-		p.order = slices.DeleteFunc(p.order, func(o [32]byte) bool { return o == id })
-	}
+	e := p.remove(id)
 	p.mu.Unlock()
-	if ok {
-		return b
+	if e != nil {
+		return e.blind
 	}
 	return vault.NewTOPRFBlind(account, password)
 }
@@ -77,12 +96,38 @@ func (p *pendingBlinds) take(id [32]byte, account string, password []byte) *vaul
 func (p *pendingBlinds) keep(id [32]byte, b *vault.TOPRFBlind) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.m[id]; !ok {
-		p.order = append(p.order, id)
+	if old := p.remove(id); old != nil && old.blind != b {
+		old.blind.Wipe()
 	}
-	p.m[id] = b
+	e := &pendingBlind{blind: b}
+	// The timer's function waits for p.mu, held here until e is in.
+	e.expiry = time.AfterFunc(maxPendingAge, func() { p.expire(id, e) })
+	p.m[id] = e
+	p.order = append(p.order, id)
 	for len(p.order) > maxPending {
-		delete(p.m, p.order[0])
-		p.order = p.order[1:]
+		p.remove(p.order[0]).blind.Wipe()
 	}
+}
+
+// expire drops and wipes e if it is still the entry for id.
+func (p *pendingBlinds) expire(id [32]byte, e *pendingBlind) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m[id] == e {
+		p.remove(id)
+		e.blind.Wipe()
+	}
+}
+
+// remove takes the entry for id out (nil if none) and stops its timer.
+// p.mu is held.
+func (p *pendingBlinds) remove(id [32]byte) *pendingBlind {
+	e, ok := p.m[id]
+	if !ok {
+		return nil
+	}
+	e.expiry.Stop()
+	delete(p.m, id)
+	p.order = slices.DeleteFunc(p.order, func(o [32]byte) bool { return o == id })
+	return e
 }

@@ -2,8 +2,15 @@ package client
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/chatsafe/chatsafe/vault"
 )
@@ -50,5 +57,123 @@ func TestPendingBlinds(t *testing.T) {
 	}
 	if _, ok := p.m[first]; ok {
 		t.Fatal("the oldest blind was kept past the bound")
+	}
+}
+
+// wiped reports whether b was wiped: a wiped blind does not finish.
+func wiped(b *vault.TOPRFBlind) bool {
+	_, err := b.Finish(nil)
+	return err != nil
+}
+
+// A kept blind holds the password: it is wiped when pushed out by newer
+// ones, or replaced by another for the same login.
+func TestPendingBlindsWipeWhatTheyDrop(t *testing.T) {
+	p := newPendingBlinds()
+	var h vault.Handle
+	id := p.id([]string{"https://a:1"}, "ann", h, []byte("pw"))
+	old := vault.NewTOPRFBlind("ann", []byte("pw"))
+	p.keep(id, old)
+	p.keep(id, vault.NewTOPRFBlind("ann", []byte("pw")))
+	if !wiped(old) {
+		t.Fatal("a kept blind replaced by another was not wiped")
+	}
+	first := vault.NewTOPRFBlind("ann", []byte("pw"))
+	p.keep(p.id(nil, "first", h, []byte("pw")), first)
+	for i := range maxPending {
+		p.keep(p.id(nil, fmt.Sprint("user", i), h, []byte("pw")), vault.NewTOPRFBlind("u", []byte("pw")))
+	}
+	if !wiped(first) {
+		t.Fatal("a blind pushed out by newer ones was not wiped")
+	}
+	if got := p.take(id, "ann", []byte("pw")); wiped(got) {
+		t.Fatal("a kept blind was wiped before it was taken")
+	}
+}
+
+// A kept blind is dropped and wiped once no retry of its login can come
+// any more (the daemon tries again within minutes), even if nothing in
+// the process asks for a blind again.
+func TestPendingBlindsExpire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPendingBlinds()
+		var h vault.Handle
+		id := p.id(nil, "ann", h, []byte("pw"))
+		b := vault.NewTOPRFBlind("ann", []byte("pw"))
+		p.keep(id, b)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		p.mu.Lock()
+		n := len(p.m)
+		p.mu.Unlock()
+		if n != 0 || !wiped(b) {
+			t.Fatalf("an hour on: %d blinds kept, wiped %v; want none kept, and wiped", n, wiped(b))
+		}
+	})
+}
+
+// The blind a login took is wiped when the login is over, and one the
+// vault refused to take again (an account from before the threshold
+// OPRF) is wiped when a fresh one replaces it.
+func TestLoginWipesItsBlinds(t *testing.T) {
+	var mu sync.Mutex
+	var begins [][]byte
+	refuse := true
+	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != vault.PathLoginBegin {
+			_ = json.NewEncoder(w).Encode(vault.OKResp{OK: true})
+			return
+		}
+		var req vault.LoginBeginReq
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		begins = append(begins, req.Blinded)
+		n, ref := len(begins), refuse
+		mu.Unlock()
+		switch {
+		case ref && n%2 == 1:
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeAttemptSpent})
+		case ref:
+			w.WriteHeader(http.StatusInternalServerError) // the fresh begin's answer: none
+		default:
+			_ = json.NewEncoder(w).Encode(shortBegin()) // then too few shares
+		}
+	}))
+	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h vault.Handle
+	id := pending.id(c.urls, "bob", h, []byte("pw"))
+	lost := vault.NewTOPRFBlind("bob", []byte("pw"))
+	pending.keep(id, lost)
+	if _, err := c.Recover(context.Background(), "bob", []byte("pw"), h); err == nil {
+		t.Fatal("Recover succeeded against a vault that answers no begin")
+	}
+	mu.Lock()
+	seen := slices.Clone(begins)
+	mu.Unlock()
+	if len(seen) != 2 || !bytes.Equal(seen[0], lost.Blinded) || bytes.Equal(seen[1], lost.Blinded) {
+		t.Fatalf("%d begins, want the kept element then a fresh one", len(seen))
+	}
+	if !wiped(lost) {
+		t.Fatal("the refused blind was not wiped when a fresh one replaced it")
+	}
+	fresh := pending.take(id, "bob", []byte("pw"))
+	if !bytes.Equal(fresh.Blinded, seen[1]) || wiped(fresh) {
+		t.Fatal("the fresh blind, whose begin was not answered, was not kept")
+	}
+	// A login that took its kept blind and was answered wipes it at the end.
+	pending.keep(id, fresh)
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	if _, err := c.Recover(context.Background(), "bob", []byte("pw"), h); err == nil {
+		t.Fatal("Recover succeeded short of shares")
+	}
+	if !wiped(fresh) {
+		t.Fatal("the blind a login took was not wiped when the login ended")
 	}
 }

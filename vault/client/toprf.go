@@ -23,15 +23,33 @@ func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account 
 	// any: the vault takes it as the attempt it may have counted.
 	pid := pending.id(c.urls, account, handle, password)
 	blind := pending.take(pid, account, password)
+	kept := false
+	defer func() {
+		if !kept {
+			blind.Wipe() // it holds the password
+		}
+	}()
 	req := vault.LoginBeginReq{Account: account, Blinded: blind.Blinded}
 	if !handle.IsZero() {
 		req.Handle = handle[:]
 	}
 	var begin vault.LoginBeginResp
-	base, err := c.retryStart(ctx, vault.PathLoginBegin, req, &begin)
+	base, err := c.retryStart(ctx, "", vault.PathLoginBegin, req, &begin)
+	if errors.Is(err, errReplayRefused) && base != "" {
+		// An account from before the threshold OPRF: the node that
+		// answered will not take the counted element again (a session on
+		// it would be a free guess). Start once more there with a fresh
+		// element: one more attempt, what every retry cost before replays
+		// were taken, rather than stopping the login (and the daemon).
+		blind.Wipe()
+		blind = vault.NewTOPRFBlind(account, password)
+		req.Blinded = blind.Blinded
+		base, err = c.retryStart(ctx, base, vault.PathLoginBegin, req, &begin)
+	}
 	if err != nil {
 		if errors.Is(err, vault.ErrUnreachable) && !errors.Is(err, vault.ErrAttemptSpent) {
 			pending.keep(pid, blind) // no node answered: the outcome is unknown
+			kept = true
 		}
 		return "", err
 	}

@@ -21,7 +21,7 @@ import (
 func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.ResponseWriter)) (*httptest.Server, string, *[]string) {
 	t.Helper()
 	var paths []string
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
@@ -33,12 +33,20 @@ func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.Respons
 			_ = json.NewEncoder(w).Encode(vault.OKResp{OK: true})
 		}
 	}))
+	return srv, ca, &paths
+}
+
+// tlsVault serves h over HTTPS and returns the server and a CA file that
+// pins its certificate.
+func tlsVault(t *testing.T, h http.Handler) (*httptest.Server, string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return srv, ca, &paths
+	return srv, ca
 }
 
 func shortBegin() vault.LoginBeginResp {

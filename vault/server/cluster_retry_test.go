@@ -4,8 +4,12 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 // lossyDial opens a node's connections to its peers. Once armed, the next
@@ -82,5 +86,44 @@ func TestClusterForwardedAttemptRetriedCountsOnce(t *testing.T) {
 		if st.Attempts != 1 || st.Erased {
 			t.Fatalf("node %d counts %d attempts (erased %v), want 1", i+1, st.Attempts, st.Erased)
 		}
+	}
+}
+
+// An account from before the threshold OPRF replays its counted element
+// through a follower whose forwarded commit's answer is lost: the follower
+// sends the change again and the leader answers the second copy from its
+// record of the first. That answer must still say it is a replay, or the
+// node opens a session for it: a free guess of any password, since such
+// an account takes KE1 of the password itself.
+func TestClusterForwardedReplayStaysAReplay(t *testing.T) {
+	dials := map[string]*lossyDial{"1": {}, "2": {}, "3": {}}
+	tc := startCluster(t, 3, func(c *ServerConfig) { c.Cluster.dial = dials[c.Cluster.NodeID].dial })
+	ctx := context.Background()
+	legacy, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tv := range tc.nodes {
+		tv.conns = append(tv.conns, legacy)
+	}
+	if err := reg(legacy, ctx, "vic", []byte("right"), newKey(t)); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	f := (tc.leader() + 1) % 3
+	fn := tc.nodes[f].srv.node
+	req := vault.LoginBeginReq{Account: "vic", Blinded: vault.NewTOPRFBlind("vic", []byte("guess")).Blinded, Handle: handleBytes("vic")}
+	if status, first := tryBegin(t, tc.nodes[f], req); status != http.StatusOK || first.Threshold != 0 {
+		t.Fatalf("first begin: %d, threshold %d", status, first.Threshold)
+	}
+	dials[fn.id].armed.Store(true)
+	status, _ := tryBegin(t, tc.nodes[f], req)
+	if dials[fn.id].lost.Load() != 1 {
+		t.Fatalf("the follower's forwarded replay lost %d answers, want 1 (the test did not cut what it meant to)", dials[fn.id].lost.Load())
+	}
+	if status != http.StatusConflict {
+		t.Fatalf("a replay whose forwarded commit was sent again: %d, want 409 attempt_spent (a session would be a free guess)", status)
+	}
+	if n, _ := rowAttempts(t, tc, "vic"); n != 1 {
+		t.Fatalf("%d attempts counted, want 1", n)
 	}
 }

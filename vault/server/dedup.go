@@ -58,6 +58,10 @@ func newRequestID() []byte {
 // doneRequest is what a second copy of a request answers: the first copy's
 // Result without the sealed secrets. Those are read again from the row,
 // so that an erased record leaves no copy of its secrets behind here.
+// Index is the second copy's own (raft sets it). Every other field of
+// Result is carried: the handlers read them all, and Replay decides
+// whether an account from before the threshold OPRF gets a session
+// (TestDuplicateAnswersAsTheFirst).
 type doneRequest struct {
 	Status     Status            `json:"s"`
 	Attempts   int               `json:"a,omitempty"`
@@ -67,6 +71,7 @@ type doneRequest struct {
 	Wait       int64             `json:"w,omitempty"`
 	Row        []byte            `json:"r,omitempty"`
 	Head       *vault.HeadRecord `json:"h,omitempty"`
+	Replay     bool              `json:"rp,omitempty"`
 }
 
 // applyOnce runs cmd, the log entry at index, through apply unless its
@@ -105,7 +110,7 @@ func applyOnce(tx *bolt.Tx, maxAttempts int, window, index uint64, cmd Command) 
 }
 
 func rememberRequest(reqs, order *bolt.Bucket, index uint64, cmd Command, res Result) error {
-	d := doneRequest{Status: res.Status, Attempts: res.Attempts, Generation: res.Generation, Ghost: res.Ghost, Erased: res.Erased, Wait: res.Wait}
+	d := doneRequest{Status: res.Status, Attempts: res.Attempts, Generation: res.Generation, Ghost: res.Ghost, Erased: res.Erased, Wait: res.Wait, Replay: res.Replay}
 	if res.Row != ([32]byte{}) {
 		d.Row = res.Row[:]
 	}
@@ -158,7 +163,7 @@ func replayRequest(tx *bolt.Tx, cmd Command, v []byte) (Result, error) {
 	if err := json.Unmarshal(v, &d); err != nil {
 		return Result{}, fmt.Errorf("vault request record is corrupt: %w", err)
 	}
-	res := Result{Status: d.Status, Attempts: d.Attempts, Generation: d.Generation, Ghost: d.Ghost, Erased: d.Erased, Wait: d.Wait}
+	res := Result{Status: d.Status, Attempts: d.Attempts, Generation: d.Generation, Ghost: d.Ghost, Erased: d.Erased, Wait: d.Wait, Replay: d.Replay}
 	if len(d.Row) == len(res.Row) {
 		res.Row = [32]byte(d.Row)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -208,4 +209,42 @@ func TestDuplicateAfterWindowRefused(t *testing.T) {
 func asError(v any) error {
 	err, _ := v.(error)
 	return err
+}
+
+// A second copy of a request answers everything the first one did: the
+// handlers read every field of Result. A replayed attempt (Reuse) sent
+// again after a lost forward must still say Replay, or an account from
+// before the threshold OPRF would get a session (a free guess) and the
+// audit log would say the attempt was counted.
+func TestDuplicateAnswersAsTheFirst(t *testing.T) {
+	l := newFSMLog(t, DefaultMaxAttempts)
+	a := [32]byte{9}
+	registered(l, a)
+	b := bytes.Repeat([]byte{5}, 32)
+	if r := l.one(Command{Op: OpAttempt, Account: a, Blind: b, Reuse: true, Req: newRequestID()}); r.Replay || r.Attempts != 1 {
+		t.Fatalf("first attempt: %+v", r)
+	}
+	cases := map[string]Command{
+		"replay":  {Op: OpAttempt, Account: a, Blind: b, Reuse: true},
+		"counted": {Op: OpAttempt, Account: a, Blind: bytes.Repeat([]byte{6}, 32), Reuse: true},
+		"ghost":   {Op: OpAttempt, Account: [32]byte{10}, Blind: b, Reuse: true},
+	}
+	for _, name := range []string{"replay", "counted", "ghost"} {
+		cmd := cases[name]
+		cmd.Req = newRequestID()
+		out := l.apply(cmd, cmd)
+		r1, r2 := out[0].(Result), out[1].(Result)
+		if r1.Status != StatusOK || r1.Replay != (name == "replay") {
+			t.Fatalf("%s: first copy %+v", name, r1)
+		}
+		if !reflect.DeepEqual(r1, r2) {
+			t.Fatalf("%s: the second copy answers\n%+v\nthe first\n%+v", name, r2, r1)
+		}
+		if r3 := l.one(cmd); !reflect.DeepEqual(r1, r3) {
+			t.Fatalf("%s: a copy in a later batch answers\n%+v\nthe first\n%+v", name, r3, r1)
+		}
+	}
+	if st := l.row(a); st.Attempts != 2 {
+		t.Fatalf("the row counts %d attempts, want 2", st.Attempts)
+	}
 }

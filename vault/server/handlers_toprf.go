@@ -133,7 +133,7 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		clearSecrets(secrets)
 		s.begins.release(p)
 		s.log.Info("vault audit: a counted attempt sent again, refused", zap.String("event", "attempt_spent"), zap.String("account", req.Account), zap.String("remote", r.RemoteAddr))
-		writeError(w, http.StatusConflict, vault.CodeAttemptSpent, "this login's attempt was counted and its answer lost; an account registered before the threshold OPRF cannot take it again", nil)
+		writeError(w, http.StatusConflict, vault.CodeAttemptSpent, "this login's attempt was counted and its answer lost; an account registered before the threshold OPRF cannot take it again: start a new login (a new blinded element), which counts a new attempt", nil)
 		return
 	}
 	ev, err := s.evaluate(eng, req.Account, id, secrets, req.Blinded)
