@@ -210,12 +210,8 @@ func (d *daemonProc) checkpointWhileScanning(ctx context.Context, w *Writer, mod
 		}
 		select {
 		case ev, open := <-d.events:
-			if !open {
-				return runs, met, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
-			}
-			sawSnapshot = sawSnapshot || isSnapshotAfter(ev, prev)
-			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
-				return runs, met, sawSnapshot, nil
+			if done, err := d.scanEnded(ev, open, prev, &sawSnapshot); done || err != nil {
+				return runs, met, sawSnapshot, err
 			}
 		case <-d.exited:
 			return runs, met, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
@@ -237,12 +233,8 @@ func (d *daemonProc) awaitReadMark(ctx context.Context, probe *readMarkProbe, pr
 	for !probe.held() {
 		select {
 		case ev, open := <-d.events:
-			if !open {
-				return false, false, sawSnapshot, fmt.Errorf("the event stream ended; see %s", d.log)
-			}
-			sawSnapshot = sawSnapshot || isSnapshotAfter(ev, prev)
-			if ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning {
-				return false, true, sawSnapshot, nil
+			if done, err := d.scanEnded(ev, open, prev, &sawSnapshot); done || err != nil {
+				return false, done, sawSnapshot, err
 			}
 		case <-d.exited:
 			return false, false, sawSnapshot, fmt.Errorf("the daemon exited; see %s", d.log)
@@ -253,6 +245,17 @@ func (d *daemonProc) awaitReadMark(ctx context.Context, probe *readMarkProbe, pr
 		time.Sleep(readMarkPoll)
 	}
 	return true, false, sawSnapshot, nil
+}
+
+// scanEnded reads one event of the daemon's stream during a scan: it
+// notes a snapshot after prev in saw, and says whether the scan ended
+// (the state left scanning) or the stream did (an error).
+func (d *daemonProc) scanEnded(ev statusapi.Event, open bool, prev uint64, saw *bool) (bool, error) {
+	if !open {
+		return false, fmt.Errorf("the event stream ended; see %s", d.log)
+	}
+	*saw = *saw || isSnapshotAfter(ev, prev)
+	return ev.Type == statusapi.EventState && ev.State != statusapi.StateScanning, nil
 }
 
 func isSnapshotAfter(ev statusapi.Event, prev uint64) bool {
