@@ -25,19 +25,12 @@ import (
 // tried (and spends the next one); the right one gets the key.
 func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(t.Context()) }()
-	t.Cleanup(func() { <-done })
-
+	vaultURL, vaultCA := serveVault(t, filepath.Join(dir, "vault"))
 	cfg := newInstallation(t, filepath.Join(dir, "remote"))
-	cfg.Key.Vault = configs.Vault{URL: "https://" + srv.Addr().String(), Account: "fay", CAFile: filepath.Join(dir, "vault", vaultserver.TLSCertFile)}
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "fay", CAFile: vaultCA}
 	key := behindVaultOnly(t, cfg, "fay", filepath.Join(dir, "pw"), "wrong")
 
-	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
 	if !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("first start: %v", err)
 	}
@@ -73,15 +66,7 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 // the connection before any attempt is.
 func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	vaultURL, vaultCA := "https://"+srv.Addr().String(), filepath.Join(dir, "vault", vaultserver.TLSCertFile)
+	vaultURL, vaultCA := serveVault(t, filepath.Join(dir, "vault"))
 
 	cfg := newInstallation(t, filepath.Join(dir, "remote"))
 	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "gus", CAFile: vaultCA}
@@ -96,7 +81,7 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 
 	proxyURL, proxyCA := vaulttest.FailingAfterLogin(t, vaultURL, vaultCA)
 	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "gus", CAFile: proxyCA}
-	err = open()
+	err := open()
 	if err == nil || !errors.Is(err, vault.ErrUnreachable) {
 		t.Fatalf("a vault failing after login/begin: %v, want it out of reach", err)
 	}
@@ -116,6 +101,21 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 	if err := open(); err != nil {
 		t.Fatalf("the vault back: %v", err)
 	}
+}
+
+// serveVault runs a vault node without rate limits or failure delays in
+// dataDir until the test ends, and returns its URL and CA file.
+func serveVault(t *testing.T, dataDir string) (url, caFile string) {
+	t.Helper()
+	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dataDir, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return "https://" + srv.Addr().String(), filepath.Join(dataDir, vaultserver.TLSCertFile)
 }
 
 // behindVaultOnly registers cfg's key with its vault as account under the
@@ -155,15 +155,7 @@ func behindVaultOnly(t *testing.T, cfg *configs.Config, account, pwFile, passwor
 // cost one attempt, not four.
 func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "vault"), AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	vaultURL, vaultCA := "https://"+srv.Addr().String(), filepath.Join(dir, "vault", vaultserver.TLSCertFile)
+	vaultURL, vaultCA := serveVault(t, filepath.Join(dir, "vault"))
 
 	cfg := newInstallation(t, filepath.Join(dir, "remote"))
 	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "hal", CAFile: vaultCA}
@@ -182,7 +174,7 @@ func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
 		t.Fatalf("%d answers lost, want 3", losses.Lost())
 	}
 	losses.Arm(false)
-	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
 	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("the answer to the fourth try of one wrong password: %v, want 9 attempts left", err)
 	}
