@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/vault"
-	"github.com/chatsafe/chatsafe/vault/client"
 )
 
 // lossyDial opens a node's connections to its peers. Once armed, the next
@@ -98,17 +97,7 @@ func TestClusterForwardedAttemptRetriedCountsOnce(t *testing.T) {
 func TestClusterForwardedReplayStaysAReplay(t *testing.T) {
 	dials := map[string]*lossyDial{"1": {}, "2": {}, "3": {}}
 	tc := startCluster(t, 3, func(c *ServerConfig) { c.Cluster.dial = dials[c.Cluster.NodeID].dial })
-	ctx := context.Background()
-	legacy, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tv := range tc.nodes {
-		tv.conns = append(tv.conns, legacy)
-	}
-	if err := reg(legacy, ctx, "vic", []byte("right"), newKey(t)); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	legacyAccount(t, tc, "vic", newKey(t))
 	f := (tc.leader() + 1) % 3
 	fn := tc.nodes[f].srv.node
 	req := vault.LoginBeginReq{Account: "vic", Blinded: vault.NewTOPRFBlind("vic", []byte("guess")).Blinded, Handle: handleBytes("vic")}

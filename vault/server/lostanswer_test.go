@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/vault"
 	"github.com/chatsafe/chatsafe/vault/client"
 )
@@ -152,19 +153,10 @@ func TestLostBeginAnswerRetriedOnNextNode(t *testing.T) {
 func TestLostLoginStartAnswerRetriedOnNextNode(t *testing.T) {
 	tc, losses := lossyCluster(t, vault.PathLoginStart)
 	ctx := context.Background()
-	c, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tv := range tc.nodes {
-		tv.conns = append(tv.conns, c)
-	}
 	key := newKey(t)
-	if err := reg(c, ctx, "quinn", []byte("right"), key); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	c := legacyAccount(t, tc, "quinn", key)
 	losses["1"].armed.Store(true)
-	_, err = rec(c, ctx, "quinn", []byte("wrong"))
+	_, err := rec(c, ctx, "quinn", []byte("wrong"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
 		t.Fatalf("one wrong password whose first answer was lost: %d attempts left, want %d", left, DefaultMaxAttempts-1)
 	}
@@ -269,16 +261,7 @@ func TestReplayedBlindGetsNoSecondGuess(t *testing.T) {
 func TestReplayOnAccountBeforeThresholdOPRF(t *testing.T) {
 	tc, losses := lossyCluster(t, vault.PathLoginBegin)
 	ctx := context.Background()
-	legacy, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tv := range tc.nodes {
-		tv.conns = append(tv.conns, legacy)
-	}
-	if err := reg(legacy, ctx, "saul", []byte("right"), newKey(t)); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	legacyAccount(t, tc, "saul", newKey(t))
 	req := vault.LoginBeginReq{Account: "saul", Blinded: vault.NewTOPRFBlind("saul", []byte("guess")).Blinded, Handle: handleBytes("saul")}
 	status, first := tryBegin(t, tc.nodes[0], req)
 	if status != http.StatusOK || first.Threshold != 0 || first.AttemptsLeft != DefaultMaxAttempts-1 {
@@ -296,7 +279,7 @@ func TestReplayOnAccountBeforeThresholdOPRF(t *testing.T) {
 	// Node 1 counts and loses its answer, node 2 refuses the same element
 	// and counts a fresh one.
 	losses["1"].armed.Store(true)
-	_, err = rec(tc.client(), ctx, "saul", []byte("wrong"))
+	_, err := rec(tc.client(), ctx, "saul", []byte("wrong"))
 	if left := wrongLeft(t, err); left != DefaultMaxAttempts-3 {
 		t.Fatalf("a wrong password, node 1's answer lost: %d attempts left, want %d (the lost one and one fresh)", left, DefaultMaxAttempts-3)
 	}
@@ -396,4 +379,22 @@ func TestReplayedBeginIsRateLimited(t *testing.T) {
 			t.Fatalf("begin %d of one element: %d, want %d", i+1, status, want)
 		}
 	}
+}
+
+// legacyAccount registers account with the password "right" and key
+// through a client that logs in as before the threshold OPRF (KE1 of the
+// password itself), which it returns; the cluster closes it.
+func legacyAccount(t *testing.T, tc *testCluster, account string, key crypt.Key) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF, NoThresholdOPRF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tv := range tc.nodes {
+		tv.conns = append(tv.conns, c)
+	}
+	if err := reg(c, context.Background(), account, []byte("right"), key); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	return c
 }
