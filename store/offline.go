@@ -258,22 +258,34 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 func (r *Store) confirmOffline(ctx context.Context) error {
 	r.confirmMu.Lock()
 	defer r.confirmMu.Unlock()
+	for {
+		done, err := r.confirmOfflineOnce(ctx)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// confirmOfflineOnce is one round of confirmOffline's checks. Not done: a
+// commit came in while they ran (prune and rotation call this holding
+// backupMu, so it cannot be held here), and the round runs again with it.
+func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 	r.mu.RLock()
 	fromState, from, to, raw := r.fromState, r.state.OfflineFrom, r.state.TakenOver, r.rawConfig
-	head := r.head
+	head, fork := r.head, r.fork
 	r.mu.RUnlock()
 	if !fromState && from == 0 {
-		return nil
+		return true, nil
 	}
 	if to != nil {
-		return to.err()
+		return true, to.err()
 	}
 	if err := r.confirmConfig(ctx, fromState, raw); err != nil {
-		return err
+		return true, err
 	}
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
-		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
 	if from == 0 && head != nil {
 		from = head.ref.Seq + 1
@@ -281,24 +293,60 @@ func (r *Store) confirmOffline(ctx context.Context) error {
 	first := NewTarget(r.remote.String(), r.remote)
 	other, err := r.otherDeviceDelta(ctx, first, objs, max(from, 1))
 	if err != nil {
-		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+	}
+	if other == nil {
+		// A restart since the offline commit loads the other device's
+		// delta of that sequence (a fork): known now, and just as much
+		// a commit that did not see this device's.
+		other = r.loadedOtherDelta(max(from, 1))
 	}
 	if other != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.state.TakenOver != nil {
-			return r.state.TakenOver.err()
-		}
-		return r.markTakenOver(other, "what this device backed up offline stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories")
+		return true, r.offlineTakenOver(ctx, other)
+	}
+	if fork != nil {
+		return true, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
-		return err
+		return true, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.head != head {
+		return false, nil
+	}
 	r.fromState, r.state.OfflineFrom = false, 0
 	r.log.Info("the remote is reachable again and what was backed up offline passed its checks; uploading", zap.String("remote", r.remote.String()))
-	return r.saveState()
+	return true, r.saveState()
+}
+
+// loadedOtherDelta is the newest loaded delta at or past seq that another
+// device wrote (nil: none).
+func (r *Store) loadedOtherDelta(seq uint64) *delta {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var newest *delta
+	for _, d := range r.deltas {
+		if d.trailer == nil || d.trailer.Device == r.opts.DeviceID || d.ref.Seq < seq {
+			continue
+		}
+		if newest == nil || d.ref.Seq > newest.ref.Seq || (d.ref.Seq == newest.ref.Seq && string(d.ref.ID[:]) < string(newest.ref.ID[:])) {
+			newest = d
+		}
+	}
+	return newest
+}
+
+// offlineTakenOver records that other, a delta of another device, took
+// over while this device backed up offline.
+func (r *Store) offlineTakenOver(ctx context.Context, other *delta) error {
+	_, snaps := r.offlineUnsent(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.TakenOver != nil {
+		return r.state.TakenOver.err()
+	}
+	return r.markTakenOver(other, fmt.Sprintf("what this device backed up offline (%s) stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories (or says why it cannot)", plural(snaps, "snapshot")))
 }
 
 // confirmConfig checks, for a store opened from the state, that the
