@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -124,5 +125,68 @@ func TestOfflineRestartBeforeUploadDoesNotFork(t *testing.T) {
 				t.Errorf("snapshots by device after the merge: %v, want 2 of this device and 1 of the phone", devices)
 			}
 		})
+	}
+}
+// TestOfflineTakeoverKeepsUnsentDeltas: the other device's prune
+// compacted away the history this device's offline delta continues, so
+// there is no fork to resolve. Neither the take-over's advice nor
+// takeover may drop that delta silently: fork resolve says what to do,
+// takeover refuses (saying how many snapshots it would drop) unless asked
+// to discard them, and the spool keeps them until then.
+func TestOfflineTakeoverKeepsUnsentDeltas(t *testing.T) {
+	o := newOfflineRepo(t)
+	r := o.backupOffline(t, true)
+	o.srv.Start()
+	other := o.phoneCommits(t, 2)
+	if _, err := prune.Run(t.Context(), other, prune.Options{Policy: prune.Policy{KeepLast: 1}, SmallDelta: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := r.Sync(t.Context()); !errors.Is(err, store.ErrTakenOver) {
+		t.Fatalf("sync: %v, want taken over", err)
+	}
+	r.Close()
+	if n := len(spooled(t, o.state)); n != 1 {
+		t.Fatalf("spool holds %d deltas, want the offline one", n)
+	}
+
+	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.ResolveFork(t.Context(), "")
+	if err == nil || !strings.Contains(err.Error(), "--discard-offline") {
+		t.Errorf("fork resolve: %v, want it to say the offline snapshots cannot be merged and how to drop them", err)
+	}
+	_, err = r.Takeover(t.Context(), store.TakeoverOptions{})
+	if !errors.Is(err, store.ErrOfflineUnsent) || !strings.Contains(err.Error(), "1 snapshot") {
+		t.Errorf("takeover: %v, want a refusal naming the 1 snapshot it would drop", err)
+	}
+	r.Close()
+	r, err = store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(spooled(t, o.state)); n != 1 {
+		t.Fatalf("after a refused takeover and a reopen the spool holds %d deltas, want the offline one", n)
+	}
+	if _, err := r.Takeover(t.Context(), store.TakeoverOptions{DiscardOffline: true}); err != nil {
+		t.Fatalf("takeover --discard-offline: %v", err)
+	}
+	r.Close()
+	r, err = store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := len(spooled(t, o.state)); n != 0 {
+		t.Errorf("after takeover --discard-offline the spool holds %d deltas", n)
+	}
+	o.change(t, 900)
+	if _, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil {
+		t.Fatalf("backup after the takeover: %v", err)
+	}
+	if _, err := r.Sync(t.Context()); err != nil {
+		t.Fatalf("sync after the takeover: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -12,6 +13,10 @@ import (
 // spool. Another device's history may leave it behind (it took over, and
 // its prune may even have compacted away what those deltas continue), but
 // nothing drops it unless the user says so (docs/switching-devices.md).
+
+// ErrOfflineUnsent means a takeover would drop snapshots this device
+// backed up offline and never uploaded.
+var ErrOfflineUnsent = errors.New("snapshots backed up offline were never uploaded")
 
 // offlineUnsent counts what this device committed offline and has not
 // uploaded: its spooled deltas at or past OfflineFrom, loaded or not (one

@@ -247,10 +247,17 @@ func (r *Store) noteWritten(d *delta) {
 	r.state.WriterSeq = d.ref.Seq
 }
 
+// TakeoverOptions are Takeover's.
+type TakeoverOptions struct {
+	// DiscardOffline drops what this device backed up offline and never
+	// uploaded (without it, Takeover refuses while there is some).
+	DiscardOffline bool
+}
+
 // Takeover makes this device the writer again, on purpose: it forgets a
 // take-over and commits its next delta on the current head. A fork must
 // be resolved first (`chatsafe fork resolve`).
-func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
+func (r *Store) Takeover(ctx context.Context, opts TakeoverOptions) (HeadRef, error) {
 	if !r.Writable() {
 		return HeadRef{}, errors.New("takeover needs a writable state directory")
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // TakeoverOptions are the flags of `chatsafe takeover`.
@@ -40,7 +42,7 @@ func runTakeover(ctx context.Context, opts TakeoverOptions, g *globalOptions, st
 		return err
 	}
 	defer inst.Close()
-	head, err := inst.Store.Takeover(ctx)
+	head, err := inst.Store.Takeover(ctx, store.TakeoverOptions{})
 	if err != nil {
 		return err
 	}
