@@ -127,6 +127,7 @@ func TestOfflineRestartBeforeUploadDoesNotFork(t *testing.T) {
 		})
 	}
 }
+
 // TestOfflineTakeoverKeepsUnsentDeltas: the other device's prune
 // compacted away the history this device's offline delta continues, so
 // there is no fork to resolve. Neither the take-over's advice nor
