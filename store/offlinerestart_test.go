@@ -191,3 +191,63 @@ func TestOfflineTakeoverKeepsUnsentDeltas(t *testing.T) {
 		t.Fatalf("sync after the takeover: %v", err)
 	}
 }
+
+// TestOfflineFromStateNothingCommitted: a store opened from the state
+// that committed nothing before the remote came back is a normal open
+// made late. Another device's newer commit is then what a normal open
+// makes of it: a device that joined continues it, one that wrote is
+// taken over with the plain message (no offline snapshots, no fork
+// resolve: there is nothing to merge).
+func TestOfflineFromStateNothingCommitted(t *testing.T) {
+	for _, joined := range []bool{false, true} {
+		t.Run(map[bool]string{false: "wrote", true: "joined"}[joined], func(t *testing.T) {
+			o := newOfflineRepo(t)
+			if joined {
+				j, err := store.Open(t.Context(), o.rem, o.key, o.opts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := j.Joined(); err != nil {
+					t.Fatal(err)
+				}
+				j.Close()
+			}
+			o.srv.Stop()
+			r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			o.srv.Start()
+			o.phoneCommits(t, 1).Close()
+			_, err = r.Sync(t.Context())
+			if !joined {
+				if !errors.Is(err, store.ErrTakenOver) || strings.Contains(err.Error(), "offline") || strings.Contains(err.Error(), "fork resolve") {
+					t.Fatalf("sync: %v, want the plain take-over", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("sync of a device that joined: %v", err)
+			}
+			if to := r.TakenOver(); to != nil {
+				t.Fatalf("a device that joined is taken over: %v", to)
+			}
+			o.change(t, 600)
+			if _, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil {
+				t.Fatalf("backup after the remote came back: %v", err)
+			}
+			if _, err := r.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			fresh, err := store.Open(t.Context(), o.rem, o.key, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if f := fresh.Fork(); f != nil || len(fresh.Snapshots()) != 3 {
+				t.Errorf("fresh device: fork %v, %d snapshots; want a line of 3", f, len(fresh.Snapshots()))
+			}
+		})
+	}
+}
