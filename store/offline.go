@@ -283,15 +283,15 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 	if err := r.confirmConfig(ctx, fromState, raw); err != nil {
 		return true, err
 	}
+	if from == 0 {
+		return r.loadDeferred(ctx, head)
+	}
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
 		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
-	if from == 0 && head != nil {
-		from = head.ref.Seq + 1
-	}
 	first := NewTarget(r.remote.String(), r.remote)
-	other, err := r.otherDeviceDelta(ctx, first, objs, max(from, 1))
+	other, err := r.otherDeviceDelta(ctx, first, objs, from)
 	if err != nil {
 		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
@@ -299,7 +299,7 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 		// A restart since the offline commit loads the other device's
 		// delta of that sequence (a fork): known now, and just as much
 		// a commit that did not see this device's.
-		other = r.loadedOtherDelta(max(from, 1))
+		other = r.loadedOtherDelta(from)
 	}
 	if other != nil {
 		return true, r.offlineTakenOver(ctx, other)
@@ -318,6 +318,33 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 	r.fromState, r.state.OfflineFrom = false, 0
 	r.log.Info("the remote is reachable again and what was backed up offline passed its checks; uploading", zap.String("remote", r.remote.String()))
 	return true, r.saveState()
+}
+
+// loadDeferred is confirmOffline for a store opened from the state that
+// committed nothing since: the open the remote being out of reach put
+// off, made now. It loads the remote's history as a normal open does
+// (another device's newer head is continued by a device that never
+// wrote, and takes over one that did, with the plain message: there is
+// nothing offline to merge). Not done: a commit came in meanwhile, and
+// the offline checks run for it.
+func (r *Store) loadDeferred(ctx context.Context, head *delta) (done bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.OfflineFrom != 0 || r.head != head {
+		return false, nil
+	}
+	v := r.loadedView()
+	r.fromState = false
+	if err := r.load(ctx); err != nil {
+		r.fromState = true
+		r.restoreView(v)
+		return true, fmt.Errorf("reading %s, back in reach: %w", r.remote, err)
+	}
+	if to := r.state.TakenOver; to != nil {
+		return true, to.err()
+	}
+	r.log.Info("the remote is reachable again; nothing was backed up offline, its history is loaded", zap.String("remote", r.remote.String()))
+	return true, nil
 }
 
 // loadedOtherDelta is the newest loaded delta at or past seq that another
