@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,4 +187,44 @@ func TestFirstRemoteGoesAwayBacksUpIntoSpool(t *testing.T) {
 		t.Fatalf("after the remote came back: %s", statusJSON(st))
 	}
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}
+
+// TestStartOfflineUnusableStateStaysOffline: a state directory that
+// cannot stand in for the remote for a reason other than lacking
+// something (its cached config does not open: the key was rotated, or
+// the file is damaged) leaves the daemon as it would be without it:
+// offline, the remote named unreachable, trying again, not exited. Once
+// the remote is back it opens normally and backs up.
+func TestStartOfflineUnusableStateStaysOffline(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	firstSeq := ranOnline(t, in, chat)
+
+	srv.Stop()
+	p := filepath.Join(in.state, "repo.config")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chat.write(t, 30)
+	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
+	st := waitForOrExit(t, d, done, "the offline state", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateOffline && len(st.Remotes) == 1 && st.Remotes[0].LastError != ""
+	})
+	if r := st.Remotes[0]; !strings.Contains(r.LastError, "unreachable") || !strings.Contains(r.LastError, "trying again") {
+		t.Fatalf("the remote's status with an unusable state: %+v", r)
+	}
+
+	srv.Start()
+	st = waitForOrExit(t, d, done, "a snapshot once the remote is back", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Seq > firstSeq && idle(st)
+	})
+	if st.Offline != nil {
+		t.Fatalf("status after the remote came back: %s", statusJSON(st))
+	}
 }
