@@ -77,6 +77,10 @@ func TestOfflineRestartBeforeUploadDoesNotFork(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
+			// The phone's snapshot of that sequence is not this device's.
+			if off, ok := r.Offline(); !ok || off.Snapshots != 1 {
+				t.Errorf("Offline() = %+v, %v; want 1 snapshot of this device waiting", off, ok)
+			}
 			_, err = r.Sync(t.Context())
 			if !errors.Is(err, store.ErrTakenOver) || !strings.Contains(err.Error(), "fork resolve") {
 				t.Errorf("sync: %v, want taken over, pointing at fork resolve", err)
