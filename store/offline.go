@@ -224,8 +224,8 @@ type OfflineStatus struct {
 	// FromState: the repository was opened from the state directory and
 	// the remote has not been read yet.
 	FromState bool
-	// Snapshots committed without the remote's check, waiting for it
-	// before they are uploaded.
+	// Snapshots this device committed without the remote's check,
+	// waiting for it before they are uploaded.
 	Snapshots int
 }
 
@@ -240,7 +240,9 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 	}
 	st := OfflineStatus{FromState: r.fromState}
 	for _, s := range r.snapshots {
-		if from != 0 && s.Seq >= from {
+		// Only this device's: another device's of those sequences (a
+		// fork a restart loaded) is on the remote, not waiting here.
+		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID {
 			st.Snapshots++
 		}
 	}
