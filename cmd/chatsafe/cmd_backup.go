@@ -121,12 +121,17 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		printBackup(stdout, res, uploaded)
 	}
 	if ferr != nil {
-		return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", ferr)
+		return syncFailed(ferr)
 	}
 	if inc := res.Snapshot.Incomplete; len(inc) > 0 {
 		return backup.IncompleteError(res.Snapshot.ShortID(), inc)
 	}
 	return nil
+}
+
+// syncFailed is a local backup's error when its upload failed (err).
+func syncFailed(err error) error {
+	return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", err)
 }
 
 // backupThroughDaemon runs `chatsafe backup` in this installation's
