@@ -228,3 +228,57 @@ func TestStartOfflineUnusableStateStaysOffline(t *testing.T) {
 		t.Fatalf("status after the remote came back: %s", statusJSON(st))
 	}
 }
+
+// TestOfflineRestartBeforeUploadTakenOver: the daemon backed up from the
+// state and was stopped before the remote came back; meanwhile another
+// device committed the same sequence. Started again with the remote up,
+// it loads both deltas as a fork: its uploader must stop as taken over,
+// as without the restart, and upload nothing beside the other device's
+// delta.
+func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	ranOnline(t, in, chat)
+
+	srv.Stop()
+	chat.write(t, 30)
+	d, done := startedFromState(t, in)
+	backupNow(t, d)
+	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
+		return st.Offline != nil && st.Offline.Snapshots >= 1
+	})
+	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
+	done.stop(t)
+
+	other, err := store.Open(t.Context(), storetest.OpenRemote(t, srv.ObjectsDir()), in.key,
+		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2 := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("written on the phone"))
+	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	after := deltaSeqs(t, srv.ObjectsDir())
+
+	srv.Start()
+	d, done = startOffline(t, in, daemon.Options{Retry: fastRetry})
+	waitForOrExit(t, d, done, "the take-over", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateTakenOver && st.TakenOver != nil && st.TakenOver.Hostname == "phone"
+	})
+	if got := deltaSeqs(t, srv.ObjectsDir()); fmt.Sprint(got) != fmt.Sprint(after) {
+		t.Fatalf("the remote holds %v after the restart, want the other device's %v", got, after)
+	}
+	spool := strings.Join(spoolFiles(t, in.state), "\n")
+	for _, p := range offline {
+		if !strings.Contains(spool, p) {
+			t.Fatalf("the offline delta %s left the spool (%s)", p, spool)
+		}
+	}
+}
