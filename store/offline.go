@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
@@ -310,6 +311,9 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 		return true, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
+		return true, err
+	}
+	if err := faults.Point("offline:checked"); err != nil {
 		return true, err
 	}
 	r.mu.Lock()

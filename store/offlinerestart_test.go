@@ -255,3 +255,36 @@ func TestOfflineFromStateNothingCommitted(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineCommitDuringChecksIsChecked: a commit that lands while
+// confirmOffline's checks run (the daemon's cycle beside its uploader)
+// was made without the remote's listing too. Here the other device also
+// commits then: the checks must run again with that commit and find it,
+// not clear offline_from on the first round's verdict and upload both
+// beside it.
+func TestOfflineCommitDuringChecksIsChecked(t *testing.T) {
+	o := newOfflineRepo(t)
+	r := o.backupOffline(t, true)
+	defer r.Close()
+	o.srv.Start()
+	once := false
+	setHook(t, func(p string) error {
+		if p != "offline:checked" || once {
+			return nil
+		}
+		once = true
+		o.phoneCommits(t, 1).Close()
+		o.change(t, 900)
+		if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {
+			t.Errorf("the backup during the checks: %v %+v", err, res)
+		}
+		return nil
+	})
+	_, err := r.Sync(t.Context())
+	if !once {
+		t.Fatal("the checks never reached their end")
+	}
+	if n := len(storetest.DeltaFiles(t, o.srv.ObjectsDir())); !errors.Is(err, store.ErrTakenOver) || n != 2 {
+		t.Fatalf("sync: %v; the remote holds %d deltas, want taken over and the 2 of before (the first and the phone's)", err, n)
+	}
+}
