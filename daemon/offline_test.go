@@ -22,6 +22,21 @@ import (
 type runExit struct {
 	exited chan struct{}
 	err    error
+	cancel context.CancelFunc
+}
+
+// stop stops the daemon before the test ends and waits for Run to return.
+func (e *runExit) stop(t *testing.T) {
+	t.Helper()
+	e.cancel()
+	select {
+	case <-e.exited:
+		if e.err != nil {
+			t.Fatalf("Run: %v", e.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return after the stop")
+	}
 }
 
 // startOffline runs the daemon of in without waiting for it to be ready
@@ -42,7 +57,7 @@ func startOffline(t *testing.T, in *install, opts daemon.Options) (*daemon.Daemo
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := &runExit{exited: make(chan struct{})}
+	done := &runExit{exited: make(chan struct{}), cancel: cancel}
 	go func() {
 		done.err = d.Run(ctx)
 		close(done.exited)

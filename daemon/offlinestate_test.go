@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,4 +187,98 @@ func TestFirstRemoteGoesAwayBacksUpIntoSpool(t *testing.T) {
 		t.Fatalf("after the remote came back: %s", statusJSON(st))
 	}
 	sameTree(t, in.src, restoreFrom(t, srv.Spec, in.key))
+}
+
+// TestStartOfflineUnusableStateStaysOffline: a state directory that
+// cannot stand in for the remote for a reason other than lacking
+// something (its cached config does not open: the key was rotated, or
+// the file is damaged) leaves the daemon as it would be without it:
+// offline, the remote named unreachable, trying again, not exited. Once
+// the remote is back it opens normally and backs up.
+func TestStartOfflineUnusableStateStaysOffline(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	firstSeq := ranOnline(t, in, chat)
+
+	srv.Stop()
+	p := filepath.Join(in.state, "repo.config")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chat.write(t, 30)
+	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
+	st := waitForOrExit(t, d, done, "the offline state", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateOffline && len(st.Remotes) == 1 && st.Remotes[0].LastError != ""
+	})
+	if r := st.Remotes[0]; !strings.Contains(r.LastError, "unreachable") || !strings.Contains(r.LastError, "trying again") {
+		t.Fatalf("the remote's status with an unusable state: %+v", r)
+	}
+
+	srv.Start()
+	st = waitForOrExit(t, d, done, "a snapshot once the remote is back", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Seq > firstSeq && idle(st)
+	})
+	if st.Offline != nil {
+		t.Fatalf("status after the remote came back: %s", statusJSON(st))
+	}
+}
+
+// TestOfflineRestartBeforeUploadTakenOver: the daemon backed up from the
+// state and was stopped before the remote came back; meanwhile another
+// device committed the same sequence. Started again with the remote up,
+// it loads both deltas as a fork: its uploader must stop as taken over,
+// as without the restart, and upload nothing beside the other device's
+// delta.
+func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	ranOnline(t, in, chat)
+
+	srv.Stop()
+	chat.write(t, 30)
+	d, done := startedFromState(t, in)
+	backupNow(t, d)
+	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
+		return st.Offline != nil && st.Offline.Snapshots >= 1
+	})
+	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
+	done.stop(t)
+
+	other, err := store.Open(t.Context(), storetest.OpenRemote(t, srv.ObjectsDir()), in.key,
+		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2 := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("written on the phone"))
+	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	after := deltaSeqs(t, srv.ObjectsDir())
+
+	srv.Start()
+	d, done = startOffline(t, in, daemon.Options{Retry: fastRetry})
+	waitForOrExit(t, d, done, "the take-over", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateTakenOver && st.TakenOver != nil && st.TakenOver.Hostname == "phone"
+	})
+	if got := deltaSeqs(t, srv.ObjectsDir()); fmt.Sprint(got) != fmt.Sprint(after) {
+		t.Fatalf("the remote holds %v after the restart, want the other device's %v", got, after)
+	}
+	spool := strings.Join(spoolFiles(t, in.state), "\n")
+	for _, p := range offline {
+		if !strings.Contains(spool, p) {
+			t.Fatalf("the offline delta %s left the spool (%s)", p, spool)
+		}
+	}
 }

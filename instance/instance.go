@@ -261,7 +261,11 @@ func openFromState(ctx context.Context, inst *Instance, sopts store.Options, opt
 		return nil, openErr
 	}
 	if err != nil {
-		return nil, err
+		// A cached config the key no longer opens, a bad cached trailer:
+		// the state is of no use, and the remote is still what is missing
+		// (the caller stays offline and tries again).
+		inst.Log.Warn("the state directory cannot stand in for the first remote while it is out of reach", zap.Error(err))
+		return nil, openErr
 	}
 	inst.FromState = true
 	inst.Log.Warn("the first remote is out of reach: the repository is open from the state directory; backups go into the spool and are checked against the remote before they are uploaded",

@@ -220,7 +220,7 @@ func TestHeadNotDescendingIsAFork(t *testing.T) {
 	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); !errors.Is(err, store.ErrFork) {
 		t.Fatalf("backup: %v, want ErrFork", err)
 	}
-	if _, err := a.Takeover(f.Ctx); err != nil {
+	if _, err := a.Takeover(f.Ctx, store.TakeoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if a.Fork() != nil {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
@@ -224,8 +225,8 @@ type OfflineStatus struct {
 	// FromState: the repository was opened from the state directory and
 	// the remote has not been read yet.
 	FromState bool
-	// Snapshots committed without the remote's check, waiting for it
-	// before they are uploaded.
+	// Snapshots this device committed without the remote's check,
+	// waiting for it before they are uploaded.
 	Snapshots int
 }
 
@@ -240,7 +241,9 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 	}
 	st := OfflineStatus{FromState: r.fromState}
 	for _, s := range r.snapshots {
-		if from != 0 && s.Seq >= from {
+		// Only this device's: another device's of those sequences (a
+		// fork a restart loaded) is on the remote, not waiting here.
+		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID {
 			st.Snapshots++
 		}
 	}
@@ -258,47 +261,125 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 func (r *Store) confirmOffline(ctx context.Context) error {
 	r.confirmMu.Lock()
 	defer r.confirmMu.Unlock()
+	for {
+		done, err := r.confirmOfflineOnce(ctx)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// confirmOfflineOnce is one round of confirmOffline's checks. Not done: a
+// commit came in while they ran (prune and rotation call this holding
+// backupMu, so it cannot be held here), and the round runs again with it.
+func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 	r.mu.RLock()
 	fromState, from, to, raw := r.fromState, r.state.OfflineFrom, r.state.TakenOver, r.rawConfig
-	head := r.head
+	head, fork := r.head, r.fork
 	r.mu.RUnlock()
 	if !fromState && from == 0 {
-		return nil
+		return true, nil
 	}
 	if to != nil {
-		return to.err()
+		return true, to.err()
 	}
 	if err := r.confirmConfig(ctx, fromState, raw); err != nil {
-		return err
+		return true, err
+	}
+	if from == 0 {
+		return r.loadDeferred(ctx, head)
 	}
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
-		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
-	}
-	if from == 0 && head != nil {
-		from = head.ref.Seq + 1
+		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
 	first := NewTarget(r.remote.String(), r.remote)
-	other, err := r.otherDeviceDelta(ctx, first, objs, max(from, 1))
+	other, err := r.otherDeviceDelta(ctx, first, objs, from)
 	if err != nil {
-		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+	}
+	if other == nil {
+		// A restart since the offline commit loads the other device's
+		// delta of that sequence (a fork): known now, and just as much
+		// a commit that did not see this device's.
+		other = r.loadedOtherDelta(from)
 	}
 	if other != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.state.TakenOver != nil {
-			return r.state.TakenOver.err()
-		}
-		return r.markTakenOver(other, "what this device backed up offline stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories")
+		return true, r.offlineTakenOver(ctx, other)
+	}
+	if fork != nil {
+		return true, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
-		return err
+		return true, err
+	}
+	if err := faults.Point("offline:checked"); err != nil {
+		return true, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.head != head {
+		return false, nil
+	}
 	r.fromState, r.state.OfflineFrom = false, 0
 	r.log.Info("the remote is reachable again and what was backed up offline passed its checks; uploading", zap.String("remote", r.remote.String()))
-	return r.saveState()
+	return true, r.saveState()
+}
+
+// loadDeferred is confirmOffline for a store opened from the state that
+// committed nothing since: the open the remote being out of reach put
+// off, made now. It loads the remote's history as a normal open does
+// (another device's newer head is continued by a device that never
+// wrote, and takes over one that did, with the plain message: there is
+// nothing offline to merge). Not done: a commit came in meanwhile, and
+// the offline checks run for it.
+func (r *Store) loadDeferred(ctx context.Context, head *delta) (done bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.OfflineFrom != 0 || r.head != head {
+		return false, nil
+	}
+	v := r.loadedView()
+	r.fromState = false
+	if err := r.load(ctx); err != nil {
+		r.fromState = true
+		r.restoreView(v)
+		return true, fmt.Errorf("reading %s, back in reach: %w", r.remote, err)
+	}
+	if to := r.state.TakenOver; to != nil {
+		return true, to.err()
+	}
+	r.log.Info("the remote is reachable again; nothing was backed up offline, its history is loaded", zap.String("remote", r.remote.String()))
+	return true, nil
+}
+
+// loadedOtherDelta is the newest loaded delta at or past seq that another
+// device wrote (nil: none).
+func (r *Store) loadedOtherDelta(seq uint64) *delta {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var newest *delta
+	for _, d := range r.deltas {
+		if d.trailer == nil || d.trailer.Device == r.opts.DeviceID || d.ref.Seq < seq {
+			continue
+		}
+		if newest == nil || d.ref.Seq > newest.ref.Seq || (d.ref.Seq == newest.ref.Seq && string(d.ref.ID[:]) < string(newest.ref.ID[:])) {
+			newest = d
+		}
+	}
+	return newest
+}
+
+// offlineTakenOver records that other, a delta of another device, took
+// over while this device backed up offline.
+func (r *Store) offlineTakenOver(ctx context.Context, other *delta) error {
+	_, snaps := r.offlineUnsent(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.TakenOver != nil {
+		return r.state.TakenOver.err()
+	}
+	return r.markTakenOver(other, fmt.Sprintf("what this device backed up offline (%s) stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories (or says why it cannot)", plural(snaps, "snapshot")))
 }
 
 // confirmConfig checks, for a store opened from the state, that the

@@ -70,7 +70,7 @@ func TestTakenOver(t *testing.T) {
 	if err := run(a, e.Src); !errors.Is(err, store.ErrTakenOver) {
 		t.Fatalf("restarted old device: %v, want taken over", err)
 	}
-	if _, err := a.Takeover(e.Ctx); err != nil {
+	if _, err := a.Takeover(e.Ctx, store.TakeoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := run(a, e.Src); err != nil {

@@ -247,12 +247,29 @@ func (r *Store) noteWritten(d *delta) {
 	r.state.WriterSeq = d.ref.Seq
 }
 
+// TakeoverOptions are Takeover's.
+type TakeoverOptions struct {
+	// DiscardOffline drops what this device backed up offline and never
+	// uploaded (without it, Takeover refuses while there is some).
+	DiscardOffline bool
+}
+
+// TakeoverResult is what Takeover did.
+type TakeoverResult struct {
+	Head HeadRef // the head this device's next delta continues
+	// Dropped counts the snapshots backed up offline, never uploaded,
+	// that DiscardOffline dropped.
+	Dropped int
+}
+
 // Takeover makes this device the writer again, on purpose: it forgets a
 // take-over and commits its next delta on the current head. A fork must
-// be resolved first (`chatsafe fork resolve`).
-func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
+// be resolved first (`chatsafe fork resolve`). Snapshots this device
+// backed up offline that the remote's history leaves out are dropped only
+// with opts.DiscardOffline (else ErrOfflineUnsent).
+func (r *Store) Takeover(ctx context.Context, opts TakeoverOptions) (TakeoverResult, error) {
 	if !r.Writable() {
-		return HeadRef{}, errors.New("takeover needs a writable state directory")
+		return TakeoverResult{}, errors.New("takeover needs a writable state directory")
 	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
@@ -261,19 +278,22 @@ func (r *Store) Takeover(ctx context.Context) (HeadRef, error) {
 	// Taking over accepts the remote's history as it is now.
 	r.state.SeenID = ""
 	if err := r.load(ctx); err != nil {
-		return HeadRef{}, err
+		return TakeoverResult{}, err
 	}
 	if r.fork != nil {
-		return HeadRef{}, &ForkError{Fork: *r.fork}
+		return TakeoverResult{}, &ForkError{Fork: *r.fork}
+	}
+	dropped, err := r.dropOfflineUnsent(ctx, opts.DiscardOffline)
+	if err != nil {
+		return TakeoverResult{}, err
 	}
 	r.state.TakenOver = nil
-	r.state.OfflineFrom = 0 // the remote's history is accepted as it is
 	r.state.WriterSeq = 0
 	if r.head != nil {
 		r.state.WriterSeq = r.head.ref.Seq
 	}
 	r.log.Info("this device is the writer again", zap.Uint64("head_seq", r.state.WriterSeq))
-	return headRef(r.head), r.saveState()
+	return TakeoverResult{Head: headRef(r.head), Dropped: dropped}, r.saveState()
 }
 
 // Joined makes this device a device that just joined (init --join): it

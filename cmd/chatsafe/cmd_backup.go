@@ -121,12 +121,24 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		printBackup(stdout, res, uploaded)
 	}
 	if ferr != nil {
-		return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", ferr)
+		return syncFailed(ferr)
 	}
 	if inc := res.Snapshot.Incomplete; len(inc) > 0 {
 		return backup.IncompleteError(res.Snapshot.ShortID(), inc)
 	}
 	return nil
+}
+
+// syncFailed is a local backup's error when its upload failed (err): a
+// later backup uploads the snapshot unless the repository refused it (a
+// take-over, an integrity failure, a fork, a key rotated), which stops
+// every later upload too until the user acts (err says how).
+func syncFailed(err error) error {
+	switch exitCode(err) {
+	case exitTakenOver, exitIntegrity, exitWrongKey:
+		return fmt.Errorf("the snapshot is saved locally but is not uploaded, nor will later backups upload it until this is dealt with: %w", err)
+	}
+	return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", err)
 }
 
 // backupThroughDaemon runs `chatsafe backup` in this installation's

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+)
+
+// What this device backed up offline and never uploaded lives only in its
+// spool. Another device's history may leave it behind (it took over, and
+// its prune may even have compacted away what those deltas continue), but
+// nothing drops it unless the user says so (docs/switching-devices.md).
+
+// ErrOfflineUnsent means a takeover would drop snapshots this device
+// backed up offline and never uploaded.
+var ErrOfflineUnsent = errors.New("snapshots backed up offline were never uploaded")
+
+// offlineUnsent counts what this device committed offline and has not
+// uploaded: its spooled deltas at or past OfflineFrom (loaded or not: one
+// whose history is gone from the remote does not load), and the snapshots
+// they carry. A delta whose trailer does not read counts as one snapshot.
+func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
+	r.mu.RLock()
+	from := r.state.OfflineFrom
+	r.mu.RUnlock()
+	for _, u := range r.unsentFrom(ctx, from) {
+		deltas++
+		snapshots += u.snapshots
+	}
+	return deltas, snapshots
+}
+
+// offlineLeftBehind counts the snapshots of offlineUnsent's deltas that
+// the loaded history leaves out.
+func (r *Store) offlineLeftBehind(ctx context.Context) (snapshots int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
+		if r.deltas[u.id] == nil {
+			snapshots += u.snapshots
+		}
+	}
+	return snapshots
+}
+
+// unsent is a delta this device committed offline, still in its spool.
+type unsent struct {
+	sp        spoolFile
+	id        [16]byte
+	snapshots int
+}
+
+// unsentFrom lists this device's spooled deltas at or past from (none
+// when from is 0). It reads their trailers; the caller may hold r.mu.
+func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
+	if from == 0 {
+		return nil
+	}
+	var out []unsent
+	for _, sp := range r.spooled() {
+		if sp.seq < from {
+			continue
+		}
+		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
+		d := &delta{ref: deltaRef{ID: id, Seq: seq}, size: sp.size, spoolPath: sp.path}
+		_, t, err := r.readTrailer(ctx, d)
+		switch {
+		case err != nil:
+			r.log.Warn("reading the trailer of a delta backed up offline", zap.String("delta", d.ref.name()), zap.Error(err))
+			out = append(out, unsent{sp: sp, id: id, snapshots: 1})
+		case t.Device == r.opts.DeviceID:
+			out = append(out, unsent{sp: sp, id: id, snapshots: len(t.Snapshots)})
+		}
+	}
+	return out
+}
+
+// dropOfflineUnsent is Takeover's step over what was backed up offline,
+// with r.mu held and the remote's history loaded. Deltas that history
+// leaves out (it does not continue them) are dropped only with discard:
+// else ErrOfflineUnsent, saying how many snapshots would go. Deltas it
+// does continue stay, and so does OfflineFrom: confirmOffline checks
+// them before they are uploaded. It returns the snapshots dropped.
+func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error) {
+	from := r.state.OfflineFrom
+	var left []unsent
+	var snaps int
+	loaded := false
+	for _, u := range r.unsentFrom(ctx, from) {
+		if r.deltas[u.id] != nil {
+			loaded = true
+			continue
+		}
+		left = append(left, u)
+		snaps += u.snapshots
+	}
+	if len(left) > 0 && !discard {
+		return 0, fmt.Errorf("%w: takeover would drop %s this device backed up offline (%s in its spool, from sequence %d): the remote's history no longer holds what they continue (another device wrote and pruned meanwhile), so they cannot be merged; the next backup after a takeover takes the chats as they are now. To drop them, run `chatsafe takeover --discard-offline`",
+			ErrOfflineUnsent, plural(snaps, "snapshot"), plural(len(left), "delta"), from)
+	}
+	for _, u := range left {
+		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", deltaName(u.sp.seq, u.id)), zap.Int("snapshots", u.snapshots))
+		if err := os.Remove(u.sp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("dropping a delta backed up offline: %w", err)
+		}
+	}
+	if !loaded {
+		r.state.OfflineFrom = 0
+	}
+	return snaps, nil
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
