@@ -157,6 +157,10 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		return nil, err
 	}
 	f.settle()
+	if run != nil {
+		// Its groups are sealed: the writer's bulk encoder can go.
+		b.w.EndPages()
+	}
 	if err := b.w.Err(); err != nil {
 		return nil, err
 	}

@@ -53,6 +53,11 @@ type deltaWriter struct {
 	// dictPages counts the pages handed to a dictionary encoder: past
 	// dictBulkAfter they take dictBulkLevel (dict.go).
 	dictPages atomic.Int64
+	// groupPlain counts the plaintext of the groups compressed for this
+	// delta; past groupBulkAfter they take bulk's level (groupbulk.go).
+	groupPlain atomic.Int64
+	bulkMu     sync.Mutex
+	bulk       groupBulk
 }
 
 func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
@@ -303,6 +308,7 @@ func (w *deltaWriter) releaseLocked(plain, entries int) {
 // it to its final name in the spool. commit, if set, runs just before
 // that move (the commit point); its error leaves nothing in the spool.
 func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot, forgotten [][16]byte, now int64, commit func(*delta) error) (*delta, error) {
+	w.dropGroupBulk()
 	// The index keeps a delta's entries as long as the delta is live: a
 	// copy at their length drops what append reserved beyond it (up to as
 	// much again), ~30 bytes an entry on average.
@@ -371,6 +377,7 @@ func (w *deltaWriter) fail(err error) error {
 
 // abort discards an unfinished delta.
 func (w *deltaWriter) abort() {
+	w.dropGroupBulk()
 	if w.f != nil {
 		w.f.Close()
 	}

@@ -173,11 +173,11 @@ func (d *dictionary) zstdID() uint32 {
 	return max(binary.LittleEndian.Uint32(d.id[:4]), 1)
 }
 
-// lazyEncoder is an encoder made on first use.
+// lazyEncoder is an encoder made on first use, which can be let go
+// (dropEncoder) and is then made again on the next.
 type lazyEncoder struct {
-	once sync.Once
-	enc  *zstd.Encoder
-	err  error
+	mu  sync.Mutex
+	enc atomic.Pointer[zstd.Encoder]
 }
 
 // encoder returns d's encoder at dictBulkLevel if bulk, else at dictLevel.
@@ -191,14 +191,34 @@ func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
 // encoderAt returns d's encoder at level, made on first use. Each holds
 // one set of match tables per core (~2.5 MiB at SpeedDefault with a
 // dictionary, ~0.5 MiB at SpeedFastest) and a history, for as long as d
-// is the writer's dictionary: one per level, whoever asks.
+// is the writer's dictionary (or until dropEncoder): one per level,
+// whoever asks.
 func (d *dictionary) encoderAt(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	if level < zstd.SpeedFastest || int(level) >= len(d.encs) {
 		return nil, fmt.Errorf("no zstd level %d", level)
 	}
 	e := &d.encs[level]
-	e.once.Do(func() { e.enc, e.err = zstd.NewWriter(nil, d.encoderOptions(level)...) })
-	return e.enc, e.err
+	if enc := e.enc.Load(); enc != nil {
+		return enc, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if enc := e.enc.Load(); enc != nil {
+		return enc, nil
+	}
+	enc, err := zstd.NewWriter(nil, d.encoderOptions(level)...)
+	if err != nil {
+		return nil, err
+	}
+	e.enc.Store(enc)
+	return enc, nil
+}
+
+// dropEncoder lets d's encoder at level go, and its tables with it, once
+// the calls using it return (EncodeAll runs no goroutine, so it needs no
+// Close); the next encoderAt makes a new one.
+func (d *dictionary) dropEncoder(level zstd.EncoderLevel) {
+	d.encs[level].enc.Store(nil)
 }
 
 // encoderOptions are the options of d's encoder at level.
@@ -289,7 +309,9 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if d == nil {
 		return dst, 0, nil, scratch, false, nil
 	}
-	enc, err := d.encoder(w.dictPages.Add(1) > dictBulkAfter)
+	// A delta whose groups went bulk (groupbulk.go) let go of the
+	// dictLevel encoder: its lone pages take the bulk level too.
+	enc, err := d.encoder(w.dictPages.Add(1) > dictBulkAfter || w.groupPlain.Load() > groupBulkAfter)
 	if err != nil {
 		return dst, 0, nil, scratch, false, nil
 	}

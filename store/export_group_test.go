@@ -50,3 +50,11 @@ func FetchListsOnly(ctx context.Context, r *Store, c Content) error {
 	}
 	return r.fetchLocs(ctx, lists, func(blobLoc, []byte) error { return nil })
 }
+
+// SetGroupBulkAfter makes a delta's groups past its first n bytes take
+// groupBulkLevel; the previous threshold is put back at the test's end.
+func SetGroupBulkAfter(t interface{ Cleanup(func()) }, n int64) {
+	old := groupBulkAfter
+	groupBulkAfter = n
+	t.Cleanup(func() { groupBulkAfter = old })
+}

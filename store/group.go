@@ -257,12 +257,12 @@ func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed [
 	return w.appendEntries(g, members, sealed, true, -1)
 }
 
-// groupLevel is the zstd level of groups: docs/benchmarks.md, "Pages
-// sealed in groups".
+// groupLevel is the zstd level of a delta's first groups (groupbulk.go
+// for the rest): docs/benchmarks.md, "Pages sealed in groups". While it is
+// dictLevel, single pages share its encoder.
 const groupLevel = zstd.SpeedDefault
 
-// groupEncoder returns d's encoder of groups: while groupLevel is
-// dictLevel, the one single pages take too.
+// groupEncoder returns d's encoder of groups at groupLevel.
 func (d *dictionary) groupEncoder() (*zstd.Encoder, error) {
 	return d.encoderAt(groupLevel)
 }
@@ -360,7 +360,7 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEnt
 // sealGroup compresses plain, the members' plaintexts back to back, with
 // d, seals it once and appends it and its members to w.
 func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members []blobEntry, reserved int, sealBuf, scratch *[]byte) error {
-	enc, err := d.groupEncoder()
+	enc, err := w.groupEncoder(d, len(plain))
 	if err != nil {
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
 	}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"github.com/klauspost/compress/zstd"
+)
+
+// Groups past a delta's first groupBulkAfter bytes of grouped pages are
+// compressed at groupBulkLevel (docs/benchmarks.md, "Bytes stored,
+// eleventh session"). On the bench's --full database (275.6 MB of pages)
+// SpeedBetterCompression stores 0.3925 of the pages' size where
+// SpeedDefault stores 0.4075: 4.1 MB less, for ~1.6× the groups'
+// compression CPU. Below the threshold (a daemon's cycle, a database
+// like --quick's 19.3 MB) the saving is a few hundred KB at most, less
+// than a padded delta's step, and the CPU would be spent for nothing.
+//
+// Its encoder keeps ~18 MiB of match tables at two cores, SpeedDefault's
+// 6.7 MiB, and a one-shot backup's soft memory limit follows the live
+// heap. So it belongs to the delta being written, not to the dictionary:
+// it goes when the delta is finished, when the backup says a database's
+// pages are done (Writer.EndPages), and while it is in use the
+// dictionary's groupLevel encoder is let go (the delta's lone pages take
+// dictBulkLevel by then).
+const groupBulkLevel = zstd.SpeedBetterCompression
+
+// groupBulkAfter is 64 MiB, not 32: each bulk group costs ~0.6 ms more
+// than at SpeedDefault, half of it restoring the level's 4 MiB long
+// match table from the dictionary's copy (every EncodeAll does, and a
+// 128 KiB group dirties all of it), and the gain is the same ~1.9 KB in
+// every group; 32 MiB more at SpeedDefault still leaves the bench's
+// --full last delta one Padmé step lower, 80 MiB would not with margin
+// (docs/benchmarks.md, "Bytes stored, eleventh session").
+//
+// It is a variable for tests only.
+var groupBulkAfter int64 = 64 << 20
+
+// groupBulk is a delta writer's encoder of groups at groupBulkLevel, for
+// the dictionary it was made with.
+type groupBulk struct {
+	d   *dictionary
+	enc *zstd.Encoder
+}
+
+// groupEncoder returns the encoder for a group of n plaintext bytes
+// compressed with d: d's at groupLevel for the delta's first
+// groupBulkAfter bytes of groups, then w's at groupBulkLevel.
+func (w *deltaWriter) groupEncoder(d *dictionary, n int) (*zstd.Encoder, error) {
+	if w.groupPlain.Add(int64(n)) <= groupBulkAfter {
+		return d.groupEncoder()
+	}
+	w.bulkMu.Lock()
+	defer w.bulkMu.Unlock()
+	if w.bulk.d != d {
+		// The first bulk group, or a new dictionary since (a retrain).
+		// The old encoder is dropped, not closed: a worker may still be
+		// using it.
+		enc, err := zstd.NewWriter(nil, d.encoderOptions(groupBulkLevel)...)
+		if err != nil {
+			return nil, err
+		}
+		w.bulk = groupBulk{d: d, enc: enc}
+	}
+	// Every time, not once: a worker that counted its group below the
+	// threshold just before may have made it again.
+	if groupLevel != groupBulkLevel && d.encs[groupLevel].enc.Load() != nil {
+		d.dropEncoder(groupLevel)
+	}
+	return w.bulk.enc, nil
+}
+
+// dropGroupBulk lets the bulk encoder's tables go.
+func (w *deltaWriter) dropGroupBulk() {
+	w.bulkMu.Lock()
+	w.bulk = groupBulk{}
+	w.bulkMu.Unlock()
+}
+
+// EndPages says the pages handed to Pages so far are all sealed (a
+// database's last run is settled): the delta being written lets its bulk
+// encoder go, which a later run past the threshold makes again.
+func (b *Writer) EndPages() {
+	if w := b.cur.Load(); w != nil {
+		w.dropGroupBulk()
+	}
+}
