@@ -8,7 +8,7 @@ import (
 // compressed at groupBulkLevel (docs/benchmarks.md, "Bytes stored,
 // eleventh session"). On the bench's --full database (275.6 MB of pages)
 // SpeedBetterCompression stores 0.3925 of the pages' size where
-// SpeedDefault stores 0.4075: 4.1 MB less, for ~1.6× the groups'
+// SpeedDefault stores 0.4075: 4.1 MB less, for ~1.4× the groups'
 // compression CPU. Below the threshold (a daemon's cycle, a database
 // like --quick's 19.3 MB) the saving is a few hundred KB at most, less
 // than a padded delta's step, and the CPU would be spent for nothing.
@@ -22,16 +22,8 @@ import (
 // dictBulkLevel by then).
 const groupBulkLevel = zstd.SpeedBetterCompression
 
-// groupBulkAfter is 64 MiB, not 32: each bulk group costs ~0.6 ms more
-// than at SpeedDefault, half of it restoring the level's 4 MiB long
-// match table from the dictionary's copy (every EncodeAll does, and a
-// 128 KiB group dirties all of it), and the gain is the same ~1.9 KB in
-// every group; 32 MiB more at SpeedDefault still leaves the bench's
-// --full last delta one Padmé step lower, 80 MiB would not with margin
-// (docs/benchmarks.md, "Bytes stored, eleventh session").
-//
-// It is a variable for tests only.
-var groupBulkAfter int64 = 64 << 20
+// groupBulkAfter is a variable for tests only.
+var groupBulkAfter int64 = 32 << 20
 
 // groupBulk is a delta writer's encoder of groups at groupBulkLevel, for
 // the dictionary it was made with.
