@@ -127,6 +127,9 @@ type Store struct {
 	fromState bool
 	rawConfig []byte
 	confirmMu sync.Mutex // one confirmOffline at a time
+	// writerDone is closed when the open Writer closes (nil: none open);
+	// a deferred load waits for it (offline.go).
+	writerDone chan struct{}
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -238,6 +241,7 @@ func (r *Store) open(ctx context.Context) error {
 			if r.lock, err = lockState(r.dir()); err != nil {
 				return err
 			}
+			r.removePartials()
 		}
 		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	}
