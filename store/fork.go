@@ -287,7 +287,7 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	}
 	if fork == nil {
 		if snaps := r.offlineLeftBehind(ctx); snaps > 0 {
-			return Branch{}, fmt.Errorf("the repository history is not forked: the %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", plural(snaps, "snapshot"))
+			return Branch{}, fmt.Errorf("the repository history is not forked: %w: %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", ErrOfflineUnsent, plural(snaps, "snapshot"))
 		}
 		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")
 	}
