@@ -227,7 +227,9 @@ type OfflineStatus struct {
 	// the remote has not been read yet.
 	FromState bool
 	// Snapshots this device committed without the remote's check,
-	// waiting for it before they are uploaded.
+	// waiting for it before they are uploaded, and those another
+	// device's history left behind (they wait in the spool until
+	// `takeover --discard-offline`).
 	Snapshots int
 }
 
@@ -241,6 +243,9 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 		return OfflineStatus{}, false
 	}
 	st := OfflineStatus{FromState: r.fromState}
+	if from != 0 {
+		st.Snapshots = r.offlineLeft
+	}
 	for _, s := range r.snapshots {
 		// Only this device's: another device's of those sequences (a
 		// fork a restart loaded) is on the remote, not waiting here.
