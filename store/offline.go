@@ -246,10 +246,17 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 	if from != 0 {
 		st.Snapshots = r.offlineLeft
 	}
+	// Uploaded already (kept marked only for what a merge left behind).
+	sent := map[uint64]bool{}
+	for _, d := range r.deltas {
+		if d.onRemote && d.trailer != nil && d.trailer.Device == r.opts.DeviceID {
+			sent[d.ref.Seq] = true
+		}
+	}
 	for _, s := range r.snapshots {
 		// Only this device's: another device's of those sequences (a
 		// fork a restart loaded) is on the remote, not waiting here.
-		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID {
+		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID && !sent[s.Seq] {
 			st.Snapshots++
 		}
 	}
@@ -317,10 +324,11 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, wait <-chan 
 	if err != nil {
 		return true, nil, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
-	if other == nil {
+	if other == nil && fork != nil {
 		// A restart since the offline commit loads the other device's
 		// delta of that sequence (a fork): known now, and just as much
-		// a commit that did not see this device's.
+		// a commit that did not see this device's. (Without a fork the
+		// loaded history is one this device continues: a merge.)
 		other = r.loadedOtherDelta(from)
 	}
 	if other != nil {
@@ -340,7 +348,12 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, wait <-chan 
 	if r.head != head {
 		return false, nil, nil
 	}
-	r.fromState, r.state.OfflineFrom = false, 0
+	r.fromState = false
+	if r.offlineLeft == 0 {
+		// Else the deltas the history left behind stay marked, kept in
+		// the spool until takeover --discard-offline.
+		r.state.OfflineFrom = 0
+	}
 	r.log.Info("the remote is reachable again and what was backed up offline passed its checks; uploading", zap.String("remote", r.remote.String()))
 	return true, nil, r.saveState()
 }
