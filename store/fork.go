@@ -287,7 +287,7 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	}
 	if fork == nil {
 		if snaps := r.offlineLeftBehind(ctx); snaps > 0 {
-			return Branch{}, fmt.Errorf("the repository history is not forked: the %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", plural(snaps, "snapshot"))
+			return Branch{}, fmt.Errorf("the repository history is not forked: %w: %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", ErrOfflineUnsent, plural(snaps, "snapshot"))
 		}
 		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")
 	}
@@ -338,13 +338,20 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.state.TakenOver = nil
-	r.state.OfflineFrom = 0 // what was backed up offline is a branch the merge keeps
 	r.noteWritten(d)
 	if err := r.load(ctx); err != nil {
 		return Branch{}, err
 	}
 	if r.fork != nil {
 		return Branch{}, fmt.Errorf("the merge delta did not end the fork: %w", &ForkError{Fork: *r.fork})
+	}
+	// What was backed up offline is a branch the merge keeps, unless no
+	// branch held it: that stays marked (kept in the spool, counted by
+	// Offline) until takeover --discard-offline drops it.
+	if r.offlineLeft == 0 {
+		r.state.OfflineFrom = 0
+	} else {
+		r.log.Warn("the merge leaves behind snapshots backed up offline; they stay in the spool (`chatsafe takeover --discard-offline` drops them)", zap.Int("snapshots", r.offlineLeft))
 	}
 	r.log.Info("fork resolved by a merge delta", zap.String("kept", fork.Branches[kept].DeltaIDString()), zap.Uint64("seq", d.ref.Seq))
 	return fork.Branches[kept], r.saveState()

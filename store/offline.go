@@ -99,6 +99,7 @@ func (r *Store) openFromState(ctx context.Context, raw []byte) error {
 	if r.lock, err = lockState(r.dir()); err != nil {
 		return err
 	}
+	r.removePartials()
 	r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	if r.state.SeenSeq == 0 || r.state.SeenID == "" {
 		return fmt.Errorf("%w: this device never saw a head of the repository", ErrNoOfflineState)
@@ -226,7 +227,9 @@ type OfflineStatus struct {
 	// the remote has not been read yet.
 	FromState bool
 	// Snapshots this device committed without the remote's check,
-	// waiting for it before they are uploaded.
+	// waiting for it before they are uploaded, and those another
+	// device's history left behind (they wait in the spool until
+	// `takeover --discard-offline`).
 	Snapshots int
 }
 
@@ -240,10 +243,20 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 		return OfflineStatus{}, false
 	}
 	st := OfflineStatus{FromState: r.fromState}
+	if from != 0 {
+		st.Snapshots = r.offlineLeft
+	}
+	// Uploaded already (kept marked only for what a merge left behind).
+	sent := map[uint64]bool{}
+	for _, d := range r.deltas {
+		if d.onRemote && d.trailer != nil && d.trailer.Device == r.opts.DeviceID {
+			sent[d.ref.Seq] = true
+		}
+	}
 	for _, s := range r.snapshots {
 		// Only this device's: another device's of those sequences (a
 		// fork a restart loaded) is on the remote, not waiting here.
-		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID {
+		if from != 0 && s.Seq >= from && s.Device == r.opts.DeviceID && !sent[s.Seq] {
 			st.Snapshots++
 		}
 	}
@@ -259,71 +272,90 @@ func (r *Store) Offline() (OfflineStatus, bool) {
 // nothing is uploaded); the deltas the history rests on must be there as
 // loaded. Only then do uploads start.
 func (r *Store) confirmOffline(ctx context.Context) error {
-	r.confirmMu.Lock()
-	defer r.confirmMu.Unlock()
 	for {
-		done, err := r.confirmOfflineOnce(ctx)
+		r.confirmMu.Lock()
+		done, wait, err := r.confirmOfflineOnce(ctx)
+		r.confirmMu.Unlock()
 		if done || err != nil {
 			return err
+		}
+		if wait == nil {
+			continue
+		}
+		// A backup may run for minutes: wait holding no lock.
+		if err := faults.Point("offline:wait-writer"); err != nil {
+			return err
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the running backup before reading %s: %w", r.remote, ctx.Err())
 		}
 	}
 }
 
 // confirmOfflineOnce is one round of confirmOffline's checks. Not done: a
 // commit came in while they ran (prune and rotation call this holding
-// backupMu, so it cannot be held here), and the round runs again with it.
-func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
+// backupMu, so it cannot be held here), and the round runs again with it;
+// or a backup is running (wait is closed when it ends).
+func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, wait <-chan struct{}, err error) {
 	r.mu.RLock()
 	fromState, from, to, raw := r.fromState, r.state.OfflineFrom, r.state.TakenOver, r.rawConfig
 	head, fork := r.head, r.fork
 	r.mu.RUnlock()
 	if !fromState && from == 0 {
-		return true, nil
+		return true, nil, nil
 	}
 	if to != nil {
-		return true, to.err()
+		return true, nil, to.err()
 	}
 	if err := r.confirmConfig(ctx, fromState, raw); err != nil {
-		return true, err
+		return true, nil, err
 	}
 	if from == 0 {
 		return r.loadDeferred(ctx, head)
 	}
 	objs, err := r.remote.List(ctx, deltaDir)
 	if err != nil {
-		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+		return true, nil, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
 	first := NewTarget(r.remote.String(), r.remote)
 	other, err := r.otherDeviceDelta(ctx, first, objs, from)
 	if err != nil {
-		return true, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
+		return true, nil, fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
-	if other == nil {
+	if other == nil && fork != nil {
 		// A restart since the offline commit loads the other device's
 		// delta of that sequence (a fork): known now, and just as much
-		// a commit that did not see this device's.
+		// a commit that did not see this device's. (Without a fork the
+		// loaded history is one this device continues: a merge.)
 		other = r.loadedOtherDelta(from)
 	}
 	if other != nil {
-		return true, r.offlineTakenOver(ctx, other)
+		return true, nil, r.offlineTakenOver(ctx, other)
 	}
 	if fork != nil {
-		return true, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
+		return true, nil, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
-		return true, err
+		return true, nil, err
 	}
 	if err := faults.Point("offline:checked"); err != nil {
-		return true, err
+		return true, nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.head != head {
-		return false, nil
+		return false, nil, nil
 	}
-	r.fromState, r.state.OfflineFrom = false, 0
+	r.fromState = false
+	if r.offlineLeft == 0 {
+		// Else the deltas the history left behind stay marked, kept in
+		// the spool until takeover --discard-offline.
+		r.state.OfflineFrom = 0
+	}
 	r.log.Info("the remote is reachable again and what was backed up offline passed its checks; uploading", zap.String("remote", r.remote.String()))
-	return true, r.saveState()
+	return true, nil, r.saveState()
 }
 
 // loadDeferred is confirmOffline for a store opened from the state that
@@ -332,25 +364,31 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, err error) {
 // (another device's newer head is continued by a device that never
 // wrote, and takes over one that did, with the plain message: there is
 // nothing offline to merge). Not done: a commit came in meanwhile, and
-// the offline checks run for it.
-func (r *Store) loadDeferred(ctx context.Context, head *delta) (done bool, err error) {
+// the offline checks run for it; or a backup is running (wait: closed
+// when it ends), whose blob index, head and spool the load must not
+// change under it. A prune or a rotation holds backupMu when it calls
+// this, but no Writer is open then.
+func (r *Store) loadDeferred(ctx context.Context, head *delta) (done bool, wait <-chan struct{}, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.writerDone != nil {
+		return false, r.writerDone, nil
+	}
 	if r.state.OfflineFrom != 0 || r.head != head {
-		return false, nil
+		return false, nil, nil
 	}
 	v := r.loadedView()
 	r.fromState = false
 	if err := r.load(ctx); err != nil {
 		r.fromState = true
 		r.restoreView(v)
-		return true, fmt.Errorf("reading %s, back in reach: %w", r.remote, err)
+		return true, nil, fmt.Errorf("reading %s, back in reach: %w", r.remote, err)
 	}
 	if to := r.state.TakenOver; to != nil {
-		return true, to.err()
+		return true, nil, to.err()
 	}
 	r.log.Info("the remote is reachable again; nothing was backed up offline, its history is loaded", zap.String("remote", r.remote.String()))
-	return true, nil
+	return true, nil, nil
 }
 
 // loadedOtherDelta is the newest loaded delta at or past seq that another

@@ -159,6 +159,10 @@ func TestOfflineTakeoverKeepsUnsentDeltas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The status counts the snapshot the history left behind too.
+	if off, ok := r.Offline(); !ok || off.Snapshots != 1 {
+		t.Errorf("Offline() = %+v, %v; want the 1 snapshot waiting in the spool", off, ok)
+	}
 	_, err = r.ResolveFork(t.Context(), "")
 	if err == nil || !strings.Contains(err.Error(), "--discard-offline") {
 		t.Errorf("fork resolve: %v, want it to say the offline snapshots cannot be merged and how to drop them", err)

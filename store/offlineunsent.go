@@ -40,6 +40,11 @@ func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 func (r *Store) offlineLeftBehind(ctx context.Context) (snapshots int) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.leftBehindLocked(ctx)
+}
+
+// leftBehindLocked is offlineLeftBehind with r.mu held.
+func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
 		if r.deltas[u.id] == nil {
 			snapshots += u.snapshots
@@ -108,6 +113,9 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 		if err := os.Remove(u.sp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("dropping a delta backed up offline: %w", err)
 		}
+	}
+	if len(left) > 0 {
+		r.offlineLeft = 0
 	}
 	if !loaded {
 		r.state.OfflineFrom = 0

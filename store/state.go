@@ -176,8 +176,23 @@ type spoolFile struct {
 	size int64
 }
 
-// spooled lists complete deltas in the spool, ascending by sequence.
-// Partial files (a crash while writing) are removed.
+// removePartials removes the spool's partial files, a crash's leftovers:
+// only as a writable open starts, the state directory locked, when no
+// Writer of this store can be writing one.
+func (r *Store) removePartials() {
+	ents, err := os.ReadDir(r.spoolDir())
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".partial") {
+			removeQuiet(filepath.Join(r.spoolDir(), e.Name()))
+		}
+	}
+}
+
+// spooled lists complete deltas in the spool, ascending by sequence. It
+// removes nothing: a partial file may be a running backup's delta.
 func (r *Store) spooled() []spoolFile {
 	if r.dir() == "" {
 		return nil
@@ -189,12 +204,6 @@ func (r *Store) spooled() []spoolFile {
 	var out []spoolFile
 	for _, e := range ents {
 		p := filepath.Join(r.spoolDir(), e.Name())
-		if strings.HasSuffix(e.Name(), ".partial") {
-			if !r.opts.ReadOnly {
-				os.Remove(p)
-			}
-			continue
-		}
 		seq, _, ok := parseDeltaName(deltaDir + "/" + e.Name())
 		if !ok {
 			continue

@@ -127,6 +127,12 @@ type Store struct {
 	fromState bool
 	rawConfig []byte
 	confirmMu sync.Mutex // one confirmOffline at a time
+	// writerDone is closed when the open Writer closes (nil: none open);
+	// a deferred load waits for it (offline.go).
+	writerDone chan struct{}
+	// offlineLeft: the snapshots backed up offline that the loaded
+	// history leaves behind, counted by the load (for Offline).
+	offlineLeft int
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
@@ -238,6 +244,7 @@ func (r *Store) open(ctx context.Context) error {
 			if r.lock, err = lockState(r.dir()); err != nil {
 				return err
 			}
+			r.removePartials()
 		}
 		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	}
@@ -388,6 +395,7 @@ func (r *Store) load(ctx context.Context) error {
 		return err
 	}
 	head := tips[0]
+	kept := false
 	for name, c := range cands {
 		if !live[name] {
 			if c.onRemote {
@@ -398,6 +406,7 @@ func (r *Store) load(ctx context.Context) error {
 				// device's history may have left it behind, never
 				// dropped (docs/switching-devices.md).
 				r.log.Warn("keeping a delta backed up offline that the history does not list", zap.String("delta", name))
+				kept = true
 				continue
 			}
 			if c.spoolPath != "" && len(r.damage) == 0 && r.Writable() {
@@ -409,6 +418,9 @@ func (r *Store) load(ctx context.Context) error {
 				os.Remove(c.spoolPath)
 			}
 		}
+	}
+	if kept {
+		r.offlineLeft = r.leftBehindLocked(ctx)
 	}
 	sort.Strings(r.garbage)
 	if r.state.SeenSeq > head.ref.Seq {
@@ -458,6 +470,7 @@ func (r *Store) reset() {
 	r.head = nil
 	r.garbage = nil
 	r.fork, r.branches = nil, nil
+	r.offlineLeft = 0
 }
 
 // openHistory finds the branch tips among cands and opens every branch:

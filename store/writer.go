@@ -67,6 +67,9 @@ func (r *Store) NewWriter() (*Writer, error) {
 		return nil, to
 	}
 	unlock := r.Exclusive()
+	r.mu.Lock()
+	r.writerDone = make(chan struct{})
+	r.mu.Unlock()
 	return &Writer{r: r, seal: newSealPipeline(r), unlock: unlock, ctx: context.Background()}, nil
 }
 
@@ -79,6 +82,10 @@ func (b *Writer) SetContext(ctx context.Context) { b.ctx = ctx }
 func (b *Writer) Close() {
 	b.Abort()
 	b.seal.stop()
+	b.r.mu.Lock()
+	close(b.r.writerDone)
+	b.r.writerDone = nil
+	b.r.mu.Unlock()
 	b.unlock()
 }
 

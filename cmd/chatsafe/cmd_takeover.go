@@ -33,7 +33,7 @@ the state directory), then start it again afterwards.
 Snapshots this device backed up while its remote was out of reach, and never
 uploaded, are merged by "chatsafe fork resolve" when both histories load as a
 fork. When the other device's prune removed what they continue, they cannot be
-merged: takeover then refuses, saying how many it would drop, until you pass
+merged: takeover then refuses (exit code 7), saying how many it would drop, until you pass
 --discard-offline (the next backup takes the chats as they are now).`,
 		Example: `  chatsafe takeover`,
 		Args:    cobra.NoArgs,

@@ -65,6 +65,9 @@ var exitMappings = []struct {
 	{store.ErrFork, exitIntegrity},
 	{check.ErrDiverged, exitIntegrity},
 	{store.ErrTakenOver, exitTakenOver},
+	// A takeover (or fork resolve) that would drop snapshots backed up
+	// offline: the take-over family, resolved by the user's choice.
+	{store.ErrOfflineUnsent, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{crypt.ErrKeyCacheInsecure, exitUsage},
 	{crypt.ErrSecretFileInsecure, exitUsage},
