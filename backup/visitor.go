@@ -164,12 +164,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	if err := b.w.Err(); err != nil {
 		return nil, err
 	}
-	if f.truncated {
-		n = 0
-		for _, r := range f.refs {
-			n += int64(r.Len)
-		}
-	}
+	n = f.size(n)
 	b.mu.Lock()
 	b.res.ReadBytes += read
 	b.mu.Unlock()
@@ -206,6 +201,19 @@ type fileRefs struct {
 	redone    []newSlot
 	pending   sync.WaitGroup
 	truncated bool
+}
+
+// size is the file's length: n as read, or the sum of the references
+// left when the file was truncated during the read.
+func (f *fileRefs) size(n int64) int64 {
+	if !f.truncated {
+		return n
+	}
+	n = 0
+	for _, r := range f.refs {
+		n += int64(r.Len)
+	}
+	return n
 }
 
 // prevVersion is a file's previous version, whose pages are the bases of
