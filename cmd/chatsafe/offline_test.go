@@ -21,23 +21,7 @@ import (
 // `backup` exits 5 saying so rather than taking the daemon for another
 // installation's.
 func TestStatusOfOfflineDaemon(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
-	home := t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	write(t, src, "msgstore.txt", "hello")
-	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
-	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The first try gives up soon.
-	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop()
+	_, home, _, cfg := offlineInstall(t, false)
 
 	startDaemonBinary(t, home, cfg, filepath.Join(home, "inst", "state", "chatsafe.sock"))
 	// The first try to open may still be under way ("starting").
@@ -58,23 +42,7 @@ func TestStatusOfOfflineDaemon(t *testing.T) {
 // from its state directory, `backup` works (exit 0) and `status` says how
 // many snapshots wait to upload.
 func TestStatusOfDaemonBackingUpOffline(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
-	home := t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	write(t, src, "msgstore.txt", "hello")
-	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
-	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
-	run(t, home, "backup", "--config", cfg).want(t, 0, "")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop()
+	_, home, src, cfg := offlineInstall(t, true)
 
 	sock := filepath.Join(home, "inst", "state", "chatsafe.sock")
 	startDaemonBinary(t, home, cfg, sock)
@@ -116,23 +84,7 @@ var errOpened = errors.New("opened")
 // earlier backup left, and exits 5 (not uploaded); once the remote is
 // back the next backup uploads it.
 func TestLocalBackupOffline(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
-	home := t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	write(t, src, "msgstore.txt", "hello")
-	cfg := filepath.Join(home, "inst", "chatsafe.yaml")
-	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
-	run(t, home, "backup", "--config", cfg).want(t, 0, "")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop()
+	srv, home, src, cfg := offlineInstall(t, true)
 	write(t, src, "msgstore.txt", "hello, offline")
 	run(t, home, "backup", "--config", cfg).want(t, 5, "saved locally")
 	spool, err := filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*"))
@@ -144,4 +96,32 @@ func TestLocalBackupOffline(t *testing.T) {
 	if spool, _ = filepath.Glob(filepath.Join(home, "inst", "state", "repo-*", "spool", "*")); len(spool) != 0 {
 		t.Fatalf("still spooled once the remote is back: %v", spool)
 	}
+}
+
+// offlineInstall makes an installation of a one-file chat directory on a
+// WebDAV remote, backs it up once if backedUp (the state a daemon opens
+// from offline), makes a first try to open give up soon (retry_for 1s),
+// and stops the remote.
+func offlineInstall(t *testing.T, backedUp bool) (srv *remotetest.Server, home, src, cfg string) {
+	t.Helper()
+	srv = remotetest.StartWebDAV(t, t.TempDir())
+	home = t.TempDir()
+	src = filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "hello")
+	cfg = filepath.Join(home, "inst", "chatsafe.yaml")
+	run(t, home, "init", "--source", src, "--remote", srv.Spec, "--config", cfg).want(t, 0, "recovery key")
+	if backedUp {
+		run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(b, []byte("retry_for: 1s"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	return srv, home, src, cfg
 }
