@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
@@ -113,20 +114,7 @@ func TestStartOfflineTakenOverMeanwhile(t *testing.T) {
 	// The spool as the last cycle left it (not a cycle's partial delta).
 	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
 
-	other, err := store.Open(t.Context(), storetest.OpenRemote(t, srv.ObjectsDir()), in.key,
-		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src2 := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("written on the phone"))
-	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other.Close()
+	phoneBacksUp(t, srv.ObjectsDir(), in.key)
 	after := deltaSeqs(t, srv.ObjectsDir())
 
 	srv.Start()
@@ -251,20 +239,7 @@ func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
 	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
 	done.stop(t)
 
-	other, err := store.Open(t.Context(), storetest.OpenRemote(t, srv.ObjectsDir()), in.key,
-		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src2 := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("written on the phone"))
-	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other.Close()
+	phoneBacksUp(t, srv.ObjectsDir(), in.key)
 	after := deltaSeqs(t, srv.ObjectsDir())
 
 	srv.Start()
@@ -280,5 +255,26 @@ func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
 		if !strings.Contains(spool, p) {
 			t.Fatalf("the offline delta %s left the spool (%s)", p, spool)
 		}
+	}
+}
+
+// phoneBacksUp has another device ("phone") back up a note into the
+// repository in objectsDir and upload it, as a phone that took over
+// while this one was offline.
+func phoneBacksUp(t *testing.T, objectsDir string, key crypt.Key) {
+	t.Helper()
+	other, err := store.Open(t.Context(), storetest.OpenRemote(t, objectsDir), key,
+		store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{9}, Hostname: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	src := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src, "note.txt"), []byte("written on the phone"))
+	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
