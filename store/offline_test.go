@@ -221,19 +221,7 @@ func TestOfflineBackupTakenOver(t *testing.T) {
 	offline := spooled(t, o.state)
 
 	o.srv.Start()
-	other, err := store.Open(t.Context(), o.rem, o.key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{2}, Hostname: "phone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src2 := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("the other device"))
-	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other.Close()
+	o.phoneCommits(t, 1).Close()
 	onRemote := storetest.DeltaFiles(t, o.srv.ObjectsDir())
 
 	_, err = r.Sync(t.Context())
@@ -402,19 +390,7 @@ func TestOfflineBackupCheckedBeforeRotation(t *testing.T) {
 		}
 	}
 	o.srv.Start()
-	other, err := store.Open(t.Context(), o.rem, o.key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{2}, Hostname: "phone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src2 := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(src2, "note.txt"), []byte("the other device"))
-	if _, err := backup.Run(t.Context(), other, backup.Options{Source: src2}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other.Close()
+	o.phoneCommits(t, 1).Close()
 	before := storetest.DeltaFiles(t, o.srv.ObjectsDir())
 	newKey, err := crypt.NewKey()
 	if err != nil {
