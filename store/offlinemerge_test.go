@@ -42,19 +42,7 @@ func TestOfflineMergeKeepsLeftBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := r.Fork()
-	if f == nil {
-		t.Fatal("no fork loaded")
-	}
-	var ours string
-	for _, b := range f.Branches {
-		if b.Device == o.opts().DeviceID {
-			ours = b.DeltaIDString()
-		}
-	}
-	if _, err := r.ResolveFork(t.Context(), ours); err != nil {
-		t.Fatal(err)
-	}
+	o.resolveToOurs(t, r)
 	has := func(when string, waiting int) {
 		t.Helper()
 		if _, err := os.Stat(stray); err != nil {

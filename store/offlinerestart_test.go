@@ -33,6 +33,25 @@ func (o *offlineRepo) phoneCommits(t *testing.T, n int) *store.Store {
 	return other
 }
 
+// resolveToOurs resolves the fork r loaded in favour of this device's
+// branch.
+func (o *offlineRepo) resolveToOurs(t *testing.T, r *store.Store) {
+	t.Helper()
+	f := r.Fork()
+	if f == nil {
+		t.Fatal("no fork loaded")
+	}
+	var ours string
+	for _, b := range f.Branches {
+		if b.Device == o.opts().DeviceID {
+			ours = b.DeltaIDString()
+		}
+	}
+	if _, err := r.ResolveFork(t.Context(), ours); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // backupOffline opens this device's store without its remote (from the
 // state, or normally and the remote then goes away) and commits one
 // snapshot into the spool.
@@ -97,19 +116,7 @@ func TestOfflineRestartBeforeUploadDoesNotFork(t *testing.T) {
 				t.Fatalf("the uploader's step uploaded beside the other device's delta: %v", after)
 			}
 
-			f := r.Fork()
-			if f == nil {
-				t.Fatal("no fork loaded")
-			}
-			var ours string
-			for _, b := range f.Branches {
-				if b.Device == o.opts().DeviceID {
-					ours = b.DeltaIDString()
-				}
-			}
-			if _, err := r.ResolveFork(t.Context(), ours); err != nil {
-				t.Fatal(err)
-			}
+			o.resolveToOurs(t, r)
 			if _, err := r.Sync(t.Context()); err != nil {
 				t.Fatalf("sync after fork resolve: %v", err)
 			}
