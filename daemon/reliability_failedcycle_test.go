@@ -31,14 +31,7 @@ func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
 	waitStatus(t, p, sock, "the file cache on disk", func(statusapi.Status) bool { return fileCacheUnder(home) != "" })
 
 	late := []byte("a photo backed up after the file cache was written")
-	latePath := filepath.Join(src, "Media", "late.jpg")
-	if err := os.WriteFile(latePath, late, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Lchown(latePath, 65534, 65534)
-	second := waitStatus(t, p, sock, "the snapshot with late.jpg", func(st statusapi.Status) bool {
-		return st.LastSnapshot != nil && st.LastSnapshot.Files == first.LastSnapshot.Files+1 && idle(st)
-	})
+	latePath, second := addLate(t, p, sock, src, first, late)
 
 	// A cycle fails: the source cannot be listed.
 	if err := os.Chmod(src, 0); err != nil {
@@ -57,6 +50,21 @@ func TestFailedCycleKeepsCommittedFiles(t *testing.T) {
 	waitLateKept(t, p, sock, second)
 	key := stopForKey(t, p)
 	checkLateRestored(t, home, key, late)
+}
+
+// addLate writes Media/late.jpg (owned by the daemon's uid 65534) into
+// src and waits for the snapshot after first that holds it.
+func addLate(t *testing.T, p *proc, sock, src string, first statusapi.Status, late []byte) (string, statusapi.Status) {
+	t.Helper()
+	latePath := filepath.Join(src, "Media", "late.jpg")
+	if err := os.WriteFile(latePath, late, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(latePath, 65534, 65534)
+	second := waitStatus(t, p, sock, "the snapshot with late.jpg", func(st statusapi.Status) bool {
+		return st.LastSnapshot != nil && st.LastSnapshot.Files == first.LastSnapshot.Files+1 && idle(st)
+	})
+	return latePath, second
 }
 
 // waitLateKept waits for a snapshot after second with Media/late.jpg

@@ -4,7 +4,6 @@ package daemon_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/statusapi"
@@ -22,14 +21,7 @@ func TestLostFileCacheKeepsUnreadableFile(t *testing.T) {
 	home, src, sock, env, p := startUnprivileged(t)
 	first := waitStatus(t, p, sock, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 	late := []byte("a photo the lost file cache never knew")
-	latePath := filepath.Join(src, "Media", "late.jpg")
-	if err := os.WriteFile(latePath, late, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Lchown(latePath, 65534, 65534)
-	second := waitStatus(t, p, sock, "the snapshot with late.jpg", func(st statusapi.Status) bool {
-		return st.LastSnapshot != nil && st.LastSnapshot.Files == first.LastSnapshot.Files+1 && idle(st)
-	})
+	latePath, second := addLate(t, p, sock, src, first, late)
 	key := stopForKey(t, p)
 	cache := fileCacheUnder(home)
 	if cache == "" {
