@@ -99,20 +99,7 @@ func TestStartOfflineBacksUpFromState(t *testing.T) {
 // as taken over, naming the other device, uploads nothing past it, and
 // keeps its offline deltas in the spool.
 func TestStartOfflineTakenOverMeanwhile(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
-	in := newInstallSpec(t, []string{srv.Spec}, "")
-	chat := openChat(t, in.src)
-	ranOnline(t, in, chat)
-
-	srv.Stop()
-	chat.write(t, 30)
-	d, done := startedFromState(t, in)
-	backupNow(t, d)
-	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
-		return st.Offline != nil && st.Offline.Snapshots >= 1
-	})
-	// The spool as the last cycle left it (not a cycle's partial delta).
-	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
+	srv, in, chat, d, done, offline := backedUpOffline(t)
 
 	phoneBacksUp(t, srv.ObjectsDir(), in.key)
 	after := deltaSeqs(t, srv.ObjectsDir())
@@ -224,19 +211,7 @@ func TestStartOfflineUnusableStateStaysOffline(t *testing.T) {
 // as without the restart, and upload nothing beside the other device's
 // delta.
 func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
-	srv := remotetest.StartWebDAV(t, t.TempDir())
-	in := newInstallSpec(t, []string{srv.Spec}, "")
-	chat := openChat(t, in.src)
-	ranOnline(t, in, chat)
-
-	srv.Stop()
-	chat.write(t, 30)
-	d, done := startedFromState(t, in)
-	backupNow(t, d)
-	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
-		return st.Offline != nil && st.Offline.Snapshots >= 1
-	})
-	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
+	srv, in, _, d, done, offline := backedUpOffline(t)
 	done.stop(t)
 
 	phoneBacksUp(t, srv.ObjectsDir(), in.key)
@@ -256,6 +231,28 @@ func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
 			t.Fatalf("the offline delta %s left the spool (%s)", p, spool)
 		}
 	}
+}
+
+// backedUpOffline runs a daemon online once, stops its remote, starts it
+// again from its state and has it back up 30 new messages into the spool.
+// It returns the spool's files as the last cycle left them (not a cycle's
+// partial delta).
+func backedUpOffline(t *testing.T) (*remotetest.Server, *install, *chatDB, *daemon.Daemon, *runExit, []string) {
+	t.Helper()
+	srv := remotetest.StartWebDAV(t, t.TempDir())
+	in := newInstallSpec(t, []string{srv.Spec}, "")
+	chat := openChat(t, in.src)
+	ranOnline(t, in, chat)
+
+	srv.Stop()
+	chat.write(t, 30)
+	d, done := startedFromState(t, in)
+	backupNow(t, d)
+	waitForOrExit(t, d, done, "the offline snapshot counted", func(st statusapi.Status) bool {
+		return st.Offline != nil && st.Offline.Snapshots >= 1
+	})
+	_, offline := atRest(t, d, func() []string { return spoolFiles(t, in.state) })
+	return srv, in, chat, d, done, offline
 }
 
 // phoneBacksUp has another device ("phone") back up a note into the
