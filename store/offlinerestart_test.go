@@ -33,6 +33,31 @@ func (o *offlineRepo) phoneCommits(t *testing.T, n int) *store.Store {
 	return other
 }
 
+// openedFromState opens this device's store from its state while the
+// remote is down (after marking the device joined, if joined), then
+// starts the remote again; the store is closed when the test ends.
+func (o *offlineRepo) openedFromState(t *testing.T, joined bool) *store.Store {
+	t.Helper()
+	if joined {
+		j, err := store.Open(t.Context(), o.rem, o.key, o.opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Joined(); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+	}
+	o.srv.Stop()
+	r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	o.srv.Start()
+	return r
+}
+
 // resolveToOurs resolves the fork r loaded in favour of this device's
 // branch.
 func (o *offlineRepo) resolveToOurs(t *testing.T, r *store.Store) {
@@ -217,25 +242,9 @@ func TestOfflineFromStateNothingCommitted(t *testing.T) {
 	for _, joined := range []bool{false, true} {
 		t.Run(map[bool]string{false: "wrote", true: "joined"}[joined], func(t *testing.T) {
 			o := newOfflineRepo(t)
-			if joined {
-				j, err := store.Open(t.Context(), o.rem, o.key, o.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := j.Joined(); err != nil {
-					t.Fatal(err)
-				}
-				j.Close()
-			}
-			o.srv.Stop()
-			r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			o.srv.Start()
+			r := o.openedFromState(t, joined)
 			o.phoneCommits(t, 1).Close()
-			_, err = r.Sync(t.Context())
+			_, err := r.Sync(t.Context())
 			if !joined {
 				if !errors.Is(err, store.ErrTakenOver) || strings.Contains(err.Error(), "offline") || strings.Contains(err.Error(), "fork resolve") {
 					t.Fatalf("sync: %v, want the plain take-over", err)

@@ -53,21 +53,7 @@ func TestOfflineLoadWaitsForRunningBackup(t *testing.T) {
 			o := newOfflineRepo(t)
 			// A device that joined and never wrote: the deferred load
 			// continues the phone's history instead of stopping at once.
-			j, err := store.Open(t.Context(), o.rem, o.key, o.opts())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := j.Joined(); err != nil {
-				t.Fatal(err)
-			}
-			j.Close()
-			o.srv.Stop()
-			r, err := store.OpenFromState(t.Context(), o.rem, o.key, o.opts())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			o.srv.Start()
+			r := o.openedFromState(t, true)
 			other := o.phoneCommits(t, 2)
 			if _, err := prune.Run(t.Context(), other, prune.Options{Policy: prune.Policy{KeepLast: 1}, SmallDelta: 1 << 40}); err != nil {
 				t.Fatal(err)
