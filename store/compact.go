@@ -175,7 +175,7 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 		return err
 	}
 	grouped := r.keptGroupMembers(plan, used)
-	stage := "compacting " + nDeltas(len(plan))
+	stage := "compacting " + plural(len(plan), "delta")
 	r.progress(stage, 0, len(plan))
 	for _, d := range plan {
 		err := r.forEachBlob(ctx, d, func(i int, e *blobEntry, sealed []byte) error {
@@ -290,7 +290,7 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 				garbage = append(garbage, o)
 			}
 		}
-		stage := fmt.Sprintf("deleting %s no longer needed from %s", nDeltas(len(garbage)), rem)
+		stage := fmt.Sprintf("deleting %s no longer needed from %s", plural(len(garbage), "delta"), rem)
 		if len(garbage) > 0 {
 			r.progress(stage, 0, len(garbage))
 		}

@@ -280,13 +280,13 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	defer r.backupMu.Unlock()
 	r.mu.Lock()
 	err := r.load(ctx)
-	fork := r.fork
+	fork, left := r.fork, r.offlineLeft // load counted what it left behind
 	r.mu.Unlock()
 	if err != nil {
 		return Branch{}, err
 	}
 	if fork == nil {
-		if snaps := r.offlineLeftBehind(ctx); snaps > 0 {
+		if snaps := left; snaps > 0 {
 			return Branch{}, fmt.Errorf("the repository history is not forked: %w: %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", ErrOfflineUnsent, plural(snaps, "snapshot"))
 		}
 		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")

@@ -35,15 +35,8 @@ func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 	return deltas, snapshots
 }
 
-// offlineLeftBehind counts the snapshots of offlineUnsent's deltas that
-// the loaded history leaves out.
-func (r *Store) offlineLeftBehind(ctx context.Context) (snapshots int) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.leftBehindLocked(ctx)
-}
-
-// leftBehindLocked is offlineLeftBehind with r.mu held.
+// leftBehindLocked counts the snapshots of offlineUnsent's deltas that
+// the loaded history leaves out; r.mu held.
 func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
 		if r.deltas[u.id] == nil {

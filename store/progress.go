@@ -1,20 +1,10 @@
 package store
 
-import "fmt"
-
 // ProgressFunc hears how a long operation goes: done of total units of
 // stage (a key rotation's re-sealing, a prune's compaction and deletion),
 // first with done 0, then after each unit. It is called from the
 // operation's goroutine; it must not call the store.
 type ProgressFunc func(stage string, done, total int)
-
-// nDeltas is "1 delta", "2 deltas": a stage's name.
-func nDeltas(n int) string {
-	if n == 1 {
-		return "1 delta"
-	}
-	return fmt.Sprintf("%d deltas", n)
-}
 
 // progress reports to Options.Progress, if set.
 func (r *Store) progress(stage string, done, total int) {

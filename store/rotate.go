@@ -158,7 +158,7 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	r.mu.RUnlock()
 	sort.Slice(olds, func(i, j int) bool { return olds[i].ref.Seq < olds[j].ref.Seq })
 	rw := &resealer{r: r, ns: ns, rems: rems, parent: parent, seq: parent.Seq}
-	stage := "re-sealing " + nDeltas(len(olds)) + " under the new key"
+	stage := "re-sealing " + plural(len(olds), "delta") + " under the new key"
 	r.progress(stage, 0, len(olds))
 	for i, d := range olds {
 		if err := rw.delta(ctx, d); err != nil {

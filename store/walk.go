@@ -51,16 +51,18 @@ type view struct {
 	branches  []*branch
 	damage    []Damage
 	rollback  bool
+	// offlineLeft is counted by the load, so it goes back with the rest.
+	offlineLeft int
 }
 
 // loadedView and restoreView: hold mu.
 func (r *Store) loadedView() view {
-	return view{r.deltas, r.head, r.index, r.snapshots, r.garbage, r.fork, r.branches, r.damage, r.rollback}
+	return view{r.deltas, r.head, r.index, r.snapshots, r.garbage, r.fork, r.branches, r.damage, r.rollback, r.offlineLeft}
 }
 
 func (r *Store) restoreView(v view) {
 	r.deltas, r.head, r.index, r.snapshots, r.garbage = v.deltas, v.head, v.index, v.snapshots, v.garbage
-	r.fork, r.branches, r.damage, r.rollback = v.fork, v.branches, v.damage, v.rollback
+	r.fork, r.branches, r.damage, r.rollback, r.offlineLeft = v.fork, v.branches, v.damage, v.rollback, v.offlineLeft
 }
 
 // Stats counts what the store holds.
