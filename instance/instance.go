@@ -59,9 +59,6 @@ type Instance struct {
 	// Guard is the vault as commit point, when the config names a vault.
 	Guard *VaultGuard
 	Log   *zap.Logger
-	// FromState: the store was opened from the state directory, its first
-	// remote out of reach (Options.FromState).
-	FromState bool
 }
 
 // Options tune Open.
@@ -256,18 +253,18 @@ func openFromState(ctx context.Context, inst *Instance, sopts store.Options, opt
 		return nil, openErr
 	}
 	st, err := store.OpenFromState(ctx, inst.Remotes[0], inst.Key, sopts)
-	if errors.Is(err, store.ErrNoOfflineState) {
-		inst.Log.Info("the state directory cannot stand in for the first remote", zap.Error(err))
-		return nil, openErr
-	}
 	if err != nil {
-		// A cached config the key no longer opens, a bad cached trailer:
-		// the state is of no use, and the remote is still what is missing
-		// (the caller stays offline and tries again).
-		inst.Log.Warn("the state directory cannot stand in for the first remote while it is out of reach", zap.Error(err))
+		// No state from an earlier open is the usual case; a cached config
+		// the key no longer opens or a bad cached trailer is worth a
+		// warning. Either way the remote is still what is missing (the
+		// caller stays offline and tries again).
+		log := inst.Log.Warn
+		if errors.Is(err, store.ErrNoOfflineState) {
+			log = inst.Log.Info
+		}
+		log("the state directory cannot stand in for the first remote while it is out of reach", zap.Error(err))
 		return nil, openErr
 	}
-	inst.FromState = true
 	inst.Log.Warn("the first remote is out of reach: the repository is open from the state directory; backups go into the spool and are checked against the remote before they are uploaded",
 		zap.String("remote", inst.Remotes[0].String()), zap.Error(openErr))
 	return st, nil

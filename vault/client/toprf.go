@@ -35,7 +35,7 @@ func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account 
 	}
 	var begin vault.LoginBeginResp
 	base, err := c.retryStart(ctx, "", vault.PathLoginBegin, req, &begin)
-	if errors.Is(err, errReplayRefused) && base != "" {
+	if errors.Is(err, errReplayRefused) {
 		// An account from before the threshold OPRF: the node that
 		// answered will not take the counted element again (a session on
 		// it would be a free guess). Start once more there with a fresh
