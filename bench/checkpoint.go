@@ -122,7 +122,7 @@ func (d *daemonProc) checkpointTrials(ctx context.Context, w *Writer, st *status
 		waits = append(waits, took...)
 		if !sawSnapshot {
 			if _, err := d.waitEvent(ctx, time.Minute, func(ev statusapi.Event) bool {
-				return ev.Type == statusapi.EventSnapshot && ev.Snapshot != nil && ev.Snapshot.Seq > prev
+				return isSnapshotAfter(ev, prev)
 			}); err != nil {
 				return r, fmt.Errorf("no snapshot after a commit: %w; see %s", err, d.log)
 			}
