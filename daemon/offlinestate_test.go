@@ -211,14 +211,14 @@ func TestStartOfflineUnusableStateStaysOffline(t *testing.T) {
 // as without the restart, and upload nothing beside the other device's
 // delta.
 func TestOfflineRestartBeforeUploadTakenOver(t *testing.T) {
-	srv, in, _, d, done, offline := backedUpOffline(t)
+	srv, in, _, _, done, offline := backedUpOffline(t)
 	done.stop(t)
 
 	phoneBacksUp(t, srv.ObjectsDir(), in.key)
 	after := deltaSeqs(t, srv.ObjectsDir())
 
 	srv.Start()
-	d, done = startOffline(t, in, daemon.Options{Retry: fastRetry})
+	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
 	waitForOrExit(t, d, done, "the take-over", func(st statusapi.Status) bool {
 		return st.State == statusapi.StateTakenOver && st.TakenOver != nil && st.TakenOver.Hostname == "phone"
 	})
