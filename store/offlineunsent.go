@@ -26,9 +26,8 @@ var ErrOfflineUnsent = errors.New("snapshots backed up offline were never upload
 // they carry. A delta whose trailer does not read counts as one snapshot.
 func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 	r.mu.RLock()
-	from := r.state.OfflineFrom
-	r.mu.RUnlock()
-	for _, u := range r.unsentFrom(ctx, from) {
+	defer r.mu.RUnlock()
+	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
 		deltas++
 		snapshots += u.snapshots
 	}
@@ -54,7 +53,9 @@ type unsent struct {
 }
 
 // unsentFrom lists this device's spooled deltas at or past from (none
-// when from is 0). It reads their trailers; the caller may hold r.mu.
+// when from is 0). A loaded delta's trailer is the one in memory; the
+// spool is read only for those the load left out. Hold r.mu (a read lock
+// will do).
 func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 	if from == 0 {
 		return nil
@@ -66,7 +67,11 @@ func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 		}
 		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
 		d := &delta{ref: deltaRef{ID: id, Seq: seq}, size: sp.size, spoolPath: sp.path}
-		_, t, err := r.readTrailer(ctx, d)
+		t := r.loadedTrailer(id)
+		var err error
+		if t == nil {
+			_, t, err = r.readTrailer(ctx, d)
+		}
 		switch {
 		case err != nil:
 			r.log.Warn("reading the trailer of a delta backed up offline", zap.String("delta", d.ref.name()), zap.Error(err))
@@ -76,6 +81,15 @@ func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 		}
 	}
 	return out
+}
+
+// loadedTrailer is the trailer the load holds of delta id (nil: the
+// delta is not loaded); r.mu held.
+func (r *Store) loadedTrailer(id [16]byte) *trailer {
+	if d := r.deltas[id]; d != nil {
+		return d.trailer
+	}
+	return nil
 }
 
 // dropOfflineUnsent is Takeover's step over what was backed up offline,
