@@ -115,11 +115,9 @@ func (r *Store) stateCandidates(ctx context.Context) (map[string]*candidate, err
 	cands := map[string]*candidate{}
 	var roots []*candidate
 	for _, sp := range r.spooled() {
-		name := deltaDir + "/" + filepath.Base(sp.path)
-		seq, id, _ := parseDeltaName(name)
-		c := &candidate{seq: seq, id: id, size: sp.size, spoolPath: sp.path}
-		cands[name] = c
-		if seq > r.state.SeenSeq { // written after the state was saved
+		c := &candidate{seq: sp.seq, id: sp.id, size: sp.size, spoolPath: sp.path}
+		cands[sp.name] = c
+		if sp.seq > r.state.SeenSeq { // written after the state was saved
 			roots = append(roots, c)
 		}
 	}

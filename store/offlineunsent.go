@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"go.uber.org/zap"
 )
@@ -38,7 +37,7 @@ func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 // the loaded history leaves out; r.mu held.
 func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
-		if r.deltas[u.id] == nil {
+		if r.deltas[u.sp.id] == nil {
 			snapshots += u.snapshots
 		}
 	}
@@ -48,7 +47,6 @@ func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 // unsent is a delta this device committed offline, still in its spool.
 type unsent struct {
 	sp        spoolFile
-	id        [16]byte
 	snapshots int
 }
 
@@ -65,9 +63,8 @@ func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 		if sp.seq < from {
 			continue
 		}
-		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
-		d := &delta{ref: deltaRef{ID: id, Seq: seq}, size: sp.size, spoolPath: sp.path}
-		t := r.loadedTrailer(id)
+		d := &delta{ref: deltaRef{ID: sp.id, Seq: sp.seq}, size: sp.size, spoolPath: sp.path}
+		t := r.loadedTrailer(sp.id)
 		var err error
 		if t == nil {
 			_, t, err = r.readTrailer(ctx, d)
@@ -75,9 +72,9 @@ func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 		switch {
 		case err != nil:
 			r.log.Warn("reading the trailer of a delta backed up offline", zap.String("delta", d.ref.name()), zap.Error(err))
-			out = append(out, unsent{sp: sp, id: id, snapshots: 1})
+			out = append(out, unsent{sp: sp, snapshots: 1})
 		case t.Device == r.opts.DeviceID:
-			out = append(out, unsent{sp: sp, id: id, snapshots: len(t.Snapshots)})
+			out = append(out, unsent{sp: sp, snapshots: len(t.Snapshots)})
 		}
 	}
 	return out
@@ -104,7 +101,7 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 	var snaps int
 	loaded := false
 	for _, u := range r.unsentFrom(ctx, from) {
-		if r.deltas[u.id] != nil {
+		if r.deltas[u.sp.id] != nil {
 			loaded = true
 			continue
 		}
@@ -116,7 +113,7 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 			ErrOfflineUnsent, plural(snaps, "snapshot"), plural(len(left), "delta"), from)
 	}
 	for _, u := range left {
-		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", deltaName(u.sp.seq, u.id)), zap.Int("snapshots", u.snapshots))
+		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", u.sp.name), zap.Int("snapshots", u.snapshots))
 		if err := os.Remove(u.sp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("dropping a delta backed up offline: %w", err)
 		}

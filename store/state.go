@@ -170,9 +170,13 @@ func (l *stateLock) release() {
 	l.f.Close()
 }
 
+// spoolFile is a complete delta in the spool: its file, its object name
+// ("deltas/<seq>-<id>") and what that name says.
 type spoolFile struct {
 	path string
+	name string
 	seq  uint64
+	id   [16]byte
 	size int64
 }
 
@@ -203,8 +207,8 @@ func (r *Store) spooled() []spoolFile {
 	}
 	var out []spoolFile
 	for _, e := range ents {
-		p := filepath.Join(r.spoolDir(), e.Name())
-		seq, _, ok := parseDeltaName(deltaDir + "/" + e.Name())
+		name := deltaDir + "/" + e.Name()
+		seq, id, ok := parseDeltaName(name)
 		if !ok {
 			continue
 		}
@@ -212,7 +216,7 @@ func (r *Store) spooled() []spoolFile {
 		if err != nil {
 			continue
 		}
-		out = append(out, spoolFile{path: p, seq: seq, size: fi.Size()})
+		out = append(out, spoolFile{path: filepath.Join(r.spoolDir(), e.Name()), name: name, seq: seq, id: id, size: fi.Size()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out

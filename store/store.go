@@ -296,11 +296,10 @@ func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
 		cands[o.Name] = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
 	}
 	for _, sp := range r.spooled() {
-		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
-		c := cands[deltaDir+"/"+filepath.Base(sp.path)]
+		c := cands[sp.name]
 		if c == nil {
-			c = &candidate{seq: seq, id: id, size: sp.size}
-			cands[deltaDir+"/"+filepath.Base(sp.path)] = c
+			c = &candidate{seq: sp.seq, id: sp.id, size: sp.size}
+			cands[sp.name] = c
 		}
 		c.spoolPath = sp.path
 	}
