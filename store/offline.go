@@ -84,23 +84,16 @@ func OpenFromState(ctx context.Context, remote remotes.Remote, key crypt.Key, op
 	return Open(ctx, remote, key, opts)
 }
 
-// openFromState is open with the cached config raw.
+// openFromState is open with the cached config raw: no key rotation is
+// checked (confirmConfig does, against the remote) and the head this
+// device saw must be known.
 func (r *Store) openFromState(ctx context.Context, raw []byte) error {
-	var err error
-	if r.cfg, r.aead, err = decodeConfig(r.key, raw); err != nil {
+	if err := r.useConfig(raw); err != nil {
 		return err
 	}
-	if r.cfg.IDKey != nil {
-		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
-	}
-	if err := os.MkdirAll(r.dir(), 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
-	}
-	if r.lock, err = lockState(r.dir()); err != nil {
+	if err := r.openState(); err != nil {
 		return err
 	}
-	r.removePartials()
-	r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	if r.state.SeenSeq == 0 || r.state.SeenID == "" {
 		return fmt.Errorf("%w: this device never saw a head of the repository", ErrNoOfflineState)
 	}
