@@ -161,12 +161,7 @@ func (r *Store) stateCandidate(cands map[string]*candidate, seq uint64, id [16]b
 	if err != nil {
 		return nil, fmt.Errorf("%w: the cached trailer of %s is malformed", ErrNoOfflineState, name)
 	}
-	size := int64(t.Padding) + int64(len(sealed)) + int64(footerSize)
-	for i := range t.Blobs {
-		if !t.Blobs[i].isMember() {
-			size += int64(t.Blobs[i].SealedLen)
-		}
-	}
+	size, _ := objectSize(t, len(sealed)) // the tiling is checked when the load opens it
 	c := &candidate{seq: seq, id: id, size: size, onRemote: true}
 	cands[name] = c
 	return c, nil
