@@ -3,6 +3,7 @@ package backup
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/store"
@@ -64,7 +65,7 @@ func (b *run) prevNode(p string, dir bool) (store.Node, bool) {
 	}
 	id, parts := b.prevRoot, strings.Split(p, "/")
 	for i, name := range parts {
-		nodes, err := b.trees.Tree(b.ctx, id)
+		nodes, err := b.prevTree(id)
 		if err != nil {
 			b.log.Warn("cannot read the previous version of an unreadable path", zap.String("path", p), zap.Error(err))
 			return store.Node{}, false
@@ -88,6 +89,33 @@ func (b *run) prevNode(p string, dir bool) (store.Node, bool) {
 		id = nodes[k].Subtree
 	}
 	return store.Node{}, false
+}
+
+// prevTrees keeps the trees of the previous snapshot that prevNode read,
+// by id: the unreadable paths of one backup (often many files of one
+// directory) share their parents, each read once.
+type prevTrees struct {
+	mu    sync.Mutex
+	nodes map[crypt.ID][]store.Node
+}
+
+// prevTree reads the previous snapshot's tree id, once a backup. The
+// scanner's goroutines may ask for it at once: one reads, the others wait.
+func (b *run) prevTree(id crypt.ID) ([]store.Node, error) {
+	b.prev.mu.Lock()
+	defer b.prev.mu.Unlock()
+	if nodes, ok := b.prev.nodes[id]; ok {
+		return nodes, nil
+	}
+	nodes, err := b.trees.Tree(b.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b.prev.nodes == nil {
+		b.prev.nodes = map[crypt.ID][]store.Node{}
+	}
+	b.prev.nodes[id] = nodes
+	return nodes, nil
 }
 
 // count adds up the files of a stored tree, for the snapshot's totals.

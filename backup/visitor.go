@@ -33,6 +33,7 @@ type run struct {
 	trees    treeReader
 	prevRoot crypt.ID
 	havePrev bool
+	prev     prevTrees // the trees prevNode read (keep.go)
 
 	mu   sync.Mutex
 	dirs map[string][]store.Node // entries collected per directory path

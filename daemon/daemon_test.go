@@ -236,29 +236,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("this test must run as root (it runs the daemon as uid 65534)")
 	}
-	base, err := os.MkdirTemp("", "chatsafe-defaults-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
-	home := filepath.Join(base, "home")
-	src := filepath.Join(home, "chats")
-	if err := os.MkdirAll(filepath.Join(src, "Media"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), []byte("photo"), 0o644)
-	chat := openChat(t, src)
-	chat.write(t, 20)
-	chat.db.Close()
-	xdg := map[string]string{"XDG_CONFIG_HOME": "cfg", "XDG_STATE_HOME": "state", "XDG_DATA_HOME": "data", "XDG_RUNTIME_DIR": "run"}
-	env := []string{"HOME=" + home}
-	for k, v := range xdg {
-		xdg[k] = filepath.Join(home, v)
-		env = append(env, k+"="+xdg[k])
-		os.MkdirAll(xdg[k], 0o700)
-	}
-	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	_, src, xdg, env := unprivilegedHome(t)
 	nobody := &credential{Uid: 65534, Gid: 65534}
 	sock := filepath.Join(xdg["XDG_RUNTIME_DIR"], "chatsafe", "chatsafe.sock")
 

@@ -342,3 +342,36 @@ func spoolFiles(t testing.TB, state string) []string {
 	}
 	return m
 }
+
+// unprivilegedHome makes a home for uid 65534 under a new temporary
+// directory, with a chat directory (a database of 20 messages and
+// Media/a.jpg) at home/chats and the XDG directories inside home, all
+// owned by that user. It returns the home, the source, the XDG
+// directories by variable and the environment a daemon runs with there.
+func unprivilegedHome(t *testing.T) (home, src string, xdg map[string]string, env []string) {
+	t.Helper()
+	base, err := os.MkdirTemp("", "chatsafe-unprivileged-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	home = filepath.Join(base, "home")
+	src = filepath.Join(home, "chats")
+	if err := os.MkdirAll(filepath.Join(src, "Media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), []byte("photo"), 0o644)
+	chat := openChat(t, src)
+	chat.write(t, 20)
+	chat.db.Close()
+	xdg = map[string]string{}
+	env = []string{"HOME=" + home}
+	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"} {
+		xdg[k] = filepath.Join(home, strings.ToLower(k))
+		env = append(env, k+"="+xdg[k])
+		os.MkdirAll(xdg[k], 0o700)
+	}
+	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	return home, src, xdg, env
+}

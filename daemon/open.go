@@ -13,7 +13,6 @@ import (
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusui"
-	"github.com/chatsafe/chatsafe/store"
 )
 
 // Opening the installation needs the first remote (the repository's
@@ -43,10 +42,10 @@ type offlineState struct {
 
 // openInstance opens the installation once.
 func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instance.Instance, error) {
+	// Run holds the state directory's lock (StateLock), which every
+	// writable open takes before the repository's: no other chatsafe
+	// process can hold that one, so no store.ErrLocked comes back here.
 	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true})
-	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the installation: %w", err)
 	}

@@ -99,37 +99,13 @@ func TestUnreadableKeptAndReported(t *testing.T) {
 	}
 }
 
-// startUnprivileged makes a home for uid 65534 under a new temporary
-// directory, with a chat directory (a database of 20 messages and
-// Media/a.jpg) at home/chats and the XDG directories inside home, owned
-// by that user, and starts the daemon as that user on the chats. It
-// returns the home, the source, the status socket, the environment the
-// daemon runs with and the daemon.
+// startUnprivileged starts the daemon as uid 65534 on the chats of a new
+// unprivilegedHome. It returns the home, the source, the status socket,
+// the environment the daemon runs with and the daemon.
 func startUnprivileged(t *testing.T) (home, src, sock string, env []string, p *proc) {
 	t.Helper()
-	base, err := os.MkdirTemp("", "chatsafe-unprivileged-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
-	home = filepath.Join(base, "home")
-	src = filepath.Join(home, "chats")
-	if err := os.MkdirAll(filepath.Join(src, "Media"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(src, "Media", "a.jpg"), []byte("photo"), 0o644)
-	chat := openChat(t, src)
-	chat.write(t, 20)
-	chat.db.Close()
-	env = []string{"HOME=" + home}
-	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"} {
-		d := filepath.Join(home, strings.ToLower(k))
-		env = append(env, k+"="+d)
-		os.MkdirAll(d, 0o700)
-	}
-	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
-	sock = filepath.Join(home, "xdg_runtime_dir", "chatsafe", "chatsafe.sock")
+	home, src, xdg, env := unprivilegedHome(t)
+	sock = filepath.Join(xdg["XDG_RUNTIME_DIR"], "chatsafe", "chatsafe.sock")
 	p = startDaemon(t, env, &credential{Uid: 65534, Gid: 65534}, "--source", src)
 	return home, src, sock, env, p
 }

@@ -2,13 +2,19 @@ package daemon
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // state derives the daemon's state from what is really happening.
-func (d *Daemon) state() string {
+func (d *Daemon) state() string { return d.stateWith(d.offlineBackups) }
+
+// stateWith is state, asking offlineBackups (only when it matters)
+// whether the open store backs up without its first remote.
+func (d *Daemon) stateWith(offlineBackups func() bool) string {
 	d.mu.Lock()
 	scanning, pruning, lastErr, ups, offline := d.scanning, d.pruning, d.lastErr, d.uploaders, d.offline
 	d.mu.Unlock()
@@ -27,7 +33,7 @@ func (d *Daemon) state() string {
 	if scanning {
 		return statusapi.StateScanning
 	}
-	if d.isReady() && d.offlineBackups() {
+	if d.isReady() && offlineBackups() {
 		return statusapi.StateOffline
 	}
 	if d.isPaused() {
@@ -87,8 +93,10 @@ func (d *Daemon) publishState(always bool) {
 // Status implements statusapi.Backend.
 func (d *Daemon) Status() statusapi.Status {
 	cfg := d.config()
+	// The state and the status's offline section ask the store once.
+	offline := sync.OnceValues(func() (store.OfflineStatus, bool) { return d.store.Offline() })
 	st := statusapi.Status{
-		State:   d.state(),
+		State:   d.stateWith(func() bool { _, ok := offline(); return ok }),
 		Source:  cfg.Source,
 		UptimeS: int64(time.Since(d.started).Seconds()),
 		Version: d.opts.Version,
@@ -113,7 +121,7 @@ func (d *Daemon) Status() statusapi.Status {
 	st.PendingDeltas = len(d.store.Pending())
 	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
 	st.Damage = apiDamage(d.store.Damage())
-	if off, ok := d.store.Offline(); ok {
+	if off, ok := offline(); ok {
 		st.Offline = &statusapi.Offline{Snapshots: off.Snapshots, FromState: off.FromState}
 	}
 	if p := d.LastPrune(); !p.Time.IsZero() {

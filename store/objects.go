@@ -218,20 +218,30 @@ func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error)
 	if t.ID != d.ref.ID || t.Seq != d.ref.Seq {
 		return nil, nil, integrityErr(name, fmt.Sprintf("trailer says it is delta %x with sequence %d (renamed or replayed)", t.ID, t.Seq), nil)
 	}
+	accounted, tiled := objectSize(t, len(sealed))
+	if !tiled {
+		return nil, nil, integrityErr(name, "blobs do not tile the object", nil)
+	}
+	if accounted != d.size {
+		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, accounted), nil)
+	}
+	return plain, t, nil
+}
+
+// objectSize is the size of the delta object trailer t, sealedLen bytes
+// sealed, accounts for: its blobs, padding, trailer and footer; tiled
+// says whether the blobs lie end to end from the object's start.
+func objectSize(t *trailer, sealedLen int) (size int64, tiled bool) {
 	var end uint64
+	tiled = true
 	for i := range t.Blobs {
 		if t.Blobs[i].isMember() {
 			continue // a slice of its group's plaintext, not of the object
 		}
-		if t.Blobs[i].Offset != end {
-			return nil, nil, integrityErr(name, "blobs do not tile the object", nil)
-		}
+		tiled = tiled && t.Blobs[i].Offset == end
 		end += uint64(t.Blobs[i].SealedLen)
 	}
-	if accounted := int64(end) + int64(t.Padding) + int64(len(sealed)) + int64(footerSize); accounted != d.size {
-		return nil, nil, integrityErr(name, fmt.Sprintf("has %d bytes, its index accounts for %d", d.size, accounted), nil)
-	}
-	return plain, t, nil
+	return int64(end) + int64(t.Padding) + int64(sealedLen) + int64(footerSize), tiled
 }
 
 // The trailer cache keeps sealed trailers of remote deltas so that opening

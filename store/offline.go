@@ -84,23 +84,16 @@ func OpenFromState(ctx context.Context, remote remotes.Remote, key crypt.Key, op
 	return Open(ctx, remote, key, opts)
 }
 
-// openFromState is open with the cached config raw.
+// openFromState is open with the cached config raw: no key rotation is
+// checked (confirmConfig does, against the remote) and the head this
+// device saw must be known.
 func (r *Store) openFromState(ctx context.Context, raw []byte) error {
-	var err error
-	if r.cfg, r.aead, err = decodeConfig(r.key, raw); err != nil {
+	if err := r.useConfig(raw); err != nil {
 		return err
 	}
-	if r.cfg.IDKey != nil {
-		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
-	}
-	if err := os.MkdirAll(r.dir(), 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
-	}
-	if r.lock, err = lockState(r.dir()); err != nil {
+	if err := r.openState(); err != nil {
 		return err
 	}
-	r.removePartials()
-	r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
 	if r.state.SeenSeq == 0 || r.state.SeenID == "" {
 		return fmt.Errorf("%w: this device never saw a head of the repository", ErrNoOfflineState)
 	}
@@ -115,11 +108,9 @@ func (r *Store) stateCandidates(ctx context.Context) (map[string]*candidate, err
 	cands := map[string]*candidate{}
 	var roots []*candidate
 	for _, sp := range r.spooled() {
-		name := deltaDir + "/" + filepath.Base(sp.path)
-		seq, id, _ := parseDeltaName(name)
-		c := &candidate{seq: seq, id: id, size: sp.size, spoolPath: sp.path}
-		cands[name] = c
-		if seq > r.state.SeenSeq { // written after the state was saved
+		c := &candidate{seq: sp.seq, id: sp.id, size: sp.size, spoolPath: sp.path}
+		cands[sp.name] = c
+		if sp.seq > r.state.SeenSeq { // written after the state was saved
 			roots = append(roots, c)
 		}
 	}
@@ -170,12 +161,7 @@ func (r *Store) stateCandidate(cands map[string]*candidate, seq uint64, id [16]b
 	if err != nil {
 		return nil, fmt.Errorf("%w: the cached trailer of %s is malformed", ErrNoOfflineState, name)
 	}
-	size := int64(t.Padding) + int64(len(sealed)) + int64(footerSize)
-	for i := range t.Blobs {
-		if !t.Blobs[i].isMember() {
-			size += int64(t.Blobs[i].SealedLen)
-		}
-	}
+	size, _ := objectSize(t, len(sealed)) // the tiling is checked when the load opens it
 	c := &candidate{seq: seq, id: id, size: size, onRemote: true}
 	cands[name] = c
 	return c, nil

@@ -58,6 +58,19 @@ func (o *offlineRepo) opts() store.Options {
 	return store.Options{StateDir: o.state, DeviceID: [16]byte{1}, Hostname: "laptop"}
 }
 
+// openThenStop opens this device's store while the remote answers, then
+// stops the remote; the store is closed when the test ends.
+func (o *offlineRepo) openThenStop(t *testing.T) *store.Store {
+	t.Helper()
+	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	o.srv.Stop()
+	return r
+}
+
 // change makes the next backup commit something new.
 func (o *offlineRepo) change(t *testing.T, from int) {
 	t.Helper()
@@ -80,12 +93,7 @@ func spooled(t *testing.T, state string) []string {
 // go up once the remote is back.
 func TestBackupCommitsWhileRemoteUnreachable(t *testing.T) {
 	o := newOfflineRepo(t)
-	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	o.srv.Stop()
+	r := o.openThenStop(t)
 	o.change(t, 500)
 	res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src})
 	if err != nil {
@@ -377,12 +385,7 @@ func TestOfflineBackupRemoteChangedMeanwhile(t *testing.T) {
 // the rotation as taken over, with nothing written to the remote.
 func TestOfflineBackupCheckedBeforeRotation(t *testing.T) {
 	o := newOfflineRepo(t)
-	r, err := store.Open(t.Context(), o.rem, o.key, o.opts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	o.srv.Stop()
+	r := o.openThenStop(t)
 	for i := range 2 {
 		o.change(t, 600+100*i)
 		if res, err := backup.Run(t.Context(), r, backup.Options{Source: o.src}); err != nil || res.Unchanged {

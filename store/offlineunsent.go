@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"go.uber.org/zap"
 )
@@ -26,9 +25,8 @@ var ErrOfflineUnsent = errors.New("snapshots backed up offline were never upload
 // they carry. A delta whose trailer does not read counts as one snapshot.
 func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 	r.mu.RLock()
-	from := r.state.OfflineFrom
-	r.mu.RUnlock()
-	for _, u := range r.unsentFrom(ctx, from) {
+	defer r.mu.RUnlock()
+	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
 		deltas++
 		snapshots += u.snapshots
 	}
@@ -39,7 +37,7 @@ func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
 // the loaded history leaves out; r.mu held.
 func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
-		if r.deltas[u.id] == nil {
+		if r.deltas[u.sp.id] == nil {
 			snapshots += u.snapshots
 		}
 	}
@@ -49,12 +47,13 @@ func (r *Store) leftBehindLocked(ctx context.Context) (snapshots int) {
 // unsent is a delta this device committed offline, still in its spool.
 type unsent struct {
 	sp        spoolFile
-	id        [16]byte
 	snapshots int
 }
 
 // unsentFrom lists this device's spooled deltas at or past from (none
-// when from is 0). It reads their trailers; the caller may hold r.mu.
+// when from is 0). A loaded delta's trailer is the one in memory; the
+// spool is read only for those the load left out. Hold r.mu (a read lock
+// will do).
 func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 	if from == 0 {
 		return nil
@@ -64,18 +63,30 @@ func (r *Store) unsentFrom(ctx context.Context, from uint64) []unsent {
 		if sp.seq < from {
 			continue
 		}
-		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
-		d := &delta{ref: deltaRef{ID: id, Seq: seq}, size: sp.size, spoolPath: sp.path}
-		_, t, err := r.readTrailer(ctx, d)
+		d := &delta{ref: deltaRef{ID: sp.id, Seq: sp.seq}, size: sp.size, spoolPath: sp.path}
+		t := r.loadedTrailer(sp.id)
+		var err error
+		if t == nil {
+			_, t, err = r.readTrailer(ctx, d)
+		}
 		switch {
 		case err != nil:
 			r.log.Warn("reading the trailer of a delta backed up offline", zap.String("delta", d.ref.name()), zap.Error(err))
-			out = append(out, unsent{sp: sp, id: id, snapshots: 1})
+			out = append(out, unsent{sp: sp, snapshots: 1})
 		case t.Device == r.opts.DeviceID:
-			out = append(out, unsent{sp: sp, id: id, snapshots: len(t.Snapshots)})
+			out = append(out, unsent{sp: sp, snapshots: len(t.Snapshots)})
 		}
 	}
 	return out
+}
+
+// loadedTrailer is the trailer the load holds of delta id (nil: the
+// delta is not loaded); r.mu held.
+func (r *Store) loadedTrailer(id [16]byte) *trailer {
+	if d := r.deltas[id]; d != nil {
+		return d.trailer
+	}
+	return nil
 }
 
 // dropOfflineUnsent is Takeover's step over what was backed up offline,
@@ -90,7 +101,7 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 	var snaps int
 	loaded := false
 	for _, u := range r.unsentFrom(ctx, from) {
-		if r.deltas[u.id] != nil {
+		if r.deltas[u.sp.id] != nil {
 			loaded = true
 			continue
 		}
@@ -102,7 +113,7 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 			ErrOfflineUnsent, plural(snaps, "snapshot"), plural(len(left), "delta"), from)
 	}
 	for _, u := range left {
-		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", deltaName(u.sp.seq, u.id)), zap.Int("snapshots", u.snapshots))
+		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", u.sp.name), zap.Int("snapshots", u.snapshots))
 		if err := os.Remove(u.sp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("dropping a delta backed up offline: %w", err)
 		}

@@ -133,9 +133,7 @@ func (r *Store) planRepair(ctx context.Context, dryRun bool) (*RepairPlan, *delt
 		}
 	}
 	for _, sp := range r.spooled() {
-		if seq, _, ok := parseDeltaName(deltaDir + "/" + path.Base(sp.path)); ok {
-			top = max(top, seq)
-		}
+		top = max(top, sp.seq)
 	}
 	plan.NewSeq = top + 1
 	for _, ref := range r.liveRefs() {

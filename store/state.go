@@ -57,6 +57,29 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 	return st
 }
 
+// openState readies the repository's state directory, once its config is
+// known: a writable open creates it, locks it and removes a crash's
+// partial files; then the local state is read.
+func (r *Store) openState() error {
+	if r.opts.StateDir == "" {
+		return nil
+	}
+	// A read-only open creates, removes and changes nothing in the
+	// state directory: it may run beside the writer that owns it.
+	if !r.opts.ReadOnly {
+		if err := os.MkdirAll(r.dir(), 0o700); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
+		var err error
+		if r.lock, err = lockState(r.dir()); err != nil {
+			return err
+		}
+		r.removePartials()
+	}
+	r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
+	return nil
+}
+
 func (r *Store) noteSeen(d *delta) error {
 	seq, id := d.ref.Seq, hex.EncodeToString(d.ref.ID[:])
 	if seq < r.state.SeenSeq || (seq == r.state.SeenSeq && id == r.state.SeenID && r.state.RepoID != "") {
@@ -170,9 +193,13 @@ func (l *stateLock) release() {
 	l.f.Close()
 }
 
+// spoolFile is a complete delta in the spool: its file, its object name
+// ("deltas/<seq>-<id>") and what that name says.
 type spoolFile struct {
 	path string
+	name string
 	seq  uint64
+	id   [16]byte
 	size int64
 }
 
@@ -203,8 +230,8 @@ func (r *Store) spooled() []spoolFile {
 	}
 	var out []spoolFile
 	for _, e := range ents {
-		p := filepath.Join(r.spoolDir(), e.Name())
-		seq, _, ok := parseDeltaName(deltaDir + "/" + e.Name())
+		name := deltaDir + "/" + e.Name()
+		seq, id, ok := parseDeltaName(name)
 		if !ok {
 			continue
 		}
@@ -212,7 +239,7 @@ func (r *Store) spooled() []spoolFile {
 		if err != nil {
 			continue
 		}
-		out = append(out, spoolFile{path: p, seq: seq, size: fi.Size()})
+		out = append(out, spoolFile{path: filepath.Join(r.spoolDir(), e.Name()), name: name, seq: seq, id: id, size: fi.Size()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out

@@ -193,45 +193,43 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 
 // open is Open once the state directory is locked.
 func (r *Store) open(ctx context.Context) error {
-	opts, remote, key := r.opts, r.remote, r.key
-	if opts.fromState != nil {
-		return r.openFromState(ctx, opts.fromState)
+	if r.opts.fromState != nil {
+		return r.openFromState(ctx, r.opts.fromState)
 	}
-	raw, err := getConfig(ctx, remote)
+	raw, err := getConfig(ctx, r.remote)
 	if errors.Is(err, remotes.ErrNotFound) {
-		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", remote, ErrNoRepository)
+		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", r.remote, ErrNoRepository)
 	}
 	if err != nil {
 		return err
 	}
-	if r.cfg, r.aead, err = decodeConfig(key, raw); err != nil {
+	if err := r.useConfig(raw); err != nil {
 		return err
-	}
-	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go, configv3.go)
-		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
 	}
 	if err := r.checkRotating(ctx); err != nil {
 		return err
 	}
-	if opts.StateDir != "" {
-		// A read-only open creates, removes and changes nothing in the
-		// state directory: it may run beside the writer that owns it.
-		if !opts.ReadOnly {
-			if err := os.MkdirAll(r.dir(), 0o700); err != nil {
-				return fmt.Errorf("creating the state directory: %w", err)
-			}
-			if r.lock, err = lockState(r.dir()); err != nil {
-				return err
-			}
-			r.removePartials()
-		}
-		r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
+	if err := r.openState(); err != nil {
+		return err
 	}
 	if err := r.load(ctx); err != nil {
 		return err
 	}
 	r.rawConfig = raw
 	r.cacheConfig(raw)
+	return nil
+}
+
+// useConfig takes raw, the sealed config, as the repository's: its
+// cipher and, for a rotated repository, its blob id key.
+func (r *Store) useConfig(raw []byte) error {
+	var err error
+	if r.cfg, r.aead, err = decodeConfig(r.key, raw); err != nil {
+		return err
+	}
+	if r.cfg.IDKey != nil { // a rotated repository keeps its blob ids (configv2.go, configv3.go)
+		r.ids = crypt.NewIDHasher(*r.cfg.IDKey)
+	}
 	return nil
 }
 
@@ -296,11 +294,10 @@ func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
 		cands[o.Name] = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}
 	}
 	for _, sp := range r.spooled() {
-		seq, id, _ := parseDeltaName(deltaDir + "/" + filepath.Base(sp.path))
-		c := cands[deltaDir+"/"+filepath.Base(sp.path)]
+		c := cands[sp.name]
 		if c == nil {
-			c = &candidate{seq: seq, id: id, size: sp.size}
-			cands[deltaDir+"/"+filepath.Base(sp.path)] = c
+			c = &candidate{seq: sp.seq, id: sp.id, size: sp.size}
+			cands[sp.name] = c
 		}
 		c.spoolPath = sp.path
 	}

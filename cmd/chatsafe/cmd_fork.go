@@ -57,15 +57,12 @@ func runForkResolve(ctx context.Context, opts ForkResolveOptions, g *globalOptio
 	defer inst.Close()
 	// The merge makes this device the writer again, as takeover does
 	// (which a fork refuses): say whom it takes the repository from.
-	to := inst.Store.TakenOver()
-	if to != nil {
-		fmt.Fprintln(stderr, "WARNING:", to)
-	}
+	takenOver := warnTakenOver(inst.Store, stderr)
 	kept, err := inst.Store.ResolveFork(ctx, opts.Keep)
 	if err != nil {
 		return err
 	}
-	if to != nil {
+	if takenOver {
 		fmt.Fprintln(stderr, "the merge makes this device the writer again, as `chatsafe takeover` does")
 	}
 	if _, err := inst.Store.Sync(ctx); err != nil {

@@ -178,12 +178,15 @@ func humanBytes(n int64) string {
 
 // warnTakenOver says once, on stderr, that another device took over
 // this repository, in backup's words, for a command that goes on without
-// writing (a dry run, nothing to repair); one that would write fails
-// with the take-over itself (exit 7).
-func warnTakenOver(st *store.Store, stderr io.Writer) {
-	if to := st.TakenOver(); to != nil {
+// writing (a dry run, nothing to repair) or that makes this device the
+// writer again (fork resolve); one that would write otherwise fails with
+// the take-over itself (exit 7). It reports whether it warned.
+func warnTakenOver(st *store.Store, stderr io.Writer) bool {
+	to := st.TakenOver()
+	if to != nil {
 		fmt.Fprintln(stderr, "WARNING:", to)
 	}
+	return to != nil
 }
 
 // partialResult turns a successful read of a damaged repository into a

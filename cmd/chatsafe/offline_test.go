@@ -114,6 +114,15 @@ func offlineInstall(t *testing.T, backedUp bool) (srv *remotetest.Server, home, 
 	if backedUp {
 		run(t, home, "backup", "--config", cfg).want(t, 0, "")
 	}
+	shortRetry(t, cfg)
+	srv.Stop()
+	return srv, home, src, cfg
+}
+
+// shortRetry sets retry_for in the config file cfg to 1s: a remote out
+// of reach fails a command soon.
+func shortRetry(t *testing.T, cfg string) {
+	t.Helper()
 	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +131,4 @@ func offlineInstall(t *testing.T, backedUp bool) (srv *remotetest.Server, home, 
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv.Stop()
-	return srv, home, src, cfg
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 )
 
@@ -15,14 +13,7 @@ import (
 func TestTakeoverDiscardOffline(t *testing.T) {
 	a, b, srv, _ := twoDevices(t)
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
-	conf, err := os.ReadFile(a.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf = regexp.MustCompile(`(?m)^retry_for: .*$`).ReplaceAll(conf, []byte("retry_for: 1s"))
-	if err := os.WriteFile(a.cfg, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	shortRetry(t, a.cfg)
 	srv.Stop()
 	write(t, a.src, "msgstore.txt", "old phone, offline")
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 5, "saved locally")
