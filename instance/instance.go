@@ -318,10 +318,13 @@ func RetentionPolicy(c *configs.Config) prune.Policy {
 // the vault could not be reached: trying again later may succeed, and
 // nothing about the installation is wrong. The daemon waits and retries
 // then, rather than exiting. A vault login that failed after the vault
-// counted its password attempt is not: a retry spends another attempt,
-// and enough of them erase the key (vault.ErrAttemptSpent).
+// counted its password attempt is retried only if the client kept its
+// blinded password (vault.ErrAttemptKept): the next try from this process
+// is that attempt again. Otherwise (an account registered before the
+// threshold OPRF) a retry spends another attempt, and enough of them
+// erase the key (vault.ErrAttemptSpent).
 func Unreachable(err error) bool {
-	if errors.Is(err, vault.ErrAttemptSpent) {
+	if errors.Is(err, vault.ErrAttemptSpent) && !errors.Is(err, vault.ErrAttemptKept) {
 		return false
 	}
 	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)

@@ -58,13 +58,14 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	}
 }
 
-// TestVaultFailureAfterAnAttemptIsNotRetried: the daemon tries to open
-// again while Unreachable says the failure was only that the vault was out
-// of reach. A failure after the login counted a password attempt (a node
-// failing at login/finish) is not that: a retry loop would spend the
-// account's attempts until the vault erases the key. A vault that refuses
-// the connection before any attempt is.
-func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
+// TestVaultFailureAfterAnAttemptIsRetried: the daemon tries to open again
+// while Unreachable says the failure was only that the vault was out of
+// reach. A node failing after the login counted its password attempt (at
+// login/ke1) is that too: the client keeps the login's blinded password,
+// and the daemon's next try is the attempt already counted, which costs
+// nothing; the message says so. A vault that refuses the connection
+// before any attempt is retryable as before.
+func TestVaultFailureAfterAnAttemptIsRetried(t *testing.T) {
 	dir := t.TempDir()
 	vaultURL, vaultCA := serveVault(t, filepath.Join(dir, "vault"))
 
@@ -81,12 +82,14 @@ func TestVaultFailureAfterAnAttemptIsNotRetried(t *testing.T) {
 
 	proxyURL, proxyCA := vaulttest.FailingAfterLogin(t, vaultURL, vaultCA)
 	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "gus", CAFile: proxyCA}
-	err := open()
-	if err == nil || !errors.Is(err, vault.ErrUnreachable) {
-		t.Fatalf("a vault failing after login/begin: %v, want it out of reach", err)
-	}
-	if instance.Unreachable(err) {
-		t.Fatalf("a failure after a password attempt was spent is retryable: %v", err)
+	for try := 1; try <= 2; try++ {
+		err := open()
+		if !instance.Unreachable(err) {
+			t.Fatalf("try %d, a vault failing after login/begin: %v, want a failure the daemon tries again", try, err)
+		}
+		if !strings.Contains(err.Error(), "same attempt") {
+			t.Fatalf("try %d: %q does not say that trying again is the same attempt", try, err)
+		}
 	}
 
 	down := httptest.NewTLSServer(http.NotFoundHandler())
@@ -186,5 +189,57 @@ func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
 	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
 	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err != nil || got != key {
 		t.Fatalf("the right password: %v", err)
+	}
+}
+
+// TestLostVaultAnswerAfterTheAttempt is the daemon's offline loop on a
+// path that loses the vault's answers after login/begin was answered
+// (login/ke1: KE2; login/finish: the wrapped key): each try is retried
+// by the daemon, and is the attempt counted at the first; the answer that
+// then arrives says one attempt (a wrong password), or releases the key
+// with no attempt left counted.
+func TestLostVaultAnswerAfterTheAttempt(t *testing.T) {
+	dir := t.TempDir()
+	vaultURL, vaultCA := serveVault(t, filepath.Join(dir, "vault"))
+
+	cfg := newInstallation(t, filepath.Join(dir, "remote"))
+	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "ida", CAFile: vaultCA}
+	key := behindVaultOnly(t, cfg, "ida", filepath.Join(dir, "pw"), "wrong")
+	proxyURL, proxyCA, losses := vaulttest.LosingAnswers(t, vaultURL, vaultCA)
+	cfg.Key.Vault = configs.Vault{URL: proxyURL, Account: "ida", CAFile: proxyCA}
+
+	tries := func(what string) {
+		t.Helper()
+		before := losses.Lost()
+		for try := 1; try <= 3; try++ {
+			_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+			if !instance.Unreachable(err) {
+				t.Fatalf("try %d, %s lost: %v, want a failure the daemon tries again", try, what, err)
+			}
+		}
+		if losses.Lost()-before < 3 {
+			t.Fatalf("%d answers lost, want at least 3", losses.Lost()-before)
+		}
+	}
+	losses.ArmFor(vault.PathLoginKE1)
+	tries("every KE2 of a wrong password")
+	losses.ArmFor()
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "9 attempts left") {
+		t.Fatalf("the answer to the fourth try of one wrong password: %v, want 9 attempts left", err)
+	}
+
+	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
+	losses.ArmFor(vault.PathLoginKE1)
+	tries("every KE2 of the right password")
+	losses.ArmFor(vault.PathLoginFinish)
+	tries("every wrapped key")
+	losses.ArmFor()
+	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err != nil || got != key {
+		t.Fatalf("the right password once the answers arrive: %v", err)
+	}
+	os.WriteFile(cfg.Key.PasswordFile, []byte("wrong again"), 0o600)
+	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg); !strings.Contains(err.Error(), "9 attempts left") {
+		t.Fatalf("a wrong password after the success: %v, want 9 attempts left (nothing left counted)", err)
 	}
 }

@@ -27,9 +27,18 @@ var (
 	// ErrTooSoon is matched by every RetryAfterError.
 	ErrTooSoon = errors.New("too soon after wrong passwords")
 	// ErrAttemptSpent is matched by a login that failed after the vault
-	// counted its password attempt (a node failing at login/finish, too
-	// few key shares, a malformed answer): trying again spends another.
+	// counted its password attempt (an answer lost, a node failing at
+	// login/finish, too few key shares, a malformed answer): a new login
+	// spends another. ErrAttemptKept says when a retry from the same
+	// process does not.
 	ErrAttemptSpent = errors.New("the login had spent a password attempt")
+	// ErrAttemptKept is matched by a login that failed after the vault
+	// counted its attempt whose blinded password the client keeps: a
+	// Recover of the same login from the same process soon after is that
+	// attempt again and costs nothing (a daemon's next try). It also
+	// matches ErrAttemptSpent: a new process (a command run again) spends
+	// another.
+	ErrAttemptKept = errors.New("the login's counted attempt is kept for the next try")
 )
 
 // AttemptSpent marks err, a login's failure after the vault counted the
@@ -50,6 +59,29 @@ func (e attemptSpentError) Error() string {
 }
 func (e attemptSpentError) Unwrap() error        { return e.err }
 func (e attemptSpentError) Is(target error) bool { return target == ErrAttemptSpent }
+
+// AttemptKept marks err, a login's failure after the vault counted the
+// attempt, whose blinded password the client keeps for kept: it matches
+// ErrAttemptKept and ErrAttemptSpent (nil stays nil).
+func AttemptKept(err error, kept time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return attemptKeptError{err, kept}
+}
+
+type attemptKeptError struct {
+	err  error
+	kept time.Duration
+}
+
+func (e attemptKeptError) Error() string {
+	return fmt.Sprintf("%s (the vault counted this login's password attempt and the answers after it were lost: a try from this process within %s is the same attempt and costs nothing, and a daemon makes it by itself; a command run again has spent one of the vault's password attempts and spends one more, so run it once the vault is healthy)", e.err, e.kept)
+}
+func (e attemptKeptError) Unwrap() error { return e.err }
+func (e attemptKeptError) Is(target error) bool {
+	return target == ErrAttemptKept || target == ErrAttemptSpent
+}
 
 // RetryAfterError says the vault takes no password attempt for this
 // account before Wait has passed: after the first few wrong passwords each

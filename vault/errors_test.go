@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,5 +23,30 @@ func TestRetryAfterErrorRoundsUp(t *testing.T) {
 		if want := "next attempt in " + want + ";"; !strings.Contains(got, want) {
 			t.Errorf("wait %v: %q lacks %q", wait, got, want)
 		}
+	}
+}
+
+// A kept attempt is a spent one for whoever starts over (a command run
+// again) and says so, and it keeps what it wraps.
+func TestAttemptKept(t *testing.T) {
+	if AttemptKept(nil, time.Minute) != nil {
+		t.Fatal("AttemptKept(nil) is not nil")
+	}
+	err := AttemptKept(fmt.Errorf("%w: node 1: reset", ErrUnreachable), 15*time.Minute)
+	for _, target := range []error{ErrAttemptKept, ErrAttemptSpent, ErrUnreachable} {
+		if !errors.Is(err, target) {
+			t.Errorf("%v does not match %v", err, target)
+		}
+	}
+	if AttemptSpent(err) != err {
+		t.Error("AttemptSpent marked a kept attempt again")
+	}
+	for _, want := range []string{"node 1: reset", "within 15m0s is the same attempt", "spends one more"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+	if errors.Is(AttemptSpent(fmt.Errorf("%w", ErrUnreachable)), ErrAttemptKept) {
+		t.Error("a spent attempt matches ErrAttemptKept")
 	}
 }

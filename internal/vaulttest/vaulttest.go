@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -35,33 +37,51 @@ func FailingAfterLogin(t *testing.T, vaultURL, vaultCA string) (string, string) 
 			return
 		}
 		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		relay(w, resp)
 	})
 }
 
 // Losses arms a LosingAnswers proxy.
 type Losses struct {
-	armed atomic.Bool
+	mu    sync.Mutex
+	paths []string // the paths whose answers are lost; none: disarmed
 	lost  atomic.Int32
 }
 
-// Arm makes the proxy lose the answers to login/begin and login/start
-// (true) or pass them on (false).
-func (l *Losses) Arm(on bool) { l.armed.Store(on) }
+// Arm makes the proxy lose the answers to the first message of a login,
+// login/begin and login/start (true), or pass every answer on (false).
+func (l *Losses) Arm(on bool) {
+	if on {
+		l.ArmFor(vault.PathLoginBegin, vault.PathLoginStart)
+	} else {
+		l.ArmFor()
+	}
+}
+
+// ArmFor makes the proxy lose the answers to paths (none: pass every
+// answer on), e.g. vault.PathLoginKE1: a message after the vault counted
+// the login's attempt.
+func (l *Losses) ArmFor(paths ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.paths = slices.Clone(paths)
+}
+
+func (l *Losses) loses(path string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.paths, path)
+}
 
 // Lost is how many answers the proxy lost.
 func (l *Losses) Lost() int { return int(l.lost.Load()) }
 
 // LosingAnswers fronts a real vault and passes every request on. While
-// armed it loses the answer to the first message of a login (login/begin,
-// or login/start): the vault takes the request and counts the attempt,
-// the proxy reads the whole answer and then resets the stream, as a
-// connection that breaks or a client that times out after the vault did
-// its work. It returns its URL and CA file.
+// armed it loses the answers to the armed paths: the vault takes the
+// request (a login/begin counts the attempt), the proxy reads the whole
+// answer and then resets the stream, as a connection that breaks or a
+// client that times out after the vault did its work. It returns its URL
+// and CA file.
 func LosingAnswers(t *testing.T, vaultURL, vaultCA string) (string, string, *Losses) {
 	t.Helper()
 	l := &Losses{}
@@ -73,18 +93,23 @@ func LosingAnswers(t *testing.T, vaultURL, vaultCA string) (string, string, *Los
 			return
 		}
 		defer resp.Body.Close()
-		if l.armed.Load() && (r.URL.Path == vault.PathLoginBegin || r.URL.Path == vault.PathLoginStart) {
+		if l.loses(r.URL.Path) {
 			io.Copy(io.Discard, resp.Body)
 			l.lost.Add(1)
 			panic(http.ErrAbortHandler) // no answer arrives
 		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		relay(w, resp)
 	})
 	return url, ca, l
+}
+
+// relay passes the vault's answer on as it came.
+func relay(w http.ResponseWriter, resp *http.Response) {
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
 }
 
 func upstream(t *testing.T, vaultCA string) *http.Client {

@@ -230,82 +230,12 @@ func (c *Client) register(ctx context.Context, account string, password []byte, 
 	return nil
 }
 
-// Recover fetches the backup key of account with password and the
-// account's handle (from Register; the zero Handle for an account
-// registered without one). A wrong password, a wrong handle or an account
-// the vault does not know all look the same: a vault.WrongPasswordError.
-// An erased record returns vault.ErrErased. After wrong passwords the
-// vault may ask to wait: Recover waits by itself up to Options.MaxAutoWait
-// and otherwise returns a vault.RetryAfterError.
-func (c *Client) Recover(ctx context.Context, account string, password []byte, handle vault.Handle) (crypt.Key, error) {
-	var key crypt.Key
-	if err := vault.CheckAccount(account); err != nil {
-		return key, fmt.Errorf("vault account name: %w", err)
-	}
-	oc, opts, err := c.opaqueClient()
-	if err != nil {
-		return key, err
-	}
-	defer oc.ClearState()
-	var start vault.LoginStartResp
-	var base string
-	if c.noTOPRF {
-		base, err = c.legacyStart(ctx, oc, account, password, handle, &start)
-	} else {
-		base, err = c.thresholdStart(ctx, oc, account, password, handle, &start)
-	}
-	if err != nil {
-		return key, fmt.Errorf("recovering the backup key of %q: %w", account, err)
-	}
-	ke2, err := oc.Deserialize.KE2(start.KE2)
-	if err != nil || len(start.Session) != vault.SessionIDLen {
-		return key, vault.AttemptSpent(fmt.Errorf("recovering the backup key of %q: %w: malformed KE2", account, vault.ErrUnreachable))
-	}
-	ke3, _, exportKey, err := oc.GenerateKE3(ke2, []byte(account), nil, opts)
-	if err != nil {
-		// Tell the vault now, so that a last attempt erases at once rather
-		// than when the session expires. Best effort: the attempt is spent.
-		_, _ = c.call(ctx, base, vault.PathLoginAbort, vault.LoginAbortReq{Session: start.Session}, &vault.OKResp{})
-		return key, fmt.Errorf("recovering the backup key of %q: %w", account, vault.WrongPasswordError{Left: max(start.AttemptsLeft, 0)})
-	}
-	defer clear(exportKey)
-	var fin vault.LoginFinishResp
-	if _, err := c.call(ctx, base, vault.PathLoginFinish, vault.LoginFinishReq{Session: start.Session, KE3: ke3.Serialize()}, &fin); err != nil {
-		return key, vault.AttemptSpent(fmt.Errorf("recovering the backup key of %q: %w", account, err))
-	}
-	aead, err := wrapAEAD(exportKey, account)
-	if err != nil {
-		return key, err
-	}
-	pt, err := aead.Open(nil, fin.WrappedKey, wrapAD(account))
-	if err != nil || len(pt) != crypt.KeySize {
-		return key, fmt.Errorf("recovering the backup key of %q: the vault returned a wrapped key that does not open; it was altered, restore with the recovery key: %w", account, crypt.ErrAuth)
-	}
-	copy(key[:], pt)
-	clear(pt)
-	return key, nil
-}
-
-// legacyStart sends KE1 of the password itself in login/start: the login
-// of accounts registered before the threshold OPRF.
-func (c *Client) legacyStart(ctx context.Context, oc *opaque.Client, account string, password []byte, handle vault.Handle, start *vault.LoginStartResp) (string, error) {
-	ke1, err := oc.GenerateKE1(password)
-	if err != nil {
-		return "", fmt.Errorf("starting vault login: %w", err)
-	}
-	req := vault.LoginStartReq{Account: account, KE1: ke1.Serialize()}
-	if !handle.IsZero() {
-		req.Handle = handle[:]
-	}
-	return c.retryStart(ctx, "", vault.PathLoginStart, req, start)
-}
-
-// retryStart sends the first message of a login to node (every node with
-// ""), waiting out short failure delays. It can be sent again: an answer
-// that asks to wait created no session.
-func (c *Client) retryStart(ctx context.Context, node, path string, req, start any) (string, error) {
+// retryStart sends the first message of a login to nodes, in order until
+// one answers, waiting out short failure delays. It can be sent again: an
+// answer that asks to wait created no session.
+func (c *Client) retryStart(ctx context.Context, nodes []string, path string, req, start any) (string, error) {
 	for tries := 0; ; tries++ {
-		base, err := c.call(ctx, node, path, req, start)
+		base, err := c.callOn(ctx, nodes, path, req, start)
 		var ra vault.RetryAfterError
 		if !errors.As(err, &ra) || ra.Wait > c.maxAutoWait || tries >= 3 {
 			return base, err
@@ -336,13 +266,18 @@ func (c *Client) Delete(ctx context.Context, account string, key crypt.Key) erro
 // failing is skipped); otherwise it talks to base only, because sessions
 // live on the node that created them. It returns the base that answered.
 func (c *Client) call(ctx context.Context, base, path string, req, resp any) (string, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return "", err
-	}
 	bases := c.urls
 	if base != "" {
 		bases = []string{base}
+	}
+	return c.callOn(ctx, bases, path, req, resp)
+}
+
+// callOn is call on bases, tried in order.
+func (c *Client) callOn(ctx context.Context, bases []string, path string, req, resp any) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
 	}
 	var errs []error
 	for _, b := range bases {
@@ -426,15 +361,19 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 	case hres.StatusCode >= 500:
 		return nodeError{fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
 	case er.Error == vault.CodeNoSession:
-		return fmt.Errorf("the vault dropped the session (too slow, or the vault restarted); try again")
+		return fmt.Errorf("%s: %w", u, errNoSession)
 	default:
 		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
 	}
 }
 
+// errNoSession is a session the node no longer holds: it expired, the
+// node restarted, or the account was registered again meanwhile.
+var errNoSession = errors.New("the vault dropped the session (too slow, or the vault restarted); try again")
+
 // errReplayRefused is a login/begin whose element the vault counted
 // already (its answer was lost) refused again: an account registered
-// before the threshold OPRF cannot take it twice. thresholdStart starts
+// before the threshold OPRF cannot take it twice. login.try starts
 // once more with a fresh element; the error reaches the user only if that
 // is refused too.
 var errReplayRefused = errors.New("the vault counted this login's attempt on a node whose answer was lost, and an account registered before the threshold OPRF cannot take it again; running the command again starts a new attempt, which costs one more (registering the password again with `chatsafe key set-password`, where the key is open, moves the account to the threshold OPRF and ends this)")

@@ -14,19 +14,21 @@ import (
 
 // A login/begin whose answer never came (a timeout, a reset connection,
 // every node failing) may have been counted: the vault commits the
-// attempt before it answers. The vault takes a begin whose blinded element
-// the account's row already counted as that same attempt (docs/vault.md,
-// "Attempt counting"), so the client sends the same element again: to the
-// next node within one Recover (call resends the same request), and, kept
-// here, on the next Recover of the same login — the daemon's offline loop
-// makes a new Client for each try, so this lives in the process. An entry
-// is dropped on any definite answer to the begin.
+// attempt before it answers; one whose answer came was counted, and a
+// later answer of the login (KE2, the wrapped key) may be lost too. The
+// vault takes a begin whose blinded element the account's row already
+// counted as that same attempt (docs/vault.md, "Attempt counting"), so
+// the client sends the same element again until the login ends: to the
+// next node within one Recover, and, kept here, on the next Recover of
+// the same login — the daemon's offline loop makes a new Client for each
+// try, so this lives in the process. The login that ends (the key, a
+// wrong password, an erased key) does not put its blind back.
 
 // A kept blind holds what the login needs to finish: the account, the
 // plaintext password and the blind r. The map's key is an HMAC, so the
 // keys say nothing; the entries are wiped (TOPRFBlind.Wipe) when pushed
 // out, replaced or expired, and the login that takes one wipes it when it
-// is over (thresholdStart).
+// is over (thresholdRecover).
 
 // maxPending bounds the blinds kept; more logins whose outcome is unknown
 // at once than this is no real process's case, and a dropped blind only

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -138,7 +139,8 @@ func TestLoginWipesItsBlinds(t *testing.T) {
 		case ref:
 			w.WriteHeader(http.StatusInternalServerError) // the fresh begin's answer: none
 		default:
-			_ = json.NewEncoder(w).Encode(shortBegin()) // then too few shares
+			w.WriteHeader(http.StatusGone) // the login ends
+			_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeErased})
 		}
 	}))
 	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
@@ -165,13 +167,14 @@ func TestLoginWipesItsBlinds(t *testing.T) {
 	if !bytes.Equal(fresh.Blinded, seen[1]) || wiped(fresh) {
 		t.Fatal("the fresh blind, whose begin was not answered, was not kept")
 	}
-	// A login that took its kept blind and was answered wipes it at the end.
+	// A login that took its kept blind and ended (here: the key erased)
+	// wipes it.
 	pending.keep(id, fresh)
 	mu.Lock()
 	refuse = false
 	mu.Unlock()
-	if _, err := c.Recover(context.Background(), "bob", []byte("pw"), h); err == nil {
-		t.Fatal("Recover succeeded short of shares")
+	if _, err := c.Recover(context.Background(), "bob", []byte("pw"), h); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("Recover against an erased key: %v", err)
 	}
 	if !wiped(fresh) {
 		t.Fatal("the blind a login took was not wiped when the login ended")

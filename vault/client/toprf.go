@@ -8,84 +8,172 @@ import (
 
 	"github.com/bytemare/opaque"
 
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/vault"
 )
 
-// thresholdStart runs the threshold-OPRF part of a login (docs/vault.md,
+// thresholdRecover runs the threshold-OPRF login (docs/vault.md,
 // "Threshold OPRF"): login/begin on the first node that answers counts the
 // attempt and evaluates that node's share on the blinded password; other
 // nodes evaluate theirs for the committed attempt (login/eval) until the
 // threshold is met; the combined, unblinded result hardens the password,
-// and KE1 of the hardened password goes to the begin node (login/ke1). It
-// fills start with that node's session, KE2 and attempts left.
-func (c *Client) thresholdStart(ctx context.Context, oc *opaque.Client, account string, password []byte, handle vault.Handle, start *vault.LoginStartResp) (string, error) {
-	// The blind of an earlier try whose begin was never answered, if
-	// any: the vault takes it as the attempt it may have counted.
+// KE1 of the hardened password goes to the begin node (login/ke1), and its
+// KE2 is answered as in any login.
+//
+// The blind is kept until the login ends (the key, a wrong password, an
+// erased key): the vault takes a begin whose element it counted as that
+// same attempt, so a login whose answers were lost, at any step, starts
+// again with the same element at no cost — on the next node within this
+// call, and through the pending store on the next call of the same login
+// (the daemon's next try makes a new Client).
+func (c *Client) thresholdRecover(ctx context.Context, account string, password []byte, handle vault.Handle) (crypt.Key, error) {
 	pid := pending.id(c.urls, account, handle, password)
-	blind := pending.take(pid, account, password)
-	kept := false
-	defer func() {
-		if !kept {
-			blind.Wipe() // it holds the password
-		}
-	}()
-	req := vault.LoginBeginReq{Account: account, Blinded: blind.Blinded}
-	if !handle.IsZero() {
-		req.Handle = handle[:]
+	l := &login{c: c, account: account, password: password, handle: handle, blind: pending.take(pid, account, password)}
+	key, err := l.run(ctx)
+	if l.ended {
+		l.blind.Wipe() // it holds the password
+	} else {
+		pending.keep(pid, l.blind)
 	}
+	return key, err
+}
+
+// login is one threshold-OPRF login of one password.
+type login struct {
+	c        *Client
+	account  string
+	password []byte
+	handle   vault.Handle
+	blind    *vault.TOPRFBlind
+	ended    bool // over: the blind is of no more use
+}
+
+// loginTry is how one try of a login (begin to wrapped key) failed.
+type loginTry struct {
+	err     error
+	base    string // the node that answered the begin
+	counted bool   // a begin was answered: the vault counted the attempt (or took it again)
+	legacy  bool   // the account is from before the threshold OPRF
+}
+
+// run tries the login on every node in turn as the begin node (at least
+// twice), each try after the first sending the same element again.
+func (l *login) run(ctx context.Context) (crypt.Key, error) {
+	var lost error // why the last counted try failed
+	from := ""
+	for range max(2, len(l.c.urls)) {
+		key, t := l.try(ctx, l.c.after(from))
+		switch {
+		case t.err == nil || errors.Is(t.err, vault.ErrWrongPassword) || errors.Is(t.err, vault.ErrErased) || errors.Is(t.err, crypt.ErrAuth):
+			l.ended = true
+			return key, t.err
+		case !t.counted && lost == nil:
+			return key, t.err // no begin answered: kept, as unknown
+		case !t.counted:
+			return key, vault.AttemptKept(fmt.Errorf("%w; starting the login again: %w", lost, t.err), maxPendingAge)
+		case t.legacy:
+			// Such an account takes no element twice (a second session
+			// would be a free guess): a retry costs another attempt.
+			l.ended = true
+			return key, vault.AttemptSpent(t.err)
+		case !errors.Is(t.err, vault.ErrUnreachable) || ctx.Err() != nil:
+			return key, vault.AttemptKept(t.err, maxPendingAge)
+		}
+		lost, from = t.err, t.base
+	}
+	return crypt.Key{}, vault.AttemptKept(lost, maxPendingAge)
+}
+
+func (l *login) beginReq() vault.LoginBeginReq {
+	req := vault.LoginBeginReq{Account: l.account, Blinded: l.blind.Blinded}
+	if !l.handle.IsZero() {
+		req.Handle = l.handle[:]
+	}
+	return req
+}
+
+// try sends the login's begin to nodes, in order until one answers, and
+// goes on with that node to the wrapped key.
+func (l *login) try(ctx context.Context, nodes []string) (crypt.Key, loginTry) {
+	oc, opts, err := l.c.opaqueClient()
+	if err != nil {
+		return crypt.Key{}, loginTry{err: err}
+	}
+	defer oc.ClearState()
+	req := l.beginReq()
 	var begin vault.LoginBeginResp
-	base, err := c.retryStart(ctx, "", vault.PathLoginBegin, req, &begin)
+	base, err := l.c.retryStart(ctx, nodes, vault.PathLoginBegin, req, &begin)
 	if errors.Is(err, errReplayRefused) {
 		// An account from before the threshold OPRF: the node that
-		// answered will not take the counted element again (a session on
-		// it would be a free guess). Start once more there with a fresh
-		// element: one more attempt, what every retry cost before replays
-		// were taken, rather than stopping the login (and the daemon).
-		blind.Wipe()
-		blind = vault.NewTOPRFBlind(account, password)
-		req.Blinded = blind.Blinded
-		base, err = c.retryStart(ctx, base, vault.PathLoginBegin, req, &begin)
+		// answered will not take the counted element again. Start once
+		// more there with a fresh element: one more attempt, what every
+		// retry cost before replays were taken, rather than stopping the
+		// login (and the daemon).
+		l.blind.Wipe()
+		l.blind = vault.NewTOPRFBlind(l.account, l.password)
+		req.Blinded = l.blind.Blinded
+		base, err = l.c.retryStart(ctx, []string{base}, vault.PathLoginBegin, req, &begin)
 	}
 	if err != nil {
-		if errors.Is(err, vault.ErrUnreachable) && !errors.Is(err, vault.ErrAttemptSpent) {
-			pending.keep(pid, blind) // no node answered: the outcome is unknown
-			kept = true
-		}
-		return "", err
+		return crypt.Key{}, loginTry{err: err}
 	}
-	// The vault counted the attempt: every failure from here on is
-	// marked (vault.AttemptSpent), so that no caller retries it by itself.
+	t := loginTry{base: base, counted: true, legacy: begin.Threshold == 0}
 	if len(begin.Session) != vault.SessionIDLen {
-		return "", vault.AttemptSpent(fmt.Errorf("%w: malformed login/begin answer", vault.ErrUnreachable))
+		t.err = fmt.Errorf("%w: %s: malformed login/begin answer", vault.ErrUnreachable, base)
+		return crypt.Key{}, t
 	}
-	abort := func() {
-		// Best effort: the attempt is spent; a last one erases now.
-		_, _ = c.call(ctx, base, vault.PathLoginAbort, vault.LoginAbortReq{Session: begin.Session}, &vault.OKResp{})
-	}
-	pw := password
-	if begin.Threshold > 0 {
-		evals, err := c.collectEvals(ctx, base, req, begin)
-		if err != nil {
-			abort()
-			return "", vault.AttemptSpent(err)
+	start, err := l.ke1(ctx, oc, base, req, begin)
+	if err == nil {
+		var key crypt.Key
+		if key, err = l.c.finishLogin(ctx, oc, opts, base, l.account, start); err == nil {
+			return key, t
 		}
-		if pw, err = blind.Finish(evals); err != nil {
-			abort()
-			return "", vault.AttemptSpent(fmt.Errorf("%w: combining the key shares: %v", vault.ErrUnreachable, err))
+	}
+	if errors.Is(err, errNoSession) {
+		// The node lost the session (it expired or the node restarted):
+		// the attempt stays counted, and starting again costs nothing.
+		err = fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
+	}
+	t.err = err
+	return crypt.Key{}, t
+}
+
+// ke1 gathers the key shares for the counted element, hardens the
+// password with them and sends KE1 of it to the begin node; an account
+// from before the threshold OPRF takes KE1 of the password itself. A
+// failure leaves the session to expire: a retry may be the same attempt,
+// and at the limit an abort would erase (a try then that failed only on
+// its way would lose the key).
+func (l *login) ke1(ctx context.Context, oc *opaque.Client, base string, req vault.LoginBeginReq, begin vault.LoginBeginResp) (vault.LoginStartResp, error) {
+	pw := l.password
+	if begin.Threshold > 0 {
+		evals, err := l.c.collectEvals(ctx, base, req, begin)
+		if err != nil {
+			return vault.LoginStartResp{}, err
+		}
+		if pw, err = l.blind.Finish(evals); err != nil {
+			return vault.LoginStartResp{}, fmt.Errorf("%w: combining the key shares: %v", vault.ErrUnreachable, err)
 		}
 		defer clear(pw)
 	}
 	ke1, err := oc.GenerateKE1(pw)
 	if err != nil {
-		abort()
-		return "", vault.AttemptSpent(fmt.Errorf("starting vault login: %w", err))
+		return vault.LoginStartResp{}, fmt.Errorf("starting vault login: %w", err)
 	}
 	var kr vault.LoginKE1Resp
-	if _, err := c.call(ctx, base, vault.PathLoginKE1, vault.LoginKE1Req{Session: begin.Session, KE1: ke1.Serialize()}, &kr); err != nil {
-		return "", vault.AttemptSpent(err)
+	if _, err := l.c.call(ctx, base, vault.PathLoginKE1, vault.LoginKE1Req{Session: begin.Session, KE1: ke1.Serialize()}, &kr); err != nil {
+		return vault.LoginStartResp{}, err
 	}
-	*start = vault.LoginStartResp{Session: kr.Session, KE2: kr.KE2, AttemptsLeft: begin.AttemptsLeft}
-	return base, nil
+	return vault.LoginStartResp{Session: kr.Session, KE2: kr.KE2, AttemptsLeft: begin.AttemptsLeft}, nil
+}
+
+// after is the URLs in order starting after base (all in order for "").
+func (c *Client) after(base string) []string {
+	i := slices.Index(c.urls, base)
+	if i < 0 {
+		return c.urls
+	}
+	return append(slices.Clone(c.urls[i+1:]), c.urls[:i+1]...)
 }
 
 // collectEvals gathers Threshold evaluations with distinct share indexes:

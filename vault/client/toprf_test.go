@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,15 +19,19 @@ import (
 
 // shortVault is one vault node whose peers did not answer in time: it
 // counts the attempt and answers login/begin with its own share only, out
-// of a threshold of two. It records the paths it was asked.
-func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.ResponseWriter)) (*httptest.Server, string, *[]string) {
+// of a threshold of two. It records the paths it was asked and the
+// elements of the begins.
+func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.ResponseWriter)) (*httptest.Server, string, *asked) {
 	t.Helper()
-	var paths []string
+	var a asked
 	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		paths = append(paths, r.URL.Path)
+		a.paths = append(a.paths, r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case vault.PathLoginBegin:
+			var req vault.LoginBeginReq
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			a.blinded = append(a.blinded, req.Blinded)
 			_ = json.NewEncoder(w).Encode(begin)
 		case vault.PathLoginEval:
 			eval(w)
@@ -33,7 +39,14 @@ func shortVault(t *testing.T, begin vault.LoginBeginResp, eval func(http.Respons
 			_ = json.NewEncoder(w).Encode(vault.OKResp{OK: true})
 		}
 	}))
-	return srv, ca, &paths
+	return srv, ca, &a
+}
+
+// asked is what a test vault was asked; the client asks one request at a
+// time, and the test reads it once Recover returned.
+type asked struct {
+	paths   []string
+	blinded [][]byte
 }
 
 // tlsVault serves h over HTTPS and returns the server and a CA file that
@@ -54,10 +67,12 @@ func shortBegin() vault.LoginBeginResp {
 }
 
 // A client that lists only the node that took the attempt, when that node
-// gathered too few shares, gets an error that says so and what to do, with
-// nothing unformatted in it, and the attempt's session is given back.
+// gathered too few shares, starts the login once more there with the same
+// element (the attempt counted, no abort: at the limit an abort would
+// erase), then gets an error that says so and what to do, with nothing
+// unformatted in it, and keeps the element for its next try.
 func TestRecoverShortOfSharesWithOneNodeListed(t *testing.T) {
-	srv, ca, paths := shortVault(t, shortBegin(), nil)
+	srv, ca, seen := shortVault(t, shortBegin(), nil)
 	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +90,15 @@ func TestRecoverShortOfSharesWithOneNodeListed(t *testing.T) {
 			t.Errorf("message %q does not say %q", msg, want)
 		}
 	}
-	if got := *paths; len(got) != 2 || got[1] != vault.PathLoginAbort {
-		t.Fatalf("requests %v, want login/begin then login/abort", got)
+	if got := seen.paths; !slices.Equal(got, []string{vault.PathLoginBegin, vault.PathLoginBegin}) || !bytes.Equal(seen.blinded[0], seen.blinded[1]) {
+		t.Fatalf("requests %v, want login/begin twice with the same element", got)
+	}
+	if !errors.Is(err, vault.ErrAttemptSpent) || !strings.Contains(msg, "same attempt") {
+		t.Fatalf("message %q does not say that the attempt was counted and a retry is the same attempt", msg)
+	}
+	id := pending.id(c.urls, "bob", vault.Handle{}, []byte("pw"))
+	if b := pending.take(id, "bob", []byte("pw")); !bytes.Equal(b.Blinded, seen.blinded[0]) {
+		t.Fatal("the counted element was not kept for the next try")
 	}
 }
 

@@ -25,9 +25,13 @@ import (
 // runs in full (a login/begin counts its attempt and commits it on the
 // quorum), then the stream is reset instead of answered, as when the
 // connection breaks or the client times out after the node did its work.
+// With early set the request is lost instead: the handler does not run.
+// With once set it disarms itself after one loss.
 type lostAnswers struct {
 	path   string
 	armed  atomic.Bool
+	once   atomic.Bool
+	early  atomic.Bool
 	lost   atomic.Int32
 	mu     sync.Mutex
 	bodies [][]byte // the requests whose answers were lost
@@ -44,7 +48,12 @@ func (l *lostAnswers) wrap(next http.Handler) http.Handler {
 			panic(http.ErrAbortHandler)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(httptest.NewRecorder(), r)
+		if !l.early.Load() {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		if l.once.Load() {
+			l.armed.Store(false)
+		}
 		l.lost.Add(1)
 		l.mu.Lock()
 		l.bodies = append(l.bodies, body)
