@@ -403,7 +403,10 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		}
 		logPhaseEnd(t.Name(), "restore", st, p)
 		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
-		r.RestoreReported = readMachineState("", nil).reported() - st.reported()
+		// Only the one counter: the whole state (meminfo, vmstat) is for
+		// the log's deltas, which logPhaseEnd already read.
+		after, _ := reportedBytes()
+		r.RestoreReported = after - st.reported()
 		r.notePeak(p)
 		if err := check(root); err != nil {
 			return fmt.Errorf("checking the restore: %w", err)
@@ -478,12 +481,12 @@ func (b *benchRun) settle(tool, phase string, fills bool, inputs ...string) (rel
 		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
-	before := readMachineState("", nil).reported()
+	before, _ := reportedBytes()
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
-	if r := readMachineState("", nil).reported() - before; r > 0 {
-		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
+	if after, _ := reportedBytes(); after > before {
+		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(after-before))
 	}
 	// Then the reporter goes through what the warm-up freed before the
 	// phase, not during it (reporting.go). A backup of a small change
