@@ -401,7 +401,6 @@ func writeMarkdown(w io.Writer, res *Results) {
 			fmt.Fprintf(w, " %s |\n", orDefault(res.Daemon.Note, "not measured"))
 		}
 	}
-	writeRounds(w, res)
 	fmt.Fprint(w, "\nRatios are to restic in the same run (lower is better). Small change = 100 new + 100 edited messages, one commit each; bytes written = new or rewritten files in the repository directory, summed over the backup right after the commits (still in the -wal) and the one after the app's checkpoint:\n\n")
 	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys) | restore CPU | local state | peak RSS: anonymous + file-backed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Tools {
@@ -410,6 +409,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU, mb(r.LocalStateBytes), rssSplitText(r))
 		}
 	}
+	writeRounds(w, res)
 	writeRestoreReported(w, res)
 	if res.Daemon.Measured {
 		var sizes []string
