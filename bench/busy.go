@@ -17,10 +17,10 @@ var busySleeps = [...]int{1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100}
 
 // busySlept is how long SQLite's busy handler slept before its
 // retries-th retry, with the connection's busy timeout: the time a
-// statement spent blocked on another connection's lock. retries -1 (the
-// handler gave up) is the whole timeout.
+// statement spent blocked on another connection's lock. retriesGaveUp is
+// the whole timeout.
 func busySlept(retries int, timeout time.Duration) time.Duration {
-	if retries < 0 {
+	if retries == retriesGaveUp {
 		return timeout
 	}
 	var ms int

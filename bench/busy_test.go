@@ -21,7 +21,7 @@ func TestBusySleptFollowsSQLitesSchedule(t *testing.T) {
 		{4, 5 * time.Second, 18 * time.Millisecond},
 		{13, 5 * time.Second, 428 * time.Millisecond},
 		{5, 30 * time.Millisecond, 30 * time.Millisecond},
-		{-1, 40 * time.Millisecond, 40 * time.Millisecond},
+		{retriesGaveUp, 40 * time.Millisecond, 40 * time.Millisecond},
 	} {
 		if got := busySlept(c.retries, c.timeout); got != c.want {
 			t.Errorf("busySlept(%d, %s) = %s, want %s", c.retries, c.timeout, got, c.want)
@@ -62,8 +62,8 @@ func TestCheckpointCountsTheBusyHandlersRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Busy || got.Retries != -1 || got.Blocked != 40*time.Millisecond || got.Took < got.Blocked {
-		t.Errorf("blocked by a reader: %+v, want busy, retries -1, blocked 40ms, took at least that", got)
+	if !got.Busy || got.Retries != retriesGaveUp || got.Blocked != 40*time.Millisecond || got.Took < got.Blocked {
+		t.Errorf("blocked by a reader: %+v, want busy, retries retriesGaveUp (-1), blocked 40ms, took at least that", got)
 	}
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)

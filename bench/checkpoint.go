@@ -162,7 +162,7 @@ func (r *checkpointResult) add(runs []checkpointRun) []time.Duration {
 		if c.Busy {
 			r.GaveUp++
 		}
-		if c.Retries == -2 {
+		if c.Retries == retriesUnknown {
 			measured = false
 			continue
 		}

@@ -321,16 +321,25 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 
 // checkpointRun is one app checkpoint: how long the app waited for it,
 // whether it gave up (SQLITE_BUSY once its 5 s busy timeout ran out), and
-// how many times its busy handler retried (-1: gave up), so how long of
-// that it slept blocked on another connection's lock (Blocked): the
-// daemon's read, the app being the only writer. Retries is -2 when the
-// driver did not give the count.
+// how many times its busy handler retried (retriesGaveUp: gave up), so
+// how long of that it slept blocked on another connection's lock
+// (Blocked): the daemon's read, the app being the only writer. Retries is
+// retriesUnknown when the driver did not give the count.
 type checkpointRun struct {
 	Took    time.Duration
 	Busy    bool
 	Retries int
 	Blocked time.Duration
 }
+
+const (
+	// retriesGaveUp is the count SQLite's busy handler leaves when it gave
+	// up (its nBusy is -1 then).
+	retriesGaveUp = -1
+	// retriesUnknown marks a checkpoint whose count the driver did not
+	// give (errNoBusyCount); not a count SQLite can leave.
+	retriesUnknown = -2
+)
 
 // CheckpointMode runs `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL,
 // RESTART or TRUNCATE).
@@ -343,7 +352,7 @@ func (w *Writer) CheckpointMode(ctx context.Context, mode string) (checkpointRun
 	start := time.Now()
 	var busy, logFrames, done int
 	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logFrames, &done)
-	r := checkpointRun{Took: time.Since(start), Busy: busy != 0, Retries: -2}
+	r := checkpointRun{Took: time.Since(start), Busy: busy != 0, Retries: retriesUnknown}
 	if err != nil {
 		return r, fmt.Errorf("checkpointing the message database (%s): %w", mode, err)
 	}

@@ -17,6 +17,7 @@ import (
 type kopiaTool struct{ bin, dir, src string }
 
 func (t *kopiaTool) Name() string     { return "kopia" }
+func (t *kopiaTool) Dir() string      { return t.dir }
 func (t *kopiaTool) Bin() string      { return t.bin }
 func (t *kopiaTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *kopiaTool) StateDir() string { return filepath.Join(t.dir, "cache") }

@@ -6,7 +6,8 @@
 // bench/out/results.json, bench/out/chart.svg).
 //
 //	go run ./bench --quick            # ~20 MB database + ~30 MB media
-//	go run ./bench --full             # ~280 MB database + ~1 GB media
+//	go run ./bench --full             # ~280 MB database + ~1 GB media, 3 rounds
+//	go run ./bench --quick --repeat 3 # first backup and restore 3 times per tool
 //	go run ./bench --quick --profile  # also profile chatsafe's backup in-process
 //	go run ./bench --cycle-corpus large  # the daemon's cycle on ~1 GB + 50,000 files
 //	go run ./bench --tree-corpus 10g     # first backup and restore of a ~10 GiB tree
@@ -49,6 +50,9 @@ type options struct {
 	// treeSize > 0: only the first backup and the restore of a tree of
 	// about that many bytes (tree.go).
 	treeSize int64
+	// repeat: rounds of the first backup and of the restore per tool
+	// (rounds.go).
+	repeat int
 }
 
 func main() {
@@ -76,6 +80,7 @@ func realMain(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.daemon, "daemon", true, "measure the daemon's commit → snapshot latency")
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
 	idleCycles := fs.String("idle-cycle", "", "DURATIONS (e.g. 310s): after the daemon's rows, measure a one-message cycle after the daemon sat idle that long, each in turn (opt-in: each takes its duration)")
+	fs.IntVar(&o.repeat, "repeat", 0, "N: run the first backup and the restore N times per tool, in rounds, each round starting at the next tool; the table and the targets take the median (default 3 with --full and --tree-corpus, 1 otherwise)")
 	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
@@ -115,6 +120,14 @@ func realMain(ctx context.Context, args []string) error {
 		o.spec = QuickSpec
 	}
 	o.spec.Seed = *seed
+	switch {
+	case o.repeat < 0:
+		return fmt.Errorf("--repeat %d: give a number of rounds, 1 or more", o.repeat)
+	case o.repeat == 0 && (*full || o.treeSize > 0):
+		o.repeat = 3
+	case o.repeat == 0:
+		o.repeat = 1
+	}
 	if o.cycleOnly {
 		*toolList = "chatsafe"
 	}
@@ -140,6 +153,13 @@ the warm-up freed to the host, so that it does not do so in the middle
 of the phase. The
 memory reported during each restore is given beside the results
 (docs/benchmarks.md, "Restore, eleventh session").
+
+The first backup and the restore run --repeat N times per tool (3 with
+--full and --tree-corpus, 1 otherwise), in rounds, each round starting at
+the next tool; every first backup into a fresh repository (the last
+round's is the one the later phases use), every restore checked. The
+table and the targets take the median wall time and give the least and
+the largest; results.json keeps every round.
 
 Flags:
 `
@@ -180,7 +200,7 @@ func runBench(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}}}
+	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}, Repeat: o.repeat}}
 	bin, err := b.chatsafeBinary(ctx)
 	if err != nil {
 		return err
@@ -295,38 +315,6 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 	}
 }
 
-// firstBackups: the first backup, each tool in turn on the same corpus.
-func (b *benchRun) firstBackups(ctx context.Context) {
-	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		defer b.settle(t.Name(), "first backup", true, b.src, t.StateDir())()
-		st := logPhaseStart(t.Name(), "first backup", b.src, b.appFiles())
-		p, err := t.Backup(ctx, 1)
-		if err != nil {
-			return fmt.Errorf("first backup: %w", err)
-		}
-		flush, err := makeDurable(t.RepoDir())
-		if err != nil {
-			return fmt.Errorf("first backup: %w", err)
-		}
-		p.Wall += flush
-		logPhaseEnd(t.Name(), "first backup", st, p)
-		logf("%s: first backup: making the repository durable took %.2fs (timed)", t.Name(), flush.Seconds())
-		r.FirstBackupS, r.FirstBackupRSS, r.FirstBackupCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
-		r.FirstBackupFlushS = flush.Seconds()
-		r.notePeak(p)
-		if _, r.StoredBytes, err = treeSize(t.RepoDir()); err != nil {
-			return err
-		}
-		if d := t.StateDir(); d != "" {
-			if _, r.LocalStateBytes, err = treeSize(d); err != nil {
-				return err
-			}
-		}
-		b.listings[i], err = listTree(t.RepoDir())
-		return err
-	})
-}
-
 // changeBackups: the app commits 100 new messages and edits 100 scattered
 // ones (the commits sit in the -wal) and every tool backs up; then the
 // app's (auto-)checkpoint moves the pages into the database file, as
@@ -383,42 +371,6 @@ func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *T
 		logf("%s: backup after the %s wrote %s in %.2fs", t.Name(), phase, mb(w), p.Wall.Seconds())
 		return nil
 	})
-}
-
-// restores: every tool restores its newest backup, which check checks
-// file by file and restores checks, for the database, row by row.
-func (b *benchRun) restores(ctx context.Context, check func(root string) error) error {
-	want, err := b.corpus.Writer.Summary(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the source database: %w", err)
-	}
-	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
-		dst := filepath.Join(b.work, "restore-"+t.Name())
-		defer os.RemoveAll(dst)
-		defer b.settle(t.Name(), "restore", true, t.RepoDir(), t.StateDir())()
-		st := logPhaseStart(t.Name(), "restore", t.RepoDir(), nil)
-		p, root, err := t.Restore(ctx, dst)
-		if err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		logPhaseEnd(t.Name(), "restore", st, p)
-		r.RestoreS, r.RestoreRSS, r.RestoreCPU = p.Wall.Seconds(), p.MaxRSS, p.CPU
-		r.RestoreReported = readMachineState("", nil).reported() - st.reported()
-		r.notePeak(p)
-		if err := check(root); err != nil {
-			return fmt.Errorf("checking the restore: %w", err)
-		}
-		got, err := SummarizeDB(ctx, filepath.Join(root, DBRelPath))
-		if err != nil {
-			return fmt.Errorf("checking the restored database: %w", err)
-		}
-		if got != want {
-			return fmt.Errorf("restored database %+v, source %+v", got, want)
-		}
-		r.RestoreVerified = true
-		return nil
-	})
-	return nil
 }
 
 // daemonLatency: the chatsafe daemon's commit → snapshot latency.
@@ -478,12 +430,12 @@ func (b *benchRun) settle(tool, phase string, fills bool, inputs ...string) (rel
 		return release
 	}
 	// About what the phase will put in the page cache: the corpus's size.
-	before := readMachineState("", nil).reported()
+	before, _ := reportedBytes()
 	if err := warmMemory(b.work, b.corpus.Bytes+b.corpus.Bytes/8); err != nil {
 		logf("%s: %s: %v (the phase starts without it)", tool, phase, err)
 	}
-	if r := readMachineState("", nil).reported() - before; r > 0 {
-		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(r))
+	if after, _ := reportedBytes(); after > before {
+		logf("%s: %s: %s reported to the host during the warm-up", tool, phase, mb(after-before))
 	}
 	// Then the reporter goes through what the warm-up freed before the
 	// phase, not during it (reporting.go). A backup of a small change
@@ -509,19 +461,6 @@ func (b *benchRun) appFiles() func(path string) bool {
 		return nil
 	}
 	return appFiles(b.corpus.DBPath)
-}
-
-// each runs fn for every tool that has not failed yet; a failure is
-// recorded on the tool's result and the tool drops out of later phases.
-func each(tools []tool, runs []*ToolResult, fn func(i int, t tool, r *ToolResult) error) {
-	for i, t := range tools {
-		if runs[i].Error != "" {
-			continue
-		}
-		if err := fn(i, t, runs[i]); err != nil {
-			runs[i].fail("", err)
-		}
-	}
 }
 
 // machineInfo describes where the run happened.

@@ -12,9 +12,12 @@ import (
 
 // Results is everything one run measured; results.json is this, indented.
 type Results struct {
-	Date    string        `json:"date"`
-	Machine Machine       `json:"machine"`
-	Corpus  CorpusInfo    `json:"corpus"`
+	Date    string     `json:"date"`
+	Machine Machine    `json:"machine"`
+	Corpus  CorpusInfo `json:"corpus"`
+	// Repeat is the rounds of the first backup and the restore per tool
+	// (--repeat); the tools' figures for them are the rounds' medians.
+	Repeat  int           `json:"repeat"`
 	Tools   []ToolResult  `json:"tools"`
 	Skipped []SkippedTool `json:"skipped,omitempty"`
 	Daemon  daemonResult  `json:"daemon"`
@@ -50,7 +53,9 @@ type SkippedTool struct {
 	Reason string `json:"reason"`
 }
 
-// ToolResult is one tool's figures.
+// ToolResult is one tool's figures. The first backup's and the restore's
+// are over the rounds (--repeat; rounds.go): the median wall and CPU time,
+// the largest RSS; every round's are in the samples.
 type ToolResult struct {
 	Tool           string  `json:"tool"`
 	Version        string  `json:"version"`
@@ -59,9 +64,12 @@ type ToolResult struct {
 	FirstBackupCPU float64 `json:"first_backup_cpu_s"` // user + system
 	// FirstBackupFlushS is the part of FirstBackupS spent after the tool
 	// exited, making its repository durable (makeDurable).
-	FirstBackupFlushS float64 `json:"first_backup_flush_s"`
-	// StoredBytes is the repository directory's size after the first backup.
-	StoredBytes int64 `json:"stored_bytes"`
+	FirstBackupFlushS  float64       `json:"first_backup_flush_s"`
+	FirstBackupSamples []phaseSample `json:"first_backup_samples"`
+	// StoredBytes is the repository directory's size after the last
+	// round's first backup; StoredBytesVaried says the rounds' differed.
+	StoredBytes       int64 `json:"stored_bytes"`
+	StoredBytesVaried bool  `json:"stored_bytes_varied,omitempty"`
 	// LocalStateBytes is the tool's local state (cache, spool) then.
 	LocalStateBytes int64 `json:"local_state_bytes"`
 	// Bytes of new or rewritten files in the repository directory: after
@@ -76,9 +84,11 @@ type ToolResult struct {
 	RestoreRSS            int64   `json:"restore_rss_bytes"`
 	RestoreCPU            float64 `json:"restore_cpu_s"` // user + system
 	// RestoreReported is the memory the VM's guest handed back to its
-	// host during the restore (free page reporting; the whole machine's,
-	// other processes' included; 0 where the kernel does not say).
-	RestoreReported int64 `json:"restore_reported_bytes"`
+	// host during a restore (free page reporting; the whole machine's,
+	// other processes' included; 0 where the kernel does not say): the
+	// most of any round.
+	RestoreReported int64         `json:"restore_reported_bytes"`
+	RestoreSamples  []phaseSample `json:"restore_samples"`
 	// PeakRSS is the largest peak RSS of any backup or restore process
 	// (rusage). PeakRSSAnon and PeakRSSFile split that process's largest
 	// sampled VmRSS into anonymous memory (the work) and file-backed
@@ -127,19 +137,37 @@ func (res *Results) tool(name string) *ToolResult {
 	return nil
 }
 
-// metric is one column of the comparison.
+// metric is one column of the comparison; rounds: measured in every
+// round (--repeat), its value the median.
 type metric struct {
 	name, short string
 	value       func(*ToolResult) float64
 	format      func(float64) string
+	rounds      bool
 }
 
 var metrics = []metric{
-	{"first backup", "first backup", func(r *ToolResult) float64 { return r.FirstBackupS }, secs},
-	{"bytes stored", "stored", func(r *ToolResult) float64 { return float64(r.StoredBytes) }, mbf},
-	{"small change: bytes written", "small change", func(r *ToolResult) float64 { return float64(r.SmallChangeBytes) }, mbf},
-	{"restore", "restore", func(r *ToolResult) float64 { return r.RestoreS }, secs},
-	{"peak RSS", "peak RSS", func(r *ToolResult) float64 { return float64(r.PeakRSS) }, mbf},
+	{"first backup", "first backup", func(r *ToolResult) float64 { return r.FirstBackupS }, secs, true},
+	{"bytes stored", "stored", func(r *ToolResult) float64 { return float64(r.StoredBytes) }, mbf, false},
+	{"small change: bytes written", "small change", func(r *ToolResult) float64 { return float64(r.SmallChangeBytes) }, mbf, false},
+	{"restore", "restore", func(r *ToolResult) float64 { return r.RestoreS }, secs, true},
+	{"peak RSS", "peak RSS", func(r *ToolResult) float64 { return float64(r.PeakRSS) }, mbf, false},
+}
+
+// ofRounds is "median of N" for a metric measured in N > 1 rounds, else "".
+func (res *Results) ofRounds(m metric) string {
+	if !m.rounds || res.Repeat <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("median of %d", res.Repeat)
+}
+
+// metricName is m's name, with "(median of N)" when it is one.
+func (res *Results) metricName(m metric) string {
+	if r := res.ofRounds(m); r != "" {
+		return m.name + " (" + r + ")"
+	}
+	return m.name
 }
 
 // rssSplitText is the peak process's sampled memory, anonymous +
@@ -215,6 +243,9 @@ func (res *Results) evaluate() {
 			t.Measured = "n/a (needs chatsafe and restic)"
 		} else {
 			t.Measured = fmtRatio(t.Value)
+			if r := res.ofRounds(m.metric); r != "" {
+				t.Measured += " (" + r + ")"
+			}
 			t.Met = boolp(t.Value <= m.limit)
 			if !*t.Met {
 				t.Note = fmt.Sprintf("missed by %.0f%%", (t.Value/m.limit-1)*100)
@@ -297,7 +328,11 @@ func (res *Results) peerTargets(cs *ToolResult) {
 			continue
 		}
 		t.Value = g.metric.value(cs) / best
-		t.Measured = fmt.Sprintf("%s (%s: %s)", fmtRatio(t.Value), peer, g.metric.format(best))
+		rounds := res.ofRounds(g.metric)
+		if rounds != "" {
+			rounds = "; " + rounds
+		}
+		t.Measured = fmt.Sprintf("%s (%s: %s%s)", fmtRatio(t.Value), peer, g.metric.format(best), rounds)
 		t.Met = boolp(t.Value <= g.limit)
 		if !*t.Met {
 			t.Note = fmt.Sprintf("missed by %.0f%%", (t.Value/g.limit-1)*100)
@@ -337,7 +372,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 		c.Spec.Name, c.Spec.Seed, c.Files, mb(c.Bytes), mb(c.DBBytes), c.Spec.Messages, mb(c.ChangeWALBytes))
 	fmt.Fprint(w, "| tool |")
 	for _, mt := range metrics {
-		fmt.Fprintf(w, " %s |", mt.name)
+		fmt.Fprintf(w, " %s |", res.metricName(mt))
 	}
 	fmt.Fprint(w, " commit → snapshot |\n|---|")
 	for range metrics {
@@ -374,6 +409,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 				r.ChangeBackupS, r.CheckpointBackupS, r.FirstBackupCPU, r.RestoreCPU, mb(r.LocalStateBytes), rssSplitText(r))
 		}
 	}
+	writeRounds(w, res)
 	writeRestoreReported(w, res)
 	if res.Daemon.Measured {
 		var sizes []string
@@ -466,7 +502,7 @@ func chartSVG(res *Results) string {
 	}
 	y := top
 	for _, m := range metrics {
-		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+12, xmlEscape(m.name))
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+12, xmlEscape(res.metricName(m)))
 		y += 18
 		for _, r := range tools {
 			ratio := res.ratio(m, r)
@@ -493,22 +529,4 @@ func chartSVG(res *Results) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
-}
-
-// writeRestoreReported says how much memory the VM handed back to its
-// host during each restore, where any was: a restore whose page cache
-// came from such memory paid a first touch for each page
-// (docs/benchmarks.md, "Restore, eleventh session").
-func writeRestoreReported(w io.Writer, res *Results) {
-	var parts []string
-	some := false
-	for _, r := range res.Tools {
-		if r.Error == "" {
-			parts = append(parts, fmt.Sprintf("%s %s", r.Tool, mb(r.RestoreReported)))
-			some = some || r.RestoreReported > 0
-		}
-	}
-	if some {
-		fmt.Fprintf(w, "\nMemory the VM handed back to its host during each restore (free page reporting, the whole machine's): %s.\n", strings.Join(parts, ", "))
-	}
 }

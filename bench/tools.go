@@ -36,6 +36,9 @@ type tool interface {
 	// StateDir is the tool's local state on the device (caches, spool),
 	// or "" when it keeps none.
 	StateDir() string
+	// Dir holds all the tool keeps: its repository, state and config;
+	// Init makes what it needs in it.
+	Dir() string
 }
 
 // installHint says how to get each comparison tool.
@@ -92,6 +95,7 @@ type chatsafeTool struct {
 }
 
 func (t *chatsafeTool) Name() string     { return "chatsafe" }
+func (t *chatsafeTool) Dir() string      { return t.dir }
 func (t *chatsafeTool) Bin() string      { return t.bin }
 func (t *chatsafeTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *chatsafeTool) config() string   { return filepath.Join(t.dir, "config.yaml") }
@@ -152,6 +156,7 @@ func (t *chatsafeTool) Restore(ctx context.Context, dst string) (procResult, str
 type resticTool struct{ bin, dir, src string }
 
 func (t *resticTool) Name() string     { return "restic" }
+func (t *resticTool) Dir() string      { return t.dir }
 func (t *resticTool) Bin() string      { return t.bin }
 func (t *resticTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *resticTool) StateDir() string { return filepath.Join(t.dir, "cache") }
@@ -191,6 +196,7 @@ func (t *resticTool) Restore(ctx context.Context, dst string) (procResult, strin
 type borgTool struct{ bin, dir, src string }
 
 func (t *borgTool) Name() string     { return "borg" }
+func (t *borgTool) Dir() string      { return t.dir }
 func (t *borgTool) Bin() string      { return t.bin }
 func (t *borgTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *borgTool) StateDir() string { return filepath.Join(t.dir, "base") }
@@ -242,6 +248,7 @@ type rcloneTool struct {
 }
 
 func (t *rcloneTool) Name() string     { return "rclone" }
+func (t *rcloneTool) Dir() string      { return t.dir }
 func (t *rcloneTool) Bin() string      { return t.bin }
 func (t *rcloneTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *rcloneTool) conf() string     { return filepath.Join(t.dir, "rclone.conf") }
