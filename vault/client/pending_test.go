@@ -180,3 +180,31 @@ func TestLoginWipesItsBlinds(t *testing.T) {
 		t.Fatal("the blind a login took was not wiped when the login ended")
 	}
 }
+
+// A begin the vault answered with a refusal (too soon after wrong
+// passwords: nothing counted) leaves no blind behind: only a begin whose
+// outcome is unknown keeps its element, and the password in it.
+func TestRefusedBeginKeepsNoBlind(t *testing.T) {
+	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeTooSoon, RetryAfterMS: 3600_000})
+	}))
+	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h vault.Handle
+	if _, err := c.Recover(context.Background(), "dora", []byte("pw"), h); err == nil {
+		t.Fatal("Recover succeeded against a vault that refuses every begin")
+	}
+	id := pending.id(c.urls, "dora", h, []byte("pw"))
+	pending.mu.Lock()
+	_, kept := pending.m[id]
+	pending.mu.Unlock()
+	if kept {
+		pending.take(id, "dora", []byte("pw")).Wipe()
+		t.Fatal("a blind was kept after a begin the vault refused")
+	}
+}
