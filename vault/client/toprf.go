@@ -68,7 +68,10 @@ func (l *login) run(ctx context.Context) (crypt.Key, error) {
 			l.ended = true
 			return key, t.err
 		case !t.counted && lost == nil:
-			return key, t.err // no begin answered: kept, as unknown
+			// Kept only while the begin's outcome is unknown; a refusal
+			// (too soon, rate limited, bad request) counted nothing.
+			l.ended = !errors.Is(t.err, vault.ErrUnreachable) && ctx.Err() == nil
+			return key, t.err
 		case !t.counted:
 			return key, vault.AttemptKept(fmt.Errorf("%w; starting the login again: %w", lost, t.err), maxPendingAge)
 		case t.legacy:
@@ -76,8 +79,13 @@ func (l *login) run(ctx context.Context) (crypt.Key, error) {
 			// would be a free guess): a retry costs another attempt.
 			l.ended = true
 			return key, vault.AttemptSpent(t.err)
-		case !errors.Is(t.err, vault.ErrUnreachable) || ctx.Err() != nil:
+		case ctx.Err() != nil:
 			return key, vault.AttemptKept(t.err, maxPendingAge)
+		case !errors.Is(t.err, vault.ErrUnreachable):
+			// Refused after the count (a node rejecting what it was sent):
+			// not an answer lost, so not worth a replay.
+			l.ended = true
+			return key, vault.AttemptSpent(t.err)
 		}
 		lost, from = t.err, t.base
 	}
@@ -152,7 +160,7 @@ func (l *login) ke1(ctx context.Context, oc *opaque.Client, base string, req vau
 			return vault.LoginStartResp{}, err
 		}
 		if pw, err = l.blind.Finish(evals); err != nil {
-			return vault.LoginStartResp{}, fmt.Errorf("%w: combining the key shares: %v", vault.ErrUnreachable, err)
+			return vault.LoginStartResp{}, fmt.Errorf("%w: combining the key shares: %w", vault.ErrUnreachable, err)
 		}
 		defer clear(pw)
 	}

@@ -48,13 +48,15 @@ func TestLostKE1AnswerIsTheSameAttempt(t *testing.T) {
 	if err := reg(tc.client(), ctx, "vera", []byte("right"), key); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	armOnce(losses["1"])
+	// Node 1 loses every KE2: the retry must go to the next node, not
+	// back to node 1.
+	losses["1"].armed.Store(true)
 	got, err := rec(tc.client(), ctx, "vera", []byte("right"))
 	if err != nil || got != key {
 		t.Fatalf("the right password, node 1's KE2 lost: %v (key matches %v)", err, got == key)
 	}
 	if n := losses["1"].lost.Load(); n != 1 {
-		t.Fatalf("node 1 lost %d answers, want 1", n)
+		t.Fatalf("node 1 lost %d answers, want 1 (the retry went to the next node)", n)
 	}
 
 	armAll(losses, true, false)
