@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -18,12 +19,16 @@ type treeCounter struct {
 	*store.Store
 	mu    sync.Mutex
 	reads map[crypt.ID]int
+	fail  error // when set, every read fails with it (a remote out of reach)
 }
 
 func (c *treeCounter) Tree(ctx context.Context, id crypt.ID) ([]store.Node, error) {
 	c.mu.Lock()
 	c.reads[id]++
 	c.mu.Unlock()
+	if c.fail != nil {
+		return nil, c.fail
+	}
 	return c.Store.Tree(ctx, id)
 }
 
@@ -58,5 +63,15 @@ func TestUnreadableFilesReadParentTreesOnce(t *testing.T) {
 	}
 	if total != 5 {
 		t.Fatalf("%d tree reads for %d files in 5 directories, want 5", total, len(paths))
+	}
+
+	// A tree that cannot be read (each read may retry for retry_for) is
+	// tried once too: the files keep nothing, and the root was asked once.
+	c = &treeCounter{Store: e.Store, reads: map[crypt.ID]int{}, fail: errors.New("remote out of reach")}
+	if kept := backup.KeepUnreadableFiles(e.Ctx, c, paths); kept != 0 {
+		t.Fatalf("%d unreadable files kept a version no tree could give", kept)
+	}
+	if len(c.reads) != 1 || c.reads[e.Store.Snapshots()[0].Tree] != 1 {
+		t.Fatalf("tree reads %v when every read fails, want the root's once", c.reads)
 	}
 }
