@@ -96,26 +96,34 @@ func (b *run) prevNode(p string, dir bool) (store.Node, bool) {
 // directory) share their parents, each read once.
 type prevTrees struct {
 	mu    sync.Mutex
-	nodes map[crypt.ID][]store.Node
+	reads map[crypt.ID]*prevTreeRead
+}
+
+// prevTreeRead is one tree's read, done once; a failure is kept too, so
+// that a remote out of reach costs one read's retries a tree, not one a
+// path.
+type prevTreeRead struct {
+	once  sync.Once
+	nodes []store.Node
+	err   error
 }
 
 // prevTree reads the previous snapshot's tree id, once a backup. The
-// scanner's goroutines may ask for it at once: one reads, the others wait.
+// scanner's goroutines may ask for it at once: one reads each tree, the
+// others asking for that tree wait, reads of other trees go on.
 func (b *run) prevTree(id crypt.ID) ([]store.Node, error) {
 	b.prev.mu.Lock()
-	defer b.prev.mu.Unlock()
-	if nodes, ok := b.prev.nodes[id]; ok {
-		return nodes, nil
+	if b.prev.reads == nil {
+		b.prev.reads = map[crypt.ID]*prevTreeRead{}
 	}
-	nodes, err := b.trees.Tree(b.ctx, id)
-	if err != nil {
-		return nil, err
+	r, ok := b.prev.reads[id]
+	if !ok {
+		r = &prevTreeRead{}
+		b.prev.reads[id] = r
 	}
-	if b.prev.nodes == nil {
-		b.prev.nodes = map[crypt.ID][]store.Node{}
-	}
-	b.prev.nodes[id] = nodes
-	return nodes, nil
+	b.prev.mu.Unlock()
+	r.once.Do(func() { r.nodes, r.err = b.trees.Tree(b.ctx, id) })
+	return r.nodes, r.err
 }
 
 // count adds up the files of a stored tree, for the snapshot's totals.
