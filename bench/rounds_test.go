@@ -180,8 +180,45 @@ func TestBenchRecordsEveryRound(t *testing.T) {
 				t.Errorf("%s: %s %v s, want the rounds' median %v s", r.Tool, phase, got, med)
 			}
 		}
+		// chatsafe stores the same bytes for the same corpus: a round that
+		// backed up into the previous round's repository would store more.
+		if r.Tool == "chatsafe" && r.FirstBackupSamples[0].StoredBytes != r.FirstBackupSamples[1].StoredBytes {
+			t.Errorf("chatsafe stored %d then %d bytes: the second round did not start from a fresh repository", r.FirstBackupSamples[0].StoredBytes, r.FirstBackupSamples[1].StoredBytes)
+		}
 		if !r.RestoreVerified || r.StoredBytes != r.FirstBackupSamples[1].StoredBytes {
 			t.Errorf("%s: verified %v, stored %d bytes; want verified and the last round's %d", r.Tool, r.RestoreVerified, r.StoredBytes, r.FirstBackupSamples[1].StoredBytes)
 		}
+	}
+}
+
+// A restore round starts from the local state the backups left: what an
+// earlier round added to a tool's cache is gone, what was there stays.
+func TestStateKeeperPutsTheStateBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.MkdirAll(filepath.Join(dir, "index"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index", "a"), []byte("before"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keepState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.drop()
+	if err := os.WriteFile(filepath.Join(dir, "index", "a"), []byte("changed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "contents"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.reset(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "index", "a")); err != nil || string(b) != "before" {
+		t.Fatalf("index/a after the reset: %q, %v; want \"before\"", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "contents")); !os.IsNotExist(err) {
+		t.Fatalf("what the round cached is still there: %v", err)
 	}
 }
