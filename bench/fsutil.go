@@ -147,3 +147,75 @@ func hashFile(p string) ([]byte, error) {
 	}
 	return h.Sum(nil), nil
 }
+
+// copyTree copies the directory src to dst (which must not exist): files,
+// directories and symlinks, with their modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(to, info.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
+}
+
+// stateKeeper puts a tool's local state (its cache) back as it was before
+// the first restore round, so that no round restores from what an earlier
+// round left there (kopia caches the contents a restore read).
+type stateKeeper struct{ dir, saved string }
+
+// keepState saves dir ("" keeps nothing) beside itself.
+func keepState(dir string) (stateKeeper, error) {
+	if dir == "" {
+		return stateKeeper{}, nil
+	}
+	k := stateKeeper{dir: dir, saved: dir + ".before-restore"}
+	if err := os.RemoveAll(k.saved); err != nil {
+		return k, err
+	}
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return stateKeeper{}, nil
+	}
+	return k, copyTree(dir, k.saved)
+}
+
+// reset puts the saved state back.
+func (k stateKeeper) reset() error {
+	if k.dir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(k.dir); err != nil {
+		return err
+	}
+	return copyTree(k.saved, k.dir)
+}
+
+// drop removes the saved copy.
+func (k stateKeeper) drop() {
+	if k.saved != "" {
+		os.RemoveAll(k.saved)
+	}
+}

@@ -62,8 +62,9 @@ type ToolResult struct {
 	FirstBackupS   float64 `json:"first_backup_s"`
 	FirstBackupRSS int64   `json:"first_backup_rss_bytes"`
 	FirstBackupCPU float64 `json:"first_backup_cpu_s"` // user + system
-	// FirstBackupFlushS is the part of FirstBackupS spent after the tool
-	// exited, making its repository durable (makeDurable).
+	// FirstBackupFlushS is the time spent after the tool exited, making
+	// its repository durable (makeDurable): the rounds' median, part of
+	// FirstBackupS when there is one round.
 	FirstBackupFlushS  float64       `json:"first_backup_flush_s"`
 	FirstBackupSamples []phaseSample `json:"first_backup_samples"`
 	// StoredBytes is the repository directory's size after the last
@@ -402,7 +403,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 		}
 	}
 	fmt.Fprint(w, "\nRatios are to restic in the same run (lower is better). Small change = 100 new + 100 edited messages, one commit each; bytes written = new or rewritten files in the repository directory, summed over the backup right after the commits (still in the -wal) and the one after the app's checkpoint:\n\n")
-	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys) | restore CPU | local state | peak RSS: anonymous + file-backed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprint(w, "| tool | written after the commits (-wal) | after the checkpoint | backup time after the commits | after the checkpoint | first backup CPU (user+sys, median) | restore CPU (median) | local state | peak RSS: anonymous + file-backed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Tools {
 		if r.Error == "" {
 			fmt.Fprintf(w, "| %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s | %s |\n", r.Tool, mb(r.ChangeWALBytes), mb(r.ChangeCheckpointBytes),

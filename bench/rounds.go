@@ -9,8 +9,8 @@ import (
 )
 
 // Repeated rounds (--repeat N). On a shared VM one timing of a phase
-// swings by 1.5-4× in system time (docs/benchmarks.md, "Repeated rounds,
-// twelfth session"), so the first backup and the restore run N times per
+// swings by several times in system time (docs/benchmarks.md, "Repeated
+// rounds, twelfth session": 21.9 to 45.0 s for one tool's three rounds), so the first backup and the restore run N times per
 // tool, in rounds, and the table and the targets take the median. Each
 // round starts at the next tool (roundOrder): the place in line changed
 // a tool's figures ("The bench's order"), and no tool should always be
@@ -195,8 +195,25 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		return fmt.Errorf("reading the source database: %w", err)
 	}
 	n := b.o.repeat
+	kept := make([]stateKeeper, len(b.tools))
+	defer func() {
+		for _, k := range kept {
+			k.drop()
+		}
+	}()
 	rounds(n, b.tools, b.runs, func(round, pos, i int, t tool, r *ToolResult) error {
 		phase := roundLabel("restore", round, pos, n)
+		if n > 1 {
+			// Every round starts from the state the backups left, outside
+			// the timing: a round must not read what an earlier one cached.
+			if round == 0 {
+				if kept[i], err = keepState(t.StateDir()); err != nil {
+					return fmt.Errorf("saving the local state before the restores: %w", err)
+				}
+			} else if err := kept[i].reset(); err != nil {
+				return fmt.Errorf("putting the local state back before %s: %w", phase, err)
+			}
+		}
 		dst := filepath.Join(b.work, "restore-"+t.Name())
 		defer os.RemoveAll(dst)
 		defer b.settle(t.Name(), phase, true, t.RepoDir(), t.StateDir())()
