@@ -83,6 +83,31 @@ func waitSocket(t *testing.T, sock string, exited <-chan error, output func() st
 	}
 }
 
+// waitUploaded waits until the daemon on sock has no delta left to
+// upload: a backup through the daemon returns once the snapshot is
+// committed into the spool, and its upload follows.
+func waitUploaded(t *testing.T, sock string) {
+	t.Helper()
+	c := client.New(sock)
+	defer c.Close()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for {
+		sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
+		st, err := c.Status(sctx)
+		scancel()
+		if err == nil && st.PendingDeltas == 0 {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the daemon on %s still has deltas to upload after 60s: %+v, %v", sock, st, err)
+		case <-tick.C:
+		}
+	}
+}
+
 func snapshotIDs(t *testing.T, home, cfg string) []string {
 	t.Helper()
 	r := run(t, home, "snapshots", "--config", cfg, "--json")

@@ -168,6 +168,10 @@ func TestJoinedDaemonFetchesKeyFromVault(t *testing.T) {
 	waitSocket(t, filepath.Join(b.state, "chatsafe.sock"), exited, errb.String)
 	// Through the daemon: it holds the state.
 	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "")
+	// Stopped before its upload, the daemon would leave the remote behind
+	// the vault's head (the next start uploads it), and the listing below
+	// would read a partial history.
+	waitUploaded(t, filepath.Join(b.state, "chatsafe.sock"))
 	cancel()
 	if err := <-exited; err != nil {
 		t.Fatalf("daemon: %v\n%s", err, errb.String())
