@@ -207,4 +207,16 @@ func TestRefusedBeginKeepsNoBlind(t *testing.T) {
 		pending.take(id, "dora", []byte("pw")).Wipe()
 		t.Fatal("a blind was kept after a begin the vault refused")
 	}
+
+	// A blind kept from a begin that went unanswered may have been
+	// counted: a refusal of its replay keeps it still.
+	earlier := vault.NewTOPRFBlind("dora", []byte("pw"))
+	pending.keep(id, earlier)
+	if _, err := c.Recover(context.Background(), "dora", []byte("pw"), h); err == nil {
+		t.Fatal("Recover succeeded against a vault that refuses every begin")
+	}
+	if b := pending.take(id, "dora", []byte("pw")); b != earlier || wiped(b) {
+		t.Fatal("the kept blind of an unanswered begin was dropped when its replay was refused")
+	}
+	earlier.Wipe()
 }
