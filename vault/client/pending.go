@@ -85,13 +85,20 @@ func (p *pendingBlinds) id(urls []string, account string, handle vault.Handle, p
 // take removes and returns the blind kept for id, or a fresh one. The
 // caller owns it: it wipes it, or keeps it again.
 func (p *pendingBlinds) take(id [32]byte, account string, password []byte) *vault.TOPRFBlind {
+	b, _ := p.takeKept(id, account, password)
+	return b
+}
+
+// takeKept is take, saying whether the blind was kept (an earlier begin
+// of it may have been counted).
+func (p *pendingBlinds) takeKept(id [32]byte, account string, password []byte) (*vault.TOPRFBlind, bool) {
 	p.mu.Lock()
 	e := p.remove(id)
 	p.mu.Unlock()
 	if e != nil {
-		return e.blind
+		return e.blind, true
 	}
-	return vault.NewTOPRFBlind(account, password)
+	return vault.NewTOPRFBlind(account, password), false
 }
 
 // keep puts b back for id: its begin's outcome is unknown.

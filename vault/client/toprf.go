@@ -28,7 +28,8 @@ import (
 // (the daemon's next try makes a new Client).
 func (c *Client) thresholdRecover(ctx context.Context, account string, password []byte, handle vault.Handle) (crypt.Key, error) {
 	pid := pending.id(c.urls, account, handle, password)
-	l := &login{c: c, account: account, password: password, handle: handle, blind: pending.take(pid, account, password)}
+	l := &login{c: c, account: account, password: password, handle: handle}
+	l.blind, l.replay = pending.takeKept(pid, account, password)
 	key, err := l.run(ctx)
 	if l.ended {
 		l.blind.Wipe() // it holds the password
@@ -46,6 +47,7 @@ type login struct {
 	handle   vault.Handle
 	blind    *vault.TOPRFBlind
 	ended    bool // over: the blind is of no more use
+	replay   bool // the blind was kept from an earlier try, whose begin may have counted
 }
 
 // loginTry is how one try of a login (begin to wrapped key) failed.
@@ -68,9 +70,10 @@ func (l *login) run(ctx context.Context) (crypt.Key, error) {
 			l.ended = true
 			return key, t.err
 		case !t.counted && lost == nil:
-			// Kept only while the begin's outcome is unknown; a refusal
+			// Kept while a begin of it may have counted: this one went
+			// unanswered, or an earlier try's did. A fresh element refused
 			// (too soon, rate limited, bad request) counted nothing.
-			l.ended = !errors.Is(t.err, vault.ErrUnreachable) && ctx.Err() == nil
+			l.ended = !l.replay && !errors.Is(t.err, vault.ErrUnreachable) && ctx.Err() == nil
 			return key, t.err
 		case !t.counted:
 			return key, vault.AttemptKept(fmt.Errorf("%w; starting the login again: %w", lost, t.err), maxPendingAge)
