@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 )
 
@@ -61,32 +63,26 @@ func startDaemonBinary(t *testing.T, home, cfg, sock string) {
 // exits first (a value on exited) or does not answer within a minute.
 func waitSocket(t *testing.T, sock string, exited <-chan error, output func() string) {
 	t.Helper()
-	c := client.New(sock)
-	defer c.Close()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(60 * time.Second)
-	for {
-		sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
-		_, err := c.Status(sctx)
-		scancel()
-		if err == nil {
-			return
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("daemon exited before its socket answered: %v\n%s", err, output())
-		case <-deadline:
-			t.Fatalf("daemon's socket %s never answered: %v\n%s", sock, err, output())
-		case <-tick.C:
-		}
-	}
+	waitStatus(t, sock, exited, func(statusapi.Status) bool { return true }, func(st statusapi.Status, err error) string {
+		return fmt.Sprintf("daemon's socket %s never answered: %v\n%s", sock, err, output())
+	}, output)
 }
 
 // waitUploaded waits until the daemon on sock has no delta left to
 // upload: a backup through the daemon returns once the snapshot is
 // committed into the spool, and its upload follows.
 func waitUploaded(t *testing.T, sock string) {
+	t.Helper()
+	waitStatus(t, sock, nil, func(st statusapi.Status) bool { return st.PendingDeltas == 0 }, func(st statusapi.Status, err error) string {
+		return fmt.Sprintf("the daemon on %s still has deltas to upload after 60s: %+v, %v", sock, st, err)
+	}, nil)
+}
+
+// waitStatus asks the daemon on sock for its status every 20 ms until it
+// answers with one done accepts, failing the test if the daemon exits
+// first (a value on exited, nil for none) or with timedOut's message after
+// a minute.
+func waitStatus(t *testing.T, sock string, exited <-chan error, done func(statusapi.Status) bool, timedOut func(statusapi.Status, error) string, output func() string) {
 	t.Helper()
 	c := client.New(sock)
 	defer c.Close()
@@ -97,12 +93,14 @@ func waitUploaded(t *testing.T, sock string) {
 		sctx, scancel := context.WithTimeout(t.Context(), 5*time.Second)
 		st, err := c.Status(sctx)
 		scancel()
-		if err == nil && st.PendingDeltas == 0 {
+		if err == nil && done(st) {
 			return
 		}
 		select {
+		case err := <-exited:
+			t.Fatalf("daemon exited before its socket answered: %v\n%s", err, output())
 		case <-deadline:
-			t.Fatalf("the daemon on %s still has deltas to upload after 60s: %+v, %v", sock, st, err)
+			t.Fatal(timedOut(st, err))
 		case <-tick.C:
 		}
 	}
