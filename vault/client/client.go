@@ -29,7 +29,7 @@ import (
 type Options struct {
 	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
 	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
-	Timeout time.Duration // per request; default 30s
+	Timeout time.Duration // per request; default DefaultTimeout
 	// KSFParameters overrides the Argon2id parameters (time, KiB,
 	// threads); nil keeps the production ones. Only tests and benchmarks
 	// set it. It must be the same for registration and recovery of an
@@ -48,6 +48,9 @@ type Options struct {
 	// and benchmarks (to compare) set it.
 	NoThresholdOPRF bool
 }
+
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 30 * time.Second
 
 // Client talks to a vault. It is safe for concurrent use.
 type Client struct {
@@ -84,7 +87,7 @@ func New(opts Options) (*Client, error) {
 		tcfg.RootCAs = pool
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
