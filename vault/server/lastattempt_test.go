@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,11 +30,14 @@ import (
 // handler runs in full (login/ke1 makes KE2 and its session), then the
 // answer waits until the client gives up on it and is never sent, as on a
 // path that stalls rather than breaks (no reset the client could act on).
+// With late set the handler runs once the client gave up instead: a node
+// merely slower than the client waits, which does the work all the same.
 type stalledAnswers struct {
 	path   string
+	late   bool
 	armed  atomic.Bool
 	once   sync.Once
-	gaveUp chan struct{} // closed once the client gave up on a stalled answer
+	gaveUp chan struct{} // closed once the client gave up on a stalled answer (late: and the handler ran)
 }
 
 func (s *stalledAnswers) wrap(next http.Handler) http.Handler {
@@ -41,10 +46,20 @@ func (s *stalledAnswers) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(httptest.NewRecorder(), r)
+		body, err := io.ReadAll(r.Body) // before the client cancels the stream
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !s.late {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		}
 		// The request's context ends when the client cancels the stream
 		// (its timeout) or the server shuts down.
 		<-r.Context().Done()
+		if s.late {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		}
 		s.once.Do(func() { close(s.gaveUp) })
 		panic(http.ErrAbortHandler)
 	})
@@ -81,7 +96,7 @@ func scaledClient(t *testing.T, tc *testCluster, ttl time.Duration) *client.Clie
 		return time.Duration(float64(d) * float64(ttl) / float64(defaultSessionTTL))
 	}
 	c, err := client.New(client.Options{URLs: tc.urls, CAFile: tc.caFile, KSFParameters: testKSF,
-		Timeout: scale(client.DefaultTimeout)})
+		Timeout: scale(client.DefaultTimeout), LoginStepTimeout: scale(client.DefaultLoginStepTimeout)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +190,49 @@ func TestLastAttemptKE2LostToTimeout(t *testing.T) {
 	}
 	if got, err := rec(c, ctx, "zoe", []byte("right")); err != nil || got != key {
 		t.Fatalf("the next login: %v (key matches %v)", err, got == key)
+	}
+}
+
+// A node merely slow: node 1 takes the last attempt's login/finish only
+// after the client gave up on it (a slow raft commit), resets the counter
+// and releases the key to nobody. The client handles it as an answer
+// lost: the same element on node 2, which the vault takes as the attempt
+// it counted (a success keeps the row's counted elements), so nothing
+// more is counted, nothing is erased, and the key comes from node 2.
+func TestLastAttemptSlowFinishIsNotCounted(t *testing.T) {
+	const ttl = 6 * time.Second
+	stall := &stalledAnswers{path: vault.PathLoginFinish, late: true, gaveUp: make(chan struct{})}
+	tc := startCluster(t, 3, func(c *ServerConfig) {
+		c.SessionTTL = ttl
+		if c.Cluster.NodeID == "1" {
+			c.wrap = stall.wrap
+		}
+	})
+	c := scaledClient(t, tc, ttl)
+	ctx := context.Background()
+	key := newKey(t)
+	if err := reg(c, ctx, "yann", []byte("right"), key); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	for i := range DefaultMaxAttempts - 1 {
+		_, err := rec(c, ctx, "yann", []byte("wrong"+string(rune('a'+i))))
+		if left := wrongLeft(t, err); left != DefaultMaxAttempts-1-i {
+			t.Fatalf("wrong password %d: %d attempts left, want %d", i+1, left, DefaultMaxAttempts-1-i)
+		}
+	}
+	stall.armed.Store(true)
+	got, err := rec(c, ctx, "yann", []byte("right"))
+	if err != nil || got != key {
+		t.Fatalf("the right password at the last attempt, node 1's finish slower than the client waits: %v (key matches %v)", err, got == key)
+	}
+	<-stall.gaveUp // node 1 took the finish
+	const released = "vault audit: login succeeded, attempts reset, key released"
+	for i, tv := range tc.nodes[:2] {
+		if n := tv.logs.FilterMessage(released).Len(); n != 1 {
+			t.Fatalf("node %d released the key %d times, want 1 (node 1 late, node 2 to the retry)", i+1, n)
+		}
+	}
+	if n, erased := rowAttempts(t, tc, "yann"); n != 0 || erased {
+		t.Fatalf("%d attempts counted, erased %v; want 0, not erased", n, erased)
 	}
 }
