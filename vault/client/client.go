@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,13 @@ import (
 type Options struct {
 	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
 	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
-	Timeout time.Duration // per request; default 30s
+	Timeout time.Duration // per request; default DefaultTimeout
+	// LoginStepTimeout bounds each request of a login (login/begin,
+	// login/eval, login/ke1, login/finish; default DefaultLoginStepTimeout,
+	// never more than Timeout), so that a retry after an answer lost to a
+	// timeout starts well before the vault's session of the lost answer
+	// expires (docs/vault.md, "Attempt counting").
+	LoginStepTimeout time.Duration
 	// KSFParameters overrides the Argon2id parameters (time, KiB,
 	// threads); nil keeps the production ones. Only tests and benchmarks
 	// set it. It must be the same for registration and recovery of an
@@ -49,11 +56,24 @@ type Options struct {
 	NoThresholdOPRF bool
 }
 
+// Defaults of Options.
+const (
+	DefaultTimeout = 30 * time.Second
+	// DefaultLoginStepTimeout is a third of the vault's default session_ttl
+	// (30 s): at the limit-th attempt a session whose answer was lost
+	// erases the key when it expires, unless the retry (the same attempt
+	// on the next node) succeeded first, and this leaves the retry two
+	// thirds of it. It is twice the vault's wait for a leader to take a
+	// change (ApplyTimeout, 5 s), so a node merely slow still answers.
+	DefaultLoginStepTimeout = 10 * time.Second
+)
+
 // Client talks to a vault. It is safe for concurrent use.
 type Client struct {
 	urls        []string
 	hc          *http.Client
-	ksfParams   []uint64 // Options.KSFParameters
+	stepTimeout time.Duration // Options.LoginStepTimeout
+	ksfParams   []uint64      // Options.KSFParameters
 	maxAutoWait time.Duration
 	noTOPRF     bool
 }
@@ -84,7 +104,7 @@ func New(opts Options) (*Client, error) {
 		tcfg.RootCAs = pool
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -97,7 +117,13 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxAutoWait == 0 {
 		opts.MaxAutoWait = 30 * time.Second
 	}
-	return &Client{urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait, noTOPRF: opts.NoThresholdOPRF}, nil
+	if opts.LoginStepTimeout <= 0 {
+		opts.LoginStepTimeout = DefaultLoginStepTimeout
+	}
+	return &Client{
+		urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, stepTimeout: min(opts.LoginStepTimeout, opts.Timeout),
+		ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait, noTOPRF: opts.NoThresholdOPRF,
+	}, nil
 }
 
 // CloseIdleConnections closes idle connections to the vault.
@@ -281,7 +307,7 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 	}
 	var errs []error
 	for _, b := range bases {
-		err := c.post(ctx, b+path, body, resp)
+		err := c.post(ctx, b, path, body, resp)
 		if err == nil {
 			return b, nil
 		}
@@ -304,7 +330,19 @@ type nodeError struct{ err error }
 func (e nodeError) Error() string { return e.err.Error() }
 func (e nodeError) Unwrap() error { return e.err }
 
-func (c *Client) post(ctx context.Context, u string, body []byte, resp any) error {
+// loginSteps are the requests of a login: each has Options.LoginStepTimeout.
+var loginSteps = []string{vault.PathLoginStart, vault.PathLoginBegin, vault.PathLoginEval, vault.PathLoginKE1, vault.PathLoginFinish, vault.PathLoginAbort}
+
+// errStepTimeout is the cause of a login request's own deadline.
+var errStepTimeout = errors.New("no answer in time")
+
+func (c *Client) post(ctx context.Context, base, path string, body []byte, resp any) error {
+	u := base + path
+	if slices.Contains(loginSteps, path) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.stepTimeout, errStepTimeout)
+		defer cancel()
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -315,6 +353,9 @@ func (c *Client) post(ctx context.Context, u string, body []byte, resp any) erro
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
 			err = uerr.Err // the URL is already in the message
+		}
+		if errors.Is(context.Cause(ctx), errStepTimeout) {
+			return nodeError{fmt.Errorf("%s: no answer within %s: %w", u, c.stepTimeout, err)}
 		}
 		return nodeError{fmt.Errorf("%s: %w", u, err)}
 	}

@@ -37,8 +37,9 @@ const maxPending = 16
 
 // maxPendingAge is how long a blind is kept. The only caller that sends
 // it again is the daemon's next try to open, at most openBackoffMax
-// (5 min, daemon/open.go) after a failed one, which itself takes at most
-// a request timeout (30 s) per node. Three times the back-off covers that
+// (5 min, daemon/open.go) after a failed one, which itself takes a few
+// login steps per node, each at most LoginStepTimeout (10 s by default).
+// Three times the back-off covers that
 // with room for a slow or busy host; a later try (a host that slept,
 // a command run again) pays one attempt, as any new process does. The
 // vault's side sets no shorter limit: a row keeps its last 16 counted

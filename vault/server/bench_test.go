@@ -177,7 +177,7 @@ func runLoadgen(spec string) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(client.Options{URLs: []string{parts[0]}, CAFile: parts[1], Timeout: time.Minute, KSFParameters: benchKSF, MaxIdleConnsPerHost: loadgenClients})
+	c, err := client.New(client.Options{URLs: []string{parts[0]}, CAFile: parts[1], Timeout: time.Minute, LoginStepTimeout: time.Minute, KSFParameters: benchKSF, MaxIdleConnsPerHost: loadgenClients})
 	if err != nil {
 		return err
 	}

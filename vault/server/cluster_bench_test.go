@@ -53,7 +53,7 @@ func benchClusterLogins(b *testing.B, tc *testCluster, legacy bool) {
 	const accounts = 64
 	key := newKey(b)
 	mk := func(nodes ...int) *client.Client {
-		opts := client.Options{CAFile: tc.caFile, Timeout: 20 * time.Second, KSFParameters: testKSF, NoThresholdOPRF: legacy, MaxIdleConnsPerHost: 64}
+		opts := client.Options{CAFile: tc.caFile, Timeout: 20 * time.Second, LoginStepTimeout: 20 * time.Second, KSFParameters: testKSF, NoThresholdOPRF: legacy, MaxIdleConnsPerHost: 64}
 		for _, i := range nodes {
 			opts.URLs = append(opts.URLs, tc.urls[i])
 		}

@@ -1,0 +1,82 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/vault"
+)
+
+// A login's requests give up after LoginStepTimeout, so that a retry
+// after an answer lost to a timeout has most of the vault's session_ttl;
+// every other request keeps Timeout. Here a vault stalls every request:
+// the login gives up on its begin, while a deletion sent before it is
+// still waiting, and is answered once the login gave up.
+func TestLoginStepTimeout(t *testing.T) {
+	deleting := make(chan struct{})
+	answer := make(chan struct{})
+	done := make(chan struct{}) // the test is over: end the stalled handlers
+	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == vault.PathDelete {
+			close(deleting)
+			select {
+			case <-answer:
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"ok":true}`))
+			case <-r.Context().Done():
+			case <-done:
+			}
+			return
+		}
+		select {
+		case <-r.Context().Done(): // the client gave up
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done) }) // before srv.Close, which waits for the handlers
+	const step = 300 * time.Millisecond
+	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}, Timeout: time.Minute, LoginStepTimeout: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	deleted := make(chan error, 1)
+	go func() { deleted <- c.Delete(context.Background(), "eve", crypt.Key{}) }()
+	<-deleting
+
+	var h vault.Handle
+	_, err = c.Recover(context.Background(), "eve", []byte("pw"), h)
+	if !errors.Is(err, vault.ErrUnreachable) || !strings.Contains(err.Error(), "no answer within "+step.String()) {
+		t.Fatalf("a login whose begin is never answered: %v, want vault unreachable, no answer within %s", err, step)
+	}
+	pending.take(pending.id(c.urls, "eve", h, []byte("pw")), "eve", []byte("pw")).Wipe()
+	close(answer)
+	if err := <-deleted; err != nil {
+		t.Fatalf("a deletion that waited longer than a login's step: %v, want it answered (it has Timeout)", err)
+	}
+}
+
+// The step timeout's default is DefaultLoginStepTimeout, and never more
+// than Timeout.
+func TestLoginStepTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct{ timeout, step, want time.Duration }{
+		{0, 0, DefaultLoginStepTimeout},
+		{time.Minute, 0, DefaultLoginStepTimeout},
+		{4 * time.Second, 0, 4 * time.Second},
+		{0, time.Second, time.Second},
+		{time.Second, 2 * time.Second, time.Second},
+	} {
+		c, err := New(Options{URLs: []string{"https://vault.example"}, Timeout: tc.timeout, LoginStepTimeout: tc.step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.stepTimeout != tc.want {
+			t.Errorf("Timeout %s, LoginStepTimeout %s: a login's step waits %s, want %s", tc.timeout, tc.step, c.stepTimeout, tc.want)
+		}
+	}
+}
