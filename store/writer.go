@@ -274,9 +274,11 @@ func (b *Writer) Room() int64 {
 	}
 }
 
-// GroupPages and GroupBytes bound the runs Pages takes.
+// GroupPages and GroupBytes bound the runs Pages takes; the writer seals
+// a run as one group or, in a delta's first groupBulkAfter bytes of
+// groups, as groups of at most groupPages (groupbulk.go).
 const (
-	GroupPages = groupPages
+	GroupPages = bulkGroupPages
 	GroupBytes = maxGroupPlain
 )
 
@@ -290,8 +292,8 @@ func (b *Writer) Pages(data []byte, lens []int, slots []*ChunkRef, pending *sync
 	if len(lens) > GroupPages || len(lens) != len(slots) || len(data) > GroupBytes {
 		return fmt.Errorf("a run of %d pages (%d bytes) exceeds the writer's limit of %d pages, %d bytes", len(lens), len(data), GroupPages, GroupBytes)
 	}
-	// Room for every page and for the group's own entry.
-	w, err := b.acquireN(runReservation(len(data), len(lens)), len(lens)+1)
+	// Room for every page and for the entry of each group it may make.
+	w, err := b.acquireN(runReservation(len(data), len(lens)), runEntries(len(lens)))
 	if err != nil {
 		return err
 	}
