@@ -51,11 +51,6 @@ func FetchListsOnly(ctx context.Context, r *Store, c Content) error {
 	return r.fetchLocs(ctx, lists, func(blobLoc, []byte) error { return nil })
 }
 
-// GroupPagesBelowBulk is the most pages a group of a delta's first bytes
-// of groups holds (SetGroupBulkAfter); past them a group holds up to
-// GroupPages.
-const GroupPagesBelowBulk = groupPages
-
 // SetGroupBulkAfter makes a delta's groups past its first n bytes take
 // groupBulkLevel; the previous threshold is put back at the test's end.
 func SetGroupBulkAfter(t interface{ Cleanup(func()) }, n int64) {

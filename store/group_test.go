@@ -29,7 +29,7 @@ func TestPagesSealedInGroups(t *testing.T) {
 		}
 		members += len(g.Members)
 	}
-	if len(gs) < 160/store.GroupPagesBelowBulk || members < store.GroupPagesBelowBulk/2*len(gs) {
+	if len(gs) < 160/store.GroupPages || members < store.GroupPages/2*len(gs) {
 		t.Fatalf("%d groups of %d pages in all, want most pages in full groups", len(gs), members)
 	}
 	oneDict(t, e.Store)

@@ -14,7 +14,7 @@ import (
 // are compressed at the bulk level. The same database's groups then take
 // fewer bytes than at groupLevel alone, and a new device still restores
 // it byte for byte, reads a page of a bulk group on its own (the first
-// and last of a group of more than GroupPagesBelowBulk pages: past the
+// and last of a group of more than GroupPages pages: past the
 // threshold a run is sealed as one group), and check --read-data verifies
 // every group.
 func TestGroupsAtTheBulkLevel(t *testing.T) {
@@ -49,17 +49,17 @@ func TestGroupsAtTheBulkLevel(t *testing.T) {
 	if p, err := store.ReadBlob(e.Ctx, fresh, last.Members[len(last.Members)-1]); err != nil || len(p) != 4096 {
 		t.Fatalf("reading a page of a bulk group alone: %d bytes, %v", len(p), err)
 	}
-	// Past the threshold a run is one group, of up to store.GroupPages.
+	// Past the threshold a run is one group, of up to store.RunPages.
 	var large *store.GroupInfo
 	for i := range gs {
-		if n := len(gs[i].Members); n > store.GroupPagesBelowBulk && large == nil {
+		if n := len(gs[i].Members); n > store.GroupPages && large == nil {
 			large = &gs[i]
-		} else if n > store.GroupPages {
-			t.Fatalf("a group of %d pages, more than %d", n, store.GroupPages)
+		} else if n > store.RunPages {
+			t.Fatalf("a group of %d pages, more than %d", n, store.RunPages)
 		}
 	}
 	if large == nil {
-		t.Fatalf("no group past the threshold holds more than %d pages", store.GroupPagesBelowBulk)
+		t.Fatalf("no group past the threshold holds more than %d pages", store.GroupPages)
 	}
 	for _, k := range [...]int{0, len(large.Members) - 1} {
 		if p, err := store.ReadBlob(e.Ctx, fresh, large.Members[k]); err != nil || len(p) != 4096 {
