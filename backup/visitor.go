@@ -330,7 +330,7 @@ type pageRun struct {
 // add appends a page (copied: the source reuses its buffer) and its
 // reference's slot; a full run is handed on first.
 func (p *pageRun) add(page []byte) error {
-	if len(p.lens) == store.GroupPages || len(p.data)+len(page) > store.GroupBytes {
+	if len(p.lens) == store.RunPages || len(p.data)+len(page) > store.GroupBytes {
 		if err := p.flush(); err != nil {
 			return err
 		}

@@ -25,8 +25,9 @@ const (
 	// (256 KiB) it fits the dictionary encoders' window, so the frame
 	// finds every match a page's own frame would.
 	maxGroupPlain = 256 << 10
-	// groupPages is how many pages the writer puts in one group at most:
-	// 32 restores the dictionary's tables half as often as 16 did, for
+	// groupPages is how many pages the writer puts in one group of a
+	// delta's first groupBulkAfter bytes of groups (bulkGroupPages past
+	// them): 32 restores the dictionary's tables half as often as 16 did, for
 	// 10 % less of the groups' CPU and 0.1 % fewer bytes, and a read of
 	// one page decodes 128 KiB (docs/benchmarks.md, "Pages sealed in
 	// groups", "First backup, fifth round").
@@ -299,6 +300,12 @@ func runReservation(bytes, pages int) int {
 	return bytes + (pages-1)*crypt.Overhead
 }
 
+// runEntries is the index entries a run of pages reserves: one a page,
+// and one for each group sealRun may split it into (groupSplit).
+func runEntries(pages int) int {
+	return pages + (pages+groupPages-1)/groupPages
+}
+
 // sealRun hashes a run of pages (job j), claims each for j's delta, and
 // seals the ones claimed: as a group when two or more are and a
 // dictionary is there, else each on its own as sealNew does. What it
@@ -328,7 +335,7 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEnt
 	// run reserved total plus a seal a page, and an entry a page and one.
 	usedPlain, usedEntries, seals := 0, 0, 0
 	rest := func() (int, int) {
-		return total + (pages-seals-1)*crypt.Overhead - usedPlain, pages + 1 - usedEntries
+		return total + (pages-seals-1)*crypt.Overhead - usedPlain, runEntries(pages) - usedEntries
 	}
 	var d *dictionary
 	if len(members) >= 2 {
@@ -348,10 +355,19 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEnt
 		restPlain, restEntries = rest()
 		return restPlain, restEntries, nil
 	}
-	reserved := runReservation(keep, len(members))
-	err = r.sealGroup(j.w, d, buf[:keep], members, reserved, sealBuf, scratch)
-	if err == nil {
-		usedPlain, usedEntries, seals = reserved, len(members)+1, 1
+	off = 0
+	for len(members) > 0 {
+		k := j.w.groupSplit(len(members))
+		n := 0
+		for _, m := range members[:k] {
+			n += int(m.RawLen)
+		}
+		reserved := runReservation(n, k)
+		if err = r.sealGroup(j.w, d, buf[off:off+n], members[:k], reserved, sealBuf, scratch); err != nil {
+			break
+		}
+		usedPlain, usedEntries, seals = usedPlain+reserved, usedEntries+k+1, seals+1
+		members, off = members[k:], off+n
 	}
 	restPlain, restEntries = rest()
 	return restPlain, restEntries, err

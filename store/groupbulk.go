@@ -25,6 +25,29 @@ const groupBulkLevel = zstd.SpeedBetterCompression
 // groupBulkAfter is a variable for tests only.
 var groupBulkAfter int64 = 32 << 20
 
+// bulkGroupPages is how many pages a group past groupBulkAfter holds at
+// most, twice groupPages: at groupBulkLevel the encoder restores its
+// 4 MiB long table from the dictionary's copy before every frame (a
+// 128 KiB group dirties every shard of it), so a group of 64 pages pays
+// that copy once where two of 32 paid it twice (docs/benchmarks.md,
+// "First backup, twelfth session"). A read of one page of such a group
+// decodes up to 256 KiB (maxGroupPlain); the first groupBulkAfter bytes,
+// which hold a daemon's cycle and a database like --quick's, stay at
+// groupPages.
+const bulkGroupPages = 2 * groupPages
+
+// groupSplit is how many of n claimed pages, n >= 2, the next group of a
+// run takes: all of them once w is past groupBulkAfter (a run holds at
+// most bulkGroupPages), else an even share of groups of at most
+// groupPages, so that no group is left with a single page.
+func (w *deltaWriter) groupSplit(n int) int {
+	if n <= groupPages || w.groupPlain.Load() >= groupBulkAfter {
+		return n
+	}
+	groups := (n + groupPages - 1) / groupPages
+	return (n + groups - 1) / groups
+}
+
 // groupBulk is a delta writer's encoder of groups at groupBulkLevel, for
 // the dictionary it was made with.
 type groupBulk struct {

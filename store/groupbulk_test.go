@@ -13,8 +13,10 @@ import (
 // TestGroupsAtTheBulkLevel: past a delta's first bytes of groups, groups
 // are compressed at the bulk level. The same database's groups then take
 // fewer bytes than at groupLevel alone, and a new device still restores
-// it byte for byte, reads a page of a bulk group on its own, and check
-// --read-data verifies every group.
+// it byte for byte, reads a page of a bulk group on its own (the first
+// and last of a group of more than GroupPages pages: past the
+// threshold a run is sealed as one group), and check --read-data verifies
+// every group.
 func TestGroupsAtTheBulkLevel(t *testing.T) {
 	sealed := func(t *testing.T, after int64) (e *storetest.Env, bytes int64) {
 		store.SetGroupBulkAfter(t, after)
@@ -46,6 +48,23 @@ func TestGroupsAtTheBulkLevel(t *testing.T) {
 	last := gs[len(gs)-1]
 	if p, err := store.ReadBlob(e.Ctx, fresh, last.Members[len(last.Members)-1]); err != nil || len(p) != 4096 {
 		t.Fatalf("reading a page of a bulk group alone: %d bytes, %v", len(p), err)
+	}
+	// Past the threshold a run is one group, of up to store.RunPages.
+	var large *store.GroupInfo
+	for i := range gs {
+		if n := len(gs[i].Members); n > store.GroupPages && large == nil {
+			large = &gs[i]
+		} else if n > store.RunPages {
+			t.Fatalf("a group of %d pages, more than %d", n, store.RunPages)
+		}
+	}
+	if large == nil {
+		t.Fatalf("no group past the threshold holds more than %d pages", store.GroupPages)
+	}
+	for _, k := range [...]int{0, len(large.Members) - 1} {
+		if p, err := store.ReadBlob(e.Ctx, fresh, large.Members[k]); err != nil || len(p) != 4096 {
+			t.Fatalf("reading page %d of a group of %d alone: %d bytes, %v", k, len(large.Members), len(p), err)
+		}
 	}
 	if _, err := check.Run(e.Ctx, fresh, check.Options{ReadData: true}); err != nil {
 		t.Fatalf("check --read-data: %v", err)

@@ -12,7 +12,7 @@ import (
 // A mount (or browse, or a base) reads a database a few pages at a time:
 // SQLite reads one 4 KiB page of a B-tree, then another. Each such read
 // of a page in a group would read and decompress its whole group (up to
-// 32 pages) again. The store keeps the plaintext of the groups small
+// 64 pages) again. The store keeps the plaintext of the groups small
 // reads opened last, shared by the FUSE server's concurrent readers.
 // A small read is any fetch of at most smallFetch ids, whoever asks: a
 // mount's, browse's, and also a restore's of a small file or a read of a

@@ -27,7 +27,8 @@ import (
 //	CHATSAFE_DICT_DB=/tmp/w/chats/databases/msgstore.db \
 //	  go test -run '^$' -bench GroupLevels -benchtime 2x ./store
 //
-// Without CHATSAFE_DICT_DB it builds a small chat database of its own.
+// Without CHATSAFE_DICT_DB it builds a small chat database of its own;
+// CHATSAFE_DICT_PAGES=N (benchDBPages) takes the file's first N pages only.
 func BenchmarkGroupLevels(b *testing.B) {
 	pages := benchDBPages(b)
 	b.Logf("%d pages of %d bytes", len(pages), len(pages[0]))
@@ -37,8 +38,17 @@ func BenchmarkGroupLevels(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
-		for _, size := range []int{16, 32} {
+	levels := []struct {
+		level zstd.EncoderLevel
+		sizes []int
+	}{
+		{zstd.SpeedFastest, []int{16, 32}},
+		{groupLevel, []int{16, groupPages}},
+		{groupBulkLevel, []int{groupPages, bulkGroupPages}},
+	}
+	for _, l := range levels {
+		level := l.level
+		for _, size := range l.sizes {
 			// measure: 0 none, 1 every group's first page, ratioEveryPages
 			// as noteGroupRatio does (a group that holds a 64th page).
 			for _, measure := range []int{0, 1, ratioEveryPages} {

@@ -128,7 +128,7 @@ func (p *sealPipeline) done(j sealJob) {
 // reservation for all of them and their group's entry.
 func (p *sealPipeline) submitGroup(w *deltaWriter, data []byte, lens []int, slots []*ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
-		w.releaseN(runReservation(len(data), len(lens)), len(lens)+1)
+		w.releaseN(runReservation(len(data), len(lens)), runEntries(len(lens)))
 		return err
 	}
 	buf := plainPool.Get().(*[]byte)

@@ -10,7 +10,8 @@ import (
 // that names consecutive members of a group as one run, the group's id,
 // the first member's position and a count, instead of a 36-byte reference
 // a page. The index names every member already (its id and length), so a
-// run costs ~35 bytes for up to 32 pages. A reader resolves a run through
+// run costs ~35 bytes for up to a group's pages (32, or 64 past a
+// delta's first 32 MiB of groups). A reader resolves a run through
 // the index (group id → its entry → its members, in trailer order) into
 // exactly the references a plain list would hold: every consumer of lists
 // still sees one reference a page, each page is still checked against its

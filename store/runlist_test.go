@@ -26,9 +26,10 @@ func TestRunListsThroughPruneAndRotate(t *testing.T) {
 	if runs == 0 {
 		t.Fatalf("a first backup wrote %d plain lists and no run list", plain)
 	}
-	// 256 pages a run list, mostly in runs of store.GroupPages at ~35
-	// bytes a run: a run list holds a small fraction of the 36 bytes a
-	// page a plain list costs, and half again as many runs is too many.
+	// 256 pages a run list, mostly in runs of store.GroupPages (the
+	// database's groups are below the bulk threshold) at ~35 bytes a run:
+	// a run list holds a small fraction of the 36 bytes a page a plain
+	// list costs, and half again as many runs is too many.
 	if per := runBytes / runs; per > 256/store.GroupPages*36*3/2 {
 		t.Fatalf("a run list holds %d bytes on average", per)
 	}

@@ -274,24 +274,27 @@ func (b *Writer) Room() int64 {
 	}
 }
 
-// GroupPages and GroupBytes bound the runs Pages takes.
+// RunPages and GroupBytes bound the runs Pages takes. The writer seals a
+// run as one group or, in a delta's first groupBulkAfter bytes of groups,
+// as groups of at most GroupPages (groupbulk.go).
 const (
+	RunPages   = bulkGroupPages
 	GroupPages = groupPages
 	GroupBytes = maxGroupPlain
 )
 
-// Pages hands a run of at most GroupPages new pages of a database, none
+// Pages hands a run of at most RunPages new pages of a database, none
 // with a previous version to be compressed on, to the sealing workers:
 // data holds them back to back, lens their lengths, and slots[i] gets the
 // i-th page's reference once it is hashed (pending.Wait says when). The
 // pages the store lacks are sealed together, as one group
 // (docs/format.md, "Groups"); a page it holds is not stored again.
 func (b *Writer) Pages(data []byte, lens []int, slots []*ChunkRef, pending *sync.WaitGroup) error {
-	if len(lens) > GroupPages || len(lens) != len(slots) || len(data) > GroupBytes {
-		return fmt.Errorf("a run of %d pages (%d bytes) exceeds the writer's limit of %d pages, %d bytes", len(lens), len(data), GroupPages, GroupBytes)
+	if len(lens) > RunPages || len(lens) != len(slots) || len(data) > GroupBytes {
+		return fmt.Errorf("a run of %d pages (%d bytes) exceeds the writer's limit of %d pages, %d bytes", len(lens), len(data), RunPages, GroupBytes)
 	}
-	// Room for every page and for the group's own entry.
-	w, err := b.acquireN(runReservation(len(data), len(lens)), len(lens)+1)
+	// Room for every page and for the entry of each group it may make.
+	w, err := b.acquireN(runReservation(len(data), len(lens)), runEntries(len(lens)))
 	if err != nil {
 		return err
 	}
