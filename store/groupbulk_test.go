@@ -52,10 +52,12 @@ func TestGroupsAtTheBulkLevel(t *testing.T) {
 	// Past the threshold a run is one group, of up to store.RunPages.
 	var large *store.GroupInfo
 	for i := range gs {
-		if n := len(gs[i].Members); n > store.GroupPages && large == nil {
-			large = &gs[i]
-		} else if n > store.RunPages {
+		n := len(gs[i].Members)
+		if n > store.RunPages {
 			t.Fatalf("a group of %d pages, more than %d", n, store.RunPages)
+		}
+		if n > store.GroupPages && large == nil {
+			large = &gs[i]
 		}
 	}
 	if large == nil {

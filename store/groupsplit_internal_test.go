@@ -54,6 +54,11 @@ func TestRunSplitIntoGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// What the run gives back is never more than it reserved: a
+		// negative rest would quietly hand back an entry a split used.
+		if restEntries < 0 || restPlain < -crypt.Overhead {
+			t.Fatalf("%s: the run gave back %d bytes and %d entries, more than it reserved", tc.name, restPlain, restEntries)
+		}
 		w.releaseN(restPlain, restEntries)
 		if w.inflight != 0 || w.inflightN != 0 {
 			t.Fatalf("%s: %d bytes and %d entries still reserved after the run", tc.name, w.inflight, w.inflightN)
