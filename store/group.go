@@ -293,8 +293,8 @@ func (r *Store) groupID(members []blobEntry) crypt.ID {
 }
 
 // runReservation is the plaintext a run of pages bytes long reserves in
-// a delta (reserveN, with an entry a page and one for the group): sealed
-// as a group it takes one seal, but sealed page by page (no dictionary
+// a delta (reserveN, with the entries runEntries counts): sealed as
+// groups it takes a seal a group, sealed page by page (no dictionary
 // yet) a seal a page, and reserveN counts one.
 func runReservation(bytes, pages int) int {
 	return bytes + (pages-1)*crypt.Overhead
@@ -307,8 +307,8 @@ func runEntries(pages int) int {
 }
 
 // sealRun hashes a run of pages (job j), claims each for j's delta, and
-// seals the ones claimed: as a group when two or more are and a
-// dictionary is there, else each on its own as sealNew does. What it
+// seals the ones claimed: as one group or more (groupSplit) when two or
+// more are and a dictionary is there, else each on its own as sealNew does. What it
 // appends takes its share of the run's reservation (runReservation) in
 // the same step; it returns the rest, for releaseN.
 func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEntries int, err error) {
@@ -332,7 +332,7 @@ func (r *Store) sealRun(j sealJob, sealBuf, scratch *[]byte) (restPlain, restEnt
 		off += n
 	}
 	// Each release (releaseLocked) takes its plaintext and a seal: the
-	// run reserved total plus a seal a page, and an entry a page and one.
+	// run reserved total plus a seal a page, and runEntries entries.
 	usedPlain, usedEntries, seals := 0, 0, 0
 	rest := func() (int, int) {
 		return total + (pages-seals-1)*crypt.Overhead - usedPlain, runEntries(pages) - usedEntries

@@ -125,7 +125,8 @@ func (p *sealPipeline) done(j sealJob) {
 }
 
 // submitGroup queues a copy of a run of pages (Writer.Pages); w holds a
-// reservation for all of them and their group's entry.
+// reservation for all of them and the entries of the groups they may
+// become (runEntries).
 func (p *sealPipeline) submitGroup(w *deltaWriter, data []byte, lens []int, slots []*ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
 		w.releaseN(runReservation(len(data), len(lens)), runEntries(len(lens)))
