@@ -31,11 +31,14 @@ type Options struct {
 	URLs    []string      // one or more vault base URLs (https://host:port), tried in order
 	CAFile  string        // PEM certificate(s) to pin; "" uses the system roots
 	Timeout time.Duration // per request; default DefaultTimeout
-	// LoginStepTimeout bounds each request of a login (login/begin,
-	// login/eval, login/ke1, login/finish; default DefaultLoginStepTimeout,
-	// never more than Timeout), so that a retry after an answer lost to a
-	// timeout starts well before the vault's session of the lost answer
-	// expires (docs/vault.md, "Attempt counting").
+	// LoginStepTimeout bounds a login's requests after its begin
+	// (login/eval, login/ke1, login/finish, login/abort; default
+	// DefaultLoginStepTimeout, never more than Timeout), so that a retry
+	// after an answer lost to a timeout starts well before the vault's
+	// session of the lost answer expires (docs/vault.md, "Attempt
+	// counting"). login/begin and login/start keep Timeout: they count the
+	// attempt and open its session, and a begin slower than the step
+	// everywhere would leave counted sessions to expire at the limit.
 	LoginStepTimeout time.Duration
 	// KSFParameters overrides the Argon2id parameters (time, KiB,
 	// threads); nil keeps the production ones. Only tests and benchmarks
@@ -63,8 +66,10 @@ const (
 	// (30 s): at the limit-th attempt a session whose answer was lost
 	// erases the key when it expires, unless the retry (the same attempt
 	// on the next node) succeeded first, and this leaves the retry two
-	// thirds of it. It is twice the vault's wait for a leader to take a
-	// change (ApplyTimeout, 5 s), so a node merely slow still answers.
+	// thirds of it. Of the steps it bounds only finish commits (a success
+	// resets the count): a finish slower than this still commits on its
+	// node, releasing the key to nobody, and the retry's replay is not
+	// counted (TestLastAttemptSlowFinishIsNotCounted).
 	DefaultLoginStepTimeout = 10 * time.Second
 )
 
@@ -330,8 +335,9 @@ type nodeError struct{ err error }
 func (e nodeError) Error() string { return e.err.Error() }
 func (e nodeError) Unwrap() error { return e.err }
 
-// loginSteps are the requests of a login: each has Options.LoginStepTimeout.
-var loginSteps = []string{vault.PathLoginStart, vault.PathLoginBegin, vault.PathLoginEval, vault.PathLoginKE1, vault.PathLoginFinish, vault.PathLoginAbort}
+// loginSteps are the requests of a login after its begin: each has
+// Options.LoginStepTimeout.
+var loginSteps = []string{vault.PathLoginEval, vault.PathLoginKE1, vault.PathLoginFinish, vault.PathLoginAbort}
 
 // errStepTimeout is the cause of a login request's own deadline.
 var errStepTimeout = errors.New("no answer in time")

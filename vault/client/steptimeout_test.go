@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,18 +11,19 @@ import (
 	"github.com/chatsafe/chatsafe/vault"
 )
 
-// A login's requests give up after LoginStepTimeout, so that a retry
-// after an answer lost to a timeout has most of the vault's session_ttl;
-// every other request keeps Timeout. Here a vault stalls every request:
-// the login gives up on its begin, while a deletion sent before it is
-// still waiting, and is answered once the login gave up.
+// A login's requests after its begin give up after LoginStepTimeout, so
+// that a retry after an answer lost to a timeout has most of the vault's
+// session_ttl; a begin (it counts the attempt) and every other request
+// keep Timeout. Here a vault stalls every request: a login/ke1 gives up
+// at the step while a login/begin and a deletion sent before it are still
+// waiting, and both are answered once it gave up.
 func TestLoginStepTimeout(t *testing.T) {
-	deleting := make(chan struct{})
+	waiting := make(chan string, 2)
 	answer := make(chan struct{})
 	done := make(chan struct{}) // the test is over: end the stalled handlers
 	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == vault.PathDelete {
-			close(deleting)
+		if r.URL.Path == vault.PathDelete || r.URL.Path == vault.PathLoginBegin {
+			waiting <- r.URL.Path
 			select {
 			case <-answer:
 				w.Header().Set("Content-Type", "application/json")
@@ -45,19 +45,23 @@ func TestLoginStepTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseIdleConnections()
-	deleted := make(chan error, 1)
-	go func() { deleted <- c.Delete(context.Background(), "eve", crypt.Key{}) }()
-	<-deleting
+	answered := make(chan error, 2)
+	go func() { answered <- c.Delete(context.Background(), "eve", crypt.Key{}) }()
+	go func() {
+		answered <- c.post(context.Background(), srv.URL, vault.PathLoginBegin, []byte(`{}`), &struct{}{})
+	}()
+	<-waiting
+	<-waiting
 
-	var h vault.Handle
-	_, err = c.Recover(context.Background(), "eve", []byte("pw"), h)
-	if !errors.Is(err, vault.ErrUnreachable) || !strings.Contains(err.Error(), "no answer within "+step.String()) {
-		t.Fatalf("a login whose begin is never answered: %v, want vault unreachable, no answer within %s", err, step)
+	err = c.post(context.Background(), srv.URL, vault.PathLoginKE1, []byte(`{}`), &struct{}{})
+	if !strings.Contains(err.Error(), "no answer within "+step.String()) {
+		t.Fatalf("a login/ke1 never answered: %v, want no answer within %s", err, step)
 	}
-	pending.take(pending.id(c.urls, "eve", h, []byte("pw")), "eve", []byte("pw")).Wipe()
 	close(answer)
-	if err := <-deleted; err != nil {
-		t.Fatalf("a deletion that waited longer than a login's step: %v, want it answered (it has Timeout)", err)
+	for range 2 {
+		if err := <-answered; err != nil {
+			t.Fatalf("a begin or a deletion that waited longer than a login's step: %v, want it answered (it has Timeout)", err)
+		}
 	}
 }
 

@@ -220,6 +220,11 @@ func TestLastAttemptSlowFinishIsNotCounted(t *testing.T) {
 			t.Fatalf("wrong password %d: %d attempts left, want %d", i+1, left, DefaultMaxAttempts-1-i)
 		}
 	}
+	const counted, again = "vault audit: login attempt counted", "vault audit: a counted login attempt sent again, taken as that attempt"
+	var countedBefore [3]int
+	for i, tv := range tc.nodes {
+		countedBefore[i] = tv.logs.FilterMessage(counted).Len()
+	}
 	stall.armed.Store(true)
 	got, err := rec(c, ctx, "yann", []byte("right"))
 	if err != nil || got != key {
@@ -234,5 +239,18 @@ func TestLastAttemptSlowFinishIsNotCounted(t *testing.T) {
 	}
 	if n, erased := rowAttempts(t, tc, "yann"); n != 0 || erased {
 		t.Fatalf("%d attempts counted, erased %v; want 0, not erased", n, erased)
+	}
+	// The retry was the same attempt: node 2 took it as a replay, and no
+	// node counted a new one after node 1's (a fresh element would have
+	// been counted, and node 1's late success would hide it in the row).
+	if n := tc.nodes[1].logs.FilterMessage(again).Len(); n != 1 {
+		t.Fatalf("node 2 took %d replays of the counted attempt, want 1", n)
+	}
+	var newCounts int
+	for i, tv := range tc.nodes {
+		newCounts += tv.logs.FilterMessage(counted).Len() - countedBefore[i]
+	}
+	if newCounts != 1 {
+		t.Fatalf("%d attempts counted for the right password, want 1 (the begin on node 1)", newCounts)
 	}
 }
