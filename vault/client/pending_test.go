@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -219,4 +221,54 @@ func TestRefusedBeginKeepsNoBlind(t *testing.T) {
 		t.Fatal("the kept blind of an unanswered begin was dropped when its replay was refused")
 	}
 	earlier.Wipe()
+}
+
+// A begin that went unanswered on one node and was refused by the next
+// (rate limited) in the same try may have been counted by the first: its
+// blind is kept for the replay, not wiped as a refusal's would be.
+func TestBeginUnansweredThenRefusedKeepsTheBlind(t *testing.T) {
+	done := make(chan struct{})
+	stalled, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done(): // the client gave up: the answer is lost
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done) })
+	refusing, ca2 := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_ = json.NewEncoder(w).Encode(vault.ErrorResp{Error: vault.CodeRateLimited})
+	}))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, append(readFile(t, ca), readFile(t, ca2)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{URLs: []string{stalled.URL, refusing.URL}, CAFile: caFile, KSFParameters: []uint64{1, 64, 1}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	var h vault.Handle
+	if _, err := c.Recover(context.Background(), "gus", []byte("pw"), h); err == nil {
+		t.Fatal("Recover succeeded against a vault that never answers a begin")
+	}
+	id := pending.id(c.urls, "gus", h, []byte("pw"))
+	pending.mu.Lock()
+	_, kept := pending.m[id]
+	pending.mu.Unlock()
+	if !kept {
+		t.Fatal("the blind of a begin a node may have counted (its answer lost) was dropped when the next node refused it")
+	}
+	pending.take(id, "gus", []byte("pw")).Wipe()
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
