@@ -318,7 +318,13 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 		}
 		var ne nodeError
 		if !errors.As(err, &ne) {
-			return b, err // an answer from the vault: do not ask another node
+			// An answer from the vault: do not ask another node. After a
+			// node that did not answer, it says so: that node may have
+			// taken the request (a login/begin it counted).
+			if len(errs) > 0 {
+				err = fmt.Errorf("%w (%w: %w)", err, errEarlierUnanswered, errors.Join(errs...))
+			}
+			return b, err
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
@@ -327,6 +333,10 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 	}
 	return "", fmt.Errorf("%w: %w", vault.ErrUnreachable, errors.Join(errs...))
 }
+
+// errEarlierUnanswered is in the chain of an answer that came after an
+// earlier node of the same call failed to answer.
+var errEarlierUnanswered = errors.New("after a node that did not answer")
 
 // nodeError is a failure of one node (network, TLS, 5xx) that makes the
 // client try the next URL.

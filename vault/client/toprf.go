@@ -71,9 +71,11 @@ func (l *login) run(ctx context.Context) (crypt.Key, error) {
 			return key, t.err
 		case !t.counted && lost == nil:
 			// Kept while a begin of it may have counted: this one went
-			// unanswered, or an earlier try's did. A fresh element refused
-			// (too soon, rate limited, bad request) counted nothing.
-			l.ended = !l.replay && !errors.Is(t.err, vault.ErrUnreachable) && ctx.Err() == nil
+			// unanswered (on every node, or on one before the node that
+			// refused it), or an earlier try's did. A fresh element
+			// refused by the first node asked (too soon, rate limited, bad
+			// request) counted nothing.
+			l.ended = !l.replay && !errors.Is(t.err, vault.ErrUnreachable) && !errors.Is(t.err, errEarlierUnanswered) && ctx.Err() == nil
 			return key, t.err
 		case !t.counted:
 			return key, vault.AttemptKept(fmt.Errorf("%w; starting the login again: %w", lost, t.err), maxPendingAge)
