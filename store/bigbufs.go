@@ -13,7 +13,7 @@ const (
 	// bigChunk is the largest copy plainPool serves.
 	bigChunk = 256 << 10
 	// bigBuf is a big buffer's capacity: the largest media chunk (2 MiB,
-	// source's cdcMedia), so that any kept buffer takes any media chunk.
+	// source.MediaChunk), so that any kept buffer takes any media chunk.
 	// Buffers sized to their first chunk were dropped and made again
 	// whenever a larger one came: on the 10 GB tree that churn cost the
 	// first backup more CPU than the larger chunks saved.

@@ -247,6 +247,47 @@ func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	return b.seal.submit(w, slot.ID, blobData, data, incompressible, base)
 }
 
+// ChunkBuffer returns an empty buffer of capacity n or more for a chunk
+// of file content the caller fills and hands to ChunkOwned, which takes
+// it over, or gives back with PutChunkBuffer, before the file's visit
+// ends. Filled in place (a media file read straight into it), the chunk
+// costs no copy on its way to the sealing workers. A buffer over 256 KiB
+// comes from the writer's big buffers: this waits while they are taken.
+func (b *Writer) ChunkBuffer(n int) *[]byte {
+	buf, _ := b.seal.buffer(n)
+	return buf
+}
+
+// PutChunkBuffer gives back a buffer from ChunkBuffer that was not handed
+// to ChunkOwned.
+func (b *Writer) PutChunkBuffer(buf *[]byte) { b.seal.putBuffer(buf) }
+
+// ChunkOwned is Chunk for a chunk in a buffer from ChunkBuffer, which it
+// takes over whatever the outcome: the caller no longer touches it.
+func (b *Writer) ChunkOwned(buf *[]byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup) error {
+	data := *buf
+	if len(data) > maxBlobSize {
+		b.seal.putBuffer(buf)
+		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
+	}
+	w, err := b.acquire(len(data))
+	if err != nil {
+		b.seal.putBuffer(buf)
+		return err
+	}
+	defer b.rot.RUnlock()
+	if !inline {
+		return b.seal.submitOwned(w, crypt.ID{}, buf, incompressible, slot, b.claim, pending)
+	}
+	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
+	if !b.claim(w, slot.ID) {
+		w.release(len(data))
+		b.seal.putBuffer(buf)
+		return nil
+	}
+	return b.seal.submitOwned(w, slot.ID, buf, incompressible, nil, nil, nil)
+}
+
 // Room is the largest chunk, stored as is (an incompressible one), that
 // still fits in the delta being written, which it starts if none is (-1
 // if that fails: the chunk's own hand-over reports why). A delta is cut
