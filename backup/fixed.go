@@ -15,7 +15,7 @@ const splitMin = 64 << 10
 // its bytes are copied once, by the read, on their way to the seal.
 //
 // A chunk that would not fit in the delta being written is cut at the
-// room left (Writer.Room), so that the delta is filled: a delta is cut
+// room left (Writer.RoomFor), so that the delta is filled: a delta is cut
 // before a blob that does not fit, and what is left of it is padding, up
 // to a whole chunk (2 MiB) per full delta, which outweighed what larger
 // chunks saved (docs/benchmarks.md, "Media in larger chunks"). The chunks
@@ -36,9 +36,7 @@ func (b *run) fixedChunks(c source.FixedContent, f *fileRefs, inline bool) (int6
 		// length it had, the read finds its end with the last chunk).
 		want := min(step-off%step, max(size-off, 0))
 		if want > splitMin {
-			if room := b.w.Room(); room >= splitMin && room < want {
-				want = room
-			}
+			want = b.w.RoomFor(want, splitMin)
 		}
 		if want == 0 {
 			_, err := c.ReadChunk(nil)
@@ -72,7 +70,7 @@ func (b *run) fixedChunks(c source.FixedContent, f *fileRefs, inline bool) (int6
 // file's blob): then it is cut again at the room left, its head copied.
 func (b *run) submitFixed(buf *[]byte, f *fileRefs, inline bool) error {
 	if n := int64(len(*buf)); n > splitMin {
-		if room := b.w.Room(); room >= splitMin && room < n {
+		if room := b.w.RoomFor(n, splitMin); room < n {
 			if err := b.w.Chunk((*buf)[:room], true, inline, f.next(), &f.pending); err != nil {
 				b.w.PutChunkBuffer(buf)
 				return err

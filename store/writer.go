@@ -315,6 +315,36 @@ func (b *Writer) Room() int64 {
 	}
 }
 
+// RoomFor is how much of a chunk of n bytes, stored as is, to hand over
+// next so that the delta being written is filled: n if it fits; the room
+// left if that is least or more; else, the delta being that full, the
+// room of the next one (up to n, at least least), which it starts,
+// finishing this one.
+// Without that last step a chunk larger than a delta's cap would make a
+// delta of its own past the cap (an empty delta takes any blob). Like
+// Room, it is a hint.
+func (b *Writer) RoomFor(n, least int64) int64 {
+	switch room := b.Room(); {
+	case room < 0 || room >= n:
+		return n
+	case room >= least:
+		return room
+	}
+	b.rot.Lock()
+	var err error
+	if w := b.w; w != nil && w.room(b.r.opts.DeltaSizeCap) < least && !w.empty() {
+		err = b.rotateLocked()
+	}
+	if err == nil && b.w == nil {
+		err = b.startLocked()
+	}
+	b.rot.Unlock()
+	if room := b.Room(); err == nil && room >= least && room < n {
+		return room
+	}
+	return n // on an error, the hand-over reports it
+}
+
 // GroupPages and GroupBytes bound the runs Pages takes.
 const (
 	GroupPages = groupPages
