@@ -143,17 +143,11 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			continue
 		}
 		if ch.Carried {
-			if len(f.refs) >= len(base) {
-				// The cache's token does not describe the version the
-				// scanner built on: start over without the cache.
-				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(f.refs)+1, len(base), store.ErrStaleCache)
+			got, err := f.carry(info.Path, base)
+			if err != nil {
+				return nil, err
 			}
-			// Copied by value: a database carries a quarter of a million
-			// pages per GB, and a pointer (or an allocation) each cost
-			// more in GC than the read.
-			r := base[len(f.refs)]
-			*f.next() = r
-			n += int64(r.Len)
+			n += got
 			continue
 		}
 		if err := b.submitNew(ch, f, &prev, run, incompressible, inline); err != nil {
@@ -358,6 +352,22 @@ func (f *fileRefs) reserve(info source.FileInfo, base int) {
 		want = min(info.Size/(32<<10)+1, refsUpFront)
 	}
 	f.refs = make([]store.ChunkRef, 0, max(want, 1))
+}
+
+// carry appends the next reference of base, the previous version of the
+// database at path, for a page carried over; it returns the page's length.
+func (f *fileRefs) carry(path string, base []store.ChunkRef) (int64, error) {
+	if len(f.refs) >= len(base) {
+		// The cache's token does not describe the version the scanner
+		// built on: start over without the cache.
+		return 0, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", path, len(f.refs)+1, len(base), store.ErrStaleCache)
+	}
+	// Copied by value: a database carries a quarter of a million pages
+	// per GB, and a pointer (or an allocation) each cost more in GC than
+	// the read.
+	r := base[len(f.refs)]
+	*f.next() = r
+	return int64(r.Len), nil
 }
 
 // next appends a reference and returns where it goes; growing refs waits
