@@ -2,13 +2,14 @@ package store
 
 import "sync"
 
-// Copies of chunks larger than a pooled buffer (plainPool's 256 KiB: a
-// media file's chunks, up to 2 MiB) come from a set of buffers whose
-// capacity, in flight and kept for reuse together, is bounded: the
-// sealing queue holds up to 2×GOMAXPROCS jobs besides the ones being
-// sealed, and unbounded, copies of 2 MiB chunks there could add up to 14 MB
-// more to a first backup's peak RSS (docs/benchmarks.md, "Media in
-// larger chunks").
+// Chunks larger than a pooled buffer (plainPool's 256 KiB: a media
+// file's chunks, 2 MiB, read straight into one through
+// Writer.ChunkBuffer; a large tree or list blob, copied) go to the sealing
+// workers in a set of buffers whose capacity, in flight and kept for
+// reuse together, is bounded: the sealing queue holds up to 2×GOMAXPROCS
+// jobs besides the ones being sealed, and unbounded, 2 MiB chunks there
+// could add up to 14 MB more to a first backup's peak RSS
+// (docs/benchmarks.md, "Media in larger chunks").
 const (
 	// bigChunk is the largest copy plainPool serves.
 	bigChunk = 256 << 10
