@@ -67,11 +67,15 @@ func (b *run) fixedChunks(c source.FixedContent, f *fileRefs, inline bool) (int6
 
 // submitFixed hands the writer a chunk fixedChunks read into buf. The
 // room it was sized to may have been taken while it was read (by another
-// file's blob): then it is cut again at the room left, its head copied.
+// file's blob): then it is cut again at the room left, its head copied
+// into a buffer of its own (which does not wait for the big buffers: buf
+// is one).
 func (b *run) submitFixed(buf *[]byte, f *fileRefs, inline bool) error {
 	if n := int64(len(*buf)); n > splitMin {
 		if room := b.w.RoomFor(n, splitMin); room < n {
-			if err := b.w.Chunk((*buf)[:room], true, inline, f.next(), &f.pending); err != nil {
+			head := b.w.ChunkBufferMore(int(room))
+			*head = append(*head, (*buf)[:room]...)
+			if err := b.w.ChunkOwned(head, true, inline, f.next(), &f.pending); err != nil {
 				b.w.PutChunkBuffer(buf)
 				return err
 			}

@@ -71,12 +71,33 @@ func (b *bigBufs) get(n int) *[]byte {
 	}
 }
 
+// getMore is get for a caller that holds a buffer from get already: it
+// does not wait, since the buffer it holds may be what the budget waits
+// for (every holder waiting for a second would never end), and goes past
+// the limit instead; put gives the extra back to the budget.
+func (b *bigBufs) getMore(n int) *[]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, buf := range b.free {
+		if cap(*buf) >= n {
+			b.free = append(b.free[:i], b.free[i+1:]...)
+			*buf = (*buf)[:0]
+			return buf
+		}
+	}
+	size := max(n, bigBuf)
+	b.total += size
+	buf := make([]byte, 0, size)
+	return &buf
+}
+
 // put returns a buffer from get. One larger than bigBuf (a tree or list
-// blob over 2 MiB) is dropped, not kept: kept, it would hold the budget
-// past its limit for the rest of the pipeline's life.
+// blob over 2 MiB), or one past the limit (getMore), is dropped, not
+// kept: kept, it would hold the budget past its limit for the rest of the
+// pipeline's life.
 func (b *bigBufs) put(buf *[]byte) {
 	b.mu.Lock()
-	if cap(*buf) > bigBuf {
+	if cap(*buf) > bigBuf || b.total > b.limit {
 		b.total -= cap(*buf)
 	} else {
 		b.free = append(b.free, buf)

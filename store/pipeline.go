@@ -174,6 +174,16 @@ func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 	return buf, false
 }
 
+// bufferMore is buffer for a caller that holds a big buffer already
+// (bigBufs.getMore).
+func (p *sealPipeline) bufferMore(n int) *[]byte {
+	if n > bigChunk {
+		return p.big.getMore(n)
+	}
+	buf, _ := p.buffer(n)
+	return buf
+}
+
 // putBuffer gives back a buffer from buffer: by its capacity, a big one
 // is anything over a pooled buffer's (bigChunk).
 func (p *sealPipeline) putBuffer(buf *[]byte) {

@@ -258,6 +258,12 @@ func (b *Writer) ChunkBuffer(n int) *[]byte {
 	return buf
 }
 
+// ChunkBufferMore is ChunkBuffer for a caller that holds one from it
+// already, which it has not handed over: it does not wait for the big
+// buffers (the one held may be what they wait for), going past their
+// budget for this one instead.
+func (b *Writer) ChunkBufferMore(n int) *[]byte { return b.seal.bufferMore(n) }
+
 // PutChunkBuffer gives back a buffer from ChunkBuffer that was not handed
 // to ChunkOwned.
 func (b *Writer) PutChunkBuffer(buf *[]byte) { b.seal.putBuffer(buf) }
