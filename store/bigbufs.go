@@ -67,9 +67,16 @@ func (b *bigBufs) get(n int) *[]byte {
 			buf := make([]byte, 0, size)
 			return &buf
 		}
+		if bigBufWaitHook != nil {
+			bigBufWaitHook()
+		}
 		b.freed.Wait()
 	}
 }
+
+// bigBufWaitHook, when set (tests only), runs each time get is about to
+// wait for the budget.
+var bigBufWaitHook func()
 
 // getMore is get for a caller that holds a buffer from get already: it
 // does not wait, since the buffer it holds may be what the budget waits
