@@ -26,7 +26,12 @@ const (
 
 // bigBufs is one pipeline's set of big buffers. get waits while the
 // budget is taken; the sealing workers return every buffer they were
-// handed (sealPipeline.done), whatever the outcome, so the wait ends.
+// handed (sealPipeline.done), whatever the outcome, and a media visitor
+// hands its buffer over (Writer.ChunkOwned) or back, so the wait ends —
+// as long as nobody waits for one while holding the writer's delta lock
+// (Writer.rot), which a visitor's hand-over may be waiting for: the
+// writer takes a big copy's buffer before that lock (Writer.store,
+// Writer.chunk; TestBigBufferWaitIsOutsideTheDeltaLock).
 type bigBufs struct {
 	mu    sync.Mutex
 	freed sync.Cond

@@ -67,7 +67,8 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 // memory limit the collector runs several times a second, and each run
 // emptied the pool (143 MB of new buffers in a --full restore). Sizes
 // come in a few classes so that a small range (a small file's only blob)
-// does not pin a buffer of mergeLimit; each list keeps at most 6 MiB.
+// does not pin a buffer of mergeLimit; each list keeps at most 6 MiB but the
+// largest class's, which keeps four buffers (~8.3 MiB).
 //
 // The largest class holds a range of one media chunk (2 MiB,
 // source.MediaChunk, and its seal): a media file's chunks are all that

@@ -234,13 +234,13 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 // job takes over (no copy); w holds a reservation for it. With a slot the
 // worker computes its id into it, as for submitChunk; without, it is id,
 // hashed and claimed already.
-func (p *sealPipeline) submitOwned(w *deltaWriter, id crypt.ID, buf *[]byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+func (p *sealPipeline) submitOwned(w *deltaWriter, id crypt.ID, typ BlobType, buf *[]byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
 	if err := p.Err(); err != nil {
 		w.release(len(*buf))
 		p.putBuffer(buf)
 		return err
 	}
-	j := sealJob{w: w, id: id, typ: blobData, buf: buf, big: cap(*buf) > bigChunk, incompressible: incompressible, reserved: true}
+	j := sealJob{w: w, id: id, typ: typ, buf: buf, big: cap(*buf) > bigChunk, incompressible: incompressible, reserved: true}
 	if slot != nil {
 		j.slot, j.claim, j.fileWG = slot, claim, fileWG
 		fileWG.Add(1)

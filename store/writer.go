@@ -191,6 +191,14 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 	if len(plain) > maxBlobSize {
 		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
 	}
+	if len(plain) > bigChunk {
+		// Its copy takes a big buffer, and a big buffer is never waited
+		// for under the delta's lock (rot): media visitors hold big
+		// buffers while their hand-over waits for that lock.
+		buf := b.ChunkBuffer(len(plain))
+		*buf = append(*buf, plain...)
+		return b.storeOwned(id, typ, buf, incompressible)
+	}
 	w, err := b.acquire(len(plain))
 	if err != nil {
 		return err
@@ -201,6 +209,23 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 		return nil
 	}
 	return b.seal.submit(w, id, typ, plain, incompressible, baseHint{})
+}
+
+// storeOwned is store for a blob copied into a buffer from ChunkBuffer,
+// which it takes over whatever the outcome.
+func (b *Writer) storeOwned(id crypt.ID, typ BlobType, buf *[]byte, incompressible bool) error {
+	w, err := b.acquire(len(*buf))
+	if err != nil {
+		b.seal.putBuffer(buf)
+		return err
+	}
+	defer b.rot.RUnlock()
+	if !b.claim(w, id) {
+		w.release(len(*buf))
+		b.seal.putBuffer(buf)
+		return nil
+	}
+	return b.seal.submitOwned(w, id, typ, buf, incompressible, nil, nil, nil)
 }
 
 // Chunk hands one chunk of file content to the sealing workers; slot gets
@@ -230,6 +255,14 @@ func (b *Writer) ChunkOn(data []byte, prev crypt.ID, prevPlain []byte, incompres
 func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup, base baseHint) error {
 	if len(data) > maxBlobSize {
 		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
+	}
+	if base.plain == nil && len(data) > bigChunk {
+		// As in store: the copy's big buffer is taken before the lock
+		// (a chunk on a base is a page and its previous version, far
+		// below a big buffer).
+		buf := b.ChunkBuffer(len(data))
+		*buf = append(*buf, data...)
+		return b.ChunkOwned(buf, incompressible, inline, slot, pending)
 	}
 	w, err := b.acquire(len(data))
 	if err != nil {
@@ -283,7 +316,7 @@ func (b *Writer) ChunkOwned(buf *[]byte, incompressible, inline bool, slot *Chun
 	}
 	defer b.rot.RUnlock()
 	if !inline {
-		return b.seal.submitOwned(w, crypt.ID{}, buf, incompressible, slot, b.claim, pending)
+		return b.seal.submitOwned(w, crypt.ID{}, blobData, buf, incompressible, slot, b.claim, pending)
 	}
 	*slot = ChunkRef{ID: b.r.ids.Sum(data), Len: uint32(len(data))}
 	if !b.claim(w, slot.ID) {
@@ -291,7 +324,7 @@ func (b *Writer) ChunkOwned(buf *[]byte, incompressible, inline bool, slot *Chun
 		b.seal.putBuffer(buf)
 		return nil
 	}
-	return b.seal.submitOwned(w, slot.ID, buf, incompressible, nil, nil, nil)
+	return b.seal.submitOwned(w, slot.ID, blobData, buf, incompressible, nil, nil, nil)
 }
 
 // Room is the largest chunk, stored as is (an incompressible one), that
