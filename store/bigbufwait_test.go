@@ -20,6 +20,29 @@ import (
 // chunks and the tree must all go through. (Found in review: on the
 // first version of fixed-offset media the tree waited under the lock.)
 func TestBigBufferWaitIsOutsideTheDeltaLock(t *testing.T) {
+	nodes := make([]store.Node, 60000) // ~6.4 MB encoded: a big buffer's copy
+	for i := range nodes {
+		nodes[i] = store.Node{Name: fmt.Sprintf("%050d", i), Kind: store.KindSymlink, Mode: 0o777, Target: fmt.Sprintf("%050d", i)}
+	}
+	t.Run("tree", func(t *testing.T) {
+		bigCopyWhileMediaHeld(t, func(w *store.Writer) error { _, err := w.Tree(nodes); return err })
+	})
+	t.Run("chunk", func(t *testing.T) {
+		data := storetest.RandBytes(9, 5<<20)
+		bigCopyWhileMediaHeld(t, func(w *store.Writer) error {
+			var ref store.ChunkRef
+			var wg sync.WaitGroup
+			err := w.Chunk(data, false, false, &ref, &wg)
+			wg.Wait()
+			return err
+		})
+	})
+}
+
+// bigCopyWhileMediaHeld holds the whole big-buffer budget as media
+// chunks, runs copy until it waits for a big buffer, then hands the
+// chunks over; both must go through.
+func bigCopyWhileMediaHeld(t *testing.T, copy func(*store.Writer) error) {
 	e := storetest.NewEnv(t)
 	r, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeltaSizeCap: 8 << 20}) // the tree and a chunk do not fit together: a rotation
 	if err != nil {
@@ -38,13 +61,18 @@ func TestBigBufferWaitIsOutsideTheDeltaLock(t *testing.T) {
 	waiting := make(chan struct{})
 	var once sync.Once
 	store.OnBigBufferWait(t, func() { once.Do(func() { close(waiting) }) })
-	nodes := make([]store.Node, 60000) // ~6.4 MB encoded: a big buffer's copy
-	for i := range nodes {
-		nodes[i] = store.Node{Name: fmt.Sprintf("%050d", i), Kind: store.KindSymlink, Mode: 0o777, Target: fmt.Sprintf("%050d", i)}
+	copyDone := make(chan error, 1)
+	go func() { copyDone <- copy(w) }()
+	// A bound on a hang, not a wait for an event: both finish at once
+	// unless they are stuck on each other.
+	stuck := time.After(time.Minute)
+	select { // the copy waits for a big buffer
+	case <-waiting:
+	case err := <-copyDone:
+		t.Fatalf("the copy went through without waiting for a big buffer (%v): the test no longer holds the budget", err)
+	case <-stuck:
+		t.Fatal("the copy never waited for a big buffer")
 	}
-	treeDone := make(chan error, 1)
-	go func() { _, err := w.Tree(nodes); treeDone <- err }()
-	<-waiting // the tree's copy waits for a big buffer
 
 	var pending sync.WaitGroup
 	refs := make([]store.ChunkRef, len(held))
@@ -58,25 +86,22 @@ func TestBigBufferWaitIsOutsideTheDeltaLock(t *testing.T) {
 		}
 		handedOver <- nil
 	}()
-	// A bound on a hang, not a wait for an event: both finish at once
-	// unless they are stuck on each other.
-	stuck := time.After(time.Minute)
 	for range 2 {
 		select {
-		case err := <-treeDone:
+		case err := <-copyDone:
 			if err != nil {
-				t.Fatalf("the tree: %v", err)
+				t.Fatalf("the copy: %v", err)
 			}
 		case err := <-handedOver:
 			if err != nil {
 				t.Fatalf("handing over the media chunks: %v", err)
 			}
 		case <-stuck:
-			t.Fatal("stuck: the tree waits for a big buffer while the chunks' hand-over waits for the delta's lock")
+			t.Fatal("stuck: the copy waits for a big buffer while the chunks' hand-over waits for the delta's lock")
 		}
 	}
 	pending.Wait()
-	w.Abort() // not deferred: after a hang it would wait too
+	w.Close() // not deferred: after a hang it would wait too
 	for i, ref := range refs {
 		if ref.Len != 2<<20 {
 			t.Fatalf("chunk %d: reference of %d bytes, want %d", i, ref.Len, 2<<20)

@@ -194,7 +194,12 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 	if len(plain) > bigChunk {
 		// Its copy takes a big buffer, and a big buffer is never waited
 		// for under the delta's lock (rot): media visitors hold big
-		// buffers while their hand-over waits for that lock.
+		// buffers while their hand-over waits for that lock. A blob the
+		// store holds (an unchanged large tree) is not copied to learn
+		// it; the claim under the lock stays the check.
+		if b.has(id) {
+			return nil
+		}
 		buf := b.ChunkBuffer(len(plain))
 		*buf = append(*buf, plain...)
 		return b.storeOwned(id, typ, buf, incompressible)
@@ -256,10 +261,10 @@ func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef,
 	if len(data) > maxBlobSize {
 		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
 	}
-	if base.plain == nil && len(data) > bigChunk {
-		// As in store: the copy's big buffer is taken before the lock
-		// (a chunk on a base is a page and its previous version, far
-		// below a big buffer).
+	if len(data)+len(base.plain) > bigChunk {
+		// As in store: the copy's big buffer is taken before the lock.
+		// A chunk on a base is a SQLite page and its previous version
+		// (128 KiB at most); one this large is stored without its base.
 		buf := b.ChunkBuffer(len(data))
 		*buf = append(*buf, data...)
 		return b.ChunkOwned(buf, incompressible, inline, slot, pending)
