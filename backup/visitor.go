@@ -112,7 +112,15 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		run = &pageRun{w: b.w, f: f}
 	}
 	var n, read int64
-	for chunks := 0; ; chunks++ {
+	fc, fixed := c.(source.FixedContent)
+	if fixed {
+		got, err := b.fixedChunks(fc, f, inline)
+		if err != nil {
+			return nil, err
+		}
+		n, read = got, got
+	}
+	for chunks := 0; !fixed; chunks++ {
 		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
 		// per chunk, not per reference: pages delivered again add none.
 		if chunks%1024 == 0 {
@@ -135,17 +143,11 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			continue
 		}
 		if ch.Carried {
-			if len(f.refs) >= len(base) {
-				// The cache's token does not describe the version the
-				// scanner built on: start over without the cache.
-				return nil, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", info.Path, len(f.refs)+1, len(base), store.ErrStaleCache)
+			got, err := f.carry(info.Path, base)
+			if err != nil {
+				return nil, err
 			}
-			// Copied by value: a database carries a quarter of a million
-			// pages per GB, and a pointer (or an allocation) each cost
-			// more in GC than the read.
-			r := base[len(f.refs)]
-			*f.next() = r
-			n += int64(r.Len)
+			n += got
 			continue
 		}
 		if err := b.submitNew(ch, f, &prev, run, incompressible, inline); err != nil {
@@ -282,38 +284,7 @@ func (b *run) submitNew(ch source.Chunk, f *fileRefs, prev *prevVersion, run *pa
 	if grouped {
 		return run.add(ch.Data)
 	}
-	if ch.Prev == nil && incompressible && !prev.sqlite {
-		if head, rest := b.fillDelta(ch.Data); head != nil {
-			if err := b.w.Chunk(head, incompressible, inline, f.next(), &f.pending); err != nil {
-				return err
-			}
-			ch.Data, i = rest, len(f.refs)
-		}
-	}
 	return b.chunkAt(ch, i, prev, incompressible, inline, f.next(), &f.pending)
-}
-
-// splitMin is the smallest piece fillDelta cuts: less room than that is
-// left as padding.
-const splitMin = 64 << 10
-
-// fillDelta splits a chunk of an already-compressed file that would not
-// fit in the delta being written into a head that fills it and the rest
-// (head nil: no split). A delta is cut before a blob that does not fit,
-// and what is left of it is padding: up to a whole media chunk (2 MiB)
-// per full delta, which outweighed what larger chunks saved
-// (docs/benchmarks.md, "Media in larger chunks"). The cut is not content-
-// defined: an identical copy of the file, or the file read again without
-// the file cache, stores that chunk whole again: about one a full delta.
-func (b *run) fillDelta(data []byte) (head, rest []byte) {
-	if len(data) <= splitMin {
-		return nil, data
-	}
-	room := b.w.Room()
-	if room < splitMin || room >= int64(len(data)) {
-		return nil, data
-	}
-	return data[:room], data[room:]
 }
 
 // pageRun collects consecutive new pages of a database for the writer's
@@ -381,6 +352,22 @@ func (f *fileRefs) reserve(info source.FileInfo, base int) {
 		want = min(info.Size/(32<<10)+1, refsUpFront)
 	}
 	f.refs = make([]store.ChunkRef, 0, max(want, 1))
+}
+
+// carry appends the next reference of base, the previous version of the
+// database at path, for a page carried over; it returns the page's length.
+func (f *fileRefs) carry(path string, base []store.ChunkRef) (int64, error) {
+	if len(f.refs) >= len(base) {
+		// The cache's token does not describe the version the scanner
+		// built on: start over without the cache.
+		return 0, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", path, len(f.refs)+1, len(base), store.ErrStaleCache)
+	}
+	// Copied by value: a database carries a quarter of a million pages
+	// per GB, and a pointer (or an allocation) each cost more in GC than
+	// the read.
+	r := base[len(f.refs)]
+	*f.next() = r
+	return int64(r.Len), nil
 }
 
 // next appends a reference and returns where it goes; growing refs waits

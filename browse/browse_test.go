@@ -78,7 +78,8 @@ func newRepo(t *testing.T, spec string) *repo {
 	dbPath := filepath.Join(src, "msgstore.db")
 	db := storetest.OpenChatDB(t, dbPath)
 	db.Insert(0, 3000, 500)
-	rp.photo = storetest.RandBytes(1, 3<<20)
+	// Media is cut every 2 MiB: four chunks, the last shorter.
+	rp.photo = storetest.RandBytes(1, 7<<20+4321)
 	rp.notes = []byte("first notes")
 	storetest.WriteFile(t, filepath.Join(src, "media", "photo.jpg"), rp.photo)
 	storetest.WriteFile(t, filepath.Join(src, "media", "voice", "note1.opus"), storetest.RandBytes(2, 40000))

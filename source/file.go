@@ -19,18 +19,11 @@ const cdcAlgorithm = "fastcdc-v1.0.0"
 // cdcSizes are a class of files' chunk sizes: minimum, average, maximum.
 type cdcSizes struct{ min, avg, max int }
 
-var (
-	// cdcOther cuts databases read as plain files, text, anything that may
-	// be edited in place or compressed: small chunks deduplicate edits.
-	cdcOther = cdcSizes{16 << 10, 64 << 10, 256 << 10}
-	// cdcMedia cuts files that are already compressed (isIncompressible):
-	// written once and never edited in place, they gain nothing from small
-	// chunks, and each chunk costs a seal, an index entry and a reference
-	// (about 116 bytes) and a hash finalisation (docs/format.md, "Chunk
-	// sizes"). The sealing workers' big buffers hold two of the largest
-	// (store/bigbufs.go, bigBudget).
-	cdcMedia = cdcSizes{256 << 10, 512 << 10, 2 << 20}
-)
+// cdcOther cuts databases read as plain files, text, anything that may be
+// edited in place or compressed: small chunks deduplicate edits. Files
+// that are already compressed are cut at fixed offsets instead
+// (MediaChunk).
+var cdcOther = cdcSizes{16 << 10, 64 << 10, 256 << 10}
 
 // cdc is a reusable FastCDC chunker of one class of sizes: one scan buffer
 // for every file of that class.
@@ -46,10 +39,8 @@ func (c *cdc) reset(r io.Reader) error {
 		return nil
 	}
 	if c.buf == nil {
-		// Room beyond the maximum lets the reader refill in large strides:
-		// twice the maximum for small chunks, 768 KiB more for media,
-		// whose chunkers are megabytes each.
-		c.buf = make([]byte, c.sizes.max+min(c.sizes.max, c.sizes.max/4+256<<10))
+		// Room beyond the maximum lets the reader refill in large strides.
+		c.buf = make([]byte, 2*c.sizes.max)
 	}
 	ch, err := chunkers.NewChunkerBuffer(cdcAlgorithm, r,
 		&chunkers.ChunkerOpts{MinSize: c.sizes.min, NormalSize: c.sizes.avg, MaxSize: c.sizes.max}, c.buf)
@@ -61,9 +52,8 @@ func (c *cdc) reset(r io.Reader) error {
 }
 
 // cdcPool keeps the chunkers of one class for reuse, at most keep of
-// them. Unlike a sync.Pool, a collection does not empty it: a media
-// chunker's buffer is megabytes, and under the CLI's soft memory limit the
-// collector runs several times a second.
+// them. Unlike a sync.Pool, a collection does not empty it: under the
+// CLI's soft memory limit the collector runs several times a second.
 type cdcPool struct {
 	sizes cdcSizes
 	free  chan *cdc
@@ -105,34 +95,83 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fileContent streams a regular file as content-defined chunks and checks
-// after the last chunk that the file is still the one that was opened.
-type fileContent struct {
+// fileReader reads a regular file once, front to back, and checks after
+// its last byte that the file is still the one that was opened.
+type fileReader struct {
 	rel, abs string
 	f        *os.File
 	before   statID
 	rd       ctxReader
-	chunks   *cdc
-	incomp   bool
 	// beforeVerify is a test hook run after the last byte was read.
 	beforeVerify func(rel string)
 
-	pendingEOF bool
-	err        error // sticky: io.EOF once verified, or the failure
-	verified   bool
-	changed    bool
+	err      error // sticky: io.EOF once verified, or the failure
+	verified bool
+	changed  bool
 }
 
-func newFileContent(ctx context.Context, rel, abs string, f *os.File, before statID, chunks *cdc, incomp bool, hook func(string)) (*fileContent, error) {
-	c := &fileContent{rel: rel, abs: abs, f: f, before: before, chunks: chunks, incomp: incomp, beforeVerify: hook}
-	c.rd = ctxReader{ctx: ctx, r: f}
+func newFileReader(ctx context.Context, rel, abs string, f *os.File, before statID, hook func(string)) fileReader {
+	return fileReader{rel: rel, abs: abs, f: f, before: before, rd: ctxReader{ctx: ctx, r: f}, beforeVerify: hook}
+}
+
+// finish checks the file once its last byte was read: io.EOF if it is
+// the one that was opened, else the failure.
+func (c *fileReader) finish() error {
+	if err := c.verify(); err != nil {
+		return c.fail(err)
+	}
+	c.verified = true
+	c.err = io.EOF
+	c.close()
+	return io.EOF
+}
+
+// verify checks that the bytes read are the whole file as it was opened: the
+// same length, and the path still names the same, unmodified inode.
+func (c *fileReader) verify() error {
+	if c.beforeVerify != nil {
+		c.beforeVerify(c.rel)
+	}
+	after, err := lstatID(c.abs)
+	if err != nil {
+		return fmt.Errorf("re-check %q after reading: %w", c.rel, err)
+	}
+	if c.rd.n != c.before.Size || after != c.before {
+		c.changed = true
+		return fmt.Errorf("%q: %w", c.rel, ErrChanged)
+	}
+	return nil
+}
+
+func (c *fileReader) fail(err error) error {
+	c.err = err
+	c.close()
+	return err
+}
+
+func (c *fileReader) close() {
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}
+
+// fileContent streams a regular file as content-defined chunks.
+type fileContent struct {
+	fileReader
+	chunks     *cdc
+	pendingEOF bool
+}
+
+func newFileContent(r fileReader, chunks *cdc) (*fileContent, error) {
+	c := &fileContent{fileReader: r, chunks: chunks}
 	if err := chunks.reset(&c.rd); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *fileContent) Incompressible() bool { return c.incomp }
+func (c *fileContent) Incompressible() bool { return false }
 
 func (c *fileContent) Next() (Chunk, error) {
 	if c.err != nil {
@@ -156,41 +195,5 @@ func (c *fileContent) Next() (Chunk, error) {
 			return Chunk{}, c.fail(fmt.Errorf("read %q: %w", c.rel, err))
 		}
 	}
-	if err := c.verify(); err != nil {
-		return Chunk{}, c.fail(err)
-	}
-	c.verified = true
-	c.err = io.EOF
-	c.close()
-	return Chunk{}, io.EOF
-}
-
-// verify checks that the bytes read are the whole file as it was opened: the
-// same length, and the path still names the same, unmodified inode.
-func (c *fileContent) verify() error {
-	if c.beforeVerify != nil {
-		c.beforeVerify(c.rel)
-	}
-	after, err := lstatID(c.abs)
-	if err != nil {
-		return fmt.Errorf("re-check %q after reading: %w", c.rel, err)
-	}
-	if c.rd.n != c.before.Size || after != c.before {
-		c.changed = true
-		return fmt.Errorf("%q: %w", c.rel, ErrChanged)
-	}
-	return nil
-}
-
-func (c *fileContent) fail(err error) error {
-	c.err = err
-	c.close()
-	return err
-}
-
-func (c *fileContent) close() {
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
+	return Chunk{}, c.finish()
 }

@@ -199,22 +199,24 @@ func TestVanishedAndGrownFiles(t *testing.T) {
 }
 
 // TestChunkSizesByClass: a file that is already compressed (by its name,
-// or by its header whatever its name) is cut into media chunks, any other
-// into small ones, each within its class's bounds, and the chunks of both
-// add up to the file.
+// or by its header whatever its name) is cut every 2 MiB from its start,
+// the last chunk shorter; any other by content into small chunks within
+// their bounds. The chunks of both add up to the file.
 func TestChunkSizesByClass(t *testing.T) {
+	const fixed = 2 << 20
 	root := t.TempDir()
-	data := randomBytes(t, 9<<20)
+	data := randomBytes(t, 9<<20+1234)
 	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, data[11:]...)
 	files := map[string]struct {
 		content []byte
-		sizes   cdcSizes
+		media   bool
 	}{
-		"clip.mp4":     {data, cdcMedia},
-		"photo.bin":    {jpeg, cdcMedia}, // a JPEG header under another name
-		"notes.bin":    {data, cdcOther},
-		"small.opus":   {data[:100<<10], cdcMedia},
-		"archive.json": {data[:3<<20], cdcOther},
+		"clip.mp4":     {data, true},
+		"photo.bin":    {jpeg, true}, // a JPEG header under another name
+		"notes.bin":    {data, false},
+		"small.opus":   {data[:100<<10], true},
+		"exact.mkv":    {data[:2*fixed], true},
+		"archive.json": {data[:3<<20], false},
 	}
 	for name, f := range files {
 		writeFile(t, filepath.Join(root, name), f.content)
@@ -225,21 +227,29 @@ func TestChunkSizesByClass(t *testing.T) {
 			t.Fatalf("%s: concatenated chunks differ from the file", name)
 		}
 		sizes := r.chunks[name]
+		if f.media {
+			want := len(f.content)/fixed + min(1, len(f.content)%fixed)
+			if len(sizes) != want {
+				t.Fatalf("%s: %d chunks %v, want %d", name, len(sizes), sizes, want)
+			}
+			for i, n := range sizes[:len(sizes)-1] {
+				if n != fixed {
+					t.Fatalf("%s: chunk %d has %d bytes, want %d", name, i, n, fixed)
+				}
+			}
+			continue
+		}
 		for i, n := range sizes {
-			if n > f.sizes.max || (n < f.sizes.min && i != len(sizes)-1) {
-				t.Fatalf("%s: chunk %d has %d bytes, outside [%d, %d]", name, i, n, f.sizes.min, f.sizes.max)
+			if n > cdcOther.max || (n < cdcOther.min && i != len(sizes)-1) {
+				t.Fatalf("%s: chunk %d has %d bytes, outside [%d, %d]", name, i, n, cdcOther.min, cdcOther.max)
 			}
 		}
-		if len(f.content) < 2*f.sizes.max {
+		if len(f.content) < 2*cdcOther.max {
 			continue
 		}
 		// FastCDC's chunks average a little above its normal size.
-		if avg := len(f.content) / len(sizes); avg < f.sizes.avg || avg > 2*f.sizes.avg {
-			t.Fatalf("%s: average chunk %d bytes over %d chunks, want %d to %d", name, avg, len(sizes), f.sizes.avg, 2*f.sizes.avg)
+		if avg := len(f.content) / len(sizes); avg < cdcOther.avg || avg > 2*cdcOther.avg {
+			t.Fatalf("%s: average chunk %d bytes over %d chunks, want %d to %d", name, avg, len(sizes), cdcOther.avg, 2*cdcOther.avg)
 		}
-	}
-	// The writer's big buffers hold two of the largest (store/bigbufs.go).
-	if cdcMedia.max > 2<<20 {
-		t.Fatalf("media chunks of up to %d bytes: store's bigBudget holds two of at most 2 MiB", cdcMedia.max)
 	}
 }

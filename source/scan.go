@@ -40,9 +40,10 @@ type Scanner struct {
 	log  *zap.Logger
 
 	mu sync.Mutex // one Scan at a time
-	// One chunker (and its buffer) per file read at once, by class:
-	// media (isIncompressible) and the rest.
-	mediaChunkers, otherChunkers *cdcPool
+	// One chunker (and its buffer) per file read at once, for files cut
+	// by content; for media (isIncompressible), a buffer for Next.
+	otherChunkers *cdcPool
+	mediaBufs     *bufPool
 
 	// Injection points for tests; production uses the defaults.
 	now          func() time.Time
@@ -70,7 +71,7 @@ func NewScanner(root string, opts Options) *Scanner {
 		busyBudget:    defaultBusyBudget,
 		pieceBytes:    defaultPieceBytes,
 		pieceTime:     defaultPieceTime,
-		mediaChunkers: newCDCPool(cdcMedia, opts.Parallel),
+		mediaBufs:     newBufPool(opts.Parallel),
 		otherChunkers: newCDCPool(cdcOther, opts.Parallel),
 	}
 }

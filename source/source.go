@@ -13,7 +13,7 @@ import (
 type Kind uint8
 
 const (
-	KindFile    Kind = 1 // regular file, content-defined chunks
+	KindFile    Kind = 1 // regular file: content-defined chunks, media at fixed offsets
 	KindSQLite  Kind = 2 // SQLite database, one chunk per page
 	KindDir     Kind = 3
 	KindSymlink Kind = 4

@@ -170,25 +170,30 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 		return readDenied, false, fmt.Errorf("cannot read: %w", err)
 	}
 
-	// The class, and with it the chunk sizes, is decided before the first
-	// chunk, from the name and the header alone: the same file is always
-	// cut the same way.
-	incomp := isIncompressible(rel, header)
-	pool := w.s.otherChunkers
-	if incomp {
-		pool = w.s.mediaChunkers
-	}
-	chunks := pool.get()
-	defer pool.put(chunks)
-	content, err := newFileContent(w.ctx, rel, abs, f, before, chunks, incomp, w.s.beforeVerify)
-	if err != nil {
-		return readSkipped, isDB, err
+	// The class, and with it the cut, is decided before the first chunk,
+	// from the name and the header alone: the same file is always cut the
+	// same way.
+	rd := newFileReader(w.ctx, rel, abs, f, before, w.s.beforeVerify)
+	var content Content
+	var reader *fileReader // content's, for what the read found
+	if isIncompressible(rel, header) {
+		fc := &fixedContent{fileReader: rd, bufs: w.s.mediaBufs}
+		defer fc.release()
+		content, reader = fc, &fc.fileReader
+	} else {
+		chunks := w.s.otherChunkers.get()
+		defer w.s.otherChunkers.put(chunks)
+		fc, err := newFileContent(rd, chunks)
+		if err != nil {
+			return readSkipped, isDB, err
+		}
+		content, reader = fc, &fc.fileReader
 	}
 	f = nil // content owns it now
-	defer content.close()
+	defer reader.close()
 	info := FileInfo{Path: rel, Kind: KindFile, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: before.Size}
 	token, err := w.v.File(info, content)
-	if content.changed || (err != nil && errors.Is(err, ErrChanged)) {
+	if reader.changed || (err != nil && errors.Is(err, ErrChanged)) {
 		if err == nil {
 			err = fmt.Errorf("%q: %w", rel, ErrChanged)
 		}
@@ -203,7 +208,7 @@ func (w *walker) readOnce(rel, abs string, base *cacheEntry) (res readResult, is
 	w.cache.put(rel, cacheEntry{
 		Kind: KindFile, ID: before, Mode: fi.Mode(), Size: before.Size, DBHeader: isDB,
 		Token:  keepToken(token),
-		Reread: !content.verified || w.racy(start, before),
+		Reread: !reader.verified || w.racy(start, before),
 	})
 	return readDone, isDB, nil
 }

@@ -182,7 +182,7 @@ func TestOneFullDeltaInFlight(t *testing.T) {
 	// The same content twice over: the second copy must find every chunk
 	// stored, whichever delta (being written or being committed) holds it.
 	// Not media: a media chunk that does not fit in a delta is split at
-	// the room left (backup's fillDelta), and the copy's whole chunk is
+	// the room left (backup's fixedChunks), and the copy's whole chunk is
 	// then new.
 	for _, name := range []string{"a.bin", "b.bin"} {
 		storetest.WriteFile(t, filepath.Join(e.Src, name), storetest.RandBytes(5, 6<<20))

@@ -72,3 +72,28 @@ func TestBigBufsDropAnOversizedBuffer(t *testing.T) {
 		t.Fatalf("%d bytes of buffers, over the budget of %d", b.total, b.limit)
 	}
 }
+
+// TestBigBufsGetMoreDoesNotWait: holders of every buffer of the budget
+// each get one more without waiting (each waiting for another's would
+// never end), and once all are returned the budget is back within its
+// limit, the extras dropped.
+func TestBigBufsGetMoreDoesNotWait(t *testing.T) {
+	const limit = 3 * bigBuf
+	b := newBigBufs(limit)
+	held := []*[]byte{b.get(bigBuf), b.get(bigBuf), b.get(bigBuf)}
+	var more []*[]byte
+	for range held {
+		more = append(more, b.getMore(bigBuf)) // a wait here hangs the test
+	}
+	if got := b.inUse(); got != 6*bigBuf {
+		t.Fatalf("in use %d, want %d", got, 6*bigBuf)
+	}
+	for _, buf := range append(held, more...) {
+		b.put(buf)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.total > limit {
+		t.Fatalf("the budget holds %d bytes after every buffer was returned, past its limit of %d", b.total, limit)
+	}
+}

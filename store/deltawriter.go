@@ -264,6 +264,13 @@ func (w *deltaWriter) room(capBytes int64) int64 {
 	return max(0, capBytes-w.needLocked(crypt.Overhead, 1))
 }
 
+// empty reports whether the delta holds no blob, nor one in flight.
+func (w *deltaWriter) empty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.blobs)+w.inflightN == 0
+}
+
 // fits reports whether the trailer can take extra bytes more (snapshot
 // records, forgotten ids) without the delta passing capBytes; a writer
 // that would put them in a full delta puts them in the next one.

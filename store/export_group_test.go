@@ -58,3 +58,10 @@ func SetGroupBulkAfter(t interface{ Cleanup(func()) }, n int64) {
 	groupBulkAfter = n
 	t.Cleanup(func() { groupBulkAfter = old })
 }
+
+// OnBigBufferWait calls f each time a big buffer's get is about to wait
+// for the budget, until the test ends.
+func OnBigBufferWait(t interface{ Cleanup(func()) }, f func()) {
+	bigBufWaitHook = f
+	t.Cleanup(func() { bigBufWaitHook = nil })
+}

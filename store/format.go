@@ -55,7 +55,7 @@ const (
 type BlobType uint8
 
 const (
-	blobData BlobType = 1 // file content: a SQLite page or a content-defined chunk
+	blobData BlobType = 1 // file content: a SQLite page or a chunk of another file
 	blobList BlobType = 2 // a list of chunk references
 	blobTree BlobType = 3 // one directory's entries
 	// blobPatch changes some chunk references of a file relative to its

@@ -7,7 +7,7 @@ type Kind uint8
 
 // The entry kinds.
 const (
-	KindFile    Kind = 1 // regular file, content-defined chunks
+	KindFile    Kind = 1 // regular file: content-defined chunks, media at fixed offsets
 	KindSQLite  Kind = 2 // SQLite database, one chunk per page
 	KindDir     Kind = 3
 	KindSymlink Kind = 4

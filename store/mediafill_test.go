@@ -12,7 +12,7 @@ import (
 // does not fit, and what is left up to the cap is padding (the cap is a
 // Padmé size, and below it a smaller Padmé size is still wasted room): up
 // to a whole chunk, unless the writer splits the chunk to fill it
-// (backup's fillDelta). The video restores byte for byte.
+// (backup's fixedChunks). The video restores byte for byte.
 func TestMediaFillsFullDeltas(t *testing.T) {
 	const capBytes = 4 << 20 // a Padmé size
 	e := storetest.NewEnv(t)

@@ -67,13 +67,23 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 // memory limit the collector runs several times a second, and each run
 // emptied the pool (143 MB of new buffers in a --full restore). Sizes
 // come in a few classes so that a small range (a small file's only blob)
-// does not pin a buffer of mergeLimit; each list keeps at most 6 MiB.
-var bufClasses = [...]int{64 << 10, 256 << 10, mergeLimit}
+// does not pin a buffer of mergeLimit; each list keeps at most 6 MiB but the
+// largest class's, which keeps four buffers (~8.3 MiB).
+//
+// The largest class holds a range of one media chunk (2 MiB,
+// source.MediaChunk, and its seal): a media file's chunks are all that
+// size, and fresh buffers for each cost a restore about a third more CPU,
+// in the collector and in page faults (docs/benchmarks.md, "Media at fixed
+// offsets"). Its list keeps four: fetchBudget lets two such ranges be in
+// flight, each a read and its plaintext; with two kept, half were made
+// afresh.
+var bufClasses = [...]int{64 << 10, 256 << 10, mergeLimit, bigBuf + 64<<10}
 
 var bufLists = func() (l [len(bufClasses)]freeList[[]byte]) {
 	for i, c := range bufClasses {
 		l[i] = newFreeList[[]byte](max(2, (6<<20)/c))
 	}
+	l[len(l)-1] = newFreeList[[]byte](4)
 	return l
 }()
 

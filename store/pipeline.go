@@ -164,16 +164,41 @@ type baseHint struct {
 	plain []byte
 }
 
-// fill copies plain, then the base's plaintext, into a pooled buffer, or
-// one of p's big buffers (big) when they are larger than bigChunk.
-func (p *sealPipeline) fill(plain []byte, h baseHint) (buf *[]byte, big bool) {
-	n := len(plain) + len(h.plain)
+// buffer returns an empty buffer of capacity n or more: a pooled one, or
+// one of p's big buffers (big) when n is larger than bigChunk.
+func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 	if big = n > bigChunk; big {
-		buf = p.big.get(n)
-	} else {
-		buf = plainPool.Get().(*[]byte)
+		return p.big.get(n), true
 	}
-	*buf = append(append((*buf)[:0], plain...), h.plain...)
+	buf = plainPool.Get().(*[]byte)
+	*buf = (*buf)[:0]
+	return buf, false
+}
+
+// bufferMore is buffer for a caller that holds a big buffer already
+// (bigBufs.getMore).
+func (p *sealPipeline) bufferMore(n int) *[]byte {
+	if n > bigChunk {
+		return p.big.getMore(n)
+	}
+	buf, _ := p.buffer(n)
+	return buf
+}
+
+// putBuffer gives back a buffer from buffer: by its capacity, a big one
+// is anything over a pooled buffer's (bigChunk).
+func (p *sealPipeline) putBuffer(buf *[]byte) {
+	if cap(*buf) > bigChunk {
+		p.big.put(buf)
+	} else {
+		plainPool.Put(buf)
+	}
+}
+
+// fill copies plain, then the base's plaintext, into a buffer from buffer.
+func (p *sealPipeline) fill(plain []byte, h baseHint) (buf *[]byte, big bool) {
+	buf, big = p.buffer(len(plain) + len(h.plain))
+	*buf = append(append(*buf, plain...), h.plain...)
 	return buf, big
 }
 
@@ -203,6 +228,27 @@ func (p *sealPipeline) submitChunk(w *deltaWriter, plain []byte, incompressible 
 	w.pending.Add(1)
 	fileWG.Add(1)
 	p.jobs <- sealJob{w: w, typ: blobData, buf: buf, big: big, incompressible: incompressible, slot: slot, claim: claim, fileWG: fileWG, base: base.id, baseLen: len(base.plain), reserved: true}
+	return nil
+}
+
+// submitOwned queues a data chunk in buf, a buffer from buffer that the
+// job takes over (no copy); w holds a reservation for it. With a slot the
+// worker computes its id into it, as for submitChunk; without, it is id,
+// hashed and claimed already.
+func (p *sealPipeline) submitOwned(w *deltaWriter, id crypt.ID, typ BlobType, buf *[]byte, incompressible bool, slot *ChunkRef, claim func(*deltaWriter, crypt.ID) bool, fileWG *sync.WaitGroup) error {
+	if err := p.Err(); err != nil {
+		w.release(len(*buf))
+		p.putBuffer(buf)
+		return err
+	}
+	j := sealJob{w: w, id: id, typ: typ, buf: buf, big: cap(*buf) > bigChunk, incompressible: incompressible, reserved: true}
+	if slot != nil {
+		j.slot, j.claim, j.fileWG = slot, claim, fileWG
+		fileWG.Add(1)
+	}
+	p.pending.Add(1)
+	w.pending.Add(1)
+	p.jobs <- j
 	return nil
 }
 

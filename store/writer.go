@@ -191,6 +191,19 @@ func (b *Writer) store(id crypt.ID, typ BlobType, plain []byte, incompressible b
 	if len(plain) > maxBlobSize {
 		return fmt.Errorf("blob of %d bytes exceeds the format's limit of %d", len(plain), maxBlobSize)
 	}
+	if len(plain) > bigChunk {
+		// Its copy takes a big buffer, and a big buffer is never waited
+		// for under the delta's lock (rot): media visitors hold big
+		// buffers while their hand-over waits for that lock. A blob the
+		// store holds (an unchanged large tree) is not copied to learn
+		// it; the claim under the lock stays the check.
+		if b.has(id) {
+			return nil
+		}
+		buf := b.ChunkBuffer(len(plain))
+		*buf = append(*buf, plain...)
+		return b.storeOwned(id, typ, buf, incompressible)
+	}
 	w, err := b.acquire(len(plain))
 	if err != nil {
 		return err
@@ -230,6 +243,14 @@ func (b *Writer) ChunkOn(data []byte, prev crypt.ID, prevPlain []byte, incompres
 func (b *Writer) chunk(data []byte, incompressible, inline bool, slot *ChunkRef, pending *sync.WaitGroup, base baseHint) error {
 	if len(data) > maxBlobSize {
 		return fmt.Errorf("chunk of %d bytes exceeds the format's limit of %d", len(data), maxBlobSize)
+	}
+	if len(data)+len(base.plain) > bigChunk {
+		// As in store: the copy's big buffer is taken before the lock.
+		// A chunk on a base is a SQLite page and its previous version
+		// (128 KiB at most); one this large is stored without its base.
+		buf := b.ChunkBuffer(len(data))
+		*buf = append(*buf, data...)
+		return b.ChunkOwned(buf, incompressible, inline, slot, pending)
 	}
 	w, err := b.acquire(len(data))
 	if err != nil {
@@ -274,6 +295,36 @@ func (b *Writer) Room() int64 {
 	}
 }
 
+// RoomFor is how much of a chunk of n bytes, stored as is, to hand over
+// next so that the delta being written is filled: n if it fits; the room
+// left if that is least or more; else, the delta being that full, the
+// room of the next one (up to n, at least least), which it starts,
+// finishing this one.
+// Without that last step a chunk larger than a delta's cap would make a
+// delta of its own past the cap (an empty delta takes any blob). Like
+// Room, it is a hint.
+func (b *Writer) RoomFor(n, least int64) int64 {
+	switch room := b.Room(); {
+	case room < 0 || room >= n:
+		return n
+	case room >= least:
+		return room
+	}
+	b.rot.Lock()
+	var err error
+	if w := b.w; w != nil && w.room(b.r.opts.DeltaSizeCap) < least && !w.empty() {
+		err = b.rotateLocked()
+	}
+	if err == nil && b.w == nil {
+		err = b.startLocked()
+	}
+	b.rot.Unlock()
+	if room := b.Room(); err == nil && room >= least && room < n {
+		return room
+	}
+	return n // on an error, the hand-over reports it
+}
+
 // RunPages and GroupBytes bound the runs Pages takes. The writer seals a
 // run as one group or, in a delta's first groupBulkAfter bytes of groups,
 // as groups of at most GroupPages (groupbulk.go).
@@ -287,7 +338,7 @@ const (
 // with a previous version to be compressed on, to the sealing workers:
 // data holds them back to back, lens their lengths, and slots[i] gets the
 // i-th page's reference once it is hashed (pending.Wait says when). The
-// pages the store lacks are sealed together, as one group
+// pages the store lacks are sealed together, as one group or more
 // (docs/format.md, "Groups"); a page it holds is not stored again.
 func (b *Writer) Pages(data []byte, lens []int, slots []*ChunkRef, pending *sync.WaitGroup) error {
 	if len(lens) > RunPages || len(lens) != len(slots) || len(data) > GroupBytes {
