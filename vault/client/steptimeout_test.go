@@ -84,3 +84,30 @@ func TestLoginStepTimeoutDefault(t *testing.T) {
 		}
 	}
 }
+
+// A step whose answer's headers came in time but whose body stalls gives
+// up at the step too, and says so: not a bare "reading the answer".
+func TestLoginStepTimeoutWhileReadingTheAnswer(t *testing.T) {
+	done := make(chan struct{})
+	srv, ca := tlsVault(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"ke2":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done) })
+	const step = 300 * time.Millisecond
+	c, err := New(Options{URLs: []string{srv.URL}, CAFile: ca, KSFParameters: []uint64{1, 64, 1}, Timeout: time.Minute, LoginStepTimeout: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	err = c.post(context.Background(), srv.URL, vault.PathLoginKE1, []byte(`{}`), &struct{}{})
+	if err == nil || !strings.Contains(err.Error(), "answer not read within "+step.String()) {
+		t.Fatalf("a login/ke1 whose answer stalled: %v, want answer not read within %s", err, step)
+	}
+}
