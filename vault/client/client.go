@@ -378,6 +378,9 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 	defer hres.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(hres.Body, 64<<10))
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errStepTimeout) {
+			return nodeError{fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
+		}
 		return nodeError{fmt.Errorf("%s: reading the answer: %w", u, err)}
 	}
 	if hres.StatusCode == http.StatusOK {
