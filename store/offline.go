@@ -397,7 +397,7 @@ func (r *Store) loadedOtherDelta(seq uint64) *delta {
 // offlineTakenOver records that other, a delta of another device, took
 // over while this device backed up offline.
 func (r *Store) offlineTakenOver(ctx context.Context, other *delta) error {
-	_, snaps := r.offlineUnsent(ctx)
+	snaps := r.offlineUnsent(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state.TakenOver != nil {

@@ -19,18 +19,17 @@ import (
 // backed up offline and never uploaded.
 var ErrOfflineUnsent = errors.New("snapshots backed up offline were never uploaded")
 
-// offlineUnsent counts what this device committed offline and has not
-// uploaded: its spooled deltas at or past OfflineFrom (loaded or not: one
-// whose history is gone from the remote does not load), and the snapshots
-// they carry. A delta whose trailer does not read counts as one snapshot.
-func (r *Store) offlineUnsent(ctx context.Context) (deltas, snapshots int) {
+// offlineUnsent counts the snapshots this device committed offline and
+// has not uploaded: those of its spooled deltas at or past OfflineFrom
+// (loaded or not: one whose history is gone from the remote does not
+// load). A delta whose trailer does not read counts as one snapshot.
+func (r *Store) offlineUnsent(ctx context.Context) (snapshots int) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, u := range r.unsentFrom(ctx, r.state.OfflineFrom) {
-		deltas++
 		snapshots += u.snapshots
 	}
-	return deltas, snapshots
+	return snapshots
 }
 
 // leftBehindLocked counts the snapshots of offlineUnsent's deltas that
