@@ -1,0 +1,95 @@
+package source
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// TestSQLiteIncrementalAfterRestartOverUnseenFrames: SQLite's automatic
+// checkpoint copies every frame of the log into the database file at the
+// end of the commit that crossed its threshold, frames the last read never
+// saw, and the next commit restarts the log. Those frames are still in the
+// -wal's slots past the ones the new generation wrote, so a read takes
+// their pages as changed and stays incremental. Where their end cannot be
+// shown (the previous generation ends at the end of the file, two restarts,
+// the new generation wrote over them, a journal_size_limit truncated the
+// file), the whole database is read. Every read is compared with the full
+// scan of its own snapshot.
+func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
+	root := t.TempDir()
+	dbPath := filepath.Join(root, "msgstore.db")
+	db := appDB(t, dbPath)
+	createMessages(t, db, 3000) // the first generation: a long -wal
+	next := 3001
+	cachePath := filepath.Join(t.TempDir(), "cache")
+	k := newPageKeeper(t)
+
+	step := func(name string, wantIncr bool, maxRead int, ops ...func()) {
+		t.Helper()
+		for _, op := range ops {
+			op()
+		}
+		cache, err := LoadFileCache(cachePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
+		future(s)
+		if err := s.Scan(context.Background(), k); err != nil {
+			t.Fatalf("%s: scan: %v", name, err)
+		}
+		if err := cache.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if len(k.warns) != 0 {
+			t.Fatalf("%s: warnings %v", name, k.warns)
+		}
+		if !k.whole["msgstore.db"] {
+			t.Fatalf("%s: the database was not read", name)
+		}
+		delete(k.whole, "msgstore.db")
+		if got := k.incr["msgstore.db"]; got != wantIncr {
+			t.Errorf("%s: incremental = %v, want %v (%d pages read)", name, got, wantIncr, k.read["msgstore.db"])
+		}
+		if wantIncr && k.read["msgstore.db"] > maxRead {
+			t.Errorf("%s: read %d pages, want at most %d", name, k.read["msgstore.db"], maxRead)
+		}
+		if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
+			t.Errorf("%s: restored %d rows, want %d", name, n, next-1)
+		}
+	}
+	msgs := func(n int) func() {
+		return func() {
+			for range n {
+				insertMessage(t, db, next)
+				next++
+			}
+		}
+	}
+	exec := func(q string, args ...any) func() { return func() { mustExec(t, db, q, args...) } }
+	checkpoint := exec("PRAGMA wal_checkpoint(PASSIVE)")
+
+	step("first backup", false, 0)
+	// The checkpoint copies the first generation, which the last read saw
+	// whole; the first message restarts the log. The first generation's
+	// frames reach the end of the file: nothing shows where they ended.
+	step("checkpoint, then a restarted log", false, 0, checkpoint, msgs(20))
+	// Frames the last read never saw (three messages and an edit of an
+	// old page), copied into the database file by a checkpoint; the next
+	// message restarts the log over the first few slots only.
+	step("unseen frames checkpointed, then a restart", true, 60,
+		msgs(3), exec("UPDATE msg SET body=randomblob(321) WHERE id=17"), checkpoint, msgs(1))
+	step("messages", true, 100, msgs(20))
+	step("two restarts", false, 0, msgs(2), checkpoint, msgs(1), checkpoint, msgs(1))
+	step("messages again", true, 100, msgs(20))
+	// The new generation is longer than the last read's mark: it wrote
+	// over the slots of the frames that read never saw.
+	step("the new generation wrote over the unseen frames", false, 0, msgs(2), checkpoint, msgs(40))
+	step("more messages", true, 100, msgs(20))
+	// A journal_size_limit truncates the -wal at the first commit after a
+	// restart: the unseen frames are gone with the file's end.
+	step("journal_size_limit truncated the log", false, 0,
+		exec("PRAGMA journal_size_limit=8192"), msgs(2), checkpoint, msgs(1))
+	step("messages after the truncation", true, 100, msgs(20))
+}
