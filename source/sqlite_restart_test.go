@@ -3,7 +3,12 @@ package source
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestSQLiteIncrementalAfterRestartOverUnseenFrames: SQLite's automatic
@@ -25,7 +30,8 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 	cachePath := filepath.Join(t.TempDir(), "cache")
 	k := newPageKeeper(t)
 
-	step := func(name string, wantIncr bool, maxRead int, ops ...func()) {
+	// wantWhy, when set, is what the reason for a whole read must say.
+	step := func(name string, wantIncr bool, maxRead int, wantWhy string, ops ...func()) {
 		t.Helper()
 		for _, op := range ops {
 			op()
@@ -34,7 +40,8 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
+		core, logs := observer.New(zapcore.DebugLevel)
+		s := NewScanner(root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
 		future(s)
 		if err := s.Scan(context.Background(), k); err != nil {
 			t.Fatalf("%s: scan: %v", name, err)
@@ -51,6 +58,13 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 		delete(k.whole, "msgstore.db")
 		if got := k.incr["msgstore.db"]; got != wantIncr {
 			t.Errorf("%s: incremental = %v, want %v (%d pages read)", name, got, wantIncr, k.read["msgstore.db"])
+		}
+		whys := []string{}
+		for _, e := range logs.FilterMessage("reading the whole database").All() {
+			whys = append(whys, e.ContextMap()["why"].(string))
+		}
+		if wantWhy != "" && (len(whys) != 1 || !strings.Contains(whys[0], wantWhy)) {
+			t.Errorf("%s: whole read because %q, want %q", name, whys, wantWhy)
 		}
 		if wantIncr && k.read["msgstore.db"] > maxRead {
 			t.Errorf("%s: read %d pages, want at most %d", name, k.read["msgstore.db"], maxRead)
@@ -69,27 +83,31 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 	}
 	exec := func(q string, args ...any) func() { return func() { mustExec(t, db, q, args...) } }
 	checkpoint := exec("PRAGMA wal_checkpoint(PASSIVE)")
+	const (
+		ends      = "never saw: the file ends before they do"
+		wroteOver = "never saw: the new generation wrote over them"
+	)
 
-	step("first backup", false, 0)
+	step("first backup", false, 0, "")
 	// The checkpoint copies the first generation, which the last read saw
 	// whole; the first message restarts the log. The first generation's
 	// frames reach the end of the file: nothing shows where they ended.
-	step("checkpoint, then a restarted log", false, 0, checkpoint, msgs(20))
+	step("checkpoint, then a restarted log", false, 0, ends, checkpoint, msgs(20))
 	// Frames the last read never saw (three messages and an edit of an
 	// old page), copied into the database file by a checkpoint; the next
 	// message restarts the log over the first few slots only.
-	step("unseen frames checkpointed, then a restart", true, 60,
+	step("unseen frames checkpointed, then a restart", true, 60, "",
 		msgs(3), exec("UPDATE msg SET body=randomblob(321) WHERE id=17"), checkpoint, msgs(1))
-	step("messages", true, 100, msgs(20))
-	step("two restarts", false, 0, msgs(2), checkpoint, msgs(1), checkpoint, msgs(1))
-	step("messages again", true, 100, msgs(20))
+	step("messages", true, 100, "", msgs(20))
+	step("two restarts", false, 0, "checkpointed or restarted and the database file changed", msgs(2), checkpoint, msgs(1), checkpoint, msgs(1))
+	step("messages again", true, 100, "", msgs(20))
 	// The new generation is longer than the last read's mark: it wrote
 	// over the slots of the frames that read never saw.
-	step("the new generation wrote over the unseen frames", false, 0, msgs(2), checkpoint, msgs(40))
-	step("more messages", true, 100, msgs(20))
+	step("the new generation wrote over the unseen frames", false, 0, wroteOver, msgs(2), checkpoint, msgs(40))
+	step("more messages", true, 100, "", msgs(20))
 	// A journal_size_limit truncates the -wal at the first commit after a
 	// restart: the unseen frames are gone with the file's end.
-	step("journal_size_limit truncated the log", false, 0,
+	step("journal_size_limit truncated the log", false, 0, ends,
 		exec("PRAGMA journal_size_limit=8192"), msgs(2), checkpoint, msgs(1))
-	step("messages after the truncation", true, 100, msgs(20))
+	step("messages after the truncation", true, 100, "", msgs(20))
 }

@@ -16,8 +16,10 @@ import (
 // the frames the last snapshot was built on (same cumulative checksum at
 // that frame), the pages that may differ are exactly the pages of the
 // frames after it. When the -wal file was restarted, the database file must
-// be unchanged (same stat identity) and every frame of the new generation
-// is taken as changed. In every other case the whole database is read.
+// be unchanged (same stat identity), or the log restarted once and the
+// previous generation's frames past the last snapshot are still in the
+// file, their end shown; every frame of the new generation is taken as
+// changed. In every other case the whole database is read.
 
 const (
 	walHdrSize      = 32
@@ -256,6 +258,17 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		if wal != nil {
 			p.changed, _ = wal.pagesAfter(1)
 		}
+	case wal != nil && restartedOnce(m.Hdr, wal.hdr):
+		// The log restarted once: the checkpoint before it copied the
+		// previous generation into the database file, frames the last
+		// snapshot never saw included. They are still in the slots past
+		// the mark unless this generation wrote over them.
+		unseen, gone := wal.previousTail(&m.Hdr, m.Frame+1)
+		if gone != "" {
+			return readPlan{why: "the -wal file was restarted over frames the last read never saw: " + gone}
+		}
+		pages, _ := wal.pagesAfter(1)
+		p = readPlan{incremental: true, changed: mergePages(unseen, pages)}
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}
@@ -267,6 +280,54 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		}
 	}
 	return p
+}
+
+// restartedOnce reports whether cur is the header of the -wal generation
+// right after old's. A restart adds one to salt-1 (and draws salt-2); a
+// new -wal file draws both. The checkpoint sequence number is not
+// compared: each connection keeps its own count and writes it.
+func restartedOnce(old, cur [walHdrSize]byte) bool {
+	be := binary.BigEndian
+	return old != [walHdrSize]byte{} && bytes.Equal(old[0:12], cur[0:12]) &&
+		be.Uint32(cur[16:]) == be.Uint32(old[16:])+1
+}
+
+// previousTail returns the pages of the frames the previous generation
+// (header old) wrote in slots from on, once their end is shown: a slot past
+// them that it never wrote, which holds neither its salts nor this
+// generation's (an older generation's frame). Otherwise gone says why not:
+// this generation wrote over one of them (its salts), or the file ends
+// first (a journal_size_limit truncates the -wal after a restart, so the
+// end of the file shows nothing). Frames past the previous generation's
+// last commit are taken too: a page too many only costs its read.
+func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) (pages []int64, gone string) {
+	seen := map[uint32]bool{}
+	for i := from; ; i++ {
+		var fh [walFrameHdrSize]byte
+		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
+		if _, err := w.f.ReadAt(fh[:], off); err != nil {
+			return nil, "the file ends before they do"
+		}
+		switch {
+		case bytes.Equal(fh[8:16], old[16:24]):
+			if pgno := binary.BigEndian.Uint32(fh[0:]); pgno != 0 && !seen[pgno] {
+				seen[pgno] = true
+				pages = append(pages, int64(pgno))
+			}
+		case bytes.Equal(fh[8:16], w.hdr[16:24]):
+			return nil, "the new generation wrote over them"
+		default:
+			slices.Sort(pages)
+			return pages, ""
+		}
+	}
+}
+
+// mergePages returns the sorted union of two sorted page lists.
+func mergePages(a, b []int64) []int64 {
+	out := append(append(make([]int64, 0, len(a)+len(b)), a...), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sameFrame reports whether frame i of wal is the frame a mark recorded.
