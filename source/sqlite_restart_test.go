@@ -111,3 +111,84 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 		exec("PRAGMA journal_size_limit=8192"), msgs(2), checkpoint, msgs(1))
 	step("messages after the truncation", true, 100, "", msgs(20))
 }
+
+// TestSQLiteRule3SpilledTransaction (from a review): after one restart
+// over frames the last read never saw, a large transaction of the new
+// generation spills pages into the -wal. Once it rewrote a spilled page in
+// place, SQLite writes the following frames with their salts and
+// checksums zeroed, to be filled in at commit (wal.c, walEncodeFrame).
+// Those frames lie in the slots of the unseen frames; zero salts are not
+// an older generation's frame and show nothing about where the unseen
+// frames ended. The transaction is rolled back before the read, or open
+// while it reads; either way the read must be its snapshot's full scan.
+func TestSQLiteRule3SpilledTransaction(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		t.Run(map[bool]string{false: "rolled back", true: "open during the read"}[commit], func(t *testing.T) {
+			rule3Spill(t, commit)
+		})
+	}
+}
+
+func rule3Spill(t *testing.T, commit bool) {
+	root := t.TempDir()
+	db := appDB(t, filepath.Join(root, "msgstore.db"))
+	createMessages(t, db, 3000)
+	next := 3001
+	msgs := func(n int) {
+		for range n {
+			insertMessage(t, db, next)
+			next++
+		}
+	}
+	cachePath := filepath.Join(t.TempDir(), "cache")
+	k := newPageKeeper(t)
+	scan := func(name string) {
+		t.Helper()
+		cache, err := LoadFileCache(cachePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
+		future(s)
+		if err := s.Scan(context.Background(), k); err != nil {
+			t.Fatalf("%s: scan: %v", name, err)
+		}
+		if err := cache.Save(); err != nil {
+			t.Fatal(err)
+		}
+		delete(k.whole, "msgstore.db")
+	}
+	scan("first backup")
+	mustExec(t, db, "PRAGMA wal_checkpoint(PASSIVE)")
+	msgs(60) // the log restarts; many frames in it
+	scan("after a restart")
+	msgs(2) // frames the next read never sees
+	mustExec(t, db, "PRAGMA wal_checkpoint(PASSIVE)")
+	msgs(1) // restarts the log over the first slots only
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A small page cache, so that the transaction spills: a few pages,
+	// dirtied again (the next spill rewrites them in place, and SQLite
+	// zeroes the salts of every later frame until the commit), then many.
+	mustExec(t, tx, "PRAGMA cache_size=10")
+	mustExec(t, tx, "UPDATE msg SET body=randomblob(200) WHERE id <= 200")
+	mustExec(t, tx, "UPDATE msg SET body=randomblob(201) WHERE id <= 200")
+	mustExec(t, tx, "UPDATE msg SET body=randomblob(200) WHERE id > 200 AND id % 2 = 0")
+	if !commit {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan("unseen frames checkpointed, a restart, a spilled transaction")
+	if commit {
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExec(t, db, "PRAGMA cache_size=-2000")
+	if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
+		t.Errorf("restored %d rows, want %d", n, next-1)
+	}
+}
