@@ -263,12 +263,19 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		// previous generation into the database file, frames the last
 		// snapshot never saw included. They are still in the slots past
 		// the mark unless this generation wrote over them.
-		unseen, gone := wal.previousTail(&m.Hdr, m.Frame+1)
-		if gone != "" {
-			return readPlan{why: "the -wal file was restarted over frames the last read never saw: " + gone}
+		unseen := wal.previousTail(&m.Hdr, m.Frame+1)
+		if unseen.gone != "" {
+			return readPlan{why: "the -wal file was restarted over frames the last read never saw: " + unseen.gone}
 		}
 		pages, _ := wal.pagesAfter(1)
-		p = readPlan{incremental: true, changed: mergePages(unseen, pages)}
+		// The app may be writing the slots while they are read: a frame
+		// read half written could show an end that is not there. The
+		// same answer twice, around the new generation's frames, is not
+		// a frame being written.
+		if again := wal.previousTail(&m.Hdr, m.Frame+1); !again.equal(unseen) {
+			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
+		}
+		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}
@@ -292,33 +299,52 @@ func restartedOnce(old, cur [walHdrSize]byte) bool {
 		be.Uint32(cur[16:]) == be.Uint32(old[16:])+1
 }
 
+// prevTail is what previousTail found.
+type prevTail struct {
+	pages  []int64
+	end    uint32                // the slot that showed their end
+	endHdr [walFrameHdrSize]byte // its frame header
+	gone   string                // why no slot showed it ("": one did)
+}
+
+func (t prevTail) equal(u prevTail) bool {
+	return slices.Equal(t.pages, u.pages) && t.end == u.end && t.endHdr == u.endHdr && t.gone == u.gone
+}
+
 // previousTail returns the pages of the frames the previous generation
 // (header old) wrote in slots from on, once their end is shown: a slot past
-// them that it never wrote, which holds neither its salts nor this
-// generation's (an older generation's frame). Otherwise gone says why not:
-// this generation wrote over one of them (its salts), or the file ends
-// first (a journal_size_limit truncates the -wal after a restart, so the
-// end of the file shows nothing). Frames past the previous generation's
-// last commit are taken too: a page too many only costs its read.
-func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) (pages []int64, gone string) {
+// them that it never wrote, which holds another generation's frame (other
+// salts, neither zero nor this generation's). Otherwise gone says why not:
+// this generation wrote over one of them (its salts, or zero salts: a
+// transaction that rewrote a page it had spilled writes its later frames
+// with zero salts until it commits, wal.c's walEncodeFrame), or the file
+// ends first (a journal_size_limit truncates the -wal after a restart, so
+// the end of the file shows nothing). Frames past the previous
+// generation's last commit are taken too: a page too many only costs its
+// read.
+func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) prevTail {
+	var t prevTail
 	seen := map[uint32]bool{}
 	for i := from; ; i++ {
 		var fh [walFrameHdrSize]byte
 		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
 		if _, err := w.f.ReadAt(fh[:], off); err != nil {
-			return nil, "the file ends before they do"
+			return prevTail{gone: "the file ends before they do"}
 		}
-		switch {
-		case bytes.Equal(fh[8:16], old[16:24]):
+		switch salts := fh[8:16]; {
+		case bytes.Equal(salts, old[16:24]):
 			if pgno := binary.BigEndian.Uint32(fh[0:]); pgno != 0 && !seen[pgno] {
 				seen[pgno] = true
-				pages = append(pages, int64(pgno))
+				t.pages = append(t.pages, int64(pgno))
 			}
-		case bytes.Equal(fh[8:16], w.hdr[16:24]):
-			return nil, "the new generation wrote over them"
+		case bytes.Equal(salts, w.hdr[16:24]):
+			return prevTail{gone: "the new generation wrote over them"}
+		case [8]byte(salts) == [8]byte{}:
+			return prevTail{gone: "a transaction being written wrote over them"}
 		default:
-			slices.Sort(pages)
-			return pages, ""
+			slices.Sort(t.pages)
+			t.end, t.endHdr = i, fh
+			return t
 		}
 	}
 }
