@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"slices"
 )
@@ -90,7 +91,10 @@ func shmHeaderOf(f *os.File) shmHeader {
 
 // walFile reads a -wal file's header and frame headers.
 type walFile struct {
-	f        *os.File
+	f interface {
+		io.ReaderAt
+		io.Closer
+	}
 	pageSize int
 	hdr      [walHdrSize]byte
 }
