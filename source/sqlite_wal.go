@@ -3,6 +3,8 @@ package source
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -97,6 +99,10 @@ type walFile struct {
 	}
 	pageSize int
 	hdr      [walHdrSize]byte
+	// failed is the first read that failed other than at the end of the
+	// file: the frames past it are unknown, not absent, so nothing read
+	// from this file is trusted (stable reports false).
+	failed error
 }
 
 // openWAL opens path and reads its header; nil when there is no -wal
@@ -117,7 +123,7 @@ func openWAL(path string, pageSize int) *walFile {
 func (w *walFile) close() { w.f.Close() }
 
 func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
-	if _, err := w.f.ReadAt(h[:], 0); err != nil {
+	if err := w.readAt(h[:], 0); err != nil {
 		return false
 	}
 	magic := binary.BigEndian.Uint32(h[0:])
@@ -125,11 +131,22 @@ func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
 		binary.BigEndian.Uint32(h[8:]) == uint32(w.pageSize)
 }
 
+// readAt reads len(p) bytes at off, noting a failure other than the end
+// of the file in w.failed.
+func (w *walFile) readAt(p []byte, off int64) error {
+	_, err := w.f.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) && w.failed == nil {
+		w.failed = err
+	}
+	return err
+}
+
 // stable reports whether the header still reads as it did when opened: a
 // restart of the -wal rewrites it before any frame of the new generation.
+// A -wal any read of which failed is not stable.
 func (w *walFile) stable() bool {
 	var h [walHdrSize]byte
-	return w.readHeader(&h) && h == w.hdr
+	return w.readHeader(&h) && h == w.hdr && w.failed == nil
 }
 
 // frame reads the header of frame i (from 1); ok is false past the end or
@@ -146,7 +163,7 @@ func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
 // frameHdr reads the header of frame i, if it belongs to this generation.
 func (w *walFile) frameHdr(i uint32) (fh [walFrameHdrSize]byte, ok bool) {
 	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
-	if _, err := w.f.ReadAt(fh[:], off); err != nil {
+	if err := w.readAt(fh[:], off); err != nil {
 		return fh, false
 	}
 	return fh, bytes.Equal(fh[8:16], w.hdr[16:24])
@@ -283,6 +300,9 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}
+	if wal != nil && wal.failed != nil {
+		return readPlan{why: fmt.Sprintf("reading the -wal file: %v", wal.failed)}
+	}
 	p.changed = keepPages(p.changed, pageCount)
 	// Pages added since the last snapshot must have come through frames.
 	for pg := m.PageCount + 1; pg <= pageCount; pg++ {
@@ -332,7 +352,10 @@ func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) prevTail {
 	for i := from; ; i++ {
 		var fh [walFrameHdrSize]byte
 		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
-		if _, err := w.f.ReadAt(fh[:], off); err != nil {
+		if err := w.readAt(fh[:], off); err != nil {
+			if w.failed != nil {
+				return prevTail{gone: fmt.Sprintf("reading them failed: %v", w.failed)}
+			}
 			return prevTail{gone: "the file ends before they do"}
 		}
 		switch salts := fh[8:16]; {
