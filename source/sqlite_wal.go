@@ -315,7 +315,8 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 
 // restartedOnce reports whether cur is the header of the -wal generation
 // right after old's. A restart adds one to salt-1 (and draws salt-2); a
-// new -wal file draws both. The checkpoint sequence number is not
+// connection that never restarted the log draws both when it writes a
+// header (a new -wal file). The checkpoint sequence number is not
 // compared: each connection keeps its own count and writes it.
 func restartedOnce(old, cur [walHdrSize]byte) bool {
 	be := binary.BigEndian
