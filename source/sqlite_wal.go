@@ -284,7 +284,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		// previous generation into the database file, frames the last
 		// snapshot never saw included. They are still in the slots past
 		// the mark unless this generation wrote over them.
-		unseen := wal.previousTail(&m.Hdr, m.Frame+1)
+		unseen := wal.previousTail(m)
 		if unseen.gone != "" {
 			return readPlan{why: "the -wal file was restarted over frames the last read never saw: " + unseen.gone}
 		}
@@ -293,7 +293,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		// read half written could show an end that is not there. The
 		// same answer twice, around the new generation's frames, is not
 		// a frame being written.
-		if again := wal.previousTail(&m.Hdr, m.Frame+1); !again.equal(unseen) {
+		if again := wal.previousTail(m); !again.equal(unseen) {
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
 		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
@@ -344,13 +344,26 @@ func (t prevTail) equal(u prevTail) bool {
 // transaction that rewrote a page it had spilled writes its later frames
 // with zero salts until it commits, wal.c's walEncodeFrame), or the file
 // ends first (a journal_size_limit truncates the -wal after a restart, so
-// the end of the file shows nothing). Frames past the previous
+// the end of the file shows nothing). Each of its frames must continue
+// the generation's checksum chain from the mark's frame, as SQLite's
+// recovery requires: a header written in two parts with a sync between
+// them (a commit padded to the sector without power-safe overwrite) or
+// torn by a power loss holds a new page number under the old salts, and
+// would name a page the lost frame did not. Frames past the previous
 // generation's last commit are taken too: a page too many only costs its
 // read.
-func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) prevTail {
+func (w *walFile) previousTail(m *walMark) prevTail {
+	old := &m.Hdr
+	chain := walChain{order: checksumOrder(old)}
+	if m.Frame == 0 {
+		chain.set([8]byte(old[24:32])) // the first frame chains from the header
+	} else {
+		chain.set(m.Cksum)
+	}
+	page := make([]byte, w.pageSize)
 	var t prevTail
 	seen := map[uint32]bool{}
-	for i := from; ; i++ {
+	for i := m.Frame + 1; ; i++ {
 		var fh [walFrameHdrSize]byte
 		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
 		if err := w.readAt(fh[:], off); err != nil {
@@ -361,6 +374,9 @@ func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) prevTail {
 		}
 		switch salts := fh[8:16]; {
 		case bytes.Equal(salts, old[16:24]):
+			if err := w.readAt(page, off+walFrameHdrSize); err != nil || !chain.next(fh, page) {
+				return prevTail{gone: "one of them does not continue the frames before it"}
+			}
 			if pgno := binary.BigEndian.Uint32(fh[0:]); pgno != 0 && !seen[pgno] {
 				seen[pgno] = true
 				t.pages = append(t.pages, int64(pgno))
@@ -375,6 +391,40 @@ func (w *walFile) previousTail(old *[walHdrSize]byte, from uint32) prevTail {
 			return t
 		}
 	}
+}
+
+// walChain is a -wal generation's running checksum (wal.c,
+// walChecksumBytes): every frame's covers its header's first 8 bytes and
+// its page, starting from the frame before it, or from the header's for
+// the first frame.
+type walChain struct {
+	order  binary.ByteOrder
+	s1, s2 uint32
+}
+
+// checksumOrder is the byte order of a -wal's checksums: big-endian words
+// when its magic's low bit is set.
+func checksumOrder(hdr *[walHdrSize]byte) binary.ByteOrder {
+	if binary.BigEndian.Uint32(hdr[0:])&1 == 1 {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+func (c *walChain) set(cksum [8]byte) {
+	c.s1, c.s2 = binary.BigEndian.Uint32(cksum[0:]), binary.BigEndian.Uint32(cksum[4:])
+}
+
+// next reports whether the frame with header fh and page continues the
+// chain, and moves the chain to it.
+func (c *walChain) next(fh [walFrameHdrSize]byte, page []byte) bool {
+	for _, b := range [][]byte{fh[:8], page} {
+		for k := 0; k+8 <= len(b); k += 8 {
+			c.s1 += c.order.Uint32(b[k:]) + c.s2
+			c.s2 += c.order.Uint32(b[k+4:]) + c.s1
+		}
+	}
+	return binary.BigEndian.Uint32(fh[16:]) == c.s1 && binary.BigEndian.Uint32(fh[20:]) == c.s2
 }
 
 // mergePages returns the sorted union of two sorted page lists.
