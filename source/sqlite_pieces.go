@@ -530,7 +530,7 @@ func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount 
 	}
 	pages, _ := wal.pagesAfter(prev.mark.Frame + 1)
 	if !wal.stable() {
-		return nil, view, "the -wal file was restarted during the read"
+		return nil, view, wal.unstableWhy()
 	}
 	return pages, view, ""
 }

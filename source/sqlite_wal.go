@@ -149,6 +149,14 @@ func (w *walFile) stable() bool {
 	return w.readHeader(&h) && h == w.hdr && w.failed == nil
 }
 
+// unstableWhy says why stable reported false.
+func (w *walFile) unstableWhy() string {
+	if w.failed != nil {
+		return fmt.Sprintf("reading the -wal file failed: %v", w.failed)
+	}
+	return "the -wal file was restarted during the read"
+}
+
 // frame reads the header of frame i (from 1); ok is false past the end or
 // when the frame belongs to another generation (other salts).
 func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
@@ -243,7 +251,7 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
 		p = incrementalPlan(prev, wal, before, pageSize, pageCount)
 		if p.incremental && wal != nil && !wal.stable() {
-			p = readPlan{why: "the -wal file was restarted during the read"}
+			p = readPlan{why: wal.unstableWhy()}
 		}
 		if p.incremental {
 			p.prev = newPrevPages(abs, shmFile, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
