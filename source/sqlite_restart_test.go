@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -12,6 +13,76 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
+
+// chatApp is a live writer over a database of 3,000 messages (its first
+// -wal generation long), and the scans the rule-3 tests make of it: each
+// loads the file cache the last one saved, as a new process would, and
+// compares its read with the full scan of its snapshot (pageKeeper).
+type chatApp struct {
+	t         *testing.T
+	root      string
+	dbPath    string
+	db        *sql.DB
+	next      int // the next message's id
+	cachePath string
+	k         *pageKeeper
+}
+
+func newChatApp(t *testing.T) *chatApp {
+	root := t.TempDir()
+	a := &chatApp{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: 3001,
+		cachePath: filepath.Join(t.TempDir(), "cache"), k: newPageKeeper(t)}
+	a.db = appDB(t, a.dbPath)
+	createMessages(t, a.db, 3000)
+	return a
+}
+
+// msgs commits n messages, each as the app does.
+func (a *chatApp) msgs(n int) {
+	for range n {
+		insertMessage(a.t, a.db, a.next)
+		a.next++
+	}
+}
+
+// scan backs the source up once and returns why the database was read
+// whole (the debug log's reasons; none for an incremental read or a
+// first one).
+func (a *chatApp) scan(name string) (whys []string) {
+	a.t.Helper()
+	cache, err := LoadFileCache(a.cachePath)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
+	future(s)
+	if err := s.Scan(context.Background(), a.k); err != nil {
+		a.t.Fatalf("%s: scan: %v", name, err)
+	}
+	if err := cache.Save(); err != nil {
+		a.t.Fatal(err)
+	}
+	if len(a.k.warns) != 0 {
+		a.t.Fatalf("%s: warnings %v", name, a.k.warns)
+	}
+	if !a.k.whole["msgstore.db"] {
+		a.t.Fatalf("%s: the database was not read", name)
+	}
+	delete(a.k.whole, "msgstore.db")
+	for _, e := range logs.FilterMessage("reading the whole database").All() {
+		whys = append(whys, e.ContextMap()["why"].(string))
+	}
+	return whys
+}
+
+// restored checks the last read restores to every message committed.
+func (a *chatApp) restored(name string) {
+	a.t.Helper()
+	if n := restoreDB(a.t, a.k.contents["msgstore.db"]); n != a.next-1 {
+		a.t.Errorf("%s: restored %d rows, want %d", name, n, a.next-1)
+	}
+}
 
 // TestSQLiteIncrementalAfterRestartOverUnseenFrames: SQLite's automatic
 // checkpoint copies every frame of the log into the database file at the
@@ -24,46 +95,17 @@ import (
 // file), the whole database is read. Every read is compared with the full
 // scan of its own snapshot.
 func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
-	root := t.TempDir()
-	dbPath := filepath.Join(root, "msgstore.db")
-	db := appDB(t, dbPath)
-	createMessages(t, db, 3000) // the first generation: a long -wal
-	next := 3001
-	cachePath := filepath.Join(t.TempDir(), "cache")
-	k := newPageKeeper(t)
-
+	a := newChatApp(t)
+	k := a.k
 	// wantWhy, when set, is what the reason for a whole read must say.
 	step := func(name string, wantIncr bool, maxRead int, wantWhy string, ops ...func()) {
 		t.Helper()
 		for _, op := range ops {
 			op()
 		}
-		cache, err := LoadFileCache(cachePath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, logs := observer.New(zapcore.DebugLevel)
-		s := NewScanner(root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
-		future(s)
-		if err := s.Scan(context.Background(), k); err != nil {
-			t.Fatalf("%s: scan: %v", name, err)
-		}
-		if err := cache.Save(); err != nil {
-			t.Fatal(err)
-		}
-		if len(k.warns) != 0 {
-			t.Fatalf("%s: warnings %v", name, k.warns)
-		}
-		if !k.whole["msgstore.db"] {
-			t.Fatalf("%s: the database was not read", name)
-		}
-		delete(k.whole, "msgstore.db")
+		whys := a.scan(name)
 		if got := k.incr["msgstore.db"]; got != wantIncr {
 			t.Errorf("%s: incremental = %v, want %v (%d pages read)", name, got, wantIncr, k.read["msgstore.db"])
-		}
-		whys := []string{}
-		for _, e := range logs.FilterMessage("reading the whole database").All() {
-			whys = append(whys, e.ContextMap()["why"].(string))
 		}
 		if wantWhy != "" && (len(whys) != 1 || !strings.Contains(whys[0], wantWhy)) {
 			t.Errorf("%s: whole read because %q, want %q", name, whys, wantWhy)
@@ -71,19 +113,10 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 		if wantIncr && k.read["msgstore.db"] > maxRead {
 			t.Errorf("%s: read %d pages, want at most %d", name, k.read["msgstore.db"], maxRead)
 		}
-		if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
-			t.Errorf("%s: restored %d rows, want %d", name, n, next-1)
-		}
+		a.restored(name)
 	}
-	msgs := func(n int) func() {
-		return func() {
-			for range n {
-				insertMessage(t, db, next)
-				next++
-			}
-		}
-	}
-	exec := func(q string, args ...any) func() { return func() { mustExec(t, db, q, args...) } }
+	msgs := func(n int) func() { return func() { a.msgs(n) } }
+	exec := func(q string, args ...any) func() { return func() { mustExec(t, a.db, q, args...) } }
 	checkpoint := exec("PRAGMA wal_checkpoint(PASSIVE)")
 	const (
 		ends      = "never saw: the file ends before they do"
@@ -132,34 +165,9 @@ func TestSQLiteRule3SpilledTransaction(t *testing.T) {
 }
 
 func rule3Spill(t *testing.T, commit bool) {
-	root := t.TempDir()
-	db := appDB(t, filepath.Join(root, "msgstore.db"))
-	createMessages(t, db, 3000)
-	next := 3001
-	msgs := func(n int) {
-		for range n {
-			insertMessage(t, db, next)
-			next++
-		}
-	}
-	cachePath := filepath.Join(t.TempDir(), "cache")
-	k := newPageKeeper(t)
-	scan := func(name string) {
-		t.Helper()
-		cache, err := LoadFileCache(cachePath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := NewScanner(root, Options{Cache: cache, CarryPages: true})
-		future(s)
-		if err := s.Scan(context.Background(), k); err != nil {
-			t.Fatalf("%s: scan: %v", name, err)
-		}
-		if err := cache.Save(); err != nil {
-			t.Fatal(err)
-		}
-		delete(k.whole, "msgstore.db")
-	}
+	a := newChatApp(t)
+	db, msgs := a.db, a.msgs
+	scan := func(name string) { a.scan(name) }
 	scan("first backup")
 	mustExec(t, db, "PRAGMA wal_checkpoint(PASSIVE)")
 	msgs(60) // the log restarts; many frames in it
@@ -190,9 +198,7 @@ func rule3Spill(t *testing.T, commit bool) {
 		}
 	}
 	mustExec(t, db, "PRAGMA cache_size=-2000")
-	if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
-		t.Errorf("restored %d rows, want %d", n, next-1)
-	}
+	a.restored("after the spilled transaction")
 }
 
 // TestSQLiteRule3TornFrameHeader (from a second review): a frame header
@@ -204,35 +210,16 @@ func rule3Spill(t *testing.T, commit bool) {
 // past the mark must continue the generation's checksum chain, and here
 // the read is whole. The torn header is made by hand in the real -wal.
 func TestSQLiteRule3TornFrameHeader(t *testing.T) {
-	root := t.TempDir()
-	dbPath := filepath.Join(root, "msgstore.db")
-	db := appDB(t, dbPath)
-	createMessages(t, db, 3000)
-	next := 3001
-	msgs := func(n int) {
-		for range n {
-			insertMessage(t, db, next)
-			next++
-		}
-	}
-	cache, err := LoadFileCache(filepath.Join(t.TempDir(), "cache"))
+	a := newChatApp(t)
+	db, msgs := a.db, a.msgs
+	a.scan("first backup")
+	mustExec(t, db, "PRAGMA wal_checkpoint(PASSIVE)")
+	msgs(20) // restarts the log
+	a.scan("a restarted log")
+	cache, err := LoadFileCache(a.cachePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := newPageKeeper(t)
-	core, logs := observer.New(zapcore.DebugLevel)
-	scan := func() {
-		t.Helper()
-		s := NewScanner(root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
-		future(s)
-		if err := s.Scan(context.Background(), k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scan()
-	mustExec(t, db, "PRAGMA wal_checkpoint(PASSIVE)")
-	msgs(20) // restarts the log
-	scan()
 	mark := cache.entries["msgstore.db"].Mark
 	if mark == nil || mark.Frame == 0 {
 		t.Fatalf("no mark after the second read: %+v", mark)
@@ -243,7 +230,7 @@ func TestSQLiteRule3TornFrameHeader(t *testing.T) {
 
 	// Slot mark+1 holds the first frame the last read never saw. Give it
 	// another page number, as a torn write of the new generation would.
-	wal, err := os.OpenFile(dbPath+"-wal", os.O_RDWR, 0)
+	wal, err := os.OpenFile(a.dbPath+"-wal", os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,16 +247,12 @@ func TestSQLiteRule3TornFrameHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs.TakeAll()
-	scan()
-	if k.incr["msgstore.db"] {
-		t.Fatalf("a read over a torn frame header was incremental (%d pages read)", k.read["msgstore.db"])
+	whys := a.scan("a torn frame header")
+	if a.k.incr["msgstore.db"] {
+		t.Fatalf("a read over a torn frame header was incremental (%d pages read)", a.k.read["msgstore.db"])
 	}
-	whys := logs.FilterMessage("reading the whole database").All()
-	if len(whys) != 1 || !strings.Contains(whys[0].ContextMap()["why"].(string), "does not continue") {
-		t.Errorf("whole read because %v, want the broken chain named", whys)
+	if len(whys) != 1 || !strings.Contains(whys[0], "does not continue") {
+		t.Errorf("whole read because %q, want the broken chain named", whys)
 	}
-	if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
-		t.Errorf("restored %d rows, want %d", n, next-1)
-	}
+	a.restored("a torn frame header")
 }
