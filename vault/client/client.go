@@ -385,6 +385,11 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 	}
 	if hres.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(raw, resp); err != nil {
+			// A transport cancelled at the step's deadline may end the
+			// body with a clean EOF: the answer was cut, not malformed.
+			if errors.Is(context.Cause(ctx), errStepTimeout) {
+				return nodeError{fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
+			}
 			return nodeError{fmt.Errorf("%s: malformed answer: %w", u, err)}
 		}
 		return nil
