@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 )
@@ -106,29 +107,65 @@ type walFile struct {
 }
 
 // openWAL opens path and reads its header; nil when there is no -wal
-// file or no valid header for a database of pageSize.
+// file or no valid header for a database of pageSize (openWALWhy tells
+// the two apart).
 func openWAL(path string, pageSize int) *walFile {
+	w, _ := openWALWhy(path, pageSize)
+	return w
+}
+
+// openWALWhy opens path and reads its header. With no -wal file, or one
+// shorter than a header (SQLite reads no frame of it), it returns nil and
+// "". A -wal it cannot read, or whose header is not one SQLite's recovery
+// takes for a database of pageSize, gives nil and why: SQLite may read
+// such a log differently from us (through a wal-index built before), or
+// refuse it, so it is not the absence of one.
+func openWALWhy(path string, pageSize int) (*walFile, string) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ""
+	}
 	if err != nil {
-		return nil
+		return nil, fmt.Sprintf("opening the -wal file: %v", err)
 	}
 	w := &walFile{f: f, pageSize: pageSize}
-	if !w.readHeader(&w.hdr) {
+	if err := w.readAt(w.hdr[:], 0); err != nil {
 		f.Close()
-		return nil
+		if w.failed != nil {
+			return nil, fmt.Sprintf("reading the -wal file's header: %v", w.failed)
+		}
+		return nil, ""
 	}
-	return w
+	if why := w.headerWhy(&w.hdr); why != "" {
+		f.Close()
+		return nil, "the -wal file's header " + why
+	}
+	return w, ""
 }
 
 func (w *walFile) close() { w.f.Close() }
 
-func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
-	if err := w.readAt(h[:], 0); err != nil {
-		return false
+// walVersion is the -wal file format version SQLite's recovery takes
+// (wal.c, WAL_MAX_VERSION); with another it refuses the log.
+const walVersion = 3007000
+
+// headerWhy says what makes h other than a header SQLite's recovery takes
+// for a database of this page size ("": nothing).
+func (w *walFile) headerWhy(h *[walHdrSize]byte) string {
+	be := binary.BigEndian
+	switch magic, version, pageSize := be.Uint32(h[0:]), be.Uint32(h[4:]), be.Uint32(h[8:]); {
+	case magic != 0x377f0682 && magic != 0x377f0683:
+		return fmt.Sprintf("has magic %#x, not SQLite's", magic)
+	case version != walVersion:
+		return fmt.Sprintf("has file format version %d, not %d", version, walVersion)
+	case pageSize != uint32(w.pageSize):
+		return fmt.Sprintf("has page size %d, the database %d", pageSize, w.pageSize)
 	}
-	magic := binary.BigEndian.Uint32(h[0:])
-	return (magic == 0x377f0682 || magic == 0x377f0683) &&
-		binary.BigEndian.Uint32(h[8:]) == uint32(w.pageSize)
+	return ""
+}
+
+func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
+	return w.readAt(h[:], 0) == nil && w.headerWhy(h) == ""
 }
 
 // readAt reads len(p) bytes at off, noting a failure other than the end
@@ -243,13 +280,16 @@ type readPlan struct {
 // taken before the transaction began, and shm the wal-index header read
 // between the two from shmFile, the read's own descriptor of the -shm.
 func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
-	wal := openWAL(abs+"-wal", pageSize)
+	wal, walWhy := openWALWhy(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
 	}
 	p := readPlan{why: "no previous version"}
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
-		p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+		p = readPlan{why: walWhy}
+		if walWhy == "" {
+			p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
 		}
