@@ -35,13 +35,9 @@ func TestWALReadErrorIsNotItsEnd(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "msgstore.db")
 	db := appDB(t, path)
 	createMessages(t, db, 100)
-	wal := openWAL(path+"-wal", 4096)
-	if wal == nil {
-		t.Fatal("no -wal")
-	}
+	wal := testWAL(t, path+"-wal")
 	mark := frameCount(wal)
 	_, cksum, _ := wal.frame(mark)
-	wal.close()
 	for id := 101; id <= 120; id++ {
 		insertMessage(t, db, id)
 	}
@@ -54,23 +50,30 @@ func TestWALReadErrorIsNotItsEnd(t *testing.T) {
 		Mark: &walMark{Frame: mark, Cksum: cksum, PageCount: 1 << 20}}
 	for name, failFrom := range map[string]uint32{"a frame after the mark": mark + 5, "the frame after the mark": mark + 1} {
 		t.Run(name, func(t *testing.T) {
-			wal := openWAL(path+"-wal", 4096)
-			if wal == nil {
-				t.Fatal("no -wal")
-			}
+			wal := testWAL(t, path+"-wal")
 			prev.Mark.Hdr = wal.hdr
 			f := wal.f
 			wal.f = failingAt{r: f, c: f, at: int64(walHdrSize) + int64(failFrom-1)*int64(walFrameHdrSize+4096)}
-			defer wal.close()
 			p := incrementalPlan(prev, wal, before, 4096, 1<<20)
 			if p.incremental {
-				t.Fatalf("a -wal whose frame %d failed to read (frames to %d) was read incrementally, %d pages changed", failFrom, frameCount(openWAL(path+"-wal", 4096)), len(p.changed))
+				t.Fatalf("a -wal whose frame %d failed to read (frames to %d) was read incrementally, %d pages changed", failFrom, frameCount(testWAL(t, path+"-wal")), len(p.changed))
 			}
 			if !strings.Contains(p.why, "input/output error") {
 				t.Errorf("whole read because %q, want the read error named", p.why)
 			}
 		})
 	}
+}
+
+// testWAL opens the -wal at path (pages of 4 KiB), closed when the test ends.
+func testWAL(t *testing.T, path string) *walFile {
+	t.Helper()
+	wal := openWAL(path, 4096)
+	if wal == nil {
+		t.Fatal("no -wal")
+	}
+	t.Cleanup(wal.close)
+	return wal
 }
 
 // frameCount is the number of frames of wal's generation.
