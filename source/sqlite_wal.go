@@ -207,8 +207,7 @@ func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
 
 // frameHdr reads the header of frame i, if it belongs to this generation.
 func (w *walFile) frameHdr(i uint32) (fh [walFrameHdrSize]byte, ok bool) {
-	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
-	if err := w.readAt(fh[:], off); err != nil {
+	if err := w.readAt(fh[:], w.slotOffset(i)); err != nil {
 		return fh, false
 	}
 	return fh, bytes.Equal(fh[8:16], w.hdr[16:24])
@@ -339,9 +338,9 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		pages, _ := wal.pagesAfter(1)
 		// The app may be writing the slots while they are read: a frame
 		// read half written could show an end that is not there. The
-		// same answer twice, around the new generation's frames, is not
+		// same headers twice, around the new generation's frames, are not
 		// a frame being written.
-		if again := wal.previousTail(m); !again.equal(unseen) {
+		if !wal.slotsUnchanged(m.Frame+1, unseen.hdrs) {
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
 		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
@@ -374,14 +373,11 @@ func restartedOnce(old, cur [walHdrSize]byte) bool {
 
 // prevTail is what previousTail found.
 type prevTail struct {
-	pages  []int64
-	end    uint32                // the slot that showed their end
-	endHdr [walFrameHdrSize]byte // its frame header
-	gone   string                // why no slot showed it ("": one did)
-}
-
-func (t prevTail) equal(u prevTail) bool {
-	return slices.Equal(t.pages, u.pages) && t.end == u.end && t.endHdr == u.endHdr && t.gone == u.gone
+	pages []int64
+	// hdrs are the frame headers of the slots it read, from the mark's
+	// next one to the one that showed their end.
+	hdrs [][walFrameHdrSize]byte
+	gone string // why no slot showed it ("": one did)
 }
 
 // previousTail returns the pages of the frames the previous generation
@@ -413,13 +409,14 @@ func (w *walFile) previousTail(m *walMark) prevTail {
 	seen := map[uint32]bool{}
 	for i := m.Frame + 1; ; i++ {
 		var fh [walFrameHdrSize]byte
-		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
+		off := w.slotOffset(i)
 		if err := w.readAt(fh[:], off); err != nil {
 			if w.failed != nil {
 				return prevTail{gone: fmt.Sprintf("reading them failed: %v", w.failed)}
 			}
 			return prevTail{gone: "the file ends before they do"}
 		}
+		t.hdrs = append(t.hdrs, fh)
 		switch salts := fh[8:16]; {
 		case bytes.Equal(salts, old[16:24]):
 			if err := w.readAt(page, off+walFrameHdrSize); err != nil || !chain.next(fh, page) {
@@ -435,10 +432,34 @@ func (w *walFile) previousTail(m *walMark) prevTail {
 			return prevTail{gone: "a transaction being written wrote over them"}
 		default:
 			slices.Sort(t.pages)
-			t.end, t.endHdr = i, fh
 			return t
 		}
 	}
+}
+
+// slotsUnchanged reports whether the slots from from on still hold the
+// frame headers hdrs, which previousTail read there. That walk read each
+// frame's page after its header and found the checksum chain unbroken,
+// and each checksum covers its frame's page and every frame before it. The
+// new generation writes a slot's header (with its own salts, or zero salts)
+// before its page, and never a header with another generation's salts; so
+// a slot whose header reads again as the walk found it, salts and checksum
+// included, was not written since the walk read it: the same frame, whose
+// page need not be read again. The slot that showed the end likewise holds
+// the same frame of another generation.
+func (w *walFile) slotsUnchanged(from uint32, hdrs [][walFrameHdrSize]byte) bool {
+	for k, want := range hdrs {
+		var fh [walFrameHdrSize]byte
+		if err := w.readAt(fh[:], w.slotOffset(from+uint32(k))); err != nil || fh != want {
+			return false
+		}
+	}
+	return true
+}
+
+// slotOffset is where frame slot i (from 1) begins in the -wal file.
+func (w *walFile) slotOffset(i uint32) int64 {
+	return int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
 }
 
 // walChain is a -wal generation's running checksum (wal.c,
