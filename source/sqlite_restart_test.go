@@ -256,3 +256,51 @@ func TestSQLiteRule3TornFrameHeader(t *testing.T) {
 	}
 	a.restored("a torn frame header")
 }
+
+// TestSQLiteRule3SlotsReadAgain: rule 3 reads the slots of the frames the
+// last read never saw a second time, after the new generation's frames,
+// and then only their frame headers. Unwritten, they read the same; a slot
+// the new generation wrote meanwhile (its salts in the header: the first
+// unseen frame's slot, and the slot that showed their end) does not. The
+// headers are written by hand in the real -wal.
+func TestSQLiteRule3SlotsReadAgain(t *testing.T) {
+	a := newChatApp(t)
+	a.scan("first backup")
+	mustExec(t, a.db, "PRAGMA wal_checkpoint(PASSIVE)")
+	a.msgs(20) // restarts the log
+	a.scan("a restarted log")
+	cache, err := LoadFileCache(a.cachePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := cache.entries["msgstore.db"].Mark
+	a.msgs(3) // frames the next read never sees
+	mustExec(t, a.db, "PRAGMA wal_checkpoint(PASSIVE)")
+	a.msgs(1) // restarts the log over its first slots only
+
+	wal := testWAL(t, a.dbPath+"-wal")
+	unseen := wal.previousTail(mark)
+	if unseen.gone != "" || len(unseen.hdrs) < 2 {
+		t.Fatalf("no end of the unseen frames shown: %q, %d slots", unseen.gone, len(unseen.hdrs))
+	}
+	if !wal.slotsUnchanged(mark.Frame+1, unseen.hdrs) {
+		t.Fatal("slots nobody wrote read differently the second time")
+	}
+	f, err := os.OpenFile(a.dbPath+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, k := range []int{0, len(unseen.hdrs) - 1} {
+		off := wal.slotOffset(mark.Frame + 1 + uint32(k))
+		if _, err := f.WriteAt(wal.hdr[16:24], off+8); err != nil {
+			t.Fatal(err)
+		}
+		if wal.slotsUnchanged(mark.Frame+1, unseen.hdrs) {
+			t.Errorf("slot %d of %d, written by the new generation, read the same", k+1, len(unseen.hdrs))
+		}
+		if _, err := f.WriteAt(unseen.hdrs[k][:], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

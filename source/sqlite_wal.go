@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 )
@@ -106,29 +107,65 @@ type walFile struct {
 }
 
 // openWAL opens path and reads its header; nil when there is no -wal
-// file or no valid header for a database of pageSize.
+// file or no valid header for a database of pageSize (openWALWhy tells
+// the two apart).
 func openWAL(path string, pageSize int) *walFile {
+	w, _ := openWALWhy(path, pageSize)
+	return w
+}
+
+// openWALWhy opens path and reads its header. With no -wal file, or one
+// shorter than a header (SQLite reads no frame of it), it returns nil and
+// "". A -wal it cannot read, or whose header is not one SQLite's recovery
+// takes for a database of pageSize, gives nil and why: SQLite may read
+// such a log differently from us (through a wal-index built before), or
+// refuse it, so it is not the absence of one.
+func openWALWhy(path string, pageSize int) (*walFile, string) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ""
+	}
 	if err != nil {
-		return nil
+		return nil, fmt.Sprintf("opening the -wal file: %v", err)
 	}
 	w := &walFile{f: f, pageSize: pageSize}
-	if !w.readHeader(&w.hdr) {
+	if err := w.readAt(w.hdr[:], 0); err != nil {
 		f.Close()
-		return nil
+		if w.failed != nil {
+			return nil, fmt.Sprintf("reading the -wal file's header: %v", w.failed)
+		}
+		return nil, ""
 	}
-	return w
+	if why := w.headerWhy(&w.hdr); why != "" {
+		f.Close()
+		return nil, "the -wal file's header " + why
+	}
+	return w, ""
 }
 
 func (w *walFile) close() { w.f.Close() }
 
-func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
-	if err := w.readAt(h[:], 0); err != nil {
-		return false
+// walVersion is the -wal file format version SQLite's recovery takes
+// (wal.c, WAL_MAX_VERSION); with another it refuses the log.
+const walVersion = 3007000
+
+// headerWhy says what makes h other than a header SQLite's recovery takes
+// for a database of this page size ("": nothing).
+func (w *walFile) headerWhy(h *[walHdrSize]byte) string {
+	be := binary.BigEndian
+	switch magic, version, pageSize := be.Uint32(h[0:]), be.Uint32(h[4:]), be.Uint32(h[8:]); {
+	case magic != 0x377f0682 && magic != 0x377f0683:
+		return fmt.Sprintf("has magic %#x, not SQLite's", magic)
+	case version != walVersion:
+		return fmt.Sprintf("has file format version %d, not %d", version, walVersion)
+	case pageSize != uint32(w.pageSize):
+		return fmt.Sprintf("has page size %d, the database %d", pageSize, w.pageSize)
 	}
-	magic := binary.BigEndian.Uint32(h[0:])
-	return (magic == 0x377f0682 || magic == 0x377f0683) &&
-		binary.BigEndian.Uint32(h[8:]) == uint32(w.pageSize)
+	return ""
+}
+
+func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
+	return w.readAt(h[:], 0) == nil && w.headerWhy(h) == ""
 }
 
 // readAt reads len(p) bytes at off, noting a failure other than the end
@@ -170,8 +207,7 @@ func (w *walFile) frame(i uint32) (pgno uint32, cksum [8]byte, ok bool) {
 
 // frameHdr reads the header of frame i, if it belongs to this generation.
 func (w *walFile) frameHdr(i uint32) (fh [walFrameHdrSize]byte, ok bool) {
-	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
-	if err := w.readAt(fh[:], off); err != nil {
+	if err := w.readAt(fh[:], w.slotOffset(i)); err != nil {
 		return fh, false
 	}
 	return fh, bytes.Equal(fh[8:16], w.hdr[16:24])
@@ -243,13 +279,16 @@ type readPlan struct {
 // taken before the transaction began, and shm the wal-index header read
 // between the two from shmFile, the read's own descriptor of the -shm.
 func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
-	wal := openWAL(abs+"-wal", pageSize)
+	wal, walWhy := openWALWhy(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
 	}
 	p := readPlan{why: "no previous version"}
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
-		p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+		p = readPlan{why: walWhy}
+		if walWhy == "" {
+			p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
 		}
@@ -299,9 +338,9 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 		pages, _ := wal.pagesAfter(1)
 		// The app may be writing the slots while they are read: a frame
 		// read half written could show an end that is not there. The
-		// same answer twice, around the new generation's frames, is not
+		// same headers twice, around the new generation's frames, are not
 		// a frame being written.
-		if again := wal.previousTail(m); !again.equal(unseen) {
+		if !wal.slotsUnchanged(m.Frame+1, unseen.hdrs) {
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
 		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
@@ -334,14 +373,11 @@ func restartedOnce(old, cur [walHdrSize]byte) bool {
 
 // prevTail is what previousTail found.
 type prevTail struct {
-	pages  []int64
-	end    uint32                // the slot that showed their end
-	endHdr [walFrameHdrSize]byte // its frame header
-	gone   string                // why no slot showed it ("": one did)
-}
-
-func (t prevTail) equal(u prevTail) bool {
-	return slices.Equal(t.pages, u.pages) && t.end == u.end && t.endHdr == u.endHdr && t.gone == u.gone
+	pages []int64
+	// hdrs are the frame headers of the slots it read, from the mark's
+	// next one to the one that showed their end.
+	hdrs [][walFrameHdrSize]byte
+	gone string // why no slot showed it ("": one did)
 }
 
 // previousTail returns the pages of the frames the previous generation
@@ -373,13 +409,14 @@ func (w *walFile) previousTail(m *walMark) prevTail {
 	seen := map[uint32]bool{}
 	for i := m.Frame + 1; ; i++ {
 		var fh [walFrameHdrSize]byte
-		off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
+		off := w.slotOffset(i)
 		if err := w.readAt(fh[:], off); err != nil {
 			if w.failed != nil {
 				return prevTail{gone: fmt.Sprintf("reading them failed: %v", w.failed)}
 			}
 			return prevTail{gone: "the file ends before they do"}
 		}
+		t.hdrs = append(t.hdrs, fh)
 		switch salts := fh[8:16]; {
 		case bytes.Equal(salts, old[16:24]):
 			if err := w.readAt(page, off+walFrameHdrSize); err != nil || !chain.next(fh, page) {
@@ -395,10 +432,34 @@ func (w *walFile) previousTail(m *walMark) prevTail {
 			return prevTail{gone: "a transaction being written wrote over them"}
 		default:
 			slices.Sort(t.pages)
-			t.end, t.endHdr = i, fh
 			return t
 		}
 	}
+}
+
+// slotsUnchanged reports whether the slots from from on still hold the
+// frame headers hdrs, which previousTail read there. That walk read each
+// frame's page after its header and found the checksum chain unbroken,
+// and each checksum covers its frame's page and every frame before it. The
+// new generation writes a slot's header (with its own salts, or zero salts)
+// before its page, and never a header with another generation's salts; so
+// a slot whose header reads again as the walk found it, salts and checksum
+// included, was not written since the walk read it: the same frame, whose
+// page need not be read again. The slot that showed the end likewise holds
+// the same frame of another generation.
+func (w *walFile) slotsUnchanged(from uint32, hdrs [][walFrameHdrSize]byte) bool {
+	for k, want := range hdrs {
+		var fh [walFrameHdrSize]byte
+		if err := w.readAt(fh[:], w.slotOffset(from+uint32(k))); err != nil || fh != want {
+			return false
+		}
+	}
+	return true
+}
+
+// slotOffset is where frame slot i (from 1) begins in the -wal file.
+func (w *walFile) slotOffset(i uint32) int64 {
+	return int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+w.pageSize)
 }
 
 // walChain is a -wal generation's running checksum (wal.c,
