@@ -137,4 +137,15 @@ func TestRefBuilderSmallFirstBlock(t *testing.T) {
 	if l := RefsOf(make([]ChunkRef, 2)); cap(l.blocks[0]) != 2 {
 		t.Errorf("a two-reference list takes a block of %d", cap(l.blocks[0]))
 	}
+	// A small database's next version, its last page changed: the copy
+	// of the shared block is of its size too.
+	base := RefsOf(make([]ChunkRef, 10))
+	nb := NewRefBuilder(base.Len()+64, nil)
+	for range 9 {
+		nb.Carry(base)
+	}
+	*nb.Next() = ChunkRef{Len: 1}
+	if l := nb.List(); cap(l.blocks[0]) > 20 || l.At(9).Len != 1 {
+		t.Errorf("a 10-reference version with one changed takes a block of %d", cap(l.blocks[0]))
+	}
 }
