@@ -110,7 +110,8 @@ func (b *RefBuilder) Next() *ChunkRef {
 	}
 	blk := b.writable(k)
 	if len(blk) == cap(blk) {
-		// Only a first block made small for a small file gets here.
+		// Only a first block made (or copied) small for a small file
+		// gets here.
 		if b.beforeMove != nil {
 			b.beforeMove()
 		}
@@ -169,11 +170,13 @@ func (b *RefBuilder) List() RefList {
 	return RefList{blocks: b.blocks, n: b.n}
 }
 
-// writable returns block k, copied first if it is shared.
+// writable returns block k, copied first if it is shared (into a block of
+// the shared one's size: only a small file's first block is smaller than
+// refBlockLen, and Next grows it when it must).
 func (b *RefBuilder) writable(k int) []ChunkRef {
 	if !b.owned[k] {
 		blk := b.blocks[k]
-		b.blocks[k] = append(make([]ChunkRef, 0, refBlockLen), blk...)
+		b.blocks[k] = append(make([]ChunkRef, 0, max(cap(blk), min(2*len(blk), refBlockLen))), blk...)
 		b.owned[k] = true
 	}
 	return b.blocks[k]
