@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"slices"
 	"sort"
 	"sync"
 
@@ -94,7 +93,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	// A database read incrementally delivers unchanged pages as carried
 	// over: they are the previous version's chunks at the same index.
 	prevToken := b.cache.Token(info.Path)
-	var base []store.ChunkRef // shared with the store's memo: read only
+	var base store.RefList
 	if info.Base != nil {
 		var err error
 		if base, err = b.w.ChunkRefs(info.Base); err != nil {
@@ -102,7 +101,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		}
 		prevToken = info.Base
 	}
-	f.reserve(info, len(base))
+	f.reserve(info, base.Len())
 	prev := prevVersion{refs: base, token: prevToken, sqlite: info.Kind == source.KindSQLite}
 	// A database's new pages without a previous version go to the writer
 	// in runs, which it seals as groups (docs/format.md, "Groups"), small
@@ -172,7 +171,7 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 	b.res.ReadBytes += read
 	b.mu.Unlock()
 	info.Size = n
-	content, token, err := b.w.FileContent(f.refs, n, prevToken)
+	content, token, err := b.w.FileContent(f.refs.List(), n, prevToken)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +192,15 @@ func (b *run) offerDictSample(c source.Content) {
 
 // fileRefs collects a file's chunk references while the writer's
 // workers fill them in. A new chunk's worker writes its reference
-// straight into refs: a database's first backup costs one 40-byte
+// straight into refs: a database's first backup costs one 36-byte
 // reference per page, where a slot and an allocation of its own per
-// page cost twice that and more (docs/benchmarks.md, "Peak RSS"). So
-// refs moves (grows, or is cut) only once the workers are done with it.
-// A page delivered again gets a reference of its own, put in place in
-// delivery order once the workers are done: the last delivery wins.
+// page cost twice that and more (docs/benchmarks.md, "Peak RSS"). The
+// references carried over from the previous version share its blocks
+// (store.RefBuilder). A page delivered again gets a reference of its
+// own, put in place in delivery order once the workers are done: the
+// last delivery wins.
 type fileRefs struct {
-	refs      []store.ChunkRef
+	refs      *store.RefBuilder
 	redone    []newSlot
 	pending   sync.WaitGroup
 	truncated bool
@@ -213,8 +213,8 @@ func (f *fileRefs) size(n int64) int64 {
 		return n
 	}
 	n = 0
-	for _, r := range f.refs {
-		n += int64(r.Len)
+	for i := range f.refs.Len() {
+		n += int64(f.refs.At(i).Len)
 	}
 	return n
 }
@@ -224,7 +224,7 @@ func (f *fileRefs) size(n int64) int64 {
 // the file cache's, looked up the first time a whole read offers a
 // previous version (source.Chunk.Prev).
 type prevVersion struct {
-	refs   []store.ChunkRef
+	refs   store.RefList
 	token  []byte
 	sqlite bool
 	asked  bool
@@ -232,12 +232,12 @@ type prevVersion struct {
 
 // at returns the previous version's chunk at index i.
 func (p *prevVersion) at(w *store.Writer, i int) (store.ChunkRef, bool) {
-	if p.refs == nil && !p.asked && p.token != nil && p.sqlite {
+	if p.refs.Len() == 0 && !p.asked && p.token != nil && p.sqlite {
 		p.asked = true
 		p.refs, _ = w.ChunkRefs(p.token) // none when stale
 	}
-	if i < len(p.refs) {
-		return p.refs[i], true
+	if i < p.refs.Len() {
+		return p.refs.At(i), true
 	}
 	return store.ChunkRef{}, false
 }
@@ -259,8 +259,8 @@ func (b *run) chunkAt(ch source.Chunk, i int, prev *prevVersion, incompressible,
 // wins; a truncation (no data) drops the pages from its index on.
 func (b *run) again(info source.FileInfo, ch source.Chunk, f *fileRefs, run *pageRun, incompressible, inline bool) error {
 	i := int(ch.Page - 1)
-	if i >= len(f.refs) || (ch.Truncate && i == 0) {
-		return fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, len(f.refs))
+	if i >= f.refs.Len() || (ch.Truncate && i == 0) {
+		return fmt.Errorf("database %q: page %d delivered again after %d pages", info.Path, ch.Page, f.refs.Len())
 	}
 	if ch.Truncate {
 		if err := run.flush(); err != nil {
@@ -275,7 +275,7 @@ func (b *run) again(info source.FileInfo, ch source.Chunk, f *fileRefs, run *pag
 // submitNew hands the writer the next new chunk of a file: into the run
 // of pages, or alone (on its previous version when it has one).
 func (b *run) submitNew(ch source.Chunk, f *fileRefs, prev *prevVersion, run *pageRun, incompressible, inline bool) error {
-	i := len(f.refs)
+	i := f.refs.Len()
 	grouped := run != nil
 	if grouped && ch.Prev != nil {
 		_, onBase := prev.at(b.w, i) // then it goes alone, on its base
@@ -288,14 +288,16 @@ func (b *run) submitNew(ch source.Chunk, f *fileRefs, prev *prevVersion, run *pa
 }
 
 // pageRun collects consecutive new pages of a database for the writer's
-// Pages. It keeps the indices of their references, not pointers: refs may
-// grow before the run is handed on (its pages are not pending yet).
+// Pages. It keeps the indices of their references, not pointers: a small
+// first block of refs may move before the run is handed on (its pages are
+// not pending yet).
 type pageRun struct {
-	w    *store.Writer
-	f    *fileRefs
-	data []byte
-	lens []int
-	at   []int
+	w     *store.Writer
+	f     *fileRefs
+	data  []byte
+	lens  []int
+	at    []int
+	slots []*store.ChunkRef
 }
 
 // add appends a page (copied: the source reuses its buffer) and its
@@ -307,7 +309,7 @@ func (p *pageRun) add(page []byte) error {
 		}
 	}
 	p.f.next()
-	p.at = append(p.at, len(p.f.refs)-1)
+	p.at = append(p.at, p.f.refs.Len()-1)
 	p.data = append(p.data, page...)
 	p.lens = append(p.lens, len(page))
 	return nil
@@ -318,12 +320,12 @@ func (p *pageRun) flush() error {
 	if p == nil || len(p.lens) == 0 {
 		return nil
 	}
-	slots := make([]*store.ChunkRef, len(p.at))
-	for k, i := range p.at {
-		slots[k] = &p.f.refs[i]
+	for _, i := range p.at {
+		p.slots = append(p.slots, p.f.refs.Set(i))
 	}
-	err := p.w.Pages(p.data, p.lens, slots, &p.f.pending)
-	p.data, p.lens, p.at = p.data[:0], p.lens[:0], p.at[:0]
+	err := p.w.Pages(p.data, p.lens, p.slots, &p.f.pending)
+	clear(p.slots)
+	p.data, p.lens, p.at, p.slots = p.data[:0], p.lens[:0], p.at[:0], p.slots[:0]
 	return err
 }
 
@@ -338,10 +340,17 @@ type newSlot struct {
 const refsUpFront = 4096
 
 // reserve makes room for the references a file of info's size will
-// have: a database's pages exactly (read incrementally: its previous
-// version's, most of them carried, and some more), a regular file's
-// chunks at twice their average size of 64 KiB.
+// have (refsWanted): a base's length is the previous version's, whose
+// references an incremental read carries over.
 func (f *fileRefs) reserve(info source.FileInfo, base int) {
+	f.refs = store.NewRefBuilder(refsWanted(info, base), f.pending.Wait)
+}
+
+// refsWanted is how many references a file of info's size will have: a
+// database's pages exactly (read incrementally: its previous version's,
+// most of them carried, and some more), a regular file's chunks at twice
+// their average size of 64 KiB.
+func refsWanted(info source.FileInfo, base int) int {
 	var want int64
 	switch {
 	case base > 0:
@@ -351,35 +360,23 @@ func (f *fileRefs) reserve(info source.FileInfo, base int) {
 	default:
 		want = min(info.Size/(32<<10)+1, refsUpFront)
 	}
-	f.refs = make([]store.ChunkRef, 0, max(want, 1))
+	return int(min(max(want, 1), 1<<30))
 }
 
 // carry appends the next reference of base, the previous version of the
 // database at path, for a page carried over; it returns the page's length.
-func (f *fileRefs) carry(path string, base []store.ChunkRef) (int64, error) {
-	if len(f.refs) >= len(base) {
+func (f *fileRefs) carry(path string, base store.RefList) (int64, error) {
+	r, ok := f.refs.Carry(base)
+	if !ok {
 		// The cache's token does not describe the version the scanner
 		// built on: start over without the cache.
-		return 0, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", path, len(f.refs)+1, len(base), store.ErrStaleCache)
+		return 0, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", path, f.refs.Len()+1, base.Len(), store.ErrStaleCache)
 	}
-	// Copied by value: a database carries a quarter of a million pages
-	// per GB, and a pointer (or an allocation) each cost more in GC than
-	// the read.
-	r := base[len(f.refs)]
-	*f.next() = r
 	return int64(r.Len), nil
 }
 
-// next appends a reference and returns where it goes; growing refs waits
-// for the workers that write into it.
-func (f *fileRefs) next() *store.ChunkRef {
-	if len(f.refs) == cap(f.refs) {
-		f.pending.Wait()
-		f.refs = slices.Grow(f.refs, max(len(f.refs), 64))
-	}
-	f.refs = append(f.refs, store.ChunkRef{})
-	return &f.refs[len(f.refs)-1]
-}
+// next appends a reference and returns where it goes.
+func (f *fileRefs) next() *store.ChunkRef { return f.refs.Next() }
 
 // again returns where the reference of page index i, delivered again, goes.
 func (f *fileRefs) again(i int) *store.ChunkRef {
@@ -391,7 +388,8 @@ func (f *fileRefs) again(i int) *store.ChunkRef {
 // truncate cuts the references to the first i.
 func (f *fileRefs) truncate(i int) {
 	f.settle()
-	f.refs, f.truncated = f.refs[:i], true
+	f.refs.Truncate(i)
+	f.truncated = true
 }
 
 // settle waits for the workers and puts the pages delivered again in
@@ -400,8 +398,8 @@ func (f *fileRefs) truncate(i int) {
 func (f *fileRefs) settle() {
 	f.pending.Wait()
 	for _, s := range f.redone {
-		if s.index < len(f.refs) {
-			f.refs[s.index] = *s.ref
+		if s.index < f.refs.Len() {
+			*f.refs.Set(s.index) = *s.ref
 		}
 	}
 	f.redone = f.redone[:0]

@@ -8,10 +8,9 @@ import "github.com/chatsafe/chatsafe/crypt"
 // FileContent stores what a file of these chunks (size bytes) needs
 // beyond its chunks, and returns its content and its file cache token.
 // prevToken is the cache's token of the file's previous version, or nil.
-// The returned token holds refs: do not modify refs afterwards. Tokens,
-// given or returned, are never modified: the Store's memo keeps them as
-// they are and finds them again by identity (token.go).
-func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Content, []byte, error) {
+// Tokens, given or returned, are never modified: the Store's memo keeps
+// them as they are and finds them again by identity (token.go).
+func (b *Writer) FileContent(refs RefList, size int64, prevToken []byte) (Content, []byte, error) {
 	prev, _ := b.r.tokens.get(prevToken)
 	tok, diff, err := b.makeContent(refs, prev)
 	if err != nil {
@@ -20,7 +19,7 @@ func (b *Writer) FileContent(refs []ChunkRef, size int64, prevToken []byte) (Con
 	tok.size = size
 	var p []byte
 	switch {
-	case diff != nil && len(diff) == 0 && prev != nil && len(refs) == len(prev.refs) && size == prev.size:
+	case diff != nil && len(diff) == 0 && prev != nil && refs.Len() == prev.refs.Len() && size == prev.size:
 		// The same version again (a file read again unchanged): its
 		// token is the previous one, not one more empty amendment.
 		p = prevToken
@@ -55,11 +54,10 @@ func (b *Writer) Unchanged(token []byte) (Content, int64, error) {
 // ChunkRefs returns the chunk references of the version a file cache token
 // records, one per chunk in order (for a database read incrementally: one
 // per page), or ErrStaleCache when the store no longer holds all of it.
-// The references may be shared with the Store's memo: do not modify them.
-func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
+func (b *Writer) ChunkRefs(token []byte) (RefList, error) {
 	t, err := b.r.tokens.get(token)
 	if err != nil || !b.hasAll(t.content) {
-		return nil, ErrStaleCache
+		return RefList{}, ErrStaleCache
 	}
 	b.memoPut(token, t, nil, false)
 	if t.content.isList() {
@@ -67,10 +65,10 @@ func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
 	}
 	for _, ch := range t.content.Chunks {
 		if !b.has(ch.ID) {
-			return nil, ErrStaleCache
+			return RefList{}, ErrStaleCache
 		}
 	}
-	return t.content.Chunks, nil
+	return RefsOf(t.content.Chunks), nil
 }
 
 // makeContent keeps short chunk lists inline and puts long ones into list
@@ -80,19 +78,19 @@ func (b *Writer) ChunkRefs(token []byte) ([]ChunkRef, error) {
 // changes then cost a few references each, not a whole list each.
 // When the version is stored on prev's lists, the references that differ
 // from prev's come with the token (non-nil, empty if none); else nil.
-func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []patchEntry, error) {
-	if len(refs) <= inlineChunks {
-		return &fileToken{content: Content{Chunks: refs}}, nil, nil
+func (b *Writer) makeContent(refs RefList, prev *fileToken) (*fileToken, []patchEntry, error) {
+	if refs.Len() <= inlineChunks {
+		return &fileToken{content: Content{Chunks: refs.flat()}}, nil, nil
 	}
 	if prev != nil && prev.content.isList() && len(prev.content.Patches) < MaxPatchChain && b.hasAll(prev.content) {
 		diff := diffRefs(prev.refs, refs)
-		if patched := prev.patched + len(diff); patched <= len(refs)/4 {
+		if patched := prev.patched + len(diff); patched <= refs.Len()/4 {
 			if diff == nil {
 				diff = []patchEntry{}
 			}
 			c := prev.content
-			if len(diff) > 0 || len(refs) != len(prev.refs) {
-				plain := encodePatch(len(refs), diff)
+			if len(diff) > 0 || refs.Len() != prev.refs.Len() {
+				plain := encodePatch(refs.Len(), diff)
 				id := b.r.ids.Sum(plain)
 				if err := b.store(id, blobPatch, plain, true); err != nil {
 					return nil, nil, err
@@ -102,9 +100,8 @@ func (b *Writer) makeContent(refs []ChunkRef, prev *fileToken) (*fileToken, []pa
 			return &fileToken{content: c, refs: refs, patched: patched}, diff, nil
 		}
 	}
-	c := Content{Lists: make([]crypt.ID, 0, (len(refs)+listChunks-1)/listChunks)}
-	for i := 0; i < len(refs); i += runListChunks {
-		seg := refs[i:min(i+runListChunks, len(refs))]
+	c := Content{Lists: make([]crypt.ID, 0, (refs.Len()+listChunks-1)/listChunks)}
+	for _, seg := range refs.blocks { // runListChunks references each
 		if items := b.runItems(seg); items != nil {
 			// Pages sealed in groups: one run list names them by run.
 			if err := b.storeList(&c, blobRunList, encodeRunList(items)); err != nil {

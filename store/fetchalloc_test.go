@@ -38,7 +38,7 @@ func TestRangeOfCompressedBlobsIsNotCopiedPerBlob(t *testing.T) {
 	if err := w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := w.FileContent(refs, n*4096, nil)
+	c, _, err := w.FileContent(store.RefsOf(refs), n*4096, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestMediaChunksFetchIntoKeptBuffers(t *testing.T) {
 	if err := w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := w.FileContent(refs, n*size, nil)
+	c, _, err := w.FileContent(store.RefsOf(refs), n*size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

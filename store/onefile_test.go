@@ -29,7 +29,7 @@ func commitOneFile(t *testing.T, w *store.Writer, id byte, name string, refs []s
 	for _, ref := range refs {
 		size += int64(ref.Len)
 	}
-	c, _, err := w.FileContent(refs, size, nil)
+	c, _, err := w.FileContent(store.RefsOf(refs), size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestOneShotKeepsNoTokens(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(7, 8))
 		refs := pageRefs(rng, 20000) // ~700 KB: a memo would keep it
-		_, tok, err := w.FileContent(refs, 1, nil)
+		_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,14 +34,15 @@ func TestOneShotKeepsNoTokens(t *testing.T) {
 			next := slices.Clone(refs)
 			next[rng.IntN(len(next))] = pageRef(rng)
 			prev := bytes.Clone(tok)
-			_, ntok, err := w.FileContent(next, int64(v), prev)
+			_, ntok, err := w.FileContent(store.RefsOf(next), int64(v), prev)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if v < store.MaxPatchChain-1 && len(ntok)-len(prev) > 4096 {
 				t.Fatalf("one-shot %v, version %d: the token grew by %d bytes for one page", oneShot, v, len(ntok)-len(prev))
 			}
-			got, err := w.ChunkRefs(bytes.Clone(ntok))
+			gotList, err := w.ChunkRefs(bytes.Clone(ntok))
+			got := gotList.Slice()
 			if err != nil || !slices.Equal(got, next) {
 				t.Fatalf("one-shot %v, version %d: ChunkRefs gives %d refs (%v), want the %d written", oneShot, v, len(got), err, len(next))
 			}

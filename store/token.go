@@ -30,7 +30,7 @@ import (
 type fileToken struct {
 	size    int64
 	content Content
-	refs    []ChunkRef // list content only
+	refs    RefList // list content only
 	patched int
 }
 
@@ -40,12 +40,18 @@ func (t *fileToken) encode() []byte {
 	// in the file cache for the whole backup, where growing it by append
 	// left up to as much again unused (and copied it on the way).
 	c := &t.content
-	e := &encoder{b: make([]byte, 0, 64+(len(c.Chunks)+len(t.refs))*(32+3)+(len(c.Lists)+len(c.Patches))*32)}
+	e := &encoder{b: make([]byte, 0, 64+(len(c.Chunks)+t.refs.Len())*(32+3)+(len(c.Lists)+len(c.Patches))*32)}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
 	if t.content.isList() {
 		e.uvarint(uint64(t.patched))
-		encodeChunkRefs(e, t.refs)
+		e.uvarint(uint64(t.refs.Len()))
+		for _, blk := range t.refs.blocks {
+			for _, r := range blk {
+				e.raw(r.ID[:])
+				e.uvarint(uint64(r.Len))
+			}
+		}
 	}
 	return e.b
 }
@@ -64,7 +70,7 @@ func (t *fileToken) amendment(diff []patchEntry) []byte {
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
 	e.uvarint(uint64(t.patched))
-	e.uvarint(uint64(len(t.refs)))
+	e.uvarint(uint64(t.refs.Len()))
 	e.uvarint(uint64(len(diff)))
 	next := 0
 	for _, p := range diff {
@@ -85,14 +91,15 @@ func decodeToken(p []byte) (*fileToken, error) {
 	t.content = decodeContent(d)
 	if t.content.isList() {
 		patched := d.uvarint()
-		t.refs = decodeChunkRefs(d)
-		if patched > uint64(len(t.refs)) {
+		refs := decodeRefs(d)
+		if patched > uint64(refs.Len()) {
 			d.fail("token counts more patched references than it holds")
 		}
 		t.patched = int(patched)
 		for d.err == nil && len(d.b) > 0 {
-			decodeAmendment(d, t)
+			decodeAmendment(d, t, refs)
 		}
+		t.refs = refs.List()
 	}
 	if err := d.done(); err != nil {
 		return nil, ErrStaleCache
@@ -100,10 +107,26 @@ func decodeToken(p []byte) (*fileToken, error) {
 	return t, nil
 }
 
-// decodeAmendment applies the next amendment to t (whose refs it owns).
-// It only ever fails the decoder on bad input: indexes are checked, and
-// the list grows by at most the changed references it lists.
-func decodeAmendment(d *decoder, t *fileToken) {
+// decodeRefs decodes a count and as many references.
+func decodeRefs(d *decoder) *RefBuilder {
+	n := d.count(33)
+	b := NewRefBuilder(n, nil)
+	for range n {
+		r := b.Next()
+		r.ID = d.id()
+		l := d.uvarint()
+		if l > 1<<31 {
+			d.fail("chunk too large")
+		}
+		r.Len = uint32(l)
+	}
+	return b
+}
+
+// decodeAmendment applies the next amendment to t, whose references are
+// refs. It only ever fails the decoder on bad input: indexes are checked,
+// and the list grows by at most the changed references it lists.
+func decodeAmendment(d *decoder, t *fileToken, refs *RefBuilder) {
 	t.size = int64(d.uvarint())
 	t.content = decodeContent(d)
 	patched := d.uvarint()
@@ -112,16 +135,16 @@ func decodeAmendment(d *decoder, t *fileToken) {
 	if d.err != nil {
 		return
 	}
-	if !t.content.isList() || n > uint64(len(t.refs)+count) || patched > n {
+	if !t.content.isList() || n > uint64(refs.Len()+count) || patched > n {
 		d.fail("amendment does not fit its token")
 		return
 	}
 	t.patched = int(patched)
-	old := len(t.refs)
-	if int(n) > old {
-		t.refs = append(t.refs, make([]ChunkRef, int(n)-old)...)
+	old := refs.Len()
+	refs.Truncate(min(int(n), old))
+	for refs.Len() < int(n) {
+		refs.Next()
 	}
-	t.refs = t.refs[:n]
 	grown, next := 0, uint64(0)
 	for range count {
 		gap := d.uvarint()
@@ -138,7 +161,7 @@ func decodeAmendment(d *decoder, t *fileToken) {
 			return
 		}
 		ref.Len = uint32(l)
-		t.refs[i] = ref
+		*refs.Set(int(i)) = ref
 		if i >= uint64(old) {
 			grown++
 		}
@@ -151,25 +174,30 @@ func decodeAmendment(d *decoder, t *fileToken) {
 
 // diffRefs returns next's references that differ from prev's at the same
 // index, ascending. A one-page change to a 1 GB database compares a
-// quarter of a million references: blocks of them are compared as bytes
-// first (ChunkRef has no padding, so equal bytes are equal references).
-func diffRefs(prev, next []ChunkRef) []patchEntry {
+// quarter of a million references: a block next shares with prev is
+// skipped, and other blocks are compared as bytes first (ChunkRef has no
+// padding, so equal bytes are equal references).
+func diffRefs(prev, next RefList) []patchEntry {
 	var diff []patchEntry
-	n := min(len(prev), len(next))
-	const block = 256
-	for lo := 0; lo < n; lo += block {
-		hi := min(lo+block, n)
-		if bytes.Equal(refBytes(prev[lo:hi]), refBytes(next[lo:hi])) {
+	n := min(prev.Len(), next.Len())
+	for k := 0; k*refBlockLen < n; k++ {
+		if sameBlock(prev.blocks[k], next.blocks[k]) {
 			continue
 		}
-		for i := lo; i < hi; i++ {
-			if prev[i] != next[i] {
-				diff = append(diff, patchEntry{Index: i, Ref: next[i]})
+		lo := k * refBlockLen
+		hi := min(lo+refBlockLen, n)
+		p, q := prev.blocks[k][:hi-lo], next.blocks[k][:hi-lo]
+		if bytes.Equal(refBytes(p), refBytes(q)) {
+			continue
+		}
+		for j := range q {
+			if p[j] != q[j] {
+				diff = append(diff, patchEntry{Index: lo + j, Ref: q[j]})
 			}
 		}
 	}
-	for i := n; i < len(next); i++ {
-		diff = append(diff, patchEntry{Index: i, Ref: next[i]})
+	for i := n; i < next.Len(); i++ {
+		diff = append(diff, patchEntry{Index: i, Ref: next.At(i)})
 	}
 	return diff
 }

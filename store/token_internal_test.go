@@ -44,10 +44,10 @@ func diffOf(prev, next []ChunkRef) []patchEntry {
 func TestTokenAmendments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	refs := randomRefs(rng, 3000)
-	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}, {2}}}, refs: refs}
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}, {2}}}, refs: RefsOf(refs)}
 	p := tok.encode()
 	for v := range 12 {
-		next := append([]ChunkRef(nil), tok.refs...)
+		next := tok.refs.Slice()
 		switch v % 3 {
 		case 0:
 			next[rng.IntN(len(next))] = randomRef(rng)
@@ -58,10 +58,10 @@ func TestTokenAmendments(t *testing.T) {
 			next = next[:len(next)-2]
 			next[0] = randomRef(rng)
 		}
-		diff := diffOf(tok.refs, next)
+		diff := diffOf(tok.refs.Slice(), next)
 		c := tok.content
 		c.Patches = append(append([]crypt.ID(nil), c.Patches...), crypt.ID{byte(10 + v)})
-		nt := &fileToken{size: int64(v + 2), content: c, refs: next, patched: tok.patched + len(diff)}
+		nt := &fileToken{size: int64(v + 2), content: c, refs: RefsOf(next), patched: tok.patched + len(diff)}
 		np := nt.amend(p, diff)
 		if grew := len(np) - len(p); grew > 64+len(c.Patches)*33+len(diff)*40 {
 			t.Fatalf("version %d: %d changed references grew the token by %d bytes", v, len(diff), grew)
@@ -72,7 +72,7 @@ func TestTokenAmendments(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, nt) {
 			t.Fatalf("version %d decodes to size %d, %d refs, patched %d, content %+v; want %d, %d, %d, %+v",
-				v, got.size, len(got.refs), got.patched, got.content, nt.size, len(nt.refs), nt.patched, nt.content)
+				v, got.size, got.refs.Len(), got.patched, got.content, nt.size, nt.refs.Len(), nt.patched, nt.content)
 		}
 		// The previous bytes are left as they were.
 		if prevGot, err := decodeToken(p); err != nil || !reflect.DeepEqual(prevGot, tok) {
@@ -95,7 +95,7 @@ func TestTokenAmendments(t *testing.T) {
 // stale.
 func TestTokenHostileAmendment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 100)}
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: RefsOf(randomRefs(rng, 100))}
 	p := tok.encode()
 	ref := randomRef(rng)
 	for name, amend := range map[string]func(e *encoder){
@@ -155,7 +155,7 @@ func TestTokenHostileAmendment(t *testing.T) {
 // for other bytes of the same length.
 func TestTokenMemoLookup(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	tok := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: RefsOf(randomRefs(rng, 4000))}
 	p := tok.encode()
 	if len(p) < memoMinToken {
 		t.Fatalf("token of %d bytes is below the memo's minimum", len(p))
@@ -205,7 +205,7 @@ func TestDiffRefs(t *testing.T) {
 				next[i] = randomRef(rng)
 			}
 		}
-		got, want := diffRefs(prev, next), diffOf(prev, next)
+		got, want := diffRefs(RefsOf(prev), RefsOf(next)), diffOf(prev, next)
 		if !reflect.DeepEqual(append([]patchEntry{}, got...), want) {
 			t.Errorf("%s: diff %v, want %v", tc.name, got, want)
 		}
@@ -218,16 +218,16 @@ func TestDiffRefs(t *testing.T) {
 // own: no byte of a token handed out is ever written again.
 func TestTokenAmendInPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	t0 := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: randomRefs(rng, 4000)}
+	t0 := &fileToken{size: 1, content: Content{Lists: []crypt.ID{{1}}}, refs: RefsOf(randomRefs(rng, 4000))}
 	p0 := t0.encode()
 	var m tokenMemo
 	m.put(p0, t0, nil, true)
 	version := func(from *fileToken, i int) (*fileToken, []patchEntry) {
-		refs := append([]ChunkRef(nil), from.refs...)
+		refs := from.refs.Slice()
 		refs[i] = randomRef(rng)
 		c := from.content
 		c.Patches = append(append([]crypt.ID(nil), from.content.Patches...), crypt.ID{byte(i)})
-		return &fileToken{size: int64(i), content: c, refs: refs, patched: from.patched + 1}, []patchEntry{{Index: i, Ref: refs[i]}}
+		return &fileToken{size: int64(i), content: c, refs: RefsOf(refs), patched: from.patched + 1}, []patchEntry{{Index: i, Ref: refs[i]}}
 	}
 	decodes := func(p []byte, want *fileToken) {
 		t.Helper()

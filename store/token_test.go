@@ -40,7 +40,7 @@ func TestFileTokenVersions(t *testing.T) {
 	defer w.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	refs := pageRefs(rng, 20000) // a token of ~700 KB: the memo keeps it
-	_, tok, err := w.FileContent(refs, 1, nil)
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +52,15 @@ func TestFileTokenVersions(t *testing.T) {
 			next = append(next, pageRef(rng))
 		}
 		prev := bytes.Clone(tok) // as the file cache keeps it
-		_, ntok, err := w.FileContent(next, int64(v), prev)
+		_, ntok, err := w.FileContent(store.RefsOf(next), int64(v), prev)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(ntok)-len(prev) < 1000 {
 			small++
 		}
-		got, err := w.ChunkRefs(bytes.Clone(ntok))
+		gotList, err := w.ChunkRefs(bytes.Clone(ntok))
+		got := gotList.Slice()
 		if err != nil || !slices.Equal(got, next) {
 			t.Fatalf("version %d: ChunkRefs gives %d refs (%v), want the %d written", v, len(got), err, len(next))
 		}
@@ -73,12 +74,12 @@ func TestFileTokenVersions(t *testing.T) {
 	}
 	// Three other databases push the token out of the memo: it decodes.
 	for range 3 {
-		if _, _, err := w.FileContent(pageRefs(rng, 20000), 1, nil); err != nil {
+		if _, _, err := w.FileContent(store.RefsOf(pageRefs(rng, 20000)), 1, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got, refs) {
-		t.Fatalf("decoded afresh: %d refs (%v), want %d", len(got), err, len(refs))
+	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), refs) {
+		t.Fatalf("decoded afresh: %d refs (%v), want %d", got.Len(), err, len(refs))
 	}
 }
 
@@ -94,17 +95,17 @@ func TestFileTokenSameVersion(t *testing.T) {
 	defer w.Close()
 	rng := rand.New(rand.NewPCG(9, 10))
 	refs := pageRefs(rng, 20000)
-	_, tok, err := w.FileContent(refs, 1, nil)
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := slices.Clone(refs)
 	next[7] = pageRef(rng)
-	if _, tok, err = w.FileContent(next, 1, bytes.Clone(tok)); err != nil {
+	if _, tok, err = w.FileContent(store.RefsOf(next), 1, bytes.Clone(tok)); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		_, again, err := w.FileContent(slices.Clone(next), 1, bytes.Clone(tok))
+		_, again, err := w.FileContent(store.RefsOf(slices.Clone(next)), 1, bytes.Clone(tok))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,8 +114,8 @@ func TestFileTokenSameVersion(t *testing.T) {
 		}
 		tok = again
 	}
-	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got, next) {
-		t.Fatalf("the kept token gives %d refs (%v), want %d", len(got), err, len(next))
+	if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), next) {
+		t.Fatalf("the kept token gives %d refs (%v), want %d", got.Len(), err, len(next))
 	}
 }
 
@@ -129,13 +130,13 @@ func TestFileTokenStaleOrForeign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, tok, err := w.FileContent(refs, 1, nil)
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	refs2 := slices.Clone(refs)
 	refs2[3] = pageRef(rng)
-	_, tok2, err := w.FileContent(refs2, 1, bytes.Clone(tok))
+	_, tok2, err := w.FileContent(store.RefsOf(refs2), 1, bytes.Clone(tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,15 +158,15 @@ func TestFileTokenStaleOrForeign(t *testing.T) {
 		}
 		refs3 := slices.Clone(refs2)
 		refs3[5] = pageRef(rng)
-		_, tok3, err := w.FileContent(refs3, 1, tok2)
+		_, tok3, err := w.FileContent(store.RefsOf(refs3), 1, tok2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(tok3) > len(tok2) {
 			t.Errorf("%s: a version on a stale token was stored as a patch (token %d bytes, stale one %d)", name, len(tok3), len(tok2))
 		}
-		if got, err := w.ChunkRefs(tok3); err != nil || !slices.Equal(got, refs3) {
-			t.Errorf("%s: the full version gives %d refs (%v)", name, len(got), err)
+		if got, err := w.ChunkRefs(tok3); err != nil || !slices.Equal(got.Slice(), refs3) {
+			t.Errorf("%s: the full version gives %d refs (%v)", name, got.Len(), err)
 		}
 		w.Close()
 	}

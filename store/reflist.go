@@ -1,0 +1,183 @@
+package store
+
+import "unsafe"
+
+// A database read incrementally is a new version that differs from the
+// previous one in a few pages out of a quarter of a million per GB. Its
+// chunk references are kept in blocks that a version shares with the one
+// it was built on: a one-page change copies one block (9 KiB) and a slice
+// of block headers (24 KiB per GB), not 9 MB of references per GB, which
+// the collector then had to reclaim every cycle (docs/benchmarks.md, "The
+// daemon's peak RSS on the large corpus").
+
+// refBlockLen is the references a block holds: a run list's (runListChunks),
+// so each list blob of a version is made of one block.
+const refBlockLen = runListChunks
+
+// RefList is a file's chunk references in order, in blocks of refBlockLen
+// (the last one up to Len). Blocks may be shared with other versions'
+// lists: a RefList is never modified once built (RefBuilder.List), which
+// is what makes sharing them safe.
+type RefList struct {
+	blocks [][]ChunkRef
+	n      int
+}
+
+// RefsOf returns a list of a copy of refs.
+func RefsOf(refs []ChunkRef) RefList {
+	b := NewRefBuilder(len(refs), nil)
+	for _, r := range refs {
+		*b.Next() = r
+	}
+	return b.List()
+}
+
+// Len is the number of references.
+func (l RefList) Len() int { return l.n }
+
+// At returns the reference at index i (0 ≤ i < Len).
+func (l RefList) At(i int) ChunkRef { return l.blocks[i/refBlockLen][i%refBlockLen] }
+
+// Slice returns a copy of the references.
+func (l RefList) Slice() []ChunkRef {
+	out := make([]ChunkRef, 0, l.n)
+	for _, blk := range l.blocks {
+		out = append(out, blk...)
+	}
+	return out
+}
+
+// flat returns the references in one slice: the list's own block when it
+// has one (never to be modified), else a copy.
+func (l RefList) flat() []ChunkRef {
+	if len(l.blocks) == 1 {
+		return l.blocks[0]
+	}
+	return l.Slice()
+}
+
+// sameBlock reports whether a and b are the same memory (a shared block).
+func sameBlock(a, b []ChunkRef) bool {
+	return unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// RefBuilder builds a RefList: references appended, carried over from a
+// previous version (sharing its blocks while they stay unchanged), or set
+// again. The pointers Next and Set hand out stay valid while the builder
+// goes on, so the sealing workers fill them in meanwhile: a block moves
+// only when a small first block grows, after beforeMove. A block the
+// builder shares is copied before it writes into it.
+type RefBuilder struct {
+	blocks     [][]ChunkRef
+	owned      []bool // block k was made by this builder (else shared: read only)
+	n          int
+	first      int    // the first block's capacity
+	beforeMove func() // waits for the writers into the blocks; nil: none
+}
+
+// NewRefBuilder returns a builder for about n references (a small file's
+// references take a block of its size, not refBlockLen). beforeMove, if
+// not nil, is called before a block the builder handed out pointers into
+// moves.
+func NewRefBuilder(n int, beforeMove func()) *RefBuilder {
+	n = min(max(n, 1), 1<<30)
+	k := (n + refBlockLen - 1) / refBlockLen
+	return &RefBuilder{
+		blocks:     make([][]ChunkRef, 0, k),
+		owned:      make([]bool, 0, k),
+		first:      min(n, refBlockLen),
+		beforeMove: beforeMove,
+	}
+}
+
+// Len is the number of references so far.
+func (b *RefBuilder) Len() int { return b.n }
+
+// At returns the reference at index i (0 ≤ i < Len); one a worker is still
+// filling in may not be read.
+func (b *RefBuilder) At(i int) ChunkRef { return b.blocks[i/refBlockLen][i%refBlockLen] }
+
+// Next appends a zero reference and returns where it goes.
+func (b *RefBuilder) Next() *ChunkRef {
+	k, j := b.n/refBlockLen, b.n%refBlockLen
+	if j == 0 {
+		c := refBlockLen
+		if k == 0 {
+			c = b.first
+		}
+		b.blocks = append(b.blocks, make([]ChunkRef, 0, c))
+		b.owned = append(b.owned, true)
+	}
+	blk := b.writable(k)
+	if len(blk) == cap(blk) {
+		// Only a first block made (or copied) small for a small file
+		// gets here.
+		if b.beforeMove != nil {
+			b.beforeMove()
+		}
+		blk = append(make([]ChunkRef, 0, min(2*cap(blk), refBlockLen)), blk...)
+	}
+	blk = append(blk, ChunkRef{})
+	b.blocks[k] = blk
+	b.n++
+	return &blk[j]
+}
+
+// Carry appends base's reference at the next index, sharing base's block
+// while this version's block holds nothing else. It reports false when
+// base has no reference there.
+func (b *RefBuilder) Carry(base RefList) (ChunkRef, bool) {
+	i := b.n
+	if i >= base.n {
+		return ChunkRef{}, false
+	}
+	k, j := i/refBlockLen, i%refBlockLen
+	from := base.blocks[k]
+	r := from[j]
+	switch {
+	case j == 0:
+		// A new block: base's, until something else is written into it.
+		b.blocks = append(b.blocks, from[:1])
+		b.owned = append(b.owned, false)
+		b.n++
+	case !b.owned[k] && sameBlock(b.blocks[k], from):
+		b.blocks[k] = from[:j+1]
+		b.n++
+	default:
+		*b.Next() = r
+	}
+	return r, true
+}
+
+// Set returns where the reference at index i (0 ≤ i < Len) goes.
+func (b *RefBuilder) Set(i int) *ChunkRef {
+	return &b.writable(i / refBlockLen)[i%refBlockLen]
+}
+
+// Truncate cuts the references to the first n (n ≤ Len).
+func (b *RefBuilder) Truncate(n int) {
+	k := (n + refBlockLen - 1) / refBlockLen
+	clear(b.blocks[k:]) // the dropped blocks are garbage
+	b.blocks, b.owned, b.n = b.blocks[:k], b.owned[:k], n
+	if k > 0 {
+		b.blocks[k-1] = b.blocks[k-1][:n-(k-1)*refBlockLen]
+	}
+}
+
+// List returns the references. The builder must not be used afterwards:
+// the list's blocks are shared from then on.
+func (b *RefBuilder) List() RefList {
+	return RefList{blocks: b.blocks, n: b.n}
+}
+
+// writable returns block k, copied first if it is shared (into a block of
+// the shared one's size: only a small file's first block is smaller than
+// refBlockLen, and Next grows it when it must).
+func (b *RefBuilder) writable(k int) []ChunkRef {
+	if !b.owned[k] {
+		blk := b.blocks[k]
+		b.blocks[k] = append(make([]ChunkRef, 0, max(cap(blk), min(2*len(blk), refBlockLen))), blk...)
+		b.owned[k] = true
+	}
+	return b.blocks[k]
+}
