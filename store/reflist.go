@@ -11,7 +11,8 @@ import "unsafe"
 // daemon's peak RSS on the large corpus").
 
 // refBlockLen is the references a block holds: a run list's (runListChunks),
-// so each list blob of a version is made of one block.
+// so each segment makeContent stores as a run list (or as four lists) is
+// one block.
 const refBlockLen = runListChunks
 
 // RefList is a file's chunk references in order, in blocks of refBlockLen
