@@ -59,9 +59,10 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	// Sized after the writes, not before: writing into a file already
-	// sized (a hole) took about 14 % more system time on ext4 than writing it
-	// out (docs/benchmarks.md, "Restore: the file sized last"). The writes
-	// may come in any order; this also sizes a file with no chunks.
+	// sized (into its hole) took about 14 % more system time on ext4 than
+	// writing it as it grows (docs/benchmarks.md, "Restore: the file sized
+	// last"). The writes may come in any order; this also sizes a file
+	// with no chunks.
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
