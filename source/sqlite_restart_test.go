@@ -76,6 +76,20 @@ func (a *chatApp) scan(name string) (whys []string) {
 	return whys
 }
 
+// wholeBecause scans, and checks the read was whole for a reason that
+// says want, and restores to every message committed.
+func (a *chatApp) wholeBecause(name, want string) {
+	a.t.Helper()
+	whys := a.scan(name)
+	if a.k.incr["msgstore.db"] {
+		a.t.Fatalf("%s: the read was incremental (%d pages read)", name, a.k.read["msgstore.db"])
+	}
+	if len(whys) != 1 || !strings.Contains(whys[0], want) {
+		a.t.Errorf("%s: whole read because %q, want %q", name, whys, want)
+	}
+	a.restored(name)
+}
+
 // restored checks the last read restores to every message committed.
 func (a *chatApp) restored(name string) {
 	a.t.Helper()
@@ -247,14 +261,7 @@ func TestSQLiteRule3TornFrameHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	whys := a.scan("a torn frame header")
-	if a.k.incr["msgstore.db"] {
-		t.Fatalf("a read over a torn frame header was incremental (%d pages read)", a.k.read["msgstore.db"])
-	}
-	if len(whys) != 1 || !strings.Contains(whys[0], "does not continue") {
-		t.Errorf("whole read because %q, want the broken chain named", whys)
-	}
-	a.restored("a torn frame header")
+	a.wholeBecause("a torn frame header", "does not continue")
 }
 
 // TestSQLiteRule3SlotsReadAgain: rule 3 reads the slots of the frames the
