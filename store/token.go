@@ -48,8 +48,7 @@ func (t *fileToken) encode() []byte {
 		e.uvarint(uint64(t.refs.Len()))
 		for _, blk := range t.refs.blocks {
 			for _, r := range blk {
-				e.raw(r.ID[:])
-				e.uvarint(uint64(r.Len))
+				encodeChunkRef(e, r)
 			}
 		}
 	}
@@ -75,8 +74,7 @@ func (t *fileToken) amendment(diff []patchEntry) []byte {
 	next := 0
 	for _, p := range diff {
 		e.uvarint(uint64(p.Index - next))
-		e.raw(p.Ref.ID[:])
-		e.uvarint(uint64(p.Ref.Len))
+		encodeChunkRef(e, p.Ref)
 		next = p.Index + 1
 	}
 	return e.b
@@ -112,13 +110,7 @@ func decodeRefs(d *decoder) *RefBuilder {
 	n := d.count(33)
 	b := NewRefBuilder(n, nil)
 	for range n {
-		r := b.Next()
-		r.ID = d.id()
-		l := d.uvarint()
-		if l > 1<<31 {
-			d.fail("chunk too large")
-		}
-		r.Len = uint32(l)
+		*b.Next() = decodeChunkRef(d)
 	}
 	return b
 }

@@ -95,9 +95,25 @@ func decodeContent(d *decoder) Content {
 func encodeChunkRefs(e *encoder, refs []ChunkRef) {
 	e.uvarint(uint64(len(refs)))
 	for _, r := range refs {
-		e.raw(r.ID[:])
-		e.uvarint(uint64(r.Len))
+		encodeChunkRef(e, r)
 	}
+}
+
+// encodeChunkRef writes one reference: its id and its length.
+func encodeChunkRef(e *encoder, r ChunkRef) {
+	e.raw(r.ID[:])
+	e.uvarint(uint64(r.Len))
+}
+
+// decodeChunkRef reads what encodeChunkRef wrote.
+func decodeChunkRef(d *decoder) ChunkRef {
+	r := ChunkRef{ID: d.id()}
+	l := d.uvarint()
+	if l > 1<<31 {
+		d.fail("chunk too large")
+	}
+	r.Len = uint32(l)
+	return r
 }
 
 func decodeChunkRefs(d *decoder) []ChunkRef {
@@ -114,12 +130,7 @@ func decodeChunkRefsInto(d *decoder, dst []ChunkRef) []ChunkRef {
 	}
 	refs = refs[:n]
 	for i := range refs {
-		refs[i].ID = d.id()
-		l := d.uvarint()
-		if l > 1<<31 {
-			d.fail("chunk too large")
-		}
-		refs[i].Len = uint32(l)
+		refs[i] = decodeChunkRef(d)
 	}
 	return refs
 }
