@@ -159,12 +159,7 @@ func setWALVersion(t *testing.T, path string, version uint32) {
 		t.Fatal(err)
 	}
 	binary.BigEndian.PutUint32(h[4:], version)
-	order := checksumOrder(&h)
-	var s1, s2 uint32
-	for k := 0; k < 24; k += 8 {
-		s1 += order.Uint32(h[k:]) + s2
-		s2 += order.Uint32(h[k+4:]) + s1
-	}
+	s1, s2 := walHeaderChecksum(&h)
 	binary.BigEndian.PutUint32(h[24:], s1)
 	binary.BigEndian.PutUint32(h[28:], s2)
 	if _, err := f.WriteAt(h[:], 0); err != nil {
