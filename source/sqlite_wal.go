@@ -161,7 +161,23 @@ func (w *walFile) headerWhy(h *[walHdrSize]byte) string {
 	case pageSize != uint32(w.pageSize):
 		return fmt.Sprintf("has page size %d, the database %d", pageSize, w.pageSize)
 	}
+	// SQLite's recovery refuses a header whose checksum does not match
+	// (walIndexRecover), and its frames chain from that checksum.
+	if s1, s2 := walHeaderChecksum(h); s1 != be.Uint32(h[24:]) || s2 != be.Uint32(h[28:]) {
+		return "has a checksum that does not match its bytes"
+	}
 	return ""
+}
+
+// walHeaderChecksum is the checksum of a -wal header's first 24 bytes, as
+// SQLite writes it at bytes 24–31 (wal.c, walChecksumBytes).
+func walHeaderChecksum(h *[walHdrSize]byte) (s1, s2 uint32) {
+	order := checksumOrder(h)
+	for k := 0; k < 24; k += 8 {
+		s1 += order.Uint32(h[k:]) + s2
+		s2 += order.Uint32(h[k+4:]) + s1
+	}
+	return s1, s2
 }
 
 func (w *walFile) readHeader(h *[walHdrSize]byte) bool {
