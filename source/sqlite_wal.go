@@ -303,7 +303,7 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
 		p = readPlan{why: walWhy}
 		if walWhy == "" {
-			p = incrementalPlan(prev, wal, before, pageSize, pageCount)
+			p = incrementalPlan(prev, wal, shm, before, pageSize, pageCount)
 		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
@@ -320,8 +320,9 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 }
 
 // incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
-// there is no valid -wal file.
-func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int, pageCount int64) readPlan {
+// there is no valid -wal file; shm is the wal-index header read before
+// the transaction.
+func incrementalPlan(prev *cacheEntry, wal *walFile, shm shmHeader, before statID, pageSize int, pageCount int64) readPlan {
 	m := prev.Mark
 	switch {
 	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
@@ -331,6 +332,12 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, before statID, pageSize int
 	}
 	var p readPlan
 	switch {
+	case wal != nil && m.Hdr == wal.hdr && m.Frame > 0 && (!sameFrame(wal, m.Frame, m.Cksum) || shmBehind(shm, wal, m.Frame)):
+		// Under one header SQLite only appends frames, and its wal-index
+		// only grows. Frames the last read saw that are gone, or that the
+		// index no longer counts, were dropped by a recovery that kept
+		// the header (a damaged header: TestSQLiteWALRecoveredWithoutItsFrames).
+		return readPlan{why: "the -wal file no longer holds the frames the last read saw under the same header (SQLite recovered the log without them)"}
 	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
@@ -517,6 +524,12 @@ func mergePages(a, b []int64) []int64 {
 	out := append(append(make([]int64, 0, len(a)+len(b)), a...), b...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// shmBehind reports whether the wal-index counts fewer frames of wal's
+// generation than frame.
+func shmBehind(shm shmHeader, wal *walFile, frame uint32) bool {
+	return shm.valid && shm.salt == [8]byte(wal.hdr[16:24]) && shm.mxFrame < frame
 }
 
 // sameFrame reports whether frame i of wal is the frame a mark recorded.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,7 +55,7 @@ func TestWALReadErrorIsNotItsEnd(t *testing.T) {
 			prev.Mark.Hdr = wal.hdr
 			f := wal.f
 			wal.f = failingAt{r: f, c: f, at: int64(walHdrSize) + int64(failFrom-1)*int64(walFrameHdrSize+4096)}
-			p := incrementalPlan(prev, wal, before, 4096, 1<<20)
+			p := incrementalPlan(prev, wal, shmHeader{}, before, 4096, 1<<20)
 			if p.incremental {
 				t.Fatalf("a -wal whose frame %d failed to read (frames to %d) was read incrementally, %d pages changed", failFrom, frameCount(testWAL(t, path+"-wal")), len(p.changed))
 			}
@@ -123,6 +124,63 @@ func TestSQLiteWALHeaderChecksum(t *testing.T) {
 	a.msgs(3)
 	flipWALHeaderChecksum(t, a.dbPath+"-wal")
 	a.wholeBecause("a -wal whose header checksum is wrong", "checksum")
+}
+
+// TestSQLiteWALRecoveredWithoutItsFrames: the app loses its wal-index (a
+// crash) while the -wal's header is damaged. SQLite's recovery then drops
+// every frame of the log but keeps the header's salts and checkpoint count,
+// so the app's next commits write frames from slot 1 under a header equal
+// to the one the last read saw (wal.c: walIndexRecover, walRestartLog,
+// sqlite3WalFrames). The frames the last read took its pages from are no
+// longer the database's: the read must be whole, fewer frames written since
+// than the last read saw or more. Reproduced in review: both read
+// incrementally and restored a malformed database.
+func TestSQLiteWALRecoveredWithoutItsFrames(t *testing.T) {
+	for _, after := range []int{2, 60} {
+		t.Run(fmt.Sprintf("%d messages after", after), func(t *testing.T) {
+			a := newChatApp(t)
+			// The messages' table in the database file, not only in frames
+			// the recovery drops.
+			mustExec(t, a.db, "PRAGMA wal_checkpoint(TRUNCATE)")
+			inFile := a.next - 1
+			a.msgs(1)
+			a.scan("first backup")
+			a.msgs(20)
+			a.scan("messages")
+			if !a.k.incr["msgstore.db"] {
+				t.Fatal("the read after 20 messages was not incremental")
+			}
+			flipWALHeaderChecksum(t, a.dbPath+"-wal")
+			loseWALIndex(t, a.dbPath+"-shm")
+			// The app's next transaction recovers without the messages
+			// since the checkpoint.
+			var last int
+			if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
+				t.Fatal(err)
+			}
+			if last != inFile {
+				t.Fatalf("after the recovery the last message is %d, want %d (the 21 since the checkpoint dropped)", last, inFile)
+			}
+			a.next = last + 1
+			a.msgs(after)
+			a.wholeBecause("after the recovery", "the last read saw")
+		})
+	}
+}
+
+// loseWALIndex zeroes both copies of the wal-index header in the -shm at
+// path, as a crash that left it half written would: SQLite's next
+// transaction rebuilds the index from the -wal (walIndexRecover).
+func loseWALIndex(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, 2*shmHdrSize), 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // flipWALHeaderChecksum changes one bit of the header checksum of the
