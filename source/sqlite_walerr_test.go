@@ -168,6 +168,43 @@ func TestSQLiteWALRecoveredWithoutItsFrames(t *testing.T) {
 	}
 }
 
+// TestSQLiteWALRecoveredFirstGeneration: the same recovery in a -wal that
+// was never restarted (checkpoint count 0) draws new salts, so the header
+// differs from the one the last read saw, and the database file is as it
+// was: the rule for a settled database file read only the new frames and
+// carried the dropped ones' pages (a malformed restore). The read is whole.
+func TestSQLiteWALRecoveredFirstGeneration(t *testing.T) {
+	root := t.TempDir()
+	a := &chatApp{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: 3001,
+		cachePath: filepath.Join(t.TempDir(), "cache"), k: newPageKeeper(t)}
+	// The messages' table in the database file; the app's -wal is new.
+	pre := openDB(t, a.dbPath, "DELETE")
+	createMessages(t, pre, 3000)
+	if err := pre.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.db = appDB(t, a.dbPath)
+	a.msgs(1)
+	a.scan("first backup")
+	a.msgs(20)
+	a.scan("messages")
+	if !a.k.incr["msgstore.db"] {
+		t.Fatal("the read after 20 messages was not incremental")
+	}
+	flipWALHeaderChecksum(t, a.dbPath+"-wal")
+	loseWALIndex(t, a.dbPath+"-shm")
+	var last int
+	if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if last != 3000 {
+		t.Fatalf("after the recovery the last message is %d, want 3000 (the 21 in the -wal dropped)", last)
+	}
+	a.next = last + 1
+	a.msgs(2)
+	a.wholeBecause("after the recovery", "may have been dropped")
+}
+
 // loseWALIndex zeroes both copies of the wal-index header in the -shm at
 // path, as a crash that left it half written would: SQLite's next
 // transaction rebuilds the index from the -wal (walIndexRecover).
