@@ -342,12 +342,13 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm shmHeader, before statI
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
 		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame}
-	case m.DBSettled && prev.ID == before && wal != nil && m.Frame > 0 && m.Hdr != wal.hdr && !restartedOnce(m.Hdr, wal.hdr):
-		// A new -wal generation that no restart of the last one made, and
-		// the frames the last read saw never reached the database file: a
-		// recovery dropped them (TestSQLiteWALRecoveredFirstGeneration).
-		// A clean close and reopen after a checkpoint that had copied them
-		// all looks the same; it reads whole once.
+	case m.DBSettled && prev.ID == before && m.Frame > 0 && (wal == nil || m.Hdr != wal.hdr && !restartedOnce(m.Hdr, wal.hdr)):
+		// A new -wal generation that no restart of the last one made, or
+		// no log at all, and the frames the last read saw never reached
+		// the database file: a recovery dropped them
+		// (TestSQLiteWALRecoveredFirstGeneration, ...ThenClosed). A clean
+		// close and reopen, or a TRUNCATE, after a checkpoint that had
+		// copied them all looks the same; it reads whole once.
 		return readPlan{why: "a new -wal generation that no restart made, over an unchanged database file: the frames the last read saw may have been dropped"}
 	case m.DBSettled && prev.ID == before:
 		// The database file is as it was: only this generation's frames

@@ -2,8 +2,10 @@ package source
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,6 +205,41 @@ func TestSQLiteWALRecoveredFirstGeneration(t *testing.T) {
 	a.next = last + 1
 	a.msgs(2)
 	a.wholeBecause("after the recovery", "may have been dropped")
+}
+
+// TestSQLiteWALRecoveredThenClosed: the app recovers without the frames
+// the last read saw, writes nothing and closes: its close copies no frame
+// and deletes the -wal, so the database file is unchanged and there is no
+// log at all. The read is whole (found in review: it carried the dropped
+// frames' pages, a malformed restore).
+func TestSQLiteWALRecoveredThenClosed(t *testing.T) {
+	root := t.TempDir()
+	a := &chatApp{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: 3001,
+		cachePath: filepath.Join(t.TempDir(), "cache"), k: newPageKeeper(t)}
+	pre := openDB(t, a.dbPath, "DELETE")
+	createMessages(t, pre, 3000)
+	if err := pre.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.db = appDB(t, a.dbPath)
+	a.msgs(1)
+	a.scan("first backup")
+	a.msgs(20)
+	a.scan("messages")
+	flipWALHeaderChecksum(t, a.dbPath+"-wal")
+	loseWALIndex(t, a.dbPath+"-shm")
+	var last int
+	if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.dbPath + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the app's close left its -wal (%v)", err)
+	}
+	a.next = last + 1
+	a.wholeBecause("after the recovery and a close", "may have been dropped")
 }
 
 // loseWALIndex zeroes both copies of the wal-index header in the -shm at
