@@ -144,26 +144,7 @@ func TestSQLiteWALRecoveredWithoutItsFrames(t *testing.T) {
 			// The messages' table in the database file, not only in frames
 			// the recovery drops.
 			mustExec(t, a.db, "PRAGMA wal_checkpoint(TRUNCATE)")
-			inFile := a.next - 1
-			a.msgs(1)
-			a.scan("first backup")
-			a.msgs(20)
-			a.scan("messages")
-			if !a.k.incr["msgstore.db"] {
-				t.Fatal("the read after 20 messages was not incremental")
-			}
-			flipWALHeaderChecksum(t, a.dbPath+"-wal")
-			loseWALIndex(t, a.dbPath+"-shm")
-			// The app's next transaction recovers without the messages
-			// since the checkpoint.
-			var last int
-			if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
-				t.Fatal(err)
-			}
-			if last != inFile {
-				t.Fatalf("after the recovery the last message is %d, want %d (the 21 since the checkpoint dropped)", last, inFile)
-			}
-			a.next = last + 1
+			a.recoverWithoutLog()
 			a.msgs(after)
 			a.wholeBecause("after the recovery", "the last read saw")
 		})
@@ -176,33 +157,8 @@ func TestSQLiteWALRecoveredWithoutItsFrames(t *testing.T) {
 // was: the rule for a settled database file read only the new frames and
 // carried the dropped ones' pages (a malformed restore). The read is whole.
 func TestSQLiteWALRecoveredFirstGeneration(t *testing.T) {
-	root := t.TempDir()
-	a := &chatApp{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: 3001,
-		cachePath: filepath.Join(t.TempDir(), "cache"), k: newPageKeeper(t)}
-	// The messages' table in the database file; the app's -wal is new.
-	pre := openDB(t, a.dbPath, "DELETE")
-	createMessages(t, pre, 3000)
-	if err := pre.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a.db = appDB(t, a.dbPath)
-	a.msgs(1)
-	a.scan("first backup")
-	a.msgs(20)
-	a.scan("messages")
-	if !a.k.incr["msgstore.db"] {
-		t.Fatal("the read after 20 messages was not incremental")
-	}
-	flipWALHeaderChecksum(t, a.dbPath+"-wal")
-	loseWALIndex(t, a.dbPath+"-shm")
-	var last int
-	if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
-		t.Fatal(err)
-	}
-	if last != 3000 {
-		t.Fatalf("after the recovery the last message is %d, want 3000 (the 21 in the -wal dropped)", last)
-	}
-	a.next = last + 1
+	a := newFirstGenerationApp(t)
+	a.recoverWithoutLog()
 	a.msgs(2)
 	a.wholeBecause("after the recovery", "may have been dropped")
 }
@@ -213,6 +169,20 @@ func TestSQLiteWALRecoveredFirstGeneration(t *testing.T) {
 // log at all. The read is whole (found in review: it carried the dropped
 // frames' pages, a malformed restore).
 func TestSQLiteWALRecoveredThenClosed(t *testing.T) {
+	a := newFirstGenerationApp(t)
+	a.recoverWithoutLog()
+	if err := a.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.dbPath + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the app's close left its -wal (%v)", err)
+	}
+	a.wholeBecause("after the recovery and a close", "may have been dropped")
+}
+
+// newFirstGenerationApp is a chat app whose messages' table is in the
+// database file and whose -wal is new (checkpoint count 0).
+func newFirstGenerationApp(t *testing.T) *chatApp {
 	root := t.TempDir()
 	a := &chatApp{t: t, root: root, dbPath: filepath.Join(root, "msgstore.db"), next: 3001,
 		cachePath: filepath.Join(t.TempDir(), "cache"), k: newPageKeeper(t)}
@@ -222,24 +192,33 @@ func TestSQLiteWALRecoveredThenClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.db = appDB(t, a.dbPath)
+	return a
+}
+
+// recoverWithoutLog backs up a message and then 20 more (incrementally),
+// damages the -wal's header checksum and loses the wal-index, so the
+// app's next transaction recovers without every frame of the log: the
+// messages committed since the database file last took the log.
+func (a *chatApp) recoverWithoutLog() {
+	a.t.Helper()
+	inFile := a.next - 1
 	a.msgs(1)
 	a.scan("first backup")
 	a.msgs(20)
 	a.scan("messages")
-	flipWALHeaderChecksum(t, a.dbPath+"-wal")
-	loseWALIndex(t, a.dbPath+"-shm")
+	if !a.k.incr["msgstore.db"] {
+		a.t.Fatal("the read after 20 messages was not incremental")
+	}
+	flipWALHeaderChecksum(a.t, a.dbPath+"-wal")
+	loseWALIndex(a.t, a.dbPath+"-shm")
 	var last int
 	if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
-		t.Fatal(err)
+		a.t.Fatal(err)
 	}
-	if err := a.db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(a.dbPath + "-wal"); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("the app's close left its -wal (%v)", err)
+	if last != inFile {
+		a.t.Fatalf("after the recovery the last message is %d, want %d (the 21 in the -wal dropped)", last, inFile)
 	}
 	a.next = last + 1
-	a.wholeBecause("after the recovery and a close", "may have been dropped")
 }
 
 // loseWALIndex zeroes both copies of the wal-index header in the -shm at
