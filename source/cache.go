@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // cacheMagic starts a cache file; the version is bumped whenever cacheEntry
@@ -53,6 +54,11 @@ type cacheEntry struct {
 	// incremental reads (nil: read the whole database next time). Caches
 	// written before it existed decode with nil.
 	Mark *walMark
+	// WholeRead is when the database (KindSQLite) was last read whole,
+	// on the scanner's clock; an incremental read keeps it. Zero: never
+	// recorded (caches written before it existed decode so), which makes
+	// the next read whole (sqlite_fullread.go).
+	WholeRead time.Time
 	// Reread: do not trust the stat identity next time (mtime too close to the
 	// read, content not verified, or left for the next cycle).
 	Reread bool

@@ -8,6 +8,7 @@ import (
 	"encoding/gob"
 	"io/fs"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,6 +34,59 @@ func TestSQLiteWholeReadAfterPeriod(t *testing.T) {
 	// Unchanged since: the stat alone would skip it.
 	a.later = 50 * time.Hour
 	a.wholeBecause("a day later, unchanged", "last whole read more than")
+}
+
+// TestSQLiteWholeReadEveryOption: Options.FullReadEvery sets the period.
+func TestSQLiteWholeReadEveryOption(t *testing.T) {
+	a := newChatApp(t)
+	a.every = 2 * time.Hour
+	a.scan("first backup")
+	a.later = time.Hour
+	a.msgs(5)
+	a.incremental("an hour later")
+	a.later = 3 * time.Hour
+	a.msgs(5)
+	a.wholeBecause("3 h later", "last whole read more than")
+	a.msgs(5)
+	a.incremental("messages after the whole read")
+}
+
+// TestWholeReadsDue: a database comes due between 7/8 of the period and
+// the period after its last whole read, at the same point every time;
+// databases at different paths at different points.
+func TestWholeReadsDue(t *testing.T) {
+	const every = 24 * time.Hour
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	points := map[time.Duration]bool{}
+	for _, rel := range []string{"msgstore.db", "wa.db", "axolotl.db", "chatsettings.db", "media.db", "sub/msgstore.db"} {
+		r := wholeReads{now: now, every: every, rel: rel}
+		if why := r.due(now.Add(-every)); why == "" {
+			t.Errorf("%s: not due a whole period after its last whole read", rel)
+		}
+		if why := r.due(now.Add(-every * 7 / 8).Add(time.Second)); why != "" {
+			t.Errorf("%s: due before 7/8 of the period: %s", rel, why)
+		}
+		if why := r.due(now.Add(-time.Hour)); why != "" {
+			t.Errorf("%s: due an hour after its last whole read: %s", rel, why)
+		}
+		if why := r.due(now.Add(time.Hour)); why != "" {
+			t.Errorf("%s: due after the clock went back an hour: %s", rel, why)
+		}
+		if why := r.due(now.Add(every)); !strings.Contains(why, "clock was set back") {
+			t.Errorf("%s: the clock back a period: %q", rel, why)
+		}
+		if why := r.due(time.Time{}); !strings.Contains(why, "no whole read recorded") {
+			t.Errorf("%s: never recorded: %q", rel, why)
+		}
+		s := spread(rel, every)
+		if s != spread(rel, every) || s < 0 || s >= every/8 {
+			t.Errorf("%s: spread %s", rel, s)
+		}
+		points[s] = true
+	}
+	if len(points) < 4 {
+		t.Errorf("6 databases come due at %d points only", len(points))
+	}
 }
 
 // TestSQLiteWholeReadOldCache: a file cache written before the time of the

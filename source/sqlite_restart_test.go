@@ -30,6 +30,7 @@ type chatApp struct {
 	// later moves the scans' clock forward (the time since the test began,
 	// as the scanner sees it, beyond the hour future adds).
 	later time.Duration
+	every time.Duration // Options.FullReadEvery
 }
 
 func newChatApp(t *testing.T) *chatApp {
@@ -59,7 +60,7 @@ func (a *chatApp) scan(name string) (whys []string) {
 		a.t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
+	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core), FullReadEvery: a.every})
 	s.now = func() time.Time { return time.Now().Add(time.Hour + a.later) }
 	if err := s.Scan(context.Background(), a.k); err != nil {
 		a.t.Fatalf("%s: scan: %v", name, err)
