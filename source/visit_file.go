@@ -286,7 +286,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	if plan.incremental {
 		e.WholeRead = base.WholeRead
 	} else {
-		e.WholeRead = start
+		// The wall clock alone, as after a restart: the monotonic one
+		// stops while the machine sleeps, and those hours count too.
+		e.WholeRead = start.Round(0)
 	}
 	if content.verified {
 		mark := content.finalMark(plan.mark)
