@@ -59,6 +59,9 @@ type Options struct {
 	// looked at, the rest of the tree is taken from the last scan (see
 	// source.Options.Scope). nil: the whole tree.
 	Scope []string
+	// FullReadEvery is source.Options.FullReadEvery: every database is read
+	// whole at least this often (0: source.DefaultFullReadEvery).
+	FullReadEvery time.Duration
 }
 
 // ErrIncomplete means a snapshot was committed but some paths could not be
@@ -152,7 +155,7 @@ func Run(ctx context.Context, st Store, opts Options) (res *Result, err error) {
 		// Several files are read at once: chunking runs on the scanning
 		// goroutines, so one file at a time would leave cores idle.
 		sc := source.NewScanner(src, source.Options{Exclude: opts.Exclude, Cache: cache, Log: log,
-			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true, Scope: opts.Scope})
+			Parallel: max(2, runtime.GOMAXPROCS(0)), CarryPages: true, Scope: opts.Scope, FullReadEvery: opts.FullReadEvery})
 		err = sc.Scan(ctx, b)
 		if err == nil {
 			err = w.Drain()

@@ -111,6 +111,10 @@ type Sync struct {
 	MaxDelay Duration `yaml:"max_delay"`
 	// FullScanEvery: a full rescan catches what events missed.
 	FullScanEvery Duration `yaml:"full_scan_every"`
+	// FullReadEvery: every SQLite database is read whole at least this
+	// often, which bounds how long a page an incremental read carried
+	// over wrongly can stay wrong (docs/sqlite.md).
+	FullReadEvery Duration `yaml:"full_read_every"`
 }
 
 // Retention is the snapshot policy, with restic's meanings: keep the newest
@@ -145,6 +149,7 @@ const (
 	DefaultQuietPeriod   = 2 * time.Second
 	DefaultMaxDelay      = 30 * time.Second
 	DefaultFullScanEvery = time.Hour
+	DefaultFullReadEvery = 24 * time.Hour
 	DefaultPruneEvery    = 24 * time.Hour
 	DefaultMaxUpload     = 500 << 20 // 500MiB
 	DefaultRemoteName    = "local"
@@ -159,7 +164,7 @@ var DefaultRetention = Retention{KeepLast: 10, KeepHourly: 48, KeepDaily: 30, Ke
 func Default() *Config {
 	c := &Config{
 		Remotes:   []Remote{{Name: DefaultRemoteName, URL: filepath.Join(DefaultDataDir(), "remote")}},
-		Sync:      Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery)},
+		Sync:      Sync{QuietPeriod: Duration(DefaultQuietPeriod), MaxDelay: Duration(DefaultMaxDelay), FullScanEvery: Duration(DefaultFullScanEvery), FullReadEvery: Duration(DefaultFullReadEvery)},
 		Retention: DefaultRetention,
 		Prune:     Prune{Every: Duration(DefaultPruneEvery), MaxUpload: DefaultMaxUpload},
 		Log:       Log{Level: "info", Format: "text"},

@@ -79,6 +79,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
 	}
 	if time.Duration(c.Sync.MaxDelay) != 30*time.Second || time.Duration(c.Sync.FullScanEvery) != time.Hour ||
+		time.Duration(c.Sync.FullReadEvery) != 24*time.Hour ||
 		time.Duration(c.Prune.Every) != 24*time.Hour || c.Prune.MaxUpload != 500<<20 || c.StateDir != "/xdg/state/chatsafe" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
@@ -195,7 +196,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 	c.RcloneConfig = "/etc/rclone.conf"
 	c.Key = Key{Vault: Vault{URL: "https://a.example.org,https://b.example.org", Account: "true", CAFile: "/ca.pem"}, PasswordFile: "/pw"}
-	c.Sync = Sync{QuietPeriod: Duration(1500 * time.Millisecond), MaxDelay: Duration(90 * time.Second), FullScanEvery: Duration(3 * time.Hour)}
+	c.Sync = Sync{QuietPeriod: Duration(1500 * time.Millisecond), MaxDelay: Duration(90 * time.Second), FullScanEvery: Duration(3 * time.Hour), FullReadEvery: Duration(36 * time.Hour)}
 	c.Retention = Retention{KeepLast: -1, KeepDaily: 7}
 	c.Prune = Prune{Every: 0, MaxUpload: 1234567}
 	c.Exclude = []string{"*.tmp", "cache/", "media/**/thumb*", "{a,b}/x"}

@@ -104,6 +104,9 @@ func (c *Config) validateSync() error {
 	if s.FullScanEvery <= 0 {
 		return c.errAt("sync.full_scan_every", "sync.full_scan_every must be positive (e.g. 1h)")
 	}
+	if s.FullReadEvery <= 0 {
+		return c.errAt("sync.full_read_every", "sync.full_read_every must be positive (e.g. 24h)")
+	}
 	return nil
 }
 

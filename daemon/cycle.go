@@ -109,7 +109,8 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	if d.fileCache == nil {
 		d.fileCache = backup.LoadCache(d.store)
 	}
-	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache})
+	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache,
+		FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)})
 	d.setScanning(false)
 	d.observeCycle(ctx, start, res, err)
 	if isStop(err) {

@@ -13,11 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
-// cacheMagic starts a cache file; the version is bumped whenever cacheEntry
-// or the file's layout changes, so an old file just reads as an empty
-// cache. After it: the payload's length (uint64 little-endian), the gob
+// cacheMagic starts a cache file; the version is bumped whenever the
+// file's layout or the meaning of a cacheEntry field changes, so an old
+// file just reads as an empty cache. A field added whose zero value is
+// safe needs no bump: gob leaves it zero in an older file's entries (Mark,
+// WholeRead: both make the next read of a database whole). After it: the payload's length (uint64 little-endian), the gob
 // payload, and the payload's SHA-256. The sum catches a file changed on
 // disk: a token that still decoded would give the next version of a
 // database the wrong base for its patch. The payload of v3 is a stream of
@@ -53,6 +56,11 @@ type cacheEntry struct {
 	// incremental reads (nil: read the whole database next time). Caches
 	// written before it existed decode with nil.
 	Mark *walMark
+	// WholeRead is when the database (KindSQLite) was last read whole,
+	// on the scanner's clock; an incremental read keeps it. Zero: never
+	// recorded (caches written before it existed decode so), which makes
+	// the next read whole (sqlite_fullread.go).
+	WholeRead time.Time
 	// Reread: do not trust the stat identity next time (mtime too close to the
 	// read, content not verified, or left for the next cycle).
 	Reread bool

@@ -183,6 +183,12 @@ type Options struct {
 	// read run in short read transactions, which delivers again the pages
 	// that changed meanwhile (Chunk.Page, Chunk.Truncate).
 	CarryPages bool
+	// FullReadEvery bounds the time between two whole reads of a
+	// database: one whose last whole read is older is read whole, even
+	// when its stat is unchanged (a scoped scan does not look at it, the
+	// next complete one does), so a page an incremental read ever carried
+	// wrongly does not stay wrong for longer. 0: DefaultFullReadEvery.
+	FullReadEvery time.Duration
 	// Scope, when not nil, limits the scan to these paths (relative, slash
 	// separated; a directory stands for everything under it), as a watcher
 	// reports them: what lies outside is taken from the cache without being

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -26,6 +27,10 @@ type chatApp struct {
 	next      int // the next message's id
 	cachePath string
 	k         *pageKeeper
+	// later moves the scans' clock forward (the time since the test began,
+	// as the scanner sees it, beyond the hour future adds).
+	later time.Duration
+	every time.Duration // Options.FullReadEvery
 }
 
 func newChatApp(t *testing.T) *chatApp {
@@ -55,8 +60,8 @@ func (a *chatApp) scan(name string) (whys []string) {
 		a.t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core)})
-	future(s)
+	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core), FullReadEvery: a.every})
+	s.now = func() time.Time { return time.Now().Add(time.Hour + a.later) }
 	if err := s.Scan(context.Background(), a.k); err != nil {
 		a.t.Fatalf("%s: scan: %v", name, err)
 	}

@@ -293,16 +293,20 @@ type readPlan struct {
 // include every frame of the snapshot. prev is the cache entry of the
 // previous version (nil: none); before is the database file's identity
 // taken before the transaction began, and shm the wal-index header read
-// between the two from shmFile, the read's own descriptor of the -shm.
-func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool) readPlan {
+// between the two from shmFile, the read's own descriptor of the -shm;
+// whole says when a whole read is due whatever the rules say.
+func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool, whole wholeReads) readPlan {
 	wal, walWhy := openWALWhy(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
 	}
 	p := readPlan{why: "no previous version"}
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
-		p = readPlan{why: walWhy}
-		if walWhy == "" {
+		p = readPlan{why: whole.due(prev.WholeRead)}
+		if p.why == "" {
+			p.why = walWhy
+		}
+		if p.why == "" {
 			p = incrementalPlan(prev, wal, shm, before, pageSize, pageCount)
 		}
 		if p.incremental && wal != nil && !wal.stable() {

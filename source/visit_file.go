@@ -27,7 +27,7 @@ const (
 func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 	id := idOf(fi)
 	prev, hasPrev := w.cache.lookup(rel)
-	if hasPrev && w.unchanged(prev, id, fi.Mode(), abs) {
+	if hasPrev && w.unchanged(rel, prev, id, fi.Mode(), abs) {
 		w.cache.put(rel, prev)
 		if err := w.v.Unchanged(prev.info(rel), prev.Token); err != nil {
 			return prev.DBHeader, visitErr("unchanged file", rel, err)
@@ -61,13 +61,17 @@ func (w *walker) file(rel, abs string, fi fs.FileInfo) (bool, error) {
 		fmt.Errorf("kept changing during %d reads: %w", changedRetries+1, lastErr))
 }
 
-// unchanged reports whether the cache entry still describes the file.
-func (w *walker) unchanged(prev cacheEntry, id statID, mode fs.FileMode, abs string) bool {
+// unchanged reports whether the cache entry still describes the file, and
+// for a database, whether it is not due for a whole read.
+func (w *walker) unchanged(rel string, prev cacheEntry, id statID, mode fs.FileMode, abs string) bool {
 	if prev.Reread || prev.ID != id || prev.Mode != mode {
 		return false
 	}
 	if prev.Kind != KindSQLite {
 		return true
+	}
+	if w.wholeReads(rel, w.s.now()).due(prev.WholeRead) != "" {
+		return false
 	}
 	// A commit in WAL mode touches only the -wal file.
 	wal, err := lstatID(abs + "-wal")
@@ -253,7 +257,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 	defer content.close()
 	content.tr.at("plan")
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
-	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before))
+	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before), w.wholeReads(rel, start))
 	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
@@ -278,6 +282,13 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		Kind: KindSQLite, ID: before, WalID: wal, Mode: fi.Mode(), Size: content.size(), PageSize: info.PageSize,
 		DBHeader: true, Token: keepToken(token),
 		Reread: !content.verified || racy,
+	}
+	if plan.incremental {
+		e.WholeRead = base.WholeRead
+	} else {
+		// The wall clock alone, as after a restart: the monotonic one
+		// stops while the machine sleeps, and those hours count too.
+		e.WholeRead = start.Round(0)
 	}
 	if content.verified {
 		mark := content.finalMark(plan.mark)
@@ -359,6 +370,16 @@ func (w *walker) openFailed(rel string, err error) (readResult, error) {
 		return readSkipped, nil
 	}
 	return readDenied, fmt.Errorf("cannot open: %w", err)
+}
+
+// wholeReads is the schedule of whole reads of the database at rel, for a
+// read at now.
+func (w *walker) wholeReads(rel string, now time.Time) wholeReads {
+	every := w.s.opts.FullReadEvery
+	if every <= 0 {
+		every = DefaultFullReadEvery
+	}
+	return wholeReads{now: now, every: every, rel: rel}
 }
 
 // racy reports whether id changed so close to start that a later change

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
@@ -95,7 +96,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		return err
 	}
 	defer inst.Close()
-	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded}
+	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)}
 	var bar *progressbar.ProgressBar
 	if !opts.JSON && isTerminal(stdout) {
 		bar = progressbar.DefaultBytes(-1, "backing up")
