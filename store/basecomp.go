@@ -74,7 +74,7 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 	if err := enc.ResetWithOptions(nil, zstd.WithEncoderDictRaw(baseZstdID(baseID), base)); err != nil {
 		return nil, err
 	}
-	return enc.EncodeAll(plain, nil), nil
+	return encodeAll(enc, plain, nil), nil
 }
 
 // decompressOnBase reverses compressOnBase, appending to dst no more

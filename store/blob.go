@@ -60,7 +60,7 @@ func (r *Store) sealBlob(dst []byte, id crypt.ID, plain []byte, incompressible b
 	payload := plain
 	if !incompressible && len(plain) >= 64 {
 		enc, _ := zstdCodecs()
-		scratch = enc.EncodeAll(plain, scratch[:0])
+		scratch = encodeAll(enc, plain, scratch[:0])
 		if len(scratch) < len(plain)-len(plain)/8 {
 			payload, comp = scratch, compZstd
 		}

@@ -315,7 +315,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if err != nil {
 		return dst, 0, nil, scratch, false, nil
 	}
-	scratch = enc.EncodeAll(plain, scratch[:0])
+	scratch = encodeAll(enc, plain, scratch[:0])
 	r.noteDictRatio(d, len(plain), min(len(scratch), len(plain)))
 	if len(scratch) >= len(plain)-len(plain)/8 {
 		return dst, 0, nil, scratch, false, nil
@@ -542,5 +542,5 @@ func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plai
 	if err != nil {
 		return nil, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
 	}
-	return ns.aead.Seal(nil, enc.EncodeAll(plain, nil), crypt.AssociatedData(adBlob, ns.cfg.RepoID, loc.entry.ID[:])), nil
+	return ns.aead.Seal(nil, encodeAll(enc, plain, nil), crypt.AssociatedData(adBlob, ns.cfg.RepoID, loc.entry.ID[:])), nil
 }

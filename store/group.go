@@ -380,7 +380,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	if err != nil {
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
 	}
-	*scratch = enc.EncodeAll(plain, (*scratch)[:0])
+	*scratch = encodeAll(enc, plain, (*scratch)[:0])
 	r.noteGroupRatio(d, plain, len(members), int(members[0].RawLen))
 	payload, comp, dict := *scratch, compZstdDict, d.ref()
 	if len(payload) >= len(plain)-len(plain)/8 {
