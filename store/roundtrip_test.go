@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -22,8 +26,18 @@ import (
 // seals again. Every snapshot restores byte for byte and passes check
 // --read-data.
 func TestSpoiledFramesAreNeverStored(t *testing.T) {
-	store.SpoilFrames(t)
-	e, db := dictEnv(t)
+	stop := store.SpoilFrames(t)
+	core, logs := observer.New(zap.DebugLevel)
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	var err error
+	if e.Store, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Log: zap.New(core)}); err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
+	db.Insert(0, 4000, 500)
+	storetest.WriteFile(t, filepath.Join(e.Src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, storetest.RandBytes(3, 50<<10)...))
+	e.Backup()
 	first := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 	settings := bytes.Repeat([]byte("<string name=\"theme\">dark</string>\n"), 400)
 	storetest.WriteFile(t, filepath.Join(e.Src, "shared_prefs", "settings.xml"), settings)
@@ -55,8 +69,43 @@ func TestSpoiledFramesAreNeverStored(t *testing.T) {
 		}
 	}
 	fresh.Close()
+
+	// A key rotation compresses again the pages stored with a dictionary
+	// alone: a backup with a sound compressor stores some, then the
+	// rotation runs with a spoiled one.
+	stop()
+	db.Insert(4000, 4100, 500)
+	e.Backup()
+	third := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	store.SpoilFrames(t)
+	rotated := logs.Len()
 	newKey := rotateKey(t, e)
-	if got, err := restoreDigest(t, e, newKey); err != nil || got != second {
-		t.Fatalf("restore after a key rotation: %v (digest %s, want %s)", err, got, second)
+	if got, err := restoreDigest(t, e, newKey); err != nil || got != third {
+		t.Fatalf("restore after a key rotation: %v (digest %s, want %s)", err, got, third)
+	}
+	// Each kind of frame was spoiled, caught and stored another way; the
+	// first is a warning.
+	kinds := map[string]int{}
+	for i, l := range logs.All() {
+		if strings.Contains(l.Message, "did not decode back") {
+			kinds[l.ContextMap()["compression"].(string)]++
+			if i >= rotated {
+				kinds["rotation"]++
+			}
+		}
+	}
+	for _, k := range []string{"zstd", "zstd with a dictionary", "a group with a dictionary", "zstd on the previous version", "rotation"} {
+		if kinds[k] == 0 {
+			t.Errorf("no spoiled frame of kind %q caught (caught: %v)", k, kinds)
+		}
+	}
+	warned := 0
+	for _, l := range logs.All()[:rotated] {
+		if l.Level == zap.WarnLevel && strings.Contains(l.Message, "did not decode back") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("%d warnings in three backups, want 1 (the rest at debug)", warned)
 	}
 }
