@@ -74,7 +74,7 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 	if err := enc.ResetWithOptions(nil, zstd.WithEncoderDictRaw(baseZstdID(baseID), base)); err != nil {
 		return nil, err
 	}
-	return enc.EncodeAll(plain, nil), nil
+	return encodeAll(enc, plain, nil), nil
 }
 
 // decompressOnBase reverses compressOnBase, appending to dst no more
@@ -110,13 +110,18 @@ func (r *Store) sealOnBase(id, baseID crypt.ID, base, plain, dst []byte) (out []
 	}
 	// The pooled encoder keeps its dictionary until its next use; base
 	// lies in a pooled buffer that another job may fill meanwhile.
-	payload, err := compressOnBase(baseID, bytes.Clone(base), plain)
+	base = bytes.Clone(base)
+	payload, err := compressOnBase(baseID, base, plain)
 	if err != nil {
 		return dst, false
 	}
 	// What the page would cost otherwise: the dictionary's ratio, or
 	// plain zstd's saving of an eighth at best.
 	if len(payload) >= r.otherwiseBound(len(plain)) {
+		return dst, false
+	}
+	if !decodesTo(plain, func(b []byte) ([]byte, error) { return decompressOnBase(baseID, base, payload, b, uint32(len(plain))) }) {
+		r.spoiledFrame(id, "zstd on the previous version")
 		return dst, false
 	}
 	return r.aead.Seal(dst, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:])), true

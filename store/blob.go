@@ -59,10 +59,14 @@ func newPlainEncoder() (*zstd.Encoder, error) {
 func (r *Store) sealBlob(dst []byte, id crypt.ID, plain []byte, incompressible bool, scratch []byte) (out []byte, comp compression, scratchOut []byte) {
 	payload := plain
 	if !incompressible && len(plain) >= 64 {
-		enc, _ := zstdCodecs()
-		scratch = enc.EncodeAll(plain, scratch[:0])
+		enc, dec := zstdCodecs()
+		scratch = encodeAll(enc, plain, scratch[:0])
 		if len(scratch) < len(plain)-len(plain)/8 {
-			payload, comp = scratch, compZstd
+			if frameDecodesTo(dec, scratch, plain) {
+				payload, comp = scratch, compZstd
+			} else {
+				r.spoiledFrame(id, "zstd")
+			}
 		}
 	}
 	return r.aead.Seal(dst, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:])), comp, scratch

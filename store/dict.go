@@ -315,9 +315,13 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if err != nil {
 		return dst, 0, nil, scratch, false, nil
 	}
-	scratch = enc.EncodeAll(plain, scratch[:0])
+	scratch = encodeAll(enc, plain, scratch[:0])
 	r.noteDictRatio(d, len(plain), min(len(scratch), len(plain)))
 	if len(scratch) >= len(plain)-len(plain)/8 {
+		return dst, 0, nil, scratch, false, nil
+	}
+	if !frameDecodesTo(d.dec, scratch, plain) {
+		r.spoiledFrame(id, "zstd with a dictionary")
 		return dst, 0, nil, scratch, false, nil
 	}
 	// The dictionary goes into the delta before the first page that
@@ -532,15 +536,22 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 
 // resealWithDict compresses plain (the blob at loc) with the dictionary
 // it was compressed with (a member: its group's) and seals it for ns (key
-// rotation keeps blob ids, so the dictionary keeps its id too).
-func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) ([]byte, error) {
+// rotation keeps blob ids, so the dictionary keeps its id too). ok is
+// false when the frame did not decode back to plain: the caller seals the
+// blob without the dictionary.
+func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) (sealed []byte, ok bool, err error) {
 	d, err := r.loadDict(ctx, *loc.sealedEntry().Dict, loc)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	enc, err := d.encoder(false)
 	if err != nil {
-		return nil, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
+		return nil, false, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
 	}
-	return ns.aead.Seal(nil, enc.EncodeAll(plain, nil), crypt.AssociatedData(adBlob, ns.cfg.RepoID, loc.entry.ID[:])), nil
+	payload := encodeAll(enc, plain, nil)
+	if !frameDecodesTo(d.dec, payload, plain) {
+		r.spoiledFrame(loc.entry.ID, "zstd with a dictionary")
+		return nil, false, nil
+	}
+	return ns.aead.Seal(nil, payload, crypt.AssociatedData(adBlob, ns.cfg.RepoID, loc.entry.ID[:])), true, nil
 }

@@ -380,11 +380,15 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	if err != nil {
 		return fmt.Errorf("compressing pages: dictionary %s: %w", d.id, err)
 	}
-	*scratch = enc.EncodeAll(plain, (*scratch)[:0])
+	*scratch = encodeAll(enc, plain, (*scratch)[:0])
 	r.noteGroupRatio(d, plain, len(members), int(members[0].RawLen))
 	payload, comp, dict := *scratch, compZstdDict, d.ref()
+	gid := r.groupID(members)
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil
+	} else if !frameDecodesTo(d.dec, payload, plain) {
+		r.spoiledFrame(gid, "a group with a dictionary")
+		payload, dict = nil, nil // as without room for the dictionary
 	} else if room, err := w.ensureDict(d); err != nil {
 		return err
 	} else if !room {
@@ -392,7 +396,6 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 		// without it (plain zstd), as a single page would.
 		payload, dict = nil, nil
 	}
-	gid := r.groupID(members)
 	if payload == nil {
 		*sealBuf, comp, *scratch = r.sealBlob((*sealBuf)[:0], gid, plain, false, *scratch)
 	} else {

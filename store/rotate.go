@@ -251,11 +251,13 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		se := blobLoc{d: d, entry: e}.sealedEntry()
 		if se.Comp == compZstdDict {
 			// Kept with its dictionary, which is re-sealed as a blob too.
-			var err error
-			if sealed, err = rw.r.resealWithDict(ctx, rw.ns, blobLoc{d: d, entry: e}, plain); err != nil {
+			resealed, ok, err := rw.r.resealWithDict(ctx, rw.ns, blobLoc{d: d, entry: e}, plain)
+			if err != nil {
 				return err
 			}
-			comp = compZstdDict
+			if ok {
+				sealed, comp = resealed, compZstdDict
+			}
 		}
 		// A page on a base is re-sealed on its own (its base may not be
 		// re-sealed yet): only the dictionary is carried over.

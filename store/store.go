@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,6 +73,8 @@ type Store struct {
 	opts   Options
 	log    *zap.Logger
 	lock   *stateLock
+	// spoiled counts frames that did not decode to their input (roundtrip.go).
+	spoiled atomic.Int64
 	// dirLock is the state directory's lock when this Store took it
 	// (Options.StateLock nil).
 	dirLock *StateLock

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// Every compressed payload is decoded again before it is sealed and
+// stored only when it gives back exactly its input; otherwise the blob is
+// stored another way (without its dictionary or base, or uncompressed). A
+// frame stored wrong would be lost for good: dedup never writes its id
+// again, so every later snapshot shares it, and only a restore or check
+// --read-data would find it. Compressors have had such bugs
+// (klauspost/compress v1.20.4 fixed one, docs/benchmarks.md); restic
+// checks its blobs before upload for the same reason. The cipher is not
+// checked again: AES-GCM from Go's standard library, whose tag a restore
+// verifies anyway.
+
+// faultEncode, set only by tests, spoils every frame encodeAll returns, as
+// an encoder bug or a bit flipped in memory would.
+var faultEncode func(frame []byte)
+
+// encodeAll is enc.EncodeAll for a payload that will be stored.
+func encodeAll(enc *zstd.Encoder, plain, dst []byte) []byte {
+	out := enc.EncodeAll(plain, dst)
+	if faultEncode != nil {
+		faultEncode(out[len(dst):])
+	}
+	return out
+}
+
+// checkBufs are the buffers frames are decoded into to be compared; a
+// frame is at most a group of 256 KiB in the common case, and larger
+// buffers (a big tree or list) are not kept.
+var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxCheckBuf = 1 << 20
+
+// decodesTo reports whether decode (appending to dst what a payload
+// decodes to) gives back exactly plain.
+func decodesTo(plain []byte, decode func(dst []byte) ([]byte, error)) bool {
+	bp := checkBufs.Get().(*[]byte)
+	out, err := decode((*bp)[:0])
+	ok := err == nil && bytes.Equal(out, plain)
+	if err == nil && cap(out) <= maxCheckBuf {
+		*bp = out[:0]
+	}
+	checkBufs.Put(bp)
+	return ok
+}
+
+// frameDecodesTo reports whether payload decodes with dec to exactly plain.
+func frameDecodesTo(dec *zstd.Decoder, payload, plain []byte) bool {
+	return decodesTo(plain, func(dst []byte) ([]byte, error) {
+		return decodeStated(dec, payload, dst, uint32(len(plain)))
+	})
+}
+
+// spoiledFrame notes a frame that did not decode to its input (the blob
+// is stored another way). The first a Store finds is a warning: a compressor bug, or
+// this machine's memory failing.
+func (r *Store) spoiledFrame(id crypt.ID, how string) {
+	msg := "a compressed blob did not decode back to its contents; it is stored another way (a bug in the compressor, or this machine's memory)"
+	if r.spoiled.Add(1) == 1 {
+		r.log.Warn(msg, zap.Stringer("blob", id), zap.String("compression", how))
+		return
+	}
+	r.log.Debug(msg, zap.Stringer("blob", id), zap.String("compression", how))
+}
