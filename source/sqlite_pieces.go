@@ -472,14 +472,15 @@ func (c *sqliteContent) endPieceTx() {
 }
 
 // finalMark is the mark of the snapshot the read delivered; planned is
-// the one planRead computed for the first transaction.
-func (c *sqliteContent) finalMark(planned walMark) walMark {
-	if c.pieced == nil {
-		return planned
+// the one planRead computed for the first transaction. ok is false when
+// that mark is unknown (newMark): none is kept, the next read is whole.
+func (c *sqliteContent) finalMark(planned walMark) (_ walMark, ok bool) {
+	m := planned
+	if c.pieced != nil {
+		m = c.pieced.view.mark
+		m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
 	}
-	m := c.pieced.view.mark
-	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
-	return m
+	return m, !m.unknown
 }
 
 // checkpointWaits reports whether the app's checkpointer holds the

@@ -54,7 +54,8 @@ func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount 
 	if wal != nil {
 		defer wal.close()
 	}
-	view := newView(wal, newMark(wal, shmBefore, pageCount, false), shmHeaderOf(shm))
+	inside := shmHeaderInside(shm) // before newMark reads the frame: see there
+	view := newView(wal, newMark(wal, shmBefore, inside, pageCount, false), inside)
 	prev := p.view
 	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
 		return nil, view, "a different file at the path"
@@ -79,6 +80,9 @@ func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount 
 	case prev.mark.Hdr != wal.hdr || !sameFrame(wal, prev.mark.Frame, prev.mark.Cksum):
 		return nil, view, "the -wal file was restarted between two transactions"
 	}
+	// A mark the wal-index did not confirm (newMark) names frame 0: every
+	// frame of the log counts as changed, a superset of those the
+	// previous snapshot lacks (frames after a recovery's end included).
 	pages, _ := wal.pagesAfter(prev.mark.Frame + 1)
 	if !wal.stable() {
 		return nil, view, wal.unstableWhy()

@@ -56,3 +56,14 @@ func shmHeaderOf(f *os.File) shmHeader {
 	copy(out.salt[:], h[32:40])
 	return out
 }
+
+// shmHeaderInside reads the wal-index header inside a read transaction.
+// A writer updating it makes its two copies differ for a moment; a few
+// reads get past that.
+func shmHeaderInside(f *os.File) shmHeader {
+	h := shmHeaderOf(f)
+	for i := 0; i < 3 && f != nil && !h.valid; i++ {
+		h = shmHeaderOf(f)
+	}
+	return h
+}
