@@ -18,21 +18,31 @@ import (
 // fully copied when it began) holds off every checkpoint's copying.
 
 // framedSet is the set of pages the current generation of the -wal holds
-// frames of, read up to frame last (whose checksum is cksum), so the next
-// transaction reads only the frames added since.
+// frames of. Frames 1..last (whose checksum is cksum) were committed when
+// read, so the next transaction reads only the frames after them; tail
+// are the pages first seen after last, read again each time.
 type framedSet struct {
 	ok    bool // the set is known for the open transaction
 	hdr   [walHdrSize]byte
 	last  uint32
 	cksum [8]byte
 	pages map[int64]bool
+	tail  []int64
 }
 
 // refresh brings the set up to date inside a transaction whose snapshot is
-// fixed: every frame up to the snapshot's is in the log by then. ok is
-// false when the log cannot be read with certainty (then every page is
-// read through SQLite).
-func (s *framedSet) refresh(walPath string, pageSize int) {
+// fixed, and whose mark is mark: every frame up to the snapshot's is in
+// the log by then. ok is false when the log cannot be read with certainty
+// (then every page is read through SQLite).
+//
+// Frames after the wal-index's count can be written again under the same
+// header: a rolled-back transaction's, or those a recovery dropped (our
+// own transaction's, when a crash left the -shm stale: frames R+1..N
+// stay in the file with the header's salts, and the app writes its next
+// frames over R+1..). So only frames up to the transaction's mark, which
+// were committed, are carried to the next transaction; an unknown mark
+// carries nothing.
+func (s *framedSet) refresh(walPath string, pageSize int, mark walMark) {
 	s.ok = false
 	fi, err := os.Stat(walPath)
 	switch {
@@ -48,19 +58,31 @@ func (s *framedSet) refresh(walPath string, pageSize int) {
 		return // a log SQLite may read differently from us
 	}
 	defer wal.close()
+	var keep uint32 // frames the set may carry
+	if wal.hdr == mark.Hdr && !mark.unknown {
+		keep = mark.Frame
+	}
 	from := uint32(1)
-	if s.pages != nil && wal.hdr == s.hdr && sameFrame(wal, s.last, s.cksum) {
+	if s.pages != nil && wal.hdr == s.hdr && keep >= s.last && sameFrame(wal, s.last, s.cksum) {
 		from = s.last + 1
+		for _, pg := range s.tail {
+			delete(s.pages, pg)
+		}
 	} else {
 		s.pages, s.last, s.cksum = map[int64]bool{}, 0, [8]byte{}
 	}
+	s.tail = s.tail[:0]
 	for i := from; ; i++ {
 		pgno, cksum, ok := wal.frame(i)
 		if !ok {
 			break
 		}
+		if i <= keep {
+			s.last, s.cksum = i, cksum
+		} else if !s.pages[int64(pgno)] {
+			s.tail = append(s.tail, int64(pgno))
+		}
 		s.pages[int64(pgno)] = true
-		s.last, s.cksum = i, cksum
 	}
 	if !wal.stable() {
 		s.pages = nil
@@ -80,7 +102,7 @@ func (c *sqliteContent) refreshFramed() {
 	if !p.samePathFile() {
 		c.direct = false
 	}
-	p.framed.refresh(p.abs+"-wal", c.pageSize)
+	p.framed.refresh(p.abs+"-wal", c.pageSize, p.view.mark)
 	if !p.samePathFile() {
 		c.direct = false
 	}

@@ -458,86 +458,6 @@ func (c *sqliteContent) beginTx() error {
 	return nil
 }
 
-// txView is what one transaction saw of the log: its mark, the wal-index
-// header read inside it, and the frames after the mark: their pages, and
-// the checksums of the commit frames among them (tailOK: read whole, the
-// log unchanged meanwhile).
-type txView struct {
-	mark    walMark
-	shm     shmHeader
-	tail    []int64
-	commits [][8]byte
-	tailOK  bool
-}
-
-// newView reads the frames after mark in wal (nil: no -wal header).
-func newView(wal *walFile, mark walMark, shm shmHeader) txView {
-	v := txView{mark: mark, shm: shm}
-	// Only frames of the mark's generation follow it: a -wal restarted
-	// since the mark was taken (a reader on read-mark 0 does not hold the
-	// restart back) leaves no tail, and no stitch is trusted on it.
-	if wal != nil && (wal.hdr == mark.Hdr || mark.Hdr == [walHdrSize]byte{}) {
-		v.tail, v.commits = wal.commitsAfter(mark.Frame + 1)
-		v.tailOK = wal.stable()
-	}
-	return v
-}
-
-// saw reports whether cksum is the checksum of a commit frame this view
-// saw: the mark's frame, or a commit frame after it.
-func (v txView) saw(cksum [8]byte) bool {
-	if v.mark.Frame > 0 && cksum == v.mark.Cksum {
-		return true
-	}
-	return v.tailOK && slices.Contains(v.commits, cksum)
-}
-
-// gap returns the pages that may have changed between the previous
-// transaction's snapshot and this one's, what this one saw of the log,
-// and why the pages cannot be known ("" when they can).
-func (p *pieces) gap(pageSize int, shm *os.File, shmBefore shmHeader, pageCount int64) ([]int64, txView, string) {
-	if p.long {
-		return nil, p.view, ""
-	}
-	wal := openWAL(p.abs+"-wal", pageSize)
-	if wal != nil {
-		defer wal.close()
-	}
-	view := newView(wal, newMark(wal, shmBefore, pageCount, false), shmHeaderOf(shm))
-	prev := p.view
-	if id, err := lstatID(p.abs); err != nil || id.Ino != p.file.Ino || id.Dev != p.file.Dev {
-		return nil, view, "a different file at the path"
-	}
-	switch {
-	case wal == nil && prev.mark.Hdr == [walHdrSize]byte{}:
-		// No frames then and now; a commit in between changes the
-		// wal-index's last frame checksum, even when a TRUNCATE
-		// checkpoint emptied the -wal again since.
-		if !emptyLog(prev.shm) || !emptyLog(view.shm) || prev.shm.cksum != view.shm.cksum {
-			return nil, view, "the -wal file was written and emptied between two transactions"
-		}
-		return nil, view, ""
-	case wal == nil:
-		// Emptied (a TRUNCATE checkpoint). The wal-index keeps the last
-		// commit's checksum: if the previous transaction saw that commit,
-		// every frame copied into the database file since is one it saw.
-		if !emptyLog(view.shm) || !prev.saw(view.shm.cksum) {
-			return nil, view, "the -wal file was emptied after commits this read did not see"
-		}
-		return prev.tail, view, ""
-	case prev.mark.Hdr != wal.hdr || !sameFrame(wal, prev.mark.Frame, prev.mark.Cksum):
-		return nil, view, "the -wal file was restarted between two transactions"
-	}
-	pages, _ := wal.pagesAfter(prev.mark.Frame + 1)
-	if !wal.stable() {
-		return nil, view, wal.unstableWhy()
-	}
-	return pages, view, ""
-}
-
-// emptyLog reports whether the wal-index header is valid and counts no frame.
-func emptyLog(h shmHeader) bool { return h.valid && h.mxFrame == 0 }
-
 // endPieceTx ends the read transaction but keeps the connection.
 func (c *sqliteContent) endPieceTx() {
 	if c.page != nil {
@@ -552,14 +472,15 @@ func (c *sqliteContent) endPieceTx() {
 }
 
 // finalMark is the mark of the snapshot the read delivered; planned is
-// the one planRead computed for the first transaction.
-func (c *sqliteContent) finalMark(planned walMark) walMark {
-	if c.pieced == nil {
-		return planned
+// the one planRead computed for the first transaction. ok is false when
+// that mark is unknown (newMark): none is kept, the next read is whole.
+func (c *sqliteContent) finalMark(planned walMark) (_ walMark, ok bool) {
+	m := planned
+	if c.pieced != nil {
+		m = c.pieced.view.mark
+		m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
 	}
-	m := c.pieced.view.mark
-	m.PageCount, m.DBSettled = c.pageCount, planned.DBSettled
-	return m
+	return m, !m.unknown
 }
 
 // checkpointWaits reports whether the app's checkpointer holds the

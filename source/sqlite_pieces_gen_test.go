@@ -41,7 +41,7 @@ func TestPiecesFirstViewOfAnotherGeneration(t *testing.T) {
 	tx.QueryRow("PRAGMA page_size").Scan(&pageSize)
 	tx.QueryRow("PRAGMA page_count").Scan(&pageCount)
 	w1 := openWAL(path+"-wal", pageSize)
-	mark := newMark(w1, shm, pageCount, false) // planRead's mark
+	mark := newMark(w1, shm, readShmHeader(path+"-shm"), pageCount, false) // planRead's mark
 	w1.close()
 	if mark.Frame == 0 {
 		t.Fatal("setup: no mark")

@@ -30,7 +30,8 @@ type chatApp struct {
 	// later moves the scans' clock forward (the time since the test began,
 	// as the scanner sees it, beyond the hour future adds).
 	later time.Duration
-	every time.Duration // Options.FullReadEvery
+	every time.Duration    // Options.FullReadEvery
+	tune  func(s *Scanner) // if set, changes each scan's scanner
 }
 
 func newChatApp(t *testing.T) *chatApp {
@@ -62,6 +63,9 @@ func (a *chatApp) scan(name string) (whys []string) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	s := NewScanner(a.root, Options{Cache: cache, CarryPages: true, Log: zap.New(core), FullReadEvery: a.every})
 	s.now = func() time.Time { return time.Now().Add(time.Hour + a.later) }
+	if a.tune != nil {
+		a.tune(s)
+	}
 	if err := s.Scan(context.Background(), a.k); err != nil {
 		a.t.Fatalf("%s: scan: %v", name, err)
 	}

@@ -42,54 +42,10 @@ type walMark struct {
 	// DBSettled: the entry's ID was taken long enough after the database
 	// file's last change that any later change shows in its stat.
 	DBSettled bool
-}
-
-// shmHeader is the part of SQLite's wal-index header (in the -shm file)
-// that says how far the -wal's committed frames reach.
-type shmHeader struct {
-	valid   bool
-	mxFrame uint32
-	cksum   [8]byte // frame mxFrame's checksum, as the frame header stores it
-	salt    [8]byte
-}
-
-// shmHeaderOf reads the wal-index header from the -shm file f (nil: none).
-// SQLite writes its two copies one after the other and readers accept them
-// only when both agree and the checksum holds; so do we. Anything else
-// reads as invalid. f is the read's own descriptor, opened before its
-// connection and closed after it: closing any descriptor of the -shm
-// drops every POSIX lock the process holds on it, SQLite's read lock
-// included (then a checkpoint may empty the log under an open read
-// transaction).
-func shmHeaderOf(f *os.File) shmHeader {
-	if f == nil {
-		return shmHeader{}
-	}
-	var b [2 * shmHdrSize]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return shmHeader{}
-	}
-	h := b[:shmHdrSize]
-	if !bytes.Equal(h, b[shmHdrSize:]) {
-		return shmHeader{}
-	}
-	ne := binary.NativeEndian // shared memory: the writer's byte order
-	if ne.Uint32(h[0:]) != shmVersion || h[12] != 1 {
-		return shmHeader{}
-	}
-	var s1, s2 uint32
-	for i := 0; i < 40; i += 8 {
-		s1 += ne.Uint32(h[i:]) + s2
-		s2 += ne.Uint32(h[i+4:]) + s1
-	}
-	if s1 != ne.Uint32(h[40:]) || s2 != ne.Uint32(h[44:]) {
-		return shmHeader{}
-	}
-	out := shmHeader{valid: true, mxFrame: ne.Uint32(h[16:])}
-	binary.BigEndian.PutUint32(out.cksum[0:], ne.Uint32(h[24:]))
-	binary.BigEndian.PutUint32(out.cksum[4:], ne.Uint32(h[28:]))
-	copy(out.salt[:], h[32:40])
-	return out
+	// unknown: the frame the wal-index named before the transaction was
+	// not confirmed inside it (newMark); nothing may be built on this
+	// mark, and it is never stored (gob leaves the field out too).
+	unknown bool
 }
 
 // walFile reads a -wal file's header and frame headers.
@@ -300,14 +256,18 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 	if wal != nil {
 		defer wal.close()
 	}
+	inside := shmHeaderInside(shmFile) // after the -wal header: see newMark
 	p := readPlan{why: "no previous version"}
+	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark == nil {
+		p.why = "the last read left no mark of its snapshot"
+	}
 	if prev != nil && prev.Token != nil && prev.Kind == KindSQLite && prev.Mark != nil {
 		p = readPlan{why: whole.due(prev.WholeRead)}
 		if p.why == "" {
 			p.why = walWhy
 		}
 		if p.why == "" {
-			p = incrementalPlan(prev, wal, shm, before, pageSize, pageCount)
+			p = incrementalPlan(prev, wal, [2]shmHeader{shm, inside}, before, pageSize, pageCount)
 		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
@@ -319,14 +279,14 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 	if !p.incremental {
 		p.prev = newWholePrev(abs, prev, before, wal, pageSize)
 	}
-	p.mark = newMark(wal, shm, pageCount, settled)
+	p.mark = newMark(wal, shm, inside, pageCount, settled)
 	return p
 }
 
 // incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
-// there is no valid -wal file; shm is the wal-index header read before
-// the transaction.
-func incrementalPlan(prev *cacheEntry, wal *walFile, shm shmHeader, before statID, pageSize int, pageCount int64) readPlan {
+// there is no valid -wal file; shm are the wal-index headers read before
+// the transaction and inside it.
+func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64) readPlan {
 	m := prev.Mark
 	switch {
 	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
@@ -336,11 +296,13 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm shmHeader, before statI
 	}
 	var p readPlan
 	switch {
-	case wal != nil && m.Hdr == wal.hdr && m.Frame > 0 && (!sameFrame(wal, m.Frame, m.Cksum) || shmBehind(shm, wal, m.Frame)):
+	case wal != nil && m.Hdr == wal.hdr && m.Frame > 0 && (!sameFrame(wal, m.Frame, m.Cksum) || shmBehind(shm[0], wal, m.Frame) || shmBehind(shm[1], wal, m.Frame)):
 		// Under one header SQLite only appends frames, and its wal-index
 		// only grows. Frames the last read saw that are gone, or that the
 		// index no longer counts, were dropped by a recovery that kept
 		// the header (a damaged header: TestSQLiteWALRecoveredWithoutItsFrames).
+		// The header read inside the transaction shows a recovery that
+		// this transaction ran (TestSQLiteWALRecoveredByTheRead).
 		return readPlan{why: "the -wal file no longer holds the frames the last read saw under the same header (SQLite recovered the log without them)"}
 	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
@@ -560,21 +522,45 @@ func keepPages(pages []int64, pageCount int64) []int64 {
 	return pages[:n]
 }
 
-// newMark records where this snapshot stands, for the next read. The
-// wal-index header was read before the transaction began, so its mxFrame
-// is at most the snapshot's: frames up to it are certainly included. It
-// counts only if it names a frame of the -wal generation read now.
-func newMark(wal *walFile, shm shmHeader, pageCount int64, settled bool) walMark {
+// newMark records where this snapshot stands, for the next read: frame
+// before.mxFrame, from the wal-index header read before the transaction
+// began, if it is a frame of the -wal generation read now (its salts, and
+// slot mxFrame's checksum) and inside, the header read in the transaction
+// after the read that fixed the snapshot and after the -wal header,
+// confirms it: the same salts and at least as many frames.
+//
+// Why inside: our own transaction may be the one that recovers the log
+// (the first opener after a crash rebuilds the wal-index). A stale header
+// left in the -shm then names frame N while the snapshot holds R < N
+// (TestSQLiteWALRecoveredByTheRead). Without a recovery, under one set of
+// salts the wal-index only grows, so before <= the snapshot's <= inside; a
+// restart shows as other salts, a recovery as fewer frames. A recovery
+// below N followed by appends that bring the count back to N (a writer
+// right after our recovery) is not seen by the count, but those appends
+// wrote slot N before the wal-index counted it, and the slot is read after
+// inside: its checksum is then not before's.
+//
+// A frame not confirmed makes the mark unknown, and it is not stored: the
+// next read is whole. Frame 0 would say the snapshot holds no frame of
+// this generation, which rules 1 and 2 take at its word (no check for
+// frames a recovery dropped); it may hold R. That costs a whole read
+// only after a recovery, or a restart between the two header reads.
+func newMark(wal *walFile, before, inside shmHeader, pageCount int64, settled bool) walMark {
 	m := walMark{PageCount: pageCount, DBSettled: settled}
 	if wal == nil {
 		return m
 	}
 	m.Hdr = wal.hdr
-	if shm.valid && shm.mxFrame > 0 && shm.salt == [8]byte(wal.hdr[16:24]) {
-		if _, cksum, ok := wal.frame(shm.mxFrame); ok && cksum == shm.cksum {
-			m.Frame, m.Cksum = shm.mxFrame, cksum
-		}
+	salt := [8]byte(wal.hdr[16:24])
+	if !before.valid || before.mxFrame == 0 || before.salt != salt {
+		return m
 	}
+	_, cksum, ok := wal.frame(before.mxFrame)
+	if !ok || cksum != before.cksum || !inside.valid || inside.salt != salt || inside.mxFrame < before.mxFrame {
+		m.unknown = true
+		return m
+	}
+	m.Frame, m.Cksum = before.mxFrame, cksum
 	return m
 }
 

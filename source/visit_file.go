@@ -290,8 +290,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		// stops while the machine sleeps, and those hours count too.
 		e.WholeRead = start.Round(0)
 	}
-	if content.verified {
-		mark := content.finalMark(plan.mark)
+	if mark, ok := content.finalMark(plan.mark); ok && content.verified {
 		e.Mark = &mark
 	}
 	w.cache.put(rel, e)
