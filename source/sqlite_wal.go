@@ -553,6 +553,15 @@ func newMark(wal *walFile, before, inside shmHeader, pageCount int64, settled bo
 	m.Hdr = wal.hdr
 	salt := [8]byte(wal.hdr[16:24])
 	if !before.valid || before.mxFrame == 0 || before.salt != salt {
+		// No frame named before. Frame 0 says the snapshot reads no frame
+		// of the log: only when the header read inside counts none either
+		// (a snapshot that reads frames keeps the log from restarting
+		// under it, so inside counts at least those). A torn or stale
+		// header before, and frames inside, leave the mark unknown
+		// (TestSQLiteWALIndexTornBeforeTheRead).
+		if !inside.valid || inside.mxFrame != 0 {
+			m.unknown = true
+		}
 		return m
 	}
 	_, cksum, ok := wal.frame(before.mxFrame)
