@@ -17,6 +17,10 @@ import (
 // DefaultFullReadEvery is Options.FullReadEvery when it is not set.
 const DefaultFullReadEvery = 24 * time.Hour
 
+// clockSlack is how far in the future a last whole read may lie without
+// counting as a clock set back: the steps a time daemon makes.
+const clockSlack = 10 * time.Minute
+
 // wholeReads is what decides whether a database is due for a whole read.
 type wholeReads struct {
 	now   time.Time     // the read's time (Scanner.now)
@@ -29,8 +33,9 @@ type wholeReads struct {
 // little before every has passed, by up to an eighth of it, keyed on its
 // path: databases read whole in the same cycle (the first, or the one
 // after an upgrade) drift apart instead of coming due together every
-// time. A clock set back by more than that counts as due too: the time
-// since the last whole read is then unknown.
+// time. A last whole read recorded more than clockSlack in the future (the
+// clock was set back) counts as due too: the time since it is unknown, and
+// waiting for the clock to catch up would stretch the bound by as much.
 func (r wholeReads) due(last time.Time) string {
 	if last.IsZero() {
 		return "no whole read recorded (a file cache from an older version)"
@@ -39,8 +44,8 @@ func (r wholeReads) due(last time.Time) string {
 	switch since := r.now.Sub(last); {
 	case since >= limit:
 		return fmt.Sprintf("last whole read more than %s ago", limit.Round(time.Second))
-	case -since >= limit:
-		return fmt.Sprintf("last whole read recorded more than %s from now (the clock was set back)", limit.Round(time.Second))
+	case -since > clockSlack:
+		return fmt.Sprintf("last whole read recorded %s from now (the clock was set back)", (-since).Round(time.Second))
 	}
 	return ""
 }
