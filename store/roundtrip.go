@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
@@ -61,13 +62,21 @@ func frameDecodesTo(dec *zstd.Decoder, payload, plain []byte) bool {
 	})
 }
 
+// spoiledWarnEvery spaces the warnings about spoiled frames: a bug in the
+// compressor spoils many, and the daemon keeps one Store for days, over
+// which a machine's memory may start failing.
+const spoiledWarnEvery = time.Hour
+
 // spoiledFrame notes a frame that did not decode to its input (the blob
-// is stored another way). The first a Store finds is a warning: a compressor bug, or
-// this machine's memory failing.
+// is stored another way): a warning at most once per spoiledWarnEvery,
+// with the count so far, the rest at debug.
 func (r *Store) spoiledFrame(id crypt.ID, how string) {
 	msg := "a compressed blob did not decode back to its contents; it is stored another way (a bug in the compressor, or this machine's memory)"
-	if r.spoiled.Add(1) == 1 {
-		r.log.Warn(msg, zap.Stringer("blob", id), zap.String("compression", how))
+	n := r.spoiled.Add(1)
+	now := time.Now().UnixNano()
+	last := r.spoiledWarned.Load()
+	if (last == 0 || now-last >= int64(spoiledWarnEvery)) && r.spoiledWarned.CompareAndSwap(last, now) {
+		r.log.Warn(msg, zap.Stringer("blob", id), zap.String("compression", how), zap.Int64("spoiled_so_far", n))
 		return
 	}
 	r.log.Debug(msg, zap.Stringer("blob", id), zap.String("compression", how))

@@ -73,8 +73,10 @@ type Store struct {
 	opts   Options
 	log    *zap.Logger
 	lock   *stateLock
-	// spoiled counts frames that did not decode to their input (roundtrip.go).
-	spoiled atomic.Int64
+	// spoiled counts frames that did not decode to their input, and
+	// spoiledWarned is when the last warning about one was logged (Unix
+	// nanoseconds; roundtrip.go).
+	spoiled, spoiledWarned atomic.Int64
 	// dirLock is the state directory's lock when this Store took it
 	// (Options.StateLock nil).
 	dirLock *StateLock
