@@ -35,12 +35,13 @@ func encodeAll(enc *zstd.Encoder, plain, dst []byte) []byte {
 	return out
 }
 
-// checkBufs are the buffers frames are decoded into to be compared; a
-// frame is at most a group of 256 KiB in the common case, and larger
-// buffers (a big tree or list) are not kept.
+// checkBufs are the buffers frames are decoded into to be compared. Most
+// frames are a group (maxGroupPlain at most) or less; a buffer grown for
+// a larger blob (a big tree or list) is not kept, so what the pool holds
+// stays within a group's size per sealing goroutine, for the peak RSS.
 var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-const maxCheckBuf = 1 << 20
+const maxCheckBuf = maxGroupPlain
 
 // decodesTo reports whether decode (appending to dst what a payload
 // decodes to) gives back exactly plain.
