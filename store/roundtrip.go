@@ -18,9 +18,9 @@ import (
 // again, so every later snapshot shares it, and only a restore or check
 // --read-data would find it. Compressors have had such bugs
 // (klauspost/compress v1.20.4 fixed one, docs/benchmarks.md); restic
-// checks its blobs before upload for the same reason. The cipher is not
-// checked again: AES-GCM from Go's standard library, whose tag a restore
-// verifies anyway.
+// checks its blobs before upload for the same reason. The seal is not
+// opened again: the AEAD comes from Go's standard and x/crypto libraries,
+// and a restore verifies its tag anyway.
 
 // faultEncode, set only by tests, spoils every frame encodeAll returns, as
 // an encoder bug or a bit flipped in memory would.
