@@ -209,6 +209,14 @@ func (a *chatApp) recoverWithoutLog() {
 	if !a.k.incr["msgstore.db"] {
 		a.t.Fatal("the read after 20 messages was not incremental")
 	}
+	a.dropLog(inFile)
+}
+
+// dropLog damages the -wal's header checksum and loses the wal-index, so
+// the app's next transaction recovers without every frame of the log;
+// inFile is the last message the database file holds, the last one left.
+func (a *chatApp) dropLog(inFile int) {
+	a.t.Helper()
 	flipWALHeaderChecksum(a.t, a.dbPath+"-wal")
 	loseWALIndex(a.t, a.dbPath+"-shm")
 	var last int
@@ -216,7 +224,7 @@ func (a *chatApp) recoverWithoutLog() {
 		a.t.Fatal(err)
 	}
 	if last != inFile {
-		a.t.Fatalf("after the recovery the last message is %d, want %d (the 21 in the -wal dropped)", last, inFile)
+		a.t.Fatalf("after the recovery the last message is %d, want %d (the frames in the -wal dropped)", last, inFile)
 	}
 	a.next = last + 1
 }
@@ -238,7 +246,10 @@ func loseWALIndex(t *testing.T, path string) {
 
 // flipWALHeaderChecksum changes one bit of the header checksum of the
 // -wal at path.
-func flipWALHeaderChecksum(t *testing.T, path string) {
+func flipWALHeaderChecksum(t *testing.T, path string) { xorByte(t, path, 31, 1) }
+
+// xorByte changes the byte at off of the file at path by x.
+func xorByte(t *testing.T, path string, off int64, x byte) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -246,11 +257,11 @@ func flipWALHeaderChecksum(t *testing.T, path string) {
 	}
 	defer f.Close()
 	var b [1]byte
-	if _, err := f.ReadAt(b[:], 31); err != nil {
+	if _, err := f.ReadAt(b[:], off); err != nil {
 		t.Fatal(err)
 	}
-	b[0] ^= 1
-	if _, err := f.WriteAt(b[:], 31); err != nil {
+	b[0] ^= x
+	if _, err := f.WriteAt(b[:], off); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -304,17 +315,7 @@ func TestSQLiteWALIndexTornBeforeTheRead(t *testing.T) {
 	if m := cache.entries["msgstore.db"].Mark; m != nil && m.Frame == 0 {
 		t.Fatalf("the read left a mark of frame 0 (%+v): its snapshot read the -wal's frames", m)
 	}
-	inFile := a.next - 22
-	flipWALHeaderChecksum(a.t, a.dbPath+"-wal")
-	loseWALIndex(a.t, a.dbPath+"-shm")
-	var last int
-	if err := a.db.QueryRow("SELECT max(id) FROM msg").Scan(&last); err != nil {
-		t.Fatal(err)
-	}
-	if last != inFile {
-		t.Fatalf("after the recovery the last message is %d, want %d (the 21 in the -wal dropped)", last, inFile)
-	}
-	a.next = last + 1
+	a.dropLog(a.next - 22)
 	a.msgs(2)
 	a.wholeBecause("after the recovery", "")
 }
@@ -322,22 +323,7 @@ func TestSQLiteWALIndexTornBeforeTheRead(t *testing.T) {
 // tearWALIndexHeader changes the second copy of the wal-index header in
 // the -shm at path, so that its two copies differ: readers take neither,
 // and SQLite's next transaction rebuilds it (walIndexReadHdr).
-func tearWALIndexHeader(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], shmHdrSize+16); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 1
-	if _, err := f.WriteAt(b[:], shmHdrSize+16); err != nil {
-		t.Fatal(err)
-	}
-}
+func tearWALIndexHeader(t *testing.T, path string) { xorByte(t, path, shmHdrSize+16, 1) }
 
 // TestNewMarkFrameZero: a mark says frame 0 (the snapshot read no frame of
 // the log) only when the wal-index header read inside the transaction

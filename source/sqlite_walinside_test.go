@@ -161,18 +161,5 @@ func walSlotSalts(t *testing.T, path string, i uint32) (salts [8]byte) {
 // recovery ends before it.
 func damageWALFrame(t *testing.T, path string, i uint32) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	off := int64(walHdrSize) + int64(i-1)*int64(walFrameHdrSize+4096) + walFrameHdrSize + 100
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
+	xorByte(t, path, int64(walHdrSize)+int64(i-1)*int64(walFrameHdrSize+4096)+walFrameHdrSize+100, 0xff)
 }
