@@ -75,7 +75,15 @@ func TestPagesOnPreviousVersion(t *testing.T) {
 		t.Fatalf("after a third edit: %d pages on %d bases, want at least %d on %d", blobs3, bases3, blobs+30, bases+30)
 	}
 	fourth := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
+	restoreEverySnapshot(t, e, first, second, third, fourth)
+}
 
+// restoreEverySnapshot opens the repository as a new device, checks every
+// byte (check --read-data), restores each snapshot into a new directory
+// and compares its database with want (a digest per snapshot, oldest
+// first); it returns the directories.
+func restoreEverySnapshot(t *testing.T, e *storetest.Env, want ...string) []string {
+	t.Helper()
 	fresh, err := e.OpenFresh(e.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -85,15 +93,17 @@ func TestPagesOnPreviousVersion(t *testing.T) {
 		t.Fatalf("check --read-data: %v", err)
 	}
 	snaps := fresh.Snapshots()
-	for i, want := range []string{first, second, third, fourth} {
-		dst := filepath.Join(t.TempDir(), "r")
-		if _, err := restore.Run(e.Ctx, fresh, restore.Options{Snapshot: snaps[i].IDString(), Target: dst}); err != nil {
+	dirs := make([]string, len(want))
+	for i, w := range want {
+		dirs[i] = filepath.Join(t.TempDir(), "r")
+		if _, err := restore.Run(e.Ctx, fresh, restore.Options{Snapshot: snaps[i].IDString(), Target: dirs[i]}); err != nil {
 			t.Fatalf("restoring snapshot %d: %v", i+1, err)
 		}
-		if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
-			t.Fatalf("snapshot %d restored to digest %s, want %s", i+1, got, want)
+		if got := storetest.DBDigest(t, filepath.Join(dirs[i], "msgstore.db")); got != w {
+			t.Fatalf("snapshot %d restored to digest %s, want %s", i+1, got, w)
 		}
 	}
+	return dirs
 }
 
 // TestPagesOnBasePruneAndRotate: prune keeps a base (and its dictionary)

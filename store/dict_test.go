@@ -43,11 +43,18 @@ func rotateKey(t *testing.T, e *storetest.Env) crypt.Key {
 func dictEnv(t *testing.T) (*storetest.Env, *storetest.ChatDB) {
 	t.Helper()
 	e := storetest.NewEnv(t)
+	return e, firstDictBackup(t, e)
+}
+
+// firstDictBackup writes dictEnv's database and photo into e's source and
+// backs them up.
+func firstDictBackup(t *testing.T, e *storetest.Env) *storetest.ChatDB {
+	t.Helper()
 	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
 	db.Insert(0, 4000, 500)
 	storetest.WriteFile(t, filepath.Join(e.Src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, storetest.RandBytes(3, 50<<10)...))
 	e.Backup()
-	return e, db
+	return db
 }
 
 func oneDict(t *testing.T, r *store.Store) store.DictInfo {

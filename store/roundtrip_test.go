@@ -10,9 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/chatsafe/chatsafe/check"
 	"github.com/chatsafe/chatsafe/internal/storetest"
-	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -34,10 +32,7 @@ func TestSpoiledFramesAreNeverStored(t *testing.T) {
 	if e.Store, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Log: zap.New(core)}); err != nil {
 		t.Fatal(err)
 	}
-	db := storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db"))
-	db.Insert(0, 4000, 500)
-	storetest.WriteFile(t, filepath.Join(e.Src, "Media", "IMG-1.jpg"), append([]byte{0xff, 0xd8, 0xff, 0xe0}, storetest.RandBytes(3, 50<<10)...))
-	e.Backup()
+	db := firstDictBackup(t, e) // as dictEnv, logged
 	first := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 	settings := bytes.Repeat([]byte("<string name=\"theme\">dark</string>\n"), 400)
 	storetest.WriteFile(t, filepath.Join(e.Src, "shared_prefs", "settings.xml"), settings)
@@ -45,30 +40,10 @@ func TestSpoiledFramesAreNeverStored(t *testing.T) {
 	e.Backup()
 	second := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 
-	fresh, err := e.OpenFresh(e.Key)
-	if err != nil {
-		t.Fatal(err)
+	dirs := restoreEverySnapshot(t, e, first, second)
+	if got, err := os.ReadFile(filepath.Join(dirs[1], "shared_prefs", "settings.xml")); err != nil || !bytes.Equal(got, settings) {
+		t.Fatalf("settings file restored wrong: %v", err)
 	}
-	defer fresh.Close()
-	if _, err := check.Run(e.Ctx, fresh, check.Options{ReadData: true}); err != nil {
-		t.Fatalf("check --read-data: %v", err)
-	}
-	snaps := fresh.Snapshots()
-	for i, want := range []string{first, second} {
-		dst := filepath.Join(t.TempDir(), "r")
-		if _, err := restore.Run(e.Ctx, fresh, restore.Options{Snapshot: snaps[i].IDString(), Target: dst}); err != nil {
-			t.Fatalf("restoring snapshot %d: %v", i+1, err)
-		}
-		if got := storetest.DBDigest(t, filepath.Join(dst, "msgstore.db")); got != want {
-			t.Fatalf("snapshot %d restored to digest %s, want %s", i+1, got, want)
-		}
-		if i == 1 {
-			if got, err := os.ReadFile(filepath.Join(dst, "shared_prefs", "settings.xml")); err != nil || !bytes.Equal(got, settings) {
-				t.Fatalf("settings file restored wrong: %v", err)
-			}
-		}
-	}
-	fresh.Close()
 
 	// A key rotation compresses again the pages stored with a dictionary
 	// alone: a backup with a sound compressor stores some, then the
