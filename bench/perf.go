@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A command with a profile (command.perf) runs with `perf record`
+// attached to its process. The VM has no PMU, hence the kernel's
+// cpu-clock.
+
+// perfShare is one symbol's share of a profile's samples.
+type perfShare struct {
+	Percent float64
+	Symbol  string
+}
+
+// perfSummary is what run tells of a profiled child: its report and
+// the report's top symbols.
+type perfSummary struct {
+	Report string // perf report's text, beside the .data file
+	Top    []perfShare
+}
+
+// String is the summary for a phase's log line.
+func (s *perfSummary) String() string {
+	parts := make([]string, len(s.Top))
+	for i, t := range s.Top {
+		parts[i] = fmt.Sprintf("%.1f%% %s", t.Percent, t.Symbol)
+	}
+	return fmt.Sprintf("perf: %s (%s)", strings.Join(parts, ", "), s.Report)
+}
+
+// perfRecord is `perf record` attached to one process.
+type perfRecord struct {
+	cmd      *exec.Cmd
+	exe      string // the process's executable
+	out      string
+	stderr   bytes.Buffer
+	ctl, ack *os.File // perf's control pipe and its answers
+}
+
+// attachPerf attaches perf record to proc, running exe, to write out.
+// proc waits stopped meanwhile (SIGSTOP, then SIGCONT once perf said on
+// its control pipe that its events are on): perf takes ~0.1 s to attach,
+// a large part of a short phase, which would go unsampled. Even when perf
+// fails, proc goes on.
+func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perfRecord, err error) {
+	if err := pauseProcess(proc); err != nil {
+		return nil, fmt.Errorf("pausing %s for perf: %w", exe, err)
+	}
+	defer func() {
+		if rerr := resumeProcess(proc); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("resuming %s after attaching perf: %w", exe, rerr))
+		}
+	}()
+	p := &perfRecord{exe: exe, out: out}
+	ctlR, ctl, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	ack, ackW, err := os.Pipe()
+	if err != nil {
+		ctlR.Close()
+		ctl.Close()
+		return nil, err
+	}
+	p.ctl, p.ack = ctl, ack
+	// Events off until "enable" on fd 3, acknowledged on fd 4. Not -q:
+	// it silences perf's errors too ("failed to open …"); its progress
+	// lines go to the buffer, shown only on a failure.
+	p.cmd = exec.CommandContext(ctx, "perf", "record", "-D", "-1", "--control", "fd:3,4",
+		"-e", "cpu-clock", "-F", "999", "-g", "-p", strconv.Itoa(proc.Pid), "-o", out)
+	p.cmd.ExtraFiles = []*os.File{ctlR, ackW}
+	p.cmd.Stderr = &p.stderr
+	// Cancelled, perf still writes what it has, as at the end.
+	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(os.Interrupt) }
+	p.cmd.WaitDelay = time.Minute
+	err = p.cmd.Start()
+	ctlR.Close()
+	ackW.Close()
+	if err != nil {
+		p.closePipes()
+		return nil, fmt.Errorf("starting perf record -o %s: %w", out, err)
+	}
+	if err := p.enable(ctx); err != nil {
+		p.cmd.Process.Signal(os.Interrupt)
+		p.cmd.Wait()
+		p.closePipes()
+		return nil, fmt.Errorf("perf record -p %d -o %s did not attach: %w\n%s", proc.Pid, out, err, tail(p.stderr.String(), 2000))
+	}
+	return p, nil
+}
+
+// enable turns perf's events on and waits until it says so (perf
+// record --control: "ack\n"); perf exiting first closes the pipe.
+func (p *perfRecord) enable(ctx context.Context) error {
+	if _, err := p.ctl.Write([]byte("enable\n")); err != nil {
+		return err
+	}
+	if err := p.ack.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		return err
+	}
+	cancel := context.AfterFunc(ctx, func() { p.ack.SetReadDeadline(time.Now()) })
+	defer cancel()
+	buf := make([]byte, 16)
+	n, err := p.ack.Read(buf)
+	if err != nil {
+		return fmt.Errorf("waiting for perf to enable its events: %w", err)
+	}
+	if !bytes.HasPrefix(buf[:n], []byte("ack")) {
+		return fmt.Errorf("perf answered %q to enable", buf[:n])
+	}
+	return nil
+}
+
+func (p *perfRecord) closePipes() {
+	p.ctl.Close()
+	p.ack.Close()
+}
+
+// stop ends the recording once the process it watched exited and
+// checks that perf wrote its file.
+func (p *perfRecord) stop() error {
+	defer p.closePipes()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stopping perf record -o %s: %w", p.out, err)
+	}
+	err := p.cmd.Wait()
+	if interruptedExit(err) {
+		// perf record re-raises the SIGINT it was stopped with once it
+		// has written its file.
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("perf record -o %s: %w\n%s", p.out, err, tail(p.stderr.String(), 2000))
+	}
+	if fi, err := os.Stat(p.out); err != nil || fi.Size() == 0 {
+		return fmt.Errorf("perf record wrote no %s: %v\n%s", p.out, err, tail(p.stderr.String(), 2000))
+	}
+	return nil
+}
+
+// report writes perf report's text beside the profile (.txt for .data)
+// and returns its top 3 symbols; a stripped Go executable's by Go
+// function (perfsym.go).
+func (p *perfRecord) report(ctx context.Context) (*perfSummary, error) {
+	txt := strings.TrimSuffix(p.out, ".data") + ".txt"
+	cmd := exec.CommandContext(ctx, "perf", "report", "-i", p.out, "--stdio", "--no-children",
+		"--sort", "sym", "--percent-limit", "1", "-g", "none")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("perf report -i %s: %w\n%s", p.out, err, tail(stderr.String(), 2000))
+	}
+	top := parsePerfReport(out, 3)
+	if strippedGo(p.exe) {
+		// Without the go tool the offsets stay, and the text says why.
+		if shares, err := goShares(ctx, p.out, p.exe); err != nil {
+			out = fmt.Appendf(out, "\n# %s has no symbol table, and its Go functions could not be named: %v\n", p.exe, err)
+		} else {
+			out = append(out, goSharesText(p.exe, shares)...)
+			top = shares[:min(3, len(shares))]
+		}
+	}
+	if err := os.WriteFile(txt, out, 0o644); err != nil {
+		return nil, fmt.Errorf("writing perf report: %w", err)
+	}
+	if len(top) == 0 {
+		return nil, fmt.Errorf("perf report -i %s: no samples (see %s)", p.out, txt)
+	}
+	return &perfSummary{Report: txt, Top: top}, nil
+}
+
+// parsePerfReport returns the first n symbol lines of `perf report
+// --stdio --sort sym -g none`, "  31.20%  [.] runtime.memmove": perf
+// sorts them by share.
+func parsePerfReport(out []byte, n int) []perfShare {
+	var top []perfShare
+	for line := range strings.Lines(string(out)) {
+		if len(top) == n {
+			break
+		}
+		// cols[0] is [.] for user space, [k] for the kernel; a symbol
+		// may hold spaces.
+		if pct, cols, ok := perfRow(line); ok && len(cols) >= 2 {
+			top = append(top, perfShare{Percent: pct, Symbol: strings.Join(cols[1:], " ")})
+		}
+	}
+	return top
+}
+
+// perfRow splits a row of perf report --stdio into its share and its
+// other columns; ok is false for headers, comments and blank lines.
+func perfRow(line string) (pct float64, cols []string, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 2 || !strings.HasSuffix(f[0], "%") {
+		return 0, nil, false
+	}
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+	if err != nil {
+		return 0, nil, false
+	}
+	return pct, f[1:], true
+}
+
+// finish stops the recording and, unless the tool failed (toolErr),
+// reports on it.
+func (p *perfRecord) finish(ctx context.Context, toolErr error) (*perfSummary, error) {
+	if err := p.stop(); err != nil || toolErr != nil {
+		return nil, err
+	}
+	return p.report(ctx)
+}

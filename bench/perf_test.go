@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// perfSpinEnv makes the test binary, run again as a child, spin in
+// perfSpin instead of running the tests: a CPU-bound tool whose hot
+// function the test knows by name.
+const perfSpinEnv = "BENCH_TEST_PERF_SPIN"
+
+// perfSpinSteps is about 0.3 s of CPU on the bench's VM.
+const perfSpinSteps = 200_000_000
+
+func TestMain(m *testing.M) {
+	if os.Getenv(perfSpinEnv) != "" {
+		fmt.Println(perfSpin(perfSpinSteps))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// perfSpin is deterministic work: n steps of a xorshift generator.
+//
+//go:noinline
+func perfSpin(n int) uint64 {
+	x := uint64(88172645463325252)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
+// needPerf fails the test where perf should be (Linux; scripts/test
+// installs it) and is not.
+func needPerf(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("perf is Linux's")
+	}
+	if _, err := exec.LookPath("perf"); err != nil {
+		t.Fatal("perf is needed: scripts/test installs it (apt-get install linux-perf)")
+	}
+}
+
+// run with a profile: perf record, attached to a real CPU-bound child,
+// writes its profile, the report beside it names the function the child
+// spent its time in, and the child's measures stay its own.
+func TestRunProfilesTheChild(t *testing.T) {
+	needPerf(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "spin-first-backup-r1.data")
+	p, err := run(context.Background(), command{name: exe, args: []string{"-test.run=^$"},
+		env: []string{perfSpinEnv + "=1"}, perf: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(data); err != nil || fi.Size() == 0 {
+		t.Fatalf("no profile at %s: %v", data, err)
+	}
+	txt, err := os.ReadFile(filepath.Join(dir, "spin-first-backup-r1.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(txt), "perfSpin") {
+		t.Errorf("the report does not name perfSpin:\n%s", txt)
+	}
+	if p.Perf == nil || len(p.Perf.Top) == 0 || !strings.Contains(p.Perf.Top[0].Symbol, "perfSpin") || p.Perf.Top[0].Percent < 50 {
+		t.Errorf("top of the profile %+v, want perfSpin first, with most of the samples", p.Perf)
+	}
+	if p.Usage.User < 0.1 || p.RSS.Total == 0 {
+		t.Errorf("the child's own measures: user %.2f s, sampled RSS %d bytes", p.Usage.User, p.RSS.Total)
+	}
+}
+
+// perf failing to write its profile fails the run, naming perf and the
+// profile, however well the tool did.
+func TestRunFailsWhenPerfCannotWrite(t *testing.T) {
+	needPerf(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "missing", "spin-restore-r1.data")
+	_, err = run(context.Background(), command{name: exe, args: []string{"-test.run=^$"},
+		env: []string{perfSpinEnv + "=1"}, perf: data})
+	if err == nil || !strings.Contains(err.Error(), "perf record") || !strings.Contains(err.Error(), data) || !strings.Contains(err.Error(), "No such file or directory") {
+		t.Fatalf("got %v, want an error naming perf record and %s, and why", err, data)
+	}
+}
+
+func TestParsePerfReport(t *testing.T) {
+	out := "# To display the perf.data header info, please use --header/--header-only options.\n#\n#\n" +
+		"# Total Lost Samples: 0\n#\n# Samples: 1K of event 'cpu-clock'\n# Event count (approx.): 1\n#\n" +
+		"# Overhead  Symbol\n# ........  ......\n#\n" +
+		"    61.30%  [.] main.perfSpin\n    20.05%  [k] clear_page_erms\n     9.00%  [.] crypto/aes.(*gcmAsm).Seal\n     2.00%  [.] runtime.memmove\n\n#\n"
+	got := parsePerfReport([]byte(out), 3)
+	want := []perfShare{{61.30, "main.perfSpin"}, {20.05, "clear_page_erms"}, {9.00, "crypto/aes.(*gcmAsm).Seal"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parsed %v, want %v", got, want)
+	}
+}
+
+// The phase's log line gives the top symbols and the report.
+func TestPerfLogLine(t *testing.T) {
+	s := perfSummary{Report: "/tmp/perf18/chatsafe-restore-r1.txt", Top: []perfShare{{40, "a"}, {12.34, "b"}, {5, "c"}}}
+	if got, want := s.String(), "perf: 40.0% a, 12.3% b, 5.0% c (/tmp/perf18/chatsafe-restore-r1.txt)"; got != want {
+		t.Errorf("log line part %q, want %q", got, want)
+	}
+}
