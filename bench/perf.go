@@ -7,14 +7,39 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// A command with a profile (command.perf) runs with `perf record`
-// attached to its process. The VM has no PMU, hence the kernel's
-// cpu-clock.
+// --perf DIR: every timed first backup and restore of every tool runs
+// with `perf record` attached to the tool's process, so that a missed
+// target comes with where the tool's CPU went (issue 18: "what the
+// profile shows"). The VM has no PMU, hence the kernel's cpu-clock.
+
+const perfMissing = "--perf needs perf (Debian: apt-get install linux-perf)"
+
+// checkPerfDir is the startup check of --perf DIR: perf on PATH and DIR
+// created; it returns DIR made absolute.
+func checkPerfDir(dir string) (string, error) {
+	if _, err := exec.LookPath("perf"); err != nil {
+		return "", errors.New(perfMissing)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("--perf %s: %w", dir, err)
+	}
+	return filepath.Abs(dir)
+}
+
+// perfOut names the profile of one tool's timed phase in one round (from
+// 0), or "" when the run is not profiled.
+func (b *benchRun) perfOut(tool, phase string, round int) string {
+	if b.o.perfDir == "" {
+		return ""
+	}
+	return filepath.Join(b.o.perfDir, fmt.Sprintf("%s-%s-r%d.data", tool, phase, round+1))
+}
 
 // perfShare is one symbol's share of a profile's samples.
 type perfShare struct {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -114,10 +115,79 @@ func TestParsePerfReport(t *testing.T) {
 	}
 }
 
-// The phase's log line gives the top symbols and the report.
-func TestPerfLogLine(t *testing.T) {
+// --perf without perf on PATH, or with a directory that cannot be made,
+// stops the bench before it starts.
+func TestPerfFlagChecks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", dir)
+	err := realMain(ctx, []string{"--quick", "--perf", filepath.Join(dir, "perf")})
+	if err == nil || err.Error() != "--perf needs perf (Debian: apt-get install linux-perf)" {
+		t.Errorf("without perf on PATH: %v", err)
+	}
+	t.Setenv("PATH", path)
+	needPerf(t)
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = realMain(ctx, []string{"--quick", "--perf", filepath.Join(file, "perf")})
+	if err == nil || !strings.Contains(err.Error(), "--perf "+filepath.Join(file, "perf")) {
+		t.Errorf("with a directory that cannot be made: %v", err)
+	}
+}
+
+// A profiled run says so in results.md, and where the profiles are; the
+// phase's log line gives the top symbols.
+func TestPerfNoteAndLogLine(t *testing.T) {
+	var md strings.Builder
+	writeMarkdown(&md, &Results{Corpus: CorpusInfo{Spec: QuickSpec}, PerfDir: "/tmp/perf18"})
+	if !strings.Contains(md.String(), "Profiled with perf (--perf): every timed first backup and restore has its profile in /tmp/perf18") {
+		t.Errorf("results.md lacks the perf note:\n%s", md.String())
+	}
+	md.Reset()
+	writeMarkdown(&md, &Results{Corpus: CorpusInfo{Spec: QuickSpec}})
+	if strings.Contains(md.String(), "perf") {
+		t.Errorf("results.md of a run without --perf mentions perf:\n%s", md.String())
+	}
 	s := perfSummary{Report: "/tmp/perf18/chatsafe-restore-r1.txt", Top: []perfShare{{40, "a"}, {12.34, "b"}, {5, "c"}}}
 	if got, want := s.String(), "perf: 40.0% a, 12.3% b, 5.0% c (/tmp/perf18/chatsafe-restore-r1.txt)"; got != want {
 		t.Errorf("log line part %q, want %q", got, want)
+	}
+}
+
+// checkProfiles checks that a run under --perf DIR left a profile and its
+// report for every tool's timed phases in every round, and only those,
+// and that results.md in out says so.
+func checkProfiles(t *testing.T, dir, out string, tools []string, rounds int) {
+	t.Helper()
+	var want []string
+	for _, tool := range tools {
+		for _, phase := range []string{"first-backup", "restore"} {
+			for r := 1; r <= rounds; r++ {
+				base := fmt.Sprintf("%s-%s-r%d", tool, phase, r)
+				want = append(want, base+".data", base+".txt")
+			}
+		}
+	}
+	var got []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("profiles %v, want %v", got, want)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "Profiled with perf (--perf): every timed first backup and restore has its profile in "+dir) {
+		t.Errorf("results.md does not say where the profiles are:\n%s", md)
 	}
 }
