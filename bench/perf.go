@@ -190,8 +190,8 @@ func (p *perfRecord) report(ctx context.Context) (*perfSummary, error) {
 	if strippedGo(p.exe) {
 		// Without the go tool the offsets stay, and the text says why.
 		if shares, err := goShares(ctx, p.out, p.exe); err != nil {
-			out = fmt.Appendf(out, "\n# %s has no symbol table, and its Go functions could not be named: %v\n", p.exe, err)
-		} else {
+			out = fmt.Appendf(out, "\n# %s has no .symtab, and the offsets perf gave could not be named: %v\n", p.exe, err)
+		} else if shares != nil {
 			out = append(out, goSharesText(p.exe, shares)...)
 			top = shares[:min(3, len(shares))]
 		}

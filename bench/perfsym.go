@@ -14,10 +14,11 @@ import (
 	"strings"
 )
 
-// A Go executable without a symbol table (Debian's rclone; what go run
-// and go test build) keeps its function table, .gopclntab, which perf
-// does not read: perf shows its samples as file offsets, one row per
-// instruction. The go tool reads that table (go tool addr2line).
+// A Go executable without a symbol table (go run's and go test's are
+// linked with -s) keeps its function table, .gopclntab, which perf does
+// not read: perf shows its samples as file offsets, one row per
+// instruction, unless a .dynsym names them (Debian's rclone has one). The
+// go tool reads that table (go tool addr2line).
 
 // strippedGo reports whether exe is a Go ELF executable without .symtab.
 func strippedGo(exe string) bool {
@@ -31,7 +32,8 @@ func strippedGo(exe string) bool {
 
 // goShares is the profile by symbol, exe's offsets named by their Go
 // function: every row of `perf report --sort dso,sym`, without a lower
-// limit, since one function's instructions may each hold less than 1%.
+// limit, since one function's instructions may each hold less than 1%;
+// nil when perf left no offset of exe unnamed.
 func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 	cmd := exec.CommandContext(ctx, "perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym", "-g", "none")
 	var stderr bytes.Buffer
@@ -54,10 +56,17 @@ func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 			continue
 		}
 		r := row{pct, cols[0], strings.Join(cols[2:], " ")}
-		if off, err := strconv.ParseUint(strings.TrimPrefix(r.sym, "0x"), 16, 64); err == nil && r.dso == filepath.Base(exe) && strings.HasPrefix(r.sym, "0x") {
-			offs, at = append(offs, off), append(at, len(rows))
+		if off, err := strconv.ParseUint(strings.TrimPrefix(r.sym, "0x"), 16, 64); err == nil && strings.HasPrefix(r.sym, "0x") {
+			if r.dso == filepath.Base(exe) {
+				offs, at = append(offs, off), append(at, len(rows))
+			} else {
+				r.sym += " in " + r.dso // another object's: left as perf gave it
+			}
 		}
 		rows = append(rows, r)
+	}
+	if len(offs) == 0 {
+		return nil, nil // perf named them (Debian's rclone keeps a .dynsym)
 	}
 	names, err := goFuncs(ctx, exe, offs)
 	if err != nil {
@@ -86,9 +95,6 @@ func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 
 // goFuncs names the Go function at each file offset of exe.
 func goFuncs(ctx context.Context, exe string, offs []uint64) ([]string, error) {
-	if len(offs) == 0 {
-		return nil, nil
-	}
 	f, err := elf.Open(exe)
 	if err != nil {
 		return nil, err
@@ -130,7 +136,7 @@ func goFuncs(ctx context.Context, exe string, offs []uint64) ([]string, error) {
 // goSharesText is goShares' rows of 1% or more, for the report's text.
 func goSharesText(exe string, shares []perfShare) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n# %s has no symbol table: perf gave its samples as file offsets.\n# By Go function (its .gopclntab, through go tool addr2line), the rows of 1%% or more:\n#\n", exe)
+	fmt.Fprintf(&b, "\n# %s has no .symtab: perf gave some of its samples as file offsets.\n# By Go function (its .gopclntab, through go tool addr2line), the rows of 1%% or more:\n#\n", exe)
 	for _, s := range shares {
 		if s.Percent >= 1 {
 			fmt.Fprintf(&b, "%9.2f%%  %s\n", s.Percent, s.Symbol)
