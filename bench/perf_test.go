@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,11 +66,18 @@ func TestRunProfilesTheChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// perf's build-id cache lives under $HOME: a copy of every binary it
+	// profiles (60–90 MB each), which a bench run must not leave behind.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
 	data := filepath.Join(dir, "spin-first-backup-r1.data")
 	p, err := run(context.Background(), command{name: exe, args: []string{"-test.run=^$"},
 		env: []string{perfSpinEnv + "=1"}, perf: data})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".debug")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("perf left its build-id cache in $HOME (%v)", err)
 	}
 	if fi, err := os.Stat(data); err != nil || fi.Size() == 0 {
 		t.Fatalf("no profile at %s: %v", data, err)
