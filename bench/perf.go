@@ -100,8 +100,11 @@ func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perf
 	p.ctl, p.ack = ctl, ack
 	// Events off until "enable" on fd 3, acknowledged on fd 4. Not -q:
 	// it silences perf's errors too ("failed to open …"); its progress
-	// lines go to the buffer, shown only on a failure.
-	p.cmd = exec.CommandContext(ctx, "perf", "record", "-D", "-1", "--control", "fd:3,4",
+	// lines go to the buffer, shown only on a failure. No build-id cache:
+	// perf would keep a copy of every binary it saw in ~/.debug (60–90 MB
+	// each, a new one per build); the report runs while the binary is
+	// still at its path.
+	p.cmd = exec.CommandContext(ctx, "perf", "record", "--no-buildid-cache", "-D", "-1", "--control", "fd:3,4",
 		"-e", "cpu-clock", "-F", "999", "-g", "-p", strconv.Itoa(proc.Pid), "-o", out)
 	p.cmd.ExtraFiles = []*os.File{ctlR, ackW}
 	p.cmd.Stderr = &p.stderr
