@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -199,6 +200,42 @@ func checkProfiles(t *testing.T, dir, out string, tools []string, rounds int) {
 	}
 	if !strings.Contains(string(md), "Profiled with perf (--perf): every timed first backup and restore has its profile in "+dir) {
 		t.Errorf("results.md does not say where the profiles are:\n%s", md)
+	}
+}
+
+// runBench under --perf, one round of chatsafe alone: each timed phase
+// has its profile and its report, results.md says where, and the phases'
+// results are there as without --perf.
+func TestBenchProfilesEveryTimedPhase(t *testing.T) {
+	needPerf(t)
+	t.Setenv("HOME", t.TempDir()) // perf's build-id cache, should it make one
+	work := t.TempDir()
+	bin := filepath.Join(work, "bin", "chatsafe")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/chatsafe/chatsafe/cmd/chatsafe").CombinedOutput(); err != nil {
+		t.Fatalf("building chatsafe: %v\n%s", err, out)
+	}
+	out := filepath.Join(work, "out")
+	perfDir, err := checkPerfDir(filepath.Join(work, "perf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{spec: tinySpec, out: out, work: filepath.Join(work, "scratch"), tools: []string{"chatsafe"},
+		chatsafeBin: bin, repeat: 1, perfDir: perfDir}
+	if err := runBench(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	checkProfiles(t, perfDir, out, []string{"chatsafe"}, 1)
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tools) != 1 || res.Tools[0].Error != "" || len(res.Tools[0].FirstBackupSamples) != 1 || len(res.Tools[0].RestoreSamples) != 1 ||
+		!res.Tools[0].RestoreVerified || res.Tools[0].FirstBackupS <= 0 {
+		t.Fatalf("results under --perf: %+v", res.Tools)
 	}
 }
 

@@ -115,9 +115,8 @@ func TestReportSaysMedianOfRounds(t *testing.T) {
 
 // The bench with two rounds on a tiny corpus, chatsafe and restic: every
 // round's first backup and restore is recorded, in the rotated order, and
-// every restore was checked; under --perf, each has its profile.
+// every restore was checked.
 func TestBenchRecordsEveryRound(t *testing.T) {
-	needPerf(t)
 	ctx := context.Background()
 	if _, err := exec.LookPath("restic"); err != nil {
 		// go install puts it in GOPATH/bin, which need not be on PATH.
@@ -136,17 +135,11 @@ func TestBenchRecordsEveryRound(t *testing.T) {
 		t.Fatalf("building chatsafe: %v\n%s", err, out)
 	}
 	out := filepath.Join(work, "out")
-	// Profiled too (--perf): perf beside every timed phase.
-	perfDir, err := checkPerfDir(filepath.Join(work, "perf"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := options{spec: tinySpec, out: out, work: filepath.Join(work, "scratch"), tools: []string{"chatsafe", "restic"},
-		chatsafeBin: bin, repeat: 2, perfDir: perfDir}
+		chatsafeBin: bin, repeat: 2}
 	if err := runBench(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	checkProfiles(t, perfDir, out, []string{"chatsafe", "restic"}, 2)
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)
