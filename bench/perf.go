@@ -50,12 +50,20 @@ type perfShare struct {
 // perfSummary is what run tells of a profiled child: its report and
 // the report's top symbols.
 type perfSummary struct {
-	Report string // perf report's text, beside the .data file
-	Top    []perfShare
+	Report  string // perf report's text, beside the .data file
+	Top     []perfShare
+	Samples string // the report's "# Samples:" count ("1K"), or ""
 }
 
-// String is the summary for a phase's log line.
+// String is the summary for a phase's log line. A flat profile, or a
+// short phase waiting on I/O, may have no symbol at 1 % or more.
 func (s *perfSummary) String() string {
+	if len(s.Top) == 0 {
+		if s.Samples != "" {
+			return fmt.Sprintf("perf: no symbol at 1 %% or more (%s samples) (%s)", s.Samples, s.Report)
+		}
+		return fmt.Sprintf("perf: no symbol at 1 %% or more (%s)", s.Report)
+	}
 	parts := make([]string, len(s.Top))
 	for i, t := range s.Top {
 		parts[i] = fmt.Sprintf("%.1f%% %s", t.Percent, t.Symbol)
@@ -185,27 +193,44 @@ func (p *perfRecord) report(ctx context.Context) (*perfSummary, error) {
 		"--sort", "sym", "--percent-limit", "1", "-g", "none")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// Its stdout is bounded: --percent-limit 1 leaves at most 100 rows.
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("perf report -i %s: %w\n%s", p.out, err, tail(stderr.String(), 2000))
 	}
-	top := parsePerfReport(out, 3)
+	sum := summarizePerfReport(out, txt)
+	if sum.Samples == "" && strings.Contains(stderr.String(), "has no samples") {
+		sum.Samples = "0"
+	}
 	if strippedGo(p.exe) {
 		// Without the go tool the offsets stay, and the text says why.
 		if shares, err := goShares(ctx, p.out, p.exe); err != nil {
 			out = fmt.Appendf(out, "\n# %s has no .symtab, and the offsets perf gave could not be named: %v\n", p.exe, err)
 		} else if shares != nil {
 			out = append(out, goSharesText(p.exe, shares)...)
-			top = shares[:min(3, len(shares))]
+			sum.Top = shares[:min(3, len(shares))]
 		}
 	}
 	if err := os.WriteFile(txt, out, 0o644); err != nil {
 		return nil, fmt.Errorf("writing perf report: %w", err)
 	}
-	if len(top) == 0 {
-		return nil, fmt.Errorf("perf report -i %s: no samples (see %s)", p.out, txt)
+	return sum, nil
+}
+
+// summarizePerfReport is the summary of `perf report --stdio --sort sym`'s
+// text, written to txt: its top 3 symbols and its "# Samples: 1K of
+// event 'cpu-clock'" count.
+func summarizePerfReport(out []byte, txt string) *perfSummary {
+	s := &perfSummary{Report: txt, Top: parsePerfReport(out, 3)}
+	for line := range strings.Lines(string(out)) {
+		if n, ok := strings.CutPrefix(line, "# Samples: "); ok {
+			if f := strings.Fields(n); len(f) > 0 {
+				s.Samples = f[0]
+			}
+			break
+		}
 	}
-	return &perfSummary{Report: txt, Top: top}, nil
+	return s
 }
 
 // parsePerfReport returns the first n symbol lines of `perf report

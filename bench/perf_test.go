@@ -286,3 +286,15 @@ func TestRunWithoutATopSymbolIsNoError(t *testing.T) {
 		t.Errorf("log line part %q", p.Perf.String())
 	}
 }
+
+func TestPerfSummaryWithoutTop(t *testing.T) {
+	out := "# Total Lost Samples: 0\n#\n# Samples: 7  of event 'cpu-clock'\n#\n# Overhead  Symbol\n#\n\n"
+	s := summarizePerfReport([]byte(out), "/tmp/p/x.txt")
+	if got, want := s.String(), "perf: no symbol at 1 % or more (7 samples) (/tmp/p/x.txt)"; got != want {
+		t.Errorf("log line part %q, want %q", got, want)
+	}
+	s = summarizePerfReport([]byte("\n"), "/tmp/p/x.txt")
+	if got, want := s.String(), "perf: no symbol at 1 % or more (/tmp/p/x.txt)"; got != want {
+		t.Errorf("without a # Samples: line: %q, want %q", got, want)
+	}
+}
