@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -236,35 +235,6 @@ func TestBenchProfilesEveryTimedPhase(t *testing.T) {
 	if len(res.Tools) != 1 || res.Tools[0].Error != "" || len(res.Tools[0].FirstBackupSamples) != 1 || len(res.Tools[0].RestoreSamples) != 1 ||
 		!res.Tools[0].RestoreVerified || res.Tools[0].FirstBackupS <= 0 {
 		t.Fatalf("results under --perf: %+v", res.Tools)
-	}
-}
-
-// Debian's rclone has no .symtab; perf names most of its functions from
-// its .dynsym, not all (assembly such as aeshashbody): the rest are named
-// from its pclntab, where they appear.
-func TestRunNamesWhatPerfLeftOfRclone(t *testing.T) {
-	needPerf(t)
-	rclone, err := exec.LookPath("rclone")
-	if err != nil || !strippedGo(rclone) {
-		t.Skip("no rclone without a symbol table here (Debian's: apt-get install rclone)")
-	}
-	data := filepath.Join(t.TempDir(), "rclone-restore-r1.data")
-	p, err := run(context.Background(), command{name: rclone, args: []string{"version"}, perf: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	txt, err := os.ReadFile(strings.TrimSuffix(data, ".data") + ".txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Which of its functions perf leaves unnamed varies with where the
-	// samples fell: the section is there only when some are. Another
-	// object's offset (ld.so's) stays one, named by its object.
-	if _, named, ok := strings.Cut(string(txt), "By Go function"); ok && regexp.MustCompile(`(?m)%  0x[0-9a-f]+$`).MatchString(named) {
-		t.Errorf("the report left offsets unnamed:\n%s", txt)
-	}
-	if p.Perf == nil || len(p.Perf.Top) == 0 || strings.Contains(p.Perf.String(), " 0x") {
-		t.Errorf("top of the profile %+v, want named symbols", p.Perf)
 	}
 }
 
