@@ -268,3 +268,30 @@ func TestPerfSummaryWithoutTop(t *testing.T) {
 		t.Errorf("without a # Samples: line: %q, want %q", got, want)
 	}
 }
+
+// A tool reached through a symlink (on PATH, say) is named from its
+// pclntab all the same: perf names the file the link points to.
+func TestRunProfilesThroughASymlink(t *testing.T) {
+	needPerf(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strippedGo(exe) {
+		t.Fatalf("%s has a symbol table: go test's binaries are linked with -s", exe)
+	}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "spin")
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	p, err := run(context.Background(), command{name: link, args: []string{"-test.run=^$"},
+		env: []string{perfSpinEnv + "=1"}, perf: filepath.Join(dir, "spin-restore-r1.data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Perf == nil || len(p.Perf.Top) == 0 || !strings.Contains(p.Perf.Top[0].Symbol, "perfSpin") {
+		t.Errorf("top of the profile %+v, want perfSpin first", p.Perf)
+	}
+}
