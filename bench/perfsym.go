@@ -35,6 +35,10 @@ func strippedGo(exe string) bool {
 // limit, since one function's instructions may each hold less than 1%;
 // nil when perf left no offset of exe unnamed.
 func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
+	// perf names the file mapped, a symlink's target (a tool on PATH).
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
 	cmd := exec.CommandContext(ctx, "perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym", "-g", "none")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
