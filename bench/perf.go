@@ -76,7 +76,7 @@ type perfRecord struct {
 	cmd      *exec.Cmd
 	exe      string // the process's executable
 	out      string
-	stderr   bytes.Buffer
+	stderr   *tailBuffer
 	ctl, ack *os.File // perf's control pipe and its answers
 }
 
@@ -94,7 +94,7 @@ func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perf
 			err = errors.Join(err, fmt.Errorf("resuming %s after attaching perf: %w", exe, rerr))
 		}
 	}()
-	p := &perfRecord{exe: exe, out: out}
+	p := &perfRecord{exe: exe, out: out, stderr: newTailBuffer(4 << 10)}
 	ctlR, ctl, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perf
 	p.cmd = exec.CommandContext(ctx, "perf", "record", "--no-buildid-cache", "-D", "-1", "--control", "fd:3,4",
 		"-e", "cpu-clock", "-F", "999", "-g", "-p", strconv.Itoa(proc.Pid), "-o", out)
 	p.cmd.ExtraFiles = []*os.File{ctlR, ackW}
-	p.cmd.Stderr = &p.stderr
+	p.cmd.Stderr = p.stderr
 	// Cancelled, perf still writes what it has, as at the end.
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(os.Interrupt) }
 	p.cmd.WaitDelay = time.Minute
@@ -191,8 +191,8 @@ func (p *perfRecord) report(ctx context.Context) (*perfSummary, error) {
 	txt := strings.TrimSuffix(p.out, ".data") + ".txt"
 	cmd := exec.CommandContext(ctx, "perf", "report", "-i", p.out, "--stdio", "--no-children",
 		"--sort", "sym", "--percent-limit", "1", "-g", "none")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := newTailBuffer(4 << 10)
+	cmd.Stderr = stderr
 	// Its stdout is bounded: --percent-limit 1 leaves at most 100 rows.
 	out, err := cmd.Output()
 	if err != nil {
@@ -272,4 +272,30 @@ func (p *perfRecord) finish(ctx context.Context, toolErr error) (*perfSummary, e
 		return nil, err
 	}
 	return p.report(ctx)
+}
+
+// tailBuffer keeps the last n bytes written to it: a command's stderr,
+// shown on a failure, whatever it wrote over a long phase.
+type tailBuffer struct {
+	n int
+	b []byte
+}
+
+func newTailBuffer(n int) *tailBuffer { return &tailBuffer{n: n} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	w := len(p)
+	if len(p) > t.n {
+		p = p[len(p)-t.n:]
+	}
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*t.n {
+		t.b = t.b[:copy(t.b, t.b[len(t.b)-t.n:])]
+	}
+	return w, nil
+}
+
+// String is the last n bytes written.
+func (t *tailBuffer) String() string {
+	return string(t.b[max(0, len(t.b)-t.n):])
 }

@@ -295,3 +295,53 @@ func TestRunProfilesThroughASymlink(t *testing.T) {
 		t.Errorf("top of the profile %+v, want perfSpin first", p.Perf)
 	}
 }
+
+// goShares' parsing, on a fixed report: the tool's offsets are kept to be
+// named, another object's stay offsets marked with it, named rows are
+// summed; addr2line's names (or "?") add the offsets' shares.
+func TestGoSharesParsing(t *testing.T) {
+	report := "# Samples: 1K of event 'cpu-clock'\n#\n# Overhead  Shared Object  Symbol\n#\n" +
+		"    30.00%  spin          [.] 0x00000000004a1000\n" +
+		"    20.00%  spin          [.] 0x00000000004a1004\n" +
+		"    15.00%  spin          [.] 0x00000000004a2000\n" +
+		"    12.00%  [kernel.kallsyms]  [k] clear_page_erms\n" +
+		"     8.00%  ld-linux-x86-64.so.2  [.] 0x0000000000001234\n" +
+		"     5.00%  libc.so.6     [.] __memmove avx\n" +
+		"     4.00%  spin          [.] runtime.memmove\n" +
+		"     6.00%  spin          [.] 0x00000000004a3000\n\n#\n"
+	rows, err := parseDsoSym(strings.NewReader(report), "spin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{0x4a1000, 0x4a1004, 0x4a2000, 0x4a3000}; !slices.Equal(rows.offs, want) {
+		t.Fatalf("offsets %#x, want %#x", rows.offs, want)
+	}
+	names := "main.perfSpin\n/src/a.go:1\nmain.perfSpin\n/src/a.go:2\nruntime.memmove\n/src/m.s:9\n?\n?:0\n"
+	if err := rows.addNames(strings.NewReader(names)); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(rows.shares())
+	want := fmt.Sprint([]perfShare{{50, "main.perfSpin"}, {19, "runtime.memmove"}, {12, "clear_page_erms"},
+		{8, "0x0000000000001234 in ld-linux-x86-64.so.2"}, {6, "0x00000000004a3000"}, {5, "__memmove avx"}})
+	if got != want {
+		t.Errorf("shares %s, want %s", got, want)
+	}
+	if err := rows.addNames(strings.NewReader("main.f\na.go:1\n")); err == nil {
+		t.Error("fewer names than addresses is no error")
+	}
+}
+
+func TestTailBufferKeepsTheEnd(t *testing.T) {
+	b := newTailBuffer(8)
+	for _, s := range []string{"abc", "defghij", "klmnopqrstu", "vw"} {
+		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if got := b.String(); got != "pqrstuvw" {
+		t.Errorf("kept %q, want %q", got, "pqrstuvw")
+	}
+	if len(b.b) > 16 {
+		t.Errorf("holds %d bytes for a tail of 8", len(b.b))
+	}
+}

@@ -2,11 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -33,60 +34,106 @@ func strippedGo(exe string) bool {
 // goShares is the profile by symbol, exe's offsets named by their Go
 // function: every row of `perf report --sort dso,sym`, without a lower
 // limit, since one function's instructions may each hold less than 1%;
-// nil when perf left no offset of exe unnamed.
+// nil when perf left no offset of exe unnamed. perf's rows (one an
+// instruction) are read as they come, not held.
 func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 	// perf names the file mapped, a symlink's target (a tool on PATH).
 	if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
 	}
 	cmd := exec.CommandContext(ctx, "perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym", "-g", "none")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("perf report -i %s --sort dso,sym: %w\n%s", data, err, tail(stderr.String(), 2000))
-	}
-	// Every row: the share, the dso and the symbol (after [.] or [k]).
-	type row struct {
-		pct      float64
-		dso, sym string
-	}
-	var rows []row
-	var offs []uint64
-	var at []int // offs[k] is rows[at[k]]'s
-	for line := range strings.Lines(string(out)) {
-		pct, cols, ok := perfRow(line)
-		if !ok || len(cols) < 3 {
-			continue
-		}
-		r := row{pct, cols[0], strings.Join(cols[2:], " ")}
-		if off, err := strconv.ParseUint(strings.TrimPrefix(r.sym, "0x"), 16, 64); err == nil && strings.HasPrefix(r.sym, "0x") {
-			if r.dso == filepath.Base(exe) {
-				offs, at = append(offs, off), append(at, len(rows))
-			} else {
-				r.sym += " in " + r.dso // another object's: left as perf gave it
-			}
-		}
-		rows = append(rows, r)
-	}
-	if len(offs) == 0 {
-		return nil, nil // perf named them (Debian's rclone keeps a .dynsym)
-	}
-	names, err := goFuncs(ctx, exe, offs)
+	stderr := newTailBuffer(4 << 10)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	for k, i := range at {
-		if names[k] != "?" {
-			rows[i].sym = names[k]
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf report -i %s --sort dso,sym: %w", data, err)
+	}
+	rows, perr := parseDsoSym(stdout, filepath.Base(exe))
+	if perr != nil {
+		io.Copy(io.Discard, stdout) // perf exits once its output is read
+	}
+	if err := errors.Join(perr, cmd.Wait()); err != nil {
+		return nil, fmt.Errorf("perf report -i %s --sort dso,sym: %w\n%s", data, err, tail(stderr.String(), 2000))
+	}
+	if len(rows.offs) == 0 {
+		return nil, nil // perf named them (Debian's rclone keeps a .dynsym)
+	}
+	if err := goFuncs(ctx, exe, &rows); err != nil {
+		return nil, err
+	}
+	return rows.shares(), nil
+}
+
+// perfRows is a profile by symbol, as read so far: the named rows'
+// shares, and the offsets of the executable still to be named.
+type perfRows struct {
+	sum  map[string]float64
+	offs []uint64  // file offsets in the executable, perf left unnamed
+	pcts []float64 // offs[k]'s share
+}
+
+// parseDsoSym reads `perf report --stdio --sort dso,sym` rows (the share,
+// the dso, [.] or [k], the symbol); offsets in exe (its file's base name)
+// are kept to be named, another object's stay, marked with the object.
+func parseDsoSym(r io.Reader, exe string) (perfRows, error) {
+	rows := perfRows{sum: map[string]float64{}}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		pct, cols, ok := perfRow(sc.Text())
+		if !ok || len(cols) < 3 {
+			continue
 		}
+		dso, sym := cols[0], strings.Join(cols[2:], " ")
+		if hex, ok := strings.CutPrefix(sym, "0x"); ok {
+			if off, err := strconv.ParseUint(hex, 16, 64); err == nil {
+				if dso == exe {
+					rows.offs, rows.pcts = append(rows.offs, off), append(rows.pcts, pct)
+					continue
+				}
+				sym += " in " + dso // another object's: left as perf gave it
+			}
+		}
+		rows.sum[sym] += pct
 	}
-	sum := map[string]float64{}
-	for _, r := range rows {
-		sum[r.sym] += r.pct
+	return rows, sc.Err()
+}
+
+// addNames reads go tool addr2line's answers for rows.offs, two lines
+// an address (the function, then file:line), into rows.sum; an offset
+// it cannot name ("?") stays one.
+func (rows *perfRows) addNames(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	k := 0
+	for line := 0; sc.Scan(); line++ {
+		if line%2 != 0 {
+			continue
+		}
+		if k == len(rows.offs) {
+			return fmt.Errorf("more names than the %d addresses", len(rows.offs))
+		}
+		name := sc.Text()
+		if name == "?" {
+			name = fmt.Sprintf("0x%016x", rows.offs[k])
+		}
+		rows.sum[name] += rows.pcts[k]
+		k++
 	}
-	shares := make([]perfShare, 0, len(sum))
-	for s, p := range sum {
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if k != len(rows.offs) {
+		return fmt.Errorf("%d names for %d addresses", k, len(rows.offs))
+	}
+	return nil
+}
+
+// shares are rows.sum, the largest first.
+func (rows *perfRows) shares() []perfShare {
+	shares := make([]perfShare, 0, len(rows.sum))
+	for s, p := range rows.sum {
 		if p > 0 {
 			shares = append(shares, perfShare{Percent: p, Symbol: s})
 		}
@@ -94,47 +141,65 @@ func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 	slices.SortFunc(shares, func(a, b perfShare) int {
 		return cmp.Or(cmp.Compare(b.Percent, a.Percent), strings.Compare(a.Symbol, b.Symbol))
 	})
-	return shares, nil
+	return shares
 }
 
-// goFuncs names the Go function at each file offset of exe.
-func goFuncs(ctx context.Context, exe string, offs []uint64) ([]string, error) {
+// goFuncs names rows.offs, file offsets in exe, by their Go function.
+func goFuncs(ctx context.Context, exe string, rows *perfRows) error {
 	f, err := elf.Open(exe)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	var in strings.Builder
-	for _, off := range offs {
-		addr := off // left as is when no segment maps it
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_LOAD && off >= p.Off && off < p.Off+p.Filesz {
-				addr = off - p.Off + p.Vaddr
+	in := &addrReader{offs: rows.offs, progs: f.Progs}
+	cmd := exec.CommandContext(ctx, "go", "tool", "addr2line", exe)
+	cmd.Stdin = in
+	stderr := newTailBuffer(4 << 10)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("go tool addr2line %s: %w", exe, err)
+	}
+	nerr := rows.addNames(stdout)
+	if nerr != nil {
+		io.Copy(io.Discard, stdout)
+	}
+	if err := errors.Join(nerr, cmd.Wait()); err != nil {
+		return fmt.Errorf("go tool addr2line %s: %w\n%s", exe, err, tail(stderr.String(), 2000))
+	}
+	return nil
+}
+
+// addrReader is addr2line's input, an address a line, made as read: the
+// virtual address of each file offset (left as is when no segment maps it).
+type addrReader struct {
+	offs  []uint64
+	progs []*elf.Prog
+	buf   []byte
+}
+
+func (a *addrReader) Read(p []byte) (int, error) {
+	for len(a.buf) < len(p) && len(a.offs) > 0 {
+		off := a.offs[0]
+		a.offs = a.offs[1:]
+		addr := off
+		for _, pr := range a.progs {
+			if pr.Type == elf.PT_LOAD && off >= pr.Off && off < pr.Off+pr.Filesz {
+				addr = off - pr.Off + pr.Vaddr
 				break
 			}
 		}
-		fmt.Fprintf(&in, "%#x\n", addr)
+		a.buf = fmt.Appendf(a.buf, "%#x\n", addr)
 	}
-	cmd := exec.CommandContext(ctx, "go", "tool", "addr2line", exe)
-	cmd.Stdin = strings.NewReader(in.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("go tool addr2line %s: %w\n%s", exe, err, tail(stderr.String(), 2000))
+	if len(a.buf) == 0 {
+		return 0, io.EOF
 	}
-	// Two lines an address: the function, then file:line.
-	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for k := 0; sc.Scan(); k++ {
-		if k%2 == 0 {
-			names = append(names, sc.Text())
-		}
-	}
-	if len(names) != len(offs) {
-		return nil, fmt.Errorf("go tool addr2line %s: %d names for %d addresses", exe, len(names), len(offs))
-	}
-	return names, nil
+	n := copy(p, a.buf)
+	a.buf = a.buf[:copy(a.buf, a.buf[n:])]
+	return n, nil
 }
 
 // goSharesText is goShares' rows of 1% or more, for the report's text.
