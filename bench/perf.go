@@ -89,11 +89,18 @@ func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perf
 	if err := pauseProcess(proc); err != nil {
 		return nil, fmt.Errorf("pausing %s for perf: %w", exe, err)
 	}
-	defer func() {
-		if rerr := resumeProcess(proc); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("resuming %s after attaching perf: %w", exe, rerr))
+	resumed := false
+	resume := func() error {
+		if resumed {
+			return nil
 		}
-	}()
+		resumed = true
+		if err := resumeProcess(proc); err != nil {
+			return fmt.Errorf("resuming %s after attaching perf: %w", exe, err)
+		}
+		return nil
+	}
+	defer func() { err = errors.Join(err, resume()) }()
 	p := &perfRecord{exe: exe, out: out, stderr: newTailBuffer(4 << 10)}
 	ctlR, ctl, err := os.Pipe()
 	if err != nil {
@@ -127,10 +134,11 @@ func attachPerf(ctx context.Context, proc *os.Process, exe, out string) (_ *perf
 		return nil, fmt.Errorf("starting perf record -o %s: %w", out, err)
 	}
 	if err := p.enable(ctx); err != nil {
-		p.cmd.Process.Signal(os.Interrupt)
-		p.cmd.Wait()
+		// The tool goes on meanwhile: perf may take its time to exit.
+		rerr := resume()
+		werr := p.interrupt(5 * time.Second)
 		p.closePipes()
-		return nil, fmt.Errorf("perf record -p %d -o %s did not attach: %w\n%s", proc.Pid, out, err, tail(p.stderr.String(), 2000))
+		return nil, errors.Join(fmt.Errorf("perf record -p %d -o %s did not attach: %w\n%s", proc.Pid, out, err, tail(p.stderr.String(), 2000)), rerr, werr)
 	}
 	return p, nil
 }
@@ -166,22 +174,37 @@ func (p *perfRecord) closePipes() {
 // checks that perf wrote its file.
 func (p *perfRecord) stop() error {
 	defer p.closePipes()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stopping perf record -o %s: %w", p.out, err)
-	}
-	err := p.cmd.Wait()
-	if interruptedExit(err) {
-		// perf record re-raises the SIGINT it was stopped with once it
-		// has written its file.
-		err = nil
-	}
-	if err != nil {
+	if err := p.interrupt(time.Minute); err != nil {
 		return fmt.Errorf("perf record -o %s: %w\n%s", p.out, err, tail(p.stderr.String(), 2000))
 	}
 	if fi, err := os.Stat(p.out); err != nil || fi.Size() == 0 {
 		return fmt.Errorf("perf record wrote no %s: %v\n%s", p.out, err, tail(p.stderr.String(), 2000))
 	}
 	return nil
+}
+
+// interrupt stops perf record with SIGINT (it writes its file, then
+// re-raises the signal) and waits for it, killing it if it has not
+// exited within grace.
+func (p *perfRecord) interrupt(grace time.Duration) error {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stopping perf record -o %s: %w", p.out, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		p.cmd.Process.Kill()
+		err = errors.Join(fmt.Errorf("perf record -o %s did not exit within %v of SIGINT: killed", p.out, grace), <-done)
+	}
+	if interruptedExit(err) {
+		err = nil
+	}
+	return err
 }
 
 // report writes perf report's text beside the profile (.txt for .data)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,7 +82,10 @@ func run(ctx context.Context, c command) (procResult, error) {
 		}
 	}
 	if rec != nil {
-		res.Perf, perfErr = rec.finish(ctx, err)
+		// attachPerf may return a recorder and an error (resuming the tool).
+		var ferr error
+		res.Perf, ferr = rec.finish(ctx, err)
+		perfErr = errors.Join(perfErr, ferr)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w\n%s", c.name, strings.Join(c.args, " "), err, tail(stderr.String(), 2000))
