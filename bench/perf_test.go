@@ -345,3 +345,15 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 		t.Errorf("holds %d bytes for a tail of 8", len(b.b))
 	}
 }
+
+// A bad flag beside --perf DIR stops the bench before DIR is made.
+func TestPerfDirMadeAfterTheFlagsAreChecked(t *testing.T) {
+	needPerf(t)
+	dir := filepath.Join(t.TempDir(), "perf")
+	if err := realMain(context.Background(), []string{"--quick", "--repeat", "-1", "--perf", dir}); err == nil {
+		t.Fatal("--repeat -1 accepted")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--perf %s made before the flags were checked (%v)", dir, err)
+	}
+}
