@@ -95,11 +95,6 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	var err error
-	if o.perfDir != "" {
-		if o.perfDir, err = checkPerfDir(o.perfDir); err != nil {
-			return err
-		}
-	}
 	if o.idleCycles, err = parseIdleCycles(*idleCycles); err != nil {
 		return err
 	}
@@ -144,6 +139,12 @@ func realMain(ctx context.Context, args []string) error {
 	for _, t := range strings.Split(*toolList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			o.tools = append(o.tools, t)
+		}
+	}
+	// Last: the flags are right before --perf's DIR is made.
+	if o.perfDir != "" {
+		if o.perfDir, err = checkPerfDir(o.perfDir); err != nil {
+			return err
 		}
 	}
 	return runBench(ctx, o)

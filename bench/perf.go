@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +21,12 @@ import (
 
 const perfMissing = "--perf needs perf (Debian: apt-get install linux-perf)"
 
-// checkPerfDir is the startup check of --perf DIR: perf on PATH and DIR
-// created; it returns DIR made absolute.
+// checkPerfDir is the startup check of --perf DIR: Linux, perf on PATH
+// and DIR created; it returns DIR made absolute.
 func checkPerfDir(dir string) (string, error) {
+	if runtime.GOOS != "linux" {
+		return "", fmt.Errorf("--perf needs Linux's perf; this is %s", runtime.GOOS)
+	}
 	if _, err := exec.LookPath("perf"); err != nil {
 		return "", errors.New(perfMissing)
 	}

@@ -7,7 +7,8 @@ import (
 	"os"
 )
 
-// perf is Linux's: --perf stops at its startup check elsewhere.
+// perf is Linux's: checkPerfDir refuses --perf on any other system, so
+// these are never reached there.
 
 func pauseProcess(*os.Process) error  { return errors.New("pausing a process needs Unix") }
 func resumeProcess(*os.Process) error { return nil }
