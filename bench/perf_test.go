@@ -207,12 +207,14 @@ func checkProfiles(t *testing.T, dir, out string, tools []string, rounds int) {
 // results are there as without --perf.
 func TestBenchProfilesEveryTimedPhase(t *testing.T) {
 	needPerf(t)
-	t.Setenv("HOME", t.TempDir()) // perf's build-id cache, should it make one
 	work := t.TempDir()
 	bin := filepath.Join(work, "bin", "chatsafe")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/chatsafe/chatsafe/cmd/chatsafe").CombinedOutput(); err != nil {
 		t.Fatalf("building chatsafe: %v\n%s", err, out)
 	}
+	// After the build, which keeps its caches under $HOME: perf's
+	// build-id cache, should it make one, goes to a directory of its own.
+	t.Setenv("HOME", t.TempDir())
 	out := filepath.Join(work, "out")
 	perfDir, err := checkPerfDir(filepath.Join(work, "perf"))
 	if err != nil {
