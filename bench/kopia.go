@@ -49,11 +49,11 @@ func (t *kopiaTool) Init(ctx context.Context) error {
 	return err
 }
 
-func (t *kopiaTool) Backup(ctx context.Context, _ int) (procResult, error) {
-	return run(ctx, command{name: t.bin, args: t.args("snapshot", "create", t.src, "--no-progress"), env: t.env()})
+func (t *kopiaTool) Backup(ctx context.Context, _ int, perf string) (procResult, error) {
+	return run(ctx, command{name: t.bin, args: t.args("snapshot", "create", t.src, "--no-progress"), env: t.env(), perf: perf})
 }
 
-func (t *kopiaTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+func (t *kopiaTool) Restore(ctx context.Context, dst, perf string) (procResult, string, error) {
 	r, err := run(ctx, command{name: t.bin, args: t.args("snapshot", "list", t.src, "--json"), env: t.env()})
 	if err != nil {
 		return r, dst, err
@@ -67,6 +67,6 @@ func (t *kopiaTool) Restore(ctx context.Context, dst string) (procResult, string
 		return r, dst, fmt.Errorf("reading kopia snapshot list --json (%d snapshots): %v", len(snaps), err)
 	}
 	root := snaps[len(snaps)-1].Root.Obj
-	r, err = run(ctx, command{name: t.bin, args: t.args("snapshot", "restore", root, dst), env: t.env()})
+	r, err = run(ctx, command{name: t.bin, args: t.args("snapshot", "restore", root, dst), env: t.env(), perf: perf})
 	return r, dst, err
 }

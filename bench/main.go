@@ -9,6 +9,7 @@
 //	go run ./bench --full             # ~280 MB database + ~1 GB media, 3 rounds
 //	go run ./bench --quick --repeat 3 # first backup and restore 3 times per tool
 //	go run ./bench --quick --profile  # also profile chatsafe's backup in-process
+//	go run ./bench --quick --perf DIR # perf profiles of every tool's timed phases
 //	go run ./bench --cycle-corpus large  # the daemon's cycle on ~1 GB + 50,000 files
 //	go run ./bench --tree-corpus 10g     # first backup and restore of a ~10 GiB tree
 //
@@ -53,6 +54,9 @@ type options struct {
 	// repeat: rounds of the first backup and of the restore per tool
 	// (rounds.go).
 	repeat int
+	// perfDir, when set, receives a perf profile of every timed phase
+	// (perf.go).
+	perfDir string
 }
 
 func main() {
@@ -81,6 +85,7 @@ func realMain(ctx context.Context, args []string) error {
 	cycleCorpus := fs.String("cycle-corpus", "", `"large": only the daemon's rows (and chatsafe's first backup) on a ~1 GB database and 50,000 files in 500 directories`)
 	idleCycles := fs.String("idle-cycle", "", "DURATIONS (e.g. 310s): after the daemon's rows, measure a one-message cycle after the daemon sat idle that long, each in turn (opt-in: each takes its duration)")
 	fs.IntVar(&o.repeat, "repeat", 0, "N: run the first backup and the restore N times per tool, in rounds, each round starting at the next tool; the table and the targets take the median (default 3 with --full and --tree-corpus, 1 otherwise)")
+	fs.StringVar(&o.perfDir, "perf", "", "DIR: profile every timed first backup and restore of every tool with perf record attached to its process (cpu-clock, 999 Hz, call graphs) into DIR/TOOL-PHASE-rROUND.data, perf report's text beside it (.txt) and its top 3 symbols on the phase's log line; perf competes with the tool for the cores, so figures measured under --perf are for diagnosis, not comparison")
 	treeCorpus := fs.String("tree-corpus", "", "SIZE (e.g. 10g): only the first backup and the restore of a chat app's tree of about SIZE (a tenth of it the database, the rest media); chatsafe alone unless --tools says otherwise")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
@@ -134,6 +139,12 @@ func realMain(ctx context.Context, args []string) error {
 	for _, t := range strings.Split(*toolList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			o.tools = append(o.tools, t)
+		}
+	}
+	// Last: the flags are right before --perf's DIR is made.
+	if o.perfDir != "" {
+		if o.perfDir, err = checkPerfDir(o.perfDir); err != nil {
+			return err
 		}
 	}
 	return runBench(ctx, o)
@@ -200,7 +211,7 @@ func runBench(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}, Repeat: o.repeat}}
+	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}, Repeat: o.repeat, PerfDir: o.perfDir}}
 	bin, err := b.chatsafeBinary(ctx)
 	if err != nil {
 		return err
@@ -347,7 +358,7 @@ func (b *benchRun) changeBackups(ctx context.Context) error {
 func (b *benchRun) changeBackup(ctx context.Context, phase string, add func(r *ToolResult, wrote int64, p procResult)) {
 	each(b.tools, b.runs, func(i int, t tool, r *ToolResult) error {
 		defer b.settle(t.Name(), "backup after the "+phase, false, b.src, t.StateDir())()
-		p, err := t.Backup(ctx, len(r.backups)+2)
+		p, err := t.Backup(ctx, len(r.backups)+2, "")
 		if err != nil {
 			return fmt.Errorf("backup after the %s: %w", phase, err)
 		}

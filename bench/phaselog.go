@@ -12,12 +12,17 @@ func logPhaseStart(tool, phase, input string, skip func(path string) bool) machi
 }
 
 // logPhaseEnd logs where the phase's time went: the child's user and
-// system time, its faults and its storage I/O, and the machine's counters
-// across the phase (other processes' included).
+// system time, its faults and its storage I/O, the top of its profile
+// (--perf), and the machine's counters across the phase (other
+// processes' included).
 func logPhaseEnd(tool, phase string, before machineState, p procResult) {
 	u := p.Usage
-	logf("%s: %s: %.2fs, user %.2f + sys %.2f s, major faults %d, minor faults %d, read %s and wrote %s from/to storage",
-		tool, phase, p.Wall.Seconds(), u.User, u.Sys, u.MajFlt, u.MinFlt, mb(u.InBytes), mb(u.OutBytes))
+	prof := ""
+	if p.Perf != nil {
+		prof = "; " + p.Perf.String()
+	}
+	logf("%s: %s: %.2fs, user %.2f + sys %.2f s, major faults %d, minor faults %d, read %s and wrote %s from/to storage%s",
+		tool, phase, p.Wall.Seconds(), u.User, u.Sys, u.MajFlt, u.MinFlt, mb(u.InBytes), mb(u.OutBytes), prof)
 	if d := before.deltas(readMachineState("", nil)); d != "" {
 		logf("%s: %s: machine: %s", tool, phase, d)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +27,8 @@ type procResult struct {
 	Usage  childUsage
 	Stdout []byte
 	Stderr []byte
+	// Perf is the profile's report when the command had one (command.perf).
+	Perf *perfSummary
 }
 
 // command describes one tool invocation.
@@ -34,10 +37,15 @@ type command struct {
 	args []string
 	dir  string
 	env  []string // added to the bench's own environment
+	// perf, when set, is where `perf record`, attached to the child once
+	// it started, writes its CPU profile (perf.go); the report goes
+	// beside it. The child's measures stay its own.
+	perf string
 }
 
 // run executes c, measuring wall time and peak RSS the same way for
-// every tool. A failure carries the end of the tool's stderr.
+// every tool. A failure carries the end of the tool's stderr; a profile
+// perf could not take or report fails the run too.
 func run(ctx context.Context, c command) (procResult, error) {
 	cmd := exec.CommandContext(ctx, c.name, c.args...)
 	cmd.Dir = c.dir
@@ -49,9 +57,17 @@ func run(ctx context.Context, c command) (procResult, error) {
 	start := time.Now()
 	err := cmd.Start()
 	var split rssSplit
+	var rec *perfRecord
+	var perfErr error
 	if err == nil {
 		stop, peak := make(chan struct{}), make(chan rssSplit, 1)
 		go sampleRSS(cmd.Process.Pid, stop, peak)
+		if c.perf != "" {
+			// The child waits, stopped, until perf is attached (perf.go):
+			// its whole run is sampled, and timed from there.
+			rec, perfErr = attachPerf(ctx, cmd.Process, cmd.Path, c.perf)
+			start = time.Now()
+		}
 		err = cmd.Wait()
 		close(stop)
 		split = <-peak
@@ -65,8 +81,17 @@ func run(ctx context.Context, c command) (procResult, error) {
 			res.MaxRSS = split.HWM
 		}
 	}
+	if rec != nil {
+		// attachPerf may return a recorder and an error (resuming the tool).
+		var ferr error
+		res.Perf, ferr = rec.finish(ctx, err)
+		perfErr = errors.Join(perfErr, ferr)
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w\n%s", c.name, strings.Join(c.args, " "), err, tail(stderr.String(), 2000))
+	}
+	if perfErr != nil {
+		return res, fmt.Errorf("profiling %s with perf: %w", c.name, perfErr)
 	}
 	return res, nil
 }

@@ -23,6 +23,8 @@ type Results struct {
 	Daemon  daemonResult  `json:"daemon"`
 	Targets []Target      `json:"targets"`
 	Profile *ProfileInfo  `json:"profile,omitempty"`
+	// PerfDir holds the perf profiles of the timed phases (--perf).
+	PerfDir string `json:"perf_dir,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -412,6 +414,7 @@ func writeMarkdown(w io.Writer, res *Results) {
 	}
 	writeRounds(w, res)
 	writeRestoreReported(w, res)
+	writePerfNote(w, res)
 	if res.Daemon.Measured {
 		var sizes []string
 		for _, n := range res.Daemon.WrittenBytes {

@@ -74,3 +74,11 @@ func writeRestoreReported(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "\nMemory the VM handed back to its host during each restore (free page reporting, the whole machine's): %s.\n", strings.Join(parts, ", "))
 	}
 }
+
+// writePerfNote says that the run was profiled (--perf) and where the
+// profiles are: perf took CPU beside every timed phase.
+func writePerfNote(w io.Writer, res *Results) {
+	if res.PerfDir != "" {
+		fmt.Fprintf(w, "\nProfiled with perf (--perf): every timed first backup and restore has its profile in %s (TOOL-PHASE-rROUND.data, perf report's top in .txt); perf shared the cores with the tools, so these figures are for diagnosis, not comparison.\n", res.PerfDir)
+	}
+}

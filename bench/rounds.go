@@ -140,9 +140,9 @@ func (b *benchRun) firstBackups(ctx context.Context) {
 		phase := roundLabel("first backup", round, pos, n)
 		defer b.settle(t.Name(), phase, true, b.src, t.StateDir())()
 		st := logPhaseStart(t.Name(), phase, b.src, b.appFiles())
-		p, err := t.Backup(ctx, 1)
+		p, err := t.Backup(ctx, 1, b.perfOut(t.Name(), "first-backup", round))
 		if err != nil {
-			return fmt.Errorf("first backup: %w", err)
+			return fmt.Errorf("%s: %w", phase, err)
 		}
 		flush, err := makeDurable(t.RepoDir())
 		if err != nil {
@@ -218,9 +218,9 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 		defer os.RemoveAll(dst)
 		defer b.settle(t.Name(), phase, true, t.RepoDir(), t.StateDir())()
 		st := logPhaseStart(t.Name(), phase, t.RepoDir(), nil)
-		p, root, err := t.Restore(ctx, dst)
+		p, root, err := t.Restore(ctx, dst, b.perfOut(t.Name(), "restore", round))
 		if err != nil {
-			return fmt.Errorf("restore: %w", err)
+			return fmt.Errorf("%s: %w", phase, err)
 		}
 		logPhaseEnd(t.Name(), phase, st, p)
 		r.notePeak(p)

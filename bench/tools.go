@@ -26,11 +26,13 @@ type tool interface {
 	Version(ctx context.Context) string
 	// Init creates an empty repository.
 	Init(ctx context.Context) error
-	// Backup backs up the corpus; step numbers the backups from 1.
-	Backup(ctx context.Context, step int) (procResult, error)
+	// Backup backs up the corpus; step numbers the backups from 1. perf,
+	// when set, is where the timed command's CPU profile goes
+	// (command.perf).
+	Backup(ctx context.Context, step int, perf string) (procResult, error)
 	// Restore restores the newest backup into dst and returns where the
-	// corpus's root landed.
-	Restore(ctx context.Context, dst string) (procResult, string, error)
+	// corpus's root landed; perf as for Backup.
+	Restore(ctx context.Context, dst, perf string) (procResult, string, error)
 	// RepoDir is the repository directory whose size is "bytes stored".
 	RepoDir() string
 	// StateDir is the tool's local state on the device (caches, spool),
@@ -131,8 +133,8 @@ func (t *chatsafeTool) Init(ctx context.Context) error {
 	return cfg.Write(t.config())
 }
 
-func (t *chatsafeTool) Backup(ctx context.Context, _ int) (procResult, error) {
-	r, err := run(ctx, command{name: t.bin, args: []string{"backup", "--config", t.config(), "--json"}})
+func (t *chatsafeTool) Backup(ctx context.Context, _ int, perf string) (procResult, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"backup", "--config", t.config(), "--json"}, perf: perf})
 	if err != nil {
 		return r, err
 	}
@@ -146,8 +148,8 @@ func (t *chatsafeTool) Backup(ctx context.Context, _ int) (procResult, error) {
 	return r, nil
 }
 
-func (t *chatsafeTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
-	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "--config", t.config(), "--to", dst}})
+func (t *chatsafeTool) Restore(ctx context.Context, dst, perf string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "--config", t.config(), "--to", dst}, perf: perf})
 	return r, dst, err
 }
 
@@ -181,12 +183,12 @@ func (t *resticTool) Init(ctx context.Context) error {
 	return err
 }
 
-func (t *resticTool) Backup(ctx context.Context, _ int) (procResult, error) {
-	return run(ctx, command{name: t.bin, args: []string{"backup", "--quiet", "--host", "bench", t.src}, env: t.env()})
+func (t *resticTool) Backup(ctx context.Context, _ int, perf string) (procResult, error) {
+	return run(ctx, command{name: t.bin, args: []string{"backup", "--quiet", "--host", "bench", t.src}, env: t.env(), perf: perf})
 }
 
-func (t *resticTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
-	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "latest", "--host", "bench", "--target", dst}, env: t.env()})
+func (t *resticTool) Restore(ctx context.Context, dst, perf string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"restore", "latest", "--host", "bench", "--target", dst}, env: t.env(), perf: perf})
 	// restic restores the absolute source path below the target.
 	return r, filepath.Join(dst, t.src), err
 }
@@ -221,12 +223,12 @@ func (t *borgTool) Init(ctx context.Context) error {
 	return err
 }
 
-func (t *borgTool) Backup(ctx context.Context, step int) (procResult, error) {
+func (t *borgTool) Backup(ctx context.Context, step int, perf string) (procResult, error) {
 	// Relative paths (".") so that extract puts the corpus at the target.
-	return run(ctx, command{name: t.bin, args: []string{"create", fmt.Sprintf("::bench-%d", step), "."}, dir: t.src, env: t.env()})
+	return run(ctx, command{name: t.bin, args: []string{"create", fmt.Sprintf("::bench-%d", step), "."}, dir: t.src, env: t.env(), perf: perf})
 }
 
-func (t *borgTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
+func (t *borgTool) Restore(ctx context.Context, dst, perf string) (procResult, string, error) {
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		return procResult{}, dst, err
 	}
@@ -235,7 +237,7 @@ func (t *borgTool) Restore(ctx context.Context, dst string) (procResult, string,
 		return r, dst, err
 	}
 	last := strings.TrimSpace(string(r.Stdout))
-	r, err = run(ctx, command{name: t.bin, args: []string{"extract", "::" + last}, dir: dst, env: t.env()})
+	r, err = run(ctx, command{name: t.bin, args: []string{"extract", "::" + last}, dir: dst, env: t.env(), perf: perf})
 	return r, dst, err
 }
 
@@ -274,11 +276,11 @@ func (t *rcloneTool) Init(ctx context.Context) error {
 	return os.WriteFile(t.conf(), []byte(conf), 0o600)
 }
 
-func (t *rcloneTool) Backup(ctx context.Context, _ int) (procResult, error) {
+func (t *rcloneTool) Backup(ctx context.Context, _ int, perf string) (procResult, error) {
 	// JSON logs carry the final transfer stats: what was uploaded is what
 	// a small change costs on a remote, whatever the directory grew by.
 	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", t.src, "benchcrypt:",
-		"--use-json-log", "--stats-log-level", "NOTICE"}})
+		"--use-json-log", "--stats-log-level", "NOTICE"}, perf: perf})
 	if err != nil {
 		return r, err
 	}
@@ -302,8 +304,8 @@ func (t *rcloneTool) Backup(ctx context.Context, _ int) (procResult, error) {
 // Uploaded is the bytes the last backup transferred to the remote.
 func (t *rcloneTool) Uploaded() int64 { return t.uploaded }
 
-func (t *rcloneTool) Restore(ctx context.Context, dst string) (procResult, string, error) {
-	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", "benchcrypt:", dst}})
+func (t *rcloneTool) Restore(ctx context.Context, dst, perf string) (procResult, string, error) {
+	r, err := run(ctx, command{name: t.bin, args: []string{"--config", t.conf(), "copy", "benchcrypt:", dst}, perf: perf})
 	return r, dst, err
 }
 
