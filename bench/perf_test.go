@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -208,10 +207,7 @@ func checkProfiles(t *testing.T, dir, out string, tools []string, rounds int) {
 func TestBenchProfilesEveryTimedPhase(t *testing.T) {
 	needPerf(t)
 	work := t.TempDir()
-	bin := filepath.Join(work, "bin", "chatsafe")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/chatsafe/chatsafe/cmd/chatsafe").CombinedOutput(); err != nil {
-		t.Fatalf("building chatsafe: %v\n%s", err, out)
-	}
+	bin := buildChatsafe(t, work)
 	// After the build, which keeps its caches under $HOME: perf's
 	// build-id cache, should it make one, goes to a directory of its own.
 	t.Setenv("HOME", t.TempDir())
@@ -226,14 +222,7 @@ func TestBenchProfilesEveryTimedPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProfiles(t, perfDir, out, []string{"chatsafe"}, 1)
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readResults(t, out)
 	if len(res.Tools) != 1 || res.Tools[0].Error != "" || len(res.Tools[0].FirstBackupSamples) != 1 || len(res.Tools[0].RestoreSamples) != 1 ||
 		!res.Tools[0].RestoreVerified || res.Tools[0].FirstBackupS <= 0 {
 		t.Fatalf("results under --perf: %+v", res.Tools)

@@ -42,21 +42,13 @@ func goShares(ctx context.Context, data, exe string) ([]perfShare, error) {
 		exe = real
 	}
 	cmd := exec.CommandContext(ctx, "perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym", "-g", "none")
-	stderr := newTailBuffer(4 << 10)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	var rows perfRows
+	err := readStreaming(cmd, "perf report -i "+data+" --sort dso,sym", func(r io.Reader) (err error) {
+		rows, err = parseDsoSym(r, filepath.Base(exe))
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("perf report -i %s --sort dso,sym: %w", data, err)
-	}
-	rows, perr := parseDsoSym(stdout, filepath.Base(exe))
-	if perr != nil {
-		io.Copy(io.Discard, stdout) // perf exits once its output is read
-	}
-	if err := errors.Join(perr, cmd.Wait()); err != nil {
-		return nil, fmt.Errorf("perf report -i %s --sort dso,sym: %w\n%s", data, err, tail(stderr.String(), 2000))
 	}
 	if len(rows.offs) == 0 {
 		return nil, nil // perf named them (Debian's rclone keeps a .dynsym)
@@ -154,6 +146,13 @@ func goFuncs(ctx context.Context, exe string, rows *perfRows) error {
 	in := &addrReader{offs: rows.offs, progs: f.Progs}
 	cmd := exec.CommandContext(ctx, "go", "tool", "addr2line", exe)
 	cmd.Stdin = in
+	return readStreaming(cmd, "go tool addr2line "+exe, rows.addNames)
+}
+
+// readStreaming runs cmd with parse reading its output as it comes, so
+// that nothing of it is held beyond what parse keeps; cmd's stderr keeps
+// its last 4 KiB for the error, which names the command as what.
+func readStreaming(cmd *exec.Cmd, what string, parse func(io.Reader) error) error {
 	stderr := newTailBuffer(4 << 10)
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -161,14 +160,14 @@ func goFuncs(ctx context.Context, exe string, rows *perfRows) error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("go tool addr2line %s: %w", exe, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	nerr := rows.addNames(stdout)
-	if nerr != nil {
-		io.Copy(io.Discard, stdout)
+	perr := parse(stdout)
+	if perr != nil {
+		io.Copy(io.Discard, stdout) // the command exits once its output is read
 	}
-	if err := errors.Join(nerr, cmd.Wait()); err != nil {
-		return fmt.Errorf("go tool addr2line %s: %w\n%s", exe, err, tail(stderr.String(), 2000))
+	if err := errors.Join(perr, cmd.Wait()); err != nil {
+		return fmt.Errorf("%s: %w\n%s", what, err, tail(stderr.String(), 2000))
 	}
 	return nil
 }

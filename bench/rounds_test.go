@@ -130,24 +130,14 @@ func TestBenchRecordsEveryRound(t *testing.T) {
 		}
 	}
 	work := t.TempDir()
-	bin := filepath.Join(work, "bin", "chatsafe")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/chatsafe/chatsafe/cmd/chatsafe").CombinedOutput(); err != nil {
-		t.Fatalf("building chatsafe: %v\n%s", err, out)
-	}
+	bin := buildChatsafe(t, work)
 	out := filepath.Join(work, "out")
 	o := options{spec: tinySpec, out: out, work: filepath.Join(work, "scratch"), tools: []string{"chatsafe", "restic"},
 		chatsafeBin: bin, repeat: 2}
 	if err := runBench(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readResults(t, out)
 	if res.Repeat != 2 || len(res.Tools) != 2 {
 		t.Fatalf("results: repeat %d, %d tools (%+v), want 2 and 2", res.Repeat, len(res.Tools), res.Skipped)
 	}
@@ -221,4 +211,28 @@ func TestStateKeeperPutsTheStateBack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "contents")); !os.IsNotExist(err) {
 		t.Fatalf("what the round cached is still there: %v", err)
 	}
+}
+
+// buildChatsafe builds ./cmd/chatsafe into work/bin and returns its path.
+func buildChatsafe(t *testing.T, work string) string {
+	t.Helper()
+	bin := filepath.Join(work, "bin", "chatsafe")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/chatsafe/chatsafe/cmd/chatsafe").CombinedOutput(); err != nil {
+		t.Fatalf("building chatsafe: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// readResults reads the results.json a bench run wrote into out.
+func readResults(t *testing.T, out string) Results {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
