@@ -14,7 +14,7 @@ import (
 // maxWrite caps one write. Linux (6.16 on, ext4) sizes a new page-cache
 // folio by the write that creates it, and the buddy allocator serves a
 // folio from the smallest free block that fits. In a VM whose balloon
-// reports free memory to the host (Firecracker, QEMU), free blocks of 2 MiB
+// reports free memory to the host (free page reporting: Firecracker, QEMU), free blocks of 2 MiB
 // and more are handed back and cost a host fault per page when touched
 // again, while smaller fragments stay backed: on the bench's VM a restore
 // in 256 KiB writes took 4.5-6.7 s of system time where
