@@ -86,11 +86,15 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 }
 
 // spoolWriteSize caps every write to the spool, the trailer and the
-// padding included. Measured on the bench's machine (Linux 6.18, ext4):
-// writing the same bytes into new page cache often cost several times the
-// system time in 1 MiB writes as in 64 KiB ones (a first backup of a
-// 516 MB corpus: 2.6–3.1 s against 0.4 s, and twice the wall time); the
-// kernel's reason is not pinned down (docs/benchmarks.md).
+// padding included. A new page-cache folio is as large as the write that
+// creates it (Linux 6.16 on, ext4), and in a VM whose balloon reports free
+// memory to the host, large free blocks cost a host fault per page when
+// touched again where small fragments do not (restore.maxWrite). On the
+// bench's machine 1 MiB writes cost several times the system time of 64
+// KiB ones (a first backup of a 516 MB corpus: 2.6-3.1 s against 0.4 s).
+// 16 KiB writes, which keep the restore out of it, cost the first backup
+// ~3 % more time when memory is fast, and most of its rounds stayed out
+// of it at 64 KiB (docs/benchmarks.md, "Restore: 16 KiB writes").
 const spoolWriteSize = 64 << 10
 
 // writebackEvery: after this many bytes are written to a delta, the
