@@ -1,0 +1,123 @@
+package source
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+)
+
+// Rule 3 after a recovery that kept the log's header (a damaged header,
+// the wal-index lost: TestSQLiteWALRecoveredWithoutItsFrames). The last
+// read saw generation G, frames 1..F. SQLite's recovery drops G's frames
+// but keeps its salts, so the app's next commits (G') write from slot 1
+// under G's header; no more than F frames, a PASSIVE checkpoint copies
+// them into the database file, and the next commit restarts the log (G'',
+// salt-1 one more). From the -wal alone that is a healthy restart: the
+// slot after F holds an older generation's frame. A read that takes only
+// G'' pages and carries the rest carries G's pages (the database file
+// holds other versions of them now) and G' pages.
+
+// TestSQLiteRule3AfterRecoveryWithoutItsFrames: G never reached the
+// database file, which holds the pages' versions from before G.
+func TestSQLiteRule3AfterRecoveryWithoutItsFrames(t *testing.T) {
+	a := newChatApp(t)
+	// The first generation (3,000 messages) into the database file; the
+	// next message restarts the log, so later, shorter generations leave
+	// its frames in the slots past theirs.
+	a.passive()
+	a.recoverWithoutLog()
+	m := a.lastMark()
+	a.msgs(3)
+	if n := a.passive(); n > int(m.Frame) {
+		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
+	}
+	a.msgs(1)
+	a.restartedFrom(m)
+	a.wholeBecause("a restart after a recovery without the frames the last read saw", "not the version the last read")
+}
+
+// TestSQLiteRule3AfterRecoveryOverCheckpointedFrames: a PASSIVE
+// checkpoint copied G into the database file before the crash, so the
+// recovery lost no message; G' then wrote pages G held (its messages'
+// index entries beside G's own, as a chat app's index on chat and time
+// puts a new message beside the last ones).
+func TestSQLiteRule3AfterRecoveryOverCheckpointedFrames(t *testing.T) {
+	a := newChatApp(t)
+	a.passive()
+	a.msgs(1) // restarts the log: G
+	a.scan("first backup")
+	a.msgs(20)
+	a.scan("messages")
+	if !a.k.incr["msgstore.db"] {
+		t.Fatal("the read after 20 messages was not incremental")
+	}
+	m := a.lastMark()
+	a.passive()
+	a.dropLog(a.next - 1)
+	a.besideOf(a.next-19, a.next-12, a.next-5)
+	if n := a.passive(); n > int(m.Frame) {
+		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
+	}
+	a.msgs(1)
+	a.restartedFrom(m)
+	a.wholeBecause("a restart after a recovery over checkpointed frames", "not the version the last read")
+}
+
+// passive runs the app's PASSIVE checkpoint, checks that it copied every
+// frame of the log, and returns how many.
+func (a *chatApp) passive() int {
+	a.t.Helper()
+	var busy, log, done int
+	if err := a.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		a.t.Fatal(err)
+	}
+	if busy != 0 || log != done {
+		a.t.Fatalf("PASSIVE checkpoint: busy %d, %d frames in the log, %d copied", busy, log, done)
+	}
+	return log
+}
+
+// lastMark is the mark the last scan kept.
+func (a *chatApp) lastMark() walMark {
+	a.t.Helper()
+	cache, err := LoadFileCache(a.cachePath)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	m := cache.entries["msgstore.db"].Mark
+	if m == nil || m.Frame == 0 {
+		a.t.Fatalf("the last read kept no mark of a frame: %+v", m)
+	}
+	return *m
+}
+
+// restartedFrom checks that the -wal's header is the one after m's: the
+// log restarted once since, as rule 3 sees it.
+func (a *chatApp) restartedFrom(m walMark) {
+	a.t.Helper()
+	var h [walHdrSize]byte
+	f, err := os.Open(a.dbPath + "-wal")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		a.t.Fatal(err)
+	}
+	if got, was := binary.BigEndian.Uint32(h[16:]), binary.BigEndian.Uint32(m.Hdr[16:]); got != was+1 || !restartedOnce(m.Hdr, h) {
+		a.t.Fatalf("the -wal's salt-1 is %d, the last read's %d: not one restart", got, was)
+	}
+}
+
+// besideOf commits a message for each of ids whose body is the first
+// bytes of that message's: its index entry sits beside the other's, on
+// the same leaf page. Short, so that no page splits (a page count that
+// grew outside the frames makes the read whole for that reason).
+func (a *chatApp) besideOf(ids ...int) {
+	a.t.Helper()
+	for _, id := range ids {
+		mustExec(a.t, a.db, "INSERT INTO msg SELECT ?, substr(body, 1, 8) FROM msg WHERE id = ?", a.next, id)
+		mustExec(a.t, a.db, "UPDATE meta SET n=? WHERE k='last'", a.next)
+		a.next++
+	}
+}
