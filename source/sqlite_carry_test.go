@@ -18,14 +18,30 @@ import (
 // holds other versions of them now) and G' pages.
 
 // TestSQLiteRule3AfterRecoveryWithoutItsFrames: G never reached the
-// database file, which holds the pages' versions from before G.
+// database file, which holds the pages' versions from before G. The last
+// read before the crash read G's changed pages, or (the hashes a whole
+// read keeps) the whole database.
 func TestSQLiteRule3AfterRecoveryWithoutItsFrames(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		t.Run(map[bool]string{false: "last read incremental", true: "last read whole"}[whole], func(t *testing.T) {
+			rule3AfterRecovery(t, whole)
+		})
+	}
+}
+
+func rule3AfterRecovery(t *testing.T, whole bool) {
 	a := newChatApp(t)
 	// The first generation (3,000 messages) into the database file; the
 	// next message restarts the log, so later, shorter generations leave
 	// its frames in the slots past theirs.
 	a.passive()
-	a.recoverWithoutLog()
+	if whole {
+		a.msgs(21)
+		a.scan("first backup")
+		a.dropLog(3000)
+	} else {
+		a.recoverWithoutLog()
+	}
 	m := a.lastMark()
 	a.msgs(3)
 	if n := a.passive(); n > int(m.Frame) {
@@ -119,5 +135,112 @@ func (a *chatApp) besideOf(ids ...int) {
 		mustExec(a.t, a.db, "INSERT INTO msg SELECT ?, substr(body, 1, 8) FROM msg WHERE id = ?", a.next, id)
 		mustExec(a.t, a.db, "UPDATE meta SET n=? WHERE k='last'", a.next)
 		a.next++
+	}
+}
+
+// TestSQLiteRule3WithoutSums: a mark that kept no page hashes, because a
+// cache from before they were kept has none or because its generation
+// read more pages than a mark keeps hashes of, does not take rule 3: that
+// read is whole, and the next rule-3 read, on the mark it left, is
+// incremental again and checks the pages it carries.
+func TestSQLiteRule3WithoutSums(t *testing.T) {
+	t.Run("a cache from before", func(t *testing.T) {
+		a := newChatApp(t)
+		a.scan("first backup")
+		a.passive()
+		a.msgs(20) // restarts the log
+		a.scan("a restarted log")
+		if m := a.lastMark(); !m.SumsKept || len(m.Sums) == 0 {
+			t.Fatalf("a whole read over 20 messages' frames kept no hashes: %+v", m)
+		}
+		a.forgetSums()
+		a.unseenThenRestart()
+		a.wholeBecause("rule 3 on a mark without hashes", "kept no hashes")
+		a.rule3Checked()
+	})
+	t.Run("more pages than a mark keeps", func(t *testing.T) {
+		a := newChatApp(t)
+		a.tune = func(s *Scanner) { s.maxSums = 8 }
+		a.scan("first backup")
+		a.passive()
+		a.msgs(20) // restarts the log
+		a.scan("a restarted log")
+		if m := a.lastMark(); m.SumsKept {
+			t.Fatalf("a read over 20 messages' frames kept hashes of %d pages, at most 8 wanted", len(m.Sums)/sumSize)
+		}
+		a.unseenThenRestart()
+		a.wholeBecause("rule 3 on a mark that kept too many pages", "kept no hashes")
+		a.tune = nil
+		a.rule3Checked()
+	})
+}
+
+// forgetSums makes the cache's mark one of a cache from before marks kept
+// page hashes: gob writes no zero field, so the file is that cache's.
+func (a *chatApp) forgetSums() {
+	a.t.Helper()
+	cache, err := LoadFileCache(a.cachePath)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	e := cache.entries["msgstore.db"]
+	m := *e.Mark
+	m.Sums, m.SumsKept = nil, false
+	e.Mark = &m
+	cache.entries["msgstore.db"] = e
+	if err := cache.Save(); err != nil {
+		a.t.Fatal(err)
+	}
+	if back := a.lastMark(); back.SumsKept || back.Sums != nil {
+		a.t.Fatalf("the mark still keeps hashes: %+v", back)
+	}
+}
+
+// unseenThenRestart writes frames the next read never sees, copies them
+// into the database file and restarts the log over its first slots.
+func (a *chatApp) unseenThenRestart() {
+	a.t.Helper()
+	a.msgs(3)
+	a.passive()
+	a.msgs(1)
+}
+
+// rule3Checked makes the last read's generation long enough for rule 3,
+// then reads after a restart over unseen frames: incrementally, and with
+// the pages carried from the -wal checked in the database file.
+func (a *chatApp) rule3Checked() {
+	a.t.Helper()
+	a.msgs(20)
+	a.scan("messages")
+	a.unseenThenRestart()
+	if whys := a.scan("rule 3"); !a.k.incr["msgstore.db"] {
+		a.t.Fatalf("rule 3 read whole: %q", whys)
+	}
+	if a.checked == 0 {
+		a.t.Error("rule 3 read no page of the database file to check the pages it carried")
+	}
+	a.t.Logf("rule 3 read %d pages and checked %d in the database file", a.k.read["msgstore.db"], a.checked)
+	a.restored("rule 3")
+}
+
+// TestMarkSumsKeptEmpty: a mark that keeps the hashes of no page (a
+// generation without frames in the snapshot) stays "kept" through the
+// cache file; gob leaves out the empty list, not the flag.
+func TestMarkSumsKeptEmpty(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	c, err := LoadFileCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.entries["msgstore.db"] = cacheEntry{Kind: KindSQLite, Token: []byte("t"), Mark: &walMark{SumsKept: true}}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := back.entries["msgstore.db"].Mark; m == nil || !m.SumsKept {
+		t.Fatalf("a mark that kept no page's hash loads as %+v", m)
 	}
 }

@@ -32,6 +32,9 @@ type chatApp struct {
 	later time.Duration
 	every time.Duration    // Options.FullReadEvery
 	tune  func(s *Scanner) // if set, changes each scan's scanner
+	// checked: the pages the last scan's rule-3 check read from the
+	// database file (sqlite_sums.go).
+	checked int
 }
 
 func newChatApp(t *testing.T) *chatApp {
@@ -81,6 +84,10 @@ func (a *chatApp) scan(name string) (whys []string) {
 	delete(a.k.whole, "msgstore.db")
 	for _, e := range logs.FilterMessage("reading the whole database").All() {
 		whys = append(whys, e.ContextMap()["why"].(string))
+	}
+	a.checked = 0
+	for _, e := range logs.FilterMessage("reading the changed pages of a database").All() {
+		a.checked += int(e.ContextMap()["checked"].(int64))
 	}
 	return whys
 }
@@ -156,6 +163,12 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 	// message restarts the log over the first few slots only.
 	step("unseen frames checkpointed, then a restart", true, 60, "",
 		msgs(3), exec("UPDATE msg SET body=randomblob(321) WHERE id=17"), checkpoint, msgs(1))
+	// The pages the last read took from the -wal and this one carries
+	// were checked in the database file (sqlite_sums.go).
+	if a.checked == 0 {
+		t.Error("rule 3 read no page of the database file to check the pages it carried")
+	}
+	t.Logf("rule 3 checked %d pages in the database file", a.checked)
 	step("messages", true, 100, "", msgs(20))
 	step("two restarts", false, 0, "checkpointed or restarted and the database file changed", msgs(2), checkpoint, msgs(1), checkpoint, msgs(1))
 	step("messages again", true, 100, "", msgs(20))

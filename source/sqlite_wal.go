@@ -42,6 +42,12 @@ type walMark struct {
 	// DBSettled: the entry's ID was taken long enough after the database
 	// file's last change that any later change shows in its stat.
 	DBSettled bool
+	// Sums are hashes of pages as the snapshot held them, those the reads
+	// since this generation began read (sqlite_sums.go), for rule 3's
+	// check; SumsKept says they were kept (false in a cache from before
+	// they were: rule 3 is then not taken once).
+	Sums     []byte
+	SumsKept bool
 	// unknown: the frame the wal-index named before the transaction was
 	// not confirmed inside it (newMark); nothing may be built on this
 	// mark, and it is never stored (gob leaves the field out too).
@@ -242,6 +248,12 @@ type readPlan struct {
 	// changed pages' previous versions; prev finds them (sqlite_prev.go).
 	prevMark uint32
 	prev     *prevPages
+	// sumsBase, for a read that continues the previous snapshot's
+	// generation (rule 1), is its mark, whose page hashes the read's own
+	// add to (markSums); checked counts the pages rule 3's check read
+	// from the database file.
+	sumsBase *walMark
+	checked  int
 }
 
 // planRead decides how to read the snapshot the open read transaction sees.
@@ -250,8 +262,9 @@ type readPlan struct {
 // previous version (nil: none); before is the database file's identity
 // taken before the transaction began, and shm the wal-index header read
 // between the two from shmFile, the read's own descriptor of the -shm;
-// whole says when a whole read is due whatever the rules say.
-func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool, whole wholeReads) readPlan {
+// whole says when a whole read is due whatever the rules say; db gives the
+// database file for rule 3's check (sqlite_sums.go).
+func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool, whole wholeReads, db func() io.ReaderAt) readPlan {
 	wal, walWhy := openWALWhy(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
@@ -267,7 +280,7 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 			p.why = walWhy
 		}
 		if p.why == "" {
-			p = incrementalPlan(prev, wal, [2]shmHeader{shm, inside}, before, pageSize, pageCount)
+			p = incrementalPlan(prev, wal, [2]shmHeader{shm, inside}, before, pageSize, pageCount, db)
 		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
@@ -285,8 +298,8 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 
 // incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
 // there is no valid -wal file; shm are the wal-index headers read before
-// the transaction and inside it.
-func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64) readPlan {
+// the transaction and inside it; db gives the database file (rule 3).
+func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64, db func() io.ReaderAt) readPlan {
 	m := prev.Mark
 	switch {
 	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
@@ -307,7 +320,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before st
 	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
-		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame}
+		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame, sumsBase: m}
 	case m.DBSettled && prev.ID == before && m.Frame > 0 && (wal == nil || m.Hdr != wal.hdr && !restartedOnce(m.Hdr, wal.hdr)):
 		// A new -wal generation that no restart of the last one made, or
 		// no log at all, and the frames the last read saw never reached
@@ -340,7 +353,11 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before st
 		if !wal.slotsUnchanged(m.Frame+1, unseen.hdrs) {
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
-		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
+		// Nor can the -wal tell this restart from one after a recovery
+		// that dropped the frames the last read saw.
+		if p = checkCarried(readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}, m, db, pageSize, pageCount); !p.incremental {
+			return p
+		}
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}
