@@ -244,3 +244,87 @@ func TestMarkSumsKeptEmpty(t *testing.T) {
 		t.Fatalf("a mark that kept no page's hash loads as %+v", m)
 	}
 }
+
+// TestSQLiteRule3SumsOfEarlierReads: a read of changed pages that
+// continues its generation (rule 1) keeps the hashes of the earlier reads
+// of that generation as well as its own. Here the last read before the
+// crash read only the meta page; the 20 messages before it were read by
+// the read before that. With only its own hashes the check reads only
+// meta, which the new generation writes again, and carries the lost
+// messages' pages unchecked.
+func TestSQLiteRule3SumsOfEarlierReads(t *testing.T) {
+	a := newChatApp(t)
+	a.passive()
+	a.msgs(1) // restarts the log: G
+	a.scan("first backup")
+	a.msgs(20)
+	a.scan("messages")
+	mustExec(t, a.db, "UPDATE meta SET n=? WHERE k='last'", a.next+5)
+	a.scan("meta only")
+	if !a.k.incr["msgstore.db"] {
+		t.Fatal("the read of the meta page alone was not incremental")
+	}
+	m := a.lastMark()
+	if n := len(m.Sums) / sumSize; n < 2 {
+		t.Fatalf("the mark after two reads of G keeps %d hashes", n)
+	}
+	a.dropLog(3000)
+	a.msgs(3)
+	if n := a.passive(); n > int(m.Frame) {
+		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
+	}
+	a.msgs(1)
+	a.restartedFrom(m)
+	a.wholeBecause("rule 3 after a recovery, the last read of the meta page only", "not the version the last read")
+}
+
+// TestSQLiteRule3SumsOfPagesReadAgain: a whole read in pieces reads again,
+// in its last transaction, a page a commit between two pieces changed; the
+// mark must keep the hash of that version, the snapshot's, not of the one
+// the first piece read. Here the recovery drops G and that commit; the
+// database file holds G, not the commit, so the page the commit wrote is
+// the one that differs.
+func TestSQLiteRule3SumsOfPagesReadAgain(t *testing.T) {
+	a := newChatApp(t)
+	mustExec(t, a.db, "CREATE TABLE kv(k INTEGER PRIMARY KEY, v BLOB); INSERT INTO kv VALUES(1, randomblob(50))")
+	a.passive()
+	a.msgs(20) // restarts the log: G
+	// Another reader of the app holds G's frames, so that the commit
+	// between pieces, after the complete checkpoint, does not restart
+	// the log.
+	rd := openDB(t, a.dbPath, "WAL")
+	rtx, err := rd.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow("SELECT count(*) FROM msg").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	a.passive() // G in the database file, its frames still in the log
+	a.tune = func(s *Scanner) { s.pieceBytes, s.pieceTime = 16*4096, 0 }
+	committed := false
+	a.k.between = func(tx int) {
+		if tx == 1 {
+			mustExec(t, a.db, "UPDATE meta SET n=99999 WHERE k='last'") // C
+			if err := rtx.Rollback(); err != nil {
+				t.Error(err)
+			}
+			committed = true
+		}
+	}
+	a.scan("first backup")
+	a.k.between, a.tune = nil, nil
+	if !committed || a.k.txs["msgstore.db"] < 2 || a.k.starts["msgstore.db"] != 1 {
+		t.Fatalf("no commit between pieces (%d transactions, %d starts)", a.k.txs["msgstore.db"], a.k.starts["msgstore.db"])
+	}
+	m := a.lastMark()
+	a.dropLog(a.next - 1)                               // G and C dropped; the file holds G, not C
+	mustExec(t, a.db, "UPDATE kv SET v=randomblob(50)") // G'
+	if n := a.passive(); n > int(m.Frame) {
+		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
+	}
+	mustExec(t, a.db, "UPDATE kv SET v=randomblob(50)") // G'': restarts the log
+	a.restartedFrom(m)
+	a.wholeBecause("rule 3 after a recovery that lost a commit read again", "not the version the last read")
+}
