@@ -133,9 +133,9 @@ func (c *sqliteContent) markSums(m walMark, base *walMark) ([]byte, bool) {
 
 // checkCarried returns p, the plan of a rule-3 read, with the pages
 // carriedWhy read, or a whole read when one is not as the previous
-// snapshot held it.
-func checkCarried(p readPlan, m *walMark, db func() io.ReaderAt, pageSize int, pageCount int64) readPlan {
-	why, n := carriedWhy(m, db, p.changed, pageSize, pageCount)
+// snapshot (p.carried) held it.
+func checkCarried(p readPlan, db func() io.ReaderAt, pageSize int, pageCount int64) readPlan {
+	why, n := carriedWhy(p.carried, db, p.changed, pageSize, pageCount)
 	if why != "" {
 		return readPlan{why: why}
 	}

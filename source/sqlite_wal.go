@@ -248,11 +248,12 @@ type readPlan struct {
 	// changed pages' previous versions; prev finds them (sqlite_prev.go).
 	prevMark uint32
 	prev     *prevPages
-	// sumsBase, for a read that continues the previous snapshot's
-	// generation (rule 1), is its mark, whose page hashes the read's own
-	// add to (markSums); checked counts the pages rule 3's check read
-	// from the database file.
+	// sumsBase, for a rule-1 read, is the previous mark, whose page
+	// hashes the read's own add to (markSums); carried, for a rule-3
+	// read, the one checkCarried checks against; checked counts the
+	// pages it read from the database file.
 	sumsBase *walMark
+	carried  *walMark
 	checked  int
 }
 
@@ -280,10 +281,14 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 			p.why = walWhy
 		}
 		if p.why == "" {
-			p = incrementalPlan(prev, wal, [2]shmHeader{shm, inside}, before, pageSize, pageCount, db)
+			p = incrementalPlan(prev, wal, [2]shmHeader{shm, inside}, before, pageSize, pageCount)
 		}
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
+		}
+		// The costly check last: a cheaper one may make the read whole.
+		if p.incremental && p.carried != nil {
+			p = checkCarried(p, db, pageSize, pageCount)
 		}
 		if p.incremental {
 			p.prev = newPrevPages(abs, shmFile, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
@@ -298,8 +303,8 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 
 // incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
 // there is no valid -wal file; shm are the wal-index headers read before
-// the transaction and inside it; db gives the database file (rule 3).
-func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64, db func() io.ReaderAt) readPlan {
+// the transaction and inside it. A rule-3 plan still needs checkCarried.
+func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64) readPlan {
 	m := prev.Mark
 	switch {
 	case prev.ID.Ino != before.Ino || prev.ID.Dev != before.Dev:
@@ -354,10 +359,9 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before st
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
 		// Nor can the -wal tell this restart from one after a recovery
-		// that dropped the frames the last read saw.
-		if p = checkCarried(readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}, m, db, pageSize, pageCount); !p.incremental {
-			return p
-		}
+		// that dropped the frames the last read saw: planRead checks the
+		// pages carried (checkCarried).
+		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages), carried: m}
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}

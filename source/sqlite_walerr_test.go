@@ -57,7 +57,7 @@ func TestWALReadErrorIsNotItsEnd(t *testing.T) {
 			prev.Mark.Hdr = wal.hdr
 			f := wal.f
 			wal.f = failingAt{r: f, c: f, at: int64(walHdrSize) + int64(failFrom-1)*int64(walFrameHdrSize+4096)}
-			p := incrementalPlan(prev, wal, [2]shmHeader{}, before, 4096, 1<<20, nil)
+			p := incrementalPlan(prev, wal, [2]shmHeader{}, before, 4096, 1<<20)
 			if p.incremental {
 				t.Fatalf("a -wal whose frame %d failed to read (frames to %d) was read incrementally, %d pages changed", failFrom, frameCount(testWAL(t, path+"-wal")), len(p.changed))
 			}
