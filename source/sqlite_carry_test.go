@@ -330,3 +330,15 @@ func TestSQLiteRule3SumsOfPagesReadAgain(t *testing.T) {
 	a.restartedFrom(m)
 	a.wholeBecause("rule 3 after a recovery that lost a commit read again", "not the version the last read")
 }
+
+// TestSumsMax: a mark keeps the hashes of at most 16 MiB of pages, 4096 at
+// most: the check of a mark's pages holds the read transaction open, and
+// its time, warm, goes with the bytes hashed (docs/sqlite.md).
+func TestSumsMax(t *testing.T) {
+	s := NewScanner(t.TempDir(), Options{})
+	for _, c := range []struct{ pageSize, want int }{{512, 4096}, {4096, 4096}, {8192, 2048}, {65536, 256}} {
+		if got := s.sumsMax(c.pageSize); got != c.want {
+			t.Errorf("pages of %d bytes: a mark keeps %d hashes at most, want %d", c.pageSize, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"os"
 	"slices"
@@ -24,9 +25,20 @@ import (
 // anyway from the database file and compares.
 
 // defaultMaxSums bounds the pages a mark keeps hashes of (sumSize bytes
-// each in the cache entry, 48 KiB at most); with more, it keeps none and
-// rule 3 is not taken on it.
-const defaultMaxSums = 4096
+// each in the cache entry, 48 KiB at most), and maxSumBytes their bytes
+// (256 pages of 64 KiB): with more, it keeps none and rule 3 is not taken
+// on it. The bytes bound the check's time inside the transaction: in the
+// page cache, 4096 pages of 4 KiB took 5 ms, of 64 KiB 65 ms, 256 of 64 KiB
+// 5 ms (docs/sqlite.md).
+const (
+	defaultMaxSums = 4096
+	maxSumBytes    = 16 << 20
+)
+
+// sumsMax is the most pages a mark of a database of pageSize keeps hashes of.
+func (s *Scanner) sumsMax(pageSize int) int {
+	return max(1, min(s.maxSums, maxSumBytes/pageSize))
+}
 
 // sumSize is one kept page: its number (uint32) and its hash (uint64),
 // big-endian, sorted by page number.
@@ -180,11 +192,7 @@ func carriedWhy(m *walMark, db func() io.ReaderAt, read []int64, pageSize int, p
 		return "the database file cannot be read beside SQLite to check the pages carried over", 0
 	}
 	buf := make([]byte, min(len(todo), checkRun)*pageSize)
-	for i := 0; i < len(todo); {
-		j := i + 1
-		for j < len(todo) && j-i < checkRun && todo[j] == todo[j-1]+1 {
-			j++
-		}
+	for i, j := range pageRuns(todo) {
 		b := buf[:(j-i)*pageSize]
 		if _, err := f.ReadAt(b, (todo[i]-1)*int64(pageSize)); err != nil {
 			return fmt.Sprintf("reading page %d of the database file to check the pages carried over: %v", todo[i], err), n
@@ -195,9 +203,25 @@ func carriedWhy(m *walMark, db func() io.ReaderAt, read []int64, pageSize int, p
 				return fmt.Sprintf("page %d of the database file is not the version the last read took from the -wal file: the log restarted over frames that never reached it (SQLite recovered the log without them?)", todo[k]), n
 			}
 		}
-		i = j
 	}
 	return "", n
+}
+
+// pageRuns yields the runs of consecutive pages in pgs (sorted), at most
+// checkRun long, each as the indexes [i, j) of its pages in pgs.
+func pageRuns(pgs []int64) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		for i := 0; i < len(pgs); {
+			j := i + 1
+			for j < len(pgs) && j-i < checkRun && pgs[j] == pgs[j-1]+1 {
+				j++
+			}
+			if !yield(i, j) {
+				return
+			}
+			i = j
+		}
+	}
 }
 
 // openDB opens the database file for reads beside SQLite's (direct reads,

@@ -228,6 +228,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("cannot stat the database's -wal file, leaving it out of this backup: %w", err))
 		return readSkipped, false, nil
 	}
+	if n := warmCarried(w.ctx, abs, base); n > 0 {
+		w.s.log.Debug("read ahead the pages rule 3 checks", zap.String("path", rel), zap.Int("pages", n))
+	}
 	// Read before the transaction begins: frames it counts as committed
 	// are certainly in the snapshot (see newMark). The descriptor is
 	// closed only after the read's connection (see shmHeaderOf).
@@ -250,7 +253,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
-	content.shm, content.log, content.sums.max = shmFile, w.s.log, w.s.maxSums
+	content.shm, content.log, content.sums.max = shmFile, w.s.log, w.s.sumsMax(content.pageSize)
 	if w.seams != nil {
 		content.seams = w.seams.seams
 	}
