@@ -12,105 +12,64 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// TestRule3CheckTime times rule 3's check of the pages carried, the time it
-// holds the read transaction, with the database file out of the page cache
-// and in it, and with it read ahead first (warmCarried, or the hint
-// posix_fadvise WILLNEED gives), in rounds that alternate the four. Out of
-// the default run: CHATSAFE_CHECKTIME=1 go test -run TestRule3CheckTime -v ./source/
-func TestRule3CheckTime(t *testing.T) {
-	if os.Getenv("CHATSAFE_CHECKTIME") == "" {
-		t.Skip("set CHATSAFE_CHECKTIME=1 to time rule 3's check")
-	}
-	t.Run("a generation of SQLite's default checkpoint", func(t *testing.T) {
-		a := newChatApp(t)
-		a.passive()
-		a.msgs(1)
-		a.scan("first backup")
-		for {
-			a.msgs(10)
-			a.scan("messages")
-			if fi, err := os.Stat(a.dbPath + "-wal"); err != nil {
-				t.Fatal(err)
-			} else if fi.Size() >= 32+1000*(24+4096) {
-				break
-			}
-		}
-		m := a.lastMark()
-		a.passive()
-		a.msgs(1) // restarts the log
-		fi, err := os.Stat(a.dbPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeCheck(t, a.dbPath, &m, 4096, fi.Size()/4096)
-	})
+// BenchmarkRule3Check times rule 3's check of the pages carried, the time
+// it holds the read transaction (ns/op), with the database file out of the
+// page cache, read ahead first by warmCarried (outside the timing, as it
+// runs before the transaction opens), or in the cache:
+// go test -run '^$' -bench Rule3Check -benchtime 5x ./source/
+func BenchmarkRule3Check(b *testing.B) {
 	for _, c := range []struct {
 		pageSize int
 		pages    int64
 		kept     int
 		name     string
-	}{{4096, 40000, 4096, "4096 of 4 KiB, the cap"}, {65536, 4096, 4096, "4096 of 64 KiB, the cap before"}, {65536, 4096, 256, "256 of 64 KiB, the cap"}} {
-		t.Run(c.name, func(t *testing.T) {
-			path, m := checkTimeFile(t, c.pageSize, c.pages, c.kept)
-			timeCheck(t, path, m, c.pageSize, c.pages)
-		})
-	}
-}
-
-// timeCheck logs three rounds of the check: cold, cold after warmCarried,
-// cold after the WILLNEED hint, warm.
-func timeCheck(t *testing.T, path string, m *walMark, pageSize int, pageCount int64) {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	t.Logf("%d pages of %d bytes kept, in %d", len(m.Sums)/sumSize, pageSize, pageCount)
-	base := &cacheEntry{Kind: KindSQLite, Mark: m}
-	for range 3 {
-		for _, how := range []string{"cold", "read ahead", "WILLNEED", "warm"} {
-			if how != "warm" {
-				if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-					t.Fatal(err)
-				}
-			}
-			start := time.Now()
-			switch how {
-			case "read ahead":
-				if warmCarried(context.Background(), path, base) == 0 {
-					t.Fatal("nothing read ahead")
-				}
-			case "WILLNEED":
-				for k := 0; k+sumSize <= len(m.Sums); k += sumSize {
-					pg := int64(binary.BigEndian.Uint32(m.Sums[k:]))
-					if err := unix.Fadvise(int(f.Fd()), (pg-1)*int64(pageSize), int64(pageSize), unix.FADV_WILLNEED); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			ahead := time.Since(start)
-			start = time.Now()
-			why, n := carriedWhy(m, func() io.ReaderAt { return f }, nil, pageSize, pageCount)
-			d := time.Since(start)
-			if why != "" || n != len(m.Sums)/sumSize {
-				t.Fatalf("%d pages checked: %s", n, why)
-			}
-			t.Logf("%-10s: check %7.2f ms (ahead of it %7.2f ms)", how, ms(d), ms(ahead))
+	}{
+		{4096, 40000, 256, "256 of 4 KiB, a generation of SQLite's default checkpoint"},
+		{4096, 40000, 4096, "4096 of 4 KiB, the cap"},
+		{65536, 4096, 256, "256 of 64 KiB, the cap"},
+	} {
+		path, m := checkTimeFile(b, c.pageSize, c.pages, c.kept)
+		for _, how := range []string{"cold", "read ahead", "warm"} {
+			b.Run(c.name+"/"+how, func(b *testing.B) { benchCheck(b, how, path, m, c.pageSize, c.pages) })
 		}
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// benchCheck times carriedWhy over the file at path, prepared as how says
+// before each check.
+func benchCheck(b *testing.B, how, path string, m *walMark, pageSize int, pageCount int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	base := &cacheEntry{Kind: KindSQLite, Mark: m}
+	for b.Loop() {
+		b.StopTimer()
+		if how != "warm" {
+			if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if how == "read ahead" && warmCarried(context.Background(), path, base) == 0 {
+			b.Fatal("nothing read ahead")
+		}
+		b.StartTimer()
+		why, n := carriedWhy(m, func() io.ReaderAt { return f }, nil, pageSize, pageCount)
+		if why != "" || n != len(m.Sums)/sumSize {
+			b.Fatalf("%d pages checked: %s", n, why)
+		}
+	}
+}
 
 // checkTimeFile writes a database file of random pages, a mark keeping the
 // hashes of kept of them, at random, and a -wal header one restart after
 // the mark's.
-func checkTimeFile(t *testing.T, pageSize int, pages int64, kept int) (string, *walMark) {
+func checkTimeFile(t testing.TB, pageSize int, pages int64, kept int) (string, *walMark) {
 	path := filepath.Join(t.TempDir(), "db")
 	f, err := os.Create(path)
 	if err != nil {
