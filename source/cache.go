@@ -20,7 +20,8 @@ import (
 // file's layout or the meaning of a cacheEntry field changes, so an old
 // file just reads as an empty cache. A field added whose zero value is
 // safe needs no bump: gob leaves it zero in an older file's entries (Mark,
-// WholeRead: both make the next read of a database whole). After it: the payload's length (uint64 little-endian), the gob
+// WholeRead: both make the next read of a database whole; Mark.SumsKept:
+// the next rule-3 read is whole). After it: the payload's length (uint64 little-endian), the gob
 // payload, and the payload's SHA-256. The sum catches a file changed on
 // disk: a token that still decoded would give the next version of a
 // database the wrong base for its patch. The payload of v3 is a stream of

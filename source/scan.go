@@ -53,6 +53,7 @@ type Scanner struct {
 	busyBudget   time.Duration
 	pieceBytes   int           // what one read transaction of a whole database read reads
 	pieceTime    time.Duration // and for how long (0: no limit)
+	maxSums      int           // pages a mark keeps hashes of, at most (sqlite_sums.go)
 }
 
 // NewScanner returns a Scanner of the directory root.
@@ -71,6 +72,7 @@ func NewScanner(root string, opts Options) *Scanner {
 		busyBudget:    defaultBusyBudget,
 		pieceBytes:    defaultPieceBytes,
 		pieceTime:     defaultPieceTime,
+		maxSums:       defaultMaxSums,
 		mediaBufs:     newBufPool(opts.Parallel),
 		otherChunkers: newCDCPool(cdcOther, opts.Parallel),
 	}

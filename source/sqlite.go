@@ -153,6 +153,8 @@ type sqliteContent struct {
 	seams func(*sqliteContent)
 	// basePages is the previous snapshot's page count (incremental reads).
 	basePages int64
+	// sums hashes the pages delivered that the mark keeps (sqlite_sums.go).
+	sums pageSums
 }
 
 // readSeams is implemented by tests' visitors: seams is given each
@@ -268,6 +270,7 @@ func (c *sqliteContent) prefetch() error {
 	c.fetchTried = true
 	c.tr.at("changed pages")
 	if int64(len(c.changed))*int64(c.pageSize) > prefetchLimit {
+		c.sums.over = true // more pages than a mark keeps hashes of
 		return nil
 	}
 	got, err := c.readChangedPieces()
@@ -285,6 +288,7 @@ func (c *sqliteContent) prefetch() error {
 	pages := make([][]byte, len(c.changed))
 	for i, pg := range c.changed {
 		pages[i] = got[pg]
+		c.sums.put(pg, pages[i])
 	}
 	// Pages added since the previous snapshot come through frames: read.
 	if n, added := int64(len(c.changed)), c.pageCount-c.basePages; added > 0 && (n < added || c.changed[n-added] != c.basePages+1) {

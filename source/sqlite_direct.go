@@ -123,11 +123,10 @@ func (c *sqliteContent) openDirect(abs string, file statID) {
 	if file.Ino == 0 {
 		return
 	}
-	f, err := os.Open(abs)
-	if err != nil {
+	f := c.openDB(abs)
+	if f == nil {
 		return
 	}
-	c.dbf = f
 	fi, err := f.Stat()
 	now, errNow := lstatID(abs)
 	c.direct = err == nil && errNow == nil && idOf(fi).Ino == file.Ino && idOf(fi).Dev == file.Dev &&

@@ -265,7 +265,9 @@ func (c *sqliteContent) readRange(from, to int64) error {
 	}
 	for pg := from; pg < want; pg++ {
 		off := int(pg-from) * c.pageSize
-		p.deliver(pg, p.buf[off:off+c.pageSize:off+c.pageSize])
+		data := p.buf[off : off+c.pageSize : off+c.pageSize]
+		c.sumPage(pg, data)
+		p.deliver(pg, data)
 	}
 	c.next = want
 	return nil
@@ -357,6 +359,7 @@ func (c *sqliteContent) readRedo() error {
 		if err != nil {
 			return err
 		}
+		c.sumPage(pg, data)
 		p.deliver(pg, data)
 	}
 	p.redo = p.redo[n:]

@@ -32,6 +32,10 @@ type chatApp struct {
 	later time.Duration
 	every time.Duration    // Options.FullReadEvery
 	tune  func(s *Scanner) // if set, changes each scan's scanner
+	// checked: the pages the last scan's rule-3 check read from the
+	// database file (sqlite_sums.go); warmed, those it read ahead of the
+	// read's transaction (sqlite_warm.go).
+	checked, warmed int
 }
 
 func newChatApp(t *testing.T) *chatApp {
@@ -81,6 +85,13 @@ func (a *chatApp) scan(name string) (whys []string) {
 	delete(a.k.whole, "msgstore.db")
 	for _, e := range logs.FilterMessage("reading the whole database").All() {
 		whys = append(whys, e.ContextMap()["why"].(string))
+	}
+	a.checked, a.warmed = 0, 0
+	for _, e := range logs.FilterMessage("reading the changed pages of a database").All() {
+		a.checked += int(e.ContextMap()["checked"].(int64))
+	}
+	for _, e := range logs.FilterMessage("read ahead the pages rule 3 checks").All() {
+		a.warmed += int(e.ContextMap()["pages"].(int64))
 	}
 	return whys
 }
@@ -156,6 +167,16 @@ func TestSQLiteIncrementalAfterRestartOverUnseenFrames(t *testing.T) {
 	// message restarts the log over the first few slots only.
 	step("unseen frames checkpointed, then a restart", true, 60, "",
 		msgs(3), exec("UPDATE msg SET body=randomblob(321) WHERE id=17"), checkpoint, msgs(1))
+	// The pages the last read took from the -wal and this one carries
+	// were checked in the database file (sqlite_sums.go).
+	if a.checked == 0 {
+		t.Error("rule 3 read no page of the database file to check the pages it carried")
+	}
+	// Those pages were read ahead of the transaction (sqlite_warm.go).
+	if a.warmed < a.checked {
+		t.Errorf("rule 3 checked %d pages in the database file, %d read ahead", a.checked, a.warmed)
+	}
+	t.Logf("rule 3 checked %d pages in the database file, %d read ahead", a.checked, a.warmed)
 	step("messages", true, 100, "", msgs(20))
 	step("two restarts", false, 0, "checkpointed or restarted and the database file changed", msgs(2), checkpoint, msgs(1), checkpoint, msgs(1))
 	step("messages again", true, 100, "", msgs(20))

@@ -42,6 +42,12 @@ type walMark struct {
 	// DBSettled: the entry's ID was taken long enough after the database
 	// file's last change that any later change shows in its stat.
 	DBSettled bool
+	// Sums are hashes of pages as the snapshot held them, those the reads
+	// since this generation began read (sqlite_sums.go), for rule 3's
+	// check; SumsKept says they were kept (false in a cache from before
+	// they were: rule 3 is then not taken once).
+	Sums     []byte
+	SumsKept bool
 	// unknown: the frame the wal-index named before the transaction was
 	// not confirmed inside it (newMark); nothing may be built on this
 	// mark, and it is never stored (gob leaves the field out too).
@@ -242,6 +248,13 @@ type readPlan struct {
 	// changed pages' previous versions; prev finds them (sqlite_prev.go).
 	prevMark uint32
 	prev     *prevPages
+	// sumsBase, for a rule-1 read, is the previous mark, whose page
+	// hashes the read's own add to (markSums); carried, for a rule-3
+	// read, the one checkCarried checks against; checked counts the
+	// pages it read from the database file.
+	sumsBase *walMark
+	carried  *walMark
+	checked  int
 }
 
 // planRead decides how to read the snapshot the open read transaction sees.
@@ -250,8 +263,9 @@ type readPlan struct {
 // previous version (nil: none); before is the database file's identity
 // taken before the transaction began, and shm the wal-index header read
 // between the two from shmFile, the read's own descriptor of the -shm;
-// whole says when a whole read is due whatever the rules say.
-func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool, whole wholeReads) readPlan {
+// whole says when a whole read is due whatever the rules say; db gives the
+// database file for rule 3's check (sqlite_sums.go).
+func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm shmHeader, pageSize int, pageCount int64, settled bool, whole wholeReads, db func() io.ReaderAt) readPlan {
 	wal, walWhy := openWALWhy(abs+"-wal", pageSize)
 	if wal != nil {
 		defer wal.close()
@@ -272,6 +286,10 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 		if p.incremental && wal != nil && !wal.stable() {
 			p = readPlan{why: wal.unstableWhy()}
 		}
+		// The costly check last: a cheaper one may make the read whole.
+		if p.incremental && p.carried != nil {
+			p = checkCarried(p, db, pageSize, pageCount)
+		}
 		if p.incremental {
 			p.prev = newPrevPages(abs, shmFile, wal, p.prevMark, p.changed, pageSize, prev.Mark.PageCount)
 		}
@@ -285,7 +303,7 @@ func planRead(prev *cacheEntry, abs string, before statID, shmFile *os.File, shm
 
 // incrementalPlan applies the rules of docs/sqlite.md; wal is nil when
 // there is no valid -wal file; shm are the wal-index headers read before
-// the transaction and inside it.
+// the transaction and inside it. A rule-3 plan still needs checkCarried.
 func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before statID, pageSize int, pageCount int64) readPlan {
 	m := prev.Mark
 	switch {
@@ -307,7 +325,7 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before st
 	case wal != nil && m.Hdr == wal.hdr && sameFrame(wal, m.Frame, m.Cksum):
 		// Same generation, still holding the frames the last snapshot saw.
 		pages, _ := wal.pagesAfter(m.Frame + 1)
-		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame}
+		p = readPlan{incremental: true, changed: pages, prevMark: m.Frame, sumsBase: m}
 	case m.DBSettled && prev.ID == before && m.Frame > 0 && (wal == nil || m.Hdr != wal.hdr && !restartedOnce(m.Hdr, wal.hdr)):
 		// A new -wal generation that no restart of the last one made, or
 		// no log at all, and the frames the last read saw never reached
@@ -340,7 +358,10 @@ func incrementalPlan(prev *cacheEntry, wal *walFile, shm [2]shmHeader, before st
 		if !wal.slotsUnchanged(m.Frame+1, unseen.hdrs) {
 			return readPlan{why: "the -wal file was written over frames the last read never saw while they were read"}
 		}
-		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages)}
+		// Nor can the -wal tell this restart from one after a recovery
+		// that dropped the frames the last read saw: planRead checks the
+		// pages carried (checkCarried).
+		p = readPlan{incremental: true, changed: mergePages(unseen.pages, pages), carried: m}
 	default:
 		return readPlan{why: "the -wal file was checkpointed or restarted and the database file changed"}
 	}

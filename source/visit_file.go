@@ -228,6 +228,9 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("cannot stat the database's -wal file, leaving it out of this backup: %w", err))
 		return readSkipped, false, nil
 	}
+	if n := warmCarried(w.ctx, abs, base); n > 0 {
+		w.s.log.Debug("read ahead the pages rule 3 checks", zap.String("path", rel), zap.Int("pages", n))
+	}
 	// Read before the transaction begins: frames it counts as committed
 	// are certainly in the snapshot (see newMark). The descriptor is
 	// closed only after the read's connection (see shmHeaderOf).
@@ -250,14 +253,15 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		w.v.Warn(rel, fmt.Errorf("has a SQLite header but cannot be read as a database (damaged or encrypted?); backing it up as a plain file: %w", err))
 		return readSkipped, true, nil
 	}
-	content.shm, content.log = shmFile, w.s.log
+	content.shm, content.log, content.sums.max = shmFile, w.s.log, w.s.sumsMax(content.pageSize)
 	if w.seams != nil {
 		content.seams = w.seams.seams
 	}
 	defer content.close()
 	content.tr.at("plan")
 	info := FileInfo{Path: rel, Kind: KindSQLite, Mode: fi.Mode(), ModTime: fi.ModTime(), Size: content.size(), PageSize: content.pageSize}
-	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before), w.wholeReads(rel, start))
+	db := func() io.ReaderAt { return content.checkFile(abs, before) }
+	plan := planRead(base, abs, before, shmFile, shm, content.pageSize, content.pageCount, !w.racy(start, before), w.wholeReads(rel, start), db)
 	if err := w.startPages(rel, abs, before, content, plan, base, &info); err != nil {
 		return readLater, false, err
 	}
@@ -291,6 +295,7 @@ func (w *walker) readSQLite(rel, abs string, fi fs.FileInfo, before statID, star
 		e.WholeRead = start.Round(0)
 	}
 	if mark, ok := content.finalMark(plan.mark); ok && content.verified {
+		mark.Sums, mark.SumsKept = content.markSums(mark, plan.sumsBase)
 		e.Mark = &mark
 	}
 	w.cache.put(rel, e)
@@ -313,7 +318,7 @@ func (w *walker) startPages(rel, abs string, before statID, c *sqliteContent, pl
 		return c.startAll()
 	}
 	w.s.log.Debug("reading the changed pages of a database", zap.String("path", rel),
-		zap.Int("pages", len(plan.changed)), zap.Int64("of", c.pageCount))
+		zap.Int("pages", len(plan.changed)), zap.Int64("of", c.pageCount), zap.Int("checked", plan.checked))
 	info.Base = base.Token
 	var atEnd func() error
 	if plan.dbID != nil {
