@@ -11,16 +11,16 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// maxWrite caps one write. Linux (6.16 on, ext4) sizes a new page-cache
-// folio by the write that creates it, and the buddy allocator serves a
-// folio from the smallest free block that fits. In a VM whose balloon
-// reports free memory to the host (free page reporting: Firecracker, QEMU), free blocks of 2 MiB
-// and more are handed back and cost a host fault per page when touched
-// again, while smaller fragments stay backed: on the bench's VM a restore
-// in 256 KiB writes took 4.5-6.7 s of system time where
-// 16 KiB writes took 1.0-1.3 s, and 4 KiB writes 1.4-1.7 s in syscalls
-// (docs/benchmarks.md, "Restore: 16 KiB writes").
-const maxWrite = 16 << 10
+// maxWrite caps one write: a new page-cache folio is as large as the
+// write that creates it (Linux 6.16 on, ext4), and in a VM whose balloon
+// reports free memory to the host (free page reporting), folios from the
+// large free blocks it handed back cost a host fault per page. 16 KiB
+// writes, served from small unreported fragments, kept restores by hand
+// out of that (1.0-1.3 s of system time against 4.5-6.7 s), but under
+// the bench's settle they cost ~0.2 s of system time a restore and kept
+// no slow round out, so the cap stays at 256 KiB (docs/benchmarks.md,
+// "Restore: 16 KiB writes").
+const maxWrite = 256 << 10
 
 // file writes one file to a temporary name beside its destination, then
 // renames it, so a reader never sees it half-written. dir is dst's
