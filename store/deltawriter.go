@@ -92,9 +92,9 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 // touched again where small fragments do not (restore.maxWrite). On the
 // bench's machine 1 MiB writes cost several times the system time of 64
 // KiB ones (a first backup of a 516 MB corpus: 2.6-3.1 s against 0.4 s).
-// 16 KiB writes, which keep the restore out of it, cost the first backup
-// ~3 % more time when memory is fast, and most of its rounds stayed out
-// of it at 64 KiB (docs/benchmarks.md, "Restore: 16 KiB writes").
+// 16 KiB writes cost the first backup ~3 % more time when memory was fast,
+// and most of its rounds stayed out of the slow copy at 64 KiB
+// (docs/benchmarks.md, "Restore: 16 KiB writes").
 const spoolWriteSize = 64 << 10
 
 // writebackEvery: after this many bytes are written to a delta, the
