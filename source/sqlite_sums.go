@@ -124,9 +124,7 @@ func (c *sqliteContent) markSums(m walMark, base *walMark) ([]byte, bool) {
 		if !base.SumsKept || base.Hdr != m.Hdr {
 			return nil, false
 		}
-		for k := 0; k+sumSize <= len(base.Sums); k += sumSize {
-			sums[int64(binary.BigEndian.Uint32(base.Sums[k:]))] = binary.BigEndian.Uint64(base.Sums[k+4:])
-		}
+		maps.Insert(sums, keptSums(base.Sums))
 		maps.Copy(sums, c.sums.m)
 	default:
 		maps.Copy(sums, c.sums.m)
@@ -177,11 +175,10 @@ func carriedWhy(m *walMark, db func() io.ReaderAt, read []int64, pageSize int, p
 	}
 	var todo []int64
 	var want []uint64
-	for k := 0; k+sumSize <= len(m.Sums); k += sumSize {
-		pg := int64(binary.BigEndian.Uint32(m.Sums[k:]))
+	for pg, sum := range keptSums(m.Sums) {
 		if _, found := slices.BinarySearch(read, pg); pg <= pageCount && !found {
 			todo = append(todo, pg)
-			want = append(want, binary.BigEndian.Uint64(m.Sums[k+4:]))
+			want = append(want, sum)
 		}
 	}
 	if len(todo) == 0 {
@@ -205,6 +202,18 @@ func carriedWhy(m *walMark, db func() io.ReaderAt, read []int64, pageSize int, p
 		}
 	}
 	return "", n
+}
+
+// keptSums yields the pages and hashes of a mark's Sums (sumSize bytes
+// each, in page order).
+func keptSums(b []byte) iter.Seq2[int64, uint64] {
+	return func(yield func(int64, uint64) bool) {
+		for k := 0; k+sumSize <= len(b); k += sumSize {
+			if !yield(int64(binary.BigEndian.Uint32(b[k:])), binary.BigEndian.Uint64(b[k+4:])) {
+				return
+			}
+		}
+	}
 }
 
 // pageRuns yields the runs of consecutive pages in pgs (sorted), at most

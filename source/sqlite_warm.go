@@ -34,8 +34,8 @@ func warmCarried(ctx context.Context, abs string, base *cacheEntry) int {
 		return 0
 	}
 	pgs := make([]int64, 0, len(m.Sums)/sumSize)
-	for k := 0; k+sumSize <= len(m.Sums); k += sumSize {
-		pgs = append(pgs, int64(binary.BigEndian.Uint32(m.Sums[k:])))
+	for pg := range keptSums(m.Sums) {
+		pgs = append(pgs, pg)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
