@@ -44,9 +44,7 @@ func rule3AfterRecovery(t *testing.T, whole bool) {
 	}
 	m := a.lastMark()
 	a.msgs(3)
-	if n := a.passive(); n > int(m.Frame) {
-		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
-	}
+	a.passiveWithin(m)
 	a.msgs(1)
 	a.restartedFrom(m)
 	a.wholeBecause("a restart after a recovery without the frames the last read saw", "not the version the last read")
@@ -71,9 +69,7 @@ func TestSQLiteRule3AfterRecoveryOverCheckpointedFrames(t *testing.T) {
 	a.passive()
 	a.dropLog(a.next - 1)
 	a.besideOf(a.next-19, a.next-12, a.next-5)
-	if n := a.passive(); n > int(m.Frame) {
-		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
-	}
+	a.passiveWithin(m)
 	a.msgs(1)
 	a.restartedFrom(m)
 	a.wholeBecause("a restart after a recovery over checkpointed frames", "not the version the last read")
@@ -105,6 +101,16 @@ func (a *chatApp) lastMark() walMark {
 		a.t.Fatalf("the last read kept no mark of a frame: %+v", m)
 	}
 	return *m
+}
+
+// passiveWithin runs a PASSIVE checkpoint of every frame the app wrote
+// since its recovery and fails unless they are no more than the frames of
+// m, the last read's mark: the case rule 3 took for a healthy restart.
+func (a *chatApp) passiveWithin(m walMark) {
+	a.t.Helper()
+	if n := a.passive(); n > int(m.Frame) {
+		a.t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
+	}
 }
 
 // restartedFrom checks that the -wal's header is the one after m's: the
@@ -272,9 +278,7 @@ func TestSQLiteRule3SumsOfEarlierReads(t *testing.T) {
 	}
 	a.dropLog(3000)
 	a.msgs(3)
-	if n := a.passive(); n > int(m.Frame) {
-		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
-	}
+	a.passiveWithin(m)
 	a.msgs(1)
 	a.restartedFrom(m)
 	a.wholeBecause("rule 3 after a recovery, the last read of the meta page only", "not the version the last read")
@@ -323,9 +327,7 @@ func TestSQLiteRule3SumsOfPagesReadAgain(t *testing.T) {
 	m := a.lastMark()
 	a.dropLog(a.next - 1)                               // G and C dropped; the file holds G, not C
 	mustExec(t, a.db, "UPDATE kv SET v=randomblob(50)") // G'
-	if n := a.passive(); n > int(m.Frame) {
-		t.Fatalf("the app wrote %d frames after the recovery, the last read saw %d: not the case", n, m.Frame)
-	}
+	a.passiveWithin(m)
 	mustExec(t, a.db, "UPDATE kv SET v=randomblob(50)") // G'': restarts the log
 	a.restartedFrom(m)
 	a.wholeBecause("rule 3 after a recovery that lost a commit read again", "not the version the last read")
