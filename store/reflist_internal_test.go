@@ -35,12 +35,25 @@ func refBuilderVersions(t *testing.T, rng *rand.Rand) {
 		written := map[int]bool{} // blocks written into
 		for i := 0; i < n; i++ {
 			switch r := rng.IntN(1000); {
-			case r < 970 && i < base.Len():
+			case r < 970 && i < base.Len() && rng.IntN(2) == 0:
 				got, ok := b.Carry(base)
 				if !ok || got != baseModel[i] {
 					t.Fatalf("version %d: carrying %d gave %v (%v), want %v", v, i, got, ok, baseModel[i])
 				}
 				model = append(model, got)
+			case r < 970 && i < base.Len():
+				// A run, across blocks now and then.
+				m := 1 + rng.IntN(min(base.Len()-i, 3*refBlockLen))
+				var want int64
+				for _, ref := range baseModel[i : i+m] {
+					want += int64(ref.Len)
+				}
+				got, ok := b.CarryRun(base, m)
+				if !ok || got != want {
+					t.Fatalf("version %d: carrying %d from %d gave %d bytes (%v), want %d", v, m, i, got, ok, want)
+				}
+				model = append(model, baseModel[i:i+m]...)
+				i += m - 1
 			case r < 990 || i == 0:
 				ref := randomRef(rng)
 				*b.Next() = ref
@@ -83,6 +96,24 @@ func refBuilderVersions(t *testing.T, rng *rand.Rand) {
 				t.Fatalf("building version %d changed version %d", v+1, w)
 			}
 		}
+	}
+}
+
+// TestRefBuilderCarryRunBounds: a run longer than what the base has left,
+// or empty, is refused and appends nothing.
+func TestRefBuilderCarryRunBounds(t *testing.T) {
+	base := RefsOf(randomRefs(rand.New(rand.NewPCG(15, 16)), 300))
+	b := NewRefBuilder(300, nil)
+	if _, ok := b.CarryRun(base, 250); !ok {
+		t.Fatal("a run of 250 of 300 references refused")
+	}
+	for _, n := range []int{0, -1, 51} {
+		if got, ok := b.CarryRun(base, n); ok || got != 0 || b.Len() != 250 {
+			t.Errorf("a run of %d after 250 of 300: %d bytes, %v; %d references", n, got, ok, b.Len())
+		}
+	}
+	if _, ok := b.CarryRun(base, 50); !ok || !slices.Equal(b.List().Slice(), base.Slice()) {
+		t.Errorf("the last 50 carried: %v, references differ: %v", ok, !slices.Equal(b.List().Slice(), base.Slice()))
 	}
 }
 
