@@ -124,17 +124,6 @@ func (b *RefBuilder) Next() *ChunkRef {
 	return &blk[j]
 }
 
-// Carry appends base's reference at the next index, sharing base's block
-// while this version's block holds nothing else. It reports false when
-// base has no reference there.
-func (b *RefBuilder) Carry(base RefList) (ChunkRef, bool) {
-	i := b.n
-	if _, ok := b.CarryRun(base, 1); !ok {
-		return ChunkRef{}, false
-	}
-	return base.At(i), true
-}
-
 // CarryRun appends base's next n references (n ≥ 1: the ones at Len and
 // on), sharing base's blocks while this version's block holds nothing
 // else, and returns the bytes they stand for. A database read
