@@ -352,6 +352,9 @@ func (c *sqliteContent) nextChanged() (Chunk, error) {
 		if len(c.changed) > 0 {
 			end = c.changed[0]
 		}
+		if end <= pgno {
+			return Chunk{}, c.fail(fmt.Errorf("internal error: database %q: page %d listed as changed after page %d", c.rel, end, pgno))
+		}
 		c.next = end
 		return Chunk{Carried: int(end - pgno)}, nil
 	}
