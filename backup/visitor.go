@@ -120,7 +120,8 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 		n, read = got, got
 	}
 	for chunks := 0; !fixed; chunks++ {
-		// Every 1024 chunks: a database carries ~260k pages per GB. Counted
+		// Every 1024 chunks: a database read whole has ~260k pages per GB
+		// (one read incrementally, a few runs of carried pages). Counted
 		// per chunk, not per reference: pages delivered again add none.
 		if chunks%1024 == 0 {
 			if err := b.ctx.Err(); err != nil {
@@ -141,8 +142,8 @@ func (b *run) File(info source.FileInfo, c source.Content) ([]byte, error) {
 			read += int64(len(ch.Data))
 			continue
 		}
-		if ch.Carried {
-			got, err := f.carry(info.Path, base)
+		if ch.Carried != 0 {
+			got, err := f.carry(info.Path, base, ch.Carried)
 			if err != nil {
 				return nil, err
 			}
@@ -363,16 +364,21 @@ func refsWanted(info source.FileInfo, base int) int {
 	return int(min(max(want, 1), 1<<30))
 }
 
-// carry appends the next reference of base, the previous version of the
-// database at path, for a page carried over; it returns the page's length.
-func (f *fileRefs) carry(path string, base store.RefList) (int64, error) {
-	r, ok := f.refs.Carry(base)
+// carry appends the next n references of base, the previous version of
+// the database at path, for a run of pages carried over; it returns the
+// pages' length.
+func (f *fileRefs) carry(path string, base store.RefList, n int) (int64, error) {
+	if n < 1 {
+		return 0, fmt.Errorf("internal error: database %q: a run of %d pages carried over", path, n)
+	}
+	got, ok := f.refs.CarryRun(base, n)
 	if !ok {
 		// The cache's token does not describe the version the scanner
 		// built on: start over without the cache.
-		return 0, fmt.Errorf("database %q: page %d carried over from a previous version of %d pages: %w", path, f.refs.Len()+1, base.Len(), store.ErrStaleCache)
+		i := f.refs.Len()
+		return 0, fmt.Errorf("database %q: pages %d to %d carried over from a previous version of %d pages: %w", path, i+1, i+n, base.Len(), store.ErrStaleCache)
 	}
-	return int64(r.Len), nil
+	return got, nil
 }
 
 // next appends a reference and returns where it goes.

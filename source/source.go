@@ -55,10 +55,13 @@ type FileInfo struct {
 // to Next.
 type Chunk struct {
 	Data []byte
-	// Carried: this page is unchanged since the version FileInfo.Base
-	// describes; Data is nil and the consumer takes that version's chunk at
-	// the same index. Only a database read with Options.CarryPages has them.
-	Carried bool
+	// Carried, when above 0: the next Carried pages are unchanged since
+	// the version FileInfo.Base describes; Data is nil and the consumer
+	// takes that version's chunks at the same indexes. A run of unchanged
+	// pages comes as one chunk (a one-message change leaves a few runs of
+	// a database's quarter of a million pages per GB). Only a database
+	// read with Options.CarryPages has them.
+	Carried int
 	// Page, when above 0, names a page (counted from 1) that was delivered
 	// earlier and is delivered again: this chunk replaces it. A database
 	// read in pieces (only with Options.CarryPages; docs/sqlite.md) reads

@@ -346,10 +346,19 @@ func (c *sqliteContent) nextChanged() (Chunk, error) {
 		return Chunk{}, io.EOF
 	}
 	pgno := c.next
-	c.next++
 	if len(c.changed) == 0 || c.changed[0] != pgno {
-		return Chunk{Carried: true}, nil
+		// Up to the next changed page, or the end: changed is sorted.
+		end := c.pageCount + 1
+		if len(c.changed) > 0 {
+			end = c.changed[0]
+		}
+		if end <= pgno {
+			return Chunk{}, c.fail(fmt.Errorf("internal error: database %q: page %d listed as changed after page %d", c.rel, end, pgno))
+		}
+		c.next = end
+		return Chunk{Carried: int(end - pgno)}, nil
 	}
+	c.next++
 	c.changed = c.changed[1:]
 	if c.prefetched != nil {
 		data, prev := c.prefetched[0], c.prevs[0]

@@ -23,10 +23,11 @@ type pageKeeper struct {
 	*recorder
 	mu       sync.Mutex
 	versions map[string][]byte
-	// last read of each path: was it incremental, how many pages were read
-	read  map[string]int
-	incr  map[string]bool
-	whole map[string]bool // the full-scan comparison ran
+	// last read of each path: was it incremental, how many pages were read,
+	// in how many chunks
+	read, chunks map[string]int
+	incr         map[string]bool
+	whole        map[string]bool // the full-scan comparison ran
 	// afterFirst, if set, runs once the first chunk of a file was read;
 	// beforeFirst before the first Next, as the backup's work before it
 	// takes a page (a dictionary sample and its training, the previous
@@ -66,7 +67,7 @@ type pageKeeper struct {
 
 func newPageKeeper(t testing.TB) *pageKeeper {
 	k := &pageKeeper{recorder: newRecorder(t), versions: map[string][]byte{},
-		read: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
+		read: map[string]int{}, chunks: map[string]int{}, incr: map[string]bool{}, whole: map[string]bool{},
 		txs: map[string]int{}, starts: map[string]int{}, long: map[string]bool{}, direct: map[string]int64{},
 		full: map[string][]byte{}, fullErr: map[string]error{}}
 	k.onFile = k.file
@@ -89,7 +90,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		k.beforeFirst(c)
 	}
 	var buf bytes.Buffer
-	pages := 0
+	pages, chunks := 0, 0
 	for i := 0; ; i++ {
 		ch, err := c.Next()
 		if errors.Is(err, io.EOF) {
@@ -98,6 +99,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		chunks++
 		if i == 0 && k.afterFirst != nil {
 			k.afterFirst()
 		}
@@ -116,12 +118,13 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 			copy(buf.Bytes()[off:], ch.Data)
 			continue
 		}
-		if ch.Carried {
-			ps := info.PageSize
-			if info.Base == nil || (i+1)*ps > len(base) {
-				return nil, fmt.Errorf("%s: page %d carried without a base holding it", info.Path, i+1)
+		if ch.Carried > 0 {
+			ps, n := info.PageSize, ch.Carried
+			if info.Base == nil || (i+n)*ps > len(base) {
+				return nil, fmt.Errorf("%s: pages %d to %d carried without a base holding them", info.Path, i+1, i+n)
 			}
-			buf.Write(base[i*ps : (i+1)*ps])
+			buf.Write(base[i*ps : (i+n)*ps])
+			i += n - 1
 			continue
 		}
 		pages++
@@ -153,6 +156,7 @@ func (k *pageKeeper) file(info FileInfo, c Content) ([]byte, error) {
 	defer k.mu.Unlock()
 	k.versions[string(sum[:])] = data
 	k.read[info.Path], k.incr[info.Path], k.whole[info.Path] = pages, info.Base != nil, full != nil
+	k.chunks[info.Path] = chunks
 	k.recorder.mu.Lock()
 	k.contents[info.Path] = data
 	k.recorder.mu.Unlock()
@@ -293,6 +297,11 @@ func incrementalAgainstRealWriter(t *testing.T, piece pieceSize) {
 		}
 		if wantIncr && k.read["msgstore.db"] > maxRead {
 			t.Errorf("%s: read %d pages, want at most %d", name, k.read["msgstore.db"], maxRead)
+		}
+		// Unchanged pages come in runs: one chunk before each page read
+		// at most, and one after the last.
+		if read, chunks := k.read["msgstore.db"], k.chunks["msgstore.db"]; got && chunks > 2*read+1 {
+			t.Errorf("%s: %d chunks for %d pages read: carried pages one at a time", name, chunks, read)
 		}
 		if n := restoreDB(t, k.contents["msgstore.db"]); n != next-1 {
 			t.Errorf("%s: restored %d rows, want %d", name, n, next-1)

@@ -35,12 +35,25 @@ func refBuilderVersions(t *testing.T, rng *rand.Rand) {
 		written := map[int]bool{} // blocks written into
 		for i := 0; i < n; i++ {
 			switch r := rng.IntN(1000); {
-			case r < 970 && i < base.Len():
-				got, ok := b.Carry(base)
+			case r < 970 && i < base.Len() && rng.IntN(2) == 0:
+				got, ok := carryOne(b, base)
 				if !ok || got != baseModel[i] {
 					t.Fatalf("version %d: carrying %d gave %v (%v), want %v", v, i, got, ok, baseModel[i])
 				}
 				model = append(model, got)
+			case r < 970 && i < base.Len():
+				// A run, across blocks now and then.
+				m := 1 + rng.IntN(min(base.Len()-i, 3*refBlockLen))
+				var want int64
+				for _, ref := range baseModel[i : i+m] {
+					want += int64(ref.Len)
+				}
+				got, ok := b.CarryRun(base, m)
+				if !ok || got != want {
+					t.Fatalf("version %d: carrying %d from %d gave %d bytes (%v), want %d", v, m, i, got, ok, want)
+				}
+				model = append(model, baseModel[i:i+m]...)
+				i += m - 1
 			case r < 990 || i == 0:
 				ref := randomRef(rng)
 				*b.Next() = ref
@@ -86,6 +99,33 @@ func refBuilderVersions(t *testing.T, rng *rand.Rand) {
 	}
 }
 
+// carryOne carries base's next reference alone and returns it.
+func carryOne(b *RefBuilder, base RefList) (ChunkRef, bool) {
+	i := b.Len()
+	if _, ok := b.CarryRun(base, 1); !ok {
+		return ChunkRef{}, false
+	}
+	return base.At(i), true
+}
+
+// TestRefBuilderCarryRunBounds: a run longer than what the base has left,
+// or empty, is refused and appends nothing.
+func TestRefBuilderCarryRunBounds(t *testing.T) {
+	base := RefsOf(randomRefs(rand.New(rand.NewPCG(15, 16)), 300))
+	b := NewRefBuilder(300, nil)
+	if _, ok := b.CarryRun(base, 250); !ok {
+		t.Fatal("a run of 250 of 300 references refused")
+	}
+	for _, n := range []int{0, -1, 51} {
+		if got, ok := b.CarryRun(base, n); ok || got != 0 || b.Len() != 250 {
+			t.Errorf("a run of %d after 250 of 300: %d bytes, %v; %d references", n, got, ok, b.Len())
+		}
+	}
+	if _, ok := b.CarryRun(base, 50); !ok || !slices.Equal(b.List().Slice(), base.Slice()) {
+		t.Errorf("the last 50 carried: %v, references differ: %v", ok, !slices.Equal(b.List().Slice(), base.Slice()))
+	}
+}
+
 // TestRefBuilderOnePageChange: a version of a 260,000-page database that
 // changes one page copies one block, not the database's references.
 func TestRefBuilderOnePageChange(t *testing.T) {
@@ -102,7 +142,7 @@ func TestRefBuilderOnePageChange(t *testing.T) {
 			*b.Next() = ref
 			continue
 		}
-		if _, ok := b.Carry(base); !ok {
+		if _, ok := carryOne(b, base); !ok {
 			t.Fatalf("page %d not carried", i)
 		}
 	}
@@ -142,7 +182,7 @@ func TestRefBuilderSmallFirstBlock(t *testing.T) {
 	base := RefsOf(make([]ChunkRef, 10))
 	nb := NewRefBuilder(base.Len()+64, nil)
 	for range 9 {
-		nb.Carry(base)
+		carryOne(nb, base)
 	}
 	*nb.Next() = ChunkRef{Len: 1}
 	if l := nb.List(); cap(l.blocks[0]) > 20 || l.At(9).Len != 1 {
