@@ -50,13 +50,27 @@ type gcSentinel struct {
 	_ [16]byte
 }
 
+// stopHeapSamples turns the runtime's heap profiling off unless peak (a
+// test build's heap-peak hook) writes heap profiles: nothing else in the
+// binary reads them, and the records of the sampled allocations (~1.5 MB
+// at a first backup's peak, never freed) count against the soft limit and
+// the peak RSS (docs/benchmarks.md, "Heap samples off"). Called first
+// thing in main, as runtime.MemProfileRate asks.
+func stopHeapSamples(peak func(live uint64)) {
+	if peak == nil {
+		runtime.MemProfileRate = 0
+	}
+}
+
 // startMemLimiter sets the one-shot limit and follows the live heap; it
 // returns nil, and changes nothing, when GOMEMLIMIT is set.
 func startMemLimiter(floor int64) *memLimiter {
+	peak := heapPeakHook()
+	stopHeapSamples(peak)
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	m := &memLimiter{floor: floor, peak: heapPeakHook()}
+	m := &memLimiter{floor: floor, peak: peak}
 	debug.SetMemoryLimit(floor)
 	m.arm()
 	return m
