@@ -19,7 +19,7 @@ var version = "dev"
 
 func main() {
 	// A soft memory limit near the live heap (memlimit.go); GOMEMLIMIT
-	// overrides it.
+	// overrides it. Heap profiling goes off here too, first thing.
 	mem := startMemLimiter(oneShotMemoryFloor)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand(mem).ExecuteContext(ctx)

@@ -22,6 +22,21 @@ func TestOneShotLimit(t *testing.T) {
 	}
 }
 
+// The shipping binary keeps no heap samples; a test build writing heap
+// profiles at the live heap's peaks keeps them.
+func TestHeapSamplesOff(t *testing.T) {
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 512 << 10
+	stopHeapSamples(func(uint64) {})
+	if runtime.MemProfileRate != 512<<10 {
+		t.Errorf("with the heap-peak hook: MemProfileRate %d, want it kept", runtime.MemProfileRate)
+	}
+	stopHeapSamples(nil)
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("MemProfileRate %d, want 0", runtime.MemProfileRate)
+	}
+}
+
 // The limiter raises the limit after a collection finds more live than
 // the floor allows, so the collector does not run without pause; the
 // daemon then takes the limit over and the limiter leaves it alone.
