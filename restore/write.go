@@ -14,13 +14,13 @@ import (
 // maxWrite caps one write: a new page-cache folio is as large as the
 // write that creates it (Linux 6.16 on, ext4), and in a VM whose balloon
 // reports free memory to the host (free page reporting), folios from the
-// large free blocks it handed back cost a host fault per page. 16 KiB
-// writes, served from small unreported fragments, kept restores by hand
-// out of that (1.0-1.3 s of system time against 4.5-6.7 s), but under
-// the bench's settle they cost ~0.2 s of system time a restore and kept
-// no slow round out, so the cap stays at 256 KiB (docs/benchmarks.md,
-// "Restore: 16 KiB writes").
-const maxWrite = 256 << 10
+// large free blocks it handed back cost a host fault per page. Smaller
+// writes are served from small unreported fragments while there are any.
+// 16 KiB cost ~0.2 s of system time a restore under the bench's settle;
+// 32 KiB (rclone's size for half its bytes) cost none measurable there,
+// while 256 KiB restores paid 2-8x their usual system time in rounds
+// where rclone's did not (docs/benchmarks.md, "Restore: 32 KiB writes").
+const maxWrite = 32 << 10
 
 // file writes one file to a temporary name beside its destination, then
 // renames it, so a reader never sees it half-written. dir is dst's
