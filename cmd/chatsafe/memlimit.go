@@ -22,7 +22,7 @@ import (
 // With heap profiling off (stopHeapSamples: ~1.5 MB less runtime memory
 // under the same limit), 54 MiB leaves the heap the room 56 MiB did:
 // peak RSS 1.4 MB lower, collector 1–4 % in backups, 1 % in restores
-// (docs/benchmarks.md, "Heap samples off").
+// (docs/benchmarks.md, "Heap samples off, and a 54 MiB floor").
 // The daemon keeps its own rule
 // (daemon/memlimit.go: twice the live heap after each cycle, from
 // daemonMemoryLimit). GOMEMLIMIT, if set, is the user's and is left alone.
@@ -57,9 +57,9 @@ type gcSentinel struct {
 // stopHeapSamples turns the runtime's heap profiling off unless peak (a
 // test build's heap-peak hook) writes heap profiles: nothing else in the
 // binary reads them, and the records of the sampled allocations (~1.5 MB
-// at a first backup's peak, never freed) count against the soft limit and
-// the peak RSS (docs/benchmarks.md, "Heap samples off"). Called first
-// thing in main, as runtime.MemProfileRate asks.
+// at a first backup's peak, never freed) count against the soft limit
+// and the peak RSS (docs/benchmarks.md, "Heap samples off, and a 54 MiB
+// floor"). Called first thing in main, as runtime.MemProfileRate asks.
 func stopHeapSamples(peak func(live uint64)) {
 	if peak == nil {
 		runtime.MemProfileRate = 0
