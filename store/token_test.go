@@ -171,3 +171,52 @@ func TestFileTokenStaleOrForeign(t *testing.T) {
 		w.Close()
 	}
 }
+
+// TestFileTokenMemoViews: the memo keeps a database's references as views
+// of its token's bytes after FileContent, not the blocks they were built
+// in; a version built on it (as a backup does: the unchanged pages
+// carried, one page new) keeps the blocks it did not change as views too.
+func TestFileTokenMemoViews(t *testing.T) {
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(21, 6))
+	refs := pageRefs(rng, 20000) // 79 blocks
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if views, copies := store.MemoViews(r); views != 79 || copies != 0 {
+		t.Fatalf("after a full version the memo holds %d blocks as views of the token, %d elsewhere", views, copies)
+	}
+	for v := range 3 {
+		base, err := w.ChunkRefs(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := 300 + 5000*v
+		b := store.NewRefBuilder(base.Len()+1, nil)
+		if _, ok := b.CarryRun(base, changed); !ok {
+			t.Fatal("carry refused")
+		}
+		*b.Next() = pageRef(rng)
+		if _, ok := b.CarryRun(base, base.Len()-changed-1); !ok {
+			t.Fatal("carry refused")
+		}
+		*b.Next() = pageRef(rng) // the list grows
+		want := b.List().Slice()
+		if _, tok, err = w.FileContent(b.List(), int64(v), tok); err != nil {
+			t.Fatal(err)
+		}
+		// Each version copies the block of its page and the last one.
+		if views, copies := store.MemoViews(r); views != 79-(v+2) || copies != v+2 {
+			t.Fatalf("version %d: the memo holds %d blocks as views of the token, %d elsewhere", v, views, copies)
+		}
+		if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), want) {
+			t.Fatalf("version %d: %d refs (%v), want %d", v, got.Len(), err, len(want))
+		}
+	}
+}

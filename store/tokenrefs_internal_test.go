@@ -1,0 +1,167 @@
+package store
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"runtime"
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// encodeVarintToken is the token layout written before references were
+// fixed-width (each one's length a uvarint): persisted file caches hold it.
+func encodeVarintToken(t *fileToken) []byte {
+	e := &encoder{}
+	e.uvarint(uint64(t.size))
+	encodeContent(e, &t.content)
+	e.uvarint(uint64(t.patched))
+	e.uvarint(uint64(t.refs.Len()))
+	for _, blk := range t.refs.blocks {
+		for _, r := range blk {
+			encodeChunkRef(e, r)
+		}
+	}
+	return e.b
+}
+
+// inBytes reports whether blk lies within p's bytes.
+func inBytes(blk []ChunkRef, p []byte) bool {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	a := uintptr(unsafe.Pointer(unsafe.SliceData(blk)))
+	return len(blk) > 0 && a >= lo && a+uintptr(len(blk))*unsafe.Sizeof(ChunkRef{}) <= lo+uintptr(len(p))
+}
+
+// viewBlocks counts l's blocks that lie within p and those that do not,
+// and fails t if a block within p could be appended to in place.
+func viewBlocks(t *testing.T, l RefList, p []byte) (views, copies int) {
+	t.Helper()
+	for k, blk := range l.blocks {
+		if !inBytes(blk, p) {
+			copies++
+			continue
+		}
+		views++
+		if cap(blk) != len(blk) {
+			t.Fatalf("block %d, a view of the token, has capacity %d for %d references", k, cap(blk), len(blk))
+		}
+	}
+	return views, copies
+}
+
+func listToken(rng *rand.Rand, n int) *fileToken {
+	return &fileToken{size: int64(n) * 4096, content: Content{Lists: []crypt.ID{{1}, {2}}}, refs: RefsOf(randomRefs(rng, n))}
+}
+
+// TestTokenRefsAreViews: a decoded token's references are its bytes, in
+// blocks of refBlockLen, and equal what was encoded.
+func TestTokenRefsAreViews(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 1))
+	for _, n := range []int{17, 256, 3000} {
+		tok := listToken(rng, n)
+		p := tok.encode()
+		got, err := decodeToken(p)
+		if err != nil {
+			t.Fatalf("%d references: %v", n, err)
+		}
+		if !slices.Equal(got.refs.Slice(), tok.refs.Slice()) {
+			t.Fatalf("%d references decode to others", n)
+		}
+		if views, copies := viewBlocks(t, got.refs, p); copies != 0 || views != (n+refBlockLen-1)/refBlockLen {
+			t.Errorf("%d references: %d blocks are views of the token, %d copies", n, views, copies)
+		}
+		for k, blk := range got.refs.blocks[:len(got.refs.blocks)-1] {
+			if len(blk) != refBlockLen {
+				t.Fatalf("%d references: block %d holds %d", n, k, len(blk))
+			}
+		}
+	}
+}
+
+// TestTokenViewsAmended: amendments on a token (a changed reference, the
+// list grown) give the right references; the blocks they leave alone stay
+// views of the token's bytes.
+func TestTokenViewsAmended(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 2))
+	tok := listToken(rng, 3000)
+	p := tok.encode()
+	next := tok.refs.Slice()
+	next[700] = randomRef(rng)                   // block 2
+	next = append(next, randomRefs(rng, 100)...) // block 11 fills, 12 is new
+	nt := &fileToken{size: 9, content: Content{Lists: tok.content.Lists, Patches: []crypt.ID{{3}}}, refs: RefsOf(next), patched: 101}
+	np := nt.amend(p, diffOf(tok.refs.Slice(), next))
+	got, err := decodeToken(np)
+	if err != nil || !reflect.DeepEqual(got, nt) {
+		t.Fatalf("amended token decodes to %d refs (%v), want %d", got.refs.Len(), err, len(next))
+	}
+	views, copies := viewBlocks(t, got.refs, np)
+	if views != 10 || copies != 3 || inBytes(got.refs.blocks[2], np) {
+		t.Errorf("%d blocks are views of the token, %d copies; want 10 and 3 (blocks 2, 11, 12)", views, copies)
+	}
+}
+
+// TestTokenVarintLayout: tokens of the layout before (lengths as uvarints,
+// no padding), with and without amendments, still decode.
+func TestTokenVarintLayout(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 3))
+	tok := listToken(rng, 1000)
+	tok.patched = 3
+	p := encodeVarintToken(tok)
+	got, err := decodeToken(p)
+	if err != nil || !reflect.DeepEqual(got, tok) {
+		t.Fatalf("an old token decodes to %d refs, patched %d (%v)", got.refs.Len(), got.patched, err)
+	}
+	next := tok.refs.Slice()
+	next[3], next[999] = randomRef(rng), randomRef(rng)
+	next = append(next, randomRef(rng))
+	diff := diffOf(tok.refs.Slice(), next)
+	nt := &fileToken{size: 2, content: Content{Lists: tok.content.Lists, Patches: []crypt.ID{{4}}}, refs: RefsOf(next), patched: 3 + len(diff)}
+	got, err = decodeToken(nt.amend(p, diff))
+	if err != nil || !reflect.DeepEqual(got, nt) {
+		t.Fatalf("an old token with an amendment decodes to %d refs (%v), want %d", got.refs.Len(), err, len(next))
+	}
+}
+
+// TestTokenMisaligned: a token whose references are not aligned in memory
+// (a copy at an odd address) decodes to copies of them.
+func TestTokenMisaligned(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 4))
+	tok := listToken(rng, 600)
+	p := tok.encode()
+	odd := append(make([]byte, 1, len(p)+1), p...)[1:]
+	got, err := decodeToken(odd)
+	if err != nil || !slices.Equal(got.refs.Slice(), tok.refs.Slice()) {
+		t.Fatalf("a misaligned token decodes to %d refs (%v)", got.refs.Len(), err)
+	}
+	if views, _ := viewBlocks(t, got.refs, odd); views != 0 {
+		t.Errorf("%d blocks of a misaligned token are views", views)
+	}
+}
+
+// TestDecodeTokenAllocs: decoding a 1 GB database's token (260,000 pages)
+// allocates the block headers, not a second copy of its references.
+func TestDecodeTokenAllocs(t *testing.T) {
+	const pages = 260000
+	tok := listToken(rand.New(rand.NewPCG(21, 5)), pages)
+	for _, r := range tok.refs.blocks {
+		for i := range r {
+			r[i].Len = 4096 // a page: a uvarint of two bytes before
+		}
+	}
+	p := tok.encode()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := decodeToken(p)
+	runtime.ReadMemStats(&after)
+	if err != nil || got.refs.Len() != pages {
+		t.Fatalf("%d refs (%v)", got.refs.Len(), err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("token %.2f bytes a page; decoding it allocated %d bytes (%.3f a page)",
+		float64(len(p))/pages, alloc, float64(alloc)/pages)
+	if alloc > 64<<10 {
+		t.Errorf("decoding a token of %d pages allocated %d bytes", pages, alloc)
+	}
+}
