@@ -185,13 +185,19 @@ func (b *RefBuilder) List() RefList {
 	return RefList{blocks: b.blocks, n: b.n}
 }
 
-// writable returns block k, copied first if it is shared (into a block of
-// the shared one's size: only a small file's first block is smaller than
-// refBlockLen, and Next grows it when it must).
+// writable returns block k, copied first if it is shared: into a whole
+// block, or for the first one into a block of the shared one's size (only
+// a small file's first block is smaller, and Next grows it when it must).
+// A shared block's capacity says nothing past the first: a view of a file
+// cache token (token.go) is only as large as its references.
 func (b *RefBuilder) writable(k int) []ChunkRef {
 	if !b.owned[k] {
 		blk := b.blocks[k]
-		b.blocks[k] = append(make([]ChunkRef, 0, max(cap(blk), min(2*len(blk), refBlockLen))), blk...)
+		c := refBlockLen
+		if k == 0 {
+			c = max(cap(blk), min(2*len(blk), refBlockLen))
+		}
+		b.blocks[k] = append(make([]ChunkRef, 0, c), blk...)
 		b.owned[k] = true
 	}
 	return b.blocks[k]
