@@ -1,6 +1,9 @@
 package store
 
-import "unsafe"
+import (
+	"slices"
+	"unsafe"
+)
 
 // A database read incrementally is a new version that differs from the
 // previous one in a few pages out of a quarter of a million per GB. Its
@@ -88,6 +91,17 @@ func NewRefBuilder(n int, beforeMove func()) *RefBuilder {
 		owned:      make([]bool, 0, k),
 		first:      min(n, refBlockLen),
 		beforeMove: beforeMove,
+	}
+}
+
+// builderOn returns a builder whose references are l's, in l's blocks
+// (shared: copied before they are written).
+func builderOn(l RefList) *RefBuilder {
+	return &RefBuilder{
+		blocks: slices.Clone(l.blocks),
+		owned:  make([]bool, len(l.blocks)),
+		n:      l.n,
+		first:  min(max(l.n, 1), refBlockLen),
 	}
 }
 

@@ -1,6 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -163,5 +167,57 @@ func TestDecodeTokenAllocs(t *testing.T) {
 		float64(len(p))/pages, alloc, float64(alloc)/pages)
 	if alloc > 64<<10 {
 		t.Errorf("decoding a token of %d pages allocated %d bytes", pages, alloc)
+	}
+}
+
+// TestTokenFixedMark: the mark is a uvarint binary.Uvarint rejects, so an
+// older chatsafe takes a token of this layout as stale.
+func TestTokenFixedMark(t *testing.T) {
+	if _, n := binary.Uvarint(fixedRefsMark[:]); n >= 0 {
+		t.Fatalf("the mark reads as a uvarint of %d bytes", n)
+	}
+}
+
+// TestTokenFixedDamaged: a token of this layout cut anywhere, with padding
+// that is not zero or a length over 2 GiB, is stale, never a panic or a
+// view past its bytes; misaligned (copied) as well as aligned (views).
+func TestTokenFixedDamaged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 8))
+	stale := func(what string, p []byte) {
+		t.Helper()
+		odd := append(make([]byte, 1, len(p)+1), p...)[1:]
+		for _, q := range [][]byte{p, odd} {
+			if _, err := decodeToken(q); !errors.Is(err, ErrStaleCache) {
+				t.Fatalf("%s: %v, want ErrStaleCache", what, err)
+			}
+		}
+	}
+	padded := 0
+	for _, size := range []int64{1, 200, 40000, 1 << 22} { // one to four bytes
+		tok := listToken(rng, 100)
+		tok.size = size
+		p, at := tok.encodeAt()
+		if at%refAlign != 0 || at < 20 || at+100*refSize != len(p) {
+			t.Fatalf("references at %d of %d bytes", at, len(p))
+		}
+		for n := range len(p) {
+			stale(fmt.Sprintf("cut to %d of %d bytes", n, len(p)), p[:n])
+		}
+		if p[at-1] == 0 { // padding (the count, 100, is one byte 0x64)
+			padded++
+			q := bytes.Clone(p)
+			q[at-1] = 1
+			stale("padding not zero", q)
+		}
+		q := bytes.Clone(p)
+		binary.LittleEndian.PutUint32(q[at+99*refSize+32:], 1<<31+1)
+		stale("a length over 2 GiB", q)
+		binary.LittleEndian.PutUint32(q[at+99*refSize+32:], 1<<31)
+		if got, err := decodeToken(q); err != nil || got.refs.At(99).Len != 1<<31 {
+			t.Fatalf("a length of 2 GiB: %v", err)
+		}
+	}
+	if padded == 0 {
+		t.Fatal("no token had padding")
 	}
 }
