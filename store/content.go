@@ -21,8 +21,11 @@ func (b *Writer) FileContent(refs RefList, size int64, prevToken []byte) (Conten
 	switch {
 	case diff != nil && len(diff) == 0 && prev != nil && refs.Len() == prev.refs.Len() && size == prev.size:
 		// The same version again (a file read again unchanged): its
-		// token is the previous one, not one more empty amendment.
+		// token is the previous one, not one more empty amendment, and
+		// its references prev's (views of it, not the blocks of refs that
+		// pages read again were copied into).
 		p = prevToken
+		tok.refs = prev.refs
 		b.memoPut(p, tok, prev, false)
 	case diff != nil && b.oneShot:
 		p = tok.amend(prevToken, diff)
@@ -30,7 +33,13 @@ func (b *Writer) FileContent(refs RefList, size int64, prevToken []byte) (Conten
 		// Stored as a patch on prev: its token is prev's plus the change.
 		p = b.r.tokens.amend(prevToken, tok.amendment(diff), tok, prev)
 	default:
-		p = tok.encode()
+		var at int
+		p, at = tok.encodeAt()
+		if !b.oneShot {
+			// The memo keeps views of p, and the blocks refs was built
+			// in become garbage: the references are kept once.
+			tok.refs = viewsIn(p, at, tok.refs)
+		}
 		b.memoPut(p, tok, prev, true)
 	}
 	return tok.content, p, nil

@@ -231,8 +231,9 @@ func refBytes(refs []ChunkRef) []byte {
 // databases' tokens.
 const memoMinToken = 64 << 10
 
-// memoTokens bounds the memo (each entry holds ~20 MB per GB of
-// database): a new version replaces the one it was made from, so this is
+// memoTokens bounds the memo (each entry keeps its token's bytes, ~9 MB
+// per GB of database, which its references are views of where the host
+// allows): a new version replaces the one it was made from, so this is
 // the number of large databases a cycle can keep decoded.
 const memoTokens = 3
 
@@ -293,7 +294,9 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 
 // amend returns prev with the amendment a appended: t's token, made from
 // from's (prev). In place when from's entry is the top of its buffer and
-// has room, else in a new buffer with room for the amendments to come.
+// has room, else in a new buffer with room for the amendments to come,
+// where t's references that were views of prev become views of it. t
+// must not be shared yet.
 func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
 	n := len(prev) + len(a)
 	if n < memoMinToken {
@@ -313,6 +316,7 @@ func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
 	// its patch list) before a full version starts a new buffer.
 	p := make([]byte, 0, n+n/16+64<<10)
 	p = append(append(p, prev...), a...)
+	t.refs = rebase(t.refs, prev, p)
 	m.putLocked(p, t, from, true)
 	return p
 }

@@ -99,3 +99,45 @@ func viewRefs(raw []byte, n int) (RefList, bool) {
 	}
 	return RefList{blocks: blocks, n: n}, true
 }
+
+// viewsIn returns l as views of the token p, whose references (l's, as
+// appendFixedRefs wrote them) start at at; l itself when they cannot be.
+func viewsIn(p []byte, at int, l RefList) RefList {
+	if at < 0 || at > len(p) {
+		return l
+	}
+	if v, ok := viewRefs(p[at:], l.n); ok {
+		return v
+	}
+	return l
+}
+
+// rebase returns l with the blocks that are views of from made views of
+// the same bytes in to, a copy of from at its start (a token amended into
+// a new buffer): else they would keep from's bytes alive beside to's.
+func rebase(l RefList, from, to []byte) RefList {
+	if len(from) == 0 || len(to) < len(from) {
+		return l
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(from)))
+	hi := lo + uintptr(len(from))
+	var blocks [][]ChunkRef
+	for k, blk := range l.blocks {
+		a := uintptr(unsafe.Pointer(unsafe.SliceData(blk)))
+		if len(blk) == 0 || a < lo || a+uintptr(len(blk)*refSize) > hi {
+			continue
+		}
+		v, ok := viewRefs(to[a-lo:], len(blk))
+		if !ok {
+			continue
+		}
+		if blocks == nil {
+			blocks = slices.Clone(l.blocks)
+		}
+		blocks[k] = v.blocks[0]
+	}
+	if blocks == nil {
+		return l
+	}
+	return RefList{blocks: blocks, n: l.n}
+}
