@@ -168,9 +168,11 @@ func (b *Writer) hasAll(c Content) bool {
 // OneShot says that no later cycle of this process will ask for the file
 // cache tokens this writer makes or reads: they are not kept decoded in
 // the Store's memo (token.go), which is there for the daemon's next cycle.
-// A database's decoded token holds its references (36 bytes a page,
-// ~9 MB per GB), which a one-shot backup otherwise keeps to its end
-// beside the encoded token (docs/benchmarks.md, "Peak RSS, third round").
+// A database's decoded token keeps its references (36 bytes a page,
+// ~9 MB per GB: views of the token's bytes, which they keep alive, or a
+// copy where the host allows no views, tokenrefs.go), which a one-shot
+// backup otherwise keeps to its end beside the new token
+// (docs/benchmarks.md, "Peak RSS, third round").
 func (b *Writer) OneShot() { b.oneShot = true }
 
 // memoPut keeps t decoded in the Store's memo, unless the writer is one-shot.

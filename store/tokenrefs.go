@@ -82,22 +82,31 @@ func decodeFixedRefs(d *decoder, tokenLen int) RefList {
 }
 
 // viewRefs returns the n references raw holds in ChunkRef's layout as a
-// list of views of raw, in blocks of refBlockLen, each no larger than its
-// references (an append never writes into raw). It reports false when
-// the host is big-endian or raw's first byte is not aligned for a
-// ChunkRef: then they must be copied.
+// list of views of raw, in blocks of refBlockLen. It reports false when
+// they must be copied instead (viewOf).
 func viewRefs(raw []byte, n int) (RefList, bool) {
-	p := unsafe.Pointer(unsafe.SliceData(raw))
-	if !littleEndian || n < 1 || len(raw) < n*refSize || uintptr(p)%unsafe.Alignof(ChunkRef{}) != 0 {
+	all, ok := viewOf(raw, n)
+	if !ok {
 		return RefList{}, false
 	}
-	all := unsafe.Slice((*ChunkRef)(p), n)
 	blocks := make([][]ChunkRef, 0, (n+refBlockLen-1)/refBlockLen)
 	for lo := 0; lo < n; lo += refBlockLen {
 		hi := min(lo+refBlockLen, n)
 		blocks = append(blocks, all[lo:hi:hi])
 	}
 	return RefList{blocks: blocks, n: n}, true
+}
+
+// viewOf returns raw's first n references, as ChunkRef's layout holds
+// them, as a slice of raw's memory no larger than they are (an append
+// never writes into raw). It reports false when there are none, the host
+// is big-endian or raw's first byte is not aligned for a ChunkRef.
+func viewOf(raw []byte, n int) ([]ChunkRef, bool) {
+	p := unsafe.Pointer(unsafe.SliceData(raw))
+	if !littleEndian || n < 1 || len(raw)/refSize < n || uintptr(p)%unsafe.Alignof(ChunkRef{}) != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*ChunkRef)(p), n), true
 }
 
 // viewsIn returns l as views of the token p, whose references (l's, as
@@ -127,14 +136,14 @@ func rebase(l RefList, from, to []byte) RefList {
 		if len(blk) == 0 || a < lo || a+uintptr(len(blk)*refSize) > hi {
 			continue
 		}
-		v, ok := viewRefs(to[a-lo:], len(blk))
+		v, ok := viewOf(to[a-lo:], len(blk))
 		if !ok {
 			continue
 		}
 		if blocks == nil {
 			blocks = slices.Clone(l.blocks)
 		}
-		blocks[k] = v.blocks[0]
+		blocks[k] = v
 	}
 	if blocks == nil {
 		return l

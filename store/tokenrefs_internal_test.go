@@ -221,3 +221,30 @@ func TestTokenFixedDamaged(t *testing.T) {
 		t.Fatal("no token had padding")
 	}
 }
+
+// TestTokenMemoAmendViews: a version amended into a new buffer has its
+// unchanged blocks as views of that buffer, not of the one before, which
+// they would keep alive beside it.
+func TestTokenMemoAmendViews(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 9))
+	t0 := listToken(rng, 4000) // 16 blocks
+	p0, at := t0.encodeAt()
+	t0.refs = viewsIn(p0, at, t0.refs)
+	var m tokenMemo
+	m.put(p0, t0, nil, false) // not the store's buffer: amended into a new one
+	b := builderOn(t0.refs)
+	ref := randomRef(rng)
+	*b.Set(1000) = ref
+	t1 := &fileToken{size: 2, content: Content{Lists: t0.content.Lists, Patches: []crypt.ID{{5}}}, refs: b.List(), patched: 1}
+	p1 := m.amend(p0, t1.amendment([]patchEntry{{Index: 1000, Ref: ref}}), t1, t0)
+	if unsafe.SliceData(p1) == unsafe.SliceData(p0) {
+		t.Fatal("amended in place")
+	}
+	if views, copies := viewBlocks(t, t1.refs, p1); views != 15 || copies != 1 {
+		t.Errorf("%d blocks are views of the new buffer, %d elsewhere; want 15 and 1", views, copies)
+	}
+	got, err := m.get(p1)
+	if err != nil || got != t1 || t1.refs.At(1000) != ref || !slices.Equal(t1.refs.Slice()[:1000], t0.refs.Slice()[:1000]) {
+		t.Fatalf("the memo gives %p (%v) for the amended token, want its version", got, err)
+	}
+}
