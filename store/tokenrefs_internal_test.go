@@ -248,3 +248,23 @@ func TestTokenMemoAmendViews(t *testing.T) {
 		t.Fatalf("the memo gives %p (%v) for the amended token, want its version", got, err)
 	}
 }
+
+// TestTokenBigEndianPaths: the layout a big-endian host writes field by
+// field is the bytes a little-endian one copies from memory, and it
+// decodes to copies of the references there.
+func TestTokenBigEndianPaths(t *testing.T) {
+	tok := listToken(rand.New(rand.NewPCG(21, 10)), 700)
+	p := tok.encode()
+	defer func(was bool) { littleEndian = was }(littleEndian)
+	littleEndian = false
+	if !bytes.Equal(tok.encode(), p) {
+		t.Fatal("the portable encoding differs from the memory layout")
+	}
+	got, err := decodeToken(p)
+	if err != nil || !slices.Equal(got.refs.Slice(), tok.refs.Slice()) {
+		t.Fatalf("decoded on the portable path: %d refs (%v)", got.refs.Len(), err)
+	}
+	if views, _ := viewBlocks(t, got.refs, p); views != 0 {
+		t.Errorf("%d blocks are views on a big-endian host", views)
+	}
+}
