@@ -220,3 +220,41 @@ func TestFileTokenMemoViews(t *testing.T) {
 		}
 	}
 }
+
+// TestFileTokenMemoViewsAfterWholeRead: a version read whole (every
+// reference written again, as after the app's TRUNCATE checkpoint) that
+// changes one page is stored as a patch; its unchanged blocks must be the
+// previous version's views, not the blocks it was built in, or the memo
+// holds the references twice until the next full version.
+func TestFileTokenMemoViewsAfterWholeRead(t *testing.T) {
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(21, 7))
+	refs := pageRefs(rng, 20000) // 79 blocks, the last one short
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range 2 {
+		next := slices.Clone(refs)
+		next[7000+v] = pageRef(rng)
+		if v == 1 {
+			next = append(next, pageRef(rng)) // the list grows: its last block changes
+		}
+		if _, tok, err = w.FileContent(store.RefsOf(next), int64(2+v), tok); err != nil {
+			t.Fatal(err)
+		}
+		wantCopies := v + 1 // the changed page's block, and the grown last one
+		if views, copies := store.MemoViews(r); views != 79-wantCopies || copies != wantCopies {
+			t.Fatalf("version %d read whole: the memo holds %d blocks as views of the token, %d elsewhere; want %d and %d", v, views, copies, 79-wantCopies, wantCopies)
+		}
+		if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), next) {
+			t.Fatalf("version %d: %d refs (%v), want %d", v, got.Len(), err, len(next))
+		}
+		refs = next
+	}
+}
