@@ -106,7 +106,7 @@ func (b *Writer) makeContent(refs RefList, prev *fileToken) (*fileToken, []patch
 				}
 				c.Patches = append(append([]crypt.ID(nil), prev.content.Patches...), id)
 			}
-			return &fileToken{content: c, refs: refs, patched: patched}, diff, nil
+			return &fileToken{content: c, refs: sharePrev(prev.refs, refs), patched: patched}, diff, nil
 		}
 	}
 	c := Content{Lists: make([]crypt.ID, 0, (refs.Len()+listChunks-1)/listChunks)}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -213,6 +214,31 @@ func diffRefs(prev, next RefList) []patchEntry {
 		diff = append(diff, patchEntry{Index: i, Ref: next.At(i)})
 	}
 	return diff
+}
+
+// sharePrev returns next with each block that holds the same references
+// as prev's block at its index replaced by prev's. A version read whole
+// (after the app's TRUNCATE checkpoint, every page delivered again) is
+// built in blocks of its own; stored as a patch on prev, the blocks it
+// did not change are prev's again, views of prev's token where the memo
+// keeps them so (tokenrefs.go), and its own become garbage: the memo keeps
+// the references once, not beside the token until the next full version.
+func sharePrev(prev, next RefList) RefList {
+	var blocks [][]ChunkRef
+	for k := 0; k < min(len(prev.blocks), len(next.blocks)); k++ {
+		p, q := prev.blocks[k], next.blocks[k]
+		if sameBlock(p, q) || len(p) != len(q) || !bytes.Equal(refBytes(p), refBytes(q)) {
+			continue
+		}
+		if blocks == nil {
+			blocks = slices.Clone(next.blocks)
+		}
+		blocks[k] = p
+	}
+	if blocks == nil {
+		return next
+	}
+	return RefList{blocks: blocks, n: next.n}
 }
 
 // ChunkRef must have no padding for refBytes to compare references.
