@@ -258,3 +258,30 @@ func TestFileTokenMemoViewsAfterWholeRead(t *testing.T) {
 		refs = next
 	}
 }
+
+// TestFileTokenMemoViewsReadAgain: a version read again unchanged (every
+// page delivered again into blocks of its own) keeps the previous
+// version's token and its views, not the blocks it was read into.
+func TestFileTokenMemoViewsReadAgain(t *testing.T) {
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	refs := pageRefs(rand.New(rand.NewPCG(21, 8)), 20000) // 79 blocks
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, err := w.FileContent(store.RefsOf(slices.Clone(refs)), 1, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &again[0] != &tok[0] || len(again) != len(tok) {
+		t.Fatal("a version read again unchanged got a token of its own")
+	}
+	if views, copies := store.MemoViews(r); views != 79 || copies != 0 {
+		t.Fatalf("read again unchanged: the memo holds %d blocks as views of the token, %d elsewhere", views, copies)
+	}
+}

@@ -268,3 +268,29 @@ func TestTokenBigEndianPaths(t *testing.T) {
 		t.Errorf("%d blocks are views on a big-endian host", views)
 	}
 }
+
+// TestTokenViewsShortened: a view cut shorter (an amendment that shrinks
+// the list, a run carried over that ends inside a block) must not be
+// appendable into the token's later references.
+func TestTokenViewsShortened(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 9))
+	tok := listToken(rng, 600)
+	p := tok.encode()
+	next := tok.refs.Slice()[:300] // block 0 whole, 44 of block 1
+	nt := &fileToken{size: 3, content: Content{Lists: tok.content.Lists, Patches: []crypt.ID{{5}}}, refs: RefsOf(next), patched: 0}
+	np := nt.amend(p, diffOf(tok.refs.Slice(), next))
+	got, err := decodeToken(np)
+	if err != nil || !slices.Equal(got.refs.Slice(), next) {
+		t.Fatalf("a shrunk token decodes to %d refs (%v), want %d", got.refs.Len(), err, len(next))
+	}
+	if views, _ := viewBlocks(t, got.refs, np); views != 2 {
+		t.Fatalf("%d blocks of the shrunk token are views of it, want 2", views)
+	}
+	b := NewRefBuilder(300, nil)
+	if _, ok := b.CarryRun(tok.refs, 300); !ok {
+		t.Fatal("carry refused")
+	}
+	if views, _ := viewBlocks(t, b.List(), p); views != 2 {
+		t.Fatalf("%d blocks carried over are views of the token, want 2", views)
+	}
+}
