@@ -140,7 +140,10 @@ func (b *RefBuilder) Next() *ChunkRef {
 
 // CarryRun appends base's next n references (n ≥ 1: the ones at Len and
 // on), sharing base's blocks while this version's block holds nothing
-// else, and returns the bytes they stand for. A database read
+// else, and returns the bytes they stand for. A shared block is sliced to
+// its length in capacity too (as Truncate does): base's may be a view of a
+// file cache token (tokenrefs.go), and an append to it must never write
+// into the token's later references. A database read
 // incrementally carries its unchanged pages in runs, a block at a time:
 // one page at a time, a one-message cycle on a 1 GB database spent most
 // of its CPU here and in delivering them (docs/benchmarks.md, "Carried
@@ -162,11 +165,11 @@ func (b *RefBuilder) CarryRun(base RefList, n int) (int64, bool) {
 		switch {
 		case j == 0:
 			// A new block: base's, until something else is written into it.
-			b.blocks = append(b.blocks, from[:m])
+			b.blocks = append(b.blocks, from[:m:m])
 			b.owned = append(b.owned, false)
 			b.n += m
 		case !b.owned[k] && sameBlock(b.blocks[k], from):
-			b.blocks[k] = from[:j+m]
+			b.blocks[k] = from[: j+m : j+m]
 			b.n += m
 		default:
 			for _, r := range run {
@@ -189,7 +192,12 @@ func (b *RefBuilder) Truncate(n int) {
 	clear(b.blocks[k:]) // the dropped blocks are garbage
 	b.blocks, b.owned, b.n = b.blocks[:k], b.owned[:k], n
 	if k > 0 {
-		b.blocks[k-1] = b.blocks[k-1][:n-(k-1)*refBlockLen]
+		m := n - (k-1)*refBlockLen
+		if b.owned[k-1] {
+			b.blocks[k-1] = b.blocks[k-1][:m]
+		} else {
+			b.blocks[k-1] = b.blocks[k-1][:m:m]
+		}
 	}
 }
 
