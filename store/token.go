@@ -308,6 +308,11 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 			if bytes.Equal(e.bytes, p) {
 				// Found by p from now on (a cache read back from disk
 				// holds its own copy); p is not the store's to extend.
+				// The entry's references stay views of the bytes it was
+				// made from, which they keep alive beside p: two copies
+				// for this chain of versions, as before views. The
+				// daemon hands back the very slice, so it never comes
+				// here.
 				e.bytes, e.top = p, false
 				m.mu.Unlock()
 				return e.tok, nil
