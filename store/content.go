@@ -21,8 +21,11 @@ func (b *Writer) FileContent(refs RefList, size int64, prevToken []byte) (Conten
 	switch {
 	case diff != nil && len(diff) == 0 && prev != nil && refs.Len() == prev.refs.Len() && size == prev.size:
 		// The same version again (a file read again unchanged): its
-		// token is the previous one, not one more empty amendment.
+		// token is the previous one, not one more empty amendment, and
+		// its references prev's (views of it, not the blocks of refs that
+		// pages read again were copied into).
 		p = prevToken
+		tok.refs = prev.refs
 		b.memoPut(p, tok, prev, false)
 	case diff != nil && b.oneShot:
 		p = tok.amend(prevToken, diff)
@@ -30,7 +33,13 @@ func (b *Writer) FileContent(refs RefList, size int64, prevToken []byte) (Conten
 		// Stored as a patch on prev: its token is prev's plus the change.
 		p = b.r.tokens.amend(prevToken, tok.amendment(diff), tok, prev)
 	default:
-		p = tok.encode()
+		var at int
+		p, at = tok.encodeAt()
+		if !b.oneShot {
+			// The memo keeps views of p, and the blocks refs was built
+			// in become garbage: the references are kept once.
+			tok.refs = viewsIn(p, at, tok.refs)
+		}
 		b.memoPut(p, tok, prev, true)
 	}
 	return tok.content, p, nil
@@ -97,7 +106,7 @@ func (b *Writer) makeContent(refs RefList, prev *fileToken) (*fileToken, []patch
 				}
 				c.Patches = append(append([]crypt.ID(nil), prev.content.Patches...), id)
 			}
-			return &fileToken{content: c, refs: refs, patched: patched}, diff, nil
+			return &fileToken{content: c, refs: sharePrev(prev.refs, refs), patched: patched}, diff, nil
 		}
 	}
 	c := Content{Lists: make([]crypt.ID, 0, (refs.Len()+listChunks-1)/listChunks)}
@@ -159,9 +168,11 @@ func (b *Writer) hasAll(c Content) bool {
 // OneShot says that no later cycle of this process will ask for the file
 // cache tokens this writer makes or reads: they are not kept decoded in
 // the Store's memo (token.go), which is there for the daemon's next cycle.
-// A database's decoded token holds its references (36 bytes a page,
-// ~9 MB per GB), which a one-shot backup otherwise keeps to its end
-// beside the encoded token (docs/benchmarks.md, "Peak RSS, third round").
+// A database's decoded token keeps its references (36 bytes a page,
+// ~9 MB per GB: views of the token's bytes, which they keep alive, or a
+// copy where the host allows no views, tokenrefs.go), which a one-shot
+// backup otherwise keeps to its end beside the new token
+// (docs/benchmarks.md, "Peak RSS, third round").
 func (b *Writer) OneShot() { b.oneShot = true }
 
 // memoPut keeps t decoded in the Store's memo, unless the writer is one-shot.

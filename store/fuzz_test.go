@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -86,5 +89,49 @@ func FuzzDecodeTree(f *testing.F) {
 			applyPatch(nil, total, entries)
 		}
 		decodeFooter(p)
+	})
+}
+
+// FuzzDecodeToken: a file cache token is local state, but a damaged cache
+// file must give ErrStaleCache, never a panic or a view past its bytes. A
+// token decodes alike aligned (views) and not (copies), and round-trips.
+func FuzzDecodeToken(f *testing.F) {
+	refs := make([]ChunkRef, 20) // small: the fuzzer slows down on large inputs
+	for i := range refs {
+		refs[i] = ChunkRef{ID: crypt.ID{byte(i)}, Len: 4096}
+	}
+	tok := &fileToken{size: 20 << 12, content: Content{Lists: []crypt.ID{{1}, {2}}}, refs: RefsOf(refs), patched: 1}
+	next := slices.Clone(refs)
+	next[7] = ChunkRef{ID: crypt.ID{9}, Len: 100}
+	next = append(next, ChunkRef{ID: crypt.ID{8}, Len: 1 << 31})
+	nt := &fileToken{size: 1, content: Content{Lists: tok.content.Lists, Patches: []crypt.ID{{3}}}, refs: RefsOf(next), patched: 3}
+	diff := diffOf(refs, next)
+	f.Add(tok.encode())
+	f.Add(nt.amend(tok.encode(), diff))
+	f.Add(encodeVarintToken(tok))
+	f.Add(nt.amend(encodeVarintToken(tok), diff))
+	f.Add((&fileToken{size: 3, content: Content{Chunks: refs[:2]}}).encode())
+	f.Fuzz(func(t *testing.T, p []byte) {
+		got, err := decodeToken(p)
+		odd, oddErr := decodeToken(append(make([]byte, 1, len(p)+1), p...)[1:])
+		if (err == nil) != (oddErr == nil) {
+			t.Fatalf("aligned: %v; misaligned: %v", err, oddErr)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrStaleCache) {
+				t.Fatalf("%v, want ErrStaleCache", err)
+			}
+			return
+		}
+		if !slices.Equal(got.refs.Slice(), odd.refs.Slice()) {
+			t.Fatal("aligned and misaligned decode to other references")
+		}
+		again, err := decodeToken(got.encode())
+		if err != nil || again.size != got.size || again.patched != got.patched || !slices.Equal(again.refs.Slice(), got.refs.Slice()) {
+			t.Fatalf("re-encoded token does not decode alike: %v", err)
+		}
+		if !bytes.Equal(again.encode(), got.encode()) {
+			t.Fatal("token does not round-trip")
+		}
 	})
 }

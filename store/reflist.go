@@ -1,6 +1,9 @@
 package store
 
-import "unsafe"
+import (
+	"slices"
+	"unsafe"
+)
 
 // A database read incrementally is a new version that differs from the
 // previous one in a few pages out of a quarter of a million per GB. Its
@@ -91,6 +94,17 @@ func NewRefBuilder(n int, beforeMove func()) *RefBuilder {
 	}
 }
 
+// builderOn returns a builder whose references are l's, in l's blocks
+// (shared: copied before they are written).
+func builderOn(l RefList) *RefBuilder {
+	return &RefBuilder{
+		blocks: slices.Clone(l.blocks),
+		owned:  make([]bool, len(l.blocks)),
+		n:      l.n,
+		first:  min(max(l.n, 1), refBlockLen),
+	}
+}
+
 // Len is the number of references so far.
 func (b *RefBuilder) Len() int { return b.n }
 
@@ -126,7 +140,10 @@ func (b *RefBuilder) Next() *ChunkRef {
 
 // CarryRun appends base's next n references (n ≥ 1: the ones at Len and
 // on), sharing base's blocks while this version's block holds nothing
-// else, and returns the bytes they stand for. A database read
+// else, and returns the bytes they stand for. A shared block is sliced to
+// its length in capacity too (as Truncate does): base's may be a view of a
+// file cache token (tokenrefs.go), and an append to it must never write
+// into the token's later references. A database read
 // incrementally carries its unchanged pages in runs, a block at a time:
 // one page at a time, a one-message cycle on a 1 GB database spent most
 // of its CPU here and in delivering them (docs/benchmarks.md, "Carried
@@ -148,11 +165,11 @@ func (b *RefBuilder) CarryRun(base RefList, n int) (int64, bool) {
 		switch {
 		case j == 0:
 			// A new block: base's, until something else is written into it.
-			b.blocks = append(b.blocks, from[:m])
+			b.blocks = append(b.blocks, from[:m:m])
 			b.owned = append(b.owned, false)
 			b.n += m
 		case !b.owned[k] && sameBlock(b.blocks[k], from):
-			b.blocks[k] = from[:j+m]
+			b.blocks[k] = from[: j+m : j+m]
 			b.n += m
 		default:
 			for _, r := range run {
@@ -175,7 +192,12 @@ func (b *RefBuilder) Truncate(n int) {
 	clear(b.blocks[k:]) // the dropped blocks are garbage
 	b.blocks, b.owned, b.n = b.blocks[:k], b.owned[:k], n
 	if k > 0 {
-		b.blocks[k-1] = b.blocks[k-1][:n-(k-1)*refBlockLen]
+		m := n - (k-1)*refBlockLen
+		if b.owned[k-1] {
+			b.blocks[k-1] = b.blocks[k-1][:m]
+		} else {
+			b.blocks[k-1] = b.blocks[k-1][:m:m]
+		}
 	}
 }
 
@@ -185,13 +207,19 @@ func (b *RefBuilder) List() RefList {
 	return RefList{blocks: b.blocks, n: b.n}
 }
 
-// writable returns block k, copied first if it is shared (into a block of
-// the shared one's size: only a small file's first block is smaller than
-// refBlockLen, and Next grows it when it must).
+// writable returns block k, copied first if it is shared: into a whole
+// block, or for the first one into a block of the shared one's size (only
+// a small file's first block is smaller, and Next grows it when it must).
+// A shared block's capacity says nothing past the first: a view of a file
+// cache token (token.go) is only as large as its references.
 func (b *RefBuilder) writable(k int) []ChunkRef {
 	if !b.owned[k] {
 		blk := b.blocks[k]
-		b.blocks[k] = append(make([]ChunkRef, 0, max(cap(blk), min(2*len(blk), refBlockLen))), blk...)
+		c := refBlockLen
+		if k == 0 {
+			c = max(cap(blk), min(2*len(blk), refBlockLen))
+		}
+		b.blocks[k] = append(make([]ChunkRef, 0, c), blk...)
 		b.owned[k] = true
 	}
 	return b.blocks[k]

@@ -189,3 +189,27 @@ func TestRefBuilderSmallFirstBlock(t *testing.T) {
 		t.Errorf("a 10-reference version with one changed takes a block of %d", cap(l.blocks[0]))
 	}
 }
+
+// TestRefBuilderGrowsSharedBlock: a shared block past the first that is
+// only as large as its references (a view of a file cache token's bytes)
+// is copied into a whole block when written: a database that grows by a
+// page does not move the block again, waiting for the workers each time.
+func TestRefBuilderGrowsSharedBlock(t *testing.T) {
+	refs := randomRefs(rand.New(rand.NewPCG(21, 7)), 300)
+	want := slices.Clone(refs)
+	base := RefList{blocks: [][]ChunkRef{refs[:256:256], refs[256:300:300]}, n: 300}
+	moved := 0
+	b := NewRefBuilder(400, func() { moved++ })
+	if _, ok := b.CarryRun(base, 300); !ok {
+		t.Fatal("carry refused")
+	}
+	for i := range 100 {
+		*b.Next() = ChunkRef{Len: uint32(i)}
+	}
+	if moved != 0 || cap(b.blocks[1]) != refBlockLen {
+		t.Errorf("the grown block moved %d times, capacity %d", moved, cap(b.blocks[1]))
+	}
+	if !slices.Equal(refs, want) || b.Len() != 400 || b.At(299) != want[299] || b.At(399).Len != 99 {
+		t.Error("growing the list changed the shared references or lost its own")
+	}
+}

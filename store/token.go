@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -10,18 +11,27 @@ import (
 
 // A file cache token records a file's size and content and, for list
 // content, its chunk references (for a database read incrementally: one
-// per page, ~10 MB per GB). A version stored as a patch on the previous
-// one gets the previous token with an amendment appended (the changed
-// references only), and the Store keeps the last large tokens decoded, so
-// that a one-page change neither decodes nor encodes the whole list.
+// per page, 36 bytes each, ~9 MB per GB). A version stored as a patch on
+// the previous one gets the previous token with an amendment appended (the
+// changed references only), and the Store keeps the last large tokens
+// decoded, so that a one-page change neither decodes nor encodes the whole
+// list. The decoded references are views of the token's bytes where the
+// host allows (tokenrefs.go): the memo adds block headers, not a copy.
 //
-// Token bytes: size ‖ content ‖ [patched ‖ refs] (list content only),
-// then for list content any number of amendments, each
+// Token bytes: size ‖ content ‖ [patched ‖ mark ‖ count ‖ padding ‖ refs]
+// (list content only), where mark is fixedRefsMark (ten bytes), padding
+// is zero bytes up to an offset in the token that is a multiple of four,
+// and each ref is 36 bytes, ChunkRef's memory layout: its id, then its
+// length as a little-endian uint32. Then for list content any number of
+// amendments, each
 // size ‖ content ‖ patched ‖ length ‖ count ‖ count × (gap ‖ ref):
 // the version's content and reference count, and its references that
 // differ from the version before (ascending; gap is the distance from
-// the previous changed index plus one). Tokens without amendments are
-// those written before amendments existed, so persisted caches still read.
+// the previous changed index plus one; ref is its id and its length as a
+// uvarint). Tokens written before the mark existed have the count where
+// the mark is, no padding, and each length a uvarint; tokens without
+// amendments are those written before amendments existed. Both still
+// decode, so persisted caches still read.
 
 // fileToken is what the file cache keeps for a file: its size and content
 // and, for list content, its chunk references and how many of them its
@@ -35,24 +45,25 @@ type fileToken struct {
 }
 
 func (t *fileToken) encode() []byte {
-	// Sized up front (a reference is its id and a length of at most 3
-	// bytes): a database's token is ~34 bytes per page and stays
-	// in the file cache for the whole backup, where growing it by append
-	// left up to as much again unused (and copied it on the way).
+	p, _ := t.encodeAt()
+	return p
+}
+
+// encodeAt returns the token's bytes and where its references start in
+// them (list content only).
+func (t *fileToken) encodeAt() ([]byte, int) {
+	// Sized up front: a database's token is 36 bytes a page and stays in
+	// the file cache for the whole backup, where growing it by append left
+	// up to as much again unused (and copied it on the way).
 	c := &t.content
-	e := &encoder{b: make([]byte, 0, 64+(len(c.Chunks)+t.refs.Len())*(32+3)+(len(c.Lists)+len(c.Patches))*32)}
+	e := &encoder{b: make([]byte, 0, 96+len(c.Chunks)*(32+3)+t.refs.Len()*refSize+(len(c.Lists)+len(c.Patches))*32)}
 	e.uvarint(uint64(t.size))
 	encodeContent(e, &t.content)
-	if t.content.isList() {
-		e.uvarint(uint64(t.patched))
-		e.uvarint(uint64(t.refs.Len()))
-		for _, blk := range t.refs.blocks {
-			for _, r := range blk {
-				encodeChunkRef(e, r)
-			}
-		}
+	if !t.content.isList() {
+		return e.b, 0
 	}
-	return e.b
+	e.uvarint(uint64(t.patched))
+	return appendFixedRefs(e.b, t.refs)
 }
 
 // amend returns prev (the bytes of the version t was patched on; not
@@ -89,15 +100,25 @@ func decodeToken(p []byte) (*fileToken, error) {
 	t.content = decodeContent(d)
 	if t.content.isList() {
 		patched := d.uvarint()
-		refs := decodeRefs(d)
+		var refs RefList
+		if rest, ok := bytes.CutPrefix(d.b, fixedRefsMark[:]); ok && d.err == nil {
+			d.b = rest
+			refs = decodeFixedRefs(d, len(p))
+		} else {
+			refs = decodeVarintRefs(d)
+		}
 		if patched > uint64(refs.Len()) {
 			d.fail("token counts more patched references than it holds")
 		}
 		t.patched = int(patched)
-		for d.err == nil && len(d.b) > 0 {
-			decodeAmendment(d, t, refs)
+		t.refs = refs
+		if d.err == nil && len(d.b) > 0 {
+			b := builderOn(refs) // the blocks amendments change are copied
+			for d.err == nil && len(d.b) > 0 {
+				decodeAmendment(d, t, b)
+			}
+			t.refs = b.List()
 		}
-		t.refs = refs.List()
 	}
 	if err := d.done(); err != nil {
 		return nil, ErrStaleCache
@@ -105,14 +126,15 @@ func decodeToken(p []byte) (*fileToken, error) {
 	return t, nil
 }
 
-// decodeRefs decodes a count and as many references.
-func decodeRefs(d *decoder) *RefBuilder {
+// decodeVarintRefs decodes a count and as many references, each its id
+// and its length as a uvarint (the layout before fixedRefsMark).
+func decodeVarintRefs(d *decoder) RefList {
 	n := d.count(33)
 	b := NewRefBuilder(n, nil)
 	for range n {
 		*b.Next() = decodeChunkRef(d)
 	}
-	return b
+	return b.List()
 }
 
 // decodeAmendment applies the next amendment to t, whose references are
@@ -194,6 +216,31 @@ func diffRefs(prev, next RefList) []patchEntry {
 	return diff
 }
 
+// sharePrev returns next with each block that holds the same references
+// as prev's block at its index replaced by prev's. A version read whole
+// (after the app's TRUNCATE checkpoint, every page delivered again) is
+// built in blocks of its own; stored as a patch on prev, the blocks it
+// did not change are prev's again, views of prev's token where the memo
+// keeps them so (tokenrefs.go), and its own become garbage: the memo keeps
+// the references once, not beside the token until the next full version.
+func sharePrev(prev, next RefList) RefList {
+	var blocks [][]ChunkRef
+	for k := 0; k < min(len(prev.blocks), len(next.blocks)); k++ {
+		p, q := prev.blocks[k], next.blocks[k]
+		if sameBlock(p, q) || len(p) != len(q) || !bytes.Equal(refBytes(p), refBytes(q)) {
+			continue
+		}
+		if blocks == nil {
+			blocks = slices.Clone(next.blocks)
+		}
+		blocks[k] = p
+	}
+	if blocks == nil {
+		return next
+	}
+	return RefList{blocks: blocks, n: next.n}
+}
+
 // ChunkRef must have no padding for refBytes to compare references.
 var _ [unsafe.Sizeof(ChunkRef{}) - (unsafe.Sizeof(crypt.ID{}) + 4)]byte
 var _ [(unsafe.Sizeof(crypt.ID{}) + 4) - unsafe.Sizeof(ChunkRef{})]byte
@@ -210,8 +257,9 @@ func refBytes(refs []ChunkRef) []byte {
 // databases' tokens.
 const memoMinToken = 64 << 10
 
-// memoTokens bounds the memo (each entry holds ~20 MB per GB of
-// database): a new version replaces the one it was made from, so this is
+// memoTokens bounds the memo (each entry keeps its token's bytes, ~9 MB
+// per GB of database, which its references are views of where the host
+// allows): a new version replaces the one it was made from, so this is
 // the number of large databases a cycle can keep decoded.
 const memoTokens = 3
 
@@ -260,6 +308,11 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 			if bytes.Equal(e.bytes, p) {
 				// Found by p from now on (a cache read back from disk
 				// holds its own copy); p is not the store's to extend.
+				// The entry's references stay views of the bytes it was
+				// made from, which they keep alive beside p: two copies
+				// for this chain of versions, as before views. The
+				// daemon hands back the very slice, so it never comes
+				// here.
 				e.bytes, e.top = p, false
 				m.mu.Unlock()
 				return e.tok, nil
@@ -272,7 +325,9 @@ func (m *tokenMemo) get(p []byte) (*fileToken, error) {
 
 // amend returns prev with the amendment a appended: t's token, made from
 // from's (prev). In place when from's entry is the top of its buffer and
-// has room, else in a new buffer with room for the amendments to come.
+// has room, else in a new buffer with room for the amendments to come,
+// where t's references that were views of prev become views of it. t
+// must not be shared yet.
 func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
 	n := len(prev) + len(a)
 	if n < memoMinToken {
@@ -292,6 +347,7 @@ func (m *tokenMemo) amend(prev []byte, a []byte, t, from *fileToken) []byte {
 	// its patch list) before a full version starts a new buffer.
 	p := make([]byte, 0, n+n/16+64<<10)
 	p = append(append(p, prev...), a...)
+	t.refs = rebase(t.refs, prev, p)
 	m.putLocked(p, t, from, true)
 	return p
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -169,5 +170,130 @@ func TestFileTokenStaleOrForeign(t *testing.T) {
 			t.Errorf("%s: the full version gives %d refs (%v)", name, got.Len(), err)
 		}
 		w.Close()
+	}
+}
+
+// TestFileTokenMemoViews: the memo keeps a database's references as views
+// of its token's bytes after FileContent, not the blocks they were built
+// in; a version built on it (as a backup does: the unchanged pages
+// carried, one page new) keeps the blocks it did not change as views too.
+func TestFileTokenMemoViews(t *testing.T) {
+	needViews(t)
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(21, 6))
+	refs := pageRefs(rng, 20000) // 79 blocks
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if views, copies := store.MemoViews(r); views != 79 || copies != 0 {
+		t.Fatalf("after a full version the memo holds %d blocks as views of the token, %d elsewhere", views, copies)
+	}
+	for v := range 3 {
+		base, err := w.ChunkRefs(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := 300 + 5000*v
+		b := store.NewRefBuilder(base.Len()+1, nil)
+		if _, ok := b.CarryRun(base, changed); !ok {
+			t.Fatal("carry refused")
+		}
+		*b.Next() = pageRef(rng)
+		if _, ok := b.CarryRun(base, base.Len()-changed-1); !ok {
+			t.Fatal("carry refused")
+		}
+		*b.Next() = pageRef(rng) // the list grows
+		want := b.List().Slice()
+		if _, tok, err = w.FileContent(b.List(), int64(v), tok); err != nil {
+			t.Fatal(err)
+		}
+		// Each version copies the block of its page and the last one.
+		if views, copies := store.MemoViews(r); views != 79-(v+2) || copies != v+2 {
+			t.Fatalf("version %d: the memo holds %d blocks as views of the token, %d elsewhere", v, views, copies)
+		}
+		if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), want) {
+			t.Fatalf("version %d: %d refs (%v), want %d", v, got.Len(), err, len(want))
+		}
+	}
+}
+
+// TestFileTokenMemoViewsAfterWholeRead: a version read whole (every
+// reference written again, as after the app's TRUNCATE checkpoint) that
+// changes one page is stored as a patch; its unchanged blocks must be the
+// previous version's views, not the blocks it was built in, or the memo
+// holds the references twice until the next full version.
+func TestFileTokenMemoViewsAfterWholeRead(t *testing.T) {
+	needViews(t)
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(21, 7))
+	refs := pageRefs(rng, 20000) // 79 blocks, the last one short
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range 2 {
+		next := slices.Clone(refs)
+		next[7000+v] = pageRef(rng)
+		if v == 1 {
+			next = append(next, pageRef(rng)) // the list grows: its last block changes
+		}
+		if _, tok, err = w.FileContent(store.RefsOf(next), int64(2+v), tok); err != nil {
+			t.Fatal(err)
+		}
+		wantCopies := v + 1 // the changed page's block, and the grown last one
+		if views, copies := store.MemoViews(r); views != 79-wantCopies || copies != wantCopies {
+			t.Fatalf("version %d read whole: the memo holds %d blocks as views of the token, %d elsewhere; want %d and %d", v, views, copies, 79-wantCopies, wantCopies)
+		}
+		if got, err := w.ChunkRefs(tok); err != nil || !slices.Equal(got.Slice(), next) {
+			t.Fatalf("version %d: %d refs (%v), want %d", v, got.Len(), err, len(next))
+		}
+		refs = next
+	}
+}
+
+// TestFileTokenMemoViewsReadAgain: a version read again unchanged (every
+// page delivered again into blocks of its own) keeps the previous
+// version's token and its views, not the blocks it was read into.
+func TestFileTokenMemoViewsReadAgain(t *testing.T) {
+	needViews(t)
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	refs := pageRefs(rand.New(rand.NewPCG(21, 8)), 20000) // 79 blocks
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, err := w.FileContent(store.RefsOf(slices.Clone(refs)), 1, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &again[0] != &tok[0] || len(again) != len(tok) {
+		t.Fatal("a version read again unchanged got a token of its own")
+	}
+	if views, copies := store.MemoViews(r); views != 79 || copies != 0 {
+		t.Fatalf("read again unchanged: the memo holds %d blocks as views of the token, %d elsewhere", views, copies)
+	}
+}
+
+// needViews skips a test of views on a big-endian host, where tokens'
+// references are always copies, not views of the token's bytes.
+func needViews(t *testing.T) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		t.Skip("references are copies, not views, on a big-endian host")
 	}
 }
