@@ -23,3 +23,7 @@ func MemoViews(r *Store) (views, copies int) {
 	}
 	return views, copies
 }
+
+// ViewsOnThisHost reports whether decoded tokens' references are views of
+// their bytes here (a little-endian host), as tokenrefs.go decides.
+func ViewsOnThisHost() bool { return littleEndian }

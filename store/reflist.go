@@ -60,6 +60,26 @@ func (l RefList) flat() []ChunkRef {
 	return l.Slice()
 }
 
+// replaceBlocks returns l with each block k for which with returns a
+// replacement and true replaced; l itself, not a copy, when none is.
+func (l RefList) replaceBlocks(with func(k int, blk []ChunkRef) ([]ChunkRef, bool)) RefList {
+	var blocks [][]ChunkRef
+	for k, blk := range l.blocks {
+		v, ok := with(k, blk)
+		if !ok {
+			continue
+		}
+		if blocks == nil {
+			blocks = slices.Clone(l.blocks)
+		}
+		blocks[k] = v
+	}
+	if blocks == nil {
+		return l
+	}
+	return RefList{blocks: blocks, n: l.n}
+}
+
 // sameBlock reports whether a and b are the same memory (a shared block).
 func sameBlock(a, b []ChunkRef) bool {
 	return unsafe.SliceData(a) == unsafe.SliceData(b)

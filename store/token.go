@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"slices"
 	"sync"
 	"unsafe"
 
@@ -224,21 +223,13 @@ func diffRefs(prev, next RefList) []patchEntry {
 // keeps them so (tokenrefs.go), and its own become garbage: the memo keeps
 // the references once, not beside the token until the next full version.
 func sharePrev(prev, next RefList) RefList {
-	var blocks [][]ChunkRef
-	for k := 0; k < min(len(prev.blocks), len(next.blocks)); k++ {
-		p, q := prev.blocks[k], next.blocks[k]
-		if sameBlock(p, q) || len(p) != len(q) || !bytes.Equal(refBytes(p), refBytes(q)) {
-			continue
+	return next.replaceBlocks(func(k int, q []ChunkRef) ([]ChunkRef, bool) {
+		if k >= len(prev.blocks) {
+			return nil, false
 		}
-		if blocks == nil {
-			blocks = slices.Clone(next.blocks)
-		}
-		blocks[k] = p
-	}
-	if blocks == nil {
-		return next
-	}
-	return RefList{blocks: blocks, n: next.n}
+		p := prev.blocks[k]
+		return p, !sameBlock(p, q) && len(p) == len(q) && bytes.Equal(refBytes(p), refBytes(q))
+	})
 }
 
 // ChunkRef must have no padding for refBytes to compare references.

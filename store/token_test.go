@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -179,18 +178,8 @@ func TestFileTokenStaleOrForeign(t *testing.T) {
 // carried, one page new) keeps the blocks it did not change as views too.
 func TestFileTokenMemoViews(t *testing.T) {
 	needViews(t)
-	r, _ := storetest.NewStore(t)
-	w, err := r.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	rng := rand.New(rand.NewPCG(21, 6))
-	refs := pageRefs(rng, 20000) // 79 blocks
-	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w, _, tok := memoFullVersion(t, rng)
 	if views, copies := store.MemoViews(r); views != 79 || copies != 0 {
 		t.Fatalf("after a full version the memo holds %d blocks as views of the token, %d elsewhere", views, copies)
 	}
@@ -230,18 +219,9 @@ func TestFileTokenMemoViews(t *testing.T) {
 // holds the references twice until the next full version.
 func TestFileTokenMemoViewsAfterWholeRead(t *testing.T) {
 	needViews(t)
-	r, _ := storetest.NewStore(t)
-	w, err := r.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	rng := rand.New(rand.NewPCG(21, 7))
-	refs := pageRefs(rng, 20000) // 79 blocks, the last one short
-	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w, refs, tok := memoFullVersion(t, rng)
+	var err error
 	for v := range 2 {
 		next := slices.Clone(refs)
 		next[7000+v] = pageRef(rng)
@@ -267,17 +247,7 @@ func TestFileTokenMemoViewsAfterWholeRead(t *testing.T) {
 // version's token and its views, not the blocks it was read into.
 func TestFileTokenMemoViewsReadAgain(t *testing.T) {
 	needViews(t)
-	r, _ := storetest.NewStore(t)
-	w, err := r.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	refs := pageRefs(rand.New(rand.NewPCG(21, 8)), 20000) // 79 blocks
-	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w, refs, tok := memoFullVersion(t, rand.New(rand.NewPCG(21, 8)))
 	_, again, err := w.FileContent(store.RefsOf(slices.Clone(refs)), 1, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -290,10 +260,29 @@ func TestFileTokenMemoViewsReadAgain(t *testing.T) {
 	}
 }
 
-// needViews skips a test of views on a big-endian host, where tokens'
-// references are always copies, not views of the token's bytes.
+// memoFullVersion stores a full version of 20,000 page references (79
+// blocks, the last one short) with a new store's writer, which the test
+// ends, and returns the store, the writer, the references and the token.
+func memoFullVersion(t *testing.T, rng *rand.Rand) (*store.Store, *store.Writer, []store.ChunkRef, []byte) {
+	t.Helper()
+	r, _ := storetest.NewStore(t)
+	w, err := r.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	refs := pageRefs(rng, 20000)
+	_, tok, err := w.FileContent(store.RefsOf(refs), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, w, refs, tok
+}
+
+// needViews skips a test of views on a host where tokens' references
+// are always copies (big-endian), not views of the token's bytes.
 func needViews(t *testing.T) {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+	if !store.ViewsOnThisHost() {
 		t.Skip("references are copies, not views, on a big-endian host")
 	}
 }

@@ -130,23 +130,11 @@ func rebase(l RefList, from, to []byte) RefList {
 	}
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(from)))
 	hi := lo + uintptr(len(from))
-	var blocks [][]ChunkRef
-	for k, blk := range l.blocks {
+	return l.replaceBlocks(func(_ int, blk []ChunkRef) ([]ChunkRef, bool) {
 		a := uintptr(unsafe.Pointer(unsafe.SliceData(blk)))
 		if len(blk) == 0 || a < lo || a+uintptr(len(blk)*refSize) > hi {
-			continue
+			return nil, false
 		}
-		v, ok := viewOf(to[a-lo:], len(blk))
-		if !ok {
-			continue
-		}
-		if blocks == nil {
-			blocks = slices.Clone(l.blocks)
-		}
-		blocks[k] = v
-	}
-	if blocks == nil {
-		return l
-	}
-	return RefList{blocks: blocks, n: l.n}
+		return viewOf(to[a-lo:], len(blk))
+	})
 }
