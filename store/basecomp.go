@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/zprefix"
 )
 
 // Pages compressed on their previous version (docs/format.md, "Pages on
@@ -80,12 +82,18 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 // decompressOnBase reverses compressOnBase, appending to dst no more
 // than rawLen bytes (decodeStated).
 func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
-	dec := baseDecoders.Get().(*zstd.Decoder)
 	zid := baseZstdID(baseID)
+	// Through zprefix (dictdecode.go); the pooled decoder only for a
+	// frame it does not rewrite.
+	out, err := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen)
+	if !errors.Is(err, zprefix.ErrNotRewritten) {
+		return out, err
+	}
+	dec := baseDecoders.Get().(*zstd.Decoder)
 	if err := dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(zid, base)); err != nil {
 		return nil, err
 	}
-	out, err := decodeStated(dec, payload, dst, rawLen)
+	out, err = decodeStated(dec, payload, dst, rawLen)
 	// The base leaves the decoder before it goes back to the pool.
 	if derr := dec.ResetWithOptions(nil, zstd.WithDecoderDictDelete(zid)); derr == nil {
 		baseDecoders.Put(dec)

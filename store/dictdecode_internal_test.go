@@ -1,0 +1,88 @@
+package store
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// countRewritten counts the frames decoded through zprefix until the
+// test ends.
+func countRewritten(t *testing.T) *int {
+	n := new(int)
+	rewrittenFrame = func() { *n++ }
+	t.Cleanup(func() { rewrittenFrame = nil })
+	return n
+}
+
+// A group made with the repository's dictionary, read and checked before
+// sealing, decodes through zprefix to the group's pages; one the rewrite
+// leaves (a checksum, which the writer never adds) still decodes, with
+// the dictionary's decoder; one that decodes to other bytes fails the
+// check.
+func TestDictionaryFramesDecodeRewritten(t *testing.T) {
+	r, _ := withFirstDict(t)
+	d := r.dicts.cur
+	if d == nil || d.pre == nil {
+		t.Fatal("no raw dictionary")
+	}
+	rewritten := countRewritten(t)
+	plain := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(plain, nil)
+	got, err := d.decodeStated(frame, []byte("x"), uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, append([]byte("x"), plain...)) {
+		t.Fatalf("group: %v", err)
+	}
+	if !d.decodesTo(frame, plain) {
+		t.Fatal("the check before sealing failed a good group")
+	}
+	if *rewritten != 2 {
+		t.Fatalf("%d of 2 frames decoded through zprefix", *rewritten)
+	}
+	if d.decodesTo(frame, plain[1:]) || d.decodesTo(frame, append([]byte{0}, plain[1:]...)) {
+		t.Fatal("the check passed a frame for other bytes")
+	}
+	withCRC, err := zstd.NewWriter(nil, append(d.encoderOptions(zstd.SpeedDefault), zstd.WithEncoderCRC(true))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := *rewritten
+	got, err = d.decodeStated(withCRC.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("a frame zprefix leaves: %v", err)
+	}
+	if *rewritten != before {
+		t.Fatal("a frame with a checksum went through zprefix")
+	}
+}
+
+// A page on its previous version decodes through zprefix; one the
+// rewrite leaves decodes with the pooled decoder.
+func TestPagesOnBaseDecodeRewritten(t *testing.T) {
+	r := dictTestStore(t)
+	pages := textPages(3, 300, 2)
+	base, plain := pages[0], append(bytes.Clone(pages[0][:3000]), pages[1][:1096]...)
+	baseID := r.ids.Sum(base)
+	rewritten := countRewritten(t)
+	payload, err := compressOnBase(baseID, base, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decompressOnBase(baseID, base, payload, nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
+		t.Fatalf("page on a base: %v, %d rewritten", err, *rewritten)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderDictRaw(baseZstdID(baseID), base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = decompressOnBase(baseID, base, enc.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
+		t.Fatalf("a frame zprefix leaves: %v, %d rewritten", err, *rewritten)
+	}
+}
