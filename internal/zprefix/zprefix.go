@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -43,6 +42,12 @@ const (
 	// is the content size, dictionary included), a 4-byte
 	// Frame_Content_Size, no dictionary id, no checksum.
 	fhdSingleFCS4 = 2<<6 | 1<<5
+	// A frame is rewritten only if it decodes to at least 1/minShare of
+	// the dictionary's size: each rewrite copies the dictionary twice
+	// (into the frame, and out of it as the history), and for a 4 KiB
+	// page with a 256 KiB dictionary that took 2.3x the dictionary
+	// decoder's time; at a quarter, 0.8–0.9x (BenchmarkDecodeShare).
+	minShare = 4
 	// maxPooled bounds the input buffers kept for reuse: a dictionary's
 	// content and a frame of up to a few hundred KiB.
 	maxPooled = 1 << 20
@@ -75,8 +80,9 @@ func New(id uint32, content []byte) *Dict {
 	return &Dict{id: id, size: len(content), prefix: p}
 }
 
-// inputs are the rewritten frames' buffers, reused.
-var inputs = sync.Pool{New: func() any { return new([]byte) }}
+// inputs are the rewritten frames' buffers, and outputs what they decode
+// to when the destination has no room for it, reused.
+var inputs, outputs = sync.Pool{New: func() any { return new([]byte) }}, sync.Pool{New: func() any { return new([]byte) }}
 
 // ErrNotRewritten says a frame is not one DecodeAll rewrites; the
 // caller decodes it with its dictionary decoder instead.
@@ -85,44 +91,74 @@ var ErrNotRewritten = errors.New("zprefix: frame not rewritten")
 // DecodeAll decodes frame, made with d, with dec, a decoder that has no
 // dictionaries and limits DecodeAll to its destination's capacity
 // (zstd.WithDecodeAllCapLimit). What frame decodes to, at most n bytes,
-// lands after dst's bytes (not appended to them: dec's memory limit
-// would count them); the result is dst with it, and keeps the capacity
-// it grew to, d's size more than n. A frame that decodes to more than n
-// bytes is an error, as is one that does not decode. If frame is not one
-// frame that names d's id, without a checksum, or states a content size
-// other than n, the error is ErrNotRewritten and nothing is decoded.
+// is appended to dst. It is decoded after the dictionary's content: in
+// dst's spare capacity if it has room for both (the result keeps that
+// capacity), else in a buffer of this package's, and then copied. A
+// frame that decodes to more or fewer than n bytes is an error, as is
+// one that does not decode. If frame is not one frame that names d's
+// id, without a checksum, stating no content size or n, or n is less
+// than a quarter of the dictionary's size, the error is ErrNotRewritten
+// and nothing is decoded.
 func (d *Dict) DecodeAll(dec *zstd.Decoder, frame, dst []byte, n int) ([]byte, error) {
 	blocks, err := d.blocks(frame, n)
 	if err != nil {
 		return nil, err
 	}
 	total := d.size + n
-	if n < 0 || total > math.MaxUint32 {
+	if n < 0 || total > math.MaxUint32 || n < d.size/minShare {
 		return nil, ErrNotRewritten
 	}
-	bp := inputs.Get().(*[]byte)
-	in := append(append((*bp)[:0], d.prefix...), blocks...)
+	ip := inputs.Get().(*[]byte)
+	defer put(&inputs, ip)
+	in := append(append((*ip)[:0], d.prefix...), blocks...)
+	*ip = in
 	binary.LittleEndian.PutUint32(in[5:], uint32(total))
 	l := len(dst)
-	g := slices.Grow(dst, total)
-	out, err := dec.DecodeAll(in, g[l:l:l+total])
-	if cap(in) <= maxPooled {
-		*bp = in[:0]
-		inputs.Put(bp)
+	if cap(dst)-l >= total {
+		// After dst's bytes, not appended to them: dec's memory limit
+		// would count them.
+		out, err := decodeTotal(dec, in, dst[l:l:l+total], total)
+		if err != nil {
+			return nil, err
+		}
+		if total > 0 && &dst[:l+1][l] == &out[0] {
+			g := dst[:l+total]
+			copy(g[l:], g[l+d.size:])
+			return g[:l+n], nil
+		}
+		return append(dst, out[d.size:]...), nil
 	}
+	op := outputs.Get().(*[]byte)
+	defer put(&outputs, op)
+	if cap(*op) < total {
+		*op = make([]byte, 0, total)
+	}
+	out, err := decodeTotal(dec, in, (*op)[:0:total], total)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out[d.size:]...), nil
+}
+
+// decodeTotal decodes the rewritten frame in into dst, which must come
+// to total bytes.
+func decodeTotal(dec *zstd.Decoder, in, dst []byte, total int) ([]byte, error) {
+	out, err := dec.DecodeAll(in, dst)
 	if err != nil {
 		return nil, err
 	}
 	if len(out) != total {
-		return nil, fmt.Errorf("zprefix: frame decodes to %d bytes, want %d", len(out)-d.size, n)
+		return nil, fmt.Errorf("zprefix: frame decodes to %d bytes of %d", len(out), total)
 	}
-	if total > 0 && &g[:l+1][l] != &out[0] {
-		// Not decoded in place (the capacity above makes it so).
-		return append(g[:l], out[d.size:]...), nil
+	return out, nil
+}
+
+// put returns b to p unless it grew past maxPooled.
+func put(p *sync.Pool, b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		p.Put(b)
 	}
-	g = g[:l+total]
-	copy(g[l:], g[l+d.size:])
-	return g[:l+n], nil
 }
 
 // blocks returns frame's blocks: the bytes after its header, up to the
