@@ -36,13 +36,12 @@ func encodeAll(enc *zstd.Encoder, plain, dst []byte) []byte {
 }
 
 // checkBufs are the buffers frames are decoded into to be compared. Most
-// frames are a group (maxGroupPlain at most) or less, decoded after their
-// dictionary (internal/zprefix: up to dictContentMax); a buffer grown for
+// frames are a group (maxGroupPlain at most) or less; a buffer grown for
 // a larger blob (a big tree or list) is not kept, so what the pool holds
-// stays within that per sealing goroutine, for the peak RSS.
+// stays within a group's size per sealing goroutine, for the peak RSS.
 var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-const maxCheckBuf = maxGroupPlain + dictContentMax
+const maxCheckBuf = maxGroupPlain
 
 // decodesTo reports whether decode (appending to dst what a payload
 // decodes to) gives back exactly plain.
