@@ -105,7 +105,7 @@ func (d *Dict) DecodeAll(dec *zstd.Decoder, frame, dst []byte, n int) ([]byte, e
 		return nil, err
 	}
 	total := d.size + n
-	if n < 0 || total > math.MaxUint32 || n < d.size/minShare {
+	if n < 0 || uint64(total) > math.MaxUint32 || n < d.size/minShare {
 		return nil, ErrNotRewritten
 	}
 	ip := inputs.Get().(*[]byte)
