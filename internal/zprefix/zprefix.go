@@ -7,7 +7,13 @@
 // frame depends on it (no entropy tables; the repeat offsets start at 1,
 // 4 and 8, as in any frame). So a frame that holds that content as raw
 // blocks, followed by the original frame's blocks, decodes to the
-// content and then to exactly what the original decodes to.
+// content and then to exactly what the original decodes to. The new
+// frame's window is the content and the frame together, so every match
+// the original may make into the content stays in reach (the RFC lets a
+// frame reach its dictionary only while its output is within its window;
+// the store's windows, 512 KiB and 128 KiB, hold a dictionary and a frame
+// whole). The rewrite is never stricter than the dictionary decoder: it
+// only leaves out the original's window descriptor.
 //
 // Why: klauspost/compress (v1.20.5) runs its assembly sequence decoder
 // only for frames without a dictionary (decodeSyncSimple declines the
@@ -35,10 +41,7 @@ const (
 	// maxBlock is the largest block's content (RFC 8878,
 	// Block_Maximum_Size).
 	maxBlock = 128 << 10
-	// headerLen is the rewritten frame's header: magic, a frame header
-	// descriptor, and a 4-byte content size.
-	headerLen = 4 + 1 + 4
-	// fhdSingleFCS4 is that descriptor: Single_Segment (so the window
+	// fhdSingleFCS4 is the rewritten frame's header descriptor: Single_Segment (so the window
 	// is the content size, dictionary included), a 4-byte
 	// Frame_Content_Size, no dictionary id, no checksum.
 	fhdSingleFCS4 = 2<<6 | 1<<5
@@ -48,36 +51,39 @@ const (
 	// page with a 256 KiB dictionary that took 2.3x the dictionary
 	// decoder's time; at a quarter, 0.8–0.9x (BenchmarkDecodeShare).
 	minShare = 4
-	// maxPooled bounds the input buffers kept for reuse: a dictionary's
-	// content and a frame of up to a few hundred KiB.
+	// maxPooled bounds the buffers kept for reuse (inputs, outputs): a
+	// dictionary's content and a frame of up to a few hundred KiB.
 	maxPooled = 1 << 20
 )
 
 // Dict is a raw-content dictionary, prepared for rewriting the frames
 // made with it. It is safe for concurrent use.
 type Dict struct {
-	id   uint32 // the Dictionary_ID its frames carry (never 0)
-	size int    // its content's length
-	// prefix is the rewritten frame's header (its content size left
-	// zero) followed by the content as raw blocks; read-only.
-	prefix []byte
+	id      uint32 // the Dictionary_ID its frames carry (never 0)
+	content []byte // read-only
 }
 
 // New prepares content, the dictionary whose frames carry id, for
-// DecodeAll. content is copied.
+// DecodeAll. content is not copied: it must not change while the Dict
+// is in use.
 func New(id uint32, content []byte) *Dict {
-	n := headerLen + len(content) + 3*((len(content)+maxBlock-1)/maxBlock)
-	p := make([]byte, 0, n)
-	p = binary.LittleEndian.AppendUint32(p, frameMagic)
-	p = append(p, fhdSingleFCS4, 0, 0, 0, 0)
-	for c := content; len(c) > 0; {
+	return &Dict{id: id, content: content}
+}
+
+// appendPrefix appends to b the rewritten frame's header, stating
+// total bytes of content, and d's content as raw blocks.
+func (d *Dict) appendPrefix(b []byte, total int) []byte {
+	b = binary.LittleEndian.AppendUint32(b, frameMagic)
+	b = append(b, fhdSingleFCS4)
+	b = binary.LittleEndian.AppendUint32(b, uint32(total))
+	for c := d.content; len(c) > 0; {
 		k := min(len(c), maxBlock)
 		h := uint32(k) << 3 // Last_Block 0, Block_Type 0 (raw)
-		p = append(p, byte(h), byte(h>>8), byte(h>>16))
-		p = append(p, c[:k]...)
+		b = append(b, byte(h), byte(h>>8), byte(h>>16))
+		b = append(b, c[:k]...)
 		c = c[k:]
 	}
-	return &Dict{id: id, size: len(content), prefix: p}
+	return b
 }
 
 // inputs are the rewritten frames' buffers, and outputs what they decode
@@ -90,65 +96,66 @@ var ErrNotRewritten = errors.New("zprefix: frame not rewritten")
 
 // DecodeAll decodes frame, made with d, with dec, a decoder that has no
 // dictionaries and limits DecodeAll to its destination's capacity
-// (zstd.WithDecodeAllCapLimit). What frame decodes to, at most n bytes,
+// (zstd.WithDecodeAllCapLimit). What frame decodes to, exactly n bytes,
 // is appended to dst. It is decoded after the dictionary's content: in
-// dst's spare capacity if it has room for both (the result keeps that
-// capacity), else in a buffer of this package's, and then copied. A
-// frame that decodes to more or fewer than n bytes is an error, as is
-// one that does not decode. If frame is not one frame that names d's
-// id, without a checksum, stating no content size or n, or n is less
-// than a quarter of the dictionary's size, the error is ErrNotRewritten
-// and nothing is decoded.
+// dst's spare capacity if that holds both (which then holds whatever the
+// decoding left there, up to the dictionary's size past the result),
+// else in a buffer of this package's, and then copied. A frame that
+// decodes to more or fewer than n bytes is an error, as is one that does
+// not decode. ErrNotRewritten, with nothing decoded, says frame is not
+// one frame naming d's id, without a checksum, stating no content size
+// or n; or that n is negative, too large for a frame, or less than a
+// quarter of the dictionary's size.
 func (d *Dict) DecodeAll(dec *zstd.Decoder, frame, dst []byte, n int) ([]byte, error) {
+	size := len(d.content)
+	if n < 0 || uint64(n) > math.MaxUint32-uint64(size) || n < size/minShare {
+		return nil, ErrNotRewritten
+	}
 	blocks, err := d.blocks(frame, n)
 	if err != nil {
 		return nil, err
 	}
-	total := d.size + n
-	if n < 0 || uint64(total) > math.MaxUint32 || n < d.size/minShare {
-		return nil, ErrNotRewritten
-	}
+	total := size + n
 	ip := inputs.Get().(*[]byte)
 	defer put(&inputs, ip)
-	in := append(append((*ip)[:0], d.prefix...), blocks...)
+	in := append(d.appendPrefix((*ip)[:0], total), blocks...)
 	*ip = in
-	binary.LittleEndian.PutUint32(in[5:], uint32(total))
 	l := len(dst)
 	if cap(dst)-l >= total {
 		// After dst's bytes, not appended to them: dec's memory limit
 		// would count them.
-		out, err := decodeTotal(dec, in, dst[l:l:l+total], total)
+		out, err := decodeTotal(dec, in, dst[l:l:l+total], size)
 		if err != nil {
 			return nil, err
 		}
 		if total > 0 && &dst[:l+1][l] == &out[0] {
 			g := dst[:l+total]
-			copy(g[l:], g[l+d.size:])
+			copy(g[l:], g[l+size:])
 			return g[:l+n], nil
 		}
-		return append(dst, out[d.size:]...), nil
+		return append(dst, out[size:]...), nil
 	}
 	op := outputs.Get().(*[]byte)
 	defer put(&outputs, op)
 	if cap(*op) < total {
 		*op = make([]byte, 0, total)
 	}
-	out, err := decodeTotal(dec, in, (*op)[:0:total], total)
+	out, err := decodeTotal(dec, in, (*op)[:0:total], size)
 	if err != nil {
 		return nil, err
 	}
-	return append(dst, out[d.size:]...), nil
+	return append(dst, out[size:]...), nil
 }
 
-// decodeTotal decodes the rewritten frame in into dst, which must come
-// to total bytes.
-func decodeTotal(dec *zstd.Decoder, in, dst []byte, total int) ([]byte, error) {
+// decodeTotal decodes the rewritten frame in into dst, which must fill
+// it: the dictionary's size bytes, then the frame's.
+func decodeTotal(dec *zstd.Decoder, in, dst []byte, size int) ([]byte, error) {
 	out, err := dec.DecodeAll(in, dst)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("zprefix: %w", err)
 	}
-	if len(out) != total {
-		return nil, fmt.Errorf("zprefix: frame decodes to %d bytes of %d", len(out), total)
+	if len(out) != cap(dst) {
+		return nil, fmt.Errorf("zprefix: frame decodes to %d bytes, want %d", len(out)-size, cap(dst)-size)
 	}
 	return out, nil
 }

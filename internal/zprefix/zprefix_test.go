@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -174,10 +175,14 @@ func zprefixFrameWithID(t *testing.T, dict, in []byte, id uint32) []byte {
 }
 
 // reservedBlock sets the first block's type to 3 (reserved). The frame's
-// header is 4+1+4(id)+2(content size) bytes for an 8 KiB input.
+// header is 4 (magic) + 1 (descriptor) + 2 (the id 0x5eed) + 2 (an 8 KiB
+// content size) bytes.
 func reservedBlock(frame []byte) []byte {
 	b := bytes.Clone(frame)
-	b[11] |= 3 << 1
+	if b[4] != 0x62 { // single segment, 2-byte id and size
+		panic(fmt.Sprintf("header descriptor %#x", b[4]))
+	}
+	b[9] |= 3 << 1
 	return b
 }
 
@@ -276,4 +281,96 @@ func benchDecode(b *testing.B, level zstd.EncoderLevel, dsize, n int) {
 			}
 		}
 	})
+}
+
+// Frames made by hand with what the encoder rarely writes: an RLE block,
+// a one-byte content size (single segment), a two-byte one (+256), a
+// one-byte and a four-byte dictionary id. Each decodes as the
+// dictionary decoder decodes it.
+func TestDecodeAllHandMadeFrames(t *testing.T) {
+	content := []byte("dictionary content")
+	block := func(last, typ uint32, size int) []byte {
+		h := last | typ<<1 | uint32(size)<<3
+		return []byte{byte(h), byte(h >> 8), byte(h >> 16)}
+	}
+	magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+	raw := bytes.Repeat([]byte("xyz"), 100)
+	cases := map[string]struct {
+		id    uint32
+		frame []byte
+		n     int
+	}{
+		"RLE, one-byte size and id":  {7, cat(magic, []byte{0x21, 7, 200}, block(1, 1, 200), []byte{'a'}), 200},
+		"raw, two-byte size":         {7, cat(magic, []byte{0x61, 7, 300 - 256, 0}, block(1, 0, 300), raw), 300},
+		"raw then RLE, four-byte id": {0x01020304, cat(magic, []byte{0xa3, 4, 3, 2, 1, 44, 1, 0, 0}, block(0, 0, 300), raw, block(1, 1, 0), []byte{'b'}), 300},
+	}
+	plain := plainDecoder(t)
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ref, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderDictRaw(c.id, content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.DecodeAll(c.frame, nil)
+			if err != nil || len(want) != c.n {
+				t.Fatalf("the dictionary decoder: %d bytes, %v", len(want), err)
+			}
+			got, err := zprefix.New(c.id, content).DecodeAll(plain, c.frame, nil, c.n)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("rewritten: %v", err)
+			}
+		})
+	}
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// Frames made with one- and four-byte dictionary ids decode rewritten.
+func TestDecodeAllIDSizes(t *testing.T) {
+	dict := text(11, 4096)
+	in := text(12, 20000)
+	for _, id := range []uint32{7, 0x01020304} {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(id, dict))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := zprefix.New(id, dict).DecodeAll(plainDecoder(t), enc.EncodeAll(in, nil), nil, len(in))
+		if err != nil || !bytes.Equal(got, in) {
+			t.Fatalf("id %#x: %v", id, err)
+		}
+	}
+}
+
+// A destination with room for the frame but not for the dictionary as
+// well gets the frame appended, its own bytes kept.
+func TestDecodeAllRoomForFrameOnly(t *testing.T) {
+	dict := text(13, 64<<10)
+	in := text(14, 100<<10)
+	frame := encoder(t, zstd.SpeedDefault, dict, false).EncodeAll(in, nil)
+	dst := append(make([]byte, 0, 3+len(in)+len(dict)/2), "abc"...)
+	got, err := zprefix.New(dictID, dict).DecodeAll(plainDecoder(t), frame, dst, len(in))
+	if err != nil || string(got[:3]) != "abc" || !bytes.Equal(got[3:], in) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// n too large for a frame (with or without a content size stated) is
+// left to the dictionary decoder, never a panic.
+func TestDecodeAllHugeN(t *testing.T) {
+	dict := text(15, 4096)
+	enc := encoder(t, zstd.SpeedFastest, dict, false)
+	var buf bytes.Buffer
+	enc.Reset(&buf)
+	if _, err := enc.Write(text(16, 300<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := zprefix.New(dictID, dict)
+	for _, n := range []int{math.MaxInt, math.MaxInt - 100, math.MaxUint32, math.MaxUint32 - 4096 + 1} {
+		if _, err := d.DecodeAll(plainDecoder(t), buf.Bytes(), nil, n); !errors.Is(err, zprefix.ErrNotRewritten) {
+			t.Fatalf("n=%d: got %v, want ErrNotRewritten", n, err)
+		}
+	}
 }
