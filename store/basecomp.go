@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -84,16 +83,15 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
 	zid := baseZstdID(baseID)
 	// Through zprefix (dictdecode.go); the pooled decoder only for a
-	// frame it does not rewrite.
-	out, err := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen)
-	if !errors.Is(err, zprefix.ErrNotRewritten) {
-		return out, err
+	// frame it does not rewrite or fails on.
+	if out, err := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen); err == nil {
+		return out, nil
 	}
 	dec := baseDecoders.Get().(*zstd.Decoder)
 	if err := dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(zid, base)); err != nil {
 		return nil, err
 	}
-	out, err = decodeStated(dec, payload, dst, rawLen)
+	out, err := decodeStated(dec, payload, dst, rawLen)
 	// The base leaves the decoder before it goes back to the pool.
 	if derr := dec.ResetWithOptions(nil, zstd.WithDecoderDictDelete(zid)); derr == nil {
 		baseDecoders.Put(dec)

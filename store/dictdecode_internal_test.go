@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/chatsafe/chatsafe/crypt"
 )
 
 // countRewritten counts the frames decoded through zprefix until the
@@ -83,5 +86,40 @@ func TestPagesOnBaseDecodeRewritten(t *testing.T) {
 	got, err = decompressOnBase(baseID, base, enc.EncodeAll(plain, nil), nil, uint32(len(plain)))
 	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
 		t.Fatalf("a frame zprefix leaves: %v, %d rewritten", err, *rewritten)
+	}
+}
+
+// The store's reads (decompress, as restores and checks call it) take
+// a group through zprefix, and a lone page with the dictionary, much
+// smaller than it, through the dictionary's decoder.
+func TestStoreReadsGroupsRewritten(t *testing.T) {
+	r, _ := withFirstDict(t)
+	d := r.dicts.cur
+	r.dicts.loaded = map[crypt.ID]*dictionary{d.id: d}
+	rewritten := countRewritten(t)
+	read := func(plain, frame []byte) {
+		t.Helper()
+		loc := blobLoc{entry: &blobEntry{ID: crypt.ID{9}, Comp: compZstdDict, Dict: &d.id, RawLen: uint32(len(plain))}}
+		got, err := r.decompress(context.Background(), loc, frame, nil)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes: %v", len(plain), err)
+		}
+	}
+	group := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(group, enc.EncodeAll(group, nil))
+	if *rewritten != 1 {
+		t.Fatalf("the group: %d frames rewritten, want 1", *rewritten)
+	}
+	if len(d.content) <= 4*4096 {
+		t.Fatalf("the test needs a dictionary over four pages (%d bytes)", len(d.content))
+	}
+	page := textPages(2, 300, 1)[0]
+	read(page, enc.EncodeAll(page, nil))
+	if *rewritten != 1 {
+		t.Fatal("a lone page went through zprefix")
 	}
 }
