@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/zprefix"
 )
 
 // Pages compressed on their previous version (docs/format.md, "Pages on
@@ -80,8 +81,13 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 // decompressOnBase reverses compressOnBase, appending to dst no more
 // than rawLen bytes (decodeStated).
 func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
-	dec := baseDecoders.Get().(*zstd.Decoder)
 	zid := baseZstdID(baseID)
+	// Through zprefix (dictdecode.go); the pooled decoder only for a
+	// frame it does not rewrite or fails on.
+	if out, err := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen); err == nil {
+		return out, nil
+	}
+	dec := baseDecoders.Get().(*zstd.Decoder)
 	if err := dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(zid, base)); err != nil {
 		return nil, err
 	}

@@ -150,15 +150,18 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 	if e.Comp == compZstdBase {
 		return r.openOnBase(ctx, loc, payload, dst)
 	}
-	_, dec := zstdCodecs()
+	var out []byte
+	var err error
 	if e.Comp == compZstdDict {
-		d, err := r.loadDict(ctx, *e.Dict, loc)
-		if err != nil {
-			return nil, err
+		d, lerr := r.loadDict(ctx, *e.Dict, loc)
+		if lerr != nil {
+			return nil, lerr
 		}
-		dec = d.dec
+		out, err = d.decodeStated(payload, dst, e.RawLen)
+	} else {
+		_, dec := zstdCodecs()
+		out, err = decodeStated(dec, payload, dst, e.RawLen)
 	}
-	out, err := decodeStated(dec, payload, dst, e.RawLen)
 	if err != nil {
 		return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s does not decompress to its %d bytes", e.ID, e.RawLen), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/zprefix"
 )
 
 // Compression dictionaries for SQLite pages (docs/format.md,
@@ -100,6 +101,9 @@ type dictionary struct {
 	// are per level, not per use.
 	encs [zstd.SpeedBestCompression + 1]lazyEncoder
 	dec  *zstd.Decoder
+	// pre decodes a raw dictionary's frames on the assembly path
+	// (decodeStated); nil for a zstd-format one.
+	pre *zprefix.Dict
 
 	// pages counts the pages compressed with d in groups, for
 	// noteGroupRatio's sample.
@@ -152,6 +156,9 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	dict.dec = dec
+	if dict.kind == dictKindRaw {
+		dict.pre = zprefix.New(dict.zstdID(), dict.content)
+	}
 	return dict, nil
 }
 
@@ -320,7 +327,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if len(scratch) >= len(plain)-len(plain)/8 {
 		return dst, 0, nil, scratch, false, nil
 	}
-	if !frameDecodesTo(d.dec, scratch, plain) {
+	if !d.decodesTo(scratch, plain) {
 		r.spoiledFrame(id, "zstd with a dictionary")
 		return dst, 0, nil, scratch, false, nil
 	}
@@ -549,7 +556,7 @@ func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plai
 		return nil, false, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
 	}
 	payload := encodeAll(enc, plain, nil)
-	if !frameDecodesTo(d.dec, payload, plain) {
+	if !d.decodesTo(payload, plain) {
 		r.spoiledFrame(loc.entry.ID, "zstd with a dictionary")
 		return nil, false, nil
 	}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// countRewritten counts the frames decoded through zprefix until the
+// test ends.
+func countRewritten(t *testing.T) *int {
+	n := new(int)
+	rewrittenFrame = func() { *n++ }
+	t.Cleanup(func() { rewrittenFrame = nil })
+	return n
+}
+
+// A group made with the repository's dictionary decodes through zprefix
+// to the group's pages; one the rewrite leaves (a checksum, which the
+// writer never adds) still decodes, with the dictionary's decoder. The
+// check before sealing passes the group, and fails it for other bytes.
+func TestDictionaryFramesDecodeRewritten(t *testing.T) {
+	r, _ := withFirstDict(t)
+	d := r.dicts.cur
+	if d == nil || d.pre == nil {
+		t.Fatal("no raw dictionary")
+	}
+	rewritten := countRewritten(t)
+	plain := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(plain, nil)
+	got, err := d.decodeStated(frame, []byte("x"), uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, append([]byte("x"), plain...)) {
+		t.Fatalf("group: %v", err)
+	}
+	if *rewritten != 1 {
+		t.Fatalf("%d of 1 frame decoded through zprefix", *rewritten)
+	}
+	if !d.decodesTo(frame, plain) {
+		t.Fatal("the check before sealing failed a good group")
+	}
+	if d.decodesTo(frame, plain[1:]) || d.decodesTo(frame, append([]byte{0}, plain[1:]...)) {
+		t.Fatal("the check passed a frame for other bytes")
+	}
+	withCRC, err := zstd.NewWriter(nil, append(d.encoderOptions(zstd.SpeedDefault), zstd.WithEncoderCRC(true))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := *rewritten
+	got, err = d.decodeStated(withCRC.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("a frame zprefix leaves: %v", err)
+	}
+	if *rewritten != before {
+		t.Fatal("a frame with a checksum went through zprefix")
+	}
+}
+
+// A page on its previous version decodes through zprefix; one the
+// rewrite leaves decodes with the pooled decoder.
+func TestPagesOnBaseDecodeRewritten(t *testing.T) {
+	r := dictTestStore(t)
+	pages := textPages(3, 300, 2)
+	base, plain := pages[0], append(bytes.Clone(pages[0][:3000]), pages[1][:1096]...)
+	baseID := r.ids.Sum(base)
+	rewritten := countRewritten(t)
+	payload, err := compressOnBase(baseID, base, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decompressOnBase(baseID, base, payload, nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
+		t.Fatalf("page on a base: %v, %d rewritten", err, *rewritten)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderDictRaw(baseZstdID(baseID), base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = decompressOnBase(baseID, base, enc.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
+		t.Fatalf("a frame zprefix leaves: %v, %d rewritten", err, *rewritten)
+	}
+}
+
+// The store's reads (decompress, as restores and checks call it) take
+// a group through zprefix, and a lone page with the dictionary, much
+// smaller than it, through the dictionary's decoder.
+func TestStoreReadsGroupsRewritten(t *testing.T) {
+	r, _ := withFirstDict(t)
+	d := r.dicts.cur
+	r.dicts.loaded = map[crypt.ID]*dictionary{d.id: d}
+	rewritten := countRewritten(t)
+	read := func(plain, frame []byte) {
+		t.Helper()
+		loc := blobLoc{entry: &blobEntry{ID: crypt.ID{9}, Comp: compZstdDict, Dict: &d.id, RawLen: uint32(len(plain))}}
+		got, err := r.decompress(context.Background(), loc, frame, nil)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes: %v", len(plain), err)
+		}
+	}
+	group := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(group, enc.EncodeAll(group, nil))
+	if *rewritten != 1 {
+		t.Fatalf("the group: %d frames rewritten, want 1", *rewritten)
+	}
+	if len(d.content) <= 4*4096 {
+		t.Fatalf("the test needs a dictionary over four pages (%d bytes)", len(d.content))
+	}
+	page := textPages(2, 300, 1)[0]
+	read(page, enc.EncodeAll(page, nil))
+	if *rewritten != 1 {
+		t.Fatal("a lone page went through zprefix")
+	}
+}
