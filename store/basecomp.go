@@ -79,12 +79,14 @@ func compressOnBase(baseID crypt.ID, base, plain []byte) ([]byte, error) {
 }
 
 // decompressOnBase reverses compressOnBase, appending to dst no more
-// than rawLen bytes (decodeStated).
-func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
+// than rawLen bytes (decodeStated); r (nil in tests) hears of a frame
+// zprefix failed on.
+func (r *Store) decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32) ([]byte, error) {
 	zid := baseZstdID(baseID)
 	// Through zprefix (dictdecode.go); the pooled decoder only for a
 	// frame it does not rewrite or fails on.
-	if out, err := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen); err == nil {
+	out, rerr := decodeRewritten(zprefix.New(zid, base), payload, dst, rawLen)
+	if rerr == nil {
 		return out, nil
 	}
 	dec := baseDecoders.Get().(*zstd.Decoder)
@@ -95,6 +97,9 @@ func decompressOnBase(baseID crypt.ID, base, payload, dst []byte, rawLen uint32)
 	// The base leaves the decoder before it goes back to the pool.
 	if derr := dec.ResetWithOptions(nil, zstd.WithDecoderDictDelete(zid)); derr == nil {
 		baseDecoders.Put(dec)
+	}
+	if err == nil {
+		r.rewriteFailure(rerr)
 	}
 	return out, err
 }
@@ -126,7 +131,9 @@ func (r *Store) sealOnBase(id, baseID crypt.ID, base, plain, dst []byte) (out []
 	if len(payload) >= r.otherwiseBound(len(plain)) {
 		return dst, false
 	}
-	if !decodesTo(plain, func(b []byte) ([]byte, error) { return decompressOnBase(baseID, base, payload, b, uint32(len(plain))) }) {
+	if !decodesTo(plain, func(b []byte) ([]byte, error) {
+		return r.decompressOnBase(baseID, base, payload, b, uint32(len(plain)))
+	}) {
 		r.spoiledFrame(id, "zstd on the previous version")
 		return dst, false
 	}
@@ -183,7 +190,7 @@ func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, *e.Dict, err)
 	}
-	plain, err := decompressOnBase(bl.entry.ID, bp, payload, dst, e.RawLen)
+	plain, err := r.decompressOnBase(bl.entry.ID, bp, payload, dst, e.RawLen)
 	if err != nil {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s does not decompress", e.ID), err)
 	}

@@ -75,15 +75,15 @@ func TestCodecsOnBase(t *testing.T) {
 		if len(c) > 200 {
 			t.Fatalf("a page that differs from its base in 17 bytes compressed to %d", len(c))
 		}
-		out, err := decompressOnBase(id, base, c, nil, uint32(len(plain)))
+		out, err := (*Store)(nil).decompressOnBase(id, base, c, nil, uint32(len(plain)))
 		if err != nil || string(out) != string(plain) {
 			t.Fatalf("round %d: %v", i, err)
 		}
 		// Decoding stops at the length the page's entry states.
-		if out, err := decompressOnBase(id, base, c, nil, uint32(len(plain)-1)); err == nil {
+		if out, err := (*Store)(nil).decompressOnBase(id, base, c, nil, uint32(len(plain)-1)); err == nil {
 			t.Fatalf("round %d: a page stated a byte shorter decompressed to %d bytes", i, len(out))
 		}
-		if out, err := decompressOnBase(id, page(byte(i+1)), c, nil, uint32(len(plain))); err == nil && string(out) == string(plain) {
+		if out, err := (*Store)(nil).decompressOnBase(id, page(byte(i+1)), c, nil, uint32(len(plain))); err == nil && string(out) == string(plain) {
 			t.Fatalf("round %d: opened on another base, it came back as the page", i)
 		}
 	}

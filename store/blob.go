@@ -157,7 +157,7 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 		if lerr != nil {
 			return nil, lerr
 		}
-		out, err = d.decodeStated(payload, dst, e.RawLen)
+		out, err = d.decodeStated(r, payload, dst, e.RawLen)
 	} else {
 		_, dec := zstdCodecs()
 		out, err = decodeStated(dec, payload, dst, e.RawLen)

@@ -1,6 +1,11 @@
 package store
 
 import (
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
 	"github.com/chatsafe/chatsafe/internal/zprefix"
 )
 
@@ -21,14 +26,22 @@ import (
 // through zprefix.
 var rewrittenFrame func()
 
-// decodeStated is decodeStated (blob.go) for a frame made with d.
-func (d *dictionary) decodeStated(payload, dst []byte, n uint32) ([]byte, error) {
+// decodeStated is decodeStated (blob.go) for a frame made with d; r
+// (nil in tests) hears of a frame zprefix failed on.
+func (d *dictionary) decodeStated(r *Store, payload, dst []byte, n uint32) ([]byte, error) {
+	var rerr error
 	if d.pre != nil {
-		if out, err := decodeRewritten(d.pre, payload, dst, n); err == nil {
+		out, err := decodeRewritten(d.pre, payload, dst, n)
+		if err == nil {
 			return out, nil
 		}
+		rerr = err
 	}
-	return decodeStated(d.dec, payload, dst, n)
+	out, err := decodeStated(d.dec, payload, dst, n)
+	if err == nil && rerr != nil {
+		r.rewriteFailure(rerr)
+	}
+	return out, err
 }
 
 // decodesTo reports whether payload, a frame made with d, decodes to
@@ -54,4 +67,24 @@ func decodeRewritten(pre *zprefix.Dict, payload, dst []byte, n uint32) ([]byte, 
 		rewrittenFrame()
 	}
 	return out, err
+}
+
+// rewriteFailure notes err, from zprefix on a frame the dictionary's
+// decoder then decoded, unless zprefix only declined the frame: the read
+// went on, but the rewrite or the assembly decoder has a bug, which a
+// warning (at most once per spoiledWarnEvery, with the count so far)
+// brings to light.
+func (r *Store) rewriteFailure(err error) {
+	if r == nil || errors.Is(err, zprefix.ErrNotRewritten) {
+		return
+	}
+	msg := "a compressed blob failed to decode rewritten (internal/zprefix) and was decoded with its dictionary instead; please report this as a bug"
+	n := r.rewriteFailed.Add(1)
+	now := time.Now().UnixNano()
+	last := r.rewriteWarned.Load()
+	if (last == 0 || now-last >= int64(spoiledWarnEvery)) && r.rewriteWarned.CompareAndSwap(last, now) {
+		r.log.Warn(msg, zap.Error(err), zap.Int64("failed_so_far", n))
+		return
+	}
+	r.log.Debug(msg, zap.Error(err))
 }

@@ -7,7 +7,11 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/zprefix"
 )
 
 // countRewritten counts the frames decoded through zprefix until the
@@ -36,7 +40,7 @@ func TestDictionaryFramesDecodeRewritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := enc.EncodeAll(plain, nil)
-	got, err := d.decodeStated(frame, []byte("x"), uint32(len(plain)))
+	got, err := d.decodeStated(nil, frame, []byte("x"), uint32(len(plain)))
 	if err != nil || !bytes.Equal(got, append([]byte("x"), plain...)) {
 		t.Fatalf("group: %v", err)
 	}
@@ -54,7 +58,7 @@ func TestDictionaryFramesDecodeRewritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := *rewritten
-	got, err = d.decodeStated(withCRC.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	got, err = d.decodeStated(nil, withCRC.EncodeAll(plain, nil), nil, uint32(len(plain)))
 	if err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("a frame zprefix leaves: %v", err)
 	}
@@ -75,7 +79,7 @@ func TestPagesOnBaseDecodeRewritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decompressOnBase(baseID, base, payload, nil, uint32(len(plain)))
+	got, err := r.decompressOnBase(baseID, base, payload, nil, uint32(len(plain)))
 	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
 		t.Fatalf("page on a base: %v, %d rewritten", err, *rewritten)
 	}
@@ -83,7 +87,7 @@ func TestPagesOnBaseDecodeRewritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = decompressOnBase(baseID, base, enc.EncodeAll(plain, nil), nil, uint32(len(plain)))
+	got, err = r.decompressOnBase(baseID, base, enc.EncodeAll(plain, nil), nil, uint32(len(plain)))
 	if err != nil || !bytes.Equal(got, plain) || *rewritten != 1 {
 		t.Fatalf("a frame zprefix leaves: %v, %d rewritten", err, *rewritten)
 	}
@@ -121,5 +125,35 @@ func TestStoreReadsGroupsRewritten(t *testing.T) {
 	read(page, enc.EncodeAll(page, nil))
 	if *rewritten != 1 {
 		t.Fatal("a lone page went through zprefix")
+	}
+}
+
+// A frame zprefix fails on (here: its dictionary cut short, as a bug in
+// the rewrite would) is decoded with the dictionary's decoder, and the
+// failure is warned about, once; a frame zprefix only declines is not.
+func TestRewriteFailureWarned(t *testing.T) {
+	r, _ := withFirstDict(t)
+	core, logs := observer.New(zap.DebugLevel)
+	r.log = zap.New(core)
+	d := r.dicts.cur
+	plain := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(plain, nil)
+	d.pre = zprefix.New(d.zstdID(), d.content[len(d.content)/2:])
+	for range 2 {
+		got, err := d.decodeStated(r, frame, nil, uint32(len(plain)))
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("after the rewrite failed: %v", err)
+		}
+	}
+	if warned := logs.FilterLevelExact(zap.WarnLevel).Len(); warned != 1 || r.rewriteFailed.Load() != 2 {
+		t.Fatalf("%d warnings for %d failures, want 1 for 2", warned, r.rewriteFailed.Load())
+	}
+	page := textPages(2, 300, 1)[0]
+	if _, err := d.decodeStated(r, enc.EncodeAll(page, nil), nil, uint32(len(page))); err != nil || r.rewriteFailed.Load() != 2 {
+		t.Fatalf("a declined frame: %v, %d failures", err, r.rewriteFailed.Load())
 	}
 }

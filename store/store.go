@@ -77,6 +77,9 @@ type Store struct {
 	// spoiledWarned is when the last warning about one was logged (Unix
 	// nanoseconds; roundtrip.go).
 	spoiled, spoiledWarned atomic.Int64
+	// rewriteFailed and rewriteWarned do the same for frames zprefix
+	// failed on (rewriteFailure).
+	rewriteFailed, rewriteWarned atomic.Int64
 	// dirLock is the state directory's lock when this Store took it
 	// (Options.StateLock nil).
 	dirLock *StateLock
