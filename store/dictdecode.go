@@ -16,9 +16,11 @@ import (
 // a base; a lone page with the repository's dictionary (4 KiB against up
 // to 256 KiB) is cheaper on the dictionary's own decoder, and zprefix
 // leaves it there. So does any frame zprefix fails on: the frames were
-// checked with that decoder before they were sealed (decodesTo), and a
-// blob it decodes stays readable whatever the rewrite makes of it. What
-// either decoder returns is checked against the blob's keyed id.
+// checked with that decoder before they were sealed (decodesTo), so the
+// blob stays readable, and a warning says the rewrite failed
+// (rewriteFailure). What either decoder returns is checked against the
+// blob's keyed id: bytes the rewrite got wrong without an error would
+// fail that check, as a damaged blob does.
 // Destinations: as decodeStated, except that the spare capacity past n
 // may be written, up to the dictionary's size more.
 
