@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -82,11 +81,5 @@ func (r *Store) rewriteFailure(err error) {
 	}
 	msg := "a compressed blob failed to decode rewritten (internal/zprefix) and was decoded with its dictionary instead; please report this as a bug"
 	n := r.rewriteFailed.Add(1)
-	now := time.Now().UnixNano()
-	last := r.rewriteWarned.Load()
-	if (last == 0 || now-last >= int64(spoiledWarnEvery)) && r.rewriteWarned.CompareAndSwap(last, now) {
-		r.log.Warn(msg, zap.Error(err), zap.Int64("failed_so_far", n))
-		return
-	}
-	r.log.Debug(msg, zap.Error(err))
+	r.warnSpaced(&r.rewriteWarned, msg, zap.Int64("failed_so_far", n), zap.Error(err))
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 

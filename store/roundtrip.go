@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -74,11 +75,18 @@ const spoiledWarnEvery = time.Hour
 func (r *Store) spoiledFrame(id crypt.ID, how string) {
 	msg := "a compressed blob did not decode back to its contents; it is stored another way (a bug in the compressor, or this machine's memory)"
 	n := r.spoiled.Add(1)
+	r.warnSpaced(&r.spoiledWarned, msg, zap.Int64("spoiled_so_far", n), zap.Stringer("blob", id), zap.String("compression", how))
+}
+
+// warnSpaced logs msg as a warning if none went out through warned (the
+// Unix nanoseconds of the last) for spoiledWarnEvery, else at debug;
+// count, the occurrences so far, goes with the warning only.
+func (r *Store) warnSpaced(warned *atomic.Int64, msg string, count zap.Field, fields ...zap.Field) {
 	now := time.Now().UnixNano()
-	last := r.spoiledWarned.Load()
-	if (last == 0 || now-last >= int64(spoiledWarnEvery)) && r.spoiledWarned.CompareAndSwap(last, now) {
-		r.log.Warn(msg, zap.Stringer("blob", id), zap.String("compression", how), zap.Int64("spoiled_so_far", n))
+	last := warned.Load()
+	if (last == 0 || now-last >= int64(spoiledWarnEvery)) && warned.CompareAndSwap(last, now) {
+		r.log.Warn(msg, append(fields, count)...)
 		return
 	}
-	r.log.Debug(msg, zap.Stringer("blob", id), zap.String("compression", how))
+	r.log.Debug(msg, fields...)
 }
