@@ -81,8 +81,14 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 		return nil, fmt.Errorf("creating a delta in the spool: %w", err)
 	}
 	w.f = f
-	w.w = bufio.NewWriterSize(cappedWriter{&writebackWriter{f: f}, spoolWriteSize}, spoolWriteSize)
+	w.w = spoolWriter(&writebackWriter{f: f})
 	return w, nil
+}
+
+// spoolWriter is the chain every byte of a delta goes through on its way
+// to the file dst.
+func spoolWriter(dst io.Writer) *bufio.Writer {
+	return bufio.NewWriterSize(cappedWriter{dst, spoolWriteSize}, spoolWriteSize)
 }
 
 // spoolWriteSize caps every write to the spool, the trailer and the
