@@ -73,3 +73,53 @@ func TestWritebackWriterKeepsTheBytes(t *testing.T) {
 		t.Fatal("the file differs from what was written")
 	}
 }
+
+// A large sealed blob (a media chunk, 2 MiB) reaches the spool file in
+// writes of spoolWriteMax, straight from its own buffer, while small ones
+// (groups of pages, 10-100 KiB) are gathered into writes of
+// spoolBufferSize; the bytes arrive whole and in order either way.
+//
+// The sizes are measured choices (spoolWriteMax), pinned here.
+func TestSpoolWriterSizes(t *testing.T) {
+	const bufferSize, writeMax = 64 << 10, 256 << 10
+	rec := &recordingWriter{}
+	w := spoolWriter(rec)
+	var want []byte
+	small := make([]byte, 10<<10)
+	for i := range 13 { // 130 KiB: two full buffers, the rest held
+		small[0] = byte(i)
+		want = append(want, small...)
+		if _, err := w.Write(small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.sizes) != 3 || rec.sizes[0] != bufferSize || rec.sizes[1] != bufferSize {
+		t.Fatalf("small blobs reached the file in writes of %v, want two of %d and the rest", rec.sizes, bufferSize)
+	}
+	rec.sizes = nil
+	chunk := make([]byte, 2<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	want = append(want, chunk...)
+	if _, err := w.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.sizes) != len(chunk)/writeMax {
+		t.Fatalf("a 2 MiB chunk reached the file in %d writes (%v), want %d of %d", len(rec.sizes), rec.sizes, len(chunk)/writeMax, writeMax)
+	}
+	for _, s := range rec.sizes {
+		if s != writeMax {
+			t.Fatalf("a 2 MiB chunk reached the file in writes of %v, want %d each", rec.sizes, writeMax)
+		}
+	}
+	if !bytes.Equal(rec.buf.Bytes(), want) {
+		t.Fatal("the file differs from what was written")
+	}
+}
