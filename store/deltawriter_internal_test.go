@@ -17,13 +17,13 @@ func (r *recordingWriter) Write(p []byte) (int, error) {
 	return r.buf.Write(p)
 }
 
-// Every write reaching the spool file is at most spoolWriteSize bytes,
+// Every write reaching the spool file is at most spoolWriteMax bytes,
 // however large the piece written (a trailer or padding runs to MBs), and
 // the bytes arrive whole and in order.
 func TestCappedWriterSplitsLargeWrites(t *testing.T) {
 	rec := &recordingWriter{}
-	cw := cappedWriter{rec, spoolWriteSize}
-	data := make([]byte, 5*spoolWriteSize+123)
+	cw := cappedWriter{rec, spoolWriteMax}
+	data := make([]byte, 5*spoolWriteMax+123)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
@@ -38,8 +38,8 @@ func TestCappedWriterSplitsLargeWrites(t *testing.T) {
 		t.Fatalf("%d writes, want 6: %v", len(rec.sizes), rec.sizes)
 	}
 	for _, s := range rec.sizes {
-		if s > spoolWriteSize {
-			t.Fatalf("a write of %d bytes reached the file (cap %d)", s, spoolWriteSize)
+		if s > spoolWriteMax {
+			t.Fatalf("a write of %d bytes reached the file (cap %d)", s, spoolWriteMax)
 		}
 	}
 }
@@ -58,7 +58,7 @@ func TestWritebackWriterKeepsTheBytes(t *testing.T) {
 		want[i] = byte(i * 7)
 	}
 	w := &writebackWriter{f: f}
-	cw := cappedWriter{w, spoolWriteSize}
+	cw := cappedWriter{w, spoolWriteMax}
 	if n, err := cw.Write(want); err != nil || n != len(want) {
 		t.Fatalf("wrote %d of %d bytes: %v", n, len(want), err)
 	}
