@@ -81,21 +81,37 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 		return nil, fmt.Errorf("creating a delta in the spool: %w", err)
 	}
 	w.f = f
-	w.w = bufio.NewWriterSize(cappedWriter{&writebackWriter{f: f}, spoolWriteSize}, spoolWriteSize)
+	w.w = spoolWriter(&writebackWriter{f: f})
 	return w, nil
 }
 
-// spoolWriteSize caps every write to the spool, the trailer and the
-// padding included. A new page-cache folio is as large as the write that
-// creates it (Linux 6.16 on, ext4), and in a VM whose balloon reports free
-// memory to the host, large free blocks cost a host fault per page when
-// touched again where small fragments do not (restore.maxWrite). On the
-// bench's machine 1 MiB writes cost several times the system time of 64
-// KiB ones (a first backup of a 516 MB corpus: 2.6-3.1 s against 0.4 s).
-// 16 KiB writes cost the first backup ~3 % more time when memory was fast,
-// and most of its rounds stayed out of the slow copy at 64 KiB
-// (docs/benchmarks.md, "Restore: 16 KiB writes").
-const spoolWriteSize = 64 << 10
+// spoolWriter is the chain every byte of a delta goes through on its way
+// to the file dst: small blobs (groups of pages) and the trailer are
+// gathered into writes of spoolBufferSize, and a blob larger than that (a
+// media chunk) goes straight from its own buffer in writes of spoolWriteMax.
+func spoolWriter(dst io.Writer) *bufio.Writer {
+	return bufio.NewWriterSize(cappedWriter{dst, spoolWriteMax}, spoolBufferSize)
+}
+
+// A new page-cache folio is as large as the write that creates it (Linux
+// 6.16 on, ext4), so these sizes are the folios of the spool's files.
+//
+// spoolWriteMax caps every write to the spool, the trailer and the padding
+// included. In a VM whose balloon reports free memory to the host, large
+// free blocks cost a host fault per page when touched again where small
+// fragments do not (restore.maxWrite): on the Intel VM of sessions 14-21,
+// 1 MiB writes cost several times the system time of 64 KiB ones (a first
+// backup of a 516 MB corpus: 2.6-3.1 s against 0.4 s). On the AMD VM of
+// session 24, the first backup of the bench's corpus took 0.93-0.94x the
+// time with the media written in 256 KiB pieces instead of 64 KiB (paired
+// medians of 5 and 6 rounds), and 512 KiB gained nothing more
+// (docs/benchmarks.md, "Twenty-fourth session: the spool's writes").
+const spoolWriteMax = 256 << 10
+
+// spoolBufferSize is what the spool's writer gathers small blobs into: it
+// stays at the 64 KiB of the sessions before 24, whose RSS target has
+// little room, because the gain above came from the media's writes.
+const spoolBufferSize = 64 << 10
 
 // writebackEvery: after this many bytes are written to a delta, the
 // kernel is asked to start writing them out (startWriteback).

@@ -17,13 +17,13 @@ func (r *recordingWriter) Write(p []byte) (int, error) {
 	return r.buf.Write(p)
 }
 
-// Every write reaching the spool file is at most spoolWriteSize bytes,
+// Every write reaching the spool file is at most spoolWriteMax bytes,
 // however large the piece written (a trailer or padding runs to MBs), and
 // the bytes arrive whole and in order.
 func TestCappedWriterSplitsLargeWrites(t *testing.T) {
 	rec := &recordingWriter{}
-	cw := cappedWriter{rec, spoolWriteSize}
-	data := make([]byte, 5*spoolWriteSize+123)
+	cw := cappedWriter{rec, spoolWriteMax}
+	data := make([]byte, 5*spoolWriteMax+123)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
@@ -38,8 +38,8 @@ func TestCappedWriterSplitsLargeWrites(t *testing.T) {
 		t.Fatalf("%d writes, want 6: %v", len(rec.sizes), rec.sizes)
 	}
 	for _, s := range rec.sizes {
-		if s > spoolWriteSize {
-			t.Fatalf("a write of %d bytes reached the file (cap %d)", s, spoolWriteSize)
+		if s > spoolWriteMax {
+			t.Fatalf("a write of %d bytes reached the file (cap %d)", s, spoolWriteMax)
 		}
 	}
 }
@@ -58,7 +58,7 @@ func TestWritebackWriterKeepsTheBytes(t *testing.T) {
 		want[i] = byte(i * 7)
 	}
 	w := &writebackWriter{f: f}
-	cw := cappedWriter{w, spoolWriteSize}
+	cw := cappedWriter{w, spoolWriteMax}
 	if n, err := cw.Write(want); err != nil || n != len(want) {
 		t.Fatalf("wrote %d of %d bytes: %v", n, len(want), err)
 	}
@@ -70,6 +70,56 @@ func TestWritebackWriterKeepsTheBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
+		t.Fatal("the file differs from what was written")
+	}
+}
+
+// A large sealed blob (a media chunk, 2 MiB) reaches the spool file in
+// writes of spoolWriteMax, straight from its own buffer, while small ones
+// (groups of pages, 10-100 KiB) are gathered into writes of
+// spoolBufferSize; the bytes arrive whole and in order either way.
+//
+// The sizes are measured choices (spoolWriteMax), pinned here.
+func TestSpoolWriterSizes(t *testing.T) {
+	const bufferSize, writeMax = 64 << 10, 256 << 10
+	rec := &recordingWriter{}
+	w := spoolWriter(rec)
+	var want []byte
+	small := make([]byte, 10<<10)
+	for i := range 13 { // 130 KiB: two full buffers, the rest held
+		small[0] = byte(i)
+		want = append(want, small...)
+		if _, err := w.Write(small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.sizes) != 3 || rec.sizes[0] != bufferSize || rec.sizes[1] != bufferSize {
+		t.Fatalf("small blobs reached the file in writes of %v, want two of %d and the rest", rec.sizes, bufferSize)
+	}
+	rec.sizes = nil
+	chunk := make([]byte, 2<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	want = append(want, chunk...)
+	if _, err := w.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.sizes) != len(chunk)/writeMax {
+		t.Fatalf("a 2 MiB chunk reached the file in %d writes (%v), want %d of %d", len(rec.sizes), rec.sizes, len(chunk)/writeMax, writeMax)
+	}
+	for _, s := range rec.sizes {
+		if s != writeMax {
+			t.Fatalf("a 2 MiB chunk reached the file in writes of %v, want %d each", rec.sizes, writeMax)
+		}
+	}
+	if !bytes.Equal(rec.buf.Bytes(), want) {
 		t.Fatal("the file differs from what was written")
 	}
 }
