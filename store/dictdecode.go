@@ -21,7 +21,8 @@ import (
 // blob's keyed id: bytes the rewrite got wrong without an error would
 // fail that check, as a damaged blob does.
 // Destinations: as decodeStated, except that the spare capacity past n
-// may be written, up to the dictionary's size more.
+// may be written, up to the dictionary's size and zprefix's slack (32
+// bytes) more.
 
 // rewrittenFrame, set by tests, is called for each frame decoded
 // through zprefix.

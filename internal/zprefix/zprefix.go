@@ -91,10 +91,11 @@ func (d *Dict) appendPrefix(b []byte, total int) []byte {
 // copy's end; a block that could come within 32 bytes
 // (compressedBlockOverAlloc) of the destination's capacity runs its
 // bounds-exact variant instead (useSafeDecodeSync, klauspost/compress
-// v1.20.5). Without slack that
-// was the last of a 256 KiB group's two blocks; with it a group decodes
-// in 0.86x the time (BenchmarkDecodeGroup, five alternated runs, session
-// 24). It is room only: the length checks stay exact.
+// v1.20.5). Without slack that was the last of a 256 KiB group's two
+// blocks; with it a group decodes in 0.86x the time (BenchmarkDecodeGroup,
+// five alternated runs, session 24). It is room only: the length checks
+// stay exact. A caller's destination with less room past the result is
+// still decoded in place, its last block on the bounds-exact variant.
 const slack = 32
 
 // inputs are the rewritten frames' buffers, and outputs what they decode
@@ -111,8 +112,7 @@ var ErrNotRewritten = errors.New("zprefix: frame not rewritten")
 // is appended to dst. It is decoded after the dictionary's content: in
 // dst's spare capacity if that holds both (which then holds whatever the
 // decoding left there, up to the dictionary's size and slack past the
-// result),
-// else in a buffer of this package's, and then copied. A frame that
+// result), else in a buffer of this package's, and then copied. A frame that
 // decodes to more or fewer than n bytes is an error, as is one that does
 // not decode. ErrNotRewritten, with nothing decoded, says frame is not
 // one frame naming d's id, without a checksum, stating no content size

@@ -374,3 +374,55 @@ func TestDecodeAllHugeN(t *testing.T) {
 		}
 	}
 }
+
+// Decoded in the destination's spare capacity, whatever room it has past
+// the result: the result is right, dst's own bytes stay, and nothing past
+// the dictionary, the frame and the slack (32 bytes) is written.
+func TestDecodeAllInPlaceBounds(t *testing.T) {
+	dict := text(21, 64<<10)
+	in := text(22, 200<<10) // two blocks: the last one ends at the room's edge
+	frame := encoder(t, zstd.SpeedDefault, dict, false).EncodeAll(in, nil)
+	d, total := zprefix.New(dictID, dict), len(dict)+len(in)
+	for _, extra := range []int{0, 1, 31, 32, 64, 4096} {
+		buf := make([]byte, 3+total+extra)
+		for i := range buf {
+			buf[i] = 0xA5
+		}
+		copy(buf, "abc")
+		got, err := d.DecodeAll(plainDecoder(t), frame, buf[:3], len(in))
+		if err != nil || string(got[:3]) != "abc" || !bytes.Equal(got[3:], in) {
+			t.Fatalf("room %d past the result: %v", extra, err)
+		}
+		if &got[0] != &buf[0] {
+			t.Fatalf("room %d past the result: not decoded in dst's capacity", extra)
+		}
+		for i := 3 + total + 32; i < len(buf); i++ {
+			if buf[i] != 0xA5 {
+				t.Fatalf("room %d past the result: byte %d past the end written", extra, i-3-total)
+			}
+		}
+	}
+}
+
+// A streamed frame (no content size) one byte longer than n, with room
+// to spare in the destination, is an error there too.
+func TestDecodeAllInPlaceWrongLength(t *testing.T) {
+	dict := text(23, 4096)
+	in := text(24, 300<<10)
+	enc := encoder(t, zstd.SpeedFastest, dict, false)
+	var stream bytes.Buffer
+	enc.Reset(&stream)
+	if _, err := enc.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := zprefix.New(dictID, dict)
+	dst := make([]byte, 0, len(dict)+len(in)+4096)
+	for _, n := range []int{len(in) - 1, len(in) - 32, len(in) + 1} {
+		if _, err := d.DecodeAll(plainDecoder(t), stream.Bytes(), dst, n); err == nil || errors.Is(err, zprefix.ErrNotRewritten) {
+			t.Fatalf("n=%d of %d: got %v, want a decoding error", n, len(in), err)
+		}
+	}
+}
