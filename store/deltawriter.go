@@ -86,9 +86,11 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 }
 
 // spoolWriter is the chain every byte of a delta goes through on its way
-// to the file dst: small blobs (groups of pages) and the trailer are
-// gathered into writes of spoolBufferSize, and a blob larger than that (a
-// media chunk) goes straight from its own buffer in writes of spoolWriteMax.
+// to the file dst: pieces smaller than the buffer's free room (groups of
+// pages, a small trailer) are gathered into writes of spoolBufferSize;
+// a larger one (a media chunk, a large trailer or padding) fills and
+// writes the buffer if it holds anything, and its rest goes straight
+// from its own memory in writes of at most spoolWriteMax.
 func spoolWriter(dst io.Writer) *bufio.Writer {
 	return bufio.NewWriterSize(cappedWriter{dst, spoolWriteMax}, spoolBufferSize)
 }
@@ -102,10 +104,11 @@ func spoolWriter(dst io.Writer) *bufio.Writer {
 // fragments do not (restore.maxWrite): on the Intel VM of sessions 14-21,
 // 1 MiB writes cost several times the system time of 64 KiB ones (a first
 // backup of a 516 MB corpus: 2.6-3.1 s against 0.4 s). On the AMD VM of
-// session 24, the first backup of the bench's corpus took 0.93-0.94x the
-// time with the media written in 256 KiB pieces instead of 64 KiB (paired
-// medians of 5 and 6 rounds), and 512 KiB gained nothing more
-// (docs/benchmarks.md, "Twenty-fourth session: the spool's writes").
+// session 24, the first backup of the bench's corpus took 0.92x the time
+// with this cap at 256 KiB and the buffer at 64 KiB (paired median of 5
+// rounds; 0.93-0.94x with the buffer at 256 KiB too), and a 512 KiB cap
+// gained nothing more (docs/benchmarks.md, "Twenty-fourth session: the
+// spool's writes").
 const spoolWriteMax = 256 << 10
 
 // spoolBufferSize is what the spool's writer gathers small blobs into: it

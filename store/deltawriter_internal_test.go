@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -120,6 +121,39 @@ func TestSpoolWriterSizes(t *testing.T) {
 		}
 	}
 	if !bytes.Equal(rec.buf.Bytes(), want) {
+		t.Fatal("the file differs from what was written")
+	}
+}
+
+// A chunk that arrives while the buffer holds a small blob fills the
+// buffer, which goes out as one write; the chunk's rest goes straight to
+// the file in pieces of at most spoolWriteMax.
+func TestSpoolWriterChunkAfterSmallBlob(t *testing.T) {
+	rec := &recordingWriter{}
+	w := spoolWriter(rec)
+	small := make([]byte, 10<<10)
+	chunk := make([]byte, 2<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 13)
+	}
+	for _, p := range [][]byte{small, chunk} {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rest := len(chunk) - (spoolBufferSize - len(small))
+	want := []int{spoolBufferSize}
+	for ; rest > spoolWriteMax; rest -= spoolWriteMax {
+		want = append(want, spoolWriteMax)
+	}
+	want = append(want, rest)
+	if fmt.Sprint(rec.sizes) != fmt.Sprint(want) {
+		t.Fatalf("writes of %v, want %v", rec.sizes, want)
+	}
+	if !bytes.Equal(rec.buf.Bytes(), append(small, chunk...)) {
 		t.Fatal("the file differs from what was written")
 	}
 }
