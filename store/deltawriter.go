@@ -86,9 +86,10 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 }
 
 // spoolWriter is the chain every byte of a delta goes through on its way
-// to the file dst: pieces smaller than the buffer's free room (groups of
-// pages, a small trailer) are gathered into writes of spoolBufferSize;
-// a larger one (a media chunk, a large trailer or padding) fills and
+// to the file dst: pieces smaller than the buffer's free room (pages,
+// small groups, a small trailer) are gathered into writes of
+// spoolBufferSize; a larger one (a media chunk, a bulk group of ~100 KiB,
+// a large trailer or padding) fills and
 // writes the buffer if it holds anything, and its rest goes straight
 // from its own memory in writes of at most spoolWriteMax.
 func spoolWriter(dst io.Writer) *bufio.Writer {
@@ -111,9 +112,9 @@ func spoolWriter(dst io.Writer) *bufio.Writer {
 // spool's writes").
 const spoolWriteMax = 256 << 10
 
-// spoolBufferSize is what the spool's writer gathers small blobs into: it
-// stays at the 64 KiB of the sessions before 24, whose RSS target has
-// little room, because the gain above came from the media's writes.
+// spoolBufferSize is what the spool's writer gathers small pieces into.
+// It stays at 64 KiB, as before session 24: the peak RSS target has
+// little room, and the gain above came from the larger pieces' writes.
 const spoolBufferSize = 64 << 10
 
 // writebackEvery: after this many bytes are written to a delta, the

@@ -77,8 +77,8 @@ func TestWritebackWriterKeepsTheBytes(t *testing.T) {
 
 // A large sealed blob (a media chunk, 2 MiB) reaches the spool file in
 // writes of spoolWriteMax, straight from its own buffer, while small ones
-// (groups of pages, 10-100 KiB) are gathered into writes of
-// spoolBufferSize; the bytes arrive whole and in order either way.
+// (pages, small groups) are gathered into writes of spoolBufferSize; the
+// bytes arrive whole and in order either way.
 //
 // The sizes are measured choices (spoolWriteMax), pinned here.
 func TestSpoolWriterSizes(t *testing.T) {

@@ -112,9 +112,9 @@ var ErrNotRewritten = errors.New("zprefix: frame not rewritten")
 // is appended to dst. It is decoded after the dictionary's content: in
 // dst's spare capacity if that holds both (which then holds whatever the
 // decoding left there, up to the dictionary's size and slack past the
-// result), else in a buffer of this package's, and then copied. A frame that
-// decodes to more or fewer than n bytes is an error, as is one that does
-// not decode. ErrNotRewritten, with nothing decoded, says frame is not
+// result), else in a buffer of this package's, and then copied. A frame
+// that decodes to more or fewer than n bytes is an error, as is one that
+// does not decode. ErrNotRewritten, with nothing decoded, says frame is not
 // one frame naming d's id, without a checksum, stating no content size
 // or n; or that n is negative, too large for a frame, or less than a
 // quarter of the dictionary's size.
