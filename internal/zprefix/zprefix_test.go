@@ -42,6 +42,22 @@ func encoder(t testing.TB, level zstd.EncoderLevel, dict []byte, crc bool) *zstd
 	return enc
 }
 
+// streamed encodes in with enc as a stream: for an input larger than a
+// block (128 KiB), the frame states no content size (its header goes out
+// before the size is known).
+func streamed(t testing.TB, enc *zstd.Encoder, in []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc.Reset(&buf)
+	if _, err := enc.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func plainDecoder(t testing.TB) *zstd.Decoder {
 	t.Helper()
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(64<<20))
@@ -192,22 +208,14 @@ func reservedBlock(frame []byte) []byte {
 func TestDecodeAllWrongLength(t *testing.T) {
 	dict := text(5, 4096)
 	in := text(6, 300<<10) // more than a block: the header goes out before the size is known
-	enc := encoder(t, zstd.SpeedFastest, dict, false)
-	var buf bytes.Buffer
-	enc.Reset(&buf)
-	if _, err := enc.Write(in); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	frame := streamed(t, encoder(t, zstd.SpeedFastest, dict, false), in)
 	d := zprefix.New(dictID, dict)
-	got, err := d.DecodeAll(plainDecoder(t), buf.Bytes(), nil, len(in))
+	got, err := d.DecodeAll(plainDecoder(t), frame, nil, len(in))
 	if err != nil || !bytes.Equal(got, in) {
 		t.Fatalf("a streamed frame: %v", err)
 	}
 	for _, n := range []int{len(in) - 1, len(in) + 1, len(in) / 2} {
-		if _, err := d.DecodeAll(plainDecoder(t), buf.Bytes(), nil, n); err == nil || errors.Is(err, zprefix.ErrNotRewritten) {
+		if _, err := d.DecodeAll(plainDecoder(t), frame, nil, n); err == nil || errors.Is(err, zprefix.ErrNotRewritten) {
 			t.Fatalf("n=%d of %d: got %v, want a decoding error", n, len(in), err)
 		}
 	}
@@ -358,18 +366,10 @@ func TestDecodeAllRoomForFrameOnly(t *testing.T) {
 // left to the dictionary decoder, never a panic.
 func TestDecodeAllHugeN(t *testing.T) {
 	dict := text(15, 4096)
-	enc := encoder(t, zstd.SpeedFastest, dict, false)
-	var buf bytes.Buffer
-	enc.Reset(&buf)
-	if _, err := enc.Write(text(16, 300<<10)); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	frame := streamed(t, encoder(t, zstd.SpeedFastest, dict, false), text(16, 300<<10))
 	d := zprefix.New(dictID, dict)
 	for _, n := range []int{math.MaxInt, math.MaxInt - 100, math.MaxUint32, math.MaxUint32 - 4096 + 1} {
-		if _, err := d.DecodeAll(plainDecoder(t), buf.Bytes(), nil, n); !errors.Is(err, zprefix.ErrNotRewritten) {
+		if _, err := d.DecodeAll(plainDecoder(t), frame, nil, n); !errors.Is(err, zprefix.ErrNotRewritten) {
 			t.Fatalf("n=%d: got %v, want ErrNotRewritten", n, err)
 		}
 	}
@@ -404,24 +404,16 @@ func TestDecodeAllInPlaceBounds(t *testing.T) {
 	}
 }
 
-// A streamed frame (no content size) one byte longer than n, with room
+// A streamed frame (no content size) longer or shorter than n, with room
 // to spare in the destination, is an error there too.
 func TestDecodeAllInPlaceWrongLength(t *testing.T) {
 	dict := text(23, 4096)
 	in := text(24, 300<<10)
-	enc := encoder(t, zstd.SpeedFastest, dict, false)
-	var stream bytes.Buffer
-	enc.Reset(&stream)
-	if _, err := enc.Write(in); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	frame := streamed(t, encoder(t, zstd.SpeedFastest, dict, false), in)
 	d := zprefix.New(dictID, dict)
 	dst := make([]byte, 0, len(dict)+len(in)+4096)
 	for _, n := range []int{len(in) - 1, len(in) - 32, len(in) + 1} {
-		if _, err := d.DecodeAll(plainDecoder(t), stream.Bytes(), dst, n); err == nil || errors.Is(err, zprefix.ErrNotRewritten) {
+		if _, err := d.DecodeAll(plainDecoder(t), frame, dst, n); err == nil || errors.Is(err, zprefix.ErrNotRewritten) {
 			t.Fatalf("n=%d of %d: got %v, want a decoding error", n, len(in), err)
 		}
 	}
