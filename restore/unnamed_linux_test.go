@@ -67,3 +67,15 @@ func TestRestoreFileUnnamedUntilWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreTemporaryNameFallback: where unnamed files are not to be had
+// (a file system without O_TMPFILE), the file is written under a
+// temporary name beside its destination and renamed into place.
+func TestRestoreTemporaryNameFallback(t *testing.T) {
+	restore.SetUnnamedFiles(t, false)
+	for i, names := range restoreWatchingDir(t) {
+		if len(names) != 1 || !bytes.HasPrefix([]byte(names[0]), []byte(".chatsafe-restore-")) {
+			t.Fatalf("progress report %d: while the file was written media/ held %q, want one temporary name", i, names)
+		}
+	}
+}
