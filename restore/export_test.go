@@ -2,8 +2,10 @@ package restore
 
 import "testing"
 
-// SetUnnamedFiles turns unnamed files (unnamed_linux.go) on or off for
-// the length of one test; the tests that use it do not run in parallel.
+// The tests that use these do not run in parallel: each changes how the
+// whole package makes files, until the test ends.
+
+// SetUnnamedFiles turns unnamed files (unnamed_linux.go) on or off.
 func SetUnnamedFiles(t testing.TB, on bool) {
 	was := unnamedFiles
 	unnamedFiles = on

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -148,11 +149,7 @@ type newFile struct {
 
 // create starts a new file in dh.
 func (dh *dirHandle) create() (*newFile, error) {
-	f, err := dh.createUnnamed()
-	if err != nil {
-		return nil, err
-	}
-	if f != nil {
+	if f := dh.createUnnamed(); f != nil {
 		return &newFile{File: f, dir: dh}, nil
 	}
 	f, tmp, err := createRestoreTemp(dh.root, ".")
@@ -162,25 +159,33 @@ func (dh *dirHandle) create() (*newFile, error) {
 	return &newFile{File: f, dir: dh, tmp: tmp}, nil
 }
 
+// errNoLinks: this system links no unnamed file (unnamed_linux.go).
+var errNoLinks = errors.New("unnamed files cannot be linked here")
+
 // place gives the whole file its name, base, in its directory, replacing
-// whatever is there: a rename replaces a symlink, never writes through
-// it. It closes the file.
+// a file or symlink there: a rename replaces a symlink, never writes
+// through it. It closes the file.
 func (nf *newFile) place(base string) error {
 	if nf.tmp == "" {
 		err := nf.dir.linkUnnamed(nf.File, base)
-		if err == nil {
+		switch {
+		case err == nil:
 			if err := nf.File.Close(); err != nil {
 				nf.dir.root.Remove(base)
 				return err
 			}
 			return nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		// Something has the name (a restore with --force): the file takes
-		// a temporary one, and the rename below replaces it.
-		if nf.tmp, err = nf.linkTemp(); err != nil {
+		case errors.Is(err, errNoLinks):
+			if err := nf.copyToTemp(); err != nil {
+				return err
+			}
+		case errors.Is(err, fs.ErrExist):
+			// Something has the name (a restore with --force): the file
+			// takes a temporary one, and the rename below replaces it.
+			if nf.tmp, err = nf.linkTemp(); err != nil {
+				return err
+			}
+		default:
 			return err
 		}
 	}
@@ -192,6 +197,29 @@ func (nf *newFile) place(base string) error {
 	}
 	nf.tmp = ""
 	return nil
+}
+
+// copyToTemp copies the unnamed file, bytes and mode, to a new temporary
+// name, where none can be linked, and goes on with that file.
+func (nf *newFile) copyToTemp() error {
+	src := nf.File
+	defer src.Close()
+	f, tmp, err := createRestoreTemp(nf.dir.root, ".")
+	if err != nil {
+		return err
+	}
+	nf.File, nf.tmp = f, tmp
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		return err
+	}
+	return f.Chmod(fi.Mode().Perm())
 }
 
 // linkTemp links the unnamed file under a new temporary name.

@@ -2,18 +2,15 @@
 
 package restore
 
-import (
-	"errors"
-	"os"
-)
+import "os"
 
 // unnamedFiles: only Linux has them (unnamed_linux.go).
 var unnamedFiles = false
 
 // createUnnamed returns nil: the file takes a temporary name.
-func (dh *dirHandle) createUnnamed() (*os.File, error) { return nil, nil }
+func (dh *dirHandle) createUnnamed() *os.File { return nil }
 
 // linkUnnamed is never called where createUnnamed makes no file.
 func (dh *dirHandle) linkUnnamed(*os.File, string) error {
-	return errors.New("internal error: no unnamed files on this system")
+	return errNoLinks
 }
