@@ -1,11 +1,11 @@
 // Package restore owns writing a snapshot back to disk: every byte is
 // authenticated and checked against its id by the store before it is
-// written, files appear atomically (a temporary name, then a rename) with
-// their mode and mtime, into a new or empty directory. Every write goes
-// through an os.Root on the target (restoreroot.go), so nothing it writes
-// resolves outside it, and with Force a symlink in the way is replaced,
-// never followed. It reads the store through Reader, the few calls a
-// restore needs.
+// written, files appear atomically (unnamed, or under a temporary name,
+// until whole) with their mode and mtime, into a new or empty directory.
+// Every write goes through an os.Root on the target (restoreroot.go), so
+// nothing it writes resolves outside it, and with Force a symlink in the
+// way is replaced, never followed. It reads the store through Reader,
+// the few calls a restore needs.
 package restore
 
 import (

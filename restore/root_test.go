@@ -85,6 +85,10 @@ func TestRestoreForceReplacesSymlinks(t *testing.T) {
 	if fi, _ := os.Lstat(filepath.Join(dst, "Media")); fi.Mode().Perm() != 0o777 {
 		t.Errorf("Media restored with mode %v, want 0777", fi.Mode().Perm())
 	}
+	// settings.json took a temporary name on its way past the symlink.
+	if left, _ := filepath.Glob(filepath.Join(dst, ".chatsafe-restore-*")); len(left) != 0 {
+		t.Errorf("temporary names left in the target: %v", left)
+	}
 }
 
 // TestRestoreRootModeAndTime: the target directory gets the source

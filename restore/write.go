@@ -22,9 +22,9 @@ import (
 // where rclone's did not (docs/benchmarks.md, "Restore: 32 KiB writes").
 const maxWrite = 32 << 10
 
-// file writes one file to a temporary name beside its destination, then
-// renames it, so a reader never sees it half-written. dir is dst's
-// directory; dst names the file in messages.
+// file writes one file and gives it its name once whole (newFile), so a
+// reader never sees it half-written. dir is dst's directory; dst names
+// the file in messages.
 func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	// browse.Open resolves the references and checks they add up to the
 	// entry's size.
@@ -35,15 +35,14 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	refs, size := bf.Refs(), bf.Size()
 	places := bf.ChunkPlaces()
 	base := filepath.Base(dst)
-	f, tmp, err := createRestoreTemp(dir.root, ".")
+	f, err := dir.create()
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
-			dir.root.Remove(tmp)
+			f.abandon()
 		}
 	}()
 	err = rs.r.FetchChunks(rs.ctx, refs, func(b *store.Batch) error {
@@ -75,11 +74,7 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
-	}
-	// A rename replaces a symlink at dst; it never writes through it.
-	if err := dir.root.Rename(tmp, base); err != nil {
+	if err := f.place(base); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	ok = true
