@@ -228,11 +228,24 @@ func (d *dictionary) dropEncoder(level zstd.EncoderLevel) {
 	d.encs[level].enc.Store(nil)
 }
 
+// encoderStates is how many calls d's encoder at level runs at once: one
+// a core, except at dictBulkLevel. That encoder compresses the lone pages
+// of a delta past dictBulkAfter, which go in groups when there are many,
+// and the retrain check's one page in ratioEveryPages; a second state
+// (match tables, their copy at the dictionary's state, and a history) is
+// ~1.2 MiB of a first backup's peak heap that nothing would use.
+func encoderStates(level zstd.EncoderLevel) int {
+	if level == dictBulkLevel {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 // encoderOptions are the options of d's encoder at level.
 func (d *dictionary) encoderOptions(level zstd.EncoderLevel) []zstd.EOption {
 	// No zstd checksum: the seal's tag and the blob's keyed hash verify
 	// every page already (4 bytes a page).
-	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(encoderStates(level)),
 		zstd.WithWindowSize(dictWindowSize), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
 	if d.kind == dictKindRaw {
 		return append(opts, zstd.WithEncoderDictRaw(d.zstdID(), d.content))
