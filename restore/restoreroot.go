@@ -182,7 +182,8 @@ func (nf *newFile) place(base string) error {
 		case errors.Is(err, fs.ErrExist):
 			// Something has the name (a restore with --force): the file
 			// takes a temporary one, and the rename below replaces it.
-			if nf.tmp, err = nf.linkTemp(); err != nil {
+			nf.tmp, err = nf.linkTemp()
+			if err != nil {
 				return err
 			}
 		default:
