@@ -183,6 +183,9 @@ func (nf *newFile) place(base string) error {
 			// Something has the name (a restore with --force): the file
 			// takes a temporary one, and the rename below replaces it.
 			nf.tmp, err = nf.linkTemp()
+			if errors.Is(err, errNoLinks) {
+				err = nf.copyToTemp()
+			}
 			if err != nil {
 				return err
 			}
