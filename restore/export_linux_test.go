@@ -1,14 +1,26 @@
 package restore
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // RefuseLinks makes every link of an unnamed file fail, as a system
 // that allows none would, so each file is copied to a temporary name.
-func RefuseLinks(t testing.TB) {
-	refuseLinks = true
+func RefuseLinks(t testing.TB) { refuseLinksTo(t, func(string) bool { return true }) }
+
+// RefuseTemporaryLinks refuses the links to temporary names alone: a
+// file whose name is taken (--force) meets the refusal on its second
+// link.
+func RefuseTemporaryLinks(t testing.TB) {
+	refuseLinksTo(t, func(name string) bool { return strings.HasPrefix(name, ".chatsafe-restore-") })
+}
+
+func refuseLinksTo(t testing.TB, refuse func(name string) bool) {
+	refuseLink = refuse
 	t.Cleanup(func() {
-		refuseLinks = false
-		linksRefused.Store(false)
+		refuseLink = nil
+		linksRefused.Store(0)
 	})
 }
 
@@ -20,5 +32,5 @@ func LinkThroughProc(t testing.TB) {
 }
 
 // LinksRefused says whether a link of an unnamed file was refused, so
-// files are copied to temporary names.
-func LinksRefused() bool { return linksRefused.Load() }
+// its file was copied to a temporary name.
+func LinksRefused() bool { return linksRefused.Load() > 0 }

@@ -182,7 +182,11 @@ func (nf *newFile) place(base string) error {
 		case errors.Is(err, fs.ErrExist):
 			// Something has the name (a restore with --force): the file
 			// takes a temporary one, and the rename below replaces it.
-			if nf.tmp, err = nf.linkTemp(); err != nil {
+			nf.tmp, err = nf.linkTemp()
+			if errors.Is(err, errNoLinks) {
+				err = nf.copyToTemp()
+			}
+			if err != nil {
 				return err
 			}
 		default:

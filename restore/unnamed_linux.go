@@ -24,14 +24,15 @@ import (
 // unnamedFiles is off in tests of the fallback (export_test.go).
 var unnamedFiles = true
 
-// refuseLinks makes every link of an unnamed file fail as a system that
-// allows none would (export_test.go).
-var refuseLinks = false
+// refuseLink, in tests, makes the links it names fail as a system that
+// allows none would (export_linux_test.go).
+var refuseLink func(name string) bool
 
-// linksRefused is set once a link of an unnamed file failed for a reason
-// no other file would escape (a security module, no /proc, a file system
-// with unnamed files but no links): later files take temporary names.
-var linksRefused atomic.Bool
+// linksRefused counts the links of unnamed files refused (a security
+// module, no /proc, a file system with unnamed files but no links), for
+// tests; the directory's later files then take temporary names
+// (dirHandle.noUnnamed).
+var linksRefused atomic.Int64
 
 // emptyPathRefused is set once linkat(AT_EMPTY_PATH) failed for want of
 // privilege (before Linux 6.10 it needs CAP_DAC_READ_SEARCH): later links
@@ -50,7 +51,7 @@ var procFD = sync.OnceValue(func() bool {
 // cannot: the caller then uses a temporary name, which reports any error
 // that is not about unnamed files (a read-only or full file system).
 func (dh *dirHandle) createUnnamed() *os.File {
-	if !unnamedFiles || linksRefused.Load() || dh.noUnnamed.Load() {
+	if !unnamedFiles || dh.noUnnamed.Load() {
 		return nil
 	}
 	dir, err := dh.dirFile()
@@ -61,8 +62,8 @@ func (dh *dirHandle) createUnnamed() *os.File {
 	if err != nil {
 		// EOPNOTSUPP: a file system without them (NFS, some FUSE);
 		// EISDIR: a kernel before 3.11, which reads the flag as
-		// O_DIRECTORY. The directory's later files go straight to
-		// temporary names.
+		// O_DIRECTORY; EINVAL: one that knows no such flags. The
+		// directory's later files go straight to temporary names.
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			dh.noUnnamed.Store(true)
 		}
@@ -89,7 +90,8 @@ func (dh *dirHandle) linkUnnamed(f *os.File, base string) error {
 	case errors.Is(err, errNoLinks), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EACCES),
 		errors.Is(err, unix.EPERM), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EXDEV),
 		errors.Is(err, unix.ELOOP):
-		linksRefused.Store(true)
+		linksRefused.Add(1)
+		dh.noUnnamed.Store(true)
 		return errNoLinks
 	default:
 		return &os.LinkError{Op: "link", Old: "(unnamed file)", New: base, Err: err}
@@ -100,7 +102,7 @@ func (dh *dirHandle) linkUnnamed(f *os.File, base string) error {
 // descriptor itself where the kernel allows (Linux 6.10 on for the
 // file's opener, or with CAP_DAC_READ_SEARCH), else through /proc.
 func linkFD(fd, dirfd int, name string) error {
-	if refuseLinks {
+	if refuseLink != nil && refuseLink(name) {
 		return unix.EPERM
 	}
 	if !emptyPathRefused.Load() {

@@ -144,6 +144,7 @@ func TestRestoreCopiesWhereLinksRefused(t *testing.T) {
 // file leaves no part of it, under its name or a temporary one, whether
 // it was unnamed or not.
 func TestRestoreCancelledLeavesNothing(t *testing.T) {
+	requireTmpfile(t)
 	e, _ := backUpVideo(t)
 	for _, unnamed := range []bool{true, false} {
 		restore.SetUnnamedFiles(t, unnamed)
@@ -169,5 +170,28 @@ func TestRestoreCancelledLeavesNothing(t *testing.T) {
 		if len(names) != 0 {
 			t.Fatalf("unnamed %v: the cancelled restore left media/ holding %s", unnamed, strings.Join(names, ", "))
 		}
+	}
+}
+
+// TestRestoreForceCopiesWhereLinksRefused: with --force over a file of the
+// same name, where links to a temporary name are refused, the file is
+// copied to one and renamed over the old file.
+func TestRestoreForceCopiesWhereLinksRefused(t *testing.T) {
+	requireTmpfile(t)
+	restore.RefuseTemporaryLinks(t)
+	e, want := backUpVideo(t)
+	dst := filepath.Join(t.TempDir(), "restored")
+	storetest.WriteFile(t, filepath.Join(dst, "media", "video.mp4"), []byte("an older video"))
+	if _, err := restore.Run(e.Ctx, e.Store, restore.Options{Target: dst, Force: true}); err != nil {
+		t.Fatalf("restore --force: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, "media", "video.mp4")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("media/video.mp4 restored as %d bytes (%v), want the %d backed up", len(got), err, len(want))
+	}
+	if !restore.LinksRefused() {
+		t.Fatal("no link was refused: the test did not reach the copy")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dst, "media", ".chatsafe-restore-*")); len(left) != 0 {
+		t.Fatalf("temporary names left in the target: %v", left)
 	}
 }

@@ -63,8 +63,8 @@ const (
 	// dictWindowSize is the zstd window of blobs compressed with a
 	// dictionary: a power of two that holds the largest dictionary and
 	// the largest such blob, so every match zstd's default 8 MiB window
-	// would find is still found, and each encoder (one per core, per
-	// dictionary) keeps a 512 KiB history instead of an 8 MiB one.
+	// would find is still found, and each encoder state (encoderStates)
+	// keeps a 512 KiB history instead of an 8 MiB one.
 	dictWindowSize = 512 << 10
 	// maxDictDecoders bounds the dictionaries a reader keeps loaded.
 	maxDictDecoders = 8
@@ -196,8 +196,8 @@ func (d *dictionary) encoder(bulk bool) (*zstd.Encoder, error) {
 }
 
 // encoderAt returns d's encoder at level, made on first use. Each holds
-// one set of match tables per core (~2.5 MiB at SpeedDefault with a
-// dictionary, ~0.5 MiB at SpeedFastest) and a history, for as long as d
+// a set of match tables per state (encoderStates: ~2.5 MiB at SpeedDefault
+// with a dictionary, ~0.5 MiB at SpeedFastest) and a history, for as long as d
 // is the writer's dictionary (or until dropEncoder): one per level,
 // whoever asks.
 func (d *dictionary) encoderAt(level zstd.EncoderLevel) (*zstd.Encoder, error) {
@@ -229,11 +229,15 @@ func (d *dictionary) dropEncoder(level zstd.EncoderLevel) {
 }
 
 // encoderStates is how many calls d's encoder at level runs at once: one
-// a core, except at dictBulkLevel. That encoder compresses the lone pages
-// of a delta past dictBulkAfter, which go in groups when there are many,
-// and the retrain check's one page in ratioEveryPages; a second state
-// (match tables, their copy at the dictionary's state, and a history) is
-// ~1.2 MiB of a first backup's peak heap that nothing would use.
+// a core, except at dictBulkLevel. That encoder compresses what a delta
+// seals alone with the dictionary past its first dictBulkAfter (pages
+// not in a group, small data blobs, pages while a new dictionary is
+// sampled: fewer than 1,000 in the bench's --full first backup, where
+// pages go in groups) and the retrain check's one page in
+// ratioEveryPages. A second state (match tables, their copy at the
+// dictionary's state, and a history) was ~1.2 MiB of that backup's peak
+// heap (docs/benchmarks.md, "The peak RSS: one state for the lone
+// pages' encoder").
 func encoderStates(level zstd.EncoderLevel) int {
 	if level == dictBulkLevel {
 		return 1

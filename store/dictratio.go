@@ -22,9 +22,10 @@ func dictRatio(d *dictionary, pages [][]byte) uint32 {
 }
 
 // candidateRatio is dictRatio of a dictionary being made, with an encoder
-// of one state made for the measurement. d's own encoder holds one state
-// per core, and calls one after another take turns among them, so each
-// state would build its tables from the dictionary (hashing all of it)
+// of one state made for the measurement. d's own encoder at the bulk
+// level held one state per core before it came down to one
+// (encoderStates), and calls one after another took turns among them, so
+// each state built its tables from the dictionary (hashing all of it)
 // for a few pages: 2.6–3.1 ms for the 16 held-out pages against
 // 0.8–1.4 ms with one state, on the goroutine that reads the database
 // while the sealing workers wait for its dictionary. A candidate never
