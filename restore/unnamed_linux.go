@@ -85,8 +85,6 @@ func (dh *dirHandle) linkUnnamed(f *os.File, base string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, unix.EEXIST):
-		return &os.LinkError{Op: "link", Old: "(unnamed file)", New: base, Err: err}
 	case errors.Is(err, errNoLinks), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EACCES),
 		errors.Is(err, unix.EPERM), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EXDEV),
 		errors.Is(err, unix.ELOOP):

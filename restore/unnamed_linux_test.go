@@ -35,6 +35,16 @@ func backUpVideo(t *testing.T) (*storetest.Env, []byte) {
 	return e, want
 }
 
+// dirNames lists the names in dir.
+func dirNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	var names []string
+	for _, ent := range ents {
+		names = append(names, ent.Name())
+	}
+	return names, err
+}
+
 // restoreWatchingDir restores backUpVideo's file and returns what media/
 // held at each progress report before the file was whole.
 func restoreWatchingDir(t *testing.T) [][]string {
@@ -46,14 +56,10 @@ func restoreWatchingDir(t *testing.T) [][]string {
 		if done == total {
 			return
 		}
-		ents, err := os.ReadDir(filepath.Join(dst, "media"))
+		names, err := dirNames(filepath.Join(dst, "media"))
 		if err != nil {
 			t.Errorf("listing media/ during the restore: %v", err)
 			return
-		}
-		var names []string
-		for _, ent := range ents {
-			names = append(names, ent.Name())
 		}
 		seen = append(seen, names)
 	}})
@@ -94,7 +100,7 @@ func TestRestoreFileUnnamedUntilWhole(t *testing.T) {
 func TestRestoreTemporaryNameFallback(t *testing.T) {
 	restore.SetUnnamedFiles(t, false)
 	for i, names := range restoreWatchingDir(t) {
-		if len(names) != 1 || !bytes.HasPrefix([]byte(names[0]), []byte(".chatsafe-restore-")) {
+		if len(names) != 1 || !strings.HasPrefix(names[0], ".chatsafe-restore-") {
 			t.Fatalf("progress report %d: while the file was written media/ held %q, want one temporary name", i, names)
 		}
 	}
@@ -159,13 +165,9 @@ func TestRestoreCancelledLeavesNothing(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("unnamed %v: restore cancelled at its first write: %v, want context.Canceled", unnamed, err)
 		}
-		ents, err := os.ReadDir(filepath.Join(dst, "media"))
+		names, err := dirNames(filepath.Join(dst, "media"))
 		if err != nil {
 			t.Fatal(err)
-		}
-		var names []string
-		for _, ent := range ents {
-			names = append(names, ent.Name())
 		}
 		if len(names) != 0 {
 			t.Fatalf("unnamed %v: the cancelled restore left media/ holding %s", unnamed, strings.Join(names, ", "))

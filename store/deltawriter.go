@@ -89,9 +89,9 @@ func (r *Store) newDeltaWriter(seq uint64) (*deltaWriter, error) {
 // to the file dst: pieces smaller than the buffer's free room (pages,
 // small groups, a small trailer) are gathered into writes of
 // spoolBufferSize; a larger one (a media chunk, a bulk group of ~100 KiB,
-// a large trailer or padding) fills and
-// writes the buffer if it holds anything, and its rest goes straight
-// from its own memory in writes of at most spoolWriteMax.
+// a large trailer or padding) fills and writes the buffer if it holds
+// anything, and its rest goes straight from its own memory in writes of
+// at most spoolWriteMax.
 func spoolWriter(dst io.Writer) *bufio.Writer {
 	return bufio.NewWriterSize(cappedWriter{dst, spoolWriteMax}, spoolBufferSize)
 }
