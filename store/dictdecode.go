@@ -28,6 +28,11 @@ import (
 // through zprefix.
 var rewrittenFrame func()
 
+// faultRewrite, set only by tests, spoils what every frame decoded
+// through zprefix gives, without an error, as a bug in the rewrite or in
+// the assembly decoder would.
+var faultRewrite func(plain []byte)
+
 // decodeStated is decodeStated (blob.go) for a frame made with d; r
 // (nil in tests) hears of a frame zprefix failed on.
 func (d *dictionary) decodeStated(r *Store, payload, dst []byte, n uint32) ([]byte, error) {
@@ -67,6 +72,9 @@ func decodeRewritten(pre *zprefix.Dict, payload, dst []byte, n uint32) ([]byte, 
 	out, err := pre.DecodeAll(plain, payload, dst, int(n))
 	if err == nil && rewrittenFrame != nil {
 		rewrittenFrame()
+	}
+	if err == nil && faultRewrite != nil {
+		faultRewrite(out[len(dst):])
 	}
 	return out, err
 }
