@@ -15,13 +15,15 @@ import (
 // blocks instead. That serves the groups (128–256 KiB) and the pages on
 // a base; a lone page with the repository's dictionary (4 KiB against up
 // to 256 KiB) is cheaper on the dictionary's own decoder, and zprefix
-// leaves it there. So does any frame zprefix fails on: the frames were
-// checked both ways before they were sealed (decodesTo), so the blob
-// stays readable, and a warning says the rewrite failed
-// (rewriteFailure). What either decoder returns is checked against the
-// blob's keyed id: bytes the rewrite got wrong without an error would
-// fail that check, as a damaged blob does, and the check before sealing
-// stores no frame zprefix gets wrong on the writer's machine.
+// leaves it there. So does any frame zprefix fails on, and a warning
+// says the rewrite failed (rewriteFailure). The check before sealing
+// (decodesTo) decodes a frame as readers do: through zprefix, and with
+// the dictionary's decoder only where zprefix declines or fails on the
+// writer's machine. So a reader that falls back to that decoder for a
+// frame zprefix took when it was written decodes it unchecked, and an
+// error in that decoder would be an integrity error there, not a wrong
+// restore: what either decoder returns is checked against the blob's
+// keyed id, as a damaged blob is.
 // Destinations: as decodeStated, except that the spare capacity past n
 // may be written, up to the dictionary's size and zprefix's slack (32
 // bytes) more.
@@ -56,8 +58,8 @@ func (d *dictionary) decodeStated(r *Store, payload, dst []byte, n uint32) ([]by
 // decodesTo reports whether payload, a frame made with d, decodes to
 // exactly plain the way readers will decode it (decodeStated): the check
 // before a frame is sealed (roundtrip.go). That is through zprefix, or
-// with d's own decoder for a frame zprefix declines (a lone page) or
-// fails on. A frame zprefix decodes to other bytes fails the check even
+// with d's own decoder for a frame zprefix declines (one of less than a
+// quarter of the dictionary's size, as most lone pages are) or fails on. A frame zprefix decodes to other bytes fails the check even
 // if d's decoder gets it right: readers would take zprefix's bytes, and
 // the blob would be lost. A group is decoded in *room, the sealing
 // worker's buffer for the sealed blob (free until the seal), grown to
@@ -130,16 +132,18 @@ func decodeRewritten(pre *zprefix.Dict, payload, dst []byte, n uint32) ([]byte, 
 }
 
 // rewriteFailure notes err, from zprefix on a frame the dictionary's
-// decoder then decoded right, unless zprefix only declined the frame: a
-// read went on with that decoder, or the check before sealing stored the
-// blob another way (errRewriteMismatch), but the rewrite or the assembly
-// decoder has a bug, which a warning (at most once per spoiledWarnEvery,
-// with the count so far) brings to light.
+// decoder then decoded (without an error, for a read, whose caller then
+// checks the blob's id; to exactly its input, for the check before
+// sealing), unless zprefix only declined the frame: the read went on
+// with that decoder, or the check stored the blob another way
+// (errRewriteMismatch), but the rewrite or the assembly decoder has a
+// bug, which a warning (at most once per spoiledWarnEvery, with the
+// count so far) brings to light.
 func (r *Store) rewriteFailure(err error) {
 	if r == nil || errors.Is(err, zprefix.ErrNotRewritten) {
 		return
 	}
-	msg := "a compressed blob failed to decode, or decoded wrong, through internal/zprefix where its dictionary's own decoder got it right; please report this as a bug"
+	msg := "a compressed blob failed to decode, or decoded wrong, through internal/zprefix, and its dictionary's own decoder decoded it; please report this as a bug"
 	n := r.rewriteFailed.Add(1)
 	r.warnSpaced(&r.rewriteWarned, msg, zap.Int64("failed_so_far", n), zap.Error(err))
 }

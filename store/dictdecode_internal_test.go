@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -158,10 +159,11 @@ func TestRewriteFailureWarned(t *testing.T) {
 }
 
 // The check before sealing decodes a group through zprefix in the room
-// it is given, as readers will: a frame zprefix gets wrong fails it even
-// where the dictionary's decoder gets it right, one zprefix fails on
-// passes (readers fall back to that decoder), and both are warned of; a
-// spoiled frame fails it without a warning about zprefix.
+// it is given (or a pooled buffer), as readers will: a frame zprefix
+// gets wrong fails it even where the dictionary's decoder gets it right,
+// one zprefix fails on passes (readers fall back to that decoder), and
+// both are warned of; a spoiled frame fails it without a warning about
+// zprefix.
 func TestCheckBeforeSealingThroughRewrite(t *testing.T) {
 	r, _ := withFirstDict(t)
 	core, logs := observer.New(zap.DebugLevel)
@@ -191,18 +193,23 @@ func TestCheckBeforeSealingThroughRewrite(t *testing.T) {
 		t.Fatalf("a spoiled frame: %d rewrite failures", r.rewriteFailed.Load())
 	}
 
-	faultRewrite = func(b []byte) { b[len(b)/2] ^= 0x55 }
-	wrong := d.decodesTo(r, frame, plain, room)
-	faultRewrite = nil
-	if wrong || r.rewriteFailed.Load() != 1 {
-		t.Fatalf("a frame zprefix gets wrong: passed %v, %d rewrite failures", wrong, r.rewriteFailed.Load())
-	}
 	good := d.pre
-	d.pre = zprefix.New(d.zstdID(), d.content[len(d.content)/2:]) // fails: half the history
-	failed := d.decodesTo(r, frame, plain, room)
+	d.pre = zprefix.New(d.zstdID(), d.content[len(d.content)/2:]) // half the history
+	if err := rewrittenDecodesTo(d.pre, frame, plain, room); err == nil || errors.Is(err, errRewriteMismatch) {
+		t.Fatalf("the test needs zprefix to fail on the frame: %v", err)
+	}
+	passed := d.decodesTo(r, frame, plain, room)
 	d.pre = good
-	if !failed || r.rewriteFailed.Load() != 2 {
-		t.Fatalf("a frame zprefix fails on: passed %v, %d rewrite failures", failed, r.rewriteFailed.Load())
+	if !passed || r.rewriteFailed.Load() != 1 {
+		t.Fatalf("a frame zprefix fails on: passed %v, %d rewrite failures", passed, r.rewriteFailed.Load())
+	}
+
+	SpoilRewrites(t)
+	for _, room := range []*[]byte{room, nil} {
+		before := r.rewriteFailed.Load()
+		if d.decodesTo(r, frame, plain, room) || r.rewriteFailed.Load() != before+1 {
+			t.Fatalf("a frame zprefix gets wrong (room %v): passed, or %d rewrite failures", room != nil, r.rewriteFailed.Load())
+		}
 	}
 	if warned := logs.FilterLevelExact(zap.WarnLevel).Len(); warned != 1 {
 		t.Fatalf("%d warnings, want 1 (then at most one an hour)", warned)

@@ -118,4 +118,13 @@ func TestRewriteSpoiledFramesAreNeverStored(t *testing.T) {
 			t.Errorf("no frame of kind %q caught (caught: %v)", k, kinds)
 		}
 	}
+	rewriteWarnings := 0
+	for _, l := range logs.FilterLevelExact(zap.WarnLevel).All() {
+		if strings.Contains(l.Message, "through internal/zprefix") {
+			rewriteWarnings++
+		}
+	}
+	if rewriteWarnings != 1 {
+		t.Errorf("%d warnings about zprefix, want 1 (then at most one an hour)", rewriteWarnings)
+	}
 }

@@ -420,9 +420,10 @@ func TestDecodeAllInPlaceWrongLength(t *testing.T) {
 }
 
 // Room is what DecodeAll needs past a destination's length to decode in
-// place (the dictionary, the frame and the slack; TestDecodeAllInPlace
-// and its bounds test show what it does with that room); a destination
-// with less decodes too. An n DecodeAll declines has no room.
+// place with its slack (TestDecodeAllInPlaceBounds shows what it does
+// with that room); a destination with less decodes too, in place on the
+// bounds-exact path or in a pooled buffer. An n DecodeAll declines has
+// no room.
 func TestRoom(t *testing.T) {
 	dict := text(25, 64<<10)
 	in := text(26, 100<<10)
@@ -432,7 +433,7 @@ func TestRoom(t *testing.T) {
 	if room != len(dict)+len(in)+32 {
 		t.Fatalf("room %d for %d bytes with a %d-byte dictionary", room, len(in), len(dict))
 	}
-	for _, c := range []int{room, room - 33, 0} {
+	for _, c := range []int{room, room - 1, room - 33, 0} {
 		buf := make([]byte, 0, c)
 		got, err := d.DecodeAll(plainDecoder(t), frame, buf, len(in))
 		if err != nil || !bytes.Equal(got, in) {
