@@ -22,7 +22,7 @@ func TestWholeReadInPiecesRestores(t *testing.T) {
 		}
 	}
 	exec("PRAGMA wal_autocheckpoint=0")
-	// More than two pieces of 4 MiB; pieces also end after 2 ms.
+	// Many pieces of 1 MiB; pieces also end after 2 ms.
 	db.Insert(0, 50000, 5000)
 	next := 50000
 	// A TRUNCATE checkpoint of frames the last backup never saw makes

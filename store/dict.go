@@ -344,7 +344,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 	if len(scratch) >= len(plain)-len(plain)/8 {
 		return dst, 0, nil, scratch, false, nil
 	}
-	if !d.decodesTo(scratch, plain) {
+	if !d.decodesTo(r, scratch, plain, nil) {
 		r.spoiledFrame(id, "zstd with a dictionary")
 		return dst, 0, nil, scratch, false, nil
 	}
@@ -573,7 +573,7 @@ func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plai
 		return nil, false, fmt.Errorf("rotating the key: dictionary %s: %w", d.id, err)
 	}
 	payload := encodeAll(enc, plain, nil)
-	if !d.decodesTo(payload, plain) {
+	if !d.decodesTo(r, payload, plain, nil) {
 		r.spoiledFrame(loc.entry.ID, "zstd with a dictionary")
 		return nil, false, nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -46,10 +47,10 @@ func TestDictionaryFramesDecodeRewritten(t *testing.T) {
 	if *rewritten != 1 {
 		t.Fatalf("%d of 1 frame decoded through zprefix", *rewritten)
 	}
-	if !d.decodesTo(frame, plain) {
+	if !d.decodesTo(nil, frame, plain, new([]byte)) {
 		t.Fatal("the check before sealing failed a good group")
 	}
-	if d.decodesTo(frame, plain[1:]) || d.decodesTo(frame, append([]byte{0}, plain[1:]...)) {
+	if d.decodesTo(nil, frame, plain[1:], nil) || d.decodesTo(nil, frame, append([]byte{0}, plain[1:]...), new([]byte)) {
 		t.Fatal("the check passed a frame for other bytes")
 	}
 	withCRC, err := zstd.NewWriter(nil, append(d.encoderOptions(zstd.SpeedDefault), zstd.WithEncoderCRC(true))...)
@@ -154,5 +155,63 @@ func TestRewriteFailureWarned(t *testing.T) {
 	page := textPages(2, 300, 1)[0]
 	if _, err := d.decodeStated(r, enc.EncodeAll(page, nil), nil, uint32(len(page))); err != nil || r.rewriteFailed.Load() != 2 {
 		t.Fatalf("a declined frame: %v, %d failures", err, r.rewriteFailed.Load())
+	}
+}
+
+// The check before sealing decodes a group through zprefix in the room
+// it is given (or a pooled buffer), as readers will: a frame zprefix
+// gets wrong fails it even where the dictionary's decoder gets it right,
+// one zprefix fails on passes (readers fall back to that decoder), and
+// both are warned of; a spoiled frame fails it without a warning about
+// zprefix.
+func TestCheckBeforeSealingThroughRewrite(t *testing.T) {
+	r, _ := withFirstDict(t)
+	core, logs := observer.New(zap.DebugLevel)
+	r.log = zap.New(core)
+	d := r.dicts.cur
+	plain := bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(plain, nil)
+	rewritten := countRewritten(t)
+	room := new([]byte)
+	if !d.decodesTo(r, frame, plain, room) || *rewritten != 1 {
+		t.Fatalf("a good group: %d frames rewritten", *rewritten)
+	}
+	if cap(*room) != d.pre.Room(len(plain)) {
+		t.Fatalf("room grown to %d bytes, want %d", cap(*room), d.pre.Room(len(plain)))
+	}
+	kept := &(*room)[:1][0]
+	if !d.decodesTo(r, frame, plain, room) || &(*room)[:1][0] != kept {
+		t.Fatal("the room was not reused")
+	}
+	spoiled := bytes.Clone(frame)
+	spoiled[len(spoiled)/2] ^= 0x55
+	if d.decodesTo(r, spoiled, plain, room) || r.rewriteFailed.Load() != 0 {
+		t.Fatalf("a spoiled frame: %d rewrite failures", r.rewriteFailed.Load())
+	}
+
+	good := d.pre
+	d.pre = zprefix.New(d.zstdID(), d.content[len(d.content)/2:]) // half the history
+	if err := rewrittenDecodesTo(d.pre, frame, plain, room); err == nil || errors.Is(err, errRewriteMismatch) {
+		t.Fatalf("the test needs zprefix to fail on the frame: %v", err)
+	}
+	passed := d.decodesTo(r, frame, plain, room)
+	d.pre = good
+	if !passed || r.rewriteFailed.Load() != 1 {
+		t.Fatalf("a frame zprefix fails on: passed %v, %d rewrite failures", passed, r.rewriteFailed.Load())
+	}
+
+	SpoilRewrites(t)
+	for _, room := range []*[]byte{room, nil} {
+		before := r.rewriteFailed.Load()
+		if d.decodesTo(r, frame, plain, room) || r.rewriteFailed.Load() != before+1 {
+			t.Fatalf("a frame zprefix gets wrong (room %v): passed, or %d rewrite failures", room != nil, r.rewriteFailed.Load())
+		}
+	}
+	if warned := logs.FilterLevelExact(zap.WarnLevel).Len(); warned != 1 {
+		t.Fatalf("%d warnings, want 1 (then at most one an hour)", warned)
 	}
 }

@@ -15,3 +15,16 @@ func SpoilFrames(t testing.TB) (stop func()) {
 	t.Cleanup(stop)
 	return stop
 }
+
+// SpoilRewrites flips a byte in the middle of what every frame decoded
+// through internal/zprefix gives, without an error, as a bug in the
+// rewrite or in klauspost/compress's assembly decoder would, until the
+// test ends.
+func SpoilRewrites(t testing.TB) {
+	faultRewrite = func(plain []byte) {
+		if len(plain) > 0 {
+			plain[len(plain)/2] ^= 0x55
+		}
+	}
+	t.Cleanup(func() { faultRewrite = nil })
+}

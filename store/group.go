@@ -386,7 +386,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	gid := r.groupID(members)
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil
-	} else if !d.decodesTo(payload, plain) {
+	} else if !d.decodesTo(r, payload, plain, sealBuf) {
 		r.spoiledFrame(gid, "a group with a dictionary")
 		payload, dict = nil, nil // as without room for the dictionary
 	} else if room, err := w.ensureDict(d); err != nil {

@@ -73,7 +73,7 @@ const spoiledWarnEvery = time.Hour
 // is stored another way): a warning at most once per spoiledWarnEvery,
 // with the count so far, the rest at debug.
 func (r *Store) spoiledFrame(id crypt.ID, how string) {
-	msg := "a compressed blob did not decode back to its contents; it is stored another way (a bug in the compressor, or this machine's memory)"
+	msg := "a compressed blob did not decode back to its contents; it is stored another way (a bug in the compressor or the decoder, or this machine's memory)"
 	n := r.spoiled.Add(1)
 	r.warnSpaced(&r.spoiledWarned, msg, zap.Int64("spoiled_so_far", n), zap.Stringer("blob", id), zap.String("compression", how))
 }

@@ -120,7 +120,7 @@ var ErrNotRewritten = errors.New("zprefix: frame not rewritten")
 // quarter of the dictionary's size.
 func (d *Dict) DecodeAll(dec *zstd.Decoder, frame, dst []byte, n int) ([]byte, error) {
 	size := len(d.content)
-	if n < 0 || uint64(n) > math.MaxUint32-uint64(size) || n < size/minShare {
+	if d.Room(n) == 0 {
 		return nil, ErrNotRewritten
 	}
 	blocks, err := d.blocks(frame, n)
@@ -157,6 +157,18 @@ func (d *Dict) DecodeAll(dec *zstd.Decoder, frame, dst []byte, n int) ([]byte, e
 		return nil, err
 	}
 	return append(dst, out[size:]...), nil
+}
+
+// Room is the spare capacity past its length that a destination needs
+// for DecodeAll to decode a frame of n bytes in place: the dictionary's
+// size, n and the slack. It is 0 for an n DecodeAll declines
+// (ErrNotRewritten).
+func (d *Dict) Room(n int) int {
+	size := len(d.content)
+	if n < 0 || uint64(n) > math.MaxUint32-uint64(size) || n < size/minShare {
+		return 0
+	}
+	return size + n + slack
 }
 
 // decodeTotal decodes the rewritten frame in into dst, where it must take

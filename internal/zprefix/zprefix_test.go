@@ -418,3 +418,33 @@ func TestDecodeAllInPlaceWrongLength(t *testing.T) {
 		}
 	}
 }
+
+// Room is what DecodeAll needs past a destination's length to decode in
+// place with its slack (TestDecodeAllInPlaceBounds shows what it does
+// with that room); a destination with less decodes too, in place on the
+// bounds-exact path or in a pooled buffer. An n DecodeAll declines has
+// no room.
+func TestRoom(t *testing.T) {
+	dict := text(25, 64<<10)
+	in := text(26, 100<<10)
+	frame := encoder(t, zstd.SpeedDefault, dict, false).EncodeAll(in, nil)
+	d := zprefix.New(dictID, dict)
+	room := d.Room(len(in))
+	if room != len(dict)+len(in)+32 {
+		t.Fatalf("room %d for %d bytes with a %d-byte dictionary", room, len(in), len(dict))
+	}
+	for _, c := range []int{room, room - 1, room - 33, 0} {
+		buf := make([]byte, 0, c)
+		got, err := d.DecodeAll(plainDecoder(t), frame, buf, len(in))
+		if err != nil || !bytes.Equal(got, in) {
+			t.Fatalf("capacity %d: %v", c, err)
+		}
+	}
+	small := len(dict)/4 - 1
+	if d.Room(small) != 0 || d.Room(-1) != 0 || d.Room(math.MaxUint32) != 0 {
+		t.Fatal("room for an n DecodeAll declines")
+	}
+	if _, err := d.DecodeAll(plainDecoder(t), frame, nil, small); !errors.Is(err, zprefix.ErrNotRewritten) {
+		t.Fatalf("n below a quarter of the dictionary: %v", err)
+	}
+}
