@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatsafe/chatsafe/crypt"
@@ -132,16 +133,7 @@ func TestStoreReadsGroupsRewritten(t *testing.T) {
 // the rewrite would) is decoded with the dictionary's decoder, and the
 // failure is warned about, once; a frame zprefix only declines is not.
 func TestRewriteFailureWarned(t *testing.T) {
-	r, _ := withFirstDict(t)
-	core, logs := observer.New(zap.DebugLevel)
-	r.log = zap.New(core)
-	d := r.dicts.cur
-	plain := bytes.Join(textPages(1, 300, groupPages), nil)
-	enc, err := d.groupEncoder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := enc.EncodeAll(plain, nil)
+	r, logs, d, enc, plain, frame := loggedGroupFrame(t)
 	d.pre = zprefix.New(d.zstdID(), d.content[len(d.content)/2:])
 	for range 2 {
 		got, err := d.decodeStated(r, frame, nil, uint32(len(plain)))
@@ -165,16 +157,7 @@ func TestRewriteFailureWarned(t *testing.T) {
 // both are warned of; a spoiled frame fails it without a warning about
 // zprefix.
 func TestCheckBeforeSealingThroughRewrite(t *testing.T) {
-	r, _ := withFirstDict(t)
-	core, logs := observer.New(zap.DebugLevel)
-	r.log = zap.New(core)
-	d := r.dicts.cur
-	plain := bytes.Join(textPages(1, 300, groupPages), nil)
-	enc, err := d.groupEncoder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := enc.EncodeAll(plain, nil)
+	r, logs, d, _, plain, frame := loggedGroupFrame(t)
 	rewritten := countRewritten(t)
 	room := new([]byte)
 	if !d.decodesTo(r, frame, plain, room) || *rewritten != 1 {
@@ -214,4 +197,22 @@ func TestCheckBeforeSealingThroughRewrite(t *testing.T) {
 	if warned := logs.FilterLevelExact(zap.WarnLevel).Len(); warned != 1 {
 		t.Fatalf("%d warnings, want 1 (then at most one an hour)", warned)
 	}
+}
+
+// loggedGroupFrame is a store with its first dictionary d, logging into
+// logs, and a group of pages, plain, compressed by d's group encoder enc
+// into frame.
+func loggedGroupFrame(t *testing.T) (r *Store, logs *observer.ObservedLogs, d *dictionary, enc *zstd.Encoder, plain, frame []byte) {
+	t.Helper()
+	r, _ = withFirstDict(t)
+	var core zapcore.Core
+	core, logs = observer.New(zap.DebugLevel)
+	r.log = zap.New(core)
+	d = r.dicts.cur
+	plain = bytes.Join(textPages(1, 300, groupPages), nil)
+	enc, err := d.groupEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, logs, d, enc, plain, enc.EncodeAll(plain, nil)
 }

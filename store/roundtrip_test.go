@@ -25,13 +25,7 @@ import (
 // --read-data.
 func TestSpoiledFramesAreNeverStored(t *testing.T) {
 	stop := store.SpoilFrames(t)
-	core, logs := observer.New(zap.DebugLevel)
-	e := storetest.NewEnv(t)
-	e.Store.Close()
-	var err error
-	if e.Store, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Log: zap.New(core)}); err != nil {
-		t.Fatal(err)
-	}
+	e, logs := loggedEnv(t)
 	db := firstDictBackup(t, e) // as dictEnv, logged
 	first := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 	settings := bytes.Repeat([]byte("<string name=\"theme\">dark</string>\n"), 400)
@@ -93,13 +87,7 @@ func TestSpoiledFramesAreNeverStored(t *testing.T) {
 // for byte and passes check --read-data, and the failure is warned about.
 func TestRewriteSpoiledFramesAreNeverStored(t *testing.T) {
 	store.SpoilRewrites(t)
-	core, logs := observer.New(zap.DebugLevel)
-	e := storetest.NewEnv(t)
-	e.Store.Close()
-	var err error
-	if e.Store, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Log: zap.New(core)}); err != nil {
-		t.Fatal(err)
-	}
+	e, logs := loggedEnv(t)
 	db := firstDictBackup(t, e)
 	first := storetest.DBDigest(t, filepath.Join(e.Src, "msgstore.db"))
 	editScattered(t, db, 40, 4000, 1)
@@ -127,4 +115,17 @@ func TestRewriteSpoiledFramesAreNeverStored(t *testing.T) {
 	if rewriteWarnings != 1 {
 		t.Errorf("%d warnings about zprefix, want 1 (then at most one an hour)", rewriteWarnings)
 	}
+}
+
+// loggedEnv is a storetest.Env whose store logs into logs.
+func loggedEnv(t *testing.T) (*storetest.Env, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	e := storetest.NewEnv(t)
+	e.Store.Close()
+	var err error
+	if e.Store, err = store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State, Log: zap.New(core)}); err != nil {
+		t.Fatal(err)
+	}
+	return e, logs
 }
