@@ -32,9 +32,10 @@ const (
 	// after at least minPiecePages), so the app's checkpoint waits a few
 	// ms at most, also on a busy machine. The pieces' buffer is made at
 	// defaultPieceBytes and is live through a whole read: at 1 MiB rather
-	// than 4 a first backup's peak heap is 3 MiB lower, with no time lost
-	// in one (a transaction costs little beside compressing 1 MiB of
-	// pages; docs/benchmarks.md, "Twenty-sixth session").
+	// than 4 it takes 3 MiB less of a first backup's peak heap, and the
+	// first backup took no longer (a transaction costs little beside
+	// compressing 1 MiB of pages; docs/benchmarks.md, "Twenty-sixth
+	// session").
 	defaultPieceBytes = 1 << 20
 	defaultPieceTime  = 2 * time.Millisecond
 	minPiecePages     = 32

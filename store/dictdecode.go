@@ -59,9 +59,10 @@ func (d *dictionary) decodeStated(r *Store, payload, dst []byte, n uint32) ([]by
 // exactly plain the way readers will decode it (decodeStated): the check
 // before a frame is sealed (roundtrip.go). That is through zprefix, or
 // with d's own decoder for a frame zprefix declines (one of less than a
-// quarter of the dictionary's size, as most lone pages are) or fails on. A frame zprefix decodes to other bytes fails the check even
-// if d's decoder gets it right: readers would take zprefix's bytes, and
-// the blob would be lost. A group is decoded in *room, the sealing
+// quarter of the dictionary's size, as most lone pages are) or fails
+// on. A frame zprefix decodes to other bytes fails the check even if
+// d's decoder gets it right: readers would take zprefix's bytes, and the
+// blob would be lost. A group is decoded in *room, the sealing
 // worker's buffer for the sealed blob (free until the seal), grown to
 // what zprefix decodes in place (the dictionary, the group and a little
 // slack); a nil room takes a pooled buffer. r (nil in tests) hears of a
