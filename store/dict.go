@@ -305,7 +305,7 @@ func (r *Store) makeDictLocked() {
 		gen = s.cur.gen + 1
 	}
 	cand := &dictionary{gen: gen, kind: dictKindRaw, content: content}
-	ratio := candidateRatio(cand, held)
+	ratio := dictRatio(cand, held)
 	if s.cur != nil {
 		if old := dictRatio(s.cur, held); old <= ratio+ratio/20 {
 			// Not 5 % better: keep the current one, and measure it

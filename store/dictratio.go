@@ -10,7 +10,15 @@ import (
 // retrain check (dict.go makes and adopts the dictionaries).
 
 // dictRatio is the per mille of plain size the pages compress to with d
-// (1000 when there is nothing to measure or it fails).
+// (1000 when there is nothing to measure or it fails). It measures a
+// dictionary being made too: its bulk-level encoder runs one call at a
+// time (encoderStates), so its tables are built from the dictionary once
+// for the held-out pages, where an encoder of one state a core built them
+// once per state as calls took turns among them (2.6–3.1 ms against
+// 0.8–1.4 ms, on the goroutine that reads the database while the sealing
+// workers wait for its dictionary). A candidate never compresses
+// anything else (an adopted one is parsed anew, with its own id): its
+// encoder goes with it.
 func dictRatio(d *dictionary, pages [][]byte) uint32 {
 	// At the bulk level, which most pages of a large backup take: pages
 	// at dictLevel compress better, so they never look a quarter behind.
@@ -18,26 +26,6 @@ func dictRatio(d *dictionary, pages [][]byte) uint32 {
 	if err != nil {
 		return 1000
 	}
-	return encodedRatio(enc, pages)
-}
-
-// candidateRatio is dictRatio of a dictionary being made, with an encoder
-// of one state made for the measurement. d's own encoder at the bulk
-// level held one state per core before it came down to one
-// (encoderStates), and calls one after another took turns among them, so
-// each state built its tables from the dictionary (hashing all of it)
-// for a few pages: 2.6–3.1 ms for the 16 held-out pages against
-// 0.8–1.4 ms with one state, on the goroutine that reads the database
-// while the sealing workers wait for its dictionary. A candidate never
-// compresses anything else (an adopted one is parsed anew, with its own
-// id), so nothing is lost by dropping it; the ratio is the same, the
-// level, content and frame header being the same.
-func candidateRatio(d *dictionary, pages [][]byte) uint32 {
-	enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(1))...)
-	if err != nil {
-		return 1000
-	}
-	defer enc.Close()
 	return encodedRatio(enc, pages)
 }
 

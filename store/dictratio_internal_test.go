@@ -7,12 +7,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// TestCandidateRatio: a dictionary being made is measured with an encoder
-// of one state, and so is the writer's dictionary (its bulk-level encoder
-// runs one call at a time: encoderStates): the same ratio either way,
-// each building its tables from the dictionary once, where an encoder of
-// two states would build them twice as calls one after another take
-// turns between its states.
+// TestCandidateRatio: a dictionary being made is measured by dictRatio,
+// with its bulk-level encoder of one state (encoderStates): the ratio an
+// encoder of one state made for it gives, its tables built from the
+// dictionary once, where an encoder of two states would build them twice
+// as calls one after another take turns between its states.
 func TestCandidateRatio(t *testing.T) {
 	pages := textPages(1, 300, dictSample)
 	candidate := func() (*dictionary, [][]byte) {
@@ -27,10 +26,18 @@ func TestCandidateRatio(t *testing.T) {
 		}
 		return &dictionary{gen: 1, kind: dictKindRaw, content: content}, held
 	}
+	oneState := func(d *dictionary, held [][]byte) uint32 {
+		enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(1))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc.Close()
+		return encodedRatio(enc, held)
+	}
 	d, held := candidate()
-	want := dictRatio(d, held)
-	if got := candidateRatio(d, held); got != want || want >= 1000 {
-		t.Fatalf("candidateRatio %d per mille, dictRatio %d: want the same, under 1000", got, want)
+	want := oneState(d, held)
+	if got := dictRatio(d, held); got != want || want >= 1000 {
+		t.Fatalf("dictRatio of a candidate %d per mille, an encoder of one state made for it %d: want the same, under 1000", got, want)
 	}
 	twoStates := func(d *dictionary, held [][]byte) uint32 {
 		enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(2))...)
@@ -48,11 +55,11 @@ func TestCandidateRatio(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.TotalAlloc - before.TotalAlloc
 	}
-	one, own, two := allocated(candidateRatio), allocated(dictRatio), allocated(twoStates)
-	for name, got := range map[string]uint64{"a candidate's measure": one, "the dictionary's own encoder": own} {
+	one, own, two := allocated(oneState), allocated(dictRatio), allocated(twoStates)
+	for name, got := range map[string]uint64{"an encoder of one state": one, "the dictionary's own encoder": own} {
 		if got*3 > two*2 {
 			t.Errorf("%s allocated %d bytes, an encoder of two states %d: want at most two thirds (one state's tables)", name, got, two)
 		}
 	}
-	t.Logf("candidate %d bytes, the dictionary's own encoder %d, two states %d", one, own, two)
+	t.Logf("one state %d bytes, the dictionary's own encoder %d, two states %d", one, own, two)
 }
