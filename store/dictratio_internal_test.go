@@ -26,26 +26,21 @@ func TestCandidateRatio(t *testing.T) {
 		}
 		return &dictionary{gen: 1, kind: dictKindRaw, content: content}, held
 	}
-	oneState := func(d *dictionary, held [][]byte) uint32 {
-		enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(1))...)
-		if err != nil {
-			t.Fatal(err)
+	// states makes an encoder of n states for the measure.
+	states := func(n int) func(*dictionary, [][]byte) uint32 {
+		return func(d *dictionary, held [][]byte) uint32 {
+			enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(n))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer enc.Close()
+			return encodedRatio(enc, held)
 		}
-		defer enc.Close()
-		return encodedRatio(enc, held)
 	}
 	d, held := candidate()
-	want := oneState(d, held)
+	want := states(1)(d, held)
 	if got := dictRatio(d, held); got != want || want >= 1000 {
 		t.Fatalf("dictRatio of a candidate %d per mille, an encoder of one state made for it %d: want the same, under 1000", got, want)
-	}
-	twoStates := func(d *dictionary, held [][]byte) uint32 {
-		enc, err := zstd.NewWriter(nil, append(d.encoderOptions(dictBulkLevel), zstd.WithEncoderConcurrency(2))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer enc.Close()
-		return encodedRatio(enc, held)
 	}
 	allocated := func(ratio func(*dictionary, [][]byte) uint32) uint64 {
 		d, held := candidate() // a fresh candidate: nothing built yet
@@ -55,7 +50,7 @@ func TestCandidateRatio(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.TotalAlloc - before.TotalAlloc
 	}
-	one, own, two := allocated(oneState), allocated(dictRatio), allocated(twoStates)
+	one, own, two := allocated(states(1)), allocated(dictRatio), allocated(states(2))
 	for name, got := range map[string]uint64{"an encoder of one state": one, "the dictionary's own encoder": own} {
 		if got*3 > two*2 {
 			t.Errorf("%s allocated %d bytes, an encoder of two states %d: want at most two thirds (one state's tables)", name, got, two)
