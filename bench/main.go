@@ -206,6 +206,9 @@ func runBench(ctx context.Context, o options) error {
 	} else {
 		logf("scratch directory kept at %s", work)
 	}
+	if err := spreadNewDirs(work); err != nil {
+		logf("%v; the rounds' repositories and restores may land where the last ones were deleted", err)
+	}
 	if o.treeSize > 0 {
 		if err := checkTreeDisk(work, o.treeSize, len(o.tools)); err != nil {
 			return err
@@ -320,6 +323,13 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 			logf("%s: %v (its peak RSS may include pages cached when it was written)", t.Name(), err)
 		}
 		b.runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
+		// A kept scratch directory may hold an earlier run's later rounds.
+		stale, _ := filepath.Glob(filepath.Join(b.work, t.Name()+"-r*"))
+		for _, d := range stale {
+			if err := os.RemoveAll(d); err != nil {
+				logf("%s: removing an earlier run's %s: %v", t.Name(), d, err)
+			}
+		}
 		if err := t.Init(ctx); err != nil {
 			b.runs[i].fail("init", err)
 		}
