@@ -202,7 +202,7 @@ func TestStateKeeperPutsTheStateBack(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "contents"), make([]byte, 1<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.reset(); err != nil {
+	if err := k.reset(newRetirer(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "index", "a")); err != nil || string(b) != "before" {
@@ -256,16 +256,17 @@ func (d *dirTool) Init(context.Context) error {
 }
 
 // Each round's repository is made in a directory of its own, and the last
-// round's goes once the new one is there.
+// round's is retired once the new one is there.
 func TestFreshRepositoryMovesToANewDirectory(t *testing.T) {
 	work := t.TempDir()
+	b := &benchRun{work: work, retired: newRetirer(work)}
 	d := &dirTool{toolDir: toolDir{filepath.Join(work, "x")}}
 	if err := d.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for round, want := range []string{"x-r2", "x-r3"} {
 		last := d.Dir()
-		if err := freshRepository(context.Background(), d, round+1); err != nil {
+		if err := b.freshRepository(context.Background(), d, round+1); err != nil {
 			t.Fatal(err)
 		}
 		if got := d.Dir(); got != filepath.Join(work, want) {
@@ -280,6 +281,9 @@ func TestFreshRepositoryMovesToANewDirectory(t *testing.T) {
 	}
 	if d.inits != 3 {
 		t.Fatalf("%d inits, want 3", d.inits)
+	}
+	if retired, _ := filepath.Glob(filepath.Join(work, "retired", "*-x*")); len(retired) != 2 {
+		t.Fatalf("retired %v, want the first two rounds' directories", retired)
 	}
 	if got, want := roundDir(work, "restore-x", 0), filepath.Join(work, "restore-x"); got != want {
 		t.Fatalf("roundDir of the first round = %s, want %s", got, want)
