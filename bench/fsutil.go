@@ -202,12 +202,13 @@ func keepState(dir string) (stateKeeper, error) {
 	return k, copyTree(dir, k.saved)
 }
 
-// reset puts the saved state back.
-func (k stateKeeper) reset() error {
+// reset puts the saved state back, the state the last round left
+// retired by r.
+func (k stateKeeper) reset(r *retirer) error {
 	if k.dir == "" {
 		return nil
 	}
-	if err := os.RemoveAll(k.dir); err != nil {
+	if err := r.retire(k.dir); err != nil {
 		return err
 	}
 	return copyTree(k.saved, k.dir)

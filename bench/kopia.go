@@ -14,10 +14,12 @@ import (
 // otherwise (as a user would start). kopia has no Debian package: build
 // 0.21.1 in a scratch module (`go get github.com/kopia/kopia@v0.21.1 &&
 // go build -o BIN github.com/kopia/kopia`) and put it on PATH.
-type kopiaTool struct{ bin, dir, src string }
+type kopiaTool struct {
+	toolDir
+	bin, src string
+}
 
 func (t *kopiaTool) Name() string     { return "kopia" }
-func (t *kopiaTool) Dir() string      { return t.dir }
 func (t *kopiaTool) Bin() string      { return t.bin }
 func (t *kopiaTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *kopiaTool) StateDir() string { return filepath.Join(t.dir, "cache") }

@@ -191,6 +191,7 @@ type benchRun struct {
 	tools    []tool
 	runs     []*ToolResult
 	listings []listing // each tool's repository after its last backup
+	retired  *retirer  // what the rounds are done with, deleted at the end
 }
 
 func runBench(ctx context.Context, o options) error {
@@ -206,12 +207,24 @@ func runBench(ctx context.Context, o options) error {
 	} else {
 		logf("scratch directory kept at %s", work)
 	}
+	if err := spreadNewDirs(work); err != nil {
+		logf("%v; the rounds' repositories and restores are made beside the scratch directory", err)
+	}
 	if o.treeSize > 0 {
 		if err := checkTreeDisk(work, o.treeSize, len(o.tools)); err != nil {
 			return err
 		}
 	}
-	b := &benchRun{o: o, work: work, res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}, Repeat: o.repeat, PerfDir: o.perfDir}}
+	b := &benchRun{o: o, work: work, retired: newRetirer(work), res: &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(), Corpus: CorpusInfo{Spec: o.spec}, Repeat: o.repeat, PerfDir: o.perfDir}}
+	// Before (a kept scratch directory may hold an earlier run's) and after.
+	if err := b.retired.purge(); err != nil {
+		return fmt.Errorf("removing what an earlier run retired: %w", err)
+	}
+	defer func() {
+		if err := b.retired.purge(); err != nil {
+			logf("removing what the rounds retired: %v", err)
+		}
+	}()
 	bin, err := b.chatsafeBinary(ctx)
 	if err != nil {
 		return err
@@ -320,6 +333,12 @@ func (b *benchRun) initTools(ctx context.Context, bin string) {
 			logf("%s: %v (its peak RSS may include pages cached when it was written)", t.Name(), err)
 		}
 		b.runs[i] = &ToolResult{Tool: t.Name(), Version: t.Version(ctx)}
+		// A kept scratch directory may hold an earlier run's later rounds.
+		for _, d := range laterRounds(b.work, t.Name()) {
+			if err := os.RemoveAll(d); err != nil {
+				logf("%s: removing an earlier run's %s: %v", t.Name(), d, err)
+			}
+		}
 		if err := t.Init(ctx); err != nil {
 			b.runs[i].fail("init", err)
 		}

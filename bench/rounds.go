@@ -114,14 +114,25 @@ func ordinal(k int) string {
 }
 
 // freshRepository gives t an empty repository and no local state, as
-// before its first round: its whole directory (repository, cache, config)
-// goes and its init runs again, outside the timing.
-func freshRepository(ctx context.Context, t tool) error {
-	if err := os.RemoveAll(t.Dir()); err != nil {
-		return fmt.Errorf("removing the last round's repository: %w", err)
+// before its first round: its init runs again, outside the timing, in a
+// new directory named for the round, and the last round's is retired
+// (retirer) once the new one is made. A new name puts the repository in
+// another block group (spreadNewDirs); the same name would put it back
+// where the last one was.
+func (b *benchRun) freshRepository(ctx context.Context, t tool, round int) error {
+	last := t.Dir()
+	next := roundDir(filepath.Dir(last), t.Name(), round)
+	if err := os.RemoveAll(next); err != nil {
+		return fmt.Errorf("clearing %s: %w", next, err)
 	}
+	t.moveTo(next)
 	if err := t.Init(ctx); err != nil {
+		os.RemoveAll(next)
+		t.moveTo(last)
 		return fmt.Errorf("creating a fresh repository: %w", err)
+	}
+	if err := b.retired.retire(last); err != nil {
+		logf("%s: %v", t.Name(), err)
 	}
 	return nil
 }
@@ -133,7 +144,7 @@ func (b *benchRun) firstBackups(ctx context.Context) {
 	n := b.o.repeat
 	rounds(n, b.tools, b.runs, func(round, pos, i int, t tool, r *ToolResult) error {
 		if round > 0 {
-			if err := freshRepository(ctx, t); err != nil {
+			if err := b.freshRepository(ctx, t, round); err != nil {
 				return fmt.Errorf("first backup, round %d: %w", round+1, err)
 			}
 		}
@@ -210,12 +221,21 @@ func (b *benchRun) restores(ctx context.Context, check func(root string) error) 
 				if kept[i], err = keepState(t.StateDir()); err != nil {
 					return fmt.Errorf("saving the local state before the restores: %w", err)
 				}
-			} else if err := kept[i].reset(); err != nil {
+			} else if err := kept[i].reset(b.retired); err != nil {
 				return fmt.Errorf("putting the local state back before %s: %w", phase, err)
 			}
 		}
-		dst := filepath.Join(b.work, "restore-"+t.Name())
-		defer os.RemoveAll(dst)
+		// A new directory each round, for the reason freshRepository
+		// gives; retired, not deleted, once checked.
+		dst := roundDir(b.work, "restore-"+t.Name(), round)
+		if err := os.RemoveAll(dst); err != nil {
+			return fmt.Errorf("clearing %s: %w", dst, err)
+		}
+		defer func() {
+			if err := b.retired.retire(dst); err != nil {
+				logf("%s: %v", t.Name(), err)
+			}
+		}()
 		defer b.settle(t.Name(), phase, true, t.RepoDir(), t.StateDir())()
 		st := logPhaseStart(t.Name(), phase, t.RepoDir(), nil)
 		p, root, err := t.Restore(ctx, dst, b.perfOut(t.Name(), "restore", round))

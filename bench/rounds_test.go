@@ -202,7 +202,7 @@ func TestStateKeeperPutsTheStateBack(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "contents"), make([]byte, 1<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.reset(); err != nil {
+	if err := k.reset(newRetirer(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "index", "a")); err != nil || string(b) != "before" {
@@ -235,4 +235,57 @@ func readResults(t *testing.T, out string) Results {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// dirTool is a tool whose Init leaves a marker in its Dir.
+type dirTool struct {
+	tool
+	toolDir
+	inits int
+}
+
+func (d *dirTool) Name() string      { return "x" }
+func (d *dirTool) Dir() string       { return d.toolDir.Dir() }
+func (d *dirTool) moveTo(dir string) { d.toolDir.moveTo(dir) }
+func (d *dirTool) Init(context.Context) error {
+	d.inits++
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d.dir, "init"), nil, 0o600)
+}
+
+// Each round's repository is made in a directory of its own, and the last
+// round's is retired once the new one is there.
+func TestFreshRepositoryMovesToANewDirectory(t *testing.T) {
+	work := t.TempDir()
+	b := &benchRun{work: work, retired: newRetirer(work)}
+	d := &dirTool{toolDir: toolDir{filepath.Join(work, "x")}}
+	if err := d.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for round, want := range []string{"x-r2", "x-r3"} {
+		last := d.Dir()
+		if err := b.freshRepository(context.Background(), d, round+1); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Dir(); got != filepath.Join(work, want) {
+			t.Fatalf("round %d: Dir %s, want %s", round+2, got, filepath.Join(work, want))
+		}
+		if _, err := os.Stat(filepath.Join(d.Dir(), "init")); err != nil {
+			t.Fatalf("round %d: the new directory was not initialised: %v", round+2, err)
+		}
+		if _, err := os.Stat(last); !os.IsNotExist(err) {
+			t.Fatalf("round %d: the last round's %s is still there (%v)", round+2, last, err)
+		}
+	}
+	if d.inits != 3 {
+		t.Fatalf("%d inits, want 3", d.inits)
+	}
+	if retired, _ := filepath.Glob(filepath.Join(work, "retired", "*-x*")); len(retired) != 2 {
+		t.Fatalf("retired %v, want the first two rounds' directories", retired)
+	}
+	if got, want := roundDir(work, "restore-x", 0), filepath.Join(work, "restore-x"); got != want {
+		t.Fatalf("roundDir of the first round = %s, want %s", got, want)
+	}
 }

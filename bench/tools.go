@@ -41,7 +41,16 @@ type tool interface {
 	// Dir holds all the tool keeps: its repository, state and config;
 	// Init makes what it needs in it.
 	Dir() string
+	// moveTo makes dir the tool's Dir from now on (freshRepository).
+	moveTo(dir string)
 }
+
+// toolDir is a tool's Dir, which moves to a new directory for each round
+// (freshRepository).
+type toolDir struct{ dir string }
+
+func (d *toolDir) Dir() string       { return d.dir }
+func (d *toolDir) moveTo(dir string) { d.dir = dir }
 
 // installHint says how to get each comparison tool.
 var installHint = map[string]string{
@@ -59,7 +68,7 @@ func newTools(names []string, work, src, chatsafeBin string) (tools []tool, skip
 		dir := filepath.Join(work, name)
 		switch name {
 		case "chatsafe":
-			tools = append(tools, &chatsafeTool{bin: chatsafeBin, dir: dir, src: src})
+			tools = append(tools, &chatsafeTool{bin: chatsafeBin, toolDir: toolDir{dir}, src: src})
 		case "restic", "borg", "rclone", "kopia":
 			bin, err := exec.LookPath(name)
 			if err != nil {
@@ -68,13 +77,13 @@ func newTools(names []string, work, src, chatsafeBin string) (tools []tool, skip
 			}
 			switch name {
 			case "restic":
-				tools = append(tools, &resticTool{bin: bin, dir: dir, src: src})
+				tools = append(tools, &resticTool{bin: bin, toolDir: toolDir{dir}, src: src})
 			case "borg":
-				tools = append(tools, &borgTool{bin: bin, dir: dir, src: src})
+				tools = append(tools, &borgTool{bin: bin, toolDir: toolDir{dir}, src: src})
 			case "rclone":
-				tools = append(tools, &rcloneTool{bin: bin, dir: dir, src: src})
+				tools = append(tools, &rcloneTool{bin: bin, toolDir: toolDir{dir}, src: src})
 			case "kopia":
-				tools = append(tools, &kopiaTool{bin: bin, dir: dir, src: src})
+				tools = append(tools, &kopiaTool{bin: bin, toolDir: toolDir{dir}, src: src})
 			}
 		default:
 			skipped[name] = "unknown tool (known: chatsafe, restic, kopia, borg, rclone)"
@@ -91,13 +100,13 @@ func firstLine(b []byte) string {
 // --- chatsafe ---
 
 type chatsafeTool struct {
-	bin, dir, src string
+	toolDir
+	bin, src string
 	// lastAdded is the added_bytes the last backup reported.
 	lastAdded int64
 }
 
 func (t *chatsafeTool) Name() string     { return "chatsafe" }
-func (t *chatsafeTool) Dir() string      { return t.dir }
 func (t *chatsafeTool) Bin() string      { return t.bin }
 func (t *chatsafeTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *chatsafeTool) config() string   { return filepath.Join(t.dir, "config.yaml") }
@@ -155,10 +164,12 @@ func (t *chatsafeTool) Restore(ctx context.Context, dst, perf string) (procResul
 
 // --- restic ---
 
-type resticTool struct{ bin, dir, src string }
+type resticTool struct {
+	toolDir
+	bin, src string
+}
 
 func (t *resticTool) Name() string     { return "restic" }
-func (t *resticTool) Dir() string      { return t.dir }
 func (t *resticTool) Bin() string      { return t.bin }
 func (t *resticTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *resticTool) StateDir() string { return filepath.Join(t.dir, "cache") }
@@ -195,10 +206,12 @@ func (t *resticTool) Restore(ctx context.Context, dst, perf string) (procResult,
 
 // --- borg ---
 
-type borgTool struct{ bin, dir, src string }
+type borgTool struct {
+	toolDir
+	bin, src string
+}
 
 func (t *borgTool) Name() string     { return "borg" }
-func (t *borgTool) Dir() string      { return t.dir }
 func (t *borgTool) Bin() string      { return t.bin }
 func (t *borgTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *borgTool) StateDir() string { return filepath.Join(t.dir, "base") }
@@ -244,13 +257,13 @@ func (t *borgTool) Restore(ctx context.Context, dst, perf string) (procResult, s
 // --- rclone crypt ---
 
 type rcloneTool struct {
-	bin, dir, src string
+	toolDir
+	bin, src string
 	// uploaded is what the last copy transferred, from rclone's own stats.
 	uploaded int64
 }
 
 func (t *rcloneTool) Name() string     { return "rclone" }
-func (t *rcloneTool) Dir() string      { return t.dir }
 func (t *rcloneTool) Bin() string      { return t.bin }
 func (t *rcloneTool) RepoDir() string  { return filepath.Join(t.dir, "repo") }
 func (t *rcloneTool) conf() string     { return filepath.Join(t.dir, "rclone.conf") }

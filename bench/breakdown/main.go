@@ -2,8 +2,9 @@
 // by delta: page and file payloads, lists, patches, trees, dictionaries,
 // seals, the trailer's index, the rest of the trailer and the padding.
 // It opens the repository a bench run left with --workdir DIR --keep
-// (DIR/chatsafe/config.yaml), read-only, and, when DIR/restic/repo is
-// there, sums restic's repository by directory beside it.
+// (the last round's, DIR/chatsafe-r<n>/config.yaml, or DIR/chatsafe/
+// after one round), read-only, and, when restic's is there too, sums it
+// by directory beside it.
 //
 //	go run ./bench/breakdown --workdir DIR
 package main
@@ -16,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/chatsafe/chatsafe/configs"
@@ -36,7 +39,7 @@ func main() {
 }
 
 func run(ctx context.Context, work string) error {
-	cfg, err := configs.Load(filepath.Join(work, "chatsafe", "config.yaml"))
+	cfg, err := configs.Load(filepath.Join(lastRound(work, "chatsafe"), "config.yaml"))
 	if err != nil {
 		return fmt.Errorf("reading the bench's chatsafe config (was the bench run with --keep?): %w", err)
 	}
@@ -64,7 +67,22 @@ func run(ctx context.Context, work string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return resticDirs(filepath.Join(work, "restic", "repo"))
+	return resticDirs(filepath.Join(lastRound(work, "restic"), "repo"))
+}
+
+// lastRound is the directory a tool kept in the bench's last round:
+// work/<name>-r<n> with the largest n, or work/<name> when there was one
+// round.
+func lastRound(work, name string) string {
+	dir, last := filepath.Join(work, name), 1
+	dirs, _ := filepath.Glob(filepath.Join(work, name+"-r*"))
+	for _, d := range dirs {
+		n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), name+"-r"))
+		if err == nil && n > last {
+			dir, last = d, n
+		}
+	}
+	return dir
 }
 
 // resticDirs prints restic's repository bytes by top-level directory.

@@ -6,7 +6,10 @@
 // wall, the process's user and system time, and the Go processors' idle
 // time (runtime/metrics), which says whether both cores had work.
 //
-//	go run ./bench/restoreprof --config W/chatsafe/config.yaml --to DIR [--cpuprofile F] [--trace F] [--memprofile F]
+//	go run ./bench/restoreprof --config W/chatsafe-rN/config.yaml --to DIR [--cpuprofile F] [--trace F] [--memprofile F]
+//
+// (W/chatsafe/ after a run of one round: the bench keeps the last round's
+// repository.)
 package main
 
 import (
