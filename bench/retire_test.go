@@ -17,7 +17,9 @@ func TestRetireEmptiesAndMoves(t *testing.T) {
 	}
 	files := []string{filepath.Join(dir, "a"), filepath.Join(dir, "sub", "b")}
 	for _, f := range files {
-		if err := os.WriteFile(f, make([]byte, 1<<16), 0o400); err != nil { // read-only, as restic's packs
+		// Read-only, as restic's packs are (root empties them without the
+		// chmod).
+		if err := os.WriteFile(f, make([]byte, 1<<16), 0o400); err != nil {
 			t.Fatal(err)
 		}
 	}
