@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os"
+	"runtime"
+)
+
+// daemonMaxProcs is how many cores the daemon's Go code runs on at most
+// (GOMAXPROCS) unless its environment sets GOMAXPROCS. The store keeps a
+// compression encoder, sealing buffers and a file reader per core, so the
+// daemon's memory grows with the cores it uses: its first backup of
+// BenchmarkDaemonRSS's 10 GB tree peaked at 159 MiB with 2, 183 MiB with 4
+// and 253 MiB with 8, and with 8 the 100 MiB limit it starts from made the
+// collector run ~350 times instead of ~30 (docs/benchmarks.md, "The
+// daemon's peak RSS on a 10 GB tree"). A background service leaves the
+// device's other cores to its user; a one-shot command, which the user
+// waits for, keeps them all.
+const daemonMaxProcs = 2
+
+// daemonProcs is the GOMAXPROCS the daemon runs with, given the one the
+// runtime chose and the environment's GOMAXPROCS ("" when unset).
+func daemonProcs(current int, env string) int {
+	if env != "" {
+		return current // the user's, as the runtime read it
+	}
+	return min(current, daemonMaxProcs)
+}
+
+// capDaemonProcs applies daemonProcs; call it before the store is opened,
+// since the store sizes its workers by GOMAXPROCS.
+func capDaemonProcs() {
+	cur := runtime.GOMAXPROCS(0)
+	if n := daemonProcs(cur, os.Getenv("GOMAXPROCS")); n != cur {
+		runtime.GOMAXPROCS(n)
+	}
+}
