@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"strconv"
 )
 
 // daemonMaxProcs is how many cores the daemon's Go code runs on at most
@@ -14,23 +15,24 @@ import (
 // collector run ~350 times instead of ~30 (docs/benchmarks.md, "The
 // daemon's peak RSS on a 10 GB tree"). A background service leaves the
 // device's other cores to its user; a one-shot command, which the user
-// waits for, keeps them all.
+// waits for, keeps the runtime's choice.
 const daemonMaxProcs = 2
 
 // daemonProcs is the GOMAXPROCS the daemon runs with, given the one the
-// runtime chose and the environment's GOMAXPROCS ("" when unset).
+// runtime chose and the environment's GOMAXPROCS ("" when unset). Only a
+// positive number there is the user's choice, as only that is the
+// runtime's.
 func daemonProcs(current int, env string) int {
-	if env != "" {
+	if n, err := strconv.ParseInt(env, 10, 32); err == nil && n > 0 {
 		return current // the user's, as the runtime read it
 	}
 	return min(current, daemonMaxProcs)
 }
 
 // capDaemonProcs applies daemonProcs; call it before the store is opened,
-// since the store sizes its workers by GOMAXPROCS.
+// since the store sizes its workers by GOMAXPROCS. It sets the value even
+// when it does not change it: a value set stops the runtime from raising
+// it later, as it otherwise does when the CPUs it may use grow.
 func capDaemonProcs() {
-	cur := runtime.GOMAXPROCS(0)
-	if n := daemonProcs(cur, os.Getenv("GOMAXPROCS")); n != cur {
-		runtime.GOMAXPROCS(n)
-	}
+	runtime.GOMAXPROCS(daemonProcs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")))
 }
