@@ -292,9 +292,9 @@ func (r *Store) storeTrailerCache(d *delta, sealed []byte) {
 	}
 }
 
-// trailerCacheTarget is where d's trailer goes in the cache; false when
-// it has no place there (a spooled delta, a read-only or in-memory
-// store) or is there already.
+// trailerCacheTarget is where d's trailer goes in the cache, its
+// directory made; false when it has no place there (a spooled delta, a
+// read-only or in-memory store) or is there already.
 func (r *Store) trailerCacheTarget(d *delta) (string, bool) {
 	p := r.trailerCachePath(d)
 	if p == "" || r.opts.ReadOnly {
@@ -334,8 +334,11 @@ func (r *Store) cacheSpooledTrailer(d *delta, f *os.File, size int64) error {
 	}
 	section := io.NewSectionReader(f, size-int64(footerSize)-int64(tlen), int64(tlen))
 	return writeFileAtomicFrom(p, 0o600, func(w io.Writer) error {
-		_, err := io.Copy(w, section)
-		return err
+		// CopyN: a file shorter than its footer says fails, not cached short.
+		if _, err := io.CopyN(w, section, int64(tlen)); err != nil {
+			return fmt.Errorf("copying the trailer of spooled %s: %w", name, err)
+		}
+		return nil
 	})
 }
 

@@ -292,12 +292,14 @@ func (r *Store) uploaded(p PendingDelta) error {
 	d.spoolPath = ""
 	r.mu.Unlock()
 	r.log.Debug("delta left the spool: every target holds it", zap.String("delta", p.Name))
+	// A trailer not cached is read from the remote when needed.
 	if openErr == nil {
-		// A trailer not cached is read from the remote when needed.
 		if err := r.cacheSpooledTrailer(d, spooled, d.size); err != nil {
 			r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(err))
 		}
 		spooled.Close()
+	} else if !os.IsNotExist(openErr) {
+		r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(openErr))
 	}
 	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("removing uploaded delta from the spool: %w", err)

@@ -54,8 +54,23 @@ func TestCacheSpooledTrailerCopies(t *testing.T) {
 	}
 
 	// Cached once: a second call leaves the file as it is.
+	if err := os.WriteFile(r.trailerCachePath(d), []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.cacheSpooledTrailer(d, f, d.size); err != nil {
 		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(r.trailerCachePath(d)); string(got) != "kept" {
+		t.Fatal("a trailer already cached was written again")
+	}
+
+	// A spool file shorter than its footer claims caches nothing.
+	cut := &delta{ref: deltaRef{ID: [16]byte{6}, Seq: 10}, size: int64(len(obj)) + 100}
+	if err := r.cacheSpooledTrailer(cut, f, cut.size); err == nil {
+		t.Fatal("a spool file shorter than its size was cached")
+	}
+	if _, err := os.Stat(r.trailerCachePath(cut)); !os.IsNotExist(err) {
+		t.Fatalf("a short spool file left a cached trailer (%v)", err)
 	}
 
 	bad := &delta{ref: deltaRef{ID: [16]byte{4}, Seq: 8}, size: int64(len(obj))}
