@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -129,11 +130,11 @@ func LoadFileCache(path string) (*FileCache, error) {
 		return nil, fmt.Errorf("read file cache: %w (check the permissions of the state directory)", err)
 	}
 	defer f.Close()
-	var size int64 = -1
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read file cache: %w (check the permissions of the state directory)", err)
 	}
-	entries, err := decodeCache(bufio.NewReader(f), size)
+	entries, err := decodeCache(bufio.NewReader(f), fi.Size())
 	if err != nil {
 		c.loadWarning = fmt.Errorf("file cache %s is unreadable, every file will be read again: %w", path, err)
 		return c, nil
@@ -143,7 +144,7 @@ func LoadFileCache(path string) (*FileCache, error) {
 	return c, nil
 }
 
-// decodeCache reads a cache file of size bytes (-1: unknown) from r.
+// decodeCache reads a cache file of size bytes from r.
 func decodeCache(r io.Reader, size int64) (map[string]cacheEntry, error) {
 	head := make([]byte, len(cacheMagic)+8)
 	_, err := io.ReadFull(r, head)
@@ -152,7 +153,7 @@ func decodeCache(r io.Reader, size int64) (map[string]cacheEntry, error) {
 		return nil, errors.New("not a chatsafe file cache of this version")
 	}
 	n := binary.LittleEndian.Uint64(head[len(cacheMagic):])
-	if n > maxCacheFile || (size >= 0 && n > uint64(size)) {
+	if n > maxCacheFile || int64(n) > size-int64(len(head))-sha256.Size {
 		return nil, fmt.Errorf("claims %d bytes", n)
 	}
 	h := sha256.New()
@@ -217,7 +218,7 @@ func decodeRecords(dec *gob.Decoder, tokens *tokenReader, n uint64) (map[string]
 		if rec.TokenLen > 0 {
 			// Allocated once the payload is known to hold it: the
 			// payload's length was checked against the file's.
-			if tokens == nil || rec.TokenLen > tokens.left() {
+			if tokens == nil || rec.TokenLen > tokens.left() || rec.TokenLen > math.MaxInt {
 				return nil, fmt.Errorf("%s: a %d-byte token where none can be", rec.Path, rec.TokenLen)
 			}
 			rec.Entry.Token = make([]byte, rec.TokenLen)
