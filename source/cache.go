@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,22 +22,28 @@ import (
 // file just reads as an empty cache. A field added whose zero value is
 // safe needs no bump: gob leaves it zero in an older file's entries (Mark,
 // WholeRead: both make the next read of a database whole; Mark.SumsKept:
-// the next rule-3 read is whole). After it: the payload's length (uint64 little-endian), the gob
+// the next rule-3 read is whole). After it: the payload's length (uint64 little-endian), the
 // payload, and the payload's SHA-256. The sum catches a file changed on
 // disk: a token that still decoded would give the next version of a
-// database the wrong base for its patch. The payload of v3 is a stream of
-// gob values, the entries' count and then each path with its entry, so
-// that Save holds one entry's encoding at a time; v2's, still read, is
-// the whole map as one value.
+// database the wrong base for its patch. The payload of v4 is a stream of
+// gob values, the entries' count and then each path with its entry, each
+// entry's token after its gob value as raw bytes (the record says how
+// many), so that Save holds no copy of a token: a 1 GB database's is ~10
+// MB. v3's, still read, has the token inside the gob value; v2's, still
+// read, is the whole map as one value.
 const (
-	cacheMagic   = "chatsafe-source-filecache v3\n"
+	cacheMagic   = "chatsafe-source-filecache v4\n"
+	cacheMagicV3 = "chatsafe-source-filecache v3\n"
 	cacheMagicV2 = "chatsafe-source-filecache v2\n"
 )
 
-// cacheRecord is one entry of a v3 payload.
+// cacheRecord is one entry of a v3 or v4 payload.
 type cacheRecord struct {
 	Path  string
 	Entry cacheEntry
+	// TokenLen (v4) counts the token's bytes that follow the record; its
+	// Entry.Token is empty.
+	TokenLen uint64
 }
 
 // maxCacheFile bounds the payload a cache file may claim (a token is about
@@ -123,7 +130,11 @@ func LoadFileCache(path string) (*FileCache, error) {
 		return nil, fmt.Errorf("read file cache: %w (check the permissions of the state directory)", err)
 	}
 	defer f.Close()
-	entries, err := decodeCache(bufio.NewReader(f))
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read file cache: %w (check the permissions of the state directory)", err)
+	}
+	entries, err := decodeCache(bufio.NewReader(f), fi.Size())
 	if err != nil {
 		c.loadWarning = fmt.Errorf("file cache %s is unreadable, every file will be read again: %w", path, err)
 		return c, nil
@@ -133,25 +144,34 @@ func LoadFileCache(path string) (*FileCache, error) {
 	return c, nil
 }
 
-func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
+// decodeCache reads a cache file of size bytes from r.
+func decodeCache(r io.Reader, size int64) (map[string]cacheEntry, error) {
 	head := make([]byte, len(cacheMagic)+8)
 	_, err := io.ReadFull(r, head)
 	magic := string(head[:len(cacheMagic)])
-	if err != nil || (magic != cacheMagic && magic != cacheMagicV2) {
+	if err != nil || (magic != cacheMagic && magic != cacheMagicV3 && magic != cacheMagicV2) {
 		return nil, errors.New("not a chatsafe file cache of this version")
 	}
 	n := binary.LittleEndian.Uint64(head[len(cacheMagic):])
-	if n > maxCacheFile {
+	if n > maxCacheFile || int64(n) > size-int64(len(head))-sha256.Size {
 		return nil, fmt.Errorf("claims %d bytes", n)
 	}
 	h := sha256.New()
-	payload := io.TeeReader(io.LimitReader(r, int64(n)), h)
+	limited := &io.LimitedReader{R: r, N: int64(n)}
+	payload := io.TeeReader(limited, h)
 	var entries map[string]cacheEntry
 	var decErr error
-	if magic == cacheMagicV2 {
+	switch magic {
+	case cacheMagicV2:
 		decErr = gob.NewDecoder(payload).Decode(&entries)
-	} else {
-		entries, decErr = decodeRecords(gob.NewDecoder(payload), n)
+	case cacheMagicV3:
+		entries, decErr = decodeRecords(gob.NewDecoder(payload), nil, n)
+	default:
+		// The decoder reads from br exactly its messages (br is an
+		// io.ByteReader), so the tokens between them are read from br too.
+		br := bufio.NewReader(payload)
+		left := func() uint64 { return uint64(limited.N) + uint64(br.Buffered()) }
+		entries, decErr = decodeRecords(gob.NewDecoder(br), &tokenReader{br, left}, n)
 	}
 	// The sum is checked whatever the decoder made of the bytes.
 	if _, err := io.Copy(io.Discard, payload); err != nil {
@@ -173,8 +193,15 @@ func decodeCache(r io.Reader) (map[string]cacheEntry, error) {
 	return entries, nil
 }
 
-// decodeRecords reads a v3 payload of n bytes: the count, then the records.
-func decodeRecords(dec *gob.Decoder, n uint64) (map[string]cacheEntry, error) {
+// tokenReader reads v4 tokens; left is what the payload still holds.
+type tokenReader struct {
+	r    io.Reader
+	left func() uint64
+}
+
+// decodeRecords reads a v3 or v4 payload of n bytes: the count, then the
+// records; for v4, tokens holds each record's token after it.
+func decodeRecords(dec *gob.Decoder, tokens *tokenReader, n uint64) (map[string]cacheEntry, error) {
 	var count uint64
 	if err := dec.Decode(&count); err != nil {
 		return nil, err
@@ -188,20 +215,36 @@ func decodeRecords(dec *gob.Decoder, n uint64) (map[string]cacheEntry, error) {
 		if err := dec.Decode(&rec); err != nil {
 			return nil, err
 		}
+		if rec.TokenLen > 0 {
+			// Allocated once the payload is known to hold it: the
+			// payload's length was checked against the file's.
+			if tokens == nil || rec.TokenLen > tokens.left() || rec.TokenLen > math.MaxInt {
+				return nil, fmt.Errorf("%s: a %d-byte token where none can be", rec.Path, rec.TokenLen)
+			}
+			rec.Entry.Token = make([]byte, rec.TokenLen)
+			if _, err := io.ReadFull(tokens.r, rec.Entry.Token); err != nil {
+				return nil, fmt.Errorf("%s: its token: %w", rec.Path, err)
+			}
+		}
 		entries[rec.Path] = rec.Entry
 	}
 	return entries, nil
 }
 
-// encodeRecords writes c's entries as a v3 payload to w, one entry's
-// encoding at a time.
+// encodeRecords writes c's entries as a v4 payload to w, one entry's
+// encoding at a time, each token as it is.
 func (c *FileCache) encodeRecords(w io.Writer) error {
 	enc := gob.NewEncoder(w)
 	if err := enc.Encode(uint64(len(c.entries))); err != nil {
 		return err
 	}
 	for p, e := range c.entries {
-		if err := enc.Encode(cacheRecord{Path: p, Entry: e}); err != nil {
+		token := e.Token
+		e.Token = nil
+		if err := enc.Encode(cacheRecord{Path: p, Entry: e, TokenLen: uint64(len(token))}); err != nil {
+			return err
+		}
+		if _, err := w.Write(token); err != nil {
 			return err
 		}
 	}

@@ -99,3 +99,105 @@ func TestFileCacheCountBeyondPayload(t *testing.T) {
 		t.Fatalf("a count beyond the payload was not refused: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
 	}
 }
+
+// Save writes a database's token to the file as it is, not through the
+// encoder, which copied it whole into its buffer: ~10 MB for a 1 GB
+// database, allocated at the end of every daemon cycle that changed it,
+// when the cycle's own buffers are still live (docs/benchmarks.md, "The
+// daemon's peak RSS on a 10 GB tree").
+func TestFileCacheSaveWritesTokensThrough(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	db := bytes.Repeat([]byte("database-token-"), 600_000)
+	c := &FileCache{path: path, entries: map[string]cacheEntry{
+		"msgstore.db": {Kind: KindSQLite, Token: db, Mark: &walMark{Frame: 9}},
+		"a.jpg":       {Kind: KindFile, Size: 3, Token: []byte("small")},
+		"empty":       {Kind: KindFile},
+	}}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got, most := after.TotalAlloc-before.TotalAlloc, uint64(len(db)/8); got > most {
+		t.Fatalf("Save allocated %.1f MB for a %.1f MB token; want at most %.1f MB", float64(got)/1e6, float64(len(db))/1e6, float64(most)/1e6)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning != nil || len(back.entries) != 3 {
+		t.Fatalf("the cache does not load back: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+	if e := back.entries["msgstore.db"]; !bytes.Equal(e.Token, db) || e.Mark == nil || e.Mark.Frame != 9 {
+		t.Fatal("the database's entry does not load back as saved")
+	}
+	if e := back.entries["a.jpg"]; string(e.Token) != "small" || e.Size != 3 {
+		t.Fatalf("a file's entry loads back as %+v", e)
+	}
+	if e := back.entries["empty"]; e.Token != nil {
+		t.Fatalf("an entry without a token loads back with %q", e.Token)
+	}
+}
+
+// cacheFile wraps a payload in a cache file's header and sum.
+func cacheFile(magic string, payload []byte) []byte {
+	sum := sha256.Sum256(payload)
+	out := append([]byte(magic), binary.LittleEndian.AppendUint64(nil, uint64(len(payload)))...)
+	return append(append(out, payload...), sum[:]...)
+}
+
+// A cache saved by the version before (v3: tokens inside the records)
+// still loads.
+func TestFileCacheV3StillLoads(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	var payload bytes.Buffer
+	enc := gob.NewEncoder(&payload)
+	if err := enc.Encode(uint64(2)); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []cacheRecord{
+		{Path: "msgstore.db", Entry: cacheEntry{Kind: KindSQLite, Token: []byte("v3 token"), Mark: &walMark{Frame: 4}}},
+		{Path: "a.jpg", Entry: cacheEntry{Kind: KindFile, Size: 3}},
+	} {
+		if err := enc.Encode(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, cacheFile(cacheMagicV3, payload.Bytes()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadFileCache(path)
+	if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
+		t.Fatalf("a v3 cache does not load: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+	if e := back.entries["msgstore.db"]; string(e.Token) != "v3 token" || e.Mark == nil || e.Mark.Frame != 4 {
+		t.Fatalf("a v3 entry loads as %+v", e)
+	}
+}
+
+// A v4 record whose token length goes beyond the payload is damage, read
+// as an empty cache with a warning, and allocates nothing by that length.
+func TestFileCacheTokenBeyondPayload(t *testing.T) {
+	path := t.TempDir() + "/filecache"
+	var payload bytes.Buffer
+	enc := gob.NewEncoder(&payload)
+	if err := enc.Encode(uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Encode(cacheRecord{Path: "msgstore.db", Entry: cacheEntry{Kind: KindSQLite}, TokenLen: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	payload.WriteString("a few bytes of token")
+	if err := os.WriteFile(path, cacheFile(cacheMagic, payload.Bytes()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	back, err := LoadFileCache(path)
+	runtime.ReadMemStats(&after)
+	if err != nil || back.loadWarning == nil || len(back.entries) != 0 {
+		t.Fatalf("a token beyond the payload was not refused: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("loading it allocated %d bytes", got)
+	}
+}

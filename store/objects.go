@@ -199,20 +199,30 @@ func sealedTrailerFrom(name string, size int64, readAt func(off, n int64) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	tlen, ok := decodeFooter(tail[len(tail)-footerSize:])
-	if !ok {
-		return nil, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
-	}
-	if tlen > maxTrailerSize {
-		return nil, integrityErr(name, fmt.Sprintf("footer claims a %d-byte trailer, more than the format's limit of %d", tlen, maxTrailerSize), nil)
-	}
-	if int64(tlen) > size-int64(footerSize) || tlen < crypt.Overhead {
-		return nil, integrityErr(name, "footer gives an impossible trailer length", nil)
+	tlen, err := trailerLen(name, size, tail[len(tail)-footerSize:])
+	if err != nil {
+		return nil, err
 	}
 	if tlen+footerSize <= len(tail) {
 		return tail[len(tail)-footerSize-tlen : len(tail)-footerSize], nil
 	}
 	return readAt(size-int64(footerSize)-int64(tlen), int64(tlen))
+}
+
+// trailerLen is the sealed trailer's length a delta of size bytes claims
+// in its footer, checked against the format's limit and the object.
+func trailerLen(name string, size int64, footer []byte) (int, error) {
+	tlen, ok := decodeFooter(footer)
+	if !ok {
+		return 0, integrityErr(name, "has no valid footer (truncated or not a chatsafe delta)", nil)
+	}
+	if tlen > maxTrailerSize {
+		return 0, integrityErr(name, fmt.Sprintf("footer claims a %d-byte trailer, more than the format's limit of %d", tlen, maxTrailerSize), nil)
+	}
+	if int64(tlen) > size-int64(footerSize) || tlen < crypt.Overhead {
+		return 0, integrityErr(name, "footer gives an impossible trailer length", nil)
+	}
+	return tlen, nil
 }
 
 func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error) {
@@ -277,15 +287,59 @@ func (r *Store) cachedTrailer(d *delta) []byte {
 }
 
 func (r *Store) storeTrailerCache(d *delta, sealed []byte) {
+	if p, ok := r.trailerCacheTarget(d); ok {
+		_ = writeFileAtomic(p, sealed, 0o600)
+	}
+}
+
+// trailerCacheTarget is where d's trailer goes in the cache, its
+// directory made; false when it has no place there (a spooled delta, a
+// read-only or in-memory store) or is there already.
+func (r *Store) trailerCacheTarget(d *delta) (string, bool) {
 	p := r.trailerCachePath(d)
 	if p == "" || r.opts.ReadOnly {
-		return
+		return "", false
 	}
 	if _, err := os.Stat(p); err == nil {
-		return
+		return "", false
 	}
 	_ = os.MkdirAll(filepath.Dir(p), 0o700)
-	_ = writeFileAtomic(p, sealed, 0o600)
+	return p, true
+}
+
+// cacheSpooledTrailer copies the sealed trailer of f, d's spool file of
+// size bytes, into the trailer cache once d has left the spool. It copies
+// through a small buffer rather than reading the trailer whole: a large
+// database's trailer is ~37 bytes a page (~10 MB for a 1 GB database),
+// and the daemon uploads at the end of a cycle, while that cycle's own
+// buffers are still live (docs/benchmarks.md, "The daemon's peak RSS on a
+// 10 GB tree"). The trailer is not opened here: the cache is authenticated
+// on use, like anything read from the remote.
+func (r *Store) cacheSpooledTrailer(d *delta, f *os.File, size int64) error {
+	p, ok := r.trailerCacheTarget(d)
+	if !ok {
+		return nil
+	}
+	name := d.ref.name()
+	if size < int64(footerSize)+crypt.Overhead {
+		return integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", size), nil)
+	}
+	footer := make([]byte, footerSize)
+	if _, err := f.ReadAt(footer, size-int64(footerSize)); err != nil {
+		return fmt.Errorf("reading the footer of spooled %s: %w", name, err)
+	}
+	tlen, err := trailerLen(name, size, footer)
+	if err != nil {
+		return err
+	}
+	section := io.NewSectionReader(f, size-int64(footerSize)-int64(tlen), int64(tlen))
+	return writeFileAtomicFrom(p, 0o600, func(w io.Writer) error {
+		// CopyN: a file shorter than its footer says fails, not cached short.
+		if _, err := io.CopyN(w, section, int64(tlen)); err != nil {
+			return fmt.Errorf("copying the trailer of spooled %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // readBlob fetches, authenticates, decompresses and verifies one blob.

@@ -284,33 +284,27 @@ func (r *Store) uploaded(p PendingDelta) error {
 		r.mu.Unlock()
 		return nil
 	}
-	sealedTrailer, _ := r.spooledTrailer(d)
+	// Opened before the path is let go: from then on the remote is where
+	// readers find d, and the trailer is copied from this file outside
+	// the lock.
+	spooled, openErr := os.Open(d.spoolPath)
 	d.onRemote = true
 	d.spoolPath = ""
 	r.mu.Unlock()
 	r.log.Debug("delta left the spool: every target holds it", zap.String("delta", p.Name))
-	if sealedTrailer != nil {
-		r.storeTrailerCache(d, sealedTrailer)
+	// A trailer not cached is read from the remote when needed.
+	if openErr == nil {
+		if err := r.cacheSpooledTrailer(d, spooled, d.size); err != nil {
+			r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(err))
+		}
+		spooled.Close()
+	} else if !os.IsNotExist(openErr) {
+		r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(openErr))
 	}
 	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("removing uploaded delta from the spool: %w", err)
 	}
 	return syncDir(r.spoolDir())
-}
-
-// spooledTrailer reads the sealed trailer back from a spool file, for the
-// trailer cache.
-func (r *Store) spooledTrailer(d *delta) ([]byte, error) {
-	f, err := os.Open(d.spoolPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return sealedTrailerFrom(d.ref.name(), d.size, func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		_, err := f.ReadAt(b, off)
-		return b, err
-	})
 }
 
 // CopyConfig copies the repository's config object from src to dst, so

@@ -65,6 +65,9 @@ its state, local remote, socket and recovery-key file go beside it.`,
 }
 
 func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout io.Writer) error {
+	if g.ownsProcess {
+		capDaemonProcs() // before the store sizes its workers
+	}
 	g.memory.forDaemon() // before daemon.New reads the limit it starts from
 	// Under Windows' service control manager stderr goes nowhere: the
 	// Event Log gets the warnings and errors, from the start.

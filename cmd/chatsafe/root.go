@@ -22,11 +22,15 @@ type globalOptions struct {
 	// memory is the process's soft memory limit (nil: the user's, or a
 	// test's); the daemon takes it over.
 	memory *memLimiter
+	// ownsProcess: this is the binary's own process, whose GOMAXPROCS
+	// the daemon may cap (procs.go); tests running commands in process
+	// leave it false.
+	ownsProcess bool
 }
 
 // newRootCommand builds the whole command tree for this process.
 func newRootCommand(mem *memLimiter) *cobra.Command {
-	return buildRootCommand(&globalOptions{defaultConfig: configs.DefaultConfigPath(), stdin: os.Stdin, memory: mem})
+	return buildRootCommand(&globalOptions{defaultConfig: configs.DefaultConfigPath(), stdin: os.Stdin, memory: mem, ownsProcess: true})
 }
 
 // buildRootCommand builds the command tree around g.
