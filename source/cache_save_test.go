@@ -50,48 +50,58 @@ func TestFileCacheSaveStreams(t *testing.T) {
 	}
 }
 
-// v2File is a cache file as the version before v3 wrote it: the whole map
-// as one gob value.
-func v2File(t *testing.T, entries map[string]cacheEntry) []byte {
+// olderFile is a cache file as an older version wrote it: v2, the whole
+// map as one gob value; v3, the count and then each record with its token
+// inside it.
+func olderFile(t *testing.T, magic string, entries map[string]cacheEntry) []byte {
 	t.Helper()
 	var payload bytes.Buffer
-	if err := gob.NewEncoder(&payload).Encode(entries); err != nil {
+	enc := gob.NewEncoder(&payload)
+	if magic == cacheMagicV2 {
+		if err := enc.Encode(entries); err != nil {
+			t.Fatal(err)
+		}
+		return cacheFile(magic, payload.Bytes())
+	}
+	if err := enc.Encode(uint64(len(entries))); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(payload.Bytes())
-	out := append([]byte(cacheMagicV2), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
-	return append(append(out, payload.Bytes()...), sum[:]...)
+	for p, e := range entries {
+		if err := enc.Encode(cacheRecord{Path: p, Entry: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cacheFile(magic, payload.Bytes())
 }
 
-// A cache saved by the version before (v2) still loads: an upgrade does
+// A cache saved by an older version (v2, v3) still loads: an upgrade does
 // not make the next backup read every file again.
-func TestFileCacheV2StillLoads(t *testing.T) {
-	path := t.TempDir() + "/filecache"
-	entries := map[string]cacheEntry{"msgstore.db": {Kind: KindSQLite, Token: []byte("token"), Mark: &walMark{Frame: 7}}, "a.jpg": {Kind: KindFile, Size: 3}}
-	if err := os.WriteFile(path, v2File(t, entries), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadFileCache(path)
-	if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
-		t.Fatalf("a v2 cache does not load: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
-	}
-	if e := back.entries["msgstore.db"]; string(e.Token) != "token" || e.Mark == nil || e.Mark.Frame != 7 {
-		t.Fatalf("a v2 entry loads as %+v", e)
+func TestFileCacheOlderVersionsLoad(t *testing.T) {
+	for _, magic := range []string{cacheMagicV2, cacheMagicV3} {
+		path := t.TempDir() + "/filecache"
+		entries := map[string]cacheEntry{"msgstore.db": {Kind: KindSQLite, Token: []byte("token"), Mark: &walMark{Frame: 7}}, "a.jpg": {Kind: KindFile, Size: 3}}
+		if err := os.WriteFile(path, olderFile(t, magic, entries), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		back, err := LoadFileCache(path)
+		if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
+			t.Fatalf("%q: the cache does not load: %v, %v, %d entries", magic, err, back.loadWarning, len(back.entries))
+		}
+		if e := back.entries["msgstore.db"]; string(e.Token) != "token" || e.Mark == nil || e.Mark.Frame != 7 {
+			t.Fatalf("%q: an entry loads as %+v", magic, e)
+		}
 	}
 }
 
-// A v3 payload whose count claims more entries than it has bytes is
-// damage, read as an empty cache with a warning (no allocation by count).
+// A payload whose count claims more entries than it has bytes is damage,
+// read as an empty cache with a warning (no allocation by count).
 func TestFileCacheCountBeyondPayload(t *testing.T) {
 	path := t.TempDir() + "/filecache"
 	var payload bytes.Buffer
 	if err := gob.NewEncoder(&payload).Encode(uint64(1) << 40); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(payload.Bytes())
-	raw := append([]byte(cacheMagic), binary.LittleEndian.AppendUint64(nil, uint64(payload.Len()))...)
-	raw = append(append(raw, payload.Bytes()...), sum[:]...)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
+	if err := os.WriteFile(path, cacheFile(cacheMagic, payload.Bytes()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	back, err := LoadFileCache(path)
@@ -143,35 +153,6 @@ func cacheFile(magic string, payload []byte) []byte {
 	sum := sha256.Sum256(payload)
 	out := append([]byte(magic), binary.LittleEndian.AppendUint64(nil, uint64(len(payload)))...)
 	return append(append(out, payload...), sum[:]...)
-}
-
-// A cache saved by the version before (v3: tokens inside the records)
-// still loads.
-func TestFileCacheV3StillLoads(t *testing.T) {
-	path := t.TempDir() + "/filecache"
-	var payload bytes.Buffer
-	enc := gob.NewEncoder(&payload)
-	if err := enc.Encode(uint64(2)); err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range []cacheRecord{
-		{Path: "msgstore.db", Entry: cacheEntry{Kind: KindSQLite, Token: []byte("v3 token"), Mark: &walMark{Frame: 4}}},
-		{Path: "a.jpg", Entry: cacheEntry{Kind: KindFile, Size: 3}},
-	} {
-		if err := enc.Encode(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, cacheFile(cacheMagicV3, payload.Bytes()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadFileCache(path)
-	if err != nil || back.loadWarning != nil || len(back.entries) != 2 {
-		t.Fatalf("a v3 cache does not load: %v, %v, %d entries", err, back.loadWarning, len(back.entries))
-	}
-	if e := back.entries["msgstore.db"]; string(e.Token) != "v3 token" || e.Mark == nil || e.Mark.Frame != 4 {
-		t.Fatalf("a v3 entry loads as %+v", e)
-	}
 }
 
 // A v4 record whose token length goes beyond the payload is damage, read
