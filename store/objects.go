@@ -191,8 +191,8 @@ func (r *Store) readTrailerUncached(ctx context.Context, d *delta) ([]byte, *tra
 // capped before anything is read or allocated by it. A delta too short or
 // with a bad footer is an *IntegrityError.
 func sealedTrailerFrom(name string, size int64, readAt func(off, n int64) ([]byte, error)) ([]byte, error) {
-	if size < int64(footerSize)+crypt.Overhead {
-		return nil, integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", size), nil)
+	if err := holdsFooter(name, size); err != nil {
+		return nil, err
 	}
 	n := min(size, tailRead)
 	tail, err := readAt(size-n, n)
@@ -207,6 +207,15 @@ func sealedTrailerFrom(name string, size int64, readAt func(off, n int64) ([]byt
 		return tail[len(tail)-footerSize-tlen : len(tail)-footerSize], nil
 	}
 	return readAt(size-int64(footerSize)-int64(tlen), int64(tlen))
+}
+
+// holdsFooter fails for a delta of size bytes too short for a footer and
+// a sealed trailer, before anything is read at its end.
+func holdsFooter(name string, size int64) error {
+	if size < int64(footerSize)+crypt.Overhead {
+		return integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", size), nil)
+	}
+	return nil
 }
 
 // trailerLen is the sealed trailer's length a delta of size bytes claims
@@ -321,8 +330,8 @@ func (r *Store) cacheSpooledTrailer(d *delta, f *os.File, size int64) error {
 		return nil
 	}
 	name := d.ref.name()
-	if size < int64(footerSize)+crypt.Overhead {
-		return integrityErr(name, fmt.Sprintf("is truncated (%d bytes)", size), nil)
+	if err := holdsFooter(name, size); err != nil {
+		return err
 	}
 	footer := make([]byte, footerSize)
 	if _, err := f.ReadAt(footer, size-int64(footerSize)); err != nil {

@@ -293,13 +293,13 @@ func (r *Store) uploaded(p PendingDelta) error {
 	r.mu.Unlock()
 	r.log.Debug("delta left the spool: every target holds it", zap.String("delta", p.Name))
 	// A trailer not cached is read from the remote when needed.
+	cacheErr := openErr
 	if openErr == nil {
-		if err := r.cacheSpooledTrailer(d, spooled, d.size); err != nil {
-			r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(err))
-		}
+		cacheErr = r.cacheSpooledTrailer(d, spooled, d.size)
 		spooled.Close()
-	} else if !os.IsNotExist(openErr) {
-		r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(openErr))
+	}
+	if cacheErr != nil && !os.IsNotExist(cacheErr) {
+		r.log.Debug("trailer not cached", zap.String("delta", p.Name), zap.Error(cacheErr))
 	}
 	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("removing uploaded delta from the spool: %w", err)

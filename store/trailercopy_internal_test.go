@@ -64,7 +64,8 @@ func TestCacheSpooledTrailerCopies(t *testing.T) {
 		t.Fatal("a trailer already cached was written again")
 	}
 
-	// A spool file shorter than its footer claims caches nothing.
+	// A spool file shorter than the size the store has for it caches
+	// nothing (its footer is not where the size puts it).
 	cut := &delta{ref: deltaRef{ID: [16]byte{6}, Seq: 10}, size: int64(len(obj)) + 100}
 	if err := r.cacheSpooledTrailer(cut, f, cut.size); err == nil {
 		t.Fatal("a spool file shorter than its size was cached")
