@@ -392,7 +392,7 @@ func (w *deltaWriter) ensureDict(d *dictionary) (room bool, err error) {
 		w.release(reserved)
 		return true, nil
 	}
-	return true, w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false, reserved)
+	return true, w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, nil, sealed, false, reserved)
 }
 
 // loadDict returns the dictionary blob id, read from the repository,
@@ -508,15 +508,18 @@ func (r *Store) verifyDictRefs(d *delta) error {
 	defer r.mu.RUnlock()
 	for i := range d.trailer.Blobs {
 		e := &d.trailer.Blobs[i]
+		dict, named := d.trailer.dictOf(e)
 		switch {
+		case e.namesDict() && !named:
+			return integrityErr(d.ref.name(), fmt.Sprintf("blob %s is compressed with a dictionary or on a base its trailer does not name", e.ID), nil)
 		case e.Comp == compZstdBase:
 			// A base is a page held here, never itself on a base.
-			if bl, ok := r.index.get(*e.Dict); !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase {
-				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold as a base", e.ID, *e.Dict), nil)
+			if bl, ok := r.index.get(dict); !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold as a base", e.ID, dict), nil)
 			}
-		case e.Dict != nil:
-			if dl, ok := r.index.get(*e.Dict); !ok || dl.entry.Type != blobDict {
-				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
+		case named:
+			if dl, ok := r.index.get(dict); !ok || dl.entry.Type != blobDict {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, dict), nil)
 			}
 		}
 	}
@@ -533,15 +536,17 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	for id := range used {
 		// A group a run list names is kept whole (groupLive) even where
 		// its members are read from other copies: so is its dictionary.
-		if g, _, ok := r.index.group(id); ok && g.Dict != nil {
-			dicts = append(dicts, *g.Dict)
+		if g, _, ok := r.index.group(id); ok {
+			if dict, ok := g.dict(); ok {
+				dicts = append(dicts, dict)
+			}
 		}
 		// A member's dictionary is its group's.
-		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Dict != nil {
-			if e := loc.sealedEntry(); e.Comp == compZstdBase {
-				bases = append(bases, *e.Dict)
-			} else {
-				dicts = append(dicts, *e.Dict)
+		if loc, ok := r.index.get(id); ok {
+			if dict, ok := loc.dict(); ok && loc.sealedEntry().Comp == compZstdBase {
+				bases = append(bases, dict)
+			} else if ok {
+				dicts = append(dicts, dict)
 			}
 		}
 	}
@@ -550,7 +555,9 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	for _, id := range bases {
 		used[id] = struct{}{}
 		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Comp == compZstdDict {
-			dicts = append(dicts, *loc.sealedEntry().Dict)
+			if dict, ok := loc.dict(); ok {
+				dicts = append(dicts, dict)
+			}
 		}
 	}
 	for _, id := range dicts {
@@ -564,7 +571,11 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 // false when the frame did not decode back to plain: the caller seals the
 // blob without the dictionary.
 func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) (sealed []byte, ok bool, err error) {
-	d, err := r.loadDict(ctx, *loc.sealedEntry().Dict, loc)
+	id, named := loc.dict()
+	if !named {
+		return nil, false, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is compressed with a dictionary its trailer does not name", loc.entry.ID), nil)
+	}
+	d, err := r.loadDict(ctx, id, loc)
 	if err != nil {
 		return nil, false, err
 	}

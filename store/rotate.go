@@ -262,8 +262,8 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		// A page on a base is re-sealed on its own (its base may not be
 		// re-sealed yet): only the dictionary is carried over.
 		var dict *crypt.ID
-		if comp == compZstdDict {
-			dict = se.Dict
+		if id, ok := d.trailer.dictOf(se); ok && comp == compZstdDict {
+			dict = &id
 		}
 		full, err := rw.add(id, e.Type, comp, dict, len(plain), sealed)
 		if full != nil {
