@@ -224,10 +224,9 @@ func wantedPart(fr *fetchRange, b *Batch, wanted map[crypt.ID]bool) (*fetchRange
 }
 
 // basesOf returns how many of t's Blobs from start to end (at least one)
-// have their bases fit
-// baseFetchBudget, and those bases: what forEachBlob fetches together
-// before it opens them. Only a base that can be one is listed, as in
-// baseWindows.
+// have their bases fit baseFetchBudget, and those bases: what forEachBlob
+// fetches together before it opens them. Only a base that can be one is
+// listed, as in baseWindows.
 func (r *Store) basesOf(t *trailer, start, end int) (int, []crypt.ID) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

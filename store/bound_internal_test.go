@@ -85,7 +85,7 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 			var table []crypt.ID
 			switch tc.comp {
 			case compZstdDict:
-				table, e.Ref = []crypt.ID{*dict.ref()}, 1
+				table, e.Ref = []crypt.ID{dict.id}, 1
 			case compZstdBase:
 				table, e.Ref = []crypt.ID{baseID}, 1
 			}

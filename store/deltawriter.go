@@ -395,7 +395,7 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 		w.blobs = slices.Clone(w.blobs)
 	}
 	w.mu.Unlock()
-	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Dicts: slices.Clip(w.table), Snapshots: snaps, Forgotten: forgotten,
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Dicts: slices.Clone(w.table), Snapshots: snaps, Forgotten: forgotten,
 		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()
 	// The padding length is the trailer's last field and has a fixed

@@ -89,7 +89,6 @@ const (
 // dictionary is one dictionary blob, parsed.
 type dictionary struct {
 	id      crypt.ID
-	idRef   *crypt.ID // what index entries point to (ref)
 	gen     uint64
 	ratio   uint32 // per mille of plain size, measured when it was made
 	kind    byte
@@ -128,9 +127,7 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	if v := d.byte1(); d.err == nil && v != dictFormat {
 		return nil, fmt.Errorf("unsupported dictionary format %d (upgrade chatsafe)", v)
 	}
-	idRef := new(crypt.ID)
-	*idRef = id
-	dict := &dictionary{id: id, idRef: idRef, gen: d.uvarint(), plain: plain}
+	dict := &dictionary{id: id, gen: d.uvarint(), plain: plain}
 	ratio := d.uvarint()
 	dict.kind = d.byte1()
 	dict.content = d.bytes()
@@ -160,18 +157,6 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 		dict.pre = zprefix.New(dict.zstdID(), dict.content)
 	}
 	return dict, nil
-}
-
-// ref is the id that index entries of blobs compressed with d point to:
-// a copy of its own, shared by all of them, so that an entry does not
-// keep the dictionary (its content and encoders) alive once the writer
-// has moved on to a newer one.
-func (d *dictionary) ref() *crypt.ID {
-	if d.idRef == nil { // a candidate never sealed anything; still safe
-		id := d.id
-		return &id
-	}
-	return d.idRef
 }
 
 // zstdID is the id zstd frames carry for a raw dictionary (never 0,
@@ -355,7 +340,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 		return dst, 0, nil, scratch, false, err
 	}
 	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
-	return out, compZstdDict, d.ref(), scratch, true, nil
+	return out, compZstdDict, &d.id, scratch, true, nil
 }
 
 // ensureDict appends dictionary d to the delta unless the repository or

@@ -13,8 +13,9 @@ import (
 // TestBlobEntryHoldsNoPointer: a trailer's Blobs are the largest part of
 // a daemon's live heap (17.7 MB for a 10 GB tree at the former 64 bytes
 // an entry, docs/benchmarks.md). An entry without a pointer keeps them out
-// of every collection's marking, and the dictionary's index sharing the
-// member's field keeps an entry at 56 bytes.
+// of every collection's marking and cannot keep a dictionary (its content
+// and encoders) alive once the writer moved on; the dictionary's index
+// sharing the member's field keeps an entry at 56 bytes.
 func TestBlobEntryHoldsNoPointer(t *testing.T) {
 	typ := reflect.TypeFor[blobEntry]()
 	if f, ok := pointerField(typ); ok {
@@ -60,7 +61,10 @@ func TestWriterRefusesEntryWithoutItsDictionary(t *testing.T) {
 		{compZstdDict, nil, false},
 		{compZstdBase, nil, false},
 		{compZstd, &dict, false},
+		{compZstd, nil, true},
 		{compZstdDict, &dict, true},
+		{compZstdDict, &dict, true},
+		{compZstdBase, &dict, true},
 		{compZstdBase, &dict, true},
 	} {
 		// A Ref from another trailer is not carried over.
@@ -70,13 +74,22 @@ func TestWriterRefusesEntryWithoutItsDictionary(t *testing.T) {
 			t.Fatalf("compression %d, dictionary given %v: %v", tc.comp, tc.dict != nil, err)
 		}
 	}
+	// The dictionary is listed once, the base each time it is named.
 	tr := &trailer{Blobs: w.blobs, Dicts: w.table}
-	if len(tr.Blobs) != 2 || len(tr.Dicts) != 2 {
-		t.Fatalf("appended %d entries naming a table of %d, want 2 and 2 (a base is listed each time it is named)", len(tr.Blobs), len(tr.Dicts))
+	if len(tr.Blobs) != 5 || len(tr.Dicts) != 3 {
+		t.Fatalf("appended %d entries naming a table of %d, want 5 and 3", len(tr.Blobs), len(tr.Dicts))
 	}
-	for i := range tr.Blobs {
+	if e := &tr.Blobs[0]; e.Ref != 0 {
+		t.Fatalf("an entry without a dictionary kept Ref %d", e.Ref)
+	}
+	for i := 1; i < len(tr.Blobs); i++ {
 		if got, ok := tr.dictOf(&tr.Blobs[i]); !ok || got != dict {
 			t.Fatalf("entry %d names %s (%v), want %s", i, got, ok, dict)
 		}
+	}
+	// Encoded, the table holds the id once.
+	got, err := decodeTrailer(tr.encode())
+	if err != nil || len(got.Dicts) != 1 {
+		t.Fatalf("decoded: %v, table %v", err, got.Dicts)
 	}
 }

@@ -90,11 +90,12 @@ type compression uint8
 const (
 	compNone compression = 0
 	compZstd compression = 1
-	// compZstdDict is zstd with a dictionary: the entry's Dict names the
-	// dictionary blob (trailer version 4).
+	// compZstdDict is zstd with a dictionary: the entry's Ref names the
+	// dictionary blob in its trailer's Dicts (trailer version 4).
 	compZstdDict compression = 2
 	// compZstdBase is zstd with an earlier data blob's plaintext as the
-	// raw dictionary: the entry's Ref names that blob (trailer version 5).
+	// raw dictionary: the entry's Ref names that blob in its trailer's
+	// Dicts (trailer version 5).
 	compZstdBase compression = 3
 	// compGroup: the blob is a member of the group entry before it in its
 	// trailer, a slice of that group's plaintext (trailer version 6).

@@ -388,7 +388,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	}
 	*scratch = encodeAll(enc, plain, (*scratch)[:0])
 	r.noteGroupRatio(d, plain, len(members), int(members[0].RawLen))
-	payload, comp, dict := *scratch, compZstdDict, d.ref()
+	payload, comp, dict := *scratch, compZstdDict, &d.id
 	gid := r.groupID(members)
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil
