@@ -136,3 +136,15 @@ func ReadBlob(ctx context.Context, r *Store, id crypt.ID) ([]byte, error) {
 	plain, _, err := r.readBlob(ctx, id)
 	return plain, err
 }
+
+// LeftoverAfter is how many small jobs in a row let a media phase's
+// buffers go.
+const LeftoverAfter = leftoverAfter
+
+// BigBuffersKept is the capacity of w's big buffers, in use or kept.
+func BigBuffersKept(w *Writer) int {
+	b := w.seal.big
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
