@@ -112,7 +112,6 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	res, err := backup.Run(ctx, d.store, backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, Scope: scope, Cache: d.fileCache,
 		FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)})
 	d.setScanning(false)
-	d.memLimit.cycleEnded()
 	d.observeCycle(ctx, start, res, err)
 	if isStop(err) {
 		d.metrics.backups.WithLabelValues("failed").Inc()

@@ -59,8 +59,9 @@ type Options struct {
 	// one in memory (0: fileCacheSaveEvery, 5 minutes; tests shorten it).
 	FileCacheSaveEvery time.Duration
 	// FirstCycleDone, if set, is called once, when the first backup cycle
-	// ends (committed or not): the daemon's own memory limit rule
-	// (memlimit.go) starts from the limit the process has after it.
+	// commits (a failed one may be the source not there yet: its retry is
+	// the first backup): the daemon's own memory limit rule (memlimit.go)
+	// starts from the limit the process has after it.
 	FirstCycleDone func()
 }
 

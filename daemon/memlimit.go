@@ -7,8 +7,8 @@ import (
 	rtmetrics "runtime/metrics"
 )
 
-// The binary follows the live heap until the daemon's first cycle ends
-// (cmd/chatsafe: a quarter above it, the first backup's rule too), then
+// The binary follows the live heap until the daemon's first cycle commits
+// (cmd/chatsafe: a quarter above it, the one-shot backup's rule), then
 // sets a starting limit (100 MiB) that keeps a cycle's short-lived buffers
 // in check. A daemon watching a large tree keeps about that much live
 // between cycles (the store's index, and the file cache with every
@@ -22,7 +22,7 @@ import (
 // memLimit adjusts the soft memory limit to the live heap. Only the
 // daemon's loop uses it.
 type memLimit struct {
-	// handOver, if set, is called when the first cycle ends
+	// handOver, if set, is called when the first cycle commits
 	// (Options.FirstCycleDone); the limit the process has then is base.
 	handOver func()
 	started  bool
@@ -33,11 +33,8 @@ func newMemLimit(handOver func()) *memLimit {
 	return &memLimit{handOver: handOver}
 }
 
-// cycleEnded hands the limit over to this rule when the first cycle ends.
-func (m *memLimit) cycleEnded() {
-	if m.started {
-		return
-	}
+// start hands the limit over to this rule at the first committed cycle.
+func (m *memLimit) start() {
 	m.started = true
 	if m.handOver != nil {
 		m.handOver()
@@ -61,8 +58,11 @@ func limitFor(base, live int64) int64 {
 }
 
 // adjust sets the limit for the live heap the last collection found; a
-// committed cycle calls it after cycleEnded.
+// committed cycle calls it.
 func (m *memLimit) adjust() {
+	if !m.started {
+		m.start()
+	}
 	if m.base == 0 {
 		return
 	}

@@ -21,9 +21,9 @@ func TestLimitFor(t *testing.T) {
 	}
 }
 
-// The daemon's rule starts when the first cycle ends, failed or not: the
-// limiter that followed the live heap until then hands over once, and the
-// limit it leaves is the base; the user's GOMEMLIMIT is left alone.
+// The daemon's rule starts when the first cycle commits: the limiter that
+// followed the live heap until then hands over once, and the limit it
+// leaves is the base; the user's GOMEMLIMIT is left alone.
 func TestMemLimitStartsAfterTheFirstCycle(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	t.Setenv("GOMEMLIMIT", "")
@@ -34,24 +34,21 @@ func TestMemLimitStartsAfterTheFirstCycle(t *testing.T) {
 		debug.SetMemoryLimit(base)
 	})
 	debug.SetMemoryLimit(3 << 40)
-	m.adjust() // no cycle ended yet: the limiter's limit stays
-	if got := debug.SetMemoryLimit(-1); got != 3<<40 {
-		t.Fatalf("limit %d before the first cycle ended, want the limiter's", got)
-	}
-	m.cycleEnded()
-	m.cycleEnded()
+	m.adjust()
 	if handOvers != 1 || m.base != base {
 		t.Fatalf("%d hand-overs, base %d; want 1 and %d", handOvers, m.base, base)
 	}
+	if got := debug.SetMemoryLimit(-1); got != base {
+		t.Fatalf("limit %d after the first cycle, want the base %d", got, base)
+	}
 	debug.SetMemoryLimit(2 << 40)
 	m.adjust()
-	if got := debug.SetMemoryLimit(-1); got != base {
-		t.Fatalf("limit %d after a cycle, want the base %d", got, base)
+	if got := debug.SetMemoryLimit(-1); got != base || handOvers != 1 {
+		t.Fatalf("limit %d after a second cycle (%d hand-overs), want the base %d and one", got, handOvers, base)
 	}
 
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	user := newMemLimit(nil)
-	user.cycleEnded()
 	debug.SetMemoryLimit(5 << 40)
 	user.adjust()
 	if got := debug.SetMemoryLimit(-1); got != 5<<40 {

@@ -107,26 +107,29 @@ func makeChatTree(b *testing.B, dir string, size int64) {
 
 // peakRSS reads a process's peak resident set (VmHWM) in bytes.
 func peakRSS(b *testing.B, pid int) int64 {
-	return procStatus(b, pid, "VmHWM:")
+	v, ok := readProcStatus(pid, "VmHWM:")
+	if !ok {
+		b.Fatalf("no VmHWM in /proc/%d/status", pid)
+	}
+	return v
 }
 
-// procStatus reads one of a process's memory figures in /proc status, in
-// bytes.
-func procStatus(b *testing.B, pid int, key string) int64 {
+// readProcStatus reads one of a process's memory figures in /proc status,
+// in bytes; false if the process or the figure is not there.
+func readProcStatus(pid int, key string) (int64, bool) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		b.Fatal(err)
+		return 0, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err == nil
 		}
 	}
-	b.Fatalf("no %s in /proc status", key)
-	return 0
+	return 0, false
 }
 
 // BenchmarkDaemonRSS backs a generated chat directory up through the real
@@ -156,7 +159,9 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		var anon int64
 		tick := time.NewTicker(200 * time.Millisecond)
 		for {
-			anon = max(anon, procStatus(b, p.cmd.Process.Pid, "RssAnon:"))
+			if a, ok := readProcStatus(p.cmd.Process.Pid, "RssAnon:"); ok {
+				anon = max(anon, a) // a daemon that exited fails below
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			s, err := c.Status(ctx)
 			cancel()

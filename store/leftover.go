@@ -1,19 +1,22 @@
 package store
 
 // A media phase leaves big buffers behind: up to bigBudget kept for reuse
-// by the pipeline (bigBufs) and, per worker, a sealing buffer and a
-// compression scratch grown to a 2 MiB chunk. A database's pages sealed
-// after it never use them, yet they stayed live through its pages, the
-// phase with the largest live heap: ~10 MB of the 10 GB tree's 78 MB at
-// two cores (docs/benchmarks.md, "Twenty-ninth session"), which the soft
-// memory limit counts. So once leftoverAfter jobs in a row went without a
-// big buffer, they go; a later big chunk makes them again, once.
+// by the pipeline (bigBufs) and, per worker, a sealing buffer grown to a
+// 2 MiB chunk (and a compression scratch, for a large document's). A
+// database's pages sealed after it never use them, yet they stayed live
+// through its pages, the phase with the largest live heap: ~10 MB of the
+// 10 GB tree's 82 MB at two cores (docs/benchmarks.md, "Twenty-ninth
+// session"), which the soft memory limit counts. So once leftoverAfter
+// jobs in a row went without a big buffer, they go; a later big chunk
+// makes them again, once.
 const leftoverAfter = 64
 
-// smallBufCap is the most a worker's sealing buffer or scratch needs for
-// jobs without a big buffer (a copy of at most bigChunk, or a run of pages
-// of at most maxGroupPlain, sealed or compressed), with room to spare.
-const smallBufCap = max(bigChunk, maxGroupPlain) + 64<<10
+// smallBufCap bounds what a worker's sealing buffer or scratch grows to
+// for jobs without a big buffer: a copy of at most bigChunk or a run of
+// pages of at most maxGroupPlain, compressed (zstd's bound) and sealed, or
+// a group decoded after the dictionary for its check (zprefix's Room: the
+// dictionary, at most dictWindowSize, then the group).
+const smallBufCap = dictWindowSize + maxGroupPlain + 64<<10
 
 // workerBufs are one sealing worker's reusable buffers.
 type workerBufs struct {

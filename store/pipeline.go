@@ -84,12 +84,15 @@ func (p *sealPipeline) work(r *Store) {
 	var bufs workerBufs
 	for j := range p.jobs {
 		p.sealOne(r, j, &bufs.seal, &bufs.scratch)
+		// Counted before the job is done: whoever waits for it sees what
+		// the count let go.
 		bufs.after(j.big)
 		p.after(j.big)
+		p.done(j)
 	}
 }
 
-// sealOne seals job j with a worker's buffers.
+// sealOne seals job j with a worker's buffers; the caller marks it done.
 func (p *sealPipeline) sealOne(r *Store, j sealJob, sealBuf, scratch *[]byte) {
 	if j.lens != nil {
 		// What landed took its share of the run's reservation with it
@@ -99,7 +102,6 @@ func (p *sealPipeline) sealOne(r *Store, j sealJob, sealBuf, scratch *[]byte) {
 			p.fail(err)
 		}
 		j.w.releaseN(restPlain, restEntries)
-		p.done(j)
 		return
 	}
 	plain := (*j.buf)[:len(*j.buf)-j.baseLen]
@@ -118,7 +120,6 @@ func (p *sealPipeline) sealOne(r *Store, j sealJob, sealBuf, scratch *[]byte) {
 	} else {
 		j.w.release(len(plain))
 	}
-	p.done(j)
 }
 
 // after counts a job sealed by any worker: leftoverAfter jobs in a row
@@ -189,6 +190,9 @@ type baseHint struct {
 // one of p's big buffers (big) when n is larger than bigChunk.
 func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 	if big = n > bigChunk; big {
+		// Some come back without a job (a chunk found stored, a file
+		// that shrank): a run of small jobs counts from here too.
+		p.smallRun.Store(0)
 		return p.big.get(n), true
 	}
 	buf = plainPool.Get().(*[]byte)
@@ -200,6 +204,7 @@ func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 // (bigBufs.getMore).
 func (p *sealPipeline) bufferMore(n int) *[]byte {
 	if n > bigChunk {
+		p.smallRun.Store(0)
 		return p.big.getMore(n)
 	}
 	buf, _ := p.buffer(n)

@@ -23,7 +23,7 @@ import (
 // under the same limit), 54 MiB leaves the heap the room 56 MiB did:
 // peak RSS 1.4 MB lower, collector 1–4 % in backups, 1 % in restores
 // (docs/benchmarks.md, "Heap samples off, and a 54 MiB floor").
-// The daemon follows the same rule until its first cycle ends (its first
+// The daemon follows the same rule until its first cycle commits (its first
 // backup, the largest live heap it has: docs/benchmarks.md, "Twenty-ninth
 // session"), then keeps its own (daemon/memlimit.go: twice the live heap
 // after each cycle, from daemonMemoryLimit). GOMEMLIMIT, if set, is the
@@ -151,9 +151,10 @@ func (m *memLimiter) collectAtLimit() {
 
 // forDaemon gives a long-running process back the collector's pacing
 // (GOGC); the limit keeps following the live heap, as a one-shot's does,
-// until daemonTakesOver. Under the daemon's fixed starting limit its first
-// backup of a 10 GB tree held ~98 MB of anonymous memory with 78 MB live;
-// a quarter above what is live keeps it near that. nil (the limit is the
+// until daemonTakesOver (its first committed cycle). Under the daemon's
+// fixed 100 MiB starting limit its first backup of a 10 GB tree held ~98
+// MB of anonymous memory; following the live heap, 82 MB, for the same
+// CPU (docs/benchmarks.md, "Twenty-ninth session"). nil (the limit is the
 // user's, or this is a test): nothing changes.
 func (m *memLimiter) forDaemon() {
 	if m == nil {
