@@ -58,6 +58,11 @@ type Options struct {
 	// FileCacheSaveEvery is how long the file cache on disk may lag the
 	// one in memory (0: fileCacheSaveEvery, 5 minutes; tests shorten it).
 	FileCacheSaveEvery time.Duration
+	// FirstCycleDone, if set, is called once, when the first backup cycle
+	// commits (a failed one may be the source not there yet: its retry is
+	// the first backup): the daemon's own memory limit rule (memlimit.go)
+	// starts from the limit the process has after it.
+	FirstCycleDone func()
 }
 
 // Daemon is the running service. Create it with New and start it with Run.
@@ -86,7 +91,7 @@ type Daemon struct {
 	// kept; only the backup loop uses it (and writes it: saveFileCache).
 	fileCache *source.FileCache
 	// memLimit follows the live heap after each cycle (memlimit.go).
-	memLimit memLimit
+	memLimit *memLimit
 
 	mu        sync.Mutex
 	cfg       *configs.Config
@@ -121,7 +126,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Log = l
 	}
 	d := &Daemon{
-		memLimit:  newMemLimit(),
+		memLimit:  newMemLimit(opts.FirstCycleDone),
 		opts:      opts,
 		log:       opts.Log.Logger,
 		cfg:       opts.Config,

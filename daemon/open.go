@@ -45,7 +45,9 @@ func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instan
 	// Run holds the state directory's lock (StateLock), which every
 	// writable open takes before the repository's: no other chatsafe
 	// process can hold that one, so no store.ErrLocked comes back here.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true})
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true,
+		// A background service trades its database phase's speed for memory.
+		OneBulkEncoder: true})
 	if err != nil {
 		return nil, fmt.Errorf("opening the installation: %w", err)
 	}

@@ -83,6 +83,8 @@ type Options struct {
 	// StateLock is the state directory's lock when the caller holds it
 	// (the daemon, from its start: store.Options.StateLock).
 	StateLock *store.StateLock
+	// OneBulkEncoder: store.Options.OneBulkEncoder (the daemon).
+	OneBulkEncoder bool
 	// FromState: when the first remote is out of reach (Unreachable) and
 	// no vault is configured, open the repository from the state an
 	// earlier open left (store.OpenFromState), so backups commit into the
@@ -221,7 +223,8 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	}
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
-	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress, StateLock: opts.StateLock}
+	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress, StateLock: opts.StateLock,
+		OneBulkEncoder: opts.OneBulkEncoder}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)

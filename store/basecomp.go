@@ -168,17 +168,21 @@ func (r *Store) otherwiseBound(n int) int {
 // openOnBase decompresses the payload of a blob compressed on a base.
 func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte) ([]byte, error) {
 	e, name := loc.entry, loc.d.ref.name()
+	base, ok := loc.dict()
+	if !ok {
+		return nil, integrityErr(name, fmt.Sprintf("blob %s is compressed on a base its trailer does not name", e.ID), nil)
+	}
 	if e.RawLen > maxBaseBlob {
 		return nil, integrityErr(name, fmt.Sprintf("blob %s is compressed on a base but larger than %d bytes", e.ID, maxBaseBlob), nil)
 	}
 	r.mu.RLock()
-	bl, ok := r.index.get(*e.Dict)
+	bl, ok := r.index.get(base)
 	r.mu.RUnlock()
 	if !ok {
-		return nil, integrityErr(name, fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold", e.ID, *e.Dict), nil)
+		return nil, integrityErr(name, fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold", e.ID, base), nil)
 	}
 	if bl.entry.Type != blobData || bl.entry.Comp == compZstdBase || bl.entry.RawLen > maxBaseBlob {
-		return nil, integrityErr(name, fmt.Sprintf("blob %s names blob %s as its base, which cannot be one", e.ID, *e.Dict), nil)
+		return nil, integrityErr(name, fmt.Sprintf("blob %s names blob %s as its base, which cannot be one", e.ID, base), nil)
 	}
 	// Fetched beforehand by a fetch of many blobs (basefetch.go), else
 	// read now.
@@ -188,7 +192,7 @@ func (r *Store) openOnBase(ctx context.Context, loc blobLoc, payload, dst []byte
 		bp, err = r.readAt(ctx, bl)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, *e.Dict, err)
+		return nil, fmt.Errorf("blob %s in %s needs its base %s: %w", e.ID, name, base, err)
 	}
 	plain, err := r.decompressOnBase(bl.entry.ID, bp, payload, dst, e.RawLen)
 	if err != nil {

@@ -18,9 +18,9 @@ import (
 // that is not a data blob, is malformed.
 func TestTrailerPagesOnBase(t *testing.T) {
 	dict, base := crypt.ID{1}, crypt.ID{2}
-	tr := &trailer{Blobs: []blobEntry{
-		{ID: crypt.ID{3}, Type: blobData, Comp: compZstdDict, Dict: &dict, SealedLen: 100, RawLen: 4096},
-		{ID: crypt.ID{4}, Type: blobData, Comp: compZstdBase, Dict: &base, Offset: 100, SealedLen: 60, RawLen: 4096},
+	tr := &trailer{Dicts: []crypt.ID{dict, base}, Blobs: []blobEntry{
+		{ID: crypt.ID{3}, Type: blobData, Comp: compZstdDict, Ref: 1, SealedLen: 100, RawLen: 4096},
+		{ID: crypt.ID{4}, Type: blobData, Comp: compZstdBase, Ref: 2, Offset: 100, SealedLen: 60, RawLen: 4096},
 	}}
 	plain := tr.encode()
 	if plain[0] != 5 {
@@ -30,8 +30,10 @@ func TestTrailerPagesOnBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := got.Blobs[1]; b.Comp != compZstdBase || *b.Dict != base || *got.Blobs[0].Dict != dict {
-		t.Fatalf("decoded %+v", got.Blobs)
+	gotBase, ok1 := got.dictOf(&got.Blobs[1])
+	gotDict, ok0 := got.dictOf(&got.Blobs[0])
+	if got.Blobs[1].Comp != compZstdBase || !ok1 || gotBase != base || !ok0 || gotDict != dict {
+		t.Fatalf("decoded %+v, table %v", got.Blobs, got.Dicts)
 	}
 
 	tr.Blobs = tr.Blobs[:1]
@@ -45,7 +47,7 @@ func TestTrailerPagesOnBase(t *testing.T) {
 	if _, err := decodeTrailer(old); !errors.Is(err, errMalformed) {
 		t.Fatalf("version 4 trailer with a page on a base: %v, want malformed", err)
 	}
-	tr.Blobs = []blobEntry{{ID: crypt.ID{4}, Type: blobList, Comp: compZstdBase, Dict: &base, SealedLen: 60, RawLen: 4096}}
+	tr.Blobs = []blobEntry{{ID: crypt.ID{4}, Type: blobList, Comp: compZstdBase, Ref: 2, SealedLen: 60, RawLen: 4096}}
 	if _, err := decodeTrailer(tr.encode()); !errors.Is(err, errMalformed) {
 		t.Fatalf("a list on a base: %v, want malformed", err)
 	}
@@ -102,11 +104,11 @@ func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
 		binary.LittleEndian.PutUint64(id[:], uint64(n))
 		binary.LittleEndian.PutUint64(base[:], uint64(n))
 		base[31] = 1
-		if err := w.appendLocked(&blobEntry{ID: id, Type: blobData, Comp: compZstdBase, Dict: &base, RawLen: 4096}, sealed, false, -1); err != nil {
+		if err := w.appendLocked(&blobEntry{ID: id, Type: blobData, Comp: compZstdBase, RawLen: 4096}, &base, sealed, false, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tr := &trailer{Blobs: w.blobs}
+	tr := &trailer{Blobs: w.blobs, Dicts: w.table}
 	if size := len(tr.encode()) + crypt.Overhead; size > maxTrailerSize-trailerSlack {
 		t.Fatalf("a delta of %d pages on bases has a %d-byte trailer, past the readers' cap of %d (less %d for the rest of the trailer)", n, size, maxTrailerSize, trailerSlack)
 	}
@@ -119,10 +121,11 @@ func TestDeltaOfPagesOnBasesFitsTrailerCap(t *testing.T) {
 // fetch's pre-pass leaves such bases to that error.
 func TestHostileBases(t *testing.T) {
 	a, b, c, missing := crypt.ID{0xa}, crypt.ID{0xb}, crypt.ID{0xc}, crypt.ID{0xd}
-	d := &delta{ref: deltaRef{Seq: 7}, trailer: &trailer{Blobs: []blobEntry{
+	// The table: b, a, missing, c (Ref 1 to 4).
+	d := &delta{ref: deltaRef{Seq: 7}, trailer: &trailer{Dicts: []crypt.ID{b, a, missing, c}, Blobs: []blobEntry{
 		// a and b are on each other; c is too large to be a base.
-		{ID: a, Type: blobData, Comp: compZstdBase, Dict: &b, RawLen: 4096},
-		{ID: b, Type: blobData, Comp: compZstdBase, Dict: &a, RawLen: 4096},
+		{ID: a, Type: blobData, Comp: compZstdBase, Ref: 1, RawLen: 4096},
+		{ID: b, Type: blobData, Comp: compZstdBase, Ref: 2, RawLen: 4096},
 		{ID: c, Type: blobData, Comp: compZstd, RawLen: maxBaseBlob + 1},
 	}}}
 	r := &Store{index: newBlobIndex()}
@@ -132,10 +135,10 @@ func TestHostileBases(t *testing.T) {
 		e    blobEntry
 		base crypt.ID
 	}{
-		{"missing base", blobEntry{ID: crypt.ID{1}, Type: blobData, Comp: compZstdBase, Dict: &missing, RawLen: 4096}, missing},
-		{"looping base", blobEntry{ID: crypt.ID{2}, Type: blobData, Comp: compZstdBase, Dict: &a, RawLen: 4096}, a},
-		{"oversized base", blobEntry{ID: crypt.ID{3}, Type: blobData, Comp: compZstdBase, Dict: &c, RawLen: 4096}, c},
-		{"oversized page", blobEntry{ID: crypt.ID{4}, Type: blobData, Comp: compZstdBase, Dict: &c, RawLen: maxBaseBlob + 1}, crypt.ID{4}},
+		{"missing base", blobEntry{ID: crypt.ID{1}, Type: blobData, Comp: compZstdBase, Ref: 3, RawLen: 4096}, missing},
+		{"looping base", blobEntry{ID: crypt.ID{2}, Type: blobData, Comp: compZstdBase, Ref: 2, RawLen: 4096}, a},
+		{"oversized base", blobEntry{ID: crypt.ID{3}, Type: blobData, Comp: compZstdBase, Ref: 4, RawLen: 4096}, c},
+		{"oversized page", blobEntry{ID: crypt.ID{4}, Type: blobData, Comp: compZstdBase, Ref: 4, RawLen: maxBaseBlob + 1}, crypt.ID{4}},
 	}
 	for _, tc := range cases {
 		_, err := r.openOnBase(t.Context(), blobLoc{d, &tc.e}, []byte{1, 2, 3}, nil)

@@ -47,10 +47,14 @@ func (r *Store) baseWindows(ctx context.Context, ids blobIDs) []fetchWindow {
 	held, start, onBase := 0, 0, false
 	for i := range ids.Len() {
 		loc, ok := r.index.get(ids.At(i))
-		if !ok || loc.entry.Comp != compZstdBase || have[*loc.entry.Dict] {
+		if !ok || loc.entry.Comp != compZstdBase {
 			continue
 		}
-		bl, ok := r.index.get(*loc.entry.Dict)
+		base, ok := loc.dict()
+		if !ok || have[base] {
+			continue
+		}
+		bl, ok := r.index.get(base)
 		if !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase || bl.entry.RawLen > maxBaseBlob {
 			continue
 		}
@@ -61,8 +65,8 @@ func (r *Store) baseWindows(ctx context.Context, ids blobIDs) []fetchWindow {
 			cur, held, start = fetchWindow{}, 0, i
 			clear(have)
 		}
-		have[*loc.entry.Dict] = true
-		cur.bases = append(cur.bases, *loc.entry.Dict)
+		have[base] = true
+		cur.bases = append(cur.bases, base)
 		held += int(bl.entry.RawLen)
 	}
 	if !onBase {
@@ -219,33 +223,37 @@ func wantedPart(fr *fetchRange, b *Batch, wanted map[crypt.ID]bool) (*fetchRange
 	return part, wb
 }
 
-// basesOf returns how many of blobs (at least one) have their bases fit
-// baseFetchBudget, and those bases: what forEachBlob fetches together
-// before it opens them. Only a base that can be one is listed, as in
-// baseWindows.
-func (r *Store) basesOf(blobs []blobEntry) (int, []crypt.ID) {
+// basesOf returns how many of t's Blobs from start to end (at least one)
+// have their bases fit baseFetchBudget, and those bases: what forEachBlob
+// fetches together before it opens them. Only a base that can be one is
+// listed, as in baseWindows.
+func (r *Store) basesOf(t *trailer, start, end int) (int, []crypt.ID) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var bases []crypt.ID
 	have := map[crypt.ID]bool{}
 	held := 0
-	for i := range blobs {
-		e := &blobs[i]
-		if e.Comp != compZstdBase || e.Dict == nil || have[*e.Dict] {
+	for i := start; i < end; i++ {
+		e := &t.Blobs[i]
+		if e.Comp != compZstdBase {
 			continue
 		}
-		bl, ok := r.index.get(*e.Dict)
+		base, ok := t.dictOf(e)
+		if !ok || have[base] {
+			continue
+		}
+		bl, ok := r.index.get(base)
 		if !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase || bl.entry.RawLen > maxBaseBlob {
 			continue
 		}
 		if held+int(bl.entry.RawLen) > baseFetchBudget && len(bases) > 0 {
-			return i, bases
+			return i - start, bases
 		}
-		have[*e.Dict] = true
-		bases = append(bases, *e.Dict)
+		have[base] = true
+		bases = append(bases, base)
 		held += int(bl.entry.RawLen)
 	}
-	return len(blobs), bases
+	return end - start, bases
 }
 
 // fetchedBase returns base id's plaintext if the fetch in ctx read it.

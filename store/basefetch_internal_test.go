@@ -25,7 +25,7 @@ func TestBaseGroupMatesHoldsNoCopyOfTheWindow(t *testing.T) {
 		for m := range groupPages {
 			var id crypt.ID
 			binary.LittleEndian.PutUint32(id[:], uint32(g*groupPages+m))
-			tr.Blobs = append(tr.Blobs, blobEntry{ID: id, Type: blobData, Comp: compGroup, Group: at, Offset: uint64(m) * 4096, RawLen: 4096})
+			tr.Blobs = append(tr.Blobs, blobEntry{ID: id, Type: blobData, Comp: compGroup, Ref: at, Offset: uint64(m) * 4096, RawLen: 4096})
 			ids = append(ids, id)
 		}
 	}

@@ -153,7 +153,11 @@ func (r *Store) decompress(ctx context.Context, loc blobLoc, payload, dst []byte
 	var out []byte
 	var err error
 	if e.Comp == compZstdDict {
-		d, lerr := r.loadDict(ctx, *e.Dict, loc)
+		id, ok := loc.d.trailer.dictOf(e)
+		if !ok {
+			return nil, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is compressed with a dictionary its trailer does not name", e.ID), nil)
+		}
+		d, lerr := r.loadDict(ctx, id, loc)
 		if lerr != nil {
 			return nil, lerr
 		}

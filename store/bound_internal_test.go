@@ -82,14 +82,15 @@ func TestDecompressionStopsAtStatedLength(t *testing.T) {
 			id := crypt.ID{9}
 			sealed := r.aead.Seal(nil, payload, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
 			e := &blobEntry{ID: id, Type: tc.typ, Comp: tc.comp, SealedLen: uint32(len(sealed)), RawLen: tc.rawLen}
+			var table []crypt.ID
 			switch tc.comp {
 			case compZstdDict:
-				e.Dict = dict.ref()
+				table, e.Ref = []crypt.ID{dict.id}, 1
 			case compZstdBase:
-				e.Dict = &baseID
+				table, e.Ref = []crypt.ID{baseID}, 1
 			}
 			// A group's trailer lists its members after it (its errors name them).
-			tr := &trailer{Blobs: []blobEntry{*e, {ID: crypt.ID{10}, Type: blobData, Comp: compGroup, RawLen: tc.rawLen}}}
+			tr := &trailer{Dicts: table, Blobs: []blobEntry{*e, {ID: crypt.ID{10}, Type: blobData, Comp: compGroup, RawLen: tc.rawLen}}}
 			loc := blobLoc{d: &delta{trailer: tr}, entry: &tr.Blobs[0]}
 			open := func() error {
 				if tc.typ == blobGroup {

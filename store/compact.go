@@ -192,9 +192,9 @@ func (r *Store) compact(ctx context.Context, plan []*delta, used map[crypt.ID]st
 				}
 			}
 			if e.Type == blobGroup {
-				return w.addGroupSealed(e, members, sealed)
+				return w.addGroupSealed(e, d.trailer, members, sealed)
 			}
-			return w.addSealed(e, sealed)
+			return w.addSealed(e, d.trailer, sealed)
 		})
 		if err != nil {
 			if w != nil {

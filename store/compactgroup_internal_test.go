@@ -15,8 +15,8 @@ func TestCompactionKeepsAGroupsPageOnce(t *testing.T) {
 	x, y, gid := crypt.ID{1}, crypt.ID{2}, crypt.ID{3}
 	grouped := &delta{ref: deltaRef{ID: [16]byte{1}, Seq: 1}, trailer: &trailer{Blobs: []blobEntry{
 		{ID: gid, Type: blobGroup, SealedLen: 100, RawLen: 8192},
-		{ID: x, Type: blobData, Comp: compGroup, Group: 0, RawLen: 4096},
-		{ID: y, Type: blobData, Comp: compGroup, Group: 0, Offset: 4096, RawLen: 4096},
+		{ID: x, Type: blobData, Comp: compGroup, Ref: 0, RawLen: 4096},
+		{ID: y, Type: blobData, Comp: compGroup, Ref: 0, Offset: 4096, RawLen: 4096},
 	}}}
 	alone := &delta{ref: deltaRef{ID: [16]byte{2}, Seq: 2}, trailer: &trailer{Blobs: []blobEntry{
 		{ID: x, Type: blobData, Comp: compZstd, Offset: 0, SealedLen: 50, RawLen: 4096},
@@ -45,9 +45,9 @@ func TestCompactionKeepsAGroupsPageOnce(t *testing.T) {
 				}
 				sealed := make([]byte, e.SealedLen)
 				if e.Type == blobGroup {
-					err = w.addGroupSealed(e, members, sealed)
+					err = w.addGroupSealed(e, d.trailer, members, sealed)
 				} else {
-					err = w.addSealed(e, sealed)
+					err = w.addSealed(e, d.trailer, sealed)
 				}
 				if err != nil {
 					t.Fatal(err)

@@ -38,6 +38,10 @@ type deltaWriter struct {
 	off     uint64
 	blobs   []blobEntry
 	dicts   map[crypt.ID]struct{} // dictionaries appended (ensureDict)
+	// table is the trailer's Dicts: the dictionaries and bases blobs name
+	// (blobEntry.Ref), each dictionary once (tableAt), each base as named.
+	table   []crypt.ID
+	tableAt map[crypt.ID]uint32
 	// trailer counts what the trailer will take (trailercost.go).
 	trailer trailerCost
 
@@ -178,7 +182,7 @@ func (w *deltaWriter) claim(id crypt.ID) {
 func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp compression, dict *crypt.ID, rawLen int, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, Dict: dict, RawLen: uint32(rawLen)}, sealed, false, reserved)
+	return w.appendLocked(&blobEntry{ID: id, Type: typ, Comp: comp, RawLen: uint32(rawLen)}, dict, sealed, false, reserved)
 }
 
 // appendLocked records e at the delta's end and writes its sealed bytes
@@ -189,31 +193,44 @@ func (w *deltaWriter) appendSealed(reserved int, id crypt.ID, typ BlobType, comp
 // reserved, unless -1, is the blob's reservation, released in the same
 // step: counted both in the delta and in flight, even for a moment, the
 // blob made full cut deltas early (by up to a blob per seal worker).
-func (w *deltaWriter) appendLocked(e *blobEntry, sealed []byte, has bool, reserved int) error {
-	return w.appendEntries(e, nil, sealed, has, reserved)
+func (w *deltaWriter) appendLocked(e *blobEntry, dict *crypt.ID, sealed []byte, has bool, reserved int) error {
+	return w.appendEntries(e, dict, nil, sealed, has, reserved)
 }
 
 // appendEntries is appendLocked for e and, if e is a group, its members
 // after it, each naming it (has then applies to the members: nobody asks
 // for a group by its id); reserved covers an entry for e and each member.
-func (w *deltaWriter) appendEntries(e *blobEntry, members []blobEntry, sealed []byte, has bool, reserved int) error {
+// dict is the dictionary or base e was compressed with (e's own Ref, an
+// index into the trailer it came from, is not kept).
+func (w *deltaWriter) appendEntries(e *blobEntry, dict *crypt.ID, members []blobEntry, sealed []byte, has bool, reserved int) error {
 	w.mu.Lock()
 	if reserved >= 0 {
 		w.releaseLocked(reserved, 1+len(members))
+	}
+	if e.namesDict() != (dict != nil) {
+		// A trailer that names no dictionary for such a blob would not
+		// decode: refuse it here, where the bug is.
+		w.mu.Unlock()
+		return fmt.Errorf("blob %s: compression %d and a dictionary given %v do not go together", e.ID, e.Comp, dict != nil)
 	}
 	at := uint32(len(w.blobs))
 	ne := *e
 	ne.Offset = w.off
 	ne.SealedLen = uint32(len(sealed))
+	ne.Ref = 0
+	newInTable := false
+	if dict != nil {
+		ne.Ref, newInTable = w.tableRefLocked(*dict, ne.Comp)
+	}
 	w.blobs = append(w.blobs, ne)
-	w.trailer.add(&ne)
+	w.trailer.add(&ne, newInTable, len(w.table))
 	w.claims.appended(w.blobs, int(at), has && len(members) == 0)
 	var off uint64
 	for _, m := range members {
-		m.Comp, m.Group, m.Offset, m.SealedLen, m.Dict = compGroup, at, off, 0, nil
+		m.Comp, m.Ref, m.Offset, m.SealedLen = compGroup, at, off, 0
 		off += uint64(m.RawLen)
 		w.blobs = append(w.blobs, m)
-		w.trailer.add(&w.blobs[len(w.blobs)-1])
+		w.trailer.add(&w.blobs[len(w.blobs)-1], false, 0)
 		w.claims.appended(w.blobs, len(w.blobs)-1, has)
 	}
 	w.off += uint64(len(sealed))
@@ -224,13 +241,42 @@ func (w *deltaWriter) appendEntries(e *blobEntry, members []blobEntry, sealed []
 	return nil
 }
 
-// addSealed appends a blob that is already sealed (compaction copies
-// verified blobs without re-encrypting them: their associated data binds
-// them to their id and repository, not to a delta).
-func (w *deltaWriter) addSealed(e *blobEntry, sealed []byte) error {
+// tableRefLocked returns the Ref of an entry compressed (comp) with
+// dictionary or base id, adding id to the table unless it is a dictionary
+// already there (new: it was added); the caller holds w.mu.
+func (w *deltaWriter) tableRefLocked(id crypt.ID, comp compression) (ref uint32, added bool) {
+	if comp == compZstdDict {
+		if ref, ok := w.tableAt[id]; ok {
+			return ref, false
+		}
+	}
+	w.table = append(w.table, id)
+	ref = uint32(len(w.table))
+	if comp == compZstdDict {
+		if w.tableAt == nil {
+			w.tableAt = map[crypt.ID]uint32{}
+		}
+		w.tableAt[id] = ref
+	}
+	return ref, true
+}
+
+// addSealed appends a blob of trailer from that is already sealed
+// (compaction copies verified blobs without re-encrypting them: their
+// associated data binds them to their id and repository, not to a delta).
+func (w *deltaWriter) addSealed(e *blobEntry, from *trailer, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendLocked(e, sealed, true, -1)
+	return w.appendLocked(e, dictIn(from, e), sealed, true, -1)
+}
+
+// dictIn returns the dictionary or base of e, one of t's Blobs; nil if
+// none.
+func dictIn(t *trailer, e *blobEntry) *crypt.ID {
+	if id, ok := t.dictOf(e); ok {
+		return &id
+	}
+	return nil
 }
 
 // trailerSlack bounds what a trailer holds besides its index entries and
@@ -262,7 +308,7 @@ func (w *deltaWriter) fullLockedN(next, entries int, capBytes int64) bool {
 	}
 	// The trailer's index, counting every blob in flight as a page on a
 	// base, stays under the readers' cap with room for the rest.
-	table := int64(w.trailer.table+w.inflightN+entries) * tableEntry
+	table := int64(len(w.table)+w.inflightN+entries) * tableEntry
 	if int64(n+entries)*maxIndexEntry+table+trailerSlack+crypt.Overhead > maxTrailerSize {
 		return true
 	}
@@ -349,7 +395,7 @@ func (w *deltaWriter) finish(parent deltaRef, live []deltaRef, snaps []Snapshot,
 		w.blobs = slices.Clone(w.blobs)
 	}
 	w.mu.Unlock()
-	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Snapshots: snaps, Forgotten: forgotten,
+	t := &trailer{ID: w.id, Seq: w.seq, Time: now, Parent: parent, Live: live, Blobs: w.blobs, Dicts: slices.Clone(w.table), Snapshots: snaps, Forgotten: forgotten,
 		Device: w.r.opts.DeviceID, Hostname: w.r.opts.Hostname}
 	plain := t.encode()
 	// The padding length is the trailer's last field and has a fixed

@@ -89,7 +89,6 @@ const (
 // dictionary is one dictionary blob, parsed.
 type dictionary struct {
 	id      crypt.ID
-	idRef   *crypt.ID // what index entries point to (ref)
 	gen     uint64
 	ratio   uint32 // per mille of plain size, measured when it was made
 	kind    byte
@@ -128,9 +127,7 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 	if v := d.byte1(); d.err == nil && v != dictFormat {
 		return nil, fmt.Errorf("unsupported dictionary format %d (upgrade chatsafe)", v)
 	}
-	idRef := new(crypt.ID)
-	*idRef = id
-	dict := &dictionary{id: id, idRef: idRef, gen: d.uvarint(), plain: plain}
+	dict := &dictionary{id: id, gen: d.uvarint(), plain: plain}
 	ratio := d.uvarint()
 	dict.kind = d.byte1()
 	dict.content = d.bytes()
@@ -160,18 +157,6 @@ func parseDict(id crypt.ID, plain []byte) (*dictionary, error) {
 		dict.pre = zprefix.New(dict.zstdID(), dict.content)
 	}
 	return dict, nil
-}
-
-// ref is the id that index entries of blobs compressed with d point to:
-// a copy of its own, shared by all of them, so that an entry does not
-// keep the dictionary (its content and encoders) alive once the writer
-// has moved on to a newer one.
-func (d *dictionary) ref() *crypt.ID {
-	if d.idRef == nil { // a candidate never sealed anything; still safe
-		id := d.id
-		return &id
-	}
-	return d.idRef
 }
 
 // zstdID is the id zstd frames carry for a raw dictionary (never 0,
@@ -355,7 +340,7 @@ func (r *Store) sealPage(w *deltaWriter, id crypt.ID, plain []byte, dst, scratch
 		return dst, 0, nil, scratch, false, err
 	}
 	out = r.aead.Seal(dst, scratch, crypt.AssociatedData(adBlob, r.cfg.RepoID, id[:]))
-	return out, compZstdDict, d.ref(), scratch, true, nil
+	return out, compZstdDict, &d.id, scratch, true, nil
 }
 
 // ensureDict appends dictionary d to the delta unless the repository or
@@ -392,7 +377,7 @@ func (w *deltaWriter) ensureDict(d *dictionary) (room bool, err error) {
 		w.release(reserved)
 		return true, nil
 	}
-	return true, w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, sealed, false, reserved)
+	return true, w.appendLocked(&blobEntry{ID: d.id, Type: blobDict, Comp: comp, RawLen: uint32(len(d.plain))}, nil, sealed, false, reserved)
 }
 
 // loadDict returns the dictionary blob id, read from the repository,
@@ -508,15 +493,18 @@ func (r *Store) verifyDictRefs(d *delta) error {
 	defer r.mu.RUnlock()
 	for i := range d.trailer.Blobs {
 		e := &d.trailer.Blobs[i]
+		dict, named := d.trailer.dictOf(e)
 		switch {
+		case e.namesDict() && !named:
+			return integrityErr(d.ref.name(), fmt.Sprintf("blob %s is compressed with a dictionary or on a base its trailer does not name", e.ID), nil)
 		case e.Comp == compZstdBase:
 			// A base is a page held here, never itself on a base.
-			if bl, ok := r.index.get(*e.Dict); !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase {
-				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold as a base", e.ID, *e.Dict), nil)
+			if bl, ok := r.index.get(dict); !ok || bl.entry.Type != blobData || bl.entry.Comp == compZstdBase {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed on blob %s, which the repository does not hold as a base", e.ID, dict), nil)
 			}
-		case e.Dict != nil:
-			if dl, ok := r.index.get(*e.Dict); !ok || dl.entry.Type != blobDict {
-				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, *e.Dict), nil)
+		case named:
+			if dl, ok := r.index.get(dict); !ok || dl.entry.Type != blobDict {
+				return integrityErr(d.ref.name(), fmt.Sprintf("blob %s was compressed with dictionary %s, which the repository does not hold", e.ID, dict), nil)
 			}
 		}
 	}
@@ -533,15 +521,17 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	for id := range used {
 		// A group a run list names is kept whole (groupLive) even where
 		// its members are read from other copies: so is its dictionary.
-		if g, _, ok := r.index.group(id); ok && g.Dict != nil {
-			dicts = append(dicts, *g.Dict)
+		if g, _, ok := r.index.group(id); ok {
+			if dict, ok := g.dict(); ok {
+				dicts = append(dicts, dict)
+			}
 		}
 		// A member's dictionary is its group's.
-		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Dict != nil {
-			if e := loc.sealedEntry(); e.Comp == compZstdBase {
-				bases = append(bases, *e.Dict)
-			} else {
-				dicts = append(dicts, *e.Dict)
+		if loc, ok := r.index.get(id); ok {
+			if dict, ok := loc.dict(); ok && loc.sealedEntry().Comp == compZstdBase {
+				bases = append(bases, dict)
+			} else if ok {
+				dicts = append(dicts, dict)
 			}
 		}
 	}
@@ -550,7 +540,9 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 	for _, id := range bases {
 		used[id] = struct{}{}
 		if loc, ok := r.index.get(id); ok && loc.sealedEntry().Comp == compZstdDict {
-			dicts = append(dicts, *loc.sealedEntry().Dict)
+			if dict, ok := loc.dict(); ok {
+				dicts = append(dicts, dict)
+			}
 		}
 	}
 	for _, id := range dicts {
@@ -564,7 +556,11 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 // false when the frame did not decode back to plain: the caller seals the
 // blob without the dictionary.
 func (r *Store) resealWithDict(ctx context.Context, ns *Store, loc blobLoc, plain []byte) (sealed []byte, ok bool, err error) {
-	d, err := r.loadDict(ctx, *loc.sealedEntry().Dict, loc)
+	id, named := loc.dict()
+	if !named {
+		return nil, false, integrityErr(loc.d.ref.name(), fmt.Sprintf("blob %s is compressed with a dictionary its trailer does not name", loc.entry.ID), nil)
+	}
+	d, err := r.loadDict(ctx, id, loc)
 	if err != nil {
 		return nil, false, err
 	}

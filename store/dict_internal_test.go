@@ -102,8 +102,8 @@ func TestDictionaryRetrained(t *testing.T) {
 			seen[e.ID] = true
 			dicts++
 		}
-		if e.Comp == compZstdDict && !seen[*e.Dict] {
-			t.Fatalf("blob %s uses dictionary %s before the delta holds it", e.ID, *e.Dict)
+		if e.Comp == compZstdDict && (e.Ref == 0 || !seen[w.table[e.Ref-1]]) {
+			t.Fatalf("blob %s uses dictionary (Ref %d of %v) before the delta holds it", e.ID, e.Ref, w.table)
 		}
 	}
 	if dicts != 2 {
@@ -122,11 +122,12 @@ func TestDictionaryRetrained(t *testing.T) {
 // dictionary compression in a version 3 trailer, is malformed.
 func TestTrailerDictionaries(t *testing.T) {
 	d1, d2 := crypt.ID{1}, crypt.ID{2}
-	tr := &trailer{ID: [16]byte{2}, Seq: 1, Blobs: []blobEntry{
+	// The table holds d1 twice, as a writer's may: the encoded one once.
+	tr := &trailer{ID: [16]byte{2}, Seq: 1, Dicts: []crypt.ID{d1, d2, d1}, Blobs: []blobEntry{
 		{ID: d1, Type: blobDict, Comp: compZstd, SealedLen: 10, RawLen: 20},
-		{ID: crypt.ID{3}, Type: blobData, Comp: compZstdDict, Dict: &d1, Offset: 10, SealedLen: 10, RawLen: 40},
-		{ID: crypt.ID{4}, Type: blobData, Comp: compZstdDict, Dict: &d2, Offset: 20, SealedLen: 10, RawLen: 40},
-		{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Dict: &d1, Offset: 30, SealedLen: 10, RawLen: 40},
+		{ID: crypt.ID{3}, Type: blobData, Comp: compZstdDict, Ref: 1, Offset: 10, SealedLen: 10, RawLen: 40},
+		{ID: crypt.ID{4}, Type: blobData, Comp: compZstdDict, Ref: 2, Offset: 20, SealedLen: 10, RawLen: 40},
+		{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Ref: 3, Offset: 30, SealedLen: 10, RawLen: 40},
 	}}
 	p := tr.encode()
 	if p[0] != 4 {
@@ -136,10 +137,15 @@ func TestTrailerDictionaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range got.Blobs {
-		want := tr.Blobs[i]
-		if (e.Dict == nil) != (want.Dict == nil) || (e.Dict != nil && *e.Dict != *want.Dict) || e.Comp != want.Comp {
-			t.Fatalf("entry %d read back as %+v, want %+v", i, e, want)
+	if len(got.Dicts) != 2 {
+		t.Fatalf("the decoded table is %v, want d1 and d2 once each", got.Dicts)
+	}
+	for i := range got.Blobs {
+		e, want := &got.Blobs[i], &tr.Blobs[i]
+		gd, gok := got.dictOf(e)
+		wd, wok := tr.dictOf(want)
+		if gok != wok || gd != wd || e.Comp != want.Comp {
+			t.Fatalf("entry %d read back as %+v (dictionary %s), want %+v (%s)", i, e, gd, want, wd)
 		}
 	}
 	if plain := (&trailer{Blobs: tr.Blobs[:1]}).encode(); plain[0] != 3 {

@@ -104,7 +104,8 @@ func TestStoreReadsGroupsRewritten(t *testing.T) {
 	rewritten := countRewritten(t)
 	read := func(plain, frame []byte) {
 		t.Helper()
-		loc := blobLoc{entry: &blobEntry{ID: crypt.ID{9}, Comp: compZstdDict, Dict: &d.id, RawLen: uint32(len(plain))}}
+		tr := &trailer{Dicts: []crypt.ID{d.id}}
+		loc := blobLoc{d: &delta{trailer: tr}, entry: &blobEntry{ID: crypt.ID{9}, Comp: compZstdDict, Ref: 1, RawLen: uint32(len(plain))}}
 		got, err := r.decompress(context.Background(), loc, frame, nil)
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("%d bytes: %v", len(plain), err)

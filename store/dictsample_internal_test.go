@@ -46,7 +46,7 @@ func TestDictSampleMakesTheDictionary(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := w.blobs[len(w.blobs)-1]
-		if e.Comp != compZstdDict || *e.Dict != d.id {
+		if e.Comp != compZstdDict || e.Ref == 0 || w.table[e.Ref-1] != d.id {
 			t.Fatalf("page %d was not compressed with the sample's dictionary: %+v", i, e)
 		}
 		if i == 0 && e.SealedLen > 200 {

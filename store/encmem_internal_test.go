@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"weak"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -91,31 +90,6 @@ func TestPlainEncoderHistoryFitsItsInput(t *testing.T) {
 	_, dec := zstdCodecs()
 	if got, err := decodeStated(dec, comp, nil, uint32(len(chunk))); err != nil || !bytes.Equal(got, chunk) {
 		t.Fatalf("round trip failed: %v", err)
-	}
-}
-
-// The index entry of every page compressed with a dictionary names it; a
-// dictionary the writer has replaced must still be collectable, with its
-// encoders (about 3 MiB per core), while those entries live.
-func TestIndexEntriesDoNotKeepADictionaryAlive(t *testing.T) {
-	d, err := parseDict(crypt.ID{7}, encodeDict(1, 500, dictKindRaw, bytes.Join(textPages(4, 500, 8), nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bulk := range []bool{false, true} {
-		if _, err := d.encoder(bulk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ref := d.ref()
-	wd := weak.Make(d)
-	d = nil
-	runtime.GC()
-	if wd.Value() != nil {
-		t.Error("a dictionary stays reachable through the id its index entries point to")
-	}
-	if *ref != (crypt.ID{7}) {
-		t.Errorf("the entries' id is %s, want the dictionary's", ref)
 	}
 }
 

@@ -36,8 +36,8 @@ func Dictionaries(r *Store) []DictInfo {
 	users := map[crypt.ID]int{}
 	for _, loc := range r.index.all() {
 		// A group's members are compressed with its dictionary.
-		if e := loc.sealedEntry(); e.Dict != nil {
-			users[*e.Dict]++
+		if dict, ok := loc.dict(); ok {
+			users[dict]++
 		}
 	}
 	var out []DictInfo
@@ -68,9 +68,9 @@ func OnBase(r *Store) (blobs, bases int) {
 	defer r.mu.RUnlock()
 	seen := map[crypt.ID]bool{}
 	for _, loc := range r.index.all() {
-		if loc.entry.Comp == compZstdBase {
+		if base, ok := loc.dict(); ok && loc.entry.Comp == compZstdBase {
 			blobs++
-			seen[*loc.entry.Dict] = true
+			seen[base] = true
 		}
 	}
 	return blobs, len(seen)
@@ -82,8 +82,8 @@ func SomeBase(r *Store) (id crypt.ID, delta string, off, n int64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, loc := range r.index.all() {
-		if loc.entry.Comp == compZstdBase {
-			b, _ := r.index.get(*loc.entry.Dict)
+		if base, ok := loc.dict(); ok && loc.entry.Comp == compZstdBase {
+			b, _ := r.index.get(base)
 			se := b.sealedEntry()
 			return b.entry.ID, b.d.ref.name(), int64(se.Offset), int64(se.SealedLen)
 		}
@@ -135,4 +135,16 @@ func Groups(r *Store) []GroupInfo {
 func ReadBlob(ctx context.Context, r *Store, id crypt.ID) ([]byte, error) {
 	plain, _, err := r.readBlob(ctx, id)
 	return plain, err
+}
+
+// LeftoverAfter is how many small jobs in a row let a media phase's
+// buffers go.
+const LeftoverAfter = leftoverAfter
+
+// BigBuffersKept is the capacity of w's big buffers, in use or kept.
+func BigBuffersKept(w *Writer) int {
+	b := w.seal.big
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
 }

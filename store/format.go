@@ -90,11 +90,12 @@ type compression uint8
 const (
 	compNone compression = 0
 	compZstd compression = 1
-	// compZstdDict is zstd with a dictionary: the entry's Dict names the
-	// dictionary blob (trailer version 4).
+	// compZstdDict is zstd with a dictionary: the entry's Ref names the
+	// dictionary blob in its trailer's Dicts (trailer version 4).
 	compZstdDict compression = 2
 	// compZstdBase is zstd with an earlier data blob's plaintext as the
-	// raw dictionary: the entry's Dict names that blob (trailer version 5).
+	// raw dictionary: the entry's Ref names that blob in its trailer's
+	// Dicts (trailer version 5).
 	compZstdBase compression = 3
 	// compGroup: the blob is a member of the group entry before it in its
 	// trailer, a slice of that group's plaintext (trailer version 6).
@@ -106,18 +107,25 @@ type blobEntry struct {
 	ID   crypt.ID
 	Type BlobType
 	Comp compression
-	// Group is a member's (compGroup) group: the index of the group's
-	// entry in its trailer's Blobs. It fits in the padding after Comp.
-	Group uint32
+	// Ref is, for a member (compGroup), the index of its group's entry in
+	// its trailer's Blobs; for a blob compressed with a dictionary
+	// (compZstdDict) or on a base (compZstdBase), 1 + the index of that
+	// dictionary's or base's id in its trailer's Dicts (trailer.dictOf);
+	// 0 otherwise. No entry needs both, and one field in the padding after
+	// Comp keeps an entry at 56 bytes without a pointer: a trailer's Blobs,
+	// the largest part of the daemon's live heap, is never scanned by the
+	// collector.
+	Ref uint32
 	// Offset is where the sealed blob starts in the delta object; for a
 	// member, where its plaintext starts in its group's.
 	Offset    uint64
 	SealedLen uint32 // 0 for a member
 	RawLen    uint32 // plaintext length before compression
-	// Dict is the dictionary blob a compZstdDict blob needs, or the base
-	// a compZstdBase blob was compressed on (nil otherwise); decoded
-	// entries point into their trailer's table.
-	Dict *crypt.ID
+}
+
+// namesDict reports whether e's Ref indexes its trailer's Dicts.
+func (e *blobEntry) namesDict() bool {
+	return e.Comp == compZstdDict || e.Comp == compZstdBase
 }
 
 // deltaRef names a delta and pins its trailer.
@@ -199,12 +207,15 @@ func (s Snapshot) IDString() string { return hex.EncodeToString(s.ID[:]) }
 
 // trailer is the sealed index at the end of each delta.
 type trailer struct {
-	ID        [16]byte
-	Seq       uint64
-	Time      int64 // unix nanoseconds
-	Parent    deltaRef
-	Live      []deltaRef // every other live delta, ascending seq
-	Blobs     []blobEntry
+	ID     [16]byte
+	Seq    uint64
+	Time   int64 // unix nanoseconds
+	Parent deltaRef
+	Live   []deltaRef // every other live delta, ascending seq
+	Blobs  []blobEntry
+	// Dicts holds the dictionaries and bases its Blobs name (blobEntry.Ref),
+	// in the order first named (a writer's may hold a base twice).
+	Dicts     []crypt.ID
 	Snapshots []Snapshot
 	// Forgotten lists snapshots, committed by live deltas, that retention
 	// has dropped; each head carries the list forward until the deltas
@@ -300,10 +311,10 @@ func (t *trailer) encode() []byte {
 		case b.Comp == compZstdBase:
 			version = max(version, 5)
 		}
-		if b.Dict != nil {
-			if _, ok := dicts[*b.Dict]; !ok {
-				dicts[*b.Dict] = len(table)
-				table = append(table, *b.Dict)
+		if id, ok := t.dictOf(&b); ok {
+			if _, ok := dicts[id]; !ok {
+				dicts[id] = len(table)
+				table = append(table, id)
 			}
 		}
 	}
@@ -344,8 +355,8 @@ func (t *trailer) encode() []byte {
 			e.uvarint(uint64(b.RawLen))
 			continue
 		}
-		if b.Dict != nil {
-			e.uvarint(uint64(dicts[*b.Dict]))
+		if id, ok := t.dictOf(&b); ok {
+			e.uvarint(uint64(dicts[id]))
 		}
 		e.uvarint(b.Offset - prevEnd)
 		e.uvarint(uint64(b.SealedLen))
@@ -383,11 +394,10 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	for i := range t.Live {
 		t.Live[i] = decodeDeltaRef(d)
 	}
-	var dicts []crypt.ID
 	if version >= 4 {
-		dicts = make([]crypt.ID, d.count(32))
-		for i := range dicts {
-			dicts[i] = d.id()
+		t.Dicts = make([]crypt.ID, d.count(32))
+		for i := range t.Dicts {
+			t.Dicts[i] = d.id()
 		}
 	}
 	t.Blobs = make([]blobEntry, d.count(minIndexEntry))
@@ -406,8 +416,8 @@ func decodeTrailer(p []byte) (*trailer, error) {
 			d.fail("a group's members do not fill it")
 		}
 		if (b.Comp == compZstdDict || (b.Comp == compZstdBase && version >= 5)) && d.err == nil {
-			if k := d.uvarint(); k < uint64(len(dicts)) {
-				b.Dict = &dicts[k]
+			if k := d.uvarint(); k < uint64(len(t.Dicts)) {
+				b.Ref = uint32(k + 1)
 			} else {
 				d.fail("blob names a dictionary the trailer does not list")
 			}
@@ -457,6 +467,15 @@ func decodeTrailer(p []byte) (*trailer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// dictOf returns the dictionary or base e, one of t's Blobs, was
+// compressed with; false if none.
+func (t *trailer) dictOf(e *blobEntry) (crypt.ID, bool) {
+	if !e.namesDict() || e.Ref == 0 || int(e.Ref) > len(t.Dicts) {
+		return crypt.ID{}, false
+	}
+	return t.Dicts[e.Ref-1], true
 }
 
 func trailerHash(plain []byte) [32]byte { return sha256.Sum256(plain) }

@@ -22,8 +22,9 @@ func FuzzDecodeTrailer(f *testing.F) {
 	}
 	f.Add(t.encode())
 	dict := crypt.ID{6}
+	t.Dicts = []crypt.ID{dict}
 	t.Blobs = append(t.Blobs, blobEntry{ID: dict, Type: blobDict, Comp: compZstd, Offset: 150, SealedLen: 60, RawLen: 80},
-		blobEntry{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Dict: &dict, Offset: 210, SealedLen: 30, RawLen: 90})
+		blobEntry{ID: crypt.ID{5}, Type: blobData, Comp: compZstdDict, Ref: 1, Offset: 210, SealedLen: 30, RawLen: 90})
 	f.Add(t.encode())              // version 4: with a dictionary table
 	f.Add(groupTrailer().encode()) // version 6: a group and its members
 	short := groupTrailer()
@@ -48,8 +49,8 @@ func FuzzDecodeTrailer(f *testing.F) {
 			if !e.isMember() {
 				continue
 			}
-			if int(e.Group) >= i || tr.Blobs[e.Group].Type != blobGroup || e.Offset+uint64(e.RawLen) > uint64(tr.Blobs[e.Group].RawLen) {
-				t.Fatalf("member %d: group %d, %d bytes at %d, accepted", i, e.Group, e.RawLen, e.Offset)
+			if int(e.Ref) >= i || tr.Blobs[e.Ref].Type != blobGroup || e.Offset+uint64(e.RawLen) > uint64(tr.Blobs[e.Ref].RawLen) {
+				t.Fatalf("member %d: group %d, %d bytes at %d, accepted", i, e.Ref, e.RawLen, e.Offset)
 			}
 		}
 	})

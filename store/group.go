@@ -75,7 +75,7 @@ func (g *groupFill) member(d *decoder, blobs []blobEntry, b *blobEntry, version 
 		d.fail("a group member lies beyond its group")
 		return
 	}
-	b.Group, b.Offset, b.RawLen = uint32(g.at), g.fill, uint32(n)
+	b.Ref, b.Offset, b.RawLen = uint32(g.at), g.fill, uint32(n)
 	g.fill += n
 	if g.fill == uint64(grp.RawLen) {
 		g.at = -1
@@ -89,15 +89,21 @@ func (e *blobEntry) isMember() bool { return e.Comp == compGroup }
 // its group's for a member, its own otherwise.
 func (loc blobLoc) sealedEntry() *blobEntry {
 	if loc.entry.isMember() {
-		return &loc.d.trailer.Blobs[loc.entry.Group]
+		return &loc.d.trailer.Blobs[loc.entry.Ref]
 	}
 	return loc.entry
+}
+
+// dict returns the dictionary or base the sealed piece loc's blob is read
+// from was compressed with; false if none.
+func (loc blobLoc) dict() (crypt.ID, bool) {
+	return loc.d.trailer.dictOf(loc.sealedEntry())
 }
 
 // groupMembers returns the members of the group at index i of blobs.
 func groupMembers(blobs []blobEntry, i int) []blobEntry {
 	j := i + 1
-	for j < len(blobs) && blobs[j].isMember() && blobs[j].Group == uint32(i) {
+	for j < len(blobs) && blobs[j].isMember() && blobs[j].Ref == uint32(i) {
 		j++
 	}
 	return blobs[i+1 : j]
@@ -184,7 +190,7 @@ func wholeGroup(locs []blobLoc) int {
 	if len(locs) == 0 || !locs[0].entry.isMember() || locs[0].entry.Offset != 0 {
 		return 0
 	}
-	members := groupMembers(locs[0].d.trailer.Blobs, int(locs[0].entry.Group))
+	members := groupMembers(locs[0].d.trailer.Blobs, int(locs[0].entry.Ref))
 	if len(locs) < len(members) {
 		return 0
 	}
@@ -232,9 +238,9 @@ func (r *Store) groupLive(d *delta, members []blobEntry, used map[crypt.ID]struc
 func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID]struct{}) bool {
 	if len(members) > 0 {
 		// Named by a run list: the copy runs resolve to is kept whole.
-		g := &d.trailer.Blobs[members[0].Group]
+		g := &d.trailer.Blobs[members[0].Ref]
 		if _, ok := used[g.ID]; ok {
-			if e, _, _ := r.index.group(g.ID); e == g {
+			if gl, _, _ := r.index.group(g.ID); gl.entry == g {
 				return true
 			}
 		}
@@ -250,12 +256,12 @@ func (r *Store) groupLiveLocked(d *delta, members []blobEntry, used map[crypt.ID
 	return false
 }
 
-// addGroupSealed appends a sealed group and its members' entries (a
-// compaction copies groups whole, without opening them).
-func (w *deltaWriter) addGroupSealed(g *blobEntry, members []blobEntry, sealed []byte) error {
+// addGroupSealed appends a sealed group of trailer from and its members'
+// entries (a compaction copies groups whole, without opening them).
+func (w *deltaWriter) addGroupSealed(g *blobEntry, from *trailer, members []blobEntry, sealed []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendEntries(g, members, sealed, true, -1)
+	return w.appendEntries(g, dictIn(from, g), members, sealed, true, -1)
 }
 
 // groupLevel is the zstd level of a delta's first groups (groupbulk.go
@@ -382,7 +388,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	}
 	*scratch = encodeAll(enc, plain, (*scratch)[:0])
 	r.noteGroupRatio(d, plain, len(members), int(members[0].RawLen))
-	payload, comp, dict := *scratch, compZstdDict, d.ref()
+	payload, comp, dict := *scratch, compZstdDict, &d.id
 	gid := r.groupID(members)
 	if len(payload) >= len(plain)-len(plain)/8 {
 		payload, comp, dict = plain, compNone, nil
@@ -403,7 +409,7 @@ func (r *Store) sealGroup(w *deltaWriter, d *dictionary, plain []byte, members [
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	return w.appendEntries(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, Dict: dict, RawLen: uint32(len(plain))}, members, *sealBuf, false, reserved)
+	return w.appendEntries(&blobEntry{ID: gid, Type: blobGroup, Comp: comp, RawLen: uint32(len(plain))}, dict, members, *sealBuf, false, reserved)
 }
 
 // groupIndex is the index of the group entry loc in its trailer.

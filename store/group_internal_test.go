@@ -11,12 +11,12 @@ import (
 // pages (4096, 4096 and 1024 bytes), then a list.
 func groupTrailer() *trailer {
 	dict := crypt.ID{1}
-	return &trailer{Blobs: []blobEntry{
-		{ID: crypt.ID{2}, Type: blobData, Comp: compZstdDict, Dict: &dict, SealedLen: 100, RawLen: 4096},
-		{ID: crypt.ID{3}, Type: blobGroup, Comp: compZstdDict, Dict: &dict, Offset: 100, SealedLen: 3000, RawLen: 9216},
-		{ID: crypt.ID{4}, Type: blobData, Comp: compGroup, Group: 1, RawLen: 4096},
-		{ID: crypt.ID{5}, Type: blobData, Comp: compGroup, Group: 1, Offset: 4096, RawLen: 4096},
-		{ID: crypt.ID{6}, Type: blobData, Comp: compGroup, Group: 1, Offset: 8192, RawLen: 1024},
+	return &trailer{Dicts: []crypt.ID{dict}, Blobs: []blobEntry{
+		{ID: crypt.ID{2}, Type: blobData, Comp: compZstdDict, Ref: 1, SealedLen: 100, RawLen: 4096},
+		{ID: crypt.ID{3}, Type: blobGroup, Comp: compZstdDict, Ref: 1, Offset: 100, SealedLen: 3000, RawLen: 9216},
+		{ID: crypt.ID{4}, Type: blobData, Comp: compGroup, Ref: 1, RawLen: 4096},
+		{ID: crypt.ID{5}, Type: blobData, Comp: compGroup, Ref: 1, Offset: 4096, RawLen: 4096},
+		{ID: crypt.ID{6}, Type: blobData, Comp: compGroup, Ref: 1, Offset: 8192, RawLen: 1024},
 		{ID: crypt.ID{7}, Type: blobList, Offset: 3100, SealedLen: 80, RawLen: 60},
 	}}
 }
@@ -37,7 +37,7 @@ func TestTrailerGroups(t *testing.T) {
 	}
 	for i, want := range tr.Blobs {
 		g := got.Blobs[i]
-		if g.ID != want.ID || g.Type != want.Type || g.Comp != want.Comp || g.Group != want.Group || g.Offset != want.Offset ||
+		if g.ID != want.ID || g.Type != want.Type || g.Comp != want.Comp || g.Ref != want.Ref || g.Offset != want.Offset ||
 			g.SealedLen != want.SealedLen || g.RawLen != want.RawLen {
 			t.Fatalf("entry %d decoded as %+v, want %+v", i, g, want)
 		}

@@ -14,8 +14,11 @@ import (
 // than a padded delta's step, and the CPU would be spent for nothing.
 //
 // Its encoder keeps ~18 MiB of match tables at two cores, SpeedDefault's
-// 6.7 MiB, and a one-shot backup's soft memory limit follows the live
-// heap. So it belongs to the delta being written, not to the dictionary:
+// 6.7 MiB, and the soft memory limit follows the live heap in a one-shot
+// backup and the daemon's first. The daemon keeps one state
+// (Options.OneBulkEncoder): on the 10 GB tree its first backup held ~10 MB
+// less, in the same time; a one-shot backup of the bench's --full corpus
+// took ~18 % longer with one (docs/benchmarks.md, "Twenty-ninth session"). So it belongs to the delta being written, not to the dictionary:
 // it goes when the delta is finished, when the backup says a database's
 // pages are done (Writer.EndPages), and while it is in use the
 // dictionary's groupLevel encoder is let go (the delta's lone pages take
@@ -68,7 +71,11 @@ func (w *deltaWriter) groupEncoder(d *dictionary, n int) (*zstd.Encoder, error) 
 		// The first bulk group, or a new dictionary since (a retrain).
 		// The old encoder is dropped, not closed: a worker may still be
 		// using it.
-		enc, err := zstd.NewWriter(nil, d.encoderOptions(groupBulkLevel)...)
+		opts := d.encoderOptions(groupBulkLevel)
+		if w.r.opts.OneBulkEncoder {
+			opts = append(opts, zstd.WithEncoderConcurrency(1)) // the last one counts
+		}
+		enc, err := zstd.NewWriter(nil, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"runtime"
 	"testing"
 )
 
@@ -46,5 +47,36 @@ func TestBulkEncoderGoesWithThePages(t *testing.T) {
 	}
 	if blobs != 8 {
 		t.Fatalf("%d groups sealed, want 8", blobs)
+	}
+}
+
+// TestOneBulkEncoder: with Options.OneBulkEncoder the bulk encoder keeps
+// one state's match tables, not one a core (~8 MiB each at groupBulkLevel
+// once used), whatever the cores.
+func TestOneBulkEncoder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	old := groupBulkAfter
+	groupBulkAfter = 0
+	defer func() { groupBulkAfter = old }()
+	made := func(one bool) uint64 {
+		r, w := withFirstDict(t)
+		r.opts.OneBulkEncoder = one
+		w.dropGroupBulk()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		enc, err := w.groupEncoder(r.dicts.cur, 64<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc.EncodeAll(textPages(3, 300, 1)[0], nil) // makes its states
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	perCore, one := made(false), made(true)
+	t.Logf("bulk encoder made: %d bytes at 4 cores, %d with one state", perCore, one)
+	// Each state beyond the first holds its own 4 MiB long table (and a
+	// copy of it at the dictionary's state once it encodes).
+	if perCore < one+3*(4<<20) {
+		t.Fatalf("bulk encoder made with %d bytes at 4 cores and %d with one state: want three states' tables (12 MiB) fewer", perCore, one)
 	}
 }

@@ -24,7 +24,7 @@ func sealedGroupRange(t *testing.T, r *Store, pages [][]byte, wrong int) (raw []
 		if i == wrong {
 			id[0] ^= 1
 		}
-		blobs = append(blobs, blobEntry{ID: id, Type: blobData, Comp: compGroup, Group: 0, Offset: uint64(len(plain)), RawLen: uint32(len(p))})
+		blobs = append(blobs, blobEntry{ID: id, Type: blobData, Comp: compGroup, Ref: 0, Offset: uint64(len(plain)), RawLen: uint32(len(p))})
 		plain = append(plain, p...)
 	}
 	g := &blobs[0]
@@ -109,7 +109,7 @@ func sealedGroupsRange(t *testing.T, r *Store, groups [][][]byte) (raw []byte, l
 		blobs = append(blobs, blobEntry{Type: blobGroup, Comp: compZstd, Offset: uint64(len(raw))})
 		var plain []byte
 		for _, p := range pages {
-			blobs = append(blobs, blobEntry{ID: r.ids.Sum(p), Type: blobData, Comp: compGroup, Group: uint32(gi), Offset: uint64(len(plain)), RawLen: uint32(len(p))})
+			blobs = append(blobs, blobEntry{ID: r.ids.Sum(p), Type: blobData, Comp: compGroup, Ref: uint32(gi), Offset: uint64(len(plain)), RawLen: uint32(len(p))})
 			plain = append(plain, p...)
 		}
 		g := &blobs[gi]

@@ -77,17 +77,18 @@ func (x *blobIndex) get(id crypt.ID) (blobLoc, bool) {
 	return blobLoc{d: d, entry: e}, true
 }
 
-// group returns the first group indexed under id and its members.
-func (x *blobIndex) group(id crypt.ID) (*blobEntry, []blobEntry, bool) {
+// group returns where the first group indexed under id is, and its
+// members.
+func (x *blobIndex) group(id crypt.ID) (blobLoc, []blobEntry, bool) {
 	if x == nil {
-		return nil, nil, false
+		return blobLoc{}, nil, false
 	}
 	s, ok := x.lookup(&x.groups, &id)
 	if !ok {
-		return nil, nil, false
+		return blobLoc{}, nil, false
 	}
 	d, e := x.entry(s)
-	return e, groupMembers(d.trailer.Blobs, int(s.e)), true
+	return blobLoc{d: d, entry: e}, groupMembers(d.trailer.Blobs, int(s.e)), true
 }
 
 // memberOf returns the group id the copy of blob id that reads use is a
@@ -104,7 +105,7 @@ func (x *blobIndex) memberOf(id crypt.ID) (crypt.ID, int, uint32, bool) {
 	if !e.isMember() {
 		return crypt.ID{}, 0, 0, false
 	}
-	return d.trailer.Blobs[e.Group].ID, int(s.e - e.Group - 1), e.RawLen, true
+	return d.trailer.Blobs[e.Ref].ID, int(s.e - e.Ref - 1), e.RawLen, true
 }
 
 func (x *blobIndex) lookup(t *slotTable, id *crypt.ID) (indexSlot, bool) {

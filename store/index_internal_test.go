@@ -170,9 +170,9 @@ func TestBlobIndexPrefersTheCopyNotOnABase(t *testing.T) {
 	for _, onBaseFirst := range []bool{true, false} {
 		onBase, own := indexTestDelta(1, ids), indexTestDelta(2, ids)
 		for i := range onBase.trailer.Blobs {
-			base := ids[(i+1)%len(ids)]
+			onBase.trailer.Dicts = append(onBase.trailer.Dicts, ids[(i+1)%len(ids)])
 			e := &onBase.trailer.Blobs[i]
-			e.Comp, e.Dict = compZstdBase, &base
+			e.Comp, e.Ref = compZstdBase, uint32(len(onBase.trailer.Dicts))
 		}
 		x := newBlobIndex()
 		if onBaseFirst {

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chatsafe/chatsafe/crypt"
 )
@@ -15,10 +16,13 @@ import (
 // is owned by one Writer, which starts it, drains it before a delta is
 // finished, and stops it.
 type sealPipeline struct {
-	jobs    chan sealJob
-	big     *bigBufs // copies of chunks over bigChunk
-	workers sync.WaitGroup
-	pending sync.WaitGroup // jobs submitted and not yet written
+	jobs chan sealJob
+	big  *bigBufs // copies of chunks over bigChunk
+	// smallRun counts the jobs in a row sealed without a big buffer
+	// (leftoverAfter).
+	smallRun atomic.Int64
+	workers  sync.WaitGroup
+	pending  sync.WaitGroup // jobs submitted and not yet written
 
 	mu  sync.Mutex
 	err error
@@ -77,36 +81,54 @@ func newSealPipeline(r *Store) *sealPipeline {
 
 func (p *sealPipeline) work(r *Store) {
 	defer p.workers.Done()
-	var sealBuf, scratch []byte
+	var bufs workerBufs
 	for j := range p.jobs {
-		if j.lens != nil {
-			// What landed took its share of the run's reservation with it
-			// (appendEntries); the rest is released here.
-			restPlain, restEntries, err := r.sealRun(j, &sealBuf, &scratch)
-			if err != nil {
-				p.fail(err)
-			}
-			j.w.releaseN(restPlain, restEntries)
-			p.done(j)
-			continue
-		}
-		plain := (*j.buf)[:len(*j.buf)-j.baseLen]
-		store := true
-		if j.slot != nil {
-			j.id = r.ids.Sum(plain)
-			*j.slot = ChunkRef{ID: j.id, Len: uint32(len(plain))}
-			store = j.claim(j.w, j.id)
-		}
-		if store {
-			// The blob's reservation goes with it into the delta
-			// (appendLocked); on an error, the delta is discarded.
-			if err := r.sealNew(j, plain, &sealBuf, &scratch); err != nil {
-				p.fail(err)
-			}
-		} else {
-			j.w.release(len(plain))
-		}
+		p.sealOne(r, j, &bufs.seal, &bufs.scratch)
+		// Counted before the job is done: whoever waits for it sees what
+		// the count let go.
+		bufs.after(j.big)
+		p.after(j.big)
 		p.done(j)
+	}
+}
+
+// sealOne seals job j with a worker's buffers; the caller marks it done.
+func (p *sealPipeline) sealOne(r *Store, j sealJob, sealBuf, scratch *[]byte) {
+	if j.lens != nil {
+		// What landed took its share of the run's reservation with it
+		// (appendEntries); the rest is released here.
+		restPlain, restEntries, err := r.sealRun(j, sealBuf, scratch)
+		if err != nil {
+			p.fail(err)
+		}
+		j.w.releaseN(restPlain, restEntries)
+		return
+	}
+	plain := (*j.buf)[:len(*j.buf)-j.baseLen]
+	store := true
+	if j.slot != nil {
+		j.id = r.ids.Sum(plain)
+		*j.slot = ChunkRef{ID: j.id, Len: uint32(len(plain))}
+		store = j.claim(j.w, j.id)
+	}
+	if store {
+		// The blob's reservation goes with it into the delta
+		// (appendLocked); on an error, the delta is discarded.
+		if err := r.sealNew(j, plain, sealBuf, scratch); err != nil {
+			p.fail(err)
+		}
+	} else {
+		j.w.release(len(plain))
+	}
+}
+
+// after counts a job sealed by any worker: leftoverAfter jobs in a row
+// without a big buffer let the kept big buffers go.
+func (p *sealPipeline) after(big bool) {
+	if big {
+		p.smallRun.Store(0)
+	} else if p.smallRun.Add(1) == leftoverAfter {
+		p.big.dropKept()
 	}
 }
 
@@ -168,6 +190,9 @@ type baseHint struct {
 // one of p's big buffers (big) when n is larger than bigChunk.
 func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 	if big = n > bigChunk; big {
+		// Some come back without a job (a chunk found stored, a file
+		// that shrank): a run of small jobs counts from here too.
+		p.smallRun.Store(0)
 		return p.big.get(n), true
 	}
 	buf = plainPool.Get().(*[]byte)
@@ -179,6 +204,7 @@ func (p *sealPipeline) buffer(n int) (buf *[]byte, big bool) {
 // (bigBufs.getMore).
 func (p *sealPipeline) bufferMore(n int) *[]byte {
 	if n > bigChunk {
+		p.smallRun.Store(0)
 		return p.big.getMore(n)
 	}
 	buf, _ := p.buffer(n)

@@ -244,14 +244,15 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 	}
 	return rw.r.fetchBlobs(ctx, ids, func(id crypt.ID, plain []byte) error {
 		rw.r.mu.RLock()
-		e := rw.r.index.at(id)
+		loc, _ := rw.r.index.get(id)
 		rw.r.mu.RUnlock()
+		e := loc.entry
 		sealed, comp, _ := rw.ns.sealBlob(nil, id, plain, e.Comp == compNone, nil)
 		// Groups are carried whole (carryGroups): e is not a member.
-		se := blobLoc{d: d, entry: e}.sealedEntry()
+		se := loc.sealedEntry()
 		if se.Comp == compZstdDict {
 			// Kept with its dictionary, which is re-sealed as a blob too.
-			resealed, ok, err := rw.r.resealWithDict(ctx, rw.ns, blobLoc{d: d, entry: e}, plain)
+			resealed, ok, err := rw.r.resealWithDict(ctx, rw.ns, loc, plain)
 			if err != nil {
 				return err
 			}
@@ -262,8 +263,8 @@ func (rw *resealer) delta(ctx context.Context, d *delta) error {
 		// A page on a base is re-sealed on its own (its base may not be
 		// re-sealed yet): only the dictionary is carried over.
 		var dict *crypt.ID
-		if comp == compZstdDict {
-			dict = se.Dict
+		if did, ok := loc.dict(); ok && comp == compZstdDict {
+			dict = &did
 		}
 		full, err := rw.add(id, e.Type, comp, dict, len(plain), sealed)
 		if full != nil {

@@ -26,7 +26,7 @@ func (r *Store) carriedGroups(d *delta) (map[int]bool, map[*blobEntry]bool) {
 		}
 		ms := groupMembers(blobs, i)
 		carry := false
-		if g, _, _ := r.index.group(e.ID); g == e {
+		if gl, _, _ := r.index.group(e.ID); gl.entry == e {
 			carry = true
 		}
 		for k := range ms {
@@ -58,7 +58,7 @@ func (rw *resealer) carryGroups(ctx context.Context, d *delta, carry map[int]boo
 			return integrityErr(d.ref.name(), fmt.Sprintf("group %s cannot be authenticated", e.ID), err)
 		}
 		resealed := rw.ns.aead.Seal(nil, payload, crypt.AssociatedData(adBlob, rw.ns.cfg.RepoID, e.ID[:]))
-		full, err := rw.addGroup(e, groupMembers(d.trailer.Blobs, i), resealed)
+		full, err := rw.addGroup(e, d.trailer, groupMembers(d.trailer.Blobs, i), resealed)
 		if full != nil {
 			if uerr := rw.upload(ctx, full); err == nil {
 				err = uerr
@@ -69,12 +69,12 @@ func (rw *resealer) carryGroups(ctx context.Context, d *delta, carry map[int]boo
 }
 
 // addGroup appends a re-sealed group and its members as add does a blob.
-func (rw *resealer) addGroup(g *blobEntry, members []blobEntry, sealed []byte) (*delta, error) {
+func (rw *resealer) addGroup(g *blobEntry, from *trailer, members []blobEntry, sealed []byte) (*delta, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	full, err := rw.roomFor(len(sealed), len(members)+1)
 	if err != nil {
 		return full, err
 	}
-	return full, rw.w.addGroupSealed(g, members, sealed)
+	return full, rw.w.addGroupSealed(g, from, members, sealed)
 }

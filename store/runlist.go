@@ -146,7 +146,7 @@ func (w *deltaWriter) memberOf(id crypt.ID) (memberAt, bool) {
 	if p < 0 || !w.blobs[p].isMember() {
 		return memberAt{}, false
 	}
-	g := int(w.blobs[p].Group)
+	g := int(w.blobs[p].Ref)
 	return memberAt{w.blobs[g].ID, p - g - 1, w.blobs[p].RawLen}, true
 }
 

@@ -58,6 +58,11 @@ type Options struct {
 	// daemon, from its start); nil: a writable Open takes it, and Close
 	// lets it go.
 	StateLock *StateLock
+	// OneBulkEncoder compresses a delta's groups past groupBulkAfter one at
+	// a time, with one encoder state instead of one a core: 8 MiB of match
+	// tables less a core, for a slower database phase (groupbulk.go). The
+	// daemon sets it.
+	OneBulkEncoder bool
 	// fromState is the cached config OpenFromState opens with (offline.go).
 	fromState []byte
 }

@@ -21,13 +21,11 @@ type trailerCost struct {
 	// (with room for liveMargin more), the device, the hostname and the
 	// padding length.
 	fixed int64
-	// index is the encoded size of the index entries appended.
+	// index is the encoded size of the index entries appended, and of
+	// their table of dictionaries and bases (the writer's, which holds
+	// each dictionary once and each base as if new: bases are other
+	// pages, rarely shared, and not worth a set per page).
 	index int64
-	// table counts the entries of the table of dictionaries and bases:
-	// each dictionary once, each base as if new (bases are other pages,
-	// rarely shared, and not worth a set per page).
-	table int
-	dicts map[crypt.ID]struct{}
 }
 
 // deltaRefSize bounds one encoded deltaref: id, uvarint seq, hash.
@@ -55,28 +53,21 @@ func newTrailerCost(live, forgotten int, hostname string) trailerCost {
 }
 
 // add counts e, appended to the delta: its index entry as trailer.encode
-// writes it and, if it names a dictionary new to the table or a base, the
-// table's entry. A new kind of trailer entry gets its size here.
-func (c *trailerCost) add(e *blobEntry) {
+// writes it and, if it names a dictionary or base added to the table
+// (added; table: the table's length now), the table's entry. A new kind of
+// trailer entry gets its size here.
+func (c *trailerCost) add(e *blobEntry, added bool, table int) {
 	n := int64(len(e.ID)) + 1 + 1 + // id, type, compression
 		1 + uvarintLen(uint64(e.SealedLen)) + uvarintLen(uint64(e.RawLen)) // offset gap (0: back to back), lengths
 	switch e.Comp {
 	case compGroup:
 		// A member: id, type, compression and its length, nothing more.
 		n = int64(len(e.ID)) + 1 + 1 + uvarintLen(uint64(e.RawLen))
-	case compZstdDict:
-		if _, ok := c.dicts[*e.Dict]; !ok {
-			if c.dicts == nil {
-				c.dicts = map[crypt.ID]struct{}{}
-			}
-			c.dicts[*e.Dict] = struct{}{}
-			c.table++
+	case compZstdDict, compZstdBase:
+		if added {
 			n += tableEntry
 		}
-		n += uvarintLen(uint64(c.table)) // its index in the table, at most
-	case compZstdBase:
-		c.table++
-		n += tableEntry + uvarintLen(uint64(c.table))
+		n += uvarintLen(uint64(table)) // its index in the table, at most
 	}
 	c.index += n
 }

@@ -239,7 +239,7 @@ func (r *Store) forEachBlob(ctx context.Context, d *delta, fn func(i int, e *blo
 func (r *Store) openEach(ctx context.Context, d *delta, start, end int, raw []byte, lo uint64, group []byte, fn func(i int, e *blobEntry, sealed []byte) error) ([]byte, error) {
 	blobs := d.trailer.Blobs
 	for start < end {
-		n, bases := r.basesOf(blobs[start:end])
+		n, bases := r.basesOf(d.trailer, start, end)
 		bctx := ctx
 		if len(bases) > 0 {
 			var err error

@@ -68,7 +68,7 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 	if g.ownsProcess {
 		capDaemonProcs() // before the store sizes its workers
 	}
-	g.memory.forDaemon() // before daemon.New reads the limit it starts from
+	g.memory.forDaemon()
 	// Under Windows' service control manager stderr goes nowhere: the
 	// Event Log gets the warnings and errors, from the start.
 	events := service.EventLogSource()
@@ -121,6 +121,8 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		Version:    version,
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
+		// Before the daemon reads the limit it starts its own rule from.
+		FirstCycleDone: g.memory.daemonTakesOver,
 		Reload: func() (*configs.Config, error) {
 			next, err := configs.Load(cfg.Path)
 			if err == nil {

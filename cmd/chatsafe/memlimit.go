@@ -23,9 +23,11 @@ import (
 // under the same limit), 54 MiB leaves the heap the room 56 MiB did:
 // peak RSS 1.4 MB lower, collector 1–4 % in backups, 1 % in restores
 // (docs/benchmarks.md, "Heap samples off, and a 54 MiB floor").
-// The daemon keeps its own rule
-// (daemon/memlimit.go: twice the live heap after each cycle, from
-// daemonMemoryLimit). GOMEMLIMIT, if set, is the user's and is left alone.
+// The daemon follows the same rule until its first cycle commits (its first
+// backup, the largest live heap it has: docs/benchmarks.md, "Twenty-ninth
+// session"), then keeps its own (daemon/memlimit.go: twice the live heap
+// after each cycle, from daemonMemoryLimit). GOMEMLIMIT, if set, is the
+// user's and is left alone.
 const (
 	oneShotMemoryFloor = 54 << 20
 	daemonMemoryLimit  = 100 << 20
@@ -36,10 +38,13 @@ const (
 // collection that finds the last sentinel unreachable; stop ends it.
 type memLimiter struct {
 	floor   int64
-	mu      sync.Mutex // orders adjust, collectAtLimit and forDaemon
+	mu      sync.Mutex // orders adjust, collectAtLimit, forDaemon and daemonTakesOver
 	stopped bool
 	// noPacing: collectAtLimit turned GOGC off (forDaemon turns it on).
 	noPacing bool
+	// daemon: the process is a daemon's (forDaemon), whose collector
+	// keeps GOGC's pacing.
+	daemon bool
 	// adjusted, if set, is told each limit set (tests).
 	adjusted func(limit int64)
 	// peak, if set, is told the live heap after each collection
@@ -129,7 +134,7 @@ func (m *memLimiter) adjust() bool {
 // for 3–4 % fewer instructions and ~1 MB more peak RSS (docs/benchmarks.md,
 // "First backup on --quick, tenth session"). The limit still bounds the
 // heap (on --full it paced the collector already). GOGC set by the user is
-// left alone, and so is a process whose limit is the user's (nil) or the
+// left alone, and so is a process whose limit is the user's (nil) or a
 // daemon's.
 func (m *memLimiter) collectAtLimit() {
 	if m == nil || os.Getenv("GOGC") != "" {
@@ -137,27 +142,42 @@ func (m *memLimiter) collectAtLimit() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopped {
+	if m.stopped || m.daemon {
 		return
 	}
 	debug.SetGCPercent(-1)
 	m.noPacing = true
 }
 
-// forDaemon stops following the live heap and sets the daemon's starting
-// limit, which the daemon then manages (nil: the limit is the user's, or
-// this is a test, and nothing changes). A long-running process keeps the
-// collector's pacing.
+// forDaemon gives a long-running process back the collector's pacing
+// (GOGC); the limit keeps following the live heap, as a one-shot's does,
+// until daemonTakesOver (its first committed cycle). Under the daemon's
+// fixed 100 MiB starting limit its first backup of a 10 GB tree held ~98
+// MB of anonymous memory; following the live heap, 82 MB, for the same
+// CPU (docs/benchmarks.md, "Twenty-ninth session"). nil (the limit is the
+// user's, or this is a test): nothing changes.
 func (m *memLimiter) forDaemon() {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.stopped = true
+	m.daemon = true
 	if m.noPacing {
 		debug.SetGCPercent(100)
 		m.noPacing = false
 	}
+}
+
+// daemonTakesOver stops following the live heap and sets the daemon's
+// starting limit, which the daemon then manages after each cycle
+// (daemon.Options.FirstCycleDone; nil: nothing changes).
+func (m *memLimiter) daemonTakesOver() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped = true
 	debug.SetMemoryLimit(daemonMemoryLimit)
 }

@@ -38,8 +38,9 @@ func TestHeapSamplesOff(t *testing.T) {
 }
 
 // The limiter raises the limit after a collection finds more live than
-// the floor allows, so the collector does not run without pause; the
-// daemon then takes the limit over and the limiter leaves it alone.
+// the floor allows, so the collector does not run without pause; in a
+// daemon it goes on doing so until the daemon's first cycle ends, then
+// the daemon takes the limit over and the limiter leaves it alone.
 func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	set := make(chan int64, 16)
@@ -54,25 +55,35 @@ func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
 	for i := range live {
 		live[i] = byte(i)
 	}
-	var limit int64
-	deadline := time.After(30 * time.Second)
-	for limit < 64<<20 {
-		runtime.GC()
-		select {
-		case limit = <-set:
-		case <-deadline:
-			t.Fatalf("no limit set after collections with 64 MiB live (last %d)", limit)
+	followed := func(when string) {
+		t.Helper()
+		var limit int64
+		deadline := time.After(30 * time.Second)
+		for limit < 64<<20 {
+			runtime.GC()
+			select {
+			case limit = <-set:
+			case <-deadline:
+				t.Fatalf("%s: no limit set after collections with 64 MiB live (last %d)", when, limit)
+			}
+		}
+		if limit < 80<<20 {
+			t.Errorf("%s: limit %d MiB for 64 MiB live, want at least a quarter above it", when, limit>>20)
+		}
+		if got := debug.SetMemoryLimit(-1); got < 80<<20 {
+			t.Errorf("%s: the process's limit is %d MiB with 64 MiB live, want at least a quarter above it", when, got>>20)
 		}
 	}
-	if limit < 80<<20 {
-		t.Errorf("limit %d MiB for 64 MiB live, want at least a quarter above it", limit>>20)
+	followed("a one-shot")
+	m.forDaemon()
+	debug.SetMemoryLimit(1 << 20) // followed again from here
+	for len(set) > 0 {
+		<-set
 	}
-	if got := debug.SetMemoryLimit(-1); got < 80<<20 {
-		t.Errorf("the process's limit is %d MiB with 64 MiB live, want at least a quarter above it", got>>20)
-	}
+	followed("a daemon's first cycle")
 	runtime.KeepAlive(live)
 
-	m.forDaemon()
+	m.daemonTakesOver()
 	for len(set) > 0 {
 		<-set // set before the daemon took over
 	}
@@ -88,14 +99,15 @@ func TestMemLimiterFollowsTheLiveHeap(t *testing.T) {
 	}
 	var nilLimiter *memLimiter
 	nilLimiter.forDaemon() // GOMEMLIMIT set: nothing to do, no panic
+	nilLimiter.daemonTakesOver()
 }
 
 // A one-shot backup collects only near the soft limit: GOGC off until the
 // daemon takes the process over, and a GOGC the user set is theirs.
 func TestCollectAtLimit(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	// forDaemon sets the daemon's limit: the package's other tests keep
-	// the process's own.
+	// daemonTakesOver sets the daemon's limit: the package's other tests
+	// keep the process's own.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	t.Setenv("GOGC", "")
 	m := &memLimiter{floor: oneShotMemoryFloor}
@@ -110,6 +122,11 @@ func TestCollectAtLimit(t *testing.T) {
 	m.collectAtLimit() // the daemon's process: left alone
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC %d after collectAtLimit in the daemon, want 100", got)
+	}
+	m.daemonTakesOver()
+	m.collectAtLimit()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d after collectAtLimit once the daemon took the limit over, want 100", got)
 	}
 
 	t.Setenv("GOGC", "50")

@@ -11,8 +11,8 @@ import (
 // compression encoder, sealing buffers and a file reader per core, so the
 // daemon's memory grows with the cores it uses: its first backup of
 // BenchmarkDaemonRSS's 10 GB tree peaked at 159 MiB with 2, 183 MiB with 4
-// and 253 MiB with 8, and with 8 the 100 MiB limit it starts from made the
-// collector run ~350 times instead of ~30 (docs/benchmarks.md, "The
+// and 253 MiB with 8, and with 8 the 100 MiB limit it then started from
+// made the collector run ~350 times instead of ~30 (docs/benchmarks.md, "The
 // daemon's peak RSS on a 10 GB tree"). A background service leaves the
 // device's other cores to its user; a one-shot command, which the user
 // waits for, keeps the runtime's choice.
