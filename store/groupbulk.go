@@ -15,14 +15,15 @@ import (
 //
 // Its encoder keeps ~18 MiB of match tables at two cores, SpeedDefault's
 // 6.7 MiB, and the soft memory limit follows the live heap in a one-shot
-// backup and the daemon's first. The daemon keeps one state
-// (Options.OneBulkEncoder): on the 10 GB tree its first backup held ~10 MB
-// less, in the same time; a one-shot backup of the bench's --full corpus
-// took ~18 % longer with one (docs/benchmarks.md, "Twenty-ninth session"). So it belongs to the delta being written, not to the dictionary:
-// it goes when the delta is finished, when the backup says a database's
-// pages are done (Writer.EndPages), and while it is in use the
-// dictionary's groupLevel encoder is let go (the delta's lone pages take
-// dictBulkLevel by then).
+// backup and in the daemon's first. So it belongs to the delta being
+// written, not to the dictionary: it goes when the delta is finished, when
+// the backup says a database's pages are done (Writer.EndPages), and while
+// it is in use the dictionary's groupLevel encoder is let go (the delta's
+// lone pages take dictBulkLevel by then). The daemon keeps one state, not
+// one a core (Options.OneBulkEncoder): its first backup of the 10 GB tree
+// held ~10 MB less in the same time, where a one-shot backup of the
+// bench's --full corpus took ~18 % longer with one (docs/benchmarks.md,
+// "Twenty-ninth session").
 const groupBulkLevel = zstd.SpeedBetterCompression
 
 // groupBulkAfter is a variable for tests only.

@@ -121,7 +121,8 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		Version:    version,
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
-		// Before the daemon reads the limit it starts its own rule from.
+		// At the first committed cycle: the daemon's own rule then starts
+		// from the limit this sets.
 		FirstCycleDone: g.memory.daemonTakesOver,
 		Reload: func() (*configs.Config, error) {
 			next, err := configs.Load(cfg.Path)
