@@ -242,8 +242,8 @@ func (w *deltaWriter) appendEntries(e *blobEntry, dict *crypt.ID, members []blob
 }
 
 // tableRefLocked returns the Ref of an entry compressed (comp) with
-// dictionary or base id, adding id to the table unless it is a dictionary
-// already there (new: it was added); the caller holds w.mu.
+// dictionary or base id, adding id to the table (added) unless it is a
+// dictionary already there; the caller holds w.mu.
 func (w *deltaWriter) tableRefLocked(id crypt.ID, comp compression) (ref uint32, added bool) {
 	if comp == compZstdDict {
 		if ref, ok := w.tableAt[id]; ok {

@@ -527,12 +527,14 @@ func (r *Store) addDictRefs(used map[crypt.ID]struct{}) {
 			}
 		}
 		// A member's dictionary is its group's.
-		if loc, ok := r.index.get(id); ok {
-			if dict, ok := loc.dict(); ok && loc.sealedEntry().Comp == compZstdBase {
-				bases = append(bases, dict)
-			} else if ok {
-				dicts = append(dicts, dict)
-			}
+		loc, ok := r.index.get(id)
+		if !ok {
+			continue
+		}
+		if dict, ok := loc.dict(); ok && loc.sealedEntry().Comp == compZstdBase {
+			bases = append(bases, dict)
+		} else if ok {
+			dicts = append(dicts, dict)
 		}
 	}
 	// A base page is in use with the pages on it, and so is the
