@@ -95,10 +95,10 @@ func TestPlainEncoderHistoryFitsItsInput(t *testing.T) {
 
 // TestPlainEncoderStateHoldsOneChunk: the plain encoder keeps one state a
 // core for the life of the process, each with a history of its window
-// and a block (docs/benchmarks.md, "Thirtieth session"). A window larger
-// than the largest chunk it compresses (256 KiB) held ~0.8 MiB a core
-// that no blob could use: 1.84 MB for one state with a 1 MiB window,
-// 1.05 MB with 256 KiB.
+// and a block (docs/benchmarks.md, "Thirtieth session"). A 1 MiB window
+// held 0.5 MiB a core more than the largest blob it usually compresses
+// (a dictionary, 256 KiB and a header) needs: 1.53 MiB for one state,
+// 1.03 MiB with 512 KiB.
 func TestPlainEncoderStateHoldsOneChunk(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	enc, err := newPlainEncoder()
