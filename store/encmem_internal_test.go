@@ -93,6 +93,31 @@ func TestPlainEncoderHistoryFitsItsInput(t *testing.T) {
 	}
 }
 
+// TestPlainEncoderStateHoldsOneChunk: the plain encoder keeps one state a
+// core for the life of the process, each with a history of its window
+// and a block (docs/benchmarks.md, "Thirtieth session"). A 1 MiB window
+// held 0.5 MiB a core more than the largest blob it usually compresses
+// (a dictionary, 256 KiB and a header) needs: 1.53 MiB for one state,
+// 1.03 MiB with 512 KiB.
+func TestPlainEncoderStateHoldsOneChunk(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	enc, err := newPlainEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	chunk := make([]byte, 256<<10)
+	for i := range chunk {
+		chunk[i] = byte(r.Uint32())
+	}
+	comp := make([]byte, 0, len(chunk)+1<<10)
+	const budget = 5 << 18 // 1.25 MiB
+	if n := allocated(func() { comp = enc.EncodeAll(chunk, comp) }); n > budget {
+		t.Errorf("one plain encoder state took %.2f MiB for its first %d-byte chunk, want at most %.2f MiB", float64(n)/(1<<20), len(chunk), float64(budget)/(1<<20))
+	}
+}
+
 // retained is how many bytes of heap fn leaves live, the objects it
 // returns through keep included (measured after a collection each side).
 func retained(fn func() any) (uint64, any) {
