@@ -24,3 +24,14 @@ func TestFirstCycleHandsTheLimitOver(t *testing.T) {
 		t.Fatalf("FirstCycleDone called %d times over the daemon's committed cycles, want once", n)
 	}
 }
+
+// TestDaemonKeepsOneBulkEncoder: the daemon opens its store with one bulk
+// encoder state, not one a core (store.Options.OneBulkEncoder, ~10 MB
+// less on a 10 GB tree's first backup: docs/benchmarks.md, "Twenty-ninth
+// session"); a one-shot command keeps one a core.
+func TestDaemonKeepsOneBulkEncoder(t *testing.T) {
+	d := runInProcess(t, newInstall(t, 1), daemon.Options{})
+	if !d.InstanceOptions().OneBulkEncoder {
+		t.Fatal("the daemon opens its installation without OneBulkEncoder")
+	}
+}

@@ -45,13 +45,18 @@ func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instan
 	// Run holds the state directory's lock (StateLock), which every
 	// writable open takes before the repository's: no other chatsafe
 	// process can hold that one, so no store.ErrLocked comes back here.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true,
-		// A background service trades its database phase's speed for memory.
-		OneBulkEncoder: true})
+	inst, err := instance.Open(ctx, cfg, d.instanceOptions())
 	if err != nil {
 		return nil, fmt.Errorf("opening the installation: %w", err)
 	}
 	return inst, nil
+}
+
+// instanceOptions is how the daemon opens its installation.
+func (d *Daemon) instanceOptions() instance.Options {
+	return instance.Options{FetchKey: d.opts.FetchKey, Retry: d.opts.Retry, KeepBroken: true, Log: d.log, StateLock: d.stateLock, FromState: true,
+		// A background service trades its database phase's speed for memory.
+		OneBulkEncoder: true}
 }
 
 // noteOffline records a failed open and publishes the state.
