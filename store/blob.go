@@ -44,13 +44,12 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
 // dictionary. Each encoder keeps a history of its window and a block
 // (128 KiB), one per core for the life of the process. Data chunks that
 // are compressed are at most 256 KiB (media chunks, up to 2 MiB, are
-// stored as is), but a 256 KiB window raised a first backup's anonymous
-// peak by ~1 MB: a frame longer than its window is not a single segment,
-// and a decoder that reads one keeps a history of the window, most likely
-// for the dictionary blobs (256 KiB and a header; not traced further). So
-// the window holds those, and a tree or list larger than it only loses
-// matches further back. 1 MiB held 0.5 MiB more a core
-// (TestPlainEncoderStateHoldsOneChunk).
+// stored as is), and a tree or list larger than the window only loses
+// matches further back. 1 MiB held 0.5 MiB more a core than 512 KiB
+// (TestPlainEncoderStateHoldsOneChunk). 256 KiB would hold the largest
+// chunk too, but a first backup's anonymous peak measured ~1 MB higher
+// with it, for a reason not found (docs/benchmarks.md, "Thirtieth
+// session"); 512 KiB measured the same as 1 MiB there.
 const plainWindow = 512 << 10
 
 // newPlainEncoder makes the encoder of blobs without a dictionary.
