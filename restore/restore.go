@@ -92,6 +92,9 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer root.Close()
+	// Every file's fetch reads the same few deltas: opened once for all.
+	ctx, releaseDeltas := store.KeepDeltasOpen(ctx)
+	defer releaseDeltas()
 	g, gctx := errgroup.WithContext(ctx)
 	// Files are restored concurrently (each also fetches in parallel);
 	// the walk itself, directory creation and the final directory modes

@@ -148,7 +148,7 @@ func (r *Store) fetchRanges(ctx context.Context, ids blobIDs, fn func(fr *fetchR
 	jobs := make(chan fetchJob, workers)
 	g.Go(func() error {
 		defer close(jobs)
-		rr := r.newRangeReader()
+		rr := r.newRangeReader(ctx)
 		defer rr.close()
 		for i := range ranges {
 			fr := &ranges[i]

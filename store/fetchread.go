@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/remotes"
 )
@@ -18,19 +19,25 @@ import (
 // open goes through readRange. Only the fetch's reading goroutine uses
 // it; close releases what it opened.
 type rangeReader struct {
-	r    *Store
-	open map[*delta]remotes.ObjectReader // nil: no handle, use readRange
+	r      *Store
+	open   map[*delta]remotes.ObjectReader // nil: no handle, use readRange
+	shared *sharedDeltas                   // the handles' owner when the context keeps them (KeepDeltasOpen)
 }
 
-func (r *Store) newRangeReader() *rangeReader {
-	return &rangeReader{r: r, open: map[*delta]remotes.ObjectReader{}}
+func (r *Store) newRangeReader(ctx context.Context) *rangeReader {
+	shared, _ := ctx.Value(sharedDeltasKey{}).(*sharedDeltas)
+	return &rangeReader{r: r, open: map[*delta]remotes.ObjectReader{}, shared: shared}
 }
 
 // read is readRange through the delta's open handle when there is one.
 func (rr *rangeReader) read(ctx context.Context, d *delta, off, length int64) ([]byte, error) {
 	h, seen := rr.open[d]
 	if !seen {
-		h = rr.r.openDelta(ctx, d)
+		if rr.shared != nil {
+			h = rr.shared.get(ctx, rr.r, d)
+		} else {
+			h = rr.r.openDelta(ctx, d)
+		}
 		rr.open[d] = h
 	}
 	if h == nil || length < 0 || length > maxRangeRead || off < 0 {
@@ -65,9 +72,63 @@ func (r *Store) openDelta(ctx context.Context, d *delta) remotes.ObjectReader {
 }
 
 func (rr *rangeReader) close() {
+	if rr.shared != nil {
+		return // the shared set's release closes them
+	}
 	for _, h := range rr.open {
 		if h != nil {
 			h.Close()
 		}
+	}
+}
+
+// sharedDeltas is the delta handles every fetch under one context opened
+// (KeepDeltasOpen), each delta opened once for all of them. A handle is
+// an os.File or a remote's ranged reader, both safe for concurrent ReadAt.
+type sharedDeltas struct {
+	mu     sync.Mutex
+	open   map[*delta]remotes.ObjectReader // nil: the delta could not be opened
+	closed bool
+}
+
+type sharedDeltasKey struct{}
+
+// KeepDeltasOpen returns a context under which fetches share the deltas
+// they open, and the function that closes them, to be called once no
+// fetch under that context runs. A restore fetches each file's chunks on
+// its own, and without it opened (and closed) every delta again for every
+// file: about nine system calls a file. While they are open, a delta
+// file cannot be deleted on Windows: the spool's release of it fails and
+// is tried again later, as when a fetch holds it.
+func KeepDeltasOpen(ctx context.Context) (context.Context, func()) {
+	s := &sharedDeltas{open: map[*delta]remotes.ObjectReader{}}
+	return context.WithValue(ctx, sharedDeltasKey{}, s), s.release
+}
+
+// get returns d's shared handle, opening it first if no fetch did; nil
+// (use readRange) once released.
+func (s *sharedDeltas) get(ctx context.Context, r *Store, d *delta) remotes.ObjectReader {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	h, seen := s.open[d]
+	if !seen {
+		h = r.openDelta(ctx, d)
+		s.open[d] = h
+	}
+	return h
+}
+
+func (s *sharedDeltas) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for d, h := range s.open {
+		if h != nil {
+			h.Close()
+		}
+		delete(s.open, d)
 	}
 }

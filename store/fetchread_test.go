@@ -119,3 +119,55 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 		t.Fatal("a failed fetch kept part of the fetch budget")
 	}
 }
+
+// Fetches under KeepDeltasOpen share each delta's handle: opened by the
+// first, closed only by the release; after it a fetch still reads (each
+// range through the remote's Get).
+func TestFetchesShareHandlesUnderKeepDeltasOpen(t *testing.T) {
+	key, _ := crypt.NewKey()
+	dir := t.TempDir()
+	rem := &rangeCountingRemote{Remote: storetest.OpenRemote(t, dir)}
+	w, err := store.Init(t.Context(), rem, key, store.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, content := writeBatchBlobs(t, w)
+	if _, err := w.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, err := store.Open(t.Context(), rem, key, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	check := func(b *store.Batch) error {
+		for i, id := range b.IDs {
+			if !bytes.Equal(b.Plain(i), content[id]) {
+				return errors.New("a blob read through the shared handle is not what was written")
+			}
+		}
+		return nil
+	}
+
+	ctx, release := store.KeepDeltasOpen(t.Context())
+	for range 3 {
+		if err := r.FetchBatches(ctx, ids, check); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, c := rem.opens.Load(), rem.closes.Load(); o != 1 || c != 0 {
+		t.Fatalf("three fetches opened the delta %d times and closed it %d times, want 1 and 0", o, c)
+	}
+	release()
+	if c := rem.closes.Load(); c != 1 {
+		t.Fatalf("the release closed %d handles, want 1", c)
+	}
+	rem.gets.Store(0)
+	if err := r.FetchBatches(ctx, ids, check); err != nil {
+		t.Fatal(err)
+	}
+	if o, g := rem.opens.Load(), rem.gets.Load(); o != 1 || g == 0 {
+		t.Fatalf("after the release a fetch made %d more opens and %d Gets, want none and some", o-1, g)
+	}
+}
