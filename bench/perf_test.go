@@ -88,8 +88,11 @@ func TestRunProfilesTheChild(t *testing.T) {
 	if !strings.Contains(string(txt), "perfSpin") {
 		t.Errorf("the report does not name perfSpin:\n%s", txt)
 	}
-	if p.Perf == nil || len(p.Perf.Top) == 0 || !strings.Contains(p.Perf.Top[0].Symbol, "perfSpin") || p.Perf.Top[0].Percent < 50 {
-		t.Errorf("top of the profile %+v, want perfSpin first, with most of the samples", p.Perf)
+	// The kernel's share varies with the machine (a PVM guest's interrupt
+	// path took 12 % beside the spin's 49.8 %): perfSpin must lead by far.
+	if p.Perf == nil || len(p.Perf.Top) == 0 || !strings.Contains(p.Perf.Top[0].Symbol, "perfSpin") ||
+		len(p.Perf.Top) > 1 && p.Perf.Top[0].Percent < 2*p.Perf.Top[1].Percent {
+		t.Errorf("top of the profile %+v, want perfSpin first, with twice the samples of the next", p.Perf)
 	}
 	if p.Usage.User < 0.1 || p.RSS.Total == 0 {
 		t.Errorf("the child's own measures: user %.2f s, sampled RSS %d bytes", p.Usage.User, p.RSS.Total)
