@@ -1,44 +1,15 @@
 package restore_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/internal/storetest"
-	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/store"
 )
-
-// openCountingRemote counts the deltas a local-path remote opened for
-// ranged reads, and closed.
-type openCountingRemote struct {
-	remotes.Remote
-	opens, closes atomic.Int32
-}
-
-type closeCounted struct {
-	remotes.ObjectReader
-	c *openCountingRemote
-}
-
-func (r closeCounted) Close() error {
-	r.c.closes.Add(1)
-	return r.ObjectReader.Close()
-}
-
-func (c *openCountingRemote) OpenRanges(ctx context.Context, name string) (remotes.ObjectReader, bool) {
-	o, ok := c.Remote.(remotes.RangeOpener).OpenRanges(ctx, name)
-	if !ok {
-		return nil, false
-	}
-	c.opens.Add(1)
-	return closeCounted{o, c}, true
-}
 
 // A restore opens each delta once for all its files (store.KeepDeltasOpen),
 // not once per file, and closes it before it returns.
@@ -53,7 +24,7 @@ func TestRestoreOpensEachDeltaOnce(t *testing.T) {
 		t.Fatalf("%d deltas, want 1", n)
 	}
 
-	rem := &openCountingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
+	rem := &storetest.CountingRemote{Remote: storetest.OpenRemote(t, e.RemoteDir)}
 	r, err := store.Open(e.Ctx, rem, e.Key, store.Options{}) // no spool: every read goes to the remote
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +44,7 @@ func TestRestoreOpensEachDeltaOnce(t *testing.T) {
 			t.Fatalf("file %d restored wrong (%v)", i, err)
 		}
 	}
-	if o, c := rem.opens.Load(), rem.closes.Load(); o != 1 || c != 1 {
+	if o, c := rem.Opens.Load(), rem.Closes.Load(); o != 1 || c != 1 {
 		t.Fatalf("the restore opened the delta %d times and closed it %d times, want 1 and 1", o, c)
 	}
 }

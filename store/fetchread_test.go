@@ -4,56 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
-	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
-// rangeCountingRemote counts the ranged Gets and the OpenRanges of a
-// local-path remote.
-type rangeCountingRemote struct {
-	remotes.Remote
-	gets, opens, closes atomic.Int32
-}
-
-// countedReader counts its Close in its remote.
-type countedReader struct {
-	remotes.ObjectReader
-	c *rangeCountingRemote
-}
-
-func (r countedReader) Close() error {
-	r.c.closes.Add(1)
-	return r.ObjectReader.Close()
-}
-
-func (c *rangeCountingRemote) Get(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
-	c.gets.Add(1)
-	return c.Remote.Get(ctx, name, off, length)
-}
-
-func (c *rangeCountingRemote) OpenRanges(ctx context.Context, name string) (remotes.ObjectReader, bool) {
-	o, ok := c.Remote.(remotes.RangeOpener).OpenRanges(ctx, name)
-	if !ok {
-		return nil, false
-	}
-	c.opens.Add(1)
-	return countedReader{o, c}, true
-}
-
-// On a local-path remote a fetch opens each delta once and reads its
-// ranges through that handle (store/fetchread.go), with no Get; a delta
-// cut short still fails the fetch as damage.
-func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
+// countedBatchStore writes writeBatchBlobs' blobs to one delta on a
+// counting local-path remote in dir and opens the repository again with no
+// spool, so every range comes from the remote.
+func countedBatchStore(t *testing.T, dir string) (*store.Store, *storetest.CountingRemote, []crypt.ID, map[crypt.ID][]byte) {
+	t.Helper()
 	key, _ := crypt.NewKey()
-	dir := t.TempDir()
-	rem := &rangeCountingRemote{Remote: storetest.OpenRemote(t, dir)}
+	rem := &storetest.CountingRemote{Remote: storetest.OpenRemote(t, dir)}
 	w, err := store.Init(t.Context(), rem, key, store.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -63,14 +28,22 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-
-	r, err := store.Open(t.Context(), rem, key, store.Options{}) // no spool: every range comes from the remote
+	r, err := store.Open(t.Context(), rem, key, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	rem.gets.Store(0)
-	err = r.FetchBatches(t.Context(), ids, func(b *store.Batch) error {
+	t.Cleanup(func() { r.Close() })
+	return r, rem, ids, content
+}
+
+// On a local-path remote a fetch opens each delta once and reads its
+// ranges through that handle (store/fetchread.go), with no Get; a delta
+// cut short still fails the fetch as damage.
+func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
+	dir := t.TempDir()
+	r, rem, ids, content := countedBatchStore(t, dir)
+	rem.Gets.Store(0)
+	err := r.FetchBatches(t.Context(), ids, func(b *store.Batch) error {
 		for i, id := range b.IDs {
 			if !bytes.Equal(b.Plain(i), content[id]) {
 				return errors.New("a blob read through the open handle is not what was written")
@@ -81,7 +54,7 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, o := rem.gets.Load(), rem.opens.Load(); g != 0 || o != 1 {
+	if g, o := rem.Gets.Load(), rem.Opens.Load(); g != 0 || o != 1 {
 		t.Fatalf("the fetch made %d Gets and %d OpenRanges, want 0 and 1 (one delta)", g, o)
 	}
 
@@ -94,7 +67,7 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	_ = r.FetchBatches(ctx, ids, func(*store.Batch) error { cancel(); return nil })
 	cancel()
-	if o, c := rem.opens.Load(), rem.closes.Load(); o != 3 || c != o {
+	if o, c := rem.Opens.Load(), rem.Closes.Load(); o != 3 || c != o {
 		t.Fatalf("%d deltas opened and %d closed over three fetches, want 3 and 3", o, c)
 	}
 
@@ -124,23 +97,7 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 // first, closed only by the release; after it a fetch still reads (each
 // range through the remote's Get).
 func TestFetchesShareHandlesUnderKeepDeltasOpen(t *testing.T) {
-	key, _ := crypt.NewKey()
-	dir := t.TempDir()
-	rem := &rangeCountingRemote{Remote: storetest.OpenRemote(t, dir)}
-	w, err := store.Init(t.Context(), rem, key, store.Options{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, content := writeBatchBlobs(t, w)
-	if _, err := w.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	r, err := store.Open(t.Context(), rem, key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, rem, ids, content := countedBatchStore(t, t.TempDir())
 	check := func(b *store.Batch) error {
 		for i, id := range b.IDs {
 			if !bytes.Equal(b.Plain(i), content[id]) {
@@ -156,18 +113,18 @@ func TestFetchesShareHandlesUnderKeepDeltasOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if o, c := rem.opens.Load(), rem.closes.Load(); o != 1 || c != 0 {
+	if o, c := rem.Opens.Load(), rem.Closes.Load(); o != 1 || c != 0 {
 		t.Fatalf("three fetches opened the delta %d times and closed it %d times, want 1 and 0", o, c)
 	}
 	release()
-	if c := rem.closes.Load(); c != 1 {
+	if c := rem.Closes.Load(); c != 1 {
 		t.Fatalf("the release closed %d handles, want 1", c)
 	}
-	rem.gets.Store(0)
+	rem.Gets.Store(0)
 	if err := r.FetchBatches(ctx, ids, check); err != nil {
 		t.Fatal(err)
 	}
-	if o, g := rem.opens.Load(), rem.gets.Load(); o != 1 || g == 0 {
+	if o, g := rem.Opens.Load(), rem.Gets.Load(); o != 1 || g == 0 {
 		t.Fatalf("after the release a fetch made %d more opens and %d Gets, want none and some", o-1, g)
 	}
 }
