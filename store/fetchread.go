@@ -17,7 +17,8 @@ import (
 // range. Opening the delta again for every range cost about ten system
 // calls a range, thousands of ranges in a restore. Anything it cannot
 // open goes through readRange. Only the fetch's reading goroutine uses
-// it; close releases what it opened.
+// it; close releases what it opened, unless the handles are shared
+// (KeepDeltasOpen), whose release closes them.
 type rangeReader struct {
 	r      *Store
 	open   map[*delta]remotes.ObjectReader // nil: no handle, use readRange
@@ -98,8 +99,9 @@ type sharedDeltasKey struct{}
 // fetch under that context runs. A restore fetches each file's chunks on
 // its own, and without it opened (and closed) every delta again for every
 // file: about nine system calls a file. While they are open, a delta
-// file cannot be deleted on Windows: the spool's release of it fails and
-// is tried again later, as when a fetch holds it.
+// file cannot be deleted on Windows: a daemon's release of it from the
+// spool fails there, and the file stays in the spool until the store is
+// next opened, as when a fetch holds it, only for longer.
 func KeepDeltasOpen(ctx context.Context) (context.Context, func()) {
 	s := &sharedDeltas{open: map[*delta]remotes.ObjectReader{}}
 	return context.WithValue(ctx, sharedDeltasKey{}, s), s.release
