@@ -36,6 +36,19 @@ func countedBatchStore(t *testing.T, dir string) (*store.Store, *storetest.Count
 	return r, rem, ids, content
 }
 
+// matchContent is a fetch's callback that fails on a blob whose bytes are
+// not what was written.
+func matchContent(content map[crypt.ID][]byte) func(*store.Batch) error {
+	return func(b *store.Batch) error {
+		for i, id := range b.IDs {
+			if !bytes.Equal(b.Plain(i), content[id]) {
+				return errors.New("a blob read back is not what was written")
+			}
+		}
+		return nil
+	}
+}
+
 // On a local-path remote a fetch opens each delta once and reads its
 // ranges through that handle (store/fetchread.go), with no Get; a delta
 // cut short still fails the fetch as damage.
@@ -43,14 +56,7 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 	dir := t.TempDir()
 	r, rem, ids, content := countedBatchStore(t, dir)
 	rem.Gets.Store(0)
-	err := r.FetchBatches(t.Context(), ids, func(b *store.Batch) error {
-		for i, id := range b.IDs {
-			if !bytes.Equal(b.Plain(i), content[id]) {
-				return errors.New("a blob read through the open handle is not what was written")
-			}
-		}
-		return nil
-	})
+	err := r.FetchBatches(t.Context(), ids, matchContent(content))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,15 +104,7 @@ func TestFetchReadsADeltaThroughOneHandle(t *testing.T) {
 // range through the remote's Get).
 func TestFetchesShareHandlesUnderKeepDeltasOpen(t *testing.T) {
 	r, rem, ids, content := countedBatchStore(t, t.TempDir())
-	check := func(b *store.Batch) error {
-		for i, id := range b.IDs {
-			if !bytes.Equal(b.Plain(i), content[id]) {
-				return errors.New("a blob read through the shared handle is not what was written")
-			}
-		}
-		return nil
-	}
-
+	check := matchContent(content)
 	ctx, release := store.KeepDeltasOpen(t.Context())
 	for range 3 {
 		if err := r.FetchBatches(ctx, ids, check); err != nil {
