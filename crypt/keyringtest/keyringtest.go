@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Password unlocks the test's login keyring.
@@ -63,10 +65,26 @@ func Start(t *testing.T) *Service {
 
 // keyringDaemon starts gnome-keyring-daemon, replacing the one on the bus
 // if any; unlock unlocks (or creates) the login keyring with Password.
-// --daemonize returns once the daemon is up and registered on the bus (it
-// exits with the bus, at cleanup).
+// --daemonize returns once the daemon is up and registered on the bus.
+// The daemon would exit with the bus, but on its own time: it is killed
+// and waited for at cleanup, so that it no longer writes in the test's
+// runtime directory when that is removed.
 func (s *Service) keyringDaemon(t *testing.T, unlock bool) {
 	t.Helper()
+	conn, err := dbus.Connect(s.addr)
+	if err != nil {
+		t.Fatalf("connecting to the test's session bus: %v", err)
+	}
+	defer conn.Close()
+	// Watch the Secret Service name before starting the daemon: --daemonize
+	// returns before the forked daemon has taken the name.
+	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, secretsName)); err != nil {
+		t.Fatalf("watching the Secret Service name: %v", err)
+	}
+	changed := make(chan *dbus.Signal, 16)
+	conn.Signal(changed)
+	before := nameOwner(conn)
+
 	args := []string{"--replace", "--components=secrets", "--daemonize"}
 	if unlock {
 		args = append(args, "--unlock")
@@ -79,6 +97,63 @@ func (s *Service) keyringDaemon(t *testing.T, unlock bool) {
 	if b, err := gk.CombinedOutput(); err != nil {
 		t.Fatalf("gnome-keyring-daemon: %v: %s", err, b)
 	}
+	timeout := time.After(time.Minute)
+	owner := nameOwner(conn)
+	for owner == "" || owner == before {
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("gnome-keyring-daemon did not take %s on the bus within a minute", secretsName)
+		}
+		owner = nameOwner(conn)
+	}
+	s.reapAtCleanup(t, conn, owner)
+}
+
+const secretsName = "org.freedesktop.secrets"
+
+// nameOwner is the unique bus name owning the Secret Service, "" if none.
+func nameOwner(conn *dbus.Conn) string {
+	var owner string
+	if err := conn.BusObject().Call("org.freedesktop.DBus.GetNameOwner", 0, secretsName).Store(&owner); err != nil {
+		return ""
+	}
+	return owner
+}
+
+// reapAtCleanup makes sure the daemon behind the bus name owner is gone
+// before the test's directories are removed: at cleanup it kills it and
+// waits for it to exit. The daemon is not our child (it forked away), so it
+// is waited for through a pidfd, opened now while it surely runs.
+func (s *Service) reapAtCleanup(t *testing.T, conn *dbus.Conn, owner string) {
+	t.Helper()
+	var pid uint32
+	if err := conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixProcessID", 0, owner).Store(&pid); err != nil {
+		t.Fatalf("finding gnome-keyring-daemon's process: %v", err)
+	}
+	fd, err := unix.PidfdOpen(int(pid), 0)
+	if err != nil {
+		t.Fatalf("pidfd_open of gnome-keyring-daemon (pid %d): %v", pid, err)
+	}
+	t.Cleanup(func() {
+		defer unix.Close(fd)
+		if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+			t.Errorf("killing gnome-keyring-daemon (pid %d): %v", pid, err)
+			return
+		}
+		// The pidfd turns readable when the process has exited.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, int(time.Minute/time.Millisecond))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				t.Errorf("waiting for gnome-keyring-daemon (pid %d) to exit: %d, %v", pid, n, err)
+			}
+			return
+		}
+	})
 }
 
 // Lock restarts gnome-keyring without unlocking: its login keyring is
