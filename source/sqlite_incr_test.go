@@ -381,6 +381,10 @@ func TestSQLiteIncrementalWhileWriting(t *testing.T) {
 	}
 }
 
+// writesPerScan is how many messages the writer of
+// TestSQLiteIncrementalWhileWriting commits during each scan.
+const writesPerScan = 50
+
 func incrementalWhileWriting(t *testing.T, pieceBytes int, pieceTime time.Duration) {
 	root := t.TempDir()
 	dbPath := filepath.Join(root, "msgstore.db")
@@ -391,27 +395,43 @@ func incrementalWhileWriting(t *testing.T, pieceBytes int, pieceTime time.Durati
 	// The test asks for checkpoints (on every third scan) so that some scans
 	// follow none, whatever the speed of the machine.
 	checkpoint := make(chan struct{}, 1)
+	// Each scan lets the writer commit writesPerScan more messages, which
+	// it does while the scan reads. Left to commit flat out (and with no
+	// automatic checkpoints), it outran the scans on a slow machine: the
+	// -wal grew to 2.6 GB in 16 minutes under -race, every whole read
+	// with it, and the test took most of CI's time.
+	credit := make(chan int, 1)
 	writerErr := make(chan error, 1)
 	go func() {
 		n := 0
 		modes := []string{"PASSIVE", "FULL", "RESTART", "TRUNCATE"}
 		writerErr <- func() error {
-			for i := 2001; ; i++ {
+			i := 2001
+			for {
+				var left int
 				select {
 				case <-stop:
 					return nil
-				default:
+				case left = <-credit:
 				}
-				if err := commitMessage(db, int64(i)); err != nil {
-					return err
-				}
-				select {
-				case <-checkpoint:
-					n++
-					if _, err := db.Exec("PRAGMA wal_checkpoint(" + modes[n%len(modes)] + ")"); err != nil {
+				for ; left > 0; left-- {
+					select {
+					case <-stop:
+						return nil
+					default:
+					}
+					if err := commitMessage(db, int64(i)); err != nil {
 						return err
 					}
-				default:
+					i++
+					select {
+					case <-checkpoint:
+						n++
+						if _, err := db.Exec("PRAGMA wal_checkpoint(" + modes[n%len(modes)] + ")"); err != nil {
+							return err
+						}
+					default:
+					}
 				}
 			}
 		}()
@@ -429,6 +449,10 @@ func incrementalWhileWriting(t *testing.T, pieceBytes int, pieceTime time.Durati
 			case checkpoint <- struct{}{}:
 			default:
 			}
+		}
+		select {
+		case credit <- writesPerScan:
+		default: // the writer has not taken the last scan's yet
 		}
 		if err := s.Scan(context.Background(), k); err != nil {
 			t.Fatalf("scan %d: %v", i, err)
