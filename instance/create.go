@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -75,17 +76,29 @@ func PendingInit(stateDir string) bool {
 // failure half-way (a remote unreachable), it finishes the set-up: a
 // repository already made with this key is kept.
 func Create(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, log *zap.Logger) error {
-	return CreateWith(ctx, cfg, cfgPath, key, log, nil)
+	return CreateWith(ctx, cfg, cfgPath, key, CreateOptions{Log: log})
 }
 
-// CreateWith is Create with keySaved run once the key cache is written and
-// before any repository is made (init writes --recovery-key-out there: a
-// failure before it leaves no key file for an installation never begun).
-func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, log *zap.Logger, keySaved func() error) error {
+// CreateOptions are CreateWith's settings beyond the config.
+type CreateOptions struct {
+	Log *zap.Logger
+	// KeySaved runs once the key cache is written and before any
+	// repository is made (init writes --recovery-key-out there: a failure
+	// before it leaves no key file for an installation never begun).
+	KeySaved func() error
+	// RetryFor, if not 0, replaces the config's retry_for for this
+	// set-up's calls to the remotes (--retry-for); the config file keeps
+	// its own.
+	RetryFor time.Duration
+}
+
+// CreateWith is Create with opts.
+func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, opts CreateOptions) error {
+	log, keySaved := opts.Log, opts.KeySaved
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rems, err := OpenRemotes(ctx, cfg, log)
+	rems, err := OpenRemotes(ctx, WithRetryFor(cfg, opts.RetryFor), log)
 	if err != nil {
 		return err
 	}
@@ -264,4 +277,16 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 		return head, err
 	}
 	return head, writeConfig(cfg, cfgPath)
+}
+
+// WithRetryFor returns cfg with its retry_for replaced by d for one run (a
+// --retry-for flag), leaving cfg as it is: the config written from it keeps
+// its own. With d 0 it is cfg.
+func WithRetryFor(cfg *configs.Config, d time.Duration) *configs.Config {
+	if d <= 0 {
+		return cfg
+	}
+	run := *cfg
+	run.RetryFor = configs.Duration(d)
+	return &run
 }

@@ -165,13 +165,15 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 		}
 		return nil
 	}
-	if err := instance.CreateWith(ctx, cfg, cfgPath, key, cliLogger(stderr), writeKeyOut); err != nil {
+	// --retry-for is for this run: the config written keeps its retry_for.
+	created := instance.CreateOptions{Log: cliLogger(stderr), KeySaved: writeKeyOut, RetryFor: g.RetryFor}
+	if err := instance.CreateWith(ctx, cfg, cfgPath, key, created); err != nil {
 		return initFailed(err, opts, cfg)
 	}
 	printInitDone(stdout, cfg, cfgPath, key, opts.RecoveryKeyOut, opts.Vault.given())
 	var vaultErr error
 	if opts.Vault.given() {
-		if vaultErr = registerWithRemotes(ctx, cfg, opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
+		if vaultErr = registerWithRemotes(ctx, instance.WithRetryFor(cfg, g.RetryFor), opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
 			fmt.Fprintf(stdout, "\nThe backup key is also kept by the vault at %s for account %q, behind your password.\n", opts.Vault.urls, opts.Vault.account)
 		} else {
 			fmt.Fprintf(stdout, "\nThe vault did not take the key (see the error); run `chatsafe key set-password` to try again.\n")

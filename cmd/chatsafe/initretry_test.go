@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/crypt"
+)
+
+// droppingServer accepts TCP connections and closes each at once, as a
+// remote whose server is failing would; it counts them.
+func droppingServer(t *testing.T) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed at cleanup
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// TestInitHonoursRetryFor: init's calls to the remotes give up once
+// --retry-for is spent, as every other command's do. init ignored the
+// flag: with the second remote failing, `--retry-for 1s init` retried
+// for ~40 s (24 connections: the default 8 tries of rclone's 3).
+func TestInitHonoursRetryFor(t *testing.T) {
+	addr, conns := droppingServer(t)
+	d := newDevice(t, map[string]string{"chat.db": "x"})
+	spec := fmt.Sprintf(":webdav,vendor=rclone,url='http://%s':chats", addr)
+	r := run(t, d.home, "--retry-for", "1s", "init", "--source", d.src, "--remote", filepath.Join(d.home, "remote"), "--remote", spec,
+		"--config", d.cfg, "--state-dir", d.state, "--recovery-key-out", filepath.Join(d.home, "key.txt"))
+	if r.code == 0 {
+		t.Fatalf("init with a failing remote succeeded:\n%s", r.stderr)
+	}
+	// Within 1 s: a try or two, each of rclone's 3 low-level tries.
+	if n := conns.Load(); n > 12 {
+		t.Errorf("init --retry-for 1s connected %d times to a failing remote; want at most 12\n%s", n, r.stderr)
+	}
+}
+
+// TestJoinHonoursRetryFor: the same for init --join, whose remote is read
+// for the repository the key must open.
+func TestJoinHonoursRetryFor(t *testing.T) {
+	addr, conns := droppingServer(t)
+	d := newDevice(t, map[string]string{"chat.db": "x"})
+	k, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(d.home, "key.txt")
+	if err := os.WriteFile(keyFile, []byte(k.RecoveryKey()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(":webdav,vendor=rclone,url='http://%s':chats", addr)
+	r := run(t, d.home, "--retry-for", "1s", "init", "--join", "--source", d.src, "--remote", spec,
+		"--config", d.cfg, "--state-dir", d.state, "--recovery-key-file", keyFile)
+	if r.code == 0 {
+		t.Fatalf("join of a failing remote succeeded:\n%s", r.stderr)
+	}
+	if n := conns.Load(); n > 12 {
+		t.Errorf("init --join --retry-for 1s connected %d times to a failing remote; want at most 12\n%s", n, r.stderr)
+	}
+}
+
+// TestInitKeepsRetryForOutOfTheConfig: --retry-for is for the run; the
+// config init writes keeps the default retry_for.
+func TestInitKeepsRetryForOutOfTheConfig(t *testing.T) {
+	d := newDevice(t, map[string]string{"chat.db": "x"})
+	run(t, d.home, "--retry-for", "1s", "init", "--source", d.src, "--remote", filepath.Join(d.home, "remote"),
+		"--config", d.cfg, "--state-dir", d.state, "--recovery-key-out", filepath.Join(d.home, "key.txt")).want(t, 0, "")
+	cfg, err := configs.Load(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := configs.Default().RetryFor; cfg.RetryFor != want {
+		t.Errorf("the written config's retry_for is %v, want the default %v", cfg.RetryFor, want)
+	}
+}
