@@ -65,7 +65,8 @@ func Start(t *testing.T) *Service {
 
 // keyringDaemon starts gnome-keyring-daemon, replacing the one on the bus
 // if any; unlock unlocks (or creates) the login keyring with Password.
-// --daemonize returns once the daemon is up and registered on the bus.
+// --daemonize returns before the forked daemon has taken the Secret
+// Service's name on the bus, so this waits for the name to change hands.
 // The daemon would exit with the bus, but on its own time: it is killed
 // and waited for at cleanup, so that it no longer writes in the test's
 // runtime directory when that is removed.
