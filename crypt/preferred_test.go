@@ -65,6 +65,7 @@ func TestPreferredCipherPrint(t *testing.T) {
 // env describes compiles aesGCMHardware from preferred_other.go (always
 // false, so XChaCha20-Poly1305) and no file that asks the CPU.
 func checkBuildChoosesSoftware(t *testing.T, gobin string, env []string) {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), gobin, "list", "-f", "{{join .GoFiles \" \"}}", ".")
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()

@@ -91,12 +91,14 @@ func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, s
 	if err := registerWithRemotes(ctx, cfg, v, prompt{g.stdin, stderr}, k); err != nil {
 		return err
 	}
-	cfg.Key.Vault = v.config()
-	if opts.Vault.passwordFile != "" {
-		// The daemon fetches the key with this file on a new device.
-		cfg.Key.PasswordFile = absOrEmpty(opts.Vault.passwordFile)
-	}
-	if err := cfg.Write(cfg.Path); err != nil {
+	err = updateConfigFile(cfg.Path, func(file *configs.Config) {
+		file.Key.Vault = v.config()
+		if opts.Vault.passwordFile != "" {
+			// The daemon fetches the key with this file on a new device.
+			file.Key.PasswordFile = absOrEmpty(opts.Vault.passwordFile)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("the password is set, but updating %s failed: %w", cfg.Path, err)
 	}
 	fmt.Fprintf(stdout, "the backup key is now kept by the vault for account %q; restore on a new device with\n  chatsafe restore --remote REMOTE --vault %s --vault-ca FILE --account %s --to DIR\n", v.account, v.urls, v.account)
@@ -137,9 +139,11 @@ func runKeyRemovePassword(ctx context.Context, opts KeyOptions, g *globalOptions
 	if err := c.Delete(ctx, v.account, k); err != nil {
 		return err
 	}
-	cfg.Key.Vault = configs.Vault{}
-	cfg.Key.PasswordFile = ""
-	if err := cfg.Write(cfg.Path); err != nil {
+	err = updateConfigFile(cfg.Path, func(file *configs.Config) {
+		file.Key.Vault = configs.Vault{}
+		file.Key.PasswordFile = ""
+	})
+	if err != nil {
 		return fmt.Errorf("the vault no longer holds the key, but updating %s failed: %w", cfg.Path, err)
 	}
 	fmt.Fprintln(stdout, "the vault no longer holds the backup key; keep your recovery key (`chatsafe key show`)")
@@ -156,4 +160,16 @@ func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, er
 		return nil, crypt.Key{}, fmt.Errorf("%w: %w", instance.ErrNoKey, err)
 	}
 	return cfg, k, nil
+}
+
+// updateConfigFile applies edit to the config file at path as it is on
+// disk and writes it back. The config a command runs with carries the
+// global flags (--retry-for), which are for that run, not for the file.
+func updateConfigFile(path string, edit func(*configs.Config)) error {
+	file, err := configs.Load(path)
+	if err != nil {
+		return err
+	}
+	edit(file)
+	return file.Write(path)
 }

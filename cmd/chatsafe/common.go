@@ -67,9 +67,7 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.RetryFor > 0 {
-		cfg.RetryFor = configs.Duration(g.RetryFor)
-	}
+	applyGlobals(cfg, g)
 	return cfg, nil
 }
 

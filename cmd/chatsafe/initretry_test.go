@@ -92,3 +92,31 @@ func TestInitKeepsRetryForOutOfTheConfig(t *testing.T) {
 		t.Errorf("the written config's retry_for is %v, want the default %v", cfg.RetryFor, want)
 	}
 }
+
+// TestKeyCommandsKeepRetryForOutOfTheConfig: key set-password and key
+// remove-password update the config file; --retry-for, for their run, is
+// not written into it.
+func TestKeyCommandsKeepRetryForOutOfTheConfig(t *testing.T) {
+	url, ca := startVault(t)
+	d := newDevice(t, map[string]string{"chat.db": "x"})
+	pw := filepath.Join(d.home, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d.home, "init", "--source", d.src, "--remote", filepath.Join(d.home, "remote"), "--config", d.cfg, "--state-dir", d.state,
+		"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pw).want(t, 0, "kept by the vault")
+	wantDefault := func(after string) {
+		t.Helper()
+		cfg, err := configs.Load(d.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := configs.Default().RetryFor; cfg.RetryFor != want {
+			t.Errorf("after %s the config's retry_for is %v, want the default %v", after, cfg.RetryFor, want)
+		}
+	}
+	run(t, d.home, "--retry-for", "1s", "key", "set-password", "--config", d.cfg, "--password-file", pw).want(t, 0, "kept by the vault")
+	wantDefault("key set-password --retry-for 1s")
+	run(t, d.home, "--retry-for", "1s", "key", "remove-password", "--config", d.cfg).want(t, 0, "no longer holds")
+	wantDefault("key remove-password --retry-for 1s")
+}

@@ -108,7 +108,7 @@ func (s *Service) keyringDaemon(t *testing.T, unlock bool) {
 		}
 		owner = nameOwner(conn)
 	}
-	s.reapAtCleanup(t, conn, owner)
+	reapAtCleanup(t, conn, owner)
 }
 
 const secretsName = "org.freedesktop.secrets"
@@ -126,7 +126,7 @@ func nameOwner(conn *dbus.Conn) string {
 // before the test's directories are removed: at cleanup it kills it and
 // waits for it to exit. The daemon is not our child (it forked away), so it
 // is waited for through a pidfd, opened now while it surely runs.
-func (s *Service) reapAtCleanup(t *testing.T, conn *dbus.Conn, owner string) {
+func reapAtCleanup(t *testing.T, conn *dbus.Conn, owner string) {
 	t.Helper()
 	var pid uint32
 	if err := conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixProcessID", 0, owner).Store(&pid); err != nil {
