@@ -88,7 +88,7 @@ func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, s
 	}
 	v := opts.Vault
 	v.withDefaults(cfg)
-	if err := registerWithRemotes(ctx, cfg, v, prompt{g.stdin, stderr}, k); err != nil {
+	if err := registerWithRemotes(ctx, cfg, g.retry(cliLogger(stderr)), v, prompt{g.stdin, stderr}, k); err != nil {
 		return err
 	}
 	err = updateConfigFile(cfg.Path, func(file *configs.Config) {

@@ -20,6 +20,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // configFlag adds the usual --config flag to a command.
@@ -71,6 +72,13 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	return cfg, nil
 }
 
+// retry is how this run retries calls to a remote, log hearing the
+// retries: with --retry-for, that time budget over the config's retry_for
+// (instance.OpenRemote); without it, the config's.
+func (g *globalOptions) retry(log *zap.Logger) remotes.RetryOptions {
+	return remotes.RetryOptions{Budget: g.RetryFor, Log: log}
+}
+
 // noConfig is the error of a command run before `chatsafe init`.
 func (g *globalOptions) noConfig() error {
 	return fmt.Errorf("no config at %s: run `chatsafe init --source DIR` first, or pass --config FILE", g.defaultConfig)
@@ -83,7 +91,8 @@ func (g *globalOptions) openInstance(ctx context.Context, configPath string, rea
 	if err != nil {
 		return nil, err
 	}
-	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger(stderr)})
+	log := cliLogger(stderr)
+	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: log, Retry: g.retry(log)})
 }
 
 // cliLogger logs warnings and errors to stderr for one-shot commands. It
