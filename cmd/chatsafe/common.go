@@ -55,8 +55,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// loadConfig loads the config named by --config, or the default one, with
-// the global flags applied over it.
+// loadConfig loads the config named by --config, or the default one, as
+// the file says: the global flags are the run's, passed where they apply
+// (retry), never written into the config, so a command that writes a
+// loaded config back writes the file's own settings.
 func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	if path == "" || path == g.defaultConfig {
 		path = g.defaultConfig
@@ -64,12 +66,7 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 			return nil, usageErr(g.noConfig())
 		}
 	}
-	cfg, err := configs.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	applyGlobals(cfg, g)
-	return cfg, nil
+	return configs.Load(path)
 }
 
 // retry is how this run retries calls to a remote, log hearing the

@@ -96,7 +96,6 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 	if l.Remote != "" {
 		cfg.Remotes = []configs.Remote{{Name: remoteName(l.Remote, 0), URL: l.Remote}}
 		cfg.RcloneConfig = l.RcloneConfig
-		cfg.RetryFor = configs.Duration(g.RetryFor)
 	} else {
 		c, err := g.loadConfig(l.Config)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/statusapi"
 )
 
@@ -141,5 +143,39 @@ func TestDaemonHonoursRetryFor(t *testing.T) {
 	}
 	if cfg := loadFile(t, d.cfg); cfg.RetryFor != 0 {
 		t.Errorf("the daemon's config file has retry_for %v, want 0", cfg.RetryFor)
+	}
+}
+
+// TestDaemonRetryForOutlivesReload: the daemon gets --retry-for as its
+// Retry option, beside its config; a reload reads the file's retry_for
+// and the option still holds over it.
+func TestDaemonRetryForOutlivesReload(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, "chatsafe.yaml")
+	yaml := fmt.Sprintf("source: %s\nstate_dir: %s\nretry_for: 90s\n", home, filepath.Join(home, "state"))
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &globalOptions{RetryFor: time.Second, defaultConfig: filepath.Join(home, "default-config", "config.yaml")}
+	cfg, err := g.loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := logs.New(logs.Options{Level: "warn", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := daemonOptions(cfg, DaemonOptions{}, g, log)
+	next, err := o.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Retry.Budget != time.Second {
+		t.Errorf("the daemon's retry budget is %v, want --retry-for's 1s", o.Retry.Budget)
+	}
+	for _, c := range []*configs.Config{o.Config, next} {
+		if got := time.Duration(c.RetryFor); got != 90*time.Second {
+			t.Errorf("a config of the daemon has retry_for %v, want the file's 1m30s", got)
+		}
 	}
 }
