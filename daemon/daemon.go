@@ -48,12 +48,14 @@ type Options struct {
 	Reload func() (*configs.Config, error)
 	// FetchKey gets the backup key when the local key cache is empty
 	// (the vault); nil means the cache must hold it.
-	FetchKey func(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error)
+	FetchKey func(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (crypt.Key, string, error)
 	// WrapUpload wraps each remote as the uploaders see it (fault
 	// injection in tests, such as remotes.Faulty latency); nil = as is.
 	WrapUpload func(remotes.Remote) remotes.Remote
 	// Retry tunes the retries of each call to a remote (Log is the
-	// daemon's); zero values take remotes' defaults.
+	// daemon's); zero values take remotes' defaults. A Budget (the
+	// --retry-for of the run) holds over the retry_for of every config,
+	// reloaded ones too; 0 leaves it to the config's.
 	Retry remotes.RetryOptions
 	// FileCacheSaveEvery is how long the file cache on disk may lag the
 	// one in memory (0: fileCacheSaveEvery, 5 minutes; tests shorten it).

@@ -51,7 +51,7 @@ func (d *Daemon) newSession() (*session, error) {
 			ok = false
 		}
 		if !ok {
-			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry(cfg))
+			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry())
 			if err != nil {
 				// A remote that cannot even be opened (bad spec) must not
 				// stop the others; it shows in status as failing, and
@@ -96,13 +96,11 @@ func (s *session) Serve(ctx context.Context) error {
 	return g.Wait()
 }
 
-// retry is the daemon's retry tuning for each remote.
-func (d *Daemon) retry(cfg *configs.Config) remotes.RetryOptions {
+// retry is the daemon's retry tuning for each remote. Without a Budget of
+// its own, instance.OpenRemote takes the retry_for of the config being
+// applied (a reload may have changed it).
+func (d *Daemon) retry() remotes.RetryOptions {
 	ro := d.opts.Retry
 	ro.Log = d.log
-	if ro.Budget == 0 {
-		// The config being applied: a reload may have changed retry_for.
-		ro.Budget = time.Duration(cfg.RetryFor)
-	}
 	return ro
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -86,10 +85,10 @@ type CreateOptions struct {
 	// repository is made (init writes --recovery-key-out there: a failure
 	// before it leaves no key file for an installation never begun).
 	KeySaved func() error
-	// RetryFor, if not 0, replaces the config's retry_for for this
-	// set-up's calls to the remotes (--retry-for); the config file keeps
-	// its own.
-	RetryFor time.Duration
+	// Retry tunes the retries around each remote (its Log is Log): a
+	// Budget (--retry-for) is for this set-up's calls to the remotes,
+	// over the config's retry_for; the config file keeps its own.
+	Retry remotes.RetryOptions
 }
 
 // CreateWith is Create with opts.
@@ -98,7 +97,9 @@ func CreateWith(ctx context.Context, cfg *configs.Config, cfgPath string, key cr
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rems, err := OpenRemotes(ctx, WithRetryFor(cfg, opts.RetryFor), log)
+	retry := opts.Retry
+	retry.Log = log
+	rems, err := OpenRemotes(ctx, cfg, retry)
 	if err != nil {
 		return err
 	}
@@ -277,16 +278,4 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 		return head, err
 	}
 	return head, writeConfig(cfg, cfgPath)
-}
-
-// WithRetryFor returns cfg with its retry_for replaced by d for one run (a
-// --retry-for flag), leaving cfg as it is: the config written from it keeps
-// its own. With d 0 it is cfg.
-func WithRetryFor(cfg *configs.Config, d time.Duration) *configs.Config {
-	if d <= 0 {
-		return cfg
-	}
-	run := *cfg
-	run.RetryFor = configs.Duration(d)
-	return &run
 }

@@ -67,10 +67,12 @@ type Options struct {
 	// check and restore beside a running daemon).
 	ReadOnly bool
 	// FetchKey, when the key cache is empty, may get the key elsewhere
-	// (the vault); it returns the key and its source. nil: ErrNoKey.
-	FetchKey func(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error)
+	// (the vault), opening remotes with retry; it returns the key and its
+	// source. nil: ErrNoKey.
+	FetchKey func(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (crypt.Key, string, error)
 	// Retry tunes the retries around each remote (its Log is Log); zero
-	// values take the remotes package's defaults.
+	// values take the remotes package's defaults, and a zero Budget the
+	// config's retry_for (see OpenRemote).
 	Retry remotes.RetryOptions
 	// KeepBroken keeps going when a remote other than the first fails to
 	// open: it becomes a broken sync target (reported, holding nothing, so
@@ -111,7 +113,7 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 	if opts.FetchKey == nil {
 		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, path)
 	}
-	k, src, err := opts.FetchKey(ctx, cfg)
+	k, src, err := opts.FetchKey(ctx, cfg, opts.retry())
 	if err != nil {
 		return k, "", err
 	}
@@ -121,17 +123,18 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 	return k, src, nil
 }
 
-// OpenRemotes opens every remote of the config, each wrapped with retries.
-func OpenRemotes(ctx context.Context, cfg *configs.Config, log *zap.Logger) ([]remotes.Remote, error) {
-	rems, _, err := openTargets(ctx, cfg, Options{}, log)
+// OpenRemotes opens every remote of the config, each wrapped with retries
+// as retry says (see OpenRemote).
+func OpenRemotes(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) ([]remotes.Remote, error) {
+	rems, _, err := openTargets(ctx, cfg, Options{Retry: retry, Log: retry.Log})
 	return rems, err
 }
 
 // OpenRemotesKeepBroken is OpenRemotes for a reader of every remote
 // (check): rems and errs are in config order, and a remote other than the
 // first that fails to open is nil in rems, with its error in errs.
-func OpenRemotesKeepBroken(ctx context.Context, cfg *configs.Config, log *zap.Logger) (rems []remotes.Remote, errs []error, err error) {
-	_, targets, err := openTargets(ctx, cfg, Options{ReadOnly: true, KeepBroken: true}, log)
+func OpenRemotesKeepBroken(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (rems []remotes.Remote, errs []error, err error) {
+	_, targets, err := openTargets(ctx, cfg, Options{ReadOnly: true, KeepBroken: true, Retry: retry, Log: retry.Log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,25 +153,43 @@ func TargetRemotes(targets []*store.Target) ([]remotes.Remote, []error) {
 }
 
 // OpenRemote opens one configured remote wrapped with retries (the daemon
-// opens a remote added by a reload this way).
+// opens a remote added by a reload this way). Every remote is opened
+// here, so this is where a run's time budget meets the config's: see
+// runRetry.
 func OpenRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote, retry remotes.RetryOptions) (remotes.Remote, error) {
 	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: retry.Log})
 	if err != nil {
 		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
 	}
-	return remotes.WithRetry(r, retry), nil
+	return remotes.WithRetry(r, runRetry(cfg, retry)), nil
 }
 
-// openTargets opens the config's remotes as the store's sync targets.
-func openTargets(ctx context.Context, cfg *configs.Config, opts Options, log *zap.Logger) ([]remotes.Remote, []*store.Target, error) {
+// runRetry is retry with the time budget of one call resolved: retry's
+// own when the run sets one (--retry-for), else the config's retry_for
+// (0: no time cap, the attempts alone decide). The run's budget is an
+// option of the run, never written into cfg: a config written back from
+// the one loaded keeps the file's retry_for.
+func runRetry(cfg *configs.Config, retry remotes.RetryOptions) remotes.RetryOptions {
+	if retry.Budget <= 0 {
+		retry.Budget = time.Duration(cfg.RetryFor)
+	}
+	return retry
+}
+
+// retry is opts.Retry with opts.Log hearing the retries.
+func (opts Options) retry() remotes.RetryOptions {
+	r := opts.Retry
+	r.Log = opts.Log
+	return r
+}
+
+// openTargets opens the config's remotes as the store's sync targets;
+// opts.Log (not nil) hears the retries and the remotes that fail to open.
+func openTargets(ctx context.Context, cfg *configs.Config, opts Options) ([]remotes.Remote, []*store.Target, error) {
 	if len(cfg.Remotes) == 0 {
 		return nil, nil, fmt.Errorf("%w: %s names no remotes", configs.ErrConfig, cfg.Path)
 	}
-	retry := opts.Retry
-	retry.Log = log
-	if retry.Budget == 0 {
-		retry.Budget = time.Duration(cfg.RetryFor)
-	}
+	log, retry := opts.Log, opts.retry()
 	var rems []remotes.Remote
 	var targets []*store.Target
 	for i, rc := range cfg.Remotes {
@@ -201,10 +222,10 @@ func CloseRemotes(rs []remotes.Remote) {
 
 // Open loads the key, opens the remotes and the repository.
 func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, error) {
-	log := opts.Log
-	if log == nil {
-		log = zap.NewNop()
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
 	}
+	log := opts.Log
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the state directory: %w", err)
 	}
@@ -212,7 +233,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	if err != nil {
 		return nil, err
 	}
-	rems, targets, err := openTargets(ctx, cfg, opts, log)
+	rems, targets, err := openTargets(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}

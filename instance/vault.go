@@ -58,10 +58,11 @@ func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 
 // FetchKeyFromVault is an Options.FetchKey that recovers the backup key
 // from the config's vault with the unattended password and the handle kept
-// on the config's remotes. A wrong password is returned as is and
-// remembered (see failedPasswords): the same password file is not tried
-// again, since each try spends one of the vault's attempts.
-func FetchKeyFromVault(ctx context.Context, cfg *configs.Config) (crypt.Key, string, error) {
+// on the config's remotes (opened with retry). A wrong password is
+// returned as is and remembered (see failedPasswords): the same password
+// file is not tried again, since each try spends one of the vault's
+// attempts.
+func FetchKeyFromVault(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (crypt.Key, string, error) {
 	if !cfg.Key.Vault.Enabled() {
 		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault (run `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, KeyCachePath(cfg.StateDir))
 	}
@@ -77,7 +78,7 @@ func FetchKeyFromVault(ctx context.Context, cfg *configs.Config) (crypt.Key, str
 		return crypt.Key{}, "", err
 	}
 	defer c.CloseIdleConnections()
-	rems, err := OpenRemotes(ctx, cfg, nil)
+	rems, err := OpenRemotes(ctx, cfg, retry)
 	if err != nil {
 		return crypt.Key{}, "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/internal/vaulttest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
@@ -30,12 +31,12 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 	cfg.Key.Vault = configs.Vault{URL: vaultURL, Account: "fay", CAFile: vaultCA}
 	key := behindVaultOnly(t, cfg, "fay", filepath.Join(dir, "pw"), "wrong")
 
-	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 	if !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("first start: %v", err)
 	}
 	for range 2 {
-		_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
+		_, _, err = instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 		if !errors.Is(err, instance.ErrPasswordFailedBefore) {
 			t.Fatalf("restart with the same file: %v", err)
 		}
@@ -44,12 +45,12 @@ func TestRefusedPasswordFileNotTriedAgain(t *testing.T) {
 		t.Fatal("the state directory holds the password")
 	}
 	os.WriteFile(cfg.Key.PasswordFile, []byte("also wrong"), 0o600)
-	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err = instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "8 attempts left") {
 		t.Fatalf("a changed file: %v (want the second attempt spent)", err)
 	}
 	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
-	got, src, err := instance.FetchKeyFromVault(t.Context(), cfg)
+	got, src, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 	if err != nil || got != key || src != instance.KeyFromVault {
 		t.Fatalf("the right password: %v", err)
 	}
@@ -104,7 +105,7 @@ func TestVaultFailureAfterAnAttemptIsRetried(t *testing.T) {
 	if err := os.WriteFile(cfg.Key.PasswordFile, []byte("wrong"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "8 attempts left") {
+	if _, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{}); err == nil || !strings.Contains(err.Error(), "8 attempts left") {
 		t.Fatalf("a wrong password after two tries of one login: %v, want 8 attempts left", err)
 	}
 	if err := os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600); err != nil {
@@ -146,7 +147,7 @@ func behindVaultOnly(t *testing.T, cfg *configs.Config, account, pwFile, passwor
 	if err != nil {
 		t.Fatal(err)
 	}
-	rems, err := instance.OpenRemotes(t.Context(), cfg, nil)
+	rems, err := instance.OpenRemotes(t.Context(), cfg, remotes.RetryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
 
 	losses.Arm(true)
 	for try := 1; try <= 3; try++ {
-		_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+		_, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 		if !instance.Unreachable(err) {
 			t.Fatalf("try %d, the answer lost: %v, want a failure the daemon tries again", try, err)
 		}
@@ -188,17 +189,17 @@ func TestLostVaultAnswerIsTheSameAttempt(t *testing.T) {
 		t.Fatalf("%d answers lost, want 3", losses.Lost())
 	}
 	losses.Arm(false)
-	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("the answer to the fourth try of one wrong password: %v, want 9 attempts left", err)
 	}
 	// A new password file is a new guess, and counts.
 	os.WriteFile(cfg.Key.PasswordFile, []byte("also wrong"), 0o600)
-	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg); !strings.Contains(err.Error(), "8 attempts left") {
+	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{}); !strings.Contains(err.Error(), "8 attempts left") {
 		t.Fatalf("a second wrong password: %v, want 8 attempts left", err)
 	}
 	os.WriteFile(cfg.Key.PasswordFile, []byte("right"), 0o600)
-	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err != nil || got != key {
+	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{}); err != nil || got != key {
 		t.Fatalf("the right password: %v", err)
 	}
 }
@@ -223,7 +224,7 @@ func TestLostVaultAnswerAfterTheAttempt(t *testing.T) {
 		t.Helper()
 		before := losses.Lost()
 		for try := 1; try <= 3; try++ {
-			_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+			_, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 			if !instance.Unreachable(err) {
 				t.Fatalf("try %d, %s lost: %v, want a failure the daemon tries again", try, what, err)
 			}
@@ -235,7 +236,7 @@ func TestLostVaultAnswerAfterTheAttempt(t *testing.T) {
 	losses.ArmFor(vault.PathLoginKE1)
 	tries("every KE2 of a wrong password")
 	losses.ArmFor()
-	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg)
+	_, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{})
 	if !errors.Is(err, vault.ErrWrongPassword) || !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("the answer to the fourth try of one wrong password: %v, want 9 attempts left", err)
 	}
@@ -246,11 +247,11 @@ func TestLostVaultAnswerAfterTheAttempt(t *testing.T) {
 	losses.ArmFor(vault.PathLoginFinish)
 	tries("every wrapped key")
 	losses.ArmFor()
-	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg); err != nil || got != key {
+	if got, _, err := instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{}); err != nil || got != key {
 		t.Fatalf("the right password once the answers arrive: %v", err)
 	}
 	os.WriteFile(cfg.Key.PasswordFile, []byte("wrong again"), 0o600)
-	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "9 attempts left") {
+	if _, _, err = instance.FetchKeyFromVault(t.Context(), cfg, remotes.RetryOptions{}); err == nil || !strings.Contains(err.Error(), "9 attempts left") {
 		t.Fatalf("a wrong password after the success: %v, want 9 attempts left (nothing left counted)", err)
 	}
 }

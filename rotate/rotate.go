@@ -36,12 +36,15 @@ type Result struct {
 
 // Run rotates the key of the installation cfg describes. It refuses while
 // another process (the daemon) holds the state lock. Call Done after the
-// new recovery key has been shown and saved. progress (nil: none) hears
-// the re-sealing and the deletion of the old deltas.
-func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger, progress store.ProgressFunc) (*Result, error) {
+// new recovery key has been shown and saved. retry tunes the retries
+// around each remote (its Log is log; a Budget, --retry-for, holds over the
+// config's retry_for). progress (nil: none) hears the re-sealing and the
+// deletion of the old deltas.
+func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger, retry remotes.RetryOptions, progress store.ProgressFunc) (*Result, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	retry.Log = log
 	var pw []byte
 	if cfg.Key.Vault.Enabled() {
 		// Read before anything changes: the new key goes to the vault
@@ -52,7 +55,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *zap.Logger, progress sto
 		}
 		defer clear(pw)
 	}
-	rems, err := instance.OpenRemotes(ctx, cfg, log)
+	rems, err := instance.OpenRemotes(ctx, cfg, retry)
 	if err != nil {
 		return nil, err
 	}

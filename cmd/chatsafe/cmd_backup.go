@@ -66,13 +66,13 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 		return backupThroughDaemon(ctx, c, opts.JSON, stdout, stderr)
 	case errors.Is(err, client.ErrNoDaemon):
 		g.memory.collectAtLimit()
-		return backupLocally(ctx, cfg, opts, stdout, stderr)
+		return backupLocally(ctx, cfg, opts, g, stdout, stderr)
 	case errors.Is(err, errOtherInstallation):
 		// Safe to run here only if no process (such as this installation's
 		// own daemon, on another socket) holds our state: the local run
 		// takes the state lock, and says so when it cannot.
 		g.memory.collectAtLimit()
-		lerr := backupLocally(ctx, cfg, opts, stdout, stderr)
+		lerr := backupLocally(ctx, cfg, opts, g, stdout, stderr)
 		if errors.Is(lerr, store.ErrLocked) {
 			return fmt.Errorf("%w; and this installation's state is in use, so the backup cannot run here either: %w", err, lerr)
 		}
@@ -86,12 +86,13 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 }
 
 // backupLocally runs one backup cycle in this process and uploads.
-func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions, stdout, stderr io.Writer) error {
+func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions, g *globalOptions, stdout, stderr io.Writer) error {
 	// On a device that joined with the vault, the key comes from there as
 	// the daemon's does. With the first remote out of reach, the snapshot
 	// goes into the spool as the daemon's would (FromState); the upload
 	// then fails (exit 5) and the next backup or the daemon uploads it.
-	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: cliLogger(stderr), FromState: true})
+	log := cliLogger(stderr)
+	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: log, Retry: g.retry(log), FromState: true})
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,6 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 	if created != nil {
 		printCreated(stdout, created)
 	}
-	applyGlobals(cfg, g)
 	log, err := logs.New(logs.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, File: daemonLogFile(runtime.GOOS, cfg.StateDir), EventLog: events})
 	if err != nil {
 		if events != "" {
@@ -115,30 +114,36 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 		return usageErr(fmt.Errorf("%w: %w", configs.ErrConfig, err))
 	}
 	defer log.Close()
-	d, err := daemon.New(daemon.Options{
+	d, err := daemon.New(daemonOptions(cfg, opts, g, log))
+	if err != nil {
+		return err
+	}
+	return runWithReload(ctx, d, log)
+}
+
+// daemonOptions runs the daemon on cfg, as LoadOrCreate made it (the
+// file's, with --source as its source). A reload reads the file again and
+// keeps --source. --retry-for is in no config: it is the Retry option,
+// over the retry_for of this config and of every reloaded one.
+func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, log *logs.Logger) daemon.Options {
+	return daemon.Options{
 		Config:     cfg,
 		Log:        log,
 		Version:    version,
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
+		Retry:      g.retry(log.Logger),
 		// At the first committed cycle: the daemon's own rule then starts
 		// from the limit this sets.
 		FirstCycleDone: g.memory.daemonTakesOver,
 		Reload: func() (*configs.Config, error) {
 			next, err := configs.Load(cfg.Path)
-			if err == nil {
-				applyGlobals(next, g)
-				if opts.Source != "" {
-					next.Source = cfg.Source
-				}
+			if err == nil && opts.Source != "" {
+				next.Source = cfg.Source
 			}
 			return next, err
 		},
-	})
-	if err != nil {
-		return err
 	}
-	return runWithReload(ctx, d, log)
 }
 
 // daemonLogFile is the file the daemon logs to besides stderr on goos, ""
@@ -150,13 +155,6 @@ func daemonLogFile(goos, stateDir string) string {
 		return filepath.Join(stateDir, "chatsafe.log")
 	}
 	return ""
-}
-
-// applyGlobals puts the global flags over a loaded config.
-func applyGlobals(cfg *configs.Config, g *globalOptions) {
-	if g.RetryFor > 0 {
-		cfg.RetryFor = configs.Duration(g.RetryFor)
-	}
 }
 
 // runWithReload runs d until ctx ends, reloading its config on SIGHUP.

@@ -166,14 +166,15 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 		return nil
 	}
 	// --retry-for is for this run: the config written keeps its retry_for.
-	created := instance.CreateOptions{Log: cliLogger(stderr), KeySaved: writeKeyOut, RetryFor: g.RetryFor}
+	log := cliLogger(stderr)
+	created := instance.CreateOptions{Log: log, KeySaved: writeKeyOut, Retry: g.retry(log)}
 	if err := instance.CreateWith(ctx, cfg, cfgPath, key, created); err != nil {
 		return initFailed(err, opts, cfg)
 	}
 	printInitDone(stdout, cfg, cfgPath, key, opts.RecoveryKeyOut, opts.Vault.given())
 	var vaultErr error
 	if opts.Vault.given() {
-		if vaultErr = registerWithRemotes(ctx, instance.WithRetryFor(cfg, g.RetryFor), opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
+		if vaultErr = registerWithRemotes(ctx, cfg, g.retry(log), opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
 			fmt.Fprintf(stdout, "\nThe backup key is also kept by the vault at %s for account %q, behind your password.\n", opts.Vault.urls, opts.Vault.account)
 		} else {
 			fmt.Fprintf(stdout, "\nThe vault did not take the key (see the error); run `chatsafe key set-password` to try again.\n")
@@ -257,9 +258,9 @@ func remoteFlags(rs []string) string {
 }
 
 // registerWithRemotes keeps key in the vault and the vault handle on every
-// remote of cfg.
-func registerWithRemotes(ctx context.Context, cfg *configs.Config, v vaultFlags, p prompt, key crypt.Key) error {
-	rems, err := instance.OpenRemotes(ctx, cfg, cliLogger(p.stderr))
+// remote of cfg, opened with retry.
+func registerWithRemotes(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions, v vaultFlags, p prompt, key crypt.Key) error {
+	rems, err := instance.OpenRemotes(ctx, cfg, retry)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 func runJoin(ctx context.Context, cfg *configs.Config, cfgPath string, keys keySourceFlags, g *globalOptions, stdout, stderr io.Writer) error {
 	p := prompt{g.stdin, stderr}
 	log := cliLogger(stderr)
-	rems, err := instance.OpenRemotes(ctx, instance.WithRetryFor(cfg, g.RetryFor), log)
+	rems, err := instance.OpenRemotes(ctx, cfg, g.retry(log))
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, 
 	if err != nil {
 		return err
 	}
-	rems, err := instance.OpenRemotes(ctx, instance.WithRetryFor(cfg, g.RetryFor), cliLogger(stderr))
+	rems, err := instance.OpenRemotes(ctx, cfg, g.retry(cliLogger(stderr)))
 	if err != nil {
 		return err
 	}

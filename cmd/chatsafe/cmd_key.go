@@ -88,7 +88,7 @@ func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, s
 	}
 	v := opts.Vault
 	v.withDefaults(cfg)
-	if err := registerWithRemotes(ctx, cfg, v, prompt{g.stdin, stderr}, k); err != nil {
+	if err := registerWithRemotes(ctx, cfg, g.retry(cliLogger(stderr)), v, prompt{g.stdin, stderr}, k); err != nil {
 		return err
 	}
 	err = updateConfigFile(cfg.Path, func(file *configs.Config) {
@@ -163,8 +163,8 @@ func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, er
 }
 
 // updateConfigFile applies edit to the config file at path as it is on
-// disk and writes it back. The config a command runs with carries the
-// global flags (--retry-for), which are for that run, not for the file.
+// disk and writes it back: whatever a command did to the config it runs
+// with stays out of the file.
 func updateConfigFile(path string, edit func(*configs.Config)) error {
 	file, err := configs.Load(path)
 	if err != nil {

@@ -62,7 +62,8 @@ func runKeyRotate(ctx context.Context, opts KeyRotateOptions, g *globalOptions, 
 		}
 	}
 	progress := newStageProgress("key rotate", stderr)
-	res, err := rotate.Run(ctx, cfg, cliLogger(stderr), progress.report)
+	log := cliLogger(stderr)
+	res, err := rotate.Run(ctx, cfg, log, g.retry(log), progress.report)
 	progress.finish()
 	if err != nil {
 		return err

@@ -55,7 +55,8 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		return err
 	}
 	progress := newStageProgress("prune", stderr)
-	inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: opts.DryRun, Log: cliLogger(stderr), Progress: progress.report})
+	log := cliLogger(stderr)
+	inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: opts.DryRun, Log: log, Retry: g.retry(log), Progress: progress.report})
 	if err != nil {
 		return err
 	}

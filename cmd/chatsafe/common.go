@@ -20,6 +20,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // configFlag adds the usual --config flag to a command.
@@ -54,8 +55,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// loadConfig loads the config named by --config, or the default one, with
-// the global flags applied over it.
+// loadConfig loads the config named by --config, or the default one, as
+// the file says: the global flags are the run's, passed where they apply
+// (retry), never written into the config, so a command that writes a
+// loaded config back writes the file's own settings.
 func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 	if path == "" || path == g.defaultConfig {
 		path = g.defaultConfig
@@ -63,12 +66,14 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 			return nil, usageErr(g.noConfig())
 		}
 	}
-	cfg, err := configs.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	applyGlobals(cfg, g)
-	return cfg, nil
+	return configs.Load(path)
+}
+
+// retry is how this run retries calls to a remote, log hearing the
+// retries: with --retry-for, that time budget over the config's retry_for
+// (instance.OpenRemote); without it, the config's.
+func (g *globalOptions) retry(log *zap.Logger) remotes.RetryOptions {
+	return remotes.RetryOptions{Budget: g.RetryFor, Log: log}
 }
 
 // noConfig is the error of a command run before `chatsafe init`.
@@ -83,7 +88,8 @@ func (g *globalOptions) openInstance(ctx context.Context, configPath string, rea
 	if err != nil {
 		return nil, err
 	}
-	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: cliLogger(stderr)})
+	log := cliLogger(stderr)
+	return instance.Open(ctx, cfg, instance.Options{ReadOnly: readOnly, Log: log, Retry: g.retry(log)})
 }
 
 // cliLogger logs warnings and errors to stderr for one-shot commands. It

@@ -84,7 +84,7 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 		if err != nil {
 			return nil, err
 		}
-		inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: true, KeepBroken: true, FetchKey: instance.FetchKeyFromVault, Log: log})
+		inst, err := instance.Open(ctx, cfg, instance.Options{ReadOnly: true, KeepBroken: true, FetchKey: instance.FetchKeyFromVault, Log: log, Retry: g.retry(log)})
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,6 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 	if l.Remote != "" {
 		cfg.Remotes = []configs.Remote{{Name: remoteName(l.Remote, 0), URL: l.Remote}}
 		cfg.RcloneConfig = l.RcloneConfig
-		cfg.RetryFor = configs.Duration(g.RetryFor)
 	} else {
 		c, err := g.loadConfig(l.Config)
 		if err != nil {
@@ -107,11 +106,14 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 	if l.Keys.vault.given() {
 		cfg.Key.Vault = l.Keys.vault.config()
 	}
-	return openWithKeyFlags(ctx, cfg, l.Keys, p, log)
+	return openWithKeyFlags(ctx, cfg, l.Keys, p, g.retry(log))
 }
 
-func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFlags, p prompt, log *zap.Logger) (*looked, error) {
-	byConfig, errs, err := instance.OpenRemotesKeepBroken(ctx, cfg, log)
+// openWithKeyFlags opens cfg's repository read-only with the key from
+// keys; retry.Log hears the retries and the opening.
+func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFlags, p prompt, retry remotes.RetryOptions) (*looked, error) {
+	log := retry.Log
+	byConfig, errs, err := instance.OpenRemotesKeepBroken(ctx, cfg, retry)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,9 @@ import (
 // globalOptions are the flags every command has, and what the process gives
 // every command (stdin, the default config path), so tests can replace them.
 type globalOptions struct {
-	// RetryFor overrides the config's retry_for when set (--retry-for).
+	// RetryFor is --retry-for: when set, this run's time budget over the
+	// config's retry_for. It reaches the remotes as an option (retry),
+	// never through a config.
 	RetryFor time.Duration
 	// defaultConfig is the config used when --config is not given.
 	defaultConfig string

@@ -12,6 +12,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -57,7 +58,7 @@ func TestVaultRefusesRollbackToNewDevice(t *testing.T) {
 	if err := instance.Create(ctx, cfg, "", key, nil); err != nil {
 		t.Fatal(err)
 	}
-	rems, err := instance.OpenRemotes(ctx, cfg, nil)
+	rems, err := instance.OpenRemotes(ctx, cfg, remotes.RetryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestVaultGuardsRaceToCommit(t *testing.T) {
 	remote := filepath.Join(t.TempDir(), "remote")
 	cfg := configs.DefaultAt(filepath.Join(t.TempDir(), "c.yaml"))
 	cfg.Remotes = []configs.Remote{{Name: "r", URL: remote}}
-	rems, err := instance.OpenRemotes(ctx, cfg, nil)
+	rems, err := instance.OpenRemotes(ctx, cfg, remotes.RetryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
