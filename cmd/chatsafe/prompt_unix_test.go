@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/chatsafe/chatsafe/crypt"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +29,10 @@ import (
 type promptTerminal struct {
 	tty  *os.File
 	keys *os.File
+	// shown is what the terminal displays (its echo), complete once the
+	// typing side is closed and done is closed.
+	shown *strings.Builder
+	done  chan struct{}
 }
 
 func newPromptTerminal(t *testing.T) promptTerminal {
@@ -37,10 +43,14 @@ func newPromptTerminal(t *testing.T) promptTerminal {
 	}
 	// Closing the typing side hangs the terminal up, which ends any read
 	// still blocked on it (the old prompt, when the test fails). What the
-	// terminal echoes is drained so that writes to it never block.
-	go io.Copy(io.Discard, keys)
-	t.Cleanup(func() { keys.Close(); tty.Close() })
-	return promptTerminal{tty: tty, keys: keys}
+	// terminal echoes is read all along so that writes to it never block.
+	p := promptTerminal{tty: tty, keys: keys, shown: new(strings.Builder), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		io.Copy(p.shown, keys)
+	}()
+	t.Cleanup(func() { tty.Close(); keys.Close(); <-p.done })
+	return p
 }
 
 // echoes reports whether the terminal echoes what is typed.
@@ -119,19 +129,50 @@ func TestRecoveryKeyPromptCtrlC(t *testing.T) {
 	}
 }
 
+// TestRecoveryKeyPromptReadsTheKey: a key typed at the prompt is read
+// without being shown.
+func TestRecoveryKeyPromptReadsTheKey(t *testing.T) {
+	term := newPromptTerminal(t)
+	seen := newPromptSeen("Recovery key")
+	key, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var got crypt.Key
+	go func() {
+		var err error
+		got, err = readRecoveryKey(t.Context(), "", prompt{term.tty, seen})
+		done <- err
+	}()
+	<-seen.shown
+	typed := key.RecoveryKey()
+	if _, err := term.keys.Write([]byte(typed + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := answered(t, done); err != nil || got != key {
+		t.Fatalf("reading a typed recovery key: %v (same key: %v)", err, got == key)
+	}
+	term.tty.Close()
+	<-term.done
+	if strings.Contains(term.shown.String(), typed[:14]) {
+		t.Errorf("the terminal showed the typed key: %q", term.shown.String())
+	}
+}
+
 // TestSecretPromptsCtrlD: Ctrl-D on an empty line (end of input) at either
 // secret prompt says that nothing was entered, as a usage error.
 func TestSecretPromptsCtrlD(t *testing.T) {
 	cases := []struct {
 		name, label string
-		ask         func(ctx context.Context, p prompt) error // ctx: not taken by today's prompts
+		ask         func(ctx context.Context, p prompt) error
 	}{
 		{"recovery key", "Recovery key", func(ctx context.Context, p prompt) error {
-			_, err := readRecoveryKey("", p.stdin, p.stderr)
+			_, err := readRecoveryKey(ctx, "", p)
 			return err
 		}},
 		{"vault password", "Vault password", func(ctx context.Context, p prompt) error {
-			_, err := (&vaultFlags{}).password(p, false)
+			_, err := (&vaultFlags{}).password(ctx, p, false)
 			return err
 		}},
 	}
@@ -164,9 +205,8 @@ func TestVaultPasswordPromptCtrlC(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := (&vaultFlags{}).password(prompt{term.tty, seen}, true)
+		_, err := (&vaultFlags{}).password(ctx, prompt{term.tty, seen}, true)
 		done <- err
-		_ = ctx // today's prompt takes no context
 	}()
 	<-seen.shown
 	cancel()
