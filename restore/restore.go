@@ -28,6 +28,10 @@ import (
 // without Force.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
+// ErrNothingMatched means Include and Exclude left nothing of the snapshot
+// to restore.
+var ErrNothingMatched = errors.New("nothing in the snapshot matches")
+
 // Reader is what a restore reads from the store: what browsing reads,
 // and a file's chunks a ranged read at a time (Store.FetchChunks), so
 // that pages stored in file order are written with one write per range.
