@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+	rclonefs "github.com/rclone/rclone/fs"
 )
 
 var remoteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -63,6 +64,12 @@ func (c *Config) validateRemotes() error {
 			return c.errAt(k+".name", "%s.name %q: use letters, digits, '_', '.' and '-' only", k, r.Name)
 		case r.URL == "":
 			return c.errAt(k, "%s.url is required (an rclone remote such as gdrive:chats, or a local path)", k)
+		}
+		if r.BwLimit != "" {
+			var tt rclonefs.BwTimetable
+			if err := tt.Set(r.BwLimit); err != nil {
+				return c.errAt(k+".bwlimit", "%s.bwlimit %q is not a bandwidth limit in rclone's --bwlimit syntax (examples: \"1M\", \"512k:4M\", \"08:00,512k 19:00,off\")", k, r.BwLimit)
+			}
 		}
 		if j, dup := names[r.Name]; dup {
 			return c.errAt(k+".name", "%s.name %q is already used by remotes[%d]; names must be unique", k, r.Name, j)

@@ -97,8 +97,18 @@ func checkPrivate(what, path string, st os.FileInfo, sentinel error) error {
 	if perm&0o044 == 0 {
 		how = "accessible"
 	}
-	return fmt.Errorf("%s %s is %s by others (mode %04o): run chmod 600 %s: %w", what, path, how, perm, path, sentinel)
+	return insecureFileError{fmt.Sprintf("%s %s is %s by others (mode %04o): run chmod 600 %s", what, path, how, perm, path), sentinel}
 }
+
+// insecureFileError is checkPrivate's refusal: its own text says all, and
+// it is (errors.Is) its sentinel.
+type insecureFileError struct {
+	msg      string
+	sentinel error
+}
+
+func (e insecureFileError) Error() string { return e.msg }
+func (e insecureFileError) Unwrap() error { return e.sentinel }
 
 // parseKeyCache returns the key, or a short reason (never content) why data
 // is not a key cache.

@@ -124,6 +124,11 @@ func TestKeyCacheInsecureMode(t *testing.T) {
 					t.Errorf("error %q does not contain %q", msg, want)
 				}
 			}
+			// The advice is the end of it: the sentinel's own text would
+			// say the same thing again.
+			if !strings.HasSuffix(msg, "run chmod 600 "+path) {
+				t.Errorf("error %q goes on after its advice", msg)
+			}
 		})
 	}
 }

@@ -159,7 +159,7 @@ func TargetRemotes(targets []*store.Target) ([]remotes.Remote, []error) {
 func OpenRemote(ctx context.Context, cfg *configs.Config, rc configs.Remote, retry remotes.RetryOptions) (remotes.Remote, error) {
 	r, err := remotes.Open(ctx, rc.URL, remotes.Options{RcloneConfig: cfg.RcloneConfig, BwLimit: rc.BwLimit, Name: rc.Name, Log: retry.Log})
 	if err != nil {
-		return nil, fmt.Errorf("opening remote %q: %w", rc.Name, err)
+		return nil, err // it names the remote
 	}
 	return remotes.WithRetry(r, runRetry(cfg, retry)), nil
 }

@@ -3,6 +3,7 @@ package instance_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/backup"
@@ -10,6 +11,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // newInstallation makes an installation under a temporary directory with
@@ -96,5 +98,16 @@ func TestOpenKeepBroken(t *testing.T) {
 	}
 	if len(storetest.DeltaFiles(t, r0)) != 1 || len(inst.Store.Pending()) != 1 {
 		t.Fatalf("the working remote holds %d deltas, %d pending; want 1 and 1", len(storetest.DeltaFiles(t, r0)), len(inst.Store.Pending()))
+	}
+}
+
+// TestOpenRemoteNamesItOnce: a remote that cannot be opened is named once
+// in the error, not by each layer.
+func TestOpenRemoteNamesItOnce(t *testing.T) {
+	cfg := configs.DefaultAt(filepath.Join(t.TempDir(), "chatsafe.yaml"))
+	rc := configs.Remote{Name: "nas", URL: ":ftpx,host=x:foo"}
+	_, err := instance.OpenRemote(t.Context(), cfg, rc, remotes.RetryOptions{})
+	if err == nil || strings.Count(err.Error(), "opening remote") != 1 || !strings.Contains(err.Error(), "nas") {
+		t.Fatalf("opening a remote of an unknown backend: %v, want the remote named once", err)
 	}
 }

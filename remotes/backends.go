@@ -8,6 +8,10 @@ package remotes
 // the wrappers (alias, union) that point at them. Add a backend here and
 // in docs/remotes.md and the README together.
 import (
+	"sort"
+
+	"github.com/rclone/rclone/fs"
+
 	_ "github.com/rclone/rclone/backend/alias"
 	_ "github.com/rclone/rclone/backend/azureblob"
 	_ "github.com/rclone/rclone/backend/b2"
@@ -32,3 +36,14 @@ import (
 	_ "github.com/rclone/rclone/backend/union"
 	_ "github.com/rclone/rclone/backend/webdav"
 )
+
+// BuiltInBackends lists the rclone backends this build has, by name,
+// sorted (what a remote's "name:" or ":backend," may use).
+func BuiltInBackends() []string {
+	names := make([]string, 0, len(fs.Registry))
+	for _, ri := range fs.Registry {
+		names = append(names, ri.Name)
+	}
+	sort.Strings(names)
+	return names
+}

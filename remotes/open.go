@@ -188,7 +188,7 @@ func Open(ctx context.Context, spec string, opts Options) (Remote, error) {
 		if errors.Is(perr, fs.ErrorNotFoundInConfigFile) {
 			return fail(fmt.Errorf("%w: there is no remote %q in %s: run `rclone config` to create it (or check the config's rclone_config, or --rclone-config)", ErrBadRemote, parsed.Name, configLabel(info.configPath)))
 		}
-		return fail(fmt.Errorf("%w: %w (`chatsafe version` and the README list the backends built in)", ErrBadRemote, perr))
+		return fail(fmt.Errorf("%w: %w (the backends built in: %s)", ErrBadRemote, perr, strings.Join(BuiltInBackends(), ", ")))
 	}
 	info.backend = fsInfo.Name
 

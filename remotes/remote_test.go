@@ -371,3 +371,21 @@ func TestS3(t *testing.T) {
 		}
 	})
 }
+
+// TestUnknownBackendListsTheBuiltIn: a remote of a backend this build lacks
+// is ErrBadRemote, once named, with the backends it has.
+func TestUnknownBackendListsTheBuiltIn(t *testing.T) {
+	_, err := Open(t.Context(), ":ftpx,host=x:foo", Options{Name: "nas"})
+	if !errors.Is(err, ErrBadRemote) {
+		t.Fatalf("opening a remote of an unknown backend: %v, want ErrBadRemote", err)
+	}
+	msg := err.Error()
+	if strings.Count(msg, "opening remote") != 1 || !strings.Contains(msg, "nas") {
+		t.Errorf("the remote is not named once: %s", msg)
+	}
+	for _, b := range []string{"drive", "local", "s3", "webdav"} {
+		if !strings.Contains(msg, b) {
+			t.Errorf("the message lacks the built-in backend %s: %s", b, msg)
+		}
+	}
+}

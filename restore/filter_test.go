@@ -2,6 +2,7 @@ package restore_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -75,5 +76,34 @@ func TestRestoreIncludeExcludeTime(t *testing.T) {
 	_, err := restore.Run(e.Ctx, e.Store, restore.Options{Time: first.Time.Add(-time.Second), Target: filepath.Join(t.TempDir(), "out")})
 	if !errors.Is(err, store.ErrSnapshotNotFound) {
 		t.Errorf("a time before the first snapshot: %v", err)
+	}
+}
+
+// TestRestoreIncludeMatchingNothing: an --include that matches nothing in
+// the snapshot is an error (like tar naming a member it does not have),
+// and leaves no target behind where there was none, or the empty one
+// there was.
+func TestRestoreIncludeMatchingNothing(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "media", "a.jpg"), []byte("photo a"))
+	e.Backup()
+	fresh := filepath.Join(t.TempDir(), "out")
+	_, err := restore.Run(e.Ctx, e.Store, restore.Options{Include: []string{"nomatch*"}, Target: fresh})
+	if !errors.Is(err, restore.ErrNothingMatched) || !strings.Contains(fmt.Sprint(err), "nomatch*") {
+		t.Fatalf("restoring an include that matches nothing: %v, want ErrNothingMatched naming the pattern", err)
+	}
+	if _, err := os.Lstat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the restore that matched nothing left its new target behind (%v)", err)
+	}
+	empty := t.TempDir()
+	if _, err := restore.Run(e.Ctx, e.Store, restore.Options{Include: []string{"nomatch*"}, Exclude: []string{"x"}, Target: empty}); !errors.Is(err, restore.ErrNothingMatched) {
+		t.Fatalf("into an empty directory: %v, want ErrNothingMatched", err)
+	}
+	if _, err := os.Stat(empty); err != nil {
+		t.Errorf("the restore removed the empty target it was given: %v", err)
+	}
+	// Excluding everything is the same: nothing to restore.
+	if _, err := restore.Run(e.Ctx, e.Store, restore.Options{Exclude: []string{"*"}, Target: filepath.Join(t.TempDir(), "out")}); !errors.Is(err, restore.ErrNothingMatched) {
+		t.Errorf("excluding everything: %v, want ErrNothingMatched", err)
 	}
 }

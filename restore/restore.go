@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,10 @@ import (
 // ErrTargetNotEmpty means restore was pointed at a non-empty directory
 // without Force.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
+
+// ErrNothingMatched means Include and Exclude left nothing of the snapshot
+// to restore.
+var ErrNothingMatched = errors.New("nothing in the snapshot matches")
 
 // Reader is what a restore reads from the store: what browsing reads,
 // and a file's chunks a ranged read at a time (Store.FetchChunks), so
@@ -87,6 +93,8 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if err := CheckTarget(opts.Target, opts.Force); err != nil {
 		return nil, err
 	}
+	_, statErr := os.Lstat(opts.Target)
+	made := errors.Is(statErr, os.ErrNotExist) // the restore makes the target
 	root, err := openRestoreRoot(opts.Target)
 	if err != nil {
 		return nil, err
@@ -116,6 +124,11 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	}
 	if walkErr != nil {
 		return rs.res, walkErr
+	}
+	if !rs.restoredAny {
+		if err := rs.nothingMatched(opts, made); err != nil {
+			return rs.res, err
+		}
 	}
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
@@ -161,6 +174,29 @@ type restoreRun struct {
 	include  []string
 	exclude  []string
 	pending  []restoredDir // directories not made yet: made when something below them is restored
+	// restoredAny: some entry was wanted (a snapshot of nothing, or
+	// filters that match nothing, restore nothing).
+	restoredAny bool
+}
+
+// nothingMatched is the error of a restore whose filters left nothing to
+// restore; a target the restore made (still empty) goes again.
+func (rs *restoreRun) nothingMatched(opts Options, made bool) error {
+	if len(opts.Include) == 0 && len(opts.Exclude) == 0 {
+		return nil // an empty snapshot restores as an empty directory
+	}
+	if made {
+		_ = os.Remove(opts.Target)
+	}
+	var filters []string
+	for _, p := range opts.Include {
+		filters = append(filters, "--include "+strconv.Quote(p))
+	}
+	for _, p := range opts.Exclude {
+		filters = append(filters, "--exclude "+strconv.Quote(p))
+	}
+	return fmt.Errorf("%w %s: nothing restored (`chatsafe ls` lists the snapshot's paths)",
+		ErrNothingMatched, strings.Join(filters, " "))
 }
 
 // path names a target-relative path for messages.
@@ -186,6 +222,9 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 			continue
 		}
 		in := included || browse.MatchAny(rs.include, rel)
+		if in {
+			rs.restoredAny = true
+		}
 		if n.Kind == store.KindDir {
 			if err := rs.subdir(n, p, in); err != nil {
 				return err

@@ -134,6 +134,8 @@ func TestLsFindDumpDiff(t *testing.T) {
 func TestBrowseBadInput(t *testing.T) {
 	b := newBrowseSetup(t)
 	run(t, b.home, "ls", "--config", b.cfg, "ffffffff").want(t, 2, `no snapshot "ffffffff"`)
+	// A lone argument is a snapshot; a path of the newest one gets a hint.
+	run(t, b.home, "ls", "--config", b.cfg, "Media", "-l").want(t, 2, "(`latest Media`)")
 	run(t, b.home, "ls", "--config", b.cfg, "latest", "Media/nothere.jpg").want(t, 2, "is not in snapshot")
 	run(t, b.home, "dump", "--config", b.cfg, "latest", "nothere").want(t, 2, "is not in snapshot")
 	run(t, b.home, "ls", "--config", b.cfg, "--time", "2001-01-01 00:00").want(t, 2, "no snapshot at or before")

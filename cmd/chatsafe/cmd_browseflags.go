@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -60,6 +62,22 @@ func (f *repoFlags) selectSnapshot(r browse.Reader, spec string) (store.Snapshot
 
 func snapshotTime(s store.Snapshot) string { return s.Time.Local().Format("2006-01-02 15:04:05") }
 
+// hintPathForSnapshot adds to a lone argument's "no snapshot" error that
+// it names a path of the newest snapshot, when it does.
+func hintPathForSnapshot(ctx context.Context, r browse.Reader, err error, args []string) error {
+	if len(args) != 1 || !errors.Is(err, store.ErrSnapshotNotFound) {
+		return err
+	}
+	latest, lerr := browse.Select(r, "latest", time.Time{})
+	if lerr != nil {
+		return err
+	}
+	if _, lerr := browse.Lookup(ctx, r, latest, browse.Clean(args[0])); lerr != nil {
+		return err
+	}
+	return fmt.Errorf("%w; %q is a path in the newest snapshot: name a snapshot before it (`latest %s`)", err, args[0], args[0])
+}
+
 // located is a path in a snapshot, with the repository opened to read it.
 type located struct {
 	store    *store.Store
@@ -85,6 +103,7 @@ func (f *repoFlags) locate(ctx context.Context, g *globalOptions, stderr io.Writ
 	}
 	snap, err := f.selectSnapshot(r, spec)
 	if err != nil {
+		err = hintPathForSnapshot(ctx, r, err, args)
 		closeAll()
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
@@ -83,7 +82,7 @@ type prompt struct {
 
 // password reads the vault password from --password-file, or asks on a
 // terminal (twice when confirm is set, for a new password).
-func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
+func (v *vaultFlags) password(ctx context.Context, p prompt, confirm bool) ([]byte, error) {
 	if v.passwordFile != "" {
 		b, err := crypt.ReadPrivateSecretFile("vault password file", v.passwordFile)
 		if err != nil {
@@ -97,13 +96,7 @@ func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
 	if !isTerminal(p.stdin) {
 		return nil, usageErr(errors.New("no vault password: pass --password-file FILE (or run on a terminal to be asked)"))
 	}
-	ask := func(prompt string) ([]byte, error) {
-		fmt.Fprint(p.stderr, prompt)
-		b, err := term.ReadPassword(int(p.stdin.Fd()))
-		fmt.Fprintln(p.stderr)
-		return b, err
-	}
-	pw, err := ask("Vault password: ")
+	pw, err := p.secret(ctx, "Vault password: ")
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +104,7 @@ func (v *vaultFlags) password(p prompt, confirm bool) ([]byte, error) {
 		return nil, usageErr(errors.New("empty password"))
 	}
 	if confirm {
-		again, err := ask("Repeat the password: ")
+		again, err := p.secret(ctx, "Repeat the password: ")
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +123,7 @@ func (v *vaultFlags) recover(ctx context.Context, p prompt, rems []remotes.Remot
 		return crypt.Key{}, err
 	}
 	defer c.CloseIdleConnections()
-	pw, err := v.password(p, false)
+	pw, err := v.password(ctx, p, false)
 	if err != nil {
 		return crypt.Key{}, err
 	}
@@ -145,7 +138,7 @@ func (v *vaultFlags) registerKey(ctx context.Context, p prompt, key crypt.Key, r
 		return err
 	}
 	defer c.CloseIdleConnections()
-	pw, err := v.password(p, true)
+	pw, err := v.password(ctx, p, true)
 	if err != nil {
 		return err
 	}

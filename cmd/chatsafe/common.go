@@ -113,7 +113,7 @@ func isTerminal(w any) bool {
 
 // readRecoveryKey reads the recovery key from a file, or asks for it on a
 // terminal.
-func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, error) {
+func readRecoveryKey(ctx context.Context, file string, p prompt) (crypt.Key, error) {
 	var text string
 	switch {
 	case file != "":
@@ -122,10 +122,8 @@ func readRecoveryKey(file string, stdin *os.File, prompt io.Writer) (crypt.Key, 
 			return crypt.Key{}, usageErr(fmt.Errorf("reading the recovery key file: %w", err))
 		}
 		text = string(b)
-	case isTerminal(stdin):
-		fmt.Fprint(prompt, "Recovery key (64 hex digits): ")
-		b, err := term.ReadPassword(int(stdin.Fd()))
-		fmt.Fprintln(prompt)
+	case isTerminal(p.stdin):
+		b, err := p.secret(ctx, "Recovery key (64 hex digits): ")
 		if err != nil {
 			return crypt.Key{}, fmt.Errorf("reading the recovery key: %w", err)
 		}

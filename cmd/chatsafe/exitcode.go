@@ -73,6 +73,7 @@ var exitMappings = []struct {
 	{crypt.ErrSecretFileInsecure, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
+	{restore.ErrNothingMatched, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	// A config version or cipher from a newer chatsafe: no retry helps,
 	// an upgrade does (and the daemon is not restarted, as for bad config).

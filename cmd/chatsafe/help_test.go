@@ -71,3 +71,14 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestGroupCommandsNeedAnAction: a command that only groups others (key,
+// vault, fork, completion, service) refuses an unknown action or none with
+// exit 2, instead of printing its help and exiting 0.
+func TestGroupCommandsNeedAnAction(t *testing.T) {
+	home := t.TempDir()
+	for _, group := range []string{"key", "vault", "fork", "completion", "service"} {
+		run(t, home, group, "bogus").want(t, exitUsage, "bogus")
+		run(t, home, group).want(t, exitUsage, "name an action")
+	}
+}

@@ -196,7 +196,11 @@ func TestKeyRotateRefusesWhileLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, s.home, "key", "rotate", "--config", s.cfg).want(t, 1, "stop it")
+	r := run(t, s.home, "key", "rotate", "--config", s.cfg)
+	r.want(t, 1, "stop it")
+	if n := strings.Count(r.stderr, "stop it"); n != 1 {
+		t.Errorf("the refusal says to stop the daemon %d times: %s", n, r.stderr)
+	}
 	held.Close()
 	if _, err := os.Stat(store.RotateJournalPath(cfg.StateDir)); !os.IsNotExist(err) {
 		t.Fatalf("a refused rotation left a journal: %v", err)

@@ -37,7 +37,7 @@ func (k *keySourceFlags) key(ctx context.Context, p prompt, rems []remotes.Remot
 		}
 		return k.vault.recover(ctx, p, rems)
 	}
-	return readRecoveryKey(k.recoveryKeyFile, p.stdin, p.stderr)
+	return readRecoveryKey(ctx, k.recoveryKeyFile, p)
 }
 
 // lookFlags name a repository to look at (snapshots, check, restore):

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,5 +81,33 @@ a password kept by a Backup Key Vault) can read them.`,
 		newManCommand(g),
 	)
 	cmd.SetVersionTemplate("{{.Version}}\n")
+	cmd.InitDefaultCompletionCmd()
+	requireActions(cmd)
 	return cmd
+}
+
+// requireActions makes every command below root that only groups others
+// refuse an unknown action, or none, as bad usage: cobra would print the
+// group's help and exit 0, which a script takes for success.
+func requireActions(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		requireActions(c)
+		if !c.HasSubCommands() || c.Runnable() {
+			continue
+		}
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		usage := fmt.Sprintf("name an action: %s %s", c.CommandPath(), strings.Join(names, "|"))
+		c.Args = func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("unknown action %q; %s", args[0], usage))
+			}
+			return nil
+		}
+		c.RunE = func(*cobra.Command, []string) error { return usageErr(errors.New(usage)) }
+	}
 }
