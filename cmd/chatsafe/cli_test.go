@@ -12,7 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
+
+// testKSFParameters are the vault client's Argon2id parameters (time, KiB,
+// threads) in this package's tests.
+const testKSFParameters = "1,1024,1"
 
 // Commands run in process, each on a fresh command tree (runCLI). A few
 // tests need a real process (kill -9, a daemon beside the CLI): they use the
@@ -26,6 +32,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Vault passwords derive with cheap Argon2id parameters here and in
+	// the child binaries (TestVaultCLIUsesProductionKSF keeps the real
+	// ones): under -race the production ones took most of this package's
+	// time.
+	os.Setenv(vaultclient.TestKSFEnv, testKSFParameters)
 	code := m.Run()
 	if binaryDir != "" {
 		os.RemoveAll(binaryDir)

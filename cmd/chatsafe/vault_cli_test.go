@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
@@ -85,4 +86,36 @@ func TestVaultUnreachableExit5(t *testing.T) {
 	r := run(t, t.TempDir(), "restore", "--remote", s.remote, "--to", filepath.Join(t.TempDir(), "o"),
 		"--vault", "https://127.0.0.1:1", "--account", "a", "--password-file", pw)
 	r.want(t, 5, "unreachable")
+}
+
+// TestVaultCLIUsesProductionKSF: with vaultclient.TestKSFEnv unset (as for
+// every user) the CLI derives with the production Argon2id parameters. An
+// account registered so does not open with the tests' cheap parameters (a
+// wrong password: the parameters are part of the derivation), and opens
+// again without them.
+func TestVaultCLIUsesProductionKSF(t *testing.T) {
+	url, ca := startVault(t)
+	home := t.TempDir()
+	src := filepath.Join(home, "chats")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "msg.txt"), []byte("derived the slow way"), 0o644)
+	pw := filepath.Join(home, "pw")
+	os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600)
+	remote := filepath.Join(home, "remote")
+	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pw}
+
+	t.Setenv(vaultclient.TestKSFEnv, "")
+	cfg := filepath.Join(home, "cfg.yaml")
+	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", cfg, "--state-dir", filepath.Join(home, "state")}, vaultArgs...)...).want(t, 0, "kept by the vault")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
+
+	t.Setenv(vaultclient.TestKSFEnv, testKSFParameters)
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", filepath.Join(t.TempDir(), "out")}, vaultArgs...)...).want(t, exitWrongKey, "wrong password")
+
+	t.Setenv(vaultclient.TestKSFEnv, "")
+	dst := filepath.Join(t.TempDir(), "out")
+	run(t, t.TempDir(), append([]string{"restore", "--remote", remote, "--to", dst}, vaultArgs...)...).want(t, 0, "restored")
+	if b, _ := os.ReadFile(filepath.Join(dst, "msg.txt")); string(b) != "derived the slow way" {
+		t.Fatalf("restored %q", b)
+	}
 }

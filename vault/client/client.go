@@ -125,6 +125,13 @@ func New(opts Options) (*Client, error) {
 	if opts.LoginStepTimeout <= 0 {
 		opts.LoginStepTimeout = DefaultLoginStepTimeout
 	}
+	if opts.KSFParameters == nil {
+		ksf, err := testKSF()
+		if err != nil {
+			return nil, err
+		}
+		opts.KSFParameters = ksf
+	}
 	return &Client{
 		urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, stepTimeout: min(opts.LoginStepTimeout, opts.Timeout),
 		ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait, noTOPRF: opts.NoThresholdOPRF,
