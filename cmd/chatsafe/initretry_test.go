@@ -120,3 +120,10 @@ func TestKeyCommandsKeepRetryForOutOfTheConfig(t *testing.T) {
 	run(t, d.home, "--retry-for", "1s", "key", "remove-password", "--config", d.cfg).want(t, 0, "no longer holds")
 	wantDefault("key remove-password --retry-for 1s")
 }
+
+// TestNegativeRetryForRefused: --retry-for below zero is bad usage (exit
+// 2), as retry_for below zero is in a config; it was taken for "no limit".
+func TestNegativeRetryForRefused(t *testing.T) {
+	home := t.TempDir()
+	run(t, home, "--retry-for=-5s", "snapshots", "--remote", filepath.Join(home, "nothing")).want(t, exitUsage, "--retry-for")
+}

@@ -53,6 +53,12 @@ a password kept by a Backup Key Vault) can read them.`,
 		Version:       buildinfo.Get(version).String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if g.RetryFor < 0 {
+				return usageErr(fmt.Errorf("--retry-for %s: must not be negative (leave it out for the config's retry_for)", g.RetryFor))
+			}
+			return nil
+		},
 	}
 	cmd.PersistentFlags().DurationVar(&g.RetryFor, "retry-for", 0,
 		"give up on an unreachable remote after retrying for this long (exit 5); overrides the config's retry_for (default: the config's, else about 45s of retries)")
