@@ -43,6 +43,30 @@ func perfSpin(n int) uint64 {
 	return x
 }
 
+// newHome points HOME at a new directory, where perf would put its
+// build-id cache, and keeps the go command's directories where they were:
+// under a bare new HOME, the reports' `go tool addr2line` downloaded the
+// toolchain into a new GOPATH and built addr2line from nothing, ~30 s a
+// test.
+func newHome(t *testing.T) string {
+	t.Helper()
+	names := []string{"GOPATH", "GOMODCACHE", "GOCACHE", "GOENV"}
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	values := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(values) != len(names) {
+		t.Fatalf("go env gave %q for %v", out, names)
+	}
+	for i, name := range names {
+		t.Setenv(name, values[i])
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	return home
+}
+
 // needPerf fails the test where perf should be (Linux; scripts/test
 // installs it) and is not.
 func needPerf(t *testing.T) {
@@ -67,8 +91,7 @@ func TestRunProfilesTheChild(t *testing.T) {
 	dir := t.TempDir()
 	// perf's build-id cache lives under $HOME: a copy of every binary it
 	// profiles (60–90 MB each), which a bench run must not leave behind.
-	home := t.TempDir()
-	t.Setenv("HOME", home)
+	home := newHome(t)
 	data := filepath.Join(dir, "spin-first-backup-r1.data")
 	p, err := run(context.Background(), command{name: exe, args: []string{"-test.run=^$"},
 		env: []string{perfSpinEnv + "=1"}, perf: data})
@@ -211,9 +234,9 @@ func TestBenchProfilesEveryTimedPhase(t *testing.T) {
 	needPerf(t)
 	work := t.TempDir()
 	bin := buildChatsafe(t, work)
-	// After the build, which keeps its caches under $HOME: perf's
-	// build-id cache, should it make one, goes to a directory of its own.
-	t.Setenv("HOME", t.TempDir())
+	// perf's build-id cache, should it make one, goes to a directory of
+	// its own.
+	newHome(t)
 	out := filepath.Join(work, "out")
 	perfDir, err := checkPerfDir(filepath.Join(work, "perf"))
 	if err != nil {
@@ -279,7 +302,7 @@ func TestRunProfilesThroughASymlink(t *testing.T) {
 	if err := os.Symlink(exe, link); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOME", t.TempDir())
+	newHome(t)
 	p, err := run(context.Background(), command{name: link, args: []string{"-test.run=^$"},
 		env: []string{perfSpinEnv + "=1"}, perf: filepath.Join(dir, "spin-restore-r1.data")})
 	if err != nil {
