@@ -39,9 +39,14 @@ every delta and authenticates every blob. A remote other than the first is also
 compared with the first, which the device reads: a live delta it lacks that no
 upload will bring, or deltas of a history the first remote lacks (another
 device writing there), is an error; deltas waiting in this device's spool to
-be uploaded there are not. Exit code 6 means damage was found on some remote,
-or a forked or diverged history (both branches are named); the message names
-the remote and the object. A remote that cannot be reached is exit code 5 if
+be uploaded there are not. When the first remote lost a delta, or holds one
+damaged, check asks the other remotes for an intact copy (verified with the
+key, as repair verifies one) and names the remote holding it: chatsafe repair
+copies it back. It also says what each object outside the history is (deltas
+past the damage, damaged objects, a prune's leftovers, files that are no
+deltas). Exit code 6 means damage was found on some remote, or a forked or
+diverged history (both branches are named); the message names the remote and
+the object. A remote that cannot be reached is exit code 5 if
 nothing worse was found. It does not lock the repository, so it runs beside
 the daemon. With --remote and a key (--recovery-key-file or the vault flags)
 it needs no config.`,
