@@ -18,6 +18,7 @@ type Store interface {
 	Reload(ctx context.Context) error
 	Refresh(ctx context.Context) error
 	Stats() store.Stats
+	Unreferenced() []store.Unreferenced
 	Snapshots() []store.Snapshot
 	LiveDeltas() []store.DeltaInfo
 	WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error) (map[crypt.ID]struct{}, error)
@@ -47,7 +48,11 @@ type Result struct {
 	Snapshots int
 	Blobs     int
 	ReadBytes int64
-	Garbage   []string // objects under deltas/ that no live delta lists (prune removes them)
+	Garbage   []string // delta objects under deltas/ that no live delta lists
+	// Unreferenced are the objects under deltas/ outside the history
+	// checked, each saying what it is (Garbage, and files not named like
+	// deltas): prune's leftovers, or history past damage, or damaged.
+	Unreferenced []store.Unreferenced
 	// Fork is the forked history, if any: an error (exit 6) until it is
 	// resolved, though both branches are checked like any other deltas.
 	Fork *store.Fork
@@ -66,7 +71,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		}
 	}
 	stats := st.Stats()
-	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage}
+	res := &Result{Deltas: stats.Deltas, Snapshots: stats.Snapshots, Blobs: stats.Blobs, Garbage: stats.Garbage, Unreferenced: st.Unreferenced()}
 	snaps := st.Snapshots()
 	deltas := st.LiveDeltas()
 	if res.Damage = st.Damage(); res.Damage != nil {

@@ -32,7 +32,13 @@ type Compared struct {
 	// it lacks, that the first remote's history does not have: another
 	// device commits there, or the first remote lost them.
 	Foreign []store.DeltaInfo
-	Errors  []error
+	// Hidden are the deltas live on the remote that the first remote's
+	// history lacks only because the first remote is damaged: it lists
+	// them past the damage, or its damage names them (lost or damaged
+	// there). The same history, intact here: no error of this remote's
+	// (the first remote's check says what repair does).
+	Hidden []store.DeltaInfo
+	Errors []error
 }
 
 // Compare compares other, a store opened with no local state on a remote
@@ -91,6 +97,7 @@ func Compare(ctx context.Context, first, other Store) (*Compared, error) {
 			c.Foreign = append(c.Foreign, d)
 		}
 	}
+	c.Foreign, c.Hidden = hiddenByDamage(first, c.Foreign)
 	if len(c.Missing) > 0 {
 		c.Errors = append(c.Errors, missingErr(first, c.Missing))
 	}
@@ -98,6 +105,33 @@ func Compare(ctx context.Context, first, other Store) (*Compared, error) {
 		c.Errors = append(c.Errors, foreignErr(first, other, c.Foreign))
 	}
 	return c, nil
+}
+
+// hiddenByDamage splits foreign, deltas the first remote's history does
+// not have, into those that are another history and those its damage
+// hides: deltas the first remote lists outside its history read, or that
+// its damage names. The same name is the same delta (its id is random and
+// sealed with it), so these are the first remote's own history.
+func hiddenByDamage(first Store, foreign []store.DeltaInfo) (other, hidden []store.DeltaInfo) {
+	dmg := first.Damage()
+	if dmg == nil {
+		return foreign, nil
+	}
+	behind := map[string]bool{}
+	for _, name := range first.Stats().Garbage {
+		behind[name] = true
+	}
+	for _, d := range dmg.Damage {
+		behind[d.Object] = true
+	}
+	for _, d := range foreign {
+		if behind[d.Name] {
+			hidden = append(hidden, d)
+		} else {
+			other = append(other, d)
+		}
+	}
+	return other, hidden
 }
 
 // missingErr names the live deltas the remote lacks, and what copies them

@@ -195,3 +195,29 @@ func TestCompareCommitsDuringCheck(t *testing.T) {
 		t.Fatalf("the first remote read after a commit: %v", c.Errors)
 	}
 }
+
+// TestCompareFirstRemoteLostADelta: the first remote lost delta 2 of 3,
+// which the second remote holds with the rest. The first remote's history
+// stops at 1 (damage); the second remote's deltas past it are that same
+// history, hidden by the damage: no error of the second remote's.
+func TestCompareFirstRemoteLostADelta(t *testing.T) {
+	e := storetest.NewEnv(t)
+	second := storetest.OpenRemote(t, t.TempDir())
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
+	for i := range 3 {
+		storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte{'v', byte(i)})
+		e.Backup()
+	}
+	if err := os.Remove(storetest.DeltaFiles(t, e.RemoteDir)[1]); err != nil {
+		t.Fatal(err)
+	}
+	first := openReadOnly(t, e, e.Remote, e.State)
+	if first.Damage() == nil {
+		t.Fatal("the first remote lost a delta and is not damaged")
+	}
+	other := openReadOnly(t, e, second, "")
+	c := compare(t, e, first, other)
+	if len(c.Hidden) != 2 || len(c.Foreign) > 0 || len(c.Missing) > 0 || len(c.Errors) > 0 {
+		t.Fatalf("hidden %v, foreign %v, missing %v, errors %v; want deltas 2 and 3 hidden, no error", c.Hidden, c.Foreign, c.Missing, c.Errors)
+	}
+}

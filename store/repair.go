@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,9 +21,24 @@ import (
 // but kept, so a damaged one can still be examined or mended by hand.
 const damagedDir = "damaged"
 
+// repairCopiesDir, in the repository's state directory, holds the copies
+// repair found on other remotes while it verifies and uploads them.
+const repairCopiesDir = "repair-copies"
+
 // RepairPlan is what Repair does (or, dry, would do).
 type RepairPlan struct {
 	Damage []Damage
+	// Copies are the deltas the remote lost, or holds damaged, that
+	// another remote holds intact (verified with the key): copied back
+	// first, oldest first (a damaged one there moved to damaged/ before).
+	Copies []DeltaCopy
+	// Rejected are copies on other remotes that failed verification:
+	// never used.
+	Rejected []error
+	// Left is the damage left after the copies (all of Damage when there
+	// are none): what the rest of the plan cuts. Without it the history
+	// is whole again, and Keep is its head.
+	Left []Damage
 	// Keep is the newest intact head: the new head's parent.
 	Keep    string
 	KeepSeq uint64
@@ -41,12 +59,20 @@ type RepairPlan struct {
 // Intact reports whether there was nothing to repair.
 func (p *RepairPlan) Intact() bool { return len(p.Damage) == 0 }
 
-// Repair makes a damaged repository writable again: it keeps the newest
-// intact head's history, moves every delta newer than that head aside
-// (under damaged/), and commits an empty head above every sequence seen
-// whose parent is the intact head and whose live list is that head's.
-// With dryRun it only returns the plan. The new head waits in the spool:
-// Sync uploads it, and the spooled deltas the remote lost.
+// Cuts reports whether the repair cuts the history: damage is left that
+// no copy mends, and a repair head is committed on Keep.
+func (p *RepairPlan) Cuts() bool { return len(p.Left) > 0 }
+
+// Repair makes a damaged repository writable again. Deltas the remote
+// lost or holds damaged that another sync target holds intact are copied
+// back from there (FindCopies); if that makes the history whole, that is
+// all. Otherwise it keeps the newest intact head's history, moves every
+// delta newer than that head aside (under damaged/), and commits an empty
+// head above every sequence seen whose parent is the intact head and
+// whose live list is that head's. It cuts nothing while a target that
+// might hold a copy of what it would cut cannot be asked. With dryRun it
+// only returns the plan. The new head waits in the spool: Sync uploads
+// it, and the spooled deltas the remote lost.
 func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
@@ -54,28 +80,62 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	plan, keep, err := r.planRepair(ctx, dryRun)
-	if err != nil || plan.Intact() || dryRun {
+	if err != nil || plan.Intact() {
 		return plan, err
 	}
-	advance, err := r.repairAdvance(ctx)
+	plan.Left = plan.Damage
+	dir := filepath.Join(r.dir(), repairCopiesDir)
+	defer os.RemoveAll(dir)
+	copies, err := r.repairCopies(ctx, dir)
 	if err != nil {
 		return plan, err
 	}
+	defer copies.Close()
+	plan.Copies, plan.Rejected = copies.Found, copies.Rejected
+	if err := plan.after(ctx, copies); err != nil {
+		return plan, err
+	}
+	if plan.Cuts() && len(copies.Unasked) > 0 {
+		lost := strings.Join(copies.Lost, ", ")
+		if lost == "" {
+			lost = "what repair would cut"
+		}
+		return plan, fmt.Errorf("repair: %w; it may hold an intact copy of %s, and without one repair moves the history past it to damaged/: run repair again once every remote can be reached, or remove that remote from the config to repair without it",
+			errors.Join(copies.Unasked...), lost)
+	}
+	if dryRun {
+		return plan, nil
+	}
+	if len(plan.Copies) > 0 {
+		if keep, err = r.copyBack(ctx, plan); err != nil || !plan.Cuts() {
+			return plan, err
+		}
+	}
+	return plan, r.cut(ctx, plan, keep)
+}
+
+// cut carries out plan on keep, the newest intact head: it moves aside
+// what is newer and commits the repair head.
+func (r *Store) cut(ctx context.Context, plan *RepairPlan, keep *delta) error {
+	advance, err := r.repairAdvance(ctx)
+	if err != nil {
+		return err
+	}
 	for _, name := range plan.MoveAside {
 		if err := r.moveAside(ctx, name); err != nil {
-			return plan, err
+			return err
 		}
 	}
 	w, err := r.newDeltaWriter(plan.NewSeq)
 	if err != nil {
-		return plan, err
+		return err
 	}
 	r.mu.RLock()
 	live := r.liveRefs()
 	r.mu.RUnlock()
 	d, err := w.finish(keep.ref, live, nil, keep.trailer.Forgotten, time.Now().UnixNano(), advance)
 	if err != nil {
-		return plan, fmt.Errorf("writing the repair head: %w", err)
+		return fmt.Errorf("writing the repair head: %w", err)
 	}
 	for _, t := range r.Targets() {
 		t.Forget() // deltas were moved aside; the next sync lists again
@@ -84,13 +144,13 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 	defer r.mu.Unlock()
 	r.noteWritten(d)
 	if err := r.load(ctx); err != nil {
-		return plan, fmt.Errorf("reading the repaired repository: %w", err)
+		return fmt.Errorf("reading the repaired repository: %w", err)
 	}
 	if derr := r.damageErr(); derr != nil {
-		return plan, fmt.Errorf("the repair head did not end the damage: %w", derr)
+		return fmt.Errorf("the repair head did not end the damage: %w", derr)
 	}
 	r.log.Info("repository repaired", zap.Uint64("seq", d.ref.Seq), zap.String("parent", keep.ref.name()), zap.Int("moved_aside", len(plan.MoveAside)))
-	return plan, r.saveState()
+	return r.saveState()
 }
 
 // planRepair reloads and decides what Repair does; keep is the intact head.

@@ -102,6 +102,7 @@ type Store struct {
 	index     *blobIndex
 	snapshots []Snapshot      // ascending seq
 	garbage   []string        // remote objects under deltas/ not referenced by the head
+	strays    []string        // remote objects under deltas/ not named like a delta, as last listed
 	fork      *Fork           // non-nil while the history is forked
 	branches  []*branch       // the fork's branches, the head's first (nil without a fork)
 	damage    []Damage        // what a partial load skipped (nil: intact)
@@ -298,10 +299,12 @@ func (r *Store) candidates(ctx context.Context) (map[string]*candidate, error) {
 		return nil, fmt.Errorf("listing %s: %w", r.remote, err)
 	}
 	cands := map[string]*candidate{}
+	r.strays = nil
 	for _, o := range objs {
 		seq, id, ok := parseDeltaName(o.Name)
 		if !ok {
 			r.log.Warn("ignoring an object that is not a delta", zap.String("object", o.Name))
+			r.strays = append(r.strays, o.Name)
 			continue
 		}
 		cands[o.Name] = &candidate{seq: seq, id: id, size: o.Size, onRemote: true}

@@ -104,6 +104,13 @@ func (r *Store) VerifyDelta(ctx context.Context, name string) error {
 	if !ok || d == nil || d.ref.Seq != seq {
 		return fmt.Errorf("%s is not a live delta", name)
 	}
+	return r.verifyDelta(ctx, d)
+}
+
+// verifyDelta is VerifyDelta of d, which may be a copy of a live delta
+// read from elsewhere (a local file: verifyCopy); the blobs it was
+// compressed on are read from the repository.
+func (r *Store) verifyDelta(ctx context.Context, d *delta) error {
 	if err := r.forEachBlob(ctx, d, func(_ int, e *blobEntry, _ []byte) error {
 		if e.Type == blobDict {
 			_, err := r.readDict(ctx, blobLoc{d: d, entry: e}) // it must also parse

@@ -39,9 +39,14 @@ every delta and authenticates every blob. A remote other than the first is also
 compared with the first, which the device reads: a live delta it lacks that no
 upload will bring, or deltas of a history the first remote lacks (another
 device writing there), is an error; deltas waiting in this device's spool to
-be uploaded there are not. Exit code 6 means damage was found on some remote,
-or a forked or diverged history (both branches are named); the message names
-the remote and the object. A remote that cannot be reached is exit code 5 if
+be uploaded there are not. When the first remote lost a delta, or holds one
+damaged, check asks the other remotes for an intact copy (verified with the
+key, as repair verifies one) and names the remote holding it: chatsafe repair
+copies it back. It also says what each object outside the history is (deltas
+past the damage, damaged objects, a prune's leftovers, files that are no
+deltas). Exit code 6 means damage was found on some remote, or a forked or
+diverged history (both branches are named); the message names the remote and
+the object. A remote that cannot be reached is exit code 5 if
 nothing worse was found. It does not lock the repository, so it runs beside
 the daemon. With --remote and a key (--recovery-key-file or the vault flags)
 it needs no config.`,
@@ -73,7 +78,7 @@ func runCheck(ctx context.Context, opts CheckOptions, g *globalOptions, stdout, 
 		if only != "" && rc.Name != only {
 			continue
 		}
-		if err := checkRemote(ctx, lk, i, opts.ReadData, stdout, stderr); err != nil {
+		if err := checkRemote(ctx, lk, i, checkScope{readData: opts.ReadData, askOthers: only == ""}, stdout, stderr); err != nil {
 			failed = append(failed, remoteFailure{rc.Name, err})
 		}
 		if err := ctx.Err(); err != nil {
@@ -128,10 +133,18 @@ func isRemoteName(s string) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// checkScope is how far one remote's check goes.
+type checkScope struct {
+	readData bool
+	// askOthers: the other remotes may be asked for intact copies of
+	// what the first one lost (not with --remote NAME: that one only).
+	askOthers bool
+}
+
 // checkRemote checks the i-th remote of lk's config and prints what it
 // found under a line naming the remote: on stdout when all is well, on
 // stderr otherwise. It returns the remote's worst problem.
-func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, stderr io.Writer) error {
+func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdout, stderr io.Writer) error {
 	rc := lk.cfg.Remotes[i]
 	header := fmt.Sprintf("remote %s (%s):", rc.Name, remotes.Redact(rc.URL))
 	st, opened := lk.store, false
@@ -153,8 +166,8 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 		st, opened = s, true
 	}
 	var bar *progressbar.ProgressBar
-	copts := check.Options{ReadData: readData, Opened: opened}
-	if readData && isTerminal(stdout) {
+	copts := check.Options{ReadData: scope.readData, Opened: opened}
+	if scope.readData && isTerminal(stdout) {
 		copts.Progress = func(done, total int64) {
 			if bar == nil {
 				bar = progressbar.DefaultBytes(total, "reading "+rc.Name)
@@ -192,12 +205,15 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 	for _, e := range errs {
 		fmt.Fprintln(out, "error:", e)
 	}
+	if i == 0 && scope.askOthers && res.Damage != nil && ctx.Err() == nil {
+		printCopies(ctx, lk, out)
+	}
 	if i > 0 && slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, store.ErrIntegrity) }) {
 		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name)
 	}
 	if len(errs) == 0 {
 		fmt.Fprintf(out, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
-		if readData {
+		if scope.readData {
 			fmt.Fprintf(out, ", %s read and verified", humanBytes(res.ReadBytes))
 		}
 		fmt.Fprintln(out)
@@ -209,9 +225,10 @@ func checkRemote(ctx context.Context, lk *looked, i int, readData bool, stdout, 
 		}
 		fmt.Fprintf(out, "%s %s in this device's spool to be uploaded here\n", plural(len(cmp.Pending), "delta"), verb)
 	}
-	if len(res.Garbage) > 0 {
-		fmt.Fprintf(out, "%d unreferenced objects (left by an interrupted prune; `chatsafe prune` removes them)\n", len(res.Garbage))
+	if cmp != nil && len(cmp.Hidden) > 0 {
+		printHidden(out, lk.cfg.Remotes[0].Name, cmp.Hidden)
 	}
+	printUnreferenced(out, res.Unreferenced, res.Damage != nil)
 	return err
 }
 

@@ -23,13 +23,19 @@ func newRepairCommand(g *globalOptions) *cobra.Command {
 		Short: "Make a damaged repository writable again, keeping every intact snapshot",
 		Long: `When the newest delta is missing or cannot be verified, chatsafe reads the
 newest intact history (snapshots and restore exit 9, "partial") and commits
-nothing. repair makes the repository writable again: it keeps the newest head it
-can fully verify and every snapshot that head holds, moves every delta newer than
-that head out of deltas/ into damaged/ (kept, not deleted: a damaged one can
-still be examined), commits an empty head above every sequence ever seen that
-pins only the intact deltas, and uploads it with any delta this device still
-holds in its spool that the remote lost. --dry-run prints exactly this plan and
-changes nothing. Stop this device's daemon first (it holds the state directory).`,
+nothing. repair makes the repository writable again. A delta the first remote
+lost or holds damaged that another remote of the config holds intact is copied
+back from there: that copy is downloaded and verified with the key (its trailer,
+the history's pin of it, every blob) before it is used, and a damaged object of
+that name is moved to damaged/ first. When that makes the history whole, that
+is all. Otherwise repair keeps the newest head it can fully verify and every
+snapshot that head holds, moves every delta newer than that head out of
+deltas/ into damaged/ (kept, not deleted: a damaged one can still be examined),
+commits an empty head above every sequence ever seen that pins only the intact
+deltas, and uploads it with any delta this device still holds in its spool
+that the remote lost; it cuts nothing while another remote that might hold a
+copy cannot be reached. --dry-run prints exactly this plan and changes
+nothing. Stop this device's daemon first (it holds the state directory).`,
 		Example: `  chatsafe repair --dry-run
   chatsafe repair`,
 		Args: cobra.NoArgs,
@@ -65,6 +71,10 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 	if _, err := inst.Store.Sync(ctx); err != nil {
 		return fmt.Errorf("the repair head is committed here but not uploaded yet (the daemon or the next backup uploads it): %w", err)
 	}
+	if !plan.Cuts() {
+		fmt.Fprintf(stdout, "repaired: the history is whole again at sequence %d, %d snapshots\n", inst.Store.HeadSeq(), len(inst.Store.Snapshots()))
+		return nil
+	}
 	fmt.Fprintf(stdout, "repaired: the repository is writable again at sequence %d, %d snapshots kept\n", plan.NewSeq, len(inst.Store.Snapshots()))
 	return nil
 }
@@ -74,6 +84,38 @@ func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
 	for _, d := range p.Damage {
 		fmt.Fprintln(w, "  "+d.String())
 	}
+	verb := "copied back"
+	if dry {
+		verb = "copy back"
+	}
+	for _, c := range p.Copies {
+		line := fmt.Sprintf("%s: %s from %s (it holds it intact: verified with the key)", verb, c.Name, c.From)
+		if c.Replaces {
+			line += "; the damaged object here is moved to damaged/ first"
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, err := range p.Rejected {
+		fmt.Fprintln(w, "not used:", err)
+	}
+	if !p.Cuts() {
+		fmt.Fprintf(w, "the history is whole with them: head %s (sequence %d) and its %d snapshots; nothing is moved aside, no repair head is committed\n", p.Keep, p.KeepSeq, p.Snapshots)
+	} else {
+		printRepairCut(w, p)
+	}
+	if dry {
+		fmt.Fprintln(w, "dry run: nothing was changed; `chatsafe repair` does the above")
+	}
+}
+
+// printRepairCut prints how the repair cuts the history.
+func printRepairCut(w io.Writer, p *store.RepairPlan) {
+	if len(p.Copies) > 0 {
+		fmt.Fprintln(w, "still damaged with them:")
+		for _, d := range p.Left {
+			fmt.Fprintln(w, "  "+d.String())
+		}
+	}
 	fmt.Fprintf(w, "keep: the newest intact head %s (sequence %d) and its %d snapshots\n", p.Keep, p.KeepSeq, p.Snapshots)
 	for _, name := range p.MoveAside {
 		fmt.Fprintf(w, "move aside: %s -> damaged/ (newer than the kept head: damaged, or pinned by no intact head)\n", name)
@@ -82,7 +124,4 @@ func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
 		fmt.Fprintf(w, "upload: %s from this device's spool (the remote lacks it)\n", name)
 	}
 	fmt.Fprintf(w, "commit: a repair head at sequence %d, parent %s, pinning %d deltas\n", p.NewSeq, p.Keep, len(p.Pinned))
-	if dry {
-		fmt.Fprintln(w, "dry run: nothing was changed; `chatsafe repair` does the above")
-	}
 }
