@@ -100,6 +100,16 @@ func TestLoadErrors(t *testing.T) {
 			`sync.full_read_every must be positive (e.g. 24h)`},
 		{"full read negative", "source: /src\nsync:\n  full_read_every: -24h\n", 3,
 			`sync.full_read_every must be positive (e.g. 24h)`},
+		// Intervals short enough to make the daemon loop against its
+		// remotes (a prune every 10ms listed them 70 times a second).
+		{"quiet period below minimum", "source: /src\nsync:\n  quiet_period: 1ns\n", 3,
+			`sync.quiet_period (1ns) must be at least 100ms (e.g. 2s)`},
+		{"max delay below minimum", "source: /src\nsync:\n  quiet_period: 100ms\n  max_delay: 500ms\n", 4,
+			`sync.max_delay (500ms) must be at least 1s: under a steady stream of changes a backup, and a listing of the first remote, runs this often`},
+		{"full scan below minimum", "source: /src\nsync:\n  full_scan_every: 1s\n", 3,
+			`sync.full_scan_every (1s) must be at least 1m (e.g. 1h)`},
+		{"prune below minimum", "source: /src\nprune:\n  every: 10ms\n", 3,
+			`prune.every (10ms) must be 0 (no automatic prune) or at least 1h: each prune lists every remote and may rewrite small deltas there`},
 		{"retention below -1", "source: /src\nretention:\n  keep_weekly: -2\n", 3,
 			`retention.keep_weekly: -2 is not allowed (use a count, 0 for none, -1 for unlimited)`},
 		{"retention keeps nothing", "source: /src\nretention:\n  keep_last: 0\n  keep_hourly: 0\n  keep_daily: 0\n  keep_weekly: 0\n  keep_monthly: 0\n", 2,

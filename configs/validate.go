@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
 	rclonefs "github.com/rclone/rclone/fs"
@@ -17,6 +18,19 @@ var remoteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // maxSocketPath is sun_path's size on Linux less the terminating NUL.
 const maxSocketPath = 107
+
+// The shortest intervals the daemon accepts. Shorter ones make it loop
+// against its remotes: a backup cycle lists the first remote before it
+// commits, a prune lists every remote and may rewrite small deltas there,
+// and a full scan reads the whole tree (docs: configs/chatsafe.example.yaml).
+// sync.full_read_every has none: it starts nothing, it only decides how a
+// cycle that runs anyway reads a database.
+const (
+	minQuietPeriod   = 100 * time.Millisecond
+	minMaxDelay      = time.Second
+	minFullScanEvery = time.Minute
+	minPruneEvery    = time.Hour
+)
 
 var logLevels = []string{"debug", "info", "warn", "error"}
 var logFormats = []string{"text", "json"}
@@ -105,11 +119,20 @@ func (c *Config) validateSync() error {
 	if s.QuietPeriod <= 0 {
 		return c.errAt("sync.quiet_period", "sync.quiet_period must be positive (e.g. 2s)")
 	}
+	if time.Duration(s.QuietPeriod) < minQuietPeriod {
+		return c.errAt("sync.quiet_period", "sync.quiet_period (%s) must be at least %s (e.g. 2s)", s.QuietPeriod, Duration(minQuietPeriod))
+	}
 	if s.MaxDelay < s.QuietPeriod {
 		return c.errAt("sync.max_delay", "sync.max_delay (%s) must be at least sync.quiet_period (%s)", s.MaxDelay, s.QuietPeriod)
 	}
+	if time.Duration(s.MaxDelay) < minMaxDelay {
+		return c.errAt("sync.max_delay", "sync.max_delay (%s) must be at least %s: under a steady stream of changes a backup, and a listing of the first remote, runs this often", s.MaxDelay, Duration(minMaxDelay))
+	}
 	if s.FullScanEvery <= 0 {
 		return c.errAt("sync.full_scan_every", "sync.full_scan_every must be positive (e.g. 1h)")
+	}
+	if time.Duration(s.FullScanEvery) < minFullScanEvery {
+		return c.errAt("sync.full_scan_every", "sync.full_scan_every (%s) must be at least %s (e.g. 1h)", s.FullScanEvery, Duration(minFullScanEvery))
 	}
 	if s.FullReadEvery <= 0 {
 		return c.errAt("sync.full_read_every", "sync.full_read_every must be positive (e.g. 24h)")
@@ -135,6 +158,9 @@ func (c *Config) validateRetention() error {
 	}
 	if c.Prune.Every < 0 {
 		return c.errAt("prune.every", "prune.every must not be negative (0 disables automatic pruning)")
+	}
+	if c.Prune.Every > 0 && time.Duration(c.Prune.Every) < minPruneEvery {
+		return c.errAt("prune.every", "prune.every (%s) must be 0 (no automatic prune) or at least %s: each prune lists every remote and may rewrite small deltas there", c.Prune.Every, Duration(minPruneEvery))
 	}
 	if c.Prune.MaxUpload < 0 {
 		return c.errAt("prune.max_upload", "prune.max_upload must not be negative (0 means unlimited)")

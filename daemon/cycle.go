@@ -40,7 +40,7 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 	defer d.saveFileCache()
 	var pruneC <-chan time.Time
 	var pruneT *time.Timer
-	if every := time.Duration(d.config().Prune.Every); every > 0 {
+	if every := d.pruneEvery(); every > 0 {
 		pruneT = time.NewTimer(d.untilPrune(every))
 		defer pruneT.Stop()
 		pruneC = pruneT.C
@@ -81,9 +81,17 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			d.saveFileCache()
 		case <-pruneC:
 			d.prune(ctx)
-			pruneT.Reset(time.Duration(d.config().Prune.Every))
+			pruneT.Reset(d.pruneEvery())
 		}
 	}
+}
+
+// pruneEvery is how often scheduled prunes run (0: never).
+func (d *Daemon) pruneEvery() time.Duration {
+	if d.opts.PruneEvery > 0 {
+		return d.opts.PruneEvery
+	}
+	return time.Duration(d.config().Prune.Every)
 }
 
 // Failed cycles are retried after cycleRetryFirst, backing off to

@@ -60,6 +60,9 @@ type Options struct {
 	// FileCacheSaveEvery is how long the file cache on disk may lag the
 	// one in memory (0: fileCacheSaveEvery, 5 minutes; tests shorten it).
 	FileCacheSaveEvery time.Duration
+	// PruneEvery, when set, is how often scheduled prunes run in place of
+	// prune.every, below the config's minimum (tests: prunes in seconds).
+	PruneEvery time.Duration
 	// FirstCycleDone, if set, is called once, when the first backup cycle
 	// commits (a failed one may be the source not there yet: its retry is
 	// the first backup): the daemon's own memory limit rule (memlimit.go)

@@ -21,10 +21,10 @@ import (
 func TestScheduledPrune(t *testing.T) {
 	dir := t.TempDir()
 	r0, r1 := filepath.Join(dir, "r0"), filepath.Join(dir, "r1")
-	in := newInstallSpec(t, []string{r0, r1}, "retention:\n  keep_last: 3\nprune:\n  every: 250ms\n  max_upload: 64MiB\n")
+	in := newInstallSpec(t, []string{r0, r1}, "retention:\n  keep_last: 3\nprune:\n  max_upload: 64MiB\n")
 	chat := openChat(t, in.src)
 	chat.write(t, 100)
-	d := runInProcess(t, in, daemon.Options{WrapUpload: func(r remotes.Remote) remotes.Remote {
+	d := runInProcess(t, in, daemon.Options{PruneEvery: 250 * time.Millisecond, WrapUpload: func(r remotes.Remote) remotes.Remote {
 		if r.String() != "r1" {
 			return r
 		}

@@ -62,13 +62,13 @@ const soakFor = 20 * time.Second
 func TestSoak(t *testing.T) {
 	davDir := t.TempDir()
 	srv := remotetest.StartWebDAV(t, davDir)
-	in := newInstallSpec(t, []string{srv.Spec}, "retention:\n  keep_last: 5\nprune:\n  every: 3s\n")
+	in := newInstallSpec(t, []string{srv.Spec}, "retention:\n  keep_last: 5\n")
 	chat := openChat(t, in.src)
 	chat.write(t, 200)
 	var faults atomic.Bool
 	faults.Store(true)
 	logOut := soakDiagnostics(t, filepath.Join(davDir, "chats"), in.state)
-	d := runInProcessLevel(t, in, daemon.Options{Retry: fastRetry, WrapUpload: func(r remotes.Remote) remotes.Remote {
+	d := runInProcessLevel(t, in, daemon.Options{Retry: fastRetry, PruneEvery: 3 * time.Second, WrapUpload: func(r remotes.Remote) remotes.Remote {
 		return &flaky{raw: r, on: &faults, faulty: remotes.Faulty(r, remotes.FaultOptions{Seed: 9, FailRate: 0.2, CutUploadRate: 0.1})}
 	}}, logOut, "debug")
 	waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil })

@@ -31,6 +31,7 @@ type Store interface {
 	SyncTargets(ctx context.Context, ts []*store.Target) (int, error)
 	DeleteGarbage(ctx context.Context, ts []*store.Target) (deleted int, freed int64, err error)
 	Fork() *store.Fork
+	Damage() *store.DamageError
 }
 
 // Options configure Run.
@@ -88,6 +89,14 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	// resolves it: retention over half a history would drop the other.
 	if f := st.Fork(); f != nil {
 		return nil, fmt.Errorf("prune: %w", &store.ForkError{Fork: *f})
+	}
+	// Nothing is committed, compacted or deleted on a damaged repository
+	// (docs/format.md, "Damage is contained"): a real run refuses at its
+	// commit or its deletion, and a dry run says so, not what it would do.
+	if opts.DryRun {
+		if d := st.Damage(); d != nil {
+			return nil, fmt.Errorf("prune: %w", d)
+		}
 	}
 
 	// Everything pending goes up first, so the remotes agree on the head.

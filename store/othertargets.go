@@ -144,6 +144,11 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return fmt.Errorf("listing %s: %w", t.Name, err)
 	}
 	t.learn(objs)
+	if len(objs) == 0 {
+		if err := stillHoldsRepository(ctx, t); err != nil {
+			return err
+		}
+	}
 	d, err := r.otherDeviceDelta(ctx, t, objs, from)
 	if err != nil && errors.Is(err, ErrIntegrity) && ctx.Err() == nil {
 		// A delta that does not open is no other device's commit.
@@ -162,6 +167,24 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return to.err()
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
+}
+
+// stillHoldsRepository runs when t, a remote this process already found
+// or put the config on, lists no delta: it asks for the config. A remote
+// whose folder went away (moved, or the drive or share behind a mount
+// point not mounted) lists as empty, and an upload would create the
+// folder again with deltas and no config, a copy nothing can restore from,
+// on whatever disk is there now. Asked only then, a remote that lists its
+// deltas costs no extra call.
+func stillHoldsRepository(ctx context.Context, t *Target) error {
+	_, err := t.Remote.Stat(ctx, configName)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return fmt.Errorf("remote %q: %w any more: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); nothing is uploaded there until they are back, and uploads then resume by themselves", t.Name, ErrNoRepository)
+	}
+	if err != nil {
+		return fmt.Errorf("checking that %s still holds the repository: %w", t.Name, err)
+	}
+	return nil
 }
 
 // firstOwnLacking is the sequence of the first delta in live that this

@@ -34,6 +34,7 @@ type Target struct {
 	OpenErr error
 
 	mu         sync.Mutex
+	seeded     bool // its config was checked, or put there, by this process
 	listed     bool
 	has        map[string]bool // delta names known to be on the remote
 	listFailed time.Time       // the last listing before a commit failed then (othertargets.go)
@@ -108,6 +109,18 @@ func (t *Target) isListed() bool {
 	return t.listed
 }
 
+func (t *Target) isSeeded() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seeded
+}
+
+func (t *Target) setSeeded() {
+	t.mu.Lock()
+	t.seeded = true
+	t.mu.Unlock()
+}
+
 func (t *Target) add(name string) {
 	t.mu.Lock()
 	t.has[name] = true
@@ -138,7 +151,9 @@ type SyncHooks struct {
 // SyncTarget uploads every live delta t lacks, oldest first, and stops at
 // the first failure; deltas every target then holds leave the spool. A
 // target new to this process gets the config object first, if it lacks
-// it, and is listed once.
+// it, and is listed once. Only then: a remote that held the repository
+// and lost it later (its folder moved, its drive unmounted) is refused
+// (checkTargetBeforeUpload), not made a repository again.
 func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) error {
 	if t.Remote == nil {
 		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
@@ -146,12 +161,13 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 	if err := r.confirmOffline(ctx); err != nil {
 		return err
 	}
-	if !t.isListed() {
-		if t.Remote != r.remote {
-			if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
-				return err
-			}
+	if t.Remote != r.remote && !t.isSeeded() {
+		if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
+			return err
 		}
+		t.setSeeded()
+	}
+	if !t.isListed() {
 		if err := t.Relist(ctx); err != nil {
 			return err
 		}

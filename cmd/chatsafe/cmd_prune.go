@@ -30,7 +30,8 @@ deleted, so an interrupted prune never loses a kept snapshot; run it again to
 finish. The daemon runs it by itself (prune.every in the config).
 
 --dry-run changes nothing and runs while the daemon does; a real prune needs
-the daemon stopped (it holds the state directory).
+the daemon stopped (it holds the state directory). On a damaged repository
+both refuse (exit 6), as a backup does.
 
 Its stages (reading the kept snapshots, compacting, deleting) are shown on
 stderr: a bar each on a terminal, a line each otherwise; stdout has the result
