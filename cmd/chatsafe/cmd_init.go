@@ -106,11 +106,11 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 		}
 		cfg.SetStateDir(dir)
 	}
-	cfg.RcloneConfig = opts.RcloneConfig
+	cfg.RcloneConfig = absOrEmpty(opts.RcloneConfig)
 	if len(opts.Remotes) > 0 {
 		cfg.Remotes = nil
 		for i, spec := range opts.Remotes {
-			cfg.Remotes = append(cfg.Remotes, configs.Remote{Name: remoteName(spec, i), URL: spec})
+			cfg.Remotes = append(cfg.Remotes, configs.Remote{Name: remoteName(spec, i), URL: absLocalRemote(spec)})
 		}
 	}
 	if opts.Vault.given() {
@@ -121,6 +121,17 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 		}
 	}
 	return cfg, cfgPath, nil
+}
+
+// absLocalRemote makes a remote given as a relative path absolute: the
+// config takes relative paths from its own directory, and init may run
+// anywhere. rclone remotes, connection strings and paths the config
+// expands itself (~, $VAR) stay as given.
+func absLocalRemote(spec string) string {
+	if !isLocalPath(spec) || filepath.IsAbs(spec) || strings.HasPrefix(spec, "~") || strings.Contains(spec, "$") {
+		return spec
+	}
+	return absOrEmpty(spec)
 }
 
 func absOrEmpty(p string) string {

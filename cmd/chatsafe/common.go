@@ -134,6 +134,12 @@ func readRecoveryKey(ctx context.Context, file string, p prompt) (crypt.Key, err
 	return crypt.ParseRecoveryKey(text)
 }
 
+// isLocalPath reports whether a remote spec is a plain path (rclone's
+// local backend) rather than "name:path" or a connection string.
+func isLocalPath(spec string) bool {
+	return filepath.IsAbs(spec) || strings.HasPrefix(spec, ".") || !strings.Contains(spec, ":")
+}
+
 // remoteName derives a short name for a remote spec given to init.
 func remoteName(spec string, i int) string {
 	name := ""
@@ -141,7 +147,7 @@ func remoteName(spec string, i int) string {
 	case strings.HasPrefix(spec, ":"):
 		name = strings.SplitN(strings.TrimPrefix(spec, ":"), ",", 2)[0]
 		name = strings.SplitN(name, ":", 2)[0]
-	case filepath.IsAbs(spec) || strings.HasPrefix(spec, ".") || !strings.Contains(spec, ":"):
+	case isLocalPath(spec):
 		name = "local"
 	default:
 		name = strings.SplitN(spec, ":", 2)[0]

@@ -46,3 +46,25 @@ func TestInitConfigPutsStateBesideIt(t *testing.T) {
 	}
 	run(t, home, "backup", "--config", cfgPath).want(t, 0, "saved")
 }
+
+// TestInitRelativeRemotePath: init run with relative paths (a remote, the
+// rclone config) writes them so that the config means the same place from
+// anywhere: a config's relative paths are taken relative to its own
+// directory, not to where init ran.
+func TestInitRelativeRemotePath(t *testing.T) {
+	home := t.TempDir()
+	t.Chdir(home)
+	os.MkdirAll("chats", 0o755)
+	os.WriteFile(filepath.Join("chats", "msg.txt"), []byte("hello"), 0o644)
+	cfg := filepath.Join("conf", "config.yaml")
+	run(t, home, "init", "--source", "chats", "--remote", "remote", "--remote", "./second", "--config", cfg,
+		"--state-dir", "state", "--recovery-key-out", "rk.txt").want(t, 0, "recovery key")
+	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
+	t.Chdir(t.TempDir())
+	run(t, home, "snapshots", "--config", filepath.Join(home, cfg)).want(t, 0, "SEQ")
+	for _, dir := range []string{"remote", "second"} {
+		if ents, err := os.ReadDir(filepath.Join(home, dir, "deltas")); err != nil || len(ents) == 0 {
+			t.Errorf("remote %s: %d deltas (%v)", dir, len(ents), err)
+		}
+	}
+}
