@@ -126,7 +126,7 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		return rs.res, walkErr
 	}
 	if !rs.restoredAny {
-		if err := rs.nothingMatched(opts, made); err != nil {
+		if err := rs.nothingMatched(opts, made, root); err != nil {
 			return rs.res, err
 		}
 	}
@@ -181,11 +181,12 @@ type restoreRun struct {
 
 // nothingMatched is the error of a restore whose filters left nothing to
 // restore; a target the restore made (still empty) goes again.
-func (rs *restoreRun) nothingMatched(opts Options, made bool) error {
+func (rs *restoreRun) nothingMatched(opts Options, made bool, root *os.Root) error {
 	if len(opts.Include) == 0 && len(opts.Exclude) == 0 {
 		return nil // an empty snapshot restores as an empty directory
 	}
 	if made {
+		root.Close() // first: Windows removes no directory held open
 		_ = os.Remove(opts.Target)
 	}
 	var filters []string

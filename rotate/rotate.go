@@ -207,9 +207,8 @@ func Done(cfg *configs.Config) error {
 
 func locked(err error) error {
 	if errors.Is(err, store.ErrLocked) {
-		// store's own advice ("stop it first") is replaced by the
-		// rotation's, which says how and what then.
-		return fmt.Errorf("%w: the daemon (or another chatsafe command) is using this installation; stop it (`chatsafe service stop`, or stop `chatsafe daemon`), run `chatsafe key rotate` again, then start it again", store.ErrLocked)
+		// store's advice ends "stop it first": this says how, and what then.
+		return fmt.Errorf("%w: (`chatsafe service stop`, or stop `chatsafe daemon`), run `chatsafe key rotate` again, then start it again", err)
 	}
 	return err
 }

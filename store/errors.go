@@ -17,6 +17,10 @@ var (
 	ErrRollback = errors.New("remote history is older than this device last saw")
 	// ErrNoRepository means there is no chatsafe repository at the remote.
 	ErrNoRepository = errors.New("no chatsafe repository at this remote")
+	// ErrRepositoryGone means a remote that held the repository holds
+	// none now (a drive or share not mounted, a folder moved): a state to
+	// wait out, not a remote to set up.
+	ErrRepositoryGone = errors.New("no chatsafe repository at this remote any more")
 	// ErrExists means Init found a repository already there.
 	ErrExists = errors.New("a chatsafe repository already exists at this remote")
 	// ErrSnapshotNotFound means no snapshot matches the requested id.

@@ -164,3 +164,34 @@ func TestRepairFromCopyEndsCommitPointRollback(t *testing.T) {
 func contains(err error, s string) bool {
 	return err != nil && strings.Contains(err.Error(), s)
 }
+
+// TestRepairCutsNothingWhileARemoteLostItsRepository: the second remote
+// holds nothing now (its drive unmounted, its folder moved): it may hold
+// the copy once it is back, so repair cuts nothing and says so.
+func TestRepairCutsNothingWhileARemoteLostItsRepository(t *testing.T) {
+	d := newTwoRemotes(t, 3, nil)
+	deltas := storetest.DeltaFiles(t, d.RemoteDir)
+	if err := os.Remove(deltas[1]); err != nil {
+		t.Fatal(err)
+	}
+	r := d.reopen(t)
+	if err := os.Rename(d.secondDir, d.secondDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.DirDigest(t, d.RemoteDir, nil)
+	for _, dry := range []bool{true, false} {
+		if _, err := r.Repair(d.Ctx, dry); err == nil || !contains(err, "remote second") {
+			t.Fatalf("repair (dry run %v) with the second remote's folder gone: %v, want a refusal naming it", dry, err)
+		}
+	}
+	if after := storetest.DirDigest(t, d.RemoteDir, nil); !equalDigest(before, after) {
+		t.Fatal("repair changed the remote while the second one held no repository")
+	}
+	if err := os.Rename(d.secondDir+".away", d.secondDir); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := r.Repair(d.Ctx, false)
+	if err != nil || plan.Cuts() || len(plan.Copies) != 1 {
+		t.Fatalf("repair once the second remote is back: %+v, %v", plan, err)
+	}
+}

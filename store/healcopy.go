@@ -84,7 +84,11 @@ func (s *copySources) open(ctx context.Context, t *Target, c *Copies) *Store {
 	case err == nil:
 		s.opened[t] = o
 		return o
-	case errors.Is(err, ErrNoRepository) || errors.Is(err, ErrWrongKey) || errors.Is(err, ErrIntegrity):
+	case errors.Is(err, ErrNoRepository):
+		// Nothing there now: an unmounted drive or a moved folder looks
+		// the same, and may hold the copy once it is back.
+		c.Unasked = append(c.Unasked, fmt.Errorf("remote %s: %w (is its drive mounted, or its folder moved?); bring it back, or remove it from the config to repair without it", t.Name, ErrRepositoryGone))
+	case errors.Is(err, ErrWrongKey) || errors.Is(err, ErrIntegrity):
 		s.r.log.Info("another remote holds no readable copy of the repository", zap.String("remote", t.Name), zap.Error(err))
 	default:
 		c.Unasked = append(c.Unasked, fmt.Errorf("remote %s: %w", t.Name, err))

@@ -179,7 +179,7 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 func stillHoldsRepository(ctx context.Context, t *Target) error {
 	_, err := t.Remote.Stat(ctx, configName)
 	if errors.Is(err, remotes.ErrNotFound) {
-		return fmt.Errorf("remote %q: %w any more: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); nothing is uploaded there until they are back, and uploads then resume by themselves", t.Name, ErrNoRepository)
+		return fmt.Errorf("remote %q: %w: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); nothing is uploaded there until they are back, and uploads then resume by themselves", t.Name, ErrRepositoryGone)
 	}
 	if err != nil {
 		return fmt.Errorf("checking that %s still holds the repository: %w", t.Name, err)

@@ -69,6 +69,9 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 		return nil
 	}
 	if _, err := inst.Store.Sync(ctx); err != nil {
+		if !plan.Cuts() {
+			return fmt.Errorf("the deltas copied back are on the first remote; the other remotes get what they lack at the next upload (the daemon's, or the next backup's): %w", err)
+		}
 		return fmt.Errorf("the repair head is committed here but not uploaded yet (the daemon or the next backup uploads it): %w", err)
 	}
 	if !plan.Cuts() {

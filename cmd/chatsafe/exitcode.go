@@ -74,6 +74,7 @@ var exitMappings = []struct {
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{restore.ErrNothingMatched, exitUsage},
+	{store.ErrRepositoryGone, exitUnreachable},
 	{store.ErrNoRepository, exitUsage},
 	// A config version or cipher from a newer chatsafe: no retry helps,
 	// an upgrade does (and the daemon is not restarted, as for bad config).

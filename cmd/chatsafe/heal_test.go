@@ -251,3 +251,25 @@ func TestCheckSaysWhatUnreferencedObjectsAre(t *testing.T) {
 	said(t, sectionOf(r, "local"), "1 file under deltas/ not named like a delta")
 	d.wantAllSnapshots(t)
 }
+
+// TestRepairWaitsForAnUnmountedRemote: the second remote's folder is gone
+// (an unmounted drive looks the same): repair cuts nothing and exits 5,
+// try again later, naming it; once it is back the copy comes from it.
+func TestRepairWaitsForAnUnmountedRemote(t *testing.T) {
+	d := newHealDevice(t)
+	lost := deltaPaths(t, d.first)[2]
+	if err := os.Rename(lost, filepath.Join(t.TempDir(), filepath.Base(lost))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(d.second, d.second+".away"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d.home, "repair", "--config", d.cfg).want(t, exitUnreachable, "local-2")
+	if err := os.Rename(d.second+".away", d.second); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, d.home, "repair", "--config", d.cfg)
+	r.want(t, 0, "")
+	notSaid(t, r.stdout, "move aside")
+	d.wantAllSnapshots(t)
+}

@@ -16,8 +16,9 @@ var errNothingEntered = errors.New("nothing was entered")
 // on. Ctrl-D on an empty line is a usage error. The terminal echoes again
 // whichever way it ends.
 func (p prompt) secret(ctx context.Context, label string) ([]byte, error) {
-	fmt.Fprint(p.stderr, label)
-	b, err := readSecretLine(ctx, p.stdin)
+	// The label shows once echo is off: what is typed as soon as it
+	// appears must not be echoed.
+	b, err := readSecretLine(ctx, p.stdin, func() { fmt.Fprint(p.stderr, label) })
 	fmt.Fprintln(p.stderr)
 	switch {
 	case ctx.Err() != nil:

@@ -13,12 +13,15 @@ import (
 // Windows the console read cannot be woken, so on ctx's end the prompt
 // returns and restores the console while the read stays blocked until the
 // process exits, which it does next: the prompts run only in the CLI.
-func readSecretLine(ctx context.Context, f *os.File) ([]byte, error) {
+// ready shows the prompt: here before echo goes off, which
+// term.ReadPassword does itself.
+func readSecretLine(ctx context.Context, f *os.File, ready func()) ([]byte, error) {
 	fd := int(f.Fd())
 	saved, err := term.GetState(fd)
 	if err != nil {
 		return nil, err
 	}
+	ready()
 	type read struct {
 		b   []byte
 		err error

@@ -18,7 +18,8 @@ import (
 // waits in select(2) on the terminal and on a pipe that ctx's end
 // closes, so no read is left blocked behind it. The end of input (a read
 // of 0 bytes, Ctrl-D) is io.EOF; x/term's ReadPassword reads on past it.
-func readSecretLine(ctx context.Context, f *os.File) ([]byte, error) {
+// ready runs once echo is off (it shows the prompt).
+func readSecretLine(ctx context.Context, f *os.File, ready func()) ([]byte, error) {
 	fd := int(f.Fd())
 	saved, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
 	if err != nil {
@@ -32,6 +33,7 @@ func readSecretLine(ctx context.Context, f *os.File) ([]byte, error) {
 		return nil, fmt.Errorf("turning the terminal's echo off: %w", err)
 	}
 	defer unix.IoctlSetTermios(fd, ioctlSetTermios, saved)
+	ready()
 
 	wake, woken, err := os.Pipe()
 	if err != nil {

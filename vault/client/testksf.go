@@ -21,8 +21,11 @@ const TestKSFEnv = "CHATSAFE_TEST_VAULT_KSF"
 // testKSF is what TestKSFEnv asks for, nil when it is unset or not
 // honoured by this binary.
 func testKSF() ([]uint64, error) {
+	if !testing.Testing() && !testHooksBuild {
+		return nil, nil
+	}
 	s := os.Getenv(TestKSFEnv)
-	if s == "" || !(testing.Testing() || testHooksBuild) {
+	if s == "" {
 		return nil, nil
 	}
 	parts := strings.Split(s, ",")
