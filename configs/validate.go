@@ -28,8 +28,8 @@ const maxSocketPath = 107
 const (
 	minQuietPeriod   = 100 * time.Millisecond
 	minMaxDelay      = time.Second
-	minFullScanEvery = time.Minute
-	minPruneEvery    = time.Hour
+	minFullScanEvery = 10 * time.Second
+	minPruneEvery    = 10 * time.Minute
 )
 
 var logLevels = []string{"debug", "info", "warn", "error"}

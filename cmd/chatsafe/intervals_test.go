@@ -30,5 +30,5 @@ func TestDaemonRefusesBusyPrune(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	r := runContext(ctx, s.home, "daemon", "--config", s.cfg)
-	r.want(t, 2, s.cfg+":"+strconv.Itoa(line)+": prune.every (10ms) must be 0 (no automatic prune) or at least 1h")
+	r.want(t, 2, s.cfg+":"+strconv.Itoa(line)+": prune.every (10ms) must be 0 (no automatic prune) or at least 10m")
 }
