@@ -147,6 +147,10 @@ func syncFailed(err error) error {
 // running daemon, which holds the state directory.
 func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, stdout, stderr io.Writer) error {
 	res, err := c.Backup(ctx, statusapi.BackupRequest{})
+	if statusapi.ClassOf(err) != "" {
+		// The backup's own error: it reads, and exits, as it would here.
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("backup through the running daemon: %w", err)
 	}

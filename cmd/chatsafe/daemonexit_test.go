@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/statusapi"
 )
 
 // lastLine is the last non-empty line of s.
@@ -72,5 +76,26 @@ func TestBackupThroughDaemonExitCodes(t *testing.T) {
 				t.Errorf("the message differs:\nhere:          %s\nby the daemon: %s", l, d)
 			}
 		})
+	}
+}
+
+// TestAPIClassEveryExitCode: every failure code of the README's table has
+// a class in the daemon's API, and an error with that class exits with it.
+func TestAPIClassEveryExitCode(t *testing.T) {
+	for _, code := range readmeExitCodes(t) {
+		if code == exitOK {
+			continue
+		}
+		class, ok := apiClasses[code]
+		if !ok {
+			t.Errorf("exit code %d has no class in the daemon's API: add one to apiClasses", code)
+			continue
+		}
+		if got := exitCode(fmt.Errorf("asking: %w", statusapi.WithClass(errors.New("x"), class))); got != code {
+			t.Errorf("class %q exits %d, want %d", class, got, code)
+		}
+	}
+	if got := exitCode(statusapi.WithClass(errors.New("x"), "from_a_newer_daemon")); got != exitFailure {
+		t.Errorf("an unknown class exits %d, want %d", got, exitFailure)
 	}
 }
