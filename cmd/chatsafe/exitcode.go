@@ -41,6 +41,11 @@ const (
 	// password attempt; no restart may try again by itself (each try
 	// spends one, and enough erase the key).
 	exitAttemptSpent = 10
+	// exitInterrupted and exitTerminated: a signal stopped the command
+	// (Ctrl-C: SIGINT; SIGTERM), 128 + its number as shells report it
+	// (interrupt.go).
+	exitInterrupted = 130
+	exitTerminated  = 143
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -127,6 +132,12 @@ func errorClass(err error) string { return apiClasses[exitCode(err)] }
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	// First: whatever a command stopped with after a signal, the signal
+	// stopped it.
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return ie.exitCode()
 	}
 	var ue usageError
 	if errors.As(err, &ue) {

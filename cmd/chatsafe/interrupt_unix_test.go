@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 	"testing"
 
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/statusapi/peercred"
 )
 
 // holdingRemote is a WebDAV remote behind a proxy that holds the first
@@ -162,4 +166,48 @@ func reachExit130(t *testing.T) {
 func reachExit143(t *testing.T) {
 	r, _, _, _ := interruptedBackup(t, syscall.SIGTERM, headCheck)
 	r.want(t, 143, "stopped by SIGTERM")
+}
+
+// blockingDaemon is a daemon's API whose backup waits until its caller
+// goes away; entered is closed when one is asked for.
+type blockingDaemon struct{ entered chan struct{} }
+
+func (b *blockingDaemon) Status() statusapi.Status        { return statusapi.Status{} }
+func (b *blockingDaemon) Snapshots() []statusapi.Snapshot { return nil }
+func (b *blockingDaemon) Backup(ctx context.Context, _ statusapi.BackupRequest) (statusapi.BackupResult, error) {
+	close(b.entered)
+	<-ctx.Done()
+	return statusapi.BackupResult{}, ctx.Err()
+}
+func (b *blockingDaemon) Subscribe() (<-chan statusapi.Event, func()) { return nil, func() {} }
+func (b *blockingDaemon) SetLogLevel(string) error                    { return nil }
+func (b *blockingDaemon) LogLevel() string                            { return "info" }
+func (b *blockingDaemon) Metrics() http.Handler                       { return http.NotFoundHandler() }
+
+// TestBackupThroughDaemonInterrupted: Ctrl-C while the daemon backs up
+// for `backup` says that the daemon goes on, with exit 130.
+func TestBackupThroughDaemonInterrupted(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "run", "s.sock")
+	ln, err := peercred.ListenMode(sock, 0o700, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blockingDaemon{entered: make(chan struct{})}
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- (&statusapi.Server{Handler: statusapi.NewHandler(b, nil)}).Serve(sctx, ln) }()
+	defer func() { stop(); <-served }()
+
+	c := client.New(sock)
+	defer c.Close()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	go func() {
+		<-b.entered
+		cancel(signalCause{syscall.SIGINT}) // as signalContext does on Ctrl-C
+	}()
+	var stdout, stderr bytes.Buffer
+	err = interrupted(ctx, backupThroughDaemon(ctx, c, false, &stdout, &stderr))
+	if exitCode(err) != exitInterrupted || err.Error() != "interrupted: the daemon goes on backing up by itself (`chatsafe status` shows how it does)" {
+		t.Fatalf("exit %d: %v", exitCode(err), err)
+	}
 }
