@@ -275,8 +275,17 @@ func (d *Daemon) wakeUploaders() {
 }
 
 // Backup implements statusapi.Backend: it runs a cycle now, in the backup
-// loop, so that it never races a cycle started by the watcher.
+// loop, so that it never races a cycle started by the watcher. Its error
+// carries its class (Options.ErrorClass).
 func (d *Daemon) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
+	res, err := d.backup(ctx, req)
+	if err != nil && d.opts.ErrorClass != nil {
+		err = statusapi.WithClass(err, d.opts.ErrorClass(err))
+	}
+	return res, err
+}
+
+func (d *Daemon) backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
 	r := backupRequest{req: req, reply: make(chan backupReply, 1)}
 	// Until the first try to open is over, whether the daemon runs
 	// offline is not known.

@@ -68,6 +68,10 @@ type Options struct {
 	// the first backup): the daemon's own memory limit rule (memlimit.go)
 	// starts from the limit the process has after it.
 	FirstCycleDone func()
+	// ErrorClass names the class (statusapi.Class*) of an error the
+	// status API answers with, so that a backup the CLI asked for exits
+	// as it would have in the CLI; nil: no class.
+	ErrorClass func(error) string
 }
 
 // Daemon is the running service. Create it with New and start it with Run.

@@ -52,6 +52,11 @@ func (d *Daemon) announceStopped(err error) {
 	case errors.Is(err, store.ErrTakenOver):
 		typ = statusapi.EventTakenOver
 		d.log.Error("taken over: another device writes this repository now; this daemon backs up nothing until `chatsafe takeover`", zap.Error(err))
+		// The store took the other device's deltas in and left the
+		// remotes besides its own to be listed again: the uploaders do,
+		// so that none shows those deltas queued (and one that lacks
+		// them gets them, as every remote gets every live delta).
+		d.wakeUploaders()
 	case errors.As(err, &de):
 		typ = statusapi.EventDamaged
 		d.log.Error("the repository is damaged; this daemon commits nothing on a head it cannot verify until `chatsafe repair` (stop the daemon to run it)", zap.Error(err))

@@ -19,7 +19,8 @@ import (
 type Backend interface {
 	Status() Status
 	Snapshots() []Snapshot
-	// Backup runs one cycle now and returns once it is committed.
+	// Backup runs one cycle now and returns once it is committed. An
+	// error with a class (WithClass) is answered with it.
 	Backup(ctx context.Context, req BackupRequest) (BackupResult, error)
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (<-chan Event, func())
@@ -72,7 +73,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, ErrorBody{Error: err.Error()})
+	writeJSON(w, code, ErrorBody{Error: err.Error(), Class: ClassOf(err)})
 }
 
 // readBody decodes a small JSON body; an empty body leaves v as is.

@@ -47,6 +47,8 @@ type backend struct {
 	backups int
 	subs    []chan statusapi.Event
 	subbed  chan struct{}
+	// backupErr, when set, is every backup's error.
+	backupErr error
 }
 
 func (b *backend) Status() statusapi.Status {
@@ -60,6 +62,9 @@ func (b *backend) Backup(ctx context.Context, req statusapi.BackupRequest) (stat
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.backups++
+	if b.backupErr != nil {
+		return statusapi.BackupResult{}, b.backupErr
+	}
 	if req.Full {
 		return statusapi.BackupResult{}, errors.New("full scan failed")
 	}
@@ -192,5 +197,27 @@ func TestBrowserHeadersRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("plain request: %s", resp.Status)
+	}
+}
+
+// TestBackupErrorClass: a backend error with a class reaches the client
+// as that error, with its class and its message alone; one without (as
+// every error of a daemon older than classes) reads as before.
+func TestBackupErrorClass(t *testing.T) {
+	b := newBackend()
+	sock := filepath.Join(t.TempDir(), "run", "chatsafe.sock")
+	serve(t, b, sock, 0o700, 0o600)
+	c := client.New(sock)
+	defer c.Close()
+
+	b.backupErr = statusapi.WithClass(fmt.Errorf("cycle: %w", errors.New("taken over: another device writes")), statusapi.ClassTakenOver)
+	_, err := c.Backup(t.Context(), statusapi.BackupRequest{})
+	if statusapi.ClassOf(err) != statusapi.ClassTakenOver || err.Error() != "cycle: taken over: another device writes" {
+		t.Fatalf("classed error: %q, class %q", err, statusapi.ClassOf(err))
+	}
+	b.backupErr = errors.New("disk full")
+	_, err = c.Backup(t.Context(), statusapi.BackupRequest{})
+	if statusapi.ClassOf(err) != "" || err == nil || err.Error() != "the daemon answered POST /v1/backup with 500 Internal Server Error: disk full" {
+		t.Fatalf("error without a class: %q, class %q", err, statusapi.ClassOf(err))
 	}
 }

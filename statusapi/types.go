@@ -199,4 +199,9 @@ type Event struct {
 // ErrorBody is what every non-2xx JSON answer holds.
 type ErrorBody struct {
 	Error string `json:"error"`
+	// Class says what kind of failure Error is (one of the Class
+	// constants), so that a command the daemon ran for the CLI exits as
+	// it would have run in the CLI. Absent when the daemon gave none: an
+	// older daemon, or an error that is not the backend's (a bad request).
+	Class string `json:"class,omitempty"`
 }

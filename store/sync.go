@@ -103,6 +103,16 @@ func (t *Target) learn(objs []remotes.ObjectInfo) {
 	t.mu.Unlock()
 }
 
+// addListed adds what a listing of t's deltas shows to what t is known
+// to hold (a listing taken while an upload to t ran may lack that delta).
+func (t *Target) addListed(objs []remotes.ObjectInfo) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, o := range objs {
+		t.has[o.Name] = true
+	}
+}
+
 func (t *Target) isListed() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // One writer at a time: each delta names the device that wrote it, and
@@ -202,18 +204,38 @@ func (r *Store) writerCheck(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	err = r.markTakenOver(d, "")
 	// Show the other device's history from now on (status, snapshots);
 	// this device's own spooled deltas stay (a delta of one sequence on
 	// both sides loads as a fork, never dropped).
 	deltas, index, snaps, head, garbage, fork, branches := r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches
-	if lerr := r.load(ctx); lerr != nil {
+	lerr := r.load(ctx)
+	if lerr != nil {
 		// Keep the history loaded before rather than a half-read one.
 		r.deltas, r.index, r.snapshots, r.head, r.garbage, r.fork, r.branches = deltas, index, snaps, head, garbage, fork, branches
-		r.log.Warn("reading the other device's history failed", zap.Error(lerr))
 	}
+	r.mu.Unlock()
+	if lerr != nil {
+		r.log.Warn("reading the other device's history failed", zap.Error(lerr))
+		return err
+	}
+	r.relearnTargets(objs)
 	return err
+}
+
+// relearnTargets runs after the other device's history was loaded: its
+// deltas are live here now, and what this process knew each target to
+// hold predates them. The store's own remote holds what its fresh listing
+// (objs) shows; the other remotes are listed again at their next sync
+// (until then they count the new deltas as queued).
+func (r *Store) relearnTargets(objs []remotes.ObjectInfo) {
+	for _, t := range r.Targets() {
+		if t.Remote == r.remote {
+			t.addListed(objs)
+		} else {
+			t.Forget()
+		}
+	}
 }
 
 // guardAdvance moves the commit point (when there is one) from the head to

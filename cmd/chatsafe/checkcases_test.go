@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
@@ -198,10 +199,13 @@ func replaceInFile(t *testing.T, path, old, new string) {
 }
 
 // TestCheckStopsWhenInterrupted: Ctrl-C while the second of three remotes
-// is checked stops the check there: no section for the third.
+// is checked stops the check there: no section for the third, and exit
+// 130.
 func TestCheckStopsWhenInterrupted(t *testing.T) {
 	dav := remotetest.StartWebDAV(t, t.TempDir())
-	ctx, cancel := context.WithCancel(t.Context())
+	// Cancelled as signalContext does on Ctrl-C.
+	ctx, cancelCause := context.WithCancelCause(t.Context())
+	cancel := func() { cancelCause(signalCause{syscall.SIGINT}) }
 	defer cancel()
 	var interrupt atomic.Bool
 	target, err := url.Parse("http://" + dav.Addr)
@@ -226,7 +230,7 @@ func TestCheckStopsWhenInterrupted(t *testing.T) {
 
 	interrupt.Store(true)
 	r := runContext(ctx, d.home, "check", "--config", d.cfg)
-	if r.code == 0 || !strings.Contains(r.stderr, "context canceled") || strings.Contains(r.stdout+r.stderr, "remote local-3 ") {
+	if r.code != exitInterrupted || !strings.Contains(r.stderr, "chatsafe: interrupted: ") || strings.Contains(r.stdout+r.stderr, "remote local-3 ") {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }

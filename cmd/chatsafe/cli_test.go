@@ -88,7 +88,7 @@ func runContext(ctx context.Context, home string, args ...string) result {
 	root.SetArgs(args)
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	err := root.ExecuteContext(ctx)
+	err := interrupted(ctx, root.ExecuteContext(ctx))
 	if err != nil {
 		fmt.Fprintln(&errb, "chatsafe:", err)
 	}

@@ -94,7 +94,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	log := cliLogger(stderr)
 	inst, err := instance.Open(ctx, cfg, instance.Options{FetchKey: instance.FetchKeyFromVault, Log: log, Retry: g.retry(log), FromState: true})
 	if err != nil {
-		return err
+		return whenInterrupted(ctx, err, notSaved)
 	}
 	defer inst.Close()
 	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)}
@@ -109,7 +109,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		fmt.Fprintln(stdout)
 	}
 	if err != nil {
-		return err
+		return whenInterrupted(ctx, err, notSaved)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s: %v\n", w.Path, w.Err)
@@ -122,6 +122,9 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	} else {
 		printBackup(stdout, res, uploaded)
 	}
+	if ferr != nil && ctx.Err() != nil {
+		return whenInterrupted(ctx, ferr, savedLocally)
+	}
 	if ferr != nil {
 		return syncFailed(ferr)
 	}
@@ -130,6 +133,14 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	}
 	return nil
 }
+
+// What an interrupted local backup leaves: before its snapshot was
+// committed (the delta being written is dropped; deltas committed before,
+// and what they store, stay), and after.
+const (
+	notSaved     = "no snapshot was saved; the snapshots saved before are untouched, and the next backup takes one"
+	savedLocally = "the snapshot is saved locally and will be uploaded by the next backup or the daemon"
+)
 
 // syncFailed is a local backup's error when its upload failed (err): a
 // later backup uploads the snapshot unless the repository refused it (a
@@ -140,15 +151,21 @@ func syncFailed(err error) error {
 	case exitTakenOver, exitIntegrity, exitWrongKey:
 		return fmt.Errorf("the snapshot is saved locally but is not uploaded, nor will later backups upload it until this is dealt with: %w", err)
 	}
-	return fmt.Errorf("the snapshot is saved locally and will be uploaded by the next backup or the daemon: %w", err)
+	return fmt.Errorf("%s: %w", savedLocally, err)
 }
 
 // backupThroughDaemon runs `chatsafe backup` in this installation's
 // running daemon, which holds the state directory.
 func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, stdout, stderr io.Writer) error {
 	res, err := c.Backup(ctx, statusapi.BackupRequest{})
+	if statusapi.ClassOf(err) != "" {
+		// The backup's own error: it reads, and exits, as it would here.
+		return err
+	}
 	if err != nil {
-		return fmt.Errorf("backup through the running daemon: %w", err)
+		// The daemon goes on with a backup it began; one it did not
+		// begin, it takes at the next change or scan.
+		return whenInterrupted(ctx, fmt.Errorf("backup through the running daemon: %w", err), "the daemon goes on backing up by itself (`chatsafe status` shows how it does)")
 	}
 	if asJSON {
 		if err := printBackupJSON(stdout, daemonBackupJSON(res)); err != nil {

@@ -136,6 +136,8 @@ func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, lo
 		// At the first committed cycle: the daemon's own rule then starts
 		// from the limit this sets.
 		FirstCycleDone: g.memory.daemonTakesOver,
+		// A backup the CLI asks for exits as it would have here.
+		ErrorClass: errorClass,
 		Reload: func() (*configs.Config, error) {
 			next, err := configs.Load(cfg.Path)
 			if err == nil && opts.Source != "" {

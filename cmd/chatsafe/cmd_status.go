@@ -101,7 +101,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	} else {
 		fmt.Fprintln(w, "snapshot:  none yet")
 	}
-	fmt.Fprintf(w, "pending:   %d delta(s) not yet on every remote\n", st.PendingDeltas)
+	// This device's own deltas; a remote's queue also counts the deltas
+	// it gets copied from the first remote (a remote added later).
+	fmt.Fprintf(w, "pending:   %d delta(s) in this device's spool, waiting for upload\n", st.PendingDeltas)
 	if o := st.Offline; o != nil {
 		fmt.Fprintf(w, "offline:   %s waiting to upload (backed up while the first remote is out of reach; checked against it before any upload)\n", plural(o.Snapshots, "snapshot"))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
+	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/statusui"
 	"github.com/chatsafe/chatsafe/store"
@@ -40,6 +41,11 @@ const (
 	// password attempt; no restart may try again by itself (each try
 	// spends one, and enough erase the key).
 	exitAttemptSpent = 10
+	// exitInterrupted and exitTerminated: a signal stopped the command
+	// (Ctrl-C: SIGINT; SIGTERM), 128 + its number as shells report it
+	// (interrupt.go).
+	exitInterrupted = 130
+	exitTerminated  = 143
 )
 
 // usageError marks bad flags, arguments or configuration.
@@ -105,9 +111,34 @@ var exitMappings = []struct {
 	{statusui.ErrNoToken, exitUnreachable},
 }
 
+// apiClasses are the status API's error classes, by the exit code each
+// stands for: the daemon answers with the class of its error (errorClass),
+// and a command the daemon ran for the CLI exits with that class's code.
+var apiClasses = map[int]string{
+	exitFailure:      statusapi.ClassFailure,
+	exitUsage:        statusapi.ClassUsage,
+	exitWrongKey:     statusapi.ClassWrongKey,
+	exitKeyErased:    statusapi.ClassKeyErased,
+	exitUnreachable:  statusapi.ClassUnreachable,
+	exitIntegrity:    statusapi.ClassIntegrity,
+	exitTakenOver:    statusapi.ClassTakenOver,
+	exitIncomplete:   statusapi.ClassIncomplete,
+	exitPartial:      statusapi.ClassPartial,
+	exitAttemptSpent: statusapi.ClassAttemptSpent,
+}
+
+// errorClass is the class the daemon's API gives err.
+func errorClass(err error) string { return apiClasses[exitCode(err)] }
+
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	// First: whatever a command stopped with after a signal, the signal
+	// stopped it.
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return ie.exitCode()
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -116,6 +147,15 @@ func exitCode(err error) int {
 	for _, m := range exitMappings {
 		if errors.Is(err, m.target) {
 			return m.code
+		}
+	}
+	// An error the daemon answered with, by its class (one this chatsafe
+	// does not know is an other failure).
+	if class := statusapi.ClassOf(err); class != "" {
+		for code, c := range apiClasses {
+			if c == class {
+				return code
+			}
 		}
 	}
 	// cobra's own flag and argument errors are usage errors.

@@ -161,6 +161,9 @@ func TestEveryExitCode(t *testing.T) {
 			run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
 		},
 		8: reachExit8,
+		// Interrupted (Ctrl-C) and stopped (SIGTERM): 128 + the signal.
+		130: reachExit130,
+		143: reachExit143,
 		10: func(t *testing.T) {
 			// A vault node that fails after login/begin counted the
 			// attempt.

@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,8 +19,8 @@ func main() {
 	// A soft memory limit near the live heap (memlimit.go); GOMEMLIMIT
 	// overrides it. Heap profiling goes off here too, first thing.
 	mem := startMemLimiter(oneShotMemoryFloor)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand(mem).ExecuteContext(ctx)
+	ctx, stop := signalContext(context.Background())
+	err := interrupted(ctx, newRootCommand(mem).ExecuteContext(ctx))
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chatsafe:", err)

@@ -99,25 +99,31 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader) 
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		msg := readErr(resp.Body)
-		if resp.StatusCode == http.StatusForbidden {
-			return nil, fmt.Errorf("%w: %s", ErrRefused, msg)
+		e := readErr(resp.Body)
+		switch {
+		case resp.StatusCode == http.StatusForbidden:
+			return nil, fmt.Errorf("%w: %s", ErrRefused, e.Error)
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			return nil, offlineError(e.Error) // the daemon's message says it
+		case e.Class != "":
+			// The daemon's own error, as it would read here.
+			return nil, &statusapi.ClassError{Class: e.Class, Err: errors.New(e.Error)}
 		}
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			return nil, offlineError(msg) // the daemon's message says it
-		}
-		return nil, fmt.Errorf("the daemon answered %s %s with %s: %s", method, path, resp.Status, msg)
+		// A daemon older than classes, or no error of its backend.
+		return nil, fmt.Errorf("the daemon answered %s %s with %s: %s", method, path, resp.Status, e.Error)
 	}
 	return resp, nil
 }
 
-func readErr(r io.Reader) string {
+// readErr reads an error answer: its ErrorBody, or the body as the
+// message when it is not one.
+func readErr(r io.Reader) statusapi.ErrorBody {
 	b, _ := io.ReadAll(io.LimitReader(r, 4096))
 	var e statusapi.ErrorBody
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return e.Error
+		return e
 	}
-	return strings.TrimSpace(string(b))
+	return statusapi.ErrorBody{Error: strings.TrimSpace(string(b))}
 }
 
 func isNoDaemon(err error) bool {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// A signal (SIGINT: Ctrl-C, or SIGTERM) cancels the command's context
+// once (signalContext). A command that then fails was interrupted
+// (interrupted): it exits 130 or 143, 128 + the signal's number, as a
+// shell reports a process the signal ended. A command may say what the
+// interruption leaves behind (whenInterrupted).
+
+// signalCause is the cause of a context a signal cancelled.
+type signalCause struct{ sig syscall.Signal }
+
+func (c signalCause) Error() string { return c.sig.String() + " signal received" }
+
+// signalContext returns a context the first SIGINT or SIGTERM cancels,
+// with a signalCause. stop stops listening, cancels the context and waits
+// for the goroutine that listened.
+func signalContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(signalCause{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+		<-done
+	}
+}
+
+// interruptedError is the error of a command a signal stopped.
+type interruptedError struct {
+	sig syscall.Signal
+	err error
+}
+
+func (e *interruptedError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "stopped by SIGTERM: " + e.err.Error()
+	}
+	return "interrupted: " + e.err.Error()
+}
+
+func (e *interruptedError) Unwrap() error { return e.err }
+
+func (e *interruptedError) exitCode() int {
+	if e.sig == syscall.SIGTERM {
+		return exitTerminated
+	}
+	return exitInterrupted
+}
+
+// interrupted is err, marked as an interruption when a signal cancelled
+// ctx (signalContext) and the command failed.
+func interrupted(ctx context.Context, err error) error {
+	var sc signalCause
+	if err == nil || !errors.As(context.Cause(ctx), &sc) {
+		return err
+	}
+	return &interruptedError{sig: sc.sig, err: err}
+}
+
+// leftError says what an interrupted command leaves behind; the error it
+// stopped with is left out of its message when it is only the
+// cancellation (context.Canceled, or the signal as the context's cause,
+// which net/http reports).
+type leftError struct {
+	left string
+	err  error
+}
+
+func (e *leftError) Error() string {
+	var sc signalCause
+	if errors.Is(e.err, context.Canceled) || errors.As(e.err, &sc) {
+		return e.left
+	}
+	return e.left + ": " + e.err.Error()
+}
+
+func (e *leftError) Unwrap() error { return e.err }
+
+// whenInterrupted is err, or, when ctx was cancelled (the command was
+// interrupted), an error that says what that leaves: left.
+func whenInterrupted(ctx context.Context, err error, left string) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	return &leftError{left: left, err: err}
+}
