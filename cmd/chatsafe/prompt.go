@@ -22,7 +22,8 @@ func (p prompt) secret(ctx context.Context, label string) ([]byte, error) {
 	fmt.Fprintln(p.stderr)
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("interrupted at the prompt: %w", ctx.Err())
+		// main says "interrupted" (interrupt.go): this says where.
+		return nil, &leftError{left: "stopped at the prompt, nothing done", err: ctx.Err()}
 	case errors.Is(err, io.EOF) && len(b) == 0:
 		return nil, usageErr(errNothingEntered)
 	case err != nil && !errors.Is(err, io.EOF):

@@ -121,7 +121,7 @@ func TestRecoveryKeyPromptCtrlC(t *testing.T) {
 	<-seen.shown
 	cancel() // what the signal handler does on Ctrl-C
 	err := answered(t, done)
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped at the prompt") {
 		t.Errorf("Ctrl-C at the prompt: %v, want an interruption (context.Canceled)", err)
 	}
 	if !term.echoes(t) {
