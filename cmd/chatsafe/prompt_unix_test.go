@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,27 +62,10 @@ func (p promptTerminal) echoes(t *testing.T) bool {
 	return st.Lflag&unix.ECHO != 0
 }
 
-// promptSeen is a stderr that reports when a prompt was written to it.
-type promptSeen struct {
-	mu    sync.Mutex
-	text  strings.Builder
-	shown chan struct{}
-	once  sync.Once
-	label string
-}
-
-func newPromptSeen(label string) *promptSeen {
-	return &promptSeen{shown: make(chan struct{}), label: label}
-}
-
-func (w *promptSeen) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.text.Write(b)
-	if strings.Contains(w.text.String(), w.label) {
-		w.once.Do(func() { close(w.shown) })
-	}
-	return len(b), nil
+// newPromptSeen is a stderr that tells (seen) when a prompt holding
+// label was written to it.
+func newPromptSeen(label string) *signalWriter {
+	return &signalWriter{want: label, seen: make(chan struct{})}
 }
 
 // answered waits for done, failing the test if the prompt is still
@@ -118,7 +100,7 @@ func TestRecoveryKeyPromptCtrlC(t *testing.T) {
 		root.SetErr(seen)
 		done <- root.ExecuteContext(ctx)
 	}()
-	<-seen.shown
+	<-seen.seen
 	cancel() // what the signal handler does on Ctrl-C
 	err := answered(t, done)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped at the prompt") {
@@ -145,7 +127,7 @@ func TestRecoveryKeyPromptReadsTheKey(t *testing.T) {
 		got, err = readRecoveryKey(t.Context(), "", prompt{term.tty, seen})
 		done <- err
 	}()
-	<-seen.shown
+	<-seen.seen
 	typed := key.RecoveryKey()
 	if _, err := term.keys.Write([]byte(typed + "\n")); err != nil {
 		t.Fatal(err)
@@ -182,7 +164,7 @@ func TestSecretPromptsCtrlD(t *testing.T) {
 			seen := newPromptSeen(c.label)
 			done := make(chan error, 1)
 			go func() { done <- c.ask(t.Context(), prompt{term.tty, seen}) }()
-			<-seen.shown
+			<-seen.seen
 			if _, err := term.keys.Write([]byte{4}); err != nil { // Ctrl-D
 				t.Fatal(err)
 			}
@@ -208,7 +190,7 @@ func TestVaultPasswordPromptCtrlC(t *testing.T) {
 		_, err := (&vaultFlags{}).password(ctx, prompt{term.tty, seen}, true)
 		done <- err
 	}()
-	<-seen.shown
+	<-seen.seen
 	cancel()
 	if err := answered(t, done); !errors.Is(err, context.Canceled) {
 		t.Errorf("Ctrl-C at the vault password prompt: %v, want an interruption", err)

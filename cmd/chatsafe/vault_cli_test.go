@@ -24,19 +24,32 @@ func startVault(t *testing.T) (url, ca string) {
 	return "https://" + srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
 }
 
-func TestVaultPasswordRecovery(t *testing.T) {
+// vaultUser is a device about to set up with a vault: a source holding
+// msg.txt, a password file, a remote and a config path, all under home.
+type vaultUser struct {
+	url, ca, home, src, pw, remote, cfg string
+}
+
+func startVaultUser(t *testing.T, msg string) vaultUser {
+	t.Helper()
 	url, ca := startVault(t)
 	home := t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "msg.txt"), []byte("kept behind a password"), 0o644)
-	pw := filepath.Join(home, "pw")
-	os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600)
-	remote := filepath.Join(home, "remote")
-	cfg := filepath.Join(home, "cfg.yaml")
-	vaultArgs := func(pwFile string) []string {
-		return []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pwFile}
-	}
+	d := vaultUser{url: url, ca: ca, home: home, src: filepath.Join(home, "chats"), pw: filepath.Join(home, "pw"),
+		remote: filepath.Join(home, "remote"), cfg: filepath.Join(home, "cfg.yaml")}
+	os.MkdirAll(d.src, 0o755)
+	os.WriteFile(filepath.Join(d.src, "msg.txt"), []byte(msg), 0o644)
+	os.WriteFile(d.pw, []byte("correct horse battery staple\n"), 0o600)
+	return d
+}
+
+// vaultArgs are the vault flags with the password in pwFile.
+func (d vaultUser) vaultArgs(pwFile string) []string {
+	return []string{"--vault", d.url, "--vault-ca", d.ca, "--account", "alice", "--password-file", pwFile}
+}
+
+func TestVaultPasswordRecovery(t *testing.T) {
+	d := startVaultUser(t, "kept behind a password")
+	home, src, pw, remote, cfg, vaultArgs := d.home, d.src, d.pw, d.remote, d.cfg, d.vaultArgs
 	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", cfg, "--state-dir", filepath.Join(home, "state")}, vaultArgs(pw)...)...).want(t, 0, "kept by the vault")
 	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
 
@@ -94,18 +107,10 @@ func TestVaultUnreachableExit5(t *testing.T) {
 // wrong password: the parameters are part of the derivation), and opens
 // again without them.
 func TestVaultCLIUsesProductionKSF(t *testing.T) {
-	url, ca := startVault(t)
-	home := t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "msg.txt"), []byte("derived the slow way"), 0o644)
-	pw := filepath.Join(home, "pw")
-	os.WriteFile(pw, []byte("correct horse battery staple\n"), 0o600)
-	remote := filepath.Join(home, "remote")
-	vaultArgs := []string{"--vault", url, "--vault-ca", ca, "--account", "alice", "--password-file", pw}
+	d := startVaultUser(t, "derived the slow way")
+	home, src, remote, cfg, vaultArgs := d.home, d.src, d.remote, d.cfg, d.vaultArgs(d.pw)
 
 	t.Setenv(vaultclient.TestKSFEnv, "")
-	cfg := filepath.Join(home, "cfg.yaml")
 	run(t, home, append([]string{"init", "--source", src, "--remote", remote, "--config", cfg, "--state-dir", filepath.Join(home, "state")}, vaultArgs...)...).want(t, 0, "kept by the vault")
 	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
 
