@@ -35,10 +35,18 @@ func TestRemoteFolderGoneIsNotRecreated(t *testing.T) {
 	if res.Snapshot == nil || res.Snapshot.Seq <= first.LastSnapshot.Seq {
 		t.Fatalf("the backup with the second remote gone committed nothing: %+v", res)
 	}
-	// Settled either way: r1 failed, or (the bug) took the delta.
+	// Settled either way: r1 failed, or (the bug) took the delta. A
+	// status is read piece by piece while the uploaders run: the state
+	// reads "uploading" during r1's tries, and may predate the error its
+	// remote line already shows. A settled reading agrees with itself.
 	st := waitFor(t, d, "r0 up to date and r1 settled", func(st statusapi.Status) bool {
-		return st.LastSnapshot != nil && st.LastSnapshot.Seq == res.Snapshot.Seq && len(st.Remotes) == 2 &&
-			st.Remotes[0].Queued == 0 && !st.Remotes[1].Uploading && (st.Remotes[1].LastError != "" || st.Remotes[1].Queued == 0)
+		if st.LastSnapshot == nil || st.LastSnapshot.Seq != res.Snapshot.Seq || len(st.Remotes) != 2 ||
+			st.Remotes[0].Queued != 0 || st.Remotes[1].Uploading {
+			return false
+		}
+		failed := st.Remotes[1].LastError != "" && st.State == statusapi.StateError
+		tookIt := st.Remotes[1].Queued == 0 && st.State == statusapi.StateIdle
+		return failed || tookIt
 	})
 	if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the gone remote's folder was recreated (stat: %v): %v", err, deltasUnder(t, gone))
