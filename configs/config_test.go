@@ -73,7 +73,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no remotes", "source: /src\nremotes: []\n", 2,
 			`remotes: at least one remote is required (leave the key out for the default local remote)`},
 		{"bad bwlimit", "source: /src\nremotes:\n  - name: a\n    url: /a\n    bwlimit: fast\n", 5,
-			`remotes[0].bwlimit "fast" is not a bandwidth limit in rclone's --bwlimit syntax (examples: "1M", "512k:4M", "08:00,512k 19:00,off")`},
+			`remotes[0].bwlimit "fast" is not a bandwidth limit in rclone's --bwlimit syntax: "fast" is not a number followed by a unit (examples: "1M", "512k:4M", "08:00,512k 19:00,off")`},
 		{"remote without name", "source: /src\nremotes:\n  - url: /a\n", 3,
 			`remotes[0].name is required (a short label such as gdrive or nas)`},
 		{"remote without url", "source: /src\nremotes:\n  - name: a\n", 3,

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
-	rclonefs "github.com/rclone/rclone/fs"
+
+	"github.com/chatsafe/chatsafe/internal/bwlimit"
 )
 
 var remoteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -80,9 +81,8 @@ func (c *Config) validateRemotes() error {
 			return c.errAt(k, "%s.url is required (an rclone remote such as gdrive:chats, or a local path)", k)
 		}
 		if r.BwLimit != "" {
-			var tt rclonefs.BwTimetable
-			if err := tt.Set(r.BwLimit); err != nil {
-				return c.errAt(k+".bwlimit", "%s.bwlimit %q is not a bandwidth limit in rclone's --bwlimit syntax (examples: \"1M\", \"512k:4M\", \"08:00,512k 19:00,off\")", k, r.BwLimit)
+			if _, err := bwlimit.Parse(r.BwLimit); err != nil {
+				return c.errAt(k+".bwlimit", "%s.bwlimit %q is not a bandwidth limit in rclone's --bwlimit syntax: %v (examples: %s)", k, r.BwLimit, err, bwlimit.Examples)
 			}
 		}
 		if j, dup := names[r.Name]; dup {

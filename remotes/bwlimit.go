@@ -7,8 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rclone/rclone/fs"
 	"golang.org/x/time/rate"
+
+	"github.com/chatsafe/chatsafe/internal/bwlimit"
 )
 
 // bwLimiter limits one remote's bandwidth, upload and download separately,
@@ -17,10 +18,10 @@ import (
 // limits, and it works on our readers rather than through rclone's transfer
 // accounting, which Put and Get do not use.
 type bwLimiter struct {
-	tt fs.BwTimetable
+	tt bwlimit.Timetable
 
 	mu     sync.Mutex
-	slot   fs.BwPair // limits in force, bytes/s; <= 0 is off
+	slot   bwlimit.Pair // limits in force, bytes/s; <= 0 is off
 	tx, rx *rate.Limiter
 }
 
@@ -31,26 +32,25 @@ func newBwLimiter(spec string) (*bwLimiter, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	l := &bwLimiter{}
-	if err := l.tt.Set(spec); err != nil {
-		return nil, fmt.Errorf("%w: bwlimit %q: %w (examples: \"1M\", \"512k:4M\", \"08:00,512k 19:00,off\")", ErrBadRemote, spec, err)
+	tt, err := bwlimit.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bwlimit %q: %w (examples: %s)", ErrBadRemote, spec, err, bwlimit.Examples)
 	}
-	if len(l.tt) == 0 {
+	if tt.IsZero() {
 		return nil, nil
 	}
-	l.slot = fs.BwPair{Tx: -2, Rx: -2} // forces the first update
-	return l, nil
+	return &bwLimiter{tt: tt, slot: bwlimit.Pair{Up: -2, Down: -2}}, nil // -2 forces the first update
 }
 
 // limiter returns the limiter in force now for one direction, nil for none.
 func (l *bwLimiter) limiter(upload bool) *rate.Limiter {
-	now := l.tt.LimitAt(time.Now()).Bandwidth
+	now := l.tt.At(time.Now())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now != l.slot {
 		l.slot = now
-		l.tx = newRate(now.Tx)
-		l.rx = newRate(now.Rx)
+		l.tx = newRate(now.Up)
+		l.rx = newRate(now.Down)
 	}
 	if upload {
 		return l.tx
@@ -58,7 +58,7 @@ func (l *bwLimiter) limiter(upload bool) *rate.Limiter {
 	return l.rx
 }
 
-func newRate(bw fs.SizeSuffix) *rate.Limiter {
+func newRate(bw bwlimit.Rate) *rate.Limiter {
 	if bw <= 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -49,6 +50,102 @@ func TestPutLinksThroughRetry(t *testing.T) {
 	r := WithRetry(inner, RetryOptions{})
 	defer r.Close()
 	putSpooled(t, r, dir, "through WithRetry, ")
+}
+
+// A spooled file put into two local-path remotes is linked into the first
+// only; the second gets a copy of its own. Linked into both, the remotes
+// would share one file, and a change in place to one would damage both.
+func TestPutLinksIntoOneRemoteOnly(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Open(t.Context(), dirA, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(t.Context(), dirB, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	data, f := putSpooled(t, a, dirA, "into the first remote, ")
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(t.Context(), "deltas/x", f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	onA, onB := filepath.Join(dirA, "deltas", "x"), filepath.Join(dirB, "deltas", "x")
+	if sameFile(t, onA, onB) {
+		t.Fatal("the second remote's object is a link to the first's")
+	}
+	if got, _ := os.ReadFile(onB); !bytes.Equal(got, data) {
+		t.Fatal("the second remote's copy reads back different bytes")
+	}
+}
+
+// Puts of one spooled file into several local-path remotes at once (the
+// daemon uploads to its remotes at once) link it into one of them at most.
+func TestConcurrentPutsLinkOnce(t *testing.T) {
+	src, data, _ := spooledFile(t)
+	const n = 4
+	dirs := make([]string, n)
+	files := make([]*os.File, n)
+	rems := make([]Remote, n)
+	for i := range n {
+		dirs[i] = t.TempDir()
+		r, err := Open(t.Context(), dirs[i], Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		rems[i] = r
+		f, err := os.Open(src) // a handle each: a Put reads from its offset
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		files[i] = f
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = rems[i].Put(t.Context(), "deltas/x", files[i], int64(len(data))) })
+	}
+	wg.Wait()
+	linked := 0
+	for i, dir := range dirs {
+		if errs[i] != nil {
+			t.Fatalf("put into remote %d: %v", i, errs[i])
+		}
+		obj := filepath.Join(dir, "deltas", "x")
+		if got, _ := os.ReadFile(obj); !bytes.Equal(got, data) {
+			t.Fatalf("remote %d reads back different bytes", i)
+		}
+		if sameFile(t, src, obj) {
+			linked++
+		}
+		for _, other := range dirs[:i] {
+			if sameFile(t, obj, filepath.Join(other, "deltas", "x")) {
+				t.Fatalf("remotes %s and %s share one file", other, dir)
+			}
+		}
+	}
+	if linked > 1 {
+		t.Fatalf("the spooled file was linked into %d remotes, want at most 1", linked)
+	}
+}
+
+func sameFile(t *testing.T, p, q string) bool {
+	t.Helper()
+	a, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(a, b)
 }
 
 // spooledFile writes a delta-sized file, as the spool holds one, and opens
