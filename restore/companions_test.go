@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -107,8 +108,12 @@ func restoreOverApp(t *testing.T, e *storetest.Env, snap string, staleWant strin
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := restore.Run(e.Ctx, r, restore.Options{Snapshot: snap, Target: dst, Force: true}); err != nil {
+	res, err := restore.Run(e.Ctx, r, restore.Options{Snapshot: snap, Target: dst, Force: true})
+	if err != nil {
 		t.Fatalf("restore --force over the app's directory: %v", err)
+	}
+	if !slices.Contains(res.Companions, "msgstore.db"+staleWant) {
+		t.Errorf("the restore reports removing %v, want msgstore.db%s among them", res.Companions, staleWant)
 	}
 
 	a, _ := os.ReadFile(filepath.Join(dst, "msgstore.db"))

@@ -61,22 +61,33 @@ type Result struct {
 	Snapshot store.Snapshot
 	Files    int
 	Bytes    int64
+	// Companions are the SQLite companions (-wal, -shm, -journal) of an
+	// earlier database that a restore with Force removed beside the
+	// databases it wrote (companions.go), target-relative.
+	Companions []string
 }
 
 // CheckTarget reports whether target is usable for a restore: new, or an
 // empty directory, or anything with force.
 func CheckTarget(target string, force bool) error {
+	_, err := checkTarget(target, force)
+	return err
+}
+
+// checkTarget is CheckTarget, also returning how many entries the target
+// holds (-1: it does not exist).
+func checkTarget(target string, force bool) (int, error) {
 	ents, err := os.ReadDir(target)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return -1, nil
 	}
 	if err != nil {
-		return fmt.Errorf("restore target %s: %w", target, err)
+		return 0, fmt.Errorf("restore target %s: %w", target, err)
 	}
 	if len(ents) > 0 && !force {
-		return fmt.Errorf("%w: %s has %d entries (restore into a new or empty directory, or pass --force to overwrite)", ErrTargetNotEmpty, target, len(ents))
+		return 0, fmt.Errorf("%w: %s has %d entries (restore into a new or empty directory, or pass --force to overwrite)", ErrTargetNotEmpty, target, len(ents))
 	}
-	return nil
+	return len(ents), nil
 }
 
 // Run writes a snapshot of st into opts.Target. Every byte is
@@ -90,11 +101,11 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
 		return nil, err
 	}
-	if err := CheckTarget(opts.Target, opts.Force); err != nil {
+	had, err := checkTarget(opts.Target, opts.Force)
+	if err != nil {
 		return nil, err
 	}
-	_, statErr := os.Lstat(opts.Target)
-	made := errors.Is(statErr, os.ErrNotExist) // the restore makes the target
+	made := had < 0 // the restore makes the target
 	root, err := openRestoreRoot(opts.Target)
 	if err != nil {
 		return nil, err
@@ -113,6 +124,8 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		total = -1 // unknown until the walk ends: a progress bar shows a spinner
 	}
 	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
+	// Files may be in the way: stale companions of a database.
+	rs.overwrite = had > 0
 	if snap.RootMode != 0 {
 		// The target itself, applied last; format 1 snapshots did not
 		// record it, and their target keeps the mode it was created with.
@@ -177,6 +190,8 @@ type restoreRun struct {
 	// restoredAny: some entry was wanted (a snapshot of nothing, or
 	// filters that match nothing, restore nothing).
 	restoredAny bool
+	// overwrite: the target held entries before the restore (Force).
+	overwrite bool
 }
 
 // nothingMatched is the error of a restore whose filters left nothing to
@@ -254,7 +269,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 			dir := dh
 			rs.g.Go(func() error {
 				defer dir.release()
-				return rs.file(n, dir, p)
+				return rs.file(n, dir, p, nodes)
 			})
 		}
 	}

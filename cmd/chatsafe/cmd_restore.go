@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -116,6 +117,10 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	}
 	fmt.Fprintf(stdout, "restored snapshot %s (%s): %s, %s into %s\n",
 		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), plural(res.Files, "file"), humanBytes(res.Bytes), opts.To)
+	if len(res.Companions) > 0 {
+		fmt.Fprintf(stdout, "removed %s left beside the restored databases (SQLite would have applied them to the restored data): %s\n",
+			plural(len(res.Companions), "SQLite file"), strings.Join(res.Companions, ", "))
+	}
 	if opts.Join.Join {
 		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr); err != nil {
 			return err
