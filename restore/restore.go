@@ -132,30 +132,37 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		rs.dirs = append(rs.dirs, restoredDir{path: ".", mode: snap.RootMode, mtime: snap.RootModTime})
 	}
 	walkErr := rs.dir(snap.Tree, ".", len(opts.Include) == 0)
-	if err := g.Wait(); err != nil {
-		return rs.res, err
+	err = g.Wait()
+	if err == nil {
+		err = walkErr
 	}
-	if walkErr != nil {
-		return rs.res, walkErr
+	if err != nil {
+		return rs.res, rs.incomplete(err, opts, walkErr == nil, had <= 0)
 	}
 	if !rs.restoredAny {
 		if err := rs.nothingMatched(opts, made, root); err != nil {
 			return rs.res, err
 		}
 	}
-	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		d := rs.dirs[i]
-		if err := root.Chmod(d.path, d.mode.Perm()); err != nil {
-			return rs.res, fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
-		}
-		mt := time.Unix(0, d.mtime)
-		_ = root.Chtimes(d.path, mt, mt)
-	}
 	// No fsync: like cp, restic or borg, a restore leaves flushing to the
 	// kernel (a sync of the file system cost more than the restore itself
 	// when other writers had dirty pages). Files still appear atomically,
 	// and a restore interrupted by a crash is simply run again.
-	return rs.res, nil
+	return rs.res, rs.finish()
+}
+
+// finish ends a restore whose every file is written: the directories'
+// modes and times, deepest first.
+func (rs *restoreRun) finish() error {
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		d := rs.dirs[i]
+		if err := rs.root.Chmod(d.path, d.mode.Perm()); err != nil {
+			return fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
+		}
+		mt := time.Unix(0, d.mtime)
+		_ = rs.root.Chtimes(d.path, mt, mt)
+	}
+	return nil
 }
 
 // restoreFileWorkers files are restored at once. The blobs in flight do
@@ -190,6 +197,8 @@ type restoreRun struct {
 	// restoredAny: some entry was wanted (a snapshot of nothing, or
 	// filters that match nothing, restore nothing).
 	restoredAny bool
+	wanted      int    // files the walk handed to the workers
+	stopAt      string // where a failed restore stopped (stoppedAt), guarded by mu
 	// overwrite: the target held entries before the restore (Force).
 	overwrite bool
 }
@@ -220,19 +229,26 @@ func (rs *restoreRun) path(rel string) string { return filepath.Join(rs.target, 
 
 // dir restores the tree into dst; included says whether everything in it
 // is wanted (no Include, or a directory Include matched).
-func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
+func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) (err error) {
+	at := dst // what is being restored, for a failure's message
+	defer func() {
+		if err != nil {
+			rs.stoppedAt(at)
+		}
+	}()
 	nodes, err := rs.r.Tree(rs.ctx, tree)
 	if err != nil {
-		return err
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
 	var dh *dirHandle // opened at the directory's first file
 	defer func() { dh.release() }()
 	for i := range nodes {
 		n := &nodes[i]
+		p := filepath.Join(dst, n.Name)
+		at = p
 		if err := rs.ctx.Err(); err != nil {
 			return err
 		}
-		p := filepath.Join(dst, n.Name)
 		rel := filepath.ToSlash(p)
 		if browse.MatchAny(rs.exclude, rel) {
 			continue
@@ -267,9 +283,14 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 			}
 			dh.acquire()
 			dir := dh
+			rs.wanted++
 			rs.g.Go(func() error {
 				defer dir.release()
-				return rs.file(n, dir, p, nodes)
+				if err := rs.file(n, dir, p, nodes); err != nil {
+					rs.stoppedAt(p)
+					return err
+				}
+				return nil
 			})
 		}
 	}

@@ -109,7 +109,11 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	}
 	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Progress: progress})
 	if bar != nil {
-		bar.Finish()
+		if err != nil {
+			bar.Exit() // as far as it got: a full bar would contradict the error
+		} else {
+			bar.Finish()
+		}
 		fmt.Fprintln(stdout)
 	}
 	if err != nil {
