@@ -52,8 +52,13 @@ type Options struct {
 	// the way); Exclude wins over Include.
 	Include, Exclude []string
 	Target           string
-	Force            bool                    // allow a non-empty target (files are replaced)
-	Progress         func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
+	Force            bool // allow a non-empty target (files are replaced)
+	// Delete, with Force, removes what the target holds under the
+	// restored paths but the snapshot does not (extras.go): files,
+	// symlinks and the directories left empty. What Include and Exclude
+	// leave out is never touched, nor anything a symlink points at.
+	Delete   bool
+	Progress func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -65,7 +70,17 @@ type Result struct {
 	// earlier database that a restore with Force removed beside the
 	// databases it wrote (companions.go), target-relative.
 	Companions []string
+	// ExtraFiles and ExtraDirs count what a restore with Force found in
+	// the target under the restored paths that is not in the snapshot
+	// (files and symlinks; directories), Extra names the first
+	// maxExtraListed files. With Delete, that is what it deleted.
+	ExtraFiles, ExtraDirs int
+	Extra                 []string
+	Deleted               bool
 }
+
+// ErrDeleteWithoutForce means Delete was asked for without Force.
+var ErrDeleteWithoutForce = errors.New("--delete removes files from the restore target: it needs --force")
 
 // CheckTarget reports whether target is usable for a restore: new, or an
 // empty directory, or anything with force.
@@ -101,6 +116,9 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
 		return nil, err
 	}
+	if opts.Delete && !opts.Force {
+		return nil, ErrDeleteWithoutForce
+	}
 	had, err := checkTarget(opts.Target, opts.Force)
 	if err != nil {
 		return nil, err
@@ -124,8 +142,12 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		total = -1 // unknown until the walk ends: a progress bar shows a spinner
 	}
 	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
-	// Files may be in the way: stale companions of a database.
-	rs.overwrite = had > 0
+	if had > 0 {
+		// Files may be in the way: stale companions of a database, and
+		// what the snapshot does not hold.
+		rs.overwrite = true
+		rs.snapDirs = map[string]map[string]bool{}
+	}
 	if snap.RootMode != 0 {
 		// The target itself, applied last; format 1 snapshots did not
 		// record it, and their target keeps the mode it was created with.
@@ -148,12 +170,19 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	// kernel (a sync of the file system cost more than the restore itself
 	// when other writers had dirty pages). Files still appear atomically,
 	// and a restore interrupted by a crash is simply run again.
-	return rs.res, rs.finish()
+	return rs.res, rs.finish(opts.Delete)
 }
 
-// finish ends a restore whose every file is written: the directories'
-// modes and times, deepest first.
-func (rs *restoreRun) finish() error {
+// finish ends a restore whose every file is written: what the target
+// holds beside the snapshot (extras.go), then the directories' modes and
+// times, deepest first.
+func (rs *restoreRun) finish(del bool) error {
+	var extraErr error
+	if rs.overwrite {
+		// Before the directories' modes: a restored read-only directory
+		// would refuse the deletions.
+		extraErr = rs.extras(del)
+	}
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
 		if err := rs.root.Chmod(d.path, d.mode.Perm()); err != nil {
@@ -162,7 +191,7 @@ func (rs *restoreRun) finish() error {
 		mt := time.Unix(0, d.mtime)
 		_ = rs.root.Chtimes(d.path, mt, mt)
 	}
-	return nil
+	return extraErr
 }
 
 // restoreFileWorkers files are restored at once. The blobs in flight do
@@ -200,7 +229,11 @@ type restoreRun struct {
 	wanted      int    // files the walk handed to the workers
 	stopAt      string // where a failed restore stopped (stoppedAt), guarded by mu
 	// overwrite: the target held entries before the restore (Force).
+	// snapDirs then records, per snapshot directory the walk visits
+	// (slash-separated, target-relative), its entries' names and whether
+	// each is a directory, for the extras.
 	overwrite bool
+	snapDirs  map[string]map[string]bool
 }
 
 // nothingMatched is the error of a restore whose filters left nothing to
@@ -240,6 +273,7 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) (err error) 
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
+	rs.recordDir(dst, nodes)
 	var dh *dirHandle // opened at the directory's first file
 	defer func() { dh.release() }()
 	for i := range nodes {

@@ -76,3 +76,35 @@ func TestRestoreStoppedPartWay(t *testing.T) {
 		t.Error("the damaged file was restored")
 	}
 }
+
+// TestRestoreForceCleanupCLI: restore --force says which stale SQLite
+// companions it removed and which files the snapshot does not hold it
+// kept; --delete needs --force, and removes them.
+func TestRestoreForceCleanupCLI(t *testing.T) {
+	s := newSetup(t) // settings.json, Media/IMG-1.jpg
+	storetest.OpenChatDB(t, filepath.Join(s.src, "msgstore.db")).Insert(0, 50, 50)
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	dst := t.TempDir()
+	for name, data := range map[string]string{"old.txt": "old", "Media/old.jpg": "old photo", "msgstore.db-wal": "the app's newer log"} {
+		storetest.WriteFile(t, filepath.Join(dst, name), []byte(data))
+	}
+	restoreTo := func(flags ...string) result {
+		return run(t, t.TempDir(), append([]string{"restore", "--remote", s.remote, "--recovery-key-file", s.keyFile, "--to", dst}, flags...)...)
+	}
+	restoreTo("--delete").want(t, 2, "needs --force")
+	r := restoreTo("--force")
+	r.want(t, 0, "removed 1 SQLite file left beside the restored databases (SQLite would have applied them to the restored data): msgstore.db-wal")
+	r.want(t, 0, "kept 2 files under "+dst+" that the snapshot does not hold (--delete removes them): Media/old.jpg, old.txt")
+	if _, err := os.Stat(filepath.Join(dst, "old.txt")); err != nil {
+		t.Fatalf("restore --force without --delete removed old.txt: %v", err)
+	}
+	restoreTo("--force", "--delete").want(t, 0, "deleted 2 files under "+dst+" that the snapshot does not hold: Media/old.jpg, old.txt")
+	for _, name := range []string{"old.txt", "Media/old.jpg", "msgstore.db-wal"} {
+		if _, err := os.Lstat(filepath.Join(dst, name)); err == nil {
+			t.Errorf("%s is still in the target", name)
+		}
+	}
+	if n := regularFiles(t, dst); n != 3 {
+		t.Errorf("the target holds %d files after --delete, want the snapshot's 3", n)
+	}
+}
