@@ -52,8 +52,13 @@ type Options struct {
 	// the way); Exclude wins over Include.
 	Include, Exclude []string
 	Target           string
-	Force            bool                    // allow a non-empty target (files are replaced)
-	Progress         func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
+	Force            bool // allow a non-empty target (files are replaced)
+	// Delete, with Force, removes what the target holds under the
+	// restored paths but the snapshot does not (extras.go): files,
+	// symlinks and the directories left empty. What Include and Exclude
+	// leave out is never touched, nor anything a symlink points at.
+	Delete   bool
+	Progress func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -61,22 +66,43 @@ type Result struct {
 	Snapshot store.Snapshot
 	Files    int
 	Bytes    int64
+	// Companions are the SQLite companions (-wal, -shm, -journal) of an
+	// earlier database that a restore with Force removed beside the
+	// databases it wrote (companions.go), target-relative.
+	Companions []string
+	// ExtraFiles and ExtraDirs count what a restore with Force found in
+	// the target under the restored paths that is not in the snapshot
+	// (files and symlinks; directories), Extra names the first
+	// maxExtraListed files. With Delete, that is what it deleted.
+	ExtraFiles, ExtraDirs int
+	Extra                 []string
+	Deleted               bool
 }
+
+// ErrDeleteWithoutForce means Delete was asked for without Force.
+var ErrDeleteWithoutForce = errors.New("--delete removes files from the restore target: it needs --force")
 
 // CheckTarget reports whether target is usable for a restore: new, or an
 // empty directory, or anything with force.
 func CheckTarget(target string, force bool) error {
+	_, err := checkTarget(target, force)
+	return err
+}
+
+// checkTarget is CheckTarget, also returning how many entries the target
+// holds (-1: it does not exist).
+func checkTarget(target string, force bool) (int, error) {
 	ents, err := os.ReadDir(target)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return -1, nil
 	}
 	if err != nil {
-		return fmt.Errorf("restore target %s: %w", target, err)
+		return 0, fmt.Errorf("restore target %s: %w", target, err)
 	}
 	if len(ents) > 0 && !force {
-		return fmt.Errorf("%w: %s has %d entries (restore into a new or empty directory, or pass --force to overwrite)", ErrTargetNotEmpty, target, len(ents))
+		return 0, fmt.Errorf("%w: %s has %d entries (restore into a new or empty directory, or pass --force to overwrite)", ErrTargetNotEmpty, target, len(ents))
 	}
-	return nil
+	return len(ents), nil
 }
 
 // Run writes a snapshot of st into opts.Target. Every byte is
@@ -90,11 +116,14 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if err := browse.ValidPatterns(append(append([]string(nil), opts.Include...), opts.Exclude...)); err != nil {
 		return nil, err
 	}
-	if err := CheckTarget(opts.Target, opts.Force); err != nil {
+	if opts.Delete && !opts.Force {
+		return nil, ErrDeleteWithoutForce
+	}
+	had, err := checkTarget(opts.Target, opts.Force)
+	if err != nil {
 		return nil, err
 	}
-	_, statErr := os.Lstat(opts.Target)
-	made := errors.Is(statErr, os.ErrNotExist) // the restore makes the target
+	made := had < 0 // the restore makes the target
 	root, err := openRestoreRoot(opts.Target)
 	if err != nil {
 		return nil, err
@@ -113,36 +142,56 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 		total = -1 // unknown until the walk ends: a progress bar shows a spinner
 	}
 	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
+	if had > 0 {
+		// Files may be in the way: stale companions of a database, and
+		// what the snapshot does not hold.
+		rs.overwrite = true
+		rs.snapDirs = map[string]map[string]bool{}
+	}
 	if snap.RootMode != 0 {
 		// The target itself, applied last; format 1 snapshots did not
 		// record it, and their target keeps the mode it was created with.
 		rs.dirs = append(rs.dirs, restoredDir{path: ".", mode: snap.RootMode, mtime: snap.RootModTime})
 	}
 	walkErr := rs.dir(snap.Tree, ".", len(opts.Include) == 0)
-	if err := g.Wait(); err != nil {
-		return rs.res, err
+	err = g.Wait()
+	if err == nil {
+		err = walkErr
 	}
-	if walkErr != nil {
-		return rs.res, walkErr
+	if err != nil {
+		return rs.res, rs.incomplete(err, opts, walkErr == nil, had <= 0)
 	}
 	if !rs.restoredAny {
 		if err := rs.nothingMatched(opts, made, root); err != nil {
 			return rs.res, err
 		}
 	}
-	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		d := rs.dirs[i]
-		if err := root.Chmod(d.path, d.mode.Perm()); err != nil {
-			return rs.res, fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
-		}
-		mt := time.Unix(0, d.mtime)
-		_ = root.Chtimes(d.path, mt, mt)
-	}
 	// No fsync: like cp, restic or borg, a restore leaves flushing to the
 	// kernel (a sync of the file system cost more than the restore itself
 	// when other writers had dirty pages). Files still appear atomically,
 	// and a restore interrupted by a crash is simply run again.
-	return rs.res, nil
+	return rs.res, rs.finish(opts.Delete)
+}
+
+// finish ends a restore whose every file is written: what the target
+// holds beside the snapshot (extras.go), then the directories' modes and
+// times, deepest first.
+func (rs *restoreRun) finish(del bool) error {
+	var extraErr error
+	if rs.overwrite {
+		// Before the directories' modes: a restored read-only directory
+		// would refuse the deletions.
+		extraErr = rs.extras(del)
+	}
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		d := rs.dirs[i]
+		if err := rs.root.Chmod(d.path, d.mode.Perm()); err != nil {
+			return fmt.Errorf("restoring %s: %w", rs.path(d.path), err)
+		}
+		mt := time.Unix(0, d.mtime)
+		_ = rs.root.Chtimes(d.path, mt, mt)
+	}
+	return extraErr
 }
 
 // restoreFileWorkers files are restored at once. The blobs in flight do
@@ -177,6 +226,14 @@ type restoreRun struct {
 	// restoredAny: some entry was wanted (a snapshot of nothing, or
 	// filters that match nothing, restore nothing).
 	restoredAny bool
+	wanted      int    // files the walk handed to the workers
+	stopAt      string // where a failed restore stopped (stoppedAt), guarded by mu
+	// overwrite: the target held entries before the restore (Force).
+	// snapDirs then records, per snapshot directory the walk visits
+	// (slash-separated, target-relative), its entries' names and whether
+	// each is a directory, for the extras.
+	overwrite bool
+	snapDirs  map[string]map[string]bool
 }
 
 // nothingMatched is the error of a restore whose filters left nothing to
@@ -205,19 +262,27 @@ func (rs *restoreRun) path(rel string) string { return filepath.Join(rs.target, 
 
 // dir restores the tree into dst; included says whether everything in it
 // is wanted (no Include, or a directory Include matched).
-func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
+func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) (err error) {
+	at := dst // what is being restored, for a failure's message
+	defer func() {
+		if err != nil {
+			rs.stoppedAt(at)
+		}
+	}()
 	nodes, err := rs.r.Tree(rs.ctx, tree)
 	if err != nil {
-		return err
+		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
+	rs.recordDir(dst, nodes)
 	var dh *dirHandle // opened at the directory's first file
 	defer func() { dh.release() }()
 	for i := range nodes {
 		n := &nodes[i]
+		p := filepath.Join(dst, n.Name)
+		at = p
 		if err := rs.ctx.Err(); err != nil {
 			return err
 		}
-		p := filepath.Join(dst, n.Name)
 		rel := filepath.ToSlash(p)
 		if browse.MatchAny(rs.exclude, rel) {
 			continue
@@ -252,9 +317,14 @@ func (rs *restoreRun) dir(tree crypt.ID, dst string, included bool) error {
 			}
 			dh.acquire()
 			dir := dh
+			rs.wanted++
 			rs.g.Go(func() error {
 				defer dir.release()
-				return rs.file(n, dir, p)
+				if err := rs.file(n, dir, p, nodes); err != nil {
+					rs.stoppedAt(p)
+					return err
+				}
+				return nil
 			})
 		}
 	}

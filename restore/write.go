@@ -24,8 +24,8 @@ const maxWrite = 32 << 10
 
 // file writes one file and gives it its name once whole (newFile), so a
 // reader never sees it half-written. dir is dst's directory; dst names
-// the file in messages.
-func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
+// the file in messages; siblings are the snapshot's entries beside it.
+func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string, siblings []store.Node) error {
 	// browse.Open resolves the references and checks they add up to the
 	// entry's size.
 	bf, err := browse.Open(rs.ctx, rs.r, n)
@@ -73,6 +73,9 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string) error {
 	}
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+	}
+	if err := rs.clearCompanions(n, f, dir, dst, siblings); err != nil {
+		return err
 	}
 	if err := f.place(base); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -19,6 +20,9 @@ type RestoreOptions struct {
 	To, Snapshot string
 	Look         lookFlags
 	Force        bool
+	// Delete (with Force) removes what the target holds under the
+	// restored paths but the snapshot does not.
+	Delete bool
 	// Join sets this device up to continue the backups after the restore
 	// (init --join with the restored directory as the source).
 	Join JoinFlags
@@ -31,7 +35,7 @@ type RestoreOptions struct {
 func newRestoreCommand(g *globalOptions) *cobra.Command {
 	var opts RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore --to DIR [--config FILE | --remote REMOTE] [--snapshot ID] [--recovery-key-file FILE] [--join]",
+		Use:   "restore --to DIR [--config FILE | --remote REMOTE] [--snapshot ID] [--recovery-key-file FILE] [--force [--delete]] [--join]",
 		Short: "Restore a snapshot into a new or empty directory",
 		Long: `restore writes a snapshot (the newest by default) into DIR, which must be new or
 empty unless --force is given. Every byte is authenticated before it is written;
@@ -46,9 +50,21 @@ repository (as init --join, with the restored directory as the source).
 
 --time restores the newest snapshot at or before TIME; --include and --exclude
 (globs on the path, or on the base name; repeatable) restore part of it, with the
-same verification as a full restore.`,
+same verification as a full restore.
+
+With --force into a directory that holds files (stop the chat app first), each
+file of the snapshot replaces the one there; a database's old -wal, -shm and
+-journal are removed (SQLite would apply them to the restored database). Files
+the snapshot does not hold are kept and listed; --delete removes them, and the
+directories they leave empty, under the restored paths only (never what
+--include/--exclude leave out, never through a symlink).
+
+A restore that fails part-way (a damaged delta, a full disk, Ctrl-C) keeps
+the files it restored, each whole and verified, and says how many of how many
+that is: fix the cause and run it again with --force. docs/restore.md has more.`,
 		Example: `  chatsafe restore --to ~/chats-restored
   chatsafe restore --to ~/db-yesterday --time "2026-11-30 18:00" --include msgstore.db
+  chatsafe restore --to ~/chats --snapshot 3f2a9c1d --force --delete
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats
   chatsafe restore --remote gdrive:chatsafe --recovery-key-file key.txt --to ~/chats --join`,
 		Args: cobra.NoArgs,
@@ -61,6 +77,7 @@ same verification as a full restore.`,
 	opts.Join.register(cmd)
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "latest", "snapshot id or unique prefix")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "restore into a non-empty directory, replacing files")
+	cmd.Flags().BoolVar(&opts.Delete, "delete", false, "with --force: delete files under the restored paths that are not in the snapshot")
 	cmd.Flags().StringArrayVar(&opts.Include, "include", nil, "restore only paths matching this glob (on the path, or the base name); repeatable")
 	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "do not restore paths matching this glob; repeatable")
 	cmd.Flags().StringVar(&opts.Time, "time", "", `restore the newest snapshot at or before TIME (RFC 3339 or local "2006-01-02 15:04")`)
@@ -70,6 +87,9 @@ same verification as a full restore.`,
 func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdout, stderr io.Writer) error {
 	if opts.To == "" {
 		return usageErr(errors.New("--to DIR is required"))
+	}
+	if opts.Delete && !opts.Force {
+		return usageErr(restore.ErrDeleteWithoutForce)
 	}
 	joinConfig := ""
 	if opts.Join.Join {
@@ -106,9 +126,13 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			bar.Set64(done)
 		}
 	}
-	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Progress: progress})
+	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Delete: opts.Delete, Progress: progress})
 	if bar != nil {
-		bar.Finish()
+		if err != nil {
+			bar.Exit() // as far as it got: a full bar would contradict the error
+		} else {
+			bar.Finish()
+		}
 		fmt.Fprintln(stdout)
 	}
 	if err != nil {
@@ -116,6 +140,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 	}
 	fmt.Fprintf(stdout, "restored snapshot %s (%s): %s, %s into %s\n",
 		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), plural(res.Files, "file"), humanBytes(res.Bytes), opts.To)
+	printRestoreCleanup(stdout, res, opts.To)
 	if opts.Join.Join {
 		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr); err != nil {
 			return err
@@ -138,4 +163,36 @@ func restoreTime(opts RestoreOptions) (time.Time, error) {
 		return time.Time{}, usageErr(err)
 	}
 	return t, nil
+}
+
+// printRestoreCleanup says what a restore with --force found in its
+// target: the old databases' SQLite companions it removed, and what the
+// snapshot does not hold (kept, or with --delete deleted).
+func printRestoreCleanup(w io.Writer, res *restore.Result, target string) {
+	if len(res.Companions) > 0 {
+		fmt.Fprintf(w, "removed %s left beside the restored databases (SQLite would have applied them to the restored data): %s\n",
+			plural(len(res.Companions), "SQLite file"), strings.Join(res.Companions, ", "))
+	}
+	if res.ExtraFiles == 0 && res.ExtraDirs == 0 {
+		return
+	}
+	what := plural(res.ExtraFiles, "file")
+	switch {
+	case res.ExtraDirs == 1:
+		what += " and 1 directory"
+	case res.ExtraDirs > 1:
+		what += fmt.Sprintf(" and %d directories", res.ExtraDirs)
+	}
+	names := strings.Join(res.Extra, ", ")
+	if more := res.ExtraFiles - len(res.Extra); more > 0 {
+		names += fmt.Sprintf(", and %d more", more)
+	}
+	if names != "" {
+		names = ": " + names
+	}
+	if res.Deleted {
+		fmt.Fprintf(w, "deleted %s under %s that the snapshot does not hold%s\n", what, target, names)
+		return
+	}
+	fmt.Fprintf(w, "kept %s under %s that the snapshot does not hold (--delete removes them)%s\n", what, target, names)
 }

@@ -1,0 +1,188 @@
+package restore_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/restore"
+)
+
+// extrasEnv backs up a.txt, media/x.jpg and media/voice/n.opus, and makes
+// a target that holds, besides an older a.txt, what that snapshot does
+// not: files, a directory, and symlinks out of the target and into it.
+// outside is a directory beside the target that the symlinks point into.
+func extrasEnv(t *testing.T) (e *storetest.Env, dst, outside string) {
+	t.Helper()
+	e = storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("a, new"))
+	storetest.WriteFile(t, filepath.Join(e.Src, "media", "x.jpg"), []byte("photo x"))
+	storetest.WriteFile(t, filepath.Join(e.Src, "media", "voice", "n.opus"), []byte("voice"))
+	if err := os.Chmod(filepath.Join(e.Src, "media"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	e.Backup()
+
+	parent := t.TempDir()
+	dst = filepath.Join(parent, "target")
+	outside = filepath.Join(parent, "outside")
+	storetest.WriteFile(t, filepath.Join(parent, "beside.txt"), []byte("beside the target"))
+	storetest.WriteFile(t, filepath.Join(outside, "secret.jpg"), []byte("not the target's"))
+	for name, data := range map[string]string{
+		"a.txt":                "a, old",
+		"old.txt":              "old",
+		"media/old.jpg":        "old photo",
+		"media/sub/deep.jpg":   "deep",
+		"media/voice/old.opus": "old voice",
+		"junk/x.jpg":           "junk photo",
+		"junk/y.txt":           "junk text",
+	} {
+		storetest.WriteFile(t, filepath.Join(dst, name), []byte(data))
+	}
+	for link, target := range map[string]string{
+		"out":          outside,          // out of the target
+		"media/sub2":   outside,          // out of the target, named like a media directory
+		"media/inlink": "../media/voice", // into the target, at a directory of the snapshot
+	} {
+		if err := os.Symlink(target, filepath.Join(dst, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, dst, outside
+}
+
+// runForce restores the newest snapshot into dst with Force and opts.
+func runForce(t *testing.T, e *storetest.Env, dst string, opts restore.Options) *restore.Result {
+	t.Helper()
+	r, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	opts.Target, opts.Force = dst, true
+	res, err := restore.Run(e.Ctx, r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// untouchedOutside checks that nothing outside the target changed.
+func untouchedOutside(t *testing.T, dst, outside string) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(outside, "secret.jpg")); err != nil || string(b) != "not the target's" {
+		t.Errorf("a file a symlink in the target points at was changed: %q, %v", b, err)
+	}
+	if got := files(t, outside); got != "secret.jpg" {
+		t.Errorf("the directory symlinks point at holds %s, want secret.jpg alone", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(dst), "beside.txt")); err != nil || string(b) != "beside the target" {
+		t.Errorf("a file beside the target was changed: %q, %v", b, err)
+	}
+}
+
+// TestRestoreForceReportsExtras: a restore with Force keeps what the
+// snapshot does not hold, and reports it: counted, the first named.
+func TestRestoreForceReportsExtras(t *testing.T) {
+	e, dst, outside := extrasEnv(t)
+	res := runForce(t, e, dst, restore.Options{})
+	want := []string{"junk/x.jpg", "junk/y.txt", "media/inlink", "media/old.jpg", "media/sub/deep.jpg", "media/sub2", "media/voice/old.opus", "old.txt", "out"}
+	if !slices.Equal(res.Extra, want) || res.ExtraFiles != len(want) || res.ExtraDirs != 2 || res.Deleted {
+		t.Errorf("extras %v (%d files, %d directories, deleted %v), want %v (%d files, 2 directories)", res.Extra, res.ExtraFiles, res.ExtraDirs, res.Deleted, want, len(want))
+	}
+	// What was there, and the snapshot's media/x.jpg and media/voice/n.opus.
+	keep := "a.txt junk/ junk/x.jpg junk/y.txt media/ media/inlink media/old.jpg media/sub/ media/sub/deep.jpg media/sub2 media/voice/ media/voice/n.opus media/voice/old.opus media/x.jpg old.txt out"
+	if got := files(t, dst); got != keep {
+		t.Errorf("a restore without --delete left\n %s\nwant\n %s", got, keep)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "a, new" {
+		t.Errorf("a.txt restored as %q", b)
+	}
+	untouchedOutside(t, dst, outside)
+
+	// With filters, only what they select counts.
+	res = runForce(t, e, dst, restore.Options{Include: []string{"media"}, Exclude: []string{"*.opus"}})
+	want = []string{"media/inlink", "media/old.jpg", "media/sub/deep.jpg", "media/sub2"}
+	if !slices.Equal(res.Extra, want) || res.ExtraDirs != 1 {
+		t.Errorf("--include media --exclude '*.opus': extras %v, %d directories; want %v, 1", res.Extra, res.ExtraDirs, want)
+	}
+}
+
+// TestRestoreDelete: with Delete the target ends up holding what a new
+// directory would; the symlinks are removed, never followed, and nothing
+// outside the target is touched.
+func TestRestoreDelete(t *testing.T) {
+	e, dst, outside := extrasEnv(t)
+	fresh, err := e.RestoreFresh("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runForce(t, e, dst, restore.Options{Delete: true})
+	if got, want := files(t, dst), files(t, fresh); got != want {
+		t.Errorf("after --delete the target holds\n %s\nthe snapshot\n %s", got, want)
+	}
+	if res.ExtraFiles != 9 || res.ExtraDirs != 2 || !res.Deleted {
+		t.Errorf("deleted %d files and %d directories (%v), want 9 and 2", res.ExtraFiles, res.ExtraDirs, res.Extra)
+	}
+	untouchedOutside(t, dst, outside)
+	// The restored directories still got their modes and times.
+	if fi, _ := os.Stat(filepath.Join(dst, "media")); fi.Mode().Perm() != 0o750 {
+		t.Errorf("media has mode %v after --delete, want the snapshot's 0750", fi.Mode().Perm())
+	}
+}
+
+// TestRestoreDeleteKeepsWhatFiltersLeaveOut: Delete removes only what the
+// filters select; a directory that keeps something stays, and a symlink
+// the snapshot names as a directory is not looked into.
+func TestRestoreDeleteKeepsWhatFiltersLeaveOut(t *testing.T) {
+	e, dst, outside := extrasEnv(t)
+	res := runForce(t, e, dst, restore.Options{Delete: true, Include: []string{"*.jpg"}})
+	// Deleted: every *.jpg the snapshot lacks, and media/sub, emptied.
+	// Kept: junk (y.txt stays in it), the symlinks, *.txt, *.opus.
+	want := "a.txt junk/ junk/y.txt media/ media/inlink media/sub2 media/voice/ media/voice/old.opus media/x.jpg old.txt out"
+	if got := files(t, dst); got != want {
+		t.Errorf("--delete --include '*.jpg' left\n %s\nwant\n %s", got, want)
+	}
+	if res.ExtraFiles != 3 || res.ExtraDirs != 1 {
+		t.Errorf("deleted %d files, %d directories (%v), want 3 and 1", res.ExtraFiles, res.ExtraDirs, res.Extra)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "a, old" {
+		t.Errorf("a.txt, left out by the filters, is %q", b)
+	}
+	untouchedOutside(t, dst, outside)
+
+	// media, a directory of the snapshot, is a symlink out of the target
+	// here, and the filters leave it out: neither it nor what it points
+	// at is touched.
+	dst2 := filepath.Join(filepath.Dir(dst), "target2")
+	storetest.WriteFile(t, filepath.Join(dst2, "stale.txt"), []byte("stale"))
+	if err := os.Symlink(outside, filepath.Join(dst2, "media")); err != nil {
+		t.Fatal(err)
+	}
+	res = runForce(t, e, dst2, restore.Options{Delete: true, Include: []string{"a.txt", "*.txt"}})
+	if got := files(t, dst2); got != "a.txt media" {
+		t.Errorf("the target holds %s, want a.txt media", got)
+	}
+	if !slices.Equal(res.Extra, []string{"stale.txt"}) {
+		t.Errorf("deleted %v, want stale.txt", res.Extra)
+	}
+	untouchedOutside(t, dst, outside)
+}
+
+// TestRestoreDeleteNeedsForce: Delete without Force is refused before
+// anything is written.
+func TestRestoreDeleteNeedsForce(t *testing.T) {
+	e, dst, _ := extrasEnv(t)
+	before := files(t, dst)
+	_, err := restore.Run(e.Ctx, e.Store, restore.Options{Target: dst, Delete: true})
+	if !errors.Is(err, restore.ErrDeleteWithoutForce) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("Delete without Force: %v, want ErrDeleteWithoutForce", err)
+	}
+	if after := files(t, dst); after != before {
+		t.Errorf("a refused restore changed the target:\n %s\n %s", before, after)
+	}
+}
