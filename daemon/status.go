@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -128,6 +129,8 @@ func (d *Daemon) Status() statusapi.Status {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}
 	}
+	// Tests stop a status here, before it reads the remote lines.
+	_ = faults.Point("status:remote-lines")
 	live := d.store.LiveDeltas()
 	for _, u := range ups {
 		st.Remotes = append(st.Remotes, u.status(live))
