@@ -35,10 +35,9 @@ func TestRemoteFolderGoneIsNotRecreated(t *testing.T) {
 	if res.Snapshot == nil || res.Snapshot.Seq <= first.LastSnapshot.Seq {
 		t.Fatalf("the backup with the second remote gone committed nothing: %+v", res)
 	}
-	// Settled either way: r1 failed, or (the bug) took the delta. A
-	// status is read piece by piece while the uploaders run: the state
-	// reads "uploading" during r1's tries, and may predate the error its
-	// remote line already shows. A settled reading agrees with itself.
+	// Settled either way: r1 failed, or (the bug) took the delta. The
+	// state reads "uploading" during r1's tries; settled, it is derived
+	// from the remote lines beside it (TestStatusAgreesWithItself).
 	st := waitFor(t, d, "r0 up to date and r1 settled", func(st statusapi.Status) bool {
 		if st.LastSnapshot == nil || st.LastSnapshot.Seq != res.Snapshot.Seq || len(st.Remotes) != 2 ||
 			st.Remotes[0].Queued != 0 || st.Remotes[1].Uploading {

@@ -5,20 +5,43 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 )
 
 // state derives the daemon's state from what is really happening.
-func (d *Daemon) state() string { return d.stateWith(d.offlineBackups) }
+func (d *Daemon) state() string {
+	r := d.readState()
+	lines := make([]statusapi.RemoteStatus, len(r.ups))
+	for i, u := range r.ups {
+		lines[i] = u.activity()
+	}
+	return d.stateOf(r, lines, d.offlineBackups)
+}
 
-// stateWith is state, asking offlineBackups (only when it matters)
-// whether the open store backs up without its first remote.
-func (d *Daemon) stateWith(offlineBackups func() bool) string {
+// stateReading is the daemon's own part of what its state is derived
+// from, read at once under d.mu.
+type stateReading struct {
+	scanning, pruning bool
+	lastErr           string
+	ups               []*uploader
+	offline           *offlineState
+}
+
+func (d *Daemon) readState() stateReading {
 	d.mu.Lock()
-	scanning, pruning, lastErr, ups, offline := d.scanning, d.pruning, d.lastErr, d.uploaders, d.offline
-	d.mu.Unlock()
-	if !d.isReady() && offline != nil {
+	defer d.mu.Unlock()
+	return stateReading{scanning: d.scanning, pruning: d.pruning, lastErr: d.lastErr, ups: d.uploaders, offline: d.offline}
+}
+
+// stateOf derives the state from r and the remotes' lines, one read of
+// each uploader (Status derives it from the very lines it shows, so that
+// a remote failing meanwhile cannot show its error beside "idle"), asking
+// offlineBackups (only when it matters) whether the open store backs up
+// without its first remote.
+func (d *Daemon) stateOf(r stateReading, lines []statusapi.RemoteStatus, offlineBackups func() bool) string {
+	if !d.isReady() && r.offline != nil {
 		return statusapi.StateOffline
 	}
 	if d.isReady() && d.store.TakenOver() != nil {
@@ -30,7 +53,7 @@ func (d *Daemon) stateWith(offlineBackups func() bool) string {
 	if d.isReady() && d.store.Damage() != nil {
 		return statusapi.StateDamaged
 	}
-	if scanning {
+	if r.scanning {
 		return statusapi.StateScanning
 	}
 	if d.isReady() && offlineBackups() {
@@ -39,20 +62,17 @@ func (d *Daemon) stateWith(offlineBackups func() bool) string {
 	if d.isPaused() {
 		return statusapi.StatePaused
 	}
-	if pruning {
+	if r.pruning {
 		// A prune uploads compacted deltas and deletes obsolete ones:
 		// the remotes are changing, which is what "uploading" tells.
 		return statusapi.StateUploading
 	}
-	failing := lastErr != ""
-	for _, u := range ups {
-		u.mu.Lock()
-		up, e := u.uploading, u.lastErr
-		u.mu.Unlock()
-		if up {
+	failing := r.lastErr != ""
+	for _, l := range lines {
+		if l.Uploading {
 			return statusapi.StateUploading
 		}
-		failing = failing || e != ""
+		failing = failing || l.LastError != ""
 	}
 	if failing {
 		return statusapi.StateError
@@ -90,13 +110,12 @@ func (d *Daemon) publishState(always bool) {
 	}
 }
 
-// Status implements statusapi.Backend.
+// Status implements statusapi.Backend. It is one reading: the daemon's
+// own fields are read at once, each remote's line once, and the state is
+// derived last, from those.
 func (d *Daemon) Status() statusapi.Status {
 	cfg := d.config()
-	// The state and the status's offline section ask the store once.
-	offline := sync.OnceValues(func() (store.OfflineStatus, bool) { return d.store.Offline() })
 	st := statusapi.Status{
-		State:   d.stateWith(func() bool { _, ok := offline(); return ok }),
 		Source:  cfg.Source,
 		UptimeS: int64(time.Since(d.started).Seconds()),
 		Version: d.opts.Version,
@@ -105,14 +124,14 @@ func (d *Daemon) Status() statusapi.Status {
 		Config:  cfg.Path,
 	}
 	if !d.isReady() {
-		d.offlineStatus(&st, cfg)
+		d.offlineStatus(&st, cfg) // its state too: starting or offline
 		return st
 	}
+	// The state and the status's offline section ask the store once.
+	offline := sync.OnceValues(func() (store.OfflineStatus, bool) { return d.store.Offline() })
+	r := d.readState()
 	st.KeySource = d.keySource // set with the store, before ready
-	d.mu.Lock()
-	st.LastError = d.lastErr
-	ups := d.uploaders
-	d.mu.Unlock()
+	st.LastError = r.lastErr
 	st.RepositoryID = d.store.ID()
 	if last, ok := d.store.LatestSnapshot(); ok {
 		s := toAPISnapshot(last)
@@ -128,10 +147,13 @@ func (d *Daemon) Status() statusapi.Status {
 		st.LastPrune = &statusapi.Prune{Time: p.Time, TookS: p.Took.Seconds(), Error: p.Err, Forgotten: p.Forgotten,
 			Rewritten: p.Rewritten, Written: p.Written, Deleted: p.Deleted, UploadedBytes: p.UploadedBytes, FreedBytes: p.FreedBytes}
 	}
+	// Tests stop a status here, before it reads the remote lines.
+	_ = faults.Point("status:remote-lines")
 	live := d.store.LiveDeltas()
-	for _, u := range ups {
+	for _, u := range r.ups {
 		st.Remotes = append(st.Remotes, u.status(live))
 	}
+	st.State = d.stateOf(r, st.Remotes, func() bool { _, ok := offline(); return ok })
 	return st
 }
 

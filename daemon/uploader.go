@@ -165,6 +165,14 @@ func (u *uploader) lastError() string {
 	return u.lastErr
 }
 
+// activity is the part of the remote's line the daemon's state is
+// derived from.
+func (u *uploader) activity() statusapi.RemoteStatus {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return statusapi.RemoteStatus{Uploading: u.uploading, LastError: u.lastErr}
+}
+
 func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
 	queued := u.t.Missing(live)
 	rc := remoteConf(u.d.config(), u.name) // before u.mu: config takes d.mu

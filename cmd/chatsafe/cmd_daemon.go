@@ -38,8 +38,9 @@ func newDaemonCommand(g *globalOptions) *cobra.Command {
 		Short: "Run the backup service in the foreground",
 		Long: `Run the backup service in the foreground: watch the source directory, commit
 a snapshot after each burst of changes and upload it to every remote. This is
-what the system service runs. SIGTERM or SIGINT stops it cleanly; SIGHUP
-reloads the configuration.
+what the system service runs. SIGTERM or SIGINT stops it cleanly, and a
+second one at once (committed deltas are safe either way); SIGHUP reloads
+the configuration.
 
 When the first remote (or the vault) is out of reach at start, it starts
 offline: "chatsafe status" shows the state "offline" and when it tries again

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +13,8 @@ import (
 // once (signalContext). A command that then fails was interrupted
 // (interrupted): it exits 130 or 143, 128 + the signal's number, as a
 // shell reports a process the signal ended. A command may say what the
-// interruption leaves behind (whenInterrupted).
+// interruption leaves behind (whenInterrupted). A second signal ends the
+// process at once.
 
 // signalCause is the cause of a context a signal cancelled.
 type signalCause struct{ sig syscall.Signal }
@@ -20,8 +22,13 @@ type signalCause struct{ sig syscall.Signal }
 func (c signalCause) Error() string { return c.sig.String() + " signal received" }
 
 // signalContext returns a context the first SIGINT or SIGTERM cancels,
-// with a signalCause. stop stops listening, cancels the context and waits
-// for the goroutine that listened.
+// with a signalCause, and says on stderr that the command stops. Then it
+// stops catching them: the next one takes its default action and ends
+// the process at once (the shell reports 130 or 143), for a command whose
+// clean stop waits on a remote that does not answer. That loses nothing
+// a crash would not: a delta is committed by a rename after its fsync,
+// and the next run removes a .partial left behind. stop stops listening,
+// cancels the context and waits for the goroutine that listened.
 func signalContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
@@ -31,8 +38,11 @@ func signalContext(parent context.Context) (ctx context.Context, stop func()) {
 		defer close(done)
 		select {
 		case s := <-ch:
+			// Caught no more before the line below tells the user so.
+			signal.Stop(ch)
 			sig, _ := s.(syscall.Signal)
 			cancel(signalCause{sig})
+			fmt.Fprint(os.Stderr, stoppingLine(sig, isTerminal(os.Stderr)))
 		case <-ctx.Done():
 		}
 	}()
@@ -41,6 +51,20 @@ func signalContext(parent context.Context) (ctx context.Context, stop func()) {
 		cancel(nil)
 		<-done
 	}
+}
+
+// stoppingLine is what the first signal prints: the command stops, and
+// how to end it at once. On a terminal it starts a line of its own
+// (after the ^C the terminal echoed, or a progress bar).
+func stoppingLine(sig syscall.Signal, terminal bool) string {
+	line := "chatsafe: stopping (press Ctrl-C again to quit at once)\n"
+	if sig == syscall.SIGTERM {
+		line = "chatsafe: SIGTERM: stopping (a second SIGTERM quits at once)\n"
+	}
+	if terminal {
+		line = "\n" + line
+	}
+	return line
 }
 
 // interruptedError is the error of a command a signal stopped.

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/statusapi"
@@ -64,56 +67,94 @@ func newHoldingRemote(t *testing.T, hold func(*http.Request) bool) *holdingRemot
 	return h
 }
 
+// heldRun is `chatsafe ARGS... --config CFG` running as a real process
+// on a remote that holds the first request its hold matches; stderr
+// tells (seen) when the first signal's line is written.
+type heldRun struct {
+	cmd       *exec.Cmd
+	exited    chan error // the result of Wait
+	stdout    bytes.Buffer
+	stderr    *signalWriter
+	home, cfg string
+	remote    *holdingRemote
+}
+
+// startHeld backs up once on a remote that holds the first request hold
+// matches, changes the source, then starts `chatsafe args... --config
+// CFG` and returns once that request is held; the runs after it find
+// nothing held.
+func startHeld(t *testing.T, hold func(*http.Request) bool, args ...string) *heldRun {
+	t.Helper()
+	armed := false
+	var mu sync.Mutex
+	h := &heldRun{exited: make(chan error, 1), stderr: &signalWriter{want: ": stopping (", seen: make(chan struct{})}}
+	h.remote = newHoldingRemote(t, func(req *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return armed && hold(req)
+	})
+	h.home = t.TempDir()
+	src := filepath.Join(h.home, "chats")
+	os.MkdirAll(src, 0o755)
+	write(t, src, "msgstore.txt", "day 1")
+	h.cfg = filepath.Join(h.home, "c.yaml")
+	run(t, h.home, "init", "--source", src, "--remote", h.remote.spec, "--config", h.cfg, "--state-dir", filepath.Join(h.home, "state"),
+		"--recovery-key-out", filepath.Join(h.home, "key.txt")).want(t, 0, "recovery key")
+	setSocket(t, h.cfg, filepath.Join(h.home, "run", "s.sock"))
+	run(t, h.home, "backup", "--config", h.cfg).want(t, 0, "saved")
+	write(t, src, "msgstore.txt", "day 2")
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+
+	h.cmd = exec.CommandContext(t.Context(), chatsafeBinary(t), append(args, "--config", h.cfg)...)
+	h.cmd.Env = append(os.Environ(), "HOME="+h.home)
+	h.cmd.Stdout, h.cmd.Stderr = &h.stdout, h.stderr
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.exited <- h.cmd.Wait() }()
+	select {
+	case <-h.remote.held:
+	case err := <-h.exited:
+		t.Fatalf("%v ended before the request was held: %v\n%s", args, err, h.stderr.text())
+	}
+	return h
+}
+
+func (h *heldRun) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := h.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ended is how the process ended, once it has (err: Wait's).
+func (h *heldRun) ended(t *testing.T, err error) result {
+	t.Helper()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return result{h.cmd.ProcessState.ExitCode(), h.stdout.String(), h.stderr.text()}
+}
+
+// text is what was written so far.
+func (w *signalWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // interruptedBackup backs up once on a remote that holds the first
 // request hold matches, then runs `chatsafe backup` as a real process,
 // sends it sig when that request is held, and returns how it ended; the
 // next backup then runs with nothing held.
 func interruptedBackup(t *testing.T, sig syscall.Signal, hold func(*http.Request) bool) (r result, home, cfg string, remote *holdingRemote) {
 	t.Helper()
-	armed := false
-	var mu sync.Mutex
-	remote = newHoldingRemote(t, func(req *http.Request) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return armed && hold(req)
-	})
-	home = t.TempDir()
-	src := filepath.Join(home, "chats")
-	os.MkdirAll(src, 0o755)
-	write(t, src, "msgstore.txt", "day 1")
-	cfg = filepath.Join(home, "c.yaml")
-	run(t, home, "init", "--source", src, "--remote", remote.spec, "--config", cfg, "--state-dir", filepath.Join(home, "state"),
-		"--recovery-key-out", filepath.Join(home, "key.txt")).want(t, 0, "recovery key")
-	setSocket(t, cfg, filepath.Join(home, "run", "s.sock"))
-	run(t, home, "backup", "--config", cfg).want(t, 0, "saved")
-	write(t, src, "msgstore.txt", "day 2")
-	mu.Lock()
-	armed = true
-	mu.Unlock()
-
-	cmd := exec.CommandContext(t.Context(), chatsafeBinary(t), "backup", "--config", cfg)
-	cmd.Env = append(os.Environ(), "HOME="+home)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-remote.held:
-	case err := <-exited:
-		t.Fatalf("backup ended before the request was held: %v\n%s", err, stderr.String())
-	}
-	if err := cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	err := <-exited
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}, home, cfg, remote
+	h := startHeld(t, hold, "backup")
+	h.signal(t, sig)
+	return h.ended(t, <-h.exited), h.home, h.cfg, h.remote
 }
 
 // The check of the head before a commit reads the head's trailer from
@@ -155,6 +196,73 @@ func TestBackupInterrupted(t *testing.T) {
 		r, _, _, _ := interruptedBackup(t, syscall.SIGTERM, deltaUpload)
 		r.want(t, 143, "chatsafe: stopped by SIGTERM: the snapshot is saved locally")
 	})
+}
+
+// The listing of tmp/ by which the first upload of a run clears what
+// interrupted uploads left there (remotes' cleanStale). It goes on past a
+// cancellation, for up to a minute: held, the command does not stop at
+// the first signal.
+func staleCleanup(r *http.Request) bool {
+	return r.Method == "PROPFIND" && strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/chats/tmp")
+}
+
+// TestSecondSignalQuitsAtOnce: a command whose clean stop waits on a
+// remote that does not answer says at the first signal that it stops,
+// and how to quit at once; the second signal ends it at once, as the
+// signal ends a program that does not catch it (a shell reports 130 or
+// 143). That loses nothing: the next backup uploads the snapshot the
+// killed one had saved, and it restores. The daemon gets the same on
+// SIGTERM, from systemd or docker stop.
+func TestSecondSignalQuitsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  string
+		sig  syscall.Signal
+		line string
+	}{
+		{"backup", syscall.SIGINT, "chatsafe: stopping (press Ctrl-C again to quit at once)\n"},
+		{"daemon", syscall.SIGTERM, "chatsafe: SIGTERM: stopping (a second SIGTERM quits at once)\n"},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			name := unix.SignalName(tc.sig)
+			h := startHeld(t, staleCleanup, tc.cmd)
+			h.signal(t, tc.sig)
+			// Bounds for a failure only: each wait ends with the line
+			// or with the process.
+			select {
+			case <-h.stderr.seen:
+			case err := <-h.exited:
+				t.Fatalf("%s stopped at the first %v: the held request did not hold it (%v)\n%s", tc.cmd, name, err, h.stderr.text())
+			case <-time.After(20 * time.Second):
+				t.Errorf("%s does not say, 20s after the first %v, that it stops and how to quit at once:\n%s", tc.cmd, name, h.stderr.text())
+			}
+			h.signal(t, tc.sig)
+			var err error
+			select {
+			case err = <-h.exited:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s still runs 20s after the second %v:\n%s", tc.cmd, name, h.stderr.text())
+			}
+			r := h.ended(t, err)
+			ws, _ := h.cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !(ws.Signaled() && ws.Signal() == tc.sig) && r.code != 128+int(tc.sig) {
+				t.Fatalf("%s after the second %v: %v, want killed by it\n%s", tc.cmd, name, h.cmd.ProcessState, r.stderr)
+			}
+			if strings.Count(r.stderr, tc.line) != 1 {
+				t.Errorf("stderr says %q %d times, want once:\n%s", tc.line, strings.Count(r.stderr, tc.line), r.stderr)
+			}
+
+			run(t, h.home, "backup", "--config", h.cfg).want(t, 0, "")
+			if d, _ := filepath.Glob(filepath.Join(h.remote.dir, "deltas", "*")); len(d) != 2 {
+				t.Fatalf("the remote holds %d deltas after the next backup, want 2", len(d))
+			}
+			run(t, h.home, "check", "--config", h.cfg, "--read-data").want(t, 0, "no errors")
+			dst := filepath.Join(t.TempDir(), "out")
+			run(t, t.TempDir(), "restore", "--remote", h.remote.spec, "--recovery-key-file", filepath.Join(h.home, "key.txt"), "--to", dst).want(t, 0, "restored")
+			if b, err := os.ReadFile(filepath.Join(dst, "msgstore.txt")); err != nil || string(b) != "day 2" {
+				t.Fatalf("restored after the kill: %q, %v; want day 2", b, err)
+			}
+		})
+	}
 }
 
 // reachExit130 and reachExit143: TestEveryExitCode's cases.
