@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -146,4 +147,44 @@ func TestFirstRemoteFolderGoneAtStart(t *testing.T) {
 		return st.LastSnapshot != nil && idle(st) && st.Remotes[0].LastError == ""
 	})
 	sameTree(t, in.src, restoreFrom(t, gone, in.key))
+}
+
+// TestReseedFillsANewEmptyLocation: the second remote's disk was replaced
+// by a new, empty one at the same path. The daemon refuses it as a
+// repository gone, until the user says it is new on purpose (`backup
+// --reseed r1`): then the whole repository is copied there, and it
+// restores.
+func TestReseedFillsANewEmptyLocation(t *testing.T) {
+	in := newInstall(t, 2)
+	chat := openChat(t, in.src)
+	chat.write(t, 40)
+	d := runInProcess(t, in, daemon.Options{})
+	waitFor(t, d, "the first snapshot on both remotes", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+	stopInProcess(d)
+
+	if err := os.RemoveAll(in.remotes[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(in.remotes[1], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chat.write(t, 10)
+	d = runInProcess(t, in, daemon.Options{})
+	backupNow(t, d)
+	waitFor(t, d, "r1's error", func(st statusapi.Status) bool {
+		return len(st.Remotes) == 2 && strings.Contains(st.Remotes[1].LastError, "--reseed r1") && !st.Remotes[1].Uploading
+	})
+	if got := deltasUnder(t, in.remotes[1]); len(got) != 0 {
+		t.Fatalf("the new, empty location was filled before the user asked: %v", got)
+	}
+
+	if _, err := d.Backup(context.Background(), statusapi.BackupRequest{Reseed: []string{"nosuch"}}); err == nil || !strings.Contains(err.Error(), `no remote "nosuch"`) {
+		t.Fatalf("reseeding an unknown remote: %v", err)
+	}
+	chat.write(t, 5)
+	if _, err := d.Backup(context.Background(), statusapi.BackupRequest{Reseed: []string{"r1"}}); err != nil {
+		t.Fatalf("backup --reseed r1: %v", err)
+	}
+	waitFor(t, d, "r1 filled again", func(st statusapi.Status) bool { return idle(st) && st.Remotes[1].LastError == "" })
+	sameTree(t, in.src, restoreFrom(t, in.remotes[1], in.key))
 }

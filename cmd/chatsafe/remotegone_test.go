@@ -30,6 +30,9 @@ func TestBackupWithFirstRemoteGone(t *testing.T) {
 	if _, err := os.Stat(s.remote); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the gone remote's folder was made again (stat: %v)", err)
 	}
+	// Reseeding the first remote is refused: nothing could fill it.
+	run(t, s.home, "backup", "--config", s.cfg, "--reseed", "local").want(t, 2, "first remote")
+	run(t, s.home, "backup", "--config", s.cfg, "--reseed", "nosuch").want(t, 2, `no remote "nosuch"`)
 
 	if err := os.Rename(away, s.remote); err != nil {
 		t.Fatal(err)
