@@ -135,6 +135,24 @@ func stillHolds(ctx context.Context, rem remotes.Remote, name string) error {
 	return nil
 }
 
+// stillHoldsAny is stillHolds for a remote not listed yet: it is listed
+// only when its config is missing (a remote whose folder is there costs
+// one call).
+func stillHoldsAny(ctx context.Context, t *Target) error {
+	err := stillHolds(ctx, t.Remote, t.Name)
+	if !errors.Is(err, ErrRepositoryGone) {
+		return err
+	}
+	objs, lerr := t.Remote.List(ctx, deltaDir)
+	if lerr != nil {
+		return fmt.Errorf("listing %s: %w", t.Name, lerr)
+	}
+	if len(objs) == 0 {
+		return err
+	}
+	return nil
+}
+
 // goneAtOpen is open's answer when the first remote has no config: a
 // repository this device read there before (the state directory says
 // so, under the cached config) is gone, not never made.

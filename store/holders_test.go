@@ -60,3 +60,31 @@ func TestGoneFirstRemoteAtOpen(t *testing.T) {
 		t.Fatalf("opening an empty remote with a new state directory: %v, want %v", err, store.ErrNoRepository)
 	}
 }
+
+// TestSecondRemoteLostOnlyItsConfig: a second remote that held the
+// repository lost its config but not its deltas (a partial copy, a
+// config deleted by hand). That is not the folder gone: the next sync
+// puts the config back, as before.
+func TestSecondRemoteLostOnlyItsConfig(t *testing.T) {
+	e := storetest.NewEnv(t)
+	secondDir := t.TempDir()
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	e.Backup()
+	e.Store.Close()
+	if err := os.Remove(filepath.Join(secondDir, "config")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	if _, err := s.Sync(e.Ctx); err != nil {
+		t.Fatalf("sync to a remote that lost only its config: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(secondDir, "config")); err != nil {
+		t.Fatalf("the config was not put back: %v", err)
+	}
+}

@@ -212,11 +212,12 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 }
 
 // seed gives t the repository's config, once a process: a remote that
-// held it before and lost it is refused (holders.go), not made a
-// repository again.
+// held it before and lost it, config and every delta, is refused
+// (holders.go), not made a repository again. One that lost only its
+// config gets it back.
 func (r *Store) seed(ctx context.Context, t *Target) error {
 	if r.heldBefore(t.Remote) {
-		if err := stillHolds(ctx, t.Remote, t.Name); err != nil {
+		if err := stillHoldsAny(ctx, t); err != nil {
 			return err
 		}
 	}
