@@ -73,6 +73,10 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			res, err := d.cycle(ctx, "retry", nil, retry)
 			save.after(err, res.Unchanged)
 		case r := <-d.backupReq:
+			if err := d.store.ReseedNamed(r.req.Reseed); err != nil {
+				r.reply <- backupReply{err: err}
+				continue
+			}
 			res, err := d.cycle(ctx, "requested", nil, retry)
 			save.after(err, res.Unchanged)
 			r.reply <- backupReply{res, err}

@@ -273,7 +273,8 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 // openErr, the normal open's failure, is the first remote being out of
 // reach; else it returns openErr (also when the state cannot stand in).
 func openFromState(ctx context.Context, inst *Instance, sopts store.Options, opts Options, openErr error) (*store.Store, error) {
-	if !opts.FromState || opts.ReadOnly || inst.Guard != nil || !errors.Is(openErr, remotes.ErrUnreachable) {
+	outOfReach := errors.Is(openErr, remotes.ErrUnreachable) || errors.Is(openErr, store.ErrRepositoryGone)
+	if !opts.FromState || opts.ReadOnly || inst.Guard != nil || !outOfReach {
 		return nil, openErr
 	}
 	st, err := store.OpenFromState(ctx, inst.Remotes[0], inst.Key, sopts)
@@ -339,7 +340,8 @@ func RetentionPolicy(c *configs.Config) prune.Policy {
 }
 
 // Unreachable reports whether err, from Open, is only that a remote or
-// the vault could not be reached: trying again later may succeed, and
+// the vault could not be reached, or that a remote which held the
+// repository shows none now (a drive not mounted): trying again later may succeed, and
 // nothing about the installation is wrong. The daemon waits and retries
 // then, rather than exiting. A vault login that failed after the vault
 // counted its password attempt is retried only if the client kept its
@@ -351,5 +353,5 @@ func Unreachable(err error) bool {
 	if errors.Is(err, vault.ErrAttemptSpent) && !errors.Is(err, vault.ErrAttemptKept) {
 		return false
 	}
-	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable)
+	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable) || errors.Is(err, store.ErrRepositoryGone)
 }

@@ -139,6 +139,9 @@ type BackupRequest struct {
 	// Full asks for a scan of the whole tree (the daemon always scans the
 	// whole tree today, using its file cache).
 	Full bool `json:"full"`
+	// Reseed names remotes that held the repository, lost it, and are to
+	// be filled again (store.Reseed): a new, empty location on purpose.
+	Reseed []string `json:"reseed,omitempty"`
 }
 
 // BackupResult answers POST /v1/backup once the cycle committed (or

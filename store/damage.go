@@ -151,12 +151,25 @@ func (r *Store) headGone(ctx context.Context, listed map[string]bool) error {
 func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCache bool) error {
 	r.mu.RLock()
 	var unlisted []string
+	stillListed := 0
 	for _, d := range r.deltas {
-		if d.onRemote && d.spoolPath == "" && !listed[d.ref.name()] {
-			unlisted = append(unlisted, d.ref.name())
+		if d.onRemote && d.spoolPath == "" {
+			if !listed[d.ref.name()] {
+				unlisted = append(unlisted, d.ref.name())
+			} else {
+				stillListed++
+			}
 		}
 	}
 	r.mu.RUnlock()
+	if len(unlisted) > 0 && stillListed == 0 {
+		// Not one delta listed: with the config gone too, that is the
+		// folder gone (a drive not mounted), not damage to repair. Asked
+		// first, it spares asking for every delta in turn.
+		if err := stillHolds(ctx, r.remote, r.ownName()); err != nil {
+			return err
+		}
+	}
 	gone, err := r.confirmGone(ctx, unlisted, listed)
 	if err != nil {
 		return err

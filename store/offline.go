@@ -174,7 +174,8 @@ func (r *Store) stateCandidate(cands map[string]*candidate, seq uint64, id [16]b
 func (r *Store) backupCheck(ctx context.Context) error {
 	err := r.writerCheck(ctx)
 	var nl *notListedError
-	if err == nil || !errors.As(err, &nl) || !errors.Is(err, remotes.ErrUnreachable) || r.opts.CommitGuard != nil || !r.Writable() {
+	outOfReach := errors.As(err, &nl) && errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, ErrRepositoryGone)
+	if err == nil || !outOfReach || r.opts.CommitGuard != nil || !r.Writable() {
 		return err
 	}
 	r.mu.Lock()
@@ -413,6 +414,9 @@ func (r *Store) confirmConfig(ctx context.Context, fromState bool, cached []byte
 		return nil
 	}
 	raw, err := getConfig(ctx, r.remote)
+	if errors.Is(err, remotes.ErrNotFound) {
+		return goneErr(r.ownName())
+	}
 	if err != nil {
 		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}

@@ -145,7 +145,7 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 	}
 	t.learn(objs)
 	if len(objs) == 0 {
-		if err := stillHoldsRepository(ctx, t); err != nil {
+		if err := stillHolds(ctx, t.Remote, t.Name); err != nil {
 			return err
 		}
 	}
@@ -167,24 +167,6 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return to.err()
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
-}
-
-// stillHoldsRepository runs when t, a remote this process already found
-// or put the config on, lists no delta: it asks for the config. A remote
-// whose folder went away (moved, or the drive or share behind a mount
-// point not mounted) lists as empty, and an upload would create the
-// folder again with deltas and no config, a copy nothing can restore from,
-// on whatever disk is there now. Asked only then, a remote that lists its
-// deltas costs no extra call.
-func stillHoldsRepository(ctx context.Context, t *Target) error {
-	_, err := t.Remote.Stat(ctx, configName)
-	if errors.Is(err, remotes.ErrNotFound) {
-		return fmt.Errorf("remote %q: %w: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); nothing is uploaded there until they are back, and uploads then resume by themselves", t.Name, ErrRepositoryGone)
-	}
-	if err != nil {
-		return fmt.Errorf("checking that %s still holds the repository: %w", t.Name, err)
-	}
-	return nil
 }
 
 // firstOwnLacking is the sequence of the first delta in live that this

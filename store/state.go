@@ -34,7 +34,11 @@ type localState struct {
 	// first remote could not be listed: nothing from it on is uploaded
 	// before confirmOffline checked it (offline.go).
 	OfflineFrom uint64 `json:"offline_from,omitempty"`
-	path        string
+	// Holders are the remotes this device read the repository's config
+	// from or put it on (holders.go): one of them without it is the
+	// repository gone, never a new remote to fill.
+	Holders []string `json:"holders,omitempty"`
+	path    string
 }
 
 func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
@@ -54,7 +58,7 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 		return st
 	}
 	st.SeenSeq, st.SeenID, st.WriterSeq, st.TakenOver = onDisk.SeenSeq, onDisk.SeenID, onDisk.WriterSeq, onDisk.TakenOver
-	st.OfflineFrom = onDisk.OfflineFrom
+	st.OfflineFrom, st.Holders = onDisk.OfflineFrom, onDisk.Holders
 	return st
 }
 

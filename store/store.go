@@ -211,6 +211,9 @@ func (r *Store) open(ctx context.Context) error {
 		return r.openFromState(ctx, r.opts.fromState)
 	}
 	raw, err := getConfig(ctx, r.remote)
+	if errors.Is(err, remotes.ErrNotFound) && r.goneAtOpen() {
+		return goneErr(r.remote.String())
+	}
 	if errors.Is(err, remotes.ErrNotFound) {
 		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", r.remote, ErrNoRepository)
 	}
@@ -231,7 +234,7 @@ func (r *Store) open(ctx context.Context) error {
 	}
 	r.rawConfig = raw
 	r.cacheConfig(raw)
-	return nil
+	return r.noteHolder(r.remote)
 }
 
 // useConfig takes raw, the sealed config, as the repository's: its

@@ -172,10 +172,9 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 		return err
 	}
 	if t.Remote != r.remote && !t.isSeeded() {
-		if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
+		if err := r.seed(ctx, t); err != nil {
 			return err
 		}
-		t.setSeeded()
 	}
 	if !t.isListed() {
 		if err := t.Relist(ctx); err != nil {
@@ -210,6 +209,23 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 		}
 	}
 	return nil
+}
+
+// seed gives t the repository's config, once a process: a remote that
+// held it before and lost it, config and every delta, is refused
+// (holders.go), not made a repository again. One that lost only its
+// config gets it back.
+func (r *Store) seed(ctx context.Context, t *Target) error {
+	if r.heldBefore(t.Remote) {
+		if err := stillHoldsAny(ctx, t); err != nil {
+			return err
+		}
+	}
+	if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
+		return err
+	}
+	t.setSeeded()
+	return r.noteHolder(t.Remote)
 }
 
 // Sync brings every target up to date (see SyncTarget). One failing

@@ -24,12 +24,14 @@ import (
 type BackupOptions struct {
 	Config string
 	JSON   bool
+	// Reseed names remotes to fill with the repository again (store.Reseed).
+	Reseed []string
 }
 
 func newBackupCommand(g *globalOptions) *cobra.Command {
 	var opts BackupOptions
 	cmd := &cobra.Command{
-		Use:   "backup [--config FILE] [--json]",
+		Use:   "backup [--config FILE] [--json] [--reseed NAME]...",
 		Short: "Back up the chat directory once, now, and upload the delta",
 		Long: `backup reads the chat directory, commits one snapshot as an encrypted delta and
 uploads it to every remote. Unchanged files cost nothing; an unchanged directory
@@ -38,9 +40,15 @@ and is uploaded by the next backup.
 
 When this installation's daemon is running, the backup runs in the daemon (it
 holds the state). A daemon of another installation answering on the same socket
-is never used: the backup then runs here, if this installation's state is free.`,
+is never used: the backup then runs here, if this installation's state is free.
+
+A remote that held the repository and now holds nothing (its drive or share not
+mounted, its folder moved) is never filled again by itself: uploads there wait
+until it is back. If it is a new, empty location on purpose (a replaced disk),
+--reseed NAME fills it with the whole repository again.`,
 		Example: `  chatsafe backup
-  chatsafe backup --config ~/chatsafe/work.yaml --json`,
+  chatsafe backup --config ~/chatsafe/work.yaml --json
+  chatsafe backup --reseed nas     # the remote "nas" is a new, empty disk: fill it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBackup(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -48,6 +56,7 @@ is never used: the backup then runs here, if this installation's state is free.`
 	}
 	configFlag(cmd, &opts.Config)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringArrayVar(&opts.Reseed, "reseed", nil, "fill the remote `NAME` with the repository again, though it lost it (a new, empty location on purpose; repeatable)")
 	return cmd
 }
 
@@ -63,7 +72,7 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 	switch {
 	case err == nil:
 		defer c.Close()
-		return backupThroughDaemon(ctx, c, opts.JSON, stdout, stderr)
+		return backupThroughDaemon(ctx, c, opts, stdout, stderr)
 	case errors.Is(err, client.ErrNoDaemon):
 		g.memory.collectAtLimit()
 		return backupLocally(ctx, cfg, opts, g, stdout, stderr)
@@ -97,6 +106,9 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 		return whenInterrupted(ctx, err, notSaved)
 	}
 	defer inst.Close()
+	if err := inst.Store.ReseedNamed(opts.Reseed); err != nil {
+		return err
+	}
 	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)}
 	var bar *progressbar.ProgressBar
 	if !opts.JSON && isTerminal(stdout) {
@@ -156,8 +168,9 @@ func syncFailed(err error) error {
 
 // backupThroughDaemon runs `chatsafe backup` in this installation's
 // running daemon, which holds the state directory.
-func backupThroughDaemon(ctx context.Context, c *client.Client, asJSON bool, stdout, stderr io.Writer) error {
-	res, err := c.Backup(ctx, statusapi.BackupRequest{})
+func backupThroughDaemon(ctx context.Context, c *client.Client, opts BackupOptions, stdout, stderr io.Writer) error {
+	asJSON := opts.JSON
+	res, err := c.Backup(ctx, statusapi.BackupRequest{Reseed: opts.Reseed})
 	if statusapi.ClassOf(err) != "" {
 		// The backup's own error: it reads, and exits, as it would here.
 		return err

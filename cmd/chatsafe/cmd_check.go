@@ -243,7 +243,7 @@ func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.
 	if errors.Is(err, store.ErrNoRepository) {
 		// Not the user's mistake: the first remote holds it, and a sync
 		// puts it there.
-		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote", check.ErrDiverged)
+		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote; if this device filled it before, it may be a drive or share not mounted, and only `chatsafe backup --reseed` with its name fills it again", check.ErrDiverged)
 	}
 	if errors.Is(err, store.ErrWrongKey) {
 		// The key opened the first remote: not the user's key that is

@@ -81,6 +81,7 @@ var exitMappings = []struct {
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{restore.ErrNothingMatched, exitUsage},
 	{store.ErrRepositoryGone, exitUnreachable},
+	{store.ErrReseed, exitUsage},
 	{store.ErrNoRepository, exitUsage},
 	// A config version or cipher from a newer chatsafe: no retry helps,
 	// an upgrade does (and the daemon is not restarted, as for bad config).

@@ -314,7 +314,7 @@ func TestBackupThroughDaemonInterrupted(t *testing.T) {
 		cancel(signalCause{syscall.SIGINT}) // as signalContext does on Ctrl-C
 	}()
 	var stdout, stderr bytes.Buffer
-	err = interrupted(ctx, backupThroughDaemon(ctx, c, false, &stdout, &stderr))
+	err = interrupted(ctx, backupThroughDaemon(ctx, c, BackupOptions{}, &stdout, &stderr))
 	if exitCode(err) != exitInterrupted || err.Error() != "interrupted: the daemon goes on backing up by itself (`chatsafe status` shows how it does)" {
 		t.Fatalf("exit %d: %v", exitCode(err), err)
 	}

@@ -1,0 +1,90 @@
+package store_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/store"
+)
+
+// TestGoneSecondRemoteRefusedAfterReopen: a second remote that held the
+// repository is gone when the store is opened again (a new process). Its
+// sync must not make a new repository there, however new the process.
+func TestGoneSecondRemoteRefusedAfterReopen(t *testing.T) {
+	e := storetest.NewEnv(t)
+	secondDir := filepath.Join(t.TempDir(), "nas")
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	e.Backup()
+	e.Store.Close()
+
+	if err := os.Rename(secondDir, secondDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	if _, err := s.Sync(e.Ctx); !errors.Is(err, store.ErrRepositoryGone) || !strings.Contains(err.Error(), `"nas"`) {
+		t.Fatalf("sync to the gone remote after a reopen: %v, want %v naming it", err, store.ErrRepositoryGone)
+	}
+	if _, err := os.Stat(secondDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the gone remote's folder was made again (stat: %v)", err)
+	}
+}
+
+// TestGoneFirstRemoteAtOpen: the first remote's folder is gone when a
+// store that read the repository there opens again: that is
+// ErrRepositoryGone, not "no repository here, run init".
+func TestGoneFirstRemoteAtOpen(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	e.Backup()
+	e.Store.Close()
+	if err := os.Rename(e.RemoteDir, e.RemoteDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if !errors.Is(err, store.ErrRepositoryGone) || errors.Is(err, store.ErrNoRepository) {
+		t.Fatalf("opening with the first remote's folder gone: %v, want %v", err, store.ErrRepositoryGone)
+	}
+	// A device that never read the repository there is told to set it up.
+	if _, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir()}); !errors.Is(err, store.ErrNoRepository) {
+		t.Fatalf("opening an empty remote with a new state directory: %v, want %v", err, store.ErrNoRepository)
+	}
+}
+
+// TestSecondRemoteLostOnlyItsConfig: a second remote that held the
+// repository lost its config but not its deltas (a partial copy, a
+// config deleted by hand). That is not the folder gone: the next sync
+// puts the config back, as before.
+func TestSecondRemoteLostOnlyItsConfig(t *testing.T) {
+	e := storetest.NewEnv(t)
+	secondDir := t.TempDir()
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	e.Backup()
+	e.Store.Close()
+	if err := os.Remove(filepath.Join(secondDir, "config")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	if _, err := s.Sync(e.Ctx); err != nil {
+		t.Fatalf("sync to a remote that lost only its config: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(secondDir, "config")); err != nil {
+		t.Fatalf("the config was not put back: %v", err)
+	}
+}
