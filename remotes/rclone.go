@@ -39,10 +39,12 @@ type rcloneRemote struct {
 	atomic  bool            // uploads commit atomically: no temp+move
 	closed  atomic.Bool
 
-	// staleAge is Options.StalePartialAge; cleanOnce runs the clean-up of
-	// stale temporary objects before the first Put.
-	staleAge  time.Duration
-	cleanOnce sync.Once
+	// staleAge is Options.StalePartialAge; the clean-up of stale
+	// temporary objects runs before the first Put, until one finishes
+	// (cleaned, under cleanMu).
+	staleAge time.Duration
+	cleanMu  sync.Mutex
+	cleaned  bool
 }
 
 func (r *rcloneRemote) String() string { return r.desc }
@@ -72,13 +74,10 @@ func (r *rcloneRemote) Put(ctx context.Context, name string, in io.Reader, size 
 		return err
 	}
 	if !r.atomic {
-		// Not cancelled with this Put: the clean-up runs once, and a
-		// cancelled first Put must not leave the partials for ever.
-		r.cleanOnce.Do(func() {
-			cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(cctx), time.Minute)
-			defer cancel()
-			r.cleanStale(cleanCtx)
-		})
+		r.cleanStaleOnce(cctx)
+		if err := ctx.Err(); err != nil {
+			return r.err(ctx, "put", name, err)
+		}
 	}
 	if r.linkLocal(name, in, size) {
 		return nil
@@ -326,6 +325,22 @@ func (r *rcloneRemote) cleanStale(ctx context.Context) {
 		return
 	}
 	_ = r.CleanupPartial(ctx, r.staleAge)
+}
+
+// cleanStaleOnce runs cleanStale with the Put's context, bounded by a
+// minute, until one run ends without its context done: a Put cancelled
+// meanwhile (Ctrl-C, a slow server) returns at once, and the next Put
+// runs the clean-up again rather than leaving the partials for prune.
+func (r *rcloneRemote) cleanStaleOnce(ctx context.Context) {
+	r.cleanMu.Lock()
+	defer r.cleanMu.Unlock()
+	if r.cleaned {
+		return
+	}
+	cleanCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	r.cleanStale(cleanCtx)
+	r.cleaned = ctx.Err() == nil
 }
 
 func (r *rcloneRemote) Close() error {
