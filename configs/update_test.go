@@ -277,3 +277,27 @@ func valueDiff(key string, a, b reflect.Value) string {
 	}
 	return ""
 }
+
+// TestWriteKeepsASymlink: a config kept elsewhere and linked (dotfiles)
+// is updated where it is; the link stays a link.
+func TestWriteKeepsASymlink(t *testing.T) {
+	target := writeConfig(t, "source: /x   # mine\n")
+	link := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	c, err := Load(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Log.Level = "warn"
+	if err := c.Write(link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link is gone: %v %v", fi, err)
+	}
+	if got := readString(t, target); got != "source: /x   # mine\nlog:\n  level: warn\n" {
+		t.Errorf("the linked file is\n%s", got)
+	}
+}
