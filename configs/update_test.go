@@ -1,10 +1,9 @@
 package configs
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -148,8 +147,8 @@ func TestWriteChangesOnlyTheEditedKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the written file does not load: %v\n%s", err, got)
 			}
-			if d := settingsDiff(back, c); d != "" {
-				t.Errorf("the written file loads with %s different from the edited config\n%s", d, got)
+			if d := settingsDiff(back, c); len(d) > 0 {
+				t.Errorf("the written file loads with %q, unlike the edited config\n%s", d, got)
 			}
 			gone, added := changedLines(fullConfig, got)
 			if len(gone)+len(added) == 0 {
@@ -191,8 +190,8 @@ func TestWriteRemovesAndAddsASection(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig, _ := Parse(p, []byte(fullConfig))
-	if d := settingsDiff(back, orig); d != "" {
-		t.Errorf("with the vault again, %s differs from the original", d)
+	if d := settingsDiff(back, orig); len(d) > 0 {
+		t.Errorf("with the vault again, %q differ from the original", d)
 	}
 	got := readString(t, p)
 	for _, l := range strings.Split(fullConfig, "\n") {
@@ -244,38 +243,91 @@ func TestRenderKeepsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := settingsDiff(back, c); d != "" {
-		t.Errorf("a new file loads with %s different:\n%s", d, readString(t, p))
+	if d := settingsDiff(back, c); len(d) > 0 {
+		t.Errorf("a new file loads with %q, unlike the config:\n%s", d, readString(t, p))
 	}
 }
 
-// settingsDiff names the first setting (dotted key) whose values differ
-// in a and b, or "" when they load the same: every field with a yaml key,
-// an empty list as none.
-func settingsDiff(a, b *Config) string {
-	return valueDiff("", reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem())
-}
-
-func valueDiff(key string, a, b reflect.Value) string {
-	if a.Kind() == reflect.Struct && !a.Addr().Type().Implements(textUnmarshaler) {
-		for i := range a.NumField() {
-			name, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
+// TestWriteOddShapes: files people write in every YAML shape the loader
+// accepts (flow style, values on the next line, quotes, CRLF, no final
+// newline, a document end, lists not indented, comments inside sections)
+// take every kind of edit the commands make, and load as the edited
+// config.
+func TestWriteOddShapes(t *testing.T) {
+	asUser(t, 1000)
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	t.Setenv("USER", "alice")
+	example, err := os.ReadFile("chatsafe.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string]string{
+		"example":       string(example),
+		"crlf":          strings.ReplaceAll(fullConfig, "\n", "\r\n"),
+		"no newline":    strings.TrimSuffix(fullConfig, "\n"),
+		"minimal":       "source: /chats\n",
+		"document end":  "---\nsource: /chats\nlog:\n  level: info\n...\n",
+		"flow":          "source: /chats\nkey:\n  vault: {url: 'https://a', account: b}\nremotes: [{name: a, url: /r}]\nexclude: [a, b]\n",
+		"null sections": "source: /x\nkey: ~  # none yet\nlog:\nretention: {keep_last: 3}\n",
+		"quoted":        "source: \"/ch ats\"   # q\nkey:\n  password_file: '/p''w'\n  vault:\n    url: \"https://v\"\n    account: 'al'\nui_listen: \"127.0.0.1:1\" # u\n",
+		"next line":     "source:\n  /chats\nkey:\n  password_file:\n    /pw\n  vault:\n    url:\n      https://v\n    account: a\nui_listen:\n  127.0.0.1:5\n",
+		"multi-line":    "source: /a\n  b\nkey:\n  password_file: /p\n    q\n  vault:\n    url: https://v\n    account: a\n",
+		"not indented":  "source: /x\nremotes:\n- name: a\n  url: /r\n- name: b\n  url: /s\nexclude:\n- a\n",
+		"unicode, tabs": "# ü\nsource: /chäts\t# ß\nkey:\n  password_file: /pü # é\n  vault: {url: 'https://ü', account: ä}\n",
+		"comments":      "source: /x\nkey:\n  vault:\n    # c\n    url: https://v   # u\n\n    account: a\n\n  # p\n  password_file: /p\n\n# end\n",
+	}
+	edits := []func(c *Config){
+		func(c *Config) {
+			c.Key.Vault = Vault{URL: "https://v.example", Account: "al$ice", CAFile: "/ca"}
+			c.Key.PasswordFile = "/pw"
+		},
+		func(c *Config) { c.Key.Vault, c.Key.PasswordFile = Vault{}, "" },
+		func(c *Config) { c.UIListen, c.MetricsListen = "127.0.0.1:8385", "" },
+		func(c *Config) { c.Remotes = append(c.Remotes, Remote{Name: "new", URL: "/new"}) },
+		func(c *Config) { c.Retention.KeepWeekly, c.Exclude = 7, append(c.Exclude, "x/") },
+		func(c *Config) { c.Source, c.Exclude, c.Remotes = "/new src", nil, c.Remotes[:1] },
+	}
+	for name, data := range shapes {
+		for i, edit := range edits {
+			p := writeConfig(t, data)
+			c, err := Load(p)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			edit(c)
+			if err := c.Write(p); err != nil {
+				t.Errorf("%s, edit %d: %v", name, i, err)
 				continue
 			}
-			if d := valueDiff(joinKey(key, name), a.Field(i), b.Field(i)); d != "" {
-				return d
+			back, err := Load(p)
+			if err != nil {
+				t.Fatalf("%s, edit %d: %v", name, i, err)
+			}
+			if d := settingsDiff(back, c); len(d) > 0 {
+				t.Errorf("%s, edit %d: the file loads with %q, unlike the edited config", name, i, d)
 			}
 		}
-		return ""
 	}
-	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
-		return ""
+}
+
+// TestWriteRefusesWhatItCannotKeep: a change to a value another key
+// refers to (a YAML alias) cannot be made line by line: the file is left
+// as it is, and the message says what to set by hand.
+func TestWriteRefusesWhatItCannotKeep(t *testing.T) {
+	const data = "source: &s /x\nrclone_config: *s\n"
+	p := writeConfig(t, data)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-		return fmt.Sprintf("%s (%v, not %v)", key, a.Interface(), b.Interface())
+	c.Source = "/y"
+	err = c.Write(p)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "set source: /y there yourself") {
+		t.Fatalf("Write = %v", err)
 	}
-	return ""
+	if got := readString(t, p); got != data {
+		t.Errorf("the file changed to\n%s", got)
+	}
 }
 
 // TestWriteKeepsASymlink: a config kept elsewhere and linked (dotfiles)
