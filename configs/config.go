@@ -1,8 +1,9 @@
 // Package configs owns chatsafe's configuration: the YAML schema, strict
 // loading with line-numbered errors, defaults and each system's default
 // paths (paths.go: XDG on Linux, Application Support on macOS, %AppData%,
-// %LocalAppData% and %ProgramData% on Windows), path expansion, exclude globs and writing a
-// commented config file for `chatsafe init`.
+// %LocalAppData% and %ProgramData% on Windows), path expansion, exclude globs, writing a
+// commented config file for `chatsafe init`, and writing one back changing
+// only the lines of the settings that changed (update.go).
 package configs
 
 import (

@@ -3,7 +3,9 @@ package configs
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,15 +48,18 @@ func (c *Config) Render() ([]byte, error) {
 
 // Write stores the config at path atomically (temporary file, fsync,
 // rename, fsync of the directory) with mode 0600, creating the directory
-// (0700) if needed. The rendered file is loaded back first, so Write never
-// leaves a config that Load rejects.
+// (0700) if needed. A new file is rendered from the template; an existing
+// one is edited where its settings differ from c and keeps everything
+// else: the user's other settings, comments, blank lines and order. The
+// result is loaded back first, so Write never leaves a config that Load
+// rejects. A symbolic link at path stays: the file it names is replaced.
 func (c *Config) Write(path string) error {
-	data, err := c.Render()
-	if err != nil {
+	data, unchanged, err := c.contentFor(path)
+	if err != nil || unchanged {
 		return err
 	}
-	if _, err := Parse(path, data); err != nil {
-		return fmt.Errorf("refusing to write a config that would not load: %w", err)
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -78,6 +83,34 @@ func (c *Config) Write(path string) error {
 		d.Close()
 	}
 	return nil
+}
+
+// contentFor is what Write puts at path; unchanged when the file there
+// holds it already.
+func (c *Config) contentFor(path string) (data []byte, unchanged bool, err error) {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err := c.Render()
+		if err != nil {
+			return nil, false, err
+		}
+		if _, err := Parse(path, data); err != nil {
+			return nil, false, fmt.Errorf("refusing to write a config that would not load: %w", err)
+		}
+		return data, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading config %s to update it: %w", path, err)
+	}
+	was, err := Parse(path, old)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s does not load, so it is not rewritten (fix it, then run the command again): %w", path, err)
+	}
+	data, err = c.update(path, old, was)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, bytes.Equal(data, old), nil
 }
 
 func writeSync(f *os.File, data []byte) error {

@@ -65,7 +65,7 @@ func ReadKeyCache(path string) (Key, error) {
 		return Key{}, fmt.Errorf("read key cache: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return Key{}, fmt.Errorf("key cache %s is not a regular file (%s): remove it, then restore the key with your recovery key or vault password: %w",
+		return Key{}, fmt.Errorf("key cache %s is not a regular file (%s): put the key back with `chatsafe key import` (your recovery key or vault password): %w",
 			path, st.Mode().Type(), ErrKeyCacheCorrupt)
 	}
 	if err := checkPrivate("key cache", path, st, ErrKeyCacheInsecure); err != nil {
@@ -78,7 +78,7 @@ func ReadKeyCache(path string) (Key, error) {
 	}
 	k, why := parseKeyCache(data)
 	if why != "" {
-		return Key{}, fmt.Errorf("key cache %s is corrupt (%s): remove it, then restore the key with your recovery key or vault password: %w",
+		return Key{}, fmt.Errorf("key cache %s is corrupt (%s): put the key back with `chatsafe key import` (your recovery key or vault password): %w",
 			path, why, ErrKeyCacheCorrupt)
 	}
 	return k, nil

@@ -111,7 +111,7 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 		return k, "", fmt.Errorf("reading the backup key: %w", err)
 	}
 	if opts.FetchKey == nil {
-		return k, "", fmt.Errorf("%w: %s does not exist (run `chatsafe init`, or `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, path)
+		return k, "", fmt.Errorf("%w: %s does not exist: put the key back with `chatsafe key import` (your recovery key or vault password)", ErrNoKey, path)
 	}
 	k, src, err := opts.FetchKey(ctx, cfg, opts.retry())
 	if err != nil {

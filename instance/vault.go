@@ -44,7 +44,7 @@ func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 		}
 	}
 	if cfg.Key.PasswordFile == "" {
-		return nil, "", fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q)", ErrNoKey, CredentialName)
+		return nil, "", fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q); `chatsafe key import` asks for the password (or takes the recovery key) and puts the key back", ErrNoKey, CredentialName)
 	}
 	b, err := crypt.ReadPrivateSecretFile("vault password file", cfg.Key.PasswordFile)
 	if errors.Is(err, crypt.ErrSecretFileInsecure) {
@@ -64,7 +64,7 @@ func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 // attempts.
 func FetchKeyFromVault(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (crypt.Key, string, error) {
 	if !cfg.Key.Vault.Enabled() {
-		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault (run `chatsafe init --join` with your recovery key on a new device)", ErrNoKey, KeyCachePath(cfg.StateDir))
+		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault: put the key back with `chatsafe key import` (your recovery key)", ErrNoKey, KeyCachePath(cfg.StateDir))
 	}
 	pw, pwID, err := vaultPasswordWithID(cfg)
 	if err != nil {

@@ -57,7 +57,7 @@ func checkNotFailedBefore(stateDir, id string) error {
 		return fmt.Errorf("reading %s: %w", failedPasswordFile, err)
 	}
 	if strings.TrimSpace(string(b)) == id {
-		return fmt.Errorf("%w: %w; not trying again (each try spends one of the vault's attempts): put the right password in the password file (or run `chatsafe init --join` with the recovery key)", ErrNoKey, ErrPasswordFailedBefore)
+		return fmt.Errorf("%w: %w; not trying again (each try spends one of the vault's attempts): put the right password in the password file (or put the key back with `chatsafe key import` and the recovery key)", ErrNoKey, ErrPasswordFailedBefore)
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 	}
 	cfgPath := g.configPath(opts.Config)
 	if _, err := os.Stat(cfgPath); err == nil {
-		return nil, "", usageErr(fmt.Errorf("%s already exists: this device is set up already (run `chatsafe backup`; pass --config for another installation)", cfgPath))
+		return nil, "", usageErr(fmt.Errorf("%s already exists: this device is set up already (run `chatsafe backup`; if its backup key is lost or corrupt, `chatsafe key import --config %s` puts it back; pass --config for another installation)", cfgPath, cfgPath))
 	}
 	// As the daemon makes one: beside a --config file other than the
 	// default one, unless --state-dir or --remote say otherwise.

@@ -72,7 +72,7 @@ func prepareRestoreJoin(opts *RestoreOptions, g *globalOptions) (string, error) 
 	}
 	cfgPath := g.configPath(opts.Look.Config)
 	if _, err := os.Stat(cfgPath); err == nil {
-		return "", usageErr(fmt.Errorf("%s already exists: this device is set up already (pass --config for the config to write)", cfgPath))
+		return "", usageErr(fmt.Errorf("%s already exists: this device is set up already (if its backup key is lost or corrupt, `chatsafe key import --config %s` puts it back; pass --config for the config to write)", cfgPath, cfgPath))
 	}
 	opts.Look.Config = ""
 	return cfgPath, nil

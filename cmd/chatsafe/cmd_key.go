@@ -20,7 +20,7 @@ type KeyOptions struct {
 
 func newKeyCommand(g *globalOptions) *cobra.Command {
 	keyCmd := &cobra.Command{
-		Use:   "key show | set-password | remove-password | rotate",
+		Use:   "key show | set-password | remove-password | rotate | import",
 		Short: "Show the recovery key, or keep the backup key behind a vault password",
 		Long: `This device keeps its copy of the backup key in the OS keyring where one
 answers, else in the state directory (key_store in the config). To restore on a
@@ -30,7 +30,7 @@ the password or the key, allows 10 wrong passwords and then erases the key.`,
 		Example: `  chatsafe key show
   chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice`,
 	}
-	keyCmd.AddCommand(newKeyShowCommand(g), newKeySetPasswordCommand(g), newKeyRemovePasswordCommand(g), newKeyRotateCommand(g))
+	keyCmd.AddCommand(newKeyShowCommand(g), newKeySetPasswordCommand(g), newKeyRemovePasswordCommand(g), newKeyRotateCommand(g), newKeyImportCommand(g))
 	return keyCmd
 }
 

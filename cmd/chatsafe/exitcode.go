@@ -76,6 +76,9 @@ var exitMappings = []struct {
 	{store.ErrOfflineUnsent, exitTakenOver},
 	{crypt.ErrMalformedRecoveryKey, exitUsage},
 	{crypt.ErrKeyCacheInsecure, exitUsage},
+	// This installation's state to fix, as a missing key is (ErrNoKey):
+	// `chatsafe key import` puts the key back.
+	{crypt.ErrKeyCacheCorrupt, exitUsage},
 	{crypt.ErrSecretFileInsecure, exitUsage},
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
