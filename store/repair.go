@@ -54,6 +54,11 @@ type RepairPlan struct {
 	// MoveAside are the objects under deltas/ newer than Keep (damaged, or
 	// intact but pinned by no intact head): moved to damaged/.
 	MoveAside []string
+	// Lost are the snapshots listed before the repair that the repaired
+	// history no longer holds, oldest first.
+	Lost []Snapshot
+	// ReadBytes is how much RepairOptions.ReadData read from the remote.
+	ReadBytes int64
 }
 
 // Intact reports whether there was nothing to repair.
@@ -63,20 +68,37 @@ func (p *RepairPlan) Intact() bool { return len(p.Damage) == 0 }
 // no copy mends, and a repair head is committed on Keep.
 func (p *RepairPlan) Cuts() bool { return len(p.Left) > 0 }
 
-// Repair makes a damaged repository writable again. Deltas the remote
+// RepairOptions say what Repair does.
+type RepairOptions struct {
+	// DryRun only returns the plan.
+	DryRun bool
+	// ReadData also reads every live delta from the remote and verifies
+	// every blob and the padding, as check --read-data does.
+	ReadData bool
+	// Progress is told the bytes read of the total (ReadData only).
+	Progress func(done, total int64)
+}
+
+// Repair is RepairWith of dryRun alone.
+func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
+	return r.RepairWith(ctx, RepairOptions{DryRun: dryRun})
+}
+
+// RepairWith makes a damaged repository writable again. Deltas the remote
 // lost or holds damaged that another sync target holds intact are copied
 // back from there (FindCopies); if that makes the history whole, that is
 // all. Otherwise it keeps the newest intact head's history, moves every
 // delta newer than that head aside (under damaged/), and commits an empty
 // head above every sequence seen whose parent is the intact head and
 // whose live list is that head's. It cuts nothing while a target that
-// might hold a copy of what it would cut cannot be asked. With dryRun it
+// might hold a copy of what it would cut cannot be asked. With DryRun it
 // only returns the plan. The new head waits in the spool: Sync uploads
 // it, and the spooled deltas the remote lost.
-func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
+func (r *Store) RepairWith(ctx context.Context, o RepairOptions) (*RepairPlan, error) {
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
 	}
+	dryRun := o.DryRun
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
 	plan, keep, err := r.planRepair(ctx, dryRun)
