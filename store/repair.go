@@ -59,6 +59,13 @@ type RepairPlan struct {
 	Lost []Snapshot
 	// ReadBytes is how much RepairOptions.ReadData read from the remote.
 	ReadBytes int64
+	// before are the snapshots listed before the repair (Lost is what of
+	// them the repaired history lacks).
+	before []Snapshot
+	// data are the deltas found damaged inside (RepairOptions.ReadData),
+	// with what is wrong with each; spooled, those of them this device
+	// holds intact in its spool, with the spool file.
+	data, spooled map[string]string
 }
 
 // Intact reports whether there was nothing to repair.
@@ -98,17 +105,20 @@ func (r *Store) RepairWith(ctx context.Context, o RepairOptions) (*RepairPlan, e
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
 	}
-	dryRun := o.DryRun
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
-	plan, keep, err := r.planRepair(ctx, dryRun)
-	if err != nil || plan.Intact() {
+	plan, keep, err := r.planRepair(ctx, o.DryRun)
+	if err != nil {
+		return plan, err
+	}
+	plan.before = r.Snapshots()
+	if err := r.readDataDamage(ctx, o, plan); err != nil || plan.Intact() {
 		return plan, err
 	}
 	plan.Left = plan.Damage
 	dir := filepath.Join(r.dir(), repairCopiesDir)
 	defer os.RemoveAll(dir)
-	copies, err := r.repairCopies(ctx, dir)
+	copies, err := r.repairCopies(ctx, dir, plan)
 	if err != nil {
 		return plan, err
 	}
@@ -125,15 +135,39 @@ func (r *Store) RepairWith(ctx context.Context, o RepairOptions) (*RepairPlan, e
 		return plan, fmt.Errorf("repair: %w; it may hold an intact copy of %s, and without one repair moves the history past it to damaged/: run repair again once every remote can be reached, or remove that remote from the config to repair without it",
 			errors.Join(copies.Unasked...), lost)
 	}
-	if dryRun {
+	if o.DryRun {
 		return plan, nil
 	}
-	if len(plan.Copies) > 0 {
-		if keep, err = r.copyBack(ctx, plan); err != nil || !plan.Cuts() {
-			return plan, err
+	return plan, r.carryOut(ctx, plan, keep)
+}
+
+// carryOut does what plan says on the remote: the deltas found damaged
+// inside that no copy replaces are moved aside (the remote then lacks
+// them, as the plan was made), the copies are copied back, and what is
+// still damaged then is cut on keep, the newest intact head.
+func (r *Store) carryOut(ctx context.Context, plan *RepairPlan, keep *delta) error {
+	if len(plan.data) > 0 {
+		if err := r.setAside(ctx, plan); err != nil {
+			return err
 		}
 	}
-	return plan, r.cut(ctx, plan, keep)
+	if len(plan.Copies) > 0 {
+		var err error
+		if keep, err = r.copyBack(ctx, plan); err != nil || !plan.Cuts() {
+			return err
+		}
+	} else if len(plan.data) > 0 {
+		after, k, err := r.planRepair(ctx, false)
+		if err != nil {
+			return fmt.Errorf("repair: reading the remote after moving the damaged deltas aside: %w", err)
+		}
+		plan.adopt(after, r)
+		if !plan.Cuts() {
+			return r.saveState()
+		}
+		keep = k
+	}
+	return r.cut(ctx, plan, keep)
 }
 
 // cut carries out plan on keep, the newest intact head: it moves aside

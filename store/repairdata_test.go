@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -223,4 +225,48 @@ func relNames(paths []string) []string {
 		out[i] = "deltas/" + filepath.Base(p)
 	}
 	return out
+}
+
+// TestRepairReadDataReuploadsFromSpool: delta 4 reached the first remote
+// only (the second was down), so this device still holds it in its spool,
+// intact, when a byte of a blob flips on the first remote. Repair with
+// ReadData reads the remote's copy, not the spool's, finds the damage and
+// puts the spooled copy in its place.
+func TestRepairReadDataReuploadsFromSpool(t *testing.T) {
+	d := newTwoRemotes(t, 3, nil)
+	down := fmt.Errorf("dial tcp: connection refused: %w", remotes.ErrUnreachable)
+	d.Store.SetTargets([]*store.Target{store.NewTarget("first", d.Remote), store.BrokenTarget("second", down)})
+	storetest.WriteFile(t, filepath.Join(d.Src, "day-3.txt"), []byte("messages of day 3"))
+	if _, err := backup.Run(d.Ctx, d.Store, backup.Options{Source: d.Src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Store.Sync(d.Ctx); !errors.Is(err, remotes.ErrUnreachable) {
+		t.Fatalf("sync with the second remote down: %v", err)
+	}
+	if n := len(d.Store.Pending()); n != 1 {
+		t.Fatalf("%d deltas in the spool, want the one the second remote lacks", n)
+	}
+	p := storetest.DeltaFiles(t, d.RemoteDir)[3]
+	name := "deltas/" + filepath.Base(p)
+	flipAlone(t, p, inFirstBlob)
+	r := d.reopen(t)
+	for _, dry := range []bool{true, false} {
+		plan, err := r.RepairWith(d.Ctx, store.RepairOptions{DryRun: dry, ReadData: true})
+		if err != nil {
+			t.Fatalf("repair (dry run %v): %v", dry, err)
+		}
+		if plan.Cuts() || len(plan.Copies) != 1 || plan.Copies[0].Name != name || plan.Copies[0].From != "this device's spool" || !plan.Copies[0].Replaces {
+			t.Fatalf("repair (dry run %v): damage %v, copies %+v, cuts %v; want %s from the spool", dry, plan.Damage, plan.Copies, plan.Cuts(), name)
+		}
+	}
+	if _, err := r.Sync(d.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.Pending()); n != 0 {
+		t.Fatalf("%d deltas still in the spool after the sync", n)
+	}
+	if _, err := os.Stat(filepath.Join(d.RemoteDir, "damaged", filepath.Base(name))); err != nil {
+		t.Fatalf("the damaged object was not kept in damaged/: %v", err)
+	}
+	d.wantWholeOnFirst(t, 4)
 }

@@ -52,6 +52,7 @@ func TestRepairReadDataCopiesBackBlobDamage(t *testing.T) {
 	r.want(t, 0, "")
 	said(t, r.stdout, name)
 	said(t, r.stdout, "copy back: "+name+" from local-2")
+	said(t, r.stdout, "nothing was changed; `chatsafe repair --read-data` does the above")
 	notSaid(t, r.stdout, "move aside")
 	if after := storetest.DirDigest(t, d.first, nil); !maps.Equal(before, after) {
 		t.Fatal("repair --read-data --dry-run changed the first remote")
