@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/store"
@@ -59,7 +60,13 @@ type Result struct {
 	// Damage is what the store skipped to read the newest intact history:
 	// an error (exit 6) until `chatsafe repair`; that history is checked.
 	Damage *store.DamageError
-	Errors []error // every problem found; Run's error is the first
+	// DataDamage are the live deltas found damaged inside (a blob or the
+	// padding that does not authenticate, under a trailer that does):
+	// by ReadData, or by the walk when it is a tree or list. Loading the
+	// history reads trailers only, so `chatsafe repair --read-data`
+	// repairs it. Sorted.
+	DataDamage []string
+	Errors     []error // every problem found; Run's error is the first
 }
 
 // Run verifies the repository of st.
@@ -97,6 +104,12 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	if _, err := st.WalkFiles(ctx, roots, func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error {
 		return checkFile(st, tree, n, refs)
 	}); err != nil {
+		// A tree or list blob that does not authenticate is damage inside
+		// its delta, as ReadData finds it (a walk's own finding is not).
+		var ie *store.IntegrityError
+		if errors.Is(err, crypt.ErrAuth) && errors.As(err, &ie) && slices.ContainsFunc(deltas, func(d store.DeltaInfo) bool { return d.Name == ie.Object }) {
+			res.DataDamage = append(res.DataDamage, ie.Object)
+		}
 		if stop := fail(err); stop != nil {
 			return res, stop
 		}
@@ -113,16 +126,32 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 				opts.Progress(res.ReadBytes, total)
 			}
 			if err != nil {
+				if errors.Is(err, store.ErrIntegrity) {
+					res.DataDamage = append(res.DataDamage, damagedDelta(err, d.Name, deltas))
+				}
 				if stop := fail(err); stop != nil {
 					return res, stop
 				}
 			}
 		}
 	}
+	slices.Sort(res.DataDamage)
+	res.DataDamage = slices.Compact(res.DataDamage)
 	if len(res.Errors) > 0 {
 		return res, res.Errors[0]
 	}
 	return res, nil
+}
+
+// damagedDelta names the delta holding the bytes err, verifying the
+// delta name, found damaged: the error's object when that is another live
+// delta (a base or dictionary read from there), else name.
+func damagedDelta(err error, name string, live []store.DeltaInfo) string {
+	var ie *store.IntegrityError
+	if errors.As(err, &ie) && ie.Object != name && slices.ContainsFunc(live, func(d store.DeltaInfo) bool { return d.Name == ie.Object }) {
+		return ie.Object
+	}
+	return name
 }
 
 // checkFile verifies that every chunk of a file is indexed and that its

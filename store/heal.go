@@ -51,6 +51,9 @@ type Copies struct {
 	Unasked []error
 	// after is the history read with Found standing in (nil: none found).
 	after *Store
+	// view is the history read without the deltas found damaged inside
+	// (FindCopiesOf; nil: none), which after reads on.
+	view *Store
 }
 
 // Close removes the local copies.
@@ -58,6 +61,10 @@ func (c *Copies) Close() {
 	if c.after != nil {
 		c.after.Close()
 		c.after = nil
+	}
+	if c.view != nil {
+		c.view.Close()
+		c.view = nil
 	}
 	for _, f := range c.Found {
 		os.Remove(f.path)
@@ -67,10 +74,13 @@ func (c *Copies) Close() {
 // After is the damage that would be left once Found is copied back (nil:
 // the history is whole then).
 func (c *Copies) After() *DamageError {
-	if c.after == nil {
-		return nil
+	switch {
+	case c.after != nil:
+		return c.after.Damage()
+	case c.view != nil:
+		return c.view.Damage()
 	}
-	return c.after.Damage()
+	return nil
 }
 
 // FindCopies looks on the remotes of from other than the store's own for
@@ -163,16 +173,23 @@ func (c *Copies) readWith(ctx context.Context, r *Store, found map[string]DeltaC
 	if len(found) == 0 {
 		return nil
 	}
-	opts := r.opts
-	opts.ReadOnly, opts.Partial = true, true
-	opts.CommitGuard, opts.StateLock, opts.Progress, opts.fromState = nil, nil, nil, nil
-	opts.Log = zap.NewNop() // the damage it finds is said once, by the caller
-	after, err := Open(ctx, &withCopies{Remote: r.remote, copies: found}, r.key, opts)
+	after, err := Open(ctx, &withCopies{Remote: r.remote, copies: found}, r.key, r.readOnlyOpts())
 	if err != nil {
 		return fmt.Errorf("reading the history with the copies found on other remotes: %w", err)
 	}
 	c.after = after
 	return nil
+}
+
+// readOnlyOpts are r's options for a read-only store over a view of its
+// remote: its state directory (its spool, what it saw) and options, but
+// nothing that writes, locks or reports.
+func (r *Store) readOnlyOpts() Options {
+	opts := r.opts
+	opts.ReadOnly, opts.Partial = true, true
+	opts.CommitGuard, opts.StateLock, opts.Progress, opts.fromState = nil, nil, nil, nil
+	opts.Log = zap.NewNop() // the damage it finds is said once, by the caller
+	return opts
 }
 
 // lostDelta is a delta the store's damage names that its remote lacks or

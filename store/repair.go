@@ -54,6 +54,18 @@ type RepairPlan struct {
 	// MoveAside are the objects under deltas/ newer than Keep (damaged, or
 	// intact but pinned by no intact head): moved to damaged/.
 	MoveAside []string
+	// Lost are the snapshots listed before the repair that the repaired
+	// history no longer holds, oldest first.
+	Lost []Snapshot
+	// ReadBytes is how much RepairOptions.ReadData read from the remote.
+	ReadBytes int64
+	// before are the snapshots listed before the repair (Lost is what of
+	// them the repaired history lacks).
+	before []Snapshot
+	// data are the deltas found damaged inside (RepairOptions.ReadData),
+	// with what is wrong with each; spooled, those of them this device
+	// holds intact in its spool, with the spool file.
+	data, spooled map[string]string
 }
 
 // Intact reports whether there was nothing to repair.
@@ -63,30 +75,50 @@ func (p *RepairPlan) Intact() bool { return len(p.Damage) == 0 }
 // no copy mends, and a repair head is committed on Keep.
 func (p *RepairPlan) Cuts() bool { return len(p.Left) > 0 }
 
-// Repair makes a damaged repository writable again. Deltas the remote
+// RepairOptions say what Repair does.
+type RepairOptions struct {
+	// DryRun only returns the plan.
+	DryRun bool
+	// ReadData also reads every live delta from the remote and verifies
+	// every blob and the padding, as check --read-data does.
+	ReadData bool
+	// Progress is told the bytes read of the total (ReadData only).
+	Progress func(done, total int64)
+}
+
+// Repair is RepairWith of dryRun alone.
+func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
+	return r.RepairWith(ctx, RepairOptions{DryRun: dryRun})
+}
+
+// RepairWith makes a damaged repository writable again. Deltas the remote
 // lost or holds damaged that another sync target holds intact are copied
 // back from there (FindCopies); if that makes the history whole, that is
 // all. Otherwise it keeps the newest intact head's history, moves every
 // delta newer than that head aside (under damaged/), and commits an empty
 // head above every sequence seen whose parent is the intact head and
 // whose live list is that head's. It cuts nothing while a target that
-// might hold a copy of what it would cut cannot be asked. With dryRun it
+// might hold a copy of what it would cut cannot be asked. With DryRun it
 // only returns the plan. The new head waits in the spool: Sync uploads
 // it, and the spooled deltas the remote lost.
-func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
+func (r *Store) RepairWith(ctx context.Context, o RepairOptions) (*RepairPlan, error) {
 	if !r.Writable() {
 		return nil, errors.New("repair needs a writable state directory")
 	}
 	r.backupMu.Lock()
 	defer r.backupMu.Unlock()
-	plan, keep, err := r.planRepair(ctx, dryRun)
-	if err != nil || plan.Intact() {
+	plan, keep, err := r.planRepair(ctx, o.DryRun)
+	if err != nil {
+		return plan, err
+	}
+	plan.before = r.Snapshots()
+	if err := r.readDataDamage(ctx, o, plan); err != nil || plan.Intact() {
 		return plan, err
 	}
 	plan.Left = plan.Damage
 	dir := filepath.Join(r.dir(), repairCopiesDir)
 	defer os.RemoveAll(dir)
-	copies, err := r.repairCopies(ctx, dir)
+	copies, err := r.repairCopies(ctx, dir, plan)
 	if err != nil {
 		return plan, err
 	}
@@ -103,15 +135,39 @@ func (r *Store) Repair(ctx context.Context, dryRun bool) (*RepairPlan, error) {
 		return plan, fmt.Errorf("repair: %w; it may hold an intact copy of %s, and without one repair moves the history past it to damaged/: run repair again once every remote can be reached, or remove that remote from the config to repair without it",
 			errors.Join(copies.Unasked...), lost)
 	}
-	if dryRun {
+	if o.DryRun {
 		return plan, nil
 	}
-	if len(plan.Copies) > 0 {
-		if keep, err = r.copyBack(ctx, plan); err != nil || !plan.Cuts() {
-			return plan, err
+	return plan, r.carryOut(ctx, plan, keep)
+}
+
+// carryOut does what plan says on the remote: the deltas found damaged
+// inside that no copy replaces are moved aside (the remote then lacks
+// them, as the plan was made), the copies are copied back, and what is
+// still damaged then is cut on keep, the newest intact head.
+func (r *Store) carryOut(ctx context.Context, plan *RepairPlan, keep *delta) error {
+	if len(plan.data) > 0 {
+		if err := r.setAside(ctx, plan); err != nil {
+			return err
 		}
 	}
-	return plan, r.cut(ctx, plan, keep)
+	if len(plan.Copies) > 0 {
+		var err error
+		if keep, err = r.copyBack(ctx, plan); err != nil || !plan.Cuts() {
+			return err
+		}
+	} else if len(plan.data) > 0 {
+		after, k, err := r.planRepair(ctx, false)
+		if err != nil {
+			return fmt.Errorf("repair: reading the remote after moving the damaged deltas aside: %w", err)
+		}
+		plan.adopt(after, r)
+		if !plan.Cuts() {
+			return r.saveState()
+		}
+		keep = k
+	}
+	return r.cut(ctx, plan, keep)
 }
 
 // cut carries out plan on keep, the newest intact head: it moves aside

@@ -4,46 +4,75 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"sort"
 
 	"go.uber.org/zap"
 )
 
 // repairCopies finds, on the store's other sync targets, intact copies of
-// what its remote lost or holds damaged (FindCopies), in dir.
-func (r *Store) repairCopies(ctx context.Context, dir string) (*Copies, error) {
+// what its remote lost or holds damaged (FindCopiesOf, with the deltas
+// plan found damaged inside), in dir, and takes this device's spooled
+// copies of those it holds (plan.spooled) as copies too.
+func (r *Store) repairCopies(ctx context.Context, dir string, plan *RepairPlan) (*Copies, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("repair: clearing %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}
-	return r.FindCopies(ctx, r.Targets(), dir)
+	c, err := r.FindCopiesOf(ctx, r.Targets(), dir, plan.dataNames())
+	if err != nil {
+		return nil, err
+	}
+	spooled, err := r.spoolCopies(plan, dir)
+	c.Found = append(c.Found, spooled...)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	sort.Slice(c.Found, func(i, j int) bool { return c.Found[i].seq < c.Found[j].seq })
+	return c, nil
 }
 
 // after fills in what is left to do once c's copies are copied back: the
-// plan of the history read with them.
+// plan of the history read with them (or, with none, without the deltas
+// found damaged inside).
 func (p *RepairPlan) after(ctx context.Context, c *Copies) error {
-	if c.after == nil {
+	s := c.after
+	if s == nil {
+		s = c.view
+	}
+	if s == nil {
 		return nil
 	}
-	q, _, err := c.after.planRepair(ctx, true)
+	q, _, err := s.planRepair(ctx, true)
 	if err != nil {
 		return fmt.Errorf("repair: planning with the copies found on other remotes: %w", err)
 	}
-	p.adopt(q, c.after)
+	p.adopt(q, s)
 	return nil
 }
 
 // adopt takes the rest of q, the plan of s's history (with the copies in
 // place), as what is left to do. Without damage left Keep is s's head.
+// The deltas found damaged inside that no copy replaces are moved aside
+// whatever the listing of s shows (a view lacks them).
 func (p *RepairPlan) adopt(q *RepairPlan, s *Store) {
-	p.Left = q.Damage
+	p.Left = p.relabel(q.Damage)
 	p.Keep, p.KeepSeq, p.NewSeq, p.Pinned, p.Snapshots, p.Upload, p.MoveAside = q.Keep, q.KeepSeq, q.NewSeq, q.Pinned, q.Snapshots, q.Upload, q.MoveAside
+	for _, name := range p.uncopied() {
+		if !slices.Contains(p.MoveAside, name) {
+			p.MoveAside = append(p.MoveAside, name)
+		}
+	}
+	sort.Strings(p.MoveAside)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p.Lost = lostSince(p.before, s.snapshots)
 	if !q.Intact() {
 		return
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.head != nil {
 		p.Keep, p.KeepSeq = s.head.ref.name(), s.head.ref.Seq
 	}

@@ -16,10 +16,11 @@ import (
 // and what each object outside the history is.
 
 // printCopies looks on the config's other remotes for intact copies of
-// the deltas the first remote (lk.store) lost or holds damaged, verifying
-// each as repair would (in a temporary directory, removed after), and says
-// what `chatsafe repair` will do with them.
-func printCopies(ctx context.Context, lk *looked, out io.Writer) {
+// the deltas the first remote (lk.store) lost or holds damaged (data: the
+// ones --read-data found damaged inside), verifying each as repair would
+// (in a temporary directory, removed after), and says what `chatsafe
+// repair` (with data, `chatsafe repair --read-data`) will do with them.
+func printCopies(ctx context.Context, lk *looked, out io.Writer, data []string) {
 	var targets []*store.Target
 	for i, rc := range lk.cfg.Remotes {
 		switch {
@@ -39,14 +40,15 @@ func printCopies(ctx context.Context, lk *looked, out io.Writer) {
 		return
 	}
 	defer os.RemoveAll(dir)
-	c, err := lk.store.FindCopies(ctx, targets, dir)
+	c, err := lk.store.FindCopiesOf(ctx, targets, dir, data)
 	if err != nil {
 		fmt.Fprintln(out, "note: could not look for intact copies on the other remotes:", err)
 		return
 	}
 	defer c.Close()
+	repair := repairCommand(data)
 	for _, dc := range c.Found {
-		fmt.Fprintf(out, "note: remote %s holds an intact copy of %s: `chatsafe repair` copies it back\n", dc.From, dc.Name)
+		fmt.Fprintf(out, "note: remote %s holds an intact copy of %s: %s copies it back\n", dc.From, dc.Name, repair)
 	}
 	if len(c.Found) > 0 && c.After() == nil {
 		fmt.Fprintln(out, "note: with the copies back the history is whole again: no snapshot is lost")
@@ -58,8 +60,29 @@ func printCopies(ctx context.Context, lk *looked, out io.Writer) {
 		fmt.Fprintln(out, "note: could not be asked for an intact copy:", err)
 	}
 	if len(c.Lost) > 0 && len(c.Unasked) == 0 {
-		fmt.Fprintf(out, "note: no other remote holds an intact copy of %s: `chatsafe repair` moves the history past it to damaged/\n", strings.Join(c.Lost, ", "))
+		fmt.Fprintf(out, "note: no other remote holds an intact copy of %s: %s moves the history past it to damaged/\n", strings.Join(c.Lost, ", "), repair)
 	}
+}
+
+// repairCommand is the repair that acts on what check found: with damage
+// inside deltas (data), one that reads every blob too.
+func repairCommand(data []string) string {
+	if len(data) > 0 {
+		return "`chatsafe repair --read-data`"
+	}
+	return "`chatsafe repair`"
+}
+
+// printDataDamage says that the first remote's damage inside deltas, under
+// intact trailers, is seen only by reading blobs, and so repaired by
+// `repair --read-data` alone.
+func printDataDamage(out io.Writer, data []string) {
+	verb := "hold"
+	if len(data) == 1 {
+		verb = "holds"
+	}
+	fmt.Fprintf(out, "note: %s %s damaged bytes under an intact trailer: `chatsafe repair` alone reads no blob and does not see them; `chatsafe repair --read-data --dry-run` shows what `chatsafe repair --read-data` does\n",
+		strings.Join(data, ", "), verb)
 }
 
 // printHidden says that deltas a remote holds beyond the first remote's

@@ -42,7 +42,10 @@ device writing there), is an error; deltas waiting in this device's spool to
 be uploaded there are not. When the first remote lost a delta, or holds one
 damaged, check asks the other remotes for an intact copy (verified with the
 key, as repair verifies one) and names the remote holding it: chatsafe repair
-copies it back. It also says what each object outside the history is (deltas
+copies it back. Damage inside a delta whose trailer is intact (a blob or the
+padding that does not authenticate) is found by --read-data only; check then
+treats that delta the same way, and names the repair that reads every blob
+too: chatsafe repair --read-data. It also says what each object outside the history is (deltas
 past the damage, damaged objects, a prune's leftovers, files that are no
 deltas). Exit code 6 means damage was found on some remote, or a forked or
 diverged history (both branches are named); the message names the remote and
@@ -205,8 +208,11 @@ func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdou
 	for _, e := range errs {
 		fmt.Fprintln(out, "error:", e)
 	}
-	if i == 0 && scope.askOthers && res.Damage != nil && ctx.Err() == nil {
-		printCopies(ctx, lk, out)
+	if i == 0 && scope.askOthers && (res.Damage != nil || len(res.DataDamage) > 0) && ctx.Err() == nil {
+		printCopies(ctx, lk, out, res.DataDamage)
+	}
+	if i == 0 && len(res.DataDamage) > 0 {
+		printDataDamage(out, res.DataDamage)
 	}
 	if i > 0 && slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, store.ErrIntegrity) }) {
 		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name)

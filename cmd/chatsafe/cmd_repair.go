@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/store"
@@ -12,14 +13,15 @@ import (
 
 // RepairOptions are the flags of `chatsafe repair`.
 type RepairOptions struct {
-	Config string
-	DryRun bool
+	Config   string
+	DryRun   bool
+	ReadData bool
 }
 
 func newRepairCommand(g *globalOptions) *cobra.Command {
 	var opts RepairOptions
 	cmd := &cobra.Command{
-		Use:   "repair [--config FILE] [--dry-run]",
+		Use:   "repair [--config FILE] [--read-data] [--dry-run]",
 		Short: "Make a damaged repository writable again, keeping every intact snapshot",
 		Long: `When the newest delta is missing or cannot be verified, chatsafe reads the
 newest intact history (snapshots and restore exit 9, "partial") and commits
@@ -32,12 +34,22 @@ is all. Otherwise repair keeps the newest head it can fully verify and every
 snapshot that head holds, moves every delta newer than that head out of
 deltas/ into damaged/ (kept, not deleted: a damaged one can still be examined),
 commits an empty head above every sequence ever seen that pins only the intact
-deltas, and uploads it with any delta this device still holds in its spool
-that the remote lost; it cuts nothing while another remote that might hold a
-copy cannot be reached. --dry-run prints exactly this plan and changes
-nothing. Stop this device's daemon first (it holds the state directory).`,
+deltas, names the snapshots that are lost, and uploads it with any delta this
+device still holds in its spool that the remote lost; it cuts nothing while
+another remote that might hold a copy cannot be reached. --dry-run prints
+exactly this plan and changes nothing. Stop this device's daemon first (it
+holds the state directory).
+
+Like check, repair reads every delta's trailer, not its blobs. Damage inside a
+delta whose trailer is intact (a flipped byte in a blob) is found only by
+reading every blob: check --read-data finds it, and repair --read-data reads
+every delta on the first remote the same way (downloading all of it, as check
+--read-data does) and treats a delta found so as one the remote holds damaged,
+as above: an intact copy from another remote takes its place, or else the
+history is cut before it.`,
 		Example: `  chatsafe repair --dry-run
-  chatsafe repair`,
+  chatsafe repair
+  chatsafe repair --read-data --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runRepair(cmd.Context(), opts, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -45,6 +57,7 @@ nothing. Stop this device's daemon first (it holds the state directory).`,
 	}
 	configFlag(cmd, &opts.Config)
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what repair would do and change nothing")
+	cmd.Flags().BoolVar(&opts.ReadData, "read-data", false, "also download every delta and verify every blob, as check --read-data does")
 	return cmd
 }
 
@@ -54,17 +67,35 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 		return err
 	}
 	defer inst.Close()
-	plan, err := inst.Store.Repair(ctx, opts.DryRun)
+	ropts := store.RepairOptions{DryRun: opts.DryRun, ReadData: opts.ReadData}
+	var bar *progressbar.ProgressBar
+	if opts.ReadData && isTerminal(stdout) {
+		ropts.Progress = func(done, total int64) {
+			if bar == nil {
+				bar = progressbar.DefaultBytes(total, "reading "+inst.Config.Remotes[0].Name)
+			}
+			bar.Set64(done)
+		}
+	}
+	plan, err := inst.Store.RepairWith(ctx, ropts)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stdout)
+	}
 	if err != nil {
 		return err
 	}
 	if plan.Intact() {
 		// A damaged one is not repaired on a taken-over device (exit 7).
 		warnTakenOver(inst.Store, stderr)
-		fmt.Fprintln(stdout, "the repository is intact: nothing to repair")
+		if opts.ReadData {
+			fmt.Fprintf(stdout, "the repository is intact, %s read and verified: nothing to repair\n", humanBytes(plan.ReadBytes))
+		} else {
+			fmt.Fprintln(stdout, "the repository's history is intact (every delta's trailer and the chain; no blob was read): nothing to repair; damage inside a delta, which only `chatsafe check --read-data` finds, is repaired by `chatsafe repair --read-data`")
+		}
 		return nil
 	}
-	printRepairPlan(stdout, plan, opts.DryRun)
+	printRepairPlan(stdout, plan, opts.DryRun, opts.ReadData)
 	if opts.DryRun {
 		return nil
 	}
@@ -82,10 +113,13 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 	return nil
 }
 
-func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
+func printRepairPlan(w io.Writer, p *store.RepairPlan, dry, readData bool) {
 	fmt.Fprintln(w, "damage found:")
 	for _, d := range p.Damage {
 		fmt.Fprintln(w, "  "+d.String())
+	}
+	if p.ReadBytes > 0 {
+		fmt.Fprintf(w, "(every blob read: %s from the first remote)\n", humanBytes(p.ReadBytes))
 	}
 	verb := "copied back"
 	if dry {
@@ -107,7 +141,11 @@ func printRepairPlan(w io.Writer, p *store.RepairPlan, dry bool) {
 		printRepairCut(w, p)
 	}
 	if dry {
-		fmt.Fprintln(w, "dry run: nothing was changed; `chatsafe repair` does the above")
+		cmd := "`chatsafe repair`"
+		if readData {
+			cmd = "`chatsafe repair --read-data`" // plain repair does not see damage inside a delta
+		}
+		fmt.Fprintf(w, "dry run: nothing was changed; %s does the above\n", cmd)
 	}
 }
 
@@ -120,6 +158,9 @@ func printRepairCut(w io.Writer, p *store.RepairPlan) {
 		}
 	}
 	fmt.Fprintf(w, "keep: the newest intact head %s (sequence %d) and its %d snapshots\n", p.Keep, p.KeepSeq, p.Snapshots)
+	for _, s := range p.Lost {
+		fmt.Fprintf(w, "lose: snapshot %s of %s (sequence %d): its history is past the kept head\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Seq)
+	}
 	for _, name := range p.MoveAside {
 		fmt.Fprintf(w, "move aside: %s -> damaged/ (newer than the kept head: damaged, or pinned by no intact head)\n", name)
 	}
