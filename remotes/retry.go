@@ -20,6 +20,11 @@ type RetryOptions struct {
 	// waits past it (0 = no cap, Attempts alone decides). It bounds how long
 	// a user waits for "remote unreachable" (the config's retry_for).
 	Budget time.Duration
+	// PerRun is for one command's run (not the daemon's): once a call
+	// gave up on the remote (its retries or its budget spent), later
+	// calls try once, until one succeeds. The user waits for one budget,
+	// not one for each call.
+	PerRun bool
 	Log    *zap.Logger // retries are logged at info; nil = not logged
 }
 
