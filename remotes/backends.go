@@ -42,7 +42,13 @@ import (
 func BuiltInBackends() []string {
 	names := make([]string, 0, len(fs.Registry))
 	for _, ri := range fs.Registry {
-		names = append(names, ri.Name)
+		// A connection string names a backend by its prefix when it has
+		// one (":gcs:"; its Name, "google cloud storage", has spaces).
+		name := ri.Name
+		if ri.Prefix != "" {
+			name = ri.Prefix
+		}
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	return names

@@ -414,3 +414,46 @@ func TestRcloneLogger(t *testing.T) {
 		t.Fatalf("logged %+v, want only the error", entries)
 	}
 }
+
+// TestRetryOncePerRunAfterGivingUp: in one command (PerRun), a remote
+// that was retried to the limit and still failed is tried once by each
+// later call, not retried for the whole budget again (an offline backup
+// that asks three times would wait three budgets); one call that
+// succeeds restores the retries.
+func TestRetryOncePerRunAfterGivingUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		down.Store(true)
+		c := &counting{Remote: Faulty(mustOpen(t, ":memory:b", Options{}), FaultOptions{Down: down.Load})}
+		r := WithRetry(c, RetryOptions{Attempts: 100, Initial: time.Second, Max: 2 * time.Second, Budget: 10 * time.Second, PerRun: true})
+		if _, err := r.Stat(t.Context(), "x"); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("first Stat: %v", err)
+		}
+		first := c.calls.Load()
+		if first < 2 {
+			t.Fatalf("the first call made %d tries, want retries", first)
+		}
+		start := time.Now()
+		for i := range 2 {
+			if _, err := r.Stat(t.Context(), "x"); !errors.Is(err, ErrUnreachable) {
+				t.Fatalf("later Stat %d: %v", i, err)
+			}
+		}
+		if n := c.calls.Load() - first; n != 2 {
+			t.Fatalf("two later calls made %d tries, want one each", n)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("later calls waited %v", d)
+		}
+		down.Store(false)
+		if _, err := r.Stat(t.Context(), "x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Stat once the remote is back: %v", err)
+		}
+		down.Store(true)
+		before := c.calls.Load()
+		r.Stat(t.Context(), "x")
+		if n := c.calls.Load() - before; n < 2 {
+			t.Fatalf("after a success, a failing call made %d tries, want retries again", n)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,6 +21,11 @@ type RetryOptions struct {
 	// waits past it (0 = no cap, Attempts alone decides). It bounds how long
 	// a user waits for "remote unreachable" (the config's retry_for).
 	Budget time.Duration
+	// PerRun is for one command's run (not the daemon's): once a call
+	// gave up on the remote (its retries or its budget spent), later
+	// calls try once, until one succeeds. The user waits for one budget,
+	// not one for each call.
+	PerRun bool
 	Log    *zap.Logger // retries are logged at info; nil = not logged
 }
 
@@ -57,6 +63,9 @@ func WithRetry(r Remote, opts RetryOptions) Remote {
 type retryRemote struct {
 	r    Remote
 	opts RetryOptions
+	// gaveUp, with PerRun: a call gave up on the remote, and none has
+	// succeeded since.
+	gaveUp atomic.Bool
 }
 
 // retryable reports whether err is worth another try.
@@ -85,11 +94,22 @@ func (rr *retryRemote) do(ctx context.Context, op, name string, fn func() (retry
 	for attempt := 0; ; attempt++ {
 		var again bool
 		again, err = fn()
-		if err == nil || !again || !retryable(ctx, err) || attempt+1 >= rr.opts.Attempts {
+		if rr.opts.PerRun && (err == nil || !retryable(ctx, err) && ctx.Err() == nil) {
+			rr.gaveUp.Store(false) // the remote answered
+		}
+		if err == nil || !again || !retryable(ctx, err) {
+			break
+		}
+		if rr.opts.PerRun && rr.gaveUp.Load() {
+			return fmt.Errorf("%w (not retried: an earlier call in this run already retried it to the limit)", err)
+		}
+		if attempt+1 >= rr.opts.Attempts {
+			rr.gaveUp.Store(true)
 			break
 		}
 		wait := rr.backoff(attempt)
 		if b := rr.opts.Budget; b > 0 && time.Since(start)+wait > b {
+			rr.gaveUp.Store(true)
 			// The error keeps its kind (ErrUnreachable stays exit 5).
 			return fmt.Errorf("%w (gave up after %d tries: the retry time limit is %s)", err, attempt+1, b)
 		}

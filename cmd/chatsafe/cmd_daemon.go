@@ -133,7 +133,7 @@ func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, lo
 		Version:    version,
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
-		Retry:      g.retry(log.Logger),
+		Retry:      g.daemonRetry(log.Logger),
 		// At the first committed cycle: the daemon's own rule then starts
 		// from the limit this sets.
 		FirstCycleDone: g.memory.daemonTakesOver,

@@ -71,9 +71,18 @@ func (g *globalOptions) loadConfig(path string) (*configs.Config, error) {
 
 // retry is how this run retries calls to a remote, log hearing the
 // retries: with --retry-for, that time budget over the config's retry_for
-// (instance.OpenRemote); without it, the config's.
+// (instance.OpenRemote); without it, the config's. A one-shot command
+// retries a remote to the limit once (PerRun); the daemon (daemonRetry)
+// runs for days, and every call of it may retry.
 func (g *globalOptions) retry(log *zap.Logger) remotes.RetryOptions {
-	return remotes.RetryOptions{Budget: g.RetryFor, Log: log}
+	return remotes.RetryOptions{Budget: g.RetryFor, Log: log, PerRun: true}
+}
+
+// daemonRetry is retry for the daemon: each call its own budget.
+func (g *globalOptions) daemonRetry(log *zap.Logger) remotes.RetryOptions {
+	r := g.retry(log)
+	r.PerRun = false
+	return r
 }
 
 // noConfig is the error of a command run before `chatsafe init`.
