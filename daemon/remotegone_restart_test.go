@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -26,11 +27,7 @@ func TestRemoteFolderGoneAcrossRestart(t *testing.T) {
 	waitFor(t, d, "the first snapshot on both remotes", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 	stopInProcess(d)
 
-	gone := in.remotes[1]
-	away := gone + ".away"
-	if err := os.Rename(gone, away); err != nil {
-		t.Fatal(err)
-	}
+	gone, away := moveAway(t, in, 1)
 	chat.write(t, 10)
 	d = runInProcess(t, in, daemon.Options{})
 	res := backupNow(t, d)
@@ -41,9 +38,7 @@ func TestRemoteFolderGoneAcrossRestart(t *testing.T) {
 		}
 		return st.Remotes[1].LastError != "" || st.Remotes[1].Queued == 0
 	})
-	if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the gone remote's folder was made again after a restart (stat: %v): %v", err, deltasUnder(t, gone))
-	}
+	notMadeAgain(t, gone)
 	if r1 := st.Remotes[1]; !strings.Contains(r1.LastError, `"r1"`) || !strings.Contains(r1.LastError, "mounted") || r1.Queued == 0 {
 		t.Errorf("the gone remote's status: %+v", r1)
 	}
@@ -51,13 +46,7 @@ func TestRemoteFolderGoneAcrossRestart(t *testing.T) {
 		t.FailNow()
 	}
 
-	if err := os.Rename(away, gone); err != nil {
-		t.Fatal(err)
-	}
-	chat.write(t, 5)
-	backupNow(t, d)
-	waitFor(t, d, "r1 to catch up once its folder is back", func(st statusapi.Status) bool { return idle(st) && st.Remotes[1].LastError == "" })
-	sameTree(t, in.src, restoreFrom(t, gone, in.key))
+	bringBack(t, d, in, chat, 1, gone, away)
 }
 
 // TestFirstRemoteFolderGoneIsOffline: the folder of the first remote
@@ -73,11 +62,7 @@ func TestFirstRemoteFolderGoneIsOffline(t *testing.T) {
 	d := runInProcess(t, in, daemon.Options{})
 	first := waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 
-	gone := in.remotes[0]
-	away := gone + ".away"
-	if err := os.Rename(gone, away); err != nil {
-		t.Fatal(err)
-	}
+	gone, away := moveAway(t, in, 0)
 	chat.write(t, 10)
 	res := backupNow(t, d)
 	if res.Snapshot == nil || res.Snapshot.Seq <= first.LastSnapshot.Seq {
@@ -92,20 +77,12 @@ func TestFirstRemoteFolderGoneIsOffline(t *testing.T) {
 	if st.Damage != nil || strings.Contains(st.LastError, "repair") {
 		t.Errorf("a first remote whose folder is gone reads as damage: %s", statusJSON(st))
 	}
-	if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the first remote's folder was made again (stat: %v): %v", err, deltasUnder(t, gone))
-	}
+	notMadeAgain(t, gone)
 	if t.Failed() {
 		t.FailNow()
 	}
 
-	if err := os.Rename(away, gone); err != nil {
-		t.Fatal(err)
-	}
-	chat.write(t, 5)
-	backupNow(t, d)
-	waitFor(t, d, "r0 to catch up once its folder is back", func(st statusapi.Status) bool { return idle(st) && st.Remotes[0].LastError == "" })
-	sameTree(t, in.src, restoreFrom(t, gone, in.key))
+	bringBack(t, d, in, chat, 0, gone, away)
 }
 
 // TestFirstRemoteFolderGoneAtStart: the daemon starts while the first
@@ -121,11 +98,7 @@ func TestFirstRemoteFolderGoneAtStart(t *testing.T) {
 	waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
 	stopInProcess(d)
 
-	gone := in.remotes[0]
-	away := gone + ".away"
-	if err := os.Rename(gone, away); err != nil {
-		t.Fatal(err)
-	}
+	gone, away := moveAway(t, in, 0)
 	chat.write(t, 10)
 	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
 	st := waitForOrExit(t, d, done, "r0's error", func(st statusapi.Status) bool {
@@ -134,9 +107,7 @@ func TestFirstRemoteFolderGoneAtStart(t *testing.T) {
 	if r0 := st.Remotes[0]; !strings.Contains(r0.LastError, "mounted") || strings.Contains(r0.LastError, "init") {
 		t.Errorf("the first remote's status while its folder is gone at start: %+v", r0)
 	}
-	if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the first remote's folder was made again (stat: %v): %v", err, deltasUnder(t, gone))
-	}
+	notMadeAgain(t, gone)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -187,4 +158,37 @@ func TestReseedFillsANewEmptyLocation(t *testing.T) {
 	}
 	waitFor(t, d, "r1 filled again", func(st statusapi.Status) bool { return idle(st) && st.Remotes[1].LastError == "" })
 	sameTree(t, in.src, restoreFrom(t, in.remotes[1], in.key))
+}
+
+// moveAway renames the i-th remote's folder away, as an unmounted drive
+// would leave it; it returns the folder's path and where it went.
+func moveAway(t *testing.T, in *install, i int) (gone, away string) {
+	t.Helper()
+	gone = in.remotes[i]
+	away = gone + ".away"
+	if err := os.Rename(gone, away); err != nil {
+		t.Fatal(err)
+	}
+	return gone, away
+}
+
+// bringBack renames the folder back, backs up one more change, and waits
+// until the i-th remote caught up; that remote then restores the chats.
+func bringBack(t *testing.T, d *daemon.Daemon, in *install, chat *chatDB, i int, gone, away string) {
+	t.Helper()
+	if err := os.Rename(away, gone); err != nil {
+		t.Fatal(err)
+	}
+	chat.write(t, 5)
+	backupNow(t, d)
+	waitFor(t, d, fmt.Sprintf("r%d to catch up once its folder is back", i), func(st statusapi.Status) bool { return idle(st) && st.Remotes[i].LastError == "" })
+	sameTree(t, in.src, restoreFrom(t, gone, in.key))
+}
+
+// notMadeAgain fails the test when the folder gone exists again.
+func notMadeAgain(t *testing.T, gone string) {
+	t.Helper()
+	if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the gone remote's folder was made again (stat: %v): %v", err, deltasUnder(t, gone))
+	}
 }

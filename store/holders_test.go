@@ -16,22 +16,11 @@ import (
 // repository is gone when the store is opened again (a new process). Its
 // sync must not make a new repository there, however new the process.
 func TestGoneSecondRemoteRefusedAfterReopen(t *testing.T) {
-	e := storetest.NewEnv(t)
-	secondDir := filepath.Join(t.TempDir(), "nas")
-	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
-	e.Backup()
-	e.Store.Close()
-
+	e, secondDir := backedUpOnTwo(t, filepath.Join(t.TempDir(), "nas"))
 	if err := os.Rename(secondDir, secondDir+".away"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	s := reopenOnTwo(t, e, secondDir)
 	if _, err := s.Sync(e.Ctx); !errors.Is(err, store.ErrRepositoryGone) || !strings.Contains(err.Error(), `"nas"`) {
 		t.Fatalf("sync to the gone remote after a reopen: %v, want %v naming it", err, store.ErrRepositoryGone)
 	}
@@ -66,25 +55,41 @@ func TestGoneFirstRemoteAtOpen(t *testing.T) {
 // config deleted by hand). That is not the folder gone: the next sync
 // puts the config back, as before.
 func TestSecondRemoteLostOnlyItsConfig(t *testing.T) {
-	e := storetest.NewEnv(t)
-	secondDir := t.TempDir()
-	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
-	e.Backup()
-	e.Store.Close()
+	e, secondDir := backedUpOnTwo(t, t.TempDir())
 	if err := os.Remove(filepath.Join(secondDir, "config")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	s := reopenOnTwo(t, e, secondDir)
 	if _, err := s.Sync(e.Ctx); err != nil {
 		t.Fatalf("sync to a remote that lost only its config: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(secondDir, "config")); err != nil {
 		t.Fatalf("the config was not put back: %v", err)
 	}
+}
+
+// backedUpOnTwo backs a file up to a new repository and to a second
+// local remote at secondDir ("nas"), then closes the store, as a process
+// that ends.
+func backedUpOnTwo(t *testing.T, secondDir string) (*storetest.Env, string) {
+	t.Helper()
+	e := storetest.NewEnv(t)
+	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("one"))
+	e.Backup()
+	e.Store.Close()
+	return e, secondDir
+}
+
+// reopenOnTwo opens e's repository again with its state, as the next
+// process would, with the same two targets.
+func reopenOnTwo(t *testing.T, e *storetest.Env, secondDir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: e.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
+	return s
 }
