@@ -48,7 +48,7 @@ func TestTakeoverBesideTheDaemon(t *testing.T) {
 	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
 	holdState(t, s.cfg)
 	r := run(t, s.home, "takeover", "--config", s.cfg)
-	r.want(t, 11, "chatsafe service stop") // the state directory in use (README, "Exit codes")
+	r.want(t, exitStateInUse, "chatsafe service stop")
 }
 
 // TestStatusTakenOver: A's daemon, taken over by B (one hostname for
