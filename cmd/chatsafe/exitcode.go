@@ -131,6 +131,7 @@ var apiClasses = map[int]string{
 	exitIncomplete:   statusapi.ClassIncomplete,
 	exitPartial:      statusapi.ClassPartial,
 	exitAttemptSpent: statusapi.ClassAttemptSpent,
+	exitStateInUse:   statusapi.ClassStateInUse,
 }
 
 // errorClass is the class the daemon's API gives err.
