@@ -127,19 +127,40 @@ func (e *entry) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, 
 	if err != nil {
 		return nil, 0, errno(err)
 	}
+	h := &handle{f: f}
+	if e.n.Kind == store.KindSQLite {
+		// Its header says whether it is in WAL mode (sqlite.go); SQLite
+		// reads this first chunk first anyway.
+		head := make([]byte, headerLen)
+		n, err := f.ReadAt(ctx, head, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, errno(err)
+		}
+		h.rollback = walHeader(head[:n])
+	}
 	// The content never changes: the kernel may keep its cached pages.
-	return f, fuse.FOPEN_KEEP_CACHE, 0
+	return h, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// handle is an open file: its content, and for a database in WAL mode,
+// that its header is served in rollback mode.
+type handle struct {
+	f        *browse.File
+	rollback bool
 }
 
 // Read fetches only the chunks under the requested range.
 func (e *entry) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f, ok := fh.(*browse.File)
+	h, ok := fh.(*handle)
 	if !ok {
 		return nil, syscall.EBADF
 	}
-	n, err := f.ReadAt(ctx, dest, off)
+	n, err := h.f.ReadAt(ctx, dest, off)
 	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
 		return nil, errno(err)
+	}
+	if h.rollback {
+		asRollback(dest[:n], off)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }

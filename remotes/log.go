@@ -3,6 +3,7 @@ package remotes
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rclone/rclone/fs"
@@ -49,6 +50,17 @@ type rcloneLogHandler struct {
 	attrs []slog.Attr
 }
 
+// noConfigNotice reports rclone's notice that rclone.conf is missing
+// ("Config file %q not found - using defaults"), which it gives at every
+// first use of a missing file, from outside any call of ours and so by
+// its wording. It is nothing to warn of: a remote named from a missing
+// file fails to open with an error naming that file, and one defined in
+// the environment (RCLONE_CONFIG_NAME_TYPE) or a connection string needs
+// no file.
+func noConfigNotice(msg string) bool {
+	return strings.HasPrefix(msg, "Config file ") && strings.HasSuffix(msg, " not found - using defaults")
+}
+
 // rcloneLevel maps rclone's slog levels to ours. rclone's NOTICE is what its
 // own command line shows by default: in practice warnings ("Can't follow
 // symlink", "Time may be set wrong"). ok is false for info and debug.
@@ -70,7 +82,7 @@ func (h *rcloneLogHandler) Enabled(_ context.Context, level slog.Level) bool {
 func (h *rcloneLogHandler) Handle(ctx context.Context, rec slog.Record) error {
 	l := rcloneLog.Load()
 	level, ok := rcloneLevel(rec.Level)
-	if l == nil || !ok || (level >= zapcore.ErrorLevel && inListing(ctx)) {
+	if l == nil || !ok || (level >= zapcore.ErrorLevel && inListing(ctx)) || noConfigNotice(rec.Message) {
 		// rclone's walker logs every listing error it also returns; list
 		// returns it to the caller with context (and a missing directory
 		// is an ordinary empty listing there), so logging it here too

@@ -87,3 +87,22 @@ func TestRcloneErrorInListingIsNotRepeated(t *testing.T) {
 		t.Fatalf("want only the notice logged from a listing, got %+v", logs.All())
 	}
 }
+
+// TestMissingRcloneConfLogsNothing: a remote named without an rclone.conf
+// (here defined in the environment, as rclone allows) opens with nothing
+// logged: rclone's "Config file ... not found - using defaults" notice
+// is no warning of ours, and an unknown name is an error that names the
+// file anyway.
+func TestMissingRcloneConfLogsNothing(t *testing.T) {
+	defer SetRcloneLogger(nil)
+	t.Setenv("RCLONE_CONFIG_ENVLOCAL_TYPE", "local")
+	core, logs := observer.New(zapcore.DebugLevel)
+	missing := filepath.Join(t.TempDir(), "rclone.conf")
+	r := mustOpen(t, "envlocal:"+t.TempDir(), Options{RcloneConfig: missing, Log: zap.New(core)})
+	if got := names(t, r, ""); len(got) != 0 {
+		t.Fatalf("listed %q in a new directory", got)
+	}
+	for _, e := range logs.All() {
+		t.Errorf("logged opening a remote without an rclone.conf: %s %q", e.Level, e.Message)
+	}
+}

@@ -16,6 +16,7 @@ const (
 	ClassIncomplete   = "incomplete"    // saved without some paths (8)
 	ClassPartial      = "partial"       // worked on the intact part (9)
 	ClassAttemptSpent = "attempt_spent" // a vault login spent an attempt (10)
+	ClassStateInUse   = "state_in_use"  // another process holds the state directory (11)
 )
 
 // ClassError is an error with its class: the daemon's Backend returns one

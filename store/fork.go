@@ -211,6 +211,7 @@ func (r *Store) openBranch(ctx context.Context, tip *delta, cands map[string]*ca
 // noteFork records the branches (nil or one: no fork) and says so in the log.
 func (r *Store) noteFork(branches []*branch, forkSeq uint64) {
 	if len(branches) < 2 {
+		r.forkSaid = ""
 		return
 	}
 	r.branches = branches
@@ -219,6 +220,16 @@ func (r *Store) noteFork(branches []*branch, forkSeq uint64) {
 		t := b.tip.trailer
 		r.fork.Branches = append(r.fork.Branches, Branch{Head: b.tip.ref.name(), DeltaID: b.tip.ref.ID, Seq: b.tip.ref.Seq, Device: t.Device, Hostname: t.Hostname, Time: time.Unix(0, t.Time).UTC()})
 	}
+	// Once per fork: check re-reads the remote it just opened, and the
+	// daemon re-reads it every cycle.
+	var said strings.Builder
+	for _, b := range r.fork.Branches {
+		said.WriteString(b.Head)
+	}
+	if said.String() == r.forkSaid {
+		return
+	}
+	r.forkSaid = said.String()
 	r.log.Warn("the repository history is forked: two devices wrote at once; nothing is deleted until `chatsafe fork resolve`",
 		zap.Uint64("seq", forkSeq), zap.Int("branches", len(branches)))
 }

@@ -105,6 +105,7 @@ type Store struct {
 	strays    []string        // remote objects under deltas/ not named like a delta, as last listed
 	fork      *Fork           // non-nil while the history is forked
 	branches  []*branch       // the fork's branches, the head's first (nil without a fork)
+	forkSaid  string          // the fork last logged (its branches' heads): a re-read does not log it again
 	damage    []Damage        // what a partial load skipped (nil: intact)
 	rollback  bool            // the remote serves an older head than this device saw
 	distrust  map[string]bool // deltas whose cached trailer the remote's copy contradicts

@@ -33,9 +33,10 @@ type TakenOverError struct {
 }
 
 func (e *TakenOverError) Error() string {
-	who := e.Hostname
-	if who == "" {
-		who = "device " + hex.EncodeToString(e.Device[:4])
+	// Two devices may share a hostname: the id tells them apart.
+	who := "device " + hex.EncodeToString(e.Device[:4])
+	if e.Hostname != "" {
+		who = e.Hostname + ", " + who
 	}
 	when := ""
 	if !e.Time.IsZero() {

@@ -70,7 +70,7 @@ finishes the set-up with the key it already saved.`,
 	cmd.Flags().StringVar(&opts.Source, "source", "", "chat-history directory to back up (required)")
 	cmd.Flags().StringArrayVar(&opts.Remotes, "remote", nil, "where backups go (repeatable); default a local directory")
 	configFlag(cmd, &opts.Config)
-	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "local state directory; the status socket goes with it (default "+configs.Default().StateDir+", or DIR/state for --config DIR/FILE)")
+	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", stateDirUsage)
 	cmd.Flags().StringVar(&opts.RcloneConfig, "rclone-config", "", "rclone.conf defining named remotes (default rclone's own)")
 	cmd.Flags().StringVar(&opts.RecoveryKeyOut, "recovery-key-out", "", "also write the recovery key to this file (mode 0600; never overwritten)")
 	cmd.Flags().BoolVar(&opts.Join, "join", false, "continue an existing repository on this device (with --recovery-key-file or the vault flags)")
@@ -127,6 +127,11 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 // config takes relative paths from its own directory, and init may run
 // anywhere. rclone remotes, connection strings and paths the config
 // expands itself (~, $VAR) stay as given.
+// stateDirUsage is --state-dir's help wherever a config is made (init,
+// restore --join): a config made at --config DIR/FILE keeps its state
+// beside it (initConfig).
+var stateDirUsage = "local state directory; the status socket goes with it (default " + configs.Default().StateDir + ", or DIR/state for --config DIR/FILE)"
+
 func absLocalRemote(spec string) string {
 	if !isLocalPath(spec) || filepath.IsAbs(spec) || strings.HasPrefix(spec, "~") || strings.Contains(spec, "$") {
 		return spec

@@ -61,7 +61,7 @@ type JoinFlags struct {
 func (j *JoinFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&j.Join, "join", false, "then continue the backups of this repository on this device (as init --join)")
 	cmd.Flags().StringVar(&j.Source, "source", "", "with --join: the directory to back up (default --to)")
-	cmd.Flags().StringVar(&j.StateDir, "state-dir", "", "with --join: local state directory (default "+configs.Default().StateDir+")")
+	cmd.Flags().StringVar(&j.StateDir, "state-dir", "", "with --join: "+stateDirUsage)
 }
 
 // prepareRestoreJoin checks restore --join's flags before anything is

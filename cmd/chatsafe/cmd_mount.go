@@ -24,6 +24,8 @@ func newMountCommand(g *globalOptions) *cobra.Command {
 directory: snapshots/<time>/... holds each snapshot (named by its UTC time;
 snapshots/<id prefix> works too) and latest links to the newest. Directories
 are read when first opened, and a read fetches only the chunks it covers.
+A SQLite database there opens with sqlite3 as it is: its header reads as
+rollback mode, not WAL (dump and restore give the exact bytes).
 It runs until interrupted (Ctrl-C, SIGTERM), then unmounts. It needs FUSE
 (Linux: apt-get install fuse3; macOS: macFUSE).`,
 		Example: `  chatsafe mount ~/chatsafe-snapshots

@@ -18,6 +18,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // StatusOptions are the flags of `chatsafe status`.
@@ -35,7 +36,10 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 the newest snapshot, deltas waiting for upload and each remote's queue.
 --json prints the status document (stable; README, "JSON output").
 Exits 5 when no daemon is running, and 2 when the daemon answering on the
-socket serves another installation (another config's repository).`,
+socket serves another installation (another config's repository). While the
+daemon backs up nothing until you act, it prints the status and exits as a
+backup would: 7 taken over (chatsafe takeover), 6 forked (chatsafe fork
+resolve) or damaged (chatsafe repair). Every other state exits 0.`,
 		Example: `  chatsafe status
   chatsafe status --config ~/chatsafe/work.yaml --json`,
 		Args: cobra.NoArgs,
@@ -66,9 +70,32 @@ func runStatus(ctx context.Context, opts StatusOptions, g *globalOptions, stdout
 	if opts.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+		return stateError(st)
 	}
 	printStatus(stdout, st, time.Now())
+	return stateError(st)
+}
+
+// stateError is the error status exits with while the daemon backs up
+// nothing until the user acts, with the code a backup would exit with
+// then (README, "Exit codes"); nil in every other state, those the
+// daemon gets out of by itself (error, offline) included.
+func stateError(st statusapi.Status) error {
+	switch st.State {
+	case statusapi.StateTakenOver:
+		who := "another device"
+		if t := st.TakenOver; t != nil {
+			who = deviceLabel(t.Hostname, t.Device)
+		}
+		return fmt.Errorf("%w: %s; this device backs up nothing until `chatsafe takeover`", store.ErrTakenOver, who)
+	case statusapi.StateForked:
+		return fmt.Errorf("%w; this device backs up nothing until `chatsafe fork resolve`", store.ErrFork)
+	case statusapi.StateDamaged:
+		return fmt.Errorf("%w: the repository is damaged; this device backs up nothing until `chatsafe repair`", store.ErrIntegrity)
+	}
 	return nil
 }
 
@@ -95,6 +122,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	if s := st.LastSnapshot; s != nil {
 		fmt.Fprintf(w, "snapshot:  %s  seq %d  %s  %s, %s\n", s.ShortID, s.Seq,
 			humanize.RelTime(s.Time, now, "ago", "from now"), plural(s.Files, "file"), humanize.IBytes(s.Bytes))
+		if by := snapshotBy(st, s); by != "" {
+			fmt.Fprintf(w, "  by %s\n", by)
+		}
 		for _, o := range s.Incomplete {
 			fmt.Fprintf(w, "unread:    %s: %s\n", o.Path, o.Reason)
 		}
@@ -106,6 +136,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	fmt.Fprintf(w, "pending:   %d delta(s) in this device's spool, waiting for upload\n", st.PendingDeltas)
 	if o := st.Offline; o != nil {
 		fmt.Fprintf(w, "offline:   %s waiting to upload (backed up while the first remote is out of reach; checked against it before any upload)\n", plural(o.Snapshots, "snapshot"))
+	}
+	if t := st.TakenOver; t != nil && !strings.HasPrefix(st.LastError, "taken over") {
+		fmt.Fprintf(w, "taken over: %s writes this repository now; this device backs up nothing (`chatsafe takeover` makes it the writer again)\n", deviceLabel(t.Hostname, t.Device))
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error:     %s\n", st.LastError)
@@ -135,4 +168,21 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 		fmt.Fprintln(w, "remotes:")
 		tw.Flush()
 	}
+}
+
+// snapshotBy says who took snapshot s and of which directory: after a
+// take-over the newest snapshot is the other device's, of its source,
+// beside this device's own source.
+func snapshotBy(st statusapi.Status, s *statusapi.Snapshot) string {
+	if s.Hostname == "" && s.Device == "" { // written before format 3
+		return ""
+	}
+	by := deviceLabel(s.Hostname, s.Device)
+	if s.Source != "" {
+		by += ", source " + s.Source
+	}
+	if t := st.TakenOver; t != nil && t.Device == s.Device {
+		by += " (the device that took over, not this one)"
+	}
+	return by
 }

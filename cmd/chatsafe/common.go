@@ -216,3 +216,22 @@ func partialResult(st *store.Store, stderr io.Writer, err error) error {
 	fmt.Fprintln(stderr, "WARNING:", de)
 	return &store.PartialError{Damage: de}
 }
+
+// deviceLabel names a device for people: its hostname, which two devices
+// may share, and the first 8 hex digits of its id (deviceHex, in full),
+// as `chatsafe snapshots` shows them.
+func deviceLabel(hostname, deviceHex string) string {
+	short := deviceHex
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	switch {
+	case short == "" && hostname == "":
+		return "an unknown device"
+	case short == "":
+		return hostname
+	case hostname == "":
+		return "device " + short
+	}
+	return hostname + " (device " + short + ")"
+}

@@ -41,6 +41,9 @@ const (
 	// password attempt; no restart may try again by itself (each try
 	// spends one, and enough erase the key).
 	exitAttemptSpent = 10
+	// exitStateInUse: another chatsafe process (the daemon) holds the
+	// installation's state directory, which the command must write.
+	exitStateInUse = 11
 	// exitInterrupted and exitTerminated: a signal stopped the command
 	// (Ctrl-C: SIGINT; SIGTERM), 128 + its number as shells report it
 	// (interrupt.go).
@@ -97,6 +100,9 @@ var exitMappings = []struct {
 	{instance.ErrNoKey, exitUsage},
 	{instance.ErrOtherKey, exitUsage},
 	{errOtherInstallation, exitUsage},
+	// After errOtherInstallation: a backup refused for both says the
+	// daemon answering is another installation's, the graver mistake.
+	{store.ErrLocked, exitStateInUse},
 	{remotes.ErrBadRemote, exitUsage},
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
@@ -129,6 +135,7 @@ var apiClasses = map[int]string{
 	exitIncomplete:   statusapi.ClassIncomplete,
 	exitPartial:      statusapi.ClassPartial,
 	exitAttemptSpent: statusapi.ClassAttemptSpent,
+	exitStateInUse:   statusapi.ClassStateInUse,
 }
 
 // errorClass is the class the daemon's API gives err.

@@ -171,6 +171,13 @@ func TestEveryExitCode(t *testing.T) {
 			purl, pca := vaulttest.FailingAfterLogin(t, url, ca)
 			restore(pw, purl, pca).want(t, 10, "spent one of the vault's password attempts")
 		},
+		11: func(t *testing.T) {
+			// A command that writes, while the daemon holds the state.
+			s := newSetup(t)
+			run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+			holdState(t, s.cfg)
+			run(t, s.home, "prune", "--config", s.cfg).want(t, 11, "is the daemon running?")
+		},
 		9: func(t *testing.T) {
 			// The newest delta is gone: the older snapshot is still
 			// listed, with a warning naming what is missing.

@@ -197,7 +197,7 @@ func TestKeyRotateRefusesWhileLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, s.home, "key", "rotate", "--config", s.cfg)
-	r.want(t, 1, "stop it")
+	r.want(t, exitStateInUse, "stop it")
 	if n := strings.Count(r.stderr, "stop it"); n != 1 {
 		t.Errorf("the refusal says to stop the daemon %d times: %s", n, r.stderr)
 	}

@@ -37,7 +37,7 @@ func TestPruneDryRunBesideDaemon(t *testing.T) {
 
 	run(t, s.home, "prune", "--config", s.cfg, "--dry-run").want(t, 0, "would forget 0 of 2 snapshots")
 	r := run(t, s.home, "prune", "--config", s.cfg)
-	r.want(t, 1, "is the daemon running?")
+	r.want(t, exitStateInUse, "is the daemon running?")
 }
 
 // TestPruneDryRunRefusesDamage: with a middle delta gone from the remote,
