@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
@@ -16,11 +17,22 @@ import (
 // VaultGuard is the vault as the repository's commit point: a
 // store.CommitGuard over the account's head record. The store advances it
 // once per committed delta, before the delta counts as committed.
+//
+// The owner proof is the owner token (from the backup key) and the vault
+// handle kept on the remotes. A password change (`chatsafe key
+// set-password`, on this device or another) registers the account again
+// with a new handle and saves it on the remotes, so the guard of a daemon
+// that runs meanwhile holds a handle the vault no longer takes: when the
+// vault refuses the proof, the guard reads the handle from the remotes
+// again and, if it changed, asks once more with it.
 type VaultGuard struct {
 	c       *vaultclient.Client
 	account string
 	key     crypt.Key
-	handle  vault.Handle
+	rems    []remotes.Remote // where the handle is kept
+
+	mu     sync.Mutex
+	handle vault.Handle
 }
 
 // NewVaultGuard makes the guard for a config's vault, authorised by key
@@ -37,7 +49,7 @@ func NewVaultGuard(ctx context.Context, cfg *configs.Config, key crypt.Key, rems
 		c.CloseIdleConnections()
 		return nil, fmt.Errorf("finding the vault handle for the commit point (check that the remotes are reachable, then try again): %w", err)
 	}
-	return &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, handle: h}, nil
+	return &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, rems: rems, handle: h}, nil
 }
 
 // Close releases the client's idle connections.
@@ -45,11 +57,39 @@ func (g *VaultGuard) Close() { g.c.CloseIdleConnections() }
 
 // Head returns the head the vault records (zero when none).
 func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
-	rec, err := g.c.Head(ctx, g.account, g.key, g.handle)
+	var rec vault.HeadRecord
+	err := g.withHandle(ctx, func(h vault.Handle) (err error) {
+		rec, err = g.c.Head(ctx, g.account, g.key, h)
+		return err
+	})
 	if err != nil {
 		return store.HeadRef{}, err
 	}
 	return fromRecord(rec), nil
+}
+
+// withHandle runs op with the vault handle. When the vault refuses the
+// owner proof it reads the handle from the remotes again, and runs op once
+// more if the handle there is another one (the password was changed).
+func (g *VaultGuard) withHandle(ctx context.Context, op func(vault.Handle) error) error {
+	g.mu.Lock()
+	h := g.handle
+	g.mu.Unlock()
+	err := op(h)
+	if !errors.Is(err, vault.ErrNotOwner) {
+		return err
+	}
+	now, ferr := FindVaultHandle(ctx, g.rems)
+	if ferr != nil {
+		return fmt.Errorf("%w (reading the vault handle from the remotes again, in case the password was changed, failed too: %w)", err, ferr)
+	}
+	if now == h {
+		return fmt.Errorf("%w, with the vault handle the remotes hold: if `chatsafe key set-password` could not save its new handle on a remote, run it again; if the backup key was rotated on another device, join again with the new recovery key (chatsafe init --join)", err)
+	}
+	g.mu.Lock()
+	g.handle = now
+	g.mu.Unlock()
+	return op(now)
 }
 
 // Advance moves the recorded head from prev to next. A vault that records
@@ -58,7 +98,11 @@ func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
 // committed: the error wraps store.ErrTakenOver. An advance whose answer
 // was lost and that is then refused because it already took is success.
 func (g *VaultGuard) Advance(ctx context.Context, prev, next store.HeadRef) error {
-	err := g.c.AdvanceHead(ctx, g.account, g.key, g.handle, toRecord(prev), toRecord(next))
+	return g.withHandle(ctx, func(h vault.Handle) error { return g.advance(ctx, h, prev, next) })
+}
+
+func (g *VaultGuard) advance(ctx context.Context, h vault.Handle, prev, next store.HeadRef) error {
+	err := g.c.AdvanceHead(ctx, g.account, g.key, h, toRecord(prev), toRecord(next))
 	var moved vault.HeadMovedError
 	if !errors.As(err, &moved) {
 		return err
@@ -68,7 +112,7 @@ func (g *VaultGuard) Advance(ctx context.Context, prev, next store.HeadRef) erro
 	case recorded == next:
 		return nil
 	case moved.Head.IsZero():
-		if err = g.c.AdvanceHead(ctx, g.account, g.key, g.handle, vault.HeadRecord{}, toRecord(next)); !errors.As(err, &moved) {
+		if err = g.c.AdvanceHead(ctx, g.account, g.key, h, vault.HeadRecord{}, toRecord(next)); !errors.As(err, &moved) {
 			return err
 		}
 		recorded = fromRecord(moved.Head)
