@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/vault"
+	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
 // startDaemonInProcess runs `chatsafe daemon --config d.cfg` in this
@@ -76,4 +82,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// spendVaultAttempts logs in n times with a wrong password and the vault
+// handle the remote holds, as whoever can read the remote can.
+func spendVaultAttempts(t *testing.T, url, ca, account, remote string, n int) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(remote, instance.VaultHandleObject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := vault.ParseHandle(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := vaultclient.New(vaultclient.Options{URLs: []string{url}, CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	for range n {
+		if _, err := c.Recover(t.Context(), account, []byte("a guess"), h); !errors.Is(err, vault.ErrWrongPassword) && !errors.Is(err, vault.ErrErased) {
+			t.Fatalf("a wrong password: %v", err)
+		}
+	}
+}
+
+// TestStatusWarnsOfSpentVaultAttempts: someone with the remote spends the
+// vault's password attempts while the daemon runs. The daemon's next
+// commit asks the vault (the head record is its commit point) and status
+// says how many wrong passwords were tried; once the vault erased the key,
+// status says that password recovery no longer works and what to do. A
+// command that reads the vault here warns too.
+func TestStatusWarnsOfSpentVaultAttempts(t *testing.T) {
+	url, ca := startVault(t)
+	a, remote, _ := initWithVault(t, url, ca, "alice", "the password", map[string]string{"chat.db": "one"})
+	startDaemonInProcess(t, a)
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "")
+	if r := run(t, a.home, "status", "--config", a.cfg); strings.Contains(r.stdout, "wrong password") {
+		t.Fatalf("status warns before any wrong password:\n%s", r.stdout)
+	}
+
+	spendVaultAttempts(t, url, ca, "alice", remote, 3)
+	writeFiles(t, a.src, map[string]string{"chat.db": "two"})
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "")
+	run(t, a.home, "status", "--config", a.cfg).want(t, 0, "3 wrong passwords")
+
+	spendVaultAttempts(t, url, ca, "alice", remote, 8)
+	writeFiles(t, a.src, map[string]string{"chat.db": "three"})
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "")
+	st := run(t, a.home, "status", "--config", a.cfg)
+	st.want(t, 0, "password recovery no longer works")
+	st.want(t, 0, "chatsafe key set-password")
+	run(t, a.home, "snapshots", "--config", a.cfg).want(t, 0, "password recovery no longer works")
 }
