@@ -251,6 +251,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 			CloseRemotes(rems)
 			return nil, err
 		}
+		inst.Guard.log = log
 		sopts.CommitGuard = inst.Guard
 	}
 	if inst.Store, err = store.Open(ctx, rems[0], key, sopts); err != nil {
