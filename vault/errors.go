@@ -115,7 +115,10 @@ func (e RetryAfterError) Is(target error) bool { return target == ErrTooSoon }
 
 // WrongPasswordError reports a wrong password together with the number of
 // attempts the vault still allows before it erases the key. It matches
-// ErrWrongPassword with errors.Is.
+// ErrWrongPassword with errors.Is; the one that spent the last attempt
+// (Left 0) also matches ErrErased: the vault erases the key as that login
+// ends (the client aborts it at once), so it is the news of the erasure,
+// told by the attempt that caused it.
 type WrongPasswordError struct {
 	Left int
 }
@@ -123,13 +126,16 @@ type WrongPasswordError struct {
 func (e WrongPasswordError) Error() string {
 	switch e.Left {
 	case 0:
-		return "wrong password, no attempts left: the vault erases this backup key now; restore with the recovery key"
+		return "wrong password, and it was the last attempt the vault allowed: the vault erased this backup key; restore with the recovery key (then set a new password with `chatsafe key set-password`)"
 	case 1:
-		return "wrong password, 1 attempt left"
+		return "wrong password, 1 attempt left (the next wrong one erases the key)"
 	default:
 		return fmt.Sprintf("wrong password, %d attempts left", e.Left)
 	}
 }
 
-// Is makes errors.Is(err, ErrWrongPassword) true.
-func (e WrongPasswordError) Is(target error) bool { return target == ErrWrongPassword }
+// Is makes errors.Is(err, ErrWrongPassword) true, and errors.Is(err,
+// ErrErased) for the last attempt.
+func (e WrongPasswordError) Is(target error) bool {
+	return target == ErrWrongPassword || (target == ErrErased && e.Left == 0)
+}

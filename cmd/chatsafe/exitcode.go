@@ -102,8 +102,10 @@ var exitMappings = []struct {
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
 	{client.ErrOffline, exitUnreachable},
-	{vault.ErrWrongPassword, exitWrongKey},
+	// Before a wrong password: the one that spent the last attempt is
+	// both, and the erasure is what the user must act on.
 	{vault.ErrErased, exitKeyErased},
+	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrAttemptSpent, exitAttemptSpent},
 	{vault.ErrUnreachable, exitUnreachable},
 	{backup.ErrIncomplete, exitIncomplete},
