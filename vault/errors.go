@@ -16,6 +16,12 @@ var (
 	ErrErased = errors.New("the vault erased this backup key after too many wrong passwords; restore with the recovery key")
 	// ErrUnreachable means no vault URL answered (network, TLS or server failure).
 	ErrUnreachable = errors.New("vault unreachable")
+	// ErrCertificate means the client refused the TLS certificate of every
+	// vault URL it tried (not signed by what --vault-ca pins, not for the
+	// host in the URL, expired): a configuration problem, which trying
+	// again does not fix. Such an error also matches ErrUnreachable (no
+	// node took the request), so a login treats it as it did.
+	ErrCertificate = errors.New("the vault's TLS certificate is refused")
 	// ErrNotOwner means the account exists and the presented owner proof
 	// (derived from the backup key) does not match the one registered.
 	ErrNotOwner = errors.New("account exists and the owner proof does not match")
@@ -81,6 +87,21 @@ func (e attemptKeptError) Error() string {
 func (e attemptKeptError) Unwrap() error { return e.err }
 func (e attemptKeptError) Is(target error) bool {
 	return target == ErrAttemptKept || target == ErrAttemptSpent
+}
+
+// CertificateRefused marks err, the failures of vault nodes whose TLS
+// certificates the client refused, so that it matches ErrCertificate and
+// ErrUnreachable.
+func CertificateRefused(err error) error { return certificateError{err} }
+
+type certificateError struct{ err error }
+
+func (e certificateError) Error() string {
+	return "the vault's TLS certificate is refused (a configuration problem: trying again does not help): " + e.err.Error()
+}
+func (e certificateError) Unwrap() error { return e.err }
+func (e certificateError) Is(target error) bool {
+	return target == ErrCertificate || target == ErrUnreachable
 }
 
 // RetryAfterError says the vault takes no password attempt for this

@@ -107,6 +107,9 @@ var exitMappings = []struct {
 	{vault.ErrErased, exitKeyErased},
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrAttemptSpent, exitAttemptSpent},
+	// A certificate the client refused also matches ErrUnreachable, but
+	// no retry helps: --vault-ca or the URL must change.
+	{vault.ErrCertificate, exitUsage},
 	{vault.ErrUnreachable, exitUnreachable},
 	{backup.ErrIncomplete, exitIncomplete},
 	// The vault asks to wait (its rate limits, the delay after wrong
