@@ -85,14 +85,6 @@ func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
 	return fromRecord(resp.Head), nil
 }
 
-// Notice is what the vault last said of the account's password (ok
-// false: nothing yet).
-func (g *VaultGuard) Notice() (VaultNotice, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.notice, g.known
-}
-
 // note keeps what a head answer said of the account's password: in the
 // state directory when it changed, and as a warning in the log when it
 // is bad and changed, or this process was not told yet.
