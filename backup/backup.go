@@ -135,12 +135,17 @@ func Run(ctx context.Context, st Store, opts Options) (res *Result, err error) {
 	// dropping the cache for the copy on disk, which may be minutes older,
 	// would forget versions that were (a file unreadable by the next cycle
 	// would then lose its previous version).
-	cache.Mark()
+	// marked, not cache: cache is set to nil below when the caller saves
+	// it, and the rollback must still reach it (it did not: every cycle
+	// after one that failed at the commit point found the cache naming
+	// the failed cycle's blobs, and read every file again).
+	marked := cache
+	marked.Mark()
 	defer func() {
 		if err != nil {
-			cache.Rollback()
+			marked.Rollback()
 		} else {
-			cache.Keep()
+			marked.Keep()
 		}
 	}()
 	var b *run

@@ -122,6 +122,7 @@ func (d *Daemon) Status() statusapi.Status {
 		PID:     pid,
 		Remotes: []statusapi.RemoteStatus{},
 		Config:  cfg.Path,
+		Vault:   d.vaultStatus(cfg),
 	}
 	if !d.isReady() {
 		d.offlineStatus(&st, cfg) // its state too: starting or offline

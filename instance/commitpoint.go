@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
@@ -16,11 +20,31 @@ import (
 // VaultGuard is the vault as the repository's commit point: a
 // store.CommitGuard over the account's head record. The store advances it
 // once per committed delta, before the delta counts as committed.
+//
+// The owner proof is the owner token (from the backup key) and the vault
+// handle kept on the remotes. A password change (`chatsafe key
+// set-password`, on this device or another) registers the account again
+// with a new handle and saves it on the remotes, so the guard of a daemon
+// that runs meanwhile holds a handle the vault no longer takes: when the
+// vault refuses the proof, the guard reads the handle from the remotes
+// again and, if it changed, asks once more with it.
+//
+// Every answer also tells the owner the vault's attempt counter of the
+// account and whether it erased the key: the guard keeps the news in the
+// state directory (VaultNotice, which status shows) and warns in the log.
 type VaultGuard struct {
-	c       *vaultclient.Client
-	account string
-	key     crypt.Key
-	handle  vault.Handle
+	c        *vaultclient.Client
+	account  string
+	key      crypt.Key
+	rems     []remotes.Remote // where the handle is kept
+	stateDir string           // "": nowhere to keep the notice
+	log      *zap.Logger
+
+	mu     sync.Mutex
+	handle vault.Handle
+	notice VaultNotice // what the vault said last (known)
+	known  bool
+	warned bool // this process was told of a bad notice
 }
 
 // NewVaultGuard makes the guard for a config's vault, authorised by key
@@ -37,7 +61,11 @@ func NewVaultGuard(ctx context.Context, cfg *configs.Config, key crypt.Key, rems
 		c.CloseIdleConnections()
 		return nil, fmt.Errorf("finding the vault handle for the commit point (check that the remotes are reachable, then try again): %w", err)
 	}
-	return &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, handle: h}, nil
+	g := &VaultGuard{c: c, account: cfg.Key.Vault.Account, key: key, rems: rems, stateDir: cfg.StateDir, log: zap.NewNop(), handle: h}
+	// What an earlier run learned: a warning is repeated only when the
+	// news changes (or once per process), and its first time is kept.
+	g.notice, g.known, _ = LoadVaultNotice(cfg.StateDir)
+	return g, nil
 }
 
 // Close releases the client's idle connections.
@@ -45,11 +73,66 @@ func (g *VaultGuard) Close() { g.c.CloseIdleConnections() }
 
 // Head returns the head the vault records (zero when none).
 func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
-	rec, err := g.c.Head(ctx, g.account, g.key, g.handle)
+	var resp vault.HeadResp
+	err := g.withHandle(ctx, func(h vault.Handle) (err error) {
+		resp, err = g.c.ReadHead(ctx, g.account, g.key, h)
+		return err
+	})
 	if err != nil {
 		return store.HeadRef{}, err
 	}
-	return fromRecord(rec), nil
+	g.note(resp.Account)
+	return fromRecord(resp.Head), nil
+}
+
+// note keeps what a head answer said of the account's password: in the
+// state directory when it changed, and as a warning in the log when it
+// is bad and changed, or this process was not told yet.
+func (g *VaultGuard) note(a *vault.HeadAccount) {
+	if a == nil {
+		return // a vault from before it said so
+	}
+	g.mu.Lock()
+	n := noticeOf(*a, g.notice, time.Now())
+	changed := !g.known || n != g.notice
+	warn := n.Bad() && (changed || !g.warned)
+	g.notice, g.known, g.warned = n, true, g.warned || warn
+	g.mu.Unlock()
+	if changed && g.stateDir != "" {
+		if err := saveVaultNotice(g.stateDir, n); err != nil {
+			// A command beside a daemon that runs as another user may
+			// not write there; the daemon keeps it at its next commit.
+			g.log.Debug("could not keep what the vault said of the password", zap.Error(err))
+		}
+	}
+	if warn {
+		g.log.Warn(n.Warning(), zap.String("account", g.account), zap.Int("failed_attempts", n.Failed),
+			zap.Int("attempts_left", n.Left), zap.Bool("erased", n.Erased))
+	}
+}
+
+// withHandle runs op with the vault handle. When the vault refuses the
+// owner proof it reads the handle from the remotes again, and runs op once
+// more if the handle there is another one (the password was changed).
+func (g *VaultGuard) withHandle(ctx context.Context, op func(vault.Handle) error) error {
+	g.mu.Lock()
+	h := g.handle
+	g.mu.Unlock()
+	err := op(h)
+	if !errors.Is(err, vault.ErrNotOwner) {
+		return err
+	}
+	now, ferr := FindVaultHandle(ctx, g.rems)
+	if ferr != nil {
+		return fmt.Errorf("%w (reading the vault handle from the remotes again, in case the password was changed, failed too: %w)", err, ferr)
+	}
+	if now == h {
+		return fmt.Errorf("%w, with the vault handle the remotes hold: if `chatsafe key set-password` could not save its new handle on a remote, run it again; if the backup key was rotated on another device, join again with the new recovery key (chatsafe init --join)", err)
+	}
+	g.mu.Lock()
+	g.handle = now
+	g.mu.Unlock()
+	return op(now)
 }
 
 // Advance moves the recorded head from prev to next. A vault that records
@@ -58,7 +141,14 @@ func (g *VaultGuard) Head(ctx context.Context) (store.HeadRef, error) {
 // committed: the error wraps store.ErrTakenOver. An advance whose answer
 // was lost and that is then refused because it already took is success.
 func (g *VaultGuard) Advance(ctx context.Context, prev, next store.HeadRef) error {
-	err := g.c.AdvanceHead(ctx, g.account, g.key, g.handle, toRecord(prev), toRecord(next))
+	return g.withHandle(ctx, func(h vault.Handle) error { return g.advance(ctx, h, prev, next) })
+}
+
+func (g *VaultGuard) advance(ctx context.Context, h vault.Handle, prev, next store.HeadRef) error {
+	resp, err := g.c.MoveHead(ctx, g.account, g.key, h, toRecord(prev), toRecord(next))
+	if err == nil {
+		g.note(resp.Account)
+	}
 	var moved vault.HeadMovedError
 	if !errors.As(err, &moved) {
 		return err
@@ -68,7 +158,7 @@ func (g *VaultGuard) Advance(ctx context.Context, prev, next store.HeadRef) erro
 	case recorded == next:
 		return nil
 	case moved.Head.IsZero():
-		if err = g.c.AdvanceHead(ctx, g.account, g.key, g.handle, vault.HeadRecord{}, toRecord(next)); !errors.As(err, &moved) {
+		if err = g.c.AdvanceHead(ctx, g.account, g.key, h, vault.HeadRecord{}, toRecord(next)); !errors.As(err, &moved) {
 			return err
 		}
 		recorded = fromRecord(moved.Head)

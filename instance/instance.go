@@ -251,6 +251,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 			CloseRemotes(rems)
 			return nil, err
 		}
+		inst.Guard.log = log
 		sopts.CommitGuard = inst.Guard
 	}
 	if inst.Store, err = store.Open(ctx, rems[0], key, sopts); err != nil {
@@ -348,10 +349,14 @@ func RetentionPolicy(c *configs.Config) prune.Policy {
 // blinded password (vault.ErrAttemptKept): the next try from this process
 // is that attempt again. Otherwise (an account registered before the
 // threshold OPRF) a retry spends another attempt, and enough of them
-// erase the key (vault.ErrAttemptSpent).
+// erase the key (vault.ErrAttemptSpent). A vault whose certificate this
+// client refuses (vault.ErrCertificate) is a configuration to fix.
 func Unreachable(err error) bool {
 	if errors.Is(err, vault.ErrAttemptSpent) && !errors.Is(err, vault.ErrAttemptKept) {
 		return false
+	}
+	if errors.Is(err, vault.ErrCertificate) {
+		return false // every node's certificate refused: a configuration to fix, not a wait
 	}
 	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, vault.ErrUnreachable) || errors.Is(err, store.ErrRepositoryGone)
 }

@@ -64,6 +64,21 @@ type Status struct {
 	Damage []string `json:"damage,omitempty"`
 	// Offline is set while the daemon backs up without its first remote.
 	Offline *Offline `json:"offline,omitempty"`
+	// Vault is what the vault last said of the account's password (with
+	// a vault, once this device asked it: every commit does).
+	Vault *Vault `json:"vault,omitempty"`
+}
+
+// Vault is what the vault last told this device of the password that
+// keeps the backup key: the wrong passwords it counted since the password
+// last worked, and whether it erased the key.
+type Vault struct {
+	Erased         bool      `json:"erased"`
+	FailedAttempts int       `json:"failed_attempts"`
+	AttemptsLeft   int       `json:"attempts_left"`
+	Since          time.Time `json:"since,omitzero"` // when this device first learned of them
+	// Warning says what it means and what to do ("" when all is well).
+	Warning string `json:"warning,omitempty"`
 }
 
 // Offline says what the daemon backed up without its first remote.

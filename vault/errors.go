@@ -16,6 +16,12 @@ var (
 	ErrErased = errors.New("the vault erased this backup key after too many wrong passwords; restore with the recovery key")
 	// ErrUnreachable means no vault URL answered (network, TLS or server failure).
 	ErrUnreachable = errors.New("vault unreachable")
+	// ErrCertificate means the client refused the TLS certificate of every
+	// vault URL it tried (not signed by what --vault-ca pins, not for the
+	// host in the URL, expired): a configuration problem, which trying
+	// again does not fix. Such an error also matches ErrUnreachable (no
+	// node took the request), so a login treats it as it did.
+	ErrCertificate = errors.New("the vault's TLS certificate is refused")
 	// ErrNotOwner means the account exists and the presented owner proof
 	// (derived from the backup key) does not match the one registered.
 	ErrNotOwner = errors.New("account exists and the owner proof does not match")
@@ -83,6 +89,21 @@ func (e attemptKeptError) Is(target error) bool {
 	return target == ErrAttemptKept || target == ErrAttemptSpent
 }
 
+// CertificateRefused marks err, the failures of vault nodes whose TLS
+// certificates the client refused, so that it matches ErrCertificate and
+// ErrUnreachable.
+func CertificateRefused(err error) error { return certificateError{err} }
+
+type certificateError struct{ err error }
+
+func (e certificateError) Error() string {
+	return "the vault's TLS certificate is refused (a configuration problem: trying again does not help): " + e.err.Error()
+}
+func (e certificateError) Unwrap() error { return e.err }
+func (e certificateError) Is(target error) bool {
+	return target == ErrCertificate || target == ErrUnreachable
+}
+
 // RetryAfterError says the vault takes no password attempt for this
 // account before Wait has passed: after the first few wrong passwords each
 // one costs a growing delay (kept by the vault, so another device or a
@@ -115,7 +136,10 @@ func (e RetryAfterError) Is(target error) bool { return target == ErrTooSoon }
 
 // WrongPasswordError reports a wrong password together with the number of
 // attempts the vault still allows before it erases the key. It matches
-// ErrWrongPassword with errors.Is.
+// ErrWrongPassword with errors.Is; the one that spent the last attempt
+// (Left 0) also matches ErrErased: the vault erases the key as that login
+// ends (the client aborts it at once), so it is the news of the erasure,
+// told by the attempt that caused it.
 type WrongPasswordError struct {
 	Left int
 }
@@ -123,13 +147,16 @@ type WrongPasswordError struct {
 func (e WrongPasswordError) Error() string {
 	switch e.Left {
 	case 0:
-		return "wrong password, no attempts left: the vault erases this backup key now; restore with the recovery key"
+		return "wrong password, and it was the last attempt the vault allowed: the vault erased this backup key; restore with the recovery key (then set a new password with `chatsafe key set-password`)"
 	case 1:
-		return "wrong password, 1 attempt left"
+		return "wrong password, 1 attempt left (the next wrong one erases the key)"
 	default:
 		return fmt.Sprintf("wrong password, %d attempts left", e.Left)
 	}
 }
 
-// Is makes errors.Is(err, ErrWrongPassword) true.
-func (e WrongPasswordError) Is(target error) bool { return target == ErrWrongPassword }
+// Is makes errors.Is(err, ErrWrongPassword) true, and errors.Is(err,
+// ErrErased) for the last attempt.
+func (e WrongPasswordError) Is(target error) bool {
+	return target == ErrWrongPassword || (target == ErrErased && e.Left == 0)
+}

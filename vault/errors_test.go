@@ -50,3 +50,15 @@ func TestAttemptKept(t *testing.T) {
 		t.Error("a spent attempt matches ErrAttemptKept")
 	}
 }
+
+// The wrong password that spent the last attempt is the news of the
+// erasure; the ones before it are not.
+func TestLastWrongPasswordIsErased(t *testing.T) {
+	last := fmt.Errorf("recovering: %w", WrongPasswordError{Left: 0})
+	if !errors.Is(last, ErrWrongPassword) || !errors.Is(last, ErrErased) || !strings.Contains(last.Error(), "erased") {
+		t.Errorf("the last attempt: %v", last)
+	}
+	if one := (WrongPasswordError{Left: 1}); errors.Is(one, ErrErased) || !strings.Contains(one.Error(), "1 attempt left") {
+		t.Errorf("one attempt left: %v", one)
+	}
+}

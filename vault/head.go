@@ -67,9 +67,28 @@ type HeadReq struct {
 	Next       *HeadRecord `json:"next,omitempty"`
 }
 
-// HeadResp carries the recorded head (after the advance, if one was asked).
+// HeadResp carries the recorded head (after the advance, if one was asked)
+// and what the vault holds of the account's password (nil from a vault
+// from before it said so).
 type HeadResp struct {
-	Head HeadRecord `json:"head"`
+	Head    HeadRecord   `json:"head"`
+	Account *HeadAccount `json:"account,omitempty"`
+}
+
+// HeadAccount is the vault's attempt counter of the account, told to its
+// owner (who proved it with the owner token and the handle) with every
+// head read and advance: a device that backs up learns when its password
+// is being guessed, or was erased, without logging in. It is the counter
+// the vault keeps anyway; the vault learns nothing from telling it.
+type HeadAccount struct {
+	// Erased: the vault erased the key after too many wrong passwords;
+	// password recovery no longer works until a new password is set.
+	Erased bool `json:"erased,omitempty"`
+	// Failed is how many wrong passwords the vault counted since the
+	// password last worked (or was set), Left how many more it takes
+	// before it erases the key.
+	Failed int `json:"failed"`
+	Left   int `json:"attempts_left"`
 }
 
 func (m *HeadReq) validate() error {

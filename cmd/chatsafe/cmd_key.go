@@ -68,7 +68,10 @@ func newKeySetPasswordCommand(g *globalOptions) *cobra.Command {
 		Long: `set-password registers this installation's backup key with a Backup Key Vault
 behind a password, or changes the password. Vault flags not given are taken from
 the config's key.vault section, and the config is updated so the daemon can
-fetch the key on a new device.`,
+fetch the key on a new device. A daemon running meanwhile (here or on another
+device) goes on committing: it reads the new vault handle from the remote.
+Setting a password also resets the vault's count of wrong passwords, and after
+the vault erased the key it makes password recovery work again.`,
 		Example: `  chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice
   chatsafe key set-password --password-file new-password.txt`,
 		Args: cobra.NoArgs,

@@ -143,6 +143,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error:     %s\n", st.LastError)
 	}
+	if v := st.Vault; v != nil && v.Warning != "" {
+		fmt.Fprintf(w, "vault:     %s\n", v.Warning)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range st.Remotes {
 		var parts []string

@@ -96,6 +96,12 @@ func (v *vaultFlags) password(ctx context.Context, p prompt, confirm bool) ([]by
 	if !isTerminal(p.stdin) {
 		return nil, usageErr(errors.New("no vault password: pass --password-file FILE (or run on a terminal to be asked)"))
 	}
+	if !confirm {
+		// How many attempts are left is told only to whoever spends one
+		// (or proves the backup key, which this device lacks), so the
+		// prompt cannot say it: it says what is at stake instead.
+		fmt.Fprintln(p.stderr, "Each wrong password spends one of the vault's attempts (10 unless the vault was set up otherwise); after the last one the vault erases the key and only the recovery key restores.")
+	}
 	pw, err := p.secret(ctx, "Vault password: ")
 	if err != nil {
 		return nil, err

@@ -108,9 +108,14 @@ var exitMappings = []struct {
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
 	{client.ErrOffline, exitUnreachable},
-	{vault.ErrWrongPassword, exitWrongKey},
+	// Before a wrong password: the one that spent the last attempt is
+	// both, and the erasure is what the user must act on.
 	{vault.ErrErased, exitKeyErased},
+	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrAttemptSpent, exitAttemptSpent},
+	// A certificate the client refused also matches ErrUnreachable, but
+	// no retry helps: --vault-ca or the URL must change.
+	{vault.ErrCertificate, exitUsage},
 	{vault.ErrUnreachable, exitUnreachable},
 	{backup.ErrIncomplete, exitIncomplete},
 	// The vault asks to wait (its rate limits, the delay after wrong

@@ -121,7 +121,7 @@ func TestEveryExitCode(t *testing.T) {
 		},
 		4: func(t *testing.T) {
 			restore, pw := vaultSetup(t, vaultserver.ServerConfig{MaxAttempts: 1, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-			restore(wrongPassword(t)).want(t, 3, "no attempts left")
+			restore(wrongPassword(t)).want(t, 4, "the vault erased this backup key")
 			restore(pw).want(t, 4, "restore with the recovery key")
 		},
 		5: func(t *testing.T) {

@@ -76,6 +76,7 @@ const (
 // Client talks to a vault. It is safe for concurrent use.
 type Client struct {
 	urls        []string
+	caFile      string // Options.CAFile, for the hint when a certificate is refused
 	hc          *http.Client
 	stepTimeout time.Duration // Options.LoginStepTimeout
 	ksfParams   []uint64      // Options.KSFParameters
@@ -133,7 +134,7 @@ func New(opts Options) (*Client, error) {
 		opts.KSFParameters = ksf
 	}
 	return &Client{
-		urls: urls, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, stepTimeout: min(opts.LoginStepTimeout, opts.Timeout),
+		urls: urls, caFile: opts.CAFile, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, stepTimeout: min(opts.LoginStepTimeout, opts.Timeout),
 		ksfParams: opts.KSFParameters, maxAutoWait: opts.MaxAutoWait, noTOPRF: opts.NoThresholdOPRF,
 	}, nil
 }
@@ -318,6 +319,7 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 		return "", err
 	}
 	var errs []error
+	refused := 0 // nodes whose certificate this client refused
 	for _, b := range bases {
 		err := c.post(ctx, b, path, body, resp)
 		if err == nil {
@@ -334,9 +336,17 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 			return b, err
 		}
 		errs = append(errs, err)
+		if ne.certificate {
+			refused++
+		}
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if refused == len(errs) && refused > 0 {
+		// No node failed but on its certificate: the configuration is
+		// wrong, and trying again later would not help.
+		return "", vault.CertificateRefused(errors.Join(errs...))
 	}
 	return "", fmt.Errorf("%w: %w", vault.ErrUnreachable, errors.Join(errs...))
 }
@@ -346,8 +356,12 @@ func (c *Client) callOn(ctx context.Context, bases []string, path string, req, r
 var errEarlierUnanswered = errors.New("after a node that did not answer")
 
 // nodeError is a failure of one node (network, TLS, 5xx) that makes the
-// client try the next URL.
-type nodeError struct{ err error }
+// client try the next URL. certificate: this client refused the node's
+// TLS certificate (the error says what to change).
+type nodeError struct {
+	err         error
+	certificate bool
+}
 
 func (e nodeError) Error() string { return e.err.Error() }
 func (e nodeError) Unwrap() error { return e.err }
@@ -378,26 +392,29 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 			err = uerr.Err // the URL is already in the message
 		}
 		if errors.Is(context.Cause(ctx), errStepTimeout) {
-			return nodeError{fmt.Errorf("%s: no answer within %s: %w", u, c.stepTimeout, err)}
+			return nodeError{err: fmt.Errorf("%s: no answer within %s: %w", u, c.stepTimeout, err)}
 		}
-		return nodeError{fmt.Errorf("%s: %w", u, err)}
+		if hint, ok := certificateHint(err, base, c.caFile); ok {
+			return nodeError{err: fmt.Errorf("%s: %w; %s", u, err, hint), certificate: true}
+		}
+		return nodeError{err: fmt.Errorf("%s: %w", u, err)}
 	}
 	defer hres.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(hres.Body, 64<<10))
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errStepTimeout) {
-			return nodeError{fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
+			return nodeError{err: fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
 		}
-		return nodeError{fmt.Errorf("%s: reading the answer: %w", u, err)}
+		return nodeError{err: fmt.Errorf("%s: reading the answer: %w", u, err)}
 	}
 	if hres.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(raw, resp); err != nil {
 			// A transport cancelled at the step's deadline may end the
 			// body with a clean EOF: the answer was cut, not malformed.
 			if errors.Is(context.Cause(ctx), errStepTimeout) {
-				return nodeError{fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
+				return nodeError{err: fmt.Errorf("%s: answer not read within %s: %w", u, c.stepTimeout, err)}
 			}
-			return nodeError{fmt.Errorf("%s: malformed answer: %w", u, err)}
+			return nodeError{err: fmt.Errorf("%s: malformed answer: %w", u, err)}
 		}
 		return nil
 	}
@@ -429,9 +446,9 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 	case hres.StatusCode == http.StatusTooManyRequests:
 		return rateLimited(hres.Header.Get("Retry-After"))
 	case er.Error == vault.CodeRateLimited: // 503: this node is busy; another may not be
-		return nodeError{fmt.Errorf("%s: %w", u, vault.ErrRateLimited)}
+		return nodeError{err: fmt.Errorf("%s: %w", u, vault.ErrRateLimited)}
 	case hres.StatusCode >= 500:
-		return nodeError{fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
+		return nodeError{err: fmt.Errorf("%s: server error %d: %s", u, hres.StatusCode, er.Message)}
 	case er.Error == vault.CodeNoSession:
 		return fmt.Errorf("%s: %w", u, errNoSession)
 	default:

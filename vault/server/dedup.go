@@ -71,6 +71,7 @@ type doneRequest struct {
 	Wait       int64             `json:"w,omitempty"`
 	Row        []byte            `json:"r,omitempty"`
 	Head       *vault.HeadRecord `json:"h,omitempty"`
+	KeyErased  bool              `json:"ke,omitempty"`
 	Replay     bool              `json:"rp,omitempty"`
 }
 
@@ -110,7 +111,7 @@ func applyOnce(tx *bolt.Tx, maxAttempts int, window, index uint64, cmd Command) 
 }
 
 func rememberRequest(reqs, order *bolt.Bucket, index uint64, cmd Command, res Result) error {
-	d := doneRequest{Status: res.Status, Attempts: res.Attempts, Generation: res.Generation, Ghost: res.Ghost, Erased: res.Erased, Wait: res.Wait, Replay: res.Replay}
+	d := doneRequest{Status: res.Status, Attempts: res.Attempts, Generation: res.Generation, Ghost: res.Ghost, Erased: res.Erased, Wait: res.Wait, KeyErased: res.KeyErased, Replay: res.Replay}
 	if res.Row != ([32]byte{}) {
 		d.Row = res.Row[:]
 	}
@@ -163,7 +164,7 @@ func replayRequest(tx *bolt.Tx, cmd Command, v []byte) (Result, error) {
 	if err := json.Unmarshal(v, &d); err != nil {
 		return Result{}, fmt.Errorf("vault request record is corrupt: %w", err)
 	}
-	res := Result{Status: d.Status, Attempts: d.Attempts, Generation: d.Generation, Ghost: d.Ghost, Erased: d.Erased, Wait: d.Wait, Replay: d.Replay}
+	res := Result{Status: d.Status, Attempts: d.Attempts, Generation: d.Generation, Ghost: d.Ghost, Erased: d.Erased, Wait: d.Wait, KeyErased: d.KeyErased, Replay: d.Replay}
 	if len(d.Row) == len(res.Row) {
 		res.Row = [32]byte(d.Row)
 	}

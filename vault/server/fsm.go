@@ -139,8 +139,11 @@ type Result struct {
 	// Row is the row OpAttempt counted on: the account's, or its shadow
 	// row for a login without the account's handle. OpFail names it.
 	Row [32]byte
-	// Head is OpHead's recorded head, after the command.
-	Head vault.HeadRecord
+	// Head is OpHead's recorded head, after the command; Attempts and
+	// KeyErased are then the account's counter and erasure, which the
+	// owner is told (vault.HeadAccount).
+	Head      vault.HeadRecord
+	KeyErased bool
 	// Index is the raft index the command was committed at (0 on a
 	// single node): other nodes evaluate once they have applied it.
 	Index uint64

@@ -18,7 +18,8 @@ var bucketHeads = []byte("heads")
 
 // readHead checks that cmd comes from the account's owner (the owner hash
 // of a real account, and its handle when it has one) and returns the
-// recorded head. Both a read (Store.readHead, without a log entry) and an
+// recorded head, with the account's attempt counter and erasure (the
+// owner's to know). Both a read (Store.readHead, without a log entry) and an
 // advance (applyHead, through the log) pass here, so the two cannot
 // disagree on who may see the record: how far the history has gone is the
 // owner's business. It writes nothing, so it runs in a read transaction.
@@ -48,7 +49,7 @@ func readHead(tx *bolt.Tx, cmd Command) (Result, error) {
 			}
 		}
 	}
-	return Result{Status: StatusOK, Head: cur}, nil
+	return Result{Status: StatusOK, Head: cur, Attempts: st.Attempts, KeyErased: st.Erased}, nil
 }
 
 // applyHead advances an account's head record from cmd.Prev to cmd.Next
@@ -79,7 +80,8 @@ func applyHead(tx *bolt.Tx, cmd Command) (Result, error) {
 	if err := heads.Put(cmd.Account[:], enc); err != nil {
 		return Result{}, err
 	}
-	return Result{Status: StatusOK, Head: *cmd.Next}, nil
+	res.Head = *cmd.Next
+	return res, nil
 }
 
 func sameHead(a, b vault.HeadRecord) bool {

@@ -45,7 +45,7 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 		if req.Next != nil {
 			s.log.Info("vault audit: head advanced", zap.String("event", "head"), zap.String("account", req.Account), zap.Uint64("seq", res.Head.Seq), zap.String("remote", r.RemoteAddr))
 		}
-		writeJSON(w, http.StatusOK, vault.HeadResp{Head: res.Head})
+		writeJSON(w, http.StatusOK, vault.HeadResp{Head: res.Head, Account: headAccount(res, s.cfg.MaxAttempts)})
 	case StatusHeadMoved:
 		s.log.Info("vault audit: head advance refused, another head is recorded", zap.String("event", "head_moved"), zap.String("account", req.Account), zap.Uint64("recorded_seq", res.Head.Seq), zap.String("remote", r.RemoteAddr))
 		writeJSON(w, http.StatusConflict, struct {
@@ -113,4 +113,15 @@ func (s *Server) advanceHead(ctx context.Context, cmd Command) (Result, error) {
 	// Once proposed, the advance is applied whether or not this client
 	// still waits; WithoutCancel keeps the answer consistent with the log.
 	return s.store.Apply(context.WithoutCancel(ctx), cmd)
+}
+
+// headAccount is what a head answer tells the owner of the account's
+// password: the counter the login answers give anyone who spends an
+// attempt, and whether the key is erased.
+func headAccount(res Result, maxAttempts int) *vault.HeadAccount {
+	a := &vault.HeadAccount{Erased: res.KeyErased, Failed: res.Attempts, Left: max(maxAttempts-res.Attempts, 0)}
+	if a.Erased {
+		a.Left = 0
+	}
+	return a
 }
