@@ -77,6 +77,9 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 				r.reply <- backupReply{err: err}
 				continue
 			}
+			if len(r.req.Reseed) > 0 {
+				d.wakeUploaders() // an unchanged cycle wakes none
+			}
 			res, err := d.cycle(ctx, "requested", nil, retry)
 			save.after(err, res.Unchanged)
 			r.reply <- backupReply{res, err}

@@ -166,7 +166,7 @@ func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCa
 		// Not one delta listed: with the config gone too, that is the
 		// folder gone (a drive not mounted), not damage to repair. Asked
 		// first, it spares asking for every delta in turn.
-		if err := stillHolds(ctx, r.remote, r.ownName()); err != nil {
+		if err := stillHoldsFirst(ctx, r.remote, r.ownName()); err != nil {
 			return err
 		}
 	}

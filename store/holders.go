@@ -99,25 +99,75 @@ func (r *Store) Reseed(t *Target) error {
 		return err
 	}
 	t.mu.Lock()
-	t.seeded, t.listed = false, false
+	t.seeded, t.listed, t.reseed = false, false, true
 	t.mu.Unlock()
 	return nil
 }
 
 // ownName is the first remote's name in the config, when the targets
 // are set, else its description.
-func (r *Store) ownName() string {
+func (r *Store) ownName() string { return r.targetName(r.remote) }
+
+// targetName is rem's name in the config, when it is a target, else its
+// description.
+func (r *Store) targetName(rem remotes.Remote) string {
 	for _, t := range r.Targets() {
-		if t.Remote == r.remote {
+		if t.Remote == rem {
 			return t.Name
 		}
 	}
-	return r.remote.String()
+	return rem.String()
 }
 
 // goneErr is ErrRepositoryGone for the remote called name.
 func goneErr(name string) error {
 	return fmt.Errorf("remote %q: %w: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); nothing is uploaded there until they are back, and uploads then resume by themselves (if it is a new, empty location on purpose, `chatsafe backup --reseed %s` fills it again)", name, ErrRepositoryGone, name)
+}
+
+// firstGoneErr is ErrRepositoryGone for the first remote, which cannot
+// be reseeded: the history is read from it.
+func firstGoneErr(name string) error {
+	return fmt.Errorf("remote %q: %w: its config and every delta are gone (is the drive or share mounted, or was the folder moved or deleted?); backups wait in the spool and are uploaded once it is back. It is the first remote, which the history is read from: if it is lost for good and another remote holds the repository, list that one first in the config", name, ErrRepositoryGone)
+}
+
+// mayFill refuses to give t the repository when t held it and lost it
+// (config and every delta gone), or, with a state from before chatsafe
+// kept this record (HoldersUnknown), when t holds nothing at all and the
+// user did not ask for it (Reseed): which of the two it is cannot be
+// known then.
+func (r *Store) mayFill(ctx context.Context, t *Target) error {
+	r.mu.RLock()
+	unknown := r.state.HoldersUnknown
+	r.mu.RUnlock()
+	t.mu.Lock()
+	asked := t.reseed
+	t.mu.Unlock()
+	if !r.heldBefore(t.Remote) && (!unknown || asked) {
+		return nil
+	}
+	err := stillHoldsAny(ctx, t)
+	if err == nil || r.heldBefore(t.Remote) || !errors.Is(err, ErrRepositoryGone) {
+		return err
+	}
+	return fmt.Errorf("remote %q: %w: it holds no repository, and this device's state is from a chatsafe that did not record which remotes held it, so whether it held it cannot be told (is its drive or share mounted, or was the folder moved?); if it is new or meant to be filled, `chatsafe backup --reseed %s` fills it", t.Name, ErrRepositoryGone, t.Name)
+}
+
+// allTargetsHeld clears HoldersUnknown once every target is recorded:
+// from then on a remote not recorded is one this device never filled.
+func (r *Store) allTargetsHeld() error {
+	ts := r.Targets()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.state.HoldersUnknown || !r.Writable() {
+		return nil
+	}
+	for _, t := range ts {
+		if t.Remote == nil || !slices.Contains(r.state.Holders, holderKey(t.Remote)) {
+			return nil
+		}
+	}
+	r.state.HoldersUnknown = false
+	return r.saveState()
 }
 
 // stillHolds asks rem, a remote that held the repository, for its
@@ -133,6 +183,15 @@ func stillHolds(ctx context.Context, rem remotes.Remote, name string) error {
 		return fmt.Errorf("checking that %s still holds the repository: %w", name, err)
 	}
 	return nil
+}
+
+// stillHoldsFirst is stillHolds for the first remote.
+func stillHoldsFirst(ctx context.Context, rem remotes.Remote, name string) error {
+	err := stillHolds(ctx, rem, name)
+	if errors.Is(err, ErrRepositoryGone) {
+		return firstGoneErr(name)
+	}
+	return err
 }
 
 // stillHoldsAny is stillHolds for a remote not listed yet: it is listed

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/internal/storetest"
+	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -92,4 +95,93 @@ func reopenOnTwo(t *testing.T, e *storetest.Env, secondDir string) *store.Store 
 	t.Cleanup(func() { s.Close() })
 	s.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("nas", storetest.OpenRemote(t, secondDir))})
 	return s
+}
+
+// TestKeyRotationRefusesAGoneRemote: a key rotation writes the whole
+// repository, re-sealed, to every remote. One that held it and lost it
+// (its drive not mounted) must not be filled: that is a whole repository
+// on the disk that happens to be there.
+func TestKeyRotationRefusesAGoneRemote(t *testing.T) {
+	e, secondDir := backedUpOnTwo(t, filepath.Join(t.TempDir(), "nas"))
+	if err := os.Rename(secondDir, secondDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	s := reopenOnTwo(t, e, secondDir)
+	newKey, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := s.Exclusive()
+	err = s.ResealTo(e.Ctx, newKey, []remotes.Remote{e.Remote, s.Targets()[1].Remote})
+	unlock()
+	if !errors.Is(err, store.ErrRepositoryGone) {
+		t.Fatalf("rotating with a remote gone: %v, want %v", err, store.ErrRepositoryGone)
+	}
+	if _, err := os.Stat(secondDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the rotation filled the gone remote's folder (stat: %v)", err)
+	}
+}
+
+// TestStateFromBeforeHoldersRefusesAnEmptyRemote: a state directory
+// written before chatsafe recorded which remotes held the repository
+// cannot tell a remote that lost it from a new one. An empty remote is
+// refused until the user asks for it (--reseed); remotes that hold the
+// repository are recorded, and once all are, the state knows again.
+func TestStateFromBeforeHoldersRefusesAnEmptyRemote(t *testing.T) {
+	e, secondDir := backedUpOnTwo(t, filepath.Join(t.TempDir(), "nas"))
+	forgetHolders(t, e.State)
+	if err := os.Rename(secondDir, secondDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	s := reopenOnTwo(t, e, secondDir)
+	if _, err := s.Sync(e.Ctx); !errors.Is(err, store.ErrRepositoryGone) || !strings.Contains(err.Error(), "--reseed nas") {
+		t.Fatalf("sync to an empty remote with a state from before holders: %v, want %v", err, store.ErrRepositoryGone)
+	}
+	if _, err := os.Stat(secondDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the empty remote was filled (stat: %v)", err)
+	}
+	if err := s.ReseedNamed([]string{"nas"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sync(e.Ctx); err != nil {
+		t.Fatalf("sync after --reseed: %v", err)
+	}
+	s.Close()
+
+	// Both recorded now: the state knows which remotes held it again.
+	if err := os.RemoveAll(secondDir); err != nil {
+		t.Fatal(err)
+	}
+	s = reopenOnTwo(t, e, secondDir)
+	if _, err := s.Sync(e.Ctx); !errors.Is(err, store.ErrRepositoryGone) || strings.Contains(err.Error(), "did not record") {
+		t.Fatalf("sync to the recorded remote, gone: %v", err)
+	}
+}
+
+// forgetHolders rewrites the repository's state file as a chatsafe from
+// before the holders record left it.
+func forgetHolders(t *testing.T, stateDir string) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(stateDir, "repo-*", "state.json"))
+	if len(paths) != 1 {
+		t.Fatalf("state files: %v", paths)
+	}
+	b, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st["holders"]; !ok {
+		t.Fatalf("the state records no holders: %s", b)
+	}
+	delete(st, "holders")
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(paths[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -415,7 +415,7 @@ func (r *Store) confirmConfig(ctx context.Context, fromState bool, cached []byte
 	}
 	raw, err := getConfig(ctx, r.remote)
 	if errors.Is(err, remotes.ErrNotFound) {
-		return goneErr(r.ownName())
+		return firstGoneErr(r.ownName())
 	}
 	if err != nil {
 		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)

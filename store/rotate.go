@@ -137,6 +137,17 @@ func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.R
 	if err := r.writerCheck(ctx); err != nil {
 		return fmt.Errorf("rotating the key: %w", err)
 	}
+	// A remote that lost the repository is not filled under the new key
+	// (holders.go): that would be a whole repository on whatever disk is
+	// mounted in its place.
+	for _, rem := range rems {
+		if rem == r.remote {
+			continue
+		}
+		if err := r.mayFill(ctx, NewTarget(r.targetName(rem), rem)); err != nil {
+			return fmt.Errorf("rotating the key: %w", err)
+		}
+	}
 	// The new key seals with this machine's cipher (newCipher), which
 	// the new config names or, being XChaCha20-Poly1305, implies.
 	cfg := r.cfg

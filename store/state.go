@@ -38,7 +38,11 @@ type localState struct {
 	// from or put it on (holders.go): one of them without it is the
 	// repository gone, never a new remote to fill.
 	Holders []string `json:"holders,omitempty"`
-	path    string
+	// HoldersUnknown: the state was written by a chatsafe that kept no
+	// Holders, so an empty remote may be one that lost the repository
+	// (mayFill); cleared once every target is recorded.
+	HoldersUnknown bool `json:"holders_unknown,omitempty"`
+	path           string
 }
 
 func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
@@ -59,6 +63,7 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 	}
 	st.SeenSeq, st.SeenID, st.WriterSeq, st.TakenOver = onDisk.SeenSeq, onDisk.SeenID, onDisk.WriterSeq, onDisk.TakenOver
 	st.OfflineFrom, st.Holders = onDisk.OfflineFrom, onDisk.Holders
+	st.HoldersUnknown = onDisk.HoldersUnknown || (onDisk.Holders == nil && onDisk.SeenSeq > 0)
 	return st
 }
 

@@ -213,7 +213,7 @@ func (r *Store) open(ctx context.Context) error {
 	}
 	raw, err := getConfig(ctx, r.remote)
 	if errors.Is(err, remotes.ErrNotFound) && r.goneAtOpen() {
-		return goneErr(r.remote.String())
+		return firstGoneErr(r.remote.String())
 	}
 	if errors.Is(err, remotes.ErrNotFound) {
 		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", r.remote, ErrNoRepository)

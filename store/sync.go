@@ -35,6 +35,7 @@ type Target struct {
 
 	mu         sync.Mutex
 	seeded     bool // its config was checked, or put there, by this process
+	reseed     bool // the user asked to fill it again (Reseed)
 	listed     bool
 	has        map[string]bool // delta names known to be on the remote
 	listFailed time.Time       // the last listing before a commit failed then (othertargets.go)
@@ -176,6 +177,9 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 			return err
 		}
 	}
+	if err := r.allTargetsHeld(); err != nil {
+		return err
+	}
 	if !t.isListed() {
 		if err := t.Relist(ctx); err != nil {
 			return err
@@ -216,16 +220,17 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 // (holders.go), not made a repository again. One that lost only its
 // config gets it back.
 func (r *Store) seed(ctx context.Context, t *Target) error {
-	if r.heldBefore(t.Remote) {
-		if err := stillHoldsAny(ctx, t); err != nil {
-			return err
-		}
+	if err := r.mayFill(ctx, t); err != nil {
+		return err
 	}
 	if err := CopyConfig(ctx, r.remote, t.Remote); err != nil {
 		return err
 	}
 	t.setSeeded()
-	return r.noteHolder(t.Remote)
+	if err := r.noteHolder(t.Remote); err != nil {
+		return err
+	}
+	return r.allTargetsHeld()
 }
 
 // Sync brings every target up to date (see SyncTarget). One failing
