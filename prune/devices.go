@@ -18,8 +18,13 @@ import (
 // snapshot per old device, whose data the newer snapshots mostly share.
 
 // ErrUnknownDevice is a Policy.ForgetDevices name that matches no device
-// whose newest snapshot prune keeps.
+// whose newest snapshot prune keeps (or several).
 var ErrUnknownDevice = errors.New("no such device")
+
+type unknownDeviceError struct{ msg string }
+
+func (e *unknownDeviceError) Error() string        { return e.msg }
+func (e *unknownDeviceError) Is(target error) bool { return target == ErrUnknownDevice }
 
 // device is the snapshots one device wrote.
 type device struct {
@@ -127,9 +132,9 @@ func CheckForgetDevices(snaps []store.Snapshot, p Policy) error {
 	for _, d := range others {
 		labels = append(labels, d.label)
 	}
-	known := "there is none: every snapshot is the writing device's"
+	known := "none: every snapshot is the writing device's"
 	if len(labels) > 0 {
-		known = "those are: " + strings.Join(labels, ", ")
+		known = strings.Join(labels, ", ")
 	}
 	for _, name := range p.ForgetDevices {
 		n := 0
@@ -140,9 +145,9 @@ func CheckForgetDevices(snaps []store.Snapshot, p Policy) error {
 		}
 		switch {
 		case n == 0:
-			return fmt.Errorf("%w: no device %q among the devices whose newest snapshot prune keeps (%s); name one by its id (8 hex digits or more) as `chatsafe snapshots` shows it", ErrUnknownDevice, name, known)
+			return &unknownDeviceError{fmt.Sprintf("no device %q among the devices whose newest snapshot prune keeps beyond the policy (%s); name one as `chatsafe snapshots` shows it: HOST/ID, its id, or 4 hex digits or more of it", name, known)}
 		case n > 1:
-			return fmt.Errorf("%w: %q names %d devices (%s); give more of its id", ErrUnknownDevice, name, n, known)
+			return &unknownDeviceError{fmt.Sprintf("--forget-device %q names %d devices (%s); give more of its id", name, n, known)}
 		}
 	}
 	return nil
