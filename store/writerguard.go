@@ -270,6 +270,9 @@ func (r *Store) DeviceID() [16]byte { return r.opts.DeviceID }
 
 // noteWritten records that this device wrote d: it is the writer as of d.
 func (r *Store) noteWritten(d *delta) {
+	if r.state.WriterSeq == 0 {
+		r.noteFirstWrite(d) // joinpoint.go
+	}
 	r.state.WriterSeq = d.ref.Seq
 }
 
