@@ -37,6 +37,9 @@ type Store interface {
 	// Tree reads a stored directory tree: a directory that cannot be
 	// read keeps its tree from the previous snapshot.
 	Tree(ctx context.Context, id crypt.ID) ([]store.Node, error)
+	// TakeJoinGap returns, once, what other devices committed between
+	// this device's join and the head its first write continued.
+	TakeJoinGap() *store.JoinGap
 }
 
 // Options configure one backup cycle.
@@ -102,6 +105,11 @@ type Result struct {
 	// Incomplete lists the paths that exist but could not be read; each
 	// kept its previous version if it had one. The snapshot records them.
 	Incomplete []store.Omission
+	// JoinGap, when set: this device joined and its first write (this
+	// cycle's, or an earlier prune's) continued a head other devices had
+	// moved since; their snapshots may hold what the source lacks. It is
+	// a warning, not a failure: the device goes on backing up what it has.
+	JoinGap *store.JoinGap
 }
 
 // Run reads the source directory and commits one snapshot as a delta in
@@ -183,7 +191,11 @@ func Run(ctx context.Context, st Store, opts Options) (res *Result, err error) {
 	if opts.Cache != nil {
 		cache = nil // the caller saves it
 	}
-	return b.commit(st, cache, src, host)
+	res, err = b.commit(st, cache, src, host)
+	if err == nil {
+		res.JoinGap = st.TakeJoinGap()
+	}
+	return res, err
 }
 
 // commit makes the scanned tree a snapshot, unless it is the last one.

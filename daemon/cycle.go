@@ -167,6 +167,9 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %v", w.Path, w.Err))
 		d.log.Warn("could not read a file; the rest was backed up", zap.String("path", w.Path), zap.Error(w.Err))
 	}
+	if g := res.JoinGap; g != nil {
+		out.Warnings = append(out.Warnings, d.noteJoinGap(g))
+	}
 	if res.Unchanged {
 		d.metrics.backups.WithLabelValues("unchanged").Inc()
 		d.log.Debug("nothing changed", zap.String("reason", reason), zap.Duration("took", time.Since(start)))

@@ -115,6 +115,9 @@ type Daemon struct {
 	gate      *uploadGate // prune pauses the uploaders through it
 	webAddrs  WebAddrs
 	offline   *offlineState // the installation could not be opened yet (open.go)
+	// joinGap is what the first snapshot after this device joined
+	// continued, for the status's warnings (joingap.go).
+	joinGap string
 }
 
 type openRemote struct {

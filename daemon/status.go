@@ -141,6 +141,7 @@ func (d *Daemon) Status() statusapi.Status {
 	st.PendingDeltas = len(d.store.Pending())
 	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
 	st.Damage = apiDamage(d.store.Damage())
+	st.Warnings = d.warnings()
 	if off, ok := offline(); ok {
 		st.Offline = &statusapi.Offline{Snapshots: off.Snapshots, FromState: off.FromState}
 	}

@@ -211,6 +211,10 @@ func writeConfig(cfg *configs.Config, cfgPath string) error {
 // JoinOptions tune Join.
 type JoinOptions struct {
 	Log *zap.Logger
+	// At is the sequence of the snapshot this device's chats were
+	// restored from (restore --join); 0: the head it joins at. Its first
+	// backup says what other devices committed after it (store.JoinGap).
+	At uint64
 }
 
 // Join sets this device up to continue an existing repository: it checks
@@ -272,7 +276,7 @@ func Join(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Ke
 	// Joining again (after a key rotation) keeps the state directory: a
 	// take-over it recorded, or its own older writes, must not stop the
 	// writer the join makes it.
-	err = st.Joined()
+	err = st.JoinedAt(opts.At)
 	st.Close()
 	if err != nil {
 		return head, err

@@ -11,9 +11,15 @@ import (
 // Policy says which snapshots to keep, with restic's meanings: the newest
 // KeepLast snapshots, and the newest snapshot in each of the last
 // KeepHourly hours, KeepDaily days, … that have snapshots. -1 means
-// unlimited; a policy of all zeros keeps everything.
+// unlimited; a policy of all zeros keeps everything. Whatever the rules
+// say, the newest snapshot of each device other than the writer is kept
+// (devices.go), unless ForgetDevices names that device.
 type Policy struct {
 	KeepLast, KeepHourly, KeepDaily, KeepWeekly, KeepMonthly int
+	// ForgetDevices names devices whose newest snapshot the rules alone
+	// decide (`prune --forget-device`): a device id, a prefix of it (4 hex
+	// digits or more), or the "HOST/abcd1234" `snapshots` shows.
+	ForgetDevices []string
 }
 
 // Empty reports whether the policy has no rule (and so keeps everything).
@@ -25,7 +31,13 @@ func (p Policy) Empty() bool {
 type Decision struct {
 	Snapshot store.Snapshot
 	Keep     bool
-	Reasons  []string // e.g. "last", "hourly", "daily"
+	Reasons  []string // e.g. "last", "hourly", "daily", "newest of device HOST/abcd1234"
+	// NewestOf, when set, names the device ("HOST/abcd1234") whose newest
+	// snapshot this is: that device no longer writes, and its last state
+	// is kept whatever the rules say. ByPolicy then says whether the
+	// rules alone keep it too.
+	NewestOf string
+	ByPolicy bool
 }
 
 type rule struct {
@@ -34,10 +46,17 @@ type rule struct {
 	bucket func(time.Time) string
 }
 
-// ApplyPolicy decides for each snapshot, newest first.
-func ApplyPolicy(snaps []store.Snapshot, p Policy) []Decision {
+func sortedNewestFirst(snaps []store.Snapshot) []store.Snapshot {
 	sorted := append([]store.Snapshot(nil), snaps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Seq > sorted[j].Seq })
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq > sorted[j].Seq })
+	return sorted
+}
+
+// ApplyPolicy decides for each snapshot, newest first. A name in
+// p.ForgetDevices that matches no device is ignored here
+// (CheckForgetDevices reports it).
+func ApplyPolicy(snaps []store.Snapshot, p Policy) []Decision {
+	sorted := sortedNewestFirst(snaps)
 	out := make([]Decision, len(sorted))
 	if p.Empty() {
 		for i, s := range sorted {
@@ -74,5 +93,6 @@ func ApplyPolicy(snaps []store.Snapshot, p Policy) []Decision {
 		}
 		out[i] = d
 	}
+	keepDevices(out, sorted, p.ForgetDevices)
 	return out
 }

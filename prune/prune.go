@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
@@ -22,6 +23,8 @@ import (
 // use of each delta, compaction, sync to the remotes and deletion.
 type Store interface {
 	Writable() bool
+	// DeviceID is the device the store writes as (the one compacting).
+	DeviceID() [16]byte
 	Exclusive() (unlock func())
 	Snapshots() []store.Snapshot
 	WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error) (map[crypt.ID]struct{}, error)
@@ -106,7 +109,11 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 		}
 	}
 
-	decisions := ApplyPolicy(st.Snapshots(), opts.Policy)
+	snaps := st.Snapshots()
+	if err := CheckForgetDevices(snaps, opts.Policy); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	decisions := ApplyPolicy(snaps, opts.Policy)
 	res := &Result{Decisions: decisions}
 	keep := map[[16]byte]bool{}
 	var kept []store.Snapshot
@@ -126,7 +133,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	report(opts.Progress, stage, len(kept), len(kept))
 
-	plan := planCompaction(st.Usage(used), opts)
+	plan := planCompaction(st.Usage(used), opts, pinned(decisions, st.DeviceID()))
 	if opts.DryRun {
 		res.Rewritten = len(plan)
 		return res, nil
@@ -182,11 +189,14 @@ func usedBlobs(ctx context.Context, st Store, snaps []store.Snapshot) (map[crypt
 }
 
 // planCompaction picks the deltas to rewrite: small ones and mostly-dead
-// ones, oldest first, within the upload budget. usage is ascending by
-// sequence.
-func planCompaction(usage []store.DeltaUsage, opts Options) []string {
+// ones, oldest first, within the upload budget, but none holding a pinned
+// snapshot's record. usage is ascending by sequence.
+func planCompaction(usage []store.DeltaUsage, opts Options, pin map[[16]byte]bool) []string {
 	var cands []store.DeltaUsage
 	for _, u := range usage {
+		if slices.ContainsFunc(u.Snapshots, func(id [16]byte) bool { return pin[id] }) {
+			continue
+		}
 		dead := u.TotalBytes - u.LiveBytes
 		if u.Size < opts.SmallDelta || (u.TotalBytes > 0 && float64(dead)/float64(u.TotalBytes) > opts.DeadRatio) {
 			cands = append(cands, u)

@@ -55,6 +55,10 @@ type Status struct {
 	// installation's socket can tell; RepositoryID is "" while starting.
 	RepositoryID string `json:"repository_id"`
 	Config       string `json:"config"`
+	// Warnings are what the user should know that stops nothing: this
+	// device's first snapshot after it joined continued a head other
+	// devices had moved since (their snapshots may hold what it lacks).
+	Warnings []string `json:"warnings,omitempty"`
 	// TakenOver is set while another device writes the repository.
 	TakenOver *TakenOver `json:"taken_over,omitempty"`
 	// Fork is set while the repository's history is forked.

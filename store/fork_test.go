@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,7 +181,9 @@ func TestForkResolve(t *testing.T) {
 			t.Fatalf("restore %s after the merge: %v", s.ShortID(), err)
 		}
 	}
-	// Backups continue on the merged head; retention applies as usual.
+	// Backups continue on the merged head; retention applies as usual,
+	// and keeps the other branch's device's newest snapshot besides
+	// (B's: its only one) until it is let go on purpose.
 	if _, err := backup.Run(f.Ctx, a, backup.Options{Source: f.Src}); err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +191,15 @@ func TestForkResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Forgotten != 2 || len(a.Snapshots()) != 2 {
-		t.Fatalf("prune forgot %d, %d left", res.Forgotten, len(a.Snapshots()))
+	if res.Forgotten != 1 || len(a.Snapshots()) != 3 || !slices.ContainsFunc(a.Snapshots(), func(s store.Snapshot) bool { return s.ID == f.snapB.ID }) {
+		t.Fatalf("prune forgot %d, %d left (B's kept: want)", res.Forgotten, len(a.Snapshots()))
+	}
+	res, err = prune.Run(f.Ctx, a, prune.Options{Policy: prune.Policy{KeepLast: 2, ForgetDevices: []string{f.snapB.Hostname + ":" + f.srcB}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Forgotten != 1 || len(a.Snapshots()) != 2 {
+		t.Fatalf("prune forgetting B: forgot %d, %d left", res.Forgotten, len(a.Snapshots()))
 	}
 }
 

@@ -265,8 +265,14 @@ func (r *Store) guardAdvance(ctx context.Context, next *delta) error {
 	return nil
 }
 
+// DeviceID is the id this device writes into its deltas.
+func (r *Store) DeviceID() [16]byte { return r.opts.DeviceID }
+
 // noteWritten records that this device wrote d: it is the writer as of d.
 func (r *Store) noteWritten(d *delta) {
+	if r.state.WriterSeq == 0 {
+		r.noteFirstWrite(d) // joinpoint.go
+	}
 	r.state.WriterSeq = d.ref.Seq
 }
 

@@ -38,6 +38,11 @@ uploads it to every remote. Unchanged files cost nothing; an unchanged directory
 writes nothing. If a remote cannot be reached the delta waits in the local spool
 and is uploaded by the next backup.
 
+On a device that joined (restore --join, init --join), the first backup warns if
+another device committed snapshots after the ones its chats came from: they may
+hold what this device lacks, and the warning says how to get it (the backup goes
+on; docs/switching-devices.md).
+
 When this installation's daemon is running, the backup runs in the daemon (it
 holds the state). A daemon of another installation answering on the same socket
 is never used: the backup then runs here, if this installation's state is free.
@@ -125,6 +130,9 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s: %v\n", w.Path, w.Err)
+	}
+	if g := res.JoinGap; g != nil {
+		fmt.Fprintf(stderr, "warning: %s\n", g)
 	}
 	uploaded, ferr := inst.Store.Sync(ctx)
 	if opts.JSON {
@@ -234,6 +242,9 @@ func backupJSON(res *backup.Result, pending int) backupResultJSON {
 	out := backupResultJSON{Snapshot: toSnapshotJSON(res.Snapshot), Unchanged: res.Unchanged, Deltas: res.Deltas, AddedBytes: res.AddedBytes, ReadBytes: res.ReadBytes, Pending: pending, Warnings: []string{}}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, w.Path+": "+w.Err.Error())
+	}
+	if g := res.JoinGap; g != nil {
+		out.Warnings = append(out.Warnings, g.String())
 	}
 	return out
 }

@@ -31,11 +31,13 @@ func runJoin(ctx context.Context, cfg *configs.Config, cfgPath string, keys keyS
 	if err != nil {
 		return err
 	}
-	return joinWithKey(ctx, cfg, cfgPath, key, rems, g, stdout, stderr)
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, 0, g, stdout, stderr)
 }
 
-func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, rems []remotes.Remote, g *globalOptions, stdout, stderr io.Writer) error {
-	head, err := instance.Join(ctx, cfg, cfgPath, key, rems, instance.JoinOptions{Log: cliLogger(stderr)})
+// joinWithKey joins with key; at is the sequence of the snapshot the
+// chats were restored from (0: the head, as init --join finds them).
+func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key crypt.Key, rems []remotes.Remote, at uint64, g *globalOptions, stdout, stderr io.Writer) error {
+	head, err := instance.Join(ctx, cfg, cfgPath, key, rems, instance.JoinOptions{Log: cliLogger(stderr), At: at})
 	switch {
 	case errors.Is(err, store.ErrNoRepository):
 		return fmt.Errorf("%w; --join continues an existing repository: check the remote name, or run init without --join to make a new one", err)
@@ -46,6 +48,9 @@ func joinWithKey(ctx context.Context, cfg *configs.Config, cfgPath string, key c
 	}
 	fmt.Fprintf(stdout, "this device now continues the repository at %s (newest sequence %d).\n  config:  %s\n  source:  %s\n  state:   %s\n",
 		remotes.Redact(cfg.Remotes[0].URL), head.Seq, cfgPath, cfg.Source, cfg.StateDir)
+	if at != 0 && at < head.Seq {
+		fmt.Fprintf(stdout, "  note: the chats restored here are sequence %d's, and the repository is at %d: what the newer snapshots hold may be missing here (the first backup names them)\n", at, head.Seq)
+	}
 	g.printNext(stdout, cfgPath)
 	fmt.Fprintln(stdout, "Stop the backups on the old device: from now on this device writes the repository.")
 	return nil
@@ -79,8 +84,8 @@ func prepareRestoreJoin(opts *RestoreOptions, g *globalOptions) (string, error) 
 }
 
 // joinAfterRestore sets the device up to continue after a restore --join,
-// with the key the restore used.
-func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, g *globalOptions, key crypt.Key, stdout, stderr io.Writer) error {
+// with the key the restore used; at is the restored snapshot's sequence.
+func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, g *globalOptions, key crypt.Key, at uint64, stdout, stderr io.Writer) error {
 	src := opts.Join.Source
 	if src == "" {
 		src = opts.To
@@ -96,5 +101,5 @@ func joinAfterRestore(ctx context.Context, opts RestoreOptions, cfgPath string, 
 	}
 	defer instance.CloseRemotes(rems)
 	fmt.Fprintln(stdout)
-	return joinWithKey(ctx, cfg, cfgPath, key, rems, g, stdout, stderr)
+	return joinWithKey(ctx, cfg, cfgPath, key, rems, at, g, stdout, stderr)
 }

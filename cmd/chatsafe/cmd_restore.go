@@ -142,7 +142,7 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 		res.Snapshot.ShortID(), res.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), plural(res.Files, "file"), humanBytes(res.Bytes), opts.To)
 	printRestoreCleanup(stdout, res, opts.To)
 	if opts.Join.Join {
-		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, stdout, stderr); err != nil {
+		if err := joinAfterRestore(ctx, opts, joinConfig, g, lk.key, res.Snapshot.Seq, stdout, stderr); err != nil {
 			return err
 		}
 	}

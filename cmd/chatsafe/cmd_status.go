@@ -146,6 +146,9 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 	if v := st.Vault; v != nil && v.Warning != "" {
 		fmt.Fprintf(w, "vault:     %s\n", v.Warning)
 	}
+	for _, m := range st.Warnings {
+		fmt.Fprintf(w, "warning:   %s\n", m)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range st.Remotes {
 		var parts []string

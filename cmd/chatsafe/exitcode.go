@@ -11,6 +11,7 @@ import (
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/mount"
+	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/service"
@@ -95,6 +96,7 @@ var exitMappings = []struct {
 	{store.ErrSnapshotNotFound, exitUsage},
 	{browse.ErrPathNotFound, exitUsage},
 	{browse.ErrBadTime, exitUsage},
+	{prune.ErrUnknownDevice, exitUsage},
 	{mount.ErrMountpoint, exitUsage},
 	{mount.ErrNoFUSE, exitUsage},
 	{instance.ErrNoKey, exitUsage},

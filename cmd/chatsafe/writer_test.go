@@ -227,8 +227,11 @@ func TestTakenOverSaidByEveryWriter(t *testing.T) {
 	write(t, b.src, "msgstore.txt", "new laptop, day 2")
 	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
 	// B compacts the two deltas into one: a prune on A then has nothing
-	// to compact and goes straight to deleting garbage.
-	run(t, b.home, "prune", "--config", b.cfg).want(t, 0, "compacted 2 deltas")
+	// to compact and goes straight to deleting garbage. (Without
+	// --forget-device, B leaves A's delta alone: it holds A's newest
+	// snapshot, which prune keeps as A's.)
+	run(t, b.home, "prune", "--config", b.cfg).want(t, 0, "compacted 0 deltas")
+	run(t, b.home, "prune", "--config", b.cfg, "--forget-device", deviceOf(t, a)).want(t, 0, "compacted 2 deltas")
 
 	said := func(r result, code int) {
 		t.Helper()
