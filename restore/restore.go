@@ -57,8 +57,12 @@ type Options struct {
 	// restored paths but the snapshot does not (extras.go): files,
 	// symlinks and the directories left empty. What Include and Exclude
 	// leave out is never touched, nor anything a symlink points at.
-	Delete   bool
-	Progress func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
+	Delete bool
+	// BackupExclude reports whether the backup leaves a path out
+	// (slash-separated, relative to the target; the config's exclude:,
+	// configs.Config.Excluded). nil: nothing is left out.
+	BackupExclude func(relPath string, isDir bool) bool
+	Progress      func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -77,6 +81,13 @@ type Result struct {
 	ExtraFiles, ExtraDirs int
 	Extra                 []string
 	Deleted               bool
+	// KeptFiles and KeptDirs count what a restore with Force found in
+	// the target under the restored paths that is not in the snapshot
+	// because the backup leaves it out (Options.BackupExclude) or could
+	// not read it (Snapshot.Incomplete): never deleted, not among the
+	// extras. Kept names the first maxExtraListed.
+	KeptFiles, KeptDirs int
+	Kept                []string
 }
 
 // ErrDeleteWithoutForce means Delete was asked for without Force.
