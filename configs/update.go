@@ -20,14 +20,22 @@ import (
 
 // update returns old, a config file that loads as was, edited to load as
 // c. A file whose top level is not a block mapping (flow style) has no
-// lines to keep: it is rendered whole.
+// lines to keep: it is rendered whole. Either way the result is loaded
+// back first (loadsAs).
 func (c *Config) update(name string, old []byte, was *Config) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(old, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
 	}
 	if len(doc.Content) != 1 || !isBlock(doc.Content[0], yaml.MappingNode) {
-		return c.Render()
+		out, err := c.Render()
+		if err == nil {
+			err = c.loadsAs(name, out)
+		}
+		if err != nil {
+			return nil, c.refused(name, was, err)
+		}
+		return out, nil
 	}
 	text := string(old)
 	p := &patcher{lines: strings.Split(text, "\n")}
@@ -51,22 +59,34 @@ func (c *Config) update(name string, old []byte, was *Config) ([]byte, error) {
 	if endsInNewline {
 		out += "\n"
 	}
-	// The edit is checked as a whole: a file that would not load, or
-	// would load to other settings (an alias to a value that changed),
-	// is never written.
 	if err == nil {
-		var got *Config
-		if got, err = Parse(name, []byte(out)); err == nil {
-			if d := settingsDiff(got, c); len(d) > 0 {
-				err = fmt.Errorf("%s would change too", strings.Join(d, ", "))
-			}
-		}
+		err = c.loadsAs(name, []byte(out))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s cannot be updated in place (%w), so it is unchanged: set %s there yourself",
-			ErrConfig, name, err, strings.Join(settingsDiff(c, was), ", "))
+		return nil, c.refused(name, was, err)
 	}
 	return []byte(out), nil
+}
+
+// loadsAs checks an edit as a whole: a file that would not load, or would
+// load to other settings than c's (an alias to a value that changed, a
+// relative path), is never written.
+func (c *Config) loadsAs(name string, out []byte) error {
+	got, err := Parse(name, out)
+	if err != nil {
+		return err
+	}
+	if d := settingsDiff(got, c); len(d) > 0 {
+		return fmt.Errorf("%s would change too", strings.Join(d, ", "))
+	}
+	return nil
+}
+
+// refused is the error of an edit of the file name (which loads as was)
+// that cannot be made, for err: it names the settings to set by hand.
+func (c *Config) refused(name string, was *Config, err error) error {
+	return fmt.Errorf("%w: %s cannot be updated in place (%w), so it is unchanged: set %s there yourself",
+		ErrConfig, name, err, strings.Join(settingsDiff(c, was), ", "))
 }
 
 // documentEnd is where the file's mapping ends: before a "..." that
@@ -497,7 +517,17 @@ func valueDiff(out []string, key string, a, b reflect.Value) []string {
 		if same(a, b) {
 			return out
 		}
-		return append(out, fmt.Sprintf("%s: %v", key, a.Interface()))
+		v := a.Interface()
+		if rs, ok := v.([]Remote); ok {
+			// A connection string carries keys and passwords.
+			redacted := make([]Remote, len(rs))
+			for i, r := range rs {
+				redacted[i] = r
+				redacted[i].URL = redactRemote(r.URL)
+			}
+			v = redacted
+		}
+		return append(out, fmt.Sprintf("%s: %v", key, v))
 	}
 	for i := range a.NumField() {
 		if name := yamlName(a.Type().Field(i)); name != "" {

@@ -353,3 +353,59 @@ func TestWriteKeepsASymlink(t *testing.T) {
 		t.Errorf("the linked file is\n%s", got)
 	}
 }
+
+// TestWriteRefusalShowsNoSecrets: an edit that cannot be made in place is
+// refused with the settings to set by hand, and a remote's connection
+// string there keeps its backend and path but no parameter's value: keys
+// and passwords ride in them.
+func TestWriteRefusalShowsNoSecrets(t *testing.T) {
+	const data = "source: &s /x\nrclone_config: *s\nremotes:\n" +
+		"  - name: cloud\n    url: \":s3,provider=AWS,access_key_id=AKIAOLDKEY,secret_access_key='old,sec:ret':bucket/chats\"\n"
+	p := writeConfig(t, data)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Source = "/y"
+	c.Remotes[0].URL = ":s3,provider=AWS,access_key_id=AKIANEWKEY,secret_access_key=newsecret:bucket/chats"
+	c.Remotes = append(c.Remotes, Remote{Name: "dav", URL: "dav,pass=davpass,user=alice:backups"})
+	err = c.Write(p)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "source: /y") {
+		t.Fatalf("Write = %v, want a refusal naming source: /y", err)
+	}
+	for _, secret := range []string{"AKIAOLDKEY", "old,sec", "AKIANEWKEY", "newsecret", "davpass", "alice"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the refusal shows %q:\n%v", secret, err)
+		}
+	}
+	for _, shown := range []string{"remotes", ":s3", "bucket/chats", "dav", "backups"} {
+		if !strings.Contains(err.Error(), shown) {
+			t.Errorf("the refusal does not name %q:\n%v", shown, err)
+		}
+	}
+	if got := readString(t, p); got != data {
+		t.Errorf("the file changed to\n%s", got)
+	}
+}
+
+// TestWriteFlowStyleIsLoadedBack: a file in flow style (or only
+// comments) is rendered whole, and the result is checked as an edit in
+// place is: one that would load as other settings (here a relative
+// source, which loads relative to the file) is refused, the file
+// unchanged, as it is in block style.
+func TestWriteFlowStyleIsLoadedBack(t *testing.T) {
+	for _, data := range []string{"source: /x\n", "{source: /x}\n"} {
+		p := writeConfig(t, data)
+		c, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Source = "chats"
+		if err := c.Write(p); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "set source: chats there yourself") {
+			t.Errorf("%q: Write of a source that loads as another = %v, want a refusal", data, err)
+		}
+		if got := readString(t, p); got != data {
+			t.Errorf("%q: the file changed to\n%s", data, got)
+		}
+	}
+}

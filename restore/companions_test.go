@@ -196,3 +196,59 @@ func TestRestoreForceOverHotJournal(t *testing.T) {
 	}
 	restoreOverApp(t, e, a, "-journal")
 }
+
+// TestRestoreForceKeepsCompanionsWhenPlacingFails: the database cannot
+// take its name (a directory holds it), so the restore fails. The -wal
+// and -shm beside that name are the old database's (its uncheckpointed
+// transactions): they are still there, byte for byte, and no temporary
+// name is left; with the file made unnamed and under a temporary name.
+func TestRestoreForceKeepsCompanionsWhenPlacingFails(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.OpenChatDB(t, filepath.Join(e.Src, "msgstore.db")).Insert(0, 200, 100)
+	e.Backup()
+	for _, unnamed := range []bool{true, false} {
+		t.Run(fmt.Sprint("unnamed=", unnamed), func(t *testing.T) {
+			restore.SetUnnamedFiles(t, unnamed)
+			placingFails(t, e)
+		})
+	}
+}
+
+// placingFails restores e's newest snapshot over a directory named as its
+// database, beside an old -wal and -shm, and checks they are kept.
+func placingFails(t *testing.T, e *storetest.Env) {
+	dst := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(dst, "msgstore.db", "in the way"), []byte("a directory of the database's name"))
+	old := map[string][]byte{
+		"msgstore.db-wal": storetest.RandBytes(1, 40<<10),
+		"msgstore.db-shm": storetest.RandBytes(2, 32<<10),
+	}
+	for name, data := range old {
+		storetest.WriteFile(t, filepath.Join(dst, name), data)
+	}
+	r, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := restore.Run(e.Ctx, r, restore.Options{Target: dst, Force: true})
+	if err == nil {
+		t.Fatal("the database was restored over a directory of its name")
+	}
+	for name, data := range old {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || !bytes.Equal(b, data) {
+			t.Errorf("%s after a restore that could not place the database: %d bytes (%v), want the old %d bytes", name, len(b), err, len(data))
+		}
+	}
+	if res != nil && len(res.Companions) > 0 {
+		t.Errorf("the failed restore reports removing %v", res.Companions)
+	}
+	ents, _ := os.ReadDir(dst)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"msgstore.db", "msgstore.db-shm", "msgstore.db-wal"}; !slices.Equal(names, want) {
+		t.Errorf("the target holds %v after the failed restore, want %v", names, want)
+	}
+}

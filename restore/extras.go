@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/chatsafe/chatsafe/browse"
 	"github.com/chatsafe/chatsafe/store"
@@ -25,6 +26,14 @@ import (
 // directory entry's type, never a symlink's target): a symlink is an
 // entry like a file, removed itself. Whatever the target is changed into
 // meanwhile, the Root keeps every call inside it.
+//
+// A path absent from the snapshot is not always one the user removed
+// since: the backup leaves out what the config's exclude: matches
+// (Options.BackupExclude), and a file it could not read, with no earlier
+// version, is absent and named in Snapshot.Incomplete (a directory it
+// could not list keeps its earlier entries, so what it holds now is
+// absent too). In a live chat folder each is the only copy: it is kept,
+// also with Delete, and counted apart (Result.Kept).
 
 // maxExtraListed extras are named in a Result; the rest are counted.
 const maxExtraListed = 10
@@ -46,12 +55,18 @@ func (rs *restoreRun) recordDir(dst string, nodes []store.Node) {
 type extraScan struct {
 	rs     *restoreRun
 	delete bool
+	// unread are the snapshot's Incomplete paths, cleaned.
+	unread map[string]bool
 }
 
 // extras finds, and with del deletes, what the target holds under the
-// restored paths that the snapshot does not (Result.Extra...).
+// restored paths that the snapshot does not (Result.Extra...), keeping
+// what the backup leaves out or could not read (Result.Kept...).
 func (rs *restoreRun) extras(del bool) error {
-	s := &extraScan{rs: rs, delete: del}
+	s := &extraScan{rs: rs, delete: del, unread: map[string]bool{}}
+	for _, o := range rs.res.Snapshot.Incomplete {
+		s.unread[path.Clean(strings.TrimPrefix(filepath.ToSlash(o.Path), "/"))] = true
+	}
 	rs.res.Deleted = del
 	if err := s.snapshotDir(".", len(rs.include) == 0); err != nil {
 		if del {
@@ -112,6 +127,8 @@ func (s *extraScan) snapshotDir(rel string, in bool) error {
 			}
 		case inSnap:
 			// The snapshot's entry (restored, or left out by Include).
+		case s.backupLeavesOut(crel, e.IsDir()):
+			s.kept(crel, e.IsDir(), cin)
 		case e.IsDir():
 			if _, err := s.extraDir(crel, cin); err != nil {
 				return err
@@ -127,50 +144,90 @@ func (s *extraScan) snapshotDir(rel string, in bool) error {
 
 // extraDir handles rel, a real directory the snapshot does not hold: its
 // selected entries are extras, and so is it when it is selected (in) or
-// when deleting them emptied it. It reports whether rel is gone.
+// when deleting them empties it. It reports whether rel is gone (without
+// delete: would be).
 func (s *extraScan) extraDir(rel string, in bool) (bool, error) {
 	ents, err := s.entries(rel)
 	if err != nil {
 		return false, err
 	}
-	left, removed := len(ents), 0
+	left, gone := len(ents), 0
 	for _, e := range ents {
 		crel := path.Join(rel, e.Name())
 		if browse.MatchAny(s.rs.exclude, crel) {
 			continue
 		}
 		cin := in || browse.MatchAny(s.rs.include, crel)
-		var gone bool
+		var g bool
 		switch {
+		case s.backupLeavesOut(crel, e.IsDir()):
+			s.kept(crel, e.IsDir(), cin)
 		case e.IsDir():
-			gone, err = s.extraDir(crel, cin)
+			g, err = s.extraDir(crel, cin)
 		case cin:
 			err = s.extraFile(crel)
-			gone = s.delete
+			g = true
 		}
 		if err != nil {
 			return false, err
 		}
-		if gone {
+		if g {
 			left--
-			removed++
+			gone++
 		}
 	}
-	if !in && removed == 0 {
+	if !in && gone == 0 {
 		return false, nil // nothing in it is selected: not the restore's business
 	}
-	if !s.delete {
-		s.rs.res.ExtraDirs++
+	if left > 0 {
+		// What the filters leave out, or the backup does, stays, and so
+		// does its directory.
 		return false, nil
 	}
-	if left > 0 {
-		return false, nil // what the filters leave out stays, and so does its directory
-	}
-	if err := s.rs.root.Remove(filepath.FromSlash(rel)); err != nil {
-		return false, err
+	if s.delete {
+		if err := s.rs.root.Remove(filepath.FromSlash(rel)); err != nil {
+			return false, err
+		}
 	}
 	s.rs.res.ExtraDirs++
 	return true, nil
+}
+
+// backupLeavesOut reports whether rel, which the snapshot does not hold,
+// may be absent because the backup leaves it out (the config's exclude:)
+// or could not read it or a directory above it (Snapshot.Incomplete).
+func (s *extraScan) backupLeavesOut(rel string, isDir bool) bool {
+	if s.rs.backupExclude != nil && s.rs.backupExclude(rel, isDir) {
+		return true
+	}
+	if len(s.unread) == 0 {
+		return false
+	}
+	if s.unread["."] {
+		return true // the source itself could not be read
+	}
+	for i := range len(rel) + 1 {
+		if (i == len(rel) || rel[i] == '/') && s.unread[rel[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// kept counts rel, kept as a path the backup leaves out, when it is
+// selected (in).
+func (s *extraScan) kept(rel string, isDir, in bool) {
+	if !in {
+		return
+	}
+	if isDir {
+		s.rs.res.KeptDirs++
+	} else {
+		s.rs.res.KeptFiles++
+	}
+	if len(s.rs.res.Kept) < maxExtraListed {
+		s.rs.res.Kept = append(s.rs.res.Kept, rel)
+	}
 }
 
 // extraFile counts (and with delete removes) rel, a file or symlink the

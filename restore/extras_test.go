@@ -7,9 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chatsafe/chatsafe/backup"
+	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/restore"
+	"github.com/chatsafe/chatsafe/store"
 )
 
 // extrasEnv backs up a.txt, media/x.jpg and media/voice/n.opus, and makes
@@ -184,5 +188,115 @@ func TestRestoreDeleteNeedsForce(t *testing.T) {
 	}
 	if after := files(t, dst); after != before {
 		t.Errorf("a refused restore changed the target:\n %s\n %s", before, after)
+	}
+}
+
+// TestRestoreDeleteKeepsWhatTheBackupExcludes: the config's exclude:
+// leaves paths out of every backup, so no snapshot holds them; a restore
+// with Delete over the live folder keeps them (the only copy), counts
+// them apart from the extras, and still deletes a real extra.
+func TestRestoreDeleteKeepsWhatTheBackupExcludes(t *testing.T) {
+	e := storetest.NewEnv(t)
+	cfg := &configs.Config{Exclude: []string{"*.tmp", "cache/"}}
+	live := map[string]string{
+		"a.txt":           "a",
+		"draft.tmp":       "a draft, never backed up",
+		"cache/thumb.jpg": "a thumbnail, never backed up",
+		"media/x.jpg":     "photo x",
+		"media/y.tmp":     "half a download, never backed up",
+	}
+	for name, data := range live {
+		storetest.WriteFile(t, filepath.Join(e.Src, name), []byte(data))
+	}
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src, Exclude: cfg.Excluded}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "live")
+	for name, data := range live {
+		storetest.WriteFile(t, filepath.Join(dst, name), []byte(data))
+	}
+	storetest.WriteFile(t, filepath.Join(dst, "stale.txt"), []byte("stale"))
+	storetest.WriteFile(t, filepath.Join(dst, "media", "stale.jpg"), []byte("stale photo"))
+
+	res := runForce(t, e, dst, restore.Options{BackupExclude: cfg.Excluded})
+	wantKept := []string{"cache", "draft.tmp", "media/y.tmp"}
+	if !slices.Equal(res.Extra, []string{"media/stale.jpg", "stale.txt"}) || !slices.Equal(res.Kept, wantKept) || res.KeptFiles != 2 || res.KeptDirs != 1 {
+		t.Errorf("without --delete: extras %v, kept %v (%d files, %d directories); want the two stale files, and %v (2 files, 1 directory)",
+			res.Extra, res.Kept, res.KeptFiles, res.KeptDirs, wantKept)
+	}
+	res = runForce(t, e, dst, restore.Options{Delete: true, BackupExclude: cfg.Excluded})
+	want := "a.txt cache/ cache/thumb.jpg draft.tmp media/ media/x.jpg media/y.tmp"
+	if got := files(t, dst); got != want {
+		t.Errorf("--delete with the config's exclude: left\n %s\nwant\n %s", got, want)
+	}
+	for name, data := range live {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != data {
+			t.Errorf("%s is %q (%v) after --delete, want %q", name, b, err, data)
+		}
+	}
+	if !slices.Equal(res.Extra, []string{"media/stale.jpg", "stale.txt"}) || res.ExtraFiles != 2 || !slices.Equal(res.Kept, wantKept) {
+		t.Errorf("--delete: deleted %v (%d), kept %v; want the two stale files, and %v", res.Extra, res.ExtraFiles, res.Kept, wantKept)
+	}
+}
+
+// TestRestoreDeleteKeepsWhatTheBackupCouldNotRead: a file the backup
+// could not read, with no earlier version, is absent from the snapshot
+// and named in its Incomplete list; a directory it could not list keeps
+// its earlier entries. A restore with Delete over the live folder keeps
+// both the file and what the directory holds now.
+func TestRestoreDeleteKeepsWhatTheBackupCouldNotRead(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("a"))
+	storetest.WriteFile(t, filepath.Join(e.Src, "Media", "x.jpg"), []byte("photo x"))
+	e.Backup()
+	// The next backup could read neither msgstore.db (new, so the
+	// snapshot lacks it) nor Media (it keeps Media's earlier tree): what
+	// the backup commits then.
+	snaps := e.Store.Snapshots()
+	snap := snaps[len(snaps)-1]
+	snap.Time = snap.Time.Add(time.Minute)
+	snap.Incomplete = []store.Omission{
+		{Path: "Media", Reason: "open Media: permission denied"},
+		{Path: "msgstore.db", Reason: "open msgstore.db: permission denied"},
+	}
+	w, err := e.Store.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(snap); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "live")
+	live := map[string]string{
+		"a.txt":          "a",
+		"msgstore.db":    "the only copy of the messages",
+		"Media/x.jpg":    "photo x",
+		"Media/new.jpg":  "a photo received since",
+		"Media/d/in.jpg": "in a directory made since",
+	}
+	for name, data := range live {
+		storetest.WriteFile(t, filepath.Join(dst, name), []byte(data))
+	}
+	storetest.WriteFile(t, filepath.Join(dst, "stale.txt"), []byte("stale"))
+
+	res := runForce(t, e, dst, restore.Options{Delete: true})
+	if got, want := files(t, dst), "Media/ Media/d/ Media/d/in.jpg Media/new.jpg Media/x.jpg a.txt msgstore.db"; got != want {
+		t.Errorf("--delete over paths the backup could not read left\n %s\nwant\n %s", got, want)
+	}
+	for name, data := range live {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != data {
+			t.Errorf("%s is %q (%v) after --delete, want %q", name, b, err, data)
+		}
+	}
+	wantKept := []string{"Media/d", "Media/new.jpg", "msgstore.db"}
+	if !slices.Equal(res.Extra, []string{"stale.txt"}) || !slices.Equal(res.Kept, wantKept) || res.KeptFiles != 2 || res.KeptDirs != 1 {
+		t.Errorf("deleted %v, kept %v (%d files, %d directories); want stale.txt, and %v (2 files, 1 directory)", res.Extra, res.Kept, res.KeptFiles, res.KeptDirs, wantKept)
 	}
 }

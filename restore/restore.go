@@ -56,9 +56,15 @@ type Options struct {
 	// Delete, with Force, removes what the target holds under the
 	// restored paths but the snapshot does not (extras.go): files,
 	// symlinks and the directories left empty. What Include and Exclude
-	// leave out is never touched, nor anything a symlink points at.
-	Delete   bool
-	Progress func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
+	// leave out is never touched, nor anything a symlink points at, nor
+	// what the backup leaves out (BackupExclude) or could not read (the
+	// snapshot's Incomplete paths).
+	Delete bool
+	// BackupExclude reports whether the backup leaves a path out
+	// (slash-separated, relative to the target; the config's exclude:,
+	// configs.Config.Excluded). nil: nothing is left out.
+	BackupExclude func(relPath string, isDir bool) bool
+	Progress      func(done, total int64) // bytes written so far (total -1: unknown, with filters); may be nil
 }
 
 // Result reports a restore.
@@ -72,11 +78,19 @@ type Result struct {
 	Companions []string
 	// ExtraFiles and ExtraDirs count what a restore with Force found in
 	// the target under the restored paths that is not in the snapshot
-	// (files and symlinks; directories), Extra names the first
-	// maxExtraListed files. With Delete, that is what it deleted.
+	// (files and symlinks; directories: those it would remove), Extra
+	// names the first maxExtraListed files. With Delete, that is what it
+	// deleted.
 	ExtraFiles, ExtraDirs int
 	Extra                 []string
 	Deleted               bool
+	// KeptFiles and KeptDirs count what a restore with Force found in
+	// the target under the restored paths that is not in the snapshot
+	// because the backup leaves it out (Options.BackupExclude) or could
+	// not read it (Snapshot.Incomplete): never deleted, not among the
+	// extras. Kept names the first maxExtraListed.
+	KeptFiles, KeptDirs int
+	Kept                []string
 }
 
 // ErrDeleteWithoutForce means Delete was asked for without Force.
@@ -141,7 +155,7 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if len(opts.Include) > 0 || len(opts.Exclude) > 0 {
 		total = -1 // unknown until the walk ends: a progress bar shows a spinner
 	}
-	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude}
+	rs := &restoreRun{r: r, ctx: gctx, g: g, root: root, target: opts.Target, total: total, progress: opts.Progress, res: &Result{Snapshot: snap}, include: opts.Include, exclude: opts.Exclude, backupExclude: opts.BackupExclude}
 	if had > 0 {
 		// Files may be in the way: stale companions of a database, and
 		// what the snapshot does not hold.
@@ -222,7 +236,9 @@ type restoreRun struct {
 	res      *Result
 	include  []string
 	exclude  []string
-	pending  []restoredDir // directories not made yet: made when something below them is restored
+	// backupExclude is Options.BackupExclude (extras.go).
+	backupExclude func(relPath string, isDir bool) bool
+	pending       []restoredDir // directories not made yet: made when something below them is restored
 	// restoredAny: some entry was wanted (a snapshot of nothing, or
 	// filters that match nothing, restore nothing).
 	restoredAny bool

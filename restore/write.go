@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -74,22 +75,26 @@ func (rs *restoreRun) file(n *store.Node, dir *dirHandle, dst string, siblings [
 	if err := f.Chmod(n.Mode.Perm()); err != nil {
 		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
 	}
-	if err := rs.clearCompanions(n, f, dir, dst, siblings); err != nil {
+	aside, err := rs.setCompanionsAside(n, f, dir, dst, siblings)
+	if err != nil {
 		return err
 	}
 	if err := f.place(base); err != nil {
-		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+		// The old database keeps its name, and its companions.
+		return aside.putBack(fmt.Errorf("restoring %s: %w", rs.path(dst), err))
 	}
 	ok = true
+	// The database has its name: its old companions go.
+	asideErr := aside.done()
 	mt := time.Unix(0, n.ModTime)
 	if err := dir.root.Chtimes(base, mt, mt); err != nil {
-		return fmt.Errorf("restoring %s: %w", rs.path(dst), err)
+		return errors.Join(fmt.Errorf("restoring %s: %w", rs.path(dst), err), asideErr)
 	}
 	rs.mu.Lock()
 	rs.res.Files++
 	rs.res.Bytes += size
 	rs.mu.Unlock()
-	return nil
+	return asideErr
 }
 
 // writeBatch places a batch's blobs at every offset they fill and

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/chatsafe/chatsafe/remotes"
 )
 
@@ -29,7 +31,9 @@ import (
 // readDataDamage, with o.ReadData, reads every live delta of the loaded
 // history from the remote (that copy, whatever the spool or the trailer
 // cache hold) and verifies its trailer, every blob and the padding as
-// check --read-data does. Each delta holding damaged bytes is added to
+// check --read-data does. A delta that does not verify is read again
+// before it counts: one that verifies then was a read error on the way,
+// logged and left alone. Each delta holding damaged bytes is added to
 // plan.Damage once. A damaged delta this device still holds intact in its
 // spool is re-uploaded from there (plan.spooled); one damaged there too
 // stops the repair.
@@ -55,19 +59,38 @@ func (r *Store) readDataDamage(ctx context.Context, o RepairOptions, plan *Repai
 		total += d.size
 	}
 	bad := map[string]string{}
-	for _, d := range live {
+	read := func(d *delta) error {
 		err := r.verifyOnRemote(ctx, d)
 		plan.ReadBytes += d.size
 		if o.Progress != nil {
 			o.Progress(plan.ReadBytes, total)
 		}
+		return err
+	}
+	for _, d := range live {
+		err := read(d)
 		if err == nil {
 			continue
 		}
 		if !errors.Is(err, ErrIntegrity) {
 			return fmt.Errorf("repair: reading every blob of %s: %w", d.ref.name(), err)
 		}
-		dmg := damageOf(err, "")
+		// One read that does not authenticate may be the way, not the
+		// object (a flipped bit in transit, a proxy's bad cache), and
+		// acting on it cuts history: as a missing delta is asked for
+		// again (confirmGone), a damaged one is read again, from the
+		// remote, before anything is planned on it.
+		total += d.size
+		again := read(d)
+		if again == nil {
+			r.log.Warn("a delta did not verify, and did when read again: a read error on the way, not damage on the remote; nothing is done about it (if it recurs, check the network or the remote's cache)",
+				zap.String("delta", d.ref.name()), zap.String("remote", r.remote.String()), zap.NamedError("first_read", err))
+			continue
+		}
+		if !errors.Is(again, ErrIntegrity) {
+			return fmt.Errorf("repair: reading %s again, after a read of it did not verify (%w): %w", d.ref.name(), err, again)
+		}
+		dmg := damageOf(again, "")
 		// A base or dictionary read from another live delta: the damage
 		// is there.
 		name := d.ref.name()

@@ -1,11 +1,18 @@
 package store_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
@@ -269,4 +276,94 @@ func TestRepairReadDataReuploadsFromSpool(t *testing.T) {
 		t.Fatalf("the damaged object was not kept in damaged/: %v", err)
 	}
 	d.wantWholeOnFirst(t, 4)
+}
+
+// flakyRead is a real remote whose first read of one byte of one
+// object's blobs, once armed, comes back flipped (a bad hop, a proxy's or
+// a remote's flaky cache); the object itself is intact and every later
+// read is true. A read that reaches the object's end (its trailer, and
+// with a small delta all of it) is left alone: it is the blobs' read
+// that must fail.
+type flakyRead struct {
+	remotes.Remote
+	mu      sync.Mutex
+	name    string
+	at      int64
+	end     int64 // the object's size
+	armed   bool
+	flipped int
+}
+
+// arm flips the next read of byte at of the object name's blobs.
+func (f *flakyRead) arm(t *testing.T, name string, at int64) {
+	t.Helper()
+	oi, err := f.Remote.Stat(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.name, f.at, f.end, f.armed, f.flipped = name, at, oi.Size, true, 0
+}
+
+func (f *flakyRead) Get(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	rc, err := f.Remote.Get(ctx, name, off, length)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil || !f.armed || name != f.name || f.at < off || length < 0 || f.at >= off+length || off+length >= f.end {
+		return rc, err
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	b[f.at-off] ^= 0x40
+	f.armed = false
+	f.flipped++
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// TestRepairReadDataRereadsBeforeActing: the first read of a blob of
+// delta 3 of 5 comes back with a byte flipped, and the object on the
+// remote is intact. With no other remote to copy it from, taking that
+// read for damage would cut the history at 2. Repair reads the delta
+// again before it plans anything: the second read verifies, so nothing
+// is cut, moved or copied, and the failed read is reported.
+func TestRepairReadDataRereadsBeforeActing(t *testing.T) {
+	d := newTwoRemotes(t, 5, nil)
+	name := "deltas/" + filepath.Base(storetest.DeltaFiles(t, d.RemoteDir)[2])
+	flaky := &flakyRead{Remote: d.Remote}
+	d.Store.Close()
+	core, logs := observer.New(zap.WarnLevel)
+	r, err := store.Open(d.Ctx, flaky, d.Key, store.Options{StateDir: d.State, Partial: true, Log: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Store = r
+	r.SetTargets([]*store.Target{store.NewTarget("first", flaky)})
+	before := storetest.DirDigest(t, d.RemoteDir, nil)
+	for _, dry := range []bool{true, false} {
+		flaky.arm(t, name, inFirstBlob)
+		plan, err := r.RepairWith(d.Ctx, store.RepairOptions{DryRun: dry, ReadData: true})
+		if err != nil {
+			t.Fatalf("repair (dry run %v): %v", dry, err)
+		}
+		if flaky.flipped != 1 {
+			t.Fatalf("repair (dry run %v) read no flipped byte of %s", dry, name)
+		}
+		if !plan.Intact() || plan.Cuts() || len(plan.MoveAside) > 0 || len(plan.Copies) > 0 || len(plan.Lost) > 0 {
+			t.Fatalf("repair (dry run %v) after one bad read of an intact delta: damage %v, cuts %v, moves aside %v, copies %v, loses %d snapshots; want nothing to repair",
+				dry, plan.Damage, plan.Cuts(), plan.MoveAside, plan.Copies, len(plan.Lost))
+		}
+	}
+	if !equalDigest(before, storetest.DirDigest(t, d.RemoteDir, nil)) {
+		t.Fatal("repair changed the remote over one bad read")
+	}
+	if r.HeadSeq() != 5 || len(r.Snapshots()) != 5 {
+		t.Fatalf("after the repair: head %d, %d snapshots; want 5 and 5", r.HeadSeq(), len(r.Snapshots()))
+	}
+	if n := logs.FilterMessageSnippet("read again").FilterField(zap.String("delta", name)).Len(); n != 2 {
+		t.Errorf("%d warnings of a bad read of %s that a second read did not repeat, want one per repair (2): %v", n, name, logs.All())
+	}
 }

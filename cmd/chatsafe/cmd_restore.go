@@ -57,7 +57,9 @@ file of the snapshot replaces the one there; a database's old -wal, -shm and
 -journal are removed (SQLite would apply them to the restored database). Files
 the snapshot does not hold are kept and listed; --delete removes them, and the
 directories they leave empty, under the restored paths only (never what
---include/--exclude leave out, never through a symlink).
+--include/--exclude leave out, never through a symlink). Files no snapshot can
+hold are always kept, and counted apart: what the config's exclude: leaves out
+of the backup, and what the snapshot lists as unreadable to the backup.
 
 A restore that fails part-way (a damaged delta, a full disk, Ctrl-C) keeps
 the files it restored, each whole and verified, and says how many of how many
@@ -126,7 +128,13 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			bar.Set64(done)
 		}
 	}
-	res, err := restore.Run(ctx, r, restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Delete: opts.Delete, Progress: progress})
+	ropts := restore.Options{Snapshot: opts.Snapshot, Time: at, Include: opts.Include, Exclude: opts.Exclude, Target: opts.To, Force: opts.Force, Delete: opts.Delete, Progress: progress}
+	if opts.Look.Remote == "" {
+		// The installation's config: what its exclude: leaves out of
+		// every backup is never deleted as missing from the snapshot.
+		ropts.BackupExclude = lk.cfg.Excluded
+	}
+	res, err := restore.Run(ctx, r, ropts)
 	if bar != nil {
 		if err != nil {
 			bar.Exit() // as far as it got: a full bar would contradict the error
@@ -173,26 +181,37 @@ func printRestoreCleanup(w io.Writer, res *restore.Result, target string) {
 		fmt.Fprintf(w, "removed %s left beside the restored databases (SQLite would have applied them to the restored data): %s\n",
 			plural(len(res.Companions), "SQLite file"), strings.Join(res.Companions, ", "))
 	}
-	if res.ExtraFiles == 0 && res.ExtraDirs == 0 {
-		return
+	if res.ExtraFiles > 0 || res.ExtraDirs > 0 {
+		what, names := filesAndDirs(res.ExtraFiles, res.ExtraDirs, res.Extra, res.ExtraFiles)
+		if res.Deleted {
+			fmt.Fprintf(w, "deleted %s under %s that the snapshot does not hold%s\n", what, target, names)
+		} else {
+			fmt.Fprintf(w, "kept %s under %s that the snapshot does not hold (--delete removes them)%s\n", what, target, names)
+		}
 	}
-	what := plural(res.ExtraFiles, "file")
+	if res.KeptFiles > 0 || res.KeptDirs > 0 {
+		// Never deleted: no snapshot holds them, so this is their only copy.
+		what, names := filesAndDirs(res.KeptFiles, res.KeptDirs, res.Kept, res.KeptFiles+res.KeptDirs)
+		fmt.Fprintf(w, "kept %s under %s that the backup excludes or could not read%s\n", what, target, names)
+	}
+}
+
+// filesAndDirs says "N files and M directories", and ": " and the names
+// listed, the first of named entries, with how many more there are.
+func filesAndDirs(files, dirs int, listed []string, named int) (what, names string) {
+	what = plural(files, "file")
 	switch {
-	case res.ExtraDirs == 1:
+	case dirs == 1:
 		what += " and 1 directory"
-	case res.ExtraDirs > 1:
-		what += fmt.Sprintf(" and %d directories", res.ExtraDirs)
+	case dirs > 1:
+		what += fmt.Sprintf(" and %d directories", dirs)
 	}
-	names := strings.Join(res.Extra, ", ")
-	if more := res.ExtraFiles - len(res.Extra); more > 0 {
+	names = strings.Join(listed, ", ")
+	if more := named - len(listed); more > 0 {
 		names += fmt.Sprintf(", and %d more", more)
 	}
 	if names != "" {
 		names = ": " + names
 	}
-	if res.Deleted {
-		fmt.Fprintf(w, "deleted %s under %s that the snapshot does not hold%s\n", what, target, names)
-		return
-	}
-	fmt.Fprintf(w, "kept %s under %s that the snapshot does not hold (--delete removes them)%s\n", what, target, names)
+	return what, names
 }

@@ -108,3 +108,26 @@ func TestRestoreForceCleanupCLI(t *testing.T) {
 		t.Errorf("the target holds %d files after --delete, want the snapshot's 3", n)
 	}
 }
+
+// TestRestoreDeleteKeepsExcludedCLI: restore --force --delete with the
+// installation's config keeps what its exclude: leaves out of every
+// backup (the only copy), and says so apart from what it deleted.
+func TestRestoreDeleteKeepsExcludedCLI(t *testing.T) {
+	s := newSetup(t) // settings.json, Media/IMG-1.jpg
+	cfg := readFile(t, s.cfg)
+	if !strings.Contains(cfg, "\nexclude: []\n") {
+		t.Fatalf("the config written by init has no empty exclude: list:\n%s", cfg)
+	}
+	if err := os.WriteFile(s.cfg, []byte(strings.Replace(cfg, "\nexclude: []\n", "\nexclude:\n  - \"*.tmp\"\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storetest.WriteFile(t, filepath.Join(s.src, "draft.tmp"), []byte("never backed up"))
+	run(t, s.home, "backup", "--config", s.cfg).want(t, 0, "saved")
+	storetest.WriteFile(t, filepath.Join(s.src, "old.txt"), []byte("in no snapshot"))
+	r := run(t, s.home, "restore", "--config", s.cfg, "--to", s.src, "--force", "--delete")
+	r.want(t, 0, "deleted 1 file under "+s.src+" that the snapshot does not hold: old.txt")
+	r.want(t, 0, "kept 1 file under "+s.src+" that the backup excludes or could not read: draft.tmp")
+	if b, err := os.ReadFile(filepath.Join(s.src, "draft.tmp")); err != nil || string(b) != "never backed up" {
+		t.Errorf("draft.tmp, excluded by the config, is %q after restore --delete: %v", b, err)
+	}
+}
