@@ -148,33 +148,7 @@ func TestSwitchDevices(t *testing.T) {
 // both branches, both restore, and fork resolve ends it.
 func TestForkOnPurpose(t *testing.T) {
 	a, b, srv, keyFile := twoDevices(t)
-	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
-	run(t, b.home, "snapshots", "--config", b.cfg).want(t, 0, "1")
-	write(t, a.src, "msgstore.txt", "old phone, day 2")
-	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
-	deltas, _ := filepath.Glob(filepath.Join(srv.ObjectsDir(), "deltas", "0000000000000002-*"))
-	if len(deltas) != 1 {
-		t.Fatalf("deltas of sequence 2: %v", deltas)
-	}
-	// Hidden and put back through the server, so its listings follow.
-	rem, err := remotes.Open(t.Context(), srv.Spec, remotes.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rem.Close()
-	name := "deltas/" + filepath.Base(deltas[0])
-	hidden, err := os.ReadFile(deltas[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rem.Delete(t.Context(), name); err != nil {
-		t.Fatal(err)
-	}
-	write(t, b.src, "msgstore.txt", "new laptop, day 2")
-	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
-	if err := rem.Put(t.Context(), name, bytes.NewReader(hidden), int64(len(hidden))); err != nil {
-		t.Fatal(err)
-	}
+	forkOnPurpose(t, a, b, srv)
 	both, _ := filepath.Glob(filepath.Join(srv.ObjectsDir(), "deltas", "0000000000000002-*"))
 	if len(both) != 2 {
 		t.Fatalf("deltas of sequence 2: %v", both)
@@ -254,4 +228,38 @@ func TestTakenOverSaidByEveryWriter(t *testing.T) {
 	said(run(t, a.home, "fork", "resolve", "--config", a.cfg, "--keep", "00"), 1)
 	run(t, a.home, "backup", "--config", a.cfg).want(t, 7, "taken over")
 	run(t, b.home, "check", "--config", b.cfg).want(t, 0, "no errors")
+}
+
+// forkOnPurpose forks a's history: a backs up twice; its delta 2 is
+// hidden (through the server, so its listings follow) while b, which
+// joined at 1, commits its own sequence 2, and then put back.
+func forkOnPurpose(t *testing.T, a, b machine, srv *remotetest.Server) {
+	t.Helper()
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	run(t, b.home, "snapshots", "--config", b.cfg).want(t, 0, "1")
+	write(t, a.src, "msgstore.txt", "old phone, day 2")
+	run(t, a.home, "backup", "--config", a.cfg).want(t, 0, "saved")
+	deltas, _ := filepath.Glob(filepath.Join(srv.ObjectsDir(), "deltas", "0000000000000002-*"))
+	if len(deltas) != 1 {
+		t.Fatalf("deltas of sequence 2: %v", deltas)
+	}
+	// Hidden and put back through the server, so its listings follow.
+	rem, err := remotes.Open(t.Context(), srv.Spec, remotes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rem.Close()
+	name := "deltas/" + filepath.Base(deltas[0])
+	hidden, err := os.ReadFile(deltas[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rem.Delete(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	write(t, b.src, "msgstore.txt", "new laptop, day 2")
+	run(t, b.home, "backup", "--config", b.cfg).want(t, 0, "saved")
+	if err := rem.Put(t.Context(), name, bytes.NewReader(hidden), int64(len(hidden))); err != nil {
+		t.Fatal(err)
+	}
 }
