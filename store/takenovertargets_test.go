@@ -24,20 +24,7 @@ func TestTakenOverAtCommitKnowsTargets(t *testing.T) {
 	e.Backup()
 
 	// Device B continues the history on both remotes.
-	b, err := store.Open(e.Ctx, e.Remote, e.Key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{0xb}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
-	srcB := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(srcB, "b.txt"), []byte("device B"))
-	if _, err := backup.Run(e.Ctx, b, backup.Options{Source: srcB}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
+	otherDeviceBacksUp(t, e, e.Remote, []*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
 
 	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A, later"))
 	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); !errors.Is(err, store.ErrTakenOver) {

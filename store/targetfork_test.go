@@ -29,19 +29,7 @@ func TestUploadRefusesForkOnSecondRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, err := store.Open(e.Ctx, second, e.Key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{0xb}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srcB := t.TempDir()
-	storetest.WriteFile(t, filepath.Join(srcB, "b.txt"), []byte("device B"))
-	if _, err := backup.Run(e.Ctx, b, backup.Options{Source: srcB}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
+	otherDeviceBacksUp(t, e, second, nil)
 
 	if _, err := e.Store.Sync(e.Ctx); !errors.Is(err, store.ErrTakenOver) {
 		t.Fatalf("A's upload: %v, want taken over", err)
@@ -145,5 +133,28 @@ func TestUploadStopsForOtherDeviceBelowHead(t *testing.T) {
 	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("A, later still"))
 	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); !errors.Is(err, store.ErrTakenOver) {
 		t.Fatalf("A's next backup: %v, want taken over (else A and B both write on, each to its own remote)", err)
+	}
+}
+
+// otherDeviceBacksUp is device B (its own state) opening the repository
+// on rem, backing up a file of its own to targets (nil: rem alone) and
+// stopping.
+func otherDeviceBacksUp(t *testing.T, e *storetest.Env, rem remotes.Remote, targets []*store.Target) {
+	t.Helper()
+	b, err := store.Open(e.Ctx, rem, e.Key, store.Options{StateDir: t.TempDir(), DeviceID: [16]byte{0xb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if targets != nil {
+		b.SetTargets(targets)
+	}
+	srcB := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(srcB, "b.txt"), []byte("device B"))
+	if _, err := backup.Run(e.Ctx, b, backup.Options{Source: srcB}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
 	}
 }
