@@ -96,6 +96,10 @@ type Result struct {
 // ErrDeleteWithoutForce means Delete was asked for without Force.
 var ErrDeleteWithoutForce = errors.New("--delete removes files from the restore target: it needs --force")
 
+// ErrDeleteUnsafe means Delete was asked for with a snapshot that may not
+// name every path its backup could not read (store.MaxOmissions).
+var ErrDeleteUnsafe = errors.New("--delete could remove files the backup could not read")
+
 // CheckTarget reports whether target is usable for a restore: new, or an
 // empty directory, or anything with force.
 func CheckTarget(target string, force bool) error {
