@@ -137,6 +137,9 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if opts.Delete && !opts.Force {
 		return nil, ErrDeleteWithoutForce
 	}
+	if opts.Delete && len(snap.Incomplete) >= store.MaxOmissions {
+		return nil, fmt.Errorf("%w: snapshot %x lists %d paths its backup could not read, the most a snapshot records, so it may have left out others that only %s holds; restore without --delete, or fix what the backup cannot read (`chatsafe snapshots --json` lists the paths) and back up again", ErrDeleteUnsafe, snap.ID[:4], len(snap.Incomplete), opts.Target)
+	}
 	had, err := checkTarget(opts.Target, opts.Force)
 	if err != nil {
 		return nil, err
