@@ -2,6 +2,7 @@ package restore_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -298,5 +299,56 @@ func TestRestoreDeleteKeepsWhatTheBackupCouldNotRead(t *testing.T) {
 	wantKept := []string{"Media/d", "Media/new.jpg", "msgstore.db"}
 	if !slices.Equal(res.Extra, []string{"stale.txt"}) || !slices.Equal(res.Kept, wantKept) || res.KeptFiles != 2 || res.KeptDirs != 1 {
 		t.Errorf("deleted %v, kept %v (%d files, %d directories); want stale.txt, and %v (2 files, 1 directory)", res.Extra, res.Kept, res.KeptFiles, res.KeptDirs, wantKept)
+	}
+}
+
+// TestRestoreDeleteRefusedPastTheOmissionCap: a snapshot lists at most
+// store.MaxOmissions unreadable paths, so one that lists that many may
+// lack others the backup could not read either, each the only copy in the
+// live folder. Delete cannot tell them from real extras: it is refused
+// before anything is written, and the target is left as it was.
+func TestRestoreDeleteRefusedPastTheOmissionCap(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("a"))
+	e.Backup()
+	snaps := e.Store.Snapshots()
+	snap := snaps[len(snaps)-1]
+	snap.Time = snap.Time.Add(time.Minute)
+	snap.Incomplete = nil
+	for i := range store.MaxOmissions + 1 {
+		snap.Incomplete = append(snap.Incomplete, store.Omission{Path: fmt.Sprintf("Media/unread-%04d.jpg", i), Reason: "permission denied"})
+	}
+	w, err := e.Store.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(snap); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "live")
+	// The last omission is past the cap: the snapshot does not name it.
+	last := fmt.Sprintf("Media/unread-%04d.jpg", store.MaxOmissions)
+	storetest.WriteFile(t, filepath.Join(dst, "a.txt"), []byte("a, older"))
+	storetest.WriteFile(t, filepath.Join(dst, last), []byte("the only copy"))
+	before := files(t, dst)
+
+	r, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = restore.Run(e.Ctx, r, restore.Options{Target: dst, Force: true, Delete: true})
+	if !errors.Is(err, restore.ErrDeleteUnsafe) || !strings.Contains(err.Error(), "without --delete") {
+		t.Errorf("--delete with a snapshot at the omission cap: %v, want ErrDeleteUnsafe saying to restore without --delete", err)
+	}
+	if after := files(t, dst); after != before {
+		t.Errorf("a refused restore changed the target:\n %s\n %s", before, after)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, last)); err != nil || string(b) != "the only copy" {
+		t.Errorf("%s, unlisted and unread by the backup: %q, %v", last, b, err)
 	}
 }

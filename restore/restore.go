@@ -96,6 +96,10 @@ type Result struct {
 // ErrDeleteWithoutForce means Delete was asked for without Force.
 var ErrDeleteWithoutForce = errors.New("--delete removes files from the restore target: it needs --force")
 
+// ErrDeleteUnsafe means Delete was asked for with a snapshot that may not
+// name every path its backup could not read (store.MaxOmissions).
+var ErrDeleteUnsafe = errors.New("--delete could remove files the backup could not read")
+
 // CheckTarget reports whether target is usable for a restore: new, or an
 // empty directory, or anything with force.
 func CheckTarget(target string, force bool) error {
@@ -132,6 +136,9 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	}
 	if opts.Delete && !opts.Force {
 		return nil, ErrDeleteWithoutForce
+	}
+	if opts.Delete && len(snap.Incomplete) >= store.MaxOmissions {
+		return nil, fmt.Errorf("%w: snapshot %x lists %d paths its backup could not read, the most a snapshot records, so it may have left out others that only %s holds; restore without --delete, or fix what the backup cannot read (`chatsafe snapshots --json` lists the paths) and back up again", ErrDeleteUnsafe, snap.ID[:4], len(snap.Incomplete), opts.Target)
 	}
 	had, err := checkTarget(opts.Target, opts.Force)
 	if err != nil {

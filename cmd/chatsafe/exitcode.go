@@ -87,6 +87,7 @@ var exitMappings = []struct {
 	{configs.ErrConfig, exitUsage},
 	{restore.ErrTargetNotEmpty, exitUsage},
 	{restore.ErrNothingMatched, exitUsage},
+	{restore.ErrDeleteUnsafe, exitUsage},
 	{store.ErrRepositoryGone, exitUnreachable},
 	{store.ErrReseed, exitUsage},
 	{store.ErrNoRepository, exitUsage},
