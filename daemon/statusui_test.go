@@ -81,6 +81,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	tctx, wait, tok := openStatusPage(t, d, in)
 	wait(`document.body.dataset.loaded === "1" && document.getElementById("latest").textContent === "` + latest + `"`)
 	wait(`document.getElementById("state").textContent === "paused"`)
+	// Nothing to act on: no alert box.
+	wait(`document.getElementById("alerts").hidden && document.getElementById("alerts").offsetHeight === 0`)
 	// The token went into a cookie; the address bar no longer shows it.
 	loc, err := chromedp.Run(tctx, chromedp.Location())
 	if err != nil || strings.Contains(loc, tok) {
