@@ -65,10 +65,6 @@ func backupAndWaitUploads(t *testing.T, d *daemon.Daemon, remotes int) statusapi
 // daemon's status page: it shows the latest snapshot, follows a new one,
 // and its buttons work (resume backs up what changed while paused).
 func TestStatusPageInBrowser(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is needed for the status page test: scripts/test installs it (apt-get install chromium)")
-	}
 	in := newInstall(t, 2)
 	withListeners(t, in)
 	chat := openChat(t, in.src)
@@ -78,43 +74,15 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if first.Snapshot == nil {
 		t.Fatal("no snapshot")
 	}
-	ctx := context.Background()
-	if err := d.SetPaused(ctx, true); err != nil {
+	if err := d.SetPaused(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	latest := d.Status().LastSnapshot.ShortID
-	tok, err := statusui.ReadToken(in.state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := d.WebAddrs().UI
-
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	// The first Run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(412, 1400)); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	tctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-	wait := func(js string) {
-		t.Helper()
-		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(time.Minute))); err != nil {
-			text, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("body")))
-			t.Fatalf("waiting for %s: %v\npage:\n%s", js, err, text)
-		}
-	}
-	if err := chromedp.Do(tctx, chromedp.Navigate("http://"+addr+"/?token="+tok)); err != nil {
-		t.Fatal(err)
-	}
+	tctx, wait, tok := openStatusPage(t, d, in)
 	wait(`document.body.dataset.loaded === "1" && document.getElementById("latest").textContent === "` + latest + `"`)
 	wait(`document.getElementById("state").textContent === "paused"`)
+	// Nothing to act on: no alert box.
+	wait(`document.getElementById("alerts").hidden && document.getElementById("alerts").offsetHeight === 0`)
 	// The token went into a cookie; the address bar no longer shows it.
 	loc, err := chromedp.Run(tctx, chromedp.Location())
 	if err != nil || strings.Contains(loc, tok) {
@@ -142,6 +110,45 @@ func TestStatusPageInBrowser(t *testing.T) {
 	wait(`document.getElementById("message").textContent === "nothing changed" || document.getElementById("message").textContent.startsWith("snapshot ")`)
 	wait(`document.querySelectorAll("#chart-sizes rect").length >= 1 && document.querySelectorAll("#remotes tr").length === 2`)
 	shot(t, tctx, "status-page.png")
+}
+
+// openStatusPage starts headless Chromium on d's status page, with the
+// token from in's state directory. wait polls a JavaScript condition for up
+// to a minute and fails the test with the page's text if it never holds.
+func openStatusPage(t *testing.T, d *daemon.Daemon, in *install) (tctx context.Context, wait func(js string), tok string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is needed for the status page test: scripts/test installs it (apt-get install chromium)")
+	}
+	if tok, err = statusui.ReadToken(in.state); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	// The first Run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(412, 1400)); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	t.Cleanup(cancel)
+	wait = func(js string) {
+		t.Helper()
+		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(time.Minute))); err != nil {
+			text, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("body")))
+			t.Fatalf("waiting for %s: %v\npage:\n%s", js, err, text)
+		}
+	}
+	if err := chromedp.Do(tctx, chromedp.Navigate("http://"+d.WebAddrs().UI+"/?token="+tok)); err != nil {
+		t.Fatal(err)
+	}
+	return tctx, wait, tok
 }
 
 // shot saves a full-page screenshot in $CHATSAFE_SCREENSHOT_DIR, or the

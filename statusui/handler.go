@@ -178,7 +178,8 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 	if snaps == nil {
 		snaps = []statusapi.Snapshot{}
 	}
-	writeJSON(w, http.StatusOK, State{Status: h.b.Status(), Snapshots: snaps, History: h.b.History()})
+	st := h.b.Status()
+	writeJSON(w, http.StatusOK, State{Status: st, Snapshots: snaps, History: h.b.History(), Alerts: alerts(st)})
 }
 
 func (h *Handler) backup(w http.ResponseWriter, r *http.Request) {

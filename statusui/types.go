@@ -57,6 +57,8 @@ type State struct {
 	Status    statusapi.Status     `json:"status"`
 	Snapshots []statusapi.Snapshot `json:"snapshots"` // newest first, at most maxSnapshots
 	History   History              `json:"history"`
+	// Alerts are what the status tells the user to act on (never null).
+	Alerts []Alert `json:"alerts"`
 }
 
 const maxSnapshots = 50

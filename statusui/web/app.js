@@ -51,6 +51,36 @@ function bars(el, values, label) {
   el.replaceChildren(...(values.length ? [svg, cap] : [cap]));
 }
 
+// alertItem is one line of the alert box, as `chatsafe status` prints it
+// ("vault: ..."), with the objects it names below. Text only: alerts carry
+// hostnames, paths and errors.
+function alertItem(a) {
+  const e = document.createElement("li");
+  e.className = a.severity === "bad" ? "bad" : "warn";
+  const label = document.createElement("strong");
+  label.textContent = a.label + ":";
+  e.append(label, " " + a.text);
+  if (a.items && a.items.length) {
+    const sub = document.createElement("ul");
+    sub.append(...a.items.map((t) => li(t)));
+    e.appendChild(sub);
+  }
+  return e;
+}
+
+// lastAlerts keeps the box as drawn: redrawn only when it changes, so that
+// a screen reader announces an alert once, not at every poll.
+let lastAlerts = "";
+
+function renderAlerts(alerts) {
+  const key = JSON.stringify(alerts);
+  if (key === lastAlerts) return;
+  lastAlerts = key;
+  $("alert-list").replaceChildren(...alerts.map(alertItem));
+  $("alerts").hidden = alerts.length === 0;
+  $("alerts").classList.toggle("severe", alerts.some((a) => a.severity === "bad"));
+}
+
 let paused = false;
 
 function render(s) {
@@ -67,10 +97,16 @@ function render(s) {
   $("key-source").textContent = st.key_source;
   $("version").textContent = st.version;
   $("pause").textContent = paused ? "Resume" : "Pause";
+  renderAlerts(s.alerts || []);
 
   $("remotes").replaceChildren(...st.remotes.map((r) => {
     const tr = document.createElement("tr");
-    const health = r.last_error ? "failing: " + r.last_error : (r.uploading ? "uploading" : "ok");
+    // As `chatsafe status` words it; offline, what a remote holds is not
+    // known until the repository opens.
+    const health = r.last_error ? "error: " + r.last_error
+      : r.uploading ? "uploading"
+      : r.queued > 0 ? "queued"
+      : st.state === "offline" ? "not known while offline" : "up to date";
     [r.name + " (" + r.remote + ")", health, String(r.queued), fmtTime(r.last_upload)].forEach((v, i) => {
       const td = document.createElement("td");
       td.textContent = v;

@@ -1,0 +1,104 @@
+package statusui
+
+import (
+	"fmt"
+
+	"github.com/chatsafe/chatsafe/statusapi"
+)
+
+// Alert is one thing the page shows in its alert box: what `chatsafe
+// status` tells the user to act on, in the same words and order, each
+// with the command to run where there is one. The page shows the text as
+// text, never as markup: it carries hostnames, paths and errors.
+type Alert struct {
+	// Severity is "bad" (nothing is backed up, or the key is at risk)
+	// or "warn" (backups go on); the page's style for it.
+	Severity string `json:"severity"`
+	// Label is status's line label: "taken over", "forked", "damaged",
+	// "error", "vault", "warning" or "unread".
+	Label string   `json:"label"`
+	Text  string   `json:"text"`
+	Items []string `json:"items,omitempty"` // the objects or branches it names
+}
+
+// Alert severities.
+const (
+	SeverityBad  = "bad"
+	SeverityWarn = "warn"
+)
+
+// alerts derives the alert box from st: first the states that stop every
+// backup until the user acts (the message `chatsafe status` exits with),
+// then status's error, vault, warning and unread lines.
+func alerts(st statusapi.Status) []Alert {
+	out := []Alert{}
+	if t := st.TakenOver; t != nil || st.State == statusapi.StateTakenOver {
+		who := "another device"
+		if t != nil {
+			who = deviceLabel(t.Hostname, t.Device)
+		}
+		out = append(out, Alert{Severity: SeverityBad, Label: "taken over",
+			Text: who + " writes this repository now; this device backs up nothing (`chatsafe takeover` makes it the writer again)"})
+	}
+	if f := st.Fork; f != nil || st.State == statusapi.StateForked {
+		a := Alert{Severity: SeverityBad, Label: "forked",
+			Text: "the repository history is forked (two devices wrote at once); this device backs up nothing until `chatsafe fork resolve`"}
+		if f != nil {
+			a.Text = fmt.Sprintf("the repository history is forked from sequence %d (two devices wrote at once); this device backs up nothing until `chatsafe fork resolve`", f.Seq)
+			for _, b := range f.Branches {
+				a.Items = append(a.Items, fmt.Sprintf("branch %s: sequence %d by %s, %s since the fork",
+					b.Delta, b.Seq, deviceLabel(b.Hostname, b.Device), plural(len(b.Snapshots), "snapshot")))
+			}
+		}
+		out = append(out, a)
+	}
+	if len(st.Damage) > 0 || st.State == statusapi.StateDamaged {
+		out = append(out, Alert{Severity: SeverityBad, Label: "damaged",
+			Text:  "the repository is damaged; this device backs up nothing until `chatsafe repair` (stop the daemon to run it)",
+			Items: st.Damage})
+	}
+	if st.LastError != "" {
+		out = append(out, Alert{Severity: SeverityBad, Label: "error", Text: st.LastError})
+	}
+	if v := st.Vault; v != nil && v.Warning != "" {
+		sev := SeverityWarn
+		if v.Erased {
+			sev = SeverityBad
+		}
+		out = append(out, Alert{Severity: sev, Label: "vault", Text: v.Warning})
+	}
+	for _, w := range st.Warnings {
+		out = append(out, Alert{Severity: SeverityWarn, Label: "warning", Text: w})
+	}
+	if s := st.LastSnapshot; s != nil {
+		for _, o := range s.Incomplete {
+			out = append(out, Alert{Severity: SeverityWarn, Label: "unread", Text: o.Path + ": " + o.Reason})
+		}
+	}
+	return out
+}
+
+// deviceLabel names a device as `chatsafe status` does: its hostname and
+// the first 8 hex digits of its id.
+func deviceLabel(hostname, deviceHex string) string {
+	short := deviceHex
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	switch {
+	case short == "" && hostname == "":
+		return "an unknown device"
+	case short == "":
+		return hostname
+	case hostname == "":
+		return "device " + short
+	}
+	return hostname + " (device " + short + ")"
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
