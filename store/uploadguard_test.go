@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,69 @@ func TestUploadRetryDoesNotFillAGoneRemote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUploadGuardAsksOncePerRound: the check that a remote still holds
+// the repository costs one request a sync round and remote, however
+// many deltas the round uploads.
+func TestUploadGuardAsksOncePerRound(t *testing.T) {
+	dirs := [2]string{t.TempDir(), t.TempDir()}
+	var rems [2]*statCounter
+	for i, dir := range dirs {
+		rems[i] = &statCounter{Remote: storetest.OpenRemote(t, dir)}
+	}
+	key, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Init(t.Context(), rems[0], key, store.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetTargets([]*store.Target{store.NewTarget("r0", rems[0]), store.NewTarget("r1", rems[1])})
+	src := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(src, "a.txt"), []byte("first"))
+	if _, err := backup.Run(t.Context(), s, backup.Options{Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sync(t.Context()); err != nil { // seeds r1
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		storetest.WriteFile(t, filepath.Join(src, "a.txt"), []byte{'v', byte('0' + i)})
+		if _, err := backup.Run(t.Context(), s, backup.Options{Source: src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rem := range rems {
+		rem.stats.Store(0)
+		rem.puts.Store(0)
+	}
+	if _, err := s.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, rem := range rems {
+		if p, st := rem.puts.Load(), rem.stats.Load(); p != 3 || st != 1 {
+			t.Errorf("remote r%d: %d uploads and %d stats in one round, want 3 and 1", i, p, st)
+		}
+	}
+}
+
+// statCounter counts the Stats and Puts of a remote.
+type statCounter struct {
+	remotes.Remote
+	stats, puts atomic.Int32
+}
+
+func (c *statCounter) Stat(ctx context.Context, name string) (remotes.ObjectInfo, error) {
+	c.stats.Add(1)
+	return c.Remote.Stat(ctx, name)
+}
+
+func (c *statCounter) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	c.puts.Add(1)
+	return c.Remote.Put(ctx, name, r, size)
 }
 
 // guardRepo is a repository on two local remotes, r0 (the first) and r1,
