@@ -24,7 +24,8 @@ import (
 // description: its backend, path and non-secret parameters). Such a
 // remote without its config is the repository gone (ErrRepositoryGone),
 // a state to wait out; only `chatsafe backup --reseed NAME` fills it
-// again (Reseed).
+// again (Reseed). It is asked before a commit, at a process's first sync
+// to it, and before the first upload of every sync round (stillHolder).
 
 // holderKey is how the state names a remote: its description, which
 // leaves out secrets (remotes.Redact) and stays the same across runs.
@@ -190,6 +191,27 @@ func stillHoldsFirst(ctx context.Context, rem remotes.Remote, name string) error
 	err := stillHolds(ctx, rem, name)
 	if errors.Is(err, ErrRepositoryGone) {
 		return firstGoneErr(name)
+	}
+	return err
+}
+
+// stillHolder runs before the first upload of a sync round to t. A
+// remote this device recorded as holding the repository must hold it
+// still: the checks before a commit (the first remote) and at a new
+// process's first sync (the others) leave a gap, a folder that goes away
+// between a commit and its upload (a retry hours later, the share
+// unmounted meanwhile), and the upload would create it again: a delta
+// and no config, on the disk under the mount point. One call a round,
+// for the config, not one a delta; a remote that lost only its config
+// (it lists its deltas) is not refused, as at seeding. A remote not
+// recorded (new, or reseeded) is being filled on purpose.
+func (r *Store) stillHolder(ctx context.Context, t *Target) error {
+	if !r.heldBefore(t.Remote) {
+		return nil
+	}
+	err := stillHoldsAny(ctx, t)
+	if errors.Is(err, ErrRepositoryGone) && t.Remote == r.remote {
+		return firstGoneErr(t.Name)
 	}
 	return err
 }

@@ -162,9 +162,10 @@ type SyncHooks struct {
 // SyncTarget uploads every live delta t lacks, oldest first, and stops at
 // the first failure; deltas every target then holds leave the spool. A
 // target new to this process gets the config object first, if it lacks
-// it, and is listed once. Only then: a remote that held the repository
-// and lost it later (its folder moved, its drive unmounted) is refused
-// (checkTargetBeforeUpload), not made a repository again.
+// it, and is listed once. A remote that held the repository and lost it
+// later (its folder moved, its drive unmounted) is refused, not made a
+// repository again: before the first upload of each call, its config is
+// asked for (stillHolder).
 func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) error {
 	if t.Remote == nil {
 		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
@@ -172,10 +173,13 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 	if err := r.confirmOffline(ctx); err != nil {
 		return err
 	}
+	// Seeding reads (or puts) t's config: no need to ask for it again.
+	confirmed := false
 	if t.Remote != r.remote && !t.isSeeded() {
 		if err := r.seed(ctx, t); err != nil {
 			return err
 		}
+		confirmed = true
 	}
 	if err := r.allTargetsHeld(); err != nil {
 		return err
@@ -194,6 +198,12 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 	for _, di := range live {
 		if t.Holds(di.Name) {
 			continue
+		}
+		if !confirmed {
+			if err := r.stillHolder(ctx, t); err != nil {
+				return err
+			}
+			confirmed = true
 		}
 		if hooks.Start != nil {
 			hooks.Start(di)
