@@ -32,13 +32,8 @@ const (
 // then status's error, vault, warning and unread lines.
 func alerts(st statusapi.Status) []Alert {
 	out := []Alert{}
-	if t := st.TakenOver; t != nil || st.State == statusapi.StateTakenOver {
-		who := "another device"
-		if t != nil {
-			who = deviceLabel(t.Hostname, t.Device)
-		}
-		out = append(out, Alert{Severity: SeverityBad, Label: "taken over",
-			Text: who + " writes this repository now; this device backs up nothing (`chatsafe takeover` makes it the writer again)"})
+	if st.TakenOver != nil || st.State == statusapi.StateTakenOver {
+		out = append(out, Alert{Severity: SeverityBad, Label: "taken over", Text: statusapi.TakenOverText(st.TakenOver)})
 	}
 	if f := st.Fork; f != nil || st.State == statusapi.StateForked {
 		a := Alert{Severity: SeverityBad, Label: "forked",
@@ -47,7 +42,7 @@ func alerts(st statusapi.Status) []Alert {
 			a.Text = fmt.Sprintf("the repository history is forked from sequence %d (two devices wrote at once); this device backs up nothing until `chatsafe fork resolve`", f.Seq)
 			for _, b := range f.Branches {
 				a.Items = append(a.Items, fmt.Sprintf("branch %s: sequence %d by %s, %s since the fork",
-					b.Delta, b.Seq, deviceLabel(b.Hostname, b.Device), plural(len(b.Snapshots), "snapshot")))
+					b.Delta, b.Seq, statusapi.DeviceLabel(b.Hostname, b.Device), plural(len(b.Snapshots), "snapshot")))
 			}
 		}
 		out = append(out, a)
@@ -76,24 +71,6 @@ func alerts(st statusapi.Status) []Alert {
 		}
 	}
 	return out
-}
-
-// deviceLabel names a device as `chatsafe status` does: its hostname and
-// the first 8 hex digits of its id.
-func deviceLabel(hostname, deviceHex string) string {
-	short := deviceHex
-	if len(short) > 8 {
-		short = short[:8]
-	}
-	switch {
-	case short == "" && hostname == "":
-		return "an unknown device"
-	case short == "":
-		return hostname
-	case hostname == "":
-		return "device " + short
-	}
-	return hostname + " (device " + short + ")"
 }
 
 func plural(n int, what string) string {

@@ -138,7 +138,7 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 		fmt.Fprintf(w, "offline:   %s waiting to upload (backed up while the first remote is out of reach; checked against it before any upload)\n", plural(o.Snapshots, "snapshot"))
 	}
 	if t := st.TakenOver; t != nil && !strings.HasPrefix(st.LastError, "taken over") {
-		fmt.Fprintf(w, "taken over: %s writes this repository now; this device backs up nothing (`chatsafe takeover` makes it the writer again)\n", deviceLabel(t.Hostname, t.Device))
+		fmt.Fprintf(w, "taken over: %s\n", statusapi.TakenOverText(t))
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error:     %s\n", st.LastError)

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/store"
 
 	"github.com/chatsafe/chatsafe/configs"
@@ -217,21 +218,8 @@ func partialResult(st *store.Store, stderr io.Writer, err error) error {
 	return &store.PartialError{Damage: de}
 }
 
-// deviceLabel names a device for people: its hostname, which two devices
-// may share, and the first 8 hex digits of its id (deviceHex, in full),
-// as `chatsafe snapshots` shows them.
+// deviceLabel names a device for people, as `chatsafe snapshots` and
+// `chatsafe status` show them.
 func deviceLabel(hostname, deviceHex string) string {
-	short := deviceHex
-	if len(short) > 8 {
-		short = short[:8]
-	}
-	switch {
-	case short == "" && hostname == "":
-		return "an unknown device"
-	case short == "":
-		return hostname
-	case hostname == "":
-		return "device " + short
-	}
-	return hostname + " (device " + short + ")"
+	return statusapi.DeviceLabel(hostname, deviceHex)
 }
