@@ -35,9 +35,8 @@ type DeltaUsage struct {
 	Size       int64 // the object's size
 	TotalBytes int64 // sealed bytes of its blobs
 	LiveBytes  int64 // sealed bytes of blobs in use and indexed here
-	// Snapshots are the ids of the snapshot records it holds: a record
-	// carried into a compacted delta then reads as written by the
-	// compacting device (Snapshot.Device is the holding delta's).
+	// Snapshots are the ids of the snapshot records it holds (a record
+	// carried into a compacted delta keeps the device that took it).
 	Snapshots [][16]byte
 }
 

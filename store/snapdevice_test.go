@@ -112,7 +112,7 @@ func TestRotationKeepsSnapshotDevice(t *testing.T) {
 	wantDevices(t, "after B rotated the key", b.Snapshots(), snaps)
 
 	aNewest := snaps[2]
-	label := "phone/" + hex.EncodeToString(phoneID[:4])
+	label := aNewest.Hostname + "/" + hex.EncodeToString(phoneID[:4]) // the host in the record
 	pruneKeeps := func(when string) {
 		t.Helper()
 		res, err := prune.Run(e.Ctx, b, prune.Options{Policy: prune.Policy{KeepLast: 1}})
