@@ -61,25 +61,23 @@ func phoneThenLaptop(t *testing.T, e *storetest.Env) (*store.Store, store.Option
 	return b, bOpts, snaps
 }
 
-// wantDevices checks that every snapshot of got reads as the device that
-// took it: A's three, then B's two, of want.
-func wantDevices(t *testing.T, when string, got []store.Snapshot, want []store.Snapshot) {
+// wantDevices checks that got lists the snapshots of phone as A's and
+// those of laptop as B's: the device that took each.
+func wantDevices(t *testing.T, when string, got, phone, laptop []store.Snapshot) {
 	t.Helper()
 	by := map[[16]byte]store.Snapshot{}
 	for _, s := range got {
 		by[s.ID] = s
 	}
-	for i, w := range want {
-		dev := phoneID
-		if i >= 3 {
-			dev = laptopID
-		}
-		s, ok := by[w.ID]
-		switch {
-		case !ok:
-			t.Errorf("%s: snapshot %s (sequence %d) is gone", when, w.ShortID(), w.Seq)
-		case s.Device != dev:
-			t.Errorf("%s: snapshot %s (sequence %d) reads as device %x, want %x (the device that took it)", when, w.ShortID(), w.Seq, s.Device[:4], dev[:4])
+	for dev, want := range map[[16]byte][]store.Snapshot{phoneID: phone, laptopID: laptop} {
+		for _, w := range want {
+			s, ok := by[w.ID]
+			switch {
+			case !ok:
+				t.Errorf("%s: snapshot %s (sequence %d) is gone", when, w.ShortID(), w.Seq)
+			case s.Device != dev:
+				t.Errorf("%s: snapshot %s (sequence %d) reads as device %x, want %x (the device that took it)", when, w.ShortID(), w.Seq, s.Device[:4], dev[:4])
+			}
 		}
 	}
 }
@@ -92,7 +90,7 @@ func wantDevices(t *testing.T, when string, got []store.Snapshot, want []store.S
 func TestRotationKeepsSnapshotDevice(t *testing.T) {
 	e := storetest.NewEnv(t)
 	b, bOpts, snaps := phoneThenLaptop(t, e)
-	wantDevices(t, "before the rotation", b.Snapshots(), snaps)
+	wantDevices(t, "before the rotation", b.Snapshots(), snaps[:3], snaps[3:])
 
 	newKey, err := crypt.NewKey()
 	if err != nil {
@@ -109,7 +107,7 @@ func TestRotationKeepsSnapshotDevice(t *testing.T) {
 	if _, _, err := b.DeleteGarbage(e.Ctx, b.Targets()); err != nil {
 		t.Fatal(err)
 	}
-	wantDevices(t, "after B rotated the key", b.Snapshots(), snaps)
+	wantDevices(t, "after B rotated the key", b.Snapshots(), snaps[:3], snaps[3:])
 
 	aNewest := snaps[2]
 	label := aNewest.Hostname + "/" + hex.EncodeToString(phoneID[:4]) // the host in the record
@@ -156,4 +154,36 @@ func TestRotationKeepsSnapshotDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	pruneKeeps("the second prune")
+}
+
+// TestPruneCompactsOldDeviceNewest: a prune on B compacts the delta
+// holding A's newest snapshot like any other (its record keeps A's
+// device), and keeps that snapshot as A's, through a second prune too.
+func TestPruneCompactsOldDeviceNewest(t *testing.T) {
+	e := storetest.NewEnv(t)
+	b, _, snaps := phoneThenLaptop(t, e)
+	for _, when := range []string{"the first prune", "the second prune"} {
+		res, err := prune.Run(e.Ctx, b, prune.Options{Policy: prune.Policy{KeepLast: 1}})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if n := len(storetest.DeltaFiles(t, e.RemoteDir)); n != 1 {
+			t.Fatalf("%s: compacted %d deltas, %d left on the remote; want the five small ones compacted into one", when, res.Rewritten, n)
+		}
+		kept := map[[16]byte]string{}
+		for _, d := range res.Decisions {
+			if d.Keep {
+				kept[d.Snapshot.ID] = d.NewestOf
+			}
+		}
+		if len(kept) != 2 || kept[snaps[4].ID] != "" || !strings.HasSuffix(kept[snaps[2].ID], "/"+hex.EncodeToString(phoneID[:4])) {
+			t.Fatalf("%s kept %v; want B's newest and A's newest (as A's)", when, kept)
+		}
+		fresh, err := e.OpenFresh(e.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDevices(t, when, fresh.Snapshots(), snaps[2:3], snaps[4:])
+		fresh.Close()
+	}
 }
