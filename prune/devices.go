@@ -26,15 +26,16 @@ type unknownDeviceError struct{ msg string }
 func (e *unknownDeviceError) Error() string        { return e.msg }
 func (e *unknownDeviceError) Is(target error) bool { return target == ErrUnknownDevice }
 
-// device is the snapshots one device wrote.
+// device is the snapshots one device took.
 type device struct {
 	key    string // its id (hex), or "HOST:SOURCE" for snapshots with no id
 	label  string // as users see it: "HOST/abcd1234", or "HOST:SOURCE"
 	newest int    // index of its newest snapshot, newest first
 }
 
-// devicesOf groups sorted (newest first) by the device that wrote each
-// snapshot: its id, from the trailer of the delta that holds its record.
+// devicesOf groups sorted (newest first) by the device that took each
+// snapshot: its id (Snapshot.Device: from its record, or the trailer of the
+// delta holding it before trailer version 8).
 // A snapshot with no id (written before format 3) belongs to the device
 // with an id that backed up the same source on the same host, if one did,
 // else to its host and source. It returns each snapshot's device key and
@@ -151,20 +152,4 @@ func CheckForgetDevices(snaps []store.Snapshot, p Policy) error {
 		}
 	}
 	return nil
-}
-
-// pinned lists the snapshots whose records must stay in the deltas that
-// hold them: a device's newest snapshot, kept, written by a device other
-// than self (the one compacting). A compaction would carry its record
-// into a delta of self, and the snapshot would then read as self's (the
-// device is the writing delta's, not part of the record): the next prune
-// would no longer see it as that device's newest.
-func pinned(decisions []Decision, self [16]byte) map[[16]byte]bool {
-	pin := map[[16]byte]bool{}
-	for i, d := range decisions {
-		if d.Keep && (i == 0 || d.NewestOf != "") && d.Snapshot.Device != self {
-			pin[d.Snapshot.ID] = true
-		}
-	}
-	return pin
 }

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/faults"
@@ -23,8 +22,6 @@ import (
 // use of each delta, compaction, sync to the remotes and deletion.
 type Store interface {
 	Writable() bool
-	// DeviceID is the device the store writes as (the one compacting).
-	DeviceID() [16]byte
 	Exclusive() (unlock func())
 	Snapshots() []store.Snapshot
 	WalkFiles(ctx context.Context, roots []crypt.ID, file func(tree crypt.ID, n *store.Node, refs []store.ChunkRef) error) (map[crypt.ID]struct{}, error)
@@ -133,7 +130,7 @@ func Run(ctx context.Context, st Store, opts Options) (*Result, error) {
 	}
 	report(opts.Progress, stage, len(kept), len(kept))
 
-	plan := planCompaction(st.Usage(used), opts, pinned(decisions, st.DeviceID()))
+	plan := planCompaction(st.Usage(used), opts)
 	if opts.DryRun {
 		res.Rewritten = len(plan)
 		return res, nil
@@ -189,14 +186,14 @@ func usedBlobs(ctx context.Context, st Store, snaps []store.Snapshot) (map[crypt
 }
 
 // planCompaction picks the deltas to rewrite: small ones and mostly-dead
-// ones, oldest first, within the upload budget, but none holding a pinned
-// snapshot's record. usage is ascending by sequence.
-func planCompaction(usage []store.DeltaUsage, opts Options, pin map[[16]byte]bool) []string {
+// ones, oldest first, within the upload budget. A delta holding another
+// device's newest snapshot is one like any other: the record it carries
+// into the compacted delta keeps the device that took it (trailer version
+// 8), so that snapshot is still that device's newest. usage is ascending
+// by sequence.
+func planCompaction(usage []store.DeltaUsage, opts Options) []string {
 	var cands []store.DeltaUsage
 	for _, u := range usage {
-		if slices.ContainsFunc(u.Snapshots, func(id [16]byte) bool { return pin[id] }) {
-			continue
-		}
 		dead := u.TotalBytes - u.LiveBytes
 		if u.Size < opts.SmallDelta || (u.TotalBytes > 0 && float64(dead)/float64(u.TotalBytes) > opts.DeadRatio) {
 			cands = append(cands, u)

@@ -35,10 +35,6 @@ type DeltaUsage struct {
 	Size       int64 // the object's size
 	TotalBytes int64 // sealed bytes of its blobs
 	LiveBytes  int64 // sealed bytes of blobs in use and indexed here
-	// Snapshots are the ids of the snapshot records it holds: a record
-	// carried into a compacted delta then reads as written by the
-	// compacting device (Snapshot.Device is the holding delta's).
-	Snapshots [][16]byte
 }
 
 // Usage reports every live delta's use by the blobs in used, ascending by
@@ -52,9 +48,6 @@ func (r *Store) Usage(used map[crypt.ID]struct{}) []DeltaUsage {
 	out := make([]DeltaUsage, 0, len(r.deltas))
 	for _, d := range r.deltas {
 		u := DeltaUsage{Name: d.ref.name(), Seq: d.ref.Seq, Size: d.size}
-		for _, s := range d.trailer.Snapshots {
-			u.Snapshots = append(u.Snapshots, s.ID)
-		}
 		for i := range d.trailer.Blobs {
 			e := &d.trailer.Blobs[i]
 			u.TotalBytes += int64(e.SealedLen)

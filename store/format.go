@@ -25,8 +25,17 @@ const (
 	// pages compressed on their previous version (basecomp.go), whose
 	// bases the same table names; version 6 groups of pages sealed as one
 	// blob (group.go); version 7 lists that name runs of a group's members
-	// (runlist.go). Versions 1 to 6 are still read.
-	trailerVersion = 7
+	// (runlist.go); version 8 the device that took each snapshot, in its
+	// record, written only by a delta carrying another device's record
+	// (compaction, key rotation). Versions 1 to 7 are still read.
+	trailerVersion = 8
+
+	// minSnapshot is the smallest snapshot record of a version 1 trailer
+	// (id, the tree id, six one-byte varints), minSnapshotDevice of a
+	// version 8 one (three more, and the device): what bounds a trailer's
+	// snapshot count.
+	minSnapshot       = 16 + 32 + 6
+	minSnapshotDevice = minSnapshot + 3 + 16
 
 	configName  = "config"
 	deltaDir    = "deltas"
@@ -180,8 +189,10 @@ type Snapshot struct {
 	// snapshot (each keeps its previous version, or is absent if it had
 	// none); empty in snapshots of format 1 and 2 deltas.
 	Incomplete []Omission
-	// Device is the device that wrote the delta committing the snapshot
-	// (from its trailer; zero before format 3). Not part of the record.
+	// Device is the device that took the snapshot: from its record in a
+	// version 8 trailer, else the device of the trailer holding the
+	// record (zero before version 3). A compaction or a key rotation that
+	// carries the record into another device's delta keeps it.
 	Device [16]byte
 }
 
@@ -231,7 +242,9 @@ type trailer struct {
 	Padding uint32
 }
 
-func encodeSnapshot(e *encoder, s *Snapshot) {
+// encodeSnapshot appends s's record; withDevice (trailer version 8) the
+// device that took it too.
+func encodeSnapshot(e *encoder, s *Snapshot, withDevice bool) {
 	e.raw(s.ID[:])
 	e.uvarint(s.Seq)
 	e.varint(s.Time.UnixNano())
@@ -247,6 +260,9 @@ func encodeSnapshot(e *encoder, s *Snapshot) {
 	for _, o := range s.Incomplete[:n] {
 		e.str(truncate(o.Path, maxOmissionText))
 		e.str(truncate(o.Reason, maxOmissionText))
+	}
+	if withDevice {
+		e.raw(s.Device[:])
 	}
 }
 
@@ -279,6 +295,9 @@ func decodeSnapshot(d *decoder, version byte) Snapshot {
 			}
 		}
 	}
+	if version >= 8 {
+		copy(s.Device[:], d.raw(16))
+	}
 	return s
 }
 
@@ -305,7 +324,7 @@ func (t *trailer) encode() []byte {
 	for _, b := range t.Blobs {
 		switch {
 		case b.Type == blobRunList:
-			version = trailerVersion
+			version = max(version, 7)
 		case b.Type == blobGroup:
 			version = max(version, 6)
 		case b.Comp == compZstdBase:
@@ -318,10 +337,17 @@ func (t *trailer) encode() []byte {
 			}
 		}
 	}
+	// Only a delta carrying a record another device took (compaction, key
+	// rotation) names each record's device.
+	withDevice := t.carriesOthers()
+	if withDevice {
+		version = trailerVersion
+	}
 	e := &encoder{b: make([]byte, 0, 64+len(t.Blobs)*48+len(t.Live)*56+len(table)*32)}
 	// A delta without dictionary pages is written as version 3, one
 	// without pages on a base as version 4, one without groups as version
-	// 5, one without run lists as version 6: what chatsafe before them
+	// 5, one without run lists as version 6, one whose snapshots are all
+	// its own device's as version 7 or older: what chatsafe before them
 	// reads too.
 	if len(table) == 0 && version < 5 {
 		version = 3
@@ -365,7 +391,7 @@ func (t *trailer) encode() []byte {
 	}
 	e.uvarint(uint64(len(t.Snapshots)))
 	for i := range t.Snapshots {
-		encodeSnapshot(e, &t.Snapshots[i])
+		encodeSnapshot(e, &t.Snapshots[i], withDevice)
 	}
 	e.uvarint(uint64(len(t.Forgotten)))
 	for _, id := range t.Forgotten {
@@ -440,7 +466,11 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	if g.at >= 0 {
 		d.fail("a group's members do not fill it")
 	}
-	t.Snapshots = make([]Snapshot, d.count(54))
+	minSnap := minSnapshot
+	if version >= 8 {
+		minSnap = minSnapshotDevice
+	}
+	t.Snapshots = make([]Snapshot, d.count(minSnap))
 	for i := range t.Snapshots {
 		t.Snapshots[i] = decodeSnapshot(d, version)
 	}
@@ -466,7 +496,24 @@ func decodeTrailer(p []byte) (*trailer, error) {
 	if err := d.done(); err != nil {
 		return nil, err
 	}
+	if version < 8 {
+		// Before version 8 every record was taken by the delta's device.
+		for i := range t.Snapshots {
+			t.Snapshots[i].Device = t.Device
+		}
+	}
 	return t, nil
+}
+
+// carriesOthers reports whether a snapshot record of t was taken by
+// another device than the one writing t.
+func (t *trailer) carriesOthers() bool {
+	for i := range t.Snapshots {
+		if t.Snapshots[i].Device != t.Device {
+			return true
+		}
+	}
+	return false
 }
 
 // dictOf returns the dictionary or base e, one of t's Blobs, was

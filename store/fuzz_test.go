@@ -30,6 +30,7 @@ func FuzzDecodeTrailer(f *testing.F) {
 	short := groupTrailer()
 	short.Blobs[4].RawLen = 2048 // a member beyond its group
 	f.Add(short.encode())
+	f.Add(deviceTrailer().encode()) // version 8: a record another device took
 	f.Add((&trailer{}).encode())
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -43,6 +44,11 @@ func FuzzDecodeTrailer(f *testing.F) {
 		}
 		if len(again.Blobs) != len(tr.Blobs) || len(again.Live) != len(tr.Live) || len(again.Snapshots) != len(tr.Snapshots) {
 			t.Fatal("trailer does not round-trip")
+		}
+		for i := range tr.Snapshots {
+			if again.Snapshots[i].Device != tr.Snapshots[i].Device {
+				t.Fatalf("snapshot %d's device does not round-trip", i)
+			}
 		}
 		// Every member lies within a group that came before it.
 		for i, e := range tr.Blobs {

@@ -145,8 +145,9 @@ func (r *Store) TakeJoinGap() *JoinGap {
 	g := &JoinGap{JoinSeq: rec.Seq, HeadSeq: rec.Continued}
 	// Every snapshot of a sequence past the join point, up to the head the
 	// first write continued, is another device's. One that reads as this
-	// device's had its record carried by this device's prune (the device
-	// is the holding delta's): its host, in the record, is still right.
+	// device's had its record carried by a prune of this device before
+	// trailer version 8 (which took the holding delta's device): its
+	// host, in the record, is still right.
 	for _, s := range r.snapshots {
 		switch {
 		case s.Seq <= rec.Seq:

@@ -122,7 +122,8 @@ func DropRotateWrites(ctx context.Context, remote remotes.Remote, stateDir strin
 
 // ResealTo writes every blob of the live deltas, re-sealed under newKey,
 // into new deltas on the remote (sequence head+1 on), the last one
-// carrying every snapshot; then it replaces the config. The store must
+// carrying every snapshot record, each still naming the device that took
+// it (trailer version 8); then it replaces the config. The store must
 // have been opened writable; hold Exclusive. Afterwards this store is
 // stale: close it and open the repository with newKey.
 func (r *Store) ResealTo(ctx context.Context, newKey crypt.Key, rems []remotes.Remote) error {

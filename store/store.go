@@ -506,7 +506,6 @@ func (r *Store) rebuildSnapshots() {
 	for _, d := range r.deltas {
 		for _, s := range d.trailer.Snapshots {
 			if (r.branches == nil && !forgotten[s.ID]) || (r.branches != nil && r.visible(d, s)) {
-				s.Device = d.trailer.Device
 				r.snapshots = append(r.snapshots, s)
 			}
 		}

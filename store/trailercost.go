@@ -83,11 +83,13 @@ func uvarintLen(v uint64) int64 {
 }
 
 // snapshotsSize is what snapshot records snaps and forgotten more
-// forgotten ids add to a trailer.
+// forgotten ids add to a trailer, each record with its device (which a
+// trailer writes only when it carries another device's record: an upper
+// bound).
 func snapshotsSize(snaps []Snapshot, forgotten int) int64 {
 	e := &encoder{}
 	for i := range snaps {
-		encodeSnapshot(e, &snaps[i])
+		encodeSnapshot(e, &snaps[i], true)
 	}
 	return int64(len(e.b)) + int64(forgotten)*16
 }
