@@ -24,7 +24,7 @@ type snapshotJSON struct {
 	Seq      uint64    `json:"seq"`
 	Time     time.Time `json:"time"`
 	Hostname string    `json:"hostname"`
-	Device   string    `json:"device,omitempty"` // the writing device's id (hex); absent before format 3
+	Device   string    `json:"device,omitempty"` // the id (hex) of the device that took it; absent before format 3
 	// Branch is the head delta id of the fork branch holding the snapshot,
 	// while the history is forked; absent otherwise.
 	Branch string `json:"branch,omitempty"`
