@@ -23,6 +23,10 @@ type FaultOptions struct {
 	Latency time.Duration
 	// Down, when it returns true, makes every call fail with ErrUnreachable.
 	Down func() bool
+	// CutDownload, when it returns true for an object's name, makes a Get
+	// of it return half of what was asked for and then fail as a dropped
+	// connection would (ErrUnreachable, io.ErrUnexpectedEOF).
+	CutDownload func(name string) bool
 }
 
 // Faulty wraps a real Remote with injected faults, for tests of this package
@@ -110,8 +114,37 @@ func (f *faultyRemote) Get(ctx context.Context, name string, offset, length int6
 	if err := f.before(ctx, "get"); err != nil {
 		return nil, err
 	}
-	return f.r.Get(ctx, name, offset, length)
+	rc, err := f.r.Get(ctx, name, offset, length)
+	if err != nil || f.opts.CutDownload == nil || !f.opts.CutDownload(name) {
+		return rc, err
+	}
+	left := length / 2
+	if length < 0 {
+		left = 0
+	}
+	return &cutDownload{rc: rc, left: left}, nil
 }
+
+// cutDownload passes left bytes through, then fails as a dropped
+// connection.
+type cutDownload struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (c *cutDownload) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("%w: %w (connection reset mid-download): %w", ErrUnreachable, errInjected, io.ErrUnexpectedEOF)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.rc.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cutDownload) Close() error { return c.rc.Close() }
 
 func (f *faultyRemote) List(ctx context.Context, dir string) ([]ObjectInfo, error) {
 	if err := f.before(ctx, "list"); err != nil {

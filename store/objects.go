@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/remotes"
 )
 
 // tailRead is how much of a delta's end is fetched in one request when
@@ -53,12 +54,33 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 	defer rc.Close()
 	buf := getRangeBuf(length)
 	if _, err := io.ReadFull(rc, buf); err != nil {
+		putRangeBuf(buf)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, integrityErr(name, "is shorter than its index says", err)
+			return nil, r.shortRead(ctx, name, off+length, err)
 		}
 		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
 	}
 	return buf, nil
+}
+
+// shortRead says what a read of name that ended before end was. A network
+// remote's answer ends early both when the object is shorter than its
+// index says (damage) and when the connection drops (the remote out of
+// reach, to retry), and the transport's error reads the same for both:
+// the object's size tells them apart.
+func (r *Store) shortRead(ctx context.Context, name string, end int64, readErr error) error {
+	info, err := r.remote.Stat(ctx, name)
+	switch {
+	case errors.Is(err, remotes.ErrNotFound):
+		return integrityErr(name, "went missing from the remote while it was read", nil)
+	case err != nil:
+		return fmt.Errorf("reading %s from %s: the download ended early (%w), and asking its size failed: %w", name, r.remote, readErr, err)
+	case info.Size < end:
+		return integrityErr(name, fmt.Sprintf("is shorter than its index says (%d bytes, a blob ends at %d)", info.Size, end), nil)
+	case errors.Is(readErr, remotes.ErrUnreachable):
+		return fmt.Errorf("reading %s from %s: the download ended early: %w", name, r.remote, readErr)
+	}
+	return fmt.Errorf("reading %s from %s: the download ended early: %w: %w", name, r.remote, remotes.ErrUnreachable, readErr)
 }
 
 // Range buffers are reused: restore and check read thousands of ranges of
