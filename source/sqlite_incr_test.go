@@ -239,7 +239,12 @@ func insertMessage(t testing.TB, db *sql.DB, id int) {
 // the full scan of the same snapshot, and a sound database.
 func TestSQLiteIncrementalAgainstRealWriter(t *testing.T) {
 	for _, piece := range pieceSizes {
-		t.Run(piece.name, func(t *testing.T) { incrementalAgainstRealWriter(t, piece) })
+		t.Run(piece.name, func(t *testing.T) {
+			// Each piece size has its own database and writer; run side by
+			// side they overlap SQLite's syncs (the package's longest test).
+			t.Parallel()
+			incrementalAgainstRealWriter(t, piece)
+		})
 	}
 }
 
@@ -377,7 +382,10 @@ func incrementalAgainstRealWriter(t *testing.T, piece pieceSize) {
 // must be the full scan of its own snapshot and a sound database.
 func TestSQLiteIncrementalWhileWriting(t *testing.T) {
 	for _, piece := range pieceSizes {
-		t.Run(piece.name, func(t *testing.T) { incrementalWhileWriting(t, piece.bytes, piece.time) })
+		t.Run(piece.name, func(t *testing.T) {
+			t.Parallel() // as in TestSQLiteIncrementalAgainstRealWriter
+			incrementalWhileWriting(t, piece.bytes, piece.time)
+		})
 	}
 }
 
