@@ -44,7 +44,8 @@ hold what this device lacks, and the warning says how to get it (the backup goes
 on; docs/switching-devices.md).
 
 When this installation's daemon is running, the backup runs in the daemon (it
-holds the state). A daemon of another installation answering on the same socket
+holds the state): backup asks its status first, and gives up with exit 5 when it
+does not answer within 10 s (stopped or stuck), then waits for the cycle. A daemon of another installation answering on the same socket
 is never used: the backup then runs here, if this installation's state is free.
 
 A remote that held the repository and now holds nothing (its drive or share not
@@ -81,6 +82,9 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 	case errors.Is(err, client.ErrNoDaemon):
 		g.memory.collectAtLimit()
 		return backupLocally(ctx, cfg, opts, g, stdout, stderr)
+	case errors.Is(err, client.ErrNoAnswer):
+		// It holds this installation's state: no backup can run here.
+		return fmt.Errorf("%w; no backup ran", err)
 	case errors.Is(err, errOtherInstallation):
 		// Safe to run here only if no process (such as this installation's
 		// own daemon, on another socket) holds our state: the local run

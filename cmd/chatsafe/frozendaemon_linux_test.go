@@ -42,13 +42,15 @@ func stopProcess(t *testing.T, pid int) {
 // SIGSTOP) makes status and backup give up with exit 5 (README: the
 // daemon unreachable), naming its pid and what to do, instead of
 // waiting for ever. A minute's limit on each command stands for the user
-// who would have waited.
+// who would have waited; the bound is shortened from its 10 s.
 func TestStoppedDaemon(t *testing.T) {
 	s := newSetup(t)
 	sock := filepath.Join(s.home, "run", "s.sock")
 	setSocket(t, s.cfg, sock)
 	pid := startDaemonBinary(t, s.home, s.cfg, sock)
 	stopProcess(t, pid)
+	defer func(d time.Duration) { daemonAnswerTimeout = d }(daemonAnswerTimeout)
+	daemonAnswerTimeout = 200 * time.Millisecond
 
 	for _, cmd := range []string{"status", "backup"} {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
