@@ -41,8 +41,13 @@ func TestDamageAdviceWithoutConfig(t *testing.T) {
 			t.Errorf("restore without a config does not say %q:\n%s", says, all)
 		}
 	}
-	// The same from snapshots, which lists the intact history.
+	// The same from snapshots, which lists the intact history, and check.
 	run(t, home, "snapshots", "--remote", s.remote, "--recovery-key-file", s.keyFile).want(t, exitPartial, "on a device whose config names this remote")
+	r = run(t, home, "check", "--remote", s.remote, "--recovery-key-file", s.keyFile)
+	r.want(t, exitIntegrity, "on a device whose config names this remote")
+	if strings.Contains(r.stderr, "run `chatsafe repair --dry-run` to see") {
+		t.Errorf("check without a config advises a repair that needs one:\n%s", r.stderr)
+	}
 
 	// Set up here on the damaged repository: refused.
 	run(t, home, "init", "--join", "--source", restored, "--remote", s.remote, "--recovery-key-file", s.keyFile,
