@@ -39,3 +39,12 @@ func (e *partialNoConfig) Error() string {
 	return "partial result: " + damageText(e.p.Damage, e.remote)
 }
 func (e *partialNoConfig) Unwrap() error { return e.p }
+
+// withoutConfig is the remote lk read when it was opened with --remote and
+// no config, else "".
+func (lk *looked) withoutConfig() string {
+	if lk.cfg.Path != "" || len(lk.cfg.Remotes) == 0 {
+		return ""
+	}
+	return lk.cfg.Remotes[0].URL
+}
