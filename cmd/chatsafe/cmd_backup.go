@@ -36,7 +36,8 @@ func newBackupCommand(g *globalOptions) *cobra.Command {
 		Long: `backup reads the chat directory, commits one snapshot as an encrypted delta and
 uploads it to every remote. Unchanged files cost nothing; an unchanged directory
 writes nothing. If a remote cannot be reached the delta waits in the local spool
-and is uploaded by the next backup.
+and is uploaded by the next backup, which says so ("uploaded 1 delta that was
+waiting: to nas"), also when nothing changed.
 
 On a device that joined (restore --join, init --join), the first backup warns if
 another device committed snapshots after the ones its chats came from: they may
@@ -118,6 +119,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	if err := inst.Store.ReseedNamed(opts.Reseed); err != nil {
 		return err
 	}
+	waiting := newWaitingUploads(inst.Store)
 	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)}
 	var bar *progressbar.ProgressBar
 	if !opts.JSON && isTerminal(stdout) {
@@ -138,13 +140,14 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	if g := res.JoinGap; g != nil {
 		fmt.Fprintf(stderr, "warning: %s\n", g)
 	}
-	uploaded, ferr := inst.Store.Sync(ctx)
+	uploaded, ferr := waiting.sync(ctx, inst.Store)
 	if opts.JSON {
 		if err := printBackupJSON(stdout, backupJSON(res, len(inst.Store.Pending()))); err != nil {
 			return err
 		}
 	} else {
 		printBackup(stdout, res, uploaded)
+		waiting.print(stdout)
 	}
 	if ferr != nil && ctx.Err() != nil {
 		return whenInterrupted(ctx, ferr, savedLocally)
