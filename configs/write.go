@@ -85,6 +85,15 @@ func (c *Config) Write(path string) error {
 	return nil
 }
 
+// CheckWrite returns the error Write(path) would fail with for what it
+// would write (an edit that cannot be made in place, a result that would
+// not load), writing nothing: a command checks its edit so before a step
+// it cannot take back.
+func (c *Config) CheckWrite(path string) error {
+	_, _, err := c.contentFor(path)
+	return err
+}
+
 // contentFor is what Write puts at path; unchanged when the file there
 // holds it already.
 func (c *Config) contentFor(path string) (data []byte, unchanged bool, err error) {

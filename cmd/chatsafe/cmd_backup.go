@@ -36,7 +36,8 @@ func newBackupCommand(g *globalOptions) *cobra.Command {
 		Long: `backup reads the chat directory, commits one snapshot as an encrypted delta and
 uploads it to every remote. Unchanged files cost nothing; an unchanged directory
 writes nothing. If a remote cannot be reached the delta waits in the local spool
-and is uploaded by the next backup.
+and is uploaded by the next backup, which says so ("uploaded 1 delta that was
+waiting: to nas"), also when nothing changed.
 
 On a device that joined (restore --join, init --join), the first backup warns if
 another device committed snapshots after the ones its chats came from: they may
@@ -44,7 +45,8 @@ hold what this device lacks, and the warning says how to get it (the backup goes
 on; docs/switching-devices.md).
 
 When this installation's daemon is running, the backup runs in the daemon (it
-holds the state). A daemon of another installation answering on the same socket
+holds the state): backup asks its status first, and gives up with exit 5 when it
+does not answer within 10 s (stopped or stuck), then waits for the cycle. A daemon of another installation answering on the same socket
 is never used: the backup then runs here, if this installation's state is free.
 
 A remote that held the repository and now holds nothing (its drive or share not
@@ -81,6 +83,9 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 	case errors.Is(err, client.ErrNoDaemon):
 		g.memory.collectAtLimit()
 		return backupLocally(ctx, cfg, opts, g, stdout, stderr)
+	case errors.Is(err, client.ErrNoAnswer):
+		// It holds this installation's state: no backup can run here.
+		return fmt.Errorf("%w; no backup ran", err)
 	case errors.Is(err, errOtherInstallation):
 		// Safe to run here only if no process (such as this installation's
 		// own daemon, on another socket) holds our state: the local run
@@ -114,6 +119,7 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	if err := inst.Store.ReseedNamed(opts.Reseed); err != nil {
 		return err
 	}
+	waiting := newWaitingUploads(inst.Store)
 	bopts := backup.Options{Source: cfg.Source, Exclude: cfg.Excluded, FullReadEvery: time.Duration(cfg.Sync.FullReadEvery)}
 	var bar *progressbar.ProgressBar
 	if !opts.JSON && isTerminal(stdout) {
@@ -134,13 +140,14 @@ func backupLocally(ctx context.Context, cfg *configs.Config, opts BackupOptions,
 	if g := res.JoinGap; g != nil {
 		fmt.Fprintf(stderr, "warning: %s\n", g)
 	}
-	uploaded, ferr := inst.Store.Sync(ctx)
+	uploaded, ferr := waiting.sync(ctx, inst.Store)
 	if opts.JSON {
 		if err := printBackupJSON(stdout, backupJSON(res, len(inst.Store.Pending()))); err != nil {
 			return err
 		}
 	} else {
 		printBackup(stdout, res, uploaded)
+		waiting.print(stdout)
 	}
 	if ferr != nil && ctx.Err() != nil {
 		return whenInterrupted(ctx, ferr, savedLocally)

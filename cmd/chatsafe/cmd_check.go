@@ -206,6 +206,10 @@ func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdou
 		printFork(out, res.Fork)
 	}
 	for _, e := range errs {
+		if de, ok := e.(*store.DamageError); ok {
+			fmt.Fprintln(out, "error:", damageText(de, lk.withoutConfig()))
+			continue
+		}
 		fmt.Fprintln(out, "error:", e)
 	}
 	if i == 0 && scope.askOthers && (res.Damage != nil || len(res.DataDamage) > 0) && ctx.Err() == nil {

@@ -95,5 +95,5 @@ func runDiff(ctx context.Context, opts DiffOptions, args []string, g *globalOpti
 	if err == nil {
 		err = tw.Flush()
 	}
-	return partialResult(r, stderr, err)
+	return partialResult(r, opts.Repo.Look.Remote, stderr, err)
 }

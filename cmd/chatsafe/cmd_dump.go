@@ -49,7 +49,7 @@ func runDump(ctx context.Context, opts DumpOptions, args []string, g *globalOpti
 	r, snap, p, n := loc.store, loc.snap, loc.path, loc.node
 	switch n.Kind {
 	case store.KindDir:
-		return partialResult(r, stderr, browse.Tar(ctx, r, &n, stdout))
+		return partialResult(r, opts.Repo.Look.Remote, stderr, browse.Tar(ctx, r, &n, stdout))
 	case store.KindSymlink:
 		return usageErr(fmt.Errorf("%s is a symbolic link to %s in snapshot %s; dump its target instead", p, n.Target, snap.ShortID()))
 	}
@@ -58,5 +58,5 @@ func runDump(ctx context.Context, opts DumpOptions, args []string, g *globalOpti
 		return err
 	}
 	_, err = f.WriteTo(ctx, stdout)
-	return partialResult(r, stderr, err)
+	return partialResult(r, opts.Repo.Look.Remote, stderr, err)
 }

@@ -86,7 +86,7 @@ func runFind(ctx context.Context, opts FindOptions, patterns []string, g *global
 	if matches == 0 && !opts.JSON {
 		fmt.Fprintln(stderr, "no snapshot holds a matching path")
 	}
-	return partialResult(r, stderr, nil)
+	return partialResult(r, opts.Repo.Look.Remote, stderr, nil)
 }
 
 func matchesAny(patterns []string, p string) bool {

@@ -71,7 +71,12 @@ the config's key.vault section, and the config is updated so the daemon can
 fetch the key on a new device. A daemon running meanwhile (here or on another
 device) goes on committing: it reads the new vault handle from the remote.
 Setting a password also resets the vault's count of wrong passwords, and after
-the vault erased the key it makes password recovery work again.`,
+the vault erased the key it makes password recovery work again.
+
+The config must take the change before the vault is asked: a config that
+cannot be edited in place stops the command with nothing changed. A relative
+--vault-ca or --password-file is written absolute (the config reads relative
+paths from its own directory).`,
 		Example: `  chatsafe key set-password --vault https://vault.example.org --vault-ca ca.pem --account alice
   chatsafe key set-password --password-file new-password.txt`,
 		Args: cobra.NoArgs,
@@ -91,17 +96,22 @@ func runKeySetPassword(ctx context.Context, opts KeyOptions, g *globalOptions, s
 	}
 	v := opts.Vault
 	v.withDefaults(cfg)
-	if err := registerWithRemotes(ctx, cfg, g.retry(cliLogger(stderr)), v, prompt{g.stdin, stderr}, k); err != nil {
-		return err
-	}
-	err = updateConfigFile(cfg.Path, func(file *configs.Config) {
+	edit := func(file *configs.Config) {
 		file.Key.Vault = v.config()
 		if opts.Vault.passwordFile != "" {
 			// The daemon fetches the key with this file on a new device.
 			file.Key.PasswordFile = absOrEmpty(opts.Vault.passwordFile)
 		}
-	})
-	if err != nil {
+	}
+	// The vault cannot be taken back: the config it goes with must be
+	// writable first.
+	if err := checkConfigUpdate(cfg.Path, edit); err != nil {
+		return fmt.Errorf("%w\nThe vault was not asked, and nothing changed: once the config is fixed, run the same command again", err)
+	}
+	if err := registerWithRemotes(ctx, cfg, g.retry(cliLogger(stderr)), v, prompt{g.stdin, stderr}, k); err != nil {
+		return err
+	}
+	if err := updateConfigFile(cfg.Path, edit); err != nil {
 		return fmt.Errorf("the password is set, but updating %s failed: %w", cfg.Path, err)
 	}
 	fmt.Fprintf(stdout, "the backup key is now kept by the vault for account %q; restore on a new device with\n  chatsafe restore --remote REMOTE --vault %s --vault-ca FILE --account %s --to DIR\n", v.account, v.urls, v.account)
@@ -139,14 +149,17 @@ func runKeyRemovePassword(ctx context.Context, opts KeyOptions, g *globalOptions
 		return err
 	}
 	defer c.CloseIdleConnections()
+	edit := func(file *configs.Config) {
+		file.Key.Vault = configs.Vault{}
+		file.Key.PasswordFile = ""
+	}
+	if err := checkConfigUpdate(cfg.Path, edit); err != nil {
+		return fmt.Errorf("%w\nThe vault was not asked, and nothing changed: once the config is fixed, run the same command again", err)
+	}
 	if err := c.Delete(ctx, v.account, k); err != nil {
 		return err
 	}
-	err = updateConfigFile(cfg.Path, func(file *configs.Config) {
-		file.Key.Vault = configs.Vault{}
-		file.Key.PasswordFile = ""
-	})
-	if err != nil {
+	if err := updateConfigFile(cfg.Path, edit); err != nil {
 		return fmt.Errorf("the vault no longer holds the key, but updating %s failed: %w", cfg.Path, err)
 	}
 	fmt.Fprintln(stdout, "the vault no longer holds the backup key; keep your recovery key (`chatsafe key show`)")
@@ -163,6 +176,17 @@ func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, er
 		return nil, crypt.Key{}, fmt.Errorf("%w: %w", instance.ErrNoKey, err)
 	}
 	return cfg, k, nil
+}
+
+// checkConfigUpdate returns the error updateConfigFile(path, edit) would
+// fail with, writing nothing.
+func checkConfigUpdate(path string, edit func(*configs.Config)) error {
+	file, err := configs.Load(path)
+	if err != nil {
+		return err
+	}
+	edit(file)
+	return file.CheckWrite(path)
 }
 
 // updateConfigFile applies edit to the config file at path as it is on

@@ -120,5 +120,5 @@ func runLs(ctx context.Context, opts LsOptions, args []string, g *globalOptions,
 	if err == nil {
 		err = tw.Flush()
 	}
-	return partialResult(r, stderr, err)
+	return partialResult(r, opts.Repo.Look.Remote, stderr, err)
 }

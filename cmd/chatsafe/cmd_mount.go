@@ -52,7 +52,7 @@ func runMount(ctx context.Context, opts MountOptions, dir string, g *globalOptio
 	if de := r.Damage(); de != nil {
 		// A mount runs until stopped: the warning comes first, not as
 		// an exit code.
-		fmt.Fprintln(stderr, "WARNING:", de)
+		fmt.Fprintln(stderr, "WARNING:", damageText(de, opts.Repo.Look.Remote))
 	}
 	ready := func() {
 		fmt.Fprintf(stdout, "mounted %d snapshots read-only at %s; press Ctrl-C to unmount\n", len(r.Snapshots()), dir)

@@ -154,7 +154,12 @@ func runRestore(ctx context.Context, opts RestoreOptions, g *globalOptions, stdo
 			return err
 		}
 	}
-	return partialResult(r, stderr, nil)
+	// Joined, the device has its config now: the store's advice holds.
+	noConfig := opts.Look.Remote
+	if opts.Join.Join {
+		noConfig = ""
+	}
+	return partialResult(r, noConfig, stderr, nil)
 }
 
 // restoreTime parses --time ("" is the zero time: the snapshot flag

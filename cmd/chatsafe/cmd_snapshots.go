@@ -111,7 +111,7 @@ func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, 
 	// Without a config the default retention policy is shown: the writing
 	// device's own may differ.
 	err = printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
-	return partialResult(lk.store, stderr, err)
+	return partialResult(lk.store, opts.Look.Remote, stderr, err)
 }
 
 func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork) error {

@@ -35,8 +35,11 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Long: `Ask the running daemon, over its status socket, what it is doing: its state,
 the newest snapshot, deltas waiting for upload and each remote's queue.
 --json prints the status document (stable; README, "JSON output").
-Exits 5 when no daemon is running, and 2 when the daemon answering on the
-socket serves another installation (another config's repository). While the
+Exits 5 when no daemon is running, or when one takes the connection but
+does not answer within 10 s (stopped with kill -STOP, in a suspended session,
+stuck; the message names its pid and how to restart it; --retry-for does not
+lengthen this wait), and 2 when the daemon answering on the socket serves
+another installation (another config's repository). While the
 daemon backs up nothing until you act, it prints the status and exits as a
 backup would: 7 taken over (chatsafe takeover), 6 forked (chatsafe fork
 resolve) or damaged (chatsafe repair). Every other state exits 0.`,

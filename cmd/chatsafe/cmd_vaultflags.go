@@ -49,8 +49,11 @@ func (v *vaultFlags) withDefaults(cfg *configs.Config) {
 	}
 }
 
+// config is the key.vault section the flags describe. --vault-ca is made
+// absolute: the config reads a relative path from its own directory, and
+// the command may run anywhere.
 func (v *vaultFlags) config() configs.Vault {
-	return configs.Vault{URL: v.urls, Account: v.account, CAFile: v.ca}
+	return configs.Vault{URL: v.urls, Account: v.account, CAFile: absOrEmpty(v.ca)}
 }
 
 func (v *vaultFlags) client() (*vaultclient.Client, error) {

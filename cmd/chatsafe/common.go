@@ -209,13 +209,19 @@ func warnTakenOver(st *store.Store, stderr io.Writer) bool {
 
 // partialResult turns a successful read of a damaged repository into a
 // partial result: the warning names the damage, and the exit code is 9.
-func partialResult(st *store.Store, stderr io.Writer, err error) error {
+// remote is --remote when the command ran without a config ("" with
+// one): the advice then differs (damageText).
+func partialResult(st *store.Store, remote string, stderr io.Writer, err error) error {
 	de := st.Damage()
 	if err != nil || de == nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "WARNING:", de)
-	return &store.PartialError{Damage: de}
+	fmt.Fprintln(stderr, "WARNING:", damageText(de, remote))
+	pe := &store.PartialError{Damage: de}
+	if remote != "" {
+		return &partialNoConfig{p: pe, remote: remote}
+	}
+	return pe
 }
 
 // deviceLabel names a device for people, as `chatsafe snapshots` and

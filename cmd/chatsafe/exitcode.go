@@ -110,6 +110,7 @@ var exitMappings = []struct {
 	{remotes.ErrUnreachable, exitUnreachable},
 	{service.ErrNoServiceManager, exitUsage},
 	{client.ErrNoDaemon, exitUnreachable},
+	{client.ErrNoAnswer, exitUnreachable},
 	{client.ErrOffline, exitUnreachable},
 	// Before a wrong password: the one that spent the last attempt is
 	// both, and the erasure is what the user must act on.

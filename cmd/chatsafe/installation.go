@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/statusapi"
@@ -33,13 +34,22 @@ func knownRepositoryIDs(stateDir string) []string {
 	return ids
 }
 
+// daemonAnswerTimeout bounds the wait for a daemon's status (README,
+// "Exit codes"): a daemon that takes the connection but does not answer
+// (stopped, suspended, stuck) would keep status and backup waiting for
+// ever. Its answer is quick; --retry-for, about remotes, does not change
+// it. A variable for the tests.
+var daemonAnswerTimeout = 10 * time.Second
+
 // daemonFor asks the daemon on cfg's socket for its status and checks that
 // it serves cfg's installation: its repository is one whose state is in
-// cfg.StateDir. No daemon gives client.ErrNoDaemon; the daemon of another
-// installation gives an error wrapping errOtherInstallation that names both.
+// cfg.StateDir. No daemon gives client.ErrNoDaemon, one that does not
+// answer within daemonAnswerTimeout client.ErrNoAnswer; the daemon of
+// another installation gives an error wrapping errOtherInstallation that
+// names both.
 func daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, statusapi.Status, error) {
 	c := client.New(cfg.StatusSocket)
-	st, err := c.Status(ctx)
+	st, err := c.StatusWithin(ctx, daemonAnswerTimeout)
 	if err != nil {
 		c.Close()
 		return nil, st, err

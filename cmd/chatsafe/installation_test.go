@@ -34,8 +34,8 @@ func setSocket(t *testing.T, cfg, sock string) {
 }
 
 // startDaemonBinary runs `chatsafe daemon --config cfg` as a real process
-// and waits until its socket answers.
-func startDaemonBinary(t *testing.T, home, cfg, sock string) {
+// and waits until its socket answers. It returns the process's pid.
+func startDaemonBinary(t *testing.T, home, cfg, sock string) int {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, chatsafeBinary(t), "daemon", "--config", cfg)
@@ -57,6 +57,7 @@ func startDaemonBinary(t *testing.T, home, cfg, sock string) {
 		}
 	})
 	waitSocket(t, sock, done, func() string { return errb.String() })
+	return cmd.Process.Pid
 }
 
 // waitSocket waits until a daemon answers on sock, failing the test if it

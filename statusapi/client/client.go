@@ -12,8 +12,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
@@ -30,6 +33,32 @@ var ErrRefused = errors.New("the chatsafe daemon refused the request")
 // yet (its first remote or the vault is out of reach): try again later.
 var ErrOffline = errors.New("the chatsafe daemon runs offline")
 
+// ErrNoAnswer means a daemon takes connections on the socket but does not
+// answer: it is stopped (SIGSTOP, a suspended session) or stuck.
+var ErrNoAnswer = errors.New("the chatsafe daemon does not answer")
+
+// noAnswerError is ErrNoAnswer with what to do about it.
+type noAnswerError struct {
+	socket string
+	pid    int32 // 0: not known
+	after  time.Duration
+}
+
+func (e *noAnswerError) Error() string {
+	who, check := "the chatsafe daemon", "`ps -eo pid,stat,args | grep 'chatsafe daemon'`"
+	if e.pid > 0 {
+		who += fmt.Sprintf(" (pid %d)", e.pid)
+		check = fmt.Sprintf("`ps -o pid,stat,args -p %d` (stat T: stopped; `kill -CONT %d` lets it go on)", e.pid, e.pid)
+	}
+	if runtime.GOOS == "windows" {
+		check = "the Task Manager"
+	}
+	return fmt.Sprintf("%s on %s did not answer within %s: it is stopped (kill -STOP, a suspended session) or stuck. Check it with %s, or restart it: `chatsafe service stop`, then `chatsafe service start` (or end it and run `chatsafe daemon` again)",
+		who, e.socket, e.after, check)
+}
+
+func (e *noAnswerError) Unwrap() error { return ErrNoAnswer }
+
 // offlineError is the daemon's message for ErrOffline.
 type offlineError string
 
@@ -40,17 +69,27 @@ func (e offlineError) Is(target error) bool { return target == ErrOffline }
 type Client struct {
 	socket string
 	hc     *http.Client
+	// pid is the daemon's, from the peer credentials of the last
+	// connection (0: not known), for the message of one that does not
+	// answer.
+	pid atomic.Int32
 }
 
 // New returns a client of the daemon listening on socket.
 func New(socket string) *Client {
+	c := &Client{socket: socket}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return peercred.Dial(ctx, socket)
+			conn, err := peercred.Dial(ctx, socket)
+			if err == nil {
+				c.pid.Store(serverPID(conn))
+			}
+			return conn, err
 		},
 		DisableCompression: true,
 	}
-	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+	c.hc = &http.Client{Transport: tr}
+	return c
 }
 
 // Close releases idle connections.
@@ -135,6 +174,20 @@ func (c *Client) Status(ctx context.Context) (statusapi.Status, error) {
 	var s statusapi.Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 	return s, err
+}
+
+// StatusWithin is Status, given up after d: a daemon that takes a
+// connection but does not answer (stopped with SIGSTOP, in a suspended
+// session, stuck) gives an error wrapping ErrNoAnswer that names its pid
+// when the connection told it.
+func (c *Client) StatusWithin(ctx context.Context, d time.Duration) (statusapi.Status, error) {
+	sctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	st, err := c.Status(sctx)
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return st, &noAnswerError{socket: c.socket, pid: c.pid.Load(), after: d}
+	}
+	return st, err
 }
 
 // Snapshots lists the committed snapshots, oldest first.
