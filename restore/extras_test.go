@@ -243,6 +243,28 @@ func TestRestoreDeleteKeepsWhatTheBackupExcludes(t *testing.T) {
 	}
 }
 
+// commitUnread commits, a minute after e's newest snapshot, that snapshot
+// again with unread as its Incomplete paths: what a backup that could not
+// read them commits (each keeps its earlier version, or is absent).
+func commitUnread(t *testing.T, e *storetest.Env, unread []store.Omission) {
+	t.Helper()
+	snaps := e.Store.Snapshots()
+	snap := snaps[len(snaps)-1]
+	snap.Time = snap.Time.Add(time.Minute)
+	snap.Incomplete = unread
+	w, err := e.Store.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Commit(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Sync(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRestoreDeleteKeepsWhatTheBackupCouldNotRead: a file the backup
 // could not read, with no earlier version, is absent from the snapshot
 // and named in its Incomplete list; a directory it could not list keeps
@@ -256,24 +278,10 @@ func TestRestoreDeleteKeepsWhatTheBackupCouldNotRead(t *testing.T) {
 	// The next backup could read neither msgstore.db (new, so the
 	// snapshot lacks it) nor Media (it keeps Media's earlier tree): what
 	// the backup commits then.
-	snaps := e.Store.Snapshots()
-	snap := snaps[len(snaps)-1]
-	snap.Time = snap.Time.Add(time.Minute)
-	snap.Incomplete = []store.Omission{
+	commitUnread(t, e, []store.Omission{
 		{Path: "Media", Reason: "open Media: permission denied"},
 		{Path: "msgstore.db", Reason: "open msgstore.db: permission denied"},
-	}
-	w, err := e.Store.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(snap); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	if _, err := e.Store.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
+	})
 	dst := filepath.Join(t.TempDir(), "live")
 	live := map[string]string{
 		"a.txt":          "a",
@@ -311,24 +319,11 @@ func TestRestoreDeleteRefusedPastTheOmissionCap(t *testing.T) {
 	e := storetest.NewEnv(t)
 	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("a"))
 	e.Backup()
-	snaps := e.Store.Snapshots()
-	snap := snaps[len(snaps)-1]
-	snap.Time = snap.Time.Add(time.Minute)
-	snap.Incomplete = nil
+	var unread []store.Omission
 	for i := range store.MaxOmissions + 1 {
-		snap.Incomplete = append(snap.Incomplete, store.Omission{Path: fmt.Sprintf("Media/unread-%04d.jpg", i), Reason: "permission denied"})
+		unread = append(unread, store.Omission{Path: fmt.Sprintf("Media/unread-%04d.jpg", i), Reason: "permission denied"})
 	}
-	w, err := e.Store.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(snap); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	if _, err := e.Store.Sync(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
+	commitUnread(t, e, unread)
 	dst := filepath.Join(t.TempDir(), "live")
 	// The last omission is past the cap: the snapshot does not name it.
 	last := fmt.Sprintf("Media/unread-%04d.jpg", store.MaxOmissions)
