@@ -256,8 +256,9 @@ func commitUnread(t *testing.T, e *storetest.Env, unread []store.Omission) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
-	if _, err := w.Commit(snap); err != nil {
+	_, err = w.Commit(snap)
+	w.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Store.Sync(e.Ctx); err != nil {
