@@ -3,33 +3,21 @@ package daemon_test
 import (
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
-	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
 // startVault runs a real vault server over HTTPS on loopback until the
 // test ends and returns its URL and the certificate to pin.
-func startVault(t *testing.T) (url, ca string) {
-	t.Helper()
-	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(t.Context()) }()
-	t.Cleanup(func() { <-done })
-	return "https://" + srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
-}
+func startVault(t *testing.T) (url, ca string) { return vaulttest.Start(t) }
 
 // withVault keeps in's key in the vault at url for account behind a
 // password (the handle on in's remotes, as `chatsafe key set-password`

@@ -5,24 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
-	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
-// startVault runs a real vault server over HTTPS on loopback and returns
-// its URL and the certificate to pin.
-func startVault(t *testing.T) (url, ca string) {
-	t.Helper()
-	dir := t.TempDir()
-	srv, err := vaultserver.NewServer(vaultserver.ServerConfig{Listen: "127.0.0.1:0", DataDir: dir, AccountRate: -1, AddressRate: -1, FailureDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(t.Context()) }()
-	t.Cleanup(func() { <-done })
-	return "https://" + srv.Addr().String(), filepath.Join(dir, vaultserver.TLSCertFile)
-}
+// startVault runs a real vault server over HTTPS on loopback until the
+// test ends and returns its URL and the certificate to pin.
+func startVault(t *testing.T) (url, ca string) { return vaulttest.Start(t) }
 
 // vaultUser is a device about to set up with a vault: a source holding
 // msg.txt, a password file, a remote and a config path, all under home.
