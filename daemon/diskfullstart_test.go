@@ -4,12 +4,14 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
@@ -40,19 +42,65 @@ func fillUp(t *testing.T, dir string) string {
 }
 
 // TestStateDiskFullAtStart: the state directory's disk is full when the
-// daemon starts. It must not exit: it starts in "error" with an error
-// that says to free space, tries again by itself, and backs up once the
-// space is back.
+// daemon starts, on a new state directory (its device id not written
+// yet) and on one a daemon used before (its repository state). It must
+// not exit: it starts in "error" with an error that says to free space,
+// tries again by itself, and backs up once the space is back.
 func TestStateDiskFullAtStart(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root (CI runs as root)")
 	}
-	state := tmpfs.Mount(t, 8<<20)
-	in := newInstallOn(t, []string{filepath.Join(t.TempDir(), "remote")}, "", state)
-	chat := openChat(t, in.src)
-	chat.write(t, 20)
-	filler := fillUp(t, state)
+	defer daemon.SetOpenBackoff(200 * time.Millisecond)()
+	for _, usedBefore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("used-before=%v", usedBefore), func(t *testing.T) {
+			state := tmpfs.Mount(t, 8<<20)
+			in := newInstallOn(t, []string{filepath.Join(t.TempDir(), "remote")}, "", state)
+			chat := openChat(t, in.src)
+			chat.write(t, 20)
+			if usedBefore {
+				d := runInProcess(t, in, daemon.Options{})
+				waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+				stopInProcess(d)
+				chat.write(t, 5)
+			}
+			filler := fillUp(t, state)
+			d, done := startFull(t, in)
+			ch, unsub := d.Subscribe()
+			defer unsub()
+			for st := d.Status(); st.State != statusapi.StateError; st = d.Status() {
+				select {
+				case <-ch:
+				case err := <-done:
+					done <- err // for the cleanup
+					t.Fatalf("the daemon stopped on a full state disk at start: %v", err)
+				case <-t.Context().Done():
+					return
+				}
+			}
+			st := d.Status()
+			if !strings.Contains(st.LastError, "no space left") || !strings.Contains(st.LastError, "free some space") || !strings.Contains(st.LastError, state) {
+				t.Fatalf("status with the state disk full at start does not say to free space on it: %s", statusJSON(st))
+			}
+			t.Logf("state %s: %s", st.State, st.LastError)
+			if _, err := d.Backup(t.Context(), statusapi.BackupRequest{}); err == nil || !strings.Contains(err.Error(), "free some space") {
+				t.Fatalf("a backup asked for with the state disk full: %v; want the same error", err)
+			}
 
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, d, "a snapshot of the whole source once space is back", func(st statusapi.Status) bool {
+				return st.LastSnapshot != nil && idle(st) && st.LastError == ""
+			})
+			sameTree(t, in.src, restoreFrom(t, in.remotes[0], in.key))
+		})
+	}
+}
+
+// startFull runs a daemon on in that may not get ready; it stops with
+// the test. done has Run's result.
+func startFull(t *testing.T, in *install) (*daemon.Daemon, chan error) {
+	t.Helper()
 	cfg, err := configs.Load(in.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -74,30 +122,5 @@ func TestStateDiskFullAtStart(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	ch, unsub := d.Subscribe()
-	defer unsub()
-	for st := d.Status(); st.State != statusapi.StateError; st = d.Status() {
-		select {
-		case <-ch:
-		case err := <-done:
-			done <- err // for the cleanup
-			t.Fatalf("the daemon stopped on a full state disk at start: %v", err)
-		case <-t.Context().Done():
-			return
-		}
-	}
-	st := d.Status()
-	if !strings.Contains(st.LastError, "no space left") || !strings.Contains(st.LastError, "free some space") || !strings.Contains(st.LastError, state) {
-		t.Fatalf("status with the state disk full at start does not say to free space on it: %s", statusJSON(st))
-	}
-	if _, err := d.Backup(t.Context(), statusapi.BackupRequest{}); err == nil || !strings.Contains(err.Error(), "free some space") {
-		t.Fatalf("a backup asked for with the state disk full: %v; want the same error", err)
-	}
-
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, d, "the first snapshot once space is back", func(st statusapi.Status) bool {
-		return st.LastSnapshot != nil && idle(st) && st.LastError == ""
-	})
+	return d, done
 }
