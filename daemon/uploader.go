@@ -69,9 +69,7 @@ func (u *uploader) Serve(ctx context.Context) error {
 		if errors.Is(err, errPaused) {
 			continue // the next pass waits for the prune to end
 		}
-		if err == nil || errors.Is(err, errWaitFirst) {
-			// Waiting for the first remote is not this remote failing:
-			// the first remote's uploader wakes it once it is checked.
+		if err == nil {
 			backoff = backoffInitial
 			select {
 			case <-ctx.Done():
@@ -80,9 +78,14 @@ func (u *uploader) Serve(ctx context.Context) error {
 			}
 			continue
 		}
-		u.d.metrics.remoteErrors.WithLabelValues(u.name).Inc()
-		u.d.errs.failed("remote:"+u.name, "uploading to a remote failed; retrying with backoff", err, zap.String("remote", u.name), zap.Duration("retry_in", backoff))
-		u.d.events.publish(statusapi.Event{Type: statusapi.EventError, Remote: u.name, Error: err.Error()})
+		// Waiting for the first remote is not this remote failing: the
+		// first remote's uploader wakes it once its check passed (the
+		// backoff below is in case that check passed elsewhere).
+		if !errors.Is(err, errWaitFirst) {
+			u.d.metrics.remoteErrors.WithLabelValues(u.name).Inc()
+			u.d.errs.failed("remote:"+u.name, "uploading to a remote failed; retrying with backoff", err, zap.String("remote", u.name), zap.Duration("retry_in", backoff))
+			u.d.events.publish(statusapi.Event{Type: statusapi.EventError, Remote: u.name, Error: err.Error()})
+		}
 		// New work (a new delta, a reload) tries again before the backoff
 		// ends; retries without it back off up to backoffMax.
 		t := time.NewTimer(backoff)
@@ -119,9 +122,10 @@ func (u *uploader) sync(ctx context.Context) error {
 		// While the store backs up without its first remote, every
 		// pass starts with that remote's check (store.SyncTarget), and
 		// this failure is the first remote's: its error is shown there
-		// (the state, the first remote's line), not on this line.
+		// (the state, the first remote's line), not on this line, which
+		// keeps what its own last pass found.
 		u.mu.Lock()
-		u.uploading, u.lastErr = false, ""
+		u.uploading = false
 		u.mu.Unlock()
 		u.d.log.Debug("upload waits for the first remote", zap.String("remote", u.name), zap.Error(err))
 		u.d.publishState(true)
