@@ -57,9 +57,10 @@ func TestStateDiskFullAtStart(t *testing.T) {
 			in := newInstallOn(t, []string{filepath.Join(t.TempDir(), "remote")}, "", state)
 			chat := openChat(t, in.src)
 			chat.write(t, 20)
+			var before uint64 // the newest snapshot before the start
 			if usedBefore {
 				d := runInProcess(t, in, daemon.Options{})
-				waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+				before = waitFor(t, d, "the first snapshot", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) }).LastSnapshot.Seq
 				stopInProcess(d)
 				chat.write(t, 5)
 			}
@@ -90,7 +91,7 @@ func TestStateDiskFullAtStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, d, "a snapshot of the whole source once space is back", func(st statusapi.Status) bool {
-				return st.LastSnapshot != nil && idle(st) && st.LastError == ""
+				return st.LastSnapshot != nil && st.LastSnapshot.Seq > before && idle(st) && st.LastError == ""
 			})
 			sameTree(t, in.src, restoreFrom(t, in.remotes[0], in.key))
 		})
