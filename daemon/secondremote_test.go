@@ -105,10 +105,11 @@ func TestSecondRemoteDownDoesNotDelayCommit(t *testing.T) {
 	start := time.Now()
 	res := backupNow(t, d)
 	took := time.Since(start)
+	t.Logf("the commit with the second remote down took %s", took)
 	if res.Snapshot == nil || res.Snapshot.Seq <= first.LastSnapshot.Seq {
 		t.Fatalf("the backup with the second remote down committed nothing: %+v", res)
 	}
-	if took > 10*time.Second {
+	if took > 15*time.Second { // the check is bounded to 5 s; it was 30 s
 		t.Fatalf("a commit with the second remote down took %s", took)
 	}
 }
