@@ -144,6 +144,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 			return statusapi.BackupResult{}, fmt.Errorf("backup interrupted: the daemon is stopping: %w", ctx.Err())
 		}
 		d.metrics.backups.WithLabelValues("failed").Inc()
+		err = withDiskFull(err, cfg.StateDir)
 		d.mu.Lock()
 		d.lastErr = err.Error()
 		d.mu.Unlock()

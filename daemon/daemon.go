@@ -234,10 +234,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// than the first that fails to open is kept as a broken target
 		// (reported in status) rather than stopping the daemon. A first
 		// remote (or vault) out of reach does not stop it either: it runs
-		// offline and tries again (open.go). The status answers
-		// meanwhile ("starting", then "offline").
+		// offline and tries again (open.go), and nor does a full disk
+		// under the state directory (diskfull.go). The status answers
+		// meanwhile ("starting", then "offline" or "error").
 		inst, err := d.openInstance(gctx, cfg)
-		if err != nil && (!instance.Unreachable(err) || gctx.Err() != nil) {
+		if err != nil && (!retryOpen(err) || gctx.Err() != nil) {
 			return err
 		}
 		if err != nil {

@@ -146,7 +146,7 @@ func TestRemoteDownDoesNotBlockOthers(t *testing.T) {
 	}})
 	st := waitFor(t, d, "r0 up to date while r1 fails", func(st statusapi.Status) bool {
 		return st.LastSnapshot != nil && len(st.Remotes) == 2 && st.Remotes[0].Queued == 0 && st.Remotes[0].LastUpload != nil &&
-			st.Remotes[1].LastError != "" && st.State == statusapi.StateError
+			st.Remotes[1].LastError != "" && st.State == statusapi.StateDegraded
 	})
 	if st.PendingDeltas == 0 || st.Remotes[1].Queued == 0 || len(spoolFiles(t, in.state)) == 0 {
 		t.Fatalf("a delta left the spool before every remote had it: %+v", st)

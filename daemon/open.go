@@ -40,6 +40,11 @@ type offlineState struct {
 	next time.Time
 }
 
+// retryOpen reports whether a failed open is waited out and tried again
+// rather than stopping the daemon: a remote or the vault out of reach,
+// or a full disk under the state directory.
+func retryOpen(err error) bool { return instance.Unreachable(err) || isDiskFull(err) }
+
 // openInstance opens the installation once.
 func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instance.Instance, error) {
 	// Run holds the state directory's lock (StateLock), which every
@@ -47,7 +52,7 @@ func (d *Daemon) openInstance(ctx context.Context, cfg *configs.Config) (*instan
 	// process can hold that one, so no store.ErrLocked comes back here.
 	inst, err := instance.Open(ctx, cfg, d.instanceOptions())
 	if err != nil {
-		return nil, fmt.Errorf("opening the installation: %w", err)
+		return nil, withDiskFull(fmt.Errorf("opening the installation: %w", err), cfg.StateDir)
 	}
 	return inst, nil
 }
@@ -65,8 +70,11 @@ func (d *Daemon) noteOffline(err error, wait time.Duration) {
 	d.mu.Lock()
 	d.offline = &offlineState{err: err, next: next}
 	d.mu.Unlock()
-	d.errs.failed("open", "cannot open the repository: a remote or the vault is out of reach; the daemon runs offline and tries again",
-		err, zap.Time("next_try", next))
+	msg := "cannot open the repository: a remote or the vault is out of reach; the daemon runs offline and tries again"
+	if isDiskFull(err) {
+		msg = "cannot open the repository: no space left under the state directory; free some space, the daemon tries again"
+	}
+	d.errs.failed("open", msg, err, zap.Time("next_try", next))
 	// The status page lists it with the other errors, in one entry that
 	// each try updates; the event streams hear every try.
 	ev := statusapi.Event{Type: statusapi.EventError, Error: err.Error(), Time: time.Now().UTC()}
@@ -98,7 +106,7 @@ func (d *Daemon) waitOpen(ctx context.Context, cfg *configs.Config) *instance.In
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !instance.Unreachable(err) {
+		if !retryOpen(err) {
 			d.mu.Lock()
 			d.offline = &offlineState{err: err}
 			d.mu.Unlock()
@@ -137,6 +145,12 @@ func (d *Daemon) offlineStatus(st *statusapi.Status, cfg *configs.Config) {
 	st.State = statusapi.StateOffline
 	again := "trying again at " + off.next.Local().Format(time.TimeOnly)
 	st.LastError = fmt.Sprintf("cannot open the repository (%s): %v", again, off.err)
+	if isDiskFull(off.err) {
+		// Nothing to wait for but the person's fix: an error, in
+		// the words of that fix.
+		st.State = statusapi.StateError
+		st.LastError = fmt.Sprintf("%v (cannot open the repository; %s)", off.err, again)
+	}
 	for i, rc := range cfg.Remotes {
 		rs := statusapi.RemoteStatus{Name: rc.Name, Remote: remotes.Redact(rc.URL)}
 		if i == 0 && errors.Is(off.err, remotes.ErrUnreachable) {
@@ -157,6 +171,9 @@ func (d *Daemon) offlineNow() error {
 	d.mu.Unlock()
 	if off == nil {
 		return nil
+	}
+	if isDiskFull(off.err) {
+		return fmt.Errorf("cannot back up (the daemon tries again at %s): %w", off.next.Local().Format(time.TimeOnly), off.err)
 	}
 	return fmt.Errorf("%w (trying again at %s): %w", statusapi.ErrOffline, off.next.Local().Format(time.TimeOnly), off.err)
 }

@@ -104,8 +104,9 @@ func TestStateDiskFullRetried(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(in.src, "Media", "VID-1.mp4"), randomBytes(1, 3<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, d, "the cycle to fail on the full disk", func(st statusapi.Status) bool {
-		return st.State == statusapi.StateError && strings.Contains(st.LastError, "no space left on device")
+	waitFor(t, d, "the cycle to fail on the full disk, saying to free space", func(st statusapi.Status) bool {
+		return st.State == statusapi.StateError && strings.Contains(st.LastError, "no space left on device") &&
+			strings.Contains(st.LastError, "free some space")
 	})
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)

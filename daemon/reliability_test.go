@@ -142,7 +142,7 @@ func TestNetworkRemoteStoppedDuringBackup(t *testing.T) {
 	if srv.Running() || armed.Load() {
 		t.Fatal("the server was not stopped by the upload")
 	}
-	if st.State != statusapi.StateError || st.PendingDeltas == 0 || st.Remotes[1].Queued == 0 {
+	if st.State != statusapi.StateDegraded || st.PendingDeltas == 0 || st.Remotes[1].Queued == 0 {
 		t.Fatalf("status with r1 down: %+v", st)
 	}
 	sameTree(t, in.src, restoreFrom(t, in.remotes[0], in.key))

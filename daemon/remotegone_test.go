@@ -43,7 +43,7 @@ func TestRemoteFolderGoneIsNotRecreated(t *testing.T) {
 			st.Remotes[0].Queued != 0 || st.Remotes[1].Uploading {
 			return false
 		}
-		failed := st.Remotes[1].LastError != "" && st.State == statusapi.StateError
+		failed := st.Remotes[1].LastError != "" && st.State == statusapi.StateDegraded
 		tookIt := st.Remotes[1].Queued == 0 && st.State == statusapi.StateIdle
 		return failed || tookIt
 	})
@@ -54,7 +54,7 @@ func TestRemoteFolderGoneIsNotRecreated(t *testing.T) {
 	if r1.LastError == "" || !strings.Contains(r1.LastError, `"r1"`) || !strings.Contains(r1.LastError, "mounted") {
 		t.Errorf("the gone remote's status names no error that says where to look: %+v", r1)
 	}
-	if r1.Queued == 0 || st.PendingDeltas == 0 || st.State != statusapi.StateError {
+	if r1.Queued == 0 || st.PendingDeltas == 0 || st.State != statusapi.StateDegraded {
 		t.Errorf("the status says the gone remote is up to date: %s", statusJSON(st))
 	}
 	if t.Failed() {

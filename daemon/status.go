@@ -42,6 +42,9 @@ func (d *Daemon) readState() stateReading {
 // without its first remote.
 func (d *Daemon) stateOf(r stateReading, lines []statusapi.RemoteStatus, offlineBackups func() bool) string {
 	if !d.isReady() && r.offline != nil {
+		if isDiskFull(r.offline.err) {
+			return statusapi.StateError // as offlineStatus says
+		}
 		return statusapi.StateOffline
 	}
 	if d.isReady() && d.store.TakenOver() != nil {
@@ -67,15 +70,20 @@ func (d *Daemon) stateOf(r stateReading, lines []statusapi.RemoteStatus, offline
 		// the remotes are changing, which is what "uploading" tells.
 		return statusapi.StateUploading
 	}
-	failing := r.lastErr != ""
+	remoteFailing := false
 	for _, l := range lines {
 		if l.Uploading {
 			return statusapi.StateUploading
 		}
-		failing = failing || l.LastError != ""
+		remoteFailing = remoteFailing || l.LastError != ""
 	}
-	if failing {
+	// "error" is what last_error says: a failed cycle. A remote failing
+	// while cycles commit is "degraded", its error on its own line.
+	if r.lastErr != "" {
 		return statusapi.StateError
+	}
+	if remoteFailing {
+		return statusapi.StateDegraded
 	}
 	return statusapi.StateIdle
 }

@@ -12,21 +12,24 @@ import (
 )
 
 // agrees reports whether st's state is what its own remote lines and
-// error say: "idle" beside a remote that uploads or failed, or "error"
-// with nothing failing, is a status that disagrees with itself. (The
+// error say: "idle" beside a remote that uploads or failed, "error"
+// without its last_error, or "degraded" with no remote failing, is a
+// status that disagrees with itself. (The
 // states before these in the order of state(), scanning and the like,
 // say nothing of the remote lines.)
 func agrees(st statusapi.Status) bool {
-	uploading, failing := false, st.LastError != ""
+	uploading, failing := false, false
 	for _, r := range st.Remotes {
 		uploading = uploading || r.Uploading
 		failing = failing || r.LastError != ""
 	}
 	switch st.State {
 	case statusapi.StateIdle:
-		return !uploading && !failing
+		return !uploading && !failing && st.LastError == ""
 	case statusapi.StateError:
-		return !uploading && failing
+		return !uploading && st.LastError != ""
+	case statusapi.StateDegraded:
+		return !uploading && failing && st.LastError == ""
 	}
 	return true
 }

@@ -78,9 +78,14 @@ func (u *uploader) Serve(ctx context.Context) error {
 			}
 			continue
 		}
-		u.d.metrics.remoteErrors.WithLabelValues(u.name).Inc()
-		u.d.errs.failed("remote:"+u.name, "uploading to a remote failed; retrying with backoff", err, zap.String("remote", u.name), zap.Duration("retry_in", backoff))
-		u.d.events.publish(statusapi.Event{Type: statusapi.EventError, Remote: u.name, Error: err.Error()})
+		// Waiting for the first remote is not this remote failing: the
+		// first remote's uploader wakes it once its check passed (the
+		// backoff below is in case that check passed elsewhere).
+		if !errors.Is(err, errWaitFirst) {
+			u.d.metrics.remoteErrors.WithLabelValues(u.name).Inc()
+			u.d.errs.failed("remote:"+u.name, "uploading to a remote failed; retrying with backoff", err, zap.String("remote", u.name), zap.Duration("retry_in", backoff))
+			u.d.events.publish(statusapi.Event{Type: statusapi.EventError, Remote: u.name, Error: err.Error()})
+		}
 		// New work (a new delta, a reload) tries again before the backoff
 		// ends; retries without it back off up to backoffMax.
 		t := time.NewTimer(backoff)
@@ -104,9 +109,28 @@ func (u *uploader) sync(ctx context.Context) error {
 		return err
 	}
 	queued := u.queued()
+	wasOffline := u.isRepo && u.d.offlineBackups()
 	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
 	paused := err != nil && pctx.Err() != nil && ctx.Err() == nil
 	done()
+	if wasOffline && !u.d.offlineBackups() {
+		// The first remote checked what was backed up without it: the
+		// others, waiting for that (errWaitFirst), upload now.
+		u.d.wakeUploaders()
+	}
+	if err != nil && !u.isRepo && ctx.Err() == nil && u.d.offlineBackups() {
+		// While the store backs up without its first remote, every
+		// pass starts with that remote's check (store.SyncTarget), and
+		// this failure is the first remote's: its error is shown there
+		// (the state, the first remote's line), not on this line, which
+		// keeps what its own last pass found.
+		u.mu.Lock()
+		u.uploading = false
+		u.mu.Unlock()
+		u.d.log.Debug("upload waits for the first remote", zap.String("remote", u.name), zap.Error(err))
+		u.d.publishState(true)
+		return errWaitFirst
+	}
 	if paused {
 		u.mu.Lock()
 		u.uploading = false
@@ -130,6 +154,10 @@ func (u *uploader) sync(ctx context.Context) error {
 	u.d.publishState(u.queued() != queued)
 	return err
 }
+
+// errWaitFirst ends a pass of a remote other than the first that waits
+// for the first remote's check (see sync).
+var errWaitFirst = errors.New("waiting for the first remote")
 
 // queued counts the live deltas the remote is not known to hold.
 func (u *uploader) queued() int { return u.t.Missing(u.d.store.LiveDeltas()) }

@@ -52,13 +52,19 @@ func DeviceID(stateDir string, create bool) ([16]byte, error) {
 	if err != nil {
 		return id, fmt.Errorf("saving this device's id: %w", err)
 	}
-	if _, err := f.WriteString(hex.EncodeToString(id[:]) + "\n"); err != nil {
-		f.Close()
+	_, err = f.WriteString(hex.EncodeToString(id[:]) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// No id was used yet: a partial file (a full disk) would read as
+		// damaged at every later start; without it, the next one makes
+		// the id again.
+		os.Remove(path)
 		return id, fmt.Errorf("saving this device's id: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return id, fmt.Errorf("saving this device's id: %w", err)
-	}
-	return id, f.Close()
+	return id, nil
 }

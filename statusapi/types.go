@@ -13,7 +13,13 @@ const (
 	StateIdle      = "idle"      // nothing to do
 	StateScanning  = "scanning"  // a backup cycle reads the source
 	StateUploading = "uploading" // deltas are being sent to a remote
-	StateError     = "error"     // the last cycle failed, or a remote is failing
+	// StateError: the last cycle failed (LastError says why), or the
+	// installation could not be opened for a reason the person must fix
+	// (a full disk under the state directory); the daemon retries by itself.
+	StateError = "error"
+	// StateDegraded: cycles commit, but a remote is failing: its line's
+	// LastError says why; it catches up by itself once it works again.
+	StateDegraded = "degraded"
 	// StateTakenOver: another device writes the repository now; this one
 	// backs up nothing until `chatsafe takeover` (TakenOver says who).
 	StateTakenOver = "taken_over"

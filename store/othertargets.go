@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,16 @@ import (
 // hold up every backup (its uploads wait and retry as before). A var for
 // tests.
 var otherListTimeout = 30 * time.Second
+
+// otherCommitCheckTimeout bounds the same check before a commit, shorter
+// than otherListTimeout: a commit waits for it, and a remote down or out
+// of reach (refused connections retried with backoff, a NAS away from
+// home) would otherwise hold every commit for the whole of
+// otherListTimeout. The remotes are checked at once, side by side, so
+// the wait is one bound, not one per remote. A remote not checked in
+// time is safe to skip: checkTargetBeforeUpload lists it again, with
+// otherListTimeout, before anything is uploaded there.
+const otherCommitCheckTimeout = 5 * time.Second
 
 // otherListBackoff: a remote other than the first that could not be
 // checked before a commit (listed, or a trailer it lists read) is not
@@ -59,22 +70,40 @@ func (r *Store) newestUnknown(objs []remotes.ObjectInfo, baseSeq uint64) *candid
 // othersOnTargets finds, on the sync targets other than the store's own
 // remote, a delta at or past baseSeq that another device committed there
 // (see otherDeviceDelta). It returns that delta and what to tell the user,
-// or nil. A remote that cannot be checked now (listed, or the trailer it
-// lists read, within otherListTimeout) is skipped with a warning and left
-// alone for otherListBackoff.
+// or nil. The targets are checked side by side; one that cannot be
+// checked now (listed, or the trailer it lists read, within
+// otherCommitCheckTimeout) is skipped with a warning and left alone for
+// otherListBackoff.
 func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, string) {
+	type found struct {
+		d   *delta
+		err error
+	}
+	var ts []*Target
 	for _, t := range r.Targets() {
-		if t.Remote == nil || t.Remote == r.remote || t.inListBackoff(time.Now()) {
-			continue
+		if t.Remote != nil && t.Remote != r.remote && !t.inListBackoff(time.Now()) {
+			ts = append(ts, t)
 		}
-		d, err := r.checkOther(ctx, t, baseSeq)
-		if err != nil {
+	}
+	res := make([]found, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Go(func() {
+			d, err := r.checkOther(ctx, t, baseSeq, min(otherListTimeout, otherCommitCheckTimeout))
+			res[i] = found{d, err}
+		})
+	}
+	wg.Wait() // each check is bounded by its timeout
+	for i, t := range ts {
+		if err := res[i].err; err != nil {
 			t.noteListFailed(time.Now())
 			r.log.Warn("could not check a remote before committing; another device writing there goes unnoticed until it can be (tried again in a few minutes, and before each upload to it)", zap.String("remote", t.Name), zap.Duration("retry_after", otherListBackoff), zap.Error(err))
 			continue
 		}
 		t.noteListFailed(time.Time{})
-		if d != nil {
+	}
+	for i, t := range ts {
+		if d := res[i].d; d != nil {
 			return d, r.elsewhereNote(d, t)
 		}
 	}
@@ -82,9 +111,9 @@ func (r *Store) othersOnTargets(ctx context.Context, baseSeq uint64) (*delta, st
 }
 
 // checkOther lists t and reads the trailer otherDeviceDelta needs, both
-// within otherListTimeout.
-func (r *Store) checkOther(ctx context.Context, t *Target, baseSeq uint64) (*delta, error) {
-	ctx, cancel := context.WithTimeout(ctx, otherListTimeout)
+// within timeout.
+func (r *Store) checkOther(ctx context.Context, t *Target, baseSeq uint64, timeout time.Duration) (*delta, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	objs, err := t.Remote.List(ctx, deltaDir)
 	if err != nil {
