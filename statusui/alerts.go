@@ -15,7 +15,7 @@ type Alert struct {
 	// or "warn" (backups go on); the page's style for it.
 	Severity string `json:"severity"`
 	// Label is status's line label: "taken over", "forked", "damaged",
-	// "error", "vault", "warning" or "unread".
+	// "error", "vault", "warning", "remote NAME" or "unread".
 	Label string   `json:"label"`
 	Text  string   `json:"text"`
 	Items []string `json:"items,omitempty"` // the objects or branches it names
@@ -29,7 +29,8 @@ const (
 
 // alerts derives the alert box from st: first the states that stop every
 // backup until the user acts (the message `chatsafe status` exits with),
-// then status's error, vault, warning and unread lines.
+// then status's error, vault and warning lines, each remote's error, and
+// the unread paths.
 func alerts(st statusapi.Status) []Alert {
 	out := []Alert{}
 	if st.TakenOver != nil || st.State == statusapi.StateTakenOver {
@@ -64,6 +65,19 @@ func alerts(st statusapi.Status) []Alert {
 	}
 	for _, w := range st.Warnings {
 		out = append(out, Alert{Severity: SeverityWarn, Label: "warning", Text: w})
+	}
+	// A remote's own error is on its row alone in status; in state
+	// degraded (the cycles commit, a remote falls behind) nothing else
+	// would say it.
+	for _, r := range st.Remotes {
+		if r.LastError == "" {
+			continue
+		}
+		text := r.LastError
+		if r.Queued > 0 {
+			text += fmt.Sprintf("; %s waiting for it (retried by itself)", plural(r.Queued, "delta"))
+		}
+		out = append(out, Alert{Severity: SeverityWarn, Label: "remote " + r.Name, Text: text})
 	}
 	if s := st.LastSnapshot; s != nil {
 		for _, o := range s.Incomplete {

@@ -89,6 +89,22 @@ func TestAlertsSayWhatToDo(t *testing.T) {
 	}
 }
 
+// TestAlertsNameAFailingRemote: a remote failing while the cycles commit
+// (state degraded) is on its own row and nowhere else in status; the box
+// names it too, or the page would say all is well while one copy falls
+// behind.
+func TestAlertsNameAFailingRemote(t *testing.T) {
+	st := statusapi.Status{State: statusapi.StateDegraded, Remotes: []statusapi.RemoteStatus{
+		{Name: "local", Remote: "/srv/backup"},
+		{Name: "nas", Remote: "webdav:chats", Queued: 3, LastError: "remote unreachable: connection refused"},
+	}}
+	a := getState(t, st).Alerts
+	if len(a) != 1 || a[0].Label != "remote nas" || a[0].Severity != SeverityWarn ||
+		!strings.Contains(a[0].Text, "connection refused") || !strings.Contains(a[0].Text, "3 deltas waiting") {
+		t.Errorf("a failing remote: %+v, want one warning naming nas, its error and its 3 waiting deltas", a)
+	}
+}
+
 // TestPageWritesNoMarkup: the page's script builds its elements and sets
 // their text; it never parses a string as HTML (the state carries
 // hostnames, paths and errors).
