@@ -121,11 +121,14 @@ func (s *Server) initCluster(ctx context.Context) {
 	for {
 		err := s.initState(ctx)
 		if err == nil {
+			s.setupErr.Store(nil)
 			s.log.Info("vault cluster node ready", zap.String("node", s.node.id))
 			return
 		}
 		switch {
 		case errors.Is(err, errSealed):
+			why := "this vault node cannot set up: the cluster's secrets do not open with its master key. Every node needs the same master key: copy master.key from a node of the cluster into this node's data directory (or use the same key in each HSM) and restart it (docs/vault.md, \"Replication\")"
+			s.setupErr.Store(&why)
 			s.log.Error("vault cluster: the cluster's secrets do not open with this node's master key; every node needs the same master key (the same master.key file, or the same key in each HSM); retrying", zap.Error(err))
 		case !errors.Is(err, errNoQuorum):
 			s.log.Warn("vault cluster: setting up failed; retrying", zap.Error(err))

@@ -130,15 +130,20 @@ func (c *ServerConfig) setDefaults() {
 
 // Server is a single-node Backup Key Vault over HTTPS.
 type Server struct {
-	cfg    ServerConfig
-	log    *zap.Logger
-	mk     MasterKey
-	store  stateMachine
-	node   *raftNode // nil on a single node
-	eng    atomic.Pointer[engine]
-	ready  chan struct{} // closed once eng is set
-	ln     net.Listener
-	tlsCfg *tls.Config
+	cfg   ServerConfig
+	log   *zap.Logger
+	mk    MasterKey
+	store stateMachine
+	node  *raftNode // nil on a single node
+	eng   atomic.Pointer[engine]
+	ready chan struct{} // closed once eng is set
+
+	// setupErr is why a cluster node cannot set up, when a client should
+	// hear it rather than "no quorum" (its master key does not open the
+	// cluster's secrets).
+	setupErr atomic.Pointer[string]
+	ln       net.Listener
+	tlsCfg   *tls.Config
 
 	logins *sessionTable[loginSession]
 	begins *sessionTable[beginSession] // login/begin → login/ke1
@@ -296,6 +301,10 @@ func (s *Server) initState(ctx context.Context) error {
 func (s *Server) engine(w http.ResponseWriter) *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
+	}
+	if why := s.setupErr.Load(); why != nil {
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, *why, nil)
+		return nil
 	}
 	writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, errNoQuorum.Error(), nil)
 	return nil
