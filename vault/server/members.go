@@ -79,37 +79,45 @@ type AdminOptions struct {
 // ClusterMembers sends a membership request to a cluster node and returns
 // the voters after it.
 func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) ([]Member, error) {
+	req.Forwarded = false
+	var out []Member
+	if err := adminCall(ctx, opts, "Vault.Members", req, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// adminCall calls method on the node at opts.Addr as an administrator.
+func adminCall(ctx context.Context, opts AdminOptions, method string, args, reply any) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 15 * time.Second
 	}
 	cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("loading the node certificate %s and key %s: %w", opts.CertFile, opts.KeyFile, err)
+		return fmt.Errorf("loading the node certificate %s and key %s: %w", opts.CertFile, opts.KeyFile, err)
 	}
 	_, cli, err := peerTLS(cert, opts.CAFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
 	}
 	c := rpc.NewClient(conn)
 	defer c.Close()
-	req.Forwarded = false
-	var out []Member
-	call := c.Go("Vault.Members", req, &out, make(chan *rpc.Call, 1))
+	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
+		return fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
 	}
 	if call.Error != nil {
-		return nil, fmt.Errorf("vault cluster membership: %w", call.Error)
+		return fmt.Errorf("vault cluster membership: %w", call.Error)
 	}
-	return out, nil
+	return nil
 }
 
 // initCluster sets the node up once the cluster can commit (the server

@@ -210,7 +210,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		ready:  make(chan struct{}),
 	}
 	if s.mk == nil {
-		mk, err := OpenFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName))
+		// A cluster node's key must be the cluster's: it is never made here.
+		mk, err := openFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName), cfg.Cluster == nil)
 		if err != nil {
 			return nil, err
 		}
@@ -291,6 +292,8 @@ func (s *Server) initState(ctx context.Context) error {
 	if s.node != nil {
 		f := s.evalCommitted
 		s.node.evalFn.Store(&f)
+		r := s.shareReport
+		s.node.reportFn.Store(&r)
 	}
 	close(s.ready)
 	return nil
