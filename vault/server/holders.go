@@ -198,7 +198,13 @@ func (n *raftNode) ping(ctx context.Context, addrs []string, need int) []string 
 	for _, addr := range addrs {
 		go func() {
 			var ok bool
-			if err := n.call(ctx, addr, "Vault.Ping", PingArgs{}, &ok); err != nil || !ok {
+			err := n.call(ctx, addr, "Vault.Ping", PingArgs{}, &ok)
+			if err != nil && strings.Contains(err.Error(), "can't find method") {
+				// A node from before the ping answered: count it up rather
+				// than refuse every login during an upgrade.
+				err, ok = nil, true
+			}
+			if err != nil || !ok {
 				addr = ""
 			}
 			ch <- addr // buffered: never blocks
