@@ -45,7 +45,29 @@ var (
 	// matches ErrAttemptSpent: a new process (a command run again) spends
 	// another.
 	ErrAttemptKept = errors.New("the login's counted attempt is kept for the next try")
+	// ErrFewShareHolders is matched by a ShareHoldersError: the vault
+	// refused a login before counting it, because too few of the nodes
+	// that hold the account's key shares answer. It also matches
+	// ErrUnreachable (try again once they are back).
+	ErrFewShareHolders = errors.New("too few of the vault nodes that hold this account's key shares answer")
 )
+
+// ShareHoldersError is a login the vault refused before counting its
+// attempt: fewer of the nodes holding the account's key shares answer
+// than the account's threshold needs. Msg is the vault's account of it
+// (which nodes hold shares, which answer, what to do); Node the URL that
+// said so. It matches ErrFewShareHolders and ErrUnreachable.
+type ShareHoldersError struct{ Node, Msg string }
+
+func (e ShareHoldersError) Error() string {
+	return fmt.Sprintf("%s (%s; no password attempt was counted)", e.Msg, e.Node)
+}
+
+// Is makes errors.Is(err, ErrFewShareHolders) and errors.Is(err,
+// ErrUnreachable) true.
+func (e ShareHoldersError) Is(target error) bool {
+	return target == ErrFewShareHolders || target == ErrUnreachable
+}
 
 // AttemptSpent marks err, a login's failure after the vault counted the
 // attempt, so that it matches ErrAttemptSpent too (nil stays nil).
@@ -82,7 +104,7 @@ type attemptKeptError struct {
 }
 
 func (e attemptKeptError) Error() string {
-	return fmt.Sprintf("%s (the vault counted this login's password attempt and the answers after it were lost: a try from this process within %s is the same attempt and costs nothing, and a daemon makes it by itself; a command run again has spent one of the vault's password attempts and spends one more, so run it once the vault is healthy)", e.err, e.kept)
+	return fmt.Sprintf("%s (the vault counted this login's password attempt and the login failed after it: a try from this process within %s is the same attempt and costs nothing, and a daemon makes it by itself; a command run again has spent one of the vault's password attempts and spends one more, so run it once the vault is healthy)", e.err, e.kept)
 }
 func (e attemptKeptError) Unwrap() error { return e.err }
 func (e attemptKeptError) Is(target error) bool {

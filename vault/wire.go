@@ -137,6 +137,13 @@ const (
 	// vault counted already, on an account registered before the threshold
 	// OPRF, which cannot take it again (docs/vault.md, "Attempt counting").
 	CodeAttemptSpent = "attempt_spent"
+	// CodeFewShareHolders (503): a login/begin refused before counting
+	// anything: fewer of the nodes that hold the account's key shares
+	// answer than its threshold needs (docs/vault.md, "Membership").
+	CodeFewShareHolders = "few_share_holders"
+	// CodeNoShare (404): login/eval on a node that holds no share of the
+	// account's key (it joined after the account's password was set).
+	CodeNoShare = "no_share"
 )
 
 // ErrBadMessage marks a request that failed strict decoding or validation.

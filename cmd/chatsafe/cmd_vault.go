@@ -103,7 +103,8 @@ func newVaultMembersCommand() *cobra.Command {
 		if tlsCert == "" || tlsKey == "" {
 			return usageErr(errors.New("give --data DIR (a node's data directory) or --tls-cert and --tls-key trusted by the cluster CA"))
 		}
-		ms, err := vaultserver.ClusterMembers(cmd.Context(), vaultserver.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}, req)
+		opts := vaultserver.AdminOptions{Addr: via, CAFile: clusterCA, CertFile: tlsCert, KeyFile: tlsKey}
+		ms, err := vaultserver.ClusterMembers(cmd.Context(), opts, req)
 		if err != nil {
 			return err
 		}
@@ -115,6 +116,17 @@ func newVaultMembersCommand() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%s\t%s\t%s\n", m.ID, m.Addr, role)
 		}
+		if req.Op == "list" {
+			return nil
+		}
+		// The change is made; what it means for the accounts' key shares
+		// is a warning on stderr, not a failure.
+		rep, err := vaultserver.ClusterShares(cmd.Context(), opts)
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: could not count the accounts whose key shares this change concerns: %v\n", err)
+			return nil
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), vaultserver.MembershipWarning(rep, req, ms))
 		return nil
 	}
 	members := &cobra.Command{
@@ -124,7 +136,13 @@ func newVaultMembersCommand() *cobra.Command {
 node's raft port (--via) with mutual TLS exactly like a node does: it presents
 a certificate the cluster CA file trusts (a node's own, with --data DIR).
 A follower passes the change to the leader. Start a new node with --node-id
-and --raft-listen but without --peers, then add it here.`,
+and --raft-listen but without --peers, then add it here.
+
+An account's key shares stay on the nodes that were members when its password
+was set: a node added later holds none, a node removed takes its share away.
+add and remove warn (on stderr) how many accounts that concerns and how many
+of their share holders must stay; setting an account's password again shares
+its key among the current nodes.`,
 		Example: `  chatsafe vault members list --via 10.0.0.1:8444 --cluster-ca ca.pem --data /var/lib/chatsafe-vault`,
 		Args:    cobra.NoArgs,
 	}
@@ -183,12 +201,12 @@ func newVaultCommand(*globalOptions) *cobra.Command {
 		Use:   "vault",
 		Short: "Run the Backup Key Vault server",
 		Long: `The Backup Key Vault keeps backup keys behind passwords (OPAQUE) and erases a
-key after too many wrong passwords. serve runs a node; cert and members set up
-and change a replicated cluster.`,
+key after too many wrong passwords. serve runs a node; key, cert and members set
+up and change a replicated cluster.`,
 		Example: `  chatsafe vault serve --data /var/lib/chatsafe-vault --listen 0.0.0.0:8443`,
 		Args:    cobra.NoArgs,
 	}
-	vaultCmd.AddCommand(newVaultServeCommand(), newVaultMembersCommand(), newVaultCertCommand())
+	vaultCmd.AddCommand(newVaultServeCommand(), newVaultMembersCommand(), newVaultCertCommand(), newVaultKeyCommand())
 	return vaultCmd
 }
 
@@ -200,7 +218,10 @@ func newVaultServeCommand() *cobra.Command {
 		Long: `Run a Backup Key Vault: it keeps backup keys behind passwords with OPAQUE,
 never learns a password or a key, and erases a key after too many wrong
 passwords. Without --tls-cert/--tls-key it makes a self-signed certificate on
-first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).`,
+first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).
+A single node makes its master key (DIR/master.key) on first start; a cluster
+node (--node-id) needs the cluster's, the same on every node, in place before
+its first start: make it once with chatsafe vault key new and copy it.`,
 		Example: `  chatsafe vault serve --data /var/lib/chatsafe-vault
   chatsafe vault serve --config vault.yaml --node-id n1 --raft-listen 10.0.0.1:8444 --cluster-ca ca.pem --peers n1=10.0.0.1:8444,n2=10.0.0.2:8444,n3=10.0.0.3:8444`,
 		Args: cobra.NoArgs,

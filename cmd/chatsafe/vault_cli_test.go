@@ -113,3 +113,35 @@ func TestVaultCLIUsesProductionKSF(t *testing.T) {
 		t.Fatalf("restored %q", b)
 	}
 }
+
+// TestVaultKeyNewThenClusterServe: a cluster node does not make a master
+// key of its own (each would differ, and the nodes would never set up);
+// `vault key new` makes the one the nodes share, and keeps it when run again.
+func TestVaultKeyNewThenClusterServe(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "node1")
+	ca := filepath.Join(home, "cluster.pem")
+	run(t, home, "vault", "cert", "--data", dir, "--listen", "127.0.0.1:0").want(t, 0, "BEGIN CERTIFICATE")
+	cert, err := os.ReadFile(filepath.Join(dir, vaultserver.TLSCertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, cert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serve := []string{"vault", "serve", "--data", dir, "--listen", "127.0.0.1:0", "--node-id", "1", "--raft-listen", "127.0.0.1:0", "--cluster-ca", ca, "--peers", "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3"}
+	run(t, home, serve...).want(t, 1, "vault key new")
+	if _, err := os.Stat(filepath.Join(dir, vaultserver.MasterKeyFileName)); err == nil {
+		t.Fatal("a cluster node made a master key of its own")
+	}
+	run(t, home, "vault", "key", "new", "--data", dir).want(t, 0, "copy it")
+	first, err := os.ReadFile(filepath.Join(dir, vaultserver.MasterKeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, home, "vault", "key", "new", "--data", dir).want(t, 0, "kept it")
+	again, _ := os.ReadFile(filepath.Join(dir, vaultserver.MasterKeyFileName))
+	if string(again) != string(first) {
+		t.Fatal("vault key new replaced an existing master key")
+	}
+}

@@ -441,6 +441,12 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 		return vault.ErrNotFound
 	case er.Error == vault.CodeAttemptSpent:
 		return vault.AttemptSpent(fmt.Errorf("%w: %s: %w", vault.ErrUnreachable, u, errReplayRefused))
+	case er.Error == vault.CodeNoShare:
+		return fmt.Errorf("%s: %w", u, errNoShare)
+	case er.Error == vault.CodeFewShareHolders:
+		// A node failure: another node, with its own view of which
+		// share holders answer, may take the login.
+		return nodeError{err: vault.ShareHoldersError{Node: u, Msg: er.Message}}
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:
@@ -455,6 +461,9 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 		return fmt.Errorf("the vault refused the request (%d %s): %s", hres.StatusCode, er.Error, er.Message)
 	}
 }
+
+// errNoShare is a node that holds no share of the account's key.
+var errNoShare = errors.New("this vault node holds no share of this account's key (it joined the vault after the account's password was set)")
 
 // errNoSession is a session the node no longer holds: it expired, the
 // node restarted, or the account was registered again meanwhile.

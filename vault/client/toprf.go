@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/bytemare/opaque"
 
@@ -127,6 +128,12 @@ func (l *login) try(ctx context.Context, nodes []string) (crypt.Key, loginTry) {
 		req.Blinded = l.blind.Blinded
 		base, err = l.c.retryStart(ctx, []string{base}, vault.PathLoginBegin, req, &begin)
 	}
+	var fh vault.ShareHoldersError
+	if errors.As(err, &fh) {
+		// The vault refused before counting: say what it said, not the
+		// failures of every node in turn.
+		err = fh
+	}
 	if err != nil {
 		return crypt.Key{}, loginTry{err: err}
 	}
@@ -231,13 +238,30 @@ func (c *Client) collectEvals(ctx context.Context, base string, req vault.LoginB
 		evals = append(evals, vault.Eval{X: er.X, Element: er.Eval})
 	}
 	if len(evals) < t {
-		short := fmt.Errorf("%w: %d of the %d key shares the login needs answered", vault.ErrUnreachable, len(evals), t)
-		if len(errs) == 0 {
-			// Only the begin node is listed: its peers did not answer it
-			// in time, and there is no other node to ask.
-			return nil, fmt.Errorf("%w; the other vault nodes did not answer the node that took the attempt (list every vault node with --vault, or try again once the cluster is healthy)", short)
-		}
-		return nil, fmt.Errorf("%w (list every vault node with --vault): %w", short, errors.Join(errs...))
+		return nil, fewShares(len(evals), t, errs)
 	}
 	return evals, nil
+}
+
+// fewShares is the error of a login that gathered have of the t key
+// shares it needs after its attempt was counted: what the nodes said, and
+// what to do about it.
+func fewShares(have, t int, errs []error) error {
+	short := fmt.Errorf("%w: %d of the %d key shares the login needs answered", vault.ErrUnreachable, have, t)
+	if len(errs) == 0 {
+		// Only the begin node is listed: its peers did not answer it
+		// in time, and there is no other node to ask.
+		return fmt.Errorf("%w; the other vault nodes did not answer the node that took the attempt (try again once the cluster is healthy; --vault may list more nodes, which the client then asks itself)", short)
+	}
+	var advice []string
+	if slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, vault.ErrUnreachable) }) {
+		advice = append(advice, "bring back the vault nodes that did not answer (they may hold the missing shares) and try again")
+	}
+	if slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, errNoShare) }) {
+		advice = append(advice, "a node that joined the vault after this account's password was set holds none of its shares: set the password again (`chatsafe key set-password`, on a device that has the backup key) to share the key among the current nodes")
+	}
+	if len(advice) == 0 {
+		advice = append(advice, "the nodes listed answered but hold too few of this account's shares: if the vault has nodes that --vault does not list, add them")
+	}
+	return fmt.Errorf("%w (%s): %w", short, strings.Join(advice, "; "), errors.Join(errs...))
 }

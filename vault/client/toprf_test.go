@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,5 +132,42 @@ func TestRecoverOvertakenByErasure(t *testing.T) {
 	_, err = c.Recover(context.Background(), "bob", []byte("pw"), vault.Handle{})
 	if !errors.Is(err, vault.ErrErased) || errors.Is(err, vault.ErrUnreachable) {
 		t.Fatalf("Recover: %v, want vault.ErrErased (and not vault.ErrUnreachable)", err)
+	}
+}
+
+// TestFewSharesSaysWhatToDo: a login short of key shares after its
+// attempt was counted says what the nodes said and what helps: bring
+// back the nodes that did not answer, set the password again for a node
+// that holds none, and never "no such account" or "list every vault node"
+// when every listed node answered.
+func TestFewSharesSaysWhatToDo(t *testing.T) {
+	down := fmt.Errorf("%w: https://n1: connection refused", vault.ErrUnreachable)
+	noShare := fmt.Errorf("https://n4: %w", errNoShare)
+	for _, tc := range []struct {
+		name string
+		errs []error
+		want []string
+	}{
+		{"a node down, a node without a share", []error{down, noShare}, []string{"bring back the vault nodes that did not answer", "set the password again", "connection refused", "holds no share"}},
+		{"a node without a share", []error{noShare}, []string{"set the password again"}},
+		{"only the begin node listed", nil, []string{"did not answer the node that took the attempt"}},
+	} {
+		err := fewShares(1, 2, tc.errs)
+		if !errors.Is(err, vault.ErrUnreachable) {
+			t.Errorf("%s: not unreachable: %v", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q missing from: %v", tc.name, w, err)
+			}
+		}
+		for _, bad := range []string{"no such account", "list every vault node", "bring back"} {
+			if bad == "bring back" && slices.Contains(tc.errs, down) {
+				continue
+			}
+			if strings.Contains(err.Error(), bad) {
+				t.Errorf("%s: says %q: %v", tc.name, bad, err)
+			}
+		}
 	}
 }

@@ -127,6 +127,9 @@ type raftNode struct {
 	// evalFn evaluates this node's key share for a peer (Vault.Eval); set
 	// once the server is set up.
 	evalFn atomic.Pointer[func(context.Context, EvalArgs) (shareEval, error)]
+	// reportFn counts the accounts by share holders (Vault.Shares); set
+	// with evalFn.
+	reportFn atomic.Pointer[func() (ShareReport, error)]
 }
 
 // RaftDir is the raft log and snapshot directory inside the data directory.

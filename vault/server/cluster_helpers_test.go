@@ -27,6 +27,7 @@ type testCluster struct {
 	raft   []string
 	caFile string
 	peers  []Peer
+	boot   int // nodes started with the bootstrap peers; later ones join with vault members add
 	mod    func(*ServerConfig)
 	urls   []string
 }
@@ -34,8 +35,20 @@ type testCluster struct {
 // startCluster starts n nodes and waits until every one is ready.
 func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 	tb.Helper()
+	tc := launchCluster(tb, n, mod)
+	tc.waitReady()
+	// Every node has published its share key; wait until every replica
+	// has them all, so that any node can answer a registration.
+	tc.waitLeader(true)
+	tc.syncAll()
+	return tc
+}
+
+// launchCluster starts n nodes without waiting for them to set up.
+func launchCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
+	tb.Helper()
 	root := tb.TempDir()
-	tc := &testCluster{tb: tb, mod: mod, caFile: filepath.Join(root, "cluster-ca.pem")}
+	tc := &testCluster{tb: tb, mod: mod, caFile: filepath.Join(root, "cluster-ca.pem"), boot: n}
 	tc.logsOnFailure()
 	var ca []byte
 	var httpLns, raftLns []net.Listener
@@ -89,11 +102,6 @@ func startCluster(tb testing.TB, n int, mod func(*ServerConfig)) *testCluster {
 		httpLns[i].Close()
 		tc.nodes[i] = tc.start(i, raftLns[i])
 	}
-	tc.waitReady()
-	// Every node has published its share key; wait until every replica
-	// has them all, so that any node can answer a registration.
-	tc.waitLeader(true)
-	tc.syncAll()
 	return tc
 }
 
@@ -104,7 +112,7 @@ func (tc *testCluster) start(i int, raftLn net.Listener) *testVault {
 		c.Cluster = &ClusterConfig{
 			NodeID:             fmt.Sprint(i + 1),
 			RaftListen:         tc.raft[i],
-			Peers:              tc.peers,
+			Peers:              tc.bootPeers(i),
 			CAFile:             tc.caFile,
 			HeartbeatTimeout:   400 * time.Millisecond,
 			ElectionTimeout:    400 * time.Millisecond,
@@ -118,6 +126,15 @@ func (tc *testCluster) start(i int, raftLn net.Listener) *testVault {
 	})
 	tv.ccfg.CAFile = tc.caFile
 	return tv
+}
+
+// bootPeers is node i's bootstrap configuration: none for a node that
+// joins later.
+func (tc *testCluster) bootPeers(i int) []Peer {
+	if i >= tc.boot {
+		return nil
+	}
+	return tc.peers[:tc.boot]
 }
 
 // stop stops node i (its Serve returns, raft is shut down, files closed).

@@ -127,6 +127,9 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := eng.accountID(req.Account)
+	if s.accountLimited(w, r, req.Account, id) {
+		return
+	}
 	p := sessionPrefix(r.RemoteAddr)
 	// KE1 fixes the one password this attempt tries (its OPRF element),
 	// so the same KE1 again is the same attempt.

@@ -24,16 +24,13 @@ type beginSession struct {
 	sealed []byte   // the account's sealed secrets (nil for a ghost)
 }
 
-// countAttempt applies the rate limit for the account, reserves a session
-// slot and commits one attempt for blind (the hash of what fixes the
+// countAttempt reserves a session slot and commits one attempt for blind (the hash of what fixes the
 // attempt's one password guess: the blinded element, or KE1). A blind the
 // row counted already is that attempt again, a client's retry after a
 // lost answer: nothing more is counted (Result.Replay). It answers the
 // client itself when the attempt is not taken.
+// The caller has applied the account's rate limit.
 func (s *Server) countAttempt(w http.ResponseWriter, r *http.Request, reserve func(netip.Prefix) bool, release func(netip.Prefix), account string, id [32]byte, handle, blind []byte) (Result, bool) {
-	if s.accountLimited(w, r, account, id) {
-		return Result{}, false
-	}
 	p := sessionPrefix(r.RemoteAddr)
 	if !reserve(p) {
 		writeError(w, http.StatusServiceUnavailable, vault.CodeRateLimited, "too many logins in progress; try again later", nil)
@@ -113,6 +110,9 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := eng.accountID(req.Account)
+	if s.accountLimited(w, r, req.Account, id) || !s.holdersAnswer(w, r, eng, req.Account, id, req.Handle) {
+		return
+	}
 	p := sessionPrefix(r.RemoteAddr)
 	res, ok := s.countAttempt(w, r, s.begins.reserve, s.begins.release, req.Account, id, req.Handle, blindHash(req.Blinded))
 	if !ok {
@@ -169,6 +169,31 @@ func (s *Server) handleLoginBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, vault.LoginBeginResp{Session: sid[:], AttemptsLeft: left, Threshold: t, X: ev.x, Eval: ev.eval, Index: res.Index, Evals: peers})
+}
+
+// holdersAnswer refuses, before anything is counted, a login that too
+// few of the account's share holders could answer (see holders.go). It
+// answers the client itself when it refuses.
+func (s *Server) holdersAnswer(w http.ResponseWriter, r *http.Request, eng *engine, account string, id [32]byte, handle []byte) bool {
+	if s.node == nil {
+		return true // a single node holds every share
+	}
+	holders, t, skip, err := s.loginHolders(eng, id, handle)
+	if err == nil && !skip {
+		err = s.checkHolders(r.Context(), holders, t)
+	}
+	switch {
+	case err == nil:
+		return true
+	case isFewHolders(err):
+		s.log.Info("vault audit: login refused before counting, too few share holders answer", zap.String("event", "few_share_holders"), zap.String("account", account), zap.String("remote", r.RemoteAddr), zap.String("why", err.Error()))
+		writeError(w, http.StatusServiceUnavailable, vault.CodeFewShareHolders, err.Error(), nil)
+	case errors.Is(err, errFewShareNodes):
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, err.Error(), nil)
+	default:
+		s.stateError(w, "checking the account's share holders", err)
+	}
+	return false
 }
 
 // evalWait bounds how long an evaluation waits for this node to apply

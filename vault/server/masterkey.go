@@ -38,9 +38,22 @@ type FileMasterKey struct {
 
 // OpenFileMasterKey loads the master key from path, creating it with a fresh
 // random key if it does not exist. It refuses a key file that others can read.
-func OpenFileMasterKey(path string) (*FileMasterKey, error) {
+func OpenFileMasterKey(path string) (*FileMasterKey, error) { return openFileMasterKey(path, true) }
+
+// errNoClusterMasterKey is a cluster node started without a master key:
+// made on its own it would differ from the other nodes', and the node
+// would never set up (each node's key must open the secrets the cluster
+// created with the first one's).
+var errNoClusterMasterKey = errors.New("a cluster node needs the cluster's master key, the same on every node: make it once, on one node, with `chatsafe vault key new --data DIR`, and copy DIR/master.key (mode 0600) into every node's data directory before that node's first start (docs/vault.md, \"Replication\")")
+
+// openFileMasterKey is OpenFileMasterKey; without create a missing file
+// is errNoClusterMasterKey.
+func openFileMasterKey(path string, create bool) (*FileMasterKey, error) {
 	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		return nil, fmt.Errorf("vault master key %s does not exist: %w", path, errNoClusterMasterKey)
+	case errors.Is(err, fs.ErrNotExist):
 		raw, err = createMasterKeyFile(path)
 	}
 	if err != nil {
@@ -63,6 +76,19 @@ func OpenFileMasterKey(path string) (*FileMasterKey, error) {
 	}
 	clear(key)
 	return &FileMasterKey{aead: aead}, nil
+}
+
+// NewMasterKeyFile makes DIR/master.key with a fresh random key unless it
+// exists (then it only checks it), before a node's first start: the first
+// node's key is copied to the others. created says whether it made it.
+func NewMasterKeyFile(dir string) (path string, created bool, err error) {
+	path = filepath.Join(dir, MasterKeyFileName)
+	_, err = os.Stat(path)
+	created = errors.Is(err, fs.ErrNotExist)
+	if _, err := OpenFileMasterKey(path); err != nil {
+		return path, false, err
+	}
+	return path, created, nil
 }
 
 func createMasterKeyFile(path string) ([]byte, error) {

@@ -79,37 +79,45 @@ type AdminOptions struct {
 // ClusterMembers sends a membership request to a cluster node and returns
 // the voters after it.
 func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) ([]Member, error) {
+	req.Forwarded = false
+	var out []Member
+	if err := adminCall(ctx, opts, "Vault.Members", req, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// adminCall calls method on the node at opts.Addr as an administrator.
+func adminCall(ctx context.Context, opts AdminOptions, method string, args, reply any) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 15 * time.Second
 	}
 	cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("loading the node certificate %s and key %s: %w", opts.CertFile, opts.KeyFile, err)
+		return fmt.Errorf("loading the node certificate %s and key %s: %w", opts.CertFile, opts.KeyFile, err)
 	}
 	_, cli, err := peerTLS(cert, opts.CAFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	conn, err := dialPeer(ctx, opts.Addr, cli, muxRPC, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", vault.ErrUnreachable, err)
 	}
 	c := rpc.NewClient(conn)
 	defer c.Close()
-	req.Forwarded = false
-	var out []Member
-	call := c.Go("Vault.Members", req, &out, make(chan *rpc.Call, 1))
+	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
+		return fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
 	}
 	if call.Error != nil {
-		return nil, fmt.Errorf("vault cluster membership: %w", call.Error)
+		return fmt.Errorf("vault cluster membership: %w", call.Error)
 	}
-	return out, nil
+	return nil
 }
 
 // initCluster sets the node up once the cluster can commit (the server
@@ -121,11 +129,14 @@ func (s *Server) initCluster(ctx context.Context) {
 	for {
 		err := s.initState(ctx)
 		if err == nil {
+			s.setupErr.Store(nil)
 			s.log.Info("vault cluster node ready", zap.String("node", s.node.id))
 			return
 		}
 		switch {
 		case errors.Is(err, errSealed):
+			why := "this vault node cannot set up: the cluster's secrets do not open with its master key. Every node needs the same master key: copy master.key from a node of the cluster into this node's data directory (or use the same key in each HSM) and restart it (docs/vault.md, \"Replication\")"
+			s.setupErr.Store(&why)
 			s.log.Error("vault cluster: the cluster's secrets do not open with this node's master key; every node needs the same master key (the same master.key file, or the same key in each HSM); retrying", zap.Error(err))
 		case !errors.Is(err, errNoQuorum):
 			s.log.Warn("vault cluster: setting up failed; retrying", zap.Error(err))

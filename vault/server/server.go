@@ -130,15 +130,20 @@ func (c *ServerConfig) setDefaults() {
 
 // Server is a single-node Backup Key Vault over HTTPS.
 type Server struct {
-	cfg    ServerConfig
-	log    *zap.Logger
-	mk     MasterKey
-	store  stateMachine
-	node   *raftNode // nil on a single node
-	eng    atomic.Pointer[engine]
-	ready  chan struct{} // closed once eng is set
-	ln     net.Listener
-	tlsCfg *tls.Config
+	cfg   ServerConfig
+	log   *zap.Logger
+	mk    MasterKey
+	store stateMachine
+	node  *raftNode // nil on a single node
+	eng   atomic.Pointer[engine]
+	ready chan struct{} // closed once eng is set
+
+	// setupErr is why a cluster node cannot set up, when a client should
+	// hear it rather than "no quorum" (its master key does not open the
+	// cluster's secrets).
+	setupErr atomic.Pointer[string]
+	ln       net.Listener
+	tlsCfg   *tls.Config
 
 	logins *sessionTable[loginSession]
 	begins *sessionTable[beginSession] // login/begin → login/ke1
@@ -205,7 +210,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		ready:  make(chan struct{}),
 	}
 	if s.mk == nil {
-		mk, err := OpenFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName))
+		// A cluster node's key must be the cluster's: it is never made here.
+		mk, err := openFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName), cfg.Cluster == nil)
 		if err != nil {
 			return nil, err
 		}
@@ -286,6 +292,8 @@ func (s *Server) initState(ctx context.Context) error {
 	if s.node != nil {
 		f := s.evalCommitted
 		s.node.evalFn.Store(&f)
+		r := s.shareReport
+		s.node.reportFn.Store(&r)
 	}
 	close(s.ready)
 	return nil
@@ -296,6 +304,10 @@ func (s *Server) initState(ctx context.Context) error {
 func (s *Server) engine(w http.ResponseWriter) *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
+	}
+	if why := s.setupErr.Load(); why != nil {
+		writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, *why, nil)
+		return nil
 	}
 	writeError(w, http.StatusServiceUnavailable, vault.CodeNoQuorum, errNoQuorum.Error(), nil)
 	return nil

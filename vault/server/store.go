@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -134,6 +135,25 @@ func (s *Store) view(account [32]byte) (accountState, bool, error) {
 		return err
 	})
 	return st, found, err
+}
+
+// eachAccount calls fn with every row of the accounts bucket (accounts,
+// ghosts, shadow rows), in one read transaction.
+func (s *Store) eachAccount(fn func(id [32]byte, st accountState) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			var st accountState
+			if len(k) != 32 {
+				return nil
+			}
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("vault account record is corrupt: %w", err)
+			}
+			return fn([32]byte(k), st)
+		})
+	})
 }
 
 // meta returns a copy of the sealed server secret name, or nil.

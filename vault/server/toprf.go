@@ -176,8 +176,21 @@ func (s *Server) shareNodes() ([]vault.ShareNode, int, error) {
 	if members != nil {
 		t = vault.Threshold(len(members))
 	}
-	if len(out) < t {
+	if len(out) < t && members == nil {
 		return nil, 0, errFewShareNodes
+	}
+	if len(out) < t {
+		var missing []string
+		for id := range members {
+			if _, ok := pks[sharePKMetaPrefix+id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		slices.Sort(missing)
+		// A node whose master key does not open the cluster's secrets
+		// never gets as far as publishing: the usual cause on a new
+		// cluster, and one only that node's log would name.
+		return nil, 0, fmt.Errorf("%w (published by %d of the %d members, not by %s: a node whose master key differs from the cluster's never publishes one, so check that every node has the same master.key, and those nodes' logs)", errFewShareNodes, len(out), len(members), nodeList(missing))
 	}
 	return out, t, nil
 }

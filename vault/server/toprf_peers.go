@@ -227,7 +227,7 @@ func (s *Server) handleLoginEval(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNotCounted):
 		writeError(w, http.StatusConflict, vault.CodeNoSession, err.Error(), nil)
 	case errors.Is(err, errNoShare):
-		writeError(w, http.StatusNotFound, vault.CodeNotFound, err.Error(), nil)
+		writeError(w, http.StatusNotFound, vault.CodeNoShare, err.Error(), nil)
 	case errors.Is(err, vault.ErrBadMessage):
 		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, err.Error(), nil)
 	default:
