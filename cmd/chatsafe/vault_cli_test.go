@@ -7,6 +7,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/internal/vaulttest"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
+	vaultserver "github.com/chatsafe/chatsafe/vault/server"
 )
 
 // startVault runs a real vault server over HTTPS on loopback until the
