@@ -89,6 +89,19 @@ func TestAlertsSayWhatToDo(t *testing.T) {
 	}
 }
 
+// TestAlertsTakenOverOnce: taken over, the daemon's last error is the
+// take-over itself; status prints it once, and so does the box (the
+// taken-over line, which says what to run).
+func TestAlertsTakenOverOnce(t *testing.T) {
+	st := statusapi.Status{State: statusapi.StateTakenOver,
+		LastError: "taken over: laptop (device 01234567) writes this repository now; this device backs up nothing until `chatsafe takeover`",
+		TakenOver: &statusapi.TakenOver{Device: "0123456789abcdef", Hostname: "laptop", Time: time.Now()}}
+	a := getState(t, st).Alerts
+	if len(a) != 1 || a[0].Label != "taken over" {
+		t.Errorf("taken over: %+v, want the taken-over line alone", a)
+	}
+}
+
 // TestAlertsNameAFailingRemote: a remote failing while the cycles commit
 // (state degraded) is on its own row and nowhere else in status; the box
 // names it too, or the page would say all is well while one copy falls
