@@ -40,7 +40,7 @@ func TestAlertsSayWhatToDo(t *testing.T) {
 	vaultWarning := "3 wrong passwords were tried at the vault ...; if that was not you, set a new password with `chatsafe key set-password` (it resets the count)"
 	st := statusapi.Status{
 		State:     statusapi.StateTakenOver,
-		LastError: "taken over: another device writes this repository now",
+		LastError: "committing: the remote refused the upload",
 		TakenOver: &statusapi.TakenOver{Device: "0123456789abcdef0123456789abcdef", Hostname: "<b>phone</b>", Time: time.Now()},
 		Fork: &statusapi.Fork{Seq: 7, Branches: []statusapi.ForkBranch{
 			{Delta: "d1", Seq: 8, Device: "aaaaaaaabbbb", Hostname: "laptop", Snapshots: []string{"s1"}},
