@@ -2,6 +2,7 @@ package statusui
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/chatsafe/chatsafe/statusapi"
 )
@@ -53,7 +54,9 @@ func alerts(st statusapi.Status) []Alert {
 			Text:  "the repository is damaged; this device backs up nothing until `chatsafe repair` (stop the daemon to run it)",
 			Items: st.Damage})
 	}
-	if st.LastError != "" {
+	// Taken over, the last error is the take-over, said above with what
+	// to run (status prints it once too).
+	if st.LastError != "" && !(len(out) > 0 && out[0].Label == "taken over" && strings.HasPrefix(st.LastError, "taken over")) {
 		out = append(out, Alert{Severity: SeverityBad, Label: "error", Text: st.LastError})
 	}
 	if v := st.Vault; v != nil && v.Warning != "" {

@@ -40,7 +40,7 @@ func TestAlertsSayWhatToDo(t *testing.T) {
 	vaultWarning := "3 wrong passwords were tried at the vault ...; if that was not you, set a new password with `chatsafe key set-password` (it resets the count)"
 	st := statusapi.Status{
 		State:     statusapi.StateTakenOver,
-		LastError: "taken over: another device writes this repository now",
+		LastError: "committing: the remote refused the upload",
 		TakenOver: &statusapi.TakenOver{Device: "0123456789abcdef0123456789abcdef", Hostname: "<b>phone</b>", Time: time.Now()},
 		Fork: &statusapi.Fork{Seq: 7, Branches: []statusapi.ForkBranch{
 			{Delta: "d1", Seq: 8, Device: "aaaaaaaabbbb", Hostname: "laptop", Snapshots: []string{"s1"}},
@@ -86,6 +86,19 @@ func TestAlertsSayWhatToDo(t *testing.T) {
 	h := NewHandler(&statusBackend{st: statusapi.Status{State: statusapi.StateIdle, Vault: &statusapi.Vault{}}}, testToken, "8385", nil)
 	if w := do(t, h, "GET", "/api/state", map[string]string{"Authorization": "Bearer " + testToken}); !strings.Contains(w.Body.String(), `"alerts":[]`) {
 		t.Errorf("all well: %s", w.Body)
+	}
+}
+
+// TestAlertsTakenOverOnce: taken over, the daemon's last error is the
+// take-over itself; status prints it once, and so does the box (the
+// taken-over line, which says what to run).
+func TestAlertsTakenOverOnce(t *testing.T) {
+	st := statusapi.Status{State: statusapi.StateTakenOver,
+		LastError: "taken over: laptop (device 01234567) writes this repository now; this device backs up nothing until `chatsafe takeover`",
+		TakenOver: &statusapi.TakenOver{Device: "0123456789abcdef", Hostname: "laptop", Time: time.Now()}}
+	a := getState(t, st).Alerts
+	if len(a) != 1 || a[0].Label != "taken over" {
+		t.Errorf("taken over: %+v, want the taken-over line alone", a)
 	}
 }
 
