@@ -43,7 +43,8 @@ var daemonAnswerTimeout = 10 * time.Second
 
 // daemonFor asks the daemon on cfg's socket for its status and checks that
 // it serves cfg's installation: its repository is one whose state is in
-// cfg.StateDir. No daemon gives client.ErrNoDaemon, one that does not
+// cfg.StateDir, or it runs cfg's config file and has not opened its
+// repository yet. No daemon gives client.ErrNoDaemon, one that does not
 // answer within daemonAnswerTimeout client.ErrNoAnswer; the daemon of
 // another installation gives an error wrapping errOtherInstallation that
 // names both.
@@ -60,9 +61,11 @@ func daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, status
 			return c, st, nil
 		}
 	}
-	if st.RepositoryID == "" && (st.State == statusapi.StateStarting || st.State == statusapi.StateOffline) && sameConfig(st.Config, cfg.Path) {
-		// It has not opened its repository yet (its first remote is out
-		// of reach): it cannot name it, but it runs this very config.
+	if st.RepositoryID == "" && sameConfig(st.Config, cfg.Path) {
+		// It has not opened its repository yet, whatever its state says
+		// of why (starting; offline, its first remote out of reach;
+		// error, its state disk full): it cannot name it, but it runs
+		// this very config.
 		return c, st, nil
 	}
 	c.Close()
