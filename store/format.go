@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -408,8 +409,12 @@ func (t *trailer) encode() []byte {
 func decodeTrailer(p []byte) (*trailer, error) {
 	d := &decoder{b: p}
 	version := d.byte1()
-	if d.err == nil && (version < 1 || version > trailerVersion) {
-		return nil, fmt.Errorf("unsupported delta format version %d (this chatsafe reads versions 1 to %d; upgrade chatsafe)", version, trailerVersion)
+	if d.err == nil && version == 0 {
+		return nil, errors.New("delta format version 0")
+	}
+	if d.err == nil && version > trailerVersion {
+		// Written by a newer chatsafe: not damage, and nothing to repair.
+		return nil, fmt.Errorf("%w: delta format version %d (this chatsafe reads versions 1 to %d; upgrade chatsafe)", ErrUnsupported, version, trailerVersion)
 	}
 	t := &trailer{}
 	copy(t.ID[:], d.raw(16))

@@ -263,6 +263,11 @@ func (r *Store) verifyTrailer(d *delta, sealed []byte) ([]byte, *trailer, error)
 		return nil, nil, integrityErr(name, "trailer cannot be authenticated (damaged, or from another repository)", err)
 	}
 	t, err := decodeTrailer(plain)
+	if errors.Is(err, ErrUnsupported) {
+		// It authenticates: a newer chatsafe wrote it, nothing is damaged
+		// (a repair would cut good history at it).
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
 	if err != nil {
 		return nil, nil, integrityErr(name, "trailer is malformed", err)
 	}
