@@ -47,40 +47,52 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 			return nil, fmt.Errorf("reading spooled delta %s: %w", name, err)
 		}
 	}
-	rc, err := r.remote.Get(ctx, name, off, length)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
-	}
-	defer rc.Close()
 	buf := getRangeBuf(length)
-	if _, err := io.ReadFull(rc, buf); err != nil {
+	if err := getFull(ctx, r.remote, name, off, buf); err != nil {
 		putRangeBuf(buf)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, r.shortRead(ctx, name, off+length, err)
-		}
-		return nil, fmt.Errorf("reading %s from %s: %w", name, r.remote, err)
+		return nil, err
 	}
 	return buf, nil
 }
 
-// shortRead says what a read of name that ended before end was. A network
-// remote's answer ends early both when the object is shorter than its
-// index says (damage) and when the connection drops (the remote out of
-// reach, to retry), and the transport's error reads the same for both:
-// the object's size tells them apart.
-func (r *Store) shortRead(ctx context.Context, name string, end int64, readErr error) error {
-	info, err := r.remote.Stat(ctx, name)
+// getFull fills buf with the bytes of name at off on rem; a download that
+// ends early is told apart by shortRead.
+func getFull(ctx context.Context, rem remotes.Remote, name string, off int64, buf []byte) error {
+	rc, err := rem.Get(ctx, name, off, int64(len(buf)))
+	if err != nil {
+		return fmt.Errorf("reading %s from %s: %w", name, rem, err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return shortRead(ctx, rem, name, off+int64(len(buf)), err)
+		}
+		return fmt.Errorf("reading %s from %s: %w", name, rem, err)
+	}
+	return nil
+}
+
+// shortRead says what a read of name on rem that ended before end was. A
+// network remote's answer ends early both when the object is shorter than
+// its index or listing says (damage) and when the connection drops (the
+// remote out of reach, to retry), and the transport's error reads the same
+// for both: the object's size tells them apart. One that went missing
+// meanwhile is an integrity failure that wraps remotes.ErrNotFound: a
+// caller for which a delta gone is no damage (another device's, on a
+// remote it does not read) can tell.
+func shortRead(ctx context.Context, rem remotes.Remote, name string, end int64, readErr error) error {
+	info, err := rem.Stat(ctx, name)
 	switch {
 	case errors.Is(err, remotes.ErrNotFound):
-		return integrityErr(name, "went missing from the remote while it was read", nil)
+		return integrityErr(name, "went missing from the remote while it was read", err)
 	case err != nil:
-		return fmt.Errorf("reading %s from %s: the download ended early (%w), and asking its size failed: %w", name, r.remote, readErr, err)
+		return fmt.Errorf("reading %s from %s: the download ended early (%w), and asking its size failed: %w", name, rem, readErr, err)
 	case info.Size < end:
-		return integrityErr(name, fmt.Sprintf("is shorter than its index says (%d bytes, a blob ends at %d)", info.Size, end), nil)
+		return integrityErr(name, fmt.Sprintf("is shorter than its index or listing says (%d bytes, a read of it ends at %d)", info.Size, end), nil)
 	case errors.Is(readErr, remotes.ErrUnreachable):
-		return fmt.Errorf("reading %s from %s: the download ended early: %w", name, r.remote, readErr)
+		return fmt.Errorf("reading %s from %s: the download ended early: %w", name, rem, readErr)
 	}
-	return fmt.Errorf("reading %s from %s: the download ended early: %w: %w", name, r.remote, remotes.ErrUnreachable, readErr)
+	return fmt.Errorf("reading %s from %s: the download ended early: %w: %w", name, rem, remotes.ErrUnreachable, readErr)
 }
 
 // Range buffers are reused: restore and check read thousands of ranges of

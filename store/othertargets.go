@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -179,13 +178,14 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		}
 	}
 	d, err := r.otherDeviceDelta(ctx, t, objs, from)
-	if err != nil && errors.Is(err, ErrIntegrity) && ctx.Err() == nil {
-		// A delta that does not open is no other device's commit.
-		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not open; it is ignored", zap.String("remote", t.Name), zap.Error(err))
+	if err != nil && notACommit(err) && ctx.Err() == nil {
+		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not authenticate or is shorter than listed; it is ignored", zap.String("remote", t.Name), zap.Error(err))
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("checking %s before uploading to it: %w", t.Name, err)
+		// Nothing is uploaded there unchecked: this round's upload to t
+		// waits for the next sync.
+		return fmt.Errorf("checking %s before uploading to it (nothing is uploaded there until it can be checked; tried again at the next sync): %w", t.Name, err)
 	}
 	if d == nil {
 		return nil
@@ -196,6 +196,16 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		return to.err()
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
+}
+
+// notACommit says whether err, otherDeviceDelta's, shows that the delta it
+// read is no device's commit: read whole, its trailer does not
+// authenticate, or the remote holds it shorter than it lists it. A read
+// cut off (a dropped connection: the object, asked its size, is whole), a
+// delta that went missing while it was read, or a remote out of reach
+// shows nothing either way.
+func notACommit(err error) bool {
+	return errors.Is(err, ErrIntegrity) && !errors.Is(err, remotes.ErrUnreachable) && !errors.Is(err, remotes.ErrNotFound)
 }
 
 // firstOwnLacking is the sequence of the first delta in live that this
@@ -222,18 +232,20 @@ func (r *Store) firstOwnLacking(t *Target, live []DeltaInfo) (uint64, bool) {
 }
 
 // trailerOn reads and authenticates d's trailer from rem, a remote other
-// than the store's own (never through the trailer cache).
+// than the store's own (never through the trailer cache). A read that ends
+// early is damage only when rem holds d shorter than listed (shortRead):
+// a dropped connection is rem out of reach.
 func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*trailer, error) {
 	name := d.ref.name()
 	if d.size > maxDeltaSize {
 		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
 	}
 	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
-		b, err := getAll(ctx, rem, name, off, n)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, integrityErr(name, "is shorter than listed", err)
+		b := make([]byte, n)
+		if err := getFull(ctx, rem, name, off, b); err != nil {
+			return nil, err
 		}
-		return b, err
+		return b, nil
 	})
 	if err != nil {
 		return nil, err
