@@ -64,12 +64,11 @@ func restoreJoin(t *testing.T, a *install) *install {
 	return b
 }
 
-// TestJoinedDaemonWarnsHeadMoved: B restored and joined at A's sequence 1;
-// A backed up twice more before B's daemon started. B's first cycle
-// commits on A's sequence 3 (a new phone goes on backing up what it has)
-// and says, in its log, its status and the cycle's warnings, that A's
-// snapshots of sequences 2 to 3 may hold what B's chats lack.
-func TestJoinedDaemonWarnsHeadMoved(t *testing.T) {
+// joinedBehind is device B, which restored and joined at device A's
+// sequence 1, after A backed up twice more (sequences 2 and 3): B's first
+// cycle commits on a head A moved.
+func joinedBehind(t *testing.T) *install {
+	t.Helper()
 	a := newInstall(t, 1)
 	chatA := openChat(t, a.src)
 	chatA.write(t, 10)
@@ -79,6 +78,16 @@ func TestJoinedDaemonWarnsHeadMoved(t *testing.T) {
 	backupOnce(t, a)
 	chatA.write(t, 12)
 	backupOnce(t, a)
+	return b
+}
+
+// TestJoinedDaemonWarnsHeadMoved: B restored and joined at A's sequence 1;
+// A backed up twice more before B's daemon started. B's first cycle
+// commits on A's sequence 3 (a new phone goes on backing up what it has)
+// and says, in its log, its status and the cycle's warnings, that A's
+// snapshots of sequences 2 to 3 may hold what B's chats lack.
+func TestJoinedDaemonWarnsHeadMoved(t *testing.T) {
+	b := joinedBehind(t)
 
 	log := &syncBuf{}
 	d := runInProcessLog(t, b, daemon.Options{}, log)

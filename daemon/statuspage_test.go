@@ -75,15 +75,7 @@ func jsString(s string) string {
 // real: B joined at A's sequence 1 and A backed up twice more; B's key is
 // in a real vault over HTTPS where 3 wrong passwords were tried.
 func TestStatusPageShowsWhatToActOn(t *testing.T) {
-	a := newInstall(t, 1)
-	chatA := openChat(t, a.src)
-	chatA.write(t, 10)
-	backupOnce(t, a)
-	b := restoreJoin(t, a)
-	chatA.write(t, 10)
-	backupOnce(t, a)
-	chatA.write(t, 12)
-	backupOnce(t, a)
+	b := joinedBehind(t)
 	url, ca := startVault(t)
 	withVault(t, b, url, ca, "alice", 3)
 
