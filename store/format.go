@@ -406,15 +406,24 @@ func (t *trailer) encode() []byte {
 	return e.b
 }
 
+// checkTrailerVersion refuses a version this chatsafe cannot read: one
+// above its own was written by a newer chatsafe (ErrUnsupported: not
+// damage, and nothing to repair); 0 was never written.
+func checkTrailerVersion(version byte) error {
+	switch {
+	case version == 0:
+		return errors.New("delta format version 0")
+	case version > trailerVersion:
+		return fmt.Errorf("%w: delta format version %d (this chatsafe reads versions 1 to %d; upgrade chatsafe)", ErrUnsupported, version, trailerVersion)
+	}
+	return nil
+}
+
 func decodeTrailer(p []byte) (*trailer, error) {
 	d := &decoder{b: p}
 	version := d.byte1()
-	if d.err == nil && version == 0 {
-		return nil, errors.New("delta format version 0")
-	}
-	if d.err == nil && version > trailerVersion {
-		// Written by a newer chatsafe: not damage, and nothing to repair.
-		return nil, fmt.Errorf("%w: delta format version %d (this chatsafe reads versions 1 to %d; upgrade chatsafe)", ErrUnsupported, version, trailerVersion)
+	if err := checkTrailerVersion(version); d.err == nil && err != nil {
+		return nil, err
 	}
 	t := &trailer{}
 	copy(t.ID[:], d.raw(16))
