@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chatsafe/chatsafe/vault"
+	"github.com/chatsafe/chatsafe/vault/client"
+)
+
+// TestShareHoldersRefusalDoesNotHideErasure: a node that refuses a login
+// before counting, because it sees too few share holders answer, is a
+// node failure; a later node's answer is the vault's. When that answer is
+// that the record is erased, the login ends with vault.ErrErased, not with
+// the first node's "try again". A node of a cluster whose other two nodes
+// are down stands in for a node cut off from the share holders (and behind
+// on the erasure); a single node on which bob's record is erased, for a
+// node that is not.
+func TestShareHoldersRefusalDoesNotHideErasure(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	tc.stop(1)
+	tc.stop(2)
+	one := startVault(t, t.TempDir(), nil)
+	ctx := context.Background()
+	if err := reg(one.client(), ctx, "bob", []byte("right"), newKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := rec(one.client(), ctx, "bob", []byte("wrong")); !errors.Is(err, vault.ErrWrongPassword) {
+			t.Fatalf("want a wrong password, got %v", err)
+		}
+	}
+	var pems []byte
+	for _, f := range []string{tc.caFile, filepath.Join(one.dir, TLSCertFile)} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pems = append(pems, b...)
+	}
+	ca := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(ca, pems, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Options{URLs: []string{tc.urls[0], one.url}, CAFile: ca, Timeout: 20 * time.Second, KSFParameters: testKSF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	tc.nodes[0].conns = append(tc.nodes[0].conns, c)
+	one.conns = append(one.conns, c)
+	_, err = rec(c, ctx, "bob", []byte("right"))
+	if !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("Recover: %v, want vault.ErrErased", err)
+	}
+}
