@@ -58,3 +58,38 @@ func TestShareHoldersRefusalDoesNotHideErasure(t *testing.T) {
 		t.Fatalf("Recover: %v, want vault.ErrErased", err)
 	}
 }
+
+// TestWrongMasterKeyNodeStartsOnceKeyCopied: a node joined with a master
+// key of its own cannot set up, and says to copy master.key from a node
+// of the cluster and restart it. Doing just that sets it up: the key it
+// started with left nothing behind that the cluster's key does not open.
+func TestWrongMasterKeyNodeStartsOnceKeyCopied(t *testing.T) {
+	wrong := true
+	tc := startCluster(t, 2, func(c *ServerConfig) {
+		if c.Cluster.NodeID != "3" || !wrong {
+			return
+		}
+		mk, err := OpenFileMasterKey(filepath.Join(t.TempDir(), MasterKeyFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.MasterKey = mk
+	})
+	three := tc.joinStart(0)
+	tc.stop(three)
+	// The operator copies the cluster's master.key (joinStart put it in
+	// node 3's data directory; the node used another) and restarts it.
+	wrong = false
+	tc.restart(three)
+	tc.waitReady()
+	tc.syncAll()
+	ctx := context.Background()
+	key := newKey(t)
+	if err := reg(tc.client(three, 0, 1), ctx, "dave", []byte("pw"), key); err != nil {
+		t.Fatal(err)
+	}
+	tc.syncAll()
+	if got, err := rec(tc.client(three), ctx, "dave", []byte("pw")); err != nil || got != key {
+		t.Fatalf("login through node 3: %v", err)
+	}
+}
