@@ -93,3 +93,45 @@ func TestWrongMasterKeyNodeStartsOnceKeyCopied(t *testing.T) {
 		t.Fatalf("login through node 3: %v", err)
 	}
 }
+
+// TestFewHoldersRefusalSameForStrangers: after node 3 is replaced by node
+// 4 and node 1 stops, alice's owner is refused before counting (her shares
+// are on nodes 1, 2 and 3), but a login without her handle is answered as
+// one for a name nobody registered (checked against the current share
+// nodes): the refusal does not tell a stranger that alice exists, and the
+// stranger spends none of her attempts.
+func TestFewHoldersRefusalSameForStrangers(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := context.Background()
+	if err := reg(tc.client(), ctx, "alice", []byte("right"), newKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	tc.syncAll()
+	tc.stop(2)
+	tc.waitLeader(true)
+	if _, err := ClusterMembers(ctx, tc.admin(0), MembersRequest{Op: "remove", ID: "3"}); err != nil {
+		t.Fatalf("members remove 3: %v", err)
+	}
+	four := tc.join(0)
+	tc.syncAll()
+	tc.stop(0)
+	tc.waitLeader(true)
+	c := tc.client(1, four)
+	if _, err := rec(c, ctx, "alice", []byte("right")); !errors.Is(err, vault.ErrFewShareHolders) {
+		t.Fatalf("alice's owner: %v, want the refusal before counting", err)
+	}
+	for _, name := range []string{"alice", "zed"} {
+		_, err := c.Recover(ctx, name, []byte("guess"), vault.Handle{})
+		if errors.Is(err, vault.ErrFewShareHolders) || !errors.Is(err, vault.ErrWrongPassword) {
+			t.Errorf("a stranger's login to %q: %v, want a wrong password", name, err)
+		}
+	}
+	tc.restart(0)
+	tc.waitReady()
+	tc.waitLeader(true)
+	tc.syncAll()
+	_, err := rec(tc.client(0, 1, four), ctx, "alice", []byte("wrong"))
+	if left := wrongLeft(t, err); left != DefaultMaxAttempts-1 {
+		t.Fatalf("alice's owner after the strangers: %d attempts left, want %d", left, DefaultMaxAttempts-1)
+	}
+}
