@@ -129,9 +129,10 @@ func (l *login) try(ctx context.Context, nodes []string) (crypt.Key, loginTry) {
 		base, err = l.c.retryStart(ctx, []string{base}, vault.PathLoginBegin, req, &begin)
 	}
 	var fh vault.ShareHoldersError
-	if errors.As(err, &fh) {
+	if errors.As(err, &fh) && !errors.Is(err, errEarlierUnanswered) {
 		// The vault refused before counting: say what it said, not the
-		// failures of every node in turn.
+		// failures of every node in turn. A later node's answer (erased,
+		// too soon) is the vault's, and stays what the login ends with.
 		err = fh
 	}
 	if err != nil {

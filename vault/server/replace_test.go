@@ -17,8 +17,16 @@ import (
 // join adds a node the way docs/vault.md "Membership" says: its own
 // certificate appended to the cluster CA file, the cluster's master.key
 // copied, started without peers, then `vault members add` through node via.
-// It returns the new node's index.
+// It returns the new node's index once every running node is ready.
 func (tc *testCluster) join(via int) int {
+	tc.tb.Helper()
+	i := tc.joinStart(via)
+	tc.waitReady()
+	return i
+}
+
+// joinStart is join without waiting for the new node to set up.
+func (tc *testCluster) joinStart(via int) int {
 	tc.tb.Helper()
 	i := len(tc.nodes)
 	root := filepath.Dir(tc.caFile)
@@ -62,7 +70,6 @@ func (tc *testCluster) join(via int) int {
 	if _, err := ClusterMembers(context.Background(), tc.admin(via), MembersRequest{Op: "add", ID: tc.peers[i].ID, Addr: tc.raft[i]}); err != nil {
 		tc.tb.Fatalf("members add %s: %v", tc.peers[i].ID, err)
 	}
-	tc.waitReady()
 	return i
 }
 

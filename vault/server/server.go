@@ -217,11 +217,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		s.mk = mk
 	}
-	shareNode := singleNodeName
-	if cfg.Cluster != nil {
-		shareNode = cfg.Cluster.NodeID
-	}
-	sk, err := loadOrCreateShareKey(cfg.DataDir, shareNode, s.mk)
+	// A cluster node makes its share key in initState, once its master
+	// key has opened the cluster's secrets: one sealed by a wrong master
+	// key would keep the node from starting after the right one is copied.
+	sk, err := loadOrCreateShareKey(cfg.DataDir, shareKeyNode(cfg), s.mk, cfg.Cluster == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +262,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// shareKeyNode names the node in its share key's sealing.
+func shareKeyNode(cfg ServerConfig) string {
+	if cfg.Cluster != nil {
+		return cfg.Cluster.NodeID
+	}
+	return singleNodeName
+}
+
 // initState unseals (creating on first start) the server secrets and erases
 // records whose last allowed attempt was spent in a session this node held
 // before it stopped: no session survives a restart.
@@ -273,6 +280,11 @@ func (s *Server) initState(ctx context.Context) error {
 	}
 	if err := eng.sealDummy(s.mk); err != nil {
 		return fmt.Errorf("vault: %w", err)
+	}
+	if s.shareKey == nil {
+		if s.shareKey, err = loadOrCreateShareKey(s.cfg.DataDir, shareKeyNode(s.cfg), s.mk, true); err != nil {
+			return err
+		}
 	}
 	if err := s.publishShareKey(ctx); err != nil {
 		return fmt.Errorf("vault: %w", err)

@@ -37,10 +37,14 @@ const singleNodeName = "single"
 
 func shareKeyAD(node string) []byte { return []byte("chatsafe-vault/share-key/v1/" + node) }
 
-// loadOrCreateShareKey opens DIR/share.key, making it on first start.
-func loadOrCreateShareKey(dir, node string, mk MasterKey) (hpke.PrivateKey, error) {
+// loadOrCreateShareKey opens DIR/share.key, making it on first start;
+// without create a missing one is nil, nil.
+func loadOrCreateShareKey(dir, node string, mk MasterKey, create bool) (hpke.PrivateKey, error) {
 	path := filepath.Join(dir, ShareKeyFileName)
 	sealed, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		sealed, err = createShareKeyFile(path, node, mk)
 	}

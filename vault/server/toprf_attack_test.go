@@ -43,7 +43,7 @@ func steal(t *testing.T, dir, node, account string) (*engine, *accountSecrets, [
 			t.Fatal(err)
 		}
 	}
-	sk, err := loadOrCreateShareKey(dir, node, mk)
+	sk, err := loadOrCreateShareKey(dir, node, mk, true)
 	if err != nil {
 		t.Fatal(err)
 	}
