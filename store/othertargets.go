@@ -240,13 +240,7 @@ func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*t
 	if d.size > maxDeltaSize {
 		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
 	}
-	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		if err := getFull(ctx, rem, name, off, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	})
+	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) { return getAll(ctx, rem, name, off, n) })
 	if err != nil {
 		return nil, err
 	}
