@@ -348,3 +348,34 @@ func TestRestoreDeleteRefusedPastTheOmissionCap(t *testing.T) {
 		t.Errorf("%s, unlisted and unread by the backup: %q, %v", last, b, err)
 	}
 }
+
+// TestRestoreDeleteRefusedForACutPath: a snapshot records each unreadable
+// path cut at 4096 bytes (docs/format.md), and a cut path names nothing in
+// the target: the file the backup could not read would count as an extra,
+// the only copy deleted. Delete is refused for such a snapshot too.
+func TestRestoreDeleteRefusedForACutPath(t *testing.T) {
+	e := storetest.NewEnv(t)
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("a"))
+	e.Backup()
+	long := strings.Repeat(strings.Repeat("d", 200)+"/", 25) + "unread.jpg"
+	commitUnread(t, e, []store.Omission{{Path: long, Reason: "permission denied"}})
+	dst := filepath.Join(t.TempDir(), "live")
+	storetest.WriteFile(t, filepath.Join(dst, "a.txt"), []byte("a, older"))
+	before := files(t, dst)
+
+	r, err := e.OpenFresh(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.Snapshots(); len(got[len(got)-1].Incomplete) != 1 || got[len(got)-1].Incomplete[0].Path == long {
+		t.Fatalf("the snapshot's unread path was not cut: %v", got[len(got)-1].Incomplete)
+	}
+	_, err = restore.Run(e.Ctx, r, restore.Options{Target: dst, Force: true, Delete: true})
+	if !errors.Is(err, restore.ErrDeleteUnsafe) || !strings.Contains(err.Error(), "without --delete") {
+		t.Errorf("--delete with a snapshot naming an unread path cut short: %v, want ErrDeleteUnsafe saying to restore without --delete", err)
+	}
+	if after := files(t, dst); after != before {
+		t.Errorf("a refused restore changed the target:\n %s\n %s", before, after)
+	}
+}

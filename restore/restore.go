@@ -107,6 +107,23 @@ func CheckTarget(target string, force bool) error {
 	return err
 }
 
+// deleteUnsafe refuses Delete for a snapshot whose Incomplete list may not
+// name every path its backup could not read: one at the most a snapshot
+// records (store.MaxOmissions), or one naming a path cut short
+// (store.MaxOmissionText), which matches nothing in target.
+func deleteUnsafe(snap *store.Snapshot, target string) error {
+	const fix = "restore without --delete, or fix what the backup cannot read (`chatsafe snapshots --json` lists the paths) and back up again"
+	if len(snap.Incomplete) >= store.MaxOmissions {
+		return fmt.Errorf("%w: snapshot %x lists %d paths its backup could not read, the most a snapshot records, so it may have left out others that only %s holds; %s", ErrDeleteUnsafe, snap.ID[:4], len(snap.Incomplete), target, fix)
+	}
+	for _, o := range snap.Incomplete {
+		if len(o.Path) >= store.MaxOmissionText {
+			return fmt.Errorf("%w: snapshot %x lists a path its backup could not read cut at %d bytes (%.60q...), which names nothing that %s holds; %s", ErrDeleteUnsafe, snap.ID[:4], store.MaxOmissionText, o.Path, target, fix)
+		}
+	}
+	return nil
+}
+
 // checkTarget is CheckTarget, also returning how many entries the target
 // holds (-1: it does not exist).
 func checkTarget(target string, force bool) (int, error) {
@@ -137,8 +154,10 @@ func Run(ctx context.Context, r Reader, opts Options) (*Result, error) {
 	if opts.Delete && !opts.Force {
 		return nil, ErrDeleteWithoutForce
 	}
-	if opts.Delete && len(snap.Incomplete) >= store.MaxOmissions {
-		return nil, fmt.Errorf("%w: snapshot %x lists %d paths its backup could not read, the most a snapshot records, so it may have left out others that only %s holds; restore without --delete, or fix what the backup cannot read (`chatsafe snapshots --json` lists the paths) and back up again", ErrDeleteUnsafe, snap.ID[:4], len(snap.Incomplete), opts.Target)
+	if opts.Delete {
+		if err := deleteUnsafe(&snap, opts.Target); err != nil {
+			return nil, err
+		}
 	}
 	had, err := checkTarget(opts.Target, opts.Force)
 	if err != nil {

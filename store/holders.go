@@ -172,9 +172,9 @@ func (r *Store) allTargetsHeld() error {
 }
 
 // stillHolds asks rem, a remote that held the repository, for its
-// config: gone, ErrRepositoryGone. Asked only when a listing of rem
-// showed none of the deltas it held, so a remote that lists its deltas
-// costs no extra call.
+// config: gone, ErrRepositoryGone. One call: before a commit it is asked
+// only when a listing of rem showed none of the deltas it held, before
+// the first upload of a sync round always (stillHolder).
 func stillHolds(ctx context.Context, rem remotes.Remote, name string) error {
 	_, err := rem.Stat(ctx, configName)
 	if errors.Is(err, remotes.ErrNotFound) {

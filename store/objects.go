@@ -56,16 +56,26 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 }
 
 // getFull fills buf with the bytes of name at off on rem; a download that
-// ends early is told apart by shortRead.
+// ends early is told apart by shortRead, and a read the remote refuses
+// (remotes.ErrPermanent: it starts past the object's end) is damage when
+// the object is shorter than the read.
 func getFull(ctx context.Context, rem remotes.Remote, name string, off int64, buf []byte) error {
+	end := off + int64(len(buf))
 	rc, err := rem.Get(ctx, name, off, int64(len(buf)))
 	if err != nil {
+		// A read that starts past the object's end is refused, not cut
+		// short: damage too when the object is shorter than the read.
+		if errors.Is(err, remotes.ErrPermanent) && ctx.Err() == nil {
+			if info, serr := rem.Stat(ctx, name); serr == nil && info.Size < end {
+				return shorterErr(name, info.Size, end)
+			}
+		}
 		return fmt.Errorf("reading %s from %s: %w", name, rem, err)
 	}
 	defer rc.Close()
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return shortRead(ctx, rem, name, off+int64(len(buf)), err)
+			return shortRead(ctx, rem, name, end, err)
 		}
 		return fmt.Errorf("reading %s from %s: %w", name, rem, err)
 	}
@@ -88,11 +98,16 @@ func shortRead(ctx context.Context, rem remotes.Remote, name string, end int64, 
 	case err != nil:
 		return fmt.Errorf("reading %s from %s: the download ended early (%w), and asking its size failed: %w", name, rem, readErr, err)
 	case info.Size < end:
-		return integrityErr(name, fmt.Sprintf("is shorter than its index or listing says (%d bytes, a read of it ends at %d)", info.Size, end), nil)
+		return shorterErr(name, info.Size, end)
 	case errors.Is(readErr, remotes.ErrUnreachable):
 		return fmt.Errorf("reading %s from %s: the download ended early: %w", name, rem, readErr)
 	}
 	return fmt.Errorf("reading %s from %s: the download ended early: %w: %w", name, rem, remotes.ErrUnreachable, readErr)
+}
+
+// shorterErr is the damage of name, size bytes long, read up to end.
+func shorterErr(name string, size, end int64) error {
+	return integrityErr(name, fmt.Sprintf("is shorter than its index or listing says (%d bytes, a read of it ends at %d)", size, end), nil)
 }
 
 // Range buffers are reused: restore and check read thousands of ranges of

@@ -182,6 +182,9 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 		r.log.Warn("a delta this device did not write, on a remote it does not read first, does not authenticate or is shorter than listed; it is ignored", zap.String("remote", t.Name), zap.Error(err))
 		return nil
 	}
+	if err != nil && errors.Is(err, remotes.ErrNotFound) && ctx.Err() == nil {
+		return goneSinceListed(t.Name, err)
+	}
 	if err != nil {
 		// Nothing is uploaded there unchecked: this round's upload to t
 		// waits for the next sync.
@@ -206,6 +209,20 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 // shows nothing either way.
 func notACommit(err error) bool {
 	return errors.Is(err, ErrIntegrity) && !errors.Is(err, remotes.ErrUnreachable) && !errors.Is(err, remotes.ErrNotFound)
+}
+
+// goneSinceListed is checkTargetBeforeUpload's error when the delta it
+// read on remote name went away after the listing, before or while its
+// trailer was read (another device's prune compacting it): nothing is
+// damaged, and nothing is known yet. Like a cut read, it is the remote to
+// retry at the next sync, not the integrity failure the read reports
+// (shortRead), which would send the user to `chatsafe check`.
+func goneSinceListed(name string, err error) error {
+	var ie *IntegrityError
+	if errors.As(err, &ie) && ie.Err != nil {
+		err = ie.Err
+	}
+	return fmt.Errorf("checking %s before uploading to it: a delta this device did not write went away after it was listed (nothing is uploaded there until it can be checked; tried again at the next sync): %w: %w", name, remotes.ErrUnreachable, err)
 }
 
 // firstOwnLacking is the sequence of the first delta in live that this
@@ -240,13 +257,7 @@ func (r *Store) trailerOn(ctx context.Context, rem remotes.Remote, d *delta) (*t
 	if d.size > maxDeltaSize {
 		return nil, integrityErr(name, fmt.Sprintf("is listed with %d bytes, more than the format's limit of %d", d.size, int64(maxDeltaSize)), nil)
 	}
-	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		if err := getFull(ctx, rem, name, off, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	})
+	sealed, err := sealedTrailerFrom(name, d.size, func(off, n int64) ([]byte, error) { return getAll(ctx, rem, name, off, n) })
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/remotes"
@@ -78,15 +77,14 @@ func trailerOpens(ctx context.Context, rem remotes.Remote, o remotes.ObjectInfo,
 	return false, nil
 }
 
+// getAll reads n bytes of name at off on rem; a read that ends early is
+// told apart as every read is (getFull, shortRead): the object shorter
+// than listed is an *IntegrityError, a dropped connection the remote out
+// of reach.
 func getAll(ctx context.Context, rem remotes.Remote, name string, off, n int64) ([]byte, error) {
-	rc, err := rem.Get(ctx, name, off, n)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
-	}
-	defer rc.Close()
 	b := make([]byte, n)
-	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", name, rem, err)
+	if err := getFull(ctx, rem, name, off, b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

@@ -85,3 +85,18 @@ func TestShortReadOfACutDownload(t *testing.T) {
 		t.Errorf("the error does not name the delta %s: %v", name, err)
 	}
 }
+
+// TestShortReadPastTheEnd: a delta the remote holds so short that a read
+// its index names starts past the object's end is damage too, as one
+// that ends past it is: not the request the remote refused ("offset
+// beyond the end"), an error of no class that a partial restore and
+// `chatsafe check` do not take for damage.
+func TestShortReadPastTheEnd(t *testing.T) {
+	e, d := threeDeltas(t)
+	r := reopenThrough(t, e, remotes.Faulty(storetest.OpenRemote(t, e.RemoteDir), remotes.FaultOptions{}))
+	if err := os.Truncate(d[2], 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := restore.Run(e.Ctx, r, restore.Options{Target: filepath.Join(t.TempDir(), "restored")})
+	wantIntegrity(t, err, rel(t, e, d[2]))
+}
