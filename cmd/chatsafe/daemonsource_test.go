@@ -95,6 +95,20 @@ func chatDir(t *testing.T, parent, name string, n int) string {
 	return dir
 }
 
+// shortTempDir is a temporary directory with a short path: the sockets of
+// the installations under it fit beside their state (a long one, such as
+// t.TempDir's for a long test name, would put them in the machine's runtime
+// directory).
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // defaultsInstallation makes an installation on the embedded defaults the
 // way the README's first command does, at a config path of the test's
 // (never the machine's): `chatsafe daemon --config F --source src`, a real
@@ -103,6 +117,9 @@ func defaultsInstallation(t *testing.T, home, src string) (cfgPath, sock string)
 	t.Helper()
 	inst := filepath.Join(home, "inst")
 	cfgPath, sock = filepath.Join(inst, "config.yaml"), filepath.Join(inst, "state", "chatsafe.sock")
+	if configs.DefaultSocket(filepath.Join(inst, "state")) != sock {
+		t.Fatalf("%s is too long a path for the socket beside the state: use shortTempDir", home)
+	}
 	d := startOrExit(t, home, sock, "--config", cfgPath, "--source", src)
 	if !d.started {
 		t.Fatalf("the first daemon exited %d:\n%s", d.code, d.stderr)
@@ -117,7 +134,7 @@ func defaultsInstallation(t *testing.T, home, src string) (cfgPath, sock string)
 // the same history, and says how to change the source on purpose; the
 // configured source, however spelled, still starts.
 func TestDaemonRefusesAnotherSource(t *testing.T) {
-	home := t.TempDir()
+	home := shortTempDir(t)
 	chats := chatDir(t, home, "chats", 9)
 	other := chatDir(t, home, "other-chats", 4)
 	cfgPath, sock := defaultsInstallation(t, home, chats)
