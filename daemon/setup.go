@@ -27,9 +27,16 @@ type Created struct {
 // recovery key of an installation made on embedded defaults.
 const RecoveryKeyFileName = "recovery-key.txt"
 
+// ErrOtherSource means --source names another directory than the source
+// of the installation's config: backing it up would mix a second chat
+// history into the same repository.
+var ErrOtherSource = errors.New("--source names another folder than this installation's source")
+
 // LoadOrCreate finds the configuration for `chatsafe daemon`. configPath
-// "" means the default path. A source given on the command line
-// overrides the config's. With no config file and a source, it makes a
+// "" means the default path. A source given on the command line must be
+// the config's (the same directory, however spelled): another one is
+// refused with ErrOtherSource (and configs.ErrConfig, exit 2), the config
+// left as it was. With no config file and a source, it makes a
 // new installation on the embedded defaults: a new backup key (its
 // recovery key returned in Created and written to a 0600 file beside the
 // config) and a local remote; at the default path, state and remote under
@@ -58,9 +65,8 @@ func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logge
 		if err != nil {
 			return nil, nil, err
 		}
-		if source != "" && source != cfg.Source {
-			log.Info("backing up the source given on the command line instead of the config's", zap.String("source", source), zap.String("config_source", cfg.Source))
-			cfg.Source = source
+		if source != "" && !sameDir(source, cfg.Source) {
+			return nil, nil, otherSource(source, cfg, configPath)
 		}
 		return cfg, nil, nil
 	}
@@ -91,4 +97,34 @@ func LoadOrCreate(ctx context.Context, configPath, source string, log *zap.Logge
 	log.Info("new installation on embedded defaults", zap.String("config", configPath), zap.String("state_dir", cfg.StateDir),
 		zap.String("remote", cfg.Remotes[0].URL), zap.String("key_shown_in", c.RecoveryKeyFile))
 	return loaded, c, nil
+}
+
+// otherSource is the refusal of a --source that is not cfg's source.
+func otherSource(source string, cfg *configs.Config, configPath string) error {
+	return fmt.Errorf("%w: %w: %s is not %s, the source in %s; backing it up into this installation would mix two chat histories in one backup. "+
+		"To back up %s instead from now on, change the `source:` line of %s and start the daemon again (with that --source, or none); "+
+		"to back it up separately, give it an installation of its own: `chatsafe daemon --config NEW-DIR/config.yaml --source %s`",
+		configs.ErrConfig, ErrOtherSource, source, cfg.Source, configPath, source, configPath, source)
+}
+
+// sameDir reports whether a and b, absolute paths, name one directory:
+// their cleaned paths are equal once symlinks are followed where they
+// resolve, or both exist and are the same directory (a bind mount, a
+// case-insensitive file system).
+func sameDir(a, b string) bool {
+	if resolved(a) == resolved(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// resolved is p cleaned, its symlinks followed if it resolves.
+func resolved(p string) string {
+	p = filepath.Clean(p)
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }

@@ -106,11 +106,13 @@ type setup struct {
 	home, src, remote, cfg, keyFile string
 }
 
+// newSetup is an installation made by init; keyFile, its first recovery
+// key, is not the daemon's recovery-key.txt (which key rotate replaces).
 func newSetup(t *testing.T) setup {
 	t.Helper()
 	home := t.TempDir()
 	s := setup{home: home, src: filepath.Join(home, "chats"), remote: filepath.Join(home, "remote"),
-		cfg: filepath.Join(home, "chatsafe.yaml"), keyFile: filepath.Join(home, "recovery-key.txt")}
+		cfg: filepath.Join(home, "chatsafe.yaml"), keyFile: filepath.Join(home, "init-recovery-key.txt")}
 	if err := os.MkdirAll(filepath.Join(s.src, "Media"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,13 @@ repository.
 With no config file, "chatsafe daemon --source DIR" sets up a new installation
 on the embedded defaults and shows its recovery key once. With --config FILE
 naming a file that does not exist yet, the new installation is made at FILE:
-its state, local remote, socket and recovery-key file go beside it.`,
+its state, local remote, socket and recovery-key file go beside it.
+
+Once the config exists, --source must name its source (however spelled:
+symlinks are followed): another directory is refused with exit 2, as backing
+it up would mix two chat histories in one backup. To change what an
+installation backs up, edit the config's "source:" line; to back up another
+directory separately, give it its own --config.`,
 		Example: `  chatsafe daemon
   chatsafe daemon --source ~/chats
   chatsafe daemon --config ~/chatsafe/chatsafe.yaml --source ~/chats`,
@@ -60,7 +66,7 @@ its state, local remote, socket and recovery-key file go beside it.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Config, "config", "", "config file (default "+configs.DefaultConfigPath()+"); a new one is made there with --source")
-	cmd.Flags().StringVar(&opts.Source, "source", "", "chat-history directory to back up (overrides the config's; without a config, starts a new installation on defaults)")
+	cmd.Flags().StringVar(&opts.Source, "source", "", "chat-history directory to back up (without a config, starts a new installation on defaults; with one, must be its source)")
 	registerTestHooks(cmd, &opts)
 	return cmd
 }
@@ -123,8 +129,8 @@ func runDaemon(ctx context.Context, opts DaemonOptions, g *globalOptions, stdout
 }
 
 // daemonOptions runs the daemon on cfg, as LoadOrCreate made it (the
-// file's, with --source as its source). A reload reads the file again and
-// keeps --source. --retry-for is in no config: it is the Retry option,
+// file's, whose source --source named). A reload reads the file again and,
+// with --source given, keeps the source it started on. --retry-for is in no config: it is the Retry option,
 // over the retry_for of this config and of every reloaded one.
 func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, log *logs.Logger) daemon.Options {
 	return daemon.Options{

@@ -26,7 +26,9 @@ func newKeyRotateCommand(g *globalOptions) *cobra.Command {
 		Long: `rotate makes a new random backup key, re-seals every live backup under it, switches
 the repository to it and deletes the objects sealed under the old key. The old
 recovery key then opens nothing on the remote; the new one is printed once (and
-written to --recovery-key-out, which must not exist yet).
+written to --recovery-key-out, which must not exist yet). The recovery-key.txt
+that "chatsafe daemon" wrote beside the config takes the new key in place of
+the old one; holding anything else, it is left as it is, with a warning.
 
 Stop the daemon first: rotate refuses while it holds the state directory. Other
 devices that joined must join again with the new recovery key. An interrupted
@@ -73,11 +75,18 @@ func runKeyRotate(ctx context.Context, opts KeyRotateOptions, g *globalOptions, 
 			return fmt.Errorf("the key was rotated, but writing %s failed: %w; `chatsafe key show` prints the new recovery key", opts.RecoveryKeyOut, err)
 		}
 	}
-	printRotated(stdout, res, opts.RecoveryKeyOut)
+	daemonFile, err := replaceDaemonKeyFile(ctx, cfg, res.NewKey, g.retry(log))
+	if err != nil {
+		return err
+	}
+	printRotated(stdout, res, opts.RecoveryKeyOut, daemonFile)
+	if daemonFile.warning != "" {
+		fmt.Fprintf(stderr, "warning: %s\n", daemonFile.warning)
+	}
 	return rotate.Done(cfg)
 }
 
-func printRotated(w io.Writer, res *rotate.Result, keyFile string) {
+func printRotated(w io.Writer, res *rotate.Result, keyFile string, daemonFile daemonKeyFile) {
 	if res.Resumed {
 		fmt.Fprintln(w, "finished the interrupted key rotation")
 	}
@@ -85,6 +94,9 @@ func printRotated(w io.Writer, res *rotate.Result, keyFile string) {
 	fmt.Fprintf(w, "\nNEW RECOVERY KEY (the old one no longer opens anything; keep this one off this device):\n\n  %s\n\n", res.NewKey.RecoveryKey())
 	if keyFile != "" {
 		fmt.Fprintf(w, "also written to %s\n", keyFile)
+	}
+	if daemonFile.replaced {
+		fmt.Fprintf(w, "%s, which held the old recovery key, now holds the new one\n", daemonFile.path)
 	}
 	if res.Vault {
 		fmt.Fprintln(w, "the vault now keeps the new key behind the same password")
