@@ -35,7 +35,8 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 			defer f.Close()
 			buf := getRangeBuf(length)
 			if _, err := f.ReadAt(buf, off); err != nil {
-				return nil, integrityErr(name, "spooled copy is short", err)
+				putRangeBuf(buf)
+				return nil, spoolDamage(name, "its spooled copy could not be read whole", err)
 			}
 			return buf, nil
 		}
