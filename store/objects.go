@@ -207,7 +207,9 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		}
 		// A damaged local cache is rebuilt from the remote (by a writer:
 		// a read-only store only reads past it).
-		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
+		// One of a newer format (ErrUnsupported) is read again too: the
+		// remote's copy then says the same, as the error to report.
+		r.log.Warn("discarding a cached trailer it cannot use", zap.String("delta", d.ref.name()), zap.Error(err))
 		if !r.opts.ReadOnly {
 			os.Remove(r.trailerCachePath(d))
 		}
