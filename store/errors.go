@@ -32,12 +32,18 @@ type IntegrityError struct {
 	Object string // remote object name, e.g. "deltas/0000000000000003-9f..."
 	Reason string
 	Err    error // underlying cause, may be nil
+	// Local marks damage to this device's own copy (its spool), not to
+	// the remote's: the advice differs.
+	Local bool
 }
 
 func (e *IntegrityError) Error() string {
 	msg := fmt.Sprintf("integrity failure in %s: %s", e.Object, e.Reason)
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
+	}
+	if e.Local {
+		return msg + " (this device's own copy, in its state directory, is damaged, not the remote's: check the disk that holds the state directory)"
 	}
 	return msg + " (the remote copy is damaged or was tampered with; run `chatsafe check --read-data`, and restore from another remote if you have one)"
 }
@@ -51,4 +57,10 @@ func (e *IntegrityError) Unwrap() []error {
 
 func integrityErr(object, reason string, err error) error {
 	return &IntegrityError{Object: object, Reason: reason, Err: err}
+}
+
+// spoolDamage is the integrity failure of this device's spooled copy of
+// object.
+func spoolDamage(object, reason string, err error) error {
+	return &IntegrityError{Object: object, Reason: reason, Err: err, Local: true}
 }

@@ -47,6 +47,9 @@ func (rr *rangeReader) read(ctx context.Context, d *delta, off, length int64) ([
 	buf := getRangeBuf(length)
 	if _, err := h.ReadAt(buf, off); err != nil {
 		putRangeBuf(buf)
+		if errors.Is(err, io.EOF) && d.spoolPath != "" {
+			return nil, spoolDamage(d.ref.name(), "its spooled copy is shorter than its index says", err)
+		}
 		if errors.Is(err, io.EOF) {
 			return nil, integrityErr(d.ref.name(), "is shorter than its index says", err)
 		}

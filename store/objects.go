@@ -35,7 +35,8 @@ func (r *Store) readRange(ctx context.Context, d *delta, off, length int64) ([]b
 			defer f.Close()
 			buf := getRangeBuf(length)
 			if _, err := f.ReadAt(buf, off); err != nil {
-				return nil, integrityErr(name, "spooled copy is short", err)
+				putRangeBuf(buf)
+				return nil, spoolDamage(name, "its spooled copy could not be read whole", err)
 			}
 			return buf, nil
 		}
@@ -206,7 +207,9 @@ func (r *Store) readTrailer(ctx context.Context, d *delta) ([]byte, *trailer, er
 		}
 		// A damaged local cache is rebuilt from the remote (by a writer:
 		// a read-only store only reads past it).
-		r.log.Warn("discarding a damaged cached trailer", zap.String("delta", d.ref.name()), zap.Error(err))
+		// One of a newer format (ErrUnsupported) is read again too: the
+		// remote's copy then says the same, as the error to report.
+		r.log.Warn("discarding a cached trailer it cannot use", zap.String("delta", d.ref.name()), zap.Error(err))
 		if !r.opts.ReadOnly {
 			os.Remove(r.trailerCachePath(d))
 		}

@@ -159,7 +159,7 @@ func (r *Store) stateCandidate(cands map[string]*candidate, seq uint64, id [16]b
 	}
 	t, err := decodeTrailer(plain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the cached trailer of %s is malformed", ErrNoOfflineState, name)
+		return nil, fmt.Errorf("%w: the cached trailer of %s does not decode: %w", ErrNoOfflineState, name, err)
 	}
 	size, _ := objectSize(t, len(sealed)) // the tiling is checked when the load opens it
 	c := &candidate{seq: seq, id: id, size: size, onRemote: true}

@@ -25,6 +25,9 @@ import (
 // is a half repository, on the disk under the mount point): it reports
 // ErrRepositoryGone naming the remote, the delta stays in the spool, and
 // once the folder is back (or the user reseeds it) the delta goes up.
+// The first remote's case is the guard's (stillHolder); a second remote's
+// empty listing already asked for the config before it, and its case
+// stays as the same promise kept for every remote.
 func TestUploadRetryDoesNotFillAGoneRemote(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
