@@ -118,6 +118,8 @@ type Daemon struct {
 	// joinGap is what the first snapshot after this device joined
 	// continued, for the status's warnings (joingap.go).
 	joinGap string
+	// views are the readings of the store statuses answer from.
+	views storeViews
 }
 
 type openRemote struct {
@@ -281,6 +283,7 @@ func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
 	d.offline = nil
 	d.mu.Unlock()
 	d.hist.opened()
+	d.views.set(d.readStore()) // a status's first answer, if the store is busy then
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
