@@ -321,7 +321,7 @@ func (d *Daemon) serveSessions(ctx context.Context) error {
 	restarted := false
 	for {
 		sctx, cancel := context.WithCancel(ctx)
-		s, err := d.newSession()
+		s, err := d.newSession(ctx)
 		if err != nil {
 			cancel()
 			if !restarted {
