@@ -118,6 +118,18 @@ func TestStatusAnswersWhileTheRemoteListsSlowly(t *testing.T) {
 		p.let()
 		t.Fatal("status waited for the remote's listing (chatsafe status would call the daemon stuck)")
 	}
+	// The status page asks for the snapshots too.
+	snaps := make(chan []statusapi.Snapshot, 1)
+	go func() { snaps <- d.Snapshots() }()
+	select {
+	case s := <-snaps:
+		if len(s) == 0 || s[len(s)-1].Seq != firstSeq {
+			t.Fatalf("snapshots during the slow listing: %+v", s)
+		}
+	case <-time.After(30 * time.Second):
+		p.let()
+		t.Fatal("the snapshots waited for the remote's listing (the status page would hang)")
+	}
 	p.let()
 }
 
