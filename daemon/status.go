@@ -180,7 +180,7 @@ func (d *Daemon) Snapshots() []statusapi.Snapshot {
 	if !d.isReady() {
 		return nil
 	}
-	snaps := d.store.Snapshots()
+	snaps := d.snaps.get(d.store.Snapshots) // never waiting for the store's long work
 	out := make([]statusapi.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
 		out = append(out, toAPISnapshot(s))

@@ -8,11 +8,12 @@ import (
 )
 
 // A status must answer at once: `chatsafe status` gives up after 10 s
-// and calls the daemon stuck. The store's lock, which its reads take, is
-// held through some long work (reading the first remote's history when
-// it is back in reach after a start from the state, a take-over found at
-// a commit): a status then answers from the last reading of the store
-// rather than waiting for that work to end.
+// and calls the daemon stuck, and the status page polls it with the
+// snapshot list. The store's lock, which its reads take, is held through
+// some long work (reading the first remote's history when it is back in
+// reach after a start from the state, a take-over found at a commit):
+// both then answer from the last reading of the store rather than wait
+// for that work to end.
 
 // storeViewWait is how long a status waits for a fresh reading of the
 // store before it answers from the last one. Reads take microseconds
@@ -31,12 +32,57 @@ type storeView struct {
 	live      []store.DeltaInfo
 }
 
-// storeViews hands out readings of the store: one read at a time, the
+// lastReading hands out readings of the store: one read at a time, the
 // last one kept.
-type storeViews struct {
+type lastReading[T any] struct {
 	mu      sync.Mutex
-	last    *storeView
+	last    T
+	have    bool
 	reading chan struct{} // closed when the running read ends; nil: none runs
+}
+
+// get is a fresh reading, or, when read waits for the store's lock
+// longer than storeViewWait, the last one: read goes on without the
+// caller, and its reading is the next caller's. With no reading yet it
+// waits for read.
+func (l *lastReading[T]) get(read func() T) T {
+	l.mu.Lock()
+	done := l.reading
+	if done == nil {
+		done = make(chan struct{})
+		l.reading = done
+		go func() {
+			l.set(read())
+			close(done)
+		}()
+	}
+	l.mu.Unlock()
+	t := time.NewTimer(storeViewWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	if v, ok := l.latest(); ok {
+		return v
+	}
+	<-done
+	v, _ := l.latest()
+	return v
+}
+
+// set makes v the last reading; the read that ran, if any, is over.
+func (l *lastReading[T]) set(v T) {
+	l.mu.Lock()
+	l.last, l.have, l.reading = v, true, nil
+	l.mu.Unlock()
+}
+
+// latest is the last reading, if there is one.
+func (l *lastReading[T]) latest() (T, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last, l.have
 }
 
 // readStore reads the store's part of a status (it waits for the
@@ -53,47 +99,10 @@ func (d *Daemon) readStore() *storeView {
 	return v
 }
 
-// storeView is a fresh reading of the store, or, when the store is busy
-// for longer than storeViewWait, the last one (the read goes on without
-// the caller and is the next status's). Only after the daemon is ready.
-func (d *Daemon) storeView() *storeView {
-	vs := &d.views
-	vs.mu.Lock()
-	done := vs.reading
-	if done == nil {
-		done = make(chan struct{})
-		vs.reading = done
-		go func() {
-			vs.set(d.readStore())
-			close(done)
-		}()
-	}
-	vs.mu.Unlock()
-	t := time.NewTimer(storeViewWait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-	if last := vs.get(); last != nil {
-		return last
-	}
-	<-done // no reading to answer from yet (adopt makes one)
-	return vs.get()
-}
-
-// set makes v the last reading; the read that ran, if any, is over.
-func (vs *storeViews) set(v *storeView) {
-	vs.mu.Lock()
-	vs.last, vs.reading = v, nil
-	vs.mu.Unlock()
-}
-
-func (vs *storeViews) get() *storeView {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	return vs.last
-}
+// storeView is the store's part of a status, fresh or, while the store
+// is busy, the last one read. Only once the daemon is ready (adopt reads
+// the first).
+func (d *Daemon) storeView() *storeView { return d.views.get(d.readStore) }
 
 // facts are what the state is derived from in v.
 func (v *storeView) facts() stateFacts {
