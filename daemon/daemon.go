@@ -118,6 +118,10 @@ type Daemon struct {
 	// joinGap is what the first snapshot after this device joined
 	// continued, for the status's warnings (joingap.go).
 	joinGap string
+	// views and snaps are the readings of the store that statuses and
+	// snapshot lists answer from (storeview.go).
+	views lastReading[*storeView]
+	snaps lastReading[[]store.Snapshot]
 }
 
 type openRemote struct {
@@ -281,6 +285,9 @@ func (d *Daemon) adopt(cfg *configs.Config, inst *instance.Instance) {
 	d.offline = nil
 	d.mu.Unlock()
 	d.hist.opened()
+	// The first answers, if the store is busy then.
+	d.views.set(d.readStore())
+	d.snaps.set(d.store.Snapshots())
 	d.log.Info("daemon started", zap.String("source", cfg.Source), zap.String("state_dir", cfg.StateDir),
 		zap.String("socket", cfg.StatusSocket), zap.Int("remotes", len(cfg.Remotes)), zap.String("key_source", d.keySource),
 		zap.String("version", d.opts.Version), zap.Int("pending_deltas", len(d.store.Pending())))
@@ -318,7 +325,7 @@ func (d *Daemon) serveSessions(ctx context.Context) error {
 	restarted := false
 	for {
 		sctx, cancel := context.WithCancel(ctx)
-		s, err := d.newSession()
+		s, err := d.newSession(ctx)
 		if err != nil {
 			cancel()
 			if !restarted {

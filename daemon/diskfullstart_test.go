@@ -68,14 +68,16 @@ func TestStateDiskFullAtStart(t *testing.T) {
 			d, done := startFull(t, in)
 			ch, unsub := d.Subscribe()
 			defer unsub()
+			deadline := time.NewTimer(60 * time.Second)
+			defer deadline.Stop()
 			for st := d.Status(); st.State != statusapi.StateError; st = d.Status() {
 				select {
 				case <-ch:
 				case err := <-done:
 					done <- err // for the cleanup
 					t.Fatalf("the daemon stopped on a full state disk at start: %v", err)
-				case <-t.Context().Done():
-					return
+				case <-deadline.C:
+					t.Fatalf("no state error 60 s after a start on a full state disk: %s", statusJSON(st))
 				}
 			}
 			st := d.Status()

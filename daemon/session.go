@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,7 +27,10 @@ type session struct {
 
 // newSession opens what the current configuration names: remotes that
 // were already open are kept, removed ones are closed, new ones opened.
-func (d *Daemon) newSession() (*session, error) {
+// Opening a remote may wait on its server (rclone connects at once to
+// some backends), so it is done without d.mu, which a status takes: only
+// the session loop (serveSessions) changes d.open while the daemon runs.
+func (d *Daemon) newSession(ctx context.Context) (*session, error) {
 	cfg := d.config()
 	w, err := watcher.New(cfg.Source, watcher.Options{
 		QuietPeriod:   time.Duration(cfg.Sync.QuietPeriod),
@@ -41,17 +45,19 @@ func (d *Daemon) newSession() (*session, error) {
 	s := &session{d: d, cfg: cfg, w: w}
 
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	open := maps.Clone(d.open)
+	d.mu.Unlock()
 	keep := map[string]bool{}
 	for _, rc := range cfg.Remotes {
 		keep[rc.Name] = true
-		o, ok := d.open[rc.Name]
+		o, ok := open[rc.Name]
 		if ok && o.conf != rc && o.remote != d.readFrom {
 			o.remote.Close()
+			delete(open, rc.Name)
 			ok = false
 		}
 		if !ok {
-			r, err := instance.OpenRemote(context.Background(), cfg, rc, d.retry())
+			r, err := instance.OpenRemote(ctx, cfg, rc, d.retry())
 			if err != nil {
 				// A remote that cannot even be opened (bad spec) must not
 				// stop the others; it shows in status as failing, and
@@ -61,7 +67,7 @@ func (d *Daemon) newSession() (*session, error) {
 				continue
 			}
 			o = openRemote{conf: rc, remote: r}
-			d.open[rc.Name] = o
+			open[rc.Name] = o
 		}
 		up := o.remote
 		if d.opts.WrapUpload != nil {
@@ -69,13 +75,16 @@ func (d *Daemon) newSession() (*session, error) {
 		}
 		s.uploaders = append(s.uploaders, newUploader(d, store.NewTarget(rc.Name, up), o.remote == d.readFrom))
 	}
-	for name, o := range d.open {
+	for name, o := range open {
 		if !keep[name] && o.remote != d.readFrom {
 			o.remote.Close()
-			delete(d.open, name)
+			delete(open, name)
 		}
 	}
+	d.mu.Lock()
+	d.open = open
 	d.uploaders = s.uploaders
+	d.mu.Unlock()
 	targets := make([]*store.Target, len(s.uploaders))
 	for i, u := range s.uploaders {
 		targets[i] = u.t

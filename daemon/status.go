@@ -2,12 +2,10 @@ package daemon
 
 import (
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/chatsafe/chatsafe/faults"
 	"github.com/chatsafe/chatsafe/statusapi"
-	"github.com/chatsafe/chatsafe/store"
 )
 
 // state derives the daemon's state from what is really happening.
@@ -17,7 +15,21 @@ func (d *Daemon) state() string {
 	for i, u := range r.ups {
 		lines[i] = u.activity()
 	}
-	return d.stateOf(r, lines, d.offlineBackups)
+	var f stateFacts
+	if d.isReady() {
+		f = stateFacts{takenOver: d.store.TakenOver() != nil, forked: d.store.Fork() != nil,
+			damaged: d.store.Damage() != nil, offline: d.offlineBackups}
+	}
+	return d.stateOf(r, lines, f)
+}
+
+// stateFacts are the store's part of what the state is derived from
+// (none before the daemon is ready). offline, asked only when it
+// matters, reports whether the open store backs up without its first
+// remote.
+type stateFacts struct {
+	takenOver, forked, damaged bool
+	offline                    func() bool
 }
 
 // stateReading is the daemon's own part of what its state is derived
@@ -35,31 +47,27 @@ func (d *Daemon) readState() stateReading {
 	return stateReading{scanning: d.scanning, pruning: d.pruning, lastErr: d.lastErr, ups: d.uploaders, offline: d.offline}
 }
 
-// stateOf derives the state from r and the remotes' lines, one read of
-// each uploader (Status derives it from the very lines it shows, so that
-// a remote failing meanwhile cannot show its error beside "idle"), asking
-// offlineBackups (only when it matters) whether the open store backs up
-// without its first remote.
-func (d *Daemon) stateOf(r stateReading, lines []statusapi.RemoteStatus, offlineBackups func() bool) string {
+// stateOf derives the state from r, the store's facts f and the remotes'
+// lines, one read of each uploader (Status derives it from the very lines
+// it shows, so that a remote failing meanwhile cannot show its error
+// beside "idle").
+func (d *Daemon) stateOf(r stateReading, lines []statusapi.RemoteStatus, f stateFacts) string {
 	if !d.isReady() && r.offline != nil {
 		if isDiskFull(r.offline.err) {
 			return statusapi.StateError // as offlineStatus says
 		}
 		return statusapi.StateOffline
 	}
-	if d.isReady() && d.store.TakenOver() != nil {
+	switch {
+	case f.takenOver:
 		return statusapi.StateTakenOver
-	}
-	if d.isReady() && d.store.Fork() != nil {
+	case f.forked:
 		return statusapi.StateForked
-	}
-	if d.isReady() && d.store.Damage() != nil {
+	case f.damaged:
 		return statusapi.StateDamaged
-	}
-	if r.scanning {
+	case r.scanning:
 		return statusapi.StateScanning
-	}
-	if d.isReady() && offlineBackups() {
+	case f.offline != nil && f.offline():
 		return statusapi.StateOffline
 	}
 	if d.isPaused() {
@@ -136,21 +144,22 @@ func (d *Daemon) Status() statusapi.Status {
 		d.offlineStatus(&st, cfg) // its state too: starting or offline
 		return st
 	}
-	// The state and the status's offline section ask the store once.
-	offline := sync.OnceValues(func() (store.OfflineStatus, bool) { return d.store.Offline() })
+	// The store's part is one reading, never one that waits for the
+	// store's long work (storeview.go).
+	v := d.storeView()
 	r := d.readState()
 	st.KeySource = d.keySource // set with the store, before ready
 	st.LastError = r.lastErr
-	st.RepositoryID = d.store.ID()
-	if last, ok := d.store.LatestSnapshot(); ok {
-		s := toAPISnapshot(last)
+	st.RepositoryID = v.id
+	if v.last != nil {
+		s := toAPISnapshot(*v.last)
 		st.LastSnapshot = &s
 	}
-	st.PendingDeltas = len(d.store.Pending())
-	st.TakenOver, st.Fork = apiTakenOver(d.store.TakenOver()), apiFork(d.store.Fork())
-	st.Damage = apiDamage(d.store.Damage())
+	st.PendingDeltas = v.pending
+	st.TakenOver, st.Fork = apiTakenOver(v.takenOver), apiFork(v.fork)
+	st.Damage = apiDamage(v.damage)
 	st.Warnings = d.warnings()
-	if off, ok := offline(); ok {
+	if off := v.offline; off != nil {
 		st.Offline = &statusapi.Offline{Snapshots: off.Snapshots, FromState: off.FromState}
 	}
 	if p := d.LastPrune(); !p.Time.IsZero() {
@@ -159,11 +168,10 @@ func (d *Daemon) Status() statusapi.Status {
 	}
 	// Tests stop a status here, before it reads the remote lines.
 	_ = faults.Point("status:remote-lines")
-	live := d.store.LiveDeltas()
 	for _, u := range r.ups {
-		st.Remotes = append(st.Remotes, u.status(live))
+		st.Remotes = append(st.Remotes, u.status(v.live))
 	}
-	st.State = d.stateOf(r, st.Remotes, func() bool { _, ok := offline(); return ok })
+	st.State = d.stateOf(r, st.Remotes, v.facts())
 	return st
 }
 
@@ -172,7 +180,7 @@ func (d *Daemon) Snapshots() []statusapi.Snapshot {
 	if !d.isReady() {
 		return nil
 	}
-	snaps := d.store.Snapshots()
+	snaps := d.snaps.get(d.store.Snapshots) // never waiting for the store's long work
 	out := make([]statusapi.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
 		out = append(out, toAPISnapshot(s))
