@@ -82,6 +82,9 @@ func (d *Daemon) backupLoop(ctx context.Context, w *watcher.Watcher) error {
 			}
 			res, err := d.cycle(ctx, "requested", nil, retry)
 			save.after(err, res.Unchanged)
+			if err == nil {
+				res.Unreachable = d.unreachableRemotes()
+			}
 			r.reply <- backupReply{res, err}
 		case <-save.C():
 			save.fired()

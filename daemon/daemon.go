@@ -41,7 +41,9 @@ var ErrAlreadyRunning = errors.New("another chatsafe daemon is already running f
 type Options struct {
 	Config *configs.Config
 	// Log is the daemon's logger; its level is what PUT /v1/loglevel changes.
-	Log     *logs.Logger
+	Log *logs.Logger
+	// Version is the binary's, as `chatsafe version` names it: the status,
+	// the start-up log and chatsafe_build_info show it.
 	Version string
 	// Reload re-reads the configuration when Reload is called (SIGHUP);
 	// nil means the configuration cannot be reloaded.

@@ -35,13 +35,15 @@ type uploader struct {
 	mu         sync.Mutex
 	lastUpload time.Time
 	lastErr    string
-	uploading  bool
+	// unreachable: lastErr is the remote out of reach (Daemon.unreachable).
+	unreachable bool
+	uploading   bool
 }
 
 func newUploader(d *Daemon, t *store.Target, isRepo bool) *uploader {
 	u := &uploader{d: d, name: t.Name, t: t, isRepo: isRepo, wakeCh: make(chan struct{}, 1)}
 	if t.OpenErr != nil {
-		u.lastErr = t.OpenErr.Error()
+		u.lastErr, u.unreachable = t.OpenErr.Error(), d.unreachable(t.OpenErr)
 	}
 	return u
 }
@@ -138,12 +140,13 @@ func (u *uploader) sync(ctx context.Context) error {
 		u.d.noteState()
 		return errPaused
 	}
+	unreachable := err != nil && u.d.unreachable(err)
 	u.mu.Lock()
 	u.uploading = false
 	if err != nil && ctx.Err() == nil {
-		u.lastErr = err.Error()
+		u.lastErr, u.unreachable = err.Error(), unreachable
 	} else if err == nil {
-		u.lastErr = ""
+		u.lastErr, u.unreachable = "", false
 	}
 	u.mu.Unlock()
 	if err == nil {
@@ -185,6 +188,45 @@ func (u *uploader) healthy() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.t.Remote != nil && u.lastErr == ""
+}
+
+// unreachableFor is the remote's last error when its last pass found it
+// out of reach and it lacks some of live ("" otherwise).
+func (u *uploader) unreachableFor(live []store.DeltaInfo) string {
+	missing := u.t.Missing(live)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if missing == 0 || !u.unreachable {
+		return ""
+	}
+	return u.lastErr
+}
+
+// unreachable reports whether err is a remote out of reach: the class
+// (Options.ErrorClass) that makes a backup run without the daemon exit 5;
+// without ErrorClass, a remote unreachable or one that lost the repository.
+func (d *Daemon) unreachable(err error) bool {
+	if d.opts.ErrorClass != nil {
+		return d.opts.ErrorClass(err) == statusapi.ClassUnreachable
+	}
+	return errors.Is(err, remotes.ErrUnreachable) || errors.Is(err, store.ErrRepositoryGone)
+}
+
+// unreachableRemotes are the remotes that lack some live delta and were
+// out of reach at their last try, with that try's error: what a requested
+// backup's answer says was not uploaded, and why.
+func (d *Daemon) unreachableRemotes() []statusapi.RemoteError {
+	d.mu.Lock()
+	ups := d.uploaders
+	d.mu.Unlock()
+	live := d.store.LiveDeltas()
+	var out []statusapi.RemoteError
+	for _, u := range ups {
+		if e := u.unreachableFor(live); e != "" {
+			out = append(out, statusapi.RemoteError{Name: u.name, Error: e})
+		}
+	}
+	return out
 }
 
 func (u *uploader) lastError() string {

@@ -179,6 +179,18 @@ type BackupResult struct {
 	ReadBytes     int64     `json:"read_bytes"`
 	PendingDeltas int       `json:"pending_deltas"`
 	Warnings      []string  `json:"warnings,omitempty"`
+	// Unreachable names the remotes that lack some of the deltas to upload
+	// (this backup's, or ones that waited) and were out of reach when the
+	// daemon last tried them (an error of ClassUnreachable), each with that
+	// error. The uploads go on in the background; `chatsafe backup` exits 5,
+	// as a backup run without the daemon does.
+	Unreachable []RemoteError `json:"unreachable,omitempty"`
+}
+
+// RemoteError is a remote, by name, and its error.
+type RemoteError struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
 }
 
 // LogLevel is the body of PUT /v1/loglevel and its answer.

@@ -64,3 +64,16 @@ func integrityErr(object, reason string, err error) error {
 func spoolDamage(object, reason string, err error) error {
 	return &IntegrityError{Object: object, Reason: reason, Err: err, Local: true}
 }
+
+// noRepositoryErr is Open's error when the remote holds no repository
+// config. Read-only (a restore, snapshots, check; often a new device),
+// the path is what to check: a new repository is never what that user
+// wants, and `chatsafe init` at a mount point with no drive behind it
+// would make an empty one there. An installation that writes (backup,
+// the daemon, prune) may also not be set up yet.
+func (r *Store) noRepositoryErr() error {
+	if r.opts.ReadOnly {
+		return fmt.Errorf("%s: %w: check the path (a drive or share not mounted, a folder moved or renamed, a typo)", r.remote, ErrNoRepository)
+	}
+	return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the path: a drive or share not mounted, a folder moved, a typo)", r.remote, ErrNoRepository)
+}

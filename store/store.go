@@ -217,7 +217,7 @@ func (r *Store) open(ctx context.Context) error {
 		return firstGoneErr(r.remote.String())
 	}
 	if errors.Is(err, remotes.ErrNotFound) {
-		return fmt.Errorf("%s: %w (run `chatsafe init` first, or check the remote name)", r.remote, ErrNoRepository)
+		return r.noRepositoryErr()
 	}
 	if err != nil {
 		return err

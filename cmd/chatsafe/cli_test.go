@@ -45,7 +45,9 @@ func TestMain(m *testing.M) {
 }
 
 // chatsafeBinary builds the real chatsafe (with -tags chatsafe_testhooks)
-// the first time a test needs it.
+// the first time a test needs it. -buildvcs=auto (over a GOFLAGS that turns
+// it off) builds it as `go build` in a checkout does: it knows its module
+// version, as a user's build does (TestOneVersionEverywhere).
 func chatsafeBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -56,7 +58,7 @@ func chatsafeBinary(t *testing.T) string {
 		if runtime.GOOS == "windows" {
 			binaryPath += ".exe"
 		}
-		build := exec.Command("go", "build", "-tags", "chatsafe_testhooks", "-o", binaryPath, ".")
+		build := exec.Command("go", "build", "-tags", "chatsafe_testhooks", "-buildvcs=auto", "-o", binaryPath, ".")
 		build.Stdout, build.Stderr = &binaryBuild, &binaryBuild
 		binaryErr = build.Run()
 	})

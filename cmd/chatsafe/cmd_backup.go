@@ -199,7 +199,7 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, opts BackupOptio
 		if err := printBackupJSON(stdout, daemonBackupJSON(res)); err != nil {
 			return err
 		}
-		return incompleteThroughDaemon(res.Snapshot)
+		return failedThroughDaemon(res)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
@@ -214,7 +214,22 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, opts BackupOptio
 		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %s, %s; added %s; %s waiting for upload\n",
 			s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), plural(res.PendingDeltas, "delta"))
 	}
-	return incompleteThroughDaemon(s)
+	return failedThroughDaemon(res)
+}
+
+// failedThroughDaemon is the error of a backup the daemon ran, as the
+// same backup run here would fail: a remote out of reach that the deltas
+// wait for (exit 5, as syncFailed says it; the daemon's uploads go on),
+// else paths it could not read (exit 8).
+func failedThroughDaemon(res statusapi.BackupResult) error {
+	if len(res.Unreachable) > 0 {
+		errs := make([]error, len(res.Unreachable))
+		for i, r := range res.Unreachable {
+			errs[i] = errors.New(r.Error)
+		}
+		return fmt.Errorf("%s: %w", savedLocally, statusapi.WithClass(errors.Join(errs...), statusapi.ClassUnreachable))
+	}
+	return incompleteThroughDaemon(res.Snapshot)
 }
 
 // incompleteThroughDaemon is the error (exit 8) of a snapshot the daemon

@@ -136,7 +136,7 @@ func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, lo
 	return daemon.Options{
 		Config:     cfg,
 		Log:        log,
-		Version:    version,
+		Version:    binaryVersion(),
 		FetchKey:   instance.FetchKeyFromVault,
 		WrapUpload: opts.wrapUpload,
 		Retry:      g.daemonRetry(log.Logger),

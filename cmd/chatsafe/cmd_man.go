@@ -38,7 +38,7 @@ func runMan(root *cobra.Command, opts ManOptions, out io.Writer) error {
 		return fmt.Errorf("creating the man page directory: %w", err)
 	}
 	root.DisableAutoGenTag = true // pages that do not change with the build date
-	hdr := &doc.GenManHeader{Title: "CHATSAFE", Section: "1", Source: "chatsafe " + version, Manual: "chatsafe manual"}
+	hdr := &doc.GenManHeader{Title: "CHATSAFE", Section: "1", Source: "chatsafe " + binaryVersion(), Manual: "chatsafe manual"}
 	if err := doc.GenManTree(root, hdr, opts.Dir); err != nil {
 		return fmt.Errorf("writing man pages to %s: %w", opts.Dir, err)
 	}

@@ -47,7 +47,8 @@ const (
 	exitStateInUse = 11
 	// exitInterrupted and exitTerminated: a signal stopped the command
 	// (Ctrl-C: SIGINT; SIGTERM), 128 + its number as shells report it
-	// (interrupt.go).
+	// (interrupt.go). Not the daemon's: a signal is how it is stopped, and
+	// it stops cleanly and exits 0 on either.
 	exitInterrupted = 130
 	exitTerminated  = 143
 )

@@ -10,10 +10,19 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/chatsafe/chatsafe/internal/buildinfo"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
+// Read it through binaryVersion.
 var version = "dev"
+
+// binaryVersion is this binary's version, the one `chatsafe version`, the
+// daemon's status and log, its metrics and the man page all name: the
+// linker's, or else the module version the build recorded (`go install
+// …@vX`, or a pseudo-version from a checkout); "dev" when neither is known.
+func binaryVersion() string { return buildinfo.Get(version).Version }
 
 func main() {
 	// A soft memory limit near the live heap (memlimit.go); GOMEMLIMIT

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chatsafe/chatsafe/remotes/remotetest"
 	"github.com/chatsafe/chatsafe/statusapi"
-	"github.com/chatsafe/chatsafe/statusapi/client"
 )
 
 // TestStatusOfOfflineDaemon: a daemon started while its first remote is
@@ -39,34 +36,24 @@ func TestStatusOfOfflineDaemon(t *testing.T) {
 
 // TestStatusOfDaemonBackingUpOffline: a daemon that backed up before
 // starts while its only remote is out of reach: it opens the repository
-// from its state directory, `backup` works (exit 0) and `status` says how
-// many snapshots wait to upload.
+// from its state directory, `backup` saves the snapshot into the spool and
+// exits 5 once the daemon found the remote out of reach (as the backup
+// does with no daemon), and `status` says how many snapshots wait to
+// upload.
 func TestStatusOfDaemonBackingUpOffline(t *testing.T) {
 	_, home, src, cfg := offlineInstall(t, true)
 
 	sock := filepath.Join(home, "inst", "state", "chatsafe.sock")
 	startDaemonBinary(t, home, cfg, sock)
-	c := client.New(sock)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	opened := func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.RepositoryID != "" && st.Offline != nil
-	}
-	if !opened() {
-		err := c.Events(ctx, func(statusapi.Event) error {
-			if opened() {
-				return errOpened
-			}
-			return nil
-		})
-		if !errors.Is(err, errOpened) {
-			t.Fatalf("waiting for the daemon to open from its state: %v", err)
-		}
-	}
+	// Opened from the state, and its uploader found the remote out of
+	// reach (a remote line's error sets no new state: polled, not heard).
+	waitStatus(t, sock, nil, func(st statusapi.Status) bool {
+		return st.RepositoryID != "" && st.Offline != nil && len(st.Remotes) == 1 && st.Remotes[0].LastError != ""
+	}, func(st statusapi.Status, err error) string {
+		return fmt.Sprintf("waiting for the daemon to open from its state and find the remote out of reach: %+v, %v", st, err)
+	}, nil)
 	write(t, src, "msgstore.txt", "hello, offline")
-	run(t, home, "backup", "--config", cfg).want(t, 0, "")
+	run(t, home, "backup", "--config", cfg).want(t, exitUnreachable, savedLocally)
 	r := run(t, home, "status", "--config", cfg)
 	if r.code != 0 || !strings.Contains(r.stdout, ": offline") || !regexp.MustCompile(`offline: +[1-9][0-9]* snapshots? waiting to upload`).MatchString(r.stdout) {
 		t.Fatalf("status of the daemon backing up offline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -76,8 +63,6 @@ func TestStatusOfDaemonBackingUpOffline(t *testing.T) {
 		t.Fatalf("status --json of the daemon backing up offline:\n%s", r.stdout)
 	}
 }
-
-var errOpened = errors.New("opened")
 
 // TestLocalBackupOffline: with no daemon, `backup` while the only remote
 // is out of reach saves the snapshot in the spool from the state an
