@@ -447,6 +447,11 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 		// A node failure: another node, with its own view of which
 		// share holders answer, may take the login.
 		return nodeError{err: vault.ShareHoldersError{Node: u, Msg: er.Message}}
+	case er.Error == vault.CodeHoldersGone:
+		// For good, as this node sees the membership; another node, whose
+		// replica is newer (the password set again since), may still take
+		// the login.
+		return nodeError{err: vault.HoldersGoneError{Node: u, Msg: er.Message}}
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:

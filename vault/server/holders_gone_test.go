@@ -39,6 +39,9 @@ func TestHoldersGoneIsNotTryAgain(t *testing.T) {
 		t.Fatal("the login succeeded with one of alice's two shares")
 	}
 	t.Logf("the error: %v", err)
+	if !errors.Is(err, vault.ErrHoldersGone) {
+		t.Error("the error does not match vault.ErrHoldersGone")
+	}
 	if errors.Is(err, vault.ErrUnreachable) || errors.Is(err, vault.ErrAttemptSpent) {
 		t.Errorf("a refusal no wait can help is a vault out of reach (unreachable %v, spent %v)", errors.Is(err, vault.ErrUnreachable), errors.Is(err, vault.ErrAttemptSpent))
 	}
