@@ -80,11 +80,14 @@ func (e HoldersGoneError) Is(target error) bool { return target == ErrHoldersGon
 // attempt: fewer of the nodes holding the account's key shares answer
 // than the account's threshold needs. Msg is the vault's account of it
 // (which nodes hold shares, which answer, what to do); Node the URL that
-// said so. It matches ErrFewShareHolders and ErrUnreachable.
+// said so. It matches ErrFewShareHolders and ErrUnreachable. Its text
+// speaks for this refusal only: the same login may have spent an attempt
+// before it (an earlier try whose answer was lost, which this one
+// repeated), or on a node that did not answer in the same call.
 type ShareHoldersError struct{ Node, Msg string }
 
 func (e ShareHoldersError) Error() string {
-	return fmt.Sprintf("%s (%s; no password attempt was counted)", e.Msg, e.Node)
+	return fmt.Sprintf("%s (%s; this refusal counted no password attempt)", e.Msg, e.Node)
 }
 
 // Is makes errors.Is(err, ErrFewShareHolders) and errors.Is(err,
