@@ -50,17 +50,44 @@ var (
 	// that hold the account's key shares answer. It also matches
 	// ErrUnreachable (try again once they are back).
 	ErrFewShareHolders = errors.New("too few of the vault nodes that hold this account's key shares answer")
+	// ErrHoldersGone is matched by a HoldersGoneError: the vault refused a
+	// login before counting it, because too few of the nodes that hold the
+	// account's key shares are still members of the vault cluster. No wait
+	// helps (it does not match ErrUnreachable): only the recovery key opens
+	// the backup now, and setting the password again shares the key among
+	// the current nodes.
+	ErrHoldersGone = errors.New("the vault can no longer open this backup key with the password: too few of the nodes holding its key shares are still vault members; restore with the recovery key, then set the password again (`chatsafe key set-password`)")
 )
+
+// HoldersGoneError is a login the vault refused before counting it, for
+// good: fewer of the nodes holding the account's key shares are still
+// members than the account's threshold needs. Msg is the vault's account
+// of it (which nodes hold shares, which are gone, what to do); Node the
+// URL that said so. It matches ErrHoldersGone only.
+type HoldersGoneError struct{ Node, Msg string }
+
+func (e HoldersGoneError) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("%s (%s)", ErrHoldersGone, e.Node)
+	}
+	return fmt.Sprintf("%s (%s)", e.Msg, e.Node)
+}
+
+// Is makes errors.Is(err, ErrHoldersGone) true.
+func (e HoldersGoneError) Is(target error) bool { return target == ErrHoldersGone }
 
 // ShareHoldersError is a login the vault refused before counting its
 // attempt: fewer of the nodes holding the account's key shares answer
 // than the account's threshold needs. Msg is the vault's account of it
 // (which nodes hold shares, which answer, what to do); Node the URL that
-// said so. It matches ErrFewShareHolders and ErrUnreachable.
+// said so. It matches ErrFewShareHolders and ErrUnreachable. Its text
+// speaks for this refusal only: the same login may have spent an attempt
+// before it (an earlier try whose answer was lost, which this one
+// repeated), or on a node that did not answer in the same call.
 type ShareHoldersError struct{ Node, Msg string }
 
 func (e ShareHoldersError) Error() string {
-	return fmt.Sprintf("%s (%s; no password attempt was counted)", e.Msg, e.Node)
+	return fmt.Sprintf("%s (%s; this refusal counted no password attempt)", e.Msg, e.Node)
 }
 
 // Is makes errors.Is(err, ErrFewShareHolders) and errors.Is(err,

@@ -62,3 +62,20 @@ func TestLastWrongPasswordIsErased(t *testing.T) {
 		t.Errorf("one attempt left: %v", one)
 	}
 }
+
+// A refusal before counting speaks for itself only: when it refused a
+// login's retry whose attempt an earlier try had counted (the client's
+// "starting the login again" after a lost answer), or came after a node
+// that did not answer and may have counted it, "no password attempt was
+// counted" is untrue.
+func TestShareHoldersRefusalClaimsOnlyItself(t *testing.T) {
+	fh := ShareHoldersError{Node: "https://vault-2.example.org:8443/v1/login/begin", Msg: ErrFewShareHolders.Error() + ": bring back node 1 and try again"}
+	lost := fmt.Errorf("%w: https://vault-1.example.org:8443/v1/login/eval: no answer in time", ErrUnreachable)
+	err := AttemptKept(fmt.Errorf("%w; starting the login again: %w", lost, fh), 15*time.Minute)
+	if msg := err.Error(); strings.Contains(msg, "no password attempt was counted") {
+		t.Errorf("the error says no attempt was counted, after one was: %q", msg)
+	}
+	if !strings.Contains(fh.Error(), "vault-2.example.org") || !strings.Contains(fh.Error(), "this refusal counted no password attempt") {
+		t.Errorf("the refusal does not say what it did not count: %q", fh.Error())
+	}
+}

@@ -141,6 +141,12 @@ const (
 	// anything: fewer of the nodes that hold the account's key shares
 	// answer than its threshold needs (docs/vault.md, "Membership").
 	CodeFewShareHolders = "few_share_holders"
+	// CodeHoldersGone (410): a login/begin refused before counting
+	// anything: fewer of the nodes that hold the account's key shares are
+	// still members of the cluster than its threshold needs, so no wait
+	// helps: the password no longer opens the key (docs/vault.md,
+	// "Membership").
+	CodeHoldersGone = "share_holders_gone"
 	// CodeNoShare (404): login/eval on a node that holds no share of the
 	// account's key (it joined after the account's password was set).
 	CodeNoShare = "no_share"

@@ -221,7 +221,8 @@ passwords. Without --tls-cert/--tls-key it makes a self-signed certificate on
 first start in DIR/tls/cert.pem; give that file to clients (--vault-ca).
 A single node makes its master key (DIR/master.key) on first start; a cluster
 node (--node-id) needs the cluster's, the same on every node, in place before
-its first start: make it once with chatsafe vault key new and copy it.`,
+its first start: make it once with chatsafe vault key new and copy it. A node
+joining a running cluster copies master.key from a node of the cluster.`,
 		Example: `  chatsafe vault serve --data /var/lib/chatsafe-vault
   chatsafe vault serve --config vault.yaml --node-id n1 --raft-listen 10.0.0.1:8444 --cluster-ca ca.pem --peers n1=10.0.0.1:8444,n2=10.0.0.2:8444,n3=10.0.0.3:8444`,
 		Args: cobra.NoArgs,

@@ -116,6 +116,10 @@ var exitMappings = []struct {
 	// Before a wrong password: the one that spent the last attempt is
 	// both, and the erasure is what the user must act on.
 	{vault.ErrErased, exitKeyErased},
+	// Too few of the key's share holders are still vault members: the
+	// password no longer opens the key, as after an erasure (restore with
+	// the recovery key); no retry helps.
+	{vault.ErrHoldersGone, exitKeyErased},
 	{vault.ErrWrongPassword, exitWrongKey},
 	{vault.ErrAttemptSpent, exitAttemptSpent},
 	// A certificate the client refused also matches ErrUnreachable, but

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/statusapi"
+	"github.com/chatsafe/chatsafe/vault"
 )
 
 // TestLastWrongPasswordExitsErased: each wrong password exits 3 with the
@@ -48,4 +52,23 @@ func TestVaultCertificateRefusedIsConfiguration(t *testing.T) {
 	r := restore("--vault", "https://localhost:"+port, "--vault-ca", d.ca)
 	r.want(t, exitUsage, "127.0.0.1")
 	r.want(t, exitUsage, "--vault")
+}
+
+// TestHoldersGoneExitsErased: a vault cluster that refuses a login because
+// too few of the key's share holders are still members (as the vault
+// client returns it; vault/server's TestHoldersGoneIsNotTryAgain makes it
+// on a real cluster) exits 4 like an erased key, the daemon's API gives it
+// that class, and the daemon does not wait and retry it as a vault out of
+// reach.
+func TestHoldersGoneExitsErased(t *testing.T) {
+	err := fmt.Errorf("opening the installation: recovering the backup key of %q: %w", "alice", vault.HoldersGoneError{Node: "https://vault-1.example.org:8443/v1/login/begin"})
+	if code := exitCode(err); code != exitKeyErased {
+		t.Errorf("exit %d, want %d", code, exitKeyErased)
+	}
+	if c := errorClass(err); c != statusapi.ClassKeyErased {
+		t.Errorf("the daemon's API class is %q, want %q", c, statusapi.ClassKeyErased)
+	}
+	if instance.Unreachable(err) {
+		t.Error("the daemon waits and retries it as a vault out of reach")
+	}
 }

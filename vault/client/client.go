@@ -192,15 +192,6 @@ func (c *Client) Reregister(ctx context.Context, account string, password []byte
 	return h, c.register(ctx, account, password, newKey, &oldKey, h[:])
 }
 
-// RegisterWithoutHandle registers like Register but with no handle: any
-// login to the account, from anyone who knows its name, spends one of its
-// attempts, so a stranger can erase the key. It is only for callers that
-// cannot keep a handle yet (the CLI until it stores the handle on the
-// remote) and for accounts registered before handles existed.
-func (c *Client) RegisterWithoutHandle(ctx context.Context, account string, password []byte, key crypt.Key) error {
-	return c.register(ctx, account, password, key, nil, nil)
-}
-
 // register stores key; authKey, when set, is the key whose owner token
 // authorises the change (key's token is then stored as the new owner).
 func (c *Client) register(ctx context.Context, account string, password []byte, key crypt.Key, authKey *crypt.Key, handle []byte) error {
@@ -447,6 +438,11 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 		// A node failure: another node, with its own view of which
 		// share holders answer, may take the login.
 		return nodeError{err: vault.ShareHoldersError{Node: u, Msg: er.Message}}
+	case er.Error == vault.CodeHoldersGone:
+		// For good, as this node sees the membership; another node, whose
+		// replica is newer (the password set again since), may still take
+		// the login.
+		return nodeError{err: vault.HoldersGoneError{Node: u, Msg: er.Message}}
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}
 	case hres.StatusCode == http.StatusTooManyRequests:

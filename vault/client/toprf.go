@@ -67,7 +67,7 @@ func (l *login) run(ctx context.Context) (crypt.Key, error) {
 	for range max(2, len(l.c.urls)) {
 		key, t := l.try(ctx, l.c.after(from))
 		switch {
-		case t.err == nil || errors.Is(t.err, vault.ErrWrongPassword) || errors.Is(t.err, vault.ErrErased) || errors.Is(t.err, crypt.ErrAuth):
+		case t.err == nil || errors.Is(t.err, vault.ErrWrongPassword) || errors.Is(t.err, vault.ErrErased) || errors.Is(t.err, vault.ErrHoldersGone) || errors.Is(t.err, crypt.ErrAuth):
 			l.ended = true
 			return key, t.err
 		case !t.counted && lost == nil:
@@ -129,11 +129,21 @@ func (l *login) try(ctx context.Context, nodes []string) (crypt.Key, loginTry) {
 		base, err = l.c.retryStart(ctx, []string{base}, vault.PathLoginBegin, req, &begin)
 	}
 	var fh vault.ShareHoldersError
-	if errors.As(err, &fh) && !errors.Is(err, errEarlierUnanswered) {
+	var gone vault.HoldersGoneError
+	switch {
+	case errors.Is(err, errEarlierUnanswered):
+		// A later node's answer (erased, too soon) is the vault's, and
+		// stays what the login ends with.
+	case errors.As(err, &fh):
 		// The vault refused before counting: say what it said, not the
-		// failures of every node in turn. A later node's answer (erased,
-		// too soon) is the vault's, and stays what the login ends with.
+		// failures of every node in turn. A node that waits for share
+		// holders to come back goes before one that sees them gone: of
+		// two views of the membership, the one that a wait may end (a
+		// replica behind on a new registration says gone) costs nothing
+		// to try again.
 		err = fh
+	case errors.As(err, &gone):
+		err = gone
 	}
 	if err != nil {
 		return crypt.Key{}, loginTry{err: err}

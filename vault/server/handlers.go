@@ -78,6 +78,15 @@ func (s *Server) handleRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	if !readRequest(w, r, &req) {
 		return
 	}
+	if len(req.Handle) == 0 {
+		// Every chatsafe client since handles registers with one. An
+		// account without one would let anyone who knows its name spend
+		// its attempts, and see what the vault tells only the owner (the
+		// refusal when too few share holders answer). The log still
+		// applies such registrations from before handles.
+		writeError(w, http.StatusBadRequest, vault.CodeBadRequest, "a registration without a vault handle is refused: an account without one lets anyone who knows its name spend its password attempts. This client is from before vault handles: update chatsafe and set the password again", nil)
+		return
+	}
 	rs, ok := s.regs.take(s.now(), req.Session)
 	if !ok {
 		writeError(w, http.StatusNotFound, vault.CodeNoSession, "registration session expired or unknown; start again", nil)

@@ -182,10 +182,14 @@ func (s *Server) holdersAnswer(w http.ResponseWriter, r *http.Request, eng *engi
 	if err == nil && !skip {
 		err = s.checkHolders(r.Context(), holders, t)
 	}
+	refused, gone := fewHolders(err)
 	switch {
 	case err == nil:
 		return true
-	case isFewHolders(err):
+	case gone:
+		s.log.Info("vault audit: login refused before counting, too few share holders are still members", zap.String("event", "share_holders_gone"), zap.String("account", account), zap.String("remote", r.RemoteAddr), zap.String("why", err.Error()))
+		writeError(w, http.StatusGone, vault.CodeHoldersGone, err.Error(), nil)
+	case refused:
 		s.log.Info("vault audit: login refused before counting, too few share holders answer", zap.String("event", "few_share_holders"), zap.String("account", account), zap.String("remote", r.RemoteAddr), zap.String("why", err.Error()))
 		writeError(w, http.StatusServiceUnavailable, vault.CodeFewShareHolders, err.Error(), nil)
 	case errors.Is(err, errFewShareNodes):

@@ -23,10 +23,16 @@ import (
 // before the count ("Attempt counting"). It reads this node's replica
 // and pings peers, so it can be wrong both ways: a holder lost after the
 // ping still costs the attempt (as before), a refusal is only "try again".
+// When fewer than t holders are still members, no wait helps: the refusal
+// says so (410 share_holders_gone), and the owner restores with the
+// recovery key and sets the password again.
 
 // errFewHolders is a login refused before counting; its text is the
-// client's.
-type errFewHolders struct{ msg string }
+// client's. gone: too few holders are members, for good.
+type errFewHolders struct {
+	msg  string
+	gone bool
+}
 
 func (e errFewHolders) Error() string { return e.msg }
 
@@ -115,28 +121,33 @@ func (s *Server) checkHolders(ctx context.Context, holders []string, t int) erro
 	}
 	slices.Sort(later)
 	slices.Sort(up)
-	return errFewHolders{fewHoldersText(holders, members, up, later, t)}
+	return errFewHolders{fewHoldersText(holders, members, up, later, t), len(members) < t}
 }
 
 // fewHoldersText says which nodes hold the account's shares, which of
-// them answer, and what the owner can do.
+// them are members and answer, and what the owner can do.
 func fewHoldersText(holders, members, up, later []string, t int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: this account's password login needs %d of the vault nodes holding its key shares, %s (fixed when its password was set)", vault.ErrFewShareHolders, t, nodeList(holders))
-	if gone := len(holders) - len(members); gone > 0 {
-		fmt.Fprintf(&b, "; %s no longer a member", nodesVerb(without(holders, members), "is", "are"))
+	head := vault.ErrFewShareHolders.Error()
+	if len(members) < t {
+		head = "the vault can no longer open this backup key with the password"
+	}
+	fmt.Fprintf(&b, "%s: this account's password login needs %d of the vault nodes holding its key shares, %s (fixed when its password was set)", head, t, nodeList(holders))
+	if gone := without(holders, members); len(gone) > 0 {
+		fmt.Fprintf(&b, "; %s no longer %s", nodesVerb(gone, "is", "are"), verb(len(gone), "a member", "members"))
 	}
 	if len(later) > 0 {
 		fmt.Fprintf(&b, "; %s joined later and %s none", nodeList(later), verb(len(later), "holds", "hold"))
+	}
+	if len(members) < t {
+		// No node was pinged: which of them answer does not matter.
+		fmt.Fprintf(&b, ". Only %s of them %s still a member, and no wait brings the others back. Restore with the recovery key, then set the password again (`chatsafe key set-password`) to share the key among the current nodes", nodeList(members), verb(len(members), "is", "are"))
+		return b.String()
 	}
 	if len(up) == 0 {
 		b.WriteString("; none of them answers")
 	} else {
 		fmt.Fprintf(&b, "; only %s %s", nodeList(up), verb(len(up), "answers", "answer"))
-	}
-	if len(members) < t {
-		b.WriteString(". Too few of them are members: the password can no longer open this backup key. Restore with the recovery key, then set the password again (`chatsafe key set-password`) to share the key among the current nodes")
-		return b.String()
 	}
 	fmt.Fprintf(&b, ". Bring back %s and try again, or set the password again (`chatsafe key set-password`, on a device that has the backup key) to share the key among the current nodes", nodeList(without(members, up)))
 	return b.String()
@@ -226,8 +237,12 @@ func (n *raftNode) ping(ctx context.Context, addrs []string, need int) []string 
 	return up
 }
 
-// isFewHolders reports a login refused before counting.
-func isFewHolders(err error) bool {
+// fewHolders reports a login refused before counting, and whether for
+// good.
+func fewHolders(err error) (refused, gone bool) {
 	var fh errFewHolders
-	return errors.As(err, &fh)
+	if !errors.As(err, &fh) {
+		return false, false
+	}
+	return true, fh.gone
 }

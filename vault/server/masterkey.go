@@ -38,21 +38,40 @@ type FileMasterKey struct {
 
 // OpenFileMasterKey loads the master key from path, creating it with a fresh
 // random key if it does not exist. It refuses a key file that others can read.
-func OpenFileMasterKey(path string) (*FileMasterKey, error) { return openFileMasterKey(path, true) }
+func OpenFileMasterKey(path string) (*FileMasterKey, error) { return openFileMasterKey(path, nil) }
 
-// errNoClusterMasterKey is a cluster node started without a master key:
-// made on its own it would differ from the other nodes', and the node
-// would never set up (each node's key must open the secrets the cluster
-// created with the first one's).
+// errNoClusterMasterKey is a cluster node started without a master key
+// before the cluster exists: made on its own it would differ from the
+// other nodes', and the node would never set up (each node's key must
+// open the secrets the cluster created with the first one's).
 var errNoClusterMasterKey = errors.New("a cluster node needs the cluster's master key, the same on every node: make it once, on one node, with `chatsafe vault key new --data DIR`, and copy DIR/master.key (mode 0600) into every node's data directory before that node's first start (docs/vault.md, \"Replication\")")
 
-// openFileMasterKey is OpenFileMasterKey; without create a missing file
-// is errNoClusterMasterKey.
-func openFileMasterKey(path string, create bool) (*FileMasterKey, error) {
+// errNoJoinMasterKey is a node of a running cluster started without a
+// master key: one joining it (no bootstrap peers), or one that has run in
+// it (its raft directory holds state). The cluster's key exists already;
+// a new one would never open the cluster's secrets.
+var errNoJoinMasterKey = errors.New("a node of a running vault cluster needs the cluster's master key: copy master.key (mode 0600) from the data directory of a node of the cluster into this node's data directory, then start it again; a key made for this node alone would not open the cluster's secrets (docs/vault.md, \"Membership\")")
+
+// clusterKeyMissing is what a cluster node started without master.key
+// is told: errNoJoinMasterKey once the cluster exists as far as the node
+// can tell, errNoClusterMasterKey before.
+func clusterKeyMissing(cfg ServerConfig) error {
+	if len(cfg.Cluster.Peers) == 0 {
+		return errNoJoinMasterKey
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, RaftDir, "raft.db")); err == nil {
+		return errNoJoinMasterKey
+	}
+	return errNoClusterMasterKey
+}
+
+// openFileMasterKey is OpenFileMasterKey; with missing set, a missing
+// file is that error rather than made.
+func openFileMasterKey(path string, missing error) (*FileMasterKey, error) {
 	raw, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && !create:
-		return nil, fmt.Errorf("vault master key %s does not exist: %w", path, errNoClusterMasterKey)
+	case errors.Is(err, fs.ErrNotExist) && missing != nil:
+		return nil, fmt.Errorf("vault master key %s does not exist: %w", path, missing)
 	case errors.Is(err, fs.ErrNotExist):
 		raw, err = createMasterKeyFile(path)
 	}

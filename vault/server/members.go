@@ -82,12 +82,13 @@ func ClusterMembers(ctx context.Context, opts AdminOptions, req MembersRequest) 
 	req.Forwarded = false
 	var out []Member
 	if err := adminCall(ctx, opts, "Vault.Members", req, &out); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vault cluster membership: %w", err)
 	}
 	return out, nil
 }
 
 // adminCall calls method on the node at opts.Addr as an administrator.
+// The caller says, in its error, what it asked.
 func adminCall(ctx context.Context, opts AdminOptions, method string, args, reply any) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 15 * time.Second
@@ -115,7 +116,7 @@ func adminCall(ctx context.Context, opts AdminOptions, method string, args, repl
 		return fmt.Errorf("%w: %s did not answer: %w", vault.ErrUnreachable, opts.Addr, ctx.Err())
 	}
 	if call.Error != nil {
-		return fmt.Errorf("vault cluster membership: %w", call.Error)
+		return fmt.Errorf("vault node %s: %w", opts.Addr, call.Error)
 	}
 	return nil
 }

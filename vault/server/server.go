@@ -211,7 +211,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if s.mk == nil {
 		// A cluster node's key must be the cluster's: it is never made here.
-		mk, err := openFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName), cfg.Cluster == nil)
+		var missing error // a single node makes its key
+		if cfg.Cluster != nil {
+			missing = clusterKeyMissing(cfg)
+		}
+		mk, err := openFileMasterKey(filepath.Join(cfg.DataDir, MasterKeyFileName), missing)
 		if err != nil {
 			return nil, err
 		}
