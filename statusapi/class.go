@@ -9,7 +9,7 @@ const (
 	ClassFailure      = "failure"       // any other failure (exit 1)
 	ClassUsage        = "usage"         // bad configuration, a newer repository (2)
 	ClassWrongKey     = "wrong_key"     // a wrong or rotated key (3)
-	ClassKeyErased    = "key_erased"    // the vault erased the key (4)
+	ClassKeyErased    = "key_erased"    // the vault erased the key, or can no longer open it (4)
 	ClassUnreachable  = "unreachable"   // a remote or the vault is out of reach (5)
 	ClassIntegrity    = "integrity"     // damaged, rolled back or forked (6)
 	ClassTakenOver    = "taken_over"    // another device writes the repository (7)
