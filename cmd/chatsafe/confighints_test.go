@@ -11,6 +11,10 @@ import (
 	"github.com/chatsafe/chatsafe/statusapi"
 )
 
+// cmdOf is `chatsafe ARGS` for the installation at cfg, as its messages
+// name it.
+func cmdOf(cfg, args string) string { return cmdline.Installation{Config: cfg}.Cmd(args) }
+
 // hints checks that r says each of the commands in want, written for the
 // installation at cfg (with its --config), and no bare `chatsafe CMD`
 // for them: copied from a second installation's message, the bare one
@@ -19,7 +23,7 @@ func (r result) hints(t *testing.T, cfg string, want ...string) {
 	t.Helper()
 	out := r.stdout + r.stderr
 	for _, w := range want {
-		if in := (cmdline.Installation{Config: cfg}).Cmd(w); !strings.Contains(out, in) {
+		if in := cmdOf(cfg, w); !strings.Contains(out, in) {
 			t.Errorf("no %s in:\n%s", in, out)
 		}
 		if strings.Contains(out, "`chatsafe "+w+"`") {
