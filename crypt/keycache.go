@@ -65,8 +65,7 @@ func ReadKeyCache(path string) (Key, error) {
 		return Key{}, fmt.Errorf("read key cache: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return Key{}, fmt.Errorf("key cache %s is not a regular file (%s): put the key back with `chatsafe key import` (your recovery key or vault password): %w",
-			path, st.Mode().Type(), ErrKeyCacheCorrupt)
+		return Key{}, fmt.Errorf("%w: %s is not a regular file (%s)", ErrKeyCacheCorrupt, path, st.Mode().Type())
 	}
 	if err := checkPrivate("key cache", path, st, ErrKeyCacheInsecure); err != nil {
 		return Key{}, err
@@ -78,8 +77,7 @@ func ReadKeyCache(path string) (Key, error) {
 	}
 	k, why := parseKeyCache(data)
 	if why != "" {
-		return Key{}, fmt.Errorf("key cache %s is corrupt (%s): put the key back with `chatsafe key import` (your recovery key or vault password): %w",
-			path, why, ErrKeyCacheCorrupt)
+		return Key{}, fmt.Errorf("%w: %s (%s)", ErrKeyCacheCorrupt, path, why)
 	}
 	return k, nil
 }

@@ -182,8 +182,10 @@ func TestKeyCacheCorrupt(t *testing.T) {
 				t.Fatalf("err = %v, want ErrKeyCacheCorrupt", err)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, path) || !strings.Contains(msg, "recovery key") {
-				t.Errorf("error %q does not name the file and the way out", msg)
+			// The way out (`chatsafe key import` with the installation's
+			// --config) is the caller's to add: it knows the installation.
+			if !strings.Contains(msg, path) || strings.Count(msg, "corrupt") != 1 {
+				t.Errorf("error %q does not name the file, or says it is corrupt more than once", msg)
 			}
 			if strings.Contains(strings.ToLower(msg), h[4:20]) {
 				t.Errorf("error %q leaks file content", msg)

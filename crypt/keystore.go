@@ -131,10 +131,10 @@ func (c KeyCache) readKeyring() (Key, error) {
 	defer clear(b)
 	var k Key
 	if len(b) != 2*KeySize {
-		return Key{}, fmt.Errorf("the OS keyring's entry %q/%q does not hold a backup key: put the key back with `chatsafe key import` (your recovery key or vault password): %w", keyringService, c.account(), ErrKeyCacheCorrupt)
+		return Key{}, fmt.Errorf("%w: the OS keyring's entry %q/%q does not hold a backup key", ErrKeyCacheCorrupt, keyringService, c.account())
 	}
 	if _, err := hex.Decode(k[:], b); err != nil {
-		return Key{}, fmt.Errorf("the OS keyring's entry %q/%q does not hold a backup key: put the key back with `chatsafe key import` (your recovery key or vault password): %w", keyringService, c.account(), ErrKeyCacheCorrupt)
+		return Key{}, fmt.Errorf("%w: the OS keyring's entry %q/%q does not hold a backup key", ErrKeyCacheCorrupt, keyringService, c.account())
 	}
 	return k, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/source"
@@ -193,6 +194,10 @@ func (d *Daemon) config() *configs.Config {
 	return d.cfg
 }
 
+// cmd is the chatsafe command "chatsafe ARGS" for this daemon's
+// installation, in backquotes, as its log and errors tell to run it.
+func (d *Daemon) cmd(args string) string { return cmdline.For(d.config().Path).Cmd(args) }
+
 // Run starts the daemon and serves until ctx is done; then it stops every
 // part, waits for them and returns nil. What was committed to the spool
 // stays there for the next run; an interrupted cycle or upload leaves
@@ -208,7 +213,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// command that writes (prune, key rotate, repair, takeover) runs
 	// beside the daemon while its remote is out of reach, and none can
 	// hold the lock when it tries to open again.
-	lock, err := store.LockStateDir(cfg.StateDir)
+	lock, err := store.LockStateDir(cfg.StateDir, cmdline.For(cfg.Path).Flag())
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
 	}
@@ -219,7 +224,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer lock.Release() // after closeOpened, deferred below
 	ln, err := peercred.Listen(cfg.StatusSocket)
 	if errors.Is(err, peercred.ErrInUse) {
-		return fmt.Errorf("%w: %w", ErrAlreadyRunning, err)
+		return fmt.Errorf("%w: %w: check with %s", ErrAlreadyRunning, err, cmdline.For(cfg.Path).Cmd("status"))
 	}
 	if err != nil {
 		return err

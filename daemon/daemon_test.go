@@ -223,7 +223,7 @@ func TestStatusWithoutDaemon(t *testing.T) {
 	cmd := exec.Command(binary, "status", "--config", in.cfgPath)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "start it with `chatsafe daemon`") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(out), "start it with `chatsafe daemon --config "+in.cfgPath+"`") {
 		t.Fatalf("status without a daemon: %v\n%s", err, out)
 	}
 }

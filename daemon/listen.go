@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/statusui"
 )
 
@@ -40,7 +41,7 @@ func (d *Daemon) openListeners(cfg *configs.Config) (*webListeners, error) {
 		}
 		_, port, _ := net.SplitHostPort(w.ui.Addr().String())
 		w.uiHandler = statusui.NewHandler(d, tok, port, d.log)
-		d.log.Info("status page listening", zap.String("addr", w.ui.Addr().String()), zap.String("open_with", "chatsafe ui"))
+		d.log.Info("status page listening", zap.String("addr", w.ui.Addr().String()), zap.String("open_with", cmdline.For(cfg.Path).Line("ui")))
 	}
 	if cfg.MetricsListen != "" {
 		var err error

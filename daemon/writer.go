@@ -51,7 +51,7 @@ func (d *Daemon) announceStopped(err error) {
 	switch {
 	case errors.Is(err, store.ErrTakenOver):
 		typ = statusapi.EventTakenOver
-		d.log.Error("taken over: another device writes this repository now; this daemon backs up nothing until `chatsafe takeover`", zap.Error(err))
+		d.log.Error("taken over: another device writes this repository now; this daemon backs up nothing until "+d.cmd("takeover"), zap.Error(err))
 		// The store took the other device's deltas in and left the
 		// remotes besides its own to be listed again: the uploaders do,
 		// so that none shows those deltas queued (and one that lacks
@@ -59,9 +59,9 @@ func (d *Daemon) announceStopped(err error) {
 		d.wakeUploaders()
 	case errors.As(err, &de):
 		typ = statusapi.EventDamaged
-		d.log.Error("the repository is damaged; this daemon commits nothing on a head it cannot verify until `chatsafe repair` (stop the daemon to run it)", zap.Error(err))
+		d.log.Error("the repository is damaged; this daemon commits nothing on a head it cannot verify until "+d.cmd("repair")+" (stop the daemon to run it)", zap.Error(err))
 	default:
-		d.log.Error("the repository history is forked; this daemon backs up nothing until `chatsafe fork resolve`", zap.Error(err))
+		d.log.Error("the repository history is forked; this daemon backs up nothing until "+d.cmd("fork resolve"), zap.Error(err))
 	}
 	d.events.publish(statusapi.Event{Type: typ, Error: err.Error()})
 	d.noteState()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
@@ -107,11 +108,14 @@ func LoadKey(ctx context.Context, cfg *configs.Config, opts Options) (crypt.Key,
 		}
 		return k, KeyFromCache, nil
 	}
+	if errors.Is(err, crypt.ErrKeyCacheCorrupt) {
+		return k, "", fmt.Errorf("reading the backup key: %w: put the key back with %s (your recovery key or vault password)", err, cmdline.For(cfg.Path).Cmd("key import"))
+	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return k, "", fmt.Errorf("reading the backup key: %w", err)
 	}
 	if opts.FetchKey == nil {
-		return k, "", fmt.Errorf("%w: %s does not exist: put the key back with `chatsafe key import` (your recovery key or vault password)", ErrNoKey, path)
+		return k, "", fmt.Errorf("%w: %s does not exist: put the key back with %s (your recovery key or vault password)", ErrNoKey, path, cmdline.For(cfg.Path).Cmd("key import"))
 	}
 	k, src, err := opts.FetchKey(ctx, cfg, opts.retry())
 	if err != nil {
@@ -245,7 +249,7 @@ func Open(ctx context.Context, cfg *configs.Config, opts Options) (*Instance, er
 	inst := &Instance{Config: cfg, Key: key, KeySource: src, Remotes: rems, Log: log}
 	// Partial: a damaged newest delta never blocks the intact history.
 	sopts := store.Options{StateDir: cfg.StateDir, ReadOnly: opts.ReadOnly, Log: log, DeviceID: dev, Partial: true, Progress: opts.Progress, StateLock: opts.StateLock,
-		OneBulkEncoder: opts.OneBulkEncoder}
+		OneBulkEncoder: opts.OneBulkEncoder, ConfigFlag: cmdline.For(cfg.Path).Flag()}
 	if cfg.Key.Vault.Enabled() {
 		if inst.Guard, err = NewVaultGuard(ctx, cfg, key, rems); err != nil {
 			CloseRemotes(rems)

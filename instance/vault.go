@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/vault"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
@@ -44,7 +45,7 @@ func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 		}
 	}
 	if cfg.Key.PasswordFile == "" {
-		return nil, "", fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q); `chatsafe key import` asks for the password (or takes the recovery key) and puts the key back", ErrNoKey, CredentialName)
+		return nil, "", fmt.Errorf("%w: the config names a vault but no key.password_file (and no systemd credential %q); %s asks for the password (or takes the recovery key) and puts the key back", ErrNoKey, CredentialName, cmdline.For(cfg.Path).Cmd("key import"))
 	}
 	b, err := crypt.ReadPrivateSecretFile("vault password file", cfg.Key.PasswordFile)
 	if errors.Is(err, crypt.ErrSecretFileInsecure) {
@@ -64,13 +65,13 @@ func readVaultPassword(cfg *configs.Config) ([]byte, string, error) {
 // attempts.
 func FetchKeyFromVault(ctx context.Context, cfg *configs.Config, retry remotes.RetryOptions) (crypt.Key, string, error) {
 	if !cfg.Key.Vault.Enabled() {
-		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault: put the key back with `chatsafe key import` (your recovery key)", ErrNoKey, KeyCachePath(cfg.StateDir))
+		return crypt.Key{}, "", fmt.Errorf("%w: %s does not exist and the config names no vault: put the key back with %s (your recovery key)", ErrNoKey, KeyCachePath(cfg.StateDir), cmdline.For(cfg.Path).Cmd("key import"))
 	}
 	pw, pwID, err := vaultPasswordWithID(cfg)
 	if err != nil {
 		return crypt.Key{}, "", err
 	}
-	if err := checkNotFailedBefore(cfg.StateDir, pwID); err != nil {
+	if err := checkNotFailedBefore(cfg, pwID); err != nil {
 		return crypt.Key{}, "", err
 	}
 	c, err := VaultClient(cfg.Key.Vault)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 )
 
 // failedPasswordFile, in the state directory, names the password file
@@ -48,8 +49,8 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-func checkNotFailedBefore(stateDir, id string) error {
-	b, err := os.ReadFile(filepath.Join(stateDir, failedPasswordFile))
+func checkNotFailedBefore(cfg *configs.Config, id string) error {
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, failedPasswordFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -57,7 +58,7 @@ func checkNotFailedBefore(stateDir, id string) error {
 		return fmt.Errorf("reading %s: %w", failedPasswordFile, err)
 	}
 	if strings.TrimSpace(string(b)) == id {
-		return fmt.Errorf("%w: %w; not trying again (each try spends one of the vault's attempts): put the right password in the password file (or put the key back with `chatsafe key import` and the recovery key)", ErrNoKey, ErrPasswordFailedBefore)
+		return fmt.Errorf("%w: %w; not trying again (each try spends one of the vault's attempts): put the right password in the password file (or put the key back with %s and the recovery key)", ErrNoKey, ErrPasswordFailedBefore, cmdline.For(cfg.Path).Cmd("key import"))
 	}
 	return nil
 }

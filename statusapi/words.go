@@ -3,6 +3,8 @@ package statusapi
 // The words `chatsafe status` and the status page both use, kept here so
 // that the two say the same thing.
 
+import "github.com/chatsafe/chatsafe/internal/cmdline"
+
 // DeviceLabel names a device for people: its hostname, which two devices
 // may share, and the first 8 hex digits of its id (deviceHex, in full),
 // as `chatsafe snapshots` shows them.
@@ -23,11 +25,11 @@ func DeviceLabel(hostname, deviceHex string) string {
 }
 
 // TakenOverText is status's "taken over" line for a device taken over by
-// t (nil: not known which device).
-func TakenOverText(t *TakenOver) string {
+// t (nil: not known which device), of the installation in.
+func TakenOverText(t *TakenOver, in cmdline.Installation) string {
 	who := "another device"
 	if t != nil {
 		who = DeviceLabel(t.Hostname, t.Device)
 	}
-	return who + " writes this repository now; this device backs up nothing (`chatsafe takeover` makes it the writer again)"
+	return who + " writes this repository now; this device backs up nothing (" + in.Cmd("takeover") + " makes it the writer again)"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/statusapi"
 )
 
@@ -34,14 +35,16 @@ const (
 // the unread paths.
 func alerts(st statusapi.Status) []Alert {
 	out := []Alert{}
+	// The daemon's own installation, its commands as its user runs them.
+	in := cmdline.For(st.Config)
 	if st.TakenOver != nil || st.State == statusapi.StateTakenOver {
-		out = append(out, Alert{Severity: SeverityBad, Label: "taken over", Text: statusapi.TakenOverText(st.TakenOver)})
+		out = append(out, Alert{Severity: SeverityBad, Label: "taken over", Text: statusapi.TakenOverText(st.TakenOver, in)})
 	}
 	if f := st.Fork; f != nil || st.State == statusapi.StateForked {
 		a := Alert{Severity: SeverityBad, Label: "forked",
-			Text: "the repository history is forked (two devices wrote at once); this device backs up nothing until `chatsafe fork resolve`"}
+			Text: "the repository history is forked (two devices wrote at once); this device backs up nothing until " + in.Cmd("fork resolve")}
 		if f != nil {
-			a.Text = fmt.Sprintf("the repository history is forked from sequence %d (two devices wrote at once); this device backs up nothing until `chatsafe fork resolve`", f.Seq)
+			a.Text = fmt.Sprintf("the repository history is forked from sequence %d (two devices wrote at once); this device backs up nothing until %s", f.Seq, in.Cmd("fork resolve"))
 			for _, b := range f.Branches {
 				a.Items = append(a.Items, fmt.Sprintf("branch %s: sequence %d by %s, %s since the fork",
 					b.Delta, b.Seq, statusapi.DeviceLabel(b.Hostname, b.Device), plural(len(b.Snapshots), "snapshot")))
@@ -51,7 +54,7 @@ func alerts(st statusapi.Status) []Alert {
 	}
 	if len(st.Damage) > 0 || st.State == statusapi.StateDamaged {
 		out = append(out, Alert{Severity: SeverityBad, Label: "damaged",
-			Text:  "the repository is damaged; this device backs up nothing until `chatsafe repair` (stop the daemon to run it)",
+			Text:  "the repository is damaged; this device backs up nothing until " + in.Cmd("repair") + " (stop the daemon to run it)",
 			Items: st.Damage})
 	}
 	// Taken over, the last error is the take-over, said above with what

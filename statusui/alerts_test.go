@@ -2,6 +2,7 @@ package statusui
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,24 @@ func TestPageWritesNoMarkup(t *testing.T) {
 	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "createContextualFragment", "DOMParser"} {
 		if strings.Contains(string(b), sink) {
 			t.Errorf("app.js uses %s", sink)
+		}
+	}
+}
+
+// TestAlertsCarryTheConfig: the daemon of an installation whose config is
+// not the default one names the commands to run with its --config.
+func TestAlertsCarryTheConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cs2", "chatsafe.yaml")
+	st := statusapi.Status{State: statusapi.StateTakenOver, Config: cfg,
+		TakenOver: &statusapi.TakenOver{Device: "0123456789abcdef", Hostname: "laptop", Time: time.Now()},
+		Fork:      &statusapi.Fork{Seq: 7}, Damage: []string{"delta 0009: authentication failed"}}
+	a := getState(t, st).Alerts
+	if len(a) != 3 {
+		t.Fatalf("alerts: %+v", a)
+	}
+	for i, cmd := range []string{"takeover", "fork resolve", "repair"} {
+		if want := "`chatsafe " + cmd + " --config " + cfg + "`"; !strings.Contains(a[i].Text, want) {
+			t.Errorf("%s alert: %q, want %s", a[i].Label, a[i].Text, want)
 		}
 	}
 }

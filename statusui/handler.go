@@ -24,9 +24,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/statusapi"
 )
 
@@ -43,6 +45,16 @@ type Handler struct {
 	cookie string
 	log    *zap.Logger
 	mux    *http.ServeMux
+	// ui is the command that opens the page, for the errors that say
+	// to (uiCmd): the daemon's config is known once it answers.
+	uiOnce sync.Once
+	ui     string
+}
+
+// uiCmd is `chatsafe ui` for the daemon's installation.
+func (h *Handler) uiCmd() string {
+	h.uiOnce.Do(func() { h.ui = cmdline.For(h.b.Status().Config).Cmd("ui") })
+	return h.ui
 }
 
 // NewHandler returns the page's routes. port names the cookie, so that
@@ -112,10 +124,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case tok == "":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chatsafe"`)
-		http.Error(w, "no token: open the page with `chatsafe ui`", http.StatusUnauthorized)
+		http.Error(w, "no token: open the page with "+h.uiCmd(), http.StatusUnauthorized)
 		return false
 	case !h.valid(tok):
-		http.Error(w, "wrong token: open the page again with `chatsafe ui`", http.StatusForbidden)
+		http.Error(w, "wrong token: open the page again with "+h.uiCmd(), http.StatusForbidden)
 		return false
 	}
 	return true
@@ -150,7 +162,7 @@ func (h *Handler) action(next http.HandlerFunc) http.HandlerFunc {
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		if !h.valid(tok) {
-			http.Error(w, "wrong token: open the page again with `chatsafe ui`", http.StatusForbidden)
+			http.Error(w, "wrong token: open the page again with "+h.uiCmd(), http.StatusForbidden)
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: h.cookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})

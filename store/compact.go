@@ -265,10 +265,10 @@ func (r *Store) DeleteGarbage(ctx context.Context, ts []*Target) (deleted int, f
 	if takenOver != nil {
 		// Another device writes: its prune deletes, not this one's (a
 		// prune that compacted something stopped at the commit already).
-		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", takenOver.err())
+		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", takenOver.err(r.opts.ConfigFlag))
 	}
 	if fork != nil {
-		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", &ForkError{Fork: *fork})
+		return 0, 0, fmt.Errorf("prune: deleting nothing: %w", &ForkError{Fork: *fork, ConfigFlag: r.opts.ConfigFlag})
 	}
 	if damage != nil {
 		// The damaged objects are what repair moves aside, and the

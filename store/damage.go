@@ -47,6 +47,8 @@ type DamageError struct {
 	Damage   []Damage
 	HeadSeq  uint64
 	Rollback bool
+	// ConfigFlag is appended to the commands it names (Options.ConfigFlag).
+	ConfigFlag string
 }
 
 func (e *DamageError) Error() string {
@@ -54,8 +56,8 @@ func (e *DamageError) Error() string {
 	for _, d := range e.Damage {
 		parts = append(parts, d.String())
 	}
-	return fmt.Sprintf("the repository is damaged: %s; only the intact history up to sequence %d is read, and nothing is committed on it (run `chatsafe repair --dry-run` to see how to make it writable again, then `chatsafe repair`)",
-		strings.Join(parts, "; "), e.HeadSeq)
+	return fmt.Sprintf("the repository is damaged: %s; only the intact history up to sequence %d is read, and nothing is committed on it (run `chatsafe repair --dry-run%s` to see how to make it writable again, then `chatsafe repair%s`)",
+		strings.Join(parts, "; "), e.HeadSeq, e.ConfigFlag, e.ConfigFlag)
 }
 
 func (e *DamageError) Unwrap() []error {
@@ -86,7 +88,7 @@ func (r *Store) damageErr() *DamageError {
 	if len(r.damage) == 0 && r.guardRollback == nil {
 		return nil
 	}
-	e := &DamageError{Damage: append([]Damage(nil), r.damage...), Rollback: r.rollback || r.guardRollback != nil}
+	e := &DamageError{Damage: append([]Damage(nil), r.damage...), Rollback: r.rollback || r.guardRollback != nil, ConfigFlag: r.opts.ConfigFlag}
 	if r.guardRollback != nil {
 		e.Damage = append(e.Damage, *r.guardRollback)
 	}
@@ -133,7 +135,7 @@ func (r *Store) noteRollback(head *delta) {
 	}
 	r.rollback = true
 	r.damage = append(r.damage, Damage{Object: obj, Reason: fmt.Sprintf("this device saw it, but the remote serves sequence %d as its newest intact head: it was deleted or damaged, or an old copy of the repository was put back (a rollback)", head.ref.Seq)})
-	r.log.Error("the remote serves an older head than this device saw; older snapshots stay readable, nothing is committed until `chatsafe repair`",
+	r.log.Error("the remote serves an older head than this device saw; older snapshots stay readable, nothing is committed until "+r.cmd("repair"),
 		zap.Uint64("seen_seq", r.state.SeenSeq), zap.Uint64("remote_seq", head.ref.Seq))
 }
 
@@ -216,7 +218,7 @@ func (r *Store) verifyRemote(ctx context.Context, listed map[string]bool, dropCa
 	defer r.mu.Unlock()
 	r.damage = append(r.damage, found...)
 	derr := r.damageErr()
-	r.log.Error("the head cannot be verified on the remote; nothing is committed until `chatsafe repair`", zap.Error(derr))
+	r.log.Error("the head cannot be verified on the remote; nothing is committed until "+r.cmd("repair"), zap.Error(derr))
 	return derr
 }
 

@@ -470,7 +470,7 @@ func (r *Store) adoptNewestDict(ctx context.Context) {
 	for _, l := range locs[:min(len(locs), maxDictDecoders)] {
 		d, err := r.readDict(ctx, l)
 		if err != nil {
-			r.log.Warn("a compression dictionary cannot be read; run `chatsafe check --read-data`", zap.Error(err))
+			r.log.Warn("a compression dictionary cannot be read; run "+r.cmd("check --read-data"), zap.Error(err))
 			continue
 		}
 		if newest == nil || d.gen > newest.gen {

@@ -42,7 +42,11 @@ type Branch struct {
 func (b Branch) DeltaIDString() string { return hex.EncodeToString(b.DeltaID[:]) }
 
 // ForkError reports a fork; it wraps ErrFork.
-type ForkError struct{ Fork Fork }
+type ForkError struct {
+	Fork Fork
+	// ConfigFlag is appended to the command it names (Options.ConfigFlag).
+	ConfigFlag string
+}
 
 func (e *ForkError) Error() string {
 	var b strings.Builder
@@ -50,7 +54,7 @@ func (e *ForkError) Error() string {
 	for _, br := range e.Fork.Branches {
 		fmt.Fprintf(&b, " [delta %s (seq %d) by %s at %s, %d snapshots]", br.DeltaIDString()[:8], br.Seq, br.Hostname, br.Time.Format(time.RFC3339), len(br.Snapshots))
 	}
-	b.WriteString("; two devices wrote at once. Nothing is deleted until you choose: `chatsafe fork resolve --keep <delta id>` merges them, keeping every snapshot")
+	fmt.Fprintf(&b, "; two devices wrote at once. Nothing is deleted until you choose: `chatsafe fork resolve --keep <delta id>%s` merges them, keeping every snapshot", e.ConfigFlag)
 	return b.String()
 }
 
@@ -230,7 +234,7 @@ func (r *Store) noteFork(branches []*branch, forkSeq uint64) {
 		return
 	}
 	r.forkSaid = said.String()
-	r.log.Warn("the repository history is forked: two devices wrote at once; nothing is deleted until `chatsafe fork resolve`",
+	r.log.Warn("the repository history is forked: two devices wrote at once; nothing is deleted until "+r.cmd("fork resolve"),
 		zap.Uint64("seq", forkSeq), zap.Int("branches", len(branches)))
 }
 
@@ -298,12 +302,12 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	}
 	if fork == nil {
 		if snaps := left; snaps > 0 {
-			return Branch{}, fmt.Errorf("the repository history is not forked: %w: %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; `chatsafe takeover --discard-offline` drops them, and the next backup takes the chats as they are now", ErrOfflineUnsent, plural(snaps, "snapshot"))
+			return Branch{}, fmt.Errorf("the repository history is not forked: %w: %s this device backed up offline continue a history the remote no longer holds (another device wrote and pruned meanwhile), so they cannot be merged onto its head; %s drops them, and the next backup takes the chats as they are now", ErrOfflineUnsent, plural(snaps, "snapshot"), r.cmd("takeover --discard-offline"))
 		}
 		return Branch{}, errors.New("the repository history is not forked: nothing to resolve")
 	}
 	if len(r.branches) < 2 {
-		return Branch{}, errors.New("the other branch is missing from the remote (this device's last seen head is gone): nothing to merge; run `chatsafe takeover` to accept the remote's history")
+		return Branch{}, fmt.Errorf("the other branch is missing from the remote (this device's last seen head is gone): nothing to merge; run %s to accept the remote's history", r.cmd("takeover"))
 	}
 	kept, err := pickBranch(fork, keep)
 	if err != nil {
@@ -354,7 +358,7 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 		return Branch{}, err
 	}
 	if r.fork != nil {
-		return Branch{}, fmt.Errorf("the merge delta did not end the fork: %w", &ForkError{Fork: *r.fork})
+		return Branch{}, fmt.Errorf("the merge delta did not end the fork: %w", &ForkError{Fork: *r.fork, ConfigFlag: r.opts.ConfigFlag})
 	}
 	// What was backed up offline is a branch the merge keeps, unless no
 	// branch held it: that stays marked (kept in the spool, counted by
@@ -362,7 +366,7 @@ func (r *Store) ResolveFork(ctx context.Context, keep string) (Branch, error) {
 	if r.offlineLeft == 0 {
 		r.state.OfflineFrom = 0
 	} else {
-		r.log.Warn("the merge leaves behind snapshots backed up offline; they stay in the spool (`chatsafe takeover --discard-offline` drops them)", zap.Int("snapshots", r.offlineLeft))
+		r.log.Warn("the merge leaves behind snapshots backed up offline; they stay in the spool ("+r.cmd("takeover --discard-offline")+" drops them)", zap.Int("snapshots", r.offlineLeft))
 	}
 	r.log.Info("fork resolved by a merge delta", zap.String("kept", fork.Branches[kept].DeltaIDString()), zap.Uint64("seq", d.ref.Seq))
 	return fork.Branches[kept], r.saveState()
@@ -422,6 +426,6 @@ func (r *Store) descends(head *delta) {
 		{Head: head.ref.name(), DeltaID: head.ref.ID, Seq: head.ref.Seq, Device: t.Device, Hostname: t.Hostname, Time: time.Unix(0, t.Time).UTC()},
 		{Head: deltaName(r.state.SeenSeq, seen), DeltaID: seen, Seq: r.state.SeenSeq, Device: r.opts.DeviceID, Hostname: "(this device's last seen head, missing from the remote)"},
 	}}
-	r.log.Error("the remote's history does not descend from the head this device last saw: that delta is gone from the remote; nothing is written or pruned here until `chatsafe takeover` accepts the remote's history",
+	r.log.Error("the remote's history does not descend from the head this device last saw: that delta is gone from the remote; nothing is written or pruned here until "+r.cmd("takeover")+" accepts the remote's history",
 		zap.String("seen", r.state.SeenID), zap.Uint64("seq", r.state.SeenSeq), zap.String("remote_head", head.ref.name()))
 }

@@ -150,7 +150,7 @@ func (r *Store) mayFill(ctx context.Context, t *Target) error {
 	if err == nil || r.heldBefore(t.Remote) || !errors.Is(err, ErrRepositoryGone) {
 		return err
 	}
-	return fmt.Errorf("remote %q: %w: it holds no repository, and this device's state is from a chatsafe that did not record which remotes held it, so whether it held it cannot be told (is its drive or share mounted, or was the folder moved?); if it is new or meant to be filled, `chatsafe backup --reseed %s` fills it", t.Name, ErrRepositoryGone, t.Name)
+	return fmt.Errorf("remote %q: %w: it holds no repository, and this device's state is from a chatsafe that did not record which remotes held it, so whether it held it cannot be told (is its drive or share mounted, or was the folder moved?); if it is new or meant to be filled, `chatsafe backup --reseed %s%s` fills it", t.Name, ErrRepositoryGone, t.Name, r.opts.ConfigFlag)
 }
 
 // allTargetsHeld clears HoldersUnknown once every target is recorded:

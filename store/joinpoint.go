@@ -48,6 +48,8 @@ type JoinGap struct {
 	// Snapshots are the other devices' snapshots of JoinSeq+1 to HeadSeq
 	// still listed, oldest first (Device zero where it is not known).
 	Snapshots []Snapshot
+	// ConfigFlag is appended to the commands it names (Options.ConfigFlag).
+	ConfigFlag string
 }
 
 // JoinedAt is Joined, recording seq as where this device's chats were
@@ -142,7 +144,7 @@ func (r *Store) TakeJoinGap() *JoinGap {
 	if rec == nil || rec.Continued == 0 {
 		return nil
 	}
-	g := &JoinGap{JoinSeq: rec.Seq, HeadSeq: rec.Continued}
+	g := &JoinGap{JoinSeq: rec.Seq, HeadSeq: rec.Continued, ConfigFlag: r.opts.ConfigFlag}
 	// Every snapshot of a sequence past the join point, up to the head the
 	// first write continued, is another device's. One that reads as this
 	// device's had its record carried by a prune of this device before
@@ -216,10 +218,10 @@ func (g *JoinGap) String() string {
 	n := g.Newest().ShortID()
 	get := "Get"
 	if g.Base.ID != ([16]byte{}) {
-		get = fmt.Sprintf("See what changed with `chatsafe diff %s %s`; get", g.Base.ShortID(), n)
+		get = fmt.Sprintf("See what changed with `chatsafe diff %s %s%s`; get", g.Base.ShortID(), n, g.ConfigFlag)
 	}
 	return fmt.Sprintf("this device joined at sequence %d, and its first snapshot continues the repository at sequence %d: since it joined, %s. "+
 		"Those snapshots may hold messages and media this device's chats lack (they were taken at sequence %d); they stay in the repository "+
-		"(prune keeps the newest snapshot of each device). %s what you need with `chatsafe restore --snapshot %s --to DIR` (--include GLOB for some files only) or `chatsafe dump %s PATH`",
-		g.JoinSeq, g.HeadSeq, strings.Join(who, "; "), g.JoinSeq, get, n, n)
+		"(prune keeps the newest snapshot of each device). %s what you need with `chatsafe restore --snapshot %s --to DIR%s` (--include GLOB for some files only) or `chatsafe dump %s PATH%s`",
+		g.JoinSeq, g.HeadSeq, strings.Join(who, "; "), g.JoinSeq, get, n, g.ConfigFlag, n, g.ConfigFlag)
 }

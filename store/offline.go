@@ -294,7 +294,7 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, wait <-chan 
 		return true, nil, nil
 	}
 	if to != nil {
-		return true, nil, to.err()
+		return true, nil, to.err(r.opts.ConfigFlag)
 	}
 	if err := r.confirmConfig(ctx, fromState, raw); err != nil {
 		return true, nil, err
@@ -322,7 +322,7 @@ func (r *Store) confirmOfflineOnce(ctx context.Context) (done bool, wait <-chan 
 		return true, nil, r.offlineTakenOver(ctx, other)
 	}
 	if fork != nil {
-		return true, nil, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork})
+		return true, nil, fmt.Errorf("nothing backed up offline is uploaded while the history is forked: %w", &ForkError{Fork: *fork, ConfigFlag: r.opts.ConfigFlag})
 	}
 	if err := r.confirmLoaded(ctx, objs); err != nil {
 		return true, nil, err
@@ -372,7 +372,7 @@ func (r *Store) loadDeferred(ctx context.Context, head *delta) (done bool, wait 
 		return true, nil, fmt.Errorf("reading %s, back in reach: %w", r.remote, err)
 	}
 	if to := r.state.TakenOver; to != nil {
-		return true, nil, to.err()
+		return true, nil, to.err(r.opts.ConfigFlag)
 	}
 	r.log.Info("the remote is reachable again; nothing was backed up offline, its history is loaded", zap.String("remote", r.remote.String()))
 	return true, nil, nil
@@ -402,9 +402,9 @@ func (r *Store) offlineTakenOver(ctx context.Context, other *delta) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state.TakenOver != nil {
-		return r.state.TakenOver.err()
+		return r.state.TakenOver.err(r.opts.ConfigFlag)
 	}
-	return r.markTakenOver(other, fmt.Sprintf("what this device backed up offline (%s) stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run `chatsafe fork resolve`, which merges both histories (or says why it cannot)", plural(snaps, "snapshot")))
+	return r.markTakenOver(other, fmt.Sprintf("what this device backed up offline (%s) stays in its spool and is not uploaded; to keep it and write from this device again, stop the daemon and run %s, which merges both histories (or says why it cannot)", plural(snaps, "snapshot"), r.cmd("fork resolve")))
 }
 
 // confirmConfig checks, for a store opened from the state, that the
@@ -456,7 +456,7 @@ func (r *Store) confirmLoaded(ctx context.Context, objs []remotes.ObjectInfo) er
 	}
 	r.mu.RUnlock()
 	if len(resized) > 0 {
-		return integrityErr(resized[0], "is not the size this device loaded it with (replaced on the remote); nothing backed up offline is uploaded (run `chatsafe check`)", nil)
+		return integrityErr(resized[0], "is not the size this device loaded it with (replaced on the remote); nothing backed up offline is uploaded (run "+r.cmd("check")+")", nil)
 	}
 	if err := r.verifyRemote(ctx, listed, true); err != nil {
 		return err
@@ -470,7 +470,7 @@ func (r *Store) confirmLoaded(ctx context.Context, objs []remotes.ObjectInfo) er
 		return fmt.Errorf("checking %s before uploading what was backed up offline: %w", r.remote, err)
 	}
 	if trailerHash(plain) != newest.ref.TrailerHash {
-		return integrityErr(newest.ref.name(), "its trailer on the remote is not the one this device loaded (replaced); nothing backed up offline is uploaded (run `chatsafe check`)", nil)
+		return integrityErr(newest.ref.name(), "its trailer on the remote is not the one this device loaded (replaced); nothing backed up offline is uploaded (run "+r.cmd("check")+")", nil)
 	}
 	return nil
 }

@@ -108,8 +108,8 @@ func (r *Store) dropOfflineUnsent(ctx context.Context, discard bool) (int, error
 		snaps += u.snapshots
 	}
 	if len(left) > 0 && !discard {
-		return 0, fmt.Errorf("%w: takeover would drop %s this device backed up offline (%s in its spool, from sequence %d): the remote's history no longer holds what they continue (another device wrote and pruned meanwhile), so they cannot be merged; the next backup after a takeover takes the chats as they are now. To drop them, run `chatsafe takeover --discard-offline`",
-			ErrOfflineUnsent, plural(snaps, "snapshot"), plural(len(left), "delta"), from)
+		return 0, fmt.Errorf("%w: takeover would drop %s this device backed up offline (%s in its spool, from sequence %d): the remote's history no longer holds what they continue (another device wrote and pruned meanwhile), so they cannot be merged; the next backup after a takeover takes the chats as they are now. To drop them, run %s",
+			ErrOfflineUnsent, plural(snaps, "snapshot"), plural(len(left), "delta"), from, r.cmd("takeover --discard-offline"))
 	}
 	for _, u := range left {
 		r.log.Warn("takeover --discard-offline: dropping a delta backed up offline and never uploaded", zap.String("delta", u.sp.name), zap.Int("snapshots", u.snapshots))

@@ -146,7 +146,7 @@ func (r *Store) otherDeviceDelta(ctx context.Context, t *Target, objs []remotes.
 }
 
 func (r *Store) elsewhereNote(d *delta, t *Target) string {
-	return fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run `chatsafe takeover`", d.ref.name(), t.Name, r.remote.String(), r.remote.String())
+	return fmt.Sprintf("its delta %s is on remote %q, which this device does not read (it reads its first remote, %q, only); to write from this device again, make that device's deltas reach %q (add it to that device's remotes), then run %s", d.ref.name(), t.Name, r.remote.String(), r.remote.String(), r.cmd("takeover"))
 }
 
 // checkTargetBeforeUpload runs before deltas go to t, a remote other than
@@ -196,7 +196,7 @@ func (r *Store) checkTargetBeforeUpload(ctx context.Context, t *Target, live []D
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if to := r.state.TakenOver; to != nil {
-		return to.err()
+		return to.err(r.opts.ConfigFlag)
 	}
 	return r.markTakenOver(d, r.elsewhereNote(d, t))
 }

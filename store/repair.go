@@ -221,10 +221,10 @@ func (r *Store) planRepair(ctx context.Context, dryRun bool) (*RepairPlan, *delt
 		return plan, nil, nil
 	}
 	if r.fork != nil {
-		return nil, nil, fmt.Errorf("repair: %w (resolve the fork first)", &ForkError{Fork: *r.fork})
+		return nil, nil, fmt.Errorf("repair: %w (resolve the fork first)", &ForkError{Fork: *r.fork, ConfigFlag: r.opts.ConfigFlag})
 	}
 	if to := r.state.TakenOver; to != nil {
-		return nil, nil, fmt.Errorf("repair: %w", to.err())
+		return nil, nil, fmt.Errorf("repair: %w", to.err(r.opts.ConfigFlag))
 	}
 	keep := r.head
 	if keep == nil {

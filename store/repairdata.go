@@ -51,7 +51,7 @@ func (r *Store) readDataDamage(ctx context.Context, o RepairOptions, plan *Repai
 	fork := r.fork
 	r.mu.RUnlock()
 	if fork != nil {
-		return fmt.Errorf("repair: %w (resolve the fork first)", &ForkError{Fork: *fork})
+		return fmt.Errorf("repair: %w (resolve the fork first)", &ForkError{Fork: *fork, ConfigFlag: r.opts.ConfigFlag})
 	}
 	sort.Slice(live, func(i, j int) bool { return live[i].ref.Seq < live[j].ref.Seq })
 	var total int64

@@ -81,7 +81,7 @@ func (r *Store) openState() error {
 			return fmt.Errorf("creating the state directory: %w", err)
 		}
 		var err error
-		if r.lock, err = lockState(r.dir()); err != nil {
+		if r.lock, err = lockState(r.dir(), r.opts.ConfigFlag); err != nil {
 			return err
 		}
 		r.removePartials()
@@ -173,12 +173,13 @@ type stateLock struct{ f *os.File }
 type StateLock struct{ l *stateLock }
 
 // LockStateDir takes the state directory's lock (creating the
-// directory), or fails with ErrLocked when another process holds it.
-func LockStateDir(stateDir string) (*StateLock, error) {
+// directory), or fails with ErrLocked when another process holds it; its
+// message names the commands with configFlag (Options.ConfigFlag).
+func LockStateDir(stateDir, configFlag string) (*StateLock, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the state directory: %w", err)
 	}
-	l, err := lockState(stateDir)
+	l, err := lockState(stateDir, configFlag)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func (l *StateLock) Release() { l.l.release() }
 // ErrLocked means another chatsafe process holds the state directory.
 var ErrLocked = errors.New("another chatsafe process is using this state directory")
 
-func lockState(dir string) (*stateLock, error) {
+func lockState(dir, configFlag string) (*stateLock, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state lock: %w", err)
@@ -199,7 +200,7 @@ func lockState(dir string) (*stateLock, error) {
 	if err := flock.TryLock(f); err != nil {
 		f.Close()
 		if errors.Is(err, flock.ErrLocked) {
-			return nil, fmt.Errorf("%w (%s): is the daemon running? Use `chatsafe status`, or stop it first", ErrLocked, dir)
+			return nil, fmt.Errorf("%w (%s): is the daemon running? Use `chatsafe status%s`, or stop it first", ErrLocked, dir, configFlag)
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}

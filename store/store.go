@@ -63,6 +63,7 @@ type Options struct {
 	// tables less a core, for a slower database phase (groupbulk.go). The
 	// daemon sets it.
 	OneBulkEncoder bool
+	ConfigFlag     string // appended to the commands its messages name: cmdline.Installation.Flag
 	// fromState is the cached config OpenFromState opens with (offline.go).
 	fromState []byte
 }
@@ -196,7 +197,7 @@ func Open(ctx context.Context, remote remotes.Remote, key crypt.Key, opts Option
 	// reach) stops here, before it reads anything.
 	if opts.StateDir != "" && !opts.ReadOnly && opts.StateLock == nil {
 		var err error
-		if r.dirLock, err = LockStateDir(opts.StateDir); err != nil {
+		if r.dirLock, err = LockStateDir(opts.StateDir, opts.ConfigFlag); err != nil {
 			return nil, err
 		}
 	}
@@ -570,7 +571,7 @@ func (r *Store) HeadSeq() uint64 {
 func (r *Store) FindSnapshot(id string) (Snapshot, error) {
 	snaps := r.Snapshots()
 	if len(snaps) == 0 {
-		return Snapshot{}, fmt.Errorf("%w: the repository has no snapshots yet (run `chatsafe backup`)", ErrSnapshotNotFound)
+		return Snapshot{}, fmt.Errorf("%w: the repository has no snapshots yet (run %s)", ErrSnapshotNotFound, r.cmd("backup"))
 	}
 	if id == "" || id == "latest" {
 		return snaps[len(snaps)-1], nil
@@ -583,7 +584,7 @@ func (r *Store) FindSnapshot(id string) (Snapshot, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Snapshot{}, fmt.Errorf("%w: no snapshot %q (list them with `chatsafe snapshots`)", ErrSnapshotNotFound, id)
+		return Snapshot{}, fmt.Errorf("%w: no snapshot %q (list them with %s)", ErrSnapshotNotFound, id, r.cmd("snapshots"))
 	case 1:
 		return found[0], nil
 	default:

@@ -30,6 +30,9 @@ type TakenOverError struct {
 	// Note, when set, says why this device cannot see the other device's
 	// deltas and what to do instead of a plain takeover.
 	Note string
+	// ConfigFlag is appended to the takeover command it names
+	// (Options.ConfigFlag).
+	ConfigFlag string
 }
 
 func (e *TakenOverError) Error() string {
@@ -45,7 +48,7 @@ func (e *TakenOverError) Error() string {
 	if e.Note != "" {
 		return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more: %s", who, when, e.Note)
 	}
-	return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more (run `chatsafe takeover` to make this device the writer again)", who, when)
+	return fmt.Sprintf("taken over: another device (%s) writes this repository now, it committed%s; this device backs up nothing more (run `chatsafe takeover%s` to make this device the writer again)", who, when, e.ConfigFlag)
 }
 
 // Is makes errors.Is(err, ErrTakenOver) true.
@@ -60,8 +63,8 @@ type takenOverState struct {
 	Note     string    `json:"note,omitempty"`
 }
 
-func (s *takenOverState) err() *TakenOverError {
-	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time, Note: s.Note}
+func (s *takenOverState) err(configFlag string) *TakenOverError {
+	e := &TakenOverError{Hostname: s.Hostname, Time: s.Time, Note: s.Note, ConfigFlag: configFlag}
 	hex.Decode(e.Device[:], []byte(s.Device))
 	return e
 }
@@ -74,16 +77,20 @@ func (r *Store) TakenOver() *TakenOverError {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.state.TakenOver != nil {
-		return r.state.TakenOver.err()
+		return r.state.TakenOver.err(r.opts.ConfigFlag)
 	}
 	if r.Writable() {
 		return nil
 	}
 	if d := r.othersNewer(); d != nil {
-		return &TakenOverError{Device: d.trailer.Device, Hostname: d.trailer.Hostname, Time: time.Unix(0, d.trailer.Time).UTC()}
+		return &TakenOverError{Device: d.trailer.Device, Hostname: d.trailer.Hostname, Time: time.Unix(0, d.trailer.Time).UTC(), ConfigFlag: r.opts.ConfigFlag}
 	}
 	return nil
 }
+
+// cmd is the chatsafe command "chatsafe ARGS" for this installation, in
+// backquotes, as the store's messages tell to run it.
+func (r *Store) cmd(args string) string { return "`chatsafe " + args + r.opts.ConfigFlag + "`" }
 
 // headRef is d as a commit point records it.
 func headRef(d *delta) HeadRef {
@@ -112,12 +119,12 @@ func (r *Store) markTakenOver(by *delta, note string) error {
 	r.state.TakenOver = st
 	// Debug: the caller reports the error it gets (the CLI's message, the
 	// daemon's one error line); a second line here said it twice.
-	r.log.Debug("taken over: another device writes this repository now; backups stop here (`chatsafe takeover` resumes them)",
+	r.log.Debug("taken over: another device writes this repository now; backups stop here ("+r.cmd("takeover")+" resumes them)",
 		zap.String("device", st.Device), zap.String("hostname", st.Hostname), zap.Time("time", st.Time), zap.Uint64("seq", by.ref.Seq))
 	if err := r.saveState(); err != nil {
 		return err
 	}
-	return st.err()
+	return st.err(r.opts.ConfigFlag)
 }
 
 // TakenOverElsewhere records a take-over that the commit point (the
@@ -138,7 +145,7 @@ func (r *Store) TakenOverElsewhere(rec HeadRef) {
 	}
 	if r.state.TakenOver == nil {
 		r.state.TakenOver = &takenOverState{Device: hex.EncodeToString(rec.Device[:]),
-			Note: fmt.Sprintf("the vault records its sequence %d, which %q does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %q, then run `chatsafe takeover`", rec.Seq, r.remote.String(), r.remote.String())}
+			Note: fmt.Sprintf("the vault records its sequence %d, which %q does not hold (it writes to a remote this device does not read first, or has not uploaded yet); to write from this device again, make that device's deltas reach %q, then run %s", rec.Seq, r.remote.String(), r.remote.String(), r.cmd("takeover"))}
 		// Debug, as in markTakenOver: the next commit's error reports it.
 		r.log.Debug("taken over: the commit point records another device's newer head, which the remote does not serve; backups stop here",
 			zap.String("device", r.state.TakenOver.Device), zap.Uint64("seq", rec.Seq), zap.Uint64("served_seq", served.Seq))
@@ -156,10 +163,10 @@ func (r *Store) writerCheck(ctx context.Context) error {
 	to, fork, base := r.state.TakenOver, r.fork, r.head
 	r.mu.RUnlock()
 	if to != nil {
-		return to.err()
+		return to.err(r.opts.ConfigFlag)
 	}
 	if fork != nil {
-		return &ForkError{Fork: *fork}
+		return &ForkError{Fork: *fork, ConfigFlag: r.opts.ConfigFlag}
 	}
 	if derr := r.Damage(); derr != nil {
 		return derr
@@ -310,7 +317,7 @@ func (r *Store) Takeover(ctx context.Context, opts TakeoverOptions) (TakeoverRes
 		return TakeoverResult{}, err
 	}
 	if r.fork != nil {
-		return TakeoverResult{}, &ForkError{Fork: *r.fork}
+		return TakeoverResult{}, &ForkError{Fork: *r.fork, ConfigFlag: r.opts.ConfigFlag}
 	}
 	dropped, err := r.dropOfflineUnsent(ctx, opts.DiscardOffline)
 	if err != nil {

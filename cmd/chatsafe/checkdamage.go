@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -46,7 +47,7 @@ func printCopies(ctx context.Context, lk *looked, out io.Writer, data []string) 
 		return
 	}
 	defer c.Close()
-	repair := repairCommand(data)
+	repair := repairCommand(data, lk.in)
 	for _, dc := range c.Found {
 		fmt.Fprintf(out, "note: remote %s holds an intact copy of %s: %s copies it back\n", dc.From, dc.Name, repair)
 	}
@@ -66,56 +67,56 @@ func printCopies(ctx context.Context, lk *looked, out io.Writer, data []string) 
 
 // repairCommand is the repair that acts on what check found: with damage
 // inside deltas (data), one that reads every blob too.
-func repairCommand(data []string) string {
+func repairCommand(data []string, in cmdline.Installation) string {
 	if len(data) > 0 {
-		return "`chatsafe repair --read-data`"
+		return in.Cmd("repair --read-data")
 	}
-	return "`chatsafe repair`"
+	return in.Cmd("repair")
 }
 
 // printDataDamage says that the first remote's damage inside deltas, under
 // intact trailers, is seen only by reading blobs, and so repaired by
 // `repair --read-data` alone.
-func printDataDamage(out io.Writer, data []string) {
+func printDataDamage(out io.Writer, data []string, in cmdline.Installation) {
 	verb := "hold"
 	if len(data) == 1 {
 		verb = "holds"
 	}
-	fmt.Fprintf(out, "note: %s %s damaged bytes under an intact trailer: `chatsafe repair` alone reads no blob and does not see them; `chatsafe repair --read-data --dry-run` shows what `chatsafe repair --read-data` does\n",
-		strings.Join(data, ", "), verb)
+	fmt.Fprintf(out, "note: %s %s damaged bytes under an intact trailer: %s alone reads no blob and does not see them; %s shows what %s does\n",
+		strings.Join(data, ", "), verb, in.Cmd("repair"), in.Cmd("repair --read-data --dry-run"), in.Cmd("repair --read-data"))
 }
 
 // printHidden says that deltas a remote holds beyond the first remote's
 // history are that history, which the first remote's damage hides.
-func printHidden(out io.Writer, first string, hidden []store.DeltaInfo) {
+func printHidden(out io.Writer, first string, hidden []store.DeltaInfo, in cmdline.Installation) {
 	names := make([]string, len(hidden))
 	for i, d := range hidden {
 		names[i] = d.Name
 	}
-	fmt.Fprintf(out, "note: it holds %s that remote %s lost, holds damaged, or cannot reach past its damage: %s (the same history, intact here; see remote %s above for what `chatsafe repair` does)\n",
-		plural(len(hidden), "delta"), first, strings.Join(names, ", "), first)
+	fmt.Fprintf(out, "note: it holds %s that remote %s lost, holds damaged, or cannot reach past its damage: %s (the same history, intact here; see remote %s above for what %s does)\n",
+		plural(len(hidden), "delta"), first, strings.Join(names, ", "), first, in.Cmd("repair"))
 }
 
 // printUnreferenced says what the objects under deltas/ outside the
 // history checked are, a line for each kind; damaged: the first remote is
 // damaged (prune deletes nothing until it is repaired).
-func printUnreferenced(out io.Writer, objs []store.Unreferenced, damaged bool) {
+func printUnreferenced(out io.Writer, objs []store.Unreferenced, damaged bool, in cmdline.Installation) {
 	count := map[store.UnrefKind]int{}
 	for _, o := range objs {
 		count[o.Kind]++
 	}
 	if n := count[store.UnrefPastDamage]; n > 0 {
-		fmt.Fprintf(out, "%s past the damage: intact, but no intact head pins them (the history stops at the missing or damaged delta); `chatsafe repair` copies back what they lack from another remote that holds it, or else moves them to damaged/\n", plural(n, "delta"))
+		fmt.Fprintf(out, "%s past the damage: intact, but no intact head pins them (the history stops at the missing or damaged delta); %s copies back what they lack from another remote that holds it, or else moves them to damaged/\n", plural(n, "delta"), in.Cmd("repair"))
 	}
 	if n := count[store.UnrefDamaged]; n > 0 {
-		fmt.Fprintf(out, "%s named like deltas that cannot be read, or are not the delta the history pins (damaged, truncated, replaced, or no chatsafe delta): `chatsafe repair` moves them to damaged/\n", plural(n, "object"))
+		fmt.Fprintf(out, "%s named like deltas that cannot be read, or are not the delta the history pins (damaged, truncated, replaced, or no chatsafe delta): %s moves them to damaged/\n", plural(n, "object"), in.Cmd("repair"))
 	}
 	if n := count[store.UnrefSuperseded]; n > 0 {
 		when := ""
 		if damaged {
 			when = " once the repository is repaired"
 		}
-		fmt.Fprintf(out, "%s older than the head that no delta lists (left behind by a compaction, an interrupted prune or a repair): `chatsafe prune` removes them%s\n", plural(n, "unreferenced delta"), when)
+		fmt.Fprintf(out, "%s older than the head that no delta lists (left behind by a compaction, an interrupted prune or a repair): %s removes them%s\n", plural(n, "unreferenced delta"), in.Cmd("prune"), when)
 	}
 	if n := count[store.UnrefAhead]; n > 0 {
 		fmt.Fprintf(out, "%s at or past the head that its history does not list (another device's): not read, and never deleted by prune\n", plural(n, "delta"))

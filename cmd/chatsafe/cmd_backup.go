@@ -75,7 +75,7 @@ func runBackup(ctx context.Context, opts BackupOptions, g *globalOptions, stdout
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	c, _, err := daemonFor(ctx, cfg)
+	c, _, err := g.daemonFor(ctx, cfg)
 	switch {
 	case err == nil:
 		defer c.Close()

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatsafe/chatsafe/check"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -203,7 +204,7 @@ func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdou
 	fmt.Fprintln(out, header)
 	out.Write(logged.Bytes())
 	if res.Fork != nil {
-		printFork(out, res.Fork)
+		printFork(out, res.Fork, lk.in)
 	}
 	for _, e := range errs {
 		if de, ok := e.(*store.DamageError); ok {
@@ -216,10 +217,10 @@ func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdou
 		printCopies(ctx, lk, out, res.DataDamage)
 	}
 	if i == 0 && len(res.DataDamage) > 0 {
-		printDataDamage(out, res.DataDamage)
+		printDataDamage(out, res.DataDamage, lk.in)
 	}
 	if i > 0 && slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, store.ErrIntegrity) }) {
-		fmt.Fprintf(out, "note: %s is not the remote this device reads, and `chatsafe repair` repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, `chatsafe backup` when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name)
+		fmt.Fprintf(out, "note: %s is not the remote this device reads, and %s repairs that one only; a delta damaged here that the first remote holds intact comes back once you delete it here (a sync that lists this remote afresh, %s when no daemon runs or the daemon's next start, copies it from the first remote)\n", rc.Name, lk.in.Cmd("repair"), lk.in.Cmd("backup"))
 	}
 	if len(errs) == 0 {
 		fmt.Fprintf(out, "no errors: %s, %s, %s", plural(res.Snapshots, "snapshot"), plural(res.Deltas, "delta"), plural(res.Blobs, "blob"))
@@ -236,9 +237,9 @@ func checkRemote(ctx context.Context, lk *looked, i int, scope checkScope, stdou
 		fmt.Fprintf(out, "%s %s in this device's spool to be uploaded here\n", plural(len(cmp.Pending), "delta"), verb)
 	}
 	if cmp != nil && len(cmp.Hidden) > 0 {
-		printHidden(out, lk.cfg.Remotes[0].Name, cmp.Hidden)
+		printHidden(out, lk.cfg.Remotes[0].Name, cmp.Hidden, lk.in)
 	}
-	printUnreferenced(out, res.Unreferenced, res.Damage != nil)
+	printUnreferenced(out, res.Unreferenced, res.Damage != nil, lk.in)
 	return err
 }
 
@@ -249,11 +250,11 @@ func openOther(ctx context.Context, lk *looked, i int, log *zap.Logger) (*store.
 	if lk.remotes[i] == nil {
 		return nil, lk.openErrs[i]
 	}
-	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log})
+	s, err := store.Open(ctx, lk.remotes[i], lk.key, store.Options{ReadOnly: true, Partial: true, Log: log, ConfigFlag: lk.in.Flag()})
 	if errors.Is(err, store.ErrNoRepository) {
 		// Not the user's mistake: the first remote holds it, and a sync
 		// puts it there.
-		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (`chatsafe backup` when no daemon runs, or the daemon's next start) copies the repository there from the first remote; if this device filled it before, it may be a drive or share not mounted, and only `chatsafe backup --reseed` with its name fills it again", check.ErrDiverged)
+		return nil, fmt.Errorf("%w: it holds no repository (a remote added to the config and not filled yet, or one emptied); a sync that lists it afresh (%s when no daemon runs, or the daemon's next start) copies the repository there from the first remote; if this device filled it before, it may be a drive or share not mounted, and only %s fills it again", check.ErrDiverged, lk.in.Cmd("backup"), lk.in.Cmd("backup --reseed "+cmdline.Quote(lk.cfg.Remotes[i].Name)))
 	}
 	if errors.Is(err, store.ErrWrongKey) {
 		// The key opened the first remote: not the user's key that is

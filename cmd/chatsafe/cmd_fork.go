@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -63,7 +64,7 @@ func runForkResolve(ctx context.Context, opts ForkResolveOptions, g *globalOptio
 		return err
 	}
 	if takenOver {
-		fmt.Fprintln(stderr, "the merge makes this device the writer again, as `chatsafe takeover` does")
+		fmt.Fprintf(stderr, "the merge makes this device the writer again, as %s does\n", g.installation(inst.Config.Path).Cmd("takeover"))
 	}
 	if _, err := inst.Store.Sync(ctx); err != nil {
 		return fmt.Errorf("the merge is committed here but not uploaded yet (the daemon or the next backup uploads it): %w", err)
@@ -74,8 +75,8 @@ func runForkResolve(ctx context.Context, opts ForkResolveOptions, g *globalOptio
 }
 
 // printFork describes a fork for check and snapshots.
-func printFork(w io.Writer, f *store.Fork) {
-	fmt.Fprintf(w, "FORK: the history is forked from sequence %d (two devices wrote at once); nothing is pruned until you run `chatsafe fork resolve --keep <delta id>`\n", f.Seq)
+func printFork(w io.Writer, f *store.Fork, in cmdline.Installation) {
+	fmt.Fprintf(w, "FORK: the history is forked from sequence %d (two devices wrote at once); nothing is pruned until you run %s\n", f.Seq, in.Cmd("fork resolve --keep <delta id>"))
 	for _, b := range f.Branches {
 		fmt.Fprintf(w, "  branch: delta %s, sequence %d, by %s (device %x) at %s, %d snapshots:", b.DeltaIDString()[:8], b.Seq, b.Hostname, b.Device[:4], b.Time.Local().Format("2006-01-02 15:04:05"), len(b.Snapshots))
 		for _, s := range b.Snapshots {

@@ -14,6 +14,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -93,7 +94,8 @@ func initConfig(opts InitOptions, g *globalOptions) (*configs.Config, string, er
 	}
 	cfgPath := g.configPath(opts.Config)
 	if _, err := os.Stat(cfgPath); err == nil {
-		return nil, "", usageErr(fmt.Errorf("%s already exists: this device is set up already (run `chatsafe backup`; if its backup key is lost or corrupt, `chatsafe key import --config %s` puts it back; pass --config for another installation)", cfgPath, cfgPath))
+		return nil, "", usageErr(fmt.Errorf("%s already exists: this device is set up already (run %s; if its backup key is lost or corrupt, %s puts it back; pass --config for another installation)",
+			cfgPath, g.installation(cfgPath).Cmd("backup"), cmdline.Installation{Config: cfgPath}.Cmd("key import")))
 	}
 	// As the daemon makes one: beside a --config file other than the
 	// default one, unless --state-dir or --remote say otherwise.
@@ -185,7 +187,7 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 	log := cliLogger(stderr)
 	created := instance.CreateOptions{Log: log, KeySaved: writeKeyOut, Retry: g.retry(log)}
 	if err := instance.CreateWith(ctx, cfg, cfgPath, key, created); err != nil {
-		return initFailed(err, opts, cfg)
+		return initFailed(err, opts, cfg, g.installation(cfgPath))
 	}
 	printInitDone(stdout, cfg, cfgPath, key, opts.RecoveryKeyOut, opts.Vault.given())
 	var vaultErr error
@@ -193,7 +195,7 @@ func runInit(ctx context.Context, opts InitOptions, g *globalOptions, stdout, st
 		if vaultErr = registerWithRemotes(ctx, cfg, g.retry(log), opts.Vault, prompt{g.stdin, stderr}, key); vaultErr == nil {
 			fmt.Fprintf(stdout, "\nThe backup key is also kept by the vault at %s for account %q, behind your password.\n", opts.Vault.urls, opts.Vault.account)
 		} else {
-			fmt.Fprintf(stdout, "\nThe vault did not take the key (see the error); run `chatsafe key set-password` to try again.\n")
+			fmt.Fprintf(stdout, "\nThe vault did not take the key (see the error); run %s to try again.\n", g.installation(cfgPath).Cmd("key set-password"))
 		}
 	}
 	g.printNext(stdout, cfgPath)
@@ -255,9 +257,10 @@ func writeNewSecretFile(path string, data []byte) error {
 
 // initFailed explains a failed init: an existing repository needs --join;
 // anything else can be finished by running the same command again.
-func initFailed(err error, opts InitOptions, cfg *configs.Config) error {
+func initFailed(err error, opts InitOptions, cfg *configs.Config, in cmdline.Installation) error {
 	if errors.Is(err, store.ErrExists) {
-		return usageErr(fmt.Errorf("%w; to continue its backups on this device run\n  chatsafe init --join --source %s%s --recovery-key-file FILE\n(or the vault flags instead of --recovery-key-file), or choose an empty remote for a new repository", err, cfg.Source, remoteFlags(opts.Remotes)))
+		join := in.Line(fmt.Sprintf("init --join --source %s%s --recovery-key-file FILE", cmdline.Quote(cfg.Source), remoteFlags(opts.Remotes)))
+		return usageErr(fmt.Errorf("%w; to continue its backups on this device run\n  %s\n(or the vault flags instead of --recovery-key-file), or choose an empty remote for a new repository", err, join))
 	}
 	if _, ok, _ := instance.CachedKey(cfg); ok {
 		return fmt.Errorf("%w\nThe backup key is saved in %s; once the problem is fixed, run the same init command again to finish the set-up", err, cfg.StateDir)

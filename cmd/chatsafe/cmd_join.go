@@ -12,6 +12,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -77,7 +78,7 @@ func prepareRestoreJoin(opts *RestoreOptions, g *globalOptions) (string, error) 
 	}
 	cfgPath := g.configPath(opts.Look.Config)
 	if _, err := os.Stat(cfgPath); err == nil {
-		return "", usageErr(fmt.Errorf("%s already exists: this device is set up already (if its backup key is lost or corrupt, `chatsafe key import --config %s` puts it back; pass --config for the config to write)", cfgPath, cfgPath))
+		return "", usageErr(fmt.Errorf("%s already exists: this device is set up already (if its backup key is lost or corrupt, %s puts it back; pass --config for the config to write)", cfgPath, cmdline.Installation{Config: cfgPath}.Cmd("key import")))
 	}
 	opts.Look.Config = ""
 	return cfgPath, nil

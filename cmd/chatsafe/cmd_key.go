@@ -162,7 +162,7 @@ func runKeyRemovePassword(ctx context.Context, opts KeyOptions, g *globalOptions
 	if err := updateConfigFile(cfg.Path, edit); err != nil {
 		return fmt.Errorf("the vault no longer holds the key, but updating %s failed: %w", cfg.Path, err)
 	}
-	fmt.Fprintln(stdout, "the vault no longer holds the backup key; keep your recovery key (`chatsafe key show`)")
+	fmt.Fprintf(stdout, "the vault no longer holds the backup key; keep your recovery key (%s)\n", g.installation(cfg.Path).Cmd("key show"))
 	return nil
 }
 
@@ -173,7 +173,7 @@ func configAndKey(g *globalOptions, path string) (*configs.Config, crypt.Key, er
 	}
 	k, _, err := instance.KeyCache(cfg).Read()
 	if err != nil {
-		return nil, crypt.Key{}, fmt.Errorf("%w: %w", instance.ErrNoKey, err)
+		return nil, crypt.Key{}, fmt.Errorf("%w: %w: put the key back with %s (your recovery key or vault password)", instance.ErrNoKey, err, g.installation(cfg.Path).Cmd("key import"))
 	}
 	return cfg, k, nil
 }

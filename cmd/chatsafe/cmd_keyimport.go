@@ -92,6 +92,6 @@ func runKeyImport(ctx context.Context, opts KeyImportOptions, g *globalOptions, 
 	default:
 		fmt.Fprintf(stdout, "the backup key is in %s again; %s.\n", where, repo)
 	}
-	fmt.Fprintln(stdout, "A daemon or service that stopped for want of the key can start again (`chatsafe service start`).")
+	fmt.Fprintf(stdout, "A daemon or service that stopped for want of the key can start again (%s).\n", g.installation(cfg.Path).Cmd("service start"))
 	return nil
 }

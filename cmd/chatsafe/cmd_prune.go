@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/prune"
 )
 
@@ -90,24 +91,24 @@ func runPrune(ctx context.Context, opts PruneOptions, g *globalOptions, stdout, 
 		// A real prune stops on a take-over (exit 7); say it here too.
 		warnTakenOver(inst.Store, stderr)
 		fmt.Fprintf(stdout, "would forget %d of %d snapshots and compact %d deltas\n", res.Forgotten, len(res.Decisions), res.Rewritten)
-		printDeviceKeeps(stdout, res.Decisions, "keeps")
+		printDeviceKeeps(stdout, res.Decisions, "keeps", g.installation(cfg.Path))
 		return nil
 	}
 	fmt.Fprintf(stdout, "forgot %d of %d snapshots; compacted %d deltas into %d (%s uploaded); deleted %d objects, freed %s\n",
 		res.Forgotten, len(res.Decisions), res.Rewritten, res.Written, humanBytes(res.UploadedBytes), res.Deleted, humanBytes(res.FreedBytes))
-	printDeviceKeeps(stdout, res.Decisions, "kept")
+	printDeviceKeeps(stdout, res.Decisions, "kept", g.installation(cfg.Path))
 	return nil
 }
 
 // printDeviceKeeps names each snapshot kept only as the newest of a
 // device that no longer writes, and how to let it go.
-func printDeviceKeeps(out io.Writer, decisions []prune.Decision, verb string) {
+func printDeviceKeeps(out io.Writer, decisions []prune.Decision, verb string, in cmdline.Installation) {
 	for _, d := range decisions {
 		if d.NewestOf == "" || d.ByPolicy {
 			continue
 		}
 		s := d.Snapshot
-		fmt.Fprintf(out, "%s snapshot %s (sequence %d, %s) beyond the policy: the newest of device %s, which no longer writes this repository (`chatsafe prune --forget-device %s` lets it go)\n",
-			verb, s.ShortID(), s.Seq, s.Time.Local().Format("2006-01-02 15:04:05"), d.NewestOf, d.NewestOf)
+		fmt.Fprintf(out, "%s snapshot %s (sequence %d, %s) beyond the policy: the newest of device %s, which no longer writes this repository (%s lets it go)\n",
+			verb, s.ShortID(), s.Seq, s.Time.Local().Format("2006-01-02 15:04:05"), d.NewestOf, in.Cmd("prune --forget-device "+cmdline.Quote(d.NewestOf)))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/store"
 )
 
@@ -91,11 +92,12 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 		if opts.ReadData {
 			fmt.Fprintf(stdout, "the repository is intact, %s read and verified: nothing to repair\n", humanBytes(plan.ReadBytes))
 		} else {
-			fmt.Fprintln(stdout, "the repository's history is intact (every delta's trailer and the chain; no blob was read): nothing to repair; damage inside a delta, which only `chatsafe check --read-data` finds, is repaired by `chatsafe repair --read-data`")
+			in := g.installation(inst.Config.Path)
+			fmt.Fprintf(stdout, "the repository's history is intact (every delta's trailer and the chain; no blob was read): nothing to repair; damage inside a delta, which only %s finds, is repaired by %s\n", in.Cmd("check --read-data"), in.Cmd("repair --read-data"))
 		}
 		return nil
 	}
-	printRepairPlan(stdout, plan, opts.DryRun, opts.ReadData)
+	printRepairPlan(stdout, plan, opts.DryRun, opts.ReadData, g.installation(inst.Config.Path))
 	if opts.DryRun {
 		return nil
 	}
@@ -113,7 +115,7 @@ func runRepair(ctx context.Context, opts RepairOptions, g *globalOptions, stdout
 	return nil
 }
 
-func printRepairPlan(w io.Writer, p *store.RepairPlan, dry, readData bool) {
+func printRepairPlan(w io.Writer, p *store.RepairPlan, dry, readData bool, in cmdline.Installation) {
 	fmt.Fprintln(w, "damage found:")
 	for _, d := range p.Damage {
 		fmt.Fprintln(w, "  "+d.String())
@@ -141,9 +143,9 @@ func printRepairPlan(w io.Writer, p *store.RepairPlan, dry, readData bool) {
 		printRepairCut(w, p)
 	}
 	if dry {
-		cmd := "`chatsafe repair`"
+		cmd := in.Cmd("repair")
 		if readData {
-			cmd = "`chatsafe repair --read-data`" // plain repair does not see damage inside a delta
+			cmd = in.Cmd("repair --read-data") // plain repair does not see damage inside a delta
 		}
 		fmt.Fprintf(w, "dry run: nothing was changed; %s does the above\n", cmd)
 	}

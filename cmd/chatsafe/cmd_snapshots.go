@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/prune"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -106,15 +107,15 @@ func runSnapshots(ctx context.Context, opts SnapshotsOptions, g *globalOptions, 
 	defer lk.closeAll()
 	fork := lk.store.Fork()
 	if fork != nil {
-		printFork(stderr, fork)
+		printFork(stderr, fork, lk.in)
 	}
 	// Without a config the default retention policy is shown: the writing
 	// device's own may differ.
-	err = printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork)
+	err = printSnapshots(stdout, lk.store.Snapshots(), instance.RetentionPolicy(lk.cfg), opts.JSON, fork, lk.in)
 	return partialResult(lk.store, opts.Look.Remote, stderr, err)
 }
 
-func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork) error {
+func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, asJSON bool, fork *store.Fork, in cmdline.Installation) error {
 	branch := forkBranches(fork)
 	verdict := map[string]prune.Decision{}
 	for _, d := range prune.ApplyPolicy(snaps, policy) {
@@ -134,7 +135,7 @@ func printSnapshots(out io.Writer, snaps []store.Snapshot, policy prune.Policy, 
 		return enc.Encode(list)
 	}
 	if len(snaps) == 0 {
-		fmt.Fprintln(out, "no snapshots yet (run `chatsafe backup`)")
+		fmt.Fprintf(out, "no snapshots yet (run %s)\n", in.Cmd("backup"))
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

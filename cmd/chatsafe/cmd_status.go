@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatsafe/chatsafe/configs"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/store"
@@ -60,7 +61,7 @@ func runStatus(ctx context.Context, opts StatusOptions, g *globalOptions, stdout
 	if err != nil {
 		return err
 	}
-	c, st, err := daemonFor(ctx, cfg)
+	c, st, err := g.daemonFor(ctx, cfg)
 	if errors.Is(err, client.ErrNoDaemon) && cfg.Path == "" {
 		// The embedded defaults: there is no config either, and a daemon
 		// needs one first.
@@ -70,34 +71,36 @@ func runStatus(ctx context.Context, opts StatusOptions, g *globalOptions, stdout
 		return err
 	}
 	c.Close()
+	in := g.installation(cfg.Path)
 	if opts.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(st); err != nil {
 			return err
 		}
-		return stateError(st)
+		return stateError(st, in)
 	}
-	printStatus(stdout, st, time.Now())
-	return stateError(st)
+	printStatus(stdout, st, time.Now(), in)
+	return stateError(st, in)
 }
 
 // stateError is the error status exits with while the daemon backs up
 // nothing until the user acts, with the code a backup would exit with
 // then (README, "Exit codes"); nil in every other state, those the
-// daemon gets out of by itself (error, offline) included.
-func stateError(st statusapi.Status) error {
+// daemon gets out of by itself (error, offline) included. in is the
+// installation, whose commands it names.
+func stateError(st statusapi.Status, in cmdline.Installation) error {
 	switch st.State {
 	case statusapi.StateTakenOver:
 		who := "another device"
 		if t := st.TakenOver; t != nil {
 			who = deviceLabel(t.Hostname, t.Device)
 		}
-		return fmt.Errorf("%w: %s; this device backs up nothing until `chatsafe takeover`", store.ErrTakenOver, who)
+		return fmt.Errorf("%w: %s; this device backs up nothing until %s", store.ErrTakenOver, who, in.Cmd("takeover"))
 	case statusapi.StateForked:
-		return fmt.Errorf("%w; this device backs up nothing until `chatsafe fork resolve`", store.ErrFork)
+		return fmt.Errorf("%w; this device backs up nothing until %s", store.ErrFork, in.Cmd("fork resolve"))
 	case statusapi.StateDamaged:
-		return fmt.Errorf("%w: the repository is damaged; this device backs up nothing until `chatsafe repair`", store.ErrIntegrity)
+		return fmt.Errorf("%w: the repository is damaged; this device backs up nothing until %s", store.ErrIntegrity, in.Cmd("repair"))
 	}
 	return nil
 }
@@ -114,7 +117,7 @@ func statusConfig(g *globalOptions, flag string) (*configs.Config, error) {
 	return g.loadConfig(g.configPath(flag))
 }
 
-func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
+func printStatus(w io.Writer, st statusapi.Status, now time.Time, in cmdline.Installation) {
 	key := ""
 	if st.KeySource != "" { // none before the repository opens
 		key = ", key from " + st.KeySource
@@ -141,7 +144,7 @@ func printStatus(w io.Writer, st statusapi.Status, now time.Time) {
 		fmt.Fprintf(w, "offline:   %s waiting to upload (backed up while the first remote is out of reach; checked against it before any upload)\n", plural(o.Snapshots, "snapshot"))
 	}
 	if t := st.TakenOver; t != nil && !strings.HasPrefix(st.LastError, "taken over") {
-		fmt.Fprintf(w, "taken over: %s\n", statusapi.TakenOverText(t))
+		fmt.Fprintf(w, "taken over: %s\n", statusapi.TakenOverText(t, in))
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error:     %s\n", st.LastError)

@@ -56,7 +56,9 @@ func runTakeover(ctx context.Context, opts TakeoverOptions, g *globalOptions, st
 	inst, err := g.openInstance(ctx, opts.Config, false, stderr)
 	if errors.Is(err, store.ErrLocked) {
 		// store's advice ends "stop it first": this says how, and what then.
-		return fmt.Errorf("%w; stop this device's daemon (`chatsafe service stop`, or Ctrl-C the `chatsafe daemon` in its terminal), run `chatsafe takeover` again, then start it again (`chatsafe service start`)", err)
+		in := g.installation(g.configPath(opts.Config))
+		return fmt.Errorf("%w: %s (or Ctrl-C the %s in its terminal), run %s again, then start it again (%s)",
+			err, in.Cmd("service stop"), in.Cmd("daemon"), in.Cmd("takeover"), in.Cmd("service start"))
 	}
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/logs"
 	"github.com/chatsafe/chatsafe/remotes"
 )
@@ -37,23 +38,18 @@ func (g *globalOptions) configPath(flag string) string {
 	return g.defaultConfig
 }
 
-// printNext ends init and join: the commands to run next, with --config
-// when cfgPath is not the default config (without it they would read the
+// installation is the installation of the config at cfgPath ("": the
+// default one), for the commands messages tell to run: with --config
+// when it is not the default config (without it they would read the
 // default one: another installation's, or none).
-func (g *globalOptions) printNext(out io.Writer, cfgPath string) {
-	flag := ""
-	if abs, err := filepath.Abs(cfgPath); err == nil && abs != filepath.Clean(g.defaultConfig) {
-		flag = " --config " + shellQuote(abs)
-	}
-	fmt.Fprintf(out, "\nNext: `chatsafe backup%s` for a backup now, or `chatsafe daemon%s` to back up continuously.\n", flag, flag)
+func (g *globalOptions) installation(cfgPath string) cmdline.Installation {
+	return cmdline.Installation{Config: cfgPath, Default: g.defaultConfig}
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+// printNext ends init and join: the commands to run next.
+func (g *globalOptions) printNext(out io.Writer, cfgPath string) {
+	in := g.installation(cfgPath)
+	fmt.Fprintf(out, "\nNext: %s for a backup now, or %s to back up continuously.\n", in.Cmd("backup"), in.Cmd("daemon"))
 }
 
 // loadConfig loads the config named by --config, or the default one, as

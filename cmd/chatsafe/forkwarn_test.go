@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -13,6 +14,6 @@ func TestForkWarnedOnce(t *testing.T) {
 	for _, args := range [][]string{{"check"}, {"backup"}, {"prune"}} {
 		r := run(t, a.home, append(args, "--config", a.cfg)...)
 		r.want(t, exitIntegrity, "forked")
-		saidOnce(t, r, "nothing is deleted until `chatsafe fork resolve`")
+		saidOnce(t, r, strings.ToLower("nothing is deleted until "+cmdOf(a.cfg, "fork resolve"))) // saidOnce compares lower case
 	}
 }

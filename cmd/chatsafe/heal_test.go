@@ -85,7 +85,7 @@ func TestRepairCopiesLostDeltaBack(t *testing.T) {
 
 	r := run(t, d.home, "check", "--config", d.cfg)
 	r.want(t, 6, name)
-	said(t, sectionOf(r, "local"), "remote local-2 holds an intact copy of "+name+": `chatsafe repair` copies it back")
+	said(t, sectionOf(r, "local"), "remote local-2 holds an intact copy of "+name+": "+cmdOf(d.cfg, "repair")+" copies it back")
 	said(t, sectionOf(r, "local"), "4 deltas past the damage")
 	notSaid(t, r.stderr, "interrupted prune")
 	// The second remote holds every delta: the first one's damage is no

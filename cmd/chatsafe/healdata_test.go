@@ -40,19 +40,19 @@ func TestRepairReadDataCopiesBackBlobDamage(t *testing.T) {
 
 	r := run(t, d.home, "check", "--config", d.cfg, "--read-data")
 	r.want(t, 6, name)
-	said(t, sectionOf(r, "local"), "remote local-2 holds an intact copy of "+name+": `chatsafe repair --read-data` copies it back")
+	said(t, sectionOf(r, "local"), "remote local-2 holds an intact copy of "+name+": "+cmdOf(d.cfg, "repair --read-data")+" copies it back")
 	notSaid(t, sectionOf(r, "local-2"), "error:")
 
 	r = run(t, d.home, "repair", "--config", d.cfg)
 	r.want(t, 0, "nothing to repair")
-	said(t, r.stdout, "`chatsafe repair --read-data`")
+	said(t, r.stdout, cmdOf(d.cfg, "repair --read-data"))
 
 	before := storetest.DirDigest(t, d.first, nil)
 	r = run(t, d.home, "repair", "--config", d.cfg, "--read-data", "--dry-run")
 	r.want(t, 0, "")
 	said(t, r.stdout, name)
 	said(t, r.stdout, "copy back: "+name+" from local-2")
-	said(t, r.stdout, "nothing was changed; `chatsafe repair --read-data` does the above")
+	said(t, r.stdout, "nothing was changed; "+cmdOf(d.cfg, "repair --read-data")+" does the above")
 	notSaid(t, r.stdout, "move aside")
 	if after := storetest.DirDigest(t, d.first, nil); !maps.Equal(before, after) {
 		t.Fatal("repair --read-data --dry-run changed the first remote")
@@ -89,7 +89,7 @@ func TestRepairReadDataCutsBlobDamageOnBoth(t *testing.T) {
 
 	r := run(t, d.home, "check", "--config", d.cfg, "--read-data")
 	r.want(t, 6, name)
-	said(t, sectionOf(r, "local"), "no other remote holds an intact copy of "+name+": `chatsafe repair --read-data` moves the history past it to damaged/")
+	said(t, sectionOf(r, "local"), "no other remote holds an intact copy of "+name+": "+cmdOf(d.cfg, "repair --read-data")+" moves the history past it to damaged/")
 
 	r = run(t, d.home, "repair", "--config", d.cfg, "--read-data")
 	r.want(t, 0, "2 snapshots kept")

@@ -48,8 +48,8 @@ var daemonAnswerTimeout = 10 * time.Second
 // answer within daemonAnswerTimeout client.ErrNoAnswer; the daemon of
 // another installation gives an error wrapping errOtherInstallation that
 // names both.
-func daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, statusapi.Status, error) {
-	c := client.New(cfg.StatusSocket)
+func (g *globalOptions) daemonFor(ctx context.Context, cfg *configs.Config) (*client.Client, statusapi.Status, error) {
+	c := client.NewFor(cfg.StatusSocket, g.installation(cfg.Path))
 	st, err := c.StatusWithin(ctx, daemonAnswerTimeout)
 	if err != nil {
 		c.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
 )
@@ -67,6 +68,9 @@ type looked struct {
 	remotes  []remotes.Remote
 	openErrs []error
 	closeAll func()
+	// in is the installation of cfg, for the commands messages name (no
+	// --config with --remote: there is no installation).
+	in cmdline.Installation
 }
 
 // openLook opens the repository the flags name, read-only. With --remote
@@ -89,7 +93,7 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 			return nil, err
 		}
 		rems, errs := instance.TargetRemotes(inst.Store.Targets())
-		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, remotes: rems, openErrs: errs, closeAll: func() { inst.Close() }}, nil
+		return &looked{store: inst.Store, cfg: cfg, key: inst.Key, remotes: rems, openErrs: errs, closeAll: func() { inst.Close() }, in: g.installation(cfg.Path)}, nil
 	}
 	cfg := configs.Default()
 	cfg.StateDir = ""
@@ -106,7 +110,11 @@ func (g *globalOptions) openLook(ctx context.Context, l lookFlags, p prompt) (*l
 	if l.Keys.vault.given() {
 		cfg.Key.Vault = l.Keys.vault.config()
 	}
-	return openWithKeyFlags(ctx, cfg, l.Keys, p, g.retry(log))
+	lk, err := openWithKeyFlags(ctx, cfg, l.Keys, p, g.retry(log))
+	if lk != nil {
+		lk.in = g.installation(cfg.Path)
+	}
+	return lk, err
 }
 
 // openWithKeyFlags opens cfg's repository read-only with the key from
@@ -128,7 +136,7 @@ func openWithKeyFlags(ctx context.Context, cfg *configs.Config, keys keySourceFl
 		instance.CloseRemotes(rems)
 		return nil, err
 	}
-	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log, Partial: true})
+	r, err := store.Open(ctx, rems[0], key, store.Options{StateDir: cfg.StateDir, ReadOnly: true, Log: log, Partial: true, ConfigFlag: cmdline.For(cfg.Path).Flag()})
 	if err != nil {
 		instance.CloseRemotes(rems)
 		return nil, err

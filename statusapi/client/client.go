@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
 )
@@ -40,6 +41,7 @@ var ErrNoAnswer = errors.New("the chatsafe daemon does not answer")
 // noAnswerError is ErrNoAnswer with what to do about it.
 type noAnswerError struct {
 	socket string
+	in     cmdline.Installation
 	pid    int32 // 0: not known
 	after  time.Duration
 }
@@ -53,8 +55,8 @@ func (e *noAnswerError) Error() string {
 	if runtime.GOOS == "windows" {
 		check = "the Task Manager"
 	}
-	return fmt.Sprintf("%s on %s did not answer within %s: it is stopped (kill -STOP, a suspended session) or stuck. Check it with %s, or restart it: `chatsafe service stop`, then `chatsafe service start` (or end it and run `chatsafe daemon` again)",
-		who, e.socket, e.after, check)
+	return fmt.Sprintf("%s on %s did not answer within %s: it is stopped (kill -STOP, a suspended session) or stuck. Check it with %s, or restart it: %s, then %s (or end it and run %s again)",
+		who, e.socket, e.after, check, e.in.Cmd("service stop"), e.in.Cmd("service start"), e.in.Cmd("daemon"))
 }
 
 func (e *noAnswerError) Unwrap() error { return ErrNoAnswer }
@@ -68,7 +70,10 @@ func (e offlineError) Is(target error) bool { return target == ErrOffline }
 // Client talks to one daemon.
 type Client struct {
 	socket string
-	hc     *http.Client
+	// in is the installation the daemon serves, for the commands the
+	// errors name.
+	in cmdline.Installation
+	hc *http.Client
 	// pid is the daemon's, from the peer credentials of the last
 	// connection (0: not known), for the message of one that does not
 	// answer.
@@ -76,8 +81,12 @@ type Client struct {
 }
 
 // New returns a client of the daemon listening on socket.
-func New(socket string) *Client {
-	c := &Client{socket: socket}
+func New(socket string) *Client { return NewFor(socket, cmdline.Installation{}) }
+
+// NewFor is New for the daemon of installation in: the commands its
+// errors name (to start or restart the daemon) carry in's --config.
+func NewFor(socket string, in cmdline.Installation) *Client {
+	c := &Client{socket: socket, in: in}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			conn, err := peercred.Dial(ctx, socket)
@@ -129,7 +138,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader) 
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if isNoDaemon(err) {
-			return nil, fmt.Errorf("%w (nothing listens on %s): start it with `chatsafe daemon` or `chatsafe service start`", ErrNoDaemon, c.socket)
+			return nil, fmt.Errorf("%w (nothing listens on %s): start it with %s or %s", ErrNoDaemon, c.socket, c.in.Cmd("daemon"), c.in.Cmd("service start"))
 		}
 		if errors.Is(err, syscall.EACCES) {
 			return nil, fmt.Errorf("%w: %s is not accessible to this user (run chatsafe as the user the daemon runs as): %w", ErrRefused, c.socket, err)
@@ -185,7 +194,7 @@ func (c *Client) StatusWithin(ctx context.Context, d time.Duration) (statusapi.S
 	defer cancel()
 	st, err := c.Status(sctx)
 	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return st, &noAnswerError{socket: c.socket, pid: c.pid.Load(), after: d}
+		return st, &noAnswerError{socket: c.socket, in: c.in, pid: c.pid.Load(), after: d}
 	}
 	return st, err
 }

@@ -26,7 +26,7 @@ func ListenMode(path string, dirMode, sockMode os.FileMode) (net.Listener, error
 		c, derr := net.DialTimeout("unix", path, time.Second)
 		if derr == nil {
 			c.Close()
-			return nil, fmt.Errorf("%w: %s (is another chatsafe daemon running? check with `chatsafe status`)", ErrInUse, path)
+			return nil, fmt.Errorf("%w: %s (is another chatsafe daemon running?)", ErrInUse, path)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("removing the stale socket %s: %w", path, err)

@@ -25,7 +25,7 @@ func ListenMode(path string, _, _ os.FileMode) (net.Listener, error) {
 	cancel()
 	if derr == nil {
 		c.Close()
-		return nil, fmt.Errorf("%w: %s (is another chatsafe daemon running? check with `chatsafe status`)", ErrInUse, name)
+		return nil, fmt.Errorf("%w: %s (is another chatsafe daemon running?)", ErrInUse, name)
 	}
 	ln, err := winio.ListenPipe(name, &winio.PipeConfig{SecurityDescriptor: pipeSDDL(me.SID)})
 	if errors.Is(err, os.ErrPermission) {
