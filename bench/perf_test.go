@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chatsafe/chatsafe/internal/installguard"
 )
 
 // perfSpinEnv makes the test binary, run again as a child, spin in
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Println(perfSpin(perfSpinSteps))
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(installguard.Run(m))
 }
 
 // perfSpin is deterministic work: n steps of a xorshift generator.

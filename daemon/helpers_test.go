@@ -22,6 +22,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/installguard"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/restore"
 	"github.com/chatsafe/chatsafe/statusapi"
@@ -58,7 +59,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building chatsafe:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := installguard.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

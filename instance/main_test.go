@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/internal/installguard"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
@@ -13,5 +14,5 @@ func TestMain(m *testing.M) {
 	// TestProductionKSF and cmd/chatsafe's TestVaultCLIUsesProductionKSF
 	// keep them tested).
 	os.Setenv(vaultclient.TestKSFEnv, "1,1024,1")
-	os.Exit(m.Run())
+	os.Exit(installguard.Run(m))
 }

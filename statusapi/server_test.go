@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/internal/installguard"
 	"github.com/chatsafe/chatsafe/statusapi"
 	"github.com/chatsafe/chatsafe/statusapi/client"
 	"github.com/chatsafe/chatsafe/statusapi/peercred"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(installguard.Run(m))
 }
 
 // backend is a small in-memory Backend: the API is tested over a real

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatsafe/chatsafe/internal/installguard"
 	vaultclient "github.com/chatsafe/chatsafe/vault/client"
 )
 
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 	// ones): under -race the production ones took most of this package's
 	// time.
 	os.Setenv(vaultclient.TestKSFEnv, testKSFParameters)
-	code := m.Run()
+	code := installguard.Run(m)
 	if binaryDir != "" {
 		os.RemoveAll(binaryDir)
 	}
