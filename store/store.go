@@ -127,7 +127,8 @@ type Store struct {
 	// offlineLeft: the snapshots backed up offline that the loaded
 	// history leaves behind, counted by the load (for Offline).
 	offlineLeft int
-	join        joinState // where this device joined, until reported (joinpoint.go)
+	join        joinState   // where this device joined, until reported (joinpoint.go)
+	uploads     uploadTimes // when each target last got a delta (lastupload.go)
 }
 
 // delta is a live delta object, on the remote, in the spool, or both.
