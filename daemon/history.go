@@ -105,6 +105,7 @@ func (d *Daemon) History() statusui.History {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return statusui.History{
+		Since:   d.started.UTC(),
 		Paused:  h.paused,
 		Cycles:  append([]statusui.Cycle{}, h.cycles...),
 		Uploads: append([]statusui.Upload{}, h.uploads...),

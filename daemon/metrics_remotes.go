@@ -19,7 +19,7 @@ func buildInfoGauge(version string) prometheus.Collector {
 
 var (
 	remoteLastUploadDesc = prometheus.NewDesc("chatsafe_remote_last_upload_timestamp_seconds",
-		"Unix time a delta last reached this remote (0: none since the daemon started).", []string{"remote"}, nil)
+		"Unix time a delta last reached this remote from this device, as recorded in the state directory (0: never).", []string{"remote"}, nil)
 	remoteQueuedDesc = prometheus.NewDesc("chatsafe_remote_queued_deltas",
 		"Live deltas this remote does not hold yet.", []string{"remote"}, nil)
 	remoteQueuedBytesDesc = prometheus.NewDesc("chatsafe_remote_queued_bytes",
@@ -56,9 +56,7 @@ func (c remoteCollector) Collect(ch chan<- prometheus.Metric) {
 				bytes += float64(di.Size)
 			}
 		}
-		u.mu.Lock()
-		last := u.lastUpload
-		u.mu.Unlock()
+		last := d.store.LastUpload(u.name)
 		var ts float64
 		if !last.IsZero() {
 			ts = float64(last.UnixNano()) / 1e9

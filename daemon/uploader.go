@@ -32,9 +32,8 @@ type uploader struct {
 	isRepo bool // the remote the store reads from
 	wakeCh chan struct{}
 
-	mu         sync.Mutex
-	lastUpload time.Time
-	lastErr    string
+	mu      sync.Mutex
+	lastErr string
 	// unreachable: lastErr is the remote out of reach (Daemon.unreachable).
 	unreachable bool
 	uploading   bool
@@ -173,12 +172,10 @@ func (u *uploader) started(store.DeltaInfo) {
 }
 
 func (u *uploader) uploaded(di store.DeltaInfo) {
-	// The counter first: whoever sees the upload's time in the status
-	// also finds its bytes in the metrics.
+	// The store records the upload's time once this returns (status
+	// reads it there): whoever sees that time also finds its bytes in
+	// the metrics.
 	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
-	u.mu.Lock()
-	u.lastUpload = time.Now()
-	u.mu.Unlock()
 	u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
 	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name, Bytes: di.Size})
 }
@@ -246,6 +243,9 @@ func (u *uploader) activity() statusapi.RemoteStatus {
 func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
 	queued := u.t.Missing(live)
 	rc := remoteConf(u.d.config(), u.name) // before u.mu: config takes d.mu
+	// Recorded in the state directory by whichever process uploaded
+	// (this daemon, an earlier one, `chatsafe backup` without one).
+	last := u.d.store.LastUpload(u.name)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rs := statusapi.RemoteStatus{Name: u.name, Uploading: u.uploading, LastError: u.lastErr, Queued: queued}
@@ -255,8 +255,8 @@ func (u *uploader) status(live []store.DeltaInfo) statusapi.RemoteStatus {
 	} else if u.t.Remote != nil {
 		rs.Remote = u.t.Remote.String()
 	}
-	if !u.lastUpload.IsZero() {
-		t := u.lastUpload.UTC()
+	if !last.IsZero() {
+		t := last.UTC()
 		rs.LastUpload = &t
 	}
 	return rs

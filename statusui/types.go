@@ -19,8 +19,10 @@ type Backend interface {
 	SetPaused(ctx context.Context, paused bool) error
 }
 
-// History is what the daemon remembers of its recent work (bounded).
+// History is what the daemon remembers of its recent work (bounded),
+// since it started: its cycles and uploads are not kept across restarts.
 type History struct {
+	Since   time.Time    `json:"since"` // when the daemon started
 	Paused  bool         `json:"paused"`
 	Cycles  []Cycle      `json:"cycles"`  // oldest first
 	Uploads []Upload     `json:"uploads"` // oldest first

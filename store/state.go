@@ -69,7 +69,8 @@ func loadState(dir string, repoID [16]byte, log *zap.Logger) localState {
 
 // openState readies the repository's state directory, once its config is
 // known: a writable open creates it, locks it and removes a crash's
-// partial files; then the local state is read.
+// partial files; then the local state is read (and the record of each
+// remote's last upload, lastupload.go).
 func (r *Store) openState() error {
 	if r.opts.StateDir == "" {
 		return nil
@@ -87,6 +88,7 @@ func (r *Store) openState() error {
 		r.removePartials()
 	}
 	r.state = loadState(r.dir(), r.cfg.RepoID, r.log)
+	r.uploads.load(r.dir(), !r.opts.ReadOnly, r.log)
 	return nil
 }
 

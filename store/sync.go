@@ -165,7 +165,8 @@ type SyncHooks struct {
 // it, and is listed once. A remote that held the repository and lost it
 // later (its folder moved, its drive unmounted) is refused, not made a
 // repository again: before the first upload of each call, its config is
-// asked for (stillHolder).
+// asked for (stillHolder). The time each delta reached t is kept in the
+// state directory (LastUpload).
 func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) error {
 	if t.Remote == nil {
 		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
@@ -218,6 +219,9 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 		if hooks.Uploaded != nil {
 			hooks.Uploaded(di)
 		}
+		// After the hook: what it counts of the upload is there
+		// before the upload's time is (the daemon's metrics).
+		r.noteUploaded(t.Name)
 		if err := r.release(); err != nil {
 			return err
 		}

@@ -25,8 +25,9 @@ function fill(list, items, empty) {
   list.replaceChildren(...(items.length ? items : [li(empty, "muted")]));
 }
 
-// bars draws values as an SVG bar chart; titles give the exact values.
-function bars(el, values, label) {
+// bars draws values as an SVG bar chart; titles give the exact values,
+// none what is said instead.
+function bars(el, values, label, none) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   const w = 100, h = 40, max = Math.max(0, ...values) || 1;
@@ -47,7 +48,7 @@ function bars(el, values, label) {
   });
   const cap = document.createElement("p");
   cap.className = "muted";
-  cap.textContent = values.length ? `last ${values.length}, largest ${label(max)}` : "no backups yet";
+  cap.textContent = values.length ? `last ${values.length}, largest ${label(max)}` : none;
   el.replaceChildren(...(values.length ? [svg, cap] : [cap]));
 }
 
@@ -99,6 +100,12 @@ function render(s) {
   $("pause").textContent = paused ? "Resume" : "Pause";
   renderAlerts(s.alerts || []);
 
+  // The daemon remembers its cycles and uploads since it started only;
+  // older ones (an earlier run's, a `chatsafe backup` run without it) are
+  // not "none": only an open repository without a snapshot has had none.
+  const fresh = st.repository_id && !st.last_snapshot;
+  const none = fresh ? "no backups yet" : "none since the daemon started at " + fmtTime(h.since);
+
   $("remotes").replaceChildren(...st.remotes.map((r) => {
     const tr = document.createElement("tr");
     // As `chatsafe status` words it; offline, what a remote holds is not
@@ -107,7 +114,12 @@ function render(s) {
       : r.uploading ? "uploading"
       : r.queued > 0 ? "queued"
       : st.state === "offline" ? "not known while offline" : "up to date";
-    [r.name + " (" + r.remote + ")", health, String(r.queued), fmtTime(r.last_upload)].forEach((v, i) => {
+    // Each remote's last upload is recorded in the state directory, read
+    // once the repository opens; one from before that record was kept is
+    // not known.
+    const last = r.last_upload ? fmtTime(r.last_upload)
+      : !st.repository_id ? "not known yet" : fresh ? "never" : "not recorded";
+    [r.name + " (" + r.remote + ")", health, String(r.queued), last].forEach((v, i) => {
       const td = document.createElement("td");
       td.textContent = v;
       if (i === 1) td.className = r.last_error ? "bad" : "ok";
@@ -117,13 +129,13 @@ function render(s) {
   }));
 
   const done = h.cycles.filter((c) => !c.error && !c.unchanged);
-  bars($("chart-sizes"), done.map((c) => c.added_bytes), fmtBytes);
-  bars($("chart-durations"), h.cycles.filter((c) => !c.error).map((c) => c.took_s), (v) => v.toFixed(2) + " s");
+  bars($("chart-sizes"), done.map((c) => c.added_bytes), fmtBytes, none);
+  bars($("chart-durations"), h.cycles.filter((c) => !c.error).map((c) => c.took_s), (v) => v.toFixed(2) + " s", none);
 
   fill($("timeline"), s.snapshots.map((p) =>
     li(`${p.short_id}  #${p.seq}  ${fmtTime(p.time)}  ${p.files} files, ${fmtBytes(p.bytes)}`)), "no snapshots yet");
   fill($("uploads"), h.uploads.slice().reverse().map((u) =>
-    li(`${fmtTime(u.time)}  ${u.remote}: ${u.delta} (${fmtBytes(u.bytes)})`)), "no uploads yet");
+    li(`${fmtTime(u.time)}  ${u.remote}: ${u.delta} (${fmtBytes(u.bytes)})`)), fresh ? "no uploads yet" : none);
   fill($("errors"), h.errors.slice().reverse().map((e) =>
     li(`${fmtTime(e.time)}  ${e.remote ? e.remote + ": " : ""}${e.error}`, "bad")), "none");
 }
