@@ -110,6 +110,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	wait(`document.getElementById("message").textContent === "nothing changed" || document.getElementById("message").textContent.startsWith("snapshot ")`)
 	wait(`document.querySelectorAll("#chart-sizes rect").length >= 1 && document.querySelectorAll("#remotes tr").length === 2`)
 	shot(t, tctx, "status-page.png")
+	// On a phone's width (the viewport's 412 px) every card fits: long
+	// remote paths wrap rather than push a table past its card.
+	wide, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".card")].filter(c => c.scrollWidth > c.clientWidth).map(c => c.id || c.className)`))
+	if err != nil || len(wide) > 0 {
+		t.Errorf("cards wider than the page at 412 px: %v (err %v)", wide, err)
+	}
 }
 
 // openStatusPage starts headless Chromium on d's status page, with the
