@@ -18,7 +18,6 @@ import (
 	"github.com/chatsafe/chatsafe/store"
 
 	"github.com/chatsafe/chatsafe/configs"
-	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/internal/cmdline"
 	"github.com/chatsafe/chatsafe/logs"
@@ -115,29 +114,6 @@ func cliLogger(stderr io.Writer) *zap.Logger {
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && f != nil && term.IsTerminal(int(f.Fd()))
-}
-
-// readRecoveryKey reads the recovery key from a file, or asks for it on a
-// terminal.
-func readRecoveryKey(ctx context.Context, file string, p prompt) (crypt.Key, error) {
-	var text string
-	switch {
-	case file != "":
-		b, err := crypt.ReadSecretFile(file)
-		if err != nil {
-			return crypt.Key{}, usageErr(fmt.Errorf("reading the recovery key file: %w", err))
-		}
-		text = string(b)
-	case isTerminal(p.stdin):
-		b, err := p.secret(ctx, "Recovery key (64 hex digits): ")
-		if err != nil {
-			return crypt.Key{}, fmt.Errorf("reading the recovery key: %w", err)
-		}
-		text = string(b)
-	default:
-		return crypt.Key{}, usageErr(errors.New("no recovery key: pass --recovery-key-file FILE (or run on a terminal to be asked for it)"))
-	}
-	return crypt.ParseRecoveryKey(text)
 }
 
 // isLocalPath reports whether a remote spec is a plain path (rclone's

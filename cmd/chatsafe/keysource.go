@@ -38,7 +38,7 @@ func (k *keySourceFlags) key(ctx context.Context, p prompt, rems []remotes.Remot
 		}
 		return k.vault.recover(ctx, p, rems)
 	}
-	return readRecoveryKey(ctx, k.recoveryKeyFile, p)
+	return readRecoveryKey(ctx, k.recoveryKeyFile, p, typedKeyCheck(ctx, rems))
 }
 
 // lookFlags name a repository to look at (snapshots, check, restore):

@@ -124,7 +124,7 @@ func TestRecoveryKeyPromptReadsTheKey(t *testing.T) {
 	var got crypt.Key
 	go func() {
 		var err error
-		got, err = readRecoveryKey(t.Context(), "", prompt{term.tty, seen})
+		got, err = readRecoveryKey(t.Context(), "", prompt{term.tty, seen}, nil)
 		done <- err
 	}()
 	<-seen.seen
@@ -150,7 +150,7 @@ func TestSecretPromptsCtrlD(t *testing.T) {
 		ask         func(ctx context.Context, p prompt) error
 	}{
 		{"recovery key", "Recovery key", func(ctx context.Context, p prompt) error {
-			_, err := readRecoveryKey(ctx, "", p)
+			_, err := readRecoveryKey(ctx, "", p, nil)
 			return err
 		}},
 		{"vault password", "Vault password", func(ctx context.Context, p prompt) error {
