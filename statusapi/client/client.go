@@ -52,11 +52,12 @@ func (e *noAnswerError) Error() string {
 		who += fmt.Sprintf(" (pid %d)", e.pid)
 		check = fmt.Sprintf("`ps -o pid,stat,args -p %d` (stat T: stopped; `kill -CONT %d` lets it go on)", e.pid, e.pid)
 	}
+	stopped := "stopped (kill -STOP, a suspended session)"
 	if runtime.GOOS == "windows" {
-		check = "the Task Manager"
+		check, stopped = "the Task Manager", "suspended"
 	}
-	return fmt.Sprintf("%s on %s did not answer within %s: it is stopped (kill -STOP, a suspended session) or stuck. Check it with %s, or restart it: %s, then %s (or end it and run %s again)",
-		who, e.socket, e.after, check, e.in.Cmd("service stop"), e.in.Cmd("service start"), e.in.Cmd("daemon"))
+	return fmt.Sprintf("%s on %s did not answer within %s: it is %s or stuck. Check it with %s, or restart it: %s, then %s (or end it and run %s again)",
+		who, e.socket, e.after, stopped, check, e.in.Cmd("service stop"), e.in.Cmd("service start"), e.in.Cmd("daemon"))
 }
 
 func (e *noAnswerError) Unwrap() error { return ErrNoAnswer }
