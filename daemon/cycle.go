@@ -323,6 +323,12 @@ func (d *Daemon) backup(ctx context.Context, req statusapi.BackupRequest) (statu
 	}
 	select {
 	case rep := <-r.reply:
+		if rep.err == nil && req.WaitUpload {
+			// The answer is about this backup's upload too, as a
+			// backup run without the daemon: waited for here, outside
+			// the backup loop, which goes on meanwhile.
+			d.awaitUploads(ctx, &rep.res)
+		}
 		return rep.res, rep.err
 	case <-ctx.Done():
 		return statusapi.BackupResult{}, errors.New("gave up waiting for the backup; it continues in the daemon")

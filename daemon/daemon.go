@@ -71,6 +71,9 @@ type Options struct {
 	// the first backup): the daemon's own memory limit rule (memlimit.go)
 	// starts from the limit the process has after it.
 	FirstCycleDone func()
+	// UploadWait caps how long the answer to a requested backup waits
+	// for its upload (0: uploadWait, 2 minutes; tests shorten it).
+	UploadWait time.Duration
 	// ErrorClass names the class (statusapi.Class*) of an error the
 	// status API answers with, so that a backup the CLI asked for exits
 	// as it would have in the CLI; nil: no class.
@@ -116,6 +119,8 @@ type Daemon struct {
 	lastState string
 	noteMu    sync.Mutex  // serialises noteState
 	gate      *uploadGate // prune pauses the uploaders through it
+	// passEnded fires when an uploader's pass ends (uploadwait.go).
+	passEnded signal
 	webAddrs  WebAddrs
 	offline   *offlineState // the installation could not be opened yet (open.go)
 	// joinGap is what the first snapshot after this device joined

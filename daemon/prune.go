@@ -217,6 +217,13 @@ func (g *uploadGate) pause() {
 	}
 }
 
+// isPaused reports whether a prune holds the uploads.
+func (g *uploadGate) isPaused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.paused
+}
+
 func (g *uploadGate) resume() {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -37,6 +37,11 @@ type uploader struct {
 	// unreachable: lastErr is the remote out of reach (Daemon.unreachable).
 	unreachable bool
 	uploading   bool
+	// begun counts the passes begun; ended is the number of the last one
+	// that ended with a result (uploaded, or failed; not one paused for a
+	// prune); uploads counts the deltas uploaded. A requested backup
+	// waits on them for its upload (uploadwait.go).
+	begun, ended, uploads uint64
 }
 
 func newUploader(d *Daemon, t *store.Target, isRepo bool) *uploader {
@@ -109,6 +114,8 @@ func (u *uploader) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pass := u.begin()
+	defer u.d.passEnded.fire()
 	queued := u.queued()
 	wasOffline := u.isRepo && u.d.offlineBackups()
 	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
@@ -126,7 +133,7 @@ func (u *uploader) sync(ctx context.Context) error {
 		// (the state, the first remote's line), not on this line, which
 		// keeps what its own last pass found.
 		u.mu.Lock()
-		u.uploading = false
+		u.uploading, u.ended = false, pass
 		u.mu.Unlock()
 		u.d.log.Debug("upload waits for the first remote", zap.String("remote", u.name), zap.Error(err))
 		u.d.publishState(true)
@@ -141,7 +148,7 @@ func (u *uploader) sync(ctx context.Context) error {
 	}
 	unreachable := err != nil && u.d.unreachable(err)
 	u.mu.Lock()
-	u.uploading = false
+	u.uploading, u.ended = false, pass
 	if err != nil && ctx.Err() == nil {
 		u.lastErr, u.unreachable = err.Error(), unreachable
 	} else if err == nil {
@@ -176,6 +183,9 @@ func (u *uploader) uploaded(di store.DeltaInfo) {
 	// reads it there): whoever sees that time also finds its bytes in
 	// the metrics.
 	u.d.metrics.uploadedBytes.WithLabelValues(u.name).Add(float64(di.Size))
+	u.mu.Lock()
+	u.uploads++
+	u.mu.Unlock()
 	u.d.log.Info("delta uploaded", zap.String("remote", u.name), zap.Uint64("seq", di.Seq), zap.Int64("bytes", di.Size))
 	u.d.events.publish(statusapi.Event{Type: statusapi.EventUploaded, Remote: u.name, Delta: di.Name, Bytes: di.Size})
 }

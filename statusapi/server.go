@@ -19,8 +19,9 @@ import (
 type Backend interface {
 	Status() Status
 	Snapshots() []Snapshot
-	// Backup runs one cycle now and returns once it is committed. An
-	// error with a class (WithClass) is answered with it.
+	// Backup runs one cycle now and returns once it is committed and its
+	// upload was tried (BackupResult). An error with a class (WithClass)
+	// is answered with it.
 	Backup(ctx context.Context, req BackupRequest) (BackupResult, error)
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (<-chan Event, func())

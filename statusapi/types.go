@@ -167,10 +167,17 @@ type BackupRequest struct {
 	// Reseed names remotes that held the repository, lost it, and are to
 	// be filled again (store.Reseed): a new, empty location on purpose.
 	Reseed []string `json:"reseed,omitempty"`
+	// WaitUpload asks for the answer once every remote was tried with the
+	// deltas to upload (BackupResult), as `chatsafe backup` does; without
+	// it (the status page) the answer comes once the cycle committed, and
+	// Unreachable is what each remote's last try found.
+	WaitUpload bool `json:"wait_upload,omitempty"`
 }
 
 // BackupResult answers POST /v1/backup once the cycle committed (or
-// found nothing changed); uploads continue in the background.
+// found nothing changed) and, with WaitUpload, every remote's uploader
+// tried the deltas to upload (uploaded them, or failed), or 2 minutes
+// passed with the upload going on, which continues in the background.
 type BackupResult struct {
 	Snapshot      *Snapshot `json:"snapshot"`
 	Unchanged     bool      `json:"unchanged"`
@@ -181,10 +188,17 @@ type BackupResult struct {
 	Warnings      []string  `json:"warnings,omitempty"`
 	// Unreachable names the remotes that lack some of the deltas to upload
 	// (this backup's, or ones that waited) and were out of reach when the
-	// daemon last tried them (an error of ClassUnreachable), each with that
-	// error. The uploads go on in the background; `chatsafe backup` exits 5,
-	// as a backup run without the daemon does.
+	// daemon tried them for this backup (an error of ClassUnreachable;
+	// without WaitUpload, at their last try),
+	// each with that error, and those that did not answer at all before
+	// the answer was due. The uploads go on in the background; `chatsafe
+	// backup` exits 5, as a backup run without the daemon does.
 	Unreachable []RemoteError `json:"unreachable,omitempty"`
+	// Uploading names the remotes whose upload was still going on when
+	// the daemon answered (it waits for the backup's upload up to 2
+	// minutes, and not past that for one that makes progress): it
+	// continues in the daemon.
+	Uploading []string `json:"uploading,omitempty"`
 }
 
 // RemoteError is a remote, by name, and its error.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -46,8 +47,11 @@ on; docs/switching-devices.md).
 
 When this installation's daemon is running, the backup runs in the daemon (it
 holds the state): backup asks its status first, and gives up with exit 5 when it
-does not answer within 10 s (stopped or stuck), then waits for the cycle. A daemon of another installation answering on the same socket
-is never used: the backup then runs here, if this installation's state is free.
+does not answer within 10 s (stopped or stuck), then waits for the cycle and for
+the daemon's try to upload it (up to 2 minutes: an upload still going on then
+goes on in the daemon, and backup exits 0; a remote out of reach, 5). A daemon
+of another installation answering on the same socket is never used: the backup
+then runs here, if this installation's state is free.
 
 A remote that held the repository and now holds nothing (its drive or share not
 mounted, its folder moved) is never filled again by itself: uploads there wait
@@ -185,7 +189,7 @@ func syncFailed(err error) error {
 // running daemon, which holds the state directory.
 func backupThroughDaemon(ctx context.Context, c *client.Client, opts BackupOptions, stdout, stderr io.Writer) error {
 	asJSON := opts.JSON
-	res, err := c.Backup(ctx, statusapi.BackupRequest{Reseed: opts.Reseed})
+	res, err := c.Backup(ctx, statusapi.BackupRequest{Reseed: opts.Reseed, WaitUpload: true})
 	if statusapi.ClassOf(err) != "" {
 		// The backup's own error: it reads, and exits, as it would here.
 		return err
@@ -214,7 +218,19 @@ func backupThroughDaemon(ctx context.Context, c *client.Client, opts BackupOptio
 		fmt.Fprintf(stdout, "snapshot %s saved by the daemon: %s, %s; added %s; %s waiting for upload\n",
 			s.ShortID, plural(s.Files, "file"), humanize.IBytes(s.Bytes), humanize.IBytes(uint64(res.AddedBytes)), plural(res.PendingDeltas, "delta"))
 	}
+	if len(res.Uploading) > 0 {
+		fmt.Fprintf(stdout, "the upload to %s goes on in the daemon\n", strings.Join(quoted(res.Uploading), ", "))
+	}
 	return failedThroughDaemon(res)
+}
+
+// quoted is names, each in double quotes.
+func quoted(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = fmt.Sprintf("%q", n)
+	}
+	return out
 }
 
 // failedThroughDaemon is the error of a backup the daemon ran, as the
@@ -255,8 +271,9 @@ type backupResultJSON struct {
 	ReadBytes  int64        `json:"read_bytes"`
 	Pending    int          `json:"pending_deltas"`
 	Warnings   []string     `json:"warnings"`
-	// ByDaemon: the installation's daemon ran the backup (its uploads
-	// follow in the background); false: this command ran it and uploaded.
+	// ByDaemon: the installation's daemon ran the backup and tried its
+	// upload (what still waits follows in the background); false: this
+	// command ran it and uploaded.
 	ByDaemon bool `json:"by_daemon"`
 }
 

@@ -207,7 +207,8 @@ func (c *Client) Snapshots(ctx context.Context) ([]statusapi.Snapshot, error) {
 	return s, err
 }
 
-// Backup asks the daemon for a cycle now and waits until it is committed.
+// Backup asks the daemon for a cycle now and waits until it is committed
+// and its upload tried (statusapi.BackupResult).
 func (c *Client) Backup(ctx context.Context, req statusapi.BackupRequest) (statusapi.BackupResult, error) {
 	var res statusapi.BackupResult
 	err := c.do(ctx, http.MethodPost, "/v1/backup", req, &res)
