@@ -126,12 +126,13 @@ func (u *uploader) sync(ctx context.Context) error {
 		// others, waiting for that (errWaitFirst), upload now.
 		u.d.wakeUploaders()
 	}
-	if err != nil && !u.isRepo && ctx.Err() == nil && u.d.offlineBackups() {
+	if err != nil && !u.isRepo && ctx.Err() == nil && errors.Is(err, store.ErrAwaitsFirstRemote) {
 		// While the store backs up without its first remote, every
-		// pass starts with that remote's check (store.SyncTarget), and
-		// this failure is the first remote's: its error is shown there
+		// pass starts with that remote's check (store.SyncTarget); a
+		// failure there is the first remote's: its error is shown there
 		// (the state, the first remote's line), not on this line, which
-		// keeps what its own last pass found.
+		// keeps what its own last pass found. A failure of this remote
+		// after that check is its own.
 		u.mu.Lock()
 		u.uploading, u.ended = false, pass
 		u.mu.Unlock()
