@@ -41,7 +41,9 @@ type uploader struct {
 	// that ended with a result (uploaded, or failed; not one paused for a
 	// prune); uploads counts the deltas uploaded. A requested backup
 	// waits on them for its upload (uploadwait.go).
-	begun, ended, uploads uint64
+	// returned is the number of the last pass that returned, however
+	// it ended: a pass is under way while begun > returned.
+	begun, ended, uploads, returned uint64
 }
 
 func newUploader(d *Daemon, t *store.Target, isRepo bool) *uploader {
@@ -115,7 +117,7 @@ func (u *uploader) sync(ctx context.Context) error {
 		return err
 	}
 	pass := u.begin()
-	defer u.d.passEnded.fire()
+	defer u.finish(pass)
 	queued := u.queued()
 	wasOffline := u.isRepo && u.d.offlineBackups()
 	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
