@@ -41,7 +41,9 @@ type uploader struct {
 	// that ended with a result (uploaded, or failed; not one paused for a
 	// prune); uploads counts the deltas uploaded. A requested backup
 	// waits on them for its upload (uploadwait.go).
-	begun, ended, uploads uint64
+	// returned is the number of the last pass that returned, however
+	// it ended: a pass is under way while begun > returned.
+	begun, ended, uploads, returned uint64
 }
 
 func newUploader(d *Daemon, t *store.Target, isRepo bool) *uploader {
@@ -115,7 +117,7 @@ func (u *uploader) sync(ctx context.Context) error {
 		return err
 	}
 	pass := u.begin()
-	defer u.d.passEnded.fire()
+	defer u.finish(pass)
 	queued := u.queued()
 	wasOffline := u.isRepo && u.d.offlineBackups()
 	err = u.d.store.SyncTarget(pctx, u.t, store.SyncHooks{Start: u.started, Uploaded: u.uploaded})
@@ -126,12 +128,13 @@ func (u *uploader) sync(ctx context.Context) error {
 		// others, waiting for that (errWaitFirst), upload now.
 		u.d.wakeUploaders()
 	}
-	if err != nil && !u.isRepo && ctx.Err() == nil && u.d.offlineBackups() {
+	if err != nil && !u.isRepo && ctx.Err() == nil && errors.Is(err, store.ErrAwaitsFirstRemote) {
 		// While the store backs up without its first remote, every
-		// pass starts with that remote's check (store.SyncTarget), and
-		// this failure is the first remote's: its error is shown there
+		// pass starts with that remote's check (store.SyncTarget); a
+		// failure there is the first remote's: its error is shown there
 		// (the state, the first remote's line), not on this line, which
-		// keeps what its own last pass found.
+		// keeps what its own last pass found. A failure of this remote
+		// after that check is its own.
 		u.mu.Lock()
 		u.uploading, u.ended = false, pass
 		u.mu.Unlock()

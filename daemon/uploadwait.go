@@ -56,6 +56,14 @@ func (u *uploader) begin() uint64 {
 	return u.begun
 }
 
+// finish notes that pass returned and wakes the backups waiting on it.
+func (u *uploader) finish(pass uint64) {
+	u.mu.Lock()
+	u.returned = pass
+	u.mu.Unlock()
+	u.d.passEnded.fire()
+}
+
 // uploadMark is where an uploader stood once a backup was committed.
 type uploadMark struct {
 	begun   uint64 // passes begun by then: a later one sees the new deltas
@@ -69,15 +77,19 @@ func (u *uploader) mark() uploadMark {
 }
 
 // triedSince reports whether u has made a try that covers live since m:
-// it holds every delta of live, or a pass begun after m ended (it
-// uploaded them, or failed); or it never tries (its remote did not open).
+// a pass begun after m ended (it uploaded them, or failed), or, with no
+// pass under way, it holds every delta of live; or it never tries (its
+// remote did not open). A pass under way may hold them already and not
+// have released them from the spool yet: the answer would count them
+// as pending.
 func (u *uploader) triedSince(m uploadMark, live []store.DeltaInfo) bool {
-	if u.t.Remote == nil || u.t.Missing(live) == 0 {
+	if u.t.Remote == nil {
 		return true
 	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.ended > m.begun
+	ended, inPass := u.ended, u.begun > u.returned
+	u.mu.Unlock()
+	return ended > m.begun || (!inPass && u.t.Missing(live) == 0)
 }
 
 // progressing reports whether u's pass under way got as far as uploading

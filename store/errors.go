@@ -21,6 +21,11 @@ var (
 	// none now (a drive or share not mounted, a folder moved): a state to
 	// wait out, not a remote to set up.
 	ErrRepositoryGone = errors.New("no chatsafe repository at this remote any more")
+	// ErrAwaitsFirstRemote wraps a sync of a remote other than the first
+	// that failed at its first step: the first remote's check of what was
+	// backed up without it. The failure is the first remote's, not this
+	// one's.
+	ErrAwaitsFirstRemote = errors.New("waiting for the first remote's check of what was backed up without it")
 	// ErrExists means Init found a repository already there.
 	ErrExists = errors.New("a chatsafe repository already exists at this remote")
 	// ErrSnapshotNotFound means no snapshot matches the requested id.

@@ -172,6 +172,9 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 		return fmt.Errorf("remote %q could not be opened (fix the configuration): %w", t.Name, t.OpenErr)
 	}
 	if err := r.confirmOffline(ctx); err != nil {
+		if t.Remote != r.remote {
+			return fmt.Errorf("%w: %w", ErrAwaitsFirstRemote, err)
+		}
 		return err
 	}
 	// Seeding reads (or puts) t's config: no need to ask for it again.
