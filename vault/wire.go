@@ -145,7 +145,8 @@ const (
 	// anything: fewer of the nodes that hold the account's key shares are
 	// still members of the cluster than its threshold needs, so no wait
 	// helps: the password no longer opens the key (docs/vault.md,
-	// "Membership").
+	// "Membership"). Only the cluster's leader says it, on a current view;
+	// a follower answers few_share_holders instead.
 	CodeHoldersGone = "share_holders_gone"
 	// CodeNoShare (404): login/eval on a node that holds no share of the
 	// account's key (it joined after the account's password was set).

@@ -439,9 +439,10 @@ func (c *Client) post(ctx context.Context, base, path string, body []byte, resp 
 		// share holders answer, may take the login.
 		return nodeError{err: vault.ShareHoldersError{Node: u, Msg: er.Message}}
 	case er.Error == vault.CodeHoldersGone:
-		// For good, as this node sees the membership; another node, whose
-		// replica is newer (the password set again since), may still take
-		// the login.
+		// For good: only the cluster's leader says so, on a current view.
+		// Still a node failure, so that a node from before that rule, on
+		// a replica behind, does not end the login: the client asks the
+		// next node, and a "gone" among the answers wins (toprf.go).
 		return nodeError{err: vault.HoldersGoneError{Node: u, Msg: er.Message}}
 	case er.Error == vault.CodeTooSoon:
 		return vault.RetryAfterError{Wait: time.Duration(max(er.RetryAfterMS, 0)) * time.Millisecond}

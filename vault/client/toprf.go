@@ -134,16 +134,15 @@ func (l *login) try(ctx context.Context, nodes []string) (crypt.Key, loginTry) {
 	case errors.Is(err, errEarlierUnanswered):
 		// A later node's answer (erased, too soon) is the vault's, and
 		// stays what the login ends with.
-	case errors.As(err, &fh):
-		// The vault refused before counting: say what it said, not the
-		// failures of every node in turn. A node that waits for share
-		// holders to come back goes before one that sees them gone: of
-		// two views of the membership, the one that a wait may end (a
-		// replica behind on a new registration says gone) costs nothing
-		// to try again.
-		err = fh
 	case errors.As(err, &gone):
+		// The vault refused before counting: say what it said, not the
+		// failures of every node in turn. A node that sees the share
+		// holders gone goes before one that waits for them: a node says
+		// gone only as the confirmed leader on a current view, while a
+		// follower (whose replica may be behind) says only "try again".
 		err = gone
+	case errors.As(err, &fh):
+		err = fh
 	}
 	if err != nil {
 		return crypt.Key{}, loginTry{err: err}

@@ -182,6 +182,9 @@ func (s *Server) holdersAnswer(w http.ResponseWriter, r *http.Request, eng *engi
 	if err == nil && !skip {
 		err = s.checkHolders(r.Context(), holders, t)
 	}
+	if fh := (errFewHolders{}); errors.As(err, &fh) && fh.gone() {
+		err = s.confirmGone(r.Context(), eng, id, handle, fh)
+	}
 	refused, gone := fewHolders(err)
 	switch {
 	case err == nil:

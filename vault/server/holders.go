@@ -25,16 +25,27 @@ import (
 // ping still costs the attempt (as before), a refusal is only "try again".
 // When fewer than t holders are still members, no wait helps: the refusal
 // says so (410 share_holders_gone), and the owner restores with the
-// recovery key and sets the password again.
+// recovery key and sets the password again. A daemon stops on it for
+// good, so only a current view says it (confirmGone): a replica behind on
+// a password set again, or on a membership change, refuses as "try
+// again" instead.
 
 // errFewHolders is a login refused before counting; its text is the
-// client's. gone: too few holders are members, for good.
+// client's. It holds what checkHolders saw: the account's holders, those
+// of them that are members, those that answer, the members that joined
+// later, and the threshold. unsure: too few holders are members as this
+// node's replica has it, but this node could not confirm that replica is
+// current (why).
 type errFewHolders struct {
-	msg  string
-	gone bool
+	holders, members, up, later []string
+	t                           int
+	unsure                      error
 }
 
-func (e errFewHolders) Error() string { return e.msg }
+func (e errFewHolders) Error() string { return e.text() }
+
+// gone: too few holders are members, on a view confirmed current.
+func (e errFewHolders) gone() bool { return len(e.members) < e.t && e.unsure == nil }
 
 // loginHolders reads what the login of account would need: the nodes
 // holding its key shares and its threshold. A login without the right
@@ -121,15 +132,38 @@ func (s *Server) checkHolders(ctx context.Context, holders []string, t int) erro
 	}
 	slices.Sort(later)
 	slices.Sort(up)
-	return errFewHolders{fewHoldersText(holders, members, up, later, t), len(members) < t}
+	return errFewHolders{holders: holders, members: members, up: up, later: later, t: t}
 }
 
-// fewHoldersText says which nodes hold the account's shares, which of
-// them are members and answer, and what the owner can do.
-func fewHoldersText(holders, members, up, later []string, t int) string {
+// confirmGone checks again, on a current view, a login whose holders this
+// node's replica has gone (fh): only the leader says "gone", once a quorum
+// confirmed it leads and it applied every entry committed before (a
+// barrier), and it reads the holders and the membership again after that.
+// A follower, or a leader that cannot confirm, returns fh as only "try
+// again": its replica may be behind on a password set again since (which
+// moved the shares to current members) or on a membership change.
+func (s *Server) confirmGone(ctx context.Context, eng *engine, id [32]byte, handle []byte, fh errFewHolders) error {
+	if err := s.node.confirmCurrent(ctx); err != nil {
+		fh.unsure = err
+		return fh
+	}
+	holders, t, skip, err := s.loginHolders(eng, id, handle)
+	if err != nil || skip {
+		return err
+	}
+	return s.checkHolders(ctx, holders, t)
+}
+
+// text says which nodes hold the account's shares, which of them are
+// members and answer, and what the owner can do.
+func (e errFewHolders) text() string {
+	holders, members, up, later, t := e.holders, e.members, e.up, e.later, e.t
 	var b strings.Builder
 	head := vault.ErrFewShareHolders.Error()
-	if len(members) < t {
+	switch {
+	case len(members) < t && e.unsure != nil:
+		head = "this vault node cannot tell whether this backup key is out of the password's reach for good"
+	case len(members) < t:
 		head = "the vault can no longer open this backup key with the password"
 	}
 	fmt.Fprintf(&b, "%s: this account's password login needs %d of the vault nodes holding its key shares, %s (fixed when its password was set)", head, t, nodeList(holders))
@@ -138,6 +172,10 @@ func fewHoldersText(holders, members, up, later []string, t int) string {
 	}
 	if len(later) > 0 {
 		fmt.Fprintf(&b, "; %s joined later and %s none", nodeList(later), verb(len(later), "holds", "hold"))
+	}
+	if len(members) < t && e.unsure != nil {
+		fmt.Fprintf(&b, ". Only %s of them %s a member as this node's replica has it, but that replica may be behind (a password set again since moves the shares to the current nodes), and this node cannot check it: %v. Try again: the cluster's leader answers for good (the client asks it when --vault lists it)", nodeList(members), verb(len(members), "is", "are"), e.unsure)
+		return b.String()
 	}
 	if len(members) < t {
 		// No node was pinged: which of them answer does not matter.
@@ -244,5 +282,5 @@ func fewHolders(err error) (refused, gone bool) {
 	if !errors.As(err, &fh) {
 		return false, false
 	}
-	return true, fh.gone
+	return true, fh.gone()
 }

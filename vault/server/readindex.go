@@ -66,21 +66,54 @@ func (n *raftNode) readLeader(ctx context.Context, cmd Command) (Result, error) 
 
 // verifyLeader confirms, through a quorum, that this node still leads.
 func (n *raftNode) verifyLeader(ctx context.Context) error {
-	f := n.raft.VerifyLeader()
+	err := waitFuture(ctx, n.raft.VerifyLeader())
+	switch {
+	case err != nil && err == ctx.Err():
+		return fmt.Errorf("%w (no quorum confirmed this node leads: %v)", errNoQuorum, err)
+	case err != nil:
+		return fmt.Errorf("%w (this node could not confirm it leads: %v)", errNoQuorum, err)
+	}
+	return nil
+}
+
+// waitFuture waits for raft to answer f, or for ctx to end. Raft answers
+// every future (a verification, a barrier): with its outcome, or with
+// ErrLeadershipLost when it steps down or shuts down; the goroutine ends
+// then even if the caller stopped waiting.
+func waitFuture(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
-	// Raft answers every verification: with the quorum's heartbeats, or
-	// with ErrLeadershipLost when it steps down or shuts down; the
-	// goroutine ends then even if the read stopped waiting.
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%w (this node could not confirm it leads: %v)", errNoQuorum, err)
-		}
-		return nil
+		return err
 	case <-ctx.Done():
-		return fmt.Errorf("%w (no quorum confirmed this node leads: %v)", errNoQuorum, ctx.Err())
+		return ctx.Err()
 	}
+}
+
+// confirmCurrent confirms that this node's database holds the whole
+// committed state of the cluster: it leads, a quorum confirms it, and a
+// barrier (an entry committed after every earlier one) is applied, all
+// within applyTimeout. Its errors say why not, for a refusal's text.
+func (n *raftNode) confirmCurrent(ctx context.Context) error {
+	if n.raft.State() != raft.Leader {
+		return errors.New("it is not the cluster's leader")
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		return fmt.Errorf("it could not confirm it leads the cluster (%w)", err)
+	}
+	if err := waitFuture(ctx, n.raft.Barrier(n.applyTimeout)); err != nil {
+		return fmt.Errorf("it could not apply the cluster's latest state (%w)", err)
+	}
+	n.fsm.mu.Lock()
+	failed := n.fsm.failed
+	n.fsm.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("its database stopped applying the cluster's log (%w)", failed)
+	}
+	return nil
 }
 
 // waitLogApplied waits until the database holds every entry up to idx.
