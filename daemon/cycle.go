@@ -176,7 +176,7 @@ func (d *Daemon) cycle(ctx context.Context, reason string, scope []string, retry
 	}
 	if res.Unchanged {
 		d.metrics.backups.WithLabelValues("unchanged").Inc()
-		d.log.Debug("nothing changed", zap.String("reason", reason), zap.Duration("took", time.Since(start)))
+		d.log.Debug("nothing changed", zap.String("reason", reason), zap.Int64("read_bytes", res.ReadBytes), zap.Duration("took", time.Since(start)))
 	} else {
 		d.metrics.backups.WithLabelValues("committed").Inc()
 		d.metrics.deltaSize.Observe(float64(res.AddedBytes))

@@ -2,7 +2,8 @@
 // recursive fsnotify watches (following new, moved and removed
 // directories, never entering excluded ones), coalescing events into
 // ChangeSets (quiet period capped by a max delay), mapping SQLite -wal,
-// -shm and -journal files to their database, and the fallbacks: a full
+// -shm and -journal files to their database (the -shm's events and an
+// empty -wal's creation change no content: not reported), and the fallbacks: a full
 // rescan on event-queue overflow, periodic scanning when the inotify watch
 // limit is hit, file descriptors run out (kqueue: one per watched entry;
 // see fdbudget.go) or the watcher fails, and a jittered periodic full scan that
@@ -32,7 +33,8 @@ type ChangeSet struct {
 	// Paths are relative to the root, slash-separated, sorted and without
 	// duplicates. A path may name a file or directory that is gone
 	// (deleted or renamed away), or a directory (look at all of it).
-	// SQLite -wal/-shm/-journal files are reported as their database.
+	// SQLite -wal/-journal files are reported as their database, a
+	// -shm's events not at all (see noContentChange).
 	// Empty when FullScan is set.
 	Paths []string
 	// FullScan asks for the whole tree to be scanned: first run, event
@@ -311,7 +313,7 @@ func (w *Watcher) handle(ev fsnotify.Event) (input, error) {
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		w.refund(1)
 		wasDir := w.unwatch(ev.Name)
-		if w.opts.Exclude(rel, wasDir) {
+		if w.opts.Exclude(rel, wasDir) || !wasDir && noContentChange(ev, rel) {
 			return input{}, nil
 		}
 		return input{paths: []string{sqliteMain(rel)}}, nil
@@ -337,10 +339,35 @@ func (w *Watcher) handle(ev fsnotify.Event) (input, error) {
 			return input{paths: append(found, rel)}, err
 		}
 	}
-	if w.opts.Exclude(rel, false) {
+	if w.opts.Exclude(rel, false) || noContentChange(ev, rel) {
 		return input{}, nil
 	}
 	return input{paths: []string{sqliteMain(rel)}}, nil
+}
+
+// noContentChange reports whether ev, on a database's companion file,
+// changes nothing of the database: every change of a database's content
+// is a write to its -wal or to the database file itself (each an event of
+// its own), so the -shm's events are never one, nor is the creation of an
+// empty -wal. The -shm is the wal-index, memory the connections share
+// through a mapping of the file: the first connection to open the
+// database writes a new one into it, a reader's too, and the backup's
+// own read of a database no app has open is such a reader. It also
+// creates the -wal (empty) and the -shm when the app's close removed
+// them. Taken for changes, those events started a cycle one quiet period
+// after each read, whose read started the next (TestWatchReaderOfClosedDatabaseIsNoChange).
+func noContentChange(ev fsnotify.Event, rel string) bool {
+	switch sqliteSuffix(rel) {
+	case "-shm":
+		return true
+	case "-wal":
+		if !ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) {
+			return false
+		}
+		st, err := os.Lstat(ev.Name)
+		return err == nil && st.Mode().IsRegular() && st.Size() == 0
+	}
+	return false
 }
 
 // unwatch drops the watches on dir and below after it was removed or
@@ -441,12 +468,21 @@ func (w *Watcher) addTree(fsw *fsnotify.Watcher, rel string, collect bool) ([]st
 // sqliteMain maps SQLite's side files to the database they belong to: a
 // change to "msgstore.db-wal" is a change to "msgstore.db".
 func sqliteMain(rel string) string {
-	for _, suf := range []string{"-wal", "-shm", "-journal"} {
-		if base, ok := strings.CutSuffix(rel, suf); ok && base != "" && !strings.HasSuffix(base, "/") {
-			return base
-		}
+	if suf := sqliteSuffix(rel); suf != "" {
+		return strings.TrimSuffix(rel, suf)
 	}
 	return rel
+}
+
+// sqliteSuffix returns the suffix that makes rel a SQLite side file
+// ("-wal", "-shm" or "-journal"), or "".
+func sqliteSuffix(rel string) string {
+	for _, suf := range []string{"-wal", "-shm", "-journal"} {
+		if base, ok := strings.CutSuffix(rel, suf); ok && base != "" && !strings.HasSuffix(base, "/") {
+			return suf
+		}
+	}
+	return ""
 }
 
 // watchList returns the watched directories, relative and sorted (tests).
