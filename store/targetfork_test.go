@@ -22,14 +22,7 @@ func TestUploadRefusesForkOnSecondRemote(t *testing.T) {
 	secondDir := t.TempDir()
 	second := storetest.OpenRemote(t, secondDir)
 	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
-	e.Backup()
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
-	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
-		t.Fatal(err)
-	}
-
-	otherDeviceBacksUp(t, e, second, nil)
+	forkOnSecond(t, e, secondDir)
 
 	if _, err := e.Store.Sync(e.Ctx); !errors.Is(err, store.ErrTakenOver) {
 		t.Fatalf("A's upload: %v, want taken over", err)

@@ -38,6 +38,20 @@ func seqTwoOn(t *testing.T, dir, when string) {
 	}
 }
 
+// forkOnSecond has A (e) back up twice, the second time with nothing
+// uploaded yet, and B back up on the second remote over A's first: A's
+// next sync meets B's delta there.
+func forkOnSecond(t *testing.T, e *storetest.Env, secondDir string) {
+	t.Helper()
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
+	e.Backup()
+	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
+	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
+		t.Fatal(err)
+	}
+	otherDeviceBacksUp(t, e, storetest.OpenRemote(t, secondDir), nil)
+}
+
 // wantUnreachable fails unless err, a sync's, is the remote out of reach
 // (to retry): not nil, not damage, not a take-over it cannot know yet.
 func wantUnreachable(t *testing.T, err error, when string) {
@@ -57,14 +71,7 @@ func TestUploadCutReadOfOtherDeviceDelta(t *testing.T) {
 	secondDir := t.TempDir()
 	var cut atomic.Bool
 	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", cutSecond(t, secondDir, &cut))})
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
-	e.Backup()
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
-	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
-		t.Fatal(err)
-	}
-
-	otherDeviceBacksUp(t, e, storetest.OpenRemote(t, secondDir), nil)
+	forkOnSecond(t, e, secondDir)
 
 	cut.Store(true)
 	_, err := e.Store.Sync(e.Ctx)
@@ -141,14 +148,7 @@ func TestUploadIgnoresOtherDeltaThatDoesNotAuthenticate(t *testing.T) {
 	e := storetest.NewEnv(t)
 	secondDir := t.TempDir()
 	e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", storetest.OpenRemote(t, secondDir))})
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
-	e.Backup()
-	storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
-	if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
-		t.Fatal(err)
-	}
-
-	otherDeviceBacksUp(t, e, storetest.OpenRemote(t, secondDir), nil)
+	forkOnSecond(t, e, secondDir)
 	b, _ := filepath.Glob(filepath.Join(secondDir, "deltas", storeSeqPrefix(2)+"*"))
 	if len(b) != 1 {
 		t.Fatalf("B's deltas of sequence 2: %v", b)

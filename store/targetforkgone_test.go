@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/chatsafe/chatsafe/backup"
 	"github.com/chatsafe/chatsafe/internal/storetest"
 	"github.com/chatsafe/chatsafe/remotes"
 	"github.com/chatsafe/chatsafe/store"
@@ -67,14 +66,7 @@ func TestUploadOtherDeltaGoneWhileRead(t *testing.T) {
 				}
 			}}
 			e.Store.SetTargets([]*store.Target{store.NewTarget("first", e.Remote), store.NewTarget("second", second)})
-			storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("base"))
-			e.Backup()
-			storetest.WriteFile(t, filepath.Join(e.Src, "a.txt"), []byte("device A"))
-			if _, err := backup.Run(e.Ctx, e.Store, backup.Options{Source: e.Src}); err != nil {
-				t.Fatal(err)
-			}
-
-			otherDeviceBacksUp(t, e, storetest.OpenRemote(t, secondDir), nil)
+			forkOnSecond(t, e, secondDir)
 
 			gone.Store(true)
 			_, err := e.Store.Sync(e.Ctx)
