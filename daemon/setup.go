@@ -13,6 +13,7 @@ import (
 	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/crypt"
 	"github.com/chatsafe/chatsafe/instance"
+	"github.com/chatsafe/chatsafe/internal/cmdline"
 )
 
 // Created reports a new installation made by LoadOrCreate. RecoveryKey
@@ -104,7 +105,7 @@ func otherSource(source string, cfg *configs.Config, configPath string) error {
 	return fmt.Errorf("%w: %w: %s is not %s, the source in %s; backing it up into this installation would mix two chat histories in one backup. "+
 		"To back up %s instead from now on, change the `source:` line of %s and start the daemon again (with that --source, or none); "+
 		"to back it up separately, give it an installation of its own: `chatsafe daemon --config NEW-DIR/config.yaml --source %s`",
-		configs.ErrConfig, ErrOtherSource, source, cfg.Source, configPath, source, configPath, source)
+		configs.ErrConfig, ErrOtherSource, source, cfg.Source, configPath, source, configPath, cmdline.Quote(source))
 }
 
 // sameDir reports whether a and b, absolute paths, name one directory:
