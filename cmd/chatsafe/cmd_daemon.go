@@ -145,13 +145,10 @@ func daemonOptions(cfg *configs.Config, opts DaemonOptions, g *globalOptions, lo
 		FirstCycleDone: g.memory.daemonTakesOver,
 		// A backup the CLI asks for exits as it would have here.
 		ErrorClass: errorClass,
-		Reload: func() (*configs.Config, error) {
-			next, err := configs.Load(cfg.Path)
-			if err == nil && opts.Source != "" {
-				next.Source = cfg.Source
-			}
-			return next, err
-		},
+		// --source is the config's source (daemon.LoadOrCreate refuses
+		// another), and a changed source waits for a restart
+		// (Daemon.reload): nothing to pin here.
+		Reload: func() (*configs.Config, error) { return configs.Load(cfg.Path) },
 	}
 }
 
