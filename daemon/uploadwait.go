@@ -118,9 +118,13 @@ func (d *Daemon) awaitUploads(ctx context.Context, res *statusapi.BackupResult) 
 	d.wakeUploaders()
 	limit := time.NewTimer(d.uploadWait())
 	defer limit.Stop()
+	// The answer is about the look that ended the wait: looking again
+	// could find a pass the wake began since, with nothing to do, under
+	// way and call its remote silent.
+	var untried map[*uploader]bool
 	for waiting := true; waiting; {
 		ended := d.passEnded.wait() // before looking: no end is missed
-		if d.untried(marks) == nil {
+		if untried = d.untried(marks); untried == nil {
 			break
 		}
 		select {
@@ -132,7 +136,6 @@ func (d *Daemon) awaitUploads(ctx context.Context, res *statusapi.BackupResult) 
 		}
 	}
 	live := d.store.LiveDeltas()
-	untried := d.untried(marks)
 	res.Unreachable = nil // what the last tries found, from the cycle
 	for _, u := range d.currentUploaders() {
 		if !untried[u] {

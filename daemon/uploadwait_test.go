@@ -105,3 +105,22 @@ func TestBackupAnswerDoesNotWaitForALongUpload(t *testing.T) {
 	close(release)
 	waitFor(t, d, "the upload that went on after the answer", idle)
 }
+
+// TestBackupAnswerWithNothingToUpload: a requested backup with nothing
+// new to upload names no remote, however its wake of the uploaders
+// lines up with the answer (a pass the wake starts, with nothing to do,
+// is not a remote that did not answer). Run again and again, as the
+// answer once raced that pass.
+func TestBackupAnswerWithNothingToUpload(t *testing.T) {
+	in := newInstall(t, 2)
+	chat := openChat(t, in.src)
+	chat.write(t, 20)
+	d := runInProcess(t, in, daemon.Options{})
+	waitFor(t, d, "the first snapshot on both remotes", func(st statusapi.Status) bool { return st.LastSnapshot != nil && idle(st) })
+	for i := range 200 {
+		res := backupWaiting(t, d)
+		if len(res.Unreachable) != 0 || len(res.Uploading) != 0 || res.PendingDeltas != 0 {
+			t.Fatalf("backup %d with nothing to upload: %+v", i, res)
+		}
+	}
+}
