@@ -66,9 +66,9 @@ func (r *Store) LastUpload(name string) time.Time {
 	return u.at[name]
 }
 
-// noteUploaded records that a delta reached target name now. Failing to
-// save it fails no upload: the delta is on the remote; only the time a
-// later process shows is older.
+// noteUploaded records, in memory, that a delta reached target name now;
+// saveUploads writes the record once the sync's pass ends (one write a
+// pass, not an fsync a delta).
 func (r *Store) noteUploaded(name string) {
 	u := &r.uploads
 	u.mu.Lock()
@@ -77,6 +77,15 @@ func (r *Store) noteUploaded(name string) {
 		u.at = map[string]time.Time{}
 	}
 	u.at[name] = time.Now().UTC()
+}
+
+// saveUploads writes the record to the state directory. Failing to save
+// it fails no upload: the deltas are on the remote; only the time a later
+// process shows is older.
+func (r *Store) saveUploads() {
+	u := &r.uploads
+	u.mu.Lock() // held through the write: two targets' passes save in turn
+	defer u.mu.Unlock()
 	if u.path == "" {
 		return
 	}
@@ -85,6 +94,6 @@ func (r *Store) noteUploaded(name string) {
 		err = writeFileAtomic(u.path, b, 0o600)
 	}
 	if err != nil {
-		r.log.Warn("saving the time of the last upload failed", zap.String("remote", name), zap.String("path", u.path), zap.Error(err))
+		r.log.Warn("saving the time of the last upload failed", zap.String("path", u.path), zap.Error(err))
 	}
 }

@@ -199,6 +199,12 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 			return err
 		}
 	}
+	uploaded := false
+	defer func() {
+		if uploaded {
+			r.saveUploads()
+		}
+	}()
 	for _, di := range live {
 		if t.Holds(di.Name) {
 			continue
@@ -225,6 +231,7 @@ func (r *Store) SyncTarget(ctx context.Context, t *Target, hooks SyncHooks) erro
 		// After the hook: what it counts of the upload is there
 		// before the upload's time is (the daemon's metrics).
 		r.noteUploaded(t.Name)
+		uploaded = true
 		if err := r.release(); err != nil {
 			return err
 		}
