@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/internal/tmpfs"
 	"github.com/chatsafe/chatsafe/logs"
@@ -104,10 +103,7 @@ func TestStateDiskFullAtStart(t *testing.T) {
 // the test. done has Run's result.
 func startFull(t *testing.T, in *install) (*daemon.Daemon, chan error) {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	l, err := logs.New(logs.Options{Level: "warn", Format: "json", Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,16 @@ type install struct {
 	key                            crypt.Key
 }
 
+// config loads in's config file.
+func (in *install) config(t testing.TB) *configs.Config {
+	t.Helper()
+	cfg, err := configs.Load(in.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func newInstall(t testing.TB, nRemotes int) *install {
 	t.Helper()
 	dir := t.TempDir()

@@ -38,10 +38,7 @@ func runInProcessLog(t testing.TB, in *install, opts daemon.Options, out io.Writ
 // runInProcessLevel is runInProcessLog at the given log level.
 func runInProcessLevel(t testing.TB, in *install, opts daemon.Options, out io.Writer, level string) *daemon.Daemon {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	l, err := logs.New(logs.Options{Level: level, Format: "json", Out: out})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,7 @@ import (
 // does with no daemon running.
 func backupOnce(t *testing.T, in *install) {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	inst, err := instance.Open(t.Context(), cfg, instance.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatsafe/chatsafe/configs"
 	"github.com/chatsafe/chatsafe/daemon"
 	"github.com/chatsafe/chatsafe/instance"
 	"github.com/chatsafe/chatsafe/logs"
@@ -43,10 +42,7 @@ func (e *runExit) stop(t *testing.T) {
 // (its first remote may be out of reach).
 func startOffline(t *testing.T, in *install, opts daemon.Options) (*daemon.Daemon, *runExit) {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	l, err := logs.New(logs.Options{Level: "warn", Format: "json"})
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +204,7 @@ func TestOfflineDaemonHoldsTheLock(t *testing.T) {
 	d, done := startOffline(t, in, daemon.Options{Retry: fastRetry})
 	waitForOrExit(t, d, done, "the offline state", func(st statusapi.Status) bool { return st.State == "offline" })
 
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	inst, err := instance.Open(context.Background(), cfg, instance.Options{Retry: fastRetry})
 	if err == nil {
 		inst.Close()

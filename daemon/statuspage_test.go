@@ -26,10 +26,7 @@ func startVault(t *testing.T) (url, ca string) { return vaulttest.Start(t) }
 // status page at a port the system picks).
 func withVault(t *testing.T, in *install, url, ca, account string, wrong int) {
 	t.Helper()
-	cfg, err := configs.Load(in.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := in.config(t)
 	rems, err := instance.OpenRemotes(t.Context(), cfg, remotes.RetryOptions{})
 	if err != nil {
 		t.Fatal(err)
